@@ -1,0 +1,74 @@
+//! Command-line interface: clap definitions, option merging and dispatch. No logic lives here.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
+#[derive(Debug, Parser)]
+#[command(name = "discord-mitm", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts; each can also be set with a `DISCORD_MITM_*` variable.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOptions {
+    /// Directory holding the root CA (certificate, key, DER copy).
+    #[arg(long, global = true, env = "DISCORD_MITM_CA_DIR", default_value = "ca")]
+    pub ca_dir: PathBuf,
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "DISCORD_MITM_VERBOSE")]
+    pub verbose: u8,
+    /// Less log output (-q errors only, -qq nothing).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "DISCORD_MITM_QUIET")]
+    pub quiet: u8,
+}
+
+/// The commands. Each one's arguments live beside the module that does the work.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
+// Until the first command lands the enum is empty and clap's parse is the last reachable call.
+#[allow(unreachable_code, unused_variables)]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {}
+}
+
+fn init_tracing(global: &GlobalOptions) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (global.verbose as i16) - (global.quiet as i16) {
+        i16::MIN..=-2 => "off",
+        -1 => "error",
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "discord_mitm={level},{}",
+            if level == "trace" { "debug" } else { "warn" }
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,5 @@
+//! Sans-I/O Discord gateway: payloads, codecs, compression, close codes and session state machines.
+//! No sockets, no tasks, no clocks: callers pass time in and do the I/O.
+pub mod payload;
+
+pub use payload::{GatewayPayload, OpCode};

@@ -1,0 +1,4 @@
+//! discord-mitm: record, replay and reimplement Discord.
+pub mod ca;
+pub mod cli;
+pub mod gateway;
