@@ -52,15 +52,14 @@ pub enum CaError {
         fix: String,
     },
     /// Reading or writing a CA file failed.
-    #[error("cannot {action} {path}: {source}{hint}", path = path.display(), hint = io_hint(source))]
+    #[error("cannot {action} {path}: {error}{hint}", path = path.display(), hint = io_hint(error))]
     Io {
         /// What we were doing ("read", "write", ...).
         action: &'static str,
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// Key generation or signing failed inside rcgen/rustls.
     #[error("{what}: {reason}")]
@@ -90,11 +89,11 @@ fn io_hint(err: &std::io::Error) -> &'static str {
 }
 
 impl CaError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         CaError::Io {
             action,
             path: path.into(),
-            source,
+            error,
         }
     }
 

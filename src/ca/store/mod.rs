@@ -75,6 +75,17 @@ impl HostOs {
     }
 }
 
+impl fmt::Display for HostOs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HostOs::Linux => "Linux",
+            HostOs::Macos => "macOS",
+            HostOs::Windows => "Windows",
+            HostOs::Other => "another OS",
+        })
+    }
+}
+
 /// Where stores are looked for; overridable so tests can use temporary directories.
 #[derive(Debug, Clone)]
 pub struct StoreEnv {
@@ -431,7 +442,7 @@ impl Target {
         if let Some(os) = self.native_os() {
             if os != env.os {
                 return Err(self.error(
-                    format!("this store exists only on {os:?}; this machine runs {:?}", env.os),
+                    format!("this store exists only on {os}; this machine runs {}", env.os),
                     format!(
                         "run `discord-mitm ca {} --store {}` on that machine, or add --dry-run to print the commands",
                         op.verb(),
@@ -480,8 +491,8 @@ impl Target {
                 ..
             } => write_atomically(path, contents, *mode).map_err(|err| {
                 let fix = match &err {
-                    CaError::Io { source, .. }
-                        if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                    CaError::Io { error, .. }
+                        if error.kind() == std::io::ErrorKind::PermissionDenied =>
                     {
                         permission_fix(path)
                     }
