@@ -570,6 +570,8 @@ pub enum Presence {
     Partial(String),
     /// Could not be checked, and why.
     Unknown(String),
+    /// The store does not exist on this machine.
+    NoStore(String),
 }
 
 impl fmt::Display for Presence {
@@ -580,6 +582,7 @@ impl fmt::Display for Presence {
             Presence::Absent => write!(f, "not installed"),
             Presence::Partial(what) => write!(f, "partly installed: {what}"),
             Presence::Unknown(why) => write!(f, "unknown: {why}"),
+            Presence::NoStore(why) => write!(f, "not present: {why}"),
         }
     }
 }
@@ -645,7 +648,16 @@ impl fmt::Display for ShowReport {
         writeln!(f, "sha1:         {}", c.sha1_thumbprint())?;
         writeln!(f, "serial:       {}", c.serial_hex())?;
         writeln!(f, "valid from:   {}", format_time(c.not_before()))?;
-        writeln!(f, "valid until:  {}", format_time(c.not_after()))?;
+        writeln!(
+            f,
+            "valid until:  {}{}",
+            format_time(c.not_after()),
+            if c.is_expired() {
+                " (EXPIRED: make a new CA with `ca init --force`)"
+            } else {
+                ""
+            }
+        )?;
         writeln!(f, "certificate:  {}", self.files.cert_pem.display())?;
         writeln!(f, "key:          {}", self.files.key.display())?;
         writeln!(
@@ -689,14 +701,11 @@ pub fn show(ca_dir: &Path, env: &StoreEnv) -> Result<ShowReport, CaError> {
                 let presence = target.status(env, &certificate);
                 stores.push((target.name.clone(), presence));
             }
-            Err((
-                name,
-                Outcome::Skipped(reason)
-                | Outcome::Failed(StoreError {
-                    problem: reason, ..
-                }),
-            )) => stores.push((name, Presence::Unknown(reason))),
-            Err((name, _)) => stores.push((name, Presence::Unknown("not found".into()))),
+            Err((name, Outcome::Skipped(reason))) => stores.push((name, Presence::NoStore(reason))),
+            Err((name, Outcome::Failed(err))) => {
+                stores.push((name, Presence::Unknown(err.problem)))
+            }
+            Err((name, _)) => stores.push((name, Presence::NoStore("not found".into()))),
         }
     }
     // The other OSes' stores are listed so users see every place this CA can go.
@@ -707,7 +716,7 @@ pub fn show(ca_dir: &Path, env: &StoreEnv) -> Result<ShowReport, CaError> {
         if env.os != kind {
             stores.push((
                 name.to_string(),
-                Presence::Unknown(format!("not on this machine (use `ca install --store {} --dry-run` to see the commands)", if kind == HostOs::Macos { "macos" } else { "windows" })),
+                Presence::NoStore(format!("not on this machine (use `ca install --store {} --dry-run` to see the commands)", if kind == HostOs::Macos { "macos" } else { "windows" })),
             ));
         }
     }
