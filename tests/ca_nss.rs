@@ -166,3 +166,52 @@ fn firefox_without_profiles_is_a_clear_failure_when_asked_for() {
         .says("no Firefox profile found")
         .says("start Firefox once");
 }
+
+#[test]
+fn verify_without_tstclnt_falls_back_to_certutil_trust_bits() {
+    let mut sandbox = Sandbox::with_ca();
+    let db = sandbox.home.join(".pki/nssdb");
+    sandbox.make_nss_db(&db);
+    let nickname = sandbox.ca_common_name();
+    // Present but not trusted for TLS: both NSS checks must say no.
+    ca_support::tool(
+        "certutil",
+        &[
+            "-A",
+            "-d",
+            &format!("sql:{}", db.display()),
+            "-t",
+            ",,",
+            "-n",
+            &nickname,
+            "-i",
+        ],
+        &[sandbox.ca_pem().as_os_str()],
+    );
+    sandbox
+        .run(&["ca", "verify", "--store", "nss"])
+        .fails()
+        .says("UNTRUSTED")
+        .says("tstclnt");
+    sandbox
+        .run(&["ca", "show"])
+        .ok()
+        .says("present but not trusted for TLS servers");
+
+    // PATH with certutil but without tstclnt.
+    let bin = sandbox.dir.path().join("only-certutil");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(ca_support::find("certutil"), bin.join("certutil")).unwrap();
+    sandbox.path_env = Some(bin.display().to_string());
+    sandbox
+        .run(&["ca", "verify", "--store", "nss"])
+        .fails()
+        .says("UNTRUSTED")
+        .says("`certutil -V` says");
+
+    sandbox.run(&["ca", "install", "--store", "nss"]).ok();
+    sandbox
+        .run(&["ca", "verify", "--store", "nss"])
+        .ok()
+        .says("`certutil -V -u L` says the CA is trusted for TLS");
+}
