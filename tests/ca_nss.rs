@@ -215,3 +215,33 @@ fn verify_without_tstclnt_falls_back_to_certutil_trust_bits() {
         .ok()
         .says("`certutil -V -u L` says the CA is trusted for TLS");
 }
+
+#[test]
+fn under_sudo_the_users_nss_databases_are_left_to_the_user() {
+    if !ca_support::is_root() {
+        eprintln!("skipped: needs root to look like a sudo session");
+        return;
+    }
+    let sandbox = Sandbox::with_ca();
+    let db = sandbox.home.join(".pki/nssdb");
+    sandbox.make_nss_db(&db);
+    let before = std::fs::read(db.join("cert9.db")).unwrap();
+    let run: ca_support::Run = sandbox
+        .command(&["ca", "install", "--store", "nss"])
+        .env("SUDO_USER", "alice")
+        .output()
+        .unwrap()
+        .into();
+    run.fails()
+        .says("running as root through sudo: alice's NSS databases would end up owned by root")
+        .says("as alice, without sudo");
+    assert_eq!(std::fs::read(db.join("cert9.db")).unwrap(), before);
+    // With every store, NSS is skipped (not failed) and the rest still runs.
+    let run: ca_support::Run = sandbox
+        .command(&["ca", "install", "--dry-run"])
+        .env("SUDO_USER", "alice")
+        .output()
+        .unwrap()
+        .into();
+    run.says("skipped: running as root through sudo");
+}

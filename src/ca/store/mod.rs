@@ -97,6 +97,9 @@ pub struct StoreEnv {
     pub os: HostOs,
     /// The CA directory as given on the command line (used in suggested commands).
     pub ca_dir_arg: PathBuf,
+    /// The invoking user when running as root through sudo (their NSS databases must not be
+    /// touched by root, or Chromium can no longer open them).
+    pub sudo_user: Option<String>,
 }
 
 impl StoreEnv {
@@ -109,6 +112,9 @@ impl StoreEnv {
                 .map(PathBuf::from),
             os: HostOs::current(),
             ca_dir_arg: std::path::absolute(ca_dir_arg).unwrap_or_else(|_| ca_dir_arg.into()),
+            sudo_user: std::env::var("SUDO_USER")
+                .ok()
+                .filter(|user| !user.is_empty() && user != "root" && is_root()),
         }
     }
 
@@ -335,7 +341,11 @@ pub(crate) fn targets(
 ) -> Vec<Result<Target, (String, Outcome)>> {
     let mut out = Vec::new();
     let kinds: Vec<StoreKind> = match choice {
-        StoreChoice::System => vec![StoreKind::System],
+        StoreChoice::System => vec![match env.os {
+            HostOs::Macos => StoreKind::Macos,
+            HostOs::Windows => StoreKind::Windows,
+            HostOs::Linux | HostOs::Other => StoreKind::System,
+        }],
         StoreChoice::Nss => vec![StoreKind::Nss],
         StoreChoice::Firefox => vec![StoreKind::Firefox],
         StoreChoice::Macos => vec![StoreKind::Macos],
@@ -357,6 +367,32 @@ pub(crate) fn targets(
                     name: store.name(),
                     detail: TargetDetail::System(store),
                 }))
+            }
+            StoreKind::Nss | StoreKind::Firefox if env.sudo_user.is_some() => {
+                let user = env.sudo_user.clone().unwrap_or_default();
+                let flag = if kind == StoreKind::Nss {
+                    "nss"
+                } else {
+                    "firefox"
+                };
+                let problem = format!(
+                    "running as root through sudo: {user}'s NSS databases would end up owned by root"
+                );
+                let fix = format!(
+                    "run `discord-mitm --ca-dir {} ca {} --store {flag}` as {user}, without sudo",
+                    shell_quote(&env.ca_dir_arg.to_string_lossy()),
+                    if for_install { "install" } else { "uninstall" }
+                );
+                let outcome = if explicit {
+                    Outcome::Failed(StoreError {
+                        store: nss::group_name(kind).into(),
+                        problem,
+                        fix,
+                    })
+                } else {
+                    Outcome::Skipped(format!("{problem}; {fix}"))
+                };
+                out.push(Err((nss::group_name(kind).to_string(), outcome)));
             }
             StoreKind::Nss | StoreKind::Firefox => {
                 let found = nss::databases(env, kind, for_install);
