@@ -1,5 +1,10 @@
 //! Sans-I/O Discord gateway: payloads, codecs, compression, close codes and session state machines.
 //! No sockets, no tasks, no clocks: callers pass time in and do the I/O.
+pub mod backoff;
+pub mod client;
+pub mod close;
 pub mod payload;
+pub mod ratelimit;
+pub mod server;
 
 pub use payload::{GatewayPayload, OpCode};
