@@ -620,3 +620,7 @@ fn parse_resume(d: &Value) -> Option<ResumeInfo> {
         seq,
     })
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
