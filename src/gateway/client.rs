@@ -719,3 +719,7 @@ impl ClientSession {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
