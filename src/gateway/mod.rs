@@ -1,5 +1,10 @@
 //! Sans-I/O Discord gateway: payloads, codecs, compression, close codes and session state machines.
 //! No sockets, no tasks, no clocks: callers pass time in and do the I/O.
+pub mod codec;
+pub mod compress;
+pub mod decoder;
+pub mod etf;
+pub mod events;
 pub mod payload;
 
 pub use payload::{GatewayPayload, OpCode};
