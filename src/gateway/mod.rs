@@ -3,6 +3,11 @@
 pub mod backoff;
 pub mod client;
 pub mod close;
+pub mod codec;
+pub mod compress;
+pub mod decoder;
+pub mod etf;
+pub mod events;
 pub mod payload;
 pub mod ratelimit;
 pub mod server;
