@@ -219,7 +219,7 @@ mod tests {
                 if window.is_some_and(|(start, _)| now.duration_since(start) >= period) {
                     window = None;
                 }
-                let expected = window.map_or(true, |(_, count)| count < limit);
+                let expected = window.is_none_or(|(_, count)| count < limit);
                 prop_assert_eq!(limiter.try_acquire(now), expected);
                 if expected {
                     let (start, count) = window.unwrap_or((now, 0));
