@@ -3,6 +3,7 @@
 pub mod backoff;
 pub mod client;
 pub mod close;
+pub mod observe;
 pub mod payload;
 pub mod ratelimit;
 pub mod server;
