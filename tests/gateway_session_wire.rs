@@ -42,9 +42,10 @@ async fn close_code(ws: &mut Socket) -> Option<u16> {
 
 #[tokio::test]
 async fn a_plain_websocket_client_sees_each_close_code() {
+    // Long enough that a loaded machine still sends each case's frames before the 4009 deadline.
     let config = ServerConfig {
-        heartbeat_interval: Duration::from_millis(300),
-        heartbeat_grace: Duration::from_millis(200),
+        heartbeat_interval: Duration::from_millis(1000),
+        heartbeat_grace: Duration::from_millis(500),
         ..ServerConfig::default()
     };
     let gateway = TestGateway::start(config).await;
@@ -105,7 +106,7 @@ async fn a_plain_websocket_client_sees_each_close_code() {
         let hello: Value = serde_json::from_str(hello.as_str()).expect("HELLO is JSON");
         assert_eq!(
             hello,
-            json!({"op": 10, "d": {"heartbeat_interval": 300}, "s": null, "t": null})
+            json!({"op": 10, "d": {"heartbeat_interval": 1000}, "s": null, "t": null})
         );
         for frame in frames {
             if ws.send(frame).await.is_err() {
