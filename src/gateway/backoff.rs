@@ -85,6 +85,49 @@ impl JitterRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn ceiling_is_monotone_until_the_cap_and_delay_stays_within_it(
+            base_ms in 1u64..10_000,
+            cap_ms in 1u64..600_000,
+            seed in any::<u64>(),
+        ) {
+            let backoff = Backoff {
+                base: Duration::from_millis(base_ms),
+                cap: Duration::from_millis(cap_ms),
+            };
+            let mut rng = JitterRng::new(seed);
+            let mut previous = Duration::ZERO;
+            let mut reached_cap = false;
+            for attempt in 0..80u32 {
+                let ceiling = backoff.ceiling(attempt);
+                prop_assert!(ceiling >= previous, "ceiling fell at attempt {}", attempt);
+                prop_assert!(ceiling <= backoff.cap);
+                if reached_cap {
+                    prop_assert_eq!(ceiling, backoff.cap);
+                }
+                // Genuinely exponential: each step doubles until the cap.
+                if attempt >= 2 && !reached_cap && ceiling < backoff.cap {
+                    prop_assert_eq!(ceiling, previous * 2);
+                }
+                reached_cap = ceiling == backoff.cap;
+                let delay = backoff.delay(attempt, rng.next_unit());
+                prop_assert!(delay <= ceiling && delay <= backoff.cap);
+                previous = ceiling;
+            }
+            prop_assert!(reached_cap, "the cap is reached within 80 attempts");
+        }
+
+        #[test]
+        fn between_stays_in_range(seed in any::<u64>(), low in 0u64..10_000, span in 0u64..10_000) {
+            let mut rng = JitterRng::new(seed);
+            let (low, high) = (Duration::from_millis(low), Duration::from_millis(low + span));
+            let drawn = rng.between(low, high);
+            prop_assert!(drawn >= low && drawn <= high);
+        }
+    }
 
     #[test]
     fn ceiling_doubles_then_caps() {

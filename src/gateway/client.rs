@@ -87,8 +87,8 @@ impl ClientConfig {
     }
 }
 
-/// What a session needs to be resumed, possibly by another process.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a session needs to be resumed, possibly by another process (it serializes for that).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResumeState {
     /// `session_id` from READY.
     pub session_id: String,

@@ -1,6 +1,8 @@
 //! Gateway close codes (1000/1001 and 4000–4016) with their meaning and what a client should do next.
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A WebSocket close code as the Discord gateway uses it. Codes Discord does not define are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CloseCode {
@@ -294,6 +296,18 @@ impl fmt::Display for CloseCode {
     }
 }
 
+impl Serialize for CloseCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u16(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for CloseCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u16::deserialize(deserializer).map(CloseCode::from_u16)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +320,16 @@ mod tests {
         }
         assert_eq!(CloseCode::from_u16(4999), CloseCode::Other(4999));
         assert_eq!(u16::from(CloseCode::Other(4999)), 4999);
+    }
+
+    #[test]
+    fn serializes_as_the_number() {
+        assert_eq!(
+            serde_json::to_string(&CloseCode::InvalidSeq).expect("json"),
+            "4007"
+        );
+        let parsed: CloseCode = serde_json::from_str("4321").expect("json");
+        assert_eq!(parsed, CloseCode::Other(4321));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod compress;
 pub mod decoder;
 pub mod etf;
 pub mod events;
+pub mod observe;
 pub mod payload;
 pub mod ratelimit;
 pub mod server;

@@ -174,6 +174,60 @@ impl IdentifyLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_period_ever_holds_more_than_the_limit_in_a_sliding_window(
+            limit in 1u32..10,
+            gaps in proptest::collection::vec(0u64..30_000, 1..200),
+        ) {
+            let t0 = Instant::now();
+            let period = Duration::from_secs(60);
+            let mut limiter = RateLimiter::new(limit, period, WindowKind::Sliding);
+            let mut accepted: Vec<Instant> = Vec::new();
+            let mut now = t0;
+            for gap in gaps {
+                now += Duration::from_millis(gap);
+                let permit_at = limiter.next_permit_at(now);
+                let allowed = limiter.try_acquire(now);
+                prop_assert_eq!(allowed, permit_at == now);
+                if allowed {
+                    accepted.push(now);
+                    let in_period = accepted.iter().filter(|t| now.duration_since(**t) < period).count();
+                    prop_assert!(in_period <= limit as usize);
+                } else {
+                    // Waiting until the promised instant always works.
+                    let mut probe = limiter.clone();
+                    prop_assert!(probe.try_acquire(permit_at));
+                }
+            }
+        }
+
+        #[test]
+        fn a_fixed_window_allows_the_limit_per_window(
+            limit in 1u32..10,
+            gaps in proptest::collection::vec(0u64..30_000, 1..200),
+        ) {
+            let t0 = Instant::now();
+            let period = Duration::from_secs(60);
+            let mut limiter = RateLimiter::new(limit, period, WindowKind::Fixed);
+            let mut window: Option<(Instant, u32)> = None;
+            let mut now = t0;
+            for gap in gaps {
+                now += Duration::from_millis(gap);
+                if window.is_some_and(|(start, _)| now.duration_since(start) >= period) {
+                    window = None;
+                }
+                let expected = window.is_none_or(|(_, count)| count < limit);
+                prop_assert_eq!(limiter.try_acquire(now), expected);
+                if expected {
+                    let (start, count) = window.unwrap_or((now, 0));
+                    window = Some((start, count + 1));
+                }
+            }
+        }
+    }
 
     #[test]
     fn fixed_window_resets_after_the_period() {

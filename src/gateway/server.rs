@@ -185,6 +185,44 @@ pub enum ServerSessionError {
     },
 }
 
+/// Every intent bit Discord documents (0–16, 20, 21, 24, 25).
+pub const DOCUMENTED_INTENTS: u64 = 0x1_FFFF | (1 << 20) | (1 << 21) | (1 << 24) | (1 << 25);
+/// The privileged intents: GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT.
+pub const PRIVILEGED_INTENTS: u64 = (1 << 1) | (1 << 8) | (1 << 15);
+
+/// The intents check a backend runs on IDENTIFY: bits outside `valid` are 4013, privileged bits
+/// outside `privileged_allowed` are 4014.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntentsPolicy {
+    /// Bits a client may send at all.
+    pub valid: u64,
+    /// Privileged bits this application may use.
+    pub privileged_allowed: u64,
+}
+
+impl Default for IntentsPolicy {
+    fn default() -> Self {
+        IntentsPolicy {
+            valid: DOCUMENTED_INTENTS,
+            privileged_allowed: PRIVILEGED_INTENTS,
+        }
+    }
+}
+
+impl IntentsPolicy {
+    /// The close code `intents` deserves, if any (`None` intents are fine: user accounts).
+    pub fn check(&self, intents: Option<u64>) -> Option<CloseCode> {
+        let intents = intents?;
+        if intents & !self.valid != 0 {
+            Some(CloseCode::InvalidIntents)
+        } else if intents & PRIVILEGED_INTENTS & !self.privileged_allowed != 0 {
+            Some(CloseCode::DisallowedIntents)
+        } else {
+            None
+        }
+    }
+}
+
 /// One server-side gateway connection.
 #[derive(Debug, Clone)]
 pub struct ServerSession {

@@ -1287,3 +1287,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn intents_policy_table() {
+    let no_privileged = IntentsPolicy {
+        privileged_allowed: 0,
+        ..IntentsPolicy::default()
+    };
+    let cases: [(&str, IntentsPolicy, Option<u64>, Option<CloseCode>); 8] = [
+        ("user accounts send none", no_privileged, None, None),
+        ("zero", no_privileged, Some(0), None),
+        ("GUILDS | GUILD_MESSAGES", no_privileged, Some(513), None),
+        (
+            "every documented bit, privileged allowed",
+            IntentsPolicy::default(),
+            Some(DOCUMENTED_INTENTS),
+            None,
+        ),
+        (
+            "an undocumented bit",
+            IntentsPolicy::default(),
+            Some(1 << 17),
+            Some(CloseCode::InvalidIntents),
+        ),
+        (
+            "beyond 32 bits",
+            IntentsPolicy::default(),
+            Some(1 << 40),
+            Some(CloseCode::InvalidIntents),
+        ),
+        (
+            "MESSAGE_CONTENT not approved",
+            no_privileged,
+            Some(1 << 15),
+            Some(CloseCode::DisallowedIntents),
+        ),
+        (
+            "GUILD_MEMBERS not approved",
+            no_privileged,
+            Some(513 | 2),
+            Some(CloseCode::DisallowedIntents),
+        ),
+    ];
+    for (name, policy, intents, expected) in cases {
+        assert_eq!(policy.check(intents), expected, "{name}");
+    }
+    assert_eq!(DOCUMENTED_INTENTS, 53_608_447);
+}
