@@ -4,20 +4,31 @@ mod ca_support;
 use ca_support::{tool, Sandbox};
 
 fn openssl_text(sandbox: &Sandbox) -> String {
-    tool("openssl", &["x509", "-noout", "-text", "-in"], &[sandbox.ca_pem().as_os_str()])
+    tool(
+        "openssl",
+        &["x509", "-noout", "-text", "-in"],
+        &[sandbox.ca_pem().as_os_str()],
+    )
 }
 
 #[test]
 fn init_makes_a_ten_year_pathlen0_ca_that_openssl_accepts() {
     let sandbox = Sandbox::new();
     let run = sandbox.run(&["ca", "init"]).ok();
-    run.says("created a new root CA").says("discord-mitm-ca.key (mode 0600)");
+    run.says("created a new root CA")
+        .says("discord-mitm-ca.key (mode 0600)");
 
     let text = openssl_text(&sandbox);
     assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
     assert!(text.contains("Certificate Sign, CRL Sign"), "{text}");
-    assert!(text.contains("X509v3 Basic Constraints: critical"), "{text}");
-    assert!(text.contains("Subject: O = discord-mitm, CN = discord-mitm CA "), "{text}");
+    assert!(
+        text.contains("X509v3 Basic Constraints: critical"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: O = discord-mitm, CN = discord-mitm CA "),
+        "{text}"
+    );
 
     // 10 years: openssl's -checkend agrees it is valid in 9.9 years and expired in 10.1.
     let pem = sandbox.ca_pem();
@@ -34,13 +45,21 @@ fn init_makes_a_ten_year_pathlen0_ca_that_openssl_accepts() {
     assert!(!in_years(10.1), "CA must expire after about 10 years");
 
     // Self-signed and usable as a trust anchor.
-    let verify = tool("openssl", &["verify", "-CAfile"], &[pem.as_os_str(), pem.as_os_str()]);
+    let verify = tool(
+        "openssl",
+        &["verify", "-CAfile"],
+        &[pem.as_os_str(), pem.as_os_str()],
+    );
     assert!(verify.contains(": OK"), "{verify}");
 
     // The DER copy is the same certificate.
     let der = std::fs::read(sandbox.ca_cer()).unwrap();
     assert_eq!(der, ca_support::der_of(&pem));
-    let from_der = tool("openssl", &["x509", "-inform", "DER", "-noout", "-subject", "-in"], &[sandbox.ca_cer().as_os_str()]);
+    let from_der = tool(
+        "openssl",
+        &["x509", "-inform", "DER", "-noout", "-subject", "-in"],
+        &[sandbox.ca_cer().as_os_str()],
+    );
     assert!(from_der.contains("discord-mitm CA"), "{from_der}");
 }
 
@@ -48,10 +67,21 @@ fn init_makes_a_ten_year_pathlen0_ca_that_openssl_accepts() {
 fn key_is_0600_and_matches_the_certificate() {
     use std::os::unix::fs::PermissionsExt;
     let sandbox = Sandbox::with_ca();
-    let mode = std::fs::metadata(sandbox.ca_key()).unwrap().permissions().mode();
+    let mode = std::fs::metadata(sandbox.ca_key())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "key mode {mode:o}");
-    let from_key = tool("openssl", &["pkey", "-pubout", "-in"], &[sandbox.ca_key().as_os_str()]);
-    let from_cert = tool("openssl", &["x509", "-noout", "-pubkey", "-in"], &[sandbox.ca_pem().as_os_str()]);
+    let from_key = tool(
+        "openssl",
+        &["pkey", "-pubout", "-in"],
+        &[sandbox.ca_key().as_os_str()],
+    );
+    let from_cert = tool(
+        "openssl",
+        &["x509", "-noout", "-pubkey", "-in"],
+        &[sandbox.ca_pem().as_os_str()],
+    );
     assert_eq!(from_key, from_cert);
 }
 
@@ -75,7 +105,10 @@ fn init_refuses_to_overwrite_and_force_replaces() {
     assert_eq!(std::fs::read(sandbox.ca_pem()).unwrap(), before_pem);
     assert_eq!(std::fs::read(sandbox.ca_key()).unwrap(), before_key);
 
-    sandbox.run(&["ca", "init", "--force"]).ok().says("replaced CA");
+    sandbox
+        .run(&["ca", "init", "--force"])
+        .ok()
+        .says("replaced CA");
     assert_ne!(std::fs::read(sandbox.ca_pem()).unwrap(), before_pem);
     assert_ne!(std::fs::read(sandbox.ca_key()).unwrap(), before_key);
 }
@@ -85,18 +118,31 @@ fn a_lone_leftover_key_also_blocks_init() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(&sandbox.ca_dir).unwrap();
     std::fs::write(sandbox.ca_key(), "precious").unwrap();
-    sandbox.run(&["ca", "init"]).fails().says("discord-mitm-ca.key already exists");
-    assert_eq!(std::fs::read_to_string(sandbox.ca_key()).unwrap(), "precious");
+    sandbox
+        .run(&["ca", "init"])
+        .fails()
+        .says("discord-mitm-ca.key already exists");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.ca_key()).unwrap(),
+        "precious"
+    );
 }
 
 #[test]
 fn show_prints_subject_fingerprint_validity_paths_and_stores() {
     let sandbox = Sandbox::with_ca();
     let run = sandbox.run(&["ca", "show"]).ok();
-    let fingerprint = tool("openssl", &["x509", "-noout", "-fingerprint", "-sha256", "-in"], &[sandbox.ca_pem().as_os_str()]);
+    let fingerprint = tool(
+        "openssl",
+        &["x509", "-noout", "-fingerprint", "-sha256", "-in"],
+        &[sandbox.ca_pem().as_os_str()],
+    );
     let fingerprint = fingerprint.trim().rsplit('=').next().unwrap().to_string();
     run.says(&format!("sha256:       {fingerprint}"))
-        .says(&format!("subject:      O=discord-mitm, CN={}", sandbox.ca_common_name()))
+        .says(&format!(
+            "subject:      O=discord-mitm, CN={}",
+            sandbox.ca_common_name()
+        ))
         .says("valid until:  20")
         .says(&sandbox.ca_key().display().to_string())
         .says("trust stores:")
@@ -108,7 +154,9 @@ fn show_prints_subject_fingerprint_validity_paths_and_stores() {
 fn ca_dir_flag_overrides_the_environment() {
     let sandbox = Sandbox::new();
     let other = sandbox.dir.path().join("elsewhere");
-    sandbox.run(&["--ca-dir", other.to_str().unwrap(), "ca", "init"]).ok();
+    sandbox
+        .run(&["--ca-dir", other.to_str().unwrap(), "ca", "init"])
+        .ok();
     assert!(other.join("discord-mitm-ca.pem").is_file());
     assert!(!sandbox.ca_pem().exists());
 }
@@ -116,12 +164,28 @@ fn ca_dir_flag_overrides_the_environment() {
 #[test]
 fn every_ca_command_has_help() {
     let sandbox = Sandbox::new();
-    for cmd in [vec!["ca"], vec!["ca", "init"], vec!["ca", "show"], vec!["ca", "install"], vec!["ca", "uninstall"], vec!["ca", "verify"]] {
+    for cmd in [
+        vec!["ca"],
+        vec!["ca", "init"],
+        vec!["ca", "show"],
+        vec!["ca", "install"],
+        vec!["ca", "uninstall"],
+        vec!["ca", "verify"],
+    ] {
         let mut args = cmd.clone();
         args.push("--help");
         let run = sandbox.run(&args).ok();
         run.says("Usage: discord-mitm ca");
     }
-    sandbox.run(&["ca", "install", "--help"]).ok().says("--dry-run").says("- system:").says("- nss:").says("- firefox:").says("- macos:").says("- windows:").says("- all:");
+    sandbox
+        .run(&["ca", "install", "--help"])
+        .ok()
+        .says("--dry-run")
+        .says("- system:")
+        .says("- nss:")
+        .says("- firefox:")
+        .says("- macos:")
+        .says("- windows:")
+        .says("- all:");
     sandbox.run(&["--version"]).ok().says("discord-mitm ");
 }

@@ -17,21 +17,33 @@ fn debian_store_in_a_temp_root_install_verify_uninstall() {
         .fails()
         .says("UNTRUSTED   system store (Debian/Ubuntu: update-ca-certificates")
         .says("UnknownIssuer");
-    sandbox.run(&["ca", "show"]).ok().says("update-ca-certificates; root").says("): not installed");
+    sandbox
+        .run(&["ca", "show"])
+        .ok()
+        .says("update-ca-certificates; root")
+        .says("): not installed");
 
     let run = sandbox.run(&["ca", "install", "--store", "system"]).ok();
-    run.says("run    update-ca-certificates --certsconf").says("ok: installed");
+    run.says("run    update-ca-certificates --certsconf")
+        .says("ok: installed");
     let anchors: Vec<_> = std::fs::read_dir(root.join("usr/local/share/ca-certificates"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(anchors.len(), 1, "{anchors:?}");
-    assert!(anchors[0].starts_with("discord-mitm-") && anchors[0].ends_with(".crt"), "{anchors:?}");
+    assert!(
+        anchors[0].starts_with("discord-mitm-") && anchors[0].ends_with(".crt"),
+        "{anchors:?}"
+    );
     let ders = bundle_ders(&bundle);
     assert!(ders.contains(&ours), "bundle lacks our CA");
     assert_eq!(ders.len(), 2, "the unrelated CA must stay");
     // openssl (a third-party verifier) agrees the bundle now vouches for the CA.
-    let check = ca_support::tool("openssl", &["verify", "-CAfile"], &[bundle.as_os_str(), sandbox.ca_pem().as_os_str()]);
+    let check = ca_support::tool(
+        "openssl",
+        &["verify", "-CAfile"],
+        &[bundle.as_os_str(), sandbox.ca_pem().as_os_str()],
+    );
     assert!(check.contains(": OK"), "{check}");
 
     sandbox
@@ -41,8 +53,17 @@ fn debian_store_in_a_temp_root_install_verify_uninstall() {
         .says("ca-certificates.crt accepts the leaf");
     sandbox.run(&["ca", "show"]).ok().says("): installed (");
 
-    sandbox.run(&["ca", "uninstall", "--store", "system"]).ok().says("update-ca-certificates --fresh").says("ok: removed");
-    assert!(std::fs::read_dir(root.join("usr/local/share/ca-certificates")).unwrap().next().is_none());
+    sandbox
+        .run(&["ca", "uninstall", "--store", "system"])
+        .ok()
+        .says("update-ca-certificates --fresh")
+        .says("ok: removed");
+    assert!(
+        std::fs::read_dir(root.join("usr/local/share/ca-certificates"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
     let ders = bundle_ders(&bundle);
     assert!(!ders.contains(&ours));
     assert_eq!(ders.len(), 1);
@@ -52,7 +73,10 @@ fn debian_store_in_a_temp_root_install_verify_uninstall() {
         .filter(|p| p.is_symlink() && !p.exists())
         .collect();
     assert!(dangling.is_empty(), "dangling symlinks left: {dangling:?}");
-    sandbox.run(&["ca", "verify", "--store", "system"]).fails().says("UNTRUSTED");
+    sandbox
+        .run(&["ca", "verify", "--store", "system"])
+        .fails()
+        .says("UNTRUSTED");
 }
 
 #[test]
@@ -85,8 +109,16 @@ fn without_root_rights_the_system_store_says_use_sudo_and_changes_nothing() {
         .says("Permission denied")
         .says("needs root: run `sudo discord-mitm --ca-dir")
         .says("ca install --store system`");
-    assert_eq!(std::fs::read(root.join("etc/ssl/certs/ca-certificates.crt")).unwrap(), before);
-    assert!(std::fs::read_dir(root.join("usr/local/share/ca-certificates")).unwrap().next().is_none());
+    assert_eq!(
+        std::fs::read(root.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
+        before
+    );
+    assert!(
+        std::fs::read_dir(root.join("usr/local/share/ca-certificates"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
 }
 
 fn fake_root(sandbox: &mut Sandbox, os_release: &str) -> std::path::PathBuf {
@@ -139,14 +171,20 @@ fn fedora_arch_and_opensuse_plans_are_chosen_from_os_release() {
     for (os_release, label, anchor, ext, command) in cases {
         let mut sandbox = Sandbox::with_ca();
         let root = fake_root(&mut sandbox, os_release);
-        let install = sandbox.run(&["ca", "install", "--store", "system", "--dry-run"]).ok();
+        let install = sandbox
+            .run(&["ca", "install", "--store", "system", "--dry-run"])
+            .ok();
         install
             .says(label)
             .says(&format!("write  {}/{anchor}", root.display()))
             .says(&format!("{ext} (mode 0644, the CA certificate, PEM)"))
             .says(command);
-        let uninstall = sandbox.run(&["ca", "uninstall", "--store", "system", "--dry-run"]).ok();
-        uninstall.says(&format!("remove {}/{anchor}", root.display())).says(label);
+        let uninstall = sandbox
+            .run(&["ca", "uninstall", "--store", "system", "--dry-run"])
+            .ok();
+        uninstall
+            .says(&format!("remove {}/{anchor}", root.display()))
+            .says(label);
         // A dry run creates nothing.
         let files: Vec<_> = walk(&root);
         assert_eq!(files, vec![root.join("etc/os-release")], "{label}");
@@ -203,11 +241,20 @@ fn real_system_store_round_trip_in_ci_only() {
     }
     let cleanup = Cleanup(&sandbox);
     sandbox.run(&["ca", "install", "--store", "system"]).ok();
-    assert!(bundle_ders(bundle).contains(&ours), "real bundle lacks the test CA");
-    sandbox.run(&["ca", "verify", "--store", "system"]).ok().says("trusted     system store");
+    assert!(
+        bundle_ders(bundle).contains(&ours),
+        "real bundle lacks the test CA"
+    );
+    sandbox
+        .run(&["ca", "verify", "--store", "system"])
+        .ok()
+        .says("trusted     system store");
     drop(cleanup);
 
-    assert!(!bundle_ders(bundle).contains(&ours), "real bundle still has the test CA");
+    assert!(
+        !bundle_ders(bundle).contains(&ours),
+        "real bundle still has the test CA"
+    );
     let leftovers: Vec<_> = std::fs::read_dir("/usr/local/share/ca-certificates")
         .unwrap()
         .map(|e| e.unwrap().path())

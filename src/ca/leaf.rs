@@ -200,10 +200,12 @@ impl LeafAuthority {
         params.distinguished_name = name;
         params.subject_alt_names = vec![match host.parse::<IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(Ia5String::try_from(host).map_err(|err| CaError::BadHost {
-                host: host.into(),
-                reason: err.to_string(),
-            })?),
+            Err(_) => {
+                SanType::DnsName(Ia5String::try_from(host).map_err(|err| CaError::BadHost {
+                    host: host.into(),
+                    reason: err.to_string(),
+                })?)
+            }
         }];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -328,10 +330,14 @@ mod tests {
         let der = ca.issue_der("Discord.com.").unwrap();
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         let san = cert.subject_alternative_name().unwrap().unwrap();
-        assert_eq!(san.value.general_names, vec![GeneralName::DNSName("discord.com")]);
+        assert_eq!(
+            san.value.general_names,
+            vec![GeneralName::DNSName("discord.com")]
+        );
         let eku = cert.extended_key_usage().unwrap().unwrap();
         assert!(eku.value.server_auth);
-        let validity = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+        let validity =
+            cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
         assert!(validity < 398 * 86400, "{validity}");
         assert!(!cert.is_ca());
         let ca_subject = x509_parser::parse_x509_certificate(ca.ca_certificate().der())
@@ -354,7 +360,10 @@ mod tests {
                 IpAddr::V4(v4) => v4.octets().to_vec(),
                 IpAddr::V6(v6) => v6.octets().to_vec(),
             };
-            assert_eq!(san.value.general_names, vec![GeneralName::IPAddress(&octets)]);
+            assert_eq!(
+                san.value.general_names,
+                vec![GeneralName::IPAddress(&octets)]
+            );
         }
     }
 

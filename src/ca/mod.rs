@@ -89,7 +89,11 @@ fn io_hint(err: &std::io::Error) -> &'static str {
 }
 
 impl CaError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        error: std::io::Error,
+    ) -> Self {
         CaError::Io {
             action,
             path: path.into(),

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair,
-    KeyUsagePurpose, PublicKeyData, SerialNumber, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    PublicKeyData, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
@@ -88,12 +88,14 @@ impl CaCertificate {
 
     /// Parses and validates a PEM CA certificate; `path` names it in errors.
     pub fn from_pem(pem: &[u8], path: &Path) -> Result<Self, CaError> {
-        let invalid = |problem: String| CaError::Invalid {
+        let invalid = |problem: String| {
+            CaError::Invalid {
             path: path.to_path_buf(),
             problem,
             fix: "restore the file from a backup, or run `discord-mitm ca init --force` to make a new \
                   CA (and install it again)"
                 .into(),
+        }
         };
         let mut reader = pem;
         let der = match rustls_pemfile::certs(&mut reader).next() {
@@ -101,7 +103,8 @@ impl CaCertificate {
             Some(Err(err)) => return Err(invalid(format!("not a readable PEM file ({err})"))),
             None => {
                 return Err(invalid(
-                    "no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block)".into(),
+                    "no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block)"
+                        .into(),
                 ))
             }
         };
@@ -131,7 +134,9 @@ impl CaCertificate {
         }
         if let Ok(Some(ku)) = x509.key_usage() {
             if !ku.value.key_cert_sign() {
-                return Err(invalid("its key usage does not allow signing certificates (keyCertSign)".into()));
+                return Err(invalid(
+                    "its key usage does not allow signing certificates (keyCertSign)".into(),
+                ));
             }
         }
         let not_before = x509.validity().not_before.to_datetime();
@@ -288,8 +293,16 @@ impl fmt::Display for InitReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "created a new root CA")?;
         writeln!(f, "  subject:     {}", self.certificate.subject())?;
-        writeln!(f, "  sha256:      {}", self.certificate.sha256_fingerprint())?;
-        writeln!(f, "  valid until: {}", format_time(self.certificate.not_after()))?;
+        writeln!(
+            f,
+            "  sha256:      {}",
+            self.certificate.sha256_fingerprint()
+        )?;
+        writeln!(
+            f,
+            "  valid until: {}",
+            format_time(self.certificate.not_after())
+        )?;
         writeln!(f, "  certificate: {}", self.files.cert_pem.display())?;
         writeln!(f, "  key:         {} (mode 0600)", self.files.key.display())?;
         writeln!(f, "  DER copy:    {}", self.files.cert_der.display())?;
@@ -301,7 +314,10 @@ impl fmt::Display for InitReport {
                 old.sha256_fingerprint()
             )?;
         }
-        write!(f, "next: discord-mitm ca install   (then: discord-mitm ca verify)")
+        write!(
+            f,
+            "next: discord-mitm ca install   (then: discord-mitm ca verify)"
+        )
     }
 }
 
@@ -320,7 +336,8 @@ impl RootCa {
                 }
             }
         }
-        fs::create_dir_all(&files.dir).map_err(|err| CaError::io("create directory", &files.dir, err))?;
+        fs::create_dir_all(&files.dir)
+            .map_err(|err| CaError::io("create directory", &files.dir, err))?;
 
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
             .map_err(|err| CaError::crypto("generating the CA key", err))?;
@@ -530,7 +547,8 @@ fn pem_encode(der: &[u8]) -> String {
 
 /// Formats a time as `YYYY-MM-DD HH:MM:SS UTC`.
 pub(crate) fn format_time(t: OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     t.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .unwrap_or_else(|_| t.to_string())
@@ -546,7 +564,10 @@ mod tests {
         let report = RootCa::init(dir.path(), false).unwrap();
         let ca = RootCa::load(dir.path()).unwrap();
         assert_eq!(ca.certificate().der(), report.certificate.der());
-        assert!(ca.certificate().common_name().starts_with("discord-mitm CA "));
+        assert!(ca
+            .certificate()
+            .common_name()
+            .starts_with("discord-mitm CA "));
         assert!(ca.key_warning().is_none());
         let days = (ca.certificate().not_after() - ca.certificate().not_before()).whole_days();
         assert_eq!(days, CA_VALIDITY_DAYS);
@@ -587,7 +608,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let report = RootCa::init(dir.path(), false).unwrap();
-        let mode = fs::metadata(&report.files.key).unwrap().permissions().mode();
+        let mode = fs::metadata(&report.files.key)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

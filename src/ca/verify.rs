@@ -37,6 +37,8 @@ pub struct VerifyReport {
     pub server: SocketAddr,
     /// The CA's name.
     pub ca_name: String,
+    /// Control: does a client trusting only this CA accept the leaf?
+    pub control: Verdict,
     /// Per store: name and verdict.
     pub results: Vec<(String, Verdict)>,
 }
@@ -49,7 +51,11 @@ impl VerifyReport {
             .iter()
             .filter(|(_, v)| !matches!(v, Verdict::NotChecked(_)))
             .collect();
-        !checked.is_empty() && checked.iter().all(|(_, v)| matches!(v, Verdict::Trusted(_)))
+        matches!(self.control, Verdict::Trusted(_))
+            && !checked.is_empty()
+            && checked
+                .iter()
+                .all(|(_, v)| matches!(v, Verdict::Trusted(_)))
     }
 }
 
@@ -60,17 +66,28 @@ impl fmt::Display for VerifyReport {
             "served a {VERIFY_HOST} leaf signed by {} on {}",
             self.ca_name, self.server
         )?;
-        for (name, verdict) in &self.results {
+        for (name, verdict) in std::iter::once(&("the CA itself".to_string(), self.control.clone()))
+            .chain(&self.results)
+        {
             match verdict {
                 Verdict::Trusted(how) => writeln!(f, "  trusted     {name}: {how}")?,
                 Verdict::Untrusted(why) => writeln!(f, "  UNTRUSTED   {name}: {why}")?,
                 Verdict::NotChecked(why) => writeln!(f, "  not checked {name}: {why}")?,
             }
         }
-        if self.all_trusted() {
+        if !self
+            .results
+            .iter()
+            .any(|(_, v)| !matches!(v, Verdict::NotChecked(_)))
+        {
+            write!(f, "no trust store could be checked here")
+        } else if self.all_trusted() {
             write!(f, "every checked store trusts the CA")
         } else {
-            write!(f, "not every store trusts the CA: run `discord-mitm ca install` (see `ca show`)")
+            write!(
+                f,
+                "not every store trusts the CA: run `discord-mitm ca install` (see `ca show`)"
+            )
         }
     }
 }
@@ -98,15 +115,18 @@ pub fn verify(ca_dir: &Path, choice: StoreChoice, env: &StoreEnv) -> Result<Veri
     let acceptor = tokio_rustls::TlsAcceptor::from(authority.sni_server_config());
     runtime.spawn(serve(listener, acceptor));
 
-    let mut results = Vec::new();
     // A control: a client trusting only this CA must accept the leaf, or nothing else matters.
     let mut only_ours = RootCertStore::empty();
     let _ = only_ours.add(ca_cert.der().clone());
     let control = match rustls_handshake(only_ours, server) {
-        Ok(()) => Verdict::Trusted("a rustls client trusting only discord-mitm-ca.pem accepts the leaf".into()),
-        Err(err) => Verdict::Untrusted(format!("even a client trusting only this CA rejects its leaf: {err}")),
+        Ok(()) => Verdict::Trusted(
+            "a rustls client trusting only discord-mitm-ca.pem accepts the leaf".into(),
+        ),
+        Err(err) => Verdict::Untrusted(format!(
+            "even a client trusting only this CA rejects its leaf: {err}"
+        )),
     };
-    results.push(("the CA itself".to_string(), control));
+    let mut results = Vec::new();
 
     let leaf = authority
         .certified_key(VERIFY_HOST)
@@ -131,6 +151,7 @@ pub fn verify(ca_dir: &Path, choice: StoreChoice, env: &StoreEnv) -> Result<Veri
     Ok(VerifyReport {
         server,
         ca_name,
+        control,
         results,
     })
 }
@@ -139,13 +160,16 @@ async fn serve(listener: tokio::net::TcpListener, acceptor: tokio_rustls::TlsAcc
     while let Ok((tcp, _)) = listener.accept().await {
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let Ok(Ok(mut tls)) = tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(tcp)).await else {
+            let Ok(Ok(mut tls)) = tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(tcp)).await
+            else {
                 return;
             };
             let mut buf = [0u8; 2048];
             let _ = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buf)).await;
             let _ = tls
-                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 204 No Content\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                )
                 .await;
             let _ = tls.shutdown().await;
         });
@@ -167,7 +191,12 @@ fn check_target(
             let Some(bundle) = system.bundles.iter().find(|b| b.is_file()) else {
                 return Verdict::NotChecked(format!(
                     "no CA bundle at {}",
-                    system.bundles.iter().map(|b| b.display().to_string()).collect::<Vec<_>>().join(", ")
+                    system
+                        .bundles
+                        .iter()
+                        .map(|b| b.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             };
             let mut roots = RootCertStore::empty();
@@ -177,11 +206,19 @@ fn check_target(
                         let _ = roots.add(der.into());
                     }
                 }
-                Err(err) => return Verdict::NotChecked(format!("cannot read {}: {err}", bundle.display())),
+                Err(err) => {
+                    return Verdict::NotChecked(format!("cannot read {}: {err}", bundle.display()))
+                }
             }
             match rustls_handshake(roots, server) {
-                Ok(()) => Verdict::Trusted(format!("a rustls client using {} accepts the leaf", bundle.display())),
-                Err(err) => Verdict::Untrusted(format!("a rustls client using {} says: {err}", bundle.display())),
+                Ok(()) => Verdict::Trusted(format!(
+                    "a rustls client using {} accepts the leaf",
+                    bundle.display()
+                )),
+                Err(err) => Verdict::Untrusted(format!(
+                    "a rustls client using {} says: {err}",
+                    bundle.display()
+                )),
             }
         }
         StoreKind::Nss | StoreKind::Firefox => {
@@ -208,14 +245,16 @@ fn check_target(
 
 /// A full TLS handshake with rustls trusting exactly `roots`.
 fn rustls_handshake(roots: RootCertStore, server: SocketAddr) -> Result<(), String> {
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     let name = ServerName::try_from(VERIFY_HOST).map_err(|e| e.to_string())?;
     let mut conn = ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-    let mut sock = TcpStream::connect_timeout(&server, CLIENT_TIMEOUT).map_err(|e| e.to_string())?;
+    let mut sock =
+        TcpStream::connect_timeout(&server, CLIENT_TIMEOUT).map_err(|e| e.to_string())?;
     let _ = sock.set_read_timeout(Some(CLIENT_TIMEOUT));
     while conn.is_handshaking() {
         conn.complete_io(&mut sock).map_err(|e| e.to_string())?;
@@ -234,7 +273,17 @@ fn nss_handshake(db_arg: &str, server: SocketAddr) -> Verdict {
     };
     let port = server.port().to_string();
     let mut child = match Command::new(tstclnt)
-        .args(["-h", "127.0.0.1", "-p", &port, "-a", VERIFY_HOST, "-d", db_arg, "-Q"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-a",
+            VERIFY_HOST,
+            "-d",
+            db_arg,
+            "-Q",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -267,7 +316,9 @@ fn nss_handshake(db_arg: &str, server: SocketAddr) -> Verdict {
         .trim()
         .to_string();
     if status.success() {
-        Verdict::Trusted("NSS (tstclnt) completes a TLS handshake for discord.com using this database".into())
+        Verdict::Trusted(
+            "NSS (tstclnt) completes a TLS handshake for discord.com using this database".into(),
+        )
     } else {
         Verdict::Untrusted(format!("NSS (tstclnt) rejects the leaf: {reason}"))
     }
@@ -276,10 +327,24 @@ fn nss_handshake(db_arg: &str, server: SocketAddr) -> Verdict {
 /// Without tstclnt: ask certutil whether our CA is a trusted TLS CA in the database.
 fn nss_trust_bits(db: &store::nss::NssDb, ca: &CaCertificate) -> Verdict {
     if find_program("certutil").is_none() {
-        return Verdict::NotChecked(format!("certutil not found: {}", store::missing_program_fix("certutil")));
+        return Verdict::NotChecked(format!(
+            "certutil not found: {}",
+            store::missing_program_fix("certutil")
+        ));
     }
     let db_arg = db.db_arg();
-    let run = store::ProgramRun::new("certutil", ["-V", "-d", db_arg.as_str(), "-n", ca.common_name(), "-u", "L"]);
+    let run = store::ProgramRun::new(
+        "certutil",
+        [
+            "-V",
+            "-d",
+            db_arg.as_str(),
+            "-n",
+            ca.common_name(),
+            "-u",
+            "L",
+        ],
+    );
     match store::run_program(&run) {
         Ok(out) if out.success => Verdict::Trusted(
             "`certutil -V -u L` says the CA is trusted for TLS (tstclnt is not installed, so no handshake was tried)".into(),
@@ -302,11 +367,24 @@ fn macos_verify(leaf: &rustls::pki_types::CertificateDer<'static>) -> Verdict {
     let path_arg = path.to_string_lossy().into_owned();
     let run = store::ProgramRun::new(
         "security",
-        ["verify-cert", "-c", path_arg.as_str(), "-p", "ssl", "-s", VERIFY_HOST],
+        [
+            "verify-cert",
+            "-c",
+            path_arg.as_str(),
+            "-p",
+            "ssl",
+            "-s",
+            VERIFY_HOST,
+        ],
     );
     let verdict = match store::run_program(&run) {
-        Ok(out) if out.success => Verdict::Trusted("`security verify-cert -p ssl` accepts the leaf".into()),
-        Ok(out) => Verdict::Untrusted(format!("`security verify-cert` says: {}", out.stderr.trim())),
+        Ok(out) if out.success => {
+            Verdict::Trusted("`security verify-cert -p ssl` accepts the leaf".into())
+        }
+        Ok(out) => Verdict::Untrusted(format!(
+            "`security verify-cert` says: {}",
+            out.stderr.trim()
+        )),
         Err(problem) => Verdict::NotChecked(problem),
     };
     let _ = std::fs::remove_file(&path);

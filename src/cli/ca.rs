@@ -68,12 +68,21 @@ pub fn run(ca_dir: &Path, args: CaArgs) -> anyhow::Result<ExitCode> {
         CaCommand::Verify { store } => {
             let report = verify::verify(ca_dir, store, &env)?;
             println!("{report}");
-            Ok(if report.all_trusted() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.all_trusted() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
 
-fn apply(ca_dir: &Path, stores: StoreArgs, op: Operation, env: &StoreEnv) -> anyhow::Result<ExitCode> {
+fn apply(
+    ca_dir: &Path,
+    stores: StoreArgs,
+    op: Operation,
+    env: &StoreEnv,
+) -> anyhow::Result<ExitCode> {
     let report = store::apply(ca_dir, stores.store, op, stores.dry_run, env)?;
     print!("{report}");
     let failures = report.failures();

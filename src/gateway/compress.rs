@@ -142,6 +142,8 @@ pub struct ZlibStreamDecompressor {
     max_message_size: usize,
     discarding: bool,
     ended: bool,
+    /// The last four bytes received, so a suffix split across frames is still seen.
+    tail: [u8; 4],
 }
 
 impl ZlibStreamDecompressor {
@@ -159,6 +161,7 @@ impl ZlibStreamDecompressor {
             max_message_size: max,
             discarding: false,
             ended: false,
+            tail: [0xaa; 4],
         }
     }
 
@@ -215,7 +218,8 @@ impl ZlibStreamDecompressor {
                 }
             }
         }
-        if frame.ends_with(&ZLIB_SUFFIX) || self.ended {
+        self.remember_tail(frame);
+        if self.tail == ZLIB_SUFFIX || self.ended {
             if self.discarding {
                 self.discarding = false;
                 self.message.clear();
@@ -227,6 +231,15 @@ impl ZlibStreamDecompressor {
             return Ok(Some(&self.message));
         }
         Ok(None)
+    }
+
+    fn remember_tail(&mut self, frame: &[u8]) {
+        if frame.len() >= 4 {
+            self.tail.copy_from_slice(&frame[frame.len() - 4..]);
+        } else {
+            self.tail.rotate_left(frame.len());
+            self.tail[4 - frame.len()..].copy_from_slice(frame);
+        }
     }
 
     /// Bytes of the message currently being assembled (decompressed so far).
@@ -482,6 +495,11 @@ mod tests {
         assert_eq!(rx.push_frame(a).unwrap(), None);
         assert_eq!(rx.push_frame(b).unwrap(), Some(&big[..]));
         assert_eq!(rx.pending_len(), 0);
+        // The suffix itself may be split across frames.
+        let frame = tx.compress(b"second").unwrap();
+        let (a, b) = frame.split_at(frame.len() - 1);
+        assert_eq!(rx.push_frame(a).unwrap(), None);
+        assert_eq!(rx.push_frame(b).unwrap(), Some(&b"second"[..]));
     }
 
     #[test]

@@ -27,13 +27,21 @@ impl Run {
 
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn fails(self) -> Self {
-        assert_ne!(self.code, 0, "expected failure\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_ne!(
+            self.code, 0,
+            "expected failure\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -96,7 +104,10 @@ impl Sandbox {
             cmd.env("DISCORD_MITM_SYSTEM_ROOT", root);
         } else {
             // Keep tests away from the machine's real system store unless a test opts in.
-            cmd.env("DISCORD_MITM_SYSTEM_ROOT", self.dir.path().join("no-system-root"));
+            cmd.env(
+                "DISCORD_MITM_SYSTEM_ROOT",
+                self.dir.path().join("no-system-root"),
+            );
         }
         if let Some(path) = &self.path_env {
             cmd.env("PATH", path);
@@ -105,7 +116,10 @@ impl Sandbox {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        self.command(args).output().expect("run discord-mitm").into()
+        self.command(args)
+            .output()
+            .expect("run discord-mitm")
+            .into()
     }
 
     pub fn ca_pem(&self) -> PathBuf {
@@ -122,9 +136,17 @@ impl Sandbox {
 
     /// The CA's subject CN (also its NSS nickname), read with openssl.
     pub fn ca_common_name(&self) -> String {
-        let out = tool("openssl", &["x509", "-noout", "-subject", "-nameopt", "multiline", "-in"], &[self.ca_pem().as_os_str()]);
+        let out = tool(
+            "openssl",
+            &["x509", "-noout", "-subject", "-nameopt", "multiline", "-in"],
+            &[self.ca_pem().as_os_str()],
+        );
         out.lines()
-            .find_map(|l| l.trim().strip_prefix("commonName").map(|v| v.trim().trim_start_matches('=').trim().to_string()))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("commonName")
+                    .map(|v| v.trim().trim_start_matches('=').trim().to_string())
+            })
             .expect("CN in subject")
     }
 
@@ -137,31 +159,55 @@ impl Sandbox {
 
     /// `certutil -L` listing of a database.
     pub fn nss_listing(&self, dir: &Path) -> String {
-        tool("certutil", &["-L", "-d", &format!("sql:{}", dir.display())], &[])
+        tool(
+            "certutil",
+            &["-L", "-d", &format!("sql:{}", dir.display())],
+            &[],
+        )
     }
 
     /// A Debian-style system store under `root/`: ca-certificates.conf listing one unrelated CA
     /// (so the bundle is never empty), and an initial bundle built by the real update-ca-certificates.
     pub fn make_debian_root(&mut self) -> PathBuf {
         let root = self.dir.path().join("root");
-        for dir in ["etc/ssl/certs", "usr/share/ca-certificates/other", "usr/local/share/ca-certificates"] {
+        for dir in [
+            "etc/ssl/certs",
+            "usr/share/ca-certificates/other",
+            "usr/local/share/ca-certificates",
+        ] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
-        std::fs::write(root.join("etc/os-release"), "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n").unwrap();
+        std::fs::write(
+            root.join("etc/os-release"),
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n",
+        )
+        .unwrap();
         let other = self.dir.path().join("other-ca");
-        let out = self.command(&["--ca-dir", other.to_str().unwrap(), "ca", "init"]).output().unwrap();
+        let out = self
+            .command(&["--ca-dir", other.to_str().unwrap(), "ca", "init"])
+            .output()
+            .unwrap();
         assert!(out.status.success());
-        std::fs::copy(other.join("discord-mitm-ca.pem"), root.join("usr/share/ca-certificates/other/other.crt")).unwrap();
+        std::fs::copy(
+            other.join("discord-mitm-ca.pem"),
+            root.join("usr/share/ca-certificates/other/other.crt"),
+        )
+        .unwrap();
         std::fs::write(root.join("etc/ca-certificates.conf"), "other/other.crt\n").unwrap();
         let p = |s: &str| root.join(s).to_string_lossy().into_owned();
         tool(
             "update-ca-certificates",
             &[
-                "--certsconf", &p("etc/ca-certificates.conf"),
-                "--certsdir", &p("usr/share/ca-certificates"),
-                "--localcertsdir", &p("usr/local/share/ca-certificates"),
-                "--etccertsdir", &p("etc/ssl/certs"),
-                "--hooksdir", &p("etc/ca-certificates/update.d"),
+                "--certsconf",
+                &p("etc/ca-certificates.conf"),
+                "--certsdir",
+                &p("usr/share/ca-certificates"),
+                "--localcertsdir",
+                &p("usr/local/share/ca-certificates"),
+                "--etccertsdir",
+                &p("etc/ssl/certs"),
+                "--hooksdir",
+                &p("etc/ca-certificates/update.d"),
             ],
             &[],
         );
@@ -177,7 +223,9 @@ pub fn tool(program: &str, args: &[&str], extra: &[&std::ffi::OsStr]) -> String 
         .args(args)
         .args(extra)
         .output()
-        .unwrap_or_else(|err| panic!("cannot run {program}: {err} (scripts/setup-test-deps installs it)"));
+        .unwrap_or_else(|err| {
+            panic!("cannot run {program}: {err} (scripts/setup-test-deps installs it)")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?} failed:\n{}\n{}",
@@ -201,7 +249,9 @@ pub fn find(program: &str) -> PathBuf {
 pub fn bundle_ders(path: &Path) -> Vec<Vec<u8>> {
     let bytes = std::fs::read(path).unwrap_or_default();
     let mut reader = bytes.as_slice();
-    rustls_pemfile::certs(&mut reader).map(|c| c.unwrap().to_vec()).collect()
+    rustls_pemfile::certs(&mut reader)
+        .map(|c| c.unwrap().to_vec())
+        .collect()
 }
 
 /// The CA certificate's DER.

@@ -1,7 +1,10 @@
 //! The Linux system trust store, in its distribution-specific flavours.
 use std::path::PathBuf;
 
-use super::{bundle_certificates, find_program, Operation, Outcome, Plan, Presence, ProgramRun, StoreEnv, StoreError, Step};
+use super::{
+    bundle_certificates, find_program, Operation, Outcome, Plan, Presence, ProgramRun, Step,
+    StoreEnv, StoreError,
+};
 use crate::ca::CaCertificate;
 
 /// How a distribution manages its system store.
@@ -77,8 +80,12 @@ impl Flavor {
             }
         }
         ids.iter().find_map(|id| match id.as_str() {
-            "debian" | "ubuntu" | "linuxmint" | "pop" | "raspbian" | "kali" | "elementary" => Some(Flavor::Debian),
-            "fedora" | "rhel" | "centos" | "rocky" | "almalinux" | "ol" | "amzn" => Some(Flavor::Fedora),
+            "debian" | "ubuntu" | "linuxmint" | "pop" | "raspbian" | "kali" | "elementary" => {
+                Some(Flavor::Debian)
+            }
+            "fedora" | "rhel" | "centos" | "rocky" | "almalinux" | "ol" | "amzn" => {
+                Some(Flavor::Fedora)
+            }
             "arch" | "archlinux" | "manjaro" | "endeavouros" | "garuda" => Some(Flavor::Arch),
             id if id.starts_with("opensuse") || id == "suse" || id == "sles" => Some(Flavor::Suse),
             _ => None,
@@ -113,7 +120,9 @@ impl SystemStore {
             }
             if find_program("update-ca-trust").is_some() {
                 Some(Flavor::Fedora)
-            } else if find_program("trust").is_some() && find_program("update-ca-certificates").is_none() {
+            } else if find_program("trust").is_some()
+                && find_program("update-ca-certificates").is_none()
+            {
                 Some(Flavor::Arch)
             } else if find_program("update-ca-certificates").is_some() {
                 Some(Flavor::Debian)
@@ -139,11 +148,19 @@ impl SystemStore {
                 }),
             ));
         };
-        let file = format!("discord-mitm-{}.{}", ca.short_id(), flavor.anchor_extension());
+        let file = format!(
+            "discord-mitm-{}.{}",
+            ca.short_id(),
+            flavor.anchor_extension()
+        );
         Ok(SystemStore {
             flavor,
             anchor: env.system_path(flavor.anchor_dir()).join(file),
-            bundles: flavor.bundles().iter().map(|b| env.system_path(b)).collect(),
+            bundles: flavor
+                .bundles()
+                .iter()
+                .map(|b| env.system_path(b))
+                .collect(),
             root: env.system_root.clone(),
             prefixed: env.has_system_prefix(),
         })
@@ -152,7 +169,11 @@ impl SystemStore {
     /// "system store (Debian/Ubuntu: update-ca-certificates)".
     pub fn name(&self) -> String {
         if self.prefixed {
-            format!("system store ({}; root {})", self.flavor.label(), self.root.display())
+            format!(
+                "system store ({}; root {})",
+                self.flavor.label(),
+                self.root.display()
+            )
         } else {
             format!("system store ({})", self.flavor.label())
         }
@@ -167,7 +188,12 @@ impl SystemStore {
                     args.push("--fresh".into());
                 }
                 if self.prefixed {
-                    let p = |path: &str| self.root.join(path.trim_start_matches('/')).to_string_lossy().into_owned();
+                    let p = |path: &str| {
+                        self.root
+                            .join(path.trim_start_matches('/'))
+                            .to_string_lossy()
+                            .into_owned()
+                    };
                     for (flag, path) in [
                         ("--certsconf", "/etc/ca-certificates.conf"),
                         ("--certsdir", "/usr/share/ca-certificates"),
@@ -212,7 +238,10 @@ impl SystemStore {
             }
             Operation::Uninstall => {
                 if !self.anchor.exists() {
-                    plan.notes.push(format!("{} is not there; the store is refreshed anyway", self.anchor.display()));
+                    plan.notes.push(format!(
+                        "{} is not there; the store is refreshed anyway",
+                        self.anchor.display()
+                    ));
                 }
                 plan.steps.push(Step::RemoveFile(self.anchor.clone()));
             }
@@ -228,8 +257,12 @@ impl SystemStore {
             .and_then(|b| bundle_certificates(b).ok())
             .is_some_and(|certs| certs.iter().any(|c| c.as_slice() == ca.der().as_ref()));
         match (anchor, in_bundle, bundle) {
-            (true, true, Some(b)) => Presence::Installed(format!("{} and {}", self.anchor.display(), b.display())),
-            (false, true, Some(b)) => Presence::Installed(format!("in {}, added by other means", b.display())),
+            (true, true, Some(b)) => {
+                Presence::Installed(format!("{} and {}", self.anchor.display(), b.display()))
+            }
+            (false, true, Some(b)) => {
+                Presence::Installed(format!("in {}, added by other means", b.display()))
+            }
             (true, false, _) => Presence::Partial(format!(
                 "{} exists but the bundle does not contain it; run `{}`",
                 self.anchor.display(),
@@ -238,7 +271,11 @@ impl SystemStore {
             (false, false, Some(_)) => Presence::Absent,
             (false, _, None) => Presence::Unknown(format!(
                 "no CA bundle found ({})",
-                self.bundles.iter().map(|b| b.display().to_string()).collect::<Vec<_>>().join(", ")
+                self.bundles
+                    .iter()
+                    .map(|b| b.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             (true, true, None) => Presence::Absent,
         }
@@ -254,11 +291,17 @@ mod tests {
         let cases = [
             ("ID=debian\n", Flavor::Debian),
             ("ID=ubuntu\nID_LIKE=debian\n", Flavor::Debian),
-            ("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n", Flavor::Fedora),
+            (
+                "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n",
+                Flavor::Fedora,
+            ),
             ("ID=fedora\n", Flavor::Fedora),
             ("ID=arch\n", Flavor::Arch),
             ("ID=endeavouros\nID_LIKE=arch\n", Flavor::Arch),
-            ("ID=\"opensuse-tumbleweed\"\nID_LIKE=\"opensuse suse\"\n", Flavor::Suse),
+            (
+                "ID=\"opensuse-tumbleweed\"\nID_LIKE=\"opensuse suse\"\n",
+                Flavor::Suse,
+            ),
         ];
         for (text, flavor) in cases {
             assert_eq!(Flavor::from_os_release(text), Some(flavor), "{text}");

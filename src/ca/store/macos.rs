@@ -1,5 +1,5 @@
 //! The macOS System keychain, through `security`.
-use super::{run_program, HostOs, Operation, Plan, Presence, ProgramRun, StoreEnv, Step};
+use super::{run_program, HostOs, Operation, Plan, Presence, ProgramRun, Step, StoreEnv};
 use crate::ca::{CaCertificate, CaFiles};
 
 /// The store's display name.
@@ -14,7 +14,15 @@ pub(crate) fn plan(op: Operation, ca: &CaCertificate, files: &CaFiles) -> Plan {
     let steps = match op {
         Operation::Install => vec![ProgramRun::new(
             "security",
-            ["add-trusted-cert", "-d", "-r", "trustRoot", "-k", KEYCHAIN, &pem],
+            [
+                "add-trusted-cert",
+                "-d",
+                "-r",
+                "trustRoot",
+                "-k",
+                KEYCHAIN,
+                &pem,
+            ],
         )],
         Operation::Uninstall => vec![
             ProgramRun::new("security", ["remove-trusted-cert", "-d", &pem]),

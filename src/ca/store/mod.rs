@@ -351,11 +351,13 @@ pub(crate) fn targets(
     let explicit = choice != StoreChoice::All;
     for kind in kinds {
         match kind {
-            StoreKind::System => out.push(linux::SystemStore::detect(env, ca).map(|store| Target {
-                kind,
-                name: store.name(),
-                detail: TargetDetail::System(store),
-            })),
+            StoreKind::System => {
+                out.push(linux::SystemStore::detect(env, ca).map(|store| Target {
+                    kind,
+                    name: store.name(),
+                    detail: TargetDetail::System(store),
+                }))
+            }
             StoreKind::Nss | StoreKind::Firefox => {
                 let found = nss::databases(env, kind, for_install);
                 if found.dbs.is_empty() {
@@ -468,11 +470,18 @@ impl Target {
         let permission_fix = |path: &Path| match self.kind {
             StoreKind::System => env.sudo_hint(&format!("{} --store {store_flag}", op.verb())),
             StoreKind::Macos => "needs administrator rights: run it with sudo".into(),
-            StoreKind::Windows => "needs administrator rights: run it from an elevated (Run as administrator) prompt".into(),
+            StoreKind::Windows => {
+                "needs administrator rights: run it from an elevated (Run as administrator) prompt"
+                    .into()
+            }
             StoreKind::Nss | StoreKind::Firefox => format!(
                 "{} is not writable by you: run as the user who owns it{}",
                 path.display(),
-                if path.starts_with(env.system_path("/etc")) { " (root: use sudo)" } else { "" }
+                if path.starts_with(env.system_path("/etc")) {
+                    " (root: use sudo)"
+                } else {
+                    ""
+                }
             ),
         };
         match step {
@@ -513,16 +522,20 @@ impl Target {
                 }
             },
             Step::Run(run) => {
-                let output = run_program(run).map_err(|problem| {
-                    self.error(problem, missing_program_fix(&run.program))
-                })?;
+                let output = run_program(run)
+                    .map_err(|problem| self.error(problem, missing_program_fix(&run.program)))?;
                 if output.success {
                     return Ok(());
                 }
                 let detail = output.stderr_tail();
-                let looks_like_permissions = detail.to_ascii_lowercase().contains("permission denied")
-                    || detail.contains("SEC_ERROR_READ_ONLY")
-                    || (!is_root() && matches!(self.kind, StoreKind::System | StoreKind::Macos | StoreKind::Windows));
+                let looks_like_permissions =
+                    detail.to_ascii_lowercase().contains("permission denied")
+                        || detail.contains("SEC_ERROR_READ_ONLY")
+                        || (!is_root()
+                            && matches!(
+                                self.kind,
+                                StoreKind::System | StoreKind::Macos | StoreKind::Windows
+                            ));
                 let fix = if looks_like_permissions {
                     let path = self
                         .detail_nss()
@@ -532,10 +545,7 @@ impl Target {
                 } else {
                     format!("run `{run}` by hand to see the whole error")
                 };
-                Err(self.error(
-                    format!("`{run}` failed ({}): {detail}", output.status),
-                    fix,
-                ))
+                Err(self.error(format!("`{run}` failed ({}): {detail}", output.status), fix))
             }
         }
     }
@@ -642,7 +652,11 @@ impl fmt::Display for ShowReport {
             f,
             "DER copy:     {}{}",
             self.files.cert_der.display(),
-            if self.files.cert_der.exists() { "" } else { " (missing)" }
+            if self.files.cert_der.exists() {
+                ""
+            } else {
+                " (missing)"
+            }
         )?;
         if let Some(problem) = &self.key_problem {
             writeln!(f, "{problem}")?;
@@ -675,14 +689,21 @@ pub fn show(ca_dir: &Path, env: &StoreEnv) -> Result<ShowReport, CaError> {
                 let presence = target.status(env, &certificate);
                 stores.push((target.name.clone(), presence));
             }
-            Err((name, Outcome::Skipped(reason) | Outcome::Failed(StoreError { problem: reason, .. }))) => {
-                stores.push((name, Presence::Unknown(reason)))
-            }
+            Err((
+                name,
+                Outcome::Skipped(reason)
+                | Outcome::Failed(StoreError {
+                    problem: reason, ..
+                }),
+            )) => stores.push((name, Presence::Unknown(reason))),
             Err((name, _)) => stores.push((name, Presence::Unknown("not found".into()))),
         }
     }
     // The other OSes' stores are listed so users see every place this CA can go.
-    for (kind, name) in [(HostOs::Macos, macos::NAME), (HostOs::Windows, windows::NAME)] {
+    for (kind, name) in [
+        (HostOs::Macos, macos::NAME),
+        (HostOs::Windows, windows::NAME),
+    ] {
         if env.os != kind {
             stores.push((
                 name.to_string(),
@@ -773,14 +794,18 @@ fn is_executable(path: &Path) -> bool {
 /// Which package provides a program, for "not found" messages.
 pub fn missing_program_fix(program: &str) -> String {
     match program {
-        "certutil" | "tstclnt" => "install NSS's tools: `sudo apt install libnss3-tools` (Debian/Ubuntu), \
+        "certutil" | "tstclnt" => {
+            "install NSS's tools: `sudo apt install libnss3-tools` (Debian/Ubuntu), \
              `sudo dnf install nss-tools` (Fedora/RHEL), `sudo pacman -S nss` (Arch), \
              `sudo zypper install mozilla-nss-tools` (openSUSE)"
-            .into(),
+                .into()
+        }
         "update-ca-certificates" => {
             "install the ca-certificates package (`sudo apt install ca-certificates`)".into()
         }
-        "update-ca-trust" => "install the ca-certificates package (`sudo dnf install ca-certificates`)".into(),
+        "update-ca-trust" => {
+            "install the ca-certificates package (`sudo dnf install ca-certificates`)".into()
+        }
         "trust" => "install p11-kit (`sudo pacman -S p11-kit`)".into(),
         "security" => "`security` ships with macOS; run this on a Mac".into(),
         other => format!("install `{other}` or put it on PATH"),

@@ -2,7 +2,10 @@
 //! changed through NSS's `certutil`.
 use std::path::{Path, PathBuf};
 
-use super::{find_program, missing_program_fix, run_program, Operation, Plan, Presence, ProgramRun, StoreEnv, StoreError, StoreKind, Step};
+use super::{
+    find_program, missing_program_fix, run_program, Operation, Plan, Presence, ProgramRun, Step,
+    StoreEnv, StoreError, StoreKind,
+};
 use crate::ca::{CaCertificate, CaFiles};
 
 /// Trust flags: a CA trusted to issue TLS server certificates.
@@ -58,7 +61,10 @@ impl NssDb {
         let nickname = ca.common_name().to_string();
         let mut plan = Plan::default();
         if find_program("certutil").is_none() {
-            plan.notes.push(format!("certutil is not installed: {}", missing_program_fix("certutil")));
+            plan.notes.push(format!(
+                "certutil is not installed: {}",
+                missing_program_fix("certutil")
+            ));
         }
         match op {
             Operation::Install => {
@@ -69,7 +75,12 @@ impl NssDb {
                     }
                     plan.steps.push(Step::Run(ProgramRun::new(
                         "certutil",
-                        ["-N".to_string(), "-d".into(), self.db_arg(), "--empty-password".into()],
+                        [
+                            "-N".to_string(),
+                            "-d".into(),
+                            self.db_arg(),
+                            "--empty-password".into(),
+                        ],
                     )));
                 }
                 plan.steps.push(Step::Run(ProgramRun::new(
@@ -90,11 +101,19 @@ impl NssDb {
             Operation::Uninstall => {
                 let delete = ProgramRun::new(
                     "certutil",
-                    ["-D".to_string(), "-d".into(), self.db_arg(), "-n".into(), nickname],
+                    [
+                        "-D".to_string(),
+                        "-d".into(),
+                        self.db_arg(),
+                        "-n".into(),
+                        nickname,
+                    ],
                 );
                 match self.stored_der(ca) {
                     Ok(Some(_)) => plan.steps.push(Step::Run(delete)),
-                    Ok(None) => plan.notes.push("not installed here; nothing to remove".into()),
+                    Ok(None) => plan
+                        .notes
+                        .push("not installed here; nothing to remove".into()),
                     Err(_) => {
                         // Unknown state (e.g. no certutil): show the command a real run would try.
                         plan.steps.push(Step::Run(delete));
@@ -104,7 +123,8 @@ impl NssDb {
         }
         if find_program("certutil").is_none() {
             // A dry run still prints the plan; a real run must stop here with the package to install.
-            plan.notes.push("a real run fails until certutil is installed".into());
+            plan.notes
+                .push("a real run fails until certutil is installed".into());
         }
         Ok(plan)
     }
@@ -116,7 +136,14 @@ impl NssDb {
         }
         let run = ProgramRun::new(
             "certutil",
-            ["-L".to_string(), "-d".into(), self.db_arg(), "-n".into(), ca.common_name().into(), "-r".into()],
+            [
+                "-L".to_string(),
+                "-d".into(),
+                self.db_arg(),
+                "-n".into(),
+                ca.common_name().into(),
+                "-r".into(),
+            ],
         );
         let output = run_program(&run)?;
         Ok(output.success.then_some(output.stdout))
@@ -225,7 +252,10 @@ pub fn databases(env: &StoreEnv, kind: StoreKind, for_install: bool) -> Found {
             let root = home.join(root);
             found.looked_in.push(root.clone());
             for profile in firefox_profiles(&root) {
-                let db = NssDb::at(profile.clone(), format!("Firefox profile {}", profile_label(&root, &profile)));
+                let db = NssDb::at(
+                    profile.clone(),
+                    format!("Firefox profile {}", profile_label(&root, &profile)),
+                );
                 if db.exists && !found.dbs.iter().any(|d: &NssDb| d.dir == db.dir) {
                     found.dbs.push(db);
                 }
@@ -267,13 +297,17 @@ fn profile_label(root: &Path, profile: &Path) -> String {
 pub fn firefox_profiles(root: &Path) -> Vec<PathBuf> {
     let mut profiles = Vec::new();
     if let Ok(ini) = std::fs::read_to_string(root.join("profiles.ini")) {
-        profiles.extend(parse_profiles_ini(&ini).into_iter().map(|(path, relative)| {
-            if relative {
-                root.join(path)
-            } else {
-                PathBuf::from(path)
-            }
-        }));
+        profiles.extend(
+            parse_profiles_ini(&ini)
+                .into_iter()
+                .map(|(path, relative)| {
+                    if relative {
+                        root.join(path)
+                    } else {
+                        PathBuf::from(path)
+                    }
+                }),
+        );
     }
     if let Ok(entries) = std::fs::read_dir(root) {
         let mut extra: Vec<PathBuf> = entries
@@ -328,7 +362,10 @@ mod tests {
         let ini = "[Install4F96D1932A9F858E]\nDefault=abc.default-release\n\n[Profile1]\nName=default\nIsRelative=1\nPath=xyz.default\n\n[Profile0]\nName=work\nIsRelative=0\nPath=/srv/ff/work\n\n[General]\nVersion=2\n";
         assert_eq!(
             parse_profiles_ini(ini),
-            vec![("xyz.default".to_string(), true), ("/srv/ff/work".to_string(), false)]
+            vec![
+                ("xyz.default".to_string(), true),
+                ("/srv/ff/work".to_string(), false)
+            ]
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The Windows "Trusted Root Certification Authorities" store, through Windows' `certutil`.
-use super::{run_program, HostOs, Operation, Plan, Presence, ProgramRun, StoreEnv, Step};
+use super::{run_program, HostOs, Operation, Plan, Presence, ProgramRun, Step, StoreEnv};
 use crate::ca::{CaCertificate, CaFiles};
 
 /// The store's display name.
