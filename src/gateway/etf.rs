@@ -1011,10 +1011,8 @@ mod tests {
         for _ in 0..200 {
             deep.extend_from_slice(b"l\x00\x00\x00\x01");
         }
-        deep.push(NIL_EXT);
-        for _ in 0..200 {
-            deep.push(NIL_EXT);
-        }
+        // One NIL closes the innermost list, then one tail NIL per enclosing list.
+        deep.extend(std::iter::repeat_n(NIL_EXT, 201));
         assert_eq!(lenient(&deep), Err(EtfError::TooDeep(128)));
     }
 
