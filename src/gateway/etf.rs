@@ -4,8 +4,6 @@
 //! binaries, integers the smallest of SMALL_INTEGER / INTEGER / SMALL_BIG, floats NEW_FLOAT, arrays
 //! proper lists, objects maps with binary keys. Decoding also takes what real encoders emit besides
 //! (STRING_EXT, other atoms as strings, tuples, old floats, large bigs, compressed terms).
-use std::io::Write as _;
-
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
@@ -828,10 +826,10 @@ impl Sink for JsonSink<'_> {
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
     fn int(&mut self, value: i64) {
-        let _ = write!(self.out, "{value}");
+        self.scalar(&value);
     }
     fn uint(&mut self, value: u64) {
-        let _ = write!(self.out, "{value}");
+        self.scalar(&value);
     }
     fn float(&mut self, value: f64) {
         self.scalar(&value);
@@ -1011,15 +1009,13 @@ mod tests {
         for _ in 0..200 {
             deep.extend_from_slice(b"l\x00\x00\x00\x01");
         }
-        deep.push(NIL_EXT);
-        for _ in 0..200 {
-            deep.push(NIL_EXT);
-        }
+        deep.extend(std::iter::repeat_n(NIL_EXT, 201));
         assert_eq!(lenient(&deep), Err(EtfError::TooDeep(128)));
     }
 
     #[test]
     fn compressed_terms_decode_with_a_size_limit() {
+        use std::io::Write as _;
         let inner = encode(&json!({"op": 0, "d": "x".repeat(100)})).unwrap();
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         zlib.write_all(&inner[1..]).unwrap();
