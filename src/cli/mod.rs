@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod serve;
+
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]
 #[command(name = "discord-mitm", version, about, propagate_version = true)]
@@ -30,11 +32,12 @@ pub struct GlobalOptions {
 
 /// The commands. Each one's arguments live beside the module that does the work.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Run the reimplemented Discord backend (REST API v6–v10 on sled).
+    Serve(serve::ServeArgs),
+}
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
-// Until the first command lands the enum is empty and clap's parse is the last reachable call.
-#[allow(unreachable_code, unused_variables)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.global);
@@ -48,7 +51,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+    }
 }
 
 fn init_tracing(global: &GlobalOptions) {
