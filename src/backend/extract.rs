@@ -174,6 +174,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             .and_then(|v| v.parse::<usize>().ok())
         {
             if length > limit {
+                drain(request.into_body(), limit.saturating_mul(4)).await;
                 return Err(ApiError::PayloadTooLarge);
             }
         }
@@ -181,6 +182,20 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
         parse_json_body(&bytes, state.config.max_json_depth).map(Body)
+    }
+}
+
+/// Reads and discards up to `budget` bytes so the client gets to read our 413 instead of a
+/// reset connection (bodies beyond the budget are cut off).
+async fn drain(body: axum::body::Body, budget: usize) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > budget {
+            break;
+        }
     }
 }
 

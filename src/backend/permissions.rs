@@ -57,7 +57,7 @@ pub mod bits {
     pub const USE_EXTERNAL_APPS: u64 = 1 << 50;
     pub const PIN_MESSAGES: u64 = 1 << 51;
     /// Every bit Discord defines.
-    pub const ALL: u64 = (1 << 47) - 1 | SEND_POLLS | USE_EXTERNAL_APPS | PIN_MESSAGES;
+    pub const ALL: u64 = ((1 << 47) - 1) | SEND_POLLS | USE_EXTERNAL_APPS | PIN_MESSAGES;
     /// What a new guild's @everyone role gets (Discord's default for new guilds).
     pub const EVERYONE_DEFAULT: u64 = 2_248_473_465_835_073;
     /// The only permissions a timed-out member keeps.

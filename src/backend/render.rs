@@ -139,7 +139,7 @@ fn last_pin(store: &Store, channel_id: Snowflake) -> Result<Value, StoreError> {
 /// A custom emoji (with its creator when known).
 pub fn emoji(store: &Store, emoji: &Emoji) -> Result<Value, StoreError> {
     let mut out = to_object(emoji);
-    if let Some(Value::String(_)) | Some(Value::Null) = out.remove("creator_id") {}
+    out.remove("creator_id");
     if let Some(creator) = emoji.creator_id {
         out.insert("user".into(), user_by_id(store, creator)?);
     }

@@ -17,6 +17,8 @@ pub struct ServeOptions {
     pub fixture: Option<PathBuf>,
     pub reset: bool,
     pub config: Config,
+    /// Stop when standard input closes (lets a supervisor or a test harness own the lifetime).
+    pub exit_on_stdin_close: bool,
 }
 
 /// Why `serve` could not start or stopped.
@@ -143,6 +145,7 @@ pub fn banner(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, S
             );
         }
     }
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
     Ok(out)
 }
 
@@ -162,14 +165,28 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let _ = std::io::stdout().flush();
     let app = super::router(state);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(options.exit_on_stdin_close))
         .await?;
     store.flush()?;
     tracing::info!("serve stopped; data flushed");
     Ok(())
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(watch_stdin: bool) {
+    let stdin_closed = async move {
+        if !watch_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+    };
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -187,6 +204,7 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = interrupt => {},
         _ = terminate => {},
+        _ = stdin_closed => {},
     }
 }
 
@@ -217,6 +235,7 @@ mod tests {
             fixture: None,
             reset: false,
             config: Config::default(),
+            exit_on_stdin_close: false,
         };
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.values(b"").unwrap().len();

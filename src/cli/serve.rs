@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
+    /// Stop when standard input closes (for supervisors and test harnesses).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_close: bool,
     /// Print which operations of this OpenAPI spec serve answers natively, then exit.
     #[arg(long, value_name = "SPEC")]
     pub coverage: Option<PathBuf>,
@@ -83,6 +86,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         fixture: args.fixture,
         reset: args.reset,
         config,
+        exit_on_stdin_close: args.exit_on_stdin_close,
     };
     runtime.block_on(server::run(options))?;
     Ok(ExitCode::SUCCESS)

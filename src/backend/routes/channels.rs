@@ -1110,7 +1110,7 @@ fn archived(
             threads.push((at, channel));
         }
     }
-    threads.sort_by(|a, b| b.0.cmp(&a.0));
+    threads.sort_by_key(|t| std::cmp::Reverse(t.0));
     let has_more = threads.len() > limit;
     threads.truncate(limit);
     let mut members = Vec::new();

@@ -378,15 +378,14 @@ async fn patch_member(
             member.communication_disabled_until = until.and(timeout_ms).map(iso8601_from_ms);
         }
         if let Some(flags) = body.flags {
-            access
-                .require(
-                    bits::MANAGE_GUILD
-                        | bits::MANAGE_ROLES
-                        | bits::MODERATE_MEMBERS
-                        | bits::KICK_MEMBERS
-                        | bits::BAN_MEMBERS,
-                )
-                .or_else(|_| access.require(bits::MANAGE_NICKNAMES))?;
+            // Discord: MANAGE_GUILD, MANAGE_ROLES, or MODERATE + KICK + BAN members.
+            let mine = access.permissions();
+            let moderator = bits::MODERATE_MEMBERS | bits::KICK_MEMBERS | bits::BAN_MEMBERS;
+            if mine & (bits::MANAGE_GUILD | bits::MANAGE_ROLES) == 0
+                && mine & moderator != moderator
+            {
+                return Err(ApiError::MissingPermissions);
+            }
             member.flags = flags;
         }
         state.store.put_member(guild_id, &member)?;

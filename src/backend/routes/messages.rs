@@ -440,7 +440,7 @@ pub fn post_message(
     }
     let replied_user_allowed = allowed
         .as_ref()
-        .map_or(true, |a| a.replied_user.unwrap_or(false));
+        .is_none_or(|a| a.replied_user.unwrap_or(false));
     if let Some(author) = replied_author {
         if replied_user_allowed && !mentions.contains(&author) {
             mentions.push(author);
@@ -1143,7 +1143,7 @@ fn pinned(state: &AppState, channel_id: Snowflake) -> Result<Vec<(u64, Message)>
             out.push((at, message));
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|p| std::cmp::Reverse(p.0));
     Ok(out)
 }
 

@@ -5,7 +5,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{created, image_hash, no_content, ok, patch, ApiResult};
+use super::{image_hash, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
@@ -213,7 +213,7 @@ async fn create_role(
         intents::GUILDS,
         json!({"guild_id": guild_id, "role": data}),
     ));
-    Ok(created(data))
+    Ok(ok(data))
 }
 
 async fn patch_role(

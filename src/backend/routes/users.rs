@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::{image_hash, limit, no_content, ok, patch, ApiResult};
 use crate::backend::accounts;
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
+use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
@@ -243,8 +243,7 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
         Some(channel) => channel,
         None => {
             let mut channel = Channel::new(state.store.next_id(), channel_type::DM);
-            channel.recipient_ids = Some(vec![recipient_id]);
-            // Stored with both participants; rendered per viewer below.
+            // Stored with both participants; each viewer sees the other one as `recipients`.
             channel.recipient_ids = Some(vec![auth.id(), recipient_id]);
             state.store.put_channel(&channel)?;
             state.store.put_dm(auth.id(), recipient_id, channel.id)?;
@@ -459,9 +458,4 @@ pub fn voice_region_list() -> Value {
 
 async fn voice_regions(_auth: Auth) -> ApiResult {
     Ok(ok(voice_region_list()))
-}
-
-#[allow(dead_code)]
-fn dm_intents() -> u64 {
-    intents::DIRECT_MESSAGES
 }
