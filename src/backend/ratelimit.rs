@@ -181,12 +181,12 @@ fn caller_key(headers: &HeaderMap) -> u64 {
 }
 
 /// The route's major parameter (channel, guild or webhook id), which splits buckets.
+/// Segments are aligned from the end: inside a nested router the path has lost its prefix.
 fn major_parameter(template: &str, path: &str) -> String {
     let mut major = String::new();
-    for (pattern, actual) in template.split('/').zip(path.split('/')) {
+    for (pattern, actual) in template.rsplit('/').zip(path.rsplit('/')) {
         if matches!(pattern, "{channel_id}" | "{guild_id}" | "{webhook_id}") {
             major = actual.to_string();
-            break;
         }
     }
     major
@@ -330,5 +330,12 @@ mod tests {
             "42"
         );
         assert_eq!(major_parameter("/api/users/@me", "/api/users/@me"), "");
+        assert_eq!(
+            major_parameter(
+                "/api/v9/guilds/{guild_id}/channels/{channel_id}",
+                "/guilds/1/channels/2"
+            ),
+            "1"
+        );
     }
 }

@@ -164,6 +164,11 @@ impl Server {
         format!("http://{}/api/v10", self.addr)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// An API client for this server.
     pub fn api(&self) -> Api {
         Api::new(&self.base())
