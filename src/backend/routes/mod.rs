@@ -135,3 +135,6 @@ pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<usize, ApiErr
     }
     Ok(value as usize)
 }
+
+#[cfg(test)]
+mod event_tests;
