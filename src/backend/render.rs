@@ -26,6 +26,8 @@ pub fn user(user: &User) -> Value {
         "flags": user.public_flags,
         "banner": user.banner,
         "accent_color": user.accent_color,
+        "primary_guild": null,
+        "collectibles": null,
     });
     if user.bot {
         out["bot"] = Value::Bool(true);
@@ -159,6 +161,10 @@ pub fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, S
     out.insert("emojis".into(), Value::Array(emojis));
     out.insert("stickers".into(), json!([]));
     out.insert("region".into(), json!("deprecated"));
+    out.insert(
+        "nsfw".into(),
+        json!(guild.nsfw_level == 1 || guild.nsfw_level == 3),
+    );
     out.insert("widget_enabled".into(), json!(guild.widget_enabled));
     out.insert("max_presences".into(), Value::Null);
     out.insert("max_stage_video_channel_users".into(), json!(50));
@@ -191,6 +197,7 @@ pub fn guild_preview(store: &Store, guild: &Guild) -> Result<Value, StoreError> 
         "approximate_member_count": full["approximate_member_count"],
         "approximate_presence_count": 0,
         "description": guild.description,
+        "home_header": null,
         "stickers": [],
     }))
 }
@@ -250,6 +257,7 @@ fn message_depth(
             "bot": true,
             "public_flags": 0,
             "flags": 0,
+            "primary_guild": null,
         }),
         None => user_by_id(store, message.author_id)?,
     };
@@ -333,11 +341,13 @@ pub fn invite(
     let mut out = json!({
         "type": 0,
         "code": invite.code,
+        "guild_id": invite.guild_id,
         "guild": guild.as_ref().map(|g| json!({
             "id": g.id, "name": g.name, "splash": g.splash, "banner": g.banner,
             "description": g.description, "icon": g.icon, "features": g.features,
             "verification_level": g.verification_level, "vanity_url_code": g.vanity_url_code,
-            "nsfw_level": g.nsfw_level, "premium_subscription_count": g.premium_subscription_count,
+            "nsfw_level": g.nsfw_level, "nsfw": g.nsfw_level == 1 || g.nsfw_level == 3,
+            "premium_subscription_count": g.premium_subscription_count,
         })),
         "channel": channel.as_ref().map(|c| json!({"id": c.id, "name": c.name, "type": c.kind})),
         "expires_at": (invite.max_age > 0).then(|| super::snowflake::iso8601_from_ms(
@@ -394,6 +404,11 @@ pub fn application(store: &Store, app: &Application) -> Result<Value, StoreError
         "bot_require_code_grant": app.bot_require_code_grant,
         "verify_key": app.verify_key,
         "flags": app.flags,
+        "flags_new": app.flags.to_string(),
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
+        "explicit_content_filter": 0,
+        "eligible_oauth2_scopes": ["bot", "applications.commands"],
         "owner": user_by_id(store, app.owner_id)?,
         "bot": user_by_id(store, app.bot_id)?,
         "team": null,
@@ -404,7 +419,6 @@ pub fn application(store: &Store, app: &Application) -> Result<Value, StoreError
         "role_connections_verification_url": null,
         "approximate_guild_count": store.guild_ids_of(app.bot_id)?.len(),
         "integration_types_config": {"0": {}},
-        "install_params": null,
     }))
 }
 

@@ -1457,7 +1457,9 @@ async fn active_threads(
         }
         threads.push(render::channel(store, &channel)?);
     }
-    Ok(ok(json!({"threads": threads, "members": members})))
+    Ok(ok(
+        json!({"threads": threads, "members": members, "has_more": false}),
+    ))
 }
 
 async fn regions(
