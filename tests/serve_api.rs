@@ -1946,3 +1946,67 @@ fn voice_regions_and_guild_regions() {
     assert_eq!(regions[0]["optimal"], true);
     expect(&api.get(&format!("/guilds/{GUILD}/regions"), BOT), 200);
 }
+
+#[test]
+fn api_v6_and_v7_answer_integer_permissions_and_named_overwrite_types() {
+    let api = api();
+    for version in ["v6", "v7"] {
+        let url = format!(
+            "http://{}/api/{version}/guilds/{GUILD}/roles",
+            server().addr
+        );
+        let roles = expect(&api.send("GET", &url, Some(BOT), None, &[]), 200).clone();
+        let everyone = roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == GUILD)
+            .unwrap()
+            .clone();
+        assert!(everyone["permissions"].is_u64(), "{version}: {everyone}");
+        assert_eq!(everyone["permissions_new"], "2248473465835073");
+        let url = format!("http://{}/api/{version}/channels/{SECRET}", server().addr);
+        let channel = expect(&api.send("GET", &url, Some(BOT), None, &[]), 200).clone();
+        assert_eq!(channel["permission_overwrites"][0]["type"], "role");
+        assert_eq!(channel["permission_overwrites"][0]["deny"], 1024);
+    }
+    let modern = api.get(&format!("/guilds/{GUILD}/roles"), BOT).body;
+    assert!(modern[0]["permissions"].is_string());
+    assert!(modern[0].get("permissions_new").is_none());
+}
+
+#[test]
+fn slowmode_limits_members_but_not_moderators() {
+    let api = api();
+    let channel = expect(
+        &api.post(
+            &format!("/guilds/{GUILD}/channels"),
+            BOT,
+            json!({"name": "slow", "rate_limit_per_user": 30}),
+        ),
+        201,
+    )
+    .clone();
+    let ch = id(&channel);
+    expect_error(
+        &api.post(
+            &format!("/channels/{ch}/messages"),
+            BOB,
+            json!({"content": ""}),
+        ),
+        400,
+        50006,
+    );
+    send(&api, &ch, BOB, "first");
+    let second = api.post(
+        &format!("/channels/{ch}/messages"),
+        BOB,
+        json!({"content": "second"}),
+    );
+    expect_error(&second, 429, 20016);
+    let retry = second.body["retry_after"].as_f64().unwrap();
+    assert!(retry > 25.0 && retry <= 30.0, "{retry}");
+    send(&api, &ch, BOT, "moderators are exempt");
+    send(&api, &ch, BOT, "still exempt");
+    expect(&api.delete(&format!("/channels/{ch}"), BOT), 200);
+}

@@ -77,6 +77,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("Slowmode rate limit")]
+    SlowMode { retry_after: f64 },
 }
 
 impl ApiError {
@@ -116,6 +118,7 @@ impl ApiError {
             ApiError::Coded { status, .. } => *status,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::SlowMode { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -145,6 +148,12 @@ impl ApiError {
                 json!({"message": "Request entity too large", "code": 40005})
             }
             ApiError::Internal(_) => json!({"message": "500: Internal Server Error", "code": 0}),
+            ApiError::SlowMode { retry_after } => json!({
+                "message": "Slowmode rate limit",
+                "code": 20016,
+                "retry_after": (retry_after * 1000.0).ceil() / 1000.0,
+                "global": false,
+            }),
         }
     }
 }

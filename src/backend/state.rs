@@ -44,6 +44,8 @@ pub struct AppState {
     pub bus: EventBus,
     pub config: Arc<Config>,
     pub limiter: Arc<RateLimiter>,
+    /// When each (channel, user) may post again under the channel's slowmode.
+    pub slowmode: Arc<parking_lot::Mutex<std::collections::HashMap<(Snowflake, Snowflake), u64>>>,
 }
 
 /// Permissions every participant has in a DM.
@@ -153,6 +155,7 @@ impl AppState {
             store,
             bus: EventBus::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_limits)),
+            slowmode: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -262,6 +265,35 @@ impl AppState {
                 })
             }
         }
+    }
+
+    /// Enforces a channel's `rate_limit_per_user` (members with MANAGE_MESSAGES or
+    /// MANAGE_CHANNELS are exempt, as on Discord): 429 with code 20016 and `retry_after`.
+    pub fn check_slowmode(
+        &self,
+        access: &ChannelAccess,
+        user_id: Snowflake,
+    ) -> Result<(), ApiError> {
+        let seconds = access.channel.rate_limit_per_user.unwrap_or(0);
+        if seconds == 0 || access.permissions & (bits::MANAGE_MESSAGES | bits::MANAGE_CHANNELS) != 0
+        {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut next = self.slowmode.lock();
+        let key = (access.channel.id, user_id);
+        if let Some(until) = next.get(&key).copied() {
+            if until > now {
+                return Err(ApiError::SlowMode {
+                    retry_after: (until - now) as f64 / 1000.0,
+                });
+            }
+        }
+        next.insert(key, now + u64::from(seconds) * 1000);
+        if next.len() > 100_000 {
+            next.retain(|_, until| *until > now);
+        }
+        Ok(())
     }
 
     /// Records an audit log entry and publishes GUILD_AUDIT_LOG_ENTRY_CREATE.

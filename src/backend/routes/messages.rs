@@ -468,6 +468,9 @@ pub fn post_message(
     let tts = body.tts && (by_webhook || access.permissions & bits::SEND_TTS_MESSAGES != 0);
     // Only SUPPRESS_EMBEDS (4) and SUPPRESS_NOTIFICATIONS (4096) may be set by senders.
     let flags = body.flags.unwrap_or(0) & (4 | 4096);
+    if !by_webhook {
+        state.check_slowmode(access, poster.user.id)?;
+    }
     let message = Message {
         id: forced_id.unwrap_or_else(|| store.next_id()),
         channel_id: channel.id,

@@ -11,6 +11,7 @@ use super::ratelimit;
 use super::state::AppState;
 
 pub mod channels;
+pub mod compat;
 pub mod guilds;
 pub mod invites;
 pub mod members;
@@ -53,10 +54,11 @@ pub fn router(state: AppState) -> Router {
     let api = api_routes(&state);
     let mut root = Router::new().nest("/api", api.clone().layer(Extension(ApiVersion(10))));
     for version in 6..=10u8 {
-        root = root.nest(
-            &format!("/api/v{version}"),
-            api.clone().layer(Extension(ApiVersion(version))),
-        );
+        let mut versioned = api.clone().layer(Extension(ApiVersion(version)));
+        if version <= 7 {
+            versioned = versioned.layer(middleware::from_fn(compat::legacy_shapes));
+        }
+        root = root.nest(&format!("/api/v{version}"), versioned);
     }
     root.fallback(no_route_handler).with_state(state)
 }
