@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod ca;
+pub mod serve;
 
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]
@@ -35,6 +36,8 @@ pub struct GlobalOptions {
 pub enum Command {
     /// Root CA: create, show, install in trust stores, verify.
     Ca(ca::CaArgs),
+    /// Run the reimplemented Discord backend (REST API v6–v10 on sled).
+    Serve(serve::ServeArgs),
 }
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 
