@@ -1,4 +1,7 @@
 //! discord-mitm: record, replay and reimplement Discord.
 pub mod ca;
 pub mod cli;
+pub mod explore;
 pub mod gateway;
+pub mod store;
+pub mod upstream;
