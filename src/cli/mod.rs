@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod record;
+
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]
 #[command(name = "discord-mitm", version, about, propagate_version = true)]
@@ -30,11 +32,12 @@ pub struct GlobalOptions {
 
 /// The commands. Each one's arguments live beside the module that does the work.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// MITM proxy that records Discord REST and gateway traffic.
+    Record(record::RecordArgs),
+}
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
-// Until the first command lands the enum is empty and clap's parse is the last reachable call.
-#[allow(unreachable_code, unused_variables)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.global);
@@ -48,7 +51,25 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Record(args) => record::run(&cli.global, args),
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn init_tracing(global: &GlobalOptions) {
