@@ -25,7 +25,7 @@ async fn curl_async(recorder: &Recorder, url: &str, extra: &[&str]) -> std::proc
     .unwrap()
 }
 
-fn header<'a>(headers: &'a [discord_mitm::store::Header], name: &str) -> Option<String> {
+fn header(headers: &[discord_mitm::store::Header], name: &str) -> Option<String> {
     headers
         .iter()
         .find(|h| h.name == name)

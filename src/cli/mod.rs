@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod export;
+pub mod hosts;
 pub mod record;
+pub mod recordings;
+pub mod routes;
 
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]
@@ -35,6 +39,14 @@ pub struct GlobalOptions {
 pub enum Command {
     /// MITM proxy that records Discord REST and gateway traffic.
     Record(record::RecordArgs),
+    /// List, show and count what was recorded.
+    Recordings(recordings::RecordingsArgs),
+    /// Export recordings (HAR).
+    Export(export::ExportArgs),
+    /// The route catalog: templated routes, counts, documented or not; gateway opcodes.
+    Routes(routes::RoutesArgs),
+    /// Print, apply or remove the /etc/hosts lines for the transparent listener.
+    Hosts(hosts::HostsArgs),
 }
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
@@ -53,6 +65,10 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Record(args) => record::run(&cli.global, args),
+        Command::Recordings(args) => recordings::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Routes(args) => routes::run(args),
+        Command::Hosts(args) => hosts::run(args),
     }
 }
 

@@ -3,6 +3,7 @@
 //! intercepted (Discord's) and which are tunnelled untouched. Everything intercepted goes to
 //! the pipeline; nothing here knows Discord's API.
 pub mod hosts;
+pub mod hostsfile;
 pub mod leaf;
 
 use std::convert::Infallible;
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, Request, Response};
+use http::{Method, Request};
 use http_body_util::BodyExt;
 use hudsucker::{HttpContext, HttpHandler, RequestOrResponse};
 use hyper::service::service_fn;
@@ -162,11 +163,11 @@ impl HttpHandler for MitmHandler {
             return req.into();
         }
         let Some((host, port, scheme)) = target(&req) else {
-            return Response::from(crate::pipeline::discord_error(
+            return crate::pipeline::discord_error(
                 http::StatusCode::BAD_REQUEST,
                 "400: Bad Request",
                 0,
-            ))
+            )
             .map(to_hudsucker_body)
             .into();
         };

@@ -2,7 +2,9 @@
 //! a route index for replay and exploration, redaction before write, and the recorder that
 //! feeds it from the proxy without slowing traffic down.
 pub mod body;
+pub mod filter;
 mod gateway_decode;
+pub mod har;
 
 pub mod recorder;
 pub mod records;
@@ -293,7 +295,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl Fn() -> String) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_exchange(path: &str) -> Exchange {

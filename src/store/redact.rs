@@ -182,7 +182,7 @@ pub fn body(
         let text = std::str::from_utf8(data).ok()?;
         let before = redactions.len();
         let redacted = query(&format!("?{text}"), &format!("{side}.body"), redactions);
-        return (redactions.len() > before).then(|| redacted[1..].as_bytes().to_vec());
+        return (redactions.len() > before).then(|| redacted.as_bytes()[1..].to_vec());
     }
     let looks_json = content_type.contains("json")
         || matches!(

@@ -164,7 +164,7 @@ async fn handle(
             200,
             json!({"id": "80351110224678912", "username": "Nelly", "discriminator": "0", "mfa_enabled": false}),
         ),
-        ("GET", p) if p == messages_path => {
+        ("GET", p) if p.starts_with("/api/v9/channels/") && p.ends_with("/messages") => {
             let text = json!([{"id": "1300000000000000001", "channel_id": CHANNEL_ID, "content": "hello from the stand-in"}]).to_string();
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
             gz.write_all(text.as_bytes()).unwrap();
