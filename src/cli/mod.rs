@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod ca;
 pub mod export;
 pub mod hosts;
 pub mod record;
@@ -37,6 +38,8 @@ pub struct GlobalOptions {
 /// The commands. Each one's arguments live beside the module that does the work.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Root CA: create, show, install in trust stores, verify.
+    Ca(ca::CaArgs),
     /// MITM proxy that records Discord REST and gateway traffic.
     Record(record::RecordArgs),
     /// List, show and count what was recorded.
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
         Command::Record(args) => record::run(&cli.global, args),
         Command::Recordings(args) => recordings::run(args),
         Command::Export(args) => export::run(args),
