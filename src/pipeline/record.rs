@@ -36,7 +36,7 @@ pub struct RecordConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error(transparent)]
-    Leaf(#[from] proxy::leaf::LeafError),
+    Ca(#[from] crate::ca::CaError),
     #[error(transparent)]
     Upstream(#[from] crate::upstream::UpstreamError),
     #[error(transparent)]
@@ -58,7 +58,7 @@ pub async fn run(
     on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RecordError> {
-    let leaves = Arc::new(LeafAuthority::load(&config.ca_dir)?);
+    let leaves = Arc::new(LeafAuthority::from_ca_dir(&config.ca_dir)?);
     let upstream = Upstream::new(&config.upstream)?;
     let recorder = if config.no_store {
         None

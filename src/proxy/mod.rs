@@ -4,7 +4,6 @@
 //! the pipeline; nothing here knows Discord's API.
 pub mod hosts;
 pub mod hostsfile;
-pub mod leaf;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,8 +21,8 @@ use hyper_util::server::conn::auto::Builder as ServerBuilder;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+pub use crate::ca::LeafAuthority;
 pub use hosts::{HostMatcher, DISCORD_DOMAINS};
-pub use leaf::LeafAuthority;
 
 use crate::pipeline::{PipeBody, Pipeline, RequestContext};
 use crate::upstream::BoxError;
@@ -95,7 +94,7 @@ pub async fn serve(
     let mut stop_for_proxy = stop_rx.clone();
     let proxy = hudsucker::Proxy::builder()
         .with_listener(listeners.proxy)
-        .with_ca(leaf::HudsuckerCa(leaves))
+        .with_ca(HudsuckerCa(leaves))
         .with_http_connector(HttpConnector::new())
         .with_http_handler(handler)
         .with_server(server)
@@ -113,6 +112,18 @@ pub async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
     }
     Ok(())
+}
+
+/// Our leaf authority, shared with the transparent listener, as hudsucker's CA.
+struct HudsuckerCa(Arc<LeafAuthority>);
+
+impl hudsucker::certificate_authority::CertificateAuthority for HudsuckerCa {
+    fn gen_server_config(
+        &self,
+        authority: &http::uri::Authority,
+    ) -> impl Future<Output = Arc<rustls::ServerConfig>> + Send {
+        self.0.gen_server_config(authority)
+    }
 }
 
 #[derive(Clone)]

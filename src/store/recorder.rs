@@ -476,7 +476,7 @@ impl Writer {
             error: captured.error,
             redactions,
         };
-        let decoder = SessionDecoder::new(record.encoding.as_deref(), record.compress.as_deref());
+        let decoder = SessionDecoder::new(path_and_query.split_once('?').map_or("", |(_, q)| q));
         self.write_session(&record);
         self.sessions.insert(
             id,
@@ -501,12 +501,6 @@ impl Writer {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
-        let seq = match direction {
-            Direction::ClientToServer => &mut session.record.frames_sent,
-            Direction::ServerToClient => &mut session.record.frames_received,
-        };
-        let this_seq = *seq;
-        *seq += 1;
         if let Some((code, reason)) = close {
             session.record.closes.push(CloseRecord {
                 direction,
@@ -515,10 +509,10 @@ impl Writer {
                 at_us,
             });
         }
-        let mut frame = Frame {
+        let blank = Frame {
             session_id,
             direction,
-            seq: this_seq,
+            seq: 0,
             at_us,
             kind,
             raw_size: data.len() as u64,
@@ -530,39 +524,61 @@ impl Writer {
             decode_error: None,
             redacted: false,
         };
-        match session.decoder.decode(direction, kind, &data) {
-            Decoded::Payload(mut value) => {
-                frame.op = value.get("op").and_then(|v| v.as_u64()).map(|v| v as u8);
-                frame.t = value.get("t").and_then(|v| v.as_str()).map(str::to_string);
-                frame.s = value.get("s").and_then(|v| v.as_u64());
-                if !keep {
-                    let mut marks = Vec::new();
-                    redact::json_value(&mut value, "d", &mut marks);
-                    frame.redacted = !marks.is_empty();
-                    for mark in marks {
-                        let label = format!("frame.{}", mark);
-                        if !session.record.redactions.contains(&label) {
-                            session.record.redactions.push(label);
+        let decoded = session.decoder.decode(direction, kind, &data);
+        // One record per payload; a frame that completed none (part of a compressed message,
+        // ping, close) is still recorded so sizes and timing are all there.
+        let mut records = Vec::with_capacity(decoded.len().max(1));
+        if decoded.is_empty() {
+            let mut frame = blank.clone();
+            if kind == FrameKind::Close || keep {
+                frame.raw = Some(data.to_vec());
+            }
+            records.push(frame);
+        }
+        for (index, outcome) in decoded.into_iter().enumerate() {
+            let mut frame = blank.clone();
+            if index > 0 {
+                // Several payloads in one frame: the wire bytes belong to the first.
+                frame.raw_size = 0;
+            }
+            match outcome {
+                Decoded::Payload(mut value) => {
+                    frame.op = value.get("op").and_then(|v| v.as_u64()).map(|v| v as u8);
+                    frame.t = value.get("t").and_then(|v| v.as_str()).map(str::to_string);
+                    frame.s = value.get("s").and_then(|v| v.as_u64());
+                    if !keep {
+                        let mut marks = Vec::new();
+                        redact::json_value(&mut value, "d", &mut marks);
+                        frame.redacted = !marks.is_empty();
+                        for mark in marks {
+                            let label = format!("frame.{mark}");
+                            if !session.record.redactions.contains(&label) {
+                                session.record.redactions.push(label);
+                            }
                         }
                     }
+                    frame.payload = Some(value.to_string());
                 }
-                frame.payload = Some(value.to_string());
-            }
-            Decoded::Partial | Decoded::NotPayload => {
-                if kind == FrameKind::Close || keep {
-                    frame.raw = Some(data.to_vec());
-                }
-            }
-            Decoded::Failed(reason) => {
-                frame.decode_error = Some(reason);
-                // Client frames that did not decode may hold a token: keep them only on request.
-                if keep || direction == Direction::ServerToClient {
-                    frame.raw = Some(data.to_vec());
+                Decoded::Failed(reason) => {
+                    frame.decode_error = Some(reason);
+                    // Client frames that did not decode may hold a token: keep them only on request.
+                    if keep || direction == Direction::ServerToClient {
+                        frame.raw = Some(data.to_vec());
+                    }
                 }
             }
+            records.push(frame);
         }
-        if let Err(err) = self.store.insert_frame(&frame) {
-            tracing::error!("recording frame: {err}");
+        for mut frame in records {
+            let seq = match direction {
+                Direction::ClientToServer => &mut session.record.frames_sent,
+                Direction::ServerToClient => &mut session.record.frames_received,
+            };
+            frame.seq = *seq;
+            *seq += 1;
+            if let Err(err) = self.store.insert_frame(&frame) {
+                tracing::error!("recording frame: {err}");
+            }
         }
         if session.last_written.elapsed() > Duration::from_secs(1) {
             session.last_written = Instant::now();

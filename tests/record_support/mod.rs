@@ -340,10 +340,21 @@ pub struct Recorder {
     stderr_log: PathBuf,
 }
 
-/// A scratch directory with a CA for the proxy.
+/// A scratch directory with a CA for the proxy, made by `discord-mitm ca init`.
 pub fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    discord_mitm::proxy::leaf::write_test_ca(&dir.path().join("ca")).unwrap();
+    let ca_dir = dir.path().join("ca");
+    let out = Command::new(BIN)
+        .arg("--ca-dir")
+        .arg(&ca_dir)
+        .args(["ca", "init"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ca init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir
 }
 
