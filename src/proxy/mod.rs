@@ -29,6 +29,8 @@ use crate::upstream::BoxError;
 
 /// Limit for a client's TLS handshake on the transparent listener.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line + headers) accepted; larger ones get 431.
+const MAX_HEAD_BYTES: usize = 256 * 1024;
 
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +88,11 @@ pub async fn serve(
         tokio::spawn(serve_transparent(listener, config, pipeline, stop))
     });
     let mut server = ServerBuilder::new(TokioExecutor::new());
-    server.http1().title_case_headers(false).keep_alive(true);
+    server
+        .http1()
+        .title_case_headers(false)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BYTES);
     let handler = MitmHandler {
         pipeline,
         intercept: Arc::new(intercept),
@@ -218,7 +224,7 @@ async fn serve_transparent(
 ) {
     let acceptor = TlsAcceptor::from(config);
     let mut server = ServerBuilder::new(TokioExecutor::new());
-    server.http1().keep_alive(true);
+    server.http1().keep_alive(true).max_buf_size(MAX_HEAD_BYTES);
     loop {
         let (tcp, client_addr) = tokio::select! {
             accepted = listener.accept() => match accepted {

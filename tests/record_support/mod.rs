@@ -123,10 +123,39 @@ impl StandIn {
     }
 }
 
-type StandInBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+type StandInError = Box<dyn std::error::Error + Send + Sync>;
+type StandInBody = http_body_util::combinators::BoxBody<Bytes, StandInError>;
 
 fn full(bytes: impl Into<Bytes>) -> StandInBody {
-    Full::new(bytes.into()).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A body that sends some bytes and then fails, so hyper cuts the connection mid-response.
+fn resetting_body() -> StandInBody {
+    let chunks = futures::stream::unfold(0, |step| async move {
+        match step {
+            0 => Some((
+                Ok(hyper::body::Frame::data(Bytes::from_static(
+                    b"{\"partial\": ",
+                ))),
+                1,
+            )),
+            1 => {
+                // Let the headers and the first bytes reach the proxy before the reset.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Some((
+                    Err::<hyper::body::Frame<Bytes>, StandInError>(
+                        "stand-in resets the connection".into(),
+                    ),
+                    2,
+                ))
+            }
+            _ => None,
+        }
+    });
+    BodyExt::boxed(http_body_util::StreamBody::new(chunks))
 }
 
 fn json_response(status: u16, value: Value) -> Response<StandInBody> {
@@ -196,6 +225,11 @@ async fn handle(
         ("GET", "/api/v9/users/@me/affinities/guilds") => {
             json_response(200, json!({"guild_affinities": []}))
         }
+        ("GET", "/reset") => Response::builder()
+            .header("content-type", "application/json")
+            .header("content-length", "1000")
+            .body(resetting_body())
+            .unwrap(),
         ("GET", "/big") => Response::builder()
             .header("content-type", "application/octet-stream")
             .body(full(vec![b'x'; 2 * 1024 * 1024]))
