@@ -170,6 +170,14 @@ pub fn json_value(value: &mut Value, path: &str, redactions: &mut Vec<String>) {
     }
 }
 
+/// Cheap pre-check before parsing: could any key of this JSON be a secret one?
+fn may_hold_secret_key(data: &[u8]) -> bool {
+    const HINTS: [&[u8]; 3] = [b"token\"", b"password\"", b"secret\""];
+    HINTS
+        .iter()
+        .any(|hint| memchr::memmem::find(data, hint).is_some())
+}
+
 /// Redacts a body according to its content type. Returns the new body when anything changed.
 pub fn body(
     content_type: Option<&str>,
@@ -189,7 +197,7 @@ pub fn body(
             data.iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{') | Some(b'[')
         );
-    if !looks_json {
+    if !looks_json || !may_hold_secret_key(data) {
         return None;
     }
     let mut value: Value = serde_json::from_slice(data).ok()?;
