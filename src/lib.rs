@@ -2,4 +2,9 @@
 pub mod backend;
 pub mod ca;
 pub mod cli;
+pub mod explore;
 pub mod gateway;
+pub mod pipeline;
+pub mod proxy;
+pub mod store;
+pub mod upstream;

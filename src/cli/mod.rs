@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod ca;
+pub mod export;
+pub mod hosts;
+pub mod record;
+pub mod recordings;
+pub mod routes;
 pub mod serve;
 
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
@@ -38,6 +43,16 @@ pub enum Command {
     Ca(ca::CaArgs),
     /// Run the reimplemented Discord backend (REST API v6–v10 on sled).
     Serve(serve::ServeArgs),
+    /// MITM proxy that records Discord REST and gateway traffic.
+    Record(record::RecordArgs),
+    /// List, show and count what was recorded.
+    Recordings(recordings::RecordingsArgs),
+    /// Export recordings (HAR).
+    Export(export::ExportArgs),
+    /// The route catalog: templated routes, counts, documented or not; gateway opcodes.
+    Routes(routes::RoutesArgs),
+    /// Print, apply or remove the /etc/hosts lines for the transparent listener.
+    Hosts(hosts::HostsArgs),
 }
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
@@ -57,7 +72,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
         Command::Serve(args) => serve::run(args),
+        Command::Record(args) => record::run(&cli.global, args),
+        Command::Recordings(args) => recordings::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Routes(args) => routes::run(args),
+        Command::Hosts(args) => hosts::run(args),
     }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn init_tracing(global: &GlobalOptions) {

@@ -1,0 +1,67 @@
+//! The recorder's per-exchange costs off the hot path: templating a route and writing one
+//! typical exchange (redaction pre-check, postcard, two sled inserts).
+use criterion::{criterion_group, criterion_main, Criterion};
+use discord_mitm::explore::route_template;
+use discord_mitm::store::{BodyRecord, Exchange, Header, ResponseRecord, Store};
+
+fn exchange() -> Exchange {
+    let body =
+        br#"{"id":"80351110224678912","username":"Nelly","discriminator":"0","avatar":null}"#;
+    Exchange {
+        id: 0,
+        started_at_us: 1_795_300_000_000_000,
+        wait_us: Some(900),
+        duration_us: 1100,
+        client_addr: "127.0.0.1:50000".into(),
+        upstream_addr: Some("162.159.137.232:443".into()),
+        source: "upstream".into(),
+        method: "GET".into(),
+        scheme: "https".into(),
+        host: "discord.com".into(),
+        path_and_query: "/api/v9/channels/81384788765712384/messages?limit=50".into(),
+        http_version: "HTTP/1.1".into(),
+        request_headers: vec![
+            Header {
+                name: "authorization".into(),
+                value: b"[redacted by discord-mitm sha256:0011aabb]".to_vec(),
+            },
+            Header {
+                name: "user-agent".into(),
+                value: b"DiscordBot (https://github.com/Rapptz/discord.py 2.4.0)".to_vec(),
+            },
+        ],
+        request_body: BodyRecord::default(),
+        response: Some(ResponseRecord {
+            status: 200,
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: b"application/json".to_vec(),
+            }],
+            body: BodyRecord {
+                data: body.to_vec(),
+                wire_size: body.len() as u64,
+                ..BodyRecord::default()
+            },
+        }),
+        error: None,
+        redactions: vec!["request.header.authorization".into()],
+    }
+}
+
+fn store(c: &mut Criterion) {
+    c.bench_function("route_template(channel messages)", |b| {
+        b.iter(|| route_template(std::hint::black_box("/api/v9/channels/81384788765712384/messages/1300000000000000001/reactions/%F0%9F%91%8D/@me")))
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open store");
+    let template = exchange();
+    c.bench_function("store: insert_exchange (typical REST exchange)", |b| {
+        b.iter(|| {
+            let mut e = template.clone();
+            store.insert_exchange(&mut e).expect("insert")
+        })
+    });
+}
+
+criterion_group!(benches, store);
+criterion_main!(benches);

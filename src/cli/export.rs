@@ -1,0 +1,70 @@
+//! `discord-mitm export har`: arguments and dispatch.
+use std::io::{BufWriter, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::store::filter::Filter;
+use crate::store::har;
+
+/// Export recordings for other tools.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub format: ExportFormat,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ExportFormat {
+    /// HAR 1.2 (Chrome DevTools, mitmproxy); gateway frames as `_webSocketMessages`.
+    Har {
+        /// Recordings database directory.
+        #[arg(long, default_value = "recordings")]
+        recordings: PathBuf,
+        /// The HAR file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only entries matching, e.g. `host~discord.com status>=400 kind=rest` (fields: method,
+        /// host, path, url, route, status, source, kind, id; ops = != ~ !~ > >= < <=).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+    },
+}
+
+/// Runs `export`.
+pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let ExportFormat::Har {
+        recordings,
+        out,
+        filter,
+    } = args.format;
+    let filter = Filter::parse(filter.as_deref().unwrap_or(""))?;
+    let store = super::recordings::open(&recordings)?;
+    let file =
+        std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut writer = BufWriter::new(file);
+    let bar = indicatif::ProgressBar::new(0);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let summary = har::export(&store, &filter, &mut writer, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "wrote {} ({} exchanges, {} gateway sessions)",
+        out.display(),
+        summary.exchanges,
+        summary.sessions
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,124 @@
+//! `discord-mitm record`: arguments and dispatch.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::GlobalOptions;
+use crate::pipeline::record::{self, RecordConfig};
+use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
+use crate::store::RecorderOptions;
+use crate::upstream::{DnsChoice, ResolveOverride, UpstreamConfig};
+
+/// Options shared by everything that talks to upstream (`record`, later `serve`).
+#[derive(Debug, Clone, Args)]
+pub struct UpstreamArgs {
+    /// Pin a host to an address: HOST=IP:PORT (repeatable). Used instead of DNS for that host.
+    #[arg(long = "resolve", value_name = "HOST=IP:PORT")]
+    pub resolve: Vec<ResolveOverride>,
+    /// Also trust the certificates in this PEM file for upstream TLS (repeatable).
+    #[arg(long = "upstream-ca", value_name = "FILE")]
+    pub upstream_ca: Vec<PathBuf>,
+    /// DNS servers for upstream names; never the hosts file.
+    #[arg(
+        long,
+        value_name = "system|cloudflare|google",
+        default_value = "system"
+    )]
+    pub dns: DnsChoice,
+    /// Seconds allowed for DNS + connect + TLS to upstream.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub connect_timeout: f64,
+    /// Seconds allowed for upstream's response headers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub response_timeout: f64,
+}
+
+impl UpstreamArgs {
+    /// The upstream client configuration.
+    pub fn config(&self) -> UpstreamConfig {
+        UpstreamConfig {
+            resolve: self.resolve.clone(),
+            extra_ca_files: self.upstream_ca.clone(),
+            dns: self.dns,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout.max(0.001)),
+            response_timeout: Duration::from_secs_f64(self.response_timeout.max(0.001)),
+        }
+    }
+}
+
+/// Run the recording MITM proxy.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Address of the explicit proxy (HTTPS_PROXY=http://ADDR).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Recordings database directory.
+    #[arg(long, default_value = "recordings")]
+    pub recordings: PathBuf,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// Record secrets (Authorization, cookies, tokens, passwords) instead of redacting them.
+    #[arg(long)]
+    pub keep_secrets: bool,
+    /// Proxy without recording anything.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Also listen for TLS here (e.g. 127.0.0.1:443) and pick the leaf by SNI, for hosts-file redirects.
+    #[arg(long, value_name = "ADDR")]
+    pub transparent: Option<SocketAddr>,
+    /// Domains to intercept (with subdomains); default Discord's. Repeatable.
+    #[arg(long = "intercept", value_name = "DOMAIN")]
+    pub intercept: Vec<String>,
+    /// Largest body recorded per request or response, in bytes (longer ones are cut).
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    pub max_body: usize,
+}
+
+/// Runs `record`.
+pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let intercept = if args.intercept.is_empty() {
+        HostMatcher::new(DISCORD_DOMAINS.iter().map(|d| d.to_string()))
+    } else {
+        HostMatcher::new(args.intercept.clone())
+    };
+    let config = RecordConfig {
+        listen: args.listen,
+        transparent: args.transparent,
+        recordings: args.recordings.clone(),
+        no_store: args.no_store,
+        recorder: RecorderOptions {
+            keep_secrets: args.keep_secrets,
+            max_body: args.max_body,
+            ..RecorderOptions::default()
+        },
+        upstream: args.upstream.config(),
+        intercept,
+        ca_dir: global.ca_dir.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let recordings = args.recordings.display().to_string();
+    let no_store = args.no_store;
+    runtime.block_on(record::run(
+        config,
+        move |proxy, transparent| {
+            println!("discord-mitm record: proxy listening on {proxy}");
+            if let Some(addr) = transparent {
+                println!("discord-mitm record: transparent TLS listening on {addr}");
+            }
+            if no_store {
+                println!("discord-mitm record: not recording (--no-store)");
+            } else {
+                println!("discord-mitm record: recording into {recordings}");
+            }
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        },
+        super::shutdown_signal(),
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

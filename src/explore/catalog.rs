@@ -1,0 +1,216 @@
+//! The route catalog: every recorded route templated, with counts, statuses, first/last seen
+//! and whether Discord's OpenAPI spec documents it; plus gateway opcodes and dispatch names.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{matches_spec_path, route_template, strip_api_prefix};
+use crate::store::{Direction, Store, StoreError};
+
+/// Why the catalog could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read the OpenAPI spec {path}: {reason}")]
+    Spec { path: PathBuf, reason: String },
+}
+
+/// Documented paths and their methods, from an OpenAPI document.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    paths: Vec<(String, BTreeSet<String>)>,
+}
+
+impl Spec {
+    /// Loads `paths` from an OpenAPI JSON file.
+    pub fn load(path: &Path) -> Result<Spec, CatalogError> {
+        let err = |reason: String| CatalogError::Spec {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let doc: Value =
+            serde_json::from_slice(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+        Spec::from_document(&doc).map_err(err)
+    }
+
+    /// Reads `paths` from a parsed OpenAPI document.
+    pub fn from_document(doc: &Value) -> Result<Spec, String> {
+        let paths = doc
+            .get("paths")
+            .and_then(Value::as_object)
+            .ok_or("no `paths` object: not an OpenAPI document")?;
+        const METHODS: &[&str] = &[
+            "get", "put", "post", "delete", "options", "head", "patch", "trace",
+        ];
+        Ok(Spec {
+            paths: paths
+                .iter()
+                .map(|(path, item)| {
+                    let methods = item
+                        .as_object()
+                        .map(|ops| {
+                            ops.keys()
+                                .filter(|k| METHODS.contains(&k.as_str()))
+                                .map(|k| k.to_ascii_uppercase())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (path.clone(), methods)
+                })
+                .collect(),
+        })
+    }
+
+    /// The spec path documenting `method template`, if any (template with or without /api/vN).
+    pub fn documents(&self, method: &str, template: &str) -> Option<&str> {
+        let bare = strip_api_prefix(template);
+        self.paths
+            .iter()
+            .filter(|(path, methods)| methods.contains(method) && matches_spec_path(bare, path))
+            // Prefer the most literal match: `/users/@me` over `/users/{user_id}`.
+            .min_by_key(|(path, _)| path.matches('{').count())
+            .map(|(path, _)| path.as_str())
+    }
+}
+
+/// One templated route as recorded.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// HTTP method.
+    pub method: String,
+    /// Host.
+    pub host: String,
+    /// Path template (`/api/v9/channels/{channel_id}/messages`).
+    pub template: String,
+    /// Exchanges recorded.
+    pub count: u64,
+    /// Status codes seen, with counts.
+    pub statuses: BTreeMap<u16, u64>,
+    /// First seen, µs since the epoch.
+    pub first_seen_us: i64,
+    /// Last seen, µs since the epoch.
+    pub last_seen_us: i64,
+    /// The spec path that documents it; absent when undocumented or no spec was given.
+    pub documented_as: Option<String>,
+}
+
+/// Gateway opcode / event counts.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct GatewayCounts {
+    /// Sessions recorded.
+    pub sessions: u64,
+    /// Client-to-server frames by opcode.
+    pub sent_ops: BTreeMap<u8, u64>,
+    /// Server-to-client frames by opcode.
+    pub received_ops: BTreeMap<u8, u64>,
+    /// Dispatch event names with counts.
+    pub dispatches: BTreeMap<String, u64>,
+}
+
+/// The whole catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalog {
+    /// Routes, sorted by template then method.
+    pub routes: Vec<RouteEntry>,
+    /// Gateway side.
+    pub gateway: GatewayCounts,
+    /// Whether a spec was consulted (otherwise `documented_as` is always absent).
+    pub spec_checked: bool,
+}
+
+impl Catalog {
+    /// Builds the catalog from a store, checking routes against `spec` if given.
+    pub fn build(store: &Store, spec: Option<&Spec>) -> Result<Catalog, CatalogError> {
+        let mut routes: BTreeMap<(String, String, String), RouteEntry> = BTreeMap::new();
+        for exchange in store.exchanges() {
+            let exchange = exchange?;
+            let template = route_template(exchange.path());
+            let key = (
+                template.clone(),
+                exchange.method.clone(),
+                exchange.host.clone(),
+            );
+            let entry = routes.entry(key).or_insert_with(|| RouteEntry {
+                method: exchange.method.clone(),
+                host: exchange.host.clone(),
+                documented_as: spec
+                    .and_then(|s| s.documents(&exchange.method, &template))
+                    .map(str::to_string),
+                template,
+                count: 0,
+                statuses: BTreeMap::new(),
+                first_seen_us: exchange.started_at_us,
+                last_seen_us: exchange.started_at_us,
+            });
+            entry.count += 1;
+            if let Some(status) = exchange.status() {
+                *entry.statuses.entry(status).or_default() += 1;
+            }
+            entry.first_seen_us = entry.first_seen_us.min(exchange.started_at_us);
+            entry.last_seen_us = entry.last_seen_us.max(exchange.started_at_us);
+        }
+        let mut gateway = GatewayCounts::default();
+        for session in store.sessions() {
+            let session = session?;
+            gateway.sessions += 1;
+            for frame in store.frames(session.id)? {
+                let Some(op) = frame.op else { continue };
+                let ops = match frame.direction {
+                    Direction::ClientToServer => &mut gateway.sent_ops,
+                    Direction::ServerToClient => &mut gateway.received_ops,
+                };
+                *ops.entry(op).or_default() += 1;
+                if let Some(t) = frame.t {
+                    *gateway.dispatches.entry(t).or_default() += 1;
+                }
+            }
+        }
+        Ok(Catalog {
+            routes: routes.into_values().collect(),
+            gateway,
+            spec_checked: spec.is_some(),
+        })
+    }
+
+    /// Keeps only the routes the spec does not document.
+    pub fn undocumented_only(&mut self) {
+        self.routes.retain(|r| r.documented_as.is_none());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spec_documents_by_method_and_shape() {
+        let spec = Spec::from_document(&json!({"paths": {
+            "/channels/{channel_id}/messages": {"parameters": [], "get": {}, "post": {}},
+            "/users/@me": {"get": {}},
+            "/users/{user_id}": {"get": {}},
+        }}))
+        .unwrap();
+        assert_eq!(
+            spec.documents("GET", "/api/v9/channels/{channel_id}/messages"),
+            Some("/channels/{channel_id}/messages")
+        );
+        assert_eq!(
+            spec.documents("DELETE", "/api/v9/channels/{channel_id}/messages"),
+            None
+        );
+        assert_eq!(
+            spec.documents("GET", "/api/v9/users/@me"),
+            Some("/users/@me")
+        );
+        assert_eq!(
+            spec.documents("GET", "/api/v9/users/@me/affinities/guilds"),
+            None
+        );
+        assert!(Spec::from_document(&json!({"openapi": "3.1.0"})).is_err());
+    }
+}

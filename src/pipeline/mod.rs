@@ -1,0 +1,312 @@
+//! The per-request path behind the proxy: a chain of responders tried in order (for `record`
+//! just upstream; for `serve` backend → recordings → upstream), with every answered exchange
+//! teed into the recorder. The chain is decided here and nowhere else.
+pub mod record;
+mod tee;
+pub mod upstream;
+pub mod websocket;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use crate::store::recorder::{now_us, CapturedExchange, CapturedResponse};
+use crate::store::Recorder;
+use crate::upstream::BoxError;
+pub use tee::{BodyEnd, CaptureSlot, TeeBody};
+
+/// Body type flowing through the pipeline.
+pub type PipeBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+/// Boxed future returned by responders.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Header naming who answered (serve mode adds it; record stays transparent).
+pub const SOURCE_HEADER: &str = "x-discord-mitm-source";
+
+/// Who answered a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The reimplemented backend.
+    Backend,
+    /// A recorded response.
+    Recording,
+    /// Real Discord.
+    Upstream,
+    /// Nobody: the chain ran out (Discord's 404).
+    None,
+    /// The proxy itself (an error it made, e.g. 502).
+    Proxy,
+}
+
+impl Source {
+    /// Lower-case name as used in the header, the log and recordings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Backend => "backend",
+            Source::Recording => "recording",
+            Source::Upstream => "upstream",
+            Source::None => "none",
+            Source::Proxy => "proxy",
+        }
+    }
+}
+
+/// What the pipeline knows about a request besides the request itself.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The client's socket address.
+    pub client_addr: SocketAddr,
+    /// `https` for intercepted TLS, `http` for plain proxy requests.
+    pub scheme: &'static str,
+    /// The host the client wanted (lower case, no port).
+    pub host: String,
+    /// Port the client wanted.
+    pub port: u16,
+    /// Arrival time (monotonic) for durations.
+    pub arrived: Instant,
+    /// Arrival time, µs since the epoch.
+    pub arrived_at_us: i64,
+}
+
+impl RequestContext {
+    /// A context for a request that just arrived.
+    pub fn new(client_addr: SocketAddr, scheme: &'static str, host: &str, port: u16) -> Self {
+        RequestContext {
+            client_addr,
+            scheme,
+            host: host.trim_end_matches('.').to_ascii_lowercase(),
+            port,
+            arrived: Instant::now(),
+            arrived_at_us: now_us(),
+        }
+    }
+
+    /// `host` or `host:port` when the port is not the scheme's default.
+    pub fn authority(&self) -> String {
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// An answer from a responder.
+pub struct Answer {
+    /// The response to send (body may stream).
+    pub response: Response<PipeBody>,
+    /// Who answered.
+    pub source: Source,
+    /// Upstream socket address, when upstream was involved.
+    pub upstream_addr: Option<SocketAddr>,
+    /// What went wrong, for the recording (the response is then an error we made).
+    pub error: Option<String>,
+    /// False for answers that record themselves (WebSocket upgrades record a gateway session).
+    pub record: bool,
+}
+
+/// What a responder did with a request.
+pub enum Outcome {
+    /// It answered.
+    Answered(Answer),
+    /// It does not handle this request; the next responder gets it back.
+    Declined(Request<PipeBody>),
+}
+
+/// One link of the chain (backend, recordings, upstream).
+pub trait Responder: Send + Sync + 'static {
+    /// Answers `req` or hands it back.
+    fn respond<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        req: Request<PipeBody>,
+    ) -> BoxFuture<'a, Outcome>;
+}
+
+/// The chain plus the recorder.
+pub struct Pipeline {
+    chain: Vec<Arc<dyn Responder>>,
+    recorder: Option<Recorder>,
+    tag_source: bool,
+}
+
+impl Pipeline {
+    /// A pipeline trying `chain` in order; records answers when `recorder` is set; adds
+    /// [`SOURCE_HEADER`] to responses when `tag_source`.
+    pub fn new(
+        chain: Vec<Arc<dyn Responder>>,
+        recorder: Option<Recorder>,
+        tag_source: bool,
+    ) -> Self {
+        Pipeline {
+            chain,
+            recorder,
+            tag_source,
+        }
+    }
+
+    /// The recorder, if recording.
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
+    }
+
+    /// Handles one request end to end; never fails (errors become Discord-style responses).
+    pub async fn handle(&self, ctx: RequestContext, req: Request<PipeBody>) -> Response<PipeBody> {
+        let Some(recorder) = &self.recorder else {
+            return self.run_chain(&ctx, req).await.response;
+        };
+        let (parts, body) = req.into_parts();
+        let request_slot: CaptureSlot = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&request_slot);
+        let body = TeeBody::new(body, recorder.max_body(), move |captured, end| {
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some((captured, end));
+            }
+        });
+        let request_headers = parts.headers.clone();
+        let method = parts.method.to_string();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), ToString::to_string);
+        let http_version = format!("{:?}", parts.version);
+        let req = Request::from_parts(parts, PipeBody::new(body));
+        let answer = self.run_chain(&ctx, req).await;
+        if !answer.record {
+            return answer.response;
+        }
+        let wait_us = Some(ctx.arrived.elapsed().as_micros() as u64);
+        let (mut parts, body) = answer.response.into_parts();
+        let response_headers = std::mem::take(&mut parts.headers);
+        parts.headers = client_facing_headers(&response_headers);
+        let status = parts.status.as_u16();
+        let recorder = recorder.clone();
+        let source = answer.source.as_str();
+        let upstream_addr = answer.upstream_addr.map(|a| a.to_string());
+        let error = answer.error;
+        let max_body = recorder.max_body();
+        let body = TeeBody::new(body, max_body, move |captured, end| {
+            let request = request_slot.lock().ok().and_then(|mut slot| slot.take());
+            let (request_body, request_end) =
+                request.unwrap_or_else(|| (Default::default(), BodyEnd::Complete));
+            let error = error.or(match (request_end, end) {
+                (_, BodyEnd::Failed(reason)) => Some(format!("response body failed: {reason}")),
+                (_, BodyEnd::Abandoned) => {
+                    Some("client went away before the response body ended".into())
+                }
+                (BodyEnd::Failed(reason), _) => Some(format!("request body failed: {reason}")),
+                _ => None,
+            });
+            recorder.exchange(CapturedExchange {
+                started_at_us: ctx.arrived_at_us,
+                wait_us,
+                duration_us: ctx.arrived.elapsed().as_micros() as u64,
+                client_addr: ctx.client_addr.to_string(),
+                upstream_addr,
+                source,
+                method,
+                scheme: ctx.scheme.to_string(),
+                host: ctx.authority(),
+                path_and_query,
+                http_version,
+                request_headers,
+                request_body,
+                response: Some(CapturedResponse {
+                    status,
+                    headers: response_headers,
+                    body: captured,
+                }),
+                error,
+            });
+        });
+        Response::from_parts(parts, PipeBody::new(body))
+    }
+
+    async fn run_chain(&self, ctx: &RequestContext, mut req: Request<PipeBody>) -> Answer {
+        for responder in &self.chain {
+            match responder.respond(ctx, req).await {
+                Outcome::Answered(mut answer) => {
+                    tracing::debug!(
+                        source = answer.source.as_str(),
+                        status = answer.response.status().as_u16(),
+                        host = %ctx.host,
+                        "answered"
+                    );
+                    if self.tag_source {
+                        answer.response.headers_mut().insert(
+                            SOURCE_HEADER,
+                            HeaderValue::from_static(answer.source.as_str()),
+                        );
+                    }
+                    return answer;
+                }
+                Outcome::Declined(back) => req = back,
+            }
+        }
+        let mut response = discord_error(StatusCode::NOT_FOUND, "404: Not Found", 0);
+        if self.tag_source {
+            response
+                .headers_mut()
+                .insert(SOURCE_HEADER, HeaderValue::from_static("none"));
+        }
+        Answer {
+            response,
+            source: Source::None,
+            upstream_addr: None,
+            error: None,
+            record: true,
+        }
+    }
+}
+
+/// Headers passed to the client: upstream's, minus Alt-Svc (so clients don't leave for HTTP/3
+/// where we can't see them) and minus hop-by-hop headers.
+fn client_facing_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = headers.clone();
+    out.remove(http::header::ALT_SVC);
+    for name in HOP_BY_HOP {
+        out.remove(*name);
+    }
+    out
+}
+
+/// Headers that belong to one connection, never forwarded.
+pub(crate) const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// A Discord-shaped JSON error: `{"message": "...", "code": N}`.
+pub fn discord_error(status: StatusCode, message: &str, code: u32) -> Response<PipeBody> {
+    let body = serde_json::json!({ "message": message, "code": code }).to_string();
+    let mut response = Response::new(full_body(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A complete body.
+pub fn full_body(bytes: Bytes) -> PipeBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// An empty body.
+pub fn empty_body() -> PipeBody {
+    full_body(Bytes::new())
+}

@@ -1,0 +1,100 @@
+//! The last link of the chain: forward to real Discord through the one upstream client.
+use std::sync::Arc;
+
+use http::header::HOST;
+use http::{Request, StatusCode, Uri};
+use http_body_util::BodyExt;
+
+use super::websocket::{self, WebSocketRelay};
+use super::{
+    discord_error, Answer, BoxFuture, Outcome, PipeBody, RequestContext, Responder, Source,
+    HOP_BY_HOP,
+};
+use crate::upstream::{Upstream, UpstreamAddr};
+
+/// Forwards every request (and WebSocket upgrade) upstream.
+pub struct UpstreamResponder {
+    upstream: Upstream,
+    relay: Arc<WebSocketRelay>,
+}
+
+impl UpstreamResponder {
+    /// Forwards through `upstream`; gateway sessions are tapped by `relay`.
+    pub fn new(upstream: Upstream, relay: Arc<WebSocketRelay>) -> Self {
+        UpstreamResponder { upstream, relay }
+    }
+
+    async fn forward(&self, ctx: &RequestContext, req: Request<PipeBody>) -> Answer {
+        let (mut parts, body) = req.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_string();
+        let uri: Uri =
+            match format!("{}://{}{}", ctx.scheme, ctx.authority(), path_and_query).parse() {
+                Ok(uri) => uri,
+                Err(err) => {
+                    return Answer {
+                        response: discord_error(StatusCode::BAD_REQUEST, "400: Bad Request", 0),
+                        source: Source::Proxy,
+                        upstream_addr: None,
+                        error: Some(format!("cannot build upstream URL: {err}")),
+                        record: true,
+                    }
+                }
+            };
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        for name in HOP_BY_HOP {
+            parts.headers.remove(*name);
+        }
+        if !parts.headers.contains_key(HOST) {
+            if let Ok(value) = ctx.authority().parse() {
+                parts.headers.insert(HOST, value);
+            }
+        }
+        match self
+            .upstream
+            .request(Request::from_parts(parts, body))
+            .await
+        {
+            Ok(response) => {
+                let upstream_addr = response.extensions().get::<UpstreamAddr>().map(|a| a.0);
+                let response = response.map(|body| body.map_err(Into::into).boxed());
+                Answer {
+                    response,
+                    source: Source::Upstream,
+                    upstream_addr,
+                    error: None,
+                    record: true,
+                }
+            }
+            Err(err) => {
+                tracing::warn!(host = %ctx.host, "upstream: {err}");
+                Answer {
+                    response: discord_error(StatusCode::BAD_GATEWAY, "502: Bad Gateway", 0),
+                    source: Source::Proxy,
+                    upstream_addr: None,
+                    error: Some(err.to_string()),
+                    record: true,
+                }
+            }
+        }
+    }
+}
+
+impl Responder for UpstreamResponder {
+    fn respond<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        req: Request<PipeBody>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            if websocket::is_upgrade(&req) {
+                return Outcome::Answered(self.relay.upgrade(&self.upstream, ctx, req).await);
+            }
+            Outcome::Answered(self.forward(ctx, req).await)
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! WebSocket upgrades (the gateway): dialed upstream through our own client, answered to the
+//! client ourselves, and relayed frame by frame with every frame tapped for the recorder.
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http::header::{CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use http::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::{discord_error, empty_body, Answer, PipeBody, RequestContext, Source};
+use crate::store::recorder::CapturedSession;
+use crate::store::{Direction, FrameKind, Recorder};
+use crate::upstream::Upstream;
+
+/// How long the other direction may take to finish after one side closed.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether `req` asks for a WebSocket upgrade.
+pub fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.method() == http::Method::GET
+        && req
+            .headers()
+            .get(UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        && req.headers().contains_key(SEC_WEBSOCKET_KEY)
+}
+
+/// Relays gateway connections and taps their frames.
+pub struct WebSocketRelay {
+    recorder: Option<Recorder>,
+    config: WebSocketConfig,
+}
+
+impl WebSocketRelay {
+    /// A relay recording into `recorder` (if any).
+    pub fn new(recorder: Option<Recorder>) -> Self {
+        // READY for a big account is megabytes; Discord's own limit on client frames is far lower.
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(128 << 20))
+            .max_frame_size(Some(64 << 20));
+        WebSocketRelay { recorder, config }
+    }
+
+    /// Connects upstream, answers the client's upgrade, and starts relaying.
+    pub async fn upgrade(
+        &self,
+        upstream: &Upstream,
+        ctx: &RequestContext,
+        mut req: Request<PipeBody>,
+    ) -> Answer {
+        let scheme = if ctx.scheme == "https" { "wss" } else { "ws" };
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_string();
+        let url = format!("{scheme}://{}{}", ctx.authority(), path_and_query);
+        let Some(client_key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "400: Bad Request",
+                "no Sec-WebSocket-Key".into(),
+            );
+        };
+        let mut builder = Request::builder().method("GET").uri(&url);
+        for (name, value) in req.headers() {
+            let skip = name == HOST
+                || name == "sec-websocket-extensions"
+                || name.as_str().starts_with("proxy-");
+            if !skip {
+                builder = builder.header(name, value);
+            }
+        }
+        let upstream_req = match builder.header(HOST, ctx.authority()).body(()) {
+            Ok(r) => r,
+            Err(err) => return fail(StatusCode::BAD_REQUEST, "400: Bad Request", err.to_string()),
+        };
+        let connected = match upstream.websocket(upstream_req, self.config).await {
+            Ok(connected) => connected,
+            Err(err) => {
+                tracing::warn!(%url, "gateway upstream: {err}");
+                return fail(StatusCode::BAD_GATEWAY, "502: Bad Gateway", err.to_string());
+            }
+        };
+        let mut response = Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(CONNECTION, "upgrade")
+            .header(UPGRADE, "websocket")
+            .header(
+                SEC_WEBSOCKET_ACCEPT,
+                derive_accept_key(client_key.as_bytes()),
+            );
+        for (name, value) in connected.response.headers() {
+            let ours = name == CONNECTION || name == UPGRADE || name == SEC_WEBSOCKET_ACCEPT;
+            if !ours && name != "alt-svc" && name != "sec-websocket-extensions" {
+                response = response.header(name, value);
+            }
+        }
+        let response = match response.body(empty_body()) {
+            Ok(r) => r,
+            Err(err) => return fail(StatusCode::BAD_GATEWAY, "502: Bad Gateway", err.to_string()),
+        };
+        let session = self.recorder.as_ref().map(|recorder| {
+            let id = recorder.session_start(CapturedSession {
+                started_at_us: ctx.arrived_at_us,
+                client_addr: ctx.client_addr.to_string(),
+                upstream_addr: Some(connected.peer.to_string()),
+                scheme: scheme.to_string(),
+                host: ctx.authority(),
+                path_and_query: path_and_query.clone(),
+                request_headers: req.headers().clone(),
+                status: Some(connected.response.status().as_u16()),
+                error: None,
+            });
+            (recorder.clone(), id)
+        });
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let config = self.config;
+        let upstream_peer = connected.peer;
+        tokio::spawn(async move {
+            let client = match on_upgrade.await {
+                Ok(upgraded) => {
+                    WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await
+                }
+                Err(err) => {
+                    if let Some((recorder, id)) = &session {
+                        recorder.session_end(*id, Some(format!("client upgrade failed: {err}")));
+                    }
+                    return;
+                }
+            };
+            let error = relay(client, connected.socket, session.as_ref()).await;
+            if let Some(reason) = &error {
+                tracing::info!(%upstream_peer, "gateway session ended: {reason}");
+            }
+            if let Some((recorder, id)) = &session {
+                recorder.session_end(*id, error);
+            }
+        });
+        Answer {
+            response,
+            source: Source::Upstream,
+            upstream_addr: Some(upstream_peer),
+            error: None,
+            record: false,
+        }
+    }
+}
+
+fn fail(status: StatusCode, message: &str, error: String) -> Answer {
+    Answer {
+        response: discord_error(status, message, 0),
+        source: Source::Proxy,
+        upstream_addr: None,
+        error: Some(error),
+        record: true,
+    }
+}
+
+/// Relays until both sides are done; returns the first error seen, if any.
+async fn relay<C, U>(
+    client: WebSocketStream<C>,
+    upstream: WebSocketStream<U>,
+    session: Option<&(Recorder, u64)>,
+) -> Option<String>
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut client_sink, mut client_stream) = client.split();
+    let (mut upstream_sink, mut upstream_stream) = upstream.split();
+    let up = pump(
+        &mut client_stream,
+        &mut upstream_sink,
+        Direction::ClientToServer,
+        session,
+    );
+    let down = pump(
+        &mut upstream_stream,
+        &mut client_sink,
+        Direction::ServerToClient,
+        session,
+    );
+    tokio::pin!(up, down);
+    let (first, second) = tokio::select! {
+        err = &mut up => (err, tokio::time::timeout(CLOSE_GRACE, &mut down).await.ok().flatten()),
+        err = &mut down => (err, tokio::time::timeout(CLOSE_GRACE, &mut up).await.ok().flatten()),
+    };
+    first.or(second)
+}
+
+/// Forwards one direction, tapping each message; returns an error description if it failed.
+async fn pump<S, K>(
+    stream: &mut S,
+    sink: &mut K,
+    direction: Direction,
+    session: Option<&(Recorder, u64)>,
+) -> Option<String>
+where
+    S: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+    K: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let side = match direction {
+        Direction::ClientToServer => "client",
+        Direction::ServerToClient => "upstream",
+    };
+    loop {
+        let message = match stream.next().await {
+            None => return None,
+            Some(Ok(message)) => message,
+            Some(Err(err)) => {
+                let _ = sink.close().await;
+                return match err {
+                    tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                        None
+                    }
+                    other => Some(format!("{side} connection: {other}")),
+                };
+            }
+        };
+        if let Some((recorder, id)) = session {
+            tap(recorder, *id, direction, &message);
+        }
+        let closing = matches!(message, Message::Close(_));
+        if let Message::Frame(_) = message {
+            continue;
+        }
+        match sink.send(message).await {
+            Ok(()) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return None
+            }
+            Err(err) => return Some(format!("forwarding to the other side: {err}")),
+        }
+        if closing {
+            let _ = sink.close().await;
+        }
+    }
+}
+
+fn tap(recorder: &Recorder, session_id: u64, direction: Direction, message: &Message) {
+    let (kind, data, close) = match message {
+        Message::Text(text) => (
+            FrameKind::Text,
+            Bytes::copy_from_slice(text.as_bytes()),
+            None,
+        ),
+        Message::Binary(data) => (FrameKind::Binary, data.clone(), None),
+        Message::Ping(data) => (FrameKind::Ping, data.clone(), None),
+        Message::Pong(data) => (FrameKind::Pong, data.clone(), None),
+        Message::Close(frame) => {
+            let close = frame
+                .as_ref()
+                .map(|CloseFrame { code, reason }| (Some(u16::from(*code)), reason.to_string()))
+                .unwrap_or((None, String::new()));
+            (FrameKind::Close, Bytes::new(), Some(close))
+        }
+        Message::Frame(_) => return,
+    };
+    recorder.frame(session_id, direction, kind, data, close);
+}

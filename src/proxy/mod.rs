@@ -1,0 +1,287 @@
+//! The MITM proxy: hudsucker for explicit-proxy clients (CONNECT), a transparent TLS listener
+//! for hosts-file redirects, leaf certificates by host, and the decision of which hosts are
+//! intercepted (Discord's) and which are tunnelled untouched. Everything intercepted goes to
+//! the pipeline; nothing here knows Discord's API.
+pub mod hosts;
+pub mod hostsfile;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request};
+use http_body_util::BodyExt;
+use hudsucker::{HttpContext, HttpHandler, RequestOrResponse};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ServerBuilder;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub use crate::ca::LeafAuthority;
+pub use hosts::{HostMatcher, DISCORD_DOMAINS};
+
+use crate::pipeline::{PipeBody, Pipeline, RequestContext};
+use crate::upstream::BoxError;
+
+/// Limit for a client's TLS handshake on the transparent listener.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line + headers) accepted; larger ones get 431.
+const MAX_HEAD_BYTES: usize = 256 * 1024;
+
+/// Why the proxy could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("proxy failed: {0}")]
+    Proxy(String),
+}
+
+/// The listeners, bound (so ports chosen by the OS are known before serving).
+pub struct Listeners {
+    /// The explicit proxy.
+    pub proxy: TcpListener,
+    /// The transparent TLS listener, if asked for.
+    pub transparent: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `proxy` and, if given, `transparent`.
+    pub async fn bind(
+        proxy: SocketAddr,
+        transparent: Option<SocketAddr>,
+    ) -> Result<Listeners, ProxyError> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|err| ProxyError::Bind {
+                    addr,
+                    reason: err.to_string(),
+                })
+        };
+        let proxy = bind(proxy).await?;
+        let transparent = match transparent {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Listeners { proxy, transparent })
+    }
+}
+
+/// Runs both listeners until `shutdown` completes.
+pub async fn serve(
+    listeners: Listeners,
+    leaves: Arc<LeafAuthority>,
+    intercept: HostMatcher,
+    pipeline: Arc<Pipeline>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ProxyError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let transparent = listeners.transparent.map(|listener| {
+        let config = leaves.sni_server_config();
+        let pipeline = Arc::clone(&pipeline);
+        let stop = stop_rx.clone();
+        tokio::spawn(serve_transparent(listener, config, pipeline, stop))
+    });
+    let mut server = ServerBuilder::new(TokioExecutor::new());
+    server
+        .http1()
+        .title_case_headers(false)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let handler = MitmHandler {
+        pipeline,
+        intercept: Arc::new(intercept),
+    };
+    let mut stop_for_proxy = stop_rx.clone();
+    let proxy = hudsucker::Proxy::builder()
+        .with_listener(listeners.proxy)
+        .with_ca(HudsuckerCa(leaves))
+        .with_http_connector(HttpConnector::new())
+        .with_http_handler(handler)
+        .with_server(server)
+        .with_graceful_shutdown(async move {
+            let _ = stop_for_proxy.wait_for(|stop| *stop).await;
+        })
+        .build()
+        .map_err(|err| ProxyError::Proxy(err.to_string()))?;
+    let proxy_task = tokio::spawn(proxy.start());
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    // Open connections get a moment to finish; long-lived ones (gateway) are cut.
+    let _ = tokio::time::timeout(Duration::from_secs(3), proxy_task).await;
+    if let Some(task) = transparent {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
+    Ok(())
+}
+
+/// Our leaf authority, shared with the transparent listener, as hudsucker's CA.
+struct HudsuckerCa(Arc<LeafAuthority>);
+
+impl hudsucker::certificate_authority::CertificateAuthority for HudsuckerCa {
+    fn gen_server_config(
+        &self,
+        authority: &http::uri::Authority,
+    ) -> impl Future<Output = Arc<rustls::ServerConfig>> + Send {
+        self.0.gen_server_config(authority)
+    }
+}
+
+#[derive(Clone)]
+struct MitmHandler {
+    pipeline: Arc<Pipeline>,
+    intercept: Arc<HostMatcher>,
+}
+
+/// Host and port a proxied request is for: the absolute URI's authority, else the Host header.
+fn target<B>(req: &Request<B>) -> Option<(String, u16, &'static str)> {
+    let https = req.uri().scheme_str() == Some("https");
+    let scheme = if https { "https" } else { "http" };
+    let default_port = if https { 443 } else { 80 };
+    if let Some(authority) = req.uri().authority() {
+        return Some((
+            authority.host().to_string(),
+            authority.port_u16().unwrap_or(default_port),
+            scheme,
+        ));
+    }
+    let host = req.headers().get(http::header::HOST)?.to_str().ok()?;
+    let authority: http::uri::Authority = host.parse().ok()?;
+    Some((
+        authority.host().to_string(),
+        authority.port_u16().unwrap_or(default_port),
+        scheme,
+    ))
+}
+
+fn to_pipe_body(body: hudsucker::Body) -> PipeBody {
+    body.map_err(|err| Box::new(err) as BoxError).boxed()
+}
+
+fn to_hudsucker_body(body: PipeBody) -> hudsucker::Body {
+    hudsucker::Body::from(
+        body.map_err(|err| hudsucker::Error::Io(std::io::Error::other(err)))
+            .boxed(),
+    )
+}
+
+impl HttpHandler for MitmHandler {
+    async fn handle_request(
+        &mut self,
+        ctx: &HttpContext,
+        req: Request<hudsucker::Body>,
+    ) -> RequestOrResponse {
+        if req.method() == Method::CONNECT {
+            return req.into();
+        }
+        let Some((host, port, scheme)) = target(&req) else {
+            return crate::pipeline::discord_error(
+                http::StatusCode::BAD_REQUEST,
+                "400: Bad Request",
+                0,
+            )
+            .map(to_hudsucker_body)
+            .into();
+        };
+        if !self.intercept.matches(&host) {
+            // Plain HTTP to someone else: hudsucker forwards it untouched and unrecorded.
+            return req.into();
+        }
+        let request_ctx = RequestContext::new(ctx.client_addr, scheme, &host, port);
+        let response = self
+            .pipeline
+            .handle(request_ctx, req.map(to_pipe_body))
+            .await;
+        response.map(to_hudsucker_body).into()
+    }
+
+    async fn should_intercept_connect(
+        &mut self,
+        _ctx: &HttpContext,
+        req: &Request<hudsucker::Body>,
+    ) -> bool {
+        let intercept = req
+            .uri()
+            .authority()
+            .is_some_and(|authority| self.intercept.matches(authority.host()));
+        if !intercept {
+            tracing::debug!(target_host = ?req.uri().authority(), "tunnelling untouched");
+        }
+        intercept
+    }
+}
+
+async fn serve_transparent(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    pipeline: Arc<Pipeline>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    let mut server = ServerBuilder::new(TokioExecutor::new());
+    server.http1().keep_alive(true).max_buf_size(MAX_HEAD_BYTES);
+    loop {
+        let (tcp, client_addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    tracing::warn!("transparent listener accept: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let pipeline = Arc::clone(&pipeline);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(err)) => {
+                    tracing::info!(%client_addr, "transparent TLS handshake failed: {err}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%client_addr, "transparent TLS handshake timed out");
+                    return;
+                }
+            };
+            let sni = tls.get_ref().1.server_name().map(str::to_string);
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let pipeline = Arc::clone(&pipeline);
+                let host = sni.clone().or_else(|| {
+                    req.headers()
+                        .get(http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(|h| h.rsplit_once(':').map_or(h, |(host, _)| host).to_string())
+                });
+                async move {
+                    let Some(host) = host else {
+                        return Ok::<_, Infallible>(crate::pipeline::discord_error(
+                            http::StatusCode::BAD_REQUEST,
+                            "400: Bad Request",
+                            0,
+                        ));
+                    };
+                    // The client believes it talks to the real host on 443.
+                    let ctx = RequestContext::new(client_addr, "https", &host, 443);
+                    let req = req.map(|body| body.map_err(|err| Box::new(err) as BoxError).boxed());
+                    Ok(pipeline.handle(ctx, req).await)
+                }
+            });
+            if let Err(err) = server
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%client_addr, "transparent connection: {err}");
+            }
+        });
+    }
+}

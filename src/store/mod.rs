@@ -1,0 +1,425 @@
+//! The recordings database (sled): typed access to REST exchanges, gateway sessions and frames,
+//! a route index for replay and exploration, redaction before write, and the recorder that
+//! feeds it from the proxy without slowing traffic down.
+pub mod body;
+pub mod filter;
+mod gateway_decode;
+pub mod har;
+
+pub mod recorder;
+pub mod records;
+pub mod redact;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use recorder::{Recorder, RecorderOptions};
+pub use records::{
+    BodyRecord, CloseRecord, Direction, Exchange, Frame, FrameKind, GatewaySession, Header,
+    ResponseRecord,
+};
+
+/// First byte of every stored record: the layout version, so old recordings stay readable.
+const FORMAT_V1: u8 = 1;
+/// How often sled writes dirty pages out; the durability promise (at most ~1 s lost).
+const FLUSH_EVERY_MS: u64 = 500;
+
+/// Errors of the recordings database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the recordings database {path} is in use by another process (is `discord-mitm record` running on it?)")]
+    Locked { path: PathBuf },
+    #[error("cannot open the recordings database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("recordings database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("record {key} is damaged or from a newer discord-mitm: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("cannot encode record: {0}")]
+    Encode(String),
+}
+
+/// Counts for `recordings stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// REST exchanges.
+    pub exchanges: u64,
+    /// Gateway sessions.
+    pub sessions: u64,
+    /// Gateway frames.
+    pub frames: u64,
+    /// Bytes on disk.
+    pub disk_bytes: u64,
+}
+
+/// An open recordings database. Clone-free: share it behind an `Arc`.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    exchanges: sled::Tree,
+    route_index: sled::Tree,
+    sessions: sled::Tree,
+    frames: sled::Tree,
+    next_exchange: AtomicU64,
+    next_session: AtomicU64,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .cache_capacity(128 * 1024 * 1024)
+            .open()
+            .map_err(|err| match &err {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: dir.to_path_buf(),
+                    }
+                }
+                _ => StoreError::Open {
+                    path: dir.to_path_buf(),
+                    reason: err.to_string(),
+                },
+            })?;
+        let exchanges = db.open_tree("exchanges")?;
+        let route_index = db.open_tree("route_index")?;
+        let sessions = db.open_tree("gateway_sessions")?;
+        let frames = db.open_tree("gateway_frames")?;
+        let next_exchange = last_id(&exchanges)? + 1;
+        let next_session = last_id(&sessions)? + 1;
+        Ok(Store {
+            path: dir.to_path_buf(),
+            db,
+            exchanges,
+            route_index,
+            sessions,
+            frames,
+            next_exchange: AtomicU64::new(next_exchange),
+            next_session: AtomicU64::new(next_session),
+        })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores an exchange under a fresh id (written into `exchange.id`) and indexes its route.
+    pub fn insert_exchange(&self, exchange: &mut Exchange) -> Result<u64, StoreError> {
+        let id = self.next_exchange.fetch_add(1, Ordering::Relaxed);
+        exchange.id = id;
+        let value = encode(exchange)?;
+        let template = crate::explore::route_template(exchange.path());
+        self.exchanges.insert(id.to_be_bytes(), value)?;
+        self.route_index.insert(
+            route_key(&exchange.method, &exchange.host, &template, Some(id)),
+            &[],
+        )?;
+        Ok(id)
+    }
+
+    /// The exchange with this id.
+    pub fn exchange(&self, id: u64) -> Result<Option<Exchange>, StoreError> {
+        self.exchanges
+            .get(id.to_be_bytes())?
+            .map(|bytes| decode(&bytes, || format!("exchange {id}")))
+            .transpose()
+    }
+
+    /// All exchanges, oldest first.
+    pub fn exchanges(&self) -> impl Iterator<Item = Result<Exchange, StoreError>> + '_ {
+        self.exchanges.iter().map(|entry| {
+            let (key, value) = entry?;
+            decode(&value, || format!("exchange {}", id_of(&key)))
+        })
+    }
+
+    /// Ids of exchanges for `method host template` (as [`crate::explore::route_template`]
+    /// makes them), newest first. This is the lookup replay uses.
+    pub fn exchange_ids_for_route(
+        &self,
+        method: &str,
+        host: &str,
+        template: &str,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        let prefix = route_key(method, host, template, None);
+        self.route_index.scan_prefix(prefix).rev().map(|entry| {
+            let (key, _) = entry?;
+            Ok(id_of(&key[key.len().saturating_sub(8)..]))
+        })
+    }
+
+    /// Number of exchanges stored.
+    pub fn exchange_count(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    /// Allocates a gateway session id.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Writes (or rewrites) a gateway session.
+    pub fn put_session(&self, session: &GatewaySession) -> Result<(), StoreError> {
+        self.sessions
+            .insert(session.id.to_be_bytes(), encode(session)?)?;
+        Ok(())
+    }
+
+    /// One gateway session.
+    pub fn session(&self, id: u64) -> Result<Option<GatewaySession>, StoreError> {
+        self.sessions
+            .get(id.to_be_bytes())?
+            .map(|bytes| decode(&bytes, || format!("gateway session {id}")))
+            .transpose()
+    }
+
+    /// All gateway sessions, oldest first.
+    pub fn sessions(&self) -> impl Iterator<Item = Result<GatewaySession, StoreError>> + '_ {
+        self.sessions.iter().map(|entry| {
+            let (key, value) = entry?;
+            decode(&value, || format!("gateway session {}", id_of(&key)))
+        })
+    }
+
+    /// Writes one frame.
+    pub fn insert_frame(&self, frame: &Frame) -> Result<(), StoreError> {
+        self.frames.insert(
+            frame_key(frame.session_id, frame.direction, frame.seq),
+            encode(frame)?,
+        )?;
+        Ok(())
+    }
+
+    /// The frames of one session and direction, in order.
+    pub fn frames_in(
+        &self,
+        session_id: u64,
+        direction: Direction,
+    ) -> impl Iterator<Item = Result<Frame, StoreError>> + '_ {
+        let mut prefix = session_id.to_be_bytes().to_vec();
+        prefix.push(direction.as_byte());
+        self.frames.scan_prefix(prefix).map(move |entry| {
+            let (_, value) = entry?;
+            decode(&value, || format!("frame of session {session_id}"))
+        })
+    }
+
+    /// Both directions of a session merged by time (send before receive on equal times).
+    pub fn frames(&self, session_id: u64) -> Result<Vec<Frame>, StoreError> {
+        let mut all: Vec<Frame> = self
+            .frames_in(session_id, Direction::ClientToServer)
+            .chain(self.frames_in(session_id, Direction::ServerToClient))
+            .collect::<Result<_, _>>()?;
+        all.sort_by_key(|frame| (frame.at_us, frame.direction.as_byte(), frame.seq));
+        Ok(all)
+    }
+
+    /// Counts and size.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        Ok(StoreStats {
+            exchanges: self.exchanges.len() as u64,
+            sessions: self.sessions.len() as u64,
+            frames: self.frames.len() as u64,
+            disk_bytes: self.db.size_on_disk()?,
+        })
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn last_id(tree: &sled::Tree) -> Result<u64, StoreError> {
+    Ok(tree.last()?.map_or(0, |(key, _)| id_of(&key)))
+}
+
+fn id_of(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[8 - n..].copy_from_slice(&key[key.len() - n..]);
+    u64::from_be_bytes(bytes)
+}
+
+fn route_key(method: &str, host: &str, template: &str, id: Option<u64>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(method.len() + host.len() + template.len() + 11);
+    for part in [method, host, template] {
+        key.extend_from_slice(part.as_bytes());
+        key.push(0);
+    }
+    if let Some(id) = id {
+        key.extend_from_slice(&id.to_be_bytes());
+    }
+    key
+}
+
+fn frame_key(session_id: u64, direction: Direction, seq: u64) -> [u8; 17] {
+    let mut key = [0u8; 17];
+    key[..8].copy_from_slice(&session_id.to_be_bytes());
+    key[8] = direction.as_byte();
+    key[9..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![FORMAT_V1];
+    postcard::to_io(record, &mut out).map_err(|err| StoreError::Encode(err.to_string()))?;
+    Ok(out)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl Fn() -> String) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&FORMAT_V1, rest)) => postcard::from_bytes(rest).map_err(|err| StoreError::Corrupt {
+            key: what(),
+            reason: err.to_string(),
+        }),
+        Some((version, _)) => Err(StoreError::Corrupt {
+            key: what(),
+            reason: format!("layout version {version} is unknown"),
+        }),
+        None => Err(StoreError::Corrupt {
+            key: what(),
+            reason: "empty record".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_exchange(path: &str) -> Exchange {
+        Exchange {
+            id: 0,
+            started_at_us: 1_700_000_000_000_000,
+            wait_us: Some(1200),
+            duration_us: 1500,
+            client_addr: "127.0.0.1:50000".into(),
+            upstream_addr: Some("127.0.0.1:443".into()),
+            source: "upstream".into(),
+            method: "GET".into(),
+            scheme: "https".into(),
+            host: "discord.com".into(),
+            path_and_query: path.into(),
+            http_version: "HTTP/1.1".into(),
+            request_headers: vec![],
+            request_body: BodyRecord::default(),
+            response: Some(ResponseRecord {
+                status: 200,
+                headers: vec![],
+                body: BodyRecord {
+                    data: b"{}".to_vec(),
+                    ..BodyRecord::default()
+                },
+            }),
+            error: None,
+            redactions: vec![],
+        }
+    }
+
+    #[test]
+    fn exchanges_get_monotonic_ids_that_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut a = sample_exchange("/api/v9/channels/81384788765712384/messages");
+            let mut b = sample_exchange("/api/v9/channels/81384788765712385/messages?limit=50");
+            assert_eq!(store.insert_exchange(&mut a).unwrap(), 1);
+            assert_eq!(store.insert_exchange(&mut b).unwrap(), 2);
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let mut c = sample_exchange("/api/v9/users/@me");
+        assert_eq!(store.insert_exchange(&mut c).unwrap(), 3);
+        assert_eq!(
+            store.exchange(2).unwrap().unwrap().path_and_query,
+            "/api/v9/channels/81384788765712385/messages?limit=50"
+        );
+        let ids: Vec<u64> = store
+            .exchange_ids_for_route(
+                "GET",
+                "discord.com",
+                "/api/v9/channels/{channel_id}/messages",
+            )
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ids, vec![2, 1], "newest first");
+        assert_eq!(store.exchanges().count(), 3);
+    }
+
+    #[test]
+    fn second_open_is_a_clear_locked_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("in use"), "{err}");
+    }
+
+    #[test]
+    fn frames_merge_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let frame = |direction, seq, at_us| Frame {
+            session_id: 7,
+            direction,
+            seq,
+            at_us,
+            kind: FrameKind::Text,
+            raw_size: 2,
+            op: None,
+            t: None,
+            s: None,
+            payload: Some("{}".into()),
+            raw: None,
+            decode_error: None,
+            redacted: false,
+        };
+        store
+            .insert_frame(&frame(Direction::ServerToClient, 0, 10))
+            .unwrap();
+        store
+            .insert_frame(&frame(Direction::ClientToServer, 0, 20))
+            .unwrap();
+        store
+            .insert_frame(&frame(Direction::ServerToClient, 1, 30))
+            .unwrap();
+        let order: Vec<(Direction, u64)> = store
+            .frames(7)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.direction, f.seq))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (Direction::ServerToClient, 0),
+                (Direction::ClientToServer, 0),
+                (Direction::ServerToClient, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn damaged_record_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .exchanges
+            .insert(5u64.to_be_bytes(), &[1, 0xff, 0xff])
+            .unwrap();
+        store.exchanges.insert(6u64.to_be_bytes(), &[9]).unwrap();
+        assert!(matches!(store.exchange(5), Err(StoreError::Corrupt { .. })));
+        let err = store.exchange(6).err().unwrap();
+        assert!(err.to_string().contains("version 9"), "{err}");
+    }
+}

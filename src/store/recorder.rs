@@ -1,0 +1,609 @@
+//! The recorder: the proxy hands it raw captures through a bounded queue and never waits; one
+//! writer thread decodes bodies and gateway frames, redacts, and writes to the store.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+use super::body;
+use super::gateway_decode::{Decoded, SessionDecoder};
+use super::records::{
+    BodyRecord, CloseRecord, Direction, Exchange, Frame, FrameKind, GatewaySession, Header,
+    ResponseRecord,
+};
+use super::redact;
+use super::Store;
+
+/// How the recorder treats what it is given.
+#[derive(Debug, Clone)]
+pub struct RecorderOptions {
+    /// Keep Authorization, cookies, tokens and passwords as they were (`--keep-secrets`).
+    pub keep_secrets: bool,
+    /// Largest body kept per request or response; longer ones are cut and marked truncated.
+    pub max_body: usize,
+    /// Events queued before new ones are dropped (and counted) rather than slowing traffic.
+    pub queue: usize,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        RecorderOptions {
+            keep_secrets: false,
+            max_body: 32 * 1024 * 1024,
+            queue: 65_536,
+        }
+    }
+}
+
+/// A body as captured on the wire.
+#[derive(Debug, Default, Clone)]
+pub struct CapturedBody {
+    /// Chunks in order (at most `max_body` bytes in total).
+    pub chunks: Vec<Bytes>,
+    /// Bytes that went over the wire.
+    pub wire_size: u64,
+    /// More bytes went over the wire than were kept.
+    pub truncated: bool,
+}
+
+/// A response as captured.
+#[derive(Debug, Clone)]
+pub struct CapturedResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers as upstream sent them.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: CapturedBody,
+}
+
+/// An exchange as the proxy saw it, before decoding and redaction.
+#[derive(Debug, Clone)]
+pub struct CapturedExchange {
+    /// Request arrival, µs since the epoch.
+    pub started_at_us: i64,
+    /// Time to response headers, µs.
+    pub wait_us: Option<u64>,
+    /// Time to the end of the response body, µs.
+    pub duration_us: u64,
+    /// Client socket.
+    pub client_addr: String,
+    /// Upstream socket.
+    pub upstream_addr: Option<String>,
+    /// Who answered.
+    pub source: &'static str,
+    /// Method.
+    pub method: String,
+    /// Scheme.
+    pub scheme: String,
+    /// Host.
+    pub host: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Client's HTTP version.
+    pub http_version: String,
+    /// Request headers.
+    pub request_headers: HeaderMap,
+    /// Request body.
+    pub request_body: CapturedBody,
+    /// The response, if one came.
+    pub response: Option<CapturedResponse>,
+    /// What failed.
+    pub error: Option<String>,
+}
+
+/// A gateway connection's opening facts.
+#[derive(Debug, Clone)]
+pub struct CapturedSession {
+    /// Upgrade time.
+    pub started_at_us: i64,
+    /// Client socket.
+    pub client_addr: String,
+    /// Upstream socket.
+    pub upstream_addr: Option<String>,
+    /// Scheme (wss/ws).
+    pub scheme: String,
+    /// Host.
+    pub host: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Upgrade request headers.
+    pub request_headers: HeaderMap,
+    /// Upstream's handshake status.
+    pub status: Option<u16>,
+    /// Set when the upstream handshake failed.
+    pub error: Option<String>,
+}
+
+enum Event {
+    Exchange(Box<CapturedExchange>),
+    SessionStart(u64, Box<CapturedSession>),
+    Frame {
+        session_id: u64,
+        direction: Direction,
+        at_us: i64,
+        kind: FrameKind,
+        data: Bytes,
+        close: Option<(Option<u16>, String)>,
+    },
+    SessionEnd {
+        session_id: u64,
+        at_us: i64,
+        error: Option<String>,
+    },
+    Flush(mpsc::Sender<()>),
+}
+
+/// Handle the proxy records through; cheap to clone.
+#[derive(Clone)]
+pub struct Recorder {
+    sender: SyncSender<Event>,
+    store: Arc<Store>,
+    dropped: Arc<AtomicU64>,
+    max_body: usize,
+    _writer: Arc<WriterGuard>,
+}
+
+struct WriterGuard {
+    handle: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if let Ok(mut handle) = self.handle.lock() {
+            if let Some(handle) = handle.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Recorder {
+    /// Starts the writer thread on `store`.
+    pub fn start(store: Arc<Store>, options: RecorderOptions) -> Recorder {
+        let (sender, receiver) = mpsc::sync_channel(options.queue.max(1));
+        let writer_store = Arc::clone(&store);
+        let max_body = options.max_body;
+        let handle = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || Writer::new(writer_store, options).run(receiver))
+            .ok();
+        if handle.is_none() {
+            tracing::error!("cannot start the recorder thread; nothing will be recorded");
+        }
+        Recorder {
+            sender,
+            store,
+            dropped: Arc::new(AtomicU64::new(0)),
+            max_body,
+            _writer: Arc::new(WriterGuard {
+                handle: std::sync::Mutex::new(handle),
+            }),
+        }
+    }
+
+    /// Largest body the recorder keeps; captures should stop collecting there.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// Events dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, event: Event) {
+        match self.sender.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(dropped = n, "recorder queue full: events dropped");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Queues a finished exchange.
+    pub fn exchange(&self, exchange: CapturedExchange) {
+        self.send(Event::Exchange(Box::new(exchange)));
+    }
+
+    /// Queues the start of a gateway session; returns its id for the frames.
+    pub fn session_start(&self, session: CapturedSession) -> u64 {
+        let id = self.store.next_session_id();
+        self.send(Event::SessionStart(id, Box::new(session)));
+        id
+    }
+
+    /// Queues one frame of a session.
+    pub fn frame(
+        &self,
+        session_id: u64,
+        direction: Direction,
+        kind: FrameKind,
+        data: Bytes,
+        close: Option<(Option<u16>, String)>,
+    ) {
+        self.send(Event::Frame {
+            session_id,
+            direction,
+            at_us: now_us(),
+            kind,
+            data,
+            close,
+        });
+    }
+
+    /// Queues the end of a session.
+    pub fn session_end(&self, session_id: u64, error: Option<String>) {
+        self.send(Event::SessionEnd {
+            session_id,
+            at_us: now_us(),
+            error,
+        });
+    }
+
+    /// Waits until everything queued so far is written and flushed to disk.
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        if self.sender.send(Event::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(Duration::from_secs(30));
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+struct OpenSession {
+    record: GatewaySession,
+    decoder: SessionDecoder,
+    last_written: Instant,
+}
+
+struct Writer {
+    store: Arc<Store>,
+    options: RecorderOptions,
+    sessions: HashMap<u64, OpenSession>,
+}
+
+impl Writer {
+    fn new(store: Arc<Store>, options: RecorderOptions) -> Writer {
+        Writer {
+            store,
+            options,
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn run(mut self, receiver: Receiver<Event>) {
+        while let Ok(event) = receiver.recv() {
+            self.handle(event);
+        }
+        for (_, session) in std::mem::take(&mut self.sessions) {
+            self.write_session(&session.record);
+        }
+        if let Err(err) = self.store.flush() {
+            tracing::error!("flushing recordings: {err}");
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Exchange(captured) => {
+                let mut exchange = self.build_exchange(*captured);
+                if let Err(err) = self.store.insert_exchange(&mut exchange) {
+                    tracing::error!("recording exchange: {err}");
+                }
+            }
+            Event::SessionStart(id, captured) => self.start_session(id, *captured),
+            Event::Frame {
+                session_id,
+                direction,
+                at_us,
+                kind,
+                data,
+                close,
+            } => self.frame(session_id, direction, at_us, kind, data, close),
+            Event::SessionEnd {
+                session_id,
+                at_us,
+                error,
+            } => {
+                if let Some(mut session) = self.sessions.remove(&session_id) {
+                    session.record.ended_at_us = Some(at_us);
+                    if session.record.error.is_none() {
+                        session.record.error = error;
+                    }
+                    self.write_session(&session.record);
+                }
+            }
+            Event::Flush(done) => {
+                for session in self.sessions.values() {
+                    self.write_session(&session.record);
+                }
+                if let Err(err) = self.store.flush() {
+                    tracing::error!("flushing recordings: {err}");
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn write_session(&self, session: &GatewaySession) {
+        if let Err(err) = self.store.put_session(session) {
+            tracing::error!("recording gateway session {}: {err}", session.id);
+        }
+    }
+
+    fn headers(&self, map: &HeaderMap) -> Vec<Header> {
+        map.iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_string(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect()
+    }
+
+    fn body(&self, headers: &HeaderMap, captured: CapturedBody) -> BodyRecord {
+        let encoding = headers
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let wire = if captured.chunks.len() == 1 {
+            captured.chunks[0].to_vec()
+        } else {
+            captured.chunks.concat()
+        };
+        body::decode(
+            encoding,
+            wire,
+            captured.wire_size,
+            captured.truncated,
+            self.options.max_body,
+        )
+    }
+
+    fn build_exchange(&self, captured: CapturedExchange) -> Exchange {
+        let mut redactions = Vec::new();
+        let keep = self.options.keep_secrets;
+        let mut request_headers = self.headers(&captured.request_headers);
+        let request_type = content_type(&captured.request_headers);
+        let mut request_body = self.body(&captured.request_headers, captured.request_body);
+        let path_and_query = if keep {
+            captured.path_and_query
+        } else {
+            redact::query(&captured.path_and_query, "request", &mut redactions)
+        };
+        if !keep {
+            redact::headers(&mut request_headers, "request", &mut redactions);
+            if let Some(clean) = redact::body(
+                request_type.as_deref(),
+                &request_body.data,
+                "request",
+                &mut redactions,
+            ) {
+                request_body.data = clean;
+            }
+        }
+        let response = captured.response.map(|res| {
+            let mut headers = self.headers(&res.headers);
+            let response_type = content_type(&res.headers);
+            let mut body = self.body(&res.headers, res.body);
+            if !keep {
+                redact::headers(&mut headers, "response", &mut redactions);
+                if let Some(clean) = redact::body(
+                    response_type.as_deref(),
+                    &body.data,
+                    "response",
+                    &mut redactions,
+                ) {
+                    body.data = clean;
+                }
+            }
+            ResponseRecord {
+                status: res.status,
+                headers,
+                body,
+            }
+        });
+        Exchange {
+            id: 0,
+            started_at_us: captured.started_at_us,
+            wait_us: captured.wait_us,
+            duration_us: captured.duration_us,
+            client_addr: captured.client_addr,
+            upstream_addr: captured.upstream_addr,
+            source: captured.source.to_string(),
+            method: captured.method,
+            scheme: captured.scheme,
+            host: captured.host,
+            path_and_query,
+            http_version: captured.http_version,
+            request_headers,
+            request_body,
+            response,
+            error: captured.error,
+            redactions,
+        }
+    }
+
+    fn start_session(&mut self, id: u64, captured: CapturedSession) {
+        let mut redactions = Vec::new();
+        let keep = self.options.keep_secrets;
+        let mut request_headers = self.headers(&captured.request_headers);
+        let path_and_query = if keep {
+            captured.path_and_query
+        } else {
+            redact::headers(&mut request_headers, "request", &mut redactions);
+            redact::query(&captured.path_and_query, "request", &mut redactions)
+        };
+        let query = query_params(&path_and_query);
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let record = GatewaySession {
+            id,
+            started_at_us: captured.started_at_us,
+            ended_at_us: None,
+            client_addr: captured.client_addr,
+            upstream_addr: captured.upstream_addr,
+            url: format!("{}://{}{}", captured.scheme, captured.host, path_and_query),
+            host: captured.host,
+            version: param("v"),
+            encoding: param("encoding"),
+            compress: param("compress"),
+            request_headers,
+            status: captured.status,
+            closes: Vec::new(),
+            frames_sent: 0,
+            frames_received: 0,
+            error: captured.error,
+            redactions,
+        };
+        let decoder = SessionDecoder::new(path_and_query.split_once('?').map_or("", |(_, q)| q));
+        self.write_session(&record);
+        self.sessions.insert(
+            id,
+            OpenSession {
+                record,
+                decoder,
+                last_written: Instant::now(),
+            },
+        );
+    }
+
+    fn frame(
+        &mut self,
+        session_id: u64,
+        direction: Direction,
+        at_us: i64,
+        kind: FrameKind,
+        data: Bytes,
+        close: Option<(Option<u16>, String)>,
+    ) {
+        let keep = self.options.keep_secrets;
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        if let Some((code, reason)) = close {
+            session.record.closes.push(CloseRecord {
+                direction,
+                code,
+                reason,
+                at_us,
+            });
+        }
+        let blank = Frame {
+            session_id,
+            direction,
+            seq: 0,
+            at_us,
+            kind,
+            raw_size: data.len() as u64,
+            op: None,
+            t: None,
+            s: None,
+            payload: None,
+            raw: None,
+            decode_error: None,
+            redacted: false,
+        };
+        let decoded = session.decoder.decode(direction, kind, &data);
+        // One record per payload; a frame that completed none (part of a compressed message,
+        // ping, close) is still recorded so sizes and timing are all there.
+        let mut records = Vec::with_capacity(decoded.len().max(1));
+        if decoded.is_empty() {
+            let mut frame = blank.clone();
+            if kind == FrameKind::Close || keep {
+                frame.raw = Some(data.to_vec());
+            }
+            records.push(frame);
+        }
+        for (index, outcome) in decoded.into_iter().enumerate() {
+            let mut frame = blank.clone();
+            if index > 0 {
+                // Several payloads in one frame: the wire bytes belong to the first.
+                frame.raw_size = 0;
+            }
+            match outcome {
+                Decoded::Payload(mut value) => {
+                    frame.op = value.get("op").and_then(|v| v.as_u64()).map(|v| v as u8);
+                    frame.t = value.get("t").and_then(|v| v.as_str()).map(str::to_string);
+                    frame.s = value.get("s").and_then(|v| v.as_u64());
+                    if !keep {
+                        let mut marks = Vec::new();
+                        redact::json_value(&mut value, "d", &mut marks);
+                        frame.redacted = !marks.is_empty();
+                        for mark in marks {
+                            let label = format!("frame.{mark}");
+                            if !session.record.redactions.contains(&label) {
+                                session.record.redactions.push(label);
+                            }
+                        }
+                    }
+                    frame.payload = Some(value.to_string());
+                }
+                Decoded::Failed(reason) => {
+                    frame.decode_error = Some(reason);
+                    // Client frames that did not decode may hold a token: keep them only on request.
+                    if keep || direction == Direction::ServerToClient {
+                        frame.raw = Some(data.to_vec());
+                    }
+                }
+            }
+            records.push(frame);
+        }
+        for mut frame in records {
+            let seq = match direction {
+                Direction::ClientToServer => &mut session.record.frames_sent,
+                Direction::ServerToClient => &mut session.record.frames_received,
+            };
+            frame.seq = *seq;
+            *seq += 1;
+            if let Err(err) = self.store.insert_frame(&frame) {
+                tracing::error!("recording frame: {err}");
+            }
+        }
+        if session.last_written.elapsed() > Duration::from_secs(1) {
+            session.last_written = Instant::now();
+            let record = session.record.clone();
+            self.write_session(&record);
+        }
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn query_params(path_and_query: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = path_and_query.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (!k.is_empty()).then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}

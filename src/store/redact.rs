@@ -1,0 +1,303 @@
+//! Redaction of secrets before anything is written. Every replacement says it is one
+//! (`[redacted by discord-mitm …]`), and tokens keep a short fingerprint so a reader can tell
+//! whether two exchanges used the same token without learning it.
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::records::Header;
+
+/// Text every redacted value starts with.
+pub const MARK: &str = "[redacted by discord-mitm";
+
+/// Replacement for a secret, with an 8-hex-digit fingerprint of it.
+pub fn fingerprinted(secret: &[u8]) -> String {
+    let digest = Sha256::digest(secret);
+    format!("{MARK} sha256:{}]", hex::encode(&digest[..4]))
+}
+
+/// Replacement for a password: no fingerprint, since a short hash of a weak password helps guessing.
+pub fn bare() -> String {
+    format!("{MARK}]")
+}
+
+/// Whether a JSON / form / query key names a secret.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    matches!(
+        key.as_str(),
+        "token" | "password" | "new_password" | "old_password" | "client_secret" | "secret"
+    ) || key.ends_with("_token")
+}
+
+fn is_password_key(key: &str) -> bool {
+    key.to_ascii_lowercase().contains("password")
+}
+
+fn replacement_for(key: &str, secret: &str) -> String {
+    if is_password_key(key) {
+        bare()
+    } else {
+        fingerprinted(secret.as_bytes())
+    }
+}
+
+/// Redacts secret headers in place; returns the names of the headers touched.
+pub fn headers(headers: &mut [Header], side: &str, redactions: &mut Vec<String>) {
+    for header in headers.iter_mut() {
+        let replaced = match header.name.as_str() {
+            "authorization" | "proxy-authorization" | "x-super-token" => {
+                Some(authorization(&header.value))
+            }
+            "cookie" => Some(cookie(&header.value)),
+            "set-cookie" => Some(set_cookie(&header.value)),
+            _ => None,
+        };
+        if let Some(value) = replaced {
+            header.value = value.into_bytes();
+            let label = format!("{side}.header.{}", header.name);
+            if !redactions.contains(&label) {
+                redactions.push(label);
+            }
+        }
+    }
+}
+
+/// `Bot abc.def` → `Bot [redacted … sha256:…]`; the scheme stays visible.
+fn authorization(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    match text.split_once(' ') {
+        Some((scheme, secret)) if matches!(scheme, "Bot" | "Bearer" | "Basic") => {
+            format!("{scheme} {}", fingerprinted(secret.as_bytes()))
+        }
+        _ => fingerprinted(value),
+    }
+}
+
+/// `a=1; b=2` → names kept, values replaced.
+fn cookie(value: &[u8]) -> String {
+    String::from_utf8_lossy(value)
+        .split(';')
+        .map(|pair| match pair.trim().split_once('=') {
+            Some((name, secret)) => format!("{name}={}", fingerprinted(secret.as_bytes())),
+            None => fingerprinted(pair.trim().as_bytes()),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `name=value; Path=/` → the value replaced, attributes kept.
+fn set_cookie(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let (first, attributes) = text.split_once(';').unwrap_or((&text, ""));
+    let first = match first.split_once('=') {
+        Some((name, secret)) => format!("{name}={}", fingerprinted(secret.trim().as_bytes())),
+        None => fingerprinted(first.as_bytes()),
+    };
+    if attributes.is_empty() {
+        first
+    } else {
+        format!("{first};{attributes}")
+    }
+}
+
+/// Redacts secret query parameters of `path?query`; returns the new string.
+pub fn query(path_and_query: &str, side: &str, redactions: &mut Vec<String>) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else {
+        return path_and_query.to_string();
+    };
+    let mut touched = false;
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if is_secret_key(key) && !value.is_empty() => {
+                touched = true;
+                let label = format!("{side}.query.{key}");
+                if !redactions.contains(&label) {
+                    redactions.push(label);
+                }
+                format!(
+                    "{key}={}",
+                    percent_encode_mark(&replacement_for(key, value))
+                )
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    if touched {
+        format!("{path}?{}", pairs.join("&"))
+    } else {
+        path_and_query.to_string()
+    }
+}
+
+fn percent_encode_mark(mark: &str) -> String {
+    mark.replace('[', "%5B")
+        .replace(']', "%5D")
+        .replace(' ', "%20")
+        .replace(':', "%3A")
+}
+
+/// Redacts secret fields anywhere in a JSON value; returns the JSON paths touched.
+pub fn json_value(value: &mut Value, path: &str, redactions: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                let here = format!("{path}.{key}");
+                if is_secret_key(key) {
+                    match field {
+                        Value::String(secret) if !secret.starts_with(MARK) => {
+                            *field = Value::String(replacement_for(key, secret));
+                            redactions.push(here);
+                        }
+                        Value::Null | Value::String(_) => {}
+                        other => {
+                            let text = other.to_string();
+                            *other = Value::String(replacement_for(key, &text));
+                            redactions.push(here);
+                        }
+                    }
+                } else {
+                    json_value(field, &here, redactions);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                json_value(item, &format!("{path}[{index}]"), redactions);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Cheap pre-check before parsing: could any key of this JSON be a secret one?
+fn may_hold_secret_key(data: &[u8]) -> bool {
+    const HINTS: [&[u8]; 3] = [b"token\"", b"password\"", b"secret\""];
+    HINTS
+        .iter()
+        .any(|hint| memchr::memmem::find(data, hint).is_some())
+}
+
+/// Redacts a body according to its content type. Returns the new body when anything changed.
+pub fn body(
+    content_type: Option<&str>,
+    data: &[u8],
+    side: &str,
+    redactions: &mut Vec<String>,
+) -> Option<Vec<u8>> {
+    let content_type = content_type.unwrap_or("").to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let text = std::str::from_utf8(data).ok()?;
+        let before = redactions.len();
+        let redacted = query(&format!("?{text}"), &format!("{side}.body"), redactions);
+        return (redactions.len() > before).then(|| redacted.as_bytes()[1..].to_vec());
+    }
+    let looks_json = content_type.contains("json")
+        || matches!(
+            data.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{') | Some(b'[')
+        );
+    if !looks_json || !may_hold_secret_key(data) {
+        return None;
+    }
+    let mut value: Value = serde_json::from_slice(data).ok()?;
+    let before = redactions.len();
+    json_value(&mut value, &format!("{side}.body"), redactions);
+    if redactions.len() == before {
+        return None;
+    }
+    serde_json::to_vec(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_keeps_scheme_and_fingerprint() {
+        let mut hs = vec![
+            Header {
+                name: "authorization".into(),
+                value: b"Bot MTIz.secret.token".to_vec(),
+            },
+            Header {
+                name: "set-cookie".into(),
+                value: b"__dcfduid=abc123; Path=/; HttpOnly".to_vec(),
+            },
+            Header {
+                name: "content-type".into(),
+                value: b"application/json".to_vec(),
+            },
+        ];
+        let mut marks = Vec::new();
+        headers(&mut hs, "request", &mut marks);
+        let auth = hs[0].value_str();
+        assert!(
+            auth.starts_with("Bot [redacted by discord-mitm sha256:"),
+            "{auth}"
+        );
+        assert!(!auth.contains("secret"));
+        let cookie = hs[1].value_str();
+        assert!(cookie.starts_with("__dcfduid=[redacted"), "{cookie}");
+        assert!(cookie.ends_with("; Path=/; HttpOnly"), "{cookie}");
+        assert_eq!(hs[2].value, b"application/json");
+        assert_eq!(
+            marks,
+            vec!["request.header.authorization", "request.header.set-cookie"]
+        );
+        // Same secret, same fingerprint: a reader can correlate.
+        assert_eq!(authorization(b"Bot MTIz.secret.token"), hs[0].value_str());
+    }
+
+    #[test]
+    fn json_fields_and_nested_tokens() {
+        let mut marks = Vec::new();
+        let out = body(
+            Some("application/json"),
+            br#"{"login":"a@b.c","password":"hunter2","nested":[{"refresh_token":"r"}],"token":null}"#,
+            "request",
+            &mut marks,
+        )
+        .unwrap();
+        let value: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["password"], "[redacted by discord-mitm]");
+        assert!(value["nested"][0]["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with(MARK));
+        assert_eq!(value["login"], "a@b.c");
+        assert_eq!(
+            marks,
+            vec![
+                "request.body.password",
+                "request.body.nested[0].refresh_token"
+            ]
+        );
+        // Nothing secret: the body is left as it was.
+        assert!(body(
+            Some("application/json"),
+            br#"{"content":"hi"}"#,
+            "request",
+            &mut marks
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn query_and_form_tokens() {
+        let mut marks = Vec::new();
+        let q = query("/api/v9/oauth2?token=abc&x=1", "request", &mut marks);
+        assert!(q.starts_with("/api/v9/oauth2?token=%5Bredacted"), "{q}");
+        assert!(q.ends_with("&x=1"));
+        let form = body(
+            Some("application/x-www-form-urlencoded"),
+            b"grant_type=refresh_token&refresh_token=zzz&client_secret=s",
+            "request",
+            &mut marks,
+        )
+        .unwrap();
+        let form = String::from_utf8(form).unwrap();
+        assert!(form.starts_with("grant_type=refresh_token&refresh_token=%5Bredacted"));
+        assert!(!form.contains("zzz") && !form.contains("=s"));
+    }
+}
