@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod serve;
+pub mod ca;
 
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]
@@ -35,6 +36,8 @@ pub struct GlobalOptions {
 pub enum Command {
     /// Run the reimplemented Discord backend (REST API v6–v10 on sled).
     Serve(serve::ServeArgs),
+    /// Root CA: create, show, install in trust stores, verify.
+    Ca(ca::CaArgs),
 }
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
     }
 }
 

@@ -1,5 +1,16 @@
 //! Sans-I/O Discord gateway: payloads, codecs, compression, close codes and session state machines.
 //! No sockets, no tasks, no clocks: callers pass time in and do the I/O.
+pub mod backoff;
+pub mod client;
+pub mod close;
+pub mod codec;
+pub mod compress;
+pub mod decoder;
+pub mod etf;
+pub mod events;
+pub mod observe;
 pub mod payload;
+pub mod ratelimit;
+pub mod server;
 
 pub use payload::{GatewayPayload, OpCode};

@@ -1,0 +1,241 @@
+//! Gateway payload encodings (`encoding=json` / `encoding=etf`), both directions.
+use serde_json::Value;
+
+use super::etf::{self, DecodeOptions, EtfError};
+use super::payload::GatewayPayload;
+
+/// The `encoding` query parameter of a gateway URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Encoding {
+    /// JSON text (WebSocket text frames when uncompressed).
+    #[default]
+    Json,
+    /// Erlang External Term Format (binary frames).
+    Etf,
+}
+
+impl Encoding {
+    /// Parses the query value (`json`, `etf`); `None` for anything else.
+    pub fn from_query_value(value: &str) -> Option<Encoding> {
+        match value {
+            "json" => Some(Encoding::Json),
+            "etf" => Some(Encoding::Etf),
+            _ => None,
+        }
+    }
+
+    /// The query value.
+    pub fn as_query_value(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Etf => "etf",
+        }
+    }
+}
+
+/// Why a payload could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CodecError {
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("invalid ETF: {0}")]
+    Etf(#[from] EtfError),
+    #[error("not a gateway payload: {0}")]
+    NotAPayload(String),
+}
+
+/// Encodes any JSON value in `encoding`, appending to `out`.
+pub fn encode_value(
+    value: &Value,
+    encoding: Encoding,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    match encoding {
+        Encoding::Json => {
+            serde_json::to_writer(out, value).map_err(|e| CodecError::Json(e.to_string()))
+        }
+        Encoding::Etf => Ok(etf::encode_into(value, out)?),
+    }
+}
+
+/// Decodes one whole message in `encoding` into a JSON value.
+pub fn decode_value(
+    bytes: &[u8],
+    encoding: Encoding,
+    options: &DecodeOptions,
+) -> Result<Value, CodecError> {
+    match encoding {
+        Encoding::Json => {
+            serde_json::from_slice(bytes).map_err(|e| CodecError::Json(e.to_string()))
+        }
+        Encoding::Etf => Ok(etf::decode(bytes, options)?),
+    }
+}
+
+/// Encodes a payload in `encoding`, appending to `out`. Absent `s`/`t` are sent as null, as Discord does.
+pub fn encode_payload_into(
+    payload: &GatewayPayload,
+    encoding: Encoding,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    match encoding {
+        Encoding::Json => {
+            serde_json::to_writer(out, payload).map_err(|e| CodecError::Json(e.to_string()))
+        }
+        Encoding::Etf => {
+            // Written field by field so `d` is never cloned into an envelope `Value`.
+            out.push(etf::VERSION);
+            etf::write_map_header(out, 4)?;
+            etf::write_binary(out, b"op")?;
+            etf::write_u64(out, payload.op.code() as u64);
+            etf::write_binary(out, b"d")?;
+            etf::encode_term(&payload.d, out)?;
+            etf::write_binary(out, b"s")?;
+            match payload.s {
+                Some(s) => etf::write_u64(out, s),
+                None => etf::write_atom(out, b"nil"),
+            }
+            etf::write_binary(out, b"t")?;
+            match &payload.t {
+                Some(t) => etf::write_binary(out, t.as_bytes())?,
+                None => etf::write_atom(out, b"nil"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Encodes a payload in `encoding` into a new buffer.
+pub fn encode_payload(payload: &GatewayPayload, encoding: Encoding) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(256);
+    encode_payload_into(payload, encoding, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes one whole message in `encoding` into a payload.
+pub fn decode_payload(
+    bytes: &[u8],
+    encoding: Encoding,
+    options: &DecodeOptions,
+) -> Result<GatewayPayload, CodecError> {
+    match encoding {
+        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_data() {
+                CodecError::NotAPayload(e.to_string())
+            } else {
+                CodecError::Json(e.to_string())
+            }
+        }),
+        Encoding::Etf => GatewayPayload::from_value(etf::decode(bytes, options)?),
+    }
+}
+
+/// Transcodes one message between encodings without building a `Value` (JSON⇄ETF; same → copy).
+pub fn transcode(
+    bytes: &[u8],
+    from: Encoding,
+    to: Encoding,
+    options: &DecodeOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    match (from, to) {
+        (Encoding::Json, Encoding::Etf) => Ok(etf::json_to_etf(bytes, out)?),
+        (Encoding::Etf, Encoding::Json) => Ok(etf::etf_to_json(bytes, options, out)?),
+        (Encoding::Json, Encoding::Json) => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                .map_err(|e| CodecError::Json(e.to_string()))?;
+            out.extend_from_slice(bytes);
+            Ok(())
+        }
+        (Encoding::Etf, Encoding::Etf) => {
+            etf::decode(bytes, options)?;
+            out.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::OpCode;
+    use serde_json::json;
+
+    #[test]
+    fn payloads_round_trip_in_both_encodings() {
+        let payloads = [
+            GatewayPayload::new(OpCode::Heartbeat, json!(null)),
+            GatewayPayload::new(OpCode::Hello, json!({"heartbeat_interval": 41250})),
+            GatewayPayload::dispatch("MESSAGE_CREATE", 42, json!({"id": "1", "content": "hi"})),
+            GatewayPayload::new(OpCode::Unknown(99), json!([1, 2])),
+        ];
+        for encoding in [Encoding::Json, Encoding::Etf] {
+            for payload in &payloads {
+                let bytes = encode_payload(payload, encoding).unwrap();
+                assert_eq!(
+                    &decode_payload(&bytes, encoding, &DecodeOptions::CLIENT_STRICT).unwrap(),
+                    payload
+                );
+            }
+        }
+        // Our ETF envelope equals the generic value encoding of the same object.
+        let payload = &payloads[2];
+        let as_value = json!({"op": 0, "d": payload.d, "s": 42, "t": "MESSAGE_CREATE"});
+        assert_eq!(
+            encode_payload(payload, Encoding::Etf).unwrap(),
+            etf::encode(&as_value).unwrap()
+        );
+    }
+
+    #[test]
+    fn non_payloads_are_rejected_clearly() {
+        let err =
+            decode_payload(b"{\"d\":1}", Encoding::Json, &DecodeOptions::LENIENT).unwrap_err();
+        assert!(
+            matches!(err, CodecError::NotAPayload(ref m) if m.contains("op")),
+            "{err}"
+        );
+        let err = decode_payload(b"{\"op\":", Encoding::Json, &DecodeOptions::LENIENT).unwrap_err();
+        assert!(matches!(err, CodecError::Json(_)), "{err}");
+        let etf = etf::encode(&json!({"op": "x"})).unwrap();
+        assert!(matches!(
+            decode_payload(&etf, Encoding::Etf, &DecodeOptions::LENIENT),
+            Err(CodecError::NotAPayload(_))
+        ));
+        let etf = etf::encode(&json!([1])).unwrap();
+        assert!(matches!(
+            decode_payload(&etf, Encoding::Etf, &DecodeOptions::LENIENT),
+            Err(CodecError::NotAPayload(_))
+        ));
+    }
+
+    #[test]
+    fn transcode_checks_its_input() {
+        let mut out = Vec::new();
+        transcode(
+            b"{\"op\":1,\"d\":null}",
+            Encoding::Json,
+            Encoding::Json,
+            &DecodeOptions::LENIENT,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, b"{\"op\":1,\"d\":null}");
+        assert!(transcode(
+            b"{",
+            Encoding::Json,
+            Encoding::Etf,
+            &DecodeOptions::LENIENT,
+            &mut out
+        )
+        .is_err());
+        assert!(transcode(
+            b"\x83",
+            Encoding::Etf,
+            Encoding::Etf,
+            &DecodeOptions::LENIENT,
+            &mut out
+        )
+        .is_err());
+    }
+}

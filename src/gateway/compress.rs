@@ -1,0 +1,560 @@
+//! Gateway compression: `zlib-stream` and `zstd-stream` transport compression (one context per
+//! connection, kept for its lifetime) and per-payload zlib (IDENTIFY `compress: true`).
+//!
+//! Compressors are reusable contexts writing into caller-owned buffers, so the fan-out hot path
+//! allocates nothing per message once buffers have grown.
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+
+/// The four bytes every zlib-stream message ends with (an empty stored block from Z_SYNC_FLUSH).
+pub const ZLIB_SUFFIX: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Default zlib level for the server side: fast enough for fan-out, within a few percent of level 6.
+pub const DEFAULT_ZLIB_LEVEL: u32 = 6;
+
+/// Default zstd level for the server side.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// Default cap on one decompressed message (a big user's READY is a few MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// The `compress` query parameter of a gateway URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TransportCompression {
+    /// No transport compression (payload compression may still be negotiated in IDENTIFY).
+    #[default]
+    None,
+    /// `zlib-stream`: one deflate stream per connection, each message ends with a sync flush.
+    ZlibStream,
+    /// `zstd-stream`: one zstd frame per connection, each message flushed but the frame never ended.
+    ZstdStream,
+}
+
+impl TransportCompression {
+    /// Parses the query value (`zlib-stream`, `zstd-stream`); `None` for anything else.
+    pub fn from_query_value(value: &str) -> Option<TransportCompression> {
+        match value {
+            "zlib-stream" => Some(TransportCompression::ZlibStream),
+            "zstd-stream" => Some(TransportCompression::ZstdStream),
+            _ => None,
+        }
+    }
+
+    /// The query value, or `None` for no compression.
+    pub fn as_query_value(self) -> Option<&'static str> {
+        match self {
+            TransportCompression::None => None,
+            TransportCompression::ZlibStream => Some("zlib-stream"),
+            TransportCompression::ZstdStream => Some("zstd-stream"),
+        }
+    }
+}
+
+/// Why (de)compression failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompressError {
+    #[error("zlib data is corrupt: {0}")]
+    ZlibCorrupt(String),
+    #[error("zlib stream ended; nothing may follow on this connection")]
+    ZlibStreamEnded,
+    #[error("zlib message ends before the end of its stream")]
+    ZlibTruncated,
+    #[error("zstd data is corrupt: {0}")]
+    ZstdCorrupt(String),
+    #[error("zstd context could not be created: {0}")]
+    ZstdInit(String),
+    #[error("decompressed message exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("compressor failed: {0}")]
+    Internal(String),
+}
+
+/// Makes sure `out` has at least `want` bytes of spare capacity.
+fn ensure_spare(out: &mut Vec<u8>, want: usize) {
+    if out.capacity() - out.len() < want {
+        out.reserve(want);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// zlib-stream
+
+/// The sending side of one `zlib-stream` connection.
+pub struct ZlibStreamCompressor {
+    deflate: Compress,
+}
+
+impl ZlibStreamCompressor {
+    /// A new connection context at [`DEFAULT_ZLIB_LEVEL`].
+    pub fn new() -> Self {
+        ZlibStreamCompressor::with_level(DEFAULT_ZLIB_LEVEL)
+    }
+
+    /// A new connection context at zlib `level` (0–9).
+    pub fn with_level(level: u32) -> Self {
+        ZlibStreamCompressor {
+            deflate: Compress::new(Compression::new(level.min(9)), true),
+        }
+    }
+
+    /// Appends one message (ending with [`ZLIB_SUFFIX`]) for `payload` to `out`.
+    pub fn compress_into(
+        &mut self,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CompressError> {
+        let mut input = payload;
+        ensure_spare(out, payload.len() / 2 + 64);
+        loop {
+            let before = self.deflate.total_in();
+            self.deflate
+                .compress_vec(input, out, FlushCompress::Sync)
+                .map_err(|e| CompressError::Internal(e.to_string()))?;
+            let consumed = (self.deflate.total_in() - before) as usize;
+            input = &input[consumed..];
+            // A sync flush is complete once all input is taken and the output was not filled.
+            if input.is_empty() && out.len() < out.capacity() {
+                return Ok(());
+            }
+            ensure_spare(out, out.capacity().max(256));
+        }
+    }
+
+    /// One message for `payload`, in a new buffer.
+    pub fn compress(&mut self, payload: &[u8]) -> Result<Vec<u8>, CompressError> {
+        let mut out = Vec::new();
+        self.compress_into(payload, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl Default for ZlibStreamCompressor {
+    fn default() -> Self {
+        ZlibStreamCompressor::new()
+    }
+}
+
+/// The receiving side of one `zlib-stream` connection: frames in, whole messages out.
+pub struct ZlibStreamDecompressor {
+    inflate: Decompress,
+    message: Vec<u8>,
+    message_complete: bool,
+    max_message_size: usize,
+    discarding: bool,
+    ended: bool,
+    /// The last four bytes received, so a suffix split across frames is still seen.
+    tail: [u8; 4],
+}
+
+impl ZlibStreamDecompressor {
+    /// A new connection context with [`DEFAULT_MAX_MESSAGE_SIZE`].
+    pub fn new() -> Self {
+        ZlibStreamDecompressor::with_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+    }
+
+    /// A new connection context refusing messages over `max` bytes decompressed.
+    pub fn with_max_message_size(max: usize) -> Self {
+        ZlibStreamDecompressor {
+            inflate: Decompress::new(true),
+            message: Vec::new(),
+            message_complete: false,
+            max_message_size: max,
+            discarding: false,
+            ended: false,
+            tail: [0xaa; 4],
+        }
+    }
+
+    /// Takes one WebSocket frame. Returns the whole message once a frame ends with the suffix,
+    /// `None` while a message is still being buffered.
+    ///
+    /// A `TooLarge` message is dropped (reported when it ends) and the stream stays usable; any other error means the
+    /// shared context is broken and the rest of the connection cannot be decompressed.
+    pub fn push_frame(&mut self, frame: &[u8]) -> Result<Option<&[u8]>, CompressError> {
+        if self.message_complete {
+            self.message.clear();
+            self.message_complete = false;
+        }
+        if self.ended {
+            return Err(CompressError::ZlibStreamEnded);
+        }
+        // Inflate eagerly: the output is the same as inflating the buffered frames at the suffix,
+        // without keeping the compressed bytes around.
+        let mut input = frame;
+        loop {
+            ensure_spare(&mut self.message, (input.len() * 4).clamp(256, 1 << 20));
+            let before_in = self.inflate.total_in();
+            let before_out = self.inflate.total_out();
+            let status = self
+                .inflate
+                .decompress_vec(input, &mut self.message, FlushDecompress::Sync)
+                .map_err(|e| CompressError::ZlibCorrupt(e.to_string()))?;
+            let consumed = (self.inflate.total_in() - before_in) as usize;
+            let produced = self.inflate.total_out() - before_out;
+            input = &input[consumed..];
+            if self.message.len() > self.max_message_size {
+                // Keep inflating so the shared window stays in sync, but drop the output.
+                self.message.clear();
+                self.discarding = true;
+            }
+            match status {
+                Status::StreamEnd => {
+                    self.ended = true;
+                    if !input.is_empty() {
+                        return Err(CompressError::ZlibStreamEnded);
+                    }
+                    break;
+                }
+                Status::Ok | Status::BufError => {
+                    let room_left = self.message.len() < self.message.capacity();
+                    if input.is_empty() && room_left {
+                        break;
+                    }
+                    if consumed == 0 && produced == 0 && room_left {
+                        return Err(CompressError::ZlibCorrupt(
+                            "inflate made no progress".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        self.remember_tail(frame);
+        if self.tail == ZLIB_SUFFIX || self.ended {
+            if self.discarding {
+                self.discarding = false;
+                self.message.clear();
+                return Err(CompressError::TooLarge {
+                    limit: self.max_message_size,
+                });
+            }
+            self.message_complete = true;
+            return Ok(Some(&self.message));
+        }
+        Ok(None)
+    }
+
+    fn remember_tail(&mut self, frame: &[u8]) {
+        if frame.len() >= 4 {
+            self.tail.copy_from_slice(&frame[frame.len() - 4..]);
+        } else {
+            self.tail.rotate_left(frame.len());
+            self.tail[4 - frame.len()..].copy_from_slice(frame);
+        }
+    }
+
+    /// Bytes of the message currently being assembled (decompressed so far).
+    pub fn pending_len(&self) -> usize {
+        if self.message_complete {
+            0
+        } else {
+            self.message.len()
+        }
+    }
+}
+
+impl Default for ZlibStreamDecompressor {
+    fn default() -> Self {
+        ZlibStreamDecompressor::new()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// zstd-stream
+
+/// The sending side of one `zstd-stream` connection.
+pub struct ZstdStreamCompressor {
+    encoder: zstd::stream::raw::Encoder<'static>,
+}
+
+impl ZstdStreamCompressor {
+    /// A new connection context at [`DEFAULT_ZSTD_LEVEL`].
+    pub fn new() -> Result<Self, CompressError> {
+        ZstdStreamCompressor::with_level(DEFAULT_ZSTD_LEVEL)
+    }
+
+    /// A new connection context at zstd `level`.
+    pub fn with_level(level: i32) -> Result<Self, CompressError> {
+        let encoder = zstd::stream::raw::Encoder::new(level)
+            .map_err(|e| CompressError::ZstdInit(e.to_string()))?;
+        Ok(ZstdStreamCompressor { encoder })
+    }
+
+    /// Appends one message for `payload` to `out`: flushed so it decodes on its own, frame left open.
+    pub fn compress_into(
+        &mut self,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CompressError> {
+        let mut input = InBuffer::around(payload);
+        ensure_spare(out, payload.len() / 2 + 64);
+        while input.pos() < payload.len() {
+            let filled_so_far = out.len();
+            let mut output = OutBuffer::around_pos(out, filled_so_far);
+            self.encoder
+                .run(&mut input, &mut output)
+                .map_err(|e| CompressError::Internal(e.to_string()))?;
+            ensure_spare(out, 1024);
+        }
+        loop {
+            let filled_so_far = out.len();
+            let mut output = OutBuffer::around_pos(out, filled_so_far);
+            let remaining = self
+                .encoder
+                .flush(&mut output)
+                .map_err(|e| CompressError::Internal(e.to_string()))?;
+            if remaining == 0 {
+                return Ok(());
+            }
+            ensure_spare(out, remaining.max(1024));
+        }
+    }
+
+    /// One message for `payload`, in a new buffer.
+    pub fn compress(&mut self, payload: &[u8]) -> Result<Vec<u8>, CompressError> {
+        let mut out = Vec::new();
+        self.compress_into(payload, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The receiving side of one `zstd-stream` connection: each frame in, its decompressed bytes out.
+pub struct ZstdStreamDecompressor {
+    decoder: zstd::stream::raw::Decoder<'static>,
+    output: Vec<u8>,
+    max_message_size: usize,
+}
+
+impl ZstdStreamDecompressor {
+    /// A new connection context with [`DEFAULT_MAX_MESSAGE_SIZE`].
+    pub fn new() -> Result<Self, CompressError> {
+        ZstdStreamDecompressor::with_max_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+    }
+
+    /// A new connection context refusing messages over `max` bytes decompressed.
+    pub fn with_max_message_size(max: usize) -> Result<Self, CompressError> {
+        let decoder = zstd::stream::raw::Decoder::new()
+            .map_err(|e| CompressError::ZstdInit(e.to_string()))?;
+        Ok(ZstdStreamDecompressor {
+            decoder,
+            output: Vec::new(),
+            max_message_size: max,
+        })
+    }
+
+    /// Takes one WebSocket frame and returns everything it decompresses to (one message when the
+    /// peer follows the protocol). Any error means the stream cannot be decompressed further.
+    pub fn push_frame(&mut self, frame: &[u8]) -> Result<&[u8], CompressError> {
+        self.output.clear();
+        let mut too_large = false;
+        let mut input = InBuffer::around(frame);
+        loop {
+            ensure_spare(&mut self.output, (frame.len() * 4).clamp(1024, 1 << 20));
+            let filled_so_far = self.output.len();
+            let mut output = OutBuffer::around_pos(&mut self.output, filled_so_far);
+            self.decoder
+                .run(&mut input, &mut output)
+                .map_err(|e| CompressError::ZstdCorrupt(e.to_string()))?;
+            let filled = output.pos();
+            if self.output.len() > self.max_message_size {
+                // Keep decoding the whole frame so the stream stays in sync, but drop the output.
+                self.output.clear();
+                too_large = true;
+            }
+            // Done when all input is taken and the decoder had room to spare (nothing held back).
+            if input.pos() == frame.len() && filled < self.output.capacity() {
+                break;
+            }
+        }
+        if too_large {
+            self.output.clear();
+            return Err(CompressError::TooLarge {
+                limit: self.max_message_size,
+            });
+        }
+        Ok(&self.output)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload compression (IDENTIFY `compress: true`)
+
+/// Compresses single payloads as complete zlib streams, reusing one context.
+pub struct PayloadCompressor {
+    deflate: Compress,
+}
+
+impl PayloadCompressor {
+    /// A new context at [`DEFAULT_ZLIB_LEVEL`].
+    pub fn new() -> Self {
+        PayloadCompressor {
+            deflate: Compress::new(Compression::new(DEFAULT_ZLIB_LEVEL), true),
+        }
+    }
+
+    /// Appends `payload` as its own complete zlib stream to `out`.
+    pub fn compress_into(
+        &mut self,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CompressError> {
+        self.deflate.reset();
+        let mut input = payload;
+        ensure_spare(out, payload.len() / 2 + 64);
+        loop {
+            let before = self.deflate.total_in();
+            let status = self
+                .deflate
+                .compress_vec(input, out, FlushCompress::Finish)
+                .map_err(|e| CompressError::Internal(e.to_string()))?;
+            input = &input[(self.deflate.total_in() - before) as usize..];
+            if status == Status::StreamEnd {
+                return Ok(());
+            }
+            ensure_spare(out, out.capacity().max(256));
+        }
+    }
+}
+
+impl Default for PayloadCompressor {
+    fn default() -> Self {
+        PayloadCompressor::new()
+    }
+}
+
+/// Decompresses one payload-compressed message (a complete zlib stream), refusing output over `max`.
+pub fn decompress_payload(data: &[u8], max: usize) -> Result<Vec<u8>, CompressError> {
+    let mut inflate = Decompress::new(true);
+    let mut out = Vec::with_capacity((data.len() * 4).clamp(256, 1 << 20));
+    loop {
+        ensure_spare(&mut out, 1024);
+        let consumed = inflate.total_in() as usize;
+        let status = inflate
+            .decompress_vec(&data[consumed..], &mut out, FlushDecompress::Finish)
+            .map_err(|e| CompressError::ZlibCorrupt(e.to_string()))?;
+        if out.len() > max {
+            return Err(CompressError::TooLarge { limit: max });
+        }
+        match status {
+            Status::StreamEnd => {
+                if (inflate.total_in() as usize) < data.len() {
+                    return Err(CompressError::ZlibCorrupt(
+                        "bytes after the end of the zlib stream".into(),
+                    ));
+                }
+                return Ok(out);
+            }
+            Status::Ok => {}
+            Status::BufError => {
+                if out.len() < out.capacity() {
+                    return Err(CompressError::ZlibTruncated);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `data` starts with a zlib header (CMF/FLG check), as payload-compressed frames do.
+pub fn looks_like_zlib(data: &[u8]) -> bool {
+    match data {
+        [cmf, flg, ..] => cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(i: usize) -> Vec<u8> {
+        format!(
+            "{{\"op\":0,\"s\":{i},\"t\":\"MESSAGE_CREATE\",\"d\":{{\"content\":\"hello {i}\"}}}}"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn zlib_stream_round_trips_and_ends_with_suffix() {
+        let mut tx = ZlibStreamCompressor::new();
+        let mut rx = ZlibStreamDecompressor::new();
+        for i in 0..50 {
+            let frame = tx.compress(&message(i)).unwrap();
+            assert!(frame.ends_with(&ZLIB_SUFFIX));
+            assert_eq!(rx.push_frame(&frame).unwrap(), Some(&message(i)[..]));
+        }
+    }
+
+    #[test]
+    fn zlib_stream_buffers_a_message_split_across_frames() {
+        let mut tx = ZlibStreamCompressor::new();
+        let mut rx = ZlibStreamDecompressor::new();
+        let big: Vec<u8> = (0..20_000)
+            .map(|i| b"abcdefghij"[i % 10] ^ (i / 7 % 3) as u8)
+            .collect();
+        let frame = tx.compress(&big).unwrap();
+        let (a, b) = frame.split_at(frame.len() / 2);
+        assert_eq!(rx.push_frame(a).unwrap(), None);
+        assert_eq!(rx.push_frame(b).unwrap(), Some(&big[..]));
+        assert_eq!(rx.pending_len(), 0);
+        // The suffix itself may be split across frames.
+        let frame = tx.compress(b"second").unwrap();
+        let (a, b) = frame.split_at(frame.len() - 1);
+        assert_eq!(rx.push_frame(a).unwrap(), None);
+        assert_eq!(rx.push_frame(b).unwrap(), Some(&b"second"[..]));
+    }
+
+    #[test]
+    fn zlib_stream_reports_corruption_and_oversize() {
+        let mut rx = ZlibStreamDecompressor::new();
+        assert!(matches!(
+            rx.push_frame(b"\x78\x9c\xff\xff\xff\x00\x00\xff\xff"),
+            Err(CompressError::ZlibCorrupt(_))
+        ));
+
+        let mut tx = ZlibStreamCompressor::new();
+        let mut rx = ZlibStreamDecompressor::with_max_message_size(100);
+        let frame = tx.compress(&[b'a'; 1000]).unwrap();
+        assert_eq!(
+            rx.push_frame(&frame),
+            Err(CompressError::TooLarge { limit: 100 })
+        );
+        // The stream stays in sync after dropping the oversized message.
+        let frame = tx.compress(b"small").unwrap();
+        assert_eq!(rx.push_frame(&frame).unwrap(), Some(&b"small"[..]));
+    }
+
+    #[test]
+    fn zstd_stream_round_trips_one_message_per_frame() {
+        let mut tx = ZstdStreamCompressor::new().unwrap();
+        let mut rx = ZstdStreamDecompressor::new().unwrap();
+        for i in 0..50 {
+            let frame = tx.compress(&message(i)).unwrap();
+            assert_eq!(rx.push_frame(&frame).unwrap(), &message(i)[..]);
+        }
+        assert!(matches!(
+            ZstdStreamDecompressor::new()
+                .unwrap()
+                .push_frame(b"not zstd at all"),
+            Err(CompressError::ZstdCorrupt(_))
+        ));
+    }
+
+    #[test]
+    fn payload_compression_round_trips() {
+        let mut tx = PayloadCompressor::new();
+        for i in 0..3 {
+            let mut out = Vec::new();
+            tx.compress_into(&message(i), &mut out).unwrap();
+            assert!(looks_like_zlib(&out));
+            assert_eq!(decompress_payload(&out, 1 << 20).unwrap(), message(i));
+            assert_eq!(
+                decompress_payload(&out[..out.len() - 2], 1 << 20),
+                Err(CompressError::ZlibTruncated)
+            );
+            assert_eq!(
+                decompress_payload(&out, 5),
+                Err(CompressError::TooLarge { limit: 5 })
+            );
+        }
+        assert!(!looks_like_zlib(b"{\"op\":1}"));
+    }
+}
