@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-pub mod serve;
 pub mod ca;
+pub mod serve;
 
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]

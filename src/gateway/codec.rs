@@ -109,7 +109,9 @@ pub fn encode_payload_into(
 /// without the version byte. Lets a server encode one event once and send it to many sessions.
 pub fn encode_data(d: &Value, encoding: Encoding, out: &mut Vec<u8>) -> Result<(), CodecError> {
     match encoding {
-        Encoding::Json => serde_json::to_writer(out, d).map_err(|e| CodecError::Json(e.to_string())),
+        Encoding::Json => {
+            serde_json::to_writer(out, d).map_err(|e| CodecError::Json(e.to_string()))
+        }
         Encoding::Etf => Ok(etf::encode_term(d, out)?),
     }
 }
@@ -234,7 +236,7 @@ mod tests {
 
     #[test]
     fn dispatch_with_pre_encoded_data_equals_the_whole_payload() {
-        let d = json!({"id": "1", "content": "h\u00e9 \"quoted\"", "n": [1, 2.5, null]});
+        let d = json!({"id": "1", "content": "h\u{e9} \"quoted\"", "n": [1, 2.5, null]});
         for encoding in [Encoding::Json, Encoding::Etf] {
             let mut data = Vec::new();
             encode_data(&d, encoding, &mut data).unwrap();

@@ -1341,7 +1341,9 @@ fn next_seq_numbers_self_encoded_dispatches_in_line_with_dispatch() {
     let (mut session, _) = ServerSession::new(config(), t0);
     assert_eq!(
         session.next_seq(),
-        Err(ServerSessionError::NotActive(ServerState::AwaitingHandshake))
+        Err(ServerSessionError::NotActive(
+            ServerState::AwaitingHandshake
+        ))
     );
     session.on_payload(&payload(identify_json()), 100, t0);
     session.complete_identify(IdentifyVerdict::Accept, t0);

@@ -210,7 +210,9 @@ pub fn member_chunks(
         let cap = match (query.is_empty(), request.limit) {
             (true, 0) => usize::MAX,
             (false, 0) => 100,
-            (_, limit) => usize::try_from(limit).unwrap_or(usize::MAX).min(if query.is_empty() { usize::MAX } else { 100 }),
+            (_, limit) => usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .min(if query.is_empty() { usize::MAX } else { 100 }),
         };
         for member in store.members.values(guild_id.be())? {
             if found.len() >= cap {
@@ -223,7 +225,8 @@ pub fn member_chunks(
             let user = store.user(member.user_id)?;
             let names = [
                 user.as_ref().map(|u| u.username.to_lowercase()),
-                user.as_ref().and_then(|u| u.global_name.as_ref().map(|n| n.to_lowercase())),
+                user.as_ref()
+                    .and_then(|u| u.global_name.as_ref().map(|n| n.to_lowercase())),
                 member.nick.as_ref().map(|n| n.to_lowercase()),
             ];
             if names.iter().flatten().any(|name| name.starts_with(&query)) {

@@ -178,6 +178,22 @@ impl SessionRecord {
         self.detached.clone()
     }
 
+    /// Ends the session for good (events were lost): its connection is closed and a RESUME
+    /// gets op 9 `false`.
+    pub fn kill(&mut self) {
+        self.dead = true;
+        self.pending.clear();
+        if let Some(link) = self.link.take() {
+            let _ = link.control.send(Control::Kick(CloseCode::UnknownError));
+        }
+    }
+
+    /// Marks the session ended by its client (1000/1001) or a fatal close.
+    pub fn end(&mut self) {
+        self.dead = true;
+        self.pending.clear();
+    }
+
     /// Whether the session may still be resumed at `now`.
     pub fn resumable(&self, now: Instant, limits: &Limits) -> bool {
         !self.dead
@@ -313,13 +329,10 @@ impl Registry {
 
     /// Whether `user_id` still has a session other than `except`.
     pub fn user_has_sessions(&self, user_id: Snowflake, except: &str) -> bool {
-        self.sessions
-            .read()
-            .values()
-            .any(|r| {
-                let r = r.lock();
-                r.user_id == user_id && r.id != except
-            })
+        self.sessions.read().values().any(|r| {
+            let r = r.lock();
+            r.user_id == user_id && r.id != except
+        })
     }
 
     /// Sets (or with `None`, clears) a user's presence; returns whether it changed.
@@ -383,10 +396,25 @@ mod tests {
         }
     }
 
-    fn link(conn_id: u64, capacity: usize) -> (Link, mpsc::Receiver<Arc<Prepared>>, mpsc::UnboundedReceiver<Control>) {
+    fn link(
+        conn_id: u64,
+        capacity: usize,
+    ) -> (
+        Link,
+        mpsc::Receiver<Arc<Prepared>>,
+        mpsc::UnboundedReceiver<Control>,
+    ) {
         let (events, rx) = mpsc::channel(capacity);
         let (control, control_rx) = mpsc::unbounded_channel();
-        (Link { conn_id, events, control }, rx, control_rx)
+        (
+            Link {
+                conn_id,
+                events,
+                control,
+            },
+            rx,
+            control_rx,
+        )
     }
 
     #[test]
@@ -399,7 +427,10 @@ mod tests {
         let events: Vec<_> = (0..3).map(|i| Prepared::new("E", json!(i))).collect();
         assert_eq!(record.offer(&events[0], &registry.limits), Offer::Sent);
         assert_eq!(record.offer(&events[1], &registry.limits), Offer::Pending);
-        assert_eq!(control.try_recv(), Ok(Control::Kick(CloseCode::UnknownError)));
+        assert_eq!(
+            control.try_recv(),
+            Ok(Control::Kick(CloseCode::UnknownError))
+        );
         assert_eq!(record.offer(&events[2], &registry.limits), Offer::Pending);
         // Nobody else may attach until the kicked connection hands its queue back.
         assert!(!record.free());
@@ -431,7 +462,12 @@ mod tests {
             record.sent(seq, Prepared::new("E", json!(seq)), &registry.limits);
         }
         assert_eq!(record.last_seq, 5);
-        let after_3: Vec<u64> = record.replay_after(3).unwrap().iter().map(|(s, _)| *s).collect();
+        let after_3: Vec<u64> = record
+            .replay_after(3)
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
         assert_eq!(after_3, vec![4, 5]);
         assert!(record.replay_after(2).is_some());
         assert!(record.replay_after(1).is_none());

@@ -180,12 +180,16 @@ mod tests {
             panic!("json must be text")
         };
         let decoded: GatewayPayload = serde_json::from_str(text.as_str()).unwrap();
-        assert_eq!(decoded, GatewayPayload::dispatch("MESSAGE_CREATE", 3, event.d.clone()));
+        assert_eq!(
+            decoded,
+            GatewayPayload::dispatch("MESSAGE_CREATE", 3, event.d.clone())
+        );
         let mut framer = Framer::new(&params("v=10&encoding=etf"), 6).unwrap();
         let Message::Binary(bytes) = framer.dispatch(&event, 4).unwrap() else {
             panic!("etf must be binary")
         };
-        let decoded = codec::decode_payload(&bytes, Encoding::Etf, &DecodeOptions::LENIENT).unwrap();
+        let decoded =
+            codec::decode_payload(&bytes, Encoding::Etf, &DecodeOptions::LENIENT).unwrap();
         assert_eq!(decoded.s, Some(4));
         assert_eq!(decoded.d["content"], "ping");
     }
