@@ -12,20 +12,40 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[test]
 fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zlib_stream() {
-    run_scenario(Server::start(&fixture(None)), "ready_pingpong", "zlib", SCENARIO_TIMEOUT);
+    run_scenario(
+        Server::start(&fixture(None)),
+        "ready_pingpong",
+        "zlib",
+        SCENARIO_TIMEOUT,
+    );
 }
 
 #[test]
 fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zstd_stream() {
-    run_scenario(Server::start(&fixture(None)), "ready_pingpong", "zstd", SCENARIO_TIMEOUT);
+    run_scenario(
+        Server::start(&fixture(None)),
+        "ready_pingpong",
+        "zstd",
+        SCENARIO_TIMEOUT,
+    );
 }
 
 #[test]
 fn discordpy_receives_edits_deletes_reactions_channels_members_and_chunks() {
-    run_scenario(Server::start(&fixture(None)), "events", "zlib", SCENARIO_TIMEOUT);
+    run_scenario(
+        Server::start(&fixture(None)),
+        "events",
+        "zlib",
+        SCENARIO_TIMEOUT,
+    );
 }
 
 #[test]
 fn discordpy_resumes_after_the_socket_is_cut_and_gets_what_it_missed() {
-    run_scenario(Server::start(&fixture(None)), "resume", "zstd", SCENARIO_TIMEOUT);
+    run_scenario(
+        Server::start(&fixture(None)),
+        "resume",
+        "zstd",
+        SCENARIO_TIMEOUT,
+    );
 }

@@ -65,7 +65,14 @@ impl Server {
         let fixture_path = dir.path().join("fixture.json");
         std::fs::write(&fixture_path, fixture.to_string()).expect("write fixture");
         let mut child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
-            .args(["serve", "--api", "127.0.0.1:0", "--rate-limit", "off", "--data"])
+            .args([
+                "serve",
+                "--api",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "off",
+                "--data",
+            ])
             .arg(dir.path().join("data"))
             .arg("--fixture")
             .arg(&fixture_path)
@@ -100,7 +107,10 @@ impl Server {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(&self.addr).is_err() {
-            assert!(Instant::now() < deadline, "serve never accepted connections");
+            assert!(
+                Instant::now() < deadline,
+                "serve never accepted connections"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -235,5 +245,160 @@ pub fn run_scenario(server: Server, scenario: &str, compress: &str, timeout: Dur
             "scenario {scenario} ({compress}) failed (status {status:?})\n--- stdout\n{out}\n--- stderr\n{err}\n--- server log (tail)\n{tail}"
         );
     }
-    assert!(out.contains(&format!("SCENARIO {scenario} OK")), "{out}\n{err}");
+    assert!(
+        out.contains(&format!("SCENARIO {scenario} OK")),
+        "{out}\n{err}"
+    );
+}
+
+/// A bare WebSocket gateway client that decodes what the server sends (any encoding and
+/// compression), for protocol-level assertions.
+pub struct RawClient {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    params: discord_mitm::gateway::decoder::ConnectionParams,
+    zlib: discord_mitm::gateway::compress::ZlibStreamDecompressor,
+    zstd: discord_mitm::gateway::compress::ZstdStreamDecompressor,
+    payload_compression: bool,
+    /// Last sequence number received.
+    pub seq: Option<u64>,
+}
+
+/// What a [`RawClient`] read.
+#[derive(Debug)]
+pub enum Frame {
+    Payload(discord_mitm::gateway::GatewayPayload),
+    Closed(Option<u16>),
+}
+
+impl RawClient {
+    /// Connects to `server` with `query` (e.g. `v=10&encoding=json`).
+    pub async fn connect(server: &Server, query: &str) -> RawClient {
+        use discord_mitm::gateway::compress::{ZlibStreamDecompressor, ZstdStreamDecompressor};
+        let url = format!("{}/?{query}", server.ws());
+        let (ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        RawClient {
+            ws,
+            params: discord_mitm::gateway::decoder::ConnectionParams::from_query(query)
+                .unwrap_or_default(),
+            zlib: ZlibStreamDecompressor::new(),
+            zstd: ZstdStreamDecompressor::new().expect("zstd"),
+            payload_compression: false,
+            seq: None,
+        }
+    }
+
+    /// Expect per-payload zlib from now on (after IDENTIFY `compress: true`).
+    pub fn expect_payload_compression(&mut self) {
+        self.payload_compression = true;
+    }
+
+    /// Sends a payload as a JSON text frame.
+    pub async fn send_json(&mut self, payload: Value) {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                payload.to_string(),
+            ))
+            .await
+            .expect("send");
+    }
+
+    /// Sends a raw frame.
+    pub async fn send_frame(&mut self, message: tokio_tungstenite::tungstenite::Message) {
+        use futures_util::SinkExt;
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// The next payload or close, within 10 s.
+    pub async fn next(&mut self) -> Frame {
+        use discord_mitm::gateway::codec::{decode_payload, Encoding};
+        use discord_mitm::gateway::compress::{decompress_payload, TransportCompression};
+        use discord_mitm::gateway::etf::DecodeOptions;
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("timed out waiting for a gateway frame");
+            let bytes = match message {
+                Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                Some(Ok(Message::Binary(bytes))) => match self.params.compression {
+                    TransportCompression::ZlibStream => {
+                        match self.zlib.push_frame(&bytes).expect("zlib") {
+                            Some(message) => message.to_vec(),
+                            None => continue,
+                        }
+                    }
+                    TransportCompression::ZstdStream => {
+                        self.zstd.push_frame(&bytes).expect("zstd").to_vec()
+                    }
+                    TransportCompression::None if self.payload_compression => {
+                        decompress_payload(&bytes, 1 << 24).expect("payload zlib")
+                    }
+                    TransportCompression::None => bytes.to_vec(),
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    return Frame::Closed(frame.map(|f| u16::from(f.code)))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Frame::Closed(None),
+            };
+            let encoding = if self.params.encoding == Encoding::Etf {
+                Encoding::Etf
+            } else {
+                Encoding::Json
+            };
+            let payload = decode_payload(&bytes, encoding, &DecodeOptions::LENIENT)
+                .expect("decodable payload");
+            if let Some(s) = payload.s {
+                self.seq = Some(s);
+            }
+            return Frame::Payload(payload);
+        }
+    }
+
+    /// The next payload; panics on a close.
+    pub async fn payload(&mut self) -> discord_mitm::gateway::GatewayPayload {
+        match self.next().await {
+            Frame::Payload(payload) => payload,
+            Frame::Closed(code) => panic!("connection closed with {code:?}"),
+        }
+    }
+
+    /// Skips payloads until dispatch `name`; returns its `d`.
+    pub async fn dispatch(&mut self, name: &str) -> Value {
+        loop {
+            let payload = self.payload().await;
+            if payload.t.as_deref() == Some(name) {
+                return payload.d;
+            }
+        }
+    }
+
+    /// Reads until the connection closes; returns the close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            if let Frame::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+
+    /// Sends IDENTIFY with `d` fields merged over a bot default.
+    pub async fn identify(&mut self, token: &str, intents: Option<u64>, extra: Value) {
+        let mut d = json!({"token": token, "properties": {"os": "linux", "browser": "test", "device": "test"}});
+        if let Some(intents) = intents {
+            d["intents"] = json!(intents);
+        }
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+        self.send_json(json!({"op": 2, "d": d})).await;
+    }
 }

@@ -132,6 +132,20 @@ fn in_audience(inner: &Inner, event: &Event, user_id: Snowflake) -> bool {
     }
 }
 
+/// The user whose own presence an event is (a session is not told its own presence).
+fn presence_subject(event: &Event) -> Option<Snowflake> {
+    (event.name == "PRESENCE_UPDATE")
+        .then(|| {
+            event
+                .data
+                .get("user")?
+                .get("id")?
+                .as_str()
+                .and_then(Snowflake::parse)
+        })
+        .flatten()
+}
+
 /// Whether a session with `session_intents` gets `event` as far as intents go.
 fn wants(event: &Event, session_intents: Option<u64>, user_id: Snowflake) -> bool {
     if event.intents == 0 || has_intent(session_intents, event.intents) {
@@ -149,6 +163,7 @@ pub(super) fn route(inner: &Inner, event: &Event) {
     let mut stripped: Option<Arc<Prepared>> = None;
     let mut audience_of: HashMap<Snowflake, bool> = HashMap::new();
     let limits = inner.registry.limits;
+    let own_presence = presence_subject(event);
     for record in inner.registry.all() {
         let (user_id, session_intents, shard) = {
             let record = record.lock();
@@ -158,7 +173,7 @@ pub(super) fn route(inner: &Inner, event: &Event) {
             Some(guild) => on_shard(guild, shard),
             None => shard.is_none_or(|s| s.id == 0),
         };
-        if !shard_ok || !wants(event, session_intents, user_id) {
+        if !shard_ok || !wants(event, session_intents, user_id) || own_presence == Some(user_id) {
             continue;
         }
         let visible = *audience_of
