@@ -57,6 +57,18 @@ fn close_message(code: CloseCode) -> Message {
     }))
 }
 
+/// Adds `_trace` to HELLO as Discord does. Besides fidelity it keeps the first zlib-stream
+/// message (HELLO) smaller compressed than plain: twilight-gateway 0.16's inflater subtracts
+/// those totals and panics on underflow in debug builds.
+fn with_trace(payload: &mut GatewayPayload) -> &GatewayPayload {
+    if payload.op == OpCode::Hello {
+        if let Some(d) = payload.d.as_object_mut() {
+            d.entry("_trace").or_insert_with(|| json!(["[\"discord-mitm-gateway\",{\"micros\":0.0}]"]));
+        }
+    }
+    payload
+}
+
 /// What woke the connection up.
 enum Wake {
     Control(Option<Control>),
@@ -216,7 +228,7 @@ impl Connection {
                 return;
             }
             match action {
-                ServerAction::Send(payload) => match self.framer.payload(&payload) {
+                ServerAction::Send(mut payload) => match self.framer.payload(with_trace(&mut payload)) {
                     Ok(message) => {
                         self.send(ws, message, true).await;
                     }
