@@ -11,12 +11,17 @@ use twilight_model::gateway::payload::outgoing::RequestGuildMembers;
 use twilight_model::id::Id;
 
 async fn next_event(shard: &mut Shard, what: &str) -> Event {
-    let event = tokio::time::timeout(Duration::from_secs(15), shard.next_event(EventTypeFlags::all()))
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    let event = tokio::time::timeout(
+        Duration::from_secs(15),
+        shard.next_event(EventTypeFlags::all()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
     match event {
         Some(Ok(event)) => event,
-        Some(Err(error)) => panic!("twilight could not take an event while waiting for {what}: {error:?}"),
+        Some(Err(error)) => {
+            panic!("twilight could not take an event while waiting for {what}: {error:?}")
+        }
         None => panic!("shard ended while waiting for {what}"),
     }
 }
@@ -58,7 +63,14 @@ async fn twilight_strict_models_parse_ready_guild_create_and_message_create() {
     assert_eq!(guild.member_count, Some(3));
     assert!(guild.roles.iter().any(|r| r.name == "Mods"));
 
-    let (status, _) = rest(&server, ALICE_TOKEN, "POST", &format!("/channels/{GENERAL_ID}/messages"), Some(json!({"content": "hello twilight"}))).await;
+    let (status, _) = rest(
+        &server,
+        ALICE_TOKEN,
+        "POST",
+        &format!("/channels/{GENERAL_ID}/messages"),
+        Some(json!({"content": "hello twilight"})),
+    )
+    .await;
     assert_eq!(status, 200);
     let message = loop {
         if let Event::MessageCreate(message) = next_event(&mut shard, "MESSAGE_CREATE").await {
@@ -67,14 +79,38 @@ async fn twilight_strict_models_parse_ready_guild_create_and_message_create() {
     };
     assert_eq!(message.content, "hello twilight");
     assert_eq!(message.author.name, "alice");
-    assert_eq!(message.guild_id.map(|id| id.get().to_string()).as_deref(), Some(GUILD_ID));
+    assert_eq!(
+        message.guild_id.map(|id| id.get().to_string()).as_deref(),
+        Some(GUILD_ID)
+    );
     assert!(message.member.is_some());
 
     // Edits, reactions, member updates and member chunks parse too.
     let id = message.id.get();
-    rest(&server, ALICE_TOKEN, "PATCH", &format!("/channels/{GENERAL_ID}/messages/{id}"), Some(json!({"content": "edited"}))).await;
-    rest(&server, ALICE_TOKEN, "PUT", &format!("/channels/{GENERAL_ID}/messages/{id}/reactions/%F0%9F%91%8D/@me"), None).await;
-    rest(&server, ALICE_TOKEN, "PATCH", &format!("/guilds/{GUILD_ID}/members/{ALICE_ID}"), Some(json!({"nick": "Ally"}))).await;
+    rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        &format!("/channels/{GENERAL_ID}/messages/{id}"),
+        Some(json!({"content": "edited"})),
+    )
+    .await;
+    rest(
+        &server,
+        ALICE_TOKEN,
+        "PUT",
+        &format!("/channels/{GENERAL_ID}/messages/{id}/reactions/%F0%9F%91%8D/@me"),
+        None,
+    )
+    .await;
+    rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        &format!("/guilds/{GUILD_ID}/members/{ALICE_ID}"),
+        Some(json!({"nick": "Ally"})),
+    )
+    .await;
     let request = RequestGuildMembers::builder(Id::new(GUILD_ID.parse().unwrap()))
         .nonce("twilight")
         .query("", None);

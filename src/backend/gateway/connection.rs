@@ -63,7 +63,8 @@ fn close_message(code: CloseCode) -> Message {
 fn with_trace(payload: &mut GatewayPayload) -> &GatewayPayload {
     if payload.op == OpCode::Hello {
         if let Some(d) = payload.d.as_object_mut() {
-            d.entry("_trace").or_insert_with(|| json!(["[\"discord-mitm-gateway\",{\"micros\":0.0}]"]));
+            d.entry("_trace")
+                .or_insert_with(|| json!(["[\"discord-mitm-gateway\",{\"micros\":0.0}]"]));
         }
     }
     payload
@@ -228,12 +229,14 @@ impl Connection {
                 return;
             }
             match action {
-                ServerAction::Send(mut payload) => match self.framer.payload(with_trace(&mut payload)) {
-                    Ok(message) => {
-                        self.send(ws, message, true).await;
+                ServerAction::Send(mut payload) => {
+                    match self.framer.payload(with_trace(&mut payload)) {
+                        Ok(message) => {
+                            self.send(ws, message, true).await;
+                        }
+                        Err(e) => tracing::error!("cannot encode gateway payload: {e}"),
                     }
-                    Err(e) => tracing::error!("cannot encode gateway payload: {e}"),
-                },
+                }
                 ServerAction::Close(code) => {
                     let _ =
                         tokio::time::timeout(Duration::from_secs(2), ws.send(close_message(code)))
@@ -757,10 +760,11 @@ impl Connection {
         }
         self.inner.registry.disconnect(self.conn_id);
         if let Some(user) = &self.user {
-            if !keep && !self.inner.registry.user_has_sessions(user.id, "") {
-                if self.inner.registry.set_presence(user.id, None) {
-                    publish_presence(&self.inner, user.id, None);
-                }
+            if !keep
+                && !self.inner.registry.user_has_sessions(user.id, "")
+                && self.inner.registry.set_presence(user.id, None)
+            {
+                publish_presence(&self.inner, user.id, None);
             }
         }
     }
