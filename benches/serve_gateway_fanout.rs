@@ -265,10 +265,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let sessions = env_usize("GW_BENCH_SESSIONS", 1000);
-    let idle = env_usize("GW_BENCH_IDLE", 10_000);
-    let hold = env_usize("GW_BENCH_HOLD_SECS", 50) as u64;
-    let messages = env_usize("GW_BENCH_MESSAGES", 20);
+    // `cargo test --all-targets` runs this without `--bench`: a quick smoke run then.
+    let full = std::env::args().any(|a| a == "--bench");
+    let scale = |full_size: usize, smoke: usize| if full { full_size } else { smoke };
+    let sessions = env_usize("GW_BENCH_SESSIONS", scale(1000, 20));
+    let idle = env_usize("GW_BENCH_IDLE", scale(10_000, 50));
+    let hold = env_usize("GW_BENCH_HOLD_SECS", scale(50, 0)) as u64;
+    let messages = env_usize("GW_BENCH_MESSAGES", scale(20, 3));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

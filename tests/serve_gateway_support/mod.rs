@@ -190,12 +190,18 @@ pub fn python() -> PathBuf {
     python
 }
 
-/// Runs `tests/python/gateway_scenarios.py SCENARIO` against `server`; panics with its output
+/// Runs `tests/python/gateway_scenarios.py SCENARIO` (or `hikari_scenario.py` for "hikari")
+/// against `server`; panics with its output
 /// (and the server's log) unless it succeeds within `timeout`.
 pub fn run_scenario(server: Server, scenario: &str, compress: &str, timeout: Duration) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = if scenario == "hikari" {
+        "tests/python/hikari_scenario.py"
+    } else {
+        "tests/python/gateway_scenarios.py"
+    };
     let mut child = Command::new(python())
-        .arg(root.join("tests/python/gateway_scenarios.py"))
+        .arg(root.join(script))
         .arg(scenario)
         .env("DMITM_API", server.http())
         .env("DMITM_COMPRESS", compress)

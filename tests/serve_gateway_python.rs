@@ -1,7 +1,8 @@
 //! discord.py (from PyPI, unmodified) against the built `discord-mitm serve`: READY and the
 //! fixture guild, ping/pong with a stored reply, edits, deletes, reactions, channel creation,
 //! member updates, member chunking, VIEW_CHANNEL filtering, and RESUME after the socket is cut
-//! — over zlib-stream and zstd-stream.
+//! — over zlib-stream and zstd-stream; and hikari, which finds the gateway via /gateway/bot and
+//! speaks zlib-stream with binary frames both ways.
 mod serve_gateway_support;
 
 use std::time::Duration;
@@ -46,6 +47,16 @@ fn discordpy_resumes_after_the_socket_is_cut_and_gets_what_it_missed() {
         Server::start(&fixture(None)),
         "resume",
         "zstd",
+        SCENARIO_TIMEOUT,
+    );
+}
+
+#[test]
+fn hikari_finds_the_gateway_via_gateway_bot_and_replies_pong_over_zlib_stream() {
+    run_scenario(
+        Server::start(&fixture(None)),
+        "hikari",
+        "zlib",
         SCENARIO_TIMEOUT,
     );
 }
