@@ -11,6 +11,7 @@ pub mod coverage;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod gateway;
 pub mod model;
 pub mod permissions;
 pub mod ratelimit;

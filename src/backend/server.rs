@@ -163,9 +163,14 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     print!("{}", banner(&store, addr, &origin)?);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    let app = super::router(state);
+    let gateway = super::gateway::Gateway::start(state.clone(), Default::default());
+    let app = super::router(state).merge(gateway.router());
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(options.exit_on_stdin_close))
+        .with_graceful_shutdown(async move {
+            shutdown_signal(options.exit_on_stdin_close).await;
+            // Bots get op 7 RECONNECT before the listener goes away.
+            gateway.shutdown(std::time::Duration::from_secs(2)).await;
+        })
         .await?;
     store.flush()?;
     tracing::info!("serve stopped; data flushed");
