@@ -2010,3 +2010,49 @@ fn slowmode_limits_members_but_not_moderators() {
     send(&api, &ch, BOT, "still exempt");
     expect(&api.delete(&format!("/channels/{ch}"), BOT), 200);
 }
+
+#[test]
+fn multipart_uploads_become_attachments_served_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "attached bytes \u{1F4CE}\n").unwrap();
+    let output = std::process::Command::new("curl")
+        .args(["-s", "-H", &format!("Authorization: {BOT}")])
+        .args(["-F", r#"payload_json={"content": "with a file", "attachments": [{"id": 0, "description": "some notes"}]};type=application/json"#])
+        .arg("-F")
+        .arg(format!("files[0]=@{}", file.display()))
+        .arg(format!("{}/channels/{GENERAL}/messages", server().base()))
+        .output()
+        .expect("curl runs");
+    let message: Value = serde_json::from_slice(&output.stdout).expect("JSON answer");
+    assert_eq!(message["content"], "with a file", "{message}");
+    let attachment = &message["attachments"][0];
+    assert_eq!(attachment["filename"], "notes.txt");
+    assert_eq!(attachment["description"], "some notes");
+    assert_eq!(attachment["size"], std::fs::metadata(&file).unwrap().len());
+    let url = attachment["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("http://{}/attachments/{GENERAL}/", server().addr)),
+        "{url}"
+    );
+    let fetched = reqwest::blocking::get(url).unwrap();
+    assert_eq!(
+        fetched.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(
+        fetched.bytes().unwrap().as_ref(),
+        std::fs::read(&file).unwrap().as_slice()
+    );
+    // Uploads go through the same permission checks as any message.
+    let denied = std::process::Command::new("curl")
+        .args(["-s", "-H", &format!("Authorization: {BOB}")])
+        .args(["-F", r#"payload_json={"content": "x"}"#])
+        .arg("-F")
+        .arg(format!("files[0]=@{}", file.display()))
+        .arg(format!("{}/channels/{READONLY}/messages", server().base()))
+        .output()
+        .unwrap();
+    let denied: Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(denied["code"], 50013);
+}
