@@ -2015,7 +2015,8 @@ fn slowmode_limits_members_but_not_moderators() {
 fn multipart_uploads_become_attachments_served_back_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("notes.txt");
-    std::fs::write(&file, "attached bytes \u{1F4CE}\n").unwrap();
+    // Larger than axum's 2 MiB default body limit: --max-body (8 MiB) is what applies.
+    std::fs::write(&file, "attached bytes \u{1F4CE}\n".repeat(160_000)).unwrap();
     let output = std::process::Command::new("curl")
         .args(["-s", "-H", &format!("Authorization: {BOT}")])
         .args(["-F", r#"payload_json={"content": "with a file", "attachments": [{"id": 0, "description": "some notes"}]};type=application/json"#])

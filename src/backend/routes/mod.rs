@@ -31,7 +31,7 @@ pub struct Unrouted;
 
 /// Every REST route, relative to an API prefix (`/users/@me`, `/channels/{channel_id}`...).
 pub fn api_routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .merge(users::routes())
         .merge(guilds::routes())
         .merge(roles::routes())
@@ -39,10 +39,19 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(invites::routes())
-        .merge(webhooks::routes())
-        .route_layer(middleware::from_fn_with_state(
+        .merge(webhooks::routes());
+    // No limiter layer at all when limits are off (benchmarks, trusted local use).
+    let routes = if state.limiter.enabled() {
+        routes.route_layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::layer,
+        ))
+    } else {
+        routes
+    };
+    routes
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
         ))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_route_handler)
