@@ -2057,3 +2057,62 @@ fn multipart_uploads_become_attachments_served_back_byte_for_byte() {
     let denied: Value = serde_json::from_slice(&denied.stdout).unwrap();
     assert_eq!(denied["code"], 50013);
 }
+
+#[test]
+fn bulk_bans_integrations_vanity_urls_and_unknown_interactions() {
+    let api = api();
+    let ghost = "100000000000000077";
+    let reply = api.post(
+        &format!("/guilds/{GUILD}/bulk-ban"),
+        BOT,
+        json!({"user_ids": [CAROL_ID, ghost, ALICE_ID]}),
+    );
+    let result = expect(&reply, 200).clone();
+    assert_eq!(result["banned_users"], json!([CAROL_ID]));
+    assert_eq!(
+        result["failed_users"],
+        json!([ghost, ALICE_ID]),
+        "unknown users and the owner fail"
+    );
+    expect(
+        &api.delete(&format!("/guilds/{GUILD}/bans/{CAROL_ID}"), BOT),
+        204,
+    );
+    expect_error(
+        &api.post(
+            &format!("/guilds/{GUILD}/bulk-ban"),
+            BOT,
+            json!({"user_ids": []}),
+        ),
+        400,
+        50035,
+    );
+    expect_error(
+        &api.post(
+            &format!("/guilds/{GUILD}/bulk-ban"),
+            BOB,
+            json!({"user_ids": [DAVE_ID]}),
+        ),
+        403,
+        50013,
+    );
+    assert_eq!(
+        expect(&api.get(&format!("/guilds/{GUILD}/integrations"), BOT), 200),
+        &json!([])
+    );
+    let vanity = expect(&api.get(&format!("/guilds/{GUILD}/vanity-url"), BOT), 200).clone();
+    assert_eq!(vanity, json!({"code": null, "uses": 0}));
+    expect_error(
+        &api.get(&format!("/guilds/{GUILD}/vanity-url"), BOB),
+        403,
+        50013,
+    );
+    let callback = api.send(
+        "POST",
+        "/interactions/1/token/callback",
+        None,
+        Some(&json!({"type": 4})),
+        &[],
+    );
+    expect_error(&callback, 404, 10062);
+}

@@ -506,6 +506,27 @@ fn every_implemented_route_answers_in_the_documented_shape() {
         ),
         check(
             "GET",
+            "/guilds/{guild_id}/integrations",
+            format!("/guilds/{GUILD}/integrations"),
+            Some(BOT),
+            None,
+        ),
+        check(
+            "GET",
+            "/guilds/{guild_id}/vanity-url",
+            format!("/guilds/{GUILD}/vanity-url"),
+            Some(BOT),
+            None,
+        ),
+        check(
+            "POST",
+            "/guilds/{guild_id}/bulk-ban",
+            format!("/guilds/{GUILD}/bulk-ban"),
+            Some(BOT),
+            Some(json!({"user_ids": [CAROL_ID, "100000000000000088"]})),
+        ),
+        check(
+            "GET",
             "/guilds/{guild_id}/invites",
             format!("/guilds/{GUILD}/invites"),
             Some(BOT),
