@@ -164,6 +164,11 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let app = super::router(state);
+    use axum::serve::ListenerExt as _;
+    // Answers are small and written whole; do not let Nagle hold them back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(options.exit_on_stdin_close))
         .await?;
