@@ -2010,3 +2010,109 @@ fn slowmode_limits_members_but_not_moderators() {
     send(&api, &ch, BOT, "still exempt");
     expect(&api.delete(&format!("/channels/{ch}"), BOT), 200);
 }
+
+#[test]
+fn multipart_uploads_become_attachments_served_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    // Larger than axum's 2 MiB default body limit: --max-body (8 MiB) is what applies.
+    std::fs::write(&file, "attached bytes \u{1F4CE}\n".repeat(160_000)).unwrap();
+    let output = std::process::Command::new("curl")
+        .args(["-s", "-H", &format!("Authorization: {BOT}")])
+        .args(["-F", r#"payload_json={"content": "with a file", "attachments": [{"id": 0, "description": "some notes"}]};type=application/json"#])
+        .arg("-F")
+        .arg(format!("files[0]=@{}", file.display()))
+        .arg(format!("{}/channels/{GENERAL}/messages", server().base()))
+        .output()
+        .expect("curl runs");
+    let message: Value = serde_json::from_slice(&output.stdout).expect("JSON answer");
+    assert_eq!(message["content"], "with a file", "{message}");
+    let attachment = &message["attachments"][0];
+    assert_eq!(attachment["filename"], "notes.txt");
+    assert_eq!(attachment["description"], "some notes");
+    assert_eq!(attachment["size"], std::fs::metadata(&file).unwrap().len());
+    let url = attachment["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("http://{}/attachments/{GENERAL}/", server().addr)),
+        "{url}"
+    );
+    let fetched = reqwest::blocking::get(url).unwrap();
+    assert_eq!(
+        fetched.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(
+        fetched.bytes().unwrap().as_ref(),
+        std::fs::read(&file).unwrap().as_slice()
+    );
+    // Uploads go through the same permission checks as any message.
+    let denied = std::process::Command::new("curl")
+        .args(["-s", "-H", &format!("Authorization: {BOB}")])
+        .args(["-F", r#"payload_json={"content": "x"}"#])
+        .arg("-F")
+        .arg(format!("files[0]=@{}", file.display()))
+        .arg(format!("{}/channels/{READONLY}/messages", server().base()))
+        .output()
+        .unwrap();
+    let denied: Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(denied["code"], 50013);
+}
+
+#[test]
+fn bulk_bans_integrations_vanity_urls_and_unknown_interactions() {
+    let api = api();
+    let ghost = "100000000000000077";
+    let reply = api.post(
+        &format!("/guilds/{GUILD}/bulk-ban"),
+        BOT,
+        json!({"user_ids": [CAROL_ID, ghost, ALICE_ID]}),
+    );
+    let result = expect(&reply, 200).clone();
+    assert_eq!(result["banned_users"], json!([CAROL_ID]));
+    assert_eq!(
+        result["failed_users"],
+        json!([ghost, ALICE_ID]),
+        "unknown users and the owner fail"
+    );
+    expect(
+        &api.delete(&format!("/guilds/{GUILD}/bans/{CAROL_ID}"), BOT),
+        204,
+    );
+    expect_error(
+        &api.post(
+            &format!("/guilds/{GUILD}/bulk-ban"),
+            BOT,
+            json!({"user_ids": []}),
+        ),
+        400,
+        50035,
+    );
+    expect_error(
+        &api.post(
+            &format!("/guilds/{GUILD}/bulk-ban"),
+            BOB,
+            json!({"user_ids": [DAVE_ID]}),
+        ),
+        403,
+        50013,
+    );
+    assert_eq!(
+        expect(&api.get(&format!("/guilds/{GUILD}/integrations"), BOT), 200),
+        &json!([])
+    );
+    let vanity = expect(&api.get(&format!("/guilds/{GUILD}/vanity-url"), BOT), 200).clone();
+    assert_eq!(vanity, json!({"code": null, "uses": 0}));
+    expect_error(
+        &api.get(&format!("/guilds/{GUILD}/vanity-url"), BOB),
+        403,
+        50013,
+    );
+    let callback = api.send(
+        "POST",
+        "/interactions/1/token/callback",
+        None,
+        Some(&json!({"type": 4})),
+        &[],
+    );
+    expect_error(&callback, 404, 10062);
+}

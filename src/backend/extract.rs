@@ -166,6 +166,44 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let payload = Payload::<T>::from_request(request, state).await?;
+        Ok(Body(payload.body))
+    }
+}
+
+/// A file sent in a `multipart/form-data` request (`files[N]`).
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The form field name (`files[0]`, `file`...).
+    pub field: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub data: axum::body::Bytes,
+}
+
+impl Upload {
+    /// The N of a `files[N]` field, used to match `attachments[].id` in the JSON payload.
+    pub fn index(&self) -> Option<u64> {
+        self.field
+            .strip_prefix("files[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|n| n.parse().ok())
+            .or_else(|| self.field.strip_prefix("file").and_then(|n| n.parse().ok()))
+    }
+}
+
+/// A JSON body plus any uploaded files: plain JSON, or `multipart/form-data` with the JSON in
+/// `payload_json` (what libraries send with attachments).
+#[derive(Debug)]
+pub struct Payload<T> {
+    pub body: T,
+    pub files: Vec<Upload>,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Payload<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = state.config.max_body_bytes;
         if let Some(length) = request
             .headers()
@@ -178,10 +216,61 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 return Err(ApiError::PayloadTooLarge);
             }
         }
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
+        let is_multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !is_multipart {
+            let bytes = axum::body::to_bytes(request.into_body(), limit)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge)?;
+            let body = parse_json_body(&bytes, state.config.max_json_depth)?;
+            return Ok(Payload {
+                body,
+                files: Vec::new(),
+            });
+        }
+        let multipart_error = |err: axum::extract::multipart::MultipartError| {
+            if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::invalid_field("", "MULTIPART_INVALID", err.body_text())
+            }
+        };
+        let mut multipart = axum::extract::Multipart::from_request(request, state)
             .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
-        parse_json_body(&bytes, state.config.max_json_depth).map(Body)
+            .map_err(|err| ApiError::invalid_field("", "MULTIPART_INVALID", err.body_text()))?;
+        let mut json: Option<axum::body::Bytes> = None;
+        let mut files = Vec::new();
+        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+            let name = field.name().unwrap_or_default().to_string();
+            let filename = field.file_name().map(str::to_string);
+            let content_type = field.content_type().map(str::to_string);
+            let data = field.bytes().await.map_err(multipart_error)?;
+            match filename {
+                Some(filename) => files.push(Upload {
+                    field: name,
+                    filename,
+                    content_type,
+                    data,
+                }),
+                None if name == "payload_json" => json = Some(data),
+                None => {}
+            }
+        }
+        if files.len() > 10 {
+            return Err(ApiError::invalid_field(
+                "files",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 10 or fewer in length.",
+            ));
+        }
+        let body = parse_json_body(
+            json.as_deref().unwrap_or(b"{}"),
+            state.config.max_json_depth,
+        )?;
+        Ok(Payload { body, files })
     }
 }
 

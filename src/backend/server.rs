@@ -165,6 +165,11 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let _ = std::io::stdout().flush();
     let gateway = super::gateway::Gateway::start(state.clone(), Default::default());
     let app = super::router(state).merge(gateway.router());
+    use axum::serve::ListenerExt as _;
+    // Answers are small and written whole; do not let Nagle hold them back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal(options.exit_on_stdin_close).await;

@@ -210,6 +210,31 @@ impl Lookup {
     }
 }
 
+/// A tree of raw bytes (uploaded attachment contents).
+#[derive(Clone)]
+pub struct Blobs {
+    tree: sled::Tree,
+}
+
+impl Blobs {
+    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Ok(Blobs {
+            tree: db.open_tree(name)?,
+        })
+    }
+
+    /// Stores `data` under `key`.
+    pub fn put(&self, key: impl AsRef<[u8]>, data: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(key.as_ref(), data)?;
+        Ok(())
+    }
+
+    /// The bytes under `key`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+}
+
 /// One emoji's reactions on a message, in the order they were first added.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ReactionEntry {
@@ -261,6 +286,7 @@ pub struct Store {
     pub dm_pairs: Lookup,
     pub user_dms: Index,
     pub thread_members: Table<ThreadMember>,
+    pub attachments: Blobs,
     pub meta: Table<serde_json::Value>,
 }
 
@@ -317,6 +343,7 @@ impl Store {
             dm_pairs: Lookup::open(&db, "dm_pairs")?,
             user_dms: Index::open(&db, "user_dms")?,
             thread_members: Table::open(&db, "thread_members")?,
+            attachments: Blobs::open(&db, "attachments")?,
             meta,
             db,
         })

@@ -50,6 +50,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/guilds/{guild_id}/threads/active", get(active_threads))
         .route("/guilds/{guild_id}/regions", get(regions))
+        .route("/guilds/{guild_id}/bulk-ban", post(bulk_ban))
+        .route("/guilds/{guild_id}/integrations", get(integrations))
+        .route("/guilds/{guild_id}/vanity-url", get(vanity_url))
 }
 
 /// Stores a new guild with its @everyone role and owner member (no channels).
@@ -1048,6 +1051,24 @@ async fn put_ban(
     );
     checks.range("delete_message_days", body.delete_message_days, 0, 7);
     checks.finish()?;
+    let seconds = body
+        .delete_message_seconds
+        .or(body.delete_message_days.map(|d| d * 86_400))
+        .unwrap_or(0);
+    ban_user(&state, &access, auth.id(), user_id, seconds, reason)?;
+    Ok(no_content())
+}
+
+/// Bans one user (hierarchy-checked), deleting their recent messages and removing them.
+fn ban_user(
+    state: &AppState,
+    access: &GuildAccess,
+    actor: Snowflake,
+    user_id: Snowflake,
+    seconds: i64,
+    reason: Option<String>,
+) -> Result<(), ApiError> {
+    let guild_id = access.guild.id;
     let store = &state.store;
     let user = store
         .user(user_id)?
@@ -1063,10 +1084,6 @@ async fn put_ban(
         reason: reason.clone(),
     };
     store.bans.put(key2(guild_id, user_id), &ban)?;
-    let seconds = body
-        .delete_message_seconds
-        .or(body.delete_message_days.map(|d| d * 86_400))
-        .unwrap_or(0);
     if seconds > 0 {
         let cutoff = Snowflake::from_timestamp_ms(now_ms().saturating_sub(seconds as u64 * 1000));
         for channel in store.guild_channel_list(guild_id)? {
@@ -1092,11 +1109,11 @@ async fn put_ban(
         }
     }
     if store.remove_member(guild_id, user_id)?.is_some() {
-        super::members::publish_member_removed(&state, guild_id, &user)?;
+        super::members::publish_member_removed(state, guild_id, &user)?;
     }
     state.audit(
         guild_id,
-        auth.id(),
+        actor,
         audit_action::MEMBER_BAN_ADD,
         Some(user_id),
         vec![],
@@ -1109,7 +1126,94 @@ async fn put_ban(
         intents::GUILD_MODERATION,
         json!({"guild_id": guild_id, "user": render::user(&user)}),
     ));
-    Ok(no_content())
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct BulkBan {
+    user_ids: Option<Vec<Snowflake>>,
+    delete_message_seconds: Option<i64>,
+}
+
+async fn bulk_ban(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Reason(reason): Reason,
+    Body(body): Body<BulkBan>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::BAN_MEMBERS | bits::MANAGE_GUILD)?;
+    let mut checks = Validator::default();
+    let user_ids = body.user_ids.unwrap_or_default();
+    if user_ids.is_empty() || user_ids.len() > 200 {
+        checks.add(
+            "user_ids",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 200 in length.",
+        );
+    }
+    checks.range(
+        "delete_message_seconds",
+        body.delete_message_seconds,
+        0,
+        604_800,
+    );
+    checks.finish()?;
+    let (mut banned, mut failed) = (Vec::new(), Vec::new());
+    for user_id in user_ids {
+        let already = state.store.bans.contains(key2(guild_id, user_id))?;
+        match (
+            already,
+            ban_user(
+                &state,
+                &access,
+                auth.id(),
+                user_id,
+                body.delete_message_seconds.unwrap_or(0),
+                reason.clone(),
+            ),
+        ) {
+            (false, Ok(())) => banned.push(user_id),
+            (_, Err(ApiError::Internal(detail))) => return Err(ApiError::Internal(detail)),
+            _ => failed.push(user_id),
+        }
+    }
+    if banned.is_empty() {
+        return Err(ApiError::bad_request(500000, "Failed to ban users"));
+    }
+    Ok(ok(json!({"banned_users": banned, "failed_users": failed})))
+}
+
+async fn integrations(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::MANAGE_GUILD)?;
+    // This backend has no integrations (no Twitch/YouTube/bot-install records).
+    Ok(ok(json!([])))
+}
+
+async fn vanity_url(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::MANAGE_GUILD)?;
+    let uses = match &access.guild.vanity_url_code {
+        Some(code) => state
+            .store
+            .invites
+            .get(code.as_bytes())?
+            .map_or(0, |i| i.uses),
+        None => 0,
+    };
+    Ok(ok(
+        json!({"code": access.guild.vanity_url_code, "uses": uses}),
+    ))
 }
 
 async fn delete_ban(

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{limit, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Upload, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -253,6 +253,8 @@ pub async fn create_message_in(
         access,
         body,
         forced_id,
+        &[],
+        "",
     )?;
     Ok(value)
 }
@@ -264,6 +266,8 @@ pub fn post_message(
     access: &ChannelAccess,
     body: CreateMessage,
     forced_id: Option<Snowflake>,
+    uploads: &[Upload],
+    origin: &str,
 ) -> Result<(Value, Message), ApiError> {
     let channel = &access.channel;
     if !channel_type::is_textual(channel.kind) {
@@ -343,12 +347,16 @@ pub fn post_message(
         || body.sticker_ids.as_ref().is_some_and(|s| !s.is_empty())
         || body.components.as_ref().is_some_and(|c| !c.is_empty())
         || body.attachments.as_ref().is_some_and(|a| !a.is_empty())
-        || body.poll.is_some();
+        || body.poll.is_some()
+        || !uploads.is_empty();
     if !has_payload {
         return Err(ApiError::bad_request(50006, "Cannot send an empty message"));
     }
     if !embeds.is_empty() && !by_webhook {
         access.require(bits::EMBED_LINKS)?;
+    }
+    if !uploads.is_empty() && !by_webhook {
+        access.require(bits::ATTACH_FILES)?;
     }
     let store = &state.store;
     let author_id = poster
@@ -484,12 +492,13 @@ pub fn post_message(
         mention_everyone,
         mentions,
         mention_roles,
-        attachments: body
-            .attachments
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|a| a.get("url").is_some())
-            .collect(),
+        attachments: store_uploads(
+            state,
+            channel.id,
+            uploads,
+            body.attachments.as_deref().unwrap_or_default(),
+            origin,
+        )?,
         embeds: normalise_embeds(embeds),
         components: body.components.unwrap_or_default(),
         sticker_items: Vec::new(),
@@ -507,6 +516,48 @@ pub fn post_message(
     let rendered = render::message(store, &message, Some(poster.user.id))?;
     publish_message(state, "MESSAGE_CREATE", access, &message, rendered.clone())?;
     Ok((rendered, message))
+}
+
+/// Stores uploaded files and returns their attachment objects (`attachments[].id` in the JSON
+/// payload matches `files[N]` and may carry a filename or description).
+pub fn store_uploads(
+    state: &AppState,
+    channel_id: Snowflake,
+    uploads: &[Upload],
+    described: &[Value],
+    origin: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for upload in uploads {
+        let id = state.store.next_id();
+        let meta = upload.index().and_then(|n| {
+            described.iter().find(|a| {
+                a["id"].as_u64() == Some(n) || a["id"].as_str() == Some(n.to_string().as_str())
+            })
+        });
+        let filename = meta
+            .and_then(|m| m["filename"].as_str())
+            .unwrap_or(&upload.filename)
+            .replace(['/', '\\', '?', '#'], "_");
+        state
+            .store
+            .attachments
+            .put(key2(channel_id, id), &upload.data)?;
+        let url = format!("{origin}/attachments/{channel_id}/{id}/{filename}");
+        let mut attachment = json!({
+            "id": id,
+            "filename": filename,
+            "size": upload.data.len(),
+            "url": url,
+            "proxy_url": url,
+            "content_type": upload.content_type,
+        });
+        if let Some(description) = meta.and_then(|m| m["description"].as_str()) {
+            attachment["description"] = json!(description);
+        }
+        out.push(attachment);
+    }
+    Ok(out)
 }
 
 /// Publishes MESSAGE_CREATE/UPDATE with the gateway-only fields (guild_id, member, mention members).
@@ -561,7 +612,8 @@ async fn create_message(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
-    Body(body): Body<CreateMessage>,
+    headers: axum::http::HeaderMap,
+    Payload { body, files }: Payload<CreateMessage>,
 ) -> ApiResult {
     let access = state.channel_access(channel_id, &auth.user)?;
     if access.guild.is_none() {
@@ -582,6 +634,7 @@ async fn create_message(
             }
         }
     }
+    let origin = super::origin(&headers);
     let (rendered, _) = post_message(
         &state,
         Poster {
@@ -591,6 +644,8 @@ async fn create_message(
         &access,
         body,
         None,
+        &files,
+        &origin,
     )?;
     Ok(ok(rendered))
 }

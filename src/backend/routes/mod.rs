@@ -31,7 +31,7 @@ pub struct Unrouted;
 
 /// Every REST route, relative to an API prefix (`/users/@me`, `/channels/{channel_id}`...).
 pub fn api_routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .merge(users::routes())
         .merge(guilds::routes())
         .merge(roles::routes())
@@ -39,10 +39,19 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(invites::routes())
-        .merge(webhooks::routes())
-        .route_layer(middleware::from_fn_with_state(
+        .merge(webhooks::routes());
+    // No limiter layer at all when limits are off (benchmarks, trusted local use).
+    let routes = if state.limiter.enabled() {
+        routes.route_layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::layer,
+        ))
+    } else {
+        routes
+    };
+    routes
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
         ))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_route_handler)
@@ -60,7 +69,12 @@ pub fn router(state: AppState) -> Router {
         }
         root = root.nest(&format!("/api/v{version}"), versioned);
     }
-    root.fallback(no_route_handler).with_state(state)
+    root.route(
+        "/attachments/{channel_id}/{attachment_id}/{filename}",
+        axum::routing::get(serve_attachment),
+    )
+    .fallback(no_route_handler)
+    .with_state(state)
 }
 
 /// The answer for paths no route serves (also mounted explicitly where a path would otherwise
@@ -73,6 +87,58 @@ pub async fn no_route_handler(_request: Request) -> Response {
 
 async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
+}
+
+/// `http://<Host the client used>`, the origin attachment URLs point at.
+pub fn origin(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1:3000");
+    format!("http://{host}")
+}
+
+/// Serves an uploaded attachment (the CDN's role), with a content type guessed from its name.
+async fn serve_attachment(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path((channel_id, attachment_id, filename)): axum::extract::Path<(
+        String,
+        String,
+        String,
+    )>,
+) -> Response {
+    let (Some(channel_id), Some(attachment_id)) = (
+        super::snowflake::Snowflake::parse(&channel_id),
+        super::snowflake::Snowflake::parse(&attachment_id),
+    ) else {
+        return ApiError::NoRoute.into_response();
+    };
+    match state
+        .store
+        .attachments
+        .get(super::store::key2(channel_id, attachment_id))
+    {
+        Ok(Some(bytes)) => {
+            let kind = match filename
+                .rsplit('.')
+                .next()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("png") => "image/png",
+                Some("jpg" | "jpeg") => "image/jpeg",
+                Some("gif") => "image/gif",
+                Some("webp") => "image/webp",
+                Some("txt" | "log") => "text/plain; charset=utf-8",
+                Some("json") => "application/json",
+                _ => "application/octet-stream",
+            };
+            ([(axum::http::header::CONTENT_TYPE, kind)], bytes).into_response()
+        }
+        Ok(None) => ApiError::NoRoute.into_response(),
+        Err(err) => ApiError::from(err).into_response(),
+    }
 }
 
 /// 200 with a JSON body.

@@ -40,6 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/gateway", get(gateway))
         .route("/gateway/bot", get(gateway_bot))
         .route("/voice/regions", get(voice_regions))
+        .route(
+            "/interactions/{interaction_id}/{interaction_token}/callback",
+            post(interaction_callback),
+        )
 }
 
 async fn get_me(auth: Auth) -> ApiResult {
@@ -458,4 +462,10 @@ pub fn voice_region_list() -> Value {
 
 async fn voice_regions(_auth: Auth) -> ApiResult {
     Ok(ok(voice_region_list()))
+}
+
+/// No interaction is ever created here (application commands are not implemented), so every
+/// callback is for an unknown interaction — Discord's 10062.
+async fn interaction_callback(Ids(_ids): Ids<(Snowflake, String)>) -> ApiResult {
+    Err(ApiError::NotFound(Unknown::Interaction))
 }

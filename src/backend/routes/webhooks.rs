@@ -12,7 +12,7 @@ use super::messages::{
 use super::{image_hash, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Member, User, Webhook, WebhookAuthor};
 use crate::backend::permissions::{bits, GuildContext};
 use crate::backend::render;
@@ -400,7 +400,8 @@ async fn execute(
     State(state): State<AppState>,
     Ids((id, token)): Ids<(Snowflake, String)>,
     Q(query): Q<ExecuteQuery>,
-    Body(body): Body<CreateMessage>,
+    headers: axum::http::HeaderMap,
+    Payload { body, files }: Payload<CreateMessage>,
 ) -> ApiResult {
     let hook = load_with_token(&state, id, &token)?;
     let mut channel_id = hook.channel_id;
@@ -421,6 +422,7 @@ async fn execute(
     };
     let access = webhook_access(&state, &hook, channel_id)?;
     let poster_user = User::new(hook.id, &author.username, true);
+    let origin = super::origin(&headers);
     let (rendered, _) = post_message(
         &state,
         Poster {
@@ -430,6 +432,8 @@ async fn execute(
         &access,
         body,
         None,
+        &files,
+        &origin,
     )?;
     if query.wait {
         Ok(ok(rendered))
