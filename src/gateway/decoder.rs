@@ -398,7 +398,7 @@ impl Decoder {
         };
         self.server.raw_pending += raw_size;
         match result {
-            Ok(Some(bytes)) => self.reassemble(timestamp, &bytes, events),
+            Ok(Some(bytes)) => self.reassemble(timestamp, raw_size, &bytes, events),
             Ok(None) => {}
             Err(error @ CompressError::TooLarge { .. }) => {
                 events.push(DecoderEvent::Corrupt {
@@ -422,8 +422,26 @@ impl Decoder {
     }
 
     /// Appends decompressed bytes and takes every complete payload off the front.
-    fn reassemble(&mut self, timestamp: u64, bytes: &[u8], events: &mut Vec<DecoderEvent>) {
+    fn reassemble(
+        &mut self,
+        timestamp: u64,
+        frame_raw_size: usize,
+        bytes: &[u8],
+        events: &mut Vec<DecoderEvent>,
+    ) {
         let direction = Direction::ServerToClient;
+        if !self.server.pending.is_empty() && self.whole_payloads(bytes) {
+            // Peers send one payload per message, so a message that is complete on its own starts
+            // fresh: what was carried over was cut off (e.g. a corrupt length), not continued here.
+            events.push(DecoderEvent::Corrupt {
+                direction,
+                timestamp,
+                raw_size: self.server.raw_pending - frame_raw_size,
+                error: FrameError::Truncated(self.server.pending.len()),
+            });
+            self.server.pending.clear();
+            self.server.raw_pending = frame_raw_size;
+        }
         let carried = self.server.pending.len();
         self.server.pending.extend_from_slice(bytes);
         let mut start = 0;
@@ -489,6 +507,34 @@ impl Decoder {
                     limit: self.max_message_size,
                 },
             });
+        }
+    }
+}
+
+impl Decoder {
+    /// Whether `bytes` parse as nothing but complete gateway payloads (objects with an `op`).
+    fn whole_payloads(&self, bytes: &[u8]) -> bool {
+        let mut rest = bytes;
+        let mut any = false;
+        loop {
+            let parsed = match self.params.encoding {
+                Encoding::Json => parse_json_prefix(rest),
+                Encoding::Etf => parse_etf_prefix(rest, &self.etf_options),
+            };
+            match parsed {
+                Parsed::Complete(value, used) => {
+                    if !value.get("op").is_some_and(Value::is_u64) {
+                        return false;
+                    }
+                    any = true;
+                    rest = &rest[used..];
+                    if rest.is_empty() {
+                        return true;
+                    }
+                }
+                Parsed::Blank => return any,
+                Parsed::Incomplete | Parsed::Invalid(_) => return false,
+            }
         }
     }
 }
@@ -714,6 +760,36 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    #[test]
+    fn a_corrupt_length_does_not_swallow_later_payloads() {
+        let mut decoder = Decoder::from_query("encoding=etf&compress=zstd-stream").unwrap();
+        let mut tx = ZstdStreamCompressor::new().unwrap();
+        // A binary claiming 1 GiB: it can only ever look incomplete.
+        let bad = tx
+            .compress(b"\x83t\x00\x00\x00\x01m\x00\x00\x00\x02opm\x40\x00\x00\x00ab")
+            .unwrap();
+        assert!(decoder
+            .feed(Direction::ServerToClient, 1, Frame::Binary(&bad))
+            .is_empty());
+        let good = tx
+            .compress(&etf::encode(&json!({"op": 11})).unwrap())
+            .unwrap();
+        let events = decoder.feed(Direction::ServerToClient, 2, Frame::Binary(&good));
+        assert!(
+            matches!(
+                events[0],
+                DecoderEvent::Corrupt {
+                    raw_size,
+                    error: FrameError::Truncated(20),
+                    ..
+                } if raw_size == bad.len()
+            ),
+            "{events:?}"
+        );
+        assert_eq!(payloads(&events)[0].op, OpCode::HeartbeatAck);
+        assert_eq!(payloads(&events)[0].raw_size, good.len());
     }
 
     #[test]
