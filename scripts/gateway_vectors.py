@@ -4,14 +4,20 @@ generate (default): writes tests/vectors/gateway/vectors.json with
   - zlib-stream frames from zlib.compressobj() + Z_SYNC_FLUSH (large messages split across frames),
   - zstd-stream frames from zstandard's streaming compressor flushed with FLUSH_BLOCK (frame never ended),
   - payload-compressed messages from zlib.compress(),
-  - ETF terms from erlpack.pack(), including atom-keyed maps as a server sends them.
+  - ETF terms from erlpack.pack(), including atom-keyed maps as a server sends them,
+  - ETF terms from Erlang's own term_to_binary (when `escript` is installed; otherwise the
+    previously generated Erlang vectors are kept): STRING_EXT lists, ATOM_EXT keys, compressed
+    terms, old-style FLOAT_EXT, bignums.
 --check DIR: decodes DIR/ours.json (written by our Rust codecs) with the same tools and exits 1 on
   any mismatch.
 """
 import base64
 import json
 import pathlib
+import shutil
+import subprocess
 import sys
+import tempfile
 import zlib
 
 import erlpack
@@ -93,6 +99,71 @@ def zstd_stream_frames(texts):
     return frames
 
 
+def erl(value):
+    """Erlang term syntax for a JSON-like Python value (strings as UTF-8 binaries, null as nil)."""
+    if value is None:
+        return "nil"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.17e}"
+    if isinstance(value, str):
+        body = "".join(c if " " <= c <= "~" and c not in '"\\' else f"\\x{{{ord(c):X}}}" for c in value)
+        return f'<<"{body}"/utf8>>'
+    if isinstance(value, list):
+        return "[" + ",".join(erl(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "#{" + ",".join(f"{erl(k)} => {erl(v)}" for k, v in value.items()) + "}"
+    raise TypeError(type(value))
+
+
+def erlang_terms(payloads):
+    """(name, Erlang term text, term_to_binary options, expected: a payload index, JSON or an error name)."""
+    cases = [(f"payload{i}", erl(p), "[]", {"payload": i}) for i, p in enumerate(payloads)]
+    cases += [
+        ("guild_create_compressed", erl(payloads[4]), "[compressed]", {"payload": 4}),
+        ("old_float", "1.5", "[{minor_version, 0}]", {"json": 1.5}),
+        ("atom_keys", "#{op => 0, s => 7, t => 'MESSAGE_CREATE', d => #{id => 175928847299117063, <<\"content\">> => <<\"atom keys\">>}}",
+         "[]", {"json": {"op": 0, "s": 7, "t": "MESSAGE_CREATE", "d": {"id": 175928847299117063, "content": "atom keys"}}}),
+        ("u64_max", "18446744073709551615", "[]", {"json": 18446744073709551615}),
+        ("i64_min", "-9223372036854775808", "[]", {"json": -9223372036854775808}),
+        ("too_big", "1180591620717411303424", "[]", {"error": "IntegerOutOfRange"}),
+        ("tuple", "{1, <<\"two\">>, nil}", "[]", {"json": [1, "two", None]}),
+        ("latin1_atom", "'h\\x{E9}llo'", "[]", {"json": "h\u00e9llo"}),
+        ("utf8_atom", "'\\x{65E5}\\x{672C}'", "[]", {"json": "\u65e5\u672c"}),
+        ("small_int_list", "[1, 2, 300]", "[]", {"json": [1, 2, 300]}),
+    ]
+    return cases
+
+
+def erlang_vectors(payloads):
+    """Runs Erlang's term_to_binary over the cases, or keeps the last generated ones without Erlang."""
+    escript = shutil.which("escript")
+    previous = VECTORS / "vectors.json"
+    if escript is None:
+        if previous.exists():
+            print("escript not found: keeping the previous Erlang vectors")
+            return json.loads(previous.read_text(encoding="utf-8")).get("erlang")
+        print("escript not found: no Erlang vectors")
+        return None
+    cases = erlang_terms(payloads)
+    with tempfile.TemporaryDirectory() as tmp:
+        terms = pathlib.Path(tmp) / "terms"
+        out = pathlib.Path(tmp) / "out"
+        terms.write_text("".join(f"{{{name}, {term}, {opts}}}.\n" for name, term, opts, _ in cases), encoding="utf-8")
+        release = subprocess.run([escript, str(ROOT / "scripts" / "gateway_vectors.escript"), "encode", str(terms), str(out)],
+                                 check=True, capture_output=True, text=True).stdout.strip()
+        encoded = dict(line.split(" ") for line in out.read_text().splitlines())
+    return {
+        "otp_release": release,
+        "terms": [dict(name=name, etf=b64(bytes.fromhex(encoded[name])), **expected) for name, _, _, expected in cases],
+    }
+
+
 def generate():
     payloads = sample_payloads()
     texts = [compact(p) for p in payloads]
@@ -122,6 +193,7 @@ def generate():
         "etf_server_atom_keys": {"etf": b64(server_style),
                                  "json": {"op": 0, "s": 7, "t": "MESSAGE_CREATE", "d": {"id": 175928847299117063, "content": "atom keys"}}},
         "etf_extra": extra_terms,
+        "erlang": erlang_vectors(payloads),
     }
     out = VECTORS / "vectors.json"
     out.write_text(json.dumps(document, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")

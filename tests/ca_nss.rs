@@ -166,3 +166,82 @@ fn firefox_without_profiles_is_a_clear_failure_when_asked_for() {
         .says("no Firefox profile found")
         .says("start Firefox once");
 }
+
+#[test]
+fn verify_without_tstclnt_falls_back_to_certutil_trust_bits() {
+    let mut sandbox = Sandbox::with_ca();
+    let db = sandbox.home.join(".pki/nssdb");
+    sandbox.make_nss_db(&db);
+    let nickname = sandbox.ca_common_name();
+    // Present but not trusted for TLS: both NSS checks must say no.
+    ca_support::tool(
+        "certutil",
+        &[
+            "-A",
+            "-d",
+            &format!("sql:{}", db.display()),
+            "-t",
+            ",,",
+            "-n",
+            &nickname,
+            "-i",
+        ],
+        &[sandbox.ca_pem().as_os_str()],
+    );
+    sandbox
+        .run(&["ca", "verify", "--store", "nss"])
+        .fails()
+        .says("UNTRUSTED")
+        .says("tstclnt");
+    sandbox
+        .run(&["ca", "show"])
+        .ok()
+        .says("present but not trusted for TLS servers");
+
+    // PATH with certutil but without tstclnt.
+    let bin = sandbox.dir.path().join("only-certutil");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(ca_support::find("certutil"), bin.join("certutil")).unwrap();
+    sandbox.path_env = Some(bin.display().to_string());
+    sandbox
+        .run(&["ca", "verify", "--store", "nss"])
+        .fails()
+        .says("UNTRUSTED")
+        .says("`certutil -V` says");
+
+    sandbox.run(&["ca", "install", "--store", "nss"]).ok();
+    sandbox
+        .run(&["ca", "verify", "--store", "nss"])
+        .ok()
+        .says("`certutil -V -u L` says the CA is trusted for TLS");
+}
+
+#[test]
+fn under_sudo_the_users_nss_databases_are_left_to_the_user() {
+    if !ca_support::is_root() {
+        eprintln!("skipped: needs root to look like a sudo session");
+        return;
+    }
+    let sandbox = Sandbox::with_ca();
+    let db = sandbox.home.join(".pki/nssdb");
+    sandbox.make_nss_db(&db);
+    let before = std::fs::read(db.join("cert9.db")).unwrap();
+    let run: ca_support::Run = sandbox
+        .command(&["ca", "install", "--store", "nss"])
+        .env("SUDO_USER", "alice")
+        .output()
+        .unwrap()
+        .into();
+    run.fails()
+        .says("running as root through sudo: alice's NSS databases would end up owned by root")
+        .says("as alice, without sudo");
+    assert_eq!(std::fs::read(db.join("cert9.db")).unwrap(), before);
+    // With every store, NSS is skipped (not failed) and the rest still runs.
+    let run: ca_support::Run = sandbox
+        .command(&["ca", "install", "--dry-run"])
+        .env("SUDO_USER", "alice")
+        .output()
+        .unwrap()
+        .into();
+    run.says("skipped: running as root through sudo");
+}

@@ -254,3 +254,91 @@ fn run_check(python: &Path, dir: &Path) {
         "{stdout}"
     );
 }
+
+#[test]
+fn erlang_term_to_binary_output_decodes() {
+    let v = vectors();
+    let terms = v["erlang"]["terms"]
+        .as_array()
+        .expect("vectors hold Erlang terms");
+    for case in terms {
+        let name = case["name"].as_str().unwrap();
+        let bytes = b64(&case["etf"]);
+        let decoded = etf::decode(&bytes, &DecodeOptions::LENIENT);
+        if let Some(index) = case["payload"].as_u64() {
+            assert_eq!(
+                decoded.as_ref().unwrap(),
+                &v["payloads"][index as usize],
+                "{name}"
+            );
+            // The same payload through the streaming transcoder.
+            let mut text = Vec::new();
+            etf::etf_to_json(&bytes, &DecodeOptions::LENIENT, &mut text).unwrap();
+            assert_eq!(
+                serde_json::from_slice::<Value>(&text).unwrap(),
+                v["payloads"][index as usize],
+                "{name}"
+            );
+        } else if let Some(error) = case["error"].as_str() {
+            let err = decoded.expect_err(name);
+            assert!(format!("{err:?}").starts_with(error), "{name}: {err:?}");
+        } else {
+            assert_eq!(decoded.unwrap(), case["json"], "{name}");
+        }
+    }
+    // Erlang writes maps with atom keys (as Discord's server may); a client may not.
+    let atom_keyed = terms.iter().find(|c| c["name"] == "atom_keys").unwrap();
+    assert!(matches!(
+        etf::decode(&b64(&atom_keyed["etf"]), &DecodeOptions::CLIENT_STRICT),
+        Err(EtfError::AtomKey { .. })
+    ));
+}
+
+/// Erlang's binary_to_term (safe mode) must read our terms as the same terms it wrote itself.
+#[test]
+fn erlang_binary_to_term_reads_our_terms() {
+    let Some(escript) = find_on_path("escript") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run scripts/setup-test-deps, which installs erlang-base"
+        );
+        eprintln!("skipped: escript not installed (apt-get install erlang-base)");
+        return;
+    };
+    let v = vectors();
+    let mut lines = String::new();
+    for case in v["erlang"]["terms"].as_array().unwrap() {
+        let Some(index) = case["payload"].as_u64() else {
+            continue;
+        };
+        let ours = etf::encode(&v["payloads"][index as usize]).unwrap();
+        let reference = b64(&case["etf"]);
+        lines.push_str(&format!(
+            "{} {}\n",
+            hex::encode_upper(ours),
+            hex::encode_upper(reference)
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs");
+    std::fs::write(&pairs, lines).unwrap();
+    let output = Command::new(escript)
+        .arg(root().join("scripts/gateway_vectors.escript"))
+        .arg("check")
+        .arg(&pairs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "Erlang check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("checked 8 terms: 0 failures"), "{stdout}");
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}

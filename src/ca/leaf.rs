@@ -42,21 +42,31 @@ struct HostLeaf {
 /// for the MITM proxy, or as a rustls [`ResolvesServerCert`] (via [`LeafAuthority::sni_server_config`])
 /// for a TLS listener that picks the leaf from the client's SNI. Leaves carry the host in the
 /// subjectAltName, the serverAuth EKU and a validity under 398 days; they are cached per host.
+///
+/// Cloning is cheap and clones share the key pair and the cache, so the proxy and the transparent
+/// listener can hold one authority each and still issue every host's leaf once.
+#[derive(Clone)]
 pub struct LeafAuthority {
+    core: Arc<Core>,
+    cache: Cache<String, Arc<HostLeaf>>,
+    capacity: u64,
+    alpn: Vec<Vec<u8>>,
+    default_host: Option<String>,
+}
+
+/// What every clone shares: the CA as issuer and the per-process leaf key.
+struct Core {
     issuer: Issuer<'static, KeyPair>,
     ca: CaCertificate,
     leaf_key: KeyPair,
     signing_key: Arc<dyn SigningKey>,
     provider: Arc<CryptoProvider>,
-    cache: Cache<String, Arc<HostLeaf>>,
-    alpn: Vec<Vec<u8>>,
-    default_host: Option<String>,
 }
 
 impl std::fmt::Debug for LeafAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeafAuthority")
-            .field("ca", &self.ca.common_name())
+            .field("ca", &self.core.ca.common_name())
             .field("cached_hosts", &self.cache.entry_count())
             .field("alpn", &self.alpn)
             .field("default_host", &self.default_host)
@@ -86,27 +96,33 @@ impl LeafAuthority {
             .load_private_key(key_der)
             .map_err(|err| CaError::crypto("loading the leaf key into rustls", err))?;
         Ok(LeafAuthority {
-            issuer,
-            ca: certificate,
-            leaf_key,
-            signing_key,
-            provider,
+            core: Arc::new(Core {
+                issuer,
+                ca: certificate,
+                leaf_key,
+                signing_key,
+                provider,
+            }),
             cache: build_cache(DEFAULT_LEAF_CACHE_CAPACITY),
+            capacity: DEFAULT_LEAF_CACHE_CAPACITY,
             alpn: vec![b"http/1.1".to_vec()],
             default_host: None,
         })
     }
 
     /// Sets how many hosts' leaves are cached (least recently/frequently used are dropped first).
+    /// This handle gets its own cache; set it before cloning.
     pub fn with_cache_capacity(mut self, hosts: u64) -> Self {
+        self.capacity = hosts;
         self.cache = build_cache(hosts);
         self
     }
 
     /// Sets the ALPN protocols the server configs offer (default: `http/1.1` only).
+    /// This handle gets its own cache, since cached configs carry the old protocols.
     pub fn with_alpn(mut self, protocols: Vec<Vec<u8>>) -> Self {
         self.alpn = protocols;
-        self.cache.invalidate_all();
+        self.cache = build_cache(self.capacity);
         self
     }
 
@@ -118,7 +134,7 @@ impl LeafAuthority {
 
     /// The CA the leaves chain to.
     pub fn ca_certificate(&self) -> &CaCertificate {
-        &self.ca
+        &self.core.ca
     }
 
     /// The leaf certificate and key for `host` (a DNS name, an IP address, `[v6]` or `host:port`),
@@ -135,12 +151,12 @@ impl LeafAuthority {
 
     /// A rustls server config that picks the leaf from the client's SNI (for a TLS listener that
     /// accepts connections for many hosts on one socket).
-    pub fn sni_server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
-        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+    pub fn sni_server_config(&self) -> Arc<ServerConfig> {
+        let mut config = ServerConfig::builder_with_provider(self.core.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring provider supports the default protocol versions")
             .with_no_client_auth()
-            .with_cert_resolver(self.clone());
+            .with_cert_resolver(Arc::new(self.clone()));
         config.alpn_protocols = self.alpn.clone();
         Arc::new(config)
     }
@@ -169,8 +185,8 @@ impl LeafAuthority {
 
     fn build_host_leaf(&self, host: &str) -> Result<HostLeaf, CaError> {
         let der = self.sign_leaf(host)?;
-        let certified = Arc::new(CertifiedKey::new(vec![der], self.signing_key.clone()));
-        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+        let certified = Arc::new(CertifiedKey::new(vec![der], self.core.signing_key.clone()));
+        let mut config = ServerConfig::builder_with_provider(self.core.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|err| CaError::crypto("building a TLS server config", err))?
             .with_no_client_auth()
@@ -211,7 +227,7 @@ impl LeafAuthority {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         let cert = params
-            .signed_by(&self.leaf_key, &self.issuer)
+            .signed_by(&self.core.leaf_key, &self.core.issuer)
             .map_err(|err| CaError::crypto("signing a leaf certificate", err))?;
         Ok(cert.der().clone())
     }
@@ -290,7 +306,7 @@ impl hudsucker::certificate_authority::CertificateAuthority for LeafAuthority {
             Err(err) => {
                 tracing::warn!("cannot intercept {authority}: {err}");
                 // A config without a certificate makes the handshake fail cleanly instead of panicking.
-                let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+                let mut config = ServerConfig::builder_with_provider(self.core.provider.clone())
                     .with_safe_default_protocol_versions()
                     .expect("ring provider supports the default protocol versions")
                     .with_no_client_auth()
@@ -389,6 +405,15 @@ mod tests {
             ca.certified_key(&format!("h{i}.example")).unwrap();
         }
         assert!(ca.cached_hosts() <= 8, "{}", ca.cached_hosts());
+    }
+
+    #[test]
+    fn clones_share_the_cache() {
+        let (_dir, ca) = authority();
+        let other = ca.clone();
+        let a = ca.certified_key("discord.com").unwrap();
+        let b = other.certified_key("discord.com").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
     }
 
     #[test]

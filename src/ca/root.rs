@@ -141,15 +141,6 @@ impl CaCertificate {
         }
         let not_before = x509.validity().not_before.to_datetime();
         let not_after = x509.validity().not_after.to_datetime();
-        if not_after < OffsetDateTime::now_utc() {
-            return Err(CaError::Invalid {
-                path: path.to_path_buf(),
-                problem: format!("the CA expired on {}", format_time(not_after)),
-                fix: "run `discord-mitm ca uninstall`, then `discord-mitm ca init --force` and \
-                      `discord-mitm ca install`"
-                    .into(),
-            });
-        }
         let common_name = x509
             .subject()
             .iter_common_name()
@@ -212,6 +203,11 @@ impl CaCertificate {
     /// End of validity.
     pub fn not_after(&self) -> OffsetDateTime {
         self.not_after
+    }
+
+    /// Whether the certificate's validity has ended.
+    pub fn is_expired(&self) -> bool {
+        self.not_after < OffsetDateTime::now_utc()
     }
 
     /// SHA-256 fingerprint as colon-separated upper-case hex (what browsers show).
@@ -362,6 +358,16 @@ impl RootCa {
     pub fn load(dir: &Path) -> Result<Self, CaError> {
         let files = CaFiles::in_dir(dir);
         let certificate = CaCertificate::load(&files)?;
+        if certificate.is_expired() {
+            // Leaves signed by an expired CA are rejected everywhere; uninstall still works on it.
+            return Err(CaError::Invalid {
+                path: files.cert_pem.clone(),
+                problem: format!("the CA expired on {}", format_time(certificate.not_after())),
+                fix: "run `discord-mitm ca uninstall`, then `discord-mitm ca init --force` and \
+                      `discord-mitm ca install`"
+                    .into(),
+            });
+        }
         let key_warning = key_permission_warning(&files.key);
         let key_pem = match fs::read_to_string(&files.key) {
             Ok(text) => text,

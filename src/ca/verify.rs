@@ -94,13 +94,11 @@ impl fmt::Display for VerifyReport {
 
 /// Runs the check for the chosen stores.
 pub fn verify(ca_dir: &Path, choice: StoreChoice, env: &StoreEnv) -> Result<VerifyReport, CaError> {
+    // RootCa::load logs a too-open key as a warning.
     let root = RootCa::load(ca_dir)?;
-    if let Some(warning) = root.key_warning() {
-        eprintln!("{warning}");
-    }
     let ca_name = root.certificate().common_name().to_string();
     let ca_cert = root.certificate().clone();
-    let authority = Arc::new(LeafAuthority::new(root)?);
+    let authority = LeafAuthority::new(root)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

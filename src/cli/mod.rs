@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod record;
 pub mod recordings;
 pub mod routes;
+pub mod serve;
 
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]
@@ -40,6 +41,8 @@ pub struct GlobalOptions {
 pub enum Command {
     /// Root CA: create, show, install in trust stores, verify.
     Ca(ca::CaArgs),
+    /// Run the reimplemented Discord backend (REST API v6–v10 on sled).
+    Serve(serve::ServeArgs),
     /// MITM proxy that records Discord REST and gateway traffic.
     Record(record::RecordArgs),
     /// List, show and count what was recorded.
@@ -68,6 +71,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
+        Command::Serve(args) => serve::run(args),
         Command::Record(args) => record::run(&cli.global, args),
         Command::Recordings(args) => recordings::run(args),
         Command::Export(args) => export::run(args),

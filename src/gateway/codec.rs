@@ -105,6 +105,53 @@ pub fn encode_payload_into(
     }
 }
 
+/// Encodes a dispatch's `d` alone, for [`encode_dispatch_with_data`]: JSON text, or an ETF term
+/// without the version byte. Lets a server encode one event once and send it to many sessions.
+pub fn encode_data(d: &Value, encoding: Encoding, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    match encoding {
+        Encoding::Json => {
+            serde_json::to_writer(out, d).map_err(|e| CodecError::Json(e.to_string()))
+        }
+        Encoding::Etf => Ok(etf::encode_term(d, out)?),
+    }
+}
+
+/// Appends the dispatch `{op: 0, d, s: seq, t: name}` whose `d` was encoded by [`encode_data`]
+/// in the same `encoding`; the result equals [`encode_payload_into`] of the same payload.
+pub fn encode_dispatch_with_data(
+    name: &str,
+    seq: u64,
+    data: &[u8],
+    encoding: Encoding,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    match encoding {
+        Encoding::Json => {
+            out.extend_from_slice(b"{\"op\":0,\"d\":");
+            out.extend_from_slice(data);
+            out.extend_from_slice(b",\"s\":");
+            out.extend_from_slice(seq.to_string().as_bytes());
+            out.extend_from_slice(b",\"t\":");
+            serde_json::to_writer(&mut *out, name).map_err(|e| CodecError::Json(e.to_string()))?;
+            out.push(b'}');
+            Ok(())
+        }
+        Encoding::Etf => {
+            out.push(etf::VERSION);
+            etf::write_map_header(out, 4)?;
+            etf::write_binary(out, b"op")?;
+            etf::write_u64(out, 0);
+            etf::write_binary(out, b"d")?;
+            out.extend_from_slice(data);
+            etf::write_binary(out, b"s")?;
+            etf::write_u64(out, seq);
+            etf::write_binary(out, b"t")?;
+            etf::write_binary(out, name.as_bytes())?;
+            Ok(())
+        }
+    }
+}
+
 /// Encodes a payload in `encoding` into a new buffer.
 pub fn encode_payload(payload: &GatewayPayload, encoding: Encoding) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(256);
@@ -185,6 +232,23 @@ mod tests {
             encode_payload(payload, Encoding::Etf).unwrap(),
             etf::encode(&as_value).unwrap()
         );
+    }
+
+    #[test]
+    fn dispatch_with_pre_encoded_data_equals_the_whole_payload() {
+        let d = json!({"id": "1", "content": "h\u{e9} \"quoted\"", "n": [1, 2.5, null]});
+        for encoding in [Encoding::Json, Encoding::Etf] {
+            let mut data = Vec::new();
+            encode_data(&d, encoding, &mut data).unwrap();
+            let mut out = Vec::new();
+            encode_dispatch_with_data("MESSAGE_CREATE", 7, &data, encoding, &mut out).unwrap();
+            let whole = GatewayPayload::dispatch("MESSAGE_CREATE", 7, d.clone());
+            let decoded = decode_payload(&out, encoding, &DecodeOptions::CLIENT_STRICT).unwrap();
+            assert_eq!(decoded, whole);
+            if encoding == Encoding::Etf {
+                assert_eq!(out, encode_payload(&whole, encoding).unwrap());
+            }
+        }
     }
 
     #[test]

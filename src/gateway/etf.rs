@@ -4,8 +4,6 @@
 //! binaries, integers the smallest of SMALL_INTEGER / INTEGER / SMALL_BIG, floats NEW_FLOAT, arrays
 //! proper lists, objects maps with binary keys. Decoding also takes what real encoders emit besides
 //! (STRING_EXT, other atoms as strings, tuples, old floats, large bigs, compressed terms).
-use std::io::Write as _;
-
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
@@ -480,11 +478,21 @@ trait Sink {
     fn uint(&mut self, value: u64);
     fn float(&mut self, value: f64);
     fn string(&mut self, value: &str);
+    /// A binary that must be UTF-8 text; sinks may fuse the check with their own work.
+    fn binary(&mut self, bytes: &[u8], offset: usize) -> Result<(), EtfError> {
+        self.string(utf8(bytes, "binary", offset)?);
+        Ok(())
+    }
     fn begin_array(&mut self, len: usize);
     fn array_item(&mut self, index: usize);
     fn end_array(&mut self);
     fn begin_object(&mut self, len: usize);
     fn key(&mut self, index: usize, key: &str);
+    /// A binary map key that must be UTF-8 text.
+    fn binary_key(&mut self, index: usize, bytes: &[u8], offset: usize) -> Result<(), EtfError> {
+        self.key(index, utf8(bytes, "map key", offset)?);
+        Ok(())
+    }
     fn end_object(&mut self);
 }
 
@@ -494,10 +502,15 @@ struct Reader<'a, 'o> {
     options: &'o DecodeOptions,
 }
 
-/// A decoded map key: a borrowed string, or text we had to build.
+/// A decoded map key: a borrowed string, text we had to build, or a binary not yet checked for UTF-8.
 enum Key<'a> {
     Borrowed(&'a str),
     Owned(String),
+    Binary(&'a [u8], usize),
+}
+
+fn utf8<'a>(bytes: &'a [u8], what: &'static str, offset: usize) -> Result<&'a str, EtfError> {
+    std::str::from_utf8(bytes).map_err(|_| EtfError::InvalidUtf8 { what, offset })
 }
 
 impl<'a> Reader<'a, '_> {
@@ -535,14 +548,6 @@ impl<'a> Reader<'a, '_> {
             });
         }
         Ok(())
-    }
-    fn utf8(
-        &self,
-        bytes: &'a [u8],
-        what: &'static str,
-        offset: usize,
-    ) -> Result<&'a str, EtfError> {
-        std::str::from_utf8(bytes).map_err(|_| EtfError::InvalidUtf8 { what, offset })
     }
 
     fn term<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<(), EtfError> {
@@ -590,12 +595,13 @@ impl<'a> Reader<'a, '_> {
                     Key::Borrowed("false") => sink.boolean(false),
                     Key::Borrowed(s) => sink.string(s),
                     Key::Owned(s) => sink.string(&s),
+                    Key::Binary(bytes, offset) => sink.binary(bytes, offset)?,
                 }
             }
             BINARY_EXT => {
                 let len = self.u32()? as usize;
                 let body = self.take(len)?;
-                sink.string(self.utf8(body, "binary", offset)?);
+                sink.binary(body, offset)?;
             }
             STRING_EXT => {
                 // Erlang's term_to_binary writes any list of small integers this way.
@@ -654,6 +660,7 @@ impl<'a> Reader<'a, '_> {
                     match self.key()? {
                         Key::Borrowed(k) => sink.key(index, k),
                         Key::Owned(k) => sink.key(index, &k),
+                        Key::Binary(bytes, offset) => sink.binary_key(index, bytes, offset)?,
                     }
                     self.term(sink, depth + 1)?;
                 }
@@ -678,7 +685,7 @@ impl<'a> Reader<'a, '_> {
         };
         let body = self.take(len)?;
         if tag == ATOM_UTF8_EXT || tag == SMALL_ATOM_UTF8_EXT || body.is_ascii() {
-            Ok(Key::Borrowed(self.utf8(body, "atom", offset)?))
+            Ok(Key::Borrowed(utf8(body, "atom", offset)?))
         } else {
             // Latin-1 atoms: every byte is the code point.
             Ok(Key::Owned(body.iter().map(|&b| b as char).collect()))
@@ -692,7 +699,7 @@ impl<'a> Reader<'a, '_> {
             BINARY_EXT => {
                 let len = self.u32()? as usize;
                 let body = self.take(len)?;
-                Ok(Key::Borrowed(self.utf8(body, "map key", offset)?))
+                Ok(Key::Binary(body, offset))
             }
             ATOM_EXT | SMALL_ATOM_EXT | ATOM_UTF8_EXT | SMALL_ATOM_UTF8_EXT => {
                 if !self.options.allow_atom_keys {
@@ -807,6 +814,45 @@ impl Sink for ValueSink {
     }
 }
 
+/// Whether bytes are printable ASCII needing no JSON escape: then they are valid UTF-8 too.
+fn is_plain_ascii(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+}
+
+fn write_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// Writes a JSON string literal. Most gateway strings are plain ASCII: one scan, one copy.
+fn write_json_string(out: &mut Vec<u8>, value: &str) {
+    if is_plain_ascii(value.as_bytes()) {
+        write_quoted(out, value.as_bytes());
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+}
+
+/// Writes an ETF binary as a JSON string literal, checking it is UTF-8 in the same scan.
+fn write_json_binary(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    what: &'static str,
+    offset: usize,
+) -> Result<(), EtfError> {
+    if is_plain_ascii(bytes) {
+        write_quoted(out, bytes);
+    } else {
+        let _ = serde_json::to_writer(&mut *out, utf8(bytes, what, offset)?);
+    }
+    Ok(())
+}
+
 /// Writes compact JSON text from parse events.
 struct JsonSink<'a> {
     out: &'a mut Vec<u8>,
@@ -828,16 +874,27 @@ impl Sink for JsonSink<'_> {
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
     fn int(&mut self, value: i64) {
-        let _ = write!(self.out, "{value}");
+        self.scalar(&value);
     }
     fn uint(&mut self, value: u64) {
-        let _ = write!(self.out, "{value}");
+        self.scalar(&value);
     }
     fn float(&mut self, value: f64) {
         self.scalar(&value);
     }
     fn string(&mut self, value: &str) {
-        self.scalar(value);
+        write_json_string(self.out, value);
+    }
+    fn binary(&mut self, bytes: &[u8], offset: usize) -> Result<(), EtfError> {
+        write_json_binary(self.out, bytes, "binary", offset)
+    }
+    fn binary_key(&mut self, index: usize, bytes: &[u8], offset: usize) -> Result<(), EtfError> {
+        if index > 0 {
+            self.out.push(b',');
+        }
+        write_json_binary(self.out, bytes, "map key", offset)?;
+        self.out.push(b':');
+        Ok(())
     }
     fn begin_array(&mut self, _len: usize) {
         self.out.push(b'[');
@@ -857,7 +914,7 @@ impl Sink for JsonSink<'_> {
         if index > 0 {
             self.out.push(b',');
         }
-        self.scalar(key);
+        write_json_string(self.out, key);
         self.out.push(b':');
     }
     fn end_object(&mut self) {
@@ -1011,15 +1068,14 @@ mod tests {
         for _ in 0..200 {
             deep.extend_from_slice(b"l\x00\x00\x00\x01");
         }
-        deep.push(NIL_EXT);
-        for _ in 0..200 {
-            deep.push(NIL_EXT);
-        }
+        // One NIL closes the innermost list, then one tail NIL per enclosing list.
+        deep.extend(std::iter::repeat_n(NIL_EXT, 201));
         assert_eq!(lenient(&deep), Err(EtfError::TooDeep(128)));
     }
 
     #[test]
     fn compressed_terms_decode_with_a_size_limit() {
+        use std::io::Write as _;
         let inner = encode(&json!({"op": 0, "d": "x".repeat(100)})).unwrap();
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         zlib.write_all(&inner[1..]).unwrap();

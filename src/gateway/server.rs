@@ -442,6 +442,19 @@ impl ServerSession {
         }
     }
 
+    /// Numbers a dispatch the owner encodes itself (one event encoded once for many sessions)
+    /// and returns its sequence number.
+    pub fn next_seq(&mut self) -> Result<u64, ServerSessionError> {
+        match self.state {
+            ServerState::Active => {
+                self.seq += 1;
+                Ok(self.seq)
+            }
+            ServerState::Closed => Err(ServerSessionError::Closed),
+            other => Err(ServerSessionError::NotActive(other)),
+        }
+    }
+
     /// Checks a dispatch replayed after RESUME (it keeps its original `s`) and returns it.
     pub fn replay(&self, payload: GatewayPayload) -> Result<GatewayPayload, ServerSessionError> {
         match self.state {

@@ -1334,3 +1334,23 @@ fn intents_policy_table() {
     }
     assert_eq!(DOCUMENTED_INTENTS, 53_608_447);
 }
+
+#[test]
+fn next_seq_numbers_self_encoded_dispatches_in_line_with_dispatch() {
+    let t0 = Instant::now();
+    let (mut session, _) = ServerSession::new(config(), t0);
+    assert_eq!(
+        session.next_seq(),
+        Err(ServerSessionError::NotActive(
+            ServerState::AwaitingHandshake
+        ))
+    );
+    session.on_payload(&payload(identify_json()), 100, t0);
+    session.complete_identify(IdentifyVerdict::Accept, t0);
+    assert_eq!(session.dispatch("READY", json!({})).unwrap().s, Some(1));
+    assert_eq!(session.next_seq(), Ok(2));
+    assert_eq!(session.dispatch("X", json!({})).unwrap().s, Some(3));
+    assert_eq!(session.seq(), 3);
+    session.close(CloseCode::UnknownError);
+    assert_eq!(session.next_seq(), Err(ServerSessionError::Closed));
+}

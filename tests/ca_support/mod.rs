@@ -99,6 +99,7 @@ impl Sandbox {
         cmd.env("HOME", &self.home)
             .env("DISCORD_MITM_CA_DIR", &self.ca_dir)
             .env_remove("RUST_LOG")
+            .env_remove("SUDO_USER")
             .args(args);
         if let Some(root) = &self.system_root {
             cmd.env("DISCORD_MITM_SYSTEM_ROOT", root);

@@ -97,6 +97,9 @@ pub struct StoreEnv {
     pub os: HostOs,
     /// The CA directory as given on the command line (used in suggested commands).
     pub ca_dir_arg: PathBuf,
+    /// The invoking user when running as root through sudo (their NSS databases must not be
+    /// touched by root, or Chromium can no longer open them).
+    pub sudo_user: Option<String>,
 }
 
 impl StoreEnv {
@@ -109,6 +112,9 @@ impl StoreEnv {
                 .map(PathBuf::from),
             os: HostOs::current(),
             ca_dir_arg: std::path::absolute(ca_dir_arg).unwrap_or_else(|_| ca_dir_arg.into()),
+            sudo_user: std::env::var("SUDO_USER")
+                .ok()
+                .filter(|user| !user.is_empty() && user != "root" && is_root()),
         }
     }
 
@@ -335,7 +341,11 @@ pub(crate) fn targets(
 ) -> Vec<Result<Target, (String, Outcome)>> {
     let mut out = Vec::new();
     let kinds: Vec<StoreKind> = match choice {
-        StoreChoice::System => vec![StoreKind::System],
+        StoreChoice::System => vec![match env.os {
+            HostOs::Macos => StoreKind::Macos,
+            HostOs::Windows => StoreKind::Windows,
+            HostOs::Linux | HostOs::Other => StoreKind::System,
+        }],
         StoreChoice::Nss => vec![StoreKind::Nss],
         StoreChoice::Firefox => vec![StoreKind::Firefox],
         StoreChoice::Macos => vec![StoreKind::Macos],
@@ -357,6 +367,32 @@ pub(crate) fn targets(
                     name: store.name(),
                     detail: TargetDetail::System(store),
                 }))
+            }
+            StoreKind::Nss | StoreKind::Firefox if env.sudo_user.is_some() => {
+                let user = env.sudo_user.clone().unwrap_or_default();
+                let flag = if kind == StoreKind::Nss {
+                    "nss"
+                } else {
+                    "firefox"
+                };
+                let problem = format!(
+                    "running as root through sudo: {user}'s NSS databases would end up owned by root"
+                );
+                let fix = format!(
+                    "run `discord-mitm --ca-dir {} ca {} --store {flag}` as {user}, without sudo",
+                    shell_quote(&env.ca_dir_arg.to_string_lossy()),
+                    if for_install { "install" } else { "uninstall" }
+                );
+                let outcome = if explicit {
+                    Outcome::Failed(StoreError {
+                        store: nss::group_name(kind).into(),
+                        problem,
+                        fix,
+                    })
+                } else {
+                    Outcome::Skipped(format!("{problem}; {fix}"))
+                };
+                out.push(Err((nss::group_name(kind).to_string(), outcome)));
             }
             StoreKind::Nss | StoreKind::Firefox => {
                 let found = nss::databases(env, kind, for_install);
@@ -570,6 +606,8 @@ pub enum Presence {
     Partial(String),
     /// Could not be checked, and why.
     Unknown(String),
+    /// The store does not exist on this machine.
+    NoStore(String),
 }
 
 impl fmt::Display for Presence {
@@ -580,6 +618,7 @@ impl fmt::Display for Presence {
             Presence::Absent => write!(f, "not installed"),
             Presence::Partial(what) => write!(f, "partly installed: {what}"),
             Presence::Unknown(why) => write!(f, "unknown: {why}"),
+            Presence::NoStore(why) => write!(f, "not present: {why}"),
         }
     }
 }
@@ -645,7 +684,16 @@ impl fmt::Display for ShowReport {
         writeln!(f, "sha1:         {}", c.sha1_thumbprint())?;
         writeln!(f, "serial:       {}", c.serial_hex())?;
         writeln!(f, "valid from:   {}", format_time(c.not_before()))?;
-        writeln!(f, "valid until:  {}", format_time(c.not_after()))?;
+        writeln!(
+            f,
+            "valid until:  {}{}",
+            format_time(c.not_after()),
+            if c.is_expired() {
+                " (EXPIRED: make a new CA with `ca init --force`)"
+            } else {
+                ""
+            }
+        )?;
         writeln!(f, "certificate:  {}", self.files.cert_pem.display())?;
         writeln!(f, "key:          {}", self.files.key.display())?;
         writeln!(
@@ -689,14 +737,11 @@ pub fn show(ca_dir: &Path, env: &StoreEnv) -> Result<ShowReport, CaError> {
                 let presence = target.status(env, &certificate);
                 stores.push((target.name.clone(), presence));
             }
-            Err((
-                name,
-                Outcome::Skipped(reason)
-                | Outcome::Failed(StoreError {
-                    problem: reason, ..
-                }),
-            )) => stores.push((name, Presence::Unknown(reason))),
-            Err((name, _)) => stores.push((name, Presence::Unknown("not found".into()))),
+            Err((name, Outcome::Skipped(reason))) => stores.push((name, Presence::NoStore(reason))),
+            Err((name, Outcome::Failed(err))) => {
+                stores.push((name, Presence::Unknown(err.problem)))
+            }
+            Err((name, _)) => stores.push((name, Presence::NoStore("not found".into()))),
         }
     }
     // The other OSes' stores are listed so users see every place this CA can go.
@@ -707,7 +752,7 @@ pub fn show(ca_dir: &Path, env: &StoreEnv) -> Result<ShowReport, CaError> {
         if env.os != kind {
             stores.push((
                 name.to_string(),
-                Presence::Unknown(format!("not on this machine (use `ca install --store {} --dry-run` to see the commands)", if kind == HostOs::Macos { "macos" } else { "windows" })),
+                Presence::NoStore(format!("not on this machine (use `ca install --store {} --dry-run` to see the commands)", if kind == HostOs::Macos { "macos" } else { "windows" })),
             ));
         }
     }

@@ -213,6 +213,16 @@ impl Found {
     }
 
     pub(crate) fn none_error(&self, kind: StoreKind) -> StoreError {
+        if kind == StoreKind::Nss && find_program("certutil").is_none() {
+            return StoreError {
+                store: group_name(kind).into(),
+                problem: format!(
+                    "{}, and certutil (needed to create one) is not installed",
+                    self.none_reason(kind)
+                ),
+                fix: missing_program_fix("certutil"),
+            };
+        }
         StoreError {
             store: group_name(kind).into(),
             problem: self.none_reason(kind),

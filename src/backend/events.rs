@@ -1,0 +1,286 @@
+//! The event bus: every REST mutation publishes the gateway dispatch(es) Discord would send.
+//!
+//! The gateway subscribes with [`EventBus::subscribe`] and gets every [`Event`] in publication
+//! order (`Event::id` is strictly increasing). Each event says who may see it ([`Audience`]) and
+//! which intent(s) a session needs ([`Event::intents`]); the gateway applies channel permission
+//! checks (for `Audience::Guild` events with a `channel_id`), the MESSAGE_CONTENT rule
+//! (`Event::carries_message_content`), shard routing and sequence numbers itself.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use super::snowflake::Snowflake;
+
+/// Gateway intent bits, as Discord numbers them.
+pub mod intents {
+    pub const GUILDS: u64 = 1 << 0;
+    pub const GUILD_MEMBERS: u64 = 1 << 1;
+    pub const GUILD_MODERATION: u64 = 1 << 2;
+    pub const GUILD_EXPRESSIONS: u64 = 1 << 3;
+    pub const GUILD_INTEGRATIONS: u64 = 1 << 4;
+    pub const GUILD_WEBHOOKS: u64 = 1 << 5;
+    pub const GUILD_INVITES: u64 = 1 << 6;
+    pub const GUILD_VOICE_STATES: u64 = 1 << 7;
+    pub const GUILD_PRESENCES: u64 = 1 << 8;
+    pub const GUILD_MESSAGES: u64 = 1 << 9;
+    pub const GUILD_MESSAGE_REACTIONS: u64 = 1 << 10;
+    pub const GUILD_MESSAGE_TYPING: u64 = 1 << 11;
+    pub const DIRECT_MESSAGES: u64 = 1 << 12;
+    pub const DIRECT_MESSAGE_REACTIONS: u64 = 1 << 13;
+    pub const DIRECT_MESSAGE_TYPING: u64 = 1 << 14;
+    pub const MESSAGE_CONTENT: u64 = 1 << 15;
+    pub const GUILD_SCHEDULED_EVENTS: u64 = 1 << 16;
+    pub const AUTO_MODERATION_CONFIGURATION: u64 = 1 << 20;
+    pub const AUTO_MODERATION_EXECUTION: u64 = 1 << 21;
+    pub const GUILD_MESSAGE_POLLS: u64 = 1 << 24;
+    pub const DIRECT_MESSAGE_POLLS: u64 = 1 << 25;
+    /// Intents a bot must be allowed (by application flags) to identify with.
+    pub const PRIVILEGED: u64 = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT;
+    /// Every defined intent bit.
+    pub const ALL: u64 = GUILDS
+        | GUILD_MEMBERS
+        | GUILD_MODERATION
+        | GUILD_EXPRESSIONS
+        | GUILD_INTEGRATIONS
+        | GUILD_WEBHOOKS
+        | GUILD_INVITES
+        | GUILD_VOICE_STATES
+        | GUILD_PRESENCES
+        | GUILD_MESSAGES
+        | GUILD_MESSAGE_REACTIONS
+        | GUILD_MESSAGE_TYPING
+        | DIRECT_MESSAGES
+        | DIRECT_MESSAGE_REACTIONS
+        | DIRECT_MESSAGE_TYPING
+        | MESSAGE_CONTENT
+        | GUILD_SCHEDULED_EVENTS
+        | AUTO_MODERATION_CONFIGURATION
+        | AUTO_MODERATION_EXECUTION
+        | GUILD_MESSAGE_POLLS
+        | DIRECT_MESSAGE_POLLS;
+}
+
+/// Who an event is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Members of a guild. With `channel_id`, only those who can VIEW_CHANNEL it; with
+    /// `required_permission`, only those who also hold that permission (e.g. VIEW_AUDIT_LOG).
+    Guild {
+        guild_id: Snowflake,
+        channel_id: Option<Snowflake>,
+        required_permission: u64,
+    },
+    /// Exactly these users (DMs, USER_UPDATE, the GUILD_CREATE a joiner receives...).
+    Users(Vec<Snowflake>),
+    /// Members of a guild plus these users (e.g. GUILD_MEMBER_REMOVE also reaches the removed).
+    GuildAndUsers {
+        guild_id: Snowflake,
+        users: Vec<Snowflake>,
+    },
+}
+
+/// One gateway dispatch (op 0) waiting to be routed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Position in the bus, strictly increasing from 1 (for ordering and replay).
+    pub id: u64,
+    /// Dispatch name (`t`), e.g. `MESSAGE_CREATE`.
+    pub name: &'static str,
+    /// Dispatch payload (`d`), in v10 shape.
+    pub data: Value,
+    /// Who may receive it.
+    pub audience: Audience,
+    /// A session receives it if it has ANY of these intents; 0 = always sent.
+    pub intents: u64,
+    /// True for message events whose content/embeds/attachments/components must be emptied for
+    /// sessions without MESSAGE_CONTENT (unless the message mentions the session's user or is a
+    /// DM to it — Discord's exceptions).
+    pub carries_message_content: bool,
+}
+
+impl Event {
+    /// The guild this event concerns, if any (for shard routing: `(guild_id >> 22) % shards`).
+    pub fn guild_id(&self) -> Option<Snowflake> {
+        match &self.audience {
+            Audience::Guild { guild_id, .. } | Audience::GuildAndUsers { guild_id, .. } => {
+                Some(*guild_id)
+            }
+            Audience::Users(_) => None,
+        }
+    }
+}
+
+/// A new event before it is given its bus id.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    name: &'static str,
+    data: Value,
+    audience: Audience,
+    intents: u64,
+    carries_message_content: bool,
+}
+
+impl Dispatch {
+    /// An event for everyone in a guild holding `intents`.
+    pub fn guild(name: &'static str, guild_id: Snowflake, intents: u64, data: Value) -> Self {
+        Dispatch {
+            name,
+            data,
+            audience: Audience::Guild {
+                guild_id,
+                channel_id: None,
+                required_permission: 0,
+            },
+            intents,
+            carries_message_content: false,
+        }
+    }
+
+    /// An event for members of a guild who can see `channel_id`.
+    pub fn channel(
+        name: &'static str,
+        guild_id: Snowflake,
+        channel_id: Snowflake,
+        intents: u64,
+        data: Value,
+    ) -> Self {
+        Dispatch {
+            name,
+            data,
+            audience: Audience::Guild {
+                guild_id,
+                channel_id: Some(channel_id),
+                required_permission: 0,
+            },
+            intents,
+            carries_message_content: false,
+        }
+    }
+
+    /// An event for specific users.
+    pub fn users(name: &'static str, users: Vec<Snowflake>, intents: u64, data: Value) -> Self {
+        Dispatch {
+            name,
+            data,
+            audience: Audience::Users(users),
+            intents,
+            carries_message_content: false,
+        }
+    }
+
+    /// An event for a guild's members plus extra users.
+    pub fn guild_and_users(
+        name: &'static str,
+        guild_id: Snowflake,
+        users: Vec<Snowflake>,
+        intents: u64,
+        data: Value,
+    ) -> Self {
+        Dispatch {
+            name,
+            data,
+            audience: Audience::GuildAndUsers { guild_id, users },
+            intents,
+            carries_message_content: false,
+        }
+    }
+
+    /// Restricts a guild event to members holding `permission`.
+    pub fn requiring(mut self, permission: u64) -> Self {
+        if let Audience::Guild {
+            required_permission,
+            ..
+        } = &mut self.audience
+        {
+            *required_permission = permission;
+        }
+        self
+    }
+
+    /// Marks a message event subject to the MESSAGE_CONTENT rule.
+    pub fn with_message_content(mut self) -> Self {
+        self.carries_message_content = true;
+        self
+    }
+}
+
+/// A cheap-to-clone handle on the bus. Publishing with no subscriber is fine (events drop).
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<Event>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl EventBus {
+    /// A bus that buffers up to `capacity` events per slow subscriber before it lags.
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(16));
+        EventBus {
+            sender,
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Publishes one event; returns it (with its id) for callers that want to log it.
+    pub fn publish(&self, dispatch: Dispatch) -> Arc<Event> {
+        let event = Arc::new(Event {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            name: dispatch.name,
+            data: dispatch.data,
+            audience: dispatch.audience,
+            intents: dispatch.intents,
+            carries_message_content: dispatch.carries_message_content,
+        });
+        let _ = self.sender.send(event.clone());
+        event
+    }
+
+    /// Every event published from now on, in order. A receiver that falls more than the
+    /// capacity behind gets `RecvError::Lagged` and should resynchronise its sessions.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.sender.subscribe()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new(4096)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn subscribers_see_events_in_order_with_increasing_ids() {
+        let bus = EventBus::new(16);
+        let mut receiver = bus.subscribe();
+        bus.publish(Dispatch::guild(
+            "GUILD_UPDATE",
+            Snowflake(1),
+            intents::GUILDS,
+            json!({}),
+        ));
+        bus.publish(
+            Dispatch::channel(
+                "MESSAGE_CREATE",
+                Snowflake(1),
+                Snowflake(2),
+                intents::GUILD_MESSAGES,
+                json!({"content": "hi"}),
+            )
+            .with_message_content(),
+        );
+        let first = receiver.recv().await.unwrap();
+        let second = receiver.recv().await.unwrap();
+        assert_eq!(first.name, "GUILD_UPDATE");
+        assert_eq!(second.name, "MESSAGE_CREATE");
+        assert!(second.id > first.id);
+        assert!(second.carries_message_content);
+        assert_eq!(second.guild_id(), Some(Snowflake(1)));
+    }
+}

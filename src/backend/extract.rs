@@ -1,0 +1,368 @@
+//! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
+//! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), and the
+//! `X-Audit-Log-Reason` header (`Reason`).
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, FormErrors};
+use super::model::User;
+use super::snowflake::Snowflake;
+use super::state::AppState;
+
+/// The authenticated caller: `Authorization: Bot <token>` for bots, the bare token for users.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub user: User,
+}
+
+impl Auth {
+    /// The caller's id.
+    pub fn id(&self) -> Snowflake {
+        self.user.id
+    }
+}
+
+/// Resolves an Authorization header value to its user, enforcing the bot/user prefix rule.
+pub fn authenticate(state: &AppState, value: &str) -> Result<User, ApiError> {
+    let (token, wants_bot) = match value.strip_prefix("Bot ") {
+        Some(token) => (token.trim(), true),
+        None => (value.trim(), false),
+    };
+    if token.is_empty() {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = state
+        .store
+        .user_by_token(token)?
+        .ok_or(ApiError::Unauthorized)?;
+    if user.bot != wants_bot {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(user)
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Auth {
+            user: authenticate(state, value)?,
+        })
+    }
+}
+
+/// The caller if an Authorization header is present and valid; `None` when absent.
+#[derive(Debug, Clone)]
+pub struct MaybeAuth(pub Option<User>);
+
+impl FromRequestParts<AppState> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match parts.headers.get(header::AUTHORIZATION) {
+            None => Ok(MaybeAuth(None)),
+            Some(value) => {
+                let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+                Ok(MaybeAuth(Some(authenticate(state, value)?)))
+            }
+        }
+    }
+}
+
+/// Path parameters; a malformed snowflake answers 50035 NUMBER_TYPE_COERCE at its name.
+#[derive(Debug)]
+pub struct Ids<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Ids<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Ids(value)),
+            Err(rejection) => {
+                let mut errors = FormErrors::default();
+                if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+                    for (name, value) in raw.iter() {
+                        if name.ends_with("_id") && Snowflake::parse(value).is_none() {
+                            errors.add(
+                                name,
+                                "NUMBER_TYPE_COERCE",
+                                format!("Value \"{value}\" is not snowflake."),
+                            );
+                        }
+                    }
+                }
+                if errors.is_empty() {
+                    let detail = match rejection {
+                        PathRejection::FailedToDeserializePathParams(e) => e.body_text(),
+                        other => other.body_text(),
+                    };
+                    tracing::debug!(%detail, "path parameters did not parse");
+                    return Err(ApiError::NoRoute);
+                }
+                Err(ApiError::InvalidForm(errors))
+            }
+        }
+    }
+}
+
+/// Query parameters; bad values answer 50035 at the parameter's name.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Q)
+            .map_err(|err| {
+                let path = dotted(&err.path().to_string());
+                ApiError::invalid_field(
+                    &path,
+                    "BASE_TYPE_INVALID",
+                    clean_serde_message(err.inner()),
+                )
+            })
+    }
+}
+
+/// `embeds[0].title` (serde_path_to_error) → `embeds.0.title` (Discord's error nesting).
+fn dotted(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.replace('[', ".")
+        .replace(']', "")
+        .trim_start_matches('.')
+        .to_string()
+}
+
+fn clean_serde_message(err: &dyn std::fmt::Display) -> String {
+    let text = err.to_string();
+    match text.find(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// A JSON request body. Too large → 413 (40005); too deep → 50035; malformed → 50109;
+/// wrong types → 50035 at the offending field. An empty body reads as `{}`.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.max_body_bytes;
+        if let Some(length) = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            if length > limit {
+                drain(request.into_body(), limit.saturating_mul(4)).await;
+                return Err(ApiError::PayloadTooLarge);
+            }
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        parse_json_body(&bytes, state.config.max_json_depth).map(Body)
+    }
+}
+
+/// Reads and discards up to `budget` bytes so the client gets to read our 413 instead of a
+/// reset connection (bodies beyond the budget are cut off).
+async fn drain(body: axum::body::Body, budget: usize) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > budget {
+            break;
+        }
+    }
+}
+
+/// Parses a JSON body with the depth limit and Discord's error mapping.
+pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    if json_depth(bytes) > max_depth {
+        return Err(ApiError::invalid_field(
+            "",
+            "JSON_TOO_DEEP",
+            format!("The JSON is nested more than {max_depth} levels deep."),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::bad_request(50109, "The request body contains invalid JSON."))?;
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = dotted(&err.path().to_string());
+        let message = clean_serde_message(err.inner());
+        let code = if message.starts_with("missing field") {
+            "BASE_TYPE_REQUIRED"
+        } else {
+            "BASE_TYPE_INVALID"
+        };
+        let (path, message) = match message.strip_prefix("missing field `") {
+            Some(rest) => {
+                let field = rest.trim_end_matches('`');
+                let full = if path.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+                (full, "This field is required".to_string())
+            }
+            None => (path, message),
+        };
+        ApiError::invalid_field(&path, code, message)
+    })
+}
+
+/// Maximum nesting of arrays/objects, ignoring brackets inside strings.
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// The `X-Audit-Log-Reason` header, percent-decoded (Discord expects it URL-encoded).
+#[derive(Debug, Clone, Default)]
+pub struct Reason(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Reason {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("x-audit-log-reason") else {
+            return Ok(Reason(None));
+        };
+        let raw = String::from_utf8_lossy(value.as_bytes()).to_string();
+        let decoded = percent_decode(&raw);
+        if decoded.chars().count() > 512 {
+            return Err(ApiError::invalid_field(
+                "reason",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 512 or fewer in length.",
+            ));
+        }
+        Ok(Reason((!decoded.is_empty()).then_some(decoded)))
+    }
+}
+
+/// Decodes `%XX` escapes (invalid escapes are kept as written).
+pub fn percent_decode(text: &str) -> String {
+    fn hex(byte: u8) -> Option<u8> {
+        (byte as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(high * 16 + low);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[test]
+    fn depth_ignores_brackets_in_strings() {
+        assert_eq!(json_depth(br#"{"a": "[[[[{{{"}"#), 1);
+        assert_eq!(json_depth(br#"[[[1]], {"b": [2]}]"#), 3);
+        assert_eq!(json_depth(br#"{"a": "\"[", "b": []}"#), 2);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        title: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        content: Option<String>,
+        embeds: Option<Vec<Inner>>,
+    }
+
+    #[test]
+    fn type_errors_point_at_the_field() {
+        let err = parse_json_body::<Outer>(br#"{"embeds": [{"title": 5}]}"#, 32).unwrap_err();
+        let body = err.body();
+        assert_eq!(body["code"], 50035);
+        assert!(
+            body["errors"]["embeds"]["0"]["title"]["_errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid type")
+        );
+        let missing = parse_json_body::<Outer>(br#"{"embeds": [{}]}"#, 32).unwrap_err();
+        assert_eq!(
+            missing.body()["errors"]["embeds"]["0"]["title"]["_errors"][0]["code"],
+            "BASE_TYPE_REQUIRED"
+        );
+        let invalid = parse_json_body::<Outer>(b"{nope", 32).unwrap_err();
+        assert_eq!(invalid.body()["code"], 50109);
+        let deep = parse_json_body::<serde_json::Value>(&[b'['; 40], 32).unwrap_err();
+        assert_eq!(deep.body()["code"], 50035);
+        assert!(parse_json_body::<Outer>(b"  ", 32).is_ok());
+    }
+
+    #[test]
+    fn reasons_are_percent_decoded() {
+        assert_eq!(percent_decode("spam%20and%20abuse"), "spam and abuse");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%E2%9C%93"), "✓");
+    }
+}

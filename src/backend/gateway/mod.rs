@@ -1,0 +1,227 @@
+//! The backend's gateway server: WebSocket connections driven by the sans-I/O
+//! [`crate::gateway::server::ServerSession`], sessions that survive disconnects for RESUME,
+//! and a dispatcher that routes every event bus event to the sessions that should see it.
+//!
+//! Entry points for other modules:
+//! - [`Gateway::start`]`(state, config)` — starts the dispatcher (needs a Tokio runtime);
+//! - [`Gateway::router`] — axum routes upgrading `/`, `/gateway` and `/gateway/`;
+//! - [`Gateway::serve_upgraded`] / [`Gateway::serve_websocket`] — run one connection on an
+//!   already-upgraded stream (the MITM pipeline hands `wss://gateway.discord.gg` here);
+//! - [`Gateway::shutdown`] — op 7 RECONNECT to every connection, then wait for them to go.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::backend::state::AppState;
+use crate::gateway::server::ServerConfig;
+
+pub mod builders;
+mod connection;
+mod dispatcher;
+pub mod registry;
+pub mod wire;
+
+use registry::{Control, Limits, Registry};
+
+/// Settings of the gateway server.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Per-connection session tunables (heartbeat interval 41250 ms, rate limits...).
+    pub session: ServerConfig,
+    /// Events queued per connection before it counts as unable to keep up (closed resumable).
+    pub queue_capacity: usize,
+    /// Replay buffer, pending bound and resume window of each session.
+    pub limits: Limits,
+    /// zlib level of `zlib-stream` connections.
+    pub zlib_level: u32,
+    /// Guilds one shard may hold before IDENTIFY is refused with 4011.
+    pub max_guilds_per_shard: usize,
+    /// A send that takes longer than this ends the connection (resumable).
+    pub send_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            session: ServerConfig::default(),
+            queue_capacity: 1024,
+            limits: Limits {
+                replay: 1000,
+                pending: 10_000,
+                resume_window: Duration::from_secs(180),
+            },
+            zlib_level: 6,
+            max_guilds_per_shard: 2500,
+            send_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    state: AppState,
+    config: GatewayConfig,
+    registry: Registry,
+    shutting_down: AtomicBool,
+}
+
+/// The running gateway; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl Gateway {
+    /// Starts the gateway over `state`'s store and event bus.
+    pub fn start(state: AppState, config: GatewayConfig) -> Gateway {
+        let events = state.bus.subscribe();
+        let inner = Arc::new(Inner {
+            registry: Registry::new(config.limits),
+            state,
+            config,
+            shutting_down: AtomicBool::new(false),
+        });
+        tokio::spawn(dispatcher::run(inner.clone(), events));
+        let reaper = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(inner) = reaper.upgrade() else {
+                    return;
+                };
+                let gone = inner.registry.reap(Instant::now());
+                if gone > 0 {
+                    tracing::debug!(gone, "expired gateway sessions dropped");
+                }
+            }
+        });
+        Gateway { inner }
+    }
+
+    /// Routes upgrading `/`, `/gateway` and `/gateway/` to the gateway; other requests to
+    /// those paths get the backend's 404.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", any(upgrade))
+            .route("/gateway", any(upgrade))
+            .route("/gateway/", any(upgrade))
+            .with_state(self.clone())
+    }
+
+    /// Serves one connection on a stream whose HTTP upgrade already happened. `query` is the
+    /// request's query (`v=10&encoding=json&compress=zlib-stream`); `advertised_url` becomes
+    /// READY's `resume_gateway_url`.
+    pub async fn serve_upgraded<S>(&self, io: S, query: &str, advertised_url: String)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(websocket_config())).await;
+        self.serve_websocket(ws, query, advertised_url).await;
+    }
+
+    /// Serves one connection on an established server-side WebSocket.
+    pub async fn serve_websocket<S>(
+        &self,
+        ws: WebSocketStream<S>,
+        query: &str,
+        advertised_url: String,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        connection::run(self.inner.clone(), ws, query, advertised_url).await;
+    }
+
+    /// Sends op 7 RECONNECT to every connection and waits (up to `grace`) for them to close.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.registry.broadcast(Control::Reconnect);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.inner.registry.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Open WebSocket connections.
+    pub fn connection_count(&self) -> usize {
+        self.inner.registry.connection_count()
+    }
+
+    /// Sessions, live or waiting for a RESUME.
+    pub fn session_count(&self) -> usize {
+        self.inner.registry.session_count()
+    }
+}
+
+/// Small buffers: an idle session must stay cheap (thousands are held at once).
+fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+fn header_has(request: &Request, name: header::HeaderName, token: &str) -> bool {
+    request
+        .headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(token))
+}
+
+async fn upgrade(State(gateway): State<Gateway>, mut request: Request) -> Response {
+    let wants_websocket = header_has(&request, header::UPGRADE, "websocket")
+        && header_has(&request, header::CONNECTION, "upgrade");
+    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (true, Some(key)) = (wants_websocket, key) else {
+        return crate::backend::routes::no_route_handler(request).await;
+    };
+    if request
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            )],
+        )
+            .into_response();
+    }
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let query = request.uri().query().unwrap_or("").to_string();
+    let advertised =
+        crate::backend::routes::users::gateway_url(&gateway.inner.state, request.headers());
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                gateway
+                    .serve_upgraded(hyper_util::rt::TokioIo::new(upgraded), &query, advertised)
+                    .await
+            }
+            Err(e) => tracing::debug!("gateway upgrade failed: {e}"),
+        }
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}

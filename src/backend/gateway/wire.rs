@@ -1,0 +1,224 @@
+//! Events encoded once and framed per connection: a [`Prepared`] dispatch carries its `d`
+//! encoded lazily per encoding (shared by every session it fans out to); a [`Framer`] turns
+//! payloads into WebSocket messages with the connection's encoding and compression.
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::gateway::codec::{self, CodecError, Encoding};
+use crate::gateway::compress::{
+    CompressError, PayloadCompressor, TransportCompression, ZlibStreamCompressor,
+    ZstdStreamCompressor,
+};
+use crate::gateway::decoder::ConnectionParams;
+use crate::gateway::GatewayPayload;
+
+/// A dispatch ready to be numbered and sent to any number of sessions.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Event name (`t`).
+    pub name: String,
+    /// Event data (`d`).
+    pub d: Value,
+    json: OnceLock<Result<Vec<u8>, CodecError>>,
+    etf: OnceLock<Result<Vec<u8>, CodecError>>,
+}
+
+impl Prepared {
+    /// A shared dispatch of `name` with data `d`.
+    pub fn new(name: impl Into<String>, d: Value) -> Arc<Prepared> {
+        Arc::new(Prepared {
+            name: name.into(),
+            d,
+            json: OnceLock::new(),
+            etf: OnceLock::new(),
+        })
+    }
+
+    /// `d` encoded in `encoding` (computed once, then shared).
+    pub fn data(&self, encoding: Encoding) -> Result<&[u8], CodecError> {
+        let cell = match encoding {
+            Encoding::Json => &self.json,
+            Encoding::Etf => &self.etf,
+        };
+        cell.get_or_init(|| {
+            let mut out = Vec::with_capacity(256);
+            codec::encode_data(&self.d, encoding, &mut out).map(|()| out)
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+    }
+}
+
+/// Why a payload could not be framed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Compress(#[from] CompressError),
+}
+
+enum Transport {
+    None,
+    Zlib(Box<ZlibStreamCompressor>),
+    Zstd(Box<ZstdStreamCompressor>),
+}
+
+/// One connection's outgoing encoder: encoding, transport compression, payload compression.
+pub struct Framer {
+    encoding: Encoding,
+    transport: Transport,
+    payload_zlib: Option<Box<PayloadCompressor>>,
+    scratch: Vec<u8>,
+}
+
+/// Scratch space kept between messages; a larger one (after a big READY) is released.
+const SCRATCH_KEEP: usize = 4096;
+
+impl Framer {
+    /// A framer for a connection opened with `params`; zlib-stream uses `zlib_level`.
+    pub fn new(params: &ConnectionParams, zlib_level: u32) -> Result<Framer, CompressError> {
+        let transport = match params.compression {
+            TransportCompression::None => Transport::None,
+            TransportCompression::ZlibStream => {
+                Transport::Zlib(Box::new(ZlibStreamCompressor::with_level(zlib_level)))
+            }
+            TransportCompression::ZstdStream => {
+                Transport::Zstd(Box::new(ZstdStreamCompressor::new()?))
+            }
+        };
+        Ok(Framer {
+            encoding: params.encoding,
+            transport,
+            payload_zlib: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The connection's encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// IDENTIFY `compress: true`: from now on every payload is its own zlib stream (binary
+    /// frames). Ignored under transport compression, as Discord does.
+    pub fn enable_payload_compression(&mut self) {
+        if matches!(self.transport, Transport::None) && self.payload_zlib.is_none() {
+            self.payload_zlib = Some(Box::default());
+        }
+    }
+
+    /// Frames a whole payload (HELLO, ACK, op 7/9, replayed dispatches).
+    pub fn payload(&mut self, payload: &GatewayPayload) -> Result<Message, FrameError> {
+        self.scratch.clear();
+        codec::encode_payload_into(payload, self.encoding, &mut self.scratch)?;
+        self.finish()
+    }
+
+    /// Frames dispatch `seq` of a prepared event.
+    pub fn dispatch(&mut self, event: &Prepared, seq: u64) -> Result<Message, FrameError> {
+        self.scratch.clear();
+        let data = event.data(self.encoding)?;
+        codec::encode_dispatch_with_data(&event.name, seq, data, self.encoding, &mut self.scratch)?;
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<Message, FrameError> {
+        let message = match &mut self.transport {
+            Transport::Zlib(zlib) => {
+                let mut out = Vec::with_capacity(self.scratch.len() / 3 + 32);
+                zlib.compress_into(&self.scratch, &mut out)?;
+                Message::binary(out)
+            }
+            Transport::Zstd(zstd) => {
+                let mut out = Vec::with_capacity(self.scratch.len() / 3 + 32);
+                zstd.compress_into(&self.scratch, &mut out)?;
+                Message::binary(out)
+            }
+            Transport::None => match &mut self.payload_zlib {
+                Some(zlib) => {
+                    let mut out = Vec::with_capacity(self.scratch.len() / 3 + 32);
+                    zlib.compress_into(&self.scratch, &mut out)?;
+                    Message::binary(out)
+                }
+                None if self.encoding == Encoding::Json => {
+                    match String::from_utf8(self.scratch.clone()) {
+                        Ok(text) => Message::text(text),
+                        Err(e) => return Err(CodecError::Json(e.to_string()).into()),
+                    }
+                }
+                None => Message::binary(self.scratch.clone()),
+            },
+        };
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+        Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::compress::{decompress_payload, ZlibStreamDecompressor};
+    use crate::gateway::etf::DecodeOptions;
+    use crate::gateway::OpCode;
+    use serde_json::json;
+
+    fn params(query: &str) -> ConnectionParams {
+        ConnectionParams::from_query(query).unwrap()
+    }
+
+    #[test]
+    fn json_uncompressed_is_text_and_etf_is_binary() {
+        let event = Prepared::new("MESSAGE_CREATE", json!({"content": "ping"}));
+        let mut framer = Framer::new(&params("v=10&encoding=json"), 6).unwrap();
+        let Message::Text(text) = framer.dispatch(&event, 3).unwrap() else {
+            panic!("json must be text")
+        };
+        let decoded: GatewayPayload = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(
+            decoded,
+            GatewayPayload::dispatch("MESSAGE_CREATE", 3, event.d.clone())
+        );
+        let mut framer = Framer::new(&params("v=10&encoding=etf"), 6).unwrap();
+        let Message::Binary(bytes) = framer.dispatch(&event, 4).unwrap() else {
+            panic!("etf must be binary")
+        };
+        let decoded =
+            codec::decode_payload(&bytes, Encoding::Etf, &DecodeOptions::LENIENT).unwrap();
+        assert_eq!(decoded.s, Some(4));
+        assert_eq!(decoded.d["content"], "ping");
+    }
+
+    #[test]
+    fn zlib_stream_messages_share_one_context() {
+        let mut framer = Framer::new(&params("encoding=json&compress=zlib-stream"), 6).unwrap();
+        let mut inflate = ZlibStreamDecompressor::new();
+        for seq in 1..=3 {
+            let event = Prepared::new("X", json!({"seq": seq}));
+            let Message::Binary(bytes) = framer.dispatch(&event, seq).unwrap() else {
+                panic!("binary")
+            };
+            let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+            let payload: GatewayPayload = serde_json::from_slice(&message).unwrap();
+            assert_eq!(payload.s, Some(seq));
+        }
+    }
+
+    #[test]
+    fn payload_compression_makes_each_payload_a_whole_zlib_stream() {
+        let mut framer = Framer::new(&params("encoding=json"), 6).unwrap();
+        framer.enable_payload_compression();
+        let hello = GatewayPayload::new(OpCode::Hello, json!({"heartbeat_interval": 41250}));
+        let Message::Binary(bytes) = framer.payload(&hello).unwrap() else {
+            panic!("binary")
+        };
+        let plain = decompress_payload(&bytes, 1 << 20).unwrap();
+        let payload: GatewayPayload = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(payload, hello);
+    }
+}

@@ -1,0 +1,476 @@
+//! Every mutation publishes the dispatch events Discord would send (driven in-process).
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::Receiver;
+use tower::ServiceExt;
+
+use crate::backend::events::{intents, Audience, Event};
+use crate::backend::permissions::bits;
+use crate::backend::snowflake::Snowflake;
+use crate::backend::state::{AppState, Config};
+use crate::backend::store::Store;
+use crate::backend::world::load_fixture_bytes;
+
+const FIXTURE: &str = r#"{"users": [
+  {"id": "11", "username": "alice", "token": "alice"},
+  {"id": "12", "username": "pingbot", "bot": true, "token": "bot"},
+  {"id": "13", "username": "bob", "token": "bob"},
+  {"id": "14", "username": "carol", "token": "carol"}],
+ "guilds": [{"id": "100", "name": "Guild", "owner_id": "11",
+   "roles": [{"id": "101", "name": "Mods", "permissions": "8", "position": 2}],
+   "channels": [{"id": "110", "name": "general", "type": 0}],
+   "members": [{"user_id": "11"}, {"user_id": "12", "roles": ["101"]}, {"user_id": "13"}]}]}"#;
+
+struct Harness {
+    state: AppState,
+    events: Receiver<Arc<Event>>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let store = Store::temporary().unwrap();
+        load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
+        let state = AppState::new(store, Config::default());
+        let events = state.bus.subscribe();
+        Harness { state, events }
+    }
+
+    async fn call(&mut self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("/api/v10{path}"))
+            .header("authorization", token)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = super::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Events published since the last drain, audit log entries left out.
+    fn drain(&mut self) -> Vec<Arc<Event>> {
+        let mut out = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            if event.name != "GUILD_AUDIT_LOG_ENTRY_CREATE" {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    fn names(&mut self) -> Vec<&'static str> {
+        self.drain().iter().map(|e| e.name).collect()
+    }
+}
+
+fn guild_channel(guild: u64, channel: u64) -> Audience {
+    Audience::Guild {
+        guild_id: Snowflake(guild),
+        channel_id: Some(Snowflake(channel)),
+        required_permission: 0,
+    }
+}
+
+#[tokio::test]
+async fn message_lifecycle_publishes_create_update_delete_bulk() {
+    let mut h = Harness::new();
+    let (status, message) = h
+        .call(
+            "POST",
+            "/channels/110/messages",
+            "Bot bot",
+            json!({"content": "hi <@13>"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let events = h.drain();
+    assert_eq!(events.len(), 1);
+    let create = &events[0];
+    assert_eq!(create.name, "MESSAGE_CREATE");
+    assert_eq!(create.audience, guild_channel(100, 110));
+    assert_eq!(create.intents, intents::GUILD_MESSAGES);
+    assert!(create.carries_message_content);
+    assert_eq!(create.data["guild_id"], "100");
+    assert_eq!(create.data["member"]["roles"], json!(["101"]));
+    assert_eq!(
+        create.data["mentions"][0]["member"]["joined_at"].is_string(),
+        true
+    );
+    assert_eq!(create.data["content"], "hi <@13>");
+    let id = message["id"].as_str().unwrap().to_string();
+    h.call(
+        "PATCH",
+        &format!("/channels/110/messages/{id}"),
+        "Bot bot",
+        json!({"content": "edited"}),
+    )
+    .await;
+    let update = h.drain();
+    assert_eq!(update[0].name, "MESSAGE_UPDATE");
+    assert_eq!(update[0].data["content"], "edited");
+    h.call(
+        "DELETE",
+        &format!("/channels/110/messages/{id}"),
+        "Bot bot",
+        json!({}),
+    )
+    .await;
+    let delete = h.drain();
+    assert_eq!(delete[0].name, "MESSAGE_DELETE");
+    assert_eq!(
+        delete[0].data,
+        json!({"id": id, "channel_id": "110", "guild_id": "100"})
+    );
+    let (_, a) = h
+        .call(
+            "POST",
+            "/channels/110/messages",
+            "Bot bot",
+            json!({"content": "a"}),
+        )
+        .await;
+    let (_, b) = h
+        .call(
+            "POST",
+            "/channels/110/messages",
+            "Bot bot",
+            json!({"content": "b"}),
+        )
+        .await;
+    h.drain();
+    h.call(
+        "POST",
+        "/channels/110/messages/bulk-delete",
+        "Bot bot",
+        json!({"messages": [a["id"], b["id"]]}),
+    )
+    .await;
+    let bulk = h.drain();
+    assert_eq!(bulk[0].name, "MESSAGE_DELETE_BULK");
+    assert_eq!(bulk[0].data["ids"], json!([a["id"], b["id"]]));
+    h.call("POST", "/channels/110/typing", "bob", json!({}))
+        .await;
+    let typing = h.drain();
+    assert_eq!(typing[0].name, "TYPING_START");
+    assert_eq!(typing[0].intents, intents::GUILD_MESSAGE_TYPING);
+    assert_eq!(typing[0].data["user_id"], "13");
+}
+
+#[tokio::test]
+async fn reactions_and_pins_publish_their_events() {
+    let mut h = Harness::new();
+    let (_, message) = h
+        .call(
+            "POST",
+            "/channels/110/messages",
+            "bob",
+            json!({"content": "x"}),
+        )
+        .await;
+    let base = format!("/channels/110/messages/{}", message["id"].as_str().unwrap());
+    h.drain();
+    h.call(
+        "PUT",
+        &format!("{base}/reactions/%F0%9F%91%8D/@me"),
+        "Bot bot",
+        json!({}),
+    )
+    .await;
+    let add = h.drain();
+    assert_eq!(add[0].name, "MESSAGE_REACTION_ADD");
+    assert_eq!(add[0].intents, intents::GUILD_MESSAGE_REACTIONS);
+    assert_eq!(add[0].data["emoji"], json!({"id": null, "name": "👍"}));
+    assert_eq!(add[0].data["message_author_id"], "13");
+    assert_eq!(add[0].data["member"]["user"]["id"], "12");
+    h.call(
+        "DELETE",
+        &format!("{base}/reactions/%F0%9F%91%8D/@me"),
+        "Bot bot",
+        json!({}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE"]);
+    h.call(
+        "PUT",
+        &format!("{base}/reactions/%F0%9F%91%8D/@me"),
+        "bob",
+        json!({}),
+    )
+    .await;
+    h.drain();
+    h.call(
+        "DELETE",
+        &format!("{base}/reactions/%F0%9F%91%8D"),
+        "Bot bot",
+        json!({}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE_EMOJI"]);
+    h.call("DELETE", &format!("{base}/reactions"), "Bot bot", json!({}))
+        .await;
+    assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE_ALL"]);
+    h.call(
+        "PUT",
+        &format!("/channels/110/pins/{}", message["id"].as_str().unwrap()),
+        "Bot bot",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        h.names(),
+        vec!["MESSAGE_UPDATE", "CHANNEL_PINS_UPDATE", "MESSAGE_CREATE"]
+    );
+}
+
+#[tokio::test]
+async fn guild_structure_changes_publish_channel_role_and_member_events() {
+    let mut h = Harness::new();
+    let (_, channel) = h
+        .call(
+            "POST",
+            "/guilds/100/channels",
+            "Bot bot",
+            json!({"name": "new"}),
+        )
+        .await;
+    let events = h.drain();
+    assert_eq!(events[0].name, "CHANNEL_CREATE");
+    assert_eq!(events[0].intents, intents::GUILDS);
+    let cid = channel["id"].as_str().unwrap().to_string();
+    h.call(
+        "PATCH",
+        &format!("/channels/{cid}"),
+        "Bot bot",
+        json!({"topic": "t"}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["CHANNEL_UPDATE"]);
+    h.call(
+        "PUT",
+        &format!("/channels/{cid}/permissions/13"),
+        "Bot bot",
+        json!({"type": 1, "deny": "1024"}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["CHANNEL_UPDATE"]);
+    h.call("DELETE", &format!("/channels/{cid}"), "Bot bot", json!({}))
+        .await;
+    assert_eq!(h.names(), vec!["CHANNEL_DELETE"]);
+
+    let (_, role) = h
+        .call("POST", "/guilds/100/roles", "Bot bot", json!({"name": "r"}))
+        .await;
+    let created = h.drain();
+    assert_eq!(created[0].name, "GUILD_ROLE_CREATE");
+    assert_eq!(created[0].data["role"]["name"], "r");
+    let rid = role["id"].as_str().unwrap().to_string();
+    h.call(
+        "PATCH",
+        &format!("/guilds/100/roles/{rid}"),
+        "Bot bot",
+        json!({"name": "r2"}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["GUILD_ROLE_UPDATE"]);
+    h.call(
+        "PUT",
+        &format!("/guilds/100/members/13/roles/{rid}"),
+        "Bot bot",
+        json!({}),
+    )
+    .await;
+    let member = h.drain();
+    assert_eq!(member[0].name, "GUILD_MEMBER_UPDATE");
+    assert_eq!(member[0].intents, intents::GUILD_MEMBERS);
+    assert_eq!(member[0].data["roles"], json!([rid]));
+    h.call(
+        "DELETE",
+        &format!("/guilds/100/roles/{rid}"),
+        "Bot bot",
+        json!({}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["GUILD_ROLE_DELETE", "GUILD_MEMBER_UPDATE"]);
+
+    h.call("PATCH", "/guilds/100", "alice", json!({"name": "Renamed"}))
+        .await;
+    let update = h.drain();
+    assert_eq!(update[0].name, "GUILD_UPDATE");
+    assert_eq!(update[0].data["name"], "Renamed");
+    h.call(
+        "POST",
+        "/guilds/100/emojis",
+        "Bot bot",
+        json!({"name": "blob", "image": "data:image/png;base64,AAAA"}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["GUILD_EMOJIS_UPDATE"]);
+    h.call(
+        "POST",
+        "/channels/110/webhooks",
+        "Bot bot",
+        json!({"name": "hook"}),
+    )
+    .await;
+    assert_eq!(h.names(), vec!["WEBHOOKS_UPDATE"]);
+    let (_, thread) = h
+        .call(
+            "POST",
+            "/channels/110/threads",
+            "Bot bot",
+            json!({"name": "t", "type": 11}),
+        )
+        .await;
+    let thread_events = h.names();
+    assert_eq!(
+        thread_events,
+        vec![
+            "THREAD_MEMBERS_UPDATE",
+            "THREAD_MEMBER_UPDATE",
+            "THREAD_CREATE"
+        ]
+    );
+    assert_eq!(thread["type"], 11);
+}
+
+#[tokio::test]
+async fn joins_kicks_and_bans_reach_the_guild_and_the_user() {
+    let mut h = Harness::new();
+    let (_, invite) = h
+        .call("POST", "/channels/110/invites", "Bot bot", json!({}))
+        .await;
+    let created = h.drain();
+    assert_eq!(created[0].name, "INVITE_CREATE");
+    assert_eq!(
+        created[0].audience,
+        Audience::Guild {
+            guild_id: Snowflake(100),
+            channel_id: Some(Snowflake(110)),
+            required_permission: bits::MANAGE_CHANNELS
+        }
+    );
+    h.call(
+        "POST",
+        &format!("/invites/{}", invite["code"].as_str().unwrap()),
+        "carol",
+        json!({}),
+    )
+    .await;
+    let joined = h.drain();
+    assert_eq!(joined[0].name, "GUILD_MEMBER_ADD");
+    assert_eq!(joined[0].data["guild_id"], "100");
+    assert_eq!(joined[1].name, "GUILD_CREATE");
+    assert_eq!(joined[1].audience, Audience::Users(vec![Snowflake(14)]));
+    assert_eq!(joined[1].data["unavailable"], false);
+    assert!(joined[1].data["members"].as_array().unwrap().len() >= 4);
+    assert!(joined[1].data["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "110"));
+    h.call("DELETE", "/guilds/100/members/14", "Bot bot", json!({}))
+        .await;
+    let kicked = h.drain();
+    assert_eq!(kicked[0].name, "GUILD_MEMBER_REMOVE");
+    assert_eq!(kicked[1].name, "GUILD_DELETE");
+    assert_eq!(kicked[1].audience, Audience::Users(vec![Snowflake(14)]));
+    h.call("PUT", "/guilds/100/bans/13", "Bot bot", json!({}))
+        .await;
+    assert_eq!(
+        h.names(),
+        vec!["GUILD_MEMBER_REMOVE", "GUILD_DELETE", "GUILD_BAN_ADD"]
+    );
+    h.call("DELETE", "/guilds/100/bans/13", "Bot bot", json!({}))
+        .await;
+    assert_eq!(h.names(), vec!["GUILD_BAN_REMOVE"]);
+}
+
+#[tokio::test]
+async fn dms_user_updates_and_audit_entries_go_to_the_right_people() {
+    let mut h = Harness::new();
+    let (_, dm) = h
+        .call(
+            "POST",
+            "/users/@me/channels",
+            "carol",
+            json!({"recipient_id": "12"}),
+        )
+        .await;
+    h.call(
+        "POST",
+        &format!("/channels/{}/messages", dm["id"].as_str().unwrap()),
+        "carol",
+        json!({"content": "psst"}),
+    )
+    .await;
+    let events = h.drain();
+    let message = events.iter().find(|e| e.name == "MESSAGE_CREATE").unwrap();
+    assert_eq!(
+        message.audience,
+        Audience::Users(vec![Snowflake(14), Snowflake(12)])
+    );
+    assert_eq!(message.intents, intents::DIRECT_MESSAGES);
+    assert!(message.data.get("guild_id").is_none());
+    h.call(
+        "PATCH",
+        "/users/@me",
+        "bob",
+        json!({"global_name": "Bobby"}),
+    )
+    .await;
+    let update = h.drain();
+    assert_eq!(update[0].name, "USER_UPDATE");
+    assert_eq!(update[0].audience, Audience::Users(vec![Snowflake(13)]));
+    // Audit log entries are for those who can read the audit log.
+    h.call("PATCH", "/guilds/100", "alice", json!({"description": "d"}))
+        .await;
+    let mut audit = None;
+    while let Ok(event) = h.events.try_recv() {
+        if event.name == "GUILD_AUDIT_LOG_ENTRY_CREATE" {
+            audit = Some(event);
+        }
+    }
+    let audit = audit.expect("an audit event");
+    assert_eq!(audit.intents, intents::GUILD_MODERATION);
+    assert_eq!(
+        audit.audience,
+        Audience::Guild {
+            guild_id: Snowflake(100),
+            channel_id: None,
+            required_permission: bits::VIEW_AUDIT_LOG
+        }
+    );
+    assert_eq!(audit.data["action_type"], 1);
+}
+
+#[tokio::test]
+async fn failed_requests_publish_nothing() {
+    let mut h = Harness::new();
+    let (status, _) = h
+        .call(
+            "POST",
+            "/channels/110/messages",
+            "bob",
+            json!({"content": ""}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = h
+        .call("POST", "/guilds/100/roles", "bob", json!({"name": "x"}))
+        .await;
+    assert_eq!(status, 403);
+    assert!(h.drain().is_empty());
+}

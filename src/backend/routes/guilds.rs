@@ -1,0 +1,1472 @@
+//! Guilds: create/get/patch/delete, preview, channel listing/creation/positions, bans, emojis,
+//! audit log, active threads, regions.
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{created, image_hash, limit, no_content, ok, patch, ApiResult};
+use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::events::{intents, Dispatch};
+use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::model::*;
+use crate::backend::permissions::bits;
+use crate::backend::render;
+use crate::backend::snowflake::{now_ms, Snowflake};
+use crate::backend::state::{changes, AppState, GuildAccess};
+use crate::backend::store::{key2, Store, StoreError};
+
+/// Routes of this family.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/guilds", post(create_guild))
+        .route(
+            "/guilds/{guild_id}",
+            get(get_guild).patch(patch_guild).delete(delete_guild),
+        )
+        .route("/guilds/{guild_id}/preview", get(preview))
+        .route(
+            "/guilds/{guild_id}/channels",
+            get(list_channels)
+                .post(create_channel)
+                .patch(channel_positions),
+        )
+        .route("/guilds/{guild_id}/bans", get(list_bans))
+        .route(
+            "/guilds/{guild_id}/bans/{user_id}",
+            get(get_ban).put(put_ban).delete(delete_ban),
+        )
+        .route("/guilds/{guild_id}/audit-logs", get(audit_log))
+        .route(
+            "/guilds/{guild_id}/emojis",
+            get(list_emojis).post(create_emoji),
+        )
+        .route(
+            "/guilds/{guild_id}/emojis/{emoji_id}",
+            get(get_emoji).patch(patch_emoji).delete(delete_emoji),
+        )
+        .route("/guilds/{guild_id}/threads/active", get(active_threads))
+        .route("/guilds/{guild_id}/regions", get(regions))
+}
+
+/// Stores a new guild with its @everyone role and owner member (no channels).
+pub fn insert_guild(
+    store: &Store,
+    guild: &Guild,
+    everyone_permissions: u64,
+) -> Result<(), StoreError> {
+    store.guilds.put(guild.id.be(), guild)?;
+    if store.role(guild.id, guild.id)?.is_none() {
+        let everyone = Role {
+            id: guild.id,
+            name: "@everyone".into(),
+            color: 0,
+            colors: RoleColors::default(),
+            hoist: false,
+            icon: None,
+            unicode_emoji: None,
+            position: 0,
+            permissions: everyone_permissions.to_string(),
+            managed: false,
+            mentionable: false,
+            flags: 0,
+            tags: None,
+        };
+        store.roles.put(key2(guild.id, guild.id), &everyone)?;
+    }
+    if store.member(guild.id, guild.owner_id)?.is_none() {
+        store.put_member(guild.id, &Member::new(guild.owner_id, now_ms()))?;
+    }
+    Ok(())
+}
+
+/// The full GUILD_CREATE payload for a guild (members, channels, threads, empty presences).
+pub fn guild_create_payload(
+    store: &Store,
+    guild: &Guild,
+    viewer: Snowflake,
+) -> Result<Value, StoreError> {
+    let mut payload = render::guild(store, guild, false)?;
+    let members: Vec<Member> = store.members.values(guild.id.be())?;
+    let channels = store.guild_channel_list(guild.id)?;
+    let (threads, channels): (Vec<_>, Vec<_>) = channels
+        .into_iter()
+        .partition(|c| channel_type::is_thread(c.kind));
+    let joined_at = members
+        .iter()
+        .find(|m| m.user_id == viewer)
+        .map(|m| m.joined_at.clone());
+    payload["joined_at"] = json!(joined_at);
+    payload["large"] = json!(members.len() > 250);
+    payload["unavailable"] = json!(false);
+    payload["member_count"] = json!(members.len());
+    payload["members"] = Value::Array(
+        members
+            .iter()
+            .map(|m| render::member(store, m))
+            .collect::<Result<_, _>>()?,
+    );
+    payload["channels"] = Value::Array(
+        channels
+            .iter()
+            .map(|c| render::channel(store, c))
+            .collect::<Result<_, _>>()?,
+    );
+    payload["threads"] = Value::Array(
+        threads
+            .iter()
+            .filter(|t| t.thread_metadata.as_ref().is_none_or(|m| !m.archived))
+            .map(|c| render::channel(store, c))
+            .collect::<Result<_, _>>()?,
+    );
+    for key in [
+        "presences",
+        "voice_states",
+        "stage_instances",
+        "guild_scheduled_events",
+        "soundboard_sounds",
+    ] {
+        payload[key] = json!([]);
+    }
+    Ok(payload)
+}
+
+/// A text channel's name as Discord normalises it (lowercase, dashes for spaces).
+pub fn normalise_channel_name(kind: u8, name: &str) -> String {
+    if matches!(
+        kind,
+        channel_type::GUILD_TEXT | channel_type::GUILD_ANNOUNCEMENT | channel_type::GUILD_FORUM
+    ) {
+        name.trim()
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-")
+    } else {
+        name.trim().to_string()
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateGuildRole {
+    id: Option<Snowflake>,
+    name: Option<String>,
+    permissions: Option<String>,
+    color: Option<u32>,
+    hoist: Option<bool>,
+    mentionable: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct CreateGuildChannel {
+    id: Option<Snowflake>,
+    name: String,
+    #[serde(rename = "type", default)]
+    kind: u8,
+    parent_id: Option<Snowflake>,
+    topic: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CreateGuild {
+    name: Option<String>,
+    icon: Option<String>,
+    verification_level: Option<u8>,
+    default_message_notifications: Option<u8>,
+    explicit_content_filter: Option<u8>,
+    roles: Option<Vec<CreateGuildRole>>,
+    channels: Option<Vec<CreateGuildChannel>>,
+    afk_channel_id: Option<Snowflake>,
+    afk_timeout: Option<u32>,
+    system_channel_id: Option<Snowflake>,
+}
+
+async fn create_guild(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<CreateGuild>,
+) -> ApiResult {
+    let mut checks = Validator::default();
+    checks.required("name", body.name.as_ref());
+    checks.length("name", body.name.as_deref(), 2, 100);
+    checks.finish()?;
+    if auth.user.bot && state.store.guild_ids_of(auth.id())?.len() >= 10 {
+        return Err(ApiError::bad_request(
+            30001,
+            "Maximum number of guilds reached (10)",
+        ));
+    }
+    let store = &state.store;
+    let id = store.next_id();
+    let mut guild = Guild::new(
+        id,
+        body.name.as_deref().unwrap_or_default().trim(),
+        auth.id(),
+    );
+    guild.icon = body.icon.map(|d| image_hash(&d, "icon")).transpose()?;
+    guild.verification_level = body.verification_level.unwrap_or(0);
+    guild.default_message_notifications = body.default_message_notifications.unwrap_or(0);
+    guild.explicit_content_filter = body.explicit_content_filter.unwrap_or(0);
+    guild.afk_timeout = body.afk_timeout.unwrap_or(300);
+    // Placeholder ids in the body map to real ones; the first role is @everyone.
+    let mut ids: HashMap<Snowflake, Snowflake> = HashMap::new();
+    let mut everyone_permissions = bits::EVERYONE_DEFAULT;
+    let mut extra_roles = Vec::new();
+    for (index, spec) in body.roles.unwrap_or_default().into_iter().enumerate() {
+        let permissions = spec
+            .permissions
+            .as_deref()
+            .map(|p| {
+                p.parse::<u64>().map_err(|_| {
+                    ApiError::invalid_field(
+                        &format!("roles.{index}.permissions"),
+                        "BASE_TYPE_INVALID",
+                        "Invalid permissions",
+                    )
+                })
+            })
+            .transpose()?;
+        if index == 0 {
+            everyone_permissions = permissions.unwrap_or(everyone_permissions);
+            if let Some(placeholder) = spec.id {
+                ids.insert(placeholder, id);
+            }
+            continue;
+        }
+        let role_id = store.next_id();
+        if let Some(placeholder) = spec.id {
+            ids.insert(placeholder, role_id);
+        }
+        extra_roles.push(Role {
+            id: role_id,
+            name: spec.name.unwrap_or_else(|| "new role".into()),
+            color: spec.color.unwrap_or(0),
+            colors: RoleColors {
+                primary_color: spec.color.unwrap_or(0),
+                ..Default::default()
+            },
+            hoist: spec.hoist.unwrap_or(false),
+            icon: None,
+            unicode_emoji: None,
+            position: index as i64,
+            permissions: permissions.unwrap_or(0).to_string(),
+            managed: false,
+            mentionable: spec.mentionable.unwrap_or(false),
+            flags: 0,
+            tags: None,
+        });
+    }
+    let mut channels = Vec::new();
+    match body.channels {
+        Some(specs) if !specs.is_empty() => {
+            for spec in &specs {
+                let channel_id = store.next_id();
+                if let Some(placeholder) = spec.id {
+                    ids.insert(placeholder, channel_id);
+                }
+            }
+            for (index, spec) in specs.into_iter().enumerate() {
+                if !channel_type::is_guild_creatable(spec.kind) {
+                    return Err(ApiError::invalid_field(
+                        &format!("channels.{index}.type"),
+                        "BASE_TYPE_CHOICES",
+                        "Value must be one of {0, 2, 4, 5, 13, 15, 16}.",
+                    ));
+                }
+                let channel_id = match spec.id {
+                    Some(placeholder) => ids[&placeholder],
+                    None => store.next_id(),
+                };
+                let mut channel = Channel::new_in_guild(
+                    channel_id,
+                    id,
+                    spec.kind,
+                    &normalise_channel_name(spec.kind, &spec.name),
+                );
+                channel.position = Some(index as i64);
+                channel.parent_id = spec.parent_id.and_then(|p| ids.get(&p).copied());
+                channel.topic = spec.topic;
+                channels.push(channel);
+            }
+        }
+        _ => {
+            let text_category = store.next_id();
+            let voice_category = store.next_id();
+            let mut category = Channel::new_in_guild(
+                text_category,
+                id,
+                channel_type::GUILD_CATEGORY,
+                "Text Channels",
+            );
+            category.position = Some(0);
+            let mut general =
+                Channel::new_in_guild(store.next_id(), id, channel_type::GUILD_TEXT, "general");
+            general.parent_id = Some(text_category);
+            let mut voice_cat = Channel::new_in_guild(
+                voice_category,
+                id,
+                channel_type::GUILD_CATEGORY,
+                "Voice Channels",
+            );
+            voice_cat.position = Some(1);
+            let mut voice =
+                Channel::new_in_guild(store.next_id(), id, channel_type::GUILD_VOICE, "General");
+            voice.parent_id = Some(voice_category);
+            guild.system_channel_id = Some(general.id);
+            channels.extend([category, general, voice_cat, voice]);
+        }
+    }
+    if let Some(system) = body.system_channel_id {
+        guild.system_channel_id = ids.get(&system).copied();
+    }
+    if let Some(afk) = body.afk_channel_id {
+        guild.afk_channel_id = ids.get(&afk).copied();
+    }
+    insert_guild(store, &guild, everyone_permissions)?;
+    for role in &extra_roles {
+        store.roles.put(key2(id, role.id), role)?;
+    }
+    for channel in &channels {
+        store.put_channel(channel)?;
+    }
+    store.flush_async().await?;
+    state.publish(Dispatch::users(
+        "GUILD_CREATE",
+        vec![auth.id()],
+        intents::GUILDS,
+        guild_create_payload(store, &guild, auth.id())?,
+    ));
+    Ok(created(render::guild(store, &guild, false)?))
+}
+
+#[derive(Deserialize)]
+struct WithCounts {
+    #[serde(default)]
+    with_counts: bool,
+}
+
+async fn get_guild(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Q(query): Q<WithCounts>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    Ok(ok(render::guild(
+        &state.store,
+        &access.guild,
+        query.with_counts,
+    )?))
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let guild = state
+        .store
+        .guild(guild_id)?
+        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    if state.store.member(guild_id, auth.id())?.is_none()
+        && !guild.features.iter().any(|f| f == "DISCOVERABLE")
+    {
+        return Err(ApiError::NotFound(Unknown::Guild));
+    }
+    Ok(ok(render::guild_preview(&state.store, &guild)?))
+}
+
+#[derive(Deserialize)]
+struct PatchGuild {
+    name: Option<String>,
+    verification_level: Option<u8>,
+    default_message_notifications: Option<u8>,
+    explicit_content_filter: Option<u8>,
+    #[serde(default, deserialize_with = "patch::present")]
+    afk_channel_id: Option<Option<Snowflake>>,
+    afk_timeout: Option<u32>,
+    #[serde(default, deserialize_with = "patch::present")]
+    icon: Option<Option<String>>,
+    owner_id: Option<Snowflake>,
+    #[serde(default, deserialize_with = "patch::present")]
+    splash: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    banner: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    system_channel_id: Option<Option<Snowflake>>,
+    system_channel_flags: Option<u64>,
+    #[serde(default, deserialize_with = "patch::present")]
+    rules_channel_id: Option<Option<Snowflake>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    public_updates_channel_id: Option<Option<Snowflake>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    safety_alerts_channel_id: Option<Option<Snowflake>>,
+    preferred_locale: Option<String>,
+    features: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    description: Option<Option<String>>,
+    premium_progress_bar_enabled: Option<bool>,
+}
+
+fn check_guild_channel(
+    store: &Store,
+    guild_id: Snowflake,
+    field: &str,
+    id: Option<Snowflake>,
+    checks: &mut Validator,
+) -> Result<(), ApiError> {
+    if let Some(id) = id {
+        let belongs = store
+            .channel(id)?
+            .is_some_and(|c| c.guild_id == Some(guild_id));
+        if !belongs {
+            checks.add(field, "CHANNEL_INVALID", "Invalid channel");
+        }
+    }
+    Ok(())
+}
+
+async fn patch_guild(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Reason(reason): Reason,
+    Body(body): Body<PatchGuild>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::MANAGE_GUILD)?;
+    let store = &state.store;
+    let mut checks = Validator::default();
+    checks.length("name", body.name.as_deref(), 2, 100);
+    checks.range(
+        "verification_level",
+        body.verification_level.map(i64::from),
+        0,
+        4,
+    );
+    checks.range(
+        "default_message_notifications",
+        body.default_message_notifications.map(i64::from),
+        0,
+        1,
+    );
+    checks.range(
+        "explicit_content_filter",
+        body.explicit_content_filter.map(i64::from),
+        0,
+        2,
+    );
+    if let Some(timeout) = body.afk_timeout {
+        if ![60, 300, 900, 1800, 3600].contains(&timeout) {
+            checks.add(
+                "afk_timeout",
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {60, 300, 900, 1800, 3600}.",
+            );
+        }
+    }
+    for (field, value) in [
+        ("afk_channel_id", body.afk_channel_id.flatten()),
+        ("system_channel_id", body.system_channel_id.flatten()),
+        ("rules_channel_id", body.rules_channel_id.flatten()),
+        (
+            "public_updates_channel_id",
+            body.public_updates_channel_id.flatten(),
+        ),
+        (
+            "safety_alerts_channel_id",
+            body.safety_alerts_channel_id.flatten(),
+        ),
+    ] {
+        check_guild_channel(store, guild_id, field, value, &mut checks)?;
+    }
+    if let Some(owner) = body.owner_id {
+        if !access.is_owner() {
+            return Err(ApiError::MissingPermissions);
+        }
+        if store.member(guild_id, owner)?.is_none() {
+            checks.add("owner_id", "GUILD_OWNER_INVALID", "Unknown member");
+        }
+    }
+    checks.finish()?;
+    let (old, guild) = {
+        let _guard = store.lock();
+        let mut guild = store
+            .guild(guild_id)?
+            .ok_or(ApiError::NotFound(Unknown::Guild))?;
+        let old = guild.clone();
+        if let Some(v) = body.name {
+            guild.name = v.trim().to_string();
+        }
+        if let Some(v) = body.verification_level {
+            guild.verification_level = v;
+        }
+        if let Some(v) = body.default_message_notifications {
+            guild.default_message_notifications = v;
+        }
+        if let Some(v) = body.explicit_content_filter {
+            guild.explicit_content_filter = v;
+        }
+        if let Some(v) = body.afk_channel_id {
+            guild.afk_channel_id = v;
+        }
+        if let Some(v) = body.afk_timeout {
+            guild.afk_timeout = v;
+        }
+        if let Some(v) = body.icon {
+            guild.icon = v.map(|d| image_hash(&d, "icon")).transpose()?;
+        }
+        if let Some(v) = body.splash {
+            guild.splash = v.map(|d| image_hash(&d, "splash")).transpose()?;
+        }
+        if let Some(v) = body.banner {
+            guild.banner = v.map(|d| image_hash(&d, "banner")).transpose()?;
+        }
+        if let Some(v) = body.owner_id {
+            guild.owner_id = v;
+        }
+        if let Some(v) = body.system_channel_id {
+            guild.system_channel_id = v;
+        }
+        if let Some(v) = body.system_channel_flags {
+            guild.system_channel_flags = v;
+        }
+        if let Some(v) = body.rules_channel_id {
+            guild.rules_channel_id = v;
+        }
+        if let Some(v) = body.public_updates_channel_id {
+            guild.public_updates_channel_id = v;
+        }
+        if let Some(v) = body.safety_alerts_channel_id {
+            guild.safety_alerts_channel_id = v;
+        }
+        if let Some(v) = body.preferred_locale {
+            guild.preferred_locale = v;
+        }
+        if let Some(v) = body.features {
+            guild.features = v;
+        }
+        if let Some(v) = body.description {
+            guild.description = v;
+        }
+        if let Some(v) = body.premium_progress_bar_enabled {
+            guild.premium_progress_bar_enabled = v;
+        }
+        store.guilds.put(guild_id.be(), &guild)?;
+        (old, guild)
+    };
+    let before = serde_json::to_value(&old).unwrap_or_default();
+    let after = serde_json::to_value(&guild).unwrap_or_default();
+    let diff = before
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(key, old)| (key.as_str(), old.clone(), after[key].clone()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::GUILD_UPDATE,
+        Some(guild_id),
+        changes(diff),
+        None,
+        reason,
+    )?;
+    let data = render::guild(store, &guild, false)?;
+    state.publish(Dispatch::guild(
+        "GUILD_UPDATE",
+        guild_id,
+        intents::GUILDS,
+        data.clone(),
+    ));
+    Ok(ok(data))
+}
+
+async fn delete_guild(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    if !access.is_owner() {
+        return Err(ApiError::MissingPermissions);
+    }
+    let store = &state.store;
+    let members: Vec<Snowflake> = store
+        .members
+        .values(guild_id.be())?
+        .iter()
+        .map(|m| m.user_id)
+        .collect();
+    {
+        let _guard = store.lock();
+        for channel in store.guild_channel_list(guild_id)? {
+            store.purge_channel(channel.id)?;
+            store.channels.remove(channel.id.be())?;
+        }
+        for user_id in &members {
+            store.remove_member(guild_id, *user_id)?;
+        }
+        store.guild_channels.remove_prefix_all(guild_id)?;
+        store.roles.remove_prefix(guild_id.be())?;
+        store.bans.remove_prefix(guild_id.be())?;
+        for emoji in store.emojis.values(guild_id.be())? {
+            store.emoji_guild.remove(emoji.id.be())?;
+        }
+        store.emojis.remove_prefix(guild_id.be())?;
+        store.audit.remove_prefix(guild_id.be())?;
+        store.guilds.remove(guild_id.be())?;
+    }
+    store.flush_async().await?;
+    state.publish(Dispatch::users(
+        "GUILD_DELETE",
+        members,
+        intents::GUILDS,
+        json!({"id": guild_id}),
+    ));
+    Ok(no_content())
+}
+
+async fn list_channels(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let mut out = Vec::new();
+    for channel in state.store.guild_channel_list(guild_id)? {
+        if channel_type::is_thread(channel.kind) {
+            continue;
+        }
+        if state.permissions_in(&access, &channel)? & bits::VIEW_CHANNEL != 0 {
+            out.push(render::channel(&state.store, &channel)?);
+        }
+    }
+    Ok(ok(Value::Array(out)))
+}
+
+/// Body shared by guild channel creation and channel edits.
+#[derive(Deserialize, Default)]
+pub struct ChannelBody {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<u8>,
+    #[serde(default, deserialize_with = "patch::present")]
+    pub topic: Option<Option<String>>,
+    pub bitrate: Option<u32>,
+    pub user_limit: Option<u32>,
+    pub rate_limit_per_user: Option<u32>,
+    pub position: Option<i64>,
+    pub permission_overwrites: Option<Vec<Overwrite>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    pub parent_id: Option<Option<Snowflake>>,
+    pub nsfw: Option<bool>,
+    #[serde(default, deserialize_with = "patch::present")]
+    pub rtc_region: Option<Option<String>>,
+    pub video_quality_mode: Option<u8>,
+    pub default_auto_archive_duration: Option<u32>,
+    pub default_reaction_emoji: Option<Value>,
+    pub available_tags: Option<Vec<Value>>,
+    pub default_sort_order: Option<u8>,
+    pub default_forum_layout: Option<u8>,
+    pub default_thread_rate_limit_per_user: Option<u32>,
+    pub flags: Option<u64>,
+    // Thread-only fields.
+    pub archived: Option<bool>,
+    pub auto_archive_duration: Option<u32>,
+    pub locked: Option<bool>,
+    pub invitable: Option<bool>,
+    pub applied_tags: Option<Vec<Snowflake>>,
+}
+
+/// Validates and applies a channel body to `channel` (creation or edit).
+pub fn apply_channel_body(
+    store: &Store,
+    access: &GuildAccess,
+    channel: &mut Channel,
+    body: ChannelBody,
+) -> Result<(), ApiError> {
+    let mut checks = Validator::default();
+    checks.length("name", body.name.as_deref(), 1, 100);
+    if let Some(Some(topic)) = &body.topic {
+        let max = if channel.kind == channel_type::GUILD_FORUM {
+            4096
+        } else {
+            1024
+        };
+        checks.length("topic", Some(topic), 0, max);
+    }
+    checks.range(
+        "rate_limit_per_user",
+        body.rate_limit_per_user.map(i64::from),
+        0,
+        21600,
+    );
+    checks.range("user_limit", body.user_limit.map(i64::from), 0, 99);
+    checks.range("bitrate", body.bitrate.map(i64::from), 8000, 384_000);
+    if let Some(duration) = body
+        .default_auto_archive_duration
+        .or(body.auto_archive_duration)
+    {
+        if ![60, 1440, 4320, 10080].contains(&duration) {
+            checks.add(
+                "auto_archive_duration",
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {60, 1440, 4320, 10080}.",
+            );
+        }
+    }
+    if let Some(Some(parent)) = body.parent_id {
+        let ok_parent = store.channel(parent)?.is_some_and(|p| {
+            p.guild_id == channel.guild_id && p.kind == channel_type::GUILD_CATEGORY
+        });
+        if !ok_parent || channel.kind == channel_type::GUILD_CATEGORY {
+            checks.add(
+                "parent_id",
+                "CHANNEL_PARENT_INVALID",
+                "Invalid parent channel",
+            );
+        }
+    }
+    if let Some(overwrites) = &body.permission_overwrites {
+        for (index, overwrite) in overwrites.iter().enumerate() {
+            if overwrite.kind > 1 {
+                checks.add(
+                    &format!("permission_overwrites.{index}.type"),
+                    "BASE_TYPE_CHOICES",
+                    "Value must be one of {0, 1}.",
+                );
+            }
+            if overwrite.allow.parse::<u64>().is_err() || overwrite.deny.parse::<u64>().is_err() {
+                checks.add(
+                    &format!("permission_overwrites.{index}"),
+                    "BASE_TYPE_INVALID",
+                    "Invalid permission value",
+                );
+            }
+        }
+    }
+    checks.finish()?;
+    if let Some(overwrites) = body.permission_overwrites {
+        // Editing overwrites needs MANAGE_ROLES, and only for permissions the caller holds.
+        let mine = access.permissions();
+        if mine & bits::ADMINISTRATOR == 0 {
+            access.require(bits::MANAGE_ROLES)?;
+            for overwrite in &overwrites {
+                let (allow, deny) = overwrite.bits();
+                if (allow | deny) & !mine != 0 {
+                    return Err(ApiError::MissingPermissions);
+                }
+            }
+        }
+        channel.permission_overwrites = Some(overwrites);
+    }
+    if let Some(name) = body.name {
+        channel.name = Some(normalise_channel_name(channel.kind, &name));
+    }
+    if let Some(topic) = body.topic {
+        channel.topic = topic;
+    }
+    if let Some(v) = body.bitrate {
+        channel.bitrate = Some(v);
+    }
+    if let Some(v) = body.user_limit {
+        channel.user_limit = Some(v);
+    }
+    if let Some(v) = body.rate_limit_per_user {
+        channel.rate_limit_per_user = Some(v);
+    }
+    if let Some(v) = body.position {
+        channel.position = Some(v);
+    }
+    if let Some(v) = body.parent_id {
+        channel.parent_id = v;
+    }
+    if let Some(v) = body.nsfw {
+        channel.nsfw = Some(v);
+    }
+    if let Some(v) = body.rtc_region {
+        channel.rtc_region = v;
+    }
+    if let Some(v) = body.video_quality_mode {
+        channel.video_quality_mode = Some(v);
+    }
+    if let Some(v) = body.default_auto_archive_duration {
+        channel.default_auto_archive_duration = Some(v);
+    }
+    if let Some(v) = body.default_reaction_emoji {
+        channel.default_reaction_emoji = Some(v);
+    }
+    if let Some(v) = body.available_tags {
+        channel.available_tags = Some(v);
+    }
+    if let Some(v) = body.default_sort_order {
+        channel.default_sort_order = Some(v);
+    }
+    if let Some(v) = body.default_forum_layout {
+        channel.default_forum_layout = Some(v);
+    }
+    if let Some(v) = body.default_thread_rate_limit_per_user {
+        channel.default_thread_rate_limit_per_user = Some(v);
+    }
+    if let Some(v) = body.flags {
+        channel.flags = v;
+    }
+    if let Some(v) = body.applied_tags {
+        channel.applied_tags = Some(v);
+    }
+    if let Some(meta) = channel.thread_metadata.as_mut() {
+        if let Some(v) = body.archived {
+            meta.archived = v;
+            meta.archive_timestamp = crate::backend::snowflake::iso8601_from_ms(now_ms());
+        }
+        if let Some(v) = body.auto_archive_duration {
+            meta.auto_archive_duration = v;
+        }
+        if let Some(v) = body.locked {
+            meta.locked = v;
+        }
+        if let Some(v) = body.invitable {
+            meta.invitable = Some(v);
+        }
+    }
+    Ok(())
+}
+
+async fn create_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Reason(reason): Reason,
+    Body(body): Body<ChannelBody>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::MANAGE_CHANNELS)?;
+    let kind = body.kind.unwrap_or(channel_type::GUILD_TEXT);
+    let mut checks = Validator::default();
+    checks.required("name", body.name.as_ref());
+    if !channel_type::is_guild_creatable(kind) {
+        checks.add(
+            "type",
+            "BASE_TYPE_CHOICES",
+            "Value must be one of {0, 2, 4, 5, 13, 15, 16}.",
+        );
+    }
+    checks.finish()?;
+    let store = &state.store;
+    let name = body.name.clone().unwrap_or_default();
+    let mut channel = Channel::new_in_guild(
+        store.next_id(),
+        guild_id,
+        kind,
+        &normalise_channel_name(kind, &name),
+    );
+    channel.position = Some(
+        store
+            .guild_channel_list(guild_id)?
+            .iter()
+            .filter(|c| c.kind == kind)
+            .filter_map(|c| c.position)
+            .max()
+            .map_or(0, |p| p + 1),
+    );
+    apply_channel_body(store, &access, &mut channel, body)?;
+    store.put_channel(&channel)?;
+    let data = render::channel(store, &channel)?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::CHANNEL_CREATE,
+        Some(channel.id),
+        changes(vec![
+            ("name", Value::Null, json!(channel.name)),
+            ("type", Value::Null, json!(channel.kind)),
+        ]),
+        None,
+        reason,
+    )?;
+    state.publish(Dispatch::channel(
+        "CHANNEL_CREATE",
+        guild_id,
+        channel.id,
+        intents::GUILDS,
+        data.clone(),
+    ));
+    Ok(created(data))
+}
+
+#[derive(Deserialize)]
+struct Position {
+    id: Snowflake,
+    position: Option<i64>,
+    lock_permissions: Option<bool>,
+    #[serde(default, deserialize_with = "patch::present")]
+    parent_id: Option<Option<Snowflake>>,
+}
+
+async fn channel_positions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Body(body): Body<Vec<Position>>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::MANAGE_CHANNELS)?;
+    let store = &state.store;
+    let mut updated = Vec::new();
+    {
+        let _guard = store.lock();
+        for (index, entry) in body.iter().enumerate() {
+            let mut channel = store
+                .channel(entry.id)?
+                .filter(|c| c.guild_id == Some(guild_id))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        &format!("{index}.id"),
+                        "CHANNEL_INVALID",
+                        "Invalid channel",
+                    )
+                })?;
+            if let Some(position) = entry.position {
+                channel.position = Some(position);
+            }
+            if let Some(parent) = entry.parent_id {
+                if let Some(parent_id) = parent {
+                    let valid = store.channel(parent_id)?.is_some_and(|p| {
+                        p.guild_id == Some(guild_id) && p.kind == channel_type::GUILD_CATEGORY
+                    });
+                    if !valid {
+                        return Err(ApiError::invalid_field(
+                            &format!("{index}.parent_id"),
+                            "CHANNEL_PARENT_INVALID",
+                            "Invalid parent channel",
+                        ));
+                    }
+                    if entry.lock_permissions == Some(true) {
+                        channel.permission_overwrites = store
+                            .channel(parent_id)?
+                            .and_then(|p| p.permission_overwrites);
+                    }
+                }
+                channel.parent_id = parent;
+            }
+            store.put_channel(&channel)?;
+            updated.push(channel);
+        }
+    }
+    for channel in updated {
+        let data = render::channel(store, &channel)?;
+        state.publish(Dispatch::channel(
+            "CHANNEL_UPDATE",
+            guild_id,
+            channel.id,
+            intents::GUILDS,
+            data,
+        ));
+    }
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    limit: Option<i64>,
+    before: Option<Snowflake>,
+    after: Option<Snowflake>,
+}
+
+async fn list_bans(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Q(query): Q<Paging>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::BAN_MEMBERS)?;
+    let limit = limit(query.limit, 1000, 1000)?;
+    let bans = state.store.bans.values(guild_id.be())?;
+    let selected: Vec<&Ban> = match query.before {
+        Some(before) => {
+            let earlier: Vec<&Ban> = bans.iter().filter(|b| b.user_id < before).collect();
+            let skip = earlier.len().saturating_sub(limit);
+            earlier.into_iter().skip(skip).collect()
+        }
+        None => bans
+            .iter()
+            .filter(|b| query.after.is_none_or(|a| b.user_id > a))
+            .take(limit)
+            .collect(),
+    };
+    let out = selected
+        .into_iter()
+        .map(|b| render::ban(&state.store, b))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok(Value::Array(out)))
+}
+
+async fn get_ban(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::BAN_MEMBERS)?;
+    let ban = state
+        .store
+        .bans
+        .get(key2(guild_id, user_id))?
+        .ok_or(ApiError::NotFound(Unknown::Ban))?;
+    Ok(ok(render::ban(&state.store, &ban)?))
+}
+
+#[derive(Deserialize)]
+struct BanBody {
+    delete_message_seconds: Option<i64>,
+    delete_message_days: Option<i64>,
+}
+
+async fn put_ban(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+    Body(body): Body<BanBody>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::BAN_MEMBERS)?;
+    let mut checks = Validator::default();
+    checks.range(
+        "delete_message_seconds",
+        body.delete_message_seconds,
+        0,
+        604_800,
+    );
+    checks.range("delete_message_days", body.delete_message_days, 0, 7);
+    checks.finish()?;
+    let store = &state.store;
+    let user = store
+        .user(user_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    if let Some(target) = store.member(guild_id, user_id)? {
+        access.require_outranks(&target)?;
+    }
+    if user_id == access.guild.owner_id {
+        return Err(ApiError::MissingPermissions);
+    }
+    let ban = Ban {
+        user_id,
+        reason: reason.clone(),
+    };
+    store.bans.put(key2(guild_id, user_id), &ban)?;
+    let seconds = body
+        .delete_message_seconds
+        .or(body.delete_message_days.map(|d| d * 86_400))
+        .unwrap_or(0);
+    if seconds > 0 {
+        let cutoff = Snowflake::from_timestamp_ms(now_ms().saturating_sub(seconds as u64 * 1000));
+        for channel in store.guild_channel_list(guild_id)? {
+            let doomed: Vec<Message> = store
+                .messages
+                .range(
+                    &key2(channel.id, cutoff),
+                    &key2(channel.id, Snowflake(u64::MAX)),
+                    false,
+                    usize::MAX,
+                )?
+                .into_iter()
+                .filter(|m| m.author_id == user_id && m.webhook.is_none())
+                .collect();
+            if doomed.is_empty() {
+                continue;
+            }
+            for message in &doomed {
+                store.messages.remove(key2(channel.id, message.id))?;
+            }
+            state.publish(Dispatch::channel("MESSAGE_DELETE_BULK", guild_id, channel.id, intents::GUILD_MESSAGES,
+                json!({"ids": doomed.iter().map(|m| m.id).collect::<Vec<_>>(), "channel_id": channel.id, "guild_id": guild_id})));
+        }
+    }
+    if store.remove_member(guild_id, user_id)?.is_some() {
+        super::members::publish_member_removed(&state, guild_id, &user)?;
+    }
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::MEMBER_BAN_ADD,
+        Some(user_id),
+        vec![],
+        None,
+        reason,
+    )?;
+    state.publish(Dispatch::guild(
+        "GUILD_BAN_ADD",
+        guild_id,
+        intents::GUILD_MODERATION,
+        json!({"guild_id": guild_id, "user": render::user(&user)}),
+    ));
+    Ok(no_content())
+}
+
+async fn delete_ban(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::BAN_MEMBERS)?;
+    state
+        .store
+        .bans
+        .remove(key2(guild_id, user_id))?
+        .ok_or(ApiError::NotFound(Unknown::Ban))?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::MEMBER_BAN_REMOVE,
+        Some(user_id),
+        vec![],
+        None,
+        reason,
+    )?;
+    state.publish(Dispatch::guild(
+        "GUILD_BAN_REMOVE",
+        guild_id,
+        intents::GUILD_MODERATION,
+        json!({"guild_id": guild_id, "user": render::user_by_id(&state.store, user_id)?}),
+    ));
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    user_id: Option<Snowflake>,
+    action_type: Option<u16>,
+    before: Option<Snowflake>,
+    after: Option<Snowflake>,
+    limit: Option<i64>,
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Q(query): Q<AuditQuery>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::VIEW_AUDIT_LOG)?;
+    let limit = limit(query.limit, 50, 100)?;
+    let store = &state.store;
+    let matches = |e: &AuditLogEntry| {
+        query.user_id.is_none_or(|u| e.user_id == Some(u))
+            && query.action_type.is_none_or(|a| e.action_type == a)
+    };
+    let entries: Vec<AuditLogEntry> = match query.after {
+        Some(after) if query.before.is_none() => store
+            .audit
+            .range(
+                &key2(guild_id, Snowflake(after.0.saturating_add(1))),
+                &key2(guild_id, Snowflake(u64::MAX)),
+                false,
+                usize::MAX,
+            )?
+            .into_iter()
+            .filter(matches)
+            .take(limit)
+            .collect(),
+        _ => {
+            let end = query.before.unwrap_or(Snowflake(u64::MAX));
+            store
+                .audit
+                .range(
+                    &key2(guild_id, Snowflake(0)),
+                    &key2(guild_id, end),
+                    true,
+                    usize::MAX,
+                )?
+                .into_iter()
+                .filter(matches)
+                .take(limit)
+                .collect()
+        }
+    };
+    let mut user_ids: Vec<Snowflake> = entries.iter().filter_map(|e| e.user_id).collect();
+    user_ids.extend(
+        entries
+            .iter()
+            .filter(|e| (20..=28).contains(&e.action_type))
+            .filter_map(|e| e.target_id),
+    );
+    user_ids.sort();
+    user_ids.dedup();
+    let users = user_ids
+        .iter()
+        .map(|id| render::user_by_id(store, *id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut webhook_ids: Vec<Snowflake> = entries
+        .iter()
+        .filter(|e| (50..=52).contains(&e.action_type))
+        .filter_map(|e| e.target_id)
+        .collect();
+    webhook_ids.dedup();
+    let mut webhooks = Vec::new();
+    for id in webhook_ids {
+        if let Some(hook) = store.webhooks.get(id.be())? {
+            webhooks.push(render::webhook(store, &hook, false)?);
+        }
+    }
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            if let Some(object) = v.as_object_mut() {
+                object.remove("guild_id");
+                object.entry("target_id").or_insert(Value::Null);
+            }
+            v
+        })
+        .collect();
+    Ok(ok(json!({
+        "audit_log_entries": entries,
+        "users": users,
+        "webhooks": webhooks,
+        "integrations": [],
+        "threads": [],
+        "application_commands": [],
+        "auto_moderation_rules": [],
+        "guild_scheduled_events": [],
+    })))
+}
+
+async fn list_emojis(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    state.guild_access(guild_id, auth.id())?;
+    let out = state
+        .store
+        .emojis
+        .values(guild_id.be())?
+        .iter()
+        .map(|e| render::emoji(&state.store, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok(Value::Array(out)))
+}
+
+async fn get_emoji(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
+) -> ApiResult {
+    state.guild_access(guild_id, auth.id())?;
+    let emoji = state
+        .store
+        .emojis
+        .get(key2(guild_id, emoji_id))?
+        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+    Ok(ok(render::emoji(&state.store, &emoji)?))
+}
+
+#[derive(Deserialize)]
+struct EmojiBody {
+    name: Option<String>,
+    image: Option<String>,
+    roles: Option<Vec<Snowflake>>,
+}
+
+fn check_emoji_name(checks: &mut Validator, name: Option<&str>) {
+    checks.length("name", name, 2, 32);
+    if let Some(name) = name {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            checks.add(
+                "name",
+                "STRING_TYPE_REGEX",
+                "String value did not match validation regex.",
+            );
+        }
+    }
+}
+
+fn publish_emojis(state: &AppState, guild_id: Snowflake) -> Result<(), ApiError> {
+    let emojis = state
+        .store
+        .emojis
+        .values(guild_id.be())?
+        .iter()
+        .map(|e| render::emoji(&state.store, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    state.publish(Dispatch::guild(
+        "GUILD_EMOJIS_UPDATE",
+        guild_id,
+        intents::GUILD_EXPRESSIONS,
+        json!({"guild_id": guild_id, "emojis": emojis}),
+    ));
+    Ok(())
+}
+
+async fn create_emoji(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Reason(reason): Reason,
+    Body(body): Body<EmojiBody>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    if access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) == 0
+    {
+        return Err(ApiError::MissingPermissions);
+    }
+    let mut checks = Validator::default();
+    checks.required("name", body.name.as_ref());
+    checks.required("image", body.image.as_ref());
+    check_emoji_name(&mut checks, body.name.as_deref());
+    checks.finish()?;
+    let image = body.image.unwrap_or_default();
+    image_hash(&image, "image")?;
+    if state.store.emojis.count(guild_id.be()) >= 50 {
+        return Err(ApiError::bad_request(
+            30008,
+            "Maximum number of emojis reached (50)",
+        ));
+    }
+    let emoji = Emoji {
+        id: state.store.next_id(),
+        name: body.name.unwrap_or_default(),
+        roles: body.roles.unwrap_or_default(),
+        creator_id: Some(auth.id()),
+        require_colons: true,
+        managed: false,
+        animated: image.starts_with("data:image/gif"),
+        available: true,
+    };
+    state.store.emojis.put(key2(guild_id, emoji.id), &emoji)?;
+    state.store.emoji_guild.put(emoji.id.be(), guild_id)?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::EMOJI_CREATE,
+        Some(emoji.id),
+        changes(vec![("name", Value::Null, json!(emoji.name))]),
+        None,
+        reason,
+    )?;
+    publish_emojis(&state, guild_id)?;
+    Ok(created(render::emoji(&state.store, &emoji)?))
+}
+
+async fn patch_emoji(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+    Body(body): Body<EmojiBody>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let mut emoji = state
+        .store
+        .emojis
+        .get(key2(guild_id, emoji_id))?
+        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+    let own = emoji.creator_id == Some(auth.id())
+        && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
+    if !own {
+        access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
+    }
+    let mut checks = Validator::default();
+    check_emoji_name(&mut checks, body.name.as_deref());
+    checks.finish()?;
+    let old_name = emoji.name.clone();
+    if let Some(name) = body.name {
+        emoji.name = name;
+    }
+    if let Some(roles) = body.roles {
+        emoji.roles = roles;
+    }
+    state.store.emojis.put(key2(guild_id, emoji_id), &emoji)?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::EMOJI_UPDATE,
+        Some(emoji_id),
+        changes(vec![("name", json!(old_name), json!(emoji.name))]),
+        None,
+        reason,
+    )?;
+    publish_emojis(&state, guild_id)?;
+    Ok(ok(render::emoji(&state.store, &emoji)?))
+}
+
+async fn delete_emoji(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let emoji = state
+        .store
+        .emojis
+        .get(key2(guild_id, emoji_id))?
+        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+    let own = emoji.creator_id == Some(auth.id())
+        && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
+    if !own {
+        access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
+    }
+    state.store.emojis.remove(key2(guild_id, emoji_id))?;
+    state.store.emoji_guild.remove(emoji_id.be())?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::EMOJI_DELETE,
+        Some(emoji_id),
+        changes(vec![("name", json!(emoji.name), Value::Null)]),
+        None,
+        reason,
+    )?;
+    publish_emojis(&state, guild_id)?;
+    Ok(no_content())
+}
+
+async fn active_threads(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let store = &state.store;
+    let mut threads = Vec::new();
+    let mut members = Vec::new();
+    for channel in store.guild_channel_list(guild_id)? {
+        if !channel_type::is_thread(channel.kind)
+            || channel.thread_metadata.as_ref().is_some_and(|m| m.archived)
+        {
+            continue;
+        }
+        if state.permissions_in(&access, &channel)? & bits::VIEW_CHANNEL == 0 {
+            continue;
+        }
+        if let Some(member) = store.thread_members.get(key2(channel.id, auth.id()))? {
+            members.push(render::thread_member(&member));
+        }
+        threads.push(render::channel(store, &channel)?);
+    }
+    Ok(ok(
+        json!({"threads": threads, "members": members, "has_more": false}),
+    ))
+}
+
+async fn regions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    state.guild_access(guild_id, auth.id())?;
+    Ok(ok(super::users::voice_region_list()))
+}

@@ -1,0 +1,557 @@
+//! Members: list, search, get, add, modify (nick, roles, voice, timeout), kick, role add/remove.
+use axum::extract::State;
+use axum::routing::{get, patch, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{created, limit, no_content, ok, patch as patch_field, ApiResult};
+use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::events::{intents, Dispatch};
+use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::model::{audit_action, Member, User};
+use crate::backend::permissions::bits;
+use crate::backend::render;
+use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
+use crate::backend::state::{changes, AppState};
+use crate::backend::store::key2;
+
+/// Routes of this family.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/guilds/{guild_id}/members", get(list_members))
+        .route("/guilds/{guild_id}/members/search", get(search_members))
+        .route("/guilds/{guild_id}/members/@me", patch(patch_me))
+        .route(
+            "/guilds/{guild_id}/members/{user_id}",
+            get(get_member)
+                .put(add_member)
+                .patch(patch_member)
+                .delete(kick),
+        )
+        .route(
+            "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
+            put(add_role).delete(remove_role),
+        )
+}
+
+/// The GUILD_MEMBER_UPDATE payload for a member.
+pub fn member_update_payload(
+    state: &AppState,
+    guild_id: Snowflake,
+    member: &Member,
+) -> Result<Value, ApiError> {
+    let mut data = render::member(&state.store, member)?;
+    data["guild_id"] = json!(guild_id);
+    Ok(data)
+}
+
+/// Publishes GUILD_MEMBER_UPDATE.
+pub fn publish_member_update(
+    state: &AppState,
+    guild_id: Snowflake,
+    member: &Member,
+) -> Result<(), ApiError> {
+    let data = member_update_payload(state, guild_id, member)?;
+    state.publish(Dispatch::guild_and_users(
+        "GUILD_MEMBER_UPDATE",
+        guild_id,
+        vec![member.user_id],
+        intents::GUILD_MEMBERS,
+        data,
+    ));
+    Ok(())
+}
+
+/// Publishes GUILD_MEMBER_ADD to the guild and GUILD_CREATE to the newcomer.
+pub fn publish_member_added(
+    state: &AppState,
+    guild_id: Snowflake,
+    member: &Member,
+) -> Result<(), ApiError> {
+    let data = member_update_payload(state, guild_id, member)?;
+    state.publish(Dispatch::guild(
+        "GUILD_MEMBER_ADD",
+        guild_id,
+        intents::GUILD_MEMBERS,
+        data,
+    ));
+    if let Some(guild) = state.store.guild(guild_id)? {
+        let payload = super::guilds::guild_create_payload(&state.store, &guild, member.user_id)?;
+        state.publish(Dispatch::users(
+            "GUILD_CREATE",
+            vec![member.user_id],
+            intents::GUILDS,
+            payload,
+        ));
+    }
+    Ok(())
+}
+
+/// Publishes GUILD_MEMBER_REMOVE to the guild and GUILD_DELETE to the one who left.
+pub fn publish_member_removed(
+    state: &AppState,
+    guild_id: Snowflake,
+    user: &User,
+) -> Result<(), ApiError> {
+    state.publish(Dispatch::guild(
+        "GUILD_MEMBER_REMOVE",
+        guild_id,
+        intents::GUILD_MEMBERS,
+        json!({"guild_id": guild_id, "user": render::user(user)}),
+    ));
+    state.publish(Dispatch::users(
+        "GUILD_DELETE",
+        vec![user.id],
+        intents::GUILDS,
+        json!({"id": guild_id}),
+    ));
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<i64>,
+    after: Option<Snowflake>,
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Q(query): Q<ListQuery>,
+) -> ApiResult {
+    state.guild_access(guild_id, auth.id())?;
+    let limit = limit(query.limit, 1, 1000)?;
+    let after = query.after.unwrap_or(Snowflake(0));
+    let members = state.store.members.range(
+        &key2(guild_id, Snowflake(after.0.saturating_add(1))),
+        &key2(guild_id, Snowflake(u64::MAX)),
+        false,
+        limit,
+    )?;
+    let out = members
+        .iter()
+        .map(|m| render::member(&state.store, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok(Value::Array(out)))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    query: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn search_members(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Q(query): Q<SearchQuery>,
+) -> ApiResult {
+    state.guild_access(guild_id, auth.id())?;
+    let Some(needle) = query.query else {
+        return Err(ApiError::invalid_field(
+            "query",
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        ));
+    };
+    let limit = limit(query.limit, 1, 1000)?;
+    let needle = needle.to_lowercase();
+    let mut out = Vec::new();
+    for member in state.store.members.values(guild_id.be())? {
+        if out.len() >= limit {
+            break;
+        }
+        let Some(user) = state.store.user(member.user_id)? else {
+            continue;
+        };
+        let names = [
+            Some(&user.username),
+            user.global_name.as_ref(),
+            member.nick.as_ref(),
+        ];
+        if names
+            .iter()
+            .flatten()
+            .any(|n| n.to_lowercase().starts_with(&needle))
+        {
+            out.push(render::member(&state.store, &member)?);
+        }
+    }
+    Ok(ok(Value::Array(out)))
+}
+
+async fn get_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+) -> ApiResult {
+    state.guild_access(guild_id, auth.id())?;
+    let member = state
+        .store
+        .member(guild_id, user_id)?
+        .ok_or(ApiError::NotFound(Unknown::Member))?;
+    Ok(ok(render::member(&state.store, &member)?))
+}
+
+#[derive(Deserialize)]
+struct AddMember {
+    access_token: Option<String>,
+    nick: Option<String>,
+    roles: Option<Vec<Snowflake>>,
+    mute: Option<bool>,
+    deaf: Option<bool>,
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Body(body): Body<AddMember>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::CREATE_INSTANT_INVITE)?;
+    let mut checks = Validator::default();
+    checks.required("access_token", body.access_token.as_ref());
+    checks.length("nick", body.nick.as_deref(), 1, 32);
+    checks.finish()?;
+    if body.nick.is_some() {
+        access.require(bits::MANAGE_NICKNAMES)?;
+    }
+    if body.roles.is_some() || body.mute.is_some() || body.deaf.is_some() {
+        access.require(bits::MANAGE_ROLES)?;
+    }
+    state
+        .store
+        .user(user_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    if state.store.member(guild_id, user_id)?.is_some() {
+        return Ok(no_content());
+    }
+    if state.store.bans.contains(key2(guild_id, user_id))? {
+        return Err(ApiError::forbidden(
+            40007,
+            "The user is banned from this guild.",
+        ));
+    }
+    let mut member = Member::new(user_id, now_ms());
+    member.nick = body.nick;
+    member.roles = body.roles.unwrap_or_default();
+    member.roles.retain(|r| {
+        access
+            .roles
+            .iter()
+            .any(|role| role.id == *r && role.id != guild_id)
+    });
+    member.mute = body.mute.unwrap_or(false);
+    member.deaf = body.deaf.unwrap_or(false);
+    state.store.put_member(guild_id, &member)?;
+    publish_member_added(&state, guild_id, &member)?;
+    Ok(created(render::member(&state.store, &member)?))
+}
+
+#[derive(Deserialize)]
+struct PatchMember {
+    #[serde(default, deserialize_with = "patch_field::present")]
+    nick: Option<Option<String>>,
+    roles: Option<Vec<Snowflake>>,
+    mute: Option<bool>,
+    deaf: Option<bool>,
+    #[serde(default, deserialize_with = "patch_field::present")]
+    channel_id: Option<Option<Snowflake>>,
+    #[serde(default, deserialize_with = "patch_field::present")]
+    communication_disabled_until: Option<Option<String>>,
+    flags: Option<u64>,
+}
+
+async fn patch_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+    Body(body): Body<PatchMember>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let mut checks = Validator::default();
+    if let Some(Some(nick)) = &body.nick {
+        checks.length("nick", Some(nick), 1, 32);
+    }
+    let timeout_ms = match &body.communication_disabled_until {
+        Some(Some(text)) => match parse_iso8601_ms(text) {
+            Some(ms) if ms > now_ms() + 28 * 86_400_000 => {
+                checks.add(
+                    "communication_disabled_until",
+                    "BASE_TYPE_BAD_TIME",
+                    "Timeout must be within 28 days.",
+                );
+                None
+            }
+            Some(ms) => Some(ms),
+            None => {
+                checks.add(
+                    "communication_disabled_until",
+                    "DATE_TIME_TYPE_PARSE",
+                    "Could not parse the timestamp.",
+                );
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(roles) = &body.roles {
+        for (index, role) in roles.iter().enumerate() {
+            if !access.roles.iter().any(|r| r.id == *role) {
+                checks.add(&format!("roles.{index}"), "ROLE_INVALID", "Invalid role");
+            }
+        }
+    }
+    checks.finish()?;
+    let (old, member) = {
+        let _guard = state.store.lock();
+        let mut member = state
+            .store
+            .member(guild_id, user_id)?
+            .ok_or(ApiError::NotFound(Unknown::Member))?;
+        let old = member.clone();
+        let is_self = user_id == auth.id();
+        if let Some(nick) = body.nick {
+            if is_self {
+                if access.permissions() & (bits::CHANGE_NICKNAME | bits::MANAGE_NICKNAMES) == 0 {
+                    return Err(ApiError::MissingPermissions);
+                }
+            } else {
+                access.require(bits::MANAGE_NICKNAMES)?;
+                access.require_outranks(&member)?;
+            }
+            member.nick = nick.filter(|n| !n.is_empty());
+        }
+        if let Some(roles) = body.roles {
+            access.require(bits::MANAGE_ROLES)?;
+            let top = access.highest_position();
+            let changed: Vec<&Snowflake> = roles
+                .iter()
+                .filter(|r| !member.roles.contains(r))
+                .chain(member.roles.iter().filter(|r| !roles.contains(r)))
+                .collect();
+            for role_id in changed {
+                let position = access
+                    .roles
+                    .iter()
+                    .find(|r| r.id == *role_id)
+                    .map_or(0, |r| r.position);
+                if !access.is_owner() && position >= top {
+                    return Err(ApiError::MissingPermissions);
+                }
+            }
+            let mut roles = roles;
+            roles.retain(|r| *r != guild_id);
+            roles.dedup();
+            member.roles = roles;
+        }
+        if let Some(mute) = body.mute {
+            access.require(bits::MUTE_MEMBERS)?;
+            member.mute = mute;
+        }
+        if let Some(deaf) = body.deaf {
+            access.require(bits::DEAFEN_MEMBERS)?;
+            member.deaf = deaf;
+        }
+        if body.channel_id.is_some() {
+            access.require(bits::MOVE_MEMBERS)?;
+        }
+        if let Some(until) = body.communication_disabled_until {
+            access.require(bits::MODERATE_MEMBERS)?;
+            if !is_self {
+                access.require_outranks(&member)?;
+            }
+            let target = crate::backend::permissions::GuildContext {
+                guild_id,
+                owner_id: access.guild.owner_id,
+                roles: &access.roles,
+            }
+            .base_permissions(&member);
+            if until.is_some() && target & bits::ADMINISTRATOR != 0 {
+                return Err(ApiError::MissingPermissions);
+            }
+            member.communication_disabled_until = until.and(timeout_ms).map(iso8601_from_ms);
+        }
+        if let Some(flags) = body.flags {
+            // Discord: MANAGE_GUILD, MANAGE_ROLES, or MODERATE + KICK + BAN members.
+            let mine = access.permissions();
+            let moderator = bits::MODERATE_MEMBERS | bits::KICK_MEMBERS | bits::BAN_MEMBERS;
+            if mine & (bits::MANAGE_GUILD | bits::MANAGE_ROLES) == 0
+                && mine & moderator != moderator
+            {
+                return Err(ApiError::MissingPermissions);
+            }
+            member.flags = flags;
+        }
+        state.store.put_member(guild_id, &member)?;
+        (old, member)
+    };
+    let action = if old.roles != member.roles {
+        audit_action::MEMBER_ROLE_UPDATE
+    } else {
+        audit_action::MEMBER_UPDATE
+    };
+    state.audit(
+        guild_id,
+        auth.id(),
+        action,
+        Some(user_id),
+        changes(vec![
+            ("nick", json!(old.nick), json!(member.nick)),
+            ("mute", json!(old.mute), json!(member.mute)),
+            ("deaf", json!(old.deaf), json!(member.deaf)),
+            (
+                "communication_disabled_until",
+                json!(old.communication_disabled_until),
+                json!(member.communication_disabled_until),
+            ),
+            ("roles", json!(old.roles), json!(member.roles)),
+        ]),
+        None,
+        reason,
+    )?;
+    publish_member_update(&state, guild_id, &member)?;
+    Ok(ok(render::member(&state.store, &member)?))
+}
+
+#[derive(Deserialize)]
+struct PatchMe {
+    #[serde(default, deserialize_with = "patch_field::present")]
+    nick: Option<Option<String>>,
+}
+
+async fn patch_me(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Body(body): Body<PatchMe>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    if access.permissions() & (bits::CHANGE_NICKNAME | bits::MANAGE_NICKNAMES) == 0 {
+        return Err(ApiError::MissingPermissions);
+    }
+    let mut checks = Validator::default();
+    if let Some(Some(nick)) = &body.nick {
+        checks.length("nick", Some(nick), 1, 32);
+    }
+    checks.finish()?;
+    let member = {
+        let _guard = state.store.lock();
+        let mut member = state
+            .store
+            .member(guild_id, auth.id())?
+            .ok_or(ApiError::MissingAccess)?;
+        if let Some(nick) = body.nick {
+            member.nick = nick.filter(|n| !n.is_empty());
+        }
+        state.store.put_member(guild_id, &member)?;
+        member
+    };
+    publish_member_update(&state, guild_id, &member)?;
+    Ok(ok(render::member(&state.store, &member)?))
+}
+
+async fn kick(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::KICK_MEMBERS)?;
+    let member = state
+        .store
+        .member(guild_id, user_id)?
+        .ok_or(ApiError::NotFound(Unknown::Member))?;
+    access.require_outranks(&member)?;
+    let user = state
+        .store
+        .user(user_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    state.store.remove_member(guild_id, user_id)?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::MEMBER_KICK,
+        Some(user_id),
+        vec![],
+        None,
+        reason,
+    )?;
+    publish_member_removed(&state, guild_id, &user)?;
+    Ok(no_content())
+}
+
+async fn change_role(
+    state: AppState,
+    auth: Auth,
+    (guild_id, user_id, role_id): (Snowflake, Snowflake, Snowflake),
+    reason: Option<String>,
+    add: bool,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::MANAGE_ROLES)?;
+    let role = access
+        .roles
+        .iter()
+        .find(|r| r.id == role_id)
+        .ok_or(ApiError::NotFound(Unknown::Role))?;
+    access.require_above(role.position)?;
+    let member = {
+        let _guard = state.store.lock();
+        let mut member = state
+            .store
+            .member(guild_id, user_id)?
+            .ok_or(ApiError::NotFound(Unknown::Member))?;
+        let had = member.roles.contains(&role_id);
+        if add == had || role_id == guild_id {
+            return Ok(no_content());
+        }
+        if add {
+            member.roles.push(role_id);
+        } else {
+            member.roles.retain(|r| *r != role_id);
+        }
+        state.store.put_member(guild_id, &member)?;
+        member
+    };
+    let key = if add { "$add" } else { "$remove" };
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::MEMBER_ROLE_UPDATE,
+        Some(user_id),
+        changes(vec![(
+            key,
+            Value::Null,
+            json!([{"id": role.id, "name": role.name}]),
+        )]),
+        None,
+        reason,
+    )?;
+    publish_member_update(&state, guild_id, &member)?;
+    Ok(no_content())
+}
+
+async fn add_role(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+) -> ApiResult {
+    change_role(state, auth, ids, reason, true).await
+}
+
+async fn remove_role(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+) -> ApiResult {
+    change_role(state, auth, ids, reason, false).await
+}

@@ -1,0 +1,461 @@
+//! Users, DMs, sign-in, applications and gateway discovery.
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{image_hash, limit, no_content, ok, patch, ApiResult};
+use crate::backend::accounts;
+use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::events::Dispatch;
+use crate::backend::extract::{Auth, Body, Ids, Q};
+use crate::backend::model::{channel_type, Channel};
+use crate::backend::render;
+use crate::backend::snowflake::Snowflake;
+use crate::backend::state::AppState;
+
+/// Routes of this family.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/users/@me", get(get_me).patch(patch_me))
+        .route("/users/@me/guilds", get(my_guilds))
+        .route(
+            "/users/@me/guilds/{guild_id}",
+            axum::routing::delete(leave_guild),
+        )
+        .route("/users/@me/guilds/{guild_id}/member", get(my_member))
+        .route("/users/@me/channels", get(my_dms).post(open_dm))
+        .route("/users/@me/connections", get(connections))
+        .route("/users/{user_id}", get(get_user))
+        .route("/auth/login", post(login))
+        .route("/auth/register", post(register))
+        .route(
+            "/applications/@me",
+            get(get_my_application).patch(patch_my_application),
+        )
+        .route("/applications/{application_id}", get(get_application))
+        .route("/oauth2/applications/@me", get(get_my_application))
+        .route("/gateway", get(gateway))
+        .route("/gateway/bot", get(gateway_bot))
+        .route("/voice/regions", get(voice_regions))
+}
+
+async fn get_me(auth: Auth) -> ApiResult {
+    Ok(ok(render::user_private(&auth.user)))
+}
+
+#[derive(Deserialize)]
+struct PatchMe {
+    username: Option<String>,
+    #[serde(default, deserialize_with = "patch::present")]
+    global_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    avatar: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    banner: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    accent_color: Option<Option<u32>>,
+}
+
+async fn patch_me(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<PatchMe>,
+) -> ApiResult {
+    let mut checks = Validator::default();
+    checks.length("username", body.username.as_deref(), 2, 32);
+    if let Some(Some(name)) = &body.global_name {
+        checks.length("global_name", Some(name), 1, 32);
+    }
+    checks.finish()?;
+    let user = {
+        let _guard = state.store.lock();
+        let mut user = state.store.user(auth.id())?.ok_or(ApiError::Unauthorized)?;
+        if let Some(username) = body.username {
+            user.username = username;
+        }
+        if let Some(name) = body.global_name {
+            user.global_name = name;
+        }
+        if let Some(avatar) = body.avatar {
+            user.avatar = avatar.map(|data| image_hash(&data, "avatar")).transpose()?;
+        }
+        if let Some(banner) = body.banner {
+            user.banner = banner.map(|data| image_hash(&data, "banner")).transpose()?;
+        }
+        if let Some(color) = body.accent_color {
+            user.accent_color = color;
+        }
+        state.store.users.put(user.id.be(), &user)?;
+        user
+    };
+    let data = render::user_private(&user);
+    state.publish(Dispatch::users(
+        "USER_UPDATE",
+        vec![user.id],
+        0,
+        data.clone(),
+    ));
+    Ok(ok(data))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Ids(user_id): Ids<Snowflake>,
+) -> ApiResult {
+    let user = state
+        .store
+        .user(user_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    Ok(ok(render::user(&user)))
+}
+
+#[derive(Deserialize)]
+struct GuildListQuery {
+    before: Option<Snowflake>,
+    after: Option<Snowflake>,
+    limit: Option<i64>,
+    #[serde(default)]
+    with_counts: bool,
+}
+
+async fn my_guilds(
+    State(state): State<AppState>,
+    auth: Auth,
+    Q(query): Q<GuildListQuery>,
+) -> ApiResult {
+    let limit = limit(query.limit, 200, 200)?;
+    let mut out = Vec::new();
+    let ids = state.store.guild_ids_of(auth.id())?;
+    let selected: Vec<Snowflake> = match (query.before, query.after) {
+        (Some(before), _) => {
+            let mut before_ids: Vec<_> = ids.into_iter().filter(|id| *id < before).collect();
+            let skip = before_ids.len().saturating_sub(limit);
+            before_ids.drain(..skip);
+            before_ids
+        }
+        (None, after) => ids
+            .into_iter()
+            .filter(|id| after.is_none_or(|a| *id > a))
+            .take(limit)
+            .collect(),
+    };
+    for guild_id in selected {
+        let access = match state.guild_access(guild_id, auth.id()) {
+            Ok(access) => access,
+            Err(_) => continue,
+        };
+        let guild = &access.guild;
+        let mut entry = json!({
+            "id": guild.id,
+            "name": guild.name,
+            "icon": guild.icon,
+            "banner": guild.banner,
+            "owner": access.is_owner(),
+            "permissions": access.permissions().to_string(),
+            "features": guild.features,
+        });
+        if query.with_counts {
+            entry["approximate_member_count"] = json!(state.store.member_count(guild.id));
+            entry["approximate_presence_count"] = json!(0);
+        }
+        out.push(entry);
+    }
+    Ok(ok(Value::Array(out)))
+}
+
+async fn leave_guild(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let guild = state
+        .store
+        .guild(guild_id)?
+        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    if guild.owner_id == auth.id() {
+        return Err(ApiError::bad_request(50055, "Invalid Guild"));
+    }
+    let removed = state.store.remove_member(guild_id, auth.id())?;
+    if removed.is_none() {
+        return Err(ApiError::NotFound(Unknown::Guild));
+    }
+    super::members::publish_member_removed(&state, guild_id, &auth.user)?;
+    Ok(no_content())
+}
+
+async fn my_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    Ok(ok(render::member(&state.store, &access.member)?))
+}
+
+async fn my_dms(State(state): State<AppState>, auth: Auth) -> ApiResult {
+    let mut out = Vec::new();
+    for channel_id in state.store.user_dms.ids(auth.id())? {
+        if let Some(channel) = state.store.channel(channel_id)? {
+            out.push(render::channel(&state.store, &channel)?);
+        }
+    }
+    Ok(ok(Value::Array(out)))
+}
+
+#[derive(Deserialize)]
+struct OpenDm {
+    recipient_id: Option<Snowflake>,
+    recipients: Option<Vec<Snowflake>>,
+}
+
+async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<OpenDm>) -> ApiResult {
+    let recipient_id = match (body.recipient_id, body.recipients.as_deref()) {
+        (Some(id), _) => id,
+        (None, Some([id])) => *id,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "recipient_id",
+                "BASE_TYPE_REQUIRED",
+                "This field is required",
+            ))
+        }
+    };
+    let recipient = state
+        .store
+        .user(recipient_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    if recipient.bot && auth.user.bot {
+        return Err(ApiError::forbidden(
+            50007,
+            "Cannot send messages to this user",
+        ));
+    }
+    let _guard = state.store.lock();
+    let channel = match state.store.dm_between(auth.id(), recipient_id)? {
+        Some(existing) => state.store.channel(existing)?,
+        None => None,
+    };
+    let channel = match channel {
+        Some(channel) => channel,
+        None => {
+            let mut channel = Channel::new(state.store.next_id(), channel_type::DM);
+            // Stored with both participants; each viewer sees the other one as `recipients`.
+            channel.recipient_ids = Some(vec![auth.id(), recipient_id]);
+            state.store.put_channel(&channel)?;
+            state.store.put_dm(auth.id(), recipient_id, channel.id)?;
+            channel
+        }
+    };
+    let mut rendered = render::channel(&state.store, &channel)?;
+    strip_self_from_recipients(&mut rendered, auth.id());
+    Ok(ok(rendered))
+}
+
+/// DM channels list the *other* participants as `recipients`.
+pub fn strip_self_from_recipients(channel: &mut Value, me: Snowflake) {
+    if let Some(recipients) = channel.get_mut("recipients").and_then(Value::as_array_mut) {
+        let me = me.to_string();
+        if recipients.len() > 1 {
+            recipients.retain(|user| user["id"].as_str() != Some(me.as_str()));
+        }
+    }
+}
+
+async fn connections(_auth: Auth) -> ApiResult {
+    Ok(ok(json!([])))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    login: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> ApiResult {
+    let login = body.login.or(body.email);
+    let mut checks = Validator::default();
+    checks.required("login", login.as_ref());
+    checks.required("password", body.password.as_ref());
+    checks.finish()?;
+    let (login, password) = (login.unwrap_or_default(), body.password.unwrap_or_default());
+    match accounts::check_login(&state.store, &login, &password)? {
+        Some((user, token)) => Ok(ok(json!({
+            "user_id": user.id,
+            "token": token,
+            "user_settings": {"locale": user.locale, "theme": "dark"},
+        }))),
+        None => {
+            let mut checks = Validator::default();
+            checks.add("login", "INVALID_LOGIN", "Login or password is invalid.");
+            checks.add("password", "INVALID_LOGIN", "Login or password is invalid.");
+            Err(checks.finish().err().unwrap_or(ApiError::Unauthorized))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Register {
+    username: Option<String>,
+    global_name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn register(State(state): State<AppState>, Body(body): Body<Register>) -> ApiResult {
+    let mut checks = Validator::default();
+    checks.required("username", body.username.as_ref());
+    checks.length("username", body.username.as_deref(), 2, 32);
+    checks.length("password", body.password.as_deref(), 8, 72);
+    if let Some(email) = &body.email {
+        if !email.contains('@') {
+            checks.add(
+                "email",
+                "EMAIL_TYPE_INVALID_EMAIL",
+                "Not a well formed email address.",
+            );
+        } else if state
+            .store
+            .emails
+            .get(email.to_lowercase().as_bytes())?
+            .is_some()
+        {
+            checks.add(
+                "email",
+                "EMAIL_ALREADY_REGISTERED",
+                "Email is already registered.",
+            );
+        }
+    }
+    checks.finish()?;
+    let id = state.store.next_id();
+    let (user, token) = accounts::create_user(
+        &state.store,
+        accounts::NewUser {
+            id,
+            username: body.username.unwrap_or_default(),
+            global_name: body.global_name,
+            bot: false,
+            token: None,
+            email: body.email,
+            password: body.password,
+        },
+    )?;
+    state.store.flush_async().await?;
+    Ok(super::created(json!({"token": token, "user_id": user.id})))
+}
+
+async fn get_my_application(State(state): State<AppState>, auth: Auth) -> ApiResult {
+    let app = state
+        .store
+        .applications
+        .get(auth.id().be())?
+        .ok_or(ApiError::NotFound(Unknown::Application))?;
+    Ok(ok(render::application(&state.store, &app)?))
+}
+
+#[derive(Deserialize)]
+struct PatchApplication {
+    description: Option<String>,
+    flags: Option<u64>,
+    #[serde(default, deserialize_with = "patch::present")]
+    icon: Option<Option<String>>,
+}
+
+async fn patch_my_application(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<PatchApplication>,
+) -> ApiResult {
+    let _guard = state.store.lock();
+    let mut app = state
+        .store
+        .applications
+        .get(auth.id().be())?
+        .ok_or(ApiError::NotFound(Unknown::Application))?;
+    let mut checks = Validator::default();
+    checks.length("description", body.description.as_deref(), 0, 400);
+    checks.finish()?;
+    if let Some(description) = body.description {
+        app.description = description;
+    }
+    if let Some(flags) = body.flags {
+        // Only the "limited" intent toggles are user-editable, as on Discord.
+        use crate::backend::model::app_flags::*;
+        let editable = GATEWAY_PRESENCE_LIMITED
+            | GATEWAY_GUILD_MEMBERS_LIMITED
+            | GATEWAY_MESSAGE_CONTENT_LIMITED;
+        if flags & !editable & !app.flags != 0 {
+            return Err(ApiError::invalid_field(
+                "flags",
+                "BASE_TYPE_INVALID",
+                "Invalid flags",
+            ));
+        }
+        app.flags = (app.flags & !editable) | (flags & editable);
+    }
+    if let Some(icon) = body.icon {
+        app.icon = icon.map(|data| image_hash(&data, "icon")).transpose()?;
+    }
+    state.store.applications.put(app.id.be(), &app)?;
+    Ok(ok(render::application(&state.store, &app)?))
+}
+
+async fn get_application(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Ids(application_id): Ids<Snowflake>,
+) -> ApiResult {
+    let app = state
+        .store
+        .applications
+        .get(application_id.be())?
+        .ok_or(ApiError::NotFound(Unknown::Application))?;
+    Ok(ok(render::application(&state.store, &app)?))
+}
+
+/// The WebSocket URL advertised to clients: the override, else `ws://<Host they used>`.
+pub fn gateway_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.gateway_url {
+        return url.clone();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1:3000");
+    format!("ws://{host}")
+}
+
+async fn gateway(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    Ok(ok(json!({"url": gateway_url(&state, &headers)})))
+}
+
+async fn gateway_bot(State(state): State<AppState>, headers: HeaderMap, auth: Auth) -> ApiResult {
+    if !auth.user.bot {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(ok(json!({
+        "url": gateway_url(&state, &headers),
+        "shards": state.config.recommended_shards,
+        "session_start_limit": {
+            "total": 1000,
+            "remaining": 1000,
+            "reset_after": 86_400_000,
+            "max_concurrency": 1,
+        },
+    })))
+}
+
+/// The one voice region this backend advertises.
+pub fn voice_region_list() -> Value {
+    json!([{"id": "local", "name": "Local", "optimal": true, "deprecated": false, "custom": false}])
+}
+
+async fn voice_regions(_auth: Auth) -> ApiResult {
+    Ok(ok(voice_region_list()))
+}

@@ -1,0 +1,493 @@
+//! Incoming webhooks: create/list (channel, guild), get/edit/delete by id or by token,
+//! execute (`?wait=true` returns the message), and the webhook's own messages.
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::messages::{
+    apply_edit, post_message, remove_message, CreateMessage, EditMessage, Poster,
+};
+use super::{image_hash, no_content, ok, patch, ApiResult};
+use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::events::{intents, Dispatch};
+use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::model::{audit_action, channel_type, Member, User, Webhook, WebhookAuthor};
+use crate::backend::permissions::{bits, GuildContext};
+use crate::backend::render;
+use crate::backend::snowflake::{now_ms, Snowflake};
+use crate::backend::state::{changes, AppState, ChannelAccess, GuildAccess};
+
+/// Routes of this family.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/channels/{channel_id}/webhooks",
+            get(channel_webhooks).post(create_webhook),
+        )
+        .route("/guilds/{guild_id}/webhooks", get(guild_webhooks))
+        .route(
+            "/webhooks/{webhook_id}",
+            get(get_webhook).patch(patch_webhook).delete(delete_webhook),
+        )
+        .route(
+            "/webhooks/{webhook_id}/{webhook_token}",
+            get(get_with_token)
+                .patch(patch_with_token)
+                .delete(delete_with_token)
+                .post(execute),
+        )
+        .route(
+            "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+            get(super::no_route_handler)
+                .patch(super::no_route_handler)
+                .delete(super::no_route_handler),
+        )
+        .route(
+            "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+            get(get_webhook_message)
+                .patch(edit_webhook_message)
+                .delete(delete_webhook_message),
+        )
+}
+
+fn publish_webhooks_update(state: &AppState, hook: &Webhook) {
+    state.publish(Dispatch::channel(
+        "WEBHOOKS_UPDATE",
+        hook.guild_id,
+        hook.channel_id,
+        intents::GUILD_WEBHOOKS,
+        json!({"guild_id": hook.guild_id, "channel_id": hook.channel_id}),
+    ));
+}
+
+fn check_name(checks: &mut Validator, name: Option<&str>) {
+    checks.length("name", name, 1, 80);
+    if let Some(name) = name {
+        let lower = name.to_lowercase();
+        if lower.contains("clyde") || lower.contains("discord") {
+            checks.add(
+                "name",
+                "USERNAME_INVALID_CONTAINS",
+                "Username cannot contain \"clyde\" or \"discord\"",
+            );
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WebhookBody {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "patch::present")]
+    avatar: Option<Option<String>>,
+    channel_id: Option<Snowflake>,
+}
+
+async fn create_webhook(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(channel_id): Ids<Snowflake>,
+    Reason(reason): Reason,
+    Body(body): Body<WebhookBody>,
+) -> ApiResult {
+    let access = state.channel_access(channel_id, &auth.user)?;
+    let Some(guild_id) = access.guild_id() else {
+        return Err(ApiError::forbidden(
+            50003,
+            "Cannot execute action on a DM channel",
+        ));
+    };
+    if !matches!(
+        access.channel.kind,
+        channel_type::GUILD_TEXT
+            | channel_type::GUILD_ANNOUNCEMENT
+            | channel_type::GUILD_VOICE
+            | channel_type::GUILD_FORUM
+            | channel_type::GUILD_MEDIA
+            | channel_type::GUILD_STAGE_VOICE
+    ) {
+        return Err(ApiError::bad_request(
+            50024,
+            "Cannot execute action on this channel type",
+        ));
+    }
+    access.require(bits::MANAGE_WEBHOOKS)?;
+    let mut checks = Validator::default();
+    checks.required("name", body.name.as_ref());
+    check_name(&mut checks, body.name.as_deref());
+    checks.finish()?;
+    let id = state.store.next_id();
+    let hook = Webhook {
+        id,
+        kind: 1,
+        guild_id,
+        channel_id,
+        creator_id: Some(auth.id()),
+        name: body.name.unwrap_or_default(),
+        avatar: body
+            .avatar
+            .flatten()
+            .map(|d| image_hash(&d, "avatar"))
+            .transpose()?,
+        token: crate::backend::accounts::generate_token(id).replace('.', ""),
+        application_id: None,
+    };
+    state.store.webhooks.put(id.be(), &hook)?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::WEBHOOK_CREATE,
+        Some(id),
+        changes(vec![
+            ("name", Value::Null, json!(hook.name)),
+            ("channel_id", Value::Null, json!(channel_id)),
+            ("type", Value::Null, json!(1)),
+        ]),
+        None,
+        reason,
+    )?;
+    publish_webhooks_update(&state, &hook);
+    Ok(ok(render::webhook(&state.store, &hook, true)?))
+}
+
+fn all_webhooks(state: &AppState) -> Result<Vec<Webhook>, ApiError> {
+    Ok(state.store.webhooks.values(b"")?)
+}
+
+async fn channel_webhooks(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(channel_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.channel_access(channel_id, &auth.user)?;
+    if access.guild.is_none() {
+        return Err(ApiError::forbidden(
+            50003,
+            "Cannot execute action on a DM channel",
+        ));
+    }
+    access.require(bits::MANAGE_WEBHOOKS)?;
+    let out = all_webhooks(&state)?
+        .iter()
+        .filter(|h| h.channel_id == channel_id)
+        .map(|h| render::webhook(&state.store, h, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok(Value::Array(out)))
+}
+
+async fn guild_webhooks(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    access.require(bits::MANAGE_WEBHOOKS)?;
+    let out = all_webhooks(&state)?
+        .iter()
+        .filter(|h| h.guild_id == guild_id)
+        .map(|h| render::webhook(&state.store, h, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok(Value::Array(out)))
+}
+
+fn load(state: &AppState, id: Snowflake) -> Result<Webhook, ApiError> {
+    state
+        .store
+        .webhooks
+        .get(id.be())?
+        .ok_or(ApiError::NotFound(Unknown::Webhook))
+}
+
+fn load_with_token(state: &AppState, id: Snowflake, token: &str) -> Result<Webhook, ApiError> {
+    let hook = load(state, id)?;
+    if hook.token != token {
+        return Err(ApiError::Coded {
+            status: axum::http::StatusCode::UNAUTHORIZED,
+            code: 50027,
+            message: "Invalid Webhook Token".into(),
+        });
+    }
+    Ok(hook)
+}
+
+fn manage_access(state: &AppState, auth: &Auth, hook: &Webhook) -> Result<ChannelAccess, ApiError> {
+    let access = state.channel_access(hook.channel_id, &auth.user)?;
+    access.require(bits::MANAGE_WEBHOOKS)?;
+    Ok(access)
+}
+
+async fn get_webhook(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(id): Ids<Snowflake>,
+) -> ApiResult {
+    let hook = load(&state, id)?;
+    manage_access(&state, &auth, &hook)?;
+    Ok(ok(render::webhook(&state.store, &hook, true)?))
+}
+
+async fn get_with_token(
+    State(state): State<AppState>,
+    Ids((id, token)): Ids<(Snowflake, String)>,
+) -> ApiResult {
+    let hook = load_with_token(&state, id, &token)?;
+    let mut out = render::webhook(&state.store, &hook, true)?;
+    if let Some(object) = out.as_object_mut() {
+        object.remove("user");
+    }
+    Ok(ok(out))
+}
+
+fn apply_patch(
+    state: &AppState,
+    mut hook: Webhook,
+    body: WebhookBody,
+    allow_channel: bool,
+) -> Result<Webhook, ApiError> {
+    let mut checks = Validator::default();
+    check_name(&mut checks, body.name.as_deref());
+    checks.finish()?;
+    if let Some(name) = body.name {
+        hook.name = name;
+    }
+    if let Some(avatar) = body.avatar {
+        hook.avatar = avatar.map(|d| image_hash(&d, "avatar")).transpose()?;
+    }
+    if let Some(channel_id) = body.channel_id {
+        if !allow_channel {
+            return Err(ApiError::invalid_field(
+                "channel_id",
+                "BASE_TYPE_INVALID",
+                "Cannot change the channel with a webhook token",
+            ));
+        }
+        let valid = state
+            .store
+            .channel(channel_id)?
+            .is_some_and(|c| c.guild_id == Some(hook.guild_id));
+        if !valid {
+            return Err(ApiError::invalid_field(
+                "channel_id",
+                "CHANNEL_INVALID",
+                "Invalid channel",
+            ));
+        }
+        hook.channel_id = channel_id;
+    }
+    state.store.webhooks.put(hook.id.be(), &hook)?;
+    publish_webhooks_update(state, &hook);
+    Ok(hook)
+}
+
+async fn patch_webhook(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(id): Ids<Snowflake>,
+    Reason(reason): Reason,
+    Body(body): Body<WebhookBody>,
+) -> ApiResult {
+    let hook = load(&state, id)?;
+    manage_access(&state, &auth, &hook)?;
+    if let Some(target) = body.channel_id {
+        let target_access = state.channel_access(target, &auth.user)?;
+        target_access.require(bits::MANAGE_WEBHOOKS)?;
+    }
+    let old_name = hook.name.clone();
+    let hook = apply_patch(&state, hook, body, true)?;
+    state.audit(
+        hook.guild_id,
+        auth.id(),
+        audit_action::WEBHOOK_UPDATE,
+        Some(id),
+        changes(vec![("name", json!(old_name), json!(hook.name))]),
+        None,
+        reason,
+    )?;
+    Ok(ok(render::webhook(&state.store, &hook, true)?))
+}
+
+async fn patch_with_token(
+    State(state): State<AppState>,
+    Ids((id, token)): Ids<(Snowflake, String)>,
+    Body(body): Body<WebhookBody>,
+) -> ApiResult {
+    let hook = load_with_token(&state, id, &token)?;
+    let hook = apply_patch(&state, hook, body, false)?;
+    Ok(ok(render::webhook(&state.store, &hook, false)?))
+}
+
+async fn delete_webhook(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(id): Ids<Snowflake>,
+    Reason(reason): Reason,
+) -> ApiResult {
+    let hook = load(&state, id)?;
+    manage_access(&state, &auth, &hook)?;
+    state.store.webhooks.remove(id.be())?;
+    state.audit(
+        hook.guild_id,
+        auth.id(),
+        audit_action::WEBHOOK_DELETE,
+        Some(id),
+        changes(vec![("name", json!(hook.name), Value::Null)]),
+        None,
+        reason,
+    )?;
+    publish_webhooks_update(&state, &hook);
+    Ok(no_content())
+}
+
+async fn delete_with_token(
+    State(state): State<AppState>,
+    Ids((id, token)): Ids<(Snowflake, String)>,
+) -> ApiResult {
+    let hook = load_with_token(&state, id, &token)?;
+    state.store.webhooks.remove(id.be())?;
+    publish_webhooks_update(&state, &hook);
+    Ok(no_content())
+}
+
+/// The access a webhook has in its channel: what @everyone may do there, plus sending.
+fn webhook_access(
+    state: &AppState,
+    hook: &Webhook,
+    channel_id: Snowflake,
+) -> Result<ChannelAccess, ApiError> {
+    let channel = state
+        .store
+        .channel(channel_id)?
+        .ok_or(ApiError::NotFound(Unknown::Channel))?;
+    let guild = state
+        .store
+        .guild(hook.guild_id)?
+        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let roles = state.store.guild_roles(hook.guild_id)?;
+    let member = Member::new(hook.id, now_ms());
+    let ctx = GuildContext {
+        guild_id: guild.id,
+        owner_id: guild.owner_id,
+        roles: &roles,
+    };
+    let overwrites = channel.permission_overwrites.clone().unwrap_or_default();
+    let everyone = ctx.channel_permissions(&member, &overwrites, now_ms());
+    let permissions = everyone
+        | bits::VIEW_CHANNEL
+        | bits::SEND_MESSAGES
+        | bits::EMBED_LINKS
+        | bits::ATTACH_FILES
+        | bits::READ_MESSAGE_HISTORY;
+    Ok(ChannelAccess {
+        channel,
+        guild: Some(GuildAccess {
+            guild,
+            roles,
+            member,
+        }),
+        permissions,
+    })
+}
+
+#[derive(Deserialize)]
+struct ExecuteQuery {
+    #[serde(default)]
+    wait: bool,
+    thread_id: Option<Snowflake>,
+}
+
+async fn execute(
+    State(state): State<AppState>,
+    Ids((id, token)): Ids<(Snowflake, String)>,
+    Q(query): Q<ExecuteQuery>,
+    Body(body): Body<CreateMessage>,
+) -> ApiResult {
+    let hook = load_with_token(&state, id, &token)?;
+    let mut channel_id = hook.channel_id;
+    if let Some(thread_id) = query.thread_id {
+        let thread = state
+            .store
+            .channel(thread_id)?
+            .filter(|t| t.parent_id == Some(hook.channel_id) && channel_type::is_thread(t.kind));
+        channel_id = thread.ok_or(ApiError::NotFound(Unknown::Channel))?.id;
+    }
+    let mut checks = Validator::default();
+    checks.length("username", body.username.as_deref(), 1, 80);
+    checks.finish()?;
+    let author = WebhookAuthor {
+        webhook_id: hook.id,
+        username: body.username.clone().unwrap_or_else(|| hook.name.clone()),
+        avatar: hook.avatar.clone(),
+    };
+    let access = webhook_access(&state, &hook, channel_id)?;
+    let poster_user = User::new(hook.id, &author.username, true);
+    let (rendered, _) = post_message(
+        &state,
+        Poster {
+            user: &poster_user,
+            webhook: Some(author),
+        },
+        &access,
+        body,
+        None,
+    )?;
+    if query.wait {
+        Ok(ok(rendered))
+    } else {
+        Ok(no_content())
+    }
+}
+
+fn webhook_message(
+    state: &AppState,
+    hook: &Webhook,
+    message_id: Snowflake,
+) -> Result<(ChannelAccess, crate::backend::model::Message), ApiError> {
+    let mut channels = vec![hook.channel_id];
+    for channel in state.store.guild_channel_list(hook.guild_id)? {
+        if channel.parent_id == Some(hook.channel_id) && channel_type::is_thread(channel.kind) {
+            channels.push(channel.id);
+        }
+    }
+    for channel_id in channels {
+        if let Some(message) = state.store.message(channel_id, message_id)? {
+            if message
+                .webhook
+                .as_ref()
+                .is_some_and(|w| w.webhook_id == hook.id)
+            {
+                return Ok((webhook_access(state, hook, channel_id)?, message));
+            }
+        }
+    }
+    Err(ApiError::NotFound(Unknown::Message))
+}
+
+async fn get_webhook_message(
+    State(state): State<AppState>,
+    Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
+) -> ApiResult {
+    let hook = load_with_token(&state, id, &token)?;
+    let (_, message) = webhook_message(&state, &hook, message_id)?;
+    Ok(ok(render::message(&state.store, &message, None)?))
+}
+
+async fn edit_webhook_message(
+    State(state): State<AppState>,
+    Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
+    Body(body): Body<EditMessage>,
+) -> ApiResult {
+    let hook = load_with_token(&state, id, &token)?;
+    let (access, _) = webhook_message(&state, &hook, message_id)?;
+    Ok(ok(apply_edit(&state, &access, message_id, body, hook.id)?))
+}
+
+async fn delete_webhook_message(
+    State(state): State<AppState>,
+    Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
+) -> ApiResult {
+    let hook = load_with_token(&state, id, &token)?;
+    let (access, message) = webhook_message(&state, &hook, message_id)?;
+    remove_message(&state, &access, &message)?;
+    Ok(no_content())
+}

@@ -1,0 +1,132 @@
+//! twilight-gateway (zlib-stream) against the built `discord-mitm serve`: its strict models must
+//! parse READY, GUILD_CREATE, MESSAGE_CREATE, GUILD_MEMBERS_CHUNK and the events REST causes.
+mod serve_gateway_support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use serve_gateway_support::*;
+use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt};
+use twilight_model::gateway::payload::outgoing::RequestGuildMembers;
+use twilight_model::id::Id;
+
+async fn next_event(shard: &mut Shard, what: &str) -> Event {
+    let event = tokio::time::timeout(
+        Duration::from_secs(15),
+        shard.next_event(EventTypeFlags::all()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    match event {
+        Some(Ok(event)) => event,
+        Some(Err(error)) => {
+            panic!("twilight could not take an event while waiting for {what}: {error:?}")
+        }
+        None => panic!("shard ended while waiting for {what}"),
+    }
+}
+
+#[tokio::test]
+async fn twilight_strict_models_parse_ready_guild_create_and_message_create() {
+    let server = Server::start(&fixture(None));
+    let intents = Intents::GUILDS
+        | Intents::GUILD_MEMBERS
+        | Intents::GUILD_MESSAGES
+        | Intents::MESSAGE_CONTENT
+        | Intents::GUILD_MESSAGE_REACTIONS
+        | Intents::GUILD_PRESENCES
+        | Intents::GUILD_VOICE_STATES;
+    let config = ConfigBuilder::new(BOT_TOKEN.to_string(), intents)
+        .proxy_url(server.ws())
+        .build();
+    let mut shard = Shard::with_config(ShardId::ONE, config);
+    let ready = loop {
+        if let Event::Ready(ready) = next_event(&mut shard, "READY").await {
+            break ready;
+        }
+    };
+    assert_eq!(ready.user.id.get().to_string(), BOT_ID);
+    assert_eq!(ready.guilds.len(), 1);
+    assert!(ready.guilds[0].unavailable);
+    assert_eq!(ready.application.id.get().to_string(), BOT_ID);
+    assert_eq!(ready.resume_gateway_url, server.ws());
+    let guild = match next_event(&mut shard, "GUILD_CREATE").await {
+        Event::GuildCreate(create) => match *create {
+            twilight_model::gateway::payload::incoming::GuildCreate::Available(guild) => guild,
+            other => panic!("guild unavailable: {other:?}"),
+        },
+        other => panic!("expected GUILD_CREATE, got {other:?}"),
+    };
+    assert_eq!(guild.name, "Test Guild");
+    assert_eq!(guild.channels.len(), 4);
+    assert_eq!(guild.members.len(), 3);
+    assert_eq!(guild.member_count, Some(3));
+    assert!(guild.roles.iter().any(|r| r.name == "Mods"));
+
+    let (status, _) = rest(
+        &server,
+        ALICE_TOKEN,
+        "POST",
+        &format!("/channels/{GENERAL_ID}/messages"),
+        Some(json!({"content": "hello twilight"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let message = loop {
+        if let Event::MessageCreate(message) = next_event(&mut shard, "MESSAGE_CREATE").await {
+            break message;
+        }
+    };
+    assert_eq!(message.content, "hello twilight");
+    assert_eq!(message.author.name, "alice");
+    assert_eq!(
+        message.guild_id.map(|id| id.get().to_string()).as_deref(),
+        Some(GUILD_ID)
+    );
+    assert!(message.member.is_some());
+
+    // Edits, reactions, member updates and member chunks parse too.
+    let id = message.id.get();
+    rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        &format!("/channels/{GENERAL_ID}/messages/{id}"),
+        Some(json!({"content": "edited"})),
+    )
+    .await;
+    rest(
+        &server,
+        ALICE_TOKEN,
+        "PUT",
+        &format!("/channels/{GENERAL_ID}/messages/{id}/reactions/%F0%9F%91%8D/@me"),
+        None,
+    )
+    .await;
+    rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        &format!("/guilds/{GUILD_ID}/members/{ALICE_ID}"),
+        Some(json!({"nick": "Ally"})),
+    )
+    .await;
+    let request = RequestGuildMembers::builder(Id::new(GUILD_ID.parse().unwrap()))
+        .nonce("twilight")
+        .query("", None);
+    shard.command(&request);
+    let (mut update, mut reaction, mut member, mut chunk) = (false, false, false, false);
+    while !(update && reaction && member && chunk) {
+        match next_event(&mut shard, "the events REST caused").await {
+            Event::MessageUpdate(m) => update |= m.content == "edited",
+            Event::ReactionAdd(_) => reaction = true,
+            Event::MemberUpdate(m) => member |= m.nick.as_deref() == Some("Ally"),
+            Event::MemberChunk(c) => {
+                assert_eq!(c.nonce.as_deref(), Some("twilight"));
+                assert_eq!(c.members.len(), 3);
+                chunk = true;
+            }
+            _ => {}
+        }
+    }
+}
