@@ -126,6 +126,26 @@ impl Store {
         Ok(id)
     }
 
+    /// Stores several exchanges at once (ids assigned in order), one sled batch per tree: the
+    /// recorder's path under load.
+    pub fn insert_exchanges(&self, exchanges: &mut [Exchange]) -> Result<(), StoreError> {
+        let mut records = sled::Batch::default();
+        let mut index = sled::Batch::default();
+        for exchange in exchanges.iter_mut() {
+            let id = self.next_exchange.fetch_add(1, Ordering::Relaxed);
+            exchange.id = id;
+            records.insert(&id.to_be_bytes(), encode(exchange)?);
+            let template = crate::explore::route_template(exchange.path());
+            index.insert(
+                route_key(&exchange.method, &exchange.host, &template, Some(id)),
+                &[],
+            );
+        }
+        self.exchanges.apply_batch(records)?;
+        self.route_index.apply_batch(index)?;
+        Ok(())
+    }
+
     /// The exchange with this id.
     pub fn exchange(&self, id: u64) -> Result<Option<Exchange>, StoreError> {
         self.exchanges

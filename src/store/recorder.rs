@@ -290,8 +290,27 @@ impl Writer {
     }
 
     fn run(mut self, receiver: Receiver<Event>) {
-        while let Ok(event) = receiver.recv() {
-            self.handle(event);
+        // Under load, exchanges are written in batches of whatever has queued up; other events
+        // are handled in order between batches.
+        const MAX_BATCH: usize = 512;
+        let mut batch: Vec<Exchange> = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = receiver.recv() {
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(event) = next.take() {
+                taken += 1;
+                match event {
+                    Event::Exchange(captured) => batch.push(self.build_exchange(*captured)),
+                    other => {
+                        self.write_exchanges(&mut batch);
+                        self.handle(other);
+                    }
+                }
+                if taken < MAX_BATCH {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            self.write_exchanges(&mut batch);
         }
         for (_, session) in std::mem::take(&mut self.sessions) {
             self.write_session(&session.record);
@@ -341,6 +360,16 @@ impl Writer {
                 let _ = done.send(());
             }
         }
+    }
+
+    fn write_exchanges(&self, batch: &mut Vec<Exchange>) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.insert_exchanges(batch) {
+            tracing::error!("recording {} exchanges: {err}", batch.len());
+        }
+        batch.clear();
     }
 
     fn write_session(&self, session: &GatewaySession) {
