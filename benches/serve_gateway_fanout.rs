@@ -127,6 +127,7 @@ async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<
         return;
     }
     let compressed = url.contains("zlib-stream");
+    let mut inflate = discord_mitm::gateway::compress::ZlibStreamDecompressor::new();
     let mut seen = 0usize;
     let jitter = Duration::from_millis(rand_jitter(&url) % 41_250);
     let mut beat = tokio::time::interval_at(
@@ -147,11 +148,13 @@ async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<
                     }
                 }
                 Some(Ok(Message::Binary(bytes))) => {
+                    let Ok(Some(message)) = inflate.push_frame(&bytes) else {
+                        continue;
+                    };
                     seen += 1;
                     if seen == 3 {
                         counters.ready.fetch_add(1, Ordering::Relaxed);
-                    } else if bytes.len() < 40 {
-                        // A compressed heartbeat ACK, not a delivery.
+                    } else if message.starts_with(b"{\"op\":11") {
                         counters.acks.fetch_add(1, Ordering::Relaxed);
                     } else if seen > 3 {
                         counters.frames.fetch_add(1, Ordering::Relaxed);
