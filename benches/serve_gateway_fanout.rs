@@ -111,9 +111,20 @@ struct Counters {
 
 /// One bot session: identify, wait for GUILD_CREATE (frame 3), then count frames and heartbeat.
 async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<()>) {
-    let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else {
-        counters.closed.fetch_add(1, Ordering::Relaxed);
-        return;
+    // Like a real bot, retry a refused connect (a burst can overflow the listen backlog).
+    let mut attempt = 0;
+    let ws = loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((ws, _)) => break ws,
+            Err(_) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            Err(_) => {
+                counters.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
     };
     let (mut write, mut read) = ws.split();
     let identify = json!({"op": 2, "d": {"token": BOT_TOKEN, "intents": 1 | (1 << 9) | (1 << 15),
