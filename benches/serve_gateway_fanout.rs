@@ -111,9 +111,20 @@ struct Counters {
 
 /// One bot session: identify, wait for GUILD_CREATE (frame 3), then count frames and heartbeat.
 async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<()>) {
-    let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else {
-        counters.closed.fetch_add(1, Ordering::Relaxed);
-        return;
+    // Like a real bot, retry a refused connect (a burst can overflow the listen backlog).
+    let mut attempt = 0;
+    let ws = loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((ws, _)) => break ws,
+            Err(_) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            Err(_) => {
+                counters.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
     };
     let (mut write, mut read) = ws.split();
     let identify = json!({"op": 2, "d": {"token": BOT_TOKEN, "intents": 1 | (1 << 9) | (1 << 15),
@@ -127,6 +138,7 @@ async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<
         return;
     }
     let compressed = url.contains("zlib-stream");
+    let mut inflate = discord_mitm::gateway::compress::ZlibStreamDecompressor::new();
     let mut seen = 0usize;
     let jitter = Duration::from_millis(rand_jitter(&url) % 41_250);
     let mut beat = tokio::time::interval_at(
@@ -147,11 +159,13 @@ async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<
                     }
                 }
                 Some(Ok(Message::Binary(bytes))) => {
+                    let Ok(Some(message)) = inflate.push_frame(&bytes) else {
+                        continue;
+                    };
                     seen += 1;
                     if seen == 3 {
                         counters.ready.fetch_add(1, Ordering::Relaxed);
-                    } else if bytes.len() < 40 {
-                        // A compressed heartbeat ACK, not a delivery.
+                    } else if message.starts_with(b"{\"op\":11") {
                         counters.acks.fetch_add(1, Ordering::Relaxed);
                     } else if seen > 3 {
                         counters.frames.fetch_add(1, Ordering::Relaxed);

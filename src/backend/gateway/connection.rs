@@ -335,6 +335,12 @@ impl Connection {
             }
         };
         if let Some(record) = &self.record {
+            // An event only this session holds (READY, GUILD_CREATE, chunks) is kept as bytes.
+            let event = if Arc::strong_count(&event) == 1 {
+                event.compact(self.framer.encoding()).unwrap_or(event)
+            } else {
+                event
+            };
             let limits = self.limits();
             record.lock().sent(seq, event, &limits);
         }

@@ -437,8 +437,12 @@ mod tests {
         let unsent = vec![rx.try_recv().unwrap()];
         assert!(record.detach(7, unsent));
         let (link, _rx, _control) = self::link(8, 4);
-        let missed: Vec<_> = record.attach(link).iter().map(|e| e.d.clone()).collect();
-        assert_eq!(missed, vec![json!(0), json!(1), json!(2)]);
+        let missed: Vec<_> = record
+            .attach(link)
+            .iter()
+            .map(|e| e.value().cloned())
+            .collect();
+        assert_eq!(missed, vec![Some(json!(0)), Some(json!(1)), Some(json!(2))]);
     }
 
     #[test]

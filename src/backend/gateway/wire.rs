@@ -12,6 +12,7 @@ use crate::gateway::compress::{
     ZstdStreamCompressor,
 };
 use crate::gateway::decoder::ConnectionParams;
+use crate::gateway::etf::DecodeOptions;
 use crate::gateway::GatewayPayload;
 
 /// A dispatch ready to be numbered and sent to any number of sessions.
@@ -19,8 +20,8 @@ use crate::gateway::GatewayPayload;
 pub struct Prepared {
     /// Event name (`t`).
     pub name: String,
-    /// Event data (`d`).
-    pub d: Value,
+    /// Event data (`d`); dropped by [`Prepared::compact`] once encoded.
+    d: Option<Value>,
     json: OnceLock<Result<Vec<u8>, CodecError>>,
     etf: OnceLock<Result<Vec<u8>, CodecError>>,
 }
@@ -30,25 +31,78 @@ impl Prepared {
     pub fn new(name: impl Into<String>, d: Value) -> Arc<Prepared> {
         Arc::new(Prepared {
             name: name.into(),
-            d,
+            d: Some(d),
             json: OnceLock::new(),
             etf: OnceLock::new(),
         })
     }
 
-    /// `d` encoded in `encoding` (computed once, then shared).
-    pub fn data(&self, encoding: Encoding) -> Result<&[u8], CodecError> {
-        let cell = match encoding {
+    /// The event data, unless compacted.
+    pub fn value(&self) -> Option<&Value> {
+        self.d.as_ref()
+    }
+
+    fn cell(&self, encoding: Encoding) -> &OnceLock<Result<Vec<u8>, CodecError>> {
+        match encoding {
             Encoding::Json => &self.json,
             Encoding::Etf => &self.etf,
+        }
+    }
+
+    /// `d` encoded in `encoding` (computed once, then shared; transcoded when compacted).
+    pub fn data(&self, encoding: Encoding) -> Result<&[u8], CodecError> {
+        self.cell(encoding)
+            .get_or_init(|| {
+                let mut out = Vec::with_capacity(256);
+                match &self.d {
+                    Some(d) => codec::encode_data(d, encoding, &mut out).map(|()| out),
+                    None => self.transcoded(encoding),
+                }
+            })
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(Clone::clone)
+    }
+
+    fn transcoded(&self, encoding: Encoding) -> Result<Vec<u8>, CodecError> {
+        let other = match encoding {
+            Encoding::Json => Encoding::Etf,
+            Encoding::Etf => Encoding::Json,
         };
-        cell.get_or_init(|| {
-            let mut out = Vec::with_capacity(256);
-            codec::encode_data(&self.d, encoding, &mut out).map(|()| out)
-        })
-        .as_ref()
-        .map(Vec::as_slice)
-        .map_err(Clone::clone)
+        let Some(Ok(source)) = self.cell(other).get() else {
+            return Err(CodecError::NotAPayload(
+                "compacted event lost its data".into(),
+            ));
+        };
+        let mut out = Vec::with_capacity(source.len() + 16);
+        match other {
+            // ETF fragments are terms without the version byte; the transcoder wants it.
+            Encoding::Etf => {
+                let mut whole = Vec::with_capacity(source.len() + 1);
+                whole.push(crate::gateway::etf::VERSION);
+                whole.extend_from_slice(source);
+                codec::transcode(&whole, other, encoding, &DecodeOptions::LENIENT, &mut out)?;
+            }
+            Encoding::Json => {
+                codec::transcode(source, other, encoding, &DecodeOptions::LENIENT, &mut out)?;
+                out.remove(0);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A copy holding only the encoding `encoding` of `d` (replay buffers keep these: a
+    /// session's own READY and GUILD_CREATE cost their wire size, not a JSON tree).
+    pub fn compact(&self, encoding: Encoding) -> Result<Arc<Prepared>, CodecError> {
+        let data = self.data(encoding)?.to_vec();
+        let compact = Prepared {
+            name: self.name.clone(),
+            d: None,
+            json: OnceLock::new(),
+            etf: OnceLock::new(),
+        };
+        let _ = compact.cell(encoding).set(Ok(data));
+        Ok(Arc::new(compact))
     }
 }
 
@@ -75,17 +129,21 @@ pub struct Framer {
     scratch: Vec<u8>,
 }
 
+/// History window of zlib-stream connections.
+const ZLIB_WINDOW_BITS: u8 = 14;
+
 /// Scratch space kept between messages; a larger one (after a big READY) is released.
 const SCRATCH_KEEP: usize = 4096;
 
 impl Framer {
-    /// A framer for a connection opened with `params`; zlib-stream uses `zlib_level`.
+    /// A framer for a connection opened with `params`; zlib-stream uses `zlib_level` and a
+    /// 14-bit window (every inflater reads it; it saves 64 KiB per connection).
     pub fn new(params: &ConnectionParams, zlib_level: u32) -> Result<Framer, CompressError> {
         let transport = match params.compression {
             TransportCompression::None => Transport::None,
-            TransportCompression::ZlibStream => {
-                Transport::Zlib(Box::new(ZlibStreamCompressor::with_level(zlib_level)))
-            }
+            TransportCompression::ZlibStream => Transport::Zlib(Box::new(
+                ZlibStreamCompressor::with_level_and_window(zlib_level, ZLIB_WINDOW_BITS),
+            )),
             TransportCompression::ZstdStream => {
                 Transport::Zstd(Box::new(ZstdStreamCompressor::new()?))
             }
@@ -164,7 +222,6 @@ impl Framer {
 mod tests {
     use super::*;
     use crate::gateway::compress::{decompress_payload, ZlibStreamDecompressor};
-    use crate::gateway::etf::DecodeOptions;
     use crate::gateway::OpCode;
     use serde_json::json;
 
@@ -182,7 +239,7 @@ mod tests {
         let decoded: GatewayPayload = serde_json::from_str(text.as_str()).unwrap();
         assert_eq!(
             decoded,
-            GatewayPayload::dispatch("MESSAGE_CREATE", 3, event.d.clone())
+            GatewayPayload::dispatch("MESSAGE_CREATE", 3, event.value().unwrap().clone())
         );
         let mut framer = Framer::new(&params("v=10&encoding=etf"), 6).unwrap();
         let Message::Binary(bytes) = framer.dispatch(&event, 4).unwrap() else {
@@ -192,6 +249,29 @@ mod tests {
             codec::decode_payload(&bytes, Encoding::Etf, &DecodeOptions::LENIENT).unwrap();
         assert_eq!(decoded.s, Some(4));
         assert_eq!(decoded.d["content"], "ping");
+    }
+
+    #[test]
+    fn compacted_events_keep_their_bytes_and_transcode_to_the_other_encoding() {
+        let d = json!({"id": "1", "content": "h\u{e9}", "n": [1, null, true]});
+        for encoding in [Encoding::Json, Encoding::Etf] {
+            let event = Prepared::new("READY", d.clone());
+            let compact = event.compact(encoding).unwrap();
+            assert!(compact.value().is_none());
+            for wanted in [Encoding::Json, Encoding::Etf] {
+                let mut framer =
+                    Framer::new(&params(&format!("encoding={}", wanted.as_query_value())), 6)
+                        .unwrap();
+                let bytes = match framer.dispatch(&compact, 1).unwrap() {
+                    Message::Text(text) => text.as_bytes().to_vec(),
+                    Message::Binary(bytes) => bytes.to_vec(),
+                    other => panic!("{other:?}"),
+                };
+                let decoded =
+                    codec::decode_payload(&bytes, wanted, &DecodeOptions::LENIENT).unwrap();
+                assert_eq!(decoded, GatewayPayload::dispatch("READY", 1, d.clone()));
+            }
+        }
     }
 
     #[test]
