@@ -71,7 +71,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(&cli.global, args),
         Command::Record(args) => record::run(&cli.global, args),
         Command::Recordings(args) => recordings::run(args),
         Command::Export(args) => export::run(args),
