@@ -160,7 +160,6 @@ impl Reply {
     fn parse(out: &Output) -> Reply {
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        // The proxy's "200 Connection established" block comes first for CONNECT.
         let mut rest = text.as_str();
         loop {
             let Some((head, body)) = rest.split_once("\r\n\r\n") else {
@@ -177,7 +176,8 @@ impl Reply {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
-            if head.contains("Connection established") || status == 100 {
+            // The proxy's CONNECT answer (and any 100) comes first; the real head follows.
+            if body.starts_with("HTTP/") {
                 rest = body;
                 continue;
             }
