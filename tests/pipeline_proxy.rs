@@ -109,21 +109,12 @@ async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &[]);
     let recorded_guild = "81384788765712384";
-    let recorder_ref = &recorder;
-    let url = format!("https://discord.com/api/v9/guilds/{recorded_guild}/premium/subscriptions");
-    let recorded = tokio::task::spawn_blocking({
-        let (proxy, ca) = (recorder_ref.proxy_url(), recorder_ref.ca_pem.clone());
-        move || {
-            std::process::Command::new("curl")
-                .args(["-sS", "--max-time", "10", "--proxy", &proxy, "--cacert"])
-                .arg(&ca)
-                .arg(&url)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    // Blocking curl on one of the two runtime workers; the stand-in runs on the other.
+    let recorded = record_support::curl(
+        &recorder,
+        &format!("https://discord.com/api/v9/guilds/{recorded_guild}/premium/subscriptions"),
+        &[],
+    );
     assert!(recorded.status.success(), "{recorded:?}");
     let affinities = record_support::curl(
         &recorder,
@@ -217,5 +208,32 @@ async fn forward_reaches_the_stand_in_and_records_it_and_unreachable_upstream_is
     assert!(
         !auth.value_str().contains("secret-user-token"),
         "secret stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_fails_before_answering_is_a_discord_style_502() {
+    let stand_in = StandIn::start().await;
+    let dir = workdir();
+    // Reachable, but its certificate is not trusted (no --upstream-ca): the TLS handshake fails.
+    let extra = stand_in.resolve_args();
+    let serve_dir = dir.path().to_path_buf();
+    let (reply, log) = tokio::task::spawn_blocking(move || {
+        let mut extra = extra;
+        extra.extend(args(&["--fallback", "recorded,forward"]));
+        let serve = ServeProxy::start(&serve_dir, &extra);
+        let reply = serve.curl(
+            "https://discord.com/api/v9/users/@me/affinities/guilds",
+            &[],
+        );
+        (reply, serve.stop())
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 502, "{reply:?}\n{log}");
+    assert_eq!(reply.source(), Some("proxy"));
+    assert_eq!(
+        reply.json(),
+        json!({"message": "502: Bad Gateway", "code": 0})
     );
 }
