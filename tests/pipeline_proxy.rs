@@ -237,3 +237,30 @@ async fn an_upstream_that_fails_before_answering_is_a_discord_style_502() {
         json!({"message": "502: Bad Gateway", "code": 0})
     );
 }
+
+#[test]
+fn the_transparent_listener_reaches_the_backend_by_sni() {
+    let dir = workdir();
+    let serve = ServeProxy::start(
+        dir.path(),
+        &args(&["--fallback", "none", "--transparent", "127.0.0.1:0"]),
+    );
+    let addr = serve.transparent.expect("transparent address printed");
+    // As a hosts-file redirect would: discord.com resolves to us; no proxy involved.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&serve.ca_pem)
+        .arg("--resolve")
+        .arg(format!("discord.com:{}:127.0.0.1", addr.port()))
+        .args(["-H", &format!("Authorization: Bot {BOT_TOKEN}")])
+        .arg(format!(
+            "https://discord.com:{}/api/v10/users/@me",
+            addr.port()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["username"], "pingbot", "{me}");
+    assert!(serve.stop().contains("answered by backend"));
+}

@@ -40,6 +40,8 @@ pub struct ServeProxy {
     child: Child,
     /// The proxy's address.
     pub proxy: SocketAddr,
+    /// The transparent TLS listener, when started with `--transparent`.
+    pub transparent: Option<SocketAddr>,
     /// The CA certificate clients trust.
     pub ca_pem: PathBuf,
     stderr_log: PathBuf,
@@ -72,12 +74,18 @@ impl ServeProxy {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut proxy = None;
+        let mut transparent = None;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let Some(Ok(line)) = lines.next() else { break };
             if let Some(rest) = line.trim().strip_prefix("proxy:") {
                 let addr = rest.trim().trim_start_matches("http://");
                 proxy = addr.split_whitespace().next().and_then(|a| a.parse().ok());
+            }
+            if let Some(rest) = line.trim().strip_prefix("transparent TLS on ") {
+                transparent = rest.trim().parse().ok();
+            }
+            if line.starts_with("Press Ctrl-C") && proxy.is_some() {
                 break;
             }
         }
@@ -92,6 +100,7 @@ impl ServeProxy {
         ServeProxy {
             child,
             proxy,
+            transparent,
             ca_pem: dir.join("ca").join("discord-mitm-ca.pem"),
             stderr_log,
         }
