@@ -182,7 +182,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn shutdown_signal(watch_stdin: bool) {
+/// Ctrl-C, SIGTERM, or (when asked) standard input closing.
+pub async fn shutdown_signal(watch_stdin: bool) {
     let stdin_closed = async move {
         if !watch_stdin {
             return std::future::pending::<()>().await;

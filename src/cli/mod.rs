@@ -38,6 +38,8 @@ pub struct GlobalOptions {
 
 /// The commands. Each one's arguments live beside the module that does the work.
 #[derive(Debug, Subcommand)]
+// Parsed once per run; boxing the big argument structs would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Root CA: create, show, install in trust stores, verify.
     Ca(ca::CaArgs),
@@ -71,7 +73,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(&cli.global, args),
         Command::Record(args) => record::run(&cli.global, args),
         Command::Recordings(args) => recordings::run(args),
         Command::Export(args) => export::run(args),

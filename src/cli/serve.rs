@@ -6,8 +6,17 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::backend::ratelimit::{Limit, RateLimitConfig};
+use crate::backend::routes::client::ClientConfig;
 use crate::backend::server::{self, ServeOptions};
 use crate::backend::Config;
+use crate::pipeline::backend::ADVERTISED_GATEWAY;
+use crate::pipeline::replay::ReplayOptions;
+use crate::pipeline::serve::{Fallback, ServeProxyConfig};
+use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
+use crate::store::RecorderOptions;
+
+use super::record::UpstreamArgs;
+use super::GlobalOptions;
 
 /// Run the reimplemented Discord backend (REST on `--api`, state in sled under `--data`).
 #[derive(Debug, Clone, Args)]
@@ -45,6 +54,36 @@ pub struct ServeArgs {
     /// Print which operations of this OpenAPI spec serve answers natively, then exit.
     #[arg(long, value_name = "SPEC")]
     pub coverage: Option<PathBuf>,
+    /// Also run the MITM proxy here (HTTPS_PROXY=http://ADDR): Discord's API hosts reach this
+    /// backend, the rest goes down --fallback.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Also listen for TLS here and pick the leaf by SNI, for hosts-file redirects (needs --listen).
+    #[arg(long, value_name = "ADDR", requires = "listen")]
+    pub transparent: Option<SocketAddr>,
+    /// Recordings database replayed from, and recorded into when forwarding.
+    #[arg(long, default_value = "recordings")]
+    pub recordings: PathBuf,
+    /// What answers what the backend does not: recorded,forward | recorded | forward | none.
+    #[arg(long, default_value = "recorded,forward")]
+    pub fallback: Fallback,
+    /// Query parameter ignored when matching recordings (repeatable; default: _, cb, nocache).
+    #[arg(long = "replay-ignore-param", value_name = "NAME")]
+    pub replay_ignore_param: Vec<String>,
+    /// Match recordings on the request body too.
+    #[arg(long)]
+    pub replay_match_body: bool,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// Record secrets of forwarded exchanges instead of redacting them.
+    #[arg(long)]
+    pub keep_secrets: bool,
+    /// Domains to intercept (with subdomains); default Discord's. Repeatable.
+    #[arg(long = "intercept", value_name = "DOMAIN")]
+    pub intercept: Vec<String>,
+    /// Desktop client version the update check serves (older clients are offered it).
+    #[arg(long, value_name = "VERSION", default_value = "0.0.309")]
+    pub client_version: String,
 }
 
 fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
@@ -57,7 +96,7 @@ fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
 }
 
 /// Runs the command.
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -70,8 +109,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         print!("{}", crate::backend::coverage::report(&coverage));
         return Ok(ExitCode::SUCCESS);
     }
+    // Behind the proxy, clients must keep believing they talk to Discord's gateway.
+    let gateway_url = match (&args.gateway_url, args.listen) {
+        (None, Some(_)) => Some(ADVERTISED_GATEWAY.to_string()),
+        (url, _) => url.clone(),
+    };
     let config = Config {
-        gateway_url: args.gateway_url,
+        gateway_url,
         rate_limits: RateLimitConfig {
             per_route: parse_limit(&args.rate_limit)?,
             global: parse_limit(&args.global_rate_limit)?,
@@ -82,12 +126,47 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let options = ServeOptions {
         api: args.api,
-        data: args.data,
-        fixture: args.fixture,
+        data: args.data.clone(),
+        fixture: args.fixture.clone(),
         reset: args.reset,
         config,
         exit_on_stdin_close: args.exit_on_stdin_close,
     };
-    runtime.block_on(server::run(options))?;
+    let Some(listen) = args.listen else {
+        runtime.block_on(server::run(options))?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let intercept = if args.intercept.is_empty() {
+        HostMatcher::new(DISCORD_DOMAINS.iter().map(|d| d.to_string()))
+    } else {
+        HostMatcher::new(args.intercept.clone())
+    };
+    let mut replay = ReplayOptions {
+        match_body: args.replay_match_body,
+        max_body: args.max_body,
+        ..ReplayOptions::default()
+    };
+    if !args.replay_ignore_param.is_empty() {
+        replay.ignored_params = args.replay_ignore_param.clone();
+    }
+    let proxy = ServeProxyConfig {
+        listen,
+        transparent: args.transparent,
+        recordings: args.recordings.clone(),
+        fallback: args.fallback,
+        replay,
+        recorder: RecorderOptions {
+            keep_secrets: args.keep_secrets,
+            ..RecorderOptions::default()
+        },
+        upstream: args.upstream.config(),
+        intercept,
+        ca_dir: global.ca_dir.clone(),
+        client: ClientConfig {
+            version: args.client_version.clone(),
+            ..ClientConfig::default()
+        },
+    };
+    runtime.block_on(crate::pipeline::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,10 @@
 //! The per-request path behind the proxy: a chain of responders tried in order (for `record`
 //! just upstream; for `serve` backend → recordings → upstream), with every answered exchange
 //! teed into the recorder. The chain is decided here and nowhere else.
+pub mod backend;
 pub mod record;
+pub mod replay;
+pub mod serve;
 mod tee;
 pub mod upstream;
 pub mod websocket;
@@ -230,15 +233,11 @@ impl Pipeline {
     }
 
     async fn run_chain(&self, ctx: &RequestContext, mut req: Request<PipeBody>) -> Answer {
+        let req_line = format!("{} {}", req.method(), req.uri().path());
         for responder in &self.chain {
             match responder.respond(ctx, req).await {
                 Outcome::Answered(mut answer) => {
-                    tracing::debug!(
-                        source = answer.source.as_str(),
-                        status = answer.response.status().as_u16(),
-                        host = %ctx.host,
-                        "answered"
-                    );
+                    log_answer(ctx, &req_line, answer.source, answer.response.status());
                     if self.tag_source {
                         answer.response.headers_mut().insert(
                             SOURCE_HEADER,
@@ -251,6 +250,7 @@ impl Pipeline {
             }
         }
         let mut response = discord_error(StatusCode::NOT_FOUND, "404: Not Found", 0);
+        log_answer(ctx, &req_line, Source::None, response.status());
         if self.tag_source {
             response
                 .headers_mut()
@@ -264,6 +264,17 @@ impl Pipeline {
             record: true,
         }
     }
+}
+
+/// One log line per answered request, naming who answered (the same word as the header).
+fn log_answer(ctx: &RequestContext, req_line: &str, source: Source, status: StatusCode) {
+    tracing::info!(
+        source = source.as_str(),
+        status = status.as_u16(),
+        host = %ctx.host,
+        "{req_line} answered by {}",
+        source.as_str()
+    );
 }
 
 /// Headers passed to the client: upstream's, minus Alt-Svc (so clients don't leave for HTTP/3
@@ -299,6 +310,36 @@ pub fn discord_error(status: StatusCode, message: &str, code: u32) -> Response<P
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Why a request body could not be buffered.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    /// Longer than the limit.
+    #[error("body longer than {0} bytes")]
+    TooLarge(usize),
+    /// The client's body failed.
+    #[error("body failed: {0}")]
+    Failed(String),
+}
+
+/// Buffers a whole body, up to `limit` bytes.
+pub fn buffer_body(body: PipeBody, limit: usize) -> BoxFuture<'static, Result<Bytes, BufferError>> {
+    // Boxed here so callers' futures stay `Send` without higher-ranked error lifetimes.
+    Box::pin(async move {
+        let mut body = body;
+        let mut buffered = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| BufferError::Failed(err.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if buffered.len() + data.len() > limit {
+                    return Err(BufferError::TooLarge(limit));
+                }
+                buffered.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buffered))
+    })
 }
 
 /// A complete body.

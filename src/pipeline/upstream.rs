@@ -10,18 +10,30 @@ use super::{
     discord_error, Answer, BoxFuture, Outcome, PipeBody, RequestContext, Responder, Source,
     HOP_BY_HOP,
 };
-use crate::upstream::{Upstream, UpstreamAddr};
+use crate::upstream::{Upstream, UpstreamAddr, UpstreamError};
 
 /// Forwards every request (and WebSocket upgrade) upstream.
 pub struct UpstreamResponder {
     upstream: Upstream,
     relay: Arc<WebSocketRelay>,
+    unreachable_is_not_found: bool,
 }
 
 impl UpstreamResponder {
     /// Forwards through `upstream`; gateway sessions are tapped by `relay`.
     pub fn new(upstream: Upstream, relay: Arc<WebSocketRelay>) -> Self {
-        UpstreamResponder { upstream, relay }
+        UpstreamResponder {
+            upstream,
+            relay,
+            unreachable_is_not_found: false,
+        }
+    }
+
+    /// As the last link of `serve`'s chain: when upstream cannot be reached at all (no DNS, no
+    /// route, refused), the chain ends in Discord's 404 (source `none`) instead of a 502.
+    pub fn ending_the_chain(mut self) -> Self {
+        self.unreachable_is_not_found = true;
+        self
     }
 
     async fn forward(&self, ctx: &RequestContext, req: Request<PipeBody>) -> Answer {
@@ -70,6 +82,16 @@ impl UpstreamResponder {
                     record: true,
                 }
             }
+            Err(err) if self.unreachable_is_not_found && is_unreachable(&err) => {
+                tracing::info!(host = %ctx.host, "upstream unreachable, answering 404: {err}");
+                Answer {
+                    response: discord_error(StatusCode::NOT_FOUND, "404: Not Found", 0),
+                    source: Source::None,
+                    upstream_addr: None,
+                    error: Some(err.to_string()),
+                    record: true,
+                }
+            }
             Err(err) => {
                 tracing::warn!(host = %ctx.host, "upstream: {err}");
                 Answer {
@@ -82,6 +104,16 @@ impl UpstreamResponder {
             }
         }
     }
+}
+
+/// Errors meaning nobody could be reached (as opposed to upstream failing mid-answer).
+fn is_unreachable(err: &UpstreamError) -> bool {
+    matches!(
+        err,
+        UpstreamError::Resolve { .. }
+            | UpstreamError::Connect { .. }
+            | UpstreamError::ConnectTimeout { .. }
+    )
 }
 
 impl Responder for UpstreamResponder {

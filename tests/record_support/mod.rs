@@ -222,6 +222,14 @@ async fn handle(
         ("GET", "/api/v9/gateway") => {
             json_response(200, json!({"url": "wss://gateway.discord.gg"}))
         }
+        ("GET", p) if p.starts_with("/api/v9/guilds/") && p.ends_with("/premium/subscriptions") => {
+            // Echoes the guild id so replay's id substitution can be seen.
+            let guild_id = p.split('/').nth(4).unwrap_or_default();
+            json_response(
+                200,
+                json!([{"id": "1400000000000000001", "guild_id": guild_id, "user_id": "80351110224678912", "ended": false}]),
+            )
+        }
         ("GET", "/api/v9/users/@me/affinities/guilds") => {
             json_response(200, json!({"guild_affinities": []}))
         }

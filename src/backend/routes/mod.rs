@@ -11,6 +11,7 @@ use super::ratelimit;
 use super::state::AppState;
 
 pub mod channels;
+pub mod client;
 pub mod compat;
 pub mod guilds;
 pub mod invites;

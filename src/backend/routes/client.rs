@@ -1,0 +1,114 @@
+//! Routes the official desktop client calls while starting: the update check and telemetry.
+//! Module manifests and downloads are not here on purpose: they go down the fallback chain.
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::backend::error::ApiError;
+
+/// The version of the desktop host the update check offers.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Dotted version, e.g. `0.0.309`; clients at or above it are told they are current.
+    pub version: String,
+    /// RFC 3339 publication time reported with it.
+    pub pub_date: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            version: "0.0.309".into(),
+            pub_date: "2024-01-01T00:00:00".into(),
+        }
+    }
+}
+
+/// `/api/updates/{channel}`, `/api/science` and their versioned forms; anything else is
+/// answered as unrouted, so the caller can try the next router.
+pub fn router(config: ClientConfig) -> Router {
+    let config = Arc::new(config);
+    let mut router = Router::new()
+        .route("/api/updates/{channel}", axum::routing::get(updates))
+        .route("/api/science", post(science));
+    for version in 6..=10u8 {
+        router = router
+            .route(
+                &format!("/api/v{version}/updates/{{channel}}"),
+                axum::routing::get(updates),
+            )
+            .route(&format!("/api/v{version}/science"), post(science));
+    }
+    router.fallback(super::no_route_handler).with_state(config)
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateQuery {
+    version: Option<String>,
+    platform: Option<String>,
+}
+
+/// Dotted numeric version for ordering; anything unparsable counts as oldest.
+fn version_key(text: &str) -> Vec<u64> {
+    text.split('.')
+        .map(|part| part.trim().parse::<u64>().unwrap_or(0))
+        .collect()
+}
+
+async fn updates(
+    State(config): State<Arc<ClientConfig>>,
+    Path(channel): Path<String>,
+    Query(query): Query<UpdateQuery>,
+) -> Response {
+    if !matches!(
+        channel.as_str(),
+        "stable" | "ptb" | "canary" | "development"
+    ) {
+        return ApiError::NoRoute.into_response();
+    }
+    let platform = query.platform.unwrap_or_default();
+    if !matches!(platform.as_str(), "osx" | "win" | "linux") {
+        return ApiError::NoRoute.into_response();
+    }
+    let current = query
+        .version
+        .as_deref()
+        .is_some_and(|v| version_key(v) >= version_key(&config.version));
+    if current {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let body = if platform == "osx" {
+        json!({
+            "name": config.version,
+            "pub_date": config.pub_date,
+            "url": format!("https://dl.discordapp.net/apps/osx/{}/Discord.zip", config.version),
+            "notes": "",
+        })
+    } else {
+        json!({"name": config.version, "pub_date": config.pub_date})
+    };
+    Json(body).into_response()
+}
+
+/// Telemetry is accepted and dropped.
+async fn science() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_order_numerically() {
+        assert!(version_key("0.0.310") > version_key("0.0.309"));
+        assert!(version_key("0.1.0") > version_key("0.0.999"));
+        assert!(version_key("garbage") < version_key("0.0.1"));
+    }
+}

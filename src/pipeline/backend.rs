@@ -1,0 +1,209 @@
+//! The first link of `serve`'s chain: the reimplemented backend, called in-process (no socket),
+//! for Discord's API hosts; gateway upgrades go to the in-process gateway.
+use std::convert::Infallible;
+
+use axum::Router;
+use bytes::Bytes;
+use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use http::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tower::ServiceExt;
+
+use super::websocket::is_upgrade;
+use super::{
+    buffer_body, discord_error, empty_body, full_body, Answer, BoxFuture, BufferError, Outcome,
+    PipeBody, RequestContext, Responder, Source,
+};
+use crate::backend::gateway::Gateway;
+use crate::backend::routes::Unrouted;
+
+/// Hosts whose `/api/**` the backend answers.
+pub const API_HOSTS: &[&str] = &[
+    "discord.com",
+    "discordapp.com",
+    "canary.discord.com",
+    "ptb.discord.com",
+];
+/// Host whose WebSocket upgrades the in-process gateway answers.
+pub const GATEWAY_HOST: &str = "gateway.discord.gg";
+/// The gateway URL advertised to clients behind the proxy (they keep talking to "Discord").
+pub const ADVERTISED_GATEWAY: &str = "wss://gateway.discord.gg";
+
+/// Answers what the backend implements; declines the rest (unchanged, body intact).
+pub struct BackendResponder {
+    routers: Vec<Router>,
+    gateway: Gateway,
+    max_body: usize,
+}
+
+impl BackendResponder {
+    /// `routers` are tried in order until one has a route (unrouted requests are answered
+    /// with [`Unrouted`] marked); requests larger than `max_body` get 413.
+    pub fn new(routers: Vec<Router>, gateway: Gateway, max_body: usize) -> Self {
+        BackendResponder {
+            routers,
+            gateway,
+            max_body,
+        }
+    }
+
+    fn gateway_upgrade(&self, mut req: Request<PipeBody>) -> Answer {
+        let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
+            return answer(
+                discord_error(StatusCode::BAD_REQUEST, "400: Bad Request", 0),
+                Source::Backend,
+            );
+        };
+        let query = req.uri().query().unwrap_or("").to_string();
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let gateway = self.gateway.clone();
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    gateway
+                        .serve_upgraded(TokioIo::new(upgraded), &query, ADVERTISED_GATEWAY.into())
+                        .await
+                }
+                Err(err) => tracing::info!("gateway upgrade through the proxy failed: {err}"),
+            }
+        });
+        let response = Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(CONNECTION, "upgrade")
+            .header(UPGRADE, "websocket")
+            .header(SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes()))
+            .body(empty_body());
+        match response {
+            Ok(response) => Answer {
+                response,
+                source: Source::Backend,
+                upstream_addr: None,
+                error: None,
+                // The gateway session is the backend's own; there is nothing upstream to record.
+                record: false,
+            },
+            Err(err) => Answer {
+                response: discord_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "500: Internal Server Error",
+                    0,
+                ),
+                source: Source::Proxy,
+                upstream_addr: None,
+                error: Some(err.to_string()),
+                record: true,
+            },
+        }
+    }
+}
+
+/// Whether the backend is asked at all: an API path on a Discord API host.
+pub fn is_api_request(host: &str, path: &str) -> bool {
+    API_HOSTS.contains(&host) && (path == "/api" || path.starts_with("/api/"))
+}
+
+/// The answer for a request body that could not be buffered (too large, or it failed).
+pub(crate) fn body_error(err: BufferError) -> Answer {
+    let response = match err {
+        BufferError::TooLarge(_) => discord_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request entity too large",
+            40005,
+        ),
+        BufferError::Failed(_) => discord_error(StatusCode::BAD_REQUEST, "400: Bad Request", 0),
+    };
+    Answer {
+        response,
+        source: Source::Proxy,
+        upstream_addr: None,
+        error: Some(format!("request {err}")),
+        record: true,
+    }
+}
+
+fn answer(response: Response<PipeBody>, source: Source) -> Answer {
+    Answer {
+        response,
+        source,
+        upstream_addr: None,
+        error: None,
+        record: true,
+    }
+}
+
+impl Responder for BackendResponder {
+    fn respond<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        req: Request<PipeBody>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            if ctx.host == GATEWAY_HOST && is_upgrade(&req) {
+                return Outcome::Answered(self.gateway_upgrade(req));
+            }
+            if !is_api_request(&ctx.host, req.uri().path()) {
+                return Outcome::Declined(req);
+            }
+            // Buffered so the request can go on down the chain if the backend has no route.
+            let (parts, body) = req.into_parts();
+            let bytes: Bytes = match buffer_body(body, self.max_body).await {
+                Ok(bytes) => bytes,
+                Err(err) => return Outcome::Answered(body_error(err)),
+            };
+            for router in &self.routers {
+                let mut backend_req =
+                    Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+                // Origins the backend builds (attachment URLs) are the host the client asked for.
+                backend_req.headers_mut().insert(
+                    http::header::HOST,
+                    http::HeaderValue::from_str(&ctx.authority())
+                        .unwrap_or_else(|_| http::HeaderValue::from_static("discord.com")),
+                );
+                let result: Result<Response<axum::body::Body>, Infallible> =
+                    router.clone().oneshot(backend_req).await;
+                let response = match result {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                if response.extensions().get::<Unrouted>().is_some() {
+                    continue;
+                }
+                // Backend answers are built whole; buffering keeps the pipeline's body `Sync`.
+                let (parts, body) = response.into_parts();
+                return match axum::body::to_bytes(body, usize::MAX).await {
+                    Ok(bytes) => Outcome::Answered(answer(
+                        Response::from_parts(parts, full_body(bytes)),
+                        Source::Backend,
+                    )),
+                    Err(err) => Outcome::Answered(Answer {
+                        response: discord_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "500: Internal Server Error",
+                            0,
+                        ),
+                        source: Source::Proxy,
+                        upstream_addr: None,
+                        error: Some(format!("backend body: {err}")),
+                        record: true,
+                    }),
+                };
+            }
+            Outcome::Declined(Request::from_parts(parts, full_body(bytes)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_api_paths_on_discord_api_hosts_reach_the_backend() {
+        assert!(is_api_request("discord.com", "/api/v10/users/@me"));
+        assert!(is_api_request("discordapp.com", "/api"));
+        assert!(!is_api_request("discord.com", "/app"));
+        assert!(!is_api_request("discord.com", "/apiary"));
+        assert!(!is_api_request("cdn.discordapp.com", "/api/v9/x"));
+    }
+}

@@ -1,0 +1,354 @@
+//! The second link of `serve`'s chain: answers from recorded upstream responses.
+//!
+//! Matching (after mitmproxy's server replay): the key is method, host, route template (ids
+//! normalized as `routes` shows them), the query with its parameters sorted and the ignorable
+//! ones dropped, and — when asked for — the request body. Among recordings of the same key an
+//! exact match (same path, ids included) wins over a template match; within each kind the most
+//! recent wins. Only responses that really came from upstream are replayed.
+//!
+//! Id substitution: for every template parameter where the live path and the recorded path
+//! differ (`/channels/{channel_id}` with 111 recorded and 222 asked), every JSON string in the
+//! replayed body equal to the recorded value becomes the live value. Other bodies are replayed
+//! byte for byte.
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use serde_json::Value;
+
+use super::{full_body, Answer, BoxFuture, Outcome, PipeBody, RequestContext, Responder, Source};
+use crate::explore::route_template;
+use crate::store::{Exchange, Store};
+
+/// Query parameters ignored by default when matching (cache busters).
+pub const DEFAULT_IGNORED_PARAMS: &[&str] = &["_", "cb", "nocache"];
+
+/// How recordings are matched.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Query parameters left out of the key.
+    pub ignored_params: Vec<String>,
+    /// Whether the request body is part of the key.
+    pub match_body: bool,
+    /// Largest request body buffered for body matching.
+    pub max_body: usize,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            ignored_params: DEFAULT_IGNORED_PARAMS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            match_body: false,
+            max_body: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Replays recorded responses out of a recordings store.
+pub struct ReplayResponder {
+    store: Arc<Store>,
+    options: ReplayOptions,
+}
+
+/// How a recording matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MatchKind {
+    Exact,
+    Template,
+}
+
+impl ReplayResponder {
+    /// Replays out of `store` (shared with the recorder: sled allows one opener).
+    pub fn new(store: Arc<Store>, options: ReplayOptions) -> Self {
+        ReplayResponder { store, options }
+    }
+
+    /// The newest best recording for a request, if any.
+    fn find(
+        &self,
+        method: &str,
+        authority: &str,
+        path: &str,
+        query: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Option<Exchange> {
+        let template = route_template(path);
+        let live_query = normalized_query(query, &self.options.ignored_params);
+        let mut template_match: Option<Exchange> = None;
+        for id in self
+            .store
+            .exchange_ids_for_route(method, authority, &template)
+        {
+            let id = match id {
+                Ok(id) => id,
+                Err(err) => {
+                    tracing::warn!("recordings index: {err}");
+                    return None;
+                }
+            };
+            let exchange = match self.store.exchange(id) {
+                Ok(Some(exchange)) => exchange,
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::warn!(id, "recording unreadable: {err}");
+                    continue;
+                }
+            };
+            match classify(&exchange, path, &live_query, body, &self.options) {
+                Some(MatchKind::Exact) => return Some(exchange),
+                Some(MatchKind::Template) if template_match.is_none() => {
+                    template_match = Some(exchange)
+                }
+                _ => {}
+            }
+        }
+        template_match
+    }
+}
+
+fn classify(
+    exchange: &Exchange,
+    live_path: &str,
+    live_query: &[(String, String)],
+    live_body: Option<&[u8]>,
+    options: &ReplayOptions,
+) -> Option<MatchKind> {
+    let response = exchange.response.as_ref()?;
+    if exchange.source != "upstream" || response.body.truncated || exchange.error.is_some() {
+        return None;
+    }
+    let (path, query) = exchange
+        .path_and_query
+        .split_once('?')
+        .map_or((exchange.path_and_query.as_str(), None), |(p, q)| {
+            (p, Some(q))
+        });
+    if normalized_query(query, &options.ignored_params) != live_query {
+        return None;
+    }
+    if let Some(body) = live_body {
+        if exchange.request_body.data != body {
+            return None;
+        }
+    }
+    Some(if path == live_path {
+        MatchKind::Exact
+    } else {
+        MatchKind::Template
+    })
+}
+
+/// Query pairs, percent-decoded, without ignored parameters, sorted.
+pub fn normalized_query(query: Option<&str>, ignored: &[String]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = query
+        .map(|q| {
+            url_pairs(q)
+                .into_iter()
+                .filter(|(name, _)| !ignored.iter().any(|i| i == name))
+                .collect()
+        })
+        .unwrap_or_default();
+    pairs.sort();
+    pairs
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    (digit as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Pairs (recorded value → live value) for the template parameters whose values differ.
+pub fn id_bindings(recorded_path: &str, live_path: &str) -> Vec<(String, String)> {
+    let template = route_template(live_path);
+    let mut out = Vec::new();
+    for ((slot, recorded), live) in template
+        .split('/')
+        .zip(recorded_path.split('/'))
+        .zip(live_path.split('/'))
+    {
+        if slot.starts_with('{') && recorded != live && !recorded.is_empty() {
+            out.push((recorded.to_string(), live.to_string()));
+        }
+    }
+    out
+}
+
+/// Replaces JSON strings equal to a recorded id with the live one (see the module docs).
+pub fn substitute_ids(body: &[u8], bindings: &[(String, String)]) -> Option<Vec<u8>> {
+    if bindings.is_empty() {
+        return None;
+    }
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    fn walk(value: &mut Value, bindings: &[(String, String)]) {
+        match value {
+            Value::String(text) => {
+                if let Some((_, live)) = bindings.iter().find(|(recorded, _)| recorded == text) {
+                    *text = live.clone();
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, bindings)),
+            Value::Object(map) => map.values_mut().for_each(|v| walk(v, bindings)),
+            _ => {}
+        }
+    }
+    walk(&mut value, bindings);
+    serde_json::to_vec(&value).ok()
+}
+
+/// Headers never replayed: the body is stored decoded and re-framed here, and the rest belongs
+/// to the original connection.
+const NOT_REPLAYED: &[&str] = &[
+    "content-encoding",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "alt-svc",
+    "set-cookie",
+    "date",
+];
+
+fn replayed_response(exchange: &Exchange, live_path: &str) -> Option<Response<PipeBody>> {
+    let recorded = exchange.response.as_ref()?;
+    let bindings = id_bindings(exchange.path(), live_path);
+    let body = substitute_ids(&recorded.body.data, &bindings)
+        .unwrap_or_else(|| recorded.body.data.clone());
+    let mut response = Response::new(full_body(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(recorded.status).ok()?;
+    for header in &recorded.headers {
+        if NOT_REPLAYED.contains(&header.name.as_str()) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_bytes(&header.value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    Some(response)
+}
+
+impl Responder for ReplayResponder {
+    fn respond<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        req: Request<PipeBody>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            if super::websocket::is_upgrade(&req) {
+                return Outcome::Declined(req);
+            }
+            let method = req.method().to_string();
+            let authority = ctx.authority();
+            let path = req.uri().path().to_string();
+            let query = req.uri().query().map(str::to_string);
+            let (req, body) = if self.options.match_body {
+                let (parts, body) = req.into_parts();
+                match super::buffer_body(body, self.options.max_body).await {
+                    Ok(bytes) => (
+                        Request::from_parts(parts, full_body(bytes.clone())),
+                        Some(bytes),
+                    ),
+                    // The body is gone now; say so rather than pass on a truncated request.
+                    Err(err) => return Outcome::Answered(super::backend::body_error(err)),
+                }
+            } else {
+                (req, None)
+            };
+            let found = self.find(
+                &method,
+                &authority,
+                &path,
+                query.as_deref(),
+                body.as_deref(),
+            );
+            let Some(exchange) = found else {
+                return Outcome::Declined(req);
+            };
+            match replayed_response(&exchange, &path) {
+                Some(response) => {
+                    tracing::debug!(id = exchange.id, "replaying recorded exchange");
+                    Outcome::Answered(Answer {
+                        response,
+                        source: Source::Recording,
+                        upstream_addr: None,
+                        error: None,
+                        record: true,
+                    })
+                }
+                None => Outcome::Declined(req),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_sorted_decoded_and_ignorable_parameters_dropped() {
+        let ignored = vec!["_".to_string()];
+        assert_eq!(
+            normalized_query(Some("b=2&a=x%20y&_=123"), &ignored),
+            vec![("a".into(), "x y".into()), ("b".into(), "2".into())]
+        );
+        assert_eq!(
+            normalized_query(Some("a=%zz"), &ignored),
+            vec![("a".into(), "%zz".into())]
+        );
+        assert!(normalized_query(None, &ignored).is_empty());
+    }
+
+    #[test]
+    fn ids_bound_by_the_template_are_substituted_in_json_strings_only() {
+        let bindings = id_bindings(
+            "/api/v9/channels/111/messages",
+            "/api/v9/channels/222/messages",
+        );
+        assert_eq!(bindings, vec![("111".to_string(), "222".to_string())]);
+        let body = br#"[{"id":"5","channel_id":"111","content":"111 stays","n":111}]"#;
+        let out = substitute_ids(body, &bindings).unwrap();
+        let value: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value[0]["channel_id"], "222");
+        assert_eq!(value[0]["content"], "111 stays");
+        assert_eq!(value[0]["n"], 111);
+        assert!(substitute_ids(b"not json", &bindings).is_none());
+        assert!(id_bindings("/api/v9/channels/1", "/api/v9/channels/1").is_empty());
+    }
+}
