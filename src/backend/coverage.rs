@@ -131,7 +131,7 @@ mod tests {
             "/users/@me": {"get": {}, "patch": {}, "put": {}},
             "/channels/{channel_id}/messages": {"post": {}},
             "/lobbies/{lobby_id}": {"get": {}},
-            "/webhooks/{webhook_id}/{webhook_token}/messages/@original": {"get": {}},
+            "/guilds/{guild_id}/stickers": {"get": {}},
         }});
         let coverage = measure(&spec).await.unwrap();
         let native: Vec<String> = coverage

@@ -24,6 +24,11 @@ pub enum Unknown {
     Webhook,
     Ban,
     Interaction,
+    ApplicationCommand,
+    CommandPermissions,
+    ScheduledEvent,
+    ScheduledEventUser,
+    StageInstance,
 }
 
 impl Unknown {
@@ -46,6 +51,11 @@ impl Unknown {
             Unknown::Webhook => (10015, "Unknown Webhook"),
             Unknown::Ban => (10026, "Unknown Ban"),
             Unknown::Interaction => (10062, "Unknown interaction"),
+            Unknown::ApplicationCommand => (10063, "Unknown application command"),
+            Unknown::CommandPermissions => (10066, "Unknown application command permissions"),
+            Unknown::ScheduledEvent => (10070, "Unknown Guild Scheduled Event"),
+            Unknown::ScheduledEventUser => (10071, "Unknown Guild Scheduled Event User"),
+            Unknown::StageInstance => (10067, "Unknown Stage Instance"),
         }
     }
 }

@@ -778,3 +778,137 @@ pub mod audit_action {
     pub const THREAD_UPDATE: u16 = 111;
     pub const THREAD_DELETE: u16 = 112;
 }
+
+/// An application command (slash, user or message command), global or for one guild.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApplicationCommand {
+    pub id: Snowflake,
+    pub application_id: Snowflake,
+    #[serde(default)]
+    pub guild_id: Option<Snowflake>,
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub name: String,
+    #[serde(default)]
+    pub name_localizations: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub description_localizations: Option<Map<String, Value>>,
+    /// Options already validated and normalised to the response shape.
+    #[serde(default)]
+    pub options: Vec<Value>,
+    #[serde(default)]
+    pub default_member_permissions: Option<String>,
+    #[serde(default)]
+    pub dm_permission: Option<bool>,
+    #[serde(default)]
+    pub nsfw: bool,
+    #[serde(default)]
+    pub integration_types: Vec<u8>,
+    #[serde(default)]
+    pub contexts: Option<Vec<u8>>,
+    /// Changes on every edit (a snowflake, as on Discord).
+    pub version: Snowflake,
+}
+
+/// One entry of a command's permission overwrites in a guild.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommandPermission {
+    pub id: Snowflake,
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub permission: bool,
+}
+
+/// A command's (or, with the application's id, every command's) permissions in one guild.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommandPermissions {
+    pub id: Snowflake,
+    pub application_id: Snowflake,
+    pub guild_id: Snowflake,
+    pub permissions: Vec<CommandPermission>,
+}
+
+/// An interaction (a command invocation, component click or autocomplete request) and the
+/// state of its response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Interaction {
+    pub id: Snowflake,
+    pub application_id: Snowflake,
+    #[serde(rename = "type")]
+    pub kind: u8,
+    pub token: String,
+    #[serde(default)]
+    pub guild_id: Option<Snowflake>,
+    pub channel_id: Snowflake,
+    pub user_id: Snowflake,
+    /// The interaction's `data` as sent in INTERACTION_CREATE.
+    #[serde(default)]
+    pub data: Value,
+    /// The message a component lives on (component interactions).
+    #[serde(default)]
+    pub message_id: Option<Snowflake>,
+    /// The callback type used to answer, once answered.
+    #[serde(default)]
+    pub response_type: Option<u8>,
+    /// The message created by the callback (`@original`).
+    #[serde(default)]
+    pub original_message_id: Option<Snowflake>,
+    /// Messages sent through the followup webhook.
+    #[serde(default)]
+    pub followup_ids: Vec<Snowflake>,
+}
+
+/// A guild scheduled event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScheduledEvent {
+    pub id: Snowflake,
+    pub guild_id: Snowflake,
+    #[serde(default)]
+    pub channel_id: Option<Snowflake>,
+    pub creator_id: Snowflake,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub scheduled_start_time: String,
+    #[serde(default)]
+    pub scheduled_end_time: Option<String>,
+    pub privacy_level: u8,
+    pub status: u8,
+    pub entity_type: u8,
+    #[serde(default)]
+    pub entity_metadata: Option<Value>,
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+/// A live stage in a stage channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageInstance {
+    pub id: Snowflake,
+    pub guild_id: Snowflake,
+    pub channel_id: Snowflake,
+    pub topic: String,
+    pub privacy_level: u8,
+    #[serde(default)]
+    pub guild_scheduled_event_id: Option<Snowflake>,
+}
+
+/// An auto-moderation rule; trigger metadata and actions are stored normalised.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AutoModRule {
+    pub id: Snowflake,
+    pub guild_id: Snowflake,
+    pub creator_id: Snowflake,
+    pub name: String,
+    pub event_type: u8,
+    pub trigger_type: u8,
+    pub trigger_metadata: Value,
+    pub actions: Vec<Value>,
+    pub enabled: bool,
+    #[serde(default)]
+    pub exempt_roles: Vec<Snowflake>,
+    #[serde(default)]
+    pub exempt_channels: Vec<Snowflake>,
+}

@@ -34,6 +34,15 @@ pub fn key2(parent: Snowflake, child: Snowflake) -> [u8; 16] {
     key
 }
 
+/// Key of an entity owned by two others (application → guild → command).
+pub fn key3(first: Snowflake, second: Snowflake, third: Snowflake) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&first.be());
+    key[8..16].copy_from_slice(&second.be());
+    key[16..].copy_from_slice(&third.be());
+    key
+}
+
 fn last_id(key: &[u8]) -> Option<Snowflake> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(Snowflake(u64::from_be_bytes(tail)))
@@ -154,6 +163,11 @@ impl Index {
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
         self.tree.remove(key)?;
         Ok(())
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(key)?)
     }
 
     /// Removes every key under `prefix`.
@@ -287,6 +301,20 @@ pub struct Store {
     pub user_dms: Index,
     pub thread_members: Table<ThreadMember>,
     pub attachments: Blobs,
+    /// Application commands under `key3(application, guild or 0, command)`.
+    pub commands: Table<ApplicationCommand>,
+    /// Command permissions under `key3(application, guild, command or application)`.
+    pub command_permissions: Table<CommandPermissions>,
+    /// Interactions by id, and their tokens → id.
+    pub interactions: Table<Interaction>,
+    pub interaction_tokens: Lookup,
+    /// Scheduled events under `key2(guild, event)`; subscribers under `key2(event, user)`.
+    pub scheduled_events: Table<ScheduledEvent>,
+    pub scheduled_event_users: Index,
+    /// Live stages by channel id.
+    pub stage_instances: Table<StageInstance>,
+    /// Auto-moderation rules under `key2(guild, rule)`.
+    pub automod_rules: Table<AutoModRule>,
     pub meta: Table<serde_json::Value>,
 }
 
@@ -344,6 +372,14 @@ impl Store {
             user_dms: Index::open(&db, "user_dms")?,
             thread_members: Table::open(&db, "thread_members")?,
             attachments: Blobs::open(&db, "attachments")?,
+            commands: Table::open(&db, "commands")?,
+            command_permissions: Table::open(&db, "command_permissions")?,
+            interactions: Table::open(&db, "interactions")?,
+            interaction_tokens: Lookup::open(&db, "interaction_tokens")?,
+            scheduled_events: Table::open(&db, "scheduled_events")?,
+            scheduled_event_users: Index::open(&db, "scheduled_event_users")?,
+            stage_instances: Table::open(&db, "stage_instances")?,
+            automod_rules: Table::open(&db, "automod_rules")?,
             meta,
             db,
         })

@@ -471,3 +471,40 @@ async fn failed_requests_publish_nothing() {
     assert_eq!(status, 403);
     assert!(h.drain().is_empty());
 }
+
+#[tokio::test]
+async fn opening_a_dm_tells_the_opening_user_but_not_bots() {
+    let mut h = Harness::new();
+    let (status, dm) = h
+        .call(
+            "POST",
+            "/users/@me/channels",
+            "carol",
+            json!({"recipient_id": "12"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let events = h.drain();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].name, "CHANNEL_CREATE");
+    assert_eq!(events[0].audience, Audience::Users(vec![Snowflake(14)]));
+    assert_eq!(events[0].data["id"], dm["id"]);
+    // Opening it again creates nothing new.
+    h.call(
+        "POST",
+        "/users/@me/channels",
+        "carol",
+        json!({"recipient_id": "12"}),
+    )
+    .await;
+    assert!(h.drain().is_empty());
+    // A bot opening a DM gets no CHANNEL_CREATE (Discord sends none for DMs to bots).
+    h.call(
+        "POST",
+        "/users/@me/channels",
+        "Bot bot",
+        json!({"recipient_id": "13"}),
+    )
+    .await;
+    assert!(h.drain().is_empty());
+}

@@ -122,6 +122,17 @@ async fn list_members(
     Q(query): Q<ListQuery>,
 ) -> ApiResult {
     state.guild_access(guild_id, auth.id())?;
+    // Bots need the GUILD_MEMBERS privileged intent enabled to list members (else 50001).
+    if auth.user.bot {
+        let allowed = state
+            .store
+            .applications
+            .get(auth.id().be())?
+            .map_or(0, |app| app.allowed_privileged_intents());
+        if allowed & crate::backend::events::intents::GUILD_MEMBERS == 0 {
+            return Err(ApiError::MissingAccess);
+        }
+    }
     let limit = limit(query.limit, 1, 1000)?;
     let after = query.after.unwrap_or(Snowflake(0));
     let members = state.store.members.range(

@@ -146,7 +146,7 @@ pub fn parse_mentions(content: &str) -> ParsedMentions {
     found
 }
 
-fn validate_embeds(checks: &mut Validator, embeds: &[Value]) {
+pub fn validate_embeds(checks: &mut Validator, embeds: &[Value]) {
     if embeds.len() > 10 {
         checks.add(
             "embeds",
@@ -205,7 +205,7 @@ fn validate_embeds(checks: &mut Validator, embeds: &[Value]) {
 }
 
 /// Normalises embeds as Discord stores them (type "rich" by default).
-fn normalise_embeds(embeds: Vec<Value>) -> Vec<Value> {
+pub fn normalise_embeds(embeds: Vec<Value>) -> Vec<Value> {
     embeds
         .into_iter()
         .map(|mut embed| {

@@ -10,14 +10,19 @@ use super::error::{json_response, ApiError};
 use super::ratelimit;
 use super::state::AppState;
 
+pub mod automod;
 pub mod channels;
 pub mod client;
+pub mod commands;
 pub mod compat;
 pub mod guilds;
+pub mod interactions;
 pub mod invites;
 pub mod members;
 pub mod messages;
 pub mod roles;
+pub mod scheduled_events;
+pub mod stage_instances;
 pub mod users;
 pub mod webhooks;
 
@@ -40,7 +45,12 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(invites::routes())
-        .merge(webhooks::routes());
+        .merge(webhooks::routes())
+        .merge(commands::routes())
+        .merge(interactions::routes())
+        .merge(scheduled_events::routes())
+        .merge(stage_instances::routes())
+        .merge(automod::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(

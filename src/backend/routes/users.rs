@@ -40,10 +40,6 @@ pub fn routes() -> Router<AppState> {
         .route("/gateway", get(gateway))
         .route("/gateway/bot", get(gateway_bot))
         .route("/voice/regions", get(voice_regions))
-        .route(
-            "/interactions/{interaction_id}/{interaction_token}/callback",
-            post(interaction_callback),
-        )
 }
 
 async fn get_me(auth: Auth) -> ApiResult {
@@ -243,6 +239,7 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
         Some(existing) => state.store.channel(existing)?,
         None => None,
     };
+    let created = channel.is_none();
     let channel = match channel {
         Some(channel) => channel,
         None => {
@@ -256,6 +253,15 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
     };
     let mut rendered = render::channel(&state.store, &channel)?;
     strip_self_from_recipients(&mut rendered, auth.id());
+    // A user's client learns of a DM it opened through CHANNEL_CREATE; bots get none for DMs.
+    if created && !auth.user.bot {
+        state.publish(crate::backend::events::Dispatch::users(
+            "CHANNEL_CREATE",
+            vec![auth.id()],
+            0,
+            rendered.clone(),
+        ));
+    }
     Ok(ok(rendered))
 }
 
@@ -462,10 +468,4 @@ pub fn voice_region_list() -> Value {
 
 async fn voice_regions(_auth: Auth) -> ApiResult {
     Ok(ok(voice_region_list()))
-}
-
-/// No interaction is ever created here (application commands are not implemented), so every
-/// callback is for an unknown interaction — Discord's 10062.
-async fn interaction_callback(Ids(_ids): Ids<(Snowflake, String)>) -> ApiResult {
-    Err(ApiError::NotFound(Unknown::Interaction))
 }

@@ -40,9 +40,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
-            get(super::no_route_handler)
-                .patch(super::no_route_handler)
-                .delete(super::no_route_handler),
+            get(super::interactions::original_get)
+                .patch(super::interactions::original_edit)
+                .delete(super::interactions::original_delete),
         )
         .route(
             "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
@@ -403,6 +403,9 @@ async fn execute(
     headers: axum::http::HeaderMap,
     Payload { body, files }: Payload<CreateMessage>,
 ) -> ApiResult {
+    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
+        return super::interactions::create_followup(&state, interaction, body, &files);
+    }
     let hook = load_with_token(&state, id, &token)?;
     let mut channel_id = hook.channel_id;
     if let Some(thread_id) = query.thread_id {
@@ -471,6 +474,9 @@ async fn get_webhook_message(
     State(state): State<AppState>,
     Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
 ) -> ApiResult {
+    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
+        return super::interactions::get_message(&state, &interaction, Some(message_id));
+    }
     let hook = load_with_token(&state, id, &token)?;
     let (_, message) = webhook_message(&state, &hook, message_id)?;
     Ok(ok(render::message(&state.store, &message, None)?))
@@ -481,6 +487,9 @@ async fn edit_webhook_message(
     Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
     Body(body): Body<EditMessage>,
 ) -> ApiResult {
+    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
+        return super::interactions::edit_message(&state, &interaction, Some(message_id), body);
+    }
     let hook = load_with_token(&state, id, &token)?;
     let (access, _) = webhook_message(&state, &hook, message_id)?;
     Ok(ok(apply_edit(&state, &access, message_id, body, hook.id)?))
@@ -490,6 +499,9 @@ async fn delete_webhook_message(
     State(state): State<AppState>,
     Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
 ) -> ApiResult {
+    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
+        return super::interactions::delete_message(&state, &interaction, Some(message_id));
+    }
     let hook = load_with_token(&state, id, &token)?;
     let (access, message) = webhook_message(&state, &hook, message_id)?;
     remove_message(&state, &access, &message)?;
