@@ -31,9 +31,11 @@ fn guild_state(guild: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_gets_crafted_ready_and_guild_state_then_resumes_without_loss() {
     let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().to_owned();
     let (server, proxy) = tokio::task::spawn_blocking(move || {
         let server = Server::start(&fixture(None));
-        let proxy = Proxy::start(&config(port, &server.http(), BOT_TOKEN));
+        let proxy = Proxy::start_in(&dir_path, &config(port, &server.http(), BOT_TOKEN));
         (server, proxy)
     })
     .await
@@ -167,5 +169,75 @@ async fn client_gets_crafted_ready_and_guild_state_then_resumes_without_loss() {
     .unwrap();
     assert_eq!(shard_count, "1");
     drop(proxy);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_restart_resumes_upstream_instead_of_identifying() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().to_owned();
+    let (server, mut proxy, config) = tokio::task::spawn_blocking(move || {
+        let server = Server::start(&fixture(None));
+        let config = config(port, &server.http(), BOT_TOKEN);
+        let proxy = Proxy::start_in(&dir_path, &config);
+        (server, proxy, config)
+    })
+    .await
+    .unwrap();
+    let metrics = tokio::task::block_in_place(|| proxy.metrics());
+    assert!(
+        metrics.contains("gateway_shard_identifies_total{shard=\"0\"} 1"),
+        "{metrics}"
+    );
+
+    let (stopped_cleanly, log) = tokio::task::block_in_place(|| proxy.stop());
+    assert!(stopped_cleanly, "proxy exits 0 on SIGTERM: {log}");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(proxy.state_path()).expect("state file")).unwrap();
+    let saved = &state["shards"]["0"];
+    assert!(saved["session"]["session_id"].is_string(), "{state}");
+    assert_eq!(saved["cache"]["guilds"][0]["id"], GUILD_ID);
+    drop(proxy);
+
+    // Alice talks while the proxy is down; the restarted proxy RESUMEs upstream and a client
+    // identifying afterwards gets the guild from the saved cache.
+    let (status, _) = rest(
+        &server,
+        ALICE_TOKEN,
+        "POST",
+        &format!("/channels/{GENERAL_ID}/messages"),
+        Some(json!({"content": "while the proxy restarts"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let dir_path = dir.path().to_owned();
+    let proxy = tokio::task::spawn_blocking(move || Proxy::start_in(&dir_path, &config))
+        .await
+        .unwrap();
+    let metrics = tokio::task::block_in_place(|| proxy.metrics());
+    assert!(
+        metrics.contains("gateway_shard_identifies_total{shard=\"0\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gateway_shard_ready{shard=\"0\",state=\"Active\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("event_type=\"RESUMED\"} 1"), "{metrics}");
+    // The message sent while the proxy was down came in with the upstream RESUME.
+    assert!(
+        metrics.contains("event_type=\"MESSAGE_CREATE\"} 1"),
+        "{metrics}"
+    );
+    let mut client = RawClient::connect(&proxy.ws()).await;
+    client.identify(BOT_TOKEN).await;
+    let (ready, _) = client.until("READY").await;
+    assert_eq!(
+        ready["d"]["guilds"],
+        json!([{"id": GUILD_ID, "unavailable": true}])
+    );
+    let (guild, _) = client.until("GUILD_CREATE").await;
+    assert_eq!(guild["d"]["name"], "Test Guild");
     drop(server);
 }

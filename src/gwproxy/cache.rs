@@ -176,7 +176,7 @@ impl ShardCache {
             "GUILD_ROLE_DELETE" => self.remove("roles", d, str_field(d, "role_id")),
             "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" => {
                 let is_bot = element_key("members", d).as_deref() == self.bot_id();
-                if !self.config.members && !(self.config.current_member && is_bot) {
+                if !(self.config.members || (self.config.current_member && is_bot)) {
                     return false;
                 }
                 let mut member = d.clone();
@@ -344,8 +344,10 @@ mod tests {
 
     #[test]
     fn update_events_keep_the_guild_current() {
-        let mut config = CacheConfig::default();
-        config.members = true;
+        let config = CacheConfig {
+            members: true,
+            ..CacheConfig::default()
+        };
         let mut cache = cache(config);
         cache.apply(
             "CHANNEL_CREATE",
@@ -398,8 +400,10 @@ mod tests {
 
     #[test]
     fn disabled_resources_are_not_kept() {
-        let mut config = CacheConfig::default();
-        config.channels = false;
+        let config = CacheConfig {
+            channels: false,
+            ..CacheConfig::default()
+        };
         let mut cache = cache(config);
         assert!(!cache.apply("CHANNEL_CREATE", &json!({"id": "11", "guild_id": "1"})));
         assert_eq!(cache.guild("1").unwrap()["channels"], json!([]));

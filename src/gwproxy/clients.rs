@@ -207,14 +207,13 @@ impl Hub {
             }
             let numbered = record.push(event.clone());
             match &record.link {
-                Some(link) => {
-                    if link.events.try_send(numbered).is_err() {
-                        // Full or gone: the event stays in the replay buffer; close the client
-                        // resumably so it comes back for it.
-                        let _ = link.kick.send(BACKPRESSURE_CLOSE);
-                        record.link = None;
-                    }
+                // Full or gone: the event stays in the replay buffer; close the client
+                // resumably so it comes back for it.
+                Some(link) if link.events.try_send(numbered).is_err() => {
+                    let _ = link.kick.send(BACKPRESSURE_CLOSE);
+                    record.link = None;
                 }
+                Some(_) => {}
                 None if record.dropped_through > 0 => dropped.push(session_id.clone()),
                 None => {}
             }

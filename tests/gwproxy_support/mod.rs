@@ -16,7 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Proxy {
     child: Child,
     pub port: u16,
-    pub dir: tempfile::TempDir,
+    /// Directory of the config and state file.
+    pub dir: PathBuf,
 }
 
 /// A free loopback port (bound, then released).
@@ -26,29 +27,27 @@ pub fn free_port() -> u16 {
 }
 
 impl Proxy {
-    /// Starts the proxy with `config` (JSON) in a fresh directory.
-    pub fn start(config: &Value) -> Proxy {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Proxy::start_in(dir, config)
-    }
-
     /// Starts the proxy with `config` in `dir` (where its state file lives).
-    pub fn start_in(dir: tempfile::TempDir, config: &Value) -> Proxy {
+    pub fn start_in(dir: &std::path::Path, config: &Value) -> Proxy {
         let port = config["port"].as_u64().expect("config has a port") as u16;
-        let path = dir.path().join("config.json");
+        let path = dir.join("config.json");
         std::fs::write(&path, config.to_string()).expect("write config");
         let child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
             .arg("gateway-proxy")
             .arg("--config")
             .arg(&path)
             .arg("--state")
-            .arg(dir.path().join("state.json"))
+            .arg(dir.join("state.json"))
             .env("RUST_LOG", "discord_mitm=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start gateway-proxy");
-        let mut proxy = Proxy { child, port, dir };
+        let mut proxy = Proxy {
+            child,
+            port,
+            dir: dir.to_owned(),
+        };
         proxy.wait_healthy();
         proxy
     }
@@ -88,7 +87,7 @@ impl Proxy {
     }
 
     /// Sends SIGTERM, waits for the exit and returns the exit success and the log.
-    pub fn stop(mut self) -> (bool, String) {
+    pub fn stop(&mut self) -> (bool, String) {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
@@ -116,7 +115,7 @@ impl Proxy {
 
     /// The state file path.
     pub fn state_path(&self) -> PathBuf {
-        self.dir.path().join("state.json")
+        self.dir.join("state.json")
     }
 }
 
