@@ -2,7 +2,6 @@
 //! WebSocket clients on the bot side.
 mod gwproxy_support;
 #[path = "serve_gateway_support/mod.rs"]
-#[allow(dead_code)]
 mod serve_gateway_support;
 
 use std::time::Duration;
@@ -12,7 +11,7 @@ use serde_json::{json, Value};
 use serve_gateway_support::{fixture, rest, Server, ALICE_TOKEN, BOT_TOKEN, GENERAL_ID, GUILD_ID};
 
 fn guild_state(guild: &Value) -> Value {
-    let mut ids = |field: &str| {
+    let ids = |field: &str| {
         let mut items: Vec<Value> = guild[field]
             .as_array()
             .cloned()
