@@ -160,13 +160,14 @@ impl ShardTask {
                     ClientAction::Finished(code) => return ShardEnd::Finished(code),
                 };
                 pending.extend(more);
-                if session.state() != last_state {
-                    last_state = session.state();
-                    let _ = self.events.send(ShardEvent::State {
-                        shard_id,
-                        state: last_state,
-                    });
-                }
+            }
+            // Reported after every step: READY/RESUMED change the state without any action.
+            if session.state() != last_state {
+                last_state = session.state();
+                let _ = self.events.send(ShardEvent::State {
+                    shard_id,
+                    state: last_state,
+                });
             }
             if *self.shutdown.borrow() {
                 let state = session.resume_state();
