@@ -4,6 +4,7 @@ pub mod ca;
 pub mod cli;
 pub mod explore;
 pub mod gateway;
+pub mod gwproxy;
 pub mod pipeline;
 pub mod proxy;
 pub mod store;

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod ca;
 pub mod export;
+pub mod gateway_proxy;
 pub mod hosts;
 pub mod record;
 pub mod recordings;
@@ -55,6 +56,8 @@ pub enum Command {
     Routes(routes::RoutesArgs),
     /// Print, apply or remove the /etc/hosts lines for the transparent listener.
     Hosts(hosts::HostsArgs),
+    /// Hold a bot's gateway shards open upstream so the bot restarts without re-identifying.
+    GatewayProxy(gateway_proxy::GatewayProxyArgs),
 }
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
@@ -79,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Hosts(args) => hosts::run(args),
+        Command::GatewayProxy(args) => gateway_proxy::run(args),
     }
 }
 

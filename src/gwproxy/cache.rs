@@ -1,0 +1,436 @@
+//! Per-shard state cache built from upstream dispatches: what a new client's READY and
+//! GUILD_CREATEs are crafted from. Guilds are kept as the JSON objects Discord sent, with the
+//! parts `cache` switches off stripped, and kept current by the update events.
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::config::CacheConfig;
+
+/// One shard's cached state.
+#[derive(Debug, Clone, Default)]
+pub struct ShardCache {
+    /// Upstream's READY `d` (user, application, shard...), if the shard got one.
+    pub ready: Option<Value>,
+    /// Guilds by id: full GUILD_CREATE objects, or `{id, unavailable: true}`.
+    guilds: BTreeMap<String, Value>,
+    config: CacheConfig,
+}
+
+/// Guild fields holding arrays of objects with an `id`, and which switch keeps them.
+fn list_enabled(config: &CacheConfig, field: &str) -> bool {
+    match field {
+        "channels" | "threads" => config.channels,
+        "roles" => config.roles,
+        "emojis" => config.emojis,
+        "stickers" => config.stickers,
+        "members" => config.members || config.current_member,
+        "presences" => config.presences,
+        "voice_states" => config.voice_states,
+        "stage_instances" => config.stage_instances,
+        "guild_scheduled_events" => config.scheduled_events,
+        _ => true,
+    }
+}
+
+const LIST_FIELDS: &[&str] = &[
+    "channels",
+    "threads",
+    "roles",
+    "emojis",
+    "stickers",
+    "members",
+    "presences",
+    "voice_states",
+    "stage_instances",
+    "guild_scheduled_events",
+];
+
+fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// The key identifying an element of a guild list (members and presences by user id,
+/// voice states by user id, everything else by `id`).
+fn element_key(field: &str, element: &Value) -> Option<String> {
+    match field {
+        "members" | "presences" | "voice_states" => element
+            .get("user")
+            .and_then(|user| str_field(user, "id"))
+            .or_else(|| str_field(element, "user_id"))
+            .map(str::to_owned),
+        _ => str_field(element, "id").map(str::to_owned),
+    }
+}
+
+impl ShardCache {
+    /// An empty cache keeping what `config` enables.
+    pub fn new(config: CacheConfig) -> Self {
+        ShardCache {
+            ready: None,
+            guilds: BTreeMap::new(),
+            config,
+        }
+    }
+
+    /// Guilds cached, available or not.
+    pub fn guild_count(&self) -> usize {
+        self.guilds.len()
+    }
+
+    /// Cached guilds in id order.
+    pub fn guilds(&self) -> impl Iterator<Item = &Value> {
+        self.guilds.values()
+    }
+
+    /// One cached guild.
+    pub fn guild(&self, id: &str) -> Option<&Value> {
+        self.guilds.get(id)
+    }
+
+    fn bot_id(&self) -> Option<&str> {
+        self.ready
+            .as_ref()
+            .and_then(|ready| ready.get("user"))
+            .and_then(|user| str_field(user, "id"))
+    }
+
+    /// Strips what the configuration does not keep from a GUILD_CREATE object.
+    fn trim_guild(&self, guild: &mut Map<String, Value>) {
+        let bot_id = self.bot_id().map(str::to_owned);
+        for field in LIST_FIELDS {
+            if !list_enabled(&self.config, field) {
+                guild.insert((*field).to_owned(), Value::Array(Vec::new()));
+            } else if *field == "members" && !self.config.members {
+                if let Some(Value::Array(members)) = guild.get_mut("members") {
+                    members.retain(|member| {
+                        bot_id.is_some() && element_key("members", member) == bot_id
+                    });
+                }
+            }
+        }
+    }
+
+    /// Applies one upstream dispatch. Returns whether the cache changed.
+    pub fn apply(&mut self, event: &str, d: &Value) -> bool {
+        match event {
+            "READY" => {
+                let mut ready = d.clone();
+                self.guilds.clear();
+                if let Some(guilds) = ready.get("guilds").and_then(Value::as_array) {
+                    for guild in guilds {
+                        if let Some(id) = str_field(guild, "id") {
+                            self.guilds.insert(
+                                id.to_owned(),
+                                serde_json::json!({"id": id, "unavailable": true}),
+                            );
+                        }
+                    }
+                }
+                if let Some(object) = ready.as_object_mut() {
+                    object.insert("guilds".into(), Value::Array(Vec::new()));
+                }
+                self.ready = Some(ready);
+                true
+            }
+            "GUILD_CREATE" => {
+                let (Some(id), Some(object)) = (str_field(d, "id"), d.as_object()) else {
+                    return false;
+                };
+                let mut guild = object.clone();
+                self.trim_guild(&mut guild);
+                self.guilds.insert(id.to_owned(), Value::Object(guild));
+                true
+            }
+            "GUILD_UPDATE" => self.with_guild(str_field(d, "id"), |guild| {
+                if let Some(update) = d.as_object() {
+                    for (key, value) in update {
+                        if !LIST_FIELDS.contains(&key.as_str()) {
+                            guild.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+            }),
+            "GUILD_DELETE" => {
+                let Some(id) = str_field(d, "id") else {
+                    return false;
+                };
+                if d.get("unavailable").and_then(Value::as_bool) == Some(true) {
+                    self.guilds.insert(
+                        id.to_owned(),
+                        serde_json::json!({"id": id, "unavailable": true}),
+                    );
+                } else {
+                    self.guilds.remove(id);
+                }
+                true
+            }
+            "CHANNEL_CREATE" | "CHANNEL_UPDATE" => self.upsert("channels", d),
+            "CHANNEL_DELETE" => self.remove("channels", d, str_field(d, "id")),
+            "THREAD_CREATE" | "THREAD_UPDATE" => self.upsert("threads", d),
+            "THREAD_DELETE" => self.remove("threads", d, str_field(d, "id")),
+            "GUILD_ROLE_CREATE" | "GUILD_ROLE_UPDATE" => match d.get("role") {
+                Some(role) => self.upsert_in(str_field(d, "guild_id"), "roles", role),
+                None => false,
+            },
+            "GUILD_ROLE_DELETE" => self.remove("roles", d, str_field(d, "role_id")),
+            "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" => {
+                let is_bot = element_key("members", d).as_deref() == self.bot_id();
+                if !(self.config.members || (self.config.current_member && is_bot)) {
+                    return false;
+                }
+                let mut member = d.clone();
+                if let Some(object) = member.as_object_mut() {
+                    object.remove("guild_id");
+                }
+                self.upsert_in(str_field(d, "guild_id"), "members", &member)
+            }
+            "GUILD_MEMBER_REMOVE" => {
+                let key = d.get("user").and_then(|user| str_field(user, "id"));
+                self.remove("members", d, key)
+            }
+            "PRESENCE_UPDATE" => self.upsert("presences", d),
+            "VOICE_STATE_UPDATE" => {
+                if d.get("channel_id").is_none_or(Value::is_null) {
+                    self.remove("voice_states", d, str_field(d, "user_id"))
+                } else {
+                    self.upsert("voice_states", d)
+                }
+            }
+            "STAGE_INSTANCE_CREATE" | "STAGE_INSTANCE_UPDATE" => self.upsert("stage_instances", d),
+            "STAGE_INSTANCE_DELETE" => self.remove("stage_instances", d, str_field(d, "id")),
+            "GUILD_SCHEDULED_EVENT_CREATE" | "GUILD_SCHEDULED_EVENT_UPDATE" => {
+                self.upsert("guild_scheduled_events", d)
+            }
+            "GUILD_SCHEDULED_EVENT_DELETE" => {
+                self.remove("guild_scheduled_events", d, str_field(d, "id"))
+            }
+            "GUILD_EMOJIS_UPDATE" => self.replace_list(d, "emojis"),
+            "GUILD_STICKERS_UPDATE" => self.replace_list(d, "stickers"),
+            _ => false,
+        }
+    }
+
+    fn with_guild(
+        &mut self,
+        id: Option<&str>,
+        change: impl FnOnce(&mut Map<String, Value>),
+    ) -> bool {
+        match id
+            .and_then(|id| self.guilds.get_mut(id))
+            .and_then(Value::as_object_mut)
+        {
+            Some(guild) if guild.get("unavailable").and_then(Value::as_bool) != Some(true) => {
+                change(guild);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn upsert(&mut self, field: &str, d: &Value) -> bool {
+        self.upsert_in(str_field(d, "guild_id"), field, d)
+    }
+
+    fn upsert_in(&mut self, guild_id: Option<&str>, field: &str, element: &Value) -> bool {
+        if !list_enabled(&self.config, field) {
+            return false;
+        }
+        let Some(key) = element_key(field, element) else {
+            return false;
+        };
+        self.with_guild(guild_id, |guild| {
+            let list = guild
+                .entry(field.to_owned())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(items) = list {
+                match items
+                    .iter_mut()
+                    .find(|item| element_key(field, item).as_deref() == Some(&key))
+                {
+                    Some(existing) => match (existing.as_object_mut(), element.as_object()) {
+                        (Some(existing), Some(update)) => {
+                            for (k, v) in update {
+                                existing.insert(k.clone(), v.clone());
+                            }
+                        }
+                        _ => *existing = element.clone(),
+                    },
+                    None => items.push(element.clone()),
+                }
+            }
+        })
+    }
+
+    fn remove(&mut self, field: &str, d: &Value, key: Option<&str>) -> bool {
+        let Some(key) = key.map(str::to_owned) else {
+            return false;
+        };
+        self.with_guild(str_field(d, "guild_id"), |guild| {
+            if let Some(Value::Array(items)) = guild.get_mut(field) {
+                items.retain(|item| element_key(field, item).as_deref() != Some(&key));
+            }
+        })
+    }
+
+    fn replace_list(&mut self, d: &Value, field: &str) -> bool {
+        if !list_enabled(&self.config, field) {
+            return false;
+        }
+        let Some(list) = d.get(field).cloned() else {
+            return false;
+        };
+        self.with_guild(str_field(d, "guild_id"), |guild| {
+            guild.insert(field.to_owned(), list);
+        })
+    }
+
+    /// Everything needed to rebuild this cache after a restart.
+    pub fn snapshot(&self) -> Value {
+        serde_json::json!({
+            "ready": self.ready,
+            "guilds": self.guilds.values().collect::<Vec<_>>(),
+        })
+    }
+
+    /// Restores a [`ShardCache::snapshot`].
+    pub fn restore(config: CacheConfig, snapshot: &Value) -> Self {
+        let mut cache = ShardCache::new(config);
+        cache.ready = snapshot.get("ready").filter(|r| !r.is_null()).cloned();
+        if let Some(guilds) = snapshot.get("guilds").and_then(Value::as_array) {
+            for guild in guilds {
+                if let Some(id) = str_field(guild, "id") {
+                    cache.guilds.insert(id.to_owned(), guild.clone());
+                }
+            }
+        }
+        cache
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cache(config: CacheConfig) -> ShardCache {
+        let mut cache = ShardCache::new(config);
+        cache.apply(
+            "READY",
+            &json!({"user": {"id": "9"}, "session_id": "s", "guilds": [{"id": "1", "unavailable": true}, {"id": "2", "unavailable": true}]}),
+        );
+        cache.apply(
+            "GUILD_CREATE",
+            &json!({"id": "1", "name": "g", "channels": [{"id": "10", "name": "general"}],
+                    "roles": [{"id": "1", "name": "@everyone"}],
+                    "members": [{"user": {"id": "9"}}, {"user": {"id": "7"}}],
+                    "emojis": [{"id": "5"}]}),
+        );
+        cache
+    }
+
+    #[test]
+    fn ready_guilds_start_unavailable_and_guild_create_fills_them() {
+        let cache = cache(CacheConfig::default());
+        assert_eq!(cache.guild_count(), 2);
+        assert_eq!(cache.guild("2").unwrap()["unavailable"], true);
+        let guild = cache.guild("1").unwrap();
+        assert_eq!(guild["channels"][0]["name"], "general");
+        // Default config: no emojis, members only the bot itself.
+        assert_eq!(guild["emojis"], json!([]));
+        assert_eq!(guild["members"], json!([{"user": {"id": "9"}}]));
+        assert_eq!(cache.ready.as_ref().unwrap()["guilds"], json!([]));
+    }
+
+    #[test]
+    fn update_events_keep_the_guild_current() {
+        let config = CacheConfig {
+            members: true,
+            ..CacheConfig::default()
+        };
+        let mut cache = cache(config);
+        cache.apply(
+            "CHANNEL_CREATE",
+            &json!({"id": "11", "guild_id": "1", "name": "b"}),
+        );
+        cache.apply(
+            "CHANNEL_UPDATE",
+            &json!({"id": "10", "guild_id": "1", "name": "renamed"}),
+        );
+        cache.apply(
+            "GUILD_ROLE_CREATE",
+            &json!({"guild_id": "1", "role": {"id": "3", "name": "mod"}}),
+        );
+        cache.apply(
+            "GUILD_ROLE_DELETE",
+            &json!({"guild_id": "1", "role_id": "1"}),
+        );
+        cache.apply(
+            "GUILD_MEMBER_ADD",
+            &json!({"guild_id": "1", "user": {"id": "8"}, "roles": []}),
+        );
+        cache.apply(
+            "GUILD_MEMBER_REMOVE",
+            &json!({"guild_id": "1", "user": {"id": "7"}}),
+        );
+        cache.apply("GUILD_UPDATE", &json!({"id": "1", "name": "new name"}));
+        let guild = cache.guild("1").unwrap();
+        assert_eq!(guild["name"], "new name");
+        assert_eq!(
+            guild["channels"],
+            json!([{"id": "10", "name": "renamed", "guild_id": "1"}, {"id": "11", "guild_id": "1", "name": "b"}])
+        );
+        assert_eq!(guild["roles"], json!([{"id": "3", "name": "mod"}]));
+        let members: Vec<&str> = guild["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["user"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(members, vec!["9", "8"]);
+        cache.apply("CHANNEL_DELETE", &json!({"id": "10", "guild_id": "1"}));
+        assert_eq!(
+            cache.guild("1").unwrap()["channels"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn disabled_resources_are_not_kept() {
+        let config = CacheConfig {
+            channels: false,
+            ..CacheConfig::default()
+        };
+        let mut cache = cache(config);
+        assert!(!cache.apply("CHANNEL_CREATE", &json!({"id": "11", "guild_id": "1"})));
+        assert_eq!(cache.guild("1").unwrap()["channels"], json!([]));
+        assert!(!cache.apply(
+            "GUILD_MEMBER_ADD",
+            &json!({"guild_id": "1", "user": {"id": "8"}})
+        ));
+    }
+
+    #[test]
+    fn guild_delete_outage_marks_unavailable_and_leave_removes() {
+        let mut cache = cache(CacheConfig::default());
+        cache.apply("GUILD_DELETE", &json!({"id": "1", "unavailable": true}));
+        assert_eq!(
+            cache.guild("1").unwrap(),
+            &json!({"id": "1", "unavailable": true})
+        );
+        cache.apply("GUILD_DELETE", &json!({"id": "2"}));
+        assert!(cache.guild("2").is_none());
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let cache = cache(CacheConfig::default());
+        let restored = ShardCache::restore(CacheConfig::default(), &cache.snapshot());
+        assert_eq!(restored.guild_count(), 2);
+        assert_eq!(restored.guild("1"), cache.guild("1"));
+        assert_eq!(restored.ready, cache.ready);
+    }
+}

@@ -1,0 +1,700 @@
+//! The client side: bots connect here as if to Discord. Each connection runs the gateway
+//! core's [`ServerSession`]; this module answers IDENTIFY/RESUME from the shard caches and
+//! keeps one numbered replay buffer per client session so a RESUME gets exactly what it missed.
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::cache::ShardCache;
+use super::config::Config;
+use super::plan::ShardPlan;
+use crate::backend::gateway::wire::{Framer, Prepared};
+use crate::gateway::close::CloseCode;
+use crate::gateway::codec::{self, Encoding};
+use crate::gateway::decoder::{ConnectionParams, ParamsError};
+use crate::gateway::etf::DecodeOptions;
+use crate::gateway::server::{
+    IdentifyInfo, IdentifyVerdict, ResumeInfo, ResumeVerdict, ServerAction, ServerConfig,
+    ServerSession, ServerState,
+};
+use crate::gateway::{GatewayPayload, OpCode};
+
+/// Numbered dispatches kept per client session for RESUME.
+pub const REPLAY_CAPACITY: usize = 4096;
+/// zlib level for zlib-stream clients (Discord's is fast, not small).
+const ZLIB_LEVEL: u32 = 6;
+/// The close code for a client that fell behind: resumable by every library.
+pub const BACKPRESSURE_CLOSE: CloseCode = CloseCode::UnknownError;
+
+/// A numbered event on its way to one client.
+pub type Numbered = (u64, Arc<Prepared>);
+
+struct Link {
+    conn_id: u64,
+    events: mpsc::Sender<Numbered>,
+    kick: mpsc::UnboundedSender<CloseCode>,
+}
+
+/// One client session (the `session_id` a client got in our READY).
+struct ClientRecord {
+    shard_id: u32,
+    last_seq: u64,
+    replay: VecDeque<Numbered>,
+    /// Oldest sequence number no longer in `replay` (0: nothing dropped yet).
+    dropped_through: u64,
+    link: Option<Link>,
+}
+
+impl ClientRecord {
+    fn push(&mut self, event: Arc<Prepared>) -> Numbered {
+        self.last_seq += 1;
+        let numbered = (self.last_seq, event);
+        self.replay.push_back(numbered.clone());
+        if self.replay.len() > REPLAY_CAPACITY {
+            if let Some((seq, _)) = self.replay.pop_front() {
+                self.dropped_through = seq;
+            }
+        }
+        numbered
+    }
+}
+
+/// A client session attached to a connection by IDENTIFY or RESUME.
+pub struct Attached {
+    /// The session id (READY's, or the resumed one).
+    pub session_id: String,
+    /// The session's highest sequence number.
+    pub last_seq: u64,
+    /// What to send first, numbered: READY + guilds, or the missed events + RESUMED.
+    pub first: Vec<Numbered>,
+    /// Live events for this connection (capacity `backpressure`).
+    pub events: mpsc::Receiver<Numbered>,
+    /// Close requests from the hub (fell behind; taken over by another connection).
+    pub kicks: mpsc::UnboundedReceiver<CloseCode>,
+}
+
+/// Where a GUILD_MEMBERS_CHUNK nonce goes back to.
+struct NonceRoute {
+    session_id: String,
+    original: Value,
+}
+
+/// State shared by every connection and the shard relay.
+pub struct Hub {
+    config: Arc<Config>,
+    plan: ShardPlan,
+    caches: HashMap<u32, Mutex<ShardCache>>,
+    sessions: Mutex<HashMap<String, ClientRecord>>,
+    nonces: Mutex<HashMap<String, NonceRoute>>,
+    commands: HashMap<u32, mpsc::UnboundedSender<GatewayPayload>>,
+    next_id: AtomicU64,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Client sessions with a live connection.
+    pub connected: usize,
+    /// Client sessions waiting for a RESUME.
+    pub detached: usize,
+    /// Events held in all replay buffers.
+    pub replay_events: usize,
+    /// Guilds in all shard caches.
+    pub cached_guilds: usize,
+}
+
+impl Hub {
+    /// A hub for `plan`'s shards with `caches` (fresh or restored) and each shard's command queue.
+    pub fn new(
+        config: Arc<Config>,
+        plan: ShardPlan,
+        caches: HashMap<u32, ShardCache>,
+        commands: HashMap<u32, mpsc::UnboundedSender<GatewayPayload>>,
+    ) -> Arc<Hub> {
+        Arc::new(Hub {
+            config,
+            plan,
+            caches: caches
+                .into_iter()
+                .map(|(id, cache)| (id, Mutex::new(cache)))
+                .collect(),
+            sessions: Mutex::new(HashMap::new()),
+            nonces: Mutex::new(HashMap::new()),
+            commands,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Snapshots of every shard cache, for persisting.
+    pub fn cache_snapshots(&self) -> HashMap<u32, Value> {
+        self.caches
+            .iter()
+            .map(|(id, cache)| (*id, cache.lock().snapshot()))
+            .collect()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> HubStats {
+        let sessions = self.sessions.lock();
+        let connected = sessions.values().filter(|r| r.link.is_some()).count();
+        HubStats {
+            connected,
+            detached: sessions.len() - connected,
+            replay_events: sessions.values().map(|r| r.replay.len()).sum(),
+            cached_guilds: self.caches.values().map(|c| c.lock().guild_count()).sum(),
+        }
+    }
+
+    /// Applies an upstream dispatch to the shard's cache and hands it to that shard's client
+    /// sessions (GUILD_MEMBERS_CHUNK with a proxy nonce only to the session that asked).
+    pub fn relay(&self, shard_id: u32, payload: GatewayPayload) {
+        let Some((name, _)) = payload.as_dispatch() else {
+            return;
+        };
+        let name = name.to_owned();
+        let mut d = payload.d;
+        if let Some(cache) = self.caches.get(&shard_id) {
+            cache.lock().apply(&name, &d);
+        }
+        if name == "READY" || name == "RESUMED" {
+            // The shard's own session events; clients get crafted ones.
+            return;
+        }
+        let mut only: Option<String> = None;
+        if name == "GUILD_MEMBERS_CHUNK" {
+            if let Some(nonce) = d.get("nonce").and_then(Value::as_str).map(str::to_owned) {
+                let last = d.get("chunk_index").and_then(Value::as_u64).map(|i| i + 1)
+                    >= d.get("chunk_count").and_then(Value::as_u64);
+                let mut nonces = self.nonces.lock();
+                let route = if last {
+                    nonces.remove(&nonce)
+                } else {
+                    nonces.get(&nonce).map(|r| NonceRoute {
+                        session_id: r.session_id.clone(),
+                        original: r.original.clone(),
+                    })
+                };
+                if let Some(route) = route {
+                    if let Some(object) = d.as_object_mut() {
+                        object.insert("nonce".into(), route.original);
+                    }
+                    only = Some(route.session_id);
+                }
+            }
+        }
+        let event = Prepared::new(name, d);
+        let mut sessions = self.sessions.lock();
+        let mut dropped = Vec::new();
+        for (session_id, record) in sessions.iter_mut() {
+            if record.shard_id != shard_id || only.as_ref().is_some_and(|only| only != session_id) {
+                continue;
+            }
+            let numbered = record.push(event.clone());
+            match &record.link {
+                // Full or gone: the event stays in the replay buffer; close the client
+                // resumably so it comes back for it.
+                Some(link) if link.events.try_send(numbered).is_err() => {
+                    let _ = link.kick.send(BACKPRESSURE_CLOSE);
+                    record.link = None;
+                }
+                Some(_) => {}
+                None if record.dropped_through > 0 => dropped.push(session_id.clone()),
+                None => {}
+            }
+        }
+        // A detached session whose missed events no longer fit can never resume losslessly.
+        for session_id in dropped {
+            sessions.remove(&session_id);
+        }
+    }
+
+    fn new_session_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{:016x}", rand::random::<u64>(), n)
+    }
+
+    fn check_token(&self, token: &str) -> bool {
+        if !self.config.validate_token {
+            return true;
+        }
+        let token = token.trim();
+        let bare = token
+            .strip_prefix("Bot ")
+            .or_else(|| token.strip_prefix("bot "))
+            .unwrap_or(token);
+        bare == self.config.bare_token()
+    }
+
+    fn link(
+        &self,
+        conn_id: u64,
+    ) -> (
+        Link,
+        mpsc::Receiver<Numbered>,
+        mpsc::UnboundedReceiver<CloseCode>,
+    ) {
+        let (events, events_rx) = mpsc::channel(self.config.backpressure);
+        let (kick, kicks) = mpsc::unbounded_channel();
+        (
+            Link {
+                conn_id,
+                events,
+                kick,
+            },
+            events_rx,
+            kicks,
+        )
+    }
+
+    /// A fresh connection id.
+    pub fn connection_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Decides an IDENTIFY on connection `conn_id`. On acceptance the new session's first
+    /// events (READY, then GUILD_CREATE/GUILD_DELETE per cached guild) are numbered and buffered.
+    pub fn identify(&self, info: &IdentifyInfo, conn_id: u64) -> Result<Attached, IdentifyVerdict> {
+        if !self.check_token(&info.token) {
+            return Err(IdentifyVerdict::Close(CloseCode::AuthenticationFailed));
+        }
+        let (shard_id, count) = match info.shard {
+            Some(shard) => (shard.id, shard.count),
+            None => (0, 1),
+        };
+        if count != self.plan.total {
+            return Err(IdentifyVerdict::Close(CloseCode::ShardingRequired));
+        }
+        if !self.plan.serves(shard_id, count) {
+            return Err(IdentifyVerdict::Close(CloseCode::InvalidShard));
+        }
+        let cache = self
+            .caches
+            .get(&shard_id)
+            .ok_or(IdentifyVerdict::Close(CloseCode::InvalidShard))?;
+        let cache = cache.lock();
+        // No upstream session yet: the client retries, as after Discord's own op 9.
+        let mut ready = cache.ready.clone().ok_or(IdentifyVerdict::InvalidSession)?;
+        let session_id = self.new_session_id();
+        let guild_stubs: Vec<Value> = cache
+            .guilds()
+            .filter_map(|g| g.get("id"))
+            .map(|id| json!({"id": id, "unavailable": true}))
+            .collect();
+        if let Some(object) = ready.as_object_mut() {
+            object.insert("session_id".into(), json!(session_id));
+            object.insert("resume_gateway_url".into(), json!(self.config.resume_url()));
+            object.insert("guilds".into(), Value::Array(guild_stubs));
+            object.insert("shard".into(), json!([shard_id, count]));
+        }
+        let (link, events, kicks) = self.link(conn_id);
+        let mut record = ClientRecord {
+            shard_id,
+            last_seq: 0,
+            replay: VecDeque::new(),
+            dropped_through: 0,
+            link: Some(link),
+        };
+        let mut first = vec![record.push(Prepared::new("READY", ready))];
+        for guild in cache.guilds() {
+            let event = if guild.get("unavailable").and_then(Value::as_bool) == Some(true) {
+                Prepared::new("GUILD_DELETE", guild.clone())
+            } else {
+                Prepared::new("GUILD_CREATE", guild.clone())
+            };
+            first.push(record.push(event));
+        }
+        let last_seq = record.last_seq;
+        // Registered while the cache is locked: no live event can slip between these.
+        self.sessions.lock().insert(session_id.clone(), record);
+        drop(cache);
+        Ok(Attached {
+            session_id,
+            last_seq,
+            first,
+            events,
+            kicks,
+        })
+    }
+
+    /// Decides a RESUME on connection `conn_id`. On acceptance `first` holds the events after
+    /// the client's `seq` and RESUMED; an older connection of the session is closed.
+    pub fn resume(&self, info: &ResumeInfo, conn_id: u64) -> Result<Attached, ResumeVerdict> {
+        if !self.check_token(&info.token) {
+            return Err(ResumeVerdict::Close(CloseCode::AuthenticationFailed));
+        }
+        let mut sessions = self.sessions.lock();
+        let record = sessions
+            .get_mut(&info.session_id)
+            .ok_or(ResumeVerdict::InvalidSession { resumable: false })?;
+        let from = info.seq.unwrap_or(0);
+        if from < record.dropped_through {
+            sessions.remove(&info.session_id);
+            return Err(ResumeVerdict::InvalidSession { resumable: false });
+        }
+        if from > record.last_seq {
+            return Err(ResumeVerdict::Close(CloseCode::InvalidSeq));
+        }
+        let missed: Vec<Numbered> = record
+            .replay
+            .iter()
+            .filter(|(seq, event)| *seq > from && event.name != "READY")
+            .cloned()
+            .collect();
+        let (link, events, kicks) = self.link(conn_id);
+        if let Some(old) = record.link.replace(link) {
+            let _ = old.kick.send(CloseCode::SessionTimedOut);
+        }
+        let resumed = record.push(Prepared::new("RESUMED", json!({})));
+        let mut first = missed;
+        first.push(resumed);
+        Ok(Attached {
+            session_id: info.session_id.clone(),
+            last_seq: record.last_seq,
+            first,
+            events,
+            kicks,
+        })
+    }
+
+    /// Connection `conn_id` of `session_id` ended; keep the session for a RESUME or not.
+    pub fn detach(&self, session_id: &str, conn_id: u64, keep: bool) {
+        let mut sessions = self.sessions.lock();
+        let Some(record) = sessions.get_mut(session_id) else {
+            return;
+        };
+        if record
+            .link
+            .as_ref()
+            .is_some_and(|link| link.conn_id == conn_id)
+        {
+            record.link = None;
+        }
+        if !keep && record.link.is_none() {
+            sessions.remove(session_id);
+        }
+    }
+
+    /// Sends a client command to its shard (op 8 gets a proxy nonce routing the chunks back).
+    pub fn command(&self, session_id: &str, mut payload: GatewayPayload) {
+        let Some(shard_id) = self.sessions.lock().get(session_id).map(|r| r.shard_id) else {
+            return;
+        };
+        if payload.op == OpCode::RequestGuildMembers {
+            let nonce = format!("p{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+            let original = payload.d.get("nonce").cloned().unwrap_or(Value::Null);
+            if let Some(object) = payload.d.as_object_mut() {
+                object.insert("nonce".into(), json!(nonce));
+            }
+            self.nonces.lock().insert(
+                nonce,
+                NonceRoute {
+                    session_id: session_id.to_owned(),
+                    original,
+                },
+            );
+        }
+        if let Some(commands) = self.commands.get(&shard_id) {
+            let _ = commands.send(payload);
+        }
+    }
+}
+
+fn close_message(code: CloseCode) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: WsCloseCode::from(code.code()),
+        reason: code.description().into(),
+    }))
+}
+
+/// Serves one client WebSocket until it closes.
+pub async fn serve_client<S>(hub: Arc<Hub>, mut ws: WebSocketStream<S>, query: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let params = match ConnectionParams::from_query(query) {
+        Ok(params) => params,
+        Err(err) => {
+            let code = match err {
+                ParamsError::BadVersion(_) => CloseCode::InvalidApiVersion,
+                _ => CloseCode::DecodeError,
+            };
+            let _ = ws.send(close_message(code)).await;
+            return;
+        }
+    };
+    let mut framer = match Framer::new(&params, ZLIB_LEVEL) {
+        Ok(framer) => framer,
+        Err(err) => {
+            tracing::warn!(%err, "cannot set up compression for a client");
+            let _ = ws.send(close_message(CloseCode::UnknownError)).await;
+            return;
+        }
+    };
+    let encoding = params.encoding;
+    let conn_id = hub.connection_id();
+    let mut kick_rx: Option<mpsc::UnboundedReceiver<CloseCode>> = None;
+    let (mut session, actions) = ServerSession::new(ServerConfig::default(), Instant::now());
+    let mut events_rx: Option<mpsc::Receiver<Numbered>> = None;
+    let mut session_id: Option<String> = None;
+    let mut pending: VecDeque<ServerAction> = actions.into();
+    let mut out: Vec<Message> = Vec::new();
+    loop {
+        while let Some(action) = pending.pop_front() {
+            match action {
+                ServerAction::Send(payload) => match framer.payload(&payload) {
+                    Ok(message) => out.push(message),
+                    Err(err) => tracing::warn!(%err, "cannot frame a payload"),
+                },
+                ServerAction::Close(code) => {
+                    out.push(close_message(code));
+                    for message in out.drain(..) {
+                        let _ = ws.feed(message).await;
+                    }
+                    let _ = ws.flush().await;
+                    if let Some(id) = &session_id {
+                        hub.detach(id, conn_id, code.can_resume());
+                    }
+                    return;
+                }
+                ServerAction::ValidateIdentify(info) => {
+                    if info.compress {
+                        framer.enable_payload_compression();
+                    }
+                    match hub.identify(&info, conn_id) {
+                        Ok(attached) => {
+                            pending.extend(
+                                session.complete_identify(IdentifyVerdict::Accept, Instant::now()),
+                            );
+                            for (seq, event) in &attached.first {
+                                // Keep the core's counter in step with ours.
+                                let _ = session.next_seq();
+                                push_dispatch(&mut framer, &mut out, event, *seq);
+                            }
+                            session_id = Some(attached.session_id);
+                            events_rx = Some(attached.events);
+                            kick_rx = Some(attached.kicks);
+                        }
+                        Err(verdict) => {
+                            pending.extend(session.complete_identify(verdict, Instant::now()))
+                        }
+                    }
+                }
+                ServerAction::ValidateResume(info) => match hub.resume(&info, conn_id) {
+                    Ok(attached) => {
+                        pending.extend(session.complete_resume(
+                            ResumeVerdict::Accept {
+                                last_seq: attached.last_seq,
+                            },
+                            Instant::now(),
+                        ));
+                        for (seq, event) in &attached.first {
+                            push_dispatch(&mut framer, &mut out, event, *seq);
+                        }
+                        session_id = Some(attached.session_id);
+                        events_rx = Some(attached.events);
+                        kick_rx = Some(attached.kicks);
+                    }
+                    Err(verdict) => {
+                        pending.extend(session.complete_resume(verdict, Instant::now()))
+                    }
+                },
+                ServerAction::Command(payload) => {
+                    if let Some(id) = &session_id {
+                        if matches!(
+                            payload.op,
+                            OpCode::PresenceUpdate
+                                | OpCode::VoiceStateUpdate
+                                | OpCode::RequestGuildMembers
+                        ) {
+                            hub.command(id, payload);
+                        }
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            let mut failed = false;
+            for message in out.drain(..) {
+                if ws.feed(message).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed || ws.flush().await.is_err() {
+                let keep = session.on_client_closed(None);
+                if let Some(id) = &session_id {
+                    hub.detach(id, conn_id, keep);
+                }
+                return;
+            }
+        }
+        let deadline = session
+            .poll_at()
+            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                pending.extend(session.on_tick(Instant::now()));
+            }
+            Some(code) = next_kick(&mut kick_rx) => {
+                pending.extend(session.close(code));
+            }
+            Some((seq, event)) = next_event(&mut events_rx) => {
+                if session.state() == ServerState::Active {
+                    push_dispatch(&mut framer, &mut out, &event, seq);
+                    // Send what else is queued in the same flush.
+                    if let Some(rx) = &mut events_rx {
+                        while out.len() < 64 {
+                            match rx.try_recv() {
+                                Ok((seq, event)) => push_dispatch(&mut framer, &mut out, &event, seq),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+            }
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    pending.extend(on_client_bytes(&mut session, text.as_bytes(), encoding));
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    pending.extend(on_client_bytes(&mut session, &bytes, encoding));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let keep = session.on_client_closed(frame.map(|f| u16::from(f.code)));
+                    if let Some(id) = &session_id {
+                        hub.detach(id, conn_id, keep);
+                    }
+                    return;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    let keep = session.on_client_closed(None);
+                    if let Some(id) = &session_id {
+                        hub.detach(id, conn_id, keep);
+                    }
+                    return;
+                }
+            },
+        }
+    }
+}
+
+fn on_client_bytes(
+    session: &mut ServerSession,
+    bytes: &[u8],
+    encoding: Encoding,
+) -> Vec<ServerAction> {
+    let now = Instant::now();
+    match codec::decode_payload(bytes, encoding, &DecodeOptions::CLIENT_STRICT) {
+        Ok(payload) => session.on_payload(&payload, bytes.len(), now),
+        Err(_) => session.on_undecodable(now),
+    }
+}
+
+fn push_dispatch(framer: &mut Framer, out: &mut Vec<Message>, event: &Prepared, seq: u64) {
+    match framer.dispatch(event, seq) {
+        Ok(message) => out.push(message),
+        Err(err) => tracing::warn!(%err, event = %event.name, "cannot frame a dispatch"),
+    }
+}
+
+async fn next_event(events: &mut Option<mpsc::Receiver<Numbered>>) -> Option<Numbered> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn header_has(request: &Request, name: header::HeaderName, token: &str) -> bool {
+    request
+        .headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(token))
+}
+
+/// Routes upgrading `/` (any query) to a client gateway connection.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new().route("/", any(upgrade)).with_state(hub)
+}
+
+async fn upgrade(State(hub): State<Arc<Hub>>, mut request: Request) -> Response {
+    let wants_websocket = header_has(&request, header::UPGRADE, "websocket")
+        && header_has(&request, header::CONNECTION, "upgrade");
+    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (true, Some(key)) = (wants_websocket, key) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this is a gateway: connect with a WebSocket\n",
+        )
+            .into_response();
+    };
+    if request
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            )],
+        )
+            .into_response();
+    }
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let query = request.uri().query().unwrap_or("").to_string();
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = hyper_util::rt::TokioIo::new(upgraded);
+                let ws =
+                    WebSocketStream::from_raw_socket(io, Role::Server, Some(websocket_config()))
+                        .await;
+                serve_client(hub, ws, &query).await;
+            }
+            Err(err) => tracing::debug!("client upgrade failed: {err}"),
+        }
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+async fn next_kick(kicks: &mut Option<mpsc::UnboundedReceiver<CloseCode>>) -> Option<CloseCode> {
+    match kicks {
+        Some(kicks) => kicks.recv().await,
+        None => std::future::pending().await,
+    }
+}

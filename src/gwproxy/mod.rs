@@ -1,0 +1,276 @@
+//! `gateway-proxy`: holds a bot's gateway shards open upstream so the bot itself can restart
+//! without re-identifying. Protocol pieces come from [`crate::gateway`]; this module does the
+//! I/O, the shard plan and the operator endpoints.
+pub mod cache;
+pub mod clients;
+pub mod config;
+pub mod persist;
+pub mod plan;
+pub mod shard;
+pub mod status;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use tokio::sync::{mpsc, watch, Mutex};
+
+use crate::gateway::client::{ClientConfig, ResumeState};
+use crate::gateway::ratelimit::IdentifyLimiter;
+use crate::gateway::server::ShardInfo;
+use crate::upstream::{Upstream, UpstreamConfig, UpstreamError};
+use cache::ShardCache;
+use clients::Hub;
+use config::Config;
+use persist::{PersistError, SavedShard, SavedState};
+use plan::{GatewayBot, PlanError, ShardPlan};
+use shard::{ShardEnd, ShardEvent, ShardTask};
+use status::ShardBoard;
+
+/// Why the proxy could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// Upstream could not be reached.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// GET /gateway/bot did not succeed.
+    #[error("GET {url} answered {status}: {body}")]
+    GatewayBotStatus {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// The shards cannot be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The listening port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The state file could not be read or written.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// A shard was refused upstream for good.
+    #[error("shard {shard_id} stopped: {reason}")]
+    ShardFailed { shard_id: u32, reason: String },
+}
+
+/// Asks upstream for the gateway URL, the recommended shard count and the identify budget.
+pub async fn fetch_gateway_bot(
+    upstream: &Upstream,
+    config: &Config,
+) -> Result<GatewayBot, ProxyError> {
+    let url = format!("{}/gateway/bot", config.upstream_api.trim_end_matches('/'));
+    let request = http::Request::get(&url)
+        .header("authorization", config.authorization())
+        .header("user-agent", "DiscordBot (discord-mitm gateway-proxy, 0.1)")
+        .body(
+            Empty::<Bytes>::new()
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .map_err(|err| UpstreamError::BadUrl {
+            url: url.clone(),
+            reason: err.to_string(),
+        })?;
+    let response = upstream.request(request).await?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| UpstreamError::Request {
+            url: url.clone(),
+            reason: err.to_string(),
+        })?
+        .to_bytes();
+    if status != 200 {
+        return Err(ProxyError::GatewayBotStatus {
+            url,
+            status,
+            body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+        });
+    }
+    Ok(GatewayBot::parse(&body)?)
+}
+
+/// The client configuration of shard `shard_id` under `plan`.
+pub fn shard_client_config(config: &Config, plan: &ShardPlan, shard_id: u32) -> ClientConfig {
+    let mut client = ClientConfig::new(config.bare_token(), plan.gateway_url.clone());
+    client.intents = Some(config.intents);
+    client.shard = Some(ShardInfo {
+        id: shard_id,
+        count: plan.total,
+    });
+    client.max_concurrency = plan.max_concurrency;
+    client.presence = Some(config.presence(shard_id));
+    client.large_threshold = Some(250);
+    client.jitter_seed = rand::random();
+    client
+}
+
+/// Runs the proxy until `shutdown` resolves: plans and starts the shards (resuming the sessions
+/// saved in `state_path`), serves clients and the operator endpoints on `config.port`
+/// (loopback), then stops the shards resumably and saves their sessions and caches.
+pub async fn run(
+    config: Config,
+    upstream_config: UpstreamConfig,
+    state_path: Option<PathBuf>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ProxyError> {
+    let upstream = Upstream::new(&upstream_config)?;
+    let bot = fetch_gateway_bot(&upstream, &config).await?;
+    let saved = match &state_path {
+        Some(path) => SavedState::load(path)?,
+        None => None,
+    };
+    let first_plan = ShardPlan::new(&config, &bot, Some(0))?;
+    let saved = saved.filter(|state| {
+        let usable = state.total_shards == first_plan.total;
+        if !usable {
+            tracing::warn!(
+                saved = state.total_shards,
+                now = first_plan.total,
+                "saved sessions belong to another shard count; identifying afresh"
+            );
+        }
+        usable
+    });
+    let mut resumes: HashMap<u32, ResumeState> = HashMap::new();
+    let mut caches = HashMap::new();
+    for shard_id in first_plan.shard_ids() {
+        let saved_shard = saved.as_ref().and_then(|state| state.shards.get(&shard_id));
+        match saved_shard {
+            Some(shard) => {
+                if let Some(session) = &shard.session {
+                    resumes.insert(shard_id, session.clone());
+                }
+                caches.insert(shard_id, ShardCache::restore(config.cache, &shard.cache));
+            }
+            None => {
+                caches.insert(shard_id, ShardCache::new(config.cache));
+            }
+        }
+    }
+    let fresh = first_plan.shard_ids().len() as u32 - resumes.len() as u32;
+    let plan = ShardPlan::new(&config, &bot, Some(fresh))?;
+    tracing::info!(
+        shards = ?plan.shard_ids(),
+        total = plan.total,
+        resuming = resumes.len(),
+        max_concurrency = plan.max_concurrency,
+        gateway = %plan.gateway_url,
+        "starting shards"
+    );
+    let board = Arc::new(ShardBoard::new(plan.shard_ids(), plan.total));
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ProxyError::Bind { addr, source })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let identify = Arc::new(Mutex::new(IdentifyLimiter::new(plan.max_concurrency)));
+    let mut commands = HashMap::new();
+    let mut command_rxs = Vec::new();
+    for shard_id in plan.shard_ids() {
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        commands.insert(shard_id, command_tx);
+        command_rxs.push((shard_id, command_rx));
+    }
+    let config = Arc::new(config);
+    let hub = Hub::new(config.clone(), plan.clone(), caches, commands);
+    let mut shards = tokio::task::JoinSet::new();
+    for (shard_id, command_rx) in command_rxs {
+        let task = ShardTask {
+            upstream: upstream.clone(),
+            config: shard_client_config(&config, &plan, shard_id),
+            resume: resumes.remove(&shard_id),
+            identify: identify.clone(),
+            events: events_tx.clone(),
+            commands: command_rx,
+            shutdown: stop_rx.clone(),
+        };
+        shards.spawn(async move { (shard_id, task.run().await) });
+    }
+    drop(events_tx);
+    let app = status::router(board.clone(), hub.clone()).merge(clients::router(hub.clone()));
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stop| *stop).await;
+            })
+            .await;
+    });
+    let relay_board = board.clone();
+    let relay_hub = hub.clone();
+    let relay = tokio::spawn(async move {
+        while let Some(event) = events_rx.recv().await {
+            match event {
+                ShardEvent::State { shard_id, state } => relay_board.set_state(shard_id, state),
+                ShardEvent::Identified { shard_id } => relay_board.count_identify(shard_id),
+                ShardEvent::Dispatch { shard_id, payload } => {
+                    relay_board.count_event(shard_id, payload.t.as_deref().unwrap_or("?"));
+                    relay_hub.relay(shard_id, payload);
+                }
+            }
+        }
+    });
+    tokio::pin!(shutdown);
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            joined = shards.join_next() => match joined {
+                None => break,
+                Some(Ok((shard_id, ShardEnd::Fatal(code)))) => {
+                    failure = Some(ProxyError::ShardFailed {
+                        shard_id,
+                        reason: format!("upstream closed with {} ({})", code.code(), code.explanation()),
+                    });
+                    break;
+                }
+                Some(Ok((shard_id, end))) => tracing::warn!(shard_id, ?end, "shard ended"),
+                Some(Err(err)) => tracing::error!(%err, "shard task failed"),
+            },
+        }
+    }
+    let _ = stop_tx.send(true);
+    let mut sessions = HashMap::new();
+    while let Some(joined) = shards.join_next().await {
+        if let Ok((shard_id, ShardEnd::Stopped(Some(state)))) = joined {
+            tracing::info!(shard_id, session_id = %state.session_id, seq = ?state.seq, "shard closed resumably");
+            sessions.insert(shard_id, state);
+        }
+    }
+    let _ = http.await;
+    // Let the relay apply what the shards delivered before they stopped.
+    let _ = relay.await;
+    if let Some(path) = &state_path {
+        let mut state = SavedState {
+            version: persist::STATE_VERSION,
+            total_shards: plan.total,
+            shards: Default::default(),
+        };
+        for (shard_id, cache) in hub.cache_snapshots() {
+            state.shards.insert(
+                shard_id,
+                SavedShard {
+                    session: sessions.remove(&shard_id),
+                    cache,
+                },
+            );
+        }
+        state.save(path)?;
+        tracing::info!(path = %path.display(), "saved shard sessions and caches");
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}

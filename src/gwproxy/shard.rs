@@ -1,0 +1,315 @@
+//! One upstream shard on a real socket: the I/O around the gateway core's [`ClientSession`]
+//! (which owns heartbeats, zombie detection, resume, backoff and the send limit).
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch, Mutex};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::gateway::client::{ClientAction, ClientConfig, ClientSession, ClientState, ResumeState};
+use crate::gateway::close::CloseCode;
+use crate::gateway::codec::{decode_payload, encode_payload, Encoding};
+use crate::gateway::etf::DecodeOptions;
+use crate::gateway::ratelimit::IdentifyLimiter;
+use crate::gateway::GatewayPayload;
+use crate::upstream::{Upstream, UpstreamStream};
+
+/// The gateway API version the proxy speaks upstream.
+pub const UPSTREAM_GATEWAY_VERSION: u8 = 10;
+
+/// What a shard reports to whoever relays its events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShardEvent {
+    /// A dispatch (op 0) from upstream, in upstream's order.
+    Dispatch {
+        /// The shard it arrived on.
+        shard_id: u32,
+        /// The payload as upstream sent it.
+        payload: GatewayPayload,
+    },
+    /// An IDENTIFY was sent upstream (a RESUME was not possible).
+    Identified {
+        /// The shard.
+        shard_id: u32,
+    },
+    /// The session state changed (e.g. Active after READY/RESUMED).
+    State {
+        /// The shard.
+        shard_id: u32,
+        /// Its new state.
+        state: ClientState,
+    },
+}
+
+/// How a shard ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardEnd {
+    /// Stopped on request; the session can be resumed with this state (if it ever had one).
+    Stopped(Option<ResumeState>),
+    /// Upstream refused the configuration (4004 token, 4010/4011 shards, 4013/4014 intents...).
+    Fatal(CloseCode),
+    /// Upstream ended the session for good.
+    Finished(CloseCode),
+}
+
+/// Everything one shard task needs.
+pub struct ShardTask {
+    /// Upstream client (TLS, `--resolve`, `--upstream-ca`).
+    pub upstream: Upstream,
+    /// Identity and tunables; `shard` must be set.
+    pub config: ClientConfig,
+    /// A persisted session to RESUME instead of identifying.
+    pub resume: Option<ResumeState>,
+    /// The bot-wide identify queue (`max_concurrency` buckets).
+    pub identify: Arc<Mutex<IdentifyLimiter>>,
+    /// Where dispatches and state changes go.
+    pub events: mpsc::UnboundedSender<ShardEvent>,
+    /// Commands from clients (op 3, op 4, op 8) to send within the send limit.
+    pub commands: mpsc::UnboundedReceiver<GatewayPayload>,
+    /// Becomes true when the proxy shuts down (the shard then closes resumably).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+type Socket = WebSocketStream<UpstreamStream>;
+
+impl ShardTask {
+    /// Runs the shard until shutdown or a fatal/final close.
+    pub async fn run(mut self) -> ShardEnd {
+        let shard_id = self.config.shard.map(|s| s.id).unwrap_or(0);
+        let now = Instant::now();
+        let (mut session, actions) = match self.resume.take() {
+            Some(state) => ClientSession::with_session(self.config.clone(), state, now),
+            None => ClientSession::new(self.config.clone(), now),
+        };
+        let mut socket: Option<Socket> = None;
+        let mut pending = std::collections::VecDeque::from(actions);
+        let mut last_state = session.state();
+        loop {
+            while let Some(action) = pending.pop_front() {
+                let more = match action {
+                    ClientAction::Connect { url, resume } => {
+                        tracing::info!(shard_id, %url, resume, "connecting upstream");
+                        match self.connect(&url).await {
+                            Ok(ws) => {
+                                socket = Some(ws);
+                                session.on_connected(Instant::now())
+                            }
+                            Err(err) => {
+                                tracing::warn!(shard_id, %err, "upstream connect failed");
+                                session.on_connect_failed(Instant::now())
+                            }
+                        }
+                    }
+                    ClientAction::Send(payload) => {
+                        if payload.op == crate::gateway::OpCode::Identify {
+                            let _ = self.events.send(ShardEvent::Identified { shard_id });
+                        }
+                        let sent = match (&mut socket, encode_payload(&payload, Encoding::Json)) {
+                            (Some(ws), Ok(bytes)) => {
+                                let text = String::from_utf8(bytes).unwrap_or_default();
+                                ws.send(Message::text(text)).await.is_ok()
+                            }
+                            _ => false,
+                        };
+                        if sent {
+                            Vec::new()
+                        } else {
+                            socket = None;
+                            session.on_closed(None, Instant::now())
+                        }
+                    }
+                    ClientAction::Close(code) => {
+                        if let Some(mut ws) = socket.take() {
+                            let frame = CloseFrame {
+                                code: WsCloseCode::from(code.code()),
+                                reason: "".into(),
+                            };
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame)))
+                                    .await;
+                        }
+                        Vec::new()
+                    }
+                    ClientAction::RequestIdentify { shard_id, .. } => {
+                        loop {
+                            let next = self
+                                .identify
+                                .lock()
+                                .await
+                                .try_acquire(shard_id, Instant::now());
+                            match next {
+                                Ok(()) => break,
+                                Err(at) => tokio::time::sleep_until(at.into()).await,
+                            }
+                        }
+                        session.identify_permitted(Instant::now())
+                    }
+                    ClientAction::Fatal(code) => {
+                        tracing::error!(
+                            shard_id,
+                            code = code.code(),
+                            "upstream refused the shard: {}",
+                            code.explanation()
+                        );
+                        return ShardEnd::Fatal(code);
+                    }
+                    ClientAction::Finished(code) => return ShardEnd::Finished(code),
+                };
+                pending.extend(more);
+            }
+            // Reported after every step: READY/RESUMED change the state without any action.
+            if session.state() != last_state {
+                last_state = session.state();
+                let _ = self.events.send(ShardEvent::State {
+                    shard_id,
+                    state: last_state,
+                });
+            }
+            if *self.shutdown.borrow() {
+                let state = session.resume_state();
+                pending.extend(session.disconnect_resumable(Instant::now()));
+                for action in pending.drain(..) {
+                    if let (ClientAction::Close(code), Some(mut ws)) = (action, socket.take()) {
+                        let frame = CloseFrame {
+                            code: WsCloseCode::from(code.code()),
+                            reason: "".into(),
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame)))
+                            .await;
+                    }
+                }
+                return ShardEnd::Stopped(state);
+            }
+            let deadline = session
+                .poll_at()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+            let actions = tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => session.on_tick(Instant::now()),
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() {
+                        // The owner is gone: treat like a shutdown request.
+                        return ShardEnd::Stopped(session.resume_state());
+                    }
+                    Vec::new()
+                }
+                Some(command) = self.commands.recv() => {
+                    session.send(command, Instant::now()).unwrap_or_default()
+                }
+                message = next_message(&mut socket) => match message {
+                    Incoming::Payload(bytes) => {
+                        match decode_payload(&bytes, Encoding::Json, &DecodeOptions::default()) {
+                            Ok(payload) => {
+                                let actions = session.on_payload(&payload, Instant::now());
+                                if payload.as_dispatch().is_some() {
+                                    let _ = self.events.send(ShardEvent::Dispatch { shard_id, payload });
+                                }
+                                actions
+                            }
+                            Err(err) => {
+                                tracing::warn!(shard_id, %err, "undecodable upstream payload");
+                                Vec::new()
+                            }
+                        }
+                    }
+                    Incoming::Closed(code) => {
+                        socket = None;
+                        tracing::info!(shard_id, ?code, "upstream closed");
+                        session.on_closed(code, Instant::now())
+                    }
+                    Incoming::Ignore => Vec::new(),
+                },
+            };
+            pending.extend(actions);
+        }
+    }
+
+    async fn connect(&self, url: &str) -> Result<Socket, String> {
+        let full = gateway_url_with_query(url);
+        let request = http::Request::builder()
+            .uri(&full)
+            .header("host", host_header(&full)?)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header(
+                "sec-websocket-key",
+                tokio_tungstenite::tungstenite::handshake::client::generate_key(),
+            )
+            .body(())
+            .map_err(|err| err.to_string())?;
+        let mut ws_config = WebSocketConfig::default();
+        ws_config.max_message_size = Some(256 << 20);
+        self.upstream
+            .websocket(request, ws_config)
+            .await
+            .map(|connected| connected.socket)
+            .map_err(|err| err.to_string())
+    }
+}
+
+enum Incoming {
+    Payload(Vec<u8>),
+    Closed(Option<u16>),
+    Ignore,
+}
+
+async fn next_message(socket: &mut Option<Socket>) -> Incoming {
+    let Some(ws) = socket else {
+        return std::future::pending().await;
+    };
+    match ws.next().await {
+        Some(Ok(Message::Text(text))) => Incoming::Payload(text.as_bytes().to_vec()),
+        Some(Ok(Message::Binary(bytes))) => Incoming::Payload(bytes.to_vec()),
+        Some(Ok(Message::Close(frame))) => Incoming::Closed(frame.map(|f| u16::from(f.code))),
+        Some(Ok(_)) => Incoming::Ignore,
+        Some(Err(_)) | None => Incoming::Closed(None),
+    }
+}
+
+/// `url` with the query this proxy connects with (JSON, uncompressed, our version), keeping
+/// any path the URL had.
+pub fn gateway_url_with_query(url: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    let base = if base.contains("://") && base.matches('/').count() < 3 {
+        format!("{base}/")
+    } else {
+        base.to_owned()
+    };
+    format!("{base}?v={UPSTREAM_GATEWAY_VERSION}&encoding=json")
+}
+
+fn host_header(url: &str) -> Result<String, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|err| format!("bad gateway URL {url}: {err}"))?;
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("gateway URL {url} has no host"))?;
+    Ok(authority.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_url_gets_our_query_and_keeps_its_path() {
+        assert_eq!(
+            gateway_url_with_query("wss://gateway.discord.gg"),
+            "wss://gateway.discord.gg/?v=10&encoding=json"
+        );
+        assert_eq!(
+            gateway_url_with_query("ws://127.0.0.1:9000/gw?v=9&encoding=etf"),
+            "ws://127.0.0.1:9000/gw?v=10&encoding=json"
+        );
+        assert_eq!(
+            host_header("ws://127.0.0.1:9000/gw").unwrap(),
+            "127.0.0.1:9000"
+        );
+        assert!(host_header("/relative").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! Runs `discord-mitm gateway-proxy` (the built binary) against a `discord-mitm serve` upstream,
+//! and a small raw WebSocket gateway client for asserting what a bot sees.
+#![allow(dead_code)]
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A running proxy; killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    /// Directory of the config and state file.
+    pub dir: PathBuf,
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+impl Proxy {
+    /// Starts the proxy with `config` in `dir` (where its state file lives).
+    pub fn start_in(dir: &std::path::Path, config: &Value) -> Proxy {
+        let port = config["port"].as_u64().expect("config has a port") as u16;
+        let path = dir.join("config.json");
+        std::fs::write(&path, config.to_string()).expect("write config");
+        let child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
+            .arg("gateway-proxy")
+            .arg("--config")
+            .arg(&path)
+            .arg("--state")
+            .arg(dir.join("state.json"))
+            .env("RUST_LOG", "discord_mitm=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start gateway-proxy");
+        let mut proxy = Proxy {
+            child,
+            port,
+            dir: dir.to_owned(),
+        };
+        proxy.wait_healthy();
+        proxy
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("proxy exited with {status}: {}", self.stderr());
+            }
+            if let Ok(reply) = reqwest::blocking::get(format!("{}/health", self.http())) {
+                if reply.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "proxy never became healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `ws://127.0.0.1:PORT`.
+    pub fn ws(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The proxy's Prometheus text.
+    pub fn metrics(&self) -> String {
+        reqwest::blocking::get(format!("{}/metrics", self.http()))
+            .expect("metrics")
+            .text()
+            .expect("metrics body")
+    }
+
+    /// Sends SIGTERM, waits for the exit and returns the exit success and the log.
+    pub fn stop(&mut self) -> (bool, String) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut ok = false;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                ok = status.success();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = self.stderr();
+        (ok, log)
+    }
+
+    fn stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// The state file path.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The proxy config used by the tests: everything cached, upstream = `serve_http`.
+pub fn config(port: u16, serve_http: &str, token: &str) -> Value {
+    json!({
+        "log_level": "info",
+        "token": token,
+        "intents": 33281,
+        "port": port,
+        "backpressure": 100,
+        "externally_accessible_url": format!("ws://127.0.0.1:{port}"),
+        "cache": {"channels": true, "presences": true, "emojis": true, "current_member": true,
+                  "members": true, "roles": true, "scheduled_events": true,
+                  "stage_instances": true, "stickers": true, "users": true, "voice_states": true},
+        "upstream_api": format!("{serve_http}/api/v10"),
+    })
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw JSON gateway client.
+pub struct RawClient {
+    ws: Ws,
+    /// Last dispatch sequence seen.
+    pub seq: Option<u64>,
+}
+
+impl RawClient {
+    /// Connects to `base` (`ws://host:port`) with JSON, no compression; reads HELLO.
+    pub async fn connect(base: &str) -> RawClient {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{base}/?v=10&encoding=json"))
+            .await
+            .expect("connect");
+        let mut client = RawClient { ws, seq: None };
+        let hello = client.next().await.expect("HELLO");
+        assert_eq!(hello["op"], 10, "first payload is HELLO: {hello}");
+        client
+    }
+
+    /// Sends a payload.
+    pub async fn send(&mut self, payload: Value) {
+        self.ws
+            .send(Message::text(payload.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends IDENTIFY for shard [0, 1].
+    pub async fn identify(&mut self, token: &str) {
+        self.send(json!({"op": 2, "d": {"token": token, "intents": 33281,
+            "properties": {"os": "linux", "browser": "test", "device": "test"},
+            "shard": [0, 1]}}))
+            .await;
+    }
+
+    /// The next payload, or `Err(close code)` when the socket closed.
+    pub async fn next(&mut self) -> Result<Value, Option<u16>> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("a payload within 10 s");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(text.as_str()).expect("JSON payload");
+                    if let Some(s) = value["s"].as_u64() {
+                        self.seq = Some(s);
+                    }
+                    return Ok(value);
+                }
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(None),
+            }
+        }
+    }
+
+    /// Reads until a dispatch named `event`, returning it and the dispatches before it.
+    pub async fn until(&mut self, event: &str) -> (Value, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let payload = self.next().await.expect("socket open");
+            if payload["t"] == event {
+                return (payload, before);
+            }
+            if payload["op"] == 0 {
+                before.push(payload);
+            }
+        }
+    }
+
+    /// Closes with 4000 (keeps the session resumable).
+    pub async fn close_resumable(mut self) {
+        let _ = self
+            .ws
+            .close(Some(CloseFrame {
+                code: CloseCode::from(4000),
+                reason: "".into(),
+            }))
+            .await;
+    }
+}
