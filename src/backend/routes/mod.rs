@@ -23,6 +23,8 @@ pub mod messages;
 pub mod roles;
 pub mod scheduled_events;
 pub mod stage_instances;
+#[cfg(test)]
+mod test_support;
 pub mod users;
 pub mod webhooks;
 

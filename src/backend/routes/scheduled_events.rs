@@ -603,10 +603,8 @@ async fn unsubscribe(
 
 #[cfg(test)]
 mod tests {
-    use axum::body::Body;
-    use axum::http::Request;
-    use serde_json::{json, Value};
-    use tower::ServiceExt;
+    use crate::backend::routes::test_support::call;
+    use serde_json::json;
 
     use crate::backend::events::intents;
     use crate::backend::state::{AppState, Config};
@@ -619,34 +617,6 @@ mod tests {
      "guilds": [{"id": "100", "name": "Guild", "owner_id": "11",
        "channels": [{"id": "110", "name": "stage", "type": 13}],
        "members": [{"user_id": "11"}, {"user_id": "13"}]}]}"#;
-
-    async fn call(
-        state: &AppState,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("/api/v10{path}"))
-            .header("authorization", token)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = crate::backend::routes::router(state.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
 
     #[tokio::test]
     async fn events_and_stages_publish_their_dispatches() {

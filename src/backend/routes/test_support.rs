@@ -1,0 +1,37 @@
+//! Helpers shared by the route modules' unit tests.
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::backend::state::AppState;
+
+/// Sends one JSON request through the whole router in-process; returns the status and the JSON body
+/// (`Value::Null` when the body is empty or not JSON).
+pub(crate) async fn call(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("/api/v10{path}"))
+        .header("authorization", token)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = crate::backend::routes::router(state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
