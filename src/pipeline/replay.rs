@@ -1,10 +1,16 @@
 //! The second link of `serve`'s chain: answers from recorded upstream responses.
 //!
-//! Matching (after mitmproxy's server replay): the key is method, host, route template (ids
-//! normalized as `routes` shows them), the query with its parameters sorted and the ignorable
-//! ones dropped, and — when asked for — the request body. Among recordings of the same key an
-//! exact match (same path, ids included) wins over a template match; within each kind the most
-//! recent wins. Only responses that really came from upstream are replayed.
+//! Matching (after mitmproxy's server replay): candidates share the method, the host and the
+//! route template (ids normalized as `routes` shows them); with `--replay-match-body` their
+//! request body must also be byte-equal. Queries are compared with their parameters decoded and
+//! sorted and the ignorable ones (`--replay-ignore-param`, cache busters) dropped. Among the
+//! candidates the best match wins, and among equally good ones the most recent:
+//! 1. `exact` — same path (ids included) and same query;
+//! 2. `template` — other ids, same query;
+//! 3. `loose` — a query that differs in a parameter that is not ignored.
+//!
+//! Only complete responses that really came from upstream are replayed. The replayed response
+//! names its recording and match in `X-Discord-Mitm-Replay: <exchange id> <match>`.
 //!
 //! Id substitution: for every template parameter where the live path and the recorded path
 //! differ (`/channels/{channel_id}` with 111 recorded and 222 asked), every JSON string in the
@@ -53,11 +59,29 @@ pub struct ReplayResponder {
     options: ReplayOptions,
 }
 
-/// How a recording matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MatchKind {
+/// Header naming the replayed recording and how it matched.
+pub const REPLAY_HEADER: &str = "x-discord-mitm-replay";
+
+/// How a recording matched, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MatchKind {
+    /// Same path, ids included, and same query.
     Exact,
+    /// Same route template and query; the ids differ (and are substituted).
     Template,
+    /// Same route template; a parameter that is not ignored differs.
+    Loose,
+}
+
+impl MatchKind {
+    /// Name used in [`REPLAY_HEADER`] and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Template => "template",
+            MatchKind::Loose => "loose",
+        }
+    }
 }
 
 impl ReplayResponder {
@@ -66,7 +90,7 @@ impl ReplayResponder {
         ReplayResponder { store, options }
     }
 
-    /// The newest best recording for a request, if any.
+    /// The best recording for a request (the most recent among equally good ones), if any.
     fn find(
         &self,
         method: &str,
@@ -74,10 +98,11 @@ impl ReplayResponder {
         path: &str,
         query: Option<&str>,
         body: Option<&[u8]>,
-    ) -> Option<Exchange> {
+    ) -> Option<(Exchange, MatchKind)> {
         let template = route_template(path);
         let live_query = normalized_query(query, &self.options.ignored_params);
-        let mut template_match: Option<Exchange> = None;
+        let mut best: Option<(Exchange, MatchKind)> = None;
+        // Newest first, so a later candidate only wins by matching better.
         for id in self
             .store
             .exchange_ids_for_route(method, authority, &template)
@@ -97,18 +122,21 @@ impl ReplayResponder {
                     continue;
                 }
             };
-            match classify(&exchange, path, &live_query, body, &self.options) {
-                Some(MatchKind::Exact) => return Some(exchange),
-                Some(MatchKind::Template) if template_match.is_none() => {
-                    template_match = Some(exchange)
-                }
-                _ => {}
+            let Some(kind) = classify(&exchange, path, &live_query, body, &self.options) else {
+                continue;
+            };
+            if kind == MatchKind::Exact {
+                return Some((exchange, kind));
+            }
+            if best.as_ref().is_none_or(|(_, found)| kind < *found) {
+                best = Some((exchange, kind));
             }
         }
-        template_match
+        best
     }
 }
 
+/// How `exchange` matches the live request, if it is a candidate at all.
 fn classify(
     exchange: &Exchange,
     live_path: &str,
@@ -120,6 +148,11 @@ fn classify(
     if exchange.source != "upstream" || response.body.truncated || exchange.error.is_some() {
         return None;
     }
+    if let Some(body) = live_body {
+        if exchange.request_body.truncated || exchange.request_body.data != body {
+            return None;
+        }
+    }
     let (path, query) = exchange
         .path_and_query
         .split_once('?')
@@ -127,12 +160,7 @@ fn classify(
             (p, Some(q))
         });
     if normalized_query(query, &options.ignored_params) != live_query {
-        return None;
-    }
-    if let Some(body) = live_body {
-        if exchange.request_body.data != body {
-            return None;
-        }
+        return Some(MatchKind::Loose);
     }
     Some(if path == live_path {
         MatchKind::Exact
@@ -297,12 +325,16 @@ impl Responder for ReplayResponder {
                 query.as_deref(),
                 body.as_deref(),
             );
-            let Some(exchange) = found else {
+            let Some((exchange, kind)) = found else {
                 return Outcome::Declined(req);
             };
             match replayed_response(&exchange, &path) {
-                Some(response) => {
-                    tracing::debug!(id = exchange.id, "replaying recorded exchange");
+                Some(mut response) => {
+                    let replay = format!("{} {}", exchange.id, kind.as_str());
+                    tracing::debug!(id = exchange.id, kind = kind.as_str(), "replaying");
+                    if let Ok(value) = HeaderValue::from_str(&replay) {
+                        response.headers_mut().insert(REPLAY_HEADER, value);
+                    }
                     Outcome::Answered(Answer {
                         response,
                         source: Source::Recording,
