@@ -25,7 +25,7 @@ fn the_backend_answers_its_routes_and_the_clients_start_up_routes() {
     let dir = workdir();
     let serve = ServeProxy::start(
         dir.path(),
-        &args(&["--fallback", "none", "--client-version", "0.0.309"]),
+        &args(&["--fallback", "none", "--client-version", "0.0.412"]),
     );
     let auth = format!("Authorization: Bot {BOT_TOKEN}");
 
@@ -42,34 +42,45 @@ fn the_backend_answers_its_routes_and_the_clients_start_up_routes() {
     assert_eq!(gateway.source(), Some("backend"));
     assert_eq!(gateway.json()["url"], "wss://gateway.discord.gg");
 
-    let old = serve.curl(
-        "https://discord.com/api/updates/stable?platform=linux&version=0.0.300",
-        &[],
-    );
-    assert_eq!(old.status, 200, "{old:?}");
-    assert_eq!(old.source(), Some("backend"));
-    let update = old.json();
-    assert_eq!(update["name"], "0.0.309");
-    assert!(
-        update["pub_date"].is_string() && update.get("url").is_none(),
-        "{update}"
-    );
+    // The desktop client's update check, against a served version that is not the default.
+    let keys = |value: &serde_json::Value| {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    for platform in ["linux", "win"] {
+        let old = serve.curl(
+            &format!("https://discord.com/api/updates/stable?platform={platform}&version=0.0.309"),
+            &[],
+        );
+        assert_eq!(old.status, 200, "{platform}: {old:?}");
+        assert_eq!(old.source(), Some("backend"));
+        let update = old.json();
+        assert_eq!(keys(&update), ["name", "pub_date"], "{update}");
+        assert_eq!(update["name"], "0.0.412");
+        assert!(update["pub_date"].is_string(), "{update}");
+    }
     let osx = serve
         .curl(
             "https://discord.com/api/updates/stable?platform=osx&version=0.0.1",
             &[],
         )
         .json();
-    assert_eq!(osx["name"], "0.0.309");
+    assert_eq!(keys(&osx), ["name", "notes", "pub_date", "url"], "{osx}");
+    assert_eq!(osx["name"], "0.0.412");
     assert!(
         osx["url"].as_str().unwrap().ends_with(".zip") && osx["notes"].is_string(),
         "{osx}"
     );
-    let current = serve.curl(
-        "https://discord.com/api/updates/stable?platform=win&version=0.0.309",
-        &[],
-    );
-    assert_eq!(current.status, 204, "{current:?}");
+    for version in ["0.0.412", "0.0.500", "1.0.0"] {
+        let current = serve.curl(
+            &format!("https://discord.com/api/updates/stable?platform=win&version={version}"),
+            &[],
+        );
+        assert_eq!(current.status, 204, "{version}: {current:?}");
+        assert_eq!(current.source(), Some("backend"));
+        assert!(current.body.is_empty(), "{current:?}");
+    }
     let unknown = serve.curl(
         "https://discord.com/api/updates/stable?platform=beos&version=1.0.0",
         &[],
@@ -462,4 +473,48 @@ fn the_banner_lists_accounts_and_urls_and_the_proxy_once() {
     assert!(banner.contains("not recording (--no-store)"), "{banner}");
     assert_eq!(banner.matches("Press Ctrl-C").count(), 1, "{banner}");
     assert!(!quiet_dir.path().join("recordings").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_store_the_in_process_gateway_still_serves_and_nothing_is_recorded() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = workdir();
+    let serve_dir = dir.path().to_path_buf();
+    let serve = tokio::task::spawn_blocking(move || {
+        ServeProxy::start(&serve_dir, &args(&["--fallback", "none", "--no-store"]))
+    })
+    .await
+    .unwrap();
+    let mut ws = record_support::websocket_through_proxy(
+        serve.proxy,
+        &serve.ca_pem,
+        "gateway.discord.gg",
+        "wss://gateway.discord.gg/?v=10&encoding=json",
+    )
+    .await;
+    let next_json = |message: Option<Result<Message, _>>| -> serde_json::Value {
+        match message {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a JSON text frame, got {other:?}"),
+        }
+    };
+    let hello = next_json(ws.next().await);
+    assert_eq!(hello["op"], 10, "{hello}");
+    let identify = json!({"op": 2, "d": {"token": BOT_TOKEN, "intents": 513,
+        "properties": {"os": "linux", "browser": "test", "device": "test"}}});
+    ws.send(Message::text(identify.to_string())).await.unwrap();
+    let ready = next_json(ws.next().await);
+    assert_eq!(ready["t"], "READY", "{ready}");
+    assert_eq!(
+        ready["d"]["resume_gateway_url"], "wss://gateway.discord.gg",
+        "{ready}"
+    );
+    let _ = ws.close(None).await;
+    let log = tokio::task::spawn_blocking(move || serve.stop())
+        .await
+        .unwrap();
+    assert!(log.contains("GET / answered by backend"), "{log}");
+    assert!(!dir.path().join("recordings").exists());
 }
