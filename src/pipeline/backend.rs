@@ -126,9 +126,10 @@ impl BackendResponder {
                 WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(config)).await;
             let backend = WebSocketStream::from_raw_socket(ours, Role::Client, Some(config)).await;
             let error = relay(client, backend, Some(&session)).await;
-            let _ = served.await;
             let (recorder, id) = &session;
             recorder.session_end(*id, error);
+            // The pipe's end is dropped with the relay, so the gateway sees it close and ends.
+            let _ = served.await;
         });
         let response = Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -142,7 +143,7 @@ impl BackendResponder {
                 source: Source::Backend,
                 upstream_addr: None,
                 error: None,
-                // The gateway session is the backend's own; there is nothing upstream to record.
+                // Not an exchange: recorded (when recording) as a gateway session instead.
                 record: false,
             },
             Err(err) => Answer {
