@@ -518,3 +518,14 @@ async fn with_no_store_the_in_process_gateway_still_serves_and_nothing_is_record
     assert!(log.contains("GET / answered by backend"), "{log}");
     assert!(!dir.path().join("recordings").exists());
 }
+
+#[test]
+fn no_store_without_the_proxy_is_refused_with_a_clear_error() {
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--no-store"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
