@@ -56,7 +56,7 @@ pub struct Table<V> {
 }
 
 impl<V: Serialize + DeserializeOwned> Table<V> {
-    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Table {
             tree: db.open_tree(name)?,
             _value: PhantomData,
@@ -147,7 +147,7 @@ pub struct Index {
 }
 
 impl Index {
-    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Index {
             tree: db.open_tree(name)?,
         })
@@ -200,7 +200,7 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Lookup {
             tree: db.open_tree(name)?,
         })
@@ -231,7 +231,7 @@ pub struct Blobs {
 }
 
 impl Blobs {
-    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Blobs {
             tree: db.open_tree(name)?,
         })
@@ -316,6 +316,8 @@ pub struct Store {
     /// Auto-moderation rules under `key2(guild, rule)`.
     pub automod_rules: Table<AutoModRule>,
     pub meta: Table<serde_json::Value>,
+    /// Tables of the route families added in session 2 (stickers, soundboard, templates...).
+    pub extra: super::extra::ExtraTables,
 }
 
 impl Store {
@@ -380,6 +382,7 @@ impl Store {
             scheduled_event_users: Index::open(&db, "scheduled_event_users")?,
             stage_instances: Table::open(&db, "stage_instances")?,
             automod_rules: Table::open(&db, "automod_rules")?,
+            extra: super::extra::ExtraTables::open(&db)?,
             meta,
             db,
         })

@@ -22,7 +22,9 @@ pub mod members;
 pub mod messages;
 pub mod roles;
 pub mod scheduled_events;
+pub mod soundboard;
 pub mod stage_instances;
+pub mod stickers;
 #[cfg(test)]
 mod test_support;
 pub mod users;
@@ -52,7 +54,9 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(interactions::routes())
         .merge(scheduled_events::routes())
         .merge(stage_instances::routes())
-        .merge(automod::routes());
+        .merge(automod::routes())
+        .merge(stickers::routes())
+        .merge(soundboard::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(
