@@ -15,6 +15,7 @@ pub mod channels;
 pub mod client;
 pub mod commands;
 pub mod compat;
+pub mod guild_settings;
 pub mod guilds;
 pub mod interactions;
 pub mod invites;
@@ -25,6 +26,7 @@ pub mod scheduled_events;
 pub mod soundboard;
 pub mod stage_instances;
 pub mod stickers;
+pub mod templates;
 #[cfg(test)]
 mod test_support;
 pub mod users;
@@ -56,7 +58,9 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(stage_instances::routes())
         .merge(automod::routes())
         .merge(stickers::routes())
-        .merge(soundboard::routes());
+        .merge(soundboard::routes())
+        .merge(templates::routes())
+        .merge(guild_settings::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(
