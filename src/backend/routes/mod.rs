@@ -10,6 +10,7 @@ use super::error::{json_response, ApiError};
 use super::ratelimit;
 use super::state::AppState;
 
+pub mod applications;
 pub mod automod;
 pub mod channels;
 pub mod client;
@@ -60,7 +61,8 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(stickers::routes())
         .merge(soundboard::routes())
         .merge(templates::routes())
-        .merge(guild_settings::routes());
+        .merge(guild_settings::routes())
+        .merge(applications::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(
