@@ -109,6 +109,15 @@ pub struct Entitlement {
     pub consumed: bool,
 }
 
+/// An announcement channel followed into another channel through a webhook (type 2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChannelFollower {
+    pub webhook_id: Snowflake,
+    pub source_channel_id: Snowflake,
+    pub source_guild_id: Snowflake,
+    pub target_channel_id: Snowflake,
+}
+
 /// The tables; opened with the rest of the store.
 #[derive(Clone)]
 pub struct ExtraTables {
@@ -130,6 +139,8 @@ pub struct ExtraTables {
     pub role_connection_metadata: Table<Vec<Value>>,
     /// A user's role connection under `key2(application, user)`.
     pub role_connections: Table<Value>,
+    /// Followers under `key2(source channel, webhook)`.
+    pub channel_followers: Table<ChannelFollower>,
 }
 
 impl ExtraTables {
@@ -146,6 +157,7 @@ impl ExtraTables {
             entitlements: Table::open(db, "entitlements")?,
             role_connection_metadata: Table::open(db, "role_connection_metadata")?,
             role_connections: Table::open(db, "role_connections")?,
+            channel_followers: Table::open(db, "channel_followers")?,
         })
     }
 }

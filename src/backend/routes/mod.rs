@@ -16,6 +16,8 @@ pub mod channels;
 pub mod client;
 pub mod commands;
 pub mod compat;
+pub mod followers;
+pub mod group_dms;
 pub mod guild_settings;
 pub mod guilds;
 pub mod interactions;
@@ -62,7 +64,9 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(soundboard::routes())
         .merge(templates::routes())
         .merge(guild_settings::routes())
-        .merge(applications::routes());
+        .merge(applications::routes())
+        .merge(followers::routes())
+        .merge(group_dms::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(
