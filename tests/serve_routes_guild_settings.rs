@@ -29,6 +29,61 @@ fn audit_entries(api: &Api, action_type: u16) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Fetches widget.png and has Python's zlib check it: signature, every chunk's CRC, and the
+/// decompressed pixel rows. Returns (HTTP status, "WxH").
+fn widget_png(server: &Server, style: &str) -> (u16, String) {
+    let response = reqwest::blocking::get(format!(
+        "{}/guilds/{GUILD}/widget.png?style={style}",
+        server.base()
+    ))
+    .expect("request sent");
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "image/png"
+    );
+    let bytes = response.bytes().expect("body").to_vec();
+    let checker = r#"
+import struct, sys, zlib
+data = sys.stdin.buffer.read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "signature"
+pos, idat, size = 8, b"", None
+while pos < len(data):
+    (length,) = struct.unpack(">I", data[pos:pos + 4])
+    kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+    (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+    assert zlib.crc32(kind + body) == crc, kind
+    if kind == b"IHDR":
+        width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+        size = (width, height)
+    if kind == b"IDAT":
+        idat += body
+    pos += 12 + length
+width, height = size
+assert len(zlib.decompress(idat)) == height * (width * 3 + 1)
+print(f"{width}x{height}")
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", checker])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python rejects the PNG: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        status,
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
 #[test]
 fn guild_template_lifecycle() {
     let spec = spec();
@@ -221,6 +276,8 @@ fn welcome_screen_widget_and_onboarding() {
     conforms(&spec, "GET", "/guilds/{guild_id}/widget", 200, &off);
     assert_eq!(off, json!({"enabled": false, "channel_id": null}));
     expect_error(&api.send("GET", &public, None, None, &[]), 403, 50004);
+    let public_png = format!("{}/guilds/{GUILD}/widget.png", server.base());
+    expect_error(&api.send("GET", &public_png, None, None, &[]), 403, 50004);
     expect_error(
         &api.patch(&settings, ALICE, json!({"channel_id": "123"})),
         400,
@@ -245,6 +302,11 @@ fn welcome_screen_widget_and_onboarding() {
         expect(&api.get(&format!("/guilds/{GUILD}"), BOB), 200)["widget_enabled"],
         true
     );
+    for (style, size) in [("shield", "76x20"), ("banner2", "320x64")] {
+        assert_eq!(widget_png(&server, style), (200, size.to_string()));
+    }
+    let bad_style = api.send("GET", &format!("{public_png}?style=huge"), None, None, &[]);
+    expect_error(&bad_style, 400, 50035);
     let updates = audit_entries(&api, 1);
     assert!(updates[0]["changes"]
         .as_array()

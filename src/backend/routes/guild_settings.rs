@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
             get(get_widget_settings).patch(edit_widget_settings),
         )
         .route("/guilds/{guild_id}/widget.json", get(widget_json))
+        .route("/guilds/{guild_id}/widget.png", get(widget_png))
         .route(
             "/guilds/{guild_id}/onboarding",
             get(get_onboarding).put(put_onboarding),
@@ -348,6 +349,89 @@ async fn widget_json(State(state): State<AppState>, Ids(guild_id): Ids<Snowflake
         "members": [],
         "presence_count": 0,
     })))
+}
+
+#[derive(Deserialize)]
+struct WidgetImageQuery {
+    style: Option<String>,
+}
+
+/// The widget image: public, 50004 while disabled. This backend draws no text, so every style
+/// is a blurple placeholder of (roughly) that style's size, a real PNG image all the same.
+async fn widget_png(
+    State(state): State<AppState>,
+    Ids(guild_id): Ids<Snowflake>,
+    Q(query): Q<WidgetImageQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let (width, height) = match query.style.as_deref().unwrap_or("shield") {
+        "shield" => (76, 20),
+        "banner1" => (320, 76),
+        "banner2" => (320, 64),
+        "banner3" => (320, 96),
+        "banner4" => (320, 152),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "style",
+                "BASE_TYPE_CHOICES",
+                "Value must be one of ('shield', 'banner1', 'banner2', 'banner3', 'banner4').",
+            ))
+        }
+    };
+    let guild = state
+        .store
+        .guild(guild_id)?
+        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    if !guild.widget_enabled {
+        return Err(ApiError::forbidden(50004, "Widget Disabled"));
+    }
+    let png = solid_png(width, height, [0x58, 0x65, 0xf2])
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "image/png")],
+        png,
+    )))
+}
+
+/// A `width`×`height` PNG of one RGB colour.
+fn solid_png(width: u32, height: u32, rgb: [u8; 3]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    // Each row: filter type 0 (none), then the pixels.
+    let mut row = vec![0u8];
+    row.extend(rgb.iter().copied().cycle().take(width as usize * 3));
+    let raw = row.repeat(height as usize);
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&raw)?;
+    let data = encoder.finish()?;
+    let mut header = Vec::with_capacity(13);
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, body) in [(b"IHDR", header), (b"IDAT", data), (b"IEND", Vec::new())] {
+        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        let start = png.len();
+        png.extend_from_slice(kind);
+        png.extend_from_slice(&body);
+        let crc = crc32(&png[start..]);
+        png.extend_from_slice(&crc.to_be_bytes());
+    }
+    Ok(png)
+}
+
+/// CRC-32 (IEEE), as PNG chunks use.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 // ---- onboarding ----
@@ -758,4 +842,26 @@ async fn prune(
         Value::Null
     };
     Ok(ok(json!({ "pruned": pruned })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_the_png_reference_value() {
+        // The CRC of an IEND chunk is fixed by the PNG specification.
+        assert_eq!(crc32(b"IEND"), 0xae42_6082);
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn solid_images_have_the_requested_size() {
+        let png = solid_png(76, 20, [1, 2, 3]).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        assert_eq!(&png[12..16], b"IHDR");
+        assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 76);
+        assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 20);
+        assert!(png.ends_with(&[0xae, 0x42, 0x60, 0x82]));
+    }
 }
