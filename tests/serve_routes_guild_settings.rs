@@ -516,3 +516,59 @@ async fn twilight_parses_guild_settings() {
         .unwrap();
     assert_eq!(pruned.pruned, 1);
 }
+
+#[test]
+fn scheduled_event_user_counts() {
+    let spec = spec();
+    let server = Server::start(Some(&fixture()), &["--rate-limit", "off"]);
+    let api = server.api();
+    let event = expect(
+        &api.post(
+            &format!("/guilds/{GUILD}/scheduled-events"),
+            ALICE,
+            json!({"name": "Game night", "entity_type": 3, "privacy_level": 2,
+                   "scheduled_start_time": "2030-01-01T20:00:00Z",
+                   "scheduled_end_time": "2030-01-01T22:00:00Z",
+                   "entity_metadata": {"location": "Online"}}),
+        ),
+        200,
+    )
+    .clone();
+    let event_id = event["id"].as_str().unwrap();
+    let base = format!("/guilds/{GUILD}/scheduled-events/{event_id}/users");
+    let counts = format!("{base}/counts");
+    let before = expect(&api.get(&counts, BOB), 200).clone();
+    let initial = before["guild_scheduled_event_count"].as_u64().unwrap();
+    expect(&api.put(&format!("{base}/@me"), BOB, json!({})), 200);
+    expect(&api.put(&format!("{base}/@me"), DAVE, json!({})), 200);
+    let after = expect(&api.get(&counts, BOB), 200).clone();
+    conforms(
+        &spec,
+        "GET",
+        "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/users/counts",
+        200,
+        &after,
+    );
+    assert_eq!(
+        after["guild_scheduled_event_count"].as_u64().unwrap(),
+        initial + 2
+    );
+    assert_eq!(after["guild_scheduled_event_exception_counts"], json!({}));
+    expect_error(
+        &api.get(
+            &format!("{counts}?guild_scheduled_event_exception_ids=nope"),
+            BOB,
+        ),
+        400,
+        50035,
+    );
+    expect_error(&api.get(&counts, CAROL), 403, 50001);
+    expect_error(
+        &api.get(
+            &format!("/guilds/{GUILD}/scheduled-events/1/users/counts"),
+            BOB,
+        ),
+        404,
+        10070,
+    );
+}

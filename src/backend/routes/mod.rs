@@ -16,6 +16,7 @@ pub mod channels;
 pub mod client;
 pub mod commands;
 pub mod compat;
+pub mod event_counts;
 pub mod followers;
 pub mod group_dms;
 pub mod guild_settings;
@@ -66,7 +67,8 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(guild_settings::routes())
         .merge(applications::routes())
         .merge(followers::routes())
-        .merge(group_dms::routes());
+        .merge(group_dms::routes())
+        .merge(event_counts::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(
