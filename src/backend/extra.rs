@@ -147,17 +147,17 @@ impl ExtraTables {
     /// Opens (creating if needed) every table in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
         Ok(ExtraTables {
-            stickers: Table::open(db, "stickers")?,
-            sticker_guild: Lookup::open(db, "sticker_guild")?,
-            sounds: Table::open(db, "soundboard_sounds")?,
-            templates: Table::open(db, "guild_templates")?,
-            welcome_screens: Table::open(db, "welcome_screens")?,
-            onboarding: Table::open(db, "onboarding")?,
-            app_emojis: Table::open(db, "application_emojis")?,
-            entitlements: Table::open(db, "entitlements")?,
-            role_connection_metadata: Table::open(db, "role_connection_metadata")?,
-            role_connections: Table::open(db, "role_connections")?,
-            channel_followers: Table::open(db, "channel_followers")?,
+            stickers: Table::open_tree(db, "stickers")?,
+            sticker_guild: Lookup::open_tree(db, "sticker_guild")?,
+            sounds: Table::open_tree(db, "soundboard_sounds")?,
+            templates: Table::open_tree(db, "guild_templates")?,
+            welcome_screens: Table::open_tree(db, "welcome_screens")?,
+            onboarding: Table::open_tree(db, "onboarding")?,
+            app_emojis: Table::open_tree(db, "application_emojis")?,
+            entitlements: Table::open_tree(db, "entitlements")?,
+            role_connection_metadata: Table::open_tree(db, "role_connection_metadata")?,
+            role_connections: Table::open_tree(db, "role_connections")?,
+            channel_followers: Table::open_tree(db, "channel_followers")?,
         })
     }
 }

@@ -56,7 +56,7 @@ pub struct Table<V> {
 }
 
 impl<V: Serialize + DeserializeOwned> Table<V> {
-    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Table {
             tree: db.open_tree(name)?,
             _value: PhantomData,
@@ -147,7 +147,7 @@ pub struct Index {
 }
 
 impl Index {
-    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Index {
             tree: db.open_tree(name)?,
         })
@@ -200,7 +200,7 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Lookup {
             tree: db.open_tree(name)?,
         })
@@ -231,7 +231,7 @@ pub struct Blobs {
 }
 
 impl Blobs {
-    pub(crate) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Blobs {
             tree: db.open_tree(name)?,
         })
@@ -592,6 +592,21 @@ impl Store {
     /// The sled database, for the few callers (tests, tools) that must see it whole.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Constructors for tables kept outside this file (`backend::extra`).
+impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
+    /// Opens (creating if needed) the tree `name` as a table.
+    pub(crate) fn open_tree(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Self::open(db, name)
+    }
+}
+
+impl Lookup {
+    /// Opens (creating if needed) the tree `name` as a lookup.
+    pub(crate) fn open_tree(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Self::open(db, name)
     }
 }
 
