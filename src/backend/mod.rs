@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod coverage;
 pub mod error;
 pub mod events;
+pub mod extra;
 pub mod extract;
 pub mod gateway;
 pub mod model;

@@ -316,6 +316,8 @@ pub struct Store {
     /// Auto-moderation rules under `key2(guild, rule)`.
     pub automod_rules: Table<AutoModRule>,
     pub meta: Table<serde_json::Value>,
+    /// Tables of the route families added in session 2 (stickers, soundboard, templates...).
+    pub extra: super::extra::ExtraTables,
 }
 
 impl Store {
@@ -380,6 +382,7 @@ impl Store {
             scheduled_event_users: Index::open(&db, "scheduled_event_users")?,
             stage_instances: Table::open(&db, "stage_instances")?,
             automod_rules: Table::open(&db, "automod_rules")?,
+            extra: super::extra::ExtraTables::open(&db)?,
             meta,
             db,
         })
@@ -589,6 +592,21 @@ impl Store {
     /// The sled database, for the few callers (tests, tools) that must see it whole.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Constructors for tables kept outside this file (`backend::extra`).
+impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
+    /// Opens (creating if needed) the tree `name` as a table.
+    pub(crate) fn open_tree(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Self::open(db, name)
+    }
+}
+
+impl Lookup {
+    /// Opens (creating if needed) the tree `name` as a lookup.
+    pub(crate) fn open_tree(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Self::open(db, name)
     }
 }
 

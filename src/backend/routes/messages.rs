@@ -1028,6 +1028,7 @@ async fn crosspost(
         &message,
         rendered.clone(),
     )?;
+    super::followers::deliver_crosspost(&state, &message)?;
     Ok(ok(rendered))
 }
 

@@ -10,11 +10,16 @@ use super::error::{json_response, ApiError};
 use super::ratelimit;
 use super::state::AppState;
 
+pub mod applications;
 pub mod automod;
 pub mod channels;
 pub mod client;
 pub mod commands;
 pub mod compat;
+pub mod event_counts;
+pub mod followers;
+pub mod group_dms;
+pub mod guild_settings;
 pub mod guilds;
 pub mod interactions;
 pub mod invites;
@@ -22,7 +27,10 @@ pub mod members;
 pub mod messages;
 pub mod roles;
 pub mod scheduled_events;
+pub mod soundboard;
 pub mod stage_instances;
+pub mod stickers;
+pub mod templates;
 #[cfg(test)]
 mod test_support;
 pub mod users;
@@ -52,7 +60,15 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(interactions::routes())
         .merge(scheduled_events::routes())
         .merge(stage_instances::routes())
-        .merge(automod::routes());
+        .merge(automod::routes())
+        .merge(stickers::routes())
+        .merge(soundboard::routes())
+        .merge(templates::routes())
+        .merge(guild_settings::routes())
+        .merge(applications::routes())
+        .merge(followers::routes())
+        .merge(group_dms::routes())
+        .merge(event_counts::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(

@@ -350,7 +350,8 @@ async fn delete_with_token(
 }
 
 /// The access a webhook has in its channel: what @everyone may do there, plus sending.
-fn webhook_access(
+/// The access a webhook posts with in `channel_id` (its guild's @everyone plus posting rights).
+pub fn webhook_access(
     state: &AppState,
     hook: &Webhook,
     channel_id: Snowflake,

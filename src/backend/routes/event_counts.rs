@@ -1,0 +1,67 @@
+//! `GET /guilds/{guild_id}/scheduled-events/{event_id}/users/counts`: how many members are
+//! interested in an event. This backend has no recurrence exceptions, so the per-exception
+//! counts are always empty (requested exception ids are still validated).
+use axum::extract::{RawQuery, State};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use super::{ok, ApiResult};
+use crate::backend::error::{ApiError, Unknown};
+use crate::backend::extract::{Auth, Ids};
+use crate::backend::snowflake::Snowflake;
+use crate::backend::state::AppState;
+use crate::backend::store::key2;
+
+/// Most exception ids one request may ask about.
+const MAX_EXCEPTION_IDS: usize = 10;
+
+/// Routes of this family.
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/users/counts",
+        get(user_counts),
+    )
+}
+
+async fn user_counts(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    state.guild_access(guild_id, auth.id())?;
+    state
+        .store
+        .scheduled_events
+        .get(key2(guild_id, event_id))?
+        .ok_or(ApiError::NotFound(Unknown::ScheduledEvent))?;
+    let requested: Vec<String> = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .filter(|(key, _)| {
+            key == "guild_scheduled_event_exception_ids"
+                || key == "guild_scheduled_event_exception_ids[]"
+        })
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    if requested.len() > MAX_EXCEPTION_IDS {
+        return Err(ApiError::invalid_field(
+            "guild_scheduled_event_exception_ids",
+            "BASE_TYPE_MAX_LENGTH",
+            format!("Must be {MAX_EXCEPTION_IDS} or fewer in length."),
+        ));
+    }
+    for (n, id) in requested.iter().enumerate() {
+        if Snowflake::parse(id).is_none() {
+            return Err(ApiError::invalid_field(
+                &format!("guild_scheduled_event_exception_ids.{n}"),
+                "NUMBER_TYPE_COERCE",
+                format!("Value \"{id}\" is not snowflake."),
+            ));
+        }
+    }
+    let count = state.store.scheduled_event_users.ids(event_id)?.len();
+    Ok(ok(json!({
+        "guild_scheduled_event_count": count,
+        "guild_scheduled_event_exception_counts": {},
+    })))
+}

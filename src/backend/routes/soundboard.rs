@@ -1,0 +1,409 @@
+//! Soundboard: Discord's default sounds and guild sounds (create from an mp3/ogg data URI,
+//! edit, delete), with GUILD_SOUNDBOARD_SOUND_* dispatches and audit entries.
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::stickers::{require_expression_creator, require_expression_editor};
+use super::{created, no_content, ok, ApiResult};
+use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::events::{intents, Dispatch};
+use crate::backend::extra::{unknown, SoundboardSound};
+use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::permissions::bits;
+use crate::backend::render;
+use crate::backend::snowflake::Snowflake;
+use crate::backend::state::{changes, AppState, GuildAccess};
+use crate::backend::store::key2;
+
+/// Audit log actions.
+const SOUND_CREATE: u16 = 130;
+const SOUND_UPDATE: u16 = 131;
+const SOUND_DELETE: u16 = 132;
+/// Largest sound file Discord accepts.
+const MAX_SOUND_BYTES: usize = 512 * 1024;
+
+/// Routes of this family.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/soundboard-default-sounds", get(default_sounds))
+        .route(
+            "/guilds/{guild_id}/soundboard-sounds",
+            get(list_sounds).post(create_sound),
+        )
+        .route(
+            "/guilds/{guild_id}/soundboard-sounds/{sound_id}",
+            get(get_sound).patch(edit_sound).delete(delete_sound),
+        )
+}
+
+/// Discord's default sounds (ids 1..; available to everyone).
+const DEFAULT_SOUNDS: &[(u64, &str, &str)] = &[
+    (1, "quack", "🦆"),
+    (2, "airhorn", "🔊"),
+    (3, "cricket", "🦗"),
+    (4, "golf clap", "⛳"),
+    (5, "sad horn", "🎺"),
+    (6, "ba dum tss", "🥁"),
+];
+
+async fn default_sounds(_auth: Auth) -> ApiResult {
+    Ok(ok(Value::Array(
+        DEFAULT_SOUNDS
+            .iter()
+            .map(|(id, name, emoji)| {
+                json!({
+                    "name": name,
+                    "sound_id": Snowflake(*id),
+                    "volume": 1.0,
+                    "emoji_id": null,
+                    "emoji_name": emoji,
+                    "available": true,
+                })
+            })
+            .collect(),
+    )))
+}
+
+fn render_sound(
+    state: &AppState,
+    sound: &SoundboardSound,
+    with_user: bool,
+) -> Result<Value, ApiError> {
+    let mut out = json!({
+        "name": sound.name,
+        "sound_id": sound.id,
+        "volume": sound.volume,
+        "emoji_id": sound.emoji_id,
+        "emoji_name": sound.emoji_name,
+        "guild_id": sound.guild_id,
+        "available": sound.available,
+    });
+    if with_user {
+        out["user"] = render::user_by_id(&state.store, sound.creator_id)?;
+    }
+    Ok(out)
+}
+
+fn sees_creators(access: &GuildAccess) -> bool {
+    access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) != 0
+}
+
+fn load(
+    state: &AppState,
+    guild_id: Snowflake,
+    sound_id: Snowflake,
+) -> Result<SoundboardSound, ApiError> {
+    state
+        .store
+        .extra
+        .sounds
+        .get(key2(guild_id, sound_id))?
+        .ok_or(unknown(unknown::SOUNDBOARD_SOUND))
+}
+
+fn publish(state: &AppState, name: &'static str, guild_id: Snowflake, data: Value) {
+    state.publish(Dispatch::guild(
+        name,
+        guild_id,
+        intents::GUILD_EXPRESSIONS,
+        data,
+    ));
+}
+
+/// Sound slots by boost tier.
+fn sound_slots(premium_tier: u8) -> usize {
+    match premium_tier {
+        0 => 8,
+        1 => 24,
+        2 => 36,
+        _ => 48,
+    }
+}
+
+async fn list_sounds(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let with_user = sees_creators(&access);
+    let items = state
+        .store
+        .extra
+        .sounds
+        .values(guild_id.be())?
+        .iter()
+        .map(|s| render_sound(&state, s, with_user))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok(json!({ "items": items })))
+}
+
+async fn get_sound(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let sound = load(&state, guild_id, sound_id)?;
+    Ok(ok(render_sound(&state, &sound, sees_creators(&access))?))
+}
+
+/// Create and edit bodies (`sound` only on create).
+#[derive(Deserialize)]
+struct SoundBody {
+    name: Option<String>,
+    sound: Option<String>,
+    #[serde(default, deserialize_with = "super::patch::present")]
+    volume: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "super::patch::present")]
+    emoji_id: Option<Option<Snowflake>>,
+    #[serde(default, deserialize_with = "super::patch::present")]
+    emoji_name: Option<Option<String>>,
+}
+
+fn check_common(checks: &mut Validator, body: &SoundBody) {
+    checks.length("name", body.name.as_deref(), 2, 32);
+    if let Some(Some(volume)) = body.volume {
+        if !(0.0..=1.0).contains(&volume) {
+            checks.add(
+                "volume",
+                "NUMBER_TYPE_OUT_OF_RANGE",
+                "float value should be between 0 and 1.",
+            );
+        }
+    }
+    checks.length(
+        "emoji_name",
+        body.emoji_name.clone().flatten().as_deref(),
+        1,
+        32,
+    );
+}
+
+/// 10014 unless `emoji_id` is a custom emoji of some guild this backend knows.
+fn check_emoji(state: &AppState, emoji_id: Option<Snowflake>) -> Result<(), ApiError> {
+    match emoji_id {
+        Some(id) if state.store.emoji_guild.get(id.be())?.is_none() => {
+            Err(ApiError::NotFound(Unknown::Emoji))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Validates an mp3/ogg data URI and returns its decoded size.
+fn decode_sound(data: &str) -> Result<usize, ApiError> {
+    let invalid = || ApiError::invalid_field("sound", "SOUND_INVALID", "Invalid sound data");
+    let (head, payload) = data.split_once(";base64,").ok_or_else(invalid)?;
+    if !matches!(
+        head,
+        "data:audio/mpeg" | "data:audio/mp3" | "data:audio/ogg" | "data:audio/x-mpeg"
+    ) {
+        return Err(invalid());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload.trim())
+        .map_err(|_| invalid())?;
+    if bytes.is_empty() {
+        return Err(invalid());
+    }
+    if bytes.len() > MAX_SOUND_BYTES {
+        return Err(ApiError::bad_request(
+            50045,
+            "File uploaded exceeds the maximum size",
+        ));
+    }
+    Ok(bytes.len())
+}
+
+async fn create_sound(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(guild_id): Ids<Snowflake>,
+    Reason(reason): Reason,
+    Body(body): Body<SoundBody>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    require_expression_creator(&access)?;
+    let mut checks = Validator::default();
+    checks.required("name", body.name.as_ref());
+    checks.required("sound", body.sound.as_ref());
+    check_common(&mut checks, &body);
+    checks.finish()?;
+    decode_sound(body.sound.as_deref().unwrap_or_default())?;
+    let emoji_id = body.emoji_id.flatten();
+    check_emoji(&state, emoji_id)?;
+    let sound = {
+        let _guard = state.store.lock();
+        if state.store.extra.sounds.count(guild_id.be()) >= sound_slots(access.guild.premium_tier) {
+            return Err(ApiError::bad_request(
+                30045,
+                "Maximum number of soundboard sounds reached",
+            ));
+        }
+        let sound = SoundboardSound {
+            id: state.store.next_id(),
+            guild_id,
+            name: body.name.unwrap_or_default(),
+            volume: body.volume.flatten().unwrap_or(1.0),
+            emoji_id,
+            emoji_name: if emoji_id.is_some() {
+                None
+            } else {
+                body.emoji_name.flatten()
+            },
+            available: true,
+            creator_id: auth.id(),
+        };
+        state
+            .store
+            .extra
+            .sounds
+            .put(key2(guild_id, sound.id), &sound)?;
+        sound
+    };
+    state.audit(
+        guild_id,
+        auth.id(),
+        SOUND_CREATE,
+        Some(sound.id),
+        changes(vec![
+            ("name", Value::Null, json!(sound.name)),
+            ("volume", Value::Null, json!(sound.volume)),
+            ("emoji_id", Value::Null, json!(sound.emoji_id)),
+            ("emoji_name", Value::Null, json!(sound.emoji_name)),
+        ]),
+        None,
+        reason,
+    )?;
+    let data = render_sound(&state, &sound, true)?;
+    publish(
+        &state,
+        "GUILD_SOUNDBOARD_SOUND_CREATE",
+        guild_id,
+        data.clone(),
+    );
+    Ok(created(data))
+}
+
+async fn edit_sound(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+    Body(body): Body<SoundBody>,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let (old, sound) = {
+        let _guard = state.store.lock();
+        let mut sound = load(&state, guild_id, sound_id)?;
+        require_expression_editor(&access, sound.creator_id, auth.id())?;
+        let mut checks = Validator::default();
+        check_common(&mut checks, &body);
+        checks.finish()?;
+        if let Some(emoji_id) = body.emoji_id {
+            check_emoji(&state, emoji_id)?;
+        }
+        let old = sound.clone();
+        if let Some(name) = body.name {
+            sound.name = name;
+        }
+        if let Some(volume) = body.volume {
+            sound.volume = volume.unwrap_or(1.0);
+        }
+        if let Some(emoji_id) = body.emoji_id {
+            sound.emoji_id = emoji_id;
+            if emoji_id.is_some() {
+                sound.emoji_name = None;
+            }
+        }
+        if let Some(emoji_name) = body.emoji_name {
+            sound.emoji_name = emoji_name;
+            if sound.emoji_name.is_some() {
+                sound.emoji_id = None;
+            }
+        }
+        state
+            .store
+            .extra
+            .sounds
+            .put(key2(guild_id, sound_id), &sound)?;
+        (old, sound)
+    };
+    state.audit(
+        guild_id,
+        auth.id(),
+        SOUND_UPDATE,
+        Some(sound_id),
+        changes(vec![
+            ("name", json!(old.name), json!(sound.name)),
+            ("volume", json!(old.volume), json!(sound.volume)),
+            ("emoji_id", json!(old.emoji_id), json!(sound.emoji_id)),
+            ("emoji_name", json!(old.emoji_name), json!(sound.emoji_name)),
+        ]),
+        None,
+        reason,
+    )?;
+    let data = render_sound(&state, &sound, true)?;
+    publish(
+        &state,
+        "GUILD_SOUNDBOARD_SOUND_UPDATE",
+        guild_id,
+        data.clone(),
+    );
+    Ok(ok(data))
+}
+
+async fn delete_sound(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
+    Reason(reason): Reason,
+) -> ApiResult {
+    let access = state.guild_access(guild_id, auth.id())?;
+    let sound = load(&state, guild_id, sound_id)?;
+    require_expression_editor(&access, sound.creator_id, auth.id())?;
+    state
+        .store
+        .extra
+        .sounds
+        .remove(key2(guild_id, sound_id))?
+        .ok_or(unknown(unknown::SOUNDBOARD_SOUND))?;
+    state.audit(
+        guild_id,
+        auth.id(),
+        SOUND_DELETE,
+        Some(sound_id),
+        changes(vec![("name", json!(sound.name), Value::Null)]),
+        None,
+        reason,
+    )?;
+    publish(
+        &state,
+        "GUILD_SOUNDBOARD_SOUND_DELETE",
+        guild_id,
+        json!({"sound_id": sound_id, "guild_id": guild_id}),
+    );
+    Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sound_data_uris_are_checked() {
+        assert_eq!(decode_sound("data:audio/ogg;base64,T2dnUw==").unwrap(), 4);
+        assert!(decode_sound("data:image/png;base64,T2dnUw==").is_err());
+        assert!(decode_sound("data:audio/mpeg;base64,!!!").is_err());
+        assert!(decode_sound("no uri").is_err());
+        let huge = format!(
+            "data:audio/mpeg;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_SOUND_BYTES + 1])
+        );
+        assert_eq!(decode_sound(&huge).unwrap_err().body()["code"], 50045);
+    }
+}
