@@ -1,6 +1,8 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
 //! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), and the
 //! `X-Audit-Log-Reason` header (`Reason`).
+use std::sync::Arc;
+
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::header;
@@ -15,7 +17,7 @@ use super::state::AppState;
 /// The authenticated caller: `Authorization: Bot <token>` for bots, the bare token for users.
 #[derive(Debug, Clone)]
 pub struct Auth {
-    pub user: User,
+    pub user: Arc<User>,
 }
 
 impl Auth {
@@ -26,7 +28,7 @@ impl Auth {
 }
 
 /// Resolves an Authorization header value to its user, enforcing the bot/user prefix rule.
-pub fn authenticate(state: &AppState, value: &str) -> Result<User, ApiError> {
+pub fn authenticate(state: &AppState, value: &str) -> Result<Arc<User>, ApiError> {
     let (token, wants_bot) = match value.strip_prefix("Bot ") {
         Some(token) => (token.trim(), true),
         None => (value.trim(), false),
@@ -36,7 +38,7 @@ pub fn authenticate(state: &AppState, value: &str) -> Result<User, ApiError> {
     }
     let user = state
         .store
-        .user_by_token(token)?
+        .user_by_token_shared(token)?
         .ok_or(ApiError::Unauthorized)?;
     if user.bot != wants_bot {
         return Err(ApiError::Unauthorized);
@@ -61,7 +63,7 @@ impl FromRequestParts<AppState> for Auth {
 
 /// The caller if an Authorization header is present and valid; `None` when absent.
 #[derive(Debug, Clone)]
-pub struct MaybeAuth(pub Option<User>);
+pub struct MaybeAuth(pub Option<Arc<User>>);
 
 impl FromRequestParts<AppState> for MaybeAuth {
     type Rejection = ApiError;

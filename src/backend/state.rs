@@ -37,9 +37,13 @@ impl Default for Config {
     }
 }
 
-/// Everything a handler needs; cheap to clone.
+/// Everything a handler needs; cheap to clone (one reference count: extractors clone it on
+/// every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+/// What an [`AppState`] points at (reached through `Deref`: `state.store`, `state.bus`...).
+pub struct SharedState {
     pub store: Store,
     pub bus: EventBus,
     pub config: Arc<Config>,
@@ -148,16 +152,24 @@ impl ChannelAccess {
     }
 }
 
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
 impl AppState {
     /// A state over `store` with `config`.
     pub fn new(store: Store, config: Config) -> Self {
-        AppState {
+        AppState(Arc::new(SharedState {
             store,
             bus: EventBus::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_limits)),
             slowmode: Arc::default(),
             config: Arc::new(config),
-        }
+        }))
     }
 
     /// Publishes a dispatch on the event bus.

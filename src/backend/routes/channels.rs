@@ -68,16 +68,13 @@ pub fn routes() -> Router<AppState> {
 
 /// Publishes a channel event to whoever can see the channel (DMs: their participants).
 pub fn publish_channel_event(state: &AppState, name: &'static str, channel: &Channel, data: Value) {
-    let dispatch = match channel.guild_id {
-        Some(guild_id) => Dispatch::channel(name, guild_id, channel.id, intents::GUILDS, data),
-        None => Dispatch::users(
-            name,
-            channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGES,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    state.publish(Dispatch::for_channel(
+        name,
+        channel,
+        intents::GUILDS,
+        intents::DIRECT_MESSAGES,
+        data,
+    ));
 }
 
 fn render_for(state: &AppState, channel: &Channel, viewer: Snowflake) -> Result<Value, ApiError> {
@@ -430,26 +427,17 @@ async fn typing(
         "user_id": auth.id(),
         "timestamp": now_ms() / 1000,
     });
-    let dispatch = match &access.guild {
-        Some(guild) => {
-            data["guild_id"] = json!(guild.guild.id);
-            data["member"] = render::member(&state.store, &guild.member)?;
-            Dispatch::channel(
-                "TYPING_START",
-                guild.guild.id,
-                channel_id,
-                intents::GUILD_MESSAGE_TYPING,
-                data,
-            )
-        }
-        None => Dispatch::users(
-            "TYPING_START",
-            access.channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGE_TYPING,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    if let Some(guild) = &access.guild {
+        data["guild_id"] = json!(guild.guild.id);
+        data["member"] = render::member(&state.store, &guild.member)?;
+    }
+    state.publish(Dispatch::for_channel(
+        "TYPING_START",
+        &access.channel,
+        intents::GUILD_MESSAGE_TYPING,
+        intents::DIRECT_MESSAGE_TYPING,
+        data,
+    ));
     Ok(no_content())
 }
 

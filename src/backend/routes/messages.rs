@@ -568,43 +568,37 @@ pub fn publish_message(
     message: &Message,
     mut data: Value,
 ) -> Result<(), ApiError> {
-    let dispatch = match &access.guild {
-        Some(guild) => {
-            let guild_id = guild.guild.id;
-            data["guild_id"] = json!(guild_id);
-            if message.webhook.is_none() {
-                if let Some(member) = state.store.member(guild_id, message.author_id)? {
-                    data["member"] = render::member_partial(&member);
-                }
+    if let Some(guild) = &access.guild {
+        let guild_id = guild.guild.id;
+        data["guild_id"] = json!(guild_id);
+        if message.webhook.is_none() {
+            if let Some(member) = state.store.member(guild_id, message.author_id)? {
+                data["member"] = render::member_partial(&member);
             }
-            if let Some(mentions) = data["mentions"].as_array_mut() {
-                for mention in mentions {
-                    let id = mention["id"].as_str().and_then(Snowflake::parse);
-                    if let Some(member) = id
-                        .map(|id| state.store.member(guild_id, id))
-                        .transpose()?
-                        .flatten()
-                    {
-                        mention["member"] = render::member_partial(&member);
-                    }
-                }
-            }
-            Dispatch::channel(
-                name,
-                guild_id,
-                message.channel_id,
-                intents::GUILD_MESSAGES,
-                data,
-            )
         }
-        None => Dispatch::users(
+        if let Some(mentions) = data["mentions"].as_array_mut() {
+            for mention in mentions {
+                let id = mention["id"].as_str().and_then(Snowflake::parse);
+                if let Some(member) = id
+                    .map(|id| state.store.member(guild_id, id))
+                    .transpose()?
+                    .flatten()
+                {
+                    mention["member"] = render::member_partial(&member);
+                }
+            }
+        }
+    }
+    state.publish(
+        Dispatch::for_channel(
             name,
-            access.channel.recipient_ids.clone().unwrap_or_default(),
+            &access.channel,
+            intents::GUILD_MESSAGES,
             intents::DIRECT_MESSAGES,
             data,
-        ),
-    };
-    state.publish(dispatch.with_message_content());
+        )
+        .with_message_content(),
+    );
     Ok(())
 }
 
@@ -859,25 +853,13 @@ pub fn remove_message(
         .pins
         .remove(key2(message.channel_id, message.id))?;
     let mut data = json!({"id": message.id, "channel_id": message.channel_id});
-    let dispatch = match access.guild_id() {
-        Some(guild_id) => {
-            data["guild_id"] = json!(guild_id);
-            Dispatch::channel(
-                "MESSAGE_DELETE",
-                guild_id,
-                message.channel_id,
-                intents::GUILD_MESSAGES,
-                data,
-            )
-        }
-        None => Dispatch::users(
-            "MESSAGE_DELETE",
-            access.channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGES,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    state.publish(Dispatch::for_channel(
+        "MESSAGE_DELETE",
+        &access.channel,
+        intents::GUILD_MESSAGES,
+        intents::DIRECT_MESSAGES,
+        data,
+    ));
     Ok(())
 }
 
@@ -1052,25 +1034,13 @@ fn publish_pins_update(state: &AppState, access: &ChannelAccess) -> Result<(), A
         .max()
         .map(iso8601_from_ms);
     let mut data = json!({"channel_id": access.channel.id, "last_pin_timestamp": last});
-    let dispatch = match access.guild_id() {
-        Some(guild_id) => {
-            data["guild_id"] = json!(guild_id);
-            Dispatch::channel(
-                "CHANNEL_PINS_UPDATE",
-                guild_id,
-                access.channel.id,
-                intents::GUILDS,
-                data,
-            )
-        }
-        None => Dispatch::users(
-            "CHANNEL_PINS_UPDATE",
-            access.channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGES,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    state.publish(Dispatch::for_channel(
+        "CHANNEL_PINS_UPDATE",
+        &access.channel,
+        intents::GUILDS,
+        intents::DIRECT_MESSAGES,
+        data,
+    ));
     Ok(())
 }
 
@@ -1320,33 +1290,14 @@ fn same_emoji(entry: &ReactionEntry, emoji: &EmojiRef) -> bool {
     }
 }
 
-fn reaction_dispatch(
-    state: &AppState,
-    access: &ChannelAccess,
-    name: &'static str,
-    mut data: Value,
-) -> Dispatch {
-    match access.guild_id() {
-        Some(guild_id) => {
-            data["guild_id"] = json!(guild_id);
-            Dispatch::channel(
-                name,
-                guild_id,
-                access.channel.id,
-                intents::GUILD_MESSAGE_REACTIONS,
-                data,
-            )
-        }
-        None => {
-            let _ = state;
-            Dispatch::users(
-                name,
-                access.channel.recipient_ids.clone().unwrap_or_default(),
-                intents::DIRECT_MESSAGE_REACTIONS,
-                data,
-            )
-        }
-    }
+fn reaction_dispatch(access: &ChannelAccess, name: &'static str, data: Value) -> Dispatch {
+    Dispatch::for_channel(
+        name,
+        &access.channel,
+        intents::GUILD_MESSAGE_REACTIONS,
+        intents::DIRECT_MESSAGE_REACTIONS,
+        data,
+    )
 }
 
 fn emoji_value(emoji: &EmojiRef) -> Value {
@@ -1411,12 +1362,7 @@ async fn add_own_reaction(
     if let Some(guild) = &access.guild {
         data["member"] = render::member(&state.store, &guild.member)?;
     }
-    state.publish(reaction_dispatch(
-        &state,
-        &access,
-        "MESSAGE_REACTION_ADD",
-        data,
-    ));
+    state.publish(reaction_dispatch(&access, "MESSAGE_REACTION_ADD", data));
     Ok(no_content())
 }
 
@@ -1451,12 +1397,7 @@ fn remove_reaction(
         "burst": false,
         "type": 0,
     });
-    state.publish(reaction_dispatch(
-        state,
-        access,
-        "MESSAGE_REACTION_REMOVE",
-        data,
-    ));
+    state.publish(reaction_dispatch(access, "MESSAGE_REACTION_REMOVE", data));
     Ok(no_content())
 }
 
@@ -1547,7 +1488,6 @@ async fn remove_all_reactions(
     load_message(&state, &access, message_id)?;
     state.store.reactions.remove(key2(channel_id, message_id))?;
     state.publish(reaction_dispatch(
-        &state,
         &access,
         "MESSAGE_REACTION_REMOVE_ALL",
         json!({"channel_id": channel_id, "message_id": message_id}),
@@ -1578,7 +1518,6 @@ async fn remove_emoji_reactions(
         state.store.reactions.put(key, &entries)?;
     }
     state.publish(reaction_dispatch(
-        &state,
         &access,
         "MESSAGE_REACTION_REMOVE_EMOJI",
         json!({"channel_id": channel_id, "message_id": message_id, "emoji": emoji_value(&emoji)}),

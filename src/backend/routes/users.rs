@@ -43,7 +43,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn get_me(auth: Auth) -> ApiResult {
-    Ok(ok(render::user_private(&auth.user)))
+    Ok(crate::backend::error::json_bytes_response(
+        axum::http::StatusCode::OK,
+        render::user_private_json(&auth.user),
+    ))
 }
 
 #[derive(Deserialize)]
