@@ -231,6 +231,27 @@ impl FormErrors {
         }
     }
 
+    /// The first error as (dotted path, message), for reports outside HTTP (fixtures).
+    pub fn first(&self) -> Option<(String, String)> {
+        fn walk(map: &Map<String, Value>, path: &mut Vec<String>) -> Option<(String, String)> {
+            for (key, value) in map {
+                if key == "_errors" {
+                    let message = value[0]["message"].as_str().unwrap_or_default();
+                    return Some((path.join("."), message.to_string()));
+                }
+                if let Value::Object(inner) = value {
+                    path.push(key.clone());
+                    if let Some(found) = walk(inner, path) {
+                        return Some(found);
+                    }
+                    path.pop();
+                }
+            }
+            None
+        }
+        walk(&self.root, &mut Vec::new())
+    }
+
     /// True when no error was added.
     pub fn is_empty(&self) -> bool {
         self.root.is_empty()

@@ -103,7 +103,7 @@ impl<'a> PrivateUser<'a> {
 
 /// A user by id, or a placeholder "Deleted User" when the account is gone.
 pub fn user_by_id(store: &Store, id: Snowflake) -> Result<Value, StoreError> {
-    Ok(match store.user(id)? {
+    Ok(match store.users.get_shared(id.be())? {
         Some(found) => user(&found),
         None => user(&User::new(id, "Deleted User", false)),
     })
@@ -289,7 +289,16 @@ pub fn message(
     message: &Message,
     viewer: Option<Snowflake>,
 ) -> Result<Value, StoreError> {
-    message_depth(store, message, viewer, true)
+    message_depth(store, message, viewer, true, true)
+}
+
+/// A message just created (nobody can have reacted yet: no reaction lookup).
+pub fn new_message(
+    store: &Store,
+    message: &Message,
+    viewer: Option<Snowflake>,
+) -> Result<Value, StoreError> {
+    message_depth(store, message, viewer, true, false)
 }
 
 fn message_depth(
@@ -297,6 +306,7 @@ fn message_depth(
     message: &Message,
     viewer: Option<Snowflake>,
     with_reference: bool,
+    with_reactions: bool,
 ) -> Result<Value, StoreError> {
     let author = match &message.webhook {
         Some(hook) => json!({
@@ -335,12 +345,14 @@ fn message_depth(
         "pinned": message.pinned,
         "flags": message.flags,
     });
-    let entries = store
-        .reactions
-        .get(key2(message.channel_id, message.id))?
-        .unwrap_or_default();
-    if !entries.is_empty() {
-        out["reactions"] = reactions(&entries, viewer);
+    if with_reactions {
+        let entries = store
+            .reactions
+            .get(key2(message.channel_id, message.id))?
+            .unwrap_or_default();
+        if !entries.is_empty() {
+            out["reactions"] = reactions(&entries, viewer);
+        }
     }
     if let Some(hook) = &message.webhook {
         out["webhook_id"] = json!(hook.webhook_id);
@@ -362,7 +374,7 @@ fn message_depth(
                 _ => None,
             };
             out["referenced_message"] = match referenced {
-                Some(found) => message_depth(store, &found, viewer, false)?,
+                Some(found) => message_depth(store, &found, viewer, false, true)?,
                 None => Value::Null,
             };
         }

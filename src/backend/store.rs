@@ -63,9 +63,11 @@ fn last_id(key: &[u8]) -> Option<Snowflake> {
 struct ReadCache<V> {
     entries: RwLock<HashMap<Box<[u8]>, Arc<V>>>,
     /// Prefix scans (a guild's roles), cached whole; any write to the tree clears them.
-    scans: RwLock<HashMap<Box<[u8]>, Arc<Vec<V>>>>,
+    scans: RwLock<ScanMap<V>>,
     writes: AtomicU64,
 }
+
+type ScanMap<V> = HashMap<Box<[u8]>, Arc<Vec<V>>>;
 
 /// Entries beyond this are dropped wholesale (a bound, not an LRU: hot keys refill at once).
 const CACHE_LIMIT: usize = 200_000;

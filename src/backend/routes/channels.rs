@@ -639,9 +639,8 @@ struct CreateThread {
     applied_tags: Option<Vec<Snowflake>>,
 }
 
-/// Creates a thread under `parent` (the id is given: a message id for threads from messages).
-fn new_thread(
-    state: &AppState,
+/// A new thread under `parent` (the id is given: a message id for threads from messages).
+pub fn new_thread(
     parent: &Channel,
     id: Snowflake,
     kind: u8,
@@ -666,7 +665,6 @@ fn new_thread(
         invitable: (kind == channel_type::PRIVATE_THREAD).then_some(true),
         create_timestamp: Some(now),
     });
-    let _ = state;
     thread
 }
 
@@ -763,7 +761,6 @@ async fn create_thread(
     }
     let id = state.store.next_id();
     let mut thread = new_thread(
-        &state,
         &parent,
         id,
         kind,
@@ -857,7 +854,6 @@ async fn thread_from_message(
             channel_type::PUBLIC_THREAD
         };
         let mut thread = new_thread(
-            &state,
             &parent,
             message_id,
             kind,

@@ -94,7 +94,8 @@ fn guild_scope(state: &AppState, app: &Application, guild_id: Snowflake) -> Resu
 }
 
 /// The scope key segment: the guild id, or 0 for global commands.
-fn scope_key(guild_id: Option<Snowflake>) -> Snowflake {
+/// The middle key segment of a command: its guild, or 0 for global commands.
+pub fn scope_key(guild_id: Option<Snowflake>) -> Snowflake {
     guild_id.unwrap_or_default()
 }
 
@@ -492,7 +493,9 @@ fn build_options(
 
 /// Validates a full command body (at `prefix`, `""` or `"N."` in a bulk list) into a command
 /// with no id yet. `guild_id` decides which global-only fields apply.
-fn build_command(
+/// Validates a command definition (Discord's create-command body) into a stored command
+/// (id and version left for the caller); problems go to `checks` under `prefix`.
+pub fn build_command(
     checks: &mut Validator,
     prefix: &str,
     body: &Value,

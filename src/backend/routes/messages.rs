@@ -2,13 +2,14 @@
 //! edit, delete, bulk delete, crosspost, pins (both the legacy and the paginated routes) and
 //! every reaction route.
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{limit, no_content, ok, patch, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Upload, Q};
 use crate::backend::model::*;
@@ -269,6 +270,32 @@ pub fn post_message(
     uploads: &[Upload],
     origin: &str,
 ) -> Result<(Value, Message), ApiError> {
+    post_message_with(
+        state,
+        poster,
+        access,
+        body,
+        forced_id,
+        uploads,
+        origin,
+        Value::clone,
+    )
+}
+
+/// [`post_message`], with the caller's answer made from the rendered message by `answer`
+/// before that value moves into the MESSAGE_CREATE event (the REST route serializes it there
+/// instead of copying the whole tree).
+#[allow(clippy::too_many_arguments)]
+pub fn post_message_with<T>(
+    state: &AppState,
+    poster: Poster<'_>,
+    access: &ChannelAccess,
+    body: CreateMessage,
+    forced_id: Option<Snowflake>,
+    uploads: &[Upload],
+    origin: &str,
+    answer: impl FnOnce(&Value) -> T,
+) -> Result<(T, Message), ApiError> {
     let channel = &access.channel;
     if !channel_type::is_textual(channel.kind) {
         return Err(ApiError::bad_request(
@@ -374,10 +401,8 @@ pub fn post_message(
             if let Some(existing_id) = store.nonces.get(key)? {
                 if now_ms().saturating_sub(existing_id.timestamp_ms()) < 5 * 60 * 1000 {
                     if let Some(existing) = store.message(channel.id, existing_id)? {
-                        return Ok((
-                            render::message(store, &existing, Some(poster.user.id))?,
-                            existing,
-                        ));
+                        let rendered = render::message(store, &existing, Some(poster.user.id))?;
+                        return Ok((answer(&rendered), existing));
                     }
                 }
             }
@@ -513,9 +538,10 @@ pub fn post_message(
     if let Some(key) = nonce_index {
         store.nonces.put(key, message.id)?;
     }
-    let rendered = render::message(store, &message, Some(poster.user.id))?;
-    publish_message(state, "MESSAGE_CREATE", access, &message, rendered.clone())?;
-    Ok((rendered, message))
+    let rendered = render::new_message(store, &message, Some(poster.user.id))?;
+    let answered = answer(&rendered);
+    publish_message(state, "MESSAGE_CREATE", access, &message, rendered)?;
+    Ok((answered, message))
 }
 
 /// Stores uploaded files and returns their attachment objects (`attachments[].id` in the JSON
@@ -629,7 +655,7 @@ async fn create_message(
         }
     }
     let origin = super::origin(&headers);
-    let (rendered, _) = post_message(
+    let (bytes, _) = post_message_with(
         &state,
         Poster {
             user: &auth.user,
@@ -640,8 +666,10 @@ async fn create_message(
         None,
         &files,
         &origin,
+        serde_json::to_vec,
     )?;
-    Ok(ok(rendered))
+    let bytes = bytes.map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_bytes_response(StatusCode::OK, bytes))
 }
 
 #[derive(Deserialize)]
@@ -852,7 +880,7 @@ pub fn remove_message(
         .store
         .pins
         .remove(key2(message.channel_id, message.id))?;
-    let mut data = json!({"id": message.id, "channel_id": message.channel_id});
+    let data = json!({"id": message.id, "channel_id": message.channel_id});
     state.publish(Dispatch::for_channel(
         "MESSAGE_DELETE",
         &access.channel,
@@ -1033,7 +1061,7 @@ fn publish_pins_update(state: &AppState, access: &ChannelAccess) -> Result<(), A
         .into_iter()
         .max()
         .map(iso8601_from_ms);
-    let mut data = json!({"channel_id": access.channel.id, "last_pin_timestamp": last});
+    let data = json!({"channel_id": access.channel.id, "last_pin_timestamp": last});
     state.publish(Dispatch::for_channel(
         "CHANNEL_PINS_UPDATE",
         &access.channel,
