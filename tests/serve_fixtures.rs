@@ -101,10 +101,17 @@ fn a_fixture_seeds_threads_dms_webhooks_bans_invites_and_commands() {
     expect_error(&api.get(&format!("/channels/{DM}"), DAVE), 403, 50001);
 
     // Webhooks: listed for managers, executable with the fixture's token.
-    let hooks = expect(&api.get(&format!("/channels/{GENERAL}/webhooks"), ALICE), 200).clone();
+    let hooks = expect(
+        &api.get(&format!("/channels/{GENERAL}/webhooks"), ALICE),
+        200,
+    )
+    .clone();
     assert_eq!(hooks[0]["id"], HOOK);
     assert_eq!(hooks[0]["name"], "Deploys");
-    assert_eq!(hooks[0]["user"]["id"], ALICE_ID, "creator defaults to the owner");
+    assert_eq!(
+        hooks[0]["user"]["id"], ALICE_ID,
+        "creator defaults to the owner"
+    );
     let sent = expect(
         &api.send(
             "POST",
@@ -140,7 +147,11 @@ fn a_fixture_seeds_threads_dms_webhooks_bans_invites_and_commands() {
     assert_eq!(oneshot["inviter"]["id"], BOB_ID);
 
     // Application commands: global and guild, normalised like the create routes do.
-    let global = expect(&api.get(&format!("/applications/{BOT_ID}/commands"), BOT), 200).clone();
+    let global = expect(
+        &api.get(&format!("/applications/{BOT_ID}/commands"), BOT),
+        200,
+    )
+    .clone();
     assert_eq!(global[0]["name"], "ping");
     assert_eq!(global[0]["type"], 1);
     assert_eq!(global[0]["application_id"], BOT_ID);
@@ -186,9 +197,9 @@ fn bad_threads_dms_webhooks_bans_invites_and_commands_name_their_json_path() {
             "holds no threads",
         ),
         (
-            "/guilds/0/threads/0/type",
+            "/guilds/0/threads/1/type",
             json!(10),
-            "$.guilds[0].threads[0].type",
+            "$.guilds[0].threads[1].type",
             "is not a thread type this parent can hold",
         ),
         (
@@ -266,7 +277,9 @@ fn bad_threads_dms_webhooks_bans_invites_and_commands_name_their_json_path() {
     ];
     for (pointer, value, path, reason) in cases {
         let mut fixture = rich_fixture();
-        *fixture.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+        *fixture
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer}")) = value;
         let stderr = refused(&fixture);
         assert!(stderr.contains(path), "{pointer}: {stderr}");
         assert!(stderr.contains(reason), "{pointer}: {stderr}");

@@ -199,6 +199,31 @@ impl AppState {
         })
     }
 
+    /// [`AppState::guild_access`] for a caller who must hold every bit of `permission` in the
+    /// guild (10004, 50001, then 50013, in Discord's order).
+    pub fn guild_access_requiring(
+        &self,
+        guild_id: Snowflake,
+        user_id: Snowflake,
+        permission: u64,
+    ) -> Result<GuildAccess, ApiError> {
+        let access = self.guild_access(guild_id, user_id)?;
+        access.require(permission)?;
+        Ok(access)
+    }
+
+    /// [`AppState::channel_access`] for a caller who must hold every bit of `permission` there.
+    pub fn channel_access_requiring(
+        &self,
+        channel_id: Snowflake,
+        user: &User,
+        permission: u64,
+    ) -> Result<ChannelAccess, ApiError> {
+        let access = self.channel_access(channel_id, user)?;
+        access.require(permission)?;
+        Ok(access)
+    }
+
     /// Permissions of a member in a channel (threads use their parent's overwrites).
     pub fn permissions_in(&self, access: &GuildAccess, channel: &Channel) -> Result<u64, ApiError> {
         let overwrites = if channel_type::is_thread(channel.kind) {

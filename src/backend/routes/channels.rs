@@ -420,8 +420,7 @@ async fn typing(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::SEND_MESSAGES)?;
+    let access = state.channel_access_requiring(channel_id, &auth.user, bits::SEND_MESSAGES)?;
     let mut data = json!({
         "channel_id": channel_id,
         "user_id": auth.id(),

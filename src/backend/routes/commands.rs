@@ -1067,8 +1067,7 @@ fn permission_reader(
     if auth.id() == app.bot_id || auth.id() == app.owner_id {
         guild_scope(state, &app, guild_id)?;
     } else {
-        let access = state.guild_access(guild_id, auth.id())?;
-        access.require(bits::MANAGE_GUILD)?;
+        state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
         guild_scope(state, &app, guild_id)?;
     }
     Ok(app)
@@ -1142,8 +1141,7 @@ async fn put_permissions(
         .applications
         .get(application_id.be())?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
     guild_scope(&state, &app, guild_id)?;
     // The application's own id stands for "every command"; anything else must be a command
     // of this application, global or in this guild.

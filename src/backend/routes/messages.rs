@@ -745,8 +745,8 @@ async fn get_message(
     auth: Auth,
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    let access =
+        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let message = load_message(&state, &access, message_id)?;
     Ok(ok(render::message(
         &state.store,
@@ -1231,8 +1231,7 @@ async fn list_pins_paged(
     Ids(channel_id): Ids<Snowflake>,
     Q(query): Q<PinsQuery>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let limit = limit(query.limit, 50, 50)?;
     let before = match query.before.as_deref() {
         Some(text) => Some(
@@ -1340,8 +1339,8 @@ async fn add_own_reaction(
     auth: Auth,
     Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    let access =
+        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let (emoji, emoji_guild) = parse_emoji(&state, &emoji)?;
     if emoji_guild.is_some() && emoji_guild != access.guild_id() {
         access.require(bits::USE_EXTERNAL_EMOJIS)?;
@@ -1472,8 +1471,8 @@ async fn list_reactors(
     Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
     Q(query): Q<ReactorsQuery>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    let access =
+        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let limit = limit(query.limit, 25, 100)?;
     let (emoji, _) = parse_emoji(&state, &emoji)?;
     load_message(&state, &access, message_id)?;

@@ -203,7 +203,10 @@ async fn my_dms(State(state): State<AppState>, auth: Auth) -> ApiResult {
     let mut out = Vec::new();
     for channel_id in state.store.user_dms.ids(auth.id())? {
         if let Some(channel) = state.store.channel(channel_id)? {
-            out.push(render::channel(&state.store, &channel)?);
+            // As on Discord, each participant sees the others as `recipients`.
+            let mut rendered = render::channel(&state.store, &channel)?;
+            strip_self_from_recipients(&mut rendered, auth.id());
+            out.push(rendered);
         }
     }
     Ok(ok(Value::Array(out)))
