@@ -816,6 +816,51 @@ mod tests {
     }
 
     #[test]
+    fn cached_trees_see_every_write_remove_and_prefix_removal() {
+        let store = Store::temporary().unwrap();
+        let guild = Snowflake(7);
+        let mut role: Role =
+            serde_json::from_value(serde_json::json!({"id": "7", "name": "@everyone"})).unwrap();
+        store.roles.put(key2(guild, role.id), &role).unwrap();
+        // Fill both caches (one entry, one prefix scan), then change what they hold.
+        assert_eq!(
+            store.role(guild, role.id).unwrap().unwrap().name,
+            "@everyone"
+        );
+        assert_eq!(store.guild_roles(guild).unwrap().len(), 1);
+        role.name = "renamed".into();
+        store.roles.put(key2(guild, role.id), &role).unwrap();
+        assert_eq!(store.role(guild, role.id).unwrap().unwrap().name, "renamed");
+        assert_eq!(store.guild_roles(guild).unwrap()[0].name, "renamed");
+        store.roles.remove(key2(guild, role.id)).unwrap();
+        assert!(store.role(guild, role.id).unwrap().is_none());
+        assert!(store.guild_roles(guild).unwrap().is_empty());
+        store.roles.put(key2(guild, role.id), &role).unwrap();
+        assert_eq!(store.guild_roles(guild).unwrap().len(), 1);
+        store.roles.remove_prefix(guild.be()).unwrap();
+        assert!(store.role(guild, role.id).unwrap().is_none());
+        assert!(store.guild_roles(guild).unwrap().is_empty());
+        // Tokens: a new token works at once, the replaced one stops working.
+        let user = User::new(Snowflake(5), "alice", false);
+        let mut creds = Credentials {
+            user_id: user.id,
+            token: "old".into(),
+            email: None,
+            password_salt: None,
+            password_hash: None,
+        };
+        store.put_user(&user, &creds).unwrap();
+        assert!(store.user_by_token_shared("old").unwrap().is_some());
+        creds.token = "new".into();
+        store.put_user(&user, &creds).unwrap();
+        assert!(store.user_by_token_shared("old").unwrap().is_none());
+        assert_eq!(
+            store.user_by_token_shared("new").unwrap().unwrap().id,
+            user.id
+        );
+    }
+
+    #[test]
     fn message_ranges_come_out_in_id_order() {
         let store = Store::temporary().unwrap();
         let channel = Snowflake(1);
