@@ -34,3 +34,22 @@ fn bare_api_is_v9_for_users_and_v6_for_bots() {
     assert!(roles_at("/api/v10", ALICE)["permissions"].is_string());
     assert!(roles_at("/api/v6", ALICE)["permissions"].is_u64());
 }
+
+#[test]
+fn the_singular_embed_counts_before_v10_only() {
+    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let api = server.api();
+    let post = |version: &str| {
+        let url = format!(
+            "http://{}/api/{version}/channels/{GENERAL}/messages",
+            server.addr
+        );
+        let body = serde_json::json!({"content": "release notes", "embed": {"title": "v1.2"}});
+        expect(&api.send("POST", &url, Some(BOT), Some(&body), &[]), 200).clone()
+    };
+    assert_eq!(post("v9")["embeds"][0]["title"], "v1.2");
+    assert_eq!(post("v8")["embeds"][0]["title"], "v1.2");
+    let v10 = post("v10");
+    assert_eq!(v10["embeds"], serde_json::json!([]), "{v10}");
+    assert_eq!(v10["content"], "release notes");
+}

@@ -633,8 +633,13 @@ async fn create_message(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     headers: axum::http::HeaderMap,
-    Payload { body, files }: Payload<CreateMessage>,
+    version: Option<axum::Extension<super::ApiVersion>>,
+    Payload { mut body, files }: Payload<CreateMessage>,
 ) -> ApiResult {
+    // API v10 dropped the singular `embed` (deprecated in v9 for `embeds`): it is ignored there.
+    if version.is_some_and(|axum::Extension(v)| v.0 >= 10) {
+        body.embed = None;
+    }
     let access = state.channel_access(channel_id, &auth.user)?;
     if access.guild.is_none() {
         let others: Vec<Snowflake> = access
