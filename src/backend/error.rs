@@ -185,7 +185,14 @@ impl IntoResponse for ApiError {
 
 /// A JSON response with `Content-Type: application/json` exactly (no charset: discord.py checks).
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes_response(
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+/// Like [`json_response`] for a body already serialized.
+pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -222,6 +229,27 @@ impl FormErrors {
         if let Some(items) = list.as_array_mut() {
             items.push(json!({"code": code, "message": message.into()}));
         }
+    }
+
+    /// The first error as (dotted path, message), for reports outside HTTP (fixtures).
+    pub fn first(&self) -> Option<(String, String)> {
+        fn walk(map: &Map<String, Value>, path: &mut Vec<String>) -> Option<(String, String)> {
+            for (key, value) in map {
+                if key == "_errors" {
+                    let message = value[0]["message"].as_str().unwrap_or_default();
+                    return Some((path.join("."), message.to_string()));
+                }
+                if let Value::Object(inner) = value {
+                    path.push(key.clone());
+                    if let Some(found) = walk(inner, path) {
+                        return Some(found);
+                    }
+                    path.pop();
+                }
+            }
+            None
+        }
+        walk(&self.root, &mut Vec::new())
     }
 
     /// True when no error was added.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::model::Channel;
 use super::snowflake::Snowflake;
 
 /// Gateway intent bits, as Discord numbers them.
@@ -156,6 +157,32 @@ impl Dispatch {
             },
             intents,
             carries_message_content: false,
+        }
+    }
+
+    /// An event about a channel, for whoever Discord sends it to: in a guild channel the
+    /// members who can see it (with `guild_intents`; `guild_id` is added to an object payload),
+    /// in a DM or group DM its recipients (with `dm_intents`).
+    pub fn for_channel(
+        name: &'static str,
+        channel: &Channel,
+        guild_intents: u64,
+        dm_intents: u64,
+        mut data: Value,
+    ) -> Self {
+        match channel.guild_id {
+            Some(guild_id) => {
+                if let Some(object) = data.as_object_mut() {
+                    object.insert("guild_id".into(), Value::String(guild_id.to_string()));
+                }
+                Dispatch::channel(name, guild_id, channel.id, guild_intents, data)
+            }
+            None => Dispatch::users(
+                name,
+                channel.recipient_ids.clone().unwrap_or_default(),
+                dm_intents,
+                data,
+            ),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
 //! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), and the
 //! `X-Audit-Log-Reason` header (`Reason`).
+use std::sync::Arc;
+
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::header;
@@ -15,7 +17,7 @@ use super::state::AppState;
 /// The authenticated caller: `Authorization: Bot <token>` for bots, the bare token for users.
 #[derive(Debug, Clone)]
 pub struct Auth {
-    pub user: User,
+    pub user: Arc<User>,
 }
 
 impl Auth {
@@ -26,7 +28,7 @@ impl Auth {
 }
 
 /// Resolves an Authorization header value to its user, enforcing the bot/user prefix rule.
-pub fn authenticate(state: &AppState, value: &str) -> Result<User, ApiError> {
+pub fn authenticate(state: &AppState, value: &str) -> Result<Arc<User>, ApiError> {
     let (token, wants_bot) = match value.strip_prefix("Bot ") {
         Some(token) => (token.trim(), true),
         None => (value.trim(), false),
@@ -36,7 +38,7 @@ pub fn authenticate(state: &AppState, value: &str) -> Result<User, ApiError> {
     }
     let user = state
         .store
-        .user_by_token(token)?
+        .user_by_token_shared(token)?
         .ok_or(ApiError::Unauthorized)?;
     if user.bot != wants_bot {
         return Err(ApiError::Unauthorized);
@@ -61,7 +63,7 @@ impl FromRequestParts<AppState> for Auth {
 
 /// The caller if an Authorization header is present and valid; `None` when absent.
 #[derive(Debug, Clone)]
-pub struct MaybeAuth(pub Option<User>);
+pub struct MaybeAuth(pub Option<Arc<User>>);
 
 impl FromRequestParts<AppState> for MaybeAuth {
     type Rejection = ApiError;
@@ -302,30 +304,40 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> R
             format!("The JSON is nested more than {max_depth} levels deep."),
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|_| ApiError::bad_request(50109, "The request body contains invalid JSON."))?;
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = dotted(&err.path().to_string());
-        let message = clean_serde_message(err.inner());
-        let code = if message.starts_with("missing field") {
-            "BASE_TYPE_REQUIRED"
-        } else {
-            "BASE_TYPE_INVALID"
-        };
-        let (path, message) = match message.strip_prefix("missing field `") {
-            Some(rest) => {
-                let field = rest.trim_end_matches('`');
-                let full = if path.is_empty() {
-                    field.to_string()
-                } else {
-                    format!("{path}.{field}")
-                };
-                (full, "This field is required".to_string())
-            }
-            None => (path, message),
-        };
-        ApiError::invalid_field(&path, code, message)
-    })
+    let invalid_json = || ApiError::bad_request(50109, "The request body contains invalid JSON.");
+    // One pass straight into `T`. A data error only counts once the whole body is known to be
+    // JSON (otherwise malformed JSON that also has a wrong type early on would answer 50035).
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(value) => {
+            deserializer.end().map_err(|_| invalid_json())?;
+            return Ok(value);
+        }
+        Err(err) => err,
+    };
+    if !err.inner().is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Err(invalid_json());
+    }
+    let path = dotted(&err.path().to_string());
+    let message = clean_serde_message(err.inner());
+    let code = if message.starts_with("missing field") {
+        "BASE_TYPE_REQUIRED"
+    } else {
+        "BASE_TYPE_INVALID"
+    };
+    let (path, message) = match message.strip_prefix("missing field `") {
+        Some(rest) => {
+            let field = rest.trim_end_matches('`');
+            let full = if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            (full, "This field is required".to_string())
+        }
+        None => (path, message),
+    };
+    Err(ApiError::invalid_field(&path, code, message))
 }
 
 /// Maximum nesting of arrays/objects, ignoring brackets inside strings.

@@ -37,9 +37,13 @@ impl Default for Config {
     }
 }
 
-/// Everything a handler needs; cheap to clone.
+/// Everything a handler needs; cheap to clone (one reference count: extractors clone it on
+/// every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+/// What an [`AppState`] points at (reached through `Deref`: `state.store`, `state.bus`...).
+pub struct SharedState {
     pub store: Store,
     pub bus: EventBus,
     pub config: Arc<Config>,
@@ -148,16 +152,24 @@ impl ChannelAccess {
     }
 }
 
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
 impl AppState {
     /// A state over `store` with `config`.
     pub fn new(store: Store, config: Config) -> Self {
-        AppState {
+        AppState(Arc::new(SharedState {
             store,
             bus: EventBus::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_limits)),
             slowmode: Arc::default(),
             config: Arc::new(config),
-        }
+        }))
     }
 
     /// Publishes a dispatch on the event bus.
@@ -185,6 +197,31 @@ impl AppState {
             roles,
             member,
         })
+    }
+
+    /// [`AppState::guild_access`] for a caller who must hold every bit of `permission` in the
+    /// guild (10004, 50001, then 50013, in Discord's order).
+    pub fn guild_access_requiring(
+        &self,
+        guild_id: Snowflake,
+        user_id: Snowflake,
+        permission: u64,
+    ) -> Result<GuildAccess, ApiError> {
+        let access = self.guild_access(guild_id, user_id)?;
+        access.require(permission)?;
+        Ok(access)
+    }
+
+    /// [`AppState::channel_access`] for a caller who must hold every bit of `permission` there.
+    pub fn channel_access_requiring(
+        &self,
+        channel_id: Snowflake,
+        user: &User,
+        permission: u64,
+    ) -> Result<ChannelAccess, ApiError> {
+        let access = self.channel_access(channel_id, user)?;
+        access.require(permission)?;
+        Ok(access)
     }
 
     /// Permissions of a member in a channel (threads use their parent's overwrites).

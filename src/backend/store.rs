@@ -4,7 +4,11 @@
 use std::marker::PhantomData;
 use std::path::Path;
 
-use parking_lot::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -48,38 +52,164 @@ fn last_id(key: &[u8]) -> Option<Snowflake> {
     Some(Snowflake(u64::from_be_bytes(tail)))
 }
 
+/// An in-memory read cache of decoded values in front of one tree (hot entities: users, guilds,
+/// channels, members, roles). sled stays the source of truth; the cache only saves the JSON
+/// decode and tree walk of every request's auth and permission lookups.
+///
+/// Coherence: every write goes through the owning [`Table`]/[`Lookup`], which updates sled first
+/// and then, under the cache's lock, drops the affected entries and bumps `writes`. A reader that
+/// missed fills the cache only if no write happened since it started reading sled, so a value
+/// read before a concurrent write can never be cached after it.
+struct ReadCache<V> {
+    entries: RwLock<HashMap<Box<[u8]>, Arc<V>>>,
+    /// Prefix scans (a guild's roles), cached whole; any write to the tree clears them.
+    scans: RwLock<ScanMap<V>>,
+    writes: AtomicU64,
+}
+
+type ScanMap<V> = HashMap<Box<[u8]>, Arc<Vec<V>>>;
+
+/// Entries beyond this are dropped wholesale (a bound, not an LRU: hot keys refill at once).
+const CACHE_LIMIT: usize = 200_000;
+
+impl<V> ReadCache<V> {
+    fn new() -> Arc<Self> {
+        Arc::new(ReadCache {
+            entries: RwLock::new(HashMap::new()),
+            scans: RwLock::new(HashMap::new()),
+            writes: AtomicU64::new(0),
+        })
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Arc<V>> {
+        self.entries.read().get(key).cloned()
+    }
+
+    /// The write counter to pass to [`ReadCache::fill`] (read it BEFORE reading sled).
+    fn stamp(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    fn fill(&self, stamp: u64, key: &[u8], value: Arc<V>) {
+        let mut entries = self.entries.write();
+        if self.writes.load(Ordering::Acquire) != stamp {
+            return;
+        }
+        if entries.len() >= CACHE_LIMIT {
+            entries.clear();
+        }
+        entries.insert(key.into(), value);
+    }
+
+    fn scan(&self, prefix: &[u8]) -> Option<Arc<Vec<V>>> {
+        self.scans.read().get(prefix).cloned()
+    }
+
+    fn fill_scan(&self, stamp: u64, prefix: &[u8], values: Arc<Vec<V>>) {
+        let _entries = self.entries.write();
+        if self.writes.load(Ordering::Acquire) != stamp {
+            return;
+        }
+        let mut scans = self.scans.write();
+        if scans.len() >= CACHE_LIMIT {
+            scans.clear();
+        }
+        scans.insert(prefix.into(), values);
+    }
+
+    /// Call after changing `key` in sled.
+    fn invalidate(&self, key: &[u8]) {
+        let mut entries = self.entries.write();
+        entries.remove(key);
+        self.scans.write().clear();
+        self.writes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Call after removing every key under `prefix` from sled.
+    fn invalidate_prefix(&self, prefix: &[u8]) {
+        let mut entries = self.entries.write();
+        entries.retain(|key, _| !key.starts_with(prefix));
+        self.scans.write().clear();
+        self.writes.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// A tree of JSON values of one type.
 #[derive(Clone)]
 pub struct Table<V> {
     tree: sled::Tree,
+    cache: Option<Arc<ReadCache<V>>>,
     _value: PhantomData<fn() -> V>,
 }
 
-impl<V: Serialize + DeserializeOwned> Table<V> {
+impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
     fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Table {
             tree: db.open_tree(name)?,
+            cache: None,
             _value: PhantomData,
         })
     }
 
-    /// The value under `key`.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<V>, StoreError> {
+    /// Like [`Table::open`], with an in-memory read cache (for small, hot, read-mostly trees).
+    fn open_cached(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Ok(Table {
+            cache: Some(ReadCache::new()),
+            ..Self::open(db, name)?
+        })
+    }
+
+    /// The value under `key`, shared (no copy when the table is cached).
+    pub fn get_shared(&self, key: impl AsRef<[u8]>) -> Result<Option<Arc<V>>, StoreError> {
+        let key = key.as_ref();
+        let Some(cache) = &self.cache else {
+            return Ok(self.read(key)?.map(Arc::new));
+        };
+        if let Some(hit) = cache.get(key) {
+            return Ok(Some(hit));
+        }
+        let stamp = cache.stamp();
+        let Some(value) = self.read(key)? else {
+            return Ok(None);
+        };
+        let value = Arc::new(value);
+        cache.fill(stamp, key, value.clone());
+        Ok(Some(value))
+    }
+
+    fn read(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
         match self.tree.get(key)? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
             None => Ok(None),
         }
     }
 
+    /// The value under `key`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<V>, StoreError> {
+        if self.cache.is_none() {
+            return self.read(key.as_ref());
+        }
+        Ok(self.get_shared(key)?.map(Arc::unwrap_or_clone))
+    }
+
     /// Stores `value` under `key`.
     pub fn put(&self, key: impl AsRef<[u8]>, value: &V) -> Result<(), StoreError> {
-        self.tree.insert(key.as_ref(), serde_json::to_vec(value)?)?;
+        let key = key.as_ref();
+        self.tree.insert(key, serde_json::to_vec(value)?)?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key);
+        }
         Ok(())
     }
 
     /// Removes and returns the value under `key`.
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<Option<V>, StoreError> {
-        match self.tree.remove(key)? {
+        let key = key.as_ref();
+        let removed = self.tree.remove(key)?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key);
+        }
+        match removed {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
             None => Ok(None),
         }
@@ -92,6 +222,28 @@ impl<V: Serialize + DeserializeOwned> Table<V> {
 
     /// Every value whose key starts with `prefix`, in key order.
     pub fn values(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<V>, StoreError> {
+        if self.cache.is_some() {
+            return Ok(self.values_shared(prefix)?.iter().cloned().collect());
+        }
+        self.scan(prefix.as_ref())
+    }
+
+    /// Like [`Table::values`], shared (no copy when the table is cached).
+    pub fn values_shared(&self, prefix: impl AsRef<[u8]>) -> Result<Arc<Vec<V>>, StoreError> {
+        let prefix = prefix.as_ref();
+        let Some(cache) = &self.cache else {
+            return Ok(Arc::new(self.scan(prefix)?));
+        };
+        if let Some(hit) = cache.scan(prefix) {
+            return Ok(hit);
+        }
+        let stamp = cache.stamp();
+        let values = Arc::new(self.scan(prefix)?);
+        cache.fill_scan(stamp, prefix, values.clone());
+        Ok(values)
+    }
+
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<V>, StoreError> {
         self.tree
             .scan_prefix(prefix)
             .map(|item| {
@@ -130,11 +282,14 @@ impl<V: Serialize + DeserializeOwned> Table<V> {
     pub fn remove_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<usize, StoreError> {
         let keys: Vec<sled::IVec> = self
             .tree
-            .scan_prefix(prefix)
+            .scan_prefix(prefix.as_ref())
             .keys()
             .collect::<Result<_, _>>()?;
         for key in &keys {
             self.tree.remove(key)?;
+        }
+        if let Some(cache) = &self.cache {
+            cache.invalidate_prefix(prefix.as_ref());
         }
         Ok(keys.len())
     }
@@ -197,29 +352,59 @@ impl Index {
 #[derive(Clone)]
 pub struct Lookup {
     tree: sled::Tree,
+    cache: Option<Arc<ReadCache<Snowflake>>>,
 }
 
 impl Lookup {
     fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Lookup {
             tree: db.open_tree(name)?,
+            cache: None,
+        })
+    }
+
+    /// Like [`Lookup::open`], with an in-memory read cache (tokens: read on every request).
+    fn open_cached(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Ok(Lookup {
+            cache: Some(ReadCache::new()),
+            ..Self::open(db, name)?
         })
     }
 
     /// The id stored under `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Snowflake>, StoreError> {
-        Ok(self.tree.get(key)?.and_then(|value| last_id(&value)))
+        let key = key.as_ref();
+        let Some(cache) = &self.cache else {
+            return Ok(self.tree.get(key)?.and_then(|value| last_id(&value)));
+        };
+        if let Some(hit) = cache.get(key) {
+            return Ok(Some(*hit));
+        }
+        let stamp = cache.stamp();
+        let found = self.tree.get(key)?.and_then(|value| last_id(&value));
+        if let Some(id) = found {
+            cache.fill(stamp, key, Arc::new(id));
+        }
+        Ok(found)
     }
 
     /// Stores `id` under `key`.
     pub fn put(&self, key: impl AsRef<[u8]>, id: Snowflake) -> Result<(), StoreError> {
-        self.tree.insert(key.as_ref(), &id.be())?;
+        let key = key.as_ref();
+        self.tree.insert(key, &id.be())?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key);
+        }
         Ok(())
     }
 
     /// Removes `key`.
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
+        let key = key.as_ref();
         self.tree.remove(key)?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key);
+        }
         Ok(())
     }
 }
@@ -348,17 +533,17 @@ impl Store {
         Ok(Store {
             ids: std::sync::Arc::new(SnowflakeGenerator::new(1, floor)),
             write_lock: std::sync::Arc::new(Mutex::new(())),
-            users: Table::open(&db, "users")?,
+            users: Table::open_cached(&db, "users")?,
             credentials: Table::open(&db, "credentials")?,
-            tokens: Lookup::open(&db, "tokens")?,
+            tokens: Lookup::open_cached(&db, "tokens")?,
             emails: Lookup::open(&db, "emails")?,
-            applications: Table::open(&db, "applications")?,
-            guilds: Table::open(&db, "guilds")?,
-            roles: Table::open(&db, "roles")?,
-            channels: Table::open(&db, "channels")?,
+            applications: Table::open_cached(&db, "applications")?,
+            guilds: Table::open_cached(&db, "guilds")?,
+            roles: Table::open_cached(&db, "roles")?,
+            channels: Table::open_cached(&db, "channels")?,
             guild_channels: Index::open(&db, "guild_channels")?,
             last_message: Lookup::open(&db, "last_message")?,
-            members: Table::open(&db, "members")?,
+            members: Table::open_cached(&db, "members")?,
             user_guilds: Index::open(&db, "user_guilds")?,
             messages: Table::open(&db, "messages")?,
             nonces: Lookup::open(&db, "nonces")?,
@@ -368,7 +553,7 @@ impl Store {
             invites: Table::open(&db, "invites")?,
             emojis: Table::open(&db, "emojis")?,
             emoji_guild: Lookup::open(&db, "emoji_guild")?,
-            webhooks: Table::open(&db, "webhooks")?,
+            webhooks: Table::open_cached(&db, "webhooks")?,
             audit: Table::open(&db, "audit")?,
             dm_pairs: Lookup::open(&db, "dm_pairs")?,
             user_dms: Index::open(&db, "user_dms")?,
@@ -427,8 +612,13 @@ impl Store {
 
     /// The user a token belongs to.
     pub fn user_by_token(&self, token: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.user_by_token_shared(token)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// The user a token belongs to, shared (served from memory after the first request).
+    pub fn user_by_token_shared(&self, token: &str) -> Result<Option<Arc<User>>, StoreError> {
         match self.tokens.get(token.as_bytes())? {
-            Some(id) => self.user(id),
+            Some(id) => self.users.get_shared(id.be()),
             None => Ok(None),
         }
     }
@@ -641,6 +831,51 @@ mod tests {
         assert_eq!(store.guild_ids_of(user.id).unwrap(), vec![Snowflake(9)]);
         assert_eq!(store.member_count(Snowflake(9)), 1);
         assert!(store.next_id().0 > 0);
+    }
+
+    #[test]
+    fn cached_trees_see_every_write_remove_and_prefix_removal() {
+        let store = Store::temporary().unwrap();
+        let guild = Snowflake(7);
+        let mut role: Role =
+            serde_json::from_value(serde_json::json!({"id": "7", "name": "@everyone"})).unwrap();
+        store.roles.put(key2(guild, role.id), &role).unwrap();
+        // Fill both caches (one entry, one prefix scan), then change what they hold.
+        assert_eq!(
+            store.role(guild, role.id).unwrap().unwrap().name,
+            "@everyone"
+        );
+        assert_eq!(store.guild_roles(guild).unwrap().len(), 1);
+        role.name = "renamed".into();
+        store.roles.put(key2(guild, role.id), &role).unwrap();
+        assert_eq!(store.role(guild, role.id).unwrap().unwrap().name, "renamed");
+        assert_eq!(store.guild_roles(guild).unwrap()[0].name, "renamed");
+        store.roles.remove(key2(guild, role.id)).unwrap();
+        assert!(store.role(guild, role.id).unwrap().is_none());
+        assert!(store.guild_roles(guild).unwrap().is_empty());
+        store.roles.put(key2(guild, role.id), &role).unwrap();
+        assert_eq!(store.guild_roles(guild).unwrap().len(), 1);
+        store.roles.remove_prefix(guild.be()).unwrap();
+        assert!(store.role(guild, role.id).unwrap().is_none());
+        assert!(store.guild_roles(guild).unwrap().is_empty());
+        // Tokens: a new token works at once, the replaced one stops working.
+        let user = User::new(Snowflake(5), "alice", false);
+        let mut creds = Credentials {
+            user_id: user.id,
+            token: "old".into(),
+            email: None,
+            password_salt: None,
+            password_hash: None,
+        };
+        store.put_user(&user, &creds).unwrap();
+        assert!(store.user_by_token_shared("old").unwrap().is_some());
+        creds.token = "new".into();
+        store.put_user(&user, &creds).unwrap();
+        assert!(store.user_by_token_shared("old").unwrap().is_none());
+        assert_eq!(
+            store.user_by_token_shared("new").unwrap().unwrap().id,
+            user.id
+        );
     }
 
     #[test]

@@ -39,6 +39,21 @@ pub struct Fixture {
     pub users: Vec<FixtureUser>,
     #[serde(default)]
     pub guilds: Vec<FixtureGuild>,
+    /// Direct-message channels between two users.
+    #[serde(default)]
+    pub dms: Vec<FixtureDm>,
+}
+
+/// A DM channel between two users of the fixture.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureDm {
+    #[serde(default)]
+    pub id: Option<Snowflake>,
+    /// Exactly two user ids.
+    pub recipients: Vec<Snowflake>,
+    #[serde(default)]
+    pub messages: Vec<FixtureMessage>,
 }
 
 /// A user (or bot) in a fixture.
@@ -91,6 +106,9 @@ pub struct FixtureApplication {
     pub description: Option<String>,
     #[serde(default)]
     pub owner_id: Option<Snowflake>,
+    /// Global application commands, each in Discord's create-command shape.
+    #[serde(default)]
+    pub commands: Vec<serde_json::Value>,
 }
 
 /// A permission value: Discord sends strings, people write numbers; both are fine.
@@ -139,6 +157,91 @@ pub struct FixtureGuild {
     pub members: Vec<FixtureMember>,
     #[serde(default)]
     pub emojis: Vec<FixtureEmoji>,
+    #[serde(default)]
+    pub threads: Vec<FixtureThread>,
+    #[serde(default)]
+    pub webhooks: Vec<FixtureWebhook>,
+    #[serde(default)]
+    pub bans: Vec<FixtureBan>,
+    #[serde(default)]
+    pub invites: Vec<FixtureInvite>,
+    /// Guild application commands: Discord's create-command shape plus `application_id`.
+    #[serde(default)]
+    pub commands: Vec<serde_json::Value>,
+}
+
+/// A thread under a text, announcement or forum channel of the guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureThread {
+    pub id: Snowflake,
+    pub parent_id: Snowflake,
+    pub name: String,
+    /// 11 public (default; 10 under an announcement channel) or 12 private.
+    #[serde(rename = "type", default)]
+    pub kind: Option<u8>,
+    /// Defaults to the guild owner.
+    #[serde(default)]
+    pub owner_id: Option<Snowflake>,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub locked: bool,
+    #[serde(default)]
+    pub auto_archive_duration: Option<u32>,
+    #[serde(default)]
+    pub rate_limit_per_user: Option<u32>,
+    /// Thread members besides the owner (who is always one).
+    #[serde(default)]
+    pub members: Vec<Snowflake>,
+    #[serde(default)]
+    pub messages: Vec<FixtureMessage>,
+}
+
+/// A channel webhook.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureWebhook {
+    pub id: Snowflake,
+    pub channel_id: Snowflake,
+    pub name: String,
+    /// Generated when absent.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub avatar: Option<String>,
+    /// Defaults to the guild owner.
+    #[serde(default)]
+    pub creator_id: Option<Snowflake>,
+}
+
+/// A ban of a fixture user (who then is not a member).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureBan {
+    pub user_id: Snowflake,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An invite to a channel of the guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureInvite {
+    pub code: String,
+    pub channel_id: Snowflake,
+    /// Defaults to the guild owner.
+    #[serde(default)]
+    pub inviter_id: Option<Snowflake>,
+    /// Seconds; Discord's default is 86400 (0 = never expires).
+    #[serde(default)]
+    pub max_age: Option<u32>,
+    #[serde(default)]
+    pub max_uses: u32,
+    #[serde(default)]
+    pub temporary: bool,
+    #[serde(default)]
+    pub uses: u32,
 }
 
 /// A role in a fixture guild.
@@ -251,6 +354,12 @@ struct Plan {
     messages: Vec<Message>,
     pins: Vec<(Snowflake, Snowflake)>,
     emojis: Vec<(Snowflake, Emoji)>,
+    dms: Vec<(Channel, Snowflake, Snowflake)>,
+    thread_members: Vec<super::store::ThreadMember>,
+    webhooks: Vec<Webhook>,
+    bans: Vec<(Snowflake, Ban)>,
+    invites: Vec<Invite>,
+    commands: Vec<ApplicationCommand>,
 }
 
 /// Reads, validates and applies a fixture file; nothing is written if anything is wrong.
@@ -609,63 +718,21 @@ fn plan(fixture: &Fixture) -> Result<Plan, PlanError> {
                 });
             }
             stored.permission_overwrites = Some(overwrites);
-            for (i, message) in channel.messages.iter().enumerate() {
-                let at = |field: &str| format!("$.guilds[{g}].channels[{c}].messages[{i}].{field}");
-                if !channel_type::is_textual(channel.kind) {
-                    return Err((at("content"), "this channel type holds no messages".into()));
-                }
-                if !member_ids.contains(&message.author_id) {
-                    return Err((
-                        at("author_id"),
-                        format!("{} is not a member of this guild", message.author_id),
-                    ));
-                }
-                if message.content.chars().count() > 2000 {
-                    return Err((at("content"), "must be 2000 or fewer characters".into()));
-                }
-                let id = message.id.unwrap_or_else(|| {
-                    Snowflake(
-                        ((now_ms() - super::snowflake::DISCORD_EPOCH_MS) << 22)
-                            | (c as u64 * 4096 + i as u64),
-                    )
-                });
-                let parsed = super::routes::messages::parse_mentions(&message.content);
-                plan.messages.push(Message {
-                    id,
-                    channel_id: channel.id,
-                    guild_id: Some(spec.id),
-                    author_id: message.author_id,
-                    webhook: None,
-                    kind: 0,
-                    content: message.content.clone(),
-                    edited_timestamp: None,
-                    tts: false,
-                    mention_everyone: false,
-                    mentions: parsed
-                        .users
-                        .into_iter()
-                        .filter(|u| users_by_id.contains_key(u))
-                        .collect(),
-                    mention_roles: parsed
-                        .roles
-                        .into_iter()
-                        .filter(|r| role_ids.contains(r))
-                        .collect(),
-                    attachments: vec![],
-                    embeds: vec![],
-                    components: vec![],
-                    sticker_items: vec![],
-                    nonce: None,
-                    pinned: message.pinned,
-                    flags: 0,
-                    message_reference: None,
-                    thread_id: None,
-                    application_id: None,
-                });
-                if message.pinned {
-                    plan.pins.push((channel.id, id));
-                }
+            if !channel.messages.is_empty() && !channel_type::is_textual(channel.kind) {
+                return Err((
+                    format!("$.guilds[{g}].channels[{c}].messages[0].content"),
+                    "this channel type holds no messages".into(),
+                ));
             }
+            plan_messages(
+                &mut plan,
+                &format!("$.guilds[{g}].channels[{c}]"),
+                (channel.id, Some(spec.id)),
+                &channel.messages,
+                &|author| member_ids.contains(&author),
+                &users_by_id,
+                &role_ids,
+            )?;
             plan.channels.push(stored);
         }
         for (check, id) in [
@@ -701,8 +768,20 @@ fn plan(fixture: &Fixture) -> Result<Plan, PlanError> {
                 },
             ));
         }
+        plan_guild_extras(
+            &mut plan,
+            g,
+            spec,
+            &GuildFacts {
+                members: &member_ids,
+                roles: &role_ids,
+                users: &users_by_id,
+            },
+            &mut all_ids,
+        )?;
         plan.guilds.push((guild, everyone_permissions));
     }
+    plan_dms(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     // Bots get an application with their id; its owner is the first human (or the bot).
     let first_human = fixture.users.iter().find(|u| !u.bot).map(|u| u.id);
     for (index, spec) in fixture.users.iter().enumerate() {
@@ -733,9 +812,534 @@ fn plan(fixture: &Fixture) -> Result<Plan, PlanError> {
         if let Some(description) = settings.and_then(|a| a.description.clone()) {
             app.description = description;
         }
+        for (k, body) in settings
+            .map(|a| a.commands.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let command = plan_command(
+                &format!("$.users[{index}].application.commands[{k}]"),
+                body,
+                app.id,
+                None,
+                &plan.commands,
+                &mut all_ids,
+            )?;
+            plan.commands.push(command);
+        }
         plan.applications.push(app);
     }
     Ok(plan)
+}
+
+/// What a guild's other parts are checked against.
+struct GuildFacts<'a> {
+    members: &'a HashSet<Snowflake>,
+    roles: &'a HashSet<Snowflake>,
+    users: &'a HashMap<Snowflake, &'a FixtureUser>,
+}
+
+/// A time-based snowflake for things a fixture leaves without an id (unique per `salt`).
+fn fixture_id(salt: usize) -> Snowflake {
+    Snowflake(((now_ms() - super::snowflake::DISCORD_EPOCH_MS) << 22) | (salt as u64 & 0x3F_FFFF))
+}
+
+/// Checks and plans the messages of one channel (`at` names it in errors).
+fn plan_messages(
+    plan: &mut Plan,
+    at: &str,
+    (channel_id, guild_id): (Snowflake, Option<Snowflake>),
+    messages: &[FixtureMessage],
+    may_post: &dyn Fn(Snowflake) -> bool,
+    users: &HashMap<Snowflake, &FixtureUser>,
+    role_ids: &HashSet<Snowflake>,
+) -> Result<(), PlanError> {
+    for (i, message) in messages.iter().enumerate() {
+        let at = |field: &str| format!("{at}.messages[{i}].{field}");
+        if !may_post(message.author_id) {
+            return Err((
+                at("author_id"),
+                match guild_id {
+                    Some(_) => format!("{} is not a member of this guild", message.author_id),
+                    None => format!("{} is not a recipient of this DM", message.author_id),
+                },
+            ));
+        }
+        if message.content.chars().count() > 2000 {
+            return Err((at("content"), "must be 2000 or fewer characters".into()));
+        }
+        if message.content.trim().is_empty() {
+            return Err((at("content"), "must not be empty".into()));
+        }
+        let id = message
+            .id
+            .unwrap_or_else(|| fixture_id(plan.messages.len()));
+        let parsed = super::routes::messages::parse_mentions(&message.content);
+        plan.messages.push(Message {
+            id,
+            channel_id,
+            guild_id,
+            author_id: message.author_id,
+            webhook: None,
+            kind: 0,
+            content: message.content.clone(),
+            edited_timestamp: None,
+            tts: false,
+            mention_everyone: false,
+            mentions: parsed
+                .users
+                .into_iter()
+                .filter(|u| users.contains_key(u))
+                .collect(),
+            mention_roles: parsed
+                .roles
+                .into_iter()
+                .filter(|r| guild_id.is_some() && role_ids.contains(r))
+                .collect(),
+            attachments: vec![],
+            embeds: vec![],
+            components: vec![],
+            sticker_items: vec![],
+            nonce: None,
+            pinned: message.pinned,
+            flags: 0,
+            message_reference: None,
+            thread_id: None,
+            application_id: None,
+        });
+        if message.pinned {
+            plan.pins.push((channel_id, id));
+        }
+    }
+    Ok(())
+}
+
+/// Threads, webhooks, bans, invites and guild commands of guild number `g`.
+fn plan_guild_extras(
+    plan: &mut Plan,
+    g: usize,
+    spec: &FixtureGuild,
+    facts: &GuildFacts<'_>,
+    all_ids: &mut HashSet<Snowflake>,
+) -> Result<(), PlanError> {
+    let channel_kind = |id: Snowflake| spec.channels.iter().find(|c| c.id == id).map(|c| c.kind);
+    let member_or_owner = |id: Option<Snowflake>, at: String| -> Result<Snowflake, PlanError> {
+        let id = id.unwrap_or(spec.owner_id);
+        if facts.members.contains(&id) {
+            Ok(id)
+        } else {
+            Err((at, format!("{id} is not a member of this guild")))
+        }
+    };
+    for (t, thread) in spec.threads.iter().enumerate() {
+        let at = |field: &str| format!("$.guilds[{g}].threads[{t}].{field}");
+        if !all_ids.insert(thread.id) {
+            return Err((at("id"), format!("duplicate id {}", thread.id)));
+        }
+        let parent_kind = channel_kind(thread.parent_id).ok_or_else(|| {
+            (
+                at("parent_id"),
+                format!("no channel with id {} in this guild", thread.parent_id),
+            )
+        })?;
+        let kind = match (parent_kind, thread.kind) {
+            (channel_type::GUILD_ANNOUNCEMENT, None | Some(channel_type::ANNOUNCEMENT_THREAD)) => {
+                channel_type::ANNOUNCEMENT_THREAD
+            }
+            (channel_type::GUILD_TEXT, None | Some(channel_type::PUBLIC_THREAD)) => {
+                channel_type::PUBLIC_THREAD
+            }
+            (channel_type::GUILD_TEXT, Some(channel_type::PRIVATE_THREAD)) => {
+                channel_type::PRIVATE_THREAD
+            }
+            (
+                channel_type::GUILD_FORUM | channel_type::GUILD_MEDIA,
+                None | Some(channel_type::PUBLIC_THREAD),
+            ) => channel_type::PUBLIC_THREAD,
+            (channel_type::GUILD_TEXT | channel_type::GUILD_ANNOUNCEMENT, Some(other))
+            | (channel_type::GUILD_FORUM | channel_type::GUILD_MEDIA, Some(other)) => {
+                return Err((
+                    at("type"),
+                    format!("{other} is not a thread type this parent can hold (announcement channels: 10; text: 11 or 12; forum and media: 11)"),
+                ));
+            }
+            (other, _) => {
+                return Err((
+                    at("parent_id"),
+                    format!("channel type {other} holds no threads (use a text, announcement or forum channel)"),
+                ));
+            }
+        };
+        let length = thread.name.chars().count();
+        if thread.name.trim().is_empty() || length > 100 {
+            return Err((at("name"), "must be between 1 and 100 characters".into()));
+        }
+        if let Some(duration) = thread.auto_archive_duration {
+            if ![60, 1440, 4320, 10080].contains(&duration) {
+                return Err((
+                    at("auto_archive_duration"),
+                    "must be one of 60, 1440, 4320, 10080".into(),
+                ));
+            }
+        }
+        let owner = member_or_owner(thread.owner_id, at("owner_id"))?;
+        let parent = Channel::new_in_guild(thread.parent_id, spec.id, parent_kind, "parent");
+        let mut stored = super::routes::channels::new_thread(
+            &parent,
+            thread.id,
+            kind,
+            &thread.name,
+            thread.auto_archive_duration,
+            owner,
+        );
+        if let Some(limit) = thread.rate_limit_per_user {
+            stored.rate_limit_per_user = Some(limit);
+        }
+        if let Some(meta) = stored.thread_metadata.as_mut() {
+            meta.archived = thread.archived;
+            meta.locked = thread.locked;
+        }
+        let mut members = vec![owner];
+        for (m, user_id) in thread.members.iter().enumerate() {
+            if !facts.members.contains(user_id) {
+                return Err((
+                    format!("$.guilds[{g}].threads[{t}].members[{m}]"),
+                    format!("{user_id} is not a member of this guild"),
+                ));
+            }
+            if !members.contains(user_id) {
+                members.push(*user_id);
+            }
+        }
+        let joined = super::snowflake::iso8601_from_ms(now_ms());
+        for user_id in &members {
+            plan.thread_members.push(super::store::ThreadMember {
+                thread_id: thread.id,
+                user_id: *user_id,
+                join_timestamp: joined.clone(),
+                flags: 0,
+            });
+        }
+        plan_messages(
+            plan,
+            &format!("$.guilds[{g}].threads[{t}]"),
+            (thread.id, Some(spec.id)),
+            &thread.messages,
+            &|author| facts.members.contains(&author),
+            facts.users,
+            facts.roles,
+        )?;
+        plan.channels.push(stored);
+    }
+    for (w, hook) in spec.webhooks.iter().enumerate() {
+        let at = |field: &str| format!("$.guilds[{g}].webhooks[{w}].{field}");
+        if !all_ids.insert(hook.id) {
+            return Err((at("id"), format!("duplicate id {}", hook.id)));
+        }
+        match channel_kind(hook.channel_id) {
+            Some(
+                channel_type::GUILD_TEXT
+                | channel_type::GUILD_ANNOUNCEMENT
+                | channel_type::GUILD_VOICE
+                | channel_type::GUILD_STAGE_VOICE
+                | channel_type::GUILD_FORUM
+                | channel_type::GUILD_MEDIA,
+            ) => {}
+            Some(other) => {
+                return Err((
+                    at("channel_id"),
+                    format!("channel type {other} cannot have webhooks"),
+                ))
+            }
+            None => {
+                return Err((
+                    at("channel_id"),
+                    format!("no channel with id {} in this guild", hook.channel_id),
+                ))
+            }
+        }
+        let length = hook.name.chars().count();
+        let lower = hook.name.to_lowercase();
+        if !(1..=80).contains(&length) || lower.contains("clyde") || lower.contains("discord") {
+            return Err((
+                at("name"),
+                "must be 1 to 80 characters and contain neither \"clyde\" nor \"discord\"".into(),
+            ));
+        }
+        if let Some(token) = &hook.token {
+            if token.is_empty()
+                || !token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err((at("token"), "must be letters, digits, '-' or '_'".into()));
+            }
+        }
+        plan.webhooks.push(Webhook {
+            id: hook.id,
+            kind: 1,
+            guild_id: spec.id,
+            channel_id: hook.channel_id,
+            creator_id: Some(member_or_owner(hook.creator_id, at("creator_id"))?),
+            name: hook.name.clone(),
+            avatar: hook.avatar.clone(),
+            token: hook
+                .token
+                .clone()
+                .unwrap_or_else(|| accounts::generate_token(hook.id).replace('.', "")),
+            application_id: None,
+        });
+    }
+    let mut banned = HashSet::new();
+    for (b, ban) in spec.bans.iter().enumerate() {
+        let at = |field: &str| format!("$.guilds[{g}].bans[{b}].{field}");
+        if !facts.users.contains_key(&ban.user_id) {
+            return Err((
+                at("user_id"),
+                format!("no user with id {} in $.users", ban.user_id),
+            ));
+        }
+        if ban.user_id == spec.owner_id {
+            return Err((at("user_id"), "the guild owner cannot be banned".into()));
+        }
+        if facts.members.contains(&ban.user_id) {
+            return Err((
+                at("user_id"),
+                format!(
+                    "{} is a member of this guild; banned users are not members",
+                    ban.user_id
+                ),
+            ));
+        }
+        if !banned.insert(ban.user_id) {
+            return Err((at("user_id"), "banned twice".into()));
+        }
+        if ban.reason.as_ref().is_some_and(|r| r.chars().count() > 512) {
+            return Err((at("reason"), "must be 512 or fewer characters".into()));
+        }
+        plan.bans.push((
+            spec.id,
+            Ban {
+                user_id: ban.user_id,
+                reason: ban.reason.clone(),
+            },
+        ));
+    }
+    for (i, invite) in spec.invites.iter().enumerate() {
+        let at = |field: &str| format!("$.guilds[{g}].invites[{i}].{field}");
+        let valid_code = (2..=32).contains(&invite.code.len())
+            && invite
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid_code {
+            return Err((at("code"), "must be 2 to 32 letters, digits or '-'".into()));
+        }
+        if plan.invites.iter().any(|other| other.code == invite.code) {
+            return Err((
+                at("code"),
+                format!("invite code {:?} is used twice", invite.code),
+            ));
+        }
+        match channel_kind(invite.channel_id) {
+            Some(channel_type::GUILD_CATEGORY) => {
+                return Err((
+                    at("channel_id"),
+                    "invites cannot point at a category".into(),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                return Err((
+                    at("channel_id"),
+                    format!("no channel with id {} in this guild", invite.channel_id),
+                ))
+            }
+        }
+        let max_age = invite.max_age.unwrap_or(86_400);
+        if max_age > 604_800 {
+            return Err((at("max_age"), "must be between 0 and 604800 seconds".into()));
+        }
+        if invite.max_uses > 100 {
+            return Err((at("max_uses"), "must be between 0 and 100".into()));
+        }
+        if invite.max_uses > 0 && invite.uses > invite.max_uses {
+            return Err((at("uses"), "must not exceed max_uses".into()));
+        }
+        plan.invites.push(Invite {
+            code: invite.code.clone(),
+            guild_id: spec.id,
+            channel_id: invite.channel_id,
+            inviter_id: Some(member_or_owner(invite.inviter_id, at("inviter_id"))?),
+            max_age,
+            max_uses: invite.max_uses,
+            temporary: invite.temporary,
+            uses: invite.uses,
+            created_at_ms: now_ms(),
+        });
+    }
+    for (k, body) in spec.commands.iter().enumerate() {
+        let at = format!("$.guilds[{g}].commands[{k}]");
+        let application_id = match body.get("application_id") {
+            Some(value) => serde_json::from_value::<Snowflake>(value.clone()).map_err(|_| {
+                (
+                    format!("{at}.application_id"),
+                    "must be a snowflake".to_string(),
+                )
+            })?,
+            None => {
+                return Err((
+                    format!("{at}.application_id"),
+                    "is required (the id of a bot user in $.users)".into(),
+                ))
+            }
+        };
+        let is_bot = facts.users.get(&application_id).is_some_and(|u| u.bot);
+        if !is_bot {
+            return Err((
+                format!("{at}.application_id"),
+                format!("no bot with id {application_id} in $.users"),
+            ));
+        }
+        if !facts.members.contains(&application_id) {
+            return Err((
+                format!("{at}.application_id"),
+                format!("bot {application_id} is not a member of this guild"),
+            ));
+        }
+        let mut definition = body.clone();
+        if let Some(map) = definition.as_object_mut() {
+            map.remove("application_id");
+        }
+        let command = plan_command(
+            &at,
+            &definition,
+            application_id,
+            Some(spec.id),
+            &plan.commands,
+            all_ids,
+        )?;
+        plan.commands.push(command);
+    }
+    Ok(())
+}
+
+/// Validates one command definition as Discord's create-command route does.
+fn plan_command(
+    at: &str,
+    body: &serde_json::Value,
+    application_id: Snowflake,
+    guild_id: Option<Snowflake>,
+    planned: &[ApplicationCommand],
+    all_ids: &mut HashSet<Snowflake>,
+) -> Result<ApplicationCommand, PlanError> {
+    let mut definition = body.clone();
+    let given_id = match definition.as_object_mut().and_then(|m| m.remove("id")) {
+        Some(value) => Some(
+            serde_json::from_value::<Snowflake>(value)
+                .map_err(|_| (format!("{at}.id"), "must be a snowflake".to_string()))?,
+        ),
+        None => None,
+    };
+    let mut checks = super::error::Validator::default();
+    let command = super::routes::commands::build_command(
+        &mut checks,
+        "",
+        &definition,
+        application_id,
+        guild_id,
+    );
+    if let Err(super::error::ApiError::InvalidForm(errors)) = checks.finish() {
+        let (path, message) = errors.first().unwrap_or_default();
+        let path = if path.is_empty() {
+            at.to_string()
+        } else {
+            format!("{at}.{path}")
+        };
+        return Err((path, message));
+    }
+    let Some(mut command) = command else {
+        return Err((at.to_string(), "is not a command definition".into()));
+    };
+    let clash = planned.iter().any(|other| {
+        other.application_id == application_id
+            && other.guild_id == guild_id
+            && other.name == command.name
+            && other.kind == command.kind
+    });
+    if clash {
+        return Err((
+            format!("{at}.name"),
+            format!(
+                "a command named {:?} of this type is already defined here",
+                command.name
+            ),
+        ));
+    }
+    let id = given_id.unwrap_or_else(|| fixture_id(0x20_0000 + planned.len()));
+    if !all_ids.insert(id) {
+        return Err((format!("{at}.id"), format!("duplicate id {id}")));
+    }
+    command.id = id;
+    command.version = id;
+    Ok(command)
+}
+
+/// DM channels between two users, with their messages.
+fn plan_dms(
+    plan: &mut Plan,
+    fixture: &Fixture,
+    users: &HashMap<Snowflake, &FixtureUser>,
+    all_ids: &mut HashSet<Snowflake>,
+) -> Result<(), PlanError> {
+    let mut pairs = HashSet::new();
+    for (d, dm) in fixture.dms.iter().enumerate() {
+        let at = |field: &str| format!("$.dms[{d}].{field}");
+        let [a, b] = dm.recipients.as_slice() else {
+            return Err((at("recipients"), "must list exactly two user ids".into()));
+        };
+        for (r, id) in [a, b].into_iter().enumerate() {
+            if !users.contains_key(id) {
+                return Err((
+                    format!("$.dms[{d}].recipients[{r}]"),
+                    format!("no user with id {id} in $.users"),
+                ));
+            }
+        }
+        if a == b {
+            return Err((at("recipients"), "a DM needs two different users".into()));
+        }
+        if users.get(a).is_some_and(|u| u.bot) && users.get(b).is_some_and(|u| u.bot) {
+            return Err((
+                at("recipients"),
+                "bots cannot DM each other (Discord: 50007)".into(),
+            ));
+        }
+        if !pairs.insert((*a.min(b), *a.max(b))) {
+            return Err((
+                at("recipients"),
+                "these two users already have a DM in $.dms".into(),
+            ));
+        }
+        let id = dm.id.unwrap_or_else(|| fixture_id(0x30_0000 + d));
+        if !all_ids.insert(id) {
+            return Err((at("id"), format!("duplicate id {id}")));
+        }
+        let mut channel = Channel::new(id, channel_type::DM);
+        channel.recipient_ids = Some(vec![*a, *b]);
+        plan_messages(
+            plan,
+            &format!("$.dms[{d}]"),
+            (id, None),
+            &dm.messages,
+            &|author| author == *a || author == *b,
+            users,
+            &HashSet::new(),
+        )?;
+        plan.dms.push((channel, *a, *b));
+    }
+    Ok(())
 }
 
 fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
@@ -771,6 +1375,34 @@ fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
     for (guild_id, emoji) in &plan.emojis {
         store.emojis.put(key2(*guild_id, emoji.id), emoji)?;
         store.emoji_guild.put(emoji.id.be(), *guild_id)?;
+    }
+    for (channel, a, b) in &plan.dms {
+        store.put_channel(channel)?;
+        store.put_dm(*a, *b, channel.id)?;
+    }
+    for member in &plan.thread_members {
+        store
+            .thread_members
+            .put(key2(member.thread_id, member.user_id), member)?;
+    }
+    for hook in &plan.webhooks {
+        store.webhooks.put(hook.id.be(), hook)?;
+    }
+    for (guild_id, ban) in &plan.bans {
+        store.bans.put(key2(*guild_id, ban.user_id), ban)?;
+    }
+    for invite in &plan.invites {
+        store.invites.put(invite.code.as_bytes(), invite)?;
+    }
+    for command in &plan.commands {
+        store.commands.put(
+            super::store::key3(
+                command.application_id,
+                super::routes::commands::scope_key(command.guild_id),
+                command.id,
+            ),
+            command,
+        )?;
     }
     store.flush()?;
     Ok(())

@@ -72,8 +72,7 @@ fn render_rule(rule: &AutoModRule) -> Value {
 }
 
 fn managing(state: &AppState, auth: &Auth, guild_id: Snowflake) -> Result<GuildAccess, ApiError> {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     Ok(access)
 }
 

@@ -68,16 +68,13 @@ pub fn routes() -> Router<AppState> {
 
 /// Publishes a channel event to whoever can see the channel (DMs: their participants).
 pub fn publish_channel_event(state: &AppState, name: &'static str, channel: &Channel, data: Value) {
-    let dispatch = match channel.guild_id {
-        Some(guild_id) => Dispatch::channel(name, guild_id, channel.id, intents::GUILDS, data),
-        None => Dispatch::users(
-            name,
-            channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGES,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    state.publish(Dispatch::for_channel(
+        name,
+        channel,
+        intents::GUILDS,
+        intents::DIRECT_MESSAGES,
+        data,
+    ));
 }
 
 fn render_for(state: &AppState, channel: &Channel, viewer: Snowflake) -> Result<Value, ApiError> {
@@ -423,33 +420,23 @@ async fn typing(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::SEND_MESSAGES)?;
+    let access = state.channel_access_requiring(channel_id, &auth.user, bits::SEND_MESSAGES)?;
     let mut data = json!({
         "channel_id": channel_id,
         "user_id": auth.id(),
         "timestamp": now_ms() / 1000,
     });
-    let dispatch = match &access.guild {
-        Some(guild) => {
-            data["guild_id"] = json!(guild.guild.id);
-            data["member"] = render::member(&state.store, &guild.member)?;
-            Dispatch::channel(
-                "TYPING_START",
-                guild.guild.id,
-                channel_id,
-                intents::GUILD_MESSAGE_TYPING,
-                data,
-            )
-        }
-        None => Dispatch::users(
-            "TYPING_START",
-            access.channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGE_TYPING,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    if let Some(guild) = &access.guild {
+        data["guild_id"] = json!(guild.guild.id);
+        data["member"] = render::member(&state.store, &guild.member)?;
+    }
+    state.publish(Dispatch::for_channel(
+        "TYPING_START",
+        &access.channel,
+        intents::GUILD_MESSAGE_TYPING,
+        intents::DIRECT_MESSAGE_TYPING,
+        data,
+    ));
     Ok(no_content())
 }
 
@@ -651,9 +638,8 @@ struct CreateThread {
     applied_tags: Option<Vec<Snowflake>>,
 }
 
-/// Creates a thread under `parent` (the id is given: a message id for threads from messages).
-fn new_thread(
-    state: &AppState,
+/// A new thread under `parent` (the id is given: a message id for threads from messages).
+pub fn new_thread(
     parent: &Channel,
     id: Snowflake,
     kind: u8,
@@ -678,7 +664,6 @@ fn new_thread(
         invitable: (kind == channel_type::PRIVATE_THREAD).then_some(true),
         create_timestamp: Some(now),
     });
-    let _ = state;
     thread
 }
 
@@ -775,7 +760,6 @@ async fn create_thread(
     }
     let id = state.store.next_id();
     let mut thread = new_thread(
-        &state,
         &parent,
         id,
         kind,
@@ -869,7 +853,6 @@ async fn thread_from_message(
             channel_type::PUBLIC_THREAD
         };
         let mut thread = new_thread(
-            &state,
             &parent,
             message_id,
             kind,

@@ -94,7 +94,8 @@ fn guild_scope(state: &AppState, app: &Application, guild_id: Snowflake) -> Resu
 }
 
 /// The scope key segment: the guild id, or 0 for global commands.
-fn scope_key(guild_id: Option<Snowflake>) -> Snowflake {
+/// The middle key segment of a command: its guild, or 0 for global commands.
+pub fn scope_key(guild_id: Option<Snowflake>) -> Snowflake {
     guild_id.unwrap_or_default()
 }
 
@@ -492,7 +493,9 @@ fn build_options(
 
 /// Validates a full command body (at `prefix`, `""` or `"N."` in a bulk list) into a command
 /// with no id yet. `guild_id` decides which global-only fields apply.
-fn build_command(
+/// Validates a command definition (Discord's create-command body) into a stored command
+/// (id and version left for the caller); problems go to `checks` under `prefix`.
+pub fn build_command(
     checks: &mut Validator,
     prefix: &str,
     body: &Value,
@@ -1064,8 +1067,7 @@ fn permission_reader(
     if auth.id() == app.bot_id || auth.id() == app.owner_id {
         guild_scope(state, &app, guild_id)?;
     } else {
-        let access = state.guild_access(guild_id, auth.id())?;
-        access.require(bits::MANAGE_GUILD)?;
+        state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
         guild_scope(state, &app, guild_id)?;
     }
     Ok(app)
@@ -1139,8 +1141,7 @@ async fn put_permissions(
         .applications
         .get(application_id.be())?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
     guild_scope(&state, &app, guild_id)?;
     // The application's own id stands for "every command"; anything else must be a command
     // of this application, global or in this guild.

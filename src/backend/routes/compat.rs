@@ -1,5 +1,6 @@
 //! API v6/v7 answer shapes where they differ in ways libraries notice: permission fields were
-//! integers then (with the string in `permissions_new`), and overwrite `type` was "role"/"member".
+//! integers then (with the string in `permissions_new`), and overwrite `type` was "role"/"member";
+//! and which version an unversioned `/api` request gets.
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header;
@@ -10,7 +11,35 @@ use serde_json::{Map, Value};
 /// Legacy permission integers kept the low 31 bits (the rest only exists in `*_new`).
 const LEGACY_MASK: u64 = 0x7FFF_FFFF;
 
-/// Middleware mounted on `/api/v6` and `/api/v7` only.
+/// Middleware for the bare `/api` prefix. Discord routes an unversioned request to its default
+/// version, which is v9 for the client (user accounts) and v6 for everyone else (bots, OAuth2
+/// bearers, unauthenticated calls), as discord-userdoccers documents: so user tokens get the
+/// modern shapes and the rest the v6 ones.
+pub async fn unversioned(mut request: Request, next: Next) -> Response {
+    let version = default_version(request.headers());
+    request.extensions_mut().insert(super::ApiVersion(version));
+    if version <= 7 {
+        legacy_shapes(request, next).await
+    } else {
+        next.run(request).await
+    }
+}
+
+/// The version Discord gives an unversioned request: 9 for a user token, 6 otherwise.
+pub fn default_version(headers: &axum::http::HeaderMap) -> u8 {
+    let user_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .is_some_and(|v| !v.is_empty() && !v.starts_with("Bot ") && !v.starts_with("Bearer "));
+    if user_token {
+        9
+    } else {
+        6
+    }
+}
+
+/// Middleware mounted on `/api/v6` and `/api/v7` (and bare `/api` for non-users).
 pub async fn legacy_shapes(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let is_json = response
@@ -76,6 +105,19 @@ pub fn to_legacy(value: &mut Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn unversioned_requests_get_v9_for_users_and_v6_for_the_rest() {
+        let with = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            default_version(&headers)
+        };
+        assert_eq!(with("mfa.user-token"), 9);
+        assert_eq!(with("Bot MTAw.x.y"), 6);
+        assert_eq!(with("Bearer abc"), 6);
+        assert_eq!(default_version(&axum::http::HeaderMap::new()), 6);
+    }
 
     #[test]
     fn roles_and_overwrites_take_their_v6_shapes() {

@@ -439,8 +439,7 @@ async fn patch_guild(
     Reason(reason): Reason,
     Body(body): Body<PatchGuild>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let store = &state.store;
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 2, 100);
@@ -849,8 +848,7 @@ async fn create_channel(
     Reason(reason): Reason,
     Body(body): Body<ChannelBody>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_CHANNELS)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_CHANNELS)?;
     let kind = body.kind.unwrap_or(channel_type::GUILD_TEXT);
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
@@ -919,8 +917,7 @@ async fn channel_positions(
     Ids(guild_id): Ids<Snowflake>,
     Body(body): Body<Vec<Position>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_CHANNELS)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_CHANNELS)?;
     let store = &state.store;
     let mut updated = Vec::new();
     {
@@ -989,8 +986,7 @@ async fn list_bans(
     Ids(guild_id): Ids<Snowflake>,
     Q(query): Q<Paging>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::BAN_MEMBERS)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     let limit = limit(query.limit, 1000, 1000)?;
     let bans = state.store.bans.values(guild_id.be())?;
     let selected: Vec<&Ban> = match query.before {
@@ -1017,8 +1013,7 @@ async fn get_ban(
     auth: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::BAN_MEMBERS)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     let ban = state
         .store
         .bans
@@ -1040,8 +1035,7 @@ async fn put_ban(
     Reason(reason): Reason,
     Body(body): Body<BanBody>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::BAN_MEMBERS)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     let mut checks = Validator::default();
     checks.range(
         "delete_message_seconds",
@@ -1142,8 +1136,11 @@ async fn bulk_ban(
     Reason(reason): Reason,
     Body(body): Body<BulkBan>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::BAN_MEMBERS | bits::MANAGE_GUILD)?;
+    let access = state.guild_access_requiring(
+        guild_id,
+        auth.id(),
+        bits::BAN_MEMBERS | bits::MANAGE_GUILD,
+    )?;
     let mut checks = Validator::default();
     let user_ids = body.user_ids.unwrap_or_default();
     if user_ids.is_empty() || user_ids.len() > 200 {
@@ -1190,8 +1187,7 @@ async fn integrations(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     // This backend has no integrations (no Twitch/YouTube/bot-install records).
     Ok(ok(json!([])))
 }
@@ -1201,8 +1197,7 @@ async fn vanity_url(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let uses = match &access.guild.vanity_url_code {
         Some(code) => state
             .store
@@ -1222,8 +1217,7 @@ async fn delete_ban(
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::BAN_MEMBERS)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     state
         .store
         .bans
@@ -1262,8 +1256,7 @@ async fn audit_log(
     Ids(guild_id): Ids<Snowflake>,
     Q(query): Q<AuditQuery>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::VIEW_AUDIT_LOG)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::VIEW_AUDIT_LOG)?;
     let limit = limit(query.limit, 50, 100)?;
     let store = &state.store;
     let matches = |e: &AuditLogEntry| {

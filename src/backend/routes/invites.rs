@@ -162,8 +162,7 @@ async fn guild_invites(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let mut out = Vec::new();
     for invite in state.store.invites.values(b"")? {
         if invite.guild_id == guild_id && !invite.expired(now_ms()) {

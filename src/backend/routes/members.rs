@@ -222,8 +222,7 @@ async fn add_member(
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Body(body): Body<AddMember>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::CREATE_INSTANT_INVITE)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::CREATE_INSTANT_INVITE)?;
     let mut checks = Validator::default();
     checks.required("access_token", body.access_token.as_ref());
     checks.length("nick", body.nick.as_deref(), 1, 32);
@@ -473,8 +472,7 @@ async fn kick(
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::KICK_MEMBERS)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::KICK_MEMBERS)?;
     let member = state
         .store
         .member(guild_id, user_id)?
@@ -505,8 +503,7 @@ async fn change_role(
     reason: Option<String>,
     add: bool,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_ROLES)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let role = access
         .roles
         .iter()

@@ -2,13 +2,14 @@
 //! edit, delete, bulk delete, crosspost, pins (both the legacy and the paginated routes) and
 //! every reaction route.
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{limit, no_content, ok, patch, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Upload, Q};
 use crate::backend::model::*;
@@ -269,6 +270,32 @@ pub fn post_message(
     uploads: &[Upload],
     origin: &str,
 ) -> Result<(Value, Message), ApiError> {
+    post_message_with(
+        state,
+        poster,
+        access,
+        body,
+        forced_id,
+        uploads,
+        origin,
+        Value::clone,
+    )
+}
+
+/// [`post_message`], with the caller's answer made from the rendered message by `answer`
+/// before that value moves into the MESSAGE_CREATE event (the REST route serializes it there
+/// instead of copying the whole tree).
+#[allow(clippy::too_many_arguments)]
+pub fn post_message_with<T>(
+    state: &AppState,
+    poster: Poster<'_>,
+    access: &ChannelAccess,
+    body: CreateMessage,
+    forced_id: Option<Snowflake>,
+    uploads: &[Upload],
+    origin: &str,
+    answer: impl FnOnce(&Value) -> T,
+) -> Result<(T, Message), ApiError> {
     let channel = &access.channel;
     if !channel_type::is_textual(channel.kind) {
         return Err(ApiError::bad_request(
@@ -374,10 +401,8 @@ pub fn post_message(
             if let Some(existing_id) = store.nonces.get(key)? {
                 if now_ms().saturating_sub(existing_id.timestamp_ms()) < 5 * 60 * 1000 {
                     if let Some(existing) = store.message(channel.id, existing_id)? {
-                        return Ok((
-                            render::message(store, &existing, Some(poster.user.id))?,
-                            existing,
-                        ));
+                        let rendered = render::message(store, &existing, Some(poster.user.id))?;
+                        return Ok((answer(&rendered), existing));
                     }
                 }
             }
@@ -513,9 +538,10 @@ pub fn post_message(
     if let Some(key) = nonce_index {
         store.nonces.put(key, message.id)?;
     }
-    let rendered = render::message(store, &message, Some(poster.user.id))?;
-    publish_message(state, "MESSAGE_CREATE", access, &message, rendered.clone())?;
-    Ok((rendered, message))
+    let rendered = render::new_message(store, &message, Some(poster.user.id))?;
+    let answered = answer(&rendered);
+    publish_message(state, "MESSAGE_CREATE", access, &message, rendered)?;
+    Ok((answered, message))
 }
 
 /// Stores uploaded files and returns their attachment objects (`attachments[].id` in the JSON
@@ -568,43 +594,37 @@ pub fn publish_message(
     message: &Message,
     mut data: Value,
 ) -> Result<(), ApiError> {
-    let dispatch = match &access.guild {
-        Some(guild) => {
-            let guild_id = guild.guild.id;
-            data["guild_id"] = json!(guild_id);
-            if message.webhook.is_none() {
-                if let Some(member) = state.store.member(guild_id, message.author_id)? {
-                    data["member"] = render::member_partial(&member);
-                }
+    if let Some(guild) = &access.guild {
+        let guild_id = guild.guild.id;
+        data["guild_id"] = json!(guild_id);
+        if message.webhook.is_none() {
+            if let Some(member) = state.store.member(guild_id, message.author_id)? {
+                data["member"] = render::member_partial(&member);
             }
-            if let Some(mentions) = data["mentions"].as_array_mut() {
-                for mention in mentions {
-                    let id = mention["id"].as_str().and_then(Snowflake::parse);
-                    if let Some(member) = id
-                        .map(|id| state.store.member(guild_id, id))
-                        .transpose()?
-                        .flatten()
-                    {
-                        mention["member"] = render::member_partial(&member);
-                    }
-                }
-            }
-            Dispatch::channel(
-                name,
-                guild_id,
-                message.channel_id,
-                intents::GUILD_MESSAGES,
-                data,
-            )
         }
-        None => Dispatch::users(
+        if let Some(mentions) = data["mentions"].as_array_mut() {
+            for mention in mentions {
+                let id = mention["id"].as_str().and_then(Snowflake::parse);
+                if let Some(member) = id
+                    .map(|id| state.store.member(guild_id, id))
+                    .transpose()?
+                    .flatten()
+                {
+                    mention["member"] = render::member_partial(&member);
+                }
+            }
+        }
+    }
+    state.publish(
+        Dispatch::for_channel(
             name,
-            access.channel.recipient_ids.clone().unwrap_or_default(),
+            &access.channel,
+            intents::GUILD_MESSAGES,
             intents::DIRECT_MESSAGES,
             data,
-        ),
-    };
-    state.publish(dispatch.with_message_content());
+        )
+        .with_message_content(),
+    );
     Ok(())
 }
 
@@ -613,8 +633,13 @@ async fn create_message(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     headers: axum::http::HeaderMap,
-    Payload { body, files }: Payload<CreateMessage>,
+    version: Option<axum::Extension<super::ApiVersion>>,
+    Payload { mut body, files }: Payload<CreateMessage>,
 ) -> ApiResult {
+    // API v10 dropped the singular `embed` (deprecated in v9 for `embeds`): it is ignored there.
+    if version.is_some_and(|axum::Extension(v)| v.0 >= 10) {
+        body.embed = None;
+    }
     let access = state.channel_access(channel_id, &auth.user)?;
     if access.guild.is_none() {
         let others: Vec<Snowflake> = access
@@ -635,7 +660,7 @@ async fn create_message(
         }
     }
     let origin = super::origin(&headers);
-    let (rendered, _) = post_message(
+    let (bytes, _) = post_message_with(
         &state,
         Poster {
             user: &auth.user,
@@ -646,8 +671,10 @@ async fn create_message(
         None,
         &files,
         &origin,
+        serde_json::to_vec,
     )?;
-    Ok(ok(rendered))
+    let bytes = bytes.map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_bytes_response(StatusCode::OK, bytes))
 }
 
 #[derive(Deserialize)]
@@ -723,8 +750,8 @@ async fn get_message(
     auth: Auth,
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    let access =
+        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let message = load_message(&state, &access, message_id)?;
     Ok(ok(render::message(
         &state.store,
@@ -858,26 +885,14 @@ pub fn remove_message(
         .store
         .pins
         .remove(key2(message.channel_id, message.id))?;
-    let mut data = json!({"id": message.id, "channel_id": message.channel_id});
-    let dispatch = match access.guild_id() {
-        Some(guild_id) => {
-            data["guild_id"] = json!(guild_id);
-            Dispatch::channel(
-                "MESSAGE_DELETE",
-                guild_id,
-                message.channel_id,
-                intents::GUILD_MESSAGES,
-                data,
-            )
-        }
-        None => Dispatch::users(
-            "MESSAGE_DELETE",
-            access.channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGES,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    let data = json!({"id": message.id, "channel_id": message.channel_id});
+    state.publish(Dispatch::for_channel(
+        "MESSAGE_DELETE",
+        &access.channel,
+        intents::GUILD_MESSAGES,
+        intents::DIRECT_MESSAGES,
+        data,
+    ));
     Ok(())
 }
 
@@ -1052,26 +1067,14 @@ fn publish_pins_update(state: &AppState, access: &ChannelAccess) -> Result<(), A
         .into_iter()
         .max()
         .map(iso8601_from_ms);
-    let mut data = json!({"channel_id": access.channel.id, "last_pin_timestamp": last});
-    let dispatch = match access.guild_id() {
-        Some(guild_id) => {
-            data["guild_id"] = json!(guild_id);
-            Dispatch::channel(
-                "CHANNEL_PINS_UPDATE",
-                guild_id,
-                access.channel.id,
-                intents::GUILDS,
-                data,
-            )
-        }
-        None => Dispatch::users(
-            "CHANNEL_PINS_UPDATE",
-            access.channel.recipient_ids.clone().unwrap_or_default(),
-            intents::DIRECT_MESSAGES,
-            data,
-        ),
-    };
-    state.publish(dispatch);
+    let data = json!({"channel_id": access.channel.id, "last_pin_timestamp": last});
+    state.publish(Dispatch::for_channel(
+        "CHANNEL_PINS_UPDATE",
+        &access.channel,
+        intents::GUILDS,
+        intents::DIRECT_MESSAGES,
+        data,
+    ));
     Ok(())
 }
 
@@ -1234,8 +1237,7 @@ async fn list_pins_paged(
     Ids(channel_id): Ids<Snowflake>,
     Q(query): Q<PinsQuery>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let limit = limit(query.limit, 50, 50)?;
     let before = match query.before.as_deref() {
         Some(text) => Some(
@@ -1321,33 +1323,14 @@ fn same_emoji(entry: &ReactionEntry, emoji: &EmojiRef) -> bool {
     }
 }
 
-fn reaction_dispatch(
-    state: &AppState,
-    access: &ChannelAccess,
-    name: &'static str,
-    mut data: Value,
-) -> Dispatch {
-    match access.guild_id() {
-        Some(guild_id) => {
-            data["guild_id"] = json!(guild_id);
-            Dispatch::channel(
-                name,
-                guild_id,
-                access.channel.id,
-                intents::GUILD_MESSAGE_REACTIONS,
-                data,
-            )
-        }
-        None => {
-            let _ = state;
-            Dispatch::users(
-                name,
-                access.channel.recipient_ids.clone().unwrap_or_default(),
-                intents::DIRECT_MESSAGE_REACTIONS,
-                data,
-            )
-        }
-    }
+fn reaction_dispatch(access: &ChannelAccess, name: &'static str, data: Value) -> Dispatch {
+    Dispatch::for_channel(
+        name,
+        &access.channel,
+        intents::GUILD_MESSAGE_REACTIONS,
+        intents::DIRECT_MESSAGE_REACTIONS,
+        data,
+    )
 }
 
 fn emoji_value(emoji: &EmojiRef) -> Value {
@@ -1362,8 +1345,8 @@ async fn add_own_reaction(
     auth: Auth,
     Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    let access =
+        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let (emoji, emoji_guild) = parse_emoji(&state, &emoji)?;
     if emoji_guild.is_some() && emoji_guild != access.guild_id() {
         access.require(bits::USE_EXTERNAL_EMOJIS)?;
@@ -1412,12 +1395,7 @@ async fn add_own_reaction(
     if let Some(guild) = &access.guild {
         data["member"] = render::member(&state.store, &guild.member)?;
     }
-    state.publish(reaction_dispatch(
-        &state,
-        &access,
-        "MESSAGE_REACTION_ADD",
-        data,
-    ));
+    state.publish(reaction_dispatch(&access, "MESSAGE_REACTION_ADD", data));
     Ok(no_content())
 }
 
@@ -1452,12 +1430,7 @@ fn remove_reaction(
         "burst": false,
         "type": 0,
     });
-    state.publish(reaction_dispatch(
-        state,
-        access,
-        "MESSAGE_REACTION_REMOVE",
-        data,
-    ));
+    state.publish(reaction_dispatch(access, "MESSAGE_REACTION_REMOVE", data));
     Ok(no_content())
 }
 
@@ -1504,8 +1477,8 @@ async fn list_reactors(
     Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
     Q(query): Q<ReactorsQuery>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    access.require(bits::READ_MESSAGE_HISTORY)?;
+    let access =
+        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let limit = limit(query.limit, 25, 100)?;
     let (emoji, _) = parse_emoji(&state, &emoji)?;
     load_message(&state, &access, message_id)?;
@@ -1548,7 +1521,6 @@ async fn remove_all_reactions(
     load_message(&state, &access, message_id)?;
     state.store.reactions.remove(key2(channel_id, message_id))?;
     state.publish(reaction_dispatch(
-        &state,
         &access,
         "MESSAGE_REACTION_REMOVE_ALL",
         json!({"channel_id": channel_id, "message_id": message_id}),
@@ -1579,7 +1551,6 @@ async fn remove_emoji_reactions(
         state.store.reactions.put(key, &entries)?;
     }
     state.publish(reaction_dispatch(
-        &state,
         &access,
         "MESSAGE_REACTION_REMOVE_EMOJI",
         json!({"channel_id": channel_id, "message_id": message_id, "emoji": emoji_value(&emoji)}),

@@ -36,8 +36,8 @@ mod test_support;
 pub mod users;
 pub mod webhooks;
 
-/// The API version a request came in under (`/api` alone is Discord's default, v6... but every
-/// live library pins a version; we treat bare `/api` as the newest shapes).
+/// The API version a request came in under (bare `/api`: Discord's defaults, v9 for user tokens
+/// and v6 for bots and the rest; see [`compat::unversioned`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiVersion(pub u8);
 
@@ -90,7 +90,10 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
 /// called in-process by the MITM pipeline. The gateway mounts its WebSocket routes beside it.
 pub fn router(state: AppState) -> Router {
     let api = api_routes(&state);
-    let mut root = Router::new().nest("/api", api.clone().layer(Extension(ApiVersion(10))));
+    let mut root = Router::new().nest(
+        "/api",
+        api.clone().layer(middleware::from_fn(compat::unversioned)),
+    );
     for version in 6..=10u8 {
         let mut versioned = api.clone().layer(Extension(ApiVersion(version)));
         if version <= 7 {

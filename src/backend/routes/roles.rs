@@ -152,8 +152,7 @@ async fn create_role(
     Reason(reason): Reason,
     Body(body): Body<RoleBody>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_ROLES)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     if access.roles.len() >= 250 {
         return Err(ApiError::bad_request(
             30005,
@@ -223,8 +222,7 @@ async fn patch_role(
     Reason(reason): Reason,
     Body(body): Body<RoleBody>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_ROLES)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let (old, role) = {
         let _guard = state.store.lock();
         let mut role = state
@@ -262,8 +260,7 @@ async fn delete_role(
     Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_ROLES)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     if role_id == guild_id {
         return Err(ApiError::invalid_field(
             "role_id",
@@ -331,8 +328,7 @@ async fn role_positions(
     Ids(guild_id): Ids<Snowflake>,
     Body(body): Body<Vec<RolePosition>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_ROLES)?;
+    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let mut updated = Vec::new();
     {
         let _guard = state.store.lock();

@@ -43,7 +43,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn get_me(auth: Auth) -> ApiResult {
-    Ok(ok(render::user_private(&auth.user)))
+    Ok(crate::backend::error::json_bytes_response(
+        axum::http::StatusCode::OK,
+        render::user_private_json(&auth.user),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -200,7 +203,10 @@ async fn my_dms(State(state): State<AppState>, auth: Auth) -> ApiResult {
     let mut out = Vec::new();
     for channel_id in state.store.user_dms.ids(auth.id())? {
         if let Some(channel) = state.store.channel(channel_id)? {
-            out.push(render::channel(&state.store, &channel)?);
+            // As on Discord, each participant sees the others as `recipients`.
+            let mut rendered = render::channel(&state.store, &channel)?;
+            strip_self_from_recipients(&mut rendered, auth.id());
+            out.push(rendered);
         }
     }
     Ok(ok(Value::Array(out)))

@@ -181,8 +181,7 @@ async fn guild_webhooks(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_WEBHOOKS)?;
+    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_WEBHOOKS)?;
     let out = all_webhooks(&state)?
         .iter()
         .filter(|h| h.guild_id == guild_id)
@@ -212,8 +211,8 @@ fn load_with_token(state: &AppState, id: Snowflake, token: &str) -> Result<Webho
 }
 
 fn manage_access(state: &AppState, auth: &Auth, hook: &Webhook) -> Result<ChannelAccess, ApiError> {
-    let access = state.channel_access(hook.channel_id, &auth.user)?;
-    access.require(bits::MANAGE_WEBHOOKS)?;
+    let access =
+        state.channel_access_requiring(hook.channel_id, &auth.user, bits::MANAGE_WEBHOOKS)?;
     Ok(access)
 }
 
@@ -290,8 +289,7 @@ async fn patch_webhook(
     let hook = load(&state, id)?;
     manage_access(&state, &auth, &hook)?;
     if let Some(target) = body.channel_id {
-        let target_access = state.channel_access(target, &auth.user)?;
-        target_access.require(bits::MANAGE_WEBHOOKS)?;
+        state.channel_access_requiring(target, &auth.user, bits::MANAGE_WEBHOOKS)?;
     }
     let old_name = hook.name.clone();
     let hook = apply_patch(&state, hook, body, true)?;
