@@ -403,6 +403,20 @@ pub fn workdir() -> tempfile::TempDir {
 impl Recorder {
     /// Starts `discord-mitm record` in `dir` (which holds `ca/`) with extra arguments.
     pub fn start(dir: &Path, stand_in: &StandIn, extra: &[&str]) -> Recorder {
+        Recorder::start_with(dir, stand_in, true, extra)
+    }
+
+    /// Like [`Recorder::start`] but without `--resolve` pins: Discord hosts go to DNS.
+    pub fn start_unpinned(dir: &Path, stand_in: &StandIn, extra: &[&str]) -> Recorder {
+        Recorder::start_with(dir, stand_in, false, extra)
+    }
+
+    fn start_with(dir: &Path, stand_in: &StandIn, pinned: bool, extra: &[&str]) -> Recorder {
+        let pins = if pinned {
+            stand_in.resolve_args()
+        } else {
+            Vec::new()
+        };
         let recordings = dir.join("recordings");
         let ca_dir = dir.join("ca");
         let stderr_log = dir.join(format!("record-{}.log", std::process::id()));
@@ -418,7 +432,7 @@ impl Recorder {
             .arg(&stand_in.ca_pem)
             .arg("--connect-timeout")
             .arg("2")
-            .args(stand_in.resolve_args())
+            .args(pins)
             .args(extra)
             .env("RUST_LOG", "discord_mitm=info")
             .stdout(Stdio::piped())
