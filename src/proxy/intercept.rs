@@ -29,6 +29,8 @@ use crate::upstream::BoxError;
 
 /// Limit for a client's first bytes and TLS handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a CONNECT tunnel may stay unused (browsers open them ahead of need).
+const IDLE_TUNNEL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest request head (request line + headers) accepted; larger ones get 431.
 pub(crate) const MAX_HEAD_BYTES: usize = 256 * 1024;
 /// How much of a request head is kept to name the request in an error record.
@@ -78,14 +80,10 @@ impl Interceptor {
     {
         let mut io = io;
         let mut first = [0u8; 8];
-        let read = match tokio::time::timeout(HANDSHAKE_TIMEOUT, io.read(&mut first)).await {
+        let read = match tokio::time::timeout(IDLE_TUNNEL_TIMEOUT, io.read(&mut first)).await {
+            // An idle tunnel (a browser's preconnect, say) is not an error worth recording.
             Err(_) => {
-                self.connection_error(
-                    client_addr,
-                    &target,
-                    "https",
-                    "client sent nothing after CONNECT within 10s".into(),
-                );
+                tracing::debug!(%client_addr, host = %target.host, "tunnel idle for 2 minutes, closing");
                 return;
             }
             Ok(Err(err)) => {

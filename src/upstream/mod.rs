@@ -182,14 +182,15 @@ impl Upstream {
         &self,
         req: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let url = req.uri().to_string();
+        // Kept for error messages only; cheap to clone (shared bytes), unlike formatting.
+        let uri = req.uri().clone();
         match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
             Err(_) => Err(UpstreamError::ResponseTimeout {
-                url,
+                url: uri.to_string(),
                 timeout: self.response_timeout,
             }),
             Ok(Ok(res)) => Ok(res),
-            Ok(Err(err)) => Err(connect::classify_client_error(&url, err)),
+            Ok(Err(err)) => Err(connect::classify_client_error(&uri.to_string(), err)),
         }
     }
 
