@@ -110,7 +110,8 @@ fn failures_before_a_request_are_answered_logged_and_recorded() {
         .unwrap();
     let stand_in = rt.block_on(StandIn::start());
     let dir = workdir();
-    let recorder = Recorder::start(dir.path(), &stand_in, &[]);
+    let recorder = Recorder::start(dir.path(), &stand_in, &["--transparent", "127.0.0.1:0"]);
+    let transparent = recorder.transparent.expect("transparent listener address");
 
     // A real TLS client that does not trust our CA: it aborts the handshake with an alert.
     let out = Command::new("openssl")
@@ -131,6 +132,37 @@ fn failures_before_a_request_are_answered_logged_and_recorded() {
     assert!(
         !out.status.success(),
         "openssl accepted a leaf from an untrusted CA"
+    );
+    proxy_still_serves(&recorder);
+
+    // The same on the transparent listener (hosts-file redirect): the host comes from SNI.
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(transparent.to_string())
+        .args([
+            "-servername",
+            "cdn.discordapp.com",
+            "-verify_return_error",
+            "-CAfile",
+        ])
+        .arg(&stand_in.ca_pem)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    assert!(!out.status.success());
+    // …while a client that trusts us is served there.
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&recorder.ca_pem)
+        .arg("--connect-to")
+        .arg(format!("discord.com:443:127.0.0.1:{}", transparent.port()))
+        .arg("https://discord.com/api/v9/users/@me")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     proxy_still_serves(&recorder);
 
@@ -222,6 +254,18 @@ fn failures_before_a_request_are_answered_logged_and_recorded() {
     let reason = refused.error.as_deref().unwrap();
     assert!(reason.to_lowercase().contains("alert"), "{reason}");
 
+    let refused_transparent = find(
+        &exchanges,
+        "a client refusing our leaf (transparent)",
+        |e| {
+            e.host == "cdn.discordapp.com"
+                && e.error
+                    .as_deref()
+                    .is_some_and(|err| err.contains("TLS handshake failed"))
+        },
+    );
+    assert_eq!(refused_transparent.method, "CONNECT");
+
     let garbage = find(&exchanges, "garbage after CONNECT", |e| {
         e.error
             .as_deref()
@@ -262,7 +306,7 @@ fn failures_before_a_request_are_answered_logged_and_recorded() {
     assert!(log.contains("neither TLS nor HTTP"), "{log}");
     // Everything else was a normal exchange.
     let served = exchanges.iter().filter(|e| e.status() == Some(200)).count();
-    assert_eq!(served, 5, "{:#?}", errors(&exchanges));
+    assert_eq!(served, 7, "{:#?}", errors(&exchanges));
 }
 
 /// A DNS server on loopback that answers every A query with 127.0.0.1 (what a hosts-file
