@@ -136,18 +136,23 @@ impl Store {
             let first = self
                 .next_exchange
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            // One index entry per route per chunk, its value the chunk's ids for that route.
+            let mut routes: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
             for (offset, exchange) in chunk.iter_mut().enumerate() {
                 exchange.id = first + offset as u64;
                 let template = crate::explore::route_template(exchange.path());
-                index.insert(
-                    route_key(
+                routes
+                    .entry(route_key(
                         &exchange.method,
                         &exchange.host,
                         &template,
-                        Some(exchange.id),
-                    ),
-                    &[],
-                );
+                        Some(first),
+                    ))
+                    .or_default()
+                    .extend_from_slice(&exchange.id.to_be_bytes());
+            }
+            for (key, ids) in routes {
+                index.insert(key, ids);
             }
             records.insert(&first.to_be_bytes(), encode_chunk(chunk)?);
         }
@@ -204,10 +209,24 @@ impl Store {
         template: &str,
     ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
         let prefix = route_key(method, host, template, None);
-        self.route_index.scan_prefix(prefix).rev().map(|entry| {
-            let (key, _) = entry?;
-            Ok(id_of(&key[key.len().saturating_sub(8)..]))
-        })
+        self.route_index
+            .scan_prefix(prefix)
+            .rev()
+            .flat_map(|entry| {
+                let ids: Vec<Result<u64, StoreError>> = match entry {
+                    Err(err) => vec![Err(err.into())],
+                    // Older recordings: one entry per exchange, the id at the end of the key.
+                    Ok((key, value)) if value.is_empty() => {
+                        vec![Ok(id_of(&key[key.len().saturating_sub(8)..]))]
+                    }
+                    Ok((_, value)) => value
+                        .chunks_exact(8)
+                        .rev()
+                        .map(|id| Ok(id_of(id)))
+                        .collect(),
+                };
+                ids
+            })
     }
 
     /// Number of exchanges stored.
@@ -528,6 +547,13 @@ pub(crate) mod tests {
                 .exchanges
                 .insert(id.to_be_bytes(), encode(&old).unwrap())
                 .unwrap();
+            store
+                .route_index
+                .insert(
+                    route_key("GET", "discord.com", "/api/v9/users/@me", Some(id)),
+                    &[],
+                )
+                .unwrap();
         }
         drop(store);
         let store = Store::open(dir.path()).unwrap();
@@ -545,12 +571,36 @@ pub(crate) mod tests {
         let middle = store.exchange(100).unwrap().unwrap();
         assert_eq!(middle.path_and_query, "/api/v9/channels/1097/messages");
         assert!(store.exchange(153).unwrap().is_none());
-        // Three chunks of at most 64.
-        assert_eq!(store.exchanges.len(), 2 + 3);
+        let ids: Vec<u64> = store
+            .exchange_ids_for_route(
+                "GET",
+                "discord.com",
+                "/api/v9/channels/{channel_id}/messages",
+            )
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            ids,
+            (3..=152).rev().collect::<Vec<_>>(),
+            "newest first across chunks"
+        );
+        let mut newer = sample_exchange("/api/v9/users/@me");
+        store.insert_exchange(&mut newer).unwrap();
+        let ids: Vec<u64> = store
+            .exchange_ids_for_route("GET", "discord.com", "/api/v9/users/@me")
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            ids,
+            vec![153, 2, 1],
+            "old per-exchange index entries still found"
+        );
+        // Two old records, three chunks of at most 64, one chunk of one.
+        assert_eq!(store.exchanges.len(), 2 + 3 + 1);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         let mut next = sample_exchange("/x");
-        assert_eq!(store.insert_exchange(&mut next).unwrap(), 153);
+        assert_eq!(store.insert_exchange(&mut next).unwrap(), 154);
     }
 
     #[test]
