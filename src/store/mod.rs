@@ -337,7 +337,23 @@ fn record_count(value: &[u8]) -> usize {
 
 fn encode_chunk(chunk: &[Exchange]) -> Result<Vec<u8>, StoreError> {
     let plain = postcard::to_stdvec(chunk).map_err(|err| StoreError::Encode(err.to_string()))?;
-    let packed = zstd::bulk::compress(&plain, CHUNK_ZSTD_LEVEL)
+    // One compressor per thread, reused: creating a zstd context per chunk allocated (and
+    // zeroed) about a megabyte each time, which showed up as the recorder's top cost.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let packed = COMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Compressor::new(CHUNK_ZSTD_LEVEL)?);
+            }
+            match slot.as_mut() {
+                Some(compressor) => compressor.compress(&plain),
+                None => Err(std::io::Error::other("no zstd compressor")),
+            }
+        })
         .map_err(|err| StoreError::Encode(format!("zstd: {err}")))?;
     let mut out = Vec::with_capacity(packed.len() + 5);
     out.push(FORMAT_CHUNK_ZSTD);
