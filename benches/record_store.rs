@@ -1,5 +1,5 @@
 //! The recorder's per-exchange costs off the hot path: templating a route and writing one
-//! typical exchange (redaction pre-check, postcard, two sled inserts).
+//! typical exchange alone and in a recorder-sized batch (postcard, zstd chunk, sled inserts).
 use criterion::{criterion_group, criterion_main, Criterion};
 use discord_mitm::explore::route_template;
 use discord_mitm::store::{BodyRecord, Exchange, Header, ResponseRecord, Store};
@@ -61,6 +61,16 @@ fn store(c: &mut Criterion) {
             store.insert_exchange(&mut e).expect("insert")
         })
     });
+    // What the recorder does under load: one call per gathered batch (a 64-exchange chunk).
+    let mut group = c.benchmark_group("store: insert_exchanges");
+    group.throughput(criterion::Throughput::Elements(64));
+    group.bench_function("batch of 64 typical REST exchanges", |b| {
+        b.iter(|| {
+            let mut batch = vec![template.clone(); 64];
+            store.insert_exchanges(&mut batch).expect("insert")
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, store);

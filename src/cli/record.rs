@@ -21,10 +21,10 @@ pub struct UpstreamArgs {
     /// Also trust the certificates in this PEM file for upstream TLS (repeatable).
     #[arg(long = "upstream-ca", value_name = "FILE")]
     pub upstream_ca: Vec<PathBuf>,
-    /// DNS servers for upstream names; never the hosts file.
+    /// DNS servers for upstream names (or one server, IP[:PORT]); never the hosts file.
     #[arg(
         long,
-        value_name = "system|cloudflare|google",
+        value_name = "system|cloudflare|google|IP[:PORT]",
         default_value = "system"
     )]
     pub dns: DnsChoice,

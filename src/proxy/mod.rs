@@ -4,8 +4,8 @@
 //! the pipeline; nothing here knows Discord's API.
 pub mod hosts;
 pub mod hostsfile;
+mod intercept;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,12 +14,10 @@ use std::time::Duration;
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use hudsucker::{HttpContext, HttpHandler, RequestOrResponse};
-use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ServerBuilder;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 pub use crate::ca::LeafAuthority;
 pub use hosts::{HostMatcher, DISCORD_DOMAINS};
@@ -27,10 +25,7 @@ pub use hosts::{HostMatcher, DISCORD_DOMAINS};
 use crate::pipeline::{PipeBody, Pipeline, RequestContext};
 use crate::upstream::BoxError;
 
-/// Limit for a client's TLS handshake on the transparent listener.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request head (request line + headers) accepted; larger ones get 431.
-const MAX_HEAD_BYTES: usize = 256 * 1024;
+use intercept::{Interceptor, Target, MAX_HEAD_BYTES};
 
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +63,12 @@ impl Listeners {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        // Upstream must never dial these: a redirect (hosts file, DNS) to us would loop.
+        for listener in std::iter::once(&proxy).chain(transparent.as_ref()) {
+            if let Ok(addr) = listener.local_addr() {
+                crate::upstream::note_own_listener(addr);
+            }
+        }
         Ok(Listeners { proxy, transparent })
     }
 }
@@ -81,11 +82,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ProxyError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let interceptor = Arc::new(Interceptor::new(Arc::clone(&leaves), Arc::clone(&pipeline)));
     let transparent = listeners.transparent.map(|listener| {
-        let config = leaves.sni_server_config();
-        let pipeline = Arc::clone(&pipeline);
+        let interceptor = Arc::clone(&interceptor);
         let stop = stop_rx.clone();
-        tokio::spawn(serve_transparent(listener, config, pipeline, stop))
+        tokio::spawn(serve_transparent(listener, interceptor, stop))
     });
     let mut server = ServerBuilder::new(TokioExecutor::new());
     server
@@ -96,6 +97,7 @@ pub async fn serve(
     let handler = MitmHandler {
         pipeline,
         intercept: Arc::new(intercept),
+        interceptor,
     };
     let mut stop_for_proxy = stop_rx.clone();
     let proxy = hudsucker::Proxy::builder()
@@ -136,6 +138,7 @@ impl hudsucker::certificate_authority::CertificateAuthority for HudsuckerCa {
 struct MitmHandler {
     pipeline: Arc<Pipeline>,
     intercept: Arc<HostMatcher>,
+    interceptor: Arc<Interceptor>,
 }
 
 /// Host and port a proxied request is for: the absolute URI's authority, else the Host header.
@@ -170,6 +173,38 @@ fn to_hudsucker_body(body: PipeBody) -> hudsucker::Body {
     )
 }
 
+impl MitmHandler {
+    /// CONNECT to a Discord host is answered and served by us (hudsucker would fall back to a
+    /// raw tunnel through the system resolver); others go to hudsucker's untouched tunnel.
+    fn connect(&self, ctx: &HttpContext, mut req: Request<hudsucker::Body>) -> RequestOrResponse {
+        let Some(authority) = req.uri().authority().cloned() else {
+            return req.into();
+        };
+        if !self.intercept.matches(authority.host()) {
+            return req.into();
+        }
+        let target = Target {
+            host: authority.host().trim_end_matches('.').to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(443),
+            known: true,
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let interceptor = Arc::clone(&self.interceptor);
+        let client_addr = ctx.client_addr;
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    interceptor
+                        .tunnel(TokioIo::new(upgraded), client_addr, target)
+                        .await
+                }
+                Err(err) => tracing::debug!(%client_addr, "CONNECT upgrade failed: {err}"),
+            }
+        });
+        hyper::Response::new(hudsucker::Body::empty()).into()
+    }
+}
+
 impl HttpHandler for MitmHandler {
     async fn handle_request(
         &mut self,
@@ -177,7 +212,7 @@ impl HttpHandler for MitmHandler {
         req: Request<hudsucker::Body>,
     ) -> RequestOrResponse {
         if req.method() == Method::CONNECT {
-            return req.into();
+            return self.connect(ctx, req);
         }
         let Some((host, port, scheme)) = target(&req) else {
             return crate::pipeline::discord_error(
@@ -218,13 +253,9 @@ impl HttpHandler for MitmHandler {
 
 async fn serve_transparent(
     listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    pipeline: Arc<Pipeline>,
+    interceptor: Arc<Interceptor>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let acceptor = TlsAcceptor::from(config);
-    let mut server = ServerBuilder::new(TokioExecutor::new());
-    server.http1().keep_alive(true).max_buf_size(MAX_HEAD_BYTES);
     loop {
         let (tcp, client_addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -238,50 +269,9 @@ async fn serve_transparent(
             _ = stop.changed() => return,
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let pipeline = Arc::clone(&pipeline);
-        let server = server.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(err)) => {
-                    tracing::info!(%client_addr, "transparent TLS handshake failed: {err}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(%client_addr, "transparent TLS handshake timed out");
-                    return;
-                }
-            };
-            let sni = tls.get_ref().1.server_name().map(str::to_string);
-            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let pipeline = Arc::clone(&pipeline);
-                let host = sni.clone().or_else(|| {
-                    req.headers()
-                        .get(http::header::HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .map(|h| h.rsplit_once(':').map_or(h, |(host, _)| host).to_string())
-                });
-                async move {
-                    let Some(host) = host else {
-                        return Ok::<_, Infallible>(crate::pipeline::discord_error(
-                            http::StatusCode::BAD_REQUEST,
-                            "400: Bad Request",
-                            0,
-                        ));
-                    };
-                    // The client believes it talks to the real host on 443.
-                    let ctx = RequestContext::new(client_addr, "https", &host, 443);
-                    let req = req.map(|body| body.map_err(|err| Box::new(err) as BoxError).boxed());
-                    Ok(pipeline.handle(ctx, req).await)
-                }
-            });
-            if let Err(err) = server
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%client_addr, "transparent connection: {err}");
-            }
-        });
+        let interceptor = Arc::clone(&interceptor);
+        // The host comes from SNI (or each request's Host header); the client believes it
+        // talks to the real host on 443.
+        tokio::spawn(async move { interceptor.serve_tls(tcp, client_addr, None).await });
     }
 }

@@ -19,6 +19,32 @@ use tokio_rustls::TlsConnector;
 
 use super::{Resolver, UpstreamAddr, UpstreamError};
 
+/// Addresses this process accepts connections on (the proxy's listeners).
+static OWN_LISTENERS: std::sync::RwLock<Vec<SocketAddr>> = std::sync::RwLock::new(Vec::new());
+
+/// Marks `addr` as one of this process's listeners: upstream connections to it are refused,
+/// so a hosts-file or DNS redirect of a Discord host to the proxy cannot loop.
+pub fn note_own_listener(addr: SocketAddr) {
+    if let Ok(mut own) = OWN_LISTENERS.write() {
+        if !own.contains(&addr) {
+            own.push(addr);
+        }
+    }
+}
+
+/// Whether dialing `addr` would reach one of our own listeners.
+fn is_own_listener(addr: &SocketAddr) -> bool {
+    let Ok(own) = OWN_LISTENERS.read() else {
+        return false;
+    };
+    own.iter().any(|listener| {
+        listener.port() == addr.port()
+            && (listener.ip() == addr.ip()
+                || (listener.ip().is_unspecified() && addr.ip().is_loopback())
+                || (listener.ip().is_unspecified() && addr.ip().is_unspecified()))
+    })
+}
+
 /// A connection to upstream, TLS or plain.
 pub enum UpstreamStream {
     /// `http://` / `ws://`.
@@ -137,6 +163,12 @@ impl UpstreamConnector {
             .map_err(|_| timed_out())??;
         let mut last_err = String::new();
         let mut tcp = None;
+        if let Some(own) = addrs.iter().find(|addr| is_own_listener(addr)) {
+            return Err(UpstreamError::Loop {
+                host: host.to_string(),
+                addr: *own,
+            });
+        }
         for addr in &addrs {
             match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
                 Err(_) => return Err(timed_out()),
@@ -223,5 +255,21 @@ pub(super) fn classify_client_error(
     UpstreamError::Request {
         url: url.to_string(),
         reason: reasons.join(": "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_listeners_are_recognised() {
+        note_own_listener("127.0.0.1:47001".parse().unwrap());
+        note_own_listener("0.0.0.0:47002".parse().unwrap());
+        assert!(is_own_listener(&"127.0.0.1:47001".parse().unwrap()));
+        assert!(!is_own_listener(&"127.0.0.1:47003".parse().unwrap()));
+        assert!(!is_own_listener(&"10.1.2.3:47001".parse().unwrap()));
+        assert!(is_own_listener(&"127.0.0.1:47002".parse().unwrap()));
+        assert!(is_own_listener(&"[::1]:47002".parse().unwrap()));
     }
 }

@@ -20,7 +20,7 @@ use rustls::pki_types::CertificateDer;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
-pub use connect::{UpstreamConnector, UpstreamStream};
+pub use connect::{note_own_listener, UpstreamConnector, UpstreamStream};
 pub use resolve::{DnsChoice, Resolver};
 
 /// Error type carried by bodies sent upstream.
@@ -39,6 +39,11 @@ pub enum UpstreamError {
         addrs: String,
         reason: String,
     },
+    #[error(
+        "{host} resolves to {addr}, where this process itself listens; refusing to loop \
+         (pin the real address with --resolve {host}=IP:PORT)"
+    )]
+    Loop { host: String, addr: SocketAddr },
     #[error("connecting to {host} timed out after {timeout:?}")]
     ConnectTimeout { host: String, timeout: Duration },
     #[error("TLS handshake with {host} failed: {reason}")]
@@ -177,14 +182,15 @@ impl Upstream {
         &self,
         req: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let url = req.uri().to_string();
+        // Kept for error messages only; cheap to clone (shared bytes), unlike formatting.
+        let uri = req.uri().clone();
         match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
             Err(_) => Err(UpstreamError::ResponseTimeout {
-                url,
+                url: uri.to_string(),
                 timeout: self.response_timeout,
             }),
             Ok(Ok(res)) => Ok(res),
-            Ok(Err(err)) => Err(connect::classify_client_error(&url, err)),
+            Ok(Err(err)) => Err(connect::classify_client_error(&uri.to_string(), err)),
         }
     }
 

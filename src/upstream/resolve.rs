@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use hickory_resolver::config::{ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{NameServerConfigGroup, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::TokioResolver;
 
@@ -20,6 +20,8 @@ pub enum DnsChoice {
     Cloudflare,
     /// 8.8.8.8 and friends.
     Google,
+    /// One DNS server of your own (`IP` or `IP:PORT`), asked over UDP and TCP.
+    Server(SocketAddr),
 }
 
 impl FromStr for DnsChoice {
@@ -29,9 +31,15 @@ impl FromStr for DnsChoice {
             "system" => Ok(DnsChoice::System),
             "cloudflare" => Ok(DnsChoice::Cloudflare),
             "google" => Ok(DnsChoice::Google),
-            other => Err(format!(
-                "`{other}` is not a DNS choice (system, cloudflare, google)"
-            )),
+            other => other
+                .parse::<SocketAddr>()
+                .or_else(|_| other.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map(DnsChoice::Server)
+                .map_err(|_| {
+                    format!(
+                        "`{other}` is not a DNS choice (system, cloudflare, google, IP or IP:PORT)"
+                    )
+                }),
         }
     }
 }
@@ -57,6 +65,14 @@ impl Resolver {
             }
             DnsChoice::Cloudflare => (ResolverConfig::cloudflare(), ResolverOpts::default()),
             DnsChoice::Google => (ResolverConfig::google(), ResolverOpts::default()),
+            DnsChoice::Server(addr) => (
+                ResolverConfig::from_parts(
+                    None,
+                    Vec::new(),
+                    NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true),
+                ),
+                ResolverOpts::default(),
+            ),
         };
         // The whole point: a hosts-file redirect of discord.com to this proxy must not loop.
         opts.use_hosts_file = ResolveHosts::Never;
@@ -122,5 +138,13 @@ mod tests {
     fn dns_choice_parses() {
         assert_eq!("Google".parse::<DnsChoice>().unwrap(), DnsChoice::Google);
         assert!("hosts".parse::<DnsChoice>().is_err());
+        assert_eq!(
+            "127.0.0.1:5353".parse::<DnsChoice>().unwrap(),
+            DnsChoice::Server("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(
+            "10.0.0.1".parse::<DnsChoice>().unwrap(),
+            DnsChoice::Server("10.0.0.1:53".parse().unwrap())
+        );
     }
 }

@@ -260,11 +260,16 @@ fn gateway_upgrade(req: &mut Request<Incoming>, query: &str) -> Response<StandIn
     } else {
         "none"
     };
+    let etf = query.contains("encoding=etf");
     let upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        run_gateway(ws, compress).await;
+        if etf {
+            run_etf_gateway(ws, compress).await;
+        } else {
+            run_gateway(ws, compress).await;
+        }
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -290,17 +295,25 @@ impl Compressor {
         let text = payload.to_string();
         match self {
             Compressor::None => Message::text(text),
+            _ => self.bytes(text.as_bytes()),
+        }
+    }
+
+    /// One encoded payload as a binary frame (compressed when the connection asked for it).
+    fn bytes(&mut self, text: &[u8]) -> Message {
+        match self {
+            Compressor::None => Message::binary(text.to_vec()),
             Compressor::Zlib(deflate) => {
                 let mut out = Vec::with_capacity(text.len() + 64);
                 deflate
-                    .compress_vec(text.as_bytes(), &mut out, FlushCompress::Sync)
+                    .compress_vec(text, &mut out, FlushCompress::Sync)
                     .unwrap();
                 Message::binary(out)
             }
             Compressor::Zstd(encoder) => {
                 use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
                 let mut out = vec![0u8; text.len() + 256];
-                let mut src = InBuffer::around(text.as_bytes());
+                let mut src = InBuffer::around(text);
                 let mut dst = OutBuffer::around(&mut out[..]);
                 encoder.run(&mut src, &mut dst).unwrap();
                 encoder.flush(&mut dst).unwrap();
@@ -337,6 +350,17 @@ where
             continue;
         };
         match payload["op"].as_u64() {
+            Some(2) if payload["d"]["compress"] == true => {
+                // Payload compression: each payload its own zlib stream (made by Python's zlib).
+                let vectors = gateway_vectors();
+                for index in [2, 3] {
+                    let _ = sink
+                        .send(Message::binary(vector_bytes(
+                            &vectors["payload_zlib"][index],
+                        )))
+                        .await;
+                }
+            }
             Some(2) => {
                 seq += 1;
                 let ready = json!({"op": 0, "t": "READY", "s": seq, "d": {
@@ -360,6 +384,76 @@ where
                 let _ = sink.send(Message::Close(Some(frame))).await;
                 break;
             }
+            _ => {}
+        }
+    }
+}
+
+/// The gateway vectors made by real third-party encoders (erlpack, Python zlib, zstandard).
+pub fn gateway_vectors() -> &'static Value {
+    static VECTORS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    VECTORS.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/gateway/vectors.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    })
+}
+
+/// A base64 vector's bytes.
+pub fn vector_bytes(value: &Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap())
+        .unwrap()
+}
+
+/// Indexes into the vectors' `etf` list.
+pub const ETF_HELLO: usize = 0;
+pub const ETF_READY: usize = 2;
+pub const ETF_MESSAGE_CREATE: usize = 3;
+pub const ETF_NUMBERS: usize = 5;
+pub const ETF_IDENTIFY: usize = 6;
+
+/// The ETF payloads the stand-in sends after the client's IDENTIFY, in order: erlpack's READY,
+/// MESSAGE_CREATE and NUMBERS, then Erlang's own term_to_binary with atom keys.
+pub fn etf_server_payloads() -> Vec<Vec<u8>> {
+    let vectors = gateway_vectors();
+    let mut out: Vec<Vec<u8>> = [ETF_READY, ETF_MESSAGE_CREATE, ETF_NUMBERS]
+        .iter()
+        .map(|&i| vector_bytes(&vectors["etf"][i]))
+        .collect();
+    out.push(vector_bytes(&vectors["etf_server_atom_keys"]["etf"]));
+    out
+}
+
+/// A gateway speaking ETF (`encoding=etf`) with real encoders' bytes: HELLO first; the
+/// IDENTIFY vector is answered with [`etf_server_payloads`].
+async fn run_etf_gateway<S>(ws: WebSocketStream<S>, compress: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut compressor = match compress {
+        "zlib" => Compressor::Zlib(Compress::new(Compression::default(), true)),
+        "zstd" => Compressor::Zstd(zstd::stream::raw::Encoder::new(3).unwrap()),
+        _ => Compressor::None,
+    };
+    let vectors = gateway_vectors();
+    let (mut sink, mut stream) = ws.split();
+    let hello = vector_bytes(&vectors["etf"][ETF_HELLO]);
+    if sink.send(compressor.bytes(&hello)).await.is_err() {
+        return;
+    }
+    let identify = vector_bytes(&vectors["etf"][ETF_IDENTIFY]);
+    while let Some(Ok(message)) = stream.next().await {
+        match message {
+            Message::Binary(data) if data[..] == identify[..] => {
+                for payload in etf_server_payloads() {
+                    let _ = sink.send(compressor.bytes(&payload)).await;
+                }
+            }
+            Message::Close(_) => break,
             _ => {}
         }
     }
@@ -403,6 +497,20 @@ pub fn workdir() -> tempfile::TempDir {
 impl Recorder {
     /// Starts `discord-mitm record` in `dir` (which holds `ca/`) with extra arguments.
     pub fn start(dir: &Path, stand_in: &StandIn, extra: &[&str]) -> Recorder {
+        Recorder::start_with(dir, stand_in, true, extra)
+    }
+
+    /// Like [`Recorder::start`] but without `--resolve` pins: Discord hosts go to DNS.
+    pub fn start_unpinned(dir: &Path, stand_in: &StandIn, extra: &[&str]) -> Recorder {
+        Recorder::start_with(dir, stand_in, false, extra)
+    }
+
+    fn start_with(dir: &Path, stand_in: &StandIn, pinned: bool, extra: &[&str]) -> Recorder {
+        let pins = if pinned {
+            stand_in.resolve_args()
+        } else {
+            Vec::new()
+        };
         let recordings = dir.join("recordings");
         let ca_dir = dir.join("ca");
         let stderr_log = dir.join(format!("record-{}.log", std::process::id()));
@@ -418,7 +526,7 @@ impl Recorder {
             .arg(&stand_in.ca_pem)
             .arg("--connect-timeout")
             .arg("2")
-            .args(stand_in.resolve_args())
+            .args(pins)
             .args(extra)
             .env("RUST_LOG", "discord_mitm=info")
             .stdout(Stdio::piped())
