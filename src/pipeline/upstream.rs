@@ -113,6 +113,8 @@ fn is_unreachable(err: &UpstreamError) -> bool {
         UpstreamError::Resolve { .. }
             | UpstreamError::Connect { .. }
             | UpstreamError::ConnectTimeout { .. }
+            // A Discord host resolving back to this proxy: there is no upstream to reach.
+            | UpstreamError::Loop { .. }
     )
 }
 
