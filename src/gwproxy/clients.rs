@@ -457,7 +457,7 @@ where
     loop {
         while let Some(action) = pending.pop_front() {
             match action {
-                ServerAction::Send(payload) => match framer.payload(&payload) {
+                ServerAction::Send(mut payload) => match framer.payload(with_trace(&mut payload)) {
                     Ok(message) => out.push(message),
                     Err(err) => tracing::warn!(%err, "cannot frame a payload"),
                 },
@@ -593,6 +593,19 @@ where
             },
         }
     }
+}
+
+/// Adds `_trace` to HELLO as Discord does. Besides fidelity it keeps the first zlib-stream
+/// message smaller compressed than plain: twilight-gateway 0.16's inflater subtracts those
+/// totals and panics on underflow in debug builds.
+fn with_trace(payload: &mut GatewayPayload) -> &GatewayPayload {
+    if payload.op == OpCode::Hello {
+        if let Some(d) = payload.d.as_object_mut() {
+            d.entry("_trace")
+                .or_insert_with(|| json!(["[\"discord-mitm-gateway-proxy\",{\"micros\":0.0}]"]));
+        }
+    }
+    payload
 }
 
 fn on_client_bytes(

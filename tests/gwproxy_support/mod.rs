@@ -226,3 +226,114 @@ impl RawClient {
             .await;
     }
 }
+
+impl RawClient {
+    /// Sends IDENTIFY for shard [0, 1] with `intents`.
+    pub async fn identify_with(&mut self, token: &str, intents: u64) {
+        self.send(json!({"op": 2, "d": {"token": token, "intents": intents,
+            "properties": {"os": "linux", "browser": "test", "device": "test"},
+            "shard": [0, 1]}}))
+            .await;
+    }
+}
+
+/// A discord.py bot (tests/python/gwproxy_bot.py) whose stdout lines arrive on a channel.
+pub struct Bot {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Everything it printed so far (for failure messages).
+    pub seen: Vec<String>,
+}
+
+impl Bot {
+    /// Starts the bot in `mode` (`exit` or `hold`) against `serve_http` (REST) and
+    /// `proxy_ws` (gateway), with the fixture's ids and tokens in `env`.
+    pub fn start(mode: &str, serve_http: &str, proxy_ws: &str, env: &[(&str, &str)]) -> Bot {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bots/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/setup-test-deps (installs discord.py in .venv/bots)",
+            python.display()
+        );
+        let mut child = Command::new(python)
+            .arg(root.join("tests/python/gwproxy_bot.py"))
+            .arg(mode)
+            .env("DMITM_API", serve_http)
+            .env("GWPROXY_WS", proxy_ws)
+            .env("PYTHONUNBUFFERED", "1")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run python");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Bot {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `timeout`) for a line starting with `prefix`; returns the rest of it.
+    pub fn line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let mut err = String::new();
+                    if let Some(mut stderr) = self.child.stderr.take() {
+                        let _ = stderr.read_to_string(&mut err);
+                    }
+                    panic!(
+                        "the bot never printed {prefix:?}\n--- stdout\n{}\n--- stderr\n{err}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits for the bot to exit by itself; returns whether it succeeded.
+    pub fn wait(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// SIGKILL: the process gets no chance to close its socket.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
