@@ -42,6 +42,10 @@ const ZLIB_LEVEL: u32 = 6;
 /// The close code for a client that fell behind: resumable by every library.
 pub const BACKPRESSURE_CLOSE: CloseCode = CloseCode::UnknownError;
 
+/// How long a client the hub closed for falling behind may take to drain what was already
+/// written before its socket is dropped without a close frame.
+pub const KICKED_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A numbered event on its way to one client.
 pub type Numbered = (u64, Arc<Prepared>);
 
@@ -529,19 +533,39 @@ where
             }
         }
         if !out.is_empty() {
-            let mut failed = false;
-            for message in out.drain(..) {
-                if ws.feed(message).await.is_err() {
-                    failed = true;
-                    break;
+            // A client that stopped reading blocks this write; when the hub gives up on it
+            // meanwhile, it gets a grace period to drain before the socket is dropped.
+            let mut kicked = None;
+            let written = {
+                let write = async {
+                    for message in out.drain(..) {
+                        ws.feed(message).await?;
+                    }
+                    ws.flush().await
+                };
+                tokio::pin!(write);
+                tokio::select! {
+                    result = &mut write => result.is_ok(),
+                    Some(code) = next_kick(&mut kick_rx) => {
+                        kicked = Some(code);
+                        matches!(
+                            tokio::time::timeout(KICKED_WRITE_GRACE, &mut write).await,
+                            Ok(Ok(()))
+                        )
+                    }
                 }
-            }
-            if failed || ws.flush().await.is_err() {
+            };
+            if !written {
+                out.clear();
                 let keep = session.on_client_closed(None);
                 if let Some(id) = &session_id {
                     hub.detach(id, conn_id, keep);
                 }
                 return;
+            }
+            if let Some(code) = kicked {
+                pending.extend(session.close(code));
+                continue;
             }
         }
         let deadline = session

@@ -164,6 +164,28 @@ impl RawClient {
         client
     }
 
+    /// Like [`RawClient::connect`] with a 4 KiB socket receive buffer, so a client that stops
+    /// reading backs up into the proxy soon.
+    pub async fn connect_small_buffer(base: &str) -> RawClient {
+        let addr: std::net::SocketAddr = base
+            .trim_start_matches("ws://")
+            .parse()
+            .expect("ws://ip:port");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = socket.connect(addr).await.expect("connect");
+        let (ws, _) = tokio_tungstenite::client_async(
+            format!("{base}/?v=10&encoding=json"),
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("handshake");
+        let mut client = RawClient { ws, seq: None };
+        let hello = client.next().await.expect("HELLO");
+        assert_eq!(hello["op"], 10, "first payload is HELLO: {hello}");
+        client
+    }
+
     /// Sends a payload.
     pub async fn send(&mut self, payload: Value) {
         self.ws
