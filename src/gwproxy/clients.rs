@@ -23,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::cache::ShardCache;
 use super::config::Config;
+use super::persist::{SavedClient, SavedEvent};
 use super::plan::ShardPlan;
 use crate::backend::gateway::wire::{Framer, Prepared};
 use crate::gateway::close::CloseCode;
@@ -41,6 +42,9 @@ pub const REPLAY_CAPACITY: usize = 4096;
 const ZLIB_LEVEL: u32 = 6;
 /// The close code for a client that fell behind: resumable by every library.
 pub const BACKPRESSURE_CLOSE: CloseCode = CloseCode::UnknownError;
+/// The close code clients get when the proxy shuts down: resumable, so they come back and
+/// RESUME against the restarted proxy.
+pub const SHUTDOWN_CLOSE: CloseCode = CloseCode::UnknownError;
 
 /// How long a client the hub closed for falling behind may take to drain what was already
 /// written before its socket is dropped without a close frame.
@@ -58,6 +62,8 @@ struct Link {
 /// One client session (the `session_id` a client got in our READY).
 struct ClientRecord {
     shard_id: u32,
+    /// IDENTIFY intents (`None`: the client sent none and gets all the shard receives).
+    intents: Option<u64>,
     last_seq: u64,
     replay: VecDeque<Numbered>,
     /// Oldest sequence number no longer in `replay` (0: nothing dropped yet).
@@ -108,6 +114,16 @@ pub struct Hub {
     nonces: Mutex<HashMap<String, NonceRoute>>,
     commands: HashMap<u32, mpsc::UnboundedSender<GatewayPayload>>,
     next_id: AtomicU64,
+    open: Arc<AtomicU64>,
+}
+
+/// Counts one open client connection while alive.
+struct OpenConnection(Arc<AtomicU64>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Counters for `/metrics`.
@@ -142,6 +158,7 @@ impl Hub {
             nonces: Mutex::new(HashMap::new()),
             commands,
             next_id: AtomicU64::new(1),
+            open: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -176,8 +193,14 @@ impl Hub {
         if let Some(cache) = self.caches.get(&shard_id) {
             cache.lock().apply(&name, &d);
         }
-        if name == "READY" || name == "RESUMED" {
-            // The shard's own session events; clients get crafted ones.
+        if name == "READY" {
+            // A new upstream session: whatever happened in between is gone, so no client
+            // session on this shard can resume losslessly any more.
+            self.invalidate_shard(shard_id);
+            return;
+        }
+        if name == "RESUMED" {
+            // The shard's own session event; clients get crafted ones.
             return;
         }
         let mut only: Option<String> = None;
@@ -228,6 +251,107 @@ impl Hub {
         }
     }
 
+    /// Ends every client session of `shard_id`; connected clients are closed and their
+    /// RESUME will be answered with op 9, so they identify afresh.
+    fn invalidate_shard(&self, shard_id: u32) {
+        let mut sessions = self.sessions.lock();
+        sessions.retain(|session_id, record| {
+            if record.shard_id != shard_id {
+                return true;
+            }
+            tracing::info!(
+                session_id,
+                shard_id,
+                "upstream session renewed; client session ended"
+            );
+            if let Some(link) = &record.link {
+                let _ = link.kick.send(CloseCode::SessionTimedOut);
+            }
+            false
+        });
+    }
+
+    /// Closes every connected client with `code`, keeping the sessions for a RESUME.
+    pub fn close_all(&self, code: CloseCode) {
+        for record in self.sessions.lock().values_mut() {
+            if let Some(link) = record.link.take() {
+                let _ = link.kick.send(code);
+            }
+        }
+    }
+
+    /// Every client session with its replay buffer, for persisting.
+    pub fn client_snapshots(&self) -> Vec<SavedClient> {
+        let sessions = self.sessions.lock();
+        let mut saved = Vec::with_capacity(sessions.len());
+        'sessions: for (session_id, record) in sessions.iter() {
+            let mut events = Vec::with_capacity(record.replay.len());
+            for (seq, event) in &record.replay {
+                let d = match event.value() {
+                    Some(d) => d.clone(),
+                    None => match event
+                        .data(Encoding::Json)
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                    {
+                        Some(d) => d,
+                        None => {
+                            tracing::warn!(
+                                session_id,
+                                "client session not saved: an event cannot be encoded"
+                            );
+                            continue 'sessions;
+                        }
+                    },
+                };
+                events.push(SavedEvent {
+                    s: *seq,
+                    t: event.name.clone(),
+                    d,
+                });
+            }
+            saved.push(SavedClient {
+                session_id: session_id.clone(),
+                shard_id: record.shard_id,
+                intents: record.intents,
+                last_seq: record.last_seq,
+                dropped_through: record.dropped_through,
+                events,
+            });
+        }
+        saved
+    }
+
+    /// Restores saved client sessions (detached, waiting for a RESUME) of the shards run here;
+    /// returns how many were restored.
+    pub fn restore_clients(&self, saved: Vec<SavedClient>) -> usize {
+        let mut sessions = self.sessions.lock();
+        let mut restored = 0;
+        for client in saved {
+            if !self.caches.contains_key(&client.shard_id) {
+                continue;
+            }
+            let replay = client
+                .events
+                .into_iter()
+                .map(|event| (event.s, Prepared::new(event.t, event.d)))
+                .collect();
+            sessions.insert(
+                client.session_id,
+                ClientRecord {
+                    shard_id: client.shard_id,
+                    intents: client.intents,
+                    last_seq: client.last_seq,
+                    replay,
+                    dropped_through: client.dropped_through,
+                    link: None,
+                },
+            );
+            restored += 1;
+        }
+        restored
+    }
+
     fn new_session_id(&self) -> String {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         format!("{:016x}{:016x}", rand::random::<u64>(), n)
@@ -264,6 +388,16 @@ impl Hub {
             events_rx,
             kicks,
         )
+    }
+
+    /// Client WebSocket connections currently open (any state).
+    pub fn open_connections(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    fn count_open(&self) -> OpenConnection {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.open.clone())
     }
 
     /// A fresh connection id.
@@ -309,6 +443,7 @@ impl Hub {
         let (link, events, kicks) = self.link(conn_id);
         let mut record = ClientRecord {
             shard_id,
+            intents: info.intents,
             last_seq: 0,
             replay: VecDeque::new(),
             dropped_through: 0,
@@ -431,6 +566,7 @@ pub async fn serve_client<S>(hub: Arc<Hub>, mut ws: WebSocketStream<S>, query: &
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let _open = hub.count_open();
     let params = match ConnectionParams::from_query(query) {
         Ok(params) => params,
         Err(err) => {
