@@ -88,7 +88,8 @@ impl ShardCache {
         self.guilds.get(id)
     }
 
-    fn bot_id(&self) -> Option<&str> {
+    /// The bot's user id, from upstream's READY.
+    pub fn bot_id(&self) -> Option<&str> {
         self.ready
             .as_ref()
             .and_then(|ready| ready.get("user"))

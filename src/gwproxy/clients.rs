@@ -23,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::cache::ShardCache;
 use super::config::Config;
+use super::intents;
 use super::persist::{SavedClient, SavedEvent};
 use super::plan::ShardPlan;
 use crate::backend::gateway::wire::{Framer, Prepared};
@@ -190,8 +191,11 @@ impl Hub {
         };
         let name = name.to_owned();
         let mut d = payload.d;
+        let mut bot_id = None;
         if let Some(cache) = self.caches.get(&shard_id) {
-            cache.lock().apply(&name, &d);
+            let mut cache = cache.lock();
+            cache.apply(&name, &d);
+            bot_id = cache.bot_id().map(str::to_owned);
         }
         if name == "READY" {
             // A new upstream session: whatever happened in between is gone, so no client
@@ -225,14 +229,27 @@ impl Hub {
                 }
             }
         }
-        let event = Prepared::new(name, d);
+        let bot_id = bot_id.as_deref();
+        let mut stripped: Option<Arc<Prepared>> = None;
+        let event = Prepared::new(name.clone(), d);
+        let d = event.value().unwrap_or(&Value::Null);
         let mut sessions = self.sessions.lock();
         let mut dropped = Vec::new();
         for (session_id, record) in sessions.iter_mut() {
-            if record.shard_id != shard_id || only.as_ref().is_some_and(|only| only != session_id) {
+            if record.shard_id != shard_id
+                || only.as_ref().is_some_and(|only| only != session_id)
+                || !intents::wants(record.intents, &name, d, bot_id)
+            {
                 continue;
             }
-            let numbered = record.push(event.clone());
+            let event = if intents::strips_content(record.intents, &name, d, bot_id) {
+                stripped
+                    .get_or_insert_with(|| Prepared::new(name.clone(), intents::without_content(d)))
+                    .clone()
+            } else {
+                event.clone()
+            };
+            let numbered = record.push(event);
             match &record.link {
                 // Full or gone: the event stays in the replay buffer; close the client
                 // resumably so it comes back for it.
@@ -450,11 +467,14 @@ impl Hub {
             link: Some(link),
         };
         let mut first = vec![record.push(Prepared::new("READY", ready))];
+        let bot_id = cache.bot_id();
         for guild in cache.guilds() {
             let event = if guild.get("unavailable").and_then(Value::as_bool) == Some(true) {
                 Prepared::new("GUILD_DELETE", guild.clone())
             } else {
-                Prepared::new("GUILD_CREATE", guild.clone())
+                let guild = intents::guild_for(info.intents, guild, bot_id)
+                    .unwrap_or_else(|| guild.clone());
+                Prepared::new("GUILD_CREATE", guild)
             };
             first.push(record.push(event));
         }

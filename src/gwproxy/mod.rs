@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod clients;
 pub mod config;
+pub mod intents;
 pub mod persist;
 pub mod plan;
 pub mod shard;
@@ -220,6 +221,9 @@ pub async fn run(
             match event {
                 ShardEvent::State { shard_id, state } => relay_board.set_state(shard_id, state),
                 ShardEvent::Identified { shard_id } => relay_board.count_identify(shard_id),
+                ShardEvent::Latency { shard_id, latency } => {
+                    relay_board.set_latency(shard_id, latency)
+                }
                 ShardEvent::Dispatch { shard_id, payload } => {
                     relay_board.count_event(shard_id, payload.t.as_deref().unwrap_or("?"));
                     relay_hub.relay(shard_id, payload);

@@ -29,20 +29,28 @@ pub fn free_port() -> u16 {
 impl Proxy {
     /// Starts the proxy with `config` in `dir` (where its state file lives).
     pub fn start_in(dir: &std::path::Path, config: &Value) -> Proxy {
+        Proxy::start_with_log(dir, config, Some("discord_mitm=info"))
+    }
+
+    /// Like [`Proxy::start_in`] with `RUST_LOG` set to `rust_log` (or unset).
+    pub fn start_with_log(dir: &std::path::Path, config: &Value, rust_log: Option<&str>) -> Proxy {
         let port = config["port"].as_u64().expect("config has a port") as u16;
         let path = dir.join("config.json");
         std::fs::write(&path, config.to_string()).expect("write config");
-        let child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_discord-mitm"));
+        command
             .arg("gateway-proxy")
             .arg("--config")
             .arg(&path)
             .arg("--state")
             .arg(dir.join("state.json"))
-            .env("RUST_LOG", "discord_mitm=info")
+            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start gateway-proxy");
+            .stderr(Stdio::piped());
+        if let Some(rust_log) = rust_log {
+            command.env("RUST_LOG", rust_log);
+        }
+        let child = command.spawn().expect("start gateway-proxy");
         let mut proxy = Proxy {
             child,
             port,
@@ -357,5 +365,90 @@ impl Drop for Bot {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A minimal stand-in for Discord's gateway (for what `serve` cannot be made to do): GET
+/// /api/v10/gateway/bot, HELLO with a short heartbeat interval, READY on IDENTIFY, and every
+/// heartbeat ACKed after `ack_delay`.
+pub struct FakeUpstream {
+    /// `http://127.0.0.1:PORT/api/v10`.
+    pub api: String,
+    /// `ws://127.0.0.1:PORT`.
+    pub gateway: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeUpstream {
+    /// Starts it on its own runtime.
+    pub fn start(ack_delay: Duration) -> FakeUpstream {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (api, gateway) = runtime.block_on(async move {
+            let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let gateway = format!("ws://{}", gw_listener.local_addr().unwrap());
+            let body = json!({"url": gateway, "shards": 1, "session_start_limit":
+                {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}});
+            let app = axum::Router::new().route(
+                "/api/v10/gateway/bot",
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move { axum::Json(body) }
+                }),
+            );
+            let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let api = format!("http://{}/api/v10", api_listener.local_addr().unwrap());
+            tokio::spawn(async move {
+                let _ = axum::serve(api_listener, app).await;
+            });
+            let resume_url = gateway.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = gw_listener.accept().await {
+                    let resume_url = resume_url.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                            return;
+                        };
+                        let hello = json!({"op": 10, "d": {"heartbeat_interval": 250}});
+                        let _ = ws.send(Message::text(hello.to_string())).await;
+                        while let Some(Ok(message)) = ws.next().await {
+                            let Message::Text(text) = message else {
+                                continue;
+                            };
+                            let Ok(payload) = serde_json::from_str::<Value>(text.as_str()) else {
+                                continue;
+                            };
+                            let reply = match payload["op"].as_u64() {
+                                Some(1) => {
+                                    tokio::time::sleep(ack_delay).await;
+                                    json!({"op": 11})
+                                }
+                                Some(2) => json!({"op": 0, "s": 1, "t": "READY", "d": {
+                                    "v": 10, "session_id": "fake-session",
+                                    "resume_gateway_url": resume_url,
+                                    "user": {"id": "1", "username": "fake", "discriminator": "0",
+                                             "avatar": null, "bot": true},
+                                    "guilds": [], "shard": [0, 1],
+                                    "application": {"id": "1", "flags": 0}}}),
+                                Some(6) => json!({"op": 0, "s": 2, "t": "RESUMED", "d": {}}),
+                                _ => continue,
+                            };
+                            if ws.send(Message::text(reply.to_string())).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            (api, gateway)
+        });
+        FakeUpstream {
+            api,
+            gateway,
+            _runtime: runtime,
+        }
     }
 }
