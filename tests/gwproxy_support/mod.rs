@@ -76,6 +76,11 @@ impl Proxy {
         }
     }
 
+    /// The proxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn http(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -382,6 +387,13 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Starts it on its own runtime.
     pub fn start(ack_delay: Duration) -> FakeUpstream {
+        FakeUpstream::with_guilds(ack_delay, Vec::new())
+    }
+
+    /// Like [`FakeUpstream::start`]; READY lists `guilds` as unavailable and a GUILD_CREATE
+    /// follows for each.
+    pub fn with_guilds(ack_delay: Duration, guilds: Vec<Value>) -> FakeUpstream {
+        let guilds = std::sync::Arc::new(guilds);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -408,6 +420,7 @@ impl FakeUpstream {
             tokio::spawn(async move {
                 while let Ok((stream, _)) = gw_listener.accept().await {
                     let resume_url = resume_url.clone();
+                    let guilds = guilds.clone();
                     tokio::spawn(async move {
                         let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                             return;
@@ -426,14 +439,37 @@ impl FakeUpstream {
                                     tokio::time::sleep(ack_delay).await;
                                     json!({"op": 11})
                                 }
-                                Some(2) => json!({"op": 0, "s": 1, "t": "READY", "d": {
-                                    "v": 10, "session_id": "fake-session",
-                                    "resume_gateway_url": resume_url,
-                                    "user": {"id": "1", "username": "fake", "discriminator": "0",
-                                             "avatar": null, "bot": true},
-                                    "guilds": [], "shard": [0, 1],
-                                    "application": {"id": "1", "flags": 0}}}),
-                                Some(6) => json!({"op": 0, "s": 2, "t": "RESUMED", "d": {}}),
+                                Some(2) => {
+                                    let stubs: Vec<Value> = guilds
+                                        .iter()
+                                        .map(|g| json!({"id": g["id"], "unavailable": true}))
+                                        .collect();
+                                    let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {
+                                        "v": 10, "session_id": "fake-session",
+                                        "resume_gateway_url": resume_url,
+                                        "user": {"id": "1", "username": "fake",
+                                                 "discriminator": "0", "avatar": null,
+                                                 "bot": true},
+                                        "guilds": stubs, "shard": [0, 1],
+                                        "application": {"id": "1", "flags": 0}}});
+                                    if ws.send(Message::text(ready.to_string())).await.is_err() {
+                                        return;
+                                    }
+                                    for (n, guild) in guilds.iter().enumerate() {
+                                        let create = json!({"op": 0, "s": n + 2,
+                                            "t": "GUILD_CREATE", "d": guild});
+                                        if ws
+                                            .send(Message::text(create.to_string()))
+                                            .await
+                                            .is_err()
+                                        {
+                                            return;
+                                        }
+                                    }
+                                    continue;
+                                }
+                                Some(6) => json!({"op": 0, "s": guilds.len() + 2,
+                                    "t": "RESUMED", "d": {}}),
                                 _ => continue,
                             };
                             if ws.send(Message::text(reply.to_string())).await.is_err() {
