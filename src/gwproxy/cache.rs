@@ -1,11 +1,14 @@
 //! Per-shard state cache built from upstream dispatches: what a new client's READY and
 //! GUILD_CREATEs are crafted from. Guilds are kept as the JSON objects Discord sent, with the
 //! parts `cache` switches off stripped, and kept current by the update events.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::config::CacheConfig;
+use crate::backend::gateway::wire::Prepared;
+use crate::gateway::codec::Encoding;
 
 /// One shard's cached state.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +17,9 @@ pub struct ShardCache {
     pub ready: Option<Value>,
     /// Guilds by id: full GUILD_CREATE objects, or `{id, unavailable: true}`.
     guilds: BTreeMap<String, Value>,
+    /// Each guild's GUILD_CREATE (or GUILD_DELETE) as sent to clients, encoded once and shared
+    /// by every client's replay buffer until the guild changes.
+    wire: HashMap<String, Arc<Prepared>>,
     config: CacheConfig,
 }
 
@@ -69,6 +75,7 @@ impl ShardCache {
         ShardCache {
             ready: None,
             guilds: BTreeMap::new(),
+            wire: HashMap::new(),
             config,
         }
     }
@@ -112,8 +119,49 @@ impl ShardCache {
         }
     }
 
+    /// The dispatch a client gets for cached guild `id`: GUILD_CREATE with the cached state,
+    /// or GUILD_DELETE `unavailable` for a guild upstream has not sent yet.
+    pub fn guild_event(&mut self, id: &str) -> Option<Arc<Prepared>> {
+        if let Some(event) = self.wire.get(id) {
+            return Some(event.clone());
+        }
+        let guild = self.guilds.get(id)?;
+        let name = if guild.get("unavailable").and_then(Value::as_bool) == Some(true) {
+            "GUILD_DELETE"
+        } else {
+            "GUILD_CREATE"
+        };
+        let full = Prepared::new(name, guild.clone());
+        // Kept as JSON bytes: a fraction of the tree's size (ETF clients transcode from it).
+        let event = full.compact(Encoding::Json).unwrap_or(full);
+        self.wire.insert(id.to_owned(), event.clone());
+        Some(event)
+    }
+
+    /// Cached guild ids in order.
+    pub fn guild_ids(&self) -> Vec<String> {
+        self.guilds.keys().cloned().collect()
+    }
+
     /// Applies one upstream dispatch. Returns whether the cache changed.
     pub fn apply(&mut self, event: &str, d: &Value) -> bool {
+        let changed = self.apply_to_state(event, d);
+        if changed {
+            let guild_id = match event {
+                "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE" => str_field(d, "id"),
+                _ => str_field(d, "guild_id"),
+            };
+            match guild_id {
+                Some(id) if event != "READY" => {
+                    self.wire.remove(id);
+                }
+                _ => self.wire.clear(),
+            }
+        }
+        changed
+    }
+
+    fn apply_to_state(&mut self, event: &str, d: &Value) -> bool {
         match event {
             "READY" => {
                 let mut ready = d.clone();
@@ -341,6 +389,24 @@ mod tests {
         assert_eq!(guild["emojis"], json!([]));
         assert_eq!(guild["members"], json!([{"user": {"id": "9"}}]));
         assert_eq!(cache.ready.as_ref().unwrap()["guilds"], json!([]));
+    }
+
+    #[test]
+    fn guild_events_are_shared_until_the_guild_changes() {
+        let mut cache = cache(CacheConfig::default());
+        let first = cache.guild_event("1").unwrap();
+        assert_eq!(first.name, "GUILD_CREATE");
+        assert!(Arc::ptr_eq(&first, &cache.guild_event("1").unwrap()));
+        assert_eq!(cache.guild_event("2").unwrap().name, "GUILD_DELETE");
+        cache.apply(
+            "CHANNEL_CREATE",
+            &json!({"id": "11", "guild_id": "1", "name": "b"}),
+        );
+        let changed = cache.guild_event("1").unwrap();
+        assert!(!Arc::ptr_eq(&first, &changed));
+        let json: Value = serde_json::from_slice(changed.data(Encoding::Json).unwrap()).unwrap();
+        assert_eq!(json["channels"][1]["name"], "b");
+        assert!(cache.guild_event("3").is_none());
     }
 
     #[test]

@@ -387,12 +387,16 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Starts it on its own runtime.
     pub fn start(ack_delay: Duration) -> FakeUpstream {
-        FakeUpstream::with_guilds(ack_delay, Vec::new())
+        FakeUpstream::with_guilds(250, ack_delay, Vec::new())
     }
 
-    /// Like [`FakeUpstream::start`]; READY lists `guilds` as unavailable and a GUILD_CREATE
-    /// follows for each.
-    pub fn with_guilds(ack_delay: Duration, guilds: Vec<Value>) -> FakeUpstream {
+    /// Like [`FakeUpstream::start`] with HELLO's `heartbeat_interval_ms`; READY lists
+    /// `guilds` as unavailable and a GUILD_CREATE follows for each.
+    pub fn with_guilds(
+        heartbeat_interval_ms: u64,
+        ack_delay: Duration,
+        guilds: Vec<Value>,
+    ) -> FakeUpstream {
         let guilds = std::sync::Arc::new(guilds);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -425,7 +429,8 @@ impl FakeUpstream {
                         let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                             return;
                         };
-                        let hello = json!({"op": 10, "d": {"heartbeat_interval": 250}});
+                        let hello = json!({"op": 10,
+                            "d": {"heartbeat_interval": heartbeat_interval_ms}});
                         let _ = ws.send(Message::text(hello.to_string())).await;
                         while let Some(Ok(message)) = ws.next().await {
                             let Message::Text(text) = message else {
@@ -458,10 +463,7 @@ impl FakeUpstream {
                                     for (n, guild) in guilds.iter().enumerate() {
                                         let create = json!({"op": 0, "s": n + 2,
                                             "t": "GUILD_CREATE", "d": guild});
-                                        if ws
-                                            .send(Message::text(create.to_string()))
-                                            .await
-                                            .is_err()
+                                        if ws.send(Message::text(create.to_string())).await.is_err()
                                         {
                                             return;
                                         }
