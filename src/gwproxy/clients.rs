@@ -448,8 +448,8 @@ impl Hub {
         let mut ready = cache.ready.clone().ok_or(IdentifyVerdict::InvalidSession)?;
         let session_id = self.new_session_id();
         let guild_stubs: Vec<Value> = cache
-            .guilds()
-            .filter_map(|g| g.get("id"))
+            .guild_ids()
+            .into_iter()
             .map(|id| json!({"id": id, "unavailable": true}))
             .collect();
         if let Some(object) = ready.as_object_mut() {
@@ -469,14 +469,18 @@ impl Hub {
         };
         let mut first = vec![record.push(Prepared::new("READY", ready))];
         let bot_id = cache.bot_id().map(str::to_owned);
+        let may_trim = intents::may_trim_guilds(info.intents);
         for id in cache.guild_ids() {
             // Clients whose intents see less get their own copy; the rest share one.
-            let trimmed = cache.guild(&id).and_then(|guild| {
-                let available = guild.get("unavailable").and_then(Value::as_bool) != Some(true);
-                available
-                    .then(|| intents::guild_for(info.intents, guild, bot_id.as_deref()))
-                    .flatten()
-            });
+            let trimmed = may_trim
+                .then(|| cache.guild(&id))
+                .flatten()
+                .and_then(|guild| {
+                    let available = guild.get("unavailable").and_then(Value::as_bool) != Some(true);
+                    available
+                        .then(|| intents::guild_for(info.intents, &guild, bot_id.as_deref()))
+                        .flatten()
+                });
             let event = match trimmed {
                 Some(guild) => Prepared::new("GUILD_CREATE", guild),
                 None => match cache.guild_event(&id) {

@@ -139,6 +139,12 @@ pub fn without_content(d: &Value) -> Value {
     d
 }
 
+/// Whether [`guild_for`] can change anything for a client with `intents`.
+pub fn may_trim_guilds(intents: Option<u64>) -> bool {
+    intents
+        .is_some_and(|i| i & (GUILD_MEMBERS | GUILD_PRESENCES) != GUILD_MEMBERS | GUILD_PRESENCES)
+}
+
 /// A cached guild as a client with `intents` gets it in GUILD_CREATE: presences only with
 /// GUILD_PRESENCES; without GUILD_MEMBERS only the bot's own member (as Discord sends).
 pub fn guild_for(intents: Option<u64>, guild: &Value, bot_id: Option<&str>) -> Option<Value> {
