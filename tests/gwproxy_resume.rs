@@ -240,3 +240,109 @@ async fn proxy_restart_resumes_upstream_instead_of_identifying() {
     assert_eq!(guild["d"]["name"], "Test Guild");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_session_survives_a_proxy_restart_and_resumes_without_loss() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().to_owned();
+    let (server, mut proxy, config) = tokio::task::spawn_blocking(move || {
+        let server = Server::start(&fixture(None));
+        let config = config(port, &server.http(), BOT_TOKEN);
+        let proxy = Proxy::start_in(&dir_path, &config);
+        (server, proxy, config)
+    })
+    .await
+    .unwrap();
+    let post = |content: String| {
+        let server = &server;
+        async move {
+            let (status, _) = rest(
+                server,
+                ALICE_TOKEN,
+                "POST",
+                &format!("/channels/{GENERAL_ID}/messages"),
+                Some(json!({"content": content})),
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+    };
+
+    let mut client = RawClient::connect(&proxy.ws()).await;
+    client.identify(BOT_TOKEN).await;
+    let (ready, _) = client.until("READY").await;
+    let session_id = ready["d"]["session_id"].as_str().unwrap().to_owned();
+    post("seen before the restart".into()).await;
+    let (seen, _) = client.until("MESSAGE_CREATE").await;
+    assert_eq!(seen["d"]["content"], "seen before the restart");
+    // Sent while the client is busy: it never reads these before the proxy goes down.
+    post("unread 0".into()).await;
+    post("unread 1".into()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seq = seen["s"].as_u64().unwrap();
+
+    let (stopped_cleanly, log) = tokio::task::block_in_place(|| proxy.stop());
+    assert!(stopped_cleanly, "proxy exits 0 on SIGTERM: {log}");
+    // The client was told to come back: a resumable close.
+    let (_, unread) = {
+        let mut before = Vec::new();
+        let code = loop {
+            match client.next().await {
+                Ok(payload) => before.push(payload),
+                Err(code) => break code,
+            }
+        };
+        assert_eq!(code, Some(4000), "{log}");
+        (code, before)
+    };
+    assert!(unread.len() <= 2);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(proxy.state_path()).expect("state file")).unwrap();
+    assert_eq!(state["clients"][0]["session_id"], session_id.as_str());
+    drop(proxy);
+
+    // Alice talks while the proxy is down.
+    for n in 0..3 {
+        post(format!("while the proxy was down {n}")).await;
+    }
+    let dir_path = dir.path().to_owned();
+    let proxy = tokio::task::spawn_blocking(move || Proxy::start_in(&dir_path, &config))
+        .await
+        .unwrap();
+
+    // The bot comes back with its old session and gets everything after what it processed.
+    let mut resumed = RawClient::connect(&proxy.ws()).await;
+    resumed
+        .send(json!({"op": 6, "d": {"token": BOT_TOKEN, "session_id": session_id, "seq": seq}}))
+        .await;
+    let (_, missed) = resumed.until("RESUMED").await;
+    let contents: Vec<&str> = missed
+        .iter()
+        .map(|p| p["d"]["content"].as_str().unwrap_or("(not a message)"))
+        .collect();
+    assert_eq!(
+        contents,
+        [
+            "unread 0",
+            "unread 1",
+            "while the proxy was down 0",
+            "while the proxy was down 1",
+            "while the proxy was down 2"
+        ]
+    );
+    let seqs: Vec<u64> = missed.iter().map(|p| p["s"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = (seq + 1..=seq + 5).collect();
+    assert_eq!(seqs, expected);
+    // Live again, numbered on.
+    post("after the restart".into()).await;
+    let (live, _) = resumed.until("MESSAGE_CREATE").await;
+    assert_eq!(live["d"]["content"], "after the restart");
+    assert_eq!(live["s"], seq + 7, "RESUMED took seq + 6");
+    let metrics = tokio::task::block_in_place(|| proxy.metrics());
+    assert!(
+        metrics.contains("gateway_shard_identifies_total{shard=\"0\"} 0"),
+        "{metrics}"
+    );
+    drop(server);
+}

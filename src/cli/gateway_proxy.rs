@@ -27,6 +27,7 @@ pub struct GatewayProxyArgs {
 /// Runs the gateway proxy until Ctrl-C/SIGTERM.
 pub fn run(args: GatewayProxyArgs) -> anyhow::Result<ExitCode> {
     let loaded = Config::load(&args.config)?;
+    super::apply_config_log_level(loaded.config.log_level.as_str());
     for field in &loaded.ignored_fields {
         tracing::warn!(field = %field, "config field not used by this proxy; ignored");
     }

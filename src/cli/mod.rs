@@ -102,6 +102,18 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Replaces the log filter when the user chose no level (no RUST_LOG, no -v/-q).
+type LogLevelSetter = Box<dyn Fn(&str) + Send + Sync>;
+static DEFAULT_LOG_LEVEL: std::sync::OnceLock<LogLevelSetter> = std::sync::OnceLock::new();
+
+/// Sets our log level from a config file (gateway-proxy's `log_level`) unless RUST_LOG or
+/// -v/-q chose one, which win.
+pub fn apply_config_log_level(level: &str) {
+    if let Some(set) = DEFAULT_LOG_LEVEL.get() {
+        set(level);
+    }
+}
+
 fn init_tracing(global: &GlobalOptions) {
     use tracing_subscriber::EnvFilter;
     let level = match (global.verbose as i16) - (global.quiet as i16) {
@@ -112,14 +124,22 @@ fn init_tracing(global: &GlobalOptions) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    let default_filter = |level: &str| {
         EnvFilter::new(format!(
             "discord_mitm={level},{}",
             if level == "trace" { "debug" } else { "warn" }
         ))
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    };
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let user_chose = from_env.is_some() || global.verbose > 0 || global.quiet > 0;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(from_env.unwrap_or_else(|| default_filter(level)))
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    if builder.try_init().is_ok() && !user_chose {
+        let _ = DEFAULT_LOG_LEVEL.set(Box::new(move |level| {
+            let _ = handle.reload(default_filter(level));
+        }));
+    }
 }

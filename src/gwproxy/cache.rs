@@ -1,11 +1,14 @@
 //! Per-shard state cache built from upstream dispatches: what a new client's READY and
 //! GUILD_CREATEs are crafted from. Guilds are kept as the JSON objects Discord sent, with the
 //! parts `cache` switches off stripped, and kept current by the update events.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::config::CacheConfig;
+use crate::backend::gateway::wire::Prepared;
+use crate::gateway::codec::Encoding;
 
 /// One shard's cached state.
 #[derive(Debug, Clone, Default)]
@@ -13,8 +16,93 @@ pub struct ShardCache {
     /// Upstream's READY `d` (user, application, shard...), if the shard got one.
     pub ready: Option<Value>,
     /// Guilds by id: full GUILD_CREATE objects, or `{id, unavailable: true}`.
-    guilds: BTreeMap<String, Value>,
+    guilds: BTreeMap<String, CachedGuild>,
+    /// Each guild's GUILD_CREATE (or GUILD_DELETE) as sent to clients, encoded once and shared
+    /// by every client's replay buffer until the guild changes.
+    wire: HashMap<String, Arc<Prepared>>,
     config: CacheConfig,
+}
+
+/// A guild list: each element's key and its JSON text, in upstream's order.
+type CompactList = Vec<(String, Box<str>)>;
+
+/// One cached guild. List elements (members, channels, ...) are kept as compact JSON text:
+/// a JSON tree costs several times its text, and 100,000 members must fit in little memory.
+#[derive(Debug, Clone, Default)]
+struct CachedGuild {
+    /// Everything but the list fields.
+    fields: Map<String, Value>,
+    /// List fields in upstream's order: element key and its JSON.
+    lists: Vec<(&'static str, CompactList)>,
+}
+
+impl CachedGuild {
+    fn stub(id: &str) -> Self {
+        let mut fields = Map::new();
+        fields.insert("id".into(), Value::String(id.to_owned()));
+        fields.insert("unavailable".into(), Value::Bool(true));
+        CachedGuild {
+            fields,
+            lists: Vec::new(),
+        }
+    }
+
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        let mut lists = Vec::new();
+        for field in LIST_FIELDS {
+            if !matches!(map.get(*field), Some(Value::Array(_))) {
+                continue;
+            }
+            if let Some(Value::Array(items)) = map.remove(*field) {
+                lists.push((*field, compact_list(field, &items)));
+            }
+        }
+        CachedGuild { fields: map, lists }
+    }
+
+    fn unavailable(&self) -> bool {
+        self.fields.get("unavailable").and_then(Value::as_bool) == Some(true)
+    }
+
+    fn list_mut(&mut self, field: &'static str) -> &mut CompactList {
+        let index = match self.lists.iter().position(|(name, _)| *name == field) {
+            Some(index) => index,
+            None => {
+                self.lists.push((field, Vec::new()));
+                self.lists.len() - 1
+            }
+        };
+        &mut self.lists[index].1
+    }
+
+    fn to_value(&self) -> Value {
+        let mut map = self.fields.clone();
+        for (field, items) in &self.lists {
+            let items = items
+                .iter()
+                .filter_map(|(_, json)| serde_json::from_str(json).ok())
+                .collect();
+            map.insert((*field).to_owned(), Value::Array(items));
+        }
+        Value::Object(map)
+    }
+}
+
+/// `items` as (key, compact JSON); elements without a key are keyed by position.
+fn compact_list(field: &str, items: &[Value]) -> CompactList {
+    items
+        .iter()
+        .enumerate()
+        .map(|(n, item)| {
+            let key = element_key(field, item).unwrap_or_else(|| format!("#{n}"));
+            (key, item.to_string().into_boxed_str())
+        })
+        .collect()
+}
+
+/// The `&'static` name of list field `field`.
+fn list_field(field: &str) -> Option<&'static str> {
+    LIST_FIELDS.iter().copied().find(|f| *f == field)
 }
 
 /// Guild fields holding arrays of objects with an `id`, and which switch keeps them.
@@ -69,6 +157,7 @@ impl ShardCache {
         ShardCache {
             ready: None,
             guilds: BTreeMap::new(),
+            wire: HashMap::new(),
             config,
         }
     }
@@ -78,17 +167,13 @@ impl ShardCache {
         self.guilds.len()
     }
 
-    /// Cached guilds in id order.
-    pub fn guilds(&self) -> impl Iterator<Item = &Value> {
-        self.guilds.values()
+    /// One cached guild as a GUILD_CREATE object (or the unavailable stub).
+    pub fn guild(&self, id: &str) -> Option<Value> {
+        self.guilds.get(id).map(CachedGuild::to_value)
     }
 
-    /// One cached guild.
-    pub fn guild(&self, id: &str) -> Option<&Value> {
-        self.guilds.get(id)
-    }
-
-    fn bot_id(&self) -> Option<&str> {
+    /// The bot's user id, from upstream's READY.
+    pub fn bot_id(&self) -> Option<&str> {
         self.ready
             .as_ref()
             .and_then(|ready| ready.get("user"))
@@ -111,8 +196,49 @@ impl ShardCache {
         }
     }
 
+    /// The dispatch a client gets for cached guild `id`: GUILD_CREATE with the cached state,
+    /// or GUILD_DELETE `unavailable` for a guild upstream has not sent yet.
+    pub fn guild_event(&mut self, id: &str) -> Option<Arc<Prepared>> {
+        if let Some(event) = self.wire.get(id) {
+            return Some(event.clone());
+        }
+        let guild = self.guilds.get(id)?;
+        let name = if guild.unavailable() {
+            "GUILD_DELETE"
+        } else {
+            "GUILD_CREATE"
+        };
+        let full = Prepared::new(name, guild.to_value());
+        // Kept as JSON bytes: a fraction of the tree's size (ETF clients transcode from it).
+        let event = full.compact(Encoding::Json).unwrap_or(full);
+        self.wire.insert(id.to_owned(), event.clone());
+        Some(event)
+    }
+
+    /// Cached guild ids in order.
+    pub fn guild_ids(&self) -> Vec<String> {
+        self.guilds.keys().cloned().collect()
+    }
+
     /// Applies one upstream dispatch. Returns whether the cache changed.
     pub fn apply(&mut self, event: &str, d: &Value) -> bool {
+        let changed = self.apply_to_state(event, d);
+        if changed {
+            let guild_id = match event {
+                "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE" => str_field(d, "id"),
+                _ => str_field(d, "guild_id"),
+            };
+            match guild_id {
+                Some(id) if event != "READY" => {
+                    self.wire.remove(id);
+                }
+                _ => self.wire.clear(),
+            }
+        }
+        changed
+    }
+
+    fn apply_to_state(&mut self, event: &str, d: &Value) -> bool {
         match event {
             "READY" => {
                 let mut ready = d.clone();
@@ -120,10 +246,7 @@ impl ShardCache {
                 if let Some(guilds) = ready.get("guilds").and_then(Value::as_array) {
                     for guild in guilds {
                         if let Some(id) = str_field(guild, "id") {
-                            self.guilds.insert(
-                                id.to_owned(),
-                                serde_json::json!({"id": id, "unavailable": true}),
-                            );
+                            self.guilds.insert(id.to_owned(), CachedGuild::stub(id));
                         }
                     }
                 }
@@ -139,14 +262,15 @@ impl ShardCache {
                 };
                 let mut guild = object.clone();
                 self.trim_guild(&mut guild);
-                self.guilds.insert(id.to_owned(), Value::Object(guild));
+                self.guilds
+                    .insert(id.to_owned(), CachedGuild::from_map(guild));
                 true
             }
             "GUILD_UPDATE" => self.with_guild(str_field(d, "id"), |guild| {
                 if let Some(update) = d.as_object() {
                     for (key, value) in update {
                         if !LIST_FIELDS.contains(&key.as_str()) {
-                            guild.insert(key.clone(), value.clone());
+                            guild.fields.insert(key.clone(), value.clone());
                         }
                     }
                 }
@@ -156,10 +280,7 @@ impl ShardCache {
                     return false;
                 };
                 if d.get("unavailable").and_then(Value::as_bool) == Some(true) {
-                    self.guilds.insert(
-                        id.to_owned(),
-                        serde_json::json!({"id": id, "unavailable": true}),
-                    );
+                    self.guilds.insert(id.to_owned(), CachedGuild::stub(id));
                 } else {
                     self.guilds.remove(id);
                 }
@@ -211,16 +332,9 @@ impl ShardCache {
         }
     }
 
-    fn with_guild(
-        &mut self,
-        id: Option<&str>,
-        change: impl FnOnce(&mut Map<String, Value>),
-    ) -> bool {
-        match id
-            .and_then(|id| self.guilds.get_mut(id))
-            .and_then(Value::as_object_mut)
-        {
-            Some(guild) if guild.get("unavailable").and_then(Value::as_bool) != Some(true) => {
+    fn with_guild(&mut self, id: Option<&str>, change: impl FnOnce(&mut CachedGuild)) -> bool {
+        match id.and_then(|id| self.guilds.get_mut(id)) {
+            Some(guild) if !guild.unavailable() => {
                 change(guild);
                 true
             }
@@ -236,28 +350,28 @@ impl ShardCache {
         if !list_enabled(&self.config, field) {
             return false;
         }
-        let Some(key) = element_key(field, element) else {
+        let (Some(key), Some(field)) = (element_key(field, element), list_field(field)) else {
             return false;
         };
         self.with_guild(guild_id, |guild| {
-            let list = guild
-                .entry(field.to_owned())
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(items) = list {
-                match items
-                    .iter_mut()
-                    .find(|item| element_key(field, item).as_deref() == Some(&key))
-                {
-                    Some(existing) => match (existing.as_object_mut(), element.as_object()) {
-                        (Some(existing), Some(update)) => {
+            let items = guild.list_mut(field);
+            match items.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, existing)) => {
+                    let merged = match (
+                        serde_json::from_str::<Value>(existing).ok(),
+                        element.as_object(),
+                    ) {
+                        (Some(Value::Object(mut old)), Some(update)) => {
                             for (k, v) in update {
-                                existing.insert(k.clone(), v.clone());
+                                old.insert(k.clone(), v.clone());
                             }
+                            Value::Object(old)
                         }
-                        _ => *existing = element.clone(),
-                    },
-                    None => items.push(element.clone()),
+                        _ => element.clone(),
+                    };
+                    *existing = merged.to_string().into_boxed_str();
                 }
+                None => items.push((key, element.to_string().into_boxed_str())),
             }
         })
     }
@@ -266,10 +380,11 @@ impl ShardCache {
         let Some(key) = key.map(str::to_owned) else {
             return false;
         };
+        let Some(field) = list_field(field) else {
+            return false;
+        };
         self.with_guild(str_field(d, "guild_id"), |guild| {
-            if let Some(Value::Array(items)) = guild.get_mut(field) {
-                items.retain(|item| element_key(field, item).as_deref() != Some(&key));
-            }
+            guild.list_mut(field).retain(|(k, _)| *k != key);
         })
     }
 
@@ -277,11 +392,11 @@ impl ShardCache {
         if !list_enabled(&self.config, field) {
             return false;
         }
-        let Some(list) = d.get(field).cloned() else {
+        let (Some(Value::Array(list)), Some(field)) = (d.get(field), list_field(field)) else {
             return false;
         };
         self.with_guild(str_field(d, "guild_id"), |guild| {
-            guild.insert(field.to_owned(), list);
+            *guild.list_mut(field) = compact_list(field, list);
         })
     }
 
@@ -289,7 +404,7 @@ impl ShardCache {
     pub fn snapshot(&self) -> Value {
         serde_json::json!({
             "ready": self.ready,
-            "guilds": self.guilds.values().collect::<Vec<_>>(),
+            "guilds": self.guilds.values().map(CachedGuild::to_value).collect::<Vec<_>>(),
         })
     }
 
@@ -299,8 +414,10 @@ impl ShardCache {
         cache.ready = snapshot.get("ready").filter(|r| !r.is_null()).cloned();
         if let Some(guilds) = snapshot.get("guilds").and_then(Value::as_array) {
             for guild in guilds {
-                if let Some(id) = str_field(guild, "id") {
-                    cache.guilds.insert(id.to_owned(), guild.clone());
+                if let (Some(id), Some(map)) = (str_field(guild, "id"), guild.as_object()) {
+                    cache
+                        .guilds
+                        .insert(id.to_owned(), CachedGuild::from_map(map.clone()));
                 }
             }
         }
@@ -340,6 +457,24 @@ mod tests {
         assert_eq!(guild["emojis"], json!([]));
         assert_eq!(guild["members"], json!([{"user": {"id": "9"}}]));
         assert_eq!(cache.ready.as_ref().unwrap()["guilds"], json!([]));
+    }
+
+    #[test]
+    fn guild_events_are_shared_until_the_guild_changes() {
+        let mut cache = cache(CacheConfig::default());
+        let first = cache.guild_event("1").unwrap();
+        assert_eq!(first.name, "GUILD_CREATE");
+        assert!(Arc::ptr_eq(&first, &cache.guild_event("1").unwrap()));
+        assert_eq!(cache.guild_event("2").unwrap().name, "GUILD_DELETE");
+        cache.apply(
+            "CHANNEL_CREATE",
+            &json!({"id": "11", "guild_id": "1", "name": "b"}),
+        );
+        let changed = cache.guild_event("1").unwrap();
+        assert!(!Arc::ptr_eq(&first, &changed));
+        let json: Value = serde_json::from_slice(changed.data(Encoding::Json).unwrap()).unwrap();
+        assert_eq!(json["channels"][1]["name"], "b");
+        assert!(cache.guild_event("3").is_none());
     }
 
     #[test]
@@ -419,7 +554,7 @@ mod tests {
         cache.apply("GUILD_DELETE", &json!({"id": "1", "unavailable": true}));
         assert_eq!(
             cache.guild("1").unwrap(),
-            &json!({"id": "1", "unavailable": true})
+            json!({"id": "1", "unavailable": true})
         );
         cache.apply("GUILD_DELETE", &json!({"id": "2"}));
         assert!(cache.guild("2").is_none());

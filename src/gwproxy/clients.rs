@@ -23,6 +23,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::cache::ShardCache;
 use super::config::Config;
+use super::intents;
+use super::persist::{SavedClient, SavedEvent};
 use super::plan::ShardPlan;
 use crate::backend::gateway::wire::{Framer, Prepared};
 use crate::gateway::close::CloseCode;
@@ -37,10 +39,18 @@ use crate::gateway::{GatewayPayload, OpCode};
 
 /// Numbered dispatches kept per client session for RESUME.
 pub const REPLAY_CAPACITY: usize = 4096;
-/// zlib level for zlib-stream clients (Discord's is fast, not small).
-const ZLIB_LEVEL: u32 = 6;
+/// zlib level for zlib-stream clients: fast, not small, like serve's default (level 6 costs
+/// about three times the CPU per delivery for a few percent of size on gateway JSON).
+pub const ZLIB_LEVEL: u32 = 1;
 /// The close code for a client that fell behind: resumable by every library.
 pub const BACKPRESSURE_CLOSE: CloseCode = CloseCode::UnknownError;
+/// The close code clients get when the proxy shuts down: resumable, so they come back and
+/// RESUME against the restarted proxy.
+pub const SHUTDOWN_CLOSE: CloseCode = CloseCode::UnknownError;
+
+/// How long a client the hub closed for falling behind may take to drain what was already
+/// written before its socket is dropped without a close frame.
+pub const KICKED_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A numbered event on its way to one client.
 pub type Numbered = (u64, Arc<Prepared>);
@@ -54,6 +64,8 @@ struct Link {
 /// One client session (the `session_id` a client got in our READY).
 struct ClientRecord {
     shard_id: u32,
+    /// IDENTIFY intents (`None`: the client sent none and gets all the shard receives).
+    intents: Option<u64>,
     last_seq: u64,
     replay: VecDeque<Numbered>,
     /// Oldest sequence number no longer in `replay` (0: nothing dropped yet).
@@ -104,6 +116,16 @@ pub struct Hub {
     nonces: Mutex<HashMap<String, NonceRoute>>,
     commands: HashMap<u32, mpsc::UnboundedSender<GatewayPayload>>,
     next_id: AtomicU64,
+    open: Arc<AtomicU64>,
+}
+
+/// Counts one open client connection while alive.
+struct OpenConnection(Arc<AtomicU64>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Counters for `/metrics`.
@@ -138,6 +160,7 @@ impl Hub {
             nonces: Mutex::new(HashMap::new()),
             commands,
             next_id: AtomicU64::new(1),
+            open: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -169,11 +192,20 @@ impl Hub {
         };
         let name = name.to_owned();
         let mut d = payload.d;
+        let mut bot_id = None;
         if let Some(cache) = self.caches.get(&shard_id) {
-            cache.lock().apply(&name, &d);
+            let mut cache = cache.lock();
+            cache.apply(&name, &d);
+            bot_id = cache.bot_id().map(str::to_owned);
         }
-        if name == "READY" || name == "RESUMED" {
-            // The shard's own session events; clients get crafted ones.
+        if name == "READY" {
+            // A new upstream session: whatever happened in between is gone, so no client
+            // session on this shard can resume losslessly any more.
+            self.invalidate_shard(shard_id);
+            return;
+        }
+        if name == "RESUMED" {
+            // The shard's own session event; clients get crafted ones.
             return;
         }
         let mut only: Option<String> = None;
@@ -198,14 +230,27 @@ impl Hub {
                 }
             }
         }
-        let event = Prepared::new(name, d);
+        let bot_id = bot_id.as_deref();
+        let mut stripped: Option<Arc<Prepared>> = None;
+        let event = Prepared::new(name.clone(), d);
+        let d = event.value().unwrap_or(&Value::Null);
         let mut sessions = self.sessions.lock();
         let mut dropped = Vec::new();
         for (session_id, record) in sessions.iter_mut() {
-            if record.shard_id != shard_id || only.as_ref().is_some_and(|only| only != session_id) {
+            if record.shard_id != shard_id
+                || only.as_ref().is_some_and(|only| only != session_id)
+                || !intents::wants(record.intents, &name, d, bot_id)
+            {
                 continue;
             }
-            let numbered = record.push(event.clone());
+            let event = if intents::strips_content(record.intents, &name, d, bot_id) {
+                stripped
+                    .get_or_insert_with(|| Prepared::new(name.clone(), intents::without_content(d)))
+                    .clone()
+            } else {
+                event.clone()
+            };
+            let numbered = record.push(event);
             match &record.link {
                 // Full or gone: the event stays in the replay buffer; close the client
                 // resumably so it comes back for it.
@@ -222,6 +267,107 @@ impl Hub {
         for session_id in dropped {
             sessions.remove(&session_id);
         }
+    }
+
+    /// Ends every client session of `shard_id`; connected clients are closed and their
+    /// RESUME will be answered with op 9, so they identify afresh.
+    fn invalidate_shard(&self, shard_id: u32) {
+        let mut sessions = self.sessions.lock();
+        sessions.retain(|session_id, record| {
+            if record.shard_id != shard_id {
+                return true;
+            }
+            tracing::info!(
+                session_id,
+                shard_id,
+                "upstream session renewed; client session ended"
+            );
+            if let Some(link) = &record.link {
+                let _ = link.kick.send(CloseCode::SessionTimedOut);
+            }
+            false
+        });
+    }
+
+    /// Closes every connected client with `code`, keeping the sessions for a RESUME.
+    pub fn close_all(&self, code: CloseCode) {
+        for record in self.sessions.lock().values_mut() {
+            if let Some(link) = record.link.take() {
+                let _ = link.kick.send(code);
+            }
+        }
+    }
+
+    /// Every client session with its replay buffer, for persisting.
+    pub fn client_snapshots(&self) -> Vec<SavedClient> {
+        let sessions = self.sessions.lock();
+        let mut saved = Vec::with_capacity(sessions.len());
+        'sessions: for (session_id, record) in sessions.iter() {
+            let mut events = Vec::with_capacity(record.replay.len());
+            for (seq, event) in &record.replay {
+                let d = match event.value() {
+                    Some(d) => d.clone(),
+                    None => match event
+                        .data(Encoding::Json)
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                    {
+                        Some(d) => d,
+                        None => {
+                            tracing::warn!(
+                                session_id,
+                                "client session not saved: an event cannot be encoded"
+                            );
+                            continue 'sessions;
+                        }
+                    },
+                };
+                events.push(SavedEvent {
+                    s: *seq,
+                    t: event.name.clone(),
+                    d,
+                });
+            }
+            saved.push(SavedClient {
+                session_id: session_id.clone(),
+                shard_id: record.shard_id,
+                intents: record.intents,
+                last_seq: record.last_seq,
+                dropped_through: record.dropped_through,
+                events,
+            });
+        }
+        saved
+    }
+
+    /// Restores saved client sessions (detached, waiting for a RESUME) of the shards run here;
+    /// returns how many were restored.
+    pub fn restore_clients(&self, saved: Vec<SavedClient>) -> usize {
+        let mut sessions = self.sessions.lock();
+        let mut restored = 0;
+        for client in saved {
+            if !self.caches.contains_key(&client.shard_id) {
+                continue;
+            }
+            let replay = client
+                .events
+                .into_iter()
+                .map(|event| (event.s, Prepared::new(event.t, event.d)))
+                .collect();
+            sessions.insert(
+                client.session_id,
+                ClientRecord {
+                    shard_id: client.shard_id,
+                    intents: client.intents,
+                    last_seq: client.last_seq,
+                    replay,
+                    dropped_through: client.dropped_through,
+                    link: None,
+                },
+            );
+            restored += 1;
+        }
+        restored
     }
 
     fn new_session_id(&self) -> String {
@@ -262,6 +408,16 @@ impl Hub {
         )
     }
 
+    /// Client WebSocket connections currently open (any state).
+    pub fn open_connections(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    fn count_open(&self) -> OpenConnection {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.open.clone())
+    }
+
     /// A fresh connection id.
     pub fn connection_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -287,13 +443,13 @@ impl Hub {
             .caches
             .get(&shard_id)
             .ok_or(IdentifyVerdict::Close(CloseCode::InvalidShard))?;
-        let cache = cache.lock();
+        let mut cache = cache.lock();
         // No upstream session yet: the client retries, as after Discord's own op 9.
         let mut ready = cache.ready.clone().ok_or(IdentifyVerdict::InvalidSession)?;
         let session_id = self.new_session_id();
         let guild_stubs: Vec<Value> = cache
-            .guilds()
-            .filter_map(|g| g.get("id"))
+            .guild_ids()
+            .into_iter()
             .map(|id| json!({"id": id, "unavailable": true}))
             .collect();
         if let Some(object) = ready.as_object_mut() {
@@ -305,17 +461,32 @@ impl Hub {
         let (link, events, kicks) = self.link(conn_id);
         let mut record = ClientRecord {
             shard_id,
+            intents: info.intents,
             last_seq: 0,
             replay: VecDeque::new(),
             dropped_through: 0,
             link: Some(link),
         };
         let mut first = vec![record.push(Prepared::new("READY", ready))];
-        for guild in cache.guilds() {
-            let event = if guild.get("unavailable").and_then(Value::as_bool) == Some(true) {
-                Prepared::new("GUILD_DELETE", guild.clone())
-            } else {
-                Prepared::new("GUILD_CREATE", guild.clone())
+        let bot_id = cache.bot_id().map(str::to_owned);
+        let may_trim = intents::may_trim_guilds(info.intents);
+        for id in cache.guild_ids() {
+            // Clients whose intents see less get their own copy; the rest share one.
+            let trimmed = may_trim
+                .then(|| cache.guild(&id))
+                .flatten()
+                .and_then(|guild| {
+                    let available = guild.get("unavailable").and_then(Value::as_bool) != Some(true);
+                    available
+                        .then(|| intents::guild_for(info.intents, &guild, bot_id.as_deref()))
+                        .flatten()
+                });
+            let event = match trimmed {
+                Some(guild) => Prepared::new("GUILD_CREATE", guild),
+                None => match cache.guild_event(&id) {
+                    Some(event) => event,
+                    None => continue,
+                },
             };
             first.push(record.push(event));
         }
@@ -427,6 +598,7 @@ pub async fn serve_client<S>(hub: Arc<Hub>, mut ws: WebSocketStream<S>, query: &
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let _open = hub.count_open();
     let params = match ConnectionParams::from_query(query) {
         Ok(params) => params,
         Err(err) => {
@@ -457,7 +629,7 @@ where
     loop {
         while let Some(action) = pending.pop_front() {
             match action {
-                ServerAction::Send(payload) => match framer.payload(&payload) {
+                ServerAction::Send(mut payload) => match framer.payload(with_trace(&mut payload)) {
                     Ok(message) => out.push(message),
                     Err(err) => tracing::warn!(%err, "cannot frame a payload"),
                 },
@@ -529,19 +701,39 @@ where
             }
         }
         if !out.is_empty() {
-            let mut failed = false;
-            for message in out.drain(..) {
-                if ws.feed(message).await.is_err() {
-                    failed = true;
-                    break;
+            // A client that stopped reading blocks this write; when the hub gives up on it
+            // meanwhile, it gets a grace period to drain before the socket is dropped.
+            let mut kicked = None;
+            let written = {
+                let write = async {
+                    for message in out.drain(..) {
+                        ws.feed(message).await?;
+                    }
+                    ws.flush().await
+                };
+                tokio::pin!(write);
+                tokio::select! {
+                    result = &mut write => result.is_ok(),
+                    Some(code) = next_kick(&mut kick_rx) => {
+                        kicked = Some(code);
+                        matches!(
+                            tokio::time::timeout(KICKED_WRITE_GRACE, &mut write).await,
+                            Ok(Ok(()))
+                        )
+                    }
                 }
-            }
-            if failed || ws.flush().await.is_err() {
+            };
+            if !written {
+                out.clear();
                 let keep = session.on_client_closed(None);
                 if let Some(id) = &session_id {
                     hub.detach(id, conn_id, keep);
                 }
                 return;
+            }
+            if let Some(code) = kicked {
+                pending.extend(session.close(code));
+                continue;
             }
         }
         let deadline = session
@@ -593,6 +785,19 @@ where
             },
         }
     }
+}
+
+/// Adds `_trace` to HELLO as Discord does. Besides fidelity it keeps the first zlib-stream
+/// message smaller compressed than plain: twilight-gateway 0.16's inflater subtracts those
+/// totals and panics on underflow in debug builds.
+fn with_trace(payload: &mut GatewayPayload) -> &GatewayPayload {
+    if payload.op == OpCode::Hello {
+        if let Some(d) = payload.d.as_object_mut() {
+            d.entry("_trace")
+                .or_insert_with(|| json!(["[\"discord-mitm-gateway-proxy\",{\"micros\":0.0}]"]));
+        }
+    }
+    payload
 }
 
 fn on_client_bytes(

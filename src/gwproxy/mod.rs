@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod clients;
 pub mod config;
+pub mod intents;
 pub mod persist;
 pub mod plan;
 pub mod shard;
@@ -184,6 +185,12 @@ pub async fn run(
     }
     let config = Arc::new(config);
     let hub = Hub::new(config.clone(), plan.clone(), caches, commands);
+    if let Some(state) = saved {
+        let restored = hub.restore_clients(state.clients);
+        if restored > 0 {
+            tracing::info!(restored, "client sessions restored; bots can RESUME");
+        }
+    }
     let mut shards = tokio::task::JoinSet::new();
     for (shard_id, command_rx) in command_rxs {
         let task = ShardTask {
@@ -214,6 +221,9 @@ pub async fn run(
             match event {
                 ShardEvent::State { shard_id, state } => relay_board.set_state(shard_id, state),
                 ShardEvent::Identified { shard_id } => relay_board.count_identify(shard_id),
+                ShardEvent::Latency { shard_id, latency } => {
+                    relay_board.set_latency(shard_id, latency)
+                }
                 ShardEvent::Dispatch { shard_id, payload } => {
                     relay_board.count_event(shard_id, payload.t.as_deref().unwrap_or("?"));
                     relay_hub.relay(shard_id, payload);
@@ -241,6 +251,13 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(true);
+    // Clients are told to come back (they RESUME once the proxy is up again) before the
+    // shards stop; what arrives meanwhile still lands in their replay buffers.
+    hub.close_all(clients::SHUTDOWN_CLOSE);
+    let flushed = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while hub.open_connections() > 0 && tokio::time::Instant::now() < flushed {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let mut sessions = HashMap::new();
     while let Some(joined) = shards.join_next().await {
         if let Ok((shard_id, ShardEnd::Stopped(Some(state)))) = joined {
@@ -256,6 +273,7 @@ pub async fn run(
             version: persist::STATE_VERSION,
             total_shards: plan.total,
             shards: Default::default(),
+            clients: hub.client_snapshots(),
         };
         for (shard_id, cache) in hub.cache_snapshots() {
             state.shards.insert(
@@ -267,7 +285,11 @@ pub async fn run(
             );
         }
         state.save(path)?;
-        tracing::info!(path = %path.display(), "saved shard sessions and caches");
+        tracing::info!(
+            path = %path.display(),
+            clients = state.clients.len(),
+            "saved shard sessions, caches and client sessions"
+        );
     }
     match failure {
         Some(err) => Err(err),

@@ -1,5 +1,6 @@
 //! What survives a proxy restart: each shard's upstream session (to RESUME instead of
-//! IDENTIFY) and the cache READY/GUILD_CREATE are crafted from.
+//! IDENTIFY), the cache READY/GUILD_CREATE are crafted from, and every client session with its
+//! replay buffer (so bots RESUME against the restarted proxy and lose nothing).
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -40,6 +41,38 @@ pub struct SavedState {
     pub total_shards: u32,
     /// Shards by id.
     pub shards: BTreeMap<u32, SavedShard>,
+    /// Client sessions (absent in files written before sessions were saved).
+    #[serde(default)]
+    pub clients: Vec<SavedClient>,
+}
+
+/// One client session: what a RESUME against the restarted proxy needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedClient {
+    /// The `session_id` the client got in its READY.
+    pub session_id: String,
+    /// The shard it identified on.
+    pub shard_id: u32,
+    /// The intents it identified with (`None`: everything the shard receives).
+    #[serde(default)]
+    pub intents: Option<u64>,
+    /// Its highest sequence number.
+    pub last_seq: u64,
+    /// Newest sequence number no longer in `events` (0: nothing dropped).
+    pub dropped_through: u64,
+    /// The replay buffer, oldest first.
+    pub events: Vec<SavedEvent>,
+}
+
+/// One numbered dispatch of a replay buffer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedEvent {
+    /// Sequence number.
+    pub s: u64,
+    /// Event name.
+    pub t: String,
+    /// Event data.
+    pub d: Value,
 }
 
 /// The current format version.
@@ -114,6 +147,18 @@ mod tests {
             version: STATE_VERSION,
             total_shards: 2,
             shards: BTreeMap::new(),
+            clients: vec![SavedClient {
+                session_id: "client".into(),
+                shard_id: 1,
+                intents: Some(513),
+                last_seq: 7,
+                dropped_through: 5,
+                events: vec![SavedEvent {
+                    s: 6,
+                    t: "MESSAGE_CREATE".into(),
+                    d: serde_json::json!({"id": "1"}),
+                }],
+            }],
         };
         state.shards.insert(
             1,
@@ -134,6 +179,14 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn state_files_without_client_sessions_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, br#"{"version":1,"total_shards":1,"shards":{}}"#).unwrap();
+        assert!(SavedState::load(&path).unwrap().unwrap().clients.is_empty());
     }
 
     #[test]

@@ -36,6 +36,13 @@ pub enum ShardEvent {
         /// The shard.
         shard_id: u32,
     },
+    /// A heartbeat was ACKed: the round trip it took.
+    Latency {
+        /// The shard.
+        shard_id: u32,
+        /// Heartbeat sent → ACK received.
+        latency: Duration,
+    },
     /// The session state changed (e.g. Active after READY/RESUMED).
     State {
         /// The shard.
@@ -164,6 +171,7 @@ impl ShardTask {
             // Reported after every step: READY/RESUMED change the state without any action.
             if session.state() != last_state {
                 last_state = session.state();
+                tracing::debug!(shard_id, state = ?last_state, "shard state changed");
                 let _ = self.events.send(ShardEvent::State {
                     shard_id,
                     state: last_state,
@@ -204,6 +212,11 @@ impl ShardTask {
                         match decode_payload(&bytes, Encoding::Json, &DecodeOptions::default()) {
                             Ok(payload) => {
                                 let actions = session.on_payload(&payload, Instant::now());
+                                if payload.op == crate::gateway::OpCode::HeartbeatAck {
+                                    if let Some(latency) = session.latency() {
+                                        let _ = self.events.send(ShardEvent::Latency { shard_id, latency });
+                                    }
+                                }
                                 if payload.as_dispatch().is_some() {
                                     let _ = self.events.send(ShardEvent::Dispatch { shard_id, payload });
                                 }

@@ -25,6 +25,7 @@ struct BoardInner {
     states: BTreeMap<u32, ClientState>,
     events: BTreeMap<(u32, String), u64>,
     identifies: BTreeMap<u32, u64>,
+    latencies: BTreeMap<u32, std::time::Duration>,
 }
 
 impl ShardBoard {
@@ -39,6 +40,7 @@ impl ShardBoard {
                 states,
                 events: BTreeMap::new(),
                 identifies: BTreeMap::new(),
+                latencies: BTreeMap::new(),
             }),
         }
     }
@@ -56,6 +58,11 @@ impl ShardBoard {
             .events
             .entry((shard_id, event.to_owned()))
             .or_default() += 1;
+    }
+
+    /// Records the latest heartbeat round trip of `shard_id`.
+    pub fn set_latency(&self, shard_id: u32, latency: std::time::Duration) {
+        self.inner.lock().latencies.insert(shard_id, latency);
     }
 
     /// Counts one IDENTIFY sent upstream by `shard_id`.
@@ -97,6 +104,17 @@ impl ShardBoard {
             let _ = writeln!(
                 out,
                 "gateway_shard_identifies_total{{shard=\"{id}\"}} {count}"
+            );
+        }
+        out.push_str(
+            "# HELP gateway_shard_latency_seconds Last heartbeat to ACK round trip upstream.\n",
+        );
+        out.push_str("# TYPE gateway_shard_latency_seconds gauge\n");
+        for (id, latency) in &inner.latencies {
+            let _ = writeln!(
+                out,
+                "gateway_shard_latency_seconds{{shard=\"{id}\"}} {:.6}",
+                latency.as_secs_f64()
             );
         }
         out.push_str("# HELP gateway_events_total Dispatches received from upstream.\n");
@@ -193,6 +211,10 @@ mod tests {
         assert!(
             text.contains("gateway_events_total{shard=\"2\",event_type=\"MESSAGE_CREATE\"} 2\n")
         );
+        board.set_latency(2, std::time::Duration::from_micros(1500));
+        assert!(board
+            .metrics()
+            .contains("gateway_shard_latency_seconds{shard=\"2\"} 0.001500\n"));
         board.set_state(3, ClientState::Active);
         assert!(board.all_ready());
     }

@@ -29,20 +29,28 @@ pub fn free_port() -> u16 {
 impl Proxy {
     /// Starts the proxy with `config` in `dir` (where its state file lives).
     pub fn start_in(dir: &std::path::Path, config: &Value) -> Proxy {
+        Proxy::start_with_log(dir, config, Some("discord_mitm=info"))
+    }
+
+    /// Like [`Proxy::start_in`] with `RUST_LOG` set to `rust_log` (or unset).
+    pub fn start_with_log(dir: &std::path::Path, config: &Value, rust_log: Option<&str>) -> Proxy {
         let port = config["port"].as_u64().expect("config has a port") as u16;
         let path = dir.join("config.json");
         std::fs::write(&path, config.to_string()).expect("write config");
-        let child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_discord-mitm"));
+        command
             .arg("gateway-proxy")
             .arg("--config")
             .arg(&path)
             .arg("--state")
             .arg(dir.join("state.json"))
-            .env("RUST_LOG", "discord_mitm=info")
+            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start gateway-proxy");
+            .stderr(Stdio::piped());
+        if let Some(rust_log) = rust_log {
+            command.env("RUST_LOG", rust_log);
+        }
+        let child = command.spawn().expect("start gateway-proxy");
         let mut proxy = Proxy {
             child,
             port,
@@ -66,6 +74,11 @@ impl Proxy {
             assert!(Instant::now() < deadline, "proxy never became healthy");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The proxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -164,6 +177,28 @@ impl RawClient {
         client
     }
 
+    /// Like [`RawClient::connect`] with a 4 KiB socket receive buffer, so a client that stops
+    /// reading backs up into the proxy soon.
+    pub async fn connect_small_buffer(base: &str) -> RawClient {
+        let addr: std::net::SocketAddr = base
+            .trim_start_matches("ws://")
+            .parse()
+            .expect("ws://ip:port");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = socket.connect(addr).await.expect("connect");
+        let (ws, _) = tokio_tungstenite::client_async(
+            format!("{base}/?v=10&encoding=json"),
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("handshake");
+        let mut client = RawClient { ws, seq: None };
+        let hello = client.next().await.expect("HELLO");
+        assert_eq!(hello["op"], 10, "first payload is HELLO: {hello}");
+        client
+    }
+
     /// Sends a payload.
     pub async fn send(&mut self, payload: Value) {
         self.ws
@@ -224,5 +259,234 @@ impl RawClient {
                 reason: "".into(),
             }))
             .await;
+    }
+}
+
+impl RawClient {
+    /// Sends IDENTIFY for shard [0, 1] with `intents`.
+    pub async fn identify_with(&mut self, token: &str, intents: u64) {
+        self.send(json!({"op": 2, "d": {"token": token, "intents": intents,
+            "properties": {"os": "linux", "browser": "test", "device": "test"},
+            "shard": [0, 1]}}))
+            .await;
+    }
+}
+
+/// A discord.py bot (tests/python/gwproxy_bot.py) whose stdout lines arrive on a channel.
+pub struct Bot {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Everything it printed so far (for failure messages).
+    pub seen: Vec<String>,
+}
+
+impl Bot {
+    /// Starts the bot in `mode` (`exit` or `hold`) against `serve_http` (REST) and
+    /// `proxy_ws` (gateway), with the fixture's ids and tokens in `env`.
+    pub fn start(mode: &str, serve_http: &str, proxy_ws: &str, env: &[(&str, &str)]) -> Bot {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bots/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/setup-test-deps (installs discord.py in .venv/bots)",
+            python.display()
+        );
+        let mut child = Command::new(python)
+            .arg(root.join("tests/python/gwproxy_bot.py"))
+            .arg(mode)
+            .env("DMITM_API", serve_http)
+            .env("GWPROXY_WS", proxy_ws)
+            .env("PYTHONUNBUFFERED", "1")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run python");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Bot {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `timeout`) for a line starting with `prefix`; returns the rest of it.
+    pub fn line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let mut err = String::new();
+                    if let Some(mut stderr) = self.child.stderr.take() {
+                        let _ = stderr.read_to_string(&mut err);
+                    }
+                    panic!(
+                        "the bot never printed {prefix:?}\n--- stdout\n{}\n--- stderr\n{err}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits for the bot to exit by itself; returns whether it succeeded.
+    pub fn wait(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// SIGKILL: the process gets no chance to close its socket.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal stand-in for Discord's gateway (for what `serve` cannot be made to do): GET
+/// /api/v10/gateway/bot, HELLO with a short heartbeat interval, READY on IDENTIFY, and every
+/// heartbeat ACKed after `ack_delay`.
+pub struct FakeUpstream {
+    /// `http://127.0.0.1:PORT/api/v10`.
+    pub api: String,
+    /// `ws://127.0.0.1:PORT`.
+    pub gateway: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeUpstream {
+    /// Starts it on its own runtime.
+    pub fn start(ack_delay: Duration) -> FakeUpstream {
+        FakeUpstream::with_guilds(250, ack_delay, Vec::new())
+    }
+
+    /// Like [`FakeUpstream::start`] with HELLO's `heartbeat_interval_ms`; READY lists
+    /// `guilds` as unavailable and a GUILD_CREATE follows for each.
+    pub fn with_guilds(
+        heartbeat_interval_ms: u64,
+        ack_delay: Duration,
+        guilds: Vec<Value>,
+    ) -> FakeUpstream {
+        let guilds = std::sync::Arc::new(guilds);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (api, gateway) = runtime.block_on(async move {
+            let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let gateway = format!("ws://{}", gw_listener.local_addr().unwrap());
+            let body = json!({"url": gateway, "shards": 1, "session_start_limit":
+                {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}});
+            let app = axum::Router::new().route(
+                "/api/v10/gateway/bot",
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move { axum::Json(body) }
+                }),
+            );
+            let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let api = format!("http://{}/api/v10", api_listener.local_addr().unwrap());
+            tokio::spawn(async move {
+                let _ = axum::serve(api_listener, app).await;
+            });
+            let resume_url = gateway.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = gw_listener.accept().await {
+                    let resume_url = resume_url.clone();
+                    let guilds = guilds.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                            return;
+                        };
+                        let hello = json!({"op": 10,
+                            "d": {"heartbeat_interval": heartbeat_interval_ms}});
+                        let _ = ws.send(Message::text(hello.to_string())).await;
+                        while let Some(Ok(message)) = ws.next().await {
+                            let Message::Text(text) = message else {
+                                continue;
+                            };
+                            let Ok(payload) = serde_json::from_str::<Value>(text.as_str()) else {
+                                continue;
+                            };
+                            let reply = match payload["op"].as_u64() {
+                                Some(1) => {
+                                    tokio::time::sleep(ack_delay).await;
+                                    json!({"op": 11})
+                                }
+                                Some(2) => {
+                                    let stubs: Vec<Value> = guilds
+                                        .iter()
+                                        .map(|g| json!({"id": g["id"], "unavailable": true}))
+                                        .collect();
+                                    let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {
+                                        "v": 10, "session_id": "fake-session",
+                                        "resume_gateway_url": resume_url,
+                                        "user": {"id": "1", "username": "fake",
+                                                 "discriminator": "0", "avatar": null,
+                                                 "bot": true},
+                                        "guilds": stubs, "shard": [0, 1],
+                                        "application": {"id": "1", "flags": 0}}});
+                                    if ws.send(Message::text(ready.to_string())).await.is_err() {
+                                        return;
+                                    }
+                                    for (n, guild) in guilds.iter().enumerate() {
+                                        let create = json!({"op": 0, "s": n + 2,
+                                            "t": "GUILD_CREATE", "d": guild});
+                                        if ws.send(Message::text(create.to_string())).await.is_err()
+                                        {
+                                            return;
+                                        }
+                                    }
+                                    continue;
+                                }
+                                Some(6) => json!({"op": 0, "s": guilds.len() + 2,
+                                    "t": "RESUMED", "d": {}}),
+                                _ => continue,
+                            };
+                            if ws.send(Message::text(reply.to_string())).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            (api, gateway)
+        });
+        FakeUpstream {
+            api,
+            gateway,
+            _runtime: runtime,
+        }
     }
 }
