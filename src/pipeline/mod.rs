@@ -233,7 +233,12 @@ impl Pipeline {
     }
 
     async fn run_chain(&self, ctx: &RequestContext, mut req: Request<PipeBody>) -> Answer {
-        let req_line = format!("{} {}", req.method(), req.uri().path());
+        // Formatted only when the log line will be written: this runs on every request.
+        let req_line = if tracing::enabled!(tracing::Level::INFO) {
+            format!("{} {}", req.method(), req.uri().path())
+        } else {
+            String::new()
+        };
         for responder in &self.chain {
             match responder.respond(ctx, req).await {
                 Outcome::Answered(mut answer) => {
