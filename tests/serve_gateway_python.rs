@@ -1,6 +1,7 @@
 //! discord.py (from PyPI, unmodified) against the built `discord-mitm serve`: READY and the
 //! fixture guild, ping/pong with a stored reply, edits, deletes, reactions, channel creation,
-//! member updates, member chunking, VIEW_CHANNEL filtering, and RESUME after the socket is cut
+//! member updates, member chunking, VIEW_CHANNEL filtering, voice state (op 4 with its
+//! VOICE_SERVER_UPDATE), and RESUME after the socket is cut
 //! — over zlib-stream and zstd-stream; and hikari, which finds the gateway via /gateway/bot and
 //! speaks zlib-stream with binary frames both ways.
 mod serve_gateway_support;
@@ -32,7 +33,7 @@ fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zstd_stream() {
 }
 
 #[test]
-fn discordpy_receives_edits_deletes_reactions_channels_members_and_chunks() {
+fn discordpy_receives_edits_deletes_reactions_channels_members_chunks_and_voice() {
     run_scenario(
         Server::start(&fixture(None)),
         "events",

@@ -201,7 +201,7 @@ pub async fn run_with_proxy(
         "{}",
         server::banner(&store, addr, &origin).map_err(ServeError::Store)?
     );
-    let gateway = Gateway::start(state.clone(), Default::default());
+    let gateway = Gateway::start(state.clone(), options.gateway.clone());
     let app = crate::backend::router(state.clone()).merge(gateway.router());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -47,6 +47,9 @@ pub struct GatewayConfig {
     pub max_guilds_per_shard: usize,
     /// A send that takes longer than this ends the connection (resumable).
     pub send_timeout: Duration,
+    /// `endpoint` of VOICE_SERVER_UPDATE (`host:port`); `None`: the host the client used for
+    /// the gateway. No voice server runs there: libraries get what they wait for, no media.
+    pub voice_endpoint: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -64,6 +67,7 @@ impl Default for GatewayConfig {
             zlib_level: 1,
             max_guilds_per_shard: 2500,
             send_timeout: Duration::from_secs(15),
+            voice_endpoint: None,
         }
     }
 }
