@@ -26,6 +26,7 @@ use crate::gateway::server::ServerConfig;
 
 pub mod builders;
 mod connection;
+mod deflate;
 mod dispatcher;
 pub mod registry;
 pub mod wire;
@@ -62,8 +63,8 @@ impl Default for GatewayConfig {
                 pending: 10_000,
                 resume_window: Duration::from_secs(180),
             },
-            // Fan-out compresses every event once per session: level 1 is ~3x cheaper than 6
-            // for gateway-sized JSON at a slightly lower ratio.
+            // Per-session messages (READY, GUILD_CREATE...) are deflated per session: level 1
+            // is ~3x cheaper than 6 for gateway-sized JSON at a slightly lower ratio.
             zlib_level: 1,
             max_guilds_per_shard: 2500,
             send_timeout: Duration::from_secs(15),

@@ -1,15 +1,16 @@
 //! Events encoded once and framed per connection: a [`Prepared`] dispatch carries its `d`
-//! encoded lazily per encoding (shared by every session it fans out to); a [`Framer`] turns
-//! payloads into WebSocket messages with the connection's encoding and compression.
+//! encoded lazily per encoding, and for zlib-stream its deflated body (both shared by every
+//! session it fans out to); a [`Framer`] turns payloads into WebSocket messages with the
+//! connection's encoding and compression.
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::deflate::{self, ZLIB_HEADER};
 use crate::gateway::codec::{self, CodecError, Encoding};
 use crate::gateway::compress::{
-    CompressError, PayloadCompressor, TransportCompression, ZlibStreamCompressor,
-    ZstdStreamCompressor,
+    CompressError, PayloadCompressor, TransportCompression, ZstdStreamCompressor,
 };
 use crate::gateway::decoder::ConnectionParams;
 use crate::gateway::etf::DecodeOptions;
@@ -24,6 +25,25 @@ pub struct Prepared {
     d: Option<Value>,
     json: OnceLock<Result<Vec<u8>, CodecError>>,
     etf: OnceLock<Result<Vec<u8>, CodecError>>,
+    /// zlib-stream body per encoding (JSON, ETF).
+    spliced: [OnceLock<Result<Spliced, FrameError>>; 2],
+}
+
+/// A dispatch's zlib-stream body: everything up to the end of `d`, deflated on its own.
+#[derive(Debug)]
+struct Spliced {
+    /// Bytes of the dispatch before `d` (`{"op":0,"d":` in JSON).
+    header_len: usize,
+    /// Header and `d`, deflated without references outside it, ending in a sync flush.
+    deflated: Vec<u8>,
+}
+
+/// Length of the part of an encoded dispatch before its `d`.
+fn dispatch_header_len(encoding: Encoding) -> Result<usize, CodecError> {
+    let (mut empty, mut one) = (Vec::new(), Vec::new());
+    codec::encode_dispatch_with_data("", 0, b"", encoding, &mut empty)?;
+    codec::encode_dispatch_with_data("", 0, b"\x01", encoding, &mut one)?;
+    Ok(empty.iter().zip(&one).take_while(|(a, b)| a == b).count())
 }
 
 impl Prepared {
@@ -34,6 +54,7 @@ impl Prepared {
             d: Some(d),
             json: OnceLock::new(),
             etf: OnceLock::new(),
+            spliced: Default::default(),
         })
     }
 
@@ -91,6 +112,30 @@ impl Prepared {
         Ok(out)
     }
 
+    /// The zlib-stream body for `encoding` (deflated at `level` by the first session asking).
+    fn spliced(&self, encoding: Encoding, level: u32) -> Result<&Spliced, FrameError> {
+        let index = match encoding {
+            Encoding::Json => 0,
+            Encoding::Etf => 1,
+        };
+        self.spliced[index]
+            .get_or_init(|| {
+                let data = self.data(encoding)?;
+                let header_len = dispatch_header_len(encoding)?;
+                let mut plain = Vec::with_capacity(header_len + data.len() + 64);
+                codec::encode_dispatch_with_data(&self.name, 0, data, encoding, &mut plain)?;
+                plain.truncate(header_len + data.len());
+                let mut deflated = Vec::new();
+                deflate::standalone(&plain, level, &mut deflated)?;
+                Ok(Spliced {
+                    header_len,
+                    deflated,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// A copy holding only the encoding `encoding` of `d` (replay buffers keep these: a
     /// session's own READY and GUILD_CREATE cost their wire size, not a JSON tree).
     pub fn compact(&self, encoding: Encoding) -> Result<Arc<Prepared>, CodecError> {
@@ -100,6 +145,7 @@ impl Prepared {
             d: None,
             json: OnceLock::new(),
             etf: OnceLock::new(),
+            spliced: Default::default(),
         };
         let _ = compact.cell(encoding).set(Ok(data));
         Ok(Arc::new(compact))
@@ -117,7 +163,12 @@ pub enum FrameError {
 
 enum Transport {
     None,
-    Zlib(Box<ZlibStreamCompressor>),
+    /// zlib-stream, every message deflated on its own (see [`deflate`]); `started` once the
+    /// zlib header went out.
+    Zlib {
+        started: bool,
+        level: u32,
+    },
     Zstd(Box<ZstdStreamCompressor>),
 }
 
@@ -129,21 +180,18 @@ pub struct Framer {
     scratch: Vec<u8>,
 }
 
-/// History window of zlib-stream connections.
-const ZLIB_WINDOW_BITS: u8 = 14;
-
 /// Scratch space kept between messages; a larger one (after a big READY) is released.
 const SCRATCH_KEEP: usize = 4096;
 
 impl Framer {
-    /// A framer for a connection opened with `params`; zlib-stream uses `zlib_level` and a
-    /// 14-bit window (every inflater reads it; it saves 64 KiB per connection).
+    /// A framer for a connection opened with `params`; zlib-stream deflates at `zlib_level`.
     pub fn new(params: &ConnectionParams, zlib_level: u32) -> Result<Framer, CompressError> {
         let transport = match params.compression {
             TransportCompression::None => Transport::None,
-            TransportCompression::ZlibStream => Transport::Zlib(Box::new(
-                ZlibStreamCompressor::with_level_and_window(zlib_level, ZLIB_WINDOW_BITS),
-            )),
+            TransportCompression::ZlibStream => Transport::Zlib {
+                started: false,
+                level: zlib_level,
+            },
             TransportCompression::ZstdStream => {
                 Transport::Zstd(Box::new(ZstdStreamCompressor::new()?))
             }
@@ -179,6 +227,26 @@ impl Framer {
     /// Frames dispatch `seq` of a prepared event.
     pub fn dispatch(&mut self, event: &Prepared, seq: u64) -> Result<Message, FrameError> {
         self.scratch.clear();
+        if let Transport::Zlib { started, level } = &mut self.transport {
+            // The shared deflated body, then this session's `s` and `t` as a stored block.
+            let spliced = event.spliced(self.encoding, *level)?;
+            codec::encode_dispatch_with_data(
+                &event.name,
+                seq,
+                b"",
+                self.encoding,
+                &mut self.scratch,
+            )?;
+            let tail = self.scratch.get(spliced.header_len..).unwrap_or_default();
+            let mut out = Vec::with_capacity(spliced.deflated.len() + tail.len() + 16);
+            if !*started {
+                out.extend_from_slice(&ZLIB_HEADER);
+                *started = true;
+            }
+            out.extend_from_slice(&spliced.deflated);
+            deflate::stored(tail, &mut out);
+            return Ok(Message::binary(out));
+        }
         let data = event.data(self.encoding)?;
         codec::encode_dispatch_with_data(&event.name, seq, data, self.encoding, &mut self.scratch)?;
         self.finish()
@@ -186,9 +254,13 @@ impl Framer {
 
     fn finish(&mut self) -> Result<Message, FrameError> {
         let message = match &mut self.transport {
-            Transport::Zlib(zlib) => {
-                let mut out = Vec::with_capacity(self.scratch.len() / 3 + 32);
-                zlib.compress_into(&self.scratch, &mut out)?;
+            Transport::Zlib { started, level } => {
+                let mut out = Vec::with_capacity(self.scratch.len() / 2 + 32);
+                if !*started {
+                    out.extend_from_slice(&ZLIB_HEADER);
+                    *started = true;
+                }
+                deflate::standalone(&self.scratch, *level, &mut out)?;
                 Message::binary(out)
             }
             Transport::Zstd(zstd) => {
@@ -275,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn zlib_stream_messages_share_one_context() {
+    fn zlib_stream_messages_follow_each_other_on_one_inflater() {
         let mut framer = Framer::new(&params("encoding=json&compress=zlib-stream"), 6).unwrap();
         let mut inflate = ZlibStreamDecompressor::new();
         for seq in 1..=3 {
@@ -286,6 +358,59 @@ mod tests {
             let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
             let payload: GatewayPayload = serde_json::from_slice(&message).unwrap();
             assert_eq!(payload.s, Some(seq));
+        }
+    }
+
+    #[test]
+    fn one_deflated_event_serves_sessions_at_different_points_of_their_streams() {
+        let shared = Prepared::new("MESSAGE_CREATE", json!({"content": "fan out", "id": "9"}));
+        for encoding in ["json", "etf"] {
+            let query = format!("encoding={encoding}&compress=zlib-stream");
+            let mut framers: Vec<Framer> = (0..3)
+                .map(|_| Framer::new(&params(&query), 1).unwrap())
+                .collect();
+            let mut inflaters: Vec<ZlibStreamDecompressor> =
+                (0..3).map(|_| ZlibStreamDecompressor::new()).collect();
+            let wanted = if encoding == "json" {
+                Encoding::Json
+            } else {
+                Encoding::Etf
+            };
+            for (i, (framer, inflate)) in framers.iter_mut().zip(&mut inflaters).enumerate() {
+                // Each session has seen a different number of its own messages first.
+                for n in 0..i {
+                    let own = Prepared::new("OWN", json!({"n": n}));
+                    let Message::Binary(bytes) = framer.dispatch(&own, n as u64 + 1).unwrap()
+                    else {
+                        panic!("binary")
+                    };
+                    inflate.push_frame(&bytes).unwrap().unwrap();
+                }
+                let seq = 100 + i as u64;
+                let Message::Binary(bytes) = framer.dispatch(&shared, seq).unwrap() else {
+                    panic!("binary")
+                };
+                let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+                let decoded =
+                    codec::decode_payload(&message, wanted, &DecodeOptions::LENIENT).unwrap();
+                assert_eq!(
+                    decoded,
+                    GatewayPayload::dispatch(
+                        "MESSAGE_CREATE",
+                        seq,
+                        shared.value().unwrap().clone()
+                    ),
+                    "{encoding} session {i}"
+                );
+                let ack = GatewayPayload::new(OpCode::HeartbeatAck, Value::Null);
+                let Message::Binary(bytes) = framer.payload(&ack).unwrap() else {
+                    panic!("binary")
+                };
+                let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+                let decoded =
+                    codec::decode_payload(&message, wanted, &DecodeOptions::LENIENT).unwrap();
+                assert_eq!(decoded, ack);
+            }
         }
     }
 
