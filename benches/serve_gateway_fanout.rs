@@ -130,6 +130,10 @@ struct Counters {
     frames: AtomicUsize,
     acks: AtomicUsize,
     closed: AtomicUsize,
+    /// Wire bytes of the counted dispatch frames.
+    frame_bytes: AtomicUsize,
+    /// Their size once inflated.
+    plain_bytes: AtomicUsize,
 }
 
 /// One bot session: identify, wait for GUILD_CREATE (frame 3), then count frames and heartbeat.
@@ -192,6 +196,8 @@ async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<
                         counters.acks.fetch_add(1, Ordering::Relaxed);
                     } else if seen > 3 {
                         counters.frames.fetch_add(1, Ordering::Relaxed);
+                        counters.frame_bytes.fetch_add(bytes.len(), Ordering::Relaxed);
+                        counters.plain_bytes.fetch_add(message.len(), Ordering::Relaxed);
                     }
                 }
                 Some(Ok(_)) => {}
@@ -376,6 +382,8 @@ async fn fan_out(
     post(http, server, "warm-up").await;
     wait_until(|| frames() >= sessions, 60).await;
     let before = frames();
+    let bytes_before = group.counters.frame_bytes.load(Ordering::Relaxed);
+    let plain_before = group.counters.plain_bytes.load(Ordering::Relaxed);
     let target = before + messages * sessions;
     let server_cpu = server.cpu_time();
     let client_cpu = cpu_time_of("/proc/self/stat");
@@ -393,10 +401,17 @@ async fn fan_out(
     let server_cpu = server.cpu_time().saturating_sub(server_cpu);
     let client_cpu = cpu_time_of("/proc/self/stat").saturating_sub(client_cpu);
     let deliveries = (messages * sessions) as f64;
+    let bytes = group.counters.frame_bytes.load(Ordering::Relaxed) - bytes_before;
+    let plain = group.counters.plain_bytes.load(Ordering::Relaxed) - plain_before;
     println!(
         "fan-out: {messages} MESSAGE_CREATE x {sessions} zlib-stream sessions = {deliveries} deliveries in {:.3} s: {:.0} deliveries/s",
         elapsed.as_secs_f64(),
         deliveries / elapsed.as_secs_f64()
+    );
+    println!(
+        "fan-out: {:.0} bytes per delivered MESSAGE_CREATE on the wire ({:.0} inflated)",
+        bytes as f64 / deliveries,
+        plain as f64 / deliveries
     );
     println!(
         "fan-out: server CPU {:.3} s ({:.2} us/delivery, {:.0} deliveries per server CPU-second); bench clients CPU {:.3} s",

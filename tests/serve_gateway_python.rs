@@ -23,6 +23,16 @@ fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zlib_stream() {
 }
 
 #[test]
+fn discordpy_replies_pong_over_zlib_stream_with_per_connection_history() {
+    run_scenario(
+        Server::start_with(&fixture(None), &["--gateway-zlib-history"]),
+        "ready_pingpong",
+        "zlib",
+        SCENARIO_TIMEOUT,
+    );
+}
+
+#[test]
 fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zstd_stream() {
     run_scenario(
         Server::start(&fixture(None)),

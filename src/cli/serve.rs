@@ -109,6 +109,11 @@ pub struct GatewayArgs {
     /// zlib level (0-9) of zlib-stream and payload compression [default: 1].
     #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
     pub gateway_zlib_level: Option<u32>,
+    /// zlib-stream with a compressor per connection (history across messages): several times
+    /// smaller output for ~250 KiB per session and deflate work per session in fan-out.
+    /// Default: each message deflated once, shared by every session.
+    #[arg(long)]
+    pub gateway_zlib_history: bool,
     /// `host:port` sent as VOICE_SERVER_UPDATE's endpoint after op 4 [default: the gateway's
     /// host]. No voice server runs: bots get the events they wait for, no media.
     #[arg(long, value_name = "HOST:PORT")]
@@ -137,6 +142,7 @@ impl GatewayArgs {
         if let Some(level) = self.gateway_zlib_level {
             config.zlib_level = level;
         }
+        config.zlib_history = self.gateway_zlib_history;
         config.voice_endpoint = self.voice_endpoint.clone();
         config
     }

@@ -128,7 +128,11 @@ pub(super) async fn run<S>(
             return;
         }
     };
-    let framer = match Framer::new(&params, inner.config.zlib_level) {
+    let framer = match Framer::with_zlib_history(
+        &params,
+        inner.config.zlib_level,
+        inner.config.zlib_history,
+    ) {
         Ok(framer) => framer,
         Err(e) => {
             tracing::warn!("gateway compression unavailable: {e}");

@@ -10,7 +10,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::deflate::{self, ZLIB_HEADER};
 use crate::gateway::codec::{self, CodecError, Encoding};
 use crate::gateway::compress::{
-    CompressError, PayloadCompressor, TransportCompression, ZstdStreamCompressor,
+    CompressError, PayloadCompressor, TransportCompression, ZlibStreamCompressor,
+    ZstdStreamCompressor,
 };
 use crate::gateway::decoder::ConnectionParams;
 use crate::gateway::etf::DecodeOptions;
@@ -169,8 +170,15 @@ enum Transport {
         started: bool,
         level: u32,
     },
+    /// zlib-stream with one compressor (and history) per connection: smaller output, more
+    /// memory, every message deflated per session.
+    ZlibHistory(Box<ZlibStreamCompressor>),
     Zstd(Box<ZstdStreamCompressor>),
 }
+
+/// History window of per-connection zlib-stream compressors (every inflater reads it; it
+/// saves 64 KiB per connection over 15 bits).
+const ZLIB_WINDOW_BITS: u8 = 14;
 
 /// One connection's outgoing encoder: encoding, transport compression, payload compression.
 pub struct Framer {
@@ -184,10 +192,24 @@ pub struct Framer {
 const SCRATCH_KEEP: usize = 4096;
 
 impl Framer {
-    /// A framer for a connection opened with `params`; zlib-stream deflates at `zlib_level`.
+    /// A framer for a connection opened with `params`; zlib-stream deflates at `zlib_level`,
+    /// each message on its own.
     pub fn new(params: &ConnectionParams, zlib_level: u32) -> Result<Framer, CompressError> {
+        Framer::with_zlib_history(params, zlib_level, false)
+    }
+
+    /// Like [`Framer::new`]; with `history`, zlib-stream keeps a compressor per connection
+    /// whose history spans messages.
+    pub fn with_zlib_history(
+        params: &ConnectionParams,
+        zlib_level: u32,
+        history: bool,
+    ) -> Result<Framer, CompressError> {
         let transport = match params.compression {
             TransportCompression::None => Transport::None,
+            TransportCompression::ZlibStream if history => Transport::ZlibHistory(Box::new(
+                ZlibStreamCompressor::with_level_and_window(zlib_level, ZLIB_WINDOW_BITS),
+            )),
             TransportCompression::ZlibStream => Transport::Zlib {
                 started: false,
                 level: zlib_level,
@@ -261,6 +283,11 @@ impl Framer {
                     *started = true;
                 }
                 deflate::standalone(&self.scratch, *level, &mut out)?;
+                Message::binary(out)
+            }
+            Transport::ZlibHistory(zlib) => {
+                let mut out = Vec::with_capacity(self.scratch.len() / 3 + 32);
+                zlib.compress_into(&self.scratch, &mut out)?;
                 Message::binary(out)
             }
             Transport::Zstd(zstd) => {
@@ -412,6 +439,26 @@ mod tests {
                 assert_eq!(decoded, ack);
             }
         }
+    }
+
+    #[test]
+    fn zlib_history_mode_shares_one_context_across_messages() {
+        let query = params("encoding=json&compress=zlib-stream");
+        let mut framer = Framer::with_zlib_history(&query, 1, true).unwrap();
+        let mut inflate = ZlibStreamDecompressor::new();
+        let mut sizes = Vec::new();
+        for seq in 1..=2 {
+            let event = Prepared::new("X", json!({"same": "a longer body repeated in both"}));
+            let Message::Binary(bytes) = framer.dispatch(&event, seq).unwrap() else {
+                panic!("binary")
+            };
+            sizes.push(bytes.len());
+            let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+            let payload: GatewayPayload = serde_json::from_slice(&message).unwrap();
+            assert_eq!(payload.s, Some(seq));
+        }
+        // The second message refers back to the first.
+        assert!(sizes[1] < sizes[0] / 2, "{sizes:?}");
     }
 
     #[test]
