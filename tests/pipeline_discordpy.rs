@@ -1,6 +1,7 @@
 //! discord.py (from PyPI, unmodified) run entirely through `serve --listen` as a bot operator
 //! would: `Client(proxy=...)`, SSL_CERT_FILE pointing at our CA, REST and gateway left at
-//! discord.com's and gateway.discord.gg. The ping/pong scenario must pass.
+//! discord.com's and gateway.discord.gg. The ping/pong scenario must pass, and the gateway
+//! session the in-process gateway served is in the recordings, decoded, token redacted.
 mod pipeline_support;
 mod record_support;
 
@@ -64,4 +65,69 @@ fn discordpy_through_the_proxy_gets_ready_and_replies_pong() {
     );
     // The bot's own REST calls and its gateway upgrade were answered in-process.
     assert!(log.contains("answered by backend"), "{log}");
+
+    // The gateway session is recorded like `record` records upstream's.
+    let recordings = dir.path().join("recordings");
+    let recordings = recordings.to_str().unwrap();
+    let list = recordings_cli(&["--recordings", recordings, "list"]);
+    let gateway_rows: Vec<&str> = list.lines().filter(|l| l.contains("gw:")).collect();
+    assert_eq!(gateway_rows.len(), 1, "{list}");
+    assert!(
+        gateway_rows[0].contains("gateway.discord.gg"),
+        "{}",
+        gateway_rows[0]
+    );
+    assert!(
+        list.contains("/api/v10/users/@me"),
+        "REST exchanges recorded too: {list}"
+    );
+    let id = gateway_rows[0]
+        .split_whitespace()
+        .find(|w| w.starts_with("gw:"))
+        .unwrap();
+    let shown = recordings_cli(&["--recordings", recordings, "show", id]);
+    assert!(
+        shown.contains("op=10") && shown.contains("t=READY") && shown.contains("t=MESSAGE_CREATE"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(r#""content":"pong""#),
+        "the bot's reply as the gateway sent it: {shown}"
+    );
+    assert!(!shown.contains(BOT_TOKEN), "IDENTIFY token stored: {shown}");
+    let session: serde_json::Value = serde_json::from_str(&recordings_cli(&[
+        "--recordings",
+        recordings,
+        "--json",
+        "show",
+        id,
+    ]))
+    .unwrap();
+    let frames = session["frames"].as_array().unwrap();
+    let identify = frames
+        .iter()
+        .find(|f| f["payload"]["op"] == 2)
+        .unwrap_or_else(|| panic!("no IDENTIFY frame: {session}"));
+    assert_eq!(identify["direction"], "send", "{identify}");
+    let token = identify["payload"]["d"]["token"].as_str().unwrap();
+    assert_ne!(token, BOT_TOKEN);
+    assert!(token.contains("redacted"), "{identify}");
+    assert!(
+        session["redactions"].to_string().contains("token"),
+        "{session}"
+    );
+}
+
+fn recordings_cli(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("recordings")
+        .args(args)
+        .output()
+        .expect("run recordings");
+    assert!(
+        out.status.success(),
+        "recordings {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

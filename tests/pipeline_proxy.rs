@@ -4,15 +4,12 @@
 mod pipeline_support;
 mod record_support;
 
+use pipeline_support::upstream::{self, FakeDiscord};
 use pipeline_support::*;
 use record_support::{open_store, workdir, Recorder, StandIn};
 use serde_json::json;
 
 const NOT_FOUND: &str = r#"{"code":0,"message":"404: Not Found"}"#;
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
 
 fn assert_not_found(reply: &Reply) {
     assert_eq!(reply.status, 404, "{reply:?}");
@@ -28,7 +25,7 @@ fn the_backend_answers_its_routes_and_the_clients_start_up_routes() {
     let dir = workdir();
     let serve = ServeProxy::start(
         dir.path(),
-        &args(&["--fallback", "none", "--client-version", "0.0.309"]),
+        &args(&["--fallback", "none", "--client-version", "0.0.412"]),
     );
     let auth = format!("Authorization: Bot {BOT_TOKEN}");
 
@@ -45,34 +42,45 @@ fn the_backend_answers_its_routes_and_the_clients_start_up_routes() {
     assert_eq!(gateway.source(), Some("backend"));
     assert_eq!(gateway.json()["url"], "wss://gateway.discord.gg");
 
-    let old = serve.curl(
-        "https://discord.com/api/updates/stable?platform=linux&version=0.0.300",
-        &[],
-    );
-    assert_eq!(old.status, 200, "{old:?}");
-    assert_eq!(old.source(), Some("backend"));
-    let update = old.json();
-    assert_eq!(update["name"], "0.0.309");
-    assert!(
-        update["pub_date"].is_string() && update.get("url").is_none(),
-        "{update}"
-    );
+    // The desktop client's update check, against a served version that is not the default.
+    let keys = |value: &serde_json::Value| {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    for platform in ["linux", "win"] {
+        let old = serve.curl(
+            &format!("https://discord.com/api/updates/stable?platform={platform}&version=0.0.309"),
+            &[],
+        );
+        assert_eq!(old.status, 200, "{platform}: {old:?}");
+        assert_eq!(old.source(), Some("backend"));
+        let update = old.json();
+        assert_eq!(keys(&update), ["name", "pub_date"], "{update}");
+        assert_eq!(update["name"], "0.0.412");
+        assert!(update["pub_date"].is_string(), "{update}");
+    }
     let osx = serve
         .curl(
             "https://discord.com/api/updates/stable?platform=osx&version=0.0.1",
             &[],
         )
         .json();
-    assert_eq!(osx["name"], "0.0.309");
+    assert_eq!(keys(&osx), ["name", "notes", "pub_date", "url"], "{osx}");
+    assert_eq!(osx["name"], "0.0.412");
     assert!(
         osx["url"].as_str().unwrap().ends_with(".zip") && osx["notes"].is_string(),
         "{osx}"
     );
-    let current = serve.curl(
-        "https://discord.com/api/updates/stable?platform=win&version=0.0.309",
-        &[],
-    );
-    assert_eq!(current.status, 204, "{current:?}");
+    for version in ["0.0.412", "0.0.500", "1.0.0"] {
+        let current = serve.curl(
+            &format!("https://discord.com/api/updates/stable?platform=win&version={version}"),
+            &[],
+        );
+        assert_eq!(current.status, 204, "{version}: {current:?}");
+        assert_eq!(current.source(), Some("backend"));
+        assert!(current.body.is_empty(), "{current:?}");
+    }
     let unknown = serve.curl(
         "https://discord.com/api/updates/stable?platform=beos&version=1.0.0",
         &[],
@@ -155,8 +163,11 @@ async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
         "{subscription}"
     );
     assert_eq!(subscription["id"], "1400000000000000001");
-    // A different (non-ignorable) query is a different request: nothing recorded, 404.
-    assert_not_found(&other_query);
+    // A different (non-ignorable) query is not the exact request: the route's recording answers,
+    // marked as a loose match.
+    assert_eq!(other_query.source(), Some("recording"), "{other_query:?}");
+    assert_eq!(other_query.replay_match(), Some("loose"), "{other_query:?}");
+    assert_eq!(other_query.json(), json!({"guild_affinities": []}));
     assert!(log.contains("answered by recording"), "{log}");
 }
 
@@ -263,4 +274,258 @@ fn the_transparent_listener_reaches_the_backend_by_sni() {
     let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(me["username"], "pingbot", "{me}");
     assert!(serve.stop().contains("answered by backend"));
+}
+
+#[test]
+fn attachments_the_backend_hands_out_come_back_from_it_through_the_proxy() {
+    let dir = workdir();
+    let serve = ServeProxy::start(dir.path(), &args(&["--fallback", "none"]));
+    let file = dir.path().join("hello.txt");
+    std::fs::write(&file, "hello from an attachment\n").unwrap();
+    let sent = serve.curl(
+        &format!("https://discord.com/api/v10/channels/{GENERAL_ID}/messages"),
+        &[
+            "-H",
+            &format!("Authorization: {ALICE_TOKEN}"),
+            "--form-string",
+            r#"payload_json={"content":"file for you","attachments":[{"id":0,"description":"greeting"}]}"#,
+            "-F",
+            &format!("files[0]=@{};type=text/plain", file.display()),
+        ],
+    );
+    assert_eq!(sent.status, 200, "{sent:?}");
+    assert_eq!(sent.source(), Some("backend"));
+    let attachment = &sent.json()["attachments"][0];
+    assert_eq!(attachment["description"], "greeting", "{attachment}");
+    // Discord's CDN, as the client believes it talks to Discord.
+    let url = attachment["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "https://cdn.discordapp.com/attachments/{GENERAL_ID}/"
+        )) && url.ends_with("/hello.txt"),
+        "{url}"
+    );
+    let fetched = serve.curl(url, &[]);
+    assert_eq!(fetched.status, 200, "{fetched:?}");
+    assert_eq!(fetched.source(), Some("backend"));
+    assert_eq!(fetched.body, "hello from an attachment\n");
+    assert_eq!(
+        fetched.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    // The media proxy host (with its resizing query) is served the same way.
+    let media = format!(
+        "{}?width=100&height=100",
+        url.replace("cdn.discordapp.com", "media.discordapp.net")
+    );
+    let resized = serve.curl(&media, &[]);
+    assert_eq!(resized.source(), Some("backend"), "{resized:?}");
+    assert_eq!(resized.body, "hello from an attachment\n");
+    // An attachment the backend never handed out is not its answer: down the chain (none here).
+    assert_not_found(&serve.curl(
+        &format!("https://cdn.discordapp.com/attachments/{GENERAL_ID}/1234567890123456789/cat.png"),
+        &[],
+    ));
+    let log = serve.stop();
+    assert!(
+        log.contains(&format!("GET /attachments/{GENERAL_ID}/"))
+            && log.contains("answered by backend"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_clients_start_up_files_and_foreign_attachments_go_down_the_chain() {
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let record = RecordProxy::start(dir.path(), &fake);
+    record.curl("https://discord.com/api/modules/stable/versions.json", &[]);
+    record.curl("https://discord.com/app", &[]);
+    record.stop();
+    let served_while_recording = fake.served();
+
+    let mut extra = args(&["--fallback", "recorded,forward"]);
+    extra.extend(fake.upstream_args());
+    let serve = ServeProxy::start(dir.path(), &extra);
+    let versions = serve.curl("https://discord.com/api/modules/stable/versions.json", &[]);
+    assert_eq!(versions.source(), Some("recording"), "{versions:?}");
+    assert_eq!(
+        versions.json(),
+        serde_json::from_str::<serde_json::Value>(upstream::VERSIONS_JSON).unwrap()
+    );
+    let app = serve.curl("https://discord.com/app", &[]);
+    assert_eq!(app.source(), Some("recording"), "{app:?}");
+    assert_eq!(app.body, upstream::APP_HTML);
+    assert_eq!(app.header("content-type"), Some("text/html; charset=utf-8"));
+    // Never recorded: forwarded upstream.
+    let module = serve.curl(
+        "https://discord.com/api/modules/stable/discord_desktop_core/1?host_version=0.0.309",
+        &[],
+    );
+    assert_eq!(module.status, 200, "{module:?}");
+    assert_eq!(module.source(), Some("upstream"));
+    assert_eq!(module.body.as_bytes(), upstream::MODULE_BYTES);
+    let asset = serve.curl("https://discord.com/assets/4f3a9c.js", &[]);
+    assert_eq!(asset.source(), Some("upstream"), "{asset:?}");
+    assert!(asset.body.contains("GLOBAL_ENV"), "{asset:?}");
+    let foreign = serve.curl(
+        "https://cdn.discordapp.com/attachments/81384788765712384/1300000000000000001/cat.png",
+        &[],
+    );
+    assert_eq!(foreign.source(), Some("upstream"), "{foreign:?}");
+    assert!(foreign.body.contains("attachment from real discord"));
+    // The backend's own start-up routes never leave the process.
+    let science = serve.curl(
+        "https://discord.com/api/v9/science",
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            "{}",
+        ],
+    );
+    assert_eq!((science.status, science.source()), (204, Some("backend")));
+    assert_eq!(fake.served(), served_while_recording + 3);
+    let log = serve.stop();
+    for line in [
+        "GET /api/modules/stable/versions.json answered by recording",
+        "GET /app answered by recording",
+        "GET /api/modules/stable/discord_desktop_core/1 answered by upstream",
+        "GET /assets/4f3a9c.js answered by upstream",
+        "POST /api/v9/science answered by backend",
+    ] {
+        assert!(log.contains(line), "{line:?} not in {log}");
+    }
+
+    // What was forwarded is recorded: the recordings alone answer it now.
+    let serve = ServeProxy::start(dir.path(), &args(&["--fallback", "recorded"]));
+    let module = serve.curl(
+        "https://discord.com/api/modules/stable/discord_desktop_core/1?host_version=0.0.309",
+        &[],
+    );
+    assert_eq!(module.source(), Some("recording"), "{module:?}");
+    assert_eq!(module.body.as_bytes(), upstream::MODULE_BYTES);
+    serve.stop();
+    assert_eq!(fake.served(), served_while_recording + 3);
+}
+
+#[test]
+fn the_banner_lists_accounts_and_urls_and_the_proxy_once() {
+    let dir = workdir();
+    let serve = ServeProxy::start(
+        dir.path(),
+        &args(&["--fallback", "none", "--transparent", "127.0.0.1:0"]),
+    );
+    let (api, proxy) = (serve.api, serve.proxy);
+    let transparent = serve.transparent.expect("transparent address printed");
+    // Bots pointed straight at --api keep their own gateway URL; behind the proxy it is Discord's.
+    let direct = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .arg(format!("http://{api}/api/v10/gateway"))
+        .output()
+        .unwrap();
+    let direct: serde_json::Value = serde_json::from_slice(&direct.stdout).unwrap();
+    assert_eq!(direct["url"], format!("ws://{api}"));
+    let proxied = serve.curl("https://discord.com/api/v10/gateway", &[]);
+    assert_eq!(proxied.json()["url"], "wss://gateway.discord.gg");
+    let (banner, _) = serve.stop_with_stdout();
+    assert_eq!(banner.matches("Press Ctrl-C").count(), 1, "{banner}");
+    assert!(
+        banner.trim_end().ends_with("Press Ctrl-C to stop."),
+        "{banner}"
+    );
+    assert_eq!(
+        banner.matches(&format!("proxy:    http://{proxy}")).count(),
+        1,
+        "{banner}"
+    );
+    assert_eq!(banner.matches("proxy:").count(), 1, "{banner}");
+    for expected in [
+        format!("discord-mitm serve listening on http://{api}"),
+        format!("REST:     http://{api}/api/v10"),
+        format!("gateway:  ws://{api}"),
+        format!("Authorization: Bot {BOT_TOKEN}"),
+        format!("Authorization: {ALICE_TOKEN}"),
+        format!("transparent TLS on {transparent}"),
+        "REST https://discord.com/api/v10, gateway wss://gateway.discord.gg, attachments https://cdn.discordapp.com".to_string(),
+        format!(
+            "recording exchanges and gateway sessions into {}",
+            dir.path().join("recordings").display()
+        ),
+    ] {
+        assert!(banner.contains(&expected), "{expected:?} not in\n{banner}");
+    }
+
+    // --no-store: said so, and nothing is written.
+    let quiet_dir = workdir();
+    let serve = ServeProxy::start(
+        quiet_dir.path(),
+        &args(&["--fallback", "none", "--no-store"]),
+    );
+    let me = serve.curl(
+        "https://discord.com/api/v10/users/@me",
+        &["-H", &format!("Authorization: Bot {BOT_TOKEN}")],
+    );
+    assert_eq!(me.source(), Some("backend"));
+    let (banner, _) = serve.stop_with_stdout();
+    assert!(banner.contains("not recording (--no-store)"), "{banner}");
+    assert_eq!(banner.matches("Press Ctrl-C").count(), 1, "{banner}");
+    assert!(!quiet_dir.path().join("recordings").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_store_the_in_process_gateway_still_serves_and_nothing_is_recorded() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = workdir();
+    let serve_dir = dir.path().to_path_buf();
+    let serve = tokio::task::spawn_blocking(move || {
+        ServeProxy::start(&serve_dir, &args(&["--fallback", "none", "--no-store"]))
+    })
+    .await
+    .unwrap();
+    let mut ws = record_support::websocket_through_proxy(
+        serve.proxy,
+        &serve.ca_pem,
+        "gateway.discord.gg",
+        "wss://gateway.discord.gg/?v=10&encoding=json",
+    )
+    .await;
+    let next_json = |message: Option<Result<Message, _>>| -> serde_json::Value {
+        match message {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a JSON text frame, got {other:?}"),
+        }
+    };
+    let hello = next_json(ws.next().await);
+    assert_eq!(hello["op"], 10, "{hello}");
+    let identify = json!({"op": 2, "d": {"token": BOT_TOKEN, "intents": 513,
+        "properties": {"os": "linux", "browser": "test", "device": "test"}}});
+    ws.send(Message::text(identify.to_string())).await.unwrap();
+    let ready = next_json(ws.next().await);
+    assert_eq!(ready["t"], "READY", "{ready}");
+    assert_eq!(
+        ready["d"]["resume_gateway_url"], "wss://gateway.discord.gg",
+        "{ready}"
+    );
+    let _ = ws.close(None).await;
+    let log = tokio::task::spawn_blocking(move || serve.stop())
+        .await
+        .unwrap();
+    assert!(log.contains("GET / answered by backend"), "{log}");
+    assert!(!dir.path().join("recordings").exists());
+}
+
+#[test]
+fn no_store_without_the_proxy_is_refused_with_a_clear_error() {
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--no-store"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
 }

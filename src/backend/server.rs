@@ -99,6 +99,13 @@ pub fn prepare_store(options: &ServeOptions) -> Result<(Store, String), ServeErr
 
 /// The start-up banner: where to point a bot, and the tokens to use.
 pub fn banner(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, StoreError> {
+    let mut out = banner_details(store, addr, origin)?;
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    Ok(out)
+}
+
+/// The banner without its closing "Press Ctrl-C" line, for callers that add their own lines.
+pub fn banner_details(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, StoreError> {
     let mut out = String::new();
     let base = format!("http://{addr}/api/v10");
     let _ = writeln!(out, "discord-mitm serve listening on http://{addr}");
@@ -147,7 +154,6 @@ pub fn banner(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, S
             );
         }
     }
-    let _ = writeln!(out, "Press Ctrl-C to stop.");
     Ok(out)
 }
 

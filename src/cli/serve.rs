@@ -11,7 +11,6 @@ use crate::backend::ratelimit::{Limit, RateLimitConfig};
 use crate::backend::routes::client::ClientConfig;
 use crate::backend::server::{self, ServeOptions};
 use crate::backend::Config;
-use crate::pipeline::backend::ADVERTISED_GATEWAY;
 use crate::pipeline::replay::ReplayOptions;
 use crate::pipeline::serve::{Fallback, ServeProxyConfig};
 use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
@@ -63,9 +62,13 @@ pub struct ServeArgs {
     /// Also listen for TLS here and pick the leaf by SNI, for hosts-file redirects (needs --listen).
     #[arg(long, value_name = "ADDR", requires = "listen")]
     pub transparent: Option<SocketAddr>,
-    /// Recordings database replayed from, and recorded into when forwarding.
+    /// Recordings database replayed from, and where everything through the proxy (exchanges,
+    /// gateway sessions) is recorded unless --no-store.
     #[arg(long, default_value = "recordings")]
     pub recordings: PathBuf,
+    /// Record nothing that passes through the proxy (replay from --recordings still works).
+    #[arg(long, requires = "listen")]
+    pub no_store: bool,
     /// What answers what the backend does not: recorded,forward | recorded | forward | none.
     #[arg(long, default_value = "recorded,forward")]
     pub fallback: Fallback,
@@ -171,13 +174,10 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         print!("{}", crate::backend::coverage::report(&coverage));
         return Ok(ExitCode::SUCCESS);
     }
-    // Behind the proxy, clients must keep believing they talk to Discord's gateway.
-    let gateway_url = match (&args.gateway_url, args.listen) {
-        (None, Some(_)) => Some(ADVERTISED_GATEWAY.to_string()),
-        (url, _) => url.clone(),
-    };
+    // Behind the proxy the pipeline tells the backend to advertise Discord's gateway; direct
+    // clients of --api keep getting ws://<Host>.
     let config = Config {
-        gateway_url,
+        gateway_url: args.gateway_url.clone(),
         rate_limits: RateLimitConfig {
             per_route: parse_limit(&args.rate_limit)?,
             global: parse_limit(&args.global_rate_limit)?,
@@ -229,6 +229,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
             version: args.client_version.clone(),
             ..ClientConfig::default()
         },
+        no_store: args.no_store,
     };
     runtime.block_on(crate::pipeline::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)

@@ -3,7 +3,12 @@
 //!
 //! Compressors are reusable contexts writing into caller-owned buffers, so the fan-out hot path
 //! allocates nothing per message once buffers have grown.
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+//!
+//! zlib goes through the `zlib-rs` crate directly rather than flate2: flate2 picks its backend by
+//! cargo feature unification, so any crate in the build enabling `flate2/zlib` (twilight-gateway
+//! does, as a dev-dependency) would silently swap this hot path to C zlib, which is 4-9x slower
+//! at level 1 with a sync flush per message.
+use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status};
 use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
 
 /// The four bytes every zlib-stream message ends with (an empty stored block from Z_SYNC_FLUSH).
@@ -79,12 +84,80 @@ fn ensure_spare(out: &mut Vec<u8>, want: usize) {
     }
 }
 
+/// The result of one (de)compression call into a buffer's spare room.
+struct Step {
+    status: Status,
+    consumed: usize,
+    /// The call used all the room it was given, so it may have more output to give.
+    filled: bool,
+}
+
+/// How much of a buffer's spare room one call is handed. Zero-filling it keeps this safe; bounding
+/// it keeps that cheap when a buffer has grown large (a big READY) and the message is small.
+fn room_for(out: &Vec<u8>, hint: usize) -> usize {
+    (out.capacity() - out.len()).min(hint.max(4096))
+}
+
+/// One deflate call writing into `out`'s spare room.
+fn deflate_into(
+    deflate: &mut Deflate,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    flush: DeflateFlush,
+) -> Result<Step, CompressError> {
+    let start = out.len();
+    let room = room_for(out, input.len() + input.len() / 8 + 64);
+    let before_in = deflate.total_in();
+    let before_out = deflate.total_out();
+    out.resize(start + room, 0);
+    let status = deflate.compress(input, &mut out[start..], flush);
+    let written = (deflate.total_out() - before_out) as usize;
+    out.truncate(start + written);
+    let status = status.map_err(|e| CompressError::Internal(e.as_str().to_owned()))?;
+    Ok(Step {
+        status,
+        consumed: (deflate.total_in() - before_in) as usize,
+        filled: written == room,
+    })
+}
+
+/// One inflate call writing into `out`'s spare room.
+fn inflate_into(
+    inflate: &mut Inflate,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    flush: InflateFlush,
+) -> Result<(Step, usize), CompressError> {
+    let start = out.len();
+    let room = room_for(out, input.len().saturating_mul(8));
+    let before_in = inflate.total_in();
+    let before_out = inflate.total_out();
+    out.resize(start + room, 0);
+    let status = inflate.decompress(input, &mut out[start..], flush);
+    let produced = (inflate.total_out() - before_out) as usize;
+    out.truncate(start + produced);
+    let status = status.map_err(|e| {
+        CompressError::ZlibCorrupt(
+            inflate
+                .error_message()
+                .unwrap_or_else(|| e.as_str())
+                .to_owned(),
+        )
+    })?;
+    let step = Step {
+        status,
+        consumed: (inflate.total_in() - before_in) as usize,
+        filled: produced == room,
+    };
+    Ok((step, produced))
+}
+
 // ---------------------------------------------------------------------------------------------
 // zlib-stream
 
 /// The sending side of one `zlib-stream` connection.
 pub struct ZlibStreamCompressor {
-    deflate: Compress,
+    deflate: Deflate,
 }
 
 impl ZlibStreamCompressor {
@@ -96,7 +169,7 @@ impl ZlibStreamCompressor {
     /// A new connection context at zlib `level` (0–9).
     pub fn with_level(level: u32) -> Self {
         ZlibStreamCompressor {
-            deflate: Compress::new(Compression::new(level.min(9)), true),
+            deflate: Deflate::new(level.min(9) as i32, true, 15),
         }
     }
 
@@ -105,11 +178,7 @@ impl ZlibStreamCompressor {
     /// readable by every client, whose inflaters use the full 15-bit window.
     pub fn with_level_and_window(level: u32, window_bits: u8) -> Self {
         ZlibStreamCompressor {
-            deflate: Compress::new_with_window_bits(
-                Compression::new(level.min(9)),
-                true,
-                window_bits.clamp(9, 15),
-            ),
+            deflate: Deflate::new(level.min(9) as i32, true, window_bits.clamp(9, 15)),
         }
     }
 
@@ -122,14 +191,10 @@ impl ZlibStreamCompressor {
         let mut input = payload;
         ensure_spare(out, payload.len() / 2 + 64);
         loop {
-            let before = self.deflate.total_in();
-            self.deflate
-                .compress_vec(input, out, FlushCompress::Sync)
-                .map_err(|e| CompressError::Internal(e.to_string()))?;
-            let consumed = (self.deflate.total_in() - before) as usize;
-            input = &input[consumed..];
+            let step = deflate_into(&mut self.deflate, input, out, DeflateFlush::SyncFlush)?;
+            input = &input[step.consumed..];
             // A sync flush is complete once all input is taken and the output was not filled.
-            if input.is_empty() && out.len() < out.capacity() {
+            if input.is_empty() && !step.filled {
                 return Ok(());
             }
             ensure_spare(out, out.capacity().max(256));
@@ -152,7 +217,7 @@ impl Default for ZlibStreamCompressor {
 
 /// The receiving side of one `zlib-stream` connection: frames in, whole messages out.
 pub struct ZlibStreamDecompressor {
-    inflate: Decompress,
+    inflate: Inflate,
     message: Vec<u8>,
     message_complete: bool,
     max_message_size: usize,
@@ -171,7 +236,7 @@ impl ZlibStreamDecompressor {
     /// A new connection context refusing messages over `max` bytes decompressed.
     pub fn with_max_message_size(max: usize) -> Self {
         ZlibStreamDecompressor {
-            inflate: Decompress::new(true),
+            inflate: Inflate::new(true, 15),
             message: Vec::new(),
             message_complete: false,
             max_message_size: max,
@@ -199,21 +264,20 @@ impl ZlibStreamDecompressor {
         let mut input = frame;
         loop {
             ensure_spare(&mut self.message, (input.len() * 4).clamp(256, 1 << 20));
-            let before_in = self.inflate.total_in();
-            let before_out = self.inflate.total_out();
-            let status = self
-                .inflate
-                .decompress_vec(input, &mut self.message, FlushDecompress::Sync)
-                .map_err(|e| CompressError::ZlibCorrupt(e.to_string()))?;
-            let consumed = (self.inflate.total_in() - before_in) as usize;
-            let produced = self.inflate.total_out() - before_out;
+            let (step, produced) = inflate_into(
+                &mut self.inflate,
+                input,
+                &mut self.message,
+                InflateFlush::SyncFlush,
+            )?;
+            let consumed = step.consumed;
             input = &input[consumed..];
             if self.message.len() > self.max_message_size {
                 // Keep inflating so the shared window stays in sync, but drop the output.
                 self.message.clear();
                 self.discarding = true;
             }
-            match status {
+            match step.status {
                 Status::StreamEnd => {
                     self.ended = true;
                     if !input.is_empty() {
@@ -222,7 +286,7 @@ impl ZlibStreamDecompressor {
                     break;
                 }
                 Status::Ok | Status::BufError => {
-                    let room_left = self.message.len() < self.message.capacity();
+                    let room_left = !step.filled;
                     if input.is_empty() && room_left {
                         break;
                     }
@@ -396,14 +460,14 @@ impl ZstdStreamDecompressor {
 
 /// Compresses single payloads as complete zlib streams, reusing one context.
 pub struct PayloadCompressor {
-    deflate: Compress,
+    deflate: Deflate,
 }
 
 impl PayloadCompressor {
     /// A new context at [`DEFAULT_ZLIB_LEVEL`].
     pub fn new() -> Self {
         PayloadCompressor {
-            deflate: Compress::new(Compression::new(DEFAULT_ZLIB_LEVEL), true),
+            deflate: Deflate::new(DEFAULT_ZLIB_LEVEL as i32, true, 15),
         }
     }
 
@@ -417,13 +481,9 @@ impl PayloadCompressor {
         let mut input = payload;
         ensure_spare(out, payload.len() / 2 + 64);
         loop {
-            let before = self.deflate.total_in();
-            let status = self
-                .deflate
-                .compress_vec(input, out, FlushCompress::Finish)
-                .map_err(|e| CompressError::Internal(e.to_string()))?;
-            input = &input[(self.deflate.total_in() - before) as usize..];
-            if status == Status::StreamEnd {
+            let step = deflate_into(&mut self.deflate, input, out, DeflateFlush::Finish)?;
+            input = &input[step.consumed..];
+            if step.status == Status::StreamEnd {
                 return Ok(());
             }
             ensure_spare(out, out.capacity().max(256));
@@ -439,18 +499,21 @@ impl Default for PayloadCompressor {
 
 /// Decompresses one payload-compressed message (a complete zlib stream), refusing output over `max`.
 pub fn decompress_payload(data: &[u8], max: usize) -> Result<Vec<u8>, CompressError> {
-    let mut inflate = Decompress::new(true);
+    let mut inflate = Inflate::new(true, 15);
     let mut out = Vec::with_capacity((data.len() * 4).clamp(256, 1 << 20));
     loop {
         ensure_spare(&mut out, 1024);
         let consumed = inflate.total_in() as usize;
-        let status = inflate
-            .decompress_vec(&data[consumed..], &mut out, FlushDecompress::Finish)
-            .map_err(|e| CompressError::ZlibCorrupt(e.to_string()))?;
+        let (step, _) = inflate_into(
+            &mut inflate,
+            &data[consumed..],
+            &mut out,
+            InflateFlush::Finish,
+        )?;
         if out.len() > max {
             return Err(CompressError::TooLarge { limit: max });
         }
-        match status {
+        match step.status {
             Status::StreamEnd => {
                 if (inflate.total_in() as usize) < data.len() {
                     return Err(CompressError::ZlibCorrupt(
@@ -461,7 +524,7 @@ pub fn decompress_payload(data: &[u8], max: usize) -> Result<Vec<u8>, CompressEr
             }
             Status::Ok => {}
             Status::BufError => {
-                if out.len() < out.capacity() {
+                if !step.filled {
                     return Err(CompressError::ZlibTruncated);
                 }
             }

@@ -1,16 +1,24 @@
 //! The second link of `serve`'s chain: answers from recorded upstream responses.
 //!
-//! Matching (after mitmproxy's server replay): the key is method, host, route template (ids
-//! normalized as `routes` shows them), the query with its parameters sorted and the ignorable
-//! ones dropped, and — when asked for — the request body. Among recordings of the same key an
-//! exact match (same path, ids included) wins over a template match; within each kind the most
-//! recent wins. Only responses that really came from upstream are replayed.
+//! Matching (after mitmproxy's server replay): candidates share the method, the host and the
+//! route template (ids normalized as `routes` shows them); with `--replay-match-body` their
+//! request body must also be byte-equal. Queries are compared with their parameters decoded and
+//! sorted and the ignorable ones (`--replay-ignore-param`, cache busters) dropped. Among the
+//! candidates the best match wins, and among equally good ones the most recent:
+//! 1. `exact` — same path (ids included) and same query;
+//! 2. `template` — other ids, same query;
+//! 3. `loose` — a query that differs in a parameter that is not ignored.
+//!
+//! Only complete responses that really came from upstream are replayed. The replayed response
+//! names its recording and match in `X-Discord-Mitm-Replay: <exchange id> <match>`.
 //!
 //! Id substitution: for every template parameter where the live path and the recorded path
 //! differ (`/channels/{channel_id}` with 111 recorded and 222 asked), every JSON string in the
 //! replayed body equal to the recorded value becomes the live value. Other bodies are replayed
 //! byte for byte.
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -51,22 +59,119 @@ impl Default for ReplayOptions {
 pub struct ReplayResponder {
     store: Arc<Store>,
     options: ReplayOptions,
+    /// What matching needs of each recording, per `method host template`, so a lookup reads
+    /// only the winner from the store (not every candidate). Filled on first use of a route and
+    /// topped up with what was recorded since.
+    candidates: Mutex<HashMap<String, RouteCandidates>>,
 }
 
-/// How a recording matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MatchKind {
+/// The matching facts of one route's recordings, oldest first.
+#[derive(Default)]
+struct RouteCandidates {
+    list: Vec<Candidate>,
+    newest_id: Option<u64>,
+}
+
+/// The matching facts of one recording.
+struct Candidate {
+    id: u64,
+    /// Replayable at all: from upstream, complete, without error.
+    usable: bool,
+    path: String,
+    query: Vec<(String, String)>,
+    /// Hash of the request body, or `None` when it was truncated (never matched by body).
+    body_hash: Option<u64>,
+}
+
+impl Candidate {
+    fn of(exchange: &Exchange, ignored: &[String]) -> Candidate {
+        let usable = exchange.source == "upstream"
+            && exchange.error.is_none()
+            && exchange
+                .response
+                .as_ref()
+                .is_some_and(|response| !response.body.truncated);
+        let (path, query) = exchange
+            .path_and_query
+            .split_once('?')
+            .map_or((exchange.path_and_query.as_str(), None), |(p, q)| {
+                (p, Some(q))
+            });
+        Candidate {
+            id: exchange.id,
+            usable,
+            path: path.to_string(),
+            query: normalized_query(query, ignored),
+            body_hash: (!exchange.request_body.truncated)
+                .then(|| body_hash(&exchange.request_body.data)),
+        }
+    }
+
+    /// How this recording matches the live request, if it is a candidate at all.
+    fn classify(
+        &self,
+        live_path: &str,
+        live_query: &[(String, String)],
+        live_body_hash: Option<u64>,
+    ) -> Option<MatchKind> {
+        if !self.usable {
+            return None;
+        }
+        if live_body_hash.is_some() && self.body_hash != live_body_hash {
+            return None;
+        }
+        Some(if self.query != live_query {
+            MatchKind::Loose
+        } else if self.path == live_path {
+            MatchKind::Exact
+        } else {
+            MatchKind::Template
+        })
+    }
+}
+
+fn body_hash(body: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Header naming the replayed recording and how it matched.
+pub const REPLAY_HEADER: &str = "x-discord-mitm-replay";
+
+/// How a recording matched, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MatchKind {
+    /// Same path, ids included, and same query.
     Exact,
+    /// Same route template and query; the ids differ (and are substituted).
     Template,
+    /// Same route template; a parameter that is not ignored differs.
+    Loose,
+}
+
+impl MatchKind {
+    /// Name used in [`REPLAY_HEADER`] and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Template => "template",
+            MatchKind::Loose => "loose",
+        }
+    }
 }
 
 impl ReplayResponder {
     /// Replays out of `store` (shared with the recorder: sled allows one opener).
     pub fn new(store: Arc<Store>, options: ReplayOptions) -> Self {
-        ReplayResponder { store, options }
+        ReplayResponder {
+            store,
+            options,
+            candidates: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The newest best recording for a request, if any.
+    /// The best recording for a request (the most recent among equally good ones), if any.
     fn find(
         &self,
         method: &str,
@@ -74,13 +179,61 @@ impl ReplayResponder {
         path: &str,
         query: Option<&str>,
         body: Option<&[u8]>,
-    ) -> Option<Exchange> {
+    ) -> Option<(Exchange, MatchKind)> {
         let template = route_template(path);
         let live_query = normalized_query(query, &self.options.ignored_params);
-        let mut template_match: Option<Exchange> = None;
+        let live_body_hash = body.map(body_hash);
+        let best = {
+            let mut cache = self.candidates.lock().ok()?;
+            let route = cache
+                .entry(format!("{method} {authority} {template}"))
+                .or_default();
+            self.top_up(route, method, authority, &template)?;
+            let mut best: Option<(u64, MatchKind)> = None;
+            // Newest first, so a later candidate only wins by matching better.
+            for candidate in route.list.iter().rev() {
+                let Some(kind) = candidate.classify(path, &live_query, live_body_hash) else {
+                    continue;
+                };
+                if best.is_none_or(|(_, found)| kind < found) {
+                    best = Some((candidate.id, kind));
+                }
+                if kind == MatchKind::Exact {
+                    break;
+                }
+            }
+            best
+        };
+        let (id, kind) = best?;
+        let exchange = match self.store.exchange(id) {
+            Ok(Some(exchange)) => exchange,
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::warn!(id, "recording unreadable: {err}");
+                return None;
+            }
+        };
+        // The hash picked it; the bytes decide.
+        if body.is_some_and(|body| exchange.request_body.data != body) {
+            return None;
+        }
+        Some((exchange, kind))
+    }
+
+    /// Adds the route's recordings newer than the ones already known (all of them at first).
+    fn top_up(
+        &self,
+        route: &mut RouteCandidates,
+        method: &str,
+        authority: &str,
+        template: &str,
+    ) -> Option<()> {
+        let known = route.newest_id;
+        let mut newest_seen = known;
+        let mut fresh = Vec::new();
         for id in self
             .store
-            .exchange_ids_for_route(method, authority, &template)
+            .exchange_ids_for_route(method, authority, template)
         {
             let id = match id {
                 Ok(id) => id,
@@ -89,56 +242,23 @@ impl ReplayResponder {
                     return None;
                 }
             };
-            let exchange = match self.store.exchange(id) {
-                Ok(Some(exchange)) => exchange,
-                Ok(None) => continue,
-                Err(err) => {
-                    tracing::warn!(id, "recording unreadable: {err}");
-                    continue;
-                }
-            };
-            match classify(&exchange, path, &live_query, body, &self.options) {
-                Some(MatchKind::Exact) => return Some(exchange),
-                Some(MatchKind::Template) if template_match.is_none() => {
-                    template_match = Some(exchange)
-                }
-                _ => {}
+            if known.is_some_and(|newest| id <= newest) {
+                break;
             }
+            match self.store.exchange(id) {
+                Ok(Some(exchange)) => {
+                    fresh.push(Candidate::of(&exchange, &self.options.ignored_params))
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(id, "recording unreadable: {err}"),
+            }
+            newest_seen = newest_seen.max(Some(id));
         }
-        template_match
+        // Only now, so an index error part-way leaves the cache as it was.
+        route.newest_id = newest_seen;
+        route.list.extend(fresh.into_iter().rev());
+        Some(())
     }
-}
-
-fn classify(
-    exchange: &Exchange,
-    live_path: &str,
-    live_query: &[(String, String)],
-    live_body: Option<&[u8]>,
-    options: &ReplayOptions,
-) -> Option<MatchKind> {
-    let response = exchange.response.as_ref()?;
-    if exchange.source != "upstream" || response.body.truncated || exchange.error.is_some() {
-        return None;
-    }
-    let (path, query) = exchange
-        .path_and_query
-        .split_once('?')
-        .map_or((exchange.path_and_query.as_str(), None), |(p, q)| {
-            (p, Some(q))
-        });
-    if normalized_query(query, &options.ignored_params) != live_query {
-        return None;
-    }
-    if let Some(body) = live_body {
-        if exchange.request_body.data != body {
-            return None;
-        }
-    }
-    Some(if path == live_path {
-        MatchKind::Exact
-    } else {
-        MatchKind::Template
-    })
 }
 
 /// Query pairs, percent-decoded, without ignored parameters, sorted.
@@ -297,12 +417,16 @@ impl Responder for ReplayResponder {
                 query.as_deref(),
                 body.as_deref(),
             );
-            let Some(exchange) = found else {
+            let Some((exchange, kind)) = found else {
                 return Outcome::Declined(req);
             };
             match replayed_response(&exchange, &path) {
-                Some(response) => {
-                    tracing::debug!(id = exchange.id, "replaying recorded exchange");
+                Some(mut response) => {
+                    let replay = format!("{} {}", exchange.id, kind.as_str());
+                    tracing::debug!(id = exchange.id, kind = kind.as_str(), "replaying");
+                    if let Ok(value) = HeaderValue::from_str(&replay) {
+                        response.headers_mut().insert(REPLAY_HEADER, value);
+                    }
                     Outcome::Answered(Answer {
                         response,
                         source: Source::Recording,
@@ -320,6 +444,109 @@ impl Responder for ReplayResponder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{BodyRecord, ResponseRecord};
+
+    fn record(store: &Store, source: &str, path_and_query: &str, request: &str, answer: &str) {
+        let mut exchange = Exchange {
+            id: 0,
+            started_at_us: 0,
+            wait_us: None,
+            duration_us: 0,
+            client_addr: "127.0.0.1:1".into(),
+            upstream_addr: None,
+            source: source.into(),
+            method: "POST".into(),
+            scheme: "https".into(),
+            host: "discord.com".into(),
+            path_and_query: path_and_query.into(),
+            http_version: "HTTP/1.1".into(),
+            request_headers: vec![],
+            request_body: BodyRecord {
+                data: request.as_bytes().to_vec(),
+                ..BodyRecord::default()
+            },
+            response: Some(ResponseRecord {
+                status: 200,
+                headers: vec![],
+                body: BodyRecord {
+                    data: answer.as_bytes().to_vec(),
+                    ..BodyRecord::default()
+                },
+            }),
+            error: None,
+            redactions: vec![],
+        };
+        store.insert_exchange(&mut exchange).unwrap();
+    }
+
+    #[test]
+    fn lookups_rank_matches_and_see_recordings_made_after_the_first_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let path = "/api/v9/channels/81384788765712384/messages";
+        let other = "/api/v9/channels/81384788765712385/messages";
+        record(&store, "upstream", &format!("{path}?a=1"), "x", "first");
+        let replay = ReplayResponder::new(Arc::clone(&store), ReplayOptions::default());
+        let body_of = |(exchange, kind): (Exchange, MatchKind)| {
+            let body = exchange.response.unwrap().body.data;
+            (String::from_utf8(body).unwrap(), kind)
+        };
+        let find = |path: &str, query: &str, body: Option<&[u8]>| {
+            replay
+                .find("POST", "discord.com", path, Some(query), body)
+                .map(body_of)
+        };
+        assert_eq!(
+            find(path, "a=1", None),
+            Some(("first".into(), MatchKind::Exact))
+        );
+        // Recorded after the route was first looked up: seen, and the most recent wins.
+        record(&store, "upstream", &format!("{path}?a=1"), "y", "second");
+        record(
+            &store,
+            "backend",
+            &format!("{path}?a=1"),
+            "y",
+            "not replayed",
+        );
+        assert_eq!(
+            find(path, "a=1", None),
+            Some(("second".into(), MatchKind::Exact))
+        );
+        assert_eq!(
+            find(path, "_=9&a=1", None),
+            Some(("second".into(), MatchKind::Exact))
+        );
+        assert_eq!(
+            find(other, "a=1", None),
+            Some(("second".into(), MatchKind::Template))
+        );
+        assert_eq!(
+            find(path, "a=2", None),
+            Some(("second".into(), MatchKind::Loose))
+        );
+        // An exact match beats a newer template match.
+        record(&store, "upstream", &format!("{other}?a=1"), "z", "third");
+        assert_eq!(
+            find(path, "a=1", None),
+            Some(("second".into(), MatchKind::Exact))
+        );
+        assert_eq!(
+            find(path, "a=2", None),
+            Some(("third".into(), MatchKind::Loose))
+        );
+        // Bodies, when matched, pick their own recording and never another's.
+        assert_eq!(
+            find(path, "a=1", Some(b"x")),
+            Some(("first".into(), MatchKind::Exact))
+        );
+        assert_eq!(
+            find(other, "a=1", Some(b"x")),
+            Some(("first".into(), MatchKind::Template))
+        );
+        assert_eq!(find(path, "a=1", Some(b"nobody")), None);
+        assert_eq!(find("/api/v9/users/@me", "", None), None);
+    }
 
     #[test]
     fn queries_are_sorted_decoded_and_ignorable_parameters_dropped() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::backend::BackendResponder;
+use super::backend::{BackendResponder, ADVERTISED_CDN, ADVERTISED_GATEWAY};
 use super::replay::{ReplayOptions, ReplayResponder};
 use super::upstream::UpstreamResponder;
 use super::websocket::WebSocketRelay;
@@ -86,6 +86,8 @@ pub struct ServeProxyConfig {
     pub ca_dir: PathBuf,
     /// What the desktop client's update check is told.
     pub client: ClientConfig,
+    /// Record nothing (exchanges and gateway sessions are recorded otherwise).
+    pub no_store: bool,
 }
 
 /// Why the proxy side of `serve` could not run.
@@ -138,7 +140,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeProxyError> {
     let leaves = Arc::new(LeafAuthority::from_ca_dir(&config.ca_dir)?);
-    let needs_store = config.fallback.recorded || config.fallback.forward;
+    let needs_store = config.fallback.recorded || !config.no_store;
     let store = if needs_store {
         Some(Arc::new(Store::open(&config.recordings)?))
     } else {
@@ -149,8 +151,8 @@ pub async fn run(
     } else {
         None
     };
-    let recorder = match (&store, config.fallback.forward) {
-        (Some(store), true) => Some(Recorder::start(Arc::clone(store), config.recorder.clone())),
+    let recorder = match (&store, config.no_store) {
+        (Some(store), false) => Some(Recorder::start(Arc::clone(store), config.recorder.clone())),
         _ => None,
     };
     let max_body = state.config.max_body_bytes;
@@ -158,7 +160,7 @@ pub async fn run(
         client::router(config.client.clone()),
         crate::backend::router(state),
     ];
-    let backend = BackendResponder::new(routers, gateway, max_body);
+    let backend = BackendResponder::new(routers, gateway, max_body).recording(recorder.clone());
     let pipeline = Arc::new(serve_chain(
         backend,
         config.fallback,
@@ -197,10 +199,12 @@ pub async fn run_with_proxy(
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Io)?;
+    // The backend's part now; the proxy's lines and the one "Press Ctrl-C" once it is bound.
     print!(
         "{}",
-        server::banner(&store, addr, &origin).map_err(ServeError::Store)?
+        server::banner_details(&store, addr, &origin).map_err(ServeError::Store)?
     );
+    let recording = (!proxy_config.no_store).then(|| proxy_config.recordings.clone());
     let gateway = Gateway::start(state.clone(), options.gateway.clone());
     let app = crate::backend::router(state.clone()).merge(gateway.router());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -229,13 +233,7 @@ pub async fn run_with_proxy(
         state,
         gateway,
         |proxy, transparent| {
-            println!(
-                "  proxy:    http://{proxy}   (HTTPS_PROXY; trust the CA from `discord-mitm ca`)"
-            );
-            if let Some(addr) = transparent {
-                println!("  transparent TLS on {addr}");
-            }
-            println!("Press Ctrl-C to stop.");
+            print!("{}", proxy_banner(proxy, transparent, recording.as_deref()));
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         },
@@ -246,6 +244,41 @@ pub async fn run_with_proxy(
     store.flush().map_err(ServeError::Store)?;
     proxy_result?;
     Ok(())
+}
+
+/// The proxy's part of `serve --listen`'s banner, ending with the one "Press Ctrl-C" line.
+pub fn proxy_banner(
+    proxy: SocketAddr,
+    transparent: Option<SocketAddr>,
+    recording: Option<&std::path::Path>,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  proxy:    http://{proxy}   (HTTPS_PROXY; trust the CA from `discord-mitm ca`)"
+    );
+    let _ = writeln!(
+        out,
+        "            through it: REST https://discord.com/api/v10, gateway {ADVERTISED_GATEWAY}, attachments {ADVERTISED_CDN}"
+    );
+    if let Some(addr) = transparent {
+        let _ = writeln!(out, "  transparent TLS on {addr}");
+    }
+    match recording {
+        Some(dir) => {
+            let _ = writeln!(
+                out,
+                "  recording exchanges and gateway sessions into {}",
+                dir.display()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  not recording (--no-store)");
+        }
+    }
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    out
 }
 
 /// Why `serve --listen` stopped.
@@ -271,5 +304,20 @@ mod tests {
         assert_eq!(parse("forward,recorded"), None);
         assert_eq!(parse("upstream"), None);
         assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn the_proxy_banner_names_the_proxy_and_recording_and_says_ctrl_c_once() {
+        let proxy: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let tls: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        let text = proxy_banner(proxy, Some(tls), Some(std::path::Path::new("rec")));
+        assert!(text.contains("proxy:    http://127.0.0.1:8080"), "{text}");
+        assert!(text.contains("transparent TLS on 127.0.0.1:8443"), "{text}");
+        assert!(text.contains("into rec"), "{text}");
+        assert_eq!(text.matches("Press Ctrl-C").count(), 1, "{text}");
+        assert!(text.ends_with("Press Ctrl-C to stop.\n"), "{text}");
+        let quiet = proxy_banner(proxy, None, None);
+        assert!(quiet.contains("not recording (--no-store)"), "{quiet}");
+        assert!(!quiet.contains("transparent"), "{quiet}");
     }
 }

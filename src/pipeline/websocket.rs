@@ -40,11 +40,10 @@ pub struct WebSocketRelay {
 impl WebSocketRelay {
     /// A relay recording into `recorder` (if any).
     pub fn new(recorder: Option<Recorder>) -> Self {
-        // READY for a big account is megabytes; Discord's own limit on client frames is far lower.
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(128 << 20))
-            .max_frame_size(Some(64 << 20));
-        WebSocketRelay { recorder, config }
+        WebSocketRelay {
+            recorder,
+            config: relay_config(),
+        }
     }
 
     /// Connects upstream, answers the client's upgrade, and starts relaying.
@@ -168,8 +167,17 @@ fn fail(status: StatusCode, message: &str, error: String) -> Answer {
     }
 }
 
-/// Relays until both sides are done; returns the first error seen, if any.
-async fn relay<C, U>(
+/// WebSocket limits of both sides of a relay.
+pub(crate) fn relay_config() -> WebSocketConfig {
+    // READY for a big account is megabytes; Discord's own limit on client frames is far lower.
+    WebSocketConfig::default()
+        .max_message_size(Some(128 << 20))
+        .max_frame_size(Some(64 << 20))
+}
+
+/// Relays until both sides are done, tapping every message into `session`; returns the first
+/// error seen, if any.
+pub(crate) async fn relay<C, U>(
     client: WebSocketStream<C>,
     upstream: WebSocketStream<U>,
     session: Option<&(Recorder, u64)>,

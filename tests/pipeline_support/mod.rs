@@ -1,11 +1,15 @@
 //! Test support for `serve --listen`: the built binary as the proxy in front of its backend, on
-//! a fixture, with a CA made by `ca init`, optional recordings and the record stand-in upstream.
+//! a fixture, with a CA made by `ca init`, optional recordings and a fake upstream
+//! ([`upstream::FakeDiscord`]) that `record` records from and `serve` forwards to.
 #![allow(dead_code)]
+
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -44,6 +48,9 @@ pub struct ServeProxy {
     pub transparent: Option<SocketAddr>,
     /// The CA certificate clients trust.
     pub ca_pem: PathBuf,
+    /// The plain `--api` listener.
+    pub api: SocketAddr,
+    stdout: Arc<Mutex<String>>,
     stderr_log: PathBuf,
 }
 
@@ -75,9 +82,15 @@ impl ServeProxy {
         let mut lines = BufReader::new(stdout).lines();
         let mut proxy = None;
         let mut transparent = None;
+        let mut api = None;
+        let stdout = Arc::new(Mutex::new(String::new()));
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let Some(Ok(line)) = lines.next() else { break };
+            stdout.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.strip_prefix("discord-mitm serve listening on http://") {
+                api = rest.trim().parse().ok();
+            }
             if let Some(rest) = line.trim().strip_prefix("proxy:") {
                 let addr = rest.trim().trim_start_matches("http://");
                 proxy = addr.split_whitespace().next().and_then(|a| a.parse().ok());
@@ -96,14 +109,26 @@ impl ServeProxy {
                 std::fs::read_to_string(&stderr_log).unwrap_or_default()
             );
         };
-        std::thread::spawn(move || for _ in lines {});
+        let rest = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                rest.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
         ServeProxy {
             child,
             proxy,
             transparent,
             ca_pem: dir.join("ca").join("discord-mitm-ca.pem"),
+            api: api.expect("serve printed its --api address"),
+            stdout,
             stderr_log,
         }
+    }
+
+    /// Everything printed on standard output so far (the banner).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// `http://ADDR` for `--proxy`.
@@ -113,20 +138,16 @@ impl ServeProxy {
 
     /// curl through the proxy trusting our CA; `-i` so headers come back too.
     pub fn curl(&self, url: &str, extra: &[&str]) -> Reply {
-        let out = Command::new("curl")
-            .args(["-sS", "-i", "--max-time", "10", "--proxy"])
-            .arg(self.proxy_url())
-            .arg("--cacert")
-            .arg(&self.ca_pem)
-            .args(extra)
-            .arg(url)
-            .output()
-            .expect("run curl");
-        Reply::parse(&out)
+        curl_via(&self.proxy_url(), &self.ca_pem, url, extra)
     }
 
     /// Stops with SIGTERM (flushes recordings) and returns the log.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_with_stdout().1
+    }
+
+    /// Stops with SIGTERM and returns (everything printed on standard output, the log).
+    pub fn stop_with_stdout(mut self) -> (String, String) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -140,7 +161,9 @@ impl ServeProxy {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.log()
+        // The reader thread sees end of file once the process is gone.
+        std::thread::sleep(Duration::from_millis(50));
+        (self.stdout(), self.log())
     }
 
     /// The log so far.
@@ -154,6 +177,133 @@ impl Drop for ServeProxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// curl through the proxy at `proxy` trusting `ca_pem`; `-i` so headers come back too.
+pub fn curl_via(proxy: &str, ca_pem: &Path, url: &str, extra: &[&str]) -> Reply {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "10", "--proxy"])
+        .arg(proxy)
+        .arg("--cacert")
+        .arg(ca_pem)
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run curl");
+    Reply::parse(&out)
+}
+
+/// A running `discord-mitm record` recording from the fake upstream; killed on drop.
+pub struct RecordProxy {
+    child: Child,
+    /// `http://ADDR` of its proxy.
+    pub proxy_url: String,
+    ca_pem: PathBuf,
+    stderr_log: PathBuf,
+}
+
+impl RecordProxy {
+    /// Starts `record` in `dir` (which holds `ca/`), recording into `dir/recordings`.
+    pub fn start(dir: &Path, fake: &upstream::FakeDiscord) -> RecordProxy {
+        let stderr_log = dir.join("record.log");
+        let mut child = Command::new(BIN)
+            .arg("--ca-dir")
+            .arg(dir.join("ca"))
+            .args([
+                "record",
+                "--listen",
+                "127.0.0.1:0",
+                "--connect-timeout",
+                "2",
+            ])
+            .arg("--recordings")
+            .arg(dir.join("recordings"))
+            .args(fake.upstream_args())
+            .env("RUST_LOG", "discord_mitm=info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .expect("start discord-mitm record");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut addr = None;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(rest) = line.strip_prefix("discord-mitm record: proxy listening on ") {
+                addr = Some(rest.trim().to_string());
+            }
+            if line.starts_with("discord-mitm record: recording into") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            panic!(
+                "record did not start: {}",
+                std::fs::read_to_string(&stderr_log).unwrap_or_default()
+            );
+        };
+        RecordProxy {
+            child,
+            proxy_url: format!("http://{addr}"),
+            ca_pem: dir.join("ca").join("discord-mitm-ca.pem"),
+            stderr_log,
+        }
+    }
+
+    /// curl through `record`; asserts the fake answered.
+    pub fn curl(&self, url: &str, extra: &[&str]) -> Reply {
+        let reply = curl_via(&self.proxy_url, &self.ca_pem, url, extra);
+        assert_eq!(reply.status, 200, "recording {url}: {reply:?}");
+        reply
+    }
+
+    /// Stops with SIGTERM (record flushes) and waits.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "record did not stop: {}",
+            std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for RecordProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch directory with a CA made by `discord-mitm ca init`.
+pub fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .args(["ca", "init"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ca init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Arguments as owned strings.
+pub fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 /// A response as curl -i printed it.
@@ -216,6 +366,12 @@ impl Reply {
     /// Who answered.
     pub fn source(&self) -> Option<&str> {
         self.header("x-discord-mitm-source")
+    }
+
+    /// How a replayed response matched: `exact`, `template` or `loose`.
+    pub fn replay_match(&self) -> Option<&str> {
+        self.header("x-discord-mitm-replay")
+            .and_then(|v| v.split_whitespace().nth(1))
     }
 
     /// The body as JSON.

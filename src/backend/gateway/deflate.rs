@@ -9,7 +9,7 @@
 //! no per-connection compressor memory and no per-session deflate work in fan-out.
 use std::cell::RefCell;
 
-use flate2::{Compress, Compression, FlushCompress};
+use zlib_rs::{Deflate, DeflateFlush};
 
 use crate::gateway::compress::CompressError;
 
@@ -20,39 +20,52 @@ pub const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
 const SYNC_MARKER: [u8; 5] = [0x00, 0x00, 0x00, 0xff, 0xff];
 
 thread_local! {
-    /// One raw deflater per thread, reset before each message.
-    static DEFLATER: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
+    /// Raw deflaters of this thread by level, reset before each message.
+    static DEFLATERS: RefCell<Vec<(u32, Deflate)>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Inputs below this are deflated at level 2 when level 1 is asked: zlib-rs's level-1 strategy
+/// can make a small message larger than it was (twilight-gateway's inflater panics in debug
+/// builds once a stream's compressed total exceeds its inflated total).
+const SMALL_INPUT: usize = 1024;
 
 /// Appends `input` deflated at `level` as raw deflate blocks that reference nothing before
 /// them, ending byte-aligned with the sync-flush marker.
 pub fn standalone(input: &[u8], level: u32, out: &mut Vec<u8>) -> Result<(), CompressError> {
-    DEFLATER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let deflate = match &mut *slot {
-            Some((kept, deflate)) if *kept == level => {
+    let level = match level.min(9) {
+        1 if input.len() < SMALL_INPUT => 2,
+        level => level,
+    };
+    DEFLATERS.with(|cell| {
+        let mut deflaters = cell.borrow_mut();
+        let deflate = match deflaters.iter().position(|(kept, _)| *kept == level) {
+            Some(at) => {
+                let deflate = &mut deflaters[at].1;
                 deflate.reset();
                 deflate
             }
-            slot => {
-                let fresh = Compress::new(Compression::new(level.min(9)), false);
-                &mut slot.insert((level, fresh)).1
+            None => {
+                // Raw deflate (no zlib header: the connection's stream has one already).
+                deflaters.push((level, Deflate::new(level as i32, false, 15)));
+                let last = deflaters.len() - 1;
+                &mut deflaters[last].1
             }
         };
         let mut input = input;
-        out.reserve(input.len() / 2 + 64);
         loop {
-            let before = deflate.total_in();
-            deflate
-                .compress_vec(input, out, FlushCompress::Sync)
-                .map_err(|e| CompressError::Internal(e.to_string()))?;
-            let consumed = (deflate.total_in() - before) as usize;
-            input = &input[consumed..];
+            let start = out.len();
+            let room = input.len() + input.len() / 8 + 64;
+            out.resize(start + room, 0);
+            let (before_in, before_out) = (deflate.total_in(), deflate.total_out());
+            let status = deflate.compress(input, &mut out[start..], DeflateFlush::SyncFlush);
+            let written = (deflate.total_out() - before_out) as usize;
+            out.truncate(start + written);
+            status.map_err(|e| CompressError::Internal(e.as_str().to_owned()))?;
+            input = &input[(deflate.total_in() - before_in) as usize..];
             // The flush is complete once all input is taken and the output was not filled.
-            if input.is_empty() && out.len() < out.capacity() {
+            if input.is_empty() && written < room {
                 return Ok(());
             }
-            out.reserve(out.capacity().max(256));
         }
     })
 }
@@ -104,6 +117,23 @@ mod tests {
                 let message = inflate.push_frame(&frame).unwrap().unwrap().to_vec();
                 assert_eq!(message, [*plain, tail.as_bytes()].concat());
             }
+        }
+    }
+
+    #[test]
+    fn small_messages_never_come_out_larger_than_they_went_in() {
+        let hello = br#"{"op":10,"d":{"heartbeat_interval":41250,"_trace":["[\"discord-mitm-gateway\",{\"micros\":0.0}]"]},"s":null,"t":null}"#;
+        let ack = br#"{"op":11,"d":null,"s":null,"t":null}"#;
+        for input in [&hello[..], &ack[..]] {
+            let mut out = Vec::new();
+            standalone(input, 1, &mut out).unwrap();
+            // The connection's 2-byte zlib header comes with the first of them.
+            assert!(
+                out.len() + ZLIB_HEADER.len() <= input.len(),
+                "{} -> {}",
+                input.len(),
+                out.len()
+            );
         }
     }
 

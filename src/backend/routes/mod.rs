@@ -102,8 +102,24 @@ async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
 }
 
-/// `http://<Host the client used>`, the origin attachment URLs point at.
+/// Header the MITM pipeline sets on requests it hands the backend in-process: the origin that
+/// clients behind the proxy fetch attachments from (`https://cdn.discordapp.com`).
+pub const PROXIED_CDN_ORIGIN: &str = "x-discord-mitm-cdn-origin";
+
+/// Header the MITM pipeline sets on requests it hands the backend in-process: the gateway URL
+/// advertised to clients behind the proxy (`wss://gateway.discord.gg`), unless `--gateway-url`.
+pub const PROXIED_GATEWAY_URL: &str = "x-discord-mitm-gateway-url";
+
+/// `http://<Host the client used>`, the origin attachment URLs point at (behind the proxy, the
+/// [`PROXIED_CDN_ORIGIN`] header's value).
 pub fn origin(headers: &axum::http::HeaderMap) -> String {
+    if let Some(proxied) = headers
+        .get(PROXIED_CDN_ORIGIN)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.starts_with("https://") || h.starts_with("http://"))
+    {
+        return proxied.to_string();
+    }
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -121,11 +137,18 @@ async fn serve_attachment(
         String,
     )>,
 ) -> Response {
+    // Marked unrouted so the MITM pipeline passes attachments it does not hold (real Discord's)
+    // on down its chain; direct clients see the same 404 either way.
+    let not_ours = || {
+        let mut response = ApiError::NoRoute.into_response();
+        response.extensions_mut().insert(Unrouted);
+        response
+    };
     let (Some(channel_id), Some(attachment_id)) = (
         super::snowflake::Snowflake::parse(&channel_id),
         super::snowflake::Snowflake::parse(&attachment_id),
     ) else {
-        return ApiError::NoRoute.into_response();
+        return not_ours();
     };
     match state
         .store
@@ -149,7 +172,7 @@ async fn serve_attachment(
             };
             ([(axum::http::header::CONTENT_TYPE, kind)], bytes).into_response()
         }
-        Ok(None) => ApiError::NoRoute.into_response(),
+        Ok(None) => not_ours(),
         Err(err) => ApiError::from(err).into_response(),
     }
 }

@@ -428,10 +428,18 @@ async fn get_application(
     Ok(ok(render::application(&state.store, &app)?))
 }
 
-/// The WebSocket URL advertised to clients: the override, else `ws://<Host they used>`.
+/// The WebSocket URL advertised to clients: the override, else the MITM pipeline's (clients
+/// behind the proxy), else `ws://<Host they used>`.
 pub fn gateway_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.config.gateway_url {
         return url.clone();
+    }
+    if let Some(proxied) = headers
+        .get(super::PROXIED_GATEWAY_URL)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.starts_with("wss://") || h.starts_with("ws://"))
+    {
+        return proxied.to_string();
     }
     let host = headers
         .get(axum::http::header::HOST)
