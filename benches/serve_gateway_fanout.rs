@@ -5,7 +5,9 @@
 //! - 10,000 idle sessions held with heartbeats for a while, all still acknowledged.
 //!
 //! Environment: GW_BENCH_SESSIONS (default 1000), GW_BENCH_IDLE (10000), GW_BENCH_HOLD_SECS
-//! (50), GW_BENCH_MESSAGES (20). Raise the fd limit first (the script does).
+//! (50), GW_BENCH_MESSAGES (100), GW_BENCH_PHASES (memory,fanout,idle), GW_BENCH_SERVE_ARGS
+//! (extra `serve` flags, e.g. `--gateway-zlib-history`). Raise the fd limit first (the script
+//! does).
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,6 +68,11 @@ impl Server {
             .arg(dir.path().join("data"))
             .arg("--fixture")
             .arg(&path)
+            .args(
+                std::env::var("GW_BENCH_SERVE_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
