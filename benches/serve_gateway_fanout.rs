@@ -5,7 +5,9 @@
 //! - 10,000 idle sessions held with heartbeats for a while, all still acknowledged.
 //!
 //! Environment: GW_BENCH_SESSIONS (default 1000), GW_BENCH_IDLE (10000), GW_BENCH_HOLD_SECS
-//! (50), GW_BENCH_MESSAGES (20). Raise the fd limit first (the script does).
+//! (50), GW_BENCH_MESSAGES (100), GW_BENCH_PHASES (memory,fanout,idle), GW_BENCH_SERVE_ARGS
+//! (extra `serve` flags, e.g. `--gateway-zlib-history`). Raise the fd limit first (the script
+//! does).
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,6 +68,11 @@ impl Server {
             .arg(dir.path().join("data"))
             .arg("--fixture")
             .arg(&path)
+            .args(
+                std::env::var("GW_BENCH_SERVE_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -87,6 +94,11 @@ impl Server {
         }
     }
 
+    /// CPU time (user + system) the server process has used so far.
+    fn cpu_time(&self) -> Duration {
+        cpu_time_of(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// Resident memory of the server process, in KiB.
     fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -100,6 +112,24 @@ impl Server {
     }
 }
 
+/// User + system CPU time from a `/proc/.../stat` file (zero if unreadable).
+fn cpu_time_of(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at `state`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / per_second)
+}
+
 /// Counters shared by the client tasks.
 #[derive(Default)]
 struct Counters {
@@ -107,6 +137,10 @@ struct Counters {
     frames: AtomicUsize,
     acks: AtomicUsize,
     closed: AtomicUsize,
+    /// Wire bytes of the counted dispatch frames.
+    frame_bytes: AtomicUsize,
+    /// Their size once inflated.
+    plain_bytes: AtomicUsize,
 }
 
 /// One bot session: identify, wait for GUILD_CREATE (frame 3), then count frames and heartbeat.
@@ -169,6 +203,8 @@ async fn session(url: String, counters: Arc<Counters>, mut stop: mpsc::Receiver<
                         counters.acks.fetch_add(1, Ordering::Relaxed);
                     } else if seen > 3 {
                         counters.frames.fetch_add(1, Ordering::Relaxed);
+                        counters.frame_bytes.fetch_add(bytes.len(), Ordering::Relaxed);
+                        counters.plain_bytes.fetch_add(message.len(), Ordering::Relaxed);
                     }
                 }
                 Some(Ok(_)) => {}
@@ -285,7 +321,9 @@ fn main() {
     let sessions = env_usize("GW_BENCH_SESSIONS", scale(1000, 20));
     let idle = env_usize("GW_BENCH_IDLE", scale(10_000, 50));
     let hold = env_usize("GW_BENCH_HOLD_SECS", scale(50, 0)) as u64;
-    let messages = env_usize("GW_BENCH_MESSAGES", scale(20, 3));
+    let messages = env_usize("GW_BENCH_MESSAGES", scale(100, 3));
+    let phases = std::env::var("GW_BENCH_PHASES").unwrap_or_else(|_| "memory,fanout,idle".into());
+    let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -293,54 +331,100 @@ fn main() {
     runtime.block_on(async move {
         let server = Server::start();
         let http = reqwest::Client::new();
-        let base = settle(&server).await;
 
-        let plain = Group::open(&server, "v=10&encoding=json", sessions).await;
-        let with_plain = settle(&server).await;
-        println!(
-            "memory: {sessions} idle uncompressed sessions: {:.1} KiB each (server RSS {base} -> {with_plain} KiB)",
-            (with_plain.saturating_sub(base)) as f64 / sessions as f64
-        );
-        plain.close().await;
-        let base = settle(&server).await;
-
-        let zlib = Group::open(&server, "v=10&encoding=json&compress=zlib-stream", sessions).await;
-        let with_zlib = settle(&server).await;
-        println!(
-            "memory: {sessions} idle zlib-stream sessions: {:.1} KiB each (server RSS {base} -> {with_zlib} KiB)",
-            (with_zlib.saturating_sub(base)) as f64 / sessions as f64
-        );
-        // Warm up, then measure.
-        post(&http, &server, "warm-up").await;
-        wait_until(|| zlib.counters.frames.load(Ordering::Relaxed) >= sessions, 60).await;
-        let before = zlib.counters.frames.load(Ordering::Relaxed);
-        let target = before + messages * sessions;
-        let started = Instant::now();
-        for i in 0..messages {
-            post(&http, &server, &format!("fan-out message {i} with a bit of realistic length to it")).await;
+        if phase("memory") {
+            let base = settle(&server).await;
+            let plain = Group::open(&server, "v=10&encoding=json", sessions).await;
+            let with_plain = settle(&server).await;
+            println!(
+                "memory: {sessions} idle uncompressed sessions: {:.1} KiB each (server RSS {base} -> {with_plain} KiB)",
+                (with_plain.saturating_sub(base)) as f64 / sessions as f64
+            );
+            plain.close().await;
         }
-        wait_until(|| zlib.counters.frames.load(Ordering::Relaxed) >= target, 120).await;
-        let elapsed = started.elapsed();
-        println!(
-            "fan-out: {messages} MESSAGE_CREATE x {sessions} zlib-stream sessions = {} deliveries in {:.3} s: {:.0} deliveries/s",
-            messages * sessions,
-            elapsed.as_secs_f64(),
-            (messages * sessions) as f64 / elapsed.as_secs_f64()
-        );
-        zlib.close().await;
-        let base = settle(&server).await;
 
-        let many = Group::open(&server, "v=10&encoding=json", idle).await;
-        let opened = settle(&server).await;
-        println!(
-            "idle: {idle} sessions open: {:.1} KiB each (server RSS {base} -> {opened} KiB); holding {hold} s with heartbeats",
-            (opened.saturating_sub(base)) as f64 / idle as f64
-        );
-        tokio::time::sleep(Duration::from_secs(hold)).await;
-        let acks = many.counters.acks.load(Ordering::Relaxed);
-        let closed = many.counters.closed.load(Ordering::Relaxed);
-        println!("idle: after {hold} s: {acks} heartbeats acknowledged, {closed} sessions lost, server RSS {} KiB", server.rss_kib());
-        assert_eq!(closed, 0, "sessions were lost while idle");
-        many.close().await;
+        if phase("memory") || phase("fanout") {
+            let base = settle(&server).await;
+            let zlib = Group::open(&server, "v=10&encoding=json&compress=zlib-stream", sessions).await;
+            let with_zlib = settle(&server).await;
+            println!(
+                "memory: {sessions} idle zlib-stream sessions: {:.1} KiB each (server RSS {base} -> {with_zlib} KiB)",
+                (with_zlib.saturating_sub(base)) as f64 / sessions as f64
+            );
+            if phase("fanout") {
+                fan_out(&server, &http, &zlib, sessions, messages).await;
+            }
+            zlib.close().await;
+        }
+
+        if phase("idle") {
+            let base = settle(&server).await;
+            let many = Group::open(&server, "v=10&encoding=json", idle).await;
+            let opened = settle(&server).await;
+            println!(
+                "idle: {idle} sessions open: {:.1} KiB each (server RSS {base} -> {opened} KiB); holding {hold} s with heartbeats",
+                (opened.saturating_sub(base)) as f64 / idle as f64
+            );
+            tokio::time::sleep(Duration::from_secs(hold)).await;
+            let acks = many.counters.acks.load(Ordering::Relaxed);
+            let closed = many.counters.closed.load(Ordering::Relaxed);
+            println!("idle: after {hold} s: {acks} heartbeats acknowledged, {closed} sessions lost, server RSS {} KiB", server.rss_kib());
+            assert_eq!(closed, 0, "sessions were lost while idle");
+            many.close().await;
+        }
     });
+}
+
+/// Posts `messages` MESSAGE_CREATEs as alice and times their delivery to every session of
+/// `group`; reports wall-clock deliveries/s and the CPU the server and these clients spent.
+async fn fan_out(
+    server: &Server,
+    http: &reqwest::Client,
+    group: &Group,
+    sessions: usize,
+    messages: usize,
+) {
+    let frames = || group.counters.frames.load(Ordering::Relaxed);
+    // Warm up, then measure.
+    post(http, server, "warm-up").await;
+    wait_until(|| frames() >= sessions, 60).await;
+    let before = frames();
+    let bytes_before = group.counters.frame_bytes.load(Ordering::Relaxed);
+    let plain_before = group.counters.plain_bytes.load(Ordering::Relaxed);
+    let target = before + messages * sessions;
+    let server_cpu = server.cpu_time();
+    let client_cpu = cpu_time_of("/proc/self/stat");
+    let started = Instant::now();
+    for i in 0..messages {
+        post(
+            http,
+            server,
+            &format!("fan-out message {i} with a bit of realistic length to it"),
+        )
+        .await;
+    }
+    wait_until(|| frames() >= target, 120).await;
+    let elapsed = started.elapsed();
+    let server_cpu = server.cpu_time().saturating_sub(server_cpu);
+    let client_cpu = cpu_time_of("/proc/self/stat").saturating_sub(client_cpu);
+    let deliveries = (messages * sessions) as f64;
+    let bytes = group.counters.frame_bytes.load(Ordering::Relaxed) - bytes_before;
+    let plain = group.counters.plain_bytes.load(Ordering::Relaxed) - plain_before;
+    println!(
+        "fan-out: {messages} MESSAGE_CREATE x {sessions} zlib-stream sessions = {deliveries} deliveries in {:.3} s: {:.0} deliveries/s",
+        elapsed.as_secs_f64(),
+        deliveries / elapsed.as_secs_f64()
+    );
+    println!(
+        "fan-out: {:.0} bytes per delivered MESSAGE_CREATE on the wire ({:.0} inflated)",
+        bytes as f64 / deliveries,
+        plain as f64 / deliveries
+    );
+    println!(
+        "fan-out: server CPU {:.3} s ({:.2} us/delivery, {:.0} deliveries per server CPU-second); bench clients CPU {:.3} s",
+        server_cpu.as_secs_f64(),
+        server_cpu.as_secs_f64() * 1e6 / deliveries,
+        deliveries / server_cpu.as_secs_f64().max(1e-9),
+        client_cpu.as_secs_f64()
+    );
 }

@@ -459,7 +459,8 @@ async fn presence_voice_state_and_member_chunk_commands() {
         ),
         (&json!("dnd"), &json!(GUILD_ID), &json!("tests"))
     );
-    // Voice: stored and dispatched.
+    // Voice: stored and dispatched; alice's own session also gets its voice server, after
+    // its own voice state.
     alice.send_json(json!({"op": 4, "d": {"guild_id": GUILD_ID, "channel_id": VOICE_ID, "self_mute": true, "self_deaf": false}})).await;
     let voice = bot_client.dispatch("VOICE_STATE_UPDATE").await;
     assert_eq!(
@@ -467,6 +468,23 @@ async fn presence_voice_state_and_member_chunk_commands() {
         (&json!(ALICE_ID), &json!(VOICE_ID), &json!(true))
     );
     assert_eq!(voice["member"]["user"]["id"], ALICE_ID);
+    let own = alice.dispatch("VOICE_STATE_UPDATE").await;
+    assert_eq!(own["session_id"], voice["session_id"]);
+    let next = alice.payload().await;
+    assert_eq!(next.t.as_deref(), Some("VOICE_SERVER_UPDATE"));
+    assert_eq!(next.d["guild_id"], GUILD_ID);
+    assert_eq!(next.d["endpoint"], server.addr.as_str());
+    assert!(next.d["token"].as_str().is_some_and(|t| t.len() == 16));
+    // Muting in the same channel is a voice state change only.
+    alice.send_json(json!({"op": 4, "d": {"guild_id": GUILD_ID, "channel_id": VOICE_ID, "self_mute": false, "self_deaf": false}})).await;
+    assert_eq!(
+        bot_client.dispatch("VOICE_STATE_UPDATE").await["self_mute"],
+        false
+    );
+    assert_eq!(
+        alice.dispatch("VOICE_STATE_UPDATE").await["self_mute"],
+        false
+    );
     let (mut late, _) = identified(&server, "v=10&encoding=json", ALL_INTENTS, json!({})).await;
     let create = late.dispatch("GUILD_CREATE").await;
     assert_eq!(create["voice_states"][0]["channel_id"], VOICE_ID);
@@ -510,11 +528,17 @@ async fn presence_voice_state_and_member_chunk_commands() {
             .len(),
         3
     );
-    // Leaving voice.
+    // Leaving voice: no server update, only the state; the bot never got a server update.
     alice.send_json(json!({"op": 4, "d": {"guild_id": GUILD_ID, "channel_id": null, "self_mute": false, "self_deaf": false}})).await;
+    let left = bot_client.payload().await;
     assert_eq!(
-        bot_client.dispatch("VOICE_STATE_UPDATE").await["channel_id"],
-        Value::Null
+        (left.t.as_deref(), &left.d["channel_id"]),
+        (Some("VOICE_STATE_UPDATE"), &Value::Null)
+    );
+    let left = alice.payload().await;
+    assert_eq!(
+        (left.t.as_deref(), &left.d["channel_id"]),
+        (Some("VOICE_STATE_UPDATE"), &Value::Null)
     );
 }
 
@@ -555,14 +579,30 @@ async fn discovery_advertises_the_host_used_and_every_gateway_path_upgrades() {
     for key in ["total", "remaining", "reset_after", "max_concurrency"] {
         assert!(bot_body["session_start_limit"][key].is_u64(), "{key}");
     }
-    for path in ["/gateway", "/gateway/", "/"] {
-        let url = format!("{}{path}?v=10&encoding=json", server.ws());
+    // serenity appends only `?v=10` to the URL it got from /gateway; discord.js and
+    // discord.py add encoding (and compression) to the bare URL.
+    for path in [
+        "/gateway?v=10",
+        "/gateway/?v=10&encoding=json",
+        "/?v=10&encoding=json&compress=zlib-stream",
+    ] {
+        let url = format!("{}{path}", server.ws());
         let (mut ws, _) = tokio_tungstenite::connect_async(&url)
             .await
             .unwrap_or_else(|e| panic!("{url}: {e}"));
         use futures_util::StreamExt;
-        let hello = ws.next().await.unwrap().unwrap();
-        assert!(hello.to_text().unwrap().contains("41250"), "{path}");
+        let hello = match ws.next().await.unwrap().unwrap() {
+            Message::Binary(bytes) => {
+                let mut inflate = discord_mitm::gateway::compress::ZlibStreamDecompressor::new();
+                let hello = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+                String::from_utf8(hello).unwrap()
+            }
+            other => other.to_text().unwrap().to_string(),
+        };
+        assert!(
+            hello.contains("\"heartbeat_interval\":41250"),
+            "{path}: {hello}"
+        );
     }
     // A plain GET on / is the API's 404, not an upgrade.
     let response = client

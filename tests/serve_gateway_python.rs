@@ -1,6 +1,7 @@
 //! discord.py (from PyPI, unmodified) against the built `discord-mitm serve`: READY and the
 //! fixture guild, ping/pong with a stored reply, edits, deletes, reactions, channel creation,
-//! member updates, member chunking, VIEW_CHANNEL filtering, and RESUME after the socket is cut
+//! member updates, member chunking, VIEW_CHANNEL filtering, voice state (op 4 with its
+//! VOICE_SERVER_UPDATE), and RESUME after the socket is cut
 //! — over zlib-stream and zstd-stream; and hikari, which finds the gateway via /gateway/bot and
 //! speaks zlib-stream with binary frames both ways.
 mod serve_gateway_support;
@@ -22,6 +23,16 @@ fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zlib_stream() {
 }
 
 #[test]
+fn discordpy_replies_pong_over_zlib_stream_with_per_connection_history() {
+    run_scenario(
+        Server::start_with(&fixture(None), &["--gateway-zlib-history"]),
+        "ready_pingpong",
+        "zlib",
+        SCENARIO_TIMEOUT,
+    );
+}
+
+#[test]
 fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zstd_stream() {
     run_scenario(
         Server::start(&fixture(None)),
@@ -32,7 +43,7 @@ fn discordpy_sees_the_guild_on_ready_and_replies_pong_over_zstd_stream() {
 }
 
 #[test]
-fn discordpy_receives_edits_deletes_reactions_channels_members_and_chunks() {
+fn discordpy_receives_edits_deletes_reactions_channels_members_chunks_and_voice() {
     run_scenario(
         Server::start(&fixture(None)),
         "events",

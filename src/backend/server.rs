@@ -19,6 +19,8 @@ pub struct ServeOptions {
     pub config: Config,
     /// Stop when standard input closes (lets a supervisor or a test harness own the lifetime).
     pub exit_on_stdin_close: bool,
+    /// Gateway server settings (heartbeat interval, resume window, replay buffer...).
+    pub gateway: super::gateway::GatewayConfig,
 }
 
 /// Why `serve` could not start or stopped.
@@ -169,7 +171,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     print!("{}", banner(&store, addr, &origin)?);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    let gateway = super::gateway::Gateway::start(state.clone(), Default::default());
+    let gateway = super::gateway::Gateway::start(state.clone(), options.gateway.clone());
     let app = super::router(state).merge(gateway.router());
     use axum::serve::ListenerExt as _;
     // Answers are small and written whole; do not let Nagle hold them back.
@@ -253,6 +255,7 @@ mod tests {
             reset: false,
             config: Config::default(),
             exit_on_stdin_close: false,
+            gateway: Default::default(),
         };
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.values(b"").unwrap().len();

@@ -2,9 +2,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 
+use crate::backend::gateway::GatewayConfig;
 use crate::backend::ratelimit::{Limit, RateLimitConfig};
 use crate::backend::routes::client::ClientConfig;
 use crate::backend::server::{self, ServeOptions};
@@ -87,6 +89,66 @@ pub struct ServeArgs {
     /// Desktop client version the update check serves (older clients are offered it).
     #[arg(long, value_name = "VERSION", default_value = "0.0.309")]
     pub client_version: String,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+/// Tunables of `serve`'s gateway (defaults are Discord's where Discord has one).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GatewayArgs {
+    /// `heartbeat_interval` announced in HELLO, in milliseconds [default: 41250].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1_000..=600_000))]
+    pub gateway_heartbeat_interval: Option<u64>,
+    /// How long a disconnected gateway session can still RESUME, in seconds [default: 180].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub gateway_resume_window: Option<u64>,
+    /// Dispatches kept per gateway session to replay on RESUME [default: 1000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub gateway_replay_buffer: Option<u64>,
+    /// Events queued for one gateway connection before it counts as too slow and is closed
+    /// (resumably) [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub gateway_queue: Option<u64>,
+    /// zlib level (0-9) of zlib-stream and payload compression [default: 1].
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub gateway_zlib_level: Option<u32>,
+    /// zlib-stream with a compressor per connection (history across messages): several times
+    /// smaller output for ~250 KiB per session and deflate work per session in fan-out.
+    /// Default: each message deflated once, shared by every session.
+    #[arg(long)]
+    pub gateway_zlib_history: bool,
+    /// `host:port` sent as VOICE_SERVER_UPDATE's endpoint after op 4 [default: the gateway's
+    /// host]. No voice server runs: bots get the events they wait for, no media.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub voice_endpoint: Option<String>,
+}
+
+impl GatewayArgs {
+    /// The gateway settings these flags ask for, over the defaults.
+    pub fn config(&self) -> GatewayConfig {
+        let mut config = GatewayConfig::default();
+        if let Some(ms) = self.gateway_heartbeat_interval {
+            let interval = Duration::from_millis(ms);
+            config.session.heartbeat_interval = interval;
+            // Discord gives a new connection one interval to identify.
+            config.session.handshake_timeout = interval;
+        }
+        if let Some(secs) = self.gateway_resume_window {
+            config.limits.resume_window = Duration::from_secs(secs);
+        }
+        if let Some(n) = self.gateway_replay_buffer {
+            config.limits.replay = n as usize;
+        }
+        if let Some(n) = self.gateway_queue {
+            config.queue_capacity = n as usize;
+        }
+        if let Some(level) = self.gateway_zlib_level {
+            config.zlib_level = level;
+        }
+        config.zlib_history = self.gateway_zlib_history;
+        config.voice_endpoint = self.voice_endpoint.clone();
+        config
+    }
 }
 
 fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
@@ -131,6 +193,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         reset: args.reset,
         config,
         exit_on_stdin_close: args.exit_on_stdin_close,
+        gateway: args.gateway.config(),
     };
     let Some(listen) = args.listen else {
         runtime.block_on(server::run(options))?;

@@ -205,7 +205,7 @@ pub async fn run_with_proxy(
         server::banner_details(&store, addr, &origin).map_err(ServeError::Store)?
     );
     let recording = (!proxy_config.no_store).then(|| proxy_config.recordings.clone());
-    let gateway = Gateway::start(state.clone(), Default::default());
+    let gateway = Gateway::start(state.clone(), options.gateway.clone());
     let app = crate::backend::router(state.clone()).merge(gateway.router());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -2,7 +2,7 @@
 
 Usage: gateway_scenarios.py SCENARIO (ready_pingpong | events | resume)
 Environment: DMITM_API (http://127.0.0.1:PORT), DMITM_COMPRESS (zlib | zstd), BOT_TOKEN,
-ALICE_TOKEN, ALICE_ID, GUILD_ID, GENERAL_ID, SECRET_ID.
+ALICE_TOKEN, ALICE_ID, GUILD_ID, GENERAL_ID, SECRET_ID, VOICE_ID.
 
 Only discord.py's documented redirection points are touched: `Route.BASE` for REST and
 `DiscordWebSocket.DEFAULT_GATEWAY` for the gateway. Alice acts through plain REST with her user
@@ -31,6 +31,7 @@ ALICE_ID = int(os.environ["ALICE_ID"])
 GUILD_ID = int(os.environ["GUILD_ID"])
 GENERAL_ID = int(os.environ["GENERAL_ID"])
 SECRET_ID = int(os.environ["SECRET_ID"])
+VOICE_ID = int(os.environ["VOICE_ID"])
 TIMEOUT = 10
 
 
@@ -171,6 +172,16 @@ async def events(client, alice, log):
     check(not hidden.done(), "a message in #secret reached the bot")
     hidden.cancel()
     log("VIEW_CHANNEL filter ok")
+    # Voice state (op 4): the bot's own VOICE_STATE_UPDATE, then its VOICE_SERVER_UPDATE.
+    voice = guild.get_channel(VOICE_ID)
+    in_voice = waiter(client, "voice_state_update", lambda m, b, a: m.id == client.user.id)
+    server_update = waiter(client, "socket_event_type", lambda t: t == "VOICE_SERVER_UPDATE")
+    await guild.change_voice_state(channel=voice, self_deaf=True)
+    member, before, after = await in_voice
+    check(before.channel is None and after.channel == voice and after.self_deaf, f"voice {after}")
+    await server_update
+    check(guild.me.voice is not None and guild.me.voice.channel == voice, "voice state cached")
+    log("voice state + server update ok")
 
 
 async def resume(client, alice, log):
@@ -216,7 +227,7 @@ SCENARIOS = {"ready_pingpong": ready_pingpong, "events": events, "resume": resum
 
 async def main(name):
     scenario = SCENARIOS[name]
-    client = discord.Client(intents=discord.Intents.all())
+    client = discord.Client(intents=discord.Intents.all(), enable_debug_events=True)
     outcome = asyncio.get_running_loop().create_future()
 
     def log(text):

@@ -61,6 +61,11 @@ pub struct Server {
 impl Server {
     /// Starts the binary on a free port with `fixture`.
     pub fn start(fixture: &Value) -> Server {
+        Server::start_with(fixture, &[])
+    }
+
+    /// Starts the binary on a free port with `fixture` and extra `serve` flags.
+    pub fn start_with(fixture: &Value, extra_args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let fixture_path = dir.path().join("fixture.json");
         std::fs::write(&fixture_path, fixture.to_string()).expect("write fixture");
@@ -76,6 +81,7 @@ impl Server {
             .arg(dir.path().join("data"))
             .arg("--fixture")
             .arg(&fixture_path)
+            .args(extra_args)
             .env("RUST_LOG", "discord_mitm=debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -211,6 +217,7 @@ pub fn run_scenario(server: Server, scenario: &str, compress: &str, timeout: Dur
         .env("GUILD_ID", GUILD_ID)
         .env("GENERAL_ID", GENERAL_ID)
         .env("SECRET_ID", SECRET_ID)
+        .env("VOICE_ID", VOICE_ID)
         .env("PYTHONUNBUFFERED", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

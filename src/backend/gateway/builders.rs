@@ -101,6 +101,15 @@ pub fn presence(user_id: Snowflake, guild_id: Option<Snowflake>, presence: &Pres
     out
 }
 
+/// `bytes` random bytes as lowercase hex (voice tokens).
+pub fn random_hex(bytes: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
 /// A voice state object, with the member when known.
 pub fn voice_state(
     store: &Store,

@@ -99,6 +99,9 @@ struct Connection {
     events: Option<mpsc::Receiver<Arc<Prepared>>>,
     user: Option<User>,
     large_threshold: u64,
+    /// VOICE_SERVER_UPDATEs to send once this session's own VOICE_STATE_UPDATE for that guild
+    /// has gone out (Discord's order).
+    voice_servers: Vec<(Snowflake, Arc<Prepared>)>,
     end: End,
 }
 
@@ -125,7 +128,11 @@ pub(super) async fn run<S>(
             return;
         }
     };
-    let framer = match Framer::new(&params, inner.config.zlib_level) {
+    let framer = match Framer::with_zlib_history(
+        &params,
+        inner.config.zlib_level,
+        inner.config.zlib_history,
+    ) {
         Ok(framer) => framer,
         Err(e) => {
             tracing::warn!("gateway compression unavailable: {e}");
@@ -154,6 +161,7 @@ pub(super) async fn run<S>(
         events: None,
         user: None,
         large_threshold: builders::DEFAULT_LARGE_THRESHOLD,
+        voice_servers: Vec::new(),
         end: End::Open,
     };
     conn.perform(&mut ws, actions).await;
@@ -308,10 +316,50 @@ impl Connection {
         }
         let last = batch.len() - 1;
         for (i, event) in batch.into_iter().enumerate() {
-            if !self.send_dispatch(ws, event, i == last).await {
+            let voice_server = self.voice_server_after(&event);
+            if !self
+                .send_dispatch(ws, event, i == last && voice_server.is_none())
+                .await
+            {
                 return;
             }
+            if let Some(voice_server) = voice_server {
+                if !self.send_dispatch(ws, voice_server, i == last).await {
+                    return;
+                }
+            }
         }
+    }
+
+    /// The VOICE_SERVER_UPDATE due after `event`, if it is this session's own voice state.
+    fn voice_server_after(&mut self, event: &Prepared) -> Option<Arc<Prepared>> {
+        if event.name != "VOICE_STATE_UPDATE" || self.voice_servers.is_empty() {
+            return None;
+        }
+        let data = event.value()?;
+        let session_id = self.record.as_ref().map(|r| r.lock().id.clone())?;
+        if data.get("session_id").and_then(Value::as_str) != Some(session_id.as_str()) {
+            return None;
+        }
+        let guild_id = data
+            .get("guild_id")
+            .and_then(Value::as_str)
+            .and_then(Snowflake::parse)?;
+        let at = self
+            .voice_servers
+            .iter()
+            .position(|(g, _)| *g == guild_id)?;
+        Some(self.voice_servers.remove(at).1)
+    }
+
+    /// `host:port` of VOICE_SERVER_UPDATE: the configured one, or the gateway's own host.
+    fn voice_endpoint(&self) -> String {
+        if let Some(endpoint) = &self.inner.config.voice_endpoint {
+            return endpoint.clone();
+        }
+        let url = &self.advertised_url;
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        rest.split(['/', '?']).next().unwrap_or(rest).to_string()
     }
 
     /// Numbers, records and sends one dispatch.
@@ -646,8 +694,9 @@ impl Connection {
         publish_presence(&self.inner, user.id, visible.as_ref());
     }
 
-    /// Op 4: store the voice state and dispatch VOICE_STATE_UPDATE to the guild.
-    fn update_voice(&self, user: &User, update: &VoiceStateUpdate) {
+    /// Op 4: store the voice state and dispatch VOICE_STATE_UPDATE to the guild; a join or a
+    /// move also gets this session a VOICE_SERVER_UPDATE.
+    fn update_voice(&mut self, user: &User, update: &VoiceStateUpdate) {
         let Some(guild_id) = update.guild_id.map(Snowflake) else {
             return;
         };
@@ -686,9 +735,32 @@ impl Connection {
         if channel.is_none() {
             data["channel_id"] = Value::Null;
         }
+        let previous = self.inner.registry.voice_state(guild_id, user.id);
+        let joined = channel.is_some() && previous.is_none_or(|p| p.channel_id != state.channel_id);
         self.inner
             .registry
             .set_voice(guild_id, user.id, channel.map(|_| state));
+        if joined {
+            // A new voice connection needs its server: Discord sends VOICE_SERVER_UPDATE to
+            // the session that asked, after that session's own VOICE_STATE_UPDATE.
+            let server = Prepared::new(
+                "VOICE_SERVER_UPDATE",
+                json!({
+                    "token": builders::random_hex(8),
+                    "guild_id": guild_id,
+                    "endpoint": self.voice_endpoint(),
+                }),
+            );
+            self.voice_servers.retain(|(g, _)| *g != guild_id);
+            let session_intents = self.record.as_ref().and_then(|r| r.lock().intents);
+            if has_intent(session_intents, intents::GUILD_VOICE_STATES) {
+                self.voice_servers.push((guild_id, server));
+            } else if let Some(record) = &self.record {
+                // Its own voice state will not reach it: the server update goes out at once.
+                let limits = self.limits();
+                record.lock().offer(&server, &limits);
+            }
+        }
         self.inner.state.publish(Dispatch::guild(
             "VOICE_STATE_UPDATE",
             guild_id,

@@ -26,6 +26,7 @@ use crate::gateway::server::ServerConfig;
 
 pub mod builders;
 mod connection;
+mod deflate;
 mod dispatcher;
 pub mod registry;
 pub mod wire;
@@ -43,10 +44,17 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// zlib level of `zlib-stream` connections.
     pub zlib_level: u32,
+    /// zlib-stream with a compressor per connection (history across messages: smaller
+    /// output, ~250 KiB more per session, deflate per session in fan-out) instead of each
+    /// message deflated once for every session.
+    pub zlib_history: bool,
     /// Guilds one shard may hold before IDENTIFY is refused with 4011.
     pub max_guilds_per_shard: usize,
     /// A send that takes longer than this ends the connection (resumable).
     pub send_timeout: Duration,
+    /// `endpoint` of VOICE_SERVER_UPDATE (`host:port`); `None`: the host the client used for
+    /// the gateway. No voice server runs there: libraries get what they wait for, no media.
+    pub voice_endpoint: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -59,11 +67,13 @@ impl Default for GatewayConfig {
                 pending: 10_000,
                 resume_window: Duration::from_secs(180),
             },
-            // Fan-out compresses every event once per session: level 1 is ~3x cheaper than 6
-            // for gateway-sized JSON at a slightly lower ratio.
+            // Per-session messages (READY, GUILD_CREATE...) are deflated per session: level 1
+            // is ~3x cheaper than 6 for gateway-sized JSON at a slightly lower ratio.
             zlib_level: 1,
+            zlib_history: false,
             max_guilds_per_shard: 2500,
             send_timeout: Duration::from_secs(15),
+            voice_endpoint: None,
         }
     }
 }

@@ -362,6 +362,11 @@ impl Registry {
         }
     }
 
+    /// A user's voice state in a guild.
+    pub fn voice_state(&self, guild_id: Snowflake, user_id: Snowflake) -> Option<VoiceState> {
+        self.voice.lock().get(&(guild_id, user_id)).cloned()
+    }
+
     /// Voice states in a guild.
     pub fn voice_states(&self, guild_id: Snowflake) -> Vec<VoiceState> {
         let mut states: Vec<VoiceState> = self

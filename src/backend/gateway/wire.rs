@@ -1,11 +1,13 @@
 //! Events encoded once and framed per connection: a [`Prepared`] dispatch carries its `d`
-//! encoded lazily per encoding (shared by every session it fans out to); a [`Framer`] turns
-//! payloads into WebSocket messages with the connection's encoding and compression.
+//! encoded lazily per encoding, and for zlib-stream its deflated body (both shared by every
+//! session it fans out to); a [`Framer`] turns payloads into WebSocket messages with the
+//! connection's encoding and compression.
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::deflate::{self, ZLIB_HEADER};
 use crate::gateway::codec::{self, CodecError, Encoding};
 use crate::gateway::compress::{
     CompressError, PayloadCompressor, TransportCompression, ZlibStreamCompressor,
@@ -24,6 +26,25 @@ pub struct Prepared {
     d: Option<Value>,
     json: OnceLock<Result<Vec<u8>, CodecError>>,
     etf: OnceLock<Result<Vec<u8>, CodecError>>,
+    /// zlib-stream body per encoding (JSON, ETF).
+    spliced: [OnceLock<Result<Spliced, FrameError>>; 2],
+}
+
+/// A dispatch's zlib-stream body: everything up to the end of `d`, deflated on its own.
+#[derive(Debug)]
+struct Spliced {
+    /// Bytes of the dispatch before `d` (`{"op":0,"d":` in JSON).
+    header_len: usize,
+    /// Header and `d`, deflated without references outside it, ending in a sync flush.
+    deflated: Vec<u8>,
+}
+
+/// Length of the part of an encoded dispatch before its `d`.
+fn dispatch_header_len(encoding: Encoding) -> Result<usize, CodecError> {
+    let (mut empty, mut one) = (Vec::new(), Vec::new());
+    codec::encode_dispatch_with_data("", 0, b"", encoding, &mut empty)?;
+    codec::encode_dispatch_with_data("", 0, b"\x01", encoding, &mut one)?;
+    Ok(empty.iter().zip(&one).take_while(|(a, b)| a == b).count())
 }
 
 impl Prepared {
@@ -34,6 +55,7 @@ impl Prepared {
             d: Some(d),
             json: OnceLock::new(),
             etf: OnceLock::new(),
+            spliced: Default::default(),
         })
     }
 
@@ -91,6 +113,30 @@ impl Prepared {
         Ok(out)
     }
 
+    /// The zlib-stream body for `encoding` (deflated at `level` by the first session asking).
+    fn spliced(&self, encoding: Encoding, level: u32) -> Result<&Spliced, FrameError> {
+        let index = match encoding {
+            Encoding::Json => 0,
+            Encoding::Etf => 1,
+        };
+        self.spliced[index]
+            .get_or_init(|| {
+                let data = self.data(encoding)?;
+                let header_len = dispatch_header_len(encoding)?;
+                let mut plain = Vec::with_capacity(header_len + data.len() + 64);
+                codec::encode_dispatch_with_data(&self.name, 0, data, encoding, &mut plain)?;
+                plain.truncate(header_len + data.len());
+                let mut deflated = Vec::new();
+                deflate::standalone(&plain, level, &mut deflated)?;
+                Ok(Spliced {
+                    header_len,
+                    deflated,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// A copy holding only the encoding `encoding` of `d` (replay buffers keep these: a
     /// session's own READY and GUILD_CREATE cost their wire size, not a JSON tree).
     pub fn compact(&self, encoding: Encoding) -> Result<Arc<Prepared>, CodecError> {
@@ -100,6 +146,7 @@ impl Prepared {
             d: None,
             json: OnceLock::new(),
             etf: OnceLock::new(),
+            spliced: Default::default(),
         };
         let _ = compact.cell(encoding).set(Ok(data));
         Ok(Arc::new(compact))
@@ -117,9 +164,21 @@ pub enum FrameError {
 
 enum Transport {
     None,
-    Zlib(Box<ZlibStreamCompressor>),
+    /// zlib-stream, every message deflated on its own (see [`deflate`]); `started` once the
+    /// zlib header went out.
+    Zlib {
+        started: bool,
+        level: u32,
+    },
+    /// zlib-stream with one compressor (and history) per connection: smaller output, more
+    /// memory, every message deflated per session.
+    ZlibHistory(Box<ZlibStreamCompressor>),
     Zstd(Box<ZstdStreamCompressor>),
 }
+
+/// History window of per-connection zlib-stream compressors (every inflater reads it; it
+/// saves 64 KiB per connection over 15 bits).
+const ZLIB_WINDOW_BITS: u8 = 14;
 
 /// One connection's outgoing encoder: encoding, transport compression, payload compression.
 pub struct Framer {
@@ -129,21 +188,32 @@ pub struct Framer {
     scratch: Vec<u8>,
 }
 
-/// History window of zlib-stream connections.
-const ZLIB_WINDOW_BITS: u8 = 14;
-
 /// Scratch space kept between messages; a larger one (after a big READY) is released.
 const SCRATCH_KEEP: usize = 4096;
 
 impl Framer {
-    /// A framer for a connection opened with `params`; zlib-stream uses `zlib_level` and a
-    /// 14-bit window (every inflater reads it; it saves 64 KiB per connection).
+    /// A framer for a connection opened with `params`; zlib-stream deflates at `zlib_level`,
+    /// each message on its own.
     pub fn new(params: &ConnectionParams, zlib_level: u32) -> Result<Framer, CompressError> {
+        Framer::with_zlib_history(params, zlib_level, false)
+    }
+
+    /// Like [`Framer::new`]; with `history`, zlib-stream keeps a compressor per connection
+    /// whose history spans messages.
+    pub fn with_zlib_history(
+        params: &ConnectionParams,
+        zlib_level: u32,
+        history: bool,
+    ) -> Result<Framer, CompressError> {
         let transport = match params.compression {
             TransportCompression::None => Transport::None,
-            TransportCompression::ZlibStream => Transport::Zlib(Box::new(
+            TransportCompression::ZlibStream if history => Transport::ZlibHistory(Box::new(
                 ZlibStreamCompressor::with_level_and_window(zlib_level, ZLIB_WINDOW_BITS),
             )),
+            TransportCompression::ZlibStream => Transport::Zlib {
+                started: false,
+                level: zlib_level,
+            },
             TransportCompression::ZstdStream => {
                 Transport::Zstd(Box::new(ZstdStreamCompressor::new()?))
             }
@@ -179,6 +249,26 @@ impl Framer {
     /// Frames dispatch `seq` of a prepared event.
     pub fn dispatch(&mut self, event: &Prepared, seq: u64) -> Result<Message, FrameError> {
         self.scratch.clear();
+        if let Transport::Zlib { started, level } = &mut self.transport {
+            // The shared deflated body, then this session's `s` and `t` as a stored block.
+            let spliced = event.spliced(self.encoding, *level)?;
+            codec::encode_dispatch_with_data(
+                &event.name,
+                seq,
+                b"",
+                self.encoding,
+                &mut self.scratch,
+            )?;
+            let tail = self.scratch.get(spliced.header_len..).unwrap_or_default();
+            let mut out = Vec::with_capacity(spliced.deflated.len() + tail.len() + 16);
+            if !*started {
+                out.extend_from_slice(&ZLIB_HEADER);
+                *started = true;
+            }
+            out.extend_from_slice(&spliced.deflated);
+            deflate::stored(tail, &mut out);
+            return Ok(Message::binary(out));
+        }
         let data = event.data(self.encoding)?;
         codec::encode_dispatch_with_data(&event.name, seq, data, self.encoding, &mut self.scratch)?;
         self.finish()
@@ -186,7 +276,16 @@ impl Framer {
 
     fn finish(&mut self) -> Result<Message, FrameError> {
         let message = match &mut self.transport {
-            Transport::Zlib(zlib) => {
+            Transport::Zlib { started, level } => {
+                let mut out = Vec::with_capacity(self.scratch.len() / 2 + 32);
+                if !*started {
+                    out.extend_from_slice(&ZLIB_HEADER);
+                    *started = true;
+                }
+                deflate::standalone(&self.scratch, *level, &mut out)?;
+                Message::binary(out)
+            }
+            Transport::ZlibHistory(zlib) => {
                 let mut out = Vec::with_capacity(self.scratch.len() / 3 + 32);
                 zlib.compress_into(&self.scratch, &mut out)?;
                 Message::binary(out)
@@ -275,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn zlib_stream_messages_share_one_context() {
+    fn zlib_stream_messages_follow_each_other_on_one_inflater() {
         let mut framer = Framer::new(&params("encoding=json&compress=zlib-stream"), 6).unwrap();
         let mut inflate = ZlibStreamDecompressor::new();
         for seq in 1..=3 {
@@ -287,6 +386,79 @@ mod tests {
             let payload: GatewayPayload = serde_json::from_slice(&message).unwrap();
             assert_eq!(payload.s, Some(seq));
         }
+    }
+
+    #[test]
+    fn one_deflated_event_serves_sessions_at_different_points_of_their_streams() {
+        let shared = Prepared::new("MESSAGE_CREATE", json!({"content": "fan out", "id": "9"}));
+        for encoding in ["json", "etf"] {
+            let query = format!("encoding={encoding}&compress=zlib-stream");
+            let mut framers: Vec<Framer> = (0..3)
+                .map(|_| Framer::new(&params(&query), 1).unwrap())
+                .collect();
+            let mut inflaters: Vec<ZlibStreamDecompressor> =
+                (0..3).map(|_| ZlibStreamDecompressor::new()).collect();
+            let wanted = if encoding == "json" {
+                Encoding::Json
+            } else {
+                Encoding::Etf
+            };
+            for (i, (framer, inflate)) in framers.iter_mut().zip(&mut inflaters).enumerate() {
+                // Each session has seen a different number of its own messages first.
+                for n in 0..i {
+                    let own = Prepared::new("OWN", json!({"n": n}));
+                    let Message::Binary(bytes) = framer.dispatch(&own, n as u64 + 1).unwrap()
+                    else {
+                        panic!("binary")
+                    };
+                    inflate.push_frame(&bytes).unwrap().unwrap();
+                }
+                let seq = 100 + i as u64;
+                let Message::Binary(bytes) = framer.dispatch(&shared, seq).unwrap() else {
+                    panic!("binary")
+                };
+                let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+                let decoded =
+                    codec::decode_payload(&message, wanted, &DecodeOptions::LENIENT).unwrap();
+                assert_eq!(
+                    decoded,
+                    GatewayPayload::dispatch(
+                        "MESSAGE_CREATE",
+                        seq,
+                        shared.value().unwrap().clone()
+                    ),
+                    "{encoding} session {i}"
+                );
+                let ack = GatewayPayload::new(OpCode::HeartbeatAck, Value::Null);
+                let Message::Binary(bytes) = framer.payload(&ack).unwrap() else {
+                    panic!("binary")
+                };
+                let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+                let decoded =
+                    codec::decode_payload(&message, wanted, &DecodeOptions::LENIENT).unwrap();
+                assert_eq!(decoded, ack);
+            }
+        }
+    }
+
+    #[test]
+    fn zlib_history_mode_shares_one_context_across_messages() {
+        let query = params("encoding=json&compress=zlib-stream");
+        let mut framer = Framer::with_zlib_history(&query, 1, true).unwrap();
+        let mut inflate = ZlibStreamDecompressor::new();
+        let mut sizes = Vec::new();
+        for seq in 1..=2 {
+            let event = Prepared::new("X", json!({"same": "a longer body repeated in both"}));
+            let Message::Binary(bytes) = framer.dispatch(&event, seq).unwrap() else {
+                panic!("binary")
+            };
+            sizes.push(bytes.len());
+            let message = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+            let payload: GatewayPayload = serde_json::from_slice(&message).unwrap();
+            assert_eq!(payload.s, Some(seq));
+        }
+        // The second message refers back to the first.
+        assert!(sizes[1] < sizes[0] / 2, "{sizes:?}");
     }
 
     #[test]
