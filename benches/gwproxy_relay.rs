@@ -75,16 +75,27 @@ fn hub() -> Arc<Hub> {
     )
 }
 
-fn message() -> GatewayPayload {
-    GatewayPayload::dispatch(
-        "MESSAGE_CREATE",
-        1,
-        json!({"id": "10", "channel_id": "3", "guild_id": "2", "content": "ping",
-               "author": {"id": "5", "username": "alice", "discriminator": "0", "avatar": null},
-               "timestamp": "2026-01-01T00:00:00.000000+00:00", "tts": false,
-               "mention_everyone": false, "mentions": [], "mention_roles": [],
-               "attachments": [], "embeds": [], "pinned": false, "type": 0}),
-    )
+/// 64 different ~1.2 KB MESSAGE_CREATEs (ids, nonce, content vary), so neither the per-event
+/// encoding nor a client's compression window sees the same bytes twice in a row.
+fn messages() -> Vec<GatewayPayload> {
+    let base: Value =
+        serde_json::from_str(include_str!("../tests/vectors/gateway/message_create.json"))
+            .expect("vector is JSON");
+    (0..64u64)
+        .map(|i| {
+            let mut d = base["d"].clone();
+            d["id"] = Value::String((1_300_000_000_000_000_000 + i * 7_919_000_017).to_string());
+            d["nonce"] = Value::String((1_300_000_000_000_000_000 + i * 104_729).to_string());
+            d["guild_id"] = json!("2");
+            d["content"] = Value::String(format!(
+                "relay message {i}: deploy {} is on staging, shard {} latency {} ms",
+                i * 37 % 101,
+                i % 16,
+                40 + i * 13 % 97
+            ));
+            GatewayPayload::dispatch("MESSAGE_CREATE", 1, d)
+        })
+        .collect()
 }
 
 fn clients(hub: &Hub) -> Vec<(Framer, Attached)> {
@@ -128,11 +139,15 @@ fn relay_once(hub: &Hub, clients: &mut [(Framer, Attached)], message: &GatewayPa
 fn relay(c: &mut Criterion) {
     let hub = hub();
     let mut clients = clients(&hub);
-    let message = message();
+    let messages = messages();
+    let mut next = 0;
     let mut group = c.benchmark_group("gwproxy_relay");
     group.throughput(Throughput::Elements(CLIENTS as u64));
     group.bench_function("one_dispatch_to_100_zlib_stream_clients", |b| {
-        b.iter(|| relay_once(&hub, &mut clients, &message))
+        b.iter(|| {
+            next = (next + 1) % messages.len();
+            relay_once(&hub, &mut clients, &messages[next])
+        })
     });
     group.finish();
 }
@@ -141,16 +156,16 @@ fn relay(c: &mut Criterion) {
 fn relay_summary() -> f64 {
     let hub = hub();
     let mut clients = clients(&hub);
-    let message = message();
-    for _ in 0..200 {
-        relay_once(&hub, &mut clients, &message);
+    let messages = messages();
+    for message in messages.iter().cycle().take(200) {
+        relay_once(&hub, &mut clients, message);
     }
     let iterations = 1000;
     (0..5)
         .map(|_| {
             let started = Instant::now();
-            for _ in 0..iterations {
-                relay_once(&hub, &mut clients, &message);
+            for message in messages.iter().cycle().take(iterations) {
+                relay_once(&hub, &mut clients, message);
             }
             (iterations * CLIENTS) as f64 / started.elapsed().as_secs_f64()
         })
@@ -162,16 +177,16 @@ fn relay_summary() -> f64 {
 fn relay_parallel(threads: usize) -> f64 {
     let hub = hub();
     let mut clients = clients(&hub);
-    let message = message();
+    let messages = messages();
     let share = clients.len().div_ceil(threads);
     let barrier = std::sync::Barrier::new(threads);
     let iterations = 2000;
     let started = Instant::now();
     std::thread::scope(|scope| {
         for (index, chunk) in clients.chunks_mut(share).enumerate() {
-            let (hub, message, barrier) = (&hub, &message, &barrier);
+            let (hub, messages, barrier) = (&hub, &messages, &barrier);
             scope.spawn(move || {
-                for _ in 0..iterations {
+                for message in messages.iter().cycle().take(iterations) {
                     if index == 0 {
                         hub.relay(0, message.clone());
                     }
