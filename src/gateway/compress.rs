@@ -78,18 +78,18 @@ pub enum CompressError {
 }
 
 /// Makes sure `out` has at least `want` bytes of spare capacity.
-fn ensure_spare(out: &mut Vec<u8>, want: usize) {
+pub(crate) fn ensure_spare(out: &mut Vec<u8>, want: usize) {
     if out.capacity() - out.len() < want {
         out.reserve(want);
     }
 }
 
 /// The result of one (de)compression call into a buffer's spare room.
-struct Step {
-    status: Status,
-    consumed: usize,
+pub(crate) struct Step {
+    pub(crate) status: Status,
+    pub(crate) consumed: usize,
     /// The call used all the room it was given, so it may have more output to give.
-    filled: bool,
+    pub(crate) filled: bool,
 }
 
 /// How much of a buffer's spare room one call is handed. Zero-filling it keeps this safe; bounding
@@ -99,7 +99,7 @@ fn room_for(out: &Vec<u8>, hint: usize) -> usize {
 }
 
 /// One deflate call writing into `out`'s spare room.
-fn deflate_into(
+pub(crate) fn deflate_into(
     deflate: &mut Deflate,
     input: &[u8],
     out: &mut Vec<u8>,

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 
 use zlib_rs::{Deflate, DeflateFlush};
 
-use crate::gateway::compress::CompressError;
+use crate::gateway::compress::{deflate_into, ensure_spare, CompressError};
 
 /// The zlib header opening every connection's stream (deflate, 32 KiB window, fastest).
 pub const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
@@ -53,17 +53,11 @@ pub fn standalone(input: &[u8], level: u32, out: &mut Vec<u8>) -> Result<(), Com
         };
         let mut input = input;
         loop {
-            let start = out.len();
-            let room = input.len() + input.len() / 8 + 64;
-            out.resize(start + room, 0);
-            let (before_in, before_out) = (deflate.total_in(), deflate.total_out());
-            let status = deflate.compress(input, &mut out[start..], DeflateFlush::SyncFlush);
-            let written = (deflate.total_out() - before_out) as usize;
-            out.truncate(start + written);
-            status.map_err(|e| CompressError::Internal(e.as_str().to_owned()))?;
-            input = &input[(deflate.total_in() - before_in) as usize..];
+            ensure_spare(out, input.len() + input.len() / 8 + 64);
+            let step = deflate_into(deflate, input, out, DeflateFlush::SyncFlush)?;
+            input = &input[step.consumed..];
             // The flush is complete once all input is taken and the output was not filled.
-            if input.is_empty() && written < room {
+            if input.is_empty() && !step.filled {
                 return Ok(());
             }
         }
