@@ -203,12 +203,17 @@ type Ws =
 
 /// Connects a zlib-stream JSON client to `base` and identifies as the bot.
 async fn zlib_client(base: &str) -> Ws {
+    zlib_client_with(base, BOT_TOKEN).await
+}
+
+/// Connects a zlib-stream JSON client to `base` and identifies with `token`.
+async fn zlib_client_with(base: &str, token: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!(
         "{base}/?v=10&encoding=json&compress=zlib-stream"
     ))
     .await
     .expect("connect");
-    let identify = json!({"op": 2, "d": {"token": BOT_TOKEN, "intents": 33281,
+    let identify = json!({"op": 2, "d": {"token": token, "intents": 33281,
         "properties": {"os": "linux", "browser": "bench", "device": "bench"}, "shard": [0, 1]}});
     ws.send(Message::text(identify.to_string()))
         .await
@@ -305,11 +310,12 @@ fn added_latency(messages: usize) -> (f64, f64) {
     result
 }
 
-fn resident_mb(pid: u32) -> f64 {
+/// A `/proc/<pid>/status` memory figure (`VmRSS:` now, `VmHWM:` peak) in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb * 1024.0 / 1e6)
         .unwrap_or(f64::NAN)
@@ -351,8 +357,9 @@ fn fixture_guilds(guilds: u64, members: u64, channels: u64) -> Vec<Value> {
         .collect()
 }
 
-/// Resident MB of the proxy process once it caches `guilds` (all members cached).
-fn cache_resident(guilds: Vec<Value>) -> f64 {
+/// Resident MB of the proxy process: once it caches `guilds` (all members cached), its peak
+/// while caching them, and once one client got READY and every GUILD_CREATE from the cache.
+fn cache_resident(guilds: Vec<Value>) -> (f64, f64, f64) {
     let expected = guilds.len();
     let upstream = FakeUpstream::with_guilds(41_250, Duration::ZERO, guilds);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -372,9 +379,32 @@ fn cache_resident(guilds: Vec<Value>) -> f64 {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let rss = resident_mb(proxy.pid());
+    let rss = status_mb(proxy.pid(), "VmRSS:");
+    let peak = status_mb(proxy.pid(), "VmHWM:");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut ws = zlib_client_with(&proxy.ws(), "fake-token").await;
+        let mut inflate = ZlibStreamDecompressor::new();
+        let mut guild_creates = 0;
+        while guild_creates < expected {
+            let next = tokio::time::timeout(Duration::from_secs(60), ws.next()).await;
+            let Ok(Some(Ok(Message::Binary(bytes)))) = next else {
+                panic!("the client got {guild_creates} of {expected} GUILD_CREATEs");
+            };
+            if let Ok(Some(text)) = inflate.push_frame(&bytes) {
+                let payload: Value = serde_json::from_slice(text).expect("JSON dispatch");
+                if payload["t"] == "GUILD_CREATE" {
+                    guild_creates += 1;
+                }
+            }
+        }
+    });
+    let with_client = status_mb(proxy.pid(), "VmRSS:");
     drop(proxy);
-    rss
+    (rss, peak, with_client)
 }
 
 fn main() {
@@ -388,8 +418,8 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parallel = relay_parallel(cores);
     let (added_ms, direct_ms) = added_latency(300);
-    let idle_mb = cache_resident(Vec::new());
-    let cache_mb = cache_resident(fixture_guilds(1_000, 100, 20));
+    let (idle_mb, _, _) = cache_resident(Vec::new());
+    let (cache_mb, peak_mb, client_mb) = cache_resident(fixture_guilds(1_000, 100, 20));
     println!();
     println!("gwproxy summary (load: {})", load_average());
     // The target is judged on one core; the threaded figure shows how the framing spreads
@@ -406,8 +436,12 @@ fn main() {
         verdict(added_ms <= LATENCY_TARGET_MS)
     );
     println!(
-        "  proxy RSS, 1,000 guilds x 100 members x 20 channels: {cache_mb:>6.1} MB  (target <= {CACHE_TARGET_MB} MB; idle proxy {idle_mb:.1} MB)  {}",
+        "  proxy RSS, 1,000 guilds x 100 members x 20 channels: {cache_mb:>6.1} MB  (target <= {CACHE_TARGET_MB} MB; peak {peak_mb:.1} MB; idle proxy {idle_mb:.1} MB)  {}",
         verdict(cache_mb <= CACHE_TARGET_MB)
+    );
+    println!(
+        "  proxy RSS, same, after one client got READY + 1,000 GUILD_CREATEs: {client_mb:>6.1} MB  {}",
+        verdict(client_mb <= CACHE_TARGET_MB)
     );
 }
 

@@ -31,6 +31,9 @@ use plan::{GatewayBot, PlanError, ShardPlan};
 use shard::{ShardEnd, ShardEvent, ShardTask};
 use status::ShardBoard;
 
+/// Upstream events (all shards) waiting for the relay.
+const SHARD_EVENT_QUEUE: usize = 32;
+
 /// Why the proxy could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -174,7 +177,9 @@ pub async fn run(
         .await
         .map_err(|source| ProxyError::Bind { addr, source })?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    // Bounded: a burst of GUILD_CREATEs (each ~10x its text once parsed) waits in the upstream
+    // sockets instead of piling up parsed in memory ahead of the relay.
+    let (events_tx, mut events_rx) = mpsc::channel(SHARD_EVENT_QUEUE);
     let identify = Arc::new(Mutex::new(IdentifyLimiter::new(plan.max_concurrency)));
     let mut commands = HashMap::new();
     let mut command_rxs = Vec::new();

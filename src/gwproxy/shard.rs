@@ -74,7 +74,7 @@ pub struct ShardTask {
     /// The bot-wide identify queue (`max_concurrency` buckets).
     pub identify: Arc<Mutex<IdentifyLimiter>>,
     /// Where dispatches and state changes go.
-    pub events: mpsc::UnboundedSender<ShardEvent>,
+    pub events: mpsc::Sender<ShardEvent>,
     /// Commands from clients (op 3, op 4, op 8) to send within the send limit.
     pub commands: mpsc::UnboundedReceiver<GatewayPayload>,
     /// Becomes true when the proxy shuts down (the shard then closes resumably).
@@ -113,7 +113,7 @@ impl ShardTask {
                     }
                     ClientAction::Send(payload) => {
                         if payload.op == crate::gateway::OpCode::Identify {
-                            let _ = self.events.send(ShardEvent::Identified { shard_id });
+                            let _ = self.events.send(ShardEvent::Identified { shard_id }).await;
                         }
                         let sent = match (&mut socket, encode_payload(&payload, Encoding::Json)) {
                             (Some(ws), Ok(bytes)) => {
@@ -172,10 +172,13 @@ impl ShardTask {
             if session.state() != last_state {
                 last_state = session.state();
                 tracing::debug!(shard_id, state = ?last_state, "shard state changed");
-                let _ = self.events.send(ShardEvent::State {
-                    shard_id,
-                    state: last_state,
-                });
+                let _ = self
+                    .events
+                    .send(ShardEvent::State {
+                        shard_id,
+                        state: last_state,
+                    })
+                    .await;
             }
             if *self.shutdown.borrow() {
                 let state = session.resume_state();
@@ -214,11 +217,11 @@ impl ShardTask {
                                 let actions = session.on_payload(&payload, Instant::now());
                                 if payload.op == crate::gateway::OpCode::HeartbeatAck {
                                     if let Some(latency) = session.latency() {
-                                        let _ = self.events.send(ShardEvent::Latency { shard_id, latency });
+                                        let _ = self.events.send(ShardEvent::Latency { shard_id, latency }).await;
                                     }
                                 }
                                 if payload.as_dispatch().is_some() {
-                                    let _ = self.events.send(ShardEvent::Dispatch { shard_id, payload });
+                                    let _ = self.events.send(ShardEvent::Dispatch { shard_id, payload }).await;
                                 }
                                 actions
                             }

@@ -59,6 +59,20 @@ impl Prepared {
         })
     }
 
+    /// A shared dispatch of `name` whose data is already JSON text (`json` must be one JSON
+    /// value; ETF is transcoded from it when asked for).
+    pub fn from_json(name: impl Into<String>, json: Vec<u8>) -> Arc<Prepared> {
+        let prepared = Prepared {
+            name: name.into(),
+            d: None,
+            json: OnceLock::new(),
+            etf: OnceLock::new(),
+            spliced: Default::default(),
+        };
+        let _ = prepared.json.set(Ok(json));
+        Arc::new(prepared)
+    }
+
     /// The event data, unless compacted.
     pub fn value(&self) -> Option<&Value> {
         self.d.as_ref()
