@@ -2,11 +2,14 @@
 //! - relay: one upstream dispatch through the hub (cache update, intents, numbering, replay
 //!   buffer, per-client queue) and framed for each of 100 zlib-stream clients, each with its own
 //!   compression context (criterion, plus a timed summary): client deliveries per second.
+//!   Then the same end to end over real sockets: a stand-in upstream bursts MESSAGE_CREATEs to
+//!   the built proxy, which relays each to 100 WebSocket clients.
 //! - latency: the built `discord-mitm serve` (release) with one zlib-stream client connected
 //!   directly and one through the built proxy; per message, arrival through the proxy minus
 //!   arrival direct; p50 of that is the latency the proxy adds.
 //! - cache: the proxy process holding 1,000 guilds × 100 members × 20 channels (sent by a local
-//!   stand-in upstream): its resident set size.
+//!   stand-in upstream): its resident set size, its peak, and its size once a client got
+//!   READY and every GUILD_CREATE.
 #[path = "../tests/gwproxy_support/mod.rs"]
 mod gwproxy_support;
 #[path = "../tests/serve_gateway_support/mod.rs"]
@@ -357,6 +360,97 @@ fn fixture_guilds(guilds: u64, members: u64, channels: u64) -> Vec<Value> {
         .collect()
 }
 
+/// Deliveries per second end to end over real sockets: a local stand-in upstream bursts
+/// `dispatches` MESSAGE_CREATEs to the built proxy, which relays each to 100 zlib-stream
+/// WebSocket clients (in this process, counting frames without inflating them). Clock: from
+/// the burst's start until the last client has its last frame. The clients, the upstream and
+/// the proxy share this machine's cores, so this is the proxy's floor, not its ceiling.
+fn relay_sockets(dispatches: usize) -> f64 {
+    let guild = json!({"id": "2", "name": "g", "channels": [{"id": "3", "name": "general", "type": 0}],
+        "members": [], "roles": []});
+    let burst: Vec<Value> = messages()
+        .iter()
+        .cycle()
+        .take(dispatches)
+        .map(|payload| json!({"t": "MESSAGE_CREATE", "d": payload.d}))
+        .collect();
+    let start = Arc::new(tokio::sync::Notify::new());
+    let upstream = FakeUpstream::with_burst(
+        41_250,
+        Duration::ZERO,
+        vec![guild],
+        Some((burst, start.clone())),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    // Room for the whole burst: a client that falls that far behind is closed (resumably),
+    // which this figure must not hide.
+    let config = json!({"token": "fake-token", "intents": 33281, "port": port,
+        "log_level": "warn", "backpressure": dispatches + 100,
+        "upstream_api": upstream.api, "upstream_gateway": upstream.gateway});
+    let proxy = Proxy::start_in(dir.path(), &config);
+    let wanted = "gateway_events_total{shard=\"0\",event_type=\"GUILD_CREATE\"} 1\n";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !proxy.metrics().contains(wanted) {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never cached the guild"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut ready = Vec::new();
+        let mut finished = Vec::new();
+        for _ in 0..CLIENTS {
+            let mut ws = zlib_client_with(&proxy.ws(), "fake-token").await;
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                // HELLO, READY, GUILD_CREATE; then the burst, one frame per dispatch.
+                let mut frames = 0;
+                let mut ready_tx = Some(ready_tx);
+                while let Some(Ok(message)) = ws.next().await {
+                    if let Message::Binary(_) = message {
+                        frames += 1;
+                        if frames == 3 {
+                            if let Some(tx) = ready_tx.take() {
+                                let _ = tx.send(());
+                            }
+                        } else if frames == 3 + dispatches {
+                            let _ = done_tx.send(Instant::now());
+                            return;
+                        }
+                    }
+                }
+            });
+            ready.push(ready_rx);
+            finished.push(done_rx);
+        }
+        for rx in ready {
+            tokio::time::timeout(Duration::from_secs(30), rx)
+                .await
+                .expect("every client gets READY and the guild")
+                .expect("client reader");
+        }
+        let started = Instant::now();
+        start.notify_one();
+        let mut last = started;
+        for rx in finished {
+            let at = tokio::time::timeout(Duration::from_secs(60), rx)
+                .await
+                .expect("every client gets the whole burst")
+                .expect("a client was closed before the burst ended");
+            last = last.max(at);
+        }
+        (CLIENTS * dispatches) as f64 / last.duration_since(started).as_secs_f64()
+    })
+}
+
 /// Resident MB of the proxy process: once it caches `guilds` (all members cached), its peak
 /// while caching them, and once one client got READY and every GUILD_CREATE from the cache.
 fn cache_resident(guilds: Vec<Value>) -> (f64, f64, f64) {
@@ -417,6 +511,7 @@ fn main() {
     let deliveries = relay_summary();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parallel = relay_parallel(cores);
+    let sockets = relay_sockets(5_000);
     let (added_ms, direct_ms) = added_latency(300);
     let (idle_mb, _, _) = cache_resident(Vec::new());
     let (cache_mb, peak_mb, client_mb) = cache_resident(fixture_guilds(1_000, 100, 20));
@@ -430,6 +525,10 @@ fn main() {
     );
     println!(
         "  relay, same, framing on {cores} threads (as the proxy):      {parallel:>10.0} deliveries/s"
+    );
+    println!(
+        "  relay, end to end: stand-in upstream -> built proxy -> 100 WebSocket clients: {sockets:>10.0} deliveries/s  (target >= {RELAY_TARGET:.0})  {}",
+        verdict(sockets >= RELAY_TARGET)
     );
     println!(
         "  added p50 latency through the proxy:           {added_ms:>12.3} ms  (target <= {LATENCY_TARGET_MS} ms; serve direct p50 {direct_ms:.3} ms from POST)  {}",

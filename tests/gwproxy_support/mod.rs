@@ -397,7 +397,19 @@ impl FakeUpstream {
         ack_delay: Duration,
         guilds: Vec<Value>,
     ) -> FakeUpstream {
+        FakeUpstream::with_burst(heartbeat_interval_ms, ack_delay, guilds, None)
+    }
+
+    /// Like [`FakeUpstream::with_guilds`]; after the GUILD_CREATEs, once `burst.1` is notified,
+    /// sends every dispatch of `burst.0` (`{"t", "d"}` objects, numbered on) back to back.
+    pub fn with_burst(
+        heartbeat_interval_ms: u64,
+        ack_delay: Duration,
+        guilds: Vec<Value>,
+        burst: Option<(Vec<Value>, std::sync::Arc<tokio::sync::Notify>)>,
+    ) -> FakeUpstream {
         let guilds = std::sync::Arc::new(guilds);
+        let burst = std::sync::Arc::new(burst);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -425,6 +437,7 @@ impl FakeUpstream {
                 while let Ok((stream, _)) = gw_listener.accept().await {
                     let resume_url = resume_url.clone();
                     let guilds = guilds.clone();
+                    let burst = burst.clone();
                     tokio::spawn(async move {
                         let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                             return;
@@ -465,6 +478,24 @@ impl FakeUpstream {
                                             "t": "GUILD_CREATE", "d": guild});
                                         if ws.send(Message::text(create.to_string())).await.is_err()
                                         {
+                                            return;
+                                        }
+                                    }
+                                    if let Some((dispatches, start)) = burst.as_ref() {
+                                        start.notified().await;
+                                        for (n, dispatch) in dispatches.iter().enumerate() {
+                                            let event = json!({"op": 0,
+                                                "s": guilds.len() + 2 + n,
+                                                "t": dispatch["t"], "d": dispatch["d"]});
+                                            if ws
+                                                .feed(Message::text(event.to_string()))
+                                                .await
+                                                .is_err()
+                                            {
+                                                return;
+                                            }
+                                        }
+                                        if ws.flush().await.is_err() {
                                             return;
                                         }
                                     }
