@@ -28,7 +28,18 @@ async fn next_event(shard: &mut Shard, what: &str) -> Event {
 
 #[tokio::test]
 async fn twilight_strict_models_parse_ready_guild_create_and_message_create() {
-    let server = Server::start(&fixture(None));
+    twilight_session(&[]).await;
+}
+
+/// One compression context per connection instead of spliced bodies: twilight's debug-build
+/// inflater must not underflow on it either.
+#[tokio::test]
+async fn twilight_reads_per_connection_zlib_history() {
+    twilight_session(&["--gateway-zlib-history"]).await;
+}
+
+async fn twilight_session(serve_args: &[&str]) {
+    let server = Server::start_with(&fixture(None), serve_args);
     let intents = Intents::GUILDS
         | Intents::GUILD_MEMBERS
         | Intents::GUILD_MESSAGES

@@ -787,9 +787,7 @@ where
     }
 }
 
-/// Adds `_trace` to HELLO as Discord does. Besides fidelity it keeps the first zlib-stream
-/// message smaller compressed than plain: twilight-gateway 0.16's inflater subtracts those
-/// totals and panics on underflow in debug builds.
+/// Adds `_trace` to HELLO as Discord does.
 fn with_trace(payload: &mut GatewayPayload) -> &GatewayPayload {
     if payload.op == OpCode::Hello {
         if let Some(d) = payload.d.as_object_mut() {

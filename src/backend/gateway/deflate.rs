@@ -25,8 +25,8 @@ thread_local! {
 }
 
 /// Inputs below this are deflated at level 2 when level 1 is asked: zlib-rs's level-1 strategy
-/// can make a small message larger than it was (twilight-gateway's inflater panics in debug
-/// builds once a stream's compressed total exceeds its inflated total).
+/// can make a small message larger than it was (the framer then has to pad JSON streams, see
+/// `Framer::balance_zlib`).
 const SMALL_INPUT: usize = 1024;
 
 /// Appends `input` deflated at `level` as raw deflate blocks that reference nothing before

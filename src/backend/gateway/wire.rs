@@ -37,6 +37,8 @@ struct Spliced {
     header_len: usize,
     /// Header and `d`, deflated without references outside it, ending in a sync flush.
     deflated: Vec<u8>,
+    /// Length of header and `d` before deflating.
+    plain_len: usize,
 }
 
 /// Length of the part of an encoded dispatch before its `d`.
@@ -145,6 +147,7 @@ impl Prepared {
                 Ok(Spliced {
                     header_len,
                     deflated,
+                    plain_len: plain.len(),
                 })
             })
             .as_ref()
@@ -200,7 +203,13 @@ pub struct Framer {
     transport: Transport,
     payload_zlib: Option<Box<PayloadCompressor>>,
     scratch: Vec<u8>,
+    /// zlib-stream bytes so far, inflated and as sent: see [`Framer::balance_zlib`].
+    zlib_plain: u64,
+    zlib_sent: u64,
 }
+
+/// Whitespace a JSON zlib-stream message may end with (see [`Framer::balance_zlib`]).
+const JSON_PADDING: [u8; 4096] = [b' '; 4096];
 
 /// Scratch space kept between messages; a larger one (after a big READY) is released.
 const SCRATCH_KEEP: usize = 4096;
@@ -237,6 +246,8 @@ impl Framer {
             transport,
             payload_zlib: None,
             scratch: Vec::new(),
+            zlib_plain: 0,
+            zlib_sent: 0,
         })
     }
 
@@ -281,11 +292,41 @@ impl Framer {
             }
             out.extend_from_slice(&spliced.deflated);
             deflate::stored(tail, &mut out);
+            let plain = spliced.plain_len + tail.len();
+            self.balance_zlib(plain, &mut out)?;
             return Ok(Message::binary(out));
         }
         let data = event.data(self.encoding)?;
         codec::encode_dispatch_with_data(&event.name, seq, data, self.encoding, &mut self.scratch)?;
         self.finish()
+    }
+
+    /// Counts one zlib-stream message of `plain` bytes sent as `out`. While a JSON stream has
+    /// sent more bytes than it inflates to, the message gets trailing whitespace (which any
+    /// JSON parser skips, and which deflates to a few bytes): twilight-gateway 0.16's inflater
+    /// subtracts these totals after every message and panics in debug builds if the stream
+    /// ever grew, which tiny messages (HELLO, heartbeat ACKs) can make it do.
+    fn balance_zlib(&mut self, plain: usize, out: &mut Vec<u8>) -> Result<(), CompressError> {
+        self.zlib_plain += plain as u64;
+        self.zlib_sent += out.len() as u64;
+        while self.encoding == Encoding::Json && self.zlib_sent > self.zlib_plain {
+            let deficit = (self.zlib_sent - self.zlib_plain) as usize;
+            let padding = &JSON_PADDING[..(deficit + 64).min(JSON_PADDING.len())];
+            let before = out.len();
+            match &mut self.transport {
+                Transport::Zlib { level, .. } => deflate::standalone(padding, *level, out)?,
+                Transport::ZlibHistory(zlib) => zlib.compress_into(padding, out)?,
+                Transport::None | Transport::Zstd(_) => return Ok(()),
+            }
+            let added = out.len() - before;
+            self.zlib_plain += padding.len() as u64;
+            self.zlib_sent += added as u64;
+            if added >= padding.len() {
+                // Whitespace that does not compress: nothing more can be done.
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<Message, FrameError> {
@@ -297,11 +338,13 @@ impl Framer {
                     *started = true;
                 }
                 deflate::standalone(&self.scratch, *level, &mut out)?;
+                self.balance_zlib(self.scratch.len(), &mut out)?;
                 Message::binary(out)
             }
             Transport::ZlibHistory(zlib) => {
                 let mut out = Vec::with_capacity(self.scratch.len() / 3 + 32);
                 zlib.compress_into(&self.scratch, &mut out)?;
+                self.balance_zlib(self.scratch.len(), &mut out)?;
                 Message::binary(out)
             }
             Transport::Zstd(zstd) => {
@@ -383,6 +426,47 @@ mod tests {
                 let decoded =
                     codec::decode_payload(&bytes, wanted, &DecodeOptions::LENIENT).unwrap();
                 assert_eq!(decoded, GatewayPayload::dispatch("READY", 1, d.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn json_zlib_streams_never_send_more_than_they_inflate_to() {
+        for history in [false, true] {
+            let params = params("encoding=json&compress=zlib-stream");
+            let mut framer = Framer::with_zlib_history(&params, 1, history).unwrap();
+            let mut inflate = ZlibStreamDecompressor::new();
+            let (mut sent, mut inflated) = (0usize, 0usize);
+            let hello = GatewayPayload::new(OpCode::Hello, json!({"heartbeat_interval": 41_250}));
+            let ack = GatewayPayload::new(OpCode::HeartbeatAck, Value::Null);
+            let tiny = Prepared::new("TYPING_START", json!({}));
+            for n in 0..3_000u64 {
+                let message = match n {
+                    0 => framer.payload(&hello).unwrap(),
+                    n if n % 2 == 0 => framer.payload(&ack).unwrap(),
+                    n => framer.dispatch(&tiny, n).unwrap(),
+                };
+                let Message::Binary(bytes) = message else {
+                    panic!("binary")
+                };
+                sent += bytes.len();
+                let text = inflate.push_frame(&bytes).unwrap().unwrap().to_vec();
+                inflated += text.len();
+                assert!(
+                    sent <= inflated,
+                    "history {history}, message {n}: {sent} sent > {inflated} inflated"
+                );
+                let payload: Value = serde_json::from_slice(&text).unwrap();
+                assert_eq!(
+                    payload["op"],
+                    json!(if n == 0 {
+                        10
+                    } else if n % 2 == 0 {
+                        11
+                    } else {
+                        0
+                    })
+                );
             }
         }
     }
