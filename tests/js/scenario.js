@@ -1,0 +1,273 @@
+// discord.js (unmodified, from npm) pointed at `discord-mitm serve`: REST through the `rest.api`
+// option, the gateway URL from GET /gateway/bot. Runs one scenario step by step and prints what
+// discord.js handed it as JSON lines on stdout, for tests/serve_clients_discordjs.rs to check.
+// Any step that fails or times out exits non-zero with the reason on stderr.
+//
+// Environment: DMITM_API (http://HOST:PORT), BOT_TOKEN, ALICE_TOKEN, ALICE_ID, GUILD_ID,
+// GENERAL_ID, and DJS_COMPRESS = zlib-stream (zlib-sync loaded, the default) | none (discord.js
+// behaves as when zlib-sync is not installed: an uncompressed gateway).
+'use strict';
+
+const Module = require('node:module');
+
+const compress = process.env.DJS_COMPRESS ?? 'zlib-stream';
+if (compress === 'none') {
+  // discord.js picks zlib-stream only when require('zlib-sync') succeeds; make it fail as it
+  // would on an install without the optional native module.
+  const load = Module._load;
+  Module._load = function (request, ...rest) {
+    if (request === 'zlib-sync') throw new Error('zlib-sync disabled for this run');
+    return load.call(this, request, ...rest);
+  };
+}
+
+const { Client, Events, GatewayIntentBits, ApplicationCommandOptionType } = require('discord.js');
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) fail(`${name} is not set`);
+  return value;
+};
+const API = env('DMITM_API');
+const BOT_TOKEN = env('BOT_TOKEN');
+const ALICE_TOKEN = env('ALICE_TOKEN');
+const ALICE_ID = env('ALICE_ID');
+const GUILD_ID = env('GUILD_ID');
+const GENERAL_ID = env('GENERAL_ID');
+const STEP_TIMEOUT_MS = 15000;
+
+function fail(why) {
+  process.stderr.write(`SCENARIO FAILED: ${why}\n`);
+  process.exit(1);
+}
+
+function emit(step, data) {
+  process.stdout.write(`${JSON.stringify({ step, data })}\n`);
+}
+
+/** Resolves with the first `event` whose arguments `pick` maps to something other than undefined. */
+function waitFor(client, event, what, pick) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => fail(`timed out waiting for ${what}`), STEP_TIMEOUT_MS);
+    const listener = (...args) => {
+      const found = pick(...args);
+      if (found !== undefined) {
+        clearTimeout(timer);
+        client.off(event, listener);
+        resolve(found);
+      }
+    };
+    client.on(event, listener);
+  });
+}
+
+/** Acts as the user alice over plain REST (a bare user token). */
+async function asAlice(method, path, body) {
+  const response = await fetch(`${API}/api/v10${path}`, {
+    method,
+    headers: { Authorization: ALICE_TOKEN, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) fail(`alice ${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function step(what, promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    fail(`${what}: ${error?.stack ?? error} ${error?.rawError ? JSON.stringify(error.rawError) : ''}`);
+  }
+}
+
+async function main() {
+  const client = new Client({
+    intents: [
+      GatewayIntentBits.Guilds,
+      GatewayIntentBits.GuildMembers,
+      GatewayIntentBits.GuildMessages,
+      GatewayIntentBits.GuildMessageReactions,
+      GatewayIntentBits.MessageContent,
+    ],
+    // discord.js builds `${api}/v10/...`; the gateway URL then comes from GET /gateway/bot.
+    rest: { api: `${API}/api` },
+  });
+  const debug = [];
+  client.on(Events.Debug, (line) => debug.push(line));
+  client.on(Events.Error, (error) => fail(`client error: ${error?.stack ?? error}`));
+  process.on('unhandledRejection', (error) => fail(`unhandled rejection: ${error?.stack ?? error}`));
+
+  const ready = waitFor(client, Events.ClientReady, 'ready', (c) => c);
+  await step('login', client.login(BOT_TOKEN));
+  await ready;
+  const shardDebug = debug.filter((l) => /Connecting to|compression|Session Limit|Fetched Gateway/.test(l));
+  emit('ready', {
+    user: client.user.username,
+    bot: client.user.bot,
+    user_id: client.user.id,
+    application_id: client.application?.id ?? null,
+    guilds: [...client.guilds.cache.keys()],
+    ping_ms: client.ws.ping,
+    debug: shardDebug,
+  });
+
+  const guild = client.guilds.cache.get(GUILD_ID);
+  if (!guild) fail('the guild is not in the cache after ready');
+  emit('cache', {
+    name: guild.name,
+    available: guild.available,
+    owner_id: guild.ownerId,
+    member_count: guild.memberCount,
+    channels: guild.channels.cache.map((c) => c.name).sort(),
+    roles: guild.roles.cache.map((r) => r.name).sort(),
+    everyone_role: guild.roles.everyone?.id ?? null,
+    members: guild.members.cache.map((m) => m.user.username).sort(),
+    me_roles: guild.members.me?.roles.cache.size ?? null,
+    can_send_in_general: guild.channels.cache.get(GENERAL_ID)?.permissionsFor(client.user)?.has('SendMessages') ?? null,
+  });
+
+  const general = guild.channels.cache.get(GENERAL_ID);
+  if (!general?.isTextBased()) fail('#general is not a cached text channel');
+
+  // Send, and see our own MESSAGE_CREATE.
+  const created = waitFor(client, Events.MessageCreate, 'our MESSAGE_CREATE', (m) =>
+    m.author.id === client.user.id && m.content === 'hello from discord.js' ? m : undefined);
+  const sent = await step('send', general.send('hello from discord.js'));
+  const echoed = await created;
+  emit('sent', {
+    same_id: echoed.id === sent.id,
+    content: echoed.content,
+    guild_id: echoed.guildId,
+    member_cached: echoed.member !== null,
+  });
+
+  // Edit.
+  const updated = waitFor(client, Events.MessageUpdate, 'MESSAGE_UPDATE', (old, now) =>
+    now.id === sent.id ? { old, now } : undefined);
+  const edited = await step('edit', sent.edit('edited by discord.js'));
+  const update = await updated;
+  emit('edited', {
+    rest_content: edited.content,
+    old_content: update.old.content,
+    new_content: update.now.content,
+    edited_at: update.now.editedTimestamp !== null,
+  });
+
+  // React.
+  const reacted = waitFor(client, Events.MessageReactionAdd, 'MESSAGE_REACTION_ADD', (reaction, user) =>
+    reaction.message.id === sent.id ? { reaction, user } : undefined);
+  await step('react', sent.react('👍'));
+  const reaction = await reacted;
+  const reactors = await step('reaction users', reaction.reaction.users.fetch());
+  emit('reacted', {
+    emoji: reaction.reaction.emoji.name,
+    user_id: reaction.user.id,
+    count: reaction.reaction.count,
+    users: reactors.map((u) => u.username),
+  });
+
+  // Another user posts; the bot replies.
+  const pinged = waitFor(client, Events.MessageCreate, "alice's MESSAGE_CREATE", (m) =>
+    m.author.id === ALICE_ID ? m : undefined);
+  await asAlice('POST', `/channels/${GENERAL_ID}/messages`, { content: 'ping' });
+  const ping = await pinged;
+  const ponged = waitFor(client, Events.MessageCreate, 'the reply', (m) =>
+    m.author.id === client.user.id && m.reference ? m : undefined);
+  await step('reply', ping.reply('pong'));
+  const pong = await ponged;
+  const replied = await step('fetch the replied-to message', pong.fetchReference());
+  emit('alice_message', {
+    content: ping.content,
+    author: ping.author.username,
+    member_roles: ping.member?.roles.cache.size ?? null,
+  });
+  emit('replied', {
+    content: pong.content,
+    reference: pong.reference?.messageId ?? null,
+    ping_id: ping.id,
+    reference_content: replied.content,
+  });
+
+  // History.
+  const history = await step('fetch messages', general.messages.fetch({ limit: 10 }));
+  emit('history', history.map((m) => m.content));
+
+  // Typing.
+  await step('typing', general.sendTyping());
+
+  // Members: by id over REST, everyone over the gateway (op 8 REQUEST_GUILD_MEMBERS).
+  const alice = await step('fetch alice', guild.members.fetch({ user: ALICE_ID, force: true }));
+  const everyone = await step('fetch all members', guild.members.fetch({ time: 10000 }));
+  emit('members', {
+    alice: alice.user.username,
+    alice_roles: alice.roles.cache.filter((r) => r.id !== guild.id).map((r) => r.name),
+    alice_joined: alice.joinedTimestamp !== null,
+    all: everyone.map((m) => m.user.username).sort(),
+  });
+
+  // A thread from the message.
+  const threadCreated = waitFor(client, Events.ThreadCreate, 'THREAD_CREATE', (t) =>
+    t.name === 'discord.js thread' ? t : undefined);
+  const thread = await step('start a thread', sent.startThread({ name: 'discord.js thread' }));
+  const threadEvent = await threadCreated;
+  const inThread = await step('post in the thread', thread.send('inside the thread'));
+  emit('thread', {
+    same_id: thread.id === threadEvent.id,
+    name: threadEvent.name,
+    parent_id: threadEvent.parentId,
+    is_thread: threadEvent.isThread(),
+    message_channel: inThread.channelId === thread.id,
+  });
+
+  // Slash commands: PUT guild commands, then an interaction that the bot answers.
+  const commands = await step(
+    'register commands',
+    guild.commands.set([
+      {
+        name: 'echo',
+        description: 'Echoes',
+        options: [{ type: ApplicationCommandOptionType.String, name: 'text', description: 'what to echo', required: true }],
+      },
+    ]),
+  );
+  const interacted = waitFor(client, Events.InteractionCreate, 'INTERACTION_CREATE', (i) =>
+    i.isChatInputCommand() ? i : undefined);
+  await asAlice('POST', '/_mitm/interactions', {
+    application_id: client.application.id,
+    channel_id: GENERAL_ID,
+    name: 'echo',
+    options: [{ name: 'text', type: 3, value: 'hi' }],
+  });
+  const interaction = await interacted;
+  const answered = waitFor(client, Events.MessageCreate, "the interaction's answer", (m) =>
+    m.content.startsWith('echo:') ? m : undefined);
+  await step('reply to the interaction', interaction.reply({ content: `echo: ${interaction.options.getString('text')}` }));
+  const original = await step('fetch the original response', interaction.fetchReply());
+  const answer = await answered;
+  await step('follow up', interaction.followUp({ content: 'and a follow-up' }));
+  emit('interaction', {
+    commands: commands.map((c) => c.name),
+    command: interaction.commandName,
+    user: interaction.user.username,
+    option: interaction.options.getString('text'),
+    in_guild: interaction.inGuild(),
+    replied: interaction.replied,
+    original: original.content,
+    answer: answer.content,
+    answer_interaction_user: answer.interactionMetadata?.user?.username ?? answer.interaction?.user?.username ?? null,
+  });
+
+  // Delete.
+  const deleted = waitFor(client, Events.MessageDelete, 'MESSAGE_DELETE', (m) =>
+    m.id === sent.id ? m : undefined);
+  await step('delete', sent.delete());
+  const gone = await deleted;
+  emit('deleted', { id_matches: gone.id === sent.id, was_cached: !gone.partial });
+
+  await client.destroy();
+  process.stdout.write('SCENARIO discord.js OK\n');
+  process.exit(0);
+}
+
+main().catch((error) => fail(error?.stack ?? String(error)));
