@@ -183,6 +183,13 @@ async fn as_alice(api: &str, token: &str, method: &str, path: &str, body: Value)
 
 #[tokio::main]
 async fn main() {
+    // serenity reports what it could not parse or handle as tracing warnings; the test reads them
+    // from stderr.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let api = env("DMITM_API");
     let bot_token = env("BOT_TOKEN");
     let alice_token = env("ALICE_TOKEN");
