@@ -1,0 +1,183 @@
+//! discord.js 14 (from npm, unmodified; tests/js/package-lock.json) against the built
+//! `discord-mitm serve`: REST through `rest.api`, the gateway URL from GET /gateway/bot. It logs
+//! in, sees READY and the guild cache, sends, edits, reacts, replies to alice's "ping", reads
+//! history, fetches members (REST and gateway op 8), starts a thread, registers a slash command
+//! and answers alice's interaction, deletes — over zlib-stream (zlib-sync) and uncompressed
+//! (discord.js without zlib-sync). discord.js 14's @discordjs/ws 1.x speaks neither zstd-stream
+//! nor ETF.
+mod serve_clients_support;
+mod serve_gateway_support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use serve_clients_support::{discordjs, names, run, Run};
+use serve_gateway_support::{
+    fixture, rest, Server, ALICE_ID, ALICE_TOKEN, BOT_ID, GENERAL_ID, GUILD_ID,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn scenario(compress: &str, extra_args: &[&str]) -> (Run, Server) {
+    let server = Server::start_with(&fixture(None), extra_args);
+    run(server, "discord.js", discordjs(compress), TIMEOUT)
+}
+
+/// What every run must show, whatever the transport.
+fn check_scenario(run: &Run, server: &Server) {
+    let ready = run.step("ready");
+    assert_eq!(ready["user"], "pingbot");
+    assert_eq!(ready["bot"], true);
+    assert_eq!(ready["user_id"], BOT_ID);
+    assert_eq!(
+        ready["application_id"], BOT_ID,
+        "client.application from READY"
+    );
+    assert_eq!(names(&ready["guilds"]), [GUILD_ID]);
+    let debug = ready["debug"].to_string();
+    assert!(
+        debug.contains(&format!("URL: {}", server.ws())),
+        "gateway URL from /gateway/bot: {debug}"
+    );
+    assert!(
+        debug.contains("Total: 1000"),
+        "session_start_limit: {debug}"
+    );
+
+    let cache = run.step("cache");
+    assert_eq!(cache["name"], "Test Guild");
+    assert_eq!(cache["available"], true);
+    assert_eq!(cache["owner_id"], ALICE_ID);
+    assert_eq!(cache["member_count"], 3);
+    assert_eq!(
+        names(&cache["channels"]),
+        ["Text", "Voice", "general", "secret"]
+    );
+    assert_eq!(names(&cache["roles"]), ["@everyone", "Mods"]);
+    assert_eq!(cache["everyone_role"], GUILD_ID);
+    assert_eq!(names(&cache["members"]), ["alice", "carol", "pingbot"]);
+    assert_eq!(cache["can_send_in_general"], true);
+
+    let sent = run.step("sent");
+    assert_eq!(sent["same_id"], true);
+    assert_eq!(sent["content"], "hello from discord.js");
+    assert_eq!(sent["guild_id"], GUILD_ID);
+    assert_eq!(sent["member_cached"], true);
+
+    let edited = run.step("edited");
+    assert_eq!(edited["rest_content"], "edited by discord.js");
+    assert_eq!(edited["old_content"], "hello from discord.js");
+    assert_eq!(edited["new_content"], "edited by discord.js");
+    assert_eq!(edited["edited_at"], true);
+
+    let reacted = run.step("reacted");
+    assert_eq!(reacted["emoji"], "👍");
+    assert_eq!(reacted["user_id"], BOT_ID);
+    assert_eq!(reacted["count"], 1);
+    assert_eq!(names(&reacted["users"]), ["pingbot"]);
+
+    let alice = run.step("alice_message");
+    assert_eq!(alice["content"], "ping", "MESSAGE_CONTENT intent granted");
+    assert_eq!(alice["author"], "alice");
+    assert_eq!(alice["member_roles"], 2, "Mods and @everyone");
+    let replied = run.step("replied");
+    assert_eq!(replied["content"], "pong");
+    assert_eq!(replied["reference"], replied["ping_id"]);
+    assert_eq!(replied["reference_content"], "ping");
+
+    assert_eq!(
+        names(run.step("history")),
+        ["pong", "ping", "edited by discord.js"]
+    );
+
+    let members = run.step("members");
+    assert_eq!(members["alice"], "alice");
+    assert_eq!(names(&members["alice_roles"]), ["Mods"]);
+    assert_eq!(members["alice_joined"], true);
+    assert_eq!(names(&members["all"]), ["alice", "carol", "pingbot"]);
+
+    let thread = run.step("thread");
+    assert_eq!(thread["same_id"], true);
+    assert_eq!(thread["name"], "discord.js thread");
+    assert_eq!(thread["parent_id"], GENERAL_ID);
+    assert_eq!(thread["is_thread"], true);
+    assert_eq!(thread["message_channel"], true);
+
+    let interaction = run.step("interaction");
+    assert_eq!(names(&interaction["commands"]), ["echo"]);
+    assert_eq!(interaction["command"], "echo");
+    assert_eq!(interaction["user"], "alice");
+    assert_eq!(interaction["option"], "hi");
+    assert_eq!(interaction["in_guild"], true);
+    assert_eq!(interaction["replied"], true);
+    assert_eq!(
+        interaction["original"], "echo: hi",
+        "GET …/messages/%40original"
+    );
+    assert_eq!(interaction["answer"], "echo: hi");
+    assert_eq!(interaction["answer_interaction_user"], "alice");
+
+    let deleted = run.step("deleted");
+    assert_eq!(deleted["id_matches"], true);
+    assert_eq!(deleted["was_cached"], true);
+
+    // What alice sees afterwards over REST: the reply, the interaction's answer and its
+    // follow-up are stored; the deleted message is gone.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (status, messages) = runtime.block_on(rest(
+        server,
+        ALICE_TOKEN,
+        "GET",
+        &format!("/channels/{GENERAL_ID}/messages?limit=50"),
+        None,
+    ));
+    assert_eq!(status, 200, "{messages}");
+    let contents: Vec<&str> = messages
+        .as_array()
+        .expect("message list")
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(contents, ["and a follow-up", "echo: hi", "pong", "ping"]);
+    let pong = messages
+        .as_array()
+        .and_then(|list| list.iter().find(|m| m["content"] == "pong"))
+        .expect("pong stored");
+    assert_eq!(pong["message_reference"]["message_id"], replied["ping_id"]);
+    assert_eq!(pong["author"]["id"], BOT_ID);
+    let answer: &Value = &messages[1];
+    assert_eq!(answer["interaction_metadata"]["user"]["id"], ALICE_ID);
+    assert_eq!(answer["author"]["id"], BOT_ID, "written by the bot user");
+    assert_eq!(answer["author"]["username"], "pingbot");
+    assert_eq!(answer["webhook_id"], BOT_ID, "the application's webhook");
+}
+
+#[test]
+fn discordjs_runs_the_whole_scenario_over_zlib_stream() {
+    let (run, server) = scenario("zlib-stream", &[]);
+    check_scenario(&run, &server);
+    let debug = run.step("ready")["debug"].to_string();
+    assert!(
+        debug.contains("?v=10&encoding=json&compress=zlib-stream")
+            && debug.contains("compression: zlib-stream"),
+        "zlib-sync is installed, so discord.js asks for zlib-stream: {debug}"
+    );
+}
+
+#[test]
+fn discordjs_runs_the_whole_scenario_over_zlib_stream_with_per_connection_history() {
+    let (run, server) = scenario("zlib-stream", &["--gateway-zlib-history"]);
+    check_scenario(&run, &server);
+}
+
+#[test]
+fn discordjs_runs_the_whole_scenario_uncompressed_without_zlib_sync() {
+    let (run, server) = scenario("none", &[]);
+    check_scenario(&run, &server);
+    let debug = run.step("ready")["debug"].to_string();
+    assert!(
+        debug.contains("?v=10&encoding=json\"") || debug.contains("?v=10&encoding=json\\n"),
+        "{debug}"
+    );
+    assert!(debug.contains("compression: none"), "{debug}");
+}
