@@ -258,7 +258,7 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
         }
         return Some(Value::Object(out));
     }
-    if map.get("options").is_some_and(|o| given(&o)) {
+    if map.get("options").is_some_and(given) {
         checks.add(
             &format!("{path}.options"),
             "APPLICATION_COMMAND_OPTION_OPTIONS_NOT_ALLOWED",
@@ -413,7 +413,7 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
 
 /// Whether an option field is really set: serenity sends `"options": []`, `"choices": []` and
 /// `"channel_types": []` on every option, which Discord takes as absent.
-fn given(value: &&Value) -> bool {
+fn given(value: &Value) -> bool {
     !value.is_null() && value.as_array().is_none_or(|list| !list.is_empty())
 }
 
