@@ -1,9 +1,10 @@
 //! discord.js 14 (from npm, unmodified; tests/js/package-lock.json) against the built
 //! `discord-mitm serve`: REST through `rest.api`, the gateway URL from GET /gateway/bot. It logs
 //! in, sees READY and the guild cache, sends, edits, reacts, replies to alice's "ping", reads
-//! history, fetches members (REST and gateway op 8), starts a thread, registers a slash command
+//! history, fetches members (REST and gateway op 8), starts a thread, creates a channel and a role,
+//! gives carol the role and a nickname, pins an embed, bulk-deletes, registers a slash command
 //! and answers alice's interaction, deletes — over zlib-stream (zlib-sync) and uncompressed
-//! (discord.js without zlib-sync). discord.js 14's @discordjs/ws 1.x speaks neither zstd-stream
+//! (discord.js without zlib-sync); and it RESUMEs after its socket is cut, getting what it missed. discord.js 14's @discordjs/ws 1.x speaks neither zstd-stream
 //! nor ETF.
 mod serve_clients_support;
 mod serve_gateway_support;
@@ -11,15 +12,13 @@ mod serve_gateway_support;
 use std::time::Duration;
 
 use serde_json::Value;
-use serve_clients_support::{discordjs, names, run, Run};
-use serve_gateway_support::{
-    fixture, rest, Server, ALICE_ID, ALICE_TOKEN, BOT_ID, GENERAL_ID, GUILD_ID,
-};
+use serve_clients_support::{discordjs, fixture, names, run, Run};
+use serve_gateway_support::{rest, Server, ALICE_ID, ALICE_TOKEN, BOT_ID, GENERAL_ID, GUILD_ID};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 fn scenario(compress: &str, extra_args: &[&str]) -> (Run, Server) {
-    let server = Server::start_with(&fixture(None), extra_args);
+    let server = Server::start_with(&fixture(), extra_args);
     run(server, "discord.js", discordjs(compress), TIMEOUT)
 }
 
@@ -53,10 +52,11 @@ fn check_scenario(run: &Run, server: &Server) {
         names(&cache["channels"]),
         ["Text", "Voice", "general", "secret"]
     );
-    assert_eq!(names(&cache["roles"]), ["@everyone", "Mods"]);
+    assert_eq!(names(&cache["roles"]), ["@everyone", "Bots", "Mods"]);
     assert_eq!(cache["everyone_role"], GUILD_ID);
     assert_eq!(names(&cache["members"]), ["alice", "carol", "pingbot"]);
     assert_eq!(cache["can_send_in_general"], true);
+    assert_eq!(cache["me_roles"], 2, "Bots and @everyone");
 
     let sent = run.step("sent");
     assert_eq!(sent["same_id"], true);
@@ -117,6 +117,25 @@ fn check_scenario(run: &Run, server: &Server) {
     assert_eq!(interaction["answer"], "echo: hi");
     assert_eq!(interaction["answer_interaction_user"], "alice");
 
+    let management = run.step("management");
+    assert_eq!(management["channel"]["name"], "djs-made");
+    assert_eq!(management["channel"]["topic"], "made by discord.js");
+    assert_eq!(management["channel"]["parent_id"], "200000000000000010");
+    assert_eq!(management["channel"]["same_id"], true);
+    assert_eq!(management["role"]["name"], "Helpers");
+    assert_eq!(management["role"]["color"], 0x00ff00);
+    assert_eq!(management["role"]["mentionable"], true);
+    assert_eq!(names(&management["carol_roles"]), ["Helpers"]);
+    assert_eq!(management["carol_nick"], "caz");
+    assert_eq!(management["embed"]["title"], "Report");
+    assert_eq!(management["embed"]["fields"], 1);
+    assert_eq!(names(&management["pins"]), ["Report"]);
+    assert_eq!(
+        management["bulk_deleted"], 9,
+        "an embed, one more, a burst of 7"
+    );
+    assert_eq!(management["bulk_event"], 9);
+
     let deleted = run.step("deleted");
     assert_eq!(deleted["id_matches"], true);
     assert_eq!(deleted["was_cached"], true);
@@ -156,6 +175,9 @@ fn check_scenario(run: &Run, server: &Server) {
 fn discordjs_runs_the_whole_scenario_over_zlib_stream() {
     let (run, server) = scenario("zlib-stream", &[]);
     check_scenario(&run, &server);
+    let rest = run.step("rest");
+    assert_eq!(rest["status_429"], 0, "{rest}");
+    assert_eq!(rest["rate_limited_waits"], 0, "limits are off: {rest}");
     let debug = run.step("ready")["debug"].to_string();
     assert!(
         debug.contains("?v=10&encoding=json&compress=zlib-stream")
@@ -170,6 +192,21 @@ fn discordjs_runs_the_whole_scenario_over_zlib_stream_with_per_connection_histor
     check_scenario(&run, &server);
 }
 
+/// With serve's rate limits on (5 requests per second per route), discord.js paces its burst by
+/// the X-RateLimit headers: it waits on its own and never runs into a 429.
+#[test]
+fn discordjs_paces_itself_by_the_rate_limit_headers() {
+    let (run, server) = scenario("zlib-stream", &["--rate-limit", "5/1"]);
+    check_scenario(&run, &server);
+    let rest = run.step("rest");
+    assert_eq!(rest["status_429"], 0, "{rest}");
+    assert!(
+        rest["rate_limited_waits"].as_u64().unwrap_or(0) >= 1,
+        "{rest}"
+    );
+    assert_eq!(rest["global_waits"], 0, "{rest}");
+}
+
 #[test]
 fn discordjs_runs_the_whole_scenario_uncompressed_without_zlib_sync() {
     let (run, server) = scenario("none", &[]);
@@ -180,4 +217,24 @@ fn discordjs_runs_the_whole_scenario_uncompressed_without_zlib_sync() {
         "{debug}"
     );
     assert!(debug.contains("compression: none"), "{debug}");
+}
+
+#[test]
+fn discordjs_resumes_after_its_socket_is_cut_and_gets_the_missed_message() {
+    let server = Server::start(&fixture());
+    let mut command = discordjs("zlib-stream");
+    command.env("DJS_SCENARIO", "resume");
+    let (run, _server) = run(server, "discord.js", command, TIMEOUT);
+    let resumed = run.step("resumed");
+    assert_eq!(resumed["shard"], 0);
+    assert_eq!(resumed["content"], "posted while the bot was away");
+    assert_eq!(resumed["author"], "alice");
+    assert_eq!(resumed["same_session"], true, "RESUMED, not a new IDENTIFY");
+    assert!(
+        resumed["replayed"].as_u64().unwrap_or(0) >= 1,
+        "the message was posted before the bot reconnected, so it must be replayed: {resumed}"
+    );
+    let debug = resumed["debug"].to_string();
+    assert!(debug.contains("Resuming session"), "{debug}");
+    assert_eq!(run.step("live")["content"], "after the resume");
 }

@@ -2,6 +2,7 @@
 //! `discord-mitm serve`: REST through `HttpBuilder::proxy`, the gateway URL from GET /gateway,
 //! IDENTIFY `compress: true` (serenity's per-payload zlib). It sees READY and the guild in its
 //! cache, sends, edits, reacts, replies to alice's "ping", fetches members, starts a thread,
+//! creates a channel and a role, gives carol the role and a nickname, pins an embed, bulk-deletes,
 //! registers a slash command and answers alice's interaction, deletes, and shuts down with a
 //! clean close handshake — with no warning from serenity's parser on stderr.
 mod serve_clients_support;
@@ -9,16 +10,14 @@ mod serve_gateway_support;
 
 use std::time::Duration;
 
-use serve_clients_support::{names, run, serenity};
-use serve_gateway_support::{
-    fixture, rest, Server, ALICE_ID, ALICE_TOKEN, BOT_ID, GENERAL_ID, GUILD_ID,
-};
+use serve_clients_support::{fixture, names, run, serenity};
+use serve_gateway_support::{rest, Server, ALICE_ID, ALICE_TOKEN, BOT_ID, GENERAL_ID, GUILD_ID};
 
 #[test]
 fn serenity_runs_the_whole_scenario() {
     // Built before the server starts so the build's time does not count against the scenario.
     let command = serenity();
-    let server = Server::start(&fixture(None));
+    let server = Server::start(&fixture());
     let (run, server) = run(server, "serenity", command, Duration::from_secs(90));
 
     let gateway = run.step("gateway");
@@ -43,7 +42,7 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(guild_create["id"], GUILD_ID);
     assert_eq!(guild_create["name"], "Test Guild");
     assert_eq!(guild_create["channels"], 4);
-    assert_eq!(guild_create["roles"], 2);
+    assert_eq!(guild_create["roles"], 3);
     assert_eq!(guild_create["members"], 3);
 
     let cache = run.step("cache");
@@ -52,7 +51,7 @@ fn serenity_runs_the_whole_scenario() {
         names(&cache["channels"]),
         ["Text", "Voice", "general", "secret"]
     );
-    assert_eq!(names(&cache["roles"]), ["@everyone", "Mods"]);
+    assert_eq!(names(&cache["roles"]), ["@everyone", "Bots", "Mods"]);
     assert_eq!(names(&cache["members"]), ["alice", "carol", "pingbot"]);
     assert_eq!(cache["member_count"], 3);
     assert_eq!(cache["owner_id"], ALICE_ID);
@@ -103,6 +102,23 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(interaction["option"], "hi");
     assert_eq!(interaction["answer"], "echo: hi");
     assert_eq!(interaction["original"], "echo: hi");
+
+    let management = run.step("management");
+    assert_eq!(management["channel"], "serenity-made");
+    assert_eq!(management["topic"], "made by serenity");
+    assert_eq!(management["cached_channel"], "serenity-made");
+    assert_eq!(management["role"], "Helpers");
+    assert_eq!(management["role_colour"], 0x00ff00);
+    assert_eq!(management["role_mentionable"], true);
+    assert_eq!(management["carol_nick"], "caz");
+    assert_eq!(management["carol_roles"], 1);
+    assert_eq!(management["event_nick"], "caz");
+    assert_eq!(management["event_roles"], 1);
+    assert_eq!(management["cached_carol"]["nick"], "caz");
+    assert_eq!(management["cached_carol"]["roles"], 1);
+    assert_eq!(management["embed_title"], "Report");
+    assert_eq!(names(&management["pins"]), ["Report"]);
+    assert_eq!(management["bulk_deleted"], 2);
 
     assert!(run.steps.contains_key("deleted"));
 

@@ -4,8 +4,9 @@
 // Any step that fails or times out exits non-zero with the reason on stderr.
 //
 // Environment: DMITM_API (http://HOST:PORT), BOT_TOKEN, ALICE_TOKEN, ALICE_ID, GUILD_ID,
-// GENERAL_ID, and DJS_COMPRESS = zlib-stream (zlib-sync loaded, the default) | none (discord.js
-// behaves as when zlib-sync is not installed: an uncompressed gateway).
+// GENERAL_ID, DJS_COMPRESS = zlib-stream (zlib-sync loaded, the default) | none (discord.js
+// behaves as when zlib-sync is not installed: an uncompressed gateway), and DJS_SCENARIO =
+// full (the default) | resume (the socket is cut, alice posts meanwhile, discord.js resumes).
 'use strict';
 
 const Module = require('node:module');
@@ -22,6 +23,7 @@ if (compress === 'none') {
 }
 
 const { Client, Events, GatewayIntentBits, ApplicationCommandOptionType } = require('discord.js');
+const { SimpleShardingStrategy } = require('@discordjs/ws');
 
 const env = (name) => {
   const value = process.env[name];
@@ -82,6 +84,7 @@ async function step(what, promise) {
 }
 
 async function main() {
+  let strategy = null;
   const client = new Client({
     intents: [
       GatewayIntentBits.Guilds,
@@ -92,9 +95,27 @@ async function main() {
     ],
     // discord.js builds `${api}/v10/...`; the gateway URL then comes from GET /gateway/bot.
     rest: { api: `${API}/api` },
+    // The default strategy, kept at hand so the resume scenario can reach the shard's socket.
+    ws: {
+      buildStrategy: (manager) => {
+        strategy = new SimpleShardingStrategy(manager);
+        return strategy;
+      },
+    },
   });
   const debug = [];
   client.on(Events.Debug, (line) => debug.push(line));
+  // How discord.js's REST layer fared with serve's X-RateLimit headers: waits it chose to make,
+  // and 429s it ran into anyway.
+  const restStats = { responses: 0, status_429: 0, rate_limited_waits: 0, global_waits: 0 };
+  client.rest.on('response', (_request, response) => {
+    restStats.responses += 1;
+    if (response.status === 429) restStats.status_429 += 1;
+  });
+  client.rest.on('rateLimited', (info) => {
+    restStats.rate_limited_waits += 1;
+    if (info.global) restStats.global_waits += 1;
+  });
   client.on(Events.Error, (error) => fail(`client error: ${error?.stack ?? error}`));
   process.on('unhandledRejection', (error) => fail(`unhandled rejection: ${error?.stack ?? error}`));
 
@@ -111,6 +132,11 @@ async function main() {
     ping_ms: client.ws.ping,
     debug: shardDebug,
   });
+
+  if ((process.env.DJS_SCENARIO ?? 'full') === 'resume') {
+    await resumeScenario(client, strategy, debug);
+    return;
+  }
 
   const guild = client.guilds.cache.get(GUILD_ID);
   if (!guild) fail('the guild is not in the cache after ready');
@@ -258,6 +284,48 @@ async function main() {
     answer_interaction_user: answer.interactionMetadata?.user?.username ?? answer.interaction?.user?.username ?? null,
   });
 
+  // Guild management: a channel, a role given to carol, a nickname, a pin, an embed, a bulk delete.
+  const channelCreated = waitFor(client, Events.ChannelCreate, 'CHANNEL_CREATE', (c) =>
+    c.name === 'djs-made' ? c : undefined);
+  const made = await step('create a channel', guild.channels.create({ name: 'djs-made', topic: 'made by discord.js', parent: general.parentId }));
+  const madeEvent = await channelCreated;
+  const roleCreated = waitFor(client, Events.GuildRoleCreate, 'GUILD_ROLE_CREATE', (r) =>
+    r.name === 'Helpers' ? r : undefined);
+  const role = await step('create a role', guild.roles.create({ name: 'Helpers', colors: { primaryColor: 0x00ff00 }, mentionable: true }));
+  await roleCreated;
+  const memberUpdated = waitFor(client, Events.GuildMemberUpdate, 'GUILD_MEMBER_UPDATE', (old, now) =>
+    now.user.username === 'carol' && now.roles.cache.has(role.id) ? now : undefined);
+  const carol = guild.members.cache.find((m) => m.user.username === 'carol');
+  if (!carol) fail('carol is not cached');
+  await step('give carol the role', carol.roles.add(role));
+  const carolNow = await memberUpdated;
+  const nicked = waitFor(client, Events.GuildMemberUpdate, 'the nickname GUILD_MEMBER_UPDATE', (old, now) =>
+    now.nickname === 'caz' ? now : undefined);
+  await step('set a nickname', carol.setNickname('caz'));
+  await nicked;
+  const embedded = await step('send an embed', made.send({ embeds: [{ title: 'Report', description: 'all good', color: 0x5865f2, fields: [{ name: 'a', value: 'b', inline: true }] }] }));
+  const pinsUpdated = waitFor(client, Events.ChannelPinsUpdate, 'CHANNEL_PINS_UPDATE', (channel) =>
+    channel.id === made.id ? channel : undefined);
+  await step('pin', embedded.pin());
+  await pinsUpdated;
+  const pins = await step('fetch pins', made.messages.fetchPins ? made.messages.fetchPins() : made.messages.fetchPinned());
+  const extra = await step('send more', made.send('one more'));
+  // A burst on one route: with serve's rate limits on, discord.js must pace itself by the headers.
+  const burst = await step('burst', Promise.all(Array.from({ length: 7 }, (_, i) => made.send(`burst ${i}`))));
+  const bulkDeleted = waitFor(client, Events.MessageBulkDelete, 'MESSAGE_DELETE_BULK', (messages) => messages);
+  const removed = await step('bulk delete', made.bulkDelete([embedded.id, extra.id, ...burst.map((m) => m.id)]));
+  const bulk = await bulkDeleted;
+  emit('management', {
+    channel: { name: madeEvent.name, topic: madeEvent.topic, parent_id: madeEvent.parentId, same_id: madeEvent.id === made.id },
+    role: { name: role.name, color: role.colors?.primaryColor ?? role.color, mentionable: role.mentionable, position: role.position },
+    carol_roles: carolNow.roles.cache.filter((r) => r.id !== guild.id).map((r) => r.name).sort(),
+    carol_nick: guild.members.cache.get(carol.id)?.nickname ?? null,
+    embed: { title: embedded.embeds[0]?.title ?? null, fields: embedded.embeds[0]?.fields.length ?? 0 },
+    pins: pins.items ? pins.items.map((p) => p.message.embeds[0]?.title) : pins.map((m) => m.embeds[0]?.title),
+    bulk_deleted: removed.size,
+    bulk_event: bulk.size,
+  });
+
   // Delete.
   const deleted = waitFor(client, Events.MessageDelete, 'MESSAGE_DELETE', (m) =>
     m.id === sent.id ? m : undefined);
@@ -265,6 +333,49 @@ async function main() {
   const gone = await deleted;
   emit('deleted', { id_matches: gone.id === sent.id, was_cached: !gone.partial });
 
+  emit('rest', restStats);
+
+  await client.destroy();
+  process.stdout.write('SCENARIO discord.js OK\n');
+  process.exit(0);
+}
+
+/** Cuts the socket (as a network failure would), has alice post while the bot is away, and lets
+ * discord.js RESUME: the missed MESSAGE_CREATE must be replayed, not lost. */
+async function resumeScenario(client, strategy, debug) {
+  const shard = strategy?.shards.get(0);
+  if (!shard?.connection) fail('no shard connection to cut');
+  const firstSession = client.ws.shards.get(0)?.sessionInfo?.sessionId ?? null;
+  // Hold the reconnect until alice's message exists, so it can only arrive by replay.
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  const connect = shard.internalConnect.bind(shard);
+  shard.internalConnect = async () => {
+    await gate;
+    shard.internalConnect = connect;
+    return connect();
+  };
+  const missed = waitFor(client, Events.MessageCreate, 'the missed MESSAGE_CREATE', (m) =>
+    m.content === 'posted while the bot was away' ? m : undefined);
+  const resumed = waitFor(client, Events.ShardResume, 'shardResume', (id, replayed) => ({ id, replayed }));
+  shard.connection.terminate();
+  await asAlice('POST', `/channels/${GENERAL_ID}/messages`, { content: 'posted while the bot was away' });
+  release();
+  const message = await missed;
+  const resume = await resumed;
+  emit('resumed', {
+    shard: resume.id,
+    replayed: resume.replayed,
+    content: message.content,
+    author: message.author.username,
+    same_session: client.ws.shards.get(0)?.sessionInfo?.sessionId === firstSession,
+    debug: debug.filter((l) => /Resum|replayed|unexpected code/.test(l)),
+  });
+  // Still live after the resume.
+  const live = waitFor(client, Events.MessageCreate, 'a live MESSAGE_CREATE after the resume', (m) =>
+    m.content === 'after the resume' ? m : undefined);
+  await asAlice('POST', `/channels/${GENERAL_ID}/messages`, { content: 'after the resume' });
+  emit('live', { content: (await live).content });
   await client.destroy();
   process.stdout.write('SCENARIO discord.js OK\n');
   process.exit(0);

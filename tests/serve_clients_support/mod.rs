@@ -12,8 +12,35 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::serve_gateway_support::{
-    Server, ALICE_ID, ALICE_TOKEN, BOT_TOKEN, GENERAL_ID, GUILD_ID,
+    fixture as gateway_fixture, Server, ALICE_ID, ALICE_TOKEN, BOT_ID, BOT_TOKEN, CAROL_ID,
+    GENERAL_ID, GUILD_ID,
 };
+
+/// The Bots role the scenarios' bot holds.
+pub const BOTS_ROLE_ID: &str = "200000000000000003";
+
+/// MANAGE_CHANNELS | MANAGE_MESSAGES | MANAGE_NICKNAMES | MANAGE_ROLES: what a moderation bot
+/// is typically granted (on top of @everyone's defaults), not ADMINISTRATOR.
+const BOTS_PERMISSIONS: u64 = (1 << 4) | (1 << 13) | (1 << 27) | (1 << 28);
+
+/// The serve gateway tests' world (alice owns it, carol is a plain member, #secret hides from
+/// @everyone) with the bot holding a Bots role, positioned above anything it creates.
+pub fn fixture() -> Value {
+    let mut world = gateway_fixture(None);
+    let guild = &mut world["guilds"][0];
+    if let Some(roles) = guild["roles"].as_array_mut() {
+        roles.push(
+            serde_json::json!({"id": BOTS_ROLE_ID, "name": "Bots", "position": 2,
+                                      "permissions": BOTS_PERMISSIONS.to_string()}),
+        );
+    }
+    if let Some(members) = guild["members"].as_array_mut() {
+        for member in members.iter_mut().filter(|m| m["user_id"] == BOT_ID) {
+            member["roles"] = serde_json::json!([BOTS_ROLE_ID]);
+        }
+    }
+    world
+}
 
 /// What one scenario run printed.
 pub struct Run {
@@ -48,6 +75,7 @@ pub fn run(server: Server, name: &str, mut command: Command, timeout: Duration) 
         .env("BOT_TOKEN", BOT_TOKEN)
         .env("ALICE_TOKEN", ALICE_TOKEN)
         .env("ALICE_ID", ALICE_ID)
+        .env("CAROL_ID", CAROL_ID)
         .env("GUILD_ID", GUILD_ID)
         .env("GENERAL_ID", GENERAL_ID)
         .stdout(Stdio::piped())

@@ -3,16 +3,18 @@
 //! prints what serenity handed it as JSON lines on stdout, for tests/serve_clients_serenity.rs to
 //! check. Any step that fails or times out exits non-zero with the reason on stderr.
 //!
-//! Environment: DMITM_API (http://HOST:PORT), BOT_TOKEN, ALICE_TOKEN, ALICE_ID, GUILD_ID, GENERAL_ID.
+//! Environment: DMITM_API (http://HOST:PORT), BOT_TOKEN, ALICE_TOKEN, ALICE_ID, CAROL_ID, GUILD_ID,
+//! GENERAL_ID.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use serenity::all::{
-    ChannelId, CommandInteraction, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, CreateThread, EditMessage, GuildId, Interaction,
-    MessageId, UserId,
+    ChannelId, ChannelPinsUpdateEvent, ChannelType, CommandInteraction, CreateChannel,
+    CreateCommand, CreateCommandOption, CreateEmbed, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateMessage, CreateThread, EditMember, EditMessage,
+    EditRole, GuildChannel, GuildId, GuildMemberUpdateEvent, Interaction, MessageId, Role, UserId,
 };
 use serenity::async_trait;
 use serenity::cache::Cache;
@@ -39,6 +41,11 @@ enum Seen {
     MessageDelete(MessageId),
     ThreadCreate(Value),
     Command(Box<CommandInteraction>),
+    ChannelCreate(Box<GuildChannel>),
+    RoleCreate(Box<Role>),
+    MemberUpdate(Box<GuildMemberUpdateEvent>),
+    PinsUpdate(ChannelPinsUpdateEvent),
+    BulkDelete(Vec<MessageId>),
 }
 
 struct Handler {
@@ -103,6 +110,38 @@ impl EventHandler for Handler {
             "kind": u8::from(thread.kind),
             "parent_id": thread.parent_id.map(|p| p.to_string()),
         })));
+    }
+
+    async fn channel_create(&self, _: Context, channel: GuildChannel) {
+        let _ = self.seen.send(Seen::ChannelCreate(Box::new(channel)));
+    }
+
+    async fn guild_role_create(&self, _: Context, role: Role) {
+        let _ = self.seen.send(Seen::RoleCreate(Box::new(role)));
+    }
+
+    async fn guild_member_update(
+        &self,
+        _: Context,
+        _: Option<serenity::model::guild::Member>,
+        _: Option<serenity::model::guild::Member>,
+        event: GuildMemberUpdateEvent,
+    ) {
+        let _ = self.seen.send(Seen::MemberUpdate(Box::new(event)));
+    }
+
+    async fn channel_pins_update(&self, _: Context, pins: ChannelPinsUpdateEvent) {
+        let _ = self.seen.send(Seen::PinsUpdate(pins));
+    }
+
+    async fn message_delete_bulk(
+        &self,
+        _: Context,
+        _: ChannelId,
+        ids: Vec<MessageId>,
+        _: Option<GuildId>,
+    ) {
+        let _ = self.seen.send(Seen::BulkDelete(ids));
     }
 
     async fn interaction_create(&self, _: Context, interaction: Interaction) {
@@ -194,6 +233,7 @@ async fn main() {
     let bot_token = env("BOT_TOKEN");
     let alice_token = env("ALICE_TOKEN");
     let alice_id = UserId::new(check("ALICE_ID", env("ALICE_ID").parse()));
+    let carol_id = UserId::new(check("CAROL_ID", env("CAROL_ID").parse()));
     let guild_id = GuildId::new(check("GUILD_ID", env("GUILD_ID").parse()));
     let general = ChannelId::new(check("GENERAL_ID", env("GENERAL_ID").parse()));
 
@@ -455,6 +495,107 @@ async fn main() {
         "interaction",
         json!({"name": command.data.name, "user": command.user.name, "option": text,
                "answer": answer.content, "original": original.content}),
+    );
+
+    // Guild management: a channel, a role given to carol with a nickname, a pinned embed, a bulk
+    // delete; serenity's cache must take every event.
+    let made = check(
+        "create a channel",
+        guild_id
+            .create_channel(
+                &http,
+                CreateChannel::new("serenity-made")
+                    .kind(ChannelType::Text)
+                    .topic("made by serenity"),
+            )
+            .await,
+    );
+    seen.wait_for("CHANNEL_CREATE", |e| match e {
+        Seen::ChannelCreate(c) if c.id == made.id => Some(()),
+        _ => None,
+    })
+    .await;
+    let role = check(
+        "create a role",
+        guild_id
+            .create_role(
+                &http,
+                EditRole::new()
+                    .name("Helpers")
+                    .colour(0x00ff00)
+                    .mentionable(true),
+            )
+            .await,
+    );
+    seen.wait_for("GUILD_ROLE_CREATE", |e| match e {
+        Seen::RoleCreate(r) if r.id == role.id => Some(()),
+        _ => None,
+    })
+    .await;
+    let carol = check(
+        "edit carol",
+        guild_id
+            .edit_member(
+                &http,
+                carol_id,
+                EditMember::new().roles(vec![role.id]).nickname("caz"),
+            )
+            .await,
+    );
+    let carol_update = seen
+        .wait_for("GUILD_MEMBER_UPDATE", |e| match e {
+            Seen::MemberUpdate(u) if u.user.id == carol_id => Some(u.clone()),
+            _ => None,
+        })
+        .await;
+    let embedded = check(
+        "send an embed",
+        made.id
+            .send_message(
+                &http,
+                CreateMessage::new().embed(
+                    CreateEmbed::new()
+                        .title("Report")
+                        .description("all good")
+                        .field("a", "b", true),
+                ),
+            )
+            .await,
+    );
+    check("pin", embedded.pin(&http).await);
+    seen.wait_for("CHANNEL_PINS_UPDATE", |e| match e {
+        Seen::PinsUpdate(p) if p.channel_id == made.id => Some(()),
+        _ => None,
+    })
+    .await;
+    let pins = check("pins", made.id.pins(&http).await);
+    let extra = check("send more", made.id.say(&http, "one more").await);
+    check(
+        "bulk delete",
+        made.id.delete_messages(&http, [embedded.id, extra.id]).await,
+    );
+    let bulk = seen
+        .wait_for("MESSAGE_DELETE_BULK", |e| match e {
+            Seen::BulkDelete(ids) => Some(ids.len()),
+            _ => None,
+        })
+        .await;
+    let cached_carol = cache
+        .guild(guild_id)
+        .and_then(|g| g.members.get(&carol_id).map(|m| (m.nick.clone(), m.roles.len())));
+    let cached_channel = cache
+        .guild(guild_id)
+        .and_then(|g| g.channels.get(&made.id).map(|c| c.name.clone()));
+    emit(
+        "management",
+        json!({"channel": made.name, "topic": made.topic, "cached_channel": cached_channel,
+               "role": role.name, "role_colour": role.colour.0, "role_mentionable": role.mentionable,
+               "carol_nick": carol.nick, "carol_roles": carol.roles.len(),
+               "event_nick": carol_update.nick, "event_roles": carol_update.roles.len(),
+               "cached_carol": cached_carol.map(|(nick, roles)| json!({"nick": nick, "roles": roles})),
+               "embed_title": embedded.embeds.first().and_then(|e| e.title.clone()),
+               "pins": pins.iter().filter_map(|m| m.embeds.first().and_then(|e| e.title.clone())).collect::<Vec<_>>(),
+               "bulk_deleted": bulk}),
     );
 
     // Delete.
