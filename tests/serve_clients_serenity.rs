@@ -3,7 +3,8 @@
 //! IDENTIFY `compress: true` (serenity's per-payload zlib). It sees READY and the guild in its
 //! cache, sends, edits, reacts, replies to alice's "ping", fetches members, starts a thread,
 //! creates a channel and a role, gives carol the role and a nickname, pins an embed, bulk-deletes,
-//! registers a slash command and answers alice's interaction, deletes, and shuts down with a
+//! registers a slash command and answers alice's interaction, deletes, reads 36 more endpoints into
+//! its strict models (audit log, bans, invites, webhooks, commands, threads…), and shuts down with a
 //! clean close handshake — with no warning from serenity's parser on stderr.
 mod serve_clients_support;
 mod serve_gateway_support;
@@ -121,6 +122,22 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(management["bulk_deleted"], 2);
 
     assert!(run.steps.contains_key("deleted"));
+
+    // Every read serenity's strict models deserialize, after a webhook, an invite and a ban exist.
+    let reads = run.step("reads");
+    assert_eq!(reads["webhook_message"], "via the hook");
+    let outcomes = reads["reads"].as_object().expect("reads");
+    assert!(outcomes.len() >= 36, "{reads}");
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, outcome)| outcome["ok"] != true)
+        .map(|(name, outcome)| format!("{name}: {}", outcome["error"]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "serenity could not read:\n{}",
+        failed.join("\n")
+    );
 
     // serenity logs what it fails to parse or handle (and a close handshake the server does not
     // answer) as warnings; a run against Discord prints none.

@@ -19,9 +19,19 @@ use crate::serve_gateway_support::{
 /// The Bots role the scenarios' bot holds.
 pub const BOTS_ROLE_ID: &str = "200000000000000003";
 
-/// MANAGE_CHANNELS | MANAGE_MESSAGES | MANAGE_NICKNAMES | MANAGE_ROLES: what a moderation bot
-/// is typically granted (on top of @everyone's defaults), not ADMINISTRATOR.
-const BOTS_PERMISSIONS: u64 = (1 << 4) | (1 << 13) | (1 << 27) | (1 << 28);
+/// What a moderation bot is typically granted on top of @everyone's defaults, not ADMINISTRATOR:
+/// KICK, BAN, MANAGE_CHANNELS, MANAGE_GUILD, VIEW_AUDIT_LOG, MANAGE_MESSAGES, MANAGE_NICKNAMES,
+/// MANAGE_ROLES, MANAGE_WEBHOOKS, MANAGE_GUILD_EXPRESSIONS.
+const BOTS_PERMISSIONS: u64 = (1 << 1)
+    | (1 << 2)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 7)
+    | (1 << 13)
+    | (1 << 27)
+    | (1 << 28)
+    | (1 << 29)
+    | (1 << 30);
 
 /// The serve gateway tests' world (alice owns it, carol is a plain member, #secret hides from
 /// @everyone) with the bot holding a Bots role, positioned above anything it creates.

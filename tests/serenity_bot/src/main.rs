@@ -14,8 +14,10 @@ use serenity::all::{
     ChannelId, ChannelPinsUpdateEvent, ChannelType, CommandInteraction, CreateChannel,
     CreateCommand, CreateCommandOption, CreateEmbed, CreateInteractionResponse,
     CreateInteractionResponseMessage, CreateMessage, CreateThread, EditMember, EditMessage,
-    EditRole, GuildChannel, GuildId, GuildMemberUpdateEvent, Interaction, MessageId, Role, UserId,
+    EditRole, ExecuteWebhook, GuildChannel, GuildId, GuildMemberUpdateEvent, Interaction,
+    MessageId, Role, UserId,
 };
+use serenity::builder::{CreateInvite, CreateWebhook};
 use serenity::async_trait;
 use serenity::cache::Cache;
 use serenity::client::{ClientBuilder, Context, EventHandler};
@@ -606,6 +608,80 @@ async fn main() {
     })
     .await;
     emit("deleted", json!(deleted.to_string()));
+
+    // Every other read serenity models strictly: each response must deserialize. A webhook, an
+    // invite and a ban first, so those lists are not empty.
+    let hook = check(
+        "create a webhook",
+        general
+            .create_webhook(&http, CreateWebhook::new("serenity hook"))
+            .await,
+    );
+    let via_hook = check(
+        "execute the webhook",
+        hook.execute(&http, true, ExecuteWebhook::new().content("via the hook"))
+            .await,
+    );
+    let invite = check(
+        "create an invite",
+        general
+            .create_invite(&http, CreateInvite::new().max_age(3600))
+            .await,
+    );
+    check(
+        "ban carol",
+        guild_id.ban_with_reason(&http, carol_id, 0, "testing").await,
+    );
+    let mut reads = serde_json::Map::new();
+    macro_rules! read {
+        ($name:literal, $call:expr) => {
+            let outcome = match $call.await {
+                Ok(value) => json!({"ok": true, "debug_len": format!("{value:?}").len()}),
+                Err(e) => json!({"ok": false, "error": format!("{e} ({e:?})")}),
+            };
+            reads.insert($name.to_string(), outcome);
+        };
+    }
+    read!("current_user", http.get_current_user());
+    read!("current_application", http.get_current_application_info());
+    read!("user", http.get_user(alice_id));
+    read!("guild", http.get_guild(guild_id));
+    read!("guild_with_counts", http.get_guild_with_counts(guild_id));
+    read!("guild_preview", http.get_guild_preview(guild_id));
+    read!("channels", http.get_channels(guild_id));
+    read!("channel", http.get_channel(general));
+    read!("thread_channel", http.get_channel(thread.id));
+    read!("active_threads", http.get_guild_active_threads(guild_id));
+    read!("roles", http.get_guild_roles(guild_id));
+    read!("messages", http.get_messages(general, None, Some(50)));
+    read!("own_member", http.get_current_user_guild_member(guild_id));
+    read!("bans", http.get_bans(guild_id, None, None));
+    read!("audit_log", http.get_audit_logs(guild_id, None, None, None, None));
+    read!("guild_invites", http.get_guild_invites(guild_id));
+    read!("channel_invites", http.get_channel_invites(general));
+    read!("invite", http.get_invite(&invite.code, true, true, None));
+    read!("channel_webhooks", http.get_channel_webhooks(general));
+    read!("guild_webhooks", http.get_guild_webhooks(guild_id));
+    read!("webhook_message", hook.get_message(&http, None, via_hook.as_ref().map_or(MessageId::new(1), |m| m.id)));
+    read!("emojis", http.get_emojis(guild_id));
+    read!("stickers", http.get_guild_stickers(guild_id));
+    read!("global_commands", http.get_global_commands());
+    read!("guild_commands", http.get_guild_commands(guild_id));
+    read!("command_permissions", http.get_guild_commands_permissions(guild_id));
+    read!("integrations", http.get_guild_integrations(guild_id));
+    read!("welcome_screen", http.get_guild_welcome_screen(guild_id));
+    read!("widget", http.get_guild_widget(guild_id));
+    read!("regions", http.get_guild_regions(guild_id));
+    read!("voice_regions", http.get_voice_regions());
+    read!("prune_count", http.get_guild_prune_count(guild_id, 7));
+    read!("automod_rules", http.get_automod_rules(guild_id));
+    read!("scheduled_events", http.get_scheduled_events(guild_id, true));
+    read!("current_user_guilds", http.get_guilds(None, Some(100)));
+    read!("dm_channel", alice_id.create_dm_channel(&http));
+    emit(
+        "reads",
+        json!({"webhook_message": via_hook.map(|m| m.content), "reads": reads}),
+    );
 
     shards.shutdown_all().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), runner).await;
