@@ -238,3 +238,21 @@ fn discordjs_resumes_after_its_socket_is_cut_and_gets_the_missed_message() {
     assert!(debug.contains("Resuming session"), "{debug}");
     assert_eq!(run.step("live")["content"], "after the resume");
 }
+
+/// Two shards in one client: both identify, the guild is on shard (guild_id >> 22) % 2, and
+/// alice's message arrives once, on that shard.
+#[test]
+fn discordjs_with_two_shards_gets_each_event_once_on_the_guilds_shard() {
+    let server = Server::start(&fixture());
+    let mut command = discordjs("zlib-stream");
+    command.env("DJS_SCENARIO", "shards");
+    let (run, _server) = run(server, "discord.js", command, TIMEOUT);
+    let shards = run.step("shards");
+    assert_eq!(shards["shard_count"], 2);
+    assert_eq!(shards["shards"], serde_json::json!([0, 1]));
+    assert_eq!(shards["statuses"], serde_json::json!([0, 0]), "both READY");
+    let expected = (GUILD_ID.parse::<u64>().expect("id") >> 22) % 2;
+    assert_eq!(shards["expected_shard"], expected);
+    assert_eq!(shards["guild_shard"], expected);
+    assert_eq!(shards["message_shards"], serde_json::json!([expected]));
+}

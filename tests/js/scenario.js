@@ -6,7 +6,8 @@
 // Environment: DMITM_API (http://HOST:PORT), BOT_TOKEN, ALICE_TOKEN, ALICE_ID, GUILD_ID,
 // GENERAL_ID, DJS_COMPRESS = zlib-stream (zlib-sync loaded, the default) | none (discord.js
 // behaves as when zlib-sync is not installed: an uncompressed gateway), and DJS_SCENARIO =
-// full (the default) | resume (the socket is cut, alice posts meanwhile, discord.js resumes).
+// full (the default) | resume (the socket is cut, alice posts meanwhile, discord.js resumes) |
+// shards (two shards in one client: each guild and event on its shard, once).
 'use strict';
 
 const Module = require('node:module');
@@ -95,6 +96,7 @@ async function main() {
     ],
     // discord.js builds `${api}/v10/...`; the gateway URL then comes from GET /gateway/bot.
     rest: { api: `${API}/api` },
+    ...(process.env.DJS_SCENARIO === 'shards' ? { shards: [0, 1], shardCount: 2 } : {}),
     // The default strategy, kept at hand so the resume scenario can reach the shard's socket.
     ws: {
       buildStrategy: (manager) => {
@@ -133,6 +135,10 @@ async function main() {
     debug: shardDebug,
   });
 
+  if (process.env.DJS_SCENARIO === 'shards') {
+    await shardsScenario(client);
+    return;
+  }
   if ((process.env.DJS_SCENARIO ?? 'full') === 'resume') {
     await resumeScenario(client, strategy, debug);
     return;
@@ -335,6 +341,34 @@ async function main() {
 
   emit('rest', restStats);
 
+  await client.destroy();
+  process.stdout.write('SCENARIO discord.js OK\n');
+  process.exit(0);
+}
+
+/** Two shards in one client: the guild lives on shard (guild_id >> 22) % 2 and alice's message
+ * arrives once, on that shard. */
+async function shardsScenario(client) {
+  const guild = client.guilds.cache.get(GUILD_ID);
+  if (!guild) fail('the guild is not cached with two shards');
+  const seen = [];
+  client.on(Events.MessageCreate, (m) => {
+    if (m.content === 'ping both shards') seen.push(m.guild?.shardId ?? null);
+  });
+  const pinged = waitFor(client, Events.MessageCreate, "alice's MESSAGE_CREATE", (m) =>
+    m.content === 'ping both shards' ? m : undefined);
+  await asAlice('POST', `/channels/${GENERAL_ID}/messages`, { content: 'ping both shards' });
+  await pinged;
+  // Give a duplicate on the other shard the time to show up.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  emit('shards', {
+    shard_count: client.options.shardCount,
+    shards: [...client.ws.shards.keys()].sort(),
+    statuses: [...client.ws.shards.values()].map((s) => s.status),
+    guild_shard: guild.shardId,
+    expected_shard: Number((BigInt(GUILD_ID) >> 22n) % 2n),
+    message_shards: seen,
+  });
   await client.destroy();
   process.stdout.write('SCENARIO discord.js OK\n');
   process.exit(0);
