@@ -147,7 +147,8 @@ fn serenity_runs_the_whole_scenario() {
         run.stderr
     );
 
-    // What alice sees afterwards: the reply is stored as a reply; the deleted message is gone.
+    // What alice sees afterwards: the webhook's message, the interaction's answer, the reply stored
+    // as a reply; the deleted message is gone.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (status, messages) = runtime.block_on(rest(
         &server,
@@ -159,9 +160,14 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(status, 200, "{messages}");
     let list = messages.as_array().expect("message list");
     let contents: Vec<&str> = list.iter().filter_map(|m| m["content"].as_str()).collect();
-    assert_eq!(contents, ["echo: hi", "pong", "ping"]);
+    assert_eq!(contents, ["via the hook", "echo: hi", "pong", "ping"]);
     assert_eq!(
-        list[1]["message_reference"]["message_id"],
+        list[0]["webhook_id"], list[0]["author"]["id"],
+        "a webhook message"
+    );
+    assert_eq!(list[0]["author"]["username"], "serenity hook");
+    assert_eq!(
+        list[2]["message_reference"]["message_id"],
         replied["ping_id"]
     );
 }
