@@ -3,7 +3,8 @@
 //! in, sees READY and the guild cache, sends, edits, reacts, replies to alice's "ping", reads
 //! history, fetches members (REST and gateway op 8), starts a thread, creates a channel and a role,
 //! gives carol the role and a nickname, pins an embed, bulk-deletes, registers a slash command
-//! and answers alice's interaction, deletes — over zlib-stream (zlib-sync) and uncompressed
+//! and answers alice's interaction, updates a message from alice's button click, answers alice's
+//! DM, deletes — over zlib-stream (zlib-sync) and uncompressed
 //! (discord.js without zlib-sync); and it RESUMEs after its socket is cut, getting what it missed. discord.js 14's @discordjs/ws 1.x speaks neither zstd-stream
 //! nor ETF.
 mod serve_clients_support;
@@ -117,6 +118,29 @@ fn check_scenario(run: &Run, server: &Server) {
     assert_eq!(interaction["answer"], "echo: hi");
     assert_eq!(interaction["answer_interaction_user"], "alice");
 
+    let button = run.step("button");
+    assert_eq!(button["custom_id"], "approve");
+    assert_eq!(button["user"], "alice");
+    assert_eq!(button["message_id_matches"], true);
+    assert_eq!(
+        button["content"], "approved",
+        "updated in place (callback type 7)"
+    );
+    assert_eq!(button["components"], 0);
+
+    let dm = run.step("dm");
+    assert_eq!(
+        dm["content"], "psst",
+        "a DM in a channel discord.js had not cached"
+    );
+    assert_eq!(dm["in_guild"], false);
+    assert_eq!(dm["channel_id_matches"], true);
+    assert_eq!(dm["answer"], "got it");
+    assert_eq!(
+        dm["bot_dm_same_channel"], true,
+        "the bot's DM reuses the channel"
+    );
+
     let management = run.step("management");
     assert_eq!(management["channel"]["name"], "djs-made");
     assert_eq!(management["channel"]["topic"], "made by discord.js");
@@ -141,7 +165,7 @@ fn check_scenario(run: &Run, server: &Server) {
     assert_eq!(deleted["was_cached"], true);
 
     // What alice sees afterwards over REST: the reply, the interaction's answer and its
-    // follow-up are stored; the deleted message is gone.
+    // follow-up, the button message as updated; the deleted message is gone.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (status, messages) = runtime.block_on(rest(
         server,
@@ -157,14 +181,17 @@ fn check_scenario(run: &Run, server: &Server) {
         .iter()
         .filter_map(|m| m["content"].as_str())
         .collect();
-    assert_eq!(contents, ["and a follow-up", "echo: hi", "pong", "ping"]);
+    assert_eq!(
+        contents,
+        ["approved", "and a follow-up", "echo: hi", "pong", "ping"]
+    );
     let pong = messages
         .as_array()
         .and_then(|list| list.iter().find(|m| m["content"] == "pong"))
         .expect("pong stored");
     assert_eq!(pong["message_reference"]["message_id"], replied["ping_id"]);
     assert_eq!(pong["author"]["id"], BOT_ID);
-    let answer: &Value = &messages[1];
+    let answer: &Value = &messages[2];
     assert_eq!(answer["interaction_metadata"]["user"]["id"], ALICE_ID);
     assert_eq!(answer["author"]["id"], BOT_ID, "written by the bot user");
     assert_eq!(answer["author"]["username"], "pingbot");

@@ -194,3 +194,71 @@ async fn a_client_close_is_answered_with_a_close_frame() {
     client.identify("not-a-token", Some(1), Value::Null).await;
     assert_eq!(client.closed().await, Some(4004));
 }
+
+/// MESSAGE_CREATE and MESSAGE_UPDATE carry `channel_type` (discord-api-docs' extra field):
+/// discord.js needs it to emit a DM whose channel it has not cached.
+#[tokio::test]
+async fn message_events_carry_the_channel_type() {
+    let server = Server::start(&fixture(None));
+    let mut bot_client = RawClient::connect(&server, "v=10&encoding=json").await;
+    bot_client.payload().await;
+    let intents = 1 | (1 << 9) | (1 << 12) | (1 << 15);
+    bot_client
+        .identify(BOT_TOKEN, Some(intents), Value::Null)
+        .await;
+    bot_client.dispatch("GUILD_CREATE").await;
+
+    let (status, dm) = rest(
+        &server,
+        ALICE_TOKEN,
+        "POST",
+        "/users/@me/channels",
+        Some(json!({"recipient_id": BOT_ID})),
+    )
+    .await;
+    assert_eq!(status, 200, "{dm}");
+    let dm_id = dm["id"].as_str().expect("dm id").to_string();
+    let (status, body) = rest(
+        &server,
+        ALICE_TOKEN,
+        "POST",
+        &format!("/channels/{dm_id}/messages"),
+        Some(json!({"content": "psst"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.get("channel_type").is_none(),
+        "REST answers stay plain"
+    );
+    let created = bot_client.dispatch("MESSAGE_CREATE").await;
+    assert_eq!(created["channel_id"], dm_id.as_str());
+    assert_eq!(created["channel_type"], 1, "DM");
+    assert!(created.get("guild_id").is_none());
+
+    let (status, posted) = rest(
+        &server,
+        ALICE_TOKEN,
+        "POST",
+        &format!("/channels/{GENERAL_ID}/messages"),
+        Some(json!({"content": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{posted}");
+    let created = bot_client.dispatch("MESSAGE_CREATE").await;
+    assert_eq!(created["channel_type"], 0, "GUILD_TEXT");
+    assert_eq!(created["guild_id"], GUILD_ID);
+    let id = posted["id"].as_str().expect("id");
+    let (status, body) = rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        &format!("/channels/{GENERAL_ID}/messages/{id}"),
+        Some(json!({"content": "hi again"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let updated = bot_client.dispatch("MESSAGE_UPDATE").await;
+    assert_eq!(updated["channel_type"], 0);
+    assert_eq!(updated["content"], "hi again");
+}

@@ -23,7 +23,17 @@ if (compress === 'none') {
   };
 }
 
-const { Client, Events, GatewayIntentBits, ApplicationCommandOptionType } = require('discord.js');
+const {
+  ActionRowBuilder,
+  ApplicationCommandOptionType,
+  ButtonBuilder,
+  ButtonStyle,
+  ChannelType,
+  Client,
+  Events,
+  GatewayIntentBits,
+  Partials,
+} = require('discord.js');
 const { SimpleShardingStrategy } = require('@discordjs/ws');
 
 const env = (name) => {
@@ -93,7 +103,10 @@ async function main() {
       GatewayIntentBits.GuildMessages,
       GatewayIntentBits.GuildMessageReactions,
       GatewayIntentBits.MessageContent,
+      GatewayIntentBits.DirectMessages,
     ],
+    // DM channels are not in the cache until a message arrives in one.
+    partials: [Partials.Channel],
     // discord.js builds `${api}/v10/...`; the gateway URL then comes from GET /gateway/bot.
     rest: { api: `${API}/api` },
     ...(process.env.DJS_SCENARIO === 'shards' ? { shards: [0, 1], shardCount: 2 } : {}),
@@ -288,6 +301,55 @@ async function main() {
     original: original.content,
     answer: answer.content,
     answer_interaction_user: answer.interactionMetadata?.user?.username ?? answer.interaction?.user?.username ?? null,
+  });
+
+  // A button: alice clicks it, the bot updates the message in place (callback type 7).
+  const withButton = await step('send a button', general.send({
+    content: 'approve?',
+    components: [new ActionRowBuilder().addComponents(
+      new ButtonBuilder().setCustomId('approve').setLabel('Approve').setStyle(ButtonStyle.Success))],
+  }));
+  const clicked = waitFor(client, Events.InteractionCreate, 'the button INTERACTION_CREATE', (i) =>
+    i.isButton() ? i : undefined);
+  await asAlice('POST', '/_mitm/interactions', {
+    type: 3,
+    application_id: client.application.id,
+    channel_id: GENERAL_ID,
+    message_id: withButton.id,
+    custom_id: 'approve',
+    component_type: 2,
+  });
+  const click = await clicked;
+  const buttonUpdated = waitFor(client, Events.MessageUpdate, 'the button MESSAGE_UPDATE', (old, now) =>
+    now.id === withButton.id && now.content === 'approved' ? now : undefined);
+  await step('update from the button', click.update({ content: 'approved', components: [] }));
+  const afterClick = await buttonUpdated;
+  emit('button', {
+    custom_id: click.customId,
+    user: click.user.username,
+    message_id_matches: click.message.id === withButton.id,
+    content: afterClick.content,
+    components: afterClick.components.length,
+  });
+
+  // A DM from alice, answered in the DM.
+  const dm = await asAlice('POST', '/users/@me/channels', { recipient_id: client.user.id });
+  const dmReceived = waitFor(client, Events.MessageCreate, "alice's DM", (m) =>
+    m.channel.type === ChannelType.DM && m.author.id === ALICE_ID ? m : undefined);
+  await asAlice('POST', `/channels/${dm.id}/messages`, { content: 'psst' });
+  const dmMessage = await dmReceived;
+  const dmAnswered = waitFor(client, Events.MessageCreate, 'the DM answer', (m) =>
+    m.channel.type === ChannelType.DM && m.author.id === client.user.id ? m : undefined);
+  await step('answer the DM', dmMessage.reply('got it'));
+  const dmAnswer = await dmAnswered;
+  const aliceUser = await step('fetch alice as a user', client.users.fetch(ALICE_ID, { force: true }));
+  const toAlice = await step('DM alice from the bot', aliceUser.send('hello alice'));
+  emit('dm', {
+    content: dmMessage.content,
+    in_guild: dmMessage.inGuild(),
+    channel_id_matches: dmMessage.channelId === dm.id,
+    answer: dmAnswer.content,
+    bot_dm_same_channel: toAlice.channelId === dm.id,
   });
 
   // Guild management: a channel, a role given to carol, a nickname, a pin, an embed, a bulk delete.
