@@ -3,7 +3,8 @@
 //! IDENTIFY `compress: true` (serenity's per-payload zlib). It sees READY and the guild in its
 //! cache, sends, edits, reacts, replies to alice's "ping", fetches members, starts a thread,
 //! creates a channel and a role, gives carol the role and a nickname, pins an embed, bulk-deletes,
-//! registers a slash command and answers alice's interaction, deletes, reads 36 more endpoints into
+//! registers a slash command and answers alice's interaction, updates a message from alice's
+//! button click, answers alice's DM, deletes, reads 36 more endpoints into
 //! its strict models (audit log, bans, invites, webhooks, commands, threads…), and shuts down with a
 //! clean close handshake — with no warning from serenity's parser on stderr.
 mod serve_clients_support;
@@ -104,6 +105,20 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(interaction["answer"], "echo: hi");
     assert_eq!(interaction["original"], "echo: hi");
 
+    let button = run.step("button");
+    assert_eq!(button["custom_id"], "approve");
+    assert_eq!(button["user"], "alice");
+    assert_eq!(button["message_id_matches"], true);
+    assert_eq!(button["content"], "approved");
+    assert_eq!(button["components"], 0);
+
+    let dm = run.step("dm");
+    assert_eq!(dm["content"], "psst");
+    assert_eq!(dm["channel_matches"], true);
+    assert_eq!(dm["answer"], "got it");
+    assert_eq!(dm["answer_in_dm"], true);
+    assert_eq!(dm["bot_dm_same_channel"], true);
+
     let management = run.step("management");
     assert_eq!(management["channel"], "serenity-made");
     assert_eq!(management["topic"], "made by serenity");
@@ -160,14 +175,17 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(status, 200, "{messages}");
     let list = messages.as_array().expect("message list");
     let contents: Vec<&str> = list.iter().filter_map(|m| m["content"].as_str()).collect();
-    assert_eq!(contents, ["via the hook", "echo: hi", "pong", "ping"]);
+    assert_eq!(
+        contents,
+        ["via the hook", "approved", "echo: hi", "pong", "ping"]
+    );
     assert_eq!(
         list[0]["webhook_id"], list[0]["author"]["id"],
         "a webhook message"
     );
     assert_eq!(list[0]["author"]["username"], "serenity hook");
     assert_eq!(
-        list[2]["message_reference"]["message_id"],
+        list[3]["message_reference"]["message_id"],
         replied["ping_id"]
     );
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use serenity::all::{
-    ChannelId, ChannelPinsUpdateEvent, ChannelType, CommandInteraction, CreateChannel,
+    ButtonStyle, ChannelId, ChannelPinsUpdateEvent, ChannelType, CommandInteraction,
+    ComponentInteraction, CreateActionRow, CreateButton, CreateChannel,
     CreateCommand, CreateCommandOption, CreateEmbed, CreateInteractionResponse,
     CreateInteractionResponseMessage, CreateMessage, CreateThread, EditMember, EditMessage,
     EditRole, ExecuteWebhook, GuildChannel, GuildId, GuildMemberUpdateEvent, Interaction,
@@ -43,6 +44,7 @@ enum Seen {
     MessageDelete(MessageId),
     ThreadCreate(Value),
     Command(Box<CommandInteraction>),
+    Component(Box<ComponentInteraction>),
     ChannelCreate(Box<GuildChannel>),
     RoleCreate(Box<Role>),
     MemberUpdate(Box<GuildMemberUpdateEvent>),
@@ -147,10 +149,23 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, _: Context, interaction: Interaction) {
-        if let Interaction::Command(command) = interaction {
-            let _ = self.seen.send(Seen::Command(Box::new(command)));
+        match interaction {
+            Interaction::Command(command) => {
+                let _ = self.seen.send(Seen::Command(Box::new(command)));
+            }
+            Interaction::Component(component) => {
+                let _ = self.seen.send(Seen::Component(Box::new(component)));
+            }
+            _ => {}
         }
     }
+}
+
+/// The bot's own user id, as GET /users/@me reports it.
+async fn ready_user_id(http: &Http) -> String {
+    check("GET /users/@me", http.get_current_user().await)
+        .id
+        .to_string()
 }
 
 fn env(name: &str) -> String {
@@ -497,6 +512,98 @@ async fn main() {
         "interaction",
         json!({"name": command.data.name, "user": command.user.name, "option": text,
                "answer": answer.content, "original": original.content}),
+    );
+
+    // A button: alice clicks it, the bot updates the message in place (callback type 7).
+    let with_button = check(
+        "send a button",
+        general
+            .send_message(
+                &http,
+                CreateMessage::new()
+                    .content("approve?")
+                    .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
+                        "approve",
+                    )
+                    .label("Approve")
+                    .style(ButtonStyle::Success)])]),
+            )
+            .await,
+    );
+    as_alice(
+        &api,
+        &alice_token,
+        "POST",
+        "/_mitm/interactions",
+        json!({"type": 3, "application_id": application_id, "channel_id": general.to_string(),
+               "message_id": with_button.id.to_string(), "custom_id": "approve",
+               "component_type": 2}),
+    )
+    .await;
+    let click = seen
+        .wait_for("the button INTERACTION_CREATE", |e| match e {
+            Seen::Component(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+    check(
+        "update from the button",
+        click
+            .create_response(
+                &http,
+                CreateInteractionResponse::UpdateMessage(
+                    CreateInteractionResponseMessage::new()
+                        .content("approved")
+                        .components(vec![]),
+                ),
+            )
+            .await,
+    );
+    let button_update = seen
+        .wait_for("the button MESSAGE_UPDATE", |e| match e {
+            Seen::MessageUpdate(u) if u.id == with_button.id => Some(u.clone()),
+            _ => None,
+        })
+        .await;
+    emit(
+        "button",
+        json!({"custom_id": click.data.custom_id, "user": click.user.name,
+               "message_id_matches": click.message.id == with_button.id,
+               "content": button_update.content,
+               "components": button_update.components.as_ref().map(Vec::len)}),
+    );
+
+    // A DM from alice, answered in the DM.
+    let dm = as_alice(
+        &api,
+        &alice_token,
+        "POST",
+        "/users/@me/channels",
+        json!({"recipient_id": ready_user_id(&http).await}),
+    )
+    .await;
+    let dm_id = dm["id"].as_str().unwrap_or_default().to_string();
+    as_alice(
+        &api,
+        &alice_token,
+        "POST",
+        &format!("/channels/{dm_id}/messages"),
+        json!({"content": "psst"}),
+    )
+    .await;
+    let psst = seen
+        .wait_for("alice's DM", |e| match e {
+            Seen::Message(m) if m.author.id == alice_id && m.guild_id.is_none() => Some(m.clone()),
+            _ => None,
+        })
+        .await;
+    let dm_answer = check("answer the DM", psst.reply(&http, "got it").await);
+    let bot_dm = check("open a DM from the bot", alice_id.create_dm_channel(&http).await);
+    emit(
+        "dm",
+        json!({"content": psst.content, "channel_matches": psst.channel_id.to_string() == dm_id,
+               "answer": dm_answer.content, "answer_in_dm": dm_answer.channel_id.to_string() == dm_id,
+               "bot_dm_same_channel": bot_dm.id.to_string() == dm_id}),
     );
 
     // Guild management: a channel, a role given to carol with a nickname, a pinned embed, a bulk
