@@ -12,14 +12,13 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use serenity::all::{
     ButtonStyle, ChannelId, ChannelPinsUpdateEvent, ChannelType, CommandInteraction,
-    ComponentInteraction, CreateActionRow, CreateButton, CreateChannel,
-    CreateCommand, CreateCommandOption, CreateEmbed, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, CreateThread, EditMember, EditMessage,
-    EditRole, ExecuteWebhook, GuildChannel, GuildId, GuildMemberUpdateEvent, Interaction,
-    MessageId, Role, UserId,
+    ComponentInteraction, CreateActionRow, CreateButton, CreateChannel, CreateCommand,
+    CreateCommandOption, CreateEmbed, CreateInteractionResponse, CreateInteractionResponseMessage,
+    CreateMessage, CreateThread, EditMember, EditMessage, EditRole, ExecuteWebhook, GuildChannel,
+    GuildId, GuildMemberUpdateEvent, Interaction, MessageId, Role, UserId,
 };
-use serenity::builder::{CreateInvite, CreateWebhook};
 use serenity::async_trait;
+use serenity::builder::{CreateInvite, CreateWebhook};
 use serenity::cache::Cache;
 use serenity::client::{ClientBuilder, Context, EventHandler};
 use serenity::http::{Http, HttpBuilder};
@@ -39,7 +38,7 @@ enum Seen {
     GuildCreate(Value),
     CacheReady,
     Message(Box<Message>),
-    MessageUpdate(MessageUpdateEvent),
+    MessageUpdate(Box<MessageUpdateEvent>),
     ReactionAdd(Box<Reaction>),
     MessageDelete(MessageId),
     ThreadCreate(Value),
@@ -96,7 +95,7 @@ impl EventHandler for Handler {
         _: Option<Message>,
         event: MessageUpdateEvent,
     ) {
-        let _ = self.seen.send(Seen::MessageUpdate(event));
+        let _ = self.seen.send(Seen::MessageUpdate(Box::new(event)));
     }
 
     async fn reaction_add(&self, _: Context, reaction: Reaction) {
@@ -264,7 +263,10 @@ async fn main() {
         | GatewayIntents::GUILD_MEMBERS
         | GatewayIntents::MESSAGE_CONTENT;
     let (sender, receiver) = mpsc::unbounded_channel();
-    let mut seen = Events { receiver, backlog: Vec::new() };
+    let mut seen = Events {
+        receiver,
+        backlog: Vec::new(),
+    };
     // The client fetches its gateway URL with GET /gateway through this Http, as on Discord.
     let mut client = check(
         "building the client",
@@ -293,17 +295,19 @@ async fn main() {
         }
     });
 
-    let ready = seen.wait_for("READY", |e| match e {
-        Seen::Ready(r) => Some(r.clone()),
-        _ => None,
-    })
-    .await;
+    let ready = seen
+        .wait_for("READY", |e| match e {
+            Seen::Ready(r) => Some(r.clone()),
+            _ => None,
+        })
+        .await;
     emit("ready", ready);
-    let guild_create = seen.wait_for("GUILD_CREATE", |e| match e {
-        Seen::GuildCreate(g) => Some(g.clone()),
-        _ => None,
-    })
-    .await;
+    let guild_create = seen
+        .wait_for("GUILD_CREATE", |e| match e {
+            Seen::GuildCreate(g) => Some(g.clone()),
+            _ => None,
+        })
+        .await;
     emit("guild_create", guild_create);
     seen.wait_for("cache_ready", |e| match e {
         Seen::CacheReady => Some(()),
@@ -316,7 +320,11 @@ async fn main() {
             channels.sort();
             let mut roles: Vec<_> = guild.roles.values().map(|r| r.name.clone()).collect();
             roles.sort();
-            let mut members: Vec<_> = guild.members.values().map(|m| m.user.name.clone()).collect();
+            let mut members: Vec<_> = guild
+                .members
+                .values()
+                .map(|m| m.user.name.clone())
+                .collect();
             members.sort();
             json!({"name": guild.name, "channels": channels, "roles": roles, "members": members,
                    "member_count": guild.member_count, "owner_id": guild.owner_id.to_string()})
@@ -332,11 +340,12 @@ async fn main() {
             .send_message(&http, CreateMessage::new().content("hello from serenity"))
             .await,
     );
-    let echoed = seen.wait_for("our MESSAGE_CREATE", |e| match e {
-        Seen::Message(m) if m.id == sent.id => Some(m.clone()),
-        _ => None,
-    })
-    .await;
+    let echoed = seen
+        .wait_for("our MESSAGE_CREATE", |e| match e {
+            Seen::Message(m) if m.id == sent.id => Some(m.clone()),
+            _ => None,
+        })
+        .await;
     emit(
         "sent",
         json!({"content": echoed.content, "author_bot": echoed.author.bot,
@@ -350,11 +359,12 @@ async fn main() {
         sent.edit(&http, EditMessage::new().content("edited by serenity"))
             .await,
     );
-    let update = seen.wait_for("MESSAGE_UPDATE", |e| match e {
-        Seen::MessageUpdate(u) if u.id == sent.id => Some(u.clone()),
-        _ => None,
-    })
-    .await;
+    let update = seen
+        .wait_for("MESSAGE_UPDATE", |e| match e {
+            Seen::MessageUpdate(u) if u.id == sent.id => Some(u.clone()),
+            _ => None,
+        })
+        .await;
     emit(
         "edited",
         json!({"rest_content": sent.content, "event_content": update.content,
@@ -366,11 +376,12 @@ async fn main() {
         "react",
         sent.react(&http, ReactionType::Unicode("👍".into())).await,
     );
-    let reaction = seen.wait_for("MESSAGE_REACTION_ADD", |e| match e {
-        Seen::ReactionAdd(r) if r.message_id == sent.id => Some(r.clone()),
-        _ => None,
-    })
-    .await;
+    let reaction = seen
+        .wait_for("MESSAGE_REACTION_ADD", |e| match e {
+            Seen::ReactionAdd(r) if r.message_id == sent.id => Some(r.clone()),
+            _ => None,
+        })
+        .await;
     emit(
         "reacted",
         json!({"emoji": reaction.emoji.to_string(),
@@ -395,11 +406,12 @@ async fn main() {
         json!({"content": "ping"}),
     )
     .await;
-    let ping = seen.wait_for("alice's MESSAGE_CREATE", |e| match e {
-        Seen::Message(m) if m.author.id == alice_id => Some(m.clone()),
-        _ => None,
-    })
-    .await;
+    let ping = seen
+        .wait_for("alice's MESSAGE_CREATE", |e| match e {
+            Seen::Message(m) if m.author.id == alice_id => Some(m.clone()),
+            _ => None,
+        })
+        .await;
     let author_nick_cached = cache
         .guild(guild_id)
         .and_then(|g| g.members.get(&alice_id).map(|m| m.user.name.clone()));
@@ -410,11 +422,12 @@ async fn main() {
                "cached_author": author_nick_cached}),
     );
     let pong = check("reply", ping.reply(&http, "pong").await);
-    let pong_event = seen.wait_for("the reply's MESSAGE_CREATE", |e| match e {
-        Seen::Message(m) if m.id == pong.id => Some(m.clone()),
-        _ => None,
-    })
-    .await;
+    let pong_event = seen
+        .wait_for("the reply's MESSAGE_CREATE", |e| match e {
+            Seen::Message(m) if m.id == pong.id => Some(m.clone()),
+            _ => None,
+        })
+        .await;
     emit(
         "replied",
         json!({"content": pong_event.content,
@@ -424,7 +437,10 @@ async fn main() {
     );
 
     // Members over REST.
-    let members = check("list members", guild_id.members(&http, Some(100), None).await);
+    let members = check(
+        "list members",
+        guild_id.members(&http, Some(100), None).await,
+    );
     let alice = check("get alice", guild_id.member(&http, alice_id).await);
     emit(
         "members",
@@ -440,11 +456,12 @@ async fn main() {
             .create_thread_from_message(&http, sent.id, CreateThread::new("serenity thread"))
             .await,
     );
-    let thread_event = seen.wait_for("THREAD_CREATE", |e| match e {
-        Seen::ThreadCreate(t) if t["id"] == thread.id.to_string() => Some(t.clone()),
-        _ => None,
-    })
-    .await;
+    let thread_event = seen
+        .wait_for("THREAD_CREATE", |e| match e {
+            Seen::ThreadCreate(t) if t["id"] == thread.id.to_string() => Some(t.clone()),
+            _ => None,
+        })
+        .await;
     emit("thread", thread_event);
 
     // Slash command registration and an interaction that the bot answers.
@@ -477,11 +494,12 @@ async fn main() {
                "name": "echo", "options": [{"name": "text", "type": 3, "value": "hi"}]}),
     )
     .await;
-    let command = seen.wait_for("INTERACTION_CREATE", |e| match e {
-        Seen::Command(c) => Some(c.clone()),
-        _ => None,
-    })
-    .await;
+    let command = seen
+        .wait_for("INTERACTION_CREATE", |e| match e {
+            Seen::Command(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
     let text = command
         .data
         .options
@@ -500,14 +518,20 @@ async fn main() {
             )
             .await,
     );
-    let answer = seen.wait_for("the interaction answer's MESSAGE_CREATE", |e| match e {
-        Seen::Message(m) if m.interaction_metadata.is_some() || m.content.starts_with("echo:") => {
-            Some(m.clone())
-        }
-        _ => None,
-    })
-    .await;
-    let original = check("get the original response", command.get_response(&http).await);
+    let answer = seen
+        .wait_for("the interaction answer's MESSAGE_CREATE", |e| match e {
+            Seen::Message(m)
+                if m.interaction_metadata.is_some() || m.content.starts_with("echo:") =>
+            {
+                Some(m.clone())
+            }
+            _ => None,
+        })
+        .await;
+    let original = check(
+        "get the original response",
+        command.get_response(&http).await,
+    );
     emit(
         "interaction",
         json!({"name": command.data.name, "user": command.user.name, "option": text,
@@ -520,13 +544,11 @@ async fn main() {
         general
             .send_message(
                 &http,
-                CreateMessage::new()
-                    .content("approve?")
-                    .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
-                        "approve",
-                    )
-                    .label("Approve")
-                    .style(ButtonStyle::Success)])]),
+                CreateMessage::new().content("approve?").components(vec![
+                    CreateActionRow::Buttons(vec![CreateButton::new("approve")
+                        .label("Approve")
+                        .style(ButtonStyle::Success)]),
+                ]),
             )
             .await,
     );
@@ -598,7 +620,10 @@ async fn main() {
         })
         .await;
     let dm_answer = check("answer the DM", psst.reply(&http, "got it").await);
-    let bot_dm = check("open a DM from the bot", alice_id.create_dm_channel(&http).await);
+    let bot_dm = check(
+        "open a DM from the bot",
+        alice_id.create_dm_channel(&http).await,
+    );
     emit(
         "dm",
         json!({"content": psst.content, "channel_matches": psst.channel_id.to_string() == dm_id,
@@ -681,7 +706,9 @@ async fn main() {
     let extra = check("send more", made.id.say(&http, "one more").await);
     check(
         "bulk delete",
-        made.id.delete_messages(&http, [embedded.id, extra.id]).await,
+        made.id
+            .delete_messages(&http, [embedded.id, extra.id])
+            .await,
     );
     let bulk = seen
         .wait_for("MESSAGE_DELETE_BULK", |e| match e {
@@ -689,9 +716,11 @@ async fn main() {
             _ => None,
         })
         .await;
-    let cached_carol = cache
-        .guild(guild_id)
-        .and_then(|g| g.members.get(&carol_id).map(|m| (m.nick.clone(), m.roles.len())));
+    let cached_carol = cache.guild(guild_id).and_then(|g| {
+        g.members
+            .get(&carol_id)
+            .map(|m| (m.nick.clone(), m.roles.len()))
+    });
     let cached_channel = cache
         .guild(guild_id)
         .and_then(|g| g.channels.get(&made.id).map(|c| c.name.clone()));
@@ -709,11 +738,12 @@ async fn main() {
 
     // Delete.
     check("delete", sent.delete(&http).await);
-    let deleted = seen.wait_for("MESSAGE_DELETE", |e| match e {
-        Seen::MessageDelete(id) if *id == sent.id => Some(id.clone()),
-        _ => None,
-    })
-    .await;
+    let deleted = seen
+        .wait_for("MESSAGE_DELETE", |e| match e {
+            Seen::MessageDelete(id) if *id == sent.id => Some(*id),
+            _ => None,
+        })
+        .await;
     emit("deleted", json!(deleted.to_string()));
 
     // Every other read serenity models strictly: each response must deserialize. A webhook, an
@@ -737,7 +767,9 @@ async fn main() {
     );
     check(
         "ban carol",
-        guild_id.ban_with_reason(&http, carol_id, 0, "testing").await,
+        guild_id
+            .ban_with_reason(&http, carol_id, 0, "testing")
+            .await,
     );
     let mut reads = serde_json::Map::new();
     macro_rules! read {
@@ -763,18 +795,31 @@ async fn main() {
     read!("messages", http.get_messages(general, None, Some(50)));
     read!("own_member", http.get_current_user_guild_member(guild_id));
     read!("bans", http.get_bans(guild_id, None, None));
-    read!("audit_log", http.get_audit_logs(guild_id, None, None, None, None));
+    read!(
+        "audit_log",
+        http.get_audit_logs(guild_id, None, None, None, None)
+    );
     read!("guild_invites", http.get_guild_invites(guild_id));
     read!("channel_invites", http.get_channel_invites(general));
     read!("invite", http.get_invite(&invite.code, true, true, None));
     read!("channel_webhooks", http.get_channel_webhooks(general));
     read!("guild_webhooks", http.get_guild_webhooks(guild_id));
-    read!("webhook_message", hook.get_message(&http, None, via_hook.as_ref().map_or(MessageId::new(1), |m| m.id)));
+    read!(
+        "webhook_message",
+        hook.get_message(
+            &http,
+            None,
+            via_hook.as_ref().map_or(MessageId::new(1), |m| m.id)
+        )
+    );
     read!("emojis", http.get_emojis(guild_id));
     read!("stickers", http.get_guild_stickers(guild_id));
     read!("global_commands", http.get_global_commands());
     read!("guild_commands", http.get_guild_commands(guild_id));
-    read!("command_permissions", http.get_guild_commands_permissions(guild_id));
+    read!(
+        "command_permissions",
+        http.get_guild_commands_permissions(guild_id)
+    );
     read!("integrations", http.get_guild_integrations(guild_id));
     read!("welcome_screen", http.get_guild_welcome_screen(guild_id));
     read!("widget", http.get_guild_widget(guild_id));
@@ -782,7 +827,10 @@ async fn main() {
     read!("voice_regions", http.get_voice_regions());
     read!("prune_count", http.get_guild_prune_count(guild_id, 7));
     read!("automod_rules", http.get_automod_rules(guild_id));
-    read!("scheduled_events", http.get_scheduled_events(guild_id, true));
+    read!(
+        "scheduled_events",
+        http.get_scheduled_events(guild_id, true)
+    );
     read!("current_user_guilds", http.get_guilds(None, Some(100)));
     read!("dm_channel", alice_id.create_dm_channel(&http));
     emit(
