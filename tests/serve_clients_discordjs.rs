@@ -20,7 +20,11 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 
 fn scenario(compress: &str, extra_args: &[&str]) -> (Run, Server) {
     let server = Server::start_with(&fixture(), extra_args);
-    run(server, "discord.js", discordjs(compress), TIMEOUT)
+    let mut command = discordjs(compress);
+    if extra_args.contains(&"--gateway-heartbeat-interval") {
+        command.env("DJS_HEARTBEAT_WAIT_MS", "5000");
+    }
+    run(server, "discord.js", command, TIMEOUT)
 }
 
 /// What every run must show, whatever the transport.
@@ -213,10 +217,26 @@ fn discordjs_runs_the_whole_scenario_over_zlib_stream() {
     );
 }
 
+/// Also with a 1 s heartbeat interval: discord.js heartbeats during the run, gets its ACKs (a
+/// measured ping) and never declares the connection a zombie.
 #[test]
 fn discordjs_runs_the_whole_scenario_over_zlib_stream_with_per_connection_history() {
-    let (run, server) = scenario("zlib-stream", &["--gateway-zlib-history"]);
+    let (run, server) = scenario(
+        "zlib-stream",
+        &[
+            "--gateway-zlib-history",
+            "--gateway-heartbeat-interval",
+            "1000",
+        ],
+    );
     check_scenario(&run, &server);
+    let heartbeat = run.step("heartbeat");
+    assert_eq!(heartbeat["first_heartbeat"], true, "{heartbeat}");
+    assert!(
+        heartbeat["ping_ms"].as_i64().unwrap_or(-1) >= 0,
+        "{heartbeat}"
+    );
+    assert_eq!(heartbeat["zombie"], false, "{heartbeat}");
 }
 
 /// With serve's rate limits on (5 requests per second per route), discord.js paces its burst by

@@ -402,6 +402,16 @@ async function main() {
   emit('deleted', { id_matches: gone.id === sent.id, was_cached: !gone.partial });
 
   emit('rest', restStats);
+  // With a short --gateway-heartbeat-interval the test asks to wait for an acknowledged beat.
+  const heartbeatWait = Date.now() + Number(process.env.DJS_HEARTBEAT_WAIT_MS ?? 0);
+  while (client.ws.ping < 0 && Date.now() < heartbeatWait) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  emit('heartbeat', {
+    ping_ms: client.ws.ping,
+    first_heartbeat: debug.some((l) => l.includes('First heartbeat sent')),
+    zombie: debug.some((l) => /Zombie/i.test(l)),
+  });
 
   await client.destroy();
   process.stdout.write('SCENARIO discord.js OK\n');
