@@ -1,19 +1,21 @@
 //! discord.js 14 (from npm, unmodified; tests/js/package-lock.json) against the built
 //! `discord-mitm serve`: REST through `rest.api`, the gateway URL from GET /gateway/bot. It logs
 //! in, sees READY and the guild cache, sends, edits, reacts, replies to alice's "ping", reads
-//! history, fetches members (REST and gateway op 8), starts a thread, creates a channel and a role,
-//! gives carol the role and a nickname, pins an embed, bulk-deletes, registers a slash command
-//! and answers alice's interaction, updates a message from alice's button click, answers alice's
-//! DM, deletes — over zlib-stream (zlib-sync) and uncompressed
-//! (discord.js without zlib-sync); and it RESUMEs after its socket is cut, getting what it missed. discord.js 14's @discordjs/ws 1.x speaks neither zstd-stream
-//! nor ETF.
+//! history, fetches members (REST and gateway op 8), starts a thread, creates a channel and a
+//! role, gives carol the role and a nickname, pins an embed, bulk-deletes, registers a slash
+//! command and answers alice's interaction, updates a message from alice's button click, answers
+//! alice's DM, deletes — over zlib-stream (zlib-sync) and uncompressed (discord.js without
+//! zlib-sync), with serve's rate limits on and off. It RESUMEs after its socket is cut, getting
+//! what it missed; runs with two shards; and logs into the demo world with the token the banner
+//! prints. discord.js 14's @discordjs/ws 1.x speaks neither zstd-stream nor ETF.
 mod serve_clients_support;
 mod serve_gateway_support;
+mod serve_support;
 
 use std::time::Duration;
 
 use serde_json::Value;
-use serve_clients_support::{discordjs, fixture, names, run, Run};
+use serve_clients_support::{discordjs, fixture, names, run, run_against, Run};
 use serve_gateway_support::{rest, Server, ALICE_ID, ALICE_TOKEN, BOT_ID, GENERAL_ID, GUILD_ID};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -302,4 +304,59 @@ fn discordjs_with_two_shards_gets_each_event_once_on_the_guilds_shard() {
     assert_eq!(shards["expected_shard"], expected);
     assert_eq!(shards["guild_shard"], expected);
     assert_eq!(shards["message_shards"], serde_json::json!([expected]));
+}
+
+/// The newcomer's path: `serve` with no fixture makes a demo world and prints the tokens; with
+/// the bot token from that banner discord.js sees the demo guild, talks in #general and gets the
+/// demo user's "ping" (tokens as printed, ids discovered).
+#[test]
+fn discordjs_logs_into_the_demo_world_with_the_printed_bot_token() {
+    let server = serve_support::Server::start(None, &["--rate-limit", "off"]);
+    let account = |kind: &str| -> (String, String) {
+        let line = server
+            .banner
+            .lines()
+            .find(|l| l.trim_start().starts_with(kind))
+            .unwrap_or_else(|| panic!("no {kind} account in the banner:\n{}", server.banner));
+        let id = line.split_whitespace().nth(3).expect("id").to_string();
+        let token = line
+            .split("Authorization: ")
+            .nth(1)
+            .and_then(|rest| rest.split("  ").next())
+            .expect("token")
+            .trim()
+            .trim_start_matches("Bot ")
+            .to_string();
+        (id, token)
+    };
+    let (user_id, user_token) = account("user ");
+    let (_, bot_token) = account("bot ");
+    let mut command = discordjs("zlib-stream");
+    command
+        .env("DJS_SCENARIO", "demo")
+        .env("BOT_TOKEN", &bot_token)
+        .env("ALICE_TOKEN", &user_token)
+        .env("ALICE_ID", &user_id);
+    let http = format!("http://{}", server.addr);
+    let run = run_against(&http, "discord.js", command, TIMEOUT)
+        .unwrap_or_else(|failure| panic!("{failure}\n--- banner\n{}", server.banner));
+    assert_eq!(run.step("ready")["user"], "demobot");
+    let demo = run.step("demo");
+    assert_eq!(demo["guilds"], 1);
+    assert_eq!(demo["guild"], "Demo Guild");
+    assert_eq!(
+        names(&demo["channels"]),
+        [
+            "0:bot-testing",
+            "0:general",
+            "2:General",
+            "4:Text Channels",
+            "4:Voice Channels"
+        ]
+    );
+    assert_eq!(names(&demo["members"]), ["demo", "demobot"]);
+    assert_eq!(demo["channel"], "general");
+    assert_eq!(demo["ping"], "ping");
+    assert_eq!(demo["ping_author"], "demo");
+    assert_eq!(demo["pong_reference"], true);
 }

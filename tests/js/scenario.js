@@ -7,7 +7,8 @@
 // GENERAL_ID, DJS_COMPRESS = zlib-stream (zlib-sync loaded, the default) | none (discord.js
 // behaves as when zlib-sync is not installed: an uncompressed gateway), and DJS_SCENARIO =
 // full (the default) | resume (the socket is cut, alice posts meanwhile, discord.js resumes) |
-// shards (two shards in one client: each guild and event on its shard, once).
+// shards (two shards in one client: each guild and event on its shard, once) | demo (the world
+// `serve` makes without a fixture, with the tokens its banner prints).
 'use strict';
 
 const Module = require('node:module');
@@ -36,6 +37,7 @@ const {
 } = require('discord.js');
 const { SimpleShardingStrategy } = require('@discordjs/ws');
 
+const SCENARIO = process.env.DJS_SCENARIO ?? 'full';
 const env = (name) => {
   const value = process.env[name];
   if (!value) fail(`${name} is not set`);
@@ -45,8 +47,9 @@ const API = env('DMITM_API');
 const BOT_TOKEN = env('BOT_TOKEN');
 const ALICE_TOKEN = env('ALICE_TOKEN');
 const ALICE_ID = env('ALICE_ID');
-const GUILD_ID = env('GUILD_ID');
-const GENERAL_ID = env('GENERAL_ID');
+// The demo world's ids are not known in advance: that scenario finds its guild and channel.
+const GUILD_ID = SCENARIO === 'demo' ? '' : env('GUILD_ID');
+const GENERAL_ID = SCENARIO === 'demo' ? '' : env('GENERAL_ID');
 const STEP_TIMEOUT_MS = 15000;
 
 function fail(why) {
@@ -109,7 +112,7 @@ async function main() {
     partials: [Partials.Channel],
     // discord.js builds `${api}/v10/...`; the gateway URL then comes from GET /gateway/bot.
     rest: { api: `${API}/api` },
-    ...(process.env.DJS_SCENARIO === 'shards' ? { shards: [0, 1], shardCount: 2 } : {}),
+    ...(SCENARIO === 'shards' ? { shards: [0, 1], shardCount: 2 } : {}),
     // The default strategy, kept at hand so the resume scenario can reach the shard's socket.
     ws: {
       buildStrategy: (manager) => {
@@ -148,11 +151,15 @@ async function main() {
     debug: shardDebug,
   });
 
-  if (process.env.DJS_SCENARIO === 'shards') {
+  if (SCENARIO === 'demo') {
+    await demoScenario(client);
+    return;
+  }
+  if (SCENARIO === 'shards') {
     await shardsScenario(client);
     return;
   }
-  if ((process.env.DJS_SCENARIO ?? 'full') === 'resume') {
+  if (SCENARIO === 'resume') {
     await resumeScenario(client, strategy, debug);
     return;
   }
@@ -413,6 +420,39 @@ async function main() {
     zombie: debug.some((l) => /Zombie/i.test(l)),
   });
 
+  await client.destroy();
+  process.stdout.write('SCENARIO discord.js OK\n');
+  process.exit(0);
+}
+
+/** The demo world, as a newcomer meets it: the guild and its channels are cached, the bot can
+ * talk in a text channel, and the demo user's message reaches it with its content. */
+async function demoScenario(client) {
+  const guild = client.guilds.cache.first();
+  if (!guild) fail('no guild in the demo world');
+  const channel = guild.channels.cache.find(
+    (c) => c.type === ChannelType.GuildText && c.permissionsFor(client.user)?.has('SendMessages'));
+  if (!channel) fail('no text channel the bot may write in');
+  const echoed = waitFor(client, Events.MessageCreate, 'our MESSAGE_CREATE', (m) =>
+    m.author.id === client.user.id ? m : undefined);
+  await step('send', channel.send('hello demo world'));
+  await echoed;
+  const pinged = waitFor(client, Events.MessageCreate, "the demo user's MESSAGE_CREATE", (m) =>
+    m.author.id === ALICE_ID ? m : undefined);
+  await asAlice('POST', `/channels/${channel.id}/messages`, { content: 'ping' });
+  const ping = await pinged;
+  const pong = await step('reply', ping.reply('pong'));
+  emit('demo', {
+    bot: client.user.username,
+    guilds: client.guilds.cache.size,
+    guild: guild.name,
+    channels: guild.channels.cache.map((c) => `${c.type}:${c.name}`).sort(),
+    members: guild.members.cache.map((m) => m.user.username).sort(),
+    channel: channel.name,
+    ping: ping.content,
+    ping_author: ping.author.username,
+    pong_reference: pong.reference?.messageId === ping.id,
+  });
   await client.destroy();
   process.stdout.write('SCENARIO discord.js OK\n');
   process.exit(0);

@@ -77,17 +77,38 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs `command` with the scenario environment for `server`; panics with its output and the
-/// server's log unless it exits successfully within `timeout` and prints `SCENARIO <name> OK`.
+/// Runs `command` with the scenario environment for `server` (the gateway tests' fixture ids);
+/// panics with its output and the server's log unless it exits successfully within `timeout` and
+/// prints `SCENARIO <name> OK`.
 pub fn run(server: Server, name: &str, mut command: Command, timeout: Duration) -> (Run, Server) {
-    let mut child = command
-        .env("DMITM_API", server.http())
+    command
         .env("BOT_TOKEN", BOT_TOKEN)
         .env("ALICE_TOKEN", ALICE_TOKEN)
         .env("ALICE_ID", ALICE_ID)
         .env("CAROL_ID", CAROL_ID)
         .env("GUILD_ID", GUILD_ID)
-        .env("GENERAL_ID", GENERAL_ID)
+        .env("GENERAL_ID", GENERAL_ID);
+    match run_against(&server.http(), name, command, timeout) {
+        Ok(run) => (run, server),
+        Err(failure) => {
+            let log = server.stop();
+            let tail = log.lines().rev().take(60).collect::<Vec<_>>();
+            let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+            panic!("{failure}\n--- server log (tail)\n{tail}");
+        }
+    }
+}
+
+/// Runs `command` against the server at `http` (`DMITM_API`); the failure text carries the
+/// scenario's whole output.
+pub fn run_against(
+    http: &str,
+    name: &str,
+    mut command: Command,
+    timeout: Duration,
+) -> Result<Run, String> {
+    let mut child = command
+        .env("DMITM_API", http)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -121,26 +142,20 @@ pub fn run(server: Server, name: &str, mut command: Command, timeout: Duration) 
     let stderr = err_reader.join().unwrap_or_default();
     let ok = status.is_some_and(|s| s.success()) && stdout.contains(&format!("SCENARIO {name} OK"));
     if !ok {
-        let log = server.stop();
-        let tail = log.lines().rev().take(60).collect::<Vec<_>>();
-        let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-        panic!(
-            "{name} scenario failed (status {status:?})\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log (tail)\n{tail}"
-        );
+        return Err(format!(
+            "{name} scenario failed (status {status:?})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        ));
     }
     let steps = stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|v| Some((v["step"].as_str()?.to_string(), v["data"].clone())))
         .collect();
-    (
-        Run {
-            steps,
-            stdout,
-            stderr,
-        },
-        server,
-    )
+    Ok(Run {
+        steps,
+        stdout,
+        stderr,
+    })
 }
 
 /// `node` with tests/js/scenario.js, after checking scripts/setup-test-deps ran `npm ci`.
