@@ -603,6 +603,10 @@ pub struct WebhookAuthor {
     pub username: String,
     #[serde(default)]
     pub avatar: Option<String>,
+    /// For an interaction's response or followup: its `interaction_metadata` as of creation
+    /// (such messages are authored by the bot user, not by a webhook pseudo-user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interaction_metadata: Option<serde_json::Value>,
 }
 
 /// A message. Author, mentions and reactions are resolved when rendering.

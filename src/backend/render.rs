@@ -309,6 +309,8 @@ fn message_depth(
     with_reactions: bool,
 ) -> Result<Value, StoreError> {
     let author = match &message.webhook {
+        // Interaction responses are written by the bot user itself (webhook_id = application).
+        Some(hook) if hook.interaction_metadata.is_some() => user_by_id(store, message.author_id)?,
         Some(hook) => json!({
             "id": hook.webhook_id,
             "username": hook.username,
@@ -356,6 +358,9 @@ fn message_depth(
     }
     if let Some(hook) = &message.webhook {
         out["webhook_id"] = json!(hook.webhook_id);
+        if let Some(metadata) = &hook.interaction_metadata {
+            out["interaction_metadata"] = metadata.clone();
+        }
     }
     if let Some(nonce) = &message.nonce {
         out["nonce"] = nonce.clone();

@@ -69,15 +69,16 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let fixture_path = dir.path().join("fixture.json");
         std::fs::write(&fixture_path, fixture.to_string()).expect("write fixture");
+        // Rate limits are off unless the caller sets its own.
+        let limits: &[&str] = if extra_args.contains(&"--rate-limit") {
+            &[]
+        } else {
+            &["--rate-limit", "off"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
-            .args([
-                "serve",
-                "--api",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "off",
-                "--data",
-            ])
+            .args(["serve", "--api", "127.0.0.1:0"])
+            .args(limits)
+            .arg("--data")
             .arg(dir.path().join("data"))
             .arg("--fixture")
             .arg(&fixture_path)

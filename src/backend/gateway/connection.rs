@@ -197,7 +197,10 @@ pub(super) async fn run<S>(
         }
     }
     conn.finish();
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    // Sink::close flushes the Close reply tungstenite queued when the client closed first (RFC 6455
+    // 5.5.1; serenity waits for it). WebSocketStream::close would try to send a second Close, fail
+    // with "sending after closing" and drop the reply.
+    let _ = tokio::time::timeout(Duration::from_secs(1), SinkExt::close(&mut ws)).await;
 }
 
 impl Connection {

@@ -872,6 +872,7 @@ async fn thread_from_message(
         let guild_id = parent.guild_id.unwrap_or_default();
         let mut update = render::message(&state.store, &message, None)?;
         update["guild_id"] = json!(guild_id);
+        update["channel_type"] = json!(parent.kind);
         state.publish(
             Dispatch::channel(
                 "MESSAGE_UPDATE",

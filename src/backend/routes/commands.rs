@@ -258,7 +258,7 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
         }
         return Some(Value::Object(out));
     }
-    if map.get("options").is_some_and(|o| !o.is_null()) {
+    if map.get("options").is_some_and(given) {
         checks.add(
             &format!("{path}.options"),
             "APPLICATION_COMMAND_OPTION_OPTIONS_NOT_ALLOWED",
@@ -281,7 +281,7 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
         .get("autocomplete")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if let Some(choices) = map.get("choices").filter(|c| !c.is_null()) {
+    if let Some(choices) = map.get("choices").filter(|c| given(c)) {
         let path = format!("{path}.choices");
         if !choosable {
             checks.add(
@@ -394,7 +394,7 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
             }
         }
     }
-    if let Some(types) = map.get("channel_types").filter(|v| !v.is_null()) {
+    if let Some(types) = map.get("channel_types").filter(|v| given(v)) {
         match types.as_array() {
             Some(list)
                 if kind == CHANNEL && list.iter().all(|t| t.as_u64().is_some_and(|t| t <= 16)) =>
@@ -409,6 +409,12 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
         }
     }
     Some(Value::Object(out))
+}
+
+/// Whether an option field is really set: serenity sends `"options": []`, `"choices": []` and
+/// `"channel_types": []` on every option, which Discord takes as absent.
+fn given(value: &Value) -> bool {
+    !value.is_null() && value.as_array().is_none_or(|list| !list.is_empty())
 }
 
 /// Validates a list of options (top level when `parent` is None).

@@ -145,6 +145,7 @@ pub fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), Api
                 webhook_id: hook.id,
                 username: hook.name.clone(),
                 avatar: hook.avatar.clone(),
+                interaction_metadata: None,
             }),
             kind: 0,
             content: original.content.clone(),

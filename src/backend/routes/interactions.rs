@@ -535,6 +535,7 @@ fn create_response_message(
             webhook_id: app.id,
             username: bot.username.clone(),
             avatar: bot.avatar.clone(),
+            interaction_metadata: Some(metadata(state, interaction)?),
         }),
         kind: response_kind(interaction),
         content,

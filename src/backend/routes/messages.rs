@@ -586,7 +586,8 @@ pub fn store_uploads(
     Ok(out)
 }
 
-/// Publishes MESSAGE_CREATE/UPDATE with the gateway-only fields (guild_id, member, mention members).
+/// Publishes MESSAGE_CREATE/UPDATE with the gateway-only fields (channel_type, guild_id, member,
+/// mention members).
 pub fn publish_message(
     state: &AppState,
     name: &'static str,
@@ -594,6 +595,8 @@ pub fn publish_message(
     message: &Message,
     mut data: Value,
 ) -> Result<(), ApiError> {
+    // discord.js needs it to handle a DM whose channel it has not cached (type 1, not text).
+    data["channel_type"] = json!(access.channel.kind);
     if let Some(guild) = &access.guild {
         let guild_id = guild.guild.id;
         data["guild_id"] = json!(guild_id);

@@ -16,6 +16,7 @@ pub mod channels;
 pub mod client;
 pub mod commands;
 pub mod compat;
+pub mod encoded_paths;
 pub mod event_counts;
 pub mod followers;
 pub mod group_dms;
@@ -101,12 +102,18 @@ pub fn router(state: AppState) -> Router {
         }
         root = root.nest(&format!("/api/v{version}"), versioned);
     }
-    root.route(
-        "/attachments/{channel_id}/{attachment_id}/{filename}",
-        axum::routing::get(serve_attachment),
-    )
-    .fallback(no_route_handler)
-    .with_state(state)
+    let root = root
+        .route(
+            "/attachments/{channel_id}/{attachment_id}/{filename}",
+            axum::routing::get(serve_attachment),
+        )
+        .fallback(no_route_handler)
+        .with_state(state);
+    // Routing sees `%40original` as `@original`, as Discord does (discord.js sends the former).
+    Router::new().fallback_service(tower::ServiceExt::map_request(
+        root,
+        encoded_paths::decode_literal_escapes,
+    ))
 }
 
 /// The answer for paths no route serves (also mounted explicitly where a path would otherwise

@@ -421,6 +421,7 @@ async fn execute(
         webhook_id: hook.id,
         username: body.username.clone().unwrap_or_else(|| hook.name.clone()),
         avatar: hook.avatar.clone(),
+        interaction_metadata: None,
     };
     let access = webhook_access(&state, &hook, channel_id)?;
     let poster_user = User::new(hook.id, &author.username, true);
