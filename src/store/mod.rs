@@ -30,7 +30,7 @@ const FORMAT_V1: u8 = 1;
 /// per-key log writes were ~12 KB of disk writes per recorded exchange).
 const FORMAT_CHUNK_ZSTD: u8 = 2;
 /// Exchanges per chunk at most.
-const CHUNK_EXCHANGES: usize = 64;
+pub(crate) const CHUNK_EXCHANGES: usize = 64;
 /// zstd level for chunks: fast; the recorder thread shares the machine with the proxy.
 const CHUNK_ZSTD_LEVEL: i32 = 1;
 /// How often sled writes dirty pages out; the durability promise (at most ~1 s lost).

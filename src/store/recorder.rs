@@ -2,7 +2,7 @@
 //! writer thread decodes bodies and gateway frames, redacts, and writes to the store.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,7 +17,7 @@ use super::records::{
     ResponseRecord,
 };
 use super::redact;
-use super::Store;
+use super::{Store, CHUNK_EXCHANGES};
 
 /// How the recorder treats what it is given.
 #[derive(Debug, Clone)]
@@ -268,8 +268,16 @@ pub fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// Pause between batches while events keep coming (well inside the 1 s durability promise).
-const BATCH_GATHER: Duration = Duration::from_millis(2);
+/// While traffic flows the writer wakes on this timer and takes whatever queued up, instead of
+/// sleeping on the queue: a writer parked on the queue has to be woken by the proxy thread that
+/// sends (a futex call and a context switch on 2 cores, per batch).
+const POLL_EVERY: Duration = Duration::from_millis(4);
+/// After this long without events the writer parks on the queue again (an idle proxy costs
+/// nothing; the first event after it pays one wake-up).
+const IDLE_AFTER: Duration = Duration::from_millis(500);
+/// Exchanges wait in memory at most this long for their chunk to fill before being written
+/// anyway (well inside the 1 s durability promise, with sled's own flush every 500 ms).
+const MAX_PENDING_AGE: Duration = Duration::from_millis(100);
 
 struct OpenSession {
     record: GatewaySession,
@@ -281,6 +289,10 @@ struct Writer {
     store: Arc<Store>,
     options: RecorderOptions,
     sessions: HashMap<u64, OpenSession>,
+    /// Exchanges built but not yet stored: written a full chunk at a time (one sled insert and
+    /// one zstd frame per [`CHUNK_EXCHANGES`]), or when the oldest is [`MAX_PENDING_AGE`] old.
+    pending: Vec<Exchange>,
+    pending_since: Instant,
 }
 
 impl Writer {
@@ -289,37 +301,48 @@ impl Writer {
             store,
             options,
             sessions: HashMap::new(),
+            pending: Vec::with_capacity(CHUNK_EXCHANGES),
+            pending_since: Instant::now(),
         }
     }
 
     fn run(mut self, receiver: Receiver<Event>) {
-        // Under load, exchanges are written in batches of whatever has queued up; other events
-        // are handled in order between batches.
-        const MAX_BATCH: usize = 512;
-        let mut batch: Vec<Exchange> = Vec::with_capacity(MAX_BATCH);
-        while let Ok(first) = receiver.recv() {
-            let mut next = Some(first);
-            let mut taken = 0;
-            while let Some(event) = next.take() {
-                taken += 1;
-                match event {
-                    Event::Exchange(captured) => batch.push(self.build_exchange(*captured)),
-                    other => {
-                        self.write_exchanges(&mut batch);
-                        self.handle(other);
+        let mut last_event = Instant::now();
+        loop {
+            let idle = last_event.elapsed() >= IDLE_AFTER;
+            if idle && self.pending.is_empty() {
+                match receiver.recv() {
+                    Ok(event) => {
+                        last_event = Instant::now();
+                        self.handle(event);
+                    }
+                    Err(_) => break,
+                }
+            } else {
+                std::thread::sleep(POLL_EVERY);
+            }
+            let mut disconnected = false;
+            loop {
+                match receiver.try_recv() {
+                    Ok(event) => {
+                        last_event = Instant::now();
+                        self.handle(event);
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
                     }
                 }
-                if taken < MAX_BATCH {
-                    next = receiver.try_recv().ok();
-                }
             }
-            self.write_exchanges(&mut batch);
-            if taken > 1 {
-                // Under load, let the next batch gather instead of being woken per event: each
-                // wake-up is a futex call on a proxy thread and a context switch on 2 cores.
-                std::thread::sleep(BATCH_GATHER);
+            if !self.pending.is_empty() && self.pending_since.elapsed() >= MAX_PENDING_AGE {
+                self.write_pending();
+            }
+            if disconnected {
+                break;
             }
         }
+        self.write_pending();
         for (_, session) in std::mem::take(&mut self.sessions) {
             self.write_session(&session.record);
         }
@@ -328,12 +351,26 @@ impl Writer {
         }
     }
 
+    fn write_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.insert_exchanges(&mut self.pending) {
+            tracing::error!("recording {} exchanges: {err}", self.pending.len());
+        }
+        self.pending.clear();
+    }
+
     fn handle(&mut self, event: Event) {
         match event {
             Event::Exchange(captured) => {
-                let mut exchange = self.build_exchange(*captured);
-                if let Err(err) = self.store.insert_exchange(&mut exchange) {
-                    tracing::error!("recording exchange: {err}");
+                let exchange = self.build_exchange(*captured);
+                if self.pending.is_empty() {
+                    self.pending_since = Instant::now();
+                }
+                self.pending.push(exchange);
+                if self.pending.len() >= CHUNK_EXCHANGES {
+                    self.write_pending();
                 }
             }
             Event::SessionStart(id, captured) => self.start_session(id, *captured),
@@ -359,6 +396,7 @@ impl Writer {
                 }
             }
             Event::Flush(done) => {
+                self.write_pending();
                 for session in self.sessions.values() {
                     self.write_session(&session.record);
                 }
@@ -368,16 +406,6 @@ impl Writer {
                 let _ = done.send(());
             }
         }
-    }
-
-    fn write_exchanges(&self, batch: &mut Vec<Exchange>) {
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(err) = self.store.insert_exchanges(batch) {
-            tracing::error!("recording {} exchanges: {err}", batch.len());
-        }
-        batch.clear();
     }
 
     fn write_session(&self, session: &GatewaySession) {
