@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
-use crate::store::recorder::{now_us, CapturedExchange, CapturedResponse};
+use crate::store::recorder::{now_us, Capture, CapturedHeaders, CapturedText};
 use crate::store::Recorder;
 use crate::upstream::BoxError;
 pub use tee::{BodyEnd, CaptureSlot, TeeBody};
@@ -92,12 +92,15 @@ impl RequestContext {
 
     /// `host` or `host:port` when the port is not the scheme's default.
     pub fn authority(&self) -> String {
-        let default = if self.scheme == "https" { 443 } else { 80 };
-        if self.port == default {
+        if self.port_is_default() {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
         }
+    }
+
+    fn port_is_default(&self) -> bool {
+        self.port == if self.scheme == "https" { 443 } else { 80 }
     }
 }
 
@@ -173,13 +176,14 @@ impl Pipeline {
                 *slot = Some((captured, end));
             }
         });
-        let request_headers = parts.headers.clone();
-        let method = parts.method.to_string();
+        // Copied now (one buffer), formatted later on the recorder thread.
+        let request_headers = CapturedHeaders::from_map(&parts.headers);
+        let method = CapturedText::method(&parts.method);
         let path_and_query = parts
             .uri
             .path_and_query()
             .map_or_else(|| "/".to_string(), ToString::to_string);
-        let http_version = format!("{:?}", parts.version);
+        let http_version = CapturedText::version(parts.version);
         let req = Request::from_parts(parts, PipeBody::new(body));
         let answer = self.run_chain(&ctx, req).await;
         if !answer.record {
@@ -187,12 +191,12 @@ impl Pipeline {
         }
         let wait_us = Some(ctx.arrived.elapsed().as_micros() as u64);
         let (mut parts, body) = answer.response.into_parts();
-        let response_headers = std::mem::take(&mut parts.headers);
-        parts.headers = client_facing_headers(&response_headers);
+        let response_headers = CapturedHeaders::from_map(&parts.headers);
+        strip_for_client(&mut parts.headers);
         let status = parts.status.as_u16();
         let recorder = recorder.clone();
         let source = answer.source.as_str();
-        let upstream_addr = answer.upstream_addr.map(|a| a.to_string());
+        let upstream_addr = answer.upstream_addr.map(CapturedText::Addr);
         let error = answer.error;
         let max_body = recorder.max_body();
         let body = TeeBody::new(body, max_body, move |captured, end| {
@@ -207,25 +211,26 @@ impl Pipeline {
                 (BodyEnd::Failed(reason), _) => Some(format!("request body failed: {reason}")),
                 _ => None,
             });
-            recorder.exchange(CapturedExchange {
+            let host = if ctx.port_is_default() {
+                ctx.host
+            } else {
+                format!("{}:{}", ctx.host, ctx.port)
+            };
+            recorder.capture(Capture {
                 started_at_us: ctx.arrived_at_us,
                 wait_us,
                 duration_us: ctx.arrived.elapsed().as_micros() as u64,
-                client_addr: ctx.client_addr.to_string(),
+                client_addr: CapturedText::Addr(ctx.client_addr),
                 upstream_addr,
                 source,
                 method,
-                scheme: ctx.scheme.to_string(),
-                host: ctx.authority(),
+                scheme: CapturedText::Static(ctx.scheme),
+                host,
                 path_and_query,
                 http_version,
                 request_headers,
                 request_body,
-                response: Some(CapturedResponse {
-                    status,
-                    headers: response_headers,
-                    body: captured,
-                }),
+                response: Some((status, response_headers, captured)),
                 error,
             });
         });
@@ -282,15 +287,13 @@ fn log_answer(ctx: &RequestContext, req_line: &str, source: Source, status: Stat
     );
 }
 
-/// Headers passed to the client: upstream's, minus Alt-Svc (so clients don't leave for HTTP/3
+/// Makes upstream's headers the client's: minus Alt-Svc (so clients don't leave for HTTP/3
 /// where we can't see them) and minus hop-by-hop headers.
-fn client_facing_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut out = headers.clone();
-    out.remove(http::header::ALT_SVC);
+fn strip_for_client(headers: &mut HeaderMap) {
+    headers.remove(http::header::ALT_SVC);
     for name in HOP_BY_HOP {
-        out.remove(*name);
+        headers.remove(*name);
     }
-    out
 }
 
 /// Headers that belong to one connection, never forwarded.

@@ -1,6 +1,7 @@
 //! The recorder: the proxy hands it raw captures through a bounded queue and never waits; one
 //! writer thread decodes bodies and gateway frames, redacts, and writes to the store.
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
@@ -40,15 +41,196 @@ impl Default for RecorderOptions {
     }
 }
 
-/// A body as captured on the wire.
+/// A body as captured on the wire: copied out of the connection's buffers (holding on to
+/// them would make the connection allocate fresh ones and free the old ones on the recorder
+/// thread).
 #[derive(Debug, Default, Clone)]
 pub struct CapturedBody {
-    /// Chunks in order (at most `max_body` bytes in total).
-    pub chunks: Vec<Bytes>,
+    /// The kept bytes (at most `max_body`).
+    pub data: Vec<u8>,
     /// Bytes that went over the wire.
     pub wire_size: u64,
     /// More bytes went over the wire than were kept.
     pub truncated: bool,
+}
+
+/// Headers copied into one buffer: a capture allocates once instead of cloning a `HeaderMap`
+/// (several allocations, and references that pin the connection's read buffer).
+#[derive(Debug, Default, Clone)]
+pub struct CapturedHeaders {
+    /// Repeated: name length (u32 LE), name, value length (u32 LE), value.
+    packed: Vec<u8>,
+}
+
+impl CapturedHeaders {
+    /// Copies every header of `map`, in order, repeated names included.
+    pub fn from_map(map: &HeaderMap) -> CapturedHeaders {
+        let size: usize = map
+            .iter()
+            .map(|(name, value)| 8 + name.as_str().len() + value.len())
+            .sum();
+        let mut packed = Vec::with_capacity(size);
+        for (name, value) in map {
+            for part in [name.as_str().as_bytes(), value.as_bytes()] {
+                packed.extend_from_slice(&(part.len() as u32).to_le_bytes());
+                packed.extend_from_slice(part);
+            }
+        }
+        CapturedHeaders { packed }
+    }
+
+    /// Name and value of each header, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut rest = self.packed.as_slice();
+        std::iter::from_fn(move || {
+            let name = take_part(&mut rest)?;
+            let value = take_part(&mut rest)?;
+            Some((name, value))
+        })
+    }
+
+    /// The first value of `name` (lower case), as text.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| *n == name.as_bytes())
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+}
+
+impl From<&HeaderMap> for CapturedHeaders {
+    fn from(map: &HeaderMap) -> Self {
+        CapturedHeaders::from_map(map)
+    }
+}
+
+fn take_part<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (len, tail) = rest.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    let part = tail.get(..len)?;
+    *rest = &tail[len..];
+    Some(part)
+}
+
+/// Text the recorder formats on its own thread, so the proxy allocates nothing for it.
+#[derive(Debug, Clone)]
+pub enum CapturedText {
+    /// Known in advance (scheme, standard method, HTTP version).
+    Static(&'static str),
+    /// Already a string.
+    Owned(String),
+    /// A socket address.
+    Addr(SocketAddr),
+}
+
+impl CapturedText {
+    /// The method's name, static for the standard ones.
+    pub fn method(method: &http::Method) -> CapturedText {
+        use http::Method;
+        let known = [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::CONNECT,
+            Method::TRACE,
+        ];
+        const NAMES: [&str; 9] = [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+        ];
+        match known.iter().position(|m| m == method) {
+            Some(index) => CapturedText::Static(NAMES[index]),
+            None => CapturedText::Owned(method.as_str().to_string()),
+        }
+    }
+
+    /// `HTTP/1.1` and friends, as `{:?}` writes them.
+    pub fn version(version: http::Version) -> CapturedText {
+        use http::Version;
+        CapturedText::Static(match version {
+            Version::HTTP_09 => "HTTP/0.9",
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_11 => "HTTP/1.1",
+            Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_3 => "HTTP/3.0",
+            other => return CapturedText::Owned(format!("{other:?}")),
+        })
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            CapturedText::Static(text) => text.to_string(),
+            CapturedText::Owned(text) => text,
+            CapturedText::Addr(addr) => addr.to_string(),
+        }
+    }
+}
+
+/// What the pipeline captures of each exchange it answers: everything [`CapturedExchange`]
+/// holds, in a form that is cheap to build on a proxy thread (decoding, redaction and
+/// formatting happen on the recorder thread).
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Request arrival, µs since the epoch.
+    pub started_at_us: i64,
+    /// Time to response headers, µs.
+    pub wait_us: Option<u64>,
+    /// Time to the end of the response body, µs.
+    pub duration_us: u64,
+    /// Client socket.
+    pub client_addr: CapturedText,
+    /// Upstream socket.
+    pub upstream_addr: Option<CapturedText>,
+    /// Who answered.
+    pub source: &'static str,
+    /// Method.
+    pub method: CapturedText,
+    /// Scheme.
+    pub scheme: CapturedText,
+    /// Host (with the port when not the scheme's default).
+    pub host: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Client's HTTP version.
+    pub http_version: CapturedText,
+    /// Request headers.
+    pub request_headers: CapturedHeaders,
+    /// Request body.
+    pub request_body: CapturedBody,
+    /// Response status, headers (as upstream sent them) and body, if one came.
+    pub response: Option<(u16, CapturedHeaders, CapturedBody)>,
+    /// What failed.
+    pub error: Option<String>,
+}
+
+impl From<CapturedExchange> for Capture {
+    fn from(captured: CapturedExchange) -> Capture {
+        Capture {
+            started_at_us: captured.started_at_us,
+            wait_us: captured.wait_us,
+            duration_us: captured.duration_us,
+            client_addr: CapturedText::Owned(captured.client_addr),
+            upstream_addr: captured.upstream_addr.map(CapturedText::Owned),
+            source: captured.source,
+            method: CapturedText::Owned(captured.method),
+            scheme: CapturedText::Owned(captured.scheme),
+            host: captured.host,
+            path_and_query: captured.path_and_query,
+            http_version: CapturedText::Owned(captured.http_version),
+            request_headers: CapturedHeaders::from_map(&captured.request_headers),
+            request_body: captured.request_body,
+            response: captured.response.map(|res| {
+                (
+                    res.status,
+                    CapturedHeaders::from_map(&res.headers),
+                    res.body,
+                )
+            }),
+            error: captured.error,
+        }
+    }
 }
 
 /// A response as captured.
@@ -121,7 +303,7 @@ pub struct CapturedSession {
 }
 
 enum Event {
-    Exchange(Box<CapturedExchange>),
+    Exchange(Box<Capture>),
     SessionStart(u64, Box<CapturedSession>),
     Frame {
         session_id: u64,
@@ -214,7 +396,12 @@ impl Recorder {
 
     /// Queues a finished exchange.
     pub fn exchange(&self, exchange: CapturedExchange) {
-        self.send(Event::Exchange(Box::new(exchange)));
+        self.capture(Capture::from(exchange));
+    }
+
+    /// Queues a finished exchange as the pipeline captures it (the per-request path).
+    pub fn capture(&self, capture: Capture) {
+        self.send(Event::Exchange(Box::new(capture)));
     }
 
     /// Queues the start of a gateway session; returns its id for the frames.
@@ -423,29 +610,31 @@ impl Writer {
             .collect()
     }
 
-    fn body(&self, headers: &HeaderMap, captured: CapturedBody) -> BodyRecord {
-        let encoding = headers
-            .get(http::header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok());
-        let wire = if captured.chunks.len() == 1 {
-            captured.chunks[0].to_vec()
-        } else {
-            captured.chunks.concat()
-        };
+    fn captured_headers(&self, headers: &CapturedHeaders) -> Vec<Header> {
+        headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: String::from_utf8_lossy(name).into_owned(),
+                value: value.to_vec(),
+            })
+            .collect()
+    }
+
+    fn body(&self, headers: &CapturedHeaders, captured: CapturedBody) -> BodyRecord {
         body::decode(
-            encoding,
-            wire,
+            headers.get_str("content-encoding"),
+            captured.data,
             captured.wire_size,
             captured.truncated,
             self.options.max_body,
         )
     }
 
-    fn build_exchange(&self, captured: CapturedExchange) -> Exchange {
+    fn build_exchange(&self, captured: Capture) -> Exchange {
         let mut redactions = Vec::new();
         let keep = self.options.keep_secrets;
-        let mut request_headers = self.headers(&captured.request_headers);
-        let request_type = content_type(&captured.request_headers);
+        let mut request_headers = self.captured_headers(&captured.request_headers);
+        let request_type = captured.request_headers.get_str("content-type");
         let mut request_body = self.body(&captured.request_headers, captured.request_body);
         let path_and_query = if keep {
             captured.path_and_query
@@ -454,32 +643,26 @@ impl Writer {
         };
         if !keep {
             redact::headers(&mut request_headers, "request", &mut redactions);
-            if let Some(clean) = redact::body(
-                request_type.as_deref(),
-                &request_body.data,
-                "request",
-                &mut redactions,
-            ) {
+            if let Some(clean) =
+                redact::body(request_type, &request_body.data, "request", &mut redactions)
+            {
                 request_body.data = clean;
             }
         }
-        let response = captured.response.map(|res| {
-            let mut headers = self.headers(&res.headers);
-            let response_type = content_type(&res.headers);
-            let mut body = self.body(&res.headers, res.body);
+        let response = captured.response.map(|(status, res_headers, res_body)| {
+            let mut headers = self.captured_headers(&res_headers);
+            let response_type = res_headers.get_str("content-type");
+            let mut body = self.body(&res_headers, res_body);
             if !keep {
                 redact::headers(&mut headers, "response", &mut redactions);
-                if let Some(clean) = redact::body(
-                    response_type.as_deref(),
-                    &body.data,
-                    "response",
-                    &mut redactions,
-                ) {
+                if let Some(clean) =
+                    redact::body(response_type, &body.data, "response", &mut redactions)
+                {
                     body.data = clean;
                 }
             }
             ResponseRecord {
-                status: res.status,
+                status,
                 headers,
                 body,
             }
@@ -489,14 +672,14 @@ impl Writer {
             started_at_us: captured.started_at_us,
             wait_us: captured.wait_us,
             duration_us: captured.duration_us,
-            client_addr: captured.client_addr,
-            upstream_addr: captured.upstream_addr,
+            client_addr: captured.client_addr.into_string(),
+            upstream_addr: captured.upstream_addr.map(CapturedText::into_string),
             source: captured.source.to_string(),
-            method: captured.method,
-            scheme: captured.scheme,
+            method: captured.method.into_string(),
+            scheme: captured.scheme.into_string(),
             host: captured.host,
             path_and_query,
-            http_version: captured.http_version,
+            http_version: captured.http_version.into_string(),
             request_headers,
             request_body,
             response,
@@ -651,13 +834,6 @@ impl Writer {
             self.write_session(&record);
         }
     }
-}
-
-fn content_type(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 fn query_params(path_and_query: &str) -> Vec<(String, String)> {
