@@ -848,3 +848,143 @@ fn query_params(path_and_query: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn captured_headers_keep_order_repeats_and_raw_bytes() {
+        let mut map = HeaderMap::new();
+        map.append("set-cookie", HeaderValue::from_static("a=1"));
+        map.append("content-type", HeaderValue::from_static("application/json"));
+        map.append("set-cookie", HeaderValue::from_static("b=2"));
+        map.append("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let captured = CapturedHeaders::from_map(&map);
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = captured
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = map
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(pairs, expected);
+        assert_eq!(captured.get_str("set-cookie"), Some("a=1"));
+        assert_eq!(captured.get_str("content-type"), Some("application/json"));
+        assert_eq!(captured.get_str("x-raw"), None, "not text");
+        assert_eq!(captured.get_str("authorization"), None);
+        assert_eq!(CapturedHeaders::default().iter().count(), 0);
+    }
+
+    #[test]
+    fn cut_header_buffer_ends_iteration_instead_of_panicking() {
+        let mut map = HeaderMap::new();
+        map.append("user-agent", HeaderValue::from_static("curl/8"));
+        map.append("accept", HeaderValue::from_static("*/*"));
+        let whole = CapturedHeaders::from_map(&map);
+        for cut in 0..whole.packed.len() {
+            let part = CapturedHeaders {
+                packed: whole.packed[..cut].to_vec(),
+            };
+            assert!(part.iter().count() < 2, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn captured_text_formats_like_the_types_do() {
+        for method in [
+            http::Method::GET,
+            http::Method::PATCH,
+            http::Method::from_bytes(b"PURGE").unwrap(),
+        ] {
+            assert_eq!(CapturedText::method(&method).into_string(), method.as_str());
+        }
+        for version in [
+            http::Version::HTTP_10,
+            http::Version::HTTP_11,
+            http::Version::HTTP_2,
+        ] {
+            assert_eq!(
+                CapturedText::version(version).into_string(),
+                format!("{version:?}")
+            );
+        }
+        let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        assert_eq!(CapturedText::Addr(addr).into_string(), "127.0.0.1:4000");
+    }
+
+    fn capture(path: &str) -> Capture {
+        let mut request = HeaderMap::new();
+        request.append("authorization", HeaderValue::from_static("Bot secret"));
+        let mut response = HeaderMap::new();
+        response.append("content-type", HeaderValue::from_static("application/json"));
+        Capture {
+            started_at_us: 1,
+            wait_us: Some(2),
+            duration_us: 3,
+            client_addr: CapturedText::Addr("127.0.0.1:5000".parse().unwrap()),
+            upstream_addr: None,
+            source: "upstream",
+            method: CapturedText::method(&http::Method::POST),
+            scheme: CapturedText::Static("https"),
+            host: "discord.com".into(),
+            path_and_query: path.into(),
+            http_version: CapturedText::version(http::Version::HTTP_11),
+            request_headers: CapturedHeaders::from_map(&request),
+            request_body: CapturedBody::default(),
+            response: Some((
+                200,
+                CapturedHeaders::from_map(&response),
+                CapturedBody {
+                    data: br#"{"token":"abc"}"#.to_vec(),
+                    wire_size: 15,
+                    truncated: false,
+                },
+            )),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn pending_exchanges_reach_the_store_without_a_flush_and_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let recorder = Recorder::start(Arc::clone(&store), RecorderOptions::default());
+        for i in 0..3 {
+            recorder.capture(capture(&format!("/api/v9/auth/login?n={i}")));
+        }
+        // Fewer than a chunk: written when the oldest has waited MAX_PENDING_AGE.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.exchange_count() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(store.exchange_count(), 3);
+        let first = store.exchange(1).unwrap().unwrap();
+        assert_eq!(first.method, "POST");
+        assert_eq!(first.client_addr, "127.0.0.1:5000");
+        assert_eq!(first.http_version, "HTTP/1.1");
+        assert_eq!(first.url(), "https://discord.com/api/v9/auth/login?n=0");
+        assert_ne!(first.request_headers[0].value, b"Bot secret".to_vec());
+        let body = &first.response.as_ref().unwrap().body.data;
+        assert!(
+            !String::from_utf8_lossy(body).contains("abc"),
+            "token redacted"
+        );
+        assert!(first
+            .redactions
+            .contains(&"request.header.authorization".to_string()));
+        // A full chunk and more, then a flush: all there, ids in order.
+        for i in 0..(CHUNK_EXCHANGES + 5) {
+            recorder.capture(capture(&format!("/api/v9/users/{i}")));
+        }
+        recorder.flush();
+        assert_eq!(store.exchange_count(), 3 + CHUNK_EXCHANGES + 5);
+        let ids: Vec<u64> = store.exchanges().map(|e| e.unwrap().id).collect();
+        assert_eq!(
+            ids,
+            (1..=(3 + CHUNK_EXCHANGES + 5) as u64).collect::<Vec<_>>()
+        );
+    }
+}
