@@ -143,14 +143,20 @@ impl Store {
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             // One index entry per route per chunk, its value the chunk's ids for that route.
             let mut routes: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+            // Clients repeat paths (polling, paging): template each distinct one once.
+            let mut templates: std::collections::HashMap<String, String> = Default::default();
             for (offset, exchange) in chunk.iter_mut().enumerate() {
                 exchange.id = first + offset as u64;
-                let template = crate::explore::route_template(exchange.path());
+                let path = exchange.path();
+                if !templates.contains_key(path) {
+                    templates.insert(path.to_string(), crate::explore::route_template(path));
+                }
+                let template = templates.get(path).map_or("", String::as_str);
                 routes
                     .entry(route_key(
                         &exchange.method,
                         &exchange.host,
-                        &template,
+                        template,
                         Some(first),
                     ))
                     .or_default()
@@ -340,7 +346,15 @@ fn record_count(value: &[u8]) -> usize {
 }
 
 fn encode_chunk(chunk: &[Exchange]) -> Result<Vec<u8>, StoreError> {
-    let plain = postcard::to_stdvec(chunk).map_err(|err| StoreError::Encode(err.to_string()))?;
+    // Sized up front (bodies dominate) so serialising does not grow the buffer step by step.
+    let estimate: usize = chunk
+        .iter()
+        .map(|e| {
+            512 + e.request_body.data.len() + e.response.as_ref().map_or(0, |r| r.body.data.len())
+        })
+        .sum();
+    let plain = postcard::to_extend(chunk, Vec::with_capacity(estimate))
+        .map_err(|err| StoreError::Encode(err.to_string()))?;
     // One compressor per thread, reused: creating a zstd context per chunk allocated (and
     // zeroed) about a megabyte each time, which showed up as the recorder's top cost.
     thread_local! {
