@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
-use crate::store::recorder::{now_us, CapturedExchange, CapturedResponse};
+use crate::store::recorder::{now_us, Capture, CapturedHeaders, CapturedText};
 use crate::store::Recorder;
 use crate::upstream::BoxError;
 pub use tee::{BodyEnd, CaptureSlot, TeeBody};
@@ -92,12 +92,15 @@ impl RequestContext {
 
     /// `host` or `host:port` when the port is not the scheme's default.
     pub fn authority(&self) -> String {
-        let default = if self.scheme == "https" { 443 } else { 80 };
-        if self.port == default {
+        if self.port_is_default() {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
         }
+    }
+
+    fn port_is_default(&self) -> bool {
+        self.port == if self.scheme == "https" { 443 } else { 80 }
     }
 }
 
@@ -173,13 +176,14 @@ impl Pipeline {
                 *slot = Some((captured, end));
             }
         });
-        let request_headers = parts.headers.clone();
-        let method = parts.method.to_string();
+        // Copied now (one buffer), formatted later on the recorder thread.
+        let request_headers = CapturedHeaders::from_map(&parts.headers);
+        let method = CapturedText::method(&parts.method);
         let path_and_query = parts
             .uri
             .path_and_query()
             .map_or_else(|| "/".to_string(), ToString::to_string);
-        let http_version = format!("{:?}", parts.version);
+        let http_version = CapturedText::version(parts.version);
         let req = Request::from_parts(parts, PipeBody::new(body));
         let answer = self.run_chain(&ctx, req).await;
         if !answer.record {
@@ -187,12 +191,12 @@ impl Pipeline {
         }
         let wait_us = Some(ctx.arrived.elapsed().as_micros() as u64);
         let (mut parts, body) = answer.response.into_parts();
-        let response_headers = std::mem::take(&mut parts.headers);
-        parts.headers = client_facing_headers(&response_headers);
+        let response_headers = CapturedHeaders::from_map(&parts.headers);
+        strip_for_client(&mut parts.headers);
         let status = parts.status.as_u16();
         let recorder = recorder.clone();
         let source = answer.source.as_str();
-        let upstream_addr = answer.upstream_addr.map(|a| a.to_string());
+        let upstream_addr = answer.upstream_addr.map(CapturedText::Addr);
         let error = answer.error;
         let max_body = recorder.max_body();
         let body = TeeBody::new(body, max_body, move |captured, end| {
@@ -207,25 +211,26 @@ impl Pipeline {
                 (BodyEnd::Failed(reason), _) => Some(format!("request body failed: {reason}")),
                 _ => None,
             });
-            recorder.exchange(CapturedExchange {
+            let host = if ctx.port_is_default() {
+                ctx.host
+            } else {
+                format!("{}:{}", ctx.host, ctx.port)
+            };
+            recorder.capture(Capture {
                 started_at_us: ctx.arrived_at_us,
                 wait_us,
                 duration_us: ctx.arrived.elapsed().as_micros() as u64,
-                client_addr: ctx.client_addr.to_string(),
+                client_addr: CapturedText::Addr(ctx.client_addr),
                 upstream_addr,
                 source,
                 method,
-                scheme: ctx.scheme.to_string(),
-                host: ctx.authority(),
+                scheme: CapturedText::Static(ctx.scheme),
+                host,
                 path_and_query,
                 http_version,
                 request_headers,
                 request_body,
-                response: Some(CapturedResponse {
-                    status,
-                    headers: response_headers,
-                    body: captured,
-                }),
+                response: Some((status, response_headers, captured)),
                 error,
             });
         });
@@ -282,15 +287,23 @@ fn log_answer(ctx: &RequestContext, req_line: &str, source: Source, status: Stat
     );
 }
 
-/// Headers passed to the client: upstream's, minus Alt-Svc (so clients don't leave for HTTP/3
+/// Makes upstream's headers the client's: minus Alt-Svc (so clients don't leave for HTTP/3
 /// where we can't see them) and minus hop-by-hop headers.
-fn client_facing_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut out = headers.clone();
-    out.remove(http::header::ALT_SVC);
-    for name in HOP_BY_HOP {
-        out.remove(*name);
+fn strip_for_client(headers: &mut HeaderMap) {
+    // Found in one pass and removed by name only when present (upstreams nearly always send
+    // `connection`, rarely anything else): removing each candidate by its text measured as
+    // the largest part of what capturing cost on the proxy threads.
+    const _: () = assert!(HOP_BY_HOP.len() < 9, "room for every name and alt-svc");
+    let mut found: [Option<http::header::HeaderName>; 9] = Default::default();
+    let strippable = headers
+        .keys()
+        .filter(|name| *name == http::header::ALT_SVC || HOP_BY_HOP.contains(&name.as_str()));
+    for (slot, name) in found.iter_mut().zip(strippable) {
+        *slot = Some(name.clone());
     }
-    out
+    for name in found.into_iter().flatten() {
+        headers.remove(name);
+    }
 }
 
 /// Headers that belong to one connection, never forwarded.
@@ -355,4 +368,42 @@ pub fn full_body(bytes: Bytes) -> PipeBody {
 /// An empty body.
 pub fn empty_body() -> PipeBody {
     full_body(Bytes::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_headers_lose_alt_svc_and_hop_by_hop_and_keep_the_rest() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("connection", "keep-alive"),
+            ("alt-svc", "h3=\":443\""),
+            ("set-cookie", "a=1"),
+            ("connection", "close"),
+            ("keep-alive", "timeout=5"),
+            ("set-cookie", "b=2"),
+            ("upgrade", "h2c"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        strip_for_client(&mut headers);
+        let left: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        let expected = [
+            ("content-type", "application/json"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()));
+        assert_eq!(left, expected);
+        let mut plain = HeaderMap::new();
+        plain.insert("content-length", HeaderValue::from_static("2"));
+        strip_for_client(&mut plain);
+        assert_eq!(plain.len(), 1);
+    }
 }

@@ -1,4 +1,4 @@
-//! A body wrapper that passes bytes through untouched while keeping a copy for the recorder,
+//! A body wrapper that passes bytes through untouched while copying them for the recorder,
 //! and reports once when the body ended, failed, or was dropped half-read.
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -79,14 +79,18 @@ where
                 if let Some(data) = frame.data_ref() {
                     let captured = &mut this.captured;
                     captured.wire_size += data.len() as u64;
-                    let kept: usize = captured.chunks.iter().map(Bytes::len).sum();
-                    let room = this.limit.saturating_sub(kept);
+                    let room = this.limit.saturating_sub(captured.data.len());
+                    if captured.data.is_empty() {
+                        // Usually the whole body in one allocation: its announced length.
+                        let announced = this.expected.unwrap_or(0).min(this.limit as u64);
+                        captured
+                            .data
+                            .reserve((announced as usize).max(data.len().min(room)));
+                    }
                     if data.len() <= room {
-                        captured.chunks.push(data.clone());
+                        captured.data.extend_from_slice(data);
                     } else {
-                        if room > 0 {
-                            captured.chunks.push(data.slice(..room));
-                        }
+                        captured.data.extend_from_slice(&data[..room]);
                         captured.truncated = true;
                     }
                 }

@@ -30,7 +30,7 @@ const FORMAT_V1: u8 = 1;
 /// per-key log writes were ~12 KB of disk writes per recorded exchange).
 const FORMAT_CHUNK_ZSTD: u8 = 2;
 /// Exchanges per chunk at most.
-const CHUNK_EXCHANGES: usize = 64;
+pub(crate) const CHUNK_EXCHANGES: usize = 64;
 /// zstd level for chunks: fast; the recorder thread shares the machine with the proxy.
 const CHUNK_ZSTD_LEVEL: i32 = 1;
 /// How often sled writes dirty pages out; the durability promise (at most ~1 s lost).
@@ -127,37 +127,47 @@ impl Store {
         Ok(exchange.id)
     }
 
-    /// Stores several exchanges at once (ids assigned in order) in compressed chunks, with one
-    /// sled batch for the route index: the recorder's path under load.
+    /// Stores several exchanges at once (ids assigned in order) in compressed chunks, then
+    /// their route index entries: the recorder's path under load.
+    ///
+    /// Plain inserts, not `sled::Batch`: sled seals and writes out its log buffer twice for
+    /// every batch (a `pwrite` and `sync_file_range` each, and a wake-up of all its idle IO
+    /// threads), which measured as more CPU than everything else the recorder does. Without
+    /// batches the log buffer goes out when full or on the periodic flush. A crash recovers a
+    /// prefix of sled's log, and the chunk goes in before its index entries, so an index entry
+    /// never points at a chunk that was lost.
     pub fn insert_exchanges(&self, exchanges: &mut [Exchange]) -> Result<(), StoreError> {
-        let mut records = sled::Batch::default();
-        let mut index = sled::Batch::default();
         for chunk in exchanges.chunks_mut(CHUNK_EXCHANGES) {
             let first = self
                 .next_exchange
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             // One index entry per route per chunk, its value the chunk's ids for that route.
             let mut routes: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+            // Clients repeat paths (polling, paging): template each distinct one once.
+            let mut templates: std::collections::HashMap<String, String> = Default::default();
             for (offset, exchange) in chunk.iter_mut().enumerate() {
                 exchange.id = first + offset as u64;
-                let template = crate::explore::route_template(exchange.path());
+                let path = exchange.path();
+                if !templates.contains_key(path) {
+                    templates.insert(path.to_string(), crate::explore::route_template(path));
+                }
+                let template = templates.get(path).map_or("", String::as_str);
                 routes
                     .entry(route_key(
                         &exchange.method,
                         &exchange.host,
-                        &template,
+                        template,
                         Some(first),
                     ))
                     .or_default()
                     .extend_from_slice(&exchange.id.to_be_bytes());
             }
+            self.exchanges
+                .insert(first.to_be_bytes(), encode_chunk(chunk)?)?;
             for (key, ids) in routes {
-                index.insert(key, ids);
+                self.route_index.insert(key, ids)?;
             }
-            records.insert(&first.to_be_bytes(), encode_chunk(chunk)?);
         }
-        self.exchanges.apply_batch(records)?;
-        self.route_index.apply_batch(index)?;
         Ok(())
     }
 
@@ -336,7 +346,15 @@ fn record_count(value: &[u8]) -> usize {
 }
 
 fn encode_chunk(chunk: &[Exchange]) -> Result<Vec<u8>, StoreError> {
-    let plain = postcard::to_stdvec(chunk).map_err(|err| StoreError::Encode(err.to_string()))?;
+    // Sized up front (bodies dominate) so serialising does not grow the buffer step by step.
+    let estimate: usize = chunk
+        .iter()
+        .map(|e| {
+            512 + e.request_body.data.len() + e.response.as_ref().map_or(0, |r| r.body.data.len())
+        })
+        .sum();
+    let plain = postcard::to_extend(chunk, Vec::with_capacity(estimate))
+        .map_err(|err| StoreError::Encode(err.to_string()))?;
     // One compressor per thread, reused: creating a zstd context per chunk allocated (and
     // zeroed) about a megabyte each time, which showed up as the recorder's top cost.
     thread_local! {

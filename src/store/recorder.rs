@@ -1,8 +1,9 @@
 //! The recorder: the proxy hands it raw captures through a bounded queue and never waits; one
 //! writer thread decodes bodies and gateway frames, redacts, and writes to the store.
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,7 +18,7 @@ use super::records::{
     ResponseRecord,
 };
 use super::redact;
-use super::Store;
+use super::{Store, CHUNK_EXCHANGES};
 
 /// How the recorder treats what it is given.
 #[derive(Debug, Clone)]
@@ -40,15 +41,229 @@ impl Default for RecorderOptions {
     }
 }
 
-/// A body as captured on the wire.
+/// A body as captured on the wire: copied out of the connection's buffers (holding on to
+/// them would make the connection allocate fresh ones and free the old ones on the recorder
+/// thread).
 #[derive(Debug, Default, Clone)]
 pub struct CapturedBody {
-    /// Chunks in order (at most `max_body` bytes in total).
-    pub chunks: Vec<Bytes>,
+    /// The kept bytes (at most `max_body`).
+    pub data: Vec<u8>,
     /// Bytes that went over the wire.
     pub wire_size: u64,
     /// More bytes went over the wire than were kept.
     pub truncated: bool,
+}
+
+/// Headers copied into one buffer: a capture allocates once instead of cloning a `HeaderMap`
+/// (several allocations, and references that pin the connection's read buffer).
+#[derive(Debug, Default, Clone)]
+pub struct CapturedHeaders {
+    /// Repeated: name length (u32 LE), name, value length (u32 LE), value.
+    packed: Vec<u8>,
+}
+
+impl CapturedHeaders {
+    /// Copies every header of `map`, in order, repeated names included.
+    pub fn from_map(map: &HeaderMap) -> CapturedHeaders {
+        let size: usize = map
+            .iter()
+            .map(|(name, value)| 8 + name.as_str().len() + value.len())
+            .sum();
+        let mut packed = Vec::with_capacity(size);
+        for (name, value) in map {
+            for part in [name.as_str().as_bytes(), value.as_bytes()] {
+                packed.extend_from_slice(&(part.len() as u32).to_le_bytes());
+                packed.extend_from_slice(part);
+            }
+        }
+        CapturedHeaders { packed }
+    }
+
+    /// Name and value of each header, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut rest = self.packed.as_slice();
+        std::iter::from_fn(move || {
+            let name = take_part(&mut rest)?;
+            let value = take_part(&mut rest)?;
+            Some((name, value))
+        })
+    }
+
+    /// The first value of `name` (lower case), as text.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| *n == name.as_bytes())
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+}
+
+impl From<&HeaderMap> for CapturedHeaders {
+    fn from(map: &HeaderMap) -> Self {
+        CapturedHeaders::from_map(map)
+    }
+}
+
+fn take_part<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (len, tail) = rest.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    let part = tail.get(..len)?;
+    *rest = &tail[len..];
+    Some(part)
+}
+
+/// Text the recorder formats on its own thread, so the proxy allocates nothing for it.
+#[derive(Debug, Clone)]
+pub enum CapturedText {
+    /// Known in advance (scheme, standard method, HTTP version).
+    Static(&'static str),
+    /// Already a string.
+    Owned(String),
+    /// A socket address.
+    Addr(SocketAddr),
+}
+
+impl CapturedText {
+    /// The method's name, static for the standard ones.
+    pub fn method(method: &http::Method) -> CapturedText {
+        use http::Method;
+        let known = [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::CONNECT,
+            Method::TRACE,
+        ];
+        const NAMES: [&str; 9] = [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+        ];
+        match known.iter().position(|m| m == method) {
+            Some(index) => CapturedText::Static(NAMES[index]),
+            None => CapturedText::Owned(method.as_str().to_string()),
+        }
+    }
+
+    /// `HTTP/1.1` and friends, as `{:?}` writes them.
+    pub fn version(version: http::Version) -> CapturedText {
+        use http::Version;
+        CapturedText::Static(match version {
+            Version::HTTP_09 => "HTTP/0.9",
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_11 => "HTTP/1.1",
+            Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_3 => "HTTP/3.0",
+            other => return CapturedText::Owned(format!("{other:?}")),
+        })
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            CapturedText::Static(text) => text.to_string(),
+            CapturedText::Owned(text) => text,
+            CapturedText::Addr(addr) => addr_string(addr),
+        }
+    }
+}
+
+/// `addr.to_string()` without the formatting machinery (measured: most of what formatting an
+/// exchange cost), for the IPv4 addresses nearly every exchange has.
+fn addr_string(addr: SocketAddr) -> String {
+    let SocketAddr::V4(v4) = addr else {
+        return addr.to_string();
+    };
+    fn push_decimal(out: &mut String, mut n: u32) {
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &digit in &digits[at..] {
+            out.push(char::from(digit));
+        }
+    }
+    let mut out = String::with_capacity(21);
+    for (index, octet) in v4.ip().octets().into_iter().enumerate() {
+        if index > 0 {
+            out.push('.');
+        }
+        push_decimal(&mut out, u32::from(octet));
+    }
+    out.push(':');
+    push_decimal(&mut out, u32::from(v4.port()));
+    out
+}
+
+/// What the pipeline captures of each exchange it answers: everything [`CapturedExchange`]
+/// holds, in a form that is cheap to build on a proxy thread (decoding, redaction and
+/// formatting happen on the recorder thread).
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Request arrival, µs since the epoch.
+    pub started_at_us: i64,
+    /// Time to response headers, µs.
+    pub wait_us: Option<u64>,
+    /// Time to the end of the response body, µs.
+    pub duration_us: u64,
+    /// Client socket.
+    pub client_addr: CapturedText,
+    /// Upstream socket.
+    pub upstream_addr: Option<CapturedText>,
+    /// Who answered.
+    pub source: &'static str,
+    /// Method.
+    pub method: CapturedText,
+    /// Scheme.
+    pub scheme: CapturedText,
+    /// Host (with the port when not the scheme's default).
+    pub host: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Client's HTTP version.
+    pub http_version: CapturedText,
+    /// Request headers.
+    pub request_headers: CapturedHeaders,
+    /// Request body.
+    pub request_body: CapturedBody,
+    /// Response status, headers (as upstream sent them) and body, if one came.
+    pub response: Option<(u16, CapturedHeaders, CapturedBody)>,
+    /// What failed.
+    pub error: Option<String>,
+}
+
+impl From<CapturedExchange> for Capture {
+    fn from(captured: CapturedExchange) -> Capture {
+        Capture {
+            started_at_us: captured.started_at_us,
+            wait_us: captured.wait_us,
+            duration_us: captured.duration_us,
+            client_addr: CapturedText::Owned(captured.client_addr),
+            upstream_addr: captured.upstream_addr.map(CapturedText::Owned),
+            source: captured.source,
+            method: CapturedText::Owned(captured.method),
+            scheme: CapturedText::Owned(captured.scheme),
+            host: captured.host,
+            path_and_query: captured.path_and_query,
+            http_version: CapturedText::Owned(captured.http_version),
+            request_headers: CapturedHeaders::from_map(&captured.request_headers),
+            request_body: captured.request_body,
+            response: captured.response.map(|res| {
+                (
+                    res.status,
+                    CapturedHeaders::from_map(&res.headers),
+                    res.body,
+                )
+            }),
+            error: captured.error,
+        }
+    }
 }
 
 /// A response as captured.
@@ -121,7 +336,7 @@ pub struct CapturedSession {
 }
 
 enum Event {
-    Exchange(Box<CapturedExchange>),
+    Exchange(Box<Capture>),
     SessionStart(u64, Box<CapturedSession>),
     Frame {
         session_id: u64,
@@ -214,7 +429,12 @@ impl Recorder {
 
     /// Queues a finished exchange.
     pub fn exchange(&self, exchange: CapturedExchange) {
-        self.send(Event::Exchange(Box::new(exchange)));
+        self.capture(Capture::from(exchange));
+    }
+
+    /// Queues a finished exchange as the pipeline captures it (the per-request path).
+    pub fn capture(&self, capture: Capture) {
+        self.send(Event::Exchange(Box::new(capture)));
     }
 
     /// Queues the start of a gateway session; returns its id for the frames.
@@ -268,8 +488,16 @@ pub fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// Pause between batches while events keep coming (well inside the 1 s durability promise).
-const BATCH_GATHER: Duration = Duration::from_millis(2);
+/// While traffic flows the writer wakes on this timer and takes whatever queued up, instead of
+/// sleeping on the queue: a writer parked on the queue has to be woken by the proxy thread that
+/// sends (a futex call and a context switch on 2 cores, per batch).
+const POLL_EVERY: Duration = Duration::from_millis(10);
+/// After this long without events the writer parks on the queue again (an idle proxy costs
+/// nothing; the first event after it pays one wake-up).
+const IDLE_AFTER: Duration = Duration::from_millis(500);
+/// Exchanges wait in memory at most this long for their chunk to fill before being written
+/// anyway (well inside the 1 s durability promise, with sled's own flush every 500 ms).
+const MAX_PENDING_AGE: Duration = Duration::from_millis(100);
 
 struct OpenSession {
     record: GatewaySession,
@@ -281,6 +509,10 @@ struct Writer {
     store: Arc<Store>,
     options: RecorderOptions,
     sessions: HashMap<u64, OpenSession>,
+    /// Exchanges built but not yet stored: written a full chunk at a time (one sled insert and
+    /// one zstd frame per [`CHUNK_EXCHANGES`]), or when the oldest is [`MAX_PENDING_AGE`] old.
+    pending: Vec<Exchange>,
+    pending_since: Instant,
 }
 
 impl Writer {
@@ -289,37 +521,48 @@ impl Writer {
             store,
             options,
             sessions: HashMap::new(),
+            pending: Vec::with_capacity(CHUNK_EXCHANGES),
+            pending_since: Instant::now(),
         }
     }
 
     fn run(mut self, receiver: Receiver<Event>) {
-        // Under load, exchanges are written in batches of whatever has queued up; other events
-        // are handled in order between batches.
-        const MAX_BATCH: usize = 512;
-        let mut batch: Vec<Exchange> = Vec::with_capacity(MAX_BATCH);
-        while let Ok(first) = receiver.recv() {
-            let mut next = Some(first);
-            let mut taken = 0;
-            while let Some(event) = next.take() {
-                taken += 1;
-                match event {
-                    Event::Exchange(captured) => batch.push(self.build_exchange(*captured)),
-                    other => {
-                        self.write_exchanges(&mut batch);
-                        self.handle(other);
+        let mut last_event = Instant::now();
+        loop {
+            let idle = last_event.elapsed() >= IDLE_AFTER;
+            if idle && self.pending.is_empty() {
+                match receiver.recv() {
+                    Ok(event) => {
+                        last_event = Instant::now();
+                        self.handle(event);
+                    }
+                    Err(_) => break,
+                }
+            } else {
+                std::thread::sleep(POLL_EVERY);
+            }
+            let mut disconnected = false;
+            loop {
+                match receiver.try_recv() {
+                    Ok(event) => {
+                        last_event = Instant::now();
+                        self.handle(event);
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
                     }
                 }
-                if taken < MAX_BATCH {
-                    next = receiver.try_recv().ok();
-                }
             }
-            self.write_exchanges(&mut batch);
-            if taken > 1 {
-                // Under load, let the next batch gather instead of being woken per event: each
-                // wake-up is a futex call on a proxy thread and a context switch on 2 cores.
-                std::thread::sleep(BATCH_GATHER);
+            if !self.pending.is_empty() && self.pending_since.elapsed() >= MAX_PENDING_AGE {
+                self.write_pending();
+            }
+            if disconnected {
+                break;
             }
         }
+        self.write_pending();
         for (_, session) in std::mem::take(&mut self.sessions) {
             self.write_session(&session.record);
         }
@@ -328,12 +571,26 @@ impl Writer {
         }
     }
 
+    fn write_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.insert_exchanges(&mut self.pending) {
+            tracing::error!("recording {} exchanges: {err}", self.pending.len());
+        }
+        self.pending.clear();
+    }
+
     fn handle(&mut self, event: Event) {
         match event {
             Event::Exchange(captured) => {
-                let mut exchange = self.build_exchange(*captured);
-                if let Err(err) = self.store.insert_exchange(&mut exchange) {
-                    tracing::error!("recording exchange: {err}");
+                let exchange = self.build_exchange(*captured);
+                if self.pending.is_empty() {
+                    self.pending_since = Instant::now();
+                }
+                self.pending.push(exchange);
+                if self.pending.len() >= CHUNK_EXCHANGES {
+                    self.write_pending();
                 }
             }
             Event::SessionStart(id, captured) => self.start_session(id, *captured),
@@ -359,6 +616,7 @@ impl Writer {
                 }
             }
             Event::Flush(done) => {
+                self.write_pending();
                 for session in self.sessions.values() {
                     self.write_session(&session.record);
                 }
@@ -368,16 +626,6 @@ impl Writer {
                 let _ = done.send(());
             }
         }
-    }
-
-    fn write_exchanges(&self, batch: &mut Vec<Exchange>) {
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(err) = self.store.insert_exchanges(batch) {
-            tracing::error!("recording {} exchanges: {err}", batch.len());
-        }
-        batch.clear();
     }
 
     fn write_session(&self, session: &GatewaySession) {
@@ -395,29 +643,31 @@ impl Writer {
             .collect()
     }
 
-    fn body(&self, headers: &HeaderMap, captured: CapturedBody) -> BodyRecord {
-        let encoding = headers
-            .get(http::header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok());
-        let wire = if captured.chunks.len() == 1 {
-            captured.chunks[0].to_vec()
-        } else {
-            captured.chunks.concat()
-        };
+    fn captured_headers(&self, headers: &CapturedHeaders) -> Vec<Header> {
+        headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: String::from_utf8_lossy(name).into_owned(),
+                value: value.to_vec(),
+            })
+            .collect()
+    }
+
+    fn body(&self, headers: &CapturedHeaders, captured: CapturedBody) -> BodyRecord {
         body::decode(
-            encoding,
-            wire,
+            headers.get_str("content-encoding"),
+            captured.data,
             captured.wire_size,
             captured.truncated,
             self.options.max_body,
         )
     }
 
-    fn build_exchange(&self, captured: CapturedExchange) -> Exchange {
+    fn build_exchange(&self, captured: Capture) -> Exchange {
         let mut redactions = Vec::new();
         let keep = self.options.keep_secrets;
-        let mut request_headers = self.headers(&captured.request_headers);
-        let request_type = content_type(&captured.request_headers);
+        let mut request_headers = self.captured_headers(&captured.request_headers);
+        let request_type = captured.request_headers.get_str("content-type");
         let mut request_body = self.body(&captured.request_headers, captured.request_body);
         let path_and_query = if keep {
             captured.path_and_query
@@ -426,32 +676,26 @@ impl Writer {
         };
         if !keep {
             redact::headers(&mut request_headers, "request", &mut redactions);
-            if let Some(clean) = redact::body(
-                request_type.as_deref(),
-                &request_body.data,
-                "request",
-                &mut redactions,
-            ) {
+            if let Some(clean) =
+                redact::body(request_type, &request_body.data, "request", &mut redactions)
+            {
                 request_body.data = clean;
             }
         }
-        let response = captured.response.map(|res| {
-            let mut headers = self.headers(&res.headers);
-            let response_type = content_type(&res.headers);
-            let mut body = self.body(&res.headers, res.body);
+        let response = captured.response.map(|(status, res_headers, res_body)| {
+            let mut headers = self.captured_headers(&res_headers);
+            let response_type = res_headers.get_str("content-type");
+            let mut body = self.body(&res_headers, res_body);
             if !keep {
                 redact::headers(&mut headers, "response", &mut redactions);
-                if let Some(clean) = redact::body(
-                    response_type.as_deref(),
-                    &body.data,
-                    "response",
-                    &mut redactions,
-                ) {
+                if let Some(clean) =
+                    redact::body(response_type, &body.data, "response", &mut redactions)
+                {
                     body.data = clean;
                 }
             }
             ResponseRecord {
-                status: res.status,
+                status,
                 headers,
                 body,
             }
@@ -461,14 +705,14 @@ impl Writer {
             started_at_us: captured.started_at_us,
             wait_us: captured.wait_us,
             duration_us: captured.duration_us,
-            client_addr: captured.client_addr,
-            upstream_addr: captured.upstream_addr,
+            client_addr: captured.client_addr.into_string(),
+            upstream_addr: captured.upstream_addr.map(CapturedText::into_string),
             source: captured.source.to_string(),
-            method: captured.method,
-            scheme: captured.scheme,
+            method: captured.method.into_string(),
+            scheme: captured.scheme.into_string(),
             host: captured.host,
             path_and_query,
-            http_version: captured.http_version,
+            http_version: captured.http_version.into_string(),
             request_headers,
             request_body,
             response,
@@ -625,13 +869,6 @@ impl Writer {
     }
 }
 
-fn content_type(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 fn query_params(path_and_query: &str) -> Vec<(String, String)> {
     let Some((_, query)) = path_and_query.split_once('?') else {
         return Vec::new();
@@ -643,4 +880,153 @@ fn query_params(path_and_query: &str) -> Vec<(String, String)> {
             (!k.is_empty()).then(|| (k.to_string(), v.to_string()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn captured_headers_keep_order_repeats_and_raw_bytes() {
+        let mut map = HeaderMap::new();
+        map.append("set-cookie", HeaderValue::from_static("a=1"));
+        map.append("content-type", HeaderValue::from_static("application/json"));
+        map.append("set-cookie", HeaderValue::from_static("b=2"));
+        map.append("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let captured = CapturedHeaders::from_map(&map);
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = captured
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = map
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(pairs, expected);
+        assert_eq!(captured.get_str("set-cookie"), Some("a=1"));
+        assert_eq!(captured.get_str("content-type"), Some("application/json"));
+        assert_eq!(captured.get_str("x-raw"), None, "not text");
+        assert_eq!(captured.get_str("authorization"), None);
+        assert_eq!(CapturedHeaders::default().iter().count(), 0);
+    }
+
+    #[test]
+    fn cut_header_buffer_ends_iteration_instead_of_panicking() {
+        let mut map = HeaderMap::new();
+        map.append("user-agent", HeaderValue::from_static("curl/8"));
+        map.append("accept", HeaderValue::from_static("*/*"));
+        let whole = CapturedHeaders::from_map(&map);
+        for cut in 0..whole.packed.len() {
+            let part = CapturedHeaders {
+                packed: whole.packed[..cut].to_vec(),
+            };
+            assert!(part.iter().count() < 2, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn captured_text_formats_like_the_types_do() {
+        for method in [
+            http::Method::GET,
+            http::Method::PATCH,
+            http::Method::from_bytes(b"PURGE").unwrap(),
+        ] {
+            assert_eq!(CapturedText::method(&method).into_string(), method.as_str());
+        }
+        for version in [
+            http::Version::HTTP_10,
+            http::Version::HTTP_11,
+            http::Version::HTTP_2,
+        ] {
+            assert_eq!(
+                CapturedText::version(version).into_string(),
+                format!("{version:?}")
+            );
+        }
+        for text in [
+            "127.0.0.1:4000",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.20.3.100:443",
+            "[::1]:8080",
+            "[2001:db8::7]:443",
+        ] {
+            let addr: SocketAddr = text.parse().unwrap();
+            assert_eq!(CapturedText::Addr(addr).into_string(), text);
+        }
+    }
+
+    fn capture(path: &str) -> Capture {
+        let mut request = HeaderMap::new();
+        request.append("authorization", HeaderValue::from_static("Bot secret"));
+        let mut response = HeaderMap::new();
+        response.append("content-type", HeaderValue::from_static("application/json"));
+        Capture {
+            started_at_us: 1,
+            wait_us: Some(2),
+            duration_us: 3,
+            client_addr: CapturedText::Addr("127.0.0.1:5000".parse().unwrap()),
+            upstream_addr: None,
+            source: "upstream",
+            method: CapturedText::method(&http::Method::POST),
+            scheme: CapturedText::Static("https"),
+            host: "discord.com".into(),
+            path_and_query: path.into(),
+            http_version: CapturedText::version(http::Version::HTTP_11),
+            request_headers: CapturedHeaders::from_map(&request),
+            request_body: CapturedBody::default(),
+            response: Some((
+                200,
+                CapturedHeaders::from_map(&response),
+                CapturedBody {
+                    data: br#"{"token":"abc"}"#.to_vec(),
+                    wire_size: 15,
+                    truncated: false,
+                },
+            )),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn pending_exchanges_reach_the_store_without_a_flush_and_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let recorder = Recorder::start(Arc::clone(&store), RecorderOptions::default());
+        for i in 0..3 {
+            recorder.capture(capture(&format!("/api/v9/auth/login?n={i}")));
+        }
+        // Fewer than a chunk: written when the oldest has waited MAX_PENDING_AGE.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.exchange_count() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(store.exchange_count(), 3);
+        let first = store.exchange(1).unwrap().unwrap();
+        assert_eq!(first.method, "POST");
+        assert_eq!(first.client_addr, "127.0.0.1:5000");
+        assert_eq!(first.http_version, "HTTP/1.1");
+        assert_eq!(first.url(), "https://discord.com/api/v9/auth/login?n=0");
+        assert_ne!(first.request_headers[0].value, b"Bot secret".to_vec());
+        let body = &first.response.as_ref().unwrap().body.data;
+        assert!(
+            !String::from_utf8_lossy(body).contains("abc"),
+            "token redacted"
+        );
+        assert!(first
+            .redactions
+            .contains(&"request.header.authorization".to_string()));
+        // A full chunk and more, then a flush: all there, ids in order.
+        for i in 0..(CHUNK_EXCHANGES + 5) {
+            recorder.capture(capture(&format!("/api/v9/users/{i}")));
+        }
+        recorder.flush();
+        assert_eq!(store.exchange_count(), 3 + CHUNK_EXCHANGES + 5);
+        let ids: Vec<u64> = store.exchanges().map(|e| e.unwrap().id).collect();
+        assert_eq!(
+            ids,
+            (1..=(3 + CHUNK_EXCHANGES + 5) as u64).collect::<Vec<_>>()
+        );
+    }
 }

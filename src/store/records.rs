@@ -1,5 +1,12 @@
 //! What a recording holds: REST exchanges, gateway sessions and their frames.
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Writes bytes in one piece rather than element by element. In postcard both are a length
+/// then the bytes, so records read the same either way (and older ones still read); the
+/// recorder just spends less time per body.
+fn as_bytes<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
+}
 
 /// One header line as it went over the wire (value bytes kept as sent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -7,6 +14,7 @@ pub struct Header {
     /// Header name, lower case.
     pub name: String,
     /// Header value bytes.
+    #[serde(serialize_with = "as_bytes")]
     pub value: Vec<u8>,
 }
 
@@ -21,6 +29,7 @@ impl Header {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BodyRecord {
     /// The body after undoing `encoding` (or the wire bytes when decoding failed).
+    #[serde(serialize_with = "as_bytes")]
     pub data: Vec<u8>,
     /// The original `Content-Encoding` (gzip, br, deflate, zstd), if any.
     pub encoding: Option<String>,
@@ -224,4 +233,33 @@ pub struct Frame {
     pub decode_error: Option<String>,
     /// True when something in `payload` was redacted.
     pub redacted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout these records had before bytes were written in one piece.
+    #[derive(Serialize)]
+    struct ElementWiseHeader {
+        name: String,
+        value: Vec<u8>,
+    }
+
+    #[test]
+    fn bytes_in_one_piece_are_the_same_postcard_as_element_by_element() {
+        for value in [Vec::new(), b"Bot abc".to_vec(), vec![0xff; 300]] {
+            let header = Header {
+                name: "authorization".into(),
+                value: value.clone(),
+            };
+            let old = ElementWiseHeader {
+                name: header.name.clone(),
+                value,
+            };
+            let bytes = postcard::to_stdvec(&header).unwrap();
+            assert_eq!(bytes, postcard::to_stdvec(&old).unwrap());
+            assert_eq!(postcard::from_bytes::<Header>(&bytes).unwrap(), header);
+        }
+    }
 }

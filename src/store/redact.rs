@@ -172,10 +172,17 @@ pub fn json_value(value: &mut Value, path: &str, redactions: &mut Vec<String>) {
 
 /// Cheap pre-check before parsing: could any key of this JSON be a secret one?
 fn may_hold_secret_key(data: &[u8]) -> bool {
-    const HINTS: [&[u8]; 3] = [b"token\"", b"password\"", b"secret\""];
-    HINTS
-        .iter()
-        .any(|hint| memchr::memmem::find(data, hint).is_some())
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Built once: this runs for every recorded JSON body.
+    static HINTS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
+        [
+            Finder::new(b"token\""),
+            Finder::new(b"password\""),
+            Finder::new(b"secret\""),
+        ]
+    });
+    HINTS.iter().any(|hint| hint.find(data).is_some())
 }
 
 /// Redacts a body according to its content type. Returns the new body when anything changed.
