@@ -141,6 +141,10 @@ pub struct ExtraTables {
     pub role_connections: Table<Value>,
     /// Followers under `key2(source channel, webhook)`.
     pub channel_followers: Table<ChannelFollower>,
+    /// Poll votes under `key2(channel, message)`.
+    pub poll_votes: Table<super::poll::PollVotes>,
+    /// Polls not yet finalised, under `key2(channel, message)` (for the finaliser).
+    pub open_polls: Table<super::poll::OpenPoll>,
 }
 
 impl ExtraTables {
@@ -158,6 +162,8 @@ impl ExtraTables {
             role_connection_metadata: Table::open_tree(db, "role_connection_metadata")?,
             role_connections: Table::open_tree(db, "role_connections")?,
             channel_followers: Table::open_tree(db, "channel_followers")?,
+            poll_votes: Table::open_tree(db, "poll_votes")?,
+            open_polls: Table::open_tree(db, "open_polls")?,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod gateway;
 pub mod model;
 pub mod permissions;
+pub mod poll;
 pub mod ratelimit;
 pub mod render;
 pub mod routes;

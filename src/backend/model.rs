@@ -649,6 +649,9 @@ pub struct Message {
     pub thread_id: Option<Snowflake>,
     #[serde(default)]
     pub application_id: Option<Snowflake>,
+    /// The poll this message carries (its votes live in `extra.poll_votes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Box<super::poll::Poll>>,
 }
 
 /// A guild ban.

@@ -379,6 +379,14 @@ fn message_depth(
             };
         }
     }
+    if let Some(poll) = &message.poll {
+        let votes = store
+            .extra
+            .poll_votes
+            .get(key2(message.channel_id, message.id))?
+            .unwrap_or_default();
+        out["poll"] = poll.render(&votes, viewer);
+    }
     if let Some(thread_id) = message.thread_id {
         if let Some(thread) = store.channel(thread_id)? {
             out["thread"] = channel(store, &thread)?;

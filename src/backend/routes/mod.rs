@@ -25,6 +25,7 @@ pub mod interactions;
 pub mod invites;
 pub mod members;
 pub mod messages;
+pub mod polls;
 pub mod roles;
 pub mod scheduled_events;
 pub mod soundboard;
@@ -54,6 +55,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(members::routes())
         .merge(channels::routes())
         .merge(messages::routes())
+        .merge(polls::routes())
         .merge(invites::routes())
         .merge(webhooks::routes())
         .merge(commands::routes())
