@@ -23,6 +23,7 @@ pub mod server;
 pub mod snowflake;
 pub mod state;
 pub mod store;
+pub mod voice;
 pub mod world;
 
 pub use error::ApiError;

@@ -21,10 +21,12 @@ pub mod followers;
 pub mod group_dms;
 pub mod guild_settings;
 pub mod guilds;
+pub mod integrations;
 pub mod interactions;
 pub mod invites;
 pub mod members;
 pub mod messages;
+pub mod oauth2;
 pub mod polls;
 pub mod roles;
 pub mod scheduled_events;
@@ -35,6 +37,7 @@ pub mod templates;
 #[cfg(test)]
 mod test_support;
 pub mod users;
+pub mod voice_states;
 pub mod webhooks;
 
 /// The API version a request came in under (bare `/api`: Discord's defaults, v9 for user tokens
@@ -56,6 +59,9 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(integrations::routes())
+        .merge(oauth2::routes())
+        .merge(voice_states::routes())
         .merge(invites::routes())
         .merge(webhooks::routes())
         .merge(commands::routes())
