@@ -1,16 +1,14 @@
 //! Polls against the built binary: creation with validation and SEND_POLLS, votes through the
 //! official client's route, answer voters, ending a poll (results finalised, POLL_RESULT
 //! notice), persistence across a restart, the documented shapes, and the gateway dispatches.
+mod serve_routes_gateway_support;
 mod serve_routes_support;
 mod serve_support;
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use serve_routes_gateway_support::{call, next_dispatch, session};
 use serve_routes_support::{conforms, spec};
 use serve_support::*;
-use tokio_tungstenite::tungstenite::Message;
 
 const SEND_POLLS: u64 = 1 << 49;
 
@@ -282,64 +280,6 @@ fn poll_lifecycle_over_rest() {
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A JSON gateway session that has received READY.
-async fn session(server: &Server, token: &str, intents: u64) -> Socket {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/?v=10&encoding=json", server.addr))
-            .await
-            .expect("gateway connects");
-    ws.send(Message::text(
-        json!({"op": 2, "d": {"token": token, "intents": intents,
-            "properties": {"os": "linux", "browser": "test", "device": "test"}}})
-        .to_string(),
-    ))
-    .await
-    .expect("identify sent");
-    next_dispatch(&mut ws, |name| name == "READY").await;
-    ws
-}
-
-/// The next dispatch whose name `wanted` accepts, with every dispatch skipped on the way.
-async fn next_dispatch(ws: &mut Socket, wanted: impl Fn(&str) -> bool) -> (Value, Vec<String>) {
-    let mut skipped = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a gateway frame within 10 s")
-            .expect("the connection stays open")
-            .expect("a readable frame");
-        let Message::Text(text) = frame else { continue };
-        let payload: Value = serde_json::from_str(text.as_str()).expect("JSON payload");
-        let Some(name) = payload["t"].as_str() else {
-            continue;
-        };
-        if wanted(name) {
-            return (payload["d"].clone(), skipped);
-        }
-        skipped.push(name.to_string());
-    }
-}
-
-async fn call(base: &str, method: &str, path: String, token: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{base}{path}"),
-        )
-        .header("authorization", token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn votes_and_the_end_of_a_poll_reach_gateway_sessions() {
     let server =
@@ -353,12 +293,12 @@ async fn votes_and_the_end_of_a_poll_reach_gateway_sessions() {
     const GUILD_MESSAGE_POLLS: u64 = 1 << 24;
     let bot_token = BOT.trim_start_matches("Bot ");
     let mut polls_bot = session(
-        &server,
+        &server.addr,
         bot_token,
         GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT | GUILD_MESSAGE_POLLS,
     )
     .await;
-    let mut messages_only = session(&server, bot_token, GUILDS | GUILD_MESSAGES).await;
+    let mut messages_only = session(&server.addr, bot_token, GUILDS | GUILD_MESSAGES).await;
 
     let (status, created) = call(
         &base,

@@ -89,6 +89,7 @@ pub fn render(store: &Store, state: &VoiceState, with_guild_id: bool) -> Result<
         "self_deaf": state.self_deaf,
         "self_mute": state.self_mute,
         "self_video": false,
+        "self_stream": false,
         "suppress": state.suppress,
         "request_to_speak_timestamp": state.request_to_speak_timestamp,
     });
