@@ -38,6 +38,7 @@ pub mod templates;
 mod test_support;
 pub mod users;
 pub mod voice_states;
+pub mod webhook_compat;
 pub mod webhooks;
 
 /// The API version a request came in under (bare `/api`: Discord's defaults, v9 for user tokens
@@ -59,6 +60,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(webhook_compat::routes())
         .merge(integrations::routes())
         .merge(oauth2::routes())
         .merge(voice_states::routes())
