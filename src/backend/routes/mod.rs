@@ -30,6 +30,7 @@ pub mod oauth2;
 pub mod polls;
 pub mod roles;
 pub mod scheduled_events;
+pub mod search;
 pub mod soundboard;
 pub mod stage_instances;
 pub mod stickers;
@@ -60,6 +61,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(search::routes())
         .merge(webhook_compat::routes())
         .merge(integrations::routes())
         .merge(oauth2::routes())
