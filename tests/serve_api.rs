@@ -2097,7 +2097,7 @@ fn bulk_bans_integrations_vanity_urls_and_unknown_interactions() {
         50013,
     );
     // The one bot in the guild is its one (discord) integration.
-    let integrations = expect(&api.get(&format!("/guilds/{GUILD}/integrations"), BOT), 200);
+    let integrations = expect(&api.get(&format!("/guilds/{GUILD}/integrations"), BOT), 200).clone();
     assert_eq!(integrations.as_array().unwrap().len(), 1, "{integrations}");
     assert_eq!(integrations[0]["type"], "discord");
     assert_eq!(integrations[0]["application"]["bot"]["id"], BOT_ID);

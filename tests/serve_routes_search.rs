@@ -78,7 +78,7 @@ fn guild_message_search() {
             200
         )
         .clone()),
-        [mention.clone()]
+        [mention.as_str()]
     );
     let check = |query: &str, expected: &[&String]| {
         let found = expect(&api.get(&format!("{path}?{query}"), BOB), 200).clone();
@@ -181,7 +181,7 @@ fn forum_thread_search() {
     assert_eq!(names(&format!("tag={bug}")), [both.clone(), crash.clone()]);
     assert_eq!(
         names(&format!("tag={bug}&tag={idea}&tag_setting=match_all")),
-        [both.clone()]
+        [both.as_str()]
     );
     assert_eq!(
         names(&format!("tag={bug}&tag={idea}")),
@@ -197,7 +197,7 @@ fn forum_thread_search() {
         &api.patch(&format!("/channels/{dark}"), BOB, json!({"archived": true})),
         200,
     );
-    assert_eq!(names("archived=true"), [dark.clone()]);
+    assert_eq!(names("archived=true"), [dark.as_str()]);
     expect_error(
         &api.get(&format!("{path}?sort_by=popularity"), ALICE),
         400,
