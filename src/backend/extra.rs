@@ -141,6 +141,8 @@ pub struct ExtraTables {
     pub role_connections: Table<Value>,
     /// Followers under `key2(source channel, webhook)`.
     pub channel_followers: Table<ChannelFollower>,
+    /// Voice channel statuses by channel id (absent: none set).
+    pub voice_statuses: Table<String>,
     /// Poll votes under `key2(channel, message)`.
     pub poll_votes: Table<super::poll::PollVotes>,
     /// Polls not yet finalised, under `key2(channel, message)` (for the finaliser).
@@ -163,6 +165,7 @@ impl ExtraTables {
             role_connections: Table::open_tree(db, "role_connections")?,
             channel_followers: Table::open_tree(db, "channel_followers")?,
             poll_votes: Table::open_tree(db, "poll_votes")?,
+            voice_statuses: Table::open_tree(db, "voice_statuses")?,
             open_polls: Table::open_tree(db, "open_polls")?,
         })
     }

@@ -152,6 +152,11 @@ pub fn channel(store: &Store, channel: &Channel) -> Result<Value, StoreError> {
             .collect::<Result<Vec<_>, _>>()?;
         out.insert("recipients".into(), Value::Array(recipients));
     }
+    if channel.kind == channel_type::GUILD_VOICE {
+        if let Some(status) = store.extra.voice_statuses.get(channel.id.be())? {
+            out.insert("status".into(), json!(status));
+        }
+    }
     if channel_type::is_textual(channel.kind) || channel.kind == channel_type::GUILD_FORUM {
         out.insert(
             "last_message_id".into(),

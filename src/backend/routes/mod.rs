@@ -38,6 +38,7 @@ pub mod templates;
 #[cfg(test)]
 mod test_support;
 pub mod users;
+pub mod voice_channels;
 pub mod voice_states;
 pub mod webhook_compat;
 pub mod webhooks;
@@ -61,6 +62,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(voice_channels::routes())
         .merge(search::routes())
         .merge(webhook_compat::routes())
         .merge(integrations::routes())
