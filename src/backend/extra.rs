@@ -141,6 +141,8 @@ pub struct ExtraTables {
     pub role_connections: Table<Value>,
     /// Followers under `key2(source channel, webhook)`.
     pub channel_followers: Table<ChannelFollower>,
+    /// A guild's raid-protection pauses (`incidents_data`) by guild id.
+    pub guild_incidents: Table<Value>,
     /// Voice channel statuses by channel id (absent: none set).
     pub voice_statuses: Table<String>,
     /// Poll votes under `key2(channel, message)`.
@@ -166,6 +168,7 @@ impl ExtraTables {
             channel_followers: Table::open_tree(db, "channel_followers")?,
             poll_votes: Table::open_tree(db, "poll_votes")?,
             voice_statuses: Table::open_tree(db, "voice_statuses")?,
+            guild_incidents: Table::open_tree(db, "guild_incidents")?,
             open_polls: Table::open_tree(db, "open_polls")?,
         })
     }

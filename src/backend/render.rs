@@ -224,7 +224,14 @@ pub fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, S
     out.insert("widget_enabled".into(), json!(guild.widget_enabled));
     out.insert("max_presences".into(), Value::Null);
     out.insert("max_stage_video_channel_users".into(), json!(50));
-    out.insert("incidents_data".into(), Value::Null);
+    out.insert(
+        "incidents_data".into(),
+        store
+            .extra
+            .guild_incidents
+            .get(guild.id.be())?
+            .unwrap_or(Value::Null),
+    );
     out.insert("home_header".into(), Value::Null);
     out.insert("hub_type".into(), Value::Null);
     out.insert("latest_onboarding_question_id".into(), Value::Null);

@@ -78,6 +78,16 @@ async fn accept_invite(
             "The user is banned from this guild.",
         ));
     }
+    if super::incidents::active_pauses(&state, guild_id)?
+        .0
+        .is_some()
+        && state.store.member(guild_id, auth.id())?.is_none()
+    {
+        return Err(ApiError::forbidden(
+            40006,
+            "Invites are currently paused for this server.",
+        ));
+    }
     let mut joined = false;
     {
         let _guard = state.store.lock();

@@ -21,6 +21,7 @@ pub mod followers;
 pub mod group_dms;
 pub mod guild_settings;
 pub mod guilds;
+pub mod incidents;
 pub mod integrations;
 pub mod interactions;
 pub mod invites;
@@ -62,6 +63,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(incidents::routes())
         .merge(voice_channels::routes())
         .merge(search::routes())
         .merge(webhook_compat::routes())
