@@ -131,7 +131,7 @@ mod tests {
             "/users/@me": {"get": {}, "patch": {}, "put": {}},
             "/channels/{channel_id}/messages": {"post": {}},
             "/lobbies/{lobby_id}": {"get": {}},
-            "/guilds/{guild_id}/voice-states/@me": {"get": {}},
+            "/partner-sdk/token": {"post": {}},
         }});
         let coverage = measure(&spec).await.unwrap();
         let native: Vec<String> = coverage
