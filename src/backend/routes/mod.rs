@@ -35,6 +35,7 @@ pub mod search;
 pub mod soundboard;
 pub mod stage_instances;
 pub mod stickers;
+pub mod subscriptions;
 pub mod templates;
 #[cfg(test)]
 mod test_support;
@@ -63,6 +64,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(subscriptions::routes())
         .merge(incidents::routes())
         .merge(voice_channels::routes())
         .merge(search::routes())
