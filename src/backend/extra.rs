@@ -141,6 +141,8 @@ pub struct ExtraTables {
     pub role_connections: Table<Value>,
     /// Followers under `key2(source channel, webhook)`.
     pub channel_followers: Table<ChannelFollower>,
+    /// Exceptions of recurring scheduled events under `key2(event, exception)`.
+    pub event_exceptions: Table<super::routes::event_exceptions::EventException>,
     /// A guild's raid-protection pauses (`incidents_data`) by guild id.
     pub guild_incidents: Table<Value>,
     /// Voice channel statuses by channel id (absent: none set).
@@ -169,6 +171,7 @@ impl ExtraTables {
             poll_votes: Table::open_tree(db, "poll_votes")?,
             voice_statuses: Table::open_tree(db, "voice_statuses")?,
             guild_incidents: Table::open_tree(db, "guild_incidents")?,
+            event_exceptions: Table::open_tree(db, "scheduled_event_exceptions")?,
             open_polls: Table::open_tree(db, "open_polls")?,
         })
     }

@@ -884,6 +884,9 @@ pub struct ScheduledEvent {
     pub entity_metadata: Option<Value>,
     #[serde(default)]
     pub image: Option<String>,
+    /// How the event repeats (stored normalised; see `routes::event_exceptions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrence_rule: Option<Value>,
 }
 
 /// A live stage in a stage channel.

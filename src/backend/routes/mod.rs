@@ -17,6 +17,7 @@ pub mod client;
 pub mod commands;
 pub mod compat;
 pub mod event_counts;
+pub mod event_exceptions;
 pub mod followers;
 pub mod group_dms;
 pub mod guild_settings;
@@ -64,6 +65,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(event_exceptions::routes())
         .merge(subscriptions::routes())
         .merge(incidents::routes())
         .merge(voice_channels::routes())
