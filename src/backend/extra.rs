@@ -143,6 +143,9 @@ pub struct ExtraTables {
     pub channel_followers: Table<ChannelFollower>,
     /// Exceptions of recurring scheduled events under `key2(event, exception)`.
     pub event_exceptions: Table<super::routes::event_exceptions::EventException>,
+    /// Lobbies by id, and their messages under `key2(lobby, message)`.
+    pub lobbies: Table<super::routes::lobbies::Lobby>,
+    pub lobby_messages: Table<Value>,
     /// A guild's raid-protection pauses (`incidents_data`) by guild id.
     pub guild_incidents: Table<Value>,
     /// Voice channel statuses by channel id (absent: none set).
@@ -171,6 +174,8 @@ impl ExtraTables {
             poll_votes: Table::open_tree(db, "poll_votes")?,
             voice_statuses: Table::open_tree(db, "voice_statuses")?,
             guild_incidents: Table::open_tree(db, "guild_incidents")?,
+            lobbies: Table::open_tree(db, "lobbies")?,
+            lobby_messages: Table::open_tree(db, "lobby_messages")?,
             event_exceptions: Table::open_tree(db, "scheduled_event_exceptions")?,
             open_polls: Table::open_tree(db, "open_polls")?,
         })

@@ -26,6 +26,7 @@ pub mod incidents;
 pub mod integrations;
 pub mod interactions;
 pub mod invites;
+pub mod lobbies;
 pub mod members;
 pub mod messages;
 pub mod oauth2;
@@ -65,6 +66,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(lobbies::routes())
         .merge(event_exceptions::routes())
         .merge(subscriptions::routes())
         .merge(incidents::routes())
