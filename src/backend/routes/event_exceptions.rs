@@ -76,7 +76,7 @@ pub fn normalise_rule(rule: &Value) -> Result<Value, ApiError> {
         );
     }
     let frequency = object.get("frequency").and_then(Value::as_u64);
-    if !frequency.is_some_and(|f| f <= DAILY) {
+    if frequency.is_none_or(|f| f > DAILY) {
         checks.add(
             &path("frequency"),
             "BASE_TYPE_CHOICES",
