@@ -152,6 +152,43 @@ fn application_managed_lobbies() {
         1
     );
 
+    // Linking a guild channel: CanLinkLobby members who manage the channel, or the app.
+    let link = format!("{path}/channel-linking");
+    expect_error(
+        &api.patch(&link, CAROL, json!({"channel_id": GENERAL})),
+        403,
+        50013,
+    );
+    expect_error(
+        &api.patch(&link, BOB, json!({"channel_id": GENERAL})),
+        403,
+        50013,
+    );
+    expect_error(
+        &api.patch(&link, BOT, json!({"channel_id": VOICE})),
+        400,
+        50024,
+    );
+    let linked = expect(&api.patch(&link, BOT, json!({"channel_id": GENERAL})), 200).clone();
+    conforms(
+        &spec,
+        "PATCH",
+        "/lobbies/{lobby_id}/channel-linking",
+        200,
+        &linked,
+    );
+    assert_eq!(linked["linked_channel"]["id"], GENERAL);
+    assert_eq!(
+        expect(&api.get(&path, BOT), 200)["linked_channel"]["id"],
+        GENERAL
+    );
+    let unlinked = expect(&api.patch(&link, BOT, json!({})), 200).clone();
+    assert!(unlinked.get("linked_channel").is_none(), "{unlinked}");
+
+    // Leaving: the member is gone and no longer sees the lobby.
+    expect(&api.delete(&format!("{path}/members/@me"), CAROL), 204);
+    expect_error(&api.get(&format!("{path}/messages"), CAROL), 404, 10031);
+
     let edited = expect(
         &api.patch(
             &path,

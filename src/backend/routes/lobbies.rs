@@ -1,10 +1,11 @@
 //! Lobbies (Discord Social SDK), managed server-side with an application's bot token: create,
 //! read, edit and delete lobbies of the application, manage their members one by one or in
 //! bulk, and exchange lobby messages (members read and post with their own token too).
-//! The SDK-client routes that need OAuth2 bearer tokens (`PUT /lobbies`, leaving, channel
-//! linking, invites, moderation metadata) are not served.
+//! Members leave and link a guild channel with their own token (standing in for the SDK's
+//! OAuth2 bearer token). Not served: `PUT /lobbies` (create-or-join by secret needs a bearer
+//! token's application), lobby invites and moderation metadata.
 use axum::extract::State;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -31,6 +32,8 @@ pub fn routes() -> Router<AppState> {
             get(get_lobby).patch(edit_lobby).delete(delete_lobby),
         )
         .route("/lobbies/{lobby_id}/members/bulk", post(bulk_members))
+        .route("/lobbies/{lobby_id}/members/@me", delete(leave))
+        .route("/lobbies/{lobby_id}/channel-linking", patch(link_channel))
         .route(
             "/lobbies/{lobby_id}/members/{user_id}",
             put(put_member).delete(remove_member),
@@ -52,6 +55,9 @@ pub struct Lobby {
     pub members: Vec<LobbyMember>,
     #[serde(default)]
     pub idle_timeout_seconds: Option<u32>,
+    /// The guild text channel linked to the lobby.
+    #[serde(default)]
+    pub linked_channel_id: Option<Snowflake>,
 }
 
 /// A member of a lobby.
@@ -70,14 +76,23 @@ fn unknown_lobby() -> ApiError {
     not_found(10031, "Unknown lobby")
 }
 
-fn render_lobby(lobby: &Lobby) -> Value {
-    json!({
+fn render_lobby(state: &AppState, lobby: &Lobby) -> Result<Value, ApiError> {
+    let mut out = json!({
         "id": lobby.id,
         "application_id": lobby.application_id,
         "metadata": lobby.metadata,
         "members": lobby.members,
         "flags": 0,
-    })
+    });
+    if let Some(channel) = lobby
+        .linked_channel_id
+        .map(|id| state.store.channel(id))
+        .transpose()?
+        .flatten()
+    {
+        out["linked_channel"] = render::channel(&state.store, &channel)?;
+    }
+    Ok(out)
 }
 
 /// The calling bot's application id (lobbies are managed with the application's bot token).
@@ -272,9 +287,10 @@ async fn create_lobby(
         metadata,
         members,
         idle_timeout_seconds,
+        linked_channel_id: None,
     };
     state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
-    Ok(created(render_lobby(&lobby)))
+    Ok(created(render_lobby(&state, &lobby)?))
 }
 
 async fn get_lobby(
@@ -282,7 +298,10 @@ async fn get_lobby(
     auth: Auth,
     Ids(lobby_id): Ids<Snowflake>,
 ) -> ApiResult {
-    Ok(ok(render_lobby(&own_lobby(&state, &auth, lobby_id)?)))
+    Ok(ok(render_lobby(
+        &state,
+        &own_lobby(&state, &auth, lobby_id)?,
+    )?))
 }
 
 async fn edit_lobby(
@@ -306,7 +325,7 @@ async fn edit_lobby(
     }
     checks.finish()?;
     state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
-    Ok(ok(render_lobby(&lobby)))
+    Ok(ok(render_lobby(&state, &lobby)?))
 }
 
 /// Deleting is idempotent for the application's own (or already gone) lobbies.
@@ -499,4 +518,73 @@ async fn send_message(
         .lobby_messages
         .put(key2(lobby.id, id), &message)?;
     Ok(created(message))
+}
+
+/// `DELETE /lobbies/{id}/members/@me`: the caller leaves (safe to repeat).
+async fn leave(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(lobby_id): Ids<Snowflake>,
+) -> ApiResult {
+    let _guard = state.store.lock();
+    let mut lobby = lobby_for_messages(&state, &auth, lobby_id)?;
+    lobby.members.retain(|m| m.id != auth.id());
+    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    Ok(no_content())
+}
+
+/// Lobby member flag: may link a channel.
+const CAN_LINK_LOBBY: u32 = 1;
+
+/// `PATCH /lobbies/{id}/channel-linking`: links a guild text channel (or with no
+/// `channel_id`, unlinks). The application's bot or a member flagged CanLinkLobby, who must
+/// also be able to manage the channel.
+async fn link_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(lobby_id): Ids<Snowflake>,
+    Body(body): Body<Value>,
+) -> ApiResult {
+    let _guard = state.store.lock();
+    let mut lobby = lobby_for_messages(&state, &auth, lobby_id)?;
+    let is_app = auth.user.bot && auth.id() == lobby.application_id;
+    let may_link = lobby
+        .members
+        .iter()
+        .any(|m| m.id == auth.id() && m.flags & CAN_LINK_LOBBY != 0);
+    if !is_app && !may_link {
+        return Err(ApiError::MissingPermissions);
+    }
+    let channel_id = match &body["channel_id"] {
+        Value::Null => None,
+        Value::String(s) => Some(Snowflake::parse(s).ok_or_else(|| {
+            ApiError::invalid_field(
+                "channel_id",
+                "NUMBER_TYPE_COERCE",
+                "Value is not snowflake.",
+            )
+        })?),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "channel_id",
+                "NUMBER_TYPE_COERCE",
+                "Value is not snowflake.",
+            ))
+        }
+    };
+    if let Some(channel_id) = channel_id {
+        let access = state.channel_access(channel_id, &auth.user)?;
+        if access.guild.is_none()
+            || access.channel.kind != crate::backend::model::channel_type::GUILD_TEXT
+        {
+            return Err(ApiError::bad_request(
+                50024,
+                "Cannot execute action on this channel type",
+            ));
+        }
+        access.require(crate::backend::permissions::bits::MANAGE_CHANNELS)?;
+    }
+    lobby.linked_channel_id = channel_id;
+    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    Ok(ok(render_lobby(&state, &lobby)?))
 }
