@@ -143,6 +143,8 @@ pub struct ExtraTables {
     pub channel_followers: Table<ChannelFollower>,
     /// Exceptions of recurring scheduled events under `key2(event, exception)`.
     pub event_exceptions: Table<super::routes::event_exceptions::EventException>,
+    /// Target users of restricted invites, by invite code.
+    pub invite_targets: Table<super::routes::invite_targets::InviteTargets>,
     /// Lobbies by id, and their messages under `key2(lobby, message)`.
     pub lobbies: Table<super::routes::lobbies::Lobby>,
     pub lobby_messages: Table<Value>,
@@ -175,6 +177,7 @@ impl ExtraTables {
             voice_statuses: Table::open_tree(db, "voice_statuses")?,
             guild_incidents: Table::open_tree(db, "guild_incidents")?,
             lobbies: Table::open_tree(db, "lobbies")?,
+            invite_targets: Table::open_tree(db, "invite_targets")?,
             lobby_messages: Table::open_tree(db, "lobby_messages")?,
             event_exceptions: Table::open_tree(db, "scheduled_event_exceptions")?,
             open_polls: Table::open_tree(db, "open_polls")?,

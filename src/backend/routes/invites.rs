@@ -71,6 +71,10 @@ async fn accept_invite(
         return Err(ApiError::forbidden(20001, "Bots cannot use this endpoint"));
     }
     let invite = live_invite(&state, &code)?;
+    // Invites restricted to target users do not exist for anyone else.
+    if !super::invite_targets::may_accept(&state, &code, auth.id())? {
+        return Err(ApiError::NotFound(Unknown::Invite));
+    }
     let guild_id = invite.guild_id;
     if state.store.bans.contains(key2(guild_id, auth.id()))? {
         return Err(ApiError::forbidden(

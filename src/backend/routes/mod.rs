@@ -25,6 +25,7 @@ pub mod guilds;
 pub mod incidents;
 pub mod integrations;
 pub mod interactions;
+pub mod invite_targets;
 pub mod invites;
 pub mod lobbies;
 pub mod members;
@@ -66,6 +67,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(polls::routes())
+        .merge(invite_targets::routes())
         .merge(lobbies::routes())
         .merge(event_exceptions::routes())
         .merge(subscriptions::routes())
