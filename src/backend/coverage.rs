@@ -130,7 +130,7 @@ mod tests {
         let spec = json!({"paths": {
             "/users/@me": {"get": {}, "patch": {}, "put": {}},
             "/channels/{channel_id}/messages": {"post": {}},
-            "/lobbies/{lobby_id}": {"get": {}},
+            "/partner-sdk/token/bot": {"post": {}},
             "/partner-sdk/token": {"post": {}},
         }});
         let coverage = measure(&spec).await.unwrap();
