@@ -10,8 +10,10 @@ use serde_json::json;
 const GUILD: &str = "81384788765712384";
 const OTHER_GUILD: &str = "999999999999999999";
 
+/// A GET route with a query that `serve` does not answer natively (guild join requests), so
+/// replays come from the recordings.
 fn search(guild: &str, query: &str) -> String {
-    format!("https://discord.com/api/v9/guilds/{guild}/messages/search?{query}")
+    format!("https://discord.com/api/v9/guilds/{guild}/requests?{query}")
 }
 
 fn assert_replayed(reply: &Reply, n: u64, kind: &str) {
@@ -141,7 +143,7 @@ fn ignored_parameters_match_others_fall_to_looser_matches_and_the_most_recent_wi
     // The same route on another method or host is not a candidate.
     assert_none(&serve.curl(&search(GUILD, "content=alpha"), &["-X", "DELETE"]));
     assert_none(&serve.curl(
-        &format!("https://discordapp.com/api/v9/guilds/{GUILD}/messages/search?content=alpha"),
+        &format!("https://discordapp.com/api/v9/guilds/{GUILD}/requests?content=alpha"),
         &[],
     ));
     serve.stop();
@@ -163,7 +165,7 @@ fn ignored_parameters_match_others_fall_to_looser_matches_and_the_most_recent_wi
     );
     let log = serve.stop();
     assert!(
-        log.contains("GET /api/v9/guilds/81384788765712384/messages/search answered by recording"),
+        log.contains("GET /api/v9/guilds/81384788765712384/requests answered by recording"),
         "{log}"
     );
 }

@@ -2096,10 +2096,11 @@ fn bulk_bans_integrations_vanity_urls_and_unknown_interactions() {
         403,
         50013,
     );
-    assert_eq!(
-        expect(&api.get(&format!("/guilds/{GUILD}/integrations"), BOT), 200),
-        &json!([])
-    );
+    // The one bot in the guild is its one (discord) integration.
+    let integrations = expect(&api.get(&format!("/guilds/{GUILD}/integrations"), BOT), 200).clone();
+    assert_eq!(integrations.as_array().unwrap().len(), 1, "{integrations}");
+    assert_eq!(integrations[0]["type"], "discord");
+    assert_eq!(integrations[0]["application"]["bot"]["id"], BOT_ID);
     let vanity = expect(&api.get(&format!("/guilds/{GUILD}/vanity-url"), BOT), 200).clone();
     assert_eq!(vanity, json!({"code": null, "uses": 0}));
     expect_error(

@@ -228,6 +228,27 @@ fn every_implemented_route_answers_in_the_documented_shape() {
         204,
     );
 
+    let poll = expect(
+        &api.post(
+            &format!("/channels/{GENERAL}/messages"),
+            ALICE,
+            json!({"poll": {"question": {"text": "Tea?"},
+                "answers": [{"poll_media": {"text": "Yes"}}, {"poll_media": {"text": "No"}}]}}),
+        ),
+        200,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    expect(
+        &api.put(
+            &format!("/channels/{GENERAL}/polls/{poll}/answers/@me"),
+            BOB,
+            json!({"answer_ids": [1]}),
+        ),
+        204,
+    );
+
     let checks = vec![
         check("GET", "/users/@me", "/users/@me".into(), Some(BOT), None),
         check(
@@ -799,6 +820,64 @@ fn every_implemented_route_answers_in_the_documented_shape() {
             format!("/webhooks/{hook_id}/{hook_token}/messages/{hook_message_id}"),
             None,
             Some(json!({"content": "edited"})),
+        ),
+        check(
+            "GET",
+            "/channels/{channel_id}/polls/{message_id}/answers/{answer_id}",
+            format!("/channels/{GENERAL}/polls/{poll}/answers/1"),
+            Some(BOT),
+            None,
+        ),
+        check(
+            "POST",
+            "/channels/{channel_id}/polls/{message_id}/expire",
+            format!("/channels/{GENERAL}/polls/{poll}/expire"),
+            Some(ALICE),
+            Some(json!({})),
+        ),
+        check("GET", "/oauth2/@me", "/oauth2/@me".into(), Some(BOT), None),
+        check(
+            "GET",
+            "/oauth2/userinfo",
+            "/oauth2/userinfo".into(),
+            Some(ALICE),
+            None,
+        ),
+        check("GET", "/oauth2/keys", "/oauth2/keys".into(), None, None),
+        check(
+            "GET",
+            "/guilds/{guild_id}/messages/search",
+            format!("/guilds/{GUILD}/messages/search?content=hello"),
+            Some(BOT),
+            None,
+        ),
+        check(
+            "GET",
+            "/channels/{channel_id}/threads/search",
+            format!("/channels/{GENERAL}/threads/search"),
+            Some(BOT),
+            None,
+        ),
+        check(
+            "PATCH",
+            "/applications/{application_id}",
+            format!("/applications/{BOT_ID}"),
+            Some(BOT),
+            Some(json!({"description": "schema"})),
+        ),
+        check(
+            "PUT",
+            "/guilds/{guild_id}/incident-actions",
+            format!("/guilds/{GUILD}/incident-actions"),
+            Some(ALICE),
+            Some(json!({"invites_disabled_until": null})),
+        ),
+        check(
+            "POST",
+            "/webhooks/{webhook_id}/{webhook_token}/slack",
+            format!("/webhooks/{hook_id}/{hook_token}/slack"),
+            None,
+            Some(json!({"text": "from slack"})),
         ),
     ];
     let schemas = Schemas::new(

@@ -130,8 +130,8 @@ mod tests {
         let spec = json!({"paths": {
             "/users/@me": {"get": {}, "patch": {}, "put": {}},
             "/channels/{channel_id}/messages": {"post": {}},
-            "/lobbies/{lobby_id}": {"get": {}},
-            "/guilds/{guild_id}/voice-states/@me": {"get": {}},
+            "/partner-sdk/token/bot": {"post": {}},
+            "/partner-sdk/token": {"post": {}},
         }});
         let coverage = measure(&spec).await.unwrap();
         let native: Vec<String> = coverage

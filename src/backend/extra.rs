@@ -141,6 +141,21 @@ pub struct ExtraTables {
     pub role_connections: Table<Value>,
     /// Followers under `key2(source channel, webhook)`.
     pub channel_followers: Table<ChannelFollower>,
+    /// Exceptions of recurring scheduled events under `key2(event, exception)`.
+    pub event_exceptions: Table<super::routes::event_exceptions::EventException>,
+    /// Target users of restricted invites, by invite code.
+    pub invite_targets: Table<super::routes::invite_targets::InviteTargets>,
+    /// Lobbies by id, and their messages under `key2(lobby, message)`.
+    pub lobbies: Table<super::routes::lobbies::Lobby>,
+    pub lobby_messages: Table<Value>,
+    /// A guild's raid-protection pauses (`incidents_data`) by guild id.
+    pub guild_incidents: Table<Value>,
+    /// Voice channel statuses by channel id (absent: none set).
+    pub voice_statuses: Table<String>,
+    /// Poll votes under `key2(channel, message)`.
+    pub poll_votes: Table<super::poll::PollVotes>,
+    /// Polls not yet finalised, under `key2(channel, message)` (for the finaliser).
+    pub open_polls: Table<super::poll::OpenPoll>,
 }
 
 impl ExtraTables {
@@ -158,6 +173,14 @@ impl ExtraTables {
             role_connection_metadata: Table::open_tree(db, "role_connection_metadata")?,
             role_connections: Table::open_tree(db, "role_connections")?,
             channel_followers: Table::open_tree(db, "channel_followers")?,
+            poll_votes: Table::open_tree(db, "poll_votes")?,
+            voice_statuses: Table::open_tree(db, "voice_statuses")?,
+            guild_incidents: Table::open_tree(db, "guild_incidents")?,
+            lobbies: Table::open_tree(db, "lobbies")?,
+            invite_targets: Table::open_tree(db, "invite_targets")?,
+            lobby_messages: Table::open_tree(db, "lobby_messages")?,
+            event_exceptions: Table::open_tree(db, "scheduled_event_exceptions")?,
+            open_polls: Table::open_tree(db, "open_polls")?,
         })
     }
 }

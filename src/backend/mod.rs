@@ -15,6 +15,7 @@ pub mod extract;
 pub mod gateway;
 pub mod model;
 pub mod permissions;
+pub mod poll;
 pub mod ratelimit;
 pub mod render;
 pub mod routes;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod snowflake;
 pub mod state;
 pub mod store;
+pub mod voice;
 pub mod world;
 
 pub use error::ApiError;

@@ -653,6 +653,9 @@ pub struct Message {
     pub thread_id: Option<Snowflake>,
     #[serde(default)]
     pub application_id: Option<Snowflake>,
+    /// The poll this message carries (its votes live in `extra.poll_votes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Box<super::poll::Poll>>,
 }
 
 /// A guild ban.
@@ -885,6 +888,9 @@ pub struct ScheduledEvent {
     pub entity_metadata: Option<Value>,
     #[serde(default)]
     pub image: Option<String>,
+    /// How the event repeats (stored normalised; see `routes::event_exceptions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrence_rule: Option<Value>,
 }
 
 /// A live stage in a stage channel.

@@ -152,6 +152,11 @@ pub fn channel(store: &Store, channel: &Channel) -> Result<Value, StoreError> {
             .collect::<Result<Vec<_>, _>>()?;
         out.insert("recipients".into(), Value::Array(recipients));
     }
+    if channel.kind == channel_type::GUILD_VOICE {
+        if let Some(status) = store.extra.voice_statuses.get(channel.id.be())? {
+            out.insert("status".into(), json!(status));
+        }
+    }
     if channel_type::is_textual(channel.kind) || channel.kind == channel_type::GUILD_FORUM {
         out.insert(
             "last_message_id".into(),
@@ -219,7 +224,14 @@ pub fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, S
     out.insert("widget_enabled".into(), json!(guild.widget_enabled));
     out.insert("max_presences".into(), Value::Null);
     out.insert("max_stage_video_channel_users".into(), json!(50));
-    out.insert("incidents_data".into(), Value::Null);
+    out.insert(
+        "incidents_data".into(),
+        store
+            .extra
+            .guild_incidents
+            .get(guild.id.be())?
+            .unwrap_or(Value::Null),
+    );
     out.insert("home_header".into(), Value::Null);
     out.insert("hub_type".into(), Value::Null);
     out.insert("latest_onboarding_question_id".into(), Value::Null);
@@ -383,6 +395,14 @@ fn message_depth(
                 None => Value::Null,
             };
         }
+    }
+    if let Some(poll) = &message.poll {
+        let votes = store
+            .extra
+            .poll_votes
+            .get(key2(message.channel_id, message.id))?
+            .unwrap_or_default();
+        out["poll"] = poll.render(&votes, viewer);
     }
     if let Some(thread_id) = message.thread_id {
         if let Some(thread) = store.channel(thread_id)? {

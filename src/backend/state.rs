@@ -50,6 +50,8 @@ pub struct SharedState {
     pub limiter: Arc<RateLimiter>,
     /// When each (channel, user) may post again under the channel's slowmode.
     pub slowmode: Arc<parking_lot::Mutex<std::collections::HashMap<(Snowflake, Snowflake), u64>>>,
+    /// Live voice states (the gateway's op 4 and the REST voice-state routes share them).
+    pub voice: super::voice::VoiceStates,
 }
 
 /// Permissions every participant has in a DM.
@@ -168,6 +170,7 @@ impl AppState {
             bus: EventBus::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_limits)),
             slowmode: Arc::default(),
+            voice: Default::default(),
             config: Arc::new(config),
         }))
     }

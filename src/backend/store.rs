@@ -906,6 +906,7 @@ mod tests {
                 message_reference: None,
                 thread_id: None,
                 application_id: None,
+                poll: None,
             };
             store.put_message(&message).unwrap();
         }

@@ -907,6 +907,7 @@ fn plan_messages(
             message_reference: None,
             thread_id: None,
             application_id: None,
+            poll: None,
         });
         if message.pinned {
             plan.pins.push((channel_id, id));

@@ -116,25 +116,7 @@ pub fn voice_state(
     state: &VoiceState,
     with_guild_id: bool,
 ) -> Result<Value, StoreError> {
-    let mut out = json!({
-        "channel_id": state.channel_id,
-        "user_id": state.user_id,
-        "session_id": state.session_id,
-        "deaf": false,
-        "mute": false,
-        "self_deaf": state.self_deaf,
-        "self_mute": state.self_mute,
-        "self_video": false,
-        "suppress": false,
-        "request_to_speak_timestamp": null,
-    });
-    if with_guild_id {
-        out["guild_id"] = json!(state.guild_id);
-        if let Some(member) = store.member(state.guild_id, state.user_id)? {
-            out["member"] = render::member(store, &member)?;
-        }
-    }
-    Ok(out)
+    crate::backend::voice::render(store, state, with_guild_id)
 }
 
 /// GUILD_CREATE for `viewer`: the full guild, members and presences as its intents allow.

@@ -722,13 +722,29 @@ impl Connection {
         if update.channel_id.is_some() && channel.is_none() {
             return;
         }
+        let previous = self.inner.registry.voice_state(guild_id, user.id);
+        let channel_id = channel.as_ref().map_or(Snowflake(0), |c| c.id);
+        // Stage audiences join suppressed; staying in the same channel keeps stage standing.
+        let (suppress, request_to_speak_timestamp) = match &previous {
+            Some(p) if p.channel_id == channel_id => {
+                (p.suppress, p.request_to_speak_timestamp.clone())
+            }
+            _ => (
+                channel
+                    .as_ref()
+                    .is_some_and(|c| c.kind == channel_type::GUILD_STAGE_VOICE),
+                None,
+            ),
+        };
         let state = VoiceState {
             guild_id,
-            channel_id: channel.as_ref().map_or(Snowflake(0), |c| c.id),
+            channel_id,
             user_id: user.id,
             session_id,
             self_mute: update.self_mute,
             self_deaf: update.self_deaf,
+            suppress,
+            request_to_speak_timestamp,
         };
         let Ok(mut data) = builders::voice_state(store, &state, true) else {
             return;
@@ -736,7 +752,6 @@ impl Connection {
         if channel.is_none() {
             data["channel_id"] = Value::Null;
         }
-        let previous = self.inner.registry.voice_state(guild_id, user.id);
         let joined = channel.is_some() && previous.is_none_or(|p| p.channel_id != state.channel_id);
         self.inner
             .registry

@@ -96,7 +96,7 @@ impl Gateway {
     pub fn start(state: AppState, config: GatewayConfig) -> Gateway {
         let events = state.bus.subscribe();
         let inner = Arc::new(Inner {
-            registry: Registry::new(config.limits),
+            registry: Registry::new(config.limits).sharing_voice(state.voice.clone()),
             state,
             config,
             shutting_down: AtomicBool::new(false),

@@ -210,16 +210,7 @@ pub struct Presence {
     pub activities: Vec<Value>,
 }
 
-/// A voice state set with op 4.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VoiceState {
-    pub guild_id: Snowflake,
-    pub channel_id: Snowflake,
-    pub user_id: Snowflake,
-    pub session_id: String,
-    pub self_mute: bool,
-    pub self_deaf: bool,
-}
+pub use crate::backend::voice::VoiceState;
 
 /// Every session, connection and piece of live state of the gateway.
 pub struct Registry {
@@ -228,7 +219,7 @@ pub struct Registry {
     connections: Mutex<HashMap<u64, mpsc::UnboundedSender<Control>>>,
     next_conn: AtomicU64,
     presences: Mutex<HashMap<Snowflake, Presence>>,
-    voice: Mutex<HashMap<(Snowflake, Snowflake), VoiceState>>,
+    voice: crate::backend::voice::VoiceStates,
 }
 
 impl Registry {
@@ -240,8 +231,14 @@ impl Registry {
             connections: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             presences: Mutex::new(HashMap::new()),
-            voice: Mutex::new(HashMap::new()),
+            voice: Default::default(),
         }
+    }
+
+    /// This registry, keeping voice states in `voice` (the HTTP side's shared map).
+    pub fn sharing_voice(mut self, voice: crate::backend::voice::VoiceStates) -> Registry {
+        self.voice = voice;
+        self
     }
 
     /// Registers a new connection; returns its id.
@@ -351,33 +348,17 @@ impl Registry {
 
     /// Stores (or with no channel, removes) a voice state.
     pub fn set_voice(&self, guild_id: Snowflake, user_id: Snowflake, state: Option<VoiceState>) {
-        let mut voice = self.voice.lock();
-        match state {
-            Some(state) => {
-                voice.insert((guild_id, user_id), state);
-            }
-            None => {
-                voice.remove(&(guild_id, user_id));
-            }
-        }
+        self.voice.set(guild_id, user_id, state);
     }
 
     /// A user's voice state in a guild.
     pub fn voice_state(&self, guild_id: Snowflake, user_id: Snowflake) -> Option<VoiceState> {
-        self.voice.lock().get(&(guild_id, user_id)).cloned()
+        self.voice.get(guild_id, user_id)
     }
 
     /// Voice states in a guild.
     pub fn voice_states(&self, guild_id: Snowflake) -> Vec<VoiceState> {
-        let mut states: Vec<VoiceState> = self
-            .voice
-            .lock()
-            .values()
-            .filter(|v| v.guild_id == guild_id)
-            .cloned()
-            .collect();
-        states.sort_by_key(|v| v.user_id);
-        states
+        self.voice.in_guild(guild_id)
     }
 }
 

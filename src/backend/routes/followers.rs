@@ -170,6 +170,7 @@ pub fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), Api
             }),
             thread_id: None,
             application_id: None,
+            poll: None,
         };
         state.store.put_message(&copy)?;
         let rendered = render::message(&state.store, &copy, None)?;

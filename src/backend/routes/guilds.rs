@@ -51,7 +51,6 @@ pub fn routes() -> Router<AppState> {
         .route("/guilds/{guild_id}/threads/active", get(active_threads))
         .route("/guilds/{guild_id}/regions", get(regions))
         .route("/guilds/{guild_id}/bulk-ban", post(bulk_ban))
-        .route("/guilds/{guild_id}/integrations", get(integrations))
         .route("/guilds/{guild_id}/vanity-url", get(vanity_url))
 }
 
@@ -1180,16 +1179,6 @@ async fn bulk_ban(
         return Err(ApiError::bad_request(500000, "Failed to ban users"));
     }
     Ok(ok(json!({"banned_users": banned, "failed_users": failed})))
-}
-
-async fn integrations(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
-) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
-    // This backend has no integrations (no Twitch/YouTube/bot-install records).
-    Ok(ok(json!([])))
 }
 
 async fn vanity_url(

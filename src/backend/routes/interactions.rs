@@ -560,6 +560,7 @@ fn create_response_message(
         message_reference: None,
         thread_id: None,
         application_id: Some(app.id),
+        poll: None,
     };
     state.store.put_message(&message)?;
     let rendered = render_response(state, interaction, &message)?;

@@ -71,11 +71,25 @@ async fn accept_invite(
         return Err(ApiError::forbidden(20001, "Bots cannot use this endpoint"));
     }
     let invite = live_invite(&state, &code)?;
+    // Invites restricted to target users do not exist for anyone else.
+    if !super::invite_targets::may_accept(&state, &code, auth.id())? {
+        return Err(ApiError::NotFound(Unknown::Invite));
+    }
     let guild_id = invite.guild_id;
     if state.store.bans.contains(key2(guild_id, auth.id()))? {
         return Err(ApiError::forbidden(
             40007,
             "The user is banned from this guild.",
+        ));
+    }
+    if super::incidents::active_pauses(&state, guild_id)?
+        .0
+        .is_some()
+        && state.store.member(guild_id, auth.id())?.is_none()
+    {
+        return Err(ApiError::forbidden(
+            40006,
+            "Invites are currently paused for this server.",
         ));
     }
     let mut joined = false;

@@ -368,13 +368,20 @@ pub fn post_message_with<T>(
         }
     }
     checks.finish()?;
+    let poll = match &body.poll {
+        Some(poll) if !poll.is_null() => Some(Box::new(crate::backend::poll::parse_request(
+            poll,
+            now_ms(),
+        )?)),
+        _ => None,
+    };
     let content = body.content.clone().unwrap_or_default();
     let has_payload = !content.is_empty()
         || !embeds.is_empty()
         || body.sticker_ids.as_ref().is_some_and(|s| !s.is_empty())
         || body.components.as_ref().is_some_and(|c| !c.is_empty())
         || body.attachments.as_ref().is_some_and(|a| !a.is_empty())
-        || body.poll.is_some()
+        || poll.is_some()
         || !uploads.is_empty();
     if !has_payload {
         return Err(ApiError::bad_request(50006, "Cannot send an empty message"));
@@ -384,6 +391,9 @@ pub fn post_message_with<T>(
     }
     if !uploads.is_empty() && !by_webhook {
         access.require(bits::ATTACH_FILES)?;
+    }
+    if poll.is_some() && !by_webhook && access.guild.is_some() {
+        access.require(bits::SEND_POLLS)?;
     }
     let store = &state.store;
     let author_id = poster
@@ -533,8 +543,10 @@ pub fn post_message_with<T>(
         message_reference: reference,
         thread_id: None,
         application_id: None,
+        poll,
     };
     store.put_message(&message)?;
+    super::polls::opened(state, &message)?;
     if let Some(key) = nonce_index {
         store.nonces.put(key, message.id)?;
     }
@@ -826,6 +838,7 @@ pub fn apply_edit(
             && message.embeds.is_empty()
             && message.attachments.is_empty()
             && message.components.is_empty()
+            && message.poll.is_none()
             && message.kind == 0
         {
             return Err(ApiError::bad_request(50006, "Cannot send an empty message"));
@@ -848,11 +861,14 @@ async fn edit_message(
     let access = state.channel_access(channel_id, &auth.user)?;
     let message = load_message(&state, &access, message_id)?;
     let own = message.author_id == auth.id() && message.webhook.is_none();
+    let only_flags = body.content.is_none()
+        && body.embeds.is_none()
+        && body.components.is_none()
+        && body.attachments.is_none();
+    if message.poll.is_some() && !only_flags {
+        return Err(ApiError::bad_request(520003, "Cannot edit a poll message"));
+    }
     if !own {
-        let only_flags = body.content.is_none()
-            && body.embeds.is_none()
-            && body.components.is_none()
-            && body.attachments.is_none();
         if !only_flags {
             return Err(ApiError::forbidden(
                 50005,
@@ -888,6 +904,7 @@ pub fn remove_message(
         .store
         .pins
         .remove(key2(message.channel_id, message.id))?;
+    super::polls::forget(state, message)?;
     let data = json!({"id": message.id, "channel_id": message.channel_id});
     state.publish(Dispatch::for_channel(
         "MESSAGE_DELETE",
@@ -1141,6 +1158,7 @@ async fn pin(
         }),
         thread_id: None,
         application_id: None,
+        poll: None,
     };
     state.store.put_message(&notice)?;
     let rendered = render::message(&state.store, &notice, None)?;

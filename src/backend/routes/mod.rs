@@ -18,23 +18,35 @@ pub mod commands;
 pub mod compat;
 pub mod encoded_paths;
 pub mod event_counts;
+pub mod event_exceptions;
 pub mod followers;
 pub mod group_dms;
 pub mod guild_settings;
 pub mod guilds;
+pub mod incidents;
+pub mod integrations;
 pub mod interactions;
+pub mod invite_targets;
 pub mod invites;
+pub mod lobbies;
 pub mod members;
 pub mod messages;
+pub mod oauth2;
+pub mod polls;
 pub mod roles;
 pub mod scheduled_events;
+pub mod search;
 pub mod soundboard;
 pub mod stage_instances;
 pub mod stickers;
+pub mod subscriptions;
 pub mod templates;
 #[cfg(test)]
 mod test_support;
 pub mod users;
+pub mod voice_channels;
+pub mod voice_states;
+pub mod webhook_compat;
 pub mod webhooks;
 
 /// The API version a request came in under (bare `/api`: Discord's defaults, v9 for user tokens
@@ -55,6 +67,18 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(members::routes())
         .merge(channels::routes())
         .merge(messages::routes())
+        .merge(polls::routes())
+        .merge(invite_targets::routes())
+        .merge(lobbies::routes())
+        .merge(event_exceptions::routes())
+        .merge(subscriptions::routes())
+        .merge(incidents::routes())
+        .merge(voice_channels::routes())
+        .merge(search::routes())
+        .merge(webhook_compat::routes())
+        .merge(integrations::routes())
+        .merge(oauth2::routes())
+        .merge(voice_states::routes())
         .merge(invites::routes())
         .merge(webhooks::routes())
         .merge(commands::routes())

@@ -71,8 +71,8 @@ fn render_event(
         "entity_id": null,
         "entity_metadata": event.entity_metadata,
         "image": event.image,
-        "recurrence_rule": null,
-        "guild_scheduled_event_exceptions": [],
+        "recurrence_rule": event.recurrence_rule,
+        "guild_scheduled_event_exceptions": super::event_exceptions::rendered(state, event.id)?,
     });
     if with_count {
         out["user_count"] = json!(state.store.scheduled_event_users.ids(event.id)?.len());
@@ -80,7 +80,7 @@ fn render_event(
     Ok(out)
 }
 
-fn load(
+pub(super) fn load(
     state: &AppState,
     guild_id: Snowflake,
     event_id: Snowflake,
@@ -141,6 +141,8 @@ struct EventBody {
     status: Option<u8>,
     #[serde(default, deserialize_with = "patch::present")]
     image: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch::present")]
+    recurrence_rule: Option<Option<Value>>,
 }
 
 /// Applies a body to an event and checks the result as a whole (Discord's rules: voice and
@@ -151,6 +153,12 @@ fn apply(
     body: EventBody,
     creating: bool,
 ) -> Result<(), ApiError> {
+    if let Some(rule) = &body.recurrence_rule {
+        event.recurrence_rule = rule
+            .as_ref()
+            .map(super::event_exceptions::normalise_rule)
+            .transpose()?;
+    }
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 1, 100);
     if let Some(Some(description)) = &body.description {
@@ -335,7 +343,10 @@ fn apply(
 }
 
 /// MANAGE_EVENTS, or CREATE_EVENTS for events the caller created.
-fn require_manage(access: &GuildAccess, creator: Option<Snowflake>) -> Result<(), ApiError> {
+pub(super) fn require_manage(
+    access: &GuildAccess,
+    creator: Option<Snowflake>,
+) -> Result<(), ApiError> {
     let permissions = access.permissions();
     let own = creator.is_none_or(|c| c == access.member.user_id);
     if permissions & bits::MANAGE_EVENTS != 0 || (own && permissions & bits::CREATE_EVENTS != 0) {
@@ -404,6 +415,7 @@ async fn create_event(
         entity_type: EXTERNAL,
         entity_metadata: None,
         image: None,
+        recurrence_rule: None,
     };
     let blank = event.clone();
     apply(&state, &mut event, body, true)?;
@@ -501,7 +513,7 @@ async fn delete_event(
 }
 
 #[derive(Deserialize)]
-struct UsersQuery {
+pub(super) struct UsersQuery {
     limit: Option<i64>,
     #[serde(default)]
     with_member: bool,
@@ -509,7 +521,7 @@ struct UsersQuery {
     after: Option<Snowflake>,
 }
 
-async fn list_users(
+pub(super) async fn list_users(
     State(state): State<AppState>,
     auth: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,

@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Discord's default sounds (ids 1..; available to everyone).
-const DEFAULT_SOUNDS: &[(u64, &str, &str)] = &[
+pub const DEFAULT_SOUNDS: &[(u64, &str, &str)] = &[
     (1, "quack", "🦆"),
     (2, "airhorn", "🔊"),
     (3, "cricket", "🦗"),

@@ -35,7 +35,10 @@ pub fn routes() -> Router<AppState> {
             "/applications/@me",
             get(get_my_application).patch(patch_my_application),
         )
-        .route("/applications/{application_id}", get(get_application))
+        .route(
+            "/applications/{application_id}",
+            get(get_application).patch(patch_application_by_id),
+        )
         .route("/oauth2/applications/@me", get(get_my_application))
         .route("/gateway", get(gateway))
         .route("/gateway/bot", get(gateway_bot))
@@ -387,11 +390,37 @@ async fn patch_my_application(
     auth: Auth,
     Body(body): Body<PatchApplication>,
 ) -> ApiResult {
+    patch_application(&state, auth.id(), body)
+}
+
+/// `PATCH /applications/{id}`: for the application's owner or its own bot.
+async fn patch_application_by_id(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(application_id): Ids<Snowflake>,
+    Body(body): Body<PatchApplication>,
+) -> ApiResult {
+    let app = state
+        .store
+        .applications
+        .get(application_id.be())?
+        .ok_or(ApiError::NotFound(Unknown::Application))?;
+    if auth.id() != app.owner_id && auth.id() != app.bot_id {
+        return Err(ApiError::MissingAccess);
+    }
+    patch_application(&state, application_id, body)
+}
+
+fn patch_application(
+    state: &AppState,
+    application_id: Snowflake,
+    body: PatchApplication,
+) -> ApiResult {
     let _guard = state.store.lock();
     let mut app = state
         .store
         .applications
-        .get(auth.id().be())?
+        .get(application_id.be())?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     let mut checks = Validator::default();
     checks.length("description", body.description.as_deref(), 0, 400);

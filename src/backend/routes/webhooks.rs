@@ -198,7 +198,8 @@ fn load(state: &AppState, id: Snowflake) -> Result<Webhook, ApiError> {
         .ok_or(ApiError::NotFound(Unknown::Webhook))
 }
 
-fn load_with_token(state: &AppState, id: Snowflake, token: &str) -> Result<Webhook, ApiError> {
+/// The webhook `id` if `token` is its token (10015 unknown, 50027 wrong token).
+pub fn load_with_token(state: &AppState, id: Snowflake, token: &str) -> Result<Webhook, ApiError> {
     let hook = load(state, id)?;
     if hook.token != token {
         return Err(ApiError::Coded {
