@@ -170,19 +170,21 @@ pub fn json_value(value: &mut Value, path: &str, redactions: &mut Vec<String>) {
     }
 }
 
-/// Cheap pre-check before parsing: could any key of this JSON be a secret one?
+/// Cheap pre-check before parsing: could any key of this JSON be a secret one? Every secret
+/// key ends in `token`, `password` or `secret` in any case ([`is_secret_key`]), so a string
+/// ending that way must be there, unless an escape (`\u0074oken`) hides it.
 fn may_hold_secret_key(data: &[u8]) -> bool {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
-    // Built once: this runs for every recorded JSON body.
-    static HINTS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
-        [
-            Finder::new(b"token\""),
-            Finder::new(b"password\""),
-            Finder::new(b"secret\""),
-        ]
-    });
-    HINTS.iter().any(|hint| hint.find(data).is_some())
+    const ENDINGS: [&[u8]; 3] = [b"token", b"password", b"secret"];
+    if memchr::memmem::find(data, b"\\u").is_some() {
+        return true;
+    }
+    memchr::memchr_iter(b'"', data).any(|quote| {
+        let before = &data[..quote];
+        ENDINGS.iter().any(|ending| {
+            before.len() >= ending.len()
+                && before[before.len() - ending.len()..].eq_ignore_ascii_case(ending)
+        })
+    })
 }
 
 /// Redacts a body according to its content type. Returns the new body when anything changed.
@@ -288,6 +290,28 @@ mod tests {
             &mut marks
         )
         .is_none());
+    }
+
+    #[test]
+    fn secret_keys_in_any_case_or_escaped_are_redacted() {
+        for raw in [
+            &br#"{"Token":"s3cr3t"}"#[..],
+            br#"{"ACCESS_TOKEN" : "s3cr3t"}"#,
+            br#"{"Client_Secret":"s3cr3t"}"#,
+            br#"{"\u0074oken":"s3cr3t"}"#,
+            br#"{"toke\u006e":"s3cr3t"}"#,
+            br#"{"New_Password":"s3cr3t"}"#,
+        ] {
+            let mut marks = Vec::new();
+            let out = body(Some("application/json"), raw, "request", &mut marks)
+                .unwrap_or_else(|| panic!("{} kept its secret", String::from_utf8_lossy(raw)));
+            assert!(
+                !String::from_utf8_lossy(&out).contains("s3cr3t"),
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
+            assert_eq!(marks.len(), 1);
+        }
     }
 
     #[test]

@@ -66,6 +66,7 @@ fn post_as_webhook(
         webhook_id: hook.id,
         username: username.clone(),
         avatar: hook.avatar.clone(),
+        interaction_metadata: None,
     };
     let access = webhook_access(state, &hook, channel_id)?;
     let poster = User::new(hook.id, &username, true);
