@@ -825,7 +825,16 @@ mod tests {
                 .unwrap();
             store.flush().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        // sled's flusher thread lets go of the file lock shortly after the handle is dropped.
+        let mut reopened = Store::open(dir.path());
+        for _ in 0..100 {
+            if reopened.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            reopened = Store::open(dir.path());
+        }
+        let store = reopened.unwrap();
         assert_eq!(store.user_by_token("tok").unwrap(), Some(user.clone()));
         assert_eq!(store.emails.get(b"a@x.org").unwrap(), Some(user.id));
         assert_eq!(store.guild_ids_of(user.id).unwrap(), vec![Snowflake(9)]);

@@ -17,9 +17,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 
-use crate::store::recorder::{now_us, Capture, CapturedHeaders, CapturedText};
+use crate::store::capture::{version_name, Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
+use crate::store::recorder::now_us;
 use crate::store::Recorder;
 use crate::upstream::BoxError;
 pub use tee::{BodyEnd, CaptureSlot, TeeBody};
@@ -169,40 +171,50 @@ impl Pipeline {
             return self.run_chain(&ctx, req).await.response;
         };
         let (parts, body) = req.into_parts();
-        let request_slot: CaptureSlot = Arc::new(Mutex::new(None));
-        let slot = Arc::clone(&request_slot);
-        let body = TeeBody::new(body, recorder.max_body(), move |captured, end| {
-            if let Ok(mut slot) = slot.lock() {
-                *slot = Some((captured, end));
+        let max_body = recorder.max_body();
+        // Bodiless requests (most of them: GETs) need no tee and nowhere to put its capture.
+        let request_slot: Option<CaptureSlot> =
+            (!body.is_end_stream()).then(|| Arc::new(Mutex::new(None)));
+        let body = match &request_slot {
+            None => body,
+            Some(slot) => {
+                let slot = Arc::clone(slot);
+                PipeBody::new(TeeBody::new(body, max_body, move |captured, end| {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some((captured, end));
+                    }
+                }))
             }
-        });
-        // Copied now (one buffer), formatted later on the recorder thread.
-        let request_headers = CapturedHeaders::from_map(&parts.headers);
-        let method = CapturedText::method(&parts.method);
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| "/".to_string(), ToString::to_string);
-        let http_version = CapturedText::version(parts.version);
-        let req = Request::from_parts(parts, PipeBody::new(body));
+        };
+        // The request head is copied now, into the buffer the whole capture will use.
+        let capture = ExchangeCapture::request(
+            parts.method.as_str(),
+            parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+            version_name(parts.version),
+            &parts.headers,
+            0,
+        );
+        let req = Request::from_parts(parts, body);
         let answer = self.run_chain(&ctx, req).await;
         if !answer.record {
             return answer.response;
         }
         let wait_us = Some(ctx.arrived.elapsed().as_micros() as u64);
         let (mut parts, body) = answer.response.into_parts();
-        let response_headers = CapturedHeaders::from_map(&parts.headers);
+        let body_hint = body
+            .size_hint()
+            .exact()
+            .map_or(0, |len| len.min(max_body as u64) as usize);
+        let captured = capture.response_head(parts.status.as_u16(), &parts.headers, body_hint);
         strip_for_client(&mut parts.headers);
-        let status = parts.status.as_u16();
         let recorder = recorder.clone();
         let source = answer.source.as_str();
-        let upstream_addr = answer.upstream_addr.map(CapturedText::Addr);
+        let upstream_addr = answer.upstream_addr;
         let error = answer.error;
-        let max_body = recorder.max_body();
-        let body = TeeBody::new(body, max_body, move |captured, end| {
-            let request = request_slot.lock().ok().and_then(|mut slot| slot.take());
+        let body = TeeBody::appending(body, max_body, captured, move |captured, end| {
+            let request = request_slot.and_then(|slot| slot.lock().ok().and_then(|mut s| s.take()));
             let (request_body, request_end) =
-                request.unwrap_or_else(|| (Default::default(), BodyEnd::Complete));
+                request.unwrap_or_else(|| (CapturedBody::default(), BodyEnd::Complete));
             let error = error.or(match (request_end, end) {
                 (_, BodyEnd::Failed(reason)) => Some(format!("response body failed: {reason}")),
                 (_, BodyEnd::Abandoned) => {
@@ -211,28 +223,20 @@ impl Pipeline {
                 (BodyEnd::Failed(reason), _) => Some(format!("request body failed: {reason}")),
                 _ => None,
             });
-            let host = if ctx.port_is_default() {
-                ctx.host
-            } else {
-                format!("{}:{}", ctx.host, ctx.port)
-            };
-            recorder.capture(Capture {
+            let capture = ExchangeCapture::response_body_end(captured).finish(&ExchangeEnd {
+                request_body: &request_body,
                 started_at_us: ctx.arrived_at_us,
                 wait_us,
                 duration_us: ctx.arrived.elapsed().as_micros() as u64,
-                client_addr: CapturedText::Addr(ctx.client_addr),
-                upstream_addr,
+                client_addr: Addr::Socket(ctx.client_addr),
+                upstream_addr: upstream_addr.map(Addr::Socket),
                 source,
-                method,
-                scheme: CapturedText::Static(ctx.scheme),
-                host,
-                path_and_query,
-                http_version,
-                request_headers,
-                request_body,
-                response: Some((status, response_headers, captured)),
-                error,
+                scheme: ctx.scheme,
+                host: &ctx.host,
+                port: (!ctx.port_is_default()).then_some(ctx.port),
+                error: error.as_deref(),
             });
+            recorder.capture(&capture);
         });
         Response::from_parts(parts, PipeBody::new(body))
     }

@@ -37,6 +37,11 @@ pub struct TeeBody<B, F: FnOnce(CapturedBody, BodyEnd)> {
 impl<B: Body, F: FnOnce(CapturedBody, BodyEnd)> TeeBody<B, F> {
     /// Wraps `inner`.
     pub fn new(inner: B, limit: usize, on_end: F) -> Self {
+        Self::appending(inner, limit, CapturedBody::default(), on_end)
+    }
+
+    /// Wraps `inner`, appending what goes through to `captured` (see [`CapturedBody::start`]).
+    pub fn appending(inner: B, limit: usize, captured: CapturedBody, on_end: F) -> Self {
         let expected = if inner.is_end_stream() {
             Some(0)
         } else {
@@ -44,7 +49,7 @@ impl<B: Body, F: FnOnce(CapturedBody, BodyEnd)> TeeBody<B, F> {
         };
         TeeBody {
             inner,
-            captured: CapturedBody::default(),
+            captured,
             limit,
             expected,
             on_end: Some(on_end),
@@ -79,8 +84,8 @@ where
                 if let Some(data) = frame.data_ref() {
                     let captured = &mut this.captured;
                     captured.wire_size += data.len() as u64;
-                    let room = this.limit.saturating_sub(captured.data.len());
-                    if captured.data.is_empty() {
+                    let room = this.limit.saturating_sub(captured.kept());
+                    if captured.kept() == 0 {
                         // Usually the whole body in one allocation: its announced length.
                         let announced = this.expected.unwrap_or(0).min(this.limit as u64);
                         captured

@@ -2,6 +2,8 @@
 //! a route index for replay and exploration, redaction before write, and the recorder that
 //! feeds it from the proxy without slowing traffic down.
 pub mod body;
+pub mod capture;
+mod chunk;
 pub mod filter;
 mod gateway_decode;
 pub mod har;
@@ -355,29 +357,42 @@ fn encode_chunk(chunk: &[Exchange]) -> Result<Vec<u8>, StoreError> {
         .sum();
     let plain = postcard::to_extend(chunk, Vec::with_capacity(estimate))
         .map_err(|err| StoreError::Encode(err.to_string()))?;
+    let mut out = Vec::new();
+    pack_chunk(chunk.len(), &plain, &mut out)?;
+    Ok(out)
+}
+
+/// Writes into `out` the stored value of a chunk of `count` exchanges whose postcard encoding
+/// is `plain`. `out` may be reused between chunks (its capacity stays: no page faults per chunk).
+fn pack_chunk(count: usize, plain: &[u8], out: &mut Vec<u8>) -> Result<(), StoreError> {
     // One compressor per thread, reused: creating a zstd context per chunk allocated (and
     // zeroed) about a megabyte each time, which showed up as the recorder's top cost.
     thread_local! {
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
-    let packed = COMPRESSOR
+    out.clear();
+    out.reserve(5 + zstd::zstd_safe::compress_bound(plain.len()));
+    out.push(FORMAT_CHUNK_ZSTD);
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    COMPRESSOR
         .with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot.is_none() {
                 *slot = Some(zstd::bulk::Compressor::new(CHUNK_ZSTD_LEVEL)?);
             }
             match slot.as_mut() {
-                Some(compressor) => compressor.compress(&plain),
+                // Compressed straight behind the header: no second buffer and copy.
+                Some(compressor) => {
+                    let mut cursor = std::io::Cursor::new(&mut *out);
+                    cursor.set_position(5);
+                    compressor.compress_to_buffer(plain, &mut cursor)
+                }
                 None => Err(std::io::Error::other("no zstd compressor")),
             }
         })
         .map_err(|err| StoreError::Encode(format!("zstd: {err}")))?;
-    let mut out = Vec::with_capacity(packed.len() + 5);
-    out.push(FORMAT_CHUNK_ZSTD);
-    out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
-    out.extend_from_slice(&packed);
-    Ok(out)
+    Ok(())
 }
 
 /// Largest decompressed chunk accepted (64 exchanges with bodies at the recorder's default cap

@@ -1,24 +1,24 @@
-//! The recorder: the proxy hands it raw captures through a bounded queue and never waits; one
-//! writer thread decodes bodies and gateway frames, redacts, and writes to the store.
+//! The recorder: the proxy hands it raw captures and never waits; one writer thread decodes
+//! bodies and gateway frames, redacts, and writes to the store. REST exchanges arrive as
+//! [`ExchangeCapture`] bytes appended to one shared log the writer swaps out as a whole;
+//! gateway events go through a bounded queue.
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::body;
+pub use super::capture::CapturedBody;
+use super::capture::{Addr, CaptureView, ExchangeCapture, ExchangeEnd};
+use super::chunk::{ChunkBuilder, EncodeOptions};
 use super::gateway_decode::{Decoded, SessionDecoder};
-use super::records::{
-    BodyRecord, CloseRecord, Direction, Exchange, Frame, FrameKind, GatewaySession, Header,
-    ResponseRecord,
-};
+use super::records::{CloseRecord, Direction, Frame, FrameKind, GatewaySession, Header};
 use super::redact;
-use super::{Store, CHUNK_EXCHANGES};
+use super::Store;
 
 /// How the recorder treats what it is given.
 #[derive(Debug, Clone)]
@@ -27,8 +27,11 @@ pub struct RecorderOptions {
     pub keep_secrets: bool,
     /// Largest body kept per request or response; longer ones are cut and marked truncated.
     pub max_body: usize,
-    /// Events queued before new ones are dropped (and counted) rather than slowing traffic.
+    /// Gateway events queued before new ones are dropped (and counted) rather than slowing
+    /// traffic.
     pub queue: usize,
+    /// Bytes of REST captures waiting for the writer before new ones are dropped (and counted).
+    pub max_pending_bytes: usize,
 }
 
 impl Default for RecorderOptions {
@@ -37,231 +40,7 @@ impl Default for RecorderOptions {
             keep_secrets: false,
             max_body: 32 * 1024 * 1024,
             queue: 65_536,
-        }
-    }
-}
-
-/// A body as captured on the wire: copied out of the connection's buffers (holding on to
-/// them would make the connection allocate fresh ones and free the old ones on the recorder
-/// thread).
-#[derive(Debug, Default, Clone)]
-pub struct CapturedBody {
-    /// The kept bytes (at most `max_body`).
-    pub data: Vec<u8>,
-    /// Bytes that went over the wire.
-    pub wire_size: u64,
-    /// More bytes went over the wire than were kept.
-    pub truncated: bool,
-}
-
-/// Headers copied into one buffer: a capture allocates once instead of cloning a `HeaderMap`
-/// (several allocations, and references that pin the connection's read buffer).
-#[derive(Debug, Default, Clone)]
-pub struct CapturedHeaders {
-    /// Repeated: name length (u32 LE), name, value length (u32 LE), value.
-    packed: Vec<u8>,
-}
-
-impl CapturedHeaders {
-    /// Copies every header of `map`, in order, repeated names included.
-    pub fn from_map(map: &HeaderMap) -> CapturedHeaders {
-        let size: usize = map
-            .iter()
-            .map(|(name, value)| 8 + name.as_str().len() + value.len())
-            .sum();
-        let mut packed = Vec::with_capacity(size);
-        for (name, value) in map {
-            for part in [name.as_str().as_bytes(), value.as_bytes()] {
-                packed.extend_from_slice(&(part.len() as u32).to_le_bytes());
-                packed.extend_from_slice(part);
-            }
-        }
-        CapturedHeaders { packed }
-    }
-
-    /// Name and value of each header, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let mut rest = self.packed.as_slice();
-        std::iter::from_fn(move || {
-            let name = take_part(&mut rest)?;
-            let value = take_part(&mut rest)?;
-            Some((name, value))
-        })
-    }
-
-    /// The first value of `name` (lower case), as text.
-    pub fn get_str(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| *n == name.as_bytes())
-            .and_then(|(_, value)| std::str::from_utf8(value).ok())
-    }
-}
-
-impl From<&HeaderMap> for CapturedHeaders {
-    fn from(map: &HeaderMap) -> Self {
-        CapturedHeaders::from_map(map)
-    }
-}
-
-fn take_part<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let (len, tail) = rest.split_first_chunk::<4>()?;
-    let len = u32::from_le_bytes(*len) as usize;
-    let part = tail.get(..len)?;
-    *rest = &tail[len..];
-    Some(part)
-}
-
-/// Text the recorder formats on its own thread, so the proxy allocates nothing for it.
-#[derive(Debug, Clone)]
-pub enum CapturedText {
-    /// Known in advance (scheme, standard method, HTTP version).
-    Static(&'static str),
-    /// Already a string.
-    Owned(String),
-    /// A socket address.
-    Addr(SocketAddr),
-}
-
-impl CapturedText {
-    /// The method's name, static for the standard ones.
-    pub fn method(method: &http::Method) -> CapturedText {
-        use http::Method;
-        let known = [
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::HEAD,
-            Method::OPTIONS,
-            Method::CONNECT,
-            Method::TRACE,
-        ];
-        const NAMES: [&str; 9] = [
-            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
-        ];
-        match known.iter().position(|m| m == method) {
-            Some(index) => CapturedText::Static(NAMES[index]),
-            None => CapturedText::Owned(method.as_str().to_string()),
-        }
-    }
-
-    /// `HTTP/1.1` and friends, as `{:?}` writes them.
-    pub fn version(version: http::Version) -> CapturedText {
-        use http::Version;
-        CapturedText::Static(match version {
-            Version::HTTP_09 => "HTTP/0.9",
-            Version::HTTP_10 => "HTTP/1.0",
-            Version::HTTP_11 => "HTTP/1.1",
-            Version::HTTP_2 => "HTTP/2.0",
-            Version::HTTP_3 => "HTTP/3.0",
-            other => return CapturedText::Owned(format!("{other:?}")),
-        })
-    }
-
-    fn into_string(self) -> String {
-        match self {
-            CapturedText::Static(text) => text.to_string(),
-            CapturedText::Owned(text) => text,
-            CapturedText::Addr(addr) => addr_string(addr),
-        }
-    }
-}
-
-/// `addr.to_string()` without the formatting machinery (measured: most of what formatting an
-/// exchange cost), for the IPv4 addresses nearly every exchange has.
-fn addr_string(addr: SocketAddr) -> String {
-    let SocketAddr::V4(v4) = addr else {
-        return addr.to_string();
-    };
-    fn push_decimal(out: &mut String, mut n: u32) {
-        let mut digits = [0u8; 10];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &digit in &digits[at..] {
-            out.push(char::from(digit));
-        }
-    }
-    let mut out = String::with_capacity(21);
-    for (index, octet) in v4.ip().octets().into_iter().enumerate() {
-        if index > 0 {
-            out.push('.');
-        }
-        push_decimal(&mut out, u32::from(octet));
-    }
-    out.push(':');
-    push_decimal(&mut out, u32::from(v4.port()));
-    out
-}
-
-/// What the pipeline captures of each exchange it answers: everything [`CapturedExchange`]
-/// holds, in a form that is cheap to build on a proxy thread (decoding, redaction and
-/// formatting happen on the recorder thread).
-#[derive(Debug, Clone)]
-pub struct Capture {
-    /// Request arrival, µs since the epoch.
-    pub started_at_us: i64,
-    /// Time to response headers, µs.
-    pub wait_us: Option<u64>,
-    /// Time to the end of the response body, µs.
-    pub duration_us: u64,
-    /// Client socket.
-    pub client_addr: CapturedText,
-    /// Upstream socket.
-    pub upstream_addr: Option<CapturedText>,
-    /// Who answered.
-    pub source: &'static str,
-    /// Method.
-    pub method: CapturedText,
-    /// Scheme.
-    pub scheme: CapturedText,
-    /// Host (with the port when not the scheme's default).
-    pub host: String,
-    /// Path and query.
-    pub path_and_query: String,
-    /// Client's HTTP version.
-    pub http_version: CapturedText,
-    /// Request headers.
-    pub request_headers: CapturedHeaders,
-    /// Request body.
-    pub request_body: CapturedBody,
-    /// Response status, headers (as upstream sent them) and body, if one came.
-    pub response: Option<(u16, CapturedHeaders, CapturedBody)>,
-    /// What failed.
-    pub error: Option<String>,
-}
-
-impl From<CapturedExchange> for Capture {
-    fn from(captured: CapturedExchange) -> Capture {
-        Capture {
-            started_at_us: captured.started_at_us,
-            wait_us: captured.wait_us,
-            duration_us: captured.duration_us,
-            client_addr: CapturedText::Owned(captured.client_addr),
-            upstream_addr: captured.upstream_addr.map(CapturedText::Owned),
-            source: captured.source,
-            method: CapturedText::Owned(captured.method),
-            scheme: CapturedText::Owned(captured.scheme),
-            host: captured.host,
-            path_and_query: captured.path_and_query,
-            http_version: CapturedText::Owned(captured.http_version),
-            request_headers: CapturedHeaders::from_map(&captured.request_headers),
-            request_body: captured.request_body,
-            response: captured.response.map(|res| {
-                (
-                    res.status,
-                    CapturedHeaders::from_map(&res.headers),
-                    res.body,
-                )
-            }),
-            error: captured.error,
+            max_pending_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -312,6 +91,38 @@ pub struct CapturedExchange {
     pub error: Option<String>,
 }
 
+impl CapturedExchange {
+    /// The capture bytes of this exchange, as the proxy path makes them.
+    pub fn into_capture(self) -> Vec<u8> {
+        let mut capture = ExchangeCapture::request(
+            &self.method,
+            &self.path_and_query,
+            &self.http_version,
+            &self.request_headers,
+            0,
+        );
+        match &self.response {
+            Some(response) => {
+                capture = capture.response(response.status, &response.headers, &response.body);
+            }
+            None => capture.no_response(),
+        }
+        capture.finish(&ExchangeEnd {
+            request_body: &self.request_body,
+            started_at_us: self.started_at_us,
+            wait_us: self.wait_us,
+            duration_us: self.duration_us,
+            client_addr: Addr::Text(&self.client_addr),
+            upstream_addr: self.upstream_addr.as_deref().map(Addr::Text),
+            source: self.source,
+            scheme: &self.scheme,
+            host: &self.host,
+            port: None,
+            error: self.error.as_deref(),
+        })
+    }
+}
+
 /// A gateway connection's opening facts.
 #[derive(Debug, Clone)]
 pub struct CapturedSession {
@@ -336,7 +147,8 @@ pub struct CapturedSession {
 }
 
 enum Event {
-    Exchange(Box<Capture>),
+    /// Captures are waiting in the log (sent only to a writer parked on the queue).
+    Wake,
     SessionStart(u64, Box<CapturedSession>),
     Frame {
         session_id: u64,
@@ -358,10 +170,21 @@ enum Event {
 #[derive(Clone)]
 pub struct Recorder {
     sender: SyncSender<Event>,
+    log: Arc<CaptureLog>,
     store: Arc<Store>,
     dropped: Arc<AtomicU64>,
     max_body: usize,
     _writer: Arc<WriterGuard>,
+}
+
+/// REST captures waiting for the writer: `u32` length, capture, repeated. Proxy threads append
+/// under the lock (a copy of one buffer); the writer swaps the whole buffer for an empty one.
+/// Both buffers keep their capacity, so in steady state nobody allocates.
+struct CaptureLog {
+    records: Mutex<Vec<u8>>,
+    /// The writer sleeps on the event queue; whoever appends next sends it [`Event::Wake`].
+    writer_parked: AtomicBool,
+    max_bytes: usize,
 }
 
 struct WriterGuard {
@@ -384,15 +207,25 @@ impl Recorder {
         let (sender, receiver) = mpsc::sync_channel(options.queue.max(1));
         let writer_store = Arc::clone(&store);
         let max_body = options.max_body;
+        let log = Arc::new(CaptureLog {
+            records: Mutex::new(Vec::new()),
+            writer_parked: AtomicBool::new(false),
+            // Room for the largest exchange the body limit allows, whatever the setting.
+            max_bytes: options
+                .max_pending_bytes
+                .max(max_body.saturating_mul(2).saturating_add(1 << 20)),
+        });
+        let writer_log = Arc::clone(&log);
         let handle = std::thread::Builder::new()
             .name("recorder".into())
-            .spawn(move || Writer::new(writer_store, options).run(receiver))
+            .spawn(move || Writer::new(writer_store, writer_log, options).run(receiver))
             .ok();
         if handle.is_none() {
             tracing::error!("cannot start the recorder thread; nothing will be recorded");
         }
         Recorder {
             sender,
+            log,
             store,
             dropped: Arc::new(AtomicU64::new(0)),
             max_body,
@@ -415,26 +248,50 @@ impl Recorder {
     fn send(&self, event: Event) {
         match self.sender.try_send(event) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(dropped = n, "recorder queue full: events dropped");
-                }
-            }
+            Err(TrySendError::Full(_)) => self.count_dropped("recorder queue full: events dropped"),
             Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    /// Queues a finished exchange.
-    pub fn exchange(&self, exchange: CapturedExchange) {
-        self.capture(Capture::from(exchange));
+    fn count_dropped(&self, why: &str) {
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(dropped = n, "{why}");
+        }
     }
 
-    /// Queues a finished exchange as the pipeline captures it (the per-request path).
-    pub fn capture(&self, capture: Capture) {
-        self.send(Event::Exchange(Box::new(capture)));
+    /// Queues a finished exchange.
+    pub fn exchange(&self, exchange: CapturedExchange) {
+        self.capture(&exchange.into_capture());
+    }
+
+    /// Queues a finished exchange as the pipeline captures it (the per-request path): one copy
+    /// into the shared log; `capture` is freed by the caller, on its own thread.
+    pub fn capture(&self, capture: &[u8]) {
+        let Ok(len) = u32::try_from(capture.len()) else {
+            self.count_dropped("capture too large for the recorder: exchanges dropped");
+            return;
+        };
+        {
+            let Ok(mut records) = self.log.records.lock() else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            if records.len() + capture.len() + 4 > self.log.max_bytes {
+                drop(records);
+                self.count_dropped("recorder behind: exchanges dropped");
+                return;
+            }
+            records.extend_from_slice(&len.to_le_bytes());
+            records.extend_from_slice(capture);
+        }
+        if self.log.writer_parked.load(Ordering::SeqCst)
+            && self.log.writer_parked.swap(false, Ordering::SeqCst)
+        {
+            let _ = self.sender.try_send(Event::Wake);
+        }
     }
 
     /// Queues the start of a gateway session; returns its id for the frames.
@@ -508,21 +365,29 @@ struct OpenSession {
 struct Writer {
     store: Arc<Store>,
     options: RecorderOptions,
+    encode: EncodeOptions,
     sessions: HashMap<u64, OpenSession>,
-    /// Exchanges built but not yet stored: written a full chunk at a time (one sled insert and
-    /// one zstd frame per [`CHUNK_EXCHANGES`]), or when the oldest is [`MAX_PENDING_AGE`] old.
-    pending: Vec<Exchange>,
-    pending_since: Instant,
+    log: Arc<CaptureLog>,
+    /// The log buffer the writer holds while the proxy appends to the other one.
+    taken: Vec<u8>,
+    /// Exchanges encoded but not yet stored: written a full chunk at a time (one sled insert
+    /// and one zstd frame per chunk), or when the oldest is [`MAX_PENDING_AGE`] old.
+    chunk: ChunkBuilder,
 }
 
 impl Writer {
-    fn new(store: Arc<Store>, options: RecorderOptions) -> Writer {
+    fn new(store: Arc<Store>, log: Arc<CaptureLog>, options: RecorderOptions) -> Writer {
         Writer {
             store,
+            encode: EncodeOptions {
+                keep_secrets: options.keep_secrets,
+                max_body: options.max_body,
+            },
             options,
             sessions: HashMap::new(),
-            pending: Vec::with_capacity(CHUNK_EXCHANGES),
-            pending_since: Instant::now(),
+            log,
+            taken: Vec::new(),
+            chunk: ChunkBuilder::new(),
         }
     }
 
@@ -530,16 +395,25 @@ impl Writer {
         let mut last_event = Instant::now();
         loop {
             let idle = last_event.elapsed() >= IDLE_AFTER;
-            if idle && self.pending.is_empty() {
-                match receiver.recv() {
-                    Ok(event) => {
-                        last_event = Instant::now();
-                        self.handle(event);
+            if idle && self.chunk.is_empty() {
+                // Park on the queue; the next capture appended wakes us. Checked after saying
+                // so, so a capture appended in between is not left waiting.
+                self.log.writer_parked.store(true, Ordering::SeqCst);
+                if self.log_is_empty() {
+                    match receiver.recv() {
+                        Ok(event) => {
+                            last_event = Instant::now();
+                            self.handle(event);
+                        }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
                 }
+                self.log.writer_parked.store(false, Ordering::SeqCst);
             } else {
                 std::thread::sleep(POLL_EVERY);
+            }
+            if self.drain_log() > 0 {
+                last_event = Instant::now();
             }
             let mut disconnected = false;
             loop {
@@ -555,14 +429,19 @@ impl Writer {
                     }
                 }
             }
-            if !self.pending.is_empty() && self.pending_since.elapsed() >= MAX_PENDING_AGE {
-                self.write_pending();
+            if self
+                .chunk
+                .started()
+                .is_some_and(|started| started.elapsed() >= MAX_PENDING_AGE)
+            {
+                self.write_chunk();
             }
             if disconnected {
                 break;
             }
         }
-        self.write_pending();
+        self.drain_log();
+        self.write_chunk();
         for (_, session) in std::mem::take(&mut self.sessions) {
             self.write_session(&session.record);
         }
@@ -571,28 +450,55 @@ impl Writer {
         }
     }
 
-    fn write_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
+    fn log_is_empty(&self) -> bool {
+        self.log
+            .records
+            .lock()
+            .map_or(true, |records| records.is_empty())
+    }
+
+    /// Encodes every capture waiting in the log; returns how many there were.
+    fn drain_log(&mut self) -> usize {
+        self.taken.clear();
+        match self.log.records.lock() {
+            Ok(mut records) => std::mem::swap(&mut *records, &mut self.taken),
+            Err(_) => return 0,
         }
-        if let Err(err) = self.store.insert_exchanges(&mut self.pending) {
-            tracing::error!("recording {} exchanges: {err}", self.pending.len());
+        let taken = std::mem::take(&mut self.taken);
+        let mut rest = taken.as_slice();
+        let mut count = 0;
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let len = u32::from_le_bytes(*len) as usize;
+            let Some(capture) = tail.get(..len) else {
+                tracing::error!("recorder log cut short; {} bytes skipped", tail.len());
+                break;
+            };
+            rest = &tail[len..];
+            count += 1;
+            match CaptureView::parse(capture) {
+                Some(view) => {
+                    self.chunk.push(&self.store, &view, &self.encode);
+                    if self.chunk.is_full() {
+                        self.write_chunk();
+                    }
+                }
+                None => tracing::error!("malformed capture of {len} bytes skipped"),
+            }
         }
-        self.pending.clear();
+        self.taken = taken;
+        count
+    }
+
+    fn write_chunk(&mut self) {
+        let count = self.chunk.len();
+        if let Err(err) = self.chunk.write(&self.store) {
+            tracing::error!("recording {count} exchanges: {err}");
+        }
     }
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Exchange(captured) => {
-                let exchange = self.build_exchange(*captured);
-                if self.pending.is_empty() {
-                    self.pending_since = Instant::now();
-                }
-                self.pending.push(exchange);
-                if self.pending.len() >= CHUNK_EXCHANGES {
-                    self.write_pending();
-                }
-            }
+            Event::Wake => {}
             Event::SessionStart(id, captured) => self.start_session(id, *captured),
             Event::Frame {
                 session_id,
@@ -616,7 +522,8 @@ impl Writer {
                 }
             }
             Event::Flush(done) => {
-                self.write_pending();
+                self.drain_log();
+                self.write_chunk();
                 for session in self.sessions.values() {
                     self.write_session(&session.record);
                 }
@@ -641,84 +548,6 @@ impl Writer {
                 value: value.as_bytes().to_vec(),
             })
             .collect()
-    }
-
-    fn captured_headers(&self, headers: &CapturedHeaders) -> Vec<Header> {
-        headers
-            .iter()
-            .map(|(name, value)| Header {
-                name: String::from_utf8_lossy(name).into_owned(),
-                value: value.to_vec(),
-            })
-            .collect()
-    }
-
-    fn body(&self, headers: &CapturedHeaders, captured: CapturedBody) -> BodyRecord {
-        body::decode(
-            headers.get_str("content-encoding"),
-            captured.data,
-            captured.wire_size,
-            captured.truncated,
-            self.options.max_body,
-        )
-    }
-
-    fn build_exchange(&self, captured: Capture) -> Exchange {
-        let mut redactions = Vec::new();
-        let keep = self.options.keep_secrets;
-        let mut request_headers = self.captured_headers(&captured.request_headers);
-        let request_type = captured.request_headers.get_str("content-type");
-        let mut request_body = self.body(&captured.request_headers, captured.request_body);
-        let path_and_query = if keep {
-            captured.path_and_query
-        } else {
-            redact::query(&captured.path_and_query, "request", &mut redactions)
-        };
-        if !keep {
-            redact::headers(&mut request_headers, "request", &mut redactions);
-            if let Some(clean) =
-                redact::body(request_type, &request_body.data, "request", &mut redactions)
-            {
-                request_body.data = clean;
-            }
-        }
-        let response = captured.response.map(|(status, res_headers, res_body)| {
-            let mut headers = self.captured_headers(&res_headers);
-            let response_type = res_headers.get_str("content-type");
-            let mut body = self.body(&res_headers, res_body);
-            if !keep {
-                redact::headers(&mut headers, "response", &mut redactions);
-                if let Some(clean) =
-                    redact::body(response_type, &body.data, "response", &mut redactions)
-                {
-                    body.data = clean;
-                }
-            }
-            ResponseRecord {
-                status,
-                headers,
-                body,
-            }
-        });
-        Exchange {
-            id: 0,
-            started_at_us: captured.started_at_us,
-            wait_us: captured.wait_us,
-            duration_us: captured.duration_us,
-            client_addr: captured.client_addr.into_string(),
-            upstream_addr: captured.upstream_addr.map(CapturedText::into_string),
-            source: captured.source.to_string(),
-            method: captured.method.into_string(),
-            scheme: captured.scheme.into_string(),
-            host: captured.host,
-            path_and_query,
-            http_version: captured.http_version.into_string(),
-            request_headers,
-            request_body,
-            response,
-            error: captured.error,
-            redactions,
-        }
     }
 
     fn start_session(&mut self, id: u64, captured: CapturedSession) {
@@ -885,108 +714,36 @@ fn query_params(path_and_query: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CHUNK_EXCHANGES;
     use http::HeaderValue;
 
-    #[test]
-    fn captured_headers_keep_order_repeats_and_raw_bytes() {
-        let mut map = HeaderMap::new();
-        map.append("set-cookie", HeaderValue::from_static("a=1"));
-        map.append("content-type", HeaderValue::from_static("application/json"));
-        map.append("set-cookie", HeaderValue::from_static("b=2"));
-        map.append("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
-        let captured = CapturedHeaders::from_map(&map);
-        let pairs: Vec<(Vec<u8>, Vec<u8>)> = captured
-            .iter()
-            .map(|(n, v)| (n.to_vec(), v.to_vec()))
-            .collect();
-        let expected: Vec<(Vec<u8>, Vec<u8>)> = map
-            .iter()
-            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        assert_eq!(pairs, expected);
-        assert_eq!(captured.get_str("set-cookie"), Some("a=1"));
-        assert_eq!(captured.get_str("content-type"), Some("application/json"));
-        assert_eq!(captured.get_str("x-raw"), None, "not text");
-        assert_eq!(captured.get_str("authorization"), None);
-        assert_eq!(CapturedHeaders::default().iter().count(), 0);
-    }
-
-    #[test]
-    fn cut_header_buffer_ends_iteration_instead_of_panicking() {
-        let mut map = HeaderMap::new();
-        map.append("user-agent", HeaderValue::from_static("curl/8"));
-        map.append("accept", HeaderValue::from_static("*/*"));
-        let whole = CapturedHeaders::from_map(&map);
-        for cut in 0..whole.packed.len() {
-            let part = CapturedHeaders {
-                packed: whole.packed[..cut].to_vec(),
-            };
-            assert!(part.iter().count() < 2, "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn captured_text_formats_like_the_types_do() {
-        for method in [
-            http::Method::GET,
-            http::Method::PATCH,
-            http::Method::from_bytes(b"PURGE").unwrap(),
-        ] {
-            assert_eq!(CapturedText::method(&method).into_string(), method.as_str());
-        }
-        for version in [
-            http::Version::HTTP_10,
-            http::Version::HTTP_11,
-            http::Version::HTTP_2,
-        ] {
-            assert_eq!(
-                CapturedText::version(version).into_string(),
-                format!("{version:?}")
-            );
-        }
-        for text in [
-            "127.0.0.1:4000",
-            "0.0.0.0:0",
-            "255.255.255.255:65535",
-            "10.20.3.100:443",
-            "[::1]:8080",
-            "[2001:db8::7]:443",
-        ] {
-            let addr: SocketAddr = text.parse().unwrap();
-            assert_eq!(CapturedText::Addr(addr).into_string(), text);
-        }
-    }
-
-    fn capture(path: &str) -> Capture {
+    fn capture(path: &str) -> Vec<u8> {
         let mut request = HeaderMap::new();
         request.append("authorization", HeaderValue::from_static("Bot secret"));
         let mut response = HeaderMap::new();
         response.append("content-type", HeaderValue::from_static("application/json"));
-        Capture {
+        CapturedExchange {
             started_at_us: 1,
             wait_us: Some(2),
             duration_us: 3,
-            client_addr: CapturedText::Addr("127.0.0.1:5000".parse().unwrap()),
+            client_addr: "127.0.0.1:5000".into(),
             upstream_addr: None,
             source: "upstream",
-            method: CapturedText::method(&http::Method::POST),
-            scheme: CapturedText::Static("https"),
+            method: "POST".into(),
+            scheme: "https".into(),
             host: "discord.com".into(),
             path_and_query: path.into(),
-            http_version: CapturedText::version(http::Version::HTTP_11),
-            request_headers: CapturedHeaders::from_map(&request),
+            http_version: "HTTP/1.1".into(),
+            request_headers: request,
             request_body: CapturedBody::default(),
-            response: Some((
-                200,
-                CapturedHeaders::from_map(&response),
-                CapturedBody {
-                    data: br#"{"token":"abc"}"#.to_vec(),
-                    wire_size: 15,
-                    truncated: false,
-                },
-            )),
+            response: Some(CapturedResponse {
+                status: 200,
+                headers: response,
+                body: CapturedBody::from_bytes(br#"{"token":"abc"}"#.to_vec()),
+            }),
             error: None,
         }
+        .into_capture()
     }
 
     #[test]
@@ -995,7 +752,7 @@ mod tests {
         let store = Arc::new(Store::open(dir.path()).unwrap());
         let recorder = Recorder::start(Arc::clone(&store), RecorderOptions::default());
         for i in 0..3 {
-            recorder.capture(capture(&format!("/api/v9/auth/login?n={i}")));
+            recorder.capture(&capture(&format!("/api/v9/auth/login?n={i}")));
         }
         // Fewer than a chunk: written when the oldest has waited MAX_PENDING_AGE.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -1019,7 +776,7 @@ mod tests {
             .contains(&"request.header.authorization".to_string()));
         // A full chunk and more, then a flush: all there, ids in order.
         for i in 0..(CHUNK_EXCHANGES + 5) {
-            recorder.capture(capture(&format!("/api/v9/users/{i}")));
+            recorder.capture(&capture(&format!("/api/v9/users/{i}")));
         }
         recorder.flush();
         assert_eq!(store.exchange_count(), 3 + CHUNK_EXCHANGES + 5);

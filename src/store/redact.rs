@@ -44,21 +44,32 @@ fn replacement_for(key: &str, secret: &str) -> String {
 /// Redacts secret headers in place; returns the names of the headers touched.
 pub fn headers(headers: &mut [Header], side: &str, redactions: &mut Vec<String>) {
     for header in headers.iter_mut() {
-        let replaced = match header.name.as_str() {
-            "authorization" | "proxy-authorization" | "x-super-token" => {
-                Some(authorization(&header.value))
-            }
-            "cookie" => Some(cookie(&header.value)),
-            "set-cookie" => Some(set_cookie(&header.value)),
-            _ => None,
-        };
-        if let Some(value) = replaced {
+        if let Some(value) = header_value(&header.name, &header.value) {
             header.value = value.into_bytes();
-            let label = format!("{side}.header.{}", header.name);
-            if !redactions.contains(&label) {
-                redactions.push(label);
-            }
+            note(redactions, side, &header.name);
         }
+    }
+}
+
+/// The redacted value of header `name` (lower case), when it is a secret one.
+pub fn header_value(name: &str, value: &[u8]) -> Option<String> {
+    match name {
+        "authorization" | "proxy-authorization" | "x-super-token" => Some(authorization(value)),
+        "cookie" => Some(cookie(value)),
+        "set-cookie" => Some(set_cookie(value)),
+        _ => None,
+    }
+}
+
+/// Adds `{side}.header.{name}` to `redactions` once.
+pub fn note(redactions: &mut Vec<String>, side: &str, name: &str) {
+    if !redactions.iter().any(|label| {
+        label
+            .strip_prefix(side)
+            .and_then(|l| l.strip_prefix(".header."))
+            == Some(name)
+    }) {
+        redactions.push(format!("{side}.header.{name}"));
     }
 }
 
