@@ -747,6 +747,40 @@ mod tests {
     }
 
     #[test]
+    fn a_parked_writer_is_woken_by_the_next_capture() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let recorder = Recorder::start(Arc::clone(&store), RecorderOptions::default());
+        for round in 1..=2 {
+            // Idle long enough that the writer stops polling and sleeps on the queue.
+            std::thread::sleep(IDLE_AFTER + POLL_EVERY * 5);
+            assert!(recorder.log.writer_parked.load(Ordering::SeqCst), "parked");
+            recorder.capture(&capture("/api/v9/gateway"));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while store.exchange_count() < round && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(store.exchange_count(), round, "written without a flush");
+        }
+        assert_eq!(recorder.dropped(), 0);
+    }
+
+    #[test]
+    fn malformed_captures_are_skipped_and_the_rest_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let recorder = Recorder::start(Arc::clone(&store), RecorderOptions::default());
+        let good = capture("/api/v9/users/@me");
+        recorder.capture(&good[..good.len() - 1]);
+        recorder.capture(b"");
+        recorder.capture(&good);
+        recorder.flush();
+        assert_eq!(store.exchange_count(), 1);
+        let stored = store.exchanges().next().unwrap().unwrap();
+        assert_eq!(stored.path_and_query, "/api/v9/users/@me");
+    }
+
+    #[test]
     fn pending_exchanges_reach_the_store_without_a_flush_and_redacted() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
