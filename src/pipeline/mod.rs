@@ -192,7 +192,8 @@ impl Pipeline {
             parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
             version_name(parts.version),
             &parts.headers,
-            0,
+            // Room for a typical response head, so adding it does not move the buffer.
+            2048,
         );
         let req = Request::from_parts(parts, body);
         let answer = self.run_chain(&ctx, req).await;

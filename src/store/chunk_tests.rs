@@ -13,59 +13,51 @@ use crate::store::records::{Header, ResponseRecord};
 fn reference(id: u64, view: &CaptureView<'_>, options: &EncodeOptions) -> Exchange {
     let keep = options.keep_secrets;
     let mut redactions = Vec::new();
-    let headers = |view: HeadersView<'_>| -> Vec<Header> {
-        view.iter()
+    // One side (request or response): headers and body, redacted unless kept.
+    let side = |name: &str,
+                headers: HeadersView<'_>,
+                captured: BodyView<'_>,
+                redactions: &mut Vec<String>| {
+        let mut records: Vec<Header> = headers
+            .iter()
             .map(|(name, value)| Header {
                 name: String::from_utf8_lossy(name).into_owned(),
                 value: value.to_vec(),
             })
-            .collect()
-    };
-    let body = |captured: BodyView<'_>, headers: HeadersView<'_>| {
-        body::decode(
+            .collect();
+        let mut body = body::decode(
             headers.get_str("content-encoding"),
             captured.data.to_vec(),
             captured.wire_size,
             captured.truncated,
             options.max_body,
-        )
+        );
+        if !keep {
+            redact::headers(&mut records, name, redactions);
+            let content_type = headers.get_str("content-type");
+            if let Some(clean) = redact::body(content_type, &body.data, name, redactions) {
+                body.data = clean;
+            }
+        }
+        (records, body)
     };
-    let mut request_headers = headers(view.request_headers);
-    let mut request_body = body(view.request_body, view.request_headers);
     let path_and_query = if keep {
         view.path_and_query.to_string()
     } else {
         redact::query(view.path_and_query, "request", &mut redactions)
     };
-    if !keep {
-        redact::headers(&mut request_headers, "request", &mut redactions);
-        if let Some(clean) = redact::body(
-            view.request_headers.get_str("content-type"),
-            &request_body.data,
-            "request",
-            &mut redactions,
-        ) {
-            request_body.data = clean;
-        }
-    }
+    let (request_headers, request_body) = side(
+        "request",
+        view.request_headers,
+        view.request_body,
+        &mut redactions,
+    );
     let response = view.response.map(|response| {
-        let mut res_headers = headers(response.headers);
-        let mut res_body = body(response.body, response.headers);
-        if !keep {
-            redact::headers(&mut res_headers, "response", &mut redactions);
-            if let Some(clean) = redact::body(
-                response.headers.get_str("content-type"),
-                &res_body.data,
-                "response",
-                &mut redactions,
-            ) {
-                res_body.data = clean;
-            }
-        }
+        let (headers, body) = side("response", response.headers, response.body, &mut redactions);
         ResponseRecord {
             status: response.status,
-            headers: res_headers,
-            body: res_body,
+            headers,
+            body,
         }
     });
     let addr = |addr: Option<AddrView<'_>>| match addr {

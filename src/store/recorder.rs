@@ -169,12 +169,18 @@ enum Event {
 /// Handle the proxy records through; cheap to clone.
 #[derive(Clone)]
 pub struct Recorder {
+    // One reference count for the whole handle: the pipeline clones it per exchange.
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    // Dropped first, so the writer sees the queue close before `_writer` waits for it.
     sender: SyncSender<Event>,
     log: Arc<CaptureLog>,
     store: Arc<Store>,
-    dropped: Arc<AtomicU64>,
+    dropped: AtomicU64,
     max_body: usize,
-    _writer: Arc<WriterGuard>,
+    _writer: WriterGuard,
 }
 
 /// REST captures waiting for the writer: `u32` length, capture, repeated. Proxy threads append
@@ -224,39 +230,41 @@ impl Recorder {
             tracing::error!("cannot start the recorder thread; nothing will be recorded");
         }
         Recorder {
-            sender,
-            log,
-            store,
-            dropped: Arc::new(AtomicU64::new(0)),
-            max_body,
-            _writer: Arc::new(WriterGuard {
-                handle: std::sync::Mutex::new(handle),
+            inner: Arc::new(Shared {
+                sender,
+                log,
+                store,
+                dropped: AtomicU64::new(0),
+                max_body,
+                _writer: WriterGuard {
+                    handle: std::sync::Mutex::new(handle),
+                },
             }),
         }
     }
 
     /// Largest body the recorder keeps; captures should stop collecting there.
     pub fn max_body(&self) -> usize {
-        self.max_body
+        self.inner.max_body
     }
 
     /// Events dropped because the writer fell behind.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.inner.dropped.load(Ordering::Relaxed)
     }
 
     fn send(&self, event: Event) {
-        match self.sender.try_send(event) {
+        match self.inner.sender.try_send(event) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => self.count_dropped("recorder queue full: events dropped"),
             Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     fn count_dropped(&self, why: &str) {
-        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_power_of_two() {
             tracing::warn!(dropped = n, "{why}");
         }
@@ -275,11 +283,11 @@ impl Recorder {
             return;
         };
         {
-            let Ok(mut records) = self.log.records.lock() else {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+            let Ok(mut records) = self.inner.log.records.lock() else {
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             };
-            if records.len() + capture.len() + 4 > self.log.max_bytes {
+            if records.len() + capture.len() + 4 > self.inner.log.max_bytes {
                 drop(records);
                 self.count_dropped("recorder behind: exchanges dropped");
                 return;
@@ -287,16 +295,16 @@ impl Recorder {
             records.extend_from_slice(&len.to_le_bytes());
             records.extend_from_slice(capture);
         }
-        if self.log.writer_parked.load(Ordering::SeqCst)
-            && self.log.writer_parked.swap(false, Ordering::SeqCst)
+        if self.inner.log.writer_parked.load(Ordering::SeqCst)
+            && self.inner.log.writer_parked.swap(false, Ordering::SeqCst)
         {
-            let _ = self.sender.try_send(Event::Wake);
+            let _ = self.inner.sender.try_send(Event::Wake);
         }
     }
 
     /// Queues the start of a gateway session; returns its id for the frames.
     pub fn session_start(&self, session: CapturedSession) -> u64 {
-        let id = self.store.next_session_id();
+        let id = self.inner.store.next_session_id();
         self.send(Event::SessionStart(id, Box::new(session)));
         id
     }
@@ -332,7 +340,7 @@ impl Recorder {
     /// Waits until everything queued so far is written and flushed to disk.
     pub fn flush(&self) {
         let (done, wait) = mpsc::channel();
-        if self.sender.send(Event::Flush(done)).is_ok() {
+        if self.inner.sender.send(Event::Flush(done)).is_ok() {
             let _ = wait.recv_timeout(Duration::from_secs(30));
         }
     }
@@ -754,7 +762,10 @@ mod tests {
         for round in 1..=2 {
             // Idle long enough that the writer stops polling and sleeps on the queue.
             std::thread::sleep(IDLE_AFTER + POLL_EVERY * 5);
-            assert!(recorder.log.writer_parked.load(Ordering::SeqCst), "parked");
+            assert!(
+                recorder.inner.log.writer_parked.load(Ordering::SeqCst),
+                "parked"
+            );
             recorder.capture(&capture("/api/v9/gateway"));
             let deadline = Instant::now() + Duration::from_secs(5);
             while store.exchange_count() < round && Instant::now() < deadline {
