@@ -97,21 +97,18 @@ impl ChunkBuilder {
         self.count += 1;
 
         let path = capture.path();
-        if !self.templates.contains_key(path) {
-            if self.templates.len() >= TEMPLATE_CACHE {
-                self.templates.clear();
+        let (method, host, first) = (capture.method, capture.host, self.first_id);
+        match self.templates.get(path) {
+            Some(template) => route_key_into(&mut self.key, method, host, template, first),
+            None => {
+                if self.templates.len() >= TEMPLATE_CACHE {
+                    self.templates.clear();
+                }
+                let template = crate::explore::route_template(path);
+                route_key_into(&mut self.key, method, host, &template, first);
+                self.templates.insert(path.to_string(), template);
             }
-            self.templates
-                .insert(path.to_string(), crate::explore::route_template(path));
         }
-        let template = self.templates.get(path).map_or("", String::as_str);
-        route_key_into(
-            &mut self.key,
-            capture.method,
-            capture.host,
-            template,
-            self.first_id,
-        );
         match self.routes.get_mut(self.key.as_slice()) {
             Some(ids) => ids.extend_from_slice(&id.to_be_bytes()),
             None => {
@@ -256,7 +253,10 @@ fn write_headers(
 ) {
     write_varint(out, headers.len() as u64);
     for (name, value) in headers.iter() {
-        let name = String::from_utf8_lossy(name);
+        // Header names are ASCII (http::HeaderName); the lossy path is only for damaged input.
+        let name =
+            std::str::from_utf8(name).map_or_else(|_| String::from_utf8_lossy(name), Cow::Borrowed);
+        out.reserve(name.len() + value.len() + 4);
         write_bytes(out, name.as_bytes());
         match (!keep)
             .then(|| redact::header_value(&name, value))

@@ -34,7 +34,9 @@ const FORMAT_CHUNK_ZSTD: u8 = 2;
 /// Exchanges per chunk at most.
 pub(crate) const CHUNK_EXCHANGES: usize = 64;
 /// zstd level for chunks: fast; the recorder thread shares the machine with the proxy.
-const CHUNK_ZSTD_LEVEL: i32 = 1;
+/// Measured on 64 similar REST exchanges: level -1 compresses 30x (level 1: 32x) in 70% of the
+/// time.
+const CHUNK_ZSTD_LEVEL: i32 = -1;
 /// How often sled writes dirty pages out; the durability promise (at most ~1 s lost).
 const FLUSH_EVERY_MS: u64 = 500;
 

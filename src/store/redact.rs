@@ -186,16 +186,29 @@ pub fn json_value(value: &mut Value, path: &str, redactions: &mut Vec<String>) {
 /// ending that way must be there, unless an escape (`\u0074oken`) hides it.
 fn may_hold_secret_key(data: &[u8]) -> bool {
     const ENDINGS: [&[u8]; 3] = [b"token", b"password", b"secret"];
-    if memchr::memmem::find(data, b"\\u").is_some() {
+    if memchr::memchr_iter(b'\\', data).any(|at| data.get(at + 1) == Some(&b'u')) {
         return true;
     }
     memchr::memchr_iter(b'"', data).any(|quote| {
         let before = &data[..quote];
-        ENDINGS.iter().any(|ending| {
-            before.len() >= ending.len()
-                && before[before.len() - ending.len()..].eq_ignore_ascii_case(ending)
-        })
+        // Most strings end in none of the endings' last letters: one compare rules them out.
+        matches!(before.last(), Some(b'n' | b'N' | b'd' | b'D' | b't' | b'T'))
+            && ENDINGS.iter().any(|ending| {
+                before.len() >= ending.len()
+                    && before[before.len() - ending.len()..].eq_ignore_ascii_case(ending)
+            })
     })
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+fn contains_ignore_case(text: &str, needle: &str) -> bool {
+    text.as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Redacts a body according to its content type. Returns the new body when anything changed.
@@ -205,14 +218,17 @@ pub fn body(
     side: &str,
     redactions: &mut Vec<String>,
 ) -> Option<Vec<u8>> {
-    let content_type = content_type.unwrap_or("").to_ascii_lowercase();
-    if content_type.starts_with("application/x-www-form-urlencoded") {
+    if data.is_empty() {
+        return None;
+    }
+    let content_type = content_type.unwrap_or("");
+    if starts_with_ignore_case(content_type, "application/x-www-form-urlencoded") {
         let text = std::str::from_utf8(data).ok()?;
         let before = redactions.len();
         let redacted = query(&format!("?{text}"), &format!("{side}.body"), redactions);
         return (redactions.len() > before).then(|| redacted.as_bytes()[1..].to_vec());
     }
-    let looks_json = content_type.contains("json")
+    let looks_json = contains_ignore_case(content_type, "json")
         || matches!(
             data.iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{') | Some(b'[')
