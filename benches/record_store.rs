@@ -1,8 +1,15 @@
-//! The recorder's per-exchange costs off the hot path: templating a route and writing one
-//! typical exchange alone and in a recorder-sized batch (postcard, zstd chunk, sled inserts).
+//! The recorder's per-exchange costs off the hot path: templating a route, writing one typical
+//! exchange alone and in a recorder-sized batch (postcard, zstd chunk, sled inserts), and the
+//! path `record` takes: a capture built as the proxy builds it, copied into the recorder's log,
+//! encoded, redacted and stored by the recorder thread.
+use std::sync::Arc;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use discord_mitm::explore::route_template;
-use discord_mitm::store::{BodyRecord, Exchange, Header, ResponseRecord, Store};
+use discord_mitm::store::capture::{Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
+use discord_mitm::store::{
+    BodyRecord, Exchange, Header, Recorder, RecorderOptions, ResponseRecord, Store,
+};
 
 fn exchange() -> Exchange {
     let body =
@@ -73,5 +80,68 @@ fn store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, store);
+/// A capture of the typical exchange, made the way the pipeline makes one.
+fn capture() -> Vec<u8> {
+    let mut request = http::HeaderMap::new();
+    request.insert(
+        "authorization",
+        http::HeaderValue::from_static("Bot MTIz.abc.def"),
+    );
+    request.insert(
+        "user-agent",
+        http::HeaderValue::from_static("DiscordBot (https://github.com/Rapptz/discord.py 2.4.0)"),
+    );
+    let mut response = http::HeaderMap::new();
+    response.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    let body =
+        br#"{"id":"80351110224678912","username":"Nelly","discriminator":"0","avatar":null}"#;
+    let capture = ExchangeCapture::request(
+        "GET",
+        "/api/v9/channels/81384788765712384/messages?limit=50",
+        "HTTP/1.1",
+        &request,
+        2048,
+    );
+    let mut captured = capture.response_head(200, &response, body.len());
+    captured.data.extend_from_slice(body);
+    captured.wire_size = body.len() as u64;
+    ExchangeCapture::response_body_end(captured).finish(&ExchangeEnd {
+        request_body: &CapturedBody::default(),
+        started_at_us: 1_795_300_000_000_000,
+        wait_us: Some(900),
+        duration_us: 1100,
+        client_addr: Addr::Socket("127.0.0.1:50000".parse().expect("addr")),
+        upstream_addr: Some(Addr::Socket("162.159.137.232:443".parse().expect("addr"))),
+        source: "upstream",
+        scheme: "https",
+        host: "discord.com",
+        port: None,
+        error: None,
+    })
+}
+
+fn recorder(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(Store::open(dir.path()).expect("open store"));
+    let recorder = Recorder::start(store, RecorderOptions::default());
+    // Enough captures per flush that sled's fsync is a small part of each iteration.
+    const CAPTURES: u64 = 20_000;
+    let mut group = c.benchmark_group("recorder");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(CAPTURES));
+    group.bench_function("captures built, logged, encoded and stored", |b| {
+        b.iter(|| {
+            for _ in 0..CAPTURES {
+                recorder.capture(&capture());
+            }
+            recorder.flush();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, store, recorder);
 criterion_main!(benches);
