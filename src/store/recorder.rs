@@ -364,6 +364,9 @@ const IDLE_AFTER: Duration = Duration::from_millis(500);
 /// anyway (well inside the 1 s durability promise, with sled's own flush every 500 ms).
 const MAX_PENDING_AGE: Duration = Duration::from_millis(100);
 
+/// Log buffers larger than this are freed when a drain finds them mostly empty.
+const SHRINK_LOG_ABOVE: usize = 8 * 1024 * 1024;
+
 struct OpenSession {
     record: GatewaySession,
     decoder: SessionDecoder,
@@ -493,7 +496,13 @@ impl Writer {
                 None => tracing::error!("malformed capture of {len} bytes skipped"),
             }
         }
-        self.taken = taken;
+        // Both log buffers keep their capacity so steady traffic allocates nothing; after a
+        // burst, one that is mostly empty is let go instead of staying resident.
+        if taken.capacity() > SHRINK_LOG_ABOVE && taken.len() < taken.capacity() / 8 {
+            self.taken = Vec::new();
+        } else {
+            self.taken = taken;
+        }
         count
     }
 
