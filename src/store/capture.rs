@@ -85,7 +85,8 @@ pub struct ExchangeEnd<'a> {
     pub error: Option<&'a str>,
 }
 
-/// A socket address as captured: binary on the hot path, text where a caller has only text.
+/// A socket address as captured and read back: binary on the hot path, text where a caller
+/// has only text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Addr<'a> {
     /// A socket address (formatted by the recorder).
@@ -323,15 +324,6 @@ pub struct BodyView<'a> {
     pub truncated: bool,
 }
 
-/// A socket address as stored in a capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddrView<'a> {
-    /// Binary.
-    Socket(SocketAddr),
-    /// Text.
-    Text(&'a str),
-}
-
 /// A response of a capture.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseView<'a> {
@@ -365,9 +357,9 @@ pub struct CaptureView<'a> {
     /// Time to the end of the response body, µs.
     pub duration_us: u64,
     /// Client socket.
-    pub client_addr: Option<AddrView<'a>>,
+    pub client_addr: Option<Addr<'a>>,
     /// Upstream socket.
-    pub upstream_addr: Option<AddrView<'a>>,
+    pub upstream_addr: Option<Addr<'a>>,
     /// Who answered.
     pub source: &'a str,
     /// Scheme.
@@ -479,20 +471,20 @@ fn take_body<'a>(rest: &mut &'a [u8]) -> Option<BodyView<'a>> {
     })
 }
 
-fn take_addr<'a>(rest: &mut &'a [u8]) -> Option<Option<AddrView<'a>>> {
+fn take_addr<'a>(rest: &mut &'a [u8]) -> Option<Option<Addr<'a>>> {
     Some(match take_u8(rest)? {
         0 => None,
-        1 => Some(AddrView::Text(take_str(rest)?)),
+        1 => Some(Addr::Text(take_str(rest)?)),
         4 => {
             let ip = Ipv4Addr::from(take_array::<4>(rest)?);
             let port = u16::from_le_bytes(take_array(rest)?);
-            Some(AddrView::Socket(SocketAddr::new(IpAddr::V4(ip), port)))
+            Some(Addr::Socket(SocketAddr::new(IpAddr::V4(ip), port)))
         }
         6 => {
             let ip = Ipv6Addr::from(take_array::<16>(rest)?);
             let port = u16::from_le_bytes(take_array(rest)?);
             let scope = u32::from_le_bytes(take_array(rest)?);
-            Some(AddrView::Socket(SocketAddr::V6(SocketAddrV6::new(
+            Some(Addr::Socket(SocketAddr::V6(SocketAddrV6::new(
                 ip, port, 0, scope,
             ))))
         }

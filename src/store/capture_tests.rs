@@ -92,11 +92,11 @@ fn a_capture_reads_back_field_for_field() {
     assert_eq!(view.duration_us, 900);
     assert_eq!(
         view.client_addr,
-        Some(AddrView::Socket("10.0.0.7:51234".parse().unwrap()))
+        Some(Addr::Socket("10.0.0.7:51234".parse().unwrap()))
     );
     assert_eq!(
         view.upstream_addr,
-        Some(AddrView::Socket("127.0.0.1:443".parse().unwrap()))
+        Some(Addr::Socket("127.0.0.1:443".parse().unwrap()))
     );
     assert_eq!(
         (view.source, view.scheme, view.host),
@@ -121,7 +121,7 @@ fn exchanges_without_response_keep_text_addresses_ports_and_errors() {
     let view = CaptureView::parse(&bytes).unwrap();
     assert!(view.response.is_none());
     assert_eq!(view.wait_us, None);
-    assert_eq!(view.client_addr, Some(AddrView::Text("[::1]:9000")));
+    assert_eq!(view.client_addr, Some(Addr::Text("[::1]:9000")));
     assert_eq!(view.upstream_addr, None);
     assert_eq!(view.host, "discord.com:8443");
     assert_eq!(view.error, Some("TLS handshake failed: unknown CA"));
@@ -137,7 +137,7 @@ fn ipv6_addresses_keep_their_scope() {
         let body = CapturedBody::default();
         let bytes = capture.finish(&end(&body, Addr::Socket(addr)));
         let view = CaptureView::parse(&bytes).unwrap();
-        assert_eq!(view.client_addr, Some(AddrView::Socket(addr)), "{text}");
+        assert_eq!(view.client_addr, Some(Addr::Socket(addr)), "{text}");
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::capture::{AddrView, BodyView, CaptureView, HeadersView};
+use super::capture::{Addr, BodyView, CaptureView, HeadersView};
 use super::records::Exchange;
 use super::{body, redact, route_key, Store, StoreError, CHUNK_EXCHANGES};
 
@@ -316,11 +316,11 @@ fn write_body(
     }
 }
 
-fn write_addr(out: &mut Vec<u8>, addr: Option<AddrView<'_>>) {
+fn write_addr(out: &mut Vec<u8>, addr: Option<Addr<'_>>) {
     match addr {
         None => write_str(out, ""),
-        Some(AddrView::Text(text)) => write_str(out, text),
-        Some(AddrView::Socket(addr)) => write_socket_addr(out, addr),
+        Some(Addr::Text(text)) => write_str(out, text),
+        Some(Addr::Socket(addr)) => write_socket_addr(out, addr),
     }
 }
 

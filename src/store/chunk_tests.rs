@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
 use super::*;
-use crate::store::capture::{Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
+use crate::store::capture::{CapturedBody, ExchangeCapture, ExchangeEnd};
 use crate::store::records::{Header, ResponseRecord};
 
 /// The record the recorder made before it wrote captures directly: built field by field with
@@ -60,10 +60,10 @@ fn reference(id: u64, view: &CaptureView<'_>, options: &EncodeOptions) -> Exchan
             body,
         }
     });
-    let addr = |addr: Option<AddrView<'_>>| match addr {
+    let addr = |addr: Option<Addr<'_>>| match addr {
         None => String::new(),
-        Some(AddrView::Text(text)) => text.to_string(),
-        Some(AddrView::Socket(addr)) => addr.to_string(),
+        Some(Addr::Text(text)) => text.to_string(),
+        Some(Addr::Socket(addr)) => addr.to_string(),
     };
     Exchange {
         id,
