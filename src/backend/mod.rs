@@ -19,6 +19,7 @@ pub mod poll;
 pub mod ratelimit;
 pub mod render;
 pub mod routes;
+pub mod services;
 pub mod server;
 pub mod snowflake;
 pub mod state;
