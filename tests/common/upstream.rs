@@ -91,7 +91,7 @@ impl FakeDiscord {
         ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
-            .push(DnType::CommonName, "fake Discord upstream test CA");
+            .push(DnType::CommonName, "stand-in upstream test CA");
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let ca_pem = dir.path().join("upstream-ca.pem");
         std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
