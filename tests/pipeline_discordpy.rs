@@ -4,6 +4,8 @@
 //! session the in-process gateway served is in the recordings, decoded, token redacted.
 mod pipeline_support;
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::io::Read;
 use std::path::Path;

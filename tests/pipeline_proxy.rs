@@ -3,11 +3,13 @@
 //! does not, then upstream (recorded), then Discord's 404 — each tagged with its source.
 mod pipeline_support;
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
-use pipeline_support::upstream::{self, FakeDiscord};
 use pipeline_support::*;
-use record_support::{open_store, workdir, Recorder, StandIn};
+use record_support::{open_store, workdir, Recorder};
 use serde_json::json;
+use upstream::FakeDiscord;
 
 const NOT_FOUND: &str = r#"{"code":0,"message":"404: Not Found"}"#;
 
@@ -113,11 +115,11 @@ fn the_backend_answers_its_routes_and_the_clients_start_up_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
-    let stand_in = StandIn::start().await;
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &[]);
     let recorded_guild = "81384788765712384";
-    // Blocking curl on one of the two runtime workers; the stand-in runs on the other.
+    // Blocking curl inside the async test: the fake upstream runs on a runtime of its own.
     let recorded = record_support::curl(
         &recorder,
         &format!("https://discord.com/api/v9/guilds/{recorded_guild}/premium/subscriptions"),
@@ -173,7 +175,7 @@ async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_reaches_the_stand_in_and_records_it_and_unreachable_upstream_is_a_quick_404() {
-    let stand_in = StandIn::start().await;
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let mut extra = args(&["--fallback", "forward", "--upstream-ca"]);
     extra.push(stand_in.ca_pem.display().to_string());
@@ -224,7 +226,7 @@ async fn forward_reaches_the_stand_in_and_records_it_and_unreachable_upstream_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_fails_before_answering_is_a_discord_style_502() {
-    let stand_in = StandIn::start().await;
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     // Reachable, but its certificate is not trusted (no --upstream-ca): the TLS handshake fails.
     let extra = stand_in.resolve_args();
@@ -336,7 +338,7 @@ fn attachments_the_backend_hands_out_come_back_from_it_through_the_proxy() {
 
 #[test]
 fn the_clients_start_up_files_and_foreign_attachments_go_down_the_chain() {
-    let fake = FakeDiscord::start();
+    let fake = FakeDiscord::start_echoing();
     let dir = workdir();
     let record = RecordProxy::start(dir.path(), &fake);
     record.curl("https://discord.com/api/modules/stable/versions.json", &[]);

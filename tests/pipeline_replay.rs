@@ -2,10 +2,14 @@
 //! upstream, replayed by `serve --listen --fallback recorded` to curl through the proxy. The
 //! fake answers every request with a counter (`n`), so each replay shows which recording it is.
 mod pipeline_support;
+mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
-use pipeline_support::upstream::FakeDiscord;
 use pipeline_support::*;
+use record_support::workdir;
 use serde_json::json;
+use upstream::FakeDiscord;
 
 const GUILD: &str = "81384788765712384";
 const OTHER_GUILD: &str = "999999999999999999";
@@ -46,7 +50,7 @@ fn post(body: &str) -> [&str; 6] {
 
 #[test]
 fn with_match_body_each_recorded_post_replays_its_own_response() {
-    let fake = FakeDiscord::start();
+    let fake = FakeDiscord::start_echoing();
     let dir = workdir();
     let record = RecordProxy::start(dir.path(), &fake);
     let relationships = "https://discord.com/api/v9/users/@me/relationships";
@@ -91,7 +95,7 @@ fn with_match_body_each_recorded_post_replays_its_own_response() {
 
 #[test]
 fn ignored_parameters_match_others_fall_to_looser_matches_and_the_most_recent_wins() {
-    let fake = FakeDiscord::start();
+    let fake = FakeDiscord::start_echoing();
     let dir = workdir();
     let record = RecordProxy::start(dir.path(), &fake);
     // n=1: with a cache buster; n=2 and n=3: the same request twice.

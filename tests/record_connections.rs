@@ -3,6 +3,8 @@
 //! (answered 431), and Discord hosts that resolve back to the proxy or not at all. Each is
 //! answered or closed, logged, recorded as an error exchange, and nobody else is disturbed.
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,19 +16,7 @@ use std::time::{Duration, Instant};
 
 use discord_mitm::store::Exchange;
 use record_support::*;
-use serde_json::Value;
-
-fn proxy_still_serves(recorder: &Recorder) {
-    let out = curl(recorder, "https://discord.com/api/v9/users/@me", &[]);
-    assert!(
-        out.status.success(),
-        "proxy stopped serving: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        recorder.log()
-    );
-    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(user["username"], "Nelly");
-}
+use upstream::FakeDiscord;
 
 /// A raw client that sent CONNECT for `host:port` and read the proxy's 200.
 fn connected(recorder: &Recorder, host_port: &str) -> TcpStream {
@@ -103,12 +93,7 @@ fn find<'a>(
 
 #[test]
 fn failures_before_a_request_are_answered_logged_and_recorded() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stand_in = rt.block_on(StandIn::start());
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &["--transparent", "127.0.0.1:0"]);
     let transparent = recorder.transparent.expect("transparent listener address");
@@ -352,12 +337,7 @@ fn redirecting_dns() -> (SocketAddr, Arc<AtomicUsize>) {
 
 #[test]
 fn discord_hosts_never_loop_back_into_the_proxy_or_hang() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stand_in = rt.block_on(StandIn::start());
+    let stand_in = FakeDiscord::start();
 
     // discord.com "resolves" to 127.0.0.1 and the client asks for the proxy's own port: the
     // system resolver path would connect the proxy to itself.

@@ -1,5 +1,7 @@
 //! Reading recordings made by `record`: `recordings`, `export har`, `routes`, and `hosts`.
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::path::Path;
 
@@ -7,6 +9,7 @@ use futures::{SinkExt, StreamExt};
 use record_support::*;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use upstream::*;
 
 const SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -15,12 +18,8 @@ const SPEC: &str = concat!(
 
 /// Records a small session: REST calls (documented and not) and one zlib-stream gateway.
 fn make_recording(dir: &Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stand_in = rt.block_on(StandIn::start());
+    let rt = runtime();
+    let stand_in = FakeDiscord::start();
     let recorder = Recorder::start(dir, &stand_in, &[]);
     for url in [
         format!("https://discord.com/api/v9/channels/{CHANNEL_ID}/messages?limit=2"),

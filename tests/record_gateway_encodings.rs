@@ -4,11 +4,14 @@
 //! term_to_binary, Python's zlib); a WebSocket client goes through the proxy; the recording must
 //! hold every frame decoded to JSON with op, t and s, and the client must get the bytes untouched.
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use futures::{SinkExt, StreamExt};
 use record_support::*;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use upstream::*;
 
 /// Undoes the connection's transport compression, frame by frame.
 struct Inflater {
@@ -95,7 +98,7 @@ fn payload(frame: &discord_mitm::store::Frame) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etf_and_payload_compressed_sessions_are_recorded_as_json() {
-    let stand_in = StandIn::start().await;
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &[]);
     let transports = [None, Some("zlib-stream"), Some("zstd-stream")];

@@ -4,6 +4,8 @@
 //! 502, a 431, a failed TLS handshake (an entry without response) and a zstd-stream gateway.
 //! The tools come from `scripts/setup-test-deps` (.venv/record-tools).
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,6 +17,7 @@ use futures::{SinkExt, StreamExt};
 use record_support::*;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use upstream::*;
 
 fn tool(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,12 +32,8 @@ fn tool(name: &str) -> PathBuf {
 }
 
 fn make_recording(dir: &Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stand_in = rt.block_on(StandIn::start());
+    let rt = runtime();
+    let stand_in = FakeDiscord::start();
     let recorder = Recorder::start(dir, &stand_in, &[]);
     let calls: &[(&str, &[&str])] = &[
         ("https://discord.com/api/v9/users/@me", &[]),

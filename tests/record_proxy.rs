@@ -1,11 +1,14 @@
 //! `discord-mitm record` end to end: curl and a WebSocket client through the proxy to a local
 //! fake discord.com; then the sled recording is opened and checked.
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use futures::{SinkExt, StreamExt};
 use record_support::*;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use upstream::*;
 
 async fn curl_async(recorder: &Recorder, url: &str, extra: &[&str]) -> std::process::Output {
     let proxy = recorder.proxy_url();
@@ -34,7 +37,7 @@ fn header(headers: &[discord_mitm::store::Header], name: &str) -> Option<String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_exchanges_are_recorded_decoded_and_redacted() {
-    let stand_in = StandIn::start().await;
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(
         dir.path(),
@@ -216,7 +219,7 @@ async fn gateway_session(recorder: &Recorder, compress: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_sessions_are_decoded_frame_by_frame() {
-    let stand_in = StandIn::start().await;
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &[]);
     for compress in ["zlib-stream", "zstd-stream"] {
@@ -291,7 +294,7 @@ async fn gateway_sessions_are_decoded_frame_by_frame() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_hosts_are_tunnelled_with_the_origin_certificate() {
-    let stand_in = StandIn::start().await;
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &[]);
     let url = format!("https://localhost:{}/", stand_in.addr.port());
@@ -338,8 +341,7 @@ async fn other_hosts_are_tunnelled_with_the_origin_certificate() {
 
 #[test]
 fn big_bodies_stream_through_and_the_recording_is_capped() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let stand_in = rt.block_on(StandIn::start());
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &["--max-body", "1024"]);
     let out = curl(&recorder, "https://discord.com/big", &[]);

@@ -1,6 +1,8 @@
 //! Bad input never takes the proxy down: garbage, failed TLS, upstream resets, oversized
 //! headers, vanishing WebSocket clients; and kill -9 leaves a database that opens.
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,18 +10,7 @@ use std::time::Duration;
 
 use record_support::*;
 use serde_json::Value;
-
-fn proxy_still_serves(recorder: &Recorder) {
-    let out = curl(recorder, "https://discord.com/api/v9/users/@me", &[]);
-    assert!(
-        out.status.success(),
-        "proxy stopped serving: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        recorder.log()
-    );
-    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(user["username"], "Nelly");
-}
+use upstream::FakeDiscord;
 
 fn read_some(stream: &mut TcpStream) -> Vec<u8> {
     stream
@@ -32,12 +23,8 @@ fn read_some(stream: &mut TcpStream) -> Vec<u8> {
 
 #[test]
 fn bad_input_is_refused_and_everyone_else_carries_on() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stand_in = rt.block_on(StandIn::start());
+    let rt = runtime();
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let recorder = Recorder::start(dir.path(), &stand_in, &[]);
 
@@ -137,12 +124,7 @@ fn bad_input_is_refused_and_everyone_else_carries_on() {
 
 #[test]
 fn kill_9_during_traffic_leaves_a_database_that_opens() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stand_in = rt.block_on(StandIn::start());
+    let stand_in = FakeDiscord::start();
     let dir = workdir();
     let mut recorder = Recorder::start(dir.path(), &stand_in, &[]);
     // 40 requests on one keep-alive connection, done before the pause.

@@ -9,7 +9,7 @@ use serve_support::*;
 
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
+    SERVER.get_or_init(Server::on_fixture)
 }
 
 fn api() -> Api {
@@ -1491,7 +1491,7 @@ fn bans_invites_kicks_and_rejoining() {
 #[test]
 fn emojis_and_custom_emoji_reactions() {
     let api = api();
-    let image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let image = PIXEL_PNG;
     let emoji = expect(
         &api.post(
             &format!("/guilds/{GUILD}/emojis"),

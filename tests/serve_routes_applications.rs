@@ -4,15 +4,13 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
-
-const IMAGE: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
 #[test]
 fn application_emojis() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let list = format!("/applications/{BOT_ID}/emojis");
 
@@ -23,7 +21,7 @@ fn application_emojis() {
     assert!(bad.body["errors"]["name"].is_object() && bad.body["errors"]["image"].is_object());
 
     let emoji = expect(
-        &api.post(&list, BOT, json!({"name": "wumpus", "image": IMAGE})),
+        &api.post(&list, BOT, json!({"name": "wumpus", "image": PIXEL_PNG})),
         201,
     )
     .clone();
@@ -36,36 +34,33 @@ fn application_emojis() {
     );
     assert_eq!(emoji["user"]["id"], BOT_ID);
     expect_error(
-        &api.post(&list, BOT, json!({"name": "wumpus", "image": IMAGE})),
+        &api.post(&list, BOT, json!({"name": "wumpus", "image": PIXEL_PNG})),
         400,
         50035,
     );
     let id = emoji["id"].as_str().unwrap().to_string();
     let one = format!("{list}/{id}");
-    let listed = expect(&api.get(&list, BOT), 200).clone();
-    conforms(
+    let listed = expect_documented(
         &spec,
+        &api.get(&list, BOT),
+        200,
         "GET",
         "/applications/{application_id}/emojis",
-        200,
-        &listed,
     );
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
-    let fetched = expect(&api.get(&one, BOT), 200).clone();
-    conforms(
+    expect_documented(
         &spec,
+        &api.get(&one, BOT),
+        200,
         "GET",
         "/applications/{application_id}/emojis/{emoji_id}",
-        200,
-        &fetched,
     );
-    let renamed = expect(&api.patch(&one, BOT, json!({"name": "wumpus2"})), 200).clone();
-    conforms(
+    let renamed = expect_documented(
         &spec,
+        &api.patch(&one, BOT, json!({"name": "wumpus2"})),
+        200,
         "PATCH",
         "/applications/{application_id}/emojis/{emoji_id}",
-        200,
-        &renamed,
     );
     assert_eq!(renamed["name"], "wumpus2");
     expect_error(&api.patch(&one, BOB, json!({"name": "bob"})), 403, 50001);
@@ -77,7 +72,7 @@ fn application_emojis() {
 #[test]
 fn entitlements() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let list = format!("/applications/{BOT_ID}/entitlements");
     let sku = "1019475255913222144";
@@ -143,13 +138,12 @@ fn entitlements() {
 
     let all = expect(&api.get(&list, BOT), 200).clone();
     assert_eq!(all.as_array().unwrap().len(), 2);
-    let bobs = expect(&api.get(&format!("{list}?user_id={BOB_ID}"), BOT), 200).clone();
-    conforms(
+    let bobs = expect_documented(
         &spec,
+        &api.get(&format!("{list}?user_id={BOB_ID}"), BOT),
+        200,
         "GET",
         "/applications/{application_id}/entitlements",
-        200,
-        &bobs,
     );
     assert_eq!(bobs.as_array().unwrap().len(), 1);
     assert_eq!(
@@ -159,24 +153,22 @@ fn entitlements() {
     expect_error(&api.get(&format!("{list}?sku_ids=x"), BOT), 400, 50035);
     expect_error(&api.get(&format!("{list}?limit=0"), BOT), 400, 50035);
     let one = format!("{list}/{bob_entitlement}");
-    let fetched = expect(&api.get(&one, BOT), 200).clone();
-    conforms(
+    expect_documented(
         &spec,
+        &api.get(&one, BOT),
+        200,
         "GET",
         "/applications/{application_id}/entitlements/{entitlement_id}",
-        200,
-        &fetched,
     );
 
     // Bob sees his own entitlements for the app.
     let mine_path = format!("/users/@me/applications/{BOT_ID}/entitlements");
-    let mine = expect(&api.get(&mine_path, BOB), 200).clone();
-    conforms(
+    let mine = expect_documented(
         &spec,
+        &api.get(&mine_path, BOB),
+        200,
         "GET",
         "/users/@me/applications/{application_id}/entitlements",
-        200,
-        &mine,
     );
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(expect(&api.get(&mine_path, DAVE), 200), &json!([]));
@@ -205,18 +197,17 @@ fn entitlements() {
 #[test]
 fn role_connections() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let metadata = format!("/applications/{BOT_ID}/role-connections/metadata");
     let connection = format!("/users/@me/applications/{BOT_ID}/role-connection");
 
-    let empty = expect(&api.get(&metadata, BOT), 200).clone();
-    conforms(
+    let empty = expect_documented(
         &spec,
+        &api.get(&metadata, BOT),
+        200,
         "GET",
         "/applications/{application_id}/role-connections/metadata",
-        200,
-        &empty,
     );
     assert_eq!(empty, json!([]));
     expect_error(&api.put(&metadata, BOB, json!([])), 403, 50001);
@@ -241,13 +232,12 @@ fn role_connections() {
         {"type": 2, "key": "level", "name": "Level", "description": "At least this level"},
         {"type": 7, "key": "verified", "name": "Verified", "description": "Has verified"}
     ]);
-    let saved = expect(&api.put(&metadata, BOT, records), 200).clone();
-    conforms(
+    let saved = expect_documented(
         &spec,
+        &api.put(&metadata, BOT, records),
+        200,
         "PUT",
         "/applications/{application_id}/role-connections/metadata",
-        200,
-        &saved,
     );
     assert_eq!(saved.as_array().unwrap().len(), 2);
 
@@ -258,13 +248,12 @@ fn role_connections() {
         404,
         10002,
     );
-    let initial = expect(&api.get(&connection, BOB), 200).clone();
-    conforms(
+    let initial = expect_documented(
         &spec,
+        &api.get(&connection, BOB),
+        200,
         "GET",
         "/users/@me/applications/{application_id}/role-connection",
-        200,
-        &initial,
     );
     assert_eq!(initial["metadata"], json!({}));
     let bad = api.put(&connection, BOB, json!({"metadata": {"karma": "5"}}));
@@ -300,18 +289,12 @@ fn role_connections() {
 async fn twilight_parses_application_answers() {
     use twilight_http::request::application::monetization::CreateTestEntitlementOwner;
     use twilight_model::id::Id;
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
-    let http = twilight_http::Client::builder()
-        .proxy(server.addr.clone(), true)
-        .token(BOT.trim_start_matches("Bot ").to_string())
-        .build();
+    let server = Server::on_fixture_async().await;
+    let http = server.twilight(BOT);
     let app = Id::new(BOT_ID.parse().unwrap());
 
     let emoji = http
-        .add_application_emoji(app, "wumpus", IMAGE)
+        .add_application_emoji(app, "wumpus", PIXEL_PNG)
         .await
         .unwrap()
         .model()

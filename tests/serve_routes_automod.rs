@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::json;
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 fn rules() -> String {
@@ -14,7 +14,7 @@ fn rules() -> String {
 #[test]
 fn automod_rules_lifecycle() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
 
     let empty = expect(&api.get(&rules(), BOT), 200).clone();
@@ -106,13 +106,12 @@ fn automod_rules_lifecycle() {
     assert_eq!(unknown.status, 404, "{}", unknown.raw);
     assert_eq!(unknown.body["message"], "Unknown Auto Moderation Rule");
 
-    let fetched = expect(&api.get(&one, BOT), 200).clone();
-    conforms(
+    let fetched = expect_documented(
         &spec,
+        &api.get(&one, BOT),
+        200,
         "GET",
         "/guilds/{guild_id}/auto-moderation/rules/{rule_id}",
-        200,
-        &fetched,
     );
     assert_eq!(fetched, keyword);
     let edited = expect(
@@ -140,24 +139,18 @@ fn automod_rules_lifecycle() {
         50035,
     );
 
-    let list = expect(&api.get(&rules(), BOT), 200).clone();
-    conforms(
+    let list = expect_documented(
         &spec,
+        &api.get(&rules(), BOT),
+        200,
         "GET",
         "/guilds/{guild_id}/auto-moderation/rules",
-        200,
-        &list,
     );
     assert_eq!(list.as_array().unwrap().len(), 2);
     expect(&api.delete(&one, BOT), 204);
     assert_eq!(api.get(&one, BOT).status, 404);
     let audit = expect(&api.get(&format!("/guilds/{GUILD}/audit-logs"), ALICE), 200).clone();
-    let actions: Vec<i64> = audit["audit_log_entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action_type"].as_i64())
-        .collect();
+    let actions = audit_actions(&audit);
     for action in [140, 141, 142] {
         assert!(
             actions.contains(&action),
@@ -170,10 +163,7 @@ fn automod_rules_lifecycle() {
 async fn twilight_reads_automod_rules() {
     use twilight_model::id::Id;
 
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
+    let server = Server::on_fixture_async().await;
     let base = server.base();
     tokio::task::spawn_blocking(move || {
         expect(
@@ -189,10 +179,7 @@ async fn twilight_reads_automod_rules() {
     })
     .await
     .unwrap();
-    let http = twilight_http::Client::builder()
-        .proxy(server.addr.clone(), true)
-        .token(BOT.trim_start_matches("Bot ").to_string())
-        .build();
+    let http = server.twilight(BOT);
     let guild_id = Id::new(GUILD.parse().unwrap());
     let rules = http
         .auto_moderation_rules(guild_id)

@@ -4,13 +4,13 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 #[test]
 fn following_an_announcement_channel_delivers_crossposts() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let follow = format!("/channels/{NEWS}/followers");
 
@@ -160,7 +160,7 @@ fn open_dm(api: &Api, token: &str, recipient: &str) -> Value {
 #[test]
 fn group_dm_recipients() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let dm = open_dm(&api, ALICE, BOB_ID);
     let dm_id = dm["id"].as_str().unwrap().to_string();

@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 const APP: &str = BOT_ID;
@@ -34,7 +34,7 @@ fn ping_command() -> Value {
 #[test]
 fn global_commands_crud_upsert_and_errors() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
 
     let empty = expect(&api.get(&global(), BOT), 200).clone();
@@ -47,13 +47,12 @@ fn global_commands_crud_upsert_and_errors() {
         &empty,
     );
 
-    let created = expect(&api.post(&global(), BOT, ping_command()), 201).clone();
-    conforms(
+    let created = expect_documented(
         &spec,
+        &api.post(&global(), BOT, ping_command()),
+        201,
         "POST",
         "/applications/{application_id}/commands",
-        201,
-        &created,
     );
     assert_eq!(created["application_id"], APP);
     assert_eq!(created["type"], 1);
@@ -87,13 +86,12 @@ fn global_commands_crud_upsert_and_errors() {
     .clone();
     assert_eq!(user_command["description"], "");
 
-    let one = expect(&api.get(&format!("{}/{id}", global()), BOT), 200).clone();
-    conforms(
+    let one = expect_documented(
         &spec,
+        &api.get(&format!("{}/{id}", global()), BOT),
+        200,
         "GET",
         "/applications/{application_id}/commands/{command_id}",
-        200,
-        &one,
     );
     assert_eq!(one["description"], "Pong, again");
 
@@ -142,7 +140,7 @@ fn global_commands_crud_upsert_and_errors() {
 
 #[test]
 fn invalid_commands_get_50035_at_the_offending_fields() {
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
 
     let reply = api.post(
@@ -221,7 +219,7 @@ fn invalid_commands_get_50035_at_the_offending_fields() {
 #[test]
 fn bulk_overwrite_keeps_ids_and_enforces_limits() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let ping = expect(&api.post(&global(), BOT, ping_command()), 201).clone();
     let doomed = expect(
@@ -304,37 +302,34 @@ fn bulk_overwrite_keeps_ids_and_enforces_limits() {
 #[test]
 fn guild_commands_and_permissions() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
 
-    let command = expect(&api.post(&guild(), BOT, ping_command()), 201).clone();
-    conforms(
+    let command = expect_documented(
         &spec,
+        &api.post(&guild(), BOT, ping_command()),
+        201,
         "POST",
         "/applications/{application_id}/guilds/{guild_id}/commands",
-        201,
-        &command,
     );
     assert_eq!(command["guild_id"], GUILD);
     assert!(command.get("dm_permission").is_none());
     let id = command["id"].as_str().unwrap().to_string();
     assert_eq!(expect(&api.get(&global(), BOT), 200), &json!([]));
-    let listed = expect(&api.get(&guild(), BOT), 200).clone();
-    conforms(
+    let listed = expect_documented(
         &spec,
+        &api.get(&guild(), BOT),
+        200,
         "GET",
         "/applications/{application_id}/guilds/{guild_id}/commands",
-        200,
-        &listed,
     );
     assert_eq!(listed[0]["id"], id.as_str());
-    let one = expect(&api.get(&format!("{}/{id}", guild()), BOT), 200).clone();
-    conforms(
+    expect_documented(
         &spec,
+        &api.get(&format!("{}/{id}", guild()), BOT),
+        200,
         "GET",
         "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}",
-        200,
-        &one,
     );
     // A global lookup does not find a guild command.
     expect_error(&api.get(&format!("{}/{id}", global()), BOT), 404, 10063);
@@ -371,33 +366,30 @@ fn guild_commands_and_permissions() {
         10063,
     );
 
-    let set = expect(&api.put(&single, ALICE, body), 200).clone();
-    conforms(
+    let set = expect_documented(
         &spec,
+        &api.put(&single, ALICE, body),
+        200,
         "PUT",
         "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
-        200,
-        &set,
     );
     assert_eq!(set["id"], id.as_str());
     assert_eq!(set["application_id"], APP);
     assert_eq!(set["permissions"][1]["permission"], false);
-    let fetched = expect(&api.get(&single, BOT), 200).clone();
-    conforms(
+    let fetched = expect_documented(
         &spec,
+        &api.get(&single, BOT),
+        200,
         "GET",
         "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
-        200,
-        &fetched,
     );
     assert_eq!(fetched, set);
-    let listed = expect(&api.get(&all, BOT), 200).clone();
-    conforms(
+    let listed = expect_documented(
         &spec,
+        &api.get(&all, BOT),
+        200,
         "GET",
         "/applications/{application_id}/guilds/{guild_id}/commands/permissions",
-        200,
-        &listed,
     );
     assert_eq!(listed, json!([set]));
 
@@ -423,14 +415,8 @@ async fn twilight_manages_commands() {
     use twilight_model::application::command::{CommandOption, CommandOptionType, CommandType};
     use twilight_model::id::Id;
 
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
-    let http = twilight_http::Client::builder()
-        .proxy(server.addr.clone(), true)
-        .token(BOT.trim_start_matches("Bot ").to_string())
-        .build();
+    let server = Server::on_fixture_async().await;
+    let http = server.twilight(BOT);
     let interaction = http.interaction(Id::new(APP.parse().unwrap()));
     let guild_id = Id::new(GUILD.parse().unwrap());
 

@@ -95,10 +95,7 @@ async fn call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_reach_gateway_sessions() {
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
+    let server = Server::on_fixture_async().await;
     let base = server.base();
     let api = base.as_str();
     // GUILDS | GUILD_EXPRESSIONS | GUILD_WEBHOOKS | GUILD_MESSAGES | MESSAGE_CONTENT

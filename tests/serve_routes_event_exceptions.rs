@@ -7,7 +7,7 @@ mod serve_support;
 
 use serde_json::json;
 use serve_routes_gateway_support::{call, next_dispatch, session};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 const START: &str = "2031-01-06T18:00:00Z";
@@ -16,10 +16,7 @@ const NEXT_WEEK: &str = "2031-01-13T18:00:00Z";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weekly_event_exceptions() {
     let spec = spec();
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
+    let server = Server::on_fixture_async().await;
     let base = server.base();
     let base = base.as_str();
     let events = format!("/guilds/{GUILD}/scheduled-events");

@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 /// A 1x1 PNG.
@@ -76,7 +76,7 @@ fn audit(api: &Api, action_type: u16) -> Vec<Value> {
 #[test]
 fn guild_sticker_lifecycle() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let list = format!("/guilds/{GUILD}/stickers");
 
@@ -107,27 +107,35 @@ fn guild_sticker_lifecycle() {
 
     // Bob (plain member; @everyone has CREATE_GUILD_EXPRESSIONS) uploads one.
     let reply = post_form(&server, &list, BOB, &fields, Some(PNG));
-    let sticker = expect(&reply, 201).clone();
-    conforms(&spec, "POST", "/guilds/{guild_id}/stickers", 201, &sticker);
+    let sticker = expect_documented(&spec, &reply, 201, "POST", "/guilds/{guild_id}/stickers");
     assert_eq!(sticker["format_type"], 1);
     assert_eq!(sticker["type"], 2);
     assert_eq!(sticker["user"]["id"], BOB_ID);
     let id = sticker["id"].as_str().unwrap().to_string();
     let one = format!("/guilds/{GUILD}/stickers/{id}");
 
-    let listed = expect(&api.get(&list, DAVE), 200).clone();
-    conforms(&spec, "GET", "/guilds/{guild_id}/stickers", 200, &listed);
-    assert_eq!(listed.as_array().unwrap().len(), 1);
-    let fetched = expect(&api.get(&one, ALICE), 200).clone();
-    conforms(
+    let listed = expect_documented(
         &spec,
+        &api.get(&list, DAVE),
+        200,
+        "GET",
+        "/guilds/{guild_id}/stickers",
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    expect_documented(
+        &spec,
+        &api.get(&one, ALICE),
+        200,
         "GET",
         "/guilds/{guild_id}/stickers/{sticker_id}",
-        200,
-        &fetched,
     );
-    let global = expect(&api.get(&format!("/stickers/{id}"), CAROL), 200).clone();
-    conforms(&spec, "GET", "/stickers/{sticker_id}", 200, &global);
+    let global = expect_documented(
+        &spec,
+        &api.get(&format!("/stickers/{id}"), CAROL),
+        200,
+        "GET",
+        "/stickers/{sticker_id}",
+    );
     assert_eq!(global["guild_id"], GUILD);
 
     // Dave may not edit or delete bob's sticker; bob and admins may.
@@ -195,15 +203,30 @@ fn guild_sticker_lifecycle() {
     expect_error(&api.get("/stickers/notanid", ALICE), 400, 50035);
 
     // The standard packs.
-    let packs = expect(&api.get("/sticker-packs", BOB), 200).clone();
-    conforms(&spec, "GET", "/sticker-packs", 200, &packs);
+    let packs = expect_documented(
+        &spec,
+        &api.get("/sticker-packs", BOB),
+        200,
+        "GET",
+        "/sticker-packs",
+    );
     let pack = &packs["sticker_packs"][0];
     let pack_id = pack["id"].as_str().unwrap();
-    let fetched_pack = expect(&api.get(&format!("/sticker-packs/{pack_id}"), BOB), 200).clone();
-    conforms(&spec, "GET", "/sticker-packs/{pack_id}", 200, &fetched_pack);
+    expect_documented(
+        &spec,
+        &api.get(&format!("/sticker-packs/{pack_id}"), BOB),
+        200,
+        "GET",
+        "/sticker-packs/{pack_id}",
+    );
     let standard_id = pack["stickers"][0]["id"].as_str().unwrap();
-    let standard = expect(&api.get(&format!("/stickers/{standard_id}"), BOB), 200).clone();
-    conforms(&spec, "GET", "/stickers/{sticker_id}", 200, &standard);
+    let standard = expect_documented(
+        &spec,
+        &api.get(&format!("/stickers/{standard_id}"), BOB),
+        200,
+        "GET",
+        "/stickers/{sticker_id}",
+    );
     assert_eq!(standard["type"], 1);
     expect_error(&api.get("/sticker-packs/1", BOB), 404, 10061);
 }
@@ -211,13 +234,18 @@ fn guild_sticker_lifecycle() {
 #[test]
 fn soundboard_lifecycle() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let list = format!("/guilds/{GUILD}/soundboard-sounds");
     let ogg = "data:audio/ogg;base64,T2dnUwACAAAAAAAAAAA=";
 
-    let defaults = expect(&api.get("/soundboard-default-sounds", BOB), 200).clone();
-    conforms(&spec, "GET", "/soundboard-default-sounds", 200, &defaults);
+    let defaults = expect_documented(
+        &spec,
+        &api.get("/soundboard-default-sounds", BOB),
+        200,
+        "GET",
+        "/soundboard-default-sounds",
+    );
     assert_eq!(defaults[0]["name"], "quack");
 
     let bad = api.post(&list, BOB, json!({"name": "x", "volume": 2.0}));
@@ -272,22 +300,20 @@ fn soundboard_lifecycle() {
     let id = sound["sound_id"].as_str().unwrap().to_string();
     let one = format!("/guilds/{GUILD}/soundboard-sounds/{id}");
 
-    let listed = expect(&api.get(&list, DAVE), 200).clone();
-    conforms(
+    let listed = expect_documented(
         &spec,
+        &api.get(&list, DAVE),
+        200,
         "GET",
         "/guilds/{guild_id}/soundboard-sounds",
-        200,
-        &listed,
     );
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
-    let fetched = expect(&api.get(&one, DAVE), 200).clone();
-    conforms(
+    expect_documented(
         &spec,
+        &api.get(&one, DAVE),
+        200,
         "GET",
         "/guilds/{guild_id}/soundboard-sounds/{sound_id}",
-        200,
-        &fetched,
     );
     expect_error(&api.get(&one, CAROL), 403, 50001);
 
@@ -350,14 +376,8 @@ fn expressions_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilight_parses_sticker_answers() {
     use twilight_model::id::Id;
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
-    let http = twilight_http::Client::builder()
-        .proxy(server.addr.clone(), true)
-        .token(BOT.trim_start_matches("Bot ").to_string())
-        .build();
+    let server = Server::on_fixture_async().await;
+    let http = server.twilight(BOT);
     let guild_id = Id::new(GUILD.parse().unwrap());
     let sticker = http
         .create_guild_sticker(guild_id, "wave", "waving", "wave", PNG)

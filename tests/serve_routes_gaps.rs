@@ -25,7 +25,7 @@ fn listing_members_needs_the_guild_members_intent() {
     );
     expect(&api.get(&format!("/guilds/{GUILD}/members"), ALICE), 200);
 
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let members = server
         .api()
         .get(&format!("/guilds/{GUILD}/members?limit=10"), BOT);

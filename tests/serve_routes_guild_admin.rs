@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::json;
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 fn in_hours(hours: u64) -> String {
@@ -39,7 +39,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 #[test]
 fn incident_actions_pause_invites() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let path = format!("/guilds/{GUILD}/incident-actions");
     let invite = expect(
@@ -108,7 +108,7 @@ fn incident_actions_pause_invites() {
 #[test]
 fn applications_are_edited_by_id() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let path = format!("/applications/{BOT_ID}");
     let edited = expect(

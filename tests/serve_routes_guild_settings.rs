@@ -5,7 +5,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 /// The shared fixture with dave as a long-standing member (a prune candidate).
@@ -139,11 +139,21 @@ fn guild_template_lifecycle() {
     );
 
     // Anyone can read a template by its code; unknown codes are 10057.
-    let public = expect(&api.get(&format!("/guilds/templates/{code}"), CAROL), 200).clone();
-    conforms(&spec, "GET", "/guilds/templates/{code}", 200, &public);
+    expect_documented(
+        &spec,
+        &api.get(&format!("/guilds/templates/{code}"), CAROL),
+        200,
+        "GET",
+        "/guilds/templates/{code}",
+    );
     expect_error(&api.get("/guilds/templates/nope", CAROL), 404, 10057);
-    let listed = expect(&api.get(&list, BOT), 200).clone();
-    conforms(&spec, "GET", "/guilds/{guild_id}/templates", 200, &listed);
+    let listed = expect_documented(
+        &spec,
+        &api.get(&list, BOT),
+        200,
+        "GET",
+        "/guilds/{guild_id}/templates",
+    );
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
     // Changing the guild makes the template dirty until it is synced.
@@ -159,13 +169,12 @@ fn guild_template_lifecycle() {
     assert_eq!(dirty["is_dirty"], true);
     let one = format!("/guilds/{GUILD}/templates/{code}");
     expect_error(&api.put(&one, BOB, json!({})), 403, 50013);
-    let synced = expect(&api.put(&one, ALICE, json!({})), 200).clone();
-    conforms(
+    let synced = expect_documented(
         &spec,
+        &api.put(&one, ALICE, json!({})),
+        200,
         "PUT",
         "/guilds/{guild_id}/templates/{code}",
-        200,
-        &synced,
     );
     assert_eq!(synced["is_dirty"], Value::Null);
     assert!(synced["serialized_source_guild"]["roles"]
@@ -199,13 +208,12 @@ fn guild_template_lifecycle() {
         10057,
     );
 
-    let deleted = expect(&api.delete(&one, ALICE), 200).clone();
-    conforms(
+    let deleted = expect_documented(
         &spec,
+        &api.delete(&one, ALICE),
+        200,
         "DELETE",
         "/guilds/{guild_id}/templates/{code}",
-        200,
-        &deleted,
     );
     assert_eq!(deleted["code"], code.as_str());
     expect_error(
@@ -225,13 +233,12 @@ fn welcome_screen_widget_and_onboarding() {
     // Welcome screen: hidden from plain members until enabled.
     let welcome = format!("/guilds/{GUILD}/welcome-screen");
     expect_error(&api.get(&welcome, BOB), 403, 50013);
-    let empty = expect(&api.get(&welcome, ALICE), 200).clone();
-    conforms(
+    let empty = expect_documented(
         &spec,
+        &api.get(&welcome, ALICE),
+        200,
         "GET",
         "/guilds/{guild_id}/welcome-screen",
-        200,
-        &empty,
     );
     assert_eq!(empty["welcome_channels"], json!([]));
     let bad = api.patch(
@@ -272,8 +279,13 @@ fn welcome_screen_widget_and_onboarding() {
     let settings = format!("/guilds/{GUILD}/widget");
     let public = format!("{}/guilds/{GUILD}/widget.json", server.base());
     expect_error(&api.get(&settings, BOB), 403, 50013);
-    let off = expect(&api.get(&settings, BOT), 200).clone();
-    conforms(&spec, "GET", "/guilds/{guild_id}/widget", 200, &off);
+    let off = expect_documented(
+        &spec,
+        &api.get(&settings, BOT),
+        200,
+        "GET",
+        "/guilds/{guild_id}/widget",
+    );
     assert_eq!(off, json!({"enabled": false, "channel_id": null}));
     expect_error(&api.send("GET", &public, None, None, &[]), 403, 50004);
     let public_png = format!("{}/guilds/{GUILD}/widget.png", server.base());
@@ -294,8 +306,13 @@ fn welcome_screen_widget_and_onboarding() {
     .clone();
     conforms(&spec, "PATCH", "/guilds/{guild_id}/widget", 200, &on);
     assert_eq!(on["channel_id"], GENERAL);
-    let widget = expect(&api.send("GET", &public, None, None, &[]), 200).clone();
-    conforms(&spec, "GET", "/guilds/{guild_id}/widget.json", 200, &widget);
+    let widget = expect_documented(
+        &spec,
+        &api.send("GET", &public, None, None, &[]),
+        200,
+        "GET",
+        "/guilds/{guild_id}/widget.json",
+    );
     assert_eq!(widget["name"], "Test Guild");
     assert_eq!(widget["channels"][0]["id"], VOICE);
     assert_eq!(
@@ -316,8 +333,13 @@ fn welcome_screen_widget_and_onboarding() {
 
     // Onboarding: members read it; MANAGE_GUILD + MANAGE_ROLES write it.
     let path = format!("/guilds/{GUILD}/onboarding");
-    let initial = expect(&api.get(&path, BOB), 200).clone();
-    conforms(&spec, "GET", "/guilds/{guild_id}/onboarding", 200, &initial);
+    let initial = expect_documented(
+        &spec,
+        &api.get(&path, BOB),
+        200,
+        "GET",
+        "/guilds/{guild_id}/onboarding",
+    );
     assert_eq!(initial["enabled"], false);
     expect_error(&api.put(&path, BOB, json!({"mode": 1})), 403, 50013);
     expect_error(&api.get(&path, CAROL), 403, 50001);
@@ -373,8 +395,13 @@ fn prune_counts_and_removes_inactive_members() {
     expect_error(&api.post(&path, BOT, json!({"days": "seven"})), 400, 50035);
 
     // Dave joined in 2020 and has no roles; bob joined today.
-    let count = expect(&api.get(&format!("{path}?days=7"), BOT), 200).clone();
-    conforms(&spec, "GET", "/guilds/{guild_id}/prune", 200, &count);
+    let count = expect_documented(
+        &spec,
+        &api.get(&format!("{path}?days=7"), BOT),
+        200,
+        "GET",
+        "/guilds/{guild_id}/prune",
+    );
     assert_eq!(count["pruned"], 1);
     // A role outside include_roles protects a member.
     expect(
@@ -435,10 +462,7 @@ async fn twilight_parses_guild_settings() {
     })
     .await
     .unwrap();
-    let http = twilight_http::Client::builder()
-        .proxy(server.addr.clone(), true)
-        .token(BOT.trim_start_matches("Bot ").to_string())
-        .build();
+    let http = server.twilight(BOT);
     let guild_id = Id::new(GUILD.parse().unwrap());
     let general = Id::new(GENERAL.parse().unwrap());
 
@@ -541,13 +565,12 @@ fn scheduled_event_user_counts() {
     let initial = before["guild_scheduled_event_count"].as_u64().unwrap();
     expect(&api.put(&format!("{base}/@me"), BOB, json!({})), 200);
     expect(&api.put(&format!("{base}/@me"), DAVE, json!({})), 200);
-    let after = expect(&api.get(&counts, BOB), 200).clone();
-    conforms(
+    let after = expect_documented(
         &spec,
+        &api.get(&counts, BOB),
+        200,
         "GET",
         "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/users/counts",
-        200,
-        &after,
     );
     assert_eq!(
         after["guild_scheduled_event_count"].as_u64().unwrap(),

@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 const APP: &str = BOT_ID;
@@ -53,7 +53,7 @@ fn anonymous(api: &Api, method: &str, path: &str, body: Option<Value>) -> Reply 
 
 #[test]
 fn invoking_a_command_makes_an_interaction() {
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     setup(&api);
 
@@ -117,7 +117,7 @@ fn invoking_a_command_makes_an_interaction() {
 #[test]
 fn callback_original_and_followups() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     setup(&api);
     let interaction = invoke(&api, "hi");
@@ -174,13 +174,12 @@ fn callback_original_and_followups() {
         &format!("{callback}?with_response=true"),
         Some(json!({"type": 4, "data": {"content": format!("echo: hi <@{BOB_ID}>")}})),
     );
-    let answered = expect(&answered, 200).clone();
-    conforms(
+    let answered = expect_documented(
         &spec,
+        &answered,
+        200,
         "POST",
         "/interactions/{interaction_id}/{interaction_token}/callback",
-        200,
-        &answered,
     );
     let message = &answered["resource"]["message"];
     assert_eq!(answered["resource"]["type"], 4);
@@ -215,13 +214,12 @@ fn callback_original_and_followups() {
     assert_eq!(in_channel["content"], message["content"]);
 
     let original = format!("{hook}/messages/@original");
-    let fetched = expect(&anonymous(&api, "GET", &original, None), 200).clone();
-    conforms(
+    let fetched = expect_documented(
         &spec,
+        &anonymous(&api, "GET", &original, None),
+        200,
         "GET",
         "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
-        200,
-        &fetched,
     );
     assert_eq!(fetched["id"], original_id.as_str());
     let edited = expect(
@@ -307,7 +305,7 @@ fn callback_original_and_followups() {
 
 #[test]
 fn deferred_responses_and_component_updates() {
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     setup(&api);
 
@@ -425,7 +423,7 @@ async fn twilight_answers_an_interaction() {
     use twilight_model::id::Id;
 
     let server = tokio::task::spawn_blocking(|| {
-        let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+        let server = Server::on_fixture();
         setup(&server.api());
         server
     })
@@ -435,10 +433,7 @@ async fn twilight_answers_an_interaction() {
     let interaction = tokio::task::spawn_blocking(move || invoke(&Api::new(&base), "twilight"))
         .await
         .unwrap();
-    let http = twilight_http::Client::builder()
-        .proxy(server.addr.clone(), true)
-        .token(BOT.trim_start_matches("Bot ").to_string())
-        .build();
+    let http = server.twilight(BOT);
     let client = http.interaction(Id::new(APP.parse().unwrap()));
     let token = interaction["token"].as_str().unwrap().to_string();
     let id = Id::new(interaction["id"].as_str().unwrap().parse().unwrap());

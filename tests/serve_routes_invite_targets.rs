@@ -6,7 +6,7 @@ mod serve_support;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 /// `PUT` a CSV as `target_users_file` with curl; returns (status, body text).
@@ -31,7 +31,7 @@ fn upload(url: &str, token: &str, csv: &str) -> (u16, String) {
 #[test]
 fn restricted_invites() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let code = expect(
         &api.post(

@@ -4,13 +4,13 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::json;
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 #[test]
 fn application_managed_lobbies() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
 
     let invalid = api.post(
@@ -55,8 +55,13 @@ fn application_managed_lobbies() {
     assert_eq!(lobby["members"][0]["flags"], 1);
     let id = lobby["id"].as_str().unwrap().to_string();
     let path = format!("/lobbies/{id}");
-    let fetched = expect(&api.get(&path, BOT), 200).clone();
-    conforms(&spec, "GET", "/lobbies/{lobby_id}", 200, &fetched);
+    let fetched = expect_documented(
+        &spec,
+        &api.get(&path, BOT),
+        200,
+        "GET",
+        "/lobbies/{lobby_id}",
+    );
     assert_eq!(fetched, lobby);
 
     let member = expect(
@@ -140,8 +145,13 @@ fn application_managed_lobbies() {
         400,
         50035,
     );
-    let history = expect(&api.get(&format!("{path}/messages"), CAROL), 200).clone();
-    conforms(&spec, "GET", "/lobbies/{lobby_id}/messages", 200, &history);
+    let history = expect_documented(
+        &spec,
+        &api.get(&format!("{path}/messages"), CAROL),
+        200,
+        "GET",
+        "/lobbies/{lobby_id}/messages",
+    );
     assert_eq!(history[0]["content"], "welcome");
     assert_eq!(history[1]["content"], "gg");
     assert_eq!(
@@ -169,13 +179,12 @@ fn application_managed_lobbies() {
         400,
         50024,
     );
-    let linked = expect(&api.patch(&link, BOT, json!({"channel_id": GENERAL})), 200).clone();
-    conforms(
+    let linked = expect_documented(
         &spec,
+        &api.patch(&link, BOT, json!({"channel_id": GENERAL})),
+        200,
         "PATCH",
         "/lobbies/{lobby_id}/channel-linking",
-        200,
-        &linked,
     );
     assert_eq!(linked["linked_channel"]["id"], GENERAL);
     assert_eq!(

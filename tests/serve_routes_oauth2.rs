@@ -7,17 +7,22 @@ mod serve_support;
 
 use serde_json::json;
 use serve_routes_gateway_support::{call, next_dispatch, session};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 #[test]
 fn oauth2_information_routes() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
 
-    let me = expect(&api.get("/oauth2/@me", BOT), 200).clone();
-    conforms(&spec, "GET", "/oauth2/@me", 200, &me);
+    let me = expect_documented(
+        &spec,
+        &api.get("/oauth2/@me", BOT),
+        200,
+        "GET",
+        "/oauth2/@me",
+    );
     assert_eq!(me["application"]["id"], BOT_ID);
     assert_eq!(me["user"]["id"], BOT_ID);
     assert_eq!(me["scopes"], json!(["bot", "applications.commands"]));
@@ -26,8 +31,13 @@ fn oauth2_information_routes() {
     let anonymous = api.send("GET", "/oauth2/@me", None, None, &[]);
     expect_error(&anonymous, 401, 0);
 
-    let info = expect(&api.get("/oauth2/userinfo", ALICE), 200).clone();
-    conforms(&spec, "GET", "/oauth2/userinfo", 200, &info);
+    let info = expect_documented(
+        &spec,
+        &api.get("/oauth2/userinfo", ALICE),
+        200,
+        "GET",
+        "/oauth2/userinfo",
+    );
     assert_eq!(info["sub"], ALICE_ID);
     assert_eq!(info["preferred_username"], "alice");
     assert_eq!(info["email"], "alice@example.com");
@@ -35,18 +45,20 @@ fn oauth2_information_routes() {
     assert_eq!(bot_info["sub"], BOT_ID);
     assert_eq!(bot_info["email"], json!(null));
 
-    let keys = expect(&api.send("GET", "/oauth2/keys", None, None, &[]), 200).clone();
-    conforms(&spec, "GET", "/oauth2/keys", 200, &keys);
+    let keys = expect_documented(
+        &spec,
+        &api.send("GET", "/oauth2/keys", None, None, &[]),
+        200,
+        "GET",
+        "/oauth2/keys",
+    );
     assert_eq!(keys, json!({"keys": []}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_bots_integration_uninstalls_it() {
     let spec = spec();
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
+    let server = Server::on_fixture_async().await;
     let base = server.base();
     let base = base.as_str();
     let list = format!("/guilds/{GUILD}/integrations");

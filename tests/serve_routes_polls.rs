@@ -7,7 +7,7 @@ mod serve_support;
 
 use serde_json::{json, Value};
 use serve_routes_gateway_support::{call, next_dispatch, session};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 const SEND_POLLS: u64 = 1 << 49;
@@ -36,13 +36,12 @@ fn poll_lifecycle_over_rest() {
     let messages = format!("/channels/{GENERAL}/messages");
 
     let created = api.post(&messages, ALICE, lunch_poll(false));
-    let poll_message = expect(&created, 200).clone();
-    conforms(
+    let poll_message = expect_documented(
         &spec,
+        &created,
+        200,
         "POST",
         "/channels/{channel_id}/messages",
-        200,
-        &poll_message,
     );
     let poll = &poll_message["poll"];
     assert_eq!(poll["question"], json!({"text": "Lunch?"}));
@@ -122,13 +121,12 @@ fn poll_lifecycle_over_rest() {
     );
     expect_error(&vote(CAROL, json!([1])), 403, 50001);
 
-    let seen_by_bob = expect(&api.get(&format!("{messages}/{id}"), BOB), 200).clone();
-    conforms(
+    let seen_by_bob = expect_documented(
         &spec,
+        &api.get(&format!("{messages}/{id}"), BOB),
+        200,
         "GET",
         "/channels/{channel_id}/messages/{message_id}",
-        200,
-        &seen_by_bob,
     );
     assert_eq!(
         seen_by_bob["poll"]["results"]["answer_counts"],
@@ -138,8 +136,13 @@ fn poll_lifecycle_over_rest() {
 
     // Voters of an answer, paged by user id.
     let voters_path = "/channels/{channel_id}/polls/{message_id}/answers/{answer_id}";
-    let voters = expect(&api.get(&format!("{polls}/answers/2"), BOT), 200).clone();
-    conforms(&spec, "GET", voters_path, 200, &voters);
+    let voters = expect_documented(
+        &spec,
+        &api.get(&format!("{polls}/answers/2"), BOT),
+        200,
+        "GET",
+        voters_path,
+    );
     assert_eq!(voters["users"].as_array().unwrap().len(), 1);
     assert_eq!(voters["users"][0]["id"], DAVE_ID);
     assert_eq!(vote(BOB, json!([2])).status, 204);
@@ -214,13 +217,12 @@ fn poll_lifecycle_over_rest() {
         json!([{"id": 2, "count": 1, "me_voted": true}])
     );
 
-    let ended = expect(&api.post(&format!("{polls}/expire"), ALICE, json!({})), 200).clone();
-    conforms(
+    let ended = expect_documented(
         &spec,
+        &api.post(&format!("{polls}/expire"), ALICE, json!({})),
+        200,
         "POST",
         "/channels/{channel_id}/polls/{message_id}/expire",
-        200,
-        &ended,
     );
     assert_eq!(ended["poll"]["results"]["is_finalized"], true);
     assert_eq!(
@@ -282,10 +284,7 @@ fn poll_lifecycle_over_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn votes_and_the_end_of_a_poll_reach_gateway_sessions() {
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
+    let server = Server::on_fixture_async().await;
     let base = server.base();
     const GUILDS: u64 = 1;
     const GUILD_MESSAGES: u64 = 1 << 9;

@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::json;
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 const START: &str = "2030-01-01T18:00:00+00:00";
@@ -131,26 +131,24 @@ fn scheduled_events_lifecycle() {
     // Subscribers.
     expect(&api.put(&format!("{one}/users/@me"), BOB, json!({})), 200);
     expect(&api.put(&format!("{one}/users/@me"), ALICE, json!({})), 200);
-    let users = expect(&api.get(&format!("{one}/users?with_member=true"), BOT), 200).clone();
-    conforms(
+    let users = expect_documented(
         &spec,
+        &api.get(&format!("{one}/users?with_member=true"), BOT),
+        200,
         "GET",
         "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/users",
-        200,
-        &users,
     );
     assert_eq!(users.as_array().unwrap().len(), 2);
     assert!(users[0]["member"]["joined_at"].is_string());
     let limited = expect(&api.get(&format!("{one}/users?limit=1"), BOT), 200).clone();
     assert_eq!(limited.as_array().unwrap().len(), 1);
     expect_error(&api.get(&format!("{one}/users?limit=101"), BOT), 400, 50035);
-    let counted = expect(&api.get(&format!("{one}?with_user_count=true"), BOT), 200).clone();
-    conforms(
+    let counted = expect_documented(
         &spec,
+        &api.get(&format!("{one}?with_user_count=true"), BOT),
+        200,
         "GET",
         "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}",
-        200,
-        &counted,
     );
     assert_eq!(counted["user_count"], 2);
     expect(&api.delete(&format!("{one}/users/@me"), BOB), 204);
@@ -193,12 +191,7 @@ fn scheduled_events_lifecycle() {
     expect(&api.delete(&one, BOT), 204);
     expect_error(&api.get(&one, BOT), 404, 10070);
     let audit = expect(&api.get(&format!("/guilds/{GUILD}/audit-logs"), ALICE), 200).clone();
-    let actions: Vec<i64> = audit["audit_log_entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action_type"].as_i64())
-        .collect();
+    let actions = audit_actions(&audit);
     for action in [100, 101, 102] {
         assert!(
             actions.contains(&action),
@@ -216,10 +209,7 @@ async fn twilight_reads_scheduled_events() {
     })
     .await
     .unwrap();
-    let http = twilight_http::Client::builder()
-        .proxy(server.addr.clone(), true)
-        .token(BOT.trim_start_matches("Bot ").to_string())
-        .build();
+    let http = server.twilight(BOT);
     let guild_id = Id::new(GUILD.parse().unwrap());
     let start = twilight_model::util::Timestamp::parse(START).unwrap();
     let end = twilight_model::util::Timestamp::parse(END).unwrap();

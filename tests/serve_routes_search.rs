@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 fn ids(messages: &Value) -> Vec<String> {
@@ -19,7 +19,7 @@ fn ids(messages: &Value) -> Vec<String> {
 #[test]
 fn guild_message_search() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let send = |channel: &str, token: &str, body: Value| {
         expect(
@@ -55,13 +55,12 @@ fn guild_message_search() {
     let hidden = send(SECRET, BOT, json!({"content": "secret deploy notes"}));
     let path = format!("/guilds/{GUILD}/messages/search");
 
-    let all = expect(&api.get(&format!("{path}?content=deploy"), BOB), 200).clone();
-    conforms(
+    let all = expect_documented(
         &spec,
+        &api.get(&format!("{path}?content=deploy"), BOB),
+        200,
         "GET",
         "/guilds/{guild_id}/messages/search",
-        200,
-        &all,
     );
     // Newest first; bob cannot read #secret, so its message is not found for him.
     assert_eq!(ids(&all), [mention.clone(), link.clone(), deploy.clone()]);
@@ -131,7 +130,7 @@ fn guild_message_search() {
 #[test]
 fn forum_thread_search() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     // Tag ids as a forum's `available_tags` would give them.
     let bug = "300000000000000001".to_string();
@@ -163,13 +162,12 @@ fn forum_thread_search() {
             .collect::<Vec<_>>()
     };
 
-    let found = expect(&api.get(&format!("{path}?name=crash"), ALICE), 200).clone();
-    conforms(
+    let found = expect_documented(
         &spec,
+        &api.get(&format!("{path}?name=crash"), ALICE),
+        200,
         "GET",
         "/channels/{channel_id}/threads/search",
-        200,
-        &found,
     );
     assert_eq!(found["total_results"], 2);
     assert_eq!(found["has_more"], false);

@@ -3,13 +3,13 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::json;
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 #[test]
 fn stage_lifecycle() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let stage = expect(
         &api.post(
@@ -74,16 +74,20 @@ fn stage_lifecycle() {
         150006,
     );
 
-    let fetched = expect(&api.get(&path, BOB), 200).clone();
-    conforms(&spec, "GET", "/stage-instances/{channel_id}", 200, &fetched);
-    assert_eq!(fetched, opened);
-    let edited = expect(&api.patch(&path, ALICE, json!({"topic": "Q&A"})), 200).clone();
-    conforms(
+    let fetched = expect_documented(
         &spec,
+        &api.get(&path, BOB),
+        200,
+        "GET",
+        "/stage-instances/{channel_id}",
+    );
+    assert_eq!(fetched, opened);
+    let edited = expect_documented(
+        &spec,
+        &api.patch(&path, ALICE, json!({"topic": "Q&A"})),
+        200,
         "PATCH",
         "/stage-instances/{channel_id}",
-        200,
-        &edited,
     );
     assert_eq!(edited["topic"], "Q&A");
     expect_error(&api.patch(&path, BOB, json!({"topic": "mine"})), 403, 50013);

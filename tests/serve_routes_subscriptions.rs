@@ -4,7 +4,7 @@ mod serve_routes_support;
 mod serve_support;
 
 use serde_json::json;
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 const SKU: &str = "400000000000000001";
@@ -12,7 +12,7 @@ const SKU: &str = "400000000000000001";
 #[test]
 fn subscriptions_follow_subscription_entitlements() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let grant = |user: &str| {
         expect(
@@ -31,8 +31,13 @@ fn subscriptions_follow_subscription_entitlements() {
     grant(ALICE_ID);
     let list = format!("/skus/{SKU}/subscriptions?user_id={BOB_ID}");
 
-    let listed = expect(&api.get(&list, BOT), 200).clone();
-    conforms(&spec, "GET", "/skus/{sku_id}/subscriptions", 200, &listed);
+    let listed = expect_documented(
+        &spec,
+        &api.get(&list, BOT),
+        200,
+        "GET",
+        "/skus/{sku_id}/subscriptions",
+    );
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let subscription = &listed[0];
     assert_eq!(subscription["id"], bobs.as_str());

@@ -13,10 +13,7 @@ const GUILD_VOICE_STATES: u64 = 1 << 7;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_soundboard_in_a_voice_channel() {
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
+    let server = Server::on_fixture_async().await;
     let base = server.base();
     let base = base.as_str();
     let mut watcher = session(&server.addr, ALICE, GUILDS | GUILD_VOICE_STATES).await;

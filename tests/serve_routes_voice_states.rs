@@ -8,7 +8,7 @@ mod serve_support;
 
 use serde_json::json;
 use serve_routes_gateway_support::{call, next_dispatch, send, session};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 const GUILDS: u64 = 1;
@@ -17,10 +17,7 @@ const GUILD_VOICE_STATES: u64 = 1 << 7;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage_controls_over_rest() {
     let spec = spec();
-    let server =
-        tokio::task::spawn_blocking(|| Server::start(Some(FIXTURE), &["--rate-limit", "off"]))
-            .await
-            .unwrap();
+    let server = Server::on_fixture_async().await;
     let base = server.base();
     let base = base.as_str();
     let (status, stage) = call(

@@ -6,7 +6,7 @@ mod serve_support;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use serve_routes_support::{conforms, spec};
+use serve_routes_support::*;
 use serve_support::*;
 
 /// POSTs `body` with curl; returns (status, parsed body or null).
@@ -30,7 +30,7 @@ fn curl(url: &str, content_type: &str, headers: &[&str], body: &str) -> (u16, Va
 #[test]
 fn slack_and_github_payloads_become_messages() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let hook = expect(
         &api.post(

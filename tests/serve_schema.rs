@@ -1,19 +1,11 @@
 //! Schema conformance: every JSON answer of every implemented route validates against the
 //! response schema of Discord's OpenAPI spec (`../shared/discord-openapi.json`).
+mod serve_routes_support;
 mod serve_support;
 
 use serde_json::{json, Value};
+use serve_routes_support::spec;
 use serve_support::*;
-
-fn spec() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/discord-openapi.json"
-    );
-    let text =
-        std::fs::read_to_string(path).expect("the OpenAPI spec at ../shared/discord-openapi.json");
-    serde_json::from_str(&text).expect("spec is JSON")
-}
 
 /// Every 2xx JSON response schema of the spec, compiled once into one validator map.
 struct Schemas {
@@ -110,7 +102,7 @@ fn check<'a>(
 #[test]
 fn every_implemented_route_answers_in_the_documented_shape() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
 
     // Things to talk about.
@@ -161,7 +153,7 @@ fn every_implemented_route_answers_in_the_documented_shape() {
     )
     .clone();
     let role_id = role["id"].as_str().unwrap().to_string();
-    let image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let image = PIXEL_PNG;
     let emoji = expect(
         &api.post(
             &format!("/guilds/{GUILD}/emojis"),
@@ -956,7 +948,7 @@ fn every_implemented_route_answers_in_the_documented_shape() {
 #[test]
 fn error_answers_match_the_documented_error_shape() {
     let spec = spec();
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let errors = [
         api.get("/channels/1", BOT),

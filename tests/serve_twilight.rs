@@ -285,7 +285,7 @@ async fn twilight_models_accept_every_answer() {
         .await
         .unwrap();
     assert!(invites.iter().any(|i| i.code == invite.code));
-    let image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let image = PIXEL_PNG;
     let created_emoji = http
         .create_emoji(guild_id, "blob", image)
         .await

@@ -7,7 +7,7 @@ use serve_support::*;
 
 #[test]
 fn bare_api_is_v9_for_users_and_v6_for_bots() {
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let roles_at = |prefix: &str, token: &str| {
         let url = format!("http://{}{prefix}/guilds/{GUILD}/roles", server.addr);
@@ -37,7 +37,7 @@ fn bare_api_is_v9_for_users_and_v6_for_bots() {
 
 #[test]
 fn the_singular_embed_counts_before_v10_only() {
-    let server = Server::start(Some(FIXTURE), &["--rate-limit", "off"]);
+    let server = Server::on_fixture();
     let api = server.api();
     let post = |version: &str| {
         let url = format!(

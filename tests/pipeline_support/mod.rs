@@ -1,9 +1,8 @@
 //! Test support for `serve --listen`: the built binary as the proxy in front of its backend, on
-//! a fixture, with a CA made by `ca init`, optional recordings and a fake upstream
-//! ([`upstream::FakeDiscord`]) that `record` records from and `serve` forwards to.
+//! a fixture, with a CA made by `ca init`, optional recordings and the fake upstream
+//! (`tests/common/upstream.rs`, included by the test crate as `upstream`) that `record`
+//! (`record_support`) records from and `serve` forwards to.
 #![allow(dead_code)]
-
-pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::record_support::Recorder;
+use crate::upstream::FakeDiscord;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_discord-mitm");
@@ -194,111 +196,26 @@ pub fn curl_via(proxy: &str, ca_pem: &Path, url: &str, extra: &[&str]) -> Reply 
 }
 
 /// A running `discord-mitm record` recording from the fake upstream; killed on drop.
-pub struct RecordProxy {
-    child: Child,
-    /// `http://ADDR` of its proxy.
-    pub proxy_url: String,
-    ca_pem: PathBuf,
-    stderr_log: PathBuf,
-}
+pub struct RecordProxy(Recorder);
 
 impl RecordProxy {
     /// Starts `record` in `dir` (which holds `ca/`), recording into `dir/recordings`.
-    pub fn start(dir: &Path, fake: &upstream::FakeDiscord) -> RecordProxy {
-        let stderr_log = dir.join("record.log");
-        let mut child = Command::new(BIN)
-            .arg("--ca-dir")
-            .arg(dir.join("ca"))
-            .args([
-                "record",
-                "--listen",
-                "127.0.0.1:0",
-                "--connect-timeout",
-                "2",
-            ])
-            .arg("--recordings")
-            .arg(dir.join("recordings"))
-            .args(fake.upstream_args())
-            .env("RUST_LOG", "discord_mitm=info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_log).unwrap())
-            .spawn()
-            .expect("start discord-mitm record");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut addr = None;
-        while let Some(Ok(line)) = lines.next() {
-            if let Some(rest) = line.strip_prefix("discord-mitm record: proxy listening on ") {
-                addr = Some(rest.trim().to_string());
-            }
-            if line.starts_with("discord-mitm record: recording into") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            panic!(
-                "record did not start: {}",
-                std::fs::read_to_string(&stderr_log).unwrap_or_default()
-            );
-        };
-        RecordProxy {
-            child,
-            proxy_url: format!("http://{addr}"),
-            ca_pem: dir.join("ca").join("discord-mitm-ca.pem"),
-            stderr_log,
-        }
+    pub fn start(dir: &Path, fake: &FakeDiscord) -> RecordProxy {
+        RecordProxy(Recorder::start(dir, fake, &[]))
     }
 
     /// curl through `record`; asserts the fake answered.
     pub fn curl(&self, url: &str, extra: &[&str]) -> Reply {
-        let reply = curl_via(&self.proxy_url, &self.ca_pem, url, extra);
+        let reply = curl_via(&self.0.proxy_url(), &self.0.ca_pem, url, extra);
         assert_eq!(reply.status, 200, "recording {url}: {reply:?}");
         reply
     }
 
     /// Stops with SIGTERM (record flushes) and waits.
-    pub fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "record did not stop: {}",
-            std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
-        );
+    pub fn stop(self) {
+        let (stopped, log) = self.0.stop_gracefully();
+        assert!(stopped, "record did not stop: {log}");
     }
-}
-
-impl Drop for RecordProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A scratch directory with a CA made by `discord-mitm ca init`.
-pub fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--ca-dir")
-        .arg(dir.path().join("ca"))
-        .args(["ca", "init"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ca init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
 }
 
 /// Arguments as owned strings.

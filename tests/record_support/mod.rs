@@ -1,463 +1,23 @@
-//! Test support for `record`: a local fake "discord.com" (real TLS with a CA made at test
-//! time, REST routes, a zlib-stream / zstd-stream gateway), the binary under test as a child
-//! process, and clients that go through it (curl, a tokio-tungstenite WebSocket client).
+//! Test support for `record`: the binary under test as a child process recording from the fake
+//! upstream (`tests/common/upstream.rs`, which the test crate includes as `upstream`), and
+//! clients that go through it (curl, a tokio-tungstenite WebSocket client).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use flate2::{Compress, Compression, FlushCompress};
-use futures::{SinkExt, StreamExt};
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use rcgen::{CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
+
+use crate::upstream::FakeDiscord;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_discord-mitm");
-
-/// Hosts the stand-in has certificates for.
-pub const STAND_IN_HOSTS: &[&str] = &[
-    "discord.com",
-    "gateway.discord.gg",
-    "cdn.discordapp.com",
-    "localhost",
-];
-
-/// A snowflake-looking channel id used by the routes.
-pub const CHANNEL_ID: &str = "81384788765712384";
-
-/// The fake Discord.
-pub struct StandIn {
-    /// Where it listens (TLS).
-    pub addr: SocketAddr,
-    /// PEM of the CA that signed its certificate (pass as `--upstream-ca`).
-    pub ca_pem: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl StandIn {
-    /// Starts the stand-in on the current tokio runtime.
-    pub async fn start() -> StandIn {
-        let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "stand-in upstream test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let ca_pem = dir.path().join("upstream-ca.pem");
-        std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let mut leaf_params = CertificateParams::new(
-            STAND_IN_HOSTS
-                .iter()
-                .map(|h| h.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "stand-in discord.com");
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key_der)
-        .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = service_fn(handle);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .with_upgrades()
-                        .await;
-                });
-            }
-        });
-        StandIn {
-            addr,
-            ca_pem,
-            _dir: dir,
-        }
-    }
-
-    /// `--resolve` arguments pinning every stand-in host here.
-    pub fn resolve_args(&self) -> Vec<String> {
-        STAND_IN_HOSTS
-            .iter()
-            .filter(|h| **h != "localhost")
-            .flat_map(|h| ["--resolve".to_string(), format!("{h}={}", self.addr)])
-            .collect()
-    }
-}
-
-type StandInError = Box<dyn std::error::Error + Send + Sync>;
-type StandInBody = http_body_util::combinators::BoxBody<Bytes, StandInError>;
-
-fn full(bytes: impl Into<Bytes>) -> StandInBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
-
-/// A body that sends some bytes and then fails, so hyper cuts the connection mid-response.
-fn resetting_body() -> StandInBody {
-    let chunks = futures::stream::unfold(0, |step| async move {
-        match step {
-            0 => Some((
-                Ok(hyper::body::Frame::data(Bytes::from_static(
-                    b"{\"partial\": ",
-                ))),
-                1,
-            )),
-            1 => {
-                // Let the headers and the first bytes reach the proxy before the reset.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                Some((
-                    Err::<hyper::body::Frame<Bytes>, StandInError>(
-                        "stand-in resets the connection".into(),
-                    ),
-                    2,
-                ))
-            }
-            _ => None,
-        }
-    });
-    BodyExt::boxed(http_body_util::StreamBody::new(chunks))
-}
-
-fn json_response(status: u16, value: Value) -> Response<StandInBody> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(full(value.to_string()))
-        .unwrap()
-}
-
-async fn handle(
-    mut req: Request<Incoming>,
-) -> Result<Response<StandInBody>, std::convert::Infallible> {
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    if host.starts_with("gateway.discord.gg") && req.headers().contains_key("sec-websocket-key") {
-        return Ok(gateway_upgrade(&mut req, &query));
-    }
-    let method = req.method().clone();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let messages_path = format!("/api/v9/channels/{CHANNEL_ID}/messages");
-    let response = match (method.as_str(), path.as_str()) {
-        ("GET", "/api/v9/users/@me") => json_response(
-            200,
-            json!({"id": "80351110224678912", "username": "Nelly", "discriminator": "0", "mfa_enabled": false}),
-        ),
-        ("GET", p) if p.starts_with("/api/v9/channels/") && p.ends_with("/messages") => {
-            let text = json!([{"id": "1300000000000000001", "channel_id": CHANNEL_ID, "content": "hello from the stand-in"}]).to_string();
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
-            gz.write_all(text.as_bytes()).unwrap();
-            Response::builder()
-                .header("content-type", "application/json")
-                .header("content-encoding", "gzip")
-                .body(full(gz.finish().unwrap()))
-                .unwrap()
-        }
-        ("POST", p) if p == messages_path => {
-            let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            json_response(
-                200,
-                json!({"id": "1300000000000000002", "channel_id": CHANNEL_ID, "content": sent["content"]}),
-            )
-        }
-        ("POST", "/api/v9/auth/login") => Response::builder()
-            .header("content-type", "application/json")
-            .header("set-cookie", "__dcfduid=abcdef0123456789; Path=/; HttpOnly")
-            .header("alt-svc", "h3=\":443\"; ma=86400")
-            .body(full(
-                json!({"user_id": "80351110224678912", "token": "mfa.SECRET-USER-TOKEN"})
-                    .to_string(),
-            ))
-            .unwrap(),
-        ("GET", "/api/v9/gateway") => {
-            json_response(200, json!({"url": "wss://gateway.discord.gg"}))
-        }
-        ("GET", p) if p.starts_with("/api/v9/guilds/") && p.ends_with("/premium/subscriptions") => {
-            // Echoes the guild id so replay's id substitution can be seen.
-            let guild_id = p.split('/').nth(4).unwrap_or_default();
-            json_response(
-                200,
-                json!([{"id": "1400000000000000001", "guild_id": guild_id, "user_id": "80351110224678912", "ended": false}]),
-            )
-        }
-        ("GET", "/api/v9/users/@me/affinities/guilds") => {
-            json_response(200, json!({"guild_affinities": []}))
-        }
-        ("GET", "/reset") => Response::builder()
-            .header("content-type", "application/json")
-            .header("content-length", "1000")
-            .body(resetting_body())
-            .unwrap(),
-        ("GET", "/big") => Response::builder()
-            .header("content-type", "application/octet-stream")
-            .body(full(vec![b'x'; 2 * 1024 * 1024]))
-            .unwrap(),
-        ("GET", "/") if host.starts_with("localhost") => Response::builder()
-            .header("content-type", "text/plain")
-            .body(full("not discord"))
-            .unwrap(),
-        _ => json_response(404, json!({"message": "404: Not Found", "code": 0})),
-    };
-    Ok(response)
-}
-
-fn gateway_upgrade(req: &mut Request<Incoming>, query: &str) -> Response<StandInBody> {
-    let key = req.headers().get("sec-websocket-key").cloned().unwrap();
-    let compress = if query.contains("compress=zstd-stream") {
-        "zstd"
-    } else if query.contains("compress=zlib-stream") {
-        "zlib"
-    } else {
-        "none"
-    };
-    let etf = query.contains("encoding=etf");
-    let upgrade = hyper::upgrade::on(req);
-    tokio::spawn(async move {
-        let Ok(upgraded) = upgrade.await else { return };
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        if etf {
-            run_etf_gateway(ws, compress).await;
-        } else {
-            run_gateway(ws, compress).await;
-        }
-    });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header(
-            "sec-websocket-accept",
-            tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()),
-        )
-        .body(full(Bytes::new()))
-        .unwrap()
-}
-
-/// Compresses gateway messages the way Discord does for one connection.
-enum Compressor {
-    None,
-    Zlib(Compress),
-    Zstd(zstd::stream::raw::Encoder<'static>),
-}
-
-impl Compressor {
-    fn message(&mut self, payload: &Value) -> Message {
-        let text = payload.to_string();
-        match self {
-            Compressor::None => Message::text(text),
-            _ => self.bytes(text.as_bytes()),
-        }
-    }
-
-    /// One encoded payload as a binary frame (compressed when the connection asked for it).
-    fn bytes(&mut self, text: &[u8]) -> Message {
-        match self {
-            Compressor::None => Message::binary(text.to_vec()),
-            Compressor::Zlib(deflate) => {
-                let mut out = Vec::with_capacity(text.len() + 64);
-                deflate
-                    .compress_vec(text, &mut out, FlushCompress::Sync)
-                    .unwrap();
-                Message::binary(out)
-            }
-            Compressor::Zstd(encoder) => {
-                use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
-                let mut out = vec![0u8; text.len() + 256];
-                let mut src = InBuffer::around(text);
-                let mut dst = OutBuffer::around(&mut out[..]);
-                encoder.run(&mut src, &mut dst).unwrap();
-                encoder.flush(&mut dst).unwrap();
-                let n = dst.pos();
-                out.truncate(n);
-                Message::binary(out)
-            }
-        }
-    }
-}
-
-async fn run_gateway<S>(ws: WebSocketStream<S>, compress: &str)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let mut compressor = match compress {
-        "zlib" => Compressor::Zlib(Compress::new(Compression::default(), true)),
-        "zstd" => Compressor::Zstd(zstd::stream::raw::Encoder::new(3).unwrap()),
-        _ => Compressor::None,
-    };
-    let (mut sink, mut stream) = ws.split();
-    let hello = json!({"op": 10, "d": {"heartbeat_interval": 41250}, "s": null, "t": null});
-    if sink.send(compressor.message(&hello)).await.is_err() {
-        return;
-    }
-    let mut seq = 0u64;
-    while let Some(Ok(message)) = stream.next().await {
-        let text = match message {
-            Message::Text(text) => text.to_string(),
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        let Ok(payload) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        match payload["op"].as_u64() {
-            Some(2) if payload["d"]["compress"] == true => {
-                // Payload compression: each payload its own zlib stream (made by Python's zlib).
-                let vectors = gateway_vectors();
-                for index in [2, 3] {
-                    let _ = sink
-                        .send(Message::binary(vector_bytes(
-                            &vectors["payload_zlib"][index],
-                        )))
-                        .await;
-                }
-            }
-            Some(2) => {
-                seq += 1;
-                let ready = json!({"op": 0, "t": "READY", "s": seq, "d": {
-                    "v": 10, "session_id": "f00dfeedcafe", "resume_gateway_url": "wss://gateway.discord.gg",
-                    "user": {"id": "80351110224678912", "username": "Nelly"}, "guilds": []}});
-                let _ = sink.send(compressor.message(&ready)).await;
-                seq += 1;
-                let create = json!({"op": 0, "t": "MESSAGE_CREATE", "s": seq, "d": {
-                    "id": "1300000000000000003", "channel_id": CHANNEL_ID, "content": "gateway says hi"}});
-                let _ = sink.send(compressor.message(&create)).await;
-            }
-            Some(1) => {
-                let _ = sink.send(compressor.message(&json!({"op": 11}))).await;
-            }
-            Some(99) => {
-                // Test hook: the server closes with Discord's "unknown error" code.
-                let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
-                    code: 4000u16.into(),
-                    reason: "stand-in closing".into(),
-                };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The gateway vectors made by real third-party encoders (erlpack, Python zlib, zstandard).
-pub fn gateway_vectors() -> &'static Value {
-    static VECTORS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    VECTORS.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/vectors/gateway/vectors.json"
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    })
-}
-
-/// A base64 vector's bytes.
-pub fn vector_bytes(value: &Value) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(value.as_str().unwrap())
-        .unwrap()
-}
-
-/// Indexes into the vectors' `etf` list.
-pub const ETF_HELLO: usize = 0;
-pub const ETF_READY: usize = 2;
-pub const ETF_MESSAGE_CREATE: usize = 3;
-pub const ETF_NUMBERS: usize = 5;
-pub const ETF_IDENTIFY: usize = 6;
-
-/// The ETF payloads the stand-in sends after the client's IDENTIFY, in order: erlpack's READY,
-/// MESSAGE_CREATE and NUMBERS, then Erlang's own term_to_binary with atom keys.
-pub fn etf_server_payloads() -> Vec<Vec<u8>> {
-    let vectors = gateway_vectors();
-    let mut out: Vec<Vec<u8>> = [ETF_READY, ETF_MESSAGE_CREATE, ETF_NUMBERS]
-        .iter()
-        .map(|&i| vector_bytes(&vectors["etf"][i]))
-        .collect();
-    out.push(vector_bytes(&vectors["etf_server_atom_keys"]["etf"]));
-    out
-}
-
-/// A gateway speaking ETF (`encoding=etf`) with real encoders' bytes: HELLO first; the
-/// IDENTIFY vector is answered with [`etf_server_payloads`].
-async fn run_etf_gateway<S>(ws: WebSocketStream<S>, compress: &str)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let mut compressor = match compress {
-        "zlib" => Compressor::Zlib(Compress::new(Compression::default(), true)),
-        "zstd" => Compressor::Zstd(zstd::stream::raw::Encoder::new(3).unwrap()),
-        _ => Compressor::None,
-    };
-    let vectors = gateway_vectors();
-    let (mut sink, mut stream) = ws.split();
-    let hello = vector_bytes(&vectors["etf"][ETF_HELLO]);
-    if sink.send(compressor.bytes(&hello)).await.is_err() {
-        return;
-    }
-    let identify = vector_bytes(&vectors["etf"][ETF_IDENTIFY]);
-    while let Some(Ok(message)) = stream.next().await {
-        match message {
-            Message::Binary(data) if data[..] == identify[..] => {
-                for payload in etf_server_payloads() {
-                    let _ = sink.send(compressor.bytes(&payload)).await;
-                }
-            }
-            Message::Close(_) => break,
-            _ => {}
-        }
-    }
-}
 
 /// A `discord-mitm record` child process.
 pub struct Recorder {
@@ -496,16 +56,16 @@ pub fn workdir() -> tempfile::TempDir {
 
 impl Recorder {
     /// Starts `discord-mitm record` in `dir` (which holds `ca/`) with extra arguments.
-    pub fn start(dir: &Path, stand_in: &StandIn, extra: &[&str]) -> Recorder {
+    pub fn start(dir: &Path, stand_in: &FakeDiscord, extra: &[&str]) -> Recorder {
         Recorder::start_with(dir, stand_in, true, extra)
     }
 
     /// Like [`Recorder::start`] but without `--resolve` pins: Discord hosts go to DNS.
-    pub fn start_unpinned(dir: &Path, stand_in: &StandIn, extra: &[&str]) -> Recorder {
+    pub fn start_unpinned(dir: &Path, stand_in: &FakeDiscord, extra: &[&str]) -> Recorder {
         Recorder::start_with(dir, stand_in, false, extra)
     }
 
-    fn start_with(dir: &Path, stand_in: &StandIn, pinned: bool, extra: &[&str]) -> Recorder {
+    fn start_with(dir: &Path, stand_in: &FakeDiscord, pinned: bool, extra: &[&str]) -> Recorder {
         let pins = if pinned {
             stand_in.resolve_args()
         } else {
@@ -578,18 +138,26 @@ impl Recorder {
     }
 
     /// Stops with SIGTERM (graceful: flushes) and waits.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_gracefully().1
+    }
+
+    /// Stops with SIGTERM, waits up to 15 s and then kills: (whether it stopped by itself,
+    /// the log).
+    pub fn stop_gracefully(mut self) -> (bool, String) {
         unsafe_sigterm(self.child.id());
         let deadline = Instant::now() + Duration::from_secs(15);
+        let mut stopped = false;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
+                stopped = true;
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+        (stopped, self.log())
     }
 
     /// The log so far.
@@ -623,6 +191,29 @@ pub fn curl(recorder: &Recorder, url: &str, extra: &[&str]) -> Output {
         .arg(url)
         .output()
         .expect("run curl")
+}
+
+/// Asserts the proxy still answers a plain request through the fake upstream.
+#[track_caller]
+pub fn proxy_still_serves(recorder: &Recorder) {
+    let out = curl(recorder, "https://discord.com/api/v9/users/@me", &[]);
+    assert!(
+        out.status.success(),
+        "proxy stopped serving: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        recorder.log()
+    );
+    let user: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(user["username"], "Nelly");
+}
+
+/// A two-worker runtime for blocking tests that also drive async clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Runs the binary with arguments; returns its output.

@@ -1,8 +1,11 @@
 //! Helpers for `serve_routes_*` tests: validate answers against the response schemas of
-//! Discord's OpenAPI spec (`../shared/discord-openapi.json`).
+//! Discord's OpenAPI spec (`../shared/discord-openapi.json`), and read audit logs. Test crates
+//! that use it also include `serve_support`.
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+
+use crate::serve_support::{expect, Reply};
 
 /// The OpenAPI spec, parsed.
 pub fn spec() -> Value {
@@ -53,4 +56,29 @@ pub fn conforms(spec: &Value, method: &str, template: &str, status: u16, body: &
         problems.is_empty(),
         "{method} {template} answer does not match the spec: {problems:?}\n{body}"
     );
+}
+
+/// Asserts `reply`'s status and that its body is the spec's `status` answer to
+/// `method template`; returns the body.
+#[track_caller]
+pub fn expect_documented(
+    spec: &Value,
+    reply: &Reply,
+    status: u16,
+    method: &str,
+    template: &str,
+) -> Value {
+    let body = expect(reply, status).clone();
+    conforms(spec, method, template, status, &body);
+    body
+}
+
+/// The `action_type` of every entry of an audit log answer, in order.
+pub fn audit_actions(audit: &Value) -> Vec<i64> {
+    audit["audit_log_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action_type"].as_i64())
+        .collect()
 }

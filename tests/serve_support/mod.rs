@@ -31,6 +31,9 @@ pub const VOICE: &str = "200000000000000014";
 pub const FORUM: &str = "200000000000000015";
 pub const NEWS: &str = "200000000000000016";
 
+/// A 1×1 PNG as a data URL, for emoji, sticker and icon uploads.
+pub const PIXEL_PNG: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
 /// The world every serve test runs in: alice owns the guild (Mods = ADMINISTRATOR), pingbot has
 /// a moderator-like Bots role, bob and dave are plain members, carol is in no guild.
 pub const FIXTURE: &str = r#"{
@@ -88,6 +91,18 @@ impl Server {
         let mut server = Self::start_in(&data, fixture, extra).expect("server starts");
         server._dir = Some(dir);
         server
+    }
+
+    /// Starts a server on [`FIXTURE`] with rate limits off, as most route tests do.
+    pub fn on_fixture() -> Server {
+        Server::start(Some(FIXTURE), &["--rate-limit", "off"])
+    }
+
+    /// [`Server::on_fixture`] from async code (started on a blocking thread).
+    pub async fn on_fixture_async() -> Server {
+        tokio::task::spawn_blocking(Server::on_fixture)
+            .await
+            .expect("server start-up thread")
     }
 
     /// Starts a server on `data` (kept after stop, for restart tests).
@@ -167,6 +182,14 @@ impl Server {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// A twilight HTTP client sending as `token` (`Bot …` or a user token) to this server.
+    pub fn twilight(&self, token: &str) -> twilight_http::Client {
+        twilight_http::Client::builder()
+            .proxy(self.addr.clone(), true)
+            .token(token.trim_start_matches("Bot ").to_string())
+            .build()
     }
 
     /// An API client for this server.
