@@ -11,6 +11,7 @@ pub mod har;
 pub mod recorder;
 pub mod records;
 pub mod redact;
+pub mod route;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -153,7 +154,7 @@ impl Store {
                 exchange.id = first + offset as u64;
                 let path = exchange.path();
                 if !templates.contains_key(path) {
-                    templates.insert(path.to_string(), crate::explore::route_template(path));
+                    templates.insert(path.to_string(), route::route_template(path));
                 }
                 let template = templates.get(path).map_or("", String::as_str);
                 routes
@@ -214,7 +215,7 @@ impl Store {
         })
     }
 
-    /// Ids of exchanges for `method host template` (as [`crate::explore::route_template`]
+    /// Ids of exchanges for `method host template` (as [`route::route_template`]
     /// makes them), newest first. This is the lookup replay uses.
     pub fn exchange_ids_for_route(
         &self,
