@@ -476,6 +476,18 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl Fn() -> String) -> Resul
 pub(crate) mod tests {
     use super::*;
 
+    /// Ids recorded for `GET discord.com /api/v9/channels/{channel_id}/messages`, newest first.
+    fn message_list_ids(store: &Store) -> Vec<u64> {
+        store
+            .exchange_ids_for_route(
+                "GET",
+                "discord.com",
+                "/api/v9/channels/{channel_id}/messages",
+            )
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     pub(crate) fn sample_exchange(path: &str) -> Exchange {
         Exchange {
             id: 0,
@@ -523,14 +535,7 @@ pub(crate) mod tests {
             store.exchange(2).unwrap().unwrap().path_and_query,
             "/api/v9/channels/81384788765712385/messages?limit=50"
         );
-        let ids: Vec<u64> = store
-            .exchange_ids_for_route(
-                "GET",
-                "discord.com",
-                "/api/v9/channels/{channel_id}/messages",
-            )
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let ids = message_list_ids(&store);
         assert_eq!(ids, vec![2, 1], "newest first");
         assert_eq!(store.exchanges().count(), 3);
     }
@@ -623,14 +628,7 @@ pub(crate) mod tests {
         let middle = store.exchange(100).unwrap().unwrap();
         assert_eq!(middle.path_and_query, "/api/v9/channels/1097/messages");
         assert!(store.exchange(153).unwrap().is_none());
-        let ids: Vec<u64> = store
-            .exchange_ids_for_route(
-                "GET",
-                "discord.com",
-                "/api/v9/channels/{channel_id}/messages",
-            )
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let ids = message_list_ids(&store);
         assert_eq!(
             ids,
             (3..=152).rev().collect::<Vec<_>>(),
