@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 #[path = "support/message_variants.rs"]
 mod message_variants;
-use discord_mitm::backend::gateway::wire::Framer;
 use discord_mitm::gateway::compress::ZlibStreamDecompressor;
 use discord_mitm::gateway::decoder::ConnectionParams;
 use discord_mitm::gateway::server::{IdentifyInfo, ShardInfo};
+use discord_mitm::gateway::wire::Framer;
 use discord_mitm::gateway::GatewayPayload;
 use discord_mitm::gwproxy::cache::ShardCache;
 use discord_mitm::gwproxy::clients::{Attached, Hub, ZLIB_LEVEL};

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use discord_mitm::explore::route_template;
 use discord_mitm::store::capture::{Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
+use discord_mitm::store::route::route_template;
 use discord_mitm::store::{
     BodyRecord, Exchange, Header, Recorder, RecorderOptions, ResponseRecord, Store,
 };

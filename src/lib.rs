@@ -1,4 +1,5 @@
 //! discord-mitm: record, replay and reimplement Discord.
+pub mod app;
 pub mod backend;
 pub mod ca;
 pub mod cli;

@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn fixture_bots_get_limited_privileged_intents_unless_flags_say_otherwise() {
-        use crate::backend::events::intents;
+        use crate::gateway::intents;
         let bot = User::new(Snowflake(2), "b", true);
         let default = bot_application(&bot, Snowflake(1), None);
         assert_eq!(default.allowed_privileged_intents(), intents::PRIVILEGED);

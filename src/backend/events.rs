@@ -14,55 +14,6 @@ use tokio::sync::broadcast;
 use super::model::Channel;
 use super::snowflake::Snowflake;
 
-/// Gateway intent bits, as Discord numbers them.
-pub mod intents {
-    pub const GUILDS: u64 = 1 << 0;
-    pub const GUILD_MEMBERS: u64 = 1 << 1;
-    pub const GUILD_MODERATION: u64 = 1 << 2;
-    pub const GUILD_EXPRESSIONS: u64 = 1 << 3;
-    pub const GUILD_INTEGRATIONS: u64 = 1 << 4;
-    pub const GUILD_WEBHOOKS: u64 = 1 << 5;
-    pub const GUILD_INVITES: u64 = 1 << 6;
-    pub const GUILD_VOICE_STATES: u64 = 1 << 7;
-    pub const GUILD_PRESENCES: u64 = 1 << 8;
-    pub const GUILD_MESSAGES: u64 = 1 << 9;
-    pub const GUILD_MESSAGE_REACTIONS: u64 = 1 << 10;
-    pub const GUILD_MESSAGE_TYPING: u64 = 1 << 11;
-    pub const DIRECT_MESSAGES: u64 = 1 << 12;
-    pub const DIRECT_MESSAGE_REACTIONS: u64 = 1 << 13;
-    pub const DIRECT_MESSAGE_TYPING: u64 = 1 << 14;
-    pub const MESSAGE_CONTENT: u64 = 1 << 15;
-    pub const GUILD_SCHEDULED_EVENTS: u64 = 1 << 16;
-    pub const AUTO_MODERATION_CONFIGURATION: u64 = 1 << 20;
-    pub const AUTO_MODERATION_EXECUTION: u64 = 1 << 21;
-    pub const GUILD_MESSAGE_POLLS: u64 = 1 << 24;
-    pub const DIRECT_MESSAGE_POLLS: u64 = 1 << 25;
-    /// Intents a bot must be allowed (by application flags) to identify with.
-    pub const PRIVILEGED: u64 = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT;
-    /// Every defined intent bit.
-    pub const ALL: u64 = GUILDS
-        | GUILD_MEMBERS
-        | GUILD_MODERATION
-        | GUILD_EXPRESSIONS
-        | GUILD_INTEGRATIONS
-        | GUILD_WEBHOOKS
-        | GUILD_INVITES
-        | GUILD_VOICE_STATES
-        | GUILD_PRESENCES
-        | GUILD_MESSAGES
-        | GUILD_MESSAGE_REACTIONS
-        | GUILD_MESSAGE_TYPING
-        | DIRECT_MESSAGES
-        | DIRECT_MESSAGE_REACTIONS
-        | DIRECT_MESSAGE_TYPING
-        | MESSAGE_CONTENT
-        | GUILD_SCHEDULED_EVENTS
-        | AUTO_MODERATION_CONFIGURATION
-        | AUTO_MODERATION_EXECUTION
-        | GUILD_MESSAGE_POLLS
-        | DIRECT_MESSAGE_POLLS;
-}
-
 /// Who an event is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
@@ -280,6 +231,7 @@ impl Default for EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::intents;
     use serde_json::json;
 
     #[tokio::test]

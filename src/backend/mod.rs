@@ -4,8 +4,9 @@
 //! Entry points for other modules:
 //! - [`router`]`(state)` — the axum `Router` (call in-process, or serve it);
 //! - [`AppState::new`]`(store, config)` — the state it runs on; `state.bus.subscribe()` yields
-//!   every dispatch event ([`events::Event`]) in order;
-//! - [`server::run`] — the `serve` command: open the store, seed it, listen, print the banner.
+//!   every dispatch event ([`events::Event`]) in order.
+//!
+//! Start-up (store seeding, binding, the banner) is `crate::app::server`.
 pub mod accounts;
 pub mod coverage;
 pub mod error;
@@ -20,7 +21,6 @@ pub mod ratelimit;
 pub mod render;
 pub mod routes;
 pub mod services;
-pub mod server;
 pub mod snowflake;
 pub mod state;
 pub mod store;

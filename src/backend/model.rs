@@ -136,7 +136,7 @@ impl Application {
     /// Privileged gateway intents (GUILD_PRESENCES, GUILD_MEMBERS, MESSAGE_CONTENT) this
     /// application may identify with, derived from its flags as Discord does.
     pub fn allowed_privileged_intents(&self) -> u64 {
-        use super::events::intents;
+        use crate::gateway::intents;
         let mut allowed = 0;
         if self.flags & (app_flags::GATEWAY_PRESENCE | app_flags::GATEWAY_PRESENCE_LIMITED) != 0 {
             allowed |= intents::GUILD_PRESENCES;

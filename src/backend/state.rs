@@ -372,7 +372,7 @@ impl AppState {
             Dispatch::guild(
                 "GUILD_AUDIT_LOG_ENTRY_CREATE",
                 guild_id,
-                super::events::intents::GUILD_MODERATION,
+                crate::gateway::intents::GUILD_MODERATION,
                 data,
             )
             .requiring(bits::VIEW_AUDIT_LOG),

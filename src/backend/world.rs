@@ -1559,7 +1559,7 @@ mod tests {
         assert_eq!(app.owner_id, Snowflake(100000000000000001));
         assert_eq!(
             app.allowed_privileged_intents(),
-            crate::backend::events::intents::PRIVILEGED
+            crate::gateway::intents::PRIVILEGED
         );
         assert_eq!(store.member_count(guild), 2);
         let general = store
@@ -1626,7 +1626,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             app.allowed_privileged_intents(),
-            crate::backend::events::intents::GUILD_MEMBERS
+            crate::gateway::intents::GUILD_MEMBERS
         );
     }
 

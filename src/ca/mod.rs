@@ -4,13 +4,12 @@
 //! - [`RootCa`] / [`CaCertificate`]: the CA on disk (`discord-mitm-ca.pem`, `.key`, `.cer`), validated on load.
 //! - [`LeafAuthority`]: issues and caches per-host leaves; plugs into hudsucker and rustls listeners.
 //! - [`store`]: trust stores (Linux system store, NSS/Firefox, macOS, Windows): plan, install, uninstall, status.
-//! - [`verify`]: a throwaway loopback TLS server that checks whether each store trusts the CA.
+//! - [`store::verify`]: a throwaway loopback TLS server that checks whether each store trusts the CA.
 use std::path::PathBuf;
 
 mod leaf;
 mod root;
 pub mod store;
-pub mod verify;
 
 pub use leaf::{LeafAuthority, DEFAULT_LEAF_CACHE_CAPACITY, LEAF_VALIDITY};
 pub use root::{CaCertificate, CaFiles, InitReport, KeyWarning, RootCa, CA_VALIDITY_DAYS};

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::ca::store::verify;
 use crate::ca::store::{self, Operation, StoreChoice, StoreEnv};
-use crate::ca::{verify, RootCa};
+use crate::ca::RootCa;
 
 /// Manage the root CA: create it, show it, install it in trust stores, verify the install.
 #[derive(Debug, Args)]

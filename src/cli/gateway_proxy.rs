@@ -36,7 +36,7 @@ pub fn run(args: GatewayProxyArgs) -> anyhow::Result<ExitCode> {
         loaded.config,
         args.upstream.config(),
         (!args.no_state).then_some(args.state),
-        super::shutdown_signal(),
+        crate::app::shutdown_signal(false),
     ))?;
     Ok(ExitCode::SUCCESS)
 }

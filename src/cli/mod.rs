@@ -86,22 +86,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// Replaces the log filter when the user chose no level (no RUST_LOG, no -v/-q).
 type LogLevelSetter = Box<dyn Fn(&str) + Send + Sync>;
 static DEFAULT_LOG_LEVEL: std::sync::OnceLock<LogLevelSetter> = std::sync::OnceLock::new();

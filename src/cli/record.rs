@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::GlobalOptions;
-use crate::pipeline::record::{self, RecordConfig};
+use crate::app::record::{self, RecordConfig};
 use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
 use crate::store::RecorderOptions;
 use crate::upstream::{DnsChoice, ResolveOverride, UpstreamConfig};
@@ -118,7 +118,7 @@ pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode>
             use std::io::Write;
             let _ = std::io::stdout().flush();
         },
-        super::shutdown_signal(),
+        crate::app::shutdown_signal(false),
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::app::serve::ServeProxyConfig;
+use crate::app::server::{self, ServeOptions};
 use crate::backend::gateway::GatewayConfig;
 use crate::backend::ratelimit::{Limit, RateLimitConfig};
 use crate::backend::routes::client::ClientConfig;
-use crate::backend::server::{self, ServeOptions};
 use crate::backend::Config;
+use crate::pipeline::chain::Fallback;
 use crate::pipeline::replay::ReplayOptions;
-use crate::pipeline::serve::{Fallback, ServeProxyConfig};
 use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
 use crate::store::RecorderOptions;
 
@@ -231,6 +232,6 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         },
         no_store: args.no_store,
     };
-    runtime.block_on(crate::pipeline::serve::run_with_proxy(options, proxy))?;
+    runtime.block_on(crate::app::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{matches_spec_path, route_template, strip_api_prefix};
+use crate::store::route::{route_template, strip_api_prefix};
 use crate::store::{Direction, Store, StoreError};
 
 /// Why the catalog could not be built.
@@ -182,6 +182,19 @@ impl Catalog {
     }
 }
 
+/// Whether a recorded template (prefix already stripped) matches a spec path template:
+/// parameters match anything, literals must be equal.
+pub fn matches_spec_path(recorded: &str, spec: &str) -> bool {
+    let recorded: Vec<&str> = recorded.trim_end_matches('/').split('/').collect();
+    let spec: Vec<&str> = spec.trim_end_matches('/').split('/').collect();
+    recorded.len() == spec.len()
+        && recorded.iter().zip(&spec).all(|(have, want)| {
+            let want_param = want.starts_with('{') && want.ends_with('}');
+            let have_param = have.starts_with('{') && have.ends_with('}');
+            want_param || (!have_param && have == want)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +225,20 @@ mod tests {
             None
         );
         assert!(Spec::from_document(&json!({"openapi": "3.1.0"})).is_err());
+    }
+
+    #[test]
+    fn spec_paths_match_by_shape() {
+        assert!(matches_spec_path(
+            "/channels/{channel_id}/messages",
+            "/channels/{channel_id}/messages"
+        ));
+        assert!(matches_spec_path("/users/@me/guilds", "/users/@me/guilds"));
+        assert!(matches_spec_path("/users/@me", "/users/{user_id}"));
+        assert!(!matches_spec_path("/users/{user_id}", "/users/@me"));
+        assert!(!matches_spec_path(
+            "/channels/{channel_id}/secret",
+            "/channels/{channel_id}/messages"
+        ));
     }
 }

@@ -1,6 +1,3 @@
-//! Exploring recordings: route templates and the route catalog (`routes`). Reads, never writes.
+//! Exploring recordings: the route catalog (`routes`) and reports. Reads, never writes.
 pub mod catalog;
 pub mod report;
-mod template;
-
-pub use template::{matches_spec_path, route_template, strip_api_prefix};

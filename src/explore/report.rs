@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::catalog::Catalog;
+use crate::store::route::route_template;
 use crate::store::{BodyRecord, Exchange, Frame, GatewaySession, Header, Store, StoreError};
 
 /// `2026-11-22T00:40:01.123456Z` from µs since the epoch.
@@ -58,7 +59,7 @@ pub fn exchange_json(exchange: &Exchange) -> Value {
         "source": exchange.source,
         "method": exchange.method,
         "url": exchange.url(),
-        "route": super::route_template(exchange.path()),
+        "route": route_template(exchange.path()),
         "http_version": exchange.http_version,
         "request": {"headers": headers_json(&exchange.request_headers), "body": body_json(&exchange.request_body)},
         "response": exchange.response.as_ref().map(|res| json!({
@@ -230,7 +231,7 @@ pub fn exchange_text(e: &Exchange) -> String {
     let _ = writeln!(
         out,
         "route {}  answered by {}",
-        super::route_template(e.path()),
+        route_template(e.path()),
         e.source
     );
     if let Some(err) = &e.error {

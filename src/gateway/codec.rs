@@ -44,6 +44,14 @@ pub enum CodecError {
     NotAPayload(String),
 }
 
+// Here rather than beside the type so that the payload knows nothing of codecs.
+impl GatewayPayload {
+    /// Builds a payload from a decoded JSON value (e.g. from ETF), moving `d` out without copying.
+    pub fn from_value(value: Value) -> Result<Self, CodecError> {
+        serde_json::from_value(value).map_err(|e| CodecError::NotAPayload(e.to_string()))
+    }
+}
+
 /// Encodes any JSON value in `encoding`, appending to `out`.
 pub fn encode_value(
     value: &Value,

@@ -314,7 +314,8 @@ impl<'de> Visitor<'de> for TranscodeTerm<'_> {
         self.out.push(MAP_EXT);
         self.out.extend_from_slice(&[0; 4]);
         let mut count: u32 = 0;
-        while let Some(()) = map.next_key_seed(TranscodeKey {
+        // A key is transcoded like any term: JSON keys only ever visit as strings (binaries).
+        while let Some(()) = map.next_key_seed(TranscodeTerm {
             out: &mut *self.out,
         })? {
             map.next_value_seed(TranscodeTerm {
@@ -324,27 +325,6 @@ impl<'de> Visitor<'de> for TranscodeTerm<'_> {
         }
         self.out[header + 1..header + 5].copy_from_slice(&count.to_be_bytes());
         Ok(())
-    }
-}
-
-struct TranscodeKey<'a> {
-    out: &'a mut Vec<u8>,
-}
-
-impl<'de> DeserializeSeed<'de> for TranscodeKey<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TranscodeKey<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a map key")
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
-        write_binary(self.out, v.as_bytes()).map_err(E::custom)
     }
 }
 

@@ -6,11 +6,15 @@ pub mod close;
 pub mod codec;
 pub mod compress;
 pub mod decoder;
+mod deflate;
 pub mod etf;
 pub mod events;
+pub mod handshake;
+pub mod intents;
 pub mod observe;
 pub mod payload;
 pub mod ratelimit;
 pub mod server;
+pub mod wire;
 
 pub use payload::{GatewayPayload, OpCode};

@@ -262,12 +262,6 @@ impl GatewayPayload {
 }
 
 impl GatewayPayload {
-    /// Builds a payload from a decoded JSON value (e.g. from ETF), moving `d` out without copying.
-    pub fn from_value(value: Value) -> Result<Self, crate::gateway::codec::CodecError> {
-        serde_json::from_value(value)
-            .map_err(|e| crate::gateway::codec::CodecError::NotAPayload(e.to_string()))
-    }
-
     /// The event name and raw data when this is a dispatch (op 0) with a name.
     pub fn as_dispatch(&self) -> Option<(&str, &Value)> {
         match (self.op, &self.t) {

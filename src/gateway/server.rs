@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::close::CloseCode;
+use super::intents;
 use super::payload::{GatewayPayload, OpCode};
 use super::ratelimit::{RateLimiter, WindowKind, GATEWAY_RATE_LIMIT, GATEWAY_RATE_PERIOD};
 
@@ -185,11 +186,6 @@ pub enum ServerSessionError {
     },
 }
 
-/// Every intent bit Discord documents (0–16, 20, 21, 24, 25).
-pub const DOCUMENTED_INTENTS: u64 = 0x1_FFFF | (1 << 20) | (1 << 21) | (1 << 24) | (1 << 25);
-/// The privileged intents: GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT.
-pub const PRIVILEGED_INTENTS: u64 = (1 << 1) | (1 << 8) | (1 << 15);
-
 /// The intents check a backend runs on IDENTIFY: bits outside `valid` are 4013, privileged bits
 /// outside `privileged_allowed` are 4014.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,8 +199,8 @@ pub struct IntentsPolicy {
 impl Default for IntentsPolicy {
     fn default() -> Self {
         IntentsPolicy {
-            valid: DOCUMENTED_INTENTS,
-            privileged_allowed: PRIVILEGED_INTENTS,
+            valid: intents::ALL,
+            privileged_allowed: intents::PRIVILEGED,
         }
     }
 }
@@ -215,7 +211,7 @@ impl IntentsPolicy {
         let intents = intents?;
         if intents & !self.valid != 0 {
             Some(CloseCode::InvalidIntents)
-        } else if intents & PRIVILEGED_INTENTS & !self.privileged_allowed != 0 {
+        } else if intents & intents::PRIVILEGED & !self.privileged_allowed != 0 {
             Some(CloseCode::DisallowedIntents)
         } else {
             None

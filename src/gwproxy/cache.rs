@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::config::CacheConfig;
-use crate::backend::gateway::wire::Prepared;
+use crate::gateway::wire::Prepared;
 
 /// One shard's cached state.
 #[derive(Debug, Clone, Default)]

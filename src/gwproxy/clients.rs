@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -26,15 +26,17 @@ use super::config::Config;
 use super::intents;
 use super::persist::{SavedClient, SavedEvent};
 use super::plan::ShardPlan;
-use crate::backend::gateway::wire::{Framer, Prepared};
 use crate::gateway::close::CloseCode;
 use crate::gateway::codec::{self, Encoding};
 use crate::gateway::decoder::{ConnectionParams, ParamsError};
 use crate::gateway::etf::DecodeOptions;
+use crate::gateway::handshake::Handshake;
+use crate::gateway::intents::without_content;
 use crate::gateway::server::{
     IdentifyInfo, IdentifyVerdict, ResumeInfo, ResumeVerdict, ServerAction, ServerConfig,
     ServerSession, ServerState,
 };
+use crate::gateway::wire::{Framer, Prepared};
 use crate::gateway::{GatewayPayload, OpCode};
 
 /// Numbered dispatches kept per client session for RESUME.
@@ -245,7 +247,7 @@ impl Hub {
             }
             let event = if intents::strips_content(record.intents, &name, d, bot_id) {
                 stripped
-                    .get_or_insert_with(|| Prepared::new(name.clone(), intents::without_content(d)))
+                    .get_or_insert_with(|| Prepared::new(name.clone(), without_content(d)))
                     .clone()
             } else {
                 event.clone()
@@ -824,47 +826,25 @@ async fn next_event(events: &mut Option<mpsc::Receiver<Numbered>>) -> Option<Num
     }
 }
 
-fn header_has(request: &Request, name: header::HeaderName, token: &str) -> bool {
-    request
-        .headers()
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| v.trim().eq_ignore_ascii_case(token))
-}
-
 /// Routes upgrading `/` (any query) to a client gateway connection.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new().route("/", any(upgrade)).with_state(hub)
 }
 
 async fn upgrade(State(hub): State<Arc<Hub>>, mut request: Request) -> Response {
-    let wants_websocket = header_has(&request, header::UPGRADE, "websocket")
-        && header_has(&request, header::CONNECTION, "upgrade");
-    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-    let (true, Some(key)) = (wants_websocket, key) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "this is a gateway: connect with a WebSocket\n",
-        )
-            .into_response();
+    let accepted = match Handshake::of(request.headers()) {
+        Handshake::NotWebSocket => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "this is a gateway: connect with a WebSocket\n",
+            )
+                .into_response()
+        }
+        Handshake::UnsupportedVersion(status, headers) => {
+            return (status, headers).into_response();
+        }
+        Handshake::Accept(status, headers) => (status, headers),
     };
-    if request
-        .headers()
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
-    {
-        return (
-            StatusCode::UPGRADE_REQUIRED,
-            [(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            )],
-        )
-            .into_response();
-    }
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let query = request.uri().query().unwrap_or("").to_string();
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
@@ -879,14 +859,7 @@ async fn upgrade(State(hub): State<Arc<Hub>>, mut request: Request) -> Response 
             Err(err) => tracing::debug!("client upgrade failed: {err}"),
         }
     });
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(accept) = HeaderValue::from_str(&accept) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    response
+    accepted.into_response()
 }
 
 fn websocket_config() -> WebSocketConfig {

@@ -3,7 +3,7 @@
 //! MESSAGE_CONTENT — as Discord would have sent them to that client.
 use serde_json::Value;
 
-use crate::backend::events::intents::*;
+use crate::gateway::intents::*;
 
 /// The intent a client needs to receive dispatch `event` with data `d` (`None`: always sent).
 /// `bot_id` is the bot's user id (its own member updates need no intent).
@@ -96,47 +96,10 @@ pub fn wants(intents: Option<u64>, event: &str, d: &Value, bot_id: Option<&str>)
 /// Whether a client with `intents` must get `event` with its message content emptied: a guild
 /// message, no MESSAGE_CONTENT, not written by the bot and not mentioning it.
 pub fn strips_content(intents: Option<u64>, event: &str, d: &Value, bot_id: Option<&str>) -> bool {
-    let Some(intents) = intents else {
-        return false;
-    };
-    if intents & MESSAGE_CONTENT != 0 || !matches!(event, "MESSAGE_CREATE" | "MESSAGE_UPDATE") {
-        return false;
-    }
-    if d.get("guild_id").is_none_or(Value::is_null) {
-        return false;
-    }
-    let Some(bot_id) = bot_id else {
-        return true;
-    };
-    let author = d
-        .get("author")
-        .and_then(|a| a.get("id"))
-        .and_then(Value::as_str);
-    let mentioned = d
-        .get("mentions")
-        .and_then(Value::as_array)
-        .is_some_and(|m| {
-            m.iter()
-                .any(|u| u.get("id").and_then(Value::as_str) == Some(bot_id))
-        });
-    author != Some(bot_id) && !mentioned
-}
-
-/// `d` with content, embeds, attachments, components and poll emptied.
-pub fn without_content(d: &Value) -> Value {
-    let mut d = d.clone();
-    if let Some(object) = d.as_object_mut() {
-        if object.contains_key("content") {
-            object.insert("content".into(), Value::String(String::new()));
-        }
-        for key in ["embeds", "attachments", "components"] {
-            if object.contains_key(key) {
-                object.insert(key.into(), Value::Array(Vec::new()));
-            }
-        }
-        object.remove("poll");
-    }
-    d
+    matches!(event, "MESSAGE_CREATE" | "MESSAGE_UPDATE")
+        && lacks_message_content(intents)
+        && !d.get("guild_id").is_none_or(Value::is_null)
+        && !bot_id.is_some_and(|bot_id| keeps_content(d, |id| id == bot_id))
 }
 
 /// Whether [`guild_for`] can change anything for a client with `intents`.

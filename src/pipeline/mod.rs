@@ -1,10 +1,9 @@
 //! The per-request path behind the proxy: a chain of responders tried in order (for `record`
 //! just upstream; for `serve` backend → recordings → upstream), with every answered exchange
-//! teed into the recorder. The chain is decided here and nowhere else.
+//! teed into the recorder. Which links a chain has is decided in [`chain`] and nowhere else.
 pub mod backend;
-pub mod record;
+pub mod chain;
 pub mod replay;
-pub mod serve;
 mod tee;
 pub mod upstream;
 pub mod websocket;

@@ -25,7 +25,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use serde_json::Value;
 
 use super::{full_body, Answer, BoxFuture, Outcome, PipeBody, RequestContext, Responder, Source};
-use crate::explore::route_template;
+use crate::store::route::route_template;
 use crate::store::{Exchange, Store};
 
 /// Query parameters ignored by default when matching (cache busters).

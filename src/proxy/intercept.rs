@@ -58,18 +58,24 @@ pub(crate) struct Target {
     pub known: bool,
 }
 
+/// The HTTP server the proxy answers clients with, on the explicit port and inside TLS alike:
+/// HTTP/1 with keep-alive, header case as sent, heads up to [`MAX_HEAD_BYTES`].
+pub(crate) fn http1_server() -> ServerBuilder<TokioExecutor> {
+    let mut server = ServerBuilder::new(TokioExecutor::new());
+    server
+        .http1()
+        .title_case_headers(false)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BYTES);
+    server
+}
+
 impl Interceptor {
     pub(crate) fn new(leaves: Arc<LeafAuthority>, pipeline: Arc<Pipeline>) -> Interceptor {
-        let mut server = ServerBuilder::new(TokioExecutor::new());
-        server
-            .http1()
-            .title_case_headers(false)
-            .keep_alive(true)
-            .max_buf_size(MAX_HEAD_BYTES);
         Interceptor {
             leaves,
             pipeline,
-            server,
+            server: http1_server(),
         }
     }
 

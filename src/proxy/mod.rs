@@ -15,8 +15,7 @@ use http::{Method, Request};
 use http_body_util::BodyExt;
 use hudsucker::{HttpContext, HttpHandler, RequestOrResponse};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ServerBuilder;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use crate::ca::LeafAuthority;
@@ -25,7 +24,7 @@ pub use hosts::{HostMatcher, DISCORD_DOMAINS};
 use crate::pipeline::{PipeBody, Pipeline, RequestContext};
 use crate::upstream::BoxError;
 
-use intercept::{Interceptor, Target, MAX_HEAD_BYTES};
+use intercept::{Interceptor, Target};
 
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
@@ -88,12 +87,7 @@ pub async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(serve_transparent(listener, interceptor, stop))
     });
-    let mut server = ServerBuilder::new(TokioExecutor::new());
-    server
-        .http1()
-        .title_case_headers(false)
-        .keep_alive(true)
-        .max_buf_size(MAX_HEAD_BYTES);
+    let server = intercept::http1_server();
     let handler = MitmHandler {
         pipeline,
         intercept: Arc::new(intercept),

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use super::capture::{Addr, BodyView, CaptureView, HeadersView};
 use super::records::Exchange;
+use super::route::route_template;
 use super::{body, redact, route_key, Store, StoreError, CHUNK_EXCHANGES};
 
 /// Room left in front of the encoded exchanges for the count, a postcard varint.
@@ -104,7 +105,7 @@ impl ChunkBuilder {
                 if self.templates.len() >= TEMPLATE_CACHE {
                     self.templates.clear();
                 }
-                let template = crate::explore::route_template(path);
+                let template = route_template(path);
                 route_key_into(&mut self.key, method, host, &template, first);
                 self.templates.insert(path.to_string(), template);
             }

@@ -3,6 +3,7 @@
 //! Fields: method, host, path, url, route, status, source, kind (rest|ws), id.
 //! A bare word means `url~WORD`. Example: `host~discord.com status>=400 kind=rest`.
 use super::records::{Exchange, GatewaySession};
+use super::route::route_template;
 
 /// A parsed filter; the empty filter matches everything.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +121,7 @@ impl Filter {
                 Field::Host => exchange.host.clone(),
                 Field::Path => exchange.path().to_string(),
                 Field::Url => exchange.url(),
-                Field::Route => crate::explore::route_template(exchange.path()),
+                Field::Route => route_template(exchange.path()),
                 Field::Source => exchange.source.clone(),
                 Field::Kind => "rest".into(),
                 Field::Status => return c.number(exchange.status().map(u64::from)),
@@ -144,7 +145,7 @@ impl Filter {
                 Field::Host => session.host.clone(),
                 Field::Path => path.to_string(),
                 Field::Url => session.url.clone(),
-                Field::Route => crate::explore::route_template(path),
+                Field::Route => route_template(path),
                 Field::Source => "upstream".into(),
                 Field::Kind => "ws".into(),
                 Field::Status => return c.number(session.status.map(u64::from)),

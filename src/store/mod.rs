@@ -11,6 +11,7 @@ pub mod har;
 pub mod recorder;
 pub mod records;
 pub mod redact;
+pub mod route;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -153,7 +154,7 @@ impl Store {
                 exchange.id = first + offset as u64;
                 let path = exchange.path();
                 if !templates.contains_key(path) {
-                    templates.insert(path.to_string(), crate::explore::route_template(path));
+                    templates.insert(path.to_string(), route::route_template(path));
                 }
                 let template = templates.get(path).map_or("", String::as_str);
                 routes
@@ -214,7 +215,7 @@ impl Store {
         })
     }
 
-    /// Ids of exchanges for `method host template` (as [`crate::explore::route_template`]
+    /// Ids of exchanges for `method host template` (as [`route::route_template`]
     /// makes them), newest first. This is the lookup replay uses.
     pub fn exchange_ids_for_route(
         &self,
@@ -475,6 +476,18 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl Fn() -> String) -> Resul
 pub(crate) mod tests {
     use super::*;
 
+    /// Ids recorded for `GET discord.com /api/v9/channels/{channel_id}/messages`, newest first.
+    fn message_list_ids(store: &Store) -> Vec<u64> {
+        store
+            .exchange_ids_for_route(
+                "GET",
+                "discord.com",
+                "/api/v9/channels/{channel_id}/messages",
+            )
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     pub(crate) fn sample_exchange(path: &str) -> Exchange {
         Exchange {
             id: 0,
@@ -522,14 +535,7 @@ pub(crate) mod tests {
             store.exchange(2).unwrap().unwrap().path_and_query,
             "/api/v9/channels/81384788765712385/messages?limit=50"
         );
-        let ids: Vec<u64> = store
-            .exchange_ids_for_route(
-                "GET",
-                "discord.com",
-                "/api/v9/channels/{channel_id}/messages",
-            )
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let ids = message_list_ids(&store);
         assert_eq!(ids, vec![2, 1], "newest first");
         assert_eq!(store.exchanges().count(), 3);
     }
@@ -622,14 +628,7 @@ pub(crate) mod tests {
         let middle = store.exchange(100).unwrap().unwrap();
         assert_eq!(middle.path_and_query, "/api/v9/channels/1097/messages");
         assert!(store.exchange(153).unwrap().is_none());
-        let ids: Vec<u64> = store
-            .exchange_ids_for_route(
-                "GET",
-                "discord.com",
-                "/api/v9/channels/{channel_id}/messages",
-            )
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let ids = message_list_ids(&store);
         assert_eq!(
             ids,
             (3..=152).rev().collect::<Vec<_>>(),

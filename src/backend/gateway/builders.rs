@@ -3,12 +3,12 @@
 use serde_json::{json, Value};
 
 use super::registry::{Presence, Registry, VoiceState};
-use crate::backend::events::intents;
 use crate::backend::model::{Application, Guild, Member, User};
 use crate::backend::render;
 use crate::backend::routes::guilds::guild_create_payload;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::store::{Store, StoreError};
+use crate::gateway::intents;
 use crate::gateway::server::ShardInfo;
 
 /// Members per GUILD_MEMBERS_CHUNK, as Discord sends them.

@@ -16,9 +16,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::builders::{self, has_intent, on_shard, MemberRequest, ReadyInfo};
 use super::registry::{Control, Link, Presence, SessionRecord, VoiceState};
-use super::wire::{Framer, Prepared};
 use super::Inner;
-use crate::backend::events::{intents, Dispatch};
+use crate::backend::events::Dispatch;
 use crate::backend::model::{channel_type, User};
 use crate::backend::snowflake::Snowflake;
 use crate::gateway::close::CloseCode;
@@ -26,10 +25,12 @@ use crate::gateway::codec::{self, Encoding};
 use crate::gateway::decoder::{ConnectionParams, ParamsError};
 use crate::gateway::etf::DecodeOptions;
 use crate::gateway::events::{PresenceUpdate, RequestGuildMembers, VoiceStateUpdate};
+use crate::gateway::intents;
 use crate::gateway::server::{
     IdentifyInfo, IdentifyVerdict, IntentsPolicy, ResumeInfo, ResumeVerdict, ServerAction,
-    ServerSession, ServerState, DOCUMENTED_INTENTS, PRIVILEGED_INTENTS,
+    ServerSession, ServerState,
 };
+use crate::gateway::wire::{Framer, Prepared};
 use crate::gateway::{GatewayPayload, OpCode};
 
 /// Gateway versions served.
@@ -422,15 +423,15 @@ impl Connection {
         let allowed = builders::application_of(&self.inner.state.store, user)
             .ok()
             .flatten()
-            .map_or(PRIVILEGED_INTENTS, |app| app.allowed_privileged_intents());
+            .map_or(intents::PRIVILEGED, |app| app.allowed_privileged_intents());
         let intents = match info.intents {
             Some(intents) => intents,
             // Before v8 intents were optional: everything not privileged, plus what is allowed.
-            None if self.version < 8 => (DOCUMENTED_INTENTS & !PRIVILEGED_INTENTS) | allowed,
+            None if self.version < 8 => (intents::ALL & !intents::PRIVILEGED) | allowed,
             None => return Err(CloseCode::InvalidIntents),
         };
         let policy = IntentsPolicy {
-            valid: DOCUMENTED_INTENTS,
+            valid: intents::ALL,
             privileged_allowed: allowed,
         };
         match policy.check(Some(intents)) {

@@ -10,10 +10,11 @@ use tokio::sync::broadcast;
 
 use super::builders::{has_intent, on_shard};
 use super::registry::Offer;
-use super::wire::Prepared;
 use super::Inner;
-use crate::backend::events::{intents, Audience, Event};
+use crate::backend::events::{Audience, Event};
 use crate::backend::snowflake::Snowflake;
+use crate::gateway::intents;
+use crate::gateway::wire::Prepared;
 
 /// Runs until the bus closes.
 pub(super) async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<Arc<Event>>) {
@@ -47,48 +48,11 @@ fn routing_guild(event: &Event) -> Option<Snowflake> {
     })
 }
 
-fn ids_in(value: Option<&Value>) -> impl Iterator<Item = Snowflake> + '_ {
-    value
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| {
-            v.get("id")
-                .and_then(Value::as_str)
-                .and_then(Snowflake::parse)
-        })
-}
-
 /// Whether `user_id` keeps a message's content without MESSAGE_CONTENT: its author, someone
 /// it mentions, or a participant of the DM it was sent in.
 fn content_exempt(event: &Event, user_id: Snowflake) -> bool {
-    if matches!(event.audience, Audience::Users(_)) {
-        return true;
-    }
-    let author = event
-        .data
-        .get("author")
-        .and_then(|a| a.get("id"))
-        .and_then(Value::as_str)
-        .and_then(Snowflake::parse);
-    author == Some(user_id) || ids_in(event.data.get("mentions")).any(|id| id == user_id)
-}
-
-/// The message with content, embeds, attachments, components and poll emptied.
-fn without_content(data: &Value) -> Value {
-    let mut data = data.clone();
-    if let Some(object) = data.as_object_mut() {
-        if object.contains_key("content") {
-            object.insert("content".into(), Value::String(String::new()));
-        }
-        for key in ["embeds", "attachments", "components"] {
-            if object.contains_key(key) {
-                object.insert(key.into(), Value::Array(Vec::new()));
-            }
-        }
-        object.remove("poll");
-    }
-    data
+    matches!(event.audience, Audience::Users(_))
+        || intents::keeps_content(&event.data, |id| Snowflake::parse(id) == Some(user_id))
 }
 
 /// Whether `user_id` is in the event's audience.
@@ -122,7 +86,7 @@ fn in_audience(inner: &Inner, event: &Event, user_id: Snowflake) -> bool {
                     match state.channel_access(*channel_id, &user) {
                         Ok(_) => true,
                         // The channel itself is gone (a delete): membership decides.
-                        Err(crate::backend::ApiError::NotFound(_)) => member_of(*guild_id),
+                        Err(crate::backend::error::ApiError::NotFound(_)) => member_of(*guild_id),
                         Err(_) => false,
                     }
                 }
@@ -183,11 +147,13 @@ pub(super) fn route(inner: &Inner, event: &Event) {
             continue;
         }
         let payload = if event.carries_message_content
-            && !has_intent(session_intents, intents::MESSAGE_CONTENT)
+            && intents::lacks_message_content(session_intents)
             && !content_exempt(event, user_id)
         {
             stripped
-                .get_or_insert_with(|| Prepared::new(event.name, without_content(&event.data)))
+                .get_or_insert_with(|| {
+                    Prepared::new(event.name, intents::without_content(&event.data))
+                })
                 .clone()
         } else {
             full.clone()
@@ -211,7 +177,7 @@ mod tests {
     fn message_content_is_emptied_like_discord_does() {
         let data = json!({"content": "secret", "embeds": [{"title": "x"}], "attachments": [{}],
                           "components": [{}], "poll": {}, "id": "1"});
-        let out = without_content(&data);
+        let out = intents::without_content(&data);
         assert_eq!(
             out,
             json!({"content": "", "embeds": [], "attachments": [], "components": [], "id": "1"})

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -22,14 +21,13 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::backend::state::AppState;
+use crate::gateway::handshake::Handshake;
 use crate::gateway::server::ServerConfig;
 
 pub mod builders;
 mod connection;
-mod deflate;
 mod dispatcher;
 pub mod registry;
-pub mod wire;
 
 use registry::{Control, Limits, Registry};
 
@@ -182,38 +180,14 @@ fn websocket_config() -> WebSocketConfig {
         .max_frame_size(Some(1 << 20))
 }
 
-fn header_has(request: &Request, name: header::HeaderName, token: &str) -> bool {
-    request
-        .headers()
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| v.trim().eq_ignore_ascii_case(token))
-}
-
 async fn upgrade(State(gateway): State<Gateway>, mut request: Request) -> Response {
-    let wants_websocket = header_has(&request, header::UPGRADE, "websocket")
-        && header_has(&request, header::CONNECTION, "upgrade");
-    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-    let (true, Some(key)) = (wants_websocket, key) else {
-        return crate::backend::routes::no_route_handler(request).await;
+    let accepted = match Handshake::of(request.headers()) {
+        Handshake::NotWebSocket => return crate::backend::routes::no_route_handler(request).await,
+        Handshake::UnsupportedVersion(status, headers) => {
+            return (status, headers).into_response();
+        }
+        Handshake::Accept(status, headers) => (status, headers),
     };
-    if request
-        .headers()
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
-    {
-        return (
-            StatusCode::UPGRADE_REQUIRED,
-            [(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            )],
-        )
-            .into_response();
-    }
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let query = request.uri().query().unwrap_or("").to_string();
     let advertised =
         crate::backend::routes::users::gateway_url(&gateway.inner.state, request.headers());
@@ -228,12 +202,5 @@ async fn upgrade(State(gateway): State<Gateway>, mut request: Request) -> Respon
             Err(e) => tracing::debug!("gateway upgrade failed: {e}"),
         }
     });
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(accept) = HeaderValue::from_str(&accept) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    response
+    accepted.into_response()
 }

@@ -10,10 +10,10 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 
-use super::wire::Prepared;
 use crate::backend::snowflake::Snowflake;
 use crate::gateway::close::CloseCode;
 use crate::gateway::server::ShardInfo;
+use crate::gateway::wire::Prepared;
 
 /// What a connection can be told from outside its own socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

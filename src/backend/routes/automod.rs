@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::model::AutoModRule;
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Trigger types.
 const KEYWORD: u8 = 1;

@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use super::guilds::{apply_channel_body, ChannelBody};
 use super::{created, limit, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -16,6 +15,7 @@ use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, ChannelAccess};
 use crate::backend::store::{key2, ThreadMember};
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

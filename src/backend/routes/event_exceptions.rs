@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 use super::scheduled_events::{list_users, load, require_manage, UsersQuery};
 use super::{no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::not_found;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::ScheduledEvent;
 use crate::backend::snowflake::{iso8601_from_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 const DAY_MS: u64 = 24 * 3_600_000;
 /// Recurrence frequencies: yearly, monthly, weekly, daily.

@@ -7,12 +7,15 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::Receiver;
 use tower::ServiceExt;
 
-use crate::backend::events::{intents, Audience, Event};
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{AppState, Config};
 use crate::backend::store::Store;
 use crate::backend::world::load_fixture_bytes;
+use crate::{
+    backend::events::{Audience, Event},
+    gateway::intents,
+};
 
 const FIXTURE: &str = r#"{"users": [
   {"id": "11", "username": "alice", "token": "alice"},

@@ -11,7 +11,6 @@ use super::messages::publish_message;
 use super::webhooks::webhook_access;
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::ChannelFollower;
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::model::{
@@ -22,6 +21,7 @@ use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Message flag of a copy delivered to a follower.
 const IS_CROSSPOST: u64 = 1 << 1;

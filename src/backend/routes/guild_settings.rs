@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::{Onboarding, WelcomeChannel, WelcomeScreen};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::{audit_action, channel_type};
@@ -16,6 +15,7 @@ use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
 const MEMBER_PRUNE: u16 = 21;

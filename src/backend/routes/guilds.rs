@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::{created, image_hash, limit, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -18,6 +17,7 @@ use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::{key2, Store, StoreError};
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

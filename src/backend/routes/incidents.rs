@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 
 use super::{ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Longest a pause may last: 24 hours.
 const MAX_PAUSE_MS: u64 = 24 * 3_600_000;

@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 use super::members::publish_member_removed;
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Ids, Reason};
 use crate::backend::model::Application;
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit-log action of an integration removal.
 const INTEGRATION_DELETE: u16 = 82;

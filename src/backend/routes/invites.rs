@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Ids, MaybeAuth, Reason, Q};
 use crate::backend::model::{audit_action, Member};
 use crate::backend::permissions::bits;
@@ -15,6 +14,7 @@ use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

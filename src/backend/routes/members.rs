@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use super::{created, limit, no_content, ok, patch as patch_field, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::{audit_action, Member, User};
 use crate::backend::permissions::bits;
@@ -15,6 +14,7 @@ use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -129,7 +129,7 @@ async fn list_members(
             .applications
             .get(auth.id().be())?
             .map_or(0, |app| app.allowed_privileged_intents());
-        if allowed & crate::backend::events::intents::GUILD_MEMBERS == 0 {
+        if allowed & crate::gateway::intents::GUILD_MEMBERS == 0 {
             return Err(ApiError::MissingAccess);
         }
     }

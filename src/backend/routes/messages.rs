@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::{limit, no_content, ok, patch, ApiResult};
 use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Upload, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -18,6 +17,7 @@ use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 use crate::backend::store::{key2, ReactionEntry};
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

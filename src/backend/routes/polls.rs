@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use super::messages::publish_message;
 use super::{limit, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{Message, MessageReference};
 use crate::backend::permissions::bits;
@@ -21,6 +20,7 @@ use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 use crate::backend::store::{key2, StoreError};
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Message type of the notification posted when a poll ends.
 const POLL_RESULT: u8 = 46;

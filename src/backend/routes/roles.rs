@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::{image_hash, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
@@ -15,6 +14,7 @@ use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use super::{image_hash, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::{channel_type, ScheduledEvent};
 use crate::backend::permissions::bits;
@@ -15,6 +14,7 @@ use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Entity types.
 const STAGE_INSTANCE: u8 = 1;
@@ -618,10 +618,10 @@ mod tests {
     use crate::backend::routes::test_support::call;
     use serde_json::json;
 
-    use crate::backend::events::intents;
     use crate::backend::state::{AppState, Config};
     use crate::backend::store::Store;
     use crate::backend::world::load_fixture_bytes;
+    use crate::gateway::intents;
 
     const FIXTURE: &str = r#"{"users": [
       {"id": "11", "username": "alice", "token": "alice"},

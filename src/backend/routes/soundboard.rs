@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::stickers::{require_expression_creator, require_expression_editor};
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::{unknown, SoundboardSound};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::permissions::bits;
@@ -18,6 +17,7 @@ use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
 const SOUND_CREATE: u16 = 130;

@@ -7,13 +7,13 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::model::{channel_type, StageInstance};
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, ChannelAccess};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// What a stage moderator holds in the stage channel.
 const STAGE_MODERATOR: u64 = bits::MANAGE_CHANNELS | bits::MUTE_MEMBERS | bits::MOVE_MEMBERS;

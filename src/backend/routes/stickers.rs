@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::{unknown, Sticker};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::permissions::bits;
@@ -17,6 +16,7 @@ use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
 const STICKER_CREATE: u16 = 90;

@@ -9,7 +9,6 @@ use serde_json::json;
 use super::soundboard::DEFAULT_SOUNDS;
 use super::{no_content, patch, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::unknown;
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::model::channel_type;
@@ -17,6 +16,7 @@ use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{AppState, ChannelAccess};
 use crate::backend::store::key2;
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::{no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::not_found;
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::model::channel_type;
@@ -17,6 +16,7 @@ use crate::backend::permissions::bits;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{AppState, GuildAccess};
 use crate::backend::voice::{self, VoiceState};
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

@@ -11,13 +11,13 @@ use super::messages::{
 };
 use super::{image_hash, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Member, User, Webhook, WebhookAuthor};
 use crate::backend::permissions::{bits, GuildContext};
 use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, ChannelAccess, GuildAccess};
+use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {

@@ -1,4 +1,5 @@
-//! Trust stores: where the CA gets installed, how (a plan of exact steps), and whether it is there.
+//! Trust stores: where the CA gets installed, how (a plan of exact steps), whether it is there,
+//! and ([`verify`]) whether a client trusting each store accepts our leaves.
 //!
 //! Every operation is first a [`Plan`] — files to write or remove and commands to run — so
 //! `--dry-run` prints exactly what a real run does.
@@ -13,6 +14,7 @@ use super::{CaCertificate, CaError, CaFiles};
 pub mod linux;
 pub mod macos;
 pub mod nss;
+pub mod verify;
 pub mod windows;
 
 /// Which stores a command acts on.

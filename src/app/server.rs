@@ -1,13 +1,17 @@
-//! The `serve` command's work: open (or reset) the store, seed it, bind, print the banner, serve
-//! until Ctrl-C / SIGTERM, flush.
+//! `serve` without a proxy: open (or reset) the backend's store, seed it, bind `--api`, print the
+//! banner, serve REST and the gateway until Ctrl-C / SIGTERM, flush.
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use super::model::User;
-use super::state::{AppState, Config};
-use super::store::{Store, StoreError};
-use super::world::{self, FixtureError};
+use tokio::net::TcpListener;
+
+use super::{shutdown_signal, ProxyRunError};
+use crate::backend::gateway::{Gateway, GatewayConfig};
+use crate::backend::model::User;
+use crate::backend::state::{AppState, Config};
+use crate::backend::store::{Store, StoreError};
+use crate::backend::world::{self, FixtureError};
 
 /// What `serve` needs to start.
 #[derive(Debug, Clone)]
@@ -20,10 +24,10 @@ pub struct ServeOptions {
     /// Stop when standard input closes (lets a supervisor or a test harness own the lifetime).
     pub exit_on_stdin_close: bool,
     /// Gateway server settings (heartbeat interval, resume window, replay buffer...).
-    pub gateway: super::gateway::GatewayConfig,
+    pub gateway: GatewayConfig,
 }
 
-/// Why `serve` could not start or stopped.
+/// Why `serve` (with or without `--listen`) could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
@@ -48,6 +52,8 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Proxy(#[from] ProxyRunError),
 }
 
 /// Removes a data directory, but only one that sled created (never an arbitrary folder).
@@ -157,26 +163,56 @@ pub fn banner_details(store: &Store, addr: SocketAddr, origin: &str) -> Result<S
     Ok(out)
 }
 
+/// The backend ready to serve: its store seeded, its state, `--api` bound.
+pub(super) struct Backend {
+    pub(super) store: Store,
+    pub(super) state: AppState,
+    pub(super) listener: TcpListener,
+    pub(super) addr: SocketAddr,
+    /// Where the data came from, for the banner.
+    pub(super) origin: String,
+}
+
+impl Backend {
+    /// Opens and seeds the store, builds the state and binds `--api`.
+    pub(super) async fn open(options: &ServeOptions) -> Result<Backend, ServeError> {
+        let (store, origin) = prepare_store(options)?;
+        let state = AppState::new(store.clone(), options.config.clone());
+        let listener = TcpListener::bind(options.api)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: options.api,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        Ok(Backend {
+            store,
+            state,
+            listener,
+            addr,
+            origin,
+        })
+    }
+
+    /// Starts the gateway on the backend's state; the router answers REST and gateway upgrades.
+    pub(super) fn start_gateway(&self, options: &ServeOptions) -> (Gateway, axum::Router) {
+        let gateway = Gateway::start(self.state.clone(), options.gateway.clone());
+        let app = crate::backend::router(self.state.clone()).merge(gateway.router());
+        (gateway, app)
+    }
+}
+
 /// Runs `serve` until interrupted.
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
-    let (store, origin) = prepare_store(&options)?;
-    let state = AppState::new(store.clone(), options.config.clone());
-    super::routes::polls::resume_finalisers(&state)?;
-    let listener = tokio::net::TcpListener::bind(options.api)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: options.api,
-            source,
-        })?;
-    let addr = listener.local_addr()?;
-    print!("{}", banner(&store, addr, &origin)?);
+    let backend = Backend::open(&options).await?;
+    crate::backend::routes::polls::resume_finalisers(&backend.state)?;
+    print!("{}", banner(&backend.store, backend.addr, &backend.origin)?);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    let gateway = super::gateway::Gateway::start(state.clone(), options.gateway.clone());
-    let app = super::router(state).merge(gateway.router());
+    let (gateway, app) = backend.start_gateway(&options);
     use axum::serve::ListenerExt as _;
     // Answers are small and written whole; do not let Nagle hold them back.
-    let listener = listener.tap_io(|tcp| {
+    let listener = backend.listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app)
@@ -186,46 +222,9 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
             gateway.shutdown(std::time::Duration::from_secs(2)).await;
         })
         .await?;
-    store.flush()?;
+    backend.store.flush()?;
     tracing::info!("serve stopped; data flushed");
     Ok(())
-}
-
-/// Ctrl-C, SIGTERM, or (when asked) standard input closing.
-pub async fn shutdown_signal(watch_stdin: bool) {
-    let stdin_closed = async move {
-        if !watch_stdin {
-            return std::future::pending::<()>().await;
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            use std::io::Read as _;
-            let mut sink = [0u8; 256];
-            let mut stdin = std::io::stdin();
-            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-            let _ = tx.send(());
-        });
-        let _ = rx.await;
-    };
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-        _ = stdin_closed => {},
-    }
 }
 
 #[cfg(test)]

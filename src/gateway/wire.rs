@@ -7,15 +7,15 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::deflate::{self, ZLIB_HEADER};
-use crate::gateway::codec::{self, CodecError, Encoding};
-use crate::gateway::compress::{
+use super::codec::{self, CodecError, Encoding};
+use super::compress::{
     CompressError, PayloadCompressor, TransportCompression, ZlibStreamCompressor,
     ZstdStreamCompressor,
 };
-use crate::gateway::decoder::ConnectionParams;
-use crate::gateway::etf::DecodeOptions;
-use crate::gateway::GatewayPayload;
+use super::decoder::ConnectionParams;
+use super::deflate::{self, ZLIB_HEADER};
+use super::etf::DecodeOptions;
+use super::GatewayPayload;
 
 /// A dispatch ready to be numbered and sent to any number of sessions.
 #[derive(Debug)]
@@ -117,7 +117,7 @@ impl Prepared {
             // ETF fragments are terms without the version byte; the transcoder wants it.
             Encoding::Etf => {
                 let mut whole = Vec::with_capacity(source.len() + 1);
-                whole.push(crate::gateway::etf::VERSION);
+                whole.push(super::etf::VERSION);
                 whole.extend_from_slice(source);
                 codec::transcode(&whole, other, encoding, &DecodeOptions::LENIENT, &mut out)?;
             }

@@ -1,5 +1,6 @@
 //! Route templates: `/api/v9/channels/81384788765712384/messages` →
-//! `/api/v9/channels/{channel_id}/messages`. Shared by `routes` and by replay matching.
+//! `/api/v9/channels/{channel_id}/messages`. The store indexes and filters recordings by them;
+//! replay matching and the route catalog (`explore`) use them too.
 
 /// Templates a request path (no query). Numeric segments become `{<thing>_id}` named after the
 /// segment before them; invite codes, webhook/interaction tokens, reaction emojis and long
@@ -129,19 +130,6 @@ pub fn strip_api_prefix(template: &str) -> &str {
     rest
 }
 
-/// Whether a recorded template (prefix already stripped) matches a spec path template:
-/// parameters match anything, literals must be equal.
-pub fn matches_spec_path(recorded: &str, spec: &str) -> bool {
-    let recorded: Vec<&str> = recorded.trim_end_matches('/').split('/').collect();
-    let spec: Vec<&str> = spec.trim_end_matches('/').split('/').collect();
-    recorded.len() == spec.len()
-        && recorded.iter().zip(&spec).all(|(have, want)| {
-            let want_param = want.starts_with('{') && want.ends_with('}');
-            let have_param = have.starts_with('{') && have.ends_with('}');
-            want_param || (!have_param && have == want)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,20 +204,5 @@ mod tests {
         assert_eq!(strip_api_prefix("/api/v10"), "");
         assert_eq!(strip_api_prefix("/api/vault"), "/vault");
         assert_eq!(strip_api_prefix("/app"), "/app");
-    }
-
-    #[test]
-    fn spec_paths_match_by_shape() {
-        assert!(matches_spec_path(
-            "/channels/{channel_id}/messages",
-            "/channels/{channel_id}/messages"
-        ));
-        assert!(matches_spec_path("/users/@me/guilds", "/users/@me/guilds"));
-        assert!(matches_spec_path("/users/@me", "/users/{user_id}"));
-        assert!(!matches_spec_path("/users/{user_id}", "/users/@me"));
-        assert!(!matches_spec_path(
-            "/channels/{channel_id}/secret",
-            "/channels/{channel_id}/messages"
-        ));
     }
 }

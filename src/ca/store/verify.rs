@@ -12,8 +12,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::store::{self, find_program, HostOs, StoreChoice, StoreEnv, StoreKind, Target};
-use super::{CaCertificate, CaError, LeafAuthority, RootCa};
+use super::{self as store, find_program, HostOs, StoreChoice, StoreEnv, StoreKind, Target};
+use crate::ca::{CaCertificate, CaError, LeafAuthority, RootCa};
 
 /// The host name the throwaway server presents a leaf for.
 pub const VERIFY_HOST: &str = "discord.com";

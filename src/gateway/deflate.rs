@@ -11,7 +11,7 @@ use std::cell::RefCell;
 
 use zlib_rs::{Deflate, DeflateFlush};
 
-use crate::gateway::compress::{deflate_into, ensure_spare, CompressError};
+use super::compress::{deflate_into, ensure_spare, CompressError};
 
 /// The zlib header opening every connection's stream (deflate, 32 KiB window, fastest).
 pub const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];

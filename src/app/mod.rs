@@ -1,0 +1,121 @@
+//! Start-up for each command: assembles the proxy, the pipeline's chain, the backend and the
+//! recordings store, runs them until shutdown and flushes what they hold.
+//!
+//! - [`record::run`] — `record`: the proxy in front of upstream, exchanges recorded;
+//! - [`server::run`] — `serve`: the backend on `--api` alone;
+//! - [`serve::run_with_proxy`] — `serve --listen`: the backend plus the proxy in front of it.
+pub mod record;
+pub mod serve;
+pub mod server;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::pipeline::Pipeline;
+use crate::proxy::{self, HostMatcher, LeafAuthority, Listeners};
+use crate::store::{Recorder, RecorderOptions, Store};
+
+/// Why the proxy side of `record` or `serve --listen` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyRunError {
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Proxy(#[from] proxy::ProxyError),
+}
+
+/// Where the proxy listens and whose certificates it signs with.
+struct ProxyListen<'a> {
+    listen: SocketAddr,
+    transparent: Option<SocketAddr>,
+    ca_dir: &'a Path,
+    intercept: HostMatcher,
+}
+
+/// Starts the recorder on `store` unless recording is off.
+fn start_recorder(
+    store: Option<&Arc<Store>>,
+    no_store: bool,
+    options: &RecorderOptions,
+) -> Option<Recorder> {
+    match (store, no_store) {
+        (Some(store), false) => Some(Recorder::start(Arc::clone(store), options.clone())),
+        _ => None,
+    }
+}
+
+/// Loads the CA, builds the chain with `build` (which also hands back the recorder it started),
+/// binds the proxy's listeners, reports their addresses to `on_ready` (proxy, transparent) and
+/// serves until `shutdown`; the recorder comes back flushed.
+async fn run_proxy(
+    at: ProxyListen<'_>,
+    build: impl FnOnce() -> Result<(Pipeline, Option<Recorder>), ProxyRunError>,
+    on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<Recorder>, ProxyRunError> {
+    let leaves = Arc::new(LeafAuthority::from_ca_dir(at.ca_dir)?);
+    let (pipeline, recorder) = build()?;
+    let listeners = Listeners::bind(at.listen, at.transparent).await?;
+    let proxy_addr = listeners.proxy.local_addr().unwrap_or(at.listen);
+    let transparent_addr = listeners
+        .transparent
+        .as_ref()
+        .map(|l| l.local_addr().ok())
+        .and_then(|a| a.or(at.transparent));
+    on_ready(proxy_addr, transparent_addr);
+    proxy::serve(
+        listeners,
+        leaves,
+        at.intercept,
+        Arc::new(pipeline),
+        shutdown,
+    )
+    .await?;
+    if let Some(recorder) = &recorder {
+        recorder.flush();
+    }
+    Ok(recorder)
+}
+
+/// Ctrl-C, SIGTERM, or (when asked) standard input closing.
+pub async fn shutdown_signal(watch_stdin: bool) {
+    let stdin_closed = async move {
+        if !watch_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+    };
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+        _ = stdin_closed => {},
+    }
+}

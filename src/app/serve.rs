@@ -1,0 +1,201 @@
+//! `serve --listen`: the MITM proxy in front of the in-process backend, with recordings and
+//! upstream behind it (the chain itself is [`crate::pipeline::chain::serve_chain`]).
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::server::{self, Backend, ServeError, ServeOptions};
+use super::{run_proxy, shutdown_signal, start_recorder, ProxyListen, ProxyRunError};
+use crate::backend::gateway::Gateway;
+use crate::backend::routes::client::{self, ClientConfig};
+use crate::pipeline::backend::{BackendResponder, ADVERTISED_CDN, ADVERTISED_GATEWAY};
+use crate::pipeline::chain::{serve_chain, Fallback};
+use crate::pipeline::replay::ReplayOptions;
+use crate::proxy::HostMatcher;
+use crate::store::{RecorderOptions, Store};
+use crate::upstream::{Upstream, UpstreamConfig};
+
+/// Everything the proxy side of `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeProxyConfig {
+    /// Explicit proxy address.
+    pub listen: SocketAddr,
+    /// Transparent TLS listener address.
+    pub transparent: Option<SocketAddr>,
+    /// Recordings database (replayed from, and where forwarded exchanges are recorded).
+    pub recordings: PathBuf,
+    /// The chain after the backend.
+    pub fallback: Fallback,
+    /// How recordings are matched.
+    pub replay: ReplayOptions,
+    /// Recorder options (secrets, body limit).
+    pub recorder: RecorderOptions,
+    /// Upstream client options.
+    pub upstream: UpstreamConfig,
+    /// Hosts intercepted.
+    pub intercept: HostMatcher,
+    /// Root CA directory.
+    pub ca_dir: PathBuf,
+    /// What the desktop client's update check is told.
+    pub client: ClientConfig,
+    /// Record nothing (exchanges and gateway sessions are recorded otherwise).
+    pub no_store: bool,
+}
+
+/// Runs the proxy in front of `state`'s backend until `shutdown`; `on_ready` gets the bound
+/// addresses (proxy, transparent).
+pub async fn run(
+    config: ServeProxyConfig,
+    state: crate::backend::AppState,
+    gateway: Gateway,
+    on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ProxyRunError> {
+    let at = ProxyListen {
+        listen: config.listen,
+        transparent: config.transparent,
+        ca_dir: &config.ca_dir,
+        intercept: config.intercept.clone(),
+    };
+    let build = || {
+        let needs_store = config.fallback.recorded || !config.no_store;
+        let store = if needs_store {
+            Some(Arc::new(Store::open(&config.recordings)?))
+        } else {
+            None
+        };
+        let upstream = if config.fallback.forward {
+            Some(Upstream::new(&config.upstream)?)
+        } else {
+            None
+        };
+        let recorder = start_recorder(store.as_ref(), config.no_store, &config.recorder);
+        let max_body = state.config.max_body_bytes;
+        let routers = vec![
+            client::router(config.client.clone()),
+            crate::backend::router(state),
+        ];
+        let backend = BackendResponder::new(routers, gateway, max_body).recording(recorder.clone());
+        let pipeline = serve_chain(
+            backend,
+            config.fallback,
+            store,
+            config.replay.clone(),
+            upstream,
+            recorder.clone(),
+        );
+        Ok((pipeline, recorder))
+    };
+    run_proxy(at, build, on_ready, shutdown).await?;
+    Ok(())
+}
+
+/// `serve` with `--listen`: the backend on `--api` as usual plus the proxy in front of it, both
+/// over one state and one gateway, stopped together.
+pub async fn run_with_proxy(
+    options: ServeOptions,
+    proxy_config: ServeProxyConfig,
+) -> Result<(), ServeError> {
+    let backend = Backend::open(&options).await?;
+    // The backend's part now; the proxy's lines and the one "Press Ctrl-C" once it is bound.
+    print!(
+        "{}",
+        server::banner_details(&backend.store, backend.addr, &backend.origin)?
+    );
+    let recording = (!proxy_config.no_store).then(|| proxy_config.recordings.clone());
+    let (gateway, app) = backend.start_gateway(&options);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let api_gateway = gateway.clone();
+    let api_stop = stopped(stop_rx.clone());
+    let listener = backend.listener;
+    let api = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                api_stop.await;
+                api_gateway
+                    .shutdown(std::time::Duration::from_secs(2))
+                    .await;
+            })
+            .await
+    });
+    let exit_on_stdin_close = options.exit_on_stdin_close;
+    tokio::spawn(async move {
+        shutdown_signal(exit_on_stdin_close).await;
+        let _ = stop_tx.send(true);
+    });
+    let proxy_result = run(
+        proxy_config,
+        backend.state,
+        gateway,
+        |proxy, transparent| {
+            print!("{}", proxy_banner(proxy, transparent, recording.as_deref()));
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+        },
+        stopped(stop_rx),
+    )
+    .await;
+    let _ = api.await;
+    backend.store.flush()?;
+    proxy_result?;
+    Ok(())
+}
+
+/// The proxy's part of `serve --listen`'s banner, ending with the one "Press Ctrl-C" line.
+pub fn proxy_banner(
+    proxy: SocketAddr,
+    transparent: Option<SocketAddr>,
+    recording: Option<&std::path::Path>,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  proxy:    http://{proxy}   (HTTPS_PROXY; trust the CA from `discord-mitm ca`)"
+    );
+    let _ = writeln!(
+        out,
+        "            through it: REST https://discord.com/api/v10, gateway {ADVERTISED_GATEWAY}, attachments {ADVERTISED_CDN}"
+    );
+    if let Some(addr) = transparent {
+        let _ = writeln!(out, "  transparent TLS on {addr}");
+    }
+    match recording {
+        Some(dir) => {
+            let _ = writeln!(
+                out,
+                "  recording exchanges and gateway sessions into {}",
+                dir.display()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  not recording (--no-store)");
+        }
+    }
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_banner_names_the_proxy_and_recording_and_says_ctrl_c_once() {
+        let proxy: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let tls: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        let text = proxy_banner(proxy, Some(tls), Some(std::path::Path::new("rec")));
+        assert!(text.contains("proxy:    http://127.0.0.1:8080"), "{text}");
+        assert!(text.contains("transparent TLS on 127.0.0.1:8443"), "{text}");
+        assert!(text.contains("into rec"), "{text}");
+        assert_eq!(text.matches("Press Ctrl-C").count(), 1, "{text}");
+        assert!(text.ends_with("Press Ctrl-C to stop.\n"), "{text}");
+        let quiet = proxy_banner(proxy, None, None);
+        assert!(quiet.contains("not recording (--no-store)"), "{quiet}");
+        assert!(!quiet.contains("transparent"), "{quiet}");
+    }
+}
