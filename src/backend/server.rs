@@ -161,7 +161,7 @@ pub fn banner_details(store: &Store, addr: SocketAddr, origin: &str) -> Result<S
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let (store, origin) = prepare_store(&options)?;
     let state = AppState::new(store.clone(), options.config.clone());
-    super::routes::polls::resume_finalisers(&state)?;
+    super::services::polls::resume_finalisers(&state)?;
     let listener = tokio::net::TcpListener::bind(options.api)
         .await
         .map_err(|source| ServeError::Bind {

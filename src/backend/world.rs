@@ -875,7 +875,7 @@ fn plan_messages(
         let id = message
             .id
             .unwrap_or_else(|| fixture_id(plan.messages.len()));
-        let parsed = super::routes::messages::parse_mentions(&message.content);
+        let parsed = super::services::messages::parse_mentions(&message.content);
         plan.messages.push(Message {
             id,
             channel_id,

@@ -9,12 +9,12 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::messages::{post_message, CreateMessage, Poster};
-use super::webhooks::{load_with_token, webhook_access};
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
 use crate::backend::extract::{parse_json_body, Ids, Q};
 use crate::backend::model::{channel_type, User, WebhookAuthor};
+use crate::backend::services::messages::{post_message, CreateMessage, Poster};
+use crate::backend::services::webhooks::{load_with_token, webhook_access};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
