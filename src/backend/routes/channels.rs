@@ -790,8 +790,7 @@ async fn create_thread(
             &thread_access,
             message,
             Some(thread.id),
-        )
-        .await?;
+        )?;
         data["message"] = starter;
     }
     if let Some(guild_id) = thread.guild_id {

@@ -17,7 +17,7 @@ use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::messages::{
     apply_edit, deliver_crosspost, load_message, post_message_with, remove_message, CreateMessage,
-    EditMessage, Poster,
+    EditMessage, NewMessage, Poster,
 };
 use crate::backend::services::publish::publish_message;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
@@ -103,19 +103,16 @@ async fn create_message(
         }
     }
     let origin = super::origin(&headers);
-    let (bytes, _) = post_message_with(
-        &state,
-        Poster {
-            user: &auth.user,
-            webhook: None,
-        },
-        &access,
-        body,
-        None,
-        &files,
-        &origin,
-        serde_json::to_vec,
-    )?;
+    let poster = Poster {
+        user: &auth.user,
+        webhook: None,
+    };
+    let request = NewMessage {
+        uploads: &files,
+        origin: &origin,
+        ..NewMessage::new(poster, &access, body)
+    };
+    let (bytes, _) = post_message_with(&state, request, serde_json::to_vec)?;
     let bytes = bytes.map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(json_bytes_response(StatusCode::OK, bytes))
 }
@@ -441,34 +438,14 @@ async fn pin(
     publish_pins_update(&state, &access)?;
     // Discord announces pins with a system message (type 6) referencing the pinned one.
     let notice = Message {
-        id: state.store.next_id(),
-        channel_id,
-        guild_id: access.guild_id(),
-        author_id: auth.id(),
-        webhook: None,
         kind: 6,
-        content: String::new(),
-        edited_timestamp: None,
-        tts: false,
-        mention_everyone: false,
-        mentions: vec![],
-        mention_roles: vec![],
-        attachments: vec![],
-        embeds: vec![],
-        components: vec![],
-        sticker_items: vec![],
-        nonce: None,
-        pinned: false,
-        flags: 0,
-        message_reference: Some(MessageReference {
-            kind: 0,
-            message_id: Some(message_id),
-            channel_id: Some(channel_id),
-            guild_id: access.guild_id(),
-        }),
-        thread_id: None,
-        application_id: None,
-        poll: None,
+        message_reference: Some(MessageReference::to(&message)),
+        ..Message::new(
+            state.store.next_id(),
+            channel_id,
+            access.guild_id(),
+            auth.id(),
+        )
     };
     state.store.put_message(&notice)?;
     let rendered = render::message(&state.store, &notice, None)?;

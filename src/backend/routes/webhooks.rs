@@ -9,16 +9,14 @@ use serde_json::{json, Value};
 use super::{image_hash, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
-use crate::backend::model::{
-    audit_action, channel_type, Interaction, User, Webhook, WebhookAuthor,
-};
+use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::messages::{
-    apply_edit, post_message, remove_message, CreateMessage, EditMessage, Poster,
+    apply_edit, post_as_webhook, remove_message, CreateMessage, EditMessage,
 };
 use crate::backend::services::webhooks::{
-    load, load_with_token, publish_webhooks_update, webhook_access,
+    load, load_with_token, publish_webhooks_update, target_channel, webhook_access,
 };
 use crate::backend::services::{interactions, patch};
 use crate::backend::snowflake::Snowflake;
@@ -345,38 +343,13 @@ async fn execute(
         )?));
     }
     let hook = load_with_token(&state, id, &token)?;
-    let mut channel_id = hook.channel_id;
-    if let Some(thread_id) = query.thread_id {
-        let thread = state
-            .store
-            .channel(thread_id)?
-            .filter(|t| t.parent_id == Some(hook.channel_id) && channel_type::is_thread(t.kind));
-        channel_id = thread.ok_or(ApiError::NotFound(Unknown::Channel))?.id;
-    }
+    let channel_id = target_channel(&state, &hook, query.thread_id)?;
     let mut checks = Validator::default();
     checks.length("username", body.username.as_deref(), 1, 80);
     checks.finish()?;
-    let author = WebhookAuthor {
-        webhook_id: hook.id,
-        username: body.username.clone().unwrap_or_else(|| hook.name.clone()),
-        avatar: hook.avatar.clone(),
-        interaction_metadata: None,
-    };
-    let access = webhook_access(&state, &hook, channel_id)?;
-    let poster_user = User::new(hook.id, &author.username, true);
+    let username = body.username.clone().unwrap_or_else(|| hook.name.clone());
     let origin = super::origin(&headers);
-    let (rendered, _) = post_message(
-        &state,
-        Poster {
-            user: &poster_user,
-            webhook: Some(author),
-        },
-        &access,
-        body,
-        None,
-        &files,
-        &origin,
-    )?;
+    let rendered = post_as_webhook(&state, &hook, channel_id, username, body, &files, &origin)?;
     if query.wait {
         Ok(ok(rendered))
     } else {

@@ -4,8 +4,8 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::messages::{
-    apply_edit, normalise_embeds, parse_mentions, remove_message, store_uploads, validate_embeds,
-    CreateMessage, EditMessage,
+    allows_user, apply_edit, normalise_embeds, parse_mentions, remove_message, store_uploads,
+    validate_embeds, CreateMessage, EditMessage,
 };
 use super::publish::publish_message;
 use crate::backend::error::{ApiError, Unknown, Validator};
@@ -184,19 +184,10 @@ fn create_response_message(
     {
         return Err(ApiError::bad_request(50006, "Cannot send an empty message"));
     }
-    let parse_users = body.allowed_mentions.as_ref().is_none_or(|a| {
-        a.parse
-            .as_ref()
-            .is_some_and(|p| p.iter().any(|x| x == "users"))
-    });
-    let allowed_users = body
-        .allowed_mentions
-        .as_ref()
-        .and_then(|a| a.users.clone())
-        .unwrap_or_default();
+    let allowed = body.allowed_mentions.as_ref();
     let mut mentions = Vec::new();
     for id in parse_mentions(&content).users {
-        if (parse_users || allowed_users.contains(&id)) && state.store.user(id)?.is_some() {
+        if allows_user(allowed, &id) && state.store.user(id)?.is_some() {
             mentions.push(id);
         }
     }
@@ -206,10 +197,6 @@ fn create_response_message(
     }
     let id = state.store.next_id();
     let message = Message {
-        id,
-        channel_id: interaction.channel_id,
-        guild_id: interaction.guild_id,
-        author_id: bot.id,
         webhook: Some(WebhookAuthor {
             webhook_id: app.id,
             username: bot.username.clone(),
@@ -218,11 +205,8 @@ fn create_response_message(
         }),
         kind: response_kind(interaction),
         content,
-        edited_timestamp: None,
         tts: body.tts,
-        mention_everyone: false,
         mentions,
-        mention_roles: Vec::new(),
         attachments: store_uploads(
             state,
             interaction.channel_id,
@@ -232,14 +216,9 @@ fn create_response_message(
         )?,
         embeds: normalise_embeds(embeds),
         components,
-        sticker_items: Vec::new(),
-        nonce: None,
-        pinned: false,
         flags,
-        message_reference: None,
-        thread_id: None,
         application_id: Some(app.id),
-        poll: None,
+        ..Message::new(id, interaction.channel_id, interaction.guild_id, bot.id)
     };
     state.store.put_message(&message)?;
     let rendered = render_response(state, interaction, &message)?;

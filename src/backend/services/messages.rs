@@ -13,6 +13,7 @@ use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::Upload;
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
+use crate::backend::poll::Poll;
 use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
@@ -28,6 +29,23 @@ pub struct AllowedMentions {
     pub users: Option<Vec<Snowflake>>,
     pub roles: Option<Vec<Snowflake>>,
     pub replied_user: Option<bool>,
+}
+
+impl AllowedMentions {
+    /// Whether `parse` lists `kind` ("users", "roles" or "everyone").
+    pub fn parses(&self, kind: &str) -> bool {
+        self.parse.iter().flatten().any(|p| p == kind)
+    }
+}
+
+/// Whether a mention of user `id` may ping (without `allowed_mentions`, every mention may).
+pub fn allows_user(allowed: Option<&AllowedMentions>, id: &Snowflake) -> bool {
+    allowed.is_none_or(|a| a.parses("users") || a.users.as_ref().is_some_and(|u| u.contains(id)))
+}
+
+/// Whether a mention of role `id` may ping (without `allowed_mentions`, every mention may).
+fn allows_role(allowed: Option<&AllowedMentions>, id: &Snowflake) -> bool {
+    allowed.is_none_or(|a| a.parses("roles") || a.roles.as_ref().is_some_and(|r| r.contains(id)))
 }
 
 /// `message_reference` of a message body.
@@ -188,69 +206,149 @@ fn nonce_key(nonce: &Value) -> Option<String> {
 
 /// Who is posting: a user account, or a webhook with its display name.
 pub struct Poster<'a> {
+    /// The account (for a webhook, a stand-in user carrying the webhook's id and name).
     pub user: &'a User,
+    /// The webhook's display, when a webhook posts.
     pub webhook: Option<WebhookAuthor>,
 }
 
+impl Poster<'_> {
+    /// The message's `author_id`: the webhook's id, else the user's.
+    fn author_id(&self) -> Snowflake {
+        self.webhook.as_ref().map_or(self.user.id, |w| w.webhook_id)
+    }
+}
+
+/// One message to post: who posts it, where, the request body and the files it carries.
+pub struct NewMessage<'a> {
+    /// Who posts it.
+    pub poster: Poster<'a>,
+    /// The channel, with the poster's standing in it.
+    pub access: &'a ChannelAccess,
+    /// The request body.
+    pub body: CreateMessage,
+    /// The id to give the message (a thread's starter shares the thread's id), else a fresh one.
+    pub forced_id: Option<Snowflake>,
+    /// Uploaded files, described by `body.attachments[].id` = their `files[N]` index.
+    pub uploads: &'a [Upload],
+    /// Scheme and host that attachment URLs start with.
+    pub origin: &'a str,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A message from `poster` in `access`'s channel, with a fresh id and no uploads.
+    pub fn new(poster: Poster<'a>, access: &'a ChannelAccess, body: CreateMessage) -> Self {
+        Self {
+            poster,
+            access,
+            body,
+            forced_id: None,
+            uploads: &[],
+            origin: "",
+        }
+    }
+}
+
 /// Creates a message as `user` in a channel they can access; returns its rendered form.
-pub async fn create_message_in(
+pub fn create_message_in(
     state: &AppState,
     user: &User,
     access: &ChannelAccess,
     body: CreateMessage,
     forced_id: Option<Snowflake>,
 ) -> Result<Value, ApiError> {
-    let (value, _) = post_message(
-        state,
-        Poster {
-            user,
-            webhook: None,
-        },
-        access,
-        body,
+    let poster = Poster {
+        user,
+        webhook: None,
+    };
+    let request = NewMessage {
         forced_id,
-        &[],
-        "",
-    )?;
-    Ok(value)
+        ..NewMessage::new(poster, access, body)
+    };
+    Ok(post_message(state, request)?.0)
+}
+
+/// Posts `body` as webhook `hook`, shown as `username`, in `channel_id` (its channel or one of
+/// its threads); returns the rendered message.
+pub fn post_as_webhook(
+    state: &AppState,
+    hook: &Webhook,
+    channel_id: Snowflake,
+    username: String,
+    body: CreateMessage,
+    uploads: &[Upload],
+    origin: &str,
+) -> Result<Value, ApiError> {
+    let access = webhook_access(state, hook, channel_id)?;
+    let user = User::new(hook.id, &username, true);
+    let poster = Poster {
+        user: &user,
+        webhook: Some(WebhookAuthor {
+            webhook_id: hook.id,
+            username,
+            avatar: hook.avatar.clone(),
+            interaction_metadata: None,
+        }),
+    };
+    let request = NewMessage {
+        uploads,
+        origin,
+        ..NewMessage::new(poster, &access, body)
+    };
+    Ok(post_message(state, request)?.0)
 }
 
 /// Validates, stores and publishes a new message; returns (rendered, stored).
 pub fn post_message(
     state: &AppState,
-    poster: Poster<'_>,
-    access: &ChannelAccess,
-    body: CreateMessage,
-    forced_id: Option<Snowflake>,
-    uploads: &[Upload],
-    origin: &str,
+    request: NewMessage<'_>,
 ) -> Result<(Value, Message), ApiError> {
-    post_message_with(
-        state,
-        poster,
-        access,
-        body,
-        forced_id,
-        uploads,
-        origin,
-        Value::clone,
-    )
+    post_message_with(state, request, Value::clone)
 }
 
 /// [`post_message`], with the caller's answer made from the rendered message by `answer`
 /// before that value moves into the MESSAGE_CREATE event (the REST route serializes it there
 /// instead of copying the whole tree).
-#[allow(clippy::too_many_arguments)]
+///
+/// The phases: validate the body alone, load what the store knows (a repeated nonce, the reply
+/// target, the mentioned users), build the message in memory, write it, publish it.
 pub fn post_message_with<T>(
     state: &AppState,
-    poster: Poster<'_>,
-    access: &ChannelAccess,
-    body: CreateMessage,
-    forced_id: Option<Snowflake>,
-    uploads: &[Upload],
-    origin: &str,
+    mut request: NewMessage<'_>,
     answer: impl FnOnce(&Value) -> T,
 ) -> Result<(T, Message), ApiError> {
+    let checked = validate(&mut request)?;
+    let loaded = match load(state, &request, &checked)? {
+        Loaded::Repeated(existing) => {
+            let viewer = Some(request.poster.user.id);
+            let rendered = render::message(&state.store, &existing, viewer)?;
+            return Ok((answer(&rendered), *existing));
+        }
+        Loaded::Fresh(loaded) => loaded,
+    };
+    let (access, uploads, viewer) = (request.access, request.uploads, request.poster.user.id);
+    let built = build(state, request, checked, loaded);
+    write(state, access, uploads, &built)?;
+    let Built { message, .. } = built;
+    let rendered = render::new_message(&state.store, &message, Some(viewer))?;
+    let answered = answer(&rendered);
+    publish_message(state, "MESSAGE_CREATE", access, &message, rendered)?;
+    Ok((answered, message))
+}
+
+/// What validation makes of a body: the text, embeds and poll to store.
+struct Checked {
+    content: String,
+    mentioned: ParsedMentions,
+    embeds: Vec<Value>,
+    poll: Option<Box<Poll>>,
+}
+
+/// The checks that need only the body and the poster's standing (no store read).
+fn validate(request: &mut NewMessage<'_>) -> Result<Checked, ApiError> {
+    let access = request.access;
+    let by_webhook = request.poster.webhook.is_some();
+    let body = &mut request.body;
     let channel = &access.channel;
     if !channel_type::is_textual(channel.kind) {
         return Err(ApiError::bad_request(
@@ -258,7 +356,6 @@ pub fn post_message_with<T>(
             "Cannot send messages in a non-text channel",
         ));
     }
-    let by_webhook = poster.webhook.is_some();
     if !by_webhook {
         access.require(bits::SEND_MESSAGES)?;
     }
@@ -270,173 +367,221 @@ pub fn post_message_with<T>(
     {
         return Err(ApiError::bad_request(50083, "Thread is archived"));
     }
-    let mut embeds = body.embeds.clone().unwrap_or_default();
-    if let Some(embed) = body.embed.clone() {
+    let mut embeds = body.embeds.take().unwrap_or_default();
+    if let Some(embed) = body.embed.take() {
         embeds.push(embed);
     }
     let mut checks = Validator::default();
     checks.length("content", body.content.as_deref(), 0, 2000);
     validate_embeds(&mut checks, &embeds);
     if let Some(nonce) = &body.nonce {
-        match nonce {
-            Value::String(s) if s.chars().count() > 25 => checks.add(
-                "nonce",
-                "BASE_TYPE_MAX_LENGTH",
-                "Must be 25 or fewer in length.",
-            ),
-            Value::String(_) | Value::Number(_) | Value::Null => {}
-            _ => checks.add(
-                "nonce",
-                "BASE_TYPE_INVALID",
-                "Nonce must be a string or an integer.",
-            ),
-        }
+        check_nonce(&mut checks, nonce);
     }
     if let Some(allowed) = &body.allowed_mentions {
-        for (index, item) in allowed.parse.iter().flatten().enumerate() {
-            if !matches!(item.as_str(), "users" | "roles" | "everyone") {
-                checks.add(
-                    &format!("allowed_mentions.parse.{index}"),
-                    "BASE_TYPE_CHOICES",
-                    "Value must be one of ('roles', 'users', 'everyone').",
-                );
-            }
-        }
-        let parse = allowed.parse.clone().unwrap_or_default();
-        if parse.iter().any(|p| p == "users")
-            && allowed.users.as_ref().is_some_and(|u| !u.is_empty())
-        {
-            checks.add(
-                "allowed_mentions",
-                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
-                "parse:[\"users\"] and users: [ids] are mutually exclusive.",
-            );
-        }
-        if parse.iter().any(|p| p == "roles")
-            && allowed.roles.as_ref().is_some_and(|r| !r.is_empty())
-        {
-            checks.add(
-                "allowed_mentions",
-                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
-                "parse:[\"roles\"] and roles: [ids] are mutually exclusive.",
-            );
-        }
+        check_allowed_mentions(&mut checks, allowed);
     }
     checks.finish()?;
     let poll = match &body.poll {
         Some(poll) if !poll.is_null() => Some(Box::new(polls::parse_request(poll, now_ms())?)),
         _ => None,
     };
-    let content = body.content.clone().unwrap_or_default();
+    let content = body.content.take().unwrap_or_default();
     let has_payload = !content.is_empty()
         || !embeds.is_empty()
         || body.sticker_ids.as_ref().is_some_and(|s| !s.is_empty())
         || body.components.as_ref().is_some_and(|c| !c.is_empty())
         || body.attachments.as_ref().is_some_and(|a| !a.is_empty())
         || poll.is_some()
-        || !uploads.is_empty();
+        || !request.uploads.is_empty();
     if !has_payload {
         return Err(ApiError::bad_request(50006, "Cannot send an empty message"));
     }
     if !embeds.is_empty() && !by_webhook {
         access.require(bits::EMBED_LINKS)?;
     }
-    if !uploads.is_empty() && !by_webhook {
+    if !request.uploads.is_empty() && !by_webhook {
         access.require(bits::ATTACH_FILES)?;
     }
     if poll.is_some() && !by_webhook && access.guild.is_some() {
         access.require(bits::SEND_POLLS)?;
     }
+    Ok(Checked {
+        mentioned: parse_mentions(&content),
+        content,
+        embeds,
+        poll,
+    })
+}
+
+/// A nonce is a string of at most 25 characters or an integer.
+fn check_nonce(checks: &mut Validator, nonce: &Value) {
+    match nonce {
+        Value::String(s) if s.chars().count() > 25 => checks.add(
+            "nonce",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 25 or fewer in length.",
+        ),
+        Value::String(_) | Value::Number(_) | Value::Null => {}
+        _ => checks.add(
+            "nonce",
+            "BASE_TYPE_INVALID",
+            "Nonce must be a string or an integer.",
+        ),
+    }
+}
+
+/// `parse` names known kinds, and never a kind whose ids are also listed.
+fn check_allowed_mentions(checks: &mut Validator, allowed: &AllowedMentions) {
+    for (index, item) in allowed.parse.iter().flatten().enumerate() {
+        if !matches!(item.as_str(), "users" | "roles" | "everyone") {
+            checks.add(
+                &format!("allowed_mentions.parse.{index}"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of ('roles', 'users', 'everyone').",
+            );
+        }
+    }
+    let listed = |ids: &Option<Vec<Snowflake>>| ids.as_ref().is_some_and(|ids| !ids.is_empty());
+    if allowed.parses("users") && listed(&allowed.users) {
+        checks.add(
+            "allowed_mentions",
+            "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+            "parse:[\"users\"] and users: [ids] are mutually exclusive.",
+        );
+    }
+    if allowed.parses("roles") && listed(&allowed.roles) {
+        checks.add(
+            "allowed_mentions",
+            "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+            "parse:[\"roles\"] and roles: [ids] are mutually exclusive.",
+        );
+    }
+}
+
+/// What the store says before a message is built.
+enum Loaded {
+    /// `enforce_nonce` found the same nonce from the same author within minutes: the original.
+    Repeated(Box<Message>),
+    /// A new message.
+    Fresh(Found),
+}
+
+/// The stored things a new message refers to.
+struct Found {
+    /// The `nonces` table key of the message's nonce.
+    nonce_index: Option<Vec<u8>>,
+    /// The reply target, if the message answers one.
+    reply: Option<Reply>,
+    /// Mentioned users that `allowed_mentions` lets through and that exist.
+    users: Vec<Snowflake>,
+}
+
+/// The message a new one replies to (or forwards).
+struct Reply {
+    reference: MessageReference,
+    kind: u8,
+    /// Its author, unless a webhook wrote it (they cannot be pinged).
+    author: Option<Snowflake>,
+}
+
+/// The store reads of a new message: a repeated nonce, the reply target, mentioned users.
+fn load(state: &AppState, request: &NewMessage<'_>, checked: &Checked) -> Result<Loaded, ApiError> {
     let store = &state.store;
-    let author_id = poster
-        .webhook
-        .as_ref()
-        .map_or(poster.user.id, |w| w.webhook_id);
-    // enforce_nonce: the same nonce from the same author within minutes returns the original.
+    let body = &request.body;
+    let channel = &request.access.channel;
     let nonce_index = body.nonce.as_ref().and_then(nonce_key).map(|n| {
-        let mut key = key2(channel.id, author_id).to_vec();
+        let mut key = key2(channel.id, request.poster.author_id()).to_vec();
         key.extend_from_slice(n.as_bytes());
         key
     });
-    if body.enforce_nonce {
-        if let Some(key) = &nonce_index {
-            if let Some(existing_id) = store.nonces.get(key)? {
-                if now_ms().saturating_sub(existing_id.timestamp_ms()) < 5 * 60 * 1000 {
-                    if let Some(existing) = store.message(channel.id, existing_id)? {
-                        let rendered = render::message(store, &existing, Some(poster.user.id))?;
-                        return Ok((answer(&rendered), existing));
-                    }
+    if let (true, Some(key)) = (body.enforce_nonce, &nonce_index) {
+        if let Some(existing_id) = store.nonces.get(key)? {
+            if now_ms().saturating_sub(existing_id.timestamp_ms()) < 5 * 60 * 1000 {
+                if let Some(existing) = store.message(channel.id, existing_id)? {
+                    return Ok(Loaded::Repeated(Box::new(existing)));
                 }
             }
         }
     }
-    // Reply target.
-    let mut reference = None;
-    let mut kind = 0u8;
-    let mut replied_author = None;
-    if let Some(reply) = &body.message_reference {
-        let target_channel = reply.channel_id.unwrap_or(channel.id);
-        let target = match reply.message_id {
-            Some(message_id) if target_channel == channel.id || reply.kind == 1 => {
-                store.message(target_channel, message_id)?
-            }
-            _ => None,
-        };
-        match target {
-            Some(target) => {
-                if !by_webhook {
-                    access.require(bits::READ_MESSAGE_HISTORY)?;
-                }
-                kind = if reply.kind == 1 { 0 } else { 19 };
-                replied_author = (target.webhook.is_none()).then_some(target.author_id);
-                reference = Some(MessageReference {
-                    kind: reply.kind,
-                    message_id: Some(target.id),
-                    channel_id: Some(target.channel_id),
-                    guild_id: target.guild_id,
-                });
-            }
-            None if reply.fail_if_not_exists == Some(false) => {}
-            None => {
-                return Err(ApiError::invalid_field(
-                    "message_reference",
-                    "REPLIES_UNKNOWN_MESSAGE",
-                    "Unknown message",
-                ));
-            }
+    let reply = match &body.message_reference {
+        Some(reference) => load_reply(state, request, reference)?,
+        None => None,
+    };
+    let allowed = body.allowed_mentions.as_ref();
+    let mut users = Vec::new();
+    for id in &checked.mentioned.users {
+        if allows_user(allowed, id) && store.user(*id)?.is_some() {
+            users.push(*id);
         }
     }
-    // Mentions, filtered by allowed_mentions and permissions.
-    let parsed = parse_mentions(&content);
-    let allowed = body.allowed_mentions.clone();
-    let parse: Vec<String> = match &allowed {
-        Some(a) => a.parse.clone().unwrap_or_default(),
-        None => vec!["users".into(), "roles".into(), "everyone".into()],
-    };
-    let allow_users = |id: &Snowflake| {
-        parse.iter().any(|p| p == "users")
-            || allowed
-                .as_ref()
-                .and_then(|a| a.users.as_ref())
-                .is_some_and(|u| u.contains(id))
-    };
-    let allow_roles = |id: &Snowflake| {
-        parse.iter().any(|p| p == "roles")
-            || allowed
-                .as_ref()
-                .and_then(|a| a.roles.as_ref())
-                .is_some_and(|r| r.contains(id))
-    };
-    let mut mentions = Vec::new();
-    for id in parsed.users.iter().filter(|id| allow_users(id)) {
-        if store.user(*id)?.is_some() {
-            mentions.push(*id);
+    Ok(Loaded::Fresh(Found {
+        nonce_index,
+        reply,
+        users,
+    }))
+}
+
+/// The message `reference` points at (same channel, or any channel for a forward); unknown
+/// targets fail unless `fail_if_not_exists` is false.
+fn load_reply(
+    state: &AppState,
+    request: &NewMessage<'_>,
+    reference: &ReferenceBody,
+) -> Result<Option<Reply>, ApiError> {
+    let channel_id = request.access.channel.id;
+    let target_channel = reference.channel_id.unwrap_or(channel_id);
+    let target = match reference.message_id {
+        Some(message_id) if target_channel == channel_id || reference.kind == 1 => {
+            state.store.message(target_channel, message_id)?
         }
+        _ => None,
+    };
+    match target {
+        Some(target) => {
+            if request.poster.webhook.is_none() {
+                request.access.require(bits::READ_MESSAGE_HISTORY)?;
+            }
+            Ok(Some(Reply {
+                reference: MessageReference {
+                    kind: reference.kind,
+                    ..MessageReference::to(&target)
+                },
+                kind: if reference.kind == 1 { 0 } else { 19 },
+                author: target.webhook.is_none().then_some(target.author_id),
+            }))
+        }
+        None if reference.fail_if_not_exists == Some(false) => Ok(None),
+        None => Err(ApiError::invalid_field(
+            "message_reference",
+            "REPLIES_UNKNOWN_MESSAGE",
+            "Unknown message",
+        )),
     }
-    let replied_user_allowed = allowed
-        .as_ref()
-        .is_none_or(|a| a.replied_user.unwrap_or(false));
-    if let Some(author) = replied_author {
+}
+
+/// A message ready to write, with the ids of its uploads and its nonce's index key.
+struct Built {
+    message: Message,
+    upload_ids: Vec<Snowflake>,
+    nonce_index: Option<Vec<u8>>,
+}
+
+/// The message as it will be stored: mentions filtered by `allowed_mentions` and permissions,
+/// the flags a sender may set, attachments described (no store access but fresh ids).
+fn build(state: &AppState, request: NewMessage<'_>, checked: Checked, found: Found) -> Built {
+    let NewMessage {
+        poster,
+        access,
+        body,
+        forced_id,
+        uploads,
+        origin,
+    } = request;
+    let by_webhook = poster.webhook.is_some();
+    let allowed = body.allowed_mentions.as_ref();
+    let mut mentions = found.users;
+    let replied_user_allowed = allowed.is_none_or(|a| a.replied_user.unwrap_or(false));
+    if let Some(author) = found.reply.as_ref().and_then(|r| r.author) {
         if replied_user_allowed && !mentions.contains(&author) {
             mentions.push(author);
         }
@@ -444,7 +589,12 @@ pub fn post_message_with<T>(
     let can_everyone = access.permissions & bits::MENTION_EVERYONE != 0;
     let mut mention_roles = Vec::new();
     if let Some(guild) = &access.guild {
-        for id in parsed.roles.iter().filter(|id| allow_roles(id)) {
+        for id in checked
+            .mentioned
+            .roles
+            .iter()
+            .filter(|id| allows_role(allowed, id))
+        {
             if let Some(role) = guild
                 .roles
                 .iter()
@@ -456,56 +606,65 @@ pub fn post_message_with<T>(
             }
         }
     }
-    let mention_everyone = parsed.everyone
-        && parse.iter().any(|p| p == "everyone")
+    let channel = &access.channel;
+    let mention_everyone = checked.mentioned.everyone
+        && allowed.is_none_or(|a| a.parses("everyone"))
         && can_everyone
         && channel.guild_id.is_some();
     let tts = body.tts && (by_webhook || access.permissions & bits::SEND_TTS_MESSAGES != 0);
     // Only SUPPRESS_EMBEDS (4) and SUPPRESS_NOTIFICATIONS (4096) may be set by senders.
     let flags = body.flags.unwrap_or(0) & (4 | 4096);
-    if !by_webhook {
-        state.check_slowmode(access, poster.user.id)?;
-    }
+    let author_id = poster.author_id();
+    let id = forced_id.unwrap_or_else(|| state.store.next_id());
+    let described = body.attachments.as_deref().unwrap_or_default();
+    let (attachments, upload_ids) = describe_uploads(state, channel.id, uploads, described, origin);
+    let (kind, message_reference) = match found.reply {
+        Some(reply) => (reply.kind, Some(reply.reference)),
+        None => (0, None),
+    };
     let message = Message {
-        id: forced_id.unwrap_or_else(|| store.next_id()),
-        channel_id: channel.id,
-        guild_id: channel.guild_id,
-        author_id,
         webhook: poster.webhook,
         kind,
-        content,
-        edited_timestamp: None,
+        content: checked.content,
         tts,
         mention_everyone,
         mentions,
         mention_roles,
-        attachments: store_uploads(
-            state,
-            channel.id,
-            uploads,
-            body.attachments.as_deref().unwrap_or_default(),
-            origin,
-        )?,
-        embeds: normalise_embeds(embeds),
+        attachments,
+        embeds: normalise_embeds(checked.embeds),
         components: body.components.unwrap_or_default(),
-        sticker_items: Vec::new(),
         nonce: body.nonce.filter(|n| !n.is_null()),
-        pinned: false,
         flags,
-        message_reference: reference,
-        thread_id: None,
-        application_id: None,
-        poll,
+        message_reference,
+        poll: checked.poll,
+        ..Message::new(id, channel.id, channel.guild_id, author_id)
     };
-    store.put_message(&message)?;
-    polls::opened(state, &message)?;
-    if let Some(key) = nonce_index {
-        store.nonces.put(key, message.id)?;
+    Built {
+        message,
+        upload_ids,
+        nonce_index: found.nonce_index,
     }
-    let rendered = render::new_message(store, &message, Some(poster.user.id))?;
-    let answered = answer(&rendered);
-    publish_message(state, "MESSAGE_CREATE", access, &message, rendered)?;
-    Ok((answered, message))
+}
+
+/// The one write phase: the poster's slowmode slot, the upload bytes, the message, its poll,
+/// its nonce.
+fn write(
+    state: &AppState,
+    access: &ChannelAccess,
+    uploads: &[Upload],
+    built: &Built,
+) -> Result<(), ApiError> {
+    let message = &built.message;
+    if message.webhook.is_none() {
+        state.check_slowmode(access, message.author_id)?;
+    }
+    write_uploads(state, message.channel_id, uploads, &built.upload_ids)?;
+    state.store.put_message(message)?;
+    polls::opened(state, message)?;
+    if let Some(key) = &built.nonce_index {
+        state.store.nonces.put(key.clone(), message.id)?;
+    }
+    Ok(())
 }
 
 /// Stores uploaded files and returns their attachment objects (`attachments[].id` in the JSON
@@ -517,7 +676,22 @@ pub fn store_uploads(
     described: &[Value],
     origin: &str,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut out = Vec::new();
+    let (attachments, ids) = describe_uploads(state, channel_id, uploads, described, origin);
+    write_uploads(state, channel_id, uploads, &ids)?;
+    Ok(attachments)
+}
+
+/// The attachment objects of `uploads` (fresh ids, names from `described` or the upload),
+/// with the ids in upload order.
+fn describe_uploads(
+    state: &AppState,
+    channel_id: Snowflake,
+    uploads: &[Upload],
+    described: &[Value],
+    origin: &str,
+) -> (Vec<Value>, Vec<Snowflake>) {
+    let mut attachments = Vec::with_capacity(uploads.len());
+    let mut ids = Vec::with_capacity(uploads.len());
     for upload in uploads {
         let id = state.store.next_id();
         let meta = upload.index().and_then(|n| {
@@ -529,10 +703,6 @@ pub fn store_uploads(
             .and_then(|m| m["filename"].as_str())
             .unwrap_or(&upload.filename)
             .replace(['/', '\\', '?', '#'], "_");
-        state
-            .store
-            .attachments
-            .put(key2(channel_id, id), &upload.data)?;
         let url = format!("{origin}/attachments/{channel_id}/{id}/{filename}");
         let mut attachment = json!({
             "id": id,
@@ -545,9 +715,26 @@ pub fn store_uploads(
         if let Some(description) = meta.and_then(|m| m["description"].as_str()) {
             attachment["description"] = json!(description);
         }
-        out.push(attachment);
+        attachments.push(attachment);
+        ids.push(id);
     }
-    Ok(out)
+    (attachments, ids)
+}
+
+/// Stores the bytes of `uploads` under the attachment ids `describe_uploads` gave them.
+fn write_uploads(
+    state: &AppState,
+    channel_id: Snowflake,
+    uploads: &[Upload],
+    ids: &[Snowflake],
+) -> Result<(), ApiError> {
+    for (upload, id) in uploads.iter().zip(ids) {
+        state
+            .store
+            .attachments
+            .put(key2(channel_id, *id), &upload.data)?;
+    }
+    Ok(())
 }
 
 /// The message `message_id` of the accessed channel (10008 if unknown).
@@ -687,31 +874,17 @@ pub fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), Api
             continue;
         };
         let access = webhook_access(state, &hook, hook.channel_id)?;
+        // Crossposts do not ping anyone in the following server: no mentions are copied.
         let copy = Message {
-            id: state.store.next_id(),
-            channel_id: hook.channel_id,
-            guild_id: Some(hook.guild_id),
-            author_id: hook.id,
             webhook: Some(WebhookAuthor {
                 webhook_id: hook.id,
                 username: hook.name.clone(),
                 avatar: hook.avatar.clone(),
                 interaction_metadata: None,
             }),
-            kind: 0,
             content: original.content.clone(),
-            edited_timestamp: None,
-            tts: false,
-            // Crossposts do not ping anyone in the following server.
-            mention_everyone: false,
-            mentions: Vec::new(),
-            mention_roles: Vec::new(),
             attachments: original.attachments.clone(),
             embeds: original.embeds.clone(),
-            components: Vec::new(),
-            sticker_items: Vec::new(),
-            nonce: None,
-            pinned: false,
             flags: IS_CROSSPOST,
             message_reference: Some(MessageReference {
                 kind: 0,
@@ -719,9 +892,12 @@ pub fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), Api
                 channel_id: Some(follower.source_channel_id),
                 guild_id: Some(follower.source_guild_id),
             }),
-            thread_id: None,
-            application_id: None,
-            poll: None,
+            ..Message::new(
+                state.store.next_id(),
+                hook.channel_id,
+                Some(hook.guild_id),
+                hook.id,
+            )
         };
         state.store.put_message(&copy)?;
         let rendered = render::message(&state.store, &copy, None)?;

@@ -314,34 +314,16 @@ pub fn finalise(
     };
     publish("MESSAGE_UPDATE", &message)?;
     let notice = Message {
-        id: store.next_id(),
-        channel_id,
-        guild_id: message.guild_id,
-        author_id: message.author_id,
         webhook: message.webhook.clone(),
         kind: POLL_RESULT,
-        content: String::new(),
-        edited_timestamp: None,
-        tts: false,
-        mention_everyone: false,
-        mentions: Vec::new(),
-        mention_roles: Vec::new(),
-        attachments: Vec::new(),
         embeds: vec![poll.result_embed(&votes)],
-        components: Vec::new(),
-        sticker_items: Vec::new(),
-        nonce: None,
-        pinned: false,
-        flags: 0,
-        message_reference: Some(MessageReference {
-            kind: 0,
-            message_id: Some(message.id),
-            channel_id: Some(channel_id),
-            guild_id: message.guild_id,
-        }),
-        thread_id: None,
-        application_id: None,
-        poll: None,
+        message_reference: Some(MessageReference::to(&message)),
+        ..Message::new(
+            store.next_id(),
+            channel_id,
+            message.guild_id,
+            message.author_id,
+        )
     };
     store.put_message(&notice)?;
     publish("MESSAGE_CREATE", &notice)?;

@@ -3,7 +3,7 @@ use serde_json::json;
 
 use crate::backend::error::{ApiError, Unknown};
 use crate::backend::events::{intents, Dispatch};
-use crate::backend::model::{Member, Webhook};
+use crate::backend::model::{channel_type, Member, Webhook};
 use crate::backend::permissions::{bits, GuildContext};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess, GuildAccess};
@@ -17,6 +17,23 @@ pub fn publish_webhooks_update(state: &AppState, hook: &Webhook) {
         intents::GUILD_WEBHOOKS,
         json!({"guild_id": hook.guild_id, "channel_id": hook.channel_id}),
     ));
+}
+
+/// Where a webhook execution posts: the webhook's channel, or `thread_id` if it is a thread of
+/// that channel (10003 otherwise).
+pub fn target_channel(
+    state: &AppState,
+    hook: &Webhook,
+    thread_id: Option<Snowflake>,
+) -> Result<Snowflake, ApiError> {
+    let Some(thread_id) = thread_id else {
+        return Ok(hook.channel_id);
+    };
+    let thread = state
+        .store
+        .channel(thread_id)?
+        .filter(|t| t.parent_id == Some(hook.channel_id) && channel_type::is_thread(t.kind));
+    Ok(thread.ok_or(ApiError::NotFound(Unknown::Channel))?.id)
 }
 
 /// The webhook `id` (10015 if unknown).
