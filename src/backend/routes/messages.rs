@@ -411,57 +411,7 @@ async fn pin(
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    require_pin_permission(&access)?;
-    let message = {
-        let _guard = state.store.lock();
-        let mut message = load_message(&state, &access, message_id)?;
-        if message.pinned {
-            return Ok(no_content());
-        }
-        if state.store.pins.count(channel_id.be()) >= 50 {
-            return Err(ApiError::bad_request(
-                30003,
-                "Maximum number of pins reached (50)",
-            ));
-        }
-        message.pinned = true;
-        state.store.put_message(&message)?;
-        state
-            .store
-            .pins
-            .put(key2(channel_id, message_id), &now_ms())?;
-        message
-    };
-    let rendered = render::message(&state.store, &message, None)?;
-    publish_message(&state, "MESSAGE_UPDATE", &access, &message, rendered)?;
-    publish_pins_update(&state, &access)?;
-    // Discord announces pins with a system message (type 6) referencing the pinned one.
-    let notice = Message {
-        kind: 6,
-        message_reference: Some(MessageReference::to(&message)),
-        ..Message::new(
-            state.store.next_id(),
-            channel_id,
-            access.guild_id(),
-            auth.id(),
-        )
-    };
-    state.store.put_message(&notice)?;
-    let rendered = render::message(&state.store, &notice, None)?;
-    publish_message(&state, "MESSAGE_CREATE", &access, &notice, rendered)?;
-    if let Some(guild_id) = access.guild_id() {
-        state.audit(
-            guild_id,
-            auth.id(),
-            audit_action::MESSAGE_PIN,
-            Some(message.author_id),
-            vec![],
-            Some(json!({"channel_id": channel_id, "message_id": message_id})),
-            reason,
-        )?;
-    }
-    Ok(no_content())
+    set_pinned(&state, &auth, channel_id, message_id, true, reason)
 }
 
 async fn unpin(
@@ -470,27 +420,71 @@ async fn unpin(
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
 ) -> ApiResult {
+    set_pinned(&state, &auth, channel_id, message_id, false, reason)
+}
+
+/// Pins or unpins a message (nothing to do if it already is): MESSAGE_UPDATE,
+/// CHANNEL_PINS_UPDATE, the pin notice (type 6) when pinning, and the audit entry.
+fn set_pinned(
+    state: &AppState,
+    auth: &Auth,
+    channel_id: Snowflake,
+    message_id: Snowflake,
+    pinned: bool,
+    reason: Option<String>,
+) -> ApiResult {
     let access = state.channel_access(channel_id, &auth.user)?;
     require_pin_permission(&access)?;
     let message = {
         let _guard = state.store.lock();
-        let mut message = load_message(&state, &access, message_id)?;
-        if !message.pinned {
+        let mut message = load_message(state, &access, message_id)?;
+        if message.pinned == pinned {
             return Ok(no_content());
         }
-        message.pinned = false;
+        if pinned && state.store.pins.count(channel_id.be()) >= 50 {
+            return Err(ApiError::bad_request(
+                30003,
+                "Maximum number of pins reached (50)",
+            ));
+        }
+        message.pinned = pinned;
         state.store.put_message(&message)?;
-        state.store.pins.remove(key2(channel_id, message_id))?;
+        let key = key2(channel_id, message_id);
+        if pinned {
+            state.store.pins.put(key, &now_ms())?;
+        } else {
+            state.store.pins.remove(key)?;
+        }
         message
     };
     let rendered = render::message(&state.store, &message, None)?;
-    publish_message(&state, "MESSAGE_UPDATE", &access, &message, rendered)?;
-    publish_pins_update(&state, &access)?;
+    publish_message(state, "MESSAGE_UPDATE", &access, &message, rendered)?;
+    publish_pins_update(state, &access)?;
+    if pinned {
+        // Discord announces pins with a system message (type 6) referencing the pinned one.
+        let notice = Message {
+            kind: 6,
+            message_reference: Some(MessageReference::to(&message)),
+            ..Message::new(
+                state.store.next_id(),
+                channel_id,
+                access.guild_id(),
+                auth.id(),
+            )
+        };
+        state.store.put_message(&notice)?;
+        let rendered = render::message(&state.store, &notice, None)?;
+        publish_message(state, "MESSAGE_CREATE", &access, &notice, rendered)?;
+    }
     if let Some(guild_id) = access.guild_id() {
         state.audit(
             guild_id,
             auth.id(),
-            audit_action::MESSAGE_UNPIN,
+            if pinned {
+                audit_action::MESSAGE_PIN
+            } else {
+                audit_action::MESSAGE_UNPIN
+            },
             Some(message.author_id),
             vec![],
             Some(json!({"channel_id": channel_id, "message_id": message_id})),
