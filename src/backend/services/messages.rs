@@ -662,7 +662,7 @@ fn write(
     state.store.put_message(message)?;
     polls::opened(state, message)?;
     if let Some(key) = &built.nonce_index {
-        state.store.nonces.put(key.clone(), message.id)?;
+        state.store.nonces.put(key, message.id)?;
     }
     Ok(())
 }
