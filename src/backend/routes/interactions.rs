@@ -438,24 +438,12 @@ mod tests {
     use serde_json::json;
 
     use crate::backend::events::Audience;
-    use crate::backend::routes::test_support::call;
+    use crate::backend::routes::test_support::{call, state_with, GUILD_WITH_BOT};
     use crate::backend::snowflake::Snowflake;
-    use crate::backend::state::{AppState, Config};
-    use crate::backend::store::Store;
-    use crate::backend::world::load_fixture_bytes;
-
-    const FIXTURE: &str = r#"{"users": [
-      {"id": "11", "username": "alice", "token": "alice"},
-      {"id": "12", "username": "pingbot", "bot": true, "token": "bot"}],
-     "guilds": [{"id": "100", "name": "Guild", "owner_id": "11",
-       "channels": [{"id": "110", "name": "general", "type": 0}],
-       "members": [{"user_id": "11"}, {"user_id": "12"}]}]}"#;
 
     #[tokio::test]
     async fn invocation_and_answers_are_dispatched() {
-        let store = Store::temporary().unwrap();
-        load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
-        let state = AppState::new(store, Config::default());
+        let state = state_with(GUILD_WITH_BOT);
         let (status, _) = call(
             &state,
             "POST",

@@ -236,11 +236,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::backend::routes::test_support::call;
+    use crate::backend::routes::test_support::{call, state_with};
     use crate::backend::services::polls::resume_finalisers;
-    use crate::backend::state::Config;
-    use crate::backend::store::Store;
-    use crate::backend::world::load_fixture_bytes;
 
     const FIXTURE: &str = r#"{"users": [
       {"id": "11", "username": "alice", "token": "alice"},
@@ -251,9 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn polls_that_expired_while_down_are_finalised_by_the_resumed_finaliser() {
-        let store = Store::temporary().unwrap();
-        load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
-        let state = AppState::new(store, Config::default());
+        let state = state_with(FIXTURE);
         let (status, message) = call(
             &state,
             "POST",
