@@ -205,7 +205,7 @@ impl Backend {
 /// Runs `serve` until interrupted.
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let backend = Backend::open(&options).await?;
-    crate::backend::routes::polls::resume_finalisers(&backend.state)?;
+    crate::backend::services::polls::resume_finalisers(&backend.state)?;
     print!("{}", banner(&backend.store, backend.addr, &backend.origin)?);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -596,6 +596,18 @@ pub struct MessageReference {
     pub guild_id: Option<Snowflake>,
 }
 
+impl MessageReference {
+    /// A plain reply-type (0) reference to `message`.
+    pub fn to(message: &Message) -> Self {
+        Self {
+            kind: 0,
+            message_id: Some(message.id),
+            channel_id: Some(message.channel_id),
+            guild_id: message.guild_id,
+        }
+    }
+}
+
 /// Who wrote a message: a user account, or a webhook with its own display name.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WebhookAuthor {
@@ -656,6 +668,43 @@ pub struct Message {
     /// The poll this message carries (its votes live in `extra.poll_votes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<Box<super::poll::Poll>>,
+}
+
+impl Message {
+    /// An empty default message (type 0, no content) by `author_id` in a channel; callers set
+    /// the fields they need with struct update syntax.
+    pub fn new(
+        id: Snowflake,
+        channel_id: Snowflake,
+        guild_id: Option<Snowflake>,
+        author_id: Snowflake,
+    ) -> Self {
+        Self {
+            id,
+            channel_id,
+            guild_id,
+            author_id,
+            webhook: None,
+            kind: 0,
+            content: String::new(),
+            edited_timestamp: None,
+            tts: false,
+            mention_everyone: false,
+            mentions: Vec::new(),
+            mention_roles: Vec::new(),
+            attachments: Vec::new(),
+            embeds: Vec::new(),
+            components: Vec::new(),
+            sticker_items: Vec::new(),
+            nonce: None,
+            pinned: false,
+            flags: 0,
+            message_reference: None,
+            thread_id: None,
+            application_id: None,
+            poll: None,
+        }
+    }
 }
 
 /// A guild ban.

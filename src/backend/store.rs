@@ -893,29 +893,8 @@ mod tests {
         let channel = Snowflake(1);
         for id in [10u64, 30, 20] {
             let message = Message {
-                id: Snowflake(id),
-                channel_id: channel,
-                guild_id: None,
-                author_id: Snowflake(2),
-                webhook: None,
-                kind: 0,
                 content: id.to_string(),
-                edited_timestamp: None,
-                tts: false,
-                mention_everyone: false,
-                mentions: vec![],
-                mention_roles: vec![],
-                attachments: vec![],
-                embeds: vec![],
-                components: vec![],
-                sticker_items: vec![],
-                nonce: None,
-                pinned: false,
-                flags: 0,
-                message_reference: None,
-                thread_id: None,
-                application_id: None,
-                poll: None,
+                ..Message::new(Snowflake(id), channel, None, Snowflake(2))
             };
             store.put_message(&message).unwrap();
         }

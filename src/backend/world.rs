@@ -875,18 +875,9 @@ fn plan_messages(
         let id = message
             .id
             .unwrap_or_else(|| fixture_id(plan.messages.len()));
-        let parsed = super::routes::messages::parse_mentions(&message.content);
+        let parsed = super::services::messages::parse_mentions(&message.content);
         plan.messages.push(Message {
-            id,
-            channel_id,
-            guild_id,
-            author_id: message.author_id,
-            webhook: None,
-            kind: 0,
             content: message.content.clone(),
-            edited_timestamp: None,
-            tts: false,
-            mention_everyone: false,
             mentions: parsed
                 .users
                 .into_iter()
@@ -897,17 +888,8 @@ fn plan_messages(
                 .into_iter()
                 .filter(|r| guild_id.is_some() && role_ids.contains(r))
                 .collect(),
-            attachments: vec![],
-            embeds: vec![],
-            components: vec![],
-            sticker_items: vec![],
-            nonce: None,
             pinned: message.pinned,
-            flags: 0,
-            message_reference: None,
-            thread_id: None,
-            application_id: None,
-            poll: None,
+            ..Message::new(id, channel_id, guild_id, message.author_id)
         });
         if message.pinned {
             plan.pins.push((channel_id, id));

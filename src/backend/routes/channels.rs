@@ -634,7 +634,7 @@ struct CreateThread {
     kind: Option<u8>,
     invitable: Option<bool>,
     rate_limit_per_user: Option<u32>,
-    message: Option<super::messages::CreateMessage>,
+    message: Option<crate::backend::services::messages::CreateMessage>,
     applied_tags: Option<Vec<Snowflake>>,
 }
 
@@ -784,14 +784,13 @@ async fn create_thread(
     if let Some(message) = body.message {
         // A forum post's first message has the thread's id.
         let thread_access = state.channel_access(thread.id, &auth.user)?;
-        let starter = super::messages::create_message_in(
+        let starter = crate::backend::services::messages::create_message_in(
             &state,
             &auth.user,
             &thread_access,
             message,
             Some(thread.id),
-        )
-        .await?;
+        )?;
         data["message"] = starter;
     }
     if let Some(guild_id) = thread.guild_id {

@@ -7,24 +7,17 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::messages::publish_message;
-use super::webhooks::webhook_access;
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::ChannelFollower;
 use crate::backend::extract::{Auth, Body, Ids, Reason};
-use crate::backend::model::{
-    audit_action, channel_type, Message, MessageReference, Webhook, WebhookAuthor,
-};
+use crate::backend::model::{audit_action, channel_type, Webhook};
 use crate::backend::permissions::bits;
-use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState};
 use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
-/// Message flag of a copy delivered to a follower.
-const IS_CROSSPOST: u64 = 1 << 1;
 /// Channel-follower webhooks.
 const FOLLOWER_WEBHOOK: u8 = 2;
 
@@ -116,65 +109,4 @@ async fn follow(
         json!({"guild_id": target_guild, "channel_id": target_id}),
     ));
     Ok(ok(json!({"channel_id": channel_id, "webhook_id": id})))
-}
-
-/// Delivers a crossposted message to every channel following its channel (followers whose
-/// webhook was deleted are dropped). Called by the crosspost route.
-pub fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), ApiError> {
-    let followers = state
-        .store
-        .extra
-        .channel_followers
-        .values(original.channel_id.be())?;
-    for follower in followers {
-        let Some(hook) = state.store.webhooks.get(follower.webhook_id.be())? else {
-            state
-                .store
-                .extra
-                .channel_followers
-                .remove(key2(follower.source_channel_id, follower.webhook_id))?;
-            continue;
-        };
-        let access = webhook_access(state, &hook, hook.channel_id)?;
-        let copy = Message {
-            id: state.store.next_id(),
-            channel_id: hook.channel_id,
-            guild_id: Some(hook.guild_id),
-            author_id: hook.id,
-            webhook: Some(WebhookAuthor {
-                webhook_id: hook.id,
-                username: hook.name.clone(),
-                avatar: hook.avatar.clone(),
-                interaction_metadata: None,
-            }),
-            kind: 0,
-            content: original.content.clone(),
-            edited_timestamp: None,
-            tts: false,
-            // Crossposts do not ping anyone in the following server.
-            mention_everyone: false,
-            mentions: Vec::new(),
-            mention_roles: Vec::new(),
-            attachments: original.attachments.clone(),
-            embeds: original.embeds.clone(),
-            components: Vec::new(),
-            sticker_items: Vec::new(),
-            nonce: None,
-            pinned: false,
-            flags: IS_CROSSPOST,
-            message_reference: Some(MessageReference {
-                kind: 0,
-                message_id: Some(original.id),
-                channel_id: Some(follower.source_channel_id),
-                guild_id: Some(follower.source_guild_id),
-            }),
-            thread_id: None,
-            application_id: None,
-            poll: None,
-        };
-        state.store.put_message(&copy)?;
-        let rendered = render::message(&state.store, &copy, None)?;
-        publish_message(state, "MESSAGE_CREATE", &access, &copy, rendered)?;
-    }
-    Ok(())
 }

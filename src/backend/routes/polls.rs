@@ -1,29 +1,24 @@
 //! Polls: answer voters, ending a poll early, the official client's vote route
 //! (`PUT …/answers/@me`, MESSAGE_POLL_VOTE_ADD/REMOVE), and the finaliser that closes a poll at
 //! its expiry (results marked `is_finalized`, MESSAGE_UPDATE, a POLL_RESULT notification).
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::messages::publish_message;
 use super::{limit, no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Q};
-use crate::backend::model::{Message, MessageReference};
+use crate::backend::model::Message;
 use crate::backend::permissions::bits;
-use crate::backend::poll::{OpenPoll, Poll};
+use crate::backend::poll::Poll;
 use crate::backend::render;
+use crate::backend::services::polls::{expired, finalise, load};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
-use crate::backend::store::{key2, StoreError};
+use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
-
-/// Message type of the notification posted when a poll ends.
-const POLL_RESULT: u8 = 46;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -40,171 +35,6 @@ pub fn routes() -> Router<AppState> {
             "/channels/{channel_id}/polls/{message_id}/expire",
             post(expire),
         )
-}
-
-fn expired() -> ApiError {
-    ApiError::bad_request(520001, "Poll expired")
-}
-
-/// The poll message, or 10008 when it does not exist.
-fn load(
-    state: &AppState,
-    channel_id: Snowflake,
-    message_id: Snowflake,
-) -> Result<Message, ApiError> {
-    state
-        .store
-        .message(channel_id, message_id)?
-        .ok_or(ApiError::NotFound(Unknown::Message))
-}
-
-/// Records a new poll as open and arms its finaliser (called once its message is stored).
-pub fn opened(state: &AppState, message: &Message) -> Result<(), ApiError> {
-    if let Some(poll) = &message.poll {
-        let open = OpenPoll {
-            channel_id: message.channel_id,
-            message_id: message.id,
-            expiry_ms: poll.expiry_ms,
-        };
-        state
-            .store
-            .extra
-            .open_polls
-            .put(key2(message.channel_id, message.id), &open)?;
-        schedule(state, open);
-    }
-    Ok(())
-}
-
-/// Drops a deleted message's votes and open-poll record.
-pub fn forget(state: &AppState, message: &Message) -> Result<(), ApiError> {
-    if message.poll.is_some() {
-        let key = key2(message.channel_id, message.id);
-        state.store.extra.poll_votes.remove(key)?;
-        state.store.extra.open_polls.remove(key)?;
-    }
-    Ok(())
-}
-
-/// Finalises `open` at its expiry, on the current Tokio runtime (nothing happens outside one).
-fn schedule(state: &AppState, open: OpenPoll) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let state = state.clone();
-    runtime.spawn(async move {
-        let wait = open.expiry_ms.saturating_sub(now_ms());
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        if let Err(error) = finalise(&state, open.channel_id, open.message_id, false) {
-            tracing::warn!(%error, message_id = %open.message_id, "poll finaliser failed");
-        }
-    });
-}
-
-/// Arms the finaliser of every poll still open in the store (at start-up; polls that expired
-/// while `serve` was down are finalised straight away). Returns how many were armed.
-pub fn resume_finalisers(state: &AppState) -> Result<usize, StoreError> {
-    let open = state.store.extra.open_polls.values([])?;
-    for poll in &open {
-        schedule(state, *poll);
-    }
-    Ok(open.len())
-}
-
-/// Ends a poll (`early`: now, even before its expiry): marks it finalised, publishes
-/// MESSAGE_UPDATE and posts the POLL_RESULT notification. `None` if it was already final or
-/// its message is gone.
-pub fn finalise(
-    state: &AppState,
-    channel_id: Snowflake,
-    message_id: Snowflake,
-    early: bool,
-) -> Result<Option<Message>, ApiError> {
-    let store = &state.store;
-    let key = key2(channel_id, message_id);
-    let (message, poll) = {
-        let _guard = store.lock();
-        let Some(mut message) = store.message(channel_id, message_id)? else {
-            store.extra.open_polls.remove(key)?;
-            return Ok(None);
-        };
-        let Some(poll) = message.poll.as_deref_mut() else {
-            return Ok(None);
-        };
-        if poll.finalized {
-            return Ok(None);
-        }
-        if early {
-            poll.expiry_ms = poll.expiry_ms.min(now_ms());
-        }
-        poll.finalized = true;
-        let poll: Poll = poll.clone();
-        store.put_message(&message)?;
-        store.extra.open_polls.remove(key)?;
-        (message, poll)
-    };
-    let votes = store.extra.poll_votes.get(key)?.unwrap_or_default();
-    let author = store.user(message.author_id)?;
-    let access = match &author {
-        Some(author) if message.webhook.is_none() => state.channel_access(channel_id, author).ok(),
-        _ => None,
-    };
-    let channel = store
-        .channel(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::Channel))?;
-    let publish = |name: &'static str, message: &Message| -> Result<(), ApiError> {
-        let rendered = render::message(store, message, None)?;
-        match &access {
-            Some(access) => publish_message(state, name, access, message, rendered),
-            None => {
-                state.publish(
-                    Dispatch::for_channel(
-                        name,
-                        &channel,
-                        intents::GUILD_MESSAGES,
-                        intents::DIRECT_MESSAGES,
-                        rendered,
-                    )
-                    .with_message_content(),
-                );
-                Ok(())
-            }
-        }
-    };
-    publish("MESSAGE_UPDATE", &message)?;
-    let notice = Message {
-        id: store.next_id(),
-        channel_id,
-        guild_id: message.guild_id,
-        author_id: message.author_id,
-        webhook: message.webhook.clone(),
-        kind: POLL_RESULT,
-        content: String::new(),
-        edited_timestamp: None,
-        tts: false,
-        mention_everyone: false,
-        mentions: Vec::new(),
-        mention_roles: Vec::new(),
-        attachments: Vec::new(),
-        embeds: vec![poll.result_embed(&votes)],
-        components: Vec::new(),
-        sticker_items: Vec::new(),
-        nonce: None,
-        pinned: false,
-        flags: 0,
-        message_reference: Some(MessageReference {
-            kind: 0,
-            message_id: Some(message.id),
-            channel_id: Some(channel_id),
-            guild_id: message.guild_id,
-        }),
-        thread_id: None,
-        application_id: None,
-        poll: None,
-    };
-    store.put_message(&notice)?;
-    publish("MESSAGE_CREATE", &notice)?;
-    Ok(Some(message))
 }
 
 /// `POST /channels/{channel}/polls/{message}/expire`: the poll's author ends it now.
@@ -401,13 +231,13 @@ fn publish_vote(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use serde_json::json;
 
     use super::*;
-    use crate::backend::routes::test_support::call;
-    use crate::backend::state::Config;
-    use crate::backend::store::Store;
-    use crate::backend::world::load_fixture_bytes;
+    use crate::backend::routes::test_support::{call, state_with};
+    use crate::backend::services::polls::resume_finalisers;
 
     const FIXTURE: &str = r#"{"users": [
       {"id": "11", "username": "alice", "token": "alice"},
@@ -418,9 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn polls_that_expired_while_down_are_finalised_by_the_resumed_finaliser() {
-        let store = Store::temporary().unwrap();
-        load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
-        let state = AppState::new(store, Config::default());
+        let state = state_with(FIXTURE);
         let (status, message) = call(
             &state,
             "POST",

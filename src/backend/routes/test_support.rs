@@ -35,3 +35,18 @@ pub(crate) async fn call(
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
+
+/// A guild (100, text channel 110, owner alice 11) with a bot application (12, token "bot").
+pub(crate) const GUILD_WITH_BOT: &str = r#"{"users": [
+  {"id": "11", "username": "alice", "token": "alice"},
+  {"id": "12", "username": "pingbot", "bot": true, "token": "bot"}],
+ "guilds": [{"id": "100", "name": "Guild", "owner_id": "11",
+   "channels": [{"id": "110", "name": "general", "type": 0}],
+   "members": [{"user_id": "11"}, {"user_id": "12"}]}]}"#;
+
+/// The state of a fresh temporary store loaded with the fixture JSON `fixture`.
+pub(crate) fn state_with(fixture: &str) -> AppState {
+    let store = crate::backend::store::Store::temporary().unwrap();
+    crate::backend::world::load_fixture_bytes(&store, fixture.as_bytes(), "fixture").unwrap();
+    AppState::new(store, crate::backend::state::Config::default())
+}

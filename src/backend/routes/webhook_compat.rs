@@ -9,12 +9,11 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::messages::{post_message, CreateMessage, Poster};
-use super::webhooks::{load_with_token, webhook_access};
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use crate::backend::error::ApiError;
 use crate::backend::extract::{parse_json_body, Ids, Q};
-use crate::backend::model::{channel_type, User, WebhookAuthor};
+use crate::backend::services::messages::{post_as_webhook, CreateMessage};
+use crate::backend::services::webhooks::{load_with_token, target_channel};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -39,7 +38,7 @@ struct ExecuteQuery {
 }
 
 /// Posts `body` through webhook `id` (checked against `token`), into `thread_id` if given.
-fn post_as_webhook(
+fn execute_as_webhook(
     state: &AppState,
     id: Snowflake,
     token: &str,
@@ -48,41 +47,15 @@ fn post_as_webhook(
     headers: &HeaderMap,
 ) -> Result<Value, ApiError> {
     let hook = load_with_token(state, id, token)?;
-    let mut channel_id = hook.channel_id;
-    if let Some(thread_id) = thread_id {
-        let thread = state
-            .store
-            .channel(thread_id)?
-            .filter(|t| t.parent_id == Some(hook.channel_id) && channel_type::is_thread(t.kind));
-        channel_id = thread.ok_or(ApiError::NotFound(Unknown::Channel))?.id;
-    }
+    let channel_id = target_channel(state, &hook, thread_id)?;
     let username = body
         .username
         .clone()
         .filter(|name| !name.trim().is_empty())
         .map(|name| name.chars().take(80).collect::<String>())
         .unwrap_or_else(|| hook.name.clone());
-    let author = WebhookAuthor {
-        webhook_id: hook.id,
-        username: username.clone(),
-        avatar: hook.avatar.clone(),
-        interaction_metadata: None,
-    };
-    let access = webhook_access(state, &hook, channel_id)?;
-    let poster = User::new(hook.id, &username, true);
-    let (rendered, _) = post_message(
-        state,
-        Poster {
-            user: &poster,
-            webhook: Some(author),
-        },
-        &access,
-        body,
-        None,
-        &[],
-        &super::origin(headers),
-    )?;
-    Ok(rendered)
+    let origin = super::origin(headers);
+    post_as_webhook(state, &hook, channel_id, username, body, &[], &origin)
 }
 
 /// The request's JSON: the body itself, or (form posts, as Slack clients send) its `payload`
@@ -258,7 +231,7 @@ async fn execute_slack(
 ) -> ApiResult {
     let payload = slack_payload(&state, &headers, &bytes)?;
     let body = from_slack(&payload)?;
-    post_as_webhook(&state, id, &token, query.thread_id, body, &headers)?;
+    execute_as_webhook(&state, id, &token, query.thread_id, body, &headers)?;
     // Slack clients expect the literal answer "ok".
     Ok(ok(json!("ok")))
 }
@@ -487,7 +460,7 @@ async fn execute_github(
         username: Some("GitHub".into()),
         ..CreateMessage::default()
     };
-    let rendered = post_as_webhook(&state, hook.id, &token, query.thread_id, body, &headers)?;
+    let rendered = execute_as_webhook(&state, hook.id, &token, query.thread_id, body, &headers)?;
     if query.wait {
         Ok(ok(rendered))
     } else {

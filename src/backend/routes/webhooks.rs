@@ -6,18 +6,21 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::messages::{
-    apply_edit, post_message, remove_message, CreateMessage, EditMessage, Poster,
-};
-use super::{image_hash, no_content, ok, patch, ApiResult};
+use super::{image_hash, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
-use crate::backend::model::{audit_action, channel_type, Member, User, Webhook, WebhookAuthor};
-use crate::backend::permissions::{bits, GuildContext};
+use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
+use crate::backend::permissions::bits;
 use crate::backend::render;
-use crate::backend::snowflake::{now_ms, Snowflake};
-use crate::backend::state::{changes, AppState, ChannelAccess, GuildAccess};
-use crate::{backend::events::Dispatch, gateway::intents};
+use crate::backend::services::messages::{
+    apply_edit, post_as_webhook, remove_message, CreateMessage, EditMessage,
+};
+use crate::backend::services::webhooks::{
+    load, load_with_token, publish_webhooks_update, target_channel, webhook_access,
+};
+use crate::backend::services::{interactions, patch};
+use crate::backend::snowflake::Snowflake;
+use crate::backend::state::{changes, AppState, ChannelAccess};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -40,9 +43,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
-            get(super::interactions::original_get)
-                .patch(super::interactions::original_edit)
-                .delete(super::interactions::original_delete),
+            get(original_get)
+                .patch(original_edit)
+                .delete(original_delete),
         )
         .route(
             "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
@@ -50,16 +53,6 @@ pub fn routes() -> Router<AppState> {
                 .patch(edit_webhook_message)
                 .delete(delete_webhook_message),
         )
-}
-
-fn publish_webhooks_update(state: &AppState, hook: &Webhook) {
-    state.publish(Dispatch::channel(
-        "WEBHOOKS_UPDATE",
-        hook.guild_id,
-        hook.channel_id,
-        intents::GUILD_WEBHOOKS,
-        json!({"guild_id": hook.guild_id, "channel_id": hook.channel_id}),
-    ));
 }
 
 fn check_name(checks: &mut Validator, name: Option<&str>) {
@@ -188,27 +181,6 @@ async fn guild_webhooks(
         .map(|h| render::webhook(&state.store, h, true))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ok(Value::Array(out)))
-}
-
-fn load(state: &AppState, id: Snowflake) -> Result<Webhook, ApiError> {
-    state
-        .store
-        .webhooks
-        .get(id.be())?
-        .ok_or(ApiError::NotFound(Unknown::Webhook))
-}
-
-/// The webhook `id` if `token` is its token (10015 unknown, 50027 wrong token).
-pub fn load_with_token(state: &AppState, id: Snowflake, token: &str) -> Result<Webhook, ApiError> {
-    let hook = load(state, id)?;
-    if hook.token != token {
-        return Err(ApiError::Coded {
-            status: axum::http::StatusCode::UNAUTHORIZED,
-            code: 50027,
-            message: "Invalid Webhook Token".into(),
-        });
-    }
-    Ok(hook)
 }
 
 fn manage_access(state: &AppState, auth: &Auth, hook: &Webhook) -> Result<ChannelAccess, ApiError> {
@@ -348,47 +320,6 @@ async fn delete_with_token(
     Ok(no_content())
 }
 
-/// The access a webhook has in its channel: what @everyone may do there, plus sending.
-/// The access a webhook posts with in `channel_id` (its guild's @everyone plus posting rights).
-pub fn webhook_access(
-    state: &AppState,
-    hook: &Webhook,
-    channel_id: Snowflake,
-) -> Result<ChannelAccess, ApiError> {
-    let channel = state
-        .store
-        .channel(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::Channel))?;
-    let guild = state
-        .store
-        .guild(hook.guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
-    let roles = state.store.guild_roles(hook.guild_id)?;
-    let member = Member::new(hook.id, now_ms());
-    let ctx = GuildContext {
-        guild_id: guild.id,
-        owner_id: guild.owner_id,
-        roles: &roles,
-    };
-    let overwrites = channel.permission_overwrites.clone().unwrap_or_default();
-    let everyone = ctx.channel_permissions(&member, &overwrites, now_ms());
-    let permissions = everyone
-        | bits::VIEW_CHANNEL
-        | bits::SEND_MESSAGES
-        | bits::EMBED_LINKS
-        | bits::ATTACH_FILES
-        | bits::READ_MESSAGE_HISTORY;
-    Ok(ChannelAccess {
-        channel,
-        guild: Some(GuildAccess {
-            guild,
-            roles,
-            member,
-        }),
-        permissions,
-    })
-}
-
 #[derive(Deserialize)]
 struct ExecuteQuery {
     #[serde(default)]
@@ -403,42 +334,22 @@ async fn execute(
     headers: axum::http::HeaderMap,
     Payload { body, files }: Payload<CreateMessage>,
 ) -> ApiResult {
-    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
-        return super::interactions::create_followup(&state, interaction, body, &files);
+    if let Some(interaction) = interactions::for_webhook(&state, id, &token)? {
+        return Ok(ok(interactions::create_followup(
+            &state,
+            interaction,
+            body,
+            &files,
+        )?));
     }
     let hook = load_with_token(&state, id, &token)?;
-    let mut channel_id = hook.channel_id;
-    if let Some(thread_id) = query.thread_id {
-        let thread = state
-            .store
-            .channel(thread_id)?
-            .filter(|t| t.parent_id == Some(hook.channel_id) && channel_type::is_thread(t.kind));
-        channel_id = thread.ok_or(ApiError::NotFound(Unknown::Channel))?.id;
-    }
+    let channel_id = target_channel(&state, &hook, query.thread_id)?;
     let mut checks = Validator::default();
     checks.length("username", body.username.as_deref(), 1, 80);
     checks.finish()?;
-    let author = WebhookAuthor {
-        webhook_id: hook.id,
-        username: body.username.clone().unwrap_or_else(|| hook.name.clone()),
-        avatar: hook.avatar.clone(),
-        interaction_metadata: None,
-    };
-    let access = webhook_access(&state, &hook, channel_id)?;
-    let poster_user = User::new(hook.id, &author.username, true);
+    let username = body.username.clone().unwrap_or_else(|| hook.name.clone());
     let origin = super::origin(&headers);
-    let (rendered, _) = post_message(
-        &state,
-        Poster {
-            user: &poster_user,
-            webhook: Some(author),
-        },
-        &access,
-        body,
-        None,
-        &files,
-        &origin,
-    )?;
+    let rendered = post_as_webhook(&state, &hook, channel_id, username, body, &files, &origin)?;
     if query.wait {
         Ok(ok(rendered))
     } else {
@@ -475,8 +386,12 @@ async fn get_webhook_message(
     State(state): State<AppState>,
     Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
 ) -> ApiResult {
-    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
-        return super::interactions::get_message(&state, &interaction, Some(message_id));
+    if let Some(interaction) = interactions::for_webhook(&state, id, &token)? {
+        return Ok(ok(interactions::get_message(
+            &state,
+            &interaction,
+            Some(message_id),
+        )?));
     }
     let hook = load_with_token(&state, id, &token)?;
     let (_, message) = webhook_message(&state, &hook, message_id)?;
@@ -488,8 +403,13 @@ async fn edit_webhook_message(
     Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
     Body(body): Body<EditMessage>,
 ) -> ApiResult {
-    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
-        return super::interactions::edit_message(&state, &interaction, Some(message_id), body);
+    if let Some(interaction) = interactions::for_webhook(&state, id, &token)? {
+        return Ok(ok(interactions::edit_message(
+            &state,
+            &interaction,
+            Some(message_id),
+            body,
+        )?));
     }
     let hook = load_with_token(&state, id, &token)?;
     let (access, _) = webhook_message(&state, &hook, message_id)?;
@@ -500,11 +420,56 @@ async fn delete_webhook_message(
     State(state): State<AppState>,
     Ids((id, token, message_id)): Ids<(Snowflake, String, Snowflake)>,
 ) -> ApiResult {
-    if let Some(interaction) = super::interactions::for_webhook(&state, id, &token)? {
-        return super::interactions::delete_message(&state, &interaction, Some(message_id));
+    if let Some(interaction) = interactions::for_webhook(&state, id, &token)? {
+        interactions::delete_message(&state, &interaction, Some(message_id))?;
+        return Ok(no_content());
     }
     let hook = load_with_token(&state, id, &token)?;
     let (access, message) = webhook_message(&state, &hook, message_id)?;
     remove_message(&state, &access, &message)?;
+    Ok(no_content())
+}
+
+fn interaction_from_path(
+    state: &AppState,
+    application_id: Snowflake,
+    token: &str,
+) -> Result<Interaction, ApiError> {
+    interactions::for_webhook(state, application_id, token)?
+        .ok_or(ApiError::NotFound(Unknown::Webhook))
+}
+
+async fn original_get(
+    State(state): State<AppState>,
+    Ids((application_id, token)): Ids<(Snowflake, String)>,
+) -> ApiResult {
+    let interaction = interaction_from_path(&state, application_id, &token)?;
+    Ok(ok(interactions::get_message(
+        &state,
+        &interaction,
+        interaction.original_message_id,
+    )?))
+}
+
+async fn original_edit(
+    State(state): State<AppState>,
+    Ids((application_id, token)): Ids<(Snowflake, String)>,
+    Body(body): Body<EditMessage>,
+) -> ApiResult {
+    let interaction = interaction_from_path(&state, application_id, &token)?;
+    Ok(ok(interactions::edit_message(
+        &state,
+        &interaction,
+        interaction.original_message_id,
+        body,
+    )?))
+}
+
+async fn original_delete(
+    State(state): State<AppState>,
+    Ids((application_id, token)): Ids<(Snowflake, String)>,
+) -> ApiResult {
+    let interaction = interaction_from_path(&state, application_id, &token)?;
+    interactions::delete_message(&state, &interaction, interaction.original_message_id)?;
     Ok(no_content())
 }

@@ -1,0 +1,9 @@
+//! `Option<Option<T>>` for PATCH bodies: absent (keep) vs `null` (clear) vs a value.
+use serde::{Deserialize, Deserializer};
+
+/// Deserializes a present field (even `null`) as `Some(...)`.
+pub fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}

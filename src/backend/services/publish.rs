@@ -1,0 +1,54 @@
+//! Publishing a stored message to the gateway (MESSAGE_CREATE/UPDATE with gateway-only fields).
+use serde_json::{json, Value};
+
+use crate::backend::error::ApiError;
+use crate::backend::model::Message;
+use crate::backend::render;
+use crate::backend::snowflake::Snowflake;
+use crate::backend::state::{AppState, ChannelAccess};
+use crate::{backend::events::Dispatch, gateway::intents};
+
+/// Publishes MESSAGE_CREATE/UPDATE with the gateway-only fields (channel_type, guild_id, member,
+/// mention members).
+pub fn publish_message(
+    state: &AppState,
+    name: &'static str,
+    access: &ChannelAccess,
+    message: &Message,
+    mut data: Value,
+) -> Result<(), ApiError> {
+    // discord.js needs it to handle a DM whose channel it has not cached (type 1, not text).
+    data["channel_type"] = json!(access.channel.kind);
+    if let Some(guild) = &access.guild {
+        let guild_id = guild.guild.id;
+        data["guild_id"] = json!(guild_id);
+        if message.webhook.is_none() {
+            if let Some(member) = state.store.member(guild_id, message.author_id)? {
+                data["member"] = render::member_partial(&member);
+            }
+        }
+        if let Some(mentions) = data["mentions"].as_array_mut() {
+            for mention in mentions {
+                let id = mention["id"].as_str().and_then(Snowflake::parse);
+                if let Some(member) = id
+                    .map(|id| state.store.member(guild_id, id))
+                    .transpose()?
+                    .flatten()
+                {
+                    mention["member"] = render::member_partial(&member);
+                }
+            }
+        }
+    }
+    state.publish(
+        Dispatch::for_channel(
+            name,
+            &access.channel,
+            intents::GUILD_MESSAGES,
+            intents::DIRECT_MESSAGES,
+            data,
+        )
+        .with_message_content(),
+    );
+    Ok(())
+}
