@@ -6,7 +6,7 @@ use axum::http::{Method, Request};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::routes::Unrouted;
+use super::error::Unrouted;
 use super::state::{AppState, Config};
 use super::store::{Store, StoreError};
 

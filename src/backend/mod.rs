@@ -19,8 +19,8 @@ pub mod poll;
 pub mod ratelimit;
 pub mod render;
 pub mod routes;
-pub mod services;
 pub mod server;
+pub mod services;
 pub mod snowflake;
 pub mod state;
 pub mod store;
@@ -33,13 +33,3 @@ pub use routes::router;
 pub use snowflake::Snowflake;
 pub use state::{AppState, Config};
 pub use store::Store;
-
-/// A random invite code like Discord's (8 characters of letters and digits).
-pub fn invite_code() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::rng();
-    (0..8)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}

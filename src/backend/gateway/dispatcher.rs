@@ -122,7 +122,7 @@ fn in_audience(inner: &Inner, event: &Event, user_id: Snowflake) -> bool {
                     match state.channel_access(*channel_id, &user) {
                         Ok(_) => true,
                         // The channel itself is gone (a delete): membership decides.
-                        Err(crate::backend::ApiError::NotFound(_)) => member_of(*guild_id),
+                        Err(crate::backend::error::ApiError::NotFound(_)) => member_of(*guild_id),
                         Err(_) => false,
                     }
                 }

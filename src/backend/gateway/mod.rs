@@ -197,7 +197,7 @@ async fn upgrade(State(gateway): State<Gateway>, mut request: Request) -> Respon
         && header_has(&request, header::CONNECTION, "upgrade");
     let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let (true, Some(key)) = (wants_websocket, key) else {
-        return crate::backend::routes::no_route_handler(request).await;
+        return crate::backend::error::no_route_handler(request).await;
     };
     if request
         .headers()
@@ -216,7 +216,7 @@ async fn upgrade(State(gateway): State<Gateway>, mut request: Request) -> Respon
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let query = request.uri().query().unwrap_or("").to_string();
     let advertised =
-        crate::backend::routes::users::gateway_url(&gateway.inner.state, request.headers());
+        crate::backend::services::common::gateway_url(&gateway.inner.state, request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {

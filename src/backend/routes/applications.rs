@@ -7,13 +7,15 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{created, image_hash, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ApiResult};
+use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
-use crate::backend::extra::{unknown, Entitlement};
+use crate::backend::extra::Entitlement;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{Application, Emoji, User};
 use crate::backend::render;
+use crate::backend::services::common::image_hash;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 use crate::backend::store::key2;
@@ -668,9 +670,15 @@ async fn get_role_connection(
 
 #[derive(Deserialize)]
 struct ConnectionBody {
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(
+        default,
+        deserialize_with = "crate::backend::services::common::patch::present"
+    )]
     platform_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(
+        default,
+        deserialize_with = "crate::backend::services::common::patch::present"
+    )]
     platform_username: Option<Option<String>>,
     metadata: Option<Map<String, Value>>,
 }

@@ -499,7 +499,7 @@ async fn create_invite(
         }
     }
     let invite = Invite {
-        code: crate::backend::invite_code(),
+        code: crate::backend::services::common::invite_code(),
         guild_id,
         channel_id,
         inviter_id: Some(auth.id()),

@@ -3,16 +3,18 @@
 use axum::extract::State;
 use axum::routing::{get, patch as patch_route, post};
 use axum::Router;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::scheduled_events::{list_users, load, require_manage, UsersQuery};
-use super::{no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
+use crate::backend::error::not_found;
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::events::{intents, Dispatch};
-use crate::backend::extra::not_found;
+use crate::backend::extra::EventException;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::ScheduledEvent;
+use crate::backend::services::common::patch;
 use crate::backend::snowflake::{iso8601_from_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 use crate::backend::store::key2;
@@ -39,20 +41,6 @@ pub fn routes() -> Router<AppState> {
             "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/{guild_scheduled_event_exception_id}/users",
             get(occurrence_users),
         )
-}
-
-/// One changed occurrence of a recurring event; its id is the snowflake of the occurrence's
-/// original start time.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EventException {
-    pub event_id: Snowflake,
-    pub event_exception_id: Snowflake,
-    #[serde(default)]
-    pub scheduled_start_time: Option<String>,
-    #[serde(default)]
-    pub scheduled_end_time: Option<String>,
-    #[serde(default)]
-    pub is_canceled: bool,
 }
 
 /// Validates a recurrence rule (`start`, `frequency`, `interval`, optional `end`, weekday and

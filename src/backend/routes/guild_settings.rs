@@ -99,7 +99,10 @@ async fn get_welcome(
 #[derive(Deserialize)]
 struct WelcomeBody {
     enabled: Option<bool>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(
+        default,
+        deserialize_with = "crate::backend::services::common::patch::present"
+    )]
     description: Option<Option<String>>,
     welcome_channels: Option<Vec<WelcomeChannelBody>>,
 }
@@ -228,7 +231,10 @@ async fn get_widget_settings(
 #[derive(Deserialize)]
 struct WidgetBody {
     enabled: Option<bool>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(
+        default,
+        deserialize_with = "crate::backend::services::common::patch::present"
+    )]
     channel_id: Option<Option<Snowflake>>,
 }
 

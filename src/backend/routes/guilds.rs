@@ -8,13 +8,14 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, image_hash, limit, no_content, ok, patch, ApiResult};
+use super::{created, limit, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::{image_hash, patch};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::{key2, Store, StoreError};
@@ -1554,5 +1555,5 @@ async fn regions(
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
     state.guild_access(guild_id, auth.id())?;
-    Ok(ok(super::users::voice_region_list()))
+    Ok(ok(crate::backend::services::common::voice_region_list()))
 }

@@ -5,13 +5,14 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, limit, no_content, ok, patch as patch_field, ApiResult};
+use super::{created, limit, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::{audit_action, Member, User};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::patch as patch_field;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState};
 use crate::backend::store::key2;

@@ -5,13 +5,14 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{image_hash, no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::{image_hash, patch};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;

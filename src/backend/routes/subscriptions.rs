@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Discord documents no "Unknown Subscription" code: a plain 404 like its other bare misses.
 fn unknown_subscription() -> ApiError {
-    crate::backend::extra::not_found(0, "404: Not Found")
+    crate::backend::error::not_found(0, "404: Not Found")
 }
 
 /// The caller's application (bots only: subscriptions are read with the app's bot token).

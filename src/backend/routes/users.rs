@@ -6,13 +6,14 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{image_hash, limit, no_content, ok, patch, ApiResult};
+use super::{limit, no_content, ok, ApiResult};
 use crate::backend::accounts;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
+use crate::backend::services::common::{gateway_url, image_hash, patch, voice_region_list};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -463,27 +464,6 @@ async fn get_application(
     Ok(ok(render::application(&state.store, &app)?))
 }
 
-/// The WebSocket URL advertised to clients: the override, else the MITM pipeline's (clients
-/// behind the proxy), else `ws://<Host they used>`.
-pub fn gateway_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config.gateway_url {
-        return url.clone();
-    }
-    if let Some(proxied) = headers
-        .get(super::PROXIED_GATEWAY_URL)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.starts_with("wss://") || h.starts_with("ws://"))
-    {
-        return proxied.to_string();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("127.0.0.1:3000");
-    format!("ws://{host}")
-}
-
 async fn gateway(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     Ok(ok(json!({"url": gateway_url(&state, &headers)})))
 }
@@ -502,11 +482,6 @@ async fn gateway_bot(State(state): State<AppState>, headers: HeaderMap, auth: Au
             "max_concurrency": 1,
         },
     })))
-}
-
-/// The one voice region this backend advertises.
-pub fn voice_region_list() -> Value {
-    json!([{"id": "local", "name": "Local", "optimal": true, "deprecated": false, "custom": false}])
 }
 
 async fn voice_regions(_auth: Auth) -> ApiResult {

@@ -80,7 +80,7 @@ fn post_as_webhook(
         body,
         None,
         &[],
-        &super::origin(headers),
+        &crate::backend::services::common::origin(headers),
     )?;
     Ok(rendered)
 }

@@ -9,13 +9,14 @@ use serde_json::{json, Value};
 use super::messages::{
     apply_edit, post_message, remove_message, CreateMessage, EditMessage, Poster,
 };
-use super::{image_hash, no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Member, User, Webhook, WebhookAuthor};
 use crate::backend::permissions::{bits, GuildContext};
 use crate::backend::render;
+use crate::backend::services::common::{image_hash, patch};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, ChannelAccess, GuildAccess};
 
@@ -426,7 +427,7 @@ async fn execute(
     };
     let access = webhook_access(&state, &hook, channel_id)?;
     let poster_user = User::new(hook.id, &author.username, true);
-    let origin = super::origin(&headers);
+    let origin = crate::backend::services::common::origin(&headers);
     let (rendered, _) = post_message(
         &state,
         Poster {

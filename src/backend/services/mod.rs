@@ -1,3 +1,5 @@
 //! The backend's shared operations: what a route, a fixture (`world`) or the backend gateway
 //! calls to change the world (post a message, create a guild, answer an interaction…). Services
 //! sit above `state`/`events`/`render`/`store` and below `routes`; they never import a route.
+
+pub mod common;
