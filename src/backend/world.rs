@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::accounts::{self, NewUser};
 use super::model::*;
 use super::permissions::bits;
-use super::routes::guilds::{insert_guild, normalise_channel_name};
+use super::services::guilds::{insert_guild, normalise_channel_name};
 use super::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use super::store::{key2, Store, StoreError};
 
@@ -986,7 +986,7 @@ fn plan_guild_extras(
         }
         let owner = member_or_owner(thread.owner_id, at("owner_id"))?;
         let parent = Channel::new_in_guild(thread.parent_id, spec.id, parent_kind, "parent");
-        let mut stored = super::routes::channels::new_thread(
+        let mut stored = super::services::channels::new_thread(
             &parent,
             thread.id,
             kind,
@@ -1244,7 +1244,7 @@ fn plan_command(
         None => None,
     };
     let mut checks = super::error::Validator::default();
-    let command = super::routes::commands::build_command(
+    let command = super::services::commands::build_command(
         &mut checks,
         "",
         &definition,
@@ -1399,7 +1399,7 @@ fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
         store.commands.put(
             super::store::key3(
                 command.application_id,
-                super::routes::commands::scope_key(command.guild_id),
+                super::services::commands::scope_key(command.guild_id),
                 command.id,
             ),
             command,

@@ -347,7 +347,7 @@ async fn list_entitlements(
     Q(query): Q<ListQuery>,
 ) -> ApiResult {
     own_application(&state, application_id, &auth.user)?;
-    let limit = super::limit(query.limit, 100, 100)?;
+    let limit = crate::backend::services::common::limit(query.limit, 100, 100)?;
     let skus = snowflake_list(query.sku_ids.as_deref(), "sku_ids")?;
     let now = now_ms();
     let mut found: Vec<Entitlement> = state

@@ -826,7 +826,7 @@ async fn prune(
             continue;
         };
         if state.store.remove_member(guild_id, user_id)?.is_some() {
-            super::members::publish_member_removed(&state, guild_id, &user)?;
+            crate::backend::services::members::publish_member_removed(&state, guild_id, &user)?;
             removed.push(user_id);
         }
     }

@@ -10,12 +10,13 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{created, limit, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::not_found;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extra::{Lobby, LobbyMember};
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::render;
+use crate::backend::services::common::limit;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 use crate::backend::store::key2;

@@ -8,14 +8,14 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{limit, no_content, ok, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Upload, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
-use crate::backend::services::common::patch;
+use crate::backend::services::common::{limit, patch};
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 use crate::backend::store::{key2, ReactionEntry};

@@ -232,18 +232,5 @@ pub fn no_content() -> Response {
 /// Handlers' result type.
 pub type ApiResult = Result<Response, ApiError>;
 
-/// Clamps a `limit` query parameter like Discord (out of range → 50035).
-pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
-    let value = value.unwrap_or(default);
-    if value < 1 || value > max {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "NUMBER_TYPE_MAX",
-            format!("int value should be less than or equal to {max}."),
-        ));
-    }
-    Ok(value as usize)
-}
-
 #[cfg(test)]
 mod event_tests;

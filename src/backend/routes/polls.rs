@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::messages::publish_message;
-use super::{limit, no_content, ok, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extract::{Auth, Body, Ids, Q};
@@ -18,6 +18,7 @@ use crate::backend::model::{Message, MessageReference};
 use crate::backend::permissions::bits;
 use crate::backend::poll::{OpenPoll, Poll};
 use crate::backend::render;
+use crate::backend::services::common::limit;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 use crate::backend::store::{key2, StoreError};

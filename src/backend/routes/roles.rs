@@ -312,7 +312,7 @@ async fn delete_role(
         json!({"guild_id": guild_id, "role_id": role_id}),
     ));
     for member in touched {
-        super::members::publish_member_update(&state, guild_id, &member)?;
+        crate::backend::services::members::publish_member_update(&state, guild_id, &member)?;
     }
     Ok(no_content())
 }

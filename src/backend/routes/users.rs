@@ -6,14 +6,15 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{limit, no_content, ok, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::accounts;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
-use crate::backend::services::common::{gateway_url, image_hash, patch, voice_region_list};
+use crate::backend::services::channels::strip_self_from_recipients;
+use crate::backend::services::common::{gateway_url, image_hash, limit, patch, voice_region_list};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -190,7 +191,7 @@ async fn leave_guild(
     if removed.is_none() {
         return Err(ApiError::NotFound(Unknown::Guild));
     }
-    super::members::publish_member_removed(&state, guild_id, &auth.user)?;
+    crate::backend::services::members::publish_member_removed(&state, guild_id, &auth.user)?;
     Ok(no_content())
 }
 
@@ -273,16 +274,6 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
         ));
     }
     Ok(ok(rendered))
-}
-
-/// DM channels list the *other* participants as `recipients`.
-pub fn strip_self_from_recipients(channel: &mut Value, me: Snowflake) {
-    if let Some(recipients) = channel.get_mut("recipients").and_then(Value::as_array_mut) {
-        let me = me.to_string();
-        if recipients.len() > 1 {
-            recipients.retain(|user| user["id"].as_str() != Some(me.as_str()));
-        }
-    }
 }
 
 async fn connections(_auth: Auth) -> ApiResult {

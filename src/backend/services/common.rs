@@ -82,6 +82,19 @@ pub fn invite_code() -> String {
         .collect()
 }
 
+/// Clamps a `limit` query parameter like Discord (out of range → 50035).
+pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
+    let value = value.unwrap_or(default);
+    if value < 1 || value > max {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {max}."),
+        ));
+    }
+    Ok(value as usize)
+}
+
 /// `Option<Option<T>>` for PATCH bodies: absent (keep) vs `null` (clear) vs a value.
 pub mod patch {
     use serde::{Deserialize, Deserializer};

@@ -2,4 +2,9 @@
 //! calls to change the world (post a message, create a guild, answer an interaction…). Services
 //! sit above `state`/`events`/`render`/`store` and below `routes`; they never import a route.
 
+pub mod channels;
+pub mod commands;
 pub mod common;
+pub mod events;
+pub mod guilds;
+pub mod members;
