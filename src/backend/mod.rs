@@ -7,7 +7,6 @@
 //!   every dispatch event ([`events::Event`]) in order;
 //! - [`server::run`] — the `serve` command: open the store, seed it, listen, print the banner.
 pub mod accounts;
-pub mod coverage;
 pub mod error;
 pub mod events;
 pub mod extra;

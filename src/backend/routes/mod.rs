@@ -16,6 +16,7 @@ pub mod channels;
 pub mod client;
 pub mod commands;
 pub mod compat;
+pub mod coverage;
 pub mod encoded_paths;
 pub mod event_counts;
 pub mod event_exceptions;
