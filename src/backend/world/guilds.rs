@@ -254,8 +254,8 @@ fn plan_channels(
             (channel.id, Some(spec.id)),
             &channel.messages,
             &|author| member_ids.contains(&author),
-            &users_by_id,
-            &role_ids,
+            users_by_id,
+            role_ids,
         )?;
         plan.channels.push(stored);
     }
