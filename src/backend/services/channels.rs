@@ -147,54 +147,37 @@ pub fn apply_channel_body(
     if let Some(topic) = body.topic {
         channel.topic = topic;
     }
-    if let Some(v) = body.bitrate {
-        channel.bitrate = Some(v);
-    }
-    if let Some(v) = body.user_limit {
-        channel.user_limit = Some(v);
-    }
-    if let Some(v) = body.rate_limit_per_user {
-        channel.rate_limit_per_user = Some(v);
-    }
-    if let Some(v) = body.position {
-        channel.position = Some(v);
-    }
+    patch::set_given(&mut channel.bitrate, body.bitrate);
+    patch::set_given(&mut channel.user_limit, body.user_limit);
+    patch::set_given(&mut channel.rate_limit_per_user, body.rate_limit_per_user);
+    patch::set_given(&mut channel.position, body.position);
     if let Some(v) = body.parent_id {
         channel.parent_id = v;
     }
-    if let Some(v) = body.nsfw {
-        channel.nsfw = Some(v);
-    }
+    patch::set_given(&mut channel.nsfw, body.nsfw);
     if let Some(v) = body.rtc_region {
         channel.rtc_region = v;
     }
-    if let Some(v) = body.video_quality_mode {
-        channel.video_quality_mode = Some(v);
-    }
-    if let Some(v) = body.default_auto_archive_duration {
-        channel.default_auto_archive_duration = Some(v);
-    }
-    if let Some(v) = body.default_reaction_emoji {
-        channel.default_reaction_emoji = Some(v);
-    }
-    if let Some(v) = body.available_tags {
-        channel.available_tags = Some(v);
-    }
-    if let Some(v) = body.default_sort_order {
-        channel.default_sort_order = Some(v);
-    }
-    if let Some(v) = body.default_forum_layout {
-        channel.default_forum_layout = Some(v);
-    }
-    if let Some(v) = body.default_thread_rate_limit_per_user {
-        channel.default_thread_rate_limit_per_user = Some(v);
-    }
+    patch::set_given(&mut channel.video_quality_mode, body.video_quality_mode);
+    patch::set_given(
+        &mut channel.default_auto_archive_duration,
+        body.default_auto_archive_duration,
+    );
+    patch::set_given(
+        &mut channel.default_reaction_emoji,
+        body.default_reaction_emoji,
+    );
+    patch::set_given(&mut channel.available_tags, body.available_tags);
+    patch::set_given(&mut channel.default_sort_order, body.default_sort_order);
+    patch::set_given(&mut channel.default_forum_layout, body.default_forum_layout);
+    patch::set_given(
+        &mut channel.default_thread_rate_limit_per_user,
+        body.default_thread_rate_limit_per_user,
+    );
     if let Some(v) = body.flags {
         channel.flags = v;
     }
-    if let Some(v) = body.applied_tags {
-        channel.applied_tags = Some(v);
-    }
+    patch::set_given(&mut channel.applied_tags, body.applied_tags);
     if let Some(meta) = channel.thread_metadata.as_mut() {
         if let Some(v) = body.archived {
             meta.archived = v;
