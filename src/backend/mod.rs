@@ -8,7 +8,6 @@
 //!
 //! Start-up (store seeding, binding, the banner) is `crate::app::server`.
 pub mod accounts;
-pub mod coverage;
 pub mod error;
 pub mod events;
 pub mod extra;
@@ -33,13 +32,3 @@ pub use routes::router;
 pub use snowflake::Snowflake;
 pub use state::{AppState, Config};
 pub use store::Store;
-
-/// A random invite code like Discord's (8 characters of letters and digits).
-pub fn invite_code() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::rng();
-    (0..8)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -15,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use super::error::json_response;
 use super::snowflake::now_ms;
-use super::state::AppState;
 
 /// `LIMIT/SECONDS`, e.g. `5/5` (five requests per five seconds).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,45 +189,46 @@ fn major_parameter(template: &str, path: &str) -> String {
     major
 }
 
-/// Middleware: applies the limits and adds the headers to every routed answer.
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limiter = &state.limiter;
-    if !limiter.enabled() {
-        return next.run(request).await;
+impl RateLimiter {
+    /// The decision for one request: `template` is the matched route, `path` the request's
+    /// path (`None` when no limit applies to it).
+    pub fn check_request(
+        &self,
+        method: &str,
+        template: &str,
+        path: &str,
+        headers: &HeaderMap,
+        now: Instant,
+    ) -> Option<Decision> {
+        let caller = caller_key(headers);
+        let major = major_parameter(template, path);
+        let bucket = bucket_hash(method, template);
+        self.check(caller, &bucket, &major, now)
     }
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let method = request.method().as_str().to_string();
-    let caller = caller_key(request.headers());
-    let major = major_parameter(&template, request.uri().path());
-    let bucket = bucket_hash(&method, &template);
-    let Some(decision) = limiter.check(caller, &bucket, &major, Instant::now()) else {
-        return next.run(request).await;
-    };
-    let mut response = if decision.allowed {
-        next.run(request).await
-    } else {
-        let retry_after = (decision.reset_after.as_secs_f64() * 1000.0).ceil() / 1000.0;
-        let mut response = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({
-                "message": "You are being rate limited.",
-                "retry_after": retry_after,
-                "global": decision.global,
-            }),
-        );
-        let headers = response.headers_mut();
-        headers.insert("via", HeaderValue::from_static("1.1 google"));
-        insert_number(headers, "retry-after", retry_after.ceil().max(1.0));
-        if decision.global {
-            headers.insert("x-ratelimit-global", HeaderValue::from_static("true"));
-        }
-        response
-    };
+}
+
+/// The 429 answer for a refused request (its `x-ratelimit-*` headers come from [`stamp`]).
+pub fn too_many_requests(decision: &Decision) -> Response {
+    let retry_after = (decision.reset_after.as_secs_f64() * 1000.0).ceil() / 1000.0;
+    let mut response = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &json!({
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": decision.global,
+        }),
+    );
     let headers = response.headers_mut();
+    headers.insert("via", HeaderValue::from_static("1.1 google"));
+    insert_number(headers, "retry-after", retry_after.ceil().max(1.0));
+    if decision.global {
+        headers.insert("x-ratelimit-global", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Adds the `x-ratelimit-*` headers of `decision` to an answer.
+pub fn stamp(headers: &mut HeaderMap, decision: Decision) {
     insert_number(headers, "x-ratelimit-limit", f64::from(decision.limit));
     insert_number(
         headers,
@@ -250,7 +248,6 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         "x-ratelimit-scope",
         HeaderValue::from_static(if decision.global { "global" } else { "user" }),
     );
-    response
 }
 
 fn insert_number(headers: &mut HeaderMap, name: &'static str, value: f64) {

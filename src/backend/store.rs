@@ -11,8 +11,14 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::extra::{
+    ChannelFollower, Entitlement, EventException, GuildTemplate, InviteTargets, Lobby, Onboarding,
+    SoundboardSound, Sticker, WelcomeScreen,
+};
 use super::model::*;
+use super::poll::{OpenPoll, PollVotes};
 use super::snowflake::{Snowflake, SnowflakeGenerator};
 
 /// A failure of the storage engine or a record that no longer decodes.
@@ -502,7 +508,7 @@ pub struct Store {
     pub automod_rules: Table<AutoModRule>,
     pub meta: Table<serde_json::Value>,
     /// Tables of the route families added in session 2 (stickers, soundboard, templates...).
-    pub extra: super::extra::ExtraTables,
+    pub extra: ExtraTables,
 }
 
 impl Store {
@@ -567,7 +573,7 @@ impl Store {
             scheduled_event_users: Index::open(&db, "scheduled_event_users")?,
             stage_instances: Table::open(&db, "stage_instances")?,
             automod_rules: Table::open(&db, "automod_rules")?,
-            extra: super::extra::ExtraTables::open(&db)?,
+            extra: ExtraTables::open(&db)?,
             meta,
             db,
         })
@@ -797,6 +803,74 @@ impl Lookup {
     /// Opens (creating if needed) the tree `name` as a lookup.
     pub(crate) fn open_tree(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Self::open(db, name)
+    }
+}
+
+/// The tables of the route families added after the first cut (`extra`'s records); opened
+/// with the rest of the store.
+#[derive(Clone)]
+pub struct ExtraTables {
+    /// Guild stickers under `key2(guild, sticker)`; `sticker_guild` maps sticker → guild.
+    pub stickers: Table<Sticker>,
+    pub sticker_guild: Lookup,
+    /// Soundboard sounds under `key2(guild, sound)`.
+    pub sounds: Table<SoundboardSound>,
+    /// Templates by code; `guild_template` maps guild → the template's creation id.
+    pub templates: Table<GuildTemplate>,
+    /// Welcome screens and onboarding by guild id.
+    pub welcome_screens: Table<WelcomeScreen>,
+    pub onboarding: Table<Onboarding>,
+    /// Application emojis under `key2(application, emoji)`.
+    pub app_emojis: Table<Emoji>,
+    /// Entitlements under `key2(application, entitlement)`.
+    pub entitlements: Table<Entitlement>,
+    /// Role-connection metadata records by application id.
+    pub role_connection_metadata: Table<Vec<Value>>,
+    /// A user's role connection under `key2(application, user)`.
+    pub role_connections: Table<Value>,
+    /// Followers under `key2(source channel, webhook)`.
+    pub channel_followers: Table<ChannelFollower>,
+    /// Exceptions of recurring scheduled events under `key2(event, exception)`.
+    pub event_exceptions: Table<EventException>,
+    /// Target users of restricted invites, by invite code.
+    pub invite_targets: Table<InviteTargets>,
+    /// Lobbies by id, and their messages under `key2(lobby, message)`.
+    pub lobbies: Table<Lobby>,
+    pub lobby_messages: Table<Value>,
+    /// A guild's raid-protection pauses (`incidents_data`) by guild id.
+    pub guild_incidents: Table<Value>,
+    /// Voice channel statuses by channel id (absent: none set).
+    pub voice_statuses: Table<String>,
+    /// Poll votes under `key2(channel, message)`.
+    pub poll_votes: Table<PollVotes>,
+    /// Polls not yet finalised, under `key2(channel, message)` (for the finaliser).
+    pub open_polls: Table<OpenPoll>,
+}
+
+impl ExtraTables {
+    /// Opens (creating if needed) every table in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(ExtraTables {
+            stickers: Table::open_tree(db, "stickers")?,
+            sticker_guild: Lookup::open_tree(db, "sticker_guild")?,
+            sounds: Table::open_tree(db, "soundboard_sounds")?,
+            templates: Table::open_tree(db, "guild_templates")?,
+            welcome_screens: Table::open_tree(db, "welcome_screens")?,
+            onboarding: Table::open_tree(db, "onboarding")?,
+            app_emojis: Table::open_tree(db, "application_emojis")?,
+            entitlements: Table::open_tree(db, "entitlements")?,
+            role_connection_metadata: Table::open_tree(db, "role_connection_metadata")?,
+            role_connections: Table::open_tree(db, "role_connections")?,
+            channel_followers: Table::open_tree(db, "channel_followers")?,
+            poll_votes: Table::open_tree(db, "poll_votes")?,
+            voice_statuses: Table::open_tree(db, "voice_statuses")?,
+            guild_incidents: Table::open_tree(db, "guild_incidents")?,
+            lobbies: Table::open_tree(db, "lobbies")?,
+            invite_targets: Table::open_tree(db, "invite_targets")?,
+            lobby_messages: Table::open_tree(db, "lobby_messages")?,
+            event_exceptions: Table::open_tree(db, "scheduled_event_exceptions")?,
+            open_polls: Table::open_tree(db, "open_polls")?,
+        })
     }
 }
 

@@ -171,8 +171,8 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", spec_path.display()))?;
         let spec: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", spec_path.display()))?;
-        let coverage = runtime.block_on(crate::backend::coverage::measure(&spec))?;
-        print!("{}", crate::backend::coverage::report(&coverage));
+        let coverage = runtime.block_on(crate::backend::routes::coverage::measure(&spec))?;
+        print!("{}", crate::backend::routes::coverage::report(&coverage));
         return Ok(ExitCode::SUCCESS);
     }
     // Behind the proxy the pipeline tells the backend to advertise Discord's gateway; direct

@@ -18,8 +18,9 @@ use super::{
     buffer_body, discord_error, empty_body, full_body, Answer, BoxFuture, BufferError, Outcome,
     PipeBody, RequestContext, Responder, Source,
 };
+use crate::backend::error::Unrouted;
 use crate::backend::gateway::Gateway;
-use crate::backend::routes::{Unrouted, PROXIED_CDN_ORIGIN, PROXIED_GATEWAY_URL};
+use crate::backend::services::common::{PROXIED_CDN_ORIGIN, PROXIED_GATEWAY_URL};
 use crate::store::recorder::CapturedSession;
 use crate::store::Recorder;
 

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::registry::{Presence, Registry, VoiceState};
 use crate::backend::model::{Application, Guild, Member, User};
 use crate::backend::render;
-use crate::backend::routes::guilds::guild_create_payload;
+use crate::backend::services::guilds::guild_create_payload;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::store::{Store, StoreError};
 use crate::gateway::intents;

@@ -182,7 +182,7 @@ fn websocket_config() -> WebSocketConfig {
 
 async fn upgrade(State(gateway): State<Gateway>, mut request: Request) -> Response {
     let accepted = match Handshake::of(request.headers()) {
-        Handshake::NotWebSocket => return crate::backend::routes::no_route_handler(request).await,
+        Handshake::NotWebSocket => return crate::backend::error::no_route_handler(request).await,
         Handshake::UnsupportedVersion(status, headers) => {
             return (status, headers).into_response();
         }
@@ -190,7 +190,7 @@ async fn upgrade(State(gateway): State<Gateway>, mut request: Request) -> Respon
     };
     let query = request.uri().query().unwrap_or("").to_string();
     let advertised =
-        crate::backend::routes::users::gateway_url(&gateway.inner.state, request.headers());
+        crate::backend::services::common::gateway_url(&gateway.inner.state, request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {

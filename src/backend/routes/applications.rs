@@ -7,13 +7,15 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{created, image_hash, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ApiResult};
+use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
-use crate::backend::extra::{unknown, Entitlement};
+use crate::backend::extra::Entitlement;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{Application, Emoji, User};
 use crate::backend::render;
+use crate::backend::services::common::image_hash;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 use crate::backend::store::key2;
@@ -345,7 +347,7 @@ async fn list_entitlements(
     Q(query): Q<ListQuery>,
 ) -> ApiResult {
     own_application(&state, application_id, &auth.user)?;
-    let limit = super::limit(query.limit, 100, 100)?;
+    let limit = crate::backend::services::common::limit(query.limit, 100, 100)?;
     let skus = snowflake_list(query.sku_ids.as_deref(), "sku_ids")?;
     let now = now_ms();
     let mut found: Vec<Entitlement> = state
@@ -668,9 +670,9 @@ async fn get_role_connection(
 
 #[derive(Deserialize)]
 struct ConnectionBody {
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     platform_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     platform_username: Option<Option<String>>,
     metadata: Option<Map<String, Value>>,
 }

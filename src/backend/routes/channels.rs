@@ -5,13 +5,16 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::guilds::{apply_channel_body, ChannelBody};
-use super::{created, limit, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::channels::{
+    apply_channel_body, new_thread, publish_channel_event, ChannelBody,
+};
+use crate::backend::services::common::limit;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, ChannelAccess};
 use crate::backend::store::{key2, ThreadMember};
@@ -66,21 +69,10 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// Publishes a channel event to whoever can see the channel (DMs: their participants).
-pub fn publish_channel_event(state: &AppState, name: &'static str, channel: &Channel, data: Value) {
-    state.publish(Dispatch::for_channel(
-        name,
-        channel,
-        intents::GUILDS,
-        intents::DIRECT_MESSAGES,
-        data,
-    ));
-}
-
 fn render_for(state: &AppState, channel: &Channel, viewer: Snowflake) -> Result<Value, ApiError> {
     let mut out = render::channel(&state.store, channel)?;
     if channel.guild_id.is_none() {
-        super::users::strip_self_from_recipients(&mut out, viewer);
+        crate::backend::services::channels::strip_self_from_recipients(&mut out, viewer);
     }
     Ok(out)
 }
@@ -499,7 +491,7 @@ async fn create_invite(
         }
     }
     let invite = Invite {
-        code: crate::backend::invite_code(),
+        code: crate::backend::services::common::invite_code(),
         guild_id,
         channel_id,
         inviter_id: Some(auth.id()),
@@ -636,35 +628,6 @@ struct CreateThread {
     rate_limit_per_user: Option<u32>,
     message: Option<crate::backend::services::messages::CreateMessage>,
     applied_tags: Option<Vec<Snowflake>>,
-}
-
-/// A new thread under `parent` (the id is given: a message id for threads from messages).
-pub fn new_thread(
-    parent: &Channel,
-    id: Snowflake,
-    kind: u8,
-    name: &str,
-    auto_archive: Option<u32>,
-    owner: Snowflake,
-) -> Channel {
-    let mut thread = Channel::new(id, kind);
-    thread.guild_id = parent.guild_id;
-    thread.parent_id = Some(parent.id);
-    thread.name = Some(name.to_string());
-    thread.owner_id = Some(owner);
-    thread.rate_limit_per_user = Some(0);
-    let now = iso8601_from_ms(now_ms());
-    thread.thread_metadata = Some(ThreadMetadata {
-        archived: false,
-        auto_archive_duration: auto_archive
-            .or(parent.default_auto_archive_duration)
-            .unwrap_or(4320),
-        archive_timestamp: now.clone(),
-        locked: false,
-        invitable: (kind == channel_type::PRIVATE_THREAD).then_some(true),
-        create_timestamp: Some(now),
-    });
-    thread
 }
 
 fn check_thread_body(name: Option<&str>, auto_archive: Option<u32>) -> Result<(), ApiError> {

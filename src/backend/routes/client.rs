@@ -45,7 +45,9 @@ pub fn router(config: ClientConfig) -> Router {
             )
             .route(&format!("/api/v{version}/science"), post(science));
     }
-    router.fallback(super::no_route_handler).with_state(config)
+    router
+        .fallback(crate::backend::error::no_route_handler)
+        .with_state(config)
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,26 +3,23 @@
 use axum::extract::State;
 use axum::routing::{get, patch as patch_route, post};
 use axum::Router;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::json;
 
-use super::scheduled_events::{list_users, load, require_manage, UsersQuery};
-use super::{no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
+use crate::backend::error::not_found;
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extra::not_found;
+use crate::backend::extra::EventException;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::ScheduledEvent;
+use crate::backend::services::events::{
+    interested_users, is_occurrence, load, require_manage, UsersQuery,
+};
+use crate::backend::services::patch;
 use crate::backend::snowflake::{iso8601_from_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
-
-const DAY_MS: u64 = 24 * 3_600_000;
-/// Recurrence frequencies: yearly, monthly, weekly, daily.
-const YEARLY: u64 = 0;
-const MONTHLY: u64 = 1;
-const WEEKLY: u64 = 2;
-const DAILY: u64 = 3;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -41,125 +38,9 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// One changed occurrence of a recurring event; its id is the snowflake of the occurrence's
-/// original start time.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EventException {
-    pub event_id: Snowflake,
-    pub event_exception_id: Snowflake,
-    #[serde(default)]
-    pub scheduled_start_time: Option<String>,
-    #[serde(default)]
-    pub scheduled_end_time: Option<String>,
-    #[serde(default)]
-    pub is_canceled: bool,
-}
-
-/// Validates a recurrence rule (`start`, `frequency`, `interval`, optional `end`, weekday and
-/// month lists, `count`) and returns it with every field present.
-pub fn normalise_rule(rule: &Value) -> Result<Value, ApiError> {
-    let mut checks = Validator::default();
-    let path = |field: &str| format!("recurrence_rule.{field}");
-    let Some(object) = rule.as_object() else {
-        return Err(ApiError::invalid_field(
-            "recurrence_rule",
-            "MODEL_TYPE_CONVERT",
-            "Only dictionaries may be used in a ModelType",
-        ));
-    };
-    let start = object.get("start").and_then(Value::as_str);
-    if start.and_then(parse_iso8601_ms).is_none() {
-        checks.add(
-            &path("start"),
-            "DATE_TIME_TYPE_PARSE",
-            "Could not parse the timestamp. Should be ISO8601.",
-        );
-    }
-    let frequency = object.get("frequency").and_then(Value::as_u64);
-    if frequency.is_none_or(|f| f > DAILY) {
-        checks.add(
-            &path("frequency"),
-            "BASE_TYPE_CHOICES",
-            "Value must be one of {0, 1, 2, 3}.",
-        );
-    }
-    let interval = object.get("interval").and_then(Value::as_u64).unwrap_or(1);
-    if interval == 0 || interval > 2 || (interval == 2 && frequency != Some(WEEKLY)) {
-        // Discord allows every other week, and otherwise every single period.
-        checks.add(
-            &path("interval"),
-            "GUILD_SCHEDULED_EVENT_RECURRENCE_INTERVAL_INVALID",
-            "Interval must be 1, or 2 for a weekly rule.",
-        );
-    }
-    if let Some(end) = object.get("end").filter(|v| !v.is_null()) {
-        if end.as_str().and_then(parse_iso8601_ms).is_none() {
-            checks.add(
-                &path("end"),
-                "DATE_TIME_TYPE_PARSE",
-                "Could not parse the timestamp. Should be ISO8601.",
-            );
-        }
-    }
-    checks.finish()?;
-    let field = |name: &str| object.get(name).cloned().unwrap_or(Value::Null);
-    Ok(json!({
-        "start": start,
-        "end": field("end"),
-        "frequency": frequency,
-        "interval": interval,
-        "by_weekday": field("by_weekday"),
-        "by_n_weekday": field("by_n_weekday"),
-        "by_month": field("by_month"),
-        "by_month_day": field("by_month_day"),
-        "by_year_day": field("by_year_day"),
-        "count": field("count"),
-    }))
-}
-
-/// Whether `at` (ms) is an occurrence of the rule: at or after its start, before its end, at
-/// the start's time of day, and for weekly/daily rules a whole number of periods on (weekday
-/// and month lists are not expanded: any day at the right time counts for those).
-fn is_occurrence(rule: &Value, at: u64) -> bool {
-    let Some(start) = rule["start"].as_str().and_then(parse_iso8601_ms) else {
-        return false;
-    };
-    if at < start
-        || rule["end"]
-            .as_str()
-            .and_then(parse_iso8601_ms)
-            .is_some_and(|end| at > end)
-    {
-        return false;
-    }
-    let offset = at - start;
-    let interval = rule["interval"].as_u64().unwrap_or(1).max(1);
-    let listed = ["by_weekday", "by_n_weekday", "by_month_day", "by_year_day"]
-        .iter()
-        .any(|f| !rule[*f].is_null());
-    match rule["frequency"].as_u64() {
-        Some(WEEKLY) if !listed => offset % (7 * DAY_MS * interval) == 0,
-        Some(DAILY) if !listed => offset % (DAY_MS * interval) == 0,
-        Some(WEEKLY | DAILY | MONTHLY | YEARLY) => offset % DAY_MS == 0,
-        _ => false,
-    }
-}
-
 /// Discord documents no code for a missing exception: a plain 404.
 fn unknown_exception() -> ApiError {
     not_found(0, "404: Not Found")
-}
-
-/// An event's exceptions, in occurrence order.
-pub fn rendered(state: &AppState, event_id: Snowflake) -> Result<Vec<Value>, ApiError> {
-    Ok(state
-        .store
-        .extra
-        .event_exceptions
-        .values(event_id.be())?
-        .iter()
-        .map(|e| json!(e))
-        .collect())
 }
 
 fn publish(
@@ -355,7 +236,7 @@ async fn occurrence_users(
     State(state): State<AppState>,
     auth: Auth,
     Ids((guild_id, event_id, exception_id)): Ids<(Snowflake, Snowflake, Snowflake)>,
-    query: Q<UsersQuery>,
+    Q(query): Q<UsersQuery>,
 ) -> ApiResult {
     state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
@@ -371,5 +252,5 @@ async fn occurrence_users(
     if !known {
         return Err(unknown_exception());
     }
-    list_users(State(state), auth, Ids((guild_id, event_id)), query).await
+    Ok(ok(interested_users(&state, guild_id, event_id, &query)?))
 }

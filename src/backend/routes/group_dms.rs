@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 /// The channel as `viewer` sees it (others as `recipients`), with group DM fields always set.
 fn render_for(state: &AppState, channel: &Channel, viewer: Snowflake) -> Result<Value, ApiError> {
     let mut out = render::channel(&state.store, channel)?;
-    super::users::strip_self_from_recipients(&mut out, viewer);
+    crate::backend::services::channels::strip_self_from_recipients(&mut out, viewer);
     if channel.kind == channel_type::GROUP_DM {
         out["name"] = json!(channel.name);
         out["icon"] = json!(channel.icon);

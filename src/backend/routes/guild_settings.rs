@@ -99,7 +99,7 @@ async fn get_welcome(
 #[derive(Deserialize)]
 struct WelcomeBody {
     enabled: Option<bool>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     description: Option<Option<String>>,
     welcome_channels: Option<Vec<WelcomeChannelBody>>,
 }
@@ -228,7 +228,7 @@ async fn get_widget_settings(
 #[derive(Deserialize)]
 struct WidgetBody {
     enabled: Option<bool>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     channel_id: Option<Option<Snowflake>>,
 }
 
@@ -820,7 +820,7 @@ async fn prune(
             continue;
         };
         if state.store.remove_member(guild_id, user_id)?.is_some() {
-            super::members::publish_member_removed(&state, guild_id, &user)?;
+            crate::backend::services::members::publish_member_removed(&state, guild_id, &user)?;
             removed.push(user_id);
         }
     }

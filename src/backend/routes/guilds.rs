@@ -8,15 +8,21 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, image_hash, limit, no_content, ok, patch, ApiResult};
+use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::channels::{apply_channel_body, ChannelBody};
+use crate::backend::services::common::{image_hash, limit};
+use crate::backend::services::guilds::{
+    guild_create_payload, insert_guild, normalise_channel_name,
+};
+use crate::backend::services::patch;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::{key2, Store, StoreError};
+use crate::backend::store::{key2, Store};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -52,104 +58,6 @@ pub fn routes() -> Router<AppState> {
         .route("/guilds/{guild_id}/regions", get(regions))
         .route("/guilds/{guild_id}/bulk-ban", post(bulk_ban))
         .route("/guilds/{guild_id}/vanity-url", get(vanity_url))
-}
-
-/// Stores a new guild with its @everyone role and owner member (no channels).
-pub fn insert_guild(
-    store: &Store,
-    guild: &Guild,
-    everyone_permissions: u64,
-) -> Result<(), StoreError> {
-    store.guilds.put(guild.id.be(), guild)?;
-    if store.role(guild.id, guild.id)?.is_none() {
-        let everyone = Role {
-            id: guild.id,
-            name: "@everyone".into(),
-            color: 0,
-            colors: RoleColors::default(),
-            hoist: false,
-            icon: None,
-            unicode_emoji: None,
-            position: 0,
-            permissions: everyone_permissions.to_string(),
-            managed: false,
-            mentionable: false,
-            flags: 0,
-            tags: None,
-        };
-        store.roles.put(key2(guild.id, guild.id), &everyone)?;
-    }
-    if store.member(guild.id, guild.owner_id)?.is_none() {
-        store.put_member(guild.id, &Member::new(guild.owner_id, now_ms()))?;
-    }
-    Ok(())
-}
-
-/// The full GUILD_CREATE payload for a guild (members, channels, threads, empty presences).
-pub fn guild_create_payload(
-    store: &Store,
-    guild: &Guild,
-    viewer: Snowflake,
-) -> Result<Value, StoreError> {
-    let mut payload = render::guild(store, guild, false)?;
-    let members: Vec<Member> = store.members.values(guild.id.be())?;
-    let channels = store.guild_channel_list(guild.id)?;
-    let (threads, channels): (Vec<_>, Vec<_>) = channels
-        .into_iter()
-        .partition(|c| channel_type::is_thread(c.kind));
-    let joined_at = members
-        .iter()
-        .find(|m| m.user_id == viewer)
-        .map(|m| m.joined_at.clone());
-    payload["joined_at"] = json!(joined_at);
-    payload["large"] = json!(members.len() > 250);
-    payload["unavailable"] = json!(false);
-    payload["member_count"] = json!(members.len());
-    payload["members"] = Value::Array(
-        members
-            .iter()
-            .map(|m| render::member(store, m))
-            .collect::<Result<_, _>>()?,
-    );
-    payload["channels"] = Value::Array(
-        channels
-            .iter()
-            .map(|c| render::channel(store, c))
-            .collect::<Result<_, _>>()?,
-    );
-    payload["threads"] = Value::Array(
-        threads
-            .iter()
-            .filter(|t| t.thread_metadata.as_ref().is_none_or(|m| !m.archived))
-            .map(|c| render::channel(store, c))
-            .collect::<Result<_, _>>()?,
-    );
-    for key in [
-        "presences",
-        "voice_states",
-        "stage_instances",
-        "guild_scheduled_events",
-        "soundboard_sounds",
-    ] {
-        payload[key] = json!([]);
-    }
-    Ok(payload)
-}
-
-/// A text channel's name as Discord normalises it (lowercase, dashes for spaces).
-pub fn normalise_channel_name(kind: u8, name: &str) -> String {
-    if matches!(
-        kind,
-        channel_type::GUILD_TEXT | channel_type::GUILD_ANNOUNCEMENT | channel_type::GUILD_FORUM
-    ) {
-        name.trim()
-            .to_lowercase()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join("-")
-    } else {
-        name.trim().to_string()
-    }
 }
 
 #[derive(Deserialize)]
@@ -652,194 +560,6 @@ async fn list_channels(
     Ok(ok(Value::Array(out)))
 }
 
-/// Body shared by guild channel creation and channel edits.
-#[derive(Deserialize, Default)]
-pub struct ChannelBody {
-    pub name: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: Option<u8>,
-    #[serde(default, deserialize_with = "patch::present")]
-    pub topic: Option<Option<String>>,
-    pub bitrate: Option<u32>,
-    pub user_limit: Option<u32>,
-    pub rate_limit_per_user: Option<u32>,
-    pub position: Option<i64>,
-    pub permission_overwrites: Option<Vec<Overwrite>>,
-    #[serde(default, deserialize_with = "patch::present")]
-    pub parent_id: Option<Option<Snowflake>>,
-    pub nsfw: Option<bool>,
-    #[serde(default, deserialize_with = "patch::present")]
-    pub rtc_region: Option<Option<String>>,
-    pub video_quality_mode: Option<u8>,
-    pub default_auto_archive_duration: Option<u32>,
-    pub default_reaction_emoji: Option<Value>,
-    pub available_tags: Option<Vec<Value>>,
-    pub default_sort_order: Option<u8>,
-    pub default_forum_layout: Option<u8>,
-    pub default_thread_rate_limit_per_user: Option<u32>,
-    pub flags: Option<u64>,
-    // Thread-only fields.
-    pub archived: Option<bool>,
-    pub auto_archive_duration: Option<u32>,
-    pub locked: Option<bool>,
-    pub invitable: Option<bool>,
-    pub applied_tags: Option<Vec<Snowflake>>,
-}
-
-/// Validates and applies a channel body to `channel` (creation or edit).
-pub fn apply_channel_body(
-    store: &Store,
-    access: &GuildAccess,
-    channel: &mut Channel,
-    body: ChannelBody,
-) -> Result<(), ApiError> {
-    let mut checks = Validator::default();
-    checks.length("name", body.name.as_deref(), 1, 100);
-    if let Some(Some(topic)) = &body.topic {
-        let max = if channel.kind == channel_type::GUILD_FORUM {
-            4096
-        } else {
-            1024
-        };
-        checks.length("topic", Some(topic), 0, max);
-    }
-    checks.range(
-        "rate_limit_per_user",
-        body.rate_limit_per_user.map(i64::from),
-        0,
-        21600,
-    );
-    checks.range("user_limit", body.user_limit.map(i64::from), 0, 99);
-    checks.range("bitrate", body.bitrate.map(i64::from), 8000, 384_000);
-    if let Some(duration) = body
-        .default_auto_archive_duration
-        .or(body.auto_archive_duration)
-    {
-        if ![60, 1440, 4320, 10080].contains(&duration) {
-            checks.add(
-                "auto_archive_duration",
-                "BASE_TYPE_CHOICES",
-                "Value must be one of {60, 1440, 4320, 10080}.",
-            );
-        }
-    }
-    if let Some(Some(parent)) = body.parent_id {
-        let ok_parent = store.channel(parent)?.is_some_and(|p| {
-            p.guild_id == channel.guild_id && p.kind == channel_type::GUILD_CATEGORY
-        });
-        if !ok_parent || channel.kind == channel_type::GUILD_CATEGORY {
-            checks.add(
-                "parent_id",
-                "CHANNEL_PARENT_INVALID",
-                "Invalid parent channel",
-            );
-        }
-    }
-    if let Some(overwrites) = &body.permission_overwrites {
-        for (index, overwrite) in overwrites.iter().enumerate() {
-            if overwrite.kind > 1 {
-                checks.add(
-                    &format!("permission_overwrites.{index}.type"),
-                    "BASE_TYPE_CHOICES",
-                    "Value must be one of {0, 1}.",
-                );
-            }
-            if overwrite.allow.parse::<u64>().is_err() || overwrite.deny.parse::<u64>().is_err() {
-                checks.add(
-                    &format!("permission_overwrites.{index}"),
-                    "BASE_TYPE_INVALID",
-                    "Invalid permission value",
-                );
-            }
-        }
-    }
-    checks.finish()?;
-    if let Some(overwrites) = body.permission_overwrites {
-        // Editing overwrites needs MANAGE_ROLES, and only for permissions the caller holds.
-        let mine = access.permissions();
-        if mine & bits::ADMINISTRATOR == 0 {
-            access.require(bits::MANAGE_ROLES)?;
-            for overwrite in &overwrites {
-                let (allow, deny) = overwrite.bits();
-                if (allow | deny) & !mine != 0 {
-                    return Err(ApiError::MissingPermissions);
-                }
-            }
-        }
-        channel.permission_overwrites = Some(overwrites);
-    }
-    if let Some(name) = body.name {
-        channel.name = Some(normalise_channel_name(channel.kind, &name));
-    }
-    if let Some(topic) = body.topic {
-        channel.topic = topic;
-    }
-    if let Some(v) = body.bitrate {
-        channel.bitrate = Some(v);
-    }
-    if let Some(v) = body.user_limit {
-        channel.user_limit = Some(v);
-    }
-    if let Some(v) = body.rate_limit_per_user {
-        channel.rate_limit_per_user = Some(v);
-    }
-    if let Some(v) = body.position {
-        channel.position = Some(v);
-    }
-    if let Some(v) = body.parent_id {
-        channel.parent_id = v;
-    }
-    if let Some(v) = body.nsfw {
-        channel.nsfw = Some(v);
-    }
-    if let Some(v) = body.rtc_region {
-        channel.rtc_region = v;
-    }
-    if let Some(v) = body.video_quality_mode {
-        channel.video_quality_mode = Some(v);
-    }
-    if let Some(v) = body.default_auto_archive_duration {
-        channel.default_auto_archive_duration = Some(v);
-    }
-    if let Some(v) = body.default_reaction_emoji {
-        channel.default_reaction_emoji = Some(v);
-    }
-    if let Some(v) = body.available_tags {
-        channel.available_tags = Some(v);
-    }
-    if let Some(v) = body.default_sort_order {
-        channel.default_sort_order = Some(v);
-    }
-    if let Some(v) = body.default_forum_layout {
-        channel.default_forum_layout = Some(v);
-    }
-    if let Some(v) = body.default_thread_rate_limit_per_user {
-        channel.default_thread_rate_limit_per_user = Some(v);
-    }
-    if let Some(v) = body.flags {
-        channel.flags = v;
-    }
-    if let Some(v) = body.applied_tags {
-        channel.applied_tags = Some(v);
-    }
-    if let Some(meta) = channel.thread_metadata.as_mut() {
-        if let Some(v) = body.archived {
-            meta.archived = v;
-            meta.archive_timestamp = crate::backend::snowflake::iso8601_from_ms(now_ms());
-        }
-        if let Some(v) = body.auto_archive_duration {
-            meta.auto_archive_duration = v;
-        }
-        if let Some(v) = body.locked {
-            meta.locked = v;
-        }
-        if let Some(v) = body.invitable {
-            meta.invitable = Some(v);
-        }
-    }
-    Ok(())
-}
-
 async fn create_channel(
     State(state): State<AppState>,
     auth: Auth,
@@ -1102,7 +822,7 @@ fn ban_user(
         }
     }
     if store.remove_member(guild_id, user_id)?.is_some() {
-        super::members::publish_member_removed(state, guild_id, &user)?;
+        crate::backend::services::members::publish_member_removed(state, guild_id, &user)?;
     }
     state.audit(
         guild_id,
@@ -1554,5 +1274,5 @@ async fn regions(
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
     state.guild_access(guild_id, auth.id())?;
-    Ok(ok(super::users::voice_region_list()))
+    Ok(ok(crate::backend::services::common::voice_region_list()))
 }

@@ -6,11 +6,12 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ok, patch, ApiResult};
+use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::patch;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 use crate::{backend::events::Dispatch, gateway::intents};

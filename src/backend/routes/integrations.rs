@@ -6,13 +6,13 @@ use axum::routing::{delete, get};
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::members::publish_member_removed;
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
 use crate::backend::extract::{Auth, Ids, Reason};
 use crate::backend::model::Application;
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::members::publish_member_removed;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 use crate::{backend::events::Dispatch, gateway::intents};

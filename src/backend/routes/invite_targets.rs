@@ -6,11 +6,11 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::extra::InviteTargets;
 use crate::backend::extract::{Auth, Ids, Payload};
 use crate::backend::model::Invite;
 use crate::backend::permissions::bits;
@@ -30,14 +30,6 @@ pub fn routes() -> Router<AppState> {
             get(get_targets).put(put_targets),
         )
         .route("/invites/{code}/target-users/job-status", get(job_status))
-}
-
-/// The users an invite is restricted to, and when that list was processed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct InviteTargets {
-    pub user_ids: Vec<Snowflake>,
-    pub created_at_ms: u64,
-    pub completed_at_ms: u64,
 }
 
 /// Whether `user_id` may accept the invite `code` (unrestricted invites: everyone).

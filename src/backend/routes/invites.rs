@@ -106,7 +106,7 @@ async fn accept_invite(
     }
     if joined {
         if let Some(member) = state.store.member(guild_id, auth.id())? {
-            super::members::publish_member_added(&state, guild_id, &member)?;
+            crate::backend::services::members::publish_member_added(&state, guild_id, &member)?;
         }
         let fresh = state
             .store

@@ -7,14 +7,16 @@
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{created, limit, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ApiResult};
+use crate::backend::error::not_found;
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extra::not_found;
+use crate::backend::extra::{Lobby, LobbyMember};
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::render;
+use crate::backend::services::common::limit;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 use crate::backend::store::key2;
@@ -42,34 +44,6 @@ pub fn routes() -> Router<AppState> {
             "/lobbies/{lobby_id}/messages",
             get(list_messages).post(send_message),
         )
-}
-
-/// A lobby of an application.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Lobby {
-    pub id: Snowflake,
-    pub application_id: Snowflake,
-    #[serde(default)]
-    pub metadata: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub members: Vec<LobbyMember>,
-    #[serde(default)]
-    pub idle_timeout_seconds: Option<u32>,
-    /// The guild text channel linked to the lobby.
-    #[serde(default)]
-    pub linked_channel_id: Option<Snowflake>,
-}
-
-/// A member of a lobby.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LobbyMember {
-    pub id: Snowflake,
-    #[serde(default)]
-    pub metadata: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub flags: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub additional_name: Option<String>,
 }
 
 fn unknown_lobby() -> ApiError {

@@ -5,16 +5,20 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, limit, no_content, ok, patch as patch_field, ApiResult};
+use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
-use crate::backend::model::{audit_action, Member, User};
+use crate::backend::model::{audit_action, Member};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::limit;
+use crate::backend::services::members::{
+    publish_member_added, publish_member_removed, publish_member_update,
+};
+use crate::backend::services::patch as patch_field;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState};
 use crate::backend::store::key2;
-use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -33,80 +37,6 @@ pub fn routes() -> Router<AppState> {
             "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
             put(add_role).delete(remove_role),
         )
-}
-
-/// The GUILD_MEMBER_UPDATE payload for a member.
-pub fn member_update_payload(
-    state: &AppState,
-    guild_id: Snowflake,
-    member: &Member,
-) -> Result<Value, ApiError> {
-    let mut data = render::member(&state.store, member)?;
-    data["guild_id"] = json!(guild_id);
-    Ok(data)
-}
-
-/// Publishes GUILD_MEMBER_UPDATE.
-pub fn publish_member_update(
-    state: &AppState,
-    guild_id: Snowflake,
-    member: &Member,
-) -> Result<(), ApiError> {
-    let data = member_update_payload(state, guild_id, member)?;
-    state.publish(Dispatch::guild_and_users(
-        "GUILD_MEMBER_UPDATE",
-        guild_id,
-        vec![member.user_id],
-        intents::GUILD_MEMBERS,
-        data,
-    ));
-    Ok(())
-}
-
-/// Publishes GUILD_MEMBER_ADD to the guild and GUILD_CREATE to the newcomer.
-pub fn publish_member_added(
-    state: &AppState,
-    guild_id: Snowflake,
-    member: &Member,
-) -> Result<(), ApiError> {
-    let data = member_update_payload(state, guild_id, member)?;
-    state.publish(Dispatch::guild(
-        "GUILD_MEMBER_ADD",
-        guild_id,
-        intents::GUILD_MEMBERS,
-        data,
-    ));
-    if let Some(guild) = state.store.guild(guild_id)? {
-        let payload = super::guilds::guild_create_payload(&state.store, &guild, member.user_id)?;
-        state.publish(Dispatch::users(
-            "GUILD_CREATE",
-            vec![member.user_id],
-            intents::GUILDS,
-            payload,
-        ));
-    }
-    Ok(())
-}
-
-/// Publishes GUILD_MEMBER_REMOVE to the guild and GUILD_DELETE to the one who left.
-pub fn publish_member_removed(
-    state: &AppState,
-    guild_id: Snowflake,
-    user: &User,
-) -> Result<(), ApiError> {
-    state.publish(Dispatch::guild(
-        "GUILD_MEMBER_REMOVE",
-        guild_id,
-        intents::GUILD_MEMBERS,
-        json!({"guild_id": guild_id, "user": render::user(user)}),
-    ));
-    state.publish(Dispatch::users(
-        "GUILD_DELETE",
-        vec![user.id],
-        intents::GUILDS,
-        json!({"id": guild_id}),
-    ));
-    Ok(())
 }
 
 #[derive(Deserialize)]

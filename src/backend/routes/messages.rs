@@ -8,12 +8,13 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{limit, no_content, ok, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::limit;
 use crate::backend::services::messages::{
     apply_edit, deliver_crosspost, load_message, post_message_with, remove_message, CreateMessage,
     EditMessage, NewMessage, Poster,
@@ -102,7 +103,7 @@ async fn create_message(
             }
         }
     }
-    let origin = super::origin(&headers);
+    let origin = crate::backend::services::common::origin(&headers);
     let poster = Poster {
         user: &auth.user,
         webhook: None,

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use serde_json::Value;
 
-use super::error::{json_response, ApiError};
+use super::error::{json_response, no_route_handler, unrouted, ApiError};
 use super::ratelimit;
 use super::state::AppState;
 
@@ -16,6 +16,7 @@ pub mod channels;
 pub mod client;
 pub mod commands;
 pub mod compat;
+pub mod coverage;
 pub mod encoded_paths;
 pub mod event_counts;
 pub mod event_exceptions;
@@ -53,10 +54,6 @@ pub mod webhooks;
 /// and v6 for bots and the rest; see [`compat::unversioned`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiVersion(pub u8);
-
-/// Marks answers produced by the no-route fallback (used by the coverage report).
-#[derive(Debug, Clone, Copy)]
-pub struct Unrouted;
 
 /// Every REST route, relative to an API prefix (`/users/@me`, `/channels/{channel_id}`...).
 pub fn api_routes(state: &AppState) -> Router<AppState> {
@@ -96,10 +93,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(event_counts::routes());
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
-        routes.route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            ratelimit::layer,
-        ))
+        routes.route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
     } else {
         routes
     };
@@ -109,6 +103,38 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         ))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_route_handler)
+}
+
+/// Middleware: applies the rate limits and adds their headers to every routed answer.
+async fn rate_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    if !state.limiter.enabled() {
+        return next.run(request).await;
+    }
+    let template = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let Some(decision) = state.limiter.check_request(
+        request.method().as_str(),
+        &template,
+        request.uri().path(),
+        request.headers(),
+        std::time::Instant::now(),
+    ) else {
+        return next.run(request).await;
+    };
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        ratelimit::too_many_requests(&decision)
+    };
+    ratelimit::stamp(response.headers_mut(), decision);
+    response
 }
 
 /// The backend's whole HTTP router (`/api`, `/api/v6` … `/api/v10`), ready to serve or to be
@@ -140,42 +166,8 @@ pub fn router(state: AppState) -> Router {
     ))
 }
 
-/// The answer for paths no route serves (also mounted explicitly where a path would otherwise
-/// be captured by a parameter, e.g. `messages/@original`).
-pub async fn no_route_handler(_request: Request) -> Response {
-    let mut response = ApiError::NoRoute.into_response();
-    response.extensions_mut().insert(Unrouted);
-    response
-}
-
 async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
-}
-
-/// Header the MITM pipeline sets on requests it hands the backend in-process: the origin that
-/// clients behind the proxy fetch attachments from (`https://cdn.discordapp.com`).
-pub const PROXIED_CDN_ORIGIN: &str = "x-discord-mitm-cdn-origin";
-
-/// Header the MITM pipeline sets on requests it hands the backend in-process: the gateway URL
-/// advertised to clients behind the proxy (`wss://gateway.discord.gg`), unless `--gateway-url`.
-pub const PROXIED_GATEWAY_URL: &str = "x-discord-mitm-gateway-url";
-
-/// `http://<Host the client used>`, the origin attachment URLs point at (behind the proxy, the
-/// [`PROXIED_CDN_ORIGIN`] header's value).
-pub fn origin(headers: &axum::http::HeaderMap) -> String {
-    if let Some(proxied) = headers
-        .get(PROXIED_CDN_ORIGIN)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.starts_with("https://") || h.starts_with("http://"))
-    {
-        return proxied.to_string();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("127.0.0.1:3000");
-    format!("http://{host}")
 }
 
 /// Serves an uploaded attachment (the CDN's role), with a content type guessed from its name.
@@ -189,11 +181,7 @@ async fn serve_attachment(
 ) -> Response {
     // Marked unrouted so the MITM pipeline passes attachments it does not hold (real Discord's)
     // on down its chain; direct clients see the same 404 either way.
-    let not_ours = || {
-        let mut response = ApiError::NoRoute.into_response();
-        response.extensions_mut().insert(Unrouted);
-        response
-    };
+    let not_ours = unrouted;
     let (Some(channel_id), Some(attachment_id)) = (
         super::snowflake::Snowflake::parse(&channel_id),
         super::snowflake::Snowflake::parse(&attachment_id),
@@ -244,51 +232,6 @@ pub fn no_content() -> Response {
 
 /// Handlers' result type.
 pub type ApiResult = Result<Response, ApiError>;
-
-/// Turns a data URI image into the hash Discord would store (we keep no image bytes).
-pub fn image_hash(data: &str, path: &str) -> Result<String, ApiError> {
-    let valid = data.starts_with("data:image/") && data.contains(";base64,");
-    if !valid {
-        return Err(ApiError::invalid_field(
-            path,
-            "IMAGE_INVALID",
-            "Invalid image data",
-        ));
-    }
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(data.as_bytes());
-    let hash = hex::encode(&digest[..16]);
-    Ok(if data.starts_with("data:image/gif") {
-        format!("a_{hash}")
-    } else {
-        hash
-    })
-}
-
-/// `Option<Option<T>>` for PATCH bodies: absent (keep) vs `null` (clear) vs a value.
-pub mod patch {
-    use serde::{Deserialize, Deserializer};
-
-    /// Deserializes a present field (even `null`) as `Some(...)`.
-    pub fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(deserializer).map(Some)
-    }
-}
-
-/// Clamps a `limit` query parameter like Discord (out of range → 50035).
-pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
-    let value = value.unwrap_or(default);
-    if value < 1 || value > max {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "NUMBER_TYPE_MAX",
-            format!("int value should be less than or equal to {max}."),
-        ));
-    }
-    Ok(value as usize)
-}
 
 #[cfg(test)]
 mod event_tests;

@@ -7,13 +7,14 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{limit, no_content, ok, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::Message;
 use crate::backend::permissions::bits;
 use crate::backend::poll::Poll;
 use crate::backend::render;
+use crate::backend::services::common::limit;
 use crate::backend::services::polls::{expired, finalise, load};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};

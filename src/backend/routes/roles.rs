@@ -5,12 +5,14 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{image_hash, no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::image_hash;
+use crate::backend::services::patch;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
@@ -311,7 +313,7 @@ async fn delete_role(
         json!({"guild_id": guild_id, "role_id": role_id}),
     ));
     for member in touched {
-        super::members::publish_member_update(&state, guild_id, &member)?;
+        crate::backend::services::members::publish_member_update(&state, guild_id, &member)?;
     }
     Ok(no_content())
 }

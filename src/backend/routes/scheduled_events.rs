@@ -5,14 +5,18 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{image_hash, no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
 use crate::backend::model::{channel_type, ScheduledEvent};
-use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::image_hash;
+use crate::backend::services::events::{
+    interested_users, load, normalise_rule, rendered, require_manage, UsersQuery,
+};
+use crate::backend::services::patch;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
-use crate::backend::state::{changes, AppState, GuildAccess};
+use crate::backend::state::{changes, AppState};
 use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
@@ -72,24 +76,12 @@ fn render_event(
         "entity_metadata": event.entity_metadata,
         "image": event.image,
         "recurrence_rule": event.recurrence_rule,
-        "guild_scheduled_event_exceptions": super::event_exceptions::rendered(state, event.id)?,
+        "guild_scheduled_event_exceptions": rendered(state, event.id)?,
     });
     if with_count {
         out["user_count"] = json!(state.store.scheduled_event_users.ids(event.id)?.len());
     }
     Ok(out)
-}
-
-pub(super) fn load(
-    state: &AppState,
-    guild_id: Snowflake,
-    event_id: Snowflake,
-) -> Result<ScheduledEvent, ApiError> {
-    state
-        .store
-        .scheduled_events
-        .get(key2(guild_id, event_id))?
-        .ok_or(ApiError::NotFound(Unknown::ScheduledEvent))
 }
 
 #[derive(Deserialize)]
@@ -154,10 +146,7 @@ fn apply(
     creating: bool,
 ) -> Result<(), ApiError> {
     if let Some(rule) = &body.recurrence_rule {
-        event.recurrence_rule = rule
-            .as_ref()
-            .map(super::event_exceptions::normalise_rule)
-            .transpose()?;
+        event.recurrence_rule = rule.as_ref().map(normalise_rule).transpose()?;
     }
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 1, 100);
@@ -342,20 +331,6 @@ fn apply(
     checks.finish()
 }
 
-/// MANAGE_EVENTS, or CREATE_EVENTS for events the caller created.
-pub(super) fn require_manage(
-    access: &GuildAccess,
-    creator: Option<Snowflake>,
-) -> Result<(), ApiError> {
-    let permissions = access.permissions();
-    let own = creator.is_none_or(|c| c == access.member.user_id);
-    if permissions & bits::MANAGE_EVENTS != 0 || (own && permissions & bits::CREATE_EVENTS != 0) {
-        Ok(())
-    } else {
-        Err(ApiError::MissingPermissions)
-    }
-}
-
 fn publish(state: &AppState, name: &'static str, guild_id: Snowflake, data: Value) {
     state.publish(Dispatch::guild(
         name,
@@ -512,51 +487,14 @@ async fn delete_event(
     Ok(no_content())
 }
 
-#[derive(Deserialize)]
-pub(super) struct UsersQuery {
-    limit: Option<i64>,
-    #[serde(default)]
-    with_member: bool,
-    before: Option<Snowflake>,
-    after: Option<Snowflake>,
-}
-
-pub(super) async fn list_users(
+async fn list_users(
     State(state): State<AppState>,
     auth: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
     Q(query): Q<UsersQuery>,
 ) -> ApiResult {
     state.guild_access(guild_id, auth.id())?;
-    load(&state, guild_id, event_id)?;
-    let limit = super::limit(query.limit, 100, 100)?;
-    let mut ids = state.store.scheduled_event_users.ids(event_id)?;
-    if let Some(before) = query.before {
-        ids.retain(|id| *id < before);
-        let skip = ids.len().saturating_sub(limit);
-        ids.drain(..skip);
-    } else {
-        if let Some(after) = query.after {
-            ids.retain(|id| *id > after);
-        }
-        ids.truncate(limit);
-    }
-    let mut out = Vec::new();
-    for user_id in ids {
-        let mut entry = json!({
-            "guild_scheduled_event_id": event_id,
-            "user_id": user_id,
-            "user": render::user_by_id(&state.store, user_id)?,
-            "response": 1,
-        });
-        if query.with_member {
-            if let Some(member) = state.store.member(guild_id, user_id)? {
-                entry["member"] = render::member(&state.store, &member)?;
-            }
-        }
-        out.push(entry);
-    }
-    Ok(ok(Value::Array(out)))
+    Ok(ok(interested_users(&state, guild_id, event_id, &query)?))
 }
 
 /// Marks the caller interested (a user route: the client's "Interested" button).

@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 
 use super::stickers::{require_expression_creator, require_expression_editor};
 use super::{created, no_content, ok, ApiResult};
+use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extra::{unknown, SoundboardSound};
+use crate::backend::extra::SoundboardSound;
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -157,11 +158,11 @@ async fn get_sound(
 struct SoundBody {
     name: Option<String>,
     sound: Option<String>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     volume: Option<Option<f64>>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     emoji_id: Option<Option<Snowflake>>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     emoji_name: Option<Option<String>>,
 }
 

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
+use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extra::{unknown, Sticker};
+use crate::backend::extra::Sticker;
 use crate::backend::extract::{Auth, Body, Ids, Reason};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -179,7 +180,7 @@ fn load(state: &AppState, guild_id: Snowflake, sticker_id: Snowflake) -> Result<
         .extra
         .stickers
         .get(key2(guild_id, sticker_id))?
-        .ok_or(unknown(crate::backend::extra::unknown::STICKER))
+        .ok_or(unknown(crate::backend::error::unknown::STICKER))
 }
 
 fn publish_stickers(state: &AppState, guild_id: Snowflake) -> Result<(), ApiError> {
@@ -455,7 +456,7 @@ async fn create_sticker(
 #[derive(Deserialize)]
 struct EditBody {
     name: Option<String>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     description: Option<Option<String>>,
     tags: Option<String>,
 }

@@ -7,10 +7,11 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{limit, ok, ApiResult};
+use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
 use crate::backend::extra::Entitlement;
 use crate::backend::extract::{Auth, Ids, Q};
+use crate::backend::services::common::limit;
 use crate::backend::snowflake::{iso8601_from_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 
@@ -30,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Discord documents no "Unknown Subscription" code: a plain 404 like its other bare misses.
 fn unknown_subscription() -> ApiError {
-    crate::backend::extra::not_found(0, "404: Not Found")
+    crate::backend::error::not_found(0, "404: Not Found")
 }
 
 /// The caller's application (bots only: subscriptions are read with the app's bot token).

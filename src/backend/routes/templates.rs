@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use super::{ok, ApiResult};
+use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extra::{unknown, GuildTemplate};
+use crate::backend::extra::GuildTemplate;
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::model::{Channel, Guild, Role};
 use crate::backend::permissions::bits;
@@ -248,7 +249,7 @@ async fn list_templates(
 #[derive(Deserialize)]
 struct TemplateBody {
     name: Option<String>,
-    #[serde(default, deserialize_with = "super::patch::present")]
+    #[serde(default, deserialize_with = "crate::backend::services::patch::present")]
     description: Option<Option<String>>,
 }
 

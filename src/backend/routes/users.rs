@@ -6,13 +6,16 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{image_hash, limit, no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::accounts;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
+use crate::backend::services::channels::strip_self_from_recipients;
+use crate::backend::services::common::{gateway_url, image_hash, limit, voice_region_list};
+use crate::backend::services::patch;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -189,7 +192,7 @@ async fn leave_guild(
     if removed.is_none() {
         return Err(ApiError::NotFound(Unknown::Guild));
     }
-    super::members::publish_member_removed(&state, guild_id, &auth.user)?;
+    crate::backend::services::members::publish_member_removed(&state, guild_id, &auth.user)?;
     Ok(no_content())
 }
 
@@ -272,16 +275,6 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
         ));
     }
     Ok(ok(rendered))
-}
-
-/// DM channels list the *other* participants as `recipients`.
-pub fn strip_self_from_recipients(channel: &mut Value, me: Snowflake) {
-    if let Some(recipients) = channel.get_mut("recipients").and_then(Value::as_array_mut) {
-        let me = me.to_string();
-        if recipients.len() > 1 {
-            recipients.retain(|user| user["id"].as_str() != Some(me.as_str()));
-        }
-    }
 }
 
 async fn connections(_auth: Auth) -> ApiResult {
@@ -463,27 +456,6 @@ async fn get_application(
     Ok(ok(render::application(&state.store, &app)?))
 }
 
-/// The WebSocket URL advertised to clients: the override, else the MITM pipeline's (clients
-/// behind the proxy), else `ws://<Host they used>`.
-pub fn gateway_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config.gateway_url {
-        return url.clone();
-    }
-    if let Some(proxied) = headers
-        .get(super::PROXIED_GATEWAY_URL)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.starts_with("wss://") || h.starts_with("ws://"))
-    {
-        return proxied.to_string();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("127.0.0.1:3000");
-    format!("ws://{host}")
-}
-
 async fn gateway(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     Ok(ok(json!({"url": gateway_url(&state, &headers)})))
 }
@@ -502,11 +474,6 @@ async fn gateway_bot(State(state): State<AppState>, headers: HeaderMap, auth: Au
             "max_concurrency": 1,
         },
     })))
-}
-
-/// The one voice region this backend advertises.
-pub fn voice_region_list() -> Value {
-    json!([{"id": "local", "name": "Local", "optimal": true, "deprecated": false, "custom": false}])
 }
 
 async fn voice_regions(_auth: Auth) -> ApiResult {

@@ -7,12 +7,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::soundboard::DEFAULT_SOUNDS;
-use super::{no_content, patch, ApiResult};
+use super::{no_content, ApiResult};
+use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extra::unknown;
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::model::channel_type;
 use crate::backend::permissions::bits;
+use crate::backend::services::patch;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{AppState, ChannelAccess};
 use crate::backend::store::key2;
@@ -148,7 +149,7 @@ async fn send_sound(
             if source != guild_id {
                 access.require(bits::USE_EXTERNAL_SOUNDS)?;
                 if state.store.member(source, auth.id())?.is_none() {
-                    return Err(unknown(crate::backend::extra::unknown::SOUNDBOARD_SOUND));
+                    return Err(unknown(crate::backend::error::unknown::SOUNDBOARD_SOUND));
                 }
             }
             let sound = state
@@ -157,7 +158,7 @@ async fn send_sound(
                 .sounds
                 .get(key2(source, sound_id))?
                 .filter(|s| s.available)
-                .ok_or_else(|| unknown(crate::backend::extra::unknown::SOUNDBOARD_SOUND))?;
+                .ok_or_else(|| unknown(crate::backend::error::unknown::SOUNDBOARD_SOUND))?;
             (sound.volume, sound.emoji_id, sound.emoji_name)
         }
     };

@@ -7,12 +7,13 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{no_content, ok, patch, ApiResult};
+use super::{no_content, ok, ApiResult};
+use crate::backend::error::not_found;
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extra::not_found;
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::model::channel_type;
 use crate::backend::permissions::bits;
+use crate::backend::services::patch;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{AppState, GuildAccess};
 use crate::backend::voice::{self, VoiceState};

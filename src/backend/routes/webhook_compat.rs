@@ -54,7 +54,7 @@ fn execute_as_webhook(
         .filter(|name| !name.trim().is_empty())
         .map(|name| name.chars().take(80).collect::<String>())
         .unwrap_or_else(|| hook.name.clone());
-    let origin = super::origin(headers);
+    let origin = crate::backend::services::common::origin(headers);
     post_as_webhook(state, &hook, channel_id, username, body, &[], &origin)
 }
 

@@ -6,12 +6,13 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{image_hash, no_content, ok, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::common::image_hash;
 use crate::backend::services::messages::{
     apply_edit, post_as_webhook, remove_message, CreateMessage, EditMessage,
 };
@@ -348,7 +349,7 @@ async fn execute(
     checks.length("username", body.username.as_deref(), 1, 80);
     checks.finish()?;
     let username = body.username.clone().unwrap_or_else(|| hook.name.clone());
-    let origin = super::origin(&headers);
+    let origin = crate::backend::services::common::origin(&headers);
     let rendered = post_as_webhook(&state, &hook, channel_id, username, body, &files, &origin)?;
     if query.wait {
         Ok(ok(rendered))

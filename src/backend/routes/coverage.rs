@@ -6,9 +6,9 @@ use axum::http::{Method, Request};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::routes::Unrouted;
-use super::state::{AppState, Config};
-use super::store::{Store, StoreError};
+use crate::backend::error::Unrouted;
+use crate::backend::state::{AppState, Config};
+use crate::backend::store::{Store, StoreError};
 
 /// One operation of the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ fn concrete(template: &str) -> String {
 /// Probes the router with every operation of `spec`.
 pub async fn measure(spec: &Value) -> Result<Coverage, StoreError> {
     let state = AppState::new(Store::temporary()?, Config::default());
-    let router = super::routes::router(state);
+    let router = super::router(state);
     let mut coverage = Coverage::default();
     for operation in operations(spec) {
         let method = Method::from_bytes(operation.method.as_bytes()).unwrap_or(Method::GET);

@@ -1,0 +1,96 @@
+//! Small shared helpers of the services and routes: the origins and gateway URL advertised to
+//! clients, image hashes, invite codes and the PATCH-body field marker.
+use axum::http::HeaderMap;
+use serde_json::{json, Value};
+
+use crate::backend::error::ApiError;
+use crate::backend::state::AppState;
+
+/// Header the MITM pipeline sets on requests it hands the backend in-process: the origin that
+/// clients behind the proxy fetch attachments from (`https://cdn.discordapp.com`).
+pub const PROXIED_CDN_ORIGIN: &str = "x-discord-mitm-cdn-origin";
+
+/// Header the MITM pipeline sets on requests it hands the backend in-process: the gateway URL
+/// advertised to clients behind the proxy (`wss://gateway.discord.gg`), unless `--gateway-url`.
+pub const PROXIED_GATEWAY_URL: &str = "x-discord-mitm-gateway-url";
+
+/// `http://<Host the client used>`, the origin attachment URLs point at (behind the proxy, the
+/// [`PROXIED_CDN_ORIGIN`] header's value).
+pub fn origin(headers: &HeaderMap) -> String {
+    proxied_or_host(headers, PROXIED_CDN_ORIGIN, "https://", "http://")
+}
+
+/// The WebSocket URL advertised to clients: the override, else the MITM pipeline's (clients
+/// behind the proxy), else `ws://<Host they used>`.
+pub fn gateway_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.gateway_url {
+        return url.clone();
+    }
+    proxied_or_host(headers, PROXIED_GATEWAY_URL, "wss://", "ws://")
+}
+
+/// The URL in the `proxied` header when it uses one of the two schemes, else
+/// `<plain>://<Host the client used>`.
+fn proxied_or_host(headers: &HeaderMap, proxied: &str, secure: &str, plain: &str) -> String {
+    if let Some(url) = headers
+        .get(proxied)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.starts_with(secure) || h.starts_with(plain))
+    {
+        return url.to_string();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1:3000");
+    format!("{plain}{host}")
+}
+
+/// The one voice region this backend advertises.
+pub fn voice_region_list() -> Value {
+    json!([{"id": "local", "name": "Local", "optimal": true, "deprecated": false, "custom": false}])
+}
+
+/// Turns a data URI image into the hash Discord would store (we keep no image bytes).
+pub fn image_hash(data: &str, path: &str) -> Result<String, ApiError> {
+    let valid = data.starts_with("data:image/") && data.contains(";base64,");
+    if !valid {
+        return Err(ApiError::invalid_field(
+            path,
+            "IMAGE_INVALID",
+            "Invalid image data",
+        ));
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(data.as_bytes());
+    let hash = hex::encode(&digest[..16]);
+    Ok(if data.starts_with("data:image/gif") {
+        format!("a_{hash}")
+    } else {
+        hash
+    })
+}
+
+/// A random invite code like Discord's (8 characters of letters and digits).
+pub fn invite_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Clamps a `limit` query parameter like Discord (out of range → 50035).
+pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
+    let value = value.unwrap_or(default);
+    if value < 1 || value > max {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {max}."),
+        ));
+    }
+    Ok(value as usize)
+}

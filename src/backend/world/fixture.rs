@@ -1,0 +1,314 @@
+//! The fixture file's shape: what `serve --fixture` reads, field by field.
+use serde::Deserialize;
+
+use crate::backend::snowflake::Snowflake;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    #[serde(default)]
+    pub users: Vec<FixtureUser>,
+    #[serde(default)]
+    pub guilds: Vec<FixtureGuild>,
+    /// Direct-message channels between two users.
+    #[serde(default)]
+    pub dms: Vec<FixtureDm>,
+}
+
+/// A DM channel between two users of the fixture.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureDm {
+    #[serde(default)]
+    pub id: Option<Snowflake>,
+    /// Exactly two user ids.
+    pub recipients: Vec<Snowflake>,
+    #[serde(default)]
+    pub messages: Vec<FixtureMessage>,
+}
+
+/// A user (or bot) in a fixture.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureUser {
+    pub id: Snowflake,
+    pub username: String,
+    #[serde(default)]
+    pub global_name: Option<String>,
+    #[serde(default)]
+    pub discriminator: Option<String>,
+    #[serde(default)]
+    pub avatar: Option<String>,
+    #[serde(default)]
+    pub bot: bool,
+    #[serde(default)]
+    pub system: bool,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub verified: Option<bool>,
+    #[serde(default)]
+    pub mfa_enabled: bool,
+    #[serde(default)]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub flags: u64,
+    #[serde(default)]
+    pub public_flags: u64,
+    #[serde(default)]
+    pub premium_type: u8,
+    #[serde(default)]
+    pub application: Option<FixtureApplication>,
+}
+
+/// A bot's application settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureApplication {
+    #[serde(default)]
+    pub flags: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub owner_id: Option<Snowflake>,
+    /// Global application commands, each in Discord's create-command shape.
+    #[serde(default)]
+    pub commands: Vec<serde_json::Value>,
+}
+
+/// A permission value: Discord sends strings, people write numbers; both are fine.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum PermissionValue {
+    Text(String),
+    Number(u64),
+}
+
+impl PermissionValue {
+    pub(super) fn bits(&self) -> Option<u64> {
+        match self {
+            PermissionValue::Text(text) => text.parse().ok(),
+            PermissionValue::Number(n) => Some(*n),
+        }
+    }
+}
+
+/// A guild in a fixture.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureGuild {
+    pub id: Snowflake,
+    pub name: String,
+    pub owner_id: Snowflake,
+    #[serde(default)]
+    pub icon: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub verification_level: u8,
+    #[serde(default)]
+    pub preferred_locale: Option<String>,
+    #[serde(default)]
+    pub system_channel_id: Option<Snowflake>,
+    #[serde(default)]
+    pub rules_channel_id: Option<Snowflake>,
+    #[serde(default)]
+    pub roles: Vec<FixtureRole>,
+    #[serde(default)]
+    pub channels: Vec<FixtureChannel>,
+    #[serde(default)]
+    pub members: Vec<FixtureMember>,
+    #[serde(default)]
+    pub emojis: Vec<FixtureEmoji>,
+    #[serde(default)]
+    pub threads: Vec<FixtureThread>,
+    #[serde(default)]
+    pub webhooks: Vec<FixtureWebhook>,
+    #[serde(default)]
+    pub bans: Vec<FixtureBan>,
+    #[serde(default)]
+    pub invites: Vec<FixtureInvite>,
+    /// Guild application commands: Discord's create-command shape plus `application_id`.
+    #[serde(default)]
+    pub commands: Vec<serde_json::Value>,
+}
+
+/// A thread under a text, announcement or forum channel of the guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureThread {
+    pub id: Snowflake,
+    pub parent_id: Snowflake,
+    pub name: String,
+    /// 11 public (default; 10 under an announcement channel) or 12 private.
+    #[serde(rename = "type", default)]
+    pub kind: Option<u8>,
+    /// Defaults to the guild owner.
+    #[serde(default)]
+    pub owner_id: Option<Snowflake>,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub locked: bool,
+    #[serde(default)]
+    pub auto_archive_duration: Option<u32>,
+    #[serde(default)]
+    pub rate_limit_per_user: Option<u32>,
+    /// Thread members besides the owner (who is always one).
+    #[serde(default)]
+    pub members: Vec<Snowflake>,
+    #[serde(default)]
+    pub messages: Vec<FixtureMessage>,
+}
+
+/// A channel webhook.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureWebhook {
+    pub id: Snowflake,
+    pub channel_id: Snowflake,
+    pub name: String,
+    /// Generated when absent.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub avatar: Option<String>,
+    /// Defaults to the guild owner.
+    #[serde(default)]
+    pub creator_id: Option<Snowflake>,
+}
+
+/// A ban of a fixture user (who then is not a member).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureBan {
+    pub user_id: Snowflake,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An invite to a channel of the guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureInvite {
+    pub code: String,
+    pub channel_id: Snowflake,
+    /// Defaults to the guild owner.
+    #[serde(default)]
+    pub inviter_id: Option<Snowflake>,
+    /// Seconds; Discord's default is 86400 (0 = never expires).
+    #[serde(default)]
+    pub max_age: Option<u32>,
+    #[serde(default)]
+    pub max_uses: u32,
+    #[serde(default)]
+    pub temporary: bool,
+    #[serde(default)]
+    pub uses: u32,
+}
+
+/// A role in a fixture guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureRole {
+    pub id: Snowflake,
+    pub name: String,
+    #[serde(default)]
+    pub permissions: Option<PermissionValue>,
+    #[serde(default)]
+    pub color: u32,
+    #[serde(default)]
+    pub hoist: bool,
+    #[serde(default)]
+    pub mentionable: bool,
+    #[serde(default)]
+    pub position: Option<i64>,
+}
+
+/// A channel in a fixture guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureChannel {
+    pub id: Snowflake,
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: u8,
+    #[serde(default)]
+    pub parent_id: Option<Snowflake>,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub position: Option<i64>,
+    #[serde(default)]
+    pub nsfw: bool,
+    #[serde(default)]
+    pub rate_limit_per_user: Option<u32>,
+    #[serde(default)]
+    pub bitrate: Option<u32>,
+    #[serde(default)]
+    pub user_limit: Option<u32>,
+    #[serde(default)]
+    pub permission_overwrites: Vec<FixtureOverwrite>,
+    #[serde(default)]
+    pub messages: Vec<FixtureMessage>,
+}
+
+/// A permission overwrite in a fixture channel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureOverwrite {
+    pub id: Snowflake,
+    #[serde(rename = "type")]
+    pub kind: u8,
+    #[serde(default)]
+    pub allow: Option<PermissionValue>,
+    #[serde(default)]
+    pub deny: Option<PermissionValue>,
+}
+
+/// A message pre-seeded in a fixture channel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureMessage {
+    #[serde(default)]
+    pub id: Option<Snowflake>,
+    pub author_id: Snowflake,
+    pub content: String,
+    #[serde(default)]
+    pub pinned: bool,
+}
+
+/// A member of a fixture guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureMember {
+    pub user_id: Snowflake,
+    #[serde(default)]
+    pub roles: Vec<Snowflake>,
+    #[serde(default)]
+    pub nick: Option<String>,
+    #[serde(default)]
+    pub joined_at: Option<String>,
+    #[serde(default)]
+    pub deaf: bool,
+    #[serde(default)]
+    pub mute: bool,
+}
+
+/// A custom emoji of a fixture guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureEmoji {
+    pub id: Snowflake,
+    pub name: String,
+    #[serde(default)]
+    pub animated: bool,
+}

@@ -1,0 +1,71 @@
+//! Writing a checked fixture plan to the store (under the store's lock, in one go).
+use super::plan::Plan;
+use crate::backend::services::guilds::insert_guild;
+use crate::backend::store::{key2, Store, StoreError};
+
+/// Writes every planned record.
+pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
+    let _guard = store.lock();
+    for (user, credentials) in &plan.users {
+        store.put_user(user, credentials)?;
+    }
+    for app in &plan.applications {
+        store.applications.put(app.id.be(), app)?;
+    }
+    for (guild, everyone) in &plan.guilds {
+        // Re-applying a fixture resets the @everyone permissions it names.
+        store.roles.remove(key2(guild.id, guild.id))?;
+        insert_guild(store, guild, *everyone)?;
+    }
+    for (guild_id, role) in &plan.roles {
+        store.roles.put(key2(*guild_id, role.id), role)?;
+    }
+    for (guild_id, member) in &plan.members {
+        store.put_member(*guild_id, member)?;
+    }
+    for channel in &plan.channels {
+        store.put_channel(channel)?;
+    }
+    for message in &plan.messages {
+        store.put_message(message)?;
+    }
+    for (channel_id, message_id) in &plan.pins {
+        store
+            .pins
+            .put(key2(*channel_id, *message_id), &message_id.timestamp_ms())?;
+    }
+    for (guild_id, emoji) in &plan.emojis {
+        store.emojis.put(key2(*guild_id, emoji.id), emoji)?;
+        store.emoji_guild.put(emoji.id.be(), *guild_id)?;
+    }
+    for (channel, a, b) in &plan.dms {
+        store.put_channel(channel)?;
+        store.put_dm(*a, *b, channel.id)?;
+    }
+    for member in &plan.thread_members {
+        store
+            .thread_members
+            .put(key2(member.thread_id, member.user_id), member)?;
+    }
+    for hook in &plan.webhooks {
+        store.webhooks.put(hook.id.be(), hook)?;
+    }
+    for (guild_id, ban) in &plan.bans {
+        store.bans.put(key2(*guild_id, ban.user_id), ban)?;
+    }
+    for invite in &plan.invites {
+        store.invites.put(invite.code.as_bytes(), invite)?;
+    }
+    for command in &plan.commands {
+        store.commands.put(
+            crate::backend::store::key3(
+                command.application_id,
+                crate::backend::services::commands::scope_key(command.guild_id),
+                command.id,
+            ),
+            command,
+        )?;
+    }
+    store.flush()?;
+    Ok(())
+}
