@@ -10,7 +10,7 @@ use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::{Onboarding, WelcomeChannel, WelcomeScreen};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, channel_type};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -84,10 +84,10 @@ fn welcome_screen(state: &AppState, guild_id: Snowflake) -> Result<WelcomeScreen
 
 async fn get_welcome(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let screen = welcome_screen(&state, guild_id)?;
     // A disabled welcome screen is only visible to those who can configure it.
     if !screen.enabled {
@@ -119,10 +119,11 @@ async fn edit_welcome(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<WelcomeBody>,
+    InGuild {
+        access: _,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_GUILD }, Body<WelcomeBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
     let mut checks = Validator::default();
     checks.length(
         "description",
@@ -212,13 +213,7 @@ async fn edit_welcome(
 
 // ---- widget ----
 
-async fn get_widget_settings(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
-) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
+async fn get_widget_settings(InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD }>) -> ApiResult {
     Ok(ok(json!({
         "enabled": access.guild.widget_enabled,
         "channel_id": access.guild.widget_channel_id,
@@ -237,10 +232,11 @@ async fn edit_widget_settings(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<WidgetBody>,
+    InGuild {
+        access: _,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_GUILD }, Body<WidgetBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
     if let Some(Some(channel_id)) = body.channel_id {
         let in_guild = state
             .store
@@ -462,10 +458,10 @@ fn onboarding(state: &AppState, guild_id: Snowflake) -> Result<Onboarding, ApiEr
 
 async fn get_onboarding(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     Ok(ok(render_onboarding(
         guild_id,
         &onboarding(&state, guild_id)?,
@@ -633,10 +629,11 @@ async fn put_onboarding(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<OnboardingBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_GUILD | bits::MANAGE_ROLES }, Body<OnboardingBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
     let mut checks = Validator::default();
     if body.mode.is_some_and(|m| m > 1) {
         checks.add("mode", "BASE_TYPE_CHOICES", "Value must be one of {0, 1}.");
@@ -773,12 +770,11 @@ fn check_roles(access: &GuildAccess, roles: &[Snowflake]) -> Result<(), ApiError
 
 async fn prune_count(
     State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
+    _: Auth,
+    Ids(_): Ids<Snowflake>,
     Q(query): Q<PruneQuery>,
+    InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD | bits::KICK_MEMBERS }>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::KICK_MEMBERS)?;
     let days = check_days(query.days)?;
     let mut roles = Vec::new();
     for (n, part) in query
@@ -807,10 +803,11 @@ async fn prune(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<PruneBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_GUILD | bits::KICK_MEMBERS }, Body<PruneBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::KICK_MEMBERS)?;
     let days = check_days(body.days)?;
     let roles = body.include_roles.unwrap_or_default();
     check_roles(&access, &roles)?;

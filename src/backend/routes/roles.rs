@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{image_hash, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -29,21 +29,15 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-async fn list_roles(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
-) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
+async fn list_roles(InGuild { access, .. }: InGuild) -> ApiResult {
     Ok(ok(render::roles(access.roles)))
 }
 
 async fn get_role(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
+    _: Auth,
+    Ids((_, role_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let role = access
         .roles
         .iter()
@@ -150,9 +144,11 @@ async fn create_role(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<RoleBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     if access.roles.len() >= 250 {
         return Err(ApiError::bad_request(
             30005,
@@ -220,9 +216,11 @@ async fn patch_role(
     auth: Auth,
     Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<RoleBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let (old, role) = {
         let _guard = state.store.lock();
         let mut role = state
@@ -259,8 +257,8 @@ async fn delete_role(
     auth: Auth,
     Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild { access, .. }: InGuild<{ bits::MANAGE_ROLES }>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     if role_id == guild_id {
         return Err(ApiError::invalid_field(
             "role_id",
@@ -324,11 +322,13 @@ struct RolePosition {
 
 async fn role_positions(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<Vec<RolePosition>>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_ROLES }, Body<Vec<RolePosition>>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let mut updated = Vec::new();
     {
         let _guard = state.store.lock();

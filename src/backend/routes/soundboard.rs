@@ -12,7 +12,7 @@ use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::{unknown, SoundboardSound};
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
@@ -126,10 +126,10 @@ fn sound_slots(premium_tier: u8) -> usize {
 
 async fn list_sounds(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let with_user = sees_creators(&access);
     let items = state
         .store
@@ -144,10 +144,10 @@ async fn list_sounds(
 
 async fn get_sound(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sound = load(&state, guild_id, sound_id)?;
     Ok(ok(render_sound(&state, &sound, sees_creators(&access))?))
 }
@@ -224,9 +224,11 @@ async fn create_sound(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<SoundBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     require_expression_creator(&access)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
@@ -294,9 +296,11 @@ async fn edit_sound(
     auth: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<SoundBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let (old, sound) = {
         let _guard = state.store.lock();
         let mut sound = load(&state, guild_id, sound_id)?;
@@ -362,8 +366,8 @@ async fn delete_sound(
     auth: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sound = load(&state, guild_id, sound_id)?;
     require_expression_editor(&access, sound.creator_id, auth.id())?;
     state

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason};
 use crate::backend::model::{channel_type, StageInstance};
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
@@ -155,10 +155,10 @@ async fn create_stage(
 
 async fn get_stage(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(channel_id): Ids<Snowflake>,
+    _: InChannel,
 ) -> ApiResult {
-    state.channel_access(channel_id, &auth.user)?;
     Ok(ok(render_stage(&load(&state, channel_id)?)))
 }
 

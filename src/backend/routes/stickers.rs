@@ -11,7 +11,7 @@ use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::{unknown, Sticker};
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
@@ -212,10 +212,10 @@ fn sticker_slots(premium_tier: u8) -> usize {
 
 async fn list_stickers(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let with_user = sees_creators(&access);
     let out = state
         .store
@@ -230,10 +230,10 @@ async fn list_stickers(
 
 async fn get_guild_sticker(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sticker = load(&state, guild_id, sticker_id)?;
     Ok(ok(render_sticker(
         &state,
@@ -368,9 +368,9 @@ async fn create_sticker(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
+    InGuild { access, .. }: InGuild,
     request: Request,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     require_expression_creator(&access)?;
     let form = read_form(request, &state).await?;
     let mut checks = Validator::default();
@@ -465,9 +465,11 @@ async fn edit_sticker(
     auth: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<EditBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<0, Body<EditBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let (old, sticker) = {
         let _guard = state.store.lock();
         let mut sticker = load(&state, guild_id, sticker_id)?;
@@ -523,8 +525,8 @@ async fn delete_sticker(
     auth: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sticker = load(&state, guild_id, sticker_id)?;
     require_expression_editor(&access, sticker.creator_id, auth.id())?;
     state

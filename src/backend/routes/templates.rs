@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::{unknown, GuildTemplate};
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InGuild};
 use crate::backend::model::{Channel, Guild, Role};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
-use crate::backend::state::{AppState, GuildAccess};
+use crate::backend::state::AppState;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -185,12 +185,6 @@ fn render_template(state: &AppState, template: &GuildTemplate) -> Result<Value, 
     }))
 }
 
-fn manager(state: &AppState, auth: &Auth, guild_id: Snowflake) -> Result<GuildAccess, ApiError> {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
-    Ok(access)
-}
-
 fn guild_templates(state: &AppState, guild_id: Snowflake) -> Result<Vec<GuildTemplate>, ApiError> {
     // Templates are few (one per guild), so a scan is fine.
     Ok(state
@@ -234,10 +228,10 @@ async fn get_by_code(
 
 async fn list_templates(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    manager(&state, &auth, guild_id)?;
     let out = guild_templates(&state, guild_id)?
         .iter()
         .map(|t| render_template(&state, t))
@@ -266,9 +260,11 @@ async fn create_template(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<TemplateBody>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
 ) -> ApiResult {
-    let access = manager(&state, &auth, guild_id)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
     check_body(&mut checks, &body);
@@ -302,11 +298,11 @@ async fn create_template(
 
 async fn sync_template(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((guild_id, code)): Path<(String, String)>,
+    _: Auth,
+    Path((_, code)): Path<(String, String)>,
+    InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let guild_id = parse_guild(&guild_id)?;
-    let access = manager(&state, &auth, guild_id)?;
+    let guild_id = access.guild.id;
     let template = {
         let _guard = state.store.lock();
         let mut template = load(&state, guild_id, &code)?;
@@ -324,12 +320,14 @@ async fn sync_template(
 
 async fn edit_template(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((guild_id, code)): Path<(String, String)>,
-    Body(body): Body<TemplateBody>,
+    _: Auth,
+    Path((_, code)): Path<(String, String)>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
 ) -> ApiResult {
-    let guild_id = parse_guild(&guild_id)?;
-    manager(&state, &auth, guild_id)?;
+    let guild_id = access.guild.id;
     let mut checks = Validator::default();
     check_body(&mut checks, &body);
     checks.finish()?;
@@ -354,26 +352,15 @@ async fn edit_template(
 
 async fn delete_template(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((guild_id, code)): Path<(String, String)>,
+    _: Auth,
+    Path((_, code)): Path<(String, String)>,
+    InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let guild_id = parse_guild(&guild_id)?;
-    manager(&state, &auth, guild_id)?;
+    let guild_id = access.guild.id;
     let template = load(&state, guild_id, &code)?;
     let out = render_template(&state, &template)?;
     state.store.extra.templates.remove(code.as_bytes())?;
     Ok(ok(out))
-}
-
-/// The guild id of a path that also carries a (non-snowflake) template code.
-fn parse_guild(text: &str) -> Result<Snowflake, ApiError> {
-    Snowflake::parse(text).ok_or_else(|| {
-        ApiError::invalid_field(
-            "guild_id",
-            "NUMBER_TYPE_COERCE",
-            format!("Value \"{text}\" is not snowflake."),
-        )
-    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::{no_content, patch, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::unknown;
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InChannel};
 use crate::backend::model::channel_type;
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
@@ -56,9 +56,11 @@ async fn set_status(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
-    Body(body): Body<StatusBody>,
+    InChannel {
+        access,
+        body: Body(body),
+    }: InChannel<0, Body<StatusBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let Some(guild_id) = access.guild_id() else {
         return Err(wrong_type());
     };
@@ -108,9 +110,11 @@ async fn send_sound(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
-    Body(body): Body<SendSoundBody>,
+    InChannel {
+        access,
+        body: Body(body),
+    }: InChannel<0, Body<SendSoundBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let Some(guild_id) = access.guild_id() else {
         return Err(wrong_type());
     };

@@ -11,7 +11,7 @@ use super::{no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
 use crate::backend::extra::not_found;
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InGuild};
 use crate::backend::model::channel_type;
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
@@ -57,8 +57,8 @@ async fn get_own(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let current = state
         .voice
         .get(guild_id, auth.id())
@@ -68,10 +68,10 @@ async fn get_own(
 
 async fn get_other(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild { access, .. }: InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     if state.store.member(guild_id, user_id)?.is_none() {
         return Err(ApiError::NotFound(Unknown::Member));
     }
@@ -144,9 +144,11 @@ async fn patch_own(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<VoiceStatePatch>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<0, Body<VoiceStatePatch>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let request = match &body.request_to_speak_timestamp {
         Some(Some(text)) => {
             let mut checks = Validator::default();
@@ -195,11 +197,13 @@ async fn patch_own(
 
 async fn patch_other(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<VoiceStatePatch>,
+    InGuild {
+        access,
+        body: Body(body),
+    }: InGuild<0, Body<VoiceStatePatch>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let target = state
         .store
         .user(user_id)?
