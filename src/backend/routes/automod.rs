@@ -7,6 +7,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::patching::set_if_present;
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::events::{intents, Dispatch};
@@ -308,9 +309,7 @@ fn apply(
 ) -> Result<(), ApiError> {
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 1, 100);
-    if let Some(name) = body.name {
-        rule.name = name;
-    }
+    set_if_present(&mut rule.name, body.name);
     if let Some(event_type) = body.event_type {
         if !(1..=2).contains(&event_type) {
             checks.add(
@@ -343,9 +342,7 @@ fn apply(
     } else if rule.actions.is_empty() {
         checks.required("actions", None::<&()>);
     }
-    if let Some(enabled) = body.enabled {
-        rule.enabled = enabled;
-    }
+    set_if_present(&mut rule.enabled, body.enabled);
     if let Some(roles) = body.exempt_roles {
         if roles.len() > 20 {
             checks.add(

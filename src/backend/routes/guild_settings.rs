@@ -6,6 +6,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::patching::set_if_present;
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
@@ -164,12 +165,8 @@ async fn edit_welcome(
         let _guard = state.store.lock();
         let old = welcome_screen(&state, guild_id)?;
         let mut screen = old.clone();
-        if let Some(enabled) = body.enabled {
-            screen.enabled = enabled;
-        }
-        if let Some(description) = body.description {
-            screen.description = description;
-        }
+        set_if_present(&mut screen.enabled, body.enabled);
+        set_if_present(&mut screen.description, body.description);
         if let Some(channels) = body.welcome_channels {
             screen.welcome_channels = channels
                 .into_iter()
@@ -257,12 +254,8 @@ async fn edit_widget_settings(
             .guild(guild_id)?
             .ok_or(ApiError::NotFound(Unknown::Guild))?;
         let old = guild.clone();
-        if let Some(enabled) = body.enabled {
-            guild.widget_enabled = enabled;
-        }
-        if let Some(channel_id) = body.channel_id {
-            guild.widget_channel_id = channel_id;
-        }
+        set_if_present(&mut guild.widget_enabled, body.enabled);
+        set_if_present(&mut guild.widget_channel_id, body.channel_id);
         state.store.guilds.put(guild_id.be(), &guild)?;
         (old, guild)
     };
@@ -662,15 +655,9 @@ async fn put_onboarding(
         if let Some(prompts) = prompts {
             new.prompts = prompts;
         }
-        if let Some(ids) = body.default_channel_ids {
-            new.default_channel_ids = ids;
-        }
-        if let Some(enabled) = body.enabled {
-            new.enabled = enabled;
-        }
-        if let Some(mode) = body.mode {
-            new.mode = mode;
-        }
+        set_if_present(&mut new.default_channel_ids, body.default_channel_ids);
+        set_if_present(&mut new.enabled, body.enabled);
+        set_if_present(&mut new.mode, body.mode);
         if new.enabled && !onboarding_requirements_met(&state, &access, &new.default_channel_ids)? {
             let (code, message) = if old.enabled {
                 (350001, "Cannot update onboarding while below requirements")

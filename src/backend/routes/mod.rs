@@ -265,6 +265,8 @@ pub fn image_hash(data: &str, path: &str) -> Result<String, ApiError> {
     })
 }
 
+pub mod patching;
+
 /// `Option<Option<T>>` for PATCH bodies: absent (keep) vs `null` (clear) vs a value.
 pub mod patch {
     use serde::{Deserialize, Deserializer};

@@ -5,6 +5,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::patching::set_if_present;
 use super::{image_hash, no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
@@ -95,9 +96,7 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
         }
         role.permissions = permissions.to_string();
     }
-    if let Some(name) = body.name {
-        role.name = name;
-    }
+    set_if_present(&mut role.name, body.name);
     if let Some(colors) = body.colors {
         role.color = colors.primary_color;
         role.colors = colors;
@@ -106,18 +105,12 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
         role.color = color;
         role.colors.primary_color = color;
     }
-    if let Some(hoist) = body.hoist {
-        role.hoist = hoist;
-    }
+    set_if_present(&mut role.hoist, body.hoist);
     if let Some(icon) = body.icon {
         role.icon = icon.map(|d| image_hash(&d, "icon")).transpose()?;
     }
-    if let Some(emoji) = body.unicode_emoji {
-        role.unicode_emoji = emoji;
-    }
-    if let Some(mentionable) = body.mentionable {
-        role.mentionable = mentionable;
-    }
+    set_if_present(&mut role.unicode_emoji, body.unicode_emoji);
+    set_if_present(&mut role.mentionable, body.mentionable);
     Ok(())
 }
 

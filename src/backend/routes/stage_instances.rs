@@ -5,6 +5,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::patching::set_if_present;
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
@@ -184,12 +185,8 @@ async fn edit_stage(
         let _guard = state.store.lock();
         let mut stage = load(&state, channel_id)?;
         let old = stage.clone();
-        if let Some(topic) = body.topic {
-            stage.topic = topic;
-        }
-        if let Some(level) = body.privacy_level {
-            stage.privacy_level = level;
-        }
+        set_if_present(&mut stage.topic, body.topic);
+        set_if_present(&mut stage.privacy_level, body.privacy_level);
         state.store.stage_instances.put(channel_id.be(), &stage)?;
         (old, stage)
     };

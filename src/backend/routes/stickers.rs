@@ -7,6 +7,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::patching::set_if_present;
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::events::{intents, Dispatch};
@@ -200,15 +201,31 @@ fn publish_stickers(state: &AppState, guild_id: Snowflake) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Sticker slots by boost tier.
-fn sticker_slots(premium_tier: u8) -> usize {
-    match premium_tier {
-        0 => 5,
-        1 => 15,
-        2 => 30,
-        _ => 60,
+/// How many expressions of one kind a guild may hold, and the error once it is full.
+pub struct Slots {
+    /// Capacity at boost tier 0, 1, 2 and 3.
+    pub by_tier: [usize; 4],
+    pub code: u32,
+    pub message: &'static str,
+}
+
+impl Slots {
+    /// The error for a guild at `premium_tier` already holding `used` of them.
+    pub fn check(&self, used: usize, premium_tier: u8) -> Result<(), ApiError> {
+        let tier = usize::from(premium_tier).min(self.by_tier.len() - 1);
+        if used >= self.by_tier[tier] {
+            return Err(ApiError::bad_request(self.code, self.message));
+        }
+        Ok(())
     }
 }
+
+/// Sticker slots by boost tier.
+const STICKER_SLOTS: Slots = Slots {
+    by_tier: [5, 15, 30, 60],
+    code: 30039,
+    message: "Maximum number of stickers reached",
+};
 
 async fn list_stickers(
     State(state): State<AppState>,
@@ -404,14 +421,10 @@ async fn create_sticker(
     }
     let sticker = {
         let _guard = state.store.lock();
-        if state.store.extra.stickers.count(guild_id.be())
-            >= sticker_slots(access.guild.premium_tier)
-        {
-            return Err(ApiError::bad_request(
-                30039,
-                "Maximum number of stickers reached",
-            ));
-        }
+        STICKER_SLOTS.check(
+            state.store.extra.stickers.count(guild_id.be()),
+            access.guild.premium_tier,
+        )?;
         let sticker = Sticker {
             id: state.store.next_id(),
             guild_id,
@@ -483,15 +496,11 @@ async fn edit_sticker(
         );
         checks.finish()?;
         let old = sticker.clone();
-        if let Some(name) = body.name {
-            sticker.name = name;
-        }
+        set_if_present(&mut sticker.name, body.name);
         if let Some(description) = body.description {
             sticker.description = description.filter(|d| !d.is_empty());
         }
-        if let Some(tags) = body.tags {
-            sticker.tags = tags;
-        }
+        set_if_present(&mut sticker.tags, body.tags);
         state
             .store
             .extra

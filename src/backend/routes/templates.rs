@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+use super::patching::set_if_present;
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::{unknown, GuildTemplate};
@@ -334,12 +335,8 @@ async fn edit_template(
     let template = {
         let _guard = state.store.lock();
         let mut template = load(&state, guild_id, &code)?;
-        if let Some(name) = body.name {
-            template.name = name;
-        }
-        if let Some(description) = body.description {
-            template.description = description;
-        }
+        set_if_present(&mut template.name, body.name);
+        set_if_present(&mut template.description, body.description);
         state
             .store
             .extra

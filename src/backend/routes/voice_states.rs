@@ -7,6 +7,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::patching::set_if_present;
 use super::{no_content, ok, patch, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::{intents, Dispatch};
@@ -183,9 +184,7 @@ async fn patch_own(
     let updated = state
         .voice
         .update(guild_id, auth.id(), |voice| {
-            if let Some(suppress) = body.suppress {
-                voice.suppress = suppress;
-            }
+            set_if_present(&mut voice.suppress, body.suppress);
             if let Some(request) = request {
                 voice.request_to_speak_timestamp = request;
             }
