@@ -244,19 +244,17 @@ where
 }
 
 /// The caller's membership in the route's guild (`guild_id`), holding every bit of `NEED`
-/// (0: membership only), plus the request body `B` when there is one (see the module doc).
+/// (0: membership only), plus the request body `B` when there is one (see the module doc):
+/// `InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>`.
 #[derive(Debug)]
-pub struct InGuild<const NEED: u64 = 0, B = ()> {
-    pub access: GuildAccess,
-    pub body: B,
-}
+pub struct InGuild<const NEED: u64 = 0, B = ()>(pub GuildAccess, pub B);
 
 impl<const NEED: u64> FromRequestParts<AppState> for InGuild<NEED> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let access = access_from_parts::<GuildScope>(parts, state, NEED).await?;
-        Ok(InGuild { access, body: () })
+        Ok(InGuild(access, ()))
     }
 }
 
@@ -269,24 +267,22 @@ where
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (access, body) = access_after_body::<GuildScope, B>(request, state, NEED).await?;
-        Ok(InGuild { access, body })
+        Ok(InGuild(access, body))
     }
 }
 
 /// The caller's view of the route's channel (`channel_id`), visible and holding every bit of
-/// `NEED` there, plus the request body `B` when there is one (see the module doc).
+/// `NEED` there, plus the request body `B` when there is one (see the module doc):
+/// `InChannel(access, _): InChannel<{ bits::SEND_MESSAGES }>`.
 #[derive(Debug)]
-pub struct InChannel<const NEED: u64 = 0, B = ()> {
-    pub access: ChannelAccess,
-    pub body: B,
-}
+pub struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
 
 impl<const NEED: u64> FromRequestParts<AppState> for InChannel<NEED> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let access = access_from_parts::<ChannelScope>(parts, state, NEED).await?;
-        Ok(InChannel { access, body: () })
+        Ok(InChannel(access, ()))
     }
 }
 
@@ -299,7 +295,7 @@ where
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (access, body) = access_after_body::<ChannelScope, B>(request, state, NEED).await?;
-        Ok(InChannel { access, body })
+        Ok(InChannel(access, body))
     }
 }
 
@@ -687,7 +683,9 @@ mod tests {
             Router::new()
                 .route(
                     "/guilds/{guild_id}/member",
-                    get(|_: Auth, guild: InGuild| async move { guild.access.guild.id.to_string() }),
+                    get(|_: Auth, InGuild(access, _): InGuild| async move {
+                        access.guild.id.to_string()
+                    }),
                 )
                 .route(
                     "/guilds/{guild_id}/roles",

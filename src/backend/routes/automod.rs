@@ -412,10 +412,7 @@ async fn create_rule(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD }, Body<RuleBody>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<RuleBody>>,
 ) -> ApiResult {
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
@@ -481,10 +478,7 @@ async fn edit_rule(
     auth: Auth,
     Ids((guild_id, rule_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD }, Body<RuleBody>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<RuleBody>>,
 ) -> ApiResult {
     let (old, rule) = {
         let _guard = state.store.lock();

@@ -70,7 +70,7 @@ async fn add_recipient(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    InChannel { access, .. }: InChannel<0, Body<AddBody>>,
+    InChannel(access, _): InChannel<0, Body<AddBody>>,
 ) -> ApiResult {
     let added = state
         .store
@@ -140,7 +140,7 @@ async fn remove_recipient(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    InChannel { access, .. }: InChannel,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
     if access.channel.kind != channel_type::GROUP_DM {
         return Err(ApiError::bad_request(

@@ -87,7 +87,7 @@ async fn get_welcome(
     State(state): State<AppState>,
     _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let screen = welcome_screen(&state, guild_id)?;
     // A disabled welcome screen is only visible to those who can configure it.
@@ -120,10 +120,7 @@ async fn edit_welcome(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild {
-        access: _,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD }, Body<WelcomeBody>>,
+    InGuild(_, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<WelcomeBody>>,
 ) -> ApiResult {
     let mut checks = Validator::default();
     checks.length(
@@ -210,7 +207,7 @@ async fn edit_welcome(
 
 // ---- widget ----
 
-async fn get_widget_settings(InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD }>) -> ApiResult {
+async fn get_widget_settings(InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>) -> ApiResult {
     Ok(ok(json!({
         "enabled": access.guild.widget_enabled,
         "channel_id": access.guild.widget_channel_id,
@@ -229,10 +226,7 @@ async fn edit_widget_settings(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild {
-        access: _,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD }, Body<WidgetBody>>,
+    InGuild(_, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<WidgetBody>>,
 ) -> ApiResult {
     if let Some(Some(channel_id)) = body.channel_id {
         let in_guild = state
@@ -622,10 +616,10 @@ async fn put_onboarding(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD | bits::MANAGE_ROLES }, Body<OnboardingBody>>,
+    InGuild(access, Body(body)): InGuild<
+        { bits::MANAGE_GUILD | bits::MANAGE_ROLES },
+        Body<OnboardingBody>,
+    >,
 ) -> ApiResult {
     let mut checks = Validator::default();
     if body.mode.is_some_and(|m| m > 1) {
@@ -760,7 +754,7 @@ async fn prune_count(
     _: Auth,
     Ids(_): Ids<Snowflake>,
     Q(query): Q<PruneQuery>,
-    InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD | bits::KICK_MEMBERS }>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_GUILD | bits::KICK_MEMBERS }>,
 ) -> ApiResult {
     let days = check_days(query.days)?;
     let mut roles = Vec::new();
@@ -790,10 +784,10 @@ async fn prune(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD | bits::KICK_MEMBERS }, Body<PruneBody>>,
+    InGuild(access, Body(body)): InGuild<
+        { bits::MANAGE_GUILD | bits::KICK_MEMBERS },
+        Body<PruneBody>,
+    >,
 ) -> ApiResult {
     let days = check_days(body.days)?;
     let roles = body.include_roles.unwrap_or_default();

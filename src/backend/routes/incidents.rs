@@ -72,10 +72,7 @@ async fn set_actions(
     State(state): State<AppState>,
     _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD }, Body<ActionsBody>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<ActionsBody>>,
 ) -> ApiResult {
     let mut checks = Validator::default();
     let invites = until(

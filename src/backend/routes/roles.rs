@@ -30,14 +30,14 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-async fn list_roles(InGuild { access, .. }: InGuild) -> ApiResult {
+async fn list_roles(InGuild(access, _): InGuild) -> ApiResult {
     Ok(ok(render::roles(access.roles)))
 }
 
 async fn get_role(
     _: Auth,
     Ids((_, role_id)): Ids<(Snowflake, Snowflake)>,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let role = access
         .roles
@@ -137,10 +137,7 @@ async fn create_role(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
 ) -> ApiResult {
     if access.roles.len() >= 250 {
         return Err(ApiError::bad_request(
@@ -209,10 +206,7 @@ async fn patch_role(
     auth: Auth,
     Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
 ) -> ApiResult {
     let (old, role) = {
         let _guard = state.store.lock();
@@ -250,7 +244,7 @@ async fn delete_role(
     auth: Auth,
     Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    InGuild { access, .. }: InGuild<{ bits::MANAGE_ROLES }>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
 ) -> ApiResult {
     if role_id == guild_id {
         return Err(ApiError::invalid_field(
@@ -317,10 +311,7 @@ async fn role_positions(
     State(state): State<AppState>,
     _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_ROLES }, Body<Vec<RolePosition>>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<Vec<RolePosition>>>,
 ) -> ApiResult {
     let mut updated = Vec::new();
     {

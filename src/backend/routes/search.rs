@@ -312,7 +312,7 @@ async fn search_messages(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     RawQuery(raw): RawQuery,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let params = Params::parse(raw);
     let mut checks = Validator::default();
@@ -406,7 +406,7 @@ async fn search_threads(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     RawQuery(raw): RawQuery,
-    InChannel { access, .. }: InChannel<{ bits::READ_MESSAGE_HISTORY }>,
+    InChannel(access, _): InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
     let Some(guild) = &access.guild else {
         return Err(ApiError::bad_request(

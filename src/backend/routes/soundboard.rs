@@ -142,7 +142,7 @@ async fn list_sounds(
     State(state): State<AppState>,
     _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let with_user = sees_creators(&access);
     let items = state
@@ -160,7 +160,7 @@ async fn get_sound(
     State(state): State<AppState>,
     _: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let sound = load(&state, guild_id, sound_id)?;
     Ok(ok(render_sound(&state, &sound, sees_creators(&access))?))
@@ -238,10 +238,7 @@ async fn create_sound(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<0, Body<SoundBody>>,
+    InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
     require_expression_creator(&access)?;
     let mut checks = Validator::default();
@@ -303,10 +300,7 @@ async fn edit_sound(
     auth: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<0, Body<SoundBody>>,
+    InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
     let (old, sound) = {
         let _guard = state.store.lock();
@@ -366,7 +360,7 @@ async fn delete_sound(
     auth: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let sound = load(&state, guild_id, sound_id)?;
     require_expression_editor(&access, sound.creator_id, auth.id())?;

@@ -231,7 +231,7 @@ async fn list_stickers(
     State(state): State<AppState>,
     _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let with_user = sees_creators(&access);
     let out = state
@@ -249,7 +249,7 @@ async fn get_guild_sticker(
     State(state): State<AppState>,
     _: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let sticker = load(&state, guild_id, sticker_id)?;
     Ok(ok(render_sticker(
@@ -385,7 +385,7 @@ async fn create_sticker(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
     request: Request,
 ) -> ApiResult {
     require_expression_creator(&access)?;
@@ -478,10 +478,7 @@ async fn edit_sticker(
     auth: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<0, Body<EditBody>>,
+    InGuild(access, Body(body)): InGuild<0, Body<EditBody>>,
 ) -> ApiResult {
     let (old, sticker) = {
         let _guard = state.store.lock();
@@ -534,7 +531,7 @@ async fn delete_sticker(
     auth: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     let sticker = load(&state, guild_id, sticker_id)?;
     require_expression_editor(&access, sticker.creator_id, auth.id())?;

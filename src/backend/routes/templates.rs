@@ -261,10 +261,7 @@ async fn create_template(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
 ) -> ApiResult {
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
@@ -301,7 +298,7 @@ async fn sync_template(
     State(state): State<AppState>,
     _: Auth,
     Path((_, code)): Path<(String, String)>,
-    InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD }>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
     let guild_id = access.guild.id;
     let template = {
@@ -323,10 +320,7 @@ async fn edit_template(
     State(state): State<AppState>,
     _: Auth,
     Path((_, code)): Path<(String, String)>,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
 ) -> ApiResult {
     let guild_id = access.guild.id;
     let mut checks = Validator::default();
@@ -351,7 +345,7 @@ async fn delete_template(
     State(state): State<AppState>,
     _: Auth,
     Path((_, code)): Path<(String, String)>,
-    InGuild { access, .. }: InGuild<{ bits::MANAGE_GUILD }>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
     let guild_id = access.guild.id;
     let template = load(&state, guild_id, &code)?;

@@ -56,10 +56,7 @@ async fn set_status(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
-    InChannel {
-        access,
-        body: Body(body),
-    }: InChannel<0, Body<StatusBody>>,
+    InChannel(access, Body(body)): InChannel<0, Body<StatusBody>>,
 ) -> ApiResult {
     let Some(guild_id) = access.guild_id() else {
         return Err(wrong_type());
@@ -110,10 +107,7 @@ async fn send_sound(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
-    InChannel {
-        access,
-        body: Body(body),
-    }: InChannel<0, Body<SendSoundBody>>,
+    InChannel(access, Body(body)): InChannel<0, Body<SendSoundBody>>,
 ) -> ApiResult {
     let Some(guild_id) = access.guild_id() else {
         return Err(wrong_type());

@@ -71,7 +71,7 @@ async fn get_other(
     State(state): State<AppState>,
     _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    InGuild { access, .. }: InGuild,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
     if state.store.member(guild_id, user_id)?.is_none() {
         return Err(ApiError::NotFound(Unknown::Member));
@@ -145,10 +145,7 @@ async fn patch_own(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<0, Body<VoiceStatePatch>>,
+    InGuild(access, Body(body)): InGuild<0, Body<VoiceStatePatch>>,
 ) -> ApiResult {
     let request = match &body.request_to_speak_timestamp {
         Some(Some(text)) => {
@@ -198,10 +195,7 @@ async fn patch_other(
     State(state): State<AppState>,
     _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    InGuild {
-        access,
-        body: Body(body),
-    }: InGuild<0, Body<VoiceStatePatch>>,
+    InGuild(access, Body(body)): InGuild<0, Body<VoiceStatePatch>>,
 ) -> ApiResult {
     let target = state
         .store
