@@ -1,6 +1,23 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
-//! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), and the
-//! `X-Audit-Log-Reason` header (`Reason`).
+//! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), the
+//! `X-Audit-Log-Reason` header (`Reason`), and the access a route declares (`InGuild`,
+//! `InChannel`).
+//!
+//! # Declared access
+//!
+//! A handler states what it needs in its signature instead of calling the access checks itself:
+//! `InGuild<{ bits::MANAGE_ROLES }>` resolves the route's `guild_id` path parameter and requires
+//! the caller to be a member holding every bit; `InChannel<{ bits::SEND_MESSAGES }>` does the same
+//! for `channel_id` (visibility always required). `NEED = 0` (the default, `InGuild` alone) asks
+//! for membership or visibility only. Errors come in Discord's order: 401, path 50035, then
+//! 10004/10003 unknown, 50001 missing access, 50013 missing permissions.
+//!
+//! Without a body (`InGuild<NEED>`) the extractor works on the request head and may sit anywhere
+//! among the arguments; the check runs where it sits. With one (`InGuild<NEED, Body<T>>`) it
+//! reads the body first and checks afterwards, because that is the order the handlers always had
+//! (a malformed body answers 50035/50109 even to a caller who may not use the route). Keep
+//! `auth: Auth` and `Ids(..)` as the first arguments: they fix the 401-first and path-first
+//! order, and the guard reuses the caller that `Auth` found.
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
@@ -12,7 +29,7 @@ use serde::de::DeserializeOwned;
 use super::error::{ApiError, FormErrors};
 use super::model::User;
 use super::snowflake::Snowflake;
-use super::state::AppState;
+use super::state::{AppState, ChannelAccess, GuildAccess};
 
 /// The authenticated caller: `Authorization: Bot <token>` for bots, the bare token for users.
 #[derive(Debug, Clone)]
@@ -55,9 +72,12 @@ impl FromRequestParts<AppState> for Auth {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Auth {
+        let auth = Auth {
             user: authenticate(state, value)?,
-        })
+        };
+        // Kept for the access extractors later in the same request (one token lookup).
+        parts.extensions.insert(auth.clone());
+        Ok(auth)
     }
 }
 
@@ -90,18 +110,10 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Ids<T> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(Ids(value)),
             Err(rejection) => {
-                let mut errors = FormErrors::default();
-                if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
-                    for (name, value) in raw.iter() {
-                        if name.ends_with("_id") && Snowflake::parse(value).is_none() {
-                            errors.add(
-                                name,
-                                "NUMBER_TYPE_COERCE",
-                                format!("Value \"{value}\" is not snowflake."),
-                            );
-                        }
-                    }
-                }
+                let errors = match RawPathParams::from_request_parts(parts, state).await {
+                    Ok(raw) => snowflake_errors(&raw),
+                    Err(_) => FormErrors::default(),
+                };
                 if errors.is_empty() {
                     let detail = match rejection {
                         PathRejection::FailedToDeserializePathParams(e) => e.body_text(),
@@ -113,6 +125,177 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Ids<T> {
                 Err(ApiError::InvalidForm(errors))
             }
         }
+    }
+}
+
+/// 50035 NUMBER_TYPE_COERCE for every `*_id` path parameter that is not a snowflake.
+fn snowflake_errors(raw: &RawPathParams) -> FormErrors {
+    let mut errors = FormErrors::default();
+    for (name, value) in raw.iter() {
+        if name.ends_with("_id") && Snowflake::parse(value).is_none() {
+            errors.add(
+                name,
+                "NUMBER_TYPE_COERCE",
+                format!("Value \"{value}\" is not snowflake."),
+            );
+        }
+    }
+    errors
+}
+
+/// The caller `Auth` already found for this request, or a fresh authentication (401).
+async fn caller(parts: &mut Parts, state: &AppState) -> Result<Arc<User>, ApiError> {
+    if let Some(auth) = parts.extensions.get::<Auth>() {
+        return Ok(auth.user.clone());
+    }
+    Ok(Auth::from_request_parts(parts, state).await?.user)
+}
+
+/// The snowflake in path parameter `name`; 50035 (as [`Ids`] answers) for malformed ids.
+async fn path_id(parts: &mut Parts, state: &AppState, name: &str) -> Result<Snowflake, ApiError> {
+    let raw = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::NoRoute)?;
+    let errors = snowflake_errors(&raw);
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidForm(errors));
+    }
+    raw.iter()
+        .find(|(param, _)| *param == name)
+        .and_then(|(_, value)| Snowflake::parse(value))
+        .ok_or_else(|| ApiError::Internal(format!("route has no `{name}` path parameter")))
+}
+
+/// One kind of declared access: which path parameter names the target and how it is checked.
+trait Scope {
+    /// The path parameter holding the target's id.
+    const PARAM: &'static str;
+    /// What a successful check yields.
+    type Access;
+    /// Loads the target and checks the caller holds every bit of `need` there.
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        need: u64,
+    ) -> Result<Self::Access, ApiError>;
+}
+
+/// Guild membership plus guild-level permissions.
+struct GuildScope;
+
+impl Scope for GuildScope {
+    const PARAM: &'static str = "guild_id";
+    type Access = GuildAccess;
+
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        need: u64,
+    ) -> Result<GuildAccess, ApiError> {
+        state.guild_access_requiring(id, user.id, need)
+    }
+}
+
+/// Channel visibility plus channel-level permissions.
+struct ChannelScope;
+
+impl Scope for ChannelScope {
+    const PARAM: &'static str = "channel_id";
+    type Access = ChannelAccess;
+
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        need: u64,
+    ) -> Result<ChannelAccess, ApiError> {
+        state.channel_access_requiring(id, user, need)
+    }
+}
+
+/// Caller, then path id, then the check: the order of a handler's first statement.
+async fn access_from_parts<S: Scope>(
+    parts: &mut Parts,
+    state: &AppState,
+    need: u64,
+) -> Result<S::Access, ApiError> {
+    let user = caller(parts, state).await?;
+    let id = path_id(parts, state, S::PARAM).await?;
+    S::check(state, &user, id, need)
+}
+
+/// Caller, then the body, then path id and the check (handlers read bodies before checking).
+async fn access_after_body<S: Scope, B: FromRequest<AppState>>(
+    request: Request,
+    state: &AppState,
+    need: u64,
+) -> Result<(S::Access, B), ApiError>
+where
+    ApiError: From<B::Rejection>,
+{
+    let (mut parts, body) = request.into_parts();
+    let user = caller(&mut parts, state).await?;
+    let id = path_id(&mut parts, state, S::PARAM).await;
+    let body = B::from_request(Request::from_parts(parts, body), state).await?;
+    let access = S::check(state, &user, id?, need)?;
+    Ok((access, body))
+}
+
+/// The caller's membership in the route's guild (`guild_id`), holding every bit of `NEED`
+/// (0: membership only), plus the request body `B` when there is one (see the module doc):
+/// `InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>`.
+#[derive(Debug)]
+pub struct InGuild<const NEED: u64 = 0, B = ()>(pub GuildAccess, pub B);
+
+impl<const NEED: u64> FromRequestParts<AppState> for InGuild<NEED> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let access = access_from_parts::<GuildScope>(parts, state, NEED).await?;
+        Ok(InGuild(access, ()))
+    }
+}
+
+impl<const NEED: u64, B> FromRequest<AppState> for InGuild<NEED, B>
+where
+    B: FromRequest<AppState>,
+    ApiError: From<B::Rejection>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (access, body) = access_after_body::<GuildScope, B>(request, state, NEED).await?;
+        Ok(InGuild(access, body))
+    }
+}
+
+/// The caller's view of the route's channel (`channel_id`), visible and holding every bit of
+/// `NEED` there, plus the request body `B` when there is one (see the module doc):
+/// `InChannel(access, _): InChannel<{ bits::SEND_MESSAGES }>`.
+#[derive(Debug)]
+pub struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
+
+impl<const NEED: u64> FromRequestParts<AppState> for InChannel<NEED> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let access = access_from_parts::<ChannelScope>(parts, state, NEED).await?;
+        Ok(InChannel(access, ()))
+    }
+}
+
+impl<const NEED: u64, B> FromRequest<AppState> for InChannel<NEED, B>
+where
+    B: FromRequest<AppState>,
+    ApiError: From<B::Rejection>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (access, body) = access_after_body::<ChannelScope, B>(request, state, NEED).await?;
+        Ok(InChannel(access, body))
     }
 }
 
@@ -458,6 +641,177 @@ mod tests {
         let deep = parse_json_body::<serde_json::Value>(&[b'['; 40], 32).unwrap_err();
         assert_eq!(deep.body()["code"], 50035);
         assert!(parse_json_body::<Outer>(b"  ", 32).is_ok());
+    }
+
+    mod access {
+        use axum::body::Body as HttpBody;
+        use axum::http::Request as HttpRequest;
+        use axum::routing::get;
+        use axum::Router;
+        use serde_json::Value;
+        use tower::ServiceExt;
+
+        use crate::backend::extract::{Auth, Body, InChannel, InGuild};
+        use crate::backend::permissions::bits;
+        use crate::backend::state::{AppState, Config};
+        use crate::backend::store::Store;
+        use crate::backend::world::load_fixture_bytes;
+
+        const FIXTURE: &str = r#"{"users": [
+          {"id": "11", "username": "owner", "token": "owner"},
+          {"id": "13", "username": "member", "token": "member"},
+          {"id": "14", "username": "admin", "token": "admin"},
+          {"id": "15", "username": "stranger", "token": "stranger"}],
+         "guilds": [{"id": "100", "name": "Guild", "owner_id": "11",
+           "roles": [{"id": "101", "name": "Admins", "permissions": "8", "position": 2}],
+           "channels": [{"id": "110", "name": "general", "type": 0},
+             {"id": "111", "name": "hidden", "type": 0,
+              "permission_overwrites": [{"id": "100", "type": 0, "deny": "1024"}]}],
+           "members": [{"user_id": "11"}, {"user_id": "13"},
+             {"user_id": "14", "roles": ["101"]}]}]}"#;
+
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[allow(dead_code)]
+            name: String,
+        }
+
+        fn app() -> Router {
+            let store = Store::temporary().unwrap();
+            load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
+            let state = AppState::new(store, Config::default());
+            Router::new()
+                .route(
+                    "/guilds/{guild_id}/member",
+                    get(|_: Auth, InGuild(access, _): InGuild| async move {
+                        access.guild.id.to_string()
+                    }),
+                )
+                .route(
+                    "/guilds/{guild_id}/roles",
+                    get(|_: Auth, _: InGuild<{ bits::MANAGE_ROLES }>| async { "ok" }).post(
+                        |_: Auth, _: InGuild<{ bits::MANAGE_ROLES }, Body<Named>>| async { "ok" },
+                    ),
+                )
+                .route(
+                    "/channels/{channel_id}/send",
+                    get(|_: Auth, _: InChannel<{ bits::SEND_MESSAGES }>| async { "ok" }),
+                )
+                .route(
+                    "/channels/{channel_id}/manage",
+                    get(|_: Auth, _: InChannel<{ bits::MANAGE_CHANNELS }>| async { "ok" }),
+                )
+                .with_state(state)
+        }
+
+        /// Status and Discord error code (0 for a success) of one request.
+        async fn call(method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, i64) {
+            let mut request = HttpRequest::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json");
+            if let Some(token) = token {
+                request = request.header("authorization", token);
+            }
+            let request = request.body(HttpBody::from(body.to_string())).unwrap();
+            let (head, answer) = app().oneshot(request).await.unwrap().into_parts();
+            let bytes = axum::body::to_bytes(answer, usize::MAX).await.unwrap();
+            let code = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|value| value["code"].as_i64());
+            (head.status.as_u16(), code.unwrap_or(0))
+        }
+
+        #[tokio::test]
+        async fn members_pass_membership_and_strangers_do_not() {
+            assert_eq!(
+                call("GET", "/guilds/100/member", Some("member"), "").await,
+                (200, 0)
+            );
+            assert_eq!(
+                call("GET", "/guilds/100/member", Some("stranger"), "").await,
+                (403, 50001)
+            );
+            assert_eq!(
+                call("GET", "/guilds/999/member", Some("member"), "").await,
+                (404, 10004)
+            );
+            assert_eq!(call("GET", "/guilds/100/member", None, "").await, (401, 0));
+            assert_eq!(
+                call("GET", "/guilds/1x/member", Some("member"), "").await,
+                (400, 50035)
+            );
+            // 401 comes before the malformed id.
+            assert_eq!(call("GET", "/guilds/1x/member", None, "").await, (401, 0));
+        }
+
+        #[tokio::test]
+        async fn permission_bits_are_required_unless_owner_or_administrator() {
+            let path = "/guilds/100/roles";
+            assert_eq!(call("GET", path, Some("member"), "").await, (403, 50013));
+            assert_eq!(call("GET", path, Some("admin"), "").await, (200, 0));
+            assert_eq!(call("GET", path, Some("owner"), "").await, (200, 0));
+            assert_eq!(call("GET", path, Some("stranger"), "").await, (403, 50001));
+        }
+
+        #[tokio::test]
+        async fn a_body_is_read_before_the_check() {
+            let path = "/guilds/100/roles";
+            let good = r#"{"name": "x"}"#;
+            assert_eq!(call("POST", path, Some("owner"), good).await, (200, 0));
+            assert_eq!(call("POST", path, Some("member"), good).await, (403, 50013));
+            // A malformed body answers first, as when handlers checked after extraction.
+            assert_eq!(call("POST", path, Some("member"), "{").await, (400, 50109));
+            assert_eq!(
+                call("POST", path, Some("stranger"), r#"{"name": 5}"#).await,
+                (400, 50035)
+            );
+            assert_eq!(
+                call("POST", "/guilds/999/roles", Some("member"), good).await,
+                (404, 10004)
+            );
+            assert_eq!(
+                call("POST", "/guilds/x/roles", Some("member"), good).await,
+                (400, 50035)
+            );
+            assert_eq!(call("POST", path, None, "{").await, (401, 0));
+        }
+
+        #[tokio::test]
+        async fn channels_need_visibility_then_bits() {
+            assert_eq!(
+                call("GET", "/channels/110/send", Some("member"), "").await,
+                (200, 0)
+            );
+            assert_eq!(
+                call("GET", "/channels/110/manage", Some("member"), "").await,
+                (403, 50013)
+            );
+            assert_eq!(
+                call("GET", "/channels/110/manage", Some("admin"), "").await,
+                (200, 0)
+            );
+            assert_eq!(
+                call("GET", "/channels/111/send", Some("member"), "").await,
+                (403, 50001)
+            );
+            assert_eq!(
+                call("GET", "/channels/111/manage", Some("owner"), "").await,
+                (200, 0)
+            );
+            assert_eq!(
+                call("GET", "/channels/110/send", Some("stranger"), "").await,
+                (403, 50001)
+            );
+            assert_eq!(
+                call("GET", "/channels/999/send", Some("member"), "").await,
+                (404, 10003)
+            );
+            assert_eq!(
+                call("GET", "/channels/abc/send", Some("member"), "").await,
+                (400, 50035)
+            );
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::AutoModRule;
 use crate::backend::permissions::bits;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
@@ -69,11 +70,6 @@ fn render_rule(rule: &AutoModRule) -> Value {
         "exempt_roles": rule.exempt_roles,
         "exempt_channels": rule.exempt_channels,
     })
-}
-
-fn managing(state: &AppState, auth: &Auth, guild_id: Snowflake) -> Result<GuildAccess, ApiError> {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
-    Ok(access)
 }
 
 fn load(
@@ -313,9 +309,7 @@ fn apply(
 ) -> Result<(), ApiError> {
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 1, 100);
-    if let Some(name) = body.name {
-        rule.name = name;
-    }
+    set_if_present(&mut rule.name, body.name);
     if let Some(event_type) = body.event_type {
         if !(1..=2).contains(&event_type) {
             checks.add(
@@ -348,9 +342,7 @@ fn apply(
     } else if rule.actions.is_empty() {
         checks.required("actions", None::<&()>);
     }
-    if let Some(enabled) = body.enabled {
-        rule.enabled = enabled;
-    }
+    set_if_present(&mut rule.enabled, body.enabled);
     if let Some(roles) = body.exempt_roles {
         if roles.len() > 20 {
             checks.add(
@@ -398,20 +390,20 @@ fn apply(
 
 async fn list_rules(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    managing(&state, &auth, guild_id)?;
     let rules = state.store.automod_rules.values(guild_id.be())?;
     Ok(ok(Value::Array(rules.iter().map(render_rule).collect())))
 }
 
 async fn get_rule(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, rule_id)): Ids<(Snowflake, Snowflake)>,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    managing(&state, &auth, guild_id)?;
     Ok(ok(render_rule(&load(&state, guild_id, rule_id)?)))
 }
 
@@ -420,9 +412,8 @@ async fn create_rule(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<RuleBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<RuleBody>>,
 ) -> ApiResult {
-    let access = managing(&state, &auth, guild_id)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
     checks.required("event_type", body.event_type.as_ref());
@@ -487,9 +478,8 @@ async fn edit_rule(
     auth: Auth,
     Ids((guild_id, rule_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<RuleBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<RuleBody>>,
 ) -> ApiResult {
-    let access = managing(&state, &auth, guild_id)?;
     let (old, rule) = {
         let _guard = state.store.lock();
         let mut rule = load(&state, guild_id, rule_id)?;
@@ -529,8 +519,8 @@ async fn delete_rule(
     auth: Auth,
     Ids((guild_id, rule_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    managing(&state, &auth, guild_id)?;
     let rule = state
         .store
         .automod_rules

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
-use crate::backend::extract::{Auth, Ids};
+use crate::backend::extract::{Auth, Ids, InGuild};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 use crate::backend::store::key2;
@@ -26,11 +26,11 @@ pub fn routes() -> Router<AppState> {
 
 async fn user_counts(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
     RawQuery(query): RawQuery,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     state
         .store
         .scheduled_events

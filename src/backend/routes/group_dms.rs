@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::{created, no_content, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
 use crate::backend::events::Dispatch;
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InChannel};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
@@ -70,9 +70,8 @@ async fn add_recipient(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    Body(_body): Body<AddBody>,
+    InChannel(access, _): InChannel<0, Body<AddBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let added = state
         .store
         .user(user_id)?
@@ -141,8 +140,8 @@ async fn remove_recipient(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     if access.channel.kind != channel_type::GROUP_DM {
         return Err(ApiError::bad_request(
             50024,

@@ -9,10 +9,11 @@ use serde_json::{json, Value};
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extra::{Onboarding, WelcomeChannel, WelcomeScreen};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, channel_type};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::{backend::events::Dispatch, gateway::intents};
@@ -84,10 +85,10 @@ fn welcome_screen(state: &AppState, guild_id: Snowflake) -> Result<WelcomeScreen
 
 async fn get_welcome(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let screen = welcome_screen(&state, guild_id)?;
     // A disabled welcome screen is only visible to those who can configure it.
     if !screen.enabled {
@@ -119,10 +120,8 @@ async fn edit_welcome(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<WelcomeBody>,
+    InGuild(_, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<WelcomeBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
     let mut checks = Validator::default();
     checks.length(
         "description",
@@ -163,12 +162,8 @@ async fn edit_welcome(
         let _guard = state.store.lock();
         let old = welcome_screen(&state, guild_id)?;
         let mut screen = old.clone();
-        if let Some(enabled) = body.enabled {
-            screen.enabled = enabled;
-        }
-        if let Some(description) = body.description {
-            screen.description = description;
-        }
+        set_if_present(&mut screen.enabled, body.enabled);
+        set_if_present(&mut screen.description, body.description);
         if let Some(channels) = body.welcome_channels {
             screen.welcome_channels = channels
                 .into_iter()
@@ -212,13 +207,7 @@ async fn edit_welcome(
 
 // ---- widget ----
 
-async fn get_widget_settings(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
-) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
+async fn get_widget_settings(InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>) -> ApiResult {
     Ok(ok(json!({
         "enabled": access.guild.widget_enabled,
         "channel_id": access.guild.widget_channel_id,
@@ -237,10 +226,8 @@ async fn edit_widget_settings(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<WidgetBody>,
+    InGuild(_, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<WidgetBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
     if let Some(Some(channel_id)) = body.channel_id {
         let in_guild = state
             .store
@@ -261,12 +248,8 @@ async fn edit_widget_settings(
             .guild(guild_id)?
             .ok_or(ApiError::NotFound(Unknown::Guild))?;
         let old = guild.clone();
-        if let Some(enabled) = body.enabled {
-            guild.widget_enabled = enabled;
-        }
-        if let Some(channel_id) = body.channel_id {
-            guild.widget_channel_id = channel_id;
-        }
+        set_if_present(&mut guild.widget_enabled, body.enabled);
+        set_if_present(&mut guild.widget_channel_id, body.channel_id);
         state.store.guilds.put(guild_id.be(), &guild)?;
         (old, guild)
     };
@@ -462,10 +445,10 @@ fn onboarding(state: &AppState, guild_id: Snowflake) -> Result<Onboarding, ApiEr
 
 async fn get_onboarding(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     Ok(ok(render_onboarding(
         guild_id,
         &onboarding(&state, guild_id)?,
@@ -633,10 +616,11 @@ async fn put_onboarding(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<OnboardingBody>,
+    InGuild(access, Body(body)): InGuild<
+        { bits::MANAGE_GUILD | bits::MANAGE_ROLES },
+        Body<OnboardingBody>,
+    >,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
     let mut checks = Validator::default();
     if body.mode.is_some_and(|m| m > 1) {
         checks.add("mode", "BASE_TYPE_CHOICES", "Value must be one of {0, 1}.");
@@ -665,15 +649,9 @@ async fn put_onboarding(
         if let Some(prompts) = prompts {
             new.prompts = prompts;
         }
-        if let Some(ids) = body.default_channel_ids {
-            new.default_channel_ids = ids;
-        }
-        if let Some(enabled) = body.enabled {
-            new.enabled = enabled;
-        }
-        if let Some(mode) = body.mode {
-            new.mode = mode;
-        }
+        set_if_present(&mut new.default_channel_ids, body.default_channel_ids);
+        set_if_present(&mut new.enabled, body.enabled);
+        set_if_present(&mut new.mode, body.mode);
         if new.enabled && !onboarding_requirements_met(&state, &access, &new.default_channel_ids)? {
             let (code, message) = if old.enabled {
                 (350001, "Cannot update onboarding while below requirements")
@@ -773,12 +751,11 @@ fn check_roles(access: &GuildAccess, roles: &[Snowflake]) -> Result<(), ApiError
 
 async fn prune_count(
     State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
+    _: Auth,
+    Ids(_): Ids<Snowflake>,
     Q(query): Q<PruneQuery>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_GUILD | bits::KICK_MEMBERS }>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::KICK_MEMBERS)?;
     let days = check_days(query.days)?;
     let mut roles = Vec::new();
     for (n, part) in query
@@ -807,10 +784,11 @@ async fn prune(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<PruneBody>,
+    InGuild(access, Body(body)): InGuild<
+        { bits::MANAGE_GUILD | bits::KICK_MEMBERS },
+        Body<PruneBody>,
+    >,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD | bits::KICK_MEMBERS)?;
     let days = check_days(body.days)?;
     let roles = body.include_roles.unwrap_or_default();
     check_roles(&access, &roles)?;

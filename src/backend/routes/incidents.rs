@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InGuild};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::patch;
@@ -71,11 +71,10 @@ pub fn active_pauses(
 /// `PUT /guilds/{id}/incident-actions` (MANAGE_GUILD): replaces both pauses; GUILD_UPDATE.
 async fn set_actions(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<ActionsBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<ActionsBody>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let mut checks = Validator::default();
     let invites = until(
         &mut checks,

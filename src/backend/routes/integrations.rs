@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
-use crate::backend::extract::{Auth, Ids, Reason};
+use crate::backend::extract::{Auth, Ids, InGuild, Reason};
 use crate::backend::model::Application;
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -65,10 +65,10 @@ fn integration(state: &AppState, app: &Application) -> Result<Value, ApiError> {
 
 async fn list(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let out = installed(&state, guild_id)?
         .iter()
         .map(|app| integration(&state, app))
@@ -81,8 +81,8 @@ async fn remove(
     auth: Auth,
     Ids((guild_id, integration_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let app = installed(&state, guild_id)?
         .into_iter()
         .find(|app| app.id == integration_id)

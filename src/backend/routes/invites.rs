@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
-use crate::backend::extract::{Auth, Ids, MaybeAuth, Reason, Q};
+use crate::backend::extract::{Auth, Ids, InGuild, MaybeAuth, Reason, Q};
 use crate::backend::model::{audit_action, Member};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -173,10 +173,10 @@ async fn delete_invite(
 
 async fn guild_invites(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let mut out = Vec::new();
     for invite in state.store.invites.values(b"")? {
         if invite.guild_id == guild_id && !invite.expired(now_ms()) {

@@ -7,12 +7,13 @@ use serde_json::json;
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::common::image_hash;
 use crate::backend::services::patch;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
@@ -31,21 +32,15 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-async fn list_roles(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
-) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
+async fn list_roles(InGuild(access, _): InGuild) -> ApiResult {
     Ok(ok(render::roles(access.roles)))
 }
 
 async fn get_role(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
+    _: Auth,
+    Ids((_, role_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let role = access
         .roles
         .iter()
@@ -103,9 +98,7 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
         }
         role.permissions = permissions.to_string();
     }
-    if let Some(name) = body.name {
-        role.name = name;
-    }
+    set_if_present(&mut role.name, body.name);
     if let Some(colors) = body.colors {
         role.color = colors.primary_color;
         role.colors = colors;
@@ -114,18 +107,12 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
         role.color = color;
         role.colors.primary_color = color;
     }
-    if let Some(hoist) = body.hoist {
-        role.hoist = hoist;
-    }
+    set_if_present(&mut role.hoist, body.hoist);
     if let Some(icon) = body.icon {
         role.icon = icon.map(|d| image_hash(&d, "icon")).transpose()?;
     }
-    if let Some(emoji) = body.unicode_emoji {
-        role.unicode_emoji = emoji;
-    }
-    if let Some(mentionable) = body.mentionable {
-        role.mentionable = mentionable;
-    }
+    set_if_present(&mut role.unicode_emoji, body.unicode_emoji);
+    set_if_present(&mut role.mentionable, body.mentionable);
     Ok(())
 }
 
@@ -152,9 +139,8 @@ async fn create_role(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<RoleBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     if access.roles.len() >= 250 {
         return Err(ApiError::bad_request(
             30005,
@@ -222,9 +208,8 @@ async fn patch_role(
     auth: Auth,
     Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<RoleBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let (old, role) = {
         let _guard = state.store.lock();
         let mut role = state
@@ -261,8 +246,8 @@ async fn delete_role(
     auth: Auth,
     Ids((guild_id, role_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     if role_id == guild_id {
         return Err(ApiError::invalid_field(
             "role_id",
@@ -326,11 +311,10 @@ struct RolePosition {
 
 async fn role_positions(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<Vec<RolePosition>>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<Vec<RolePosition>>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let mut updated = Vec::new();
     {
         let _guard = state.store.lock();

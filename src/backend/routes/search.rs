@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extract::{Auth, Ids};
+use crate::backend::extract::{Auth, Ids, InChannel, InGuild};
 use crate::backend::model::{channel_type, Channel, Message};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -312,8 +312,8 @@ async fn search_messages(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     RawQuery(raw): RawQuery,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let params = Params::parse(raw);
     let mut checks = Validator::default();
     let content = params.one("content").unwrap_or_default();
@@ -406,9 +406,8 @@ async fn search_threads(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     RawQuery(raw): RawQuery,
+    InChannel(access, _): InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
-    let access =
-        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let Some(guild) = &access.guild else {
         return Err(ApiError::bad_request(
             50024,

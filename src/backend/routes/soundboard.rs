@@ -7,14 +7,16 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::stickers::{require_expression_creator, require_expression_editor};
+use super::stickers::{require_expression_creator, require_expression_editor, Slots};
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extra::SoundboardSound;
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
+use crate::backend::model::AuditChange;
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
@@ -116,21 +118,33 @@ fn publish(state: &AppState, name: &'static str, guild_id: Snowflake, data: Valu
 }
 
 /// Sound slots by boost tier.
-fn sound_slots(premium_tier: u8) -> usize {
-    match premium_tier {
-        0 => 8,
-        1 => 24,
-        2 => 36,
-        _ => 48,
-    }
+const SOUND_SLOTS: Slots = Slots {
+    by_tier: [8, 24, 36, 48],
+    code: 30045,
+    message: "Maximum number of soundboard sounds reached",
+};
+
+/// Audit changes from `old` (none when created) to `new`.
+fn sound_changes(old: Option<&SoundboardSound>, new: &SoundboardSound) -> Vec<AuditChange> {
+    let was = |field: fn(&SoundboardSound) -> Value| old.map_or(Value::Null, field);
+    changes(vec![
+        ("name", was(|s| json!(s.name)), json!(new.name)),
+        ("volume", was(|s| json!(s.volume)), json!(new.volume)),
+        ("emoji_id", was(|s| json!(s.emoji_id)), json!(new.emoji_id)),
+        (
+            "emoji_name",
+            was(|s| json!(s.emoji_name)),
+            json!(new.emoji_name),
+        ),
+    ])
 }
 
 async fn list_sounds(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let with_user = sees_creators(&access);
     let items = state
         .store
@@ -145,10 +159,10 @@ async fn list_sounds(
 
 async fn get_sound(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sound = load(&state, guild_id, sound_id)?;
     Ok(ok(render_sound(&state, &sound, sees_creators(&access))?))
 }
@@ -225,9 +239,8 @@ async fn create_sound(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<SoundBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     require_expression_creator(&access)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
@@ -239,12 +252,10 @@ async fn create_sound(
     check_emoji(&state, emoji_id)?;
     let sound = {
         let _guard = state.store.lock();
-        if state.store.extra.sounds.count(guild_id.be()) >= sound_slots(access.guild.premium_tier) {
-            return Err(ApiError::bad_request(
-                30045,
-                "Maximum number of soundboard sounds reached",
-            ));
-        }
+        SOUND_SLOTS.check(
+            state.store.extra.sounds.count(guild_id.be()),
+            access.guild.premium_tier,
+        )?;
         let sound = SoundboardSound {
             id: state.store.next_id(),
             guild_id,
@@ -271,12 +282,7 @@ async fn create_sound(
         auth.id(),
         SOUND_CREATE,
         Some(sound.id),
-        changes(vec![
-            ("name", Value::Null, json!(sound.name)),
-            ("volume", Value::Null, json!(sound.volume)),
-            ("emoji_id", Value::Null, json!(sound.emoji_id)),
-            ("emoji_name", Value::Null, json!(sound.emoji_name)),
-        ]),
+        sound_changes(None, &sound),
         None,
         reason,
     )?;
@@ -295,9 +301,8 @@ async fn edit_sound(
     auth: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<SoundBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let (old, sound) = {
         let _guard = state.store.lock();
         let mut sound = load(&state, guild_id, sound_id)?;
@@ -309,9 +314,7 @@ async fn edit_sound(
             check_emoji(&state, emoji_id)?;
         }
         let old = sound.clone();
-        if let Some(name) = body.name {
-            sound.name = name;
-        }
+        set_if_present(&mut sound.name, body.name);
         if let Some(volume) = body.volume {
             sound.volume = volume.unwrap_or(1.0);
         }
@@ -339,12 +342,7 @@ async fn edit_sound(
         auth.id(),
         SOUND_UPDATE,
         Some(sound_id),
-        changes(vec![
-            ("name", json!(old.name), json!(sound.name)),
-            ("volume", json!(old.volume), json!(sound.volume)),
-            ("emoji_id", json!(old.emoji_id), json!(sound.emoji_id)),
-            ("emoji_name", json!(old.emoji_name), json!(sound.emoji_name)),
-        ]),
+        sound_changes(Some(&old), &sound),
         None,
         reason,
     )?;
@@ -363,8 +361,8 @@ async fn delete_sound(
     auth: Auth,
     Ids((guild_id, sound_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sound = load(&state, guild_id, sound_id)?;
     require_expression_editor(&access, sound.creator_id, auth.id())?;
     state

@@ -7,9 +7,10 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason};
 use crate::backend::model::{channel_type, StageInstance};
 use crate::backend::permissions::bits;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, ChannelAccess};
 use crate::backend::store::key2;
@@ -155,10 +156,10 @@ async fn create_stage(
 
 async fn get_stage(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(channel_id): Ids<Snowflake>,
+    _: InChannel,
 ) -> ApiResult {
-    state.channel_access(channel_id, &auth.user)?;
     Ok(ok(render_stage(&load(&state, channel_id)?)))
 }
 
@@ -184,12 +185,8 @@ async fn edit_stage(
         let _guard = state.store.lock();
         let mut stage = load(&state, channel_id)?;
         let old = stage.clone();
-        if let Some(topic) = body.topic {
-            stage.topic = topic;
-        }
-        if let Some(level) = body.privacy_level {
-            stage.privacy_level = level;
-        }
+        set_if_present(&mut stage.topic, body.topic);
+        set_if_present(&mut stage.privacy_level, body.privacy_level);
         state.store.stage_instances.put(channel_id.be(), &stage)?;
         (old, stage)
     };

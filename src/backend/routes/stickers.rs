@@ -11,9 +11,10 @@ use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::Sticker;
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
@@ -201,22 +202,38 @@ fn publish_stickers(state: &AppState, guild_id: Snowflake) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Sticker slots by boost tier.
-fn sticker_slots(premium_tier: u8) -> usize {
-    match premium_tier {
-        0 => 5,
-        1 => 15,
-        2 => 30,
-        _ => 60,
+/// How many expressions of one kind a guild may hold, and the error once it is full.
+pub struct Slots {
+    /// Capacity at boost tier 0, 1, 2 and 3.
+    pub by_tier: [usize; 4],
+    pub code: u32,
+    pub message: &'static str,
+}
+
+impl Slots {
+    /// The error for a guild at `premium_tier` already holding `used` of them.
+    pub fn check(&self, used: usize, premium_tier: u8) -> Result<(), ApiError> {
+        let tier = usize::from(premium_tier).min(self.by_tier.len() - 1);
+        if used >= self.by_tier[tier] {
+            return Err(ApiError::bad_request(self.code, self.message));
+        }
+        Ok(())
     }
 }
 
+/// Sticker slots by boost tier.
+const STICKER_SLOTS: Slots = Slots {
+    by_tier: [5, 15, 30, 60],
+    code: 30039,
+    message: "Maximum number of stickers reached",
+};
+
 async fn list_stickers(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let with_user = sees_creators(&access);
     let out = state
         .store
@@ -231,10 +248,10 @@ async fn list_stickers(
 
 async fn get_guild_sticker(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sticker = load(&state, guild_id, sticker_id)?;
     Ok(ok(render_sticker(
         &state,
@@ -369,9 +386,9 @@ async fn create_sticker(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild,
     request: Request,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     require_expression_creator(&access)?;
     let form = read_form(request, &state).await?;
     let mut checks = Validator::default();
@@ -405,14 +422,10 @@ async fn create_sticker(
     }
     let sticker = {
         let _guard = state.store.lock();
-        if state.store.extra.stickers.count(guild_id.be())
-            >= sticker_slots(access.guild.premium_tier)
-        {
-            return Err(ApiError::bad_request(
-                30039,
-                "Maximum number of stickers reached",
-            ));
-        }
+        STICKER_SLOTS.check(
+            state.store.extra.stickers.count(guild_id.be()),
+            access.guild.premium_tier,
+        )?;
         let sticker = Sticker {
             id: state.store.next_id(),
             guild_id,
@@ -466,9 +479,8 @@ async fn edit_sticker(
     auth: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<EditBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<EditBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let (old, sticker) = {
         let _guard = state.store.lock();
         let mut sticker = load(&state, guild_id, sticker_id)?;
@@ -482,15 +494,11 @@ async fn edit_sticker(
         );
         checks.finish()?;
         let old = sticker.clone();
-        if let Some(name) = body.name {
-            sticker.name = name;
-        }
+        set_if_present(&mut sticker.name, body.name);
         if let Some(description) = body.description {
             sticker.description = description.filter(|d| !d.is_empty());
         }
-        if let Some(tags) = body.tags {
-            sticker.tags = tags;
-        }
+        set_if_present(&mut sticker.tags, body.tags);
         state
             .store
             .extra
@@ -524,8 +532,8 @@ async fn delete_sticker(
     auth: Auth,
     Ids((guild_id, sticker_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let sticker = load(&state, guild_id, sticker_id)?;
     require_expression_editor(&access, sticker.creator_id, auth.id())?;
     state

@@ -12,12 +12,13 @@ use super::{ok, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::GuildTemplate;
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InGuild};
 use crate::backend::model::{Channel, Guild, Role};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
-use crate::backend::state::{AppState, GuildAccess};
+use crate::backend::state::AppState;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -186,12 +187,6 @@ fn render_template(state: &AppState, template: &GuildTemplate) -> Result<Value, 
     }))
 }
 
-fn manager(state: &AppState, auth: &Auth, guild_id: Snowflake) -> Result<GuildAccess, ApiError> {
-    let access = state.guild_access(guild_id, auth.id())?;
-    access.require(bits::MANAGE_GUILD)?;
-    Ok(access)
-}
-
 fn guild_templates(state: &AppState, guild_id: Snowflake) -> Result<Vec<GuildTemplate>, ApiError> {
     // Templates are few (one per guild), so a scan is fine.
     Ok(state
@@ -235,10 +230,10 @@ async fn get_by_code(
 
 async fn list_templates(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    manager(&state, &auth, guild_id)?;
     let out = guild_templates(&state, guild_id)?
         .iter()
         .map(|t| render_template(&state, t))
@@ -267,9 +262,8 @@ async fn create_template(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<TemplateBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
 ) -> ApiResult {
-    let access = manager(&state, &auth, guild_id)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
     check_body(&mut checks, &body);
@@ -303,11 +297,11 @@ async fn create_template(
 
 async fn sync_template(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((guild_id, code)): Path<(String, String)>,
+    _: Auth,
+    Path((_, code)): Path<(String, String)>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let guild_id = parse_guild(&guild_id)?;
-    let access = manager(&state, &auth, guild_id)?;
+    let guild_id = access.guild.id;
     let template = {
         let _guard = state.store.lock();
         let mut template = load(&state, guild_id, &code)?;
@@ -325,24 +319,19 @@ async fn sync_template(
 
 async fn edit_template(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((guild_id, code)): Path<(String, String)>,
-    Body(body): Body<TemplateBody>,
+    _: Auth,
+    Path((_, code)): Path<(String, String)>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
 ) -> ApiResult {
-    let guild_id = parse_guild(&guild_id)?;
-    manager(&state, &auth, guild_id)?;
+    let guild_id = access.guild.id;
     let mut checks = Validator::default();
     check_body(&mut checks, &body);
     checks.finish()?;
     let template = {
         let _guard = state.store.lock();
         let mut template = load(&state, guild_id, &code)?;
-        if let Some(name) = body.name {
-            template.name = name;
-        }
-        if let Some(description) = body.description {
-            template.description = description;
-        }
+        set_if_present(&mut template.name, body.name);
+        set_if_present(&mut template.description, body.description);
         state
             .store
             .extra
@@ -355,26 +344,15 @@ async fn edit_template(
 
 async fn delete_template(
     State(state): State<AppState>,
-    auth: Auth,
-    Path((guild_id, code)): Path<(String, String)>,
+    _: Auth,
+    Path((_, code)): Path<(String, String)>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let guild_id = parse_guild(&guild_id)?;
-    manager(&state, &auth, guild_id)?;
+    let guild_id = access.guild.id;
     let template = load(&state, guild_id, &code)?;
     let out = render_template(&state, &template)?;
     state.store.extra.templates.remove(code.as_bytes())?;
     Ok(ok(out))
-}
-
-/// The guild id of a path that also carries a (non-snowflake) template code.
-fn parse_guild(text: &str) -> Result<Snowflake, ApiError> {
-    Snowflake::parse(text).ok_or_else(|| {
-        ApiError::invalid_field(
-            "guild_id",
-            "NUMBER_TYPE_COERCE",
-            format!("Value \"{text}\" is not snowflake."),
-        )
-    })
 }
 
 #[cfg(test)]

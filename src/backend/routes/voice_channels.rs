@@ -10,7 +10,7 @@ use super::soundboard::DEFAULT_SOUNDS;
 use super::{no_content, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InChannel};
 use crate::backend::model::channel_type;
 use crate::backend::permissions::bits;
 use crate::backend::services::patch;
@@ -57,9 +57,8 @@ async fn set_status(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
-    Body(body): Body<StatusBody>,
+    InChannel(access, Body(body)): InChannel<0, Body<StatusBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let Some(guild_id) = access.guild_id() else {
         return Err(wrong_type());
     };
@@ -109,9 +108,8 @@ async fn send_sound(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
-    Body(body): Body<SendSoundBody>,
+    InChannel(access, Body(body)): InChannel<0, Body<SendSoundBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let Some(guild_id) = access.guild_id() else {
         return Err(wrong_type());
     };

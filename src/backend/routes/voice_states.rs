@@ -10,10 +10,11 @@ use serde_json::Value;
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::not_found;
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids};
+use crate::backend::extract::{Auth, Body, Ids, InGuild};
 use crate::backend::model::channel_type;
 use crate::backend::permissions::bits;
 use crate::backend::services::patch;
+use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{AppState, GuildAccess};
 use crate::backend::voice::{self, VoiceState};
@@ -58,8 +59,8 @@ async fn get_own(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let current = state
         .voice
         .get(guild_id, auth.id())
@@ -69,10 +70,10 @@ async fn get_own(
 
 async fn get_other(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     if state.store.member(guild_id, user_id)?.is_none() {
         return Err(ApiError::NotFound(Unknown::Member));
     }
@@ -145,9 +146,8 @@ async fn patch_own(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<VoiceStatePatch>,
+    InGuild(access, Body(body)): InGuild<0, Body<VoiceStatePatch>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let request = match &body.request_to_speak_timestamp {
         Some(Some(text)) => {
             let mut checks = Validator::default();
@@ -182,9 +182,7 @@ async fn patch_own(
     let updated = state
         .voice
         .update(guild_id, auth.id(), |voice| {
-            if let Some(suppress) = body.suppress {
-                voice.suppress = suppress;
-            }
+            set_if_present(&mut voice.suppress, body.suppress);
             if let Some(request) = request {
                 voice.request_to_speak_timestamp = request;
             }
@@ -196,11 +194,10 @@ async fn patch_own(
 
 async fn patch_other(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<VoiceStatePatch>,
+    InGuild(access, Body(body)): InGuild<0, Body<VoiceStatePatch>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let target = state
         .store
         .user(user_id)?
