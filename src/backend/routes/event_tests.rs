@@ -1,17 +1,12 @@
 //! Every mutation publishes the dispatch events Discord would send (driven in-process).
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::Receiver;
-use tower::ServiceExt;
 
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
-use crate::backend::state::{AppState, Config};
-use crate::backend::store::Store;
-use crate::backend::world::load_fixture_bytes;
+use crate::backend::state::AppState;
 use crate::{
     backend::events::{Audience, Event},
     gateway::intents,
@@ -34,33 +29,13 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        let store = Store::temporary().unwrap();
-        load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
-        let state = AppState::new(store, Config::default());
+        let state = super::test_support::state_with(FIXTURE);
         let events = state.bus.subscribe();
         Harness { state, events }
     }
 
     async fn call(&mut self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("/api/v10{path}"))
-            .header("authorization", token)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = super::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        super::test_support::call(&self.state, method, path, token, body).await
     }
 
     /// Events published since the last drain, audit log entries left out.
