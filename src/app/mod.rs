@@ -4,22 +4,23 @@
 //! - [`record::run`] — `record`: the proxy in front of upstream, exchanges recorded;
 //! - [`server::run`] — `serve`: the backend on `--api` alone;
 //! - [`serve::run_with_proxy`] — `serve --listen`: the backend plus the proxy in front of it.
-pub mod record;
-pub mod serve;
-pub mod server;
+pub(crate) mod record;
+pub(crate) mod serve;
+pub(crate) mod server;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::pipeline::Pipeline;
 use crate::proxy::{self, HostMatcher, LeafAuthority, Listeners};
 use crate::store::{Recorder, RecorderOptions, Store};
+use crate::upstream::UpstreamConfig;
 
 /// Why the proxy side of `record` or `serve --listen` could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyRunError {
+pub(crate) enum ProxyRunError {
     #[error(transparent)]
     Ca(#[from] crate::ca::CaError),
     #[error(transparent)]
@@ -30,12 +31,25 @@ pub enum ProxyRunError {
     Proxy(#[from] proxy::ProxyError),
 }
 
-/// Where the proxy listens and whose certificates it signs with.
-struct ProxyListen<'a> {
-    listen: SocketAddr,
-    transparent: Option<SocketAddr>,
-    ca_dir: &'a Path,
-    intercept: HostMatcher,
+/// What the proxy in front of a chain needs, the same for `record` and `serve --listen`.
+#[derive(Debug, Clone)]
+pub(crate) struct ProxyOptions {
+    /// Explicit proxy address.
+    pub(crate) listen: SocketAddr,
+    /// Transparent TLS listener address.
+    pub(crate) transparent: Option<SocketAddr>,
+    /// Hosts intercepted.
+    pub(crate) intercept: HostMatcher,
+    /// Root CA directory.
+    pub(crate) ca_dir: PathBuf,
+    /// Recordings database directory.
+    pub(crate) recordings: PathBuf,
+    /// Record nothing.
+    pub(crate) no_store: bool,
+    /// Recorder options (secrets, body limit).
+    pub(crate) recorder: RecorderOptions,
+    /// Upstream client options.
+    pub(crate) upstream: UpstreamConfig,
 }
 
 /// Starts the recorder on `store` unless recording is off.
@@ -54,12 +68,12 @@ fn start_recorder(
 /// binds the proxy's listeners, reports their addresses to `on_ready` (proxy, transparent) and
 /// serves until `shutdown`; the recorder comes back flushed.
 async fn run_proxy(
-    at: ProxyListen<'_>,
+    at: &ProxyOptions,
     build: impl FnOnce() -> Result<(Pipeline, Option<Recorder>), ProxyRunError>,
     on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Option<Recorder>, ProxyRunError> {
-    let leaves = Arc::new(LeafAuthority::from_ca_dir(at.ca_dir)?);
+    let leaves = Arc::new(LeafAuthority::from_ca_dir(&at.ca_dir)?);
     let (pipeline, recorder) = build()?;
     let listeners = Listeners::bind(at.listen, at.transparent).await?;
     let proxy_addr = listeners.proxy.local_addr().unwrap_or(at.listen);
@@ -72,7 +86,7 @@ async fn run_proxy(
     proxy::serve(
         listeners,
         leaves,
-        at.intercept,
+        at.intercept.clone(),
         Arc::new(pipeline),
         shutdown,
     )
@@ -84,7 +98,7 @@ async fn run_proxy(
 }
 
 /// Ctrl-C, SIGTERM, or (when asked) standard input closing.
-pub async fn shutdown_signal(watch_stdin: bool) {
+pub(crate) async fn shutdown_signal(watch_stdin: bool) {
     let stdin_closed = async move {
         if !watch_stdin {
             return std::future::pending::<()>().await;

@@ -2,75 +2,56 @@
 //! upstream behind it (the chain itself is [`crate::pipeline::chain::serve_chain`]).
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::server::{self, Backend, ServeError, ServeOptions};
-use super::{run_proxy, shutdown_signal, start_recorder, ProxyListen, ProxyRunError};
+use super::{run_proxy, shutdown_signal, start_recorder, ProxyOptions, ProxyRunError};
 use crate::backend::gateway::Gateway;
 use crate::backend::routes::client::{self, ClientConfig};
 use crate::pipeline::backend::{BackendResponder, ADVERTISED_CDN, ADVERTISED_GATEWAY};
 use crate::pipeline::chain::{serve_chain, Fallback};
 use crate::pipeline::replay::ReplayOptions;
-use crate::proxy::HostMatcher;
-use crate::store::{RecorderOptions, Store};
-use crate::upstream::{Upstream, UpstreamConfig};
+use crate::store::Store;
+use crate::upstream::Upstream;
 
-/// Everything the proxy side of `serve` needs.
+/// Everything the proxy side of `serve` needs: the proxy itself (its recordings are replayed
+/// from, and forwarded exchanges and gateway sessions recorded into them unless `no_store`)
+/// plus the chain behind it.
 #[derive(Debug, Clone)]
-pub struct ServeProxyConfig {
-    /// Explicit proxy address.
-    pub listen: SocketAddr,
-    /// Transparent TLS listener address.
-    pub transparent: Option<SocketAddr>,
-    /// Recordings database (replayed from, and where forwarded exchanges are recorded).
-    pub recordings: PathBuf,
+pub(crate) struct ServeProxyConfig {
+    /// Listeners, CA, recordings, recorder and upstream client.
+    pub(crate) proxy: ProxyOptions,
     /// The chain after the backend.
-    pub fallback: Fallback,
+    pub(crate) fallback: Fallback,
     /// How recordings are matched.
-    pub replay: ReplayOptions,
-    /// Recorder options (secrets, body limit).
-    pub recorder: RecorderOptions,
-    /// Upstream client options.
-    pub upstream: UpstreamConfig,
-    /// Hosts intercepted.
-    pub intercept: HostMatcher,
-    /// Root CA directory.
-    pub ca_dir: PathBuf,
+    pub(crate) replay: ReplayOptions,
     /// What the desktop client's update check is told.
-    pub client: ClientConfig,
-    /// Record nothing (exchanges and gateway sessions are recorded otherwise).
-    pub no_store: bool,
+    pub(crate) client: ClientConfig,
 }
 
 /// Runs the proxy in front of `state`'s backend until `shutdown`; `on_ready` gets the bound
 /// addresses (proxy, transparent).
-pub async fn run(
+pub(crate) async fn run(
     config: ServeProxyConfig,
     state: crate::backend::AppState,
     gateway: Gateway,
     on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ProxyRunError> {
-    let at = ProxyListen {
-        listen: config.listen,
-        transparent: config.transparent,
-        ca_dir: &config.ca_dir,
-        intercept: config.intercept.clone(),
-    };
+    let at = &config.proxy;
     let build = || {
-        let needs_store = config.fallback.recorded || !config.no_store;
+        let needs_store = config.fallback.recorded || !at.no_store;
         let store = if needs_store {
-            Some(Arc::new(Store::open(&config.recordings)?))
+            Some(Arc::new(Store::open(&at.recordings)?))
         } else {
             None
         };
         let upstream = if config.fallback.forward {
-            Some(Upstream::new(&config.upstream)?)
+            Some(Upstream::new(&at.upstream)?)
         } else {
             None
         };
-        let recorder = start_recorder(store.as_ref(), config.no_store, &config.recorder);
+        let recorder = start_recorder(store.as_ref(), at.no_store, &at.recorder);
         let max_body = state.config.max_body_bytes;
         let routers = vec![
             client::router(config.client.clone()),
@@ -93,7 +74,7 @@ pub async fn run(
 
 /// `serve` with `--listen`: the backend on `--api` as usual plus the proxy in front of it, both
 /// over one state and one gateway, stopped together.
-pub async fn run_with_proxy(
+pub(crate) async fn run_with_proxy(
     options: ServeOptions,
     proxy_config: ServeProxyConfig,
 ) -> Result<(), ServeError> {
@@ -103,7 +84,7 @@ pub async fn run_with_proxy(
         "{}",
         server::banner_details(&backend.store, backend.addr, &backend.origin)?
     );
-    let recording = (!proxy_config.no_store).then(|| proxy_config.recordings.clone());
+    let recording = (!proxy_config.proxy.no_store).then(|| proxy_config.proxy.recordings.clone());
     let (gateway, app) = backend.start_gateway(&options);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -146,7 +127,7 @@ pub async fn run_with_proxy(
 }
 
 /// The proxy's part of `serve --listen`'s banner, ending with the one "Press Ctrl-C" line.
-pub fn proxy_banner(
+pub(crate) fn proxy_banner(
     proxy: SocketAddr,
     transparent: Option<SocketAddr>,
     recording: Option<&std::path::Path>,

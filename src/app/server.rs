@@ -15,7 +15,7 @@ use crate::backend::world::{self, FixtureError};
 
 /// What `serve` needs to start.
 #[derive(Debug, Clone)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     pub api: SocketAddr,
     pub data: PathBuf,
     pub fixture: Option<PathBuf>,
@@ -29,7 +29,7 @@ pub struct ServeOptions {
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum ServeError {
+pub(crate) enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -75,7 +75,7 @@ fn reset_data_dir(dir: &Path) -> Result<(), ServeError> {
 }
 
 /// Opens the store and seeds it (fixture first; demo world when empty and no fixture).
-pub fn prepare_store(options: &ServeOptions) -> Result<(Store, String), ServeError> {
+pub(crate) fn prepare_store(options: &ServeOptions) -> Result<(Store, String), ServeError> {
     if let Some(fixture) = &options.fixture {
         // Validate against a scratch store first so a bad fixture never touches real data.
         let scratch = Store::temporary()?;
@@ -104,14 +104,18 @@ pub fn prepare_store(options: &ServeOptions) -> Result<(Store, String), ServeErr
 }
 
 /// The start-up banner: where to point a bot, and the tokens to use.
-pub fn banner(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, StoreError> {
+pub(crate) fn banner(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, StoreError> {
     let mut out = banner_details(store, addr, origin)?;
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     Ok(out)
 }
 
 /// The banner without its closing "Press Ctrl-C" line, for callers that add their own lines.
-pub fn banner_details(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, StoreError> {
+pub(crate) fn banner_details(
+    store: &Store,
+    addr: SocketAddr,
+    origin: &str,
+) -> Result<String, StoreError> {
     let mut out = String::new();
     let base = format!("http://{addr}/api/v10");
     let _ = writeln!(out, "discord-mitm serve listening on http://{addr}");
@@ -203,7 +207,7 @@ impl Backend {
 }
 
 /// Runs `serve` until interrupted.
-pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
+pub(crate) async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let backend = Backend::open(&options).await?;
     crate::backend::services::polls::resume_finalisers(&backend.state)?;
     print!("{}", banner(&backend.store, backend.addr, &backend.origin)?);

@@ -75,19 +75,36 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// An event for everyone in a guild holding `intents`.
-    pub fn guild(name: &'static str, guild_id: Snowflake, intents: u64, data: Value) -> Self {
+    /// An event for `audience`, its message content (if any) sent to every session.
+    fn to(name: &'static str, audience: Audience, intents: u64, data: Value) -> Self {
         Dispatch {
             name,
             data,
-            audience: Audience::Guild {
-                guild_id,
-                channel_id: None,
-                required_permission: 0,
-            },
+            audience,
             intents,
             carries_message_content: false,
         }
+    }
+
+    /// An event for a guild's members (only those who can see `channel_id`, when given).
+    fn in_guild(
+        name: &'static str,
+        guild_id: Snowflake,
+        channel_id: Option<Snowflake>,
+        intents: u64,
+        data: Value,
+    ) -> Self {
+        let audience = Audience::Guild {
+            guild_id,
+            channel_id,
+            required_permission: 0,
+        };
+        Dispatch::to(name, audience, intents, data)
+    }
+
+    /// An event for everyone in a guild holding `intents`.
+    pub fn guild(name: &'static str, guild_id: Snowflake, intents: u64, data: Value) -> Self {
+        Dispatch::in_guild(name, guild_id, None, intents, data)
     }
 
     /// An event for members of a guild who can see `channel_id`.
@@ -98,17 +115,7 @@ impl Dispatch {
         intents: u64,
         data: Value,
     ) -> Self {
-        Dispatch {
-            name,
-            data,
-            audience: Audience::Guild {
-                guild_id,
-                channel_id: Some(channel_id),
-                required_permission: 0,
-            },
-            intents,
-            carries_message_content: false,
-        }
+        Dispatch::in_guild(name, guild_id, Some(channel_id), intents, data)
     }
 
     /// An event about a channel, for whoever Discord sends it to: in a guild channel the
@@ -139,13 +146,7 @@ impl Dispatch {
 
     /// An event for specific users.
     pub fn users(name: &'static str, users: Vec<Snowflake>, intents: u64, data: Value) -> Self {
-        Dispatch {
-            name,
-            data,
-            audience: Audience::Users(users),
-            intents,
-            carries_message_content: false,
-        }
+        Dispatch::to(name, Audience::Users(users), intents, data)
     }
 
     /// An event for a guild's members plus extra users.
@@ -156,13 +157,12 @@ impl Dispatch {
         intents: u64,
         data: Value,
     ) -> Self {
-        Dispatch {
+        Dispatch::to(
             name,
-            data,
-            audience: Audience::GuildAndUsers { guild_id, users },
+            Audience::GuildAndUsers { guild_id, users },
             intents,
-            carries_message_content: false,
-        }
+            data,
+        )
     }
 
     /// Restricts a guild event to members holding `permission`.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::GlobalOptions;
-use crate::app::record::{self, RecordConfig};
+use crate::app::record;
+use crate::app::ProxyOptions;
 use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
 use crate::store::RecorderOptions;
 use crate::upstream::{DnsChoice, ResolveOverride, UpstreamConfig};
@@ -84,7 +85,7 @@ pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode>
     } else {
         HostMatcher::new(args.intercept.clone())
     };
-    let config = RecordConfig {
+    let config = ProxyOptions {
         listen: args.listen,
         transparent: args.transparent,
         recordings: args.recordings.clone(),

@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::app::serve::ServeProxyConfig;
 use crate::app::server::{self, ServeOptions};
+use crate::app::ProxyOptions;
 use crate::backend::gateway::GatewayConfig;
 use crate::backend::ratelimit::{Limit, RateLimitConfig};
 use crate::backend::routes::client::ClientConfig;
@@ -214,23 +215,25 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         replay.ignored_params = args.replay_ignore_param.clone();
     }
     let proxy = ServeProxyConfig {
-        listen,
-        transparent: args.transparent,
-        recordings: args.recordings.clone(),
+        proxy: ProxyOptions {
+            listen,
+            transparent: args.transparent,
+            intercept,
+            ca_dir: global.ca_dir.clone(),
+            recordings: args.recordings.clone(),
+            no_store: args.no_store,
+            recorder: RecorderOptions {
+                keep_secrets: args.keep_secrets,
+                ..RecorderOptions::default()
+            },
+            upstream: args.upstream.config(),
+        },
         fallback: args.fallback,
         replay,
-        recorder: RecorderOptions {
-            keep_secrets: args.keep_secrets,
-            ..RecorderOptions::default()
-        },
-        upstream: args.upstream.config(),
-        intercept,
-        ca_dir: global.ca_dir.clone(),
         client: ClientConfig {
             version: args.client_version.clone(),
             ..ClientConfig::default()
         },
-        no_store: args.no_store,
     };
     runtime.block_on(crate::app::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ use crate::store::{Direction, Store, StoreError};
 
 /// Why the catalog could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
+pub(crate) enum CatalogError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot read the OpenAPI spec {path}: {reason}")]
@@ -20,13 +20,13 @@ pub enum CatalogError {
 
 /// Documented paths and their methods, from an OpenAPI document.
 #[derive(Debug, Clone, Default)]
-pub struct Spec {
+pub(crate) struct Spec {
     paths: Vec<(String, BTreeSet<String>)>,
 }
 
 impl Spec {
     /// Loads `paths` from an OpenAPI JSON file.
-    pub fn load(path: &Path) -> Result<Spec, CatalogError> {
+    pub(crate) fn load(path: &Path) -> Result<Spec, CatalogError> {
         let err = |reason: String| CatalogError::Spec {
             path: path.to_path_buf(),
             reason,
@@ -38,7 +38,7 @@ impl Spec {
     }
 
     /// Reads `paths` from a parsed OpenAPI document.
-    pub fn from_document(doc: &Value) -> Result<Spec, String> {
+    pub(crate) fn from_document(doc: &Value) -> Result<Spec, String> {
         let paths = doc
             .get("paths")
             .and_then(Value::as_object)
@@ -66,7 +66,7 @@ impl Spec {
     }
 
     /// The spec path documenting `method template`, if any (template with or without /api/vN).
-    pub fn documents(&self, method: &str, template: &str) -> Option<&str> {
+    pub(crate) fn documents(&self, method: &str, template: &str) -> Option<&str> {
         let bare = strip_api_prefix(template);
         self.paths
             .iter()
@@ -79,7 +79,7 @@ impl Spec {
 
 /// One templated route as recorded.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RouteEntry {
+pub(crate) struct RouteEntry {
     /// HTTP method.
     pub method: String,
     /// Host.
@@ -100,7 +100,7 @@ pub struct RouteEntry {
 
 /// Gateway opcode / event counts.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct GatewayCounts {
+pub(crate) struct GatewayCounts {
     /// Sessions recorded.
     pub sessions: u64,
     /// Client-to-server frames by opcode.
@@ -113,7 +113,7 @@ pub struct GatewayCounts {
 
 /// The whole catalog.
 #[derive(Debug, Clone, Serialize)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     /// Routes, sorted by template then method.
     pub routes: Vec<RouteEntry>,
     /// Gateway side.
@@ -124,7 +124,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Builds the catalog from a store, checking routes against `spec` if given.
-    pub fn build(store: &Store, spec: Option<&Spec>) -> Result<Catalog, CatalogError> {
+    pub(crate) fn build(store: &Store, spec: Option<&Spec>) -> Result<Catalog, CatalogError> {
         let mut routes: BTreeMap<(String, String, String), RouteEntry> = BTreeMap::new();
         for exchange in store.exchanges() {
             let exchange = exchange?;
@@ -177,14 +177,14 @@ impl Catalog {
     }
 
     /// Keeps only the routes the spec does not document.
-    pub fn undocumented_only(&mut self) {
+    pub(crate) fn undocumented_only(&mut self) {
         self.routes.retain(|r| r.documented_as.is_none());
     }
 }
 
 /// Whether a recorded template (prefix already stripped) matches a spec path template:
 /// parameters match anything, literals must be equal.
-pub fn matches_spec_path(recorded: &str, spec: &str) -> bool {
+pub(crate) fn matches_spec_path(recorded: &str, spec: &str) -> bool {
     let recorded: Vec<&str> = recorded.trim_end_matches('/').split('/').collect();
     let spec: Vec<&str> = spec.trim_end_matches('/').split('/').collect();
     recorded.len() == spec.len()

@@ -1,3 +1,3 @@
 //! Exploring recordings: the route catalog (`routes`) and reports. Reads, never writes.
-pub mod catalog;
-pub mod report;
+pub(crate) mod catalog;
+pub(crate) mod report;

@@ -12,7 +12,7 @@ use crate::store::route::route_template;
 use crate::store::{BodyRecord, Exchange, Frame, GatewaySession, Header, Store, StoreError};
 
 /// `2026-11-22T00:40:01.123456Z` from µs since the epoch.
-pub fn time_text(us: i64) -> String {
+pub(crate) fn time_text(us: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -47,7 +47,7 @@ fn headers_json(headers: &[Header]) -> Value {
 }
 
 /// One exchange as JSON (bodies as text, or base64 when not UTF-8).
-pub fn exchange_json(exchange: &Exchange) -> Value {
+pub(crate) fn exchange_json(exchange: &Exchange) -> Value {
     json!({
         "id": exchange.id,
         "kind": "rest",
@@ -73,7 +73,7 @@ pub fn exchange_json(exchange: &Exchange) -> Value {
 }
 
 /// One gateway session with its frames as JSON.
-pub fn session_json(session: &GatewaySession, frames: &[Frame]) -> Value {
+pub(crate) fn session_json(session: &GatewaySession, frames: &[Frame]) -> Value {
     json!({
         "id": session.id,
         "kind": "gateway",
@@ -106,7 +106,11 @@ pub fn session_json(session: &GatewaySession, frames: &[Frame]) -> Value {
 }
 
 /// `recordings list` rows: exchanges and gateway sessions in time order, the last `limit`.
-pub fn list(store: &Store, limit: Option<usize>, as_json: bool) -> Result<String, StoreError> {
+pub(crate) fn list(
+    store: &Store,
+    limit: Option<usize>,
+    as_json: bool,
+) -> Result<String, StoreError> {
     let mut rows: Vec<(i64, String, Value)> = Vec::new();
     for exchange in store.exchanges() {
         let e = exchange?;
@@ -217,7 +221,7 @@ fn show_body(out: &mut String, body: &BodyRecord) {
 }
 
 /// `recordings show ID` as text.
-pub fn exchange_text(e: &Exchange) -> String {
+pub(crate) fn exchange_text(e: &Exchange) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -256,7 +260,7 @@ pub fn exchange_text(e: &Exchange) -> String {
 }
 
 /// `recordings show gw:ID` as text.
-pub fn session_text(s: &GatewaySession, frames: &[Frame]) -> String {
+pub(crate) fn session_text(s: &GatewaySession, frames: &[Frame]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -309,7 +313,7 @@ pub fn session_text(s: &GatewaySession, frames: &[Frame]) -> String {
 }
 
 /// `recordings stats`.
-pub fn stats(store: &Store, as_json: bool) -> Result<String, StoreError> {
+pub(crate) fn stats(store: &Store, as_json: bool) -> Result<String, StoreError> {
     let stats = store.stats()?;
     let mut by_host: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
@@ -366,7 +370,7 @@ pub fn stats(store: &Store, as_json: bool) -> Result<String, StoreError> {
 }
 
 /// `routes` as a table.
-pub fn catalog_text(catalog: &Catalog) -> String {
+pub(crate) fn catalog_text(catalog: &Catalog) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

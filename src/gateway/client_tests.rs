@@ -188,17 +188,13 @@ fn row(
     }
 }
 
-fn resuming_row(
-    name: &'static str,
-    prelude: Vec<(At, In)>,
-    at: At,
-    input: In,
-    expect: &[&'static str],
-    state: ClientState,
-) -> Row {
-    Row {
-        resume: Some(saved_session()),
-        ..row(name, prelude, at, input, expect, state)
+impl Row {
+    /// The same row for a client that starts with a saved session to resume.
+    fn resuming(self) -> Row {
+        Row {
+            resume: Some(saved_session()),
+            ..self
+        }
     }
 }
 
@@ -582,31 +578,34 @@ fn rows() -> Vec<Row> {
             Stopped,
         ),
         // --- resuming a saved session ---
-        resuming_row(
+        row(
             "HELLO with a session -> RESUME",
             vec![(ms(0), In::Connected)],
             ms(5),
             hello(),
             &[RESUME],
             Resuming,
-        ),
-        resuming_row(
+        )
+        .resuming(),
+        row(
             "RESUMED -> active",
             vec![(ms(0), In::Connected), (ms(0), hello())],
             ms(5),
             In::Payload(json!({"op": 0, "s": 9, "t": "RESUMED", "d": {}})),
             &[],
             Active,
-        ),
-        resuming_row(
+        )
+        .resuming(),
+        row(
             "op 9 false while resuming -> new session",
             vec![(ms(0), In::Connected), (ms(0), hello())],
             ms(5),
             In::Payload(json!({"op": 9, "d": false})),
             &["close 1000"],
             Disconnected,
-        ),
-        resuming_row(
+        )
+        .resuming(),
+        row(
             "...on the gateway URL",
             vec![
                 (ms(0), In::Connected),
@@ -617,31 +616,35 @@ fn rows() -> Vec<Row> {
             In::Tick,
             &[CONNECT_NEW],
             Connecting,
-        ),
-        resuming_row(
+        )
+        .resuming(),
+        row(
             "op 9 true while resuming -> resume again",
             vec![(ms(0), In::Connected), (ms(0), hello())],
             ms(5),
             In::Payload(json!({"op": 9, "d": true})),
             &["close 4000", CONNECT_RESUME],
             Connecting,
-        ),
-        resuming_row(
+        )
+        .resuming(),
+        row(
             "4007 while resuming -> new session",
             vec![(ms(0), In::Connected), (ms(0), hello())],
             ms(5),
             In::Closed(Some(4007)),
             &[CONNECT_NEW],
             Connecting,
-        ),
-        resuming_row(
+        )
+        .resuming(),
+        row(
             "heartbeat while resuming carries the saved seq",
             vec![(ms(0), In::Connected), (ms(0), hello())],
             At::Due,
             In::Tick,
             &[r#"send {"op":1,"d":5,"s":null,"t":null}"#],
             Resuming,
-        ),
+        )
+        .resuming(),
         // --- stopped and fatal: nothing more ---
         row(
             "stopped ignores payloads",
@@ -879,19 +882,25 @@ fn saved_session_connects_to_its_resume_url() {
     assert_eq!(first, ["connect wss://gw.test resume=true"]);
 }
 
+/// A session with jitter seed `seed` that connected and got HELLO (1000 ms interval) at `t0`.
+fn hello_with_seed(seed: u64, t0: Instant) -> ClientSession {
+    let mut config = config();
+    config.jitter_seed = seed;
+    let (mut session, _) = ClientSession::new(config, t0);
+    session.on_connected(t0);
+    session.on_payload(
+        &payload(json!({"op": 10, "d": {"heartbeat_interval": 1000}})),
+        t0,
+    );
+    session
+}
+
 #[test]
 fn first_heartbeat_is_jittered_within_the_interval() {
     let mut offsets = Vec::new();
     for seed in 0..50 {
         let t0 = Instant::now();
-        let mut config = config();
-        config.jitter_seed = seed;
-        let (mut session, _) = ClientSession::new(config, t0);
-        session.on_connected(t0);
-        session.on_payload(
-            &payload(json!({"op": 10, "d": {"heartbeat_interval": 1000}})),
-            t0,
-        );
+        let mut session = hello_with_seed(seed, t0);
         let due = session.poll_at().expect("heartbeat scheduled") - t0;
         assert!(due < Duration::from_millis(1000), "seed {seed}: {due:?}");
         offsets.push(due);
@@ -927,14 +936,7 @@ fn latency_is_measured_from_heartbeat_to_ack() {
 fn invalid_session_waits_one_to_five_seconds() {
     for seed in 0..30 {
         let t0 = Instant::now();
-        let mut config = config();
-        config.jitter_seed = seed;
-        let (mut session, _) = ClientSession::new(config, t0);
-        session.on_connected(t0);
-        session.on_payload(
-            &payload(json!({"op": 10, "d": {"heartbeat_interval": 1000}})),
-            t0,
-        );
+        let mut session = hello_with_seed(seed, t0);
         session.identify_permitted(t0);
         let actions = session.on_payload(&payload(json!({"op": 9, "d": false})), t0);
         assert_eq!(actions, [ClientAction::Close(CloseCode::Normal)]);

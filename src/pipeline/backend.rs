@@ -15,8 +15,8 @@ use tower::ServiceExt;
 
 use super::websocket::{is_upgrade, relay, relay_config};
 use super::{
-    buffer_body, discord_error, empty_body, full_body, Answer, BoxFuture, BufferError, Outcome,
-    PipeBody, RequestContext, Responder, Source,
+    buffer_body, discord_error, empty_body, full_body, Answer, BufferError, Outcome, PipeBody,
+    RequestContext, Responder, Source,
 };
 use crate::backend::error::Unrouted;
 use crate::backend::gateway::Gateway;
@@ -199,74 +199,68 @@ fn answer(response: Response<PipeBody>, source: Source) -> Answer {
 }
 
 impl Responder for BackendResponder {
-    fn respond<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        req: Request<PipeBody>,
-    ) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            if ctx.host == GATEWAY_HOST && is_upgrade(&req) {
-                return Outcome::Answered(self.gateway_upgrade(ctx, req));
-            }
-            if !is_backend_request(&ctx.host, req.uri().path()) {
-                return Outcome::Declined(req);
-            }
-            // Buffered so the request can go on down the chain if the backend has no route.
-            let (parts, body) = req.into_parts();
-            let bytes: Bytes = match buffer_body(body, self.max_body).await {
-                Ok(bytes) => bytes,
-                Err(err) => return Outcome::Answered(body_error(err)),
+    async fn respond(&self, ctx: &RequestContext, req: Request<PipeBody>) -> Outcome {
+        if ctx.host == GATEWAY_HOST && is_upgrade(&req) {
+            return Outcome::Answered(self.gateway_upgrade(ctx, req));
+        }
+        if !is_backend_request(&ctx.host, req.uri().path()) {
+            return Outcome::Declined(req);
+        }
+        // Buffered so the request can go on down the chain if the backend has no route.
+        let (parts, body) = req.into_parts();
+        let bytes: Bytes = match buffer_body(body, self.max_body).await {
+            Ok(bytes) => bytes,
+            Err(err) => return Outcome::Answered(body_error(err)),
+        };
+        for router in &self.routers {
+            let mut backend_req =
+                Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+            let headers = backend_req.headers_mut();
+            headers.insert(
+                http::header::HOST,
+                http::HeaderValue::from_str(&ctx.authority())
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("discord.com")),
+            );
+            // URLs the backend hands out must be Discord's, reached through the proxy again;
+            // set here (a client's own copies replaced) so no client can pick them.
+            headers.insert(
+                PROXIED_CDN_ORIGIN,
+                http::HeaderValue::from_static(ADVERTISED_CDN),
+            );
+            headers.insert(
+                PROXIED_GATEWAY_URL,
+                http::HeaderValue::from_static(ADVERTISED_GATEWAY),
+            );
+            let result: Result<Response<axum::body::Body>, Infallible> =
+                router.clone().oneshot(backend_req).await;
+            let response = match result {
+                Ok(response) => response,
+                Err(never) => match never {},
             };
-            for router in &self.routers {
-                let mut backend_req =
-                    Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
-                let headers = backend_req.headers_mut();
-                headers.insert(
-                    http::header::HOST,
-                    http::HeaderValue::from_str(&ctx.authority())
-                        .unwrap_or_else(|_| http::HeaderValue::from_static("discord.com")),
-                );
-                // URLs the backend hands out must be Discord's, reached through the proxy again;
-                // set here (a client's own copies replaced) so no client can pick them.
-                headers.insert(
-                    PROXIED_CDN_ORIGIN,
-                    http::HeaderValue::from_static(ADVERTISED_CDN),
-                );
-                headers.insert(
-                    PROXIED_GATEWAY_URL,
-                    http::HeaderValue::from_static(ADVERTISED_GATEWAY),
-                );
-                let result: Result<Response<axum::body::Body>, Infallible> =
-                    router.clone().oneshot(backend_req).await;
-                let response = match result {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
-                if response.extensions().get::<Unrouted>().is_some() {
-                    continue;
-                }
-                // Backend answers are built whole; buffering keeps the pipeline's body `Sync`.
-                let (parts, body) = response.into_parts();
-                return match axum::body::to_bytes(body, usize::MAX).await {
-                    Ok(bytes) => Outcome::Answered(answer(
-                        Response::from_parts(parts, full_body(bytes)),
-                        Source::Backend,
-                    )),
-                    Err(err) => Outcome::Answered(Answer {
-                        response: discord_error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "500: Internal Server Error",
-                            0,
-                        ),
-                        source: Source::Proxy,
-                        upstream_addr: None,
-                        error: Some(format!("backend body: {err}")),
-                        record: true,
-                    }),
-                };
+            if response.extensions().get::<Unrouted>().is_some() {
+                continue;
             }
-            Outcome::Declined(Request::from_parts(parts, full_body(bytes)))
-        })
+            // Backend answers are built whole; buffering keeps the pipeline's body `Sync`.
+            let (parts, body) = response.into_parts();
+            return match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => Outcome::Answered(answer(
+                    Response::from_parts(parts, full_body(bytes)),
+                    Source::Backend,
+                )),
+                Err(err) => Outcome::Answered(Answer {
+                    response: discord_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "500: Internal Server Error",
+                        0,
+                    ),
+                    source: Source::Proxy,
+                    upstream_addr: None,
+                    error: Some(format!("backend body: {err}")),
+                    record: true,
+                }),
+            };
+        }
+        Outcome::Declined(Request::from_parts(parts, full_body(bytes)))
     }
 }
 

@@ -8,7 +8,7 @@ use super::backend::BackendResponder;
 use super::replay::{ReplayOptions, ReplayResponder};
 use super::upstream::UpstreamResponder;
 use super::websocket::WebSocketRelay;
-use super::{Pipeline, Responder};
+use super::{ChainLink, Pipeline};
 use crate::store::{Recorder, Store};
 use crate::upstream::Upstream;
 
@@ -67,7 +67,7 @@ pub fn serve_chain(
     upstream: Option<Upstream>,
     recorder: Option<Recorder>,
 ) -> Pipeline {
-    let mut chain: Vec<Arc<dyn Responder>> = vec![Arc::new(backend)];
+    let mut chain: Vec<Arc<dyn ChainLink>> = vec![Arc::new(backend)];
     if fallback.recorded {
         if let Some(store) = recordings {
             chain.push(Arc::new(ReplayResponder::new(store, replay)));
@@ -87,7 +87,7 @@ pub fn serve_chain(
 /// The chain `record` uses: upstream only, answers left untagged.
 pub fn record_chain(upstream: Upstream, recorder: Option<Recorder>) -> Pipeline {
     let relay = Arc::new(WebSocketRelay::new(recorder.clone()));
-    let chain: Vec<Arc<dyn Responder>> = vec![Arc::new(UpstreamResponder::new(upstream, relay))];
+    let chain: Vec<Arc<dyn ChainLink>> = vec![Arc::new(UpstreamResponder::new(upstream, relay))];
     Pipeline::new(chain, recorder, false)
 }
 

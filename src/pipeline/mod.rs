@@ -130,16 +130,37 @@ pub enum Outcome {
 /// One link of the chain (backend, recordings, upstream).
 pub trait Responder: Send + Sync + 'static {
     /// Answers `req` or hands it back.
-    fn respond<'a>(
+    fn respond(
+        &self,
+        ctx: &RequestContext,
+        req: Request<PipeBody>,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+/// A [`Responder`] as the chain holds it: the links are different types, so each one's future
+/// is boxed here, in one place, instead of in every responder.
+pub(crate) trait ChainLink: Send + Sync {
+    /// [`Responder::respond`], boxed.
+    fn respond_boxed<'a>(
         &'a self,
         ctx: &'a RequestContext,
         req: Request<PipeBody>,
     ) -> BoxFuture<'a, Outcome>;
 }
 
+impl<R: Responder> ChainLink for R {
+    fn respond_boxed<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        req: Request<PipeBody>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.respond(ctx, req))
+    }
+}
+
 /// The chain plus the recorder.
 pub struct Pipeline {
-    chain: Vec<Arc<dyn Responder>>,
+    chain: Vec<Arc<dyn ChainLink>>,
     recorder: Option<Recorder>,
     tag_source: bool,
 }
@@ -147,8 +168,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline trying `chain` in order; records answers when `recorder` is set; adds
     /// [`SOURCE_HEADER`] to responses when `tag_source`.
-    pub fn new(
-        chain: Vec<Arc<dyn Responder>>,
+    pub(crate) fn new(
+        chain: Vec<Arc<dyn ChainLink>>,
         recorder: Option<Recorder>,
         tag_source: bool,
     ) -> Self {
@@ -249,7 +270,7 @@ impl Pipeline {
             String::new()
         };
         for responder in &self.chain {
-            match responder.respond(ctx, req).await {
+            match responder.respond_boxed(ctx, req).await {
                 Outcome::Answered(mut answer) => {
                     log_answer(ctx, &req_line, answer.source, answer.response.status());
                     if self.tag_source {

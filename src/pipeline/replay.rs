@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use serde_json::Value;
 
-use super::{full_body, Answer, BoxFuture, Outcome, PipeBody, RequestContext, Responder, Source};
+use super::{full_body, Answer, Outcome, PipeBody, RequestContext, Responder, Source};
 use crate::store::route::route_template;
 use crate::store::{Exchange, Store};
 
@@ -384,60 +384,54 @@ fn replayed_response(exchange: &Exchange, live_path: &str) -> Option<Response<Pi
 }
 
 impl Responder for ReplayResponder {
-    fn respond<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        req: Request<PipeBody>,
-    ) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            if super::websocket::is_upgrade(&req) {
-                return Outcome::Declined(req);
+    async fn respond(&self, ctx: &RequestContext, req: Request<PipeBody>) -> Outcome {
+        if super::websocket::is_upgrade(&req) {
+            return Outcome::Declined(req);
+        }
+        let method = req.method().to_string();
+        let authority = ctx.authority();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().map(str::to_string);
+        let (req, body) = if self.options.match_body {
+            let (parts, body) = req.into_parts();
+            match super::buffer_body(body, self.options.max_body).await {
+                Ok(bytes) => (
+                    Request::from_parts(parts, full_body(bytes.clone())),
+                    Some(bytes),
+                ),
+                // The body is gone now; say so rather than pass on a truncated request.
+                Err(err) => return Outcome::Answered(super::backend::body_error(err)),
             }
-            let method = req.method().to_string();
-            let authority = ctx.authority();
-            let path = req.uri().path().to_string();
-            let query = req.uri().query().map(str::to_string);
-            let (req, body) = if self.options.match_body {
-                let (parts, body) = req.into_parts();
-                match super::buffer_body(body, self.options.max_body).await {
-                    Ok(bytes) => (
-                        Request::from_parts(parts, full_body(bytes.clone())),
-                        Some(bytes),
-                    ),
-                    // The body is gone now; say so rather than pass on a truncated request.
-                    Err(err) => return Outcome::Answered(super::backend::body_error(err)),
+        } else {
+            (req, None)
+        };
+        let found = self.find(
+            &method,
+            &authority,
+            &path,
+            query.as_deref(),
+            body.as_deref(),
+        );
+        let Some((exchange, kind)) = found else {
+            return Outcome::Declined(req);
+        };
+        match replayed_response(&exchange, &path) {
+            Some(mut response) => {
+                let replay = format!("{} {}", exchange.id, kind.as_str());
+                tracing::debug!(id = exchange.id, kind = kind.as_str(), "replaying");
+                if let Ok(value) = HeaderValue::from_str(&replay) {
+                    response.headers_mut().insert(REPLAY_HEADER, value);
                 }
-            } else {
-                (req, None)
-            };
-            let found = self.find(
-                &method,
-                &authority,
-                &path,
-                query.as_deref(),
-                body.as_deref(),
-            );
-            let Some((exchange, kind)) = found else {
-                return Outcome::Declined(req);
-            };
-            match replayed_response(&exchange, &path) {
-                Some(mut response) => {
-                    let replay = format!("{} {}", exchange.id, kind.as_str());
-                    tracing::debug!(id = exchange.id, kind = kind.as_str(), "replaying");
-                    if let Ok(value) = HeaderValue::from_str(&replay) {
-                        response.headers_mut().insert(REPLAY_HEADER, value);
-                    }
-                    Outcome::Answered(Answer {
-                        response,
-                        source: Source::Recording,
-                        upstream_addr: None,
-                        error: None,
-                        record: true,
-                    })
-                }
-                None => Outcome::Declined(req),
+                Outcome::Answered(Answer {
+                    response,
+                    source: Source::Recording,
+                    upstream_addr: None,
+                    error: None,
+                    record: true,
+                })
             }
-        })
+            None => Outcome::Declined(req),
+        }
     }
 }
 

@@ -7,8 +7,7 @@ use http_body_util::BodyExt;
 
 use super::websocket::{self, WebSocketRelay};
 use super::{
-    discord_error, Answer, BoxFuture, Outcome, PipeBody, RequestContext, Responder, Source,
-    HOP_BY_HOP,
+    discord_error, Answer, Outcome, PipeBody, RequestContext, Responder, Source, HOP_BY_HOP,
 };
 use crate::upstream::{Upstream, UpstreamAddr, UpstreamError};
 
@@ -119,16 +118,10 @@ fn is_unreachable(err: &UpstreamError) -> bool {
 }
 
 impl Responder for UpstreamResponder {
-    fn respond<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        req: Request<PipeBody>,
-    ) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            if websocket::is_upgrade(&req) {
-                return Outcome::Answered(self.relay.upgrade(&self.upstream, ctx, req).await);
-            }
-            Outcome::Answered(self.forward(ctx, req).await)
-        })
+    async fn respond(&self, ctx: &RequestContext, req: Request<PipeBody>) -> Outcome {
+        if websocket::is_upgrade(&req) {
+            return Outcome::Answered(self.relay.upgrade(&self.upstream, ctx, req).await);
+        }
+        Outcome::Answered(self.forward(ctx, req).await)
     }
 }

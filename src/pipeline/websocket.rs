@@ -15,7 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::{discord_error, empty_body, Answer, PipeBody, RequestContext, Source};
 use crate::store::recorder::CapturedSession;
 use crate::store::{Direction, FrameKind, Recorder};
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, UpstreamStream};
 
 /// How long the other direction may take to finish after one side closed.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -67,16 +67,7 @@ impl WebSocketRelay {
                 "no Sec-WebSocket-Key".into(),
             );
         };
-        let mut builder = Request::builder().method("GET").uri(&url);
-        for (name, value) in req.headers() {
-            let skip = name == HOST
-                || name == "sec-websocket-extensions"
-                || name.as_str().starts_with("proxy-");
-            if !skip {
-                builder = builder.header(name, value);
-            }
-        }
-        let upstream_req = match builder.header(HOST, ctx.authority()).body(()) {
+        let upstream_req = match upstream_request(ctx, &req, &url) {
             Ok(r) => r,
             Err(err) => return fail(StatusCode::BAD_REQUEST, "400: Bad Request", err.to_string()),
         };
@@ -87,21 +78,7 @@ impl WebSocketRelay {
                 return fail(StatusCode::BAD_GATEWAY, "502: Bad Gateway", err.to_string());
             }
         };
-        let mut response = Response::builder()
-            .status(StatusCode::SWITCHING_PROTOCOLS)
-            .header(CONNECTION, "upgrade")
-            .header(UPGRADE, "websocket")
-            .header(
-                SEC_WEBSOCKET_ACCEPT,
-                derive_accept_key(client_key.as_bytes()),
-            );
-        for (name, value) in connected.response.headers() {
-            let ours = name == CONNECTION || name == UPGRADE || name == SEC_WEBSOCKET_ACCEPT;
-            if !ours && name != "alt-svc" && name != "sec-websocket-extensions" {
-                response = response.header(name, value);
-            }
-        }
-        let response = match response.body(empty_body()) {
+        let response = match client_response(&client_key, &connected.response) {
             Ok(r) => r,
             Err(err) => return fail(StatusCode::BAD_GATEWAY, "502: Bad Gateway", err.to_string()),
         };
@@ -119,34 +96,15 @@ impl WebSocketRelay {
             });
             (recorder.clone(), id)
         });
-        let on_upgrade = hyper::upgrade::on(&mut req);
-        let config = self.config;
         let upstream_peer = connected.peer;
-        tokio::spawn(async move {
-            let client = match on_upgrade.await {
-                Ok(upgraded) => {
-                    WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await
-                }
-                Err(err) => {
-                    if let Some((recorder, id)) = &session {
-                        recorder.session_end(*id, Some(format!("client upgrade failed: {err}")));
-                    }
-                    return;
-                }
-            };
-            let error = relay(client, connected.socket, session.as_ref()).await;
-            if let Some(reason) = &error {
-                tracing::info!(%upstream_peer, "gateway session ended: {reason}");
-            }
-            if let Some((recorder, id)) = &session {
-                recorder.session_end(*id, error);
-            }
-        });
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(relay_once_upgraded(
+            on_upgrade,
+            connected.socket,
+            self.config,
+            session,
+            upstream_peer,
+        ));
         Answer {
             response,
             source: Source::Upstream,
@@ -154,6 +112,77 @@ impl WebSocketRelay {
             error: None,
             record: false,
         }
+    }
+}
+
+/// The upgrade request sent upstream to `url`: the client's headers minus the host, proxy
+/// headers and extensions (we relay frames, so no compression is negotiated through us).
+fn upstream_request(
+    ctx: &RequestContext,
+    req: &Request<PipeBody>,
+    url: &str,
+) -> Result<Request<()>, http::Error> {
+    let mut builder = Request::builder().method("GET").uri(url);
+    for (name, value) in req.headers() {
+        let skip = name == HOST
+            || name == "sec-websocket-extensions"
+            || name.as_str().starts_with("proxy-");
+        if !skip {
+            builder = builder.header(name, value);
+        }
+    }
+    builder.header(HOST, ctx.authority()).body(())
+}
+
+/// The 101 the client gets for `client_key`, carrying upstream's other response headers.
+fn client_response(
+    client_key: &http::HeaderValue,
+    upstream_response: &Response<Option<Vec<u8>>>,
+) -> Result<Response<PipeBody>, http::Error> {
+    let mut response = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(CONNECTION, "upgrade")
+        .header(UPGRADE, "websocket")
+        .header(
+            SEC_WEBSOCKET_ACCEPT,
+            derive_accept_key(client_key.as_bytes()),
+        );
+    for (name, value) in upstream_response.headers() {
+        let ours = name == CONNECTION || name == UPGRADE || name == SEC_WEBSOCKET_ACCEPT;
+        if !ours && name != "alt-svc" && name != "sec-websocket-extensions" {
+            response = response.header(name, value);
+        }
+    }
+    response.body(empty_body())
+}
+
+/// Waits for the client's side of the upgrade, then relays it with `upstream` until both end,
+/// closing the recorded session with the reason it ended.
+async fn relay_once_upgraded(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    upstream: WebSocketStream<UpstreamStream>,
+    config: WebSocketConfig,
+    session: Option<(Recorder, u64)>,
+    upstream_peer: std::net::SocketAddr,
+) {
+    let client = match on_upgrade.await {
+        Ok(upgraded) => {
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await
+        }
+        Err(err) => {
+            if let Some((recorder, id)) = &session {
+                recorder.session_end(*id, Some(format!("client upgrade failed: {err}")));
+            }
+            return;
+        }
+    };
+    let error = relay(client, upstream, session.as_ref()).await;
+    if let Some(reason) = &error {
+        tracing::info!(%upstream_peer, "gateway session ended: {reason}");
+    }
+    if let Some((recorder, id)) = &session {
+        recorder.session_end(*id, error);
     }
 }
 

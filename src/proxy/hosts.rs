@@ -1,7 +1,7 @@
 //! Which hosts are Discord's (intercepted and recorded) and which are tunnelled untouched.
 
 /// Discord's domains; each also covers its subdomains.
-pub const DISCORD_DOMAINS: &[&str] = &[
+pub(crate) const DISCORD_DOMAINS: &[&str] = &[
     "discord.com",
     "discordapp.com",
     "discord.gg",
@@ -11,7 +11,7 @@ pub const DISCORD_DOMAINS: &[&str] = &[
 
 /// A list of domains matched with their subdomains.
 #[derive(Debug, Clone)]
-pub struct HostMatcher {
+pub(crate) struct HostMatcher {
     domains: Vec<String>,
 }
 
@@ -23,7 +23,7 @@ impl Default for HostMatcher {
 
 impl HostMatcher {
     /// Matches these domains (lower-cased, trailing dots and `*.` prefixes ignored).
-    pub fn new(domains: impl IntoIterator<Item = String>) -> Self {
+    pub(crate) fn new(domains: impl IntoIterator<Item = String>) -> Self {
         HostMatcher {
             domains: domains
                 .into_iter()
@@ -39,7 +39,7 @@ impl HostMatcher {
     }
 
     /// Whether `host` (no port) is one of the domains or below one.
-    pub fn matches(&self, host: &str) -> bool {
+    pub(crate) fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.domains.iter().any(|domain| {
             host == *domain
@@ -47,11 +47,6 @@ impl HostMatcher {
                     && host.ends_with(domain.as_str())
                     && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
         })
-    }
-
-    /// The domains.
-    pub fn domains(&self) -> &[String] {
-        &self.domains
     }
 }
 

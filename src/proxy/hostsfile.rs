@@ -4,10 +4,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// Marker ending every line we add.
-pub const MARKER: &str = "# added by discord-mitm";
+pub(crate) const MARKER: &str = "# added by discord-mitm";
 
 /// The names the official client and bots connect to (a hosts file has no wildcards).
-pub const REDIRECTED_NAMES: &[&str] = &[
+pub(crate) const REDIRECTED_NAMES: &[&str] = &[
     "discord.com",
     "www.discord.com",
     "canary.discord.com",
@@ -29,7 +29,7 @@ pub const REDIRECTED_NAMES: &[&str] = &[
 
 /// Hosts file trouble.
 #[derive(Debug, thiserror::Error)]
-pub enum HostsFileError {
+pub(crate) enum HostsFileError {
     #[error("cannot read {path}: {reason}")]
     Read { path: PathBuf, reason: String },
     #[error("cannot write {path}: {reason} (editing the hosts file needs root / Administrator)")]
@@ -37,7 +37,7 @@ pub enum HostsFileError {
 }
 
 /// The lines for `address`.
-pub fn lines(address: IpAddr) -> Vec<String> {
+pub(crate) fn lines(address: IpAddr) -> Vec<String> {
     REDIRECTED_NAMES
         .iter()
         .map(|name| format!("{address} {name} {MARKER}"))
@@ -68,7 +68,7 @@ fn is_ours(line: &str) -> bool {
 }
 
 /// Adds the lines (replacing ours from an earlier run); returns how many were written.
-pub fn apply(path: &Path, address: IpAddr) -> Result<usize, HostsFileError> {
+pub(crate) fn apply(path: &Path, address: IpAddr) -> Result<usize, HostsFileError> {
     let text = read(path)?;
     let mut kept: Vec<&str> = text.lines().filter(|l| !is_ours(l)).collect();
     while kept.last().is_some_and(|l| l.trim().is_empty()) {
@@ -88,7 +88,7 @@ pub fn apply(path: &Path, address: IpAddr) -> Result<usize, HostsFileError> {
 }
 
 /// Takes our lines out, leaving every other line as it was; returns how many were removed.
-pub fn remove(path: &Path) -> Result<usize, HostsFileError> {
+pub(crate) fn remove(path: &Path) -> Result<usize, HostsFileError> {
     let text = read(path)?;
     let mut removed = 0;
     let mut out = String::with_capacity(text.len());

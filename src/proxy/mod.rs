@@ -2,8 +2,8 @@
 //! for hosts-file redirects, leaf certificates by host, and the decision of which hosts are
 //! intercepted (Discord's) and which are tunnelled untouched. Everything intercepted goes to
 //! the pipeline; nothing here knows Discord's API.
-pub mod hosts;
-pub mod hostsfile;
+pub(crate) mod hosts;
+pub(crate) mod hostsfile;
 mod intercept;
 
 use std::future::Future;
@@ -18,8 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-pub use crate::ca::LeafAuthority;
-pub use hosts::{HostMatcher, DISCORD_DOMAINS};
+pub(crate) use crate::ca::LeafAuthority;
+pub(crate) use hosts::{HostMatcher, DISCORD_DOMAINS};
 
 use crate::pipeline::{PipeBody, Pipeline, RequestContext};
 use crate::upstream::BoxError;
@@ -28,7 +28,7 @@ use intercept::{Interceptor, Target};
 
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
     #[error("proxy failed: {0}")]
@@ -36,7 +36,7 @@ pub enum ProxyError {
 }
 
 /// The listeners, bound (so ports chosen by the OS are known before serving).
-pub struct Listeners {
+pub(crate) struct Listeners {
     /// The explicit proxy.
     pub proxy: TcpListener,
     /// The transparent TLS listener, if asked for.
@@ -45,7 +45,7 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds `proxy` and, if given, `transparent`.
-    pub async fn bind(
+    pub(crate) async fn bind(
         proxy: SocketAddr,
         transparent: Option<SocketAddr>,
     ) -> Result<Listeners, ProxyError> {
@@ -73,7 +73,7 @@ impl Listeners {
 }
 
 /// Runs both listeners until `shutdown` completes.
-pub async fn serve(
+pub(crate) async fn serve(
     listeners: Listeners,
     leaves: Arc<LeafAuthority>,
     intercept: HostMatcher,

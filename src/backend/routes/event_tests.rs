@@ -1,17 +1,12 @@
 //! Every mutation publishes the dispatch events Discord would send (driven in-process).
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::Receiver;
-use tower::ServiceExt;
 
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
-use crate::backend::state::{AppState, Config};
-use crate::backend::store::Store;
-use crate::backend::world::load_fixture_bytes;
+use crate::backend::state::AppState;
 use crate::{
     backend::events::{Audience, Event},
     gateway::intents,
@@ -34,33 +29,18 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        let store = Store::temporary().unwrap();
-        load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
-        let state = AppState::new(store, Config::default());
+        let state = super::test_support::state_with(FIXTURE);
         let events = state.bus.subscribe();
         Harness { state, events }
     }
 
     async fn call(&mut self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("/api/v10{path}"))
-            .header("authorization", token)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = super::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        super::test_support::call(&self.state, method, path, token, body).await
+    }
+
+    /// [`Harness::call`] as the bot application.
+    async fn bot(&mut self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(method, path, "Bot bot", body).await
     }
 
     /// Events published since the last drain, audit log entries left out.
@@ -91,10 +71,9 @@ fn guild_channel(guild: u64, channel: u64) -> Audience {
 async fn message_lifecycle_publishes_create_update_delete_bulk() {
     let mut h = Harness::new();
     let (status, message) = h
-        .call(
+        .bot(
             "POST",
             "/channels/110/messages",
-            "Bot bot",
             json!({"content": "hi <@13>"}),
         )
         .await;
@@ -111,23 +90,17 @@ async fn message_lifecycle_publishes_create_update_delete_bulk() {
     assert!(create.data["mentions"][0]["member"]["joined_at"].is_string());
     assert_eq!(create.data["content"], "hi <@13>");
     let id = message["id"].as_str().unwrap().to_string();
-    h.call(
+    h.bot(
         "PATCH",
         &format!("/channels/110/messages/{id}"),
-        "Bot bot",
         json!({"content": "edited"}),
     )
     .await;
     let update = h.drain();
     assert_eq!(update[0].name, "MESSAGE_UPDATE");
     assert_eq!(update[0].data["content"], "edited");
-    h.call(
-        "DELETE",
-        &format!("/channels/110/messages/{id}"),
-        "Bot bot",
-        json!({}),
-    )
-    .await;
+    h.bot("DELETE", &format!("/channels/110/messages/{id}"), json!({}))
+        .await;
     let delete = h.drain();
     assert_eq!(delete[0].name, "MESSAGE_DELETE");
     assert_eq!(
@@ -135,26 +108,15 @@ async fn message_lifecycle_publishes_create_update_delete_bulk() {
         json!({"id": id, "channel_id": "110", "guild_id": "100"})
     );
     let (_, a) = h
-        .call(
-            "POST",
-            "/channels/110/messages",
-            "Bot bot",
-            json!({"content": "a"}),
-        )
+        .bot("POST", "/channels/110/messages", json!({"content": "a"}))
         .await;
     let (_, b) = h
-        .call(
-            "POST",
-            "/channels/110/messages",
-            "Bot bot",
-            json!({"content": "b"}),
-        )
+        .bot("POST", "/channels/110/messages", json!({"content": "b"}))
         .await;
     h.drain();
-    h.call(
+    h.bot(
         "POST",
         "/channels/110/messages/bulk-delete",
-        "Bot bot",
         json!({"messages": [a["id"], b["id"]]}),
     )
     .await;
@@ -182,10 +144,9 @@ async fn reactions_and_pins_publish_their_events() {
         .await;
     let base = format!("/channels/110/messages/{}", message["id"].as_str().unwrap());
     h.drain();
-    h.call(
+    h.bot(
         "PUT",
         &format!("{base}/reactions/%F0%9F%91%8D/@me"),
-        "Bot bot",
         json!({}),
     )
     .await;
@@ -195,10 +156,9 @@ async fn reactions_and_pins_publish_their_events() {
     assert_eq!(add[0].data["emoji"], json!({"id": null, "name": "👍"}));
     assert_eq!(add[0].data["message_author_id"], "13");
     assert_eq!(add[0].data["member"]["user"]["id"], "12");
-    h.call(
+    h.bot(
         "DELETE",
         &format!("{base}/reactions/%F0%9F%91%8D/@me"),
-        "Bot bot",
         json!({}),
     )
     .await;
@@ -211,21 +171,19 @@ async fn reactions_and_pins_publish_their_events() {
     )
     .await;
     h.drain();
-    h.call(
+    h.bot(
         "DELETE",
         &format!("{base}/reactions/%F0%9F%91%8D"),
-        "Bot bot",
         json!({}),
     )
     .await;
     assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE_EMOJI"]);
-    h.call("DELETE", &format!("{base}/reactions"), "Bot bot", json!({}))
+    h.bot("DELETE", &format!("{base}/reactions"), json!({}))
         .await;
     assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE_ALL"]);
-    h.call(
+    h.bot(
         "PUT",
         &format!("/channels/110/pins/{}", message["id"].as_str().unwrap()),
-        "Bot bot",
         json!({}),
     )
     .await;
@@ -239,56 +197,43 @@ async fn reactions_and_pins_publish_their_events() {
 async fn guild_structure_changes_publish_channel_role_and_member_events() {
     let mut h = Harness::new();
     let (_, channel) = h
-        .call(
-            "POST",
-            "/guilds/100/channels",
-            "Bot bot",
-            json!({"name": "new"}),
-        )
+        .bot("POST", "/guilds/100/channels", json!({"name": "new"}))
         .await;
     let events = h.drain();
     assert_eq!(events[0].name, "CHANNEL_CREATE");
     assert_eq!(events[0].intents, intents::GUILDS);
     let cid = channel["id"].as_str().unwrap().to_string();
-    h.call(
-        "PATCH",
-        &format!("/channels/{cid}"),
-        "Bot bot",
-        json!({"topic": "t"}),
-    )
-    .await;
+    h.bot("PATCH", &format!("/channels/{cid}"), json!({"topic": "t"}))
+        .await;
     assert_eq!(h.names(), vec!["CHANNEL_UPDATE"]);
-    h.call(
+    h.bot(
         "PUT",
         &format!("/channels/{cid}/permissions/13"),
-        "Bot bot",
         json!({"type": 1, "deny": "1024"}),
     )
     .await;
     assert_eq!(h.names(), vec!["CHANNEL_UPDATE"]);
-    h.call("DELETE", &format!("/channels/{cid}"), "Bot bot", json!({}))
+    h.bot("DELETE", &format!("/channels/{cid}"), json!({}))
         .await;
     assert_eq!(h.names(), vec!["CHANNEL_DELETE"]);
 
     let (_, role) = h
-        .call("POST", "/guilds/100/roles", "Bot bot", json!({"name": "r"}))
+        .bot("POST", "/guilds/100/roles", json!({"name": "r"}))
         .await;
     let created = h.drain();
     assert_eq!(created[0].name, "GUILD_ROLE_CREATE");
     assert_eq!(created[0].data["role"]["name"], "r");
     let rid = role["id"].as_str().unwrap().to_string();
-    h.call(
+    h.bot(
         "PATCH",
         &format!("/guilds/100/roles/{rid}"),
-        "Bot bot",
         json!({"name": "r2"}),
     )
     .await;
     assert_eq!(h.names(), vec!["GUILD_ROLE_UPDATE"]);
-    h.call(
+    h.bot(
         "PUT",
         &format!("/guilds/100/members/13/roles/{rid}"),
-        "Bot bot",
         json!({}),
     )
     .await;
@@ -296,13 +241,8 @@ async fn guild_structure_changes_publish_channel_role_and_member_events() {
     assert_eq!(member[0].name, "GUILD_MEMBER_UPDATE");
     assert_eq!(member[0].intents, intents::GUILD_MEMBERS);
     assert_eq!(member[0].data["roles"], json!([rid]));
-    h.call(
-        "DELETE",
-        &format!("/guilds/100/roles/{rid}"),
-        "Bot bot",
-        json!({}),
-    )
-    .await;
+    h.bot("DELETE", &format!("/guilds/100/roles/{rid}"), json!({}))
+        .await;
     assert_eq!(h.names(), vec!["GUILD_ROLE_DELETE", "GUILD_MEMBER_UPDATE"]);
 
     h.call("PATCH", "/guilds/100", "alice", json!({"name": "Renamed"}))
@@ -310,27 +250,20 @@ async fn guild_structure_changes_publish_channel_role_and_member_events() {
     let update = h.drain();
     assert_eq!(update[0].name, "GUILD_UPDATE");
     assert_eq!(update[0].data["name"], "Renamed");
-    h.call(
+    h.bot(
         "POST",
         "/guilds/100/emojis",
-        "Bot bot",
         json!({"name": "blob", "image": "data:image/png;base64,AAAA"}),
     )
     .await;
     assert_eq!(h.names(), vec!["GUILD_EMOJIS_UPDATE"]);
-    h.call(
-        "POST",
-        "/channels/110/webhooks",
-        "Bot bot",
-        json!({"name": "hook"}),
-    )
-    .await;
+    h.bot("POST", "/channels/110/webhooks", json!({"name": "hook"}))
+        .await;
     assert_eq!(h.names(), vec!["WEBHOOKS_UPDATE"]);
     let (_, thread) = h
-        .call(
+        .bot(
             "POST",
             "/channels/110/threads",
-            "Bot bot",
             json!({"name": "t", "type": 11}),
         )
         .await;
@@ -349,9 +282,7 @@ async fn guild_structure_changes_publish_channel_role_and_member_events() {
 #[tokio::test]
 async fn joins_kicks_and_bans_reach_the_guild_and_the_user() {
     let mut h = Harness::new();
-    let (_, invite) = h
-        .call("POST", "/channels/110/invites", "Bot bot", json!({}))
-        .await;
+    let (_, invite) = h.bot("POST", "/channels/110/invites", json!({})).await;
     let created = h.drain();
     assert_eq!(created[0].name, "INVITE_CREATE");
     assert_eq!(
@@ -381,20 +312,17 @@ async fn joins_kicks_and_bans_reach_the_guild_and_the_user() {
         .unwrap()
         .iter()
         .any(|c| c["id"] == "110"));
-    h.call("DELETE", "/guilds/100/members/14", "Bot bot", json!({}))
-        .await;
+    h.bot("DELETE", "/guilds/100/members/14", json!({})).await;
     let kicked = h.drain();
     assert_eq!(kicked[0].name, "GUILD_MEMBER_REMOVE");
     assert_eq!(kicked[1].name, "GUILD_DELETE");
     assert_eq!(kicked[1].audience, Audience::Users(vec![Snowflake(14)]));
-    h.call("PUT", "/guilds/100/bans/13", "Bot bot", json!({}))
-        .await;
+    h.bot("PUT", "/guilds/100/bans/13", json!({})).await;
     assert_eq!(
         h.names(),
         vec!["GUILD_MEMBER_REMOVE", "GUILD_DELETE", "GUILD_BAN_ADD"]
     );
-    h.call("DELETE", "/guilds/100/bans/13", "Bot bot", json!({}))
-        .await;
+    h.bot("DELETE", "/guilds/100/bans/13", json!({})).await;
     assert_eq!(h.names(), vec!["GUILD_BAN_REMOVE"]);
 }
 
@@ -502,12 +430,7 @@ async fn opening_a_dm_tells_the_opening_user_but_not_bots() {
     .await;
     assert!(h.drain().is_empty());
     // A bot opening a DM gets no CHANNEL_CREATE (Discord sends none for DMs to bots).
-    h.call(
-        "POST",
-        "/users/@me/channels",
-        "Bot bot",
-        json!({"recipient_id": "13"}),
-    )
-    .await;
+    h.bot("POST", "/users/@me/channels", json!({"recipient_id": "13"}))
+        .await;
     assert!(h.drain().is_empty());
 }
