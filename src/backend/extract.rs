@@ -1,7 +1,7 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
 //! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), the
 //! `X-Audit-Log-Reason` header (`Reason`), and the access a route declares (`InGuild`,
-//! `InChannel`).
+//! `InChannel`, `InGuildChannel`).
 //!
 //! # Declared access
 //!
@@ -9,7 +9,8 @@
 //! `InGuild<{ bits::MANAGE_ROLES }>` resolves the route's `guild_id` path parameter and requires
 //! the caller to be a member holding every bit; `InChannel<{ bits::SEND_MESSAGES }>` does the same
 //! for `channel_id` (visibility always required). `NEED = 0` (the default, `InGuild` alone) asks
-//! for membership or visibility only. Errors come in Discord's order: 401, path 50035, then
+//! for membership or visibility only; `InGuildChannel` is `InChannel` that also refuses DM
+//! channels (50003) before the bits. Errors come in Discord's order: 401, path 50035, then
 //! 10004/10003 unknown, 50001 missing access, 50013 missing permissions.
 //!
 //! Without a body (`InGuild<NEED>`) the extractor works on the request head and may sit anywhere
@@ -215,6 +216,31 @@ impl Scope for ChannelScope {
     }
 }
 
+/// A guild channel's visibility plus channel-level permissions; DM channels answer 50003.
+struct GuildChannelScope;
+
+impl Scope for GuildChannelScope {
+    const PARAM: &'static str = "channel_id";
+    type Access = (ChannelAccess, Snowflake);
+
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        need: u64,
+    ) -> Result<(ChannelAccess, Snowflake), ApiError> {
+        let access = state.channel_access(id, user)?;
+        let Some(guild_id) = access.guild_id() else {
+            return Err(ApiError::forbidden(
+                50003,
+                "Cannot execute action on a DM channel",
+            ));
+        };
+        access.require(need)?;
+        Ok((access, guild_id))
+    }
+}
+
 /// Caller, then path id, then the check: the order of a handler's first statement.
 async fn access_from_parts<S: Scope>(
     parts: &mut Parts,
@@ -243,33 +269,44 @@ where
     Ok((access, body))
 }
 
+/// Implements both extractor forms of one declared-access type over its [`Scope`]: on the
+/// request head alone (`B = ()`), or reading the body `B` first (see the module doc).
+macro_rules! declared_access {
+    ($name:ident, $scope:ty) => {
+        impl<const NEED: u64> FromRequestParts<AppState> for $name<NEED> {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                let access = access_from_parts::<$scope>(parts, state, NEED).await?;
+                Ok($name(access, ()))
+            }
+        }
+
+        impl<const NEED: u64, B> FromRequest<AppState> for $name<NEED, B>
+        where
+            B: FromRequest<AppState>,
+            ApiError: From<B::Rejection>,
+        {
+            type Rejection = ApiError;
+
+            async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+                let (access, body) = access_after_body::<$scope, B>(request, state, NEED).await?;
+                Ok($name(access, body))
+            }
+        }
+    };
+}
+
 /// The caller's membership in the route's guild (`guild_id`), holding every bit of `NEED`
 /// (0: membership only), plus the request body `B` when there is one (see the module doc):
 /// `InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>`.
 #[derive(Debug)]
 pub struct InGuild<const NEED: u64 = 0, B = ()>(pub GuildAccess, pub B);
 
-impl<const NEED: u64> FromRequestParts<AppState> for InGuild<NEED> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let access = access_from_parts::<GuildScope>(parts, state, NEED).await?;
-        Ok(InGuild(access, ()))
-    }
-}
-
-impl<const NEED: u64, B> FromRequest<AppState> for InGuild<NEED, B>
-where
-    B: FromRequest<AppState>,
-    ApiError: From<B::Rejection>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (access, body) = access_after_body::<GuildScope, B>(request, state, NEED).await?;
-        Ok(InGuild(access, body))
-    }
-}
+declared_access!(InGuild, GuildScope);
 
 /// The caller's view of the route's channel (`channel_id`), visible and holding every bit of
 /// `NEED` there, plus the request body `B` when there is one (see the module doc):
@@ -277,27 +314,15 @@ where
 #[derive(Debug)]
 pub struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
 
-impl<const NEED: u64> FromRequestParts<AppState> for InChannel<NEED> {
-    type Rejection = ApiError;
+declared_access!(InChannel, ChannelScope);
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let access = access_from_parts::<ChannelScope>(parts, state, NEED).await?;
-        Ok(InChannel(access, ()))
-    }
-}
+/// [`InChannel`] for routes that only act in guild channels, with the channel's guild id: a
+/// visible DM channel answers 50003 "Cannot execute action on a DM channel" before `NEED`:
+/// `InGuildChannel((access, guild_id), _): InGuildChannel<{ bits::MANAGE_MESSAGES }>`.
+#[derive(Debug)]
+pub struct InGuildChannel<const NEED: u64 = 0, B = ()>(pub (ChannelAccess, Snowflake), pub B);
 
-impl<const NEED: u64, B> FromRequest<AppState> for InChannel<NEED, B>
-where
-    B: FromRequest<AppState>,
-    ApiError: From<B::Rejection>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (access, body) = access_after_body::<ChannelScope, B>(request, state, NEED).await?;
-        Ok(InChannel(access, body))
-    }
-}
+declared_access!(InGuildChannel, GuildChannelScope);
 
 /// Query parameters; bad values answer 50035 at the parameter's name.
 #[derive(Debug)]
