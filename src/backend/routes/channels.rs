@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, InChannel, Q, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;

@@ -432,7 +432,7 @@ fn set_pinned(
     require_pin_permission(access)?;
     let message = {
         let _guard = state.store.lock();
-        let mut message = load_message(state, &access, message_id)?;
+        let mut message = load_message(state, access, message_id)?;
         if message.pinned == pinned {
             return Ok(no_content());
         }
@@ -453,8 +453,8 @@ fn set_pinned(
         message
     };
     let rendered = render::message(&state.store, &message, None)?;
-    publish_message(state, "MESSAGE_UPDATE", &access, &message, rendered)?;
-    publish_pins_update(state, &access)?;
+    publish_message(state, "MESSAGE_UPDATE", access, &message, rendered)?;
+    publish_pins_update(state, access)?;
     if pinned {
         // Discord announces pins with a system message (type 6) referencing the pinned one.
         let notice = Message {
@@ -469,7 +469,7 @@ fn set_pinned(
         };
         state.store.put_message(&notice)?;
         let rendered = render::message(&state.store, &notice, None)?;
-        publish_message(state, "MESSAGE_CREATE", &access, &notice, rendered)?;
+        publish_message(state, "MESSAGE_CREATE", access, &notice, rendered)?;
     }
     if let Some(guild_id) = access.guild_id() {
         state.audit(
