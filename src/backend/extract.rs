@@ -1,7 +1,7 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
 //! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), the
 //! `X-Audit-Log-Reason` header (`Reason`), and the access a route declares (`InGuild`,
-//! `InChannel`, `InGuildChannel`).
+//! `InChannel`, `InGuildChannel`, `OwnApplication`).
 //!
 //! # Declared access
 //!
@@ -28,7 +28,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FormErrors};
-use super::model::User;
+use super::model::{Application, User};
 use super::snowflake::Snowflake;
 use super::state::{AppState, ChannelAccess, GuildAccess};
 
@@ -241,6 +241,23 @@ impl Scope for GuildChannelScope {
     }
 }
 
+/// An application the caller runs as its bot or owns; no permission bits apply.
+struct ApplicationScope;
+
+impl Scope for ApplicationScope {
+    const PARAM: &'static str = "application_id";
+    type Access = Application;
+
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        _need: u64,
+    ) -> Result<Application, ApiError> {
+        state.own_application(id, user)
+    }
+}
+
 /// Caller, then path id, then the check: the order of a handler's first statement.
 async fn access_from_parts<S: Scope>(
     parts: &mut Parts,
@@ -271,7 +288,34 @@ where
 
 /// Implements both extractor forms of one declared-access type over its [`Scope`]: on the
 /// request head alone (`B = ()`), or reading the body `B` first (see the module doc).
+/// `without_bits` is for scopes that take no permission bits (no `NEED` parameter).
 macro_rules! declared_access {
+    ($name:ident, $scope:ty, without_bits) => {
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                let access = access_from_parts::<$scope>(parts, state, 0).await?;
+                Ok($name(access, ()))
+            }
+        }
+
+        impl<B> FromRequest<AppState> for $name<B>
+        where
+            B: FromRequest<AppState>,
+            ApiError: From<B::Rejection>,
+        {
+            type Rejection = ApiError;
+
+            async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+                let (access, body) = access_after_body::<$scope, B>(request, state, 0).await?;
+                Ok($name(access, body))
+            }
+        }
+    };
     ($name:ident, $scope:ty) => {
         impl<const NEED: u64> FromRequestParts<AppState> for $name<NEED> {
             type Rejection = ApiError;
@@ -323,6 +367,14 @@ declared_access!(InChannel, ChannelScope);
 pub struct InGuildChannel<const NEED: u64 = 0, B = ()>(pub (ChannelAccess, Snowflake), pub B);
 
 declared_access!(InGuildChannel, GuildChannelScope);
+
+/// The route's application (`application_id`) when the caller is its bot or its owner (10002
+/// unknown, 50001 otherwise), plus the request body `B` when there is one (see the module doc):
+/// `OwnApplication(app, Body(body)): OwnApplication<Body<EmojiBody>>`.
+#[derive(Debug)]
+pub struct OwnApplication<B = ()>(pub Application, pub B);
+
+declared_access!(OwnApplication, ApplicationScope, without_bits);
 
 /// Query parameters; bad values answer 50035 at the parameter's name.
 #[derive(Debug)]
