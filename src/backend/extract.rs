@@ -1,7 +1,7 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
 //! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), the
 //! `X-Audit-Log-Reason` header (`Reason`), and the access a route declares (`InGuild`,
-//! `InChannel`).
+//! `InChannel`, `InGuildChannel`, `OwnApplication`).
 //!
 //! # Declared access
 //!
@@ -9,7 +9,8 @@
 //! `InGuild<{ bits::MANAGE_ROLES }>` resolves the route's `guild_id` path parameter and requires
 //! the caller to be a member holding every bit; `InChannel<{ bits::SEND_MESSAGES }>` does the same
 //! for `channel_id` (visibility always required). `NEED = 0` (the default, `InGuild` alone) asks
-//! for membership or visibility only. Errors come in Discord's order: 401, path 50035, then
+//! for membership or visibility only; `InGuildChannel` is `InChannel` that also refuses DM
+//! channels (50003) before the bits. Errors come in Discord's order: 401, path 50035, then
 //! 10004/10003 unknown, 50001 missing access, 50013 missing permissions.
 //!
 //! Without a body (`InGuild<NEED>`) the extractor works on the request head and may sit anywhere
@@ -27,7 +28,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FormErrors};
-use super::model::User;
+use super::model::{Application, User};
 use super::snowflake::Snowflake;
 use super::state::{AppState, ChannelAccess, GuildAccess};
 
@@ -215,6 +216,48 @@ impl Scope for ChannelScope {
     }
 }
 
+/// A guild channel's visibility plus channel-level permissions; DM channels answer 50003.
+struct GuildChannelScope;
+
+impl Scope for GuildChannelScope {
+    const PARAM: &'static str = "channel_id";
+    type Access = (ChannelAccess, Snowflake);
+
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        need: u64,
+    ) -> Result<(ChannelAccess, Snowflake), ApiError> {
+        let access = state.channel_access(id, user)?;
+        let Some(guild_id) = access.guild_id() else {
+            return Err(ApiError::forbidden(
+                50003,
+                "Cannot execute action on a DM channel",
+            ));
+        };
+        access.require(need)?;
+        Ok((access, guild_id))
+    }
+}
+
+/// An application the caller runs as its bot or owns; no permission bits apply.
+struct ApplicationScope;
+
+impl Scope for ApplicationScope {
+    const PARAM: &'static str = "application_id";
+    type Access = Application;
+
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        _need: u64,
+    ) -> Result<Application, ApiError> {
+        state.own_application(id, user)
+    }
+}
+
 /// Caller, then path id, then the check: the order of a handler's first statement.
 async fn access_from_parts<S: Scope>(
     parts: &mut Parts,
@@ -243,33 +286,71 @@ where
     Ok((access, body))
 }
 
+/// Implements both extractor forms of one declared-access type over its [`Scope`]: on the
+/// request head alone (`B = ()`), or reading the body `B` first (see the module doc).
+/// `without_bits` is for scopes that take no permission bits (no `NEED` parameter).
+macro_rules! declared_access {
+    ($name:ident, $scope:ty, without_bits) => {
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                let access = access_from_parts::<$scope>(parts, state, 0).await?;
+                Ok($name(access, ()))
+            }
+        }
+
+        impl<B> FromRequest<AppState> for $name<B>
+        where
+            B: FromRequest<AppState>,
+            ApiError: From<B::Rejection>,
+        {
+            type Rejection = ApiError;
+
+            async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+                let (access, body) = access_after_body::<$scope, B>(request, state, 0).await?;
+                Ok($name(access, body))
+            }
+        }
+    };
+    ($name:ident, $scope:ty) => {
+        impl<const NEED: u64> FromRequestParts<AppState> for $name<NEED> {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                let access = access_from_parts::<$scope>(parts, state, NEED).await?;
+                Ok($name(access, ()))
+            }
+        }
+
+        impl<const NEED: u64, B> FromRequest<AppState> for $name<NEED, B>
+        where
+            B: FromRequest<AppState>,
+            ApiError: From<B::Rejection>,
+        {
+            type Rejection = ApiError;
+
+            async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+                let (access, body) = access_after_body::<$scope, B>(request, state, NEED).await?;
+                Ok($name(access, body))
+            }
+        }
+    };
+}
+
 /// The caller's membership in the route's guild (`guild_id`), holding every bit of `NEED`
 /// (0: membership only), plus the request body `B` when there is one (see the module doc):
 /// `InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>`.
 #[derive(Debug)]
 pub struct InGuild<const NEED: u64 = 0, B = ()>(pub GuildAccess, pub B);
 
-impl<const NEED: u64> FromRequestParts<AppState> for InGuild<NEED> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let access = access_from_parts::<GuildScope>(parts, state, NEED).await?;
-        Ok(InGuild(access, ()))
-    }
-}
-
-impl<const NEED: u64, B> FromRequest<AppState> for InGuild<NEED, B>
-where
-    B: FromRequest<AppState>,
-    ApiError: From<B::Rejection>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (access, body) = access_after_body::<GuildScope, B>(request, state, NEED).await?;
-        Ok(InGuild(access, body))
-    }
-}
+declared_access!(InGuild, GuildScope);
 
 /// The caller's view of the route's channel (`channel_id`), visible and holding every bit of
 /// `NEED` there, plus the request body `B` when there is one (see the module doc):
@@ -277,27 +358,23 @@ where
 #[derive(Debug)]
 pub struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
 
-impl<const NEED: u64> FromRequestParts<AppState> for InChannel<NEED> {
-    type Rejection = ApiError;
+declared_access!(InChannel, ChannelScope);
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let access = access_from_parts::<ChannelScope>(parts, state, NEED).await?;
-        Ok(InChannel(access, ()))
-    }
-}
+/// [`InChannel`] for routes that only act in guild channels, with the channel's guild id: a
+/// visible DM channel answers 50003 "Cannot execute action on a DM channel" before `NEED`:
+/// `InGuildChannel((access, guild_id), _): InGuildChannel<{ bits::MANAGE_MESSAGES }>`.
+#[derive(Debug)]
+pub struct InGuildChannel<const NEED: u64 = 0, B = ()>(pub (ChannelAccess, Snowflake), pub B);
 
-impl<const NEED: u64, B> FromRequest<AppState> for InChannel<NEED, B>
-where
-    B: FromRequest<AppState>,
-    ApiError: From<B::Rejection>,
-{
-    type Rejection = ApiError;
+declared_access!(InGuildChannel, GuildChannelScope);
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (access, body) = access_after_body::<ChannelScope, B>(request, state, NEED).await?;
-        Ok(InChannel(access, body))
-    }
-}
+/// The route's application (`application_id`) when the caller is its bot or its owner (10002
+/// unknown, 50001 otherwise), plus the request body `B` when there is one (see the module doc):
+/// `OwnApplication(app, Body(body)): OwnApplication<Body<EmojiBody>>`.
+#[derive(Debug)]
+pub struct OwnApplication<B = ()>(pub Application, pub B);
+
+declared_access!(OwnApplication, ApplicationScope, without_bits);
 
 /// Query parameters; bad values answer 50035 at the parameter's name.
 #[derive(Debug)]

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::error::{ApiError, Unknown};
 use super::events::{Dispatch, EventBus};
-use super::model::{channel_type, AuditChange, AuditLogEntry, Channel, Guild, Member, Role, User};
+use super::model::{
+    channel_type, Application, AuditChange, AuditLogEntry, Channel, Guild, Member, Role, User,
+};
 use super::permissions::{apply_implicit, bits, GuildContext};
 use super::ratelimit::{RateLimitConfig, RateLimiter};
 use super::snowflake::{now_ms, Snowflake};
@@ -178,6 +180,27 @@ impl AppState {
     /// Publishes a dispatch on the event bus.
     pub fn publish(&self, dispatch: Dispatch) {
         self.bus.publish(dispatch);
+    }
+
+    /// The application, 10002 if unknown.
+    pub fn application(&self, application_id: Snowflake) -> Result<Application, ApiError> {
+        self.store
+            .applications
+            .get(application_id.be())?
+            .ok_or(ApiError::NotFound(Unknown::Application))
+    }
+
+    /// The application if the caller is its bot or its owner (10002 unknown, 50001 otherwise).
+    pub fn own_application(
+        &self,
+        application_id: Snowflake,
+        caller: &User,
+    ) -> Result<Application, ApiError> {
+        let app = self.application(application_id)?;
+        if caller.id != app.bot_id && caller.id != app.owner_id {
+            return Err(ApiError::MissingAccess);
+        }
+        Ok(app)
     }
 
     /// The guild, 10004 if unknown, 50001 if the caller is not a member.

@@ -12,8 +12,8 @@ use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extra::Entitlement;
-use crate::backend::extract::{Auth, Body, Ids, Q};
-use crate::backend::model::{Application, Emoji, User};
+use crate::backend::extract::{Auth, Body, Ids, OwnApplication, Q};
+use crate::backend::model::{Application, Emoji};
 use crate::backend::render;
 use crate::backend::services::common::image_hash;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
@@ -59,27 +59,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The application, if the caller is its bot or its owner (10002 unknown, 50001 otherwise).
-fn own_application(
-    state: &AppState,
-    application_id: Snowflake,
-    caller: &User,
-) -> Result<Application, ApiError> {
-    let app = application(state, application_id)?;
-    if caller.id != app.bot_id && caller.id != app.owner_id {
-        return Err(ApiError::MissingAccess);
-    }
-    Ok(app)
-}
-
-fn application(state: &AppState, application_id: Snowflake) -> Result<Application, ApiError> {
-    state
-        .store
-        .applications
-        .get(application_id.be())?
-        .ok_or(ApiError::NotFound(Unknown::Application))
-}
-
 // ---- application emojis ----
 
 /// Most emojis one application may own.
@@ -87,10 +66,10 @@ const MAX_APP_EMOJIS: usize = 2000;
 
 async fn list_emojis(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(application_id): Ids<Snowflake>,
+    _: OwnApplication,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     let items = state
         .store
         .extra
@@ -117,10 +96,10 @@ fn load_emoji(
 
 async fn get_emoji(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((application_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
+    _: OwnApplication,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     let emoji = load_emoji(&state, application_id, emoji_id)?;
     Ok(ok(render::emoji(&state.store, &emoji)?))
 }
@@ -170,9 +149,8 @@ async fn create_emoji(
     State(state): State<AppState>,
     auth: Auth,
     Ids(application_id): Ids<Snowflake>,
-    Body(body): Body<EmojiBody>,
+    OwnApplication(_, Body(body)): OwnApplication<Body<EmojiBody>>,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
     checks.required("image", body.image.as_ref());
@@ -212,11 +190,10 @@ async fn create_emoji(
 
 async fn edit_emoji(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((application_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<EmojiBody>,
+    OwnApplication(_, Body(body)): OwnApplication<Body<EmojiBody>>,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     let mut checks = Validator::default();
     check_emoji_name(&mut checks, body.name.as_deref());
     checks.finish()?;
@@ -239,10 +216,10 @@ async fn edit_emoji(
 
 async fn delete_emoji(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((application_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
+    _: OwnApplication,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     state
         .store
         .extra
@@ -342,11 +319,11 @@ struct ListQuery {
 
 async fn list_entitlements(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(application_id): Ids<Snowflake>,
     Q(query): Q<ListQuery>,
+    _: OwnApplication,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     let limit = crate::backend::services::common::limit(query.limit, 100, 100)?;
     let skus = snowflake_list(query.sku_ids.as_deref(), "sku_ids")?;
     let now = now_ms();
@@ -376,10 +353,10 @@ async fn list_entitlements(
 
 async fn get_entitlement(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((application_id, entitlement_id)): Ids<(Snowflake, Snowflake)>,
+    _: OwnApplication,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     Ok(ok(render_entitlement(&load_entitlement(
         &state,
         application_id,
@@ -396,11 +373,10 @@ struct CreateEntitlementBody {
 
 async fn create_test_entitlement(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(application_id): Ids<Snowflake>,
-    Body(body): Body<CreateEntitlementBody>,
+    OwnApplication(app, Body(body)): OwnApplication<Body<CreateEntitlementBody>>,
 ) -> ApiResult {
-    let app = own_application(&state, application_id, &auth.user)?;
     let mut checks = Validator::default();
     checks.required("sku_id", body.sku_id.as_ref());
     checks.required("owner_id", body.owner_id.as_ref());
@@ -450,10 +426,10 @@ async fn create_test_entitlement(
 
 async fn delete_test_entitlement(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((application_id, entitlement_id)): Ids<(Snowflake, Snowflake)>,
+    OwnApplication(app, _): OwnApplication,
 ) -> ApiResult {
-    let app = own_application(&state, application_id, &auth.user)?;
     let entitlement = {
         let _guard = state.store.lock();
         let mut entitlement = load_entitlement(&state, application_id, entitlement_id)?;
@@ -474,10 +450,10 @@ async fn delete_test_entitlement(
 
 async fn consume_entitlement(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((application_id, entitlement_id)): Ids<(Snowflake, Snowflake)>,
+    OwnApplication(app, _): OwnApplication,
 ) -> ApiResult {
-    let app = own_application(&state, application_id, &auth.user)?;
     let entitlement = {
         let _guard = state.store.lock();
         let mut entitlement = load_entitlement(&state, application_id, entitlement_id)?;
@@ -514,7 +490,7 @@ async fn my_entitlements(
     Ids(application_id): Ids<Snowflake>,
     Q(query): Q<MyQuery>,
 ) -> ApiResult {
-    application(&state, application_id)?;
+    state.application(application_id)?;
     let skus = snowflake_list(query.sku_ids.as_deref(), "sku_ids")?;
     let found: Vec<Value> = state
         .store
@@ -537,10 +513,10 @@ const MAX_METADATA: usize = 5;
 
 async fn get_metadata(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(application_id): Ids<Snowflake>,
+    _: OwnApplication,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     let records = state
         .store
         .extra
@@ -565,11 +541,10 @@ struct MetadataBody {
 
 async fn put_metadata(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(application_id): Ids<Snowflake>,
-    Body(records): Body<Vec<MetadataBody>>,
+    OwnApplication(_, Body(records)): OwnApplication<Body<Vec<MetadataBody>>>,
 ) -> ApiResult {
-    own_application(&state, application_id, &auth.user)?;
     let mut checks = Validator::default();
     if records.len() > MAX_METADATA {
         checks.add(
@@ -658,7 +633,7 @@ async fn get_role_connection(
     Ids(application_id): Ids<Snowflake>,
 ) -> ApiResult {
     human(&auth)?;
-    application(&state, application_id)?;
+    state.application(application_id)?;
     let connection = state
         .store
         .extra
@@ -684,7 +659,7 @@ async fn put_role_connection(
     Body(body): Body<ConnectionBody>,
 ) -> ApiResult {
     human(&auth)?;
-    application(&state, application_id)?;
+    state.application(application_id)?;
     let declared = state
         .store
         .extra
@@ -762,7 +737,7 @@ async fn delete_role_connection(
     Ids(application_id): Ids<Snowflake>,
 ) -> ApiResult {
     human(&auth)?;
-    application(&state, application_id)?;
+    state.application(application_id)?;
     state
         .store
         .extra

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -80,9 +80,9 @@ fn render_for(state: &AppState, channel: &Channel, viewer: Snowflake) -> Result<
 async fn get_channel(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     Ok(ok(render_for(&state, &access.channel, auth.id())?))
 }
 
@@ -91,9 +91,8 @@ async fn patch_channel(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<ChannelBody>,
+    InChannel(access, Body(body)): InChannel<0, Body<ChannelBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let Some(guild) = access.guild.clone() else {
         return Err(ApiError::forbidden(
             50003,
@@ -187,8 +186,8 @@ async fn delete_channel(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let channel = access.channel.clone();
     let Some(guild_id) = channel.guild_id else {
         // Closing a DM leaves it in place, as on Discord.
@@ -283,9 +282,8 @@ async fn put_overwrite(
     auth: Auth,
     Ids((channel_id, overwrite_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<OverwriteBody>,
+    InChannel(access, Body(body)): InChannel<0, Body<OverwriteBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     let guild = access.guild.clone().ok_or(ApiError::MissingAccess)?;
     let mut checks = Validator::default();
@@ -369,8 +367,8 @@ async fn delete_overwrite(
     auth: Auth,
     Ids((channel_id, overwrite_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     let guild = access.guild.clone().ok_or(ApiError::MissingAccess)?;
     if guild.permissions() & bits::ADMINISTRATOR == 0
@@ -411,8 +409,8 @@ async fn typing(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
+    InChannel(access, _): InChannel<{ bits::SEND_MESSAGES }>,
 ) -> ApiResult {
-    let access = state.channel_access_requiring(channel_id, &auth.user, bits::SEND_MESSAGES)?;
     let mut data = json!({
         "channel_id": channel_id,
         "user_id": auth.id(),
@@ -434,10 +432,10 @@ async fn typing(
 
 async fn list_invites(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(channel_id): Ids<Snowflake>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     access.require(bits::MANAGE_CHANNELS)?;
     let mut out = Vec::new();
@@ -463,9 +461,8 @@ async fn create_invite(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<CreateInvite>,
+    InChannel(access, Body(body)): InChannel<0, Body<CreateInvite>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     access.require(bits::CREATE_INSTANT_INVITE)?;
     let mut checks = Validator::default();
@@ -671,10 +668,9 @@ fn publish_thread_create(state: &AppState, thread: &Channel) -> Result<Value, Ap
 async fn create_thread(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
-    Body(body): Body<CreateThread>,
+    Ids(_): Ids<Snowflake>,
+    InChannel(access, Body(body)): InChannel<0, Body<CreateThread>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     let parent = access.channel.clone();
     let is_forum = matches!(
@@ -781,9 +777,8 @@ async fn thread_from_message(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<ThreadFromMessage>,
+    InChannel(access, Body(body)): InChannel<0, Body<ThreadFromMessage>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     let parent = access.channel.clone();
     if !matches!(
@@ -1077,10 +1072,10 @@ fn archived(
 async fn archived_public(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
     Q(query): Q<ArchivedQuery>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     access.require(bits::READ_MESSAGE_HISTORY)?;
     archived(&state, &auth, &access, query, |c| {
@@ -1091,10 +1086,10 @@ async fn archived_public(
 async fn archived_private(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
     Q(query): Q<ArchivedQuery>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     access.require(bits::READ_MESSAGE_HISTORY | bits::MANAGE_THREADS)?;
     archived(&state, &auth, &access, query, |c| {
@@ -1105,10 +1100,10 @@ async fn archived_private(
 async fn archived_joined_private(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
     Q(query): Q<ArchivedQuery>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     guild_channel(&access)?;
     access.require(bits::READ_MESSAGE_HISTORY)?;
     let me = auth.id();

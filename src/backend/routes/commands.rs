@@ -12,7 +12,7 @@ use crate::backend::error::{json_response, ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids};
 use crate::backend::model::{
-    Application, ApplicationCommand, CommandPermission, CommandPermissions, User,
+    Application, ApplicationCommand, CommandPermission, CommandPermissions,
 };
 use crate::backend::permissions::bits;
 use crate::backend::services::commands::{
@@ -56,23 +56,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The application, if the caller is its bot or its owner (10002 unknown, 50001 otherwise).
-fn owned_application(
-    state: &AppState,
-    application_id: Snowflake,
-    caller: &User,
-) -> Result<Application, ApiError> {
-    let app = state
-        .store
-        .applications
-        .get(application_id.be())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
-    if caller.id != app.bot_id && caller.id != app.owner_id {
-        return Err(ApiError::MissingAccess);
-    }
-    Ok(app)
-}
-
 /// The guild scope of a command: 10004 for an unknown guild, 50001 when the application's
 /// bot is not in it (Discord's answer when the app lacks the applications.commands scope).
 fn guild_scope(state: &AppState, app: &Application, guild_id: Snowflake) -> Result<(), ApiError> {
@@ -92,7 +75,7 @@ async fn list(
     application_id: Snowflake,
     guild_id: Option<Snowflake>,
 ) -> ApiResult {
-    let app = owned_application(state, application_id, &auth.user)?;
+    let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
     }
@@ -107,7 +90,7 @@ async fn create(
     guild_id: Option<Snowflake>,
     body: Value,
 ) -> ApiResult {
-    let app = owned_application(state, application_id, &auth.user)?;
+    let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
     }
@@ -156,7 +139,7 @@ async fn overwrite(
     guild_id: Option<Snowflake>,
     body: Value,
 ) -> ApiResult {
-    let app = owned_application(state, application_id, &auth.user)?;
+    let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
     }
@@ -268,7 +251,7 @@ async fn fetch(
     guild_id: Option<Snowflake>,
     command_id: Snowflake,
 ) -> ApiResult {
-    let app = owned_application(state, application_id, &auth.user)?;
+    let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
     }
@@ -284,7 +267,7 @@ async fn edit(
     command_id: Snowflake,
     body: Value,
 ) -> ApiResult {
-    let app = owned_application(state, application_id, &auth.user)?;
+    let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
     }
@@ -345,7 +328,7 @@ async fn remove(
     guild_id: Option<Snowflake>,
     command_id: Snowflake,
 ) -> ApiResult {
-    let app = owned_application(state, application_id, &auth.user)?;
+    let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
     }
@@ -481,11 +464,7 @@ fn permission_reader(
     application_id: Snowflake,
     guild_id: Snowflake,
 ) -> Result<Application, ApiError> {
-    let app = state
-        .store
-        .applications
-        .get(application_id.be())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+    let app = state.application(application_id)?;
     if auth.id() == app.bot_id || auth.id() == app.owner_id {
         guild_scope(state, &app, guild_id)?;
     } else {
@@ -558,11 +537,7 @@ async fn put_permissions(
     if auth.user.bot {
         return Err(ApiError::forbidden(20001, "Bots cannot use this endpoint"));
     }
-    let app = state
-        .store
-        .applications
-        .get(application_id.be())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+    let app = state.application(application_id)?;
     state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
     guild_scope(&state, &app, guild_id)?;
     // The application's own id stands for "every command"; anything else must be a command

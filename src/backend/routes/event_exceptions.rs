@@ -10,7 +10,7 @@ use super::{no_content, ok, ApiResult};
 use crate::backend::error::not_found;
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::EventException;
-use crate::backend::extract::{Auth, Body, Ids, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
 use crate::backend::model::ScheduledEvent;
 use crate::backend::services::events::{
     interested_users, is_occurrence, load, require_manage, UsersQuery,
@@ -121,11 +121,10 @@ fn apply(exception: &mut EventException, body: &ExceptionBody) -> Result<(), Api
 
 async fn create(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<ExceptionBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<ExceptionBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
     require_manage(&access, Some(event.creator_id))?;
     let Some(rule) = &event.recurrence_rule else {
@@ -178,11 +177,10 @@ async fn create(
 
 async fn edit(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, event_id, exception_id)): Ids<(Snowflake, Snowflake, Snowflake)>,
-    Body(body): Body<ExceptionBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<ExceptionBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
     require_manage(&access, Some(event.creator_id))?;
     let key = key2(event_id, exception_id);
@@ -209,10 +207,10 @@ async fn edit(
 
 async fn remove(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, event_id, exception_id)): Ids<(Snowflake, Snowflake, Snowflake)>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
     require_manage(&access, Some(event.creator_id))?;
     let exception = state
@@ -234,11 +232,11 @@ async fn remove(
 /// event, not per occurrence), after checking the occurrence exists.
 async fn occurrence_users(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, event_id, exception_id)): Ids<(Snowflake, Snowflake, Snowflake)>,
     Q(query): Q<UsersQuery>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
     let known = state
         .store

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -260,11 +260,11 @@ struct WithCounts {
 
 async fn get_guild(
     State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
+    _: Auth,
+    Ids(_): Ids<Snowflake>,
     Q(query): Q<WithCounts>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     Ok(ok(render::guild(
         &state.store,
         &access.guild,
@@ -344,9 +344,8 @@ async fn patch_guild(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<PatchGuild>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<PatchGuild>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let store = &state.store;
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 2, 100);
@@ -499,10 +498,10 @@ async fn patch_guild(
 
 async fn delete_guild(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     if !access.is_owner() {
         return Err(ApiError::MissingPermissions);
     }
@@ -544,10 +543,10 @@ async fn delete_guild(
 
 async fn list_channels(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let mut out = Vec::new();
     for channel in state.store.guild_channel_list(guild_id)? {
         if channel_type::is_thread(channel.kind) {
@@ -565,9 +564,8 @@ async fn create_channel(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<ChannelBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::MANAGE_CHANNELS }, Body<ChannelBody>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_CHANNELS)?;
     let kind = body.kind.unwrap_or(channel_type::GUILD_TEXT);
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
@@ -632,11 +630,10 @@ struct Position {
 
 async fn channel_positions(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<Vec<Position>>,
+    InGuild(_, Body(body)): InGuild<{ bits::MANAGE_CHANNELS }, Body<Vec<Position>>>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_CHANNELS)?;
     let store = &state.store;
     let mut updated = Vec::new();
     {
@@ -701,11 +698,11 @@ struct Paging {
 
 async fn list_bans(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Q(query): Q<Paging>,
+    _: InGuild<{ bits::BAN_MEMBERS }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     let limit = limit(query.limit, 1000, 1000)?;
     let bans = state.store.bans.values(guild_id.be())?;
     let selected: Vec<&Ban> = match query.before {
@@ -729,10 +726,10 @@ async fn list_bans(
 
 async fn get_ban(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    _: InGuild<{ bits::BAN_MEMBERS }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     let ban = state
         .store
         .bans
@@ -750,11 +747,10 @@ struct BanBody {
 async fn put_ban(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Ids((_, user_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<BanBody>,
+    InGuild(access, Body(body)): InGuild<{ bits::BAN_MEMBERS }, Body<BanBody>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     let mut checks = Validator::default();
     checks.range(
         "delete_message_seconds",
@@ -853,13 +849,8 @@ async fn bulk_ban(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<BulkBan>,
+    InGuild(access, Body(body)): InGuild<{ bits::BAN_MEMBERS | bits::MANAGE_GUILD }, Body<BulkBan>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(
-        guild_id,
-        auth.id(),
-        bits::BAN_MEMBERS | bits::MANAGE_GUILD,
-    )?;
     let mut checks = Validator::default();
     let user_ids = body.user_ids.unwrap_or_default();
     if user_ids.is_empty() || user_ids.len() > 200 {
@@ -903,10 +894,10 @@ async fn bulk_ban(
 
 async fn vanity_url(
     State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
+    _: Auth,
+    Ids(_): Ids<Snowflake>,
+    InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD)?;
     let uses = match &access.guild.vanity_url_code {
         Some(code) => state
             .store
@@ -925,8 +916,8 @@ async fn delete_ban(
     auth: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    _: InGuild<{ bits::BAN_MEMBERS }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::BAN_MEMBERS)?;
     state
         .store
         .bans
@@ -961,11 +952,11 @@ struct AuditQuery {
 
 async fn audit_log(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Q(query): Q<AuditQuery>,
+    _: InGuild<{ bits::VIEW_AUDIT_LOG }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::VIEW_AUDIT_LOG)?;
     let limit = limit(query.limit, 50, 100)?;
     let store = &state.store;
     let matches = |e: &AuditLogEntry| {
@@ -1051,10 +1042,10 @@ async fn audit_log(
 
 async fn list_emojis(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let out = state
         .store
         .emojis
@@ -1067,10 +1058,10 @@ async fn list_emojis(
 
 async fn get_emoji(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let emoji = state
         .store
         .emojis
@@ -1121,9 +1112,8 @@ async fn create_emoji(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<EmojiBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<EmojiBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     if access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) == 0
     {
         return Err(ApiError::MissingPermissions);
@@ -1171,9 +1161,8 @@ async fn patch_emoji(
     auth: Auth,
     Ids((guild_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<EmojiBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<EmojiBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let mut emoji = state
         .store
         .emojis
@@ -1213,8 +1202,8 @@ async fn delete_emoji(
     auth: Auth,
     Ids((guild_id, emoji_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let emoji = state
         .store
         .emojis
@@ -1244,8 +1233,8 @@ async fn active_threads(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let store = &state.store;
     let mut threads = Vec::new();
     let mut members = Vec::new();
@@ -1268,11 +1257,6 @@ async fn active_threads(
     ))
 }
 
-async fn regions(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
-) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
+async fn regions(_: Auth, Ids(_): Ids<Snowflake>, _: InGuild) -> ApiResult {
     Ok(ok(crate::backend::services::common::voice_region_list()))
 }

@@ -199,7 +199,7 @@ async fn invoke(
     if auth.user.bot {
         return Err(ApiError::forbidden(20001, "Bots cannot use this endpoint"));
     }
-    let app = application(&state, body.application_id)?;
+    let app = state.application(body.application_id)?;
     let access = state.channel_access(body.channel_id, &auth.user)?;
     let guild_id = access.guild_id();
     if let Some(guild_id) = guild_id {

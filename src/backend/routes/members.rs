@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, Member};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -17,7 +17,7 @@ use crate::backend::services::members::{
 };
 use crate::backend::services::patch as patch_field;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
-use crate::backend::state::{changes, AppState};
+use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::key2;
 
 /// Routes of this family.
@@ -50,8 +50,8 @@ async fn list_members(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Q(query): Q<ListQuery>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     // Bots need the GUILD_MEMBERS privileged intent enabled to list members (else 50001).
     if auth.user.bot {
         let allowed = state
@@ -86,11 +86,11 @@ struct SearchQuery {
 
 async fn search_members(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Q(query): Q<SearchQuery>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let Some(needle) = query.query else {
         return Err(ApiError::invalid_field(
             "query",
@@ -126,10 +126,10 @@ async fn search_members(
 
 async fn get_member(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let member = state
         .store
         .member(guild_id, user_id)?
@@ -148,11 +148,10 @@ struct AddMember {
 
 async fn add_member(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<AddMember>,
+    InGuild(access, Body(body)): InGuild<{ bits::CREATE_INSTANT_INVITE }, Body<AddMember>>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::CREATE_INSTANT_INVITE)?;
     let mut checks = Validator::default();
     checks.required("access_token", body.access_token.as_ref());
     checks.length("nick", body.nick.as_deref(), 1, 32);
@@ -211,9 +210,8 @@ async fn patch_member(
     auth: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<PatchMember>,
+    InGuild(access, Body(body)): InGuild<0, Body<PatchMember>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let mut checks = Validator::default();
     if let Some(Some(nick)) = &body.nick {
         checks.length("nick", Some(nick), 1, 32);
@@ -369,9 +367,8 @@ async fn patch_me(
     State(state): State<AppState>,
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
-    Body(body): Body<PatchMe>,
+    InGuild(access, Body(body)): InGuild<0, Body<PatchMe>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     if access.permissions() & (bits::CHANGE_NICKNAME | bits::MANAGE_NICKNAMES) == 0 {
         return Err(ApiError::MissingPermissions);
     }
@@ -401,8 +398,8 @@ async fn kick(
     auth: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild<{ bits::KICK_MEMBERS }>,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::KICK_MEMBERS)?;
     let member = state
         .store
         .member(guild_id, user_id)?
@@ -426,14 +423,14 @@ async fn kick(
     Ok(no_content())
 }
 
-async fn change_role(
+fn change_role(
     state: AppState,
     auth: Auth,
     (guild_id, user_id, role_id): (Snowflake, Snowflake, Snowflake),
     reason: Option<String>,
     add: bool,
+    access: GuildAccess,
 ) -> ApiResult {
-    let access = state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_ROLES)?;
     let role = access
         .roles
         .iter()
@@ -481,8 +478,9 @@ async fn add_role(
     auth: Auth,
     Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
 ) -> ApiResult {
-    change_role(state, auth, ids, reason, true).await
+    change_role(state, auth, ids, reason, true, access)
 }
 
 async fn remove_role(
@@ -490,6 +488,7 @@ async fn remove_role(
     auth: Auth,
     Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
 ) -> ApiResult {
-    change_role(state, auth, ids, reason, false).await
+    change_role(state, auth, ids, reason, false, access)
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -75,16 +75,15 @@ pub fn routes() -> Router<AppState> {
 async fn create_message(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
     headers: axum::http::HeaderMap,
     version: Option<axum::Extension<super::ApiVersion>>,
-    Payload { mut body, files }: Payload<CreateMessage>,
+    InChannel(access, Payload { mut body, files }): InChannel<0, Payload<CreateMessage>>,
 ) -> ApiResult {
     // API v10 dropped the singular `embed` (deprecated in v9 for `embeds`): it is ignored there.
     if version.is_some_and(|axum::Extension(v)| v.0 >= 10) {
         body.embed = None;
     }
-    let access = state.channel_access(channel_id, &auth.user)?;
     if access.guild.is_none() {
         let others: Vec<Snowflake> = access
             .channel
@@ -131,8 +130,8 @@ async fn list_messages(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Q(query): Q<ListQuery>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let limit = limit(query.limit, 50, 100)?;
     if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
         return Ok(ok(json!([])));
@@ -178,10 +177,9 @@ async fn list_messages(
 async fn get_message(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
+    Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
+    InChannel(access, _): InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
-    let access =
-        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let message = load_message(&state, &access, message_id)?;
     Ok(ok(render::message(
         &state.store,
@@ -193,10 +191,9 @@ async fn get_message(
 async fn edit_message(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<EditMessage>,
+    Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
+    InChannel(access, Body(body)): InChannel<0, Body<EditMessage>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let message = load_message(&state, &access, message_id)?;
     let own = message.author_id == auth.id() && message.webhook.is_none();
     let only_flags = body.content.is_none()
@@ -229,8 +226,8 @@ async fn delete_message(
     auth: Auth,
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let message = load_message(&state, &access, message_id)?;
     let own = message.author_id == auth.id() && message.webhook.is_none();
     if !own {
@@ -267,16 +264,11 @@ async fn bulk_delete(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<BulkDelete>,
+    InGuildChannel((_, guild_id), Body(body)): InGuildChannel<
+        { bits::MANAGE_MESSAGES },
+        Body<BulkDelete>,
+    >,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    let Some(guild_id) = access.guild_id() else {
-        return Err(ApiError::forbidden(
-            50003,
-            "Cannot execute action on a DM channel",
-        ));
-    };
-    access.require(bits::MANAGE_MESSAGES)?;
     let ids = body.messages.unwrap_or_default();
     let mut checks = Validator::default();
     if ids.len() < 2 || ids.len() > 100 {
@@ -335,9 +327,9 @@ async fn bulk_delete(
 async fn crosspost(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
+    Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     if access.channel.kind != channel_type::GUILD_ANNOUNCEMENT {
         return Err(ApiError::bad_request(
             50068,
@@ -409,19 +401,21 @@ fn publish_pins_update(state: &AppState, access: &ChannelAccess) -> Result<(), A
 async fn pin(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
+    Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    set_pinned(&state, &auth, channel_id, message_id, true, reason)
+    set_pinned(&state, &auth, &access, message_id, true, reason)
 }
 
 async fn unpin(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
+    Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    set_pinned(&state, &auth, channel_id, message_id, false, reason)
+    set_pinned(&state, &auth, &access, message_id, false, reason)
 }
 
 /// Pins or unpins a message (nothing to do if it already is): MESSAGE_UPDATE,
@@ -429,16 +423,16 @@ async fn unpin(
 fn set_pinned(
     state: &AppState,
     auth: &Auth,
-    channel_id: Snowflake,
+    access: &ChannelAccess,
     message_id: Snowflake,
     pinned: bool,
     reason: Option<String>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    require_pin_permission(&access)?;
+    let channel_id = access.channel.id;
+    require_pin_permission(access)?;
     let message = {
         let _guard = state.store.lock();
-        let mut message = load_message(state, &access, message_id)?;
+        let mut message = load_message(state, access, message_id)?;
         if message.pinned == pinned {
             return Ok(no_content());
         }
@@ -459,8 +453,8 @@ fn set_pinned(
         message
     };
     let rendered = render::message(&state.store, &message, None)?;
-    publish_message(state, "MESSAGE_UPDATE", &access, &message, rendered)?;
-    publish_pins_update(state, &access)?;
+    publish_message(state, "MESSAGE_UPDATE", access, &message, rendered)?;
+    publish_pins_update(state, access)?;
     if pinned {
         // Discord announces pins with a system message (type 6) referencing the pinned one.
         let notice = Message {
@@ -475,7 +469,7 @@ fn set_pinned(
         };
         state.store.put_message(&notice)?;
         let rendered = render::message(&state.store, &notice, None)?;
-        publish_message(state, "MESSAGE_CREATE", &access, &notice, rendered)?;
+        publish_message(state, "MESSAGE_CREATE", access, &notice, rendered)?;
     }
     if let Some(guild_id) = access.guild_id() {
         state.audit(
@@ -516,8 +510,8 @@ async fn list_pins_legacy(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
         return Ok(ok(json!([])));
     }
@@ -539,8 +533,8 @@ async fn list_pins_paged(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Q(query): Q<PinsQuery>,
+    _: InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
-    state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let limit = limit(query.limit, 50, 50)?;
     let before = match query.before.as_deref() {
         Some(text) => Some(
@@ -647,9 +641,8 @@ async fn add_own_reaction(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
+    InChannel(access, _): InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
-    let access =
-        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let (emoji, emoji_guild) = parse_emoji(&state, &emoji)?;
     if emoji_guild.is_some() && emoji_guild != access.guild_id() {
         access.require(bits::USE_EXTERNAL_EMOJIS)?;
@@ -740,9 +733,9 @@ fn remove_reaction(
 async fn remove_own_reaction(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
+    Ids((_, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     let (emoji, _) = parse_emoji(&state, &emoji)?;
     remove_reaction(&state, &access, message_id, &emoji, auth.id())
 }
@@ -750,9 +743,9 @@ async fn remove_own_reaction(
 async fn remove_user_reaction(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, message_id, emoji, user_id)): Ids<(Snowflake, Snowflake, String, Snowflake)>,
+    Ids((_, message_id, emoji, user_id)): Ids<(Snowflake, Snowflake, String, Snowflake)>,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
     if user_id != auth.id() {
         if access.guild.is_none() {
             return Err(ApiError::forbidden(
@@ -776,12 +769,11 @@ struct ReactorsQuery {
 
 async fn list_reactors(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
     Q(query): Q<ReactorsQuery>,
+    InChannel(access, _): InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
-    let access =
-        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let limit = limit(query.limit, 25, 100)?;
     let (emoji, _) = parse_emoji(&state, &emoji)?;
     load_message(&state, &access, message_id)?;
@@ -810,17 +802,10 @@ async fn list_reactors(
 
 async fn remove_all_reactions(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
+    InGuildChannel((access, _), _): InGuildChannel<{ bits::MANAGE_MESSAGES }>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    if access.guild.is_none() {
-        return Err(ApiError::forbidden(
-            50003,
-            "Cannot execute action on a DM channel",
-        ));
-    }
-    access.require(bits::MANAGE_MESSAGES)?;
     load_message(&state, &access, message_id)?;
     state.store.reactions.remove(key2(channel_id, message_id))?;
     state.publish(reaction_dispatch(
@@ -833,17 +818,10 @@ async fn remove_all_reactions(
 
 async fn remove_emoji_reactions(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((channel_id, message_id, emoji)): Ids<(Snowflake, Snowflake, String)>,
+    InGuildChannel((access, _), _): InGuildChannel<{ bits::MANAGE_MESSAGES }>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    if access.guild.is_none() {
-        return Err(ApiError::forbidden(
-            50003,
-            "Cannot execute action on a DM channel",
-        ));
-    }
-    access.require(bits::MANAGE_MESSAGES)?;
     let (emoji, _) = parse_emoji(&state, &emoji)?;
     {
         let _guard = state.store.lock();

@@ -6,7 +6,7 @@ use axum::Router;
 use serde_json::json;
 
 use super::{ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use crate::backend::error::ApiError;
 use crate::backend::extract::Auth;
 use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms};
@@ -29,11 +29,7 @@ async fn current_authorization(State(state): State<AppState>, auth: Auth) -> Api
     if !auth.user.bot {
         return Err(ApiError::Unauthorized);
     }
-    let app = state
-        .store
-        .applications
-        .get(auth.id().be())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+    let app = state.application(auth.id())?;
     // Bot tokens do not expire; Discord still reports a date, a week out like its grants.
     let expires = iso8601_from_ms(now_ms() + 7 * 24 * 3_600_000);
     Ok(ok(json!({

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Q};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, Q};
 use crate::backend::model::Message;
 use crate::backend::permissions::bits;
 use crate::backend::poll::Poll;
@@ -43,9 +43,8 @@ async fn expire(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, message_id)): Ids<(Snowflake, Snowflake)>,
+    InChannel(access, _): InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
-    let access =
-        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let message = load(&state, access.channel.id, message_id)?;
     let Some(poll) = &message.poll else {
         return Err(ApiError::bad_request(
@@ -82,12 +81,11 @@ fn poll_of<'m>(message: &'m Message, field: &str) -> Result<&'m Poll, ApiError> 
 /// `GET /channels/{channel}/polls/{message}/answers/{answer}`: who voted for an answer.
 async fn voters(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((channel_id, message_id, answer_id)): Ids<(Snowflake, Snowflake, u32)>,
     Q(query): Q<VotersQuery>,
+    InChannel(access, _): InChannel<{ bits::READ_MESSAGE_HISTORY }>,
 ) -> ApiResult {
-    let access =
-        state.channel_access_requiring(channel_id, &auth.user, bits::READ_MESSAGE_HISTORY)?;
     let limit = limit(query.limit, 25, 100)?;
     let message = load(&state, access.channel.id, message_id)?;
     let poll = poll_of(&message, "answer_id")?;

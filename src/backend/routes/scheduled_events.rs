@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{channel_type, ScheduledEvent};
 use crate::backend::render;
 use crate::backend::services::common::image_hash;
@@ -92,11 +92,11 @@ struct CountQuery {
 
 async fn list_events(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Q(query): Q<CountQuery>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let events = state.store.scheduled_events.values(guild_id.be())?;
     let rendered = events
         .iter()
@@ -107,11 +107,11 @@ async fn list_events(
 
 async fn get_event(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
     Q(query): Q<CountQuery>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
     Ok(ok(render_event(&state, &event, query.with_user_count)?))
 }
@@ -366,9 +366,8 @@ async fn create_event(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<EventBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<EventBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     require_manage(&access, None)?;
     if state.store.scheduled_events.count(guild_id.be()) >= 100 {
         return Err(ApiError::bad_request(
@@ -422,9 +421,8 @@ async fn edit_event(
     auth: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
-    Body(body): Body<EventBody>,
+    InGuild(access, Body(body)): InGuild<0, Body<EventBody>>,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let (old, event) = {
         let _guard = state.store.lock();
         let mut event = load(&state, guild_id, event_id)?;
@@ -461,8 +459,8 @@ async fn delete_event(
     auth: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
     require_manage(&access, Some(event.creator_id))?;
     let data = render_event(&state, &event, false)?;
@@ -489,11 +487,11 @@ async fn delete_event(
 
 async fn list_users(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
     Q(query): Q<UsersQuery>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     Ok(ok(interested_users(&state, guild_id, event_id, &query)?))
 }
 
@@ -502,8 +500,8 @@ async fn subscribe(
     State(state): State<AppState>,
     auth: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     let event = load(&state, guild_id, event_id)?;
     if matches!(event.status, COMPLETED | CANCELED) {
         return Err(ApiError::bad_request(
@@ -533,8 +531,8 @@ async fn unsubscribe(
     State(state): State<AppState>,
     auth: Auth,
     Ids((guild_id, event_id)): Ids<(Snowflake, Snowflake)>,
+    _: InGuild,
 ) -> ApiResult {
-    state.guild_access(guild_id, auth.id())?;
     load(&state, guild_id, event_id)?;
     let key = key2(event_id, auth.id());
     let _guard = state.store.lock();

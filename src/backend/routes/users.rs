@@ -10,7 +10,7 @@ use super::{no_content, ok, ApiResult};
 use crate::backend::accounts;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
-use crate::backend::extract::{Auth, Body, Ids, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
 use crate::backend::services::channels::strip_self_from_recipients;
@@ -198,10 +198,10 @@ async fn leave_guild(
 
 async fn my_member(
     State(state): State<AppState>,
-    auth: Auth,
-    Ids(guild_id): Ids<Snowflake>,
+    _: Auth,
+    Ids(_): Ids<Snowflake>,
+    InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let access = state.guild_access(guild_id, auth.id())?;
     Ok(ok(render::member(&state.store, &access.member)?))
 }
 

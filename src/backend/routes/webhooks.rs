@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, Payload, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InGuild, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -83,15 +83,8 @@ async fn create_webhook(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<WebhookBody>,
+    InGuildChannel((access, guild_id), Body(body)): InGuildChannel<0, Body<WebhookBody>>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    let Some(guild_id) = access.guild_id() else {
-        return Err(ApiError::forbidden(
-            50003,
-            "Cannot execute action on a DM channel",
-        ));
-    };
     if !matches!(
         access.channel.kind,
         channel_type::GUILD_TEXT
@@ -151,17 +144,10 @@ fn all_webhooks(state: &AppState) -> Result<Vec<Webhook>, ApiError> {
 
 async fn channel_webhooks(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(channel_id): Ids<Snowflake>,
+    _: InGuildChannel<{ bits::MANAGE_WEBHOOKS }>,
 ) -> ApiResult {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    if access.guild.is_none() {
-        return Err(ApiError::forbidden(
-            50003,
-            "Cannot execute action on a DM channel",
-        ));
-    }
-    access.require(bits::MANAGE_WEBHOOKS)?;
     let out = all_webhooks(&state)?
         .iter()
         .filter(|h| h.channel_id == channel_id)
@@ -172,10 +158,10 @@ async fn channel_webhooks(
 
 async fn guild_webhooks(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(guild_id): Ids<Snowflake>,
+    _: InGuild<{ bits::MANAGE_WEBHOOKS }>,
 ) -> ApiResult {
-    state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_WEBHOOKS)?;
     let out = all_webhooks(&state)?
         .iter()
         .filter(|h| h.guild_id == guild_id)

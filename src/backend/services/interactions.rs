@@ -10,7 +10,7 @@ use super::messages::{
 use super::publish::publish_message;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::Upload;
-use crate::backend::model::{Application, Interaction, Message, WebhookAuthor};
+use crate::backend::model::{Interaction, Message, WebhookAuthor};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
@@ -35,14 +35,6 @@ pub const EPHEMERAL: u64 = 1 << 6;
 pub const LOADING: u64 = 1 << 7;
 /// How long an interaction token stays valid (Discord: 15 minutes).
 pub const TOKEN_LIFETIME_MS: u64 = 15 * 60 * 1000;
-
-pub fn application(state: &AppState, id: Snowflake) -> Result<Application, ApiError> {
-    state
-        .store
-        .applications
-        .get(id.be())?
-        .ok_or(ApiError::NotFound(Unknown::Application))
-}
 
 pub fn expired(interaction: &Interaction) -> bool {
     now_ms().saturating_sub(interaction.id.timestamp_ms()) > TOKEN_LIFETIME_MS
@@ -149,7 +141,7 @@ fn create_response_message(
     loading: bool,
     data_path: &str,
 ) -> Result<(Value, Message), ApiError> {
-    let app = application(state, interaction.application_id)?;
+    let app = state.application(interaction.application_id)?;
     let bot = state
         .store
         .user(app.bot_id)?
