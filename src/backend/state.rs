@@ -287,10 +287,7 @@ impl AppState {
                 let mut permissions = self.permissions_in(&access, &channel)?;
                 if channel.kind == channel_type::PRIVATE_THREAD
                     && permissions & bits::MANAGE_THREADS == 0
-                    && !self
-                        .store
-                        .thread_members
-                        .contains(super::store::key2(channel.id, user.id))?
+                    && !self.store.thread_members.contains((channel.id, user.id))?
                 {
                     permissions = 0;
                 }

@@ -18,7 +18,6 @@ use crate::backend::render;
 use crate::backend::services::common::image_hash;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
-use crate::backend::store::key2;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -76,7 +75,7 @@ fn application(state: &AppState, application_id: Snowflake) -> Result<Applicatio
     state
         .store
         .applications
-        .get(application_id.be())?
+        .get(application_id)?
         .ok_or(ApiError::NotFound(Unknown::Application))
 }
 
@@ -95,7 +94,7 @@ async fn list_emojis(
         .store
         .extra
         .app_emojis
-        .values(application_id.be())?
+        .values(application_id)?
         .iter()
         .map(|e| render::emoji(&state.store, e))
         .collect::<Result<Vec<_>, _>>()?;
@@ -111,7 +110,7 @@ fn load_emoji(
         .store
         .extra
         .app_emojis
-        .get(key2(application_id, emoji_id))?
+        .get((application_id, emoji_id))?
         .ok_or(ApiError::NotFound(Unknown::Emoji))
 }
 
@@ -153,7 +152,7 @@ fn check_unique_name(
         .store
         .extra
         .app_emojis
-        .values(application_id.be())?
+        .values(application_id)?
         .iter()
         .any(|e| e.name == name && Some(e.id) != except);
     if taken {
@@ -184,7 +183,7 @@ async fn create_emoji(
     let emoji = {
         let _guard = state.store.lock();
         check_unique_name(&state, application_id, &name, None)?;
-        if state.store.extra.app_emojis.count(application_id.be()) >= MAX_APP_EMOJIS {
+        if state.store.extra.app_emojis.count(application_id) >= MAX_APP_EMOJIS {
             return Err(ApiError::bad_request(
                 30008,
                 "Maximum number of emojis reached (2000)",
@@ -204,7 +203,7 @@ async fn create_emoji(
             .store
             .extra
             .app_emojis
-            .put(key2(application_id, emoji.id), &emoji)?;
+            .put((application_id, emoji.id), &emoji)?;
         emoji
     };
     Ok(created(render::emoji(&state.store, &emoji)?))
@@ -231,7 +230,7 @@ async fn edit_emoji(
             .store
             .extra
             .app_emojis
-            .put(key2(application_id, emoji_id), &emoji)?;
+            .put((application_id, emoji_id), &emoji)?;
         emoji
     };
     Ok(ok(render::emoji(&state.store, &emoji)?))
@@ -247,7 +246,7 @@ async fn delete_emoji(
         .store
         .extra
         .app_emojis
-        .remove(key2(application_id, emoji_id))?
+        .remove((application_id, emoji_id))?
         .ok_or(ApiError::NotFound(Unknown::Emoji))?;
     Ok(no_content())
 }
@@ -297,7 +296,7 @@ fn load_entitlement(
         .store
         .extra
         .entitlements
-        .get(key2(application_id, entitlement_id))?
+        .get((application_id, entitlement_id))?
         .ok_or(unknown(unknown::ENTITLEMENT))
 }
 
@@ -354,7 +353,7 @@ async fn list_entitlements(
         .store
         .extra
         .entitlements
-        .values(application_id.be())?
+        .values(application_id)?
         .into_iter()
         .filter(|e| query.user_id.is_none_or(|u| e.user_id == Some(u)))
         .filter(|e| query.guild_id.is_none_or(|g| e.guild_id == Some(g)))
@@ -443,7 +442,7 @@ async fn create_test_entitlement(
         .store
         .extra
         .entitlements
-        .put(key2(application_id, entitlement.id), &entitlement)?;
+        .put((application_id, entitlement.id), &entitlement)?;
     publish_entitlement(&state, &app, "ENTITLEMENT_CREATE", &entitlement);
     Ok(ok(render_entitlement(&entitlement)))
 }
@@ -465,7 +464,7 @@ async fn delete_test_entitlement(
             .store
             .extra
             .entitlements
-            .put(key2(application_id, entitlement_id), &entitlement)?;
+            .put((application_id, entitlement_id), &entitlement)?;
         entitlement
     };
     publish_entitlement(&state, &app, "ENTITLEMENT_DELETE", &entitlement);
@@ -495,7 +494,7 @@ async fn consume_entitlement(
             .store
             .extra
             .entitlements
-            .put(key2(application_id, entitlement_id), &entitlement)?;
+            .put((application_id, entitlement_id), &entitlement)?;
         entitlement
     };
     publish_entitlement(&state, &app, "ENTITLEMENT_UPDATE", &entitlement);
@@ -520,7 +519,7 @@ async fn my_entitlements(
         .store
         .extra
         .entitlements
-        .values(application_id.be())?
+        .values(application_id)?
         .iter()
         .filter(|e| e.user_id == Some(auth.id()) && !e.deleted)
         .filter(|e| skus.is_empty() || skus.contains(&e.sku_id))
@@ -545,7 +544,7 @@ async fn get_metadata(
         .store
         .extra
         .role_connection_metadata
-        .get(application_id.be())?
+        .get(application_id)?
         .unwrap_or_default();
     Ok(ok(Value::Array(records)))
 }
@@ -625,7 +624,7 @@ async fn put_metadata(
         .store
         .extra
         .role_connection_metadata
-        .put(application_id.be(), &out)?;
+        .put(application_id, &out)?;
     Ok(ok(Value::Array(out)))
 }
 
@@ -663,7 +662,7 @@ async fn get_role_connection(
         .store
         .extra
         .role_connections
-        .get(key2(application_id, auth.id()))?
+        .get((application_id, auth.id()))?
         .unwrap_or_else(empty_connection);
     Ok(ok(render_connection(connection)))
 }
@@ -689,7 +688,7 @@ async fn put_role_connection(
         .store
         .extra
         .role_connection_metadata
-        .get(application_id.be())?
+        .get(application_id)?
         .unwrap_or_default();
     let mut checks = Validator::default();
     checks.length(
@@ -734,7 +733,7 @@ async fn put_role_connection(
     checks.finish()?;
     let connection = {
         let _guard = state.store.lock();
-        let key = key2(application_id, auth.id());
+        let key = (application_id, auth.id());
         let mut connection = state
             .store
             .extra
@@ -767,6 +766,6 @@ async fn delete_role_connection(
         .store
         .extra
         .role_connections
-        .remove(key2(application_id, auth.id()))?;
+        .remove((application_id, auth.id()))?;
     Ok(no_content())
 }

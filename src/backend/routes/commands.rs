@@ -20,7 +20,6 @@ use crate::backend::services::commands::{
 };
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
-use crate::backend::store::key3;
 
 /// Permission entry types.
 const PERMISSION_ROLE: u8 = 1;
@@ -65,7 +64,7 @@ fn owned_application(
     let app = state
         .store
         .applications
-        .get(application_id.be())?
+        .get(application_id)?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     if caller.id != app.bot_id && caller.id != app.owner_id {
         return Err(ApiError::MissingAccess);
@@ -137,10 +136,10 @@ async fn create(
         }
     };
     check_limits(&existing)?;
-    state.store.commands.put(
-        key3(application_id, scope_key(guild_id), command.id),
-        &command,
-    )?;
+    state
+        .store
+        .commands
+        .put((application_id, scope_key(guild_id), command.id), &command)?;
     let body = render(&command);
     Ok(if status == StatusCode::CREATED {
         created(body)
@@ -220,20 +219,20 @@ async fn overwrite(
             state
                 .store
                 .commands
-                .remove(key3(application_id, scope_key(guild_id), old.id))?;
+                .remove((application_id, scope_key(guild_id), old.id))?;
             if let Some(guild_id) = guild_id {
                 state
                     .store
                     .command_permissions
-                    .remove(key3(application_id, guild_id, old.id))?;
+                    .remove((application_id, guild_id, old.id))?;
             }
         }
     }
     for command in &kept {
-        state.store.commands.put(
-            key3(application_id, scope_key(guild_id), command.id),
-            command,
-        )?;
+        state
+            .store
+            .commands
+            .put((application_id, scope_key(guild_id), command.id), command)?;
     }
     Ok(ok(Value::Array(kept.iter().map(render).collect())))
 }
@@ -257,7 +256,7 @@ fn load_command(
     state
         .store
         .commands
-        .get(key3(application_id, scope_key(guild_id), command_id))?
+        .get((application_id, scope_key(guild_id), command_id))?
         .ok_or(ApiError::NotFound(Unknown::ApplicationCommand))
 }
 
@@ -331,10 +330,10 @@ async fn edit(
     } else {
         state.store.next_id()
     };
-    state.store.commands.put(
-        key3(application_id, scope_key(guild_id), command_id),
-        &command,
-    )?;
+    state
+        .store
+        .commands
+        .put((application_id, scope_key(guild_id), command_id), &command)?;
     Ok(ok(render(&command)))
 }
 
@@ -352,13 +351,13 @@ async fn remove(
     state
         .store
         .commands
-        .remove(key3(application_id, scope_key(guild_id), command_id))?
+        .remove((application_id, scope_key(guild_id), command_id))?
         .ok_or(ApiError::NotFound(Unknown::ApplicationCommand))?;
     if let Some(guild_id) = guild_id {
         state
             .store
             .command_permissions
-            .remove(key3(application_id, guild_id, command_id))?;
+            .remove((application_id, guild_id, command_id))?;
     }
     Ok(no_content())
 }
@@ -484,7 +483,7 @@ fn permission_reader(
     let app = state
         .store
         .applications
-        .get(application_id.be())?
+        .get(application_id)?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     if auth.id() == app.bot_id || auth.id() == app.owner_id {
         guild_scope(state, &app, guild_id)?;
@@ -513,7 +512,7 @@ async fn list_permissions(
     let all = state
         .store
         .command_permissions
-        .values(crate::backend::store::key2(application_id, guild_id))?;
+        .values((application_id, guild_id))?;
     Ok(ok(Value::Array(
         all.iter().map(render_permissions).collect(),
     )))
@@ -528,7 +527,7 @@ async fn get_permissions(
     let permissions = state
         .store
         .command_permissions
-        .get(key3(application_id, guild_id, command_id))?
+        .get((application_id, guild_id, command_id))?
         .ok_or(ApiError::NotFound(Unknown::CommandPermissions))?;
     Ok(ok(render_permissions(&permissions)))
 }
@@ -561,7 +560,7 @@ async fn put_permissions(
     let app = state
         .store
         .applications
-        .get(application_id.be())?
+        .get(application_id)?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     state.guild_access_requiring(guild_id, auth.id(), bits::MANAGE_GUILD | bits::MANAGE_ROLES)?;
     guild_scope(&state, &app, guild_id)?;
@@ -630,7 +629,7 @@ async fn put_permissions(
             })
             .collect(),
     };
-    let key = key3(application_id, guild_id, command_id);
+    let key = (application_id, guild_id, command_id);
     if permissions.permissions.is_empty() {
         state.store.command_permissions.remove(key)?;
     } else {

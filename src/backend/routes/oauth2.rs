@@ -32,7 +32,7 @@ async fn current_authorization(State(state): State<AppState>, auth: Auth) -> Api
     let app = state
         .store
         .applications
-        .get(auth.id().be())?
+        .get(auth.id())?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     // Bot tokens do not expire; Discord still reports a date, a week out like its grants.
     let expires = iso8601_from_ms(now_ms() + 7 * 24 * 3_600_000);
