@@ -128,10 +128,10 @@ pub(crate) fn banner_details(
         out,
         "  gateway:  ws://{addr}   (advertised by GET {base}/gateway/bot)"
     );
-    let users: Vec<User> = store.users.values(b"")?;
+    let users: Vec<User> = store.users.all()?;
     let _ = writeln!(out, "  accounts:");
     for user in users.iter().take(20) {
-        let Some(credentials) = store.credentials.get(user.id.be())? else {
+        let Some(credentials) = store.credentials.get(user.id)? else {
             continue;
         };
         let header = if user.bot {
@@ -156,7 +156,7 @@ pub(crate) fn banner_details(
         let _ = writeln!(out, "    … and {} more", users.len() - 20);
     }
     if let Some(bot) = users.iter().find(|u| u.bot) {
-        if let Some(credentials) = store.credentials.get(bot.id.be())? {
+        if let Some(credentials) = store.credentials.get(bot.id)? {
             let _ = writeln!(
                 out,
                 "  try:      curl -H 'Authorization: Bot {}' {base}/users/@me",
@@ -262,13 +262,13 @@ mod tests {
             gateway: Default::default(),
         };
         let (store, _) = prepare_store(&options).unwrap();
-        let users_before = store.users.values(b"").unwrap().len();
+        let users_before = store.users.all().unwrap().len();
         drop(store);
         options.fixture = Some(fixture);
         options.reset = true;
         let err = prepare_store(&options).err().unwrap();
         assert!(err.to_string().contains("$.users[0]"), "{err}");
         let store = Store::open(&data).unwrap();
-        assert_eq!(store.users.values(b"").unwrap().len(), users_before);
+        assert_eq!(store.users.all().unwrap().len(), users_before);
     }
 }

@@ -95,10 +95,10 @@ pub fn check_login(
     login: &str,
     password: &str,
 ) -> Result<Option<(User, String)>, StoreError> {
-    let Some(user_id) = store.emails.get(login.to_lowercase().as_bytes())? else {
+    let Some(user_id) = store.emails.get(&login.to_lowercase())? else {
         return Ok(None);
     };
-    let Some(credentials) = store.credentials.get(user_id.be())? else {
+    let Some(credentials) = store.credentials.get(user_id)? else {
         return Ok(None);
     };
     let (Some(salt), Some(expected)) = (&credentials.password_salt, &credentials.password_hash)

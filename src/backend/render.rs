@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::model::*;
 use super::snowflake::Snowflake;
-use super::store::{key2, ReactionEntry, Store, StoreError};
+use super::store::{ReactionEntry, Store, StoreError};
 
 fn to_object<T: serde::Serialize>(value: &T) -> Map<String, Value> {
     match serde_json::to_value(value) {
@@ -103,7 +103,7 @@ impl<'a> PrivateUser<'a> {
 
 /// A user by id, or a placeholder "Deleted User" when the account is gone.
 pub fn user_by_id(store: &Store, id: Snowflake) -> Result<Value, StoreError> {
-    Ok(match store.users.get_shared(id.be())? {
+    Ok(match store.users.get_shared(id)? {
         Some(found) => user(&found),
         None => user(&User::new(id, "Deleted User", false)),
     })
@@ -153,7 +153,7 @@ pub fn channel(store: &Store, channel: &Channel) -> Result<Value, StoreError> {
         out.insert("recipients".into(), Value::Array(recipients));
     }
     if channel.kind == channel_type::GUILD_VOICE {
-        if let Some(status) = store.extra.voice_statuses.get(channel.id.be())? {
+        if let Some(status) = store.extra.voice_statuses.get(channel.id)? {
             out.insert("status".into(), json!(status));
         }
     }
@@ -178,9 +178,9 @@ pub fn channel(store: &Store, channel: &Channel) -> Result<Value, StoreError> {
         out.entry("parent_id").or_insert(Value::Null);
     }
     if channel_type::is_thread(channel.kind) {
-        let count = store.thread_members.count(channel.id.be());
+        let count = store.thread_members.count(channel.id);
         out.insert("member_count".into(), json!(count.min(50)));
-        let messages = store.messages.count(channel.id.be());
+        let messages = store.messages.count(channel.id);
         out.insert("message_count".into(), json!(messages));
         out.insert("total_message_sent".into(), json!(messages));
     }
@@ -188,7 +188,7 @@ pub fn channel(store: &Store, channel: &Channel) -> Result<Value, StoreError> {
 }
 
 fn last_pin(store: &Store, channel_id: Snowflake) -> Result<Value, StoreError> {
-    let latest = store.pins.values(channel_id.be())?.into_iter().max();
+    let latest = store.pins.values(channel_id)?.into_iter().max();
     Ok(latest.map_or(Value::Null, |ms| {
         json!(super::snowflake::iso8601_from_ms(ms))
     }))
@@ -210,7 +210,7 @@ pub fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, S
     out.insert("roles".into(), roles(store.guild_roles(guild.id)?));
     let emojis = store
         .emojis
-        .values(guild.id.be())?
+        .values(guild.id)?
         .iter()
         .map(|e| emoji(store, e))
         .collect::<Result<Vec<_>, _>>()?;
@@ -229,7 +229,7 @@ pub fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, S
         store
             .extra
             .guild_incidents
-            .get(guild.id.be())?
+            .get(guild.id)?
             .unwrap_or(Value::Null),
     );
     out.insert("home_header".into(), Value::Null);
@@ -362,7 +362,7 @@ fn message_depth(
     if with_reactions {
         let entries = store
             .reactions
-            .get(key2(message.channel_id, message.id))?
+            .get((message.channel_id, message.id))?
             .unwrap_or_default();
         if !entries.is_empty() {
             out["reactions"] = reactions(&entries, viewer);
@@ -400,7 +400,7 @@ fn message_depth(
         let votes = store
             .extra
             .poll_votes
-            .get(key2(message.channel_id, message.id))?
+            .get((message.channel_id, message.id))?
             .unwrap_or_default();
         out["poll"] = poll.render(&votes, viewer);
     }

@@ -35,11 +35,6 @@ impl Snowflake {
         }
         text.parse().ok().map(Snowflake)
     }
-
-    /// Big-endian bytes: sled keys sort in id (and so time) order.
-    pub fn be(self) -> [u8; 8] {
-        self.0.to_be_bytes()
-    }
 }
 
 impl fmt::Debug for Snowflake {

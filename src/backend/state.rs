@@ -186,7 +186,7 @@ impl AppState {
     pub fn application(&self, application_id: Snowflake) -> Result<Application, ApiError> {
         self.store
             .applications
-            .get(application_id.be())?
+            .get(application_id)?
             .ok_or(ApiError::NotFound(Unknown::Application))
     }
 
@@ -310,10 +310,7 @@ impl AppState {
                 let mut permissions = self.permissions_in(&access, &channel)?;
                 if channel.kind == channel_type::PRIVATE_THREAD
                     && permissions & bits::MANAGE_THREADS == 0
-                    && !self
-                        .store
-                        .thread_members
-                        .contains(super::store::key2(channel.id, user.id))?
+                    && !self.store.thread_members.contains((channel.id, user.id))?
                 {
                     permissions = 0;
                 }

@@ -36,26 +36,139 @@ pub enum StoreError {
     },
 }
 
+/// The kind of key a tree is indexed by. Ids encode big-endian so that sled's byte order is id
+/// (and so time) order, and a key's leading ids are a prefix of its bytes; the encodings are the
+/// on-disk layout and must never change (see the `key_encodings_are_pinned` test).
+pub trait Key {
+    /// What callers pass: an id, a tuple of ids, or a name.
+    type Arg<'a>: Copy
+    where
+        Self: 'a;
+    /// The encoded key: a fixed-size array for ids, so lookups allocate nothing.
+    type Bytes<'a>: AsRef<[u8]>
+    where
+        Self: 'a;
+    /// The on-disk bytes of `key`.
+    fn encode<'a>(key: Self::Arg<'a>) -> Self::Bytes<'a>
+    where
+        Self: 'a;
+}
+
+/// The leading part of a key of kind `K`, for prefix scans (a guild id for `(guild, role)` keys).
+pub trait Prefix<K: ?Sized> {
+    /// The encoded prefix.
+    type Bytes: AsRef<[u8]>;
+    /// The on-disk bytes every key under this prefix starts with.
+    fn encode(self) -> Self::Bytes;
+}
+
+fn be(id: Snowflake) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
 /// Key of an entity owned by another (guild → role, channel → message...).
-pub fn key2(parent: Snowflake, child: Snowflake) -> [u8; 16] {
+fn key2(parent: Snowflake, child: Snowflake) -> [u8; 16] {
     let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&parent.be());
-    key[8..].copy_from_slice(&child.be());
+    key[..8].copy_from_slice(&be(parent));
+    key[8..].copy_from_slice(&be(child));
     key
 }
 
 /// Key of an entity owned by two others (application → guild → command).
-pub fn key3(first: Snowflake, second: Snowflake, third: Snowflake) -> [u8; 24] {
+fn key3(first: Snowflake, second: Snowflake, third: Snowflake) -> [u8; 24] {
     let mut key = [0u8; 24];
-    key[..8].copy_from_slice(&first.be());
-    key[8..16].copy_from_slice(&second.be());
-    key[16..].copy_from_slice(&third.be());
+    key[..8].copy_from_slice(&be(first));
+    key[8..16].copy_from_slice(&be(second));
+    key[16..].copy_from_slice(&be(third));
     key
 }
 
 fn last_id(key: &[u8]) -> Option<Snowflake> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(Snowflake(u64::from_be_bytes(tail)))
+}
+
+impl Key for Snowflake {
+    type Arg<'a> = Snowflake;
+    type Bytes<'a> = [u8; 8];
+    fn encode<'a>(key: Snowflake) -> [u8; 8]
+    where
+        Self: 'a,
+    {
+        be(key)
+    }
+}
+
+impl Key for (Snowflake, Snowflake) {
+    type Arg<'a> = (Snowflake, Snowflake);
+    type Bytes<'a> = [u8; 16];
+    fn encode<'a>((parent, child): (Snowflake, Snowflake)) -> [u8; 16]
+    where
+        Self: 'a,
+    {
+        key2(parent, child)
+    }
+}
+
+impl Key for (Snowflake, Snowflake, Snowflake) {
+    type Arg<'a> = (Snowflake, Snowflake, Snowflake);
+    type Bytes<'a> = [u8; 24];
+    fn encode<'a>((first, second, third): (Snowflake, Snowflake, Snowflake)) -> [u8; 24]
+    where
+        Self: 'a,
+    {
+        key3(first, second, third)
+    }
+}
+
+/// Names (tokens, lowercased emails, invite and template codes, meta entries): their UTF-8 bytes.
+impl Key for str {
+    type Arg<'a> = &'a str;
+    type Bytes<'a> = &'a [u8];
+    fn encode<'a>(key: &'a str) -> &'a [u8]
+    where
+        Self: 'a,
+    {
+        key.as_bytes()
+    }
+}
+
+/// Key of a message nonce: `(channel, author, nonce text)`, the two ids then the text's bytes.
+pub enum NonceKey {}
+
+impl Key for NonceKey {
+    type Arg<'a> = (Snowflake, Snowflake, &'a str);
+    type Bytes<'a> = Vec<u8>;
+    fn encode<'a>((channel, author, nonce): (Snowflake, Snowflake, &'a str)) -> Vec<u8>
+    where
+        Self: 'a,
+    {
+        let mut key = Vec::with_capacity(16 + nonce.len());
+        key.extend_from_slice(&key2(channel, author));
+        key.extend_from_slice(nonce.as_bytes());
+        key
+    }
+}
+
+impl Prefix<(Snowflake, Snowflake)> for Snowflake {
+    type Bytes = [u8; 8];
+    fn encode(self) -> [u8; 8] {
+        be(self)
+    }
+}
+
+impl Prefix<(Snowflake, Snowflake, Snowflake)> for Snowflake {
+    type Bytes = [u8; 8];
+    fn encode(self) -> [u8; 8] {
+        be(self)
+    }
+}
+
+impl Prefix<(Snowflake, Snowflake, Snowflake)> for (Snowflake, Snowflake) {
+    type Bytes = [u8; 16];
+    fn encode(self) -> [u8; 16] {
+        key2(self.0, self.1)
+    }
 }
 
 /// An in-memory read cache of decoded values in front of one tree (hot entities: users, guilds,
@@ -140,20 +253,29 @@ impl<V> ReadCache<V> {
     }
 }
 
-/// A tree of JSON values of one type.
-#[derive(Clone)]
-pub struct Table<V> {
+/// A tree of JSON values of one type, keyed by `K`.
+pub struct Table<K: ?Sized, V> {
     tree: sled::Tree,
     cache: Option<Arc<ReadCache<V>>>,
-    _value: PhantomData<fn() -> V>,
+    _types: PhantomData<fn(&K) -> V>,
 }
 
-impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
+impl<K: ?Sized, V> Clone for Table<K, V> {
+    fn clone(&self) -> Self {
+        Table {
+            tree: self.tree.clone(),
+            cache: self.cache.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K: Key + ?Sized + 'static, V: Serialize + DeserializeOwned + Clone> Table<K, V> {
     fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Table {
             tree: db.open_tree(name)?,
             cache: None,
-            _value: PhantomData,
+            _types: PhantomData,
         })
     }
 
@@ -166,8 +288,11 @@ impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
     }
 
     /// The value under `key`, shared (no copy when the table is cached).
-    pub fn get_shared(&self, key: impl AsRef<[u8]>) -> Result<Option<Arc<V>>, StoreError> {
-        let key = key.as_ref();
+    pub fn get_shared(&self, key: K::Arg<'_>) -> Result<Option<Arc<V>>, StoreError> {
+        self.get_shared_bytes(K::encode(key).as_ref())
+    }
+
+    fn get_shared_bytes(&self, key: &[u8]) -> Result<Option<Arc<V>>, StoreError> {
         let Some(cache) = &self.cache else {
             return Ok(self.read(key)?.map(Arc::new));
         };
@@ -191,15 +316,19 @@ impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
     }
 
     /// The value under `key`.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<V>, StoreError> {
+    pub fn get(&self, key: K::Arg<'_>) -> Result<Option<V>, StoreError> {
+        let key = K::encode(key);
         if self.cache.is_none() {
             return self.read(key.as_ref());
         }
-        Ok(self.get_shared(key)?.map(Arc::unwrap_or_clone))
+        Ok(self
+            .get_shared_bytes(key.as_ref())?
+            .map(Arc::unwrap_or_clone))
     }
 
     /// Stores `value` under `key`.
-    pub fn put(&self, key: impl AsRef<[u8]>, value: &V) -> Result<(), StoreError> {
+    pub fn put(&self, key: K::Arg<'_>, value: &V) -> Result<(), StoreError> {
+        let key = K::encode(key);
         let key = key.as_ref();
         self.tree.insert(key, serde_json::to_vec(value)?)?;
         if let Some(cache) = &self.cache {
@@ -209,7 +338,8 @@ impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
     }
 
     /// Removes and returns the value under `key`.
-    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<Option<V>, StoreError> {
+    pub fn remove(&self, key: K::Arg<'_>) -> Result<Option<V>, StoreError> {
+        let key = K::encode(key);
         let key = key.as_ref();
         let removed = self.tree.remove(key)?;
         if let Some(cache) = &self.cache {
@@ -222,21 +352,33 @@ impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
     }
 
     /// Whether `key` is present.
-    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
-        Ok(self.tree.contains_key(key)?)
+    pub fn contains(&self, key: K::Arg<'_>) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(K::encode(key))?)
     }
 
     /// Every value whose key starts with `prefix`, in key order.
-    pub fn values(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<V>, StoreError> {
+    pub fn values(&self, prefix: impl Prefix<K>) -> Result<Vec<V>, StoreError> {
+        self.values_bytes(prefix.encode().as_ref())
+    }
+
+    /// Every value of the table, in key order.
+    pub fn all(&self) -> Result<Vec<V>, StoreError> {
+        self.values_bytes(&[])
+    }
+
+    fn values_bytes(&self, prefix: &[u8]) -> Result<Vec<V>, StoreError> {
         if self.cache.is_some() {
-            return Ok(self.values_shared(prefix)?.iter().cloned().collect());
+            return Ok(self.values_shared_bytes(prefix)?.iter().cloned().collect());
         }
-        self.scan(prefix.as_ref())
+        self.scan(prefix)
     }
 
     /// Like [`Table::values`], shared (no copy when the table is cached).
-    pub fn values_shared(&self, prefix: impl AsRef<[u8]>) -> Result<Arc<Vec<V>>, StoreError> {
-        let prefix = prefix.as_ref();
+    pub fn values_shared(&self, prefix: impl Prefix<K>) -> Result<Arc<Vec<V>>, StoreError> {
+        self.values_shared_bytes(prefix.encode().as_ref())
+    }
+
+    fn values_shared_bytes(&self, prefix: &[u8]) -> Result<Arc<Vec<V>>, StoreError> {
         let Some(cache) = &self.cache else {
             return Ok(Arc::new(self.scan(prefix)?));
         };
@@ -260,19 +402,20 @@ impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
     }
 
     /// Number of keys starting with `prefix`.
-    pub fn count(&self, prefix: impl AsRef<[u8]>) -> usize {
-        self.tree.scan_prefix(prefix).count()
+    pub fn count(&self, prefix: impl Prefix<K>) -> usize {
+        self.tree.scan_prefix(prefix.encode()).count()
     }
 
     /// Values in the key range `[start, end)`, ascending or descending, at most `limit`.
     pub fn range(
         &self,
-        start: &[u8],
-        end: &[u8],
+        start: K::Arg<'_>,
+        end: K::Arg<'_>,
         descending: bool,
         limit: usize,
     ) -> Result<Vec<V>, StoreError> {
-        let iter = self.tree.range(start..end);
+        let (start, end) = (K::encode(start), K::encode(end));
+        let iter = self.tree.range(start.as_ref()..end.as_ref());
         let decode = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<V, StoreError> {
             let (_, bytes) = item?;
             Ok(serde_json::from_slice(&bytes)?)
@@ -285,57 +428,69 @@ impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
     }
 
     /// Removes every key starting with `prefix`; returns how many went.
-    pub fn remove_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<usize, StoreError> {
+    pub fn remove_prefix(&self, prefix: impl Prefix<K>) -> Result<usize, StoreError> {
+        let prefix = prefix.encode();
+        let prefix = prefix.as_ref();
         let keys: Vec<sled::IVec> = self
             .tree
-            .scan_prefix(prefix.as_ref())
+            .scan_prefix(prefix)
             .keys()
             .collect::<Result<_, _>>()?;
         for key in &keys {
             self.tree.remove(key)?;
         }
         if let Some(cache) = &self.cache {
-            cache.invalidate_prefix(prefix.as_ref());
+            cache.invalidate_prefix(prefix);
         }
         Ok(keys.len())
     }
 }
 
-/// A set of composite keys (an index); members are read back as the trailing id.
-#[derive(Clone)]
-pub struct Index {
+/// A set of composite keys of kind `K` (an index); members are read back as the trailing id.
+pub struct Index<K: ?Sized> {
     tree: sled::Tree,
+    _key: PhantomData<fn(&K)>,
 }
 
-impl Index {
+impl<K: ?Sized> Clone for Index<K> {
+    fn clone(&self) -> Self {
+        Index {
+            tree: self.tree.clone(),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: Key + ?Sized + 'static> Index<K> {
     fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Index {
             tree: db.open_tree(name)?,
+            _key: PhantomData,
         })
     }
 
     /// Adds `key`.
-    pub fn insert(&self, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
-        self.tree.insert(key.as_ref(), &[])?;
+    pub fn insert(&self, key: K::Arg<'_>) -> Result<(), StoreError> {
+        self.tree.insert(K::encode(key).as_ref(), &[])?;
         Ok(())
     }
 
     /// Removes `key`.
-    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
-        self.tree.remove(key)?;
+    pub fn remove(&self, key: K::Arg<'_>) -> Result<(), StoreError> {
+        self.tree.remove(K::encode(key))?;
         Ok(())
     }
 
     /// Whether `key` is present.
-    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
-        Ok(self.tree.contains_key(key)?)
+    pub fn contains(&self, key: K::Arg<'_>) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(K::encode(key))?)
     }
 
     /// Removes every key under `prefix`.
-    pub fn remove_prefix_all(&self, prefix: Snowflake) -> Result<(), StoreError> {
+    pub fn remove_prefix_all(&self, prefix: impl Prefix<K>) -> Result<(), StoreError> {
         let keys: Vec<sled::IVec> = self
             .tree
-            .scan_prefix(prefix.be())
+            .scan_prefix(prefix.encode())
             .keys()
             .collect::<Result<_, _>>()?;
         for key in keys {
@@ -345,27 +500,38 @@ impl Index {
     }
 
     /// Trailing ids of every key under `prefix`, in order.
-    pub fn ids(&self, prefix: Snowflake) -> Result<Vec<Snowflake>, StoreError> {
+    pub fn ids(&self, prefix: impl Prefix<K>) -> Result<Vec<Snowflake>, StoreError> {
         self.tree
-            .scan_prefix(prefix.be())
+            .scan_prefix(prefix.encode())
             .keys()
             .map(|key| Ok(last_id(&key?).unwrap_or_default()))
             .collect()
     }
 }
 
-/// A tree mapping byte keys to one id (token → user, email → user, DM pair → channel).
-#[derive(Clone)]
-pub struct Lookup {
+/// A tree mapping keys of kind `K` to one id (token → user, email → user, DM pair → channel).
+pub struct Lookup<K: ?Sized> {
     tree: sled::Tree,
     cache: Option<Arc<ReadCache<Snowflake>>>,
+    _key: PhantomData<fn(&K)>,
 }
 
-impl Lookup {
+impl<K: ?Sized> Clone for Lookup<K> {
+    fn clone(&self) -> Self {
+        Lookup {
+            tree: self.tree.clone(),
+            cache: self.cache.clone(),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: Key + ?Sized + 'static> Lookup<K> {
     fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Lookup {
             tree: db.open_tree(name)?,
             cache: None,
+            _key: PhantomData,
         })
     }
 
@@ -378,7 +544,8 @@ impl Lookup {
     }
 
     /// The id stored under `key`.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Snowflake>, StoreError> {
+    pub fn get(&self, key: K::Arg<'_>) -> Result<Option<Snowflake>, StoreError> {
+        let key = K::encode(key);
         let key = key.as_ref();
         let Some(cache) = &self.cache else {
             return Ok(self.tree.get(key)?.and_then(|value| last_id(&value)));
@@ -395,9 +562,10 @@ impl Lookup {
     }
 
     /// Stores `id` under `key`.
-    pub fn put(&self, key: impl AsRef<[u8]>, id: Snowflake) -> Result<(), StoreError> {
+    pub fn put(&self, key: K::Arg<'_>, id: Snowflake) -> Result<(), StoreError> {
+        let key = K::encode(key);
         let key = key.as_ref();
-        self.tree.insert(key, &id.be())?;
+        self.tree.insert(key, &be(id))?;
         if let Some(cache) = &self.cache {
             cache.invalidate(key);
         }
@@ -405,7 +573,8 @@ impl Lookup {
     }
 
     /// Removes `key`.
-    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
+    pub fn remove(&self, key: K::Arg<'_>) -> Result<(), StoreError> {
+        let key = K::encode(key);
         let key = key.as_ref();
         self.tree.remove(key)?;
         if let Some(cache) = &self.cache {
@@ -415,28 +584,38 @@ impl Lookup {
     }
 }
 
-/// A tree of raw bytes (uploaded attachment contents).
-#[derive(Clone)]
-pub struct Blobs {
+/// A tree of raw bytes keyed by `K` (uploaded attachment contents).
+pub struct Blobs<K: ?Sized> {
     tree: sled::Tree,
+    _key: PhantomData<fn(&K)>,
 }
 
-impl Blobs {
+impl<K: ?Sized> Clone for Blobs<K> {
+    fn clone(&self) -> Self {
+        Blobs {
+            tree: self.tree.clone(),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: Key + ?Sized + 'static> Blobs<K> {
     fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Blobs {
             tree: db.open_tree(name)?,
+            _key: PhantomData,
         })
     }
 
     /// Stores `data` under `key`.
-    pub fn put(&self, key: impl AsRef<[u8]>, data: &[u8]) -> Result<(), StoreError> {
-        self.tree.insert(key.as_ref(), data)?;
+    pub fn put(&self, key: K::Arg<'_>, data: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(K::encode(key).as_ref(), data)?;
         Ok(())
     }
 
     /// The bytes under `key`.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    pub fn get(&self, key: K::Arg<'_>) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(K::encode(key))?.map(|v| v.to_vec()))
     }
 }
 
@@ -466,47 +645,47 @@ pub struct Store {
     db: sled::Db,
     write_lock: std::sync::Arc<Mutex<()>>,
     pub ids: std::sync::Arc<SnowflakeGenerator>,
-    pub users: Table<User>,
-    pub credentials: Table<Credentials>,
-    pub tokens: Lookup,
-    pub emails: Lookup,
-    pub applications: Table<Application>,
-    pub guilds: Table<Guild>,
-    pub roles: Table<Role>,
-    pub channels: Table<Channel>,
-    pub guild_channels: Index,
-    pub last_message: Lookup,
-    pub members: Table<Member>,
-    pub user_guilds: Index,
-    pub messages: Table<Message>,
-    pub nonces: Lookup,
-    pub reactions: Table<Vec<ReactionEntry>>,
-    pub pins: Table<u64>,
-    pub bans: Table<Ban>,
-    pub invites: Table<Invite>,
-    pub emojis: Table<Emoji>,
-    pub emoji_guild: Lookup,
-    pub webhooks: Table<Webhook>,
-    pub audit: Table<AuditLogEntry>,
-    pub dm_pairs: Lookup,
-    pub user_dms: Index,
-    pub thread_members: Table<ThreadMember>,
-    pub attachments: Blobs,
-    /// Application commands under `key3(application, guild or 0, command)`.
-    pub commands: Table<ApplicationCommand>,
-    /// Command permissions under `key3(application, guild, command or application)`.
-    pub command_permissions: Table<CommandPermissions>,
+    pub users: Table<Snowflake, User>,
+    pub credentials: Table<Snowflake, Credentials>,
+    pub tokens: Lookup<str>,
+    pub emails: Lookup<str>,
+    pub applications: Table<Snowflake, Application>,
+    pub guilds: Table<Snowflake, Guild>,
+    pub roles: Table<(Snowflake, Snowflake), Role>,
+    pub channels: Table<Snowflake, Channel>,
+    pub guild_channels: Index<(Snowflake, Snowflake)>,
+    pub last_message: Lookup<Snowflake>,
+    pub members: Table<(Snowflake, Snowflake), Member>,
+    pub user_guilds: Index<(Snowflake, Snowflake)>,
+    pub messages: Table<(Snowflake, Snowflake), Message>,
+    pub nonces: Lookup<NonceKey>,
+    pub reactions: Table<(Snowflake, Snowflake), Vec<ReactionEntry>>,
+    pub pins: Table<(Snowflake, Snowflake), u64>,
+    pub bans: Table<(Snowflake, Snowflake), Ban>,
+    pub invites: Table<str, Invite>,
+    pub emojis: Table<(Snowflake, Snowflake), Emoji>,
+    pub emoji_guild: Lookup<Snowflake>,
+    pub webhooks: Table<Snowflake, Webhook>,
+    pub audit: Table<(Snowflake, Snowflake), AuditLogEntry>,
+    pub dm_pairs: Lookup<(Snowflake, Snowflake)>,
+    pub user_dms: Index<(Snowflake, Snowflake)>,
+    pub thread_members: Table<(Snowflake, Snowflake), ThreadMember>,
+    pub attachments: Blobs<(Snowflake, Snowflake)>,
+    /// Application commands under `(application, guild or 0, command)`.
+    pub commands: Table<(Snowflake, Snowflake, Snowflake), ApplicationCommand>,
+    /// Command permissions under `(application, guild, command or application)`.
+    pub command_permissions: Table<(Snowflake, Snowflake, Snowflake), CommandPermissions>,
     /// Interactions by id, and their tokens → id.
-    pub interactions: Table<Interaction>,
-    pub interaction_tokens: Lookup,
-    /// Scheduled events under `key2(guild, event)`; subscribers under `key2(event, user)`.
-    pub scheduled_events: Table<ScheduledEvent>,
-    pub scheduled_event_users: Index,
+    pub interactions: Table<Snowflake, Interaction>,
+    pub interaction_tokens: Lookup<str>,
+    /// Scheduled events under `(guild, event)`; subscribers under `(event, user)`.
+    pub scheduled_events: Table<(Snowflake, Snowflake), ScheduledEvent>,
+    pub scheduled_event_users: Index<(Snowflake, Snowflake)>,
     /// Live stages by channel id.
-    pub stage_instances: Table<StageInstance>,
-    /// Auto-moderation rules under `key2(guild, rule)`.
-    pub automod_rules: Table<AutoModRule>,
-    pub meta: Table<serde_json::Value>,
+    pub stage_instances: Table<Snowflake, StageInstance>,
+    /// Auto-moderation rules under `(guild, rule)`.
+    pub automod_rules: Table<(Snowflake, Snowflake), AutoModRule>,
+    pub meta: Table<str, serde_json::Value>,
     /// Tables of the route families added in session 2 (stickers, soundboard, templates...).
     pub extra: ExtraTables,
 }
@@ -531,7 +710,7 @@ impl Store {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        let meta: Table<serde_json::Value> = Table::open(&db, "meta")?;
+        let meta: Table<str, serde_json::Value> = Table::open(&db, "meta")?;
         let floor = meta
             .get("snowflake_floor")?
             .and_then(|value| value.as_u64())
@@ -613,7 +792,7 @@ impl Store {
 
     /// The user with `id`.
     pub fn user(&self, id: Snowflake) -> Result<Option<User>, StoreError> {
-        self.users.get(id.be())
+        self.users.get(id)
     }
 
     /// The user a token belongs to.
@@ -623,37 +802,37 @@ impl Store {
 
     /// The user a token belongs to, shared (served from memory after the first request).
     pub fn user_by_token_shared(&self, token: &str) -> Result<Option<Arc<User>>, StoreError> {
-        match self.tokens.get(token.as_bytes())? {
-            Some(id) => self.users.get_shared(id.be()),
+        match self.tokens.get(token)? {
+            Some(id) => self.users.get_shared(id),
             None => Ok(None),
         }
     }
 
     /// Stores a user and their credentials (indexes token and email).
     pub fn put_user(&self, user: &User, credentials: &Credentials) -> Result<(), StoreError> {
-        if let Some(old) = self.credentials.get(user.id.be())? {
-            self.tokens.remove(old.token.as_bytes())?;
+        if let Some(old) = self.credentials.get(user.id)? {
+            self.tokens.remove(&old.token)?;
             if let Some(email) = old.email {
-                self.emails.remove(email.to_lowercase().as_bytes())?;
+                self.emails.remove(&email.to_lowercase())?;
             }
         }
-        self.users.put(user.id.be(), user)?;
-        self.credentials.put(user.id.be(), credentials)?;
-        self.tokens.put(credentials.token.as_bytes(), user.id)?;
+        self.users.put(user.id, user)?;
+        self.credentials.put(user.id, credentials)?;
+        self.tokens.put(&credentials.token, user.id)?;
         if let Some(email) = &credentials.email {
-            self.emails.put(email.to_lowercase().as_bytes(), user.id)?;
+            self.emails.put(&email.to_lowercase(), user.id)?;
         }
         Ok(())
     }
 
     /// The guild with `id`.
     pub fn guild(&self, id: Snowflake) -> Result<Option<Guild>, StoreError> {
-        self.guilds.get(id.be())
+        self.guilds.get(id)
     }
 
     /// Every role of a guild (unsorted: id order).
     pub fn guild_roles(&self, guild_id: Snowflake) -> Result<Vec<Role>, StoreError> {
-        self.roles.values(guild_id.be())
+        self.roles.values(guild_id)
     }
 
     /// One role of a guild.
@@ -662,19 +841,19 @@ impl Store {
         guild_id: Snowflake,
         role_id: Snowflake,
     ) -> Result<Option<Role>, StoreError> {
-        self.roles.get(key2(guild_id, role_id))
+        self.roles.get((guild_id, role_id))
     }
 
     /// The channel with `id`.
     pub fn channel(&self, id: Snowflake) -> Result<Option<Channel>, StoreError> {
-        self.channels.get(id.be())
+        self.channels.get(id)
     }
 
     /// Stores a channel and indexes it under its guild.
     pub fn put_channel(&self, channel: &Channel) -> Result<(), StoreError> {
-        self.channels.put(channel.id.be(), channel)?;
+        self.channels.put(channel.id, channel)?;
         if let Some(guild_id) = channel.guild_id {
-            self.guild_channels.insert(key2(guild_id, channel.id))?;
+            self.guild_channels.insert((guild_id, channel.id))?;
         }
         Ok(())
     }
@@ -696,13 +875,13 @@ impl Store {
         guild_id: Snowflake,
         user_id: Snowflake,
     ) -> Result<Option<Member>, StoreError> {
-        self.members.get(key2(guild_id, user_id))
+        self.members.get((guild_id, user_id))
     }
 
     /// Stores a member and indexes the guild under the user.
     pub fn put_member(&self, guild_id: Snowflake, member: &Member) -> Result<(), StoreError> {
-        self.members.put(key2(guild_id, member.user_id), member)?;
-        self.user_guilds.insert(key2(member.user_id, guild_id))?;
+        self.members.put((guild_id, member.user_id), member)?;
+        self.user_guilds.insert((member.user_id, guild_id))?;
         Ok(())
     }
 
@@ -712,8 +891,8 @@ impl Store {
         guild_id: Snowflake,
         user_id: Snowflake,
     ) -> Result<Option<Member>, StoreError> {
-        self.user_guilds.remove(key2(user_id, guild_id))?;
-        self.members.remove(key2(guild_id, user_id))
+        self.user_guilds.remove((user_id, guild_id))?;
+        self.members.remove((guild_id, user_id))
     }
 
     /// Ids of the guilds a user is in.
@@ -723,7 +902,7 @@ impl Store {
 
     /// Number of members of a guild.
     pub fn member_count(&self, guild_id: Snowflake) -> usize {
-        self.members.count(guild_id.be())
+        self.members.count(guild_id)
     }
 
     /// A message in a channel.
@@ -732,39 +911,39 @@ impl Store {
         channel_id: Snowflake,
         message_id: Snowflake,
     ) -> Result<Option<Message>, StoreError> {
-        self.messages.get(key2(channel_id, message_id))
+        self.messages.get((channel_id, message_id))
     }
 
     /// Stores a message (and moves the channel's last_message_id forward if it is newer).
     pub fn put_message(&self, message: &Message) -> Result<(), StoreError> {
         self.messages
-            .put(key2(message.channel_id, message.id), message)?;
-        let key = message.channel_id.be();
+            .put((message.channel_id, message.id), message)?;
+        let key = be(message.channel_id);
         self.last_message.tree.fetch_and_update(key, |old| {
             let old_id = old.and_then(last_id).unwrap_or_default();
-            Some(message.id.max(old_id).be().to_vec())
+            Some(be(message.id.max(old_id)).to_vec())
         })?;
         Ok(())
     }
 
     /// The newest message id ever stored in a channel.
     pub fn last_message_id(&self, channel_id: Snowflake) -> Result<Option<Snowflake>, StoreError> {
-        self.last_message.get(channel_id.be())
+        self.last_message.get(channel_id)
     }
 
     /// Removes everything a channel owns (messages, reactions, pins, thread members).
     pub fn purge_channel(&self, channel_id: Snowflake) -> Result<(), StoreError> {
-        self.messages.remove_prefix(channel_id.be())?;
-        self.reactions.remove_prefix(channel_id.be())?;
-        self.pins.remove_prefix(channel_id.be())?;
-        self.thread_members.remove_prefix(channel_id.be())?;
-        self.last_message.remove(channel_id.be())?;
+        self.messages.remove_prefix(channel_id)?;
+        self.reactions.remove_prefix(channel_id)?;
+        self.pins.remove_prefix(channel_id)?;
+        self.thread_members.remove_prefix(channel_id)?;
+        self.last_message.remove(channel_id)?;
         Ok(())
     }
 
     /// The DM channel between two users, if one exists.
     pub fn dm_between(&self, a: Snowflake, b: Snowflake) -> Result<Option<Snowflake>, StoreError> {
-        self.dm_pairs.get(key2(a.min(b), a.max(b)))
+        self.dm_pairs.get((a.min(b), a.max(b)))
     }
 
     /// Records the DM channel between two users.
@@ -774,15 +953,15 @@ impl Store {
         b: Snowflake,
         channel_id: Snowflake,
     ) -> Result<(), StoreError> {
-        self.dm_pairs.put(key2(a.min(b), a.max(b)), channel_id)?;
-        self.user_dms.insert(key2(a, channel_id))?;
-        self.user_dms.insert(key2(b, channel_id))?;
+        self.dm_pairs.put((a.min(b), a.max(b)), channel_id)?;
+        self.user_dms.insert((a, channel_id))?;
+        self.user_dms.insert((b, channel_id))?;
         Ok(())
     }
 
     /// Records an audit log entry.
     pub fn put_audit(&self, entry: &AuditLogEntry) -> Result<(), StoreError> {
-        self.audit.put(key2(entry.guild_id, entry.id), entry)
+        self.audit.put((entry.guild_id, entry.id), entry)
     }
 
     /// The sled database, for the few callers (tests, tools) that must see it whole.
@@ -791,85 +970,70 @@ impl Store {
     }
 }
 
-/// Constructors for tables kept outside this file (`backend::extra`).
-impl<V: Serialize + DeserializeOwned + Clone> Table<V> {
-    /// Opens (creating if needed) the tree `name` as a table.
-    pub(crate) fn open_tree(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
-        Self::open(db, name)
-    }
-}
-
-impl Lookup {
-    /// Opens (creating if needed) the tree `name` as a lookup.
-    pub(crate) fn open_tree(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
-        Self::open(db, name)
-    }
-}
-
 /// The tables of the route families added after the first cut (`extra`'s records); opened
 /// with the rest of the store.
 #[derive(Clone)]
 pub struct ExtraTables {
-    /// Guild stickers under `key2(guild, sticker)`; `sticker_guild` maps sticker → guild.
-    pub stickers: Table<Sticker>,
-    pub sticker_guild: Lookup,
-    /// Soundboard sounds under `key2(guild, sound)`.
-    pub sounds: Table<SoundboardSound>,
+    /// Guild stickers under `(guild, sticker)`; `sticker_guild` maps sticker → guild.
+    pub stickers: Table<(Snowflake, Snowflake), Sticker>,
+    pub sticker_guild: Lookup<Snowflake>,
+    /// Soundboard sounds under `(guild, sound)`.
+    pub sounds: Table<(Snowflake, Snowflake), SoundboardSound>,
     /// Templates by code; `guild_template` maps guild → the template's creation id.
-    pub templates: Table<GuildTemplate>,
+    pub templates: Table<str, GuildTemplate>,
     /// Welcome screens and onboarding by guild id.
-    pub welcome_screens: Table<WelcomeScreen>,
-    pub onboarding: Table<Onboarding>,
-    /// Application emojis under `key2(application, emoji)`.
-    pub app_emojis: Table<Emoji>,
-    /// Entitlements under `key2(application, entitlement)`.
-    pub entitlements: Table<Entitlement>,
+    pub welcome_screens: Table<Snowflake, WelcomeScreen>,
+    pub onboarding: Table<Snowflake, Onboarding>,
+    /// Application emojis under `(application, emoji)`.
+    pub app_emojis: Table<(Snowflake, Snowflake), Emoji>,
+    /// Entitlements under `(application, entitlement)`.
+    pub entitlements: Table<(Snowflake, Snowflake), Entitlement>,
     /// Role-connection metadata records by application id.
-    pub role_connection_metadata: Table<Vec<Value>>,
-    /// A user's role connection under `key2(application, user)`.
-    pub role_connections: Table<Value>,
-    /// Followers under `key2(source channel, webhook)`.
-    pub channel_followers: Table<ChannelFollower>,
-    /// Exceptions of recurring scheduled events under `key2(event, exception)`.
-    pub event_exceptions: Table<EventException>,
+    pub role_connection_metadata: Table<Snowflake, Vec<Value>>,
+    /// A user's role connection under `(application, user)`.
+    pub role_connections: Table<(Snowflake, Snowflake), Value>,
+    /// Followers under `(source channel, webhook)`.
+    pub channel_followers: Table<(Snowflake, Snowflake), ChannelFollower>,
+    /// Exceptions of recurring scheduled events under `(event, exception)`.
+    pub event_exceptions: Table<(Snowflake, Snowflake), EventException>,
     /// Target users of restricted invites, by invite code.
-    pub invite_targets: Table<InviteTargets>,
-    /// Lobbies by id, and their messages under `key2(lobby, message)`.
-    pub lobbies: Table<Lobby>,
-    pub lobby_messages: Table<Value>,
+    pub invite_targets: Table<str, InviteTargets>,
+    /// Lobbies by id, and their messages under `(lobby, message)`.
+    pub lobbies: Table<Snowflake, Lobby>,
+    pub lobby_messages: Table<(Snowflake, Snowflake), Value>,
     /// A guild's raid-protection pauses (`incidents_data`) by guild id.
-    pub guild_incidents: Table<Value>,
+    pub guild_incidents: Table<Snowflake, Value>,
     /// Voice channel statuses by channel id (absent: none set).
-    pub voice_statuses: Table<String>,
-    /// Poll votes under `key2(channel, message)`.
-    pub poll_votes: Table<PollVotes>,
-    /// Polls not yet finalised, under `key2(channel, message)` (for the finaliser).
-    pub open_polls: Table<OpenPoll>,
+    pub voice_statuses: Table<Snowflake, String>,
+    /// Poll votes under `(channel, message)`.
+    pub poll_votes: Table<(Snowflake, Snowflake), PollVotes>,
+    /// Polls not yet finalised, under `(channel, message)` (for the finaliser).
+    pub open_polls: Table<(Snowflake, Snowflake), OpenPoll>,
 }
 
 impl ExtraTables {
     /// Opens (creating if needed) every table in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
         Ok(ExtraTables {
-            stickers: Table::open_tree(db, "stickers")?,
-            sticker_guild: Lookup::open_tree(db, "sticker_guild")?,
-            sounds: Table::open_tree(db, "soundboard_sounds")?,
-            templates: Table::open_tree(db, "guild_templates")?,
-            welcome_screens: Table::open_tree(db, "welcome_screens")?,
-            onboarding: Table::open_tree(db, "onboarding")?,
-            app_emojis: Table::open_tree(db, "application_emojis")?,
-            entitlements: Table::open_tree(db, "entitlements")?,
-            role_connection_metadata: Table::open_tree(db, "role_connection_metadata")?,
-            role_connections: Table::open_tree(db, "role_connections")?,
-            channel_followers: Table::open_tree(db, "channel_followers")?,
-            poll_votes: Table::open_tree(db, "poll_votes")?,
-            voice_statuses: Table::open_tree(db, "voice_statuses")?,
-            guild_incidents: Table::open_tree(db, "guild_incidents")?,
-            lobbies: Table::open_tree(db, "lobbies")?,
-            invite_targets: Table::open_tree(db, "invite_targets")?,
-            lobby_messages: Table::open_tree(db, "lobby_messages")?,
-            event_exceptions: Table::open_tree(db, "scheduled_event_exceptions")?,
-            open_polls: Table::open_tree(db, "open_polls")?,
+            stickers: Table::open(db, "stickers")?,
+            sticker_guild: Lookup::open(db, "sticker_guild")?,
+            sounds: Table::open(db, "soundboard_sounds")?,
+            templates: Table::open(db, "guild_templates")?,
+            welcome_screens: Table::open(db, "welcome_screens")?,
+            onboarding: Table::open(db, "onboarding")?,
+            app_emojis: Table::open(db, "application_emojis")?,
+            entitlements: Table::open(db, "entitlements")?,
+            role_connection_metadata: Table::open(db, "role_connection_metadata")?,
+            role_connections: Table::open(db, "role_connections")?,
+            channel_followers: Table::open(db, "channel_followers")?,
+            poll_votes: Table::open(db, "poll_votes")?,
+            voice_statuses: Table::open(db, "voice_statuses")?,
+            guild_incidents: Table::open(db, "guild_incidents")?,
+            lobbies: Table::open(db, "lobbies")?,
+            invite_targets: Table::open(db, "invite_targets")?,
+            lobby_messages: Table::open(db, "lobby_messages")?,
+            event_exceptions: Table::open(db, "scheduled_event_exceptions")?,
+            open_polls: Table::open(db, "open_polls")?,
         })
     }
 }
@@ -893,7 +1057,7 @@ mod tests {
             };
             store.put_user(&user, &creds).unwrap();
             let guild = Guild::new(Snowflake(9), "g", user.id);
-            store.guilds.put(guild.id.be(), &guild).unwrap();
+            store.guilds.put(guild.id, &guild).unwrap();
             store
                 .put_member(guild.id, &Member::new(user.id, 0))
                 .unwrap();
@@ -910,7 +1074,7 @@ mod tests {
         }
         let store = reopened.unwrap();
         assert_eq!(store.user_by_token("tok").unwrap(), Some(user.clone()));
-        assert_eq!(store.emails.get(b"a@x.org").unwrap(), Some(user.id));
+        assert_eq!(store.emails.get("a@x.org").unwrap(), Some(user.id));
         assert_eq!(store.guild_ids_of(user.id).unwrap(), vec![Snowflake(9)]);
         assert_eq!(store.member_count(Snowflake(9)), 1);
         assert!(store.next_id().0 > 0);
@@ -922,7 +1086,7 @@ mod tests {
         let guild = Snowflake(7);
         let mut role: Role =
             serde_json::from_value(serde_json::json!({"id": "7", "name": "@everyone"})).unwrap();
-        store.roles.put(key2(guild, role.id), &role).unwrap();
+        store.roles.put((guild, role.id), &role).unwrap();
         // Fill both caches (one entry, one prefix scan), then change what they hold.
         assert_eq!(
             store.role(guild, role.id).unwrap().unwrap().name,
@@ -930,15 +1094,15 @@ mod tests {
         );
         assert_eq!(store.guild_roles(guild).unwrap().len(), 1);
         role.name = "renamed".into();
-        store.roles.put(key2(guild, role.id), &role).unwrap();
+        store.roles.put((guild, role.id), &role).unwrap();
         assert_eq!(store.role(guild, role.id).unwrap().unwrap().name, "renamed");
         assert_eq!(store.guild_roles(guild).unwrap()[0].name, "renamed");
-        store.roles.remove(key2(guild, role.id)).unwrap();
+        store.roles.remove((guild, role.id)).unwrap();
         assert!(store.role(guild, role.id).unwrap().is_none());
         assert!(store.guild_roles(guild).unwrap().is_empty());
-        store.roles.put(key2(guild, role.id), &role).unwrap();
+        store.roles.put((guild, role.id), &role).unwrap();
         assert_eq!(store.guild_roles(guild).unwrap().len(), 1);
-        store.roles.remove_prefix(guild.be()).unwrap();
+        store.roles.remove_prefix(guild).unwrap();
         assert!(store.role(guild, role.id).unwrap().is_none());
         assert!(store.guild_roles(guild).unwrap().is_empty());
         // Tokens: a new token works at once, the replaced one stops working.
@@ -975,8 +1139,8 @@ mod tests {
         let newest_first = store
             .messages
             .range(
-                &key2(channel, Snowflake(0)),
-                &key2(channel, Snowflake(u64::MAX)),
+                (channel, Snowflake(0)),
+                (channel, Snowflake(u64::MAX)),
                 true,
                 2,
             )
@@ -984,5 +1148,94 @@ mod tests {
         let ids: Vec<u64> = newest_first.iter().map(|m| m.id.0).collect();
         assert_eq!(ids, vec![30, 20]);
         assert_eq!(store.last_message_id(channel).unwrap(), Some(Snowflake(30)));
+    }
+
+    /// The on-disk layout: changing any of these bytes breaks every existing data directory.
+    #[test]
+    fn key_encodings_are_pinned() {
+        let (a, b, c) = (
+            Snowflake(0x0102_0304_0506_0708),
+            Snowflake(0x1112_1314_1516_1718),
+            Snowflake(0x2122_2324_2526_2728),
+        );
+        let one: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+        let two: [u8; 8] = [0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18];
+        let three: [u8; 8] = [0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28];
+        assert_eq!(<Snowflake as Key>::encode(a), one);
+        assert_eq!(
+            <(Snowflake, Snowflake) as Key>::encode((a, b)),
+            [one, two].concat()[..]
+        );
+        assert_eq!(
+            <(Snowflake, Snowflake, Snowflake) as Key>::encode((a, b, c)),
+            [one, two, three].concat()[..]
+        );
+        assert_eq!(<str as Key>::encode("tok-É"), "tok-É".as_bytes());
+        assert_eq!(
+            NonceKey::encode((a, b, "n1")),
+            [&one[..], &two[..], b"n1"].concat()
+        );
+        let guild_prefix = <Snowflake as Prefix<(Snowflake, Snowflake)>>::encode(a);
+        assert_eq!(guild_prefix, one);
+        let command_prefix = <Snowflake as Prefix<(Snowflake, Snowflake, Snowflake)>>::encode(a);
+        assert_eq!(command_prefix, one);
+        let scope_prefix = Prefix::<(Snowflake, Snowflake, Snowflake)>::encode((a, b));
+        assert_eq!(scope_prefix, [one, two].concat()[..]);
+        // What a lookup stores is the id's big-endian bytes.
+        let store = Store::temporary().unwrap();
+        store.tokens.put("tok", a).unwrap();
+        assert_eq!(store.tokens.tree.get(b"tok").unwrap().unwrap(), one);
+    }
+
+    #[test]
+    fn prefix_scans_return_only_that_prefix_in_id_order() {
+        let store = Store::temporary().unwrap();
+        let role = |guild: u64, id: u64| -> Role {
+            serde_json::from_value(
+                serde_json::json!({"id": id.to_string(), "name": format!("{guild}/{id}")}),
+            )
+            .unwrap()
+        };
+        // Ids straddle a byte boundary (255 < 256) so little-endian order would differ.
+        for (guild, id) in [(2u64, 256u64), (1, 300), (2, 5), (3, 1), (2, 255), (1, 2)] {
+            store
+                .roles
+                .put((Snowflake(guild), Snowflake(id)), &role(guild, id))
+                .unwrap();
+        }
+        let names = |guild: u64| -> Vec<String> {
+            store
+                .roles
+                .values(Snowflake(guild))
+                .unwrap()
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        assert_eq!(names(2), ["2/5", "2/255", "2/256"]);
+        assert_eq!(names(1), ["1/2", "1/300"]);
+        assert!(names(4).is_empty());
+        assert_eq!(store.roles.count(Snowflake(2)), 3);
+        assert_eq!(store.roles.all().unwrap().len(), 6);
+        // Indexes: the trailing ids under one prefix, in id order.
+        store
+            .user_guilds
+            .insert((Snowflake(9), Snowflake(256)))
+            .unwrap();
+        store
+            .user_guilds
+            .insert((Snowflake(9), Snowflake(7)))
+            .unwrap();
+        store
+            .user_guilds
+            .insert((Snowflake(10), Snowflake(1)))
+            .unwrap();
+        assert_eq!(
+            store.user_guilds.ids(Snowflake(9)).unwrap(),
+            [Snowflake(7), Snowflake(256)]
+        );
+        assert_eq!(store.roles.remove_prefix(Snowflake(2)).unwrap(), 3);
+        assert!(names(2).is_empty());
+        assert_eq!(names(1), ["1/2", "1/300"]);
     }
 }

@@ -31,12 +31,12 @@ pub fn has_intent(intents: Option<u64>, wanted: u64) -> bool {
 
 /// The application a bot user belongs to.
 pub fn application_of(store: &Store, bot: &User) -> Result<Option<Application>, StoreError> {
-    if let Some(app) = store.applications.get(bot.id.be())? {
+    if let Some(app) = store.applications.get(bot.id)? {
         return Ok(Some(app));
     }
     Ok(store
         .applications
-        .values(b"")?
+        .all()?
         .into_iter()
         .find(|app| app.bot_id == bot.id))
 }
@@ -129,7 +129,7 @@ pub fn guild_create(
     large_threshold: u64,
 ) -> Result<Value, StoreError> {
     let mut payload = guild_create_payload(store, guild, viewer.id)?;
-    let members: Vec<Member> = store.members.values(guild.id.be())?;
+    let members: Vec<Member> = store.members.values(guild.id)?;
     let large = members.len() as u64 > large_threshold;
     payload["large"] = json!(large);
     let online = |m: &Member| registry.presence(m.user_id).is_some();
@@ -205,7 +205,7 @@ pub fn member_chunks(
                 .unwrap_or(usize::MAX)
                 .min(if query.is_empty() { usize::MAX } else { 100 }),
         };
-        for member in store.members.values(guild_id.be())? {
+        for member in store.members.values(guild_id)? {
             if found.len() >= cap {
                 break;
             }

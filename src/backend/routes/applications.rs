@@ -18,7 +18,6 @@ use crate::backend::render;
 use crate::backend::services::common::image_hash;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
-use crate::backend::store::key2;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -74,7 +73,7 @@ async fn list_emojis(
         .store
         .extra
         .app_emojis
-        .values(application_id.be())?
+        .values(application_id)?
         .iter()
         .map(|e| render::emoji(&state.store, e))
         .collect::<Result<Vec<_>, _>>()?;
@@ -90,7 +89,7 @@ fn load_emoji(
         .store
         .extra
         .app_emojis
-        .get(key2(application_id, emoji_id))?
+        .get((application_id, emoji_id))?
         .ok_or(ApiError::NotFound(Unknown::Emoji))
 }
 
@@ -132,7 +131,7 @@ fn check_unique_name(
         .store
         .extra
         .app_emojis
-        .values(application_id.be())?
+        .values(application_id)?
         .iter()
         .any(|e| e.name == name && Some(e.id) != except);
     if taken {
@@ -162,7 +161,7 @@ async fn create_emoji(
     let emoji = {
         let _guard = state.store.lock();
         check_unique_name(&state, application_id, &name, None)?;
-        if state.store.extra.app_emojis.count(application_id.be()) >= MAX_APP_EMOJIS {
+        if state.store.extra.app_emojis.count(application_id) >= MAX_APP_EMOJIS {
             return Err(ApiError::bad_request(
                 30008,
                 "Maximum number of emojis reached (2000)",
@@ -182,7 +181,7 @@ async fn create_emoji(
             .store
             .extra
             .app_emojis
-            .put(key2(application_id, emoji.id), &emoji)?;
+            .put((application_id, emoji.id), &emoji)?;
         emoji
     };
     Ok(created(render::emoji(&state.store, &emoji)?))
@@ -208,7 +207,7 @@ async fn edit_emoji(
             .store
             .extra
             .app_emojis
-            .put(key2(application_id, emoji_id), &emoji)?;
+            .put((application_id, emoji_id), &emoji)?;
         emoji
     };
     Ok(ok(render::emoji(&state.store, &emoji)?))
@@ -224,7 +223,7 @@ async fn delete_emoji(
         .store
         .extra
         .app_emojis
-        .remove(key2(application_id, emoji_id))?
+        .remove((application_id, emoji_id))?
         .ok_or(ApiError::NotFound(Unknown::Emoji))?;
     Ok(no_content())
 }
@@ -274,7 +273,7 @@ fn load_entitlement(
         .store
         .extra
         .entitlements
-        .get(key2(application_id, entitlement_id))?
+        .get((application_id, entitlement_id))?
         .ok_or(unknown(unknown::ENTITLEMENT))
 }
 
@@ -331,7 +330,7 @@ async fn list_entitlements(
         .store
         .extra
         .entitlements
-        .values(application_id.be())?
+        .values(application_id)?
         .into_iter()
         .filter(|e| query.user_id.is_none_or(|u| e.user_id == Some(u)))
         .filter(|e| query.guild_id.is_none_or(|g| e.guild_id == Some(g)))
@@ -419,7 +418,7 @@ async fn create_test_entitlement(
         .store
         .extra
         .entitlements
-        .put(key2(application_id, entitlement.id), &entitlement)?;
+        .put((application_id, entitlement.id), &entitlement)?;
     publish_entitlement(&state, &app, "ENTITLEMENT_CREATE", &entitlement);
     Ok(ok(render_entitlement(&entitlement)))
 }
@@ -441,7 +440,7 @@ async fn delete_test_entitlement(
             .store
             .extra
             .entitlements
-            .put(key2(application_id, entitlement_id), &entitlement)?;
+            .put((application_id, entitlement_id), &entitlement)?;
         entitlement
     };
     publish_entitlement(&state, &app, "ENTITLEMENT_DELETE", &entitlement);
@@ -471,7 +470,7 @@ async fn consume_entitlement(
             .store
             .extra
             .entitlements
-            .put(key2(application_id, entitlement_id), &entitlement)?;
+            .put((application_id, entitlement_id), &entitlement)?;
         entitlement
     };
     publish_entitlement(&state, &app, "ENTITLEMENT_UPDATE", &entitlement);
@@ -496,7 +495,7 @@ async fn my_entitlements(
         .store
         .extra
         .entitlements
-        .values(application_id.be())?
+        .values(application_id)?
         .iter()
         .filter(|e| e.user_id == Some(auth.id()) && !e.deleted)
         .filter(|e| skus.is_empty() || skus.contains(&e.sku_id))
@@ -521,7 +520,7 @@ async fn get_metadata(
         .store
         .extra
         .role_connection_metadata
-        .get(application_id.be())?
+        .get(application_id)?
         .unwrap_or_default();
     Ok(ok(Value::Array(records)))
 }
@@ -600,7 +599,7 @@ async fn put_metadata(
         .store
         .extra
         .role_connection_metadata
-        .put(application_id.be(), &out)?;
+        .put(application_id, &out)?;
     Ok(ok(Value::Array(out)))
 }
 
@@ -638,7 +637,7 @@ async fn get_role_connection(
         .store
         .extra
         .role_connections
-        .get(key2(application_id, auth.id()))?
+        .get((application_id, auth.id()))?
         .unwrap_or_else(empty_connection);
     Ok(ok(render_connection(connection)))
 }
@@ -664,7 +663,7 @@ async fn put_role_connection(
         .store
         .extra
         .role_connection_metadata
-        .get(application_id.be())?
+        .get(application_id)?
         .unwrap_or_default();
     let mut checks = Validator::default();
     checks.length(
@@ -709,7 +708,7 @@ async fn put_role_connection(
     checks.finish()?;
     let connection = {
         let _guard = state.store.lock();
-        let key = key2(application_id, auth.id());
+        let key = (application_id, auth.id());
         let mut connection = state
             .store
             .extra
@@ -742,6 +741,6 @@ async fn delete_role_connection(
         .store
         .extra
         .role_connections
-        .remove(key2(application_id, auth.id()))?;
+        .remove((application_id, auth.id()))?;
     Ok(no_content())
 }

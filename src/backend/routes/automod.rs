@@ -15,7 +15,6 @@ use crate::backend::permissions::bits;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Trigger types.
@@ -80,7 +79,7 @@ fn load(
     state
         .store
         .automod_rules
-        .get(key2(guild_id, rule_id))?
+        .get((guild_id, rule_id))?
         .ok_or_else(unknown_rule)
 }
 
@@ -394,7 +393,7 @@ async fn list_rules(
     Ids(guild_id): Ids<Snowflake>,
     _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let rules = state.store.automod_rules.values(guild_id.be())?;
+    let rules = state.store.automod_rules.values(guild_id)?;
     Ok(ok(Value::Array(rules.iter().map(render_rule).collect())))
 }
 
@@ -428,7 +427,7 @@ async fn create_rule(
     }
     checks.finish()?;
     let _guard = state.store.lock();
-    let existing = state.store.automod_rules.values(guild_id.be())?;
+    let existing = state.store.automod_rules.values(guild_id)?;
     let same_type = existing
         .iter()
         .filter(|r| r.trigger_type == trigger_type)
@@ -455,10 +454,7 @@ async fn create_rule(
         exempt_channels: Vec::new(),
     };
     apply(&state, &access, &mut rule, body)?;
-    state
-        .store
-        .automod_rules
-        .put(key2(guild_id, rule.id), &rule)?;
+    state.store.automod_rules.put((guild_id, rule.id), &rule)?;
     drop(_guard);
     state.audit(
         guild_id,
@@ -492,10 +488,7 @@ async fn edit_rule(
             ));
         }
         apply(&state, &access, &mut rule, body)?;
-        state
-            .store
-            .automod_rules
-            .put(key2(guild_id, rule_id), &rule)?;
+        state.store.automod_rules.put((guild_id, rule_id), &rule)?;
         (old, rule)
     };
     state.audit(
@@ -524,7 +517,7 @@ async fn delete_rule(
     let rule = state
         .store
         .automod_rules
-        .remove(key2(guild_id, rule_id))?
+        .remove((guild_id, rule_id))?
         .ok_or_else(unknown_rule)?;
     state.audit(
         guild_id,

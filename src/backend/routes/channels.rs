@@ -17,7 +17,7 @@ use crate::backend::services::channels::{
 use crate::backend::services::common::limit;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, ChannelAccess};
-use crate::backend::store::{key2, ThreadMember};
+use crate::backend::store::ThreadMember;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -204,20 +204,14 @@ async fn delete_channel(
     {
         let _guard = state.store.lock();
         state.store.purge_channel(channel_id)?;
-        state.store.channels.remove(channel_id.be())?;
-        state
-            .store
-            .guild_channels
-            .remove(key2(guild_id, channel_id))?;
+        state.store.channels.remove(channel_id)?;
+        state.store.guild_channels.remove((guild_id, channel_id))?;
         for mut other in state.store.guild_channel_list(guild_id)? {
             if other.parent_id == Some(channel_id) {
                 if channel_type::is_thread(other.kind) {
                     state.store.purge_channel(other.id)?;
-                    state.store.channels.remove(other.id.be())?;
-                    state
-                        .store
-                        .guild_channels
-                        .remove(key2(guild_id, other.id))?;
+                    state.store.channels.remove(other.id)?;
+                    state.store.guild_channels.remove((guild_id, other.id))?;
                 } else {
                     other.parent_id = None;
                     state.store.put_channel(&other)?;
@@ -440,7 +434,7 @@ async fn list_invites(
     access.require(bits::MANAGE_CHANNELS)?;
     let mut out = Vec::new();
     let guild_id = access.guild_id().unwrap_or_default();
-    for invite in state.store.invites.values(b"")? {
+    for invite in state.store.invites.all()? {
         if invite.channel_id == channel_id && invite.guild_id == guild_id {
             out.push(render::invite(&state.store, &invite, false, true)?);
         }
@@ -475,7 +469,7 @@ async fn create_invite(
     let temporary = body.temporary.unwrap_or(false);
     if body.unique != Some(true) {
         // Discord hands back an equivalent existing invite unless `unique` is set.
-        for invite in state.store.invites.values(b"")? {
+        for invite in state.store.invites.all()? {
             if invite.channel_id == channel_id
                 && invite.inviter_id == Some(auth.id())
                 && invite.max_age == max_age
@@ -498,7 +492,7 @@ async fn create_invite(
         uses: 0,
         created_at_ms: now_ms(),
     };
-    state.store.invites.put(invite.code.as_bytes(), &invite)?;
+    state.store.invites.put(&invite.code, &invite)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -545,7 +539,7 @@ pub fn add_to_thread(
     thread: &Channel,
     user_id: Snowflake,
 ) -> Result<bool, ApiError> {
-    let key = key2(thread.id, user_id);
+    let key = (thread.id, user_id);
     if state.store.thread_members.contains(key)? {
         return Ok(false);
     }
@@ -569,7 +563,7 @@ pub fn add_to_thread(
         json!({
             "id": thread.id,
             "guild_id": guild_id,
-            "member_count": state.store.thread_members.count(thread.id.be()).min(50),
+            "member_count": state.store.thread_members.count(thread.id).min(50),
             "added_members": [added],
         }),
     ));
@@ -594,7 +588,7 @@ fn remove_from_thread(
     if state
         .store
         .thread_members
-        .remove(key2(thread.id, user_id))?
+        .remove((thread.id, user_id))?
         .is_none()
     {
         return Ok(());
@@ -608,7 +602,7 @@ fn remove_from_thread(
         json!({
             "id": thread.id,
             "guild_id": guild_id,
-            "member_count": state.store.thread_members.count(thread.id.be()).min(50),
+            "member_count": state.store.thread_members.count(thread.id).min(50),
             "removed_member_ids": [user_id],
         }),
     ));
@@ -658,7 +652,7 @@ fn publish_thread_create(state: &AppState, thread: &Channel) -> Result<Value, Ap
     if let Some(member) = state
         .store
         .thread_members
-        .get(key2(thread.id, thread.owner_id.unwrap_or_default()))?
+        .get((thread.id, thread.owner_id.unwrap_or_default()))?
     {
         data["member"] = render::thread_member(&member);
     }
@@ -893,8 +887,8 @@ async fn list_thread_members(
     let guild_id = access.guild_id().unwrap_or_default();
     let after = query.after.unwrap_or_default();
     let members = state.store.thread_members.range(
-        &key2(channel_id, Snowflake(after.0.saturating_add(1))),
-        &key2(channel_id, Snowflake(u64::MAX)),
+        (channel_id, Snowflake(after.0.saturating_add(1))),
+        (channel_id, Snowflake(u64::MAX)),
         false,
         limit,
     )?;
@@ -915,7 +909,7 @@ async fn get_thread_member(
     let member = state
         .store
         .thread_members
-        .get(key2(channel_id, user_id))?
+        .get((channel_id, user_id))?
         .ok_or(ApiError::NotFound(Unknown::Member))?;
     Ok(ok(thread_member_value(
         &state,
@@ -1003,7 +997,7 @@ async fn remove_thread_member(
     state
         .store
         .thread_members
-        .get(key2(channel_id, user_id))?
+        .get((channel_id, user_id))?
         .ok_or(ApiError::NotFound(Unknown::Member))?;
     remove_from_thread(&state, &access.channel, user_id)?;
     Ok(no_content())
@@ -1056,7 +1050,7 @@ fn archived(
     threads.truncate(limit);
     let mut members = Vec::new();
     for (_, thread) in &threads {
-        if let Some(member) = state.store.thread_members.get(key2(thread.id, auth.id()))? {
+        if let Some(member) = state.store.thread_members.get((thread.id, auth.id()))? {
             members.push(render::thread_member(&member));
         }
     }
@@ -1109,7 +1103,6 @@ async fn archived_joined_private(
     let me = auth.id();
     let store = state.store.clone();
     archived(&state, &auth, &access, query, move |c| {
-        Ok(c.kind == channel_type::PRIVATE_THREAD
-            && store.thread_members.contains(key2(c.id, me))?)
+        Ok(c.kind == channel_type::PRIVATE_THREAD && store.thread_members.contains((c.id, me))?)
     })
 }

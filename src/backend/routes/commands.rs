@@ -20,7 +20,6 @@ use crate::backend::services::commands::{
 };
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
-use crate::backend::store::key3;
 
 /// Permission entry types.
 const PERMISSION_ROLE: u8 = 1;
@@ -120,10 +119,10 @@ async fn create(
         }
     };
     check_limits(&existing)?;
-    state.store.commands.put(
-        key3(application_id, scope_key(guild_id), command.id),
-        &command,
-    )?;
+    state
+        .store
+        .commands
+        .put((application_id, scope_key(guild_id), command.id), &command)?;
     let body = render(&command);
     Ok(if status == StatusCode::CREATED {
         created(body)
@@ -203,20 +202,20 @@ async fn overwrite(
             state
                 .store
                 .commands
-                .remove(key3(application_id, scope_key(guild_id), old.id))?;
+                .remove((application_id, scope_key(guild_id), old.id))?;
             if let Some(guild_id) = guild_id {
                 state
                     .store
                     .command_permissions
-                    .remove(key3(application_id, guild_id, old.id))?;
+                    .remove((application_id, guild_id, old.id))?;
             }
         }
     }
     for command in &kept {
-        state.store.commands.put(
-            key3(application_id, scope_key(guild_id), command.id),
-            command,
-        )?;
+        state
+            .store
+            .commands
+            .put((application_id, scope_key(guild_id), command.id), command)?;
     }
     Ok(ok(Value::Array(kept.iter().map(render).collect())))
 }
@@ -240,7 +239,7 @@ fn load_command(
     state
         .store
         .commands
-        .get(key3(application_id, scope_key(guild_id), command_id))?
+        .get((application_id, scope_key(guild_id), command_id))?
         .ok_or(ApiError::NotFound(Unknown::ApplicationCommand))
 }
 
@@ -314,10 +313,10 @@ async fn edit(
     } else {
         state.store.next_id()
     };
-    state.store.commands.put(
-        key3(application_id, scope_key(guild_id), command_id),
-        &command,
-    )?;
+    state
+        .store
+        .commands
+        .put((application_id, scope_key(guild_id), command_id), &command)?;
     Ok(ok(render(&command)))
 }
 
@@ -335,13 +334,13 @@ async fn remove(
     state
         .store
         .commands
-        .remove(key3(application_id, scope_key(guild_id), command_id))?
+        .remove((application_id, scope_key(guild_id), command_id))?
         .ok_or(ApiError::NotFound(Unknown::ApplicationCommand))?;
     if let Some(guild_id) = guild_id {
         state
             .store
             .command_permissions
-            .remove(key3(application_id, guild_id, command_id))?;
+            .remove((application_id, guild_id, command_id))?;
     }
     Ok(no_content())
 }
@@ -492,7 +491,7 @@ async fn list_permissions(
     let all = state
         .store
         .command_permissions
-        .values(crate::backend::store::key2(application_id, guild_id))?;
+        .values((application_id, guild_id))?;
     Ok(ok(Value::Array(
         all.iter().map(render_permissions).collect(),
     )))
@@ -507,7 +506,7 @@ async fn get_permissions(
     let permissions = state
         .store
         .command_permissions
-        .get(key3(application_id, guild_id, command_id))?
+        .get((application_id, guild_id, command_id))?
         .ok_or(ApiError::NotFound(Unknown::CommandPermissions))?;
     Ok(ok(render_permissions(&permissions)))
 }
@@ -605,7 +604,7 @@ async fn put_permissions(
             })
             .collect(),
     };
-    let key = key3(application_id, guild_id, command_id);
+    let key = (application_id, guild_id, command_id);
     if permissions.permissions.is_empty() {
         state.store.command_permissions.remove(key)?;
     } else {

@@ -11,7 +11,6 @@ use crate::backend::error::{ApiError, Unknown};
 use crate::backend::extract::{Auth, Ids, InGuild};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
-use crate::backend::store::key2;
 
 /// Most exception ids one request may ask about.
 const MAX_EXCEPTION_IDS: usize = 10;
@@ -34,7 +33,7 @@ async fn user_counts(
     state
         .store
         .scheduled_events
-        .get(key2(guild_id, event_id))?
+        .get((guild_id, event_id))?
         .ok_or(ApiError::NotFound(Unknown::ScheduledEvent))?;
     let requested: Vec<String> = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .filter(|(key, _)| {

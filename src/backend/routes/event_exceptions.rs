@@ -18,7 +18,6 @@ use crate::backend::services::events::{
 use crate::backend::services::patch;
 use crate::backend::snowflake::{iso8601_from_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -146,7 +145,7 @@ async fn create(
         ));
     };
     let id = Snowflake::from_timestamp_ms(original);
-    let key = key2(event_id, id);
+    let key = (event_id, id);
     let mut exception = EventException {
         event_id,
         event_exception_id: id,
@@ -183,7 +182,7 @@ async fn edit(
 ) -> ApiResult {
     let event = load(&state, guild_id, event_id)?;
     require_manage(&access, Some(event.creator_id))?;
-    let key = key2(event_id, exception_id);
+    let key = (event_id, exception_id);
     let exception = {
         let _guard = state.store.lock();
         let mut exception = state
@@ -217,7 +216,7 @@ async fn remove(
         .store
         .extra
         .event_exceptions
-        .remove(key2(event_id, exception_id))?
+        .remove((event_id, exception_id))?
         .ok_or_else(unknown_exception)?;
     publish(
         &state,
@@ -242,7 +241,7 @@ async fn occurrence_users(
         .store
         .extra
         .event_exceptions
-        .contains(key2(event_id, exception_id))?
+        .contains((event_id, exception_id))?
         || event
             .recurrence_rule
             .as_ref()

@@ -15,7 +15,6 @@ use crate::backend::model::{audit_action, channel_type, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Channel-follower webhooks.
@@ -78,9 +77,9 @@ async fn follow(
         token: crate::backend::accounts::generate_token(id).replace('.', ""),
         application_id: None,
     };
-    state.store.webhooks.put(id.be(), &hook)?;
+    state.store.webhooks.put(id, &hook)?;
     state.store.extra.channel_followers.put(
-        key2(channel_id, id),
+        (channel_id, id),
         &ChannelFollower {
             webhook_id: id,
             source_channel_id: channel_id,

@@ -16,7 +16,6 @@ use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
-use crate::backend::store::key2;
 
 /// Most people a group DM holds.
 const MAX_RECIPIENTS: usize = 10;
@@ -100,7 +99,7 @@ async fn add_recipient(
             group.owner_id = Some(auth.id());
             state.store.put_channel(&group)?;
             for user in &recipients {
-                state.store.user_dms.insert(key2(*user, group.id))?;
+                state.store.user_dms.insert((*user, group.id))?;
             }
             publish_channel_to_each(&state, "CHANNEL_CREATE", &group, &recipients)?;
             Ok(created(render_for(&state, &group, auth.id())?))
@@ -119,7 +118,7 @@ async fn add_recipient(
             recipients.push(user_id);
             channel.recipient_ids = Some(recipients);
             state.store.put_channel(&channel)?;
-            state.store.user_dms.insert(key2(user_id, channel.id))?;
+            state.store.user_dms.insert((user_id, channel.id))?;
             state.publish(Dispatch::users(
                 "CHANNEL_RECIPIENT_ADD",
                 before,
@@ -165,10 +164,10 @@ async fn remove_recipient(
         .user(user_id)?
         .ok_or(ApiError::NotFound(Unknown::User))?;
     recipients.retain(|id| *id != user_id);
-    state.store.user_dms.remove(key2(user_id, channel.id))?;
+    state.store.user_dms.remove((user_id, channel.id))?;
     let farewell = render_for(&state, &channel, user_id)?;
     if recipients.is_empty() {
-        state.store.channels.remove(channel.id.be())?;
+        state.store.channels.remove(channel.id)?;
         state.store.purge_channel(channel.id)?;
     } else {
         if channel.owner_id == Some(user_id) {

@@ -75,7 +75,7 @@ fn welcome_screen(state: &AppState, guild_id: Snowflake) -> Result<WelcomeScreen
         .store
         .extra
         .welcome_screens
-        .get(guild_id.be())?
+        .get(guild_id)?
         .unwrap_or(WelcomeScreen {
             enabled: false,
             description: None,
@@ -179,11 +179,7 @@ async fn edit_welcome(
                 })
                 .collect();
         }
-        state
-            .store
-            .extra
-            .welcome_screens
-            .put(guild_id.be(), &screen)?;
+        state.store.extra.welcome_screens.put(guild_id, &screen)?;
         (old, screen)
     };
     state.audit(
@@ -250,7 +246,7 @@ async fn edit_widget_settings(
         let old = guild.clone();
         set_if_present(&mut guild.widget_enabled, body.enabled);
         set_if_present(&mut guild.widget_channel_id, body.channel_id);
-        state.store.guilds.put(guild_id.be(), &guild)?;
+        state.store.guilds.put(guild_id, &guild)?;
         (old, guild)
     };
     state.audit(
@@ -434,7 +430,7 @@ fn onboarding(state: &AppState, guild_id: Snowflake) -> Result<Onboarding, ApiEr
         .store
         .extra
         .onboarding
-        .get(guild_id.be())?
+        .get(guild_id)?
         .unwrap_or(Onboarding {
             prompts: Vec::new(),
             default_channel_ids: Vec::new(),
@@ -643,7 +639,7 @@ async fn put_onboarding(
     checks.finish()?;
     let (existed, old, new) = {
         let _guard = state.store.lock();
-        let existed = state.store.extra.onboarding.contains(guild_id.be())?;
+        let existed = state.store.extra.onboarding.contains(guild_id)?;
         let old = onboarding(&state, guild_id)?;
         let mut new = old.clone();
         if let Some(prompts) = prompts {
@@ -660,7 +656,7 @@ async fn put_onboarding(
             };
             return Err(ApiError::bad_request(code, message));
         }
-        state.store.extra.onboarding.put(guild_id.be(), &new)?;
+        state.store.extra.onboarding.put(guild_id, &new)?;
         (existed, old, new)
     };
     state.audit(
@@ -714,7 +710,7 @@ fn prune_candidates(
     include_roles: &[Snowflake],
 ) -> Result<Vec<Snowflake>, ApiError> {
     let cutoff = now_ms().saturating_sub(days as u64 * 86_400_000);
-    let members = state.store.members.values(access.guild.id.be())?;
+    let members = state.store.members.values(access.guild.id)?;
     Ok(members
         .into_iter()
         .filter(|m| m.user_id != access.guild.owner_id)

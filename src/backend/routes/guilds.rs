@@ -22,7 +22,7 @@ use crate::backend::services::guilds::{
 use crate::backend::services::patch;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::{key2, Store};
+use crate::backend::store::Store;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -237,7 +237,7 @@ async fn create_guild(
     }
     insert_guild(store, &guild, everyone_permissions)?;
     for role in &extra_roles {
-        store.roles.put(key2(id, role.id), role)?;
+        store.roles.put((id, role.id), role)?;
     }
     for channel in &channels {
         store.put_channel(channel)?;
@@ -463,7 +463,7 @@ async fn patch_guild(
         if let Some(v) = body.premium_progress_bar_enabled {
             guild.premium_progress_bar_enabled = v;
         }
-        store.guilds.put(guild_id.be(), &guild)?;
+        store.guilds.put(guild_id, &guild)?;
         (old, guild)
     };
     let before = serde_json::to_value(&old).unwrap_or_default();
@@ -508,7 +508,7 @@ async fn delete_guild(
     let store = &state.store;
     let members: Vec<Snowflake> = store
         .members
-        .values(guild_id.be())?
+        .values(guild_id)?
         .iter()
         .map(|m| m.user_id)
         .collect();
@@ -516,20 +516,20 @@ async fn delete_guild(
         let _guard = store.lock();
         for channel in store.guild_channel_list(guild_id)? {
             store.purge_channel(channel.id)?;
-            store.channels.remove(channel.id.be())?;
+            store.channels.remove(channel.id)?;
         }
         for user_id in &members {
             store.remove_member(guild_id, *user_id)?;
         }
         store.guild_channels.remove_prefix_all(guild_id)?;
-        store.roles.remove_prefix(guild_id.be())?;
-        store.bans.remove_prefix(guild_id.be())?;
-        for emoji in store.emojis.values(guild_id.be())? {
-            store.emoji_guild.remove(emoji.id.be())?;
+        store.roles.remove_prefix(guild_id)?;
+        store.bans.remove_prefix(guild_id)?;
+        for emoji in store.emojis.values(guild_id)? {
+            store.emoji_guild.remove(emoji.id)?;
         }
-        store.emojis.remove_prefix(guild_id.be())?;
-        store.audit.remove_prefix(guild_id.be())?;
-        store.guilds.remove(guild_id.be())?;
+        store.emojis.remove_prefix(guild_id)?;
+        store.audit.remove_prefix(guild_id)?;
+        store.guilds.remove(guild_id)?;
     }
     store.flush_async().await?;
     state.publish(Dispatch::users(
@@ -704,7 +704,7 @@ async fn list_bans(
     _: InGuild<{ bits::BAN_MEMBERS }>,
 ) -> ApiResult {
     let limit = limit(query.limit, 1000, 1000)?;
-    let bans = state.store.bans.values(guild_id.be())?;
+    let bans = state.store.bans.values(guild_id)?;
     let selected: Vec<&Ban> = match query.before {
         Some(before) => {
             let earlier: Vec<&Ban> = bans.iter().filter(|b| b.user_id < before).collect();
@@ -733,7 +733,7 @@ async fn get_ban(
     let ban = state
         .store
         .bans
-        .get(key2(guild_id, user_id))?
+        .get((guild_id, user_id))?
         .ok_or(ApiError::NotFound(Unknown::Ban))?;
     Ok(ok(render::ban(&state.store, &ban)?))
 }
@@ -792,15 +792,15 @@ fn ban_user(
         user_id,
         reason: reason.clone(),
     };
-    store.bans.put(key2(guild_id, user_id), &ban)?;
+    store.bans.put((guild_id, user_id), &ban)?;
     if seconds > 0 {
         let cutoff = Snowflake::from_timestamp_ms(now_ms().saturating_sub(seconds as u64 * 1000));
         for channel in store.guild_channel_list(guild_id)? {
             let doomed: Vec<Message> = store
                 .messages
                 .range(
-                    &key2(channel.id, cutoff),
-                    &key2(channel.id, Snowflake(u64::MAX)),
+                    (channel.id, cutoff),
+                    (channel.id, Snowflake(u64::MAX)),
                     false,
                     usize::MAX,
                 )?
@@ -811,7 +811,7 @@ fn ban_user(
                 continue;
             }
             for message in &doomed {
-                store.messages.remove(key2(channel.id, message.id))?;
+                store.messages.remove((channel.id, message.id))?;
             }
             state.publish(Dispatch::channel("MESSAGE_DELETE_BULK", guild_id, channel.id, intents::GUILD_MESSAGES,
                 json!({"ids": doomed.iter().map(|m| m.id).collect::<Vec<_>>(), "channel_id": channel.id, "guild_id": guild_id})));
@@ -869,7 +869,7 @@ async fn bulk_ban(
     checks.finish()?;
     let (mut banned, mut failed) = (Vec::new(), Vec::new());
     for user_id in user_ids {
-        let already = state.store.bans.contains(key2(guild_id, user_id))?;
+        let already = state.store.bans.contains((guild_id, user_id))?;
         match (
             already,
             ban_user(
@@ -899,11 +899,7 @@ async fn vanity_url(
     InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
     let uses = match &access.guild.vanity_url_code {
-        Some(code) => state
-            .store
-            .invites
-            .get(code.as_bytes())?
-            .map_or(0, |i| i.uses),
+        Some(code) => state.store.invites.get(code)?.map_or(0, |i| i.uses),
         None => 0,
     };
     Ok(ok(
@@ -921,7 +917,7 @@ async fn delete_ban(
     state
         .store
         .bans
-        .remove(key2(guild_id, user_id))?
+        .remove((guild_id, user_id))?
         .ok_or(ApiError::NotFound(Unknown::Ban))?;
     state.audit(
         guild_id,
@@ -967,8 +963,8 @@ async fn audit_log(
         Some(after) if query.before.is_none() => store
             .audit
             .range(
-                &key2(guild_id, Snowflake(after.0.saturating_add(1))),
-                &key2(guild_id, Snowflake(u64::MAX)),
+                (guild_id, Snowflake(after.0.saturating_add(1))),
+                (guild_id, Snowflake(u64::MAX)),
                 false,
                 usize::MAX,
             )?
@@ -980,12 +976,7 @@ async fn audit_log(
             let end = query.before.unwrap_or(Snowflake(u64::MAX));
             store
                 .audit
-                .range(
-                    &key2(guild_id, Snowflake(0)),
-                    &key2(guild_id, end),
-                    true,
-                    usize::MAX,
-                )?
+                .range((guild_id, Snowflake(0)), (guild_id, end), true, usize::MAX)?
                 .into_iter()
                 .filter(matches)
                 .take(limit)
@@ -1013,7 +1004,7 @@ async fn audit_log(
     webhook_ids.dedup();
     let mut webhooks = Vec::new();
     for id in webhook_ids {
-        if let Some(hook) = store.webhooks.get(id.be())? {
+        if let Some(hook) = store.webhooks.get(id)? {
             webhooks.push(render::webhook(store, &hook, false)?);
         }
     }
@@ -1049,7 +1040,7 @@ async fn list_emojis(
     let out = state
         .store
         .emojis
-        .values(guild_id.be())?
+        .values(guild_id)?
         .iter()
         .map(|e| render::emoji(&state.store, e))
         .collect::<Result<Vec<_>, _>>()?;
@@ -1065,7 +1056,7 @@ async fn get_emoji(
     let emoji = state
         .store
         .emojis
-        .get(key2(guild_id, emoji_id))?
+        .get((guild_id, emoji_id))?
         .ok_or(ApiError::NotFound(Unknown::Emoji))?;
     Ok(ok(render::emoji(&state.store, &emoji)?))
 }
@@ -1094,7 +1085,7 @@ fn publish_emojis(state: &AppState, guild_id: Snowflake) -> Result<(), ApiError>
     let emojis = state
         .store
         .emojis
-        .values(guild_id.be())?
+        .values(guild_id)?
         .iter()
         .map(|e| render::emoji(&state.store, e))
         .collect::<Result<Vec<_>, _>>()?;
@@ -1125,7 +1116,7 @@ async fn create_emoji(
     checks.finish()?;
     let image = body.image.unwrap_or_default();
     image_hash(&image, "image")?;
-    if state.store.emojis.count(guild_id.be()) >= 50 {
+    if state.store.emojis.count(guild_id) >= 50 {
         return Err(ApiError::bad_request(
             30008,
             "Maximum number of emojis reached (50)",
@@ -1141,8 +1132,8 @@ async fn create_emoji(
         animated: image.starts_with("data:image/gif"),
         available: true,
     };
-    state.store.emojis.put(key2(guild_id, emoji.id), &emoji)?;
-    state.store.emoji_guild.put(emoji.id.be(), guild_id)?;
+    state.store.emojis.put((guild_id, emoji.id), &emoji)?;
+    state.store.emoji_guild.put(emoji.id, guild_id)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -1166,7 +1157,7 @@ async fn patch_emoji(
     let mut emoji = state
         .store
         .emojis
-        .get(key2(guild_id, emoji_id))?
+        .get((guild_id, emoji_id))?
         .ok_or(ApiError::NotFound(Unknown::Emoji))?;
     let own = emoji.creator_id == Some(auth.id())
         && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
@@ -1183,7 +1174,7 @@ async fn patch_emoji(
     if let Some(roles) = body.roles {
         emoji.roles = roles;
     }
-    state.store.emojis.put(key2(guild_id, emoji_id), &emoji)?;
+    state.store.emojis.put((guild_id, emoji_id), &emoji)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -1207,15 +1198,15 @@ async fn delete_emoji(
     let emoji = state
         .store
         .emojis
-        .get(key2(guild_id, emoji_id))?
+        .get((guild_id, emoji_id))?
         .ok_or(ApiError::NotFound(Unknown::Emoji))?;
     let own = emoji.creator_id == Some(auth.id())
         && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
     if !own {
         access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
     }
-    state.store.emojis.remove(key2(guild_id, emoji_id))?;
-    state.store.emoji_guild.remove(emoji_id.be())?;
+    state.store.emojis.remove((guild_id, emoji_id))?;
+    state.store.emoji_guild.remove(emoji_id)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -1247,7 +1238,7 @@ async fn active_threads(
         if state.permissions_in(&access, &channel)? & bits::VIEW_CHANNEL == 0 {
             continue;
         }
-        if let Some(member) = store.thread_members.get(key2(channel.id, auth.id()))? {
+        if let Some(member) = store.thread_members.get((channel.id, auth.id()))? {
             members.push(render::thread_member(&member));
         }
         threads.push(render::channel(store, &channel)?);

@@ -57,7 +57,7 @@ pub fn active_pauses(
     state: &AppState,
     guild_id: Snowflake,
 ) -> Result<(Option<u64>, Option<u64>), ApiError> {
-    let data = state.store.extra.guild_incidents.get(guild_id.be())?;
+    let data = state.store.extra.guild_incidents.get(guild_id)?;
     let now = now_ms();
     let field = |name: &str| {
         data.as_ref()
@@ -89,12 +89,12 @@ async fn set_actions(
     });
     let table = &state.store.extra.guild_incidents;
     if invites.is_none() && dms.is_none() {
-        table.remove(guild_id.be())?;
+        table.remove(guild_id)?;
     } else {
         let mut stored = answer.clone();
         stored["dm_spam_detected_at"] = Value::Null;
         stored["raid_detected_at"] = Value::Null;
-        table.put(guild_id.be(), &stored)?;
+        table.put(guild_id, &stored)?;
     }
     let data = render::guild(&state.store, &access.guild, false)?;
     state.publish(Dispatch::guild(

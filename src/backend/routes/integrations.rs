@@ -34,8 +34,8 @@ pub fn routes() -> Router<AppState> {
 /// application's id here (Discord gives integrations their own; nothing else refers to it).
 fn installed(state: &AppState, guild_id: Snowflake) -> Result<Vec<Application>, ApiError> {
     let mut apps = Vec::new();
-    for member in state.store.members.values(guild_id.be())? {
-        if let Some(app) = state.store.applications.get(member.user_id.be())? {
+    for member in state.store.members.values(guild_id)? {
+        if let Some(app) = state.store.applications.get(member.user_id)? {
             apps.push(app);
         }
     }

@@ -65,10 +65,7 @@ fn find_command(
     }
     scopes.push(Snowflake::default());
     for scope in scopes {
-        let commands = state
-            .store
-            .commands
-            .values(crate::backend::store::key2(app.id, scope))?;
+        let commands = state.store.commands.values((app.id, scope))?;
         let found = commands.into_iter().find(|c| match body.command_id {
             Some(id) => c.id == id,
             None => {
@@ -319,8 +316,8 @@ async fn invoke(
         original_message_id: None,
         followup_ids: Vec::new(),
     };
-    state.store.interactions.put(id.be(), &interaction)?;
-    state.store.interaction_tokens.put(token.as_bytes(), id)?;
+    state.store.interactions.put(id, &interaction)?;
+    state.store.interaction_tokens.put(&token, id)?;
     let data = payload(&state, &interaction, &app, &auth.user, &access)?;
     state.publish(Dispatch::users(
         "INTERACTION_CREATE",
@@ -374,7 +371,7 @@ async fn callback(
         let interaction = state
             .store
             .interactions
-            .get(interaction_id.be())?
+            .get(interaction_id)?
             .filter(|i| i.token == token && !expired(i))
             .ok_or(ApiError::NotFound(Unknown::Interaction))?;
         if interaction.response_type.is_some() {
@@ -399,7 +396,7 @@ async fn callback(
         }
         let mut claimed = interaction;
         claimed.response_type = Some(body.kind);
-        state.store.interactions.put(claimed.id.be(), &claimed)?;
+        state.store.interactions.put(claimed.id, &claimed)?;
         claimed
     };
     let message = match respond(&state, &mut interaction, body.kind, body.data) {
@@ -408,17 +405,11 @@ async fn callback(
             // A refused answer leaves the interaction unanswered, as on Discord.
             interaction.response_type = None;
             interaction.original_message_id = None;
-            state
-                .store
-                .interactions
-                .put(interaction.id.be(), &interaction)?;
+            state.store.interactions.put(interaction.id, &interaction)?;
             return Err(err);
         }
     };
-    state
-        .store
-        .interactions
-        .put(interaction.id.be(), &interaction)?;
+    state.store.interactions.put(interaction.id, &interaction)?;
     if !query.with_response {
         return Ok(no_content());
     }

@@ -38,7 +38,7 @@ pub fn may_accept(state: &AppState, code: &str, user_id: Snowflake) -> Result<bo
         .store
         .extra
         .invite_targets
-        .get(code.as_bytes())?
+        .get(code)?
         .is_none_or(|targets| targets.user_ids.contains(&user_id)))
 }
 
@@ -46,7 +46,7 @@ fn live_invite(state: &AppState, code: &str) -> Result<Invite, ApiError> {
     state
         .store
         .invites
-        .get(code.as_bytes())?
+        .get(code)?
         .filter(|invite| !invite.expired(now_ms()))
         .ok_or(ApiError::NotFound(Unknown::Invite))
 }
@@ -126,7 +126,7 @@ async fn put_targets(
     let user_ids = parse_csv(text)?;
     let now = now_ms();
     state.store.extra.invite_targets.put(
-        code.as_bytes(),
+        &code,
         &InviteTargets {
             user_ids,
             created_at_ms: now,
@@ -147,7 +147,7 @@ async fn get_targets(
         &code,
         bits::MANAGE_GUILD | bits::VIEW_AUDIT_LOG,
     )?;
-    let targets = state.store.extra.invite_targets.get(code.as_bytes())?;
+    let targets = state.store.extra.invite_targets.get(&code)?;
     let mut csv = String::from("user_id\n");
     for id in targets.iter().flat_map(|t| &t.user_ids) {
         csv.push_str(&format!("{id}\n"));
@@ -161,7 +161,7 @@ async fn job_status(
     Ids(code): Ids<String>,
 ) -> ApiResult {
     managed_invite(&state, &auth, &code, bits::MANAGE_GUILD)?;
-    let answer = match state.store.extra.invite_targets.get(code.as_bytes())? {
+    let answer = match state.store.extra.invite_targets.get(&code)? {
         Some(targets) => json!({
             "status": COMPLETED,
             "total_users": targets.user_ids.len(),

@@ -13,7 +13,6 @@ use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -38,7 +37,7 @@ fn live_invite(state: &AppState, code: &str) -> Result<crate::backend::model::In
     let invite = state
         .store
         .invites
-        .get(code.as_bytes())?
+        .get(code)?
         .ok_or(ApiError::NotFound(Unknown::Invite))?;
     if invite.expired(now_ms()) {
         return Err(ApiError::NotFound(Unknown::Invite));
@@ -76,7 +75,7 @@ async fn accept_invite(
         return Err(ApiError::NotFound(Unknown::Invite));
     }
     let guild_id = invite.guild_id;
-    if state.store.bans.contains(key2(guild_id, auth.id()))? {
+    if state.store.bans.contains((guild_id, auth.id()))? {
         return Err(ApiError::forbidden(
             40007,
             "The user is banned from this guild.",
@@ -100,7 +99,7 @@ async fn accept_invite(
             state.store.put_member(guild_id, &member)?;
             let mut used = invite.clone();
             used.uses += 1;
-            state.store.invites.put(code.as_bytes(), &used)?;
+            state.store.invites.put(&code, &used)?;
             joined = true;
         }
     }
@@ -108,13 +107,9 @@ async fn accept_invite(
         if let Some(member) = state.store.member(guild_id, auth.id())? {
             crate::backend::services::members::publish_member_added(&state, guild_id, &member)?;
         }
-        let fresh = state
-            .store
-            .invites
-            .get(code.as_bytes())?
-            .unwrap_or(invite.clone());
+        let fresh = state.store.invites.get(&code)?.unwrap_or(invite.clone());
         if fresh.max_uses > 0 && fresh.uses >= fresh.max_uses {
-            state.store.invites.remove(code.as_bytes())?;
+            state.store.invites.remove(&code)?;
             publish_invite_delete(&state, &fresh.code, guild_id, fresh.channel_id);
         }
     }
@@ -145,7 +140,7 @@ async fn delete_invite(
     let invite = state
         .store
         .invites
-        .get(code.as_bytes())?
+        .get(&code)?
         .ok_or(ApiError::NotFound(Unknown::Invite))?;
     let access = state.channel_access(invite.channel_id, &auth.user)?;
     let guild = access.guild.as_ref().ok_or(ApiError::MissingAccess)?;
@@ -154,7 +149,7 @@ async fn delete_invite(
     {
         return Err(ApiError::MissingPermissions);
     }
-    state.store.invites.remove(code.as_bytes())?;
+    state.store.invites.remove(&code)?;
     state.audit(
         invite.guild_id,
         auth.id(),
@@ -178,7 +173,7 @@ async fn guild_invites(
     _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
     let mut out = Vec::new();
-    for invite in state.store.invites.values(b"")? {
+    for invite in state.store.invites.all()? {
         if invite.guild_id == guild_id && !invite.expired(now_ms()) {
             out.push(render::invite(&state.store, &invite, false, true)?);
         }

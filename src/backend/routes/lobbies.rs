@@ -19,7 +19,6 @@ use crate::backend::render;
 use crate::backend::services::common::limit;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
-use crate::backend::store::key2;
 
 const MAX_MEMBERS: usize = 25;
 /// Message type of a lobby message (a plain message).
@@ -77,7 +76,7 @@ fn caller_application(state: &AppState, auth: &Auth) -> Result<Snowflake, ApiErr
     Ok(state
         .store
         .applications
-        .get(auth.id().be())?
+        .get(auth.id())?
         .ok_or(ApiError::NotFound(Unknown::Application))?
         .id)
 }
@@ -89,7 +88,7 @@ fn own_lobby(state: &AppState, auth: &Auth, lobby_id: Snowflake) -> Result<Lobby
         .store
         .extra
         .lobbies
-        .get(lobby_id.be())?
+        .get(lobby_id)?
         .filter(|l| l.application_id == application_id)
         .ok_or_else(unknown_lobby)
 }
@@ -263,7 +262,7 @@ async fn create_lobby(
         idle_timeout_seconds,
         linked_channel_id: None,
     };
-    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
     Ok(created(render_lobby(&state, &lobby)?))
 }
 
@@ -298,7 +297,7 @@ async fn edit_lobby(
         lobby.idle_timeout_seconds = Some(timeout);
     }
     checks.finish()?;
-    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
     Ok(ok(render_lobby(&state, &lobby)?))
 }
 
@@ -310,12 +309,8 @@ async fn delete_lobby(
 ) -> ApiResult {
     match own_lobby(&state, &auth, lobby_id) {
         Ok(lobby) => {
-            state.store.extra.lobbies.remove(lobby.id.be())?;
-            state
-                .store
-                .extra
-                .lobby_messages
-                .remove_prefix(lobby.id.be())?;
+            state.store.extra.lobbies.remove(lobby.id)?;
+            state.store.extra.lobby_messages.remove_prefix(lobby.id)?;
             Ok(no_content())
         }
         Err(ApiError::Coded { code: 10031, .. }) => Ok(no_content()),
@@ -351,7 +346,7 @@ async fn put_member(
     let member = member.ok_or(ApiError::NotFound(Unknown::User))?;
     lobby.members.retain(|m| m.id != user_id);
     lobby.members.push(member.clone());
-    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
     Ok(ok(json!(member)))
 }
 
@@ -363,7 +358,7 @@ async fn remove_member(
     let _guard = state.store.lock();
     let mut lobby = own_lobby(&state, &auth, lobby_id)?;
     lobby.members.retain(|m| m.id != user_id);
-    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
     Ok(no_content())
 }
 
@@ -414,7 +409,7 @@ async fn bulk_members(
     }
     checks.finish()?;
     lobby.members = members;
-    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
     Ok(ok(json!(upserted)))
 }
 
@@ -428,7 +423,7 @@ fn lobby_for_messages(
         .store
         .extra
         .lobbies
-        .get(lobby_id.be())?
+        .get(lobby_id)?
         .ok_or_else(unknown_lobby)?;
     let is_app = auth.user.bot && auth.id() == lobby.application_id;
     let is_member = lobby.members.iter().any(|m| m.id == auth.id());
@@ -451,7 +446,7 @@ async fn list_messages(
 ) -> ApiResult {
     let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
     let limit = limit(query.limit, 50, 200)?;
-    let mut messages = state.store.extra.lobby_messages.values(lobby.id.be())?;
+    let mut messages = state.store.extra.lobby_messages.values(lobby.id)?;
     messages.reverse();
     messages.truncate(limit);
     Ok(ok(Value::Array(messages)))
@@ -490,7 +485,7 @@ async fn send_message(
         .store
         .extra
         .lobby_messages
-        .put(key2(lobby.id, id), &message)?;
+        .put((lobby.id, id), &message)?;
     Ok(created(message))
 }
 
@@ -503,7 +498,7 @@ async fn leave(
     let _guard = state.store.lock();
     let mut lobby = lobby_for_messages(&state, &auth, lobby_id)?;
     lobby.members.retain(|m| m.id != auth.id());
-    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
     Ok(no_content())
 }
 
@@ -559,6 +554,6 @@ async fn link_channel(
         access.require(crate::backend::permissions::bits::MANAGE_CHANNELS)?;
     }
     lobby.linked_channel_id = channel_id;
-    state.store.extra.lobbies.put(lobby.id.be(), &lobby)?;
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
     Ok(ok(render_lobby(&state, &lobby)?))
 }

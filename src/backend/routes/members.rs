@@ -18,7 +18,6 @@ use crate::backend::services::members::{
 use crate::backend::services::patch as patch_field;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::key2;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -57,7 +56,7 @@ async fn list_members(
         let allowed = state
             .store
             .applications
-            .get(auth.id().be())?
+            .get(auth.id())?
             .map_or(0, |app| app.allowed_privileged_intents());
         if allowed & crate::gateway::intents::GUILD_MEMBERS == 0 {
             return Err(ApiError::MissingAccess);
@@ -66,8 +65,8 @@ async fn list_members(
     let limit = limit(query.limit, 1, 1000)?;
     let after = query.after.unwrap_or(Snowflake(0));
     let members = state.store.members.range(
-        &key2(guild_id, Snowflake(after.0.saturating_add(1))),
-        &key2(guild_id, Snowflake(u64::MAX)),
+        (guild_id, Snowflake(after.0.saturating_add(1))),
+        (guild_id, Snowflake(u64::MAX)),
         false,
         limit,
     )?;
@@ -101,7 +100,7 @@ async fn search_members(
     let limit = limit(query.limit, 1, 1000)?;
     let needle = needle.to_lowercase();
     let mut out = Vec::new();
-    for member in state.store.members.values(guild_id.be())? {
+    for member in state.store.members.values(guild_id)? {
         if out.len() >= limit {
             break;
         }
@@ -169,7 +168,7 @@ async fn add_member(
     if state.store.member(guild_id, user_id)?.is_some() {
         return Ok(no_content());
     }
-    if state.store.bans.contains(key2(guild_id, user_id))? {
+    if state.store.bans.contains((guild_id, user_id))? {
         return Err(ApiError::forbidden(
             40007,
             "The user is banned from this guild.",

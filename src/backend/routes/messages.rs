@@ -22,7 +22,7 @@ use crate::backend::services::messages::{
 use crate::backend::services::publish::publish_message;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
-use crate::backend::store::{key2, ReactionEntry};
+use crate::backend::store::ReactionEntry;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -137,35 +137,32 @@ async fn list_messages(
         return Ok(ok(json!([])));
     }
     let store = &state.store;
-    let low = key2(channel_id, Snowflake(0));
-    let high = key2(channel_id, Snowflake(u64::MAX));
+    let low = (channel_id, Snowflake(0));
+    let high = (channel_id, Snowflake(u64::MAX));
     let messages: Vec<Message> = if let Some(around) = query.around {
         let before_count = limit / 2;
-        let mut older =
+        let mut older = store
+            .messages
+            .range(low, (channel_id, around), true, before_count)?;
+        let newer =
             store
                 .messages
-                .range(&low, &key2(channel_id, around), true, before_count)?;
-        let newer = store.messages.range(
-            &key2(channel_id, around),
-            &high,
-            false,
-            limit - before_count,
-        )?;
+                .range((channel_id, around), high, false, limit - before_count)?;
         let mut out: Vec<Message> = newer.into_iter().rev().collect();
         out.append(&mut older);
         out
     } else if let Some(after) = query.after {
         let mut out = store.messages.range(
-            &key2(channel_id, Snowflake(after.0.saturating_add(1))),
-            &high,
+            (channel_id, Snowflake(after.0.saturating_add(1))),
+            high,
             false,
             limit,
         )?;
         out.reverse();
         out
     } else {
-        let end = query.before.map_or(high, |b| key2(channel_id, b));
-        store.messages.range(&low, &end, true, limit)?
+        let end = query.before.map_or(high, |b| (channel_id, b));
+        store.messages.range(low, end, true, limit)?
     };
     let out = messages
         .iter()
@@ -299,9 +296,9 @@ async fn bulk_delete(
     let mut deleted = Vec::new();
     for id in ids {
         if let Some(message) = state.store.message(channel_id, id)? {
-            state.store.messages.remove(key2(channel_id, id))?;
-            state.store.reactions.remove(key2(channel_id, id))?;
-            state.store.pins.remove(key2(channel_id, id))?;
+            state.store.messages.remove((channel_id, id))?;
+            state.store.reactions.remove((channel_id, id))?;
+            state.store.pins.remove((channel_id, id))?;
             deleted.push(message.id);
         }
     }
@@ -383,7 +380,7 @@ fn publish_pins_update(state: &AppState, access: &ChannelAccess) -> Result<(), A
     let last = state
         .store
         .pins
-        .values(access.channel.id.be())?
+        .values(access.channel.id)?
         .into_iter()
         .max()
         .map(iso8601_from_ms);
@@ -436,7 +433,7 @@ fn set_pinned(
         if message.pinned == pinned {
             return Ok(no_content());
         }
-        if pinned && state.store.pins.count(channel_id.be()) >= 50 {
+        if pinned && state.store.pins.count(channel_id) >= 50 {
             return Err(ApiError::bad_request(
                 30003,
                 "Maximum number of pins reached (50)",
@@ -444,7 +441,7 @@ fn set_pinned(
         }
         message.pinned = pinned;
         state.store.put_message(&message)?;
-        let key = key2(channel_id, message_id);
+        let key = (channel_id, message_id);
         if pinned {
             state.store.pins.put(key, &now_ms())?;
         } else {
@@ -492,12 +489,12 @@ fn set_pinned(
 /// Pinned messages, newest pin first: (pinned_at ms, message).
 fn pinned(state: &AppState, channel_id: Snowflake) -> Result<Vec<(u64, Message)>, ApiError> {
     let mut out = Vec::new();
-    for message in state.store.messages.values(channel_id.be())? {
+    for message in state.store.messages.values(channel_id)? {
         if message.pinned {
             let at = state
                 .store
                 .pins
-                .get(key2(channel_id, message.id))?
+                .get((channel_id, message.id))?
                 .unwrap_or_else(|| message.id.timestamp_ms());
             out.push((at, message));
         }
@@ -582,12 +579,12 @@ pub fn parse_emoji(
         let guild_id = state
             .store
             .emoji_guild
-            .get(id.be())?
+            .get(id)?
             .ok_or(ApiError::NotFound(Unknown::Emoji))?;
         let emoji = state
             .store
             .emojis
-            .get(key2(guild_id, id))?
+            .get((guild_id, id))?
             .ok_or(ApiError::NotFound(Unknown::Emoji))?;
         let _ = name;
         return Ok((
@@ -650,7 +647,7 @@ async fn add_own_reaction(
     let message = {
         let _guard = state.store.lock();
         let message = load_message(&state, &access, message_id)?;
-        let key = key2(channel_id, message_id);
+        let key = (channel_id, message_id);
         let mut entries = state.store.reactions.get(key)?.unwrap_or_default();
         match entries.iter_mut().find(|e| same_emoji(e, &emoji)) {
             Some(entry) => {
@@ -705,7 +702,7 @@ fn remove_reaction(
     {
         let _guard = state.store.lock();
         load_message(state, access, message_id)?;
-        let key = key2(access.channel.id, message_id);
+        let key = (access.channel.id, message_id);
         let mut entries = state.store.reactions.get(key)?.unwrap_or_default();
         let Some(entry) = entries.iter_mut().find(|e| same_emoji(e, emoji)) else {
             return Ok(no_content());
@@ -783,7 +780,7 @@ async fn list_reactors(
     let entries = state
         .store
         .reactions
-        .get(key2(channel_id, message_id))?
+        .get((channel_id, message_id))?
         .unwrap_or_default();
     let mut users: Vec<Snowflake> = entries
         .iter()
@@ -807,7 +804,7 @@ async fn remove_all_reactions(
     InGuildChannel((access, _), _): InGuildChannel<{ bits::MANAGE_MESSAGES }>,
 ) -> ApiResult {
     load_message(&state, &access, message_id)?;
-    state.store.reactions.remove(key2(channel_id, message_id))?;
+    state.store.reactions.remove((channel_id, message_id))?;
     state.publish(reaction_dispatch(
         &access,
         "MESSAGE_REACTION_REMOVE_ALL",
@@ -826,7 +823,7 @@ async fn remove_emoji_reactions(
     {
         let _guard = state.store.lock();
         load_message(&state, &access, message_id)?;
-        let key = key2(channel_id, message_id);
+        let key = (channel_id, message_id);
         let mut entries = state.store.reactions.get(key)?.unwrap_or_default();
         entries.retain(|e| !same_emoji(e, &emoji));
         state.store.reactions.put(key, &entries)?;

@@ -188,11 +188,7 @@ async fn serve_attachment(
     ) else {
         return not_ours();
     };
-    match state
-        .store
-        .attachments
-        .get(super::store::key2(channel_id, attachment_id))
-    {
+    match state.store.attachments.get((channel_id, attachment_id)) {
         Ok(Some(bytes)) => {
             let kind = match filename
                 .rsplit('.')

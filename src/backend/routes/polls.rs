@@ -18,7 +18,6 @@ use crate::backend::services::common::limit;
 use crate::backend::services::polls::{expired, finalise, load};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -100,7 +99,7 @@ async fn voters(
         .store
         .extra
         .poll_votes
-        .get(key2(channel_id, message_id))?
+        .get((channel_id, message_id))?
         .unwrap_or_default();
     let users = votes
         .answers
@@ -175,7 +174,7 @@ async fn vote(
     let message = load(&state, access.channel.id, message_id)?;
     let poll = poll_of(&message, "answer_ids")?;
     let chosen = chosen_answers(poll, &body)?;
-    let key = key2(channel_id, message_id);
+    let key = (channel_id, message_id);
     let (added, removed) = {
         let _guard = state.store.lock();
         // Re-read under the lock: the finaliser may have closed the poll meanwhile.
@@ -269,7 +268,7 @@ mod tests {
         .await;
         assert_eq!(status, 204);
         // Pretend `serve` was down past the expiry: the stored poll is already due.
-        let key = key2(Snowflake(110), id);
+        let key = (Snowflake(110), id);
         let mut stored = state.store.message(Snowflake(110), id).unwrap().unwrap();
         stored.poll.as_mut().unwrap().expiry_ms = now_ms() - 1_000;
         state.store.put_message(&stored).unwrap();

@@ -16,7 +16,6 @@ use crate::backend::services::patch;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -174,10 +173,10 @@ async fn create_role(
         for mut other in state.store.guild_roles(guild_id)? {
             if other.id != guild_id && other.position >= 1 {
                 other.position += 1;
-                state.store.roles.put(key2(guild_id, other.id), &other)?;
+                state.store.roles.put((guild_id, other.id), &other)?;
             }
         }
-        state.store.roles.put(key2(guild_id, id), &role)?;
+        state.store.roles.put((guild_id, id), &role)?;
     }
     let blank = Role {
         name: String::new(),
@@ -219,7 +218,7 @@ async fn patch_role(
         access.require_above(role.position)?;
         let old = role.clone();
         apply(&access, &mut role, body)?;
-        state.store.roles.put(key2(guild_id, role_id), &role)?;
+        state.store.roles.put((guild_id, role_id), &role)?;
         (old, role)
     };
     state.audit(
@@ -263,8 +262,8 @@ async fn delete_role(
     let mut touched = Vec::new();
     {
         let _guard = state.store.lock();
-        state.store.roles.remove(key2(guild_id, role_id))?;
-        for mut member in state.store.members.values(guild_id.be())? {
+        state.store.roles.remove((guild_id, role_id))?;
+        for mut member in state.store.members.values(guild_id)? {
             if member.roles.contains(&role_id) {
                 member.roles.retain(|r| *r != role_id);
                 state.store.put_member(guild_id, &member)?;
@@ -331,7 +330,7 @@ async fn role_positions(
             access.require_above(role.position)?;
             access.require_above(position)?;
             role.position = position.max(1);
-            state.store.roles.put(key2(guild_id, role.id), &role)?;
+            state.store.roles.put((guild_id, role.id), &role)?;
             updated.push(role);
         }
     }

@@ -17,7 +17,6 @@ use crate::backend::services::events::{
 use crate::backend::services::patch;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Entity types.
@@ -97,7 +96,7 @@ async fn list_events(
     Q(query): Q<CountQuery>,
     _: InGuild,
 ) -> ApiResult {
-    let events = state.store.scheduled_events.values(guild_id.be())?;
+    let events = state.store.scheduled_events.values(guild_id)?;
     let rendered = events
         .iter()
         .map(|e| render_event(&state, e, query.with_user_count))
@@ -369,7 +368,7 @@ async fn create_event(
     InGuild(access, Body(body)): InGuild<0, Body<EventBody>>,
 ) -> ApiResult {
     require_manage(&access, None)?;
-    if state.store.scheduled_events.count(guild_id.be()) >= 100 {
+    if state.store.scheduled_events.count(guild_id) >= 100 {
         return Err(ApiError::bad_request(
             30038,
             "Maximum number of guild scheduled events reached (100)",
@@ -396,7 +395,7 @@ async fn create_event(
     state
         .store
         .scheduled_events
-        .put(key2(guild_id, event.id), &event)?;
+        .put((guild_id, event.id), &event)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -432,7 +431,7 @@ async fn edit_event(
         state
             .store
             .scheduled_events
-            .put(key2(guild_id, event_id), &event)?;
+            .put((guild_id, event_id), &event)?;
         (old, event)
     };
     state.audit(
@@ -464,10 +463,7 @@ async fn delete_event(
     let event = load(&state, guild_id, event_id)?;
     require_manage(&access, Some(event.creator_id))?;
     let data = render_event(&state, &event, false)?;
-    state
-        .store
-        .scheduled_events
-        .remove(key2(guild_id, event_id))?;
+    state.store.scheduled_events.remove((guild_id, event_id))?;
     state
         .store
         .scheduled_event_users
@@ -509,7 +505,7 @@ async fn subscribe(
             "Cannot subscribe to a finished event",
         ));
     }
-    let key = key2(event_id, auth.id());
+    let key = (event_id, auth.id());
     let _guard = state.store.lock();
     if !state.store.scheduled_event_users.contains(key)? {
         state.store.scheduled_event_users.insert(key)?;
@@ -534,7 +530,7 @@ async fn unsubscribe(
     _: InGuild,
 ) -> ApiResult {
     load(&state, guild_id, event_id)?;
-    let key = key2(event_id, auth.id());
+    let key = (event_id, auth.id());
     let _guard = state.store.lock();
     if !state.store.scheduled_event_users.contains(key)? {
         return Err(ApiError::NotFound(Unknown::ScheduledEventUser));

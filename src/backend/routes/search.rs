@@ -14,7 +14,6 @@ use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
-use crate::backend::store::key2;
 
 /// Routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -300,7 +299,7 @@ fn own_thread_members(
 ) -> Result<Vec<Value>, ApiError> {
     let mut members = Vec::new();
     for thread in threads {
-        if let Some(member) = state.store.thread_members.get(key2(thread.id, user_id))? {
+        if let Some(member) = state.store.thread_members.get((thread.id, user_id))? {
             members.push(render::thread_member(&member));
         }
     }
@@ -361,7 +360,7 @@ async fn search_messages(
     }
     let mut hits = Vec::new();
     for channel in &readable {
-        for message in state.store.messages.values(channel.id.be())? {
+        for message in state.store.messages.values(channel.id)? {
             if filter.matches(&state, &message)? {
                 hits.push(message);
             }
@@ -472,7 +471,7 @@ async fn search_threads(
             && !state
                 .store
                 .thread_members
-                .contains(key2(thread.id, auth.id()))?
+                .contains((thread.id, auth.id()))?
         {
             continue;
         }

@@ -19,7 +19,6 @@ use crate::backend::render;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
@@ -104,7 +103,7 @@ fn load(
         .store
         .extra
         .sounds
-        .get(key2(guild_id, sound_id))?
+        .get((guild_id, sound_id))?
         .ok_or(unknown(unknown::SOUNDBOARD_SOUND))
 }
 
@@ -150,7 +149,7 @@ async fn list_sounds(
         .store
         .extra
         .sounds
-        .values(guild_id.be())?
+        .values(guild_id)?
         .iter()
         .map(|s| render_sound(&state, s, with_user))
         .collect::<Result<Vec<_>, _>>()?;
@@ -202,7 +201,7 @@ fn check_common(checks: &mut Validator, body: &SoundBody) {
 /// 10014 unless `emoji_id` is a custom emoji of some guild this backend knows.
 fn check_emoji(state: &AppState, emoji_id: Option<Snowflake>) -> Result<(), ApiError> {
     match emoji_id {
-        Some(id) if state.store.emoji_guild.get(id.be())?.is_none() => {
+        Some(id) if state.store.emoji_guild.get(id)?.is_none() => {
             Err(ApiError::NotFound(Unknown::Emoji))
         }
         _ => Ok(()),
@@ -253,7 +252,7 @@ async fn create_sound(
     let sound = {
         let _guard = state.store.lock();
         SOUND_SLOTS.check(
-            state.store.extra.sounds.count(guild_id.be()),
+            state.store.extra.sounds.count(guild_id),
             access.guild.premium_tier,
         )?;
         let sound = SoundboardSound {
@@ -270,11 +269,7 @@ async fn create_sound(
             available: true,
             creator_id: auth.id(),
         };
-        state
-            .store
-            .extra
-            .sounds
-            .put(key2(guild_id, sound.id), &sound)?;
+        state.store.extra.sounds.put((guild_id, sound.id), &sound)?;
         sound
     };
     state.audit(
@@ -330,11 +325,7 @@ async fn edit_sound(
                 sound.emoji_id = None;
             }
         }
-        state
-            .store
-            .extra
-            .sounds
-            .put(key2(guild_id, sound_id), &sound)?;
+        state.store.extra.sounds.put((guild_id, sound_id), &sound)?;
         (old, sound)
     };
     state.audit(
@@ -369,7 +360,7 @@ async fn delete_sound(
         .store
         .extra
         .sounds
-        .remove(key2(guild_id, sound_id))?
+        .remove((guild_id, sound_id))?
         .ok_or(unknown(unknown::SOUNDBOARD_SOUND))?;
     state.audit(
         guild_id,

@@ -13,7 +13,6 @@ use crate::backend::permissions::bits;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, ChannelAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// What a stage moderator holds in the stage channel.
@@ -65,7 +64,7 @@ fn load(state: &AppState, channel_id: Snowflake) -> Result<StageInstance, ApiErr
     state
         .store
         .stage_instances
-        .get(channel_id.be())?
+        .get(channel_id)?
         .ok_or(ApiError::NotFound(Unknown::StageInstance))
 }
 
@@ -118,7 +117,7 @@ async fn create_stage(
         if state
             .store
             .scheduled_events
-            .get(key2(guild_id, event_id))?
+            .get((guild_id, event_id))?
             .is_none()
         {
             return Err(ApiError::NotFound(Unknown::ScheduledEvent));
@@ -126,7 +125,7 @@ async fn create_stage(
     }
     let stage = {
         let _guard = state.store.lock();
-        if state.store.stage_instances.contains(channel_id.be())? {
+        if state.store.stage_instances.contains(channel_id)? {
             return Err(ApiError::bad_request(150006, "Stage already open"));
         }
         let stage = StageInstance {
@@ -137,7 +136,7 @@ async fn create_stage(
             privacy_level: body.privacy_level.unwrap_or(2),
             guild_scheduled_event_id: body.guild_scheduled_event_id,
         };
-        state.store.stage_instances.put(channel_id.be(), &stage)?;
+        state.store.stage_instances.put(channel_id, &stage)?;
         stage
     };
     state.audit(
@@ -187,7 +186,7 @@ async fn edit_stage(
         let old = stage.clone();
         set_if_present(&mut stage.topic, body.topic);
         set_if_present(&mut stage.privacy_level, body.privacy_level);
-        state.store.stage_instances.put(channel_id.be(), &stage)?;
+        state.store.stage_instances.put(channel_id, &stage)?;
         (old, stage)
     };
     state.audit(
@@ -215,7 +214,7 @@ async fn delete_stage(
     let stage = state
         .store
         .stage_instances
-        .remove(channel_id.be())?
+        .remove(channel_id)?
         .ok_or(ApiError::NotFound(Unknown::StageInstance))?;
     state.audit(
         stage.guild_id,

@@ -17,7 +17,6 @@ use crate::backend::render;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
@@ -180,7 +179,7 @@ fn load(state: &AppState, guild_id: Snowflake, sticker_id: Snowflake) -> Result<
         .store
         .extra
         .stickers
-        .get(key2(guild_id, sticker_id))?
+        .get((guild_id, sticker_id))?
         .ok_or(unknown(crate::backend::error::unknown::STICKER))
 }
 
@@ -189,7 +188,7 @@ fn publish_stickers(state: &AppState, guild_id: Snowflake) -> Result<(), ApiErro
         .store
         .extra
         .stickers
-        .values(guild_id.be())?
+        .values(guild_id)?
         .iter()
         .map(|s| render_sticker(state, s, true))
         .collect::<Result<Vec<_>, _>>()?;
@@ -239,7 +238,7 @@ async fn list_stickers(
         .store
         .extra
         .stickers
-        .values(guild_id.be())?
+        .values(guild_id)?
         .iter()
         .map(|s| render_sticker(&state, s, with_user))
         .collect::<Result<Vec<_>, _>>()?;
@@ -274,7 +273,7 @@ async fn get_sticker(
         .store
         .extra
         .sticker_guild
-        .get(sticker_id.be())?
+        .get(sticker_id)?
         .ok_or(unknown(unknown::STICKER))?;
     let sticker = load(&state, guild_id, sticker_id)?;
     Ok(ok(render_sticker(&state, &sticker, false)?))
@@ -423,7 +422,7 @@ async fn create_sticker(
     let sticker = {
         let _guard = state.store.lock();
         STICKER_SLOTS.check(
-            state.store.extra.stickers.count(guild_id.be()),
+            state.store.extra.stickers.count(guild_id),
             access.guild.premium_tier,
         )?;
         let sticker = Sticker {
@@ -440,12 +439,8 @@ async fn create_sticker(
             .store
             .extra
             .stickers
-            .put(key2(guild_id, sticker.id), &sticker)?;
-        state
-            .store
-            .extra
-            .sticker_guild
-            .put(sticker.id.be(), guild_id)?;
+            .put((guild_id, sticker.id), &sticker)?;
+        state.store.extra.sticker_guild.put(sticker.id, guild_id)?;
         sticker
     };
     state.audit(
@@ -503,7 +498,7 @@ async fn edit_sticker(
             .store
             .extra
             .stickers
-            .put(key2(guild_id, sticker_id), &sticker)?;
+            .put((guild_id, sticker_id), &sticker)?;
         (old, sticker)
     };
     state.audit(
@@ -540,9 +535,9 @@ async fn delete_sticker(
         .store
         .extra
         .stickers
-        .remove(key2(guild_id, sticker_id))?
+        .remove((guild_id, sticker_id))?
         .ok_or(unknown(unknown::STICKER))?;
-    state.store.extra.sticker_guild.remove(sticker_id.be())?;
+    state.store.extra.sticker_guild.remove(sticker_id)?;
     state.audit(
         guild_id,
         auth.id(),

@@ -42,7 +42,7 @@ fn caller_application(state: &AppState, auth: &Auth) -> Result<Snowflake, ApiErr
     let app = state
         .store
         .applications
-        .get(auth.id().be())?
+        .get(auth.id())?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     Ok(app.id)
 }
@@ -57,7 +57,7 @@ fn subscriptions(
         .store
         .extra
         .entitlements
-        .values(application_id.be())?
+        .values(application_id)?
         .into_iter()
         .filter(|e| e.kind == APPLICATION_SUBSCRIPTION && e.sku_id == sku_id && e.user_id.is_some())
         .collect();

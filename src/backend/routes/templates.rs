@@ -193,7 +193,7 @@ fn guild_templates(state: &AppState, guild_id: Snowflake) -> Result<Vec<GuildTem
         .store
         .extra
         .templates
-        .values([])?
+        .all()?
         .into_iter()
         .filter(|t| t.guild_id == guild_id)
         .collect())
@@ -204,7 +204,7 @@ fn load(state: &AppState, guild_id: Snowflake, code: &str) -> Result<GuildTempla
         .store
         .extra
         .templates
-        .get(code.as_bytes())?
+        .get(code)?
         .filter(|t| t.guild_id == guild_id)
         .ok_or(unknown(unknown::GUILD_TEMPLATE))
 }
@@ -218,11 +218,11 @@ async fn get_by_code(
         .store
         .extra
         .templates
-        .get(code.as_bytes())?
+        .get(&code)?
         .ok_or(unknown(unknown::GUILD_TEMPLATE))?;
     // A deleted guild's template goes with it.
     if state.store.guild(template.guild_id)?.is_none() {
-        state.store.extra.templates.remove(code.as_bytes())?;
+        state.store.extra.templates.remove(&code)?;
         return Err(unknown(unknown::GUILD_TEMPLATE));
     }
     Ok(ok(render_template(&state, &template)?))
@@ -285,11 +285,7 @@ async fn create_template(
             updated_at: now,
             snapshot: current_snapshot(&state, &access.guild)?,
         };
-        state
-            .store
-            .extra
-            .templates
-            .put(template.code.as_bytes(), &template)?;
+        state.store.extra.templates.put(&template.code, &template)?;
         template
     };
     Ok(ok(render_template(&state, &template)?))
@@ -307,11 +303,7 @@ async fn sync_template(
         let mut template = load(&state, guild_id, &code)?;
         template.snapshot = current_snapshot(&state, &access.guild)?;
         template.updated_at = iso8601_from_ms(now_ms());
-        state
-            .store
-            .extra
-            .templates
-            .put(code.as_bytes(), &template)?;
+        state.store.extra.templates.put(&code, &template)?;
         template
     };
     Ok(ok(render_template(&state, &template)?))
@@ -332,11 +324,7 @@ async fn edit_template(
         let mut template = load(&state, guild_id, &code)?;
         set_if_present(&mut template.name, body.name);
         set_if_present(&mut template.description, body.description);
-        state
-            .store
-            .extra
-            .templates
-            .put(code.as_bytes(), &template)?;
+        state.store.extra.templates.put(&code, &template)?;
         template
     };
     Ok(ok(render_template(&state, &template)?))
@@ -351,7 +339,7 @@ async fn delete_template(
     let guild_id = access.guild.id;
     let template = load(&state, guild_id, &code)?;
     let out = render_template(&state, &template)?;
-    state.store.extra.templates.remove(code.as_bytes())?;
+    state.store.extra.templates.remove(&code)?;
     Ok(ok(out))
 }
 

@@ -97,7 +97,7 @@ async fn patch_me(
         if let Some(color) = body.accent_color {
             user.accent_color = color;
         }
-        state.store.users.put(user.id.be(), &user)?;
+        state.store.users.put(user.id, &user)?;
         user
     };
     let data = render::user_private(&user);
@@ -330,12 +330,7 @@ async fn register(State(state): State<AppState>, Body(body): Body<Register>) -> 
                 "EMAIL_TYPE_INVALID_EMAIL",
                 "Not a well formed email address.",
             );
-        } else if state
-            .store
-            .emails
-            .get(email.to_lowercase().as_bytes())?
-            .is_some()
-        {
+        } else if state.store.emails.get(&email.to_lowercase())?.is_some() {
             checks.add(
                 "email",
                 "EMAIL_ALREADY_REGISTERED",
@@ -365,7 +360,7 @@ async fn get_my_application(State(state): State<AppState>, auth: Auth) -> ApiRes
     let app = state
         .store
         .applications
-        .get(auth.id().be())?
+        .get(auth.id())?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     Ok(ok(render::application(&state.store, &app)?))
 }
@@ -396,7 +391,7 @@ async fn patch_application_by_id(
     let app = state
         .store
         .applications
-        .get(application_id.be())?
+        .get(application_id)?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     if auth.id() != app.owner_id && auth.id() != app.bot_id {
         return Err(ApiError::MissingAccess);
@@ -413,7 +408,7 @@ fn patch_application(
     let mut app = state
         .store
         .applications
-        .get(application_id.be())?
+        .get(application_id)?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     let mut checks = Validator::default();
     checks.length("description", body.description.as_deref(), 0, 400);
@@ -439,7 +434,7 @@ fn patch_application(
     if let Some(icon) = body.icon {
         app.icon = icon.map(|data| image_hash(&data, "icon")).transpose()?;
     }
-    state.store.applications.put(app.id.be(), &app)?;
+    state.store.applications.put(app.id, &app)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
 
@@ -451,7 +446,7 @@ async fn get_application(
     let app = state
         .store
         .applications
-        .get(application_id.be())?
+        .get(application_id)?
         .ok_or(ApiError::NotFound(Unknown::Application))?;
     Ok(ok(render::application(&state.store, &app)?))
 }

@@ -16,7 +16,6 @@ use crate::backend::permissions::bits;
 use crate::backend::services::patch;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{AppState, ChannelAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
@@ -81,9 +80,9 @@ async fn set_status(
     let status = status.filter(|s| !s.trim().is_empty());
     let table = &state.store.extra.voice_statuses;
     match &status {
-        Some(text) => table.put(channel_id.be(), text)?,
+        Some(text) => table.put(channel_id, text)?,
         None => {
-            table.remove(channel_id.be())?;
+            table.remove(channel_id)?;
         }
     }
     state.publish(Dispatch::guild(
@@ -154,7 +153,7 @@ async fn send_sound(
                 .store
                 .extra
                 .sounds
-                .get(key2(source, sound_id))?
+                .get((source, sound_id))?
                 .filter(|s| s.available)
                 .ok_or_else(|| unknown(crate::backend::error::unknown::SOUNDBOARD_SOUND))?;
             (sound.volume, sound.emoji_id, sound.emoji_name)

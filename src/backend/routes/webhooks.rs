@@ -120,7 +120,7 @@ async fn create_webhook(
         token: crate::backend::accounts::generate_token(id).replace('.', ""),
         application_id: None,
     };
-    state.store.webhooks.put(id.be(), &hook)?;
+    state.store.webhooks.put(id, &hook)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -139,7 +139,7 @@ async fn create_webhook(
 }
 
 fn all_webhooks(state: &AppState) -> Result<Vec<Webhook>, ApiError> {
-    Ok(state.store.webhooks.values(b"")?)
+    Ok(state.store.webhooks.all()?)
 }
 
 async fn channel_webhooks(
@@ -234,7 +234,7 @@ fn apply_patch(
         }
         hook.channel_id = channel_id;
     }
-    state.store.webhooks.put(hook.id.be(), &hook)?;
+    state.store.webhooks.put(hook.id, &hook)?;
     publish_webhooks_update(state, &hook);
     Ok(hook)
 }
@@ -283,7 +283,7 @@ async fn delete_webhook(
 ) -> ApiResult {
     let hook = load(&state, id)?;
     manage_access(&state, &auth, &hook)?;
-    state.store.webhooks.remove(id.be())?;
+    state.store.webhooks.remove(id)?;
     state.audit(
         hook.guild_id,
         auth.id(),
@@ -302,7 +302,7 @@ async fn delete_with_token(
     Ids((id, token)): Ids<(Snowflake, String)>,
 ) -> ApiResult {
     let hook = load_with_token(&state, id, &token)?;
-    state.store.webhooks.remove(id.be())?;
+    state.store.webhooks.remove(id)?;
     publish_webhooks_update(&state, &hook);
     Ok(no_content())
 }

@@ -23,8 +23,8 @@ pub fn scope_key(guild_id: Option<Snowflake>) -> Snowflake {
     guild_id.unwrap_or_default()
 }
 
-fn scope_prefix(application_id: Snowflake, guild_id: Option<Snowflake>) -> [u8; 16] {
-    crate::backend::store::key2(application_id, scope_key(guild_id))
+fn scope_prefix(application_id: Snowflake, guild_id: Option<Snowflake>) -> (Snowflake, Snowflake) {
+    (application_id, scope_key(guild_id))
 }
 
 pub fn scope_commands(

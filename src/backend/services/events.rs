@@ -11,7 +11,6 @@ use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::snowflake::{parse_iso8601_ms, Snowflake};
 use crate::backend::state::{AppState, GuildAccess};
-use crate::backend::store::key2;
 
 const DAY_MS: u64 = 24 * 3_600_000;
 /// Recurrence frequencies: yearly, monthly, weekly, daily.
@@ -29,7 +28,7 @@ pub fn load(
     state
         .store
         .scheduled_events
-        .get(key2(guild_id, event_id))?
+        .get((guild_id, event_id))?
         .ok_or(ApiError::NotFound(Unknown::ScheduledEvent))
 }
 
@@ -189,7 +188,7 @@ pub fn rendered(state: &AppState, event_id: Snowflake) -> Result<Vec<Value>, Api
         .store
         .extra
         .event_exceptions
-        .values(event_id.be())?
+        .values(event_id)?
         .iter()
         .map(|e| json!(e))
         .collect())

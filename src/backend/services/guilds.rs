@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use crate::backend::model::*;
 use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
-use crate::backend::store::{key2, Store, StoreError};
+use crate::backend::store::{Store, StoreError};
 
 /// Stores a new guild with its @everyone role and owner member (no channels).
 pub fn insert_guild(
@@ -13,7 +13,7 @@ pub fn insert_guild(
     guild: &Guild,
     everyone_permissions: u64,
 ) -> Result<(), StoreError> {
-    store.guilds.put(guild.id.be(), guild)?;
+    store.guilds.put(guild.id, guild)?;
     if store.role(guild.id, guild.id)?.is_none() {
         let everyone = Role {
             id: guild.id,
@@ -30,7 +30,7 @@ pub fn insert_guild(
             flags: 0,
             tags: None,
         };
-        store.roles.put(key2(guild.id, guild.id), &everyone)?;
+        store.roles.put((guild.id, guild.id), &everyone)?;
     }
     if store.member(guild.id, guild.owner_id)?.is_none() {
         store.put_member(guild.id, &Member::new(guild.owner_id, now_ms()))?;
@@ -45,7 +45,7 @@ pub fn guild_create_payload(
     viewer: Snowflake,
 ) -> Result<Value, StoreError> {
     let mut payload = render::guild(store, guild, false)?;
-    let members: Vec<Member> = store.members.values(guild.id.be())?;
+    let members: Vec<Member> = store.members.values(guild.id)?;
     let channels = store.guild_channel_list(guild.id)?;
     let (threads, channels): (Vec<_>, Vec<_>) = channels
         .into_iter()

@@ -47,10 +47,10 @@ pub fn for_webhook(
     application_id: Snowflake,
     token: &str,
 ) -> Result<Option<Interaction>, ApiError> {
-    let Some(id) = state.store.interaction_tokens.get(token.as_bytes())? else {
+    let Some(id) = state.store.interaction_tokens.get(token)? else {
         return Ok(None);
     };
-    let Some(interaction) = state.store.interactions.get(id.be())? else {
+    let Some(interaction) = state.store.interactions.get(id)? else {
         return Ok(None);
     };
     if interaction.application_id != application_id || interaction.token != token {
@@ -291,10 +291,10 @@ pub fn create_followup(
     let mut current = state
         .store
         .interactions
-        .get(interaction.id.be())?
+        .get(interaction.id)?
         .unwrap_or(interaction);
     current.followup_ids.push(stored.id);
-    state.store.interactions.put(current.id.be(), &current)?;
+    state.store.interactions.put(current.id, &current)?;
     Ok(rendered)
 }
 

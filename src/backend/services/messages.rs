@@ -16,7 +16,6 @@ use crate::backend::poll::Poll;
 use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
-use crate::backend::store::key2;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Message flag of a crosspost delivered to a follower (IS_CROSSPOST).
@@ -468,8 +467,8 @@ enum Loaded {
 
 /// The stored things a new message refers to.
 struct Found {
-    /// The `nonces` table key of the message's nonce.
-    nonce_index: Option<Vec<u8>>,
+    /// The `nonces` table key of the message's nonce: channel, author, nonce text.
+    nonce_index: Option<(Snowflake, Snowflake, String)>,
     /// The reply target, if the message answers one.
     reply: Option<Reply>,
     /// Mentioned users that `allowed_mentions` lets through and that exist.
@@ -489,13 +488,13 @@ fn load(state: &AppState, request: &NewMessage<'_>, checked: &Checked) -> Result
     let store = &state.store;
     let body = &request.body;
     let channel = &request.access.channel;
-    let nonce_index = body.nonce.as_ref().and_then(nonce_key).map(|n| {
-        let mut key = key2(channel.id, request.poster.author_id()).to_vec();
-        key.extend_from_slice(n.as_bytes());
-        key
-    });
-    if let (true, Some(key)) = (body.enforce_nonce, &nonce_index) {
-        if let Some(existing_id) = store.nonces.get(key)? {
+    let nonce_index = body
+        .nonce
+        .as_ref()
+        .and_then(nonce_key)
+        .map(|n| (channel.id, request.poster.author_id(), n));
+    if let (true, Some((channel_id, author_id, nonce))) = (body.enforce_nonce, &nonce_index) {
+        if let Some(existing_id) = store.nonces.get((*channel_id, *author_id, nonce))? {
             if now_ms().saturating_sub(existing_id.timestamp_ms()) < 5 * 60 * 1000 {
                 if let Some(existing) = store.message(channel.id, existing_id)? {
                     return Ok(Loaded::Repeated(Box::new(existing)));
@@ -563,7 +562,7 @@ fn load_reply(
 struct Built {
     message: Message,
     upload_ids: Vec<Snowflake>,
-    nonce_index: Option<Vec<u8>>,
+    nonce_index: Option<(Snowflake, Snowflake, String)>,
 }
 
 /// The message as it will be stored: mentions filtered by `allowed_mentions` and permissions,
@@ -661,8 +660,11 @@ fn write(
     write_uploads(state, message.channel_id, uploads, &built.upload_ids)?;
     state.store.put_message(message)?;
     polls::opened(state, message)?;
-    if let Some(key) = &built.nonce_index {
-        state.store.nonces.put(key, message.id)?;
+    if let Some((channel_id, author_id, nonce)) = &built.nonce_index {
+        state
+            .store
+            .nonces
+            .put((*channel_id, *author_id, nonce), message.id)?;
     }
     Ok(())
 }
@@ -732,7 +734,7 @@ fn write_uploads(
         state
             .store
             .attachments
-            .put(key2(channel_id, *id), &upload.data)?;
+            .put((channel_id, *id), &upload.data)?;
     }
     Ok(())
 }
@@ -835,15 +837,12 @@ pub fn remove_message(
     state
         .store
         .messages
-        .remove(key2(message.channel_id, message.id))?;
+        .remove((message.channel_id, message.id))?;
     state
         .store
         .reactions
-        .remove(key2(message.channel_id, message.id))?;
-    state
-        .store
-        .pins
-        .remove(key2(message.channel_id, message.id))?;
+        .remove((message.channel_id, message.id))?;
+    state.store.pins.remove((message.channel_id, message.id))?;
     polls::forget(state, message)?;
     let data = json!({"id": message.id, "channel_id": message.channel_id});
     state.publish(Dispatch::for_channel(
@@ -863,14 +862,14 @@ pub fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), Api
         .store
         .extra
         .channel_followers
-        .values(original.channel_id.be())?;
+        .values(original.channel_id)?;
     for follower in followers {
-        let Some(hook) = state.store.webhooks.get(follower.webhook_id.be())? else {
+        let Some(hook) = state.store.webhooks.get(follower.webhook_id)? else {
             state
                 .store
                 .extra
                 .channel_followers
-                .remove(key2(follower.source_channel_id, follower.webhook_id))?;
+                .remove((follower.source_channel_id, follower.webhook_id))?;
             continue;
         };
         let access = webhook_access(state, &hook, hook.channel_id)?;

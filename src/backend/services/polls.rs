@@ -11,7 +11,7 @@ use crate::backend::poll::{OpenPoll, Poll, PollAnswer, MAX_ANSWERS, MAX_DURATION
 use crate::backend::render;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::AppState;
-use crate::backend::store::{key2, StoreError};
+use crate::backend::store::StoreError;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Message type of the notification posted when a poll ends.
@@ -211,7 +211,7 @@ pub fn opened(state: &AppState, message: &Message) -> Result<(), ApiError> {
             .store
             .extra
             .open_polls
-            .put(key2(message.channel_id, message.id), &open)?;
+            .put((message.channel_id, message.id), &open)?;
         schedule(state, open);
     }
     Ok(())
@@ -220,7 +220,7 @@ pub fn opened(state: &AppState, message: &Message) -> Result<(), ApiError> {
 /// Drops a deleted message's votes and open-poll record.
 pub fn forget(state: &AppState, message: &Message) -> Result<(), ApiError> {
     if message.poll.is_some() {
-        let key = key2(message.channel_id, message.id);
+        let key = (message.channel_id, message.id);
         state.store.extra.poll_votes.remove(key)?;
         state.store.extra.open_polls.remove(key)?;
     }
@@ -245,7 +245,7 @@ fn schedule(state: &AppState, open: OpenPoll) {
 /// Arms the finaliser of every poll still open in the store (at start-up; polls that expired
 /// while `serve` was down are finalised straight away). Returns how many were armed.
 pub fn resume_finalisers(state: &AppState) -> Result<usize, StoreError> {
-    let open = state.store.extra.open_polls.values([])?;
+    let open = state.store.extra.open_polls.all()?;
     for poll in &open {
         schedule(state, *poll);
     }
@@ -262,7 +262,7 @@ pub fn finalise(
     early: bool,
 ) -> Result<Option<Message>, ApiError> {
     let store = &state.store;
-    let key = key2(channel_id, message_id);
+    let key = (channel_id, message_id);
     let (message, poll) = {
         let _guard = store.lock();
         let Some(mut message) = store.message(channel_id, message_id)? else {

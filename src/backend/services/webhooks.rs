@@ -41,7 +41,7 @@ pub fn load(state: &AppState, id: Snowflake) -> Result<Webhook, ApiError> {
     state
         .store
         .webhooks
-        .get(id.be())?
+        .get(id)?
         .ok_or(ApiError::NotFound(Unknown::Webhook))
 }
 

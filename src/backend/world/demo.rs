@@ -4,7 +4,7 @@ use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::services::guilds::insert_guild;
 use crate::backend::snowflake::now_ms;
-use crate::backend::store::{key2, Store, StoreError};
+use crate::backend::store::{Store, StoreError};
 
 /// Creates the demo world: a guild with categories, text and voice channels, a user and a bot.
 pub fn create_demo_world(store: &Store) -> Result<(), StoreError> {
@@ -44,7 +44,7 @@ pub fn create_demo_world(store: &Store) -> Result<(), StoreError> {
         },
     )?;
     let app = accounts::bot_application(&bot, user.id, None);
-    store.applications.put(app.id.be(), &app)?;
+    store.applications.put(app.id, &app)?;
     let mut guild = Guild::new(guild_id, "Demo Guild", user.id);
     guild.system_channel_id = Some(general);
     insert_guild(store, &guild, bits::EVERYONE_DEFAULT)?;
@@ -75,7 +75,7 @@ pub fn create_demo_world(store: &Store) -> Result<(), StoreError> {
         flags: 0,
         tags: None,
     };
-    store.roles.put(key2(guild_id, role.id), &role)?;
+    store.roles.put((guild_id, role.id), &role)?;
     let mut bot_member = Member::new(bot.id, now_ms());
     bot_member.roles = vec![bots_role];
     store.put_member(guild_id, &bot_member)?;

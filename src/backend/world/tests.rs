@@ -40,7 +40,7 @@ fn the_issue_example_loads_with_defaults() {
         .unwrap()
         .unwrap();
     assert!(bot.bot);
-    let app = store.applications.get(bot.id.be()).unwrap().unwrap();
+    let app = store.applications.get(bot.id).unwrap().unwrap();
     assert_eq!(app.owner_id, Snowflake(100000000000000001));
     assert_eq!(
         app.allowed_privileged_intents(),
@@ -104,7 +104,7 @@ fn application_flags_restrict_privileged_intents() {
     load_fixture_bytes(&store, restricted.as_bytes(), "f.json").unwrap();
     let app = store
         .applications
-        .get(Snowflake(100000000000000002).be())
+        .get(Snowflake(100000000000000002))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -119,7 +119,7 @@ fn the_demo_world_has_a_guild_a_user_and_a_bot() {
     create_demo_world(&store).unwrap();
     let bots: Vec<User> = store
         .users
-        .values(b"")
+        .all()
         .unwrap()
         .into_iter()
         .filter(|u| u.bot)

@@ -1,7 +1,7 @@
 //! Writing a checked fixture plan to the store (under the store's lock, in one go).
 use super::plan::Plan;
 use crate::backend::services::guilds::insert_guild;
-use crate::backend::store::{key2, Store, StoreError};
+use crate::backend::store::{Store, StoreError};
 
 /// Writes every planned record.
 pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
@@ -10,15 +10,15 @@ pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
         store.put_user(user, credentials)?;
     }
     for app in &plan.applications {
-        store.applications.put(app.id.be(), app)?;
+        store.applications.put(app.id, app)?;
     }
     for (guild, everyone) in &plan.guilds {
         // Re-applying a fixture resets the @everyone permissions it names.
-        store.roles.remove(key2(guild.id, guild.id))?;
+        store.roles.remove((guild.id, guild.id))?;
         insert_guild(store, guild, *everyone)?;
     }
     for (guild_id, role) in &plan.roles {
-        store.roles.put(key2(*guild_id, role.id), role)?;
+        store.roles.put((*guild_id, role.id), role)?;
     }
     for (guild_id, member) in &plan.members {
         store.put_member(*guild_id, member)?;
@@ -32,11 +32,11 @@ pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
     for (channel_id, message_id) in &plan.pins {
         store
             .pins
-            .put(key2(*channel_id, *message_id), &message_id.timestamp_ms())?;
+            .put((*channel_id, *message_id), &message_id.timestamp_ms())?;
     }
     for (guild_id, emoji) in &plan.emojis {
-        store.emojis.put(key2(*guild_id, emoji.id), emoji)?;
-        store.emoji_guild.put(emoji.id.be(), *guild_id)?;
+        store.emojis.put((*guild_id, emoji.id), emoji)?;
+        store.emoji_guild.put(emoji.id, *guild_id)?;
     }
     for (channel, a, b) in &plan.dms {
         store.put_channel(channel)?;
@@ -45,20 +45,20 @@ pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
     for member in &plan.thread_members {
         store
             .thread_members
-            .put(key2(member.thread_id, member.user_id), member)?;
+            .put((member.thread_id, member.user_id), member)?;
     }
     for hook in &plan.webhooks {
-        store.webhooks.put(hook.id.be(), hook)?;
+        store.webhooks.put(hook.id, hook)?;
     }
     for (guild_id, ban) in &plan.bans {
-        store.bans.put(key2(*guild_id, ban.user_id), ban)?;
+        store.bans.put((*guild_id, ban.user_id), ban)?;
     }
     for invite in &plan.invites {
-        store.invites.put(invite.code.as_bytes(), invite)?;
+        store.invites.put(&invite.code, invite)?;
     }
     for command in &plan.commands {
         store.commands.put(
-            crate::backend::store::key3(
+            (
                 command.application_id,
                 crate::backend::services::commands::scope_key(command.guild_id),
                 command.id,
