@@ -1,12 +1,12 @@
 //! discord-mitm: record, replay and reimplement Discord.
-pub mod app;
-pub mod backend;
+pub(crate) mod app;
+pub(crate) mod backend;
 pub mod ca;
 pub mod cli;
-pub mod explore;
+pub(crate) mod explore;
 pub mod gateway;
 pub mod gwproxy;
 pub mod pipeline;
-pub mod proxy;
+pub(crate) mod proxy;
 pub mod store;
-pub mod upstream;
+pub(crate) mod upstream;
