@@ -43,8 +43,11 @@ pub enum ProxyError {
     /// GET /gateway/bot did not succeed.
     #[error("GET {url} answered {status}: {body}")]
     GatewayBotStatus {
+        /// The URL asked.
         url: String,
+        /// HTTP status it answered.
         status: u16,
+        /// Response body.
         body: String,
     },
     /// The shards cannot be planned.
@@ -53,7 +56,9 @@ pub enum ProxyError {
     /// The listening port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// Address to listen on.
         addr: SocketAddr,
+        /// Why binding failed.
         source: std::io::Error,
     },
     /// The state file could not be read or written.
@@ -61,7 +66,12 @@ pub enum ProxyError {
     Persist(#[from] PersistError),
     /// A shard was refused upstream for good.
     #[error("shard {shard_id} stopped: {reason}")]
-    ShardFailed { shard_id: u32, reason: String },
+    ShardFailed {
+        /// The shard.
+        shard_id: u32,
+        /// Why Discord refused it.
+        reason: String,
+    },
 }
 
 /// Asks upstream for the gateway URL, the recommended shard count and the identify budget.
