@@ -579,6 +579,48 @@ impl<'a> Reader<'a, '_> {
         Ok(())
     }
 
+    /// NEW_FLOAT_EXT's body: an IEEE 754 double, big-endian; must be finite.
+    fn new_float(&mut self, offset: usize) -> Result<f64, EtfError> {
+        let b = self.take(8)?;
+        let value = f64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+        if !value.is_finite() {
+            return Err(EtfError::BadFloat { offset });
+        }
+        Ok(value)
+    }
+
+    /// FLOAT_EXT's body: 31 bytes of NUL-padded `%.20e` text; must be finite.
+    fn text_float(&mut self, offset: usize) -> Result<f64, EtfError> {
+        let b = self.take(31)?;
+        let text = std::str::from_utf8(b)
+            .map_err(|_| EtfError::BadFloat { offset })?
+            .trim_end_matches('\0')
+            .trim();
+        let value: f64 = text.parse().map_err(|_| EtfError::BadFloat { offset })?;
+        if !value.is_finite() {
+            return Err(EtfError::BadFloat { offset });
+        }
+        Ok(value)
+    }
+
+    /// Opens an array and reads `len` element terms into it (list and tuple bodies); the caller
+    /// closes it, after a list's tail.
+    fn elements<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        len: usize,
+        depth: usize,
+    ) -> Result<(), EtfError> {
+        self.check_count(len, 1)?;
+        self.enter(depth)?;
+        sink.begin_array(len);
+        for index in 0..len {
+            sink.array_item(index);
+            self.term(sink, depth + 1)?;
+        }
+        Ok(())
+    }
+
     fn term<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<(), EtfError> {
         let offset = self.pos;
         let tag = self.u8()?;
@@ -596,26 +638,8 @@ impl<'a> Reader<'a, '_> {
                 let n = self.u32()? as usize;
                 self.big(sink, n, offset)?;
             }
-            NEW_FLOAT_EXT => {
-                let b = self.take(8)?;
-                let value = f64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-                if !value.is_finite() {
-                    return Err(EtfError::BadFloat { offset });
-                }
-                sink.float(value);
-            }
-            FLOAT_EXT => {
-                let b = self.take(31)?;
-                let text = std::str::from_utf8(b)
-                    .map_err(|_| EtfError::BadFloat { offset })?
-                    .trim_end_matches('\0')
-                    .trim();
-                let value: f64 = text.parse().map_err(|_| EtfError::BadFloat { offset })?;
-                if !value.is_finite() {
-                    return Err(EtfError::BadFloat { offset });
-                }
-                sink.float(value);
-            }
+            NEW_FLOAT_EXT => sink.float(self.new_float(offset)?),
+            FLOAT_EXT => sink.float(self.text_float(offset)?),
             ATOM_EXT | SMALL_ATOM_EXT | ATOM_UTF8_EXT | SMALL_ATOM_UTF8_EXT => {
                 let name = self.atom_body(tag, offset)?;
                 match name {
@@ -652,13 +676,7 @@ impl<'a> Reader<'a, '_> {
             }
             LIST_EXT => {
                 let len = self.u32()? as usize;
-                self.check_count(len, 1)?;
-                self.enter(depth)?;
-                sink.begin_array(len);
-                for index in 0..len {
-                    sink.array_item(index);
-                    self.term(sink, depth + 1)?;
-                }
+                self.elements(sink, len, depth)?;
                 let tail = self.pos;
                 if self.u8()? != NIL_EXT {
                     return Err(EtfError::ImproperList { offset: tail });
@@ -671,13 +689,7 @@ impl<'a> Reader<'a, '_> {
                 } else {
                     self.u32()? as usize
                 };
-                self.check_count(len, 1)?;
-                self.enter(depth)?;
-                sink.begin_array(len);
-                for index in 0..len {
-                    sink.array_item(index);
-                    self.term(sink, depth + 1)?;
-                }
+                self.elements(sink, len, depth)?;
                 sink.end_array();
             }
             MAP_EXT => {
