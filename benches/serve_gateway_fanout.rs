@@ -126,6 +126,7 @@ fn cpu_time_of(path: &str) -> Duration {
         .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
         .sum();
     // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_micros(ticks * 1_000_000 / per_second)
 }

@@ -1,6 +1,6 @@
 //! discord-mitm: record, replay and reimplement Discord.
 pub(crate) mod app;
-pub mod backend;
+pub(crate) mod backend;
 pub mod ca;
 pub mod cli;
 pub(crate) mod explore;
@@ -9,4 +9,4 @@ pub mod gwproxy;
 pub mod pipeline;
 pub(crate) mod proxy;
 pub mod store;
-pub mod upstream;
+pub(crate) mod upstream;

@@ -58,6 +58,7 @@ fn reset(tcp: TcpStream) {
         l_linger: 0,
     };
     // SAFETY: a valid socket fd and a correctly sized linger struct.
+    #[allow(unsafe_code)]
     let rc = unsafe {
         libc::setsockopt(
             tcp.as_raw_fd(),

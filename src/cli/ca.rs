@@ -11,6 +11,7 @@ use crate::ca::RootCa;
 /// Manage the root CA: create it, show it, install it in trust stores, verify the install.
 #[derive(Debug, Args)]
 pub struct CaArgs {
+    /// What to do with the CA.
     #[command(subcommand)]
     pub command: CaCommand,
     /// Prefix for system trust-store paths (for tests and chroots).

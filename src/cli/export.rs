@@ -12,6 +12,7 @@ use crate::store::har;
 /// Export recordings for other tools.
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
+    /// The format to export to.
     #[command(subcommand)]
     pub format: ExportFormat,
 }

@@ -20,6 +20,7 @@ pub struct GatewayProxyArgs {
     /// Neither read nor write the state file (every start identifies afresh).
     #[arg(long)]
     pub no_state: bool,
+    /// How to reach Discord.
     #[command(flatten)]
     pub upstream: UpstreamArgs,
 }

@@ -17,8 +17,10 @@ pub mod serve;
 #[derive(Debug, Parser)]
 #[command(name = "discord-mitm", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Options every command accepts.
     #[command(flatten)]
     pub global: GlobalOptions,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }

@@ -59,6 +59,7 @@ pub struct RecordArgs {
     /// Recordings database directory.
     #[arg(long, default_value = "recordings")]
     pub recordings: PathBuf,
+    /// How to reach Discord.
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     /// Record secrets (Authorization, cookies, tokens, passwords) instead of redacting them.

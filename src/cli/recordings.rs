@@ -17,6 +17,7 @@ pub struct RecordingsArgs {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// What to do with the recordings.
     #[command(subcommand)]
     pub action: RecordingsAction,
 }

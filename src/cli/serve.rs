@@ -80,6 +80,7 @@ pub struct ServeArgs {
     /// Match recordings on the request body too.
     #[arg(long)]
     pub replay_match_body: bool,
+    /// How to reach Discord for what the backend does not answer.
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     /// Record secrets of forwarded exchanges instead of redacting them.
@@ -91,6 +92,7 @@ pub struct ServeArgs {
     /// Desktop client version the update check serves (older clients are offered it).
     #[arg(long, value_name = "VERSION", default_value = "0.0.309")]
     pub client_version: String,
+    /// Options of the backend gateway.
     #[command(flatten)]
     pub gateway: GatewayArgs,
 }

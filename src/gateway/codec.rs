@@ -36,10 +36,13 @@ impl Encoding {
 /// Why a payload could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CodecError {
+    /// The payload is not valid JSON.
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// The payload is not valid ETF.
     #[error("invalid ETF: {0}")]
     Etf(#[from] EtfError),
+    /// The value is well-formed but not a gateway payload (`op`/`d`/`s`/`t`).
     #[error("not a gateway payload: {0}")]
     NotAPayload(String),
 }

@@ -61,18 +61,28 @@ impl TransportCompression {
 /// Why (de)compression failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompressError {
+    /// The zlib stream is corrupt.
     #[error("zlib data is corrupt: {0}")]
     ZlibCorrupt(String),
+    /// Data arrived after the zlib stream's final block.
     #[error("zlib stream ended; nothing may follow on this connection")]
     ZlibStreamEnded,
+    /// A message ended inside a zlib block.
     #[error("zlib message ends before the end of its stream")]
     ZlibTruncated,
+    /// The zstd stream is corrupt.
     #[error("zstd data is corrupt: {0}")]
     ZstdCorrupt(String),
+    /// zstd could not allocate its context.
     #[error("zstd context could not be created: {0}")]
     ZstdInit(String),
+    /// A message decompressed past the size limit.
     #[error("decompressed message exceeds the limit of {limit} bytes")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The compressor itself failed.
     #[error("compressor failed: {0}")]
     Internal(String),
 }

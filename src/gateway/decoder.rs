@@ -45,17 +45,22 @@ impl Frame<'_> {
 pub struct ConnectionParams {
     /// The `v` parameter, when given.
     pub version: Option<u8>,
+    /// The `encoding` parameter (JSON when absent).
     pub encoding: Encoding,
+    /// The `compress` parameter (none when absent).
     pub compression: TransportCompression,
 }
 
 /// A gateway URL query Discord would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
+    /// `v` is not a number.
     #[error("gateway version {0:?} is not a number")]
     BadVersion(String),
+    /// `encoding` is neither `json` nor `etf`.
     #[error("gateway encoding {0:?} is not json or etf")]
     UnknownEncoding(String),
+    /// `compress` is neither `zlib-stream` nor `zstd-stream`.
     #[error("gateway compression {0:?} is not zlib-stream or zstd-stream")]
     UnknownCompression(String),
 }
@@ -122,22 +127,31 @@ fn percent_decode(text: &str) -> String {
 /// Why one frame or payload could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FrameError {
+    /// The transport stream could not be decompressed.
     #[error(transparent)]
     Decompress(#[from] CompressError),
+    /// The decompressed payload could not be decoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A payload was cut off by the next one; the bytes lost.
     #[error("payload was cut off: {0} bytes never completed before the next one started")]
     Truncated(usize),
+    /// A payload grew past the size limit before completing.
     #[error("payload exceeds {limit} bytes before completing")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 /// One decoded payload with where and when it was seen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedPayload {
+    /// Who sent it.
     pub direction: Direction,
     /// The caller's timestamp of the frame that completed this payload.
     pub timestamp: u64,
+    /// Opcode.
     pub op: OpCode,
     /// Event name (dispatches only).
     pub t: Option<String>,
@@ -147,6 +161,7 @@ pub struct DecodedPayload {
     pub raw_size: usize,
     /// Size of the payload's uncompressed encoded form.
     pub decoded_size: usize,
+    /// The payload itself.
     pub payload: GatewayPayload,
 }
 
@@ -157,28 +172,42 @@ pub enum DecoderEvent {
     Payload(DecodedPayload),
     /// A frame or payload that could not be decoded; it was skipped and decoding goes on.
     Corrupt {
+        /// Who sent the frame.
         direction: Direction,
+        /// The caller's timestamp of the frame.
         timestamp: u64,
+        /// Wire bytes of the frame.
         raw_size: usize,
+        /// What went wrong.
         error: FrameError,
     },
     /// The direction's compressed stream broke; said once, later frames are `Undecodable`.
     StreamFailed {
+        /// Who sent the frame.
         direction: Direction,
+        /// The caller's timestamp of the frame.
         timestamp: u64,
+        /// What went wrong.
         error: FrameError,
     },
     /// A frame of a stream that already failed.
     Undecodable {
+        /// Who sent the frame.
         direction: Direction,
+        /// The caller's timestamp of the frame.
         timestamp: u64,
+        /// Wire bytes of the frame.
         raw_size: usize,
     },
     /// A close frame.
     Closed {
+        /// Who sent the frame.
         direction: Direction,
+        /// The caller's timestamp of the frame.
         timestamp: u64,
+        /// Close code, when the frame carries one.
         code: Option<u16>,
+        /// Close reason (empty when none).
         reason: String,
     },
 }

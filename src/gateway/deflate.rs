@@ -14,7 +14,7 @@ use zlib_rs::{Deflate, DeflateFlush};
 use super::compress::{deflate_into, ensure_spare, CompressError};
 
 /// The zlib header opening every connection's stream (deflate, 32 KiB window, fastest).
-pub const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
+pub(super) const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
 
 /// An empty stored block: the sync-flush marker every zlib-stream message ends with.
 const SYNC_MARKER: [u8; 5] = [0x00, 0x00, 0x00, 0xff, 0xff];
@@ -31,7 +31,7 @@ const SMALL_INPUT: usize = 1024;
 
 /// Appends `input` deflated at `level` as raw deflate blocks that reference nothing before
 /// them, ending byte-aligned with the sync-flush marker.
-pub fn standalone(input: &[u8], level: u32, out: &mut Vec<u8>) -> Result<(), CompressError> {
+pub(super) fn standalone(input: &[u8], level: u32, out: &mut Vec<u8>) -> Result<(), CompressError> {
     let level = match level.min(9) {
         1 if input.len() < SMALL_INPUT => 2,
         level => level,
@@ -66,7 +66,7 @@ pub fn standalone(input: &[u8], level: u32, out: &mut Vec<u8>) -> Result<(), Com
 
 /// Appends `data` as stored (uncompressed) blocks, then the sync-flush marker. The stream must
 /// be byte-aligned here (it is after any message).
-pub fn stored(data: &[u8], out: &mut Vec<u8>) {
+pub(super) fn stored(data: &[u8], out: &mut Vec<u8>) {
     out.reserve(data.len() + 5 * (data.len() / 65_535 + 2));
     for chunk in data.chunks(65_535) {
         let len = chunk.len() as u16;

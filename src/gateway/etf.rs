@@ -32,36 +32,85 @@ const SMALL_ATOM_UTF8_EXT: u8 = 119;
 /// Why a term could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EtfError {
+    /// The input has no bytes.
     #[error("ETF input is empty")]
     Empty,
+    /// The first byte is not the ETF version (131); it is this byte.
     #[error("ETF term starts with byte {0}, expected version 131")]
     BadVersion(u8),
+    /// The input ends inside a term.
     #[error("ETF term ends early at byte {offset}")]
-    UnexpectedEnd { offset: usize },
+    UnexpectedEnd {
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// A tag this codec does not decode.
     #[error("ETF tag {tag} at byte {offset} is not supported")]
-    UnsupportedTag { tag: u8, offset: usize },
+    UnsupportedTag {
+        /// The tag byte.
+        tag: u8,
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// A map key is an atom (gateway clients send binaries).
     #[error("ETF map key at byte {offset} is an atom; gateway clients must send binary keys")]
-    AtomKey { offset: usize },
+    AtomKey {
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// A map key is not a binary, atom or integer.
     #[error("ETF map key at byte {offset} is not a binary, atom or integer")]
-    BadKey { offset: usize },
+    BadKey {
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// A string is not UTF-8.
     #[error("ETF {what} at byte {offset} is not valid UTF-8")]
-    InvalidUtf8 { what: &'static str, offset: usize },
+    InvalidUtf8 {
+        /// What kind of string (atom, binary, ...).
+        what: &'static str,
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// An integer does not fit in 64 bits.
     #[error("ETF integer at byte {offset} does not fit in 64 bits")]
-    IntegerOutOfRange { offset: usize },
+    IntegerOutOfRange {
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// A float is NaN or infinite.
     #[error("ETF float at byte {offset} is not a finite number")]
-    BadFloat { offset: usize },
+    BadFloat {
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// A list's tail is not nil.
     #[error("ETF list at byte {offset} is improper (its tail is not nil)")]
-    ImproperList { offset: usize },
+    ImproperList {
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// Terms nest deeper than this many levels.
     #[error("ETF term nests deeper than {0} levels")]
     TooDeep(usize),
+    /// A compressed term declares more bytes than allowed.
     #[error("ETF term declares {declared} bytes uncompressed, over the limit of {limit}")]
-    TooLarge { declared: usize, limit: usize },
+    TooLarge {
+        /// Declared uncompressed size.
+        declared: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A compressed term does not inflate.
     #[error("ETF compressed term is corrupt: {0}")]
     Compressed(String),
+    /// This many bytes follow the term.
     #[error("ETF term is followed by {0} unexpected bytes")]
     TrailingBytes(usize),
+    /// A value ETF cannot express (e.g. a non-finite float).
     #[error("value cannot be ETF-encoded: {0}")]
     Unencodable(String),
+    /// The JSON input to convert is invalid.
     #[error("JSON input is invalid: {0}")]
     Json(String),
 }
@@ -530,6 +579,48 @@ impl<'a> Reader<'a, '_> {
         Ok(())
     }
 
+    /// NEW_FLOAT_EXT's body: an IEEE 754 double, big-endian; must be finite.
+    fn new_float(&mut self, offset: usize) -> Result<f64, EtfError> {
+        let b = self.take(8)?;
+        let value = f64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+        if !value.is_finite() {
+            return Err(EtfError::BadFloat { offset });
+        }
+        Ok(value)
+    }
+
+    /// FLOAT_EXT's body: 31 bytes of NUL-padded `%.20e` text; must be finite.
+    fn text_float(&mut self, offset: usize) -> Result<f64, EtfError> {
+        let b = self.take(31)?;
+        let text = std::str::from_utf8(b)
+            .map_err(|_| EtfError::BadFloat { offset })?
+            .trim_end_matches('\0')
+            .trim();
+        let value: f64 = text.parse().map_err(|_| EtfError::BadFloat { offset })?;
+        if !value.is_finite() {
+            return Err(EtfError::BadFloat { offset });
+        }
+        Ok(value)
+    }
+
+    /// Opens an array and reads `len` element terms into it (list and tuple bodies); the caller
+    /// closes it, after a list's tail.
+    fn elements<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        len: usize,
+        depth: usize,
+    ) -> Result<(), EtfError> {
+        self.check_count(len, 1)?;
+        self.enter(depth)?;
+        sink.begin_array(len);
+        for index in 0..len {
+            sink.array_item(index);
+            self.term(sink, depth + 1)?;
+        }
+        Ok(())
+    }
+
     fn term<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<(), EtfError> {
         let offset = self.pos;
         let tag = self.u8()?;
@@ -547,26 +638,8 @@ impl<'a> Reader<'a, '_> {
                 let n = self.u32()? as usize;
                 self.big(sink, n, offset)?;
             }
-            NEW_FLOAT_EXT => {
-                let b = self.take(8)?;
-                let value = f64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-                if !value.is_finite() {
-                    return Err(EtfError::BadFloat { offset });
-                }
-                sink.float(value);
-            }
-            FLOAT_EXT => {
-                let b = self.take(31)?;
-                let text = std::str::from_utf8(b)
-                    .map_err(|_| EtfError::BadFloat { offset })?
-                    .trim_end_matches('\0')
-                    .trim();
-                let value: f64 = text.parse().map_err(|_| EtfError::BadFloat { offset })?;
-                if !value.is_finite() {
-                    return Err(EtfError::BadFloat { offset });
-                }
-                sink.float(value);
-            }
+            NEW_FLOAT_EXT => sink.float(self.new_float(offset)?),
+            FLOAT_EXT => sink.float(self.text_float(offset)?),
             ATOM_EXT | SMALL_ATOM_EXT | ATOM_UTF8_EXT | SMALL_ATOM_UTF8_EXT => {
                 let name = self.atom_body(tag, offset)?;
                 match name {
@@ -603,13 +676,7 @@ impl<'a> Reader<'a, '_> {
             }
             LIST_EXT => {
                 let len = self.u32()? as usize;
-                self.check_count(len, 1)?;
-                self.enter(depth)?;
-                sink.begin_array(len);
-                for index in 0..len {
-                    sink.array_item(index);
-                    self.term(sink, depth + 1)?;
-                }
+                self.elements(sink, len, depth)?;
                 let tail = self.pos;
                 if self.u8()? != NIL_EXT {
                     return Err(EtfError::ImproperList { offset: tail });
@@ -622,13 +689,7 @@ impl<'a> Reader<'a, '_> {
                 } else {
                     self.u32()? as usize
                 };
-                self.check_count(len, 1)?;
-                self.enter(depth)?;
-                sink.begin_array(len);
-                for index in 0..len {
-                    sink.array_item(index);
-                    self.term(sink, depth + 1)?;
-                }
+                self.elements(sink, len, depth)?;
                 sink.end_array();
             }
             MAP_EXT => {

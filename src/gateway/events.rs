@@ -106,6 +106,7 @@ pub mod snowflake {
 pub struct Hello {
     /// Milliseconds between heartbeats.
     pub heartbeat_interval: u64,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -113,6 +114,7 @@ pub struct Hello {
 /// Op 2 IDENTIFY, as bots and the official client send it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identify {
+    /// Bot or user token.
     pub token: String,
     /// Connection properties (`os`, `browser`, `device`, and many more from the official client).
     #[serde(default)]
@@ -120,11 +122,13 @@ pub struct Identify {
     /// Payload compression: the server may send zlib-compressed binary frames.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress: Option<bool>,
+    /// Member count above which a guild is sent without offline members (50-250).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub large_threshold: Option<u64>,
     /// `[shard_id, num_shards]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<[u32; 2]>,
+    /// Initial presence (an op 3 payload).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<Value>,
     /// Bot intents bitfield (absent for user accounts).
@@ -133,6 +137,7 @@ pub struct Identify {
     /// Official client capabilities bitfield.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<u64>,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -140,10 +145,13 @@ pub struct Identify {
 /// Op 6 RESUME.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resume {
+    /// Token of the session being resumed.
     pub token: String,
+    /// Id of the session being resumed.
     pub session_id: String,
     /// Last sequence number received (the official client may send null).
     pub seq: Option<u64>,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -154,20 +162,26 @@ pub struct RequestGuildMembers {
     /// One guild (bots) or several (official client).
     #[serde(with = "snowflake::one_or_many")]
     pub guild_id: Vec<u64>,
+    /// Username prefix to match (empty string: all members).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// Most members to send (0: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+    /// Whether to include presences of the matched members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presences: Option<bool>,
+    /// Members to fetch by id.
     #[serde(
         default,
         with = "snowflake::one_or_many",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub user_ids: Vec<u64>,
+    /// Echoed back in GUILD_MEMBERS_CHUNK to pair chunks with this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -178,11 +192,15 @@ pub struct PresenceUpdate {
     /// Unix ms since the client went idle, or null.
     #[serde(default)]
     pub since: Option<u64>,
+    /// Activities the user is doing (raw).
     #[serde(default)]
     pub activities: Vec<Value>,
+    /// `online`, `dnd`, `idle`, `invisible` or `offline`.
     pub status: String,
+    /// Whether the client is AFK.
     #[serde(default)]
     pub afk: bool,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -196,10 +214,13 @@ pub struct VoiceStateUpdate {
     /// The channel to join, or null to leave.
     #[serde(default, with = "snowflake::option")]
     pub channel_id: Option<u64>,
+    /// Whether the user muted themselves.
     #[serde(default)]
     pub self_mute: bool,
+    /// Whether the user deafened themselves.
     #[serde(default)]
     pub self_deaf: bool,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -207,13 +228,18 @@ pub struct VoiceStateUpdate {
 /// The user object as far as the backend needs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
+    /// User id.
     #[serde(with = "snowflake")]
     pub id: u64,
+    /// Username.
     pub username: String,
+    /// Four-digit tag (`"0"` for migrated usernames).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discriminator: Option<String>,
+    /// Whether the user is a bot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot: Option<bool>,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -223,17 +249,23 @@ pub struct User {
 pub struct Ready {
     /// Gateway API version.
     pub v: u8,
+    /// The connected user.
     pub user: User,
     /// Guilds: unavailable stubs for bots, full objects for the official client.
     #[serde(default)]
     pub guilds: Vec<Value>,
+    /// Id to RESUME this session with.
     pub session_id: String,
+    /// Gateway URL to RESUME on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_gateway_url: Option<String>,
+    /// `[shard_id, num_shards]` of this connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<[u32; 2]>,
+    /// The bot's application (`id`, `flags`; raw).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<Value>,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -241,18 +273,25 @@ pub struct Ready {
 /// Dispatch GUILD_CREATE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuildCreate {
+    /// Guild id.
     #[serde(with = "snowflake")]
     pub id: u64,
+    /// Guild name (absent on unavailable stubs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Whether the guild is in an outage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<bool>,
+    /// Total members in the guild.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_count: Option<u64>,
+    /// Channels in the guild (raw).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<Value>>,
+    /// Members sent with the guild (raw).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<Value>>,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -260,20 +299,27 @@ pub struct GuildCreate {
 /// Dispatch MESSAGE_CREATE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageCreate {
+    /// Message id.
     #[serde(with = "snowflake")]
     pub id: u64,
+    /// Channel the message was sent in.
     #[serde(with = "snowflake")]
     pub channel_id: u64,
+    /// Guild of the channel (absent for DMs).
     #[serde(
         default,
         with = "snowflake::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub guild_id: Option<u64>,
+    /// Who sent the message.
     pub author: User,
+    /// Message text (empty without the MESSAGE_CONTENT intent).
     #[serde(default)]
     pub content: String,
+    /// When the message was sent (ISO 8601).
     pub timestamp: String,
+    /// Fields this type does not name, kept for the round trip.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

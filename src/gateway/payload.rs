@@ -156,9 +156,13 @@ impl<'de> Deserialize<'de> for OpCode {
 /// One gateway payload. `d` stays raw JSON so unknown fields survive a round trip.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GatewayPayload {
+    /// Opcode.
     pub op: OpCode,
+    /// Event data, raw.
     pub d: Value,
+    /// Sequence number (dispatches only).
     pub s: Option<u64>,
+    /// Event name (dispatches only).
     pub t: Option<String>,
 }
 

@@ -173,8 +173,10 @@ impl Prepared {
 /// Why a payload could not be framed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FrameError {
+    /// The payload could not be encoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The encoded payload could not be compressed.
     #[error(transparent)]
     Compress(#[from] CompressError),
 }

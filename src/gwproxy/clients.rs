@@ -596,6 +596,9 @@ fn close_message(code: CloseCode) -> Message {
 }
 
 /// Serves one client WebSocket until it closes.
+// One loop over the server session's actions, the hub's events and kicks and the socket: the
+// arms share the session, framer and queue, so it reads best whole.
+#[allow(clippy::too_many_lines)]
 pub async fn serve_client<S>(hub: Arc<Hub>, mut ws: WebSocketStream<S>, query: &str)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,

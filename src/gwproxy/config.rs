@@ -37,20 +37,27 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why reading failed.
         source: std::io::Error,
     },
     /// The file is not JSON or a field has the wrong type.
     #[error("config {path}: field `{field}`: {message}")]
     Parse {
+        /// The config file.
         path: PathBuf,
+        /// Path of the offending field.
         field: String,
+        /// What is wrong with it.
         message: String,
     },
     /// A field parsed but its value is not allowed.
     #[error("config field `{field}`: {message}")]
     Invalid {
+        /// The offending field.
         field: &'static str,
+        /// What is wrong with its value.
         message: String,
     },
 }

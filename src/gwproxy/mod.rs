@@ -43,8 +43,11 @@ pub enum ProxyError {
     /// GET /gateway/bot did not succeed.
     #[error("GET {url} answered {status}: {body}")]
     GatewayBotStatus {
+        /// The URL asked.
         url: String,
+        /// HTTP status it answered.
         status: u16,
+        /// Response body.
         body: String,
     },
     /// The shards cannot be planned.
@@ -53,7 +56,9 @@ pub enum ProxyError {
     /// The listening port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// Address to listen on.
         addr: SocketAddr,
+        /// Why binding failed.
         source: std::io::Error,
     },
     /// The state file could not be read or written.
@@ -61,7 +66,12 @@ pub enum ProxyError {
     Persist(#[from] PersistError),
     /// A shard was refused upstream for good.
     #[error("shard {shard_id} stopped: {reason}")]
-    ShardFailed { shard_id: u32, reason: String },
+    ShardFailed {
+        /// The shard.
+        shard_id: u32,
+        /// Why Discord refused it.
+        reason: String,
+    },
 }
 
 /// Asks upstream for the gateway URL, the recommended shard count and the identify budget.
@@ -129,38 +139,9 @@ pub async fn run(
 ) -> Result<(), ProxyError> {
     let upstream = Upstream::new(&upstream_config)?;
     let bot = fetch_gateway_bot(&upstream, &config).await?;
-    let saved = match &state_path {
-        Some(path) => SavedState::load(path)?,
-        None => None,
-    };
     let first_plan = ShardPlan::new(&config, &bot, Some(0))?;
-    let saved = saved.filter(|state| {
-        let usable = state.total_shards == first_plan.total;
-        if !usable {
-            tracing::warn!(
-                saved = state.total_shards,
-                now = first_plan.total,
-                "saved sessions belong to another shard count; identifying afresh"
-            );
-        }
-        usable
-    });
-    let mut resumes: HashMap<u32, ResumeState> = HashMap::new();
-    let mut caches = HashMap::new();
-    for shard_id in first_plan.shard_ids() {
-        let saved_shard = saved.as_ref().and_then(|state| state.shards.get(&shard_id));
-        match saved_shard {
-            Some(shard) => {
-                if let Some(session) = &shard.session {
-                    resumes.insert(shard_id, session.clone());
-                }
-                caches.insert(shard_id, ShardCache::restore(config.cache, &shard.cache));
-            }
-            None => {
-                caches.insert(shard_id, ShardCache::new(config.cache));
-            }
-        }
-    }
+    let saved = load_saved(state_path.as_deref(), first_plan.total)?;
+    let (mut resumes, caches) = restore_shards(&config, &first_plan, saved.as_ref());
     let fresh = first_plan.shard_ids().len() as u32 - resumes.len() as u32;
     let plan = ShardPlan::new(&config, &bot, Some(fresh))?;
     tracing::info!(
@@ -179,7 +160,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     // Bounded: a burst of GUILD_CREATEs (each ~10x its text once parsed) waits in the upstream
     // sockets instead of piling up parsed in memory ahead of the relay.
-    let (events_tx, mut events_rx) = mpsc::channel(SHARD_EVENT_QUEUE);
+    let (events_tx, events_rx) = mpsc::channel(SHARD_EVENT_QUEUE);
     let identify = Arc::new(Mutex::new(IdentifyLimiter::new(plan.max_concurrency)));
     let mut commands = HashMap::new();
     let mut command_rxs = Vec::new();
@@ -219,23 +200,7 @@ pub async fn run(
             })
             .await;
     });
-    let relay_board = board.clone();
-    let relay_hub = hub.clone();
-    let relay = tokio::spawn(async move {
-        while let Some(event) = events_rx.recv().await {
-            match event {
-                ShardEvent::State { shard_id, state } => relay_board.set_state(shard_id, state),
-                ShardEvent::Identified { shard_id } => relay_board.count_identify(shard_id),
-                ShardEvent::Latency { shard_id, latency } => {
-                    relay_board.set_latency(shard_id, latency)
-                }
-                ShardEvent::Dispatch { shard_id, payload } => {
-                    relay_board.count_event(shard_id, payload.t.as_deref().unwrap_or("?"));
-                    relay_hub.relay(shard_id, payload);
-                }
-            }
-        }
-    });
+    let relay = tokio::spawn(relay_events(events_rx, board.clone(), hub.clone()));
     tokio::pin!(shutdown);
     let mut failure = None;
     loop {
@@ -263,6 +228,91 @@ pub async fn run(
     while hub.open_connections() > 0 && tokio::time::Instant::now() < flushed {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    let sessions = resumable_sessions(&mut shards).await;
+    let _ = http.await;
+    // Let the relay apply what the shards delivered before they stopped.
+    let _ = relay.await;
+    if let Some(path) = &state_path {
+        save_state(path, plan.total, &hub, sessions)?;
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// The saved state at `path`, if there is one and it was saved for `total_shards` shards.
+fn load_saved(
+    path: Option<&std::path::Path>,
+    total_shards: u32,
+) -> Result<Option<SavedState>, ProxyError> {
+    let saved = match path {
+        Some(path) => SavedState::load(path)?,
+        None => None,
+    };
+    Ok(saved.filter(|state| {
+        let usable = state.total_shards == total_shards;
+        if !usable {
+            tracing::warn!(
+                saved = state.total_shards,
+                now = total_shards,
+                "saved sessions belong to another shard count; identifying afresh"
+            );
+        }
+        usable
+    }))
+}
+
+/// Each planned shard's saved upstream session (to RESUME) and its cache, restored from the
+/// saved state or empty.
+fn restore_shards(
+    config: &Config,
+    plan: &ShardPlan,
+    saved: Option<&SavedState>,
+) -> (HashMap<u32, ResumeState>, HashMap<u32, ShardCache>) {
+    let mut resumes = HashMap::new();
+    let mut caches = HashMap::new();
+    for shard_id in plan.shard_ids() {
+        let saved_shard = saved.and_then(|state| state.shards.get(&shard_id));
+        match saved_shard {
+            Some(shard) => {
+                if let Some(session) = &shard.session {
+                    resumes.insert(shard_id, session.clone());
+                }
+                caches.insert(shard_id, ShardCache::restore(config.cache, &shard.cache));
+            }
+            None => {
+                caches.insert(shard_id, ShardCache::new(config.cache));
+            }
+        }
+    }
+    (resumes, caches)
+}
+
+/// Applies what the shards report: state and counters to the status board, dispatches to the
+/// clients' hub. Ends when every shard has dropped its sender.
+async fn relay_events(
+    mut events_rx: mpsc::Receiver<ShardEvent>,
+    board: Arc<ShardBoard>,
+    hub: Arc<Hub>,
+) {
+    while let Some(event) = events_rx.recv().await {
+        match event {
+            ShardEvent::State { shard_id, state } => board.set_state(shard_id, state),
+            ShardEvent::Identified { shard_id } => board.count_identify(shard_id),
+            ShardEvent::Latency { shard_id, latency } => board.set_latency(shard_id, latency),
+            ShardEvent::Dispatch { shard_id, payload } => {
+                board.count_event(shard_id, payload.t.as_deref().unwrap_or("?"));
+                hub.relay(shard_id, payload);
+            }
+        }
+    }
+}
+
+/// Waits for the stopping shards and keeps the upstream sessions they closed resumably.
+async fn resumable_sessions(
+    shards: &mut tokio::task::JoinSet<(u32, ShardEnd)>,
+) -> HashMap<u32, ResumeState> {
     let mut sessions = HashMap::new();
     while let Some(joined) = shards.join_next().await {
         if let Ok((shard_id, ShardEnd::Stopped(Some(state)))) = joined {
@@ -270,34 +320,36 @@ pub async fn run(
             sessions.insert(shard_id, state);
         }
     }
-    let _ = http.await;
-    // Let the relay apply what the shards delivered before they stopped.
-    let _ = relay.await;
-    if let Some(path) = &state_path {
-        let mut state = SavedState {
-            version: persist::STATE_VERSION,
-            total_shards: plan.total,
-            shards: Default::default(),
-            clients: hub.client_snapshots(),
-        };
-        for (shard_id, cache) in hub.cache_snapshots() {
-            state.shards.insert(
-                shard_id,
-                SavedShard {
-                    session: sessions.remove(&shard_id),
-                    cache,
-                },
-            );
-        }
-        state.save(path)?;
-        tracing::info!(
-            path = %path.display(),
-            clients = state.clients.len(),
-            "saved shard sessions, caches and client sessions"
+    sessions
+}
+
+/// Writes the shards' upstream sessions and caches and the clients' sessions to `path`.
+fn save_state(
+    path: &std::path::Path,
+    total_shards: u32,
+    hub: &Hub,
+    mut sessions: HashMap<u32, ResumeState>,
+) -> Result<(), ProxyError> {
+    let mut state = SavedState {
+        version: persist::STATE_VERSION,
+        total_shards,
+        shards: Default::default(),
+        clients: hub.client_snapshots(),
+    };
+    for (shard_id, cache) in hub.cache_snapshots() {
+        state.shards.insert(
+            shard_id,
+            SavedShard {
+                session: sessions.remove(&shard_id),
+                cache,
+            },
         );
     }
-    match failure {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    state.save(path)?;
+    tracing::info!(
+        path = %path.display(),
+        clients = state.clients.len(),
+        "saved shard sessions, caches and client sessions"
+    );
+    Ok(())
 }

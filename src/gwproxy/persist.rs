@@ -15,12 +15,19 @@ pub enum PersistError {
     /// Reading or writing failed.
     #[error("state file {path}: {source}")]
     Io {
+        /// The state file.
         path: String,
+        /// Why reading or writing failed.
         source: std::io::Error,
     },
     /// The file is not a state file of this version.
     #[error("state file {path} is not usable: {reason}")]
-    Format { path: String, reason: String },
+    Format {
+        /// The state file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// One shard's saved state.

@@ -41,7 +41,9 @@ pub enum PlanError {
     /// The shard range from the config does not fit the shard count.
     #[error("config field `{field}`: {message}")]
     ShardRange {
+        /// The offending field.
         field: &'static str,
+        /// What is wrong with it.
         message: String,
     },
     /// Starting the shards would need more IDENTIFYs than Discord has left.
@@ -50,9 +52,13 @@ pub enum PlanError {
          (resets in {reset_after_ms} ms)"
     )]
     SessionStartLimit {
+        /// Shards that must IDENTIFY.
         needed: u32,
+        /// IDENTIFYs Discord has left.
         remaining: u32,
+        /// IDENTIFYs per reset period.
         total: u32,
+        /// Milliseconds until the limit resets.
         reset_after_ms: u64,
     },
 }

@@ -83,6 +83,15 @@ pub struct ShardTask {
 
 type Socket = WebSocketStream<UpstreamStream>;
 
+/// Closes the upstream socket with `code`, giving the close handshake two seconds.
+async fn close_upstream(mut ws: Socket, code: CloseCode) {
+    let frame = CloseFrame {
+        code: WsCloseCode::from(code.code()),
+        reason: "".into(),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
+}
+
 impl ShardTask {
     /// Runs the shard until shutdown or a fatal/final close.
     pub async fn run(mut self) -> ShardEnd {
@@ -112,17 +121,7 @@ impl ShardTask {
                         }
                     }
                     ClientAction::Send(payload) => {
-                        if payload.op == crate::gateway::OpCode::Identify {
-                            let _ = self.events.send(ShardEvent::Identified { shard_id }).await;
-                        }
-                        let sent = match (&mut socket, encode_payload(&payload, Encoding::Json)) {
-                            (Some(ws), Ok(bytes)) => {
-                                let text = String::from_utf8(bytes).unwrap_or_default();
-                                ws.send(Message::text(text)).await.is_ok()
-                            }
-                            _ => false,
-                        };
-                        if sent {
+                        if self.send_upstream(&mut socket, &payload, shard_id).await {
                             Vec::new()
                         } else {
                             socket = None;
@@ -130,29 +129,13 @@ impl ShardTask {
                         }
                     }
                     ClientAction::Close(code) => {
-                        if let Some(mut ws) = socket.take() {
-                            let frame = CloseFrame {
-                                code: WsCloseCode::from(code.code()),
-                                reason: "".into(),
-                            };
-                            let _ =
-                                tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame)))
-                                    .await;
+                        if let Some(ws) = socket.take() {
+                            close_upstream(ws, code).await;
                         }
                         Vec::new()
                     }
                     ClientAction::RequestIdentify { shard_id, .. } => {
-                        loop {
-                            let next = self
-                                .identify
-                                .lock()
-                                .await
-                                .try_acquire(shard_id, Instant::now());
-                            match next {
-                                Ok(()) => break,
-                                Err(at) => tokio::time::sleep_until(at.into()).await,
-                            }
-                        }
+                        self.wait_identify_turn(shard_id).await;
                         session.identify_permitted(Instant::now())
                     }
                     ClientAction::Fatal(code) => {
@@ -169,28 +152,14 @@ impl ShardTask {
                 pending.extend(more);
             }
             // Reported after every step: READY/RESUMED change the state without any action.
-            if session.state() != last_state {
-                last_state = session.state();
-                tracing::debug!(shard_id, state = ?last_state, "shard state changed");
-                let _ = self
-                    .events
-                    .send(ShardEvent::State {
-                        shard_id,
-                        state: last_state,
-                    })
-                    .await;
-            }
+            self.report_state(shard_id, &mut last_state, session.state())
+                .await;
             if *self.shutdown.borrow() {
                 let state = session.resume_state();
                 pending.extend(session.disconnect_resumable(Instant::now()));
                 for action in pending.drain(..) {
-                    if let (ClientAction::Close(code), Some(mut ws)) = (action, socket.take()) {
-                        let frame = CloseFrame {
-                            code: WsCloseCode::from(code.code()),
-                            reason: "".into(),
-                        };
-                        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame)))
-                            .await;
+                    if let (ClientAction::Close(code), Some(ws)) = (action, socket.take()) {
+                        close_upstream(ws, code).await;
                     }
                 }
                 return ShardEnd::Stopped(state);
@@ -211,26 +180,7 @@ impl ShardTask {
                     session.send(command, Instant::now()).unwrap_or_default()
                 }
                 message = next_message(&mut socket) => match message {
-                    Incoming::Payload(bytes) => {
-                        match decode_payload(&bytes, Encoding::Json, &DecodeOptions::default()) {
-                            Ok(payload) => {
-                                let actions = session.on_payload(&payload, Instant::now());
-                                if payload.op == crate::gateway::OpCode::HeartbeatAck {
-                                    if let Some(latency) = session.latency() {
-                                        let _ = self.events.send(ShardEvent::Latency { shard_id, latency }).await;
-                                    }
-                                }
-                                if payload.as_dispatch().is_some() {
-                                    let _ = self.events.send(ShardEvent::Dispatch { shard_id, payload }).await;
-                                }
-                                actions
-                            }
-                            Err(err) => {
-                                tracing::warn!(shard_id, %err, "undecodable upstream payload");
-                                Vec::new()
-                            }
-                        }
-                    }
+                    Incoming::Payload(bytes) => self.on_upstream_payload(&mut session, &bytes, shard_id).await,
                     Incoming::Closed(code) => {
                         socket = None;
                         tracing::info!(shard_id, ?code, "upstream closed");
@@ -240,6 +190,90 @@ impl ShardTask {
                 },
             };
             pending.extend(actions);
+        }
+    }
+
+    /// Tells the board when the session's state differs from the last one reported.
+    async fn report_state(&self, shard_id: u32, last: &mut ClientState, now: ClientState) {
+        if now != *last {
+            *last = now;
+            tracing::debug!(shard_id, state = ?now, "shard state changed");
+            let _ = self
+                .events
+                .send(ShardEvent::State {
+                    shard_id,
+                    state: now,
+                })
+                .await;
+        }
+    }
+
+    /// Sends one payload upstream (counting IDENTIFYs on the board); false when there is no
+    /// socket or the write failed.
+    async fn send_upstream(
+        &self,
+        socket: &mut Option<Socket>,
+        payload: &GatewayPayload,
+        shard_id: u32,
+    ) -> bool {
+        if payload.op == crate::gateway::OpCode::Identify {
+            let _ = self.events.send(ShardEvent::Identified { shard_id }).await;
+        }
+        match (socket, encode_payload(payload, Encoding::Json)) {
+            (Some(ws), Ok(bytes)) => {
+                let text = String::from_utf8(bytes).unwrap_or_default();
+                ws.send(Message::text(text)).await.is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Waits until the bot-wide identify queue lets `shard_id` IDENTIFY.
+    async fn wait_identify_turn(&self, shard_id: u32) {
+        loop {
+            let next = self
+                .identify
+                .lock()
+                .await
+                .try_acquire(shard_id, Instant::now());
+            match next {
+                Ok(()) => break,
+                Err(at) => tokio::time::sleep_until(at.into()).await,
+            }
+        }
+    }
+
+    /// Feeds one upstream payload to the session; reports heartbeat latency and hands
+    /// dispatches on to the relay.
+    async fn on_upstream_payload(
+        &self,
+        session: &mut ClientSession,
+        bytes: &[u8],
+        shard_id: u32,
+    ) -> Vec<ClientAction> {
+        match decode_payload(bytes, Encoding::Json, &DecodeOptions::default()) {
+            Ok(payload) => {
+                let actions = session.on_payload(&payload, Instant::now());
+                if payload.op == crate::gateway::OpCode::HeartbeatAck {
+                    if let Some(latency) = session.latency() {
+                        let _ = self
+                            .events
+                            .send(ShardEvent::Latency { shard_id, latency })
+                            .await;
+                    }
+                }
+                if payload.as_dispatch().is_some() {
+                    let _ = self
+                        .events
+                        .send(ShardEvent::Dispatch { shard_id, payload })
+                        .await;
+                }
+                actions
+            }
+            Err(err) => {
+                tracing::warn!(shard_id, %err, "undecodable upstream payload");
+                Vec::new()
+            }
         }
     }
 

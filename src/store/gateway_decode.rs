@@ -7,7 +7,7 @@ use crate::gateway::decoder::{self, ConnectionParams, Decoder, DecoderEvent};
 
 /// What one tapped frame decoded to (a frame may complete zero, one or several payloads).
 #[derive(Debug)]
-pub enum Decoded {
+pub(super) enum Decoded {
     /// A whole payload as JSON (ETF converted), with the wire bytes that completed it.
     Payload(Value),
     /// Decoding failed; the reason.
@@ -15,14 +15,14 @@ pub enum Decoded {
 }
 
 /// Per-session decoding state (compression contexts live across frames).
-pub struct SessionDecoder {
+pub(super) struct SessionDecoder {
     decoder: Decoder,
 }
 
 impl SessionDecoder {
     /// State for a connection opened with this query string (`v=10&encoding=json&compress=...`).
     /// Unknown parameter values fall back to defaults; the gateway itself would refuse them.
-    pub fn new(query: &str) -> Self {
+    pub(super) fn new(query: &str) -> Self {
         let params = ConnectionParams::from_query(query).unwrap_or_default();
         SessionDecoder {
             decoder: Decoder::new(params),
@@ -30,7 +30,12 @@ impl SessionDecoder {
     }
 
     /// Decodes one frame; Ping/Pong/Close yield nothing here (closes are recorded separately).
-    pub fn decode(&mut self, direction: Direction, kind: FrameKind, data: &[u8]) -> Vec<Decoded> {
+    pub(super) fn decode(
+        &mut self,
+        direction: Direction,
+        kind: FrameKind,
+        data: &[u8],
+    ) -> Vec<Decoded> {
         let direction = match direction {
             Direction::ClientToServer => decoder::Direction::ClientToServer,
             Direction::ServerToClient => decoder::Direction::ServerToClient,

@@ -15,8 +15,10 @@ use super::{Store, StoreError};
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HarError {
+    /// Reading the recordings failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing the HAR file failed.
     #[error("writing the HAR file: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -44,14 +44,32 @@ const FLUSH_EVERY_MS: u64 = 500;
 /// Errors of the recordings database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Another process holds the database.
     #[error("the recordings database {path} is in use by another process (is `discord-mitm record` running on it?)")]
-    Locked { path: PathBuf },
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// The database could not be opened.
     #[error("cannot open the recordings database {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
+    Open {
+        /// The database directory.
+        path: PathBuf,
+        /// Why it failed.
+        reason: String,
+    },
+    /// sled failed.
     #[error("recordings database error: {0}")]
     Sled(#[from] sled::Error),
+    /// A record does not decode.
     #[error("record {key} is damaged or from a newer discord-mitm: {reason}")]
-    Corrupt { key: String, reason: String },
+    Corrupt {
+        /// The record's key.
+        key: String,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// A record could not be encoded.
     #[error("cannot encode record: {0}")]
     Encode(String),
 }

@@ -24,7 +24,7 @@ static OWN_LISTENERS: std::sync::RwLock<Vec<SocketAddr>> = std::sync::RwLock::ne
 
 /// Marks `addr` as one of this process's listeners: upstream connections to it are refused,
 /// so a hosts-file or DNS redirect of a Discord host to the proxy cannot loop.
-pub fn note_own_listener(addr: SocketAddr) {
+pub(crate) fn note_own_listener(addr: SocketAddr) {
     if let Ok(mut own) = OWN_LISTENERS.write() {
         if !own.contains(&addr) {
             own.push(addr);
@@ -124,7 +124,7 @@ impl Connection for UpstreamStream {
 
 /// Resolves, connects and does TLS; used by the pooled HTTP client and for WebSockets.
 #[derive(Clone)]
-pub struct UpstreamConnector {
+pub(crate) struct UpstreamConnector {
     resolver: Resolver,
     tls: TlsConnector,
     connect_timeout: Duration,
@@ -147,7 +147,7 @@ impl UpstreamConnector {
     }
 
     /// Connects to `host:port`, with TLS if asked; the whole thing within the connect timeout.
-    pub async fn dial(
+    pub(crate) async fn dial(
         &self,
         host: &str,
         port: u16,

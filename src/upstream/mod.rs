@@ -20,13 +20,13 @@ use rustls::pki_types::CertificateDer;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
-pub use connect::{note_own_listener, UpstreamConnector, UpstreamStream};
-pub use resolve::{DnsChoice, Resolver};
+pub(crate) use connect::{note_own_listener, UpstreamConnector, UpstreamStream};
+pub(crate) use resolve::{DnsChoice, Resolver};
 
 /// Error type carried by bodies sent upstream.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type the upstream client sends.
-pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+pub(crate) type UpstreamBody = BoxBody<Bytes, BoxError>;
 
 /// Why talking to upstream failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -122,7 +122,7 @@ impl Default for UpstreamConfig {
 
 /// Where a response came from: the socket address upstream, in the response's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UpstreamAddr(pub SocketAddr);
+pub(crate) struct UpstreamAddr(pub SocketAddr);
 
 /// A WebSocket connected upstream, with the handshake response and the peer's address.
 pub struct UpstreamWebSocket {

@@ -46,14 +46,17 @@ impl FromStr for DnsChoice {
 
 /// Resolves upstream host names; cheap to clone.
 #[derive(Clone)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     dns: Arc<TokioResolver>,
     pins: Arc<HashMap<String, SocketAddr>>,
 }
 
 impl Resolver {
     /// A resolver asking `dns`, with `pins` taking precedence.
-    pub fn new(dns: DnsChoice, pins: Vec<ResolveOverride>) -> Result<Resolver, UpstreamError> {
+    pub(crate) fn new(
+        dns: DnsChoice,
+        pins: Vec<ResolveOverride>,
+    ) -> Result<Resolver, UpstreamError> {
         let (config, mut opts) = match dns {
             DnsChoice::System => {
                 hickory_resolver::system_conf::read_system_conf().map_err(|err| {
@@ -89,7 +92,11 @@ impl Resolver {
     }
 
     /// The addresses to try for `host:port`, in order.
-    pub async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, UpstreamError> {
+    pub(crate) async fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, UpstreamError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);

@@ -101,6 +101,8 @@ impl Proxy {
 
     /// Sends SIGTERM, waits for the exit and returns the exit success and the log.
     pub fn stop(&mut self) -> (bool, String) {
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }

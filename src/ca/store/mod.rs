@@ -862,8 +862,11 @@ pub fn missing_program_fix(program: &str) -> String {
 pub(crate) fn is_root() -> bool {
     #[cfg(unix)]
     {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        unsafe { libc::geteuid() == 0 }
+        // The crate's one unsafe block: std has no effective-uid query. SAFETY: geteuid has no
+        // preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let euid = unsafe { libc::geteuid() };
+        euid == 0
     }
     #[cfg(not(unix))]
     {
