@@ -340,7 +340,6 @@ pub mod unknown {
     pub const GUILD_TEMPLATE: (u32, &str) = (10057, "Unknown Guild Template");
     pub const SOUNDBOARD_SOUND: (u32, &str) = (10097, "Unknown Soundboard Sound");
     pub const ENTITLEMENT: (u32, &str) = (10029, "Unknown Entitlement");
-    pub const WELCOME_SCREEN: (u32, &str) = (10069, "Unknown Guild Welcome Screen");
 }
 
 /// `not_found` for one of the `unknown` pairs.

@@ -57,7 +57,56 @@ pub mod bits {
     pub const USE_EXTERNAL_APPS: u64 = 1 << 50;
     pub const PIN_MESSAGES: u64 = 1 << 51;
     /// Every bit Discord defines.
-    pub const ALL: u64 = ((1 << 47) - 1) | SEND_POLLS | USE_EXTERNAL_APPS | PIN_MESSAGES;
+    pub const ALL: u64 = CREATE_INSTANT_INVITE
+        | KICK_MEMBERS
+        | BAN_MEMBERS
+        | ADMINISTRATOR
+        | MANAGE_CHANNELS
+        | MANAGE_GUILD
+        | ADD_REACTIONS
+        | VIEW_AUDIT_LOG
+        | PRIORITY_SPEAKER
+        | STREAM
+        | VIEW_CHANNEL
+        | SEND_MESSAGES
+        | SEND_TTS_MESSAGES
+        | MANAGE_MESSAGES
+        | EMBED_LINKS
+        | ATTACH_FILES
+        | READ_MESSAGE_HISTORY
+        | MENTION_EVERYONE
+        | USE_EXTERNAL_EMOJIS
+        | VIEW_GUILD_INSIGHTS
+        | CONNECT
+        | SPEAK
+        | MUTE_MEMBERS
+        | DEAFEN_MEMBERS
+        | MOVE_MEMBERS
+        | USE_VAD
+        | CHANGE_NICKNAME
+        | MANAGE_NICKNAMES
+        | MANAGE_ROLES
+        | MANAGE_WEBHOOKS
+        | MANAGE_GUILD_EXPRESSIONS
+        | USE_APPLICATION_COMMANDS
+        | REQUEST_TO_SPEAK
+        | MANAGE_EVENTS
+        | MANAGE_THREADS
+        | CREATE_PUBLIC_THREADS
+        | CREATE_PRIVATE_THREADS
+        | USE_EXTERNAL_STICKERS
+        | SEND_MESSAGES_IN_THREADS
+        | USE_EMBEDDED_ACTIVITIES
+        | MODERATE_MEMBERS
+        | VIEW_CREATOR_MONETIZATION_ANALYTICS
+        | USE_SOUNDBOARD
+        | CREATE_GUILD_EXPRESSIONS
+        | CREATE_EVENTS
+        | USE_EXTERNAL_SOUNDS
+        | SEND_VOICE_MESSAGES
+        | SEND_POLLS
+        | USE_EXTERNAL_APPS
+        | PIN_MESSAGES;
     /// What a new guild's @everyone role gets (Discord's default for new guilds).
     pub const EVERYONE_DEFAULT: u64 = 2_248_473_465_835_073;
     /// The only permissions a timed-out member keeps.
@@ -167,6 +216,15 @@ pub fn apply_implicit(mut permissions: u64, timed_out: bool) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_is_every_named_bit_and_nothing_else() {
+        // Bits 0..=46, then 49..=51 (47 and 48 are unassigned): the value Discord documents.
+        assert_eq!(
+            bits::ALL,
+            ((1 << 47) - 1) | (1 << 49) | (1 << 50) | (1 << 51)
+        );
+    }
 
     fn role(id: u64, permissions: u64, position: i64) -> Role {
         Role {
