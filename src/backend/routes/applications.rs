@@ -326,12 +326,7 @@ async fn list_entitlements(
     let limit = crate::backend::services::common::limit(query.limit, 100, 100)?;
     let skus = snowflake_list(query.sku_ids.as_deref(), "sku_ids")?;
     let now = now_ms();
-    let mut found: Vec<Entitlement> = state
-        .store
-        .extra
-        .entitlements
-        .values(application_id)?
-        .into_iter()
+    let mut found: Vec<Entitlement> = entitlements_of(&state, application_id)?
         .filter(|e| query.user_id.is_none_or(|u| e.user_id == Some(u)))
         .filter(|e| query.guild_id.is_none_or(|g| e.guild_id == Some(g)))
         .filter(|e| skus.is_empty() || skus.contains(&e.sku_id))
@@ -743,4 +738,17 @@ async fn delete_role_connection(
         .role_connections
         .remove((application_id, auth.id()))?;
     Ok(no_content())
+}
+
+/// Every entitlement of an application, in store order.
+pub(super) fn entitlements_of(
+    state: &AppState,
+    application_id: Snowflake,
+) -> Result<impl Iterator<Item = Entitlement>, ApiError> {
+    Ok(state
+        .store
+        .extra
+        .entitlements
+        .values(application_id)?
+        .into_iter())
 }

@@ -31,15 +31,15 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/applications/{application_id}/commands",
-            get(list_global).post(create_global).put(overwrite_global),
+            get(list).post(create).put(overwrite),
         )
         .route(
             "/applications/{application_id}/commands/{command_id}",
-            get(get_global).patch(edit_global).delete(delete_global),
+            get(fetch).patch(edit).delete(remove),
         )
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands",
-            get(list_guild).post(create_guild).put(overwrite_guild),
+            get(list).post(create).put(overwrite),
         )
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands/permissions",
@@ -47,7 +47,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}",
-            get(get_guild).patch(edit_guild).delete(delete_guild),
+            get(fetch).patch(edit).delete(remove),
         )
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
@@ -68,31 +68,60 @@ fn guild_scope(state: &AppState, app: &Application, guild_id: Snowflake) -> Resu
     Ok(())
 }
 
-async fn list(
+/// The path of a command collection: global when `guild_id` is absent.
+#[derive(Deserialize)]
+struct CommandScope {
+    application_id: Snowflake,
+    guild_id: Option<Snowflake>,
+}
+
+/// The path of one command: global when `guild_id` is absent.
+#[derive(Deserialize)]
+struct CommandPath {
+    application_id: Snowflake,
+    guild_id: Option<Snowflake>,
+    command_id: Snowflake,
+}
+
+/// The caller must own the application; a guild scope must also hold its bot.
+fn check_scope(
     state: &AppState,
     auth: &Auth,
     application_id: Snowflake,
     guild_id: Option<Snowflake>,
-) -> ApiResult {
+) -> Result<(), ApiError> {
     let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
     }
+    Ok(())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(CommandScope {
+        application_id,
+        guild_id,
+    }): Ids<CommandScope>,
+) -> ApiResult {
+    let state = &state;
+    check_scope(state, &auth, application_id, guild_id)?;
     let commands = scope_commands(state, application_id, guild_id)?;
     Ok(ok(Value::Array(commands.iter().map(render).collect())))
 }
 
 async fn create(
-    state: &AppState,
-    auth: &Auth,
-    application_id: Snowflake,
-    guild_id: Option<Snowflake>,
-    body: Value,
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(CommandScope {
+        application_id,
+        guild_id,
+    }): Ids<CommandScope>,
+    Body(body): Body<Value>,
 ) -> ApiResult {
-    let app = state.own_application(application_id, &auth.user)?;
-    if let Some(guild_id) = guild_id {
-        guild_scope(state, &app, guild_id)?;
-    }
+    let state = &state;
+    check_scope(state, &auth, application_id, guild_id)?;
     let mut checks = Validator::default();
     let command = build_command(&mut checks, "", &body, application_id, guild_id);
     checks.finish()?;
@@ -132,16 +161,16 @@ async fn create(
 }
 
 async fn overwrite(
-    state: &AppState,
-    auth: &Auth,
-    application_id: Snowflake,
-    guild_id: Option<Snowflake>,
-    body: Value,
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(CommandScope {
+        application_id,
+        guild_id,
+    }): Ids<CommandScope>,
+    Body(body): Body<Value>,
 ) -> ApiResult {
-    let app = state.own_application(application_id, &auth.user)?;
-    if let Some(guild_id) = guild_id {
-        guild_scope(state, &app, guild_id)?;
-    }
+    let state = &state;
+    check_scope(state, &auth, application_id, guild_id)?;
     let Some(items) = body.as_array() else {
         return Err(ApiError::invalid_field(
             "",
@@ -244,32 +273,32 @@ fn load_command(
 }
 
 async fn fetch(
-    state: &AppState,
-    auth: &Auth,
-    application_id: Snowflake,
-    guild_id: Option<Snowflake>,
-    command_id: Snowflake,
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(CommandPath {
+        application_id,
+        guild_id,
+        command_id,
+    }): Ids<CommandPath>,
 ) -> ApiResult {
-    let app = state.own_application(application_id, &auth.user)?;
-    if let Some(guild_id) = guild_id {
-        guild_scope(state, &app, guild_id)?;
-    }
+    let state = &state;
+    check_scope(state, &auth, application_id, guild_id)?;
     let command = load_command(state, application_id, guild_id, command_id)?;
     Ok(ok(render(&command)))
 }
 
 async fn edit(
-    state: &AppState,
-    auth: &Auth,
-    application_id: Snowflake,
-    guild_id: Option<Snowflake>,
-    command_id: Snowflake,
-    body: Value,
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(CommandPath {
+        application_id,
+        guild_id,
+        command_id,
+    }): Ids<CommandPath>,
+    Body(body): Body<Value>,
 ) -> ApiResult {
-    let app = state.own_application(application_id, &auth.user)?;
-    if let Some(guild_id) = guild_id {
-        guild_scope(state, &app, guild_id)?;
-    }
+    let state = &state;
+    check_scope(state, &auth, application_id, guild_id)?;
     let Some(patch) = body.as_object() else {
         return Err(ApiError::invalid_field(
             "",
@@ -321,16 +350,16 @@ async fn edit(
 }
 
 async fn remove(
-    state: &AppState,
-    auth: &Auth,
-    application_id: Snowflake,
-    guild_id: Option<Snowflake>,
-    command_id: Snowflake,
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(CommandPath {
+        application_id,
+        guild_id,
+        command_id,
+    }): Ids<CommandPath>,
 ) -> ApiResult {
-    let app = state.own_application(application_id, &auth.user)?;
-    if let Some(guild_id) = guild_id {
-        guild_scope(state, &app, guild_id)?;
-    }
+    let state = &state;
+    check_scope(state, &auth, application_id, guild_id)?;
     state
         .store
         .commands
@@ -343,116 +372,6 @@ async fn remove(
             .remove((application_id, guild_id, command_id))?;
     }
     Ok(no_content())
-}
-
-async fn list_global(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(application_id): Ids<Snowflake>,
-) -> ApiResult {
-    list(&state, &auth, application_id, None).await
-}
-
-async fn create_global(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(application_id): Ids<Snowflake>,
-    Body(body): Body<Value>,
-) -> ApiResult {
-    create(&state, &auth, application_id, None, body).await
-}
-
-async fn overwrite_global(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(application_id): Ids<Snowflake>,
-    Body(body): Body<Value>,
-) -> ApiResult {
-    overwrite(&state, &auth, application_id, None, body).await
-}
-
-async fn get_global(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, command_id)): Ids<(Snowflake, Snowflake)>,
-) -> ApiResult {
-    fetch(&state, &auth, application_id, None, command_id).await
-}
-
-async fn edit_global(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, command_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<Value>,
-) -> ApiResult {
-    edit(&state, &auth, application_id, None, command_id, body).await
-}
-
-async fn delete_global(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, command_id)): Ids<(Snowflake, Snowflake)>,
-) -> ApiResult {
-    remove(&state, &auth, application_id, None, command_id).await
-}
-
-async fn list_guild(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, guild_id)): Ids<(Snowflake, Snowflake)>,
-) -> ApiResult {
-    list(&state, &auth, application_id, Some(guild_id)).await
-}
-
-async fn create_guild(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, guild_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<Value>,
-) -> ApiResult {
-    create(&state, &auth, application_id, Some(guild_id), body).await
-}
-
-async fn overwrite_guild(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, guild_id)): Ids<(Snowflake, Snowflake)>,
-    Body(body): Body<Value>,
-) -> ApiResult {
-    overwrite(&state, &auth, application_id, Some(guild_id), body).await
-}
-
-async fn get_guild(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, guild_id, command_id)): Ids<(Snowflake, Snowflake, Snowflake)>,
-) -> ApiResult {
-    fetch(&state, &auth, application_id, Some(guild_id), command_id).await
-}
-
-async fn edit_guild(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, guild_id, command_id)): Ids<(Snowflake, Snowflake, Snowflake)>,
-    Body(body): Body<Value>,
-) -> ApiResult {
-    edit(
-        &state,
-        &auth,
-        application_id,
-        Some(guild_id),
-        command_id,
-        body,
-    )
-    .await
-}
-
-async fn delete_guild(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((application_id, guild_id, command_id)): Ids<(Snowflake, Snowflake, Snowflake)>,
-) -> ApiResult {
-    remove(&state, &auth, application_id, Some(guild_id), command_id).await
 }
 
 /// Who may read an application's command permissions in a guild: its bot/owner, or a member

@@ -7,6 +7,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::applications::entitlements_of;
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Unknown};
 use crate::backend::extra::Entitlement;
@@ -53,12 +54,7 @@ fn subscriptions(
     application_id: Snowflake,
     sku_id: Snowflake,
 ) -> Result<Vec<Entitlement>, ApiError> {
-    let mut found: Vec<Entitlement> = state
-        .store
-        .extra
-        .entitlements
-        .values(application_id)?
-        .into_iter()
+    let mut found: Vec<Entitlement> = entitlements_of(state, application_id)?
         .filter(|e| e.kind == APPLICATION_SUBSCRIPTION && e.sku_id == sku_id && e.user_id.is_some())
         .collect();
     found.sort_by_key(|e| e.id);
