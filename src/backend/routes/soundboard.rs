@@ -7,7 +7,9 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::stickers::{require_expression_creator, require_expression_editor, Slots};
+use super::stickers::{
+    remove_editable, require_expression_creator, require_expression_editor, Slots,
+};
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
@@ -354,14 +356,14 @@ async fn delete_sound(
     Reason(reason): Reason,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let sound = load(&state, guild_id, sound_id)?;
-    require_expression_editor(&access, sound.creator_id, auth.id())?;
-    state
-        .store
-        .extra
-        .sounds
-        .remove((guild_id, sound_id))?
-        .ok_or(unknown(unknown::SOUNDBOARD_SOUND))?;
+    let sound = remove_editable(
+        &state.store.extra.sounds,
+        (guild_id, sound_id),
+        &access,
+        auth.id(),
+        |sound| sound.creator_id,
+        || unknown(unknown::SOUNDBOARD_SOUND),
+    )?;
     state.audit(
         guild_id,
         auth.id(),
