@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::stickers::{
-    remove_editable, require_expression_creator, require_expression_editor, Slots,
+    remove_editable, render_guild_expressions, require_expression_creator,
+    require_expression_editor, Slots,
 };
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::unknown;
@@ -147,14 +148,9 @@ async fn list_sounds(
     InGuild(access, _): InGuild,
 ) -> ApiResult {
     let with_user = sees_creators(&access);
-    let items = state
-        .store
-        .extra
-        .sounds
-        .values(guild_id)?
-        .iter()
-        .map(|s| render_sound(&state, s, with_user))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = render_guild_expressions(&state.store.extra.sounds, guild_id, |s| {
+        render_sound(&state, s, with_user)
+    })?;
     Ok(ok(json!({ "items": items })))
 }
 

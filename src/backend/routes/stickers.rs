@@ -176,6 +176,15 @@ pub fn require_expression_creator(access: &GuildAccess) -> Result<(), ApiError> 
     }
 }
 
+/// Every expression of `guild_id` in `table`, each rendered by `render`.
+pub fn render_guild_expressions<V: Serialize + DeserializeOwned + Clone>(
+    table: &Table<(Snowflake, Snowflake), V>,
+    guild_id: Snowflake,
+    render: impl Fn(&V) -> Result<Value, ApiError>,
+) -> Result<Vec<Value>, ApiError> {
+    table.values(guild_id)?.iter().map(render).collect()
+}
+
 /// Removes and returns the guild expression under `key` once the caller may edit it (404 via
 /// `missing` when it is absent).
 pub fn remove_editable<V: Serialize + DeserializeOwned + Clone>(
@@ -251,14 +260,9 @@ async fn list_stickers(
     InGuild(access, _): InGuild,
 ) -> ApiResult {
     let with_user = sees_creators(&access);
-    let out = state
-        .store
-        .extra
-        .stickers
-        .values(guild_id)?
-        .iter()
-        .map(|s| render_sticker(&state, s, with_user))
-        .collect::<Result<Vec<_>, _>>()?;
+    let out = render_guild_expressions(&state.store.extra.stickers, guild_id, |s| {
+        render_sticker(&state, s, with_user)
+    })?;
     Ok(ok(Value::Array(out)))
 }
 
