@@ -234,19 +234,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::backend::routes::test_support::{call, state_with};
+    use crate::backend::routes::test_support::{alice_and_bob_guild, call, state_with};
     use crate::backend::services::polls::resume_finalisers;
-
-    const FIXTURE: &str = r#"{"users": [
-      {"id": "11", "username": "alice", "token": "alice"},
-      {"id": "13", "username": "bob", "token": "bob"}],
-     "guilds": [{"id": "100", "name": "Guild", "owner_id": "11",
-       "channels": [{"id": "110", "name": "general", "type": 0}],
-       "members": [{"user_id": "11"}, {"user_id": "13"}]}]}"#;
 
     #[tokio::test]
     async fn polls_that_expired_while_down_are_finalised_by_the_resumed_finaliser() {
-        let state = state_with(FIXTURE);
+        let state = state_with(&alice_and_bob_guild("general", 0));
         let (status, message) = call(
             &state,
             "POST",

@@ -547,26 +547,14 @@ async fn unsubscribe(
 
 #[cfg(test)]
 mod tests {
-    use crate::backend::routes::test_support::call;
+    use crate::backend::routes::test_support::{alice_and_bob_guild, call, state_with};
     use serde_json::json;
 
-    use crate::backend::state::{AppState, Config};
-    use crate::backend::store::Store;
-    use crate::backend::world::load_fixture_bytes;
     use crate::gateway::intents;
-
-    const FIXTURE: &str = r#"{"users": [
-      {"id": "11", "username": "alice", "token": "alice"},
-      {"id": "13", "username": "bob", "token": "bob"}],
-     "guilds": [{"id": "100", "name": "Guild", "owner_id": "11",
-       "channels": [{"id": "110", "name": "stage", "type": 13}],
-       "members": [{"user_id": "11"}, {"user_id": "13"}]}]}"#;
 
     #[tokio::test]
     async fn events_and_stages_publish_their_dispatches() {
-        let store = Store::temporary().unwrap();
-        load_fixture_bytes(&store, FIXTURE.as_bytes(), "fixture").unwrap();
-        let state = AppState::new(store, Config::default());
+        let state = state_with(&alice_and_bob_guild("stage", 13));
         let mut bus = state.bus.subscribe();
         let (status, event) = call(
             &state,

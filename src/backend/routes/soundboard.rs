@@ -7,7 +7,10 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::stickers::{require_expression_creator, require_expression_editor, Slots};
+use super::stickers::{
+    remove_editable, render_guild_expressions, require_expression_creator,
+    require_expression_editor, Slots,
+};
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
@@ -145,14 +148,9 @@ async fn list_sounds(
     InGuild(access, _): InGuild,
 ) -> ApiResult {
     let with_user = sees_creators(&access);
-    let items = state
-        .store
-        .extra
-        .sounds
-        .values(guild_id)?
-        .iter()
-        .map(|s| render_sound(&state, s, with_user))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = render_guild_expressions(&state.store.extra.sounds, guild_id, |s| {
+        render_sound(&state, s, with_user)
+    })?;
     Ok(ok(json!({ "items": items })))
 }
 
@@ -354,14 +352,14 @@ async fn delete_sound(
     Reason(reason): Reason,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let sound = load(&state, guild_id, sound_id)?;
-    require_expression_editor(&access, sound.creator_id, auth.id())?;
-    state
-        .store
-        .extra
-        .sounds
-        .remove((guild_id, sound_id))?
-        .ok_or(unknown(unknown::SOUNDBOARD_SOUND))?;
+    let sound = remove_editable(
+        &state.store.extra.sounds,
+        (guild_id, sound_id),
+        &access,
+        auth.id(),
+        |sound| sound.creator_id,
+        || unknown(unknown::SOUNDBOARD_SOUND),
+    )?;
     state.audit(
         guild_id,
         auth.id(),

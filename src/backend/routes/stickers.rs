@@ -4,7 +4,8 @@
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
@@ -17,6 +18,7 @@ use crate::backend::render;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, GuildAccess};
+use crate::backend::store::Table;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
@@ -174,6 +176,30 @@ pub fn require_expression_creator(access: &GuildAccess) -> Result<(), ApiError> 
     }
 }
 
+/// Every expression of `guild_id` in `table`, each rendered by `render`.
+pub fn render_guild_expressions<V: Serialize + DeserializeOwned + Clone>(
+    table: &Table<(Snowflake, Snowflake), V>,
+    guild_id: Snowflake,
+    render: impl Fn(&V) -> Result<Value, ApiError>,
+) -> Result<Vec<Value>, ApiError> {
+    table.values(guild_id)?.iter().map(render).collect()
+}
+
+/// Removes and returns the guild expression under `key` once the caller may edit it (404 via
+/// `missing` when it is absent).
+pub fn remove_editable<V: Serialize + DeserializeOwned + Clone>(
+    table: &Table<(Snowflake, Snowflake), V>,
+    key: (Snowflake, Snowflake),
+    access: &GuildAccess,
+    caller: Snowflake,
+    creator_of: fn(&V) -> Snowflake,
+    missing: fn() -> ApiError,
+) -> Result<V, ApiError> {
+    let value = table.get(key)?.ok_or_else(missing)?;
+    require_expression_editor(access, creator_of(&value), caller)?;
+    table.remove(key)?.ok_or_else(missing)
+}
+
 fn load(state: &AppState, guild_id: Snowflake, sticker_id: Snowflake) -> Result<Sticker, ApiError> {
     state
         .store
@@ -234,14 +260,9 @@ async fn list_stickers(
     InGuild(access, _): InGuild,
 ) -> ApiResult {
     let with_user = sees_creators(&access);
-    let out = state
-        .store
-        .extra
-        .stickers
-        .values(guild_id)?
-        .iter()
-        .map(|s| render_sticker(&state, s, with_user))
-        .collect::<Result<Vec<_>, _>>()?;
+    let out = render_guild_expressions(&state.store.extra.stickers, guild_id, |s| {
+        render_sticker(&state, s, with_user)
+    })?;
     Ok(ok(Value::Array(out)))
 }
 
@@ -529,14 +550,14 @@ async fn delete_sticker(
     Reason(reason): Reason,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let sticker = load(&state, guild_id, sticker_id)?;
-    require_expression_editor(&access, sticker.creator_id, auth.id())?;
-    state
-        .store
-        .extra
-        .stickers
-        .remove((guild_id, sticker_id))?
-        .ok_or(unknown(unknown::STICKER))?;
+    let sticker = remove_editable(
+        &state.store.extra.stickers,
+        (guild_id, sticker_id),
+        &access,
+        auth.id(),
+        |sticker| sticker.creator_id,
+        || unknown(unknown::STICKER),
+    )?;
     state.store.extra.sticker_guild.remove(sticker_id)?;
     state.audit(
         guild_id,

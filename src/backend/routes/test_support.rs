@@ -44,6 +44,18 @@ pub(crate) const GUILD_WITH_BOT: &str = r#"{"users": [
    "channels": [{"id": "110", "name": "general", "type": 0}],
    "members": [{"user_id": "11"}, {"user_id": "12"}]}]}"#;
 
+/// A guild (100, owner alice 11, member bob 13) whose one channel 110 has `name` and `kind`.
+pub(crate) fn alice_and_bob_guild(name: &str, kind: u8) -> String {
+    format!(
+        r#"{{"users": [
+  {{"id": "11", "username": "alice", "token": "alice"}},
+  {{"id": "13", "username": "bob", "token": "bob"}}],
+ "guilds": [{{"id": "100", "name": "Guild", "owner_id": "11",
+   "channels": [{{"id": "110", "name": "{name}", "type": {kind}}}],
+   "members": [{{"user_id": "11"}}, {{"user_id": "13"}}]}}]}}"#
+    )
+}
+
 /// The state of a fresh temporary store loaded with the fixture JSON `fixture`.
 pub(crate) fn state_with(fixture: &str) -> AppState {
     let store = crate::backend::store::Store::temporary().unwrap();
