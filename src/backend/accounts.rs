@@ -10,7 +10,7 @@ use super::store::{Store, StoreError};
 
 /// A token shaped like Discord's: base64(user id) . base64(timestamp) . random HMAC-like part.
 /// Libraries that parse the first segment to learn the bot's id get the right answer.
-pub fn generate_token(user_id: Snowflake) -> String {
+pub(crate) fn generate_token(user_id: Snowflake) -> String {
     let mut random = [0u8; 20];
     rand::rng().fill_bytes(&mut random);
     let seconds = (now_ms() / 1000) as u32;
@@ -28,7 +28,7 @@ fn hash_password(salt: &str, password: &str) -> String {
 
 /// What is needed to create an account.
 #[derive(Debug, Clone)]
-pub struct NewUser {
+pub(crate) struct NewUser {
     pub id: Snowflake,
     pub username: String,
     pub global_name: Option<String>,
@@ -39,7 +39,7 @@ pub struct NewUser {
 }
 
 /// Builds the user and credentials records without storing them.
-pub fn build_user(new: NewUser) -> (User, Credentials) {
+pub(crate) fn build_user(new: NewUser) -> (User, Credentials) {
     let mut user = User::new(new.id, &new.username, new.bot);
     user.global_name = new.global_name;
     user.email = new.email.clone();
@@ -64,14 +64,14 @@ pub fn build_user(new: NewUser) -> (User, Credentials) {
 }
 
 /// Creates and stores an account; returns it and its token.
-pub fn create_user(store: &Store, new: NewUser) -> Result<(User, String), StoreError> {
+pub(crate) fn create_user(store: &Store, new: NewUser) -> Result<(User, String), StoreError> {
     let (user, credentials) = build_user(new);
     store.put_user(&user, &credentials)?;
     Ok((user, credentials.token))
 }
 
 /// The application Discord creates with a bot: same id, privileged intents per `flags`.
-pub fn bot_application(bot: &User, owner_id: Snowflake, flags: Option<u64>) -> Application {
+pub(crate) fn bot_application(bot: &User, owner_id: Snowflake, flags: Option<u64>) -> Application {
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
     Application {
@@ -90,7 +90,7 @@ pub fn bot_application(bot: &User, owner_id: Snowflake, flags: Option<u64>) -> A
 }
 
 /// The user and token for an email (or username) and password, if they match.
-pub fn check_login(
+pub(crate) fn check_login(
     store: &Store,
     login: &str,
     password: &str,

@@ -184,7 +184,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON response with `Content-Type: application/json` exactly (no charset: discord.py checks).
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     json_bytes_response(
         status,
         serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
@@ -192,7 +192,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// Like [`json_response`] for a body already serialized.
-pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+pub(crate) fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -274,13 +274,13 @@ impl FormErrors {
 
 /// Collects field checks for a request body, producing one 50035 with every problem.
 #[derive(Debug, Default)]
-pub struct Validator {
+pub(crate) struct Validator {
     errors: FormErrors,
 }
 
 impl Validator {
     /// Checks a string's length in characters is within `min..=max`.
-    pub fn length(&mut self, path: &str, value: Option<&str>, min: usize, max: usize) {
+    pub(crate) fn length(&mut self, path: &str, value: Option<&str>, min: usize, max: usize) {
         let Some(value) = value else { return };
         let count = value.chars().count();
         if count < min || count > max {
@@ -293,7 +293,7 @@ impl Validator {
     }
 
     /// Marks a required field that is missing.
-    pub fn required<T>(&mut self, path: &str, value: Option<&T>) {
+    pub(crate) fn required<T>(&mut self, path: &str, value: Option<&T>) {
         if value.is_none() {
             self.errors
                 .add(path, "BASE_TYPE_REQUIRED", "This field is required");
@@ -301,7 +301,7 @@ impl Validator {
     }
 
     /// Checks an integer is within `min..=max`.
-    pub fn range(&mut self, path: &str, value: Option<i64>, min: i64, max: i64) {
+    pub(crate) fn range(&mut self, path: &str, value: Option<i64>, min: i64, max: i64) {
         if let Some(value) = value {
             if value < min || value > max {
                 self.errors.add(
@@ -314,18 +314,18 @@ impl Validator {
     }
 
     /// Adds an arbitrary error.
-    pub fn add(&mut self, path: &str, code: &str, message: impl Into<String>) {
+    pub(crate) fn add(&mut self, path: &str, code: &str, message: impl Into<String>) {
         self.errors.add(path, code, message);
     }
 
     /// `Err(50035)` if any check failed.
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
         self.errors.into_result()
     }
 }
 
 /// A 404 with one of the Discord codes `error::Unknown` does not list (10060 Unknown Sticker...).
-pub fn not_found(code: u32, message: &str) -> ApiError {
+pub(crate) fn not_found(code: u32, message: &str) -> ApiError {
     ApiError::Coded {
         status: StatusCode::NOT_FOUND,
         code,
@@ -334,25 +334,25 @@ pub fn not_found(code: u32, message: &str) -> ApiError {
 }
 
 /// Discord's codes for the unknown entities of these families.
-pub mod unknown {
-    pub const STICKER: (u32, &str) = (10060, "Unknown Sticker");
-    pub const STICKER_PACK: (u32, &str) = (10061, "Unknown Sticker Pack");
-    pub const GUILD_TEMPLATE: (u32, &str) = (10057, "Unknown Guild Template");
-    pub const SOUNDBOARD_SOUND: (u32, &str) = (10097, "Unknown Soundboard Sound");
-    pub const ENTITLEMENT: (u32, &str) = (10029, "Unknown Entitlement");
+pub(crate) mod unknown {
+    pub(crate) const STICKER: (u32, &str) = (10060, "Unknown Sticker");
+    pub(crate) const STICKER_PACK: (u32, &str) = (10061, "Unknown Sticker Pack");
+    pub(crate) const GUILD_TEMPLATE: (u32, &str) = (10057, "Unknown Guild Template");
+    pub(crate) const SOUNDBOARD_SOUND: (u32, &str) = (10097, "Unknown Soundboard Sound");
+    pub(crate) const ENTITLEMENT: (u32, &str) = (10029, "Unknown Entitlement");
 }
 
 /// `not_found` for one of the `unknown` pairs.
-pub fn unknown((code, message): (u32, &str)) -> ApiError {
+pub(crate) fn unknown((code, message): (u32, &str)) -> ApiError {
     not_found(code, message)
 }
 
 /// Marks answers produced by the no-route fallback (used by the coverage report).
 #[derive(Debug, Clone, Copy)]
-pub struct Unrouted;
+pub(crate) struct Unrouted;
 
 /// The 404 for paths no route serves, marked [`Unrouted`].
-pub fn unrouted() -> Response {
+pub(crate) fn unrouted() -> Response {
     let mut response = ApiError::NoRoute.into_response();
     response.extensions_mut().insert(Unrouted);
     response
@@ -360,7 +360,7 @@ pub fn unrouted() -> Response {
 
 /// The handler for paths no route serves (also mounted explicitly where a path would otherwise
 /// be captured by a parameter, e.g. `messages/@original`).
-pub async fn no_route_handler(_request: axum::extract::Request) -> Response {
+pub(crate) async fn no_route_handler(_request: axum::extract::Request) -> Response {
     unrouted()
 }
 

@@ -34,19 +34,19 @@ use super::state::{AppState, ChannelAccess, GuildAccess};
 
 /// The authenticated caller: `Authorization: Bot <token>` for bots, the bare token for users.
 #[derive(Debug, Clone)]
-pub struct Auth {
+pub(crate) struct Auth {
     pub user: Arc<User>,
 }
 
 impl Auth {
     /// The caller's id.
-    pub fn id(&self) -> Snowflake {
+    pub(crate) fn id(&self) -> Snowflake {
         self.user.id
     }
 }
 
 /// Resolves an Authorization header value to its user, enforcing the bot/user prefix rule.
-pub fn authenticate(state: &AppState, value: &str) -> Result<Arc<User>, ApiError> {
+pub(crate) fn authenticate(state: &AppState, value: &str) -> Result<Arc<User>, ApiError> {
     let (token, wants_bot) = match value.strip_prefix("Bot ") {
         Some(token) => (token.trim(), true),
         None => (value.trim(), false),
@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for Auth {
 
 /// The caller if an Authorization header is present and valid; `None` when absent.
 #[derive(Debug, Clone)]
-pub struct MaybeAuth(pub Option<Arc<User>>);
+pub(crate) struct MaybeAuth(pub Option<Arc<User>>);
 
 impl FromRequestParts<AppState> for MaybeAuth {
     type Rejection = ApiError;
@@ -102,7 +102,7 @@ impl FromRequestParts<AppState> for MaybeAuth {
 
 /// Path parameters; a malformed snowflake answers 50035 NUMBER_TYPE_COERCE at its name.
 #[derive(Debug)]
-pub struct Ids<T>(pub T);
+pub(crate) struct Ids<T>(pub T);
 
 impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Ids<T> {
     type Rejection = ApiError;
@@ -348,7 +348,7 @@ macro_rules! declared_access {
 /// (0: membership only), plus the request body `B` when there is one (see the module doc):
 /// `InGuild(access, Body(body)): InGuild<{ bits::MANAGE_ROLES }, Body<RoleBody>>`.
 #[derive(Debug)]
-pub struct InGuild<const NEED: u64 = 0, B = ()>(pub GuildAccess, pub B);
+pub(crate) struct InGuild<const NEED: u64 = 0, B = ()>(pub GuildAccess, pub B);
 
 declared_access!(InGuild, GuildScope);
 
@@ -356,7 +356,7 @@ declared_access!(InGuild, GuildScope);
 /// `NEED` there, plus the request body `B` when there is one (see the module doc):
 /// `InChannel(access, _): InChannel<{ bits::SEND_MESSAGES }>`.
 #[derive(Debug)]
-pub struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
+pub(crate) struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
 
 declared_access!(InChannel, ChannelScope);
 
@@ -364,7 +364,10 @@ declared_access!(InChannel, ChannelScope);
 /// visible DM channel answers 50003 "Cannot execute action on a DM channel" before `NEED`:
 /// `InGuildChannel((access, guild_id), _): InGuildChannel<{ bits::MANAGE_MESSAGES }>`.
 #[derive(Debug)]
-pub struct InGuildChannel<const NEED: u64 = 0, B = ()>(pub (ChannelAccess, Snowflake), pub B);
+pub(crate) struct InGuildChannel<const NEED: u64 = 0, B = ()>(
+    pub (ChannelAccess, Snowflake),
+    pub B,
+);
 
 declared_access!(InGuildChannel, GuildChannelScope);
 
@@ -372,13 +375,13 @@ declared_access!(InGuildChannel, GuildChannelScope);
 /// unknown, 50001 otherwise), plus the request body `B` when there is one (see the module doc):
 /// `OwnApplication(app, Body(body)): OwnApplication<Body<EmojiBody>>`.
 #[derive(Debug)]
-pub struct OwnApplication<B = ()>(pub Application, pub B);
+pub(crate) struct OwnApplication<B = ()>(pub Application, pub B);
 
 declared_access!(OwnApplication, ApplicationScope, without_bits);
 
 /// Query parameters; bad values answer 50035 at the parameter's name.
 #[derive(Debug)]
-pub struct Q<T>(pub T);
+pub(crate) struct Q<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
     type Rejection = ApiError;
@@ -422,7 +425,7 @@ fn clean_serde_message(err: &dyn std::fmt::Display) -> String {
 /// A JSON request body. Too large → 413 (40005); too deep → 50035; malformed → 50109;
 /// wrong types → 50035 at the offending field. An empty body reads as `{}`.
 #[derive(Debug)]
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
@@ -435,7 +438,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
 
 /// A file sent in a `multipart/form-data` request (`files[N]`).
 #[derive(Debug, Clone)]
-pub struct Upload {
+pub(crate) struct Upload {
     /// The form field name (`files[0]`, `file`...).
     pub field: String,
     pub filename: String,
@@ -445,7 +448,7 @@ pub struct Upload {
 
 impl Upload {
     /// The N of a `files[N]` field, used to match `attachments[].id` in the JSON payload.
-    pub fn index(&self) -> Option<u64> {
+    pub(crate) fn index(&self) -> Option<u64> {
         self.field
             .strip_prefix("files[")
             .and_then(|rest| rest.strip_suffix(']'))
@@ -457,7 +460,7 @@ impl Upload {
 /// A JSON body plus any uploaded files: plain JSON, or `multipart/form-data` with the JSON in
 /// `payload_json` (what libraries send with attachments).
 #[derive(Debug)]
-pub struct Payload<T> {
+pub(crate) struct Payload<T> {
     pub body: T,
     pub files: Vec<Upload>,
 }
@@ -551,7 +554,10 @@ async fn drain(body: axum::body::Body, budget: usize) {
 }
 
 /// Parses a JSON body with the depth limit and Discord's error mapping.
-pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
+pub(crate) fn parse_json_body<T: DeserializeOwned>(
+    bytes: &[u8],
+    max_depth: usize,
+) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -601,7 +607,7 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> R
 }
 
 /// Maximum nesting of arrays/objects, ignoring brackets inside strings.
-pub fn json_depth(bytes: &[u8]) -> usize {
+pub(crate) fn json_depth(bytes: &[u8]) -> usize {
     let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for &byte in bytes {
         if in_string {
@@ -628,7 +634,7 @@ pub fn json_depth(bytes: &[u8]) -> usize {
 
 /// The `X-Audit-Log-Reason` header, percent-decoded (Discord expects it URL-encoded).
 #[derive(Debug, Clone, Default)]
-pub struct Reason(pub Option<String>);
+pub(crate) struct Reason(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Reason {
     type Rejection = ApiError;
@@ -651,7 +657,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Reason {
 }
 
 /// Decodes `%XX` escapes (invalid escapes are kept as written).
-pub fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     fn hex(byte: u8) -> Option<u8> {
         (byte as char).to_digit(16).map(|d| d as u8)
     }

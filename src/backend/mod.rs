@@ -1,13 +1,3 @@
-// TEMPORARY: lints land for the backend after the wave-2 merge
-// (dead_code/unused_imports: items only `pub` made look used; now that the module is
-// pub(crate) they show as dead — the owners delete them after the merge.)
-#![allow(
-    unreachable_pub,
-    missing_docs,
-    clippy::too_many_lines,
-    dead_code,
-    unused_imports
-)]
 //! The reimplemented Discord backend (`serve`): REST API v6–v10 on an embedded sled store, with
 //! Discord's permissions, errors and rate limits, and an event bus the gateway subscribes to.
 //!
@@ -17,28 +7,24 @@
 //!   every dispatch event ([`events::Event`]) in order.
 //!
 //! Start-up (store seeding, binding, the banner) is `crate::app::server`.
-pub mod accounts;
-pub mod error;
-pub mod events;
-pub mod extra;
-pub mod extract;
-pub mod gateway;
-pub mod model;
-pub mod permissions;
-pub mod poll;
-pub mod ratelimit;
-pub mod render;
-pub mod routes;
-pub mod services;
-pub mod snowflake;
-pub mod state;
-pub mod store;
-pub mod voice;
-pub mod world;
+pub(crate) mod accounts;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod extra;
+pub(crate) mod extract;
+pub(crate) mod gateway;
+pub(crate) mod model;
+pub(crate) mod permissions;
+pub(crate) mod poll;
+pub(crate) mod ratelimit;
+pub(crate) mod render;
+pub(crate) mod routes;
+pub(crate) mod services;
+pub(crate) mod snowflake;
+pub(crate) mod state;
+pub(crate) mod store;
+pub(crate) mod voice;
+pub(crate) mod world;
 
-pub use error::ApiError;
-pub use events::{Audience, Event, EventBus};
-pub use routes::router;
-pub use snowflake::Snowflake;
-pub use state::{AppState, Config};
-pub use store::Store;
+pub(crate) use routes::router;
+pub(crate) use state::{AppState, Config};

@@ -120,15 +120,15 @@ fn yes() -> bool {
 }
 
 /// Application flags that allow privileged intents (the "limited" variants are for small bots).
-pub mod app_flags {
-    pub const GATEWAY_PRESENCE: u64 = 1 << 12;
-    pub const GATEWAY_PRESENCE_LIMITED: u64 = 1 << 13;
-    pub const GATEWAY_GUILD_MEMBERS: u64 = 1 << 14;
-    pub const GATEWAY_GUILD_MEMBERS_LIMITED: u64 = 1 << 15;
-    pub const GATEWAY_MESSAGE_CONTENT: u64 = 1 << 18;
-    pub const GATEWAY_MESSAGE_CONTENT_LIMITED: u64 = 1 << 19;
+pub(crate) mod app_flags {
+    pub(crate) const GATEWAY_PRESENCE: u64 = 1 << 12;
+    pub(crate) const GATEWAY_PRESENCE_LIMITED: u64 = 1 << 13;
+    pub(crate) const GATEWAY_GUILD_MEMBERS: u64 = 1 << 14;
+    pub(crate) const GATEWAY_GUILD_MEMBERS_LIMITED: u64 = 1 << 15;
+    pub(crate) const GATEWAY_MESSAGE_CONTENT: u64 = 1 << 18;
+    pub(crate) const GATEWAY_MESSAGE_CONTENT_LIMITED: u64 = 1 << 19;
     /// What a fixture bot gets by default: a bot in under 100 servers with every toggle on.
-    pub const ALL_LIMITED: u64 =
+    pub(crate) const ALL_LIMITED: u64 =
         GATEWAY_PRESENCE_LIMITED | GATEWAY_GUILD_MEMBERS_LIMITED | GATEWAY_MESSAGE_CONTENT_LIMITED;
 }
 
@@ -341,28 +341,28 @@ impl Overwrite {
 }
 
 /// Channel types, as numbered by Discord.
-pub mod channel_type {
-    pub const GUILD_TEXT: u8 = 0;
-    pub const DM: u8 = 1;
-    pub const GUILD_VOICE: u8 = 2;
-    pub const GROUP_DM: u8 = 3;
-    pub const GUILD_CATEGORY: u8 = 4;
-    pub const GUILD_ANNOUNCEMENT: u8 = 5;
-    pub const ANNOUNCEMENT_THREAD: u8 = 10;
-    pub const PUBLIC_THREAD: u8 = 11;
-    pub const PRIVATE_THREAD: u8 = 12;
-    pub const GUILD_STAGE_VOICE: u8 = 13;
-    pub const GUILD_DIRECTORY: u8 = 14;
-    pub const GUILD_FORUM: u8 = 15;
-    pub const GUILD_MEDIA: u8 = 16;
+pub(crate) mod channel_type {
+    pub(crate) const GUILD_TEXT: u8 = 0;
+    pub(crate) const DM: u8 = 1;
+    pub(crate) const GUILD_VOICE: u8 = 2;
+    pub(crate) const GROUP_DM: u8 = 3;
+    pub(crate) const GUILD_CATEGORY: u8 = 4;
+    pub(crate) const GUILD_ANNOUNCEMENT: u8 = 5;
+    pub(crate) const ANNOUNCEMENT_THREAD: u8 = 10;
+    pub(crate) const PUBLIC_THREAD: u8 = 11;
+    pub(crate) const PRIVATE_THREAD: u8 = 12;
+    pub(crate) const GUILD_STAGE_VOICE: u8 = 13;
+    pub(crate) const GUILD_DIRECTORY: u8 = 14;
+    pub(crate) const GUILD_FORUM: u8 = 15;
+    pub(crate) const GUILD_MEDIA: u8 = 16;
 
     /// Thread channel types.
-    pub fn is_thread(kind: u8) -> bool {
+    pub(crate) fn is_thread(kind: u8) -> bool {
         matches!(kind, ANNOUNCEMENT_THREAD | PUBLIC_THREAD | PRIVATE_THREAD)
     }
 
     /// Types that carry messages directly.
-    pub fn is_textual(kind: u8) -> bool {
+    pub(crate) fn is_textual(kind: u8) -> bool {
         matches!(
             kind,
             GUILD_TEXT | DM | GROUP_DM | GUILD_ANNOUNCEMENT | GUILD_VOICE | GUILD_STAGE_VOICE
@@ -370,7 +370,7 @@ pub mod channel_type {
     }
 
     /// Types a guild may hold (as opposed to DMs).
-    pub fn is_guild_creatable(kind: u8) -> bool {
+    pub(crate) fn is_guild_creatable(kind: u8) -> bool {
         matches!(
             kind,
             GUILD_TEXT
@@ -802,37 +802,37 @@ pub struct AuditLogEntry {
 }
 
 /// Audit log action types this backend records.
-pub mod audit_action {
-    pub const GUILD_UPDATE: u16 = 1;
-    pub const CHANNEL_CREATE: u16 = 10;
-    pub const CHANNEL_UPDATE: u16 = 11;
-    pub const CHANNEL_DELETE: u16 = 12;
-    pub const CHANNEL_OVERWRITE_CREATE: u16 = 13;
-    pub const CHANNEL_OVERWRITE_UPDATE: u16 = 14;
-    pub const CHANNEL_OVERWRITE_DELETE: u16 = 15;
-    pub const MEMBER_KICK: u16 = 20;
-    pub const MEMBER_BAN_ADD: u16 = 22;
-    pub const MEMBER_BAN_REMOVE: u16 = 23;
-    pub const MEMBER_UPDATE: u16 = 24;
-    pub const MEMBER_ROLE_UPDATE: u16 = 25;
-    pub const ROLE_CREATE: u16 = 30;
-    pub const ROLE_UPDATE: u16 = 31;
-    pub const ROLE_DELETE: u16 = 32;
-    pub const INVITE_CREATE: u16 = 40;
-    pub const INVITE_DELETE: u16 = 42;
-    pub const WEBHOOK_CREATE: u16 = 50;
-    pub const WEBHOOK_UPDATE: u16 = 51;
-    pub const WEBHOOK_DELETE: u16 = 52;
-    pub const EMOJI_CREATE: u16 = 60;
-    pub const EMOJI_UPDATE: u16 = 61;
-    pub const EMOJI_DELETE: u16 = 62;
-    pub const MESSAGE_DELETE: u16 = 72;
-    pub const MESSAGE_BULK_DELETE: u16 = 73;
-    pub const MESSAGE_PIN: u16 = 74;
-    pub const MESSAGE_UNPIN: u16 = 75;
-    pub const THREAD_CREATE: u16 = 110;
-    pub const THREAD_UPDATE: u16 = 111;
-    pub const THREAD_DELETE: u16 = 112;
+pub(crate) mod audit_action {
+    pub(crate) const GUILD_UPDATE: u16 = 1;
+    pub(crate) const CHANNEL_CREATE: u16 = 10;
+    pub(crate) const CHANNEL_UPDATE: u16 = 11;
+    pub(crate) const CHANNEL_DELETE: u16 = 12;
+    pub(crate) const CHANNEL_OVERWRITE_CREATE: u16 = 13;
+    pub(crate) const CHANNEL_OVERWRITE_UPDATE: u16 = 14;
+    pub(crate) const CHANNEL_OVERWRITE_DELETE: u16 = 15;
+    pub(crate) const MEMBER_KICK: u16 = 20;
+    pub(crate) const MEMBER_BAN_ADD: u16 = 22;
+    pub(crate) const MEMBER_BAN_REMOVE: u16 = 23;
+    pub(crate) const MEMBER_UPDATE: u16 = 24;
+    pub(crate) const MEMBER_ROLE_UPDATE: u16 = 25;
+    pub(crate) const ROLE_CREATE: u16 = 30;
+    pub(crate) const ROLE_UPDATE: u16 = 31;
+    pub(crate) const ROLE_DELETE: u16 = 32;
+    pub(crate) const INVITE_CREATE: u16 = 40;
+    pub(crate) const INVITE_DELETE: u16 = 42;
+    pub(crate) const WEBHOOK_CREATE: u16 = 50;
+    pub(crate) const WEBHOOK_UPDATE: u16 = 51;
+    pub(crate) const WEBHOOK_DELETE: u16 = 52;
+    pub(crate) const EMOJI_CREATE: u16 = 60;
+    pub(crate) const EMOJI_UPDATE: u16 = 61;
+    pub(crate) const EMOJI_DELETE: u16 = 62;
+    pub(crate) const MESSAGE_DELETE: u16 = 72;
+    pub(crate) const MESSAGE_BULK_DELETE: u16 = 73;
+    pub(crate) const MESSAGE_PIN: u16 = 74;
+    pub(crate) const MESSAGE_UNPIN: u16 = 75;
+    pub(crate) const THREAD_CREATE: u16 = 110;
+    pub(crate) const THREAD_UPDATE: u16 = 111;
+    pub(crate) const THREAD_DELETE: u16 = 112;
 }
 
 /// An application command (slash, user or message command), global or for one guild.

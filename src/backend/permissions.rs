@@ -5,59 +5,59 @@ use super::model::{Member, Overwrite, Role};
 use super::snowflake::Snowflake;
 
 /// Permission bits.
-pub mod bits {
-    pub const CREATE_INSTANT_INVITE: u64 = 1 << 0;
-    pub const KICK_MEMBERS: u64 = 1 << 1;
-    pub const BAN_MEMBERS: u64 = 1 << 2;
-    pub const ADMINISTRATOR: u64 = 1 << 3;
-    pub const MANAGE_CHANNELS: u64 = 1 << 4;
-    pub const MANAGE_GUILD: u64 = 1 << 5;
-    pub const ADD_REACTIONS: u64 = 1 << 6;
-    pub const VIEW_AUDIT_LOG: u64 = 1 << 7;
-    pub const PRIORITY_SPEAKER: u64 = 1 << 8;
-    pub const STREAM: u64 = 1 << 9;
-    pub const VIEW_CHANNEL: u64 = 1 << 10;
-    pub const SEND_MESSAGES: u64 = 1 << 11;
-    pub const SEND_TTS_MESSAGES: u64 = 1 << 12;
-    pub const MANAGE_MESSAGES: u64 = 1 << 13;
-    pub const EMBED_LINKS: u64 = 1 << 14;
-    pub const ATTACH_FILES: u64 = 1 << 15;
-    pub const READ_MESSAGE_HISTORY: u64 = 1 << 16;
-    pub const MENTION_EVERYONE: u64 = 1 << 17;
-    pub const USE_EXTERNAL_EMOJIS: u64 = 1 << 18;
-    pub const VIEW_GUILD_INSIGHTS: u64 = 1 << 19;
-    pub const CONNECT: u64 = 1 << 20;
-    pub const SPEAK: u64 = 1 << 21;
-    pub const MUTE_MEMBERS: u64 = 1 << 22;
-    pub const DEAFEN_MEMBERS: u64 = 1 << 23;
-    pub const MOVE_MEMBERS: u64 = 1 << 24;
-    pub const USE_VAD: u64 = 1 << 25;
-    pub const CHANGE_NICKNAME: u64 = 1 << 26;
-    pub const MANAGE_NICKNAMES: u64 = 1 << 27;
-    pub const MANAGE_ROLES: u64 = 1 << 28;
-    pub const MANAGE_WEBHOOKS: u64 = 1 << 29;
-    pub const MANAGE_GUILD_EXPRESSIONS: u64 = 1 << 30;
-    pub const USE_APPLICATION_COMMANDS: u64 = 1 << 31;
-    pub const REQUEST_TO_SPEAK: u64 = 1 << 32;
-    pub const MANAGE_EVENTS: u64 = 1 << 33;
-    pub const MANAGE_THREADS: u64 = 1 << 34;
-    pub const CREATE_PUBLIC_THREADS: u64 = 1 << 35;
-    pub const CREATE_PRIVATE_THREADS: u64 = 1 << 36;
-    pub const USE_EXTERNAL_STICKERS: u64 = 1 << 37;
-    pub const SEND_MESSAGES_IN_THREADS: u64 = 1 << 38;
-    pub const USE_EMBEDDED_ACTIVITIES: u64 = 1 << 39;
-    pub const MODERATE_MEMBERS: u64 = 1 << 40;
-    pub const VIEW_CREATOR_MONETIZATION_ANALYTICS: u64 = 1 << 41;
-    pub const USE_SOUNDBOARD: u64 = 1 << 42;
-    pub const CREATE_GUILD_EXPRESSIONS: u64 = 1 << 43;
-    pub const CREATE_EVENTS: u64 = 1 << 44;
-    pub const USE_EXTERNAL_SOUNDS: u64 = 1 << 45;
-    pub const SEND_VOICE_MESSAGES: u64 = 1 << 46;
-    pub const SEND_POLLS: u64 = 1 << 49;
-    pub const USE_EXTERNAL_APPS: u64 = 1 << 50;
-    pub const PIN_MESSAGES: u64 = 1 << 51;
+pub(crate) mod bits {
+    pub(crate) const CREATE_INSTANT_INVITE: u64 = 1 << 0;
+    pub(crate) const KICK_MEMBERS: u64 = 1 << 1;
+    pub(crate) const BAN_MEMBERS: u64 = 1 << 2;
+    pub(crate) const ADMINISTRATOR: u64 = 1 << 3;
+    pub(crate) const MANAGE_CHANNELS: u64 = 1 << 4;
+    pub(crate) const MANAGE_GUILD: u64 = 1 << 5;
+    pub(crate) const ADD_REACTIONS: u64 = 1 << 6;
+    pub(crate) const VIEW_AUDIT_LOG: u64 = 1 << 7;
+    pub(crate) const PRIORITY_SPEAKER: u64 = 1 << 8;
+    pub(crate) const STREAM: u64 = 1 << 9;
+    pub(crate) const VIEW_CHANNEL: u64 = 1 << 10;
+    pub(crate) const SEND_MESSAGES: u64 = 1 << 11;
+    pub(crate) const SEND_TTS_MESSAGES: u64 = 1 << 12;
+    pub(crate) const MANAGE_MESSAGES: u64 = 1 << 13;
+    pub(crate) const EMBED_LINKS: u64 = 1 << 14;
+    pub(crate) const ATTACH_FILES: u64 = 1 << 15;
+    pub(crate) const READ_MESSAGE_HISTORY: u64 = 1 << 16;
+    pub(crate) const MENTION_EVERYONE: u64 = 1 << 17;
+    pub(crate) const USE_EXTERNAL_EMOJIS: u64 = 1 << 18;
+    pub(crate) const VIEW_GUILD_INSIGHTS: u64 = 1 << 19;
+    pub(crate) const CONNECT: u64 = 1 << 20;
+    pub(crate) const SPEAK: u64 = 1 << 21;
+    pub(crate) const MUTE_MEMBERS: u64 = 1 << 22;
+    pub(crate) const DEAFEN_MEMBERS: u64 = 1 << 23;
+    pub(crate) const MOVE_MEMBERS: u64 = 1 << 24;
+    pub(crate) const USE_VAD: u64 = 1 << 25;
+    pub(crate) const CHANGE_NICKNAME: u64 = 1 << 26;
+    pub(crate) const MANAGE_NICKNAMES: u64 = 1 << 27;
+    pub(crate) const MANAGE_ROLES: u64 = 1 << 28;
+    pub(crate) const MANAGE_WEBHOOKS: u64 = 1 << 29;
+    pub(crate) const MANAGE_GUILD_EXPRESSIONS: u64 = 1 << 30;
+    pub(crate) const USE_APPLICATION_COMMANDS: u64 = 1 << 31;
+    pub(crate) const REQUEST_TO_SPEAK: u64 = 1 << 32;
+    pub(crate) const MANAGE_EVENTS: u64 = 1 << 33;
+    pub(crate) const MANAGE_THREADS: u64 = 1 << 34;
+    pub(crate) const CREATE_PUBLIC_THREADS: u64 = 1 << 35;
+    pub(crate) const CREATE_PRIVATE_THREADS: u64 = 1 << 36;
+    pub(crate) const USE_EXTERNAL_STICKERS: u64 = 1 << 37;
+    pub(crate) const SEND_MESSAGES_IN_THREADS: u64 = 1 << 38;
+    pub(crate) const USE_EMBEDDED_ACTIVITIES: u64 = 1 << 39;
+    pub(crate) const MODERATE_MEMBERS: u64 = 1 << 40;
+    pub(crate) const VIEW_CREATOR_MONETIZATION_ANALYTICS: u64 = 1 << 41;
+    pub(crate) const USE_SOUNDBOARD: u64 = 1 << 42;
+    pub(crate) const CREATE_GUILD_EXPRESSIONS: u64 = 1 << 43;
+    pub(crate) const CREATE_EVENTS: u64 = 1 << 44;
+    pub(crate) const USE_EXTERNAL_SOUNDS: u64 = 1 << 45;
+    pub(crate) const SEND_VOICE_MESSAGES: u64 = 1 << 46;
+    pub(crate) const SEND_POLLS: u64 = 1 << 49;
+    pub(crate) const USE_EXTERNAL_APPS: u64 = 1 << 50;
+    pub(crate) const PIN_MESSAGES: u64 = 1 << 51;
     /// Every bit Discord defines.
-    pub const ALL: u64 = CREATE_INSTANT_INVITE
+    pub(crate) const ALL: u64 = CREATE_INSTANT_INVITE
         | KICK_MEMBERS
         | BAN_MEMBERS
         | ADMINISTRATOR
@@ -108,9 +108,9 @@ pub mod bits {
         | USE_EXTERNAL_APPS
         | PIN_MESSAGES;
     /// What a new guild's @everyone role gets (Discord's default for new guilds).
-    pub const EVERYONE_DEFAULT: u64 = 2_248_473_465_835_073;
+    pub(crate) const EVERYONE_DEFAULT: u64 = 2_248_473_465_835_073;
     /// The only permissions a timed-out member keeps.
-    pub const TIMEOUT_ALLOWED: u64 = VIEW_CHANNEL | READ_MESSAGE_HISTORY;
+    pub(crate) const TIMEOUT_ALLOWED: u64 = VIEW_CHANNEL | READ_MESSAGE_HISTORY;
 }
 
 /// Everything needed to compute one member's permissions in a guild.
@@ -197,7 +197,7 @@ impl GuildContext<'_> {
 
 /// Discord's implicit rules: no VIEW_CHANNEL means nothing; no SEND_MESSAGES drops the
 /// permissions that only make sense when sending; a timeout leaves only view + history.
-pub fn apply_implicit(mut permissions: u64, timed_out: bool) -> u64 {
+pub(crate) fn apply_implicit(mut permissions: u64, timed_out: bool) -> u64 {
     if permissions & bits::VIEW_CHANNEL == 0 {
         return 0;
     }

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use super::snowflake::{iso8601_from_ms, Snowflake};
 
 /// Longest a poll may run: 32 days, in hours.
-pub const MAX_DURATION_HOURS: i64 = 32 * 24;
+pub(crate) const MAX_DURATION_HOURS: i64 = 32 * 24;
 /// Most answers a poll may have.
-pub const MAX_ANSWERS: usize = 10;
+pub(crate) const MAX_ANSWERS: usize = 10;
 
 /// A poll attached to a message (immutable after creation except for finalisation).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

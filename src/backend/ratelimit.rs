@@ -162,7 +162,7 @@ fn refill(bucket: &mut Bucket, limit: Limit, now: Instant) {
 }
 
 /// A stable opaque bucket id for a route template (Discord's are opaque hashes too).
-pub fn bucket_hash(method: &str, template: &str) -> String {
+pub(crate) fn bucket_hash(method: &str, template: &str) -> String {
     let digest = Sha256::digest(format!("{method} {template}").as_bytes());
     hex::encode(&digest[..8])
 }
@@ -208,7 +208,7 @@ impl RateLimiter {
 }
 
 /// The 429 answer for a refused request (its `x-ratelimit-*` headers come from [`stamp`]).
-pub fn too_many_requests(decision: &Decision) -> Response {
+pub(crate) fn too_many_requests(decision: &Decision) -> Response {
     let retry_after = (decision.reset_after.as_secs_f64() * 1000.0).ceil() / 1000.0;
     let mut response = json_response(
         StatusCode::TOO_MANY_REQUESTS,
@@ -228,7 +228,7 @@ pub fn too_many_requests(decision: &Decision) -> Response {
 }
 
 /// Adds the `x-ratelimit-*` headers of `decision` to an answer.
-pub fn stamp(headers: &mut HeaderMap, decision: Decision) {
+pub(crate) fn stamp(headers: &mut HeaderMap, decision: Decision) {
     insert_number(headers, "x-ratelimit-limit", f64::from(decision.limit));
     insert_number(
         headers,

@@ -14,7 +14,7 @@ fn to_object<T: serde::Serialize>(value: &T) -> Map<String, Value> {
 }
 
 /// A user as others see it.
-pub fn user(user: &User) -> Value {
+pub(crate) fn user(user: &User) -> Value {
     let mut out = json!({
         "id": user.id,
         "username": user.username,
@@ -39,12 +39,12 @@ pub fn user(user: &User) -> Value {
 }
 
 /// A user as they see themselves (`/users/@me`): adds email, verified, locale, mfa, premium.
-pub fn user_private(user: &User) -> Value {
+pub(crate) fn user_private(user: &User) -> Value {
     serde_json::to_value(PrivateUser::of(user)).unwrap_or(Value::Null)
 }
 
 /// [`user_private`] serialized straight to JSON bytes (the hottest answer: no `Value` tree).
-pub fn user_private_json(user: &User) -> Vec<u8> {
+pub(crate) fn user_private_json(user: &User) -> Vec<u8> {
     serde_json::to_vec(&PrivateUser::of(user)).unwrap_or_else(|_| b"{}".to_vec())
 }
 
@@ -102,7 +102,7 @@ impl<'a> PrivateUser<'a> {
 }
 
 /// A user by id, or a placeholder "Deleted User" when the account is gone.
-pub fn user_by_id(store: &Store, id: Snowflake) -> Result<Value, StoreError> {
+pub(crate) fn user_by_id(store: &Store, id: Snowflake) -> Result<Value, StoreError> {
     Ok(match store.users.get_shared(id)? {
         Some(found) => user(&found),
         None => user(&User::new(id, "Deleted User", false)),
@@ -110,7 +110,7 @@ pub fn user_by_id(store: &Store, id: Snowflake) -> Result<Value, StoreError> {
 }
 
 /// A role.
-pub fn role(role: &Role) -> Value {
+pub(crate) fn role(role: &Role) -> Value {
     let mut out = Value::Object(to_object(role));
     out["colors"] = json!({
         "primary_color": role.color,
@@ -121,13 +121,13 @@ pub fn role(role: &Role) -> Value {
 }
 
 /// Roles sorted by position then id, as Discord lists them.
-pub fn roles(mut roles: Vec<Role>) -> Value {
+pub(crate) fn roles(mut roles: Vec<Role>) -> Value {
     roles.sort_by_key(|r| (r.position, r.id));
     Value::Array(roles.iter().map(role).collect())
 }
 
 /// A member with its user object.
-pub fn member(store: &Store, member: &Member) -> Result<Value, StoreError> {
+pub(crate) fn member(store: &Store, member: &Member) -> Result<Value, StoreError> {
     let mut out = to_object(member);
     out.remove("user_id");
     out.insert("user".into(), user_by_id(store, member.user_id)?);
@@ -135,14 +135,14 @@ pub fn member(store: &Store, member: &Member) -> Result<Value, StoreError> {
 }
 
 /// A member without the user (inside a message's `member`).
-pub fn member_partial(member: &Member) -> Value {
+pub(crate) fn member_partial(member: &Member) -> Value {
     let mut out = to_object(member);
     out.remove("user_id");
     Value::Object(out)
 }
 
 /// A channel with its resolved fields (last message, DM recipients, thread counts).
-pub fn channel(store: &Store, channel: &Channel) -> Result<Value, StoreError> {
+pub(crate) fn channel(store: &Store, channel: &Channel) -> Result<Value, StoreError> {
     let mut out = to_object(channel);
     if let Some(ids) = out.remove("recipient_ids") {
         let ids: Vec<Snowflake> = serde_json::from_value(ids).unwrap_or_default();
@@ -195,7 +195,7 @@ fn last_pin(store: &Store, channel_id: Snowflake) -> Result<Value, StoreError> {
 }
 
 /// A custom emoji (with its creator when known).
-pub fn emoji(store: &Store, emoji: &Emoji) -> Result<Value, StoreError> {
+pub(crate) fn emoji(store: &Store, emoji: &Emoji) -> Result<Value, StoreError> {
     let mut out = to_object(emoji);
     out.remove("creator_id");
     if let Some(creator) = emoji.creator_id {
@@ -205,7 +205,7 @@ pub fn emoji(store: &Store, emoji: &Emoji) -> Result<Value, StoreError> {
 }
 
 /// A guild in the full shape (`GET /guilds/{id}`); counts only with `with_counts`.
-pub fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, StoreError> {
+pub(crate) fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, StoreError> {
     let mut out = to_object(guild);
     out.insert("roles".into(), roles(store.guild_roles(guild.id)?));
     let emojis = store
@@ -247,7 +247,7 @@ pub fn guild(store: &Store, guild: &Guild, with_counts: bool) -> Result<Value, S
 }
 
 /// The guild preview shape.
-pub fn guild_preview(store: &Store, guild: &Guild) -> Result<Value, StoreError> {
+pub(crate) fn guild_preview(store: &Store, guild: &Guild) -> Result<Value, StoreError> {
     let full = self::guild(store, guild, true)?;
     Ok(json!({
         "id": guild.id,
@@ -266,7 +266,7 @@ pub fn guild_preview(store: &Store, guild: &Guild) -> Result<Value, StoreError> 
 }
 
 /// Reactions on a message as the viewer sees them (`me` is the viewer's own reaction).
-pub fn reactions(entries: &[ReactionEntry], viewer: Option<Snowflake>) -> Value {
+pub(crate) fn reactions(entries: &[ReactionEntry], viewer: Option<Snowflake>) -> Value {
     Value::Array(
         entries
             .iter()
@@ -288,7 +288,7 @@ pub fn reactions(entries: &[ReactionEntry], viewer: Option<Snowflake>) -> Value 
 }
 
 /// The emoji object of a reaction.
-pub fn reaction_emoji(entry: &ReactionEntry) -> Value {
+pub(crate) fn reaction_emoji(entry: &ReactionEntry) -> Value {
     match entry.emoji_id {
         Some(id) => json!({"id": id, "name": entry.emoji_name, "animated": entry.animated}),
         None => json!({"id": null, "name": entry.emoji_name}),
@@ -296,7 +296,7 @@ pub fn reaction_emoji(entry: &ReactionEntry) -> Value {
 }
 
 /// A message as `viewer` sees it, with author, mentions, reactions and the replied-to message.
-pub fn message(
+pub(crate) fn message(
     store: &Store,
     message: &Message,
     viewer: Option<Snowflake>,
@@ -305,7 +305,7 @@ pub fn message(
 }
 
 /// A message just created (nobody can have reacted yet: no reaction lookup).
-pub fn new_message(
+pub(crate) fn new_message(
     store: &Store,
     message: &Message,
     viewer: Option<Snowflake>,
@@ -413,12 +413,12 @@ fn message_depth(
 }
 
 /// A ban.
-pub fn ban(store: &Store, ban: &Ban) -> Result<Value, StoreError> {
+pub(crate) fn ban(store: &Store, ban: &Ban) -> Result<Value, StoreError> {
     Ok(json!({"reason": ban.reason, "user": user_by_id(store, ban.user_id)?}))
 }
 
 /// An invite with its guild, channel and inviter (counts and metadata on request).
-pub fn invite(
+pub(crate) fn invite(
     store: &Store,
     invite: &Invite,
     with_counts: bool,
@@ -459,7 +459,11 @@ pub fn invite(
 }
 
 /// A webhook; the token only for callers who may manage it (or who used it).
-pub fn webhook(store: &Store, hook: &Webhook, with_token: bool) -> Result<Value, StoreError> {
+pub(crate) fn webhook(
+    store: &Store,
+    hook: &Webhook,
+    with_token: bool,
+) -> Result<Value, StoreError> {
     let mut out = json!({
         "id": hook.id,
         "type": hook.kind,
@@ -479,7 +483,7 @@ pub fn webhook(store: &Store, hook: &Webhook, with_token: bool) -> Result<Value,
 }
 
 /// An application (`applications/@me` shape).
-pub fn application(store: &Store, app: &Application) -> Result<Value, StoreError> {
+pub(crate) fn application(store: &Store, app: &Application) -> Result<Value, StoreError> {
     Ok(json!({
         "id": app.id,
         "name": app.name,
@@ -511,7 +515,7 @@ pub fn application(store: &Store, app: &Application) -> Result<Value, StoreError
 }
 
 /// A thread member.
-pub fn thread_member(tm: &super::store::ThreadMember) -> Value {
+pub(crate) fn thread_member(tm: &super::store::ThreadMember) -> Value {
     json!({"id": tm.thread_id, "user_id": tm.user_id, "join_timestamp": tm.join_timestamp, "flags": tm.flags})
 }
 

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// Milliseconds between the Unix epoch and Discord's epoch (2015-01-01T00:00:00Z).
-pub const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+pub(crate) const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 
 /// A Discord id: serialized as a numeric string, accepted as a string or a number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -120,7 +120,7 @@ impl SnowflakeGenerator {
 }
 
 /// Milliseconds since the Unix epoch now.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -128,7 +128,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// Discord's timestamp format (`2015-04-26T06:26:56.936000+00:00`) for a Unix time in ms.
-pub fn iso8601_from_ms(unix_ms: u64) -> String {
+pub(crate) fn iso8601_from_ms(unix_ms: u64) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]+00:00"
     );
@@ -139,7 +139,7 @@ pub fn iso8601_from_ms(unix_ms: u64) -> String {
 }
 
 /// Parses an ISO 8601 / RFC 3339 timestamp into Unix ms.
-pub fn parse_iso8601_ms(text: &str) -> Option<u64> {
+pub(crate) fn parse_iso8601_ms(text: &str) -> Option<u64> {
     let parsed =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     u64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()

@@ -57,7 +57,7 @@ pub struct SharedState {
 }
 
 /// Permissions every participant has in a DM.
-pub const DM_PERMISSIONS: u64 = bits::VIEW_CHANNEL
+pub(crate) const DM_PERMISSIONS: u64 = bits::VIEW_CHANNEL
     | bits::SEND_MESSAGES
     | bits::SEND_TTS_MESSAGES
     | bits::EMBED_LINKS
@@ -402,7 +402,9 @@ impl AppState {
 }
 
 /// Builds audit changes from (key, old, new) triples, skipping unchanged values.
-pub fn changes(items: Vec<(&str, serde_json::Value, serde_json::Value)>) -> Vec<AuditChange> {
+pub(crate) fn changes(
+    items: Vec<(&str, serde_json::Value, serde_json::Value)>,
+) -> Vec<AuditChange> {
     items
         .into_iter()
         .filter(|(_, old, new)| old != new)

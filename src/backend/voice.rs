@@ -79,7 +79,11 @@ impl VoiceStates {
 
 /// A voice state object; `with_guild_id` adds `guild_id` and the member (REST answers and
 /// VOICE_STATE_UPDATE carry them, GUILD_CREATE's list does not).
-pub fn render(store: &Store, state: &VoiceState, with_guild_id: bool) -> Result<Value, StoreError> {
+pub(crate) fn render(
+    store: &Store,
+    state: &VoiceState,
+    with_guild_id: bool,
+) -> Result<Value, StoreError> {
     let mut out = json!({
         "channel_id": state.channel_id,
         "user_id": state.user_id,

@@ -12,12 +12,12 @@ use crate::gateway::intents;
 use crate::gateway::server::ShardInfo;
 
 /// Members per GUILD_MEMBERS_CHUNK, as Discord sends them.
-pub const CHUNK_SIZE: usize = 1000;
+pub(crate) const CHUNK_SIZE: usize = 1000;
 /// Discord's default `large_threshold`.
-pub const DEFAULT_LARGE_THRESHOLD: u64 = 50;
+pub(crate) const DEFAULT_LARGE_THRESHOLD: u64 = 50;
 
 /// Whether guild `guild_id` belongs to `shard` (`(guild_id >> 22) % num_shards`).
-pub fn on_shard(guild_id: Snowflake, shard: Option<ShardInfo>) -> bool {
+pub(crate) fn on_shard(guild_id: Snowflake, shard: Option<ShardInfo>) -> bool {
     match shard {
         None => true,
         Some(shard) => (guild_id.0 >> 22) % u64::from(shard.count) == u64::from(shard.id),
@@ -25,12 +25,12 @@ pub fn on_shard(guild_id: Snowflake, shard: Option<ShardInfo>) -> bool {
 }
 
 /// Whether a session with `intents` (user accounts: `None`) has any of `wanted`.
-pub fn has_intent(intents: Option<u64>, wanted: u64) -> bool {
+pub(crate) fn has_intent(intents: Option<u64>, wanted: u64) -> bool {
     intents.is_none_or(|bits| bits & wanted != 0)
 }
 
 /// The application a bot user belongs to.
-pub fn application_of(store: &Store, bot: &User) -> Result<Option<Application>, StoreError> {
+pub(crate) fn application_of(store: &Store, bot: &User) -> Result<Option<Application>, StoreError> {
     if let Some(app) = store.applications.get(bot.id)? {
         return Ok(Some(app));
     }
@@ -42,7 +42,7 @@ pub fn application_of(store: &Store, bot: &User) -> Result<Option<Application>, 
 }
 
 /// What READY needs to know about the session.
-pub struct ReadyInfo<'a> {
+pub(crate) struct ReadyInfo<'a> {
     pub version: u8,
     pub user: &'a User,
     pub application: Option<&'a Application>,
@@ -53,7 +53,7 @@ pub struct ReadyInfo<'a> {
 }
 
 /// The READY payload: guilds as unavailable stubs (their GUILD_CREATEs follow).
-pub fn ready(store: &Store, info: &ReadyInfo<'_>) -> Result<Value, StoreError> {
+pub(crate) fn ready(store: &Store, info: &ReadyInfo<'_>) -> Result<Value, StoreError> {
     let mut private_channels = Vec::new();
     if !info.user.bot {
         for channel_id in store.user_dms.ids(info.user.id)? {
@@ -88,7 +88,11 @@ pub fn ready(store: &Store, info: &ReadyInfo<'_>) -> Result<Value, StoreError> {
 }
 
 /// A presence object as PRESENCE_UPDATE and GUILD_CREATE carry it.
-pub fn presence(user_id: Snowflake, guild_id: Option<Snowflake>, presence: &Presence) -> Value {
+pub(crate) fn presence(
+    user_id: Snowflake,
+    guild_id: Option<Snowflake>,
+    presence: &Presence,
+) -> Value {
     let mut out = json!({
         "user": {"id": user_id},
         "status": presence.status,
@@ -102,7 +106,7 @@ pub fn presence(user_id: Snowflake, guild_id: Option<Snowflake>, presence: &Pres
 }
 
 /// `bytes` random bytes as lowercase hex (voice tokens).
-pub fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     (0..bytes)
@@ -111,7 +115,7 @@ pub fn random_hex(bytes: usize) -> String {
 }
 
 /// A voice state object, with the member when known.
-pub fn voice_state(
+pub(crate) fn voice_state(
     store: &Store,
     state: &VoiceState,
     with_guild_id: bool,
@@ -120,7 +124,7 @@ pub fn voice_state(
 }
 
 /// GUILD_CREATE for `viewer`: the full guild, members and presences as its intents allow.
-pub fn guild_create(
+pub(crate) fn guild_create(
     store: &Store,
     registry: &Registry,
     guild: &Guild,
@@ -171,7 +175,7 @@ pub fn guild_create(
 }
 
 /// What op 8 asked for, as far as one guild goes.
-pub struct MemberRequest<'a> {
+pub(crate) struct MemberRequest<'a> {
     pub query: Option<&'a str>,
     pub limit: u64,
     pub user_ids: &'a [u64],
@@ -180,7 +184,7 @@ pub struct MemberRequest<'a> {
 }
 
 /// The GUILD_MEMBERS_CHUNK payloads answering `request` for `guild_id`.
-pub fn member_chunks(
+pub(crate) fn member_chunks(
     store: &Store,
     registry: &Registry,
     guild_id: Snowflake,

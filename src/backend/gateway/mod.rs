@@ -24,10 +24,10 @@ use crate::backend::state::AppState;
 use crate::gateway::handshake::Handshake;
 use crate::gateway::server::ServerConfig;
 
-pub mod builders;
+pub(crate) mod builders;
 mod connection;
 mod dispatcher;
-pub mod registry;
+pub(crate) mod registry;
 
 use registry::{Control, Limits, Registry};
 

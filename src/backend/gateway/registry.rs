@@ -17,7 +17,7 @@ use crate::gateway::wire::Prepared;
 
 /// What a connection can be told from outside its own socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
+pub(crate) enum Control {
     /// Send op 7 RECONNECT (the server is shutting down).
     Reconnect,
     /// Close with this code and leave the session resumable (it fell behind, or a RESUME on
@@ -27,7 +27,7 @@ pub enum Control {
 
 /// The live connection a session is attached to.
 #[derive(Debug)]
-pub struct Link {
+pub(crate) struct Link {
     pub conn_id: u64,
     pub events: mpsc::Sender<Arc<Prepared>>,
     pub control: mpsc::UnboundedSender<Control>,
@@ -35,7 +35,7 @@ pub struct Link {
 
 /// Why an event could not be handed to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offer {
+pub(crate) enum Offer {
     /// Queued on the live connection.
     Sent,
     /// Kept for the session's RESUME.
@@ -46,10 +46,9 @@ pub enum Offer {
 
 /// One gateway session (READY's `session_id`).
 #[derive(Debug)]
-pub struct SessionRecord {
+pub(crate) struct SessionRecord {
     pub id: String,
     pub user_id: Snowflake,
-    pub bot: bool,
     /// `None` for user accounts (they receive everything they can see).
     pub intents: Option<u64>,
     pub shard: Option<ShardInfo>,
@@ -80,14 +79,14 @@ pub struct Limits {
 
 impl SessionRecord {
     /// Whether the session is live on a connection.
-    pub fn is_attached(&self) -> bool {
+    pub(crate) fn is_attached(&self) -> bool {
         self.link.is_some()
     }
 
     /// Hands an event to the session: its connection's queue, or pending while it is away.
     /// A full queue detaches the connection (kicked with a resumable 4000): the event and
     /// everything after it wait for the RESUME, nothing is lost.
-    pub fn offer(&mut self, event: &Arc<Prepared>, limits: &Limits) -> Offer {
+    pub(crate) fn offer(&mut self, event: &Arc<Prepared>, limits: &Limits) -> Offer {
         if self.dead {
             return Offer::Dropped;
         }
@@ -116,7 +115,7 @@ impl SessionRecord {
     }
 
     /// Records dispatch `seq` as sent.
-    pub fn sent(&mut self, seq: u64, event: Arc<Prepared>, limits: &Limits) {
+    pub(crate) fn sent(&mut self, seq: u64, event: Arc<Prepared>, limits: &Limits) {
         self.last_seq = self.last_seq.max(seq);
         self.replay.push_back((seq, event));
         while self.replay.len() > limits.replay {
@@ -125,7 +124,7 @@ impl SessionRecord {
     }
 
     /// The dispatches after `client_seq`, or `None` if some were already forgotten.
-    pub fn replay_after(&self, client_seq: u64) -> Option<Vec<(u64, Arc<Prepared>)>> {
+    pub(crate) fn replay_after(&self, client_seq: u64) -> Option<Vec<(u64, Arc<Prepared>)>> {
         let oldest_kept = self.replay.front().map_or(self.last_seq + 1, |(s, _)| *s);
         if client_seq + 1 < oldest_kept {
             return None;
@@ -140,7 +139,7 @@ impl SessionRecord {
     }
 
     /// Attaches connection `link` and returns what arrived while the session was away.
-    pub fn attach(&mut self, link: Link) -> Vec<Arc<Prepared>> {
+    pub(crate) fn attach(&mut self, link: Link) -> Vec<Arc<Prepared>> {
         self.owed_drain = Some(link.conn_id);
         self.link = Some(link);
         self.detached_at = None;
@@ -149,7 +148,7 @@ impl SessionRecord {
 
     /// Connection `conn_id` ended; `unsent` is what was still queued for it (oldest first).
     /// Returns whether the session was this connection's.
-    pub fn detach(&mut self, conn_id: u64, unsent: Vec<Arc<Prepared>>) -> bool {
+    pub(crate) fn detach(&mut self, conn_id: u64, unsent: Vec<Arc<Prepared>>) -> bool {
         if self.owed_drain != Some(conn_id) {
             return false;
         }
@@ -166,12 +165,12 @@ impl SessionRecord {
     }
 
     /// Whether another connection may attach now (the previous one handed everything back).
-    pub fn free(&self) -> bool {
+    pub(crate) fn free(&self) -> bool {
         self.owed_drain.is_none()
     }
 
     /// Asks the attached connection (if any) to close so a RESUME can take the session over.
-    pub fn kick(&self) -> Arc<Notify> {
+    pub(crate) fn kick(&self) -> Arc<Notify> {
         if let Some(link) = &self.link {
             let _ = link.control.send(Control::Kick(CloseCode::UnknownError));
         }
@@ -180,7 +179,7 @@ impl SessionRecord {
 
     /// Ends the session for good (events were lost): its connection is closed and a RESUME
     /// gets op 9 `false`.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.dead = true;
         self.pending.clear();
         if let Some(link) = self.link.take() {
@@ -189,13 +188,13 @@ impl SessionRecord {
     }
 
     /// Marks the session ended by its client (1000/1001) or a fatal close.
-    pub fn end(&mut self) {
+    pub(crate) fn end(&mut self) {
         self.dead = true;
         self.pending.clear();
     }
 
     /// Whether the session may still be resumed at `now`.
-    pub fn resumable(&self, now: Instant, limits: &Limits) -> bool {
+    pub(crate) fn resumable(&self, now: Instant, limits: &Limits) -> bool {
         !self.dead
             && self
                 .detached_at
@@ -205,15 +204,15 @@ impl SessionRecord {
 
 /// A user's presence as the gateway knows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Presence {
+pub(crate) struct Presence {
     pub status: String,
     pub activities: Vec<Value>,
 }
 
-pub use crate::backend::voice::VoiceState;
+pub(crate) use crate::backend::voice::VoiceState;
 
 /// Every session, connection and piece of live state of the gateway.
-pub struct Registry {
+pub(crate) struct Registry {
     pub limits: Limits,
     sessions: RwLock<HashMap<String, Arc<Mutex<SessionRecord>>>>,
     connections: Mutex<HashMap<u64, mpsc::UnboundedSender<Control>>>,
@@ -224,7 +223,7 @@ pub struct Registry {
 
 impl Registry {
     /// An empty registry.
-    pub fn new(limits: Limits) -> Registry {
+    pub(crate) fn new(limits: Limits) -> Registry {
         Registry {
             limits,
             sessions: RwLock::new(HashMap::new()),
@@ -236,40 +235,39 @@ impl Registry {
     }
 
     /// This registry, keeping voice states in `voice` (the HTTP side's shared map).
-    pub fn sharing_voice(mut self, voice: crate::backend::voice::VoiceStates) -> Registry {
+    pub(crate) fn sharing_voice(mut self, voice: crate::backend::voice::VoiceStates) -> Registry {
         self.voice = voice;
         self
     }
 
     /// Registers a new connection; returns its id.
-    pub fn connect(&self, control: mpsc::UnboundedSender<Control>) -> u64 {
+    pub(crate) fn connect(&self, control: mpsc::UnboundedSender<Control>) -> u64 {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.connections.lock().insert(id, control);
         id
     }
 
     /// Forgets a connection.
-    pub fn disconnect(&self, conn_id: u64) {
+    pub(crate) fn disconnect(&self, conn_id: u64) {
         self.connections.lock().remove(&conn_id);
     }
 
     /// Open connections.
-    pub fn connection_count(&self) -> usize {
+    pub(crate) fn connection_count(&self) -> usize {
         self.connections.lock().len()
     }
 
     /// Sends `control` to every open connection.
-    pub fn broadcast(&self, control: Control) {
+    pub(crate) fn broadcast(&self, control: Control) {
         for sender in self.connections.lock().values() {
             let _ = sender.send(control);
         }
     }
 
     /// Creates a session record.
-    pub fn create(
+    pub(crate) fn create(
         &self,
         user_id: Snowflake,
-        bot: bool,
         intents: Option<u64>,
         shard: Option<ShardInfo>,
     ) -> Arc<Mutex<SessionRecord>> {
@@ -277,7 +275,6 @@ impl Registry {
         let record = Arc::new(Mutex::new(SessionRecord {
             id: id.clone(),
             user_id,
-            bot,
             intents,
             shard,
             link: None,
@@ -294,27 +291,27 @@ impl Registry {
     }
 
     /// The session with `id`.
-    pub fn get(&self, id: &str) -> Option<Arc<Mutex<SessionRecord>>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Mutex<SessionRecord>>> {
         self.sessions.read().get(id).cloned()
     }
 
     /// Drops a session (it ended for good).
-    pub fn remove(&self, id: &str) {
+    pub(crate) fn remove(&self, id: &str) {
         self.sessions.write().remove(id);
     }
 
     /// A snapshot of every session.
-    pub fn all(&self) -> Vec<Arc<Mutex<SessionRecord>>> {
+    pub(crate) fn all(&self) -> Vec<Arc<Mutex<SessionRecord>>> {
         self.sessions.read().values().cloned().collect()
     }
 
     /// Number of sessions (attached or resumable).
-    pub fn session_count(&self) -> usize {
+    pub(crate) fn session_count(&self) -> usize {
         self.sessions.read().len()
     }
 
     /// Drops sessions detached for longer than the resume window (or dropped for lag).
-    pub fn reap(&self, now: Instant) -> usize {
+    pub(crate) fn reap(&self, now: Instant) -> usize {
         let mut sessions = self.sessions.write();
         let before = sessions.len();
         sessions.retain(|_, record| {
@@ -325,7 +322,7 @@ impl Registry {
     }
 
     /// Whether `user_id` still has a session other than `except`.
-    pub fn user_has_sessions(&self, user_id: Snowflake, except: &str) -> bool {
+    pub(crate) fn user_has_sessions(&self, user_id: Snowflake, except: &str) -> bool {
         self.sessions.read().values().any(|r| {
             let r = r.lock();
             r.user_id == user_id && r.id != except
@@ -333,7 +330,7 @@ impl Registry {
     }
 
     /// Sets (or with `None`, clears) a user's presence; returns whether it changed.
-    pub fn set_presence(&self, user_id: Snowflake, presence: Option<Presence>) -> bool {
+    pub(crate) fn set_presence(&self, user_id: Snowflake, presence: Option<Presence>) -> bool {
         let mut presences = self.presences.lock();
         match presence {
             Some(presence) => presences.insert(user_id, presence.clone()) != Some(presence),
@@ -342,22 +339,31 @@ impl Registry {
     }
 
     /// A user's presence, if online.
-    pub fn presence(&self, user_id: Snowflake) -> Option<Presence> {
+    pub(crate) fn presence(&self, user_id: Snowflake) -> Option<Presence> {
         self.presences.lock().get(&user_id).cloned()
     }
 
     /// Stores (or with no channel, removes) a voice state.
-    pub fn set_voice(&self, guild_id: Snowflake, user_id: Snowflake, state: Option<VoiceState>) {
+    pub(crate) fn set_voice(
+        &self,
+        guild_id: Snowflake,
+        user_id: Snowflake,
+        state: Option<VoiceState>,
+    ) {
         self.voice.set(guild_id, user_id, state);
     }
 
     /// A user's voice state in a guild.
-    pub fn voice_state(&self, guild_id: Snowflake, user_id: Snowflake) -> Option<VoiceState> {
+    pub(crate) fn voice_state(
+        &self,
+        guild_id: Snowflake,
+        user_id: Snowflake,
+    ) -> Option<VoiceState> {
         self.voice.get(guild_id, user_id)
     }
 
     /// Voice states in a guild.
-    pub fn voice_states(&self, guild_id: Snowflake) -> Vec<VoiceState> {
+    pub(crate) fn voice_states(&self, guild_id: Snowflake) -> Vec<VoiceState> {
         self.voice.in_guild(guild_id)
     }
 }
@@ -406,7 +412,7 @@ mod tests {
     #[test]
     fn a_full_queue_kicks_the_connection_and_keeps_every_event_in_order() {
         let registry = Registry::new(limits());
-        let record = registry.create(Snowflake(1), true, Some(1), None);
+        let record = registry.create(Snowflake(1), Some(1), None);
         let mut record = record.lock();
         let (link, mut rx, mut control) = link(7, 1);
         assert!(record.attach(link).is_empty());
@@ -434,7 +440,7 @@ mod tests {
     #[test]
     fn a_detached_session_that_falls_too_far_behind_is_dropped() {
         let registry = Registry::new(limits());
-        let record = registry.create(Snowflake(1), true, Some(1), None);
+        let record = registry.create(Snowflake(1), Some(1), None);
         let mut record = record.lock();
         let event = Prepared::new("E", json!(null));
         assert_eq!(record.offer(&event, &registry.limits), Offer::Pending);
@@ -446,7 +452,7 @@ mod tests {
     #[test]
     fn replay_refuses_when_the_buffer_forgot_what_the_client_missed() {
         let registry = Registry::new(limits());
-        let record = registry.create(Snowflake(1), true, Some(1), None);
+        let record = registry.create(Snowflake(1), Some(1), None);
         let mut record = record.lock();
         for seq in 1..=5 {
             record.sent(seq, Prepared::new("E", json!(seq)), &registry.limits);

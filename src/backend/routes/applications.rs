@@ -20,7 +20,7 @@ use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/applications/{application_id}/emojis",

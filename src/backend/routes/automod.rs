@@ -34,7 +34,7 @@ const RULE_UPDATE: u16 = 141;
 const RULE_DELETE: u16 = 142;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/guilds/{guild_id}/auto-moderation/rules",

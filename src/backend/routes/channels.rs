@@ -21,7 +21,7 @@ use crate::backend::store::ThreadMember;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/channels/{channel_id}",
@@ -534,7 +534,7 @@ async fn create_invite(
 // ---- threads ----
 
 /// Adds a user to a thread and publishes THREAD_MEMBERS_UPDATE.
-pub fn add_to_thread(
+pub(crate) fn add_to_thread(
     state: &AppState,
     thread: &Channel,
     user_id: Snowflake,

@@ -14,7 +14,7 @@ use crate::backend::error::ApiError;
 
 /// The version of the desktop host the update check offers.
 #[derive(Debug, Clone)]
-pub struct ClientConfig {
+pub(crate) struct ClientConfig {
     /// Dotted version, e.g. `0.0.309`; clients at or above it are told they are current.
     pub version: String,
     /// RFC 3339 publication time reported with it.
@@ -32,7 +32,7 @@ impl Default for ClientConfig {
 
 /// `/api/updates/{channel}`, `/api/science` and their versioned forms; anything else is
 /// answered as unrouted, so the caller can try the next router.
-pub fn router(config: ClientConfig) -> Router {
+pub(crate) fn router(config: ClientConfig) -> Router {
     let config = Arc::new(config);
     let mut router = Router::new()
         .route("/api/updates/{channel}", axum::routing::get(updates))

@@ -27,7 +27,7 @@ const PERMISSION_USER: u8 = 2;
 const PERMISSION_CHANNEL: u8 = 3;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/applications/{application_id}/commands",

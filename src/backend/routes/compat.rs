@@ -15,7 +15,7 @@ const LEGACY_MASK: u64 = 0x7FFF_FFFF;
 /// version, which is v9 for the client (user accounts) and v6 for everyone else (bots, OAuth2
 /// bearers, unauthenticated calls), as discord-userdoccers documents: so user tokens get the
 /// modern shapes and the rest the v6 ones.
-pub async fn unversioned(mut request: Request, next: Next) -> Response {
+pub(crate) async fn unversioned(mut request: Request, next: Next) -> Response {
     let version = default_version(request.headers());
     request.extensions_mut().insert(super::ApiVersion(version));
     if version <= 7 {
@@ -26,7 +26,7 @@ pub async fn unversioned(mut request: Request, next: Next) -> Response {
 }
 
 /// The version Discord gives an unversioned request: 9 for a user token, 6 otherwise.
-pub fn default_version(headers: &axum::http::HeaderMap) -> u8 {
+pub(crate) fn default_version(headers: &axum::http::HeaderMap) -> u8 {
     let user_token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -40,7 +40,7 @@ pub fn default_version(headers: &axum::http::HeaderMap) -> u8 {
 }
 
 /// Middleware mounted on `/api/v6` and `/api/v7` (and bare `/api` for non-users).
-pub async fn legacy_shapes(request: Request, next: Next) -> Response {
+pub(crate) async fn legacy_shapes(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let is_json = response
         .headers()
@@ -72,7 +72,7 @@ fn legacy_bits(map: &mut Map<String, Value>, key: &str) {
 }
 
 /// Rewrites roles, partial guilds and overwrites anywhere in an answer to their v6 shapes.
-pub fn to_legacy(value: &mut Value) {
+pub(crate) fn to_legacy(value: &mut Value) {
     match value {
         Value::Object(map) => {
             let is_role = map.contains_key("managed") && map.contains_key("position");

@@ -12,27 +12,27 @@ use crate::backend::store::{Store, StoreError};
 
 /// One operation of the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Operation {
+pub(crate) struct Operation {
     pub method: String,
     pub path: String,
 }
 
 /// Which operations `serve` answers natively.
 #[derive(Debug, Clone, Default)]
-pub struct Coverage {
+pub(crate) struct Coverage {
     pub native: Vec<Operation>,
     pub missing: Vec<Operation>,
 }
 
 impl Coverage {
     /// Total operations in the spec.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.native.len() + self.missing.len()
     }
 }
 
 /// Every operation (method + path template) in an OpenAPI document.
-pub fn operations(spec: &Value) -> Vec<Operation> {
+pub(crate) fn operations(spec: &Value) -> Vec<Operation> {
     let mut out = Vec::new();
     if let Some(paths) = spec["paths"].as_object() {
         for (path, item) in paths {
@@ -70,7 +70,7 @@ fn concrete(template: &str) -> String {
 }
 
 /// Probes the router with every operation of `spec`.
-pub async fn measure(spec: &Value) -> Result<Coverage, StoreError> {
+pub(crate) async fn measure(spec: &Value) -> Result<Coverage, StoreError> {
     let state = AppState::new(Store::temporary()?, Config::default());
     let router = super::router(state);
     let mut coverage = Coverage::default();
@@ -102,7 +102,7 @@ pub async fn measure(spec: &Value) -> Result<Coverage, StoreError> {
 }
 
 /// The human-readable report printed by `serve --coverage`.
-pub fn report(coverage: &Coverage) -> String {
+pub(crate) fn report(coverage: &Coverage) -> String {
     let mut out = format!(
         "serve answers {} of {} operations in the OpenAPI spec natively ({:.0}%)\n",
         coverage.native.len(),

@@ -6,7 +6,7 @@ use axum::http::uri::{PathAndQuery, Uri};
 /// Rewrites `%XX` escapes of characters allowed literally in a path segment (RFC 3986
 /// unreserved, sub-delims, `:` and `@`) to those characters before routing. Escapes of `/`, `%`,
 /// `?`, `#`, spaces and non-ASCII bytes stay, for the extractors to decode inside one segment.
-pub fn decode_literal_escapes(mut request: Request) -> Request {
+pub(crate) fn decode_literal_escapes(mut request: Request) -> Request {
     let path = request.uri().path();
     if !path.contains('%') {
         return request;

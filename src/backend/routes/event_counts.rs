@@ -16,7 +16,7 @@ use crate::backend::state::AppState;
 const MAX_EXCEPTION_IDS: usize = 10;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route(
         "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/users/counts",
         get(user_counts),

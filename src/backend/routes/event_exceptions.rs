@@ -21,7 +21,7 @@ use crate::backend::state::AppState;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/exceptions",

@@ -21,7 +21,7 @@ use crate::{backend::events::Dispatch, gateway::intents};
 const FOLLOWER_WEBHOOK: u8 = 2;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/channels/{channel_id}/followers", post(follow))
 }
 

@@ -21,7 +21,7 @@ use crate::backend::state::AppState;
 const MAX_RECIPIENTS: usize = 10;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route(
         "/channels/{channel_id}/recipients/{user_id}",
         put(add_recipient).delete(remove_recipient),

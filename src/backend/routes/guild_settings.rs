@@ -25,7 +25,7 @@ const ONBOARDING_UPDATE: u16 = 167;
 const HOME_SETTINGS_UPDATE: u16 = 191;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/guilds/{guild_id}/welcome-screen",

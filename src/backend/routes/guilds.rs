@@ -26,7 +26,7 @@ use crate::backend::store::Store;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/guilds", post(create_guild))
         .route(
@@ -94,6 +94,7 @@ struct CreateGuild {
     system_channel_id: Option<Snowflake>,
 }
 
+#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn create_guild(
     State(state): State<AppState>,
     auth: Auth,
@@ -339,6 +340,7 @@ fn check_guild_channel(
     Ok(())
 }
 
+#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn patch_guild(
     State(state): State<AppState>,
     auth: Auth,

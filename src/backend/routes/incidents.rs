@@ -20,7 +20,7 @@ use crate::{backend::events::Dispatch, gateway::intents};
 const MAX_PAUSE_MS: u64 = 24 * 3_600_000;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/guilds/{guild_id}/incident-actions", put(set_actions))
 }
 
@@ -53,7 +53,7 @@ fn until(checks: &mut Validator, field: &str, value: Option<Option<String>>) -> 
 }
 
 /// The active pauses of a guild (expired ones read as none): (invites, dms) until, in ms.
-pub fn active_pauses(
+pub(crate) fn active_pauses(
     state: &AppState,
     guild_id: Snowflake,
 ) -> Result<(Option<u64>, Option<u64>), ApiError> {

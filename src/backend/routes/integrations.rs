@@ -21,7 +21,7 @@ use crate::{backend::events::Dispatch, gateway::intents};
 const INTEGRATION_DELETE: u16 = 82;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/guilds/{guild_id}/integrations", get(list))
         .route(

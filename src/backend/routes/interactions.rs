@@ -26,7 +26,7 @@ use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{AppState, ChannelAccess};
 
 /// Routes of this family (the webhook half lives under `webhooks.rs`'s paths).
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/_mitm/interactions", post(invoke))
         .route(
@@ -188,6 +188,7 @@ fn payload(
     Ok(out)
 }
 
+#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn invoke(
     State(state): State<AppState>,
     auth: Auth,

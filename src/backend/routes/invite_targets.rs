@@ -23,7 +23,7 @@ const COMPLETED: u8 = 2;
 const UNSPECIFIED: u8 = 0;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/invites/{code}/target-users",
@@ -33,7 +33,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Whether `user_id` may accept the invite `code` (unrestricted invites: everyone).
-pub fn may_accept(state: &AppState, code: &str, user_id: Snowflake) -> Result<bool, ApiError> {
+pub(crate) fn may_accept(
+    state: &AppState,
+    code: &str,
+    user_id: Snowflake,
+) -> Result<bool, ApiError> {
     Ok(state
         .store
         .extra

@@ -16,7 +16,7 @@ use crate::backend::state::{changes, AppState};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/invites/{code}",

@@ -25,7 +25,7 @@ const MAX_MEMBERS: usize = 25;
 const DEFAULT_MESSAGE: u8 = 0;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/lobbies", post(create_lobby))
         .route(

@@ -20,7 +20,7 @@ use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowf
 use crate::backend::state::{changes, AppState, GuildAccess};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/guilds/{guild_id}/members", get(list_members))
         .route("/guilds/{guild_id}/members/search", get(search_members))
@@ -204,6 +204,7 @@ struct PatchMember {
     flags: Option<u64>,
 }
 
+#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn patch_member(
     State(state): State<AppState>,
     auth: Auth,

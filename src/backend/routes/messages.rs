@@ -26,7 +26,7 @@ use crate::backend::store::ReactionEntry;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/channels/{channel_id}/messages",
@@ -562,14 +562,14 @@ async fn list_pins_paged(
 
 /// An emoji named in a reaction path: unicode, or `name:id` for custom emojis.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EmojiRef {
+pub(crate) struct EmojiRef {
     pub id: Option<Snowflake>,
     pub name: String,
     pub animated: bool,
 }
 
 /// Parses and checks the `{emoji}` path segment (10014 when unknown).
-pub fn parse_emoji(
+pub(crate) fn parse_emoji(
     state: &AppState,
     text: &str,
 ) -> Result<(EmojiRef, Option<Snowflake>), ApiError> {

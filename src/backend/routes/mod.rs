@@ -10,53 +10,53 @@ use super::error::{json_response, no_route_handler, unrouted, ApiError};
 use super::ratelimit;
 use super::state::AppState;
 
-pub mod applications;
-pub mod automod;
-pub mod channels;
-pub mod client;
-pub mod commands;
-pub mod compat;
-pub mod coverage;
-pub mod encoded_paths;
-pub mod event_counts;
-pub mod event_exceptions;
-pub mod followers;
-pub mod group_dms;
-pub mod guild_settings;
-pub mod guilds;
-pub mod incidents;
-pub mod integrations;
-pub mod interactions;
-pub mod invite_targets;
-pub mod invites;
-pub mod lobbies;
-pub mod members;
-pub mod messages;
-pub mod oauth2;
-pub mod polls;
-pub mod roles;
-pub mod scheduled_events;
-pub mod search;
-pub mod soundboard;
-pub mod stage_instances;
-pub mod stickers;
-pub mod subscriptions;
-pub mod templates;
+pub(crate) mod applications;
+pub(crate) mod automod;
+pub(crate) mod channels;
+pub(crate) mod client;
+pub(crate) mod commands;
+pub(crate) mod compat;
+pub(crate) mod coverage;
+pub(crate) mod encoded_paths;
+pub(crate) mod event_counts;
+pub(crate) mod event_exceptions;
+pub(crate) mod followers;
+pub(crate) mod group_dms;
+pub(crate) mod guild_settings;
+pub(crate) mod guilds;
+pub(crate) mod incidents;
+pub(crate) mod integrations;
+pub(crate) mod interactions;
+pub(crate) mod invite_targets;
+pub(crate) mod invites;
+pub(crate) mod lobbies;
+pub(crate) mod members;
+pub(crate) mod messages;
+pub(crate) mod oauth2;
+pub(crate) mod polls;
+pub(crate) mod roles;
+pub(crate) mod scheduled_events;
+pub(crate) mod search;
+pub(crate) mod soundboard;
+pub(crate) mod stage_instances;
+pub(crate) mod stickers;
+pub(crate) mod subscriptions;
+pub(crate) mod templates;
 #[cfg(test)]
 mod test_support;
-pub mod users;
-pub mod voice_channels;
-pub mod voice_states;
-pub mod webhook_compat;
-pub mod webhooks;
+pub(crate) mod users;
+pub(crate) mod voice_channels;
+pub(crate) mod voice_states;
+pub(crate) mod webhook_compat;
+pub(crate) mod webhooks;
 
 /// The API version a request came in under (bare `/api`: Discord's defaults, v9 for user tokens
 /// and v6 for bots and the rest; see [`compat::unversioned`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiVersion(pub u8);
+pub(crate) struct ApiVersion(pub u8);
 
 /// Every REST route, relative to an API prefix (`/users/@me`, `/channels/{channel_id}`...).
-pub fn api_routes(state: &AppState) -> Router<AppState> {
+pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .merge(users::routes())
         .merge(guilds::routes())
@@ -139,7 +139,7 @@ async fn rate_limit(
 
 /// The backend's whole HTTP router (`/api`, `/api/v6` … `/api/v10`), ready to serve or to be
 /// called in-process by the MITM pipeline. The gateway mounts its WebSocket routes beside it.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let api = api_routes(&state);
     let mut root = Router::new().nest(
         "/api",
@@ -212,22 +212,22 @@ async fn serve_attachment(
 }
 
 /// 200 with a JSON body.
-pub fn ok(body: Value) -> Response {
+pub(crate) fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
 /// 201 with a JSON body.
-pub fn created(body: Value) -> Response {
+pub(crate) fn created(body: Value) -> Response {
     json_response(StatusCode::CREATED, &body)
 }
 
 /// 204 with no body.
-pub fn no_content() -> Response {
+pub(crate) fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
 /// Handlers' result type.
-pub type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 #[cfg(test)]
 mod event_tests;

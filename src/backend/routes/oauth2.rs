@@ -16,7 +16,7 @@ use crate::backend::state::AppState;
 const BOT_SCOPES: [&str; 2] = ["bot", "applications.commands"];
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth2/@me", get(current_authorization))
         .route("/oauth2/userinfo", get(userinfo))

@@ -21,7 +21,7 @@ use crate::backend::state::{AppState, ChannelAccess};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/channels/{channel_id}/polls/{message_id}/answers/@me",

@@ -19,7 +19,7 @@ use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/guilds/{guild_id}/roles",

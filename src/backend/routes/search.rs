@@ -16,7 +16,7 @@ use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/guilds/{guild_id}/messages/search", get(search_messages))
         .route("/channels/{channel_id}/threads/search", get(search_threads))
@@ -400,6 +400,7 @@ async fn search_messages(
     })))
 }
 
+#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn search_threads(
     State(state): State<AppState>,
     auth: Auth,

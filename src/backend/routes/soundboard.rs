@@ -32,7 +32,7 @@ const SOUND_DELETE: u16 = 132;
 const MAX_SOUND_BYTES: usize = 512 * 1024;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/soundboard-default-sounds", get(default_sounds))
         .route(
@@ -46,7 +46,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Discord's default sounds (ids 1..; available to everyone).
-pub const DEFAULT_SOUNDS: &[(u64, &str, &str)] = &[
+pub(crate) const DEFAULT_SOUNDS: &[(u64, &str, &str)] = &[
     (1, "quack", "🦆"),
     (2, "airhorn", "🔊"),
     (3, "cricket", "🦗"),

@@ -23,7 +23,7 @@ const STAGE_UPDATE: u16 = 84;
 const STAGE_DELETE: u16 = 85;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/stage-instances", post(create_stage))
         .route(

@@ -30,14 +30,14 @@ const MAX_STICKER_BYTES: usize = 512 * 1024;
 
 /// Sticker format types.
 mod format {
-    pub const PNG: u8 = 1;
-    pub const APNG: u8 = 2;
-    pub const LOTTIE: u8 = 3;
-    pub const GIF: u8 = 4;
+    pub(super) const PNG: u8 = 1;
+    pub(super) const APNG: u8 = 2;
+    pub(super) const LOTTIE: u8 = 3;
+    pub(super) const GIF: u8 = 4;
 }
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/guilds/{guild_id}/stickers",
@@ -154,7 +154,7 @@ fn sees_creators(access: &GuildAccess) -> bool {
 
 /// 50013 unless the caller may edit an expression made by `creator_id` (own ones with
 /// CREATE_GUILD_EXPRESSIONS, anyone's with MANAGE_GUILD_EXPRESSIONS).
-pub fn require_expression_editor(
+pub(crate) fn require_expression_editor(
     access: &GuildAccess,
     creator_id: Snowflake,
     caller: Snowflake,
@@ -168,7 +168,7 @@ pub fn require_expression_editor(
 }
 
 /// 50013 unless the caller may create expressions.
-pub fn require_expression_creator(access: &GuildAccess) -> Result<(), ApiError> {
+pub(crate) fn require_expression_creator(access: &GuildAccess) -> Result<(), ApiError> {
     if sees_creators(access) {
         Ok(())
     } else {
@@ -177,7 +177,7 @@ pub fn require_expression_creator(access: &GuildAccess) -> Result<(), ApiError> 
 }
 
 /// Every expression of `guild_id` in `table`, each rendered by `render`.
-pub fn render_guild_expressions<V: Serialize + DeserializeOwned + Clone>(
+pub(crate) fn render_guild_expressions<V: Serialize + DeserializeOwned + Clone>(
     table: &Table<(Snowflake, Snowflake), V>,
     guild_id: Snowflake,
     render: impl Fn(&V) -> Result<Value, ApiError>,
@@ -187,7 +187,7 @@ pub fn render_guild_expressions<V: Serialize + DeserializeOwned + Clone>(
 
 /// Removes and returns the guild expression under `key` once the caller may edit it (404 via
 /// `missing` when it is absent).
-pub fn remove_editable<V: Serialize + DeserializeOwned + Clone>(
+pub(crate) fn remove_editable<V: Serialize + DeserializeOwned + Clone>(
     table: &Table<(Snowflake, Snowflake), V>,
     key: (Snowflake, Snowflake),
     access: &GuildAccess,
@@ -228,7 +228,7 @@ fn publish_stickers(state: &AppState, guild_id: Snowflake) -> Result<(), ApiErro
 }
 
 /// How many expressions of one kind a guild may hold, and the error once it is full.
-pub struct Slots {
+pub(crate) struct Slots {
     /// Capacity at boost tier 0, 1, 2 and 3.
     pub by_tier: [usize; 4],
     pub code: u32,
@@ -237,7 +237,7 @@ pub struct Slots {
 
 impl Slots {
     /// The error for a guild at `premium_tier` already holding `used` of them.
-    pub fn check(&self, used: usize, premium_tier: u8) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, used: usize, premium_tier: u8) -> Result<(), ApiError> {
         let tier = usize::from(premium_tier).min(self.by_tier.len() - 1);
         if used >= self.by_tier[tier] {
             return Err(ApiError::bad_request(self.code, self.message));

@@ -21,7 +21,7 @@ const APPLICATION_SUBSCRIPTION: u8 = 8;
 const PERIOD_MS: u64 = 30 * 24 * 3_600_000;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/skus/{sku_id}/subscriptions", get(list))
         .route(

@@ -21,7 +21,7 @@ use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::AppState;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/guilds/templates/{code}", get(get_by_code))
         .route(
@@ -48,7 +48,7 @@ fn template_code() -> String {
 
 /// The guild as a template snapshot: roles numbered from 0 (@everyone) by position, channels
 /// from 1 by position, every reference rewritten to those placeholders.
-pub fn snapshot(guild: &Guild, roles: &[Role], channels: &[Channel]) -> Value {
+pub(crate) fn snapshot(guild: &Guild, roles: &[Role], channels: &[Channel]) -> Value {
     let mut roles: Vec<&Role> = roles.iter().collect();
     roles.sort_by_key(|r| (r.id != guild.id, r.position, r.id));
     let role_ids: HashMap<Snowflake, usize> =

@@ -20,7 +20,7 @@ use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/users/@me", get(get_me).patch(patch_me))
         .route("/users/@me/guilds", get(my_guilds))

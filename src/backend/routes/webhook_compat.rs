@@ -18,7 +18,7 @@ use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/webhooks/{webhook_id}/{webhook_token}/slack",
@@ -238,10 +238,10 @@ async fn execute_slack(
 
 /// Colours of GitHub notices, as Discord's GitHub integration uses them.
 mod color {
-    pub const NEUTRAL: u32 = 0x7289DA;
-    pub const OPENED: u32 = 0x009800;
-    pub const CLOSED: u32 = 0x000000;
-    pub const COMMENT: u32 = 0xE68D60;
+    pub(super) const NEUTRAL: u32 = 0x7289DA;
+    pub(super) const OPENED: u32 = 0x009800;
+    pub(super) const CLOSED: u32 = 0x000000;
+    pub(super) const COMMENT: u32 = 0xE68D60;
 }
 
 fn short(text: &str, max: usize) -> String {
@@ -256,6 +256,7 @@ fn short(text: &str, max: usize) -> String {
 
 /// The embed for one GitHub event, or `None` for events Discord does not post (ping,
 /// unsupported ones, uninteresting actions).
+#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 fn github_embed(event: &str, payload: &Value) -> Option<Value> {
     let repo = payload["repository"]["full_name"].as_str().unwrap_or("?");
     let sender = &payload["sender"];

@@ -24,7 +24,7 @@ use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, ChannelAccess};
 
 /// Routes of this family.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/channels/{channel_id}/webhooks",

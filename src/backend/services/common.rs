@@ -8,21 +8,21 @@ use crate::backend::state::AppState;
 
 /// Header the MITM pipeline sets on requests it hands the backend in-process: the origin that
 /// clients behind the proxy fetch attachments from (`https://cdn.discordapp.com`).
-pub const PROXIED_CDN_ORIGIN: &str = "x-discord-mitm-cdn-origin";
+pub(crate) const PROXIED_CDN_ORIGIN: &str = "x-discord-mitm-cdn-origin";
 
 /// Header the MITM pipeline sets on requests it hands the backend in-process: the gateway URL
 /// advertised to clients behind the proxy (`wss://gateway.discord.gg`), unless `--gateway-url`.
-pub const PROXIED_GATEWAY_URL: &str = "x-discord-mitm-gateway-url";
+pub(crate) const PROXIED_GATEWAY_URL: &str = "x-discord-mitm-gateway-url";
 
 /// `http://<Host the client used>`, the origin attachment URLs point at (behind the proxy, the
 /// [`PROXIED_CDN_ORIGIN`] header's value).
-pub fn origin(headers: &HeaderMap) -> String {
+pub(crate) fn origin(headers: &HeaderMap) -> String {
     proxied_or_host(headers, PROXIED_CDN_ORIGIN, "https://", "http://")
 }
 
 /// The WebSocket URL advertised to clients: the override, else the MITM pipeline's (clients
 /// behind the proxy), else `ws://<Host they used>`.
-pub fn gateway_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn gateway_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.config.gateway_url {
         return url.clone();
     }
@@ -48,12 +48,12 @@ fn proxied_or_host(headers: &HeaderMap, proxied: &str, secure: &str, plain: &str
 }
 
 /// The one voice region this backend advertises.
-pub fn voice_region_list() -> Value {
+pub(crate) fn voice_region_list() -> Value {
     json!([{"id": "local", "name": "Local", "optimal": true, "deprecated": false, "custom": false}])
 }
 
 /// Turns a data URI image into the hash Discord would store (we keep no image bytes).
-pub fn image_hash(data: &str, path: &str) -> Result<String, ApiError> {
+pub(crate) fn image_hash(data: &str, path: &str) -> Result<String, ApiError> {
     let valid = data.starts_with("data:image/") && data.contains(";base64,");
     if !valid {
         return Err(ApiError::invalid_field(
@@ -73,7 +73,7 @@ pub fn image_hash(data: &str, path: &str) -> Result<String, ApiError> {
 }
 
 /// A random invite code like Discord's (8 characters of letters and digits).
-pub fn invite_code() -> String {
+pub(crate) fn invite_code() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
@@ -83,7 +83,7 @@ pub fn invite_code() -> String {
 }
 
 /// Clamps a `limit` query parameter like Discord (out of range → 50035).
-pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
+pub(crate) fn limit(value: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
     let value = value.unwrap_or(default);
     if value < 1 || value > max {
         return Err(ApiError::invalid_field(

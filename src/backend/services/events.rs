@@ -20,7 +20,7 @@ const WEEKLY: u64 = 2;
 const DAILY: u64 = 3;
 
 /// A guild's scheduled event (10070 when unknown).
-pub fn load(
+pub(crate) fn load(
     state: &AppState,
     guild_id: Snowflake,
     event_id: Snowflake,
@@ -33,7 +33,10 @@ pub fn load(
 }
 
 /// MANAGE_EVENTS, or CREATE_EVENTS for events the caller created.
-pub fn require_manage(access: &GuildAccess, creator: Option<Snowflake>) -> Result<(), ApiError> {
+pub(crate) fn require_manage(
+    access: &GuildAccess,
+    creator: Option<Snowflake>,
+) -> Result<(), ApiError> {
     let permissions = access.permissions();
     let own = creator.is_none_or(|c| c == access.member.user_id);
     if permissions & bits::MANAGE_EVENTS != 0 || (own && permissions & bits::CREATE_EVENTS != 0) {
@@ -45,7 +48,7 @@ pub fn require_manage(access: &GuildAccess, creator: Option<Snowflake>) -> Resul
 
 /// The page of `interested_users` a request asks for.
 #[derive(Deserialize)]
-pub struct UsersQuery {
+pub(crate) struct UsersQuery {
     pub limit: Option<i64>,
     #[serde(default)]
     pub with_member: bool,
@@ -55,7 +58,7 @@ pub struct UsersQuery {
 
 /// The users interested in an event (a page of them, with their members when asked), in the
 /// shape of `GET …/scheduled-events/{id}/users`.
-pub fn interested_users(
+pub(crate) fn interested_users(
     state: &AppState,
     guild_id: Snowflake,
     event_id: Snowflake,
@@ -94,7 +97,7 @@ pub fn interested_users(
 
 /// Validates a recurrence rule (`start`, `frequency`, `interval`, optional `end`, weekday and
 /// month lists, `count`) and returns it with every field present.
-pub fn normalise_rule(rule: &Value) -> Result<Value, ApiError> {
+pub(crate) fn normalise_rule(rule: &Value) -> Result<Value, ApiError> {
     let mut checks = Validator::default();
     let path = |field: &str| format!("recurrence_rule.{field}");
     let Some(object) = rule.as_object() else {
@@ -157,7 +160,7 @@ pub fn normalise_rule(rule: &Value) -> Result<Value, ApiError> {
 /// Whether `at` (ms) is an occurrence of the rule: at or after its start, before its end, at
 /// the start's time of day, and for weekly/daily rules a whole number of periods on (weekday
 /// and month lists are not expanded: any day at the right time counts for those).
-pub fn is_occurrence(rule: &Value, at: u64) -> bool {
+pub(crate) fn is_occurrence(rule: &Value, at: u64) -> bool {
     let Some(start) = rule["start"].as_str().and_then(parse_iso8601_ms) else {
         return false;
     };
@@ -183,7 +186,7 @@ pub fn is_occurrence(rule: &Value, at: u64) -> bool {
 }
 
 /// An event's exceptions, in occurrence order.
-pub fn rendered(state: &AppState, event_id: Snowflake) -> Result<Vec<Value>, ApiError> {
+pub(crate) fn rendered(state: &AppState, event_id: Snowflake) -> Result<Vec<Value>, ApiError> {
     Ok(state
         .store
         .extra

@@ -8,7 +8,7 @@ use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::store::{Store, StoreError};
 
 /// Stores a new guild with its @everyone role and owner member (no channels).
-pub fn insert_guild(
+pub(crate) fn insert_guild(
     store: &Store,
     guild: &Guild,
     everyone_permissions: u64,
@@ -39,7 +39,7 @@ pub fn insert_guild(
 }
 
 /// The full GUILD_CREATE payload for a guild (members, channels, threads, empty presences).
-pub fn guild_create_payload(
+pub(crate) fn guild_create_payload(
     store: &Store,
     guild: &Guild,
     viewer: Snowflake,
@@ -90,7 +90,7 @@ pub fn guild_create_payload(
 }
 
 /// A text channel's name as Discord normalises it (lowercase, dashes for spaces).
-pub fn normalise_channel_name(kind: u8, name: &str) -> String {
+pub(crate) fn normalise_channel_name(kind: u8, name: &str) -> String {
     if matches!(
         kind,
         channel_type::GUILD_TEXT | channel_type::GUILD_ANNOUNCEMENT | channel_type::GUILD_FORUM

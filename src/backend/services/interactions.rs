@@ -17,32 +17,32 @@ use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 
 /// Interaction types.
-pub const PING: u8 = 1;
-pub const APPLICATION_COMMAND: u8 = 2;
-pub const MESSAGE_COMPONENT: u8 = 3;
-pub const AUTOCOMPLETE: u8 = 4;
-pub const MODAL_SUBMIT: u8 = 5;
+pub(crate) const PING: u8 = 1;
+pub(crate) const APPLICATION_COMMAND: u8 = 2;
+pub(crate) const MESSAGE_COMPONENT: u8 = 3;
+pub(crate) const AUTOCOMPLETE: u8 = 4;
+pub(crate) const MODAL_SUBMIT: u8 = 5;
 /// Callback types.
-pub const PONG: u8 = 1;
-pub const CHANNEL_MESSAGE: u8 = 4;
-pub const DEFERRED_CHANNEL_MESSAGE: u8 = 5;
-pub const DEFERRED_UPDATE_MESSAGE: u8 = 6;
-pub const UPDATE_MESSAGE: u8 = 7;
-pub const AUTOCOMPLETE_RESULT: u8 = 8;
-pub const MODAL: u8 = 9;
+pub(crate) const PONG: u8 = 1;
+pub(crate) const CHANNEL_MESSAGE: u8 = 4;
+pub(crate) const DEFERRED_CHANNEL_MESSAGE: u8 = 5;
+pub(crate) const DEFERRED_UPDATE_MESSAGE: u8 = 6;
+pub(crate) const UPDATE_MESSAGE: u8 = 7;
+pub(crate) const AUTOCOMPLETE_RESULT: u8 = 8;
+pub(crate) const MODAL: u8 = 9;
 /// Message flags.
-pub const EPHEMERAL: u64 = 1 << 6;
-pub const LOADING: u64 = 1 << 7;
+pub(crate) const EPHEMERAL: u64 = 1 << 6;
+pub(crate) const LOADING: u64 = 1 << 7;
 /// How long an interaction token stays valid (Discord: 15 minutes).
-pub const TOKEN_LIFETIME_MS: u64 = 15 * 60 * 1000;
+pub(crate) const TOKEN_LIFETIME_MS: u64 = 15 * 60 * 1000;
 
-pub fn expired(interaction: &Interaction) -> bool {
+pub(crate) fn expired(interaction: &Interaction) -> bool {
     now_ms().saturating_sub(interaction.id.timestamp_ms()) > TOKEN_LIFETIME_MS
 }
 
 /// The interaction a `/webhooks/{application_id}/{token}` path names, if the token is an
 /// interaction token of that application. An expired token answers 50027.
-pub fn for_webhook(
+pub(crate) fn for_webhook(
     state: &AppState,
     application_id: Snowflake,
     token: &str,
@@ -119,7 +119,7 @@ fn metadata(state: &AppState, interaction: &Interaction) -> Result<Value, ApiErr
     Ok(out)
 }
 
-pub fn render_response(
+pub(crate) fn render_response(
     state: &AppState,
     interaction: &Interaction,
     message: &Message,
@@ -237,7 +237,7 @@ fn load_interaction_message(
 }
 
 /// The `@original` response or a followup (`GET /webhooks/{application_id}/{token}/messages/…`).
-pub fn get_message(
+pub(crate) fn get_message(
     state: &AppState,
     interaction: &Interaction,
     message_id: Option<Snowflake>,
@@ -247,7 +247,7 @@ pub fn get_message(
 }
 
 /// `PATCH …/messages/@original` or a followup: edits it; a deferred response stops loading.
-pub fn edit_message(
+pub(crate) fn edit_message(
     state: &AppState,
     interaction: &Interaction,
     message_id: Option<Snowflake>,
@@ -265,7 +265,7 @@ pub fn edit_message(
 }
 
 /// `DELETE …/messages/@original` or a followup.
-pub fn delete_message(
+pub(crate) fn delete_message(
     state: &AppState,
     interaction: &Interaction,
     message_id: Option<Snowflake>,
@@ -276,7 +276,7 @@ pub fn delete_message(
 }
 
 /// `POST /webhooks/{application_id}/{token}`: a followup message (only once answered).
-pub fn create_followup(
+pub(crate) fn create_followup(
     state: &AppState,
     interaction: Interaction,
     body: CreateMessage,
@@ -299,7 +299,7 @@ pub fn create_followup(
 }
 
 /// Carries out one callback; returns the message it created or updated, if any.
-pub fn respond(
+pub(crate) fn respond(
     state: &AppState,
     interaction: &mut Interaction,
     kind: u8,

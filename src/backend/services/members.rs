@@ -11,7 +11,7 @@ use crate::backend::state::AppState;
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// The GUILD_MEMBER_UPDATE payload for a member.
-pub fn member_update_payload(
+pub(crate) fn member_update_payload(
     state: &AppState,
     guild_id: Snowflake,
     member: &Member,
@@ -22,7 +22,7 @@ pub fn member_update_payload(
 }
 
 /// Publishes GUILD_MEMBER_UPDATE.
-pub fn publish_member_update(
+pub(crate) fn publish_member_update(
     state: &AppState,
     guild_id: Snowflake,
     member: &Member,
@@ -39,7 +39,7 @@ pub fn publish_member_update(
 }
 
 /// Publishes GUILD_MEMBER_ADD to the guild and GUILD_CREATE to the newcomer.
-pub fn publish_member_added(
+pub(crate) fn publish_member_added(
     state: &AppState,
     guild_id: Snowflake,
     member: &Member,
@@ -64,7 +64,7 @@ pub fn publish_member_added(
 }
 
 /// Publishes GUILD_MEMBER_REMOVE to the guild and GUILD_DELETE to the one who left.
-pub fn publish_member_removed(
+pub(crate) fn publish_member_removed(
     state: &AppState,
     guild_id: Snowflake,
     user: &User,

@@ -23,7 +23,7 @@ const IS_CROSSPOST: u64 = 1 << 1;
 
 /// `allowed_mentions` of a message body.
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct AllowedMentions {
+pub(crate) struct AllowedMentions {
     pub parse: Option<Vec<String>>,
     pub users: Option<Vec<Snowflake>>,
     pub roles: Option<Vec<Snowflake>>,
@@ -32,13 +32,13 @@ pub struct AllowedMentions {
 
 impl AllowedMentions {
     /// Whether `parse` lists `kind` ("users", "roles" or "everyone").
-    pub fn parses(&self, kind: &str) -> bool {
+    pub(crate) fn parses(&self, kind: &str) -> bool {
         self.parse.iter().flatten().any(|p| p == kind)
     }
 }
 
 /// Whether a mention of user `id` may ping (without `allowed_mentions`, every mention may).
-pub fn allows_user(allowed: Option<&AllowedMentions>, id: &Snowflake) -> bool {
+pub(crate) fn allows_user(allowed: Option<&AllowedMentions>, id: &Snowflake) -> bool {
     allowed.is_none_or(|a| a.parses("users") || a.users.as_ref().is_some_and(|u| u.contains(id)))
 }
 
@@ -49,18 +49,20 @@ fn allows_role(allowed: Option<&AllowedMentions>, id: &Snowflake) -> bool {
 
 /// `message_reference` of a message body.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ReferenceBody {
+pub(crate) struct ReferenceBody {
     #[serde(rename = "type", default)]
     pub kind: u8,
     pub message_id: Option<Snowflake>,
     pub channel_id: Option<Snowflake>,
+    // Read for its type only (a wrong type is 50035, as on Discord); nothing uses it yet.
+    #[allow(dead_code)]
     pub guild_id: Option<Snowflake>,
     pub fail_if_not_exists: Option<bool>,
 }
 
 /// Body of message creation (also webhook execution and forum posts).
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct CreateMessage {
+pub(crate) struct CreateMessage {
     pub content: Option<String>,
     pub nonce: Option<Value>,
     #[serde(default)]
@@ -78,20 +80,24 @@ pub struct CreateMessage {
     pub poll: Option<Value>,
     // Webhook-only fields.
     pub username: Option<String>,
+    // Read for its type only (a wrong type is 50035, as on Discord); nothing uses it yet.
+    #[allow(dead_code)]
     pub avatar_url: Option<String>,
+    // Read for its type only (a wrong type is 50035, as on Discord); nothing uses it yet.
+    #[allow(dead_code)]
     pub thread_name: Option<String>,
 }
 
 /// Mentions found in message content.
 #[derive(Debug, Default, PartialEq)]
-pub struct ParsedMentions {
+pub(crate) struct ParsedMentions {
     pub users: Vec<Snowflake>,
     pub roles: Vec<Snowflake>,
     pub everyone: bool,
 }
 
 /// Finds `<@id>`, `<@!id>`, `<@&id>`, `@everyone` and `@here` in content.
-pub fn parse_mentions(content: &str) -> ParsedMentions {
+pub(crate) fn parse_mentions(content: &str) -> ParsedMentions {
     let mut found = ParsedMentions {
         everyone: content.contains("@everyone") || content.contains("@here"),
         ..Default::default()
@@ -119,7 +125,7 @@ pub fn parse_mentions(content: &str) -> ParsedMentions {
     found
 }
 
-pub fn validate_embeds(checks: &mut Validator, embeds: &[Value]) {
+pub(crate) fn validate_embeds(checks: &mut Validator, embeds: &[Value]) {
     if embeds.len() > 10 {
         checks.add(
             "embeds",
@@ -178,7 +184,7 @@ pub fn validate_embeds(checks: &mut Validator, embeds: &[Value]) {
 }
 
 /// Normalises embeds as Discord stores them (type "rich" by default).
-pub fn normalise_embeds(embeds: Vec<Value>) -> Vec<Value> {
+pub(crate) fn normalise_embeds(embeds: Vec<Value>) -> Vec<Value> {
     embeds
         .into_iter()
         .map(|mut embed| {
@@ -204,7 +210,7 @@ fn nonce_key(nonce: &Value) -> Option<String> {
 }
 
 /// Who is posting: a user account, or a webhook with its display name.
-pub struct Poster<'a> {
+pub(crate) struct Poster<'a> {
     /// The account (for a webhook, a stand-in user carrying the webhook's id and name).
     pub user: &'a User,
     /// The webhook's display, when a webhook posts.
@@ -219,7 +225,7 @@ impl Poster<'_> {
 }
 
 /// One message to post: who posts it, where, the request body and the files it carries.
-pub struct NewMessage<'a> {
+pub(crate) struct NewMessage<'a> {
     /// Who posts it.
     pub poster: Poster<'a>,
     /// The channel, with the poster's standing in it.
@@ -236,7 +242,7 @@ pub struct NewMessage<'a> {
 
 impl<'a> NewMessage<'a> {
     /// A message from `poster` in `access`'s channel, with a fresh id and no uploads.
-    pub fn new(poster: Poster<'a>, access: &'a ChannelAccess, body: CreateMessage) -> Self {
+    pub(crate) fn new(poster: Poster<'a>, access: &'a ChannelAccess, body: CreateMessage) -> Self {
         Self {
             poster,
             access,
@@ -249,7 +255,7 @@ impl<'a> NewMessage<'a> {
 }
 
 /// Creates a message as `user` in a channel they can access; returns its rendered form.
-pub fn create_message_in(
+pub(crate) fn create_message_in(
     state: &AppState,
     user: &User,
     access: &ChannelAccess,
@@ -269,7 +275,7 @@ pub fn create_message_in(
 
 /// Posts `body` as webhook `hook`, shown as `username`, in `channel_id` (its channel or one of
 /// its threads); returns the rendered message.
-pub fn post_as_webhook(
+pub(crate) fn post_as_webhook(
     state: &AppState,
     hook: &Webhook,
     channel_id: Snowflake,
@@ -298,7 +304,7 @@ pub fn post_as_webhook(
 }
 
 /// Validates, stores and publishes a new message; returns (rendered, stored).
-pub fn post_message(
+pub(crate) fn post_message(
     state: &AppState,
     request: NewMessage<'_>,
 ) -> Result<(Value, Message), ApiError> {
@@ -311,7 +317,7 @@ pub fn post_message(
 ///
 /// The phases: validate the body alone, load what the store knows (a repeated nonce, the reply
 /// target, the mentioned users), build the message in memory, write it, publish it.
-pub fn post_message_with<T>(
+pub(crate) fn post_message_with<T>(
     state: &AppState,
     mut request: NewMessage<'_>,
     answer: impl FnOnce(&Value) -> T,
@@ -671,7 +677,7 @@ fn write(
 
 /// Stores uploaded files and returns their attachment objects (`attachments[].id` in the JSON
 /// payload matches `files[N]` and may carry a filename or description).
-pub fn store_uploads(
+pub(crate) fn store_uploads(
     state: &AppState,
     channel_id: Snowflake,
     uploads: &[Upload],
@@ -740,7 +746,7 @@ fn write_uploads(
 }
 
 /// The message `message_id` of the accessed channel (10008 if unknown).
-pub fn load_message(
+pub(crate) fn load_message(
     state: &AppState,
     access: &ChannelAccess,
     message_id: Snowflake,
@@ -753,12 +759,14 @@ pub fn load_message(
 
 /// Body of message edits.
 #[derive(Deserialize)]
-pub struct EditMessage {
+pub(crate) struct EditMessage {
     #[serde(default, deserialize_with = "patch::present")]
     pub content: Option<Option<String>>,
     #[serde(default, deserialize_with = "patch::present")]
     pub embeds: Option<Option<Vec<Value>>>,
     pub flags: Option<u64>,
+    // Read for its type only (a wrong type is 50035, as on Discord); nothing uses it yet.
+    #[allow(dead_code)]
     pub allowed_mentions: Option<AllowedMentions>,
     #[serde(default, deserialize_with = "patch::present")]
     pub components: Option<Option<Vec<Value>>>,
@@ -767,7 +775,7 @@ pub struct EditMessage {
 }
 
 /// Applies an edit (author already checked), stores it and publishes MESSAGE_UPDATE.
-pub fn apply_edit(
+pub(crate) fn apply_edit(
     state: &AppState,
     access: &ChannelAccess,
     message_id: Snowflake,
@@ -829,7 +837,7 @@ pub fn apply_edit(
 }
 
 /// Deletes a stored message and publishes MESSAGE_DELETE.
-pub fn remove_message(
+pub(crate) fn remove_message(
     state: &AppState,
     access: &ChannelAccess,
     message: &Message,
@@ -857,7 +865,7 @@ pub fn remove_message(
 
 /// Delivers a crossposted message to every channel following its channel (followers whose
 /// webhook was deleted are dropped). Called by the crosspost route.
-pub fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), ApiError> {
+pub(crate) fn deliver_crosspost(state: &AppState, original: &Message) -> Result<(), ApiError> {
     let followers = state
         .store
         .extra

@@ -1,15 +1,15 @@
 //! The backend's shared operations: what a route, a fixture (`world`) or the backend gateway
 //! calls to change the world (post a message, create a guild, answer an interaction…). Services
 //! sit above `state`/`events`/`render`/`store` and below `routes`; they never import a route.
-pub mod channels;
-pub mod commands;
-pub mod common;
-pub mod events;
-pub mod guilds;
-pub mod interactions;
-pub mod members;
-pub mod messages;
-pub mod patch;
-pub mod polls;
-pub mod publish;
-pub mod webhooks;
+pub(crate) mod channels;
+pub(crate) mod commands;
+pub(crate) mod common;
+pub(crate) mod events;
+pub(crate) mod guilds;
+pub(crate) mod interactions;
+pub(crate) mod members;
+pub(crate) mod messages;
+pub(crate) mod patch;
+pub(crate) mod polls;
+pub(crate) mod publish;
+pub(crate) mod webhooks;

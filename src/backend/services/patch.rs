@@ -2,21 +2,21 @@
 use serde::{Deserialize, Deserializer};
 
 /// Deserializes a present field (even `null`) as `Some(...)`.
-pub fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+pub(crate) fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Replaces `field` with the body's `value` when the body gives one (absent: keep).
-pub fn set_given<T>(field: &mut Option<T>, value: Option<T>) {
+pub(crate) fn set_given<T>(field: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
         *field = value;
     }
 }
 
 /// Overwrites `target` with `value` when the PATCH body carried the field (`None`: absent).
-pub fn set_if_present<T>(target: &mut T, value: Option<T>) {
+pub(crate) fn set_if_present<T>(target: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *target = value;
     }

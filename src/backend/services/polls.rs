@@ -19,7 +19,7 @@ const POLL_RESULT: u8 = 46;
 
 /// Validates a poll create request (`poll` of a message body) into a poll expiring
 /// `duration` hours after `now_ms`; every problem is reported under `poll.…` in one 50035.
-pub fn parse_request(body: &Value, now_ms: u64) -> Result<Poll, ApiError> {
+pub(crate) fn parse_request(body: &Value, now_ms: u64) -> Result<Poll, ApiError> {
     let mut checks = Validator::default();
     let parsed = parse_into(&mut checks, body, now_ms);
     checks.finish()?;
@@ -183,12 +183,12 @@ fn media(
     Some(out)
 }
 
-pub fn expired() -> ApiError {
+pub(crate) fn expired() -> ApiError {
     ApiError::bad_request(520001, "Poll expired")
 }
 
 /// The poll message, or 10008 when it does not exist.
-pub fn load(
+pub(crate) fn load(
     state: &AppState,
     channel_id: Snowflake,
     message_id: Snowflake,
@@ -200,7 +200,7 @@ pub fn load(
 }
 
 /// Records a new poll as open and arms its finaliser (called once its message is stored).
-pub fn opened(state: &AppState, message: &Message) -> Result<(), ApiError> {
+pub(crate) fn opened(state: &AppState, message: &Message) -> Result<(), ApiError> {
     if let Some(poll) = &message.poll {
         let open = OpenPoll {
             channel_id: message.channel_id,
@@ -218,7 +218,7 @@ pub fn opened(state: &AppState, message: &Message) -> Result<(), ApiError> {
 }
 
 /// Drops a deleted message's votes and open-poll record.
-pub fn forget(state: &AppState, message: &Message) -> Result<(), ApiError> {
+pub(crate) fn forget(state: &AppState, message: &Message) -> Result<(), ApiError> {
     if message.poll.is_some() {
         let key = (message.channel_id, message.id);
         state.store.extra.poll_votes.remove(key)?;
@@ -244,7 +244,7 @@ fn schedule(state: &AppState, open: OpenPoll) {
 
 /// Arms the finaliser of every poll still open in the store (at start-up; polls that expired
 /// while `serve` was down are finalised straight away). Returns how many were armed.
-pub fn resume_finalisers(state: &AppState) -> Result<usize, StoreError> {
+pub(crate) fn resume_finalisers(state: &AppState) -> Result<usize, StoreError> {
     let open = state.store.extra.open_polls.all()?;
     for poll in &open {
         schedule(state, *poll);
@@ -255,7 +255,7 @@ pub fn resume_finalisers(state: &AppState) -> Result<usize, StoreError> {
 /// Ends a poll (`early`: now, even before its expiry): marks it finalised, publishes
 /// MESSAGE_UPDATE and posts the POLL_RESULT notification. `None` if it was already final or
 /// its message is gone.
-pub fn finalise(
+pub(crate) fn finalise(
     state: &AppState,
     channel_id: Snowflake,
     message_id: Snowflake,

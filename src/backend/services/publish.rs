@@ -10,7 +10,7 @@ use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Publishes MESSAGE_CREATE/UPDATE with the gateway-only fields (channel_type, guild_id, member,
 /// mention members).
-pub fn publish_message(
+pub(crate) fn publish_message(
     state: &AppState,
     name: &'static str,
     access: &ChannelAccess,

@@ -9,7 +9,7 @@ use crate::backend::state::{AppState, ChannelAccess, GuildAccess};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Tells the guild that a channel's webhooks changed (WEBHOOKS_UPDATE).
-pub fn publish_webhooks_update(state: &AppState, hook: &Webhook) {
+pub(crate) fn publish_webhooks_update(state: &AppState, hook: &Webhook) {
     state.publish(Dispatch::channel(
         "WEBHOOKS_UPDATE",
         hook.guild_id,
@@ -21,7 +21,7 @@ pub fn publish_webhooks_update(state: &AppState, hook: &Webhook) {
 
 /// Where a webhook execution posts: the webhook's channel, or `thread_id` if it is a thread of
 /// that channel (10003 otherwise).
-pub fn target_channel(
+pub(crate) fn target_channel(
     state: &AppState,
     hook: &Webhook,
     thread_id: Option<Snowflake>,
@@ -37,7 +37,7 @@ pub fn target_channel(
 }
 
 /// The webhook `id` (10015 if unknown).
-pub fn load(state: &AppState, id: Snowflake) -> Result<Webhook, ApiError> {
+pub(crate) fn load(state: &AppState, id: Snowflake) -> Result<Webhook, ApiError> {
     state
         .store
         .webhooks
@@ -46,7 +46,11 @@ pub fn load(state: &AppState, id: Snowflake) -> Result<Webhook, ApiError> {
 }
 
 /// The webhook `id` if `token` is its token (10015 unknown, 50027 wrong token).
-pub fn load_with_token(state: &AppState, id: Snowflake, token: &str) -> Result<Webhook, ApiError> {
+pub(crate) fn load_with_token(
+    state: &AppState,
+    id: Snowflake,
+    token: &str,
+) -> Result<Webhook, ApiError> {
     let hook = load(state, id)?;
     if hook.token != token {
         return Err(ApiError::Coded {
@@ -59,7 +63,7 @@ pub fn load_with_token(state: &AppState, id: Snowflake, token: &str) -> Result<W
 }
 
 /// The access a webhook posts with in `channel_id` (its guild's @everyone plus posting rights).
-pub fn webhook_access(
+pub(crate) fn webhook_access(
     state: &AppState,
     hook: &Webhook,
     channel_id: Snowflake,

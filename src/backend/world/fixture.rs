@@ -5,7 +5,7 @@ use crate::backend::snowflake::Snowflake;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Fixture {
+pub(super) struct Fixture {
     #[serde(default)]
     pub users: Vec<FixtureUser>,
     #[serde(default)]
@@ -18,7 +18,7 @@ pub struct Fixture {
 /// A DM channel between two users of the fixture.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureDm {
+pub(super) struct FixtureDm {
     #[serde(default)]
     pub id: Option<Snowflake>,
     /// Exactly two user ids.
@@ -30,7 +30,7 @@ pub struct FixtureDm {
 /// A user (or bot) in a fixture.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureUser {
+pub(super) struct FixtureUser {
     pub id: Snowflake,
     pub username: String,
     #[serde(default)]
@@ -68,7 +68,7 @@ pub struct FixtureUser {
 /// A bot's application settings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureApplication {
+pub(super) struct FixtureApplication {
     #[serde(default)]
     pub flags: Option<u64>,
     #[serde(default)]
@@ -85,7 +85,7 @@ pub struct FixtureApplication {
 /// A permission value: Discord sends strings, people write numbers; both are fine.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
-pub enum PermissionValue {
+pub(super) enum PermissionValue {
     Text(String),
     Number(u64),
 }
@@ -102,7 +102,7 @@ impl PermissionValue {
 /// A guild in a fixture.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureGuild {
+pub(super) struct FixtureGuild {
     pub id: Snowflake,
     pub name: String,
     pub owner_id: Snowflake,
@@ -144,7 +144,7 @@ pub struct FixtureGuild {
 /// A thread under a text, announcement or forum channel of the guild.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureThread {
+pub(super) struct FixtureThread {
     pub id: Snowflake,
     pub parent_id: Snowflake,
     pub name: String,
@@ -172,7 +172,7 @@ pub struct FixtureThread {
 /// A channel webhook.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureWebhook {
+pub(super) struct FixtureWebhook {
     pub id: Snowflake,
     pub channel_id: Snowflake,
     pub name: String,
@@ -189,7 +189,7 @@ pub struct FixtureWebhook {
 /// A ban of a fixture user (who then is not a member).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureBan {
+pub(super) struct FixtureBan {
     pub user_id: Snowflake,
     #[serde(default)]
     pub reason: Option<String>,
@@ -198,7 +198,7 @@ pub struct FixtureBan {
 /// An invite to a channel of the guild.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureInvite {
+pub(super) struct FixtureInvite {
     pub code: String,
     pub channel_id: Snowflake,
     /// Defaults to the guild owner.
@@ -218,7 +218,7 @@ pub struct FixtureInvite {
 /// A role in a fixture guild.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureRole {
+pub(super) struct FixtureRole {
     pub id: Snowflake,
     pub name: String,
     #[serde(default)]
@@ -236,7 +236,7 @@ pub struct FixtureRole {
 /// A channel in a fixture guild.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureChannel {
+pub(super) struct FixtureChannel {
     pub id: Snowflake,
     pub name: String,
     #[serde(rename = "type", default)]
@@ -264,7 +264,7 @@ pub struct FixtureChannel {
 /// A permission overwrite in a fixture channel.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureOverwrite {
+pub(super) struct FixtureOverwrite {
     pub id: Snowflake,
     #[serde(rename = "type")]
     pub kind: u8,
@@ -277,7 +277,7 @@ pub struct FixtureOverwrite {
 /// A message pre-seeded in a fixture channel.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureMessage {
+pub(super) struct FixtureMessage {
     #[serde(default)]
     pub id: Option<Snowflake>,
     pub author_id: Snowflake,
@@ -289,7 +289,7 @@ pub struct FixtureMessage {
 /// A member of a fixture guild.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureMember {
+pub(super) struct FixtureMember {
     pub user_id: Snowflake,
     #[serde(default)]
     pub roles: Vec<Snowflake>,
@@ -306,7 +306,7 @@ pub struct FixtureMember {
 /// A custom emoji of a fixture guild.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureEmoji {
+pub(super) struct FixtureEmoji {
     pub id: Snowflake,
     pub name: String,
     #[serde(default)]

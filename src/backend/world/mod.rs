@@ -12,11 +12,11 @@ mod plan;
 mod users;
 mod write;
 
-pub use demo::create_demo_world;
+pub(crate) use demo::create_demo_world;
 
 /// Why a fixture was refused (nothing was written).
 #[derive(Debug, thiserror::Error)]
-pub enum FixtureError {
+pub(crate) enum FixtureError {
     #[error("cannot read fixture {path}: {source}")]
     Read {
         path: String,
@@ -35,7 +35,10 @@ pub enum FixtureError {
 
 /// A fixture file.
 /// Reads, validates and applies a fixture file; nothing is written if anything is wrong.
-pub fn load_fixture_file(store: &Store, path: &Path) -> Result<FixtureSummary, FixtureError> {
+pub(crate) fn load_fixture_file(
+    store: &Store,
+    path: &Path,
+) -> Result<FixtureSummary, FixtureError> {
     let text = std::fs::read(path).map_err(|source| FixtureError::Read {
         path: path.display().to_string(),
         source,
@@ -45,14 +48,14 @@ pub fn load_fixture_file(store: &Store, path: &Path) -> Result<FixtureSummary, F
 
 /// What a fixture created.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FixtureSummary {
+pub(crate) struct FixtureSummary {
     pub users: usize,
     pub guilds: usize,
     pub channels: usize,
 }
 
 /// Validates and applies fixture JSON (`file` names it in errors).
-pub fn load_fixture_bytes(
+pub(crate) fn load_fixture_bytes(
     store: &Store,
     bytes: &[u8],
     file: &str,
