@@ -170,7 +170,7 @@ pub(super) fn route(inner: &Inner, event: &Event) {
 mod tests {
     use super::*;
     use crate::backend::events::Dispatch;
-    use crate::backend::EventBus;
+    use crate::backend::events::EventBus;
     use serde_json::json;
 
     #[test]
