@@ -102,4 +102,5 @@ fn plan(fixture: &fixture::Fixture) -> Result<plan::Plan, plan::PlanError> {
 }
 
 #[cfg(test)]
+#[path = "world_tests.rs"]
 mod tests;
