@@ -73,12 +73,9 @@ impl FromRequestParts<AppState> for Auth {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(ApiError::Unauthorized)?;
-        let auth = Auth {
+        Ok(Auth {
             user: authenticate(state, value)?,
-        };
-        // Kept for the access extractors later in the same request (one token lookup).
-        parts.extensions.insert(auth.clone());
-        Ok(auth)
+        })
     }
 }
 
@@ -144,11 +141,10 @@ fn snowflake_errors(raw: &RawPathParams) -> FormErrors {
     errors
 }
 
-/// The caller `Auth` already found for this request, or a fresh authentication (401).
+/// The caller (401 without valid credentials). A route that also takes `Auth` looks the token
+/// up twice; both hit the in-memory token and user caches, which costs less per request than
+/// carrying the user in the request's extensions on every authenticated route.
 async fn caller(parts: &mut Parts, state: &AppState) -> Result<Arc<User>, ApiError> {
-    if let Some(auth) = parts.extensions.get::<Auth>() {
-        return Ok(auth.user.clone());
-    }
     Ok(Auth::from_request_parts(parts, state).await?.user)
 }
 
