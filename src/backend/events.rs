@@ -64,6 +64,9 @@ impl Event {
     }
 }
 
+/// The name of the internal event [`Dispatch::sessions_revoked`] publishes.
+pub(crate) const SESSIONS_REVOKED: &str = "_SESSIONS_REVOKED";
+
 /// A new event before it is given its bus id.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
@@ -142,6 +145,17 @@ impl Dispatch {
                 data,
             ),
         }
+    }
+
+    /// Not a dispatch: tells the gateway to close every session of `user_id` with 4004 (its
+    /// token was revoked by a logout or a token change); no client ever receives it by name.
+    pub fn sessions_revoked(user_id: Snowflake) -> Self {
+        Dispatch::to(
+            SESSIONS_REVOKED,
+            Audience::Users(vec![user_id]),
+            0,
+            Value::Null,
+        )
     }
 
     /// An event for specific users.

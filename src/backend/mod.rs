@@ -20,6 +20,7 @@ pub(crate) mod ratelimit;
 pub(crate) mod render;
 pub(crate) mod routes;
 pub(crate) mod services;
+pub(crate) mod settings_proto;
 pub(crate) mod snowflake;
 pub(crate) mod state;
 pub(crate) mod store;

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::builders::{has_intent, on_shard};
 use super::registry::Offer;
 use super::Inner;
-use crate::backend::events::{Audience, Event};
+use crate::backend::events::{Audience, Event, SESSIONS_REVOKED};
 use crate::backend::snowflake::Snowflake;
 use crate::gateway::intents;
 use crate::gateway::wire::Prepared;
@@ -122,6 +122,17 @@ fn wants(event: &Event, session_intents: Option<u64>, user_id: Snowflake) -> boo
 
 /// Hands one event to every session that should see it.
 pub(super) fn route(inner: &Inner, event: &Event) {
+    if event.name == SESSIONS_REVOKED {
+        if let Audience::Users(users) = &event.audience {
+            for record in inner.registry.all() {
+                let mut record = record.lock();
+                if users.contains(&record.user_id) {
+                    record.revoke();
+                }
+            }
+        }
+        return;
+    }
     let guild = routing_guild(event);
     let full = Prepared::new(event.name, event.data.clone());
     let mut stripped: Option<Arc<Prepared>> = None;

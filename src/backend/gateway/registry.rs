@@ -187,6 +187,17 @@ impl SessionRecord {
         }
     }
 
+    /// Ends the session because its token was revoked: its connection closes with 4004.
+    pub(crate) fn revoke(&mut self) {
+        self.dead = true;
+        self.pending.clear();
+        if let Some(link) = self.link.take() {
+            let _ = link
+                .control
+                .send(Control::Kick(CloseCode::AuthenticationFailed));
+        }
+    }
+
     /// Marks the session ended by its client (1000/1001) or a fatal close.
     pub(crate) fn end(&mut self) {
         self.dead = true;

@@ -11,6 +11,7 @@ use super::ratelimit;
 use super::state::AppState;
 
 pub(crate) mod applications;
+pub(crate) mod auth;
 pub(crate) mod automod;
 pub(crate) mod channels;
 pub(crate) mod client;
@@ -59,6 +60,7 @@ pub(crate) struct ApiVersion(pub u8);
 pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .merge(users::routes())
+        .merge(auth::routes())
         .merge(guilds::routes())
         .merge(roles::routes())
         .merge(members::routes())

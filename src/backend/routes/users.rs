@@ -1,13 +1,12 @@
 //! Users, DMs, sign-in, applications and gateway discovery.
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::accounts;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
@@ -32,8 +31,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/@me/channels", get(my_dms).post(open_dm))
         .route("/users/@me/connections", get(connections))
         .route("/users/{user_id}", get(get_user))
-        .route("/auth/login", post(login))
-        .route("/auth/register", post(register))
         .route(
             "/applications/@me",
             get(get_my_application).patch(patch_my_application),
@@ -279,81 +276,6 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
 
 async fn connections(_auth: Auth) -> ApiResult {
     Ok(ok(json!([])))
-}
-
-#[derive(Deserialize)]
-struct Login {
-    login: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
-}
-
-async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> ApiResult {
-    let login = body.login.or(body.email);
-    let mut checks = Validator::default();
-    checks.required("login", login.as_ref());
-    checks.required("password", body.password.as_ref());
-    checks.finish()?;
-    let (login, password) = (login.unwrap_or_default(), body.password.unwrap_or_default());
-    match accounts::check_login(&state.store, &login, &password)? {
-        Some((user, token)) => Ok(ok(json!({
-            "user_id": user.id,
-            "token": token,
-            "user_settings": {"locale": user.locale, "theme": "dark"},
-        }))),
-        None => {
-            let mut checks = Validator::default();
-            checks.add("login", "INVALID_LOGIN", "Login or password is invalid.");
-            checks.add("password", "INVALID_LOGIN", "Login or password is invalid.");
-            Err(checks.finish().err().unwrap_or(ApiError::Unauthorized))
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct Register {
-    username: Option<String>,
-    global_name: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
-}
-
-async fn register(State(state): State<AppState>, Body(body): Body<Register>) -> ApiResult {
-    let mut checks = Validator::default();
-    checks.required("username", body.username.as_ref());
-    checks.length("username", body.username.as_deref(), 2, 32);
-    checks.length("password", body.password.as_deref(), 8, 72);
-    if let Some(email) = &body.email {
-        if !email.contains('@') {
-            checks.add(
-                "email",
-                "EMAIL_TYPE_INVALID_EMAIL",
-                "Not a well formed email address.",
-            );
-        } else if state.store.emails.get(&email.to_lowercase())?.is_some() {
-            checks.add(
-                "email",
-                "EMAIL_ALREADY_REGISTERED",
-                "Email is already registered.",
-            );
-        }
-    }
-    checks.finish()?;
-    let id = state.store.next_id();
-    let (user, token) = accounts::create_user(
-        &state.store,
-        accounts::NewUser {
-            id,
-            username: body.username.unwrap_or_default(),
-            global_name: body.global_name,
-            bot: false,
-            token: None,
-            email: body.email,
-            password: body.password,
-        },
-    )?;
-    state.store.flush_async().await?;
-    Ok(super::created(json!({"token": token, "user_id": user.id})))
 }
 
 async fn get_my_application(State(state): State<AppState>, auth: Auth) -> ApiResult {

@@ -1,6 +1,7 @@
 //! The backend's shared operations: what a route, a fixture (`world`) or the backend gateway
 //! calls to change the world (post a message, create a guild, answer an interaction…). Services
 //! sit above `state`/`events`/`render`/`store` and below `routes`; they never import a route.
+pub(crate) mod auth;
 pub(crate) mod channels;
 pub(crate) mod commands;
 pub(crate) mod common;
@@ -12,4 +13,5 @@ pub(crate) mod messages;
 pub(crate) mod patch;
 pub(crate) mod polls;
 pub(crate) mod publish;
+pub(crate) mod settings;
 pub(crate) mod webhooks;

@@ -1,0 +1,446 @@
+//! Signing in the official client's way: password login, the MFA ticket and its second step
+//! (RFC 6238 TOTP or a one-time backup code), enabling and disabling TOTP, and logout (the
+//! token stops working and its gateway sessions close with 4004).
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use parking_lot::Mutex;
+use rand::{Rng, RngCore};
+use ring::hmac;
+
+use crate::backend::accounts;
+use crate::backend::error::{ApiError, Unknown};
+use crate::backend::events::Dispatch;
+use crate::backend::model::User;
+use crate::backend::render;
+use crate::backend::snowflake::{now_ms, Snowflake};
+use crate::backend::state::AppState;
+use crate::backend::user_state::{BackupCode, MfaState};
+
+/// How long an MFA ticket from `/auth/login` stays valid.
+const TICKET_LIFETIME: Duration = Duration::from_secs(300);
+/// Seconds per TOTP step (RFC 6238's default).
+const TOTP_STEP: u64 = 30;
+/// Backup codes handed out when TOTP is enabled or the codes are regenerated.
+const BACKUP_CODES: usize = 10;
+
+/// MFA tickets in flight: ticket → (user, when it was issued).
+static TICKETS: LazyLock<Mutex<HashMap<String, (Snowflake, Instant)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Discord's 60008 for a wrong second factor.
+pub(crate) fn invalid_code() -> ApiError {
+    ApiError::bad_request(60008, "Invalid two-factor code")
+}
+
+/// What a correct email and password lead to.
+#[derive(Debug)]
+pub(crate) enum LoginOutcome {
+    /// Signed in: the user and their token.
+    Token(User, String),
+    /// A second factor is needed: the user and the ticket for `/auth/mfa/{type}`.
+    Mfa(User, String),
+}
+
+/// Checks a login (email) and password; `None` when they do not match an account.
+pub(crate) fn login(
+    state: &AppState,
+    login: &str,
+    password: &str,
+) -> Result<Option<LoginOutcome>, ApiError> {
+    let Some((user, token)) = accounts::check_login(&state.store, login, password)? else {
+        return Ok(None);
+    };
+    if state.store.account.mfa.get(user.id)?.is_none() {
+        return Ok(Some(LoginOutcome::Token(user, token)));
+    }
+    let ticket = issue_ticket(user.id);
+    Ok(Some(LoginOutcome::Mfa(user, ticket)))
+}
+
+fn issue_ticket(user_id: Snowflake) -> String {
+    let mut random = [0u8; 24];
+    rand::rng().fill_bytes(&mut random);
+    let ticket = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(user_id.to_string()),
+        URL_SAFE_NO_PAD.encode(random)
+    );
+    let now = Instant::now();
+    let mut tickets = TICKETS.lock();
+    tickets.retain(|_, (_, issued)| now.duration_since(*issued) < TICKET_LIFETIME);
+    tickets.insert(ticket.clone(), (user_id, now));
+    ticket
+}
+
+/// Completes an MFA login: `code` is a TOTP code (`kind` "totp") or a backup code ("backup").
+/// The ticket is spent only on success, as Discord lets the user retry a typo.
+pub(crate) fn complete_mfa(
+    state: &AppState,
+    kind: &str,
+    ticket: &str,
+    code: &str,
+) -> Result<(User, String), ApiError> {
+    let user_id = {
+        let tickets = TICKETS.lock();
+        match tickets.get(ticket) {
+            Some((user_id, issued)) if issued.elapsed() < TICKET_LIFETIME => *user_id,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "ticket",
+                    "TICKET_INVALID",
+                    "Invalid ticket",
+                ))
+            }
+        }
+    };
+    let _guard = state.store.lock();
+    let mfa = state
+        .store
+        .account
+        .mfa
+        .get(user_id)?
+        .ok_or_else(invalid_code)?;
+    let accepted = match kind {
+        "totp" => verify_totp(&mfa.totp_secret, code, now_ms() / 1000),
+        "backup" => consume_backup_code(state, user_id, mfa, code)?,
+        _ => false,
+    };
+    if !accepted {
+        return Err(invalid_code());
+    }
+    TICKETS.lock().remove(ticket);
+    let user = state
+        .store
+        .user(user_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let credentials = state
+        .store
+        .credentials
+        .get(user_id)?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok((user, credentials.token))
+}
+
+/// Marks `code` used when it is an unused backup code of the user; whether it was.
+fn consume_backup_code(
+    state: &AppState,
+    user_id: Snowflake,
+    mut mfa: MfaState,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let typed: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let Some(slot) = mfa
+        .backup_codes
+        .iter_mut()
+        .find(|slot| !slot.consumed && slot.code == typed)
+    else {
+        return Ok(false);
+    };
+    slot.consumed = true;
+    state.store.account.mfa.put(user_id, &mfa)?;
+    Ok(true)
+}
+
+/// The RFC 6238 code (HMAC-SHA1, 6 digits) of `secret` for time step `step`.
+pub(crate) fn totp_code(secret: &[u8], step: u64) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+    let tag = hmac::sign(&key, &step.to_be_bytes());
+    let digest = tag.as_ref();
+    let offset = usize::from(digest[digest.len() - 1] & 0x0f);
+    let word = [
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ];
+    format!("{:06}", u32::from_be_bytes(word) % 1_000_000)
+}
+
+/// Whether `code` is the TOTP code of the base32 `secret` at `unix_seconds`, one step of clock
+/// drift either way allowed (RFC 6238 §5.2).
+pub(crate) fn verify_totp(secret: &str, code: &str, unix_seconds: u64) -> bool {
+    let Some(key) = base32_decode(secret) else {
+        return false;
+    };
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let step = unix_seconds / TOTP_STEP;
+    [step.saturating_sub(1), step, step + 1]
+        .iter()
+        .any(|candidate| totp_code(&key, *candidate) == code)
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// RFC 4648 base32 without padding (what authenticator apps take).
+pub(crate) fn base32_encode(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in bytes {
+        buffer = (buffer << 8) | u32::from(*byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// Decodes base32 (case, spaces and padding ignored); `None` on any other character.
+pub(crate) fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '=' && *c != '-')
+    {
+        let value = BASE32
+            .iter()
+            .position(|b| char::from(*b) == c.to_ascii_uppercase())?;
+        buffer = ((buffer << 5) | value as u32) & 0xffff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A fresh set of backup codes (eight lowercase letters and digits each).
+pub(crate) fn new_backup_codes() -> Vec<BackupCode> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..BACKUP_CODES)
+        .map(|_| BackupCode {
+            code: (0..8)
+                .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+                .collect(),
+            consumed: false,
+        })
+        .collect()
+}
+
+/// The wire shape of backup codes (`{user_id, code, consumed}`).
+pub(crate) fn backup_codes_json(user_id: Snowflake, codes: &[BackupCode]) -> serde_json::Value {
+    serde_json::Value::Array(
+        codes
+            .iter()
+            .map(
+                |c| serde_json::json!({"user_id": user_id, "code": c.code, "consumed": c.consumed}),
+            )
+            .collect(),
+    )
+}
+
+/// Checks the caller's password (60005-style flows need it first); false when it is wrong.
+pub(crate) fn password_matches(
+    state: &AppState,
+    user: &User,
+    password: &str,
+) -> Result<bool, ApiError> {
+    let Some(email) = &user.email else {
+        return Ok(false);
+    };
+    Ok(accounts::check_login(&state.store, email, password)?.is_some())
+}
+
+/// Gives the user a new token (the old one stops working) and closes every gateway session
+/// opened with the old one (close code 4004). Returns the new token.
+pub(crate) fn rotate_token(state: &AppState, user_id: Snowflake) -> Result<String, ApiError> {
+    let new_token = {
+        let _guard = state.store.lock();
+        let mut credentials = state
+            .store
+            .credentials
+            .get(user_id)?
+            .ok_or(ApiError::Unauthorized)?;
+        let user = state.store.user(user_id)?.ok_or(ApiError::Unauthorized)?;
+        credentials.token = accounts::generate_token(user_id);
+        state.store.put_user(&user, &credentials)?;
+        credentials.token
+    };
+    state.publish(Dispatch::sessions_revoked(user_id));
+    Ok(new_token)
+}
+
+/// Turns TOTP on with `secret` once `code` proves the user's app has it; the new MFA state.
+pub(crate) fn enable_totp(
+    state: &AppState,
+    user_id: Snowflake,
+    secret: &str,
+    code: &str,
+) -> Result<MfaState, ApiError> {
+    let secret: String = secret
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if base32_decode(&secret).is_none_or(|key| key.len() < 10) {
+        return Err(ApiError::invalid_field(
+            "secret",
+            "BASE_TYPE_BAD_SECRET",
+            "Invalid TOTP secret",
+        ));
+    }
+    if !verify_totp(&secret, code, now_ms() / 1000) {
+        return Err(invalid_code());
+    }
+    let mfa = MfaState {
+        totp_secret: secret,
+        backup_codes: new_backup_codes(),
+    };
+    set_mfa_flag(state, user_id, Some(&mfa))?;
+    Ok(mfa)
+}
+
+/// Turns TOTP off after checking `code` (TOTP or an unused backup code).
+pub(crate) fn disable_totp(
+    state: &AppState,
+    user_id: Snowflake,
+    code: &str,
+) -> Result<(), ApiError> {
+    let mfa =
+        state.store.account.mfa.get(user_id)?.ok_or_else(|| {
+            ApiError::bad_request(60001, "This account does not have MFA enabled")
+        })?;
+    let totp_ok = verify_totp(&mfa.totp_secret, code, now_ms() / 1000);
+    if !totp_ok && !consume_backup_code(state, user_id, mfa, code)? {
+        return Err(invalid_code());
+    }
+    set_mfa_flag(state, user_id, None)
+}
+
+/// Stores (or removes) the MFA state, sets `mfa_enabled` and sends USER_UPDATE.
+fn set_mfa_flag(
+    state: &AppState,
+    user_id: Snowflake,
+    mfa: Option<&MfaState>,
+) -> Result<(), ApiError> {
+    let user = {
+        let _guard = state.store.lock();
+        match mfa {
+            Some(mfa) => state.store.account.mfa.put(user_id, mfa)?,
+            None => {
+                state.store.account.mfa.remove(user_id)?;
+            }
+        }
+        let mut user = state.store.user(user_id)?.ok_or(ApiError::Unauthorized)?;
+        user.mfa_enabled = mfa.is_some();
+        state.store.users.put(user_id, &user)?;
+        user
+    };
+    state.publish(Dispatch::users(
+        "USER_UPDATE",
+        vec![user_id],
+        0,
+        render::user_private(&user),
+    ));
+    Ok(())
+}
+
+/// A new TOTP secret for the enable flow (20 random bytes, base32).
+pub(crate) fn new_totp_secret() -> String {
+    let mut key = [0u8; 20];
+    rand::rng().fill_bytes(&mut key);
+    base32_encode(&key)
+}
+
+/// An `/auth/fingerprint` value: `{id}.{random}`, as Discord shapes them.
+pub(crate) fn fingerprint(id: Snowflake) -> String {
+    let mut random = [0u8; 20];
+    rand::rng().fill_bytes(&mut random);
+    format!("{id}.{}", URL_SAFE_NO_PAD.encode(random))
+}
+
+/// Marks the user's email verified (USER_UPDATE); returns their id.
+pub(crate) fn mark_verified(state: &AppState, user_id: Snowflake) -> Result<Snowflake, ApiError> {
+    let user = {
+        let _guard = state.store.lock();
+        let mut user = state.store.user(user_id)?.ok_or(ApiError::Unauthorized)?;
+        user.verified = true;
+        state.store.users.put(user_id, &user)?;
+        user
+    };
+    state.publish(Dispatch::users(
+        "USER_UPDATE",
+        vec![user_id],
+        0,
+        render::user_private(&user),
+    ));
+    Ok(user_id)
+}
+
+/// The user's backup codes, a fresh set when `regenerate`; 60001 without MFA.
+pub(crate) fn backup_codes(
+    state: &AppState,
+    user_id: Snowflake,
+    regenerate: bool,
+) -> Result<Vec<BackupCode>, ApiError> {
+    let _guard = state.store.lock();
+    let mut mfa =
+        state.store.account.mfa.get(user_id)?.ok_or_else(|| {
+            ApiError::bad_request(60001, "This account does not have MFA enabled")
+        })?;
+    if regenerate {
+        mfa.backup_codes = new_backup_codes();
+        state.store.account.mfa.put(user_id, &mfa)?;
+    }
+    Ok(mfa.backup_codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_6238_sha1_vectors() {
+        // RFC 6238 appendix B: the ASCII secret "12345678901234567890", 8 digits truncated to
+        // the last six here.
+        let key = b"12345678901234567890";
+        for (time, eight) in [
+            (59u64, "94287082"),
+            (1111111109, "07081804"),
+            (1111111111, "14050471"),
+            (1234567890, "89005924"),
+            (2000000000, "69279037"),
+        ] {
+            assert_eq!(totp_code(key, time / 30), eight[2..]);
+        }
+    }
+
+    #[test]
+    fn base32_round_trips_and_verification_allows_one_step_of_drift() {
+        let key = b"12345678901234567890";
+        let secret = base32_encode(key);
+        assert_eq!(secret, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(base32_decode(&secret).unwrap(), key);
+        assert!(base32_decode("not base32!").is_none());
+        let code = totp_code(key, 1111111111 / 30);
+        assert!(verify_totp(&secret, &code, 1111111111));
+        assert!(verify_totp(&secret, &code, 1111111111 + 30));
+        assert!(!verify_totp(&secret, &code, 1111111111 + 90));
+        assert!(!verify_totp(&secret, "12345", 1111111111));
+    }
+
+    #[test]
+    fn backup_codes_are_distinct_and_eight_characters() {
+        let codes = new_backup_codes();
+        assert_eq!(codes.len(), BACKUP_CODES);
+        assert!(codes.iter().all(|c| c.code.len() == 8 && !c.consumed));
+    }
+}
