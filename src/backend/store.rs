@@ -362,6 +362,21 @@ impl<K: Key + ?Sized + 'static, V: Serialize + DeserializeOwned + Clone> Table<K
         self.values_bytes(prefix.encode().as_ref())
     }
 
+    /// Every value under `prefix` with the last id of its key (a note's target user...).
+    pub fn values_by_last_id(
+        &self,
+        prefix: impl Prefix<K>,
+    ) -> Result<Vec<(Snowflake, V)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix.encode().as_ref()) {
+            let (key, bytes) = item?;
+            if let Some(id) = last_id(&key) {
+                out.push((id, serde_json::from_slice(&bytes)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every value of the table, in key order.
     pub fn all(&self) -> Result<Vec<V>, StoreError> {
         self.values_bytes(&[])

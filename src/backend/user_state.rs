@@ -135,7 +135,7 @@ fn inherit_notifications() -> u8 {
 
 /// A user's notification settings for one guild (or for DMs), stored under `(user, guild id or
 /// 0)`; the wire's `guild_id` is null for DMs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct UserGuildSettings {
     /// The guild; none for the DM settings (`/users/@me/guilds/@me/settings`).
     pub guild_id: Option<Snowflake>,
@@ -179,6 +179,28 @@ pub(crate) struct UserGuildSettings {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for UserGuildSettings {
+    /// Discord's defaults, the same as a stored row with every field missing (notifications
+    /// inherit from the guild, mobile push on).
+    fn default() -> Self {
+        UserGuildSettings {
+            guild_id: None,
+            muted: false,
+            mute_config: None,
+            message_notifications: inherit_notifications(),
+            suppress_everyone: false,
+            suppress_roles: false,
+            mobile_push: true,
+            hide_muted_channels: false,
+            notify_highlights: 0,
+            mute_scheduled_events: false,
+            flags: 0,
+            channel_overrides: Vec::new(),
+            version: 0,
+        }
+    }
 }
 
 /// A user's second factor, stored by user id. Present only once TOTP is enabled.

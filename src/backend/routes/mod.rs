@@ -35,6 +35,8 @@ pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod oauth2;
 pub(crate) mod polls;
+pub(crate) mod read_states;
+pub(crate) mod relationships;
 pub(crate) mod roles;
 pub(crate) mod scheduled_events;
 pub(crate) mod search;
@@ -45,6 +47,7 @@ pub(crate) mod subscriptions;
 pub(crate) mod templates;
 #[cfg(test)]
 mod test_support;
+pub(crate) mod user_settings;
 pub(crate) mod users;
 pub(crate) mod voice_channels;
 pub(crate) mod voice_states;
@@ -61,6 +64,9 @@ pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .merge(users::routes())
         .merge(auth::routes())
+        .merge(user_settings::routes())
+        .merge(read_states::routes())
+        .merge(relationships::routes())
         .merge(guilds::routes())
         .merge(roles::routes())
         .merge(members::routes())

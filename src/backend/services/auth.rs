@@ -183,6 +183,7 @@ pub(crate) fn verify_totp(secret: &str, code: &str, unix_seconds: u64) -> bool {
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// RFC 4648 base32 without padding (what authenticator apps take).
+#[cfg(test)]
 pub(crate) fn base32_encode(bytes: &[u8]) -> String {
     let mut out = String::new();
     let (mut buffer, mut bits) = (0u32, 0u32);
@@ -351,13 +352,6 @@ fn set_mfa_flag(
         render::user_private(&user),
     ));
     Ok(())
-}
-
-/// A new TOTP secret for the enable flow (20 random bytes, base32).
-pub(crate) fn new_totp_secret() -> String {
-    let mut key = [0u8; 20];
-    rand::rng().fill_bytes(&mut key);
-    base32_encode(&key)
 }
 
 /// An `/auth/fingerprint` value: `{id}.{random}`, as Discord shapes them.

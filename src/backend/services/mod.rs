@@ -13,5 +13,7 @@ pub(crate) mod messages;
 pub(crate) mod patch;
 pub(crate) mod polls;
 pub(crate) mod publish;
+pub(crate) mod read_states;
+pub(crate) mod relationships;
 pub(crate) mod settings;
 pub(crate) mod webhooks;

@@ -1,0 +1,221 @@
+//! Read states: what each user has read (acks) and how many unread mentions wait in each
+//! channel, counted from the stored messages (user, role and @everyone mentions after the last
+//! ack; messages from users the reader blocked never count). MESSAGE_ACK and CHANNEL_PINS_ACK
+//! go to the user's sessions.
+use serde_json::json;
+
+use crate::backend::error::ApiError;
+use crate::backend::events::Dispatch;
+use crate::backend::model::{Channel, Message};
+use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
+use crate::backend::state::AppState;
+use crate::backend::user_state::{read_state_type, ReadState};
+
+/// Most messages scanned when counting the mentions after an ack.
+const MENTION_SCAN: usize = 10_000;
+
+/// Whether `message` mentions `user_id` (directly, by one of `roles`, or @everyone/@here).
+fn mentions(message: &Message, user_id: Snowflake, roles: &[Snowflake]) -> bool {
+    message.author_id != user_id
+        && (message.mention_everyone
+            || message.mentions.contains(&user_id)
+            || message.mention_roles.iter().any(|r| roles.contains(r)))
+}
+
+/// Unread mentions of `user_id` in `channel` after `after` (exclusive).
+pub(crate) fn mention_count(
+    state: &AppState,
+    user_id: Snowflake,
+    channel: &Channel,
+    after: Snowflake,
+) -> Result<u32, ApiError> {
+    let roles = match channel.guild_id {
+        Some(guild_id) => state
+            .store
+            .member(guild_id, user_id)?
+            .map(|m| m.roles)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let start = Snowflake(after.0.saturating_add(1));
+    let messages = state.store.messages.range(
+        (channel.id, start),
+        (channel.id, Snowflake(u64::MAX)),
+        false,
+        MENTION_SCAN,
+    )?;
+    let blocked = |author: Snowflake| {
+        crate::backend::services::relationships::has_blocked(state, user_id, author)
+            .unwrap_or(false)
+    };
+    let count = messages
+        .iter()
+        .filter(|m| mentions(m, user_id, &roles) && !blocked(m.author_id))
+        .count();
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+fn bump_version(state: &AppState, user_id: Snowflake) -> Result<u64, ApiError> {
+    let mut versions = state
+        .store
+        .account
+        .versions
+        .get(user_id)?
+        .unwrap_or_default();
+    versions.read_state += 1;
+    state.store.account.versions.put(user_id, &versions)?;
+    Ok(versions.read_state)
+}
+
+/// The key of a channel read state.
+fn channel_key(user_id: Snowflake, channel_id: Snowflake) -> (Snowflake, Snowflake, Snowflake) {
+    (
+        user_id,
+        Snowflake(u64::from(read_state_type::CHANNEL)),
+        channel_id,
+    )
+}
+
+/// Acknowledges `message_id` in `channel` for `user_id`. `mention_count` (with `manual`) sets
+/// the count as the client asks; otherwise it is counted. Sends MESSAGE_ACK; returns the state.
+pub(crate) fn ack_message(
+    state: &AppState,
+    user_id: Snowflake,
+    channel: &Channel,
+    message_id: Snowflake,
+    manual: bool,
+    mention_count_override: Option<u32>,
+) -> Result<ReadState, ApiError> {
+    let (read_state, version) = {
+        let _guard = state.store.lock();
+        let key = channel_key(user_id, channel.id);
+        let mut read_state = state
+            .store
+            .account
+            .read_states
+            .get(key)?
+            .unwrap_or(ReadState {
+                id: channel.id,
+                ..ReadState::default()
+            });
+        read_state.last_message_id = Some(message_id);
+        read_state.mention_count = match mention_count_override {
+            Some(count) if manual => count,
+            _ => mention_count(state, user_id, channel, message_id)?,
+        };
+        read_state.flags = u32::from(channel.guild_id.is_some());
+        read_state.last_viewed = Some(days_since_epoch());
+        state.store.account.read_states.put(key, &read_state)?;
+        (read_state, bump_version(state, user_id)?)
+    };
+    let mut data = json!({
+        "channel_id": channel.id,
+        "message_id": message_id,
+        "ack_type": read_state_type::CHANNEL,
+        "mention_count": read_state.mention_count,
+        "flags": read_state.flags,
+        "last_viewed": read_state.last_viewed,
+        "version": version,
+    });
+    if manual {
+        data["manual"] = json!(true);
+    }
+    state.publish(Dispatch::users("MESSAGE_ACK", vec![user_id], 0, data));
+    Ok(read_state)
+}
+
+/// Days since the Discord epoch (2015), a read state's `last_viewed`.
+fn days_since_epoch() -> u32 {
+    let ms = now_ms().saturating_sub(crate::backend::snowflake::DISCORD_EPOCH_MS);
+    u32::try_from(ms / 86_400_000).unwrap_or(u32::MAX)
+}
+
+/// Acknowledges a non-channel read state (guild home, events...) at `entity_id`.
+pub(crate) fn ack_other(
+    state: &AppState,
+    user_id: Snowflake,
+    kind: u8,
+    resource: Snowflake,
+    entity_id: Snowflake,
+) -> Result<(), ApiError> {
+    let version = {
+        let _guard = state.store.lock();
+        let key = (user_id, Snowflake(u64::from(kind)), resource);
+        let mut read_state = state
+            .store
+            .account
+            .read_states
+            .get(key)?
+            .unwrap_or(ReadState {
+                id: resource,
+                read_state_type: kind,
+                ..ReadState::default()
+            });
+        read_state.last_acked_id = Some(entity_id);
+        read_state.badge_count = 0;
+        state.store.account.read_states.put(key, &read_state)?;
+        bump_version(state, user_id)?
+    };
+    state.publish(Dispatch::users(
+        "MESSAGE_ACK",
+        vec![user_id],
+        0,
+        json!({"channel_id": resource, "message_id": entity_id, "ack_type": kind, "version": version}),
+    ));
+    Ok(())
+}
+
+/// Marks the channel's pins read up to now (CHANNEL_PINS_ACK).
+pub(crate) fn ack_pins(
+    state: &AppState,
+    user_id: Snowflake,
+    channel: &Channel,
+) -> Result<(), ApiError> {
+    let timestamp = iso8601_from_ms(now_ms());
+    let version = {
+        let _guard = state.store.lock();
+        let key = channel_key(user_id, channel.id);
+        let mut read_state = state
+            .store
+            .account
+            .read_states
+            .get(key)?
+            .unwrap_or(ReadState {
+                id: channel.id,
+                ..ReadState::default()
+            });
+        read_state.last_pin_timestamp = Some(timestamp.clone());
+        state.store.account.read_states.put(key, &read_state)?;
+        bump_version(state, user_id)?
+    };
+    state.publish(Dispatch::users(
+        "CHANNEL_PINS_ACK",
+        vec![user_id],
+        0,
+        json!({"channel_id": channel.id, "timestamp": timestamp, "version": version}),
+    ));
+    Ok(())
+}
+
+/// Every read state of `user_id` with channel mention counts recomputed from the stored
+/// messages (what READY's `read_state.entries` carries).
+// The user gateway's READY (#15) calls this once both branches are merged.
+#[allow(dead_code)]
+pub(crate) fn read_states_for(
+    state: &AppState,
+    user_id: Snowflake,
+) -> Result<Vec<ReadState>, ApiError> {
+    let mut out = state.store.account.read_states.values(user_id)?;
+    for read_state in &mut out {
+        if read_state.read_state_type != read_state_type::CHANNEL {
+            continue;
+        }
+        if let (Some(last), Some(channel)) = (
+            read_state.last_message_id,
+            state.store.channel(read_state.id)?,
+        ) {
+            read_state.mention_count = mention_count(state, user_id, &channel, last)?;
+        }
+    }
+    Ok(out)
+}

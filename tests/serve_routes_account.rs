@@ -1,0 +1,901 @@
+//! The official client's account routes on the built binary: auth with MFA (RFC 6238 TOTP and
+//! backup codes) and logout closing gateway sessions with 4004, relationships and notes with
+//! their events on both users' sessions, read states with mention counts from real messages,
+//! settings protos built and read with the published discord-protos definitions, the legacy
+//! settings kept consistent, user guild settings, and persistence across a restart.
+mod serve_routes_gateway_support;
+mod serve_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use serve_routes_gateway_support::{call, next_dispatch, session, Socket};
+use serve_support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Intents a user client does not send; user sessions get their events regardless.
+const NO_INTENTS: u64 = 0;
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.bytes() {
+        let value = ALPHABET.iter().position(|b| *b == c).expect("base32") as u32;
+        buffer = ((buffer << 5) | value) & 0xffff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The RFC 6238 code of a base32 secret now, computed independently of the server.
+fn totp_now(secret: &str) -> String {
+    let key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        &base32_decode(secret),
+    );
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30;
+    let tag = ring::hmac::sign(&key, &step.to_be_bytes());
+    let d = tag.as_ref();
+    let offset = (d[19] & 0x0f) as usize;
+    let word = u32::from_be_bytes([
+        d[offset] & 0x7f,
+        d[offset + 1],
+        d[offset + 2],
+        d[offset + 3],
+    ]);
+    format!("{:06}", word % 1_000_000)
+}
+
+const TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+async fn login(base: &str, login: &str, password: &str) -> (u16, Value) {
+    call(
+        base,
+        "POST",
+        "/auth/login".into(),
+        "",
+        json!({"login": login, "password": password}),
+    )
+    .await
+}
+
+/// Waits for the connection to close; its close code.
+async fn close_code(ws: &mut Socket) -> u16 {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame or the close within 10 s");
+        match frame {
+            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+            Some(Ok(_)) => continue,
+            other => panic!("connection ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_login_backup_codes_and_logout() {
+    let server = Server::on_fixture_async().await;
+    let base = server.base();
+    // Enabling TOTP: the password first (60005 asks for the secret), then secret + code.
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "wrong"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(50035)));
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "hunter2"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(60005)));
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "hunter2", "secret": TOTP_SECRET, "code": "000000"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!(60008)),
+        "{body}"
+    );
+    let mut watcher = session(&server.addr, ALICE, NO_INTENTS).await;
+    let (status, enabled) = call(
+        &base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "hunter2", "secret": TOTP_SECRET, "code": totp_now(TOTP_SECRET)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{enabled}");
+    let token = enabled["token"].as_str().unwrap().to_string();
+    assert_ne!(token, ALICE);
+    let codes: Vec<String> = enabled["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    // The old token's session is closed with 4004 and the old token stops working.
+    assert_eq!(close_code(&mut watcher).await, 4004);
+    let (status, _) = call(&base, "GET", "/users/@me".into(), ALICE, Value::Null).await;
+    assert_eq!(status, 401);
+    let (_, me) = call(&base, "GET", "/users/@me".into(), &token, Value::Null).await;
+    assert_eq!(me["mfa_enabled"], true);
+
+    // Login now needs the second factor.
+    let (status, first) = login(&base, "alice@example.com", "hunter2").await;
+    assert_eq!(status, 200);
+    assert_eq!(first["mfa"], true);
+    assert_eq!(first["totp"], true);
+    assert_eq!(first["sms"], false);
+    assert_eq!(first["backup"], true);
+    assert!(first["webauthn"].is_null());
+    assert!(first.get("token").is_none());
+    let ticket = first["ticket"].as_str().unwrap().to_string();
+    let (status, wrong) = call(
+        &base,
+        "POST",
+        "/auth/mfa/totp".into(),
+        "",
+        json!({"ticket": ticket, "code": "123456"}),
+    )
+    .await;
+    assert_eq!((status, wrong["code"].clone()), (400, json!(60008)));
+    let (status, done) = call(
+        &base,
+        "POST",
+        "/auth/mfa/totp".into(),
+        "",
+        json!({"ticket": ticket, "code": totp_now(TOTP_SECRET)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["token"], token.as_str());
+    assert!(done["user_settings"]["locale"].is_string());
+    // A spent ticket is gone.
+    let (status, _) = call(
+        &base,
+        "POST",
+        "/auth/mfa/totp".into(),
+        "",
+        json!({"ticket": ticket, "code": totp_now(TOTP_SECRET)}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // A backup code works once.
+    let (_, second) = login(&base, "alice@example.com", "hunter2").await;
+    let ticket = second["ticket"].as_str().unwrap().to_string();
+    let (status, _) = call(
+        &base,
+        "POST",
+        "/auth/mfa/backup".into(),
+        "",
+        json!({"ticket": ticket, "code": codes[0]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, third) = login(&base, "alice@example.com", "hunter2").await;
+    let ticket = third["ticket"].as_str().unwrap().to_string();
+    let (status, reused) = call(
+        &base,
+        "POST",
+        "/auth/mfa/backup".into(),
+        "",
+        json!({"ticket": ticket, "code": codes[0]}),
+    )
+    .await;
+    assert_eq!((status, reused["code"].clone()), (400, json!(60008)));
+
+    // Logout: the token stops working and its gateway session closes with 4004.
+    let mut live = session(&server.addr, &token, NO_INTENTS).await;
+    let (status, _) = call(
+        &base,
+        "POST",
+        "/auth/logout".into(),
+        &token,
+        json!({"provider": null}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(close_code(&mut live).await, 4004);
+    let (status, _) = call(&base, "GET", "/users/@me".into(), &token, Value::Null).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_location_metadata_and_errors() {
+    let server = Server::on_fixture_async().await;
+    let base = server.base();
+    let (status, meta) = call(
+        &base,
+        "GET",
+        "/auth/location-metadata".into(),
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(meta["consent_required"], false);
+    assert!(meta["country_code"].is_string());
+    assert!(meta["promotional_email_opt_in"]["required"].is_boolean());
+    let (status, taken) = call(
+        &base,
+        "POST",
+        "/auth/register".into(),
+        "",
+        json!({"email": "ALICE@example.com", "password": "long-enough", "global_name": "A"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        taken["errors"]["email"]["_errors"][0]["code"],
+        "EMAIL_ALREADY_REGISTERED"
+    );
+    // No username: one is picked; date of birth and consent as the client sends them.
+    let (status, made) = call(
+        &base,
+        "POST",
+        "/auth/register".into(),
+        "",
+        json!({"email": "zed@example.com", "password": "long-enough", "global_name": "Zed",
+               "consent": true, "date_of_birth": "1990-01-02"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let (_, me) = call(
+        &base,
+        "GET",
+        "/users/@me".into(),
+        made["token"].as_str().unwrap(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(me["global_name"], "Zed");
+    assert!(me["username"].as_str().unwrap().starts_with("zed"));
+    let (status, bad) = call(
+        &base,
+        "POST",
+        "/auth/register".into(),
+        "",
+        json!({"email": "y@example.com", "password": "long-enough", "username": "yy",
+               "consent": false, "date_of_birth": "soon"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(bad["errors"]["consent"].is_object());
+    assert!(bad["errors"]["date_of_birth"].is_object());
+    let (status, fingerprint) =
+        call(&base, "POST", "/auth/fingerprint".into(), "", json!({})).await;
+    assert_eq!(status, 200);
+    assert!(fingerprint["fingerprint"].as_str().unwrap().contains('.'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relationships_reach_both_sides_and_notes_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let fixture = FIXTURE.to_string();
+    let server = {
+        let (data, fixture) = (data.clone(), fixture.clone());
+        tokio::task::spawn_blocking(move || {
+            Server::start_in(&data, Some(&fixture), &["--rate-limit", "off"]).unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let base = server.base();
+    let mut alice = session(&server.addr, ALICE, NO_INTENTS).await;
+    let mut carol = session(&server.addr, CAROL, NO_INTENTS).await;
+    // Carol shares no guild with alice: a request by username reaches her anyway.
+    let (status, _) = call(
+        &base,
+        "POST",
+        "/users/@me/relationships".into(),
+        ALICE,
+        json!({"username": "carol"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (incoming, _) = next_dispatch(&mut carol, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(incoming["type"], 3);
+    assert_eq!(incoming["id"], ALICE_ID);
+    assert_eq!(incoming["user"]["username"], "alice");
+    assert_eq!(incoming["should_notify"], true);
+    let (outgoing, _) = next_dispatch(&mut alice, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(outgoing["type"], 4);
+    // Errors as Discord's.
+    let (status, body) = call(
+        &base,
+        "PUT",
+        format!("/users/@me/relationships/{ALICE_ID}"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80003)));
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/users/@me/relationships".into(),
+        ALICE,
+        json!({"username": "nobody-here"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80004)));
+    let (status, body) = call(
+        &base,
+        "PUT",
+        format!("/users/@me/relationships/{BOT_ID}"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80002)));
+    let (status, _) = call(
+        &base,
+        "GET",
+        "/users/@me/relationships".into(),
+        BOT,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Carol accepts: both become friends.
+    let (status, _) = call(
+        &base,
+        "PUT",
+        format!("/users/@me/relationships/{ALICE_ID}"),
+        CAROL,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (friend, _) = next_dispatch(&mut alice, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(
+        (friend["type"].clone(), friend["id"].clone()),
+        (json!(1), json!(CAROL_ID))
+    );
+    let (friend, _) = next_dispatch(&mut carol, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(friend["type"], 1);
+    let (status, body) = call(
+        &base,
+        "PUT",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        json!({"type": 1}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80007)));
+    // A nickname is private to alice.
+    let (status, _) = call(
+        &base,
+        "PATCH",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        json!({"nickname": "Caz"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (update, _) = next_dispatch(&mut alice, |n| n == "RELATIONSHIP_UPDATE").await;
+    assert_eq!(update["nickname"], "Caz");
+    // A note.
+    let (status, _) = call(
+        &base,
+        "PUT",
+        format!("/users/@me/notes/{CAROL_ID}"),
+        ALICE,
+        json!({"note": "met at the meetup"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (note, _) = next_dispatch(&mut alice, |n| n == "USER_NOTE_UPDATE").await;
+    assert_eq!(note, json!({"id": CAROL_ID, "note": "met at the meetup"}));
+    // Dave blocks alice: alice's request to him is refused.
+    let (status, _) = call(
+        &base,
+        "PUT",
+        format!("/users/@me/relationships/{ALICE_ID}"),
+        DAVE,
+        json!({"type": 2}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = call(
+        &base,
+        "PUT",
+        format!("/users/@me/relationships/{DAVE_ID}"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80001)));
+    drop((alice, carol));
+    let mut server = server;
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+
+    // After a restart everything is still there.
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start_in(&data, None, &["--rate-limit", "off"]).unwrap()
+    })
+    .await
+    .unwrap();
+    let base = server.base();
+    let (_, list) = call(
+        &base,
+        "GET",
+        "/users/@me/relationships".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    let carol_side = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == CAROL_ID)
+        .unwrap()
+        .clone();
+    assert_eq!(carol_side["type"], 1);
+    assert_eq!(carol_side["nickname"], "Caz");
+    assert_eq!(carol_side["user"]["username"], "carol");
+    let (_, notes) = call(&base, "GET", "/users/@me/notes".into(), ALICE, Value::Null).await;
+    assert_eq!(notes[CAROL_ID], "met at the meetup");
+    let (_, blocks) = call(
+        &base,
+        "GET",
+        "/users/@me/relationships".into(),
+        DAVE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(blocks[0]["type"], 2);
+    // Unfriending removes both sides, each told.
+    let mut carol = session(&server.addr, CAROL, NO_INTENTS).await;
+    let (status, _) = call(
+        &base,
+        "DELETE",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (removed, _) = next_dispatch(&mut carol, |n| n == "RELATIONSHIP_REMOVE").await;
+    assert_eq!(removed["id"], ALICE_ID);
+    let (_, list) = call(
+        &base,
+        "GET",
+        "/users/@me/relationships".into(),
+        CAROL,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(list, json!([]));
+    let (status, _) = call(
+        &base,
+        "DELETE",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_count_real_mentions_and_reach_other_sessions() {
+    let server = Server::on_fixture_async().await;
+    let base = server.base();
+    let post = |content: String| {
+        let base = base.clone();
+        async move {
+            let (status, message) = call(
+                &base,
+                "POST",
+                format!("/channels/{GENERAL}/messages"),
+                BOB,
+                json!({"content": content}),
+            )
+            .await;
+            assert_eq!(status, 200, "{message}");
+            message["id"].as_str().unwrap().to_string()
+        }
+    };
+    let first = post("nothing for alice".into()).await;
+    post(format!("hey <@{ALICE_ID}>")).await;
+    post("@everyone look".into()).await;
+    post(format!("mods <@&{MODS_ROLE}>")).await;
+    post(format!("bob himself <@{BOB_ID}>")).await;
+    // Alice's second session sees the ack made on the first.
+    let mut other = session(&server.addr, ALICE, NO_INTENTS).await;
+    let (status, body) = call(
+        &base,
+        "POST",
+        format!("/channels/{GENERAL}/messages/{first}/ack"),
+        ALICE,
+        json!({"token": null}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"token": null}));
+    let (ack, _) = next_dispatch(&mut other, |n| n == "MESSAGE_ACK").await;
+    assert_eq!(ack["channel_id"], GENERAL);
+    assert_eq!(ack["message_id"], first.as_str());
+    assert_eq!(
+        ack["mention_count"], 3,
+        "user, @everyone and role mentions after the ack"
+    );
+    let first_version = ack["version"].as_u64().unwrap();
+    // Bob's own mention of himself does not count for alice; a manual ack sets the count.
+    let (status, _) = call(
+        &base,
+        "POST",
+        format!("/channels/{GENERAL}/messages/{first}/ack"),
+        ALICE,
+        json!({"manual": true, "mention_count": 1}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (ack, _) = next_dispatch(&mut other, |n| n == "MESSAGE_ACK").await;
+    assert_eq!(
+        (ack["mention_count"].clone(), ack["manual"].clone()),
+        (json!(1), json!(true))
+    );
+    assert!(ack["version"].as_u64().unwrap() > first_version);
+    // Guild ack: everything read.
+    let (status, _) = call(
+        &base,
+        "POST",
+        format!("/guilds/{GUILD}/ack"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (ack, _) = next_dispatch(&mut other, |n| n == "MESSAGE_ACK").await;
+    assert_eq!(ack["mention_count"], 0);
+    // Bulk ack and pins ack.
+    let (status, _) = call(&base, "POST", "/read-states/ack-bulk".into(), ALICE,
+        json!({"read_states": [{"channel_id": GENERAL, "message_id": first, "read_state_type": 0}]})).await;
+    assert_eq!(status, 204);
+    let (ack, _) = next_dispatch(&mut other, |n| n == "MESSAGE_ACK").await;
+    assert_eq!(ack["mention_count"], 3);
+    let (status, _) = call(
+        &base,
+        "POST",
+        format!("/channels/{GENERAL}/pins/ack"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (pins, _) = next_dispatch(&mut other, |n| n == "CHANNEL_PINS_ACK").await;
+    assert_eq!(pins["channel_id"], GENERAL);
+    assert!(pins["timestamp"].is_string());
+    // Errors: a channel alice cannot see, a bot.
+    let (status, body) = call(
+        &base,
+        "POST",
+        format!("/channels/{SECRET}/messages/{first}/ack"),
+        BOB,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!(50001)),
+        "{body}"
+    );
+    let (status, _) = call(
+        &base,
+        "POST",
+        format!("/channels/{GENERAL}/messages/{first}/ack"),
+        BOT,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        &base,
+        "POST",
+        "/read-states/ack-bulk".into(),
+        ALICE,
+        json!({"read_states": "no"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+fn protos(args: &[&str]) -> String {
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/protos/bin/python");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/settings_proto.py"
+    );
+    let output = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run scripts/setup-test-deps for .venv/protos");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_protos_round_trip_with_the_published_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || {
+            Server::start_in(&data, Some(FIXTURE), &["--rate-limit", "off"]).unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let base = server.base();
+    let (_, empty) = call(
+        &base,
+        "GET",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(empty, json!({"settings": ""}));
+    let mut other = session(&server.addr, ALICE, NO_INTENTS).await;
+    let built = protos(&["build-preloaded"]);
+    let (status, patched) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": built}),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    let (event, _) = next_dispatch(&mut other, |n| n == "USER_SETTINGS_PROTO_UPDATE").await;
+    assert_eq!(event["settings"]["type"], 1);
+    assert_eq!(event["settings"]["proto"], patched["settings"]);
+    let (legacy_event, _) = next_dispatch(&mut other, |n| n == "USER_SETTINGS_UPDATE").await;
+    assert_eq!(legacy_event["status"], "idle");
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-preloaded",
+        patched["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(read["status"]["status"], "idle");
+    assert_eq!(read["appearance"]["theme"], "THEME_LIGHT");
+    assert_eq!(read["localization"]["locale"], "de");
+    assert_eq!(read["guild_folders"]["folders"][0]["name"], "Work");
+    assert_eq!(read["versions"]["data_version"], 1);
+    // The legacy view follows the proto.
+    let (_, legacy) = call(
+        &base,
+        "GET",
+        "/users/@me/settings".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(legacy["status"], "idle");
+    assert_eq!(legacy["theme"], "light");
+    assert_eq!(legacy["locale"], "de");
+    assert_eq!(legacy["custom_status"]["text"], "testing");
+    assert_eq!(legacy["guild_folders"][0]["guild_ids"][0], GUILD);
+    // A patch with only appearance replaces appearance and keeps the rest.
+    let (_, patched) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": protos(&["build-appearance"])}),
+    )
+    .await;
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-preloaded",
+        patched["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(read["appearance"]["theme"], "THEME_MIDNIGHT");
+    assert_eq!(read["appearance"]["developer_mode"], true);
+    assert_eq!(read["status"]["status"], "idle");
+    assert_eq!(read["versions"]["data_version"], 2);
+    // An edit made against an older version is dropped.
+    let (status, stale) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": protos(&["build-preloaded"]), "required_data_version": 1}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(stale["out_of_date"], true);
+    assert_eq!(stale["settings"], patched["settings"]);
+    // The legacy route writes through to the proto.
+    let (status, _) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings".into(),
+        ALICE,
+        json!({"status": "dnd", "theme": "dark"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, now) = call(
+        &base,
+        "GET",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-preloaded",
+        now["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(read["status"]["status"], "dnd");
+    assert_eq!(read["appearance"]["theme"], "THEME_DARK");
+    assert_eq!(read["appearance"]["developer_mode"], true);
+    // Frecency.
+    let (status, frecency) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings-proto/2".into(),
+        ALICE,
+        json!({"settings": protos(&["build-frecency"])}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-frecency",
+        frecency["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(
+        read["favorite_gifs"]["gifs"]["https://example.com/cat.gif"]["width"],
+        320
+    );
+    // Errors.
+    let (status, _) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": "%%%"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": "/////w=="}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &base,
+        "GET",
+        "/users/@me/settings-proto/9".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &base,
+        "PATCH",
+        "/users/@me/settings".into(),
+        ALICE,
+        json!({"theme": "purple"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // User guild settings, and the DM settings under @me.
+    let (status, settings) = call(
+        &base,
+        "PATCH",
+        format!("/users/@me/guilds/{GUILD}/settings"),
+        ALICE,
+        json!({"muted": true, "message_notifications": 1,
+               "channel_overrides": {GENERAL: {"muted": true, "message_notifications": 2}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{settings}");
+    let (event, _) = next_dispatch(&mut other, |n| n == "USER_GUILD_SETTINGS_UPDATE").await;
+    assert_eq!(event["guild_id"], GUILD);
+    assert_eq!(event["muted"], true);
+    assert_eq!(event["mobile_push"], true);
+    assert_eq!(event["channel_overrides"][0]["channel_id"], GENERAL);
+    assert_eq!(event["channel_overrides"][0]["message_notifications"], 2);
+    let (status, dms) = call(
+        &base,
+        "PATCH",
+        "/users/@me/guilds/@me/settings".into(),
+        ALICE,
+        json!({"suppress_everyone": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(dms["guild_id"].is_null());
+    assert!(dms["version"].as_u64().unwrap() > settings["version"].as_u64().unwrap());
+    let (status, _) = call(
+        &base,
+        "PATCH",
+        format!("/users/@me/guilds/{GUILD}/settings"),
+        CAROL,
+        json!({"muted": true}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &base,
+        "PATCH",
+        format!("/users/@me/guilds/{GUILD}/settings"),
+        ALICE,
+        json!({"message_notifications": 9}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    drop(other);
+    let mut server = server;
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start_in(&data, None, &["--rate-limit", "off"]).unwrap()
+    })
+    .await
+    .unwrap();
+    let (_, after) = call(
+        &server.base(),
+        "GET",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(after, now);
+    let (_, legacy) = call(
+        &server.base(),
+        "GET",
+        "/users/@me/settings".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(legacy["status"], "dnd");
+}
