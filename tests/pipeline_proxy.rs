@@ -128,7 +128,7 @@ async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
     assert!(recorded.status.success(), "{recorded:?}");
     let affinities = record_support::curl(
         &recorder,
-        "https://discord.com/api/v9/users/@me/affinities/guilds",
+        "https://discord.com/api/v9/users/@me/activities/statistics/applications",
         &[],
     );
     assert!(affinities.status.success());
@@ -138,7 +138,7 @@ async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
     let reply = tokio::task::spawn_blocking(move || {
         let serve = ServeProxy::start(&serve_dir, &args(&["--fallback", "recorded"]));
         let exact = serve.curl(
-            "https://discord.com/api/v9/users/@me/affinities/guilds",
+            "https://discord.com/api/v9/users/@me/activities/statistics/applications",
             &[],
         );
         let templated = serve.curl(
@@ -146,7 +146,7 @@ async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
             &[],
         );
         let other_query = serve.curl(
-            "https://discord.com/api/v9/users/@me/affinities/guilds?with_counts=true",
+            "https://discord.com/api/v9/users/@me/activities/statistics/applications?with_counts=true",
             &[],
         );
         let log = serve.stop();
@@ -185,11 +185,11 @@ async fn forward_reaches_the_stand_in_and_records_it_and_unreachable_upstream_is
     let (forwarded, unreachable, backend, log) = tokio::task::spawn_blocking(move || {
         let serve = ServeProxy::start(&serve_dir, &extra);
         let forwarded = serve.curl(
-            "https://discord.com/api/v9/users/@me/affinities/guilds",
+            "https://discord.com/api/v9/users/@me/activities/statistics/applications",
             &["-H", "Authorization: secret-user-token"],
         );
         let unreachable = serve.curl(
-            "https://discordapp.com/api/v9/users/@me/affinities/guilds",
+            "https://discordapp.com/api/v9/users/@me/activities/statistics/applications",
             &[],
         );
         let backend = serve.curl(
@@ -210,7 +210,7 @@ async fn forward_reaches_the_stand_in_and_records_it_and_unreachable_upstream_is
     let exchanges: Vec<_> = store.exchanges().map(Result::unwrap).collect();
     let upstream = exchanges
         .iter()
-        .find(|e| e.source == "upstream" && e.path_and_query.ends_with("/affinities/guilds"))
+        .find(|e| e.source == "upstream" && e.path_and_query.ends_with("/statistics/applications"))
         .unwrap_or_else(|| panic!("forwarded exchange not recorded: {exchanges:?}"));
     assert_eq!(upstream.response.as_ref().unwrap().status, 200);
     let auth = upstream
@@ -236,7 +236,7 @@ async fn an_upstream_that_fails_before_answering_is_a_discord_style_502() {
         extra.extend(args(&["--fallback", "recorded,forward"]));
         let serve = ServeProxy::start(&serve_dir, &extra);
         let reply = serve.curl(
-            "https://discord.com/api/v9/users/@me/affinities/guilds",
+            "https://discord.com/api/v9/users/@me/activities/statistics/applications",
             &[],
         );
         (reply, serve.stop())

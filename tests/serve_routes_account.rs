@@ -3,12 +3,14 @@
 //! their events on both users' sessions, read states with mention counts from real messages,
 //! settings protos built and read with the published discord-protos definitions, the legacy
 //! settings kept consistent, user guild settings, and persistence across a restart.
+mod account_support;
 mod serve_routes_gateway_support;
 mod serve_support;
 
 use std::process::Command;
 use std::time::Duration;
 
+use account_support::{totp_now, TOTP_SECRET};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use serve_routes_gateway_support::{call, next_dispatch, session, Socket};
@@ -17,46 +19,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Intents a user client does not send; user sessions get their events regardless.
 const NO_INTENTS: u64 = 0;
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
-    for c in text.bytes() {
-        let value = ALPHABET.iter().position(|b| *b == c).expect("base32") as u32;
-        buffer = ((buffer << 5) | value) & 0xffff;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// The RFC 6238 code of a base32 secret now, computed independently of the server.
-fn totp_now(secret: &str) -> String {
-    let key = ring::hmac::Key::new(
-        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-        &base32_decode(secret),
-    );
-    let step = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 30;
-    let tag = ring::hmac::sign(&key, &step.to_be_bytes());
-    let d = tag.as_ref();
-    let offset = (d[19] & 0x0f) as usize;
-    let word = u32::from_be_bytes([
-        d[offset] & 0x7f,
-        d[offset + 1],
-        d[offset + 2],
-        d[offset + 3],
-    ]);
-    format!("{:06}", word % 1_000_000)
-}
-
-const TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
 async fn login(base: &str, login: &str, password: &str) -> (u16, Value) {
     call(

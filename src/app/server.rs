@@ -25,6 +25,8 @@ pub(crate) struct ServeOptions {
     pub exit_on_stdin_close: bool,
     /// Gateway server settings (heartbeat interval, resume window, replay buffer...).
     pub gateway: GatewayConfig,
+    /// The desktop updater's answers (also served on `--api`).
+    pub client: crate::backend::routes::client::ClientConfig,
 }
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
@@ -201,7 +203,11 @@ impl Backend {
     /// Starts the gateway on the backend's state; the router answers REST and gateway upgrades.
     pub(super) fn start_gateway(&self, options: &ServeOptions) -> (Gateway, axum::Router) {
         let gateway = Gateway::start(self.state.clone(), options.gateway.clone());
-        let app = crate::backend::router(self.state.clone()).merge(gateway.router());
+        let app = crate::backend::router(self.state.clone())
+            .merge(crate::backend::routes::client::routes(
+                options.client.clone(),
+            ))
+            .merge(gateway.router());
         (gateway, app)
     }
 }
@@ -260,6 +266,7 @@ mod tests {
             config: Config::default(),
             exit_on_stdin_close: false,
             gateway: Default::default(),
+            client: Default::default(),
         };
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.all().unwrap().len();

@@ -198,6 +198,10 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         config,
         exit_on_stdin_close: args.exit_on_stdin_close,
         gateway: args.gateway.config(),
+        client: ClientConfig {
+            version: args.client_version.clone(),
+            ..ClientConfig::default()
+        },
     };
     let Some(listen) = args.listen else {
         runtime.block_on(server::run(options))?;

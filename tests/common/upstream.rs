@@ -303,7 +303,8 @@ async fn handle(
                 json!([{"id": "1400000000000000001", "guild_id": guild_id, "user_id": "80351110224678912", "ended": false}]),
             )
         }
-        ("GET", "/api/v9/users/@me/affinities/guilds") => {
+        ("GET", "/api/v9/users/@me/affinities/guilds")
+        | ("GET", "/api/v9/users/@me/activities/statistics/applications") => {
             json_response(200, json!({"guild_affinities": []}))
         }
         ("GET", "/reset") => Response::builder()

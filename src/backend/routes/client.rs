@@ -1,5 +1,6 @@
-//! Routes the official desktop client calls while starting: the update check and telemetry.
-//! Module manifests and downloads are not here on purpose: they go down the fallback chain.
+//! Routes the official desktop client calls while starting: the update checks (`/updates`,
+//! the distributed-app manifest) and telemetry (`/science`, `/track`). Native module lists and
+//! downloads are not here on purpose: they go down the fallback chain.
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -33,21 +34,30 @@ impl Default for ClientConfig {
 /// `/api/updates/{channel}`, `/api/science` and their versioned forms; anything else is
 /// answered as unrouted, so the caller can try the next router.
 pub(crate) fn router(config: ClientConfig) -> Router {
+    routes(config).fallback(crate::backend::error::no_route_handler)
+}
+
+/// The updater routes alone (no fallback), to merge beside the backend's router on `--api`.
+pub(crate) fn routes(config: ClientConfig) -> Router {
     let config = Arc::new(config);
     let mut router = Router::new()
         .route("/api/updates/{channel}", axum::routing::get(updates))
-        .route("/api/science", post(science));
+        .route(
+            "/api/updates/distributions/app/manifests/latest",
+            axum::routing::get(manifest),
+        )
+        .route("/api/science", post(science))
+        .route("/api/track", post(science));
     for version in 6..=10u8 {
         router = router
             .route(
                 &format!("/api/v{version}/updates/{{channel}}"),
                 axum::routing::get(updates),
             )
-            .route(&format!("/api/v{version}/science"), post(science));
+            .route(&format!("/api/v{version}/science"), post(science))
+            .route(&format!("/api/v{version}/track"), post(science));
     }
-    router
-        .fallback(crate::backend::error::no_route_handler)
-        .with_state(config)
+    router.with_state(config)
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +84,8 @@ async fn updates(
     ) {
         return ApiError::NoRoute.into_response();
     }
-    let platform = query.platform.unwrap_or_default();
+    // userdoccers: the platform defaults to `osx`.
+    let platform = query.platform.unwrap_or_else(|| "osx".into());
     if !matches!(platform.as_str(), "osx" | "win" | "linux") {
         return ApiError::NoRoute.into_response();
     }
@@ -96,6 +107,43 @@ async fn updates(
         json!({"name": config.version, "pub_date": config.pub_date})
     };
     Json(body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestQuery {
+    channel: Option<String>,
+    platform: Option<String>,
+}
+
+/// The distributed-app manifest: the configured host version, no deltas and no native
+/// modules to fetch (a client that has them keeps them).
+async fn manifest(
+    State(config): State<Arc<ClientConfig>>,
+    Query(query): Query<ManifestQuery>,
+) -> Response {
+    let channel = query.channel.unwrap_or_else(|| "stable".into());
+    let platform = query.platform.unwrap_or_else(|| "osx".into());
+    if !matches!(
+        channel.as_str(),
+        "stable" | "ptb" | "canary" | "development"
+    ) || !matches!(platform.as_str(), "osx" | "win" | "linux")
+    {
+        return ApiError::NoRoute.into_response();
+    }
+    let host_version: Vec<u64> = version_key(&config.version);
+    Json(json!({
+        "full": {
+            "host_version": host_version,
+            "package_sha256": "",
+            "url": format!("https://dl.discordapp.net/distro/app/{channel}/{platform}/x64/{}/full.distro", config.version),
+        },
+        "deltas": [],
+        "modules": {},
+        "required_modules": [],
+        "metadata_version": null,
+        "required_update": false,
+    }))
+    .into_response()
 }
 
 /// Telemetry is accepted and dropped.

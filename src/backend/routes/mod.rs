@@ -15,6 +15,7 @@ pub(crate) mod auth;
 pub(crate) mod automod;
 pub(crate) mod channels;
 pub(crate) mod client;
+pub(crate) mod client_startup;
 pub(crate) mod commands;
 pub(crate) mod compat;
 pub(crate) mod coverage;
@@ -64,6 +65,7 @@ pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .merge(users::routes())
         .merge(auth::routes())
+        .merge(client_startup::routes())
         .merge(user_settings::routes())
         .merge(read_states::routes())
         .merge(relationships::routes())
