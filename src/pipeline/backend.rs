@@ -166,8 +166,24 @@ impl BackendResponder {
 /// path on a Discord CDN host.
 pub fn is_backend_request(host: &str, path: &str) -> bool {
     (API_HOSTS.contains(&host) && (path == "/api" || path.starts_with("/api/")))
-        || (CDN_HOSTS.contains(&host) && path.starts_with("/attachments/"))
+        || (CDN_HOSTS.contains(&host) && CDN_PREFIXES.iter().any(|p| path.starts_with(p)))
 }
+
+/// CDN paths the backend may hold (attachments and uploaded images); what it does not hold it
+/// answers as unrouted, and the chain goes on.
+const CDN_PREFIXES: &[&str] = &[
+    "/attachments/",
+    "/avatars/",
+    "/banners/",
+    "/icons/",
+    "/splashes/",
+    "/discovery-splashes/",
+    "/role-icons/",
+    "/app-icons/",
+    "/guild-events/",
+    "/emojis/",
+    "/embed/avatars/",
+];
 
 /// The answer for a request body that could not be buffered (too large, or it failed).
 pub(crate) fn body_error(err: BufferError) -> Answer {

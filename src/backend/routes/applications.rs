@@ -15,7 +15,7 @@ use crate::backend::extra::Entitlement;
 use crate::backend::extract::{Auth, Body, Ids, OwnApplication, Q};
 use crate::backend::model::{Application, Emoji};
 use crate::backend::render;
-use crate::backend::services::common::image_hash;
+use crate::backend::services::images::store_image;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 
@@ -156,7 +156,7 @@ async fn create_emoji(
     check_emoji_name(&mut checks, body.name.as_deref());
     checks.finish()?;
     let image = body.image.unwrap_or_default();
-    image_hash(&image, "image")?;
+    let image_key = store_image(&state.store, &image, "image")?;
     let name = body.name.unwrap_or_default();
     let emoji = {
         let _guard = state.store.lock();
@@ -182,6 +182,12 @@ async fn create_emoji(
             .extra
             .app_emojis
             .put((application_id, emoji.id), &emoji)?;
+        crate::backend::services::images::link_by_id(
+            &state.store,
+            "emojis",
+            emoji.id.0,
+            &image_key,
+        )?;
         emoji
     };
     Ok(created(render::emoji(&state.store, &emoji)?))

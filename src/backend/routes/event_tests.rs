@@ -253,7 +253,7 @@ async fn guild_structure_changes_publish_channel_role_and_member_events() {
     h.bot(
         "POST",
         "/guilds/100/emojis",
-        json!({"name": "blob", "image": "data:image/png;base64,AAAA"}),
+        json!({"name": "blob", "image": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="}),
     )
     .await;
     assert_eq!(h.names(), vec!["GUILD_EMOJIS_UPDATE"]);

@@ -15,10 +15,11 @@ use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::channels::{apply_channel_body, ChannelBody};
-use crate::backend::services::common::{image_hash, limit};
+use crate::backend::services::common::limit;
 use crate::backend::services::guilds::{
     guild_create_payload, insert_guild, normalise_channel_name,
 };
+use crate::backend::services::images::store_image;
 use crate::backend::services::patch;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
@@ -117,7 +118,10 @@ async fn create_guild(
         body.name.as_deref().unwrap_or_default().trim(),
         auth.id(),
     );
-    guild.icon = body.icon.map(|d| image_hash(&d, "icon")).transpose()?;
+    guild.icon = body
+        .icon
+        .map(|d| store_image(&state.store, &d, "icon"))
+        .transpose()?;
     guild.verification_level = body.verification_level.unwrap_or(0);
     guild.default_message_notifications = body.default_message_notifications.unwrap_or(0);
     guild.explicit_content_filter = body.explicit_content_filter.unwrap_or(0);
@@ -427,13 +431,19 @@ async fn patch_guild(
             guild.afk_timeout = v;
         }
         if let Some(v) = body.icon {
-            guild.icon = v.map(|d| image_hash(&d, "icon")).transpose()?;
+            guild.icon = v
+                .map(|d| store_image(&state.store, &d, "icon"))
+                .transpose()?;
         }
         if let Some(v) = body.splash {
-            guild.splash = v.map(|d| image_hash(&d, "splash")).transpose()?;
+            guild.splash = v
+                .map(|d| store_image(&state.store, &d, "splash"))
+                .transpose()?;
         }
         if let Some(v) = body.banner {
-            guild.banner = v.map(|d| image_hash(&d, "banner")).transpose()?;
+            guild.banner = v
+                .map(|d| store_image(&state.store, &d, "banner"))
+                .transpose()?;
         }
         if let Some(v) = body.owner_id {
             guild.owner_id = v;
@@ -1117,7 +1127,7 @@ async fn create_emoji(
     check_emoji_name(&mut checks, body.name.as_deref());
     checks.finish()?;
     let image = body.image.unwrap_or_default();
-    image_hash(&image, "image")?;
+    let image_key = store_image(&state.store, &image, "image")?;
     if state.store.emojis.count(guild_id) >= 50 {
         return Err(ApiError::bad_request(
             30008,
@@ -1136,6 +1146,7 @@ async fn create_emoji(
     };
     state.store.emojis.put((guild_id, emoji.id), &emoji)?;
     state.store.emoji_guild.put(emoji.id, guild_id)?;
+    crate::backend::services::images::link_by_id(&state.store, "emojis", emoji.id.0, &image_key)?;
     state.audit(
         guild_id,
         auth.id(),

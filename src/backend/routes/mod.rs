@@ -13,6 +13,7 @@ use super::state::AppState;
 pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod automod;
+pub(crate) mod cdn;
 pub(crate) mod channels;
 pub(crate) mod client;
 pub(crate) mod client_startup;
@@ -167,6 +168,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/attachments/{channel_id}/{attachment_id}/{filename}",
             axum::routing::get(serve_attachment),
         )
+        .merge(cdn::routes())
         .fallback(no_route_handler)
         .with_state(state);
     // Routing sees `%40original` as `@original`, as Discord does (discord.js sends the former).

@@ -11,7 +11,7 @@ use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
 use crate::backend::render;
-use crate::backend::services::common::image_hash;
+use crate::backend::services::images::store_image;
 use crate::backend::services::patch;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
@@ -63,7 +63,12 @@ struct RoleBody {
 }
 
 /// Applies a role body; permission bits the caller lacks cannot be granted.
-fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), ApiError> {
+fn apply(
+    store: &crate::backend::store::Store,
+    access: &GuildAccess,
+    role: &mut Role,
+    body: RoleBody,
+) -> Result<(), ApiError> {
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 1, 100);
     let permissions = match body.permissions.as_deref() {
@@ -108,7 +113,7 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
     }
     set_if_present(&mut role.hoist, body.hoist);
     if let Some(icon) = body.icon {
-        role.icon = icon.map(|d| image_hash(&d, "icon")).transpose()?;
+        role.icon = icon.map(|d| store_image(store, &d, "icon")).transpose()?;
     }
     set_if_present(&mut role.unicode_emoji, body.unicode_emoji);
     set_if_present(&mut role.mentionable, body.mentionable);
@@ -166,7 +171,7 @@ async fn create_role(
         flags: 0,
         tags: None,
     };
-    apply(&access, &mut role, body)?;
+    apply(&state.store, &access, &mut role, body)?;
     {
         // New roles go in at position 1, pushing the others up, as on Discord.
         let _guard = state.store.lock();
@@ -217,7 +222,7 @@ async fn patch_role(
             .ok_or(ApiError::NotFound(Unknown::Role))?;
         access.require_above(role.position)?;
         let old = role.clone();
-        apply(&access, &mut role, body)?;
+        apply(&state.store, &access, &mut role, body)?;
         state.store.roles.put((guild_id, role_id), &role)?;
         (old, role)
     };

@@ -10,10 +10,10 @@ use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{channel_type, ScheduledEvent};
 use crate::backend::render;
-use crate::backend::services::common::image_hash;
 use crate::backend::services::events::{
     interested_users, load, normalise_rule, rendered, require_manage, UsersQuery,
 };
+use crate::backend::services::images::store_image;
 use crate::backend::services::patch;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState};
@@ -260,7 +260,9 @@ fn apply(
         event.status = status;
     }
     if let Some(image) = body.image {
-        event.image = image.map(|d| image_hash(&d, "image")).transpose()?;
+        event.image = image
+            .map(|d| store_image(&state.store, &d, "image"))
+            .transpose()?;
     }
     // Cross-field rules on the result.
     let mut checks = Validator::default();

@@ -13,7 +13,8 @@ use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
 use crate::backend::services::channels::strip_self_from_recipients;
-use crate::backend::services::common::{gateway_url, image_hash, limit, voice_region_list};
+use crate::backend::services::common::{gateway_url, limit, voice_region_list};
+use crate::backend::services::images::store_image;
 use crate::backend::services::patch;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
@@ -86,10 +87,14 @@ async fn patch_me(
             user.global_name = name;
         }
         if let Some(avatar) = body.avatar {
-            user.avatar = avatar.map(|data| image_hash(&data, "avatar")).transpose()?;
+            user.avatar = avatar
+                .map(|data| store_image(&state.store, &data, "avatar"))
+                .transpose()?;
         }
         if let Some(banner) = body.banner {
-            user.banner = banner.map(|data| image_hash(&data, "banner")).transpose()?;
+            user.banner = banner
+                .map(|data| store_image(&state.store, &data, "banner"))
+                .transpose()?;
         }
         if let Some(color) = body.accent_color {
             user.accent_color = color;
@@ -354,7 +359,9 @@ fn patch_application(
         app.flags = (app.flags & !editable) | (flags & editable);
     }
     if let Some(icon) = body.icon {
-        app.icon = icon.map(|data| image_hash(&data, "icon")).transpose()?;
+        app.icon = icon
+            .map(|data| store_image(&state.store, &data, "icon"))
+            .transpose()?;
     }
     state.store.applications.put(app.id, &app)?;
     Ok(ok(render::application(&state.store, &app)?))

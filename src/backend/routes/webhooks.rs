@@ -12,7 +12,7 @@ use crate::backend::extract::{Auth, Body, Ids, InGuild, InGuildChannel, Payload,
 use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::render;
-use crate::backend::services::common::image_hash;
+use crate::backend::services::images::store_image;
 use crate::backend::services::messages::{
     apply_edit, post_as_webhook, remove_message, CreateMessage, EditMessage,
 };
@@ -115,7 +115,7 @@ async fn create_webhook(
         avatar: body
             .avatar
             .flatten()
-            .map(|d| image_hash(&d, "avatar"))
+            .map(|d| store_image(&state.store, &d, "avatar"))
             .transpose()?,
         token: crate::backend::accounts::generate_token(id).replace('.', ""),
         application_id: None,
@@ -211,7 +211,9 @@ fn apply_patch(
         hook.name = name;
     }
     if let Some(avatar) = body.avatar {
-        hook.avatar = avatar.map(|d| image_hash(&d, "avatar")).transpose()?;
+        hook.avatar = avatar
+            .map(|d| store_image(&state.store, &d, "avatar"))
+            .transpose()?;
     }
     if let Some(channel_id) = body.channel_id {
         if !allow_channel {

@@ -52,26 +52,6 @@ pub(crate) fn voice_region_list() -> Value {
     json!([{"id": "local", "name": "Local", "optimal": true, "deprecated": false, "custom": false}])
 }
 
-/// Turns a data URI image into the hash Discord would store (we keep no image bytes).
-pub(crate) fn image_hash(data: &str, path: &str) -> Result<String, ApiError> {
-    let valid = data.starts_with("data:image/") && data.contains(";base64,");
-    if !valid {
-        return Err(ApiError::invalid_field(
-            path,
-            "IMAGE_INVALID",
-            "Invalid image data",
-        ));
-    }
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(data.as_bytes());
-    let hash = hex::encode(&digest[..16]);
-    Ok(if data.starts_with("data:image/gif") {
-        format!("a_{hash}")
-    } else {
-        hash
-    })
-}
-
 /// A random invite code like Discord's (8 characters of letters and digits).
 pub(crate) fn invite_code() -> String {
     use rand::Rng;

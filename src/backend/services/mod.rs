@@ -7,6 +7,7 @@ pub(crate) mod commands;
 pub(crate) mod common;
 pub(crate) mod events;
 pub(crate) mod guilds;
+pub(crate) mod images;
 pub(crate) mod interactions;
 pub(crate) mod members;
 pub(crate) mod messages;
