@@ -285,7 +285,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_api_paths_and_cdn_attachments_reach_the_backend() {
+    fn only_api_paths_and_cdn_attachments_and_images_reach_the_backend() {
         assert!(is_backend_request("discord.com", "/api/v10/users/@me"));
         assert!(is_backend_request("discordapp.com", "/api"));
         assert!(!is_backend_request("discord.com", "/app"));
@@ -299,9 +299,12 @@ mod tests {
             "media.discordapp.net",
             "/attachments/1/2/a.png"
         ));
+        // Uploaded images are the backend's too (issue #16); what it does not hold it
+        // answers as unrouted and the chain goes on.
+        assert!(is_backend_request("cdn.discordapp.com", "/avatars/1/a.png"));
         assert!(!is_backend_request(
             "cdn.discordapp.com",
-            "/avatars/1/a.png"
+            "/app-assets/1/a.png"
         ));
         assert!(!is_backend_request("discord.com", "/attachments/1/2/a.png"));
     }
