@@ -861,3 +861,95 @@ async fn settings_protos_round_trip_with_the_published_definitions() {
     .await;
     assert_eq!(legacy["status"], "dnd");
 }
+
+/// `me` and `other` become friends.
+async fn befriend(base: &str, me: &str, other: &str, other_id: &str, my_id: &str) {
+    let (status, _) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{other_id}"),
+        me,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{my_id}"),
+        other,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_dms_are_created_with_friends_only() {
+    let server = Server::on_fixture_async().await;
+    let base = server.base();
+    befriend(&base, ALICE, BOB, BOB_ID, ALICE_ID).await;
+    befriend(&base, ALICE, DAVE, DAVE_ID, ALICE_ID).await;
+    let mut bob = session(&server.addr, BOB, NO_INTENTS).await;
+    let (status, group) = call(
+        &base,
+        "POST",
+        "/users/@me/channels".into(),
+        ALICE,
+        json!({"recipients": [BOB_ID, DAVE_ID], "name": "plans"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(group["type"], 3);
+    assert_eq!(group["owner_id"], ALICE_ID);
+    assert_eq!(group["name"], "plans");
+    assert_eq!(group["recipients"].as_array().unwrap().len(), 2);
+    let (created, _) = next_dispatch(&mut bob, |n| n == "CHANNEL_CREATE").await;
+    assert_eq!(created["id"], group["id"]);
+    let ids: Vec<&str> = created["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&ALICE_ID) && ids.contains(&DAVE_ID) && !ids.contains(&BOB_ID));
+    // Messages work in it; carol (not a friend) cannot be put in one.
+    let (status, _) = call(
+        &base,
+        "POST",
+        format!("/channels/{}/messages", group["id"].as_str().unwrap()),
+        BOB,
+        json!({"content": "hi all"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/users/@me/channels".into(),
+        ALICE,
+        json!({"recipients": [BOB_ID, CAROL_ID]}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (403, json!(50007)));
+    let many: Vec<String> = (10..21).map(|i| format!("1000000000000000{i:02}")).collect();
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/users/@me/channels".into(),
+        ALICE,
+        json!({"recipients": many}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(30004)));
+    // A one-recipient body still opens the 1:1 DM.
+    let (status, dm) = call(
+        &base,
+        "POST",
+        "/users/@me/channels".into(),
+        ALICE,
+        json!({"recipients": [CAROL_ID]}),
+    )
+    .await;
+    assert_eq!((status, dm["type"].clone()), (200, json!(1)));
+}

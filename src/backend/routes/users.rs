@@ -224,12 +224,20 @@ async fn my_dms(State(state): State<AppState>, auth: Auth) -> ApiResult {
 struct OpenDm {
     recipient_id: Option<Snowflake>,
     recipients: Option<Vec<Snowflake>>,
+    name: Option<String>,
+    icon: Option<String>,
 }
 
 async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<OpenDm>) -> ApiResult {
     let recipient_id = match (body.recipient_id, body.recipients.as_deref()) {
         (Some(id), _) => id,
         (None, Some([id])) => *id,
+        (None, Some(ids)) if ids.len() != 1 && !auth.user.bot => {
+            let group = crate::backend::services::group_dms::create(
+                &state, &auth.user, ids, body.name, body.icon,
+            )?;
+            return Ok(ok(group));
+        }
         _ => {
             return Err(ApiError::invalid_field(
                 "recipient_id",
