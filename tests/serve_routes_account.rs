@@ -932,7 +932,9 @@ async fn group_dms_are_created_with_friends_only() {
     )
     .await;
     assert_eq!((status, body["code"].clone()), (403, json!(50007)));
-    let many: Vec<String> = (10..21).map(|i| format!("1000000000000000{i:02}")).collect();
+    let many: Vec<String> = (10..21)
+        .map(|i| format!("1000000000000000{i:02}"))
+        .collect();
     let (status, body) = call(
         &base,
         "POST",
@@ -952,4 +954,136 @@ async fn group_dms_are_created_with_friends_only() {
     )
     .await;
     assert_eq!((status, dm["type"].clone()), (200, json!(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixtures_seed_account_state_and_the_demo_world_has_friends_with_mfa() {
+    let mut fixture: Value = serde_json::from_str(FIXTURE).unwrap();
+    fixture["users"][0]["mfa"] = json!({"totp_secret": TOTP_SECRET, "backup_codes": ["abcd1234"]});
+    fixture["users"][0]["settings"] = json!({"theme": "light", "status": "idle"});
+    fixture["relationships"] = json!([
+        {"user_id": ALICE_ID, "other_id": BOB_ID, "type": 1, "nickname": "Bobby"},
+        {"user_id": DAVE_ID, "other_id": ALICE_ID, "type": 4},
+        {"user_id": CAROL_ID, "other_id": BOB_ID, "type": 2}
+    ]);
+    fixture["notes"] =
+        json!([{"user_id": ALICE_ID, "target_id": BOB_ID, "note": "from the fixture"}]);
+    fixture["read_states"] =
+        json!([{"user_id": ALICE_ID, "channel_id": GENERAL, "last_message_id": GENERAL}]);
+    let text = fixture.to_string();
+    let server =
+        tokio::task::spawn_blocking(move || Server::start(Some(&text), &["--rate-limit", "off"]))
+            .await
+            .unwrap();
+    let base = server.base();
+    let (_, first) = login(&base, "alice@example.com", "hunter2").await;
+    assert_eq!(first["mfa"], true);
+    let (status, done) = call(
+        &base,
+        "POST",
+        "/auth/mfa/backup".into(),
+        "",
+        json!({"ticket": first["ticket"], "code": "ABCD1234"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    let (_, rels) = call(
+        &base,
+        "GET",
+        "/users/@me/relationships".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    let bob = rels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == BOB_ID)
+        .unwrap();
+    assert_eq!(
+        (bob["type"].clone(), bob["nickname"].clone()),
+        (json!(1), json!("Bobby"))
+    );
+    let dave = rels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == DAVE_ID)
+        .unwrap();
+    assert_eq!(dave["type"], 3);
+    let (_, carol) = call(
+        &base,
+        "GET",
+        "/users/@me/relationships".into(),
+        CAROL,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(carol[0]["type"], 2);
+    let (_, notes) = call(&base, "GET", "/users/@me/notes".into(), ALICE, Value::Null).await;
+    assert_eq!(notes[BOB_ID], "from the fixture");
+    let (_, settings) = call(
+        &base,
+        "GET",
+        "/users/@me/settings".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (settings["theme"].clone(), settings["status"].clone()),
+        (json!("light"), json!("idle"))
+    );
+    let (_, proto) = call(
+        &base,
+        "GET",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_ne!(proto["settings"], "");
+    // A bad fixture names the field.
+    let mut bad: Value = serde_json::from_str(FIXTURE).unwrap();
+    bad["relationships"] = json!([{"user_id": ALICE_ID, "other_id": "999", "type": 1}]);
+    let text = bad.to_string();
+    let error = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(&dir.path().join("data"), Some(&text), &[])
+            .err()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(error.contains("$.relationships[0].other_id"), "{error}");
+
+    // The demo world: demo and friend are friends; friend logs in with MFA.
+    let demo = tokio::task::spawn_blocking(|| Server::start(None, &["--rate-limit", "off"]))
+        .await
+        .unwrap();
+    let base = demo.base();
+    let (_, plain) = login(&base, "demo@example.com", "demo-password").await;
+    let demo_token = plain["token"].as_str().unwrap().to_string();
+    let (_, rels) = call(
+        &base,
+        "GET",
+        "/users/@me/relationships".into(),
+        &demo_token,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(rels[0]["type"], 1);
+    assert_eq!(rels[0]["user"]["username"], "friend");
+    let (_, ticket) = login(&base, "friend@example.com", "friend-password").await;
+    assert_eq!(ticket["mfa"], true);
+    let (status, _) = call(
+        &base,
+        "POST",
+        "/auth/mfa/totp".into(),
+        "",
+        json!({"ticket": ticket["ticket"], "code": totp_now("KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU")}),
+    )
+    .await;
+    assert_eq!(status, 200);
 }

@@ -164,7 +164,7 @@ pub(crate) fn patch_proto(
             .settings_proto
             .put((user.id, Snowflake(u64::from(kind))), &bytes)?;
         if let Some(legacy) = &legacy {
-            merge_legacy(state, user.id, legacy)?;
+            merge_legacy(&state.store, user.id, legacy)?;
         }
     }
     publish_proto(state, user.id, kind, &bytes);
@@ -230,12 +230,11 @@ fn publish_proto(state: &AppState, user_id: Snowflake, kind: u8, bytes: &[u8]) {
 
 /// Stores `changes` over the user's legacy settings.
 fn merge_legacy(
-    state: &AppState,
+    store: &crate::backend::store::Store,
     user_id: Snowflake,
     changes: &Map<String, Value>,
 ) -> Result<(), ApiError> {
-    let mut stored = state
-        .store
+    let mut stored = store
         .account
         .legacy_settings
         .get(user_id)?
@@ -246,7 +245,7 @@ fn merge_legacy(
             object.insert(key.clone(), value.clone());
         }
     }
-    state.store.account.legacy_settings.put(user_id, &stored)?;
+    store.account.legacy_settings.put(user_id, &stored)?;
     Ok(())
 }
 
@@ -545,6 +544,28 @@ fn custom_status_proto(custom: &Value) -> Option<preloaded_user_settings::Custom
     })
 }
 
+/// Checks and stores legacy settings `changes` for `user_id` and mirrors them into the
+/// preloaded proto (no events; the caller holds the store lock). The proto's new bytes.
+pub(crate) fn store_legacy(
+    store: &crate::backend::store::Store,
+    user_id: Snowflake,
+    changes: &Map<String, Value>,
+) -> Result<Vec<u8>, ApiError> {
+    check_legacy(changes)?;
+    let key = (
+        user_id,
+        Snowflake(u64::from(settings_proto_type::PRELOADED)),
+    );
+    let stored = store.account.settings_proto.get(key)?.unwrap_or_default();
+    let mut proto: PreloadedUserSettings = decode(&stored)?;
+    apply_legacy(&mut proto, changes);
+    proto.bump_version(0);
+    let bytes = proto.encode_to_vec();
+    store.account.settings_proto.put(key, &bytes)?;
+    merge_legacy(store, user_id, changes)?;
+    Ok(bytes)
+}
+
 /// Applies a legacy `/users/@me/settings` PATCH: stores the keys, mirrors those the preloaded
 /// proto carries into it, and publishes USER_SETTINGS_UPDATE and USER_SETTINGS_PROTO_UPDATE.
 /// Returns the whole legacy view after the change.
@@ -553,23 +574,9 @@ pub(crate) fn patch_legacy(
     user: &User,
     changes: Map<String, Value>,
 ) -> Result<Value, ApiError> {
-    check_legacy(&changes)?;
     let bytes = {
         let _guard = state.store.lock();
-        let stored = proto_bytes(state, user.id, settings_proto_type::PRELOADED)?;
-        let mut proto: PreloadedUserSettings = decode(&stored)?;
-        apply_legacy(&mut proto, &changes);
-        proto.bump_version(0);
-        let bytes = proto.encode_to_vec();
-        state.store.account.settings_proto.put(
-            (
-                user.id,
-                Snowflake(u64::from(settings_proto_type::PRELOADED)),
-            ),
-            &bytes,
-        )?;
-        merge_legacy(state, user.id, &changes)?;
-        bytes
+        store_legacy(&state.store, user.id, &changes)?
     };
     publish_proto(state, user.id, settings_proto_type::PRELOADED, &bytes);
     state.publish(Dispatch::users(

@@ -111,5 +111,6 @@ pub(crate) fn create_demo_world(store: &Store) -> Result<(), StoreError> {
     for channel in &channels {
         store.put_channel(channel)?;
     }
+    super::account::add_demo_friend(store, user.id, guild_id)?;
     store.flush()
 }

@@ -13,6 +13,15 @@ pub(super) struct Fixture {
     /// Direct-message channels between two users.
     #[serde(default)]
     pub dms: Vec<FixtureDm>,
+    /// Friends, blocks and requests between users.
+    #[serde(default)]
+    pub relationships: Vec<super::account_fixture::FixtureRelationship>,
+    /// Notes users keep on each other.
+    #[serde(default)]
+    pub notes: Vec<super::account_fixture::FixtureNote>,
+    /// How far users have read channels.
+    #[serde(default)]
+    pub read_states: Vec<super::account_fixture::FixtureReadState>,
 }
 
 /// A DM channel between two users of the fixture.
@@ -63,6 +72,12 @@ pub(super) struct FixtureUser {
     pub premium_type: u8,
     #[serde(default)]
     pub application: Option<FixtureApplication>,
+    /// TOTP secret and backup codes: the user logs in with MFA.
+    #[serde(default)]
+    pub mfa: Option<super::account_fixture::FixtureMfa>,
+    /// Legacy settings (`/users/@me/settings` keys), mirrored into the settings proto.
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
 }
 
 /// A bot's application settings.

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use super::store::{Store, StoreError};
 
+mod account;
+mod account_fixture;
 mod demo;
 mod fixture;
 mod guild_extras;
@@ -98,6 +100,7 @@ fn plan(fixture: &fixture::Fixture) -> Result<plan::Plan, plan::PlanError> {
     }
     users::plan_dms(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     users::plan_applications(&mut plan, fixture, &users_by_id, &mut all_ids)?;
+    plan.account = account::plan_account(fixture, &users_by_id)?;
     Ok(plan)
 }
 

@@ -25,6 +25,7 @@ pub(super) struct Plan {
     pub(super) bans: Vec<(Snowflake, Ban)>,
     pub(super) invites: Vec<Invite>,
     pub(super) commands: Vec<ApplicationCommand>,
+    pub(super) account: super::account::AccountPlan,
 }
 
 pub(super) type PlanError = (String, String);

@@ -66,6 +66,7 @@ pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
             command,
         )?;
     }
+    super::account::write_account(store, &plan.account)?;
     store.flush()?;
     Ok(())
 }
