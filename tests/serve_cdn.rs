@@ -119,6 +119,11 @@ fn uploaded_images_are_served_at_the_asked_sizes_and_formats() {
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].buffer().dimensions(), (64, 32));
 
+    icons_emojis_and_errors(&api, &root);
+}
+
+/// One phase of the test above it.
+fn icons_emojis_and_errors(api: &Api, root: &str) {
     // Guild icons and emojis.
     let guild = expect(
         &api.patch(

@@ -81,220 +81,10 @@ fn login(serve: &ServeProxy, email: &str) -> Value {
 fn the_official_clients_start_up_sequence_is_answered_by_the_backend() {
     let dir = workdir();
     let serve = ServeProxy::start(dir.path(), &args(&["--fallback", "none"]));
-    // Before login: location metadata, experiments with a fingerprint.
-    let meta = backend(&serve, "GET", "/auth/location-metadata", None, None, 200);
-    assert!(meta["country_code"].is_string());
-    let anonymous = backend(&serve, "GET", "/experiments", None, None, 200);
-    assert!(anonymous["fingerprint"].is_string());
-    register(&serve, "erin@example.com", "Erin");
-    let frank_token = register(&serve, "frank@example.com", "Frank");
-    // Frank turns MFA on; his login then needs the second step.
-    let enabled = backend(
-        &serve,
-        "POST",
-        "/users/@me/mfa/totp/enable",
-        Some(&frank_token),
-        Some(
-            json!({"password": "correct horse", "secret": TOTP_SECRET, "code": totp_now(TOTP_SECRET)}),
-        ),
-        200,
-    );
-    assert_eq!(enabled["backup_codes"].as_array().unwrap().len(), 10);
-    let plain = login(&serve, "erin@example.com");
-    let erin = plain["token"].as_str().unwrap().to_string();
-    let ticket = login(&serve, "frank@example.com");
-    assert_eq!(ticket["mfa"], true);
-    let frank = backend(
-        &serve,
-        "POST",
-        "/auth/mfa/totp",
-        None,
-        Some(json!({"ticket": ticket["ticket"], "code": totp_now(TOTP_SECRET)})),
-        200,
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    for token in [&erin, &frank] {
-        let me = backend(&serve, "GET", "/users/@me", Some(token), None, 200);
-        assert!(me["id"].is_string());
-        let experiments = backend(
-            &serve,
-            "GET",
-            "/experiments?with_guild_experiments=true",
-            Some(token),
-            None,
-            200,
-        );
-        assert_eq!(experiments["assignments"], json!([]));
-        assert_eq!(experiments["guild_experiments"], json!([]));
-        assert_eq!(
-            backend(
-                &serve,
-                "GET",
-                "/users/@me/settings-proto/1",
-                Some(token),
-                None,
-                200
-            )["settings"],
-            ""
-        );
-        assert_eq!(
-            backend(
-                &serve,
-                "GET",
-                "/users/@me/settings-proto/2",
-                Some(token),
-                None,
-                200
-            )["settings"],
-            ""
-        );
-        assert!(backend(
-            &serve,
-            "GET",
-            "/users/@me/affinities/users",
-            Some(token),
-            None,
-            200
-        )["user_affinities"]
-            .is_array());
-        assert!(backend(
-            &serve,
-            "GET",
-            "/users/@me/affinities/guilds",
-            Some(token),
-            None,
-            200
-        )["guild_affinities"]
-            .is_array());
-        let gateway = backend(&serve, "GET", "/gateway", Some(token), None, 200);
-        assert_eq!(gateway["url"], "wss://gateway.discord.gg");
-    }
-    for path in [
-        "/users/@me/billing/payment-sources",
-        "/users/@me/billing/subscriptions",
-        "/users/@me/entitlements/gifts",
-        "/users/@me/guilds/premium/subscription-slots",
-        "/applications/detectable",
-        "/users/@me/connections",
-        "/users/@me/relationships",
-    ] {
-        assert_eq!(
-            backend(&serve, "GET", path, Some(&erin), None, 200),
-            json!([]),
-            "{path}"
-        );
-    }
-    assert_eq!(
-        backend(
-            &serve,
-            "GET",
-            "/users/@me/billing/country-code",
-            Some(&erin),
-            None,
-            200
-        )["country_code"],
-        "US"
-    );
-    assert!(
-        backend(&serve, "GET", "/users/@me/consent", Some(&erin), None, 200)["usage_statistics"]
-            .is_object()
-    );
-    assert!(
-        backend(&serve, "GET", "/users/@me/survey", Some(&erin), None, 200)["survey"].is_null()
-    );
-    backend(&serve, "GET", "/users/@me/harvest", Some(&erin), None, 204);
-    backend(
-        &serve,
-        "POST",
-        "/science",
-        Some(&erin),
-        Some(json!({"events": []})),
-        204,
-    );
-    backend(
-        &serve,
-        "POST",
-        "/track",
-        Some(&erin),
-        Some(json!({"events": []})),
-        204,
-    );
-    let settings = backend(&serve, "GET", "/users/@me/settings", Some(&erin), None, 200);
-    assert_eq!(settings["theme"], "dark");
-    // Relationships: erin asks frank by username, frank accepts; the profile shows it.
-    let frank_name =
-        backend(&serve, "GET", "/users/@me", Some(&frank), None, 200)["username"].clone();
-    backend(
-        &serve,
-        "POST",
-        "/users/@me/relationships",
-        Some(&erin),
-        Some(json!({"username": frank_name})),
-        204,
-    );
-    let erin_id = backend(&serve, "GET", "/users/@me", Some(&erin), None, 200)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    backend(
-        &serve,
-        "PUT",
-        &format!("/users/@me/relationships/{erin_id}"),
-        Some(&frank),
-        Some(json!({})),
-        204,
-    );
-    let friends = backend(
-        &serve,
-        "GET",
-        "/users/@me/relationships",
-        Some(&erin),
-        None,
-        200,
-    );
-    assert_eq!(friends[0]["type"], 1);
-    let profile = backend(
-        &serve,
-        "GET",
-        &format!("/users/{erin_id}/profile"),
-        Some(&frank),
-        None,
-        200,
-    );
-    assert_eq!(profile["user"]["id"], erin_id.as_str());
-    assert_eq!(profile["mutual_guilds"], json!([]));
-    // Acks in the fixture's guild, as alice.
-    let alice = format!("{ALICE_TOKEN}");
-    let message = backend(
-        &serve,
-        "POST",
-        &format!("/channels/{GENERAL_ID}/messages"),
-        Some(&alice),
-        Some(json!({"content": "hello"})),
-        200,
-    );
-    let ack = backend(
-        &serve,
-        "POST",
-        &format!(
-            "/channels/{GENERAL_ID}/messages/{}/ack",
-            message["id"].as_str().unwrap()
-        ),
-        Some(&alice),
-        Some(json!({"token": null})),
-        200,
-    );
-    assert_eq!(ack, json!({"token": null}));
-    backend(
-        &serve,
-        "POST",
-        &format!("/guilds/{GUILD_ID}/ack"),
-        Some(&alice),
-        Some(json!({})),
-        204,
-    );
+    let (erin, frank) = sign_in_both(&serve);
+    start_up_routes(&serve, &erin, &frank);
+    misc_routes(&serve, &erin);
+    relationships_and_acks(&serve, &erin, &frank);
     // The updater, on the proxy and on --api alike.
     let manifest = serve.curl(
         "https://discord.com/api/updates/distributions/app/manifests/latest?channel=stable&platform=win&arch=x64",
@@ -319,4 +109,233 @@ fn the_official_clients_start_up_sequence_is_answered_by_the_backend() {
     let modules = serve.curl("https://discord.com/api/modules/stable/versions.json", &[]);
     assert_eq!((modules.status, modules.source()), (404, Some("none")));
     serve.stop();
+}
+
+/// One phase of the test above it.
+fn sign_in_both(serve: &ServeProxy) -> (String, String) {
+    // Before login: location metadata, experiments with a fingerprint.
+    let meta = backend(serve, "GET", "/auth/location-metadata", None, None, 200);
+    assert!(meta["country_code"].is_string());
+    let anonymous = backend(serve, "GET", "/experiments", None, None, 200);
+    assert!(anonymous["fingerprint"].is_string());
+    register(serve, "erin@example.com", "Erin");
+    let frank_token = register(serve, "frank@example.com", "Frank");
+    // Frank turns MFA on; his login then needs the second step.
+    let enabled = backend(
+        serve,
+        "POST",
+        "/users/@me/mfa/totp/enable",
+        Some(&frank_token),
+        Some(
+            json!({"password": "correct horse", "secret": TOTP_SECRET, "code": totp_now(TOTP_SECRET)}),
+        ),
+        200,
+    );
+    assert_eq!(enabled["backup_codes"].as_array().unwrap().len(), 10);
+    let plain = login(serve, "erin@example.com");
+    let erin = plain["token"].as_str().unwrap().to_string();
+    let ticket = login(serve, "frank@example.com");
+    assert_eq!(ticket["mfa"], true);
+    let frank = backend(
+        serve,
+        "POST",
+        "/auth/mfa/totp",
+        None,
+        Some(json!({"ticket": ticket["ticket"], "code": totp_now(TOTP_SECRET)})),
+        200,
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (erin, frank)
+}
+
+/// One phase of the test above it.
+fn start_up_routes(serve: &ServeProxy, erin: &str, frank: &str) {
+    for token in [erin, frank] {
+        let me = backend(serve, "GET", "/users/@me", Some(token), None, 200);
+        assert!(me["id"].is_string());
+        let experiments = backend(
+            serve,
+            "GET",
+            "/experiments?with_guild_experiments=true",
+            Some(token),
+            None,
+            200,
+        );
+        assert_eq!(experiments["assignments"], json!([]));
+        assert_eq!(experiments["guild_experiments"], json!([]));
+        assert_eq!(
+            backend(
+                serve,
+                "GET",
+                "/users/@me/settings-proto/1",
+                Some(token),
+                None,
+                200
+            )["settings"],
+            ""
+        );
+        assert_eq!(
+            backend(
+                serve,
+                "GET",
+                "/users/@me/settings-proto/2",
+                Some(token),
+                None,
+                200
+            )["settings"],
+            ""
+        );
+        assert!(backend(
+            serve,
+            "GET",
+            "/users/@me/affinities/users",
+            Some(token),
+            None,
+            200
+        )["user_affinities"]
+            .is_array());
+        assert!(backend(
+            serve,
+            "GET",
+            "/users/@me/affinities/guilds",
+            Some(token),
+            None,
+            200
+        )["guild_affinities"]
+            .is_array());
+        let gateway = backend(serve, "GET", "/gateway", Some(token), None, 200);
+        assert_eq!(gateway["url"], "wss://gateway.discord.gg");
+    }
+}
+
+/// One phase of the test above it.
+fn misc_routes(serve: &ServeProxy, erin: &str) {
+    for path in [
+        "/users/@me/billing/payment-sources",
+        "/users/@me/billing/subscriptions",
+        "/users/@me/entitlements/gifts",
+        "/users/@me/guilds/premium/subscription-slots",
+        "/applications/detectable",
+        "/users/@me/connections",
+        "/users/@me/relationships",
+    ] {
+        assert_eq!(
+            backend(serve, "GET", path, Some(erin), None, 200),
+            json!([]),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        backend(
+            serve,
+            "GET",
+            "/users/@me/billing/country-code",
+            Some(erin),
+            None,
+            200
+        )["country_code"],
+        "US"
+    );
+    assert!(
+        backend(serve, "GET", "/users/@me/consent", Some(erin), None, 200)["usage_statistics"]
+            .is_object()
+    );
+    assert!(backend(serve, "GET", "/users/@me/survey", Some(erin), None, 200)["survey"].is_null());
+    backend(serve, "GET", "/users/@me/harvest", Some(erin), None, 204);
+    backend(
+        serve,
+        "POST",
+        "/science",
+        Some(erin),
+        Some(json!({"events": []})),
+        204,
+    );
+    backend(
+        serve,
+        "POST",
+        "/track",
+        Some(erin),
+        Some(json!({"events": []})),
+        204,
+    );
+    let settings = backend(serve, "GET", "/users/@me/settings", Some(erin), None, 200);
+    assert_eq!(settings["theme"], "dark");
+}
+
+/// One phase of the test above it.
+fn relationships_and_acks(serve: &ServeProxy, erin: &str, frank: &str) {
+    // Relationships: erin asks frank by username, frank accepts; the profile shows it.
+    let frank_name =
+        backend(serve, "GET", "/users/@me", Some(frank), None, 200)["username"].clone();
+    backend(
+        serve,
+        "POST",
+        "/users/@me/relationships",
+        Some(erin),
+        Some(json!({"username": frank_name})),
+        204,
+    );
+    let erin_id = backend(serve, "GET", "/users/@me", Some(erin), None, 200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    backend(
+        serve,
+        "PUT",
+        &format!("/users/@me/relationships/{erin_id}"),
+        Some(frank),
+        Some(json!({})),
+        204,
+    );
+    let friends = backend(
+        serve,
+        "GET",
+        "/users/@me/relationships",
+        Some(erin),
+        None,
+        200,
+    );
+    assert_eq!(friends[0]["type"], 1);
+    let profile = backend(
+        serve,
+        "GET",
+        &format!("/users/{erin_id}/profile"),
+        Some(frank),
+        None,
+        200,
+    );
+    assert_eq!(profile["user"]["id"], erin_id.as_str());
+    assert_eq!(profile["mutual_guilds"], json!([]));
+    // Acks in the fixture's guild, as alice.
+    let alice = ALICE_TOKEN.to_string();
+    let message = backend(
+        serve,
+        "POST",
+        &format!("/channels/{GENERAL_ID}/messages"),
+        Some(&alice),
+        Some(json!({"content": "hello"})),
+        200,
+    );
+    let ack = backend(
+        serve,
+        "POST",
+        &format!(
+            "/channels/{GENERAL_ID}/messages/{}/ack",
+            message["id"].as_str().unwrap()
+        ),
+        Some(&alice),
+        Some(json!({"token": null})),
+        200,
+    );
+    assert_eq!(ack, json!({"token": null}));
+    backend(
+        serve,
+        "POST",
+        &format!("/guilds/{GUILD_ID}/ack"),
+        Some(&alice),
+        Some(json!({})),
+        204,
+    );
 }

@@ -49,128 +49,8 @@ async fn close_code(ws: &mut Socket) -> u16 {
 async fn mfa_login_backup_codes_and_logout() {
     let server = Server::on_fixture_async().await;
     let base = server.base();
-    // Enabling TOTP: the password first (60005 asks for the secret), then secret + code.
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/totp/enable".into(),
-        ALICE,
-        json!({"password": "wrong"}),
-    )
-    .await;
-    assert_eq!((status, body["code"].clone()), (400, json!(50035)));
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/totp/enable".into(),
-        ALICE,
-        json!({"password": "hunter2"}),
-    )
-    .await;
-    assert_eq!((status, body["code"].clone()), (400, json!(60005)));
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/totp/enable".into(),
-        ALICE,
-        json!({"password": "hunter2", "secret": TOTP_SECRET, "code": "000000"}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (400, json!(60008)),
-        "{body}"
-    );
-    let mut watcher = session(&server.addr, ALICE, NO_INTENTS).await;
-    let (status, enabled) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/totp/enable".into(),
-        ALICE,
-        json!({"password": "hunter2", "secret": TOTP_SECRET, "code": totp_now(TOTP_SECRET)}),
-    )
-    .await;
-    assert_eq!(status, 200, "{enabled}");
-    let token = enabled["token"].as_str().unwrap().to_string();
-    assert_ne!(token, ALICE);
-    let codes: Vec<String> = enabled["backup_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["code"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(codes.len(), 10);
-    // The old token's session is closed with 4004 and the old token stops working.
-    assert_eq!(close_code(&mut watcher).await, 4004);
-    let (status, _) = call(&base, "GET", "/users/@me".into(), ALICE, Value::Null).await;
-    assert_eq!(status, 401);
-    let (_, me) = call(&base, "GET", "/users/@me".into(), &token, Value::Null).await;
-    assert_eq!(me["mfa_enabled"], true);
-
-    // Login now needs the second factor.
-    let (status, first) = login(&base, "alice@example.com", "hunter2").await;
-    assert_eq!(status, 200);
-    assert_eq!(first["mfa"], true);
-    assert_eq!(first["totp"], true);
-    assert_eq!(first["sms"], false);
-    assert_eq!(first["backup"], true);
-    assert!(first["webauthn"].is_null());
-    assert!(first.get("token").is_none());
-    let ticket = first["ticket"].as_str().unwrap().to_string();
-    let (status, wrong) = call(
-        &base,
-        "POST",
-        "/auth/mfa/totp".into(),
-        "",
-        json!({"ticket": ticket, "code": "123456"}),
-    )
-    .await;
-    assert_eq!((status, wrong["code"].clone()), (400, json!(60008)));
-    let (status, done) = call(
-        &base,
-        "POST",
-        "/auth/mfa/totp".into(),
-        "",
-        json!({"ticket": ticket, "code": totp_now(TOTP_SECRET)}),
-    )
-    .await;
-    assert_eq!(status, 200, "{done}");
-    assert_eq!(done["token"], token.as_str());
-    assert!(done["user_settings"]["locale"].is_string());
-    // A spent ticket is gone.
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/auth/mfa/totp".into(),
-        "",
-        json!({"ticket": ticket, "code": totp_now(TOTP_SECRET)}),
-    )
-    .await;
-    assert_eq!(status, 400);
-    // A backup code works once.
-    let (_, second) = login(&base, "alice@example.com", "hunter2").await;
-    let ticket = second["ticket"].as_str().unwrap().to_string();
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/auth/mfa/backup".into(),
-        "",
-        json!({"ticket": ticket, "code": codes[0]}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (_, third) = login(&base, "alice@example.com", "hunter2").await;
-    let ticket = third["ticket"].as_str().unwrap().to_string();
-    let (status, reused) = call(
-        &base,
-        "POST",
-        "/auth/mfa/backup".into(),
-        "",
-        json!({"ticket": ticket, "code": codes[0]}),
-    )
-    .await;
-    assert_eq!((status, reused["code"].clone()), (400, json!(60008)));
-
+    let (token, codes) = enable_totp(&server, &base).await;
+    second_factor_logins(&base, token.clone(), codes).await;
     // Logout: the token stops working and its gateway session closes with 4004.
     let mut live = session(&server.addr, &token, NO_INTENTS).await;
     let (status, _) = call(
@@ -271,129 +151,8 @@ async fn relationships_reach_both_sides_and_notes_persist() {
     let base = server.base();
     let mut alice = session(&server.addr, ALICE, NO_INTENTS).await;
     let mut carol = session(&server.addr, CAROL, NO_INTENTS).await;
-    // Carol shares no guild with alice: a request by username reaches her anyway.
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/users/@me/relationships".into(),
-        ALICE,
-        json!({"username": "carol"}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (incoming, _) = next_dispatch(&mut carol, |n| n == "RELATIONSHIP_ADD").await;
-    assert_eq!(incoming["type"], 3);
-    assert_eq!(incoming["id"], ALICE_ID);
-    assert_eq!(incoming["user"]["username"], "alice");
-    assert_eq!(incoming["should_notify"], true);
-    let (outgoing, _) = next_dispatch(&mut alice, |n| n == "RELATIONSHIP_ADD").await;
-    assert_eq!(outgoing["type"], 4);
-    // Errors as Discord's.
-    let (status, body) = call(
-        &base,
-        "PUT",
-        format!("/users/@me/relationships/{ALICE_ID}"),
-        ALICE,
-        json!({}),
-    )
-    .await;
-    assert_eq!((status, body["code"].clone()), (400, json!(80003)));
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/users/@me/relationships".into(),
-        ALICE,
-        json!({"username": "nobody-here"}),
-    )
-    .await;
-    assert_eq!((status, body["code"].clone()), (400, json!(80004)));
-    let (status, body) = call(
-        &base,
-        "PUT",
-        format!("/users/@me/relationships/{BOT_ID}"),
-        ALICE,
-        json!({}),
-    )
-    .await;
-    assert_eq!((status, body["code"].clone()), (400, json!(80002)));
-    let (status, _) = call(
-        &base,
-        "GET",
-        "/users/@me/relationships".into(),
-        BOT,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 403);
-    // Carol accepts: both become friends.
-    let (status, _) = call(
-        &base,
-        "PUT",
-        format!("/users/@me/relationships/{ALICE_ID}"),
-        CAROL,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (friend, _) = next_dispatch(&mut alice, |n| n == "RELATIONSHIP_ADD").await;
-    assert_eq!(
-        (friend["type"].clone(), friend["id"].clone()),
-        (json!(1), json!(CAROL_ID))
-    );
-    let (friend, _) = next_dispatch(&mut carol, |n| n == "RELATIONSHIP_ADD").await;
-    assert_eq!(friend["type"], 1);
-    let (status, body) = call(
-        &base,
-        "PUT",
-        format!("/users/@me/relationships/{CAROL_ID}"),
-        ALICE,
-        json!({"type": 1}),
-    )
-    .await;
-    assert_eq!((status, body["code"].clone()), (400, json!(80007)));
-    // A nickname is private to alice.
-    let (status, _) = call(
-        &base,
-        "PATCH",
-        format!("/users/@me/relationships/{CAROL_ID}"),
-        ALICE,
-        json!({"nickname": "Caz"}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (update, _) = next_dispatch(&mut alice, |n| n == "RELATIONSHIP_UPDATE").await;
-    assert_eq!(update["nickname"], "Caz");
-    // A note.
-    let (status, _) = call(
-        &base,
-        "PUT",
-        format!("/users/@me/notes/{CAROL_ID}"),
-        ALICE,
-        json!({"note": "met at the meetup"}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (note, _) = next_dispatch(&mut alice, |n| n == "USER_NOTE_UPDATE").await;
-    assert_eq!(note, json!({"id": CAROL_ID, "note": "met at the meetup"}));
-    // Dave blocks alice: alice's request to him is refused.
-    let (status, _) = call(
-        &base,
-        "PUT",
-        format!("/users/@me/relationships/{ALICE_ID}"),
-        DAVE,
-        json!({"type": 2}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (status, body) = call(
-        &base,
-        "PUT",
-        format!("/users/@me/relationships/{DAVE_ID}"),
-        ALICE,
-        json!({}),
-    )
-    .await;
-    assert_eq!((status, body["code"].clone()), (400, json!(80001)));
+    request_accept_and_errors(&base, &mut alice, &mut carol).await;
+    nickname_note_and_block(&base, &mut alice).await;
     drop((alice, carol));
     let mut server = server;
     tokio::task::spawn_blocking(move || server.stop())
@@ -407,66 +166,7 @@ async fn relationships_reach_both_sides_and_notes_persist() {
     .await
     .unwrap();
     let base = server.base();
-    let (_, list) = call(
-        &base,
-        "GET",
-        "/users/@me/relationships".into(),
-        ALICE,
-        Value::Null,
-    )
-    .await;
-    let carol_side = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == CAROL_ID)
-        .unwrap()
-        .clone();
-    assert_eq!(carol_side["type"], 1);
-    assert_eq!(carol_side["nickname"], "Caz");
-    assert_eq!(carol_side["user"]["username"], "carol");
-    let (_, notes) = call(&base, "GET", "/users/@me/notes".into(), ALICE, Value::Null).await;
-    assert_eq!(notes[CAROL_ID], "met at the meetup");
-    let (_, blocks) = call(
-        &base,
-        "GET",
-        "/users/@me/relationships".into(),
-        DAVE,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(blocks[0]["type"], 2);
-    // Unfriending removes both sides, each told.
-    let mut carol = session(&server.addr, CAROL, NO_INTENTS).await;
-    let (status, _) = call(
-        &base,
-        "DELETE",
-        format!("/users/@me/relationships/{CAROL_ID}"),
-        ALICE,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (removed, _) = next_dispatch(&mut carol, |n| n == "RELATIONSHIP_REMOVE").await;
-    assert_eq!(removed["id"], ALICE_ID);
-    let (_, list) = call(
-        &base,
-        "GET",
-        "/users/@me/relationships".into(),
-        CAROL,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(list, json!([]));
-    let (status, _) = call(
-        &base,
-        "DELETE",
-        format!("/users/@me/relationships/{CAROL_ID}"),
-        ALICE,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 404);
+    check_after_restart(&server, &base).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,56 +241,7 @@ async fn acks_count_real_mentions_and_reach_other_sessions() {
     assert_eq!(status, 204);
     let (ack, _) = next_dispatch(&mut other, |n| n == "MESSAGE_ACK").await;
     assert_eq!(ack["mention_count"], 0);
-    // Bulk ack and pins ack.
-    let (status, _) = call(&base, "POST", "/read-states/ack-bulk".into(), ALICE,
-        json!({"read_states": [{"channel_id": GENERAL, "message_id": first, "read_state_type": 0}]})).await;
-    assert_eq!(status, 204);
-    let (ack, _) = next_dispatch(&mut other, |n| n == "MESSAGE_ACK").await;
-    assert_eq!(ack["mention_count"], 3);
-    let (status, _) = call(
-        &base,
-        "POST",
-        format!("/channels/{GENERAL}/pins/ack"),
-        ALICE,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (pins, _) = next_dispatch(&mut other, |n| n == "CHANNEL_PINS_ACK").await;
-    assert_eq!(pins["channel_id"], GENERAL);
-    assert!(pins["timestamp"].is_string());
-    // Errors: a channel alice cannot see, a bot.
-    let (status, body) = call(
-        &base,
-        "POST",
-        format!("/channels/{SECRET}/messages/{first}/ack"),
-        BOB,
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (403, json!(50001)),
-        "{body}"
-    );
-    let (status, _) = call(
-        &base,
-        "POST",
-        format!("/channels/{GENERAL}/messages/{first}/ack"),
-        BOT,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/read-states/ack-bulk".into(),
-        ALICE,
-        json!({"read_states": "no"}),
-    )
-    .await;
-    assert_eq!(status, 400);
+    bulk_pins_and_errors(&base, &mut other, &first).await;
 }
 
 fn protos(args: &[&str]) -> String {
@@ -635,203 +286,9 @@ async fn settings_protos_round_trip_with_the_published_definitions() {
     .await;
     assert_eq!(empty, json!({"settings": ""}));
     let mut other = session(&server.addr, ALICE, NO_INTENTS).await;
-    let built = protos(&["build-preloaded"]);
-    let (status, patched) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings-proto/1".into(),
-        ALICE,
-        json!({"settings": built}),
-    )
-    .await;
-    assert_eq!(status, 200, "{patched}");
-    let (event, _) = next_dispatch(&mut other, |n| n == "USER_SETTINGS_PROTO_UPDATE").await;
-    assert_eq!(event["settings"]["type"], 1);
-    assert_eq!(event["settings"]["proto"], patched["settings"]);
-    let (legacy_event, _) = next_dispatch(&mut other, |n| n == "USER_SETTINGS_UPDATE").await;
-    assert_eq!(legacy_event["status"], "idle");
-    let read: Value = serde_json::from_str(&protos(&[
-        "read-preloaded",
-        patched["settings"].as_str().unwrap(),
-    ]))
-    .unwrap();
-    assert_eq!(read["status"]["status"], "idle");
-    assert_eq!(read["appearance"]["theme"], "THEME_LIGHT");
-    assert_eq!(read["localization"]["locale"], "de");
-    assert_eq!(read["guild_folders"]["folders"][0]["name"], "Work");
-    assert_eq!(read["versions"]["data_version"], 1);
-    // The legacy view follows the proto.
-    let (_, legacy) = call(
-        &base,
-        "GET",
-        "/users/@me/settings".into(),
-        ALICE,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(legacy["status"], "idle");
-    assert_eq!(legacy["theme"], "light");
-    assert_eq!(legacy["locale"], "de");
-    assert_eq!(legacy["custom_status"]["text"], "testing");
-    assert_eq!(legacy["guild_folders"][0]["guild_ids"][0], GUILD);
-    // A patch with only appearance replaces appearance and keeps the rest.
-    let (_, patched) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings-proto/1".into(),
-        ALICE,
-        json!({"settings": protos(&["build-appearance"])}),
-    )
-    .await;
-    let read: Value = serde_json::from_str(&protos(&[
-        "read-preloaded",
-        patched["settings"].as_str().unwrap(),
-    ]))
-    .unwrap();
-    assert_eq!(read["appearance"]["theme"], "THEME_MIDNIGHT");
-    assert_eq!(read["appearance"]["developer_mode"], true);
-    assert_eq!(read["status"]["status"], "idle");
-    assert_eq!(read["versions"]["data_version"], 2);
-    // An edit made against an older version is dropped.
-    let (status, stale) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings-proto/1".into(),
-        ALICE,
-        json!({"settings": protos(&["build-preloaded"]), "required_data_version": 1}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(stale["out_of_date"], true);
-    assert_eq!(stale["settings"], patched["settings"]);
-    // The legacy route writes through to the proto.
-    let (status, _) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings".into(),
-        ALICE,
-        json!({"status": "dnd", "theme": "dark"}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (_, now) = call(
-        &base,
-        "GET",
-        "/users/@me/settings-proto/1".into(),
-        ALICE,
-        Value::Null,
-    )
-    .await;
-    let read: Value = serde_json::from_str(&protos(&[
-        "read-preloaded",
-        now["settings"].as_str().unwrap(),
-    ]))
-    .unwrap();
-    assert_eq!(read["status"]["status"], "dnd");
-    assert_eq!(read["appearance"]["theme"], "THEME_DARK");
-    assert_eq!(read["appearance"]["developer_mode"], true);
-    // Frecency.
-    let (status, frecency) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings-proto/2".into(),
-        ALICE,
-        json!({"settings": protos(&["build-frecency"])}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let read: Value = serde_json::from_str(&protos(&[
-        "read-frecency",
-        frecency["settings"].as_str().unwrap(),
-    ]))
-    .unwrap();
-    assert_eq!(
-        read["favorite_gifs"]["gifs"]["https://example.com/cat.gif"]["width"],
-        320
-    );
-    // Errors.
-    let (status, _) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings-proto/1".into(),
-        ALICE,
-        json!({"settings": "%%%"}),
-    )
-    .await;
-    assert_eq!(status, 400);
-    let (status, _) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings-proto/1".into(),
-        ALICE,
-        json!({"settings": "/////w=="}),
-    )
-    .await;
-    assert_eq!(status, 400);
-    let (status, _) = call(
-        &base,
-        "GET",
-        "/users/@me/settings-proto/9".into(),
-        ALICE,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 400);
-    let (status, _) = call(
-        &base,
-        "PATCH",
-        "/users/@me/settings".into(),
-        ALICE,
-        json!({"theme": "purple"}),
-    )
-    .await;
-    assert_eq!(status, 400);
-    // User guild settings, and the DM settings under @me.
-    let (status, settings) = call(
-        &base,
-        "PATCH",
-        format!("/users/@me/guilds/{GUILD}/settings"),
-        ALICE,
-        json!({"muted": true, "message_notifications": 1,
-               "channel_overrides": {GENERAL: {"muted": true, "message_notifications": 2}}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{settings}");
-    let (event, _) = next_dispatch(&mut other, |n| n == "USER_GUILD_SETTINGS_UPDATE").await;
-    assert_eq!(event["guild_id"], GUILD);
-    assert_eq!(event["muted"], true);
-    assert_eq!(event["mobile_push"], true);
-    assert_eq!(event["channel_overrides"][0]["channel_id"], GENERAL);
-    assert_eq!(event["channel_overrides"][0]["message_notifications"], 2);
-    let (status, dms) = call(
-        &base,
-        "PATCH",
-        "/users/@me/guilds/@me/settings".into(),
-        ALICE,
-        json!({"suppress_everyone": true}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert!(dms["guild_id"].is_null());
-    assert!(dms["version"].as_u64().unwrap() > settings["version"].as_u64().unwrap());
-    let (status, _) = call(
-        &base,
-        "PATCH",
-        format!("/users/@me/guilds/{GUILD}/settings"),
-        CAROL,
-        json!({"muted": true}),
-    )
-    .await;
-    assert_eq!(status, 404);
-    let (status, _) = call(
-        &base,
-        "PATCH",
-        format!("/users/@me/guilds/{GUILD}/settings"),
-        ALICE,
-        json!({"message_notifications": 9}),
-    )
-    .await;
-    assert_eq!(status, 400);
+    preloaded_round_trip(&base, &mut other).await;
+    let now = legacy_frecency_and_errors(&base).await;
+    user_guild_settings(&base, &mut other).await;
     drop(other);
     let mut server = server;
     tokio::task::spawn_blocking(move || server.stop())
@@ -1044,6 +501,600 @@ async fn fixtures_seed_account_state_and_the_demo_world_has_friends_with_mfa() {
     )
     .await;
     assert_ne!(proto["settings"], "");
+    bad_fixture_and_demo_world().await;
+}
+
+/// One phase of the test above it.
+async fn enable_totp(server: &Server, base: &str) -> (String, Vec<String>) {
+    // Enabling TOTP: the password first (60005 asks for the secret), then secret + code.
+    let (status, body) = call(
+        base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "wrong"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(50035)));
+    let (status, body) = call(
+        base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "hunter2"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(60005)));
+    let (status, body) = call(
+        base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "hunter2", "secret": TOTP_SECRET, "code": "000000"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!(60008)),
+        "{body}"
+    );
+    let mut watcher = session(&server.addr, ALICE, NO_INTENTS).await;
+    let (status, enabled) = call(
+        base,
+        "POST",
+        "/users/@me/mfa/totp/enable".into(),
+        ALICE,
+        json!({"password": "hunter2", "secret": TOTP_SECRET, "code": totp_now(TOTP_SECRET)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{enabled}");
+    let token = enabled["token"].as_str().unwrap().to_string();
+    assert_ne!(token, ALICE);
+    let codes: Vec<String> = enabled["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    // The old token's session is closed with 4004 and the old token stops working.
+    assert_eq!(close_code(&mut watcher).await, 4004);
+    let (status, _) = call(base, "GET", "/users/@me".into(), ALICE, Value::Null).await;
+    assert_eq!(status, 401);
+    let (_, me) = call(base, "GET", "/users/@me".into(), &token, Value::Null).await;
+    assert_eq!(me["mfa_enabled"], true);
+
+    (token, codes)
+}
+
+/// One phase of the test above it.
+async fn second_factor_logins(base: &str, token: String, codes: Vec<String>) {
+    // Login now needs the second factor.
+    let (status, first) = login(base, "alice@example.com", "hunter2").await;
+    assert_eq!(status, 200);
+    assert_eq!(first["mfa"], true);
+    assert_eq!(first["totp"], true);
+    assert_eq!(first["sms"], false);
+    assert_eq!(first["backup"], true);
+    assert!(first["webauthn"].is_null());
+    assert!(first.get("token").is_none());
+    let ticket = first["ticket"].as_str().unwrap().to_string();
+    let (status, wrong) = call(
+        base,
+        "POST",
+        "/auth/mfa/totp".into(),
+        "",
+        json!({"ticket": ticket, "code": "123456"}),
+    )
+    .await;
+    assert_eq!((status, wrong["code"].clone()), (400, json!(60008)));
+    let (status, done) = call(
+        base,
+        "POST",
+        "/auth/mfa/totp".into(),
+        "",
+        json!({"ticket": ticket, "code": totp_now(TOTP_SECRET)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["token"], token.as_str());
+    assert!(done["user_settings"]["locale"].is_string());
+    // A spent ticket is gone.
+    let (status, _) = call(
+        base,
+        "POST",
+        "/auth/mfa/totp".into(),
+        "",
+        json!({"ticket": ticket, "code": totp_now(TOTP_SECRET)}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // A backup code works once.
+    let (_, second) = login(base, "alice@example.com", "hunter2").await;
+    let ticket = second["ticket"].as_str().unwrap().to_string();
+    let (status, _) = call(
+        base,
+        "POST",
+        "/auth/mfa/backup".into(),
+        "",
+        json!({"ticket": ticket, "code": codes[0]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, third) = login(base, "alice@example.com", "hunter2").await;
+    let ticket = third["ticket"].as_str().unwrap().to_string();
+    let (status, reused) = call(
+        base,
+        "POST",
+        "/auth/mfa/backup".into(),
+        "",
+        json!({"ticket": ticket, "code": codes[0]}),
+    )
+    .await;
+    assert_eq!((status, reused["code"].clone()), (400, json!(60008)));
+}
+
+/// One phase of the test above it.
+async fn request_accept_and_errors(base: &str, alice: &mut Socket, carol: &mut Socket) {
+    // Carol shares no guild with alice: a request by username reaches her anyway.
+    let (status, _) = call(
+        base,
+        "POST",
+        "/users/@me/relationships".into(),
+        ALICE,
+        json!({"username": "carol"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (incoming, _) = next_dispatch(carol, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(incoming["type"], 3);
+    assert_eq!(incoming["id"], ALICE_ID);
+    assert_eq!(incoming["user"]["username"], "alice");
+    assert_eq!(incoming["should_notify"], true);
+    let (outgoing, _) = next_dispatch(alice, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(outgoing["type"], 4);
+    // Errors as Discord's.
+    let (status, body) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{ALICE_ID}"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80003)));
+    let (status, body) = call(
+        base,
+        "POST",
+        "/users/@me/relationships".into(),
+        ALICE,
+        json!({"username": "nobody-here"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80004)));
+    let (status, body) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{BOT_ID}"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80002)));
+    let (status, _) = call(
+        base,
+        "GET",
+        "/users/@me/relationships".into(),
+        BOT,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Carol accepts: both become friends.
+    let (status, _) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{ALICE_ID}"),
+        CAROL,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (friend, _) = next_dispatch(alice, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(
+        (friend["type"].clone(), friend["id"].clone()),
+        (json!(1), json!(CAROL_ID))
+    );
+    let (friend, _) = next_dispatch(carol, |n| n == "RELATIONSHIP_ADD").await;
+    assert_eq!(friend["type"], 1);
+    let (status, body) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        json!({"type": 1}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80007)));
+}
+
+/// One phase of the test above it.
+async fn nickname_note_and_block(base: &str, alice: &mut Socket) {
+    // A nickname is private to alice.
+    let (status, _) = call(
+        base,
+        "PATCH",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        json!({"nickname": "Caz"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (update, _) = next_dispatch(alice, |n| n == "RELATIONSHIP_UPDATE").await;
+    assert_eq!(update["nickname"], "Caz");
+    // A note.
+    let (status, _) = call(
+        base,
+        "PUT",
+        format!("/users/@me/notes/{CAROL_ID}"),
+        ALICE,
+        json!({"note": "met at the meetup"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (note, _) = next_dispatch(alice, |n| n == "USER_NOTE_UPDATE").await;
+    assert_eq!(note, json!({"id": CAROL_ID, "note": "met at the meetup"}));
+    // Dave blocks alice: alice's request to him is refused.
+    let (status, _) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{ALICE_ID}"),
+        DAVE,
+        json!({"type": 2}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = call(
+        base,
+        "PUT",
+        format!("/users/@me/relationships/{DAVE_ID}"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(80001)));
+}
+
+/// One phase of the test above it.
+async fn check_after_restart(server: &Server, base: &str) {
+    let (_, list) = call(
+        base,
+        "GET",
+        "/users/@me/relationships".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    let carol_side = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == CAROL_ID)
+        .unwrap()
+        .clone();
+    assert_eq!(carol_side["type"], 1);
+    assert_eq!(carol_side["nickname"], "Caz");
+    assert_eq!(carol_side["user"]["username"], "carol");
+    let (_, notes) = call(base, "GET", "/users/@me/notes".into(), ALICE, Value::Null).await;
+    assert_eq!(notes[CAROL_ID], "met at the meetup");
+    let (_, blocks) = call(
+        base,
+        "GET",
+        "/users/@me/relationships".into(),
+        DAVE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(blocks[0]["type"], 2);
+    // Unfriending removes both sides, each told.
+    let mut carol = session(&server.addr, CAROL, NO_INTENTS).await;
+    let (status, _) = call(
+        base,
+        "DELETE",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (removed, _) = next_dispatch(&mut carol, |n| n == "RELATIONSHIP_REMOVE").await;
+    assert_eq!(removed["id"], ALICE_ID);
+    let (_, list) = call(
+        base,
+        "GET",
+        "/users/@me/relationships".into(),
+        CAROL,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(list, json!([]));
+    let (status, _) = call(
+        base,
+        "DELETE",
+        format!("/users/@me/relationships/{CAROL_ID}"),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+/// One phase of the test above it.
+async fn bulk_pins_and_errors(base: &str, other: &mut Socket, first: &str) {
+    // Bulk ack and pins ack.
+    let (status, _) = call(base, "POST", "/read-states/ack-bulk".into(), ALICE,
+        json!({"read_states": [{"channel_id": GENERAL, "message_id": first, "read_state_type": 0}]})).await;
+    assert_eq!(status, 204);
+    let (ack, _) = next_dispatch(other, |n| n == "MESSAGE_ACK").await;
+    assert_eq!(ack["mention_count"], 3);
+    let (status, _) = call(
+        base,
+        "POST",
+        format!("/channels/{GENERAL}/pins/ack"),
+        ALICE,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (pins, _) = next_dispatch(other, |n| n == "CHANNEL_PINS_ACK").await;
+    assert_eq!(pins["channel_id"], GENERAL);
+    assert!(pins["timestamp"].is_string());
+    // Errors: a channel alice cannot see, a bot.
+    let (status, body) = call(
+        base,
+        "POST",
+        format!("/channels/{SECRET}/messages/{first}/ack"),
+        BOB,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!(50001)),
+        "{body}"
+    );
+    let (status, _) = call(
+        base,
+        "POST",
+        format!("/channels/{GENERAL}/messages/{first}/ack"),
+        BOT,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        base,
+        "POST",
+        "/read-states/ack-bulk".into(),
+        ALICE,
+        json!({"read_states": "no"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+/// One phase of the test above it.
+async fn preloaded_round_trip(base: &str, other: &mut Socket) {
+    let built = protos(&["build-preloaded"]);
+    let (status, patched) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": built}),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    let (event, _) = next_dispatch(other, |n| n == "USER_SETTINGS_PROTO_UPDATE").await;
+    assert_eq!(event["settings"]["type"], 1);
+    assert_eq!(event["settings"]["proto"], patched["settings"]);
+    let (legacy_event, _) = next_dispatch(other, |n| n == "USER_SETTINGS_UPDATE").await;
+    assert_eq!(legacy_event["status"], "idle");
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-preloaded",
+        patched["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(read["status"]["status"], "idle");
+    assert_eq!(read["appearance"]["theme"], "THEME_LIGHT");
+    assert_eq!(read["localization"]["locale"], "de");
+    assert_eq!(read["guild_folders"]["folders"][0]["name"], "Work");
+    assert_eq!(read["versions"]["data_version"], 1);
+    // The legacy view follows the proto.
+    let (_, legacy) = call(
+        base,
+        "GET",
+        "/users/@me/settings".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(legacy["status"], "idle");
+    assert_eq!(legacy["theme"], "light");
+    assert_eq!(legacy["locale"], "de");
+    assert_eq!(legacy["custom_status"]["text"], "testing");
+    assert_eq!(legacy["guild_folders"][0]["guild_ids"][0], GUILD);
+    // A patch with only appearance replaces appearance and keeps the rest.
+    let (_, patched) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": protos(&["build-appearance"])}),
+    )
+    .await;
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-preloaded",
+        patched["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(read["appearance"]["theme"], "THEME_MIDNIGHT");
+    assert_eq!(read["appearance"]["developer_mode"], true);
+    assert_eq!(read["status"]["status"], "idle");
+    assert_eq!(read["versions"]["data_version"], 2);
+    // An edit made against an older version is dropped.
+    let (status, stale) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": protos(&["build-preloaded"]), "required_data_version": 1}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(stale["out_of_date"], true);
+    assert_eq!(stale["settings"], patched["settings"]);
+}
+
+/// One phase of the test above it.
+async fn legacy_frecency_and_errors(base: &str) -> Value {
+    // The legacy route writes through to the proto.
+    let (status, _) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings".into(),
+        ALICE,
+        json!({"status": "dnd", "theme": "dark"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, now) = call(
+        base,
+        "GET",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-preloaded",
+        now["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(read["status"]["status"], "dnd");
+    assert_eq!(read["appearance"]["theme"], "THEME_DARK");
+    assert_eq!(read["appearance"]["developer_mode"], true);
+    // Frecency.
+    let (status, frecency) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings-proto/2".into(),
+        ALICE,
+        json!({"settings": protos(&["build-frecency"])}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let read: Value = serde_json::from_str(&protos(&[
+        "read-frecency",
+        frecency["settings"].as_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(
+        read["favorite_gifs"]["gifs"]["https://example.com/cat.gif"]["width"],
+        320
+    );
+    // Errors.
+    let (status, _) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": "%%%"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings-proto/1".into(),
+        ALICE,
+        json!({"settings": "/////w=="}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        base,
+        "GET",
+        "/users/@me/settings-proto/9".into(),
+        ALICE,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        base,
+        "PATCH",
+        "/users/@me/settings".into(),
+        ALICE,
+        json!({"theme": "purple"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    now
+}
+
+/// One phase of the test above it.
+async fn user_guild_settings(base: &str, other: &mut Socket) {
+    // User guild settings, and the DM settings under @me.
+    let (status, settings) = call(
+        base,
+        "PATCH",
+        format!("/users/@me/guilds/{GUILD}/settings"),
+        ALICE,
+        json!({"muted": true, "message_notifications": 1,
+               "channel_overrides": {GENERAL: {"muted": true, "message_notifications": 2}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{settings}");
+    let (event, _) = next_dispatch(other, |n| n == "USER_GUILD_SETTINGS_UPDATE").await;
+    assert_eq!(event["guild_id"], GUILD);
+    assert_eq!(event["muted"], true);
+    assert_eq!(event["mobile_push"], true);
+    assert_eq!(event["channel_overrides"][0]["channel_id"], GENERAL);
+    assert_eq!(event["channel_overrides"][0]["message_notifications"], 2);
+    let (status, dms) = call(
+        base,
+        "PATCH",
+        "/users/@me/guilds/@me/settings".into(),
+        ALICE,
+        json!({"suppress_everyone": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(dms["guild_id"].is_null());
+    assert!(dms["version"].as_u64().unwrap() > settings["version"].as_u64().unwrap());
+    let (status, _) = call(
+        base,
+        "PATCH",
+        format!("/users/@me/guilds/{GUILD}/settings"),
+        CAROL,
+        json!({"muted": true}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        base,
+        "PATCH",
+        format!("/users/@me/guilds/{GUILD}/settings"),
+        ALICE,
+        json!({"message_notifications": 9}),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+/// One phase of the test above it.
+async fn bad_fixture_and_demo_world() {
     // A bad fixture names the field.
     let mut bad: Value = serde_json::from_str(FIXTURE).unwrap();
     bad["relationships"] = json!([{"user_id": ALICE_ID, "other_id": "999", "type": 1}]);
