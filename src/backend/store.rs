@@ -1060,7 +1060,6 @@ impl ExtraTables {
 /// The official client's per-account state: what user sessions read in READY and the user
 /// REST routes write. Keys start with the owning user, so one prefix scan loads a user's rows.
 // Filled by the user routes (issue #16) and read by the user gateway (issue #15).
-#[allow(dead_code)]
 #[derive(Clone)]
 pub struct AccountTables {
     /// Relationships under `(owner, other user)`; both sides are stored.
