@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 /// A base32 TOTP secret the tests enable.
-pub const TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub(crate) const TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
 fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -21,7 +21,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The RFC 6238 (HMAC-SHA1, 30 s, 6 digits) code of a base32 secret now.
-pub fn totp_now(secret: &str) -> String {
+pub(crate) fn totp_now(secret: &str) -> String {
     let key = ring::hmac::Key::new(
         ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
         &base32_decode(secret),
