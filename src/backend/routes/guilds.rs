@@ -19,7 +19,7 @@ use crate::backend::services::common::{image_hash, limit};
 use crate::backend::services::guilds::{
     guild_create_payload, insert_guild, normalise_channel_name,
 };
-use crate::backend::services::patch;
+use crate::backend::services::patch::{self, set_if_present};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::Store;
@@ -94,7 +94,6 @@ struct CreateGuild {
     system_channel_id: Option<Snowflake>,
 }
 
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn create_guild(
     State(state): State<AppState>,
     auth: Auth,
@@ -124,9 +123,51 @@ async fn create_guild(
     guild.afk_timeout = body.afk_timeout.unwrap_or(300);
     // Placeholder ids in the body map to real ones; the first role is @everyone.
     let mut ids: HashMap<Snowflake, Snowflake> = HashMap::new();
+    let (everyone_permissions, extra_roles) =
+        build_create_roles(store, id, body.roles.unwrap_or_default(), &mut ids)?;
+    let channels = match body.channels {
+        Some(specs) if !specs.is_empty() => build_create_channels(store, id, specs, &mut ids)?,
+        _ => {
+            let channels = default_guild_channels(store, id);
+            guild.system_channel_id = Some(channels[1].id);
+            channels
+        }
+    };
+    if let Some(system) = body.system_channel_id {
+        guild.system_channel_id = ids.get(&system).copied();
+    }
+    if let Some(afk) = body.afk_channel_id {
+        guild.afk_channel_id = ids.get(&afk).copied();
+    }
+    insert_guild(store, &guild, everyone_permissions)?;
+    for role in &extra_roles {
+        store.roles.put((id, role.id), role)?;
+    }
+    for channel in &channels {
+        store.put_channel(channel)?;
+    }
+    store.flush_async().await?;
+    state.publish(Dispatch::users(
+        "GUILD_CREATE",
+        vec![auth.id()],
+        intents::GUILDS,
+        guild_create_payload(store, &guild, auth.id())?,
+    ));
+    Ok(created(render::guild(store, &guild, false)?))
+}
+
+/// The roles of a guild-create body: the first one's permissions are @everyone's (its
+/// placeholder id maps to the guild id), the others become new roles. Returns @everyone's
+/// permissions and the new roles; placeholder ids are recorded in `ids`.
+fn build_create_roles(
+    store: &Store,
+    guild_id: Snowflake,
+    specs: Vec<CreateGuildRole>,
+    ids: &mut HashMap<Snowflake, Snowflake>,
+) -> Result<(u64, Vec<Role>), ApiError> {
     let mut everyone_permissions = bits::EVERYONE_DEFAULT;
     let mut extra_roles = Vec::new();
-    for (index, spec) in body.roles.unwrap_or_default().into_iter().enumerate() {
+    for (index, spec) in specs.into_iter().enumerate() {
         let permissions = spec
             .permissions
             .as_deref()
@@ -143,7 +184,7 @@ async fn create_guild(
         if index == 0 {
             everyone_permissions = permissions.unwrap_or(everyone_permissions);
             if let Some(placeholder) = spec.id {
-                ids.insert(placeholder, id);
+                ids.insert(placeholder, guild_id);
             }
             continue;
         }
@@ -170,87 +211,84 @@ async fn create_guild(
             tags: None,
         });
     }
+    Ok((everyone_permissions, extra_roles))
+}
+
+/// The channels of a guild-create body, in order; every placeholder id gets its real id first
+/// so `parent_id` may name a later channel.
+fn build_create_channels(
+    store: &Store,
+    guild_id: Snowflake,
+    specs: Vec<CreateGuildChannel>,
+    ids: &mut HashMap<Snowflake, Snowflake>,
+) -> Result<Vec<Channel>, ApiError> {
+    for spec in &specs {
+        let channel_id = store.next_id();
+        if let Some(placeholder) = spec.id {
+            ids.insert(placeholder, channel_id);
+        }
+    }
     let mut channels = Vec::new();
-    match body.channels {
-        Some(specs) if !specs.is_empty() => {
-            for spec in &specs {
-                let channel_id = store.next_id();
-                if let Some(placeholder) = spec.id {
-                    ids.insert(placeholder, channel_id);
-                }
-            }
-            for (index, spec) in specs.into_iter().enumerate() {
-                if !channel_type::is_guild_creatable(spec.kind) {
-                    return Err(ApiError::invalid_field(
-                        &format!("channels.{index}.type"),
-                        "BASE_TYPE_CHOICES",
-                        "Value must be one of {0, 2, 4, 5, 13, 15, 16}.",
-                    ));
-                }
-                let channel_id = match spec.id {
-                    Some(placeholder) => ids[&placeholder],
-                    None => store.next_id(),
-                };
-                let mut channel = Channel::new_in_guild(
-                    channel_id,
-                    id,
-                    spec.kind,
-                    &normalise_channel_name(spec.kind, &spec.name),
-                );
-                channel.position = Some(index as i64);
-                channel.parent_id = spec.parent_id.and_then(|p| ids.get(&p).copied());
-                channel.topic = spec.topic;
-                channels.push(channel);
-            }
+    for (index, spec) in specs.into_iter().enumerate() {
+        if !channel_type::is_guild_creatable(spec.kind) {
+            return Err(ApiError::invalid_field(
+                &format!("channels.{index}.type"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {0, 2, 4, 5, 13, 15, 16}.",
+            ));
         }
-        _ => {
-            let text_category = store.next_id();
-            let voice_category = store.next_id();
-            let mut category = Channel::new_in_guild(
-                text_category,
-                id,
-                channel_type::GUILD_CATEGORY,
-                "Text Channels",
-            );
-            category.position = Some(0);
-            let mut general =
-                Channel::new_in_guild(store.next_id(), id, channel_type::GUILD_TEXT, "general");
-            general.parent_id = Some(text_category);
-            let mut voice_cat = Channel::new_in_guild(
-                voice_category,
-                id,
-                channel_type::GUILD_CATEGORY,
-                "Voice Channels",
-            );
-            voice_cat.position = Some(1);
-            let mut voice =
-                Channel::new_in_guild(store.next_id(), id, channel_type::GUILD_VOICE, "General");
-            voice.parent_id = Some(voice_category);
-            guild.system_channel_id = Some(general.id);
-            channels.extend([category, general, voice_cat, voice]);
-        }
+        let channel_id = match spec.id {
+            Some(placeholder) => ids[&placeholder],
+            None => store.next_id(),
+        };
+        let mut channel = Channel::new_in_guild(
+            channel_id,
+            guild_id,
+            spec.kind,
+            &normalise_channel_name(spec.kind, &spec.name),
+        );
+        channel.position = Some(index as i64);
+        channel.parent_id = spec.parent_id.and_then(|p| ids.get(&p).copied());
+        channel.topic = spec.topic;
+        channels.push(channel);
     }
-    if let Some(system) = body.system_channel_id {
-        guild.system_channel_id = ids.get(&system).copied();
-    }
-    if let Some(afk) = body.afk_channel_id {
-        guild.afk_channel_id = ids.get(&afk).copied();
-    }
-    insert_guild(store, &guild, everyone_permissions)?;
-    for role in &extra_roles {
-        store.roles.put((id, role.id), role)?;
-    }
-    for channel in &channels {
-        store.put_channel(channel)?;
-    }
-    store.flush_async().await?;
-    state.publish(Dispatch::users(
-        "GUILD_CREATE",
-        vec![auth.id()],
-        intents::GUILDS,
-        guild_create_payload(store, &guild, auth.id())?,
-    ));
-    Ok(created(render::guild(store, &guild, false)?))
+    Ok(channels)
+}
+
+/// A new guild's channels when the body names none: a text and a voice category, each with
+/// one channel; `general` (index 1) is the system channel.
+fn default_guild_channels(store: &Store, guild_id: Snowflake) -> Vec<Channel> {
+    let text_category = store.next_id();
+    let voice_category = store.next_id();
+    let mut category = Channel::new_in_guild(
+        text_category,
+        guild_id,
+        channel_type::GUILD_CATEGORY,
+        "Text Channels",
+    );
+    category.position = Some(0);
+    let mut general = Channel::new_in_guild(
+        store.next_id(),
+        guild_id,
+        channel_type::GUILD_TEXT,
+        "general",
+    );
+    general.parent_id = Some(text_category);
+    let mut voice_cat = Channel::new_in_guild(
+        voice_category,
+        guild_id,
+        channel_type::GUILD_CATEGORY,
+        "Voice Channels",
+    );
+    voice_cat.position = Some(1);
+    let mut voice = Channel::new_in_guild(
+        store.next_id(),
+        guild_id,
+        channel_type::GUILD_VOICE,
+        "General",
+    );
+    voice.parent_id = Some(voice_category);
+    vec![category, general, voice_cat, voice]
 }
 
 #[derive(Deserialize)]
@@ -340,7 +378,6 @@ fn check_guild_channel(
     Ok(())
 }
 
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn patch_guild(
     State(state): State<AppState>,
     auth: Auth,
@@ -349,6 +386,55 @@ async fn patch_guild(
     InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<PatchGuild>>,
 ) -> ApiResult {
     let store = &state.store;
+    validate_patch_guild(store, guild_id, &access, &body)?;
+    let (old, guild) = {
+        let _guard = store.lock();
+        let mut guild = store
+            .guild(guild_id)?
+            .ok_or(ApiError::NotFound(Unknown::Guild))?;
+        let old = guild.clone();
+        apply_patch_guild(&mut guild, body)?;
+        store.guilds.put(guild_id, &guild)?;
+        (old, guild)
+    };
+    let before = serde_json::to_value(&old).unwrap_or_default();
+    let after = serde_json::to_value(&guild).unwrap_or_default();
+    let diff = before
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(key, old)| (key.as_str(), old.clone(), after[key].clone()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::GUILD_UPDATE,
+        Some(guild_id),
+        changes(diff),
+        None,
+        reason,
+    )?;
+    let data = render::guild(store, &guild, false)?;
+    state.publish(Dispatch::guild(
+        "GUILD_UPDATE",
+        guild_id,
+        intents::GUILDS,
+        data.clone(),
+    ));
+    Ok(ok(data))
+}
+
+/// The field checks of a guild PATCH (50035 with every failing field); transferring ownership
+/// is for the owner alone (50013).
+fn validate_patch_guild(
+    store: &Store,
+    guild_id: Snowflake,
+    access: &GuildAccess,
+    body: &PatchGuild,
+) -> Result<(), ApiError> {
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 2, 100);
     checks.range(
@@ -401,101 +487,52 @@ async fn patch_guild(
             checks.add("owner_id", "GUILD_OWNER_INVALID", "Unknown member");
         }
     }
-    checks.finish()?;
-    let (old, guild) = {
-        let _guard = store.lock();
-        let mut guild = store
-            .guild(guild_id)?
-            .ok_or(ApiError::NotFound(Unknown::Guild))?;
-        let old = guild.clone();
-        if let Some(v) = body.name {
-            guild.name = v.trim().to_string();
+    checks.finish()
+}
+
+/// Copies the fields a guild PATCH carries onto `guild` (images are hashed; 50035 if bad).
+fn apply_patch_guild(guild: &mut Guild, body: PatchGuild) -> Result<(), ApiError> {
+    set_if_present(&mut guild.name, body.name.map(|v| v.trim().to_string()));
+    set_if_present(&mut guild.verification_level, body.verification_level);
+    set_if_present(
+        &mut guild.default_message_notifications,
+        body.default_message_notifications,
+    );
+    set_if_present(
+        &mut guild.explicit_content_filter,
+        body.explicit_content_filter,
+    );
+    set_if_present(&mut guild.afk_channel_id, body.afk_channel_id);
+    set_if_present(&mut guild.afk_timeout, body.afk_timeout);
+    for (target, value, kind) in [
+        (&mut guild.icon, body.icon, "icon"),
+        (&mut guild.splash, body.splash, "splash"),
+        (&mut guild.banner, body.banner, "banner"),
+    ] {
+        if let Some(v) = value {
+            *target = v.map(|d| image_hash(&d, kind)).transpose()?;
         }
-        if let Some(v) = body.verification_level {
-            guild.verification_level = v;
-        }
-        if let Some(v) = body.default_message_notifications {
-            guild.default_message_notifications = v;
-        }
-        if let Some(v) = body.explicit_content_filter {
-            guild.explicit_content_filter = v;
-        }
-        if let Some(v) = body.afk_channel_id {
-            guild.afk_channel_id = v;
-        }
-        if let Some(v) = body.afk_timeout {
-            guild.afk_timeout = v;
-        }
-        if let Some(v) = body.icon {
-            guild.icon = v.map(|d| image_hash(&d, "icon")).transpose()?;
-        }
-        if let Some(v) = body.splash {
-            guild.splash = v.map(|d| image_hash(&d, "splash")).transpose()?;
-        }
-        if let Some(v) = body.banner {
-            guild.banner = v.map(|d| image_hash(&d, "banner")).transpose()?;
-        }
-        if let Some(v) = body.owner_id {
-            guild.owner_id = v;
-        }
-        if let Some(v) = body.system_channel_id {
-            guild.system_channel_id = v;
-        }
-        if let Some(v) = body.system_channel_flags {
-            guild.system_channel_flags = v;
-        }
-        if let Some(v) = body.rules_channel_id {
-            guild.rules_channel_id = v;
-        }
-        if let Some(v) = body.public_updates_channel_id {
-            guild.public_updates_channel_id = v;
-        }
-        if let Some(v) = body.safety_alerts_channel_id {
-            guild.safety_alerts_channel_id = v;
-        }
-        if let Some(v) = body.preferred_locale {
-            guild.preferred_locale = v;
-        }
-        if let Some(v) = body.features {
-            guild.features = v;
-        }
-        if let Some(v) = body.description {
-            guild.description = v;
-        }
-        if let Some(v) = body.premium_progress_bar_enabled {
-            guild.premium_progress_bar_enabled = v;
-        }
-        store.guilds.put(guild_id, &guild)?;
-        (old, guild)
-    };
-    let before = serde_json::to_value(&old).unwrap_or_default();
-    let after = serde_json::to_value(&guild).unwrap_or_default();
-    let diff = before
-        .as_object()
-        .map(|fields| {
-            fields
-                .iter()
-                .map(|(key, old)| (key.as_str(), old.clone(), after[key].clone()))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    state.audit(
-        guild_id,
-        auth.id(),
-        audit_action::GUILD_UPDATE,
-        Some(guild_id),
-        changes(diff),
-        None,
-        reason,
-    )?;
-    let data = render::guild(store, &guild, false)?;
-    state.publish(Dispatch::guild(
-        "GUILD_UPDATE",
-        guild_id,
-        intents::GUILDS,
-        data.clone(),
-    ));
-    Ok(ok(data))
+    }
+    set_if_present(&mut guild.owner_id, body.owner_id);
+    set_if_present(&mut guild.system_channel_id, body.system_channel_id);
+    set_if_present(&mut guild.system_channel_flags, body.system_channel_flags);
+    set_if_present(&mut guild.rules_channel_id, body.rules_channel_id);
+    set_if_present(
+        &mut guild.public_updates_channel_id,
+        body.public_updates_channel_id,
+    );
+    set_if_present(
+        &mut guild.safety_alerts_channel_id,
+        body.safety_alerts_channel_id,
+    );
+    set_if_present(&mut guild.preferred_locale, body.preferred_locale);
+    set_if_present(&mut guild.features, body.features);
+    set_if_present(&mut guild.description, body.description);
+    set_if_present(
+        &mut guild.premium_progress_bar_enabled,
+        body.premium_progress_bar_enabled,
+    );
+    Ok(())
 }
 
 async fn delete_guild(
