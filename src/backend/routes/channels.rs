@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -130,8 +130,8 @@ async fn patch_channel(
         let _guard = state.store.lock();
         let mut channel = state
             .store
-            .channel(channel_id)?
-            .ok_or(ApiError::NotFound(Unknown::Channel))?;
+            .channel(channel_id)
+            .or_unknown(Unknown::Channel)?;
         let old = channel.clone();
         if let Some(kind) = body.kind {
             channel.kind = kind;
@@ -320,8 +320,8 @@ async fn put_overwrite(
         let _guard = state.store.lock();
         let mut channel = state
             .store
-            .channel(channel_id)?
-            .ok_or(ApiError::NotFound(Unknown::Channel))?;
+            .channel(channel_id)
+            .or_unknown(Unknown::Channel)?;
         let overwrites = channel.permission_overwrites.get_or_insert_with(Vec::new);
         let existed = overwrites.iter().any(|o| o.id == overwrite_id);
         overwrites.retain(|o| o.id != overwrite_id);
@@ -374,8 +374,8 @@ async fn delete_overwrite(
         let _guard = state.store.lock();
         let mut channel = state
             .store
-            .channel(channel_id)?
-            .ok_or(ApiError::NotFound(Unknown::Channel))?;
+            .channel(channel_id)
+            .or_unknown(Unknown::Channel)?;
         let overwrites = channel.permission_overwrites.get_or_insert_with(Vec::new);
         let before = overwrites.len();
         overwrites.retain(|o| o.id != overwrite_id);
@@ -790,8 +790,8 @@ async fn thread_from_message(
         let _guard = state.store.lock();
         let mut message = state
             .store
-            .message(channel_id, message_id)?
-            .ok_or(ApiError::NotFound(Unknown::Message))?;
+            .message(channel_id, message_id)
+            .or_unknown(Unknown::Message)?;
         if message.thread_id.is_some() {
             return Err(ApiError::bad_request(
                 160004,
@@ -909,8 +909,8 @@ async fn get_thread_member(
     let member = state
         .store
         .thread_members
-        .get((channel_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .get((channel_id, user_id))
+        .or_unknown(Unknown::Member)?;
     Ok(ok(thread_member_value(
         &state,
         &member,
@@ -976,8 +976,8 @@ async fn add_thread_member(
     let guild_id = access.guild_id().unwrap_or_default();
     state
         .store
-        .member(guild_id, user_id)?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .member(guild_id, user_id)
+        .or_unknown(Unknown::Member)?;
     add_to_thread(&state, &access.channel, user_id)?;
     Ok(no_content())
 }
@@ -997,8 +997,8 @@ async fn remove_thread_member(
     state
         .store
         .thread_members
-        .get((channel_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .get((channel_id, user_id))
+        .or_unknown(Unknown::Member)?;
     remove_from_thread(&state, &access.channel, user_id)?;
     Ok(no_content())
 }

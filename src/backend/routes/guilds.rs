@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -316,10 +316,7 @@ async fn preview(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let guild = state
-        .store
-        .guild(guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
     if state.store.member(guild_id, auth.id())?.is_none()
         && !guild.features.iter().any(|f| f == "DISCOVERABLE")
     {
@@ -389,9 +386,7 @@ async fn patch_guild(
     validate_patch_guild(store, guild_id, &access, &body)?;
     let (old, guild) = {
         let _guard = store.lock();
-        let mut guild = store
-            .guild(guild_id)?
-            .ok_or(ApiError::NotFound(Unknown::Guild))?;
+        let mut guild = store.guild(guild_id).or_unknown(Unknown::Guild)?;
         let old = guild.clone();
         apply_patch_guild(&mut guild, body)?;
         store.guilds.put(guild_id, &guild)?;
@@ -772,8 +767,8 @@ async fn get_ban(
     let ban = state
         .store
         .bans
-        .get((guild_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Ban))?;
+        .get((guild_id, user_id))
+        .or_unknown(Unknown::Ban)?;
     Ok(ok(render::ban(&state.store, &ban)?))
 }
 
@@ -818,9 +813,7 @@ fn ban_user(
 ) -> Result<(), ApiError> {
     let guild_id = access.guild.id;
     let store = &state.store;
-    let user = store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let user = store.user(user_id).or_unknown(Unknown::User)?;
     if let Some(target) = store.member(guild_id, user_id)? {
         access.require_outranks(&target)?;
     }
@@ -956,8 +949,8 @@ async fn delete_ban(
     state
         .store
         .bans
-        .remove((guild_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Ban))?;
+        .remove((guild_id, user_id))
+        .or_unknown(Unknown::Ban)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -1095,8 +1088,8 @@ async fn get_emoji(
     let emoji = state
         .store
         .emojis
-        .get((guild_id, emoji_id))?
-        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        .get((guild_id, emoji_id))
+        .or_unknown(Unknown::Emoji)?;
     Ok(ok(render::emoji(&state.store, &emoji)?))
 }
 
@@ -1196,8 +1189,8 @@ async fn patch_emoji(
     let mut emoji = state
         .store
         .emojis
-        .get((guild_id, emoji_id))?
-        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        .get((guild_id, emoji_id))
+        .or_unknown(Unknown::Emoji)?;
     let own = emoji.creator_id == Some(auth.id())
         && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
     if !own {
@@ -1237,8 +1230,8 @@ async fn delete_emoji(
     let emoji = state
         .store
         .emojis
-        .get((guild_id, emoji_id))?
-        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        .get((guild_id, emoji_id))
+        .or_unknown(Unknown::Emoji)?;
     let own = emoji.creator_id == Some(auth.id())
         && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
     if !own {

@@ -7,7 +7,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use crate::backend::error::{ApiError, OrUnknown, Unknown};
 use crate::backend::extract::{Auth, Ids, InGuild, Reason};
 use crate::backend::model::Application;
 use crate::backend::permissions::bits;
@@ -87,10 +87,7 @@ async fn remove(
         .into_iter()
         .find(|app| app.id == integration_id)
         .ok_or(ApiError::NotFound(Unknown::Integration))?;
-    let bot = state
-        .store
-        .user(app.bot_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let bot = state.store.user(app.bot_id).or_unknown(Unknown::User)?;
     state.store.remove_member(guild_id, bot.id)?;
     state.audit(
         guild_id,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{Application, ApplicationCommand, Interaction, User};
@@ -289,18 +289,15 @@ fn command_data(
         match body.target_id {
             None => checks.required("target_id", None::<&()>),
             Some(target) if command.kind == 2 => {
-                let user = state
-                    .store
-                    .user(target)?
-                    .ok_or(ApiError::NotFound(Unknown::User))?;
+                let user = state.store.user(target).or_unknown(Unknown::User)?;
                 data["target_id"] = json!(target);
                 data["resolved"] = json!({"users": {target.to_string(): render::user(&user)}});
             }
             Some(target) => {
                 let message = state
                     .store
-                    .message(body.channel_id, target)?
-                    .ok_or(ApiError::NotFound(Unknown::Message))?;
+                    .message(body.channel_id, target)
+                    .or_unknown(Unknown::Message)?;
                 data["target_id"] = json!(target);
                 data["resolved"] = json!({"messages": {target.to_string():
                     render::message(&state.store, &message, None)?}});
@@ -325,8 +322,8 @@ fn component_data(
     let message_id = body.message_id.unwrap_or_default();
     let message = state
         .store
-        .message(body.channel_id, message_id)?
-        .ok_or(ApiError::NotFound(Unknown::Message))?;
+        .message(body.channel_id, message_id)
+        .or_unknown(Unknown::Message)?;
     let from_app = message.application_id == Some(app.id)
         || message.author_id == app.bot_id
         || message

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, Member};
 use crate::backend::permissions::bits;
@@ -131,8 +131,8 @@ async fn get_member(
 ) -> ApiResult {
     let member = state
         .store
-        .member(guild_id, user_id)?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .member(guild_id, user_id)
+        .or_unknown(Unknown::Member)?;
     Ok(ok(render::member(&state.store, &member)?))
 }
 
@@ -161,10 +161,7 @@ async fn add_member(
     if body.roles.is_some() || body.mute.is_some() || body.deaf.is_some() {
         access.require(bits::MANAGE_ROLES)?;
     }
-    state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    state.store.user(user_id).or_unknown(Unknown::User)?;
     if state.store.member(guild_id, user_id)?.is_some() {
         return Ok(no_content());
     }
@@ -216,8 +213,8 @@ async fn patch_member(
         let _guard = state.store.lock();
         let mut member = state
             .store
-            .member(guild_id, user_id)?
-            .ok_or(ApiError::NotFound(Unknown::Member))?;
+            .member(guild_id, user_id)
+            .or_unknown(Unknown::Member)?;
         let old = member.clone();
         let is_self = user_id == auth.id();
         apply_patch_member(&access, &mut member, body, is_self, timeout_ms)?;
@@ -425,13 +422,10 @@ async fn kick(
 ) -> ApiResult {
     let member = state
         .store
-        .member(guild_id, user_id)?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .member(guild_id, user_id)
+        .or_unknown(Unknown::Member)?;
     access.require_outranks(&member)?;
-    let user = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let user = state.store.user(user_id).or_unknown(Unknown::User)?;
     state.store.remove_member(guild_id, user_id)?;
     state.audit(
         guild_id,
@@ -464,8 +458,8 @@ fn change_role(
         let _guard = state.store.lock();
         let mut member = state
             .store
-            .member(guild_id, user_id)?
-            .ok_or(ApiError::NotFound(Unknown::Member))?;
+            .member(guild_id, user_id)
+            .or_unknown(Unknown::Member)?;
         let had = member.roles.contains(&role_id);
         if add == had || role_id == guild_id {
             return Ok(no_content());

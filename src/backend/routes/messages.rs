@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
+use crate::backend::error::{json_bytes_response, ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -576,16 +576,12 @@ pub(crate) fn parse_emoji(
     let text = text.trim();
     if let Some((name, id)) = text.rsplit_once(':') {
         let id = Snowflake::parse(id).ok_or(ApiError::NotFound(Unknown::Emoji))?;
-        let guild_id = state
-            .store
-            .emoji_guild
-            .get(id)?
-            .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        let guild_id = state.store.emoji_guild.get(id).or_unknown(Unknown::Emoji)?;
         let emoji = state
             .store
             .emojis
-            .get((guild_id, id))?
-            .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+            .get((guild_id, id))
+            .or_unknown(Unknown::Emoji)?;
         let _ = name;
         return Ok((
             EmojiRef {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
@@ -213,8 +213,8 @@ async fn patch_role(
         let _guard = state.store.lock();
         let mut role = state
             .store
-            .role(guild_id, role_id)?
-            .ok_or(ApiError::NotFound(Unknown::Role))?;
+            .role(guild_id, role_id)
+            .or_unknown(Unknown::Role)?;
         access.require_above(role.position)?;
         let old = role.clone();
         apply(&access, &mut role, body)?;
@@ -256,8 +256,8 @@ async fn delete_role(
     }
     let role = state
         .store
-        .role(guild_id, role_id)?
-        .ok_or(ApiError::NotFound(Unknown::Role))?;
+        .role(guild_id, role_id)
+        .or_unknown(Unknown::Role)?;
     access.require_above(role.position)?;
     let mut touched = Vec::new();
     {

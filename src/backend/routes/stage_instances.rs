@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason};
 use crate::backend::model::{channel_type, StageInstance};
 use crate::backend::permissions::bits;
@@ -64,8 +64,8 @@ fn load(state: &AppState, channel_id: Snowflake) -> Result<StageInstance, ApiErr
     state
         .store
         .stage_instances
-        .get(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::StageInstance))
+        .get(channel_id)
+        .or_unknown(Unknown::StageInstance)
 }
 
 fn publish(state: &AppState, name: &'static str, stage: &StageInstance, data: Value) {
@@ -214,8 +214,8 @@ async fn delete_stage(
     let stage = state
         .store
         .stage_instances
-        .remove(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::StageInstance))?;
+        .remove(channel_id)
+        .or_unknown(Unknown::StageInstance)?;
     state.audit(
         stage.guild_id,
         auth.id(),

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::accounts;
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
 use crate::backend::model::{channel_type, Channel};
@@ -115,10 +115,7 @@ async fn get_user(
     _auth: Auth,
     Ids(user_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let user = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let user = state.store.user(user_id).or_unknown(Unknown::User)?;
     Ok(ok(render::user(&user)))
 }
 
@@ -181,10 +178,7 @@ async fn leave_guild(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let guild = state
-        .store
-        .guild(guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
     if guild.owner_id == auth.id() {
         return Err(ApiError::bad_request(50055, "Invalid Guild"));
     }
@@ -236,10 +230,7 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
             ))
         }
     };
-    let recipient = state
-        .store
-        .user(recipient_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let recipient = state.store.user(recipient_id).or_unknown(Unknown::User)?;
     if recipient.bot && auth.user.bot {
         return Err(ApiError::forbidden(
             50007,
@@ -360,8 +351,8 @@ async fn get_my_application(State(state): State<AppState>, auth: Auth) -> ApiRes
     let app = state
         .store
         .applications
-        .get(auth.id())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(auth.id())
+        .or_unknown(Unknown::Application)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
 
@@ -391,8 +382,8 @@ async fn patch_application_by_id(
     let app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     if auth.id() != app.owner_id && auth.id() != app.bot_id {
         return Err(ApiError::MissingAccess);
     }
@@ -408,8 +399,8 @@ fn patch_application(
     let mut app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     let mut checks = Validator::default();
     checks.length("description", body.description.as_deref(), 0, 400);
     checks.finish()?;
@@ -446,8 +437,8 @@ async fn get_application(
     let app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
 use crate::backend::permissions::bits;
@@ -422,8 +422,7 @@ fn interaction_from_path(
     application_id: Snowflake,
     token: &str,
 ) -> Result<Interaction, ApiError> {
-    interactions::for_webhook(state, application_id, token)?
-        .ok_or(ApiError::NotFound(Unknown::Webhook))
+    interactions::for_webhook(state, application_id, token).or_unknown(Unknown::Webhook)
 }
 
 async fn original_get(
