@@ -5,7 +5,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason, Q};
 use crate::backend::model::*;
@@ -892,11 +892,9 @@ async fn list_thread_members(
         false,
         limit,
     )?;
-    let out = members
-        .iter()
-        .map(|m| thread_member_value(&state, m, guild_id, query.with_member))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(members.iter(), |m| {
+        thread_member_value(&state, m, guild_id, query.with_member)
+    })
 }
 
 async fn get_thread_member(

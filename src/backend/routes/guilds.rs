@@ -8,7 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::*;
@@ -751,11 +751,7 @@ async fn list_bans(
             .take(limit)
             .collect(),
     };
-    let out = selected
-        .into_iter()
-        .map(|b| render::ban(&state.store, b))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(selected.into_iter(), |b| render::ban(&state.store, b))
 }
 
 async fn get_ban(
@@ -1069,14 +1065,9 @@ async fn list_emojis(
     Ids(guild_id): Ids<Snowflake>,
     _: InGuild,
 ) -> ApiResult {
-    let out = state
-        .store
-        .emojis
-        .values(guild_id)?
-        .iter()
-        .map(|e| render::emoji(&state.store, e))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(state.store.emojis.values(guild_id)?.iter(), |e| {
+        render::emoji(&state.store, e)
+    })
 }
 
 async fn get_emoji(

@@ -6,7 +6,7 @@ use axum::routing::{delete, get};
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
+use super::{no_content, ok_list, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown};
 use crate::backend::extract::{Auth, Ids, InGuild, Reason};
 use crate::backend::model::Application;
@@ -69,11 +69,9 @@ async fn list(
     Ids(guild_id): Ids<Snowflake>,
     _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let out = installed(&state, guild_id)?
-        .iter()
-        .map(|app| integration(&state, app))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(installed(&state, guild_id)?.iter(), |app| {
+        integration(&state, app)
+    })
 }
 
 async fn remove(

@@ -5,7 +5,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ApiResult};
+use super::{created, no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, Member};
@@ -70,11 +70,7 @@ async fn list_members(
         false,
         limit,
     )?;
-    let out = members
-        .iter()
-        .map(|m| render::member(&state.store, m))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(members.iter(), |m| render::member(&state.store, m))
 }
 
 #[derive(Deserialize)]

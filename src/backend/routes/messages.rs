@@ -8,7 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
+use super::{no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{json_bytes_response, ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::*;
@@ -164,11 +164,9 @@ async fn list_messages(
         let end = query.before.map_or(high, |b| (channel_id, b));
         store.messages.range(low, end, true, limit)?
     };
-    let out = messages
-        .iter()
-        .map(|m| render::message(store, m, Some(auth.id())))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(messages.iter(), |m| {
+        render::message(store, m, Some(auth.id()))
+    })
 }
 
 async fn get_message(
@@ -512,11 +510,9 @@ async fn list_pins_legacy(
     if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
         return Ok(ok(json!([])));
     }
-    let out = pinned(&state, channel_id)?
-        .iter()
-        .map(|(_, m)| render::message(&state.store, m, Some(auth.id())))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(pinned(&state, channel_id)?.iter(), |(_, m)| {
+        render::message(&state.store, m, Some(auth.id()))
+    })
 }
 
 #[derive(Deserialize)]
@@ -784,13 +780,13 @@ async fn list_reactors(
         .map(|e| e.user_ids.clone())
         .unwrap_or_default();
     users.sort();
-    let out = users
-        .into_iter()
-        .filter(|id| query.after.is_none_or(|a| *id > a))
-        .take(limit)
-        .map(|id| render::user_by_id(&state.store, id))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(
+        users
+            .into_iter()
+            .filter(|id| query.after.is_none_or(|a| *id > a))
+            .take(limit),
+        |id| render::user_by_id(&state.store, id),
+    )
 }
 
 async fn remove_all_reactions(

@@ -216,6 +216,19 @@ pub(crate) fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
+/// 200 with a JSON array of `items`, each rendered by `render` (the first failure answers).
+pub(crate) fn ok_list<T, E: Into<ApiError>>(
+    items: impl IntoIterator<Item = T>,
+    render: impl FnMut(T) -> Result<Value, E>,
+) -> ApiResult {
+    let out = items
+        .into_iter()
+        .map(render)
+        .collect::<Result<Vec<_>, E>>()
+        .map_err(Into::into)?;
+    Ok(ok(Value::Array(out)))
+}
+
 /// 201 with a JSON body.
 pub(crate) fn created(body: Value) -> Response {
     json_response(StatusCode::CREATED, &body)

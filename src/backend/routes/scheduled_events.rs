@@ -5,7 +5,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
+use super::{no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{channel_type, ScheduledEvent};
@@ -97,11 +97,9 @@ async fn list_events(
     _: InGuild,
 ) -> ApiResult {
     let events = state.store.scheduled_events.values(guild_id)?;
-    let rendered = events
-        .iter()
-        .map(|e| render_event(&state, e, query.with_user_count))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(rendered)))
+    ok_list(events.iter(), |e| {
+        render_event(&state, e, query.with_user_count)
+    })
 }
 
 async fn get_event(

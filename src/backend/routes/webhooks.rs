@@ -6,7 +6,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
+use super::{no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
@@ -148,12 +148,12 @@ async fn channel_webhooks(
     Ids(channel_id): Ids<Snowflake>,
     _: InGuildChannel<{ bits::MANAGE_WEBHOOKS }>,
 ) -> ApiResult {
-    let out = all_webhooks(&state)?
-        .iter()
-        .filter(|h| h.channel_id == channel_id)
-        .map(|h| render::webhook(&state.store, h, true))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(
+        all_webhooks(&state)?
+            .iter()
+            .filter(|h| h.channel_id == channel_id),
+        |h| render::webhook(&state.store, h, true),
+    )
 }
 
 async fn guild_webhooks(
@@ -162,12 +162,12 @@ async fn guild_webhooks(
     Ids(guild_id): Ids<Snowflake>,
     _: InGuild<{ bits::MANAGE_WEBHOOKS }>,
 ) -> ApiResult {
-    let out = all_webhooks(&state)?
-        .iter()
-        .filter(|h| h.guild_id == guild_id)
-        .map(|h| render::webhook(&state.store, h, true))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(
+        all_webhooks(&state)?
+            .iter()
+            .filter(|h| h.guild_id == guild_id),
+        |h| render::webhook(&state.store, h, true),
+    )
 }
 
 fn manage_access(state: &AppState, auth: &Auth, hook: &Webhook) -> Result<ChannelAccess, ApiError> {
