@@ -8,7 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ok_list, ApiResult};
+use super::{created, no_content, ok, ok_list, set_image, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::*;
@@ -499,15 +499,9 @@ fn apply_patch_guild(guild: &mut Guild, body: PatchGuild) -> Result<(), ApiError
     );
     set_if_present(&mut guild.afk_channel_id, body.afk_channel_id);
     set_if_present(&mut guild.afk_timeout, body.afk_timeout);
-    for (target, value, kind) in [
-        (&mut guild.icon, body.icon, "icon"),
-        (&mut guild.splash, body.splash, "splash"),
-        (&mut guild.banner, body.banner, "banner"),
-    ] {
-        if let Some(v) = value {
-            *target = v.map(|d| image_hash(&d, kind)).transpose()?;
-        }
-    }
+    set_image(&mut guild.icon, body.icon, "icon")?;
+    set_image(&mut guild.splash, body.splash, "splash")?;
+    set_image(&mut guild.banner, body.banner, "banner")?;
     set_if_present(&mut guild.owner_id, body.owner_id);
     set_if_present(&mut guild.system_channel_id, body.system_channel_id);
     set_if_present(&mut guild.system_channel_flags, body.system_channel_flags);

@@ -229,6 +229,21 @@ pub(crate) fn ok_list<T, E: Into<ApiError>>(
     Ok(ok(Value::Array(out)))
 }
 
+/// A PATCH body's image field onto `field`: absent keeps it, `null` clears it, a data URL is
+/// stored as its hash (50035 at `name` when it is not an image).
+pub(crate) fn set_image(
+    field: &mut Option<String>,
+    value: Option<Option<String>>,
+    name: &str,
+) -> Result<(), ApiError> {
+    if let Some(value) = value {
+        *field = value
+            .map(|data| crate::backend::services::common::image_hash(&data, name))
+            .transpose()?;
+    }
+    Ok(())
+}
+
 /// 201 with a JSON body.
 pub(crate) fn created(body: Value) -> Response {
     json_response(StatusCode::CREATED, &body)

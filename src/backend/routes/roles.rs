@@ -5,13 +5,12 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{no_content, ok, ApiResult};
+use super::{no_content, ok, set_image, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
 use crate::backend::render;
-use crate::backend::services::common::image_hash;
 use crate::backend::services::patch;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
@@ -107,9 +106,7 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
         role.colors.primary_color = color;
     }
     set_if_present(&mut role.hoist, body.hoist);
-    if let Some(icon) = body.icon {
-        role.icon = icon.map(|d| image_hash(&d, "icon")).transpose()?;
-    }
+    set_image(&mut role.icon, body.icon, "icon")?;
     set_if_present(&mut role.unicode_emoji, body.unicode_emoji);
     set_if_present(&mut role.mentionable, body.mentionable);
     Ok(())

@@ -5,12 +5,11 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ok_list, ApiResult};
+use super::{no_content, ok, ok_list, set_image, ApiResult};
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{channel_type, ScheduledEvent};
 use crate::backend::render;
-use crate::backend::services::common::image_hash;
 use crate::backend::services::events::{
     interested_users, load, normalise_rule, rendered, require_manage, UsersQuery,
 };
@@ -163,9 +162,7 @@ fn apply(
     set_if_present(&mut event.channel_id, body.channel_id);
     set_if_present(&mut event.entity_metadata, body.entity_metadata);
     set_if_present(&mut event.status, body.status);
-    if let Some(image) = body.image {
-        event.image = image.map(|d| image_hash(&d, "image")).transpose()?;
-    }
+    set_image(&mut event.image, body.image, "image")?;
     check_event_result(state, event)
 }
 

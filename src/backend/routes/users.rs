@@ -6,7 +6,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
+use super::{no_content, ok, set_image, ApiResult};
 use crate::backend::accounts;
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::events::Dispatch;
@@ -14,8 +14,8 @@ use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
 use crate::backend::services::channels::strip_self_from_recipients;
-use crate::backend::services::common::{gateway_url, image_hash, limit, voice_region_list};
-use crate::backend::services::patch;
+use crate::backend::services::common::{gateway_url, limit, voice_region_list};
+use crate::backend::services::patch::{self, set_if_present};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -82,21 +82,11 @@ async fn patch_me(
     let user = {
         let _guard = state.store.lock();
         let mut user = state.store.user(auth.id())?.ok_or(ApiError::Unauthorized)?;
-        if let Some(username) = body.username {
-            user.username = username;
-        }
-        if let Some(name) = body.global_name {
-            user.global_name = name;
-        }
-        if let Some(avatar) = body.avatar {
-            user.avatar = avatar.map(|data| image_hash(&data, "avatar")).transpose()?;
-        }
-        if let Some(banner) = body.banner {
-            user.banner = banner.map(|data| image_hash(&data, "banner")).transpose()?;
-        }
-        if let Some(color) = body.accent_color {
-            user.accent_color = color;
-        }
+        set_if_present(&mut user.username, body.username);
+        set_if_present(&mut user.global_name, body.global_name);
+        set_image(&mut user.avatar, body.avatar, "avatar")?;
+        set_image(&mut user.banner, body.banner, "banner")?;
+        set_if_present(&mut user.accent_color, body.accent_color);
         state.store.users.put(user.id, &user)?;
         user
     };
@@ -404,9 +394,7 @@ fn patch_application(
     let mut checks = Validator::default();
     checks.length("description", body.description.as_deref(), 0, 400);
     checks.finish()?;
-    if let Some(description) = body.description {
-        app.description = description;
-    }
+    set_if_present(&mut app.description, body.description);
     if let Some(flags) = body.flags {
         // Only the "limited" intent toggles are user-editable, as on Discord.
         use crate::backend::model::app_flags::*;
@@ -422,9 +410,7 @@ fn patch_application(
         }
         app.flags = (app.flags & !editable) | (flags & editable);
     }
-    if let Some(icon) = body.icon {
-        app.icon = icon.map(|data| image_hash(&data, "icon")).transpose()?;
-    }
+    set_image(&mut app.icon, body.icon, "icon")?;
     state.store.applications.put(app.id, &app)?;
     Ok(ok(render::application(&state.store, &app)?))
 }

@@ -6,20 +6,21 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ok_list, ApiResult};
+use super::{no_content, ok, ok_list, set_image, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::common::image_hash;
+use crate::backend::services::interactions;
 use crate::backend::services::messages::{
     apply_edit, post_as_webhook, remove_message, CreateMessage, EditMessage,
 };
+use crate::backend::services::patch::{self, set_if_present};
 use crate::backend::services::webhooks::{
     load, load_with_token, publish_webhooks_update, target_channel, webhook_access,
 };
-use crate::backend::services::{interactions, patch};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, ChannelAccess};
 
@@ -207,12 +208,8 @@ fn apply_patch(
     let mut checks = Validator::default();
     check_name(&mut checks, body.name.as_deref());
     checks.finish()?;
-    if let Some(name) = body.name {
-        hook.name = name;
-    }
-    if let Some(avatar) = body.avatar {
-        hook.avatar = avatar.map(|d| image_hash(&d, "avatar")).transpose()?;
-    }
+    set_if_present(&mut hook.name, body.name);
+    set_image(&mut hook.avatar, body.avatar, "avatar")?;
     if let Some(channel_id) = body.channel_id {
         if !allow_channel {
             return Err(ApiError::invalid_field(
