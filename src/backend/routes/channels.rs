@@ -241,8 +241,7 @@ async fn delete_channel(
         publish_channel_event(&state, "CHANNEL_DELETE", &channel, data.clone());
     }
     for other in orphans {
-        let data = render::channel(&state.store, &other)?;
-        publish_channel_event(&state, "CHANNEL_UPDATE", &other, data);
+        publish_channel_update(&state, &other)?;
     }
     Ok(ok(data))
 }
@@ -316,14 +315,9 @@ async fn put_overwrite(
             Unknown::Member
         }));
     }
-    let (channel, existed) = {
-        let _guard = state.store.lock();
-        let mut channel = state
-            .store
-            .channel(channel_id)
-            .or_unknown(Unknown::Channel)?;
-        let overwrites = channel.permission_overwrites.get_or_insert_with(Vec::new);
-        let existed = overwrites.iter().any(|o| o.id == overwrite_id);
+    let mut existed = false;
+    let channel = change_overwrites(&state, channel_id, |overwrites| {
+        existed = overwrites.iter().any(|o| o.id == overwrite_id);
         overwrites.retain(|o| o.id != overwrite_id);
         overwrites.push(Overwrite {
             id: overwrite_id,
@@ -331,8 +325,10 @@ async fn put_overwrite(
             allow: allow.to_string(),
             deny: deny.to_string(),
         });
-        state.store.put_channel(&channel)?;
-        (channel, existed)
+        true
+    })?;
+    let Some(channel) = channel else {
+        return Ok(no_content());
     };
     let action = if existed {
         audit_action::CHANNEL_OVERWRITE_UPDATE
@@ -351,9 +347,34 @@ async fn put_overwrite(
         Some(json!({"id": overwrite_id, "type": kind.to_string()})),
         reason,
     )?;
-    let data = render::channel(&state.store, &channel)?;
-    publish_channel_event(&state, "CHANNEL_UPDATE", &channel, data);
+    publish_channel_update(&state, &channel)?;
     Ok(no_content())
+}
+
+/// Changes a channel's permission overwrites under the store lock and stores the channel;
+/// `change` answers whether anything changed (if not, nothing is stored and `None` answers).
+fn change_overwrites(
+    state: &AppState,
+    channel_id: Snowflake,
+    change: impl FnOnce(&mut Vec<Overwrite>) -> bool,
+) -> Result<Option<Channel>, ApiError> {
+    let _guard = state.store.lock();
+    let mut channel = state
+        .store
+        .channel(channel_id)
+        .or_unknown(Unknown::Channel)?;
+    if !change(channel.permission_overwrites.get_or_insert_with(Vec::new)) {
+        return Ok(None);
+    }
+    state.store.put_channel(&channel)?;
+    Ok(Some(channel))
+}
+
+/// Renders `channel` and publishes CHANNEL_UPDATE for it.
+fn publish_channel_update(state: &AppState, channel: &Channel) -> Result<(), ApiError> {
+    let data = render::channel(&state.store, channel)?;
+    publish_channel_event(state, "CHANNEL_UPDATE", channel, data);
+    Ok(())
 }
 
 async fn delete_overwrite(
@@ -370,20 +391,13 @@ async fn delete_overwrite(
     {
         return Err(ApiError::MissingPermissions);
     }
-    let channel = {
-        let _guard = state.store.lock();
-        let mut channel = state
-            .store
-            .channel(channel_id)
-            .or_unknown(Unknown::Channel)?;
-        let overwrites = channel.permission_overwrites.get_or_insert_with(Vec::new);
+    let channel = change_overwrites(&state, channel_id, |overwrites| {
         let before = overwrites.len();
         overwrites.retain(|o| o.id != overwrite_id);
-        if overwrites.len() == before {
-            return Ok(no_content());
-        }
-        state.store.put_channel(&channel)?;
-        channel
+        overwrites.len() != before
+    })?;
+    let Some(channel) = channel else {
+        return Ok(no_content());
     };
     state.audit(
         guild.guild.id,
@@ -394,8 +408,7 @@ async fn delete_overwrite(
         Some(json!({"id": overwrite_id})),
         reason,
     )?;
-    let data = render::channel(&state.store, &channel)?;
-    publish_channel_event(&state, "CHANNEL_UPDATE", &channel, data);
+    publish_channel_update(&state, &channel)?;
     Ok(no_content())
 }
 
