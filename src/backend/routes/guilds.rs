@@ -258,37 +258,27 @@ fn build_create_channels(
 /// A new guild's channels when the body names none: a text and a voice category, each with
 /// one channel; `general` (index 1) is the system channel.
 fn default_guild_channels(store: &Store, guild_id: Snowflake) -> Vec<Channel> {
-    let text_category = store.next_id();
-    let voice_category = store.next_id();
-    let mut category = Channel::new_in_guild(
-        text_category,
-        guild_id,
-        channel_type::GUILD_CATEGORY,
-        "Text Channels",
-    );
-    category.position = Some(0);
-    let mut general = Channel::new_in_guild(
-        store.next_id(),
-        guild_id,
-        channel_type::GUILD_TEXT,
-        "general",
-    );
-    general.parent_id = Some(text_category);
-    let mut voice_cat = Channel::new_in_guild(
-        voice_category,
-        guild_id,
-        channel_type::GUILD_CATEGORY,
-        "Voice Channels",
-    );
-    voice_cat.position = Some(1);
-    let mut voice = Channel::new_in_guild(
-        store.next_id(),
-        guild_id,
-        channel_type::GUILD_VOICE,
-        "General",
-    );
-    voice.parent_id = Some(voice_category);
-    vec![category, general, voice_cat, voice]
+    let categories = [store.next_id(), store.next_id()];
+    let layout = [
+        ("Text Channels", channel_type::GUILD_TEXT, "general"),
+        ("Voice Channels", channel_type::GUILD_VOICE, "General"),
+    ];
+    let mut channels = Vec::new();
+    for (index, (category_id, (category_name, kind, name))) in
+        categories.into_iter().zip(layout).enumerate()
+    {
+        let mut category = Channel::new_in_guild(
+            category_id,
+            guild_id,
+            channel_type::GUILD_CATEGORY,
+            category_name,
+        );
+        category.position = Some(index as i64);
+        let mut child = Channel::new_in_guild(store.next_id(), guild_id, kind, name);
+        child.parent_id = Some(category_id);
+        channels.extend([category, child]);
+    }
+    channels
 }
 
 #[derive(Deserialize)]

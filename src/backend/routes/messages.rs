@@ -2,7 +2,7 @@
 //! edit, delete, bulk delete, crosspost, pins (both the legacy and the paginated routes) and
 //! every reaction route.
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
@@ -27,7 +27,7 @@ use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route(
             "/channels/{channel_id}/messages",
             get(list_messages).post(create_message),
@@ -37,15 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
             post(bulk_delete),
         )
         .route("/channels/{channel_id}/messages/pins", get(list_pins_paged))
-        .route(
-            "/channels/{channel_id}/messages/pins/{message_id}",
-            put(pin).delete(unpin),
-        )
         .route("/channels/{channel_id}/pins", get(list_pins_legacy))
-        .route(
-            "/channels/{channel_id}/pins/{message_id}",
-            put(pin).delete(unpin),
-        )
         .route(
             "/channels/{channel_id}/messages/{message_id}",
             get(get_message).patch(edit_message).delete(delete_message),
@@ -69,7 +61,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}",
             axum::routing::delete(remove_user_reaction),
-        )
+        );
+    // The pin routes and their older spelling.
+    [
+        "/channels/{channel_id}/messages/pins/{message_id}",
+        "/channels/{channel_id}/pins/{message_id}",
+    ]
+    .into_iter()
+    .fold(router, |router, path| {
+        router.route(path, put(pin_or_unpin).delete(pin_or_unpin))
+    })
 }
 
 async fn create_message(
@@ -393,24 +394,17 @@ fn publish_pins_update(state: &AppState, access: &ChannelAccess) -> Result<(), A
     Ok(())
 }
 
-async fn pin(
+/// PUT pins the message, DELETE unpins it.
+async fn pin_or_unpin(
     State(state): State<AppState>,
     auth: Auth,
+    method: Method,
     Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
     InChannel(access, _): InChannel,
 ) -> ApiResult {
-    set_pinned(&state, &auth, &access, message_id, true, reason)
-}
-
-async fn unpin(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
-    Reason(reason): Reason,
-    InChannel(access, _): InChannel,
-) -> ApiResult {
-    set_pinned(&state, &auth, &access, message_id, false, reason)
+    let pinned = method == Method::PUT;
+    set_pinned(&state, &auth, &access, message_id, pinned, reason)
 }
 
 /// Pins or unpins a message (nothing to do if it already is): MESSAGE_UPDATE,
