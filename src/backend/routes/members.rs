@@ -1,5 +1,6 @@
 //! Members: list, search, get, add, modify (nick, roles, voice, timeout), kick, role add/remove.
 use axum::extract::State;
+use axum::http::Method;
 use axum::routing::{get, patch, put};
 use axum::Router;
 use serde::Deserialize;
@@ -34,7 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(
             "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
-            put(add_role).delete(remove_role),
+            put(add_or_remove_role).delete(add_or_remove_role),
         )
 }
 
@@ -486,22 +487,15 @@ fn change_role(
     Ok(no_content())
 }
 
-async fn add_role(
+/// PUT gives the member the role, DELETE takes it away.
+async fn add_or_remove_role(
     State(state): State<AppState>,
     auth: Auth,
+    method: Method,
     Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
     Reason(reason): Reason,
     InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
 ) -> ApiResult {
-    change_role(state, auth, ids, reason, true, access)
-}
-
-async fn remove_role(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
-    Reason(reason): Reason,
-    InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
-) -> ApiResult {
-    change_role(state, auth, ids, reason, false, access)
+    let add = method == Method::PUT;
+    change_role(state, auth, ids, reason, add, access)
 }
