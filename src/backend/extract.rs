@@ -1,7 +1,7 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
 //! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), the
 //! `X-Audit-Log-Reason` header (`Reason`), and the access a route declares (`InGuild`,
-//! `InChannel`, `InGuildChannel`, `OwnApplication`).
+//! `InChannel`, `InGuildChannel`, `InThread`, `OwnApplication`).
 //!
 //! # Declared access
 //!
@@ -28,7 +28,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FormErrors};
-use super::model::{Application, User};
+use super::model::{channel_type, Application, User};
 use super::snowflake::Snowflake;
 use super::state::{AppState, ChannelAccess, GuildAccess};
 
@@ -237,6 +237,32 @@ impl Scope for GuildChannelScope {
     }
 }
 
+/// A thread's visibility plus channel-level permissions; other channel types answer 50024
+/// before the bits.
+struct ThreadScope;
+
+impl Scope for ThreadScope {
+    const PARAM: &'static str = "channel_id";
+    type Access = ChannelAccess;
+
+    fn check(
+        state: &AppState,
+        user: &User,
+        id: Snowflake,
+        need: u64,
+    ) -> Result<ChannelAccess, ApiError> {
+        let access = state.channel_access(id, user)?;
+        if !channel_type::is_thread(access.channel.kind) {
+            return Err(ApiError::bad_request(
+                50024,
+                "Cannot execute action on this channel type",
+            ));
+        }
+        access.require(need)?;
+        Ok(access)
+    }
+}
+
 /// An application the caller runs as its bot or owns; no permission bits apply.
 struct ApplicationScope;
 
@@ -366,6 +392,14 @@ pub(crate) struct InGuildChannel<const NEED: u64 = 0, B = ()>(
 );
 
 declared_access!(InGuildChannel, GuildChannelScope);
+
+/// [`InChannel`] for routes that only act on threads: any other visible channel answers 50024
+/// "Cannot execute action on this channel type" before `NEED`:
+/// `InThread(access, _): InThread`.
+#[derive(Debug)]
+pub(crate) struct InThread<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
+
+declared_access!(InThread, ThreadScope);
 
 /// The route's application (`application_id`) when the caller is its bot or its owner (10002
 /// unknown, 50001 otherwise), plus the request body `B` when there is one (see the module doc):

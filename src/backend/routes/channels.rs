@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason, Q};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, InThread, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -851,21 +851,6 @@ async fn thread_from_message(
     Ok(created(data))
 }
 
-fn thread_access(
-    state: &AppState,
-    auth: &Auth,
-    channel_id: Snowflake,
-) -> Result<ChannelAccess, ApiError> {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    if !channel_type::is_thread(access.channel.kind) {
-        return Err(ApiError::bad_request(
-            50024,
-            "Cannot execute action on this channel type",
-        ));
-    }
-    Ok(access)
-}
-
 #[derive(Deserialize)]
 struct WithMember {
     #[serde(default)]
@@ -891,11 +876,11 @@ fn thread_member_value(
 
 async fn list_thread_members(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Q(query): Q<WithMember>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     let limit = limit(query.limit, 100, 100)?;
     let guild_id = access.guild_id().unwrap_or_default();
     let after = query.after.unwrap_or_default();
@@ -912,11 +897,11 @@ async fn list_thread_members(
 
 async fn get_thread_member(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Q(query): Q<WithMember>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     let member = state
         .store
         .thread_members
@@ -946,9 +931,9 @@ fn ensure_open(access: &ChannelAccess) -> Result<(), ApiError> {
 async fn join_thread(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     ensure_open(&access)?;
     add_to_thread(&state, &access.channel, auth.id())?;
     Ok(no_content())
@@ -957,9 +942,9 @@ async fn join_thread(
 async fn leave_thread(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     remove_from_thread(&state, &access.channel, auth.id())?;
     Ok(no_content())
 }
@@ -967,9 +952,9 @@ async fn leave_thread(
 async fn add_thread_member(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Ids((_, user_id)): Ids<(Snowflake, Snowflake)>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     ensure_open(&access)?;
     access.require(bits::SEND_MESSAGES)?;
     if access.channel.kind == channel_type::PRIVATE_THREAD
@@ -997,8 +982,8 @@ async fn remove_thread_member(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     ensure_open(&access)?;
     let owner_of_private = access.channel.kind == channel_type::PRIVATE_THREAD
         && access.channel.owner_id == Some(auth.id());
