@@ -735,7 +735,7 @@ async fn list_bans(
             .take(limit)
             .collect(),
     };
-    ok_list(selected.into_iter(), |b| render::ban(&state.store, b))
+    ok_list(selected, |b| render::ban(&state.store, b))
 }
 
 async fn get_ban(
