@@ -835,27 +835,26 @@ mod tests {
             (head.status.as_u16(), code.unwrap_or(0))
         }
 
+        /// Each GET of (path, caller) answers its (status, code).
+        async fn expect_gets(cases: &[(&str, Option<&str>, (u16, i64))]) {
+            for &(path, token, answer) in cases {
+                let got = call("GET", path, token, "").await;
+                assert_eq!(got, answer, "GET {path} as {token:?}");
+            }
+        }
+
         #[tokio::test]
         async fn members_pass_membership_and_strangers_do_not() {
-            assert_eq!(
-                call("GET", "/guilds/100/member", Some("member"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/guilds/100/member", Some("stranger"), "").await,
-                (403, 50001)
-            );
-            assert_eq!(
-                call("GET", "/guilds/999/member", Some("member"), "").await,
-                (404, 10004)
-            );
-            assert_eq!(call("GET", "/guilds/100/member", None, "").await, (401, 0));
-            assert_eq!(
-                call("GET", "/guilds/1x/member", Some("member"), "").await,
-                (400, 50035)
-            );
-            // 401 comes before the malformed id.
-            assert_eq!(call("GET", "/guilds/1x/member", None, "").await, (401, 0));
+            expect_gets(&[
+                ("/guilds/100/member", Some("member"), (200, 0)),
+                ("/guilds/100/member", Some("stranger"), (403, 50001)),
+                ("/guilds/999/member", Some("member"), (404, 10004)),
+                ("/guilds/100/member", None, (401, 0)),
+                ("/guilds/1x/member", Some("member"), (400, 50035)),
+                // 401 comes before the malformed id.
+                ("/guilds/1x/member", None, (401, 0)),
+            ])
+            .await;
         }
 
         #[tokio::test]
@@ -892,38 +891,17 @@ mod tests {
 
         #[tokio::test]
         async fn channels_need_visibility_then_bits() {
-            assert_eq!(
-                call("GET", "/channels/110/send", Some("member"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/channels/110/manage", Some("member"), "").await,
-                (403, 50013)
-            );
-            assert_eq!(
-                call("GET", "/channels/110/manage", Some("admin"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/channels/111/send", Some("member"), "").await,
-                (403, 50001)
-            );
-            assert_eq!(
-                call("GET", "/channels/111/manage", Some("owner"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/channels/110/send", Some("stranger"), "").await,
-                (403, 50001)
-            );
-            assert_eq!(
-                call("GET", "/channels/999/send", Some("member"), "").await,
-                (404, 10003)
-            );
-            assert_eq!(
-                call("GET", "/channels/abc/send", Some("member"), "").await,
-                (400, 50035)
-            );
+            expect_gets(&[
+                ("/channels/110/send", Some("member"), (200, 0)),
+                ("/channels/110/manage", Some("member"), (403, 50013)),
+                ("/channels/110/manage", Some("admin"), (200, 0)),
+                ("/channels/111/send", Some("member"), (403, 50001)),
+                ("/channels/111/manage", Some("owner"), (200, 0)),
+                ("/channels/110/send", Some("stranger"), (403, 50001)),
+                ("/channels/999/send", Some("member"), (404, 10003)),
+                ("/channels/abc/send", Some("member"), (400, 50035)),
+            ])
+            .await;
         }
     }
 
