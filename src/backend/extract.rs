@@ -225,16 +225,30 @@ impl Scope for GuildChannelScope {
         id: Snowflake,
         need: u64,
     ) -> Result<(ChannelAccess, Snowflake), ApiError> {
-        let access = state.channel_access(id, user)?;
-        let Some(guild_id) = access.guild_id() else {
-            return Err(ApiError::forbidden(
-                50003,
-                "Cannot execute action on a DM channel",
-            ));
-        };
-        access.require(need)?;
+        let dm_channel = || ApiError::forbidden(50003, "Cannot execute action on a DM channel");
+        let access = channel_where(state, user, id, need, |access| {
+            access.guild_id().is_none().then(dm_channel)
+        })?;
+        let guild_id = access.guild_id().ok_or_else(dm_channel)?;
         Ok((access, guild_id))
     }
+}
+
+/// Channel visibility, then `refuse` (a channel-type rule, answered before the bits), then
+/// every bit of `need` in the channel.
+fn channel_where(
+    state: &AppState,
+    user: &User,
+    id: Snowflake,
+    need: u64,
+    refuse: impl FnOnce(&ChannelAccess) -> Option<ApiError>,
+) -> Result<ChannelAccess, ApiError> {
+    let access = state.channel_access(id, user)?;
+    if let Some(error) = refuse(&access) {
+        return Err(error);
+    }
+    access.require(need)?;
+    Ok(access)
 }
 
 /// A thread's visibility plus channel-level permissions; other channel types answer 50024
@@ -251,15 +265,11 @@ impl Scope for ThreadScope {
         id: Snowflake,
         need: u64,
     ) -> Result<ChannelAccess, ApiError> {
-        let access = state.channel_access(id, user)?;
-        if !channel_type::is_thread(access.channel.kind) {
-            return Err(ApiError::bad_request(
-                50024,
-                "Cannot execute action on this channel type",
-            ));
-        }
-        access.require(need)?;
-        Ok(access)
+        channel_where(state, user, id, need, |access| {
+            let thread = channel_type::is_thread(access.channel.kind);
+            (!thread)
+                .then(|| ApiError::bad_request(50024, "Cannot execute action on this channel type"))
+        })
     }
 }
 
