@@ -19,6 +19,7 @@
 //! (a malformed body answers 50035/50109 even to a caller who may not use the route). Keep
 //! `auth: Auth` and `Ids(..)` as the first arguments: they fix the 401-first and path-first
 //! order, and the guard reuses the caller that `Auth` found.
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
@@ -195,10 +196,36 @@ impl Scope for GuildScope {
     }
 }
 
-/// Channel visibility plus channel-level permissions.
-struct ChannelScope;
+/// A rule a channel route puts on the channel's type, answered before the permission bits.
+trait ChannelRule {
+    /// The error for a channel the route does not act on; `None` lets it through.
+    fn refuse(access: &ChannelAccess) -> Option<ApiError>;
+}
 
-impl Scope for ChannelScope {
+/// Any visible channel.
+struct AnyChannel;
+
+impl ChannelRule for AnyChannel {
+    fn refuse(_: &ChannelAccess) -> Option<ApiError> {
+        None
+    }
+}
+
+/// Threads only; other channel types answer 50024.
+struct ThreadsOnly;
+
+impl ChannelRule for ThreadsOnly {
+    fn refuse(access: &ChannelAccess) -> Option<ApiError> {
+        let thread = channel_type::is_thread(access.channel.kind);
+        (!thread)
+            .then(|| ApiError::bad_request(50024, "Cannot execute action on this channel type"))
+    }
+}
+
+/// Channel visibility, the channel-type rule `R`, then channel-level permissions.
+struct ChannelScope<R>(PhantomData<R>);
+
+impl<R: ChannelRule> Scope for ChannelScope<R> {
     const PARAM: &'static str = "channel_id";
     type Access = ChannelAccess;
 
@@ -208,7 +235,7 @@ impl Scope for ChannelScope {
         id: Snowflake,
         need: u64,
     ) -> Result<ChannelAccess, ApiError> {
-        state.channel_access_requiring(id, user, need)
+        channel_where(state, user, id, need, R::refuse)
     }
 }
 
@@ -249,28 +276,6 @@ fn channel_where(
     }
     access.require(need)?;
     Ok(access)
-}
-
-/// A thread's visibility plus channel-level permissions; other channel types answer 50024
-/// before the bits.
-struct ThreadScope;
-
-impl Scope for ThreadScope {
-    const PARAM: &'static str = "channel_id";
-    type Access = ChannelAccess;
-
-    fn check(
-        state: &AppState,
-        user: &User,
-        id: Snowflake,
-        need: u64,
-    ) -> Result<ChannelAccess, ApiError> {
-        channel_where(state, user, id, need, |access| {
-            let thread = channel_type::is_thread(access.channel.kind);
-            (!thread)
-                .then(|| ApiError::bad_request(50024, "Cannot execute action on this channel type"))
-        })
-    }
 }
 
 /// An application the caller runs as its bot or owns; no permission bits apply.
@@ -390,7 +395,7 @@ declared_access!(InGuild, GuildScope);
 #[derive(Debug)]
 pub(crate) struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
 
-declared_access!(InChannel, ChannelScope);
+declared_access!(InChannel, ChannelScope<AnyChannel>);
 
 /// [`InChannel`] for routes that only act in guild channels, with the channel's guild id: a
 /// visible DM channel answers 50003 "Cannot execute action on a DM channel" before `NEED`:
@@ -409,7 +414,7 @@ declared_access!(InGuildChannel, GuildChannelScope);
 #[derive(Debug)]
 pub(crate) struct InThread<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
 
-declared_access!(InThread, ThreadScope);
+declared_access!(InThread, ChannelScope<ThreadsOnly>);
 
 /// The route's application (`application_id`) when the caller is its bot or its owner (10002
 /// unknown, 50001 otherwise), plus the request body `B` when there is one (see the module doc):
