@@ -6,16 +6,16 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
+use super::{no_content, ok, set_image, ApiResult};
 use crate::backend::accounts;
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
 use crate::backend::services::channels::strip_self_from_recipients;
-use crate::backend::services::common::{gateway_url, image_hash, limit, voice_region_list};
-use crate::backend::services::patch;
+use crate::backend::services::common::{gateway_url, limit, voice_region_list};
+use crate::backend::services::patch::{self, set_if_present};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -82,21 +82,11 @@ async fn patch_me(
     let user = {
         let _guard = state.store.lock();
         let mut user = state.store.user(auth.id())?.ok_or(ApiError::Unauthorized)?;
-        if let Some(username) = body.username {
-            user.username = username;
-        }
-        if let Some(name) = body.global_name {
-            user.global_name = name;
-        }
-        if let Some(avatar) = body.avatar {
-            user.avatar = avatar.map(|data| image_hash(&data, "avatar")).transpose()?;
-        }
-        if let Some(banner) = body.banner {
-            user.banner = banner.map(|data| image_hash(&data, "banner")).transpose()?;
-        }
-        if let Some(color) = body.accent_color {
-            user.accent_color = color;
-        }
+        set_if_present(&mut user.username, body.username);
+        set_if_present(&mut user.global_name, body.global_name);
+        set_image(&mut user.avatar, body.avatar, "avatar")?;
+        set_image(&mut user.banner, body.banner, "banner")?;
+        set_if_present(&mut user.accent_color, body.accent_color);
         state.store.users.put(user.id, &user)?;
         user
     };
@@ -115,10 +105,7 @@ async fn get_user(
     _auth: Auth,
     Ids(user_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let user = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let user = state.store.user(user_id).or_unknown(Unknown::User)?;
     Ok(ok(render::user(&user)))
 }
 
@@ -181,10 +168,7 @@ async fn leave_guild(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let guild = state
-        .store
-        .guild(guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
     if guild.owner_id == auth.id() {
         return Err(ApiError::bad_request(50055, "Invalid Guild"));
     }
@@ -236,10 +220,7 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
             ))
         }
     };
-    let recipient = state
-        .store
-        .user(recipient_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let recipient = state.store.user(recipient_id).or_unknown(Unknown::User)?;
     if recipient.bot && auth.user.bot {
         return Err(ApiError::forbidden(
             50007,
@@ -360,8 +341,8 @@ async fn get_my_application(State(state): State<AppState>, auth: Auth) -> ApiRes
     let app = state
         .store
         .applications
-        .get(auth.id())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(auth.id())
+        .or_unknown(Unknown::Application)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
 
@@ -391,8 +372,8 @@ async fn patch_application_by_id(
     let app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     if auth.id() != app.owner_id && auth.id() != app.bot_id {
         return Err(ApiError::MissingAccess);
     }
@@ -408,14 +389,12 @@ fn patch_application(
     let mut app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     let mut checks = Validator::default();
     checks.length("description", body.description.as_deref(), 0, 400);
     checks.finish()?;
-    if let Some(description) = body.description {
-        app.description = description;
-    }
+    set_if_present(&mut app.description, body.description);
     if let Some(flags) = body.flags {
         // Only the "limited" intent toggles are user-editable, as on Discord.
         use crate::backend::model::app_flags::*;
@@ -431,9 +410,7 @@ fn patch_application(
         }
         app.flags = (app.flags & !editable) | (flags & editable);
     }
-    if let Some(icon) = body.icon {
-        app.icon = icon.map(|data| image_hash(&data, "icon")).transpose()?;
-    }
+    set_image(&mut app.icon, body.icon, "icon")?;
     state.store.applications.put(app.id, &app)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
@@ -446,8 +423,8 @@ async fn get_application(
     let app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
 
