@@ -20,6 +20,7 @@ use super::extra::{
 use super::model::*;
 use super::poll::{OpenPoll, PollVotes};
 use super::snowflake::{Snowflake, SnowflakeGenerator};
+use super::user_state::{AccountVersions, MfaState, ReadState, Relationship, UserGuildSettings};
 
 /// A failure of the storage engine or a record that no longer decodes.
 #[derive(Debug, thiserror::Error)]
@@ -688,6 +689,8 @@ pub struct Store {
     pub meta: Table<str, serde_json::Value>,
     /// Tables of the route families added in session 2 (stickers, soundboard, templates...).
     pub extra: ExtraTables,
+    /// The official client's per-account state (relationships, read states, settings...).
+    pub account: AccountTables,
 }
 
 impl Store {
@@ -753,6 +756,7 @@ impl Store {
             stage_instances: Table::open(&db, "stage_instances")?,
             automod_rules: Table::open(&db, "automod_rules")?,
             extra: ExtraTables::open(&db)?,
+            account: AccountTables::open(&db)?,
             meta,
             db,
         })
@@ -1034,6 +1038,50 @@ impl ExtraTables {
             lobby_messages: Table::open(db, "lobby_messages")?,
             event_exceptions: Table::open(db, "scheduled_event_exceptions")?,
             open_polls: Table::open(db, "open_polls")?,
+        })
+    }
+}
+
+/// The official client's per-account state: what user sessions read in READY and the user
+/// REST routes write. Keys start with the owning user, so one prefix scan loads a user's rows.
+// Filled by the user routes (issue #16) and read by the user gateway (issue #15).
+#[allow(dead_code)]
+#[derive(Clone)]
+pub struct AccountTables {
+    /// Relationships under `(owner, other user)`; both sides are stored.
+    pub(crate) relationships: Table<(Snowflake, Snowflake), Relationship>,
+    /// Read states under `(user, read_state_type, resource id)`.
+    pub(crate) read_states: Table<(Snowflake, Snowflake, Snowflake), ReadState>,
+    /// Notification settings under `(user, guild id or 0 for DMs)`.
+    pub(crate) guild_settings: Table<(Snowflake, Snowflake), UserGuildSettings>,
+    /// Notes under `(owner, the user the note is about)`.
+    pub(crate) notes: Table<(Snowflake, Snowflake), String>,
+    /// MFA secrets and backup codes by user id.
+    pub(crate) mfa: Table<Snowflake, MfaState>,
+    /// The versions of the versioned READY shapes, by user id.
+    pub(crate) versions: Table<Snowflake, AccountVersions>,
+    /// Settings protobufs (encoded bytes) under `(user, settings_proto_type)`.
+    pub(crate) settings_proto: Blobs<(Snowflake, Snowflake)>,
+    /// The legacy `/users/@me/settings` JSON, kept consistent with the proto on every write,
+    /// by user id (READY without USER_SETTINGS_PROTO sends it as `user_settings`).
+    pub(crate) legacy_settings: Table<Snowflake, Value>,
+    /// Uploaded images (avatars, icons, banners, emojis) by content hash.
+    pub(crate) images: Blobs<str>,
+}
+
+impl AccountTables {
+    /// Opens (creating if needed) every table in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(AccountTables {
+            relationships: Table::open(db, "relationships")?,
+            read_states: Table::open(db, "read_states")?,
+            guild_settings: Table::open(db, "user_guild_settings")?,
+            notes: Table::open(db, "notes")?,
+            mfa: Table::open(db, "mfa")?,
+            versions: Table::open(db, "account_versions")?,
+            settings_proto: Blobs::open(db, "settings_proto")?,
+            legacy_settings: Table::open(db, "legacy_settings")?,
+            images: Blobs::open(db, "images")?,
         })
     }
 }
