@@ -7,21 +7,20 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::stickers::{
-    remove_editable, render_guild_expressions, require_expression_creator,
-    require_expression_editor, Slots,
-};
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extra::SoundboardSound;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::AuditChange;
-use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::expressions::{
+    delete_expression, render_guild_expressions, require_expression_creator,
+    require_expression_editor, sees_creators, Deletion, Slots,
+};
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
-use crate::backend::state::{changes, AppState, GuildAccess};
+use crate::backend::state::{changes, AppState};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
@@ -91,10 +90,6 @@ fn render_sound(
         out["user"] = render::user_by_id(&state.store, sound.creator_id)?;
     }
     Ok(out)
-}
-
-fn sees_creators(access: &GuildAccess) -> bool {
-    access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) != 0
 }
 
 fn load(
@@ -270,22 +265,7 @@ async fn create_sound(
         state.store.extra.sounds.put((guild_id, sound.id), &sound)?;
         sound
     };
-    state.audit(
-        guild_id,
-        auth.id(),
-        SOUND_CREATE,
-        Some(sound.id),
-        sound_changes(None, &sound),
-        None,
-        reason,
-    )?;
-    let data = render_sound(&state, &sound, true)?;
-    publish(
-        &state,
-        "GUILD_SOUNDBOARD_SOUND_CREATE",
-        guild_id,
-        data.clone(),
-    );
+    let data = announce_sound(&state, auth.id(), None, &sound, reason)?;
     Ok(created(data))
 }
 
@@ -326,23 +306,35 @@ async fn edit_sound(
         state.store.extra.sounds.put((guild_id, sound_id), &sound)?;
         (old, sound)
     };
+    let data = announce_sound(&state, auth.id(), Some(&old), &sound, reason)?;
+    Ok(ok(data))
+}
+
+/// Records a created (`old` None) or edited sound in the audit log and dispatches it; returns
+/// its rendering (with the uploader).
+fn announce_sound(
+    state: &AppState,
+    actor: Snowflake,
+    old: Option<&SoundboardSound>,
+    sound: &SoundboardSound,
+    reason: Option<String>,
+) -> Result<Value, ApiError> {
+    let (action, event) = match old {
+        None => (SOUND_CREATE, "GUILD_SOUNDBOARD_SOUND_CREATE"),
+        Some(_) => (SOUND_UPDATE, "GUILD_SOUNDBOARD_SOUND_UPDATE"),
+    };
     state.audit(
-        guild_id,
-        auth.id(),
-        SOUND_UPDATE,
-        Some(sound_id),
-        sound_changes(Some(&old), &sound),
+        sound.guild_id,
+        actor,
+        action,
+        Some(sound.id),
+        sound_changes(old, sound),
         None,
         reason,
     )?;
-    let data = render_sound(&state, &sound, true)?;
-    publish(
-        &state,
-        "GUILD_SOUNDBOARD_SOUND_UPDATE",
-        guild_id,
-        data.clone(),
-    );
-    Ok(ok(data))
+    let data = render_sound(state, sound, true)?;
+    publish(state, event, sound.guild_id, data.clone());
+    Ok(data)
 }
 
 async fn delete_sound(
@@ -352,22 +344,14 @@ async fn delete_sound(
     Reason(reason): Reason,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let sound = remove_editable(
+    delete_expression(
+        &state,
         &state.store.extra.sounds,
         (guild_id, sound_id),
         &access,
         auth.id(),
-        |sound| sound.creator_id,
-        || unknown(unknown::SOUNDBOARD_SOUND),
-    )?;
-    state.audit(
-        guild_id,
-        auth.id(),
-        SOUND_DELETE,
-        Some(sound_id),
-        changes(vec![("name", json!(sound.name), Value::Null)]),
-        None,
         reason,
+        &SOUND_DELETION,
     )?;
     publish(
         &state,
@@ -377,6 +361,14 @@ async fn delete_sound(
     );
     Ok(no_content())
 }
+
+/// A sound deletion's audit entry names its name.
+const SOUND_DELETION: Deletion<SoundboardSound> = Deletion {
+    action: SOUND_DELETE,
+    creator_of: |sound| sound.creator_id,
+    missing: || unknown(unknown::SOUNDBOARD_SOUND),
+    changes: |sound| changes(vec![("name", json!(sound.name), Value::Null)]),
+};
 
 #[cfg(test)]
 mod tests {
