@@ -81,15 +81,40 @@ fn caller_application(state: &AppState, auth: &Auth) -> Result<Snowflake, ApiErr
         .id)
 }
 
+/// Stores `lobby` and renders it.
+fn save_lobby(state: &AppState, lobby: &Lobby) -> Result<Value, ApiError> {
+    state.store.extra.lobbies.put(lobby.id, lobby)?;
+    render_lobby(state, lobby)
+}
+
+/// Removes `user_id` from `lobby` (nothing when absent) and stores it; the caller holds the
+/// store lock since it loaded the lobby.
+fn remove_from_lobby(state: &AppState, mut lobby: Lobby, user_id: Snowflake) -> ApiResult {
+    lobby.members.retain(|m| m.id != user_id);
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
+    Ok(no_content())
+}
+
 /// A lobby of the caller's application (other applications' lobbies do not exist for it).
 fn own_lobby(state: &AppState, auth: &Auth, lobby_id: Snowflake) -> Result<Lobby, ApiError> {
     let application_id = caller_application(state, auth)?;
+    visible_lobby(state, lobby_id, |lobby| {
+        lobby.application_id == application_id
+    })
+}
+
+/// The lobby `lobby_id` when `visible` says the caller may see it (10031 unknown otherwise).
+fn visible_lobby(
+    state: &AppState,
+    lobby_id: Snowflake,
+    visible: impl Fn(&Lobby) -> bool,
+) -> Result<Lobby, ApiError> {
     state
         .store
         .extra
         .lobbies
         .get(lobby_id)?
-        .filter(|l| l.application_id == application_id)
+        .filter(|lobby| visible(lobby))
         .ok_or_else(unknown_lobby)
 }
 
@@ -262,8 +287,7 @@ async fn create_lobby(
         idle_timeout_seconds,
         linked_channel_id: None,
     };
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(created(render_lobby(&state, &lobby)?))
+    Ok(created(save_lobby(&state, &lobby)?))
 }
 
 async fn get_lobby(
@@ -297,8 +321,7 @@ async fn edit_lobby(
         lobby.idle_timeout_seconds = Some(timeout);
     }
     checks.finish()?;
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(ok(render_lobby(&state, &lobby)?))
+    Ok(ok(save_lobby(&state, &lobby)?))
 }
 
 /// Deleting is idempotent for the application's own (or already gone) lobbies.
@@ -356,10 +379,8 @@ async fn remove_member(
     Ids((lobby_id, user_id)): Ids<(Snowflake, Snowflake)>,
 ) -> ApiResult {
     let _guard = state.store.lock();
-    let mut lobby = own_lobby(&state, &auth, lobby_id)?;
-    lobby.members.retain(|m| m.id != user_id);
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(no_content())
+    let lobby = own_lobby(&state, &auth, lobby_id)?;
+    remove_from_lobby(&state, lobby, user_id)
 }
 
 async fn bulk_members(
@@ -419,18 +440,10 @@ fn lobby_for_messages(
     auth: &Auth,
     lobby_id: Snowflake,
 ) -> Result<Lobby, ApiError> {
-    let lobby = state
-        .store
-        .extra
-        .lobbies
-        .get(lobby_id)?
-        .ok_or_else(unknown_lobby)?;
-    let is_app = auth.user.bot && auth.id() == lobby.application_id;
-    let is_member = lobby.members.iter().any(|m| m.id == auth.id());
-    if !is_app && !is_member {
-        return Err(unknown_lobby());
-    }
-    Ok(lobby)
+    visible_lobby(state, lobby_id, |lobby| {
+        let is_app = auth.user.bot && auth.id() == lobby.application_id;
+        is_app || lobby.members.iter().any(|m| m.id == auth.id())
+    })
 }
 
 #[derive(Deserialize)]
@@ -496,10 +509,8 @@ async fn leave(
     Ids(lobby_id): Ids<Snowflake>,
 ) -> ApiResult {
     let _guard = state.store.lock();
-    let mut lobby = lobby_for_messages(&state, &auth, lobby_id)?;
-    lobby.members.retain(|m| m.id != auth.id());
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(no_content())
+    let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
+    remove_from_lobby(&state, lobby, auth.id())
 }
 
 /// Lobby member flag: may link a channel.
@@ -554,6 +565,5 @@ async fn link_channel(
         access.require(crate::backend::permissions::bits::MANAGE_CHANNELS)?;
     }
     lobby.linked_channel_id = channel_id;
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(ok(render_lobby(&state, &lobby)?))
+    Ok(ok(save_lobby(&state, &lobby)?))
 }
