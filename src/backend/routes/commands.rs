@@ -106,7 +106,12 @@ impl ScopePath for CommandPath {
 /// A command route's path `P` once the caller owns its application (and a guild scope holds
 /// the application's bot), plus the request body `B` when there is one. Discord's order: 401,
 /// path 50035, the body's 50035/50109, then 10002/10004/50001 for the scope.
-struct InCommandScope<P, B = ()>(P, B);
+struct InCommandScope<P, B = ()>(AppState, (Snowflake, Option<Snowflake>), P, B);
+
+/// A command collection route (global or one guild's).
+type Scope<B = ()> = InCommandScope<CommandScope, B>;
+/// A route of one command.
+type OneCommand<B = ()> = InCommandScope<CommandPath, B>;
 
 /// The caller must own the application; a guild scope must also hold its bot.
 fn check_scope(state: &AppState, auth: &Auth, path: &impl ScopePath) -> Result<(), ApiError> {
@@ -125,7 +130,7 @@ impl<P: ScopePath> FromRequestParts<AppState> for InCommandScope<P> {
         let auth = Auth::from_request_parts(parts, state).await?;
         let Ids(path) = Ids::<P>::from_request_parts(parts, state).await?;
         check_scope(state, &auth, &path)?;
-        Ok(InCommandScope(path, ()))
+        Ok(InCommandScope(state.clone(), path.scope(), path, ()))
     }
 }
 
@@ -142,34 +147,18 @@ where
         let Ids(path) = Ids::<P>::from_request_parts(&mut parts, state).await?;
         let body = B::from_request(Request::from_parts(parts, body), state).await?;
         check_scope(state, &auth, &path)?;
-        Ok(InCommandScope(path, body))
+        Ok(InCommandScope(state.clone(), path.scope(), path, body))
     }
 }
 
-async fn list(
-    State(state): State<AppState>,
-    InCommandScope(
-        CommandScope {
-            application_id,
-            guild_id,
-        },
-        _,
-    ): InCommandScope<CommandScope>,
-) -> ApiResult {
+async fn list(InCommandScope(state, (application_id, guild_id), _, _): Scope) -> ApiResult {
     let state = &state;
     let commands = scope_commands(state, application_id, guild_id)?;
     Ok(ok(Value::Array(commands.iter().map(render).collect())))
 }
 
 async fn create(
-    State(state): State<AppState>,
-    InCommandScope(
-        CommandScope {
-            application_id,
-            guild_id,
-        },
-        Body(body),
-    ): InCommandScope<CommandScope, Body<Value>>,
+    InCommandScope(state, (application_id, guild_id), _, Body(body)): Scope<Body<Value>>,
 ) -> ApiResult {
     let state = &state;
     let mut checks = Validator::default();
@@ -211,14 +200,7 @@ async fn create(
 }
 
 async fn overwrite(
-    State(state): State<AppState>,
-    InCommandScope(
-        CommandScope {
-            application_id,
-            guild_id,
-        },
-        Body(body),
-    ): InCommandScope<CommandScope, Body<Value>>,
+    InCommandScope(state, (application_id, guild_id), _, Body(body)): Scope<Body<Value>>,
 ) -> ApiResult {
     let state = &state;
     let Some(items) = body.as_array() else {
@@ -323,32 +305,18 @@ fn load_command(
 }
 
 async fn fetch(
-    State(state): State<AppState>,
-    InCommandScope(
-        CommandPath {
-            application_id,
-            guild_id,
-            command_id,
-        },
-        _,
-    ): InCommandScope<CommandPath>,
+    InCommandScope(state, (application_id, guild_id), path, _): OneCommand,
 ) -> ApiResult {
+    let command_id = path.command_id;
     let state = &state;
     let command = load_command(state, application_id, guild_id, command_id)?;
     Ok(ok(render(&command)))
 }
 
 async fn edit(
-    State(state): State<AppState>,
-    InCommandScope(
-        CommandPath {
-            application_id,
-            guild_id,
-            command_id,
-        },
-        Body(body),
-    ): InCommandScope<CommandPath, Body<Value>>,
+    InCommandScope(state, (application_id, guild_id), path, Body(body)): OneCommand<Body<Value>>,
 ) -> ApiResult {
+    let command_id = path.command_id;
     let state = &state;
     let Some(patch) = body.as_object() else {
         return Err(ApiError::invalid_field(
@@ -401,16 +369,9 @@ async fn edit(
 }
 
 async fn remove(
-    State(state): State<AppState>,
-    InCommandScope(
-        CommandPath {
-            application_id,
-            guild_id,
-            command_id,
-        },
-        _,
-    ): InCommandScope<CommandPath>,
+    InCommandScope(state, (application_id, guild_id), path, _): OneCommand,
 ) -> ApiResult {
+    let command_id = path.command_id;
     let state = &state;
     state
         .store
