@@ -14,10 +14,7 @@ use crate::backend::extra::SoundboardSound;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::AuditChange;
 use crate::backend::render;
-use crate::backend::services::expressions::{
-    delete_expression, render_guild_expressions, require_expression_creator,
-    require_expression_editor, sees_creators, Deletion, Slots,
-};
+use crate::backend::services::expressions::{self, ExpressionKind, Slots};
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState};
@@ -142,8 +139,8 @@ async fn list_sounds(
     Ids(guild_id): Ids<Snowflake>,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let with_user = sees_creators(&access);
-    let items = render_guild_expressions(&state.store.extra.sounds, guild_id, |s| {
+    let with_user = expressions::sees_creators(&access);
+    let items = expressions::render_guild_expressions(&state.store.extra.sounds, guild_id, |s| {
         render_sound(&state, s, with_user)
     })?;
     Ok(ok(json!({ "items": items })))
@@ -156,7 +153,11 @@ async fn get_sound(
     InGuild(access, _): InGuild,
 ) -> ApiResult {
     let sound = load(&state, guild_id, sound_id)?;
-    Ok(ok(render_sound(&state, &sound, sees_creators(&access))?))
+    Ok(ok(render_sound(
+        &state,
+        &sound,
+        expressions::sees_creators(&access),
+    )?))
 }
 
 /// Create and edit bodies (`sound` only on create).
@@ -233,7 +234,7 @@ async fn create_sound(
     Reason(reason): Reason,
     InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    require_expression_creator(&access)?;
+    expressions::require_expression_creator(&access)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
     checks.required("sound", body.sound.as_ref());
@@ -276,36 +277,39 @@ async fn edit_sound(
     Reason(reason): Reason,
     InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    let (old, sound) = {
-        let _guard = state.store.lock();
-        let mut sound = load(&state, guild_id, sound_id)?;
-        require_expression_editor(&access, sound.creator_id, auth.id())?;
-        let mut checks = Validator::default();
-        check_common(&mut checks, &body);
-        checks.finish()?;
-        if let Some(emoji_id) = body.emoji_id {
-            check_emoji(&state, emoji_id)?;
-        }
-        let old = sound.clone();
-        set_if_present(&mut sound.name, body.name);
-        if let Some(volume) = body.volume {
-            sound.volume = volume.unwrap_or(1.0);
-        }
-        if let Some(emoji_id) = body.emoji_id {
-            sound.emoji_id = emoji_id;
-            if emoji_id.is_some() {
-                sound.emoji_name = None;
+    let (old, sound) = expressions::edit_expression(
+        &state,
+        &state.store.extra.sounds,
+        (guild_id, sound_id),
+        &access,
+        auth.id(),
+        &SOUND,
+        |sound| {
+            let mut checks = Validator::default();
+            check_common(&mut checks, &body);
+            checks.finish()?;
+            if let Some(emoji_id) = body.emoji_id {
+                check_emoji(&state, emoji_id)?;
             }
-        }
-        if let Some(emoji_name) = body.emoji_name {
-            sound.emoji_name = emoji_name;
-            if sound.emoji_name.is_some() {
-                sound.emoji_id = None;
+            set_if_present(&mut sound.name, body.name);
+            if let Some(volume) = body.volume {
+                sound.volume = volume.unwrap_or(1.0);
             }
-        }
-        state.store.extra.sounds.put((guild_id, sound_id), &sound)?;
-        (old, sound)
-    };
+            if let Some(emoji_id) = body.emoji_id {
+                sound.emoji_id = emoji_id;
+                if emoji_id.is_some() {
+                    sound.emoji_name = None;
+                }
+            }
+            if let Some(emoji_name) = body.emoji_name {
+                sound.emoji_name = emoji_name;
+                if sound.emoji_name.is_some() {
+                    sound.emoji_id = None;
+                }
+            }
+            Ok(())
+        },
+    )?;
     let data = announce_sound(&state, auth.id(), Some(&old), &sound, reason)?;
     Ok(ok(data))
 }
@@ -344,14 +348,14 @@ async fn delete_sound(
     Reason(reason): Reason,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    delete_expression(
+    expressions::delete_expression(
         &state,
         &state.store.extra.sounds,
         (guild_id, sound_id),
         &access,
         auth.id(),
         reason,
-        &SOUND_DELETION,
+        &SOUND,
     )?;
     publish(
         &state,
@@ -362,8 +366,8 @@ async fn delete_sound(
     Ok(no_content())
 }
 
-/// A sound deletion's audit entry names its name.
-const SOUND_DELETION: Deletion<SoundboardSound> = Deletion {
+/// Sounds as expressions: a deletion's audit entry names the sound.
+const SOUND: ExpressionKind<SoundboardSound> = ExpressionKind {
     action: SOUND_DELETE,
     creator_of: |sound| sound.creator_id,
     missing: || unknown(unknown::SOUNDBOARD_SOUND),

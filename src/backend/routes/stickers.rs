@@ -14,8 +14,8 @@ use crate::backend::extra::Sticker;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::render;
 use crate::backend::services::expressions::{
-    delete_expression, render_guild_expressions, require_expression_creator,
-    require_expression_editor, sees_creators, Deletion, Slots,
+    delete_expression, edit_expression, render_guild_expressions, require_expression_creator,
+    sees_creators, ExpressionKind, Slots,
 };
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
@@ -426,31 +426,30 @@ async fn edit_sticker(
     Reason(reason): Reason,
     InGuild(access, Body(body)): InGuild<0, Body<EditBody>>,
 ) -> ApiResult {
-    let (old, sticker) = {
-        let _guard = state.store.lock();
-        let mut sticker = load(&state, guild_id, sticker_id)?;
-        require_expression_editor(&access, sticker.creator_id, auth.id())?;
-        let mut checks = Validator::default();
-        check_sticker_fields(
-            &mut checks,
-            body.name.as_deref(),
-            body.description.clone().flatten().as_deref(),
-            body.tags.as_deref(),
-        );
-        checks.finish()?;
-        let old = sticker.clone();
-        set_if_present(&mut sticker.name, body.name);
-        if let Some(description) = body.description {
-            sticker.description = description.filter(|d| !d.is_empty());
-        }
-        set_if_present(&mut sticker.tags, body.tags);
-        state
-            .store
-            .extra
-            .stickers
-            .put((guild_id, sticker_id), &sticker)?;
-        (old, sticker)
-    };
+    let (old, sticker) = edit_expression(
+        &state,
+        &state.store.extra.stickers,
+        (guild_id, sticker_id),
+        &access,
+        auth.id(),
+        &STICKER,
+        |sticker| {
+            let mut checks = Validator::default();
+            check_sticker_fields(
+                &mut checks,
+                body.name.as_deref(),
+                body.description.clone().flatten().as_deref(),
+                body.tags.as_deref(),
+            );
+            checks.finish()?;
+            set_if_present(&mut sticker.name, body.name);
+            if let Some(description) = body.description {
+                sticker.description = description.filter(|d| !d.is_empty());
+            }
+            set_if_present(&mut sticker.tags, body.tags);
+            Ok(())
+        },
+    )?;
     state.audit(
         guild_id,
         auth.id(),
@@ -486,15 +485,15 @@ async fn delete_sticker(
         &access,
         auth.id(),
         reason,
-        &STICKER_DELETION,
+        &STICKER,
     )?;
     state.store.extra.sticker_guild.remove(sticker_id)?;
     publish_stickers(&state, guild_id)?;
     Ok(no_content())
 }
 
-/// A sticker deletion's audit entry names its name and tags.
-const STICKER_DELETION: Deletion<Sticker> = Deletion {
+/// Stickers as expressions: a deletion's audit entry names the sticker and its tags.
+const STICKER: ExpressionKind<Sticker> = ExpressionKind {
     action: STICKER_DELETE,
     creator_of: |sticker| sticker.creator_id,
     missing: || unknown(unknown::STICKER),

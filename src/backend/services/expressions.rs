@@ -38,7 +38,7 @@ pub(crate) fn sees_creators(access: &GuildAccess) -> bool {
 
 /// 50013 unless the caller may edit an expression made by `creator_id` (own ones with
 /// CREATE_GUILD_EXPRESSIONS, anyone's with MANAGE_GUILD_EXPRESSIONS).
-pub(crate) fn require_expression_editor(
+fn require_expression_editor(
     access: &GuildAccess,
     creator_id: Snowflake,
     caller: Snowflake,
@@ -69,9 +69,9 @@ pub(crate) fn render_guild_expressions<V: Serialize + DeserializeOwned + Clone>(
     table.values(guild_id)?.iter().map(render).collect()
 }
 
-/// What deleting one kind of expression needs to know: its creator, its 404, and the audit
-/// entry the deletion leaves.
-pub(crate) struct Deletion<V> {
+/// What editing and deleting one kind of expression needs to know: its creator, its 404, and
+/// the audit entry a deletion leaves.
+pub(crate) struct ExpressionKind<V> {
     /// The audit log action of a deletion.
     pub action: u16,
     /// Who uploaded the expression.
@@ -91,7 +91,7 @@ pub(crate) fn delete_expression<V: Serialize + DeserializeOwned + Clone>(
     access: &GuildAccess,
     caller: Snowflake,
     reason: Option<String>,
-    kind: &Deletion<V>,
+    kind: &ExpressionKind<V>,
 ) -> Result<V, ApiError> {
     let value = table.get(key)?.ok_or_else(kind.missing)?;
     require_expression_editor(access, (kind.creator_of)(&value), caller)?;
@@ -107,4 +107,25 @@ pub(crate) fn delete_expression<V: Serialize + DeserializeOwned + Clone>(
         reason,
     )?;
     Ok(value)
+}
+
+/// Edits the expression `key` (guild, id) in `table` under the store lock once the caller may
+/// edit it (404 via `missing` when absent): `change` validates and applies the edit, then it is
+/// stored; returns the expression before and after.
+pub(crate) fn edit_expression<V: Serialize + DeserializeOwned + Clone>(
+    state: &AppState,
+    table: &Table<(Snowflake, Snowflake), V>,
+    key: (Snowflake, Snowflake),
+    access: &GuildAccess,
+    caller: Snowflake,
+    kind: &ExpressionKind<V>,
+    change: impl FnOnce(&mut V) -> Result<(), ApiError>,
+) -> Result<(V, V), ApiError> {
+    let _guard = state.store.lock();
+    let mut value = table.get(key)?.ok_or_else(kind.missing)?;
+    require_expression_editor(access, (kind.creator_of)(&value), caller)?;
+    let old = value.clone();
+    change(&mut value)?;
+    table.put(key, &value)?;
+    Ok((old, value))
 }
