@@ -13,7 +13,6 @@ use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extra::SoundboardSound;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::AuditChange;
-use crate::backend::render;
 use crate::backend::services::expressions::{self, ExpressionKind, Slots};
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
@@ -74,7 +73,7 @@ fn render_sound(
     sound: &SoundboardSound,
     with_user: bool,
 ) -> Result<Value, ApiError> {
-    let mut out = json!({
+    let out = json!({
         "name": sound.name,
         "sound_id": sound.id,
         "volume": sound.volume,
@@ -83,10 +82,7 @@ fn render_sound(
         "guild_id": sound.guild_id,
         "available": sound.available,
     });
-    if with_user {
-        out["user"] = render::user_by_id(&state.store, sound.creator_id)?;
-    }
-    Ok(out)
+    expressions::with_uploader(state, out, sound.creator_id, with_user)
 }
 
 fn load(

@@ -12,10 +12,9 @@ use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::Sticker;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
-use crate::backend::render;
 use crate::backend::services::expressions::{
     delete_expression, edit_expression, render_guild_expressions, require_expression_creator,
-    sees_creators, ExpressionKind, Slots,
+    sees_creators, with_uploader, ExpressionKind, Slots,
 };
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
@@ -132,7 +131,7 @@ fn render_pack(pack: &StandardPack) -> Value {
 
 /// A guild sticker; with `with_user`, the uploader (Discord shows it to expression managers).
 fn render_sticker(state: &AppState, sticker: &Sticker, with_user: bool) -> Result<Value, ApiError> {
-    let mut out = json!({
+    let out = json!({
         "id": sticker.id,
         "name": sticker.name,
         "tags": sticker.tags,
@@ -142,10 +141,7 @@ fn render_sticker(state: &AppState, sticker: &Sticker, with_user: bool) -> Resul
         "available": sticker.available,
         "guild_id": sticker.guild_id,
     });
-    if with_user {
-        out["user"] = render::user_by_id(&state.store, sticker.creator_id)?;
-    }
-    Ok(out)
+    with_uploader(state, out, sticker.creator_id, with_user)
 }
 
 fn load(state: &AppState, guild_id: Snowflake, sticker_id: Snowflake) -> Result<Sticker, ApiError> {

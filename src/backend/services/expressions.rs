@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::backend::error::ApiError;
 use crate::backend::model::AuditChange;
 use crate::backend::permissions::bits;
+use crate::backend::render;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{AppState, GuildAccess};
 use crate::backend::store::Table;
@@ -29,6 +30,20 @@ impl Slots {
         }
         Ok(())
     }
+}
+
+/// An expression's rendering `out`, with its uploader as `user` when `with_user` (Discord shows
+/// it to expression managers).
+pub(crate) fn with_uploader(
+    state: &AppState,
+    mut out: Value,
+    creator_id: Snowflake,
+    with_user: bool,
+) -> Result<Value, ApiError> {
+    if with_user {
+        out["user"] = render::user_by_id(&state.store, creator_id)?;
+    }
+    Ok(out)
 }
 
 /// Whether the caller may see who uploaded expressions.
