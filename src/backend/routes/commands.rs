@@ -30,26 +30,26 @@ const PERMISSION_CHANNEL: u8 = 3;
 
 /// Routes of this family.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/applications/{application_id}/commands",
-            get(list).post(create).put(overwrite),
-        )
-        .route(
-            "/applications/{application_id}/commands/{command_id}",
-            get(fetch).patch(edit).delete(remove),
-        )
-        .route(
-            "/applications/{application_id}/guilds/{guild_id}/commands",
-            get(list).post(create).put(overwrite),
-        )
+    // Global and guild commands share their handlers; the path says the scope.
+    let mut router = Router::new();
+    for base in [
+        "/applications/{application_id}",
+        "/applications/{application_id}/guilds/{guild_id}",
+    ] {
+        router = router
+            .route(
+                &format!("{base}/commands"),
+                get(list).post(create).put(overwrite),
+            )
+            .route(
+                &format!("{base}/commands/{{command_id}}"),
+                get(fetch).patch(edit).delete(remove),
+            );
+    }
+    router
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands/permissions",
             get(list_permissions),
-        )
-        .route(
-            "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}",
-            get(fetch).patch(edit).delete(remove),
         )
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
