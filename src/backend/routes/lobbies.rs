@@ -4,9 +4,11 @@
 //! Members leave and link a guild channel with their own token (standing in for the SDK's
 //! OAuth2 bearer token). Not served: `PUT /lobbies` (create-or-join by secret needs a bearer
 //! token's application), lobby invites and moderation metadata.
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -79,6 +81,20 @@ fn caller_application(state: &AppState, auth: &Auth) -> Result<Snowflake, ApiErr
         .get(auth.id())?
         .ok_or(ApiError::NotFound(Unknown::Application))?
         .id)
+}
+
+/// An authenticated call on a lobby route: the state, the caller and the path ids `T`, in the
+/// order separate extractors answer (401 first, then the path's 50035).
+struct LobbyCall<T = Snowflake>(AppState, Auth, T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for LobbyCall<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        let Ids(ids) = Ids::<T>::from_request_parts(parts, state).await?;
+        Ok(LobbyCall(state.clone(), auth, ids))
+    }
 }
 
 /// Stores `lobby` and renders it.
@@ -290,11 +306,7 @@ async fn create_lobby(
     Ok(created(save_lobby(&state, &lobby)?))
 }
 
-async fn get_lobby(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
-) -> ApiResult {
+async fn get_lobby(LobbyCall(state, auth, lobby_id): LobbyCall) -> ApiResult {
     Ok(ok(render_lobby(
         &state,
         &own_lobby(&state, &auth, lobby_id)?,
@@ -302,9 +314,7 @@ async fn get_lobby(
 }
 
 async fn edit_lobby(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
@@ -325,11 +335,7 @@ async fn edit_lobby(
 }
 
 /// Deleting is idempotent for the application's own (or already gone) lobbies.
-async fn delete_lobby(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
-) -> ApiResult {
+async fn delete_lobby(LobbyCall(state, auth, lobby_id): LobbyCall) -> ApiResult {
     match own_lobby(&state, &auth, lobby_id) {
         Ok(lobby) => {
             state.store.extra.lobbies.remove(lobby.id)?;
@@ -342,9 +348,7 @@ async fn delete_lobby(
 }
 
 async fn put_member(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((lobby_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    LobbyCall(state, auth, (lobby_id, user_id)): LobbyCall<(Snowflake, Snowflake)>,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
@@ -374,9 +378,7 @@ async fn put_member(
 }
 
 async fn remove_member(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((lobby_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    LobbyCall(state, auth, (lobby_id, user_id)): LobbyCall<(Snowflake, Snowflake)>,
 ) -> ApiResult {
     let _guard = state.store.lock();
     let lobby = own_lobby(&state, &auth, lobby_id)?;
@@ -384,9 +386,7 @@ async fn remove_member(
 }
 
 async fn bulk_members(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
@@ -452,9 +452,7 @@ struct MessagesQuery {
 }
 
 async fn list_messages(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Q(query): Q<MessagesQuery>,
 ) -> ApiResult {
     let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
@@ -466,9 +464,7 @@ async fn list_messages(
 }
 
 async fn send_message(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
@@ -503,11 +499,7 @@ async fn send_message(
 }
 
 /// `DELETE /lobbies/{id}/members/@me`: the caller leaves (safe to repeat).
-async fn leave(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
-) -> ApiResult {
+async fn leave(LobbyCall(state, auth, lobby_id): LobbyCall) -> ApiResult {
     let _guard = state.store.lock();
     let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
     remove_from_lobby(&state, lobby, auth.id())
@@ -520,9 +512,7 @@ const CAN_LINK_LOBBY: u32 = 1;
 /// `channel_id`, unlinks). The application's bot or a member flagged CanLinkLobby, who must
 /// also be able to manage the channel.
 async fn link_channel(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
