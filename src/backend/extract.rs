@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FormErrors};
 use super::model::{channel_type, Application, User};
+use super::params;
 use super::snowflake::Snowflake;
 use super::state::{AppState, ChannelAccess, GuildAccess};
 
@@ -424,7 +425,8 @@ pub(crate) struct OwnApplication<B = ()>(pub Application, pub B);
 
 declared_access!(OwnApplication, ApplicationScope, without_bits);
 
-/// Query parameters; bad values answer 50035 at the parameter's name.
+/// Query parameters read as Discord reads them (see [`params`]); bad values answer 50035 at
+/// the parameter's name.
 #[derive(Debug)]
 pub(crate) struct Q<T>(pub T);
 
@@ -433,18 +435,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer)
+        params::parse(query.as_bytes())
             .map(Q)
-            .map_err(|err| {
-                let path = dotted(&err.path().to_string());
-                ApiError::invalid_field(
-                    &path,
-                    "BASE_TYPE_INVALID",
-                    clean_serde_message(err.inner()),
-                )
-            })
+            .map_err(|(path, err)| ApiError::invalid_field(&path, err.code, err.message))
     }
 }
 

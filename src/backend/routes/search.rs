@@ -86,18 +86,16 @@ impl Params {
     }
 
     fn boolean(&self, checks: &mut Validator, name: &str) -> Option<bool> {
-        match self.one(name)? {
-            "true" | "True" | "1" => Some(true),
-            "false" | "False" | "0" => Some(false),
-            other => {
-                checks.add(
-                    name,
-                    "BASE_TYPE_BOOLEAN",
-                    format!("Value \"{other}\" is not boolean."),
-                );
-                None
-            }
+        let value = self.one(name)?;
+        let parsed = crate::backend::params::boolean(value);
+        if parsed.is_none() {
+            checks.add(
+                name,
+                "BASE_TYPE_BOOLEAN",
+                format!("Value \"{value}\" is not boolean."),
+            );
         }
+        parsed
     }
 
     /// The values of `name`, each one of `choices` (else a 50035 at `name.N`).
