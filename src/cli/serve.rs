@@ -121,6 +121,10 @@ pub struct GatewayArgs {
     /// Default: each message deflated once, shared by every session.
     #[arg(long)]
     pub gateway_zlib_history: bool,
+    /// Pace bots' IDENTIFYs as Discord does: one per `max_concurrency` bucket (1 here) per 5 s;
+    /// a faster one gets op 9.
+    #[arg(long)]
+    pub gateway_identify_pacing: bool,
     /// `host:port` sent as VOICE_SERVER_UPDATE's endpoint after op 4 [default: the gateway's
     /// host]. No voice server runs: bots get the events they wait for, no media.
     #[arg(long, value_name = "HOST:PORT")]
@@ -150,6 +154,7 @@ impl GatewayArgs {
             config.zlib_level = level;
         }
         config.zlib_history = self.gateway_zlib_history;
+        config.identify_pacing = self.gateway_identify_pacing;
         config.voice_endpoint = self.voice_endpoint.clone();
         config
     }

@@ -193,27 +193,43 @@ async fn ensure_stream(
 }
 
 /// Opens KV bucket `name`, creating it (file storage, one value per key, `max_age`) if missing.
+/// The bucket's stream is created here with the KV layout (`KV_<name>` on `$KV.<name>.>`):
+/// the client's own bucket creation first asks for account details that nats-server 2.9
+/// answers in a shape the client cannot read.
 async fn ensure_bucket(
     jetstream: &jetstream::Context,
     name: &str,
     max_age: Duration,
 ) -> Result<kv::Store, NatsError> {
+    let failed = |err: &dyn std::fmt::Display| NatsError::JetStream {
+        what: format!("KV bucket {name}"),
+        reason: err.to_string(),
+    };
     if let Ok(store) = jetstream.get_key_value(name).await {
         return Ok(store);
     }
-    jetstream
-        .create_key_value(kv::Config {
-            bucket: name.to_owned(),
-            history: 1,
+    let created = jetstream
+        .get_or_create_stream(stream::Config {
+            name: format!("KV_{name}"),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: 1,
             max_age,
             storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            num_replicas: 1,
             ..Default::default()
         })
+        .await;
+    if let Err(err) = created {
+        return Err(failed(&err));
+    }
+    jetstream
+        .get_key_value(name)
         .await
-        .map_err(|err| NatsError::JetStream {
-            what: format!("KV bucket {name}"),
-            reason: err.to_string(),
-        })
+        .map_err(|err| failed(&err))
 }
 
 impl Nats {

@@ -455,6 +455,17 @@ impl Connection {
                 .session
                 .complete_identify(IdentifyVerdict::Close(CloseCode::AuthenticationFailed), now);
         };
+        if self.inner.config.identify_pacing
+            && user.bot
+            && !self
+                .inner
+                .pacing
+                .admit(user.id.0, info.shard.map_or(0, |s| s.id), now)
+        {
+            return self
+                .session
+                .complete_identify(IdentifyVerdict::InvalidSession, now);
+        }
         let session_intents = match self.check_identify(&info, &user) {
             Ok(intents) => intents,
             Err(code) => {
