@@ -247,6 +247,18 @@ fn two_processes_share_pacing_publish_exactly_once_and_survive_kill_9_and_nats_o
 
     runtime.block_on(async {
         let client = async_nats::connect(&url).await.unwrap();
+        // Each of the four IDENTIFYs took one start from the shared session_start_limit.
+        let shards_kv = jetstream::new(client.clone())
+            .get_key_value("discord-shards")
+            .await
+            .unwrap();
+        let budget = shards_kv
+            .get("session-start-budget")
+            .await
+            .unwrap()
+            .unwrap();
+        let budget: Value = serde_json::from_slice(&budget).unwrap();
+        assert_eq!(budget["remaining"], 996, "{budget}");
         // A worker asks shard 1 (guild 1) for members; the chunk comes back on the stream.
         let chunks: Seen = Arc::default();
         tokio::spawn(consume(
@@ -359,6 +371,26 @@ fn two_processes_share_pacing_publish_exactly_once_and_survive_kill_9_and_nats_o
         "{}",
         a.log()
     );
+    // The crashed process saved no cache: it rebuilt it from the stream.
+    let cached = runtime.block_on(async {
+        let client = async_nats::connect(&url).await.unwrap();
+        let reply = client
+            .request(
+                "discord.rpc.cache.query",
+                json!({"kind": "guild", "guild_id": guild_id(4).to_string()})
+                    .to_string()
+                    .into(),
+            )
+            .await
+            .unwrap();
+        serde_json::from_slice::<Value>(&reply.payload).unwrap()
+    });
+    assert_eq!(cached["found"], true, "{cached}");
+    assert_eq!(cached["data"]["name"], "guild 4");
+    assert!(cached["process"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("gateway-proxy:{port_a}:")));
     // Give late duplicates, if any were stored, time to arrive before judging.
     std::thread::sleep(Duration::from_millis(500));
     let stored = contents(&seen, "m-");

@@ -148,21 +148,38 @@ struct Resumes {
 }
 
 /// Reads each shard's NATS checkpoint: written continuously, it is newer than a state file
-/// saved at the last clean stop, and survives a crash the file does not.
+/// saved at the last clean stop, and survives a crash the file does not. A shard whose cache
+/// does not belong to the checkpoint's session gets it rebuilt from the stream.
 async fn with_checkpoints(
     nats: Option<&nats::Nats>,
+    config: &Config,
     plan: &ShardPlan,
     from_file: HashMap<u32, ResumeState>,
+    caches: &mut HashMap<u32, ShardCache>,
 ) -> Resumes {
     let mut resumes = from_file.clone();
     let mut checkpoints = HashMap::new();
     if let Some(nats) = nats {
         for shard_id in plan.shard_ids() {
-            if let Some(checkpoint) = nats.checkpoint(shard_id).await {
-                tracing::info!(shard_id, session_id = %checkpoint.session_id, seq = checkpoint.seq, "resuming from the NATS checkpoint");
-                resumes.insert(shard_id, checkpoint.resume_state());
-                checkpoints.insert(shard_id, checkpoint);
+            let Some(checkpoint) = nats.checkpoint(shard_id).await else {
+                continue;
+            };
+            tracing::info!(shard_id, session_id = %checkpoint.session_id, seq = checkpoint.seq, "resuming from the NATS checkpoint");
+            let same_session = from_file
+                .get(&shard_id)
+                .is_some_and(|state| state.session_id == checkpoint.session_id);
+            if !same_session {
+                let mut cache = ShardCache::new(config.cache);
+                match nats.rebuild_cache(shard_id, &checkpoint, &mut cache).await {
+                    Ok(applied) => {
+                        tracing::info!(shard_id, applied, "cache rebuilt from the stream")
+                    }
+                    Err(err) => tracing::warn!(shard_id, %err, "cache not rebuilt"),
+                }
+                caches.insert(shard_id, cache);
             }
+            resumes.insert(shard_id, checkpoint.resume_state());
+            checkpoints.insert(shard_id, checkpoint);
         }
     }
     Resumes {
@@ -196,12 +213,12 @@ pub async fn run(
     };
     let first_plan = ShardPlan::new(&config, &bot, Some(0))?;
     let saved = load_saved(state_path.as_deref(), first_plan.total)?;
-    let (from_file, caches) = restore_shards(&config, &first_plan, saved.as_ref());
+    let (from_file, mut caches) = restore_shards(&config, &first_plan, saved.as_ref());
     let Resumes {
         mut resumes,
         from_file,
         checkpoints,
-    } = with_checkpoints(nats.as_ref(), &first_plan, from_file).await;
+    } = with_checkpoints(nats.as_ref(), &config, &first_plan, from_file, &mut caches).await;
     let fresh = first_plan.shard_ids().len() as u32 - resumes.len() as u32;
     let plan = ShardPlan::new(&config, &bot, Some(fresh))?;
     tracing::info!(shards = ?plan.shard_ids(), total = plan.total, resuming = resumes.len(),
@@ -216,7 +233,7 @@ pub async fn run(
     // Bounded: a burst of GUILD_CREATEs (each ~10x its text once parsed) waits in the upstream
     // sockets instead of piling up parsed in memory ahead of the relay.
     let (events_tx, events_rx) = mpsc::channel(SHARD_EVENT_QUEUE);
-    let identify = IdentifyGate::new(plan.max_concurrency, nats.as_ref(), &process);
+    let identify = IdentifyGate::new(bot.session_start_limit, nats.as_ref(), &process);
     let config = Arc::new(config);
     let (hub, command_rxs) = build_hub(&config, &plan, caches, saved);
     let resuming = resumes.clone();

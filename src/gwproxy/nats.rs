@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, consumer, kv, stream};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::cache::ShardCache;
 use super::config::NatsConfig;
 pub use super::nats_stats::NatsStats;
 use crate::gateway::client::ResumeState;
@@ -62,6 +64,9 @@ pub struct Checkpoint {
     pub seq: u64,
     /// `resume_gateway_url` from READY.
     pub resume_url: Option<String>,
+    /// Stream sequence number of the session's READY (where a cache rebuild starts).
+    #[serde(default)]
+    pub ready_stream_seq: Option<u64>,
 }
 
 impl Checkpoint {
@@ -255,6 +260,70 @@ impl Nats {
                 None
             }
         }
+    }
+
+    /// Rebuilds `cache` of `shard_id` from the stream: the events of the checkpoint's session
+    /// from its READY through the checkpoint (a crashed process saved no cache, and RESUME
+    /// sends no GUILD_CREATE). Returns how many events were applied.
+    pub async fn rebuild_cache(
+        &self,
+        shard_id: u32,
+        checkpoint: &Checkpoint,
+        cache: &mut ShardCache,
+    ) -> Result<usize, NatsError> {
+        let failed = |err: &dyn std::fmt::Display| NatsError::JetStream {
+            what: format!("stream {} (cache of shard {shard_id})", self.config.stream),
+            reason: err.to_string(),
+        };
+        let Some(start_sequence) = checkpoint.ready_stream_seq else {
+            return Ok(0);
+        };
+        let stream = self
+            .jetstream
+            .get_stream(self.config.stream.as_str())
+            .await
+            .map_err(|err| failed(&err))?;
+        let reader = stream
+            .create_consumer(consumer::pull::Config {
+                filter_subject: format!("{}.{shard_id}.*", self.config.subject_prefix),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| failed(&err))?;
+        let mut messages = reader.messages().await.map_err(|err| failed(&err))?;
+        let mut applied = 0;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout(NATS_TIMEOUT, messages.next()).await
+        {
+            let header = |name: &str| {
+                message
+                    .headers
+                    .as_ref()
+                    .and_then(|headers| headers.get(name))
+                    .map(|value| value.as_str().to_owned())
+            };
+            let seq: u64 = header("Discord-Seq")
+                .and_then(|seq| seq.parse().ok())
+                .unwrap_or(0);
+            if header("Discord-Session-Id").as_deref() == Some(checkpoint.session_id.as_str())
+                && seq <= checkpoint.seq
+            {
+                if let (Some(event), Ok(d)) = (
+                    header("Discord-Event"),
+                    serde_json::from_slice::<serde_json::Value>(&message.payload),
+                ) {
+                    cache.apply(&event, &d);
+                    applied += 1;
+                }
+            }
+            let pending = message.info().map(|info| info.pending).unwrap_or(0);
+            if seq >= checkpoint.seq || pending == 0 {
+                break;
+            }
+        }
+        Ok(applied)
     }
 
     /// The dispatch subject of `event` on `shard_id`.

@@ -151,7 +151,7 @@ impl Checkpoints {
     }
 
     /// JetStream acked `outgoing`.
-    fn acked(&self, outgoing: &Outgoing) {
+    fn acked(&self, outgoing: &Outgoing, stream_seq: u64) {
         let mut shards = self.shards.lock();
         let same_session = shards
             .get(&outgoing.shard_id)
@@ -169,6 +169,7 @@ impl Checkpoints {
                         session_id: outgoing.session.to_string(),
                         seq: 0,
                         resume_url: outgoing.resume_url.clone(),
+                        ready_stream_seq: (outgoing.event == "READY").then_some(stream_seq),
                     },
                     failed: BTreeSet::new(),
                     highest_acked: 0,
@@ -218,7 +219,9 @@ impl Checkpoints {
     }
 }
 
-type AckFuture = Pin<Box<dyn Future<Output = (Outgoing, Result<bool, PublishError>)> + Send>>;
+/// What an ack says: whether the id was already stored, and the stream sequence number.
+type AckResult = Result<(bool, u64), PublishError>;
+type AckFuture = Pin<Box<dyn Future<Output = (Outgoing, AckResult)> + Send>>;
 
 /// The publishing task's state.
 struct Publisher {
@@ -319,20 +322,20 @@ impl Publisher {
             .await
         {
             Ok(ack) => self.in_flight.push_back(Box::pin(async move {
-                let result = ack.await.map(|ack| ack.duplicate);
+                let result = ack.await.map(|ack| (ack.duplicate, ack.sequence));
                 (outgoing, result)
             })),
             Err(err) => self.failed(outgoing, &err),
         }
     }
 
-    fn on_ack(&mut self, outgoing: Outgoing, result: Result<bool, PublishError>) {
+    fn on_ack(&mut self, outgoing: Outgoing, result: AckResult) {
         match result {
-            Ok(duplicate) => {
+            Ok((duplicate, stream_seq)) => {
                 self.nats
                     .stats
                     .count_acked(duplicate, outgoing.received.elapsed());
-                self.checkpoints.acked(&outgoing);
+                self.checkpoints.acked(&outgoing, stream_seq);
             }
             Err(err) => self.failed(outgoing, &err),
         }
@@ -400,19 +403,20 @@ mod tests {
     #[test]
     fn checkpoints_stop_below_the_first_failed_publish() {
         let checkpoints = Checkpoints::default();
-        checkpoints.acked(&outgoing("a", 1, "READY"));
-        checkpoints.acked(&outgoing("a", 2, "X"));
+        checkpoints.acked(&outgoing("a", 1, "READY"), 10);
+        assert_eq!(checkpoints.get(0).unwrap().ready_stream_seq, Some(10));
+        checkpoints.acked(&outgoing("a", 2, "X"), 0);
         checkpoints.failed(&outgoing("a", 3, "X"));
-        checkpoints.acked(&outgoing("a", 4, "X"));
+        checkpoints.acked(&outgoing("a", 4, "X"), 0);
         assert_eq!(checkpoints.get(0).unwrap().seq, 2);
-        checkpoints.acked(&outgoing("a", 3, "X"));
+        checkpoints.acked(&outgoing("a", 3, "X"), 0);
         assert_eq!(checkpoints.get(0).unwrap().seq, 4);
         assert_eq!(checkpoints.take_dirty().len(), 1);
         assert!(checkpoints.take_dirty().is_empty());
         // A stale ack of an old session changes nothing; a new READY starts over.
-        checkpoints.acked(&outgoing("b", 9, "X"));
+        checkpoints.acked(&outgoing("b", 9, "X"), 0);
         assert_eq!(checkpoints.get(0).unwrap().session_id, "a");
-        checkpoints.acked(&outgoing("b", 1, "READY"));
+        checkpoints.acked(&outgoing("b", 1, "READY"), 0);
         assert_eq!(checkpoints.get(0).unwrap().session_id, "b");
         assert_eq!(outgoing("b", 7, "X").message_id(), "b:7");
     }

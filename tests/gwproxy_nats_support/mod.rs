@@ -325,6 +325,11 @@ impl GwProxy {
             .and_then(|value| value.parse().ok())
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no chance to save state or close sockets.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
