@@ -2,7 +2,6 @@
 //! (4 shards, max_concurrency 1, IDENTIFY pacing enforced with op 9), `nats-server -js` on
 //! loopback, two `gateway-proxy` processes running shards 0-1 and 2-3, a JetStream consumer.
 mod gwproxy_nats_support;
-#[allow(unreachable_pub, clippy::too_many_lines)] // Shared helpers, partly unused here.
 mod gwproxy_support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -165,13 +164,17 @@ fn nats_section(url: &str) -> Value {
 }
 
 #[test]
-#[allow(clippy::too_many_lines)] // One scenario over shared, slow-to-start processes.
 fn two_processes_share_pacing_publish_exactly_once_and_survive_kill_9_and_nats_outage() {
     let dir = tempfile::tempdir().unwrap();
     let Some(mut nats) = NatsServer::start(&dir.path().join("jetstream")) else {
         return;
     };
-    let serve = Serve::start(dir.path(), &["--gateway-identify-pacing"]);
+    // serve's GET /gateway/bot says 4 shards, max_concurrency 1; the proxies take the count
+    // from it.
+    let serve = Serve::start(
+        dir.path(),
+        &["--gateway-identify-pacing", "--gateway-bot-shards", "4"],
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

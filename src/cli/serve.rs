@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Deepest accepted JSON nesting (50035 above).
     #[arg(long, default_value_t = 32)]
     pub max_json_depth: usize,
+    /// Shard count GET /gateway/bot recommends to bots.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub gateway_bot_shards: u32,
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
@@ -193,7 +196,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         },
         max_body_bytes: args.max_body,
         max_json_depth: args.max_json_depth,
-        ..Config::default()
+        recommended_shards: args.gateway_bot_shards,
     };
     let options = ServeOptions {
         api: args.api,

@@ -233,14 +233,14 @@ pub struct GwProxy {
     config: PathBuf,
 }
 
-/// The config of a proxy on `port` for shards `first..=last` of `SHARDS`, publishing to `nats`.
+/// The config of a proxy on `port` for shards `first..=last` (the count comes from serve's
+/// GET /gateway/bot), publishing to `nats`.
 pub fn proxy_config(port: u16, serve: &str, first: u32, last: u32, nats: Option<Value>) -> Value {
     let mut config = json!({
         "token": BOT_TOKEN,
         "intents": 33281,
         "port": port,
         "shards": [first, last],
-        "shard_count": SHARDS,
         "cache": {"members": true, "channels": true, "roles": true},
         "upstream_api": format!("{serve}/api/v10"),
     });
