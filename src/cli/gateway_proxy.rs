@@ -20,6 +20,15 @@ pub struct GatewayProxyArgs {
     /// Neither read nor write the state file (every start identifies afresh).
     #[arg(long)]
     pub no_state: bool,
+    /// The shards this process runs, `FIRST-LAST` inclusive (overrides the config's range).
+    #[arg(long, value_name = "FIRST-LAST", value_parser = parse_shard_range)]
+    pub shards: Option<[u32; 2]>,
+    /// The bot's total shard count (overrides the config; default: GET /gateway/bot's).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u32>,
+    /// NATS server URL: publish dispatches to JetStream and coordinate with other processes.
+    #[arg(long, value_name = "URL")]
+    pub nats_url: Option<String>,
     /// How to reach Discord.
     #[command(flatten)]
     pub upstream: UpstreamArgs,
@@ -27,7 +36,11 @@ pub struct GatewayProxyArgs {
 
 /// Runs the gateway proxy until Ctrl-C/SIGTERM.
 pub fn run(args: GatewayProxyArgs) -> anyhow::Result<ExitCode> {
-    let loaded = Config::load(&args.config)?;
+    let mut loaded = Config::load(&args.config)?;
+    loaded.config =
+        loaded
+            .config
+            .with_overrides(args.shards, args.shard_count, args.nats_url.clone())?;
     super::apply_config_log_level(loaded.config.log_level.as_str());
     for field in &loaded.ignored_fields {
         tracing::warn!(field = %field, "config field not used by this proxy; ignored");
@@ -40,4 +53,19 @@ pub fn run(args: GatewayProxyArgs) -> anyhow::Result<ExitCode> {
         crate::app::shutdown_signal(false),
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `FIRST-LAST` (or a single shard id) into an inclusive range.
+fn parse_shard_range(text: &str) -> Result<[u32; 2], String> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("`{text}` is not FIRST-LAST (e.g. 0-3)"))
+    };
+    let range = [number(first)?, number(last)?];
+    if range[0] > range[1] {
+        return Err(format!("`{text}`: FIRST must not exceed LAST"));
+    }
+    Ok(range)
 }

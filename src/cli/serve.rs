@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Deepest accepted JSON nesting (50035 above).
     #[arg(long, default_value_t = 32)]
     pub max_json_depth: usize,
+    /// Shard count GET /gateway/bot recommends to bots.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub gateway_bot_shards: u32,
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
@@ -121,6 +124,10 @@ pub struct GatewayArgs {
     /// Default: each message deflated once, shared by every session.
     #[arg(long)]
     pub gateway_zlib_history: bool,
+    /// Pace bots' IDENTIFYs as Discord does: one per `max_concurrency` bucket (1 here) per 5 s;
+    /// a faster one gets op 9.
+    #[arg(long)]
+    pub gateway_identify_pacing: bool,
     /// `host:port` sent as VOICE_SERVER_UPDATE's endpoint after op 4 [default: the gateway's
     /// host]. No voice server runs: bots get the events they wait for, no media.
     #[arg(long, value_name = "HOST:PORT")]
@@ -150,6 +157,7 @@ impl GatewayArgs {
             config.zlib_level = level;
         }
         config.zlib_history = self.gateway_zlib_history;
+        config.identify_pacing = self.gateway_identify_pacing;
         config.voice_endpoint = self.voice_endpoint.clone();
         config
     }
@@ -188,7 +196,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         },
         max_body_bytes: args.max_body,
         max_json_depth: args.max_json_depth,
-        ..Config::default()
+        recommended_shards: args.gateway_bot_shards,
     };
     let options = ServeOptions {
         api: args.api,

@@ -452,13 +452,9 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let now = Instant::now();
-        let (user, session_intents, guild_ids) = match self.admit_identify(&info) {
+        let (user, session_intents, guild_ids) = match self.admit_identify(&info, now) {
             Ok(admitted) => admitted,
-            Err(code) => {
-                return self
-                    .session
-                    .complete_identify(IdentifyVerdict::Close(code), now)
-            }
+            Err(verdict) => return self.session.complete_identify(verdict, now),
         };
         let mut actions = self.session.complete_identify(IdentifyVerdict::Accept, now);
         if self.session.state() != ServerState::Active {
@@ -481,15 +477,26 @@ impl Connection {
     }
 
     /// Whether IDENTIFY may start a session: its user, the session's intents and the guilds on
-    /// its shard, or the close code that refuses it.
+    /// its shard, or the verdict that refuses it (a close code, or op 9 for a bot identifying
+    /// faster than its `max_concurrency` allows when pacing is on).
     fn admit_identify(
         &self,
         info: &IdentifyInfo,
-    ) -> Result<(User, Option<u64>, Vec<Snowflake>), CloseCode> {
+        now: Instant,
+    ) -> Result<(User, Option<u64>, Vec<Snowflake>), IdentifyVerdict> {
         let user = self
             .user_for_token(&info.token)
-            .ok_or(CloseCode::AuthenticationFailed)?;
-        let session_intents = self.check_identify(info, &user)?;
+            .ok_or(IdentifyVerdict::Close(CloseCode::AuthenticationFailed))?;
+        let shard = info.shard.map_or(0, |s| s.id);
+        if self.inner.config.identify_pacing
+            && user.bot
+            && !self.inner.pacing.admit(user.id.0, shard, now)
+        {
+            return Err(IdentifyVerdict::InvalidSession);
+        }
+        let session_intents = self
+            .check_identify(info, &user)
+            .map_err(IdentifyVerdict::Close)?;
         let guild_ids: Vec<Snowflake> = self
             .inner
             .state
@@ -500,7 +507,7 @@ impl Connection {
             .filter(|id| on_shard(*id, info.shard))
             .collect();
         if user.bot && guild_ids.len() > self.inner.config.max_guilds_per_shard {
-            return Err(CloseCode::ShardingRequired);
+            return Err(IdentifyVerdict::Close(CloseCode::ShardingRequired));
         }
         Ok((user, session_intents, guild_ids))
     }
