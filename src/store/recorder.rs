@@ -575,7 +575,7 @@ impl Writer {
             captured.path_and_query
         } else {
             redact::headers(&mut request_headers, "request", &mut redactions);
-            redact::query(&captured.path_and_query, "request", &mut redactions)
+            redact::url(&captured.path_and_query, "request", &mut redactions)
         };
         let query = query_params(&path_and_query);
         let param = |name: &str| {
