@@ -28,6 +28,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored record does not decode: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error(transparent)]
+    Private(#[from] crate::store::private::PrivateDirError),
     #[error("cannot open the data directory {path}: {source}")]
     Open {
         path: String,
@@ -693,6 +695,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        crate::store::private::prepare_dir(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
@@ -701,6 +704,7 @@ impl Store {
                 path: dir.display().to_string(),
                 source,
             })?;
+        crate::store::private::tighten_files(dir)?;
         Self::from_db(db)
     }
 

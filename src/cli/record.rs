@@ -81,6 +81,8 @@ pub struct RecordArgs {
 
 /// Runs `record`.
 pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode> {
+    // Everything `record` writes holds tokens: owner-only, whatever the umask.
+    crate::store::private::restrict_umask();
     let intercept = if args.intercept.is_empty() {
         HostMatcher::new(DISCORD_DOMAINS.iter().map(|d| d.to_string()))
     } else {

@@ -166,6 +166,8 @@ fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
 
 /// Runs the command.
 pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Everything `serve` writes holds tokens: owner-only, whatever the umask.
+    crate::store::private::restrict_umask();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -8,6 +8,7 @@ pub mod filter;
 mod gateway_decode;
 pub mod har;
 
+pub mod private;
 pub mod recorder;
 pub mod records;
 pub mod redact;
@@ -102,6 +103,11 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let private = |err: private::PrivateDirError| StoreError::Open {
+            path: dir.to_path_buf(),
+            reason: err.to_string(),
+        };
+        private::prepare_dir(dir).map_err(private)?;
         let db = sled::Config::new()
             .path(dir)
             .flush_every_ms(Some(FLUSH_EVERY_MS))
@@ -121,6 +127,7 @@ impl Store {
                     reason: err.to_string(),
                 },
             })?;
+        private::tighten_files(dir).map_err(private)?;
         let exchanges = db.open_tree("exchanges")?;
         let route_index = db.open_tree("route_index")?;
         let sessions = db.open_tree("gateway_sessions")?;
