@@ -4,6 +4,7 @@
 //! - [`record::run`] — `record`: the proxy in front of upstream, exchanges recorded;
 //! - [`server::run`] — `serve`: the backend on `--api` alone;
 //! - [`serve::run_with_proxy`] — `serve --listen`: the backend plus the proxy in front of it.
+pub(crate) mod durable;
 pub(crate) mod record;
 pub(crate) mod serve;
 pub(crate) mod server;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
 
+use super::durable::{backend_router, Durability};
 use super::{shutdown_signal, ProxyRunError};
 use crate::backend::gateway::{Gateway, GatewayConfig};
 use crate::backend::model::User;
@@ -25,6 +26,8 @@ pub(crate) struct ServeOptions {
     pub exit_on_stdin_close: bool,
     /// Gateway server settings (heartbeat interval, resume window, replay buffer...).
     pub gateway: GatewayConfig,
+    /// When writes are acknowledged.
+    pub durability: Durability,
 }
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
@@ -104,8 +107,13 @@ pub(crate) fn prepare_store(options: &ServeOptions) -> Result<(Store, String), S
 }
 
 /// The start-up banner: where to point a bot, and the tokens to use.
-pub(crate) fn banner(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, StoreError> {
-    let mut out = banner_details(store, addr, origin)?;
+pub(crate) fn banner(
+    store: &Store,
+    addr: SocketAddr,
+    origin: &str,
+    durability: Durability,
+) -> Result<String, StoreError> {
+    let mut out = banner_details(store, addr, origin, durability)?;
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     Ok(out)
 }
@@ -115,11 +123,15 @@ pub(crate) fn banner_details(
     store: &Store,
     addr: SocketAddr,
     origin: &str,
+    durability: Durability,
 ) -> Result<String, StoreError> {
     let mut out = String::new();
     let base = format!("http://{addr}/api/v10");
     let _ = writeln!(out, "discord-mitm serve listening on http://{addr}");
     let _ = writeln!(out, "  data:     {origin}");
+    if let Some(line) = durability.banner_line() {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
         "  REST:     {base}   (also /api and /api/v6 … /api/v9)"
@@ -201,7 +213,7 @@ impl Backend {
     /// Starts the gateway on the backend's state; the router answers REST and gateway upgrades.
     pub(super) fn start_gateway(&self, options: &ServeOptions) -> (Gateway, axum::Router) {
         let gateway = Gateway::start(self.state.clone(), options.gateway.clone());
-        let app = crate::backend::router(self.state.clone()).merge(gateway.router());
+        let app = backend_router(self.state.clone(), options.durability).merge(gateway.router());
         (gateway, app)
     }
 }
@@ -210,7 +222,15 @@ impl Backend {
 pub(crate) async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let backend = Backend::open(&options).await?;
     crate::backend::services::polls::resume_finalisers(&backend.state)?;
-    print!("{}", banner(&backend.store, backend.addr, &backend.origin)?);
+    print!(
+        "{}",
+        banner(
+            &backend.store,
+            backend.addr,
+            &backend.origin,
+            options.durability
+        )?
+    );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let (gateway, app) = backend.start_gateway(&options);
@@ -260,6 +280,7 @@ mod tests {
             config: Config::default(),
             exit_on_stdin_close: false,
             gateway: Default::default(),
+            durability: Durability::Durable,
         };
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.all().unwrap().len();

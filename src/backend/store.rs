@@ -641,10 +641,80 @@ pub struct ThreadMember {
     pub flags: u64,
 }
 
+/// Group commit for [`Store::durable`]: callers take a ticket after their writes; one caller at
+/// a time (the leader) flushes everything written so far and publishes the last ticket it
+/// covered; the others wait for a flush that started after their ticket.
+struct GroupCommit {
+    /// Tickets handed out so far.
+    requested: AtomicU64,
+    /// Whether a leader is flushing now.
+    flushing: std::sync::atomic::AtomicBool,
+    /// The highest ticket known to be on disk; a bare version bump means "a flush failed".
+    durable: tokio::sync::watch::Sender<u64>,
+}
+
+impl GroupCommit {
+    fn new() -> GroupCommit {
+        GroupCommit {
+            requested: AtomicU64::new(0),
+            flushing: std::sync::atomic::AtomicBool::new(false),
+            durable: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    async fn wait(&self, db: &sled::Db) -> Result<(), StoreError> {
+        // SeqCst: the caller's writes happen before its ticket, and a leader reads the ticket
+        // count before it starts flushing, so a covered ticket's writes are in that flush.
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut seen = self.durable.subscribe();
+        loop {
+            if *seen.borrow_and_update() >= ticket {
+                return Ok(());
+            }
+            if !self.flushing.swap(true, Ordering::SeqCst) {
+                let mut leading = Leading {
+                    commit: self,
+                    covered: None,
+                };
+                let target = self.requested.load(Ordering::SeqCst);
+                db.flush_async().await?;
+                leading.covered = Some(target);
+                drop(leading);
+                continue;
+            }
+            if seen.changed().await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The leader's turn. Dropped when the flush ends, fails, or the request is cancelled (its
+/// client went away): the flag is cleared before the waiters are woken, so a waiter that still
+/// saw a leader is woken by this and never waits for a flush nobody runs; after a failure or a
+/// cancellation the bare wake-up makes one of them lead the next flush.
+struct Leading<'a> {
+    commit: &'a GroupCommit,
+    covered: Option<u64>,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.commit.flushing.store(false, Ordering::SeqCst);
+        let covered = self.covered;
+        self.commit.durable.send_modify(|durable| {
+            if let Some(target) = covered {
+                *durable = (*durable).max(target);
+            }
+        });
+    }
+}
+
 /// The backend's database.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    commit: Arc<GroupCommit>,
     write_lock: std::sync::Arc<Mutex<()>>,
     pub ids: std::sync::Arc<SnowflakeGenerator>,
     pub users: Table<Snowflake, User>,
@@ -722,6 +792,7 @@ impl Store {
         Ok(Store {
             ids: std::sync::Arc::new(SnowflakeGenerator::new(1, floor)),
             write_lock: std::sync::Arc::new(Mutex::new(())),
+            commit: Arc::new(GroupCommit::new()),
             users: Table::open_cached(&db, "users")?,
             credentials: Table::open(&db, "credentials")?,
             tokens: Lookup::open_cached(&db, "tokens")?,
@@ -785,6 +856,13 @@ impl Store {
     pub async fn flush_async(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// Returns once every write made before the call is on disk. Group commit: one flush covers
+    /// every caller that arrived while the previous one ran, so concurrent requests share the
+    /// cost of an fsync instead of queueing one each.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.commit.wait(&self.db).await
     }
 
     /// True when no user exists yet (a fresh data directory).
