@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::backend::store::Store;
 
 /// When a write is acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Durability {
     /// After it is on disk (group commit): nothing acknowledged is lost to a crash.
     #[default]

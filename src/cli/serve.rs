@@ -1,4 +1,5 @@
 //! `discord-mitm serve` arguments and their mapping onto the backend's options.
+use crate::app::durable::Durability;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,7 +58,7 @@ pub struct ServeArgs {
         env = "DISCORD_MITM_DURABILITY",
         default_value = "durable"
     )]
-    pub durability: crate::app::durable::Durability,
+    pub durability: DurabilityArg,
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
@@ -174,6 +175,24 @@ fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
         .map_err(|e| anyhow::anyhow!("invalid rate limit {text:?}: {e}"))
 }
 
+/// `--durability`: when `serve` acknowledges a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Once it is on disk (group commit).
+    Durable,
+    /// At once; written out within ~500 ms.
+    Relaxed,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(arg: DurabilityArg) -> Durability {
+        match arg {
+            DurabilityArg::Durable => Durability::Durable,
+            DurabilityArg::Relaxed => Durability::Relaxed,
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Everything `serve` writes holds tokens: owner-only, whatever the umask.
@@ -210,7 +229,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         config,
         exit_on_stdin_close: args.exit_on_stdin_close,
         gateway: args.gateway.config(),
-        durability: args.durability,
+        durability: args.durability.into(),
     };
     let Some(listen) = args.listen else {
         runtime.block_on(server::run(options))?;
@@ -249,7 +268,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
             version: args.client_version.clone(),
             ..ClientConfig::default()
         },
-        durability: args.durability,
+        durability: args.durability.into(),
     };
     runtime.block_on(crate::app::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)
