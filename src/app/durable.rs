@@ -32,20 +32,26 @@ impl Durability {
     }
 }
 
-/// The backend's router, with durable acknowledgements unless `durability` is relaxed.
+/// The backend's router, with durable acknowledgements unless `durability` is relaxed, and an
+/// immediate 413 for a declared body above `--max-body`.
 pub(crate) fn backend_router(
     state: crate::backend::AppState,
     durability: Durability,
 ) -> axum::Router {
     let store = state.store.clone();
+    let max_body = state.config.max_body_bytes;
     let router = crate::backend::router(state);
-    match durability {
+    let router = match durability {
         Durability::Relaxed => router,
         Durability::Durable => router.layer(axum::middleware::from_fn_with_state(
             store,
             acknowledge_durably,
         )),
-    }
+    };
+    router.layer(axum::middleware::from_fn_with_state(
+        max_body,
+        super::listener::refuse_oversized,
+    ))
 }
 
 async fn acknowledge_durably(State(store): State<Store>, request: Request, next: Next) -> Response {

@@ -101,16 +101,18 @@ pub(crate) async fn run_with_proxy(
     let api_gateway = gateway.clone();
     let api_stop = stopped(stop_rx.clone());
     let listener = backend.listener;
-    let api = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                api_stop.await;
-                api_gateway
-                    .shutdown(std::time::Duration::from_secs(2))
-                    .await;
-            })
-            .await
-    });
+    let limits = options.limits;
+    let api = tokio::spawn(super::listener::serve_api(
+        listener,
+        app,
+        limits,
+        async move {
+            api_stop.await;
+            api_gateway
+                .shutdown(std::time::Duration::from_secs(2))
+                .await;
+        },
+    ));
     let exit_on_stdin_close = options.exit_on_stdin_close;
     tokio::spawn(async move {
         shutdown_signal(exit_on_stdin_close).await;

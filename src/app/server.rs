@@ -28,6 +28,8 @@ pub(crate) struct ServeOptions {
     pub gateway: GatewayConfig,
     /// When writes are acknowledged.
     pub durability: Durability,
+    /// Head deadline and connection cap of the API listener.
+    pub limits: crate::proxy::limits::Limits,
 }
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
@@ -234,18 +236,12 @@ pub(crate) async fn run(options: ServeOptions) -> Result<(), ServeError> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let (gateway, app) = backend.start_gateway(&options);
-    use axum::serve::ListenerExt as _;
-    // Answers are small and written whole; do not let Nagle hold them back.
-    let listener = backend.listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal(options.exit_on_stdin_close).await;
-            // Bots get op 7 RECONNECT before the listener goes away.
-            gateway.shutdown(std::time::Duration::from_secs(2)).await;
-        })
-        .await?;
+    super::listener::serve_api(backend.listener, app, options.limits, async move {
+        shutdown_signal(options.exit_on_stdin_close).await;
+        // Bots get op 7 RECONNECT before the listener goes away.
+        gateway.shutdown(std::time::Duration::from_secs(2)).await;
+    })
+    .await;
     backend.store.flush()?;
     tracing::info!("serve stopped; data flushed");
     Ok(())
@@ -281,6 +277,7 @@ mod tests {
             exit_on_stdin_close: false,
             gateway: Default::default(),
             durability: Durability::Durable,
+            limits: Default::default(),
         };
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.all().unwrap().len();

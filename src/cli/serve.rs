@@ -59,6 +59,9 @@ pub struct ServeArgs {
         default_value = "durable"
     )]
     pub durability: DurabilityArg,
+    /// Listener limits (the API and the proxy).
+    #[command(flatten)]
+    pub limits: super::record::LimitArgs,
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
@@ -230,6 +233,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         exit_on_stdin_close: args.exit_on_stdin_close,
         gateway: args.gateway.config(),
         durability: args.durability.into(),
+        limits: args.limits.limits(),
     };
     let Some(listen) = args.listen else {
         runtime.block_on(server::run(options))?;
@@ -261,6 +265,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
                 ..RecorderOptions::default()
             },
             upstream: args.upstream.config(),
+            limits: args.limits.limits(),
         },
         fallback: args.fallback,
         replay,

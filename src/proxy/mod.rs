@@ -5,6 +5,7 @@
 pub(crate) mod hosts;
 pub(crate) mod hostsfile;
 mod intercept;
+pub(crate) mod limits;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use crate::pipeline::{PipeBody, Pipeline, RequestContext};
 use crate::upstream::BoxError;
 
 use intercept::{Interceptor, Target};
+use limits::Limits;
 
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
@@ -78,16 +80,21 @@ pub(crate) async fn serve(
     leaves: Arc<LeafAuthority>,
     intercept: HostMatcher,
     pipeline: Arc<Pipeline>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ProxyError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let interceptor = Arc::new(Interceptor::new(Arc::clone(&leaves), Arc::clone(&pipeline)));
+    let interceptor = Arc::new(Interceptor::new(
+        Arc::clone(&leaves),
+        Arc::clone(&pipeline),
+        &limits,
+    ));
     let transparent = listeners.transparent.map(|listener| {
         let interceptor = Arc::clone(&interceptor);
         let stop = stop_rx.clone();
-        tokio::spawn(serve_transparent(listener, interceptor, stop))
+        tokio::spawn(serve_transparent(listener, interceptor, limits, stop))
     });
-    let server = intercept::http1_server();
+    let server = intercept::http1_server(&limits);
     let handler = MitmHandler {
         pipeline,
         intercept: Arc::new(intercept),
@@ -248,9 +255,19 @@ impl HttpHandler for MitmHandler {
 async fn serve_transparent(
     listener: TcpListener,
     interceptor: Arc<Interceptor>,
+    limits: Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     loop {
+        // At the cap, further clients wait in the accept backlog.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
         let (tcp, client_addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -266,6 +283,9 @@ async fn serve_transparent(
         let interceptor = Arc::clone(&interceptor);
         // The host comes from SNI (or each request's Host header); the client believes it
         // talks to the real host on 443.
-        tokio::spawn(async move { interceptor.serve_tls(tcp, client_addr, None).await });
+        tokio::spawn(async move {
+            interceptor.serve_tls(tcp, client_addr, None).await;
+            drop(permit);
+        });
     }
 }
