@@ -32,11 +32,14 @@ impl Durability {
     }
 }
 
-/// The backend's router, with durable acknowledgements unless `durability` is relaxed, and an
-/// immediate 413 for a declared body above `--max-body`.
+/// The backend's router, with durable acknowledgements unless `durability` is relaxed, an
+/// immediate 413 for a declared body above `--max-body`, and, when `public_url` is given (the
+/// API listener; the proxy sets its own CDN origin), attachment URLs built from it and never
+/// from the request's `Host`.
 pub(crate) fn backend_router(
     state: crate::backend::AppState,
     durability: Durability,
+    public_url: Option<String>,
 ) -> axum::Router {
     let store = state.store.clone();
     let max_body = state.config.max_body_bytes;
@@ -48,10 +51,26 @@ pub(crate) fn backend_router(
             acknowledge_durably,
         )),
     };
+    let router = match public_url.and_then(|url| http::HeaderValue::from_str(&url).ok()) {
+        Some(url) => router.layer(axum::middleware::from_fn_with_state(url, public_origin)),
+        None => router,
+    };
     router.layer(axum::middleware::from_fn_with_state(
         max_body,
         super::listener::refuse_oversized,
     ))
+}
+
+/// Attachment URLs point at `--public-url`: whatever `Host` (or origin header) the client sent.
+async fn public_origin(
+    State(url): State<http::HeaderValue>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    request
+        .headers_mut()
+        .insert(crate::backend::services::common::PROXIED_CDN_ORIGIN, url);
+    next.run(request).await
 }
 
 async fn acknowledge_durably(State(store): State<Store>, request: Request, next: Next) -> Response {

@@ -15,6 +15,19 @@ use crate::proxy::limits::Limits;
 
 /// How long open requests get to finish once `shutdown` completes.
 const DRAIN: Duration = Duration::from_secs(5);
+/// Request targets longer than this get 414 with Discord's JSON.
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// Request heads with more header bytes (names and values) than this, or more headers than
+/// [`MAX_HEADERS`], get 431 with Discord's JSON.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// See [`MAX_HEADER_BYTES`].
+const MAX_HEADERS: usize = 100;
+/// What hyper itself reads of a head before it gives up with a bare 431 (no body can be sent
+/// for a head that was never read whole): far above the limits above, so those answer in
+/// Discord's JSON first.
+const HYPER_HEAD_BUFFER: usize = 1024 * 1024;
+/// Headers hyper parses at most (the same reasoning as [`HYPER_HEAD_BUFFER`]).
+const HYPER_MAX_HEADERS: usize = 1000;
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open requests finish.
 pub(crate) async fn serve_api(
@@ -25,6 +38,10 @@ pub(crate) async fn serve_api(
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
     limits.apply(&mut builder);
+    builder
+        .http1()
+        .max_buf_size(HYPER_HEAD_BUFFER)
+        .max_headers(HYPER_MAX_HEADERS);
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -64,31 +81,60 @@ pub(crate) async fn serve_api(
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
 }
 
-/// Answers a request whose declared `Content-Length` is above `max_body` with Discord's 413
-/// at once, without waiting for (or reading) a body that may never come.
+/// Refuses, in Discord's JSON and at once, a request whose target is too long (414), whose
+/// head is too big (431), or whose declared `Content-Length` is above `max_body` (413, without
+/// waiting for or reading a body that may never come).
 pub(crate) async fn refuse_oversized(
     axum::extract::State(max_body): axum::extract::State<usize>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
     let declared = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > max_body as u64) {
-        let mut response = (
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(serde_json::json!({"message": "Request entity too large", "code": 40005})),
-        )
-            .into_response();
-        // The unread body makes the connection unusable for a next request.
-        response.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if uri_bytes > MAX_URI_BYTES {
+        return refusal(http::StatusCode::URI_TOO_LONG, "414: URI Too Long", 0);
+    }
+    if header_bytes > MAX_HEADER_BYTES || headers.len() > MAX_HEADERS {
+        return refusal(
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "431: Request Header Fields Too Large",
+            0,
         );
-        return response;
+    }
+    if declared.is_some_and(|length| length > max_body as u64) {
+        return refusal(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "Request entity too large",
+            40005,
+        );
     }
     next.run(request).await
+}
+
+/// Discord's error JSON with `Connection: close` (an unread body makes the connection unusable
+/// for a next request).
+fn refusal(status: http::StatusCode, message: &str, code: u32) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut response = (
+        status,
+        axum::Json(serde_json::json!({"message": message, "code": code})),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }

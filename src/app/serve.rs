@@ -58,7 +58,7 @@ pub(crate) async fn run(
         let max_body = state.config.max_body_bytes;
         let routers = vec![
             client::router(config.client.clone()),
-            backend_router(state, config.durability),
+            backend_router(state, config.durability, None),
         ];
         let backend = BackendResponder::new(routers, gateway, max_body).recording(recorder.clone());
         let pipeline = serve_chain(

@@ -30,6 +30,8 @@ pub(crate) struct ServeOptions {
     pub durability: Durability,
     /// Head deadline and connection cap of the API listener.
     pub limits: crate::proxy::limits::Limits,
+    /// Origin of attachment URLs (`--public-url`); default `http://` + the API address.
+    pub public_url: Option<String>,
 }
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
@@ -49,12 +51,8 @@ pub(crate) enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Bind(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -196,12 +194,9 @@ impl Backend {
     pub(super) async fn open(options: &ServeOptions) -> Result<Backend, ServeError> {
         let (store, origin) = prepare_store(options)?;
         let state = AppState::new(store.clone(), options.config.clone());
-        let listener = TcpListener::bind(options.api)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: options.api,
-                source,
-            })?;
+        let listener = TcpListener::bind(options.api).await.map_err(|err| {
+            ServeError::Bind(crate::proxy::bind_error(options.api, &err, "--api"))
+        })?;
         let addr = listener.local_addr()?;
         Ok(Backend {
             store,
@@ -215,7 +210,12 @@ impl Backend {
     /// Starts the gateway on the backend's state; the router answers REST and gateway upgrades.
     pub(super) fn start_gateway(&self, options: &ServeOptions) -> (Gateway, axum::Router) {
         let gateway = Gateway::start(self.state.clone(), options.gateway.clone());
-        let app = backend_router(self.state.clone(), options.durability).merge(gateway.router());
+        let public_url = options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr));
+        let app = backend_router(self.state.clone(), options.durability, Some(public_url))
+            .merge(gateway.router());
         (gateway, app)
     }
 }
@@ -278,6 +278,7 @@ mod tests {
             gateway: Default::default(),
             durability: Durability::Durable,
             limits: Default::default(),
+            public_url: None,
         };
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.all().unwrap().len();

@@ -30,6 +30,8 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error(transparent)]
     Private(#[from] crate::store::private::PrivateDirError),
+    #[error("another discord-mitm is using {path}\n  fix: stop it, or pass --data DIR to use another data directory")]
+    Locked { path: String },
     #[error("cannot open the data directory {path}: {source}")]
     Open {
         path: String,
@@ -770,9 +772,19 @@ impl Store {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|source| StoreError::Open {
-                path: dir.display().to_string(),
-                source,
+            .map_err(|source| match &source {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                _ => StoreError::Open {
+                    path: dir.display().to_string(),
+                    source,
+                },
             })?;
         crate::store::private::tighten_files(dir)?;
         Self::from_db(db)

@@ -59,6 +59,10 @@ pub struct ServeArgs {
         default_value = "durable"
     )]
     pub durability: DurabilityArg,
+    /// Origin of the attachment URLs the API hands out and stores (e.g. https://cdn.example.test);
+    /// default `http://` + the --api address. Never taken from a request's Host header.
+    #[arg(long, value_name = "URL", env = "DISCORD_MITM_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
     /// Listener limits (the API and the proxy).
     #[command(flatten)]
     pub limits: super::record::LimitArgs,
@@ -178,6 +182,19 @@ fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
         .map_err(|e| anyhow::anyhow!("invalid rate limit {text:?}: {e}"))
 }
 
+/// `--public-url`: an http(s) origin without a trailing slash.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("needs a host (http://HOST[:PORT][/PATH])".into());
+    }
+    Ok(trimmed.to_string())
+}
+
 /// `--durability`: when `serve` acknowledges a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DurabilityArg {
@@ -234,6 +251,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         gateway: args.gateway.config(),
         durability: args.durability.into(),
         limits: args.limits.limits(),
+        public_url: args.public_url.clone(),
     };
     let Some(listen) = args.listen else {
         runtime.block_on(server::run(options))?;

@@ -31,8 +31,8 @@ use limits::Limits;
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProxyError {
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: SocketAddr, reason: String },
+    #[error("{0}")]
+    Bind(String),
     #[error("proxy failed: {0}")]
     Proxy(String),
 }
@@ -51,17 +51,14 @@ impl Listeners {
         proxy: SocketAddr,
         transparent: Option<SocketAddr>,
     ) -> Result<Listeners, ProxyError> {
-        let bind = |addr: SocketAddr| async move {
+        let bind = |addr: SocketAddr, flag: &'static str| async move {
             TcpListener::bind(addr)
                 .await
-                .map_err(|err| ProxyError::Bind {
-                    addr,
-                    reason: err.to_string(),
-                })
+                .map_err(|err| ProxyError::Bind(bind_error(addr, &err, flag)))
         };
-        let proxy = bind(proxy).await?;
+        let proxy = bind(proxy, "--listen").await?;
         let transparent = match transparent {
-            Some(addr) => Some(bind(addr).await?),
+            Some(addr) => Some(bind(addr, "--transparent").await?),
             None => None,
         };
         // Upstream must never dial these: a redirect (hosts file, DNS) to us would loop.
@@ -71,6 +68,43 @@ impl Listeners {
             }
         }
         Ok(Listeners { proxy, transparent })
+    }
+}
+
+/// "cannot listen on ADDR: why; fix: what to do", in words, once: for `--listen`,
+/// `--transparent` and `serve --api` alike.
+pub(crate) fn bind_error(addr: SocketAddr, err: &std::io::Error, flag: &str) -> String {
+    let (why, fix) = match err.kind() {
+        std::io::ErrorKind::AddrInUse => (
+            "the address is already in use".to_string(),
+            format!(
+                "stop the program listening there (perhaps another discord-mitm) or pass {flag} with another address"
+            ),
+        ),
+        std::io::ErrorKind::PermissionDenied => (
+            "permission denied".to_string(),
+            format!(
+                "ports below 1024 need root or CAP_NET_BIND_SERVICE: run with them or pass {flag} with a port above 1023"
+            ),
+        ),
+        std::io::ErrorKind::AddrNotAvailable => (
+            "no interface of this machine has that address".to_string(),
+            format!("pass {flag} with one of this machine's addresses, e.g. 127.0.0.1:PORT"),
+        ),
+        _ => (
+            plain_io_error(err),
+            format!("pass {flag} with another address"),
+        ),
+    };
+    format!("cannot listen on {addr}: {why}\n  fix: {fix}")
+}
+
+/// An I/O error's text without the `(os error N)` suffix.
+fn plain_io_error(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 

@@ -48,7 +48,7 @@ const FLUSH_EVERY_MS: u64 = 40;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process holds the database.
-    #[error("the recordings database {path} is in use by another process (is `discord-mitm record` running on it?)")]
+    #[error("the recordings database {path} is in use by another process (is another `discord-mitm record` or `serve --listen` running on it?)\n  fix: stop it, or pass --recordings DIR to use another directory")]
     Locked {
         /// The database directory.
         path: PathBuf,
