@@ -4,7 +4,6 @@
 //! `--max-body` gets Discord's 413 at once, with no body sent; `--max-connections` holds further
 //! clients back until a slot frees.
 mod record_support;
-#[allow(dead_code, unreachable_pub)]
 mod serve_support;
 #[path = "common/upstream.rs"]
 mod upstream;

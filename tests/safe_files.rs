@@ -2,7 +2,6 @@
 //! makes its data directory 0700 and every file in it 0600, `record` the same for its
 //! recordings, and an existing directory open to others gets a warning naming the fix.
 mod record_support;
-#[allow(dead_code, unreachable_pub)]
 mod serve_support;
 #[path = "common/upstream.rs"]
 mod upstream;

@@ -1,7 +1,6 @@
 //! Durable acknowledgements through the built binary: every message `serve` answered 200 for
 //! is still there after `kill -9` the moment the last answer arrives, and a restart on the same
 //! data directory.
-#[allow(dead_code, unreachable_pub)]
 mod serve_support;
 
 use serde_json::json;

@@ -2,7 +2,6 @@
 //! held by another instance are each said once, in words, with the fix; no ANSI colour codes
 //! reach a stderr that is not a terminal unless `--color always`; attachment URLs come from
 //! `--public-url` (default the API address), never from the uploader's `Host`.
-#[allow(dead_code, unreachable_pub)]
 mod serve_support;
 
 use std::io::{Read, Write};
