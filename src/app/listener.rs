@@ -114,13 +114,29 @@ pub(crate) async fn refuse_oversized(
         );
     }
     if declared.is_some_and(|length| length > max_body as u64) {
-        return refusal(
+        // Answered now; whatever body the client does send is read and dropped (for at most
+        // DRAIN_OVERSIZED), so a client still sending gets to read the answer instead of a reset.
+        let body = request.into_body();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(DRAIN_OVERSIZED, discard(body)).await;
+        });
+        let mut response = refusal(
             http::StatusCode::PAYLOAD_TOO_LARGE,
             "Request entity too large",
             40005,
         );
+        response.headers_mut().remove(http::header::CONNECTION);
+        return response;
     }
     next.run(request).await
+}
+
+/// How long the body of a refused oversized request is read and dropped.
+const DRAIN_OVERSIZED: Duration = Duration::from_secs(30);
+
+async fn discard(mut body: axum::body::Body) {
+    use http_body_util::BodyExt as _;
+    while let Some(Ok(_)) = body.frame().await {}
 }
 
 /// Discord's error JSON with `Connection: close` (an unread body makes the connection unusable
