@@ -1332,4 +1332,49 @@ mod tests {
         assert!(names(2).is_empty());
         assert_eq!(names(1), ["1/2", "1/300"]);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_commit_serves_concurrent_and_cancelled_callers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Many writers at once: every one returns, each after a flush that covered its write.
+        let writers: Vec<_> = (0..64u64)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .meta
+                        .put(&format!("w{n}"), &serde_json::Value::from(n))
+                        .unwrap();
+                    store.durable().await.unwrap();
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert_eq!(store.commit.requested.load(Ordering::SeqCst), 64);
+        assert_eq!(*store.commit.durable.borrow(), 64);
+        // Callers whose requests are cancelled mid-wait (a client went away) never leave the
+        // others waiting on a flush nobody runs.
+        for round in 0..20u64 {
+            let cancelled: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.durable().await })
+                })
+                .collect();
+            for task in &cancelled {
+                task.abort();
+            }
+            store
+                .meta
+                .put("round", &serde_json::Value::from(round))
+                .unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(10), store.durable())
+                .await
+                .expect("a durable wait after cancelled ones finishes")
+                .unwrap();
+        }
+    }
 }
