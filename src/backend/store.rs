@@ -32,6 +32,8 @@ pub enum StoreError {
     Private(#[from] crate::store::private::PrivateDirError),
     #[error("another discord-mitm is using {path}\n  fix: stop it, or pass --data DIR to use another data directory")]
     Locked { path: String },
+    #[error("the data directory {path} is damaged ({reason})\n  fix: restore it from a backup, or start afresh with --reset (which deletes it)")]
+    Damaged { path: String, reason: String },
     #[error("cannot open the data directory {path}: {source}")]
     Open {
         path: String,
@@ -781,6 +783,10 @@ impl Store {
                         path: dir.display().to_string(),
                     }
                 }
+                sled::Error::Corruption { .. } => StoreError::Damaged {
+                    path: dir.display().to_string(),
+                    reason: source.to_string(),
+                },
                 _ => StoreError::Open {
                     path: dir.display().to_string(),
                     source,

@@ -124,6 +124,12 @@ impl Store {
                         path: dir.to_path_buf(),
                     }
                 }
+                sled::Error::Corruption { .. } => StoreError::Open {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "it is damaged ({err})\n  fix: restore it from a backup, or record into a new directory with --recordings DIR"
+                    ),
+                },
                 _ => StoreError::Open {
                     path: dir.to_path_buf(),
                     reason: err.to_string(),
