@@ -1,4 +1,5 @@
 //! `discord-mitm serve` arguments and their mapping onto the backend's options.
+use crate::app::durable::Durability;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,24 @@ pub struct ServeArgs {
     /// Shard count GET /gateway/bot recommends to bots.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub gateway_bot_shards: u32,
+
+    /// When a write is acknowledged: `durable` answers a mutating request once its writes are
+    /// on disk (group commit: one flush covers every request that finished meanwhile);
+    /// `relaxed` answers at once and the store writes out within ~500 ms (benchmarks).
+    #[arg(
+        long,
+        value_enum,
+        env = "DISCORD_MITM_DURABILITY",
+        default_value = "durable"
+    )]
+    pub durability: DurabilityArg,
+    /// Origin of the attachment URLs the API hands out and stores (e.g. https://cdn.example.test);
+    /// default `http://` + the --api address. Never taken from a request's Host header.
+    #[arg(long, value_name = "URL", env = "DISCORD_MITM_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Listener limits (the API and the proxy).
+    #[command(flatten)]
+    pub limits: super::record::LimitArgs,
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
@@ -172,8 +191,41 @@ fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
         .map_err(|e| anyhow::anyhow!("invalid rate limit {text:?}: {e}"))
 }
 
+/// `--public-url`: an http(s) origin without a trailing slash.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("needs a host (http://HOST[:PORT][/PATH])".into());
+    }
+    Ok(trimmed.to_string())
+}
+
+/// `--durability`: when `serve` acknowledges a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Once it is on disk (group commit).
+    Durable,
+    /// At once; written out within ~500 ms.
+    Relaxed,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(arg: DurabilityArg) -> Durability {
+        match arg {
+            DurabilityArg::Durable => Durability::Durable,
+            DurabilityArg::Relaxed => Durability::Relaxed,
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Everything `serve` writes holds tokens: owner-only, whatever the umask.
+    crate::store::private::restrict_umask();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -206,6 +258,9 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         config,
         exit_on_stdin_close: args.exit_on_stdin_close,
         gateway: args.gateway.config(),
+        durability: args.durability.into(),
+        limits: args.limits.limits(),
+        public_url: args.public_url.clone(),
     };
     let Some(listen) = args.listen else {
         runtime.block_on(server::run(options))?;
@@ -237,6 +292,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
                 ..RecorderOptions::default()
             },
             upstream: args.upstream.config(),
+            limits: args.limits.limits(),
         },
         fallback: args.fallback,
         replay,
@@ -244,6 +300,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
             version: args.client_version.clone(),
             ..ClientConfig::default()
         },
+        durability: args.durability.into(),
     };
     runtime.block_on(crate::app::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)
