@@ -6,7 +6,8 @@
 //!
 //! Environment: GW_BENCH_SESSIONS (default 1000), GW_BENCH_IDLE (10000), GW_BENCH_HOLD_SECS
 //! (50), GW_BENCH_MESSAGES (100), GW_BENCH_PHASES (memory,fanout,idle), GW_BENCH_SERVE_ARGS
-//! (extra `serve` flags, e.g. `--gateway-zlib-history`). Raise the fd limit first (the script
+//! (extra `serve` flags, e.g. `--gateway-zlib-history`), GW_BENCH_BIN (the `discord-mitm` to
+//! measure; default: this build's). Raise the fd limit first (the script
 //! does).
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -56,7 +57,10 @@ impl Server {
         });
         let path = dir.path().join("fixture.json");
         std::fs::write(&path, fixture.to_string()).expect("fixture");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
+        // GW_BENCH_BIN measures another build (a base commit's) with this same client.
+        let binary = std::env::var("GW_BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_discord-mitm").to_string());
+        let mut child = Command::new(binary)
             .args([
                 "serve",
                 "--api",

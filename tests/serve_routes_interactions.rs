@@ -114,6 +114,44 @@ fn invoking_a_command_makes_an_interaction() {
     );
 }
 
+/// discord.py sends `with_response=True`; Discord reads `True`/`true`/`1` and `False`/`false`/`0`
+/// as booleans in every query string, and names the parameter when a value is none of them.
+#[test]
+fn callback_query_booleans_are_read_as_discord_reads_them() {
+    let server = Server::on_fixture();
+    let api = server.api();
+    setup(&api);
+    let interaction = invoke(&api, "py");
+    let callback = callback_path(&interaction);
+    let reply = json!({"type": 4, "data": {"content": "from discord.py"}});
+    let bad = anonymous(
+        &api,
+        "POST",
+        &format!("{callback}?with_response=yes"),
+        Some(reply.clone()),
+    );
+    expect_error(&bad, 400, 50035);
+    let error = &bad.body["errors"]["with_response"]["_errors"][0];
+    assert_eq!(error["code"], "BASE_TYPE_BOOLEAN");
+    assert_eq!(error["message"], "Value \"yes\" is not boolean.");
+    let answered = anonymous(
+        &api,
+        "POST",
+        &format!("{callback}?with_response=True"),
+        Some(reply),
+    );
+    let answered = expect(&answered, 200);
+    assert_eq!(
+        answered["resource"]["message"]["content"],
+        "from discord.py"
+    );
+
+    let quiet = invoke(&api, "quiet");
+    let reply = json!({"type": 4, "data": {"content": "no body"}});
+    let path = format!("{}?with_response=0", callback_path(&quiet));
+    expect(&anonymous(&api, "POST", &path, Some(reply)), 204);
+}
+
 #[test]
 fn callback_original_and_followups() {
     let spec = spec();

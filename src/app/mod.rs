@@ -4,6 +4,8 @@
 //! - [`record::run`] — `record`: the proxy in front of upstream, exchanges recorded;
 //! - [`server::run`] — `serve`: the backend on `--api` alone;
 //! - [`serve::run_with_proxy`] — `serve --listen`: the backend plus the proxy in front of it.
+pub(crate) mod durable;
+pub(crate) mod listener;
 pub(crate) mod record;
 pub(crate) mod serve;
 pub(crate) mod server;
@@ -50,6 +52,8 @@ pub(crate) struct ProxyOptions {
     pub(crate) recorder: RecorderOptions,
     /// Upstream client options.
     pub(crate) upstream: UpstreamConfig,
+    /// Head deadline and connection cap of the proxy's listeners.
+    pub(crate) limits: proxy::limits::Limits,
 }
 
 /// Starts the recorder on `store` unless recording is off.
@@ -88,6 +92,7 @@ async fn run_proxy(
         leaves,
         at.intercept.clone(),
         Arc::new(pipeline),
+        at.limits,
         shutdown,
     )
     .await?;

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::durable::{backend_router, Durability};
 use super::server::{self, Backend, ServeError, ServeOptions};
 use super::{run_proxy, shutdown_signal, start_recorder, ProxyOptions, ProxyRunError};
 use crate::backend::gateway::Gateway;
@@ -27,6 +28,8 @@ pub(crate) struct ServeProxyConfig {
     pub(crate) replay: ReplayOptions,
     /// What the desktop client's update check is told.
     pub(crate) client: ClientConfig,
+    /// When the backend's writes are acknowledged.
+    pub(crate) durability: Durability,
 }
 
 /// Runs the proxy in front of `state`'s backend until `shutdown`; `on_ready` gets the bound
@@ -55,7 +58,7 @@ pub(crate) async fn run(
         let max_body = state.config.max_body_bytes;
         let routers = vec![
             client::router(config.client.clone()),
-            crate::backend::router(state),
+            backend_router(state, config.durability, None),
         ];
         let backend = BackendResponder::new(routers, gateway, max_body).recording(recorder.clone());
         let pipeline = serve_chain(
@@ -82,7 +85,12 @@ pub(crate) async fn run_with_proxy(
     // The backend's part now; the proxy's lines and the one "Press Ctrl-C" once it is bound.
     print!(
         "{}",
-        server::banner_details(&backend.store, backend.addr, &backend.origin)?
+        server::banner_details(
+            &backend.store,
+            backend.addr,
+            &backend.origin,
+            options.durability
+        )?
     );
     let recording = (!proxy_config.proxy.no_store).then(|| proxy_config.proxy.recordings.clone());
     let (gateway, app) = backend.start_gateway(&options);
@@ -93,16 +101,18 @@ pub(crate) async fn run_with_proxy(
     let api_gateway = gateway.clone();
     let api_stop = stopped(stop_rx.clone());
     let listener = backend.listener;
-    let api = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                api_stop.await;
-                api_gateway
-                    .shutdown(std::time::Duration::from_secs(2))
-                    .await;
-            })
-            .await
-    });
+    let limits = options.limits;
+    let api = tokio::spawn(super::listener::serve_api(
+        listener,
+        app,
+        limits,
+        async move {
+            api_stop.await;
+            api_gateway
+                .shutdown(std::time::Duration::from_secs(2))
+                .await;
+        },
+    ));
     let exit_on_stdin_close = options.exit_on_stdin_close;
     tokio::spawn(async move {
         shutdown_signal(exit_on_stdin_close).await;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
 
+use super::durable::{backend_router, Durability};
 use super::{shutdown_signal, ProxyRunError};
 use crate::backend::gateway::{Gateway, GatewayConfig};
 use crate::backend::model::User;
@@ -27,6 +28,12 @@ pub(crate) struct ServeOptions {
     pub gateway: GatewayConfig,
     /// The desktop updater's answers (also served on `--api`).
     pub client: crate::backend::routes::client::ClientConfig,
+    /// When writes are acknowledged.
+    pub durability: Durability,
+    /// Head deadline and connection cap of the API listener.
+    pub limits: crate::proxy::limits::Limits,
+    /// Origin of attachment URLs (`--public-url`); default `http://` + the API address.
+    pub public_url: Option<String>,
 }
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
@@ -46,12 +53,8 @@ pub(crate) enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Bind(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -106,8 +109,13 @@ pub(crate) fn prepare_store(options: &ServeOptions) -> Result<(Store, String), S
 }
 
 /// The start-up banner: where to point a bot, and the tokens to use.
-pub(crate) fn banner(store: &Store, addr: SocketAddr, origin: &str) -> Result<String, StoreError> {
-    let mut out = banner_details(store, addr, origin)?;
+pub(crate) fn banner(
+    store: &Store,
+    addr: SocketAddr,
+    origin: &str,
+    durability: Durability,
+) -> Result<String, StoreError> {
+    let mut out = banner_details(store, addr, origin, durability)?;
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     Ok(out)
 }
@@ -117,11 +125,15 @@ pub(crate) fn banner_details(
     store: &Store,
     addr: SocketAddr,
     origin: &str,
+    durability: Durability,
 ) -> Result<String, StoreError> {
     let mut out = String::new();
     let base = format!("http://{addr}/api/v10");
     let _ = writeln!(out, "discord-mitm serve listening on http://{addr}");
     let _ = writeln!(out, "  data:     {origin}");
+    if let Some(line) = durability.banner_line() {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
         "  REST:     {base}   (also /api and /api/v6 … /api/v9)"
@@ -184,12 +196,9 @@ impl Backend {
     pub(super) async fn open(options: &ServeOptions) -> Result<Backend, ServeError> {
         let (store, origin) = prepare_store(options)?;
         let state = AppState::new(store.clone(), options.config.clone());
-        let listener = TcpListener::bind(options.api)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: options.api,
-                source,
-            })?;
+        let listener = TcpListener::bind(options.api).await.map_err(|err| {
+            ServeError::Bind(crate::proxy::bind_error(options.api, &err, "--api"))
+        })?;
         let addr = listener.local_addr()?;
         Ok(Backend {
             store,
@@ -203,7 +212,11 @@ impl Backend {
     /// Starts the gateway on the backend's state; the router answers REST and gateway upgrades.
     pub(super) fn start_gateway(&self, options: &ServeOptions) -> (Gateway, axum::Router) {
         let gateway = Gateway::start(self.state.clone(), options.gateway.clone());
-        let app = crate::backend::router(self.state.clone())
+        let public_url = options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr));
+        let app = backend_router(self.state.clone(), options.durability, Some(public_url))
             .merge(crate::backend::routes::client::routes(
                 options.client.clone(),
             ))
@@ -216,22 +229,24 @@ impl Backend {
 pub(crate) async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let backend = Backend::open(&options).await?;
     crate::backend::services::polls::resume_finalisers(&backend.state)?;
-    print!("{}", banner(&backend.store, backend.addr, &backend.origin)?);
+    print!(
+        "{}",
+        banner(
+            &backend.store,
+            backend.addr,
+            &backend.origin,
+            options.durability
+        )?
+    );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let (gateway, app) = backend.start_gateway(&options);
-    use axum::serve::ListenerExt as _;
-    // Answers are small and written whole; do not let Nagle hold them back.
-    let listener = backend.listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal(options.exit_on_stdin_close).await;
-            // Bots get op 7 RECONNECT before the listener goes away.
-            gateway.shutdown(std::time::Duration::from_secs(2)).await;
-        })
-        .await?;
+    super::listener::serve_api(backend.listener, app, options.limits, async move {
+        shutdown_signal(options.exit_on_stdin_close).await;
+        // Bots get op 7 RECONNECT before the listener goes away.
+        gateway.shutdown(std::time::Duration::from_secs(2)).await;
+    })
+    .await;
     backend.store.flush()?;
     tracing::info!("serve stopped; data flushed");
     Ok(())
@@ -267,6 +282,9 @@ mod tests {
             exit_on_stdin_close: false,
             gateway: Default::default(),
             client: Default::default(),
+            durability: Durability::Durable,
+            limits: Default::default(),
+            public_url: None,
         };
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.all().unwrap().len();

@@ -174,6 +174,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Load-or-404 for lookups: a present value, or Discord's 404 for that kind of object.
+pub(crate) trait OrUnknown<V> {
+    /// The value; absent answers 404 `what`, a failed lookup passes its error on.
+    fn or_unknown(self, what: Unknown) -> Result<V, ApiError>;
+}
+
+impl<V, E: Into<ApiError>> OrUnknown<V> for Result<Option<V>, E> {
+    fn or_unknown(self, what: Unknown) -> Result<V, ApiError> {
+        self.map_err(Into::into)?.ok_or(ApiError::NotFound(what))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {

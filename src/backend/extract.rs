@@ -1,7 +1,7 @@
 //! Request extractors that answer in Discord's error shapes: the caller (`Auth`), path ids
 //! (`Ids`), JSON bodies with size and depth limits (`Body`), query strings (`Q`), the
 //! `X-Audit-Log-Reason` header (`Reason`), and the access a route declares (`InGuild`,
-//! `InChannel`, `InGuildChannel`, `OwnApplication`).
+//! `InChannel`, `InGuildChannel`, `InThread`, `OwnApplication`).
 //!
 //! # Declared access
 //!
@@ -19,6 +19,7 @@
 //! (a malformed body answers 50035/50109 even to a caller who may not use the route). Keep
 //! `auth: Auth` and `Ids(..)` as the first arguments: they fix the 401-first and path-first
 //! order, and the guard reuses the caller that `Auth` found.
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
@@ -28,7 +29,8 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FormErrors};
-use super::model::{Application, User};
+use super::model::{channel_type, Application, User};
+use super::params;
 use super::snowflake::Snowflake;
 use super::state::{AppState, ChannelAccess, GuildAccess};
 
@@ -195,10 +197,36 @@ impl Scope for GuildScope {
     }
 }
 
-/// Channel visibility plus channel-level permissions.
-struct ChannelScope;
+/// A rule a channel route puts on the channel's type, answered before the permission bits.
+trait ChannelRule {
+    /// The error for a channel the route does not act on; `None` lets it through.
+    fn refuse(access: &ChannelAccess) -> Option<ApiError>;
+}
 
-impl Scope for ChannelScope {
+/// Any visible channel.
+struct AnyChannel;
+
+impl ChannelRule for AnyChannel {
+    fn refuse(_: &ChannelAccess) -> Option<ApiError> {
+        None
+    }
+}
+
+/// Threads only; other channel types answer 50024.
+struct ThreadsOnly;
+
+impl ChannelRule for ThreadsOnly {
+    fn refuse(access: &ChannelAccess) -> Option<ApiError> {
+        let thread = channel_type::is_thread(access.channel.kind);
+        (!thread)
+            .then(|| ApiError::bad_request(50024, "Cannot execute action on this channel type"))
+    }
+}
+
+/// Channel visibility, the channel-type rule `R`, then channel-level permissions.
+struct ChannelScope<R>(PhantomData<R>);
+
+impl<R: ChannelRule> Scope for ChannelScope<R> {
     const PARAM: &'static str = "channel_id";
     type Access = ChannelAccess;
 
@@ -208,7 +236,7 @@ impl Scope for ChannelScope {
         id: Snowflake,
         need: u64,
     ) -> Result<ChannelAccess, ApiError> {
-        state.channel_access_requiring(id, user, need)
+        channel_where(state, user, id, need, R::refuse)
     }
 }
 
@@ -225,16 +253,30 @@ impl Scope for GuildChannelScope {
         id: Snowflake,
         need: u64,
     ) -> Result<(ChannelAccess, Snowflake), ApiError> {
-        let access = state.channel_access(id, user)?;
-        let Some(guild_id) = access.guild_id() else {
-            return Err(ApiError::forbidden(
-                50003,
-                "Cannot execute action on a DM channel",
-            ));
-        };
-        access.require(need)?;
+        let dm_channel = || ApiError::forbidden(50003, "Cannot execute action on a DM channel");
+        let access = channel_where(state, user, id, need, |access| {
+            access.guild_id().is_none().then(dm_channel)
+        })?;
+        let guild_id = access.guild_id().ok_or_else(dm_channel)?;
         Ok((access, guild_id))
     }
+}
+
+/// Channel visibility, then `refuse` (a channel-type rule, answered before the bits), then
+/// every bit of `need` in the channel.
+fn channel_where(
+    state: &AppState,
+    user: &User,
+    id: Snowflake,
+    need: u64,
+    refuse: impl FnOnce(&ChannelAccess) -> Option<ApiError>,
+) -> Result<ChannelAccess, ApiError> {
+    let access = state.channel_access(id, user)?;
+    if let Some(error) = refuse(&access) {
+        return Err(error);
+    }
+    access.require(need)?;
+    Ok(access)
 }
 
 /// An application the caller runs as its bot or owns; no permission bits apply.
@@ -354,7 +396,7 @@ declared_access!(InGuild, GuildScope);
 #[derive(Debug)]
 pub(crate) struct InChannel<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
 
-declared_access!(InChannel, ChannelScope);
+declared_access!(InChannel, ChannelScope<AnyChannel>);
 
 /// [`InChannel`] for routes that only act in guild channels, with the channel's guild id: a
 /// visible DM channel answers 50003 "Cannot execute action on a DM channel" before `NEED`:
@@ -367,6 +409,14 @@ pub(crate) struct InGuildChannel<const NEED: u64 = 0, B = ()>(
 
 declared_access!(InGuildChannel, GuildChannelScope);
 
+/// [`InChannel`] for routes that only act on threads: any other visible channel answers 50024
+/// "Cannot execute action on this channel type" before `NEED`:
+/// `InThread(access, _): InThread`.
+#[derive(Debug)]
+pub(crate) struct InThread<const NEED: u64 = 0, B = ()>(pub ChannelAccess, pub B);
+
+declared_access!(InThread, ChannelScope<ThreadsOnly>);
+
 /// The route's application (`application_id`) when the caller is its bot or its owner (10002
 /// unknown, 50001 otherwise), plus the request body `B` when there is one (see the module doc):
 /// `OwnApplication(app, Body(body)): OwnApplication<Body<EmojiBody>>`.
@@ -375,7 +425,8 @@ pub(crate) struct OwnApplication<B = ()>(pub Application, pub B);
 
 declared_access!(OwnApplication, ApplicationScope, without_bits);
 
-/// Query parameters; bad values answer 50035 at the parameter's name.
+/// Query parameters read as Discord reads them (see [`params`]); bad values answer 50035 at
+/// the parameter's name.
 #[derive(Debug)]
 pub(crate) struct Q<T>(pub T);
 
@@ -384,18 +435,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer)
+        params::parse(query.as_bytes())
             .map(Q)
-            .map_err(|err| {
-                let path = dotted(&err.path().to_string());
-                ApiError::invalid_field(
-                    &path,
-                    "BASE_TYPE_INVALID",
-                    clean_serde_message(err.inner()),
-                )
-            })
+            .map_err(|(path, err)| ApiError::invalid_field(&path, err.code, err.message))
     }
 }
 
@@ -801,27 +843,26 @@ mod tests {
             (head.status.as_u16(), code.unwrap_or(0))
         }
 
+        /// Each GET of (path, caller) answers its (status, code).
+        async fn expect_gets(cases: &[(&str, Option<&str>, (u16, i64))]) {
+            for &(path, token, answer) in cases {
+                let got = call("GET", path, token, "").await;
+                assert_eq!(got, answer, "GET {path} as {token:?}");
+            }
+        }
+
         #[tokio::test]
         async fn members_pass_membership_and_strangers_do_not() {
-            assert_eq!(
-                call("GET", "/guilds/100/member", Some("member"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/guilds/100/member", Some("stranger"), "").await,
-                (403, 50001)
-            );
-            assert_eq!(
-                call("GET", "/guilds/999/member", Some("member"), "").await,
-                (404, 10004)
-            );
-            assert_eq!(call("GET", "/guilds/100/member", None, "").await, (401, 0));
-            assert_eq!(
-                call("GET", "/guilds/1x/member", Some("member"), "").await,
-                (400, 50035)
-            );
-            // 401 comes before the malformed id.
-            assert_eq!(call("GET", "/guilds/1x/member", None, "").await, (401, 0));
+            expect_gets(&[
+                ("/guilds/100/member", Some("member"), (200, 0)),
+                ("/guilds/100/member", Some("stranger"), (403, 50001)),
+                ("/guilds/999/member", Some("member"), (404, 10004)),
+                ("/guilds/100/member", None, (401, 0)),
+                ("/guilds/1x/member", Some("member"), (400, 50035)),
+                // 401 comes before the malformed id.
+                ("/guilds/1x/member", None, (401, 0)),
+            ])
+            .await;
         }
 
         #[tokio::test]
@@ -858,38 +899,17 @@ mod tests {
 
         #[tokio::test]
         async fn channels_need_visibility_then_bits() {
-            assert_eq!(
-                call("GET", "/channels/110/send", Some("member"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/channels/110/manage", Some("member"), "").await,
-                (403, 50013)
-            );
-            assert_eq!(
-                call("GET", "/channels/110/manage", Some("admin"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/channels/111/send", Some("member"), "").await,
-                (403, 50001)
-            );
-            assert_eq!(
-                call("GET", "/channels/111/manage", Some("owner"), "").await,
-                (200, 0)
-            );
-            assert_eq!(
-                call("GET", "/channels/110/send", Some("stranger"), "").await,
-                (403, 50001)
-            );
-            assert_eq!(
-                call("GET", "/channels/999/send", Some("member"), "").await,
-                (404, 10003)
-            );
-            assert_eq!(
-                call("GET", "/channels/abc/send", Some("member"), "").await,
-                (400, 50035)
-            );
+            expect_gets(&[
+                ("/channels/110/send", Some("member"), (200, 0)),
+                ("/channels/110/manage", Some("member"), (403, 50013)),
+                ("/channels/110/manage", Some("admin"), (200, 0)),
+                ("/channels/111/send", Some("member"), (403, 50001)),
+                ("/channels/111/manage", Some("owner"), (200, 0)),
+                ("/channels/110/send", Some("stranger"), (403, 50001)),
+                ("/channels/999/send", Some("member"), (404, 10003)),
+                ("/channels/abc/send", Some("member"), (400, 50035)),
+            ])
+            .await;
         }
     }
 

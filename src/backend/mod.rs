@@ -14,6 +14,7 @@ pub(crate) mod extra;
 pub(crate) mod extract;
 pub(crate) mod gateway;
 pub(crate) mod model;
+pub(crate) mod params;
 pub(crate) mod permissions;
 pub(crate) mod poll;
 pub(crate) mod ratelimit;

@@ -29,6 +29,12 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored record does not decode: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error(transparent)]
+    Private(#[from] crate::store::private::PrivateDirError),
+    #[error("another discord-mitm is using {path}\n  fix: stop it, or pass --data DIR to use another data directory")]
+    Locked { path: String },
+    #[error("the data directory {path} is damaged ({reason})\n  fix: restore it from a backup, or start afresh with --reset (which deletes it)")]
+    Damaged { path: String, reason: String },
     #[error("cannot open the data directory {path}: {source}")]
     Open {
         path: String,
@@ -655,10 +661,80 @@ pub struct ThreadMember {
     pub flags: u64,
 }
 
+/// Group commit for [`Store::durable`]: callers take a ticket after their writes; one caller at
+/// a time (the leader) flushes everything written so far and publishes the last ticket it
+/// covered; the others wait for a flush that started after their ticket.
+struct GroupCommit {
+    /// Tickets handed out so far.
+    requested: AtomicU64,
+    /// Whether a leader is flushing now.
+    flushing: std::sync::atomic::AtomicBool,
+    /// The highest ticket known to be on disk; a bare version bump means "a flush failed".
+    durable: tokio::sync::watch::Sender<u64>,
+}
+
+impl GroupCommit {
+    fn new() -> GroupCommit {
+        GroupCommit {
+            requested: AtomicU64::new(0),
+            flushing: std::sync::atomic::AtomicBool::new(false),
+            durable: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    async fn wait(&self, db: &sled::Db) -> Result<(), StoreError> {
+        // SeqCst: the caller's writes happen before its ticket, and a leader reads the ticket
+        // count before it starts flushing, so a covered ticket's writes are in that flush.
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut seen = self.durable.subscribe();
+        loop {
+            if *seen.borrow_and_update() >= ticket {
+                return Ok(());
+            }
+            if !self.flushing.swap(true, Ordering::SeqCst) {
+                let mut leading = Leading {
+                    commit: self,
+                    covered: None,
+                };
+                let target = self.requested.load(Ordering::SeqCst);
+                db.flush_async().await?;
+                leading.covered = Some(target);
+                drop(leading);
+                continue;
+            }
+            if seen.changed().await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The leader's turn. Dropped when the flush ends, fails, or the request is cancelled (its
+/// client went away): the flag is cleared before the waiters are woken, so a waiter that still
+/// saw a leader is woken by this and never waits for a flush nobody runs; after a failure or a
+/// cancellation the bare wake-up makes one of them lead the next flush.
+struct Leading<'a> {
+    commit: &'a GroupCommit,
+    covered: Option<u64>,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.commit.flushing.store(false, Ordering::SeqCst);
+        let covered = self.covered;
+        self.commit.durable.send_modify(|durable| {
+            if let Some(target) = covered {
+                *durable = (*durable).max(target);
+            }
+        });
+    }
+}
+
 /// The backend's database.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    commit: Arc<GroupCommit>,
     write_lock: std::sync::Arc<Mutex<()>>,
     pub ids: std::sync::Arc<SnowflakeGenerator>,
     pub users: Table<Snowflake, User>,
@@ -711,14 +787,30 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        crate::store::private::prepare_dir(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|source| StoreError::Open {
-                path: dir.display().to_string(),
-                source,
+            .map_err(|source| match &source {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                sled::Error::Corruption { .. } => StoreError::Damaged {
+                    path: dir.display().to_string(),
+                    reason: source.to_string(),
+                },
+                _ => StoreError::Open {
+                    path: dir.display().to_string(),
+                    source,
+                },
             })?;
+        crate::store::private::tighten_files(dir)?;
         Self::from_db(db)
     }
 
@@ -736,6 +828,7 @@ impl Store {
         Ok(Store {
             ids: std::sync::Arc::new(SnowflakeGenerator::new(1, floor)),
             write_lock: std::sync::Arc::new(Mutex::new(())),
+            commit: Arc::new(GroupCommit::new()),
             users: Table::open_cached(&db, "users")?,
             credentials: Table::open(&db, "credentials")?,
             tokens: Lookup::open_cached(&db, "tokens")?,
@@ -800,6 +893,13 @@ impl Store {
     pub async fn flush_async(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// Returns once every write made before the call is on disk. Group commit: one flush covers
+    /// every caller that arrived while the previous one ran, so concurrent requests share the
+    /// cost of an fsync instead of queueing one each.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.commit.wait(&self.db).await
     }
 
     /// True when no user exists yet (a fresh data directory).
@@ -1299,5 +1399,50 @@ mod tests {
         assert_eq!(store.roles.remove_prefix(Snowflake(2)).unwrap(), 3);
         assert!(names(2).is_empty());
         assert_eq!(names(1), ["1/2", "1/300"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_commit_serves_concurrent_and_cancelled_callers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Many writers at once: every one returns, each after a flush that covered its write.
+        let writers: Vec<_> = (0..64u64)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .meta
+                        .put(&format!("w{n}"), &serde_json::Value::from(n))
+                        .unwrap();
+                    store.durable().await.unwrap();
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert_eq!(store.commit.requested.load(Ordering::SeqCst), 64);
+        assert_eq!(*store.commit.durable.borrow(), 64);
+        // Callers whose requests are cancelled mid-wait (a client went away) never leave the
+        // others waiting on a flush nobody runs.
+        for round in 0..20u64 {
+            let cancelled: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.durable().await })
+                })
+                .collect();
+            for task in &cancelled {
+                task.abort();
+            }
+            store
+                .meta
+                .put("round", &serde_json::Value::from(round))
+                .unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(10), store.durable())
+                .await
+                .expect("a durable wait after cancelled ones finishes")
+                .unwrap();
+        }
     }
 }

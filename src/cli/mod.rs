@@ -37,6 +37,41 @@ pub struct GlobalOptions {
     /// Less log output (-q errors only, -qq nothing).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "DISCORD_MITM_QUIET")]
     pub quiet: u8,
+    /// Colour in log output: `auto` only when stderr is a terminal (and NO_COLOR is unset).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "DISCORD_MITM_COLOR",
+        default_value = "auto"
+    )]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// When stderr is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always (e.g. through `less -R`).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether log lines carry ANSI colour codes.
+    fn ansi(self) -> bool {
+        use std::io::IsTerminal as _;
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 /// The commands. Each one's arguments live beside the module that does the work.
@@ -69,10 +104,27 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text its parent already includes
+/// (`cannot open X: E` caused by `E`) is not repeated.
+fn describe(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -121,6 +173,7 @@ fn init_tracing(global: &GlobalOptions) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(from_env.unwrap_or_else(|| default_filter(level)))
         .with_writer(std::io::stderr)
+        .with_ansi(global.color.ansi())
         .with_filter_reloading();
     let handle = builder.reload_handle();
     if builder.try_init().is_ok() && !user_chose {

@@ -50,6 +50,30 @@ impl UpstreamArgs {
     }
 }
 
+/// Limits of every listener (`record`, `serve`): no client holds a connection forever.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Seconds a client may take to send a complete request head, counted from when the server
+    /// starts waiting for it: also closes idle keep-alive connections (and stalled WebSocket
+    /// upgrade requests) after that long.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::proxy::limits::DEFAULT_HEAD_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub head_timeout: u64,
+    /// Connections open at once per listener; more wait in the accept backlog.
+    #[arg(long, value_name = "N", default_value_t = crate::proxy::limits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+impl LimitArgs {
+    /// The listeners' limits.
+    pub(crate) fn limits(&self) -> crate::proxy::limits::Limits {
+        crate::proxy::limits::Limits {
+            head_timeout: Duration::from_secs(self.head_timeout),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+}
+
 /// Run the recording MITM proxy.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
@@ -77,10 +101,15 @@ pub struct RecordArgs {
     /// Largest body recorded per request or response, in bytes (longer ones are cut).
     #[arg(long, default_value_t = 32 * 1024 * 1024)]
     pub max_body: usize,
+    /// Listener limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Runs `record`.
 pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode> {
+    // Everything `record` writes holds tokens: owner-only, whatever the umask.
+    crate::store::private::restrict_umask();
     let intercept = if args.intercept.is_empty() {
         HostMatcher::new(DISCORD_DOMAINS.iter().map(|d| d.to_string()))
     } else {
@@ -99,6 +128,7 @@ pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode>
         upstream: args.upstream.config(),
         intercept,
         ca_dir: global.ca_dir.clone(),
+        limits: args.limits.limits(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,4 +1,5 @@
 //! `discord-mitm serve` arguments and their mapping onto the backend's options.
+use crate::app::durable::Durability;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,27 @@ pub struct ServeArgs {
     /// Deepest accepted JSON nesting (50035 above).
     #[arg(long, default_value_t = 32)]
     pub max_json_depth: usize,
+    /// Shard count GET /gateway/bot recommends to bots.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub gateway_bot_shards: u32,
+
+    /// When a write is acknowledged: `durable` answers a mutating request once its writes are
+    /// on disk (group commit: one flush covers every request that finished meanwhile);
+    /// `relaxed` answers at once and the store writes out within ~500 ms (benchmarks).
+    #[arg(
+        long,
+        value_enum,
+        env = "DISCORD_MITM_DURABILITY",
+        default_value = "durable"
+    )]
+    pub durability: DurabilityArg,
+    /// Origin of the attachment URLs the API hands out and stores (e.g. https://cdn.example.test);
+    /// default `http://` + the --api address. Never taken from a request's Host header.
+    #[arg(long, value_name = "URL", env = "DISCORD_MITM_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Listener limits (the API and the proxy).
+    #[command(flatten)]
+    pub limits: super::record::LimitArgs,
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
@@ -121,6 +143,10 @@ pub struct GatewayArgs {
     /// Default: each message deflated once, shared by every session.
     #[arg(long)]
     pub gateway_zlib_history: bool,
+    /// Pace bots' IDENTIFYs as Discord does: one per `max_concurrency` bucket (1 here) per 5 s;
+    /// a faster one gets op 9.
+    #[arg(long)]
+    pub gateway_identify_pacing: bool,
     /// `host:port` sent as VOICE_SERVER_UPDATE's endpoint after op 4 [default: the gateway's
     /// host]. No voice server runs: bots get the events they wait for, no media.
     #[arg(long, value_name = "HOST:PORT")]
@@ -150,6 +176,7 @@ impl GatewayArgs {
             config.zlib_level = level;
         }
         config.zlib_history = self.gateway_zlib_history;
+        config.identify_pacing = self.gateway_identify_pacing;
         config.voice_endpoint = self.voice_endpoint.clone();
         config
     }
@@ -164,8 +191,41 @@ fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
         .map_err(|e| anyhow::anyhow!("invalid rate limit {text:?}: {e}"))
 }
 
+/// `--public-url`: an http(s) origin without a trailing slash.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("needs a host (http://HOST[:PORT][/PATH])".into());
+    }
+    Ok(trimmed.to_string())
+}
+
+/// `--durability`: when `serve` acknowledges a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Once it is on disk (group commit).
+    Durable,
+    /// At once; written out within ~500 ms.
+    Relaxed,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(arg: DurabilityArg) -> Durability {
+        match arg {
+            DurabilityArg::Durable => Durability::Durable,
+            DurabilityArg::Relaxed => Durability::Relaxed,
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Everything `serve` writes holds tokens: owner-only, whatever the umask.
+    crate::store::private::restrict_umask();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -188,7 +248,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         },
         max_body_bytes: args.max_body,
         max_json_depth: args.max_json_depth,
-        ..Config::default()
+        recommended_shards: args.gateway_bot_shards,
     };
     let options = ServeOptions {
         api: args.api,
@@ -202,6 +262,9 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
             version: args.client_version.clone(),
             ..ClientConfig::default()
         },
+        durability: args.durability.into(),
+        limits: args.limits.limits(),
+        public_url: args.public_url.clone(),
     };
     let Some(listen) = args.listen else {
         runtime.block_on(server::run(options))?;
@@ -233,6 +296,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
                 ..RecorderOptions::default()
             },
             upstream: args.upstream.config(),
+            limits: args.limits.limits(),
         },
         fallback: args.fallback,
         replay,
@@ -240,6 +304,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
             version: args.client_version.clone(),
             ..ClientConfig::default()
         },
+        durability: args.durability.into(),
     };
     runtime.block_on(crate::app::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::gateway::table_tests::{self, row};
 
 const GATEWAY: &str = "wss://gw.test";
 const RESUME_URL: &str = "wss://resume.test";
@@ -159,40 +160,14 @@ const HEARTBEAT_1: &str = r#"send {"op":1,"d":1,"s":null,"t":null}"#;
 const CONNECT_NEW: &str = "connect wss://gw.test resume=false";
 const CONNECT_RESUME: &str = "connect wss://resume.test resume=true";
 
-struct Row {
-    name: &'static str,
-    resume: Option<ResumeState>,
-    prelude: Vec<(At, In)>,
-    at: At,
-    input: In,
-    expect: Vec<&'static str>,
-    state: ClientState,
-}
-
-fn row(
-    name: &'static str,
-    prelude: Vec<(At, In)>,
-    at: At,
-    input: In,
-    expect: &[&'static str],
-    state: ClientState,
-) -> Row {
-    Row {
-        name,
-        resume: None,
-        prelude,
-        at,
-        input,
-        expect: expect.to_vec(),
-        state,
-    }
-}
+/// A client transition row, starting from a saved session to resume when `start` holds one.
+type Row = table_tests::Row<At, In, ClientState, Option<ResumeState>>;
 
 impl Row {
     /// The same row for a client that starts with a saved session to resume.
     fn resuming(self) -> Row {
         Row {
-            resume: Some(saved_session()),
+            start: Some(saved_session()),
             ..self
         }
     }
@@ -723,25 +698,12 @@ fn rows() -> Vec<Row> {
 
 #[test]
 fn every_transition_in_the_table() {
-    let mut failures = Vec::new();
-    for row in rows() {
-        let (mut driver, _) = Driver::new(row.resume.clone());
-        for (at, input) in &row.prelude {
-            driver.apply(*at, input);
-        }
-        let got = driver.apply(row.at, &row.input);
-        if got != row.expect || driver.session.state() != row.state {
-            failures.push(format!(
-                "{}: expected {:?} in {:?}, got {:?} in {:?}",
-                row.name,
-                row.expect,
-                row.state,
-                got,
-                driver.session.state()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    table_tests::check_rows(
+        rows(),
+        |resume| Driver::new(resume.clone()).0,
+        |driver, at, input| driver.apply(at, input),
+        |driver| driver.session.state(),
+    );
 }
 
 #[test]

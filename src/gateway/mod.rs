@@ -15,6 +15,8 @@ pub mod observe;
 pub mod payload;
 pub mod ratelimit;
 pub mod server;
+#[cfg(test)]
+mod table_tests;
 pub mod wire;
 
 pub use payload::{GatewayPayload, OpCode};

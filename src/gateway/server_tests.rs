@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::gateway::table_tests::{self, row};
 
 /// Short timings so deadlines are easy to reason about: heartbeat deadline 1500 ms after the
 /// last heartbeat, handshake deadline 5000 ms after HELLO, forced close 300 ms after op 7.
@@ -113,32 +114,8 @@ fn resume_pending(seq: u64) -> Vec<(u64, In)> {
     vec![(0, In::Json(resume_json(json!(seq))))]
 }
 
-struct Row {
-    name: &'static str,
-    prelude: Vec<(u64, In)>,
-    at_ms: u64,
-    input: In,
-    expect: Vec<&'static str>,
-    state: ServerState,
-}
-
-fn row(
-    name: &'static str,
-    prelude: Vec<(u64, In)>,
-    at_ms: u64,
-    input: In,
-    expect: &[&'static str],
-    state: ServerState,
-) -> Row {
-    Row {
-        name,
-        prelude,
-        at_ms,
-        input,
-        expect: expect.to_vec(),
-        state,
-    }
-}
+/// A server transition row: times in milliseconds after HELLO.
+type Row = table_tests::Row<u64, In, ServerState>;
 
 fn rows() -> Vec<Row> {
     use ServerState::*;
@@ -1017,30 +994,20 @@ fn rows() -> Vec<Row> {
 
 #[test]
 fn every_transition_in_the_table() {
-    let mut failures = Vec::new();
-    for row in rows() {
-        let t0 = Instant::now();
-        let (mut session, hello) = ServerSession::new(config(), t0);
-        assert_eq!(
-            hello.iter().map(describe).collect::<Vec<_>>(),
-            [r#"send {"op":10,"d":{"heartbeat_interval":1000},"s":null,"t":null}"#]
-        );
-        for (at, input) in &row.prelude {
-            apply(&mut session, t0, *at, input);
-        }
-        let got = apply(&mut session, t0, row.at_ms, &row.input);
-        if got != row.expect || session.state() != row.state {
-            failures.push(format!(
-                "{}: expected {:?} in {:?}, got {:?} in {:?}",
-                row.name,
-                row.expect,
-                row.state,
-                got,
-                session.state()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    table_tests::check_rows(
+        rows(),
+        |()| {
+            let t0 = Instant::now();
+            let (session, hello) = ServerSession::new(config(), t0);
+            assert_eq!(
+                hello.iter().map(describe).collect::<Vec<_>>(),
+                [r#"send {"op":10,"d":{"heartbeat_interval":1000},"s":null,"t":null}"#]
+            );
+            (session, t0)
+        },
+        |(session, t0), at_ms, input| apply(session, *t0, at_ms, input),
+        |(session, _)| session.state(),
+    );
 }
 
 #[test]

@@ -563,6 +563,19 @@ impl Hub {
         }
     }
 
+    /// Queues a worker's command on `shard_id` as it is (op 8's own nonce comes back in the
+    /// chunks); false when the shard does not run here.
+    pub fn shard_command(&self, shard_id: u32, payload: GatewayPayload) -> bool {
+        self.commands
+            .get(&shard_id)
+            .is_some_and(|commands| commands.send(payload).is_ok())
+    }
+
+    /// Cached guild `guild_id` of `shard_id` as a GUILD_CREATE object.
+    pub fn cached_guild(&self, shard_id: u32, guild_id: &str) -> Option<Value> {
+        self.caches.get(&shard_id)?.lock().guild(guild_id)
+    }
+
     /// Sends a client command to its shard (op 8 gets a proxy nonce routing the chunks back).
     pub fn command(&self, session_id: &str, mut payload: GatewayPayload) {
         let Some(shard_id) = self.sessions.lock().get(session_id).map(|r| r.shard_id) else {

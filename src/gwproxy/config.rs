@@ -19,6 +19,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "intents",
     "port",
     "shards",
+    "shard_count",
     "shard_start",
     "shard_end",
     "activity",
@@ -29,6 +30,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "cache",
     "upstream_api",
     "upstream_gateway",
+    "nats",
 ];
 
 /// Why a configuration file was rejected.
@@ -211,9 +213,12 @@ pub struct Config {
     /// Port clients connect to (HTTP + WebSocket), on loopback.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// Total shard count; absent = Discord's recommendation from GET /gateway/bot.
+    /// The seed's total shard count, or this process's inclusive `[first, last]` shard range.
     #[serde(default)]
-    pub shards: Option<u32>,
+    pub shards: Option<Shards>,
+    /// Total shard count of the bot; absent = a numeric `shards`, else GET /gateway/bot's.
+    #[serde(default)]
+    pub shard_count: Option<u32>,
     /// First shard id this proxy runs (inclusive).
     #[serde(default)]
     pub shard_start: Option<u32>,
@@ -244,6 +249,105 @@ pub struct Config {
     /// Upstream gateway URL; absent = the `url` from GET /gateway/bot.
     #[serde(default)]
     pub upstream_gateway: Option<String>,
+    /// Dispatches on NATS JetStream, identify pacing and RPC across processes; absent = none.
+    #[serde(default)]
+    pub nats: Option<NatsConfig>,
+}
+
+/// `shards`: the seed's total count, or an inclusive range of shard ids run by this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Shards {
+    /// Total shard count of the bot (the seed's meaning).
+    Count(u32),
+    /// `[first, last]`: the shard ids this process runs, both inclusive.
+    Range([u32; 2]),
+}
+
+/// Default JetStream stream name.
+pub const DEFAULT_NATS_STREAM: &str = "discord";
+/// Default subject prefix (`<prefix>.<shard>.<EVENT_NAME>`).
+pub const DEFAULT_NATS_PREFIX: &str = "discord";
+/// Default bound on dispatches waiting for NATS (queued plus in flight).
+pub const DEFAULT_NATS_BUFFER: usize = 65_536;
+/// Default bound on publishes awaiting their JetStream ack.
+pub const DEFAULT_NATS_IN_FLIGHT: usize = 4096;
+
+/// Where and how dispatches go to NATS JetStream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatsConfig {
+    /// Server URL(s), comma separated (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// Stream the dispatches are stored in (created when missing).
+    #[serde(default = "default_nats_stream")]
+    pub stream: String,
+    /// First subject token: dispatches on `<prefix>.<shard>.<EVENT_NAME>`, RPC on `<prefix>.rpc.…`.
+    #[serde(default = "default_nats_prefix")]
+    pub subject_prefix: String,
+    /// Dispatches held while NATS is slow or down before new ones are dropped (and counted).
+    #[serde(default = "default_nats_buffer")]
+    pub buffer: usize,
+    /// Publishes awaiting their JetStream ack at once.
+    #[serde(default = "default_nats_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_nats_stream() -> String {
+    DEFAULT_NATS_STREAM.to_owned()
+}
+fn default_nats_prefix() -> String {
+    DEFAULT_NATS_PREFIX.to_owned()
+}
+fn default_nats_buffer() -> usize {
+    DEFAULT_NATS_BUFFER
+}
+fn default_nats_in_flight() -> usize {
+    DEFAULT_NATS_IN_FLIGHT
+}
+
+impl NatsConfig {
+    /// The JetStream KV bucket holding identify buckets and shard checkpoints.
+    pub fn kv_bucket(&self) -> String {
+        format!("{}-gateway", self.stream)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if !self
+            .url
+            .split(',')
+            .all(|url| url.trim().parse::<http::Uri>().is_ok() && !url.trim().is_empty())
+        {
+            return invalid("nats.url", "must be a NATS URL (nats://host:port)");
+        }
+        let token_ok = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !token_ok(&self.stream) {
+            return invalid("nats.stream", "must be letters, digits, `_` or `-`");
+        }
+        if !token_ok(&self.subject_prefix) {
+            return invalid(
+                "nats.subject_prefix",
+                "must be one subject token: letters, digits, `_` or `-`",
+            );
+        }
+        if self.buffer == 0 {
+            return invalid("nats.buffer", "must be at least 1");
+        }
+        if self.max_in_flight == 0 {
+            return invalid("nats.max_in_flight", "must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 fn default_port() -> u16 {
@@ -346,24 +450,7 @@ impl Config {
         if self.port == 0 {
             return invalid("port", "must be 1-65535");
         }
-        if self.shards == Some(0) {
-            return invalid("shards", "must be at least 1");
-        }
-        let start = self.shard_start.unwrap_or(0);
-        if let Some(end) = self.shard_end {
-            if end <= start {
-                return invalid("shard_end", "must be greater than shard_start");
-            }
-            if let Some(total) = self.shards {
-                if end > total {
-                    return invalid("shard_end", "must not exceed shards");
-                }
-            }
-        } else if let Some(total) = self.shards {
-            if start >= total {
-                return invalid("shard_start", "must be below shards");
-            }
-        }
+        self.validate_shards()?;
         if let Some(activity) = &self.activity {
             if activity.kind > 5 {
                 return invalid("activity.type", "must be 0-5");
@@ -398,7 +485,114 @@ impl Config {
                 return invalid("upstream_gateway", "must be a ws:// or wss:// URL");
             }
         }
+        if let Some(nats) = &self.nats {
+            nats.validate()?;
+        }
         Ok(())
+    }
+
+    fn validate_shards(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if let (Some(Shards::Count(count)), Some(total)) = (self.shards, self.shard_count) {
+            if count != total {
+                return invalid("shard_count", "differs from the numeric `shards`");
+            }
+        }
+        if let Some(Shards::Range([first, last])) = self.shards {
+            if first > last {
+                return invalid("shards", "[first, last] needs first <= last");
+            }
+            if self.shard_start.is_some() || self.shard_end.is_some() {
+                return invalid(
+                    "shards",
+                    "a [first, last] range excludes shard_start/shard_end",
+                );
+            }
+        }
+        if self.total_shards() == Some(0) {
+            return invalid("shards", "must be at least 1");
+        }
+        let (start, end) = self.shard_bounds();
+        let end_field = match self.shards {
+            Some(Shards::Range(_)) => "shards",
+            _ => "shard_end",
+        };
+        if let Some(end) = end {
+            if end <= start {
+                return invalid(end_field, "must be greater than shard_start");
+            }
+            if let Some(total) = self.total_shards() {
+                if end > total {
+                    return invalid(end_field, "must not exceed the shard count");
+                }
+            }
+        } else if let Some(total) = self.total_shards() {
+            if start >= total {
+                return invalid("shard_start", "must be below shards");
+            }
+        }
+        Ok(())
+    }
+
+    /// This config with command-line overrides applied (a `[first, last]` range replaces
+    /// `shards`/`shard_start`/`shard_end`), validated again.
+    pub fn with_overrides(
+        mut self,
+        range: Option<[u32; 2]>,
+        shard_count: Option<u32>,
+        nats_url: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        if let Some(count) = shard_count {
+            if let Some(Shards::Count(_)) = self.shards {
+                self.shards = None;
+            }
+            self.shard_count = Some(count);
+        }
+        if let Some(range) = range {
+            if let Some(Shards::Count(count)) = self.shards {
+                self.shard_count.get_or_insert(count);
+            }
+            self.shards = Some(Shards::Range(range));
+            self.shard_start = None;
+            self.shard_end = None;
+        }
+        if let Some(url) = nats_url {
+            match &mut self.nats {
+                Some(nats) => nats.url = url,
+                None => {
+                    self.nats = Some(NatsConfig {
+                        url,
+                        stream: default_nats_stream(),
+                        subject_prefix: default_nats_prefix(),
+                        buffer: DEFAULT_NATS_BUFFER,
+                        max_in_flight: DEFAULT_NATS_IN_FLIGHT,
+                    })
+                }
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The bot's total shard count when configured (`shard_count` or a numeric `shards`).
+    pub fn total_shards(&self) -> Option<u32> {
+        match self.shards {
+            Some(Shards::Count(count)) => Some(count),
+            _ => self.shard_count,
+        }
+    }
+
+    /// The first shard run here and the one it stops before (absent: up to the total).
+    pub fn shard_bounds(&self) -> (u32, Option<u32>) {
+        match self.shards {
+            Some(Shards::Range([first, last])) => (first, Some(last.saturating_add(1))),
+            _ => (self.shard_start.unwrap_or(0), self.shard_end),
+        }
     }
 
     /// The token without a `Bot ` prefix, as IDENTIFY carries it.
@@ -465,6 +659,7 @@ mod tests {
         assert!(config.validate_token);
         assert_eq!(config.status, Status::Online);
         assert_eq!(config.shards, None);
+        assert_eq!(config.total_shards(), None);
         assert!(!config.cache.channels);
         // Fields the seed's example leaves out keep their defaults.
         assert!(config.cache.current_member);
@@ -516,52 +711,83 @@ mod tests {
         assert_eq!(rejected_field(r#"{"token":"t"}"#), "intents");
         assert_eq!(rejected_field(r#"{"token":"t","intents":"x"}"#), "intents");
         assert_eq!(rejected_field(r#"{"token":"","intents":1}"#), "token");
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"port":70000}"#),
-            "port"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"status":"busy"}"#),
-            "status"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"log_level":"loud"}"#),
-            "log_level"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"cache":{"members":"yes"}}"#),
-            "cache.members"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"shards":2,"shard_end":3}"#),
-            "shard_end"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"shard_start":2,"shard_end":2}"#),
-            "shard_end"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"shards":2,"shard_start":2}"#),
-            "shard_start"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"backpressure":0}"#),
-            "backpressure"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"externally_accessible_url":"http://x"}"#),
-            "externally_accessible_url"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"upstream_api":"ftp://x"}"#),
-            "upstream_api"
-        );
-        assert_eq!(
-            rejected_field(r#"{"token":"t","intents":1,"activity":{"type":9,"name":"x"}}"#),
-            "activity.type"
-        );
+        // Each extra field below, added to a valid config, is rejected naming that field.
+        for (extra, field) in [
+            (r#""port":70000"#, "port"),
+            (r#""status":"busy""#, "status"),
+            (r#""log_level":"loud""#, "log_level"),
+            (r#""cache":{"members":"yes"}"#, "cache.members"),
+            (r#""shards":2,"shard_end":3"#, "shard_end"),
+            (r#""shard_start":2,"shard_end":2"#, "shard_end"),
+            (r#""shards":2,"shard_start":2"#, "shard_start"),
+            (r#""shards":[3,1]"#, "shards"),
+            (r#""shards":[0,1],"shard_start":1"#, "shards"),
+            (r#""shards":[2,4],"shard_count":4"#, "shards"),
+            (r#""shards":2,"shard_count":3"#, "shard_count"),
+            (r#""shards":"all""#, "shards"),
+            (r#""backpressure":0"#, "backpressure"),
+            (
+                r#""externally_accessible_url":"http://x""#,
+                "externally_accessible_url",
+            ),
+            (r#""upstream_api":"ftp://x""#, "upstream_api"),
+            (r#""activity":{"type":9,"name":"x"}"#, "activity.type"),
+            (r#""nats":{}"#, "nats"),
+            (
+                r#""nats":{"url":"nats://x","subject_prefix":"a.b"}"#,
+                "nats.subject_prefix",
+            ),
+            (r#""nats":{"url":"nats://x","stream":"a b"}"#, "nats.stream"),
+            (r#""nats":{"url":"nats://x","buffer":0}"#, "nats.buffer"),
+        ] {
+            let text = format!(r#"{{"token":"t","intents":1,{extra}}}"#);
+            assert_eq!(rejected_field(&text), field, "{text}");
+        }
         assert_eq!(rejected_field("[1]"), "(file)");
         assert_eq!(rejected_field("{not json"), "(file)");
+    }
+
+    #[test]
+    fn shard_ranges_and_nats_settings_parse() {
+        let config = parse(
+            r#"{"token":"t","intents":1,"shards":[2,3],"shard_count":4,
+                "nats":{"url":"nats://127.0.0.1:4222"}}"#,
+        )
+        .unwrap()
+        .config;
+        assert_eq!(config.total_shards(), Some(4));
+        assert_eq!(config.shard_bounds(), (2, Some(4)));
+        let nats = config.nats.unwrap();
+        assert_eq!(
+            (nats.stream.as_str(), nats.subject_prefix.as_str()),
+            ("discord", "discord")
+        );
+        assert_eq!(nats.kv_bucket(), "discord-gateway");
+        let seed = parse(r#"{"token":"t","intents":1,"shards":4,"shard_start":1}"#)
+            .unwrap()
+            .config;
+        assert_eq!(seed.total_shards(), Some(4));
+        assert_eq!(seed.shard_bounds(), (1, None));
+        let from_discord = parse(r#"{"token":"t","intents":1,"shards":[0,1]}"#)
+            .unwrap()
+            .config;
+        assert_eq!(from_discord.total_shards(), None);
+        assert_eq!(from_discord.shard_bounds(), (0, Some(2)));
+    }
+
+    #[test]
+    fn command_line_overrides_replace_the_files_shards_and_nats_url() {
+        let config = parse(r#"{"token":"t","intents":1,"shards":4,"shard_start":1}"#)
+            .unwrap()
+            .config;
+        let config = config
+            .with_overrides(Some([2, 3]), None, Some("nats://127.0.0.1:1".into()))
+            .unwrap();
+        assert_eq!(config.total_shards(), Some(4));
+        assert_eq!(config.shard_bounds(), (2, Some(4)));
+        assert_eq!(config.nats.as_ref().unwrap().url, "nats://127.0.0.1:1");
+        let err = config.with_overrides(None, Some(3), None).unwrap_err();
+        assert!(err.to_string().contains("shards"), "{err}");
     }
 
     #[test]

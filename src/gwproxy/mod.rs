@@ -5,8 +5,14 @@ pub mod cache;
 pub mod clients;
 pub mod config;
 pub mod intents;
+pub mod nats;
+pub mod nats_identify;
+pub mod nats_publish;
+pub mod nats_rpc;
+pub mod nats_stats;
 pub mod persist;
 pub mod plan;
+pub mod relay;
 pub mod shard;
 pub mod status;
 
@@ -17,18 +23,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{mpsc, watch};
 
 use crate::gateway::client::{ClientConfig, ResumeState};
-use crate::gateway::ratelimit::IdentifyLimiter;
 use crate::gateway::server::ShardInfo;
 use crate::upstream::{Upstream, UpstreamConfig, UpstreamError};
 use cache::ShardCache;
 use clients::Hub;
 use config::Config;
+use nats_identify::IdentifyGate;
 use persist::{PersistError, SavedShard, SavedState};
 use plan::{GatewayBot, PlanError, ShardPlan};
-use shard::{ShardEnd, ShardEvent, ShardTask};
+use shard::{ShardEnd, ShardTask};
 use status::ShardBoard;
 
 /// Upstream events (all shards) waiting for the relay.
@@ -64,6 +70,9 @@ pub enum ProxyError {
     /// The state file could not be read or written.
     #[error(transparent)]
     Persist(#[from] PersistError),
+    /// NATS could not be set up.
+    #[error(transparent)]
+    Nats(#[from] nats::NatsError),
     /// A shard was refused upstream for good.
     #[error("shard {shard_id} stopped: {reason}")]
     ShardFailed {
@@ -128,9 +137,67 @@ pub fn shard_client_config(config: &Config, plan: &ShardPlan, shard_id: u32) -> 
     client
 }
 
+/// The shards' upstream sessions to RESUME, and what the state file said the clients saw.
+struct Resumes {
+    /// Session to RESUME per shard (a NATS checkpoint wins over the state file).
+    resumes: HashMap<u32, ResumeState>,
+    /// The state file's sessions, for not replaying to clients what they already got.
+    from_file: HashMap<u32, ResumeState>,
+    /// The NATS checkpoints read at start.
+    checkpoints: HashMap<u32, nats::Checkpoint>,
+}
+
+/// Reads each shard's NATS checkpoint: written continuously, it is newer than a state file
+/// saved at the last clean stop, and survives a crash the file does not. A shard whose cache
+/// does not belong to the checkpoint's session gets it rebuilt from the stream.
+async fn with_checkpoints(
+    nats: Option<&nats::Nats>,
+    config: &Config,
+    plan: &ShardPlan,
+    from_file: HashMap<u32, ResumeState>,
+    caches: &mut HashMap<u32, ShardCache>,
+) -> Resumes {
+    let mut resumes = from_file.clone();
+    let mut checkpoints = HashMap::new();
+    if let Some(nats) = nats {
+        for shard_id in plan.shard_ids() {
+            let Some(checkpoint) = nats.checkpoint(shard_id).await else {
+                continue;
+            };
+            tracing::info!(shard_id, session_id = %checkpoint.session_id, seq = checkpoint.seq, "resuming from the NATS checkpoint");
+            let same_session = from_file
+                .get(&shard_id)
+                .is_some_and(|state| state.session_id == checkpoint.session_id);
+            if !same_session {
+                let mut cache = ShardCache::new(config.cache);
+                match nats.rebuild_cache(shard_id, &checkpoint, &mut cache).await {
+                    Ok(applied) => {
+                        tracing::info!(shard_id, applied, "cache rebuilt from the stream")
+                    }
+                    Err(err) => tracing::warn!(shard_id, %err, "cache not rebuilt"),
+                }
+                caches.insert(shard_id, cache);
+            }
+            resumes.insert(shard_id, checkpoint.resume_state());
+            checkpoints.insert(shard_id, checkpoint);
+        }
+    }
+    Resumes {
+        resumes,
+        from_file,
+        checkpoints,
+    }
+}
+
+/// The NATS name of this process.
+fn process_name(config: &Config) -> String {
+    format!("gateway-proxy:{}:{}", config.port, std::process::id())
+}
+
 /// Runs the proxy until `shutdown` resolves: plans and starts the shards (resuming the sessions
-/// saved in `state_path`), serves clients and the operator endpoints on `config.port`
-/// (loopback), then stops the shards resumably and saves their sessions and caches.
+/// saved in `state_path` or checkpointed in NATS), serves clients and the operator endpoints on
+/// `config.port` (loopback), publishes dispatches to NATS when configured, then stops the shards
+/// resumably and saves their sessions and caches.
 pub async fn run(
     config: Config,
     upstream_config: UpstreamConfig,
@@ -139,19 +206,24 @@ pub async fn run(
 ) -> Result<(), ProxyError> {
     let upstream = Upstream::new(&upstream_config)?;
     let bot = fetch_gateway_bot(&upstream, &config).await?;
+    let process = process_name(&config);
+    let nats = match &config.nats {
+        Some(nats_config) => Some(nats::connect(nats_config, &process).await?),
+        None => None,
+    };
     let first_plan = ShardPlan::new(&config, &bot, Some(0))?;
     let saved = load_saved(state_path.as_deref(), first_plan.total)?;
-    let (mut resumes, caches) = restore_shards(&config, &first_plan, saved.as_ref());
+    let (from_file, mut caches) = restore_shards(&config, &first_plan, saved.as_ref());
+    let Resumes {
+        mut resumes,
+        from_file,
+        checkpoints,
+    } = with_checkpoints(nats.as_ref(), &config, &first_plan, from_file, &mut caches).await;
     let fresh = first_plan.shard_ids().len() as u32 - resumes.len() as u32;
     let plan = ShardPlan::new(&config, &bot, Some(fresh))?;
-    tracing::info!(
-        shards = ?plan.shard_ids(),
-        total = plan.total,
-        resuming = resumes.len(),
-        max_concurrency = plan.max_concurrency,
-        gateway = %plan.gateway_url,
-        "starting shards"
-    );
+    tracing::info!(shards = ?plan.shard_ids(), total = plan.total, resuming = resumes.len(),
+        max_concurrency = plan.max_concurrency, gateway = %plan.gateway_url,
+        nats = config.nats.is_some(), "starting shards");
     let board = Arc::new(ShardBoard::new(plan.shard_ids(), plan.total));
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -161,22 +233,10 @@ pub async fn run(
     // Bounded: a burst of GUILD_CREATEs (each ~10x its text once parsed) waits in the upstream
     // sockets instead of piling up parsed in memory ahead of the relay.
     let (events_tx, events_rx) = mpsc::channel(SHARD_EVENT_QUEUE);
-    let identify = Arc::new(Mutex::new(IdentifyLimiter::new(plan.max_concurrency)));
-    let mut commands = HashMap::new();
-    let mut command_rxs = Vec::new();
-    for shard_id in plan.shard_ids() {
-        let (command_tx, command_rx) = mpsc::unbounded_channel();
-        commands.insert(shard_id, command_tx);
-        command_rxs.push((shard_id, command_rx));
-    }
+    let identify = IdentifyGate::new(bot.session_start_limit, nats.as_ref(), &process);
     let config = Arc::new(config);
-    let hub = Hub::new(config.clone(), plan.clone(), caches, commands);
-    if let Some(state) = saved {
-        let restored = hub.restore_clients(state.clients);
-        if restored > 0 {
-            tracing::info!(restored, "client sessions restored; bots can RESUME");
-        }
-    }
+    let (hub, command_rxs) = build_hub(&config, &plan, caches, saved);
+    let resuming = resumes.clone();
     let mut shards = tokio::task::JoinSet::new();
     for (shard_id, command_rx) in command_rxs {
         let task = ShardTask {
@@ -191,7 +251,28 @@ pub async fn run(
         shards.spawn(async move { (shard_id, task.run().await) });
     }
     drop(events_tx);
-    let app = status::router(board.clone(), hub.clone()).merge(clients::router(hub.clone()));
+    let (nats_relay, nats_tasks) = match &nats {
+        Some(nats) => {
+            let (relay, tasks) = start_nats_side(
+                nats,
+                &hub,
+                &plan,
+                &process,
+                checkpoints,
+                &resuming,
+                &from_file,
+            )
+            .await?;
+            (Some(relay), Some(tasks))
+        }
+        None => (None, None),
+    };
+    let app = status::router(
+        board.clone(),
+        hub.clone(),
+        nats.as_ref().map(|nats| nats.stats.clone()),
+    )
+    .merge(clients::router(hub.clone()));
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -200,44 +281,119 @@ pub async fn run(
             })
             .await;
     });
-    let relay = tokio::spawn(relay_events(events_rx, board.clone(), hub.clone()));
-    tokio::pin!(shutdown);
-    let mut failure = None;
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            joined = shards.join_next() => match joined {
-                None => break,
-                Some(Ok((shard_id, ShardEnd::Fatal(code)))) => {
-                    failure = Some(ProxyError::ShardFailed {
-                        shard_id,
-                        reason: format!("upstream closed with {} ({})", code.code(), code.explanation()),
-                    });
-                    break;
-                }
-                Some(Ok((shard_id, end))) => tracing::warn!(shard_id, ?end, "shard ended"),
-                Some(Err(err)) => tracing::error!(%err, "shard task failed"),
-            },
-        }
-    }
+    let relay = tokio::spawn(relay::relay_events(
+        events_rx,
+        board.clone(),
+        hub.clone(),
+        nats_relay,
+    ));
+    let failure = supervise(&mut shards, shutdown).await;
     let _ = stop_tx.send(true);
-    // Clients are told to come back (they RESUME once the proxy is up again) before the
-    // shards stop; what arrives meanwhile still lands in their replay buffers.
-    hub.close_all(clients::SHUTDOWN_CLOSE);
-    let flushed = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-    while hub.open_connections() > 0 && tokio::time::Instant::now() < flushed {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let sessions = resumable_sessions(&mut shards).await;
+    let sessions = stop_clients_and_shards(&hub, &mut shards).await;
     let _ = http.await;
     // Let the relay apply what the shards delivered before they stopped.
     let _ = relay.await;
+    // The relay dropped its handle: the publisher drains what is buffered, then checkpoints.
+    if let Some((publisher, mut rpc)) = nats_tasks {
+        let _ = publisher.await;
+        rpc.abort_all();
+    }
     if let Some(path) = &state_path {
         save_state(path, plan.total, &hub, sessions)?;
     }
     match failure {
         Some(err) => Err(err),
         None => Ok(()),
+    }
+}
+
+/// The clients' hub with each planned shard's command queue (restoring saved client sessions);
+/// the queues' receiving ends go to the shard tasks.
+#[allow(clippy::type_complexity)]
+fn build_hub(
+    config: &Arc<Config>,
+    plan: &ShardPlan,
+    caches: HashMap<u32, ShardCache>,
+    saved: Option<SavedState>,
+) -> (
+    Arc<Hub>,
+    Vec<(u32, mpsc::UnboundedReceiver<crate::gateway::GatewayPayload>)>,
+) {
+    let mut commands = HashMap::new();
+    let mut command_rxs = Vec::new();
+    for shard_id in plan.shard_ids() {
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        commands.insert(shard_id, command_tx);
+        command_rxs.push((shard_id, command_rx));
+    }
+    let hub = Hub::new(config.clone(), plan.clone(), caches, commands);
+    if let Some(state) = saved {
+        let restored = hub.restore_clients(state.clients);
+        if restored > 0 {
+            tracing::info!(restored, "client sessions restored; bots can RESUME");
+        }
+    }
+    (hub, command_rxs)
+}
+
+/// Closes the clients (resumably: they come back and RESUME against the restarted proxy) before
+/// the shards stop, so what arrives meanwhile still lands in their replay buffers; then waits
+/// for the shards and returns their resumable sessions.
+async fn stop_clients_and_shards(
+    hub: &Hub,
+    shards: &mut tokio::task::JoinSet<(u32, ShardEnd)>,
+) -> HashMap<u32, ResumeState> {
+    hub.close_all(clients::SHUTDOWN_CLOSE);
+    let flushed = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while hub.open_connections() > 0 && tokio::time::Instant::now() < flushed {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    resumable_sessions(shards).await
+}
+
+/// The publisher, the checkpoint writer and the RPC subscriptions; the relay's NATS side.
+async fn start_nats_side(
+    nats: &nats::Nats,
+    hub: &Arc<Hub>,
+    plan: &ShardPlan,
+    process: &str,
+    checkpoints: HashMap<u32, nats::Checkpoint>,
+    resuming: &HashMap<u32, ResumeState>,
+    from_file: &HashMap<u32, ResumeState>,
+) -> Result<(relay::NatsRelay, NatsTasks), ProxyError> {
+    let progress = Arc::new(nats_publish::Checkpoints::new(checkpoints));
+    let (handle, publisher) = nats_publish::spawn(nats, progress);
+    let rpc = nats_rpc::serve(nats, hub.clone(), plan, process.to_owned()).await?;
+    Ok((
+        relay::NatsRelay::new(handle, resuming, from_file),
+        (publisher, rpc),
+    ))
+}
+
+/// The publisher task and the RPC tasks.
+type NatsTasks = (tokio::task::JoinHandle<()>, tokio::task::JoinSet<()>);
+
+/// Waits for `shutdown` or a shard that cannot go on; returns the failure, if any.
+async fn supervise(
+    shards: &mut tokio::task::JoinSet<(u32, ShardEnd)>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Option<ProxyError> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return None,
+            joined = shards.join_next() => match joined {
+                None => return None,
+                Some(Ok((shard_id, ShardEnd::Fatal(code)))) => {
+                    return Some(ProxyError::ShardFailed {
+                        shard_id,
+                        reason: format!("upstream closed with {} ({})", code.code(), code.explanation()),
+                    });
+                }
+                Some(Ok((shard_id, end))) => tracing::warn!(shard_id, ?end, "shard ended"),
+                Some(Err(err)) => tracing::error!(%err, "shard task failed"),
+            },
+        }
     }
 }
 
@@ -287,26 +443,6 @@ fn restore_shards(
         }
     }
     (resumes, caches)
-}
-
-/// Applies what the shards report: state and counters to the status board, dispatches to the
-/// clients' hub. Ends when every shard has dropped its sender.
-async fn relay_events(
-    mut events_rx: mpsc::Receiver<ShardEvent>,
-    board: Arc<ShardBoard>,
-    hub: Arc<Hub>,
-) {
-    while let Some(event) = events_rx.recv().await {
-        match event {
-            ShardEvent::State { shard_id, state } => board.set_state(shard_id, state),
-            ShardEvent::Identified { shard_id } => board.count_identify(shard_id),
-            ShardEvent::Latency { shard_id, latency } => board.set_latency(shard_id, latency),
-            ShardEvent::Dispatch { shard_id, payload } => {
-                board.count_event(shard_id, payload.t.as_deref().unwrap_or("?"));
-                hub.relay(shard_id, payload);
-            }
-        }
-    }
 }
 
 /// Waits for the stopping shards and keeps the upstream sessions they closed resumably.

@@ -98,9 +98,9 @@ impl ShardPlan {
         bot: &GatewayBot,
         fresh_identifies: Option<u32>,
     ) -> Result<ShardPlan, PlanError> {
-        let total = config.shards.unwrap_or(bot.shards);
-        let start = config.shard_start.unwrap_or(0);
-        let end = config.shard_end.unwrap_or(total);
+        let total = config.total_shards().unwrap_or(bot.shards);
+        let (start, end) = config.shard_bounds();
+        let end = end.unwrap_or(total);
         if end > total {
             return Err(PlanError::ShardRange {
                 field: "shard_end",

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
@@ -14,9 +14,10 @@ use crate::gateway::client::{ClientAction, ClientConfig, ClientSession, ClientSt
 use crate::gateway::close::CloseCode;
 use crate::gateway::codec::{decode_payload, encode_payload, Encoding};
 use crate::gateway::etf::DecodeOptions;
-use crate::gateway::ratelimit::IdentifyLimiter;
 use crate::gateway::GatewayPayload;
 use crate::upstream::{Upstream, UpstreamStream};
+
+use super::nats_identify::IdentifyGate;
 
 /// The gateway API version the proxy speaks upstream.
 pub const UPSTREAM_GATEWAY_VERSION: u8 = 10;
@@ -71,8 +72,9 @@ pub struct ShardTask {
     pub config: ClientConfig,
     /// A persisted session to RESUME instead of identifying.
     pub resume: Option<ResumeState>,
-    /// The bot-wide identify queue (`max_concurrency` buckets).
-    pub identify: Arc<Mutex<IdentifyLimiter>>,
+    /// The bot-wide identify pacing (`max_concurrency` buckets; shared across processes
+    /// through NATS when configured).
+    pub identify: Arc<IdentifyGate>,
     /// Where dispatches and state changes go.
     pub events: mpsc::Sender<ShardEvent>,
     /// Commands from clients (op 3, op 4, op 8) to send within the send limit.
@@ -228,19 +230,9 @@ impl ShardTask {
         }
     }
 
-    /// Waits until the bot-wide identify queue lets `shard_id` IDENTIFY.
+    /// Waits until the bot-wide identify pacing lets `shard_id` IDENTIFY.
     async fn wait_identify_turn(&self, shard_id: u32) {
-        loop {
-            let next = self
-                .identify
-                .lock()
-                .await
-                .try_acquire(shard_id, Instant::now());
-            match next {
-                Ok(()) => break,
-                Err(at) => tokio::time::sleep_until(at.into()).await,
-            }
-        }
+        self.identify.wait_turn(shard_id).await;
     }
 
     /// Feeds one upstream payload to the session; reports heartbeat latency and hands

@@ -11,12 +11,14 @@ use axum::Router;
 use parking_lot::Mutex;
 
 use super::clients::{Hub, HubStats};
+use super::nats_stats::NatsStats;
 use crate::gateway::client::ClientState;
 
 /// What operators see about the shards run here.
 #[derive(Debug)]
 pub struct ShardBoard {
     total: u32,
+    range: std::ops::Range<u32>,
     inner: Mutex<BoardInner>,
 }
 
@@ -31,11 +33,13 @@ struct BoardInner {
 impl ShardBoard {
     /// A board for `shard_ids` of a bot with `total` shards, all disconnected.
     pub fn new(shard_ids: std::ops::Range<u32>, total: u32) -> Self {
+        let range = shard_ids.clone();
         let states = shard_ids
             .map(|id| (id, ClientState::Disconnected))
             .collect();
         ShardBoard {
             total,
+            range,
             inner: Mutex::new(BoardInner {
                 states,
                 events: BTreeMap::new(),
@@ -86,6 +90,16 @@ impl ShardBoard {
         out.push_str("# HELP gateway_shards Shards of the bot (IDENTIFY shard[1]).\n");
         out.push_str("# TYPE gateway_shards gauge\n");
         let _ = writeln!(out, "gateway_shards {}", self.total);
+        out.push_str(
+            "# HELP gateway_process_shard_range Shard ids this process runs (inclusive).\n",
+        );
+        out.push_str("# TYPE gateway_process_shard_range gauge\n");
+        let _ = writeln!(
+            out,
+            "gateway_process_shard_range{{bound=\"first\"}} {}\ngateway_process_shard_range{{bound=\"last\"}} {}",
+            self.range.start,
+            self.range.end.saturating_sub(1)
+        );
         out.push_str("# HELP gateway_shard_ready Whether the shard's upstream session is live.\n");
         out.push_str("# TYPE gateway_shard_ready gauge\n");
         for (id, state) in &inner.states {
@@ -130,34 +144,40 @@ impl ShardBoard {
     }
 }
 
-/// The operator routes on the proxy's port.
-pub fn router(board: Arc<ShardBoard>, hub: Arc<Hub>) -> Router {
+/// The operator routes on the proxy's port; `nats` is present when NATS is configured.
+pub fn router(board: Arc<ShardBoard>, hub: Arc<Hub>, nats: Option<Arc<NatsStats>>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/shard-count", get(shard_count))
         .route("/metrics", get(metrics))
-        .with_state((board, hub))
+        .with_state((board, hub, nats))
 }
 
-type Shared = (Arc<ShardBoard>, Arc<Hub>);
+type Shared = (Arc<ShardBoard>, Arc<Hub>, Option<Arc<NatsStats>>);
 
-async fn health(State((board, _)): State<Shared>) -> impl IntoResponse {
-    if board.all_ready() {
-        (StatusCode::OK, "OK")
-    } else {
+async fn health(State((board, _, nats)): State<Shared>) -> impl IntoResponse {
+    if !board.all_ready() {
         (StatusCode::SERVICE_UNAVAILABLE, "shards not ready")
+    } else if nats.is_some_and(|nats| !nats.is_connected()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NATS disconnected (clients are served; dispatches are buffered)",
+        )
+    } else {
+        (StatusCode::OK, "OK")
     }
 }
 
-async fn shard_count(State((board, _)): State<Shared>) -> impl IntoResponse {
+async fn shard_count(State((board, _, _)): State<Shared>) -> impl IntoResponse {
     board.total.to_string()
 }
 
-async fn metrics(State((board, hub)): State<Shared>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        board.metrics() + &hub_metrics(hub.stats()),
-    )
+async fn metrics(State((board, hub, nats)): State<Shared>) -> impl IntoResponse {
+    let mut text = board.metrics() + &hub_metrics(hub.stats());
+    if let Some(nats) = nats {
+        text.push_str(&nats.metrics());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// The Prometheus text for the client side.
@@ -206,6 +226,8 @@ mod tests {
         board.count_event(2, "MESSAGE_CREATE");
         let text = board.metrics();
         assert!(text.contains("gateway_shards 4\n"));
+        assert!(text.contains("gateway_process_shard_range{bound=\"first\"} 2\n"));
+        assert!(text.contains("gateway_process_shard_range{bound=\"last\"} 3\n"));
         assert!(text.contains("gateway_shard_ready{shard=\"2\",state=\"Active\"} 1\n"));
         assert!(text.contains("gateway_shard_ready{shard=\"3\",state=\"Disconnected\"} 0\n"));
         assert!(

@@ -21,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 
 use crate::store::capture::{version_name, Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
 use crate::store::recorder::now_us;
+use crate::store::redact;
 use crate::store::Recorder;
 use crate::upstream::BoxError;
 pub use tee::{BodyEnd, CaptureSlot, TeeBody};
@@ -265,7 +266,17 @@ impl Pipeline {
     async fn run_chain(&self, ctx: &RequestContext, mut req: Request<PipeBody>) -> Answer {
         // Formatted only when the log line will be written: this runs on every request.
         let req_line = if tracing::enabled!(tracing::Level::INFO) {
-            format!("{} {}", req.method(), req.uri().path())
+            // The log is a file too: a webhook or interaction token in the path is redacted.
+            let path = req.uri().path();
+            if redact::url_may_hold_secret(path) {
+                format!(
+                    "{} {}",
+                    req.method(),
+                    redact::url(path, "log", &mut Vec::new())
+                )
+            } else {
+                format!("{} {path}", req.method())
+            }
         } else {
             String::new()
         };

@@ -22,6 +22,7 @@ use hyper_util::server::conn::auto::Builder as ServerBuilder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::limits::Limits;
 use super::LeafAuthority;
 use crate::pipeline::{Pipeline, RequestContext};
 use crate::store::recorder::{now_us, CapturedBody, CapturedExchange, CapturedResponse};
@@ -60,22 +61,27 @@ pub(crate) struct Target {
 
 /// The HTTP server the proxy answers clients with, on the explicit port and inside TLS alike:
 /// HTTP/1 with keep-alive, header case as sent, heads up to [`MAX_HEAD_BYTES`].
-pub(crate) fn http1_server() -> ServerBuilder<TokioExecutor> {
+pub(crate) fn http1_server(limits: &Limits) -> ServerBuilder<TokioExecutor> {
     let mut server = ServerBuilder::new(TokioExecutor::new());
     server
         .http1()
         .title_case_headers(false)
         .keep_alive(true)
         .max_buf_size(MAX_HEAD_BYTES);
+    limits.apply(&mut server);
     server
 }
 
 impl Interceptor {
-    pub(crate) fn new(leaves: Arc<LeafAuthority>, pipeline: Arc<Pipeline>) -> Interceptor {
+    pub(crate) fn new(
+        leaves: Arc<LeafAuthority>,
+        pipeline: Arc<Pipeline>,
+        limits: &Limits,
+    ) -> Interceptor {
         Interceptor {
             leaves,
             pipeline,
-            server: http1_server(),
+            server: http1_server(limits),
         }
     }
 

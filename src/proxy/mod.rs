@@ -5,6 +5,7 @@
 pub(crate) mod hosts;
 pub(crate) mod hostsfile;
 mod intercept;
+pub(crate) mod limits;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,12 +26,13 @@ use crate::pipeline::{PipeBody, Pipeline, RequestContext};
 use crate::upstream::BoxError;
 
 use intercept::{Interceptor, Target};
+use limits::Limits;
 
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProxyError {
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: SocketAddr, reason: String },
+    #[error("{0}")]
+    Bind(String),
     #[error("proxy failed: {0}")]
     Proxy(String),
 }
@@ -49,17 +51,14 @@ impl Listeners {
         proxy: SocketAddr,
         transparent: Option<SocketAddr>,
     ) -> Result<Listeners, ProxyError> {
-        let bind = |addr: SocketAddr| async move {
+        let bind = |addr: SocketAddr, flag: &'static str| async move {
             TcpListener::bind(addr)
                 .await
-                .map_err(|err| ProxyError::Bind {
-                    addr,
-                    reason: err.to_string(),
-                })
+                .map_err(|err| ProxyError::Bind(bind_error(addr, &err, flag)))
         };
-        let proxy = bind(proxy).await?;
+        let proxy = bind(proxy, "--listen").await?;
         let transparent = match transparent {
-            Some(addr) => Some(bind(addr).await?),
+            Some(addr) => Some(bind(addr, "--transparent").await?),
             None => None,
         };
         // Upstream must never dial these: a redirect (hosts file, DNS) to us would loop.
@@ -72,22 +71,64 @@ impl Listeners {
     }
 }
 
+/// "cannot listen on ADDR: why; fix: what to do", in words, once: for `--listen`,
+/// `--transparent` and `serve --api` alike.
+pub(crate) fn bind_error(addr: SocketAddr, err: &std::io::Error, flag: &str) -> String {
+    let (why, fix) = match err.kind() {
+        std::io::ErrorKind::AddrInUse => (
+            "the address is already in use".to_string(),
+            format!(
+                "stop the program listening there (perhaps another discord-mitm) or pass {flag} with another address"
+            ),
+        ),
+        std::io::ErrorKind::PermissionDenied => (
+            "permission denied".to_string(),
+            format!(
+                "ports below 1024 need root or CAP_NET_BIND_SERVICE: run with them or pass {flag} with a port above 1023"
+            ),
+        ),
+        std::io::ErrorKind::AddrNotAvailable => (
+            "no interface of this machine has that address".to_string(),
+            format!("pass {flag} with one of this machine's addresses, e.g. 127.0.0.1:PORT"),
+        ),
+        _ => (
+            plain_io_error(err),
+            format!("pass {flag} with another address"),
+        ),
+    };
+    format!("cannot listen on {addr}: {why}\n  fix: {fix}")
+}
+
+/// An I/O error's text without the `(os error N)` suffix.
+fn plain_io_error(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// Runs both listeners until `shutdown` completes.
 pub(crate) async fn serve(
     listeners: Listeners,
     leaves: Arc<LeafAuthority>,
     intercept: HostMatcher,
     pipeline: Arc<Pipeline>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ProxyError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let interceptor = Arc::new(Interceptor::new(Arc::clone(&leaves), Arc::clone(&pipeline)));
+    let interceptor = Arc::new(Interceptor::new(
+        Arc::clone(&leaves),
+        Arc::clone(&pipeline),
+        &limits,
+    ));
     let transparent = listeners.transparent.map(|listener| {
         let interceptor = Arc::clone(&interceptor);
         let stop = stop_rx.clone();
-        tokio::spawn(serve_transparent(listener, interceptor, stop))
+        tokio::spawn(serve_transparent(listener, interceptor, limits, stop))
     });
-    let server = intercept::http1_server();
+    let server = intercept::http1_server(&limits);
     let handler = MitmHandler {
         pipeline,
         intercept: Arc::new(intercept),
@@ -248,9 +289,19 @@ impl HttpHandler for MitmHandler {
 async fn serve_transparent(
     listener: TcpListener,
     interceptor: Arc<Interceptor>,
+    limits: Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     loop {
+        // At the cap, further clients wait in the accept backlog.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
         let (tcp, client_addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -266,6 +317,9 @@ async fn serve_transparent(
         let interceptor = Arc::clone(&interceptor);
         // The host comes from SNI (or each request's Host header); the client believes it
         // talks to the real host on 443.
-        tokio::spawn(async move { interceptor.serve_tls(tcp, client_addr, None).await });
+        tokio::spawn(async move {
+            interceptor.serve_tls(tcp, client_addr, None).await;
+            drop(permit);
+        });
     }
 }

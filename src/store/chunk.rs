@@ -204,12 +204,12 @@ pub(crate) fn encode_exchange(
     write_str(out, capture.method);
     write_str(out, capture.scheme);
     write_str(out, capture.host);
-    if keep || !capture.path_and_query.contains('?') {
+    if keep || !redact::url_may_hold_secret(capture.path_and_query) {
         write_str(out, capture.path_and_query);
     } else {
         write_str(
             out,
-            &redact::query(capture.path_and_query, "request", redactions),
+            &redact::url(capture.path_and_query, "request", redactions),
         );
     }
     write_str(out, capture.http_version);

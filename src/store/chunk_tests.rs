@@ -44,7 +44,7 @@ fn reference(id: u64, view: &CaptureView<'_>, options: &EncodeOptions) -> Exchan
     let path_and_query = if keep {
         view.path_and_query.to_string()
     } else {
-        redact::query(view.path_and_query, "request", &mut redactions)
+        redact::url(view.path_and_query, "request", &mut redactions)
     };
     let (request_headers, request_body) = side(
         "request",

@@ -361,8 +361,8 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 /// nothing; the first event after it pays one wake-up).
 const IDLE_AFTER: Duration = Duration::from_millis(500);
 /// Exchanges wait in memory at most this long for their chunk to fill before being written
-/// anyway (well inside the 1 s durability promise, with sled's own flush every 500 ms).
-const MAX_PENDING_AGE: Duration = Duration::from_millis(100);
+/// anyway: part of the 100 ms promise (see the store's flush interval).
+pub(crate) const MAX_PENDING_AGE: Duration = Duration::from_millis(40);
 
 /// Log buffers larger than this are freed when a drain finds them mostly empty.
 const SHRINK_LOG_ABOVE: usize = 8 * 1024 * 1024;
@@ -575,7 +575,7 @@ impl Writer {
             captured.path_and_query
         } else {
             redact::headers(&mut request_headers, "request", &mut redactions);
-            redact::query(&captured.path_and_query, "request", &mut redactions)
+            redact::url(&captured.path_and_query, "request", &mut redactions)
         };
         let query = query_params(&path_and_query);
         let param = |name: &str| {

@@ -29,6 +29,12 @@ pub fn is_secret_key(key: &str) -> bool {
     ) || key.ends_with("_token")
 }
 
+/// Whether a query-string or form key names a secret: the JSON ones ([`is_secret_key`]) plus
+/// OAuth2's `code` and the remote-auth `ticket`, which in a JSON body are ordinary fields.
+pub fn is_secret_param(key: &str) -> bool {
+    is_secret_key(key) || key.eq_ignore_ascii_case("code") || key.eq_ignore_ascii_case("ticket")
+}
+
 fn is_password_key(key: &str) -> bool {
     key.to_ascii_lowercase().contains("password")
 }
@@ -120,7 +126,11 @@ pub fn query(path_and_query: &str, side: &str, redactions: &mut Vec<String>) -> 
     let pairs: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key, value)) if is_secret_key(key) && !value.is_empty() => {
+            Some((key, value))
+                if is_secret_param(key)
+                    && !value.is_empty()
+                    && !value.starts_with("%5Bredacted") =>
+            {
                 touched = true;
                 let label = format!("{side}.query.{key}");
                 if !redactions.contains(&label) {
@@ -138,6 +148,70 @@ pub fn query(path_and_query: &str, side: &str, redactions: &mut Vec<String>) -> 
         format!("{path}?{}", pairs.join("&"))
     } else {
         path_and_query.to_string()
+    }
+}
+
+/// Path segments that are secrets: the token after `webhooks/{id}/` (webhook tokens, and
+/// interaction tokens in followup URLs) and after `interactions/{id}/`.
+const TOKEN_PARENTS: [(&str, &str); 2] = [
+    ("webhooks", "webhook_token"),
+    ("interactions", "interaction_token"),
+];
+
+/// Whether `path_and_query` may hold a secret [`url`] would redact: one cheap scan, so the
+/// common case (no query, no webhook or interaction path) costs no allocation.
+pub fn url_may_hold_secret(path_and_query: &str) -> bool {
+    path_and_query.contains('?')
+        || TOKEN_PARENTS
+            .iter()
+            .any(|(parent, _)| path_and_query.contains(parent))
+}
+
+/// Redacts the secrets of a request target: webhook and interaction tokens in the path
+/// (`/webhooks/1/[redacted …]`, so its route template stays `{webhook_token}`) and secret
+/// query parameters ([`query`]). Returns the new string.
+pub fn url(path_and_query: &str, side: &str, redactions: &mut Vec<String>) -> String {
+    let (path, query_part) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let path = path_tokens(path, side, redactions);
+    match query_part {
+        Some(query_text) => query(&format!("{path}?{query_text}"), side, redactions),
+        None => path,
+    }
+}
+
+fn path_tokens(path: &str, side: &str, redactions: &mut Vec<String>) -> String {
+    let mut segments: Vec<String> = path.split('/').map(str::to_string).collect();
+    let mut touched = false;
+    for index in 2..segments.len() {
+        let Some((_, name)) = TOKEN_PARENTS
+            .iter()
+            .find(|(parent, _)| segments[index - 2] == *parent)
+        else {
+            continue;
+        };
+        let id = &segments[index - 1];
+        let segment = &segments[index];
+        let is_id = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+        let is_token = !segment.is_empty()
+            && !segment.starts_with('@')
+            && !segment.bytes().all(|b| b.is_ascii_digit())
+            && !segment.starts_with("%5Bredacted");
+        if is_id && is_token {
+            segments[index] = percent_encode_mark(&fingerprinted(segment.as_bytes()));
+            let label = format!("{side}.path.{name}");
+            if !redactions.contains(&label) {
+                redactions.push(label);
+            }
+            touched = true;
+        }
+    }
+    if touched {
+        segments.join("/")
+    } else {
+        path.to_string()
     }
 }
 
@@ -378,5 +452,63 @@ mod tests {
         let form = String::from_utf8(form).unwrap();
         assert!(form.starts_with("grant_type=refresh_token&refresh_token=%5Bredacted"));
         assert!(!form.contains("zzz") && !form.contains("=s"));
+    }
+
+    #[test]
+    fn oauth2_code_and_ticket_in_queries_and_forms() {
+        let mut marks = Vec::new();
+        let q = query(
+            "/api/oauth2/authorize?code=c0de&ticket=t1ck&state=s",
+            "request",
+            &mut marks,
+        );
+        assert!(!q.contains("c0de") && !q.contains("t1ck"), "{q}");
+        assert!(q.ends_with("&state=s"), "{q}");
+        // In JSON a `code` is an error code or an invite code, not a secret.
+        assert!(body(
+            Some("application/json"),
+            br#"{"code":10008}"#,
+            "response",
+            &mut marks
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn webhook_and_interaction_tokens_in_paths() {
+        let mut marks = Vec::new();
+        let cases = [
+            "/api/v10/webhooks/123/whtok-SECRET?wait=true",
+            "/api/v10/webhooks/123/whtok-SECRET/messages/@original",
+            "/api/v10/interactions/456/itok-SECRET/callback",
+            "/api/webhooks/123/whtok-SECRET/slack",
+        ];
+        for case in cases {
+            let out = url(case, "request", &mut marks);
+            assert!(!out.contains("SECRET"), "{out}");
+            assert!(url_may_hold_secret(case));
+            let template = super::super::route::route_template(&out);
+            assert!(
+                template.contains("{webhook_token}") || template.contains("{interaction_token}"),
+                "{template}"
+            );
+            // Redacting twice changes nothing.
+            assert_eq!(url(&out, "request", &mut marks), out);
+        }
+        assert_eq!(
+            marks,
+            vec![
+                "request.path.webhook_token",
+                "request.path.interaction_token"
+            ]
+        );
+        // Ids, `@original` and ordinary paths stay.
+        for plain in [
+            "/api/v10/webhooks/123",
+            "/api/v10/channels/1/webhooks",
+            "/api/v10/applications/1/commands",
+        ] {
+            assert_eq!(url(plain, "request", &mut marks), plain);
+        }
     }
 }

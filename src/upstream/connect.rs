@@ -201,10 +201,14 @@ impl UpstreamConnector {
         })?;
         match tokio::time::timeout_at(deadline, self.tls.connect(name, tcp)).await {
             Err(_) => Err(timed_out()),
-            Ok(Err(err)) => Err(UpstreamError::Tls {
-                host: host.to_string(),
-                reason: err.to_string(),
-            }),
+            Ok(Err(err)) => {
+                let reason = err.to_string();
+                let hint = super::trust::certificate_hint(&reason);
+                Err(UpstreamError::Tls {
+                    host: host.to_string(),
+                    reason: format!("{reason}{hint}"),
+                })
+            }
             Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(stream), peer)),
         }
     }

@@ -2,6 +2,7 @@
 //! (never /etc/hosts, so a hosts-file redirect to us cannot loop back), with `--resolve` pins.
 mod connect;
 mod resolve;
+mod trust;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -98,7 +99,8 @@ impl fmt::Display for ResolveOverride {
 pub struct UpstreamConfig {
     /// Host pins (`--resolve`).
     pub resolve: Vec<ResolveOverride>,
-    /// Extra PEM files whose certificates are trusted besides the webpki roots (`--upstream-ca`).
+    /// Extra PEM files whose certificates are trusted besides the webpki roots (`--upstream-ca`),
+    /// each as a CA and as a pinned server certificate (see `trust`).
     pub extra_ca_files: Vec<PathBuf>,
     /// Which DNS servers answer (`--dns`).
     pub dns: DnsChoice,
@@ -147,22 +149,26 @@ impl Upstream {
     pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         for path in &config.extra_ca_files {
             for cert in load_pem_certs(path)? {
-                roots.add(cert).map_err(|err| UpstreamError::CaFile {
-                    path: path.clone(),
-                    reason: err.to_string(),
-                })?;
+                // A certificate that cannot anchor a chain (an end entity) is still a pin.
+                let _ = roots.add(cert.clone());
+                pinned.push(cert);
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls_error = |reason: String| UpstreamError::Tls {
+            host: "*".into(),
+            reason,
+        };
+        let verifier = trust::UpstreamVerifier::new(roots, pinned, Arc::clone(&provider))
+            .map_err(tls_error)?;
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|err| UpstreamError::Tls {
-                host: "*".into(),
-                reason: err.to_string(),
-            })?
-            .with_root_certificates(roots)
+            .map_err(|err| tls_error(err.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         let resolver = Resolver::new(config.dns, config.resolve.clone())?;
         let connector = UpstreamConnector::new(resolver, Arc::new(tls), config.connect_timeout);

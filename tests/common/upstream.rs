@@ -84,6 +84,36 @@ impl FakeDiscord {
         FakeDiscord::start_with(Unknown::Echo)
     }
 
+    /// Starts the fake with an ordinary self-signed certificate made by `openssl req -x509`
+    /// (marked as a CA, naming only `CN=discord.com`); `ca_pem` is that certificate.
+    pub fn start_self_signed() -> FakeDiscord {
+        let dir = tempfile::tempdir().unwrap();
+        let cert_pem = dir.path().join("self-signed.pem");
+        let key_pem = dir.path().join("self-signed.key");
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=discord.com", "-keyout"])
+            .arg(&key_pem)
+            .arg("-out")
+            .arg(&cert_pem)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let chain = rustls_pemfile::certs(&mut std::fs::read(&cert_pem).unwrap().as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pemfile::private_key(&mut std::fs::read(&key_pem).unwrap().as_slice())
+            .unwrap()
+            .unwrap();
+        FakeDiscord::serve(dir, chain, key, cert_pem, Unknown::NotFound)
+    }
+
     fn start_with(unknown: Unknown) -> FakeDiscord {
         let dir = tempfile::tempdir().unwrap();
         let ca_key = KeyPair::generate().unwrap();
@@ -105,13 +135,23 @@ impl FakeDiscord {
             .push(DnType::CommonName, "fake discord.com");
         let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
         let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        FakeDiscord::serve(dir, vec![leaf.der().clone()], key_der, ca_pem, unknown)
+    }
+
+    fn serve(
+        dir: tempfile::TempDir,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key_der: rustls::pki_types::PrivateKeyDer<'static>,
+        ca_pem: PathBuf,
+        unknown: Unknown,
+    ) -> FakeDiscord {
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key_der)
+        .with_single_cert(chain, key_der)
         .unwrap();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));

@@ -231,6 +231,17 @@ pub async fn websocket_through_proxy(
     host: &str,
     url: &str,
 ) -> WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tls = tls_through_proxy(proxy, ca_pem, host).await;
+    let (ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
+    ws
+}
+
+/// A TLS connection to `host` through the proxy (CONNECT), trusting `ca_pem`.
+pub async fn tls_through_proxy(
+    proxy: SocketAddr,
+    ca_pem: &Path,
+    host: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut tcp = TcpStream::connect(proxy).await.unwrap();
     tcp.write_all(format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n").as_bytes())
         .await
@@ -264,9 +275,7 @@ pub async fn websocket_through_proxy(
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
-    ws
+    connector.connect(name, tcp).await.unwrap()
 }
 
 /// Opens the recordings with the library (the process that wrote them must have stopped).

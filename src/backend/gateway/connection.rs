@@ -20,6 +20,7 @@ use super::Inner;
 use crate::backend::events::Dispatch;
 use crate::backend::model::{channel_type, User};
 use crate::backend::snowflake::Snowflake;
+use crate::backend::store::StoreError;
 use crate::gateway::close::CloseCode;
 use crate::gateway::codec::{self, Encoding};
 use crate::gateway::decoder::{ConnectionParams, ParamsError};
@@ -28,7 +29,7 @@ use crate::gateway::events::{PresenceUpdate, RequestGuildMembers, VoiceStateUpda
 use crate::gateway::intents;
 use crate::gateway::server::{
     IdentifyInfo, IdentifyVerdict, IntentsPolicy, ResumeInfo, ResumeVerdict, ServerAction,
-    ServerSession, ServerState,
+    ServerSession, ServerState, ShardInfo,
 };
 use crate::gateway::wire::{Framer, Prepared};
 use crate::gateway::{GatewayPayload, OpCode};
@@ -440,7 +441,8 @@ impl Connection {
         }
     }
 
-    #[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
+    /// Answers IDENTIFY: checks it, starts the session and sends READY, the GUILD_CREATEs and
+    /// whatever waited for the session.
     async fn on_identify<S>(
         &mut self,
         ws: &mut WebSocketStream<S>,
@@ -450,36 +452,74 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let now = Instant::now();
-        let Some(user) = self.user_for_token(&info.token) else {
-            return self
-                .session
-                .complete_identify(IdentifyVerdict::Close(CloseCode::AuthenticationFailed), now);
+        let (user, session_intents, guild_ids) = match self.admit_identify(&info, now) {
+            Ok(admitted) => admitted,
+            Err(verdict) => return self.session.complete_identify(verdict, now),
         };
-        let session_intents = match self.check_identify(&info, &user) {
-            Ok(intents) => intents,
-            Err(code) => {
-                return self
-                    .session
-                    .complete_identify(IdentifyVerdict::Close(code), now)
+        let mut actions = self.session.complete_identify(IdentifyVerdict::Accept, now);
+        if self.session.state() != ServerState::Active {
+            return actions;
+        }
+        let (session_id, waiting) = self.start_session(&info, &user, session_intents);
+        let ready = match self.build_ready(&user, &session_id, info.shard, &guild_ids) {
+            Ok(ready) => ready,
+            Err(e) => {
+                tracing::error!("cannot build READY: {e}");
+                actions.extend(self.session.close(CloseCode::UnknownError));
+                return actions;
             }
         };
-        let inner = self.inner.clone();
-        let store = &inner.state.store;
-        let guild_ids: Vec<Snowflake> = store
+        let mut own = vec![Prepared::new("READY", ready)];
+        own.extend(self.guild_creates(&user, &guild_ids, session_intents));
+        own.extend(waiting);
+        self.send_dispatches(ws, own).await;
+        actions
+    }
+
+    /// Whether IDENTIFY may start a session: its user, the session's intents and the guilds on
+    /// its shard, or the verdict that refuses it (a close code, or op 9 for a bot identifying
+    /// faster than its `max_concurrency` allows when pacing is on).
+    fn admit_identify(
+        &self,
+        info: &IdentifyInfo,
+        now: Instant,
+    ) -> Result<(User, Option<u64>, Vec<Snowflake>), IdentifyVerdict> {
+        let user = self
+            .user_for_token(&info.token)
+            .ok_or(IdentifyVerdict::Close(CloseCode::AuthenticationFailed))?;
+        let shard = info.shard.map_or(0, |s| s.id);
+        if self.inner.config.identify_pacing
+            && user.bot
+            && !self.inner.pacing.admit(user.id.0, shard, now)
+        {
+            return Err(IdentifyVerdict::InvalidSession);
+        }
+        let session_intents = self
+            .check_identify(info, &user)
+            .map_err(IdentifyVerdict::Close)?;
+        let guild_ids: Vec<Snowflake> = self
+            .inner
+            .state
+            .store
             .guild_ids_of(user.id)
             .unwrap_or_default()
             .into_iter()
             .filter(|id| on_shard(*id, info.shard))
             .collect();
         if user.bot && guild_ids.len() > self.inner.config.max_guilds_per_shard {
-            return self
-                .session
-                .complete_identify(IdentifyVerdict::Close(CloseCode::ShardingRequired), now);
+            return Err(IdentifyVerdict::Close(CloseCode::ShardingRequired));
         }
-        let mut actions = self.session.complete_identify(IdentifyVerdict::Accept, now);
-        if self.session.state() != ServerState::Active {
-            return actions;
-        }
+        Ok((user, session_intents, guild_ids))
+    }
+
+    /// Applies IDENTIFY's options, registers the session and attaches to it, and sets the
+    /// user's presence; returns the session id and what waited for the session.
+    fn start_session(
+        &mut self,
+        info: &IdentifyInfo,
+        user: &User,
+        session_intents: Option<u64>,
+    ) -> (String, Vec<Arc<Prepared>>) {
         if info.compress {
             self.framer.enable_payload_compression();
         }
@@ -495,46 +535,60 @@ impl Connection {
         let waiting = self.attach(&record);
         self.user = Some(user.clone());
         if let Some(presence) = &info.presence {
-            self.update_presence(&user, presence);
+            self.update_presence(user, presence);
         } else {
-            self.set_presence(&user, "online", Vec::new());
+            self.set_presence(user, "online", Vec::new());
         }
+        (session_id, waiting)
+    }
+
+    /// The READY payload of a new session.
+    fn build_ready(
+        &self,
+        user: &User,
+        session_id: &str,
+        shard: Option<ShardInfo>,
+        guild_ids: &[Snowflake],
+    ) -> Result<Value, StoreError> {
+        let store = &self.inner.state.store;
         let application = if user.bot {
-            builders::application_of(store, &user).ok().flatten()
+            builders::application_of(store, user).ok().flatten()
         } else {
             None
         };
-        let ready = builders::ready(
+        builders::ready(
             store,
             &ReadyInfo {
                 version: self.version,
-                user: &user,
+                user,
                 application: application.as_ref(),
-                session_id: &session_id,
+                session_id,
                 resume_gateway_url: &self.advertised_url,
-                shard: info.shard,
-                guild_ids: &guild_ids,
+                shard,
+                guild_ids,
             },
-        );
-        let ready = match ready {
-            Ok(ready) => ready,
-            Err(e) => {
-                tracing::error!("cannot build READY: {e}");
-                actions.extend(self.session.close(CloseCode::UnknownError));
-                return actions;
-            }
-        };
-        let mut own = vec![Prepared::new("READY", ready)];
-        for guild_id in &guild_ids {
+        )
+    }
+
+    /// A GUILD_CREATE for each of the session's guilds that can be built.
+    fn guild_creates(
+        &self,
+        user: &User,
+        guild_ids: &[Snowflake],
+        session_intents: Option<u64>,
+    ) -> Vec<Arc<Prepared>> {
+        let store = &self.inner.state.store;
+        let mut own = Vec::new();
+        for guild_id in guild_ids {
             let guild = match store.guild(*guild_id) {
                 Ok(Some(guild)) => guild,
                 _ => continue,
             };
             match builders::guild_create(
                 store,
-                &inner.registry,
+                &self.inner.registry,
                 &guild,
-                &user,
+                user,
                 session_intents,
                 self.large_threshold,
             ) {
@@ -542,14 +596,21 @@ impl Connection {
                 Err(e) => tracing::error!(guild = %guild_id, "cannot build GUILD_CREATE: {e}"),
             }
         }
-        own.extend(waiting);
-        let last = own.len() - 1;
+        own
+    }
+
+    /// Sends the session's own dispatches in order, flushing after the last; stops at the first
+    /// that cannot be sent.
+    async fn send_dispatches<S>(&mut self, ws: &mut WebSocketStream<S>, own: Vec<Arc<Prepared>>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let last = own.len().saturating_sub(1);
         for (i, event) in own.into_iter().enumerate() {
             if !self.send_dispatch(ws, event, i == last).await {
                 break;
             }
         }
-        actions
     }
 
     async fn on_resume<S>(
@@ -621,12 +682,7 @@ impl Connection {
             "RESUMED",
             json!({"_trace": ["discord-mitm-gateway"]}),
         ));
-        let last = own.len() - 1;
-        for (i, event) in own.into_iter().enumerate() {
-            if !self.send_dispatch(ws, event, i == last).await {
-                break;
-            }
-        }
+        self.send_dispatches(ws, own).await;
         Vec::new()
     }
 

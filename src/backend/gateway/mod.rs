@@ -27,6 +27,7 @@ use crate::gateway::server::ServerConfig;
 pub(crate) mod builders;
 mod connection;
 mod dispatcher;
+mod pacing;
 pub(crate) mod registry;
 
 use registry::{Control, Limits, Registry};
@@ -46,6 +47,9 @@ pub struct GatewayConfig {
     /// output, ~250 KiB more per session, deflate per session in fan-out) instead of each
     /// message deflated once for every session.
     pub zlib_history: bool,
+    /// Whether bots' IDENTIFYs are paced as Discord does (one per `max_concurrency` bucket per
+    /// 5 s; faster ones get op 9).
+    pub identify_pacing: bool,
     /// Guilds one shard may hold before IDENTIFY is refused with 4011.
     pub max_guilds_per_shard: usize,
     /// A send that takes longer than this ends the connection (resumable).
@@ -69,6 +73,7 @@ impl Default for GatewayConfig {
             // is ~3x cheaper than 6 for gateway-sized JSON at a slightly lower ratio.
             zlib_level: 1,
             zlib_history: false,
+            identify_pacing: false,
             max_guilds_per_shard: 2500,
             send_timeout: Duration::from_secs(15),
             voice_endpoint: None,
@@ -80,6 +85,7 @@ pub(crate) struct Inner {
     state: AppState,
     config: GatewayConfig,
     registry: Registry,
+    pacing: pacing::IdentifyPacing,
     shutting_down: AtomicBool,
 }
 
@@ -97,6 +103,7 @@ impl Gateway {
             registry: Registry::new(config.limits).sharing_voice(state.voice.clone()),
             state,
             config,
+            pacing: pacing::IdentifyPacing::default(),
             shutting_down: AtomicBool::new(false),
         });
         tokio::spawn(dispatcher::run(inner.clone(), events));

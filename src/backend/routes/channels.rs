@@ -5,9 +5,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
-use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason, Q};
+use super::{created, no_content, ok, ok_list, ApiResult};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, InThread, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
 use crate::backend::render;
@@ -130,8 +130,8 @@ async fn patch_channel(
         let _guard = state.store.lock();
         let mut channel = state
             .store
-            .channel(channel_id)?
-            .ok_or(ApiError::NotFound(Unknown::Channel))?;
+            .channel(channel_id)
+            .or_unknown(Unknown::Channel)?;
         let old = channel.clone();
         if let Some(kind) = body.kind {
             channel.kind = kind;
@@ -241,8 +241,7 @@ async fn delete_channel(
         publish_channel_event(&state, "CHANNEL_DELETE", &channel, data.clone());
     }
     for other in orphans {
-        let data = render::channel(&state.store, &other)?;
-        publish_channel_event(&state, "CHANNEL_UPDATE", &other, data);
+        publish_channel_update(&state, &other)?;
     }
     Ok(ok(data))
 }
@@ -316,14 +315,9 @@ async fn put_overwrite(
             Unknown::Member
         }));
     }
-    let (channel, existed) = {
-        let _guard = state.store.lock();
-        let mut channel = state
-            .store
-            .channel(channel_id)?
-            .ok_or(ApiError::NotFound(Unknown::Channel))?;
-        let overwrites = channel.permission_overwrites.get_or_insert_with(Vec::new);
-        let existed = overwrites.iter().any(|o| o.id == overwrite_id);
+    let mut existed = false;
+    let channel = change_overwrites(&state, channel_id, |overwrites| {
+        existed = overwrites.iter().any(|o| o.id == overwrite_id);
         overwrites.retain(|o| o.id != overwrite_id);
         overwrites.push(Overwrite {
             id: overwrite_id,
@@ -331,8 +325,10 @@ async fn put_overwrite(
             allow: allow.to_string(),
             deny: deny.to_string(),
         });
-        state.store.put_channel(&channel)?;
-        (channel, existed)
+        true
+    })?;
+    let Some(channel) = channel else {
+        return Ok(no_content());
     };
     let action = if existed {
         audit_action::CHANNEL_OVERWRITE_UPDATE
@@ -351,9 +347,34 @@ async fn put_overwrite(
         Some(json!({"id": overwrite_id, "type": kind.to_string()})),
         reason,
     )?;
-    let data = render::channel(&state.store, &channel)?;
-    publish_channel_event(&state, "CHANNEL_UPDATE", &channel, data);
+    publish_channel_update(&state, &channel)?;
     Ok(no_content())
+}
+
+/// Changes a channel's permission overwrites under the store lock and stores the channel;
+/// `change` answers whether anything changed (if not, nothing is stored and `None` answers).
+fn change_overwrites(
+    state: &AppState,
+    channel_id: Snowflake,
+    change: impl FnOnce(&mut Vec<Overwrite>) -> bool,
+) -> Result<Option<Channel>, ApiError> {
+    let _guard = state.store.lock();
+    let mut channel = state
+        .store
+        .channel(channel_id)
+        .or_unknown(Unknown::Channel)?;
+    if !change(channel.permission_overwrites.get_or_insert_with(Vec::new)) {
+        return Ok(None);
+    }
+    state.store.put_channel(&channel)?;
+    Ok(Some(channel))
+}
+
+/// Renders `channel` and publishes CHANNEL_UPDATE for it.
+fn publish_channel_update(state: &AppState, channel: &Channel) -> Result<(), ApiError> {
+    let data = render::channel(&state.store, channel)?;
+    publish_channel_event(state, "CHANNEL_UPDATE", channel, data);
+    Ok(())
 }
 
 async fn delete_overwrite(
@@ -370,20 +391,13 @@ async fn delete_overwrite(
     {
         return Err(ApiError::MissingPermissions);
     }
-    let channel = {
-        let _guard = state.store.lock();
-        let mut channel = state
-            .store
-            .channel(channel_id)?
-            .ok_or(ApiError::NotFound(Unknown::Channel))?;
-        let overwrites = channel.permission_overwrites.get_or_insert_with(Vec::new);
+    let channel = change_overwrites(&state, channel_id, |overwrites| {
         let before = overwrites.len();
         overwrites.retain(|o| o.id != overwrite_id);
-        if overwrites.len() == before {
-            return Ok(no_content());
-        }
-        state.store.put_channel(&channel)?;
-        channel
+        overwrites.len() != before
+    })?;
+    let Some(channel) = channel else {
+        return Ok(no_content());
     };
     state.audit(
         guild.guild.id,
@@ -394,8 +408,7 @@ async fn delete_overwrite(
         Some(json!({"id": overwrite_id})),
         reason,
     )?;
-    let data = render::channel(&state.store, &channel)?;
-    publish_channel_event(&state, "CHANNEL_UPDATE", &channel, data);
+    publish_channel_update(&state, &channel)?;
     Ok(no_content())
 }
 
@@ -790,8 +803,8 @@ async fn thread_from_message(
         let _guard = state.store.lock();
         let mut message = state
             .store
-            .message(channel_id, message_id)?
-            .ok_or(ApiError::NotFound(Unknown::Message))?;
+            .message(channel_id, message_id)
+            .or_unknown(Unknown::Message)?;
         if message.thread_id.is_some() {
             return Err(ApiError::bad_request(
                 160004,
@@ -838,21 +851,6 @@ async fn thread_from_message(
     Ok(created(data))
 }
 
-fn thread_access(
-    state: &AppState,
-    auth: &Auth,
-    channel_id: Snowflake,
-) -> Result<ChannelAccess, ApiError> {
-    let access = state.channel_access(channel_id, &auth.user)?;
-    if !channel_type::is_thread(access.channel.kind) {
-        return Err(ApiError::bad_request(
-            50024,
-            "Cannot execute action on this channel type",
-        ));
-    }
-    Ok(access)
-}
-
 #[derive(Deserialize)]
 struct WithMember {
     #[serde(default)]
@@ -878,11 +876,11 @@ fn thread_member_value(
 
 async fn list_thread_members(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Q(query): Q<WithMember>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     let limit = limit(query.limit, 100, 100)?;
     let guild_id = access.guild_id().unwrap_or_default();
     let after = query.after.unwrap_or_default();
@@ -892,25 +890,23 @@ async fn list_thread_members(
         false,
         limit,
     )?;
-    let out = members
-        .iter()
-        .map(|m| thread_member_value(&state, m, guild_id, query.with_member))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(members.iter(), |m| {
+        thread_member_value(&state, m, guild_id, query.with_member)
+    })
 }
 
 async fn get_thread_member(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
     Q(query): Q<WithMember>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     let member = state
         .store
         .thread_members
-        .get((channel_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .get((channel_id, user_id))
+        .or_unknown(Unknown::Member)?;
     Ok(ok(thread_member_value(
         &state,
         &member,
@@ -935,9 +931,9 @@ fn ensure_open(access: &ChannelAccess) -> Result<(), ApiError> {
 async fn join_thread(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     ensure_open(&access)?;
     add_to_thread(&state, &access.channel, auth.id())?;
     Ok(no_content())
@@ -946,9 +942,9 @@ async fn join_thread(
 async fn leave_thread(
     State(state): State<AppState>,
     auth: Auth,
-    Ids(channel_id): Ids<Snowflake>,
+    Ids(_): Ids<Snowflake>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     remove_from_thread(&state, &access.channel, auth.id())?;
     Ok(no_content())
 }
@@ -956,9 +952,9 @@ async fn leave_thread(
 async fn add_thread_member(
     State(state): State<AppState>,
     auth: Auth,
-    Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    Ids((_, user_id)): Ids<(Snowflake, Snowflake)>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     ensure_open(&access)?;
     access.require(bits::SEND_MESSAGES)?;
     if access.channel.kind == channel_type::PRIVATE_THREAD
@@ -976,8 +972,8 @@ async fn add_thread_member(
     let guild_id = access.guild_id().unwrap_or_default();
     state
         .store
-        .member(guild_id, user_id)?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .member(guild_id, user_id)
+        .or_unknown(Unknown::Member)?;
     add_to_thread(&state, &access.channel, user_id)?;
     Ok(no_content())
 }
@@ -986,8 +982,8 @@ async fn remove_thread_member(
     State(state): State<AppState>,
     auth: Auth,
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    InThread(access, _): InThread,
 ) -> ApiResult {
-    let access = thread_access(&state, &auth, channel_id)?;
     ensure_open(&access)?;
     let owner_of_private = access.channel.kind == channel_type::PRIVATE_THREAD
         && access.channel.owner_id == Some(auth.id());
@@ -997,8 +993,8 @@ async fn remove_thread_member(
     state
         .store
         .thread_members
-        .get((channel_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .get((channel_id, user_id))
+        .or_unknown(Unknown::Member)?;
     remove_from_thread(&state, &access.channel, user_id)?;
     Ok(no_content())
 }

@@ -1,9 +1,11 @@
 //! Application commands: global and guild CRUD, bulk overwrite, and per-guild command
 //! permissions (with APPLICATION_COMMAND_PERMISSIONS_UPDATE).
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -28,26 +30,26 @@ const PERMISSION_CHANNEL: u8 = 3;
 
 /// Routes of this family.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/applications/{application_id}/commands",
-            get(list).post(create).put(overwrite),
-        )
-        .route(
-            "/applications/{application_id}/commands/{command_id}",
-            get(fetch).patch(edit).delete(remove),
-        )
-        .route(
-            "/applications/{application_id}/guilds/{guild_id}/commands",
-            get(list).post(create).put(overwrite),
-        )
+    // Global and guild commands share their handlers; the path says the scope.
+    let mut router = Router::new();
+    for base in [
+        "/applications/{application_id}",
+        "/applications/{application_id}/guilds/{guild_id}",
+    ] {
+        router = router
+            .route(
+                &format!("{base}/commands"),
+                get(list).post(create).put(overwrite),
+            )
+            .route(
+                &format!("{base}/commands/{{command_id}}"),
+                get(fetch).patch(edit).delete(remove),
+            );
+    }
+    router
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands/permissions",
             get(list_permissions),
-        )
-        .route(
-            "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}",
-            get(fetch).patch(edit).delete(remove),
         )
         .route(
             "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
@@ -83,13 +85,37 @@ struct CommandPath {
     command_id: Snowflake,
 }
 
+/// A command route's path: its application and, for guild commands, its guild.
+trait ScopePath: DeserializeOwned + Send {
+    /// The application and the guild (None: global commands).
+    fn scope(&self) -> (Snowflake, Option<Snowflake>);
+}
+
+impl ScopePath for CommandScope {
+    fn scope(&self) -> (Snowflake, Option<Snowflake>) {
+        (self.application_id, self.guild_id)
+    }
+}
+
+impl ScopePath for CommandPath {
+    fn scope(&self) -> (Snowflake, Option<Snowflake>) {
+        (self.application_id, self.guild_id)
+    }
+}
+
+/// A command route's path `P` once the caller owns its application (and a guild scope holds
+/// the application's bot), plus the request body `B` when there is one. Discord's order: 401,
+/// path 50035, the body's 50035/50109, then 10002/10004/50001 for the scope.
+struct InCommandScope<P, B = ()>(AppState, (Snowflake, Option<Snowflake>), P, B);
+
+/// A command collection route (global or one guild's).
+type Scope<B = ()> = InCommandScope<CommandScope, B>;
+/// A route of one command.
+type OneCommand<B = ()> = InCommandScope<CommandPath, B>;
+
 /// The caller must own the application; a guild scope must also hold its bot.
-fn check_scope(
-    state: &AppState,
-    auth: &Auth,
-    application_id: Snowflake,
-    guild_id: Option<Snowflake>,
-) -> Result<(), ApiError> {
+fn check_scope(state: &AppState, auth: &Auth, path: &impl ScopePath) -> Result<(), ApiError> {
+    let (application_id, guild_id) = path.scope();
     let app = state.own_application(application_id, &auth.user)?;
     if let Some(guild_id) = guild_id {
         guild_scope(state, &app, guild_id)?;
@@ -97,31 +123,44 @@ fn check_scope(
     Ok(())
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(CommandScope {
-        application_id,
-        guild_id,
-    }): Ids<CommandScope>,
-) -> ApiResult {
+impl<P: ScopePath> FromRequestParts<AppState> for InCommandScope<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        let Ids(path) = Ids::<P>::from_request_parts(parts, state).await?;
+        check_scope(state, &auth, &path)?;
+        Ok(InCommandScope(state.clone(), path.scope(), path, ()))
+    }
+}
+
+impl<P: ScopePath, B> FromRequest<AppState> for InCommandScope<P, B>
+where
+    B: FromRequest<AppState>,
+    ApiError: From<B::Rejection>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let auth = Auth::from_request_parts(&mut parts, state).await?;
+        let Ids(path) = Ids::<P>::from_request_parts(&mut parts, state).await?;
+        let body = B::from_request(Request::from_parts(parts, body), state).await?;
+        check_scope(state, &auth, &path)?;
+        Ok(InCommandScope(state.clone(), path.scope(), path, body))
+    }
+}
+
+async fn list(InCommandScope(state, (application_id, guild_id), _, _): Scope) -> ApiResult {
     let state = &state;
-    check_scope(state, &auth, application_id, guild_id)?;
     let commands = scope_commands(state, application_id, guild_id)?;
     Ok(ok(Value::Array(commands.iter().map(render).collect())))
 }
 
 async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(CommandScope {
-        application_id,
-        guild_id,
-    }): Ids<CommandScope>,
-    Body(body): Body<Value>,
+    InCommandScope(state, (application_id, guild_id), _, Body(body)): Scope<Body<Value>>,
 ) -> ApiResult {
     let state = &state;
-    check_scope(state, &auth, application_id, guild_id)?;
     let mut checks = Validator::default();
     let command = build_command(&mut checks, "", &body, application_id, guild_id);
     checks.finish()?;
@@ -161,16 +200,9 @@ async fn create(
 }
 
 async fn overwrite(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(CommandScope {
-        application_id,
-        guild_id,
-    }): Ids<CommandScope>,
-    Body(body): Body<Value>,
+    InCommandScope(state, (application_id, guild_id), _, Body(body)): Scope<Body<Value>>,
 ) -> ApiResult {
     let state = &state;
-    check_scope(state, &auth, application_id, guild_id)?;
     let Some(items) = body.as_array() else {
         return Err(ApiError::invalid_field(
             "",
@@ -273,32 +305,19 @@ fn load_command(
 }
 
 async fn fetch(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(CommandPath {
-        application_id,
-        guild_id,
-        command_id,
-    }): Ids<CommandPath>,
+    InCommandScope(state, (application_id, guild_id), path, _): OneCommand,
 ) -> ApiResult {
+    let command_id = path.command_id;
     let state = &state;
-    check_scope(state, &auth, application_id, guild_id)?;
     let command = load_command(state, application_id, guild_id, command_id)?;
     Ok(ok(render(&command)))
 }
 
 async fn edit(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(CommandPath {
-        application_id,
-        guild_id,
-        command_id,
-    }): Ids<CommandPath>,
-    Body(body): Body<Value>,
+    InCommandScope(state, (application_id, guild_id), path, Body(body)): OneCommand<Body<Value>>,
 ) -> ApiResult {
+    let command_id = path.command_id;
     let state = &state;
-    check_scope(state, &auth, application_id, guild_id)?;
     let Some(patch) = body.as_object() else {
         return Err(ApiError::invalid_field(
             "",
@@ -350,16 +369,10 @@ async fn edit(
 }
 
 async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(CommandPath {
-        application_id,
-        guild_id,
-        command_id,
-    }): Ids<CommandPath>,
+    InCommandScope(state, (application_id, guild_id), path, _): OneCommand,
 ) -> ApiResult {
+    let command_id = path.command_id;
     let state = &state;
-    check_scope(state, &auth, application_id, guild_id)?;
     state
         .store
         .commands

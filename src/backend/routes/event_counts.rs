@@ -7,7 +7,7 @@ use axum::Router;
 use serde_json::json;
 
 use super::{ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use crate::backend::error::{ApiError, OrUnknown, Unknown};
 use crate::backend::extract::{Auth, Ids, InGuild};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
@@ -33,8 +33,8 @@ async fn user_counts(
     state
         .store
         .scheduled_events
-        .get((guild_id, event_id))?
-        .ok_or(ApiError::NotFound(Unknown::ScheduledEvent))?;
+        .get((guild_id, event_id))
+        .or_unknown(Unknown::ScheduledEvent)?;
     let requested: Vec<String> = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .filter(|(key, _)| {
             key == "guild_scheduled_event_exception_ids"

@@ -54,8 +54,31 @@ impl Harness {
         out
     }
 
-    fn names(&mut self) -> Vec<&'static str> {
-        self.drain().iter().map(|e| e.name).collect()
+    /// Calls as `token` and returns the answer with the events the call published.
+    async fn act(
+        &mut self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (Value, Vec<Arc<Event>>) {
+        let (_, answer) = self.call(method, path, token, body).await;
+        (answer, self.drain())
+    }
+
+    /// Calls as `token` and asserts the names of the events the call published, in order.
+    async fn expect(
+        &mut self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+        names: &[&str],
+    ) -> Value {
+        let (answer, events) = self.act(token, method, path, body).await;
+        let published: Vec<&str> = events.iter().map(|e| e.name).collect();
+        assert_eq!(published, names, "{method} {path}");
+        answer
     }
 }
 
@@ -66,6 +89,8 @@ fn guild_channel(guild: u64, channel: u64) -> Audience {
         required_permission: 0,
     }
 }
+
+const BOT: &str = "Bot bot";
 
 #[tokio::test]
 async fn message_lifecycle_publishes_create_update_delete_bulk() {
@@ -89,23 +114,17 @@ async fn message_lifecycle_publishes_create_update_delete_bulk() {
     assert_eq!(create.data["member"]["roles"], json!(["101"]));
     assert!(create.data["mentions"][0]["member"]["joined_at"].is_string());
     assert_eq!(create.data["content"], "hi <@13>");
-    let id = message["id"].as_str().unwrap().to_string();
-    h.bot(
-        "PATCH",
-        &format!("/channels/110/messages/{id}"),
-        json!({"content": "edited"}),
-    )
-    .await;
-    let update = h.drain();
+    let path = format!("/channels/110/messages/{}", message["id"].as_str().unwrap());
+    let (_, update) = h
+        .act(BOT, "PATCH", &path, json!({"content": "edited"}))
+        .await;
     assert_eq!(update[0].name, "MESSAGE_UPDATE");
     assert_eq!(update[0].data["content"], "edited");
-    h.bot("DELETE", &format!("/channels/110/messages/{id}"), json!({}))
-        .await;
-    let delete = h.drain();
+    let (_, delete) = h.act(BOT, "DELETE", &path, json!({})).await;
     assert_eq!(delete[0].name, "MESSAGE_DELETE");
     assert_eq!(
         delete[0].data,
-        json!({"id": id, "channel_id": "110", "guild_id": "100"})
+        json!({"id": message["id"], "channel_id": "110", "guild_id": "100"})
     );
     let (_, a) = h
         .bot("POST", "/channels/110/messages", json!({"content": "a"}))
@@ -114,18 +133,15 @@ async fn message_lifecycle_publishes_create_update_delete_bulk() {
         .bot("POST", "/channels/110/messages", json!({"content": "b"}))
         .await;
     h.drain();
-    h.bot(
-        "POST",
-        "/channels/110/messages/bulk-delete",
-        json!({"messages": [a["id"], b["id"]]}),
-    )
-    .await;
-    let bulk = h.drain();
+    let ids = json!({"messages": [a["id"], b["id"]]});
+    let (_, bulk) = h
+        .act(BOT, "POST", "/channels/110/messages/bulk-delete", ids)
+        .await;
     assert_eq!(bulk[0].name, "MESSAGE_DELETE_BULK");
     assert_eq!(bulk[0].data["ids"], json!([a["id"], b["id"]]));
-    h.call("POST", "/channels/110/typing", "bob", json!({}))
+    let (_, typing) = h
+        .act("bob", "POST", "/channels/110/typing", json!({}))
         .await;
-    let typing = h.drain();
     assert_eq!(typing[0].name, "TYPING_START");
     assert_eq!(typing[0].intents, intents::GUILD_MESSAGE_TYPING);
     assert_eq!(typing[0].data["user_id"], "13");
@@ -142,148 +158,136 @@ async fn reactions_and_pins_publish_their_events() {
             json!({"content": "x"}),
         )
         .await;
-    let base = format!("/channels/110/messages/{}", message["id"].as_str().unwrap());
+    let id = message["id"].as_str().unwrap();
+    let base = format!("/channels/110/messages/{id}");
+    let thumbs = format!("{base}/reactions/%F0%9F%91%8D");
     h.drain();
-    h.bot(
-        "PUT",
-        &format!("{base}/reactions/%F0%9F%91%8D/@me"),
-        json!({}),
-    )
-    .await;
-    let add = h.drain();
+    let (_, add) = h.act(BOT, "PUT", &format!("{thumbs}/@me"), json!({})).await;
     assert_eq!(add[0].name, "MESSAGE_REACTION_ADD");
     assert_eq!(add[0].intents, intents::GUILD_MESSAGE_REACTIONS);
     assert_eq!(add[0].data["emoji"], json!({"id": null, "name": "👍"}));
     assert_eq!(add[0].data["message_author_id"], "13");
     assert_eq!(add[0].data["member"]["user"]["id"], "12");
-    h.bot(
+    let mine = format!("{thumbs}/@me");
+    h.expect(
+        BOT,
         "DELETE",
-        &format!("{base}/reactions/%F0%9F%91%8D/@me"),
+        &mine,
         json!({}),
+        &["MESSAGE_REACTION_REMOVE"],
     )
     .await;
-    assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE"]);
-    h.call(
-        "PUT",
-        &format!("{base}/reactions/%F0%9F%91%8D/@me"),
-        "bob",
-        json!({}),
-    )
-    .await;
-    h.drain();
-    h.bot(
+    h.act("bob", "PUT", &mine, json!({})).await;
+    h.expect(
+        BOT,
         "DELETE",
-        &format!("{base}/reactions/%F0%9F%91%8D"),
+        &thumbs,
         json!({}),
+        &["MESSAGE_REACTION_REMOVE_EMOJI"],
     )
     .await;
-    assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE_EMOJI"]);
-    h.bot("DELETE", &format!("{base}/reactions"), json!({}))
-        .await;
-    assert_eq!(h.names(), vec!["MESSAGE_REACTION_REMOVE_ALL"]);
-    h.bot(
+    let all = format!("{base}/reactions");
+    h.expect(
+        BOT,
+        "DELETE",
+        &all,
+        json!({}),
+        &["MESSAGE_REACTION_REMOVE_ALL"],
+    )
+    .await;
+    let pinned = ["MESSAGE_UPDATE", "CHANNEL_PINS_UPDATE", "MESSAGE_CREATE"];
+    h.expect(
+        BOT,
         "PUT",
-        &format!("/channels/110/pins/{}", message["id"].as_str().unwrap()),
+        &format!("/channels/110/pins/{id}"),
         json!({}),
+        &pinned,
     )
     .await;
-    assert_eq!(
-        h.names(),
-        vec!["MESSAGE_UPDATE", "CHANNEL_PINS_UPDATE", "MESSAGE_CREATE"]
-    );
 }
 
 #[tokio::test]
 async fn guild_structure_changes_publish_channel_role_and_member_events() {
     let mut h = Harness::new();
-    let (_, channel) = h
-        .bot("POST", "/guilds/100/channels", json!({"name": "new"}))
+    let (channel, events) = h
+        .act(BOT, "POST", "/guilds/100/channels", json!({"name": "new"}))
         .await;
-    let events = h.drain();
     assert_eq!(events[0].name, "CHANNEL_CREATE");
     assert_eq!(events[0].intents, intents::GUILDS);
-    let cid = channel["id"].as_str().unwrap().to_string();
-    h.bot("PATCH", &format!("/channels/{cid}"), json!({"topic": "t"}))
-        .await;
-    assert_eq!(h.names(), vec!["CHANNEL_UPDATE"]);
-    h.bot(
-        "PUT",
-        &format!("/channels/{cid}/permissions/13"),
-        json!({"type": 1, "deny": "1024"}),
+    let path = format!("/channels/{}", channel["id"].as_str().unwrap());
+    h.expect(
+        BOT,
+        "PATCH",
+        &path,
+        json!({"topic": "t"}),
+        &["CHANNEL_UPDATE"],
     )
     .await;
-    assert_eq!(h.names(), vec!["CHANNEL_UPDATE"]);
-    h.bot("DELETE", &format!("/channels/{cid}"), json!({}))
+    let overwrite = json!({"type": 1, "deny": "1024"});
+    let bob = format!("{path}/permissions/13");
+    h.expect(BOT, "PUT", &bob, overwrite, &["CHANNEL_UPDATE"])
         .await;
-    assert_eq!(h.names(), vec!["CHANNEL_DELETE"]);
+    h.expect(BOT, "DELETE", &path, json!({}), &["CHANNEL_DELETE"])
+        .await;
 
-    let (_, role) = h
-        .bot("POST", "/guilds/100/roles", json!({"name": "r"}))
+    let (role, created) = h
+        .act(BOT, "POST", "/guilds/100/roles", json!({"name": "r"}))
         .await;
-    let created = h.drain();
     assert_eq!(created[0].name, "GUILD_ROLE_CREATE");
     assert_eq!(created[0].data["role"]["name"], "r");
     let rid = role["id"].as_str().unwrap().to_string();
-    h.bot(
-        "PATCH",
-        &format!("/guilds/100/roles/{rid}"),
-        json!({"name": "r2"}),
-    )
-    .await;
-    assert_eq!(h.names(), vec!["GUILD_ROLE_UPDATE"]);
-    h.bot(
-        "PUT",
-        &format!("/guilds/100/members/13/roles/{rid}"),
-        json!({}),
-    )
-    .await;
-    let member = h.drain();
+    let role_path = format!("/guilds/100/roles/{rid}");
+    let renamed = json!({"name": "r2"});
+    h.expect(BOT, "PATCH", &role_path, renamed, &["GUILD_ROLE_UPDATE"])
+        .await;
+    let grant = format!("/guilds/100/members/13/roles/{rid}");
+    let (_, member) = h.act(BOT, "PUT", &grant, json!({})).await;
     assert_eq!(member[0].name, "GUILD_MEMBER_UPDATE");
     assert_eq!(member[0].intents, intents::GUILD_MEMBERS);
     assert_eq!(member[0].data["roles"], json!([rid]));
-    h.bot("DELETE", &format!("/guilds/100/roles/{rid}"), json!({}))
+    let deleted = ["GUILD_ROLE_DELETE", "GUILD_MEMBER_UPDATE"];
+    h.expect(BOT, "DELETE", &role_path, json!({}), &deleted)
         .await;
-    assert_eq!(h.names(), vec!["GUILD_ROLE_DELETE", "GUILD_MEMBER_UPDATE"]);
 
-    h.call("PATCH", "/guilds/100", "alice", json!({"name": "Renamed"}))
+    let (_, update) = h
+        .act("alice", "PATCH", "/guilds/100", json!({"name": "Renamed"}))
         .await;
-    let update = h.drain();
     assert_eq!(update[0].name, "GUILD_UPDATE");
     assert_eq!(update[0].data["name"], "Renamed");
-    h.bot(
+    let emoji = json!({"name": "blob", "image": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="});
+    h.expect(
+        BOT,
         "POST",
         "/guilds/100/emojis",
-        json!({"name": "blob", "image": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="}),
+        emoji,
+        &["GUILD_EMOJIS_UPDATE"],
     )
     .await;
-    assert_eq!(h.names(), vec!["GUILD_EMOJIS_UPDATE"]);
-    h.bot("POST", "/channels/110/webhooks", json!({"name": "hook"}))
+    let hook = json!({"name": "hook"});
+    h.expect(
+        BOT,
+        "POST",
+        "/channels/110/webhooks",
+        hook,
+        &["WEBHOOKS_UPDATE"],
+    )
+    .await;
+    let thread_events = [
+        "THREAD_MEMBERS_UPDATE",
+        "THREAD_MEMBER_UPDATE",
+        "THREAD_CREATE",
+    ];
+    let thread = json!({"name": "t", "type": 11});
+    let thread = h
+        .expect(BOT, "POST", "/channels/110/threads", thread, &thread_events)
         .await;
-    assert_eq!(h.names(), vec!["WEBHOOKS_UPDATE"]);
-    let (_, thread) = h
-        .bot(
-            "POST",
-            "/channels/110/threads",
-            json!({"name": "t", "type": 11}),
-        )
-        .await;
-    let thread_events = h.names();
-    assert_eq!(
-        thread_events,
-        vec![
-            "THREAD_MEMBERS_UPDATE",
-            "THREAD_MEMBER_UPDATE",
-            "THREAD_CREATE"
-        ]
-    );
     assert_eq!(thread["type"], 11);
 }
 
 #[tokio::test]
 async fn joins_kicks_and_bans_reach_the_guild_and_the_user() {
     let mut h = Harness::new();
-    let (_, invite) = h.bot("POST", "/channels/110/invites", json!({})).await;
-    let created = h.drain();
+    let (invite, created) = h.act(BOT, "POST", "/channels/110/invites", json!({})).await;
     assert_eq!(created[0].name, "INVITE_CREATE");
     assert_eq!(
         created[0].audience,
@@ -293,14 +297,8 @@ async fn joins_kicks_and_bans_reach_the_guild_and_the_user() {
             required_permission: bits::MANAGE_CHANNELS
         }
     );
-    h.call(
-        "POST",
-        &format!("/invites/{}", invite["code"].as_str().unwrap()),
-        "carol",
-        json!({}),
-    )
-    .await;
-    let joined = h.drain();
+    let code = format!("/invites/{}", invite["code"].as_str().unwrap());
+    let (_, joined) = h.act("carol", "POST", &code, json!({})).await;
     assert_eq!(joined[0].name, "GUILD_MEMBER_ADD");
     assert_eq!(joined[0].data["guild_id"], "100");
     assert_eq!(joined[1].name, "GUILD_CREATE");
@@ -312,39 +310,40 @@ async fn joins_kicks_and_bans_reach_the_guild_and_the_user() {
         .unwrap()
         .iter()
         .any(|c| c["id"] == "110"));
-    h.bot("DELETE", "/guilds/100/members/14", json!({})).await;
-    let kicked = h.drain();
+    let (_, kicked) = h
+        .act(BOT, "DELETE", "/guilds/100/members/14", json!({}))
+        .await;
     assert_eq!(kicked[0].name, "GUILD_MEMBER_REMOVE");
     assert_eq!(kicked[1].name, "GUILD_DELETE");
     assert_eq!(kicked[1].audience, Audience::Users(vec![Snowflake(14)]));
-    h.bot("PUT", "/guilds/100/bans/13", json!({})).await;
-    assert_eq!(
-        h.names(),
-        vec!["GUILD_MEMBER_REMOVE", "GUILD_DELETE", "GUILD_BAN_ADD"]
-    );
-    h.bot("DELETE", "/guilds/100/bans/13", json!({})).await;
-    assert_eq!(h.names(), vec!["GUILD_BAN_REMOVE"]);
+    let banned = ["GUILD_MEMBER_REMOVE", "GUILD_DELETE", "GUILD_BAN_ADD"];
+    h.expect(BOT, "PUT", "/guilds/100/bans/13", json!({}), &banned)
+        .await;
+    h.expect(
+        BOT,
+        "DELETE",
+        "/guilds/100/bans/13",
+        json!({}),
+        &["GUILD_BAN_REMOVE"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn dms_user_updates_and_audit_entries_go_to_the_right_people() {
     let mut h = Harness::new();
-    let (_, dm) = h
-        .call(
+    let (dm, _) = h
+        .act(
+            "carol",
             "POST",
             "/users/@me/channels",
-            "carol",
             json!({"recipient_id": "12"}),
         )
         .await;
-    h.call(
-        "POST",
-        &format!("/channels/{}/messages", dm["id"].as_str().unwrap()),
-        "carol",
-        json!({"content": "psst"}),
-    )
-    .await;
-    let events = h.drain();
+    let messages = format!("/channels/{}/messages", dm["id"].as_str().unwrap());
+    let (_, events) = h
+        .act("carol", "POST", &messages, json!({"content": "psst"}))
+        .await;
     let message = events.iter().find(|e| e.name == "MESSAGE_CREATE").unwrap();
     assert_eq!(
         message.audience,
@@ -352,14 +351,14 @@ async fn dms_user_updates_and_audit_entries_go_to_the_right_people() {
     );
     assert_eq!(message.intents, intents::DIRECT_MESSAGES);
     assert!(message.data.get("guild_id").is_none());
-    h.call(
-        "PATCH",
-        "/users/@me",
-        "bob",
-        json!({"global_name": "Bobby"}),
-    )
-    .await;
-    let update = h.drain();
+    let (_, update) = h
+        .act(
+            "bob",
+            "PATCH",
+            "/users/@me",
+            json!({"global_name": "Bobby"}),
+        )
+        .await;
     assert_eq!(update[0].name, "USER_UPDATE");
     assert_eq!(update[0].audience, Audience::Users(vec![Snowflake(13)]));
     // Audit log entries are for those who can read the audit log.
@@ -406,13 +405,9 @@ async fn failed_requests_publish_nothing() {
 #[tokio::test]
 async fn opening_a_dm_tells_the_opening_user_but_not_bots() {
     let mut h = Harness::new();
+    let open = json!({"recipient_id": "12"});
     let (status, dm) = h
-        .call(
-            "POST",
-            "/users/@me/channels",
-            "carol",
-            json!({"recipient_id": "12"}),
-        )
+        .call("POST", "/users/@me/channels", "carol", open.clone())
         .await;
     assert_eq!(status, 200);
     let events = h.drain();
@@ -421,16 +416,10 @@ async fn opening_a_dm_tells_the_opening_user_but_not_bots() {
     assert_eq!(events[0].audience, Audience::Users(vec![Snowflake(14)]));
     assert_eq!(events[0].data["id"], dm["id"]);
     // Opening it again creates nothing new.
-    h.call(
-        "POST",
-        "/users/@me/channels",
-        "carol",
-        json!({"recipient_id": "12"}),
-    )
-    .await;
-    assert!(h.drain().is_empty());
-    // A bot opening a DM gets no CHANNEL_CREATE (Discord sends none for DMs to bots).
-    h.bot("POST", "/users/@me/channels", json!({"recipient_id": "13"}))
+    h.expect("carol", "POST", "/users/@me/channels", open, &[])
         .await;
-    assert!(h.drain().is_empty());
+    // A bot opening a DM gets no CHANNEL_CREATE (Discord sends none for DMs to bots).
+    let open = json!({"recipient_id": "13"});
+    h.expect(BOT, "POST", "/users/@me/channels", open, &[])
+        .await;
 }

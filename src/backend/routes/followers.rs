@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::ChannelFollower;
-use crate::backend::extract::{Auth, Body, Ids, Reason};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason};
 use crate::backend::model::{audit_action, channel_type, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::snowflake::Snowflake;
@@ -39,12 +39,11 @@ async fn follow(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<FollowBody>,
+    InChannel(source, Body(body)): InChannel<0, Body<FollowBody>>,
 ) -> ApiResult {
     let mut checks = Validator::default();
     checks.required("webhook_channel_id", body.webhook_channel_id.as_ref());
     checks.finish()?;
-    let source = state.channel_access(channel_id, &auth.user)?;
     if source.channel.kind != channel_type::GUILD_ANNOUNCEMENT {
         return Err(wrong_type());
     }

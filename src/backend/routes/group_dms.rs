@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use crate::backend::error::{ApiError, OrUnknown, Unknown};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, InChannel};
 use crate::backend::model::{channel_type, Channel};
@@ -71,15 +71,12 @@ async fn add_recipient(
     Ids((channel_id, user_id)): Ids<(Snowflake, Snowflake)>,
     InChannel(access, _): InChannel<0, Body<AddBody>>,
 ) -> ApiResult {
-    let added = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let added = state.store.user(user_id).or_unknown(Unknown::User)?;
     let _guard = state.store.lock();
     let mut channel = state
         .store
-        .channel(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::Channel))?;
+        .channel(channel_id)
+        .or_unknown(Unknown::Channel)?;
     let mut recipients = channel.recipient_ids.clone().unwrap_or_default();
     match access.channel.kind {
         channel_type::DM => {
@@ -150,8 +147,8 @@ async fn remove_recipient(
     let _guard = state.store.lock();
     let mut channel = state
         .store
-        .channel(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::Channel))?;
+        .channel(channel_id)
+        .or_unknown(Unknown::Channel)?;
     if user_id != auth.id() && channel.owner_id != Some(auth.id()) {
         return Err(ApiError::MissingPermissions);
     }
@@ -159,10 +156,7 @@ async fn remove_recipient(
     if !recipients.contains(&user_id) {
         return Err(ApiError::NotFound(Unknown::User));
     }
-    let removed = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let removed = state.store.user(user_id).or_unknown(Unknown::User)?;
     recipients.retain(|id| *id != user_id);
     state.store.user_dms.remove((user_id, channel.id))?;
     let farewell = render_for(&state, &channel, user_id)?;

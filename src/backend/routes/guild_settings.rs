@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extra::{Onboarding, WelcomeChannel, WelcomeScreen};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, channel_type};
@@ -239,10 +239,7 @@ async fn edit_widget_settings(
     }
     let (old, guild) = {
         let _guard = state.store.lock();
-        let mut guild = state
-            .store
-            .guild(guild_id)?
-            .ok_or(ApiError::NotFound(Unknown::Guild))?;
+        let mut guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
         let old = guild.clone();
         set_if_present(&mut guild.widget_enabled, body.enabled);
         set_if_present(&mut guild.widget_channel_id, body.channel_id);
@@ -287,10 +284,7 @@ async fn edit_widget_settings(
 /// @everyone can see; members and presence count need the gateway's presence data, which
 /// this route does not read, so they are empty.
 async fn widget_json(State(state): State<AppState>, Ids(guild_id): Ids<Snowflake>) -> ApiResult {
-    let guild = state
-        .store
-        .guild(guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
     if !guild.widget_enabled {
         return Err(ApiError::forbidden(50004, "Widget Disabled"));
     }
@@ -356,10 +350,7 @@ async fn widget_png(
             ))
         }
     };
-    let guild = state
-        .store
-        .guild(guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
     if !guild.widget_enabled {
         return Err(ApiError::forbidden(50004, "Widget Disabled"));
     }

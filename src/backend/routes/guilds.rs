@@ -8,8 +8,8 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use super::{created, no_content, ok, ok_list, set_image, ApiResult};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -20,7 +20,7 @@ use crate::backend::services::guilds::{
     guild_create_payload, insert_guild, normalise_channel_name,
 };
 use crate::backend::services::images::store_image;
-use crate::backend::services::patch;
+use crate::backend::services::patch::{self, set_if_present};
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{changes, AppState, GuildAccess};
 use crate::backend::store::Store;
@@ -95,7 +95,6 @@ struct CreateGuild {
     system_channel_id: Option<Snowflake>,
 }
 
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn create_guild(
     State(state): State<AppState>,
     auth: Auth,
@@ -128,9 +127,51 @@ async fn create_guild(
     guild.afk_timeout = body.afk_timeout.unwrap_or(300);
     // Placeholder ids in the body map to real ones; the first role is @everyone.
     let mut ids: HashMap<Snowflake, Snowflake> = HashMap::new();
+    let (everyone_permissions, extra_roles) =
+        build_create_roles(store, id, body.roles.unwrap_or_default(), &mut ids)?;
+    let channels = match body.channels {
+        Some(specs) if !specs.is_empty() => build_create_channels(store, id, specs, &mut ids)?,
+        _ => {
+            let channels = default_guild_channels(store, id);
+            guild.system_channel_id = Some(channels[1].id);
+            channels
+        }
+    };
+    if let Some(system) = body.system_channel_id {
+        guild.system_channel_id = ids.get(&system).copied();
+    }
+    if let Some(afk) = body.afk_channel_id {
+        guild.afk_channel_id = ids.get(&afk).copied();
+    }
+    insert_guild(store, &guild, everyone_permissions)?;
+    for role in &extra_roles {
+        store.roles.put((id, role.id), role)?;
+    }
+    for channel in &channels {
+        store.put_channel(channel)?;
+    }
+    store.flush_async().await?;
+    state.publish(Dispatch::users(
+        "GUILD_CREATE",
+        vec![auth.id()],
+        intents::GUILDS,
+        guild_create_payload(store, &guild, auth.id())?,
+    ));
+    Ok(created(render::guild(store, &guild, false)?))
+}
+
+/// The roles of a guild-create body: the first one's permissions are @everyone's (its
+/// placeholder id maps to the guild id), the others become new roles. Returns @everyone's
+/// permissions and the new roles; placeholder ids are recorded in `ids`.
+fn build_create_roles(
+    store: &Store,
+    guild_id: Snowflake,
+    specs: Vec<CreateGuildRole>,
+    ids: &mut HashMap<Snowflake, Snowflake>,
+) -> Result<(u64, Vec<Role>), ApiError> {
     let mut everyone_permissions = bits::EVERYONE_DEFAULT;
     let mut extra_roles = Vec::new();
-    for (index, spec) in body.roles.unwrap_or_default().into_iter().enumerate() {
+    for (index, spec) in specs.into_iter().enumerate() {
         let permissions = spec
             .permissions
             .as_deref()
@@ -147,7 +188,7 @@ async fn create_guild(
         if index == 0 {
             everyone_permissions = permissions.unwrap_or(everyone_permissions);
             if let Some(placeholder) = spec.id {
-                ids.insert(placeholder, id);
+                ids.insert(placeholder, guild_id);
             }
             continue;
         }
@@ -174,87 +215,74 @@ async fn create_guild(
             tags: None,
         });
     }
+    Ok((everyone_permissions, extra_roles))
+}
+
+/// The channels of a guild-create body, in order; every placeholder id gets its real id first
+/// so `parent_id` may name a later channel.
+fn build_create_channels(
+    store: &Store,
+    guild_id: Snowflake,
+    specs: Vec<CreateGuildChannel>,
+    ids: &mut HashMap<Snowflake, Snowflake>,
+) -> Result<Vec<Channel>, ApiError> {
+    for spec in &specs {
+        let channel_id = store.next_id();
+        if let Some(placeholder) = spec.id {
+            ids.insert(placeholder, channel_id);
+        }
+    }
     let mut channels = Vec::new();
-    match body.channels {
-        Some(specs) if !specs.is_empty() => {
-            for spec in &specs {
-                let channel_id = store.next_id();
-                if let Some(placeholder) = spec.id {
-                    ids.insert(placeholder, channel_id);
-                }
-            }
-            for (index, spec) in specs.into_iter().enumerate() {
-                if !channel_type::is_guild_creatable(spec.kind) {
-                    return Err(ApiError::invalid_field(
-                        &format!("channels.{index}.type"),
-                        "BASE_TYPE_CHOICES",
-                        "Value must be one of {0, 2, 4, 5, 13, 15, 16}.",
-                    ));
-                }
-                let channel_id = match spec.id {
-                    Some(placeholder) => ids[&placeholder],
-                    None => store.next_id(),
-                };
-                let mut channel = Channel::new_in_guild(
-                    channel_id,
-                    id,
-                    spec.kind,
-                    &normalise_channel_name(spec.kind, &spec.name),
-                );
-                channel.position = Some(index as i64);
-                channel.parent_id = spec.parent_id.and_then(|p| ids.get(&p).copied());
-                channel.topic = spec.topic;
-                channels.push(channel);
-            }
+    for (index, spec) in specs.into_iter().enumerate() {
+        if !channel_type::is_guild_creatable(spec.kind) {
+            return Err(ApiError::invalid_field(
+                &format!("channels.{index}.type"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {0, 2, 4, 5, 13, 15, 16}.",
+            ));
         }
-        _ => {
-            let text_category = store.next_id();
-            let voice_category = store.next_id();
-            let mut category = Channel::new_in_guild(
-                text_category,
-                id,
-                channel_type::GUILD_CATEGORY,
-                "Text Channels",
-            );
-            category.position = Some(0);
-            let mut general =
-                Channel::new_in_guild(store.next_id(), id, channel_type::GUILD_TEXT, "general");
-            general.parent_id = Some(text_category);
-            let mut voice_cat = Channel::new_in_guild(
-                voice_category,
-                id,
-                channel_type::GUILD_CATEGORY,
-                "Voice Channels",
-            );
-            voice_cat.position = Some(1);
-            let mut voice =
-                Channel::new_in_guild(store.next_id(), id, channel_type::GUILD_VOICE, "General");
-            voice.parent_id = Some(voice_category);
-            guild.system_channel_id = Some(general.id);
-            channels.extend([category, general, voice_cat, voice]);
-        }
+        let channel_id = match spec.id {
+            Some(placeholder) => ids[&placeholder],
+            None => store.next_id(),
+        };
+        let mut channel = Channel::new_in_guild(
+            channel_id,
+            guild_id,
+            spec.kind,
+            &normalise_channel_name(spec.kind, &spec.name),
+        );
+        channel.position = Some(index as i64);
+        channel.parent_id = spec.parent_id.and_then(|p| ids.get(&p).copied());
+        channel.topic = spec.topic;
+        channels.push(channel);
     }
-    if let Some(system) = body.system_channel_id {
-        guild.system_channel_id = ids.get(&system).copied();
+    Ok(channels)
+}
+
+/// A new guild's channels when the body names none: a text and a voice category, each with
+/// one channel; `general` (index 1) is the system channel.
+fn default_guild_channels(store: &Store, guild_id: Snowflake) -> Vec<Channel> {
+    let categories = [store.next_id(), store.next_id()];
+    let layout = [
+        ("Text Channels", channel_type::GUILD_TEXT, "general"),
+        ("Voice Channels", channel_type::GUILD_VOICE, "General"),
+    ];
+    let mut channels = Vec::new();
+    for (index, (category_id, (category_name, kind, name))) in
+        categories.into_iter().zip(layout).enumerate()
+    {
+        let mut category = Channel::new_in_guild(
+            category_id,
+            guild_id,
+            channel_type::GUILD_CATEGORY,
+            category_name,
+        );
+        category.position = Some(index as i64);
+        let mut child = Channel::new_in_guild(store.next_id(), guild_id, kind, name);
+        child.parent_id = Some(category_id);
+        channels.extend([category, child]);
     }
-    if let Some(afk) = body.afk_channel_id {
-        guild.afk_channel_id = ids.get(&afk).copied();
-    }
-    insert_guild(store, &guild, everyone_permissions)?;
-    for role in &extra_roles {
-        store.roles.put((id, role.id), role)?;
-    }
-    for channel in &channels {
-        store.put_channel(channel)?;
-    }
-    store.flush_async().await?;
-    state.publish(Dispatch::users(
-        "GUILD_CREATE",
-        vec![auth.id()],
-        intents::GUILDS,
-        guild_create_payload(store, &guild, auth.id())?,
-    ));
-    Ok(created(render::guild(store, &guild, false)?))
+    channels
 }
 
 #[derive(Deserialize)]
@@ -282,10 +310,7 @@ async fn preview(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let guild = state
-        .store
-        .guild(guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
     if state.store.member(guild_id, auth.id())?.is_none()
         && !guild.features.iter().any(|f| f == "DISCOVERABLE")
     {
@@ -344,7 +369,6 @@ fn check_guild_channel(
     Ok(())
 }
 
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn patch_guild(
     State(state): State<AppState>,
     auth: Auth,
@@ -353,6 +377,53 @@ async fn patch_guild(
     InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<PatchGuild>>,
 ) -> ApiResult {
     let store = &state.store;
+    validate_patch_guild(store, guild_id, &access, &body)?;
+    let (old, guild) = {
+        let _guard = store.lock();
+        let mut guild = store.guild(guild_id).or_unknown(Unknown::Guild)?;
+        let old = guild.clone();
+        apply_patch_guild(store, &mut guild, body)?;
+        store.guilds.put(guild_id, &guild)?;
+        (old, guild)
+    };
+    let before = serde_json::to_value(&old).unwrap_or_default();
+    let after = serde_json::to_value(&guild).unwrap_or_default();
+    let diff = before
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(key, old)| (key.as_str(), old.clone(), after[key].clone()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    state.audit(
+        guild_id,
+        auth.id(),
+        audit_action::GUILD_UPDATE,
+        Some(guild_id),
+        changes(diff),
+        None,
+        reason,
+    )?;
+    let data = render::guild(store, &guild, false)?;
+    state.publish(Dispatch::guild(
+        "GUILD_UPDATE",
+        guild_id,
+        intents::GUILDS,
+        data.clone(),
+    ));
+    Ok(ok(data))
+}
+
+/// The field checks of a guild PATCH (50035 with every failing field); transferring ownership
+/// is for the owner alone (50013).
+fn validate_patch_guild(
+    store: &Store,
+    guild_id: Snowflake,
+    access: &GuildAccess,
+    body: &PatchGuild,
+) -> Result<(), ApiError> {
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 2, 100);
     checks.range(
@@ -405,107 +476,50 @@ async fn patch_guild(
             checks.add("owner_id", "GUILD_OWNER_INVALID", "Unknown member");
         }
     }
-    checks.finish()?;
-    let (old, guild) = {
-        let _guard = store.lock();
-        let mut guild = store
-            .guild(guild_id)?
-            .ok_or(ApiError::NotFound(Unknown::Guild))?;
-        let old = guild.clone();
-        if let Some(v) = body.name {
-            guild.name = v.trim().to_string();
-        }
-        if let Some(v) = body.verification_level {
-            guild.verification_level = v;
-        }
-        if let Some(v) = body.default_message_notifications {
-            guild.default_message_notifications = v;
-        }
-        if let Some(v) = body.explicit_content_filter {
-            guild.explicit_content_filter = v;
-        }
-        if let Some(v) = body.afk_channel_id {
-            guild.afk_channel_id = v;
-        }
-        if let Some(v) = body.afk_timeout {
-            guild.afk_timeout = v;
-        }
-        if let Some(v) = body.icon {
-            guild.icon = v
-                .map(|d| store_image(&state.store, &d, "icon"))
-                .transpose()?;
-        }
-        if let Some(v) = body.splash {
-            guild.splash = v
-                .map(|d| store_image(&state.store, &d, "splash"))
-                .transpose()?;
-        }
-        if let Some(v) = body.banner {
-            guild.banner = v
-                .map(|d| store_image(&state.store, &d, "banner"))
-                .transpose()?;
-        }
-        if let Some(v) = body.owner_id {
-            guild.owner_id = v;
-        }
-        if let Some(v) = body.system_channel_id {
-            guild.system_channel_id = v;
-        }
-        if let Some(v) = body.system_channel_flags {
-            guild.system_channel_flags = v;
-        }
-        if let Some(v) = body.rules_channel_id {
-            guild.rules_channel_id = v;
-        }
-        if let Some(v) = body.public_updates_channel_id {
-            guild.public_updates_channel_id = v;
-        }
-        if let Some(v) = body.safety_alerts_channel_id {
-            guild.safety_alerts_channel_id = v;
-        }
-        if let Some(v) = body.preferred_locale {
-            guild.preferred_locale = v;
-        }
-        if let Some(v) = body.features {
-            guild.features = v;
-        }
-        if let Some(v) = body.description {
-            guild.description = v;
-        }
-        if let Some(v) = body.premium_progress_bar_enabled {
-            guild.premium_progress_bar_enabled = v;
-        }
-        store.guilds.put(guild_id, &guild)?;
-        (old, guild)
-    };
-    let before = serde_json::to_value(&old).unwrap_or_default();
-    let after = serde_json::to_value(&guild).unwrap_or_default();
-    let diff = before
-        .as_object()
-        .map(|fields| {
-            fields
-                .iter()
-                .map(|(key, old)| (key.as_str(), old.clone(), after[key].clone()))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    state.audit(
-        guild_id,
-        auth.id(),
-        audit_action::GUILD_UPDATE,
-        Some(guild_id),
-        changes(diff),
-        None,
-        reason,
-    )?;
-    let data = render::guild(store, &guild, false)?;
-    state.publish(Dispatch::guild(
-        "GUILD_UPDATE",
-        guild_id,
-        intents::GUILDS,
-        data.clone(),
-    ));
-    Ok(ok(data))
+    checks.finish()
+}
+
+/// Copies the fields a guild PATCH carries onto `guild` (images are hashed; 50035 if bad).
+fn apply_patch_guild(
+    store: &crate::backend::store::Store,
+    guild: &mut Guild,
+    body: PatchGuild,
+) -> Result<(), ApiError> {
+    set_if_present(&mut guild.name, body.name.map(|v| v.trim().to_string()));
+    set_if_present(&mut guild.verification_level, body.verification_level);
+    set_if_present(
+        &mut guild.default_message_notifications,
+        body.default_message_notifications,
+    );
+    set_if_present(
+        &mut guild.explicit_content_filter,
+        body.explicit_content_filter,
+    );
+    set_if_present(&mut guild.afk_channel_id, body.afk_channel_id);
+    set_if_present(&mut guild.afk_timeout, body.afk_timeout);
+    set_image(store, &mut guild.icon, body.icon, "icon")?;
+    set_image(store, &mut guild.splash, body.splash, "splash")?;
+    set_image(store, &mut guild.banner, body.banner, "banner")?;
+    set_if_present(&mut guild.owner_id, body.owner_id);
+    set_if_present(&mut guild.system_channel_id, body.system_channel_id);
+    set_if_present(&mut guild.system_channel_flags, body.system_channel_flags);
+    set_if_present(&mut guild.rules_channel_id, body.rules_channel_id);
+    set_if_present(
+        &mut guild.public_updates_channel_id,
+        body.public_updates_channel_id,
+    );
+    set_if_present(
+        &mut guild.safety_alerts_channel_id,
+        body.safety_alerts_channel_id,
+    );
+    set_if_present(&mut guild.preferred_locale, body.preferred_locale);
+    set_if_present(&mut guild.features, body.features);
+    set_if_present(&mut guild.description, body.description);
+    set_if_present(
+        &mut guild.premium_progress_bar_enabled,
+        body.premium_progress_bar_enabled,
+    );
+    Ok(())
 }
 
 async fn delete_guild(
@@ -729,11 +743,7 @@ async fn list_bans(
             .take(limit)
             .collect(),
     };
-    let out = selected
-        .into_iter()
-        .map(|b| render::ban(&state.store, b))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(selected, |b| render::ban(&state.store, b))
 }
 
 async fn get_ban(
@@ -745,8 +755,8 @@ async fn get_ban(
     let ban = state
         .store
         .bans
-        .get((guild_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Ban))?;
+        .get((guild_id, user_id))
+        .or_unknown(Unknown::Ban)?;
     Ok(ok(render::ban(&state.store, &ban)?))
 }
 
@@ -791,9 +801,7 @@ fn ban_user(
 ) -> Result<(), ApiError> {
     let guild_id = access.guild.id;
     let store = &state.store;
-    let user = store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let user = store.user(user_id).or_unknown(Unknown::User)?;
     if let Some(target) = store.member(guild_id, user_id)? {
         access.require_outranks(&target)?;
     }
@@ -929,8 +937,8 @@ async fn delete_ban(
     state
         .store
         .bans
-        .remove((guild_id, user_id))?
-        .ok_or(ApiError::NotFound(Unknown::Ban))?;
+        .remove((guild_id, user_id))
+        .or_unknown(Unknown::Ban)?;
     state.audit(
         guild_id,
         auth.id(),
@@ -1049,14 +1057,9 @@ async fn list_emojis(
     Ids(guild_id): Ids<Snowflake>,
     _: InGuild,
 ) -> ApiResult {
-    let out = state
-        .store
-        .emojis
-        .values(guild_id)?
-        .iter()
-        .map(|e| render::emoji(&state.store, e))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(state.store.emojis.values(guild_id)?.iter(), |e| {
+        render::emoji(&state.store, e)
+    })
 }
 
 async fn get_emoji(
@@ -1068,8 +1071,8 @@ async fn get_emoji(
     let emoji = state
         .store
         .emojis
-        .get((guild_id, emoji_id))?
-        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        .get((guild_id, emoji_id))
+        .or_unknown(Unknown::Emoji)?;
     Ok(ok(render::emoji(&state.store, &emoji)?))
 }
 
@@ -1170,8 +1173,8 @@ async fn patch_emoji(
     let mut emoji = state
         .store
         .emojis
-        .get((guild_id, emoji_id))?
-        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        .get((guild_id, emoji_id))
+        .or_unknown(Unknown::Emoji)?;
     let own = emoji.creator_id == Some(auth.id())
         && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
     if !own {
@@ -1211,8 +1214,8 @@ async fn delete_emoji(
     let emoji = state
         .store
         .emojis
-        .get((guild_id, emoji_id))?
-        .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        .get((guild_id, emoji_id))
+        .or_unknown(Unknown::Emoji)?;
     let own = emoji.creator_id == Some(auth.id())
         && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
     if !own {

@@ -6,8 +6,8 @@ use axum::routing::{delete, get};
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use super::{no_content, ok_list, ApiResult};
+use crate::backend::error::{ApiError, OrUnknown, Unknown};
 use crate::backend::extract::{Auth, Ids, InGuild, Reason};
 use crate::backend::model::Application;
 use crate::backend::permissions::bits;
@@ -69,11 +69,9 @@ async fn list(
     Ids(guild_id): Ids<Snowflake>,
     _: InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let out = installed(&state, guild_id)?
-        .iter()
-        .map(|app| integration(&state, app))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(installed(&state, guild_id)?.iter(), |app| {
+        integration(&state, app)
+    })
 }
 
 async fn remove(
@@ -87,10 +85,7 @@ async fn remove(
         .into_iter()
         .find(|app| app.id == integration_id)
         .ok_or(ApiError::NotFound(Unknown::Integration))?;
-    let bot = state
-        .store
-        .user(app.bot_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let bot = state.store.user(app.bot_id).or_unknown(Unknown::User)?;
     state.store.remove_member(guild_id, bot.id)?;
     state.audit(
         guild_id,

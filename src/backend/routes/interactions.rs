@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, Q};
 use crate::backend::model::{Application, ApplicationCommand, Interaction, User};
@@ -188,7 +188,6 @@ fn payload(
     Ok(out)
 }
 
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn invoke(
     State(state): State<AppState>,
     auth: Auth,
@@ -206,89 +205,12 @@ async fn invoke(
         }
     }
     let kind = body.kind.unwrap_or(APPLICATION_COMMAND);
-    let mut checks = Validator::default();
     let (data, message_id) = match kind {
         APPLICATION_COMMAND | AUTOCOMPLETE => {
-            if guild_id.is_some() {
-                access.require(bits::USE_APPLICATION_COMMANDS)?;
-            }
-            let command = find_command(&state, &app, guild_id, &body)?;
-            if let (Some(required), Some(_)) = (&command.default_member_permissions, guild_id) {
-                let required = required.parse::<u64>().unwrap_or(0);
-                let admin = access.permissions & bits::ADMINISTRATOR != 0;
-                // "0" hides the command from everyone but administrators.
-                if !admin && (required == 0 || access.permissions & required != required) {
-                    return Err(ApiError::MissingPermissions);
-                }
-            }
-            let options = body.options.clone().unwrap_or_default();
-            if kind == APPLICATION_COMMAND {
-                check_options(&mut checks, &command, &options);
-            }
-            let mut data = json!({"id": command.id, "name": command.name, "type": command.kind});
-            if !options.is_empty() {
-                data["options"] = Value::Array(options);
-            }
-            if let Some(guild_id) = command.guild_id {
-                data["guild_id"] = json!(guild_id);
-            }
-            if command.kind != 1 {
-                // User and message commands carry their target, resolved.
-                match body.target_id {
-                    None => checks.required("target_id", None::<&()>),
-                    Some(target) if command.kind == 2 => {
-                        let user = state
-                            .store
-                            .user(target)?
-                            .ok_or(ApiError::NotFound(Unknown::User))?;
-                        data["target_id"] = json!(target);
-                        data["resolved"] =
-                            json!({"users": {target.to_string(): render::user(&user)}});
-                    }
-                    Some(target) => {
-                        let message = state
-                            .store
-                            .message(body.channel_id, target)?
-                            .ok_or(ApiError::NotFound(Unknown::Message))?;
-                        data["target_id"] = json!(target);
-                        data["resolved"] = json!({"messages": {target.to_string():
-                            render::message(&state.store, &message, None)?}});
-                    }
-                }
-            }
-            (data, None)
+            (command_data(&state, &app, &access, &body, kind)?, None)
         }
         MESSAGE_COMPONENT => {
-            checks.required("message_id", body.message_id.as_ref());
-            checks.required("custom_id", body.custom_id.as_ref());
-            checks.length("custom_id", body.custom_id.as_deref(), 1, 100);
-            checks.finish()?;
-            checks = Validator::default();
-            let message_id = body.message_id.unwrap_or_default();
-            let message = state
-                .store
-                .message(body.channel_id, message_id)?
-                .ok_or(ApiError::NotFound(Unknown::Message))?;
-            let from_app = message.application_id == Some(app.id)
-                || message.author_id == app.bot_id
-                || message
-                    .webhook
-                    .as_ref()
-                    .is_some_and(|w| w.webhook_id == app.id);
-            if !from_app {
-                return Err(ApiError::invalid_field(
-                    "message_id",
-                    "INTERACTION_MESSAGE_NOT_FROM_APPLICATION",
-                    "Components can only be used on the application's own messages",
-                ));
-            }
-            let mut data = json!({
-                "custom_id": body.custom_id,
-                "component_type": body.component_type.unwrap_or(2),
-            });
-            if let Some(values) = &body.values {
-                data["values"] = json!(values);
-            }
+            let (data, message_id) = component_data(&state, &app, &body)?;
             (data, Some(message_id))
         }
         _ => {
@@ -299,7 +221,6 @@ async fn invoke(
             ))
         }
     };
-    checks.finish()?;
     let id = state.store.next_id();
     let secret: [u8; 24] = rand::random();
     let token = format!("aW50ZXJhY3Rpb246{id}:{}", hex::encode(secret));
@@ -327,6 +248,103 @@ async fn invoke(
         data.clone(),
     ));
     Ok(ok(data))
+}
+
+/// The `data` of a command or autocomplete interaction: the command found and allowed for the
+/// invoker, its options (checked for commands) and, for user and message commands, the target.
+fn command_data(
+    state: &AppState,
+    app: &Application,
+    access: &ChannelAccess,
+    body: &InvokeBody,
+    kind: u8,
+) -> Result<Value, ApiError> {
+    let guild_id = access.guild_id();
+    if guild_id.is_some() {
+        access.require(bits::USE_APPLICATION_COMMANDS)?;
+    }
+    let command = find_command(state, app, guild_id, body)?;
+    if let (Some(required), Some(_)) = (&command.default_member_permissions, guild_id) {
+        let required = required.parse::<u64>().unwrap_or(0);
+        let admin = access.permissions & bits::ADMINISTRATOR != 0;
+        // "0" hides the command from everyone but administrators.
+        if !admin && (required == 0 || access.permissions & required != required) {
+            return Err(ApiError::MissingPermissions);
+        }
+    }
+    let mut checks = Validator::default();
+    let options = body.options.clone().unwrap_or_default();
+    if kind == APPLICATION_COMMAND {
+        check_options(&mut checks, &command, &options);
+    }
+    let mut data = json!({"id": command.id, "name": command.name, "type": command.kind});
+    if !options.is_empty() {
+        data["options"] = Value::Array(options);
+    }
+    if let Some(guild_id) = command.guild_id {
+        data["guild_id"] = json!(guild_id);
+    }
+    if command.kind != 1 {
+        // User and message commands carry their target, resolved.
+        match body.target_id {
+            None => checks.required("target_id", None::<&()>),
+            Some(target) if command.kind == 2 => {
+                let user = state.store.user(target).or_unknown(Unknown::User)?;
+                data["target_id"] = json!(target);
+                data["resolved"] = json!({"users": {target.to_string(): render::user(&user)}});
+            }
+            Some(target) => {
+                let message = state
+                    .store
+                    .message(body.channel_id, target)
+                    .or_unknown(Unknown::Message)?;
+                data["target_id"] = json!(target);
+                data["resolved"] = json!({"messages": {target.to_string():
+                    render::message(&state.store, &message, None)?}});
+            }
+        }
+    }
+    checks.finish()?;
+    Ok(data)
+}
+
+/// The `data` and message of a component click: only on the application's own messages.
+fn component_data(
+    state: &AppState,
+    app: &Application,
+    body: &InvokeBody,
+) -> Result<(Value, Snowflake), ApiError> {
+    let mut checks = Validator::default();
+    checks.required("message_id", body.message_id.as_ref());
+    checks.required("custom_id", body.custom_id.as_ref());
+    checks.length("custom_id", body.custom_id.as_deref(), 1, 100);
+    checks.finish()?;
+    let message_id = body.message_id.unwrap_or_default();
+    let message = state
+        .store
+        .message(body.channel_id, message_id)
+        .or_unknown(Unknown::Message)?;
+    let from_app = message.application_id == Some(app.id)
+        || message.author_id == app.bot_id
+        || message
+            .webhook
+            .as_ref()
+            .is_some_and(|w| w.webhook_id == app.id);
+    if !from_app {
+        return Err(ApiError::invalid_field(
+            "message_id",
+            "INTERACTION_MESSAGE_NOT_FROM_APPLICATION",
+            "Components can only be used on the application's own messages",
+        ));
+    }
+    let mut data = json!({
+        "custom_id": body.custom_id,
+        "component_type": body.component_type.unwrap_or(2),
+    });
+    if let Some(values) = &body.values {
+        data["values"] = json!(values);
+    }
+    Ok((data, message_id))
 }
 
 #[derive(Deserialize)]

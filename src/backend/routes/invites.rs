@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use crate::backend::error::{ApiError, OrUnknown, Unknown};
 use crate::backend::extract::{Auth, Ids, InGuild, MaybeAuth, Reason, Q};
 use crate::backend::model::{audit_action, Member};
 use crate::backend::permissions::bits;
@@ -34,11 +34,7 @@ struct InviteQuery {
 }
 
 fn live_invite(state: &AppState, code: &str) -> Result<crate::backend::model::Invite, ApiError> {
-    let invite = state
-        .store
-        .invites
-        .get(code)?
-        .ok_or(ApiError::NotFound(Unknown::Invite))?;
+    let invite = state.store.invites.get(code).or_unknown(Unknown::Invite)?;
     if invite.expired(now_ms()) {
         return Err(ApiError::NotFound(Unknown::Invite));
     }
@@ -137,11 +133,7 @@ async fn delete_invite(
     Ids(code): Ids<String>,
     Reason(reason): Reason,
 ) -> ApiResult {
-    let invite = state
-        .store
-        .invites
-        .get(&code)?
-        .ok_or(ApiError::NotFound(Unknown::Invite))?;
+    let invite = state.store.invites.get(&code).or_unknown(Unknown::Invite)?;
     let access = state.channel_access(invite.channel_id, &auth.user)?;
     let guild = access.guild.as_ref().ok_or(ApiError::MissingAccess)?;
     if access.permissions & bits::MANAGE_CHANNELS == 0

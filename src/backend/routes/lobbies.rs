@@ -4,9 +4,11 @@
 //! Members leave and link a guild channel with their own token (standing in for the SDK's
 //! OAuth2 bearer token). Not served: `PUT /lobbies` (create-or-join by secret needs a bearer
 //! token's application), lobby invites and moderation metadata.
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -81,15 +83,54 @@ fn caller_application(state: &AppState, auth: &Auth) -> Result<Snowflake, ApiErr
         .id)
 }
 
+/// An authenticated call on a lobby route: the state, the caller and the path ids `T`, in the
+/// order separate extractors answer (401 first, then the path's 50035).
+struct LobbyCall<T = Snowflake>(AppState, Auth, T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for LobbyCall<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        let Ids(ids) = Ids::<T>::from_request_parts(parts, state).await?;
+        Ok(LobbyCall(state.clone(), auth, ids))
+    }
+}
+
+/// Stores `lobby` and renders it.
+fn save_lobby(state: &AppState, lobby: &Lobby) -> Result<Value, ApiError> {
+    state.store.extra.lobbies.put(lobby.id, lobby)?;
+    render_lobby(state, lobby)
+}
+
+/// Removes `user_id` from `lobby` (nothing when absent) and stores it; the caller holds the
+/// store lock since it loaded the lobby.
+fn remove_from_lobby(state: &AppState, mut lobby: Lobby, user_id: Snowflake) -> ApiResult {
+    lobby.members.retain(|m| m.id != user_id);
+    state.store.extra.lobbies.put(lobby.id, &lobby)?;
+    Ok(no_content())
+}
+
 /// A lobby of the caller's application (other applications' lobbies do not exist for it).
 fn own_lobby(state: &AppState, auth: &Auth, lobby_id: Snowflake) -> Result<Lobby, ApiError> {
     let application_id = caller_application(state, auth)?;
+    visible_lobby(state, lobby_id, |lobby| {
+        lobby.application_id == application_id
+    })
+}
+
+/// The lobby `lobby_id` when `visible` says the caller may see it (10031 unknown otherwise).
+fn visible_lobby(
+    state: &AppState,
+    lobby_id: Snowflake,
+    visible: impl Fn(&Lobby) -> bool,
+) -> Result<Lobby, ApiError> {
     state
         .store
         .extra
         .lobbies
         .get(lobby_id)?
-        .filter(|l| l.application_id == application_id)
+        .filter(|lobby| visible(lobby))
         .ok_or_else(unknown_lobby)
 }
 
@@ -262,15 +303,10 @@ async fn create_lobby(
         idle_timeout_seconds,
         linked_channel_id: None,
     };
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(created(render_lobby(&state, &lobby)?))
+    Ok(created(save_lobby(&state, &lobby)?))
 }
 
-async fn get_lobby(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
-) -> ApiResult {
+async fn get_lobby(LobbyCall(state, auth, lobby_id): LobbyCall) -> ApiResult {
     Ok(ok(render_lobby(
         &state,
         &own_lobby(&state, &auth, lobby_id)?,
@@ -278,9 +314,7 @@ async fn get_lobby(
 }
 
 async fn edit_lobby(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
@@ -297,16 +331,11 @@ async fn edit_lobby(
         lobby.idle_timeout_seconds = Some(timeout);
     }
     checks.finish()?;
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(ok(render_lobby(&state, &lobby)?))
+    Ok(ok(save_lobby(&state, &lobby)?))
 }
 
 /// Deleting is idempotent for the application's own (or already gone) lobbies.
-async fn delete_lobby(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
-) -> ApiResult {
+async fn delete_lobby(LobbyCall(state, auth, lobby_id): LobbyCall) -> ApiResult {
     match own_lobby(&state, &auth, lobby_id) {
         Ok(lobby) => {
             state.store.extra.lobbies.remove(lobby.id)?;
@@ -319,9 +348,7 @@ async fn delete_lobby(
 }
 
 async fn put_member(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((lobby_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    LobbyCall(state, auth, (lobby_id, user_id)): LobbyCall<(Snowflake, Snowflake)>,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
@@ -351,21 +378,15 @@ async fn put_member(
 }
 
 async fn remove_member(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((lobby_id, user_id)): Ids<(Snowflake, Snowflake)>,
+    LobbyCall(state, auth, (lobby_id, user_id)): LobbyCall<(Snowflake, Snowflake)>,
 ) -> ApiResult {
     let _guard = state.store.lock();
-    let mut lobby = own_lobby(&state, &auth, lobby_id)?;
-    lobby.members.retain(|m| m.id != user_id);
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(no_content())
+    let lobby = own_lobby(&state, &auth, lobby_id)?;
+    remove_from_lobby(&state, lobby, user_id)
 }
 
 async fn bulk_members(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
@@ -419,18 +440,10 @@ fn lobby_for_messages(
     auth: &Auth,
     lobby_id: Snowflake,
 ) -> Result<Lobby, ApiError> {
-    let lobby = state
-        .store
-        .extra
-        .lobbies
-        .get(lobby_id)?
-        .ok_or_else(unknown_lobby)?;
-    let is_app = auth.user.bot && auth.id() == lobby.application_id;
-    let is_member = lobby.members.iter().any(|m| m.id == auth.id());
-    if !is_app && !is_member {
-        return Err(unknown_lobby());
-    }
-    Ok(lobby)
+    visible_lobby(state, lobby_id, |lobby| {
+        let is_app = auth.user.bot && auth.id() == lobby.application_id;
+        is_app || lobby.members.iter().any(|m| m.id == auth.id())
+    })
 }
 
 #[derive(Deserialize)]
@@ -439,9 +452,7 @@ struct MessagesQuery {
 }
 
 async fn list_messages(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Q(query): Q<MessagesQuery>,
 ) -> ApiResult {
     let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
@@ -453,9 +464,7 @@ async fn list_messages(
 }
 
 async fn send_message(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
@@ -490,16 +499,10 @@ async fn send_message(
 }
 
 /// `DELETE /lobbies/{id}/members/@me`: the caller leaves (safe to repeat).
-async fn leave(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
-) -> ApiResult {
+async fn leave(LobbyCall(state, auth, lobby_id): LobbyCall) -> ApiResult {
     let _guard = state.store.lock();
-    let mut lobby = lobby_for_messages(&state, &auth, lobby_id)?;
-    lobby.members.retain(|m| m.id != auth.id());
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(no_content())
+    let lobby = lobby_for_messages(&state, &auth, lobby_id)?;
+    remove_from_lobby(&state, lobby, auth.id())
 }
 
 /// Lobby member flag: may link a channel.
@@ -509,9 +512,7 @@ const CAN_LINK_LOBBY: u32 = 1;
 /// `channel_id`, unlinks). The application's bot or a member flagged CanLinkLobby, who must
 /// also be able to manage the channel.
 async fn link_channel(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(lobby_id): Ids<Snowflake>,
+    LobbyCall(state, auth, lobby_id): LobbyCall,
     Body(body): Body<Value>,
 ) -> ApiResult {
     let _guard = state.store.lock();
@@ -554,6 +555,5 @@ async fn link_channel(
         access.require(crate::backend::permissions::bits::MANAGE_CHANNELS)?;
     }
     lobby.linked_channel_id = channel_id;
-    state.store.extra.lobbies.put(lobby.id, &lobby)?;
-    Ok(ok(render_lobby(&state, &lobby)?))
+    Ok(ok(save_lobby(&state, &lobby)?))
 }

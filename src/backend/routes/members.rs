@@ -1,12 +1,13 @@
 //! Members: list, search, get, add, modify (nick, roles, voice, timeout), kick, role add/remove.
 use axum::extract::State;
+use axum::http::Method;
 use axum::routing::{get, patch, put};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use super::{created, no_content, ok, ok_list, ApiResult};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, Member};
 use crate::backend::permissions::bits;
@@ -34,7 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(
             "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
-            put(add_role).delete(remove_role),
+            put(add_or_remove_role).delete(add_or_remove_role),
         )
 }
 
@@ -70,11 +71,7 @@ async fn list_members(
         false,
         limit,
     )?;
-    let out = members
-        .iter()
-        .map(|m| render::member(&state.store, m))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(members.iter(), |m| render::member(&state.store, m))
 }
 
 #[derive(Deserialize)]
@@ -131,8 +128,8 @@ async fn get_member(
 ) -> ApiResult {
     let member = state
         .store
-        .member(guild_id, user_id)?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .member(guild_id, user_id)
+        .or_unknown(Unknown::Member)?;
     Ok(ok(render::member(&state.store, &member)?))
 }
 
@@ -161,10 +158,7 @@ async fn add_member(
     if body.roles.is_some() || body.mute.is_some() || body.deaf.is_some() {
         access.require(bits::MANAGE_ROLES)?;
     }
-    state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    state.store.user(user_id).or_unknown(Unknown::User)?;
     if state.store.member(guild_id, user_id)?.is_some() {
         return Ok(no_content());
     }
@@ -204,7 +198,6 @@ struct PatchMember {
     flags: Option<u64>,
 }
 
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 async fn patch_member(
     State(state): State<AppState>,
     auth: Auth,
@@ -212,6 +205,53 @@ async fn patch_member(
     Reason(reason): Reason,
     InGuild(access, Body(body)): InGuild<0, Body<PatchMember>>,
 ) -> ApiResult {
+    let timeout_ms = validate_patch_member(&access, &body)?;
+    let (old, member) = {
+        let _guard = state.store.lock();
+        let mut member = state
+            .store
+            .member(guild_id, user_id)
+            .or_unknown(Unknown::Member)?;
+        let old = member.clone();
+        let is_self = user_id == auth.id();
+        apply_patch_member(&access, &mut member, body, is_self, timeout_ms)?;
+        state.store.put_member(guild_id, &member)?;
+        (old, member)
+    };
+    let action = if old.roles != member.roles {
+        audit_action::MEMBER_ROLE_UPDATE
+    } else {
+        audit_action::MEMBER_UPDATE
+    };
+    state.audit(
+        guild_id,
+        auth.id(),
+        action,
+        Some(user_id),
+        changes(vec![
+            ("nick", json!(old.nick), json!(member.nick)),
+            ("mute", json!(old.mute), json!(member.mute)),
+            ("deaf", json!(old.deaf), json!(member.deaf)),
+            (
+                "communication_disabled_until",
+                json!(old.communication_disabled_until),
+                json!(member.communication_disabled_until),
+            ),
+            ("roles", json!(old.roles), json!(member.roles)),
+        ]),
+        None,
+        reason,
+    )?;
+    publish_member_update(&state, guild_id, &member)?;
+    Ok(ok(render::member(&state.store, &member)?))
+}
+
+/// The field checks of a member PATCH (50035 with every failing field); answers the timeout's
+/// end in milliseconds when one is given and valid.
+fn validate_patch_member(
+    access: &GuildAccess,
+    body: &PatchMember,
+) -> Result<Option<u64>, ApiError> {
     let mut checks = Validator::default();
     if let Some(Some(nick)) = &body.nick {
         checks.length("nick", Some(nick), 1, 32);
@@ -246,115 +286,92 @@ async fn patch_member(
         }
     }
     checks.finish()?;
-    let (old, member) = {
-        let _guard = state.store.lock();
-        let mut member = state
-            .store
-            .member(guild_id, user_id)?
-            .ok_or(ApiError::NotFound(Unknown::Member))?;
-        let old = member.clone();
-        let is_self = user_id == auth.id();
-        if let Some(nick) = body.nick {
-            if is_self {
-                if access.permissions() & (bits::CHANGE_NICKNAME | bits::MANAGE_NICKNAMES) == 0 {
-                    return Err(ApiError::MissingPermissions);
-                }
-            } else {
-                access.require(bits::MANAGE_NICKNAMES)?;
-                access.require_outranks(&member)?;
-            }
-            member.nick = nick.filter(|n| !n.is_empty());
-        }
-        if let Some(roles) = body.roles {
-            access.require(bits::MANAGE_ROLES)?;
-            let top = access.highest_position();
-            let changed: Vec<&Snowflake> = roles
-                .iter()
-                .filter(|r| !member.roles.contains(r))
-                .chain(member.roles.iter().filter(|r| !roles.contains(r)))
-                .collect();
-            for role_id in changed {
-                let position = access
-                    .roles
-                    .iter()
-                    .find(|r| r.id == *role_id)
-                    .map_or(0, |r| r.position);
-                if !access.is_owner() && position >= top {
-                    return Err(ApiError::MissingPermissions);
-                }
-            }
-            let mut roles = roles;
-            roles.retain(|r| *r != guild_id);
-            roles.dedup();
-            member.roles = roles;
-        }
-        if let Some(mute) = body.mute {
-            access.require(bits::MUTE_MEMBERS)?;
-            member.mute = mute;
-        }
-        if let Some(deaf) = body.deaf {
-            access.require(bits::DEAFEN_MEMBERS)?;
-            member.deaf = deaf;
-        }
-        if body.channel_id.is_some() {
-            access.require(bits::MOVE_MEMBERS)?;
-        }
-        if let Some(until) = body.communication_disabled_until {
-            access.require(bits::MODERATE_MEMBERS)?;
-            if !is_self {
-                access.require_outranks(&member)?;
-            }
-            let target = crate::backend::permissions::GuildContext {
-                guild_id,
-                owner_id: access.guild.owner_id,
-                roles: &access.roles,
-            }
-            .base_permissions(&member);
-            if until.is_some() && target & bits::ADMINISTRATOR != 0 {
+    Ok(timeout_ms)
+}
+
+/// Applies a member PATCH field by field, each after the permission it needs (50013).
+fn apply_patch_member(
+    access: &GuildAccess,
+    member: &mut Member,
+    body: PatchMember,
+    is_self: bool,
+    timeout_ms: Option<u64>,
+) -> Result<(), ApiError> {
+    if let Some(nick) = body.nick {
+        if is_self {
+            if access.permissions() & (bits::CHANGE_NICKNAME | bits::MANAGE_NICKNAMES) == 0 {
                 return Err(ApiError::MissingPermissions);
             }
-            member.communication_disabled_until = until.and(timeout_ms).map(iso8601_from_ms);
+        } else {
+            access.require(bits::MANAGE_NICKNAMES)?;
+            access.require_outranks(member)?;
         }
-        if let Some(flags) = body.flags {
-            // Discord: MANAGE_GUILD, MANAGE_ROLES, or MODERATE + KICK + BAN members.
-            let mine = access.permissions();
-            let moderator = bits::MODERATE_MEMBERS | bits::KICK_MEMBERS | bits::BAN_MEMBERS;
-            if mine & (bits::MANAGE_GUILD | bits::MANAGE_ROLES) == 0
-                && mine & moderator != moderator
-            {
-                return Err(ApiError::MissingPermissions);
-            }
-            member.flags = flags;
+        member.nick = nick.filter(|n| !n.is_empty());
+    }
+    if let Some(roles) = body.roles {
+        member.roles = checked_roles(access, member, roles)?;
+    }
+    if let Some(mute) = body.mute {
+        access.require(bits::MUTE_MEMBERS)?;
+        member.mute = mute;
+    }
+    if let Some(deaf) = body.deaf {
+        access.require(bits::DEAFEN_MEMBERS)?;
+        member.deaf = deaf;
+    }
+    if body.channel_id.is_some() {
+        access.require(bits::MOVE_MEMBERS)?;
+    }
+    if let Some(until) = body.communication_disabled_until {
+        access.require(bits::MODERATE_MEMBERS)?;
+        if !is_self {
+            access.require_outranks(member)?;
         }
-        state.store.put_member(guild_id, &member)?;
-        (old, member)
-    };
-    let action = if old.roles != member.roles {
-        audit_action::MEMBER_ROLE_UPDATE
-    } else {
-        audit_action::MEMBER_UPDATE
-    };
-    state.audit(
-        guild_id,
-        auth.id(),
-        action,
-        Some(user_id),
-        changes(vec![
-            ("nick", json!(old.nick), json!(member.nick)),
-            ("mute", json!(old.mute), json!(member.mute)),
-            ("deaf", json!(old.deaf), json!(member.deaf)),
-            (
-                "communication_disabled_until",
-                json!(old.communication_disabled_until),
-                json!(member.communication_disabled_until),
-            ),
-            ("roles", json!(old.roles), json!(member.roles)),
-        ]),
-        None,
-        reason,
-    )?;
-    publish_member_update(&state, guild_id, &member)?;
-    Ok(ok(render::member(&state.store, &member)?))
+        let target = access.ctx().base_permissions(member);
+        if until.is_some() && target & bits::ADMINISTRATOR != 0 {
+            return Err(ApiError::MissingPermissions);
+        }
+        member.communication_disabled_until = until.and(timeout_ms).map(iso8601_from_ms);
+    }
+    if let Some(flags) = body.flags {
+        // Discord: MANAGE_GUILD, MANAGE_ROLES, or MODERATE + KICK + BAN members.
+        let mine = access.permissions();
+        let moderator = bits::MODERATE_MEMBERS | bits::KICK_MEMBERS | bits::BAN_MEMBERS;
+        if mine & (bits::MANAGE_GUILD | bits::MANAGE_ROLES) == 0 && mine & moderator != moderator {
+            return Err(ApiError::MissingPermissions);
+        }
+        member.flags = flags;
+    }
+    Ok(())
+}
+
+/// A member's new role list: MANAGE_ROLES, and every role added or removed below the caller's
+/// top role (owners excepted); @everyone and repeats dropped.
+fn checked_roles(
+    access: &GuildAccess,
+    member: &Member,
+    mut roles: Vec<Snowflake>,
+) -> Result<Vec<Snowflake>, ApiError> {
+    access.require(bits::MANAGE_ROLES)?;
+    let top = access.highest_position();
+    let changed = roles
+        .iter()
+        .filter(|r| !member.roles.contains(r))
+        .chain(member.roles.iter().filter(|r| !roles.contains(r)));
+    for role_id in changed {
+        let position = access
+            .roles
+            .iter()
+            .find(|r| r.id == *role_id)
+            .map_or(0, |r| r.position);
+        if !access.is_owner() && position >= top {
+            return Err(ApiError::MissingPermissions);
+        }
+    }
+    let guild_id = access.guild.id;
+    roles.retain(|r| *r != guild_id);
+    roles.dedup();
+    Ok(roles)
 }
 
 #[derive(Deserialize)]
@@ -402,13 +419,10 @@ async fn kick(
 ) -> ApiResult {
     let member = state
         .store
-        .member(guild_id, user_id)?
-        .ok_or(ApiError::NotFound(Unknown::Member))?;
+        .member(guild_id, user_id)
+        .or_unknown(Unknown::Member)?;
     access.require_outranks(&member)?;
-    let user = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let user = state.store.user(user_id).or_unknown(Unknown::User)?;
     state.store.remove_member(guild_id, user_id)?;
     state.audit(
         guild_id,
@@ -441,8 +455,8 @@ fn change_role(
         let _guard = state.store.lock();
         let mut member = state
             .store
-            .member(guild_id, user_id)?
-            .ok_or(ApiError::NotFound(Unknown::Member))?;
+            .member(guild_id, user_id)
+            .or_unknown(Unknown::Member)?;
         let had = member.roles.contains(&role_id);
         if add == had || role_id == guild_id {
             return Ok(no_content());
@@ -473,22 +487,15 @@ fn change_role(
     Ok(no_content())
 }
 
-async fn add_role(
+/// PUT gives the member the role, DELETE takes it away.
+async fn add_or_remove_role(
     State(state): State<AppState>,
     auth: Auth,
+    method: Method,
     Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
     Reason(reason): Reason,
     InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
 ) -> ApiResult {
-    change_role(state, auth, ids, reason, true, access)
-}
-
-async fn remove_role(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids(ids): Ids<(Snowflake, Snowflake, Snowflake)>,
-    Reason(reason): Reason,
-    InGuild(access, _): InGuild<{ bits::MANAGE_ROLES }>,
-) -> ApiResult {
-    change_role(state, auth, ids, reason, false, access)
+    let add = method == Method::PUT;
+    change_role(state, auth, ids, reason, add, access)
 }

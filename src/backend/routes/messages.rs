@@ -2,14 +2,14 @@
 //! edit, delete, bulk delete, crosspost, pins (both the legacy and the paginated routes) and
 //! every reaction route.
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
-use crate::backend::error::{json_bytes_response, ApiError, Unknown, Validator};
+use super::{no_content, ok, ok_list, ApiResult};
+use crate::backend::error::{json_bytes_response, ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::*;
 use crate::backend::permissions::bits;
@@ -27,7 +27,7 @@ use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Routes of this family.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route(
             "/channels/{channel_id}/messages",
             get(list_messages).post(create_message),
@@ -37,15 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
             post(bulk_delete),
         )
         .route("/channels/{channel_id}/messages/pins", get(list_pins_paged))
-        .route(
-            "/channels/{channel_id}/messages/pins/{message_id}",
-            put(pin).delete(unpin),
-        )
         .route("/channels/{channel_id}/pins", get(list_pins_legacy))
-        .route(
-            "/channels/{channel_id}/pins/{message_id}",
-            put(pin).delete(unpin),
-        )
         .route(
             "/channels/{channel_id}/messages/{message_id}",
             get(get_message).patch(edit_message).delete(delete_message),
@@ -69,7 +61,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}",
             axum::routing::delete(remove_user_reaction),
-        )
+        );
+    // The pin routes and their older spelling.
+    [
+        "/channels/{channel_id}/messages/pins/{message_id}",
+        "/channels/{channel_id}/pins/{message_id}",
+    ]
+    .into_iter()
+    .fold(router, |router, path| {
+        router.route(path, put(pin_or_unpin).delete(pin_or_unpin))
+    })
 }
 
 async fn create_message(
@@ -164,11 +165,9 @@ async fn list_messages(
         let end = query.before.map_or(high, |b| (channel_id, b));
         store.messages.range(low, end, true, limit)?
     };
-    let out = messages
-        .iter()
-        .map(|m| render::message(store, m, Some(auth.id())))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(messages.iter(), |m| {
+        render::message(store, m, Some(auth.id()))
+    })
 }
 
 async fn get_message(
@@ -395,24 +394,17 @@ fn publish_pins_update(state: &AppState, access: &ChannelAccess) -> Result<(), A
     Ok(())
 }
 
-async fn pin(
+/// PUT pins the message, DELETE unpins it.
+async fn pin_or_unpin(
     State(state): State<AppState>,
     auth: Auth,
+    method: Method,
     Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
     Reason(reason): Reason,
     InChannel(access, _): InChannel,
 ) -> ApiResult {
-    set_pinned(&state, &auth, &access, message_id, true, reason)
-}
-
-async fn unpin(
-    State(state): State<AppState>,
-    auth: Auth,
-    Ids((_, message_id)): Ids<(Snowflake, Snowflake)>,
-    Reason(reason): Reason,
-    InChannel(access, _): InChannel,
-) -> ApiResult {
-    set_pinned(&state, &auth, &access, message_id, false, reason)
+    let pinned = method == Method::PUT;
+    set_pinned(&state, &auth, &access, message_id, pinned, reason)
 }
 
 /// Pins or unpins a message (nothing to do if it already is): MESSAGE_UPDATE,
@@ -512,11 +504,9 @@ async fn list_pins_legacy(
     if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
         return Ok(ok(json!([])));
     }
-    let out = pinned(&state, channel_id)?
-        .iter()
-        .map(|(_, m)| render::message(&state.store, m, Some(auth.id())))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(pinned(&state, channel_id)?.iter(), |(_, m)| {
+        render::message(&state.store, m, Some(auth.id()))
+    })
 }
 
 #[derive(Deserialize)]
@@ -576,16 +566,12 @@ pub(crate) fn parse_emoji(
     let text = text.trim();
     if let Some((name, id)) = text.rsplit_once(':') {
         let id = Snowflake::parse(id).ok_or(ApiError::NotFound(Unknown::Emoji))?;
-        let guild_id = state
-            .store
-            .emoji_guild
-            .get(id)?
-            .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+        let guild_id = state.store.emoji_guild.get(id).or_unknown(Unknown::Emoji)?;
         let emoji = state
             .store
             .emojis
-            .get((guild_id, id))?
-            .ok_or(ApiError::NotFound(Unknown::Emoji))?;
+            .get((guild_id, id))
+            .or_unknown(Unknown::Emoji)?;
         let _ = name;
         return Ok((
             EmojiRef {
@@ -788,13 +774,13 @@ async fn list_reactors(
         .map(|e| e.user_ids.clone())
         .unwrap_or_default();
     users.sort();
-    let out = users
-        .into_iter()
-        .filter(|id| query.after.is_none_or(|a| *id > a))
-        .take(limit)
-        .map(|id| render::user_by_id(&state.store, id))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(
+        users
+            .into_iter()
+            .filter(|id| query.after.is_none_or(|a| *id > a))
+            .take(limit),
+        |id| render::user_by_id(&state.store, id),
+    )
 }
 
 async fn remove_all_reactions(

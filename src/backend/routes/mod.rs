@@ -228,6 +228,35 @@ pub(crate) fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
+/// 200 with a JSON array of `items`, each rendered by `render` (the first failure answers).
+pub(crate) fn ok_list<T, E: Into<ApiError>>(
+    items: impl IntoIterator<Item = T>,
+    render: impl FnMut(T) -> Result<Value, E>,
+) -> ApiResult {
+    let out = items
+        .into_iter()
+        .map(render)
+        .collect::<Result<Vec<_>, E>>()
+        .map_err(Into::into)?;
+    Ok(ok(Value::Array(out)))
+}
+
+/// A PATCH body's image field onto `field`: absent keeps it, `null` clears it, a data URL is
+/// checked, stored for the CDN and kept as its hash (50035 at `name` when it is not an image).
+pub(crate) fn set_image(
+    store: &crate::backend::store::Store,
+    field: &mut Option<String>,
+    value: Option<Option<String>>,
+    name: &str,
+) -> Result<(), ApiError> {
+    if let Some(value) = value {
+        *field = value
+            .map(|data| crate::backend::services::images::store_image(store, &data, name))
+            .transpose()?;
+    }
+    Ok(())
+}
+
 /// 201 with a JSON body.
 pub(crate) fn created(body: Value) -> Response {
     json_response(StatusCode::CREATED, &body)

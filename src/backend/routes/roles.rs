@@ -5,13 +5,12 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use super::{no_content, ok, set_image, ApiResult};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
 use crate::backend::permissions::bits;
 use crate::backend::render;
-use crate::backend::services::images::store_image;
 use crate::backend::services::patch;
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
@@ -112,9 +111,7 @@ fn apply(
         role.colors.primary_color = color;
     }
     set_if_present(&mut role.hoist, body.hoist);
-    if let Some(icon) = body.icon {
-        role.icon = icon.map(|d| store_image(store, &d, "icon")).transpose()?;
-    }
+    set_image(store, &mut role.icon, body.icon, "icon")?;
     set_if_present(&mut role.unicode_emoji, body.unicode_emoji);
     set_if_present(&mut role.mentionable, body.mentionable);
     Ok(())
@@ -218,8 +215,8 @@ async fn patch_role(
         let _guard = state.store.lock();
         let mut role = state
             .store
-            .role(guild_id, role_id)?
-            .ok_or(ApiError::NotFound(Unknown::Role))?;
+            .role(guild_id, role_id)
+            .or_unknown(Unknown::Role)?;
         access.require_above(role.position)?;
         let old = role.clone();
         apply(&state.store, &access, &mut role, body)?;
@@ -261,8 +258,8 @@ async fn delete_role(
     }
     let role = state
         .store
-        .role(guild_id, role_id)?
-        .ok_or(ApiError::NotFound(Unknown::Role))?;
+        .role(guild_id, role_id)
+        .or_unknown(Unknown::Role)?;
     access.require_above(role.position)?;
     let mut touched = Vec::new();
     {

@@ -86,18 +86,16 @@ impl Params {
     }
 
     fn boolean(&self, checks: &mut Validator, name: &str) -> Option<bool> {
-        match self.one(name)? {
-            "true" | "True" | "1" => Some(true),
-            "false" | "False" | "0" => Some(false),
-            other => {
-                checks.add(
-                    name,
-                    "BASE_TYPE_BOOLEAN",
-                    format!("Value \"{other}\" is not boolean."),
-                );
-                None
-            }
+        let value = self.one(name)?;
+        let parsed = crate::backend::params::boolean(value);
+        if parsed.is_none() {
+            checks.add(
+                name,
+                "BASE_TYPE_BOOLEAN",
+                format!("Value \"{value}\" is not boolean."),
+            );
         }
+        parsed
     }
 
     /// The values of `name`, each one of `choices` (else a 50035 at `name.N`).
@@ -400,7 +398,116 @@ async fn search_messages(
     })))
 }
 
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
+/// A thread search's query: name words, tags, archived state, id range, order and page.
+struct ThreadQuery {
+    name_words: Vec<String>,
+    tags: Vec<Snowflake>,
+    match_all: bool,
+    archived: Option<bool>,
+    min_id: Option<Snowflake>,
+    max_id: Option<Snowflake>,
+    sort_by: String,
+    ascending: bool,
+    limit: usize,
+    offset: usize,
+}
+
+impl ThreadQuery {
+    /// Reads the query string; 50035 with every bad parameter.
+    fn parse(raw: Option<String>) -> Result<ThreadQuery, ApiError> {
+        let params = Params::parse(raw);
+        let mut checks = Validator::default();
+        let name = params.one("name").unwrap_or_default();
+        checks.length("name", Some(name), 0, 100);
+        let tags = params.snowflakes(&mut checks, "tag");
+        let match_all = params
+            .choices(&mut checks, "tag_setting", &["match_all", "match_some"])
+            .first()
+            .is_some_and(|s| s == "match_all");
+        let archived = params.boolean(&mut checks, "archived");
+        let sort_by = params
+            .choices(
+                &mut checks,
+                "sort_by",
+                &[
+                    "relevance",
+                    "creation_time",
+                    "last_message_time",
+                    "archive_time",
+                ],
+            )
+            .pop()
+            .unwrap_or_else(|| "last_message_time".into());
+        let ascending = params
+            .choices(&mut checks, "sort_order", &["asc", "desc"])
+            .first()
+            == Some(&"asc".to_string());
+        let min_id = params.snowflake(&mut checks, "min_id");
+        let max_id = params.snowflake(&mut checks, "max_id");
+        let limit = params.integer(&mut checks, "limit", 1, 25).unwrap_or(25) as usize;
+        let offset = params.integer(&mut checks, "offset", 0, 9975).unwrap_or(0) as usize;
+        checks.finish()?;
+        Ok(ThreadQuery {
+            name_words: words(name),
+            tags,
+            match_all,
+            archived,
+            min_id,
+            max_id,
+            sort_by,
+            ascending,
+            limit,
+            offset,
+        })
+    }
+
+    /// Whether `thread` fits the name, tag, archived and id conditions.
+    fn matches(&self, thread: &Channel) -> bool {
+        let lower = thread.name.clone().unwrap_or_default().to_lowercase();
+        let applied = thread.applied_tags.clone().unwrap_or_default();
+        let is_archived = thread.thread_metadata.as_ref().is_some_and(|m| m.archived);
+        let tags_ok = self.tags.is_empty()
+            || if self.match_all {
+                self.tags.iter().all(|t| applied.contains(t))
+            } else {
+                self.tags.iter().any(|t| applied.contains(t))
+            };
+        self.name_words.iter().all(|w| lower.contains(w.as_str()))
+            && tags_ok
+            && self.archived.is_none_or(|wanted| wanted == is_archived)
+            && self.min_id.is_none_or(|min| thread.id > min)
+            && self.max_id.is_none_or(|max| thread.id < max)
+    }
+
+    /// Orders `found` by the requested key and direction.
+    fn sort(&self, state: &AppState, found: &mut [Channel]) {
+        let last_activity = |t: &Channel| {
+            state
+                .store
+                .last_message_id(t.id)
+                .ok()
+                .flatten()
+                .unwrap_or(t.id)
+        };
+        match self.sort_by.as_str() {
+            "creation_time" | "relevance" => found.sort_by_key(|t| t.id),
+            "archive_time" => found.sort_by(|a, b| {
+                let stamp = |t: &Channel| {
+                    t.thread_metadata
+                        .as_ref()
+                        .map(|m| m.archive_timestamp.clone())
+                        .unwrap_or_default()
+                };
+                stamp(a).cmp(&stamp(b))
+            }),
+            _ => found.sort_by_key(|t| last_activity(t)),
+        }
+        if !self.ascending {
+            found.reverse();
+        }
+    }
+}
+
 async fn search_threads(
     State(state): State<AppState>,
     auth: Auth,
@@ -426,40 +533,7 @@ async fn search_threads(
             "Cannot execute action on this channel type",
         ));
     }
-    let params = Params::parse(raw);
-    let mut checks = Validator::default();
-    let name = params.one("name").unwrap_or_default();
-    checks.length("name", Some(name), 0, 100);
-    let tags = params.snowflakes(&mut checks, "tag");
-    let match_all = params
-        .choices(&mut checks, "tag_setting", &["match_all", "match_some"])
-        .first()
-        .is_some_and(|s| s == "match_all");
-    let archived = params.boolean(&mut checks, "archived");
-    let sort_by = params
-        .choices(
-            &mut checks,
-            "sort_by",
-            &[
-                "relevance",
-                "creation_time",
-                "last_message_time",
-                "archive_time",
-            ],
-        )
-        .pop()
-        .unwrap_or_else(|| "last_message_time".into());
-    let ascending = params
-        .choices(&mut checks, "sort_order", &["asc", "desc"])
-        .first()
-        == Some(&"asc".to_string());
-    let min_id = params.snowflake(&mut checks, "min_id");
-    let max_id = params.snowflake(&mut checks, "max_id");
-    let limit = params.integer(&mut checks, "limit", 1, 25).unwrap_or(25) as usize;
-    let offset = params.integer(&mut checks, "offset", 0, 9975).unwrap_or(0) as usize;
-    checks.finish()?;
-
-    let name_words = words(name);
+    let query = ThreadQuery::parse(raw)?;
     let private_visible = access.permissions & bits::MANAGE_THREADS != 0;
     let mut found = Vec::new();
     for thread in state.store.guild_channel_list(guild.guild.id)? {
@@ -476,49 +550,13 @@ async fn search_threads(
         {
             continue;
         }
-        let lower = thread.name.clone().unwrap_or_default().to_lowercase();
-        let applied = thread.applied_tags.clone().unwrap_or_default();
-        let is_archived = thread.thread_metadata.as_ref().is_some_and(|m| m.archived);
-        let tags_ok = tags.is_empty()
-            || if match_all {
-                tags.iter().all(|t| applied.contains(t))
-            } else {
-                tags.iter().any(|t| applied.contains(t))
-            };
-        if name_words.iter().all(|w| lower.contains(w.as_str()))
-            && tags_ok
-            && archived.is_none_or(|wanted| wanted == is_archived)
-            && min_id.is_none_or(|min| thread.id > min)
-            && max_id.is_none_or(|max| thread.id < max)
-        {
+        if query.matches(&thread) {
             found.push(thread);
         }
     }
-    let last_activity = |t: &Channel| {
-        state
-            .store
-            .last_message_id(t.id)
-            .ok()
-            .flatten()
-            .unwrap_or(t.id)
-    };
-    match sort_by.as_str() {
-        "creation_time" | "relevance" => found.sort_by_key(|t| t.id),
-        "archive_time" => found.sort_by(|a, b| {
-            let stamp = |t: &Channel| {
-                t.thread_metadata
-                    .as_ref()
-                    .map(|m| m.archive_timestamp.clone())
-                    .unwrap_or_default()
-            };
-            stamp(a).cmp(&stamp(b))
-        }),
-        _ => found.sort_by_key(|t| last_activity(t)),
-    }
-    if !ascending {
-        found.reverse();
-    }
+    query.sort(&state, &mut found);
     let total = found.len();
+    let (offset, limit) = (query.offset, query.limit);
     let page: Vec<Channel> = found.into_iter().skip(offset).take(limit).collect();
     let mut first_messages = Vec::new();
     for thread in &page {

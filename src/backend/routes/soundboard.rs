@@ -7,21 +7,16 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::stickers::{
-    remove_editable, render_guild_expressions, require_expression_creator,
-    require_expression_editor, Slots,
-};
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extra::SoundboardSound;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::AuditChange;
-use crate::backend::permissions::bits;
-use crate::backend::render;
+use crate::backend::services::expressions::{self, ExpressionKind, Slots};
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
-use crate::backend::state::{changes, AppState, GuildAccess};
+use crate::backend::state::{changes, AppState};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
@@ -78,7 +73,7 @@ fn render_sound(
     sound: &SoundboardSound,
     with_user: bool,
 ) -> Result<Value, ApiError> {
-    let mut out = json!({
+    let out = json!({
         "name": sound.name,
         "sound_id": sound.id,
         "volume": sound.volume,
@@ -87,14 +82,7 @@ fn render_sound(
         "guild_id": sound.guild_id,
         "available": sound.available,
     });
-    if with_user {
-        out["user"] = render::user_by_id(&state.store, sound.creator_id)?;
-    }
-    Ok(out)
-}
-
-fn sees_creators(access: &GuildAccess) -> bool {
-    access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) != 0
+    expressions::with_uploader(state, out, sound.creator_id, with_user)
 }
 
 fn load(
@@ -147,8 +135,8 @@ async fn list_sounds(
     Ids(guild_id): Ids<Snowflake>,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let with_user = sees_creators(&access);
-    let items = render_guild_expressions(&state.store.extra.sounds, guild_id, |s| {
+    let with_user = expressions::sees_creators(&access);
+    let items = expressions::render_guild_expressions(&state.store.extra.sounds, guild_id, |s| {
         render_sound(&state, s, with_user)
     })?;
     Ok(ok(json!({ "items": items })))
@@ -161,7 +149,11 @@ async fn get_sound(
     InGuild(access, _): InGuild,
 ) -> ApiResult {
     let sound = load(&state, guild_id, sound_id)?;
-    Ok(ok(render_sound(&state, &sound, sees_creators(&access))?))
+    Ok(ok(render_sound(
+        &state,
+        &sound,
+        expressions::sees_creators(&access),
+    )?))
 }
 
 /// Create and edit bodies (`sound` only on create).
@@ -238,7 +230,7 @@ async fn create_sound(
     Reason(reason): Reason,
     InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    require_expression_creator(&access)?;
+    expressions::require_expression_creator(&access)?;
     let mut checks = Validator::default();
     checks.required("name", body.name.as_ref());
     checks.required("sound", body.sound.as_ref());
@@ -270,22 +262,7 @@ async fn create_sound(
         state.store.extra.sounds.put((guild_id, sound.id), &sound)?;
         sound
     };
-    state.audit(
-        guild_id,
-        auth.id(),
-        SOUND_CREATE,
-        Some(sound.id),
-        sound_changes(None, &sound),
-        None,
-        reason,
-    )?;
-    let data = render_sound(&state, &sound, true)?;
-    publish(
-        &state,
-        "GUILD_SOUNDBOARD_SOUND_CREATE",
-        guild_id,
-        data.clone(),
-    );
+    let data = announce_sound(&state, auth.id(), None, &sound, reason)?;
     Ok(created(data))
 }
 
@@ -296,53 +273,68 @@ async fn edit_sound(
     Reason(reason): Reason,
     InGuild(access, Body(body)): InGuild<0, Body<SoundBody>>,
 ) -> ApiResult {
-    let (old, sound) = {
-        let _guard = state.store.lock();
-        let mut sound = load(&state, guild_id, sound_id)?;
-        require_expression_editor(&access, sound.creator_id, auth.id())?;
-        let mut checks = Validator::default();
-        check_common(&mut checks, &body);
-        checks.finish()?;
-        if let Some(emoji_id) = body.emoji_id {
-            check_emoji(&state, emoji_id)?;
-        }
-        let old = sound.clone();
-        set_if_present(&mut sound.name, body.name);
-        if let Some(volume) = body.volume {
-            sound.volume = volume.unwrap_or(1.0);
-        }
-        if let Some(emoji_id) = body.emoji_id {
-            sound.emoji_id = emoji_id;
-            if emoji_id.is_some() {
-                sound.emoji_name = None;
+    let (old, sound) = expressions::edit_expression(
+        &state,
+        &state.store.extra.sounds,
+        (guild_id, sound_id),
+        &access,
+        auth.id(),
+        &SOUND,
+        |sound| {
+            let mut checks = Validator::default();
+            check_common(&mut checks, &body);
+            checks.finish()?;
+            if let Some(emoji_id) = body.emoji_id {
+                check_emoji(&state, emoji_id)?;
             }
-        }
-        if let Some(emoji_name) = body.emoji_name {
-            sound.emoji_name = emoji_name;
-            if sound.emoji_name.is_some() {
-                sound.emoji_id = None;
+            set_if_present(&mut sound.name, body.name);
+            if let Some(volume) = body.volume {
+                sound.volume = volume.unwrap_or(1.0);
             }
-        }
-        state.store.extra.sounds.put((guild_id, sound_id), &sound)?;
-        (old, sound)
+            if let Some(emoji_id) = body.emoji_id {
+                sound.emoji_id = emoji_id;
+                if emoji_id.is_some() {
+                    sound.emoji_name = None;
+                }
+            }
+            if let Some(emoji_name) = body.emoji_name {
+                sound.emoji_name = emoji_name;
+                if sound.emoji_name.is_some() {
+                    sound.emoji_id = None;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let data = announce_sound(&state, auth.id(), Some(&old), &sound, reason)?;
+    Ok(ok(data))
+}
+
+/// Records a created (`old` None) or edited sound in the audit log and dispatches it; returns
+/// its rendering (with the uploader).
+fn announce_sound(
+    state: &AppState,
+    actor: Snowflake,
+    old: Option<&SoundboardSound>,
+    sound: &SoundboardSound,
+    reason: Option<String>,
+) -> Result<Value, ApiError> {
+    let (action, event) = match old {
+        None => (SOUND_CREATE, "GUILD_SOUNDBOARD_SOUND_CREATE"),
+        Some(_) => (SOUND_UPDATE, "GUILD_SOUNDBOARD_SOUND_UPDATE"),
     };
     state.audit(
-        guild_id,
-        auth.id(),
-        SOUND_UPDATE,
-        Some(sound_id),
-        sound_changes(Some(&old), &sound),
+        sound.guild_id,
+        actor,
+        action,
+        Some(sound.id),
+        sound_changes(old, sound),
         None,
         reason,
     )?;
-    let data = render_sound(&state, &sound, true)?;
-    publish(
-        &state,
-        "GUILD_SOUNDBOARD_SOUND_UPDATE",
-        guild_id,
-        data.clone(),
-    );
-    Ok(ok(data))
+    let data = render_sound(state, sound, true)?;
+    publish(state, event, sound.guild_id, data.clone());
+    Ok(data)
 }
 
 async fn delete_sound(
@@ -352,22 +344,14 @@ async fn delete_sound(
     Reason(reason): Reason,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let sound = remove_editable(
+    expressions::delete_expression(
+        &state,
         &state.store.extra.sounds,
         (guild_id, sound_id),
         &access,
         auth.id(),
-        |sound| sound.creator_id,
-        || unknown(unknown::SOUNDBOARD_SOUND),
-    )?;
-    state.audit(
-        guild_id,
-        auth.id(),
-        SOUND_DELETE,
-        Some(sound_id),
-        changes(vec![("name", json!(sound.name), Value::Null)]),
-        None,
         reason,
+        &SOUND,
     )?;
     publish(
         &state,
@@ -377,6 +361,14 @@ async fn delete_sound(
     );
     Ok(no_content())
 }
+
+/// Sounds as expressions: a deletion's audit entry names the sound.
+const SOUND: ExpressionKind<SoundboardSound> = ExpressionKind {
+    action: SOUND_DELETE,
+    creator_of: |sound| sound.creator_id,
+    missing: || unknown(unknown::SOUNDBOARD_SOUND),
+    changes: |sound| changes(vec![("name", json!(sound.name), Value::Null)]),
+};
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, Reason};
 use crate::backend::model::{channel_type, StageInstance};
 use crate::backend::permissions::bits;
@@ -44,28 +44,24 @@ fn render_stage(stage: &StageInstance) -> Value {
     })
 }
 
-/// The stage channel as the caller sees it; 50024 for any other channel type.
-fn stage_channel(
-    state: &AppState,
-    auth: &Auth,
-    channel_id: Snowflake,
-) -> Result<ChannelAccess, ApiError> {
-    let access = state.channel_access(channel_id, &auth.user)?;
+/// A stage moderator's access to a stage channel: 50024 for any other channel type (checked
+/// before the permissions, as on Discord), then 50013 without [`STAGE_MODERATOR`].
+fn moderate_stage(access: &ChannelAccess) -> Result<(), ApiError> {
     if access.channel.kind != channel_type::GUILD_STAGE_VOICE {
         return Err(ApiError::bad_request(
             50024,
             "Cannot execute action on this channel type",
         ));
     }
-    Ok(access)
+    access.require(STAGE_MODERATOR)
 }
 
 fn load(state: &AppState, channel_id: Snowflake) -> Result<StageInstance, ApiError> {
     state
         .store
         .stage_instances
-        .get(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::StageInstance))
+        .get(channel_id)
+        .or_unknown(Unknown::StageInstance)
 }
 
 fn publish(state: &AppState, name: &'static str, stage: &StageInstance, data: Value) {
@@ -105,8 +101,8 @@ async fn create_stage(
     check_topic_and_privacy(&mut checks, body.topic.as_deref(), body.privacy_level);
     checks.finish()?;
     let channel_id = body.channel_id.unwrap_or_default();
-    let access = stage_channel(&state, &auth, channel_id)?;
-    access.require(STAGE_MODERATOR)?;
+    let access = state.channel_access(channel_id, &auth.user)?;
+    moderate_stage(&access)?;
     if body.send_start_notification {
         access.require(bits::MENTION_EVERYONE)?;
     }
@@ -173,10 +169,9 @@ async fn edit_stage(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
-    Body(body): Body<EditBody>,
+    InChannel(access, Body(body)): InChannel<0, Body<EditBody>>,
 ) -> ApiResult {
-    let access = stage_channel(&state, &auth, channel_id)?;
-    access.require(STAGE_MODERATOR)?;
+    moderate_stage(&access)?;
     let mut checks = Validator::default();
     check_topic_and_privacy(&mut checks, body.topic.as_deref(), body.privacy_level);
     checks.finish()?;
@@ -208,14 +203,14 @@ async fn delete_stage(
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
+    InChannel(access, _): InChannel,
 ) -> ApiResult {
-    let access = stage_channel(&state, &auth, channel_id)?;
-    access.require(STAGE_MODERATOR)?;
+    moderate_stage(&access)?;
     let stage = state
         .store
         .stage_instances
-        .remove(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::StageInstance))?;
+        .remove(channel_id)
+        .or_unknown(Unknown::StageInstance)?;
     state.audit(
         stage.guild_id,
         auth.id(),

@@ -4,8 +4,7 @@
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::routing::get;
 use axum::Router;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, ApiResult};
@@ -13,12 +12,13 @@ use crate::backend::error::unknown;
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extra::Sticker;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
-use crate::backend::permissions::bits;
-use crate::backend::render;
+use crate::backend::services::expressions::{
+    delete_expression, edit_expression, render_guild_expressions, require_expression_creator,
+    sees_creators, with_uploader, ExpressionKind, Slots,
+};
 use crate::backend::services::patch::set_if_present;
 use crate::backend::snowflake::Snowflake;
-use crate::backend::state::{changes, AppState, GuildAccess};
-use crate::backend::store::Table;
+use crate::backend::state::{changes, AppState};
 use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Audit log actions.
@@ -131,7 +131,7 @@ fn render_pack(pack: &StandardPack) -> Value {
 
 /// A guild sticker; with `with_user`, the uploader (Discord shows it to expression managers).
 fn render_sticker(state: &AppState, sticker: &Sticker, with_user: bool) -> Result<Value, ApiError> {
-    let mut out = json!({
+    let out = json!({
         "id": sticker.id,
         "name": sticker.name,
         "tags": sticker.tags,
@@ -141,63 +141,7 @@ fn render_sticker(state: &AppState, sticker: &Sticker, with_user: bool) -> Resul
         "available": sticker.available,
         "guild_id": sticker.guild_id,
     });
-    if with_user {
-        out["user"] = render::user_by_id(&state.store, sticker.creator_id)?;
-    }
-    Ok(out)
-}
-
-/// Whether the caller may see who uploaded expressions.
-fn sees_creators(access: &GuildAccess) -> bool {
-    access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) != 0
-}
-
-/// 50013 unless the caller may edit an expression made by `creator_id` (own ones with
-/// CREATE_GUILD_EXPRESSIONS, anyone's with MANAGE_GUILD_EXPRESSIONS).
-pub(crate) fn require_expression_editor(
-    access: &GuildAccess,
-    creator_id: Snowflake,
-    caller: Snowflake,
-) -> Result<(), ApiError> {
-    let own = creator_id == caller && access.permissions() & bits::CREATE_GUILD_EXPRESSIONS != 0;
-    if own {
-        Ok(())
-    } else {
-        access.require(bits::MANAGE_GUILD_EXPRESSIONS)
-    }
-}
-
-/// 50013 unless the caller may create expressions.
-pub(crate) fn require_expression_creator(access: &GuildAccess) -> Result<(), ApiError> {
-    if sees_creators(access) {
-        Ok(())
-    } else {
-        Err(ApiError::MissingPermissions)
-    }
-}
-
-/// Every expression of `guild_id` in `table`, each rendered by `render`.
-pub(crate) fn render_guild_expressions<V: Serialize + DeserializeOwned + Clone>(
-    table: &Table<(Snowflake, Snowflake), V>,
-    guild_id: Snowflake,
-    render: impl Fn(&V) -> Result<Value, ApiError>,
-) -> Result<Vec<Value>, ApiError> {
-    table.values(guild_id)?.iter().map(render).collect()
-}
-
-/// Removes and returns the guild expression under `key` once the caller may edit it (404 via
-/// `missing` when it is absent).
-pub(crate) fn remove_editable<V: Serialize + DeserializeOwned + Clone>(
-    table: &Table<(Snowflake, Snowflake), V>,
-    key: (Snowflake, Snowflake),
-    access: &GuildAccess,
-    caller: Snowflake,
-    creator_of: fn(&V) -> Snowflake,
-    missing: fn() -> ApiError,
-) -> Result<V, ApiError> {
-    let value = table.get(key)?.ok_or_else(missing)?;
-    require_expression_editor(access, creator_of(&value), caller)?;
-    table.remove(key)?.ok_or_else(missing)
+    with_uploader(state, out, sticker.creator_id, with_user)
 }
 
 fn load(state: &AppState, guild_id: Snowflake, sticker_id: Snowflake) -> Result<Sticker, ApiError> {
@@ -225,25 +169,6 @@ fn publish_stickers(state: &AppState, guild_id: Snowflake) -> Result<(), ApiErro
         json!({"guild_id": guild_id, "stickers": stickers}),
     ));
     Ok(())
-}
-
-/// How many expressions of one kind a guild may hold, and the error once it is full.
-pub(crate) struct Slots {
-    /// Capacity at boost tier 0, 1, 2 and 3.
-    pub by_tier: [usize; 4],
-    pub code: u32,
-    pub message: &'static str,
-}
-
-impl Slots {
-    /// The error for a guild at `premium_tier` already holding `used` of them.
-    pub(crate) fn check(&self, used: usize, premium_tier: u8) -> Result<(), ApiError> {
-        let tier = usize::from(premium_tier).min(self.by_tier.len() - 1);
-        if used >= self.by_tier[tier] {
-            return Err(ApiError::bad_request(self.code, self.message));
-        }
-        Ok(())
-    }
 }
 
 /// Sticker slots by boost tier.
@@ -497,31 +422,30 @@ async fn edit_sticker(
     Reason(reason): Reason,
     InGuild(access, Body(body)): InGuild<0, Body<EditBody>>,
 ) -> ApiResult {
-    let (old, sticker) = {
-        let _guard = state.store.lock();
-        let mut sticker = load(&state, guild_id, sticker_id)?;
-        require_expression_editor(&access, sticker.creator_id, auth.id())?;
-        let mut checks = Validator::default();
-        check_sticker_fields(
-            &mut checks,
-            body.name.as_deref(),
-            body.description.clone().flatten().as_deref(),
-            body.tags.as_deref(),
-        );
-        checks.finish()?;
-        let old = sticker.clone();
-        set_if_present(&mut sticker.name, body.name);
-        if let Some(description) = body.description {
-            sticker.description = description.filter(|d| !d.is_empty());
-        }
-        set_if_present(&mut sticker.tags, body.tags);
-        state
-            .store
-            .extra
-            .stickers
-            .put((guild_id, sticker_id), &sticker)?;
-        (old, sticker)
-    };
+    let (old, sticker) = edit_expression(
+        &state,
+        &state.store.extra.stickers,
+        (guild_id, sticker_id),
+        &access,
+        auth.id(),
+        &STICKER,
+        |sticker| {
+            let mut checks = Validator::default();
+            check_sticker_fields(
+                &mut checks,
+                body.name.as_deref(),
+                body.description.clone().flatten().as_deref(),
+                body.tags.as_deref(),
+            );
+            checks.finish()?;
+            set_if_present(&mut sticker.name, body.name);
+            if let Some(description) = body.description {
+                sticker.description = description.filter(|d| !d.is_empty());
+            }
+            set_if_present(&mut sticker.tags, body.tags);
+            Ok(())
+        },
+    )?;
     state.audit(
         guild_id,
         auth.id(),
@@ -550,30 +474,32 @@ async fn delete_sticker(
     Reason(reason): Reason,
     InGuild(access, _): InGuild,
 ) -> ApiResult {
-    let sticker = remove_editable(
+    delete_expression(
+        &state,
         &state.store.extra.stickers,
         (guild_id, sticker_id),
         &access,
         auth.id(),
-        |sticker| sticker.creator_id,
-        || unknown(unknown::STICKER),
+        reason,
+        &STICKER,
     )?;
     state.store.extra.sticker_guild.remove(sticker_id)?;
-    state.audit(
-        guild_id,
-        auth.id(),
-        STICKER_DELETE,
-        Some(sticker_id),
-        changes(vec![
-            ("name", json!(sticker.name), Value::Null),
-            ("tags", json!(sticker.tags), Value::Null),
-        ]),
-        None,
-        reason,
-    )?;
     publish_stickers(&state, guild_id)?;
     Ok(no_content())
 }
+
+/// Stickers as expressions: a deletion's audit entry names the sticker and its tags.
+const STICKER: ExpressionKind<Sticker> = ExpressionKind {
+    action: STICKER_DELETE,
+    creator_of: |sticker| sticker.creator_id,
+    missing: || unknown(unknown::STICKER),
+    changes: |sticker| {
+        changes(vec![
+            ("name", json!(sticker.name), Value::Null),
+            ("tags", json!(sticker.tags), Value::Null),
+        ])
+    },
+};
 
 #[cfg(test)]
 mod tests {

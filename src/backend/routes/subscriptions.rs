@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::applications::entitlements_of;
 use super::{ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown};
+use crate::backend::error::{ApiError, OrUnknown, Unknown};
 use crate::backend::extra::Entitlement;
 use crate::backend::extract::{Auth, Ids, Q};
 use crate::backend::services::common::limit;
@@ -43,8 +43,8 @@ fn caller_application(state: &AppState, auth: &Auth) -> Result<Snowflake, ApiErr
     let app = state
         .store
         .applications
-        .get(auth.id())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(auth.id())
+        .or_unknown(Unknown::Application)?;
     Ok(app.id)
 }
 

@@ -291,22 +291,34 @@ async fn create_template(
     Ok(ok(render_template(&state, &template)?))
 }
 
+/// Changes the guild's template `code` under the store lock, stores it and answers with it.
+fn update_template(
+    state: &AppState,
+    guild_id: Snowflake,
+    code: &str,
+    change: impl FnOnce(&mut GuildTemplate) -> Result<(), ApiError>,
+) -> ApiResult {
+    let template = {
+        let _guard = state.store.lock();
+        let mut template = load(state, guild_id, code)?;
+        change(&mut template)?;
+        state.store.extra.templates.put(code, &template)?;
+        template
+    };
+    Ok(ok(render_template(state, &template)?))
+}
+
 async fn sync_template(
     State(state): State<AppState>,
     _: Auth,
     Path((_, code)): Path<(String, String)>,
     InGuild(access, _): InGuild<{ bits::MANAGE_GUILD }>,
 ) -> ApiResult {
-    let guild_id = access.guild.id;
-    let template = {
-        let _guard = state.store.lock();
-        let mut template = load(&state, guild_id, &code)?;
+    update_template(&state, access.guild.id, &code, |template| {
         template.snapshot = current_snapshot(&state, &access.guild)?;
         template.updated_at = iso8601_from_ms(now_ms());
-        state.store.extra.templates.put(&code, &template)?;
-        template
-    };
-    Ok(ok(render_template(&state, &template)?))
+        Ok(())
+    })
 }
 
 async fn edit_template(
@@ -315,19 +327,14 @@ async fn edit_template(
     Path((_, code)): Path<(String, String)>,
     InGuild(access, Body(body)): InGuild<{ bits::MANAGE_GUILD }, Body<TemplateBody>>,
 ) -> ApiResult {
-    let guild_id = access.guild.id;
     let mut checks = Validator::default();
     check_body(&mut checks, &body);
     checks.finish()?;
-    let template = {
-        let _guard = state.store.lock();
-        let mut template = load(&state, guild_id, &code)?;
+    update_template(&state, access.guild.id, &code, |template| {
         set_if_present(&mut template.name, body.name);
         set_if_present(&mut template.description, body.description);
-        state.store.extra.templates.put(&code, &template)?;
-        template
-    };
-    Ok(ok(render_template(&state, &template)?))
+        Ok(())
+    })
 }
 
 async fn delete_template(

@@ -6,16 +6,15 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use super::{no_content, ok, set_image, ApiResult};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::events::Dispatch;
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Q};
 use crate::backend::model::{channel_type, Channel};
 use crate::backend::render;
 use crate::backend::services::channels::strip_self_from_recipients;
 use crate::backend::services::common::{gateway_url, limit, voice_region_list};
-use crate::backend::services::images::store_image;
-use crate::backend::services::patch;
+use crate::backend::services::patch::{self, set_if_present};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -80,25 +79,11 @@ async fn patch_me(
     let user = {
         let _guard = state.store.lock();
         let mut user = state.store.user(auth.id())?.ok_or(ApiError::Unauthorized)?;
-        if let Some(username) = body.username {
-            user.username = username;
-        }
-        if let Some(name) = body.global_name {
-            user.global_name = name;
-        }
-        if let Some(avatar) = body.avatar {
-            user.avatar = avatar
-                .map(|data| store_image(&state.store, &data, "avatar"))
-                .transpose()?;
-        }
-        if let Some(banner) = body.banner {
-            user.banner = banner
-                .map(|data| store_image(&state.store, &data, "banner"))
-                .transpose()?;
-        }
-        if let Some(color) = body.accent_color {
-            user.accent_color = color;
-        }
+        set_if_present(&mut user.username, body.username);
+        set_if_present(&mut user.global_name, body.global_name);
+        set_image(&state.store, &mut user.avatar, body.avatar, "avatar")?;
+        set_image(&state.store, &mut user.banner, body.banner, "banner")?;
+        set_if_present(&mut user.accent_color, body.accent_color);
         state.store.users.put(user.id, &user)?;
         user
     };
@@ -117,10 +102,7 @@ async fn get_user(
     _auth: Auth,
     Ids(user_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let user = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let user = state.store.user(user_id).or_unknown(Unknown::User)?;
     Ok(ok(render::user(&user)))
 }
 
@@ -183,10 +165,7 @@ async fn leave_guild(
     auth: Auth,
     Ids(guild_id): Ids<Snowflake>,
 ) -> ApiResult {
-    let guild = state
-        .store
-        .guild(guild_id)?
-        .ok_or(ApiError::NotFound(Unknown::Guild))?;
+    let guild = state.store.guild(guild_id).or_unknown(Unknown::Guild)?;
     if guild.owner_id == auth.id() {
         return Err(ApiError::bad_request(50055, "Invalid Guild"));
     }
@@ -246,10 +225,7 @@ async fn open_dm(State(state): State<AppState>, auth: Auth, Body(body): Body<Ope
             ))
         }
     };
-    let recipient = state
-        .store
-        .user(recipient_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let recipient = state.store.user(recipient_id).or_unknown(Unknown::User)?;
     if recipient.bot && auth.user.bot {
         return Err(ApiError::forbidden(
             50007,
@@ -295,8 +271,8 @@ async fn get_my_application(State(state): State<AppState>, auth: Auth) -> ApiRes
     let app = state
         .store
         .applications
-        .get(auth.id())?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(auth.id())
+        .or_unknown(Unknown::Application)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
 
@@ -326,8 +302,8 @@ async fn patch_application_by_id(
     let app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     if auth.id() != app.owner_id && auth.id() != app.bot_id {
         return Err(ApiError::MissingAccess);
     }
@@ -343,14 +319,12 @@ fn patch_application(
     let mut app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     let mut checks = Validator::default();
     checks.length("description", body.description.as_deref(), 0, 400);
     checks.finish()?;
-    if let Some(description) = body.description {
-        app.description = description;
-    }
+    set_if_present(&mut app.description, body.description);
     if let Some(flags) = body.flags {
         // Only the "limited" intent toggles are user-editable, as on Discord.
         use crate::backend::model::app_flags::*;
@@ -366,11 +340,7 @@ fn patch_application(
         }
         app.flags = (app.flags & !editable) | (flags & editable);
     }
-    if let Some(icon) = body.icon {
-        app.icon = icon
-            .map(|data| store_image(&state.store, &data, "icon"))
-            .transpose()?;
-    }
+    set_image(&state.store, &mut app.icon, body.icon, "icon")?;
     state.store.applications.put(app.id, &app)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
@@ -383,8 +353,8 @@ async fn get_application(
     let app = state
         .store
         .applications
-        .get(application_id)?
-        .ok_or(ApiError::NotFound(Unknown::Application))?;
+        .get(application_id)
+        .or_unknown(Unknown::Application)?;
     Ok(ok(render::application(&state.store, &app)?))
 }
 

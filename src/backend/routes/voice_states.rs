@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::not_found;
-use crate::backend::error::{ApiError, Unknown, Validator};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild};
 use crate::backend::model::channel_type;
 use crate::backend::permissions::bits;
@@ -45,8 +45,8 @@ fn permissions_in_channel(
 ) -> Result<(crate::backend::model::Channel, u64), ApiError> {
     let channel = state
         .store
-        .channel(channel_id)?
-        .ok_or(ApiError::NotFound(Unknown::Channel))?;
+        .channel(channel_id)
+        .or_unknown(Unknown::Channel)?;
     let permissions = state.permissions_in(access, &channel)?;
     Ok((channel, permissions))
 }
@@ -198,10 +198,7 @@ async fn patch_other(
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     InGuild(access, Body(body)): InGuild<0, Body<VoiceStatePatch>>,
 ) -> ApiResult {
-    let target = state
-        .store
-        .user(user_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let target = state.store.user(user_id).or_unknown(Unknown::User)?;
     if state.store.member(guild_id, user_id)?.is_none() {
         return Err(ApiError::NotFound(Unknown::Member));
     }

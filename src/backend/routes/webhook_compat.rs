@@ -254,9 +254,16 @@ fn short(text: &str, max: usize) -> String {
     }
 }
 
+/// A GitHub notice before it becomes an embed: title, link, description and colour.
+type Notice = (String, Value, Option<String>, u32);
+
+/// The first seven characters of a commit id (its short form).
+fn short_sha(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
 /// The embed for one GitHub event, or `None` for events Discord does not post (ping,
 /// unsupported ones, uninteresting actions).
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 fn github_embed(event: &str, payload: &Value) -> Option<Value> {
     let repo = payload["repository"]["full_name"].as_str().unwrap_or("?");
     let sender = &payload["sender"];
@@ -267,115 +274,139 @@ fn github_embed(event: &str, payload: &Value) -> Option<Value> {
     });
     let action = payload["action"].as_str().unwrap_or_default();
     let (title, url, description, colour) = match event {
-        "push" => {
-            let commits = payload["commits"].as_array()?;
-            if commits.is_empty() {
-                return None;
-            }
-            let branch = payload["ref"]
+        "push" => push_notice(repo, payload)?,
+        "issues" | "pull_request" => item_notice(repo, event, action, payload)?,
+        "issue_comment" | "commit_comment" | "pull_request_review_comment" => {
+            comment_notice(repo, event, action, payload)?
+        }
+        _ => repository_notice(repo, event, action, payload)?,
+    };
+    let mut embed = json!({
+        "type": "rich",
+        "title": short(&title, 256),
+        "color": colour,
+        "author": author,
+    });
+    if url.is_string() {
+        embed["url"] = url;
+    }
+    if let Some(description) = description.filter(|d| !d.is_empty()) {
+        embed["description"] = json!(description);
+    }
+    Some(embed)
+}
+
+/// A push: the branch, the commit count and up to five commits (none: not posted).
+fn push_notice(repo: &str, payload: &Value) -> Option<Notice> {
+    let commits = payload["commits"].as_array()?;
+    if commits.is_empty() {
+        return None;
+    }
+    let branch = payload["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("refs/heads/");
+    let noun = if commits.len() == 1 {
+        "commit"
+    } else {
+        "commits"
+    };
+    let lines: Vec<String> = commits
+        .iter()
+        .take(5)
+        .map(|c| {
+            format!(
+                "[`{}`]({}) {} - {}",
+                short_sha(c["id"].as_str().unwrap_or_default()),
+                c["url"].as_str().unwrap_or_default(),
+                short(c["message"].as_str().unwrap_or_default(), 50),
+                c["author"]["username"]
+                    .as_str()
+                    .or(c["author"]["name"].as_str())
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    Some((
+        format!("[{repo}:{branch}] {} new {noun}", commits.len()),
+        payload["compare"].clone(),
+        Some(lines.join("\n")),
+        color::NEUTRAL,
+    ))
+}
+
+/// An issue or pull request opened, closed (merged) or reopened; other actions not posted.
+fn item_notice(repo: &str, event: &str, action: &str, payload: &Value) -> Option<Notice> {
+    if !matches!(action, "opened" | "closed" | "reopened") {
+        return None;
+    }
+    let (key, kind) = if event == "issues" {
+        ("issue", "Issue")
+    } else {
+        ("pull_request", "Pull request")
+    };
+    let item = &payload[key];
+    let verb = if event == "pull_request"
+        && action == "closed"
+        && item["merged"].as_bool() == Some(true)
+    {
+        "merged"
+    } else {
+        action
+    };
+    Some((
+        format!(
+            "[{repo}] {kind} {verb}: #{} {}",
+            item["number"],
+            item["title"].as_str().unwrap_or_default()
+        ),
+        item["html_url"].clone(),
+        (action == "opened")
+            .then(|| item["body"].as_str().map(|b| short(b, 500)))
+            .flatten(),
+        if action == "closed" {
+            color::CLOSED
+        } else {
+            color::OPENED
+        },
+    ))
+}
+
+/// A new comment on an issue, a pull request or a commit.
+fn comment_notice(repo: &str, event: &str, action: &str, payload: &Value) -> Option<Notice> {
+    if action != "created" && !action.is_empty() {
+        return None;
+    }
+    let comment = &payload["comment"];
+    let on = match event {
+        "issue_comment" => format!(
+            "issue #{}: {}",
+            payload["issue"]["number"],
+            payload["issue"]["title"].as_str().unwrap_or_default()
+        ),
+        "pull_request_review_comment" => format!(
+            "pull request #{}: {}",
+            payload["pull_request"]["number"],
+            payload["pull_request"]["title"]
                 .as_str()
                 .unwrap_or_default()
-                .trim_start_matches("refs/heads/");
-            let noun = if commits.len() == 1 {
-                "commit"
-            } else {
-                "commits"
-            };
-            let lines: Vec<String> = commits
-                .iter()
-                .take(5)
-                .map(|c| {
-                    let sha = c["id"].as_str().unwrap_or_default();
-                    format!(
-                        "[`{}`]({}) {} - {}",
-                        &sha[..sha.len().min(7)],
-                        c["url"].as_str().unwrap_or_default(),
-                        short(c["message"].as_str().unwrap_or_default(), 50),
-                        c["author"]["username"]
-                            .as_str()
-                            .or(c["author"]["name"].as_str())
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
-            (
-                format!("[{repo}:{branch}] {} new {noun}", commits.len()),
-                payload["compare"].clone(),
-                Some(lines.join("\n")),
-                color::NEUTRAL,
-            )
-        }
-        "issues" | "pull_request" => {
-            if !matches!(action, "opened" | "closed" | "reopened") {
-                return None;
-            }
-            let key = if event == "issues" {
-                "issue"
-            } else {
-                "pull_request"
-            };
-            let item = &payload[key];
-            let kind = if event == "issues" {
-                "Issue"
-            } else {
-                "Pull request"
-            };
-            let verb = if event == "pull_request"
-                && action == "closed"
-                && item["merged"].as_bool() == Some(true)
-            {
-                "merged"
-            } else {
-                action
-            };
-            (
-                format!(
-                    "[{repo}] {kind} {verb}: #{} {}",
-                    item["number"],
-                    item["title"].as_str().unwrap_or_default()
-                ),
-                item["html_url"].clone(),
-                (action == "opened")
-                    .then(|| item["body"].as_str().map(|b| short(b, 500)))
-                    .flatten(),
-                if action == "closed" {
-                    color::CLOSED
-                } else {
-                    color::OPENED
-                },
-            )
-        }
-        "issue_comment" | "commit_comment" | "pull_request_review_comment" => {
-            if action != "created" && !action.is_empty() {
-                return None;
-            }
-            let comment = &payload["comment"];
-            let on = match event {
-                "issue_comment" => format!(
-                    "issue #{}: {}",
-                    payload["issue"]["number"],
-                    payload["issue"]["title"].as_str().unwrap_or_default()
-                ),
-                "pull_request_review_comment" => format!(
-                    "pull request #{}: {}",
-                    payload["pull_request"]["number"],
-                    payload["pull_request"]["title"]
-                        .as_str()
-                        .unwrap_or_default()
-                ),
-                _ => format!(
-                    "commit `{}`",
-                    &comment["commit_id"].as_str().unwrap_or_default()
-                        [..comment["commit_id"].as_str().map_or(0, |s| s.len().min(7))]
-                ),
-            };
-            (
-                format!("[{repo}] New comment on {on}"),
-                comment["html_url"].clone(),
-                comment["body"].as_str().map(|b| short(b, 500)),
-                color::COMMENT,
-            )
-        }
+        ),
+        _ => format!(
+            "commit `{}`",
+            short_sha(comment["commit_id"].as_str().unwrap_or_default())
+        ),
+    };
+    Some((
+        format!("[{repo}] New comment on {on}"),
+        comment["html_url"].clone(),
+        comment["body"].as_str().map(|b| short(b, 500)),
+        color::COMMENT,
+    ))
+}
+
+/// Branch/tag creation and deletion, forks, stars and releases; other events not posted.
+fn repository_notice(repo: &str, event: &str, action: &str, payload: &Value) -> Option<Notice> {
+    Some(match event {
         "create" | "delete" => {
             let kind = payload["ref_type"].as_str().unwrap_or("ref");
             let name = payload["ref"].as_str().unwrap_or_default();
@@ -416,20 +447,7 @@ fn github_embed(event: &str, payload: &Value) -> Option<Value> {
             color::NEUTRAL,
         ),
         _ => return None,
-    };
-    let mut embed = json!({
-        "type": "rich",
-        "title": short(&title, 256),
-        "color": colour,
-        "author": author,
-    });
-    if url.is_string() {
-        embed["url"] = url;
-    }
-    if let Some(description) = description.filter(|d| !d.is_empty()) {
-        embed["description"] = json!(description);
-    }
-    Some(embed)
+    })
 }
 
 async fn execute_github(

@@ -6,20 +6,21 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{no_content, ok, ApiResult};
-use crate::backend::error::{ApiError, Unknown, Validator};
+use super::{no_content, ok, ok_list, set_image, ApiResult};
+use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, InGuildChannel, Payload, Reason, Q};
 use crate::backend::model::{audit_action, channel_type, Interaction, Webhook};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::images::store_image;
+use crate::backend::services::interactions;
 use crate::backend::services::messages::{
     apply_edit, post_as_webhook, remove_message, CreateMessage, EditMessage,
 };
+use crate::backend::services::patch::{self, set_if_present};
 use crate::backend::services::webhooks::{
     load, load_with_token, publish_webhooks_update, target_channel, webhook_access,
 };
-use crate::backend::services::{interactions, patch};
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::{changes, AppState, ChannelAccess};
 
@@ -148,12 +149,12 @@ async fn channel_webhooks(
     Ids(channel_id): Ids<Snowflake>,
     _: InGuildChannel<{ bits::MANAGE_WEBHOOKS }>,
 ) -> ApiResult {
-    let out = all_webhooks(&state)?
-        .iter()
-        .filter(|h| h.channel_id == channel_id)
-        .map(|h| render::webhook(&state.store, h, true))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(
+        all_webhooks(&state)?
+            .iter()
+            .filter(|h| h.channel_id == channel_id),
+        |h| render::webhook(&state.store, h, true),
+    )
 }
 
 async fn guild_webhooks(
@@ -162,12 +163,12 @@ async fn guild_webhooks(
     Ids(guild_id): Ids<Snowflake>,
     _: InGuild<{ bits::MANAGE_WEBHOOKS }>,
 ) -> ApiResult {
-    let out = all_webhooks(&state)?
-        .iter()
-        .filter(|h| h.guild_id == guild_id)
-        .map(|h| render::webhook(&state.store, h, true))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(Value::Array(out)))
+    ok_list(
+        all_webhooks(&state)?
+            .iter()
+            .filter(|h| h.guild_id == guild_id),
+        |h| render::webhook(&state.store, h, true),
+    )
 }
 
 fn manage_access(state: &AppState, auth: &Auth, hook: &Webhook) -> Result<ChannelAccess, ApiError> {
@@ -207,14 +208,8 @@ fn apply_patch(
     let mut checks = Validator::default();
     check_name(&mut checks, body.name.as_deref());
     checks.finish()?;
-    if let Some(name) = body.name {
-        hook.name = name;
-    }
-    if let Some(avatar) = body.avatar {
-        hook.avatar = avatar
-            .map(|d| store_image(&state.store, &d, "avatar"))
-            .transpose()?;
-    }
+    set_if_present(&mut hook.name, body.name);
+    set_image(&state.store, &mut hook.avatar, body.avatar, "avatar")?;
     if let Some(channel_id) = body.channel_id {
         if !allow_channel {
             return Err(ApiError::invalid_field(
@@ -424,8 +419,7 @@ fn interaction_from_path(
     application_id: Snowflake,
     token: &str,
 ) -> Result<Interaction, ApiError> {
-    interactions::for_webhook(state, application_id, token)?
-        .ok_or(ApiError::NotFound(Unknown::Webhook))
+    interactions::for_webhook(state, application_id, token).or_unknown(Unknown::Webhook)
 }
 
 async fn original_get(

@@ -65,12 +65,27 @@ pub(crate) struct ChannelBody {
 }
 
 /// Validates and applies a channel body to `channel` (creation or edit).
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 pub(crate) fn apply_channel_body(
     store: &Store,
     access: &GuildAccess,
     channel: &mut Channel,
-    body: ChannelBody,
+    mut body: ChannelBody,
+) -> Result<(), ApiError> {
+    validate_channel_body(store, channel, &body)?;
+    if let Some(overwrites) = body.permission_overwrites.take() {
+        set_permission_overwrites(access, channel, overwrites)?;
+    }
+    // The two copies touch disjoint fields; thread fields first, as the channel copy consumes the body.
+    copy_thread_fields(channel, &body);
+    copy_channel_fields(channel, body);
+    Ok(())
+}
+
+/// The field checks of a channel body (lengths, ranges, archive durations, parent, overwrites).
+fn validate_channel_body(
+    store: &Store,
+    channel: &Channel,
+    body: &ChannelBody,
 ) -> Result<(), ApiError> {
     let mut checks = Validator::default();
     checks.length("name", body.name.as_deref(), 1, 100);
@@ -132,21 +147,31 @@ pub(crate) fn apply_channel_body(
             }
         }
     }
-    checks.finish()?;
-    if let Some(overwrites) = body.permission_overwrites {
-        // Editing overwrites needs MANAGE_ROLES, and only for permissions the caller holds.
-        let mine = access.permissions();
-        if mine & bits::ADMINISTRATOR == 0 {
-            access.require(bits::MANAGE_ROLES)?;
-            for overwrite in &overwrites {
-                let (allow, deny) = overwrite.bits();
-                if (allow | deny) & !mine != 0 {
-                    return Err(ApiError::MissingPermissions);
-                }
+    checks.finish()
+}
+
+/// Editing overwrites needs MANAGE_ROLES, and only for permissions the caller holds.
+fn set_permission_overwrites(
+    access: &GuildAccess,
+    channel: &mut Channel,
+    overwrites: Vec<Overwrite>,
+) -> Result<(), ApiError> {
+    let mine = access.permissions();
+    if mine & bits::ADMINISTRATOR == 0 {
+        access.require(bits::MANAGE_ROLES)?;
+        for overwrite in &overwrites {
+            let (allow, deny) = overwrite.bits();
+            if (allow | deny) & !mine != 0 {
+                return Err(ApiError::MissingPermissions);
             }
         }
-        channel.permission_overwrites = Some(overwrites);
     }
+    channel.permission_overwrites = Some(overwrites);
+    Ok(())
+}
+
+/// Copies the channel fields the body gives (the thread fields aside).
+fn copy_channel_fields(channel: &mut Channel, body: ChannelBody) {
     if let Some(name) = body.name {
         channel.name = Some(normalise_channel_name(channel.kind, &name));
     }
@@ -184,6 +209,10 @@ pub(crate) fn apply_channel_body(
         channel.flags = v;
     }
     patch::set_given(&mut channel.applied_tags, body.applied_tags);
+}
+
+/// Copies the thread fields the body gives onto a thread's metadata.
+fn copy_thread_fields(channel: &mut Channel, body: &ChannelBody) {
     if let Some(meta) = channel.thread_metadata.as_mut() {
         if let Some(v) = body.archived {
             meta.archived = v;
@@ -199,7 +228,6 @@ pub(crate) fn apply_channel_body(
             meta.invitable = Some(v);
         }
     }
-    Ok(())
 }
 
 /// A new thread under `parent` (the id is given: a message id for threads from messages).

@@ -98,7 +98,6 @@ fn check_localizations(checks: &mut Validator, path: &str, value: Option<&Value>
 }
 
 /// Validates one option (at `path`) and returns it in the response shape.
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize) -> Option<Value> {
     let Some(map) = option.as_object() else {
         checks.add(
@@ -108,6 +107,62 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
         );
         return None;
     };
+    let kind = check_option_head(checks, path, map);
+    let mut out = Map::new();
+    out.insert("type".into(), json!(kind));
+    for key in ["name", "description"] {
+        let text = map.get(key).and_then(Value::as_str).unwrap_or_default();
+        out.insert(key.into(), json!(text));
+    }
+    for key in ["name_localizations", "description_localizations"] {
+        if let Some(value @ Value::Object(_)) = map.get(key) {
+            out.insert(key.into(), value.clone());
+        }
+    }
+    if kind == SUB_COMMAND || kind == SUB_COMMAND_GROUP {
+        build_nested_options(checks, path, map, kind, depth, &mut out);
+        return Some(Value::Object(out));
+    }
+    if map.get("options").is_some_and(given) {
+        checks.add(
+            &format!("{path}.options"),
+            "APPLICATION_COMMAND_OPTION_OPTIONS_NOT_ALLOWED",
+            "Only subcommands and subcommand groups may have options",
+        );
+    }
+    match map.get("required") {
+        Some(Value::Bool(required)) => {
+            out.insert("required".into(), json!(required));
+        }
+        None | Some(Value::Null) => {}
+        Some(_) => checks.add(
+            &format!("{path}.required"),
+            "BASE_TYPE_BOOLEAN",
+            "Must be either true or false.",
+        ),
+    }
+    build_choices(checks, path, map, kind, &mut out);
+    build_bounds(checks, path, map, kind, &mut out);
+    if let Some(types) = map.get("channel_types").filter(|v| given(v)) {
+        match types.as_array() {
+            Some(list)
+                if kind == CHANNEL && list.iter().all(|t| t.as_u64().is_some_and(|t| t <= 16)) =>
+            {
+                out.insert("channel_types".into(), types.clone());
+            }
+            _ => checks.add(
+                &format!("{path}.channel_types"),
+                "BASE_TYPE_CHOICES",
+                "Only channel options may restrict channel types, to known types",
+            ),
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// Checks an option's type, name, description and their localizations; returns its type (0
+/// when missing).
+fn check_option_head(checks: &mut Validator, path: &str, map: &Map<String, Value>) -> u64 {
     let kind = map.get("type").and_then(Value::as_u64);
     let name = map.get("name").and_then(Value::as_str);
     let description = map.get("description").and_then(Value::as_str);
@@ -145,62 +200,53 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
         map.get("description_localizations"),
         100,
     );
-    let kind = kind.unwrap_or(0);
-    let mut out = Map::new();
-    out.insert("type".into(), json!(kind));
-    out.insert("name".into(), json!(name.unwrap_or_default()));
-    out.insert("description".into(), json!(description.unwrap_or_default()));
-    for key in ["name_localizations", "description_localizations"] {
-        if let Some(value @ Value::Object(_)) = map.get(key) {
-            out.insert(key.into(), value.clone());
-        }
-    }
-    let nests = kind == SUB_COMMAND || kind == SUB_COMMAND_GROUP;
-    if nests {
-        if kind == SUB_COMMAND_GROUP && depth > 0 {
-            checks.add(
-                &format!("{path}.type"),
-                "APPLICATION_COMMAND_OPTION_INVALID_NESTING",
-                "Subcommand groups can only be nested at the top level",
-            );
-        }
-        if kind == SUB_COMMAND && depth > 1 {
-            checks.add(
-                &format!("{path}.type"),
-                "APPLICATION_COMMAND_OPTION_INVALID_NESTING",
-                "Subcommands can only be nested twice",
-            );
-        }
-        let children = build_options(
-            checks,
-            &format!("{path}.options"),
-            map.get("options"),
-            depth + 1,
-            Some(kind),
-        );
-        if !children.is_empty() {
-            out.insert("options".into(), Value::Array(children));
-        }
-        return Some(Value::Object(out));
-    }
-    if map.get("options").is_some_and(given) {
+    kind.unwrap_or(0)
+}
+
+/// The options of a subcommand or subcommand group: nesting depth checked, children built.
+fn build_nested_options(
+    checks: &mut Validator,
+    path: &str,
+    map: &Map<String, Value>,
+    kind: u64,
+    depth: usize,
+    out: &mut Map<String, Value>,
+) {
+    if kind == SUB_COMMAND_GROUP && depth > 0 {
         checks.add(
-            &format!("{path}.options"),
-            "APPLICATION_COMMAND_OPTION_OPTIONS_NOT_ALLOWED",
-            "Only subcommands and subcommand groups may have options",
+            &format!("{path}.type"),
+            "APPLICATION_COMMAND_OPTION_INVALID_NESTING",
+            "Subcommand groups can only be nested at the top level",
         );
     }
-    match map.get("required") {
-        Some(Value::Bool(required)) => {
-            out.insert("required".into(), json!(required));
-        }
-        None | Some(Value::Null) => {}
-        Some(_) => checks.add(
-            &format!("{path}.required"),
-            "BASE_TYPE_BOOLEAN",
-            "Must be either true or false.",
-        ),
+    if kind == SUB_COMMAND && depth > 1 {
+        checks.add(
+            &format!("{path}.type"),
+            "APPLICATION_COMMAND_OPTION_INVALID_NESTING",
+            "Subcommands can only be nested twice",
+        );
     }
+    let children = build_options(
+        checks,
+        &format!("{path}.options"),
+        map.get("options"),
+        depth + 1,
+        Some(kind),
+    );
+    if !children.is_empty() {
+        out.insert("options".into(), Value::Array(children));
+    }
+}
+
+/// An option's `choices` and `autocomplete`: allowed only on string, integer and number options,
+/// never both.
+fn build_choices(
+    checks: &mut Validator,
+    path: &str,
+    map: &Map<String, Value>,
+    kind: u64,
+    out: &mut Map<String, Value>,
+) {
     let choosable = kind == STRING || kind == INTEGER || kind == NUMBER;
     let autocomplete = map
         .get("autocomplete")
@@ -230,35 +276,12 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
             Some(list) => {
                 let mut rendered = Vec::new();
                 for (index, choice) in list.iter().enumerate() {
-                    let choice_path = format!("{path}.{index}");
-                    let choice_name = choice.get("name").and_then(Value::as_str);
-                    match choice_name {
-                        Some(text) => {
-                            checks.length(&format!("{choice_path}.name"), Some(text), 1, 100)
-                        }
-                        None => checks.required(&format!("{choice_path}.name"), None::<&()>),
-                    }
-                    let value = choice.get("value").cloned().unwrap_or(Value::Null);
-                    let fits = match kind {
-                        STRING => value
-                            .as_str()
-                            .is_some_and(|s| (1..=100).contains(&s.chars().count())),
-                        INTEGER => value.is_i64() || value.is_u64(),
-                        _ => value.is_number(),
-                    };
-                    if !fits {
-                        checks.add(
-                            &format!("{choice_path}.value"),
-                            "APPLICATION_COMMAND_OPTION_CHOICE_VALUE_INVALID",
-                            "Choice value does not match the option type",
-                        );
-                    }
-                    let mut entry =
-                        json!({"name": choice_name.unwrap_or_default(), "value": value});
-                    if let Some(loc @ Value::Object(_)) = choice.get("name_localizations") {
-                        entry["name_localizations"] = loc.clone();
-                    }
-                    rendered.push(entry);
+                    rendered.push(build_choice(
+                        checks,
+                        &format!("{path}.{index}"),
+                        choice,
+                        kind,
+                    ));
                 }
                 if choosable {
                     out.insert("choices".into(), Value::Array(rendered));
@@ -278,6 +301,46 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
             );
         }
     }
+}
+
+/// One choice (at `path`): its name, and a value of the option's type.
+fn build_choice(checks: &mut Validator, path: &str, choice: &Value, kind: u64) -> Value {
+    let choice_name = choice.get("name").and_then(Value::as_str);
+    match choice_name {
+        Some(text) => checks.length(&format!("{path}.name"), Some(text), 1, 100),
+        None => checks.required(&format!("{path}.name"), None::<&()>),
+    }
+    let value = choice.get("value").cloned().unwrap_or(Value::Null);
+    let fits = match kind {
+        STRING => value
+            .as_str()
+            .is_some_and(|s| (1..=100).contains(&s.chars().count())),
+        INTEGER => value.is_i64() || value.is_u64(),
+        _ => value.is_number(),
+    };
+    if !fits {
+        checks.add(
+            &format!("{path}.value"),
+            "APPLICATION_COMMAND_OPTION_CHOICE_VALUE_INVALID",
+            "Choice value does not match the option type",
+        );
+    }
+    let mut entry = json!({"name": choice_name.unwrap_or_default(), "value": value});
+    if let Some(loc @ Value::Object(_)) = choice.get("name_localizations") {
+        entry["name_localizations"] = loc.clone();
+    }
+    entry
+}
+
+/// An option's `min_value`/`max_value` (integer and number options) and
+/// `min_length`/`max_length` (string options).
+fn build_bounds(
+    checks: &mut Validator,
+    path: &str,
+    map: &Map<String, Value>,
+    kind: u64,
+    out: &mut Map<String, Value>,
+) {
     for key in ["min_value", "max_value"] {
         if let Some(value) = map.get(key).filter(|v| !v.is_null()) {
             if (kind == INTEGER && (value.is_i64() || value.is_u64()))
@@ -319,21 +382,6 @@ fn build_option(checks: &mut Validator, path: &str, option: &Value, depth: usize
             }
         }
     }
-    if let Some(types) = map.get("channel_types").filter(|v| given(v)) {
-        match types.as_array() {
-            Some(list)
-                if kind == CHANNEL && list.iter().all(|t| t.as_u64().is_some_and(|t| t <= 16)) =>
-            {
-                out.insert("channel_types".into(), types.clone());
-            }
-            _ => checks.add(
-                &format!("{path}.channel_types"),
-                "BASE_TYPE_CHOICES",
-                "Only channel options may restrict channel types, to known types",
-            ),
-        }
-    }
-    Some(Value::Object(out))
 }
 
 /// Whether an option field is really set: serenity sends `"options": []`, `"choices": []` and
@@ -422,11 +470,9 @@ fn build_options(
     built
 }
 
-/// Validates a full command body (at `prefix`, `""` or `"N."` in a bulk list) into a command
-/// with no id yet. `guild_id` decides which global-only fields apply.
-/// Validates a command definition (Discord's create-command body) into a stored command
-/// (id and version left for the caller); problems go to `checks` under `prefix`.
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
+/// Validates a command definition (Discord's create-command body, at `prefix`: `""`, or `"N."`
+/// in a bulk list) into a stored command (id and version left for the caller); problems go to
+/// `checks`. `guild_id` decides which global-only fields apply.
 pub(crate) fn build_command(
     checks: &mut Validator,
     prefix: &str,
@@ -434,7 +480,6 @@ pub(crate) fn build_command(
     application_id: Snowflake,
     guild_id: Option<Snowflake>,
 ) -> Option<ApplicationCommand> {
-    let field = |name: &str| format!("{prefix}{name}");
     let Some(map) = body.as_object() else {
         checks.add(
             prefix.trim_end_matches('.'),
@@ -443,20 +488,73 @@ pub(crate) fn build_command(
         );
         return None;
     };
-    let kind = match map.get("type") {
+    let kind = command_kind(checks, prefix, map);
+    let (name, description) = check_command_texts(checks, prefix, map, kind);
+    let options_path = format!("{prefix}options");
+    let options = build_options(checks, &options_path, map.get("options"), 0, None);
+    if kind != CHAT_INPUT && !options.is_empty() {
+        checks.add(
+            &options_path,
+            "APPLICATION_COMMAND_OPTIONS_NOT_ALLOWED",
+            "User and message commands cannot have options",
+        );
+    }
+    let default_member_permissions = member_permissions(checks, prefix, map);
+    let integration_types = small_set(checks, prefix, map, "integration_types", 1).flatten();
+    let contexts = small_set(checks, prefix, map, "contexts", 2).flatten();
+    let dm_permission = flag(checks, prefix, map, "dm_permission");
+    let nsfw = flag(checks, prefix, map, "nsfw").unwrap_or(false);
+    let localizations = |name: &str| map.get(name).and_then(Value::as_object).cloned();
+    Some(ApplicationCommand {
+        id: Snowflake::default(),
+        application_id,
+        guild_id,
+        kind,
+        name: name.to_string(),
+        name_localizations: localizations("name_localizations"),
+        description: description.to_string(),
+        description_localizations: localizations("description_localizations"),
+        options,
+        default_member_permissions,
+        dm_permission: if guild_id.is_some() {
+            None
+        } else {
+            Some(dm_permission.unwrap_or(true))
+        },
+        nsfw,
+        integration_types: integration_types.unwrap_or_else(|| vec![0]),
+        contexts: if guild_id.is_some() { None } else { contexts },
+        version: Snowflake::default(),
+    })
+}
+
+/// A command's `type` (CHAT_INPUT when absent or invalid).
+fn command_kind(checks: &mut Validator, prefix: &str, map: &Map<String, Value>) -> u8 {
+    match map.get("type") {
         None | Some(Value::Null) => CHAT_INPUT,
         Some(value) => match value.as_u64() {
             Some(kind @ 1..=3) => kind as u8,
             _ => {
                 checks.add(
-                    &field("type"),
+                    &format!("{prefix}type"),
                     "BASE_TYPE_CHOICES",
                     "Value must be one of {1, 2, 3}.",
                 );
                 CHAT_INPUT
             }
         },
-    };
+    }
+}
+
+/// Checks a command's name, description and their localizations for its type; returns the name
+/// and description (empty when missing).
+fn check_command_texts<'a>(
+    checks: &mut Validator,
+    prefix: &str,
+    map: &'a Map<String, Value>,
+    kind: u8,
+) -> (&'a str, &'a str) {
+    let field = |name: &str| format!("{prefix}{name}");
     let name = map.get("name").and_then(Value::as_str);
     match name {
         None => checks.required(&field("name"), None::<&()>),
@@ -492,95 +590,90 @@ pub(crate) fn build_command(
         map.get("description_localizations"),
         100,
     );
-    let options = build_options(checks, &field("options"), map.get("options"), 0, None);
-    if kind != CHAT_INPUT && !options.is_empty() {
-        checks.add(
-            &field("options"),
-            "APPLICATION_COMMAND_OPTIONS_NOT_ALLOWED",
-            "User and message commands cannot have options",
-        );
-    }
-    let default_member_permissions = match map.get("default_member_permissions") {
+    (name.unwrap_or_default(), description)
+}
+
+/// A command's `default_member_permissions`: a permission bit set, as a string or a number.
+fn member_permissions(
+    checks: &mut Validator,
+    prefix: &str,
+    map: &Map<String, Value>,
+) -> Option<String> {
+    match map.get("default_member_permissions") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) if text.parse::<u64>().is_ok() => Some(text.clone()),
         Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
         Some(_) => {
             checks.add(
-                &field("default_member_permissions"),
+                &format!("{prefix}default_member_permissions"),
                 "BASE_TYPE_INVALID",
                 "Invalid permission value",
             );
             None
         }
-    };
-    let small_set = |name: &str, max: u64, checks: &mut Validator| -> Option<Option<Vec<u8>>> {
-        match map.get(name) {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(Value::Array(items)) => {
-                let mut out: Vec<u8> = Vec::new();
-                for (index, item) in items.iter().enumerate() {
-                    match item.as_u64() {
-                        Some(n) if n <= max => {
-                            if !out.contains(&(n as u8)) {
-                                out.push(n as u8)
-                            }
+    }
+}
+
+/// A set of small numbers (`integration_types`, `contexts`) each at most `max`, duplicates
+/// dropped: None when absent or not an array, `Some(None)` when null.
+fn small_set(
+    checks: &mut Validator,
+    prefix: &str,
+    map: &Map<String, Value>,
+    name: &str,
+    max: u64,
+) -> Option<Option<Vec<u8>>> {
+    match map.get(name) {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::Array(items)) => {
+            let mut out: Vec<u8> = Vec::new();
+            for (index, item) in items.iter().enumerate() {
+                match item.as_u64() {
+                    Some(n) if n <= max => {
+                        if !out.contains(&(n as u8)) {
+                            out.push(n as u8)
                         }
-                        _ => checks.add(
-                            &format!("{prefix}{name}.{index}"),
-                            "BASE_TYPE_CHOICES",
-                            format!("Value must be between 0 and {max}."),
-                        ),
                     }
+                    _ => checks.add(
+                        &format!("{prefix}{name}.{index}"),
+                        "BASE_TYPE_CHOICES",
+                        format!("Value must be between 0 and {max}."),
+                    ),
                 }
-                Some(Some(out))
             }
-            Some(_) => {
-                checks.add(&field(name), "BASE_TYPE_ARRAY", "Must be an array.");
-                None
-            }
+            Some(Some(out))
         }
-    };
-    let integration_types = small_set("integration_types", 1, checks).flatten();
-    let contexts = small_set("contexts", 2, checks).flatten();
-    let flag = |name: &str, checks: &mut Validator| -> Option<bool> {
-        match map.get(name) {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(value)) => Some(*value),
-            Some(_) => {
-                checks.add(
-                    &field(name),
-                    "BASE_TYPE_BOOLEAN",
-                    "Must be either true or false.",
-                );
-                None
-            }
-        }
-    };
-    let dm_permission = flag("dm_permission", checks);
-    let nsfw = flag("nsfw", checks).unwrap_or(false);
-    let localizations = |name: &str| map.get(name).and_then(Value::as_object).cloned();
-    Some(ApplicationCommand {
-        id: Snowflake::default(),
-        application_id,
-        guild_id,
-        kind,
-        name: name.unwrap_or_default().to_string(),
-        name_localizations: localizations("name_localizations"),
-        description: description.to_string(),
-        description_localizations: localizations("description_localizations"),
-        options,
-        default_member_permissions,
-        dm_permission: if guild_id.is_some() {
+        Some(_) => {
+            checks.add(
+                &format!("{prefix}{name}"),
+                "BASE_TYPE_ARRAY",
+                "Must be an array.",
+            );
             None
-        } else {
-            Some(dm_permission.unwrap_or(true))
-        },
-        nsfw,
-        integration_types: integration_types.unwrap_or_else(|| vec![0]),
-        contexts: if guild_id.is_some() { None } else { contexts },
-        version: Snowflake::default(),
-    })
+        }
+    }
+}
+
+/// A boolean field of a command body (None when absent or null).
+fn flag(
+    checks: &mut Validator,
+    prefix: &str,
+    map: &Map<String, Value>,
+    name: &str,
+) -> Option<bool> {
+    match map.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(value)) => Some(*value),
+        Some(_) => {
+            checks.add(
+                &format!("{prefix}{name}"),
+                "BASE_TYPE_BOOLEAN",
+                "Must be either true or false.",
+            );
+            None
+        }
+    }
 }
 
 /// 30032 when a scope would hold more commands of one type than Discord allows.

@@ -6,6 +6,7 @@ pub(crate) mod channels;
 pub(crate) mod commands;
 pub(crate) mod common;
 pub(crate) mod events;
+pub(crate) mod expressions;
 pub(crate) mod group_dms;
 pub(crate) mod guilds;
 pub(crate) mod images;

@@ -2,6 +2,7 @@
 //! and guild commands.
 use std::collections::HashSet;
 
+use super::fixture::FixtureThread;
 use super::plan::{plan_command, plan_messages, GuildFacts, Plan, PlanError};
 use crate::backend::accounts;
 use crate::backend::model::*;
@@ -22,114 +23,149 @@ pub(super) fn plan_guild_extras(
 }
 
 /// The guild's threads (with their members and messages).
-#[allow(clippy::too_many_lines)] // Over 100 lines: still to be split into named steps (issue #14).
 fn plan_threads(
     plan: &mut Plan,
     facts: &GuildFacts<'_>,
     all_ids: &mut HashSet<Snowflake>,
 ) -> Result<(), PlanError> {
-    let (g, spec) = (facts.index, facts.spec);
-    for (t, thread) in spec.threads.iter().enumerate() {
-        let at = |field: &str| format!("$.guilds[{g}].threads[{t}].{field}");
+    for (t, thread) in facts.spec.threads.iter().enumerate() {
         if !all_ids.insert(thread.id) {
-            return Err((at("id"), format!("duplicate id {}", thread.id)));
+            return Err((
+                format!("$.guilds[{}].threads[{t}].id", facts.index),
+                format!("duplicate id {}", thread.id),
+            ));
         }
-        let parent_kind = facts.channel_kind(thread.parent_id).ok_or_else(|| {
-            (
-                at("parent_id"),
-                format!("no channel with id {} in this guild", thread.parent_id),
-            )
-        })?;
-        let kind = match (parent_kind, thread.kind) {
-            (channel_type::GUILD_ANNOUNCEMENT, None | Some(channel_type::ANNOUNCEMENT_THREAD)) => {
-                channel_type::ANNOUNCEMENT_THREAD
-            }
-            (channel_type::GUILD_TEXT, None | Some(channel_type::PUBLIC_THREAD)) => {
-                channel_type::PUBLIC_THREAD
-            }
-            (channel_type::GUILD_TEXT, Some(channel_type::PRIVATE_THREAD)) => {
-                channel_type::PRIVATE_THREAD
-            }
-            (
-                channel_type::GUILD_FORUM | channel_type::GUILD_MEDIA,
-                None | Some(channel_type::PUBLIC_THREAD),
-            ) => channel_type::PUBLIC_THREAD,
-            (channel_type::GUILD_TEXT | channel_type::GUILD_ANNOUNCEMENT, Some(other))
-            | (channel_type::GUILD_FORUM | channel_type::GUILD_MEDIA, Some(other)) => {
-                return Err((
-                    at("type"),
-                    format!("{other} is not a thread type this parent can hold (announcement channels: 10; text: 11 or 12; forum and media: 11)"),
-                ));
-            }
-            (other, _) => {
-                return Err((
-                    at("parent_id"),
-                    format!("channel type {other} holds no threads (use a text, announcement or forum channel)"),
-                ));
-            }
-        };
-        let length = thread.name.chars().count();
-        if thread.name.trim().is_empty() || length > 100 {
-            return Err((at("name"), "must be between 1 and 100 characters".into()));
-        }
-        if let Some(duration) = thread.auto_archive_duration {
-            if ![60, 1440, 4320, 10080].contains(&duration) {
-                return Err((
-                    at("auto_archive_duration"),
-                    "must be one of 60, 1440, 4320, 10080".into(),
-                ));
-            }
-        }
-        let owner = facts.member_or_owner(thread.owner_id, at("owner_id"))?;
-        let parent = Channel::new_in_guild(thread.parent_id, spec.id, parent_kind, "parent");
-        let mut stored = crate::backend::services::channels::new_thread(
-            &parent,
-            thread.id,
-            kind,
-            &thread.name,
-            thread.auto_archive_duration,
-            owner,
-        );
-        if let Some(limit) = thread.rate_limit_per_user {
-            stored.rate_limit_per_user = Some(limit);
-        }
-        if let Some(meta) = stored.thread_metadata.as_mut() {
-            meta.archived = thread.archived;
-            meta.locked = thread.locked;
-        }
-        let mut members = vec![owner];
-        for (m, user_id) in thread.members.iter().enumerate() {
-            if !facts.members.contains(user_id) {
-                return Err((
-                    format!("$.guilds[{g}].threads[{t}].members[{m}]"),
-                    format!("{user_id} is not a member of this guild"),
-                ));
-            }
-            if !members.contains(user_id) {
-                members.push(*user_id);
-            }
-        }
-        let joined = crate::backend::snowflake::iso8601_from_ms(now_ms());
-        for user_id in &members {
-            plan.thread_members.push(ThreadMember {
-                thread_id: thread.id,
-                user_id: *user_id,
-                join_timestamp: joined.clone(),
-                flags: 0,
-            });
-        }
-        plan_messages(
-            plan,
-            &format!("$.guilds[{g}].threads[{t}]"),
-            (thread.id, Some(spec.id)),
-            &thread.messages,
-            &|author| facts.members.contains(&author),
-            facts.users,
-            facts.roles,
-        )?;
-        plan.channels.push(stored);
+        plan_thread(plan, facts, t, thread)?;
     }
     Ok(())
+}
+
+/// Thread `t` of the guild: checked against its parent, stored with its members and messages.
+fn plan_thread(
+    plan: &mut Plan,
+    facts: &GuildFacts<'_>,
+    t: usize,
+    thread: &FixtureThread,
+) -> Result<(), PlanError> {
+    let spec = facts.spec;
+    let path = format!("$.guilds[{}].threads[{t}]", facts.index);
+    let at = |field: &str| format!("{path}.{field}");
+    let parent_kind = facts.channel_kind(thread.parent_id).ok_or_else(|| {
+        (
+            at("parent_id"),
+            format!("no channel with id {} in this guild", thread.parent_id),
+        )
+    })?;
+    let kind = thread_kind(&at, parent_kind, thread.kind)?;
+    let length = thread.name.chars().count();
+    if thread.name.trim().is_empty() || length > 100 {
+        return Err((at("name"), "must be between 1 and 100 characters".into()));
+    }
+    if let Some(duration) = thread.auto_archive_duration {
+        if ![60, 1440, 4320, 10080].contains(&duration) {
+            return Err((
+                at("auto_archive_duration"),
+                "must be one of 60, 1440, 4320, 10080".into(),
+            ));
+        }
+    }
+    let owner = facts.member_or_owner(thread.owner_id, at("owner_id"))?;
+    let parent = Channel::new_in_guild(thread.parent_id, spec.id, parent_kind, "parent");
+    let mut stored = crate::backend::services::channels::new_thread(
+        &parent,
+        thread.id,
+        kind,
+        &thread.name,
+        thread.auto_archive_duration,
+        owner,
+    );
+    if let Some(limit) = thread.rate_limit_per_user {
+        stored.rate_limit_per_user = Some(limit);
+    }
+    if let Some(meta) = stored.thread_metadata.as_mut() {
+        meta.archived = thread.archived;
+        meta.locked = thread.locked;
+    }
+    let members = thread_members(facts, &path, thread, owner)?;
+    let joined = crate::backend::snowflake::iso8601_from_ms(now_ms());
+    for user_id in &members {
+        plan.thread_members.push(ThreadMember {
+            thread_id: thread.id,
+            user_id: *user_id,
+            join_timestamp: joined.clone(),
+            flags: 0,
+        });
+    }
+    plan_messages(
+        plan,
+        &path,
+        (thread.id, Some(spec.id)),
+        &thread.messages,
+        &|author| facts.members.contains(&author),
+        facts.users,
+        facts.roles,
+    )?;
+    plan.channels.push(stored);
+    Ok(())
+}
+
+/// The type of a thread under a parent of `parent_kind` (`requested`, or the parent's default).
+fn thread_kind(
+    at: &dyn Fn(&str) -> String,
+    parent_kind: u8,
+    requested: Option<u8>,
+) -> Result<u8, PlanError> {
+    let kind = match (parent_kind, requested) {
+        (channel_type::GUILD_ANNOUNCEMENT, None | Some(channel_type::ANNOUNCEMENT_THREAD)) => {
+            channel_type::ANNOUNCEMENT_THREAD
+        }
+        (channel_type::GUILD_TEXT, None | Some(channel_type::PUBLIC_THREAD)) => {
+            channel_type::PUBLIC_THREAD
+        }
+        (channel_type::GUILD_TEXT, Some(channel_type::PRIVATE_THREAD)) => {
+            channel_type::PRIVATE_THREAD
+        }
+        (
+            channel_type::GUILD_FORUM | channel_type::GUILD_MEDIA,
+            None | Some(channel_type::PUBLIC_THREAD),
+        ) => channel_type::PUBLIC_THREAD,
+        (channel_type::GUILD_TEXT | channel_type::GUILD_ANNOUNCEMENT, Some(other))
+        | (channel_type::GUILD_FORUM | channel_type::GUILD_MEDIA, Some(other)) => {
+            return Err((
+                at("type"),
+                format!("{other} is not a thread type this parent can hold (announcement channels: 10; text: 11 or 12; forum and media: 11)"),
+            ));
+        }
+        (other, _) => {
+            return Err((
+                at("parent_id"),
+                format!("channel type {other} holds no threads (use a text, announcement or forum channel)"),
+            ));
+        }
+    };
+    Ok(kind)
+}
+
+/// A thread's members: its owner first, then the listed guild members (each once).
+fn thread_members(
+    facts: &GuildFacts<'_>,
+    path: &str,
+    thread: &FixtureThread,
+    owner: Snowflake,
+) -> Result<Vec<Snowflake>, PlanError> {
+    let mut members = vec![owner];
+    for (m, user_id) in thread.members.iter().enumerate() {
+        if !facts.members.contains(user_id) {
+            return Err((
+                format!("{path}.members[{m}]"),
+                format!("{user_id} is not a member of this guild"),
+            ));
+        }
+        if !members.contains(user_id) {
+            members.push(*user_id);
+        }
+    }
+    Ok(members)
 }
 
 /// The guild's webhooks.

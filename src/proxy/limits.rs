@@ -1,0 +1,42 @@
+//! Limits every listener applies, so no client holds a connection forever: a deadline for a
+//! request head (which also bounds how long an idle keep-alive connection waits for its next
+//! request, since the clock starts when the server starts waiting) and a cap on connections
+//! open at once per listener.
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ServerBuilder;
+
+/// A listener's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// How long a connection may take to send a complete request head, counted from when the
+    /// server starts waiting for it (so an idle keep-alive connection is closed after it too).
+    pub(crate) head_timeout: Duration,
+    /// Connections open at once per listener; further clients wait in the accept backlog.
+    pub(crate) max_connections: usize,
+}
+
+/// `--head-timeout`'s default, in seconds.
+pub(crate) const DEFAULT_HEAD_TIMEOUT_SECS: u64 = 30;
+/// `--max-connections`' default.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            head_timeout: Duration::from_secs(DEFAULT_HEAD_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl Limits {
+    /// Applies the head deadline to an HTTP/1 server builder (hyper needs a timer for it).
+    pub(crate) fn apply(&self, server: &mut ServerBuilder<TokioExecutor>) {
+        server
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.head_timeout);
+    }
+}
