@@ -27,7 +27,11 @@ use crate::gateway::server::ServerConfig;
 pub(crate) mod builders;
 mod connection;
 mod dispatcher;
+mod lists;
+pub(crate) mod member_list;
 pub(crate) mod registry;
+pub(crate) mod sessions;
+mod user_ready;
 
 use registry::{Control, Limits, Registry};
 
@@ -80,6 +84,8 @@ pub(crate) struct Inner {
     state: AppState,
     config: GatewayConfig,
     registry: Registry,
+    /// The official client's live member lists.
+    lists: lists::Lists,
     shutting_down: AtomicBool,
 }
 
@@ -97,6 +103,7 @@ impl Gateway {
             registry: Registry::new(config.limits).sharing_voice(state.voice.clone()),
             state,
             config,
+            lists: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
         tokio::spawn(dispatcher::run(inner.clone(), events));
