@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 const DAVE_ID: &str = "100000000000000004";
 const DAVE_TOKEN: &str = "dave-token";
 const USER_SETTINGS_PROTO: u64 = 1 << 9;
+const DM_ID: &str = "300000000000000001";
 
 /// The gateway fixture plus dave (in no guild) and an invite to #general.
 fn user_fixture() -> Value {
@@ -23,6 +24,7 @@ fn user_fixture() -> Value {
         .expect("users")
         .push(json!({"id": DAVE_ID, "username": "dave", "token": DAVE_TOKEN}));
     fixture["guilds"][0]["invites"] = json!([{"code": "join-us", "channel_id": GENERAL_ID}]);
+    fixture["dms"] = json!([{"id": DM_ID, "recipients": [ALICE_ID, CAROL_ID]}]);
     fixture
 }
 
@@ -347,4 +349,41 @@ async fn every_client_opcode_is_accepted_and_unknown_ones_close_with_4001() {
     assert_eq!(alice.dispatch("CHANNEL_INFO").await["guild_id"], GUILD_ID);
     alice.send_json(json!({"op": 44, "d": {}})).await;
     assert_eq!(alice.closed().await, Some(4001));
+}
+
+#[tokio::test]
+async fn a_call_in_a_dm_creates_updates_and_deletes() {
+    let server = Server::start(&user_fixture());
+    let mut alice = user_session(&server, ALICE_TOKEN, 16381, "Linux").await;
+    let ready = alice.dispatch("READY").await;
+    let dm = &ready["private_channels"][0];
+    assert_eq!(dm["id"], DM_ID);
+    assert_eq!(dm["recipient_ids"], json!([CAROL_ID]));
+    let mut carol = user_session(&server, "carol-token", 16381, "Linux").await;
+    carol.dispatch("READY").await;
+    alice
+        .send_json(json!({"op": 4, "d": {"guild_id": null, "channel_id": DM_ID, "self_mute": false, "self_deaf": false}}))
+        .await;
+    let created = carol.dispatch("CALL_CREATE").await;
+    assert_eq!(created["channel_id"], DM_ID);
+    assert_eq!(created["ringing"], json!([CAROL_ID]));
+    assert_eq!(created["voice_states"][0]["user_id"], ALICE_ID);
+    let server_update = alice.dispatch("VOICE_SERVER_UPDATE").await;
+    assert_eq!(server_update["channel_id"], DM_ID);
+    // A session that asks for the call gets it.
+    carol
+        .send_json(json!({"op": 13, "d": {"channel_id": DM_ID}}))
+        .await;
+    assert_eq!(carol.dispatch("CALL_CREATE").await["channel_id"], DM_ID);
+    carol
+        .send_json(json!({"op": 4, "d": {"guild_id": null, "channel_id": DM_ID, "self_mute": true, "self_deaf": false}}))
+        .await;
+    let update = alice.dispatch("CALL_UPDATE").await;
+    assert_eq!(update["ringing"], json!([]));
+    for client in [&mut alice, &mut carol] {
+        client
+            .send_json(json!({"op": 4, "d": {"guild_id": null, "channel_id": null, "self_mute": false, "self_deaf": false}}))
+            .await;
+    }
+    assert_eq!(alice.dispatch("CALL_DELETE").await["channel_id"], DM_ID);
 }

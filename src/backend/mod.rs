@@ -31,4 +31,10 @@ pub(crate) mod voice;
 pub(crate) mod world;
 
 pub(crate) use routes::router;
+
+/// Entry points for `benches/user_gateway.rs` only; not an API.
+#[doc(hidden)]
+pub mod user_gateway_bench {
+    pub use super::gateway::bench_support::{BenchError, ListWorld, ReadyWorld};
+}
 pub(crate) use state::{AppState, Config};

@@ -674,7 +674,9 @@ impl Connection {
         };
         self.user = Some(user.clone());
         self.large_threshold = builders::DEFAULT_LARGE_THRESHOLD;
-        if self.inner.registry.presence(user.id).is_none() {
+        if !user.bot {
+            user_commands::refresh_presence(&self.inner, user.id);
+        } else if self.inner.registry.presence(user.id).is_none() {
             self.set_presence(&user, "online", Vec::new());
         }
         for (seq, event) in replay {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 
+use super::super::calls::{self, CallVoice};
 use super::super::member_list::{normalise_ranges, SubscriptionRequest};
 use super::super::registry::SessionRecord;
 use super::super::sessions::{self, UserSession};
@@ -24,7 +25,7 @@ use crate::backend::snowflake::Snowflake;
 use crate::backend::store::StoreError;
 use crate::gateway::capabilities::Capabilities;
 use crate::gateway::close::CloseCode;
-use crate::gateway::events::PresenceUpdate;
+use crate::gateway::events::{PresenceUpdate, VoiceStateUpdate};
 use crate::gateway::server::{IdentifyInfo, ServerAction};
 use crate::gateway::wire::Prepared;
 use crate::gateway::{GatewayPayload, OpCode};
@@ -171,6 +172,16 @@ impl Connection {
             self.user_presence(user, &payload.d);
             return Some(Vec::new());
         }
+        if payload.op == OpCode::VoiceStateUpdate && !user.bot {
+            match payload.view::<VoiceStateUpdate>() {
+                Ok(update) if update.guild_id.is_none() => {
+                    self.call_voice(user, &update);
+                    return Some(Vec::new());
+                }
+                Ok(_) => return None,
+                Err(_) => return Some(self.session.close(CloseCode::UnknownOpcode)),
+            }
+        }
         let answer = answer(payload.op);
         let Answer::Dispatch(_) = answer else {
             return match answer {
@@ -184,6 +195,38 @@ impl Connection {
         };
         self.send_dispatches(ws, replies).await;
         Some(Vec::new())
+    }
+
+    /// Op 4 without a guild: join, change or leave a call in a DM or group DM.
+    fn call_voice(&self, user: &User, update: &VoiceStateUpdate) {
+        let session_id = self
+            .record
+            .as_ref()
+            .map(|r| r.lock().id.clone())
+            .unwrap_or_default();
+        let joined = self.inner.calls.voice(
+            &self.inner.state,
+            &CallVoice {
+                user_id: user.id,
+                session_id: &session_id,
+                channel_id: update.channel_id.map(Snowflake),
+                self_mute: update.self_mute,
+                self_deaf: update.self_deaf,
+            },
+        );
+        if let (true, Some(record)) = (joined, &self.record) {
+            let server = Prepared::new(
+                "VOICE_SERVER_UPDATE",
+                json!({
+                    "token": super::builders::random_hex(8),
+                    "guild_id": null,
+                    "channel_id": update.channel_id.map(Snowflake),
+                    "endpoint": self.voice_endpoint(),
+                }),
+            );
+            let limits = self.inner.registry.limits;
+            record.lock().offer(&server, &limits);
+        }
     }
 
     /// Op 3 of a user session: the session's status and activities, then the aggregate.
@@ -264,7 +307,14 @@ impl Connection {
                 ),
                 None => Vec::new(),
             },
-            // Call connect: no call exists before this connection (calls are not kept).
+            13 => {
+                let channel = snowflake_of(d.get("channel_id"))
+                    .and_then(|id| calls::private_channel(&self.inner.state, id, user.id));
+                match channel.and_then(|c| self.inner.calls.existing(c.id)) {
+                    Some(call) => reply("CALL_CREATE", call),
+                    None => Vec::new(),
+                }
+            }
             _ => Vec::new(),
         })
     }
