@@ -9,6 +9,8 @@
 //!
 //! Environment: UG_BENCH_GUILDS (100), UG_BENCH_CHANNELS (50), UG_BENCH_MEMBERS (1000),
 //! UG_BENCH_LIST_MEMBERS (100000), UG_BENCH_SESSIONS (1000).
+use std::time::Duration;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use discord_mitm::backend::user_gateway_bench::{ListWorld, ReadyWorld};
 
@@ -33,7 +35,10 @@ fn user_ready(c: &mut Criterion) {
         user as f64 / bot as f64
     );
     let mut group = c.benchmark_group("user_ready");
-    group.sample_size(10);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     group.bench_function(
         format!("{guilds}_guilds_x_{channels}_channels_x_{members}_members_16381"),
         |b| b.iter(|| world.user_ready_bytes(16381).expect("user READY")),
@@ -51,7 +56,10 @@ fn member_list(c: &mut Criterion) {
         "every session gets the update"
     );
     let mut group = c.benchmark_group("member_list");
-    group.sample_size(20);
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     group.bench_function(format!("sync_0_99_of_{members}"), |b| {
         b.iter(|| world.sync_first_page().expect("sync"))
     });
