@@ -1,6 +1,7 @@
 //! discord-mitm: record, replay and reimplement Discord.
 pub(crate) mod app;
-pub(crate) mod backend;
+#[doc(hidden)]
+pub mod backend;
 pub mod ca;
 pub mod cli;
 pub(crate) mod explore;

@@ -152,8 +152,25 @@ pub(crate) fn proxy_banner(
         out,
         "            through it: REST https://discord.com/api/v10, gateway {ADVERTISED_GATEWAY}, attachments {ADVERTISED_CDN}"
     );
-    if let Some(addr) = transparent {
-        let _ = writeln!(out, "  transparent TLS on {addr}");
+    let _ = writeln!(
+        out,
+        "  desktop client: start Discord with --proxy-server=http://{proxy} (Chromium/Electron) after trusting the CA"
+    );
+    match transparent {
+        Some(addr) => {
+            let _ = writeln!(out, "  transparent TLS on {addr}");
+            let _ = writeln!(
+                out,
+                "            or point discord.com and gateway.discord.gg at {} in the hosts file (`discord-mitm hosts`)",
+                addr.ip()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "            or hosts-file mode: `discord-mitm hosts` with the TLS listener on (see `serve --help`)"
+            );
+        }
     }
     match recording {
         Some(dir) => {
@@ -182,6 +199,11 @@ mod tests {
         let text = proxy_banner(proxy, Some(tls), Some(std::path::Path::new("rec")));
         assert!(text.contains("proxy:    http://127.0.0.1:8080"), "{text}");
         assert!(text.contains("transparent TLS on 127.0.0.1:8443"), "{text}");
+        assert!(
+            text.contains("--proxy-server=http://127.0.0.1:8080"),
+            "{text}"
+        );
+        assert!(text.contains("hosts file"), "{text}");
         assert!(text.contains("into rec"), "{text}");
         assert_eq!(text.matches("Press Ctrl-C").count(), 1, "{text}");
         assert!(text.ends_with("Press Ctrl-C to stop.\n"), "{text}");

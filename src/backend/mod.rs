@@ -25,12 +25,15 @@ pub(crate) mod settings_proto;
 pub(crate) mod snowflake;
 pub(crate) mod state;
 pub(crate) mod store;
-// Read and written by the user REST routes and the user gateway (issues #15 and #16), which
-// land on top of these shared types; until then some items have no reader.
-#[allow(dead_code)]
 pub(crate) mod user_state;
 pub(crate) mod voice;
 pub(crate) mod world;
 
 pub(crate) use routes::router;
+
+/// Entry points for `benches/user_gateway.rs` only; not an API.
+#[doc(hidden)]
+pub mod user_gateway_bench {
+    pub use super::gateway::bench_support::{BenchError, ListWorld, ReadyWorld};
+}
 pub(crate) use state::{AppState, Config};

@@ -1,6 +1,7 @@
 //! Sans-I/O Discord gateway: payloads, codecs, compression, close codes and session state machines.
 //! No sockets, no tasks, no clocks: callers pass time in and do the I/O.
 pub mod backoff;
+pub mod capabilities;
 pub mod client;
 pub mod close;
 pub mod codec;

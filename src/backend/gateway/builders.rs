@@ -97,7 +97,7 @@ pub(crate) fn presence(
         "user": {"id": user_id},
         "status": presence.status,
         "activities": presence.activities,
-        "client_status": {"web": presence.status},
+        "client_status": presence.client_status.clone().unwrap_or_else(|| json!({"web": presence.status})),
     });
     if let Some(guild_id) = guild_id {
         out["guild_id"] = json!(guild_id);

@@ -34,6 +34,8 @@ use crate::gateway::server::{
 use crate::gateway::wire::{Framer, Prepared};
 use crate::gateway::{GatewayPayload, OpCode};
 
+mod user_commands;
+
 /// Gateway versions served.
 const VERSIONS: std::ops::RangeInclusive<u8> = 6..=10;
 /// Events sent per flush when a queue has several waiting.
@@ -461,6 +463,19 @@ impl Connection {
             return actions;
         }
         let (session_id, waiting) = self.start_session(&info, &user, session_intents);
+        if !user.bot {
+            let mut own = match self.build_user_ready(&user, &session_id, &guild_ids) {
+                Ok(own) => own,
+                Err(e) => {
+                    tracing::error!("cannot build user READY: {e}");
+                    actions.extend(self.session.close(CloseCode::UnknownError));
+                    return actions;
+                }
+            };
+            own.extend(waiting);
+            self.send_dispatches(ws, own).await;
+            return actions;
+        }
         let ready = match self.build_ready(&user, &session_id, info.shard, &guild_ids) {
             Ok(ready) => ready,
             Err(e) => {
@@ -534,6 +549,10 @@ impl Connection {
         let session_id = record.lock().id.clone();
         let waiting = self.attach(&record);
         self.user = Some(user.clone());
+        if !user.bot {
+            self.start_user_session(info, user, &record);
+            return (session_id, waiting);
+        }
         if let Some(presence) = &info.presence {
             self.update_presence(user, presence);
         } else {
@@ -662,7 +681,9 @@ impl Connection {
         };
         self.user = Some(user.clone());
         self.large_threshold = builders::DEFAULT_LARGE_THRESHOLD;
-        if self.inner.registry.presence(user.id).is_none() {
+        if !user.bot {
+            user_commands::refresh_presence(&self.inner, user.id);
+        } else if self.inner.registry.presence(user.id).is_none() {
             self.set_presence(&user, "online", Vec::new());
         }
         for (seq, event) in replay {
@@ -697,6 +718,9 @@ impl Connection {
         let Some(user) = self.user.clone() else {
             return Vec::new();
         };
+        if let Some(actions) = self.on_user_command(ws, &user, payload).await {
+            return actions;
+        }
         match payload.op {
             OpCode::PresenceUpdate => {
                 if payload.view::<PresenceUpdate>().is_err() {
@@ -745,6 +769,7 @@ impl Connection {
             status => Some(Presence {
                 status: status.to_string(),
                 activities,
+                client_status: None,
             }),
         };
         if !self.inner.registry.set_presence(user.id, visible.clone()) {
@@ -911,6 +936,12 @@ impl Connection {
             }
         }
         self.inner.registry.disconnect(self.conn_id);
+        if let Some(user) = self.user.as_ref().filter(|u| !u.bot) {
+            if !keep {
+                user_commands::refresh_presence(&self.inner, user.id);
+            }
+            return;
+        }
         if let Some(user) = &self.user {
             if !keep
                 && !self.inner.registry.user_has_sessions(user.id, "")
@@ -927,6 +958,7 @@ fn publish_presence(inner: &Inner, user_id: Snowflake, presence: Option<&Presenc
     let offline = Presence {
         status: "offline".to_string(),
         activities: Vec::new(),
+        client_status: None,
     };
     let presence = presence.unwrap_or(&offline);
     for guild_id in inner.state.store.guild_ids_of(user_id).unwrap_or_default() {
@@ -935,6 +967,15 @@ fn publish_presence(inner: &Inner, user_id: Snowflake, presence: Option<&Presenc
             guild_id,
             intents::GUILD_PRESENCES,
             builders::presence(user_id, Some(guild_id), presence),
+        ));
+    }
+    let friends = super::user_ready::friend_ids(&inner.state.store, user_id);
+    if !friends.is_empty() {
+        inner.state.publish(Dispatch::users(
+            "PRESENCE_UPDATE",
+            friends,
+            0,
+            builders::presence(user_id, None, presence),
         ));
     }
 }

@@ -20,7 +20,10 @@ use crate::gateway::wire::Prepared;
 pub(super) async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<Arc<Event>>) {
     loop {
         match events.recv().await {
-            Ok(event) => route(&inner, &event),
+            Ok(event) => {
+                route(&inner, &event);
+                inner.lists.on_event(&inner, &event);
+            }
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 // Events are gone for everyone: no session may pretend to be complete.
                 tracing::error!(

@@ -24,11 +24,20 @@ use crate::backend::state::AppState;
 use crate::gateway::handshake::Handshake;
 use crate::gateway::server::ServerConfig;
 
+pub(crate) mod bench_support;
 pub(crate) mod builders;
+mod calls;
 mod connection;
 mod dispatcher;
 mod pacing;
+
+mod lists;
+pub(crate) mod member_list;
 pub(crate) mod registry;
+pub(crate) mod sessions;
+mod user_ready;
+#[cfg(test)]
+mod user_tests;
 
 use registry::{Control, Limits, Registry};
 
@@ -86,6 +95,11 @@ pub(crate) struct Inner {
     config: GatewayConfig,
     registry: Registry,
     pacing: pacing::IdentifyPacing,
+
+    /// The official client's live member lists.
+    lists: lists::Lists,
+    /// Calls in private channels.
+    calls: calls::Calls,
     shutting_down: AtomicBool,
 }
 
@@ -104,6 +118,9 @@ impl Gateway {
             state,
             config,
             pacing: pacing::IdentifyPacing::default(),
+
+            lists: Default::default(),
+            calls: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
         tokio::spawn(dispatcher::run(inner.clone(), events));

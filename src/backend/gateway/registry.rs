@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 
 use crate::backend::snowflake::Snowflake;
@@ -52,6 +51,10 @@ pub(crate) struct SessionRecord {
     /// `None` for user accounts (they receive everything they can see).
     pub intents: Option<u64>,
     pub shard: Option<ShardInfo>,
+    /// What a user (not bot) session adds: capabilities, client info, status, activities.
+    pub user_session: Option<super::sessions::UserSession>,
+    /// Member-list subscriptions of the official client (op 14 / op 37).
+    pub subscriptions: super::member_list::Subscriptions,
     link: Option<Link>,
     /// Connection that still has to hand back its queue before another may attach.
     owed_drain: Option<u64>,
@@ -213,12 +216,7 @@ impl SessionRecord {
     }
 }
 
-/// A user's presence as the gateway knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Presence {
-    pub status: String,
-    pub activities: Vec<Value>,
-}
+pub(crate) use super::sessions::Presence;
 
 pub(crate) use crate::backend::voice::VoiceState;
 
@@ -288,6 +286,8 @@ impl Registry {
             user_id,
             intents,
             shard,
+            user_session: None,
+            subscriptions: Default::default(),
             link: None,
             owed_drain: None,
             pending: VecDeque::new(),
@@ -330,6 +330,29 @@ impl Registry {
             record.is_attached() || !record.free() || record.resumable(now, &self.limits)
         });
         before - sessions.len()
+    }
+
+    /// The user (not bot) sessions of `user_id` that are live or resumable at `now`, oldest
+    /// first.
+    pub(crate) fn user_sessions(
+        &self,
+        user_id: Snowflake,
+        now: Instant,
+    ) -> Vec<(String, super::sessions::UserSession)> {
+        let mut out: Vec<(String, super::sessions::UserSession)> = self
+            .sessions
+            .read()
+            .values()
+            .filter_map(|r| {
+                let r = r.lock();
+                if r.user_id != user_id || !(r.is_attached() || r.resumable(now, &self.limits)) {
+                    return None;
+                }
+                r.user_session.clone().map(|s| (r.id.clone(), s))
+            })
+            .collect();
+        out.sort_by_key(|(_, s)| s.changed);
+        out
     }
 
     /// Whether `user_id` still has a session other than `except`.

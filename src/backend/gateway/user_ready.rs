@@ -1,0 +1,473 @@
+//! READY for user accounts, shaped by the session's capabilities as userdoccers' READY table
+//! and footnotes describe: full guilds (or the CLIENT_STATE_V2 shape), deduplicated users and
+//! `merged_members`, private channels, relationships, versioned read states and guild settings,
+//! the settings proto or legacy settings, sessions; and READY_SUPPLEMENTAL under
+//! PRIORITIZED_READY_PAYLOAD.
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::registry::Registry;
+use crate::backend::model::{channel_type, Guild, Member, User};
+use crate::backend::render;
+use crate::backend::snowflake::Snowflake;
+use crate::backend::store::{Store, StoreError};
+use crate::backend::user_state::{relationship_type, settings_proto_type, UserGuildSettings};
+use crate::gateway::capabilities::{self as caps, Capabilities};
+
+/// Guilds with more members than this are `large`.
+const LARGE: usize = 250;
+/// Fields of a gateway guild that stay outside `properties` under CLIENT_STATE_V2.
+const OUTSIDE_PROPERTIES: [&str; 5] = ["roles", "emojis", "stickers", "channels", "threads"];
+
+/// What user READY needs to know about the session.
+pub(crate) struct UserReadyInfo<'a> {
+    /// Gateway version of the connection.
+    pub version: u8,
+    /// The user.
+    pub user: &'a User,
+    /// READY's `session_id`.
+    pub session_id: &'a str,
+    /// READY's `resume_gateway_url`.
+    pub resume_gateway_url: &'a str,
+    /// The user's guilds.
+    pub guild_ids: &'a [Snowflake],
+    /// The session's capabilities.
+    pub capabilities: Capabilities,
+    /// READY's `sessions` array.
+    pub sessions: Value,
+}
+
+/// READY and, under PRIORITIZED_READY_PAYLOAD, READY_SUPPLEMENTAL.
+pub(crate) struct UserReady {
+    /// READY's payload.
+    pub ready: Value,
+    /// READY_SUPPLEMENTAL's payload, when the capabilities ask for it.
+    pub supplemental: Option<Value>,
+}
+
+/// User objects met while building, for the `users` array.
+struct Users<'a> {
+    store: &'a Store,
+    dedupe: bool,
+    seen: HashMap<Snowflake, Value>,
+    order: Vec<Snowflake>,
+}
+
+impl Users<'_> {
+    /// The user object of `id`, recorded for `users`.
+    fn note(&mut self, id: Snowflake) -> Result<Value, StoreError> {
+        if let Some(user) = self.seen.get(&id) {
+            return Ok(user.clone());
+        }
+        let user = render::user_by_id(self.store, id)?;
+        self.seen.insert(id, user.clone());
+        self.order.push(id);
+        Ok(user)
+    }
+
+    fn into_array(mut self) -> Value {
+        Value::Array(
+            self.order
+                .iter()
+                .filter_map(|id| self.seen.remove(id))
+                .collect(),
+        )
+    }
+}
+
+/// A member for READY: with `user_id` when deduplicating, else with its `user`.
+fn ready_member(users: &mut Users<'_>, member: &Member) -> Result<Value, StoreError> {
+    let mut out = render::member_partial(member);
+    if users.dedupe {
+        users.note(member.user_id)?;
+        out["user_id"] = json!(member.user_id);
+    } else {
+        out["user"] = users.note(member.user_id)?;
+    }
+    Ok(out)
+}
+
+/// One guild for READY: the full gateway guild, or its CLIENT_STATE_V2 shape.
+fn ready_guild(
+    store: &Store,
+    registry: &Registry,
+    guild: &Guild,
+    own: Option<&Member>,
+    capabilities: Capabilities,
+) -> Result<Value, StoreError> {
+    let Value::Object(mut properties) = render::guild(store, guild, false)? else {
+        return Ok(json!({"id": guild.id, "unavailable": true}));
+    };
+    let (threads, channels): (Vec<_>, Vec<_>) = store
+        .guild_channel_list(guild.id)?
+        .into_iter()
+        .partition(|c| channel_type::is_thread(c.kind));
+    let render_all = |list: &[crate::backend::model::Channel]| -> Result<Value, StoreError> {
+        let mut out = Vec::with_capacity(list.len());
+        for channel in list {
+            let mut value = render::channel(store, channel)?;
+            // Discord always sends guild channels' overwrites as an array.
+            if !channel_type::is_thread(channel.kind)
+                && value
+                    .get("permission_overwrites")
+                    .is_none_or(Value::is_null)
+            {
+                value["permission_overwrites"] = json!([]);
+            }
+            out.push(value);
+        }
+        Ok(Value::Array(out))
+    };
+    let member_count = store.member_count(guild.id);
+    let mut out = Map::new();
+    out.insert("id".into(), json!(guild.id));
+    out.insert("channels".into(), render_all(&channels)?);
+    out.insert("threads".into(), render_all(&threads)?);
+    out.insert("joined_at".into(), json!(own.map(|m| &m.joined_at)));
+    out.insert("large".into(), json!(member_count > LARGE));
+    out.insert("lazy".into(), json!(true));
+    out.insert("member_count".into(), json!(member_count));
+    out.insert(
+        "premium_subscription_count".into(),
+        json!(guild.premium_subscription_count),
+    );
+    out.insert("presences".into(), json!([]));
+    out.insert("stage_instances".into(), json!([]));
+    out.insert("guild_scheduled_events".into(), json!([]));
+    out.insert("application_command_counts".into(), json!({}));
+    if !capabilities.has(caps::PRIORITIZED_READY_PAYLOAD) {
+        let voice: Vec<Value> = registry
+            .voice_states(guild.id)
+            .iter()
+            .map(|v| crate::backend::voice::render(store, v, false))
+            .collect::<Result<_, _>>()?;
+        out.insert("voice_states".into(), Value::Array(voice));
+        out.insert("activity_instances".into(), json!([]));
+    }
+    if capabilities.has(caps::CLIENT_STATE_V2) {
+        for key in OUTSIDE_PROPERTIES {
+            if let Some(value) = properties.remove(key) {
+                out.insert(key.into(), value);
+            }
+        }
+        out.insert("properties".into(), Value::Object(properties));
+        out.insert("data_mode".into(), json!("full"));
+        out.insert("version".into(), json!(0));
+    } else {
+        for (key, value) in properties {
+            out.entry(key).or_insert(value);
+        }
+        out.insert("soundboard_sounds".into(), json!([]));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Wraps `entries` in the versioned shape when `versioned`.
+fn versioned(entries: Vec<Value>, versioned: bool, version: u64) -> Value {
+    if versioned {
+        json!({"entries": entries, "partial": false, "version": version})
+    } else {
+        Value::Array(entries)
+    }
+}
+
+/// The user's DMs and group DMs, without the viewer among the recipients.
+fn private_channels(
+    store: &Store,
+    users: &mut Users<'_>,
+    viewer: Snowflake,
+) -> Result<Vec<Value>, StoreError> {
+    let mut out = Vec::new();
+    for channel_id in store.user_dms.ids(viewer)? {
+        let Some(channel) = store.channel(channel_id)? else {
+            continue;
+        };
+        let mut value = render::channel(store, &channel)?;
+        let others: Vec<Snowflake> = channel
+            .recipient_ids
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|id| *id != viewer)
+            .collect();
+        if let Some(object) = value.as_object_mut() {
+            if users.dedupe {
+                object.remove("recipients");
+                for id in &others {
+                    users.note(*id)?;
+                }
+                object.insert("recipient_ids".into(), json!(others));
+            } else {
+                let recipients = others
+                    .iter()
+                    .map(|id| users.note(*id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                object.insert("recipients".into(), Value::Array(recipients));
+            }
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// The user's relationships (with `user_id` when deduplicating, else `user`).
+fn relationships(
+    store: &Store,
+    users: &mut Users<'_>,
+    viewer: Snowflake,
+) -> Result<Vec<Value>, StoreError> {
+    let mut out = Vec::new();
+    for relationship in store.account.relationships.values(viewer)? {
+        let mut value = serde_json::to_value(&relationship).unwrap_or_default();
+        if users.dedupe {
+            users.note(relationship.id)?;
+            value["user_id"] = json!(relationship.id);
+        } else {
+            value["user"] = users.note(relationship.id)?;
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// Ids of the user's friends.
+pub(crate) fn friend_ids(store: &Store, user_id: Snowflake) -> Vec<Snowflake> {
+    store
+        .account
+        .relationships
+        .values(user_id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.kind == relationship_type::FRIEND)
+        .map(|r| r.id)
+        .collect()
+}
+
+/// Presences of the user's friends who are not offline (with `user_id` when deduplicating).
+fn friend_presences(store: &Store, registry: &Registry, viewer: Snowflake, dedupe: bool) -> Value {
+    let presences: Vec<Value> = friend_ids(store, viewer)
+        .into_iter()
+        .filter_map(|id| {
+            let presence = registry.presence(id)?;
+            let mut value = super::builders::presence(id, None, &presence);
+            if dedupe {
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("user");
+                    object.insert("user_id".into(), json!(id));
+                }
+            }
+            Some(value)
+        })
+        .collect();
+    Value::Array(presences)
+}
+
+/// The account fields: settings, read states, guild settings, notes.
+fn account_fields(
+    store: &Store,
+    user: &User,
+    capabilities: Capabilities,
+    guild_ids: &[Snowflake],
+    ready: &mut Map<String, Value>,
+) -> Result<(), StoreError> {
+    let versions = store.account.versions.get(user.id)?.unwrap_or_default();
+    let read_states: Vec<Value> = store
+        .account
+        .read_states
+        .values(user.id)?
+        .iter()
+        .filter(|r| {
+            capabilities.has(caps::NON_CHANNEL_READ_STATES)
+                || r.read_state_type == crate::backend::user_state::read_state_type::CHANNEL
+        })
+        .map(|r| serde_json::to_value(r).unwrap_or_default())
+        .collect();
+    ready.insert(
+        "read_state".into(),
+        versioned(
+            read_states,
+            capabilities.has(caps::VERSIONED_READ_STATES),
+            versions.read_state,
+        ),
+    );
+    let stored = store.account.guild_settings.values(user.id)?;
+    let mut settings: Vec<Value> = stored
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap_or_default())
+        .collect();
+    for guild_id in guild_ids {
+        if !stored.iter().any(|s| s.guild_id == Some(*guild_id)) {
+            let default = UserGuildSettings {
+                guild_id: Some(*guild_id),
+                ..UserGuildSettings::default()
+            };
+            settings.push(serde_json::to_value(&default).unwrap_or_default());
+        }
+    }
+    ready.insert(
+        "user_guild_settings".into(),
+        versioned(
+            settings,
+            capabilities.has(caps::VERSIONED_USER_GUILD_SETTINGS),
+            versions.user_guild_settings,
+        ),
+    );
+    if capabilities.has(caps::USER_SETTINGS_PROTO) {
+        let proto = store
+            .account
+            .settings_proto
+            .get((
+                user.id,
+                Snowflake(u64::from(settings_proto_type::PRELOADED)),
+            ))?
+            .unwrap_or_default();
+        ready.insert(
+            "user_settings_proto".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(proto)),
+        );
+    } else {
+        let legacy = store.account.legacy_settings.get(user.id)?;
+        ready.insert(
+            "user_settings".into(),
+            legacy.unwrap_or_else(|| json!({"locale": user.locale, "status": "online"})),
+        );
+    }
+    Ok(())
+}
+
+/// READY's `notes`: the user's notes about every user the payload mentions.
+fn notes(store: &Store, owner: Snowflake, users: &Users<'_>) -> Result<Value, StoreError> {
+    let mut notes = Map::new();
+    for id in &users.order {
+        if let Some(note) = store.account.notes.get((owner, *id))? {
+            notes.insert(id.to_string(), json!(note));
+        }
+    }
+    Ok(Value::Object(notes))
+}
+
+/// The fixed per-session fields every user READY carries.
+fn session_fields(info: &UserReadyInfo<'_>, ready: &mut Map<String, Value>) {
+    let fields = json!({
+        "_trace": ["[\"discord-mitm-gateway\",{\"micros\":0}]"],
+        "v": info.version,
+        "user": render::user_private(info.user),
+        "session_id": info.session_id,
+        "session_type": "normal",
+        "sessions": info.sessions,
+        "resume_gateway_url": info.resume_gateway_url,
+        "static_client_session_id": super::builders::random_hex(16),
+        "auth_session_id_hash": base64::engine::general_purpose::STANDARD
+            .encode(super::builders::random_hex(16)),
+        "analytics_token": super::builders::random_hex(16),
+        "auth": {"authenticator_types": []},
+        "country_code": "US",
+        "geo_ordered_rtc_regions": ["local"],
+        "consents": {"personalization": {"consented": false}},
+        "tutorial": null,
+        "experiments": [],
+        "guild_experiments": [],
+        "connected_accounts": [],
+        "guild_join_requests": [],
+        "game_relationships": [],
+        "friend_suggestion_count": 0,
+        "linked_users": [],
+        "notification_settings": {"flags": 0},
+        "api_code_version": 1,
+        "explicit_content_scan_version": 2,
+        "broadcaster_user_ids": [],
+        "ad_personalization_toggles_disabled": false,
+        "regional_feature_config": {"age_gated_features": 0, "teen_by_default_settings": 0},
+    });
+    if let Value::Object(fields) = fields {
+        ready.extend(fields);
+    }
+}
+
+/// Builds user READY (and READY_SUPPLEMENTAL) for `info`.
+pub(crate) fn build(
+    store: &Store,
+    registry: &Registry,
+    info: &UserReadyInfo<'_>,
+) -> Result<UserReady, StoreError> {
+    let capabilities = info.capabilities;
+    let dedupe = capabilities.has(caps::DEDUPE_USER_OBJECTS);
+    let prioritized = capabilities.has(caps::PRIORITIZED_READY_PAYLOAD);
+    let mut users = Users {
+        store,
+        dedupe,
+        seen: HashMap::new(),
+        order: Vec::new(),
+    };
+    let mut ready = Map::new();
+    session_fields(info, &mut ready);
+    let mut guilds = Vec::with_capacity(info.guild_ids.len());
+    let mut merged_members = Vec::with_capacity(info.guild_ids.len());
+    let mut supplemental_guilds = Vec::new();
+    for guild_id in info.guild_ids {
+        let Some(guild) = store.guild(*guild_id)? else {
+            continue;
+        };
+        let own = store.member(*guild_id, info.user.id)?;
+        let mut value = ready_guild(store, registry, &guild, own.as_ref(), capabilities)?;
+        let members: Vec<Value> = own
+            .iter()
+            .map(|m| ready_member(&mut users, m))
+            .collect::<Result<_, _>>()?;
+        if dedupe {
+            merged_members.push(Value::Array(members));
+        } else {
+            value["members"] = Value::Array(members);
+        }
+        if prioritized {
+            let voice: Vec<Value> = registry
+                .voice_states(guild.id)
+                .iter()
+                .map(|v| crate::backend::voice::render(store, v, false))
+                .collect::<Result<_, _>>()?;
+            supplemental_guilds
+                .push(json!({"id": guild.id, "voice_states": voice, "activity_instances": []}));
+        }
+        guilds.push(value);
+    }
+    let guild_count = guilds.len();
+    ready.insert("guilds".into(), Value::Array(guilds));
+    let private = private_channels(store, &mut users, info.user.id)?;
+    ready.insert("private_channels".into(), Value::Array(private));
+    let relations = relationships(store, &mut users, info.user.id)?;
+    ready.insert("relationships".into(), Value::Array(relations));
+    account_fields(store, info.user, capabilities, info.guild_ids, &mut ready)?;
+    let friends = friend_presences(store, registry, info.user.id, dedupe);
+    let guild_presences = Value::Array(vec![json!([]); guild_count]);
+    let mut supplemental = None;
+    if dedupe {
+        ready.insert("merged_members".into(), Value::Array(merged_members));
+        let merged = json!({"friends": friends, "guilds": guild_presences});
+        if prioritized {
+            supplemental = Some(json!({
+                "guilds": supplemental_guilds,
+                "merged_members": vec![json!([]); guild_count],
+                "merged_presences": merged,
+                "lazy_private_channels": [],
+                "disclose": [],
+                "game_invites": [],
+            }));
+        } else {
+            ready.insert("merged_presences".into(), merged);
+        }
+    } else {
+        ready.insert("presences".into(), friends);
+    }
+    if !capabilities.has(caps::LAZY_USER_NOTES) {
+        ready.insert("notes".into(), notes(store, info.user.id, &users)?);
+    }
+    if dedupe {
+        ready.insert("users".into(), users.into_array());
+    }
+    Ok(UserReady {
+        ready: Value::Object(ready),
+        supplemental,
+    })
+}
