@@ -1184,6 +1184,21 @@ pub struct AccountTables {
 }
 
 impl AccountTables {
+    /// Adds one to the version `which` picks of `user`'s versioned READY shapes; the new value.
+    /// Call under the store's lock (it reads, then writes).
+    pub(crate) fn bump_version(
+        &self,
+        user: Snowflake,
+        which: impl FnOnce(&mut AccountVersions) -> &mut u64,
+    ) -> Result<u64, StoreError> {
+        let mut versions = self.versions.get(user)?.unwrap_or_default();
+        let version = which(&mut versions);
+        *version += 1;
+        let new = *version;
+        self.versions.put(user, &versions)?;
+        Ok(new)
+    }
+
     /// Opens (creating if needed) every table in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
         Ok(AccountTables {

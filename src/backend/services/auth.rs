@@ -332,16 +332,25 @@ fn set_mfa_flag(
     user_id: Snowflake,
     mfa: Option<&MfaState>,
 ) -> Result<(), ApiError> {
+    match mfa {
+        Some(mfa) => state.store.account.mfa.put(user_id, mfa)?,
+        None => {
+            state.store.account.mfa.remove(user_id)?;
+        }
+    }
+    change_user(state, user_id, |user| user.mfa_enabled = mfa.is_some())
+}
+
+/// Changes the stored user under the store's lock and sends USER_UPDATE to their sessions.
+fn change_user(
+    state: &AppState,
+    user_id: Snowflake,
+    change: impl FnOnce(&mut crate::backend::model::User),
+) -> Result<(), ApiError> {
     let user = {
         let _guard = state.store.lock();
-        match mfa {
-            Some(mfa) => state.store.account.mfa.put(user_id, mfa)?,
-            None => {
-                state.store.account.mfa.remove(user_id)?;
-            }
-        }
         let mut user = state.store.user(user_id)?.ok_or(ApiError::Unauthorized)?;
-        user.mfa_enabled = mfa.is_some();
+        change(&mut user);
         state.store.users.put(user_id, &user)?;
         user
     };
@@ -363,19 +372,7 @@ pub(crate) fn fingerprint(id: Snowflake) -> String {
 
 /// Marks the user's email verified (USER_UPDATE); returns their id.
 pub(crate) fn mark_verified(state: &AppState, user_id: Snowflake) -> Result<Snowflake, ApiError> {
-    let user = {
-        let _guard = state.store.lock();
-        let mut user = state.store.user(user_id)?.ok_or(ApiError::Unauthorized)?;
-        user.verified = true;
-        state.store.users.put(user_id, &user)?;
-        user
-    };
-    state.publish(Dispatch::users(
-        "USER_UPDATE",
-        vec![user_id],
-        0,
-        render::user_private(&user),
-    ));
+    change_user(state, user_id, |user| user.verified = true)?;
     Ok(user_id)
 }
 

@@ -56,24 +56,39 @@ pub(crate) fn mention_count(
 }
 
 fn bump_version(state: &AppState, user_id: Snowflake) -> Result<u64, ApiError> {
-    let mut versions = state
+    Ok(state
         .store
         .account
-        .versions
-        .get(user_id)?
-        .unwrap_or_default();
-    versions.read_state += 1;
-    state.store.account.versions.put(user_id, &versions)?;
-    Ok(versions.read_state)
+        .bump_version(user_id, |versions| &mut versions.read_state)?)
 }
 
-/// The key of a channel read state.
-fn channel_key(user_id: Snowflake, channel_id: Snowflake) -> (Snowflake, Snowflake, Snowflake) {
-    (
-        user_id,
-        Snowflake(u64::from(read_state_type::CHANNEL)),
-        channel_id,
-    )
+/// The key of a read state.
+fn read_state_key(
+    user_id: Snowflake,
+    kind: u8,
+    resource: Snowflake,
+) -> (Snowflake, Snowflake, Snowflake) {
+    (user_id, Snowflake(u64::from(kind)), resource)
+}
+
+/// The stored read state of `resource`, or a fresh one (call under the store's lock).
+fn stored_read_state(
+    state: &AppState,
+    user_id: Snowflake,
+    kind: u8,
+    resource: Snowflake,
+) -> Result<ReadState, ApiError> {
+    let key = read_state_key(user_id, kind, resource);
+    Ok(state
+        .store
+        .account
+        .read_states
+        .get(key)?
+        .unwrap_or(ReadState {
+            id: resource,
+            read_state_type: kind,
+            ..ReadState::default()
+        }))
 }
 
 /// Acknowledges `message_id` in `channel` for `user_id`. `mention_count` (with `manual`) sets
@@ -88,16 +103,9 @@ pub(crate) fn ack_message(
 ) -> Result<ReadState, ApiError> {
     let (read_state, version) = {
         let _guard = state.store.lock();
-        let key = channel_key(user_id, channel.id);
-        let mut read_state = state
-            .store
-            .account
-            .read_states
-            .get(key)?
-            .unwrap_or(ReadState {
-                id: channel.id,
-                ..ReadState::default()
-            });
+        let key = read_state_key(user_id, read_state_type::CHANNEL, channel.id);
+        let mut read_state =
+            stored_read_state(state, user_id, read_state_type::CHANNEL, channel.id)?;
         read_state.last_message_id = Some(message_id);
         read_state.mention_count = match mention_count_override {
             Some(count) if manual => count,
@@ -140,17 +148,8 @@ pub(crate) fn ack_other(
 ) -> Result<(), ApiError> {
     let version = {
         let _guard = state.store.lock();
-        let key = (user_id, Snowflake(u64::from(kind)), resource);
-        let mut read_state = state
-            .store
-            .account
-            .read_states
-            .get(key)?
-            .unwrap_or(ReadState {
-                id: resource,
-                read_state_type: kind,
-                ..ReadState::default()
-            });
+        let key = read_state_key(user_id, kind, resource);
+        let mut read_state = stored_read_state(state, user_id, kind, resource)?;
         read_state.last_acked_id = Some(entity_id);
         read_state.badge_count = 0;
         state.store.account.read_states.put(key, &read_state)?;
@@ -174,16 +173,9 @@ pub(crate) fn ack_pins(
     let timestamp = iso8601_from_ms(now_ms());
     let version = {
         let _guard = state.store.lock();
-        let key = channel_key(user_id, channel.id);
-        let mut read_state = state
-            .store
-            .account
-            .read_states
-            .get(key)?
-            .unwrap_or(ReadState {
-                id: channel.id,
-                ..ReadState::default()
-            });
+        let key = read_state_key(user_id, read_state_type::CHANNEL, channel.id);
+        let mut read_state =
+            stored_read_state(state, user_id, read_state_type::CHANNEL, channel.id)?;
         read_state.last_pin_timestamp = Some(timestamp.clone());
         state.store.account.read_states.put(key, &read_state)?;
         bump_version(state, user_id)?

@@ -707,16 +707,11 @@ pub(crate) fn patch_guild_settings(
         let _guard = state.store.lock();
         let current = guild_settings(state, user_id, guild)?;
         let mut settings = overlay_guild_settings(&current, changes)?;
-        let mut versions = state
+        settings.version = state
             .store
             .account
-            .versions
-            .get(user_id)?
-            .unwrap_or_default();
-        versions.user_guild_settings += 1;
-        settings.version = versions.user_guild_settings;
+            .bump_version(user_id, |versions| &mut versions.user_guild_settings)?;
         settings.guild_id = guild;
-        state.store.account.versions.put(user_id, &versions)?;
         state
             .store
             .account
