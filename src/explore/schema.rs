@@ -25,8 +25,9 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_FIELDS: usize = 256;
 /// Distinct values kept per string / integer position before it stops being enum-like.
 pub const MAX_ENUM: usize = 12;
-/// Strings longer than this never count as enum members.
-const MAX_ENUM_LEN: usize = 64;
+/// Strings longer than this (or holding a `/`: paths, URLs) never count as enum members, so
+/// tokens and URLs never appear in an `enum`.
+const MAX_ENUM_LEN: usize = 40;
 
 /// A bounded set of distinct values; `overflow` once more than [`MAX_ENUM`] were seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,7 +385,7 @@ impl Observe<'_> {
         } else if is_datetime(s) {
             strings.datetimes += 1;
         }
-        if s.len() > MAX_ENUM_LEN {
+        if s.len() > MAX_ENUM_LEN || s.contains('/') {
             strings.values.spill();
         } else if !strings.values.overflow && !strings.values.values.contains(s) {
             strings.values.insert(s.to_string());
