@@ -4,7 +4,7 @@ pub(crate) mod app;
 pub mod backend;
 pub mod ca;
 pub mod cli;
-pub(crate) mod explore;
+pub mod explore;
 pub mod gateway;
 pub mod gwproxy;
 pub mod pipeline;

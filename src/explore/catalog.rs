@@ -22,6 +22,8 @@ pub(crate) enum CatalogError {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Spec {
     paths: Vec<(String, BTreeSet<String>)>,
+    /// The whole document, for response schemas.
+    doc: Value,
 }
 
 impl Spec {
@@ -62,7 +64,59 @@ impl Spec {
                     (path.clone(), methods)
                 })
                 .collect(),
+            doc: doc.clone(),
         })
+    }
+
+    /// Property names the spec's 2xx JSON responses of `method path` declare (following `$ref`,
+    /// `allOf`/`oneOf`/`anyOf` and array items).
+    pub(crate) fn response_fields(&self, path: &str, method: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let responses = &self.doc["paths"][path][method.to_ascii_lowercase()]["responses"];
+        if let Some(responses) = responses.as_object() {
+            for (status, response) in responses {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                let response = self.resolve(response, 0);
+                if let Some(content) = response["content"].as_object() {
+                    for media in content.values() {
+                        self.collect_fields(&media["schema"], &mut out, 0);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn resolve<'a>(&'a self, value: &'a Value, depth: usize) -> &'a Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) if depth < 16 => {
+                let pointer = reference.trim_start_matches('#');
+                self.doc
+                    .pointer(pointer)
+                    .map_or(&Value::Null, |v| self.resolve(v, depth + 1))
+            }
+            _ => value,
+        }
+    }
+
+    fn collect_fields(&self, schema: &Value, out: &mut BTreeSet<String>, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        let schema = self.resolve(schema, 0);
+        if let Some(props) = schema["properties"].as_object() {
+            out.extend(props.keys().cloned());
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for part in schema[key].as_array().into_iter().flatten() {
+                self.collect_fields(part, out, depth + 1);
+            }
+        }
+        if schema.get("items").is_some() {
+            self.collect_fields(&schema["items"], out, depth + 1);
+        }
     }
 
     /// The spec path documenting `method template`, if any (template with or without /api/vN).
