@@ -354,7 +354,8 @@ fn discordjs_logs_into_the_demo_world_with_the_printed_bot_token() {
             "4:Voice Channels"
         ]
     );
-    assert_eq!(names(&demo["members"]), ["demo", "demobot"]);
+    // The demo world's second person (`friend`, the demo user's friend) is a member too.
+    assert_eq!(names(&demo["members"]), ["demo", "demobot", "friend"]);
     assert_eq!(demo["channel"], "general");
     assert_eq!(demo["ping"], "ping");
     assert_eq!(demo["ping_author"], "demo");
