@@ -96,7 +96,8 @@ fn state_path(config: &Path, chosen: Option<PathBuf>) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
