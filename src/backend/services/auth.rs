@@ -332,25 +332,30 @@ fn set_mfa_flag(
     user_id: Snowflake,
     mfa: Option<&MfaState>,
 ) -> Result<(), ApiError> {
-    match mfa {
-        Some(mfa) => state.store.account.mfa.put(user_id, mfa)?,
-        None => {
-            state.store.account.mfa.remove(user_id)?;
+    // The MFA row and the user's flag change under one lock, so they never disagree.
+    change_user(state, user_id, |user| {
+        match mfa {
+            Some(mfa) => state.store.account.mfa.put(user_id, mfa)?,
+            None => {
+                state.store.account.mfa.remove(user_id)?;
+            }
         }
-    }
-    change_user(state, user_id, |user| user.mfa_enabled = mfa.is_some())
+        user.mfa_enabled = mfa.is_some();
+        Ok(())
+    })
 }
 
-/// Changes the stored user under the store's lock and sends USER_UPDATE to their sessions.
+/// Changes the stored user (and whatever `change` writes beside it) under the store's lock,
+/// then sends USER_UPDATE to their sessions.
 fn change_user(
     state: &AppState,
     user_id: Snowflake,
-    change: impl FnOnce(&mut crate::backend::model::User),
+    change: impl FnOnce(&mut crate::backend::model::User) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
     let user = {
         let _guard = state.store.lock();
         let mut user = state.store.user(user_id)?.ok_or(ApiError::Unauthorized)?;
-        change(&mut user);
+        change(&mut user)?;
         state.store.users.put(user_id, &user)?;
         user
     };
@@ -372,7 +377,10 @@ pub(crate) fn fingerprint(id: Snowflake) -> String {
 
 /// Marks the user's email verified (USER_UPDATE); returns their id.
 pub(crate) fn mark_verified(state: &AppState, user_id: Snowflake) -> Result<Snowflake, ApiError> {
-    change_user(state, user_id, |user| user.verified = true)?;
+    change_user(state, user_id, |user| {
+        user.verified = true;
+        Ok(())
+    })?;
     Ok(user_id)
 }
 
