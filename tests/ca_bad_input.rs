@@ -191,7 +191,7 @@ fn unwritable_ca_dir_fails_cleanly() {
     std::fs::write(&file, "x").unwrap();
     let ca_dir = file.join("ca");
     sandbox
-        .run(&["--ca-dir", ca_dir.to_str().unwrap(), "ca", "init"])
+        .run(&["ca", "init", "--ca-dir", ca_dir.to_str().unwrap()])
         .fails()
         .says(&format!("cannot create directory {}", ca_dir.display()));
 }

@@ -107,8 +107,7 @@ fn without_root_rights_the_system_store_says_use_sudo_and_changes_nothing() {
     let run = run.fails();
     run.says("FAILED: cannot write")
         .says("Permission denied")
-        .says("needs root: run `sudo discord-mitm --ca-dir")
-        .says("ca install --store system`");
+        .says("needs root: run `sudo discord-mitm ca install --store system --ca-dir");
     assert_eq!(
         std::fs::read(root.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
         before

@@ -109,8 +109,8 @@ fn the_backend_answers_its_routes_and_the_clients_start_up_routes() {
     assert_not_found(&serve.curl("https://discord.com/api/modules/stable/versions.json", &[]));
     assert_not_found(&serve.curl("https://discord.com/app", &[]));
     let log = serve.stop();
-    assert!(log.contains("answered by backend"), "{log}");
-    assert!(log.contains("answered by none"), "{log}");
+    assert!(log.contains("source=backend"), "{log}");
+    assert!(log.contains("source=none"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +170,7 @@ async fn recordings_answer_what_the_backend_does_not_with_ids_substituted() {
     assert_eq!(other_query.source(), Some("recording"), "{other_query:?}");
     assert_eq!(other_query.replay_match(), Some("loose"), "{other_query:?}");
     assert_eq!(other_query.json(), json!({"guild_affinities": []}));
-    assert!(log.contains("answered by recording"), "{log}");
+    assert!(log.contains("source=recording"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,9 +245,16 @@ async fn an_upstream_that_fails_before_answering_is_a_discord_style_502() {
     .unwrap();
     assert_eq!(reply.status, 502, "{reply:?}\n{log}");
     assert_eq!(reply.source(), Some("proxy"));
+    let body = reply.json();
     assert_eq!(
-        reply.json(),
-        json!({"message": "502: Bad Gateway", "code": 0})
+        body,
+        json!({
+            "message": body["message"].as_str().filter(|m| {
+                m.starts_with("502: Bad Gateway (TLS handshake with discord.com failed: invalid peer certificate")
+            }).unwrap_or("a 502 naming the TLS failure"),
+            "code": 0,
+            "discord_mitm_hint": "to trust a test upstream, pass its CA or its own self-signed certificate with --upstream-ca FILE",
+        })
     );
 }
 
@@ -275,7 +282,7 @@ fn the_transparent_listener_reaches_the_backend_by_sni() {
     assert!(out.status.success(), "{out:?}");
     let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(me["username"], "pingbot", "{me}");
-    assert!(serve.stop().contains("answered by backend"));
+    assert!(serve.stop().contains("source=backend"));
 }
 
 #[test]
@@ -330,8 +337,12 @@ fn attachments_the_backend_hands_out_come_back_from_it_through_the_proxy() {
     ));
     let log = serve.stop();
     assert!(
-        log.contains(&format!("GET /attachments/{GENERAL_ID}/"))
-            && log.contains("answered by backend"),
+        answered(
+            &log,
+            "GET",
+            "/attachments/{channel_id}/{attachment_id}/{filename}",
+            "backend"
+        ),
         "{log}"
     );
 }
@@ -391,14 +402,21 @@ fn the_clients_start_up_files_and_foreign_attachments_go_down_the_chain() {
     assert_eq!((science.status, science.source()), (204, Some("backend")));
     assert_eq!(fake.served(), served_while_recording + 3);
     let log = serve.stop();
-    for line in [
-        "GET /api/modules/stable/versions.json answered by recording",
-        "GET /app answered by recording",
-        "GET /api/modules/stable/discord_desktop_core/1 answered by upstream",
-        "GET /assets/4f3a9c.js answered by upstream",
-        "POST /api/v9/science answered by backend",
+    for (method, route, source) in [
+        ("GET", "/api/modules/stable/versions.json", "recording"),
+        ("GET", "/app", "recording"),
+        (
+            "GET",
+            "/api/modules/stable/discord_desktop_core/{discord_desktop_core_id}",
+            "upstream",
+        ),
+        ("GET", "/assets/4f3a9c.js", "upstream"),
+        ("POST", "/api/v9/science", "backend"),
     ] {
-        assert!(log.contains(line), "{line:?} not in {log}");
+        assert!(
+            answered(&log, method, route, source),
+            "{method} {route} by {source} not in {log}"
+        );
     }
 
     // What was forwarded is recorded: the recordings alone answer it now.
@@ -530,4 +548,13 @@ fn no_store_without_the_proxy_is_refused_with_a_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+/// Whether the log has the access line of `method route` answered by `source`.
+fn answered(log: &str, method: &str, route: &str, source: &str) -> bool {
+    log.lines().any(|line| {
+        line.contains("discord_mitm::access")
+            && line.contains(&format!("method={method} route={route} "))
+            && line.contains(&format!("source={source} "))
+    })
 }

@@ -303,6 +303,45 @@ fn recordings_export_and_routes_read_what_record_wrote() {
         "{undocumented}"
     );
     assert!(undocumented.contains("READY"));
+
+    // Without --spec, the built-in table of documented routes marks them the same way.
+    let builtin: Value =
+        serde_json::from_str(&run_ok(&["routes", "--recordings", rec, "--json"])).unwrap();
+    assert_eq!(builtin["routes"], catalog["routes"]);
+    let table = run_ok(&["routes", "--recordings", rec]);
+    assert!(!table.contains(" ? "), "{table}");
+    assert!(table.contains("built-in table"), "{table}");
+    let undocumented_builtin = run_ok(&["routes", "--recordings", rec, "--undocumented"]);
+    assert!(undocumented_builtin.contains("/api/v9/users/@me/affinities/guilds"));
+    assert!(!undocumented_builtin.contains("{channel_id}/messages"));
+
+    // `-` is standard input for the spec and standard output for the HAR.
+    let spec = std::fs::read(SPEC).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
+        .args(["routes", "--recordings", rec, "--json", "--spec", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &spec).unwrap();
+    let from_stdin = child.wait_with_output().unwrap();
+    assert!(from_stdin.status.success());
+    let from_stdin: Value = serde_json::from_slice(&from_stdin.stdout).unwrap();
+    assert_eq!(from_stdin["routes"], catalog["routes"]);
+    let cwd = tempfile::tempdir().unwrap();
+    let har = std::process::Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
+        .args(["export", "har", "--recordings", rec, "--out", "-"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert!(
+        har.status.success(),
+        "{}",
+        String::from_utf8_lossy(&har.stderr)
+    );
+    let har: Value = serde_json::from_slice(&har.stdout).unwrap();
+    assert_eq!(har["log"]["entries"].as_array().unwrap().len(), 7, "{har}");
+    assert!(!cwd.path().join("-").exists(), "no file named -");
 }
 
 #[test]

@@ -54,9 +54,9 @@ pub(crate) async fn serve_api(
             },
             () = &mut shutdown => break,
         };
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
+                Ok(pair) => pair,
                 Err(err) => {
                     tracing::warn!("API listener accept: {err}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -67,7 +67,7 @@ pub(crate) async fn serve_api(
         };
         // Answers are small and written whole; do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(logged(app.clone(), peer));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
             .into_owned();
@@ -79,6 +79,39 @@ pub(crate) async fn serve_api(
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+/// `app` with an access line (`-v`) for each request `peer` sends.
+fn logged(
+    app: axum::Router,
+    peer: std::net::SocketAddr,
+) -> impl tower::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    tower::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        async move {
+            let pending = crate::pipeline::access::Pending::begin(
+                request.method(),
+                request.uri().path(),
+                request.headers(),
+                None,
+            );
+            let response = tower::ServiceExt::oneshot(app, request).await;
+            if let (Some(pending), Ok(response)) = (pending, &response) {
+                pending.finish(
+                    response.status(),
+                    "backend",
+                    response.extensions(),
+                    Some(peer),
+                );
+            }
+            response
+        }
+    })
 }
 
 /// Refuses, in Discord's JSON and at once, a request whose target is too long (414), whose

@@ -81,23 +81,29 @@ fn reset_data_dir(dir: &Path) -> Result<(), ServeError> {
 
 /// Opens the store and seeds it (fixture first; demo world when empty and no fixture).
 pub(crate) fn prepare_store(options: &ServeOptions) -> Result<(Store, String), ServeError> {
-    if let Some(fixture) = &options.fixture {
-        // Validate against a scratch store first so a bad fixture never touches real data.
-        let scratch = Store::temporary()?;
-        world::load_fixture_file(&scratch, fixture)?;
-    }
+    // Read once (it may be standard input), validated against a scratch store first so a bad
+    // fixture never touches real data.
+    let fixture = match &options.fixture {
+        Some(path) => {
+            let name = crate::store::stdio::input_name(path);
+            let bytes = crate::store::stdio::read(path).map_err(|source| FixtureError::Read {
+                path: name.clone(),
+                source,
+            })?;
+            world::load_fixture_bytes(&Store::temporary()?, &bytes, &name)?;
+            Some((name, bytes))
+        }
+        None => None,
+    };
     if options.reset {
         reset_data_dir(&options.data)?;
     }
     let store = Store::open(&options.data)?;
-    let origin = if let Some(fixture) = &options.fixture {
-        let summary = world::load_fixture_file(&store, fixture)?;
+    let origin = if let Some((name, bytes)) = &fixture {
+        let summary = world::load_fixture_bytes(&store, bytes, name)?;
         format!(
             "fixture {} ({} users, {} guilds, {} channels)",
-            fixture.display(),
-            summary.users,
-            summary.guilds,
-            summary.channels
+            name, summary.users, summary.guilds, summary.channels
         )
     } else if store.is_empty() {
         world::create_demo_world(&store)?;

@@ -310,10 +310,7 @@ impl fmt::Display for InitReport {
                 old.sha256_fingerprint()
             )?;
         }
-        write!(
-            f,
-            "next: discord-mitm ca install   (then: discord-mitm ca verify)"
-        )
+        Ok(())
     }
 }
 

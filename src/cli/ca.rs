@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use super::CaDirArg;
 use crate::ca::store::verify;
 use crate::ca::store::{self, Operation, StoreChoice, StoreEnv};
-use crate::ca::RootCa;
+use crate::ca::{CaFiles, RootCa};
 
 /// Manage the root CA: create it, show it, install it in trust stores, verify the install.
 #[derive(Debug, Args)]
@@ -17,6 +18,9 @@ pub struct CaArgs {
     /// Prefix for system trust-store paths (for tests and chroots).
     #[arg(long, global = true, hide = true, env = "DISCORD_MITM_SYSTEM_ROOT")]
     pub system_root: Option<PathBuf>,
+    /// The CA directory.
+    #[command(flatten)]
+    pub ca_dir: CaDirArg,
 }
 
 /// The `ca` subcommands.
@@ -54,11 +58,24 @@ pub struct StoreArgs {
 }
 
 /// Runs a `ca` subcommand.
-pub fn run(ca_dir: &Path, args: CaArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: CaArgs) -> anyhow::Result<ExitCode> {
+    let ca_dir = &args.ca_dir.path();
+    let flag = args.ca_dir.flag();
     let env = StoreEnv::from_process(args.system_root, ca_dir);
     match args.command {
         CaCommand::Init { force } => {
-            println!("{}", RootCa::init(ca_dir, force)?);
+            if !force {
+                if let Some(present) = already_present(ca_dir) {
+                    println!("{present}");
+                    println!(
+                        "nothing changed (`discord-mitm ca init --force{flag}` makes a new one)"
+                    );
+                    println!("next: discord-mitm ca install{flag}   (then: discord-mitm ca verify{flag})");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            print!("{}", RootCa::init(ca_dir, force)?);
+            println!("next: discord-mitm ca install{flag}   (then: discord-mitm ca verify{flag})");
             Ok(ExitCode::SUCCESS)
         }
         CaCommand::Show => {
@@ -77,6 +94,23 @@ pub fn run(ca_dir: &Path, args: CaArgs) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// "CA already present …" when `dir` holds a complete, loadable CA (certificate, matching key,
+/// DER copy); `None` otherwise (then `init` creates one, or refuses to touch leftovers).
+fn already_present(dir: &Path) -> Option<String> {
+    let files = CaFiles::in_dir(dir);
+    if !files.cert_der.exists() {
+        return None;
+    }
+    let ca = RootCa::load(dir).ok()?;
+    let certificate = ca.certificate();
+    Some(format!(
+        "CA already present in {}\n  subject:     {}\n  sha256:      {}",
+        dir.display(),
+        certificate.subject(),
+        certificate.sha256_fingerprint()
+    ))
 }
 
 fn apply(

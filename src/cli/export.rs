@@ -1,11 +1,12 @@
 //! `discord-mitm export har`: arguments and dispatch.
-use std::io::{BufWriter, IsTerminal};
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use super::paths::Output;
 use crate::store::filter::Filter;
 use crate::store::har;
 
@@ -25,8 +26,8 @@ pub enum ExportFormat {
         /// Recordings database directory.
         #[arg(long, default_value = "recordings")]
         recordings: PathBuf,
-        /// The HAR file to write.
-        #[arg(long)]
+        /// The HAR file to write (`-` = standard output).
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Only entries matching, e.g. `host~discord.com status>=400 kind=rest` (fields: method,
         /// host, path, url, route, status, source, kind, id; ops = != ~ !~ > >= < <=).
@@ -44,9 +45,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     } = args.format;
     let filter = Filter::parse(filter.as_deref().unwrap_or(""))?;
     let store = super::recordings::open(&recordings)?;
-    let file =
-        std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut writer = BufWriter::new(file);
+    let out = Output::from_arg(&out);
+    let mut writer = out.writer()?;
     let bar = indicatif::ProgressBar::new(0);
     if std::io::stderr().is_terminal() {
         bar.set_style(
@@ -61,9 +61,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
+    writer
+        .flush()
+        .with_context(|| format!("cannot write {}", out.name()))?;
     eprintln!(
         "wrote {} ({} exchanges, {} gateway sessions)",
-        out.display(),
+        out.name(),
         summary.exchanges,
         summary.sessions
     );

@@ -11,7 +11,8 @@ use crate::gwproxy::config::Config;
 /// Hold a bot's gateway shards open so the bot restarts without re-identifying.
 #[derive(Debug, Clone, Args)]
 pub struct GatewayProxyArgs {
-    /// The gateway-proxy JSON config (the seed project's fields plus upstream_api/upstream_gateway).
+    /// The gateway-proxy JSON config (the seed project's fields plus upstream_api/upstream_gateway;
+    /// `-` = standard input).
     #[arg(long, value_name = "FILE", default_value = "config.json")]
     pub config: PathBuf,
     /// Where shard sessions and caches are saved on shutdown and resumed from on start

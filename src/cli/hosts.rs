@@ -7,6 +7,9 @@ use clap::Args;
 
 use crate::proxy::hostsfile;
 
+/// The system's hosts file.
+const DEFAULT_HOSTS_FILE: &str = "/etc/hosts";
+
 /// The /etc/hosts lines that redirect Discord to `record --transparent`.
 #[derive(Debug, Clone, Args)]
 pub struct HostsArgs {
@@ -20,25 +23,48 @@ pub struct HostsArgs {
     #[arg(long)]
     pub remove: bool,
     /// The hosts file to edit.
-    #[arg(long, default_value = "/etc/hosts")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_HOSTS_FILE)]
     pub hosts_file: PathBuf,
 }
 
 /// Runs `hosts`.
 pub fn run(args: HostsArgs) -> anyhow::Result<ExitCode> {
     if args.apply {
-        let n = hostsfile::apply(&args.hosts_file, args.address)?;
-        eprintln!(
-            "added {n} lines to {}; undo with `discord-mitm hosts --remove`",
-            args.hosts_file.display()
-        );
+        let undo = format!("discord-mitm hosts --remove{}", hosts_file_flag(&args));
+        match hostsfile::apply(&args.hosts_file, args.address)? {
+            hostsfile::Applied::Added(n) => eprintln!(
+                "added {n} lines to {}; undo with `{undo}`",
+                args.hosts_file.display()
+            ),
+            hostsfile::Applied::AlreadyPresent(n) => eprintln!(
+                "already present: the {n} lines are in {} (nothing changed); undo with `{undo}`",
+                args.hosts_file.display()
+            ),
+        }
     } else if args.remove {
-        let n = hostsfile::remove(&args.hosts_file)?;
-        eprintln!("removed {n} lines from {}", args.hosts_file.display());
+        match hostsfile::remove(&args.hosts_file)? {
+            0 => eprintln!(
+                "not present: no discord-mitm lines in {} (nothing changed)",
+                args.hosts_file.display()
+            ),
+            n => eprintln!("removed {n} lines from {}", args.hosts_file.display()),
+        }
     } else {
         for line in hostsfile::lines(args.address) {
             println!("{line}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// ` --hosts-file FILE` when it is not the default, for the commands hints suggest.
+fn hosts_file_flag(args: &HostsArgs) -> String {
+    if args.hosts_file == std::path::Path::new(DEFAULT_HOSTS_FILE) {
+        String::new()
+    } else {
+        format!(
+            " --hosts-file {}",
+            super::shell_word(&args.hosts_file.to_string_lossy())
+        )
+    }
 }

@@ -5,9 +5,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod ca;
+pub mod docs;
 pub mod export;
 pub mod gateway_proxy;
 pub mod hosts;
+mod logging;
+pub mod paths;
 pub mod record;
 pub mod recordings;
 pub mod routes;
@@ -25,13 +28,11 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command accepts; each can also be set with a `DISCORD_MITM_*` variable.
+/// Options every command accepts (they all log); each can also be set with a `DISCORD_MITM_*`
+/// variable. Options only some commands use live on those commands.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOptions {
-    /// Directory holding the root CA (certificate, key, DER copy).
-    #[arg(long, global = true, env = "DISCORD_MITM_CA_DIR", default_value = "ca")]
-    pub ca_dir: PathBuf,
-    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    /// More log output (-v info: one line per request; -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "DISCORD_MITM_VERBOSE")]
     pub verbose: u8,
     /// Less log output (-q errors only, -qq nothing).
@@ -46,6 +47,92 @@ pub struct GlobalOptions {
         default_value = "auto"
     )]
     pub color: ColorChoice,
+    /// Log line format: `text` for people, `json` (one object per line) for machines.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "DISCORD_MITM_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// `--ca-dir`, on the commands that use the root CA (`ca`, `record`, `serve`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct CaDirArg {
+    /// Directory holding the root CA (certificate, key, DER copy) [default: ca].
+    #[arg(long, global = true, value_name = "DIR", env = "DISCORD_MITM_CA_DIR")]
+    pub ca_dir: Option<PathBuf>,
+}
+
+impl CaDirArg {
+    /// The CA directory: the one given, else `ca`.
+    pub fn path(&self) -> PathBuf {
+        self.ca_dir.clone().unwrap_or_else(|| PathBuf::from("ca"))
+    }
+
+    /// ` --ca-dir DIR` when the user chose a directory, for the commands hints suggest.
+    pub fn flag(&self) -> String {
+        match &self.ca_dir {
+            Some(dir) => format!(" --ca-dir {}", shell_word(&dir.to_string_lossy())),
+            None => String::new(),
+        }
+    }
+}
+
+/// A listen address: `IP:PORT`, `[IPv6]:PORT`, or `NAME:PORT` (`localhost` is 127.0.0.1; another
+/// name is looked up and its first address used).
+pub(crate) fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs as _};
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "`{text}` is not HOST:PORT (e.g. 127.0.0.1:3000, localhost:3000, [::1]:3000)"
+        ));
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` in `{text}` is not a port number (0-65535)"))?;
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if host.is_empty() || host.starts_with('[') {
+        return Err(format!(
+            "`{text}` is not HOST:PORT (e.g. 127.0.0.1:3000, localhost:3000, [::1]:3000)"
+        ));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| {
+            format!("cannot resolve `{host}` (use an IP address, e.g. 127.0.0.1:{port})")
+        })
+}
+
+/// A word as a POSIX shell reads it back: quoted only when it has to be.
+pub(crate) fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `TIME LEVEL target: message key=value…`.
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON format).
+    Json,
 }
 
 /// `--color`.
@@ -95,12 +182,16 @@ pub enum Command {
     Hosts(hosts::HostsArgs),
     /// Hold a bot's gateway shards open upstream so the bot restarts without re-identifying.
     GatewayProxy(gateway_proxy::GatewayProxyArgs),
+    /// Print a shell completion script (e.g. `discord-mitm completions bash > ~/.local/share/bash-completion/completions/discord-mitm`).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), e.g. `discord-mitm man | man -l -`.
+    Man(docs::ManArgs),
 }
 
 /// Entry point used by the binary: parse, set up logging, run, map errors to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.global);
+    logging::init(&cli.global);
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -129,56 +220,21 @@ fn describe(err: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Ca(args) => ca::run(&cli.global.ca_dir, args),
-        Command::Serve(args) => serve::run(&cli.global, args),
-        Command::Record(args) => record::run(&cli.global, args),
+        Command::Ca(args) => ca::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Record(args) => record::run(args),
         Command::Recordings(args) => recordings::run(args),
         Command::Export(args) => export::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Hosts(args) => hosts::run(args),
         Command::GatewayProxy(args) => gateway_proxy::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }
-
-/// Replaces the log filter when the user chose no level (no RUST_LOG, no -v/-q).
-type LogLevelSetter = Box<dyn Fn(&str) + Send + Sync>;
-static DEFAULT_LOG_LEVEL: std::sync::OnceLock<LogLevelSetter> = std::sync::OnceLock::new();
 
 /// Sets our log level from a config file (gateway-proxy's `log_level`) unless RUST_LOG or
 /// -v/-q chose one, which win.
 pub fn apply_config_log_level(level: &str) {
-    if let Some(set) = DEFAULT_LOG_LEVEL.get() {
-        set(level);
-    }
-}
-
-fn init_tracing(global: &GlobalOptions) {
-    use tracing_subscriber::EnvFilter;
-    let level = match (global.verbose as i16) - (global.quiet as i16) {
-        i16::MIN..=-2 => "off",
-        -1 => "error",
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let default_filter = |level: &str| {
-        EnvFilter::new(format!(
-            "discord_mitm={level},{}",
-            if level == "trace" { "debug" } else { "warn" }
-        ))
-    };
-    let from_env = EnvFilter::try_from_default_env().ok();
-    let user_chose = from_env.is_some() || global.verbose > 0 || global.quiet > 0;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(from_env.unwrap_or_else(|| default_filter(level)))
-        .with_writer(std::io::stderr)
-        .with_ansi(global.color.ansi())
-        .with_filter_reloading();
-    let handle = builder.reload_handle();
-    if builder.try_init().is_ok() && !user_chose {
-        let _ = DEFAULT_LOG_LEVEL.set(Box::new(move |level| {
-            let _ = handle.reload(default_filter(level));
-        }));
-    }
+    logging::apply_config_log_level(level);
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::GlobalOptions;
 use crate::app::record;
 use crate::app::ProxyOptions;
 use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
@@ -77,9 +76,13 @@ impl LimitArgs {
 /// Run the recording MITM proxy.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
-    /// Address of the explicit proxy (HTTPS_PROXY=http://ADDR).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address of the explicit proxy (HTTPS_PROXY=http://ADDR): IP:PORT, [IPv6]:PORT or
+    /// localhost:PORT.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = super::parse_socket_addr)]
     pub listen: SocketAddr,
+    /// The root CA that signs the leaves clients see.
+    #[command(flatten)]
+    pub ca_dir: super::CaDirArg,
     /// Recordings database directory.
     #[arg(long, default_value = "recordings")]
     pub recordings: PathBuf,
@@ -93,7 +96,7 @@ pub struct RecordArgs {
     #[arg(long)]
     pub no_store: bool,
     /// Also listen for TLS here (e.g. 127.0.0.1:443) and pick the leaf by SNI, for hosts-file redirects.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::parse_socket_addr)]
     pub transparent: Option<SocketAddr>,
     /// Domains to intercept (with subdomains); default Discord's. Repeatable.
     #[arg(long = "intercept", value_name = "DOMAIN")]
@@ -107,7 +110,7 @@ pub struct RecordArgs {
 }
 
 /// Runs `record`.
-pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     // Everything `record` writes holds tokens: owner-only, whatever the umask.
     crate::store::private::restrict_umask();
     let intercept = if args.intercept.is_empty() {
@@ -127,30 +130,65 @@ pub fn run(global: &GlobalOptions, args: RecordArgs) -> anyhow::Result<ExitCode>
         },
         upstream: args.upstream.config(),
         intercept,
-        ca_dir: global.ca_dir.clone(),
+        ca_dir: args.ca_dir.path(),
         limits: args.limits.limits(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let recordings = args.recordings.display().to_string();
-    let no_store = args.no_store;
+    let recordings = (!args.no_store).then(|| args.recordings.display().to_string());
+    let ca_pem = crate::ca::CaFiles::in_dir(&args.ca_dir.path()).cert_pem;
+    let ca_flag = args.ca_dir.flag();
     runtime.block_on(record::run(
         config,
         move |proxy, transparent| {
-            println!("discord-mitm record: proxy listening on {proxy}");
-            if let Some(addr) = transparent {
-                println!("discord-mitm record: transparent TLS listening on {addr}");
-            }
-            if no_store {
-                println!("discord-mitm record: not recording (--no-store)");
-            } else {
-                println!("discord-mitm record: recording into {recordings}");
-            }
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
+            let banner = banner(proxy, transparent, recordings.as_deref(), &ca_pem, &ca_flag);
+            let _ = crate::store::stdio::write_stdout(banner.as_bytes());
         },
         crate::app::shutdown_signal(false),
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `record` prints once it listens: where, what to set in a client's environment, and
+/// where the exchanges go.
+fn banner(
+    proxy: SocketAddr,
+    transparent: Option<SocketAddr>,
+    recordings: Option<&str>,
+    ca_pem: &std::path::Path,
+    ca_flag: &str,
+) -> String {
+    use std::fmt::Write as _;
+    let ca_pem = std::path::absolute(ca_pem).unwrap_or_else(|_| ca_pem.to_path_buf());
+    let ca_pem = super::shell_word(&ca_pem.to_string_lossy());
+    let mut out = String::new();
+    let _ = writeln!(out, "discord-mitm record: proxy listening on {proxy}");
+    if let Some(addr) = transparent {
+        let _ = writeln!(
+            out,
+            "discord-mitm record: transparent TLS listening on {addr}"
+        );
+    }
+    match recordings {
+        Some(dir) => {
+            let _ = writeln!(out, "discord-mitm record: recording into {dir}");
+        }
+        None => {
+            let _ = writeln!(out, "discord-mitm record: not recording (--no-store)");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  a client (bot, curl, Python, Node) uses the proxy with:\n    \
+         export HTTPS_PROXY=http://{proxy} SSL_CERT_FILE={ca_pem}\n    \
+         (Node: NODE_EXTRA_CA_CERTS={ca_pem}; a client trusting the system store needs \
+         `discord-mitm ca install{ca_flag}`)"
+    );
+    let _ = writeln!(
+        out,
+        "  desktop client: start Discord with --proxy-server=http://{proxy} after `discord-mitm ca install{ca_flag}`"
+    );
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    out
 }

@@ -1,11 +1,10 @@
 //! `discord-mitm routes`: arguments and dispatch.
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
+use super::paths::Output;
 use crate::explore::catalog::{Catalog, Spec};
 use crate::explore::openapi::{self, OpenApiOptions};
 use crate::explore::report;
@@ -17,14 +16,16 @@ pub struct RoutesArgs {
     /// Recordings database directory.
     #[arg(long, default_value = "recordings")]
     pub recordings: PathBuf,
-    /// Discord's OpenAPI spec, to flag undocumented routes (e.g. ../shared/discord-openapi.json).
+    /// Discord's OpenAPI spec (`-` = standard input), to name the spec path of each route and
+    /// flag undocumented ones. Without it, routes are marked from the table of documented
+    /// routes built in (generated from Discord's OpenAPI).
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
-    /// Only routes the spec does not document (needs --spec).
-    #[arg(long, requires = "spec")]
+    /// Only routes the spec (or the built-in table) does not document.
+    #[arg(long)]
     pub undocumented: bool,
     /// Write an OpenAPI 3.1 document of every observed route, schemas inferred from all bodies
     /// (`-` = stdout).
@@ -53,15 +54,33 @@ pub fn run(args: RoutesArgs) -> anyhow::Result<ExitCode> {
         write_document(out, &document)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut catalog = Catalog::build(&store, spec.as_ref())?;
+    let (spec, spec_name) = match spec {
+        Some(spec) => (
+            spec,
+            args.spec.as_deref().map(crate::store::stdio::input_name),
+        ),
+        None => (Spec::builtin(), None),
+    };
+    let mut catalog = Catalog::build(&store, Some(&spec))?;
     if args.undocumented {
         catalog.undocumented_only();
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&catalog)?);
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&catalog)?;
+        json.push('\n');
+        json
     } else {
-        print!("{}", report::catalog_text(&catalog));
-    }
+        let mut table = report::catalog_text(&catalog);
+        let source = spec_name.map_or_else(
+            || "the built-in table of Discord's documented routes (--spec FILE for another)".into(),
+            |name| format!("the spec {name}"),
+        );
+        table.push_str(&format!(
+            "DOC: yes = documented in {source}; NO = not documented\n"
+        ));
+        table
+    };
+    crate::store::stdio::write_stdout(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -69,10 +88,5 @@ pub fn run(args: RoutesArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn write_document(out: &Path, document: &serde_json::Value) -> anyhow::Result<()> {
     let mut text = serde_json::to_vec_pretty(document)?;
     text.push(b'\n');
-    if out == Path::new("-") {
-        std::io::stdout().lock().write_all(&text)?;
-    } else {
-        std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    Ok(())
+    Output::from_arg(out).write_all(&text)
 }

@@ -20,19 +20,20 @@ use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
 use crate::store::RecorderOptions;
 
 use super::record::UpstreamArgs;
-use super::GlobalOptions;
 
 /// Run the reimplemented Discord backend (REST on `--api`, state in sled under `--data`).
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address for the HTTP API (`/api`, `/api/v6` … `/api/v10`) and the gateway.
-    #[arg(long, env = "DISCORD_MITM_API", default_value = "127.0.0.1:3000")]
+    /// Address for the HTTP API (`/api`, `/api/v6` … `/api/v10`) and the gateway: IP:PORT,
+    /// [IPv6]:PORT or localhost:PORT.
+    #[arg(long, value_name = "ADDR", env = "DISCORD_MITM_API", default_value = "127.0.0.1:3000", value_parser = super::parse_socket_addr)]
     pub api: SocketAddr,
     /// Directory of the backend's own sled database (never the recordings').
     #[arg(long, env = "DISCORD_MITM_DATA", default_value = "data")]
     pub data: PathBuf,
-    /// JSON fixture to seed the world from (validated whole before anything is written).
-    #[arg(long, env = "DISCORD_MITM_FIXTURE")]
+    /// JSON fixture to seed the world from (validated whole before anything is written; `-` =
+    /// standard input).
+    #[arg(long, value_name = "FILE", env = "DISCORD_MITM_FIXTURE")]
     pub fixture: Option<PathBuf>,
     /// Delete the data directory first (only if it is a discord-mitm data directory).
     #[arg(long)]
@@ -76,16 +77,20 @@ pub struct ServeArgs {
     /// Stop when standard input closes (for supervisors and test harnesses).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
-    /// Print which operations of this OpenAPI spec serve answers natively, then exit.
+    /// Print which operations of this OpenAPI spec (`-` = standard input) serve answers
+    /// natively, then exit.
     #[arg(long, value_name = "SPEC")]
     pub coverage: Option<PathBuf>,
     /// Also run the MITM proxy here (HTTPS_PROXY=http://ADDR): Discord's API hosts reach this
     /// backend, the rest goes down --fallback.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::parse_socket_addr)]
     pub listen: Option<SocketAddr>,
     /// Also listen for TLS here and pick the leaf by SNI, for hosts-file redirects (needs --listen).
-    #[arg(long, value_name = "ADDR", requires = "listen")]
+    #[arg(long, value_name = "ADDR", requires = "listen", value_parser = super::parse_socket_addr)]
     pub transparent: Option<SocketAddr>,
+    /// The root CA that signs the proxy's leaves (with --listen).
+    #[command(flatten)]
+    pub ca_dir: super::CaDirArg,
     /// Recordings database replayed from, and where everything through the proxy (exchanges,
     /// gateway sessions) is recorded unless --no-store.
     #[arg(long, default_value = "recordings")]
@@ -223,20 +228,31 @@ impl From<DurabilityArg> for Durability {
 }
 
 /// Runs the command.
-pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Everything `serve` writes holds tokens: owner-only, whatever the umask.
     crate::store::private::restrict_umask();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     if let Some(spec_path) = &args.coverage {
-        let text = std::fs::read(spec_path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", spec_path.display()))?;
+        let name = crate::store::stdio::input_name(spec_path);
+        let text = crate::store::stdio::read(spec_path)
+            .map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
         let spec: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", spec_path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{name} is not JSON: {e}"))?;
         let coverage = runtime.block_on(crate::backend::routes::coverage::measure(&spec))?;
         print!("{}", crate::backend::routes::coverage::report(&coverage));
         return Ok(ExitCode::SUCCESS);
+    }
+    if args.exit_on_stdin_close
+        && args
+            .fixture
+            .as_deref()
+            .is_some_and(crate::store::stdio::is_dash)
+    {
+        anyhow::bail!(
+            "--fixture - reads standard input, which --exit-on-stdin-close watches: use a file"
+        );
     }
     // Behind the proxy the pipeline tells the backend to advertise Discord's gateway; direct
     // clients of --api keep getting ws://<Host>.
@@ -288,7 +304,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
             listen,
             transparent: args.transparent,
             intercept,
-            ca_dir: global.ca_dir.clone(),
+            ca_dir: args.ca_dir.path(),
             recordings: args.recordings.clone(),
             no_store: args.no_store,
             recorder: RecorderOptions {

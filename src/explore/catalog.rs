@@ -18,6 +18,9 @@ pub(crate) enum CatalogError {
     Spec { path: PathBuf, reason: String },
 }
 
+/// The built-in table of documented routes (see [`Spec::builtin`]).
+const DOCUMENTED_ROUTES: &str = include_str!("documented_routes.txt");
+
 /// Documented paths and their methods, from an OpenAPI document.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Spec {
@@ -33,10 +36,36 @@ impl Spec {
             path: path.to_path_buf(),
             reason,
         };
-        let text = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let text = crate::store::stdio::read(path).map_err(|e| err(e.to_string()))?;
         let doc: Value =
             serde_json::from_slice(&text).map_err(|e| err(format!("not JSON: {e}")))?;
         Spec::from_document(&doc).map_err(err)
+    }
+
+    /// The documented routes built in: every operation's method and path template of Discord's
+    /// OpenAPI spec (`documented_routes.txt`, made by `scripts/gen-documented-routes`), without
+    /// the schemas.
+    pub(crate) fn builtin() -> Spec {
+        let mut paths: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for line in DOCUMENTED_ROUTES.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some((method, path)) = line.split_once(' ') {
+                paths
+                    .entry(path.trim())
+                    .or_default()
+                    .insert(method.to_ascii_uppercase());
+            }
+        }
+        Spec {
+            paths: paths
+                .into_iter()
+                .map(|(path, methods)| (path.to_string(), methods))
+                .collect(),
+            doc: Value::Null,
+        }
     }
 
     /// Reads `paths` from a parsed OpenAPI document.

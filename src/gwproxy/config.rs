@@ -373,12 +373,18 @@ pub struct LoadedConfig {
 }
 
 impl Config {
-    /// Reads, parses and validates the file at `path`.
+    /// Reads, parses and validates the file at `path` (`-`: standard input).
     pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::store::stdio::read(path)
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|err| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, err.utf8_error())
+                })
+            })
+            .map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         Config::parse(&text).map_err(|err| match err {
             ConfigError::Parse { field, message, .. } => ConfigError::Parse {
                 path: path.to_owned(),

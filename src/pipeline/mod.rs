@@ -1,6 +1,7 @@
 //! The per-request path behind the proxy: a chain of responders tried in order (for `record`
 //! just upstream; for `serve` backend → recordings → upstream), with every answered exchange
 //! teed into the recorder. Which links a chain has is decided in [`chain`] and nowhere else.
+pub mod access;
 pub mod backend;
 pub mod chain;
 pub mod replay;
@@ -21,7 +22,6 @@ use http_body_util::{BodyExt, Full};
 
 use crate::store::capture::{version_name, Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
 use crate::store::recorder::now_us;
-use crate::store::redact;
 use crate::store::Recorder;
 use crate::upstream::BoxError;
 pub use tee::{BodyEnd, CaptureSlot, TeeBody};
@@ -264,26 +264,24 @@ impl Pipeline {
     }
 
     async fn run_chain(&self, ctx: &RequestContext, mut req: Request<PipeBody>) -> Answer {
-        // Formatted only when the log line will be written: this runs on every request.
-        let req_line = if tracing::enabled!(tracing::Level::INFO) {
-            // The log is a file too: a webhook or interaction token in the path is redacted.
-            let path = req.uri().path();
-            if redact::url_may_hold_secret(path) {
-                format!(
-                    "{} {}",
-                    req.method(),
-                    redact::url(path, "log", &mut Vec::new())
-                )
-            } else {
-                format!("{} {path}", req.method())
-            }
-        } else {
-            String::new()
-        };
+        // Only while access lines are written: this runs on every request.
+        let pending = access::Pending::begin(
+            req.method(),
+            req.uri().path(),
+            req.headers(),
+            Some(&ctx.host),
+        );
         for responder in &self.chain {
             match responder.respond_boxed(ctx, req).await {
                 Outcome::Answered(mut answer) => {
-                    log_answer(ctx, &req_line, answer.source, answer.response.status());
+                    if let Some(pending) = pending {
+                        pending.finish(
+                            answer.response.status(),
+                            answer.source.as_str(),
+                            answer.response.extensions(),
+                            Some(ctx.client_addr),
+                        );
+                    }
                     if self.tag_source {
                         answer.response.headers_mut().insert(
                             SOURCE_HEADER,
@@ -296,7 +294,14 @@ impl Pipeline {
             }
         }
         let mut response = discord_error(StatusCode::NOT_FOUND, "404: Not Found", 0);
-        log_answer(ctx, &req_line, Source::None, response.status());
+        if let Some(pending) = pending {
+            pending.finish(
+                response.status(),
+                Source::None.as_str(),
+                response.extensions(),
+                Some(ctx.client_addr),
+            );
+        }
         if self.tag_source {
             response
                 .headers_mut()
@@ -310,17 +315,6 @@ impl Pipeline {
             record: true,
         }
     }
-}
-
-/// One log line per answered request, naming who answered (the same word as the header).
-fn log_answer(ctx: &RequestContext, req_line: &str, source: Source, status: StatusCode) {
-    tracing::info!(
-        source = source.as_str(),
-        status = status.as_u16(),
-        host = %ctx.host,
-        "{req_line} answered by {}",
-        source.as_str()
-    );
 }
 
 /// Makes upstream's headers the client's: minus Alt-Svc (so clients don't leave for HTTP/3

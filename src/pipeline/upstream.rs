@@ -92,9 +92,16 @@ impl UpstreamResponder {
                 }
             }
             Err(err) => {
-                tracing::warn!(host = %ctx.host, "upstream: {err}");
+                let reason = err.reason();
+                let hint = err.hint();
+                tracing::warn!(
+                    host = %ctx.host,
+                    client = %ctx.client_addr,
+                    "upstream failed, answering 502: {reason}{}",
+                    hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default()
+                );
                 Answer {
-                    response: discord_error(StatusCode::BAD_GATEWAY, "502: Bad Gateway", 0),
+                    response: bad_gateway(&reason, hint.as_deref()),
                     source: Source::Proxy,
                     upstream_addr: None,
                     error: Some(err.to_string()),
@@ -103,6 +110,28 @@ impl UpstreamResponder {
             }
         }
     }
+}
+
+/// Field of a 502's JSON body that says what to do about the failure.
+pub const HINT_FIELD: &str = "discord_mitm_hint";
+
+/// The 502 for an upstream failure: Discord's error shape, the reason in `message`, and what to
+/// do about it in [`HINT_FIELD`].
+fn bad_gateway(reason: &str, hint: Option<&str>) -> http::Response<PipeBody> {
+    let mut body = serde_json::json!({
+        "message": format!("502: Bad Gateway ({reason})"),
+        "code": 0,
+    });
+    if let Some(hint) = hint {
+        body[HINT_FIELD] = serde_json::Value::from(hint);
+    }
+    let mut response = http::Response::new(super::full_body(bytes::Bytes::from(body.to_string())));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Errors meaning nobody could be reached (as opposed to upstream failing mid-answer).

@@ -67,8 +67,18 @@ fn is_ours(line: &str) -> bool {
     line.trim_end().ends_with(MARKER)
 }
 
-/// Adds the lines (replacing ours from an earlier run); returns how many were written.
-pub(crate) fn apply(path: &Path, address: IpAddr) -> Result<usize, HostsFileError> {
+/// What `apply` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// This many lines were written.
+    Added(usize),
+    /// The file already held exactly these lines: nothing was written.
+    AlreadyPresent(usize),
+}
+
+/// Adds the lines (replacing ours from an earlier run); the file is left untouched when it
+/// already ends with exactly them.
+pub(crate) fn apply(path: &Path, address: IpAddr) -> Result<Applied, HostsFileError> {
     let text = read(path)?;
     let mut kept: Vec<&str> = text.lines().filter(|l| !is_ours(l)).collect();
     while kept.last().is_some_and(|l| l.trim().is_empty()) {
@@ -83,8 +93,11 @@ pub(crate) fn apply(path: &Path, address: IpAddr) -> Result<usize, HostsFileErro
         out.push_str(line);
         out.push('\n');
     }
+    if out == text {
+        return Ok(Applied::AlreadyPresent(ours.len()));
+    }
     write(path, &out)?;
-    Ok(ours.len())
+    Ok(Applied::Added(ours.len()))
 }
 
 /// Takes our lines out, leaving every other line as it was; returns how many were removed.
@@ -116,12 +129,15 @@ mod tests {
         let original = "127.0.0.1\tlocalhost\n::1 localhost ip6-localhost\n# keep me\n";
         std::fs::write(&path, original).unwrap();
         let n = apply(&path, "127.0.0.1".parse().unwrap()).unwrap();
-        assert_eq!(n, REDIRECTED_NAMES.len());
+        assert_eq!(n, Applied::Added(REDIRECTED_NAMES.len()));
         let applied = std::fs::read_to_string(&path).unwrap();
         assert!(applied.starts_with(original));
         assert!(applied.contains("127.0.0.1 gateway.discord.gg # added by discord-mitm\n"));
-        // Applying twice does not duplicate.
-        apply(&path, "127.0.0.1".parse().unwrap()).unwrap();
+        // Applying twice does not duplicate, and says so.
+        assert_eq!(
+            apply(&path, "127.0.0.1".parse().unwrap()).unwrap(),
+            Applied::AlreadyPresent(REDIRECTED_NAMES.len())
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), applied);
         assert_eq!(remove(&path).unwrap(), REDIRECTED_NAMES.len());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), original);

@@ -13,6 +13,7 @@ pub mod recorder;
 pub mod records;
 pub mod redact;
 pub mod route;
+pub mod stdio;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

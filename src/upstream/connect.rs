@@ -198,15 +198,16 @@ impl UpstreamConnector {
         let name = ServerName::try_from(bare.to_string()).map_err(|err| UpstreamError::Tls {
             host: host.to_string(),
             reason: err.to_string(),
+            certificate: false,
         })?;
         match tokio::time::timeout_at(deadline, self.tls.connect(name, tcp)).await {
             Err(_) => Err(timed_out()),
             Ok(Err(err)) => {
                 let reason = err.to_string();
-                let hint = super::trust::certificate_hint(&reason);
                 Err(UpstreamError::Tls {
                     host: host.to_string(),
-                    reason: format!("{reason}{hint}"),
+                    certificate: super::trust::is_about_certificate(&reason),
+                    reason,
                 })
             }
             Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(stream), peer)),

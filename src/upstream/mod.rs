@@ -47,8 +47,16 @@ pub enum UpstreamError {
     Loop { host: String, addr: SocketAddr },
     #[error("connecting to {host} timed out after {timeout:?}")]
     ConnectTimeout { host: String, timeout: Duration },
-    #[error("TLS handshake with {host} failed: {reason}")]
-    Tls { host: String, reason: String },
+    #[error(
+        "TLS handshake with {host} failed: {reason}{}",
+        if *certificate { format!(" ({})", trust::CERTIFICATE_HINT) } else { String::new() }
+    )]
+    Tls {
+        host: String,
+        reason: String,
+        /// The server's certificate was the problem (not trusted, wrong name, expired).
+        certificate: bool,
+    },
     #[error("request to {url} failed: {reason}")]
     Request { url: String, reason: String },
     #[error("{url} sent no response headers within {timeout:?}")]
@@ -59,6 +67,77 @@ pub enum UpstreamError {
     BadUrl { url: String, reason: String },
     #[error("cannot load upstream CA {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
+}
+
+impl UpstreamError {
+    /// The failure without any hint and without the URL's path and query (which can hold a
+    /// webhook token): the 502's `message`, and the log's.
+    pub fn reason(&self) -> String {
+        match self {
+            UpstreamError::Tls { host, reason, .. } => {
+                format!("TLS handshake with {host} failed: {reason}")
+            }
+            UpstreamError::Request { url, reason } => {
+                format!("request to {} failed: {reason}", origin_of(url))
+            }
+            UpstreamError::ResponseTimeout { url, timeout } => {
+                format!(
+                    "{} sent no response headers within {timeout:?}",
+                    origin_of(url)
+                )
+            }
+            UpstreamError::WebSocket { url, reason } => {
+                format!(
+                    "WebSocket handshake with {} failed: {reason}",
+                    origin_of(url)
+                )
+            }
+            UpstreamError::BadUrl { url, reason } => {
+                format!("bad upstream URL {}: {reason}", origin_of(url))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            UpstreamError::Tls {
+                certificate: true, ..
+            } => trust::CERTIFICATE_HINT.to_string(),
+            UpstreamError::Tls { host, .. } => {
+                format!("check that {host} speaks TLS on that port (or pin another with --resolve HOST=IP:PORT)")
+            }
+            UpstreamError::Resolve { host, .. } => format!(
+                "check the name, pick other DNS servers with --dns, or pin an address with \
+                 --resolve {host}=IP:PORT"
+            ),
+            UpstreamError::Connect { host, .. } => format!(
+                "is the upstream running and reachable? pin another address with --resolve {host}=IP:PORT"
+            ),
+            UpstreamError::ConnectTimeout { host, .. } => format!(
+                "raise --connect-timeout SECONDS, or pin a reachable address with --resolve {host}=IP:PORT"
+            ),
+            UpstreamError::ResponseTimeout { .. } => {
+                "the upstream accepted the request but did not answer: raise --response-timeout SECONDS"
+                    .to_string()
+            }
+            UpstreamError::Loop { .. }
+            | UpstreamError::Request { .. }
+            | UpstreamError::WebSocket { .. }
+            | UpstreamError::BadUrl { .. }
+            | UpstreamError::CaFile { .. } => return None,
+        })
+    }
+}
+
+/// `scheme://authority` of a URL: what may be shown of it anywhere.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    match url[after_scheme..].find(['/', '?']) {
+        Some(end) => &url[..after_scheme + end],
+        None => url,
+    }
 }
 
 /// `HOST=IP:PORT`: connect to this address whenever HOST is asked for, whatever port the URL had.
@@ -161,6 +240,7 @@ impl Upstream {
         let tls_error = |reason: String| UpstreamError::Tls {
             host: "*".into(),
             reason,
+            certificate: false,
         };
         let verifier = trust::UpstreamVerifier::new(roots, pinned, Arc::clone(&provider))
             .map_err(tls_error)?;

@@ -94,15 +94,13 @@ impl ServerCertVerifier for UpstreamVerifier {
     }
 }
 
-/// A hint for a failed upstream handshake whose reason is the certificate, else nothing.
-pub(crate) fn certificate_hint(reason: &str) -> &'static str {
-    let about_certificate = ["certificate", "UnknownIssuer", "CaUsedAsEndEntity"]
+/// Whether a failed upstream handshake's reason is the server's certificate.
+pub(crate) fn is_about_certificate(reason: &str) -> bool {
+    ["certificate", "UnknownIssuer", "CaUsedAsEndEntity"]
         .iter()
-        .any(|word| reason.contains(word));
-    if about_certificate {
-        " (to trust a test upstream, pass its CA or its own self-signed certificate with \
-         --upstream-ca FILE)"
-    } else {
-        ""
-    }
+        .any(|word| reason.contains(word))
 }
+
+/// What to do about an upstream certificate that was not trusted.
+pub(crate) const CERTIFICATE_HINT: &str = "to trust a test upstream, pass its CA or its own \
+     self-signed certificate with --upstream-ca FILE";

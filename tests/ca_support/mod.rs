@@ -185,7 +185,7 @@ impl Sandbox {
         .unwrap();
         let other = self.dir.path().join("other-ca");
         let out = self
-            .command(&["--ca-dir", other.to_str().unwrap(), "ca", "init"])
+            .command(&["ca", "init", "--ca-dir", other.to_str().unwrap()])
             .output()
             .unwrap();
         assert!(out.status.success());

@@ -64,9 +64,9 @@ impl ServeProxy {
         std::fs::write(&fixture_path, fixture().to_string()).unwrap();
         let stderr_log = dir.join(format!("serve-{}.log", extra.len()));
         let mut child = Command::new(BIN)
+            .args(["serve", "--api", "127.0.0.1:0", "--rate-limit", "off"])
             .arg("--ca-dir")
             .arg(dir.join("ca"))
-            .args(["serve", "--api", "127.0.0.1:0", "--rate-limit", "off"])
             .arg("--data")
             .arg(dir.join("data"))
             .arg("--fixture")

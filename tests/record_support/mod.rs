@@ -41,9 +41,8 @@ pub fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
     let out = Command::new(BIN)
-        .arg("--ca-dir")
+        .args(["ca", "init", "--ca-dir"])
         .arg(&ca_dir)
-        .args(["ca", "init"])
         .output()
         .unwrap();
     assert!(
@@ -75,9 +74,9 @@ impl Recorder {
         let ca_dir = dir.join("ca");
         let stderr_log = dir.join(format!("record-{}.log", std::process::id()));
         let mut cmd = Command::new(BIN);
-        cmd.arg("--ca-dir")
+        cmd.arg("record")
+            .arg("--ca-dir")
             .arg(&ca_dir)
-            .arg("record")
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--recordings")

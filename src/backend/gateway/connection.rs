@@ -61,6 +61,19 @@ fn close_message(code: CloseCode) -> Message {
     }))
 }
 
+/// The connection query for the log: only the parameters that say how to talk (`v`,
+/// `encoding`, `compress`).
+fn redacted_query(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            matches!(name, "v" | "encoding" | "compress")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Adds `_trace` to HELLO as Discord does.
 fn with_trace(payload: &mut GatewayPayload) -> &GatewayPayload {
     if payload.op == OpCode::Hello {
@@ -105,7 +118,13 @@ struct Connection {
     /// has gone out (Discord's order).
     voice_servers: Vec<(Snowflake, Arc<Prepared>)>,
     end: End,
+    /// Who ended the connection (`client`, `server`, `dropped`) and the close code, for the
+    /// access log.
+    closed: (&'static str, Option<u16>),
 }
+
+/// The access log's target (`-v`): gateway sessions opened, identified, resumed and closed.
+const ACCESS: &str = "discord_mitm::access";
 
 async fn next_event(events: &mut Option<mpsc::Receiver<Arc<Prepared>>>) -> Option<Arc<Prepared>> {
     match events {
@@ -126,6 +145,7 @@ pub(super) async fn run<S>(
     let (params, version) = match parse_params(query) {
         Ok(parsed) => parsed,
         Err(code) => {
+            tracing::info!(target: ACCESS, close_code = code.code(), "gateway refused (bad query)");
             let _ = ws.send(close_message(code)).await;
             return;
         }
@@ -144,6 +164,7 @@ pub(super) async fn run<S>(
     };
     let (control, mut control_rx) = mpsc::unbounded_channel();
     let conn_id = inner.registry.connect(control.clone());
+    tracing::info!(target: ACCESS, conn = conn_id, version, query = %redacted_query(query), "gateway open");
     if inner
         .shutting_down
         .load(std::sync::atomic::Ordering::SeqCst)
@@ -165,6 +186,7 @@ pub(super) async fn run<S>(
         large_threshold: builders::DEFAULT_LARGE_THRESHOLD,
         voice_servers: Vec::new(),
         end: End::Open,
+        closed: ("dropped", None),
     };
     conn.perform(&mut ws, actions).await;
     while conn.end == End::Open {
@@ -226,6 +248,7 @@ impl Connection {
             // The client is gone or stalled: it may come back and RESUME.
             self.session.on_client_closed(None);
             self.end = End::Closed { keep: true };
+            self.closed = ("dropped", None);
             return false;
         }
         true
@@ -257,6 +280,7 @@ impl Connection {
                     self.end = End::Closed {
                         keep: code.can_resume(),
                     };
+                    self.closed = ("server", Some(code.code()));
                 }
                 ServerAction::ValidateIdentify(info) => {
                     queue.extend(self.on_identify(ws, *info).await);
@@ -286,6 +310,7 @@ impl Connection {
                 let code = frame.map(|f| u16::from(f.code));
                 let keep = self.session.on_client_closed(code);
                 self.end = End::Closed { keep };
+                self.closed = ("client", code);
                 return;
             }
             Some(Ok(_)) => return,
@@ -549,6 +574,14 @@ impl Connection {
         let session_id = record.lock().id.clone();
         let waiting = self.attach(&record);
         self.user = Some(user.clone());
+        tracing::info!(
+            target: ACCESS,
+            conn = self.conn_id,
+            caller = %user.id,
+            bot = user.bot,
+            shard = %info.shard.map_or_else(|| "-".to_string(), |s| format!("{}/{}", s.id, s.count)),
+            "gateway identify"
+        );
         if !user.bot {
             self.start_user_session(info, user, &record);
             return (session_id, waiting);
@@ -680,6 +713,7 @@ impl Connection {
             (replay, self.attach(&record))
         };
         self.user = Some(user.clone());
+        tracing::info!(target: ACCESS, conn = self.conn_id, caller = %user.id, "gateway resume");
         self.large_threshold = builders::DEFAULT_LARGE_THRESHOLD;
         if !user.bot {
             user_commands::refresh_presence(&self.inner, user.id);
@@ -918,6 +952,16 @@ impl Connection {
     /// Hands the session back to the registry (or ends it) when the connection is over.
     fn finish(&mut self) {
         let keep = matches!(self.end, End::Closed { keep: true });
+        let (by, code) = self.closed;
+        tracing::info!(
+            target: ACCESS,
+            conn = self.conn_id,
+            caller = %self.user.as_ref().map_or_else(|| "-".to_string(), |u| u.id.to_string()),
+            close_code = %code.map_or_else(|| "-".to_string(), |c| c.to_string()),
+            closed_by = %by,
+            resumable = keep,
+            "gateway close"
+        );
         if let Some(record) = self.record.take() {
             let mut locked = record.lock();
             let mut unsent = Vec::new();

@@ -109,11 +109,50 @@ pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
         routes
     };
     routes
+        .route_layer(middleware::from_fn_with_state(state.clone(), stamp_route))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_route_handler)
+}
+
+/// What the router learnt about a request it routed, left in the response's extensions for the
+/// access log (`-v`): the route template it matched and the caller's user id.
+#[derive(Debug, Clone)]
+pub(crate) struct Routed {
+    /// `/api/v10/channels/{channel_id}/messages`: never ids or tokens.
+    pub(crate) template: String,
+    /// The authenticated caller, when the request carried a valid token.
+    pub(crate) caller: Option<u64>,
+}
+
+/// Middleware: stamps [`Routed`] on the answer, only while access lines are written.
+async fn stamp_route(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    if !tracing::enabled!(target: "discord_mitm::access", tracing::Level::INFO) {
+        return next.run(request).await;
+    }
+    let template = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let caller = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| super::extract::authenticate(&state, value).ok())
+        .map(|user| user.id.0);
+    let mut response = next.run(request).await;
+    if let Some(template) = template {
+        response
+            .extensions_mut()
+            .insert(Routed { template, caller });
+    }
+    response
 }
 
 /// Middleware: applies the rate limits and adds their headers to every routed answer.
@@ -152,10 +191,18 @@ async fn rate_limit(
 /// called in-process by the MITM pipeline. The gateway mounts its WebSocket routes beside it.
 pub(crate) fn router(state: AppState) -> Router {
     let api = api_routes(&state);
-    let mut root = Router::new().nest(
-        "/api",
-        api.clone().layer(middleware::from_fn(compat::unversioned)),
-    );
+    // The CDN's routes first, so their layer does not wrap the API's (which has its own).
+    let mut root = Router::new()
+        .route(
+            "/attachments/{channel_id}/{attachment_id}/{filename}",
+            axum::routing::get(serve_attachment),
+        )
+        .merge(cdn::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), stamp_route))
+        .nest(
+            "/api",
+            api.clone().layer(middleware::from_fn(compat::unversioned)),
+        );
     for version in 6..=10u8 {
         let mut versioned = api.clone().layer(Extension(ApiVersion(version)));
         if version <= 7 {
@@ -163,14 +210,7 @@ pub(crate) fn router(state: AppState) -> Router {
         }
         root = root.nest(&format!("/api/v{version}"), versioned);
     }
-    let root = root
-        .route(
-            "/attachments/{channel_id}/{attachment_id}/{filename}",
-            axum::routing::get(serve_attachment),
-        )
-        .merge(cdn::routes())
-        .fallback(no_route_handler)
-        .with_state(state);
+    let root = root.fallback(no_route_handler).with_state(state);
     // Routing sees `%40original` as `@original`, as Discord does (discord.js sends the former).
     Router::new().fallback_service(tower::ServiceExt::map_request(
         root,

@@ -1,6 +1,5 @@
 //! Seeding: fixture files (validated whole, with JSON paths in errors, before anything is
 //! written) and the demo world created on an empty data directory.
-use std::path::Path;
 
 use super::store::{Store, StoreError};
 
@@ -33,19 +32,6 @@ pub(crate) enum FixtureError {
     },
     #[error("writing the fixture failed: {0}")]
     Store(#[from] StoreError),
-}
-
-/// A fixture file.
-/// Reads, validates and applies a fixture file; nothing is written if anything is wrong.
-pub(crate) fn load_fixture_file(
-    store: &Store,
-    path: &Path,
-) -> Result<FixtureSummary, FixtureError> {
-    let text = std::fs::read(path).map_err(|source| FixtureError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    load_fixture_bytes(store, &text, &path.display().to_string())
 }
 
 /// What a fixture created.

@@ -132,7 +132,7 @@ impl StoreEnv {
 
     fn sudo_hint(&self, args: &str) -> String {
         format!(
-            "needs root: run `sudo discord-mitm --ca-dir {} ca {args}`",
+            "needs root: run `sudo discord-mitm ca {args} --ca-dir {}`",
             shell_quote(&self.ca_dir_arg.to_string_lossy())
         )
     }
@@ -266,6 +266,8 @@ pub enum Outcome {
     Planned(Plan),
     /// The plan ran.
     Done(Plan),
+    /// The store already was as asked (installed for install, absent for uninstall): nothing ran.
+    Unchanged,
     /// Nothing to do here (e.g. no Firefox profile), with the reason.
     Skipped(String),
     /// It failed.
@@ -323,6 +325,10 @@ impl fmt::Display for StoreReport {
                         writeln!(f, "  ok: {what}")?;
                     }
                 }
+                Outcome::Unchanged => match self.operation {
+                    Operation::Install => writeln!(f, "  ok: already present (nothing changed)")?,
+                    Operation::Uninstall => writeln!(f, "  ok: not present (nothing to remove)")?,
+                },
                 Outcome::Skipped(reason) => writeln!(f, "  skipped: {reason}")?,
                 Outcome::Failed(err) => {
                     writeln!(f, "  FAILED: {}", err.problem)?;
@@ -381,9 +387,9 @@ pub(crate) fn targets(
                     "running as root through sudo: {user}'s NSS databases would end up owned by root"
                 );
                 let fix = format!(
-                    "run `discord-mitm --ca-dir {} ca {} --store {flag}` as {user}, without sudo",
-                    shell_quote(&env.ca_dir_arg.to_string_lossy()),
-                    if for_install { "install" } else { "uninstall" }
+                    "run `discord-mitm ca {} --store {flag} --ca-dir {}` as {user}, without sudo",
+                    if for_install { "install" } else { "uninstall" },
+                    shell_quote(&env.ca_dir_arg.to_string_lossy())
                 );
                 let outcome = if explicit {
                     Outcome::Failed(StoreError {
@@ -453,6 +459,19 @@ impl Target {
             TargetDetail::Nss(db) => db.status(env, ca),
             TargetDetail::Macos => macos::status(env, ca),
             TargetDetail::Windows => windows::status(env, ca),
+        }
+    }
+
+    /// Whether `op` has nothing to do here: the CA is fully installed (install) or not there at
+    /// all (uninstall). Stores of another OS are never checked (they fail as before).
+    fn already_done(&self, op: Operation, env: &StoreEnv, ca: &CaCertificate) -> bool {
+        if self.native_os().is_some_and(|os| os != env.os) {
+            return false;
+        }
+        match (op, self.status(env, ca)) {
+            (Operation::Install, Presence::Installed(_)) => true,
+            (Operation::Uninstall, Presence::Absent) => true,
+            _ => false,
         }
     }
 
@@ -649,6 +668,7 @@ pub fn apply(
         };
         let outcome = match target.plan(op, env, &ca, &files) {
             Err(err) => Outcome::Failed(err),
+            Ok(_) if !dry_run && target.already_done(op, env, &ca) => Outcome::Unchanged,
             Ok(plan) if dry_run => Outcome::Planned(plan),
             Ok(plan) => match target.execute(&plan, env, op) {
                 Ok(()) => Outcome::Done(plan),
