@@ -96,6 +96,13 @@ fn bad_input_is_refused_and_everyone_else_carries_on() {
     proxy_still_serves(&recorder);
 
     let log = recorder.stop();
+    // Clients' mistakes are warnings, never hudsucker's ERROR lines.
+    assert!(!log.contains("ERROR"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("proxy connection")),
+        "the garbage is reported as a warning:\n{log}"
+    );
     let store = open_store(&dir.path().join("recordings"));
     let reset = store
         .exchanges()
