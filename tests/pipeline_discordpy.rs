@@ -66,7 +66,7 @@ fn discordpy_through_the_proxy_gets_ready_and_replies_pong() {
         "status {status:?}\n--- stdout\n{out}\n--- stderr\n{err}\n--- serve log\n{log}"
     );
     // The bot's own REST calls and its gateway upgrade were answered in-process.
-    assert!(log.contains("answered by backend"), "{log}");
+    assert!(log.contains("source=backend"), "{log}");
 
     // The gateway session is recorded like `record` records upstream's.
     let recordings = dir.path().join("recordings");

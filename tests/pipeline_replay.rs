@@ -78,8 +78,8 @@ fn with_match_body_each_recorded_post_replays_its_own_response() {
     assert_none(&serve.curl(relationships, &carol));
     let log = serve.stop();
     assert!(
-        log.contains("POST /api/v9/hypesquad/online answered by recording")
-            && log.contains("POST /api/v9/hypesquad/online answered by none"),
+        answered(&log, "POST", "/api/v9/hypesquad/online", "recording")
+            && answered(&log, "POST", "/api/v9/hypesquad/online", "none"),
         "{log}"
     );
 
@@ -171,7 +171,7 @@ fn ignored_parameters_match_others_fall_to_looser_matches_and_the_most_recent_wi
     );
     let log = serve.stop();
     assert!(
-        log.contains("GET /api/v9/guilds/81384788765712384/requests answered by recording"),
+        answered(&log, "GET", "/api/v9/guilds/{guild_id}/requests", "recording"),
         "{log}"
     );
 }

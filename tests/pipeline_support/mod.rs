@@ -296,3 +296,12 @@ impl Reply {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
     }
 }
+
+/// Whether the log has the access line of `method route` answered by `source`.
+pub fn answered(log: &str, method: &str, route: &str, source: &str) -> bool {
+    log.lines().any(|line| {
+        line.contains("discord_mitm::access")
+            && line.contains(&format!("method={method} route={route} "))
+            && line.contains(&format!("source={source} "))
+    })
+}
