@@ -171,7 +171,12 @@ fn ignored_parameters_match_others_fall_to_looser_matches_and_the_most_recent_wi
     );
     let log = serve.stop();
     assert!(
-        answered(&log, "GET", "/api/v9/guilds/{guild_id}/requests", "recording"),
+        answered(
+            &log,
+            "GET",
+            "/api/v9/guilds/{guild_id}/requests",
+            "recording"
+        ),
         "{log}"
     );
 }

@@ -182,9 +182,13 @@ pub enum Command {
     Hosts(hosts::HostsArgs),
     /// Hold a bot's gateway shards open upstream so the bot restarts without re-identifying.
     GatewayProxy(gateway_proxy::GatewayProxyArgs),
-    /// Print a shell completion script (e.g. `discord-mitm completions bash > ~/.local/share/bash-completion/completions/discord-mitm`).
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// e.g. `discord-mitm completions bash > ~/.local/share/bash-completion/completions/discord-mitm`
     Completions(docs::CompletionsArgs),
-    /// Print the man page (roff), e.g. `discord-mitm man | man -l -`.
+    /// Print the man page (roff), or write one per command with --dir.
+    ///
+    /// e.g. `discord-mitm man | man -l -`
     Man(docs::ManArgs),
 }
 

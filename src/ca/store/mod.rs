@@ -468,11 +468,10 @@ impl Target {
         if self.native_os().is_some_and(|os| os != env.os) {
             return false;
         }
-        match (op, self.status(env, ca)) {
-            (Operation::Install, Presence::Installed(_)) => true,
-            (Operation::Uninstall, Presence::Absent) => true,
-            _ => false,
-        }
+        matches!(
+            (op, self.status(env, ca)),
+            (Operation::Install, Presence::Installed(_)) | (Operation::Uninstall, Presence::Absent)
+        )
     }
 
     pub(crate) fn detail_system(&self) -> Option<&linux::SystemStore> {
