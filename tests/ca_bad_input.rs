@@ -20,7 +20,10 @@ fn missing_ca_says_run_init() {
             .fails()
             .says(&format!("no CA in {}", sandbox.ca_dir.display()))
             .says("discord-mitm-ca.pem does not exist")
-            .says("fix: run `discord-mitm ca init`");
+            .says(&format!(
+                "fix: run `discord-mitm ca init --ca-dir {}`",
+                sandbox.ca_dir.display()
+            ));
     }
     assert!(
         !sandbox.ca_dir.exists(),

@@ -52,12 +52,23 @@ fn debian_store_in_a_temp_root_install_verify_uninstall() {
         .says("trusted     system store")
         .says("ca-certificates.crt accepts the leaf");
     sandbox.run(&["ca", "show"]).ok().says("): installed (");
+    // A second install finds the CA in place and changes nothing.
+    let bundle_before = std::fs::read(&bundle).unwrap();
+    sandbox
+        .run(&["ca", "install", "--store", "system"])
+        .ok()
+        .says("ok: already present (nothing changed)");
+    assert_eq!(std::fs::read(&bundle).unwrap(), bundle_before);
 
     sandbox
         .run(&["ca", "uninstall", "--store", "system"])
         .ok()
         .says("update-ca-certificates --fresh")
         .says("ok: removed");
+    sandbox
+        .run(&["ca", "uninstall", "--store", "system"])
+        .ok()
+        .says("ok: not present (nothing to remove)");
     assert!(
         std::fs::read_dir(root.join("usr/local/share/ca-certificates"))
             .unwrap()

@@ -14,15 +14,25 @@ pub mod store;
 pub use leaf::{LeafAuthority, DEFAULT_LEAF_CACHE_CAPACITY, LEAF_VALIDITY};
 pub use root::{CaCertificate, CaFiles, InitReport, KeyWarning, RootCa, CA_VALIDITY_DAYS};
 
+/// ` --ca-dir DIR` for a CA directory other than the default `ca`, for suggested commands.
+pub fn ca_dir_flag(dir: &std::path::Path) -> String {
+    if dir == std::path::Path::new("ca") {
+        String::new()
+    } else {
+        format!(" --ca-dir {}", store::shell_quote(&dir.to_string_lossy()))
+    }
+}
+
 /// Everything that can go wrong with the CA files or leaf issuance.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     /// A CA file that should exist does not.
     #[error(
-        "no CA in {dir}: {file} does not exist\n  fix: run `discord-mitm ca init` \
+        "no CA in {dir}: {file} does not exist\n  fix: run `discord-mitm ca init{flag}` \
          (or point --ca-dir / DISCORD_MITM_CA_DIR at an existing CA)",
         dir = dir.display(),
-        file = file.display()
+        file = file.display(),
+        flag = ca_dir_flag(dir)
     )]
     Missing {
         /// The CA directory.

@@ -115,15 +115,7 @@ pub(crate) fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, Stri
 
 /// A word as a POSIX shell reads it back: quoted only when it has to be.
 pub(crate) fn shell_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
+    crate::ca::store::shell_quote(word)
 }
 
 /// `--log-format`.
@@ -241,4 +233,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// -v/-q chose one, which win.
 pub fn apply_config_log_level(level: &str) {
     logging::apply_config_log_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_take_ips_bracketed_ipv6_and_localhost() {
+        let parse = |text| parse_socket_addr(text).map(|a| a.to_string());
+        assert_eq!(parse("127.0.0.1:3000").unwrap(), "127.0.0.1:3000");
+        assert_eq!(parse("[::1]:3000").unwrap(), "[::1]:3000");
+        assert_eq!(parse("localhost:3000").unwrap(), "127.0.0.1:3000");
+        assert_eq!(parse("LOCALHOST:0").unwrap(), "127.0.0.1:0");
+        assert!(parse("localhost").unwrap_err().contains("HOST:PORT"));
+        assert!(parse("localhost:99999")
+            .unwrap_err()
+            .contains("not a port number"));
+        assert!(parse("::1:3000").is_err());
+        assert!(parse(":3000").is_err());
+    }
+
+    #[test]
+    fn the_ca_dir_flag_is_repeated_only_when_given() {
+        assert_eq!(CaDirArg::default().flag(), "");
+        assert_eq!(CaDirArg::default().path(), PathBuf::from("ca"));
+        let given = CaDirArg {
+            ca_dir: Some(PathBuf::from("my ca")),
+        };
+        assert_eq!(given.flag(), " --ca-dir 'my ca'");
+        assert_eq!(
+            crate::ca::ca_dir_flag(std::path::Path::new("ca")),
+            String::new()
+        );
+        assert_eq!(
+            crate::ca::ca_dir_flag(std::path::Path::new("/srv/ca")),
+            " --ca-dir /srv/ca"
+        );
+    }
 }
