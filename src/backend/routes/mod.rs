@@ -108,8 +108,7 @@ pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
     } else {
         routes
     };
-    routes
-        .route_layer(middleware::from_fn_with_state(state.clone(), stamp_route))
+    stamped(routes, state)
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ))
@@ -125,6 +124,16 @@ pub(crate) struct Routed {
     pub(crate) template: String,
     /// The authenticated caller, when the request carried a valid token.
     pub(crate) caller: Option<u64>,
+}
+
+/// `routes` with [`stamp_route`] when access lines are written (`-v`); as they are otherwise,
+/// so a server without them pays nothing per request.
+fn stamped(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    if tracing::enabled!(target: "discord_mitm::access", tracing::Level::INFO) {
+        routes.route_layer(middleware::from_fn_with_state(state.clone(), stamp_route))
+    } else {
+        routes
+    }
 }
 
 /// Middleware: stamps [`Routed`] on the answer, only while access lines are written.
@@ -192,17 +201,16 @@ async fn rate_limit(
 pub(crate) fn router(state: AppState) -> Router {
     let api = api_routes(&state);
     // The CDN's routes first, so their layer does not wrap the API's (which has its own).
-    let mut root = Router::new()
+    let root = Router::new()
         .route(
             "/attachments/{channel_id}/{attachment_id}/{filename}",
             axum::routing::get(serve_attachment),
         )
-        .merge(cdn::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), stamp_route))
-        .nest(
-            "/api",
-            api.clone().layer(middleware::from_fn(compat::unversioned)),
-        );
+        .merge(cdn::routes());
+    let mut root = stamped(root, &state).nest(
+        "/api",
+        api.clone().layer(middleware::from_fn(compat::unversioned)),
+    );
     for version in 6..=10u8 {
         let mut versioned = api.clone().layer(Extension(ApiVersion(version)));
         if version <= 7 {
