@@ -16,7 +16,12 @@ fn debian_store_in_a_temp_root_install_verify_uninstall() {
         .run(&["ca", "verify", "--store", "system"])
         .fails()
         .says("UNTRUSTED   system store (Debian/Ubuntu: update-ca-certificates")
-        .says("UnknownIssuer");
+        .says("UnknownIssuer")
+        // The hint repeats the CA directory in use.
+        .says(&format!(
+            "run `discord-mitm ca install --ca-dir {}`",
+            sandbox.ca_dir.display()
+        ));
     sandbox
         .run(&["ca", "show"])
         .ok()

@@ -99,6 +99,9 @@ pub struct StoreEnv {
     pub os: HostOs,
     /// The CA directory as given on the command line (used in suggested commands).
     pub ca_dir_arg: PathBuf,
+    /// ` --ca-dir DIR` as given (empty for the default `ca`), for suggested commands that run
+    /// where the user is.
+    pub ca_flag: String,
     /// The invoking user when running as root through sudo (their NSS databases must not be
     /// touched by root, or Chromium can no longer open them).
     pub sudo_user: Option<String>,
@@ -114,6 +117,7 @@ impl StoreEnv {
                 .map(PathBuf::from),
             os: HostOs::current(),
             ca_dir_arg: std::path::absolute(ca_dir_arg).unwrap_or_else(|_| ca_dir_arg.into()),
+            ca_flag: crate::ca::ca_dir_flag(ca_dir_arg),
             sudo_user: std::env::var("SUDO_USER")
                 .ok()
                 .filter(|user| !user.is_empty() && user != "root" && is_root()),

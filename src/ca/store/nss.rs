@@ -164,7 +164,7 @@ impl NssDb {
         }))
     }
 
-    pub(crate) fn status(&self, _env: &StoreEnv, ca: &CaCertificate) -> Presence {
+    pub(crate) fn status(&self, env: &StoreEnv, ca: &CaCertificate) -> Presence {
         if !self.exists {
             return Presence::Absent;
         }
@@ -180,7 +180,8 @@ impl NssDb {
                     Presence::Installed(format!("trust {flags}"))
                 }
                 Ok(Some(flags)) => Presence::Partial(format!(
-                    "present but not trusted for TLS servers (trust {flags}); run `discord-mitm ca install --store nss`"
+                    "present but not trusted for TLS servers (trust {flags}); run `discord-mitm ca install --store nss{}`",
+                    env.ca_flag
                 )),
                 Ok(None) => Presence::Partial("present but its trust flags could not be read".into()),
                 Err(problem) => Presence::Unknown(problem),

@@ -41,6 +41,8 @@ pub struct VerifyReport {
     pub control: Verdict,
     /// Per store: name and verdict.
     pub results: Vec<(String, Verdict)>,
+    /// ` --ca-dir DIR` as the user gave it, for the suggested command (empty for the default).
+    pub ca_flag: String,
 }
 
 impl VerifyReport {
@@ -86,7 +88,8 @@ impl fmt::Display for VerifyReport {
         } else {
             write!(
                 f,
-                "not every store trusts the CA: run `discord-mitm ca install` (see `ca show`)"
+                "not every store trusts the CA: run `discord-mitm ca install{}` (see `ca show`)",
+                self.ca_flag
             )
         }
     }
@@ -151,6 +154,7 @@ pub fn verify(ca_dir: &Path, choice: StoreChoice, env: &StoreEnv) -> Result<Veri
         ca_name,
         control,
         results,
+        ca_flag: env.ca_flag.clone(),
     })
 }
 
