@@ -54,9 +54,9 @@ pub(crate) async fn serve_api(
             },
             () = &mut shutdown => break,
         };
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     tracing::warn!("API listener accept: {err}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -67,7 +67,17 @@ pub(crate) async fn serve_api(
         };
         // Answers are small and written whole; do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers that care who is calling (the loopback-only control API) read the peer.
+        let with_peer = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let service = TowerToHyperService::new(with_peer);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
             .into_owned();

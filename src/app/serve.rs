@@ -89,7 +89,8 @@ pub(crate) async fn run_with_proxy(
             &backend.store,
             backend.addr,
             &backend.origin,
-            options.durability
+            options.durability,
+            options.config.control.as_ref(),
         )?
     );
     let recording = (!proxy_config.proxy.no_store).then(|| proxy_config.proxy.recordings.clone());

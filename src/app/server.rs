@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use super::durable::{backend_router, Durability};
 use super::{shutdown_signal, ProxyRunError};
+use crate::backend::control::ControlSettings;
 use crate::backend::gateway::{Gateway, GatewayConfig};
 use crate::backend::model::User;
 use crate::backend::state::{AppState, Config};
@@ -114,8 +115,9 @@ pub(crate) fn banner(
     addr: SocketAddr,
     origin: &str,
     durability: Durability,
+    control: Option<&ControlSettings>,
 ) -> Result<String, StoreError> {
-    let mut out = banner_details(store, addr, origin, durability)?;
+    let mut out = banner_details(store, addr, origin, durability, control)?;
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     Ok(out)
 }
@@ -126,6 +128,7 @@ pub(crate) fn banner_details(
     addr: SocketAddr,
     origin: &str,
     durability: Durability,
+    control: Option<&ControlSettings>,
 ) -> Result<String, StoreError> {
     let mut out = String::new();
     let base = format!("http://{addr}/api/v10");
@@ -142,6 +145,20 @@ pub(crate) fn banner_details(
         out,
         "  gateway:  ws://{addr}   (advertised by GET {base}/gateway/bot)"
     );
+    if let Some(control) = control {
+        let _ = writeln!(
+            out,
+            "  control:  http://{addr}/_mitm/   Authorization: Control {}   (loopback only; docs/testing-your-bot.md)",
+            control.token
+        );
+        if crate::backend::clock::seeded() {
+            let _ = writeln!(
+                out,
+                "            deterministic: seeded ids and tokens, clock frozen at {} (POST /_mitm/clock moves it)",
+                crate::backend::snowflake::iso8601_from_ms(crate::backend::clock::now_ms())
+            );
+        }
+    }
     let users: Vec<User> = store.users.all()?;
     let _ = writeln!(out, "  accounts:");
     for user in users.iter().take(20) {
@@ -196,6 +213,11 @@ impl Backend {
     pub(super) async fn open(options: &ServeOptions) -> Result<Backend, ServeError> {
         let (store, origin) = prepare_store(options)?;
         let state = AppState::new(store.clone(), options.config.clone());
+        if state.control.is_some() {
+            // The world `POST /_mitm/reset` goes back to.
+            crate::backend::services::control::take_baseline(&state)
+                .map_err(|e| ServeError::Bind(format!("cannot snapshot the world: {e}")))?;
+        }
         let listener = TcpListener::bind(options.api).await.map_err(|err| {
             ServeError::Bind(crate::proxy::bind_error(options.api, &err, "--api"))
         })?;
@@ -235,7 +257,8 @@ pub(crate) async fn run(options: ServeOptions) -> Result<(), ServeError> {
             &backend.store,
             backend.addr,
             &backend.origin,
-            options.durability
+            options.durability,
+            options.config.control.as_ref(),
         )?
     );
     use std::io::Write as _;

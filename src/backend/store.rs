@@ -260,6 +260,44 @@ impl<V> ReadCache<V> {
     }
 }
 
+/// Something that can drop everything it caches (after the whole store changed underneath).
+trait Forget: Send + Sync {
+    fn forget(&self);
+}
+
+impl<V: Send + Sync> Forget for ReadCache<V> {
+    fn forget(&self) {
+        self.invalidate_prefix(&[]);
+    }
+}
+
+/// Every read cache of one store, so a restore can drop them all.
+type Caches = Arc<Mutex<Vec<Arc<dyn Forget>>>>;
+
+/// A copy of every tree of a store, taken in memory ([`Store::snapshot`]).
+pub struct Snapshot {
+    trees: Vec<(sled::IVec, Vec<(sled::IVec, sled::IVec)>)>,
+    /// The id generator's position when it was taken.
+    ids: u64,
+}
+
+impl Snapshot {
+    /// Entries held, over every tree.
+    pub fn len(&self) -> usize {
+        self.trees.iter().map(|(_, entries)| entries.len()).sum()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id generator's position when it was taken.
+    pub fn id_position(&self) -> u64 {
+        self.ids
+    }
+}
+
 /// A tree of JSON values of one type, keyed by `K`.
 pub struct Table<K: ?Sized, V> {
     tree: sled::Tree,
@@ -286,10 +324,16 @@ impl<K: Key + ?Sized + 'static, V: Serialize + DeserializeOwned + Clone> Table<K
         })
     }
 
-    /// Like [`Table::open`], with an in-memory read cache (for small, hot, read-mostly trees).
-    fn open_cached(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    /// Like [`Table::open`], with an in-memory read cache (for small, hot, read-mostly trees),
+    /// registered in `caches`.
+    fn open_cached(db: &sled::Db, name: &str, caches: &Caches) -> Result<Self, StoreError>
+    where
+        V: Send + Sync + 'static,
+    {
+        let cache = ReadCache::new();
+        caches.lock().push(cache.clone());
         Ok(Table {
-            cache: Some(ReadCache::new()),
+            cache: Some(cache),
             ..Self::open(db, name)?
         })
     }
@@ -557,10 +601,13 @@ impl<K: Key + ?Sized + 'static> Lookup<K> {
         })
     }
 
-    /// Like [`Lookup::open`], with an in-memory read cache (tokens: read on every request).
-    fn open_cached(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    /// Like [`Lookup::open`], with an in-memory read cache (tokens: read on every request),
+    /// registered in `caches`.
+    fn open_cached(db: &sled::Db, name: &str, caches: &Caches) -> Result<Self, StoreError> {
+        let cache = ReadCache::new();
+        caches.lock().push(cache.clone());
         Ok(Lookup {
-            cache: Some(ReadCache::new()),
+            cache: Some(cache),
             ..Self::open(db, name)?
         })
     }
@@ -735,6 +782,8 @@ impl Drop for Leading<'_> {
 pub struct Store {
     db: sled::Db,
     commit: Arc<GroupCommit>,
+    /// The read caches in front of the trees (dropped whole by [`Store::restore`]).
+    caches: Caches,
     write_lock: std::sync::Arc<Mutex<()>>,
     pub ids: std::sync::Arc<SnowflakeGenerator>,
     pub users: Table<Snowflake, User>,
@@ -825,21 +874,22 @@ impl Store {
             .get("snowflake_floor")?
             .and_then(|value| value.as_u64())
             .unwrap_or(0);
+        let caches: Caches = Arc::default();
         Ok(Store {
             ids: std::sync::Arc::new(SnowflakeGenerator::new(1, floor)),
             write_lock: std::sync::Arc::new(Mutex::new(())),
             commit: Arc::new(GroupCommit::new()),
-            users: Table::open_cached(&db, "users")?,
+            users: Table::open_cached(&db, "users", &caches)?,
             credentials: Table::open(&db, "credentials")?,
-            tokens: Lookup::open_cached(&db, "tokens")?,
+            tokens: Lookup::open_cached(&db, "tokens", &caches)?,
             emails: Lookup::open(&db, "emails")?,
-            applications: Table::open_cached(&db, "applications")?,
-            guilds: Table::open_cached(&db, "guilds")?,
-            roles: Table::open_cached(&db, "roles")?,
-            channels: Table::open_cached(&db, "channels")?,
+            applications: Table::open_cached(&db, "applications", &caches)?,
+            guilds: Table::open_cached(&db, "guilds", &caches)?,
+            roles: Table::open_cached(&db, "roles", &caches)?,
+            channels: Table::open_cached(&db, "channels", &caches)?,
             guild_channels: Index::open(&db, "guild_channels")?,
             last_message: Lookup::open(&db, "last_message")?,
-            members: Table::open_cached(&db, "members")?,
+            members: Table::open_cached(&db, "members", &caches)?,
             user_guilds: Index::open(&db, "user_guilds")?,
             messages: Table::open(&db, "messages")?,
             nonces: Lookup::open(&db, "nonces")?,
@@ -849,7 +899,7 @@ impl Store {
             invites: Table::open(&db, "invites")?,
             emojis: Table::open(&db, "emojis")?,
             emoji_guild: Lookup::open(&db, "emoji_guild")?,
-            webhooks: Table::open_cached(&db, "webhooks")?,
+            webhooks: Table::open_cached(&db, "webhooks", &caches)?,
             audit: Table::open(&db, "audit")?,
             dm_pairs: Lookup::open(&db, "dm_pairs")?,
             user_dms: Index::open(&db, "user_dms")?,
@@ -867,6 +917,57 @@ impl Store {
             account: AccountTables::open(&db)?,
             meta,
             db,
+            caches,
+        })
+    }
+
+    /// A copy of every tree in memory (the world a reset goes back to).
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let _guard = self.lock();
+        let mut trees = Vec::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            let entries = tree.iter().collect::<Result<Vec<_>, _>>()?;
+            trees.push((name, entries));
+        }
+        Ok(Snapshot {
+            trees,
+            ids: self.ids.position(),
+        })
+    }
+
+    /// Replaces the content of every tree with `snapshot`'s (trees it does not name are
+    /// emptied) and drops every read cache. Readers racing the restore may see a mix; callers
+    /// close the gateway sessions afterwards so every client starts again from the result.
+    pub fn restore(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        let mut kept = std::collections::HashSet::new();
+        for (name, entries) in &snapshot.trees {
+            let tree = self.db.open_tree(name)?;
+            tree.clear()?;
+            let mut batch = sled::Batch::default();
+            for (key, value) in entries {
+                batch.insert(key.clone(), value.clone());
+            }
+            tree.apply_batch(batch)?;
+            kept.insert(name.clone());
+        }
+        for name in self.db.tree_names() {
+            if !kept.contains(&name) {
+                self.db.open_tree(&name)?.clear()?;
+            }
+        }
+        for cache in self.caches.lock().iter() {
+            cache.forget();
+        }
+        Ok(())
+    }
+
+    /// Empties every tree and drops every read cache (before loading another fixture).
+    pub fn clear_all(&self) -> Result<(), StoreError> {
+        self.restore(&Snapshot {
+            trees: Vec::new(),
+            ids: 0,
         })
     }
 

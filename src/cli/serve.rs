@@ -10,6 +10,7 @@ use clap::Args;
 use crate::app::serve::ServeProxyConfig;
 use crate::app::server::{self, ServeOptions};
 use crate::app::ProxyOptions;
+use crate::backend::control::ControlSettings;
 use crate::backend::gateway::GatewayConfig;
 use crate::backend::ratelimit::{Limit, RateLimitConfig};
 use crate::backend::routes::client::ClientConfig;
@@ -117,6 +118,58 @@ pub struct ServeArgs {
     /// Options of the backend gateway.
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    /// Test control.
+    #[command(flatten)]
+    pub control: ControlArgs,
+}
+
+/// The test-control API for bot test suites (docs/testing-your-bot.md).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ControlArgs {
+    /// Turn on the test-control API under /_mitm/ (reset, act as a user, event log, clock),
+    /// for loopback clients holding the control token the banner prints.
+    #[arg(long)]
+    pub control: bool,
+    /// The control token to require instead of a random one (for harnesses that start serve).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DISCORD_MITM_CONTROL_TOKEN",
+        requires = "control",
+        hide_env_values = true
+    )]
+    pub control_token: Option<String>,
+    /// Entries the control API's event log keeps (oldest dropped first).
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub control_log_size: u64,
+    /// Deterministic mode: ids, session ids and issued tokens from this seed, and the clock
+    /// frozen at 2026-01-01T00:00:00Z, moved only by POST /_mitm/clock.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+impl ControlArgs {
+    /// The control settings these flags ask for (`None`: off).
+    pub fn settings(&self) -> anyhow::Result<Option<ControlSettings>> {
+        if !self.control {
+            return Ok(None);
+        }
+        let token = match &self.control_token {
+            Some(token) if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) => {
+                anyhow::bail!("--control-token must be at least 16 printable characters")
+            }
+            Some(token) => token.clone(),
+            None => {
+                let mut random = [0u8; 24];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
+                hex::encode(random)
+            }
+        };
+        Ok(Some(ControlSettings {
+            token,
+            log_capacity: self.control_log_size as usize,
+        }))
+    }
 }
 
 /// Tunables of `serve`'s gateway (defaults are Discord's where Discord has one).
@@ -249,7 +302,11 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         max_body_bytes: args.max_body,
         max_json_depth: args.max_json_depth,
         recommended_shards: args.gateway_bot_shards,
+        control: args.control.settings()?,
     };
+    if let Some(seed) = args.control.seed {
+        crate::backend::clock::seed(seed);
+    }
     let options = ServeOptions {
         api: args.api,
         data: args.data.clone(),

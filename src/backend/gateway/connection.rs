@@ -367,6 +367,26 @@ impl Connection {
         rest.split(['/', '?']).next().unwrap_or(rest).to_string()
     }
 
+    /// Adds a dispatch this session is sent to the control API's event log (with `--control`).
+    fn log_dispatch(&self, event: &Prepared, seq: u64) {
+        let (Some(hub), Some(record), Some(data)) =
+            (&self.inner.state.control, &self.record, event.value())
+        else {
+            return;
+        };
+        let (session_id, user_id) = {
+            let record = record.lock();
+            (record.id.clone(), record.user_id)
+        };
+        hub.log.dispatch(crate::backend::eventlog::DispatchRecord {
+            session_id: &session_id,
+            user_id,
+            seq,
+            name: &event.name,
+            data,
+        });
+    }
+
     /// Numbers, records and sends one dispatch.
     async fn send_dispatch<S>(
         &mut self,
@@ -387,6 +407,7 @@ impl Connection {
                 return false;
             }
         };
+        self.log_dispatch(&event, seq);
         if let Some(record) = &self.record {
             // An event only this session holds (READY, GUILD_CREATE, chunks) is kept as bytes.
             let event = if Arc::strong_count(&event) == 1 {
@@ -752,30 +773,11 @@ impl Connection {
 
     /// Op 3 (or IDENTIFY's presence): store it and tell the user's guilds.
     fn update_presence(&self, user: &User, d: &Value) {
-        let Ok(update) = serde_json::from_value::<PresenceUpdate>(d.clone()) else {
-            return;
-        };
-        let status = match update.status.as_str() {
-            "online" | "idle" | "dnd" | "invisible" | "offline" => update.status.clone(),
-            _ => "online".to_string(),
-        };
-        self.set_presence(user, &status, update.activities);
+        apply_presence(&self.inner, user.id, d);
     }
 
     fn set_presence(&self, user: &User, status: &str, activities: Vec<Value>) {
-        // Invisible users look offline to everyone else.
-        let visible = match status {
-            "invisible" | "offline" => None,
-            status => Some(Presence {
-                status: status.to_string(),
-                activities,
-                client_status: None,
-            }),
-        };
-        if !self.inner.registry.set_presence(user.id, visible.clone()) {
-            return;
-        }
-        publish_presence(&self.inner, user.id, visible.as_ref());
+        set_presence(&self.inner, user.id, status, activities);
     }
 
     /// Op 4: store the voice state and dispatch VOICE_STATE_UPDATE to the guild; a join or a
@@ -951,6 +953,35 @@ impl Connection {
             }
         }
     }
+}
+
+/// Applies an op 3 payload (`{status, activities}`) as `user_id`'s presence (a session's op 3,
+/// or the test-control API acting as the user).
+pub(super) fn apply_presence(inner: &Inner, user_id: Snowflake, d: &Value) {
+    let Ok(update) = serde_json::from_value::<PresenceUpdate>(d.clone()) else {
+        return;
+    };
+    let status = match update.status.as_str() {
+        "online" | "idle" | "dnd" | "invisible" | "offline" => update.status.clone(),
+        _ => "online".to_string(),
+    };
+    set_presence(inner, user_id, &status, update.activities);
+}
+
+fn set_presence(inner: &Inner, user_id: Snowflake, status: &str, activities: Vec<Value>) {
+    // Invisible users look offline to everyone else.
+    let visible = match status {
+        "invisible" | "offline" => None,
+        status => Some(Presence {
+            status: status.to_string(),
+            activities,
+            client_status: None,
+        }),
+    };
+    if !inner.registry.set_presence(user_id, visible.clone()) {
+        return;
+    }
+    publish_presence(inner, user_id, visible.as_ref());
 }
 
 /// PRESENCE_UPDATE to every guild the user is in (`None`: offline).
