@@ -272,6 +272,8 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::get(serve_attachment),
         )
         .merge(cdn::routes())
+        // The control API also answers without an API prefix (`/_mitm/reset`).
+        .merge(control::routes())
         .fallback(no_route_handler)
         .with_state(state);
     // Routing sees `%40original` as `@original`, as Discord does (discord.js sends the former).
