@@ -1,0 +1,33 @@
+"""The bot under test: a tiny discord.py bot. "!ping" -> "pong", "!echo TEXT" -> "TEXT".
+
+Pointed at discord-mitm by its environment (DMITM_API, BOT_TOKEN) through discord.py's
+documented redirection points; a real bot reads these from its own configuration.
+"""
+import os
+
+import yarl
+
+import discord
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+API = os.environ["DMITM_API"]
+Route.BASE = API + "/api/v10"
+DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("ws" + API[len("http"):] + "/")
+
+intents = discord.Intents.default()
+intents.message_content = True
+client = discord.Client(intents=intents)
+
+
+@client.event
+async def on_message(message):
+    if message.author.bot:
+        return
+    if message.content == "!ping":
+        await message.channel.send("pong")
+    elif message.content.startswith("!echo "):
+        await message.channel.send(message.content[len("!echo "):])
+
+
+client.run(os.environ["BOT_TOKEN"], log_handler=None)
