@@ -18,9 +18,17 @@ API = os.environ["DMITM_API"]
 Route.BASE = API + "/api/v10"
 DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("ws" + API[len("http"):] + "/")
 
+
+
+class Bot(discord.Client):
+    async def before_identify_hook(self, shard_id, *, initial=False):
+        # No 5-second pause before re-IDENTIFYing after a reset (Discord's pacing; not needed).
+        pass
+
+
 intents = discord.Intents.default()
 intents.message_content = True
-client = discord.Client(intents=intents)
+client = Bot(intents=intents)
 readies = 0
 
 

@@ -9,6 +9,9 @@ function createBot(apiUrl) {
   const client = new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent],
     rest: { api: `${apiUrl}/api` },
+    // discord.js waits 5 s between IDENTIFYs (Discord's identify pacing); a local server needs
+    // none, and tests reset (so re-IDENTIFY) often.
+    ws: { buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }) },
   });
   client.on(Events.MessageCreate, async (message) => {
     if (message.author.bot) return;

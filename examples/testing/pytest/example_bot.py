@@ -15,9 +15,18 @@ API = os.environ["DMITM_API"]
 Route.BASE = API + "/api/v10"
 DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("ws" + API[len("http"):] + "/")
 
+
+
+class Bot(discord.Client):
+    async def before_identify_hook(self, shard_id, *, initial=False):
+        # discord.py waits 5 s before every IDENTIFY but the first (Discord's identify pacing);
+        # a local server needs none, and tests reset (so re-IDENTIFY) often.
+        pass
+
+
 intents = discord.Intents.default()
 intents.message_content = True
-client = discord.Client(intents=intents)
+client = Bot(intents=intents)
 
 
 @client.event
