@@ -146,19 +146,27 @@ pub(crate) fn bounded(value: &Value) -> Value {
         return value;
     }
     let mut kept = Map::new();
+    let mut sizes = Map::new();
     if let Value::Object(map) = &value {
         for (key, field) in map {
-            let small = match field {
-                Value::String(s) => s.len() <= 256,
-                Value::Array(_) | Value::Object(_) => false,
-                _ => true,
-            };
-            if small {
-                kept.insert(key.clone(), field.clone());
+            match field {
+                Value::String(s) if s.len() > 256 => {
+                    sizes.insert(key.clone(), json!(s.len()));
+                }
+                Value::Array(items) => {
+                    sizes.insert(key.clone(), json!(items.len()));
+                }
+                Value::Object(object) => {
+                    sizes.insert(key.clone(), json!(object.len()));
+                }
+                _ => {
+                    kept.insert(key.clone(), field.clone());
+                }
             }
         }
     }
     kept.insert("_truncated".into(), json!(size));
+    kept.insert("_sizes".into(), Value::Object(sizes));
     Value::Object(kept)
 }
 
@@ -375,6 +383,7 @@ mod tests {
         assert_eq!(out["id"], "1");
         assert_eq!(out["n"], 3);
         assert!(out.get("content").is_none());
+        assert_eq!(out["_sizes"]["content"], BODY_LIMIT + 1);
         assert!(out["_truncated"].as_u64().unwrap() > BODY_LIMIT as u64);
     }
 

@@ -298,6 +298,40 @@ impl Snapshot {
     }
 }
 
+/// Makes `tree` hold exactly `entries` (sorted by key, as sled iterates), writing only the
+/// differences: a reset after a test touched a few records rewrites those, not the world.
+fn restore_tree(tree: &sled::Tree, entries: &[(sled::IVec, sled::IVec)]) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut changes = 0usize;
+    let mut wanted = entries.iter().peekable();
+    for item in tree.iter() {
+        let (key, value) = item?;
+        while let Some((missing, value)) = wanted.next_if(|(k, _)| *k < key) {
+            batch.insert(missing.clone(), value.clone());
+            changes += 1;
+        }
+        match wanted.next_if(|(k, _)| *k == key) {
+            Some((_, old)) if *old == value => {}
+            Some((_, old)) => {
+                batch.insert(key, old.clone());
+                changes += 1;
+            }
+            None => {
+                batch.remove(key);
+                changes += 1;
+            }
+        }
+    }
+    for (key, value) in wanted {
+        batch.insert(key.clone(), value.clone());
+        changes += 1;
+    }
+    if changes > 0 {
+        tree.apply_batch(batch)?;
+    }
+    Ok(())
+}
+
 /// A tree of JSON values of one type, keyed by `K`.
 pub struct Table<K: ?Sized, V> {
     tree: sled::Tree,
@@ -943,13 +977,7 @@ impl Store {
         let _guard = self.lock();
         let mut kept = std::collections::HashSet::new();
         for (name, entries) in &snapshot.trees {
-            let tree = self.db.open_tree(name)?;
-            tree.clear()?;
-            let mut batch = sled::Batch::default();
-            for (key, value) in entries {
-                batch.insert(key.clone(), value.clone());
-            }
-            tree.apply_batch(batch)?;
+            restore_tree(&self.db.open_tree(name)?, entries)?;
             kept.insert(name.clone());
         }
         for name in self.db.tree_names() {
