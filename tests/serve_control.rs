@@ -478,6 +478,33 @@ async fn the_clock_moves_and_expires_invites() {
     .await;
     assert_eq!(status, 404, "the invite outlived its max_age: {body}");
     assert_eq!(body["code"], 10006);
+    // A poll ends as soon as the clock passes its expiry.
+    let poll = act(
+        &base,
+        json!({"as": "alice", "action": "send_message", "channel_id": GENERAL_ID,
+        "poll": {"question": {"text": "lunch?"}, "answers": [{"poll_media": {"text": "yes"}},
+                 {"poll_media": {"text": "no"}}], "duration": 1}}),
+    )
+    .await;
+    assert_eq!(poll["status"], 200, "{poll}");
+    let poll_id = poll["body"]["id"].as_str().unwrap().to_string();
+    let (_, moved) = control(
+        &base,
+        "POST",
+        "/_mitm/clock",
+        Some(json!({"advance_ms": 3_600_001})),
+    )
+    .await;
+    assert_eq!(moved["polls_ended"], 1, "{moved}");
+    let (_, stored) = rest(
+        &server,
+        ALICE_TOKEN,
+        "GET",
+        &format!("/channels/{GENERAL_ID}/messages/{poll_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(stored["poll"]["results"]["is_finalized"], true, "{stored}");
     // Frozen, set, frozen again.
     let target = 1_900_000_000_000u64;
     let (_, frozen) = control(

@@ -32,7 +32,10 @@ fn the_pytest_plugins_example_test_passes_against_serve() {
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .current_dir(&example)
         .env("DISCORD_MITM_BIN", env!("CARGO_BIN_EXE_discord-mitm"))
-        .env("DISCORD_MITM_FIXTURE", root().join("examples/testing/fixture.json"))
+        .env(
+            "DISCORD_MITM_FIXTURE",
+            root().join("examples/testing/fixture.json"),
+        )
         .output()
         .expect("run pytest");
     report("pytest examples/testing/pytest", &output);

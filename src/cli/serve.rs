@@ -135,7 +135,6 @@ pub struct ControlArgs {
         long,
         value_name = "TOKEN",
         env = "DISCORD_MITM_CONTROL_TOKEN",
-        requires = "control",
         hide_env_values = true
     )]
     pub control_token: Option<String>,
