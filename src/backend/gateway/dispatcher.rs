@@ -135,6 +135,8 @@ pub(super) fn route(inner: &Inner, event: &Event) {
             inner.registry.remove(&id);
         }
         inner.registry.forget_live_state();
+        inner.lists.clear();
+        inner.calls.clear();
         return;
     }
     if event.name == SET_PRESENCE {
