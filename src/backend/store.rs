@@ -1387,6 +1387,61 @@ mod tests {
     }
 
     #[test]
+    fn restore_puts_every_tree_back_and_drops_the_caches() {
+        let store = Store::temporary().unwrap();
+        let guild = Snowflake(7);
+        let role = |id: u64, name: &str| -> Role {
+            serde_json::from_value(serde_json::json!({"id": id.to_string(), "name": name})).unwrap()
+        };
+        store
+            .roles
+            .put((guild, Snowflake(1)), &role(1, "kept"))
+            .unwrap();
+        store
+            .roles
+            .put((guild, Snowflake(2)), &role(2, "changed"))
+            .unwrap();
+        store
+            .roles
+            .put((guild, Snowflake(3)), &role(3, "removed"))
+            .unwrap();
+        let snapshot = store.snapshot().unwrap();
+        assert!(snapshot.len() >= 3);
+        // Fill the caches, then change, add and remove.
+        assert_eq!(store.guild_roles(guild).unwrap().len(), 3);
+        store
+            .roles
+            .put((guild, Snowflake(2)), &role(2, "edited"))
+            .unwrap();
+        store.roles.remove((guild, Snowflake(3))).unwrap();
+        store
+            .roles
+            .put((guild, Snowflake(4)), &role(4, "added"))
+            .unwrap();
+        store.pins.put((guild, Snowflake(9)), &1).unwrap();
+        assert_eq!(
+            store.role(guild, Snowflake(2)).unwrap().unwrap().name,
+            "edited"
+        );
+        store.restore(&snapshot).unwrap();
+        let names: Vec<String> = store
+            .guild_roles(guild)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["kept", "changed", "removed"]);
+        assert_eq!(
+            store.role(guild, Snowflake(2)).unwrap().unwrap().name,
+            "changed"
+        );
+        assert!(store.pins.get((guild, Snowflake(9))).unwrap().is_none());
+        store.clear_all().unwrap();
+        assert!(store.guild_roles(guild).unwrap().is_empty());
+        assert!(store.is_empty());
+    }
+
+    #[test]
     fn cached_trees_see_every_write_remove_and_prefix_removal() {
         let store = Store::temporary().unwrap();
         let guild = Snowflake(7);
