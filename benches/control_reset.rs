@@ -7,7 +7,7 @@
 //! Runs the built binary (`CARGO_BIN_EXE_discord-mitm`, or `BENCH_BIN`); the bot is a plain
 //! gateway client that behaves as the libraries do after a close 4000 (RESUME, then IDENTIFY
 //! on op 9 `false`) without their client-side identify pacing.
-//! `cargo bench --bench control_reset` (BENCH_RESETS=100 by default).
+//! `cargo bench --bench control_reset` (BENCH_RESETS=100 by default; 5 under `cargo test`).
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -127,10 +127,15 @@ fn stats(name: &str, mut values: Vec<f64>) {
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    // `cargo test --all-targets` runs this without `--bench`: a quick smoke run then.
+    let full = std::env::args().any(|a| a == "--bench");
     let resets: usize = std::env::var("BENCH_RESETS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(if full { 100 } else { 5 });
     let binary = std::env::var("BENCH_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_discord-mitm").to_string());
     let dir = tempfile::tempdir().expect("tempdir");
