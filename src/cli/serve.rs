@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::app::serve::ServeProxyConfig;
-use crate::app::server::{self, ServeOptions};
+use crate::app::server::{self, FixtureSource, ServeOptions};
 use crate::app::ProxyOptions;
 use crate::backend::gateway::GatewayConfig;
 use crate::backend::ratelimit::{Limit, RateLimitConfig};
@@ -34,6 +34,11 @@ pub struct ServeArgs {
     /// JSON fixture to seed the world from (validated whole before anything is written).
     #[arg(long, env = "DISCORD_MITM_FIXTURE")]
     pub fixture: Option<PathBuf>,
+    /// Build the world from what `record` stored in DIR (READY, guilds, channels, roles,
+    /// members, fetched messages, DMs…) and seed it like a fixture; the recorded accounts get
+    /// new local tokens, printed on stderr. `world export` writes the same world to a file.
+    #[arg(long, value_name = "DIR", conflicts_with = "fixture")]
+    pub from_recordings: Option<PathBuf>,
     /// Delete the data directory first (only if it is a discord-mitm data directory).
     #[arg(long)]
     pub reset: bool,
@@ -250,10 +255,22 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
         max_json_depth: args.max_json_depth,
         recommended_shards: args.gateway_bot_shards,
     };
+    let fixture = match (&args.fixture, &args.from_recordings) {
+        (Some(path), _) => Some(FixtureSource::File(path.clone())),
+        (None, Some(dir)) => {
+            let (built, report) = crate::app::world::build_from_recordings(dir)?;
+            eprint!("{report}");
+            Some(FixtureSource::Built {
+                origin: format!("the world recorded in {}", dir.display()),
+                json: serde_json::to_vec(&built.fixture)?,
+            })
+        }
+        (None, None) => None,
+    };
     let options = ServeOptions {
         api: args.api,
         data: args.data.clone(),
-        fixture: args.fixture.clone(),
+        fixture,
         reset: args.reset,
         config,
         exit_on_stdin_close: args.exit_on_stdin_close,

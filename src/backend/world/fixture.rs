@@ -143,6 +143,9 @@ pub(super) struct FixtureGuild {
     pub members: Vec<FixtureMember>,
     #[serde(default)]
     pub emojis: Vec<FixtureEmoji>,
+    /// Custom stickers of the guild.
+    #[serde(default)]
+    pub stickers: Vec<FixtureSticker>,
     #[serde(default)]
     pub threads: Vec<FixtureThread>,
     #[serde(default)]
@@ -296,9 +299,23 @@ pub(super) struct FixtureMessage {
     #[serde(default)]
     pub id: Option<Snowflake>,
     pub author_id: Snowflake,
+    /// May be empty when the message carries attachments, embeds or stickers.
+    #[serde(default)]
     pub content: String,
     #[serde(default)]
     pub pinned: bool,
+    /// When it was last edited (ISO 8601); its creation time is its id's.
+    #[serde(default)]
+    pub edited_timestamp: Option<String>,
+    /// Attachment objects as Discord sends them (metadata only: the files are not served).
+    #[serde(default)]
+    pub attachments: Vec<serde_json::Value>,
+    /// Embed objects as Discord sends them.
+    #[serde(default)]
+    pub embeds: Vec<serde_json::Value>,
+    /// Sticker items (`{"id", "name", "format_type"}`).
+    #[serde(default)]
+    pub sticker_items: Vec<serde_json::Value>,
 }
 
 /// A member of a fixture guild.
@@ -326,4 +343,24 @@ pub(super) struct FixtureEmoji {
     pub name: String,
     #[serde(default)]
     pub animated: bool,
+}
+
+/// A custom sticker of a fixture guild.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FixtureSticker {
+    pub id: Snowflake,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Autocomplete tags (Discord: the related emoji's name).
+    #[serde(default)]
+    pub tags: String,
+    /// 1 PNG (default), 2 APNG, 3 Lottie, 4 GIF.
+    #[serde(default = "png")]
+    pub format_type: u8,
+}
+
+fn png() -> u8 {
+    1
 }

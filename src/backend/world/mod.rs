@@ -11,6 +11,7 @@ mod fixture;
 mod guild_extras;
 mod guilds;
 mod plan;
+pub(crate) mod recorded;
 mod users;
 mod write;
 
