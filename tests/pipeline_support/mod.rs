@@ -62,18 +62,25 @@ impl ServeProxy {
     pub fn start(dir: &Path, extra: &[String]) -> ServeProxy {
         let fixture_path = dir.join("fixture.json");
         std::fs::write(&fixture_path, fixture().to_string()).unwrap();
-        let stderr_log = dir.join(format!("serve-{}.log", extra.len()));
+        let world = vec!["--fixture".to_string(), fixture_path.display().to_string()];
+        ServeProxy::start_named(dir, "", &world, extra)
+    }
+
+    /// Starts serve with the proxy in `dir` (which holds `ca/`) on the world `world` names
+    /// (`--fixture FILE`, `--from-recordings DIR`), data in `dir/{name}data` and recordings in
+    /// `dir/{name}recordings`.
+    pub fn start_named(dir: &Path, name: &str, world: &[String], extra: &[String]) -> ServeProxy {
+        let stderr_log = dir.join(format!("serve-{name}{}.log", extra.len()));
         let mut child = Command::new(BIN)
             .arg("--ca-dir")
             .arg(dir.join("ca"))
             .args(["serve", "--api", "127.0.0.1:0", "--rate-limit", "off"])
             .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--fixture")
-            .arg(&fixture_path)
+            .arg(dir.join(format!("{name}data")))
+            .args(world)
             .args(["--listen", "127.0.0.1:0", "--connect-timeout", "2"])
             .arg("--recordings")
-            .arg(dir.join("recordings"))
+            .arg(dir.join(format!("{name}recordings")))
             .args(extra)
             .env("RUST_LOG", "discord_mitm=info")
             .stdout(Stdio::piped())
