@@ -99,6 +99,13 @@ pub(crate) fn write_fixture(out: &Path, built: &BuiltWorld) -> Result<(), WorldE
         options.mode(0o600);
     }
     let mut file = options.open(out).map_err(failed)?;
+    #[cfg(unix)]
+    {
+        // An existing file keeps its mode on open: tighten it before the tokens go in.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(failed)?;
+    }
     use std::io::Write as _;
     file.write_all(&text).map_err(failed)
 }
