@@ -570,3 +570,71 @@ fn recordings_without_an_account_or_a_guild_are_refused_and_odd_items_are_only_c
     );
     loads(&world);
 }
+
+#[test]
+fn rest_answers_belong_to_the_account_whose_token_asked() {
+    let (alice_auth, bot_auth) = (
+        "[redacted by discord-mitm sha256:aaaa]",
+        "Bot [redacted by discord-mitm sha256:bbbb]",
+    );
+    let dm = |id: &str, other: &str, name: &str| json!([{"id": id, "type": 1, "recipients": [user(other, name)]}]);
+    let world = built(vec![
+        // Alice's DM list is recorded before her /users/@me: the token still tells whose it is.
+        rest(
+            1,
+            "GET",
+            "/users/@me/channels",
+            Some(alice_auth),
+            dm("300000000000000300", CAROL, "carol"),
+        ),
+        rest(
+            2,
+            "GET",
+            "/users/@me",
+            Some(alice_auth),
+            user(ALICE, "alice"),
+        ),
+        dispatch(3, 1, "READY", bot_ready()),
+        rest(4, "GET", "/users/@me", Some(bot_auth), {
+            let mut bot = user(BOT, "pingbot");
+            bot["bot"] = json!(true);
+            bot
+        }),
+        rest(
+            5,
+            "GET",
+            "/users/@me/channels",
+            Some(bot_auth),
+            dm("300000000000000301", CAROL, "carol"),
+        ),
+        rest(
+            6,
+            "GET",
+            "/users/@me/channels",
+            Some("[redacted by discord-mitm sha256:cccc]"),
+            dm("300000000000000302", ALICE, "alice"),
+        ),
+    ]);
+    let dms = world.fixture["dms"].as_array().unwrap();
+    let pairs: Vec<&Value> = dms.iter().map(|d| &d["recipients"]).collect();
+    assert_eq!(
+        pairs,
+        [&json!([ALICE, CAROL]), &json!([BOT, CAROL])],
+        "{dms:?}"
+    );
+    assert!(
+        world
+            .warnings
+            .iter()
+            .any(|w| w.contains("account that made the request")),
+        "{:?}",
+        world.warnings
+    );
+    let ids: Vec<u64> = world.accounts.iter().map(|a| a.id).collect();
+    assert_eq!(
+        ids,
+        [BOT.parse::<u64>().unwrap(), ALICE.parse().unwrap()],
+        "newest first"
+    );
+    loads(&world);
+}
