@@ -198,7 +198,8 @@ fn plan_channels(
         .collect();
     for (c, channel) in spec.channels.iter().enumerate() {
         let at = |field: &str| format!("$.guilds[{g}].channels[{c}].{field}");
-        if !all_ids.insert(channel.id) {
+        // A guild's original #general has the guild's id (Discord's guilds from before 2017).
+        if channel.id != spec.id && !all_ids.insert(channel.id) {
             return Err((at("id"), format!("duplicate id {}", channel.id)));
         }
         if !channel_type::is_guild_creatable(channel.kind) {

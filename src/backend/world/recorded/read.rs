@@ -94,7 +94,11 @@ fn session_items(
             Err(other) => return Err(other),
         };
         report.frames += 1;
-        if frame.op != Some(0) {
+        let used = frame
+            .t
+            .as_deref()
+            .is_some_and(|t| super::ingest::USED_EVENTS.contains(&t));
+        if frame.op != Some(0) || !used {
             continue;
         }
         let Some(payload) = frame.payload.as_deref() else {

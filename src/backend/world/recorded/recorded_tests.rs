@@ -638,3 +638,21 @@ fn rest_answers_belong_to_the_account_whose_token_asked() {
     );
     loads(&world);
 }
+
+#[test]
+fn an_old_guild_whose_general_has_the_guild_id_loads() {
+    let mut guild = guild_create();
+    guild["channels"] = json!([{"id": GUILD, "type": 0, "name": "general", "position": 0}]);
+    guild["system_channel_id"] = json!(GUILD);
+    let world = built(vec![
+        dispatch(1, 1, "READY", bot_ready()),
+        dispatch(2, 1, "GUILD_CREATE", guild),
+    ]);
+    assert_eq!(world.fixture["guilds"][0]["channels"][0]["id"], GUILD);
+    let store = loads(&world);
+    let general = store
+        .channel(Snowflake(GUILD.parse().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(general.name.as_deref(), Some("general"));
+}
