@@ -165,7 +165,112 @@ pub(crate) fn items_from_store(
 
 #[cfg(test)]
 mod tests {
-    use super::api_path;
+    use super::*;
+    use crate::store::records::{Frame, FrameKind, GatewaySession};
+    use crate::store::tests::sample_exchange;
+
+    fn answer(path: &str, status: u16, body: &str) -> Exchange {
+        let mut exchange = sample_exchange(path);
+        if let Some(response) = exchange.response.as_mut() {
+            response.status = status;
+            response.body.data = body.as_bytes().to_vec();
+        }
+        exchange
+    }
+
+    fn frame(session: u64, seq: u64, payload: Option<&str>, t: Option<&str>) -> Frame {
+        Frame {
+            session_id: session,
+            direction: Direction::ServerToClient,
+            seq,
+            at_us: 1_700_000_000_000_000 + seq as i64,
+            kind: FrameKind::Text,
+            raw_size: 10,
+            op: Some(0),
+            t: t.map(str::to_string),
+            s: Some(seq),
+            payload: payload.map(str::to_string),
+            raw: None,
+            decode_error: None,
+            redacted: false,
+        }
+    }
+
+    #[test]
+    fn a_real_recordings_database_gives_usable_items_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut cut = answer("/api/v10/channels/5/messages", 200, "[{\"id\":");
+        if let Some(response) = cut.response.as_mut() {
+            response.body.truncated = true;
+        }
+        for mut exchange in [
+            answer(
+                "/api/v10/users/@me",
+                200,
+                r#"{"id": "1", "username": "alice"}"#,
+            ),
+            answer(
+                "/api/v10/users/@me/guilds",
+                401,
+                r#"{"message": "401: Unauthorized"}"#,
+            ),
+            answer("/api/v10/channels/5/messages", 200, "not json"),
+            answer("/assets/app.js", 200, "{}"),
+            cut,
+        ] {
+            store.insert_exchange(&mut exchange).unwrap();
+        }
+        let session = GatewaySession {
+            id: store.next_session_id(),
+            started_at_us: 0,
+            ended_at_us: None,
+            client_addr: String::new(),
+            upstream_addr: None,
+            url: "wss://gateway.discord.gg/".into(),
+            host: "gateway.discord.gg".into(),
+            version: Some("10".into()),
+            encoding: Some("json".into()),
+            compress: None,
+            request_headers: vec![],
+            status: Some(101),
+            closes: vec![],
+            frames_sent: 0,
+            frames_received: 4,
+            error: None,
+            redactions: vec![],
+        };
+        store.put_session(&session).unwrap();
+        for frame in [
+            frame(
+                session.id,
+                0,
+                Some(r#"{"op":0,"t":"READY","s":1,"d":{"user":{"id":"1"}}}"#),
+                Some("READY"),
+            ),
+            frame(
+                session.id,
+                1,
+                Some(r#"{"op":0,"t":"TYPING_START","s":2,"d":{}}"#),
+                Some("TYPING_START"),
+            ),
+            frame(session.id, 2, None, Some("GUILD_CREATE")),
+            frame(session.id, 3, Some("{broken"), Some("MESSAGE_CREATE")),
+        ] {
+            store.insert_frame(&frame).unwrap();
+        }
+        let (items, report) = items_from_store(&store).unwrap();
+        let kinds: Vec<String> = items
+            .iter()
+            .map(|item| match &item.kind {
+                ItemKind::Rest { path, .. } => format!("rest {path}"),
+                ItemKind::Dispatch { event, .. } => format!("dispatch {event}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["rest /users/@me", "dispatch READY"]);
+        assert_eq!((report.exchanges, report.frames), (5, 4));
+        assert_eq!(report.skipped.len(), 3, "{:?}", report.skipped);
+    }
 
     #[test]
     fn api_paths_lose_their_prefix_and_version() {
