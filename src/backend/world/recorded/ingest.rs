@@ -416,6 +416,7 @@ impl World {
         );
         let owner = owner.or_else(|| self.dms.get(&id).map(|dm| dm.owner));
         others.retain(|o| Some(*o) != owner);
+        others.sort_unstable();
         others.dedup();
         match (owner, others.as_slice()) {
             (Some(owner), [other]) => {
@@ -457,12 +458,13 @@ impl World {
         for mentioned in list(message, "mentions") {
             self.user(mentioned);
         }
+        let member = message.get("member").and_then(Value::as_object);
         if let (Some(guild), Some(author), Some(member)) =
-            (id_at(message, "guild_id"), author, message.get("member"))
+            (id_at(message, "guild_id"), author, member)
         {
             let mut member = member.clone();
-            member["user_id"] = Value::String(author.to_string());
-            self.member(guild, &member);
+            member.insert("user_id".into(), Value::String(author.to_string()));
+            self.member(guild, &Value::Object(member));
         }
         if let Some(guild) = id_at(message, "guild_id") {
             self.channel_home.entry(channel).or_insert(guild);
@@ -714,10 +716,10 @@ impl World {
             }
             ("GET", ["channels", _, "messages", "pins"], channel) => {
                 for item in list(body, "items") {
-                    if let Some(message) = item.get("message") {
+                    if let Some(message) = item.get("message").and_then(Value::as_object) {
                         let mut message = message.clone();
-                        message["pinned"] = Value::Bool(true);
-                        self.message(&message, channel);
+                        message.insert("pinned".into(), Value::Bool(true));
+                        self.message(&Value::Object(message), channel);
                     }
                 }
             }

@@ -553,6 +553,28 @@ fn recordings_without_an_account_or_a_guild_are_refused_and_odd_items_are_only_c
             None,
             json!({"unexpected": true}),
         ),
+        dispatch(
+            8,
+            1,
+            "MESSAGE_CREATE",
+            json!({"id": "6", "channel_id": "7", "guild_id": GUILD,
+                                               "author": user(CAROL, "carol"), "member": "odd"}),
+        ),
+        rest(
+            9,
+            "GET",
+            "/channels/7/messages/pins",
+            None,
+            json!({"items": [{"message": 5}, 7]}),
+        ),
+        rest(10, "GET", "/channels/7/messages/pins", None, json!([1, 2])),
+        dispatch(11, 1, "READY", json!({"user": "nobody", "guilds": 5})),
+        dispatch(
+            12,
+            1,
+            "GUILD_MEMBER_LIST_UPDATE",
+            json!({"guild_id": GUILD, "ops": [{"items": 3}, 4]}),
+        ),
     ]);
     assert!(world.fixture["guilds"].as_array().unwrap().is_empty());
     assert!(
