@@ -111,8 +111,9 @@ fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
 }
 
 /// The dispatches the builder reads (the reader leaves the rest undecoded).
-pub(super) const USED_EVENTS: [&str; 29] = [
+pub(super) const USED_EVENTS: [&str; 30] = [
     "READY",
+    "READY_SUPPLEMENTAL",
     "GUILD_CREATE",
     "GUILD_UPDATE",
     "GUILD_DELETE",
@@ -286,6 +287,24 @@ impl World {
             if let (Some(channel), None | Some(0)) = (id_at(entry, "id"), channel_kind) {
                 let slot = self.read_states.entry((account, channel)).or_default();
                 merge(slot, entry);
+            }
+        }
+    }
+
+    /// READY_SUPPLEMENTAL: more members per guild (`merged_members`, aligned with `guilds`),
+    /// taken when READY's `users` named them.
+    fn supplemental(&mut self, d: &Value) {
+        let merged = list(d, "merged_members");
+        for (i, guild) in list(d, "guilds").iter().enumerate() {
+            let (Some(id), Some(members)) =
+                (id_at(guild, "id"), merged.get(i).and_then(Value::as_array))
+            else {
+                continue;
+            };
+            for member in members {
+                if id_at(member, "user_id").is_some_and(|user| self.users.contains_key(&user)) {
+                    self.member(id, member);
+                }
             }
         }
     }
@@ -522,6 +541,7 @@ impl World {
         let guild = id_at(d, "guild_id");
         match event {
             "READY" => self.ready(session, d),
+            "READY_SUPPLEMENTAL" => self.supplemental(d),
             "GUILD_CREATE" | "GUILD_UPDATE" => {
                 self.guild(d);
             }

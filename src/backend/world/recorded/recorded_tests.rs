@@ -411,6 +411,14 @@ fn a_user_ready_gives_guilds_merged_members_dms_and_relationships() {
     let world = built(vec![
         dispatch(1, 7, "READY", user_ready()),
         dispatch(
+            1,
+            7,
+            "READY_SUPPLEMENTAL",
+            json!({"guilds": [{"id": GUILD, "voice_states": []}],
+            "merged_members": [[{"user_id": CAROL, "roles": [], "nick": "in voice"},
+                                {"user_id": "100000000000000009", "roles": []}]]}),
+        ),
+        dispatch(
             2,
             7,
             "GUILD_MEMBER_LIST_UPDATE",
@@ -448,7 +456,15 @@ fn a_user_ready_gives_guilds_merged_members_dms_and_relationships() {
         .iter()
         .map(|m| m["user_id"].as_str().unwrap())
         .collect();
-    assert_eq!(members, [ALICE, BOT, CAROL, "100000000000000005"]);
+    assert_eq!(
+        members,
+        [ALICE, BOT, CAROL, "100000000000000005"],
+        "READY_SUPPLEMENTAL's unknown user is left out"
+    );
+    assert_eq!(
+        guild["members"][2]["nick"], "in voice",
+        "a member-list item without a nick keeps the earlier one"
+    );
     assert_eq!(
         guild["channels"][0]["permission_overwrites"][0]["id"],
         ALICE
