@@ -10,7 +10,10 @@ use super::{run_proxy, shutdown_signal, start_recorder, ProxyOptions, ProxyRunEr
 use crate::backend::gateway::Gateway;
 use crate::backend::routes::client::{self, ClientConfig};
 use crate::pipeline::backend::{BackendResponder, ADVERTISED_CDN, ADVERTISED_GATEWAY};
-use crate::pipeline::chain::{serve_chain, Fallback};
+use crate::pipeline::chain::{serve_chain, Fallback, ServeLinks};
+use crate::pipeline::identity::{
+    CallerLookup, Identity, IdentityConfig, LocalCaller, UpstreamToken,
+};
 use crate::pipeline::replay::ReplayOptions;
 use crate::store::Store;
 use crate::upstream::Upstream;
@@ -30,6 +33,8 @@ pub(crate) struct ServeProxyConfig {
     pub(crate) client: ClientConfig,
     /// When the backend's writes are acknowledged.
     pub(crate) durability: Durability,
+    /// `--upstream-token`: the real credential forwarded requests carry.
+    pub(crate) upstream_token: Option<UpstreamToken>,
 }
 
 /// Runs the proxy in front of `state`'s backend until `shutdown`; `on_ready` gets the bound
@@ -37,6 +42,7 @@ pub(crate) struct ServeProxyConfig {
 pub(crate) async fn run(
     config: ServeProxyConfig,
     state: crate::backend::AppState,
+    identity: Arc<Identity>,
     gateway: Gateway,
     on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -63,11 +69,14 @@ pub(crate) async fn run(
         let backend = BackendResponder::new(routers, gateway, max_body).recording(recorder.clone());
         let pipeline = serve_chain(
             backend,
-            config.fallback,
-            store,
-            config.replay.clone(),
-            upstream,
-            recorder.clone(),
+            ServeLinks {
+                fallback: config.fallback,
+                recordings: store,
+                replay: config.replay.clone(),
+                upstream,
+                recorder: recorder.clone(),
+                identity: Arc::clone(&identity),
+            },
         );
         Ok((pipeline, recorder))
     };
@@ -93,6 +102,11 @@ pub(crate) async fn run_with_proxy(
         )?
     );
     let recording = (!proxy_config.proxy.no_store).then(|| proxy_config.proxy.recordings.clone());
+    let identity = Arc::new(Identity::new(
+        local_callers(backend.state.clone()),
+        identity_config(&options, &proxy_config)?,
+    ));
+    let identity_lines = identity.banner_lines();
     let (gateway, app) = backend.start_gateway(&options);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -121,9 +135,13 @@ pub(crate) async fn run_with_proxy(
     let proxy_result = run(
         proxy_config,
         backend.state,
+        identity,
         gateway,
         |proxy, transparent| {
             print!("{}", proxy_banner(proxy, transparent, recording.as_deref()));
+            for line in &identity_lines {
+                println!("{line}");
+            }
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         },
@@ -134,6 +152,39 @@ pub(crate) async fn run_with_proxy(
     backend.store.flush()?;
     proxy_result?;
     Ok(())
+}
+
+/// Finds the local user behind a token the backend issued.
+fn local_callers(state: crate::backend::AppState) -> CallerLookup {
+    Arc::new(move |authorization: &str| {
+        crate::backend::extract::authenticate(&state, authorization)
+            .ok()
+            .map(|user| LocalCaller {
+                id: user.id.to_string(),
+                bot: user.bot,
+            })
+    })
+}
+
+/// `--upstream-token` and the fixture's per-user `upstream_token`s.
+fn identity_config(
+    options: &ServeOptions,
+    proxy: &ServeProxyConfig,
+) -> Result<IdentityConfig, ServeError> {
+    let mut config = IdentityConfig {
+        upstream_token: proxy.upstream_token.clone(),
+        ..IdentityConfig::default()
+    };
+    if let Some(fixture) = &options.fixture {
+        let tokens = crate::backend::world::fixture_upstream_tokens(fixture)?;
+        for (user_id, token) in tokens.0 {
+            // Checked by the same rule when the fixture was read; skipped if it changed since.
+            if let Ok(token) = UpstreamToken::new(&token) {
+                config.per_user.insert(user_id, token);
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// The proxy's part of `serve --listen`'s banner, ending with the one "Press Ctrl-C" line.

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::store::capture::{CapturedBody, ExchangeCapture, ExchangeEnd};
-use crate::store::records::{Header, ResponseRecord};
+use crate::store::records::{Header, ResponseRecord, Rewrite};
 
 /// The record the recorder made before it wrote captures directly: built field by field with
 /// the same redaction and decoding functions. The direct encoding must equal its postcard.
@@ -83,6 +83,15 @@ fn reference(id: u64, view: &CaptureView<'_>, options: &EncodeOptions) -> Exchan
         response,
         error: view.error.map(str::to_string),
         redactions,
+        rewrites: view
+            .rewrites
+            .iter()
+            .map(|(kind, from, to)| Rewrite {
+                kind: kind.into(),
+                from: from.into(),
+                to: to.into(),
+            })
+            .collect(),
     }
 }
 
@@ -109,6 +118,7 @@ struct Case<'a> {
     wait_us: Option<u64>,
     port: Option<u16>,
     error: Option<&'a str>,
+    rewrites: Vec<Rewrite>,
 }
 
 impl Case<'_> {
@@ -131,6 +141,7 @@ impl Case<'_> {
             host: "discord.com",
             port: self.port,
             error: self.error,
+            rewrites: &self.rewrites,
         })
     }
 }
@@ -170,6 +181,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: Some(300),
             port: None,
             error: None,
+            rewrites: Vec::new(),
         },
         Case {
             method: "GET",
@@ -190,6 +202,18 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: None,
             port: Some(8443),
             error: Some("client went away before the response body ended"),
+            rewrites: vec![
+                Rewrite {
+                    kind: "authorization".into(),
+                    from: "100000000000000001".into(),
+                    to: "upstream token".into(),
+                },
+                Rewrite {
+                    kind: "response-id".into(),
+                    from: "80351110224678912".into(),
+                    to: "100000000000000001".into(),
+                },
+            ],
         },
         Case {
             method: "GET",
@@ -212,6 +236,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: Some(u64::MAX - 1),
             port: None,
             error: None,
+            rewrites: Vec::new(),
         },
         Case {
             method: "CONNECT",
@@ -225,6 +250,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: None,
             port: None,
             error: Some("TLS: unknown CA"),
+            rewrites: Vec::new(),
         },
         Case {
             method: "POST",
@@ -244,6 +270,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: Some(0),
             port: None,
             error: None,
+            rewrites: Vec::new(),
         },
     ]
 }
@@ -431,6 +458,7 @@ proptest! {
             wait_us: wait,
             port: None,
             error: None,
+            rewrites: Vec::new(),
         };
         check(&case, id, keep);
     }

@@ -119,6 +119,7 @@ impl CapturedExchange {
             host: &self.host,
             port: None,
             error: self.error.as_deref(),
+            rewrites: &[],
         })
     }
 }

@@ -54,6 +54,10 @@ pub(super) struct FixtureUser {
     pub system: bool,
     #[serde(default)]
     pub token: Option<String>,
+    /// A real Discord credential forwarded requests of this user carry (`serve --listen`);
+    /// kept in memory only, never written to the data directory or a recording.
+    #[serde(default)]
+    pub upstream_token: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]

@@ -11,10 +11,12 @@ mod fixture;
 mod guild_extras;
 mod guilds;
 mod plan;
+mod upstream_tokens;
 mod users;
 mod write;
 
 pub(crate) use demo::create_demo_world;
+pub(crate) use upstream_tokens::{fixture_upstream_tokens, UpstreamTokens};
 
 /// Why a fixture was refused (nothing was written).
 #[derive(Debug, thiserror::Error)]
