@@ -211,6 +211,11 @@ impl RecordProxy {
         reply
     }
 
+    /// curl through `record`, whatever the fake answers.
+    pub fn curl_any(&self, url: &str, extra: &[&str]) -> Reply {
+        curl_via(&self.0.proxy_url(), &self.0.ca_pem, url, extra)
+    }
+
     /// Stops with SIGTERM (record flushes) and waits.
     pub fn stop(self) {
         let (stopped, log) = self.0.stop_gracefully();
