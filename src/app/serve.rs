@@ -138,10 +138,10 @@ pub(crate) async fn run_with_proxy(
         identity,
         gateway,
         |proxy, transparent| {
-            print!("{}", proxy_banner(proxy, transparent, recording.as_deref()));
-            for line in &identity_lines {
-                println!("{line}");
-            }
+            print!(
+                "{}",
+                proxy_banner(proxy, transparent, recording.as_deref(), &identity_lines)
+            );
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         },
@@ -192,6 +192,7 @@ pub(crate) fn proxy_banner(
     proxy: SocketAddr,
     transparent: Option<SocketAddr>,
     recording: Option<&std::path::Path>,
+    identity: &[String],
 ) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -235,6 +236,9 @@ pub(crate) fn proxy_banner(
             let _ = writeln!(out, "  not recording (--no-store)");
         }
     }
+    for line in identity {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     out
 }
@@ -247,7 +251,17 @@ mod tests {
     fn the_proxy_banner_names_the_proxy_and_recording_and_says_ctrl_c_once() {
         let proxy: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let tls: SocketAddr = "127.0.0.1:8443".parse().unwrap();
-        let text = proxy_banner(proxy, Some(tls), Some(std::path::Path::new("rec")));
+        let identity = vec!["  identity: one self".to_string()];
+        let text = proxy_banner(
+            proxy,
+            Some(tls),
+            Some(std::path::Path::new("rec")),
+            &identity,
+        );
+        assert!(
+            text.contains("  identity: one self\nPress Ctrl-C"),
+            "{text}"
+        );
         assert!(text.contains("proxy:    http://127.0.0.1:8080"), "{text}");
         assert!(text.contains("transparent TLS on 127.0.0.1:8443"), "{text}");
         assert!(
@@ -258,7 +272,7 @@ mod tests {
         assert!(text.contains("into rec"), "{text}");
         assert_eq!(text.matches("Press Ctrl-C").count(), 1, "{text}");
         assert!(text.ends_with("Press Ctrl-C to stop.\n"), "{text}");
-        let quiet = proxy_banner(proxy, None, None);
+        let quiet = proxy_banner(proxy, None, None, &[]);
         assert!(quiet.contains("not recording (--no-store)"), "{quiet}");
         assert!(!quiet.contains("transparent"), "{quiet}");
     }
