@@ -334,22 +334,11 @@ async fn handle(
         return Ok(gateway_upgrade(&mut req, &query, seen, host));
     }
     let method = req.method().to_string();
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string());
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    seen.lock().unwrap().push(Seen {
-        method: method.clone(),
-        path: path.clone(),
-        authorization,
-        body: String::from_utf8_lossy(&body).to_string(),
-    });
+    let (head, body) = req.into_parts();
+    let body = read_body(body).await;
+    if let Some(response) = identity_routes(&seen, &head, &body) {
+        return Ok(response);
+    }
     let messages_path = format!("/api/v9/channels/{CHANNEL_ID}/messages");
     let response = match (method.as_str(), path.as_str()) {
         ("GET", "/api/v9/users/@me") => json_response(
@@ -392,18 +381,6 @@ async fn handle(
                 200,
                 json!([{"id": "1400000000000000001", "guild_id": guild_id, "user_id": "80351110224678912", "ended": false}]),
             )
-        }
-        (_, p) if p.starts_with("/api/v9/users/") && p.ends_with("/identity-probe") => {
-            // Which user was asked for, and the stand-in's own id in a few places.
-            let asked = p.split('/').nth(4).unwrap_or_default();
-            json_response(
-                200,
-                json!({"asked": asked, "user_id": REAL_USER_ID, "owner": {"id": REAL_USER_ID},
-                    "friends": [OTHER_USER_ID], "body": String::from_utf8_lossy(&body)}),
-            )
-        }
-        ("GET", p) if p.ends_with("/unauthorized-probe") => {
-            json_response(401, json!({"message": "401: Unauthorized", "code": 0}))
         }
         ("GET", "/api/v9/users/@me/affinities/guilds")
         | ("GET", "/api/v9/users/@me/activities/statistics/applications") => {
@@ -457,6 +434,43 @@ async fn handle(
         _ => json_response(404, json!({"message": "404: Not Found", "code": 0})),
     };
     Ok(response)
+}
+
+/// A request body whole (empty if it failed).
+async fn read_body(body: Incoming) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
+/// Notes what arrived (see [`FakeDiscord::seen`]) and answers the identity tests' routes: a
+/// probe naming the user asked for and the stand-in's own id, and a route answering 401.
+fn identity_routes(
+    seen: &SeenLog,
+    head: &http::request::Parts,
+    body: &Bytes,
+) -> Option<Response<FakeBody>> {
+    let path = head.uri.path();
+    seen.lock().unwrap().push(Seen {
+        method: head.method.to_string(),
+        path: path.to_string(),
+        authorization: head
+            .headers
+            .get("authorization")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string()),
+        body: String::from_utf8_lossy(body).to_string(),
+    });
+    if path.starts_with("/api/v9/users/") && path.ends_with("/identity-probe") {
+        let asked = path.split('/').nth(4).unwrap_or_default();
+        return Some(json_response(
+            200,
+            json!({"asked": asked, "user_id": REAL_USER_ID, "owner": {"id": REAL_USER_ID},
+                "friends": [OTHER_USER_ID], "body": String::from_utf8_lossy(body)}),
+        ));
+    }
+    path.ends_with("/unauthorized-probe")
+        .then(|| json_response(401, json!({"message": "401: Unauthorized", "code": 0})))
 }
 
 fn gateway_upgrade(

@@ -16,7 +16,7 @@ mod users;
 mod write;
 
 pub(crate) use demo::create_demo_world;
-pub(crate) use upstream_tokens::{fixture_upstream_tokens, UpstreamTokens};
+pub(crate) use upstream_tokens::fixture_upstream_tokens;
 
 /// Why a fixture was refused (nothing was written).
 #[derive(Debug, thiserror::Error)]
