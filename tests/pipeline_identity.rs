@@ -271,6 +271,36 @@ fn with_an_upstream_token_forwarded_requests_carry_it_and_the_real_id_reads_as_t
     );
 }
 
+#[test]
+fn a_fixture_users_own_upstream_token_is_theirs_alone_and_stored_nowhere() {
+    const ALICE_REAL: &str = "alice-real-account-token.secret";
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let mut world = fixture();
+    world["users"][0]["upstream_token"] = json!(ALICE_REAL);
+    let serve = ServeProxy::start_with_fixture(dir.path(), &world, &forward_args(&fake, &[]));
+    let probe = "https://discord.com/api/v9/users/@me/identity-probe";
+    let as_alice = serve.curl(probe, &alice());
+    let as_bot = serve.curl(probe, &["-H", &format!("Authorization: Bot {BOT_TOKEN}")]);
+    let banner = serve.stdout();
+    let log = serve.stop();
+    assert_eq!(as_alice.json()["user_id"], ALICE_ID, "{as_alice:?}\n{log}");
+    // The bot has no upstream token: its request went bare, and nothing was swapped.
+    assert_eq!(as_bot.json()["user_id"], REAL_USER_ID, "{as_bot:?}");
+    let seen = fake.seen();
+    assert_no_local_token_reached(&seen);
+    let probes = probes(&seen);
+    assert_eq!(probes[0].authorization.as_deref(), Some(ALICE_REAL));
+    assert_eq!(probes[1].authorization, None);
+    assert!(
+        banner.contains("the fixture's upstream_token (1 users), else no Authorization"),
+        "{banner}"
+    );
+    assert!(!banner.contains(ALICE_REAL) && !log.contains(ALICE_REAL));
+    assert_not_in_files(&dir.path().join("recordings"), ALICE_REAL);
+    assert_not_in_files(&dir.path().join("data"), ALICE_REAL);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relayed_gateway_identify_carries_the_upstream_token() {
     use futures::{SinkExt, StreamExt};

@@ -60,8 +60,13 @@ impl ServeProxy {
     /// Starts serve with the proxy in `dir` (which holds `ca/`), recordings in
     /// `dir/recordings`, and `extra` arguments (fallback, upstream options).
     pub fn start(dir: &Path, extra: &[String]) -> ServeProxy {
+        ServeProxy::start_with_fixture(dir, &fixture(), extra)
+    }
+
+    /// [`ServeProxy::start`] on another fixture.
+    pub fn start_with_fixture(dir: &Path, fixture: &Value, extra: &[String]) -> ServeProxy {
         let fixture_path = dir.join("fixture.json");
-        std::fs::write(&fixture_path, fixture().to_string()).unwrap();
+        std::fs::write(&fixture_path, fixture.to_string()).unwrap();
         let stderr_log = dir.join(format!("serve-{}.log", extra.len()));
         let mut child = Command::new(BIN)
             .arg("--ca-dir")
