@@ -293,7 +293,9 @@ fn a_fixture_users_own_upstream_token_is_theirs_alone_and_stored_nowhere() {
     assert_eq!(probes[0].authorization.as_deref(), Some(ALICE_REAL));
     assert_eq!(probes[1].authorization, None);
     assert!(
-        banner.contains("the fixture's upstream_token (1 users), else no Authorization"),
+        banner.contains(
+            "the fixture's upstream_token (1 of its users have one), else no Authorization"
+        ),
         "{banner}"
     );
     assert!(!banner.contains(ALICE_REAL) && !log.contains(ALICE_REAL));

@@ -227,9 +227,9 @@ impl Identity {
         let mut lines = vec!["  identity: tokens serve issued never go upstream;".to_string()];
         lines.push(match (&self.config.upstream_token, self.config.per_user.len()) {
             (Some(_), 0) => "            forwarded requests carry --upstream-token instead".into(),
-            (Some(_), n) => format!("            forwarded requests carry the fixture's upstream_token ({n} users), else --upstream-token"),
+            (Some(_), n) => format!("            forwarded requests carry the fixture's upstream_token ({n} of its users have one), else --upstream-token"),
             (None, 0) => "            no --upstream-token: forwarded requests go without Authorization".into(),
-            (None, n) => format!("            forwarded requests carry the fixture's upstream_token ({n} users), else no Authorization"),
+            (None, n) => format!("            forwarded requests carry the fixture's upstream_token ({n} of its users have one), else no Authorization"),
         });
         lines.push(
             "            the real account's id reads as yours in forwarded and replayed answers (rewrites are recorded)"

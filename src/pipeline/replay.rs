@@ -73,9 +73,9 @@ pub struct ReplayResponder {
     candidates: Mutex<HashMap<String, RouteCandidates>>,
     /// The identity rules: whose id a replayed body gets.
     identity: Option<Arc<Identity>>,
-    /// The recorded account's id, with the number of exchanges stored when it was looked up
-    /// (looked up again once more were recorded, while it is still unknown).
-    account: Mutex<Option<(usize, Option<String>)>>,
+    /// The recorded account's id, with the next exchange id when it was looked up (looked up
+    /// again once more was recorded, while it is still unknown).
+    account: Mutex<Option<(u64, Option<String>)>>,
 }
 
 /// The matching facts of one route's recordings, oldest first.
@@ -195,7 +195,7 @@ impl ReplayResponder {
     /// The recorded account's id (see [`Store::recorded_account`]), looked up once and again
     /// only while unknown and after more was recorded.
     fn recorded_account(&self) -> Option<String> {
-        let stored = self.store.exchange_count();
+        let stored = self.store.next_exchange_id();
         let mut cached = self.account.lock().ok()?;
         match &*cached {
             Some((_, Some(id))) => return Some(id.clone()),

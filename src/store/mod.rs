@@ -285,6 +285,12 @@ impl Store {
             })
     }
 
+    /// The id the next stored exchange gets: grows whenever something is recorded (cheap,
+    /// unlike [`Store::exchange_count`], which reads every record).
+    pub fn next_exchange_id(&self) -> u64 {
+        self.next_exchange.load(Ordering::Relaxed)
+    }
+
     /// Number of exchanges stored.
     pub fn exchange_count(&self) -> usize {
         self.exchanges
