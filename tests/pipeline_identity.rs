@@ -157,7 +157,7 @@ fn with_an_upstream_token_forwarded_requests_carry_it_and_the_real_id_reads_as_t
         &forward_args(&fake, &["--upstream-token", REAL_TOKEN]),
     );
     let by_id = serve.curl(
-        &format!("https://discord.com/api/v9/users/{ALICE_ID}/identity-probe"),
+        &format!("https://discord.com/api/v9/users/{ALICE_ID}/identity-probe?with={ALICE_ID}&n=1"),
         &alice(),
     );
     let body =
@@ -196,11 +196,12 @@ fn with_an_upstream_token_forwarded_requests_carry_it_and_the_real_id_reads_as_t
             "{probe:?}"
         );
     }
-    // The local id went upstream as the real one, in the path and in the JSON body.
+    // The local id went upstream as the real one, in the path, query and JSON body.
     assert_eq!(
         probes[0].path,
         format!("/api/v9/users/{REAL_USER_ID}/identity-probe")
     );
+    assert_eq!(probes[0].query, format!("with={REAL_USER_ID}&n=1"));
     let sent: serde_json::Value = serde_json::from_str(&probes[1].body).unwrap();
     assert_eq!(sent["recipient_id"], REAL_USER_ID, "{sent}");
     assert_eq!(sent["note"], format!("{ALICE_ID} stays"));

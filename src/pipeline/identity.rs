@@ -306,6 +306,22 @@ pub fn swap_path_segments(path: &str, from: &str, to: &str) -> Option<String> {
     found.then(|| swapped.join("/"))
 }
 
+/// `query` with every parameter value equal to `from` replaced by `to`, if there was one.
+pub fn swap_query_values(query: &str, from: &str, to: &str) -> Option<String> {
+    let mut found = false;
+    let swapped: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if value == from => {
+                found = true;
+                format!("{name}={to}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    found.then(|| swapped.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,5 +441,10 @@ mod tests {
             Some(format!("/api/v9/users/{REAL}/profile"))
         );
         assert_eq!(swap_path_segments("/api/v9/users/@me", LOCAL, REAL), None);
+        assert_eq!(
+            swap_query_values(&format!("limit=5&user_id={LOCAL}&x={LOCAL}0"), LOCAL, REAL),
+            Some(format!("limit=5&user_id={REAL}&x={LOCAL}0"))
+        );
+        assert_eq!(swap_query_values("limit=5", LOCAL, REAL), None);
     }
 }

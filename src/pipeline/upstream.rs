@@ -193,19 +193,7 @@ impl UpstreamResponder {
             local: caller.id,
             real,
         };
-        let mut swapped = false;
-        if let Some(path) = identity::swap_path_segments(parts.uri.path(), &swap.local, &swap.real)
-        {
-            let query = parts
-                .uri
-                .query()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default();
-            if let Ok(uri) = format!("{path}{query}").parse() {
-                parts.uri = uri;
-                swapped = true;
-            }
-        }
+        let mut swapped = swap_in_uri(&mut parts.uri, &swap);
         let body = if is_plain_json(&parts.headers) {
             match read_within(body, MAX_SWAPPED_BODY).await {
                 Ok(bytes) => {
@@ -298,6 +286,30 @@ impl UpstreamResponder {
         }
         identity.remember_real_id(key, id.clone());
         id
+    }
+}
+
+/// Swaps the local id for the real one in the path segments and query values of `uri`;
+/// whether anything changed.
+fn swap_in_uri(uri: &mut Uri, swap: &IdSwap) -> bool {
+    let path = identity::swap_path_segments(uri.path(), &swap.local, &swap.real);
+    let query = uri
+        .query()
+        .and_then(|q| identity::swap_query_values(q, &swap.local, &swap.real));
+    if path.is_none() && query.is_none() {
+        return false;
+    }
+    let path = path.unwrap_or_else(|| uri.path().to_string());
+    let query = query
+        .or_else(|| uri.query().map(str::to_string))
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    match format!("{path}{query}").parse() {
+        Ok(swapped) => {
+            *uri = swapped;
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -60,6 +60,8 @@ pub struct Seen {
     pub method: String,
     /// Path (for gateway messages the upgrade's host).
     pub path: String,
+    /// Query string (empty when none).
+    pub query: String,
     /// The `Authorization` header (for gateway messages the token).
     pub authorization: Option<String>,
     /// The request body as text.
@@ -455,6 +457,7 @@ fn identity_routes(
     seen.lock().unwrap().push(Seen {
         method: head.method.to_string(),
         path: path.to_string(),
+        query: head.uri.query().unwrap_or_default().to_string(),
         authorization: head
             .headers
             .get("authorization")
@@ -584,6 +587,7 @@ where
             seen.lock().unwrap().push(Seen {
                 method: if op == 2 { "IDENTIFY" } else { "RESUME" }.into(),
                 path: host.clone(),
+                query: String::new(),
                 authorization: payload["d"]["token"].as_str().map(str::to_string),
                 body: String::new(),
             });
