@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The ports the README's runnable blocks use; each is swapped for a free one per run.
-const DOC_PORTS: &[u16] = &[3000, 7878, 8080, 8443, 8444];
+const DOC_PORTS: &[u16] = &[3000, 7878, 8080, 8081, 8443];
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(120);
 const PORT_TIMEOUT: Duration = Duration::from_secs(60);
 
