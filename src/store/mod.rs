@@ -105,6 +105,24 @@ pub struct Store {
     _watermark: watermark::Keeper,
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self._watermark.halted() {
+            // sled flushes when the last handle of a tree drops, and after an I/O error that
+            // flush never returns: leave these handles to the process's exit instead.
+            std::mem::forget(self.db.clone());
+            for tree in [
+                &self.exchanges,
+                &self.route_index,
+                &self.sessions,
+                &self.frames,
+            ] {
+                std::mem::forget(tree.clone());
+            }
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -161,6 +179,11 @@ impl Store {
             next_session: AtomicU64::new(next_session),
             _watermark: keeper,
         })
+    }
+
+    /// Set once a write failed for good: stops the integrity mark (whose flush would hang).
+    pub(crate) fn write_failure_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self._watermark.halt_handle()
     }
 
     /// Where the database lives.

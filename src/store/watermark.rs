@@ -8,7 +8,8 @@
 //! that was on disk. A crash between the flush and the file write leaves the file behind the
 //! database, never ahead, so `kill -9` never trips the check.
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// The file beside the database holding the last generation known to be on disk.
@@ -105,43 +106,75 @@ fn write_file(dir: &Path, generation: u64) -> std::io::Result<()> {
 /// Advances the mark of an open database about once a second, and once more when dropped.
 pub struct Keeper {
     stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    finished: std::sync::Mutex<mpsc::Receiver<()>>,
+    halted: Arc<AtomicBool>,
 }
 
 impl Keeper {
     /// Starts keeping the mark of `db`, opened from `dir`.
     pub fn start(db: sled::Db, dir: PathBuf) -> Keeper {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
+        let (finish, finished) = mpsc::channel::<()>();
+        let halted = Arc::new(AtomicBool::new(false));
+        let halt = Arc::clone(&halted);
+        let shown = dir.display().to_string();
+        let spawned = std::thread::Builder::new()
             .name("watermark".into())
-            .spawn(move || loop {
-                let last = matches!(
-                    stopped.recv_timeout(EVERY),
-                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected)
-                );
-                if let Err(e) = advance(&db, &dir) {
-                    tracing::warn!(
-                        "cannot advance the integrity mark of {}: {e}",
-                        dir.display()
+            .spawn(move || {
+                loop {
+                    let last = matches!(
+                        stopped.recv_timeout(EVERY),
+                        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected)
                     );
+                    if halt.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Err(e) = advance(&db, &dir) {
+                        // Said once: a full disk would repeat it every second. The last good
+                        // mark stays valid (the database only grows past it).
+                        tracing::warn!(
+                            "cannot advance the integrity mark of {}: {e}",
+                            dir.display()
+                        );
+                        break;
+                    }
+                    if last {
+                        break;
+                    }
                 }
-                if last {
-                    return;
-                }
-            })
-            .ok();
+                // Released before saying so: whoever waits may reopen the database next.
+                drop(db);
+                let _ = finish.send(());
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("no integrity mark for {shown}: {e}");
+        }
         Keeper {
             stop: Some(stop),
-            thread,
+            finished: std::sync::Mutex::new(finished),
+            halted,
         }
+    }
+
+    /// Whether a writer reported a failed write.
+    pub fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
+    /// A flag that stops this keeper from elsewhere: set by a writer that saw a write fail,
+    /// since sled's flush never returns after an I/O error. The last mark written stays valid.
+    pub fn halt_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.halted)
     }
 }
 
 impl Drop for Keeper {
+    /// Takes the final mark, waiting a bounded time: a flush stuck on a failed disk must not
+    /// hold up shutdown.
     fn drop(&mut self) {
         drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Ok(finished) = self.finished.lock() {
+            let _ = finished.recv_timeout(Duration::from_secs(5));
         }
     }
 }
