@@ -782,6 +782,8 @@ pub struct Store {
     pub extra: ExtraTables,
     /// The official client's per-account state (relationships, read states, settings...).
     pub account: AccountTables,
+    /// Keeps the integrity mark of an on-disk database (none for a temporary one).
+    watermark: Option<Arc<crate::store::watermark::Keeper>>,
 }
 
 impl Store {
@@ -803,7 +805,7 @@ impl Store {
                 }
                 sled::Error::Corruption { .. } => StoreError::Damaged {
                     path: dir.display().to_string(),
-                    reason: source.to_string(),
+                    reason: "the storage engine found corrupted data in it".to_string(),
                 },
                 _ => StoreError::Open {
                     path: dir.display().to_string(),
@@ -811,7 +813,14 @@ impl Store {
                 },
             })?;
         crate::store::private::tighten_files(dir)?;
-        Self::from_db(db)
+        crate::store::watermark::check(&db, dir).map_err(|err| StoreError::Damaged {
+            path: dir.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        let keeper = crate::store::watermark::Keeper::start(db.clone(), dir.to_path_buf());
+        let mut store = Self::from_db(db)?;
+        store.watermark = Some(Arc::new(keeper));
+        Ok(store)
     }
 
     /// A throwaway in-memory-backed database (unit tests, coverage probing).
@@ -867,6 +876,7 @@ impl Store {
             account: AccountTables::open(&db)?,
             meta,
             db,
+            watermark: None,
         })
     }
 
