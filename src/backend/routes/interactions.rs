@@ -4,12 +4,18 @@
 //!
 //! `POST /_mitm/interactions` is not a Discord route: real interactions are made by the Discord
 //! client. Authenticated as the invoking user, it takes `{"application_id", "channel_id",
-//! "type": 2|3|4, "name" | "command_id", "command_type", "options", "target_id"}` (commands,
-//! autocomplete) or `{"type": 3, "message_id", "custom_id", "component_type", "values"}`
-//! (component clicks), publishes INTERACTION_CREATE to the application's bot and answers the
-//! interaction payload, token included.
+//! "type": 2|3|4|5, "name" | "command_id", "command_type", "options", "target_id"}` (commands,
+//! autocomplete), `{"type": 3, "message_id", "custom_id", "component_type", "values"}`
+//! (component clicks) or `{"type": 5, "custom_id", "components"}` (submitting a modal the
+//! application opened for this user), publishes INTERACTION_CREATE to the application's bot
+//! and answers the interaction payload, token included. With `?wait=true` it answers instead,
+//! once the bot has answered or the 3-second deadline has passed, what
+//! `GET /_mitm/interactions/{id}` answers: the interaction's status
+//! (`pending`/`responded`/`deferred`/`failed`) and the messages answering it.
+use std::time::{Duration, Instant};
+
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,13 +28,14 @@ use crate::backend::model::{Application, ApplicationCommand, Interaction, User};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::interactions::*;
-use crate::backend::snowflake::Snowflake;
+use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 
 /// Routes of this family (the webhook half lives under `webhooks.rs`'s paths).
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/_mitm/interactions", post(invoke))
+        .route("/_mitm/interactions/{interaction_id}", get(inspect))
         .route(
             "/interactions/{interaction_id}/{interaction_token}/callback",
             post(callback),
@@ -50,6 +57,13 @@ struct InvokeBody {
     custom_id: Option<String>,
     component_type: Option<u8>,
     values: Option<Vec<String>>,
+    components: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InvokeQuery {
+    wait: bool,
 }
 
 /// Finds the command a user invokes: by id or by name (and type), guild commands first.
@@ -191,6 +205,7 @@ fn payload(
 async fn invoke(
     State(state): State<AppState>,
     auth: Auth,
+    Q(query): Q<InvokeQuery>,
     Body(body): Body<InvokeBody>,
 ) -> ApiResult {
     if auth.user.bot {
@@ -213,11 +228,12 @@ async fn invoke(
             let (data, message_id) = component_data(&state, &app, &body)?;
             (data, Some(message_id))
         }
+        MODAL_SUBMIT => modal_data(&state, &app, auth.id(), &body)?,
         _ => {
             return Err(ApiError::invalid_field(
                 "type",
                 "BASE_TYPE_CHOICES",
-                "Value must be one of {2, 3, 4}.",
+                "Value must be one of {2, 3, 4, 5}.",
             ))
         }
     };
@@ -237,6 +253,8 @@ async fn invoke(
         response_type: None,
         original_message_id: None,
         followup_ids: Vec::new(),
+        created_ms: now_ms(),
+        response_data: None,
     };
     state.store.interactions.put(id, &interaction)?;
     state.store.interaction_tokens.put(&token, id)?;
@@ -247,7 +265,88 @@ async fn invoke(
         0,
         data.clone(),
     ));
-    Ok(ok(data))
+    if !query.wait {
+        return Ok(ok(data));
+    }
+    let answered = wait_for_answer(&state, id).await?;
+    Ok(ok(describe(&state, &answered)?))
+}
+
+/// Polls the interaction until the bot has answered it or its 3 seconds are over (bounded in
+/// real time too, so a stopped test clock cannot hold the hook forever).
+async fn wait_for_answer(state: &AppState, id: Snowflake) -> Result<Interaction, ApiError> {
+    let give_up = Instant::now() + Duration::from_millis(RESPONSE_DEADLINE_MS + 500);
+    loop {
+        let current = state
+            .store
+            .interactions
+            .get(id)?
+            .ok_or(ApiError::NotFound(Unknown::Interaction))?;
+        if status(&current) != Status::Pending || Instant::now() >= give_up {
+            return Ok(current);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `GET /_mitm/interactions/{id}` (not a Discord route): the interaction's status and answer,
+/// for its invoker or the application's bot.
+async fn inspect(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(interaction_id): Ids<Snowflake>,
+) -> ApiResult {
+    let interaction = state
+        .store
+        .interactions
+        .get(interaction_id)?
+        .ok_or(ApiError::NotFound(Unknown::Interaction))?;
+    let app = state.application(interaction.application_id)?;
+    if auth.id() != interaction.user_id && auth.id() != app.bot_id {
+        return Err(ApiError::NotFound(Unknown::Interaction));
+    }
+    Ok(ok(describe(&state, &interaction)?))
+}
+
+/// The `data` of a modal submit, and the message of the component that opened it: the
+/// application must have opened a modal of that `custom_id` for this user (callback 9) within
+/// the interaction token's lifetime.
+fn modal_data(
+    state: &AppState,
+    app: &Application,
+    user_id: Snowflake,
+    body: &InvokeBody,
+) -> Result<(Value, Option<Snowflake>), ApiError> {
+    let mut checks = Validator::default();
+    checks.required("custom_id", body.custom_id.as_ref());
+    checks.length("custom_id", body.custom_id.as_deref(), 1, 100);
+    checks.required("components", body.components.as_ref());
+    checks.finish()?;
+    let opener = state
+        .store
+        .interactions
+        .all()?
+        .into_iter()
+        .filter(|i| {
+            i.application_id == app.id
+                && i.user_id == user_id
+                && i.response_type == Some(MODAL)
+                && !expired(i)
+                && i.response_data
+                    .as_ref()
+                    .and_then(|d| d["custom_id"].as_str())
+                    == body.custom_id.as_deref()
+        })
+        .max_by_key(|i| i.id)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "custom_id",
+                "INTERACTION_MODAL_NOT_OPEN",
+                "The application opened no modal with this custom_id for this user",
+            )
+        })?;
+    let data = json!({"custom_id": body.custom_id, "components": body.components});
+    Ok((data, opener.message_id))
 }
 
 /// The `data` of a command or autocomplete interaction: the command found and allowed for the
@@ -292,6 +391,18 @@ fn command_data(
                 let user = state.store.user(target).or_unknown(Unknown::User)?;
                 data["target_id"] = json!(target);
                 data["resolved"] = json!({"users": {target.to_string(): render::user(&user)}});
+                if let Some(member) = guild_id
+                    .map(|g| state.store.member(g, target))
+                    .transpose()?
+                    .flatten()
+                {
+                    // Resolved members leave out `user` (it is under `users`).
+                    let mut member = render::member(&state.store, &member)?;
+                    if let Some(object) = member.as_object_mut() {
+                        object.remove("user");
+                    }
+                    data["resolved"]["members"] = json!({target.to_string(): member});
+                }
             }
             Some(target) => {
                 let message = state
@@ -398,6 +509,10 @@ async fn callback(
                 40060,
                 "Interaction has already been acknowledged.",
             ));
+        }
+        if status(&interaction) == Status::Failed {
+            // Past the 3 seconds the user was shown "This interaction failed".
+            return Err(ApiError::NotFound(Unknown::Interaction));
         }
         if !(1..=9).contains(&body.kind) || body.kind == 2 || body.kind == 3 {
             return Err(ApiError::invalid_field(

@@ -12,6 +12,7 @@ use crate::backend::extract::{Auth, Ids, InChannel, InGuild};
 use crate::backend::model::{channel_type, Channel, Message};
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::publish::EPHEMERAL;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -359,7 +360,9 @@ async fn search_messages(
     let mut hits = Vec::new();
     for channel in &readable {
         for message in state.store.messages.values(channel.id)? {
-            if filter.matches(&state, &message)? {
+            // Ephemeral interaction responses are not channel history.
+            let ephemeral = message.flags & EPHEMERAL != 0;
+            if !ephemeral && filter.matches(&state, &message)? {
                 hits.push(message);
             }
         }

@@ -31,13 +31,105 @@ pub(crate) const UPDATE_MESSAGE: u8 = 7;
 pub(crate) const AUTOCOMPLETE_RESULT: u8 = 8;
 pub(crate) const MODAL: u8 = 9;
 /// Message flags.
-pub(crate) const EPHEMERAL: u64 = 1 << 6;
+pub(crate) use super::publish::EPHEMERAL;
 pub(crate) const LOADING: u64 = 1 << 7;
 /// How long an interaction token stays valid (Discord: 15 minutes).
 pub(crate) const TOKEN_LIFETIME_MS: u64 = 15 * 60 * 1000;
 
+/// How long the application has for its initial response (Discord: 3 seconds); past it the
+/// user sees "This interaction failed" and the callback answers 10062.
+pub(crate) const RESPONSE_DEADLINE_MS: u64 = 3000;
+
+/// When the interaction was created (Unix ms, on the backend's clock).
+pub(crate) fn created_ms(interaction: &Interaction) -> u64 {
+    if interaction.created_ms == 0 {
+        interaction.id.timestamp_ms()
+    } else {
+        interaction.created_ms
+    }
+}
+
+/// Whether the interaction's token has outlived its 15 minutes.
 pub(crate) fn expired(interaction: &Interaction) -> bool {
-    now_ms().saturating_sub(interaction.id.timestamp_ms()) > TOKEN_LIFETIME_MS
+    now_ms().saturating_sub(created_ms(interaction)) > TOKEN_LIFETIME_MS
+}
+
+/// Where an interaction stands, as the invoking user's client shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Not answered yet, and the 3 seconds are not over.
+    Pending,
+    /// Answered with a message, an update, autocomplete choices or a modal.
+    Responded,
+    /// Answered with a deferral (callback 5 or 6); the answer follows by webhook.
+    Deferred,
+    /// Not answered within 3 seconds: the user sees "This interaction failed".
+    Failed,
+}
+
+impl Status {
+    /// The name `GET /_mitm/interactions/{id}` answers.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Responded => "responded",
+            Status::Deferred => "deferred",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// The interaction's status now.
+pub(crate) fn status(interaction: &Interaction) -> Status {
+    match interaction.response_type {
+        Some(DEFERRED_CHANNEL_MESSAGE | DEFERRED_UPDATE_MESSAGE) => Status::Deferred,
+        Some(_) => Status::Responded,
+        None if now_ms().saturating_sub(created_ms(interaction)) > RESPONSE_DEADLINE_MS => {
+            Status::Failed
+        }
+        None => Status::Pending,
+    }
+}
+
+/// What a test sees of an interaction: its status, deadlines, and the messages answering it
+/// (the `@original` response and the followups, as stored now).
+pub(crate) fn describe(state: &AppState, interaction: &Interaction) -> Result<Value, ApiError> {
+    let render_stored = |id: Snowflake| -> Result<Option<Value>, ApiError> {
+        match state.store.message(interaction.channel_id, id)? {
+            Some(message) => Ok(Some(render_response(state, interaction, &message)?)),
+            None => Ok(None),
+        }
+    };
+    let original = match interaction.original_message_id {
+        Some(id) => render_stored(id)?,
+        None => None,
+    };
+    let mut followups = Vec::new();
+    for id in &interaction.followup_ids {
+        if let Some(message) = render_stored(*id)? {
+            followups.push(message);
+        }
+    }
+    let created = created_ms(interaction);
+    Ok(json!({
+        "id": interaction.id,
+        "application_id": interaction.application_id,
+        "type": interaction.kind,
+        "token": interaction.token,
+        "guild_id": interaction.guild_id,
+        "channel_id": interaction.channel_id,
+        "user_id": interaction.user_id,
+        "message_id": interaction.message_id,
+        "data": interaction.data,
+        "status": status(interaction).as_str(),
+        "response_type": interaction.response_type,
+        "response_data": interaction.response_data,
+        "original": original,
+        "followups": followups,
+        "created_ms": created,
+        "deadline_ms": created + RESPONSE_DEADLINE_MS,
+        "token_expires_ms": created + TOKEN_LIFETIME_MS,
+    }))
 }
 
 /// The interaction a `/webhooks/{application_id}/{token}` path names, if the token is an
@@ -132,7 +224,7 @@ pub(crate) fn render_response(
 }
 
 /// Creates a message on behalf of the application (a response or a followup). Ephemeral
-/// messages are stored but dispatched to no bot, as on Discord.
+/// messages are stored but dispatched only to the invoking user, as on Discord.
 fn create_response_message(
     state: &AppState,
     interaction: &Interaction,
@@ -214,9 +306,8 @@ fn create_response_message(
     };
     state.store.put_message(&message)?;
     let rendered = render_response(state, interaction, &message)?;
-    if flags & EPHEMERAL == 0 {
-        publish_message(state, "MESSAGE_CREATE", &access, &message, rendered.clone())?;
-    }
+    // Ephemeral responses reach only the invoker's sessions (publish_message routes them).
+    publish_message(state, "MESSAGE_CREATE", &access, &message, rendered.clone())?;
     Ok((rendered, message))
 }
 
@@ -351,8 +442,16 @@ pub(crate) fn respond(
         DEFERRED_UPDATE_MESSAGE => {
             interaction.original_message_id = interaction.message_id;
         }
-        AUTOCOMPLETE_RESULT => check_autocomplete(&data.unwrap_or(Value::Null))?,
-        MODAL => check_modal(&data.unwrap_or(Value::Null))?,
+        AUTOCOMPLETE_RESULT => {
+            let data = data.unwrap_or(Value::Null);
+            check_autocomplete(&data)?;
+            interaction.response_data = Some(data);
+        }
+        MODAL => {
+            let data = data.unwrap_or(Value::Null);
+            check_modal(&data)?;
+            interaction.response_data = Some(data);
+        }
         _ => {}
     }
     Ok(message)
