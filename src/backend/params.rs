@@ -59,8 +59,11 @@ pub(crate) fn boolean(value: &str) -> Option<bool> {
 /// Reads `raw` (a query string without `?`, or a form body) into `T`; the error names the
 /// parameter (its path) and says why.
 pub(crate) fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, (String, ParamError)> {
-    let params = Params::parse(raw);
-    serde_path_to_error::deserialize(ParamsDeserializer(&params)).map_err(|err| {
+    finish(&Params::parse(raw))
+}
+
+fn finish<T: DeserializeOwned>(params: &Params) -> Result<T, (String, ParamError)> {
+    serde_path_to_error::deserialize(ParamsDeserializer(params)).map_err(|err| {
         let path = err.path().to_string();
         let mut inner = err.into_inner();
         let path = match inner.missing.take() {
@@ -72,17 +75,30 @@ pub(crate) fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, (String, Param
     })
 }
 
+/// Reads form fields (a multipart body's text fields) into `T` with the rules of [`parse`].
+pub(crate) fn parse_fields<T: DeserializeOwned>(
+    fields: Vec<(String, String)>,
+) -> Result<T, (String, ParamError)> {
+    finish(&Params::from_pairs(fields))
+}
+
 /// Values grouped by name, names in order of first appearance.
 struct Params(Vec<(String, Vec<String>)>);
 
 impl Params {
     fn parse(raw: &[u8]) -> Params {
+        Params::from_pairs(
+            form_urlencoded::parse(raw).map(|(name, value)| (name.into_owned(), value.into_owned())),
+        )
+    }
+
+    fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Params {
         let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        for (name, value) in form_urlencoded::parse(raw) {
+        for (name, value) in pairs {
             let name = name.strip_suffix("[]").unwrap_or(&name);
             match grouped.iter_mut().find(|(known, _)| known == name) {
-                Some((_, values)) => values.push(value.into_owned()),
-                None => grouped.push((name.to_string(), vec![value.into_owned()])),
+                Some((_, values)) => values.push(value),
+                None => grouped.push((name.to_string(), vec![value])),
             }
         }
         Params(grouped)

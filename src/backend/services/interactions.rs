@@ -223,22 +223,13 @@ pub(crate) fn render_response(
     Ok(rendered)
 }
 
-/// Creates a message on behalf of the application (a response or a followup). Ephemeral
-/// messages are stored but dispatched only to the invoking user, as on Discord.
-fn create_response_message(
-    state: &AppState,
-    interaction: &Interaction,
-    body: CreateMessage,
+/// Checks a response or followup body; answers its content, embeds and components.
+fn validate_response(
+    body: &CreateMessage,
     uploads: &[Upload],
     loading: bool,
     data_path: &str,
-) -> Result<(Value, Message), ApiError> {
-    let app = state.application(interaction.application_id)?;
-    let bot = state
-        .store
-        .user(app.bot_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
-    let access = response_access(state, interaction)?;
+) -> Result<(String, Vec<Value>, Vec<Value>), ApiError> {
     let path = |field: &str| format!("{data_path}{field}");
     let mut checks = Validator::default();
     checks.length(&path("content"), body.content.as_deref(), 0, 2000);
@@ -268,6 +259,28 @@ fn create_response_message(
     {
         return Err(ApiError::bad_request(50006, "Cannot send an empty message"));
     }
+    Ok((content, embeds, components))
+}
+
+/// Creates a message on behalf of the application (a response or a followup). Ephemeral
+/// messages are stored but dispatched only to the invoking user, as on Discord. With
+/// `replaces` (a deferred response still loading), the message takes its place: same id, its
+/// ephemeral flag, published as MESSAGE_UPDATE.
+fn create_response_message(
+    state: &AppState,
+    interaction: &Interaction,
+    body: CreateMessage,
+    uploads: &[Upload],
+    (loading, replaces): (bool, Option<&Message>),
+    data_path: &str,
+) -> Result<(Value, Message), ApiError> {
+    let app = state.application(interaction.application_id)?;
+    let bot = state
+        .store
+        .user(app.bot_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let access = response_access(state, interaction)?;
+    let (content, embeds, components) = validate_response(&body, uploads, loading, data_path)?;
     let allowed = body.allowed_mentions.as_ref();
     let mut mentions = Vec::new();
     for id in parse_mentions(&content).users {
@@ -279,7 +292,13 @@ fn create_response_message(
     if loading {
         flags |= LOADING;
     }
-    let id = state.store.next_id();
+    let id = match replaces {
+        Some(original) => {
+            flags = (flags & !EPHEMERAL) | (original.flags & EPHEMERAL);
+            original.id
+        }
+        None => state.store.next_id(),
+    };
     let message = Message {
         webhook: Some(WebhookAuthor {
             webhook_id: app.id,
@@ -306,8 +325,13 @@ fn create_response_message(
     };
     state.store.put_message(&message)?;
     let rendered = render_response(state, interaction, &message)?;
+    let event = if replaces.is_some() {
+        "MESSAGE_UPDATE"
+    } else {
+        "MESSAGE_CREATE"
+    };
     // Ephemeral responses reach only the invoker's sessions (publish_message routes them).
-    publish_message(state, "MESSAGE_CREATE", &access, &message, rendered.clone())?;
+    publish_message(state, event, &access, &message, rendered.clone())?;
     Ok((rendered, message))
 }
 
@@ -376,8 +400,19 @@ pub(crate) fn create_followup(
     if interaction.response_type.is_none() {
         return Err(ApiError::NotFound(Unknown::Webhook));
     }
+    // The first followup after a deferred message (callback 5) is the response: it replaces
+    // the loading message (10008 if the user deleted it).
+    if interaction.response_type == Some(DEFERRED_CHANNEL_MESSAGE) {
+        let original = load_interaction_message(state, &interaction, interaction.original_message_id)?;
+        if original.flags & LOADING != 0 {
+            let replaces = Some(&original);
+            let (rendered, _) =
+                create_response_message(state, &interaction, body, uploads, (false, replaces), "")?;
+            return Ok(rendered);
+        }
+    }
     let (rendered, stored) =
-        create_response_message(state, &interaction, body, uploads, false, "")?;
+        create_response_message(state, &interaction, body, uploads, (false, None), "")?;
     let _guard = state.store.lock();
     let mut current = state
         .store
@@ -404,7 +439,7 @@ pub(crate) fn respond(
                 interaction,
                 message_body(data)?,
                 &[],
-                false,
+                (false, None),
                 "data.",
             )?;
             interaction.original_message_id = Some(stored.id);
@@ -421,7 +456,7 @@ pub(crate) fn respond(
                 ..CreateMessage::default()
             };
             let (rendered, stored) =
-                create_response_message(state, interaction, deferred, &[], true, "data.")?;
+                create_response_message(state, interaction, deferred, &[], (true, None), "data.")?;
             interaction.original_message_id = Some(stored.id);
             message = Some((rendered, stored));
         }
