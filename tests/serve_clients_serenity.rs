@@ -209,5 +209,8 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(state["status"], "deferred", "answered with callback 5");
     assert_eq!(state["original"]["content"], "psst, edited");
     assert_eq!(state["original"]["flags"], 64);
-    assert_eq!(state["original"]["interaction_metadata"]["user"]["id"], ALICE_ID);
+    assert_eq!(
+        state["original"]["interaction_metadata"]["user"]["id"],
+        ALICE_ID
+    );
 }

@@ -187,7 +187,11 @@ async fn invoke_echo(
 }
 
 /// The interaction's state as alice sees it, once `done` holds (bounded).
-async fn interaction_state(server: &Server, id: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+async fn interaction_state(
+    server: &Server,
+    id: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let path = format!("/_mitm/interactions/{id}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -211,7 +215,9 @@ async fn twilight_answers_a_slash_command_and_its_ephemeral_followup_reaches_onl
         InteractionResponse, InteractionResponseData, InteractionResponseType,
     };
     let server = Server::start(&fixture(None));
-    let config = ConfigBuilder::new(BOT_TOKEN.to_string(), Intents::GUILDS).proxy_url(server.ws()).build();
+    let config = ConfigBuilder::new(BOT_TOKEN.to_string(), Intents::GUILDS)
+        .proxy_url(server.ws())
+        .build();
     let mut shard = Shard::with_config(ShardId::ONE, config);
     let application_id = loop {
         if let Event::Ready(ready) = next_event(&mut shard, "READY").await {
@@ -220,7 +226,13 @@ async fn twilight_answers_a_slash_command_and_its_ephemeral_followup_reaches_onl
     };
     let http = register_echo(&server, application_id).await;
     let interaction = invoke_echo(&server, &mut shard).await;
-    assert_eq!(interaction.author_id().map(|id| id.get().to_string()).as_deref(), Some(ALICE_ID));
+    assert_eq!(
+        interaction
+            .author_id()
+            .map(|id| id.get().to_string())
+            .as_deref(),
+        Some(ALICE_ID)
+    );
     let client = http.interaction(Id::new(application_id));
     let response = InteractionResponse {
         kind: InteractionResponseType::ChannelMessageWithSource,
@@ -242,13 +254,21 @@ async fn twilight_answers_a_slash_command_and_its_ephemeral_followup_reaches_onl
         .model()
         .await
         .expect("followup model");
-    assert!(followup.flags.is_some_and(|f| f.contains(MessageFlags::EPHEMERAL)));
+    assert!(followup
+        .flags
+        .is_some_and(|f| f.contains(MessageFlags::EPHEMERAL)));
 
     let id = interaction.id.get().to_string();
-    let state = interaction_state(&server, &id, |s| s["followups"].as_array().is_some_and(|f| f.len() == 1)).await;
+    let state = interaction_state(&server, &id, |s| {
+        s["followups"].as_array().is_some_and(|f| f.len() == 1)
+    })
+    .await;
     assert_eq!(state["status"], "responded");
     assert_eq!(state["original"]["content"], "echo from twilight");
-    assert_eq!(state["original"]["interaction_metadata"]["user"]["id"], ALICE_ID);
+    assert_eq!(
+        state["original"]["interaction_metadata"]["user"]["id"],
+        ALICE_ID
+    );
     assert_eq!(state["followups"][0]["content"], "just for alice");
     for token in [ALICE_TOKEN, "carol-token"] {
         let path = format!("/channels/{GENERAL_ID}/messages?limit=5");
@@ -259,6 +279,10 @@ async fn twilight_answers_a_slash_command_and_its_ephemeral_followup_reaches_onl
             .iter()
             .filter_map(|m| m["content"].as_str())
             .collect();
-        assert_eq!(contents, ["echo from twilight"], "the ephemeral followup is no channel history");
+        assert_eq!(
+            contents,
+            ["echo from twilight"],
+            "the ephemeral followup is no channel history"
+        );
     }
 }

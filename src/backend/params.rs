@@ -88,7 +88,8 @@ struct Params(Vec<(String, Vec<String>)>);
 impl Params {
     fn parse(raw: &[u8]) -> Params {
         Params::from_pairs(
-            form_urlencoded::parse(raw).map(|(name, value)| (name.into_owned(), value.into_owned())),
+            form_urlencoded::parse(raw)
+                .map(|(name, value)| (name.into_owned(), value.into_owned())),
         )
     }
 

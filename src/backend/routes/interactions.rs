@@ -613,7 +613,7 @@ mod tests {
         assert_eq!(event.data["type"], 20);
         assert_eq!(event.data["interaction_metadata"]["user"]["id"], "11");
 
-        // Ephemeral followups reach no bot.
+        // Ephemeral followups reach no bot: only the invoker.
         let hook = format!("/webhooks/12/{}", interaction["token"].as_str().unwrap());
         let (status, body) = call(
             &state,
@@ -624,6 +624,75 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert!(events.try_recv().is_err());
+        let event = events.try_recv().unwrap();
+        assert_eq!(event.name, "MESSAGE_CREATE");
+        assert_eq!(event.audience, Audience::Users(vec![Snowflake(11)]));
+    }
+
+    /// Ages a stored interaction by `ms` on the backend's clock.
+    fn age(state: &crate::backend::state::AppState, id: &str, ms: u64) {
+        let id = Snowflake::parse(id).unwrap();
+        let mut stored = state.store.interactions.get(id).unwrap().unwrap();
+        stored.created_ms -= ms;
+        state.store.interactions.put(id, &stored).unwrap();
+    }
+
+    #[tokio::test]
+    async fn missed_deadlines_fail_and_old_tokens_expire() {
+        let state = state_with(GUILD_WITH_BOT);
+        let command = json!({"name": "ping", "description": "p"});
+        call(
+            &state,
+            "POST",
+            "/applications/12/commands",
+            "Bot bot",
+            command,
+        )
+        .await;
+        let invoke = json!({"application_id": "12", "channel_id": "110", "name": "ping"});
+        let (_, late) = call(
+            &state,
+            "POST",
+            "/_mitm/interactions",
+            "alice",
+            invoke.clone(),
+        )
+        .await;
+        let (id, token) = (
+            late["id"].as_str().unwrap(),
+            late["token"].as_str().unwrap(),
+        );
+        let inspect = format!("/_mitm/interactions/{id}");
+        let (status, pending) = call(&state, "GET", &inspect, "alice", json!(null)).await;
+        assert_eq!((status, pending["status"].as_str()), (200, Some("pending")));
+        age(&state, id, 3_001);
+        let (_, failed) = call(&state, "GET", &inspect, "Bot bot", json!(null)).await;
+        assert_eq!(failed["status"], "failed");
+        let callback = format!("/interactions/{id}/{token}/callback");
+        let answer = json!({"type": 4, "data": {"content": "too late"}});
+        let (status, body) = call(&state, "POST", &callback, "", answer).await;
+        assert_eq!((status, body["code"].as_i64()), (404, Some(10062)));
+
+        let (_, answered) = call(&state, "POST", "/_mitm/interactions", "alice", invoke).await;
+        let (id, token) = (
+            answered["id"].as_str().unwrap(),
+            answered["token"].as_str().unwrap(),
+        );
+        let callback = format!("/interactions/{id}/{token}/callback");
+        let answer = json!({"type": 5});
+        assert_eq!(call(&state, "POST", &callback, "", answer).await.0, 204);
+        let (_, deferred) = call(
+            &state,
+            "GET",
+            &format!("/_mitm/interactions/{id}"),
+            "alice",
+            json!(null),
+        )
+        .await;
+        assert_eq!(deferred["status"], "deferred");
+        age(&state, id, 15 * 60 * 1000 + 1);
+        let hook = format!("/webhooks/12/{token}");
+        let (status, body) = call(&state, "POST", &hook, "", json!({"content": "x"})).await;
+        assert_eq!((status, body["code"].as_i64()), (401, Some(50027)));
     }
 }

@@ -403,7 +403,8 @@ pub(crate) fn create_followup(
     // The first followup after a deferred message (callback 5) is the response: it replaces
     // the loading message (10008 if the user deleted it).
     if interaction.response_type == Some(DEFERRED_CHANNEL_MESSAGE) {
-        let original = load_interaction_message(state, &interaction, interaction.original_message_id)?;
+        let original =
+            load_interaction_message(state, &interaction, interaction.original_message_id)?;
         if original.flags & LOADING != 0 {
             let replaces = Some(&original);
             let (rendered, _) =
