@@ -218,7 +218,14 @@ pub(crate) fn render_response(
 ) -> Result<Value, ApiError> {
     let mut rendered = render::message(&state.store, message, None)?;
     if message.kind != 0 || interaction.original_message_id != Some(message.id) {
-        rendered["interaction_metadata"] = metadata(state, interaction)?;
+        let mut metadata = metadata(state, interaction)?;
+        if interaction.original_message_id == Some(message.id) {
+            // Only followups name the original response.
+            if let Some(object) = metadata.as_object_mut() {
+                object.remove("original_response_message_id");
+            }
+        }
+        rendered["interaction_metadata"] = metadata;
     }
     Ok(rendered)
 }
