@@ -921,6 +921,9 @@ pub struct Interaction {
     /// The callback's `data` for answers that leave no message (autocomplete choices, a modal).
     #[serde(default)]
     pub response_data: Option<Value>,
+    /// For a modal submit: the interaction that opened the modal.
+    #[serde(default)]
+    pub opener_id: Option<Snowflake>,
 }
 
 /// A guild scheduled event.

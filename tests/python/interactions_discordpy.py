@@ -170,6 +170,7 @@ async def context_menus_and_ephemeral(alice, sessions):
     check(done["status"] == "responded", done)
     original = done["original"]
     check(original["content"] == "inspected carol" and original["flags"] & EPHEMERAL, original)
+    check(original["interaction_metadata"]["target_user"]["id"] == CAROL_ID, original)
     state = await alice.until(done["id"], lambda s: len(s["followups"]) == 1, "the ephemeral followup")
     followup = state["followups"][0]
     check(followup["flags"] & EPHEMERAL and followup["content"] == "only you see this too", followup)
@@ -192,6 +193,7 @@ async def context_menus_and_ephemeral(alice, sessions):
     quoted = await alice.invoke({"name": "Quote", "command_type": 3, "target_id": target["id"]}, wait=True)
     check(quoted["original"]["content"] == "quoted: quote me", quoted)
     check(quoted["original"]["type"] == 23, quoted["original"])
+    check(quoted["original"]["interaction_metadata"]["target_message_id"] == target["id"], quoted)
     print("[discord.py] context menus + ephemeral visibility ok", flush=True)
 
 

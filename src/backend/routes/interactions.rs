@@ -220,6 +220,7 @@ async fn invoke(
         }
     }
     let kind = body.kind.unwrap_or(APPLICATION_COMMAND);
+    let mut opener_id = None;
     let (data, message_id) = match kind {
         APPLICATION_COMMAND | AUTOCOMPLETE => {
             (command_data(&state, &app, &access, &body, kind)?, None)
@@ -228,7 +229,11 @@ async fn invoke(
             let (data, message_id) = component_data(&state, &app, &body)?;
             (data, Some(message_id))
         }
-        MODAL_SUBMIT => modal_data(&state, &app, auth.id(), &body)?,
+        MODAL_SUBMIT => {
+            let (data, opener) = modal_data(&state, &app, auth.id(), &body)?;
+            opener_id = Some(opener.id);
+            (data, opener.message_id)
+        }
         _ => {
             return Err(ApiError::invalid_field(
                 "type",
@@ -255,6 +260,7 @@ async fn invoke(
         followup_ids: Vec::new(),
         created_ms: now_ms(),
         response_data: None,
+        opener_id,
     };
     state.store.interactions.put(id, &interaction)?;
     state.store.interaction_tokens.put(&token, id)?;
@@ -308,15 +314,15 @@ async fn inspect(
     Ok(ok(describe(&state, &interaction)?))
 }
 
-/// The `data` of a modal submit, and the message of the component that opened it: the
-/// application must have opened a modal of that `custom_id` for this user (callback 9) within
+/// The `data` of a modal submit, and the interaction that opened it: the application must
+/// have opened a modal of that `custom_id` for this user (callback 9) within
 /// the interaction token's lifetime.
 fn modal_data(
     state: &AppState,
     app: &Application,
     user_id: Snowflake,
     body: &InvokeBody,
-) -> Result<(Value, Option<Snowflake>), ApiError> {
+) -> Result<(Value, Interaction), ApiError> {
     let mut checks = Validator::default();
     checks.required("custom_id", body.custom_id.as_ref());
     checks.length("custom_id", body.custom_id.as_deref(), 1, 100);
@@ -346,7 +352,7 @@ fn modal_data(
             )
         })?;
     let data = json!({"custom_id": body.custom_id, "components": body.components});
-    Ok((data, opener.message_id))
+    Ok((data, opener))
 }
 
 /// The `data` of a command or autocomplete interaction: the command found and allowed for the

@@ -202,8 +202,31 @@ fn metadata(state: &AppState, interaction: &Interaction) -> Result<Value, ApiErr
         "user": user,
         "authorizing_integration_owners": owners,
     });
-    if let Some(message_id) = interaction.message_id {
-        out["interacted_message_id"] = json!(message_id);
+    match interaction.kind {
+        APPLICATION_COMMAND => {
+            let target = interaction.data["target_id"]
+                .as_str()
+                .and_then(Snowflake::parse);
+            match (interaction.data["type"].as_u64(), target) {
+                (Some(2), Some(user_id)) => {
+                    out["target_user"] = render::user_by_id(&state.store, user_id)?;
+                }
+                (Some(3), Some(message_id)) => out["target_message_id"] = json!(message_id),
+                _ => {}
+            }
+        }
+        MESSAGE_COMPONENT => out["interacted_message_id"] = json!(interaction.message_id),
+        MODAL_SUBMIT => {
+            let opener = interaction
+                .opener_id
+                .map(|id| state.store.interactions.get(id))
+                .transpose()?
+                .flatten();
+            if let Some(opener) = opener.filter(|o| o.kind != MODAL_SUBMIT) {
+                out["triggering_interaction_metadata"] = metadata(state, &opener)?;
+            }
+        }
+        _ => {}
     }
     if interaction.original_message_id.is_some() {
         out["original_response_message_id"] = json!(interaction.original_message_id);
