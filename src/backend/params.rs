@@ -56,6 +56,15 @@ pub(crate) fn boolean(value: &str) -> Option<bool> {
     }
 }
 
+/// A number's text as Discord reads it: without surrounding whitespace or one pair of double
+/// quotes (`" 50 "`, `"50"` → `50`).
+pub(crate) fn number_text(value: &str) -> &str {
+    let text = value.trim();
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text)
+}
+
 /// Reads `raw` (a query string without `?`, or a form body) into `T`; the error names the
 /// parameter (its path) and says why.
 pub(crate) fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, (String, ParamError)> {
@@ -144,10 +153,7 @@ impl ParamValue<'_> {
 
     /// The first value without surrounding whitespace or one pair of double quotes.
     fn number_text(&self) -> &str {
-        let text = self.first().trim();
-        text.strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .unwrap_or(text)
+        number_text(self.first())
     }
 
     fn number<N: std::str::FromStr>(&self, kind: &str) -> Result<N, ParamError> {
@@ -172,7 +178,15 @@ impl<'de> de::Deserializer<'de> for ParamValue<'_> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
         match self.0 {
-            [one] => visitor.visit_str(one),
+            // Snowflakes (read through `deserialize_any`) are numbers: quotes and padding go.
+            [one] => {
+                let digits = number_text(one);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    visitor.visit_str(digits)
+                } else {
+                    visitor.visit_str(one)
+                }
+            }
             many => self.visit_values(many, visitor),
         }
     }
@@ -310,6 +324,15 @@ mod tests {
         assert_eq!(err.message, "Value \"fifty\" is not int.");
         let (path, _) = query("before=abc").unwrap_err();
         assert_eq!(path, "before");
+        assert_eq!(
+            query("before=%2212%22").unwrap().before,
+            Some(Snowflake(12))
+        );
+        assert_eq!(
+            query("before=%2012%20").unwrap().before,
+            Some(Snowflake(12))
+        );
+        assert_eq!(query("id=%227%22").unwrap().id, vec![Snowflake(7)]);
     }
 
     #[test]
