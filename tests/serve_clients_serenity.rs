@@ -196,11 +196,11 @@ fn serenity_runs_the_whole_scenario() {
         replied["ping_id"]
     );
 
-    // The ephemeral answer is in no one's channel history (the list above) and no channel
-    // route reaches it; alice's view of the interaction shows it answered.
+    // The ephemeral answer is not channel history (the list above) and no channel route
+    // reaches it, not even for alice; her view of the interaction shows it answered.
     let secret_id = secret["edited_id"].as_str().expect("secret id");
     let path = format!("/channels/{GENERAL_ID}/messages/{secret_id}");
-    let (status, body) = runtime.block_on(rest(&server, "carol-token", "GET", &path, None));
+    let (status, body) = runtime.block_on(rest(&server, ALICE_TOKEN, "GET", &path, None));
     assert_eq!((status, &body["code"]), (404, &serde_json::json!(10008)));
     let interaction_id = secret["interaction_id"].as_str().expect("interaction id");
     let path = format!("/_mitm/interactions/{interaction_id}");
