@@ -48,7 +48,7 @@ pub(crate) fn publish_message(
 pub(crate) const EPHEMERAL: u64 = 1 << 6;
 
 /// The one user who sees an ephemeral interaction response: its invoker.
-pub(crate) fn ephemeral_viewer(message: &Message) -> Option<Snowflake> {
+fn ephemeral_viewer(message: &Message) -> Option<Snowflake> {
     if message.flags & EPHEMERAL == 0 {
         return None;
     }
