@@ -1043,10 +1043,14 @@ impl Store {
         self.messages.get((channel_id, message_id))
     }
 
-    /// Stores a message (and moves the channel's last_message_id forward if it is newer).
+    /// Stores a message (and moves the channel's last_message_id forward if it is newer and
+    /// not an ephemeral interaction response, which is no channel history).
     pub fn put_message(&self, message: &Message) -> Result<(), StoreError> {
         self.messages
             .put((message.channel_id, message.id), message)?;
+        if message.flags & (1 << 6) != 0 {
+            return Ok(());
+        }
         let key = be(message.channel_id);
         self.last_message.tree.fetch_and_update(key, |old| {
             let old_id = old.and_then(last_id).unwrap_or_default();
