@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Print which operations of this OpenAPI spec serve answers natively, then exit.
     #[arg(long, value_name = "SPEC")]
     pub coverage: Option<PathBuf>,
+    /// Print the JSON Schema of the --fixture format, then exit.
+    #[arg(long)]
+    pub fixture_schema: bool,
     /// Also run the MITM proxy here (HTTPS_PROXY=http://ADDR): Discord's API hosts reach this
     /// backend, the rest goes down --fallback.
     #[arg(long, value_name = "ADDR")]
@@ -262,6 +265,10 @@ impl From<DurabilityArg> for Durability {
 
 /// Runs the command.
 pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.fixture_schema {
+        print!("{}", crate::backend::world::fixture_schema());
+        return Ok(ExitCode::SUCCESS);
+    }
     // Everything `serve` writes holds tokens: owner-only, whatever the umask.
     crate::store::private::restrict_umask();
     let runtime = tokio::runtime::Builder::new_multi_thread()

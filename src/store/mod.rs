@@ -14,6 +14,7 @@ pub mod recorder;
 pub mod records;
 pub mod redact;
 pub mod route;
+pub mod watermark;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,6 +105,26 @@ pub struct Store {
     frames: sled::Tree,
     next_exchange: AtomicU64,
     next_session: AtomicU64,
+    /// Declared last: dropped after the trees, it takes the final mark.
+    _watermark: watermark::Keeper,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self._watermark.halted() {
+            // sled flushes when the last handle of a tree drops, and after an I/O error that
+            // flush never returns: leave these handles to the process's exit instead.
+            std::mem::forget(self.db.clone());
+            for tree in [
+                &self.exchanges,
+                &self.route_index,
+                &self.sessions,
+                &self.frames,
+            ] {
+                std::mem::forget(tree.clone());
+            }
+        }
+    }
 }
 
 impl Store {
@@ -130,9 +151,7 @@ impl Store {
                 }
                 sled::Error::Corruption { .. } => StoreError::Open {
                     path: dir.to_path_buf(),
-                    reason: format!(
-                        "it is damaged ({err})\n  fix: restore it from a backup, or record into a new directory with --recordings DIR"
-                    ),
+                    reason: "it is damaged (the storage engine found corrupted data in it)\n  fix: restore it from a backup, or record into a new directory with --recordings DIR".to_string(),
                 },
                 _ => StoreError::Open {
                     path: dir.to_path_buf(),
@@ -140,6 +159,13 @@ impl Store {
                 },
             })?;
         private::tighten_files(dir).map_err(private)?;
+        watermark::check(&db, dir).map_err(|err| StoreError::Open {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{err}\n  fix: restore it from a backup, or record into a new directory with --recordings DIR"
+            ),
+        })?;
+        let keeper = watermark::Keeper::start(db.clone(), dir.to_path_buf());
         let exchanges = db.open_tree("exchanges")?;
         let route_index = db.open_tree("route_index")?;
         let sessions = db.open_tree("gateway_sessions")?;
@@ -155,7 +181,13 @@ impl Store {
             frames,
             next_exchange: AtomicU64::new(next_exchange),
             next_session: AtomicU64::new(next_session),
+            _watermark: keeper,
         })
+    }
+
+    /// Set once a write failed for good: stops the integrity mark (whose flush would hang).
+    pub(crate) fn write_failure_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self._watermark.halt_handle()
     }
 
     /// Where the database lives.

@@ -1,11 +1,19 @@
 //! The fixture file's shape: what `serve --fixture` reads, field by field.
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::backend::snowflake::Snowflake;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "discord-mitm fixture",
+    description = "The world `discord-mitm serve --fixture FILE` starts with: users and bots, guilds, DMs and the official client's account state. Ids are snowflakes (strings of digits or integers); whatever is left out takes Discord's defaults."
+)]
 pub(super) struct Fixture {
+    /// The JSON Schema this file follows, for editors; `serve` ignores it.
+    #[serde(rename = "$schema", default)]
+    pub _schema: Option<String>,
     #[serde(default)]
     pub users: Vec<FixtureUser>,
     #[serde(default)]
@@ -25,7 +33,7 @@ pub(super) struct Fixture {
 }
 
 /// A DM channel between two users of the fixture.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureDm {
     #[serde(default)]
@@ -37,7 +45,7 @@ pub(super) struct FixtureDm {
 }
 
 /// A user (or bot) in a fixture.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureUser {
     pub id: Snowflake,
@@ -85,7 +93,7 @@ pub(super) struct FixtureUser {
 }
 
 /// A bot's application settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureApplication {
     #[serde(default)]
@@ -102,7 +110,7 @@ pub(super) struct FixtureApplication {
 }
 
 /// A permission value: Discord sends strings, people write numbers; both are fine.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(untagged)]
 pub(super) enum PermissionValue {
     Text(String),
@@ -119,7 +127,7 @@ impl PermissionValue {
 }
 
 /// A guild in a fixture.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureGuild {
     pub id: Snowflake,
@@ -161,7 +169,7 @@ pub(super) struct FixtureGuild {
 }
 
 /// A thread under a text, announcement or forum channel of the guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureThread {
     pub id: Snowflake,
@@ -189,7 +197,7 @@ pub(super) struct FixtureThread {
 }
 
 /// A channel webhook.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureWebhook {
     pub id: Snowflake,
@@ -206,7 +214,7 @@ pub(super) struct FixtureWebhook {
 }
 
 /// A ban of a fixture user (who then is not a member).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureBan {
     pub user_id: Snowflake,
@@ -215,7 +223,7 @@ pub(super) struct FixtureBan {
 }
 
 /// An invite to a channel of the guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureInvite {
     pub code: String,
@@ -235,7 +243,7 @@ pub(super) struct FixtureInvite {
 }
 
 /// A role in a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureRole {
     pub id: Snowflake,
@@ -253,7 +261,7 @@ pub(super) struct FixtureRole {
 }
 
 /// A channel in a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureChannel {
     pub id: Snowflake,
@@ -281,7 +289,7 @@ pub(super) struct FixtureChannel {
 }
 
 /// A permission overwrite in a fixture channel.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureOverwrite {
     pub id: Snowflake,
@@ -294,7 +302,7 @@ pub(super) struct FixtureOverwrite {
 }
 
 /// A message pre-seeded in a fixture channel.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureMessage {
     #[serde(default)]
@@ -306,7 +314,7 @@ pub(super) struct FixtureMessage {
 }
 
 /// A member of a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureMember {
     pub user_id: Snowflake,
@@ -323,7 +331,7 @@ pub(super) struct FixtureMember {
 }
 
 /// A custom emoji of a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureEmoji {
     pub id: Snowflake,

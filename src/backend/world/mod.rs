@@ -92,6 +92,14 @@ pub(crate) fn load_fixture_bytes(
     Ok(summary)
 }
 
+/// The JSON Schema of the fixture format (draft 2020-12), generated from the fixture types.
+pub(crate) fn fixture_schema() -> String {
+    let schema = schemars::schema_for!(fixture::Fixture);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// Checks the whole fixture and builds what it will write (nothing is written here).
 fn plan(fixture: &fixture::Fixture) -> Result<plan::Plan, plan::PlanError> {
     let mut plan = plan::Plan::default();
