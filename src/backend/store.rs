@@ -782,6 +782,8 @@ pub struct Store {
     pub extra: ExtraTables,
     /// The official client's per-account state (relationships, read states, settings...).
     pub account: AccountTables,
+    /// Keeps the integrity mark of an on-disk database (none for a temporary one).
+    watermark: Option<Arc<crate::store::watermark::Keeper>>,
 }
 
 impl Store {
@@ -803,7 +805,7 @@ impl Store {
                 }
                 sled::Error::Corruption { .. } => StoreError::Damaged {
                     path: dir.display().to_string(),
-                    reason: source.to_string(),
+                    reason: "the storage engine found corrupted data in it".to_string(),
                 },
                 _ => StoreError::Open {
                     path: dir.display().to_string(),
@@ -811,7 +813,14 @@ impl Store {
                 },
             })?;
         crate::store::private::tighten_files(dir)?;
-        Self::from_db(db)
+        crate::store::watermark::check(&db, dir).map_err(|err| StoreError::Damaged {
+            path: dir.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        let keeper = crate::store::watermark::Keeper::start(db.clone(), dir.to_path_buf());
+        let mut store = Self::from_db(db)?;
+        store.watermark = Some(Arc::new(keeper));
+        Ok(store)
     }
 
     /// A throwaway in-memory-backed database (unit tests, coverage probing).
@@ -867,6 +876,7 @@ impl Store {
             account: AccountTables::open(&db)?,
             meta,
             db,
+            watermark: None,
         })
     }
 
@@ -1033,10 +1043,14 @@ impl Store {
         self.messages.get((channel_id, message_id))
     }
 
-    /// Stores a message (and moves the channel's last_message_id forward if it is newer).
+    /// Stores a message (and moves the channel's last_message_id forward if it is newer and
+    /// not an ephemeral interaction response, which is no channel history).
     pub fn put_message(&self, message: &Message) -> Result<(), StoreError> {
         self.messages
             .put((message.channel_id, message.id), message)?;
+        if message.flags & (1 << 6) != 0 {
+            return Ok(());
+        }
         let key = be(message.channel_id);
         self.last_message.tree.fetch_and_update(key, |old| {
             let old_id = old.and_then(last_id).unwrap_or_default();

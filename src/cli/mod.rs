@@ -83,6 +83,7 @@ pub enum Command {
     /// Root CA: create, show, install in trust stores, verify.
     Ca(ca::CaArgs),
     /// Run the reimplemented Discord backend (REST API v6–v10 on sled).
+    #[command(after_long_help = serve::IDENTITY_HELP)]
     Serve(serve::ServeArgs),
     /// MITM proxy that records Discord REST and gateway traffic.
     Record(record::RecordArgs),

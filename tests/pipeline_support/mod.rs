@@ -60,8 +60,13 @@ impl ServeProxy {
     /// Starts serve with the proxy in `dir` (which holds `ca/`), recordings in
     /// `dir/recordings`, and `extra` arguments (fallback, upstream options).
     pub fn start(dir: &Path, extra: &[String]) -> ServeProxy {
+        ServeProxy::start_with_fixture(dir, &fixture(), extra)
+    }
+
+    /// [`ServeProxy::start`] on another fixture.
+    pub fn start_with_fixture(dir: &Path, fixture: &Value, extra: &[String]) -> ServeProxy {
         let fixture_path = dir.join("fixture.json");
-        std::fs::write(&fixture_path, fixture().to_string()).unwrap();
+        std::fs::write(&fixture_path, fixture.to_string()).unwrap();
         let world = vec!["--fixture".to_string(), fixture_path.display().to_string()];
         ServeProxy::start_named(dir, "", &world, extra)
     }
@@ -216,6 +221,11 @@ impl RecordProxy {
         let reply = curl_via(&self.0.proxy_url(), &self.0.ca_pem, url, extra);
         assert_eq!(reply.status, 200, "recording {url}: {reply:?}");
         reply
+    }
+
+    /// curl through `record`, whatever the fake answers.
+    pub fn curl_any(&self, url: &str, extra: &[&str]) -> Reply {
+        curl_via(&self.0.proxy_url(), &self.0.ca_pem, url, extra)
     }
 
     /// Stops with SIGTERM (record flushes) and waits.
