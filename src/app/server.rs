@@ -20,7 +20,7 @@ use crate::backend::world::{self, FixtureError};
 pub(crate) struct ServeOptions {
     pub api: SocketAddr,
     pub data: PathBuf,
-    pub fixture: Option<PathBuf>,
+    pub fixture: Option<FixtureSource>,
     pub reset: bool,
     pub config: Config,
     /// Stop when standard input closes (lets a supervisor or a test harness own the lifetime).
@@ -35,6 +35,33 @@ pub(crate) struct ServeOptions {
     pub limits: crate::proxy::limits::Limits,
     /// Origin of attachment URLs (`--public-url`); default `http://` + the API address.
     pub public_url: Option<String>,
+}
+
+/// Where `serve`'s fixture comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum FixtureSource {
+    /// A fixture file (`--fixture`).
+    File(PathBuf),
+    /// A fixture built in memory (`--from-recordings`): where from, and its JSON.
+    Built { origin: String, json: Vec<u8> },
+}
+
+impl FixtureSource {
+    /// Validates and applies the fixture to `store`.
+    fn load(&self, store: &Store) -> Result<world::FixtureSummary, FixtureError> {
+        match self {
+            FixtureSource::File(path) => world::load_fixture_file(store, path),
+            FixtureSource::Built { origin, json } => world::load_fixture_bytes(store, json, origin),
+        }
+    }
+
+    /// How the banner names it.
+    fn describe(&self) -> String {
+        match self {
+            FixtureSource::File(path) => format!("fixture {}", path.display()),
+            FixtureSource::Built { origin, .. } => origin.clone(),
+        }
+    }
 }
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
@@ -85,17 +112,17 @@ pub(crate) fn prepare_store(options: &ServeOptions) -> Result<(Store, String), S
     if let Some(fixture) = &options.fixture {
         // Validate against a scratch store first so a bad fixture never touches real data.
         let scratch = Store::temporary()?;
-        world::load_fixture_file(&scratch, fixture)?;
+        fixture.load(&scratch)?;
     }
     if options.reset {
         reset_data_dir(&options.data)?;
     }
     let store = Store::open(&options.data)?;
     let origin = if let Some(fixture) = &options.fixture {
-        let summary = world::load_fixture_file(&store, fixture)?;
+        let summary = fixture.load(&store)?;
         format!(
-            "fixture {} ({} users, {} guilds, {} channels)",
-            fixture.display(),
+            "{} ({} users, {} guilds, {} channels)",
+            fixture.describe(),
             summary.users,
             summary.guilds,
             summary.channels
@@ -312,7 +339,7 @@ mod tests {
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.all().unwrap().len();
         drop(store);
-        options.fixture = Some(fixture);
+        options.fixture = Some(FixtureSource::File(fixture));
         options.reset = true;
         let err = prepare_store(&options).err().unwrap();
         assert!(err.to_string().contains("$.users[0]"), "{err}");

@@ -54,6 +54,22 @@ impl From<u64> for Snowflake {
     }
 }
 
+impl schemars::JsonSchema for Snowflake {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Snowflake".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Discord id: a string of up to 20 digits, as Discord sends it, or a non-negative integer.",
+            "anyOf": [
+                {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                {"type": "integer", "minimum": 0}
+            ]
+        })
+    }
+}
+
 impl Serialize for Snowflake {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&self.0)

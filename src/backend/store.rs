@@ -811,6 +811,10 @@ impl Drop for Leading<'_> {
     }
 }
 
+/// sled's default tree: it holds the integrity mark (`store::watermark`), which is the
+/// database's own history, not the world, so a reset leaves it alone.
+const DEFAULT_TREE: &[u8] = b"__sled__default";
+
 /// The backend's database.
 #[derive(Clone)]
 pub struct Store {
@@ -865,6 +869,8 @@ pub struct Store {
     pub extra: ExtraTables,
     /// The official client's per-account state (relationships, read states, settings...).
     pub account: AccountTables,
+    /// Keeps the integrity mark of an on-disk database (none for a temporary one).
+    watermark: Option<Arc<crate::store::watermark::Keeper>>,
 }
 
 impl Store {
@@ -886,7 +892,7 @@ impl Store {
                 }
                 sled::Error::Corruption { .. } => StoreError::Damaged {
                     path: dir.display().to_string(),
-                    reason: source.to_string(),
+                    reason: "the storage engine found corrupted data in it".to_string(),
                 },
                 _ => StoreError::Open {
                     path: dir.display().to_string(),
@@ -894,7 +900,14 @@ impl Store {
                 },
             })?;
         crate::store::private::tighten_files(dir)?;
-        Self::from_db(db)
+        crate::store::watermark::check(&db, dir).map_err(|err| StoreError::Damaged {
+            path: dir.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        let keeper = crate::store::watermark::Keeper::start(db.clone(), dir.to_path_buf());
+        let mut store = Self::from_db(db)?;
+        store.watermark = Some(Arc::new(keeper));
+        Ok(store)
     }
 
     /// A throwaway in-memory-backed database (unit tests, coverage probing).
@@ -952,6 +965,7 @@ impl Store {
             meta,
             db,
             caches,
+            watermark: None,
         })
     }
 
@@ -960,6 +974,9 @@ impl Store {
         let _guard = self.lock();
         let mut trees = Vec::new();
         for name in self.db.tree_names() {
+            if name == DEFAULT_TREE {
+                continue;
+            }
             let tree = self.db.open_tree(&name)?;
             let entries = tree.iter().collect::<Result<Vec<_>, _>>()?;
             trees.push((name, entries));
@@ -981,7 +998,7 @@ impl Store {
             kept.insert(name.clone());
         }
         for name in self.db.tree_names() {
-            if !kept.contains(&name) {
+            if !kept.contains(&name) && name != DEFAULT_TREE {
                 self.db.open_tree(&name)?.clear()?;
             }
         }
@@ -1162,10 +1179,14 @@ impl Store {
         self.messages.get((channel_id, message_id))
     }
 
-    /// Stores a message (and moves the channel's last_message_id forward if it is newer).
+    /// Stores a message (and moves the channel's last_message_id forward if it is newer and
+    /// not an ephemeral interaction response, which is no channel history).
     pub fn put_message(&self, message: &Message) -> Result<(), StoreError> {
         self.messages
             .put((message.channel_id, message.id), message)?;
+        if message.flags & (1 << 6) != 0 {
+            return Ok(());
+        }
         let key = be(message.channel_id);
         self.last_message.tree.fetch_and_update(key, |old| {
             let old_id = old.and_then(last_id).unwrap_or_default();

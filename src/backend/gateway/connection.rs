@@ -105,6 +105,8 @@ struct Connection {
     /// has gone out (Discord's order).
     voice_servers: Vec<(Snowflake, Arc<Prepared>)>,
     end: End,
+    /// The client sent a frame over the size limit; its remainder is drained before closing.
+    oversized: bool,
 }
 
 async fn next_event(events: &mut Option<mpsc::Receiver<Arc<Prepared>>>) -> Option<Arc<Prepared>> {
@@ -165,6 +167,7 @@ pub(super) async fn run<S>(
         large_threshold: builders::DEFAULT_LARGE_THRESHOLD,
         voice_servers: Vec::new(),
         end: End::Open,
+        oversized: false,
     };
     conn.perform(&mut ws, actions).await;
     while conn.end == End::Open {
@@ -205,6 +208,26 @@ pub(super) async fn run<S>(
     // 5.5.1; serenity waits for it). WebSocketStream::close would try to send a second Close, fail
     // with "sending after closing" and drop the reply.
     let _ = tokio::time::timeout(Duration::from_secs(1), SinkExt::close(&mut ws)).await;
+    if conn.oversized {
+        drain_unread(ws.get_mut()).await;
+    }
+}
+
+/// Reads and drops what the client is still sending (the rest of an oversized frame) until it
+/// closes, for at most 2 s and 64 MiB. Closing a socket with unread data sends a TCP reset, and a
+/// reset makes the client's kernel drop the 4002 close frame before the client reads it.
+async fn drain_unread<S: AsyncRead + Unpin>(socket: &mut S) {
+    use tokio::io::AsyncReadExt;
+    const LIMIT: usize = 64 << 20;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while total < LIMIT {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => total += n,
+            _ => return,
+        }
+    }
 }
 
 impl Connection {
@@ -289,6 +312,15 @@ impl Connection {
                 return;
             }
             Some(Ok(_)) => return,
+            Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                // Over the WebSocket limit (1 MiB): Discord closes such payloads with 4002 like
+                // any other payload it cannot take.
+                tracing::debug!("oversized gateway frame: {e}");
+                self.oversized = true;
+                let actions = self.session.on_undecodable(now);
+                self.perform(ws, actions).await;
+                return;
+            }
             Some(Err(_)) | None => {
                 let keep = self.session.on_client_closed(None);
                 self.end = End::Closed { keep };

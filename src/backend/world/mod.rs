@@ -11,10 +11,13 @@ mod fixture;
 mod guild_extras;
 mod guilds;
 mod plan;
+pub(crate) mod recorded;
+mod upstream_tokens;
 mod users;
 mod write;
 
 pub(crate) use demo::create_demo_world;
+pub(crate) use upstream_tokens::fixture_upstream_tokens;
 
 /// Why a fixture was refused (nothing was written).
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,14 @@ pub(crate) fn load_fixture_bytes(
     };
     write::write(store, plan)?;
     Ok(summary)
+}
+
+/// The JSON Schema of the fixture format (draft 2020-12), generated from the fixture types.
+pub(crate) fn fixture_schema() -> String {
+    let schema = schemars::schema_for!(fixture::Fixture);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// Checks the whole fixture and builds what it will write (nothing is written here).
