@@ -84,6 +84,7 @@ fn pool() -> Vec<Exchange> {
                 }),
                 error: None,
                 redactions: Vec::new(),
+                rewrites: Vec::new(),
             }
         })
         .collect()

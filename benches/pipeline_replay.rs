@@ -61,6 +61,7 @@ fn recorded(channel: u64, n: u64) -> Exchange {
         }),
         error: None,
         redactions: vec![],
+        rewrites: Vec::new(),
     }
 }
 

@@ -52,6 +52,7 @@ fn exchange() -> Exchange {
         }),
         error: None,
         redactions: vec!["request.header.authorization".into()],
+        rewrites: Vec::new(),
     }
 }
 
@@ -120,6 +121,7 @@ fn capture() -> Vec<u8> {
         host: "discord.com",
         port: None,
         error: None,
+        rewrites: &[],
     })
 }
 

@@ -3,7 +3,8 @@
 //! IDENTIFY `compress: true` (serenity's per-payload zlib). It sees READY and the guild in its
 //! cache, sends, edits, reacts, replies to alice's "ping", fetches members, starts a thread,
 //! creates a channel and a role, gives carol the role and a nickname, pins an embed, bulk-deletes,
-//! registers a slash command and answers alice's interaction, updates a message from alice's
+//! registers slash commands and answers alice's interactions (one with an ephemeral deferral
+//! that alice alone sees), updates a message from alice's
 //! button click, answers alice's DM, deletes, reads 36 more endpoints into
 //! its strict models (audit log, bans, invites, webhooks, commands, threads…), and shuts down with a
 //! clean close handshake — with no warning from serenity's parser on stderr.
@@ -97,7 +98,7 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(thread["kind"], 11, "PUBLIC_THREAD");
     assert_eq!(thread["parent_id"], GENERAL_ID);
 
-    assert_eq!(names(run.step("commands")), ["echo"]);
+    assert_eq!(names(run.step("commands")), ["echo", "secret"]);
     let interaction = run.step("interaction");
     assert_eq!(interaction["name"], "echo");
     assert_eq!(interaction["user"], "alice");
@@ -111,6 +112,12 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(button["message_id_matches"], true);
     assert_eq!(button["content"], "approved");
     assert_eq!(button["components"], 0);
+
+    // An ephemeral deferral: the first followup became the response, then was edited.
+    let secret = run.step("secret");
+    assert_eq!(secret["followup_id"], secret["edited_id"]);
+    assert_eq!(secret["content"], "psst, edited");
+    assert_eq!(secret["flags"], 64, "ephemeral, no longer loading");
 
     let dm = run.step("dm");
     assert_eq!(dm["content"], "psst");
@@ -187,5 +194,23 @@ fn serenity_runs_the_whole_scenario() {
     assert_eq!(
         list[3]["message_reference"]["message_id"],
         replied["ping_id"]
+    );
+
+    // The ephemeral answer is not channel history (the list above) and no channel route
+    // reaches it, not even for alice; her view of the interaction shows it answered.
+    let secret_id = secret["edited_id"].as_str().expect("secret id");
+    let path = format!("/channels/{GENERAL_ID}/messages/{secret_id}");
+    let (status, body) = runtime.block_on(rest(&server, ALICE_TOKEN, "GET", &path, None));
+    assert_eq!((status, &body["code"]), (404, &serde_json::json!(10008)));
+    let interaction_id = secret["interaction_id"].as_str().expect("interaction id");
+    let path = format!("/_mitm/interactions/{interaction_id}");
+    let (status, state) = runtime.block_on(rest(&server, ALICE_TOKEN, "GET", &path, None));
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["status"], "deferred", "answered with callback 5");
+    assert_eq!(state["original"]["content"], "psst, edited");
+    assert_eq!(state["original"]["flags"], 64);
+    assert_eq!(
+        state["original"]["interaction_metadata"]["user"]["id"],
+        ALICE_ID
     );
 }

@@ -237,6 +237,19 @@ async fn etf_payload_compression_and_binary_client_frames() {
     client.payload().await;
     client.send_frame(Message::text("{not json")).await;
     assert_eq!(client.closed().await, Some(4002));
+    // So are frames over the WebSocket size limit (1 MiB), however large: the server reads the
+    // rest of the frame before it closes, so the close code is not lost to a TCP reset.
+    for size in [2 << 20, 20 << 20] {
+        let mut client = RawClient::connect(&server, "v=10&encoding=json").await;
+        client.payload().await;
+        let padding = "x".repeat(size);
+        client
+            .send_frame(Message::text(format!(
+                r#"{{"op":1,"d":null,"pad":"{padding}"}}"#
+            )))
+            .await;
+        assert_eq!(client.closed().await, Some(4002), "a {size}-byte frame");
+    }
 }
 
 #[tokio::test]

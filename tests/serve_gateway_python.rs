@@ -71,3 +71,23 @@ fn hikari_finds_the_gateway_via_gateway_bot_and_replies_pong_over_zlib_stream() 
         SCENARIO_TIMEOUT,
     );
 }
+
+#[test]
+fn discordpy_app_commands_views_modals_deferrals_and_ephemeral_answers_through_the_hook() {
+    run_scenario(
+        Server::start(&fixture(None)),
+        "interactions_discordpy",
+        "zlib",
+        SCENARIO_TIMEOUT,
+    );
+}
+
+#[test]
+fn hikari_gateway_interactions_answer_with_buttons_updates_and_ephemeral_deferrals() {
+    run_scenario(
+        Server::start(&fixture(None)),
+        "interactions_hikari",
+        "zlib",
+        SCENARIO_TIMEOUT,
+    );
+}

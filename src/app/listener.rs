@@ -67,6 +67,8 @@ pub(crate) async fn serve_api(
         };
         // Answers are small and written whole; do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
+        // Handlers that care who is calling (the loopback-only control API) read the peer,
+        // which `logged` puts on every request.
         let service = TowerToHyperService::new(logged(app.clone(), peer));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
@@ -91,8 +93,11 @@ fn logged(
     Error = std::convert::Infallible,
     Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
 > + Clone {
-    tower::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+    tower::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         let app = app.clone();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         async move {
             let pending = crate::pipeline::access::Pending::begin(
                 request.method(),

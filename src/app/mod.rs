@@ -9,6 +9,7 @@ pub(crate) mod listener;
 pub(crate) mod record;
 pub(crate) mod serve;
 pub(crate) mod server;
+pub(crate) mod world;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -10,7 +10,10 @@ use super::{run_proxy, shutdown_signal, start_recorder, ProxyOptions, ProxyRunEr
 use crate::backend::gateway::Gateway;
 use crate::backend::routes::client::{self, ClientConfig};
 use crate::pipeline::backend::{BackendResponder, ADVERTISED_CDN, ADVERTISED_GATEWAY};
-use crate::pipeline::chain::{serve_chain, Fallback};
+use crate::pipeline::chain::{serve_chain, Fallback, ServeLinks};
+use crate::pipeline::identity::{
+    CallerLookup, Identity, IdentityConfig, LocalCaller, UpstreamToken,
+};
 use crate::pipeline::replay::ReplayOptions;
 use crate::store::Store;
 use crate::upstream::Upstream;
@@ -30,6 +33,8 @@ pub(crate) struct ServeProxyConfig {
     pub(crate) client: ClientConfig,
     /// When the backend's writes are acknowledged.
     pub(crate) durability: Durability,
+    /// `--upstream-token`: the real credential forwarded requests carry.
+    pub(crate) upstream_token: Option<UpstreamToken>,
 }
 
 /// Runs the proxy in front of `state`'s backend until `shutdown`; `on_ready` gets the bound
@@ -37,6 +42,7 @@ pub(crate) struct ServeProxyConfig {
 pub(crate) async fn run(
     config: ServeProxyConfig,
     state: crate::backend::AppState,
+    identity: Arc<Identity>,
     gateway: Gateway,
     on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -63,11 +69,14 @@ pub(crate) async fn run(
         let backend = BackendResponder::new(routers, gateway, max_body).recording(recorder.clone());
         let pipeline = serve_chain(
             backend,
-            config.fallback,
-            store,
-            config.replay.clone(),
-            upstream,
-            recorder.clone(),
+            ServeLinks {
+                fallback: config.fallback,
+                recordings: store,
+                replay: config.replay.clone(),
+                upstream,
+                recorder: recorder.clone(),
+                identity: Arc::clone(&identity),
+            },
         );
         Ok((pipeline, recorder))
     };
@@ -89,10 +98,16 @@ pub(crate) async fn run_with_proxy(
             &backend.store,
             backend.addr,
             &backend.origin,
-            options.durability
+            options.durability,
+            options.config.control.as_ref(),
         )?
     );
     let recording = (!proxy_config.proxy.no_store).then(|| proxy_config.proxy.recordings.clone());
+    let identity = Arc::new(Identity::new(
+        local_callers(backend.state.clone()),
+        identity_config(&options, &proxy_config)?,
+    ));
+    let identity_lines = identity.banner_lines();
     let (gateway, app) = backend.start_gateway(&options);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -121,9 +136,13 @@ pub(crate) async fn run_with_proxy(
     let proxy_result = run(
         proxy_config,
         backend.state,
+        identity,
         gateway,
         |proxy, transparent| {
-            print!("{}", proxy_banner(proxy, transparent, recording.as_deref()));
+            print!(
+                "{}",
+                proxy_banner(proxy, transparent, recording.as_deref(), &identity_lines)
+            );
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         },
@@ -136,11 +155,46 @@ pub(crate) async fn run_with_proxy(
     Ok(())
 }
 
+/// Finds the local user behind a token the backend issued.
+fn local_callers(state: crate::backend::AppState) -> CallerLookup {
+    Arc::new(move |authorization: &str| {
+        crate::backend::extract::authenticate(&state, authorization)
+            .ok()
+            .map(|user| LocalCaller {
+                id: user.id.to_string(),
+                bot: user.bot,
+            })
+    })
+}
+
+/// `--upstream-token` and the fixture's per-user `upstream_token`s.
+fn identity_config(
+    options: &ServeOptions,
+    proxy: &ServeProxyConfig,
+) -> Result<IdentityConfig, ServeError> {
+    let mut config = IdentityConfig {
+        upstream_token: proxy.upstream_token.clone(),
+        ..IdentityConfig::default()
+    };
+    // A world built from recordings has no upstream tokens (the recorded ones are redacted).
+    if let Some(super::server::FixtureSource::File(fixture)) = &options.fixture {
+        let tokens = crate::backend::world::fixture_upstream_tokens(fixture)?;
+        for (user_id, token) in tokens.0 {
+            // Checked by the same rule when the fixture was read; skipped if it changed since.
+            if let Ok(token) = UpstreamToken::new(&token) {
+                config.per_user.insert(user_id, token);
+            }
+        }
+    }
+    Ok(config)
+}
+
 /// The proxy's part of `serve --listen`'s banner, ending with the one "Press Ctrl-C" line.
 pub(crate) fn proxy_banner(
     proxy: SocketAddr,
     transparent: Option<SocketAddr>,
     recording: Option<&std::path::Path>,
+    identity: &[String],
 ) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -184,6 +238,9 @@ pub(crate) fn proxy_banner(
             let _ = writeln!(out, "  not recording (--no-store)");
         }
     }
+    for line in identity {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     out
 }
@@ -196,7 +253,17 @@ mod tests {
     fn the_proxy_banner_names_the_proxy_and_recording_and_says_ctrl_c_once() {
         let proxy: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let tls: SocketAddr = "127.0.0.1:8443".parse().unwrap();
-        let text = proxy_banner(proxy, Some(tls), Some(std::path::Path::new("rec")));
+        let identity = vec!["  identity: one self".to_string()];
+        let text = proxy_banner(
+            proxy,
+            Some(tls),
+            Some(std::path::Path::new("rec")),
+            &identity,
+        );
+        assert!(
+            text.contains("  identity: one self\nPress Ctrl-C"),
+            "{text}"
+        );
         assert!(text.contains("proxy:    http://127.0.0.1:8080"), "{text}");
         assert!(text.contains("transparent TLS on 127.0.0.1:8443"), "{text}");
         assert!(
@@ -207,7 +274,7 @@ mod tests {
         assert!(text.contains("into rec"), "{text}");
         assert_eq!(text.matches("Press Ctrl-C").count(), 1, "{text}");
         assert!(text.ends_with("Press Ctrl-C to stop.\n"), "{text}");
-        let quiet = proxy_banner(proxy, None, None);
+        let quiet = proxy_banner(proxy, None, None, &[]);
         assert!(quiet.contains("not recording (--no-store)"), "{quiet}");
         assert!(!quiet.contains("transparent"), "{quiet}");
     }

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use super::durable::{backend_router, Durability};
 use super::{shutdown_signal, ProxyRunError};
+use crate::backend::control::ControlSettings;
 use crate::backend::gateway::{Gateway, GatewayConfig};
 use crate::backend::model::User;
 use crate::backend::state::{AppState, Config};
@@ -19,7 +20,7 @@ use crate::backend::world::{self, FixtureError};
 pub(crate) struct ServeOptions {
     pub api: SocketAddr,
     pub data: PathBuf,
-    pub fixture: Option<PathBuf>,
+    pub fixture: Option<FixtureSource>,
     pub reset: bool,
     pub config: Config,
     /// Stop when standard input closes (lets a supervisor or a test harness own the lifetime).
@@ -34,6 +35,33 @@ pub(crate) struct ServeOptions {
     pub limits: crate::proxy::limits::Limits,
     /// Origin of attachment URLs (`--public-url`); default `http://` + the API address.
     pub public_url: Option<String>,
+}
+
+/// Where `serve`'s fixture comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum FixtureSource {
+    /// A fixture file (`--fixture`).
+    File(PathBuf),
+    /// A fixture built in memory (`--from-recordings`): where from, and its JSON.
+    Built { origin: String, json: Vec<u8> },
+}
+
+impl FixtureSource {
+    /// Validates and applies the fixture to `store`.
+    fn load(&self, store: &Store) -> Result<world::FixtureSummary, FixtureError> {
+        match self {
+            FixtureSource::File(path) => world::load_fixture_file(store, path),
+            FixtureSource::Built { origin, json } => world::load_fixture_bytes(store, json, origin),
+        }
+    }
+
+    /// How the banner names it.
+    fn describe(&self) -> String {
+        match self {
+            FixtureSource::File(path) => format!("fixture {}", path.display()),
+            FixtureSource::Built { origin, .. } => origin.clone(),
+        }
+    }
 }
 
 /// Why `serve` (with or without `--listen`) could not start or stopped.
@@ -81,29 +109,23 @@ fn reset_data_dir(dir: &Path) -> Result<(), ServeError> {
 
 /// Opens the store and seeds it (fixture first; demo world when empty and no fixture).
 pub(crate) fn prepare_store(options: &ServeOptions) -> Result<(Store, String), ServeError> {
-    // Read once (it may be standard input), validated against a scratch store first so a bad
-    // fixture never touches real data.
-    let fixture = match &options.fixture {
-        Some(path) => {
-            let name = crate::store::stdio::input_name(path);
-            let bytes = crate::store::stdio::read(path).map_err(|source| FixtureError::Read {
-                path: name.clone(),
-                source,
-            })?;
-            world::load_fixture_bytes(&Store::temporary()?, &bytes, &name)?;
-            Some((name, bytes))
-        }
-        None => None,
-    };
+    if let Some(fixture) = &options.fixture {
+        // Validate against a scratch store first so a bad fixture never touches real data.
+        let scratch = Store::temporary()?;
+        fixture.load(&scratch)?;
+    }
     if options.reset {
         reset_data_dir(&options.data)?;
     }
     let store = Store::open(&options.data)?;
-    let origin = if let Some((name, bytes)) = &fixture {
-        let summary = world::load_fixture_bytes(&store, bytes, name)?;
+    let origin = if let Some(fixture) = &options.fixture {
+        let summary = fixture.load(&store)?;
         format!(
-            "fixture {} ({} users, {} guilds, {} channels)",
-            name, summary.users, summary.guilds, summary.channels
+            "{} ({} users, {} guilds, {} channels)",
+            fixture.describe(),
+            summary.users,
+            summary.guilds,
+            summary.channels
         )
     } else if store.is_empty() {
         world::create_demo_world(&store)?;
@@ -120,8 +142,9 @@ pub(crate) fn banner(
     addr: SocketAddr,
     origin: &str,
     durability: Durability,
+    control: Option<&ControlSettings>,
 ) -> Result<String, StoreError> {
-    let mut out = banner_details(store, addr, origin, durability)?;
+    let mut out = banner_details(store, addr, origin, durability, control)?;
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     Ok(out)
 }
@@ -132,6 +155,7 @@ pub(crate) fn banner_details(
     addr: SocketAddr,
     origin: &str,
     durability: Durability,
+    control: Option<&ControlSettings>,
 ) -> Result<String, StoreError> {
     let mut out = String::new();
     let base = format!("http://{addr}/api/v10");
@@ -148,6 +172,20 @@ pub(crate) fn banner_details(
         out,
         "  gateway:  ws://{addr}   (advertised by GET {base}/gateway/bot)"
     );
+    if let Some(control) = control {
+        let _ = writeln!(
+            out,
+            "  control:  http://{addr}/_mitm/   Authorization: Control {}   (loopback only; docs/testing-your-bot.md)",
+            control.token
+        );
+        if crate::backend::clock::seeded() {
+            let _ = writeln!(
+                out,
+                "            deterministic: seeded ids and tokens, clock frozen at {} (POST /_mitm/clock moves it)",
+                crate::backend::snowflake::iso8601_from_ms(crate::backend::clock::now_ms())
+            );
+        }
+    }
     let users: Vec<User> = store.users.all()?;
     let _ = writeln!(out, "  accounts:");
     for user in users.iter().take(20) {
@@ -202,6 +240,11 @@ impl Backend {
     pub(super) async fn open(options: &ServeOptions) -> Result<Backend, ServeError> {
         let (store, origin) = prepare_store(options)?;
         let state = AppState::new(store.clone(), options.config.clone());
+        if state.control.is_some() {
+            // The world `POST /_mitm/reset` goes back to.
+            crate::backend::services::control::take_baseline(&state)
+                .map_err(|e| ServeError::Bind(format!("cannot snapshot the world: {e}")))?;
+        }
         let listener = TcpListener::bind(options.api).await.map_err(|err| {
             ServeError::Bind(crate::proxy::bind_error(options.api, &err, "--api"))
         })?;
@@ -241,7 +284,8 @@ pub(crate) async fn run(options: ServeOptions) -> Result<(), ServeError> {
             &backend.store,
             backend.addr,
             &backend.origin,
-            options.durability
+            options.durability,
+            options.config.control.as_ref(),
         )?
     );
     use std::io::Write as _;
@@ -295,7 +339,7 @@ mod tests {
         let (store, _) = prepare_store(&options).unwrap();
         let users_before = store.users.all().unwrap().len();
         drop(store);
-        options.fixture = Some(fixture);
+        options.fixture = Some(FixtureSource::File(fixture));
         options.reset = true;
         let err = prepare_store(&options).err().unwrap();
         assert!(err.to_string().contains("$.users[0]"), "{err}");

@@ -1,7 +1,6 @@
 //! Accounts: Discord-looking tokens, salted password hashes, bot applications, guild creation.
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::model::{app_flags, Application, Credentials, User};
@@ -12,7 +11,7 @@ use super::store::{Store, StoreError};
 /// Libraries that parse the first segment to learn the bot's id get the right answer.
 pub(crate) fn generate_token(user_id: Snowflake) -> String {
     let mut random = [0u8; 20];
-    rand::rng().fill_bytes(&mut random);
+    super::clock::fill_random(&mut random);
     let seconds = (now_ms() / 1000) as u32;
     format!(
         "{}.{}.{}",
@@ -46,7 +45,7 @@ pub(crate) fn build_user(new: NewUser) -> (User, Credentials) {
     let (salt, hash) = match &new.password {
         Some(password) => {
             let mut salt = [0u8; 16];
-            rand::rng().fill_bytes(&mut salt);
+            super::clock::fill_random(&mut salt);
             let salt = hex::encode(salt);
             let hash = hash_password(&salt, password);
             (Some(salt), Some(hash))
@@ -73,7 +72,7 @@ pub(crate) fn create_user(store: &Store, new: NewUser) -> Result<(User, String),
 /// The application Discord creates with a bot: same id, privileged intents per `flags`.
 pub(crate) fn bot_application(bot: &User, owner_id: Snowflake, flags: Option<u64>) -> Application {
     let mut key = [0u8; 32];
-    rand::rng().fill_bytes(&mut key);
+    super::clock::fill_random(&mut key);
     Application {
         id: bot.id,
         name: bot.username.clone(),

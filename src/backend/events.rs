@@ -67,6 +67,12 @@ impl Event {
 /// The name of the internal event [`Dispatch::sessions_revoked`] publishes.
 pub(crate) const SESSIONS_REVOKED: &str = "_SESSIONS_REVOKED";
 
+/// The name of the internal event [`Dispatch::world_reset`] publishes.
+pub(crate) const WORLD_RESET: &str = "_WORLD_RESET";
+
+/// The name of the internal event [`Dispatch::set_presence`] publishes.
+pub(crate) const SET_PRESENCE: &str = "_SET_PRESENCE";
+
 /// A new event before it is given its bus id.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
@@ -156,6 +162,19 @@ impl Dispatch {
             0,
             Value::Null,
         )
+    }
+
+    /// Not a dispatch: the world was reset under the gateway (test control). Every session is
+    /// ended and its connection closed with 4000, so a RESUME gets op 9 `false` and the client
+    /// identifies again into the new world; live presences and voice states are forgotten.
+    pub fn world_reset() -> Self {
+        Dispatch::to(WORLD_RESET, Audience::Users(Vec::new()), 0, Value::Null)
+    }
+
+    /// Not a dispatch: sets `user_id`'s presence as its gateway op 3 would (test control acting
+    /// as a user); the gateway publishes the PRESENCE_UPDATEs. `data` is op 3's `d`.
+    pub fn set_presence(user_id: Snowflake, data: Value) -> Self {
+        Dispatch::to(SET_PRESENCE, Audience::Users(vec![user_id]), 0, data)
     }
 
     /// An event for specific users.

@@ -519,16 +519,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Payload<T> {
                 return Err(ApiError::PayloadTooLarge);
             }
         }
-        let is_multipart = request
+        let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-        if !is_multipart {
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        if !content_type.starts_with("multipart/form-data") {
             let bytes = axum::body::to_bytes(request.into_body(), limit)
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge)?;
-            let body = parse_json_body(&bytes, state.config.max_json_depth)?;
+            let body = if content_type.starts_with("application/x-www-form-urlencoded") {
+                form_body(state, &bytes)?
+            } else {
+                parse_json_body(&bytes, state.config.max_json_depth)?
+            };
             return Ok(Payload {
                 body,
                 files: Vec::new(),
@@ -545,6 +550,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Payload<T> {
             .await
             .map_err(|err| ApiError::invalid_field("", "MULTIPART_INVALID", err.body_text()))?;
         let mut json: Option<axum::body::Bytes> = None;
+        let mut fields = Vec::new();
         let mut files = Vec::new();
         while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
             let name = field.name().unwrap_or_default().to_string();
@@ -559,7 +565,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Payload<T> {
                     data,
                 }),
                 None if name == "payload_json" => json = Some(data),
-                None => {}
+                None => fields.push((name, String::from_utf8_lossy(&data).into_owned())),
             }
         }
         if files.len() > 10 {
@@ -569,12 +575,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Payload<T> {
                 "Must be 10 or fewer in length.",
             ));
         }
-        let body = parse_json_body(
-            json.as_deref().unwrap_or(b"{}"),
-            state.config.max_json_depth,
-        )?;
+        let body = match json {
+            Some(json) => parse_json_body(&json, state.config.max_json_depth)?,
+            // Without `payload_json`, the text fields are the body (`content=...`).
+            None => params::parse_fields(fields).map_err(form_error)?,
+        };
         Ok(Payload { body, files })
     }
+}
+
+/// An `application/x-www-form-urlencoded` body: its `payload_json` field when it has one, else
+/// its fields read as Discord reads query strings (`tts=True`, `flags="4"`).
+fn form_body<T: DeserializeOwned>(state: &AppState, bytes: &[u8]) -> Result<T, ApiError> {
+    let payload_json = form_urlencoded::parse(bytes).find(|(name, _)| name == "payload_json");
+    match payload_json {
+        Some((_, json)) => parse_json_body(json.as_bytes(), state.config.max_json_depth),
+        None => params::parse(bytes).map_err(form_error),
+    }
+}
+
+fn form_error((path, err): (String, params::ParamError)) -> ApiError {
+    ApiError::invalid_field(&path, err.code, err.message)
 }
 
 /// Reads and discards up to `budget` bytes so the client gets to read our 413 instead of a

@@ -8,7 +8,10 @@
 //!
 //! Start-up (store seeding, binding, the banner) is `crate::app::server`.
 pub(crate) mod accounts;
+pub(crate) mod clock;
+pub(crate) mod control;
 pub(crate) mod error;
+pub(crate) mod eventlog;
 pub(crate) mod events;
 pub(crate) mod extra;
 pub(crate) mod extract;

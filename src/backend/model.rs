@@ -914,6 +914,16 @@ pub struct Interaction {
     /// Messages sent through the followup webhook.
     #[serde(default)]
     pub followup_ids: Vec<Snowflake>,
+    /// When it was created (Unix ms, from the backend's clock); 0 in rows stored before this
+    /// field existed, which then fall back to the id's timestamp.
+    #[serde(default)]
+    pub created_ms: u64,
+    /// The callback's `data` for answers that leave no message (autocomplete choices, a modal).
+    #[serde(default)]
+    pub response_data: Option<Value>,
+    /// For a modal submit: the interaction that opened the modal.
+    #[serde(default)]
+    pub opener_id: Option<Snowflake>,
 }
 
 /// A guild scheduled event.

@@ -56,11 +56,23 @@ pub(crate) fn boolean(value: &str) -> Option<bool> {
     }
 }
 
+/// A number's text as Discord reads it: without surrounding whitespace or one pair of double
+/// quotes (`" 50 "`, `"50"` → `50`).
+pub(crate) fn number_text(value: &str) -> &str {
+    let text = value.trim();
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text)
+}
+
 /// Reads `raw` (a query string without `?`, or a form body) into `T`; the error names the
 /// parameter (its path) and says why.
 pub(crate) fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, (String, ParamError)> {
-    let params = Params::parse(raw);
-    serde_path_to_error::deserialize(ParamsDeserializer(&params)).map_err(|err| {
+    finish(&Params::parse(raw))
+}
+
+fn finish<T: DeserializeOwned>(params: &Params) -> Result<T, (String, ParamError)> {
+    serde_path_to_error::deserialize(ParamsDeserializer(params)).map_err(|err| {
         let path = err.path().to_string();
         let mut inner = err.into_inner();
         let path = match inner.missing.take() {
@@ -72,17 +84,31 @@ pub(crate) fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, (String, Param
     })
 }
 
+/// Reads form fields (a multipart body's text fields) into `T` with the rules of [`parse`].
+pub(crate) fn parse_fields<T: DeserializeOwned>(
+    fields: Vec<(String, String)>,
+) -> Result<T, (String, ParamError)> {
+    finish(&Params::from_pairs(fields))
+}
+
 /// Values grouped by name, names in order of first appearance.
 struct Params(Vec<(String, Vec<String>)>);
 
 impl Params {
     fn parse(raw: &[u8]) -> Params {
+        Params::from_pairs(
+            form_urlencoded::parse(raw)
+                .map(|(name, value)| (name.into_owned(), value.into_owned())),
+        )
+    }
+
+    fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Params {
         let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        for (name, value) in form_urlencoded::parse(raw) {
+        for (name, value) in pairs {
             let name = name.strip_suffix("[]").unwrap_or(&name);
             match grouped.iter_mut().find(|(known, _)| known == name) {
-                Some((_, values)) => values.push(value.into_owned()),
-                None => grouped.push((name.to_string(), vec![value.into_owned()])),
+                Some((_, values)) => values.push(value),
+                None => grouped.push((name.to_string(), vec![value])),
             }
         }
         Params(grouped)
@@ -127,10 +153,7 @@ impl ParamValue<'_> {
 
     /// The first value without surrounding whitespace or one pair of double quotes.
     fn number_text(&self) -> &str {
-        let text = self.first().trim();
-        text.strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .unwrap_or(text)
+        number_text(self.first())
     }
 
     fn number<N: std::str::FromStr>(&self, kind: &str) -> Result<N, ParamError> {
@@ -155,7 +178,15 @@ impl<'de> de::Deserializer<'de> for ParamValue<'_> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
         match self.0 {
-            [one] => visitor.visit_str(one),
+            // Snowflakes (read through `deserialize_any`) are numbers: quotes and padding go.
+            [one] => {
+                let digits = number_text(one);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    visitor.visit_str(digits)
+                } else {
+                    visitor.visit_str(one)
+                }
+            }
             many => self.visit_values(many, visitor),
         }
     }
@@ -293,6 +324,15 @@ mod tests {
         assert_eq!(err.message, "Value \"fifty\" is not int.");
         let (path, _) = query("before=abc").unwrap_err();
         assert_eq!(path, "before");
+        assert_eq!(
+            query("before=%2212%22").unwrap().before,
+            Some(Snowflake(12))
+        );
+        assert_eq!(
+            query("before=%2012%20").unwrap().before,
+            Some(Snowflake(12))
+        );
+        assert_eq!(query("id=%227%22").unwrap().id, vec![Snowflake(7)]);
     }
 
     #[test]

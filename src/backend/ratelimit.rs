@@ -97,6 +97,12 @@ impl RateLimiter {
         }
     }
 
+    /// Forgets every bucket (a reset of the world).
+    pub fn clear(&self) {
+        self.buckets.lock().clear();
+        self.globals.lock().clear();
+    }
+
     /// Whether any limit is on.
     pub fn enabled(&self) -> bool {
         self.config.per_route.is_some() || self.config.global.is_some()

@@ -355,7 +355,7 @@ fn message_depth(
         "mention_roles": message.mention_roles,
         "attachments": message.attachments,
         "embeds": message.embeds,
-        "components": message.components,
+        "components": numbered_components(&message.components),
         "pinned": message.pinned,
         "flags": message.flags,
     });
@@ -517,6 +517,36 @@ pub(crate) fn application(store: &Store, app: &Application) -> Result<Value, Sto
 /// A thread member.
 pub(crate) fn thread_member(tm: &super::store::ThreadMember) -> Value {
     json!({"id": tm.thread_id, "user_id": tm.user_id, "join_timestamp": tm.join_timestamp, "flags": tm.flags})
+}
+
+/// A message's components with Discord's `id`s: each one without an id gets its position in a
+/// depth-first walk of the tree (1, 2, …), as Discord numbers them.
+pub(crate) fn numbered_components(components: &[Value]) -> Value {
+    fn walk(component: &mut Value, next: &mut u64) {
+        *next += 1;
+        if let Some(object) = component.as_object_mut() {
+            if !object.contains_key("id") {
+                object.insert("id".into(), json!(*next));
+            }
+        }
+        for key in ["components", "accessory"] {
+            match component.get_mut(key) {
+                Some(Value::Array(children)) => {
+                    for child in children {
+                        walk(child, next);
+                    }
+                }
+                Some(child @ Value::Object(_)) => walk(child, next),
+                _ => {}
+            }
+        }
+    }
+    let mut out = components.to_vec();
+    let mut next = 0;
+    for component in &mut out {
+        walk(component, &mut next);
+    }
+    Value::Array(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Snowflake ids: Discord's 64-bit time-ordered ids, strings on the wire, `u64` in Rust.
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -55,6 +54,22 @@ impl From<u64> for Snowflake {
     }
 }
 
+impl schemars::JsonSchema for Snowflake {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Snowflake".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Discord id: a string of up to 20 digits, as Discord sends it, or a non-negative integer.",
+            "anyOf": [
+                {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                {"type": "integer", "minimum": 0}
+            ]
+        })
+    }
+}
+
 impl Serialize for Snowflake {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&self.0)
@@ -102,6 +117,17 @@ impl SnowflakeGenerator {
         }
     }
 
+    /// The last id handed out (or the floor).
+    pub(crate) fn position(&self) -> u64 {
+        self.last.load(Ordering::Acquire)
+    }
+
+    /// Rewinds (or moves) the generator to `position` (a reset of the world in deterministic
+    /// mode hands out the same ids again).
+    pub(crate) fn rewind(&self, position: u64) {
+        self.last.store(position, Ordering::Release);
+    }
+
     /// The next id: the current time in the top bits, never equal to or below a previous id.
     pub fn next(&self) -> Snowflake {
         let candidate = (now_ms().saturating_sub(DISCORD_EPOCH_MS) << 22) | (self.worker << 17);
@@ -119,12 +145,10 @@ impl SnowflakeGenerator {
     }
 }
 
-/// Milliseconds since the Unix epoch now.
+/// Milliseconds since the Unix epoch now, on the backend's controllable clock
+/// ([`super::clock`]: the system clock unless the test-control API moved or froze it).
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    super::clock::now_ms()
 }
 
 /// Discord's timestamp format (`2015-04-26T06:26:56.936000+00:00`) for a Unix time in ms.

@@ -25,6 +25,8 @@ pub struct Config {
     pub max_json_depth: usize,
     /// Shards advertised by `/gateway/bot`.
     pub recommended_shards: u32,
+    /// The test-control API (`serve --control`); `None`: off.
+    pub control: Option<super::control::ControlSettings>,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             max_body_bytes: 8 * 1024 * 1024,
             max_json_depth: 32,
             recommended_shards: 1,
+            control: None,
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct SharedState {
     pub slowmode: Arc<parking_lot::Mutex<std::collections::HashMap<(Snowflake, Snowflake), u64>>>,
     /// Live voice states (the gateway's op 4 and the REST voice-state routes share them).
     pub voice: super::voice::VoiceStates,
+    /// The test-control hub and its event log, with `serve --control` only.
+    pub control: Option<Arc<super::control::ControlHub>>,
 }
 
 /// Permissions every participant has in a DM.
@@ -173,6 +178,10 @@ impl AppState {
             limiter: Arc::new(RateLimiter::new(config.rate_limits)),
             slowmode: Arc::default(),
             voice: Default::default(),
+            control: config
+                .control
+                .as_ref()
+                .map(|settings| Arc::new(super::control::ControlHub::new(settings))),
             config: Arc::new(config),
         }))
     }

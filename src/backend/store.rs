@@ -260,6 +260,78 @@ impl<V> ReadCache<V> {
     }
 }
 
+/// Something that can drop everything it caches (after the whole store changed underneath).
+trait Forget: Send + Sync {
+    fn forget(&self);
+}
+
+impl<V: Send + Sync> Forget for ReadCache<V> {
+    fn forget(&self) {
+        self.invalidate_prefix(&[]);
+    }
+}
+
+/// Every read cache of one store, so a restore can drop them all.
+type Caches = Arc<Mutex<Vec<Arc<dyn Forget>>>>;
+
+/// A copy of every tree of a store, taken in memory ([`Store::snapshot`]).
+pub struct Snapshot {
+    trees: Vec<(sled::IVec, Vec<(sled::IVec, sled::IVec)>)>,
+    /// The id generator's position when it was taken.
+    ids: u64,
+}
+
+impl Snapshot {
+    /// Entries held, over every tree.
+    pub fn len(&self) -> usize {
+        self.trees.iter().map(|(_, entries)| entries.len()).sum()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id generator's position when it was taken.
+    pub fn id_position(&self) -> u64 {
+        self.ids
+    }
+}
+
+/// Makes `tree` hold exactly `entries` (sorted by key, as sled iterates), writing only the
+/// differences: a reset after a test touched a few records rewrites those, not the world.
+fn restore_tree(tree: &sled::Tree, entries: &[(sled::IVec, sled::IVec)]) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut changes = 0usize;
+    let mut wanted = entries.iter().peekable();
+    for item in tree.iter() {
+        let (key, value) = item?;
+        while let Some((missing, value)) = wanted.next_if(|(k, _)| *k < key) {
+            batch.insert(missing.clone(), value.clone());
+            changes += 1;
+        }
+        match wanted.next_if(|(k, _)| *k == key) {
+            Some((_, old)) if *old == value => {}
+            Some((_, old)) => {
+                batch.insert(key, old.clone());
+                changes += 1;
+            }
+            None => {
+                batch.remove(key);
+                changes += 1;
+            }
+        }
+    }
+    for (key, value) in wanted {
+        batch.insert(key.clone(), value.clone());
+        changes += 1;
+    }
+    if changes > 0 {
+        tree.apply_batch(batch)?;
+    }
+    Ok(())
+}
+
 /// A tree of JSON values of one type, keyed by `K`.
 pub struct Table<K: ?Sized, V> {
     tree: sled::Tree,
@@ -286,10 +358,16 @@ impl<K: Key + ?Sized + 'static, V: Serialize + DeserializeOwned + Clone> Table<K
         })
     }
 
-    /// Like [`Table::open`], with an in-memory read cache (for small, hot, read-mostly trees).
-    fn open_cached(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    /// Like [`Table::open`], with an in-memory read cache (for small, hot, read-mostly trees),
+    /// registered in `caches`.
+    fn open_cached(db: &sled::Db, name: &str, caches: &Caches) -> Result<Self, StoreError>
+    where
+        V: Send + Sync + 'static,
+    {
+        let cache = ReadCache::new();
+        caches.lock().push(cache.clone());
         Ok(Table {
-            cache: Some(ReadCache::new()),
+            cache: Some(cache),
             ..Self::open(db, name)?
         })
     }
@@ -557,10 +635,13 @@ impl<K: Key + ?Sized + 'static> Lookup<K> {
         })
     }
 
-    /// Like [`Lookup::open`], with an in-memory read cache (tokens: read on every request).
-    fn open_cached(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    /// Like [`Lookup::open`], with an in-memory read cache (tokens: read on every request),
+    /// registered in `caches`.
+    fn open_cached(db: &sled::Db, name: &str, caches: &Caches) -> Result<Self, StoreError> {
+        let cache = ReadCache::new();
+        caches.lock().push(cache.clone());
         Ok(Lookup {
-            cache: Some(ReadCache::new()),
+            cache: Some(cache),
             ..Self::open(db, name)?
         })
     }
@@ -730,11 +811,17 @@ impl Drop for Leading<'_> {
     }
 }
 
+/// sled's default tree: it holds the integrity mark (`store::watermark`), which is the
+/// database's own history, not the world, so a reset leaves it alone.
+const DEFAULT_TREE: &[u8] = b"__sled__default";
+
 /// The backend's database.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     commit: Arc<GroupCommit>,
+    /// The read caches in front of the trees (dropped whole by [`Store::restore`]).
+    caches: Caches,
     write_lock: std::sync::Arc<Mutex<()>>,
     pub ids: std::sync::Arc<SnowflakeGenerator>,
     pub users: Table<Snowflake, User>,
@@ -782,6 +869,8 @@ pub struct Store {
     pub extra: ExtraTables,
     /// The official client's per-account state (relationships, read states, settings...).
     pub account: AccountTables,
+    /// Keeps the integrity mark of an on-disk database (none for a temporary one).
+    watermark: Option<Arc<crate::store::watermark::Keeper>>,
 }
 
 impl Store {
@@ -803,7 +892,7 @@ impl Store {
                 }
                 sled::Error::Corruption { .. } => StoreError::Damaged {
                     path: dir.display().to_string(),
-                    reason: source.to_string(),
+                    reason: "the storage engine found corrupted data in it".to_string(),
                 },
                 _ => StoreError::Open {
                     path: dir.display().to_string(),
@@ -811,7 +900,14 @@ impl Store {
                 },
             })?;
         crate::store::private::tighten_files(dir)?;
-        Self::from_db(db)
+        crate::store::watermark::check(&db, dir).map_err(|err| StoreError::Damaged {
+            path: dir.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        let keeper = crate::store::watermark::Keeper::start(db.clone(), dir.to_path_buf());
+        let mut store = Self::from_db(db)?;
+        store.watermark = Some(Arc::new(keeper));
+        Ok(store)
     }
 
     /// A throwaway in-memory-backed database (unit tests, coverage probing).
@@ -825,21 +921,22 @@ impl Store {
             .get("snowflake_floor")?
             .and_then(|value| value.as_u64())
             .unwrap_or(0);
+        let caches: Caches = Arc::default();
         Ok(Store {
             ids: std::sync::Arc::new(SnowflakeGenerator::new(1, floor)),
             write_lock: std::sync::Arc::new(Mutex::new(())),
             commit: Arc::new(GroupCommit::new()),
-            users: Table::open_cached(&db, "users")?,
+            users: Table::open_cached(&db, "users", &caches)?,
             credentials: Table::open(&db, "credentials")?,
-            tokens: Lookup::open_cached(&db, "tokens")?,
+            tokens: Lookup::open_cached(&db, "tokens", &caches)?,
             emails: Lookup::open(&db, "emails")?,
-            applications: Table::open_cached(&db, "applications")?,
-            guilds: Table::open_cached(&db, "guilds")?,
-            roles: Table::open_cached(&db, "roles")?,
-            channels: Table::open_cached(&db, "channels")?,
+            applications: Table::open_cached(&db, "applications", &caches)?,
+            guilds: Table::open_cached(&db, "guilds", &caches)?,
+            roles: Table::open_cached(&db, "roles", &caches)?,
+            channels: Table::open_cached(&db, "channels", &caches)?,
             guild_channels: Index::open(&db, "guild_channels")?,
             last_message: Lookup::open(&db, "last_message")?,
-            members: Table::open_cached(&db, "members")?,
+            members: Table::open_cached(&db, "members", &caches)?,
             user_guilds: Index::open(&db, "user_guilds")?,
             messages: Table::open(&db, "messages")?,
             nonces: Lookup::open(&db, "nonces")?,
@@ -849,7 +946,7 @@ impl Store {
             invites: Table::open(&db, "invites")?,
             emojis: Table::open(&db, "emojis")?,
             emoji_guild: Lookup::open(&db, "emoji_guild")?,
-            webhooks: Table::open_cached(&db, "webhooks")?,
+            webhooks: Table::open_cached(&db, "webhooks", &caches)?,
             audit: Table::open(&db, "audit")?,
             dm_pairs: Lookup::open(&db, "dm_pairs")?,
             user_dms: Index::open(&db, "user_dms")?,
@@ -867,6 +964,55 @@ impl Store {
             account: AccountTables::open(&db)?,
             meta,
             db,
+            caches,
+            watermark: None,
+        })
+    }
+
+    /// A copy of every tree in memory (the world a reset goes back to).
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let _guard = self.lock();
+        let mut trees = Vec::new();
+        for name in self.db.tree_names() {
+            if name == DEFAULT_TREE {
+                continue;
+            }
+            let tree = self.db.open_tree(&name)?;
+            let entries = tree.iter().collect::<Result<Vec<_>, _>>()?;
+            trees.push((name, entries));
+        }
+        Ok(Snapshot {
+            trees,
+            ids: self.ids.position(),
+        })
+    }
+
+    /// Replaces the content of every tree with `snapshot`'s (trees it does not name are
+    /// emptied) and drops every read cache. Readers racing the restore may see a mix; callers
+    /// close the gateway sessions afterwards so every client starts again from the result.
+    pub fn restore(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        let mut kept = std::collections::HashSet::new();
+        for (name, entries) in &snapshot.trees {
+            restore_tree(&self.db.open_tree(name)?, entries)?;
+            kept.insert(name.clone());
+        }
+        for name in self.db.tree_names() {
+            if !kept.contains(&name) && name != DEFAULT_TREE {
+                self.db.open_tree(&name)?.clear()?;
+            }
+        }
+        for cache in self.caches.lock().iter() {
+            cache.forget();
+        }
+        Ok(())
+    }
+
+    /// Empties every tree and drops every read cache (before loading another fixture).
+    pub fn clear_all(&self) -> Result<(), StoreError> {
+        self.restore(&Snapshot {
+            trees: Vec::new(),
+            ids: 0,
         })
     }
 
@@ -1033,10 +1179,14 @@ impl Store {
         self.messages.get((channel_id, message_id))
     }
 
-    /// Stores a message (and moves the channel's last_message_id forward if it is newer).
+    /// Stores a message (and moves the channel's last_message_id forward if it is newer and
+    /// not an ephemeral interaction response, which is no channel history).
     pub fn put_message(&self, message: &Message) -> Result<(), StoreError> {
         self.messages
             .put((message.channel_id, message.id), message)?;
+        if message.flags & (1 << 6) != 0 {
+            return Ok(());
+        }
         let key = be(message.channel_id);
         self.last_message.tree.fetch_and_update(key, |old| {
             let old_id = old.and_then(last_id).unwrap_or_default();
@@ -1255,6 +1405,61 @@ mod tests {
         assert_eq!(store.guild_ids_of(user.id).unwrap(), vec![Snowflake(9)]);
         assert_eq!(store.member_count(Snowflake(9)), 1);
         assert!(store.next_id().0 > 0);
+    }
+
+    #[test]
+    fn restore_puts_every_tree_back_and_drops_the_caches() {
+        let store = Store::temporary().unwrap();
+        let guild = Snowflake(7);
+        let role = |id: u64, name: &str| -> Role {
+            serde_json::from_value(serde_json::json!({"id": id.to_string(), "name": name})).unwrap()
+        };
+        store
+            .roles
+            .put((guild, Snowflake(1)), &role(1, "kept"))
+            .unwrap();
+        store
+            .roles
+            .put((guild, Snowflake(2)), &role(2, "changed"))
+            .unwrap();
+        store
+            .roles
+            .put((guild, Snowflake(3)), &role(3, "removed"))
+            .unwrap();
+        let snapshot = store.snapshot().unwrap();
+        assert!(snapshot.len() >= 3);
+        // Fill the caches, then change, add and remove.
+        assert_eq!(store.guild_roles(guild).unwrap().len(), 3);
+        store
+            .roles
+            .put((guild, Snowflake(2)), &role(2, "edited"))
+            .unwrap();
+        store.roles.remove((guild, Snowflake(3))).unwrap();
+        store
+            .roles
+            .put((guild, Snowflake(4)), &role(4, "added"))
+            .unwrap();
+        store.pins.put((guild, Snowflake(9)), &1).unwrap();
+        assert_eq!(
+            store.role(guild, Snowflake(2)).unwrap().unwrap().name,
+            "edited"
+        );
+        store.restore(&snapshot).unwrap();
+        let names: Vec<String> = store
+            .guild_roles(guild)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["kept", "changed", "removed"]);
+        assert_eq!(
+            store.role(guild, Snowflake(2)).unwrap().unwrap().name,
+            "changed"
+        );
+        assert!(store.pins.get((guild, Snowflake(9))).unwrap().is_none());
+        store.clear_all().unwrap();
+        assert!(store.guild_roles(guild).unwrap().is_empty());
+        assert!(store.is_empty());
     }
 
     #[test]

@@ -45,6 +45,11 @@ impl VoiceStates {
         }
     }
 
+    /// Forgets every voice state (a reset of the world).
+    pub fn clear(&self) {
+        self.0.lock().clear();
+    }
+
     /// A user's voice state in a guild.
     pub fn get(&self, guild_id: Snowflake, user_id: Snowflake) -> Option<VoiceState> {
         self.0.lock().get(&(guild_id, user_id)).cloned()

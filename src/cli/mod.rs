@@ -15,6 +15,7 @@ pub mod record;
 pub mod recordings;
 pub mod routes;
 pub mod serve;
+pub mod world;
 
 /// Record, replay and reimplement Discord: a MITM proxy, a local Discord backend and a gateway proxy.
 #[derive(Debug, Parser)]
@@ -161,6 +162,7 @@ pub enum Command {
     /// Root CA: create, show, install in trust stores, verify.
     Ca(ca::CaArgs),
     /// Run the reimplemented Discord backend (REST API v6–v10 on sled).
+    #[command(after_long_help = serve::IDENTITY_HELP)]
     Serve(serve::ServeArgs),
     /// MITM proxy that records Discord REST and gateway traffic.
     Record(record::RecordArgs),
@@ -172,6 +174,8 @@ pub enum Command {
     Routes(routes::RoutesArgs),
     /// Print, apply or remove the /etc/hosts lines for the transparent listener.
     Hosts(hosts::HostsArgs),
+    /// Worlds for `serve`: `world export` builds a fixture from recordings.
+    World(world::WorldArgs),
     /// Hold a bot's gateway shards open upstream so the bot restarts without re-identifying.
     GatewayProxy(gateway_proxy::GatewayProxyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -223,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Hosts(args) => hosts::run(args),
+        Command::World(args) => world::run(args),
         Command::GatewayProxy(args) => gateway_proxy::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),

@@ -42,7 +42,11 @@ pub enum RecordingsAction {
 
 /// Opens a recordings database for reading, with a clear error when there is none.
 pub fn open(dir: &std::path::Path) -> anyhow::Result<Store> {
-    if !dir.join("conf").exists() && !dir.join("db").exists() {
+    // The integrity mark outlives a lost database file: then opening says what happened.
+    let was_used = ["conf", "db", crate::store::watermark::FILE]
+        .iter()
+        .any(|name| dir.join(name).exists());
+    if !was_used {
         anyhow::bail!(
             "no recordings in {} (record some with `discord-mitm record --recordings {}`)",
             dir.display(),

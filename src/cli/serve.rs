@@ -8,18 +8,35 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::app::serve::ServeProxyConfig;
-use crate::app::server::{self, ServeOptions};
+use crate::app::server::{self, FixtureSource, ServeOptions};
 use crate::app::ProxyOptions;
+use crate::backend::control::ControlSettings;
 use crate::backend::gateway::GatewayConfig;
 use crate::backend::ratelimit::{Limit, RateLimitConfig};
 use crate::backend::routes::client::ClientConfig;
 use crate::backend::Config;
 use crate::pipeline::chain::Fallback;
+use crate::pipeline::identity::UpstreamToken;
 use crate::pipeline::replay::ReplayOptions;
+use crate::pipeline::replay_status::ReplayStatus;
 use crate::proxy::{HostMatcher, DISCORD_DOMAINS};
 use crate::store::RecorderOptions;
 
 use super::record::UpstreamArgs;
+
+/// What `serve --help` says about identity through the fallback chain.
+pub const IDENTITY_HELP: &str = "\
+Identity (serve --listen): the caller is one person, whoever answers.
+  - Tokens serve issued never go upstream. A forwarded request's Authorization becomes the
+    caller's upstream token (the fixture user's \"upstream_token\", else --upstream-token), or
+    is removed (logged once per route). A relayed gateway IDENTIFY/RESUME gets the same token.
+  - The real account's id (from upstream's /users/@me for that token) reads as the caller's
+    local id in forwarded answers, and the local id as the real one in forwarded paths and
+    JSON bodies.
+  - Replay: only 2xx and 304 recordings are replayed unless --replay-status widens it; the
+    recorded account's id (from a recorded /users/@me or READY) becomes the caller's id.
+  - Every change is listed in the exchange's recording (ids only, never tokens);
+    `discord-mitm recordings show ID` marks rewritten answers.";
 
 /// Run the reimplemented Discord backend (REST on `--api`, state in sled under `--data`).
 #[derive(Debug, Clone, Args)]
@@ -35,6 +52,11 @@ pub struct ServeArgs {
     /// standard input).
     #[arg(long, value_name = "FILE", env = "DISCORD_MITM_FIXTURE")]
     pub fixture: Option<PathBuf>,
+    /// Build the world from what `record` stored in DIR (READY, guilds, channels, roles,
+    /// members, fetched messages, DMs…) and seed it like a fixture; the recorded accounts get
+    /// new local tokens, printed on stderr. `world export` writes the same world to a file.
+    #[arg(long, value_name = "DIR", conflicts_with = "fixture")]
+    pub from_recordings: Option<PathBuf>,
     /// Delete the data directory first (only if it is a discord-mitm data directory).
     #[arg(long)]
     pub reset: bool,
@@ -81,6 +103,9 @@ pub struct ServeArgs {
     /// natively, then exit.
     #[arg(long, value_name = "SPEC")]
     pub coverage: Option<PathBuf>,
+    /// Print the JSON Schema of the --fixture format, then exit.
+    #[arg(long)]
+    pub fixture_schema: bool,
     /// Also run the MITM proxy here (HTTPS_PROXY=http://ADDR): Discord's API hosts reach this
     /// backend, the rest goes down --fallback.
     #[arg(long, value_name = "ADDR", value_parser = super::parse_socket_addr)]
@@ -107,6 +132,23 @@ pub struct ServeArgs {
     /// Match recordings on the request body too.
     #[arg(long)]
     pub replay_match_body: bool,
+    /// Also replay recordings answered with these statuses: comma-separated statuses (401),
+    /// classes (4xx) or `all`. 2xx and 304 are always replayed; other recorded errors are
+    /// skipped (the chain goes on to upstream or 404).
+    #[arg(long, value_name = "LIST")]
+    pub replay_status: Vec<ReplayStatus>,
+    /// Real Discord credential forwarded requests and relayed gateway IDENTIFYs carry
+    /// (`Bot <token>` for a bot, the bare token for a user account). Tokens serve issued
+    /// never go upstream: without this (or a fixture user's `upstream_token`), forwarded
+    /// requests go without Authorization. Never printed, logged or recorded.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DISCORD_MITM_UPSTREAM_TOKEN",
+        hide_env_values = true,
+        value_parser = parse_upstream_token
+    )]
+    pub upstream_token: Option<UpstreamToken>,
     /// How to reach Discord for what the backend does not answer.
     #[command(flatten)]
     pub upstream: UpstreamArgs,
@@ -122,6 +164,57 @@ pub struct ServeArgs {
     /// Options of the backend gateway.
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    /// Test control.
+    #[command(flatten)]
+    pub control: ControlArgs,
+}
+
+/// The test-control API for bot test suites (docs/testing-your-bot.md).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ControlArgs {
+    /// Turn on the test-control API under /_mitm/ (reset, act as a user, event log, clock),
+    /// for loopback clients holding the control token the banner prints.
+    #[arg(long)]
+    pub control: bool,
+    /// The control token to require instead of a random one (for harnesses that start serve).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DISCORD_MITM_CONTROL_TOKEN",
+        hide_env_values = true
+    )]
+    pub control_token: Option<String>,
+    /// Entries the control API's event log keeps (oldest dropped first).
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub control_log_size: u64,
+    /// Deterministic mode: ids, session ids and issued tokens from this seed, and the clock
+    /// frozen at 2026-01-01T00:00:00Z, moved only by POST /_mitm/clock.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+impl ControlArgs {
+    /// The control settings these flags ask for (`None`: off).
+    pub fn settings(&self) -> anyhow::Result<Option<ControlSettings>> {
+        if !self.control {
+            return Ok(None);
+        }
+        let token = match &self.control_token {
+            Some(token) if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) => {
+                anyhow::bail!("--control-token must be at least 16 printable characters")
+            }
+            Some(token) => token.clone(),
+            None => {
+                let mut random = [0u8; 24];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
+                hex::encode(random)
+            }
+        };
+        Ok(Some(ControlSettings {
+            token,
+            log_capacity: self.control_log_size as usize,
+        }))
+    }
 }
 
 /// Tunables of `serve`'s gateway (defaults are Discord's where Discord has one).
@@ -196,6 +289,11 @@ fn parse_limit(text: &str) -> anyhow::Result<Option<Limit>> {
         .map_err(|e| anyhow::anyhow!("invalid rate limit {text:?}: {e}"))
 }
 
+/// `--upstream-token`: a credential that can go in a header.
+fn parse_upstream_token(text: &str) -> Result<UpstreamToken, String> {
+    UpstreamToken::new(text).map_err(|err| err.to_string())
+}
+
 /// `--public-url`: an http(s) origin without a trailing slash.
 fn parse_public_url(text: &str) -> Result<String, String> {
     let trimmed = text.trim_end_matches('/');
@@ -229,6 +327,10 @@ impl From<DurabilityArg> for Durability {
 
 /// Runs the command.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.fixture_schema {
+        print!("{}", crate::backend::world::fixture_schema());
+        return Ok(ExitCode::SUCCESS);
+    }
     // Everything `serve` writes holds tokens: owner-only, whatever the umask.
     crate::store::private::restrict_umask();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -265,11 +367,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body,
         max_json_depth: args.max_json_depth,
         recommended_shards: args.gateway_bot_shards,
+        control: args.control.settings()?,
+    };
+    if let Some(seed) = args.control.seed {
+        crate::backend::clock::seed(seed);
+    }
+    let fixture = match (&args.fixture, &args.from_recordings) {
+        // Standard input can be read only once: read it here, as a fixture built in memory.
+        (Some(path), _) if crate::store::stdio::is_dash(path) => Some(FixtureSource::Built {
+            origin: "fixture from standard input".to_string(),
+            json: crate::store::stdio::read(path)?,
+        }),
+        (Some(path), _) => Some(FixtureSource::File(path.clone())),
+        (None, Some(dir)) => {
+            let (built, report) = crate::app::world::build_from_recordings(dir)?;
+            eprint!("{report}");
+            Some(FixtureSource::Built {
+                origin: format!("the world recorded in {}", dir.display()),
+                json: serde_json::to_vec(&built.fixture)?,
+            })
+        }
+        (None, None) => None,
     };
     let options = ServeOptions {
         api: args.api,
         data: args.data.clone(),
-        fixture: args.fixture.clone(),
+        fixture,
         reset: args.reset,
         config,
         exit_on_stdin_close: args.exit_on_stdin_close,
@@ -299,6 +422,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !args.replay_ignore_param.is_empty() {
         replay.ignored_params = args.replay_ignore_param.clone();
     }
+    for more in &args.replay_status {
+        replay.statuses = replay.statuses.widened(more);
+    }
     let proxy = ServeProxyConfig {
         proxy: ProxyOptions {
             listen,
@@ -321,6 +447,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..ClientConfig::default()
         },
         durability: args.durability.into(),
+        upstream_token: args.upstream_token.clone(),
     };
     runtime.block_on(crate::app::serve::run_with_proxy(options, proxy))?;
     Ok(ExitCode::SUCCESS)

@@ -69,6 +69,8 @@ pub(crate) fn exchange_json(exchange: &Exchange) -> Value {
         })),
         "error": exchange.error,
         "redactions": exchange.redactions,
+        "rewritten": !exchange.rewrites.is_empty(),
+        "rewrites": exchange.rewrites.iter().map(|r| json!({"kind": r.kind, "from": r.from, "to": r.to})).collect::<Vec<_>>(),
     })
 }
 
@@ -115,11 +117,14 @@ pub(crate) fn list(
     for exchange in store.exchanges() {
         let e = exchange?;
         let status = e.status().map_or("-".to_string(), |s| s.to_string());
-        let note = e
+        let mut note = e
             .error
             .as_deref()
             .map(|err| format!("  ! {err}"))
             .unwrap_or_default();
+        if !e.rewrites.is_empty() {
+            note.push_str("  (rewritten)");
+        }
         let line = format!(
             "{:>8}  {}  {:<6} {:>6} {:>9.1}  {}{}",
             e.id,
@@ -131,7 +136,7 @@ pub(crate) fn list(
             note
         );
         let value = json!({"kind": "rest", "id": e.id, "started_at": time_text(e.started_at_us), "method": e.method,
-            "status": e.status(), "duration_ms": e.duration_us as f64 / 1000.0, "url": e.url(), "error": e.error});
+            "status": e.status(), "duration_ms": e.duration_us as f64 / 1000.0, "url": e.url(), "error": e.error, "rewritten": !e.rewrites.is_empty()});
         rows.push((e.started_at_us, line, value));
     }
     for session in store.sessions() {
@@ -243,6 +248,15 @@ pub(crate) fn exchange_text(e: &Exchange) -> String {
     }
     if !e.redactions.is_empty() {
         let _ = writeln!(out, "redacted: {}", e.redactions.join(", "));
+    }
+    if !e.rewrites.is_empty() {
+        let _ = writeln!(
+            out,
+            "REWRITTEN by serve's identity rules (what the client saw is below):"
+        );
+        for r in &e.rewrites {
+            let _ = writeln!(out, "  {}: {} -> {}", r.kind, r.from, r.to);
+        }
     }
     let _ = writeln!(out, "\n> {} {} {}", e.method, e.url(), e.http_version);
     for h in &e.request_headers {

@@ -126,7 +126,7 @@ impl BackendResponder {
             let client =
                 WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(config)).await;
             let backend = WebSocketStream::from_raw_socket(ours, Role::Client, Some(config)).await;
-            let error = relay(client, backend, Some(&session)).await;
+            let error = relay(client, backend, Some(&session), None).await;
             let (recorder, id) = &session;
             recorder.session_end(*id, error);
             // The pipe's end is dropped with the relay, so the gateway sees it close and ends.
@@ -146,6 +146,7 @@ impl BackendResponder {
                 error: None,
                 // Not an exchange: recorded (when recording) as a gateway session instead.
                 record: false,
+                rewrites: Vec::new(),
             },
             Err(err) => Answer {
                 response: discord_error(
@@ -157,6 +158,7 @@ impl BackendResponder {
                 upstream_addr: None,
                 error: Some(err.to_string()),
                 record: true,
+                rewrites: Vec::new(),
             },
         }
     }
@@ -201,6 +203,7 @@ pub(crate) fn body_error(err: BufferError) -> Answer {
         upstream_addr: None,
         error: Some(format!("request {err}")),
         record: true,
+        rewrites: Vec::new(),
     }
 }
 
@@ -211,6 +214,7 @@ fn answer(response: Response<PipeBody>, source: Source) -> Answer {
         upstream_addr: None,
         error: None,
         record: true,
+        rewrites: Vec::new(),
     }
 }
 
@@ -273,6 +277,7 @@ impl Responder for BackendResponder {
                     upstream_addr: None,
                     error: Some(format!("backend body: {err}")),
                     record: true,
+                    rewrites: Vec::new(),
                 }),
             };
         }

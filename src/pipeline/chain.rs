@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::backend::BackendResponder;
+use super::identity::Identity;
 use super::replay::{ReplayOptions, ReplayResponder};
 use super::upstream::UpstreamResponder;
 use super::websocket::WebSocketRelay;
@@ -57,27 +58,50 @@ impl FromStr for Fallback {
     }
 }
 
+/// What `serve`'s chain is made of besides the backend.
+pub struct ServeLinks {
+    /// What answers after the backend.
+    pub fallback: Fallback,
+    /// The recordings replayed from.
+    pub recordings: Option<Arc<Store>>,
+    /// How recordings are matched and which are replayed.
+    pub replay: ReplayOptions,
+    /// The client to real Discord.
+    pub upstream: Option<Upstream>,
+    /// Where exchanges are recorded.
+    pub recorder: Option<Recorder>,
+    /// The identity rules replay and forwarding apply.
+    pub identity: Arc<Identity>,
+}
+
 /// The chain `serve` uses: backend → recordings → upstream → Discord's 404 (added by
-/// [`Pipeline`]); every answer tagged with its source.
-pub fn serve_chain(
-    backend: BackendResponder,
-    fallback: Fallback,
-    recordings: Option<Arc<Store>>,
-    replay: ReplayOptions,
-    upstream: Option<Upstream>,
-    recorder: Option<Recorder>,
-) -> Pipeline {
+/// [`Pipeline`]); every answer tagged with its source, one identity through all of them.
+pub fn serve_chain(backend: BackendResponder, links: ServeLinks) -> Pipeline {
+    let ServeLinks {
+        fallback,
+        recordings,
+        replay,
+        upstream,
+        recorder,
+        identity,
+    } = links;
     let mut chain: Vec<Arc<dyn ChainLink>> = vec![Arc::new(backend)];
     if fallback.recorded {
         if let Some(store) = recordings {
-            chain.push(Arc::new(ReplayResponder::new(store, replay)));
+            chain.push(Arc::new(
+                ReplayResponder::new(store, replay).with_identity(Arc::clone(&identity)),
+            ));
         }
     }
     if fallback.forward {
         if let Some(upstream) = upstream {
-            let relay = Arc::new(WebSocketRelay::new(recorder.clone()));
+            let relay = Arc::new(
+                WebSocketRelay::new(recorder.clone()).with_identity(Arc::clone(&identity)),
+            );
             chain.push(Arc::new(
-                UpstreamResponder::new(upstream, relay).ending_the_chain(),
+                UpstreamResponder::new(upstream, relay)
+                    .ending_the_chain()
+                    .with_identity(identity),
             ));
         }
     }

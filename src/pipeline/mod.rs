@@ -4,7 +4,9 @@
 pub mod access;
 pub mod backend;
 pub mod chain;
+pub mod identity;
 pub mod replay;
+pub mod replay_status;
 mod tee;
 pub mod upstream;
 pub mod websocket;
@@ -22,7 +24,7 @@ use http_body_util::{BodyExt, Full};
 
 use crate::store::capture::{version_name, Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
 use crate::store::recorder::now_us;
-use crate::store::Recorder;
+use crate::store::{Recorder, Rewrite};
 use crate::upstream::BoxError;
 pub use tee::{BodyEnd, CaptureSlot, TeeBody};
 
@@ -118,6 +120,8 @@ pub struct Answer {
     pub error: Option<String>,
     /// False for answers that record themselves (WebSocket upgrades record a gateway session).
     pub record: bool,
+    /// What the identity rules changed on the way (listed in the exchange's recording).
+    pub rewrites: Vec<Rewrite>,
 }
 
 /// What a responder did with a request.
@@ -233,6 +237,7 @@ impl Pipeline {
         let source = answer.source.as_str();
         let upstream_addr = answer.upstream_addr;
         let error = answer.error;
+        let rewrites = answer.rewrites;
         let body = TeeBody::appending(body, max_body, captured, move |captured, end| {
             let request = request_slot.and_then(|slot| slot.lock().ok().and_then(|mut s| s.take()));
             let (request_body, request_end) =
@@ -257,6 +262,7 @@ impl Pipeline {
                 host: &ctx.host,
                 port: (!ctx.port_is_default()).then_some(ctx.port),
                 error: error.as_deref(),
+                rewrites: &rewrites,
             });
             recorder.capture(&capture);
         });
@@ -313,6 +319,7 @@ impl Pipeline {
             upstream_addr: None,
             error: None,
             record: true,
+            rewrites: Vec::new(),
         }
     }
 }

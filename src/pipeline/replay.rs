@@ -9,24 +9,29 @@
 //! 2. `template` — other ids, same query;
 //! 3. `loose` — a query that differs in a parameter that is not ignored.
 //!
-//! Only complete responses that really came from upstream are replayed. The replayed response
-//! names its recording and match in `X-Discord-Mitm-Replay: <exchange id> <match>`.
+//! Only complete responses that really came from upstream are replayed, and only with a status
+//! the policy allows (2xx and 304 unless `--replay-status` widens it: a recorded 401 is not the
+//! route's answer). The replayed response names its recording and match in
+//! `X-Discord-Mitm-Replay: <exchange id> <match>`.
 //!
 //! Id substitution: for every template parameter where the live path and the recorded path
 //! differ (`/channels/{channel_id}` with 111 recorded and 222 asked), every JSON string in the
-//! replayed body equal to the recorded value becomes the live value. Other bodies are replayed
-//! byte for byte.
+//! replayed body equal to the recorded value becomes the live value; and the recorded
+//! account's id ([`Store::recorded_account`]) becomes the caller's (identity rules). Each
+//! substitution made is listed in the exchange's recording. Other bodies are replayed byte for
+//! byte.
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use serde_json::Value;
 
+use super::identity::{self, Identity};
+use super::replay_status::ReplayStatus;
 use super::{full_body, Answer, Outcome, PipeBody, RequestContext, Responder, Source};
 use crate::store::route::route_template;
-use crate::store::{Exchange, Store};
+use crate::store::{Exchange, Rewrite, Store};
 
 /// Query parameters ignored by default when matching (cache busters).
 pub const DEFAULT_IGNORED_PARAMS: &[&str] = &["_", "cb", "nocache"];
@@ -40,6 +45,8 @@ pub struct ReplayOptions {
     pub match_body: bool,
     /// Largest request body buffered for body matching.
     pub max_body: usize,
+    /// Which recorded statuses are replayed.
+    pub statuses: ReplayStatus,
 }
 
 impl Default for ReplayOptions {
@@ -51,6 +58,7 @@ impl Default for ReplayOptions {
                 .collect(),
             match_body: false,
             max_body: 8 * 1024 * 1024,
+            statuses: ReplayStatus::default(),
         }
     }
 }
@@ -63,6 +71,11 @@ pub struct ReplayResponder {
     /// only the winner from the store (not every candidate). Filled on first use of a route and
     /// topped up with what was recorded since.
     candidates: Mutex<HashMap<String, RouteCandidates>>,
+    /// The identity rules: whose id a replayed body gets.
+    identity: Option<Arc<Identity>>,
+    /// The recorded account's id, with the next exchange id when it was looked up (looked up
+    /// again once more was recorded, while it is still unknown).
+    account: Mutex<Option<(u64, Option<String>)>>,
 }
 
 /// The matching facts of one route's recordings, oldest first.
@@ -75,7 +88,7 @@ struct RouteCandidates {
 /// The matching facts of one recording.
 struct Candidate {
     id: u64,
-    /// Replayable at all: from upstream, complete, without error.
+    /// Replayable at all: from upstream, complete, without error, with an allowed status.
     usable: bool,
     path: String,
     query: Vec<(String, String)>,
@@ -84,13 +97,13 @@ struct Candidate {
 }
 
 impl Candidate {
-    fn of(exchange: &Exchange, ignored: &[String]) -> Candidate {
+    fn of(exchange: &Exchange, options: &ReplayOptions) -> Candidate {
+        let ignored = &options.ignored_params;
         let usable = exchange.source == "upstream"
             && exchange.error.is_none()
-            && exchange
-                .response
-                .as_ref()
-                .is_some_and(|response| !response.body.truncated);
+            && exchange.response.as_ref().is_some_and(|response| {
+                !response.body.truncated && options.statuses.allows(response.status)
+            });
         let (path, query) = exchange
             .path_and_query
             .split_once('?')
@@ -168,7 +181,52 @@ impl ReplayResponder {
             store,
             options,
             candidates: Mutex::new(HashMap::new()),
+            identity: None,
+            account: Mutex::new(None),
         }
+    }
+
+    /// Gives replayed bodies the caller's id instead of the recorded account's.
+    pub fn with_identity(mut self, identity: Arc<Identity>) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The recorded account's id (see [`Store::recorded_account`]), looked up once and again
+    /// only while unknown and after more was recorded.
+    fn recorded_account(&self) -> Option<String> {
+        let stored = self.store.next_exchange_id();
+        let mut cached = self.account.lock().ok()?;
+        match &*cached {
+            Some((_, Some(id))) => return Some(id.clone()),
+            Some((count, None)) if *count == stored => return None,
+            _ => {}
+        }
+        let found = match self.store.recorded_account() {
+            Ok(found) => found.map(|account| account.user_id),
+            Err(err) => {
+                tracing::warn!("looking up the recorded account: {err}");
+                None
+            }
+        };
+        if let Some(id) = &found {
+            tracing::info!(recorded_account = %id, "replayed bodies give user {id}'s id to the caller");
+        }
+        *cached = Some((stored, found.clone()));
+        found
+    }
+
+    /// The (recorded account, caller) ids to swap in what is replayed to `req`'s caller.
+    fn account_swap<B>(&self, req: &Request<B>) -> Option<(String, String)> {
+        let identity = self.identity.as_ref()?;
+        let authorization = req
+            .headers()
+            .get(http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
+        let caller = identity.caller(authorization)?;
+        let recorded = self.recorded_account()?;
+        (recorded != caller.id).then_some((recorded, caller.id))
     }
 
     /// The best recording for a request (the most recent among equally good ones), if any.
@@ -246,9 +304,7 @@ impl ReplayResponder {
                 break;
             }
             match self.store.exchange(id) {
-                Ok(Some(exchange)) => {
-                    fresh.push(Candidate::of(&exchange, &self.options.ignored_params))
-                }
+                Ok(Some(exchange)) => fresh.push(Candidate::of(&exchange, &self.options)),
                 Ok(None) => {}
                 Err(err) => tracing::warn!(id, "recording unreadable: {err}"),
             }
@@ -327,28 +383,6 @@ pub fn id_bindings(recorded_path: &str, live_path: &str) -> Vec<(String, String)
     out
 }
 
-/// Replaces JSON strings equal to a recorded id with the live one (see the module docs).
-pub fn substitute_ids(body: &[u8], bindings: &[(String, String)]) -> Option<Vec<u8>> {
-    if bindings.is_empty() {
-        return None;
-    }
-    let mut value: Value = serde_json::from_slice(body).ok()?;
-    fn walk(value: &mut Value, bindings: &[(String, String)]) {
-        match value {
-            Value::String(text) => {
-                if let Some((_, live)) = bindings.iter().find(|(recorded, _)| recorded == text) {
-                    *text = live.clone();
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, bindings)),
-            Value::Object(map) => map.values_mut().for_each(|v| walk(v, bindings)),
-            _ => {}
-        }
-    }
-    walk(&mut value, bindings);
-    serde_json::to_vec(&value).ok()
-}
-
 /// Headers never replayed: the body is stored decoded and re-framed here, and the rest belongs
 /// to the original connection.
 const NOT_REPLAYED: &[&str] = &[
@@ -362,11 +396,39 @@ const NOT_REPLAYED: &[&str] = &[
     "date",
 ];
 
-fn replayed_response(exchange: &Exchange, live_path: &str) -> Option<Response<PipeBody>> {
+/// The recorded response as replayed to `live_path`, with the ids substituted (see the module
+/// docs) and the substitutions made.
+fn replayed_response(
+    exchange: &Exchange,
+    live_path: &str,
+    account: Option<(String, String)>,
+) -> Option<(Response<PipeBody>, Vec<Rewrite>)> {
     let recorded = exchange.response.as_ref()?;
-    let bindings = id_bindings(exchange.path(), live_path);
-    let body = substitute_ids(&recorded.body.data, &bindings)
-        .unwrap_or_else(|| recorded.body.data.clone());
+    let mut bindings = id_bindings(exchange.path(), live_path);
+    let template_bindings = bindings.len();
+    if let Some(account) = account {
+        // A path id already bound wins: the caller asked for it.
+        if !bindings.iter().any(|(from, _)| *from == account.0) {
+            bindings.push(account);
+        }
+    }
+    let mut rewrites = Vec::new();
+    let body = match identity::swap_ids(&recorded.body.data, &bindings) {
+        Some((body, hits)) => {
+            for (index, ((from, to), hit)) in bindings.iter().zip(hits).enumerate() {
+                if hit {
+                    let kind = if index < template_bindings {
+                        identity::TEMPLATE_ID
+                    } else {
+                        identity::REPLAY_ID
+                    };
+                    rewrites.push(identity::rewrite(kind, from, to));
+                }
+            }
+            body
+        }
+        None => recorded.body.data.clone(),
+    };
     let mut response = Response::new(full_body(Bytes::from(body)));
     *response.status_mut() = StatusCode::from_u16(recorded.status).ok()?;
     for header in &recorded.headers {
@@ -380,7 +442,7 @@ fn replayed_response(exchange: &Exchange, live_path: &str) -> Option<Response<Pi
             response.headers_mut().append(name, value);
         }
     }
-    Some(response)
+    Some((response, rewrites))
 }
 
 impl Responder for ReplayResponder {
@@ -405,6 +467,7 @@ impl Responder for ReplayResponder {
         } else {
             (req, None)
         };
+        let account = self.account_swap(&req);
         let found = self.find(
             &method,
             &authority,
@@ -415,8 +478,8 @@ impl Responder for ReplayResponder {
         let Some((exchange, kind)) = found else {
             return Outcome::Declined(req);
         };
-        match replayed_response(&exchange, &path) {
-            Some(mut response) => {
+        match replayed_response(&exchange, &path, account) {
+            Some((mut response, rewrites)) => {
                 let replay = format!("{} {}", exchange.id, kind.as_str());
                 tracing::debug!(id = exchange.id, kind = kind.as_str(), "replaying");
                 if let Ok(value) = HeaderValue::from_str(&replay) {
@@ -428,6 +491,7 @@ impl Responder for ReplayResponder {
                     upstream_addr: None,
                     error: None,
                     record: true,
+                    rewrites,
                 })
             }
             None => Outcome::Declined(req),
@@ -439,8 +503,20 @@ impl Responder for ReplayResponder {
 mod tests {
     use super::*;
     use crate::store::{BodyRecord, ResponseRecord};
+    use serde_json::Value;
 
     fn record(store: &Store, source: &str, path_and_query: &str, request: &str, answer: &str) {
+        record_status(store, source, path_and_query, request, answer, 200);
+    }
+
+    fn record_status(
+        store: &Store,
+        source: &str,
+        path_and_query: &str,
+        request: &str,
+        answer: &str,
+        status: u16,
+    ) {
         let mut exchange = Exchange {
             id: 0,
             started_at_us: 0,
@@ -460,7 +536,7 @@ mod tests {
                 ..BodyRecord::default()
             },
             response: Some(ResponseRecord {
-                status: 200,
+                status,
                 headers: vec![],
                 body: BodyRecord {
                     data: answer.as_bytes().to_vec(),
@@ -469,6 +545,7 @@ mod tests {
             }),
             error: None,
             redactions: vec![],
+            rewrites: Vec::new(),
         };
         store.insert_exchange(&mut exchange).unwrap();
     }
@@ -543,6 +620,63 @@ mod tests {
     }
 
     #[test]
+    fn error_answers_are_replayed_only_when_the_policy_allows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let path = "/api/v9/users/@me/affinities/users";
+        record_status(&store, "upstream", path, "", "refused", 401);
+        record_status(&store, "upstream", path, "", "limited", 429);
+        let strict = ReplayResponder::new(Arc::clone(&store), ReplayOptions::default());
+        assert!(strict
+            .find("POST", "discord.com", path, None, None)
+            .is_none());
+        let widened = ReplayOptions {
+            statuses: ReplayStatus::default().widened(&"4xx".parse().unwrap()),
+            ..ReplayOptions::default()
+        };
+        let loose = ReplayResponder::new(Arc::clone(&store), widened);
+        let (exchange, _) = loose.find("POST", "discord.com", path, None, None).unwrap();
+        assert_eq!(exchange.status(), Some(429));
+        record_status(&store, "upstream", path, "", "fine", 200);
+        let (exchange, _) = strict
+            .find("POST", "discord.com", path, None, None)
+            .unwrap();
+        assert_eq!(exchange.status(), Some(200));
+    }
+
+    #[test]
+    fn the_recorded_account_becomes_the_caller_and_every_substitution_is_listed() {
+        let mut exchange = Exchange {
+            path_and_query: "/api/v9/guilds/111/members/80351110224678912".into(),
+            ..crate::store::tests::sample_exchange("/")
+        };
+        exchange.response.as_mut().unwrap().body.data =
+            br#"{"guild_id":"111","user":{"id":"80351110224678912"},"other":"5"}"#.to_vec();
+        let account = Some(("80351110224678912".to_string(), "100".to_string()));
+        let (response, rewrites) = replayed_response(
+            &exchange,
+            "/api/v9/guilds/222/members/80351110224678912",
+            account,
+        )
+        .unwrap();
+        assert_eq!(
+            rewrites,
+            vec![
+                identity::rewrite(identity::TEMPLATE_ID, "111", "222"),
+                identity::rewrite(identity::REPLAY_ID, "80351110224678912", "100"),
+            ]
+        );
+        let body =
+            futures::executor::block_on(http_body_util::BodyExt::collect(response.into_body()))
+                .unwrap()
+                .to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["guild_id"], "222");
+        assert_eq!(body["user"]["id"], "100");
+        assert_eq!(body["other"], "5");
+    }
+
+    #[test]
     fn queries_are_sorted_decoded_and_ignorable_parameters_dropped() {
         let ignored = vec!["_".to_string()];
         assert_eq!(
@@ -564,12 +698,13 @@ mod tests {
         );
         assert_eq!(bindings, vec![("111".to_string(), "222".to_string())]);
         let body = br#"[{"id":"5","channel_id":"111","content":"111 stays","n":111}]"#;
-        let out = substitute_ids(body, &bindings).unwrap();
+        let (out, hits) = identity::swap_ids(body, &bindings).unwrap();
+        assert_eq!(hits, vec![true]);
         let value: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(value[0]["channel_id"], "222");
         assert_eq!(value[0]["content"], "111 stays");
         assert_eq!(value[0]["n"], 111);
-        assert!(substitute_ids(b"not json", &bindings).is_none());
+        assert!(identity::swap_ids(b"not json", &bindings).is_none());
         assert!(id_bindings("/api/v9/channels/1", "/api/v9/channels/1").is_empty());
     }
 }

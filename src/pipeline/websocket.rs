@@ -1,5 +1,6 @@
 //! WebSocket upgrades (the gateway): dialed upstream through our own client, answered to the
 //! client ourselves, and relayed frame by frame with every frame tapped for the recorder.
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::identity::Identity;
 use super::{discord_error, empty_body, Answer, PipeBody, RequestContext, Source};
 use crate::store::recorder::CapturedSession;
 use crate::store::{Direction, FrameKind, Recorder};
@@ -35,6 +37,15 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
 pub struct WebSocketRelay {
     recorder: Option<Recorder>,
     config: WebSocketConfig,
+    identity: Option<Arc<Identity>>,
+}
+
+/// How the client's IDENTIFY and RESUME are changed on their way upstream (`serve`).
+#[derive(Clone, Copy)]
+pub(crate) struct OutgoingRewrite<'a> {
+    identity: &'a Identity,
+    /// The session speaks ETF (`encoding=etf`), so client messages are ETF terms.
+    etf: bool,
 }
 
 impl WebSocketRelay {
@@ -43,7 +54,14 @@ impl WebSocketRelay {
         WebSocketRelay {
             recorder,
             config: relay_config(),
+            identity: None,
         }
+    }
+
+    /// Gives relayed IDENTIFYs and RESUMEs the upstream token (see [`super::identity`]).
+    pub fn with_identity(mut self, identity: Arc<Identity>) -> Self {
+        self.identity = Some(identity);
+        self
     }
 
     /// Connects upstream, answers the client's upgrade, and starts relaying.
@@ -98,12 +116,18 @@ impl WebSocketRelay {
         });
         let upstream_peer = connected.peer;
         let on_upgrade = hyper::upgrade::on(&mut req);
+        let etf = path_and_query
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "encoding=etf"));
         tokio::spawn(relay_once_upgraded(
             on_upgrade,
-            connected.socket,
-            self.config,
-            session,
-            upstream_peer,
+            Upgraded {
+                upstream: connected.socket,
+                config: self.config,
+                session,
+                upstream_peer,
+                identity: self.identity.clone().map(|identity| (identity, etf)),
+            },
         ));
         Answer {
             response,
@@ -111,6 +135,7 @@ impl WebSocketRelay {
             upstream_addr: Some(upstream_peer),
             error: None,
             record: false,
+            rewrites: Vec::new(),
         }
     }
 }
@@ -156,15 +181,26 @@ fn client_response(
     response.body(empty_body())
 }
 
-/// Waits for the client's side of the upgrade, then relays it with `upstream` until both end,
-/// closing the recorded session with the reason it ended.
-async fn relay_once_upgraded(
-    on_upgrade: hyper::upgrade::OnUpgrade,
+/// An upgraded connection's upstream side and what relaying it needs.
+struct Upgraded {
     upstream: WebSocketStream<UpstreamStream>,
     config: WebSocketConfig,
     session: Option<(Recorder, u64)>,
     upstream_peer: std::net::SocketAddr,
-) {
+    /// The identity rules and whether the session speaks ETF.
+    identity: Option<(Arc<Identity>, bool)>,
+}
+
+/// Waits for the client's side of the upgrade, then relays it with `upstream` until both end,
+/// closing the recorded session with the reason it ended.
+async fn relay_once_upgraded(on_upgrade: hyper::upgrade::OnUpgrade, upgraded: Upgraded) {
+    let Upgraded {
+        upstream,
+        config,
+        session,
+        upstream_peer,
+        identity,
+    } = upgraded;
     let client = match on_upgrade.await {
         Ok(upgraded) => {
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
@@ -177,7 +213,11 @@ async fn relay_once_upgraded(
             return;
         }
     };
-    let error = relay(client, upstream, session.as_ref()).await;
+    let outgoing = identity.as_ref().map(|(identity, etf)| OutgoingRewrite {
+        identity,
+        etf: *etf,
+    });
+    let error = relay(client, upstream, session.as_ref(), outgoing).await;
     if let Some(reason) = &error {
         tracing::info!(%upstream_peer, "gateway session ended: {reason}");
     }
@@ -193,6 +233,7 @@ fn fail(status: StatusCode, message: &str, error: String) -> Answer {
         upstream_addr: None,
         error: Some(error),
         record: true,
+        rewrites: Vec::new(),
     }
 }
 
@@ -204,12 +245,13 @@ pub(crate) fn relay_config() -> WebSocketConfig {
         .max_frame_size(Some(64 << 20))
 }
 
-/// Relays until both sides are done, tapping every message into `session`; returns the first
-/// error seen, if any.
+/// Relays until both sides are done, tapping every message into `session` (as the client
+/// sent it) and applying `outgoing` to what goes upstream; returns the first error seen.
 pub(crate) async fn relay<C, U>(
     client: WebSocketStream<C>,
     upstream: WebSocketStream<U>,
     session: Option<&(Recorder, u64)>,
+    outgoing: Option<OutgoingRewrite<'_>>,
 ) -> Option<String>
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -222,12 +264,14 @@ where
         &mut upstream_sink,
         Direction::ClientToServer,
         session,
+        outgoing,
     );
     let down = pump(
         &mut upstream_stream,
         &mut client_sink,
         Direction::ServerToClient,
         session,
+        None,
     );
     tokio::pin!(up, down);
     let (first, second) = tokio::select! {
@@ -243,6 +287,7 @@ async fn pump<S, K>(
     sink: &mut K,
     direction: Direction,
     session: Option<&(Recorder, u64)>,
+    outgoing: Option<OutgoingRewrite<'_>>,
 ) -> Option<String>
 where
     S: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
@@ -273,6 +318,10 @@ where
         if let Message::Frame(_) = message {
             continue;
         }
+        let message = match outgoing {
+            Some(rewrite) => rewrite_outgoing(rewrite, message),
+            None => message,
+        };
         match sink.send(message).await {
             Ok(()) => {}
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
@@ -282,6 +331,40 @@ where
         }
         if closing {
             let _ = sink.close().await;
+        }
+    }
+}
+
+/// The message with the identity rules applied (IDENTIFY and RESUME carry the upstream token).
+fn rewrite_outgoing(rewrite: OutgoingRewrite<'_>, message: Message) -> Message {
+    let rewritten = match &message {
+        Message::Text(text) if !rewrite.etf => rewrite
+            .identity
+            .rewrite_gateway_message(text.as_bytes(), false),
+        Message::Binary(data) if rewrite.etf => {
+            rewrite.identity.rewrite_gateway_message(data, true)
+        }
+        _ => None,
+    };
+    let Some((bytes, change)) = rewritten else {
+        return message;
+    };
+    tracing::info!(
+        local_user = %change.from,
+        "gateway {} relayed upstream with {}",
+        if rewrite.etf { "ETF message" } else { "IDENTIFY/RESUME" },
+        if change.to == super::identity::NO_CREDENTIAL {
+            "no token (there is no upstream token)"
+        } else {
+            "the upstream token"
+        }
+    );
+    if rewrite.etf {
+        Message::Binary(Bytes::from(bytes))
+    } else {
+        match String::from_utf8(bytes) {
+            Ok(text) => Message::Text(text.into()),
+            Err(_) => message,
         }
     }
 }

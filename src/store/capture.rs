@@ -15,6 +15,7 @@
 //! started_at_us i64 | wait_us u64 (u64::MAX: none) | duration_us u64
 //! client addr | upstream addr (tag 0: none, 1: text, 4: IPv4 + port, 6: IPv6 + port + scope)
 //! source str | scheme str | host str | error: 0 | 1 str
+//! rewrites block (u32 byte length, then per rewrite: kind str, from str, to str)
 //! ```
 //! A headers block is a u32 byte length, then per header: name str, value str.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -83,6 +84,8 @@ pub struct ExchangeEnd<'a> {
     pub port: Option<u16>,
     /// What failed.
     pub error: Option<&'a str>,
+    /// What `serve` changed on the way (empty for `record`).
+    pub rewrites: &'a [super::Rewrite],
 }
 
 /// A socket address as captured and read back: binary on the hot path, text where a caller
@@ -222,6 +225,15 @@ impl ExchangeCapture {
                 self.put_str(error);
             }
         }
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&0u32.to_le_bytes());
+        for rewrite in end.rewrites {
+            self.put_str(&rewrite.kind);
+            self.put_str(&rewrite.from);
+            self.put_str(&rewrite.to);
+        }
+        let len = (self.buf.len() - at - 4) as u32;
+        self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
         self.buf
     }
 
@@ -313,6 +325,35 @@ impl<'a> HeadersView<'a> {
     }
 }
 
+/// The rewrites of a capture, as stored: kind, from and to of each, in order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RewritesView<'a> {
+    packed: &'a [u8],
+}
+
+impl<'a> RewritesView<'a> {
+    /// Kind, from and to of each rewrite, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
+        let mut rest = self.packed;
+        std::iter::from_fn(move || {
+            let kind = take_str(&mut rest)?;
+            let from = take_str(&mut rest)?;
+            let to = take_str(&mut rest)?;
+            Some((kind, from, to))
+        })
+    }
+
+    /// How many rewrites there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+}
+
 /// A body of a capture.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BodyView<'a> {
@@ -368,6 +409,8 @@ pub struct CaptureView<'a> {
     pub host: &'a str,
     /// What failed.
     pub error: Option<&'a str>,
+    /// What `serve` changed on the way.
+    pub rewrites: RewritesView<'a>,
 }
 
 impl<'a> CaptureView<'a> {
@@ -410,6 +453,9 @@ impl<'a> CaptureView<'a> {
             1 => Some(take_str(rest)?),
             _ => return None,
         };
+        let rewrites = RewritesView {
+            packed: take_bytes(rest)?,
+        };
         rest.is_empty().then_some(CaptureView {
             method,
             path_and_query,
@@ -426,6 +472,7 @@ impl<'a> CaptureView<'a> {
             scheme,
             host,
             error,
+            rewrites,
         })
     }
 

@@ -26,6 +26,7 @@ fn end<'a>(request_body: &'a CapturedBody, client: Addr<'a>) -> ExchangeEnd<'a> 
         host: "discord.com",
         port: None,
         error: None,
+        rewrites: &[],
     }
 }
 
@@ -116,6 +117,7 @@ fn exchanges_without_response_keep_text_addresses_ports_and_errors() {
         upstream_addr: None,
         port: Some(8443),
         error: Some("TLS handshake failed: unknown CA"),
+        rewrites: &[],
         ..end(&body, Addr::Text(""))
     });
     let view = CaptureView::parse(&bytes).unwrap();

@@ -243,6 +243,12 @@ pub(crate) fn encode_exchange(
     for label in redactions.iter() {
         write_str(out, label);
     }
+    write_varint(out, capture.rewrites.len() as u64);
+    for (kind, from, to) in capture.rewrites.iter() {
+        write_str(out, kind);
+        write_str(out, from);
+        write_str(out, to);
+    }
 }
 
 fn write_headers(

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::store::capture::{CapturedBody, ExchangeCapture, ExchangeEnd};
-use crate::store::records::{Header, ResponseRecord};
+use crate::store::records::{Header, ResponseRecord, Rewrite};
 
 /// The record the recorder made before it wrote captures directly: built field by field with
 /// the same redaction and decoding functions. The direct encoding must equal its postcard.
@@ -83,6 +83,15 @@ fn reference(id: u64, view: &CaptureView<'_>, options: &EncodeOptions) -> Exchan
         response,
         error: view.error.map(str::to_string),
         redactions,
+        rewrites: view
+            .rewrites
+            .iter()
+            .map(|(kind, from, to)| Rewrite {
+                kind: kind.into(),
+                from: from.into(),
+                to: to.into(),
+            })
+            .collect(),
     }
 }
 
@@ -109,6 +118,7 @@ struct Case<'a> {
     wait_us: Option<u64>,
     port: Option<u16>,
     error: Option<&'a str>,
+    rewrites: Vec<Rewrite>,
 }
 
 impl Case<'_> {
@@ -131,6 +141,7 @@ impl Case<'_> {
             host: "discord.com",
             port: self.port,
             error: self.error,
+            rewrites: &self.rewrites,
         })
     }
 }
@@ -142,6 +153,13 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 fn cases() -> Vec<Case<'static>> {
+    let mut all = first_cases();
+    all.extend(later_cases());
+    all
+}
+
+/// Cases with JSON bodies: a login and a gzip-encoded answer.
+fn first_cases() -> Vec<Case<'static>> {
     let login = br#"{"login":"a@b.c","password":"hunter2","undelete":false}"#;
     let token = br#"{"token":"mfa.abc","user_settings":{}}"#;
     let zipped = gzip(br#"{"id":"1","access_token":"xyz"}"#);
@@ -170,6 +188,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: Some(300),
             port: None,
             error: None,
+            rewrites: Vec::new(),
         },
         Case {
             method: "GET",
@@ -190,7 +209,28 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: None,
             port: Some(8443),
             error: Some("client went away before the response body ended"),
+            rewrites: identity_rewrites(),
         },
+    ]
+}
+
+/// What `serve`'s identity rules list on a forwarded exchange.
+fn identity_rewrites() -> Vec<Rewrite> {
+    [
+        ("authorization", "100000000000000001", "upstream token"),
+        ("response-id", "80351110224678912", "100000000000000001"),
+    ]
+    .map(|(kind, from, to)| Rewrite {
+        kind: kind.into(),
+        from: from.into(),
+        to: to.into(),
+    })
+    .to_vec()
+}
+
+/// Cases without a response body worth decoding, or with a form body.
+fn later_cases() -> Vec<Case<'static>> {
+    vec![
         Case {
             method: "GET",
             path: "/",
@@ -212,6 +252,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: Some(u64::MAX - 1),
             port: None,
             error: None,
+            rewrites: Vec::new(),
         },
         Case {
             method: "CONNECT",
@@ -225,6 +266,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: None,
             port: None,
             error: Some("TLS: unknown CA"),
+            rewrites: Vec::new(),
         },
         Case {
             method: "POST",
@@ -244,6 +286,7 @@ fn cases() -> Vec<Case<'static>> {
             wait_us: Some(0),
             port: None,
             error: None,
+            rewrites: Vec::new(),
         },
     ]
 }
@@ -431,6 +474,7 @@ proptest! {
             wait_us: wait,
             port: None,
             error: None,
+            rewrites: Vec::new(),
         };
         check(&case, id, keep);
     }

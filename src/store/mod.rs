@@ -1,6 +1,7 @@
 //! The recordings database (sled): typed access to REST exchanges, gateway sessions and frames,
 //! a route index for replay and exploration, redaction before write, and the recorder that
 //! feeds it from the proxy without slowing traffic down.
+pub mod account;
 pub mod body;
 pub mod capture;
 mod chunk;
@@ -14,6 +15,7 @@ pub mod records;
 pub mod redact;
 pub mod route;
 pub mod stdio;
+pub mod watermark;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +26,7 @@ use serde::Serialize;
 pub use recorder::{Recorder, RecorderOptions};
 pub use records::{
     BodyRecord, CloseRecord, Direction, Exchange, Frame, FrameKind, GatewaySession, Header,
-    ResponseRecord,
+    ResponseRecord, Rewrite,
 };
 
 /// First byte of every stored record: the layout version, so old recordings stay readable.
@@ -34,6 +36,9 @@ const FORMAT_V1: u8 = 1;
 /// instead of one per exchange, and similar exchanges compress well together (measured: sled's
 /// per-key log writes were ~12 KB of disk writes per recorded exchange).
 const FORMAT_CHUNK_ZSTD: u8 = 2;
+/// The same chunk layout with exchanges that end in their [`Exchange::rewrites`]; chunks of
+/// the older layout read with no rewrites.
+const FORMAT_CHUNK_ZSTD_REWRITES: u8 = 3;
 /// Exchanges per chunk at most.
 pub(crate) const CHUNK_EXCHANGES: usize = 64;
 /// zstd level for chunks: fast; the recorder thread shares the machine with the proxy.
@@ -101,6 +106,26 @@ pub struct Store {
     frames: sled::Tree,
     next_exchange: AtomicU64,
     next_session: AtomicU64,
+    /// Declared last: dropped after the trees, it takes the final mark.
+    _watermark: watermark::Keeper,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self._watermark.halted() {
+            // sled flushes when the last handle of a tree drops, and after an I/O error that
+            // flush never returns: leave these handles to the process's exit instead.
+            std::mem::forget(self.db.clone());
+            for tree in [
+                &self.exchanges,
+                &self.route_index,
+                &self.sessions,
+                &self.frames,
+            ] {
+                std::mem::forget(tree.clone());
+            }
+        }
+    }
 }
 
 impl Store {
@@ -127,9 +152,7 @@ impl Store {
                 }
                 sled::Error::Corruption { .. } => StoreError::Open {
                     path: dir.to_path_buf(),
-                    reason: format!(
-                        "it is damaged ({err})\n  fix: restore it from a backup, or record into a new directory with --recordings DIR"
-                    ),
+                    reason: "it is damaged (the storage engine found corrupted data in it)\n  fix: restore it from a backup, or record into a new directory with --recordings DIR".to_string(),
                 },
                 _ => StoreError::Open {
                     path: dir.to_path_buf(),
@@ -137,6 +160,13 @@ impl Store {
                 },
             })?;
         private::tighten_files(dir).map_err(private)?;
+        watermark::check(&db, dir).map_err(|err| StoreError::Open {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{err}\n  fix: restore it from a backup, or record into a new directory with --recordings DIR"
+            ),
+        })?;
+        let keeper = watermark::Keeper::start(db.clone(), dir.to_path_buf());
         let exchanges = db.open_tree("exchanges")?;
         let route_index = db.open_tree("route_index")?;
         let sessions = db.open_tree("gateway_sessions")?;
@@ -152,7 +182,13 @@ impl Store {
             frames,
             next_exchange: AtomicU64::new(next_exchange),
             next_session: AtomicU64::new(next_session),
+            _watermark: keeper,
         })
+    }
+
+    /// Set once a write failed for good: stops the integrity mark (whose flush would hang).
+    pub(crate) fn write_failure_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self._watermark.halt_handle()
     }
 
     /// Where the database lives.
@@ -222,14 +258,15 @@ impl Store {
             return Ok(None);
         };
         let key = id_of(&key);
-        if value.first() == Some(&FORMAT_CHUNK_ZSTD) {
+        if is_chunk(&value) {
             let chunk = decode_chunk(&value, || format!("exchange chunk {key}"))?;
             return Ok(chunk.into_iter().find(|exchange| exchange.id == id));
         }
         if key != id {
             return Ok(None);
         }
-        decode(&value, || format!("exchange {id}")).map(Some)
+        decode::<records::LegacyExchange>(&value, || format!("exchange {id}"))
+            .map(|old| Some(old.into()))
     }
 
     /// All exchanges, oldest first.
@@ -237,13 +274,16 @@ impl Store {
         self.exchanges.iter().flat_map(|entry| {
             let records: Vec<Result<Exchange, StoreError>> = match entry {
                 Err(err) => vec![Err(err.into())],
-                Ok((key, value)) if value.first() == Some(&FORMAT_CHUNK_ZSTD) => {
+                Ok((key, value)) if is_chunk(&value) => {
                     match decode_chunk(&value, || format!("exchange chunk {}", id_of(&key))) {
                         Ok(chunk) => chunk.into_iter().map(Ok).collect(),
                         Err(err) => vec![Err(err)],
                     }
                 }
-                Ok((key, value)) => vec![decode(&value, || format!("exchange {}", id_of(&key)))],
+                Ok((key, value)) => vec![decode::<records::LegacyExchange>(&value, || {
+                    format!("exchange {}", id_of(&key))
+                })
+                .map(Exchange::from)],
             };
             records
         })
@@ -276,6 +316,12 @@ impl Store {
                 };
                 ids
             })
+    }
+
+    /// The id the next stored exchange gets: grows whenever something is recorded (cheap,
+    /// unlike [`Store::exchange_count`], which reads every record).
+    pub fn next_exchange_id(&self) -> u64 {
+        self.next_exchange.load(Ordering::Relaxed)
     }
 
     /// Number of exchanges stored.
@@ -379,9 +425,19 @@ fn last_exchange_id(tree: &sled::Tree) -> Result<u64, StoreError> {
 /// Exchanges in one stored record: a chunk's count, else one.
 fn record_count(value: &[u8]) -> usize {
     match value {
-        [FORMAT_CHUNK_ZSTD, a, b, c, d, ..] => u32::from_le_bytes([*a, *b, *c, *d]) as usize,
+        [FORMAT_CHUNK_ZSTD | FORMAT_CHUNK_ZSTD_REWRITES, a, b, c, d, ..] => {
+            u32::from_le_bytes([*a, *b, *c, *d]) as usize
+        }
         _ => 1,
     }
+}
+
+/// Whether a stored value is a chunk of exchanges (either layout).
+fn is_chunk(value: &[u8]) -> bool {
+    matches!(
+        value.first(),
+        Some(&(FORMAT_CHUNK_ZSTD | FORMAT_CHUNK_ZSTD_REWRITES))
+    )
 }
 
 fn encode_chunk(chunk: &[Exchange]) -> Result<Vec<u8>, StoreError> {
@@ -410,7 +466,7 @@ fn pack_chunk(count: usize, plain: &[u8], out: &mut Vec<u8>) -> Result<(), Store
     }
     out.clear();
     out.reserve(5 + zstd::zstd_safe::compress_bound(plain.len()));
-    out.push(FORMAT_CHUNK_ZSTD);
+    out.push(FORMAT_CHUNK_ZSTD_REWRITES);
     out.extend_from_slice(&(count as u32).to_le_bytes());
     COMPRESSOR
         .with(|cell| {
@@ -453,6 +509,11 @@ fn decode_chunk(bytes: &[u8], what: impl Fn() -> String) -> Result<Vec<Exchange>
     }
     let plain = zstd::bulk::decompress(packed, size as usize)
         .map_err(|err| corrupt(format!("zstd: {err}")))?;
+    if bytes.first() == Some(&FORMAT_CHUNK_ZSTD) {
+        let old: Vec<records::LegacyExchange> =
+            postcard::from_bytes(&plain).map_err(|err| corrupt(err.to_string()))?;
+        return Ok(old.into_iter().map(Exchange::from).collect());
+    }
     postcard::from_bytes(&plain).map_err(|err| corrupt(err.to_string()))
 }
 
@@ -548,6 +609,7 @@ pub(crate) mod tests {
             }),
             error: None,
             redactions: vec![],
+            rewrites: Vec::new(),
         }
     }
 

@@ -119,6 +119,7 @@ impl CapturedExchange {
             host: &self.host,
             port: None,
             error: self.error.as_deref(),
+            rewrites: &[],
         })
     }
 }
@@ -384,10 +385,41 @@ struct Writer {
     /// Exchanges encoded but not yet stored: written a full chunk at a time (one sled insert
     /// and one zstd frame per chunk), or when the oldest is [`MAX_PENDING_AGE`] old.
     chunk: ChunkBuilder,
+    /// Whether the database still takes writes.
+    health: WriteHealth,
+}
+
+/// Once a write fails with an I/O error (a full disk, above all), recording stops for good with
+/// one error in the log; the proxy goes on forwarding. Retrying every chunk would log an error
+/// per request and keep the disk full.
+struct WriteHealth {
+    stopped: bool,
+    /// Tells the store's integrity mark to stop too.
+    halt: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WriteHealth {
+    /// Logs a failed write of `what`; an I/O error stops recording (said once).
+    fn failed(&mut self, what: &str, err: &super::StoreError) {
+        if self.stopped {
+            return;
+        }
+        if matches!(err, super::StoreError::Sled(sled::Error::Io(_))) {
+            self.stopped = true;
+            self.halt.store(true, Ordering::SeqCst);
+            tracing::error!(
+                "recording stopped: {what}: {err}. The proxy keeps forwarding but records \
+                 nothing more: free space, then restart `discord-mitm record`"
+            );
+        } else {
+            tracing::error!("{what}: {err}");
+        }
+    }
 }
 
 impl Writer {
     fn new(store: Arc<Store>, log: Arc<CaptureLog>, options: RecorderOptions) -> Writer {
+        let halt = store.write_failure_flag();
         Writer {
             store,
             encode: EncodeOptions {
@@ -399,6 +431,10 @@ impl Writer {
             log,
             taken: Vec::new(),
             chunk: ChunkBuilder::new(),
+            health: WriteHealth {
+                stopped: false,
+                halt,
+            },
         }
     }
 
@@ -456,8 +492,15 @@ impl Writer {
         for (_, session) in std::mem::take(&mut self.sessions) {
             self.write_session(&session.record);
         }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if self.health.stopped {
+            return;
+        }
         if let Err(err) = self.store.flush() {
-            tracing::error!("flushing recordings: {err}");
+            self.health.failed("flushing recordings", &err);
         }
     }
 
@@ -487,6 +530,7 @@ impl Writer {
             rest = &tail[len..];
             count += 1;
             match CaptureView::parse(capture) {
+                Some(_) if self.health.stopped => {}
                 Some(view) => {
                     self.chunk.push(&self.store, &view, &self.encode);
                     if self.chunk.is_full() {
@@ -509,7 +553,8 @@ impl Writer {
     fn write_chunk(&mut self) {
         let count = self.chunk.len();
         if let Err(err) = self.chunk.write(&self.store) {
-            tracing::error!("recording {count} exchanges: {err}");
+            self.health
+                .failed(&format!("recording {count} exchanges"), &err);
         }
     }
 
@@ -541,20 +586,24 @@ impl Writer {
             Event::Flush(done) => {
                 self.drain_log();
                 self.write_chunk();
-                for session in self.sessions.values() {
-                    self.write_session(&session.record);
+                let records: Vec<GatewaySession> =
+                    self.sessions.values().map(|s| s.record.clone()).collect();
+                for record in &records {
+                    self.write_session(record);
                 }
-                if let Err(err) = self.store.flush() {
-                    tracing::error!("flushing recordings: {err}");
-                }
+                self.flush();
                 let _ = done.send(());
             }
         }
     }
 
-    fn write_session(&self, session: &GatewaySession) {
+    fn write_session(&mut self, session: &GatewaySession) {
+        if self.health.stopped {
+            return;
+        }
         if let Err(err) = self.store.put_session(session) {
-            tracing::error!("recording gateway session {}: {err}", session.id);
+            self.health
+                .failed(&format!("recording gateway session {}", session.id), &err);
         }
     }
 
@@ -703,8 +752,11 @@ impl Writer {
             };
             frame.seq = *seq;
             *seq += 1;
+            if self.health.stopped {
+                continue;
+            }
             if let Err(err) = self.store.insert_frame(&frame) {
-                tracing::error!("recording frame: {err}");
+                self.health.failed("recording frame", &err);
             }
         }
         if session.last_written.elapsed() > Duration::from_secs(1) {

@@ -89,6 +89,68 @@ pub struct Exchange {
     pub error: Option<String>,
     /// Where secrets were replaced, e.g. `request.header.authorization`, `request.body.password`.
     pub redactions: Vec<String>,
+    /// What `serve` changed on the way (identity rules): ids swapped, credentials replaced.
+    /// Empty for everything `record` records.
+    pub rewrites: Vec<Rewrite>,
+}
+
+/// One change `serve` made to an exchange on its way through: which kind, and the ids it
+/// swapped. Never holds a token: a replaced credential is named by its owner's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rewrite {
+    /// What was changed, e.g. `authorization`, `request-id`, `response-id`, `replay-id`.
+    pub kind: String,
+    /// The value before (an id, or a description such as `local user 1234`).
+    pub from: String,
+    /// The value after.
+    pub to: String,
+}
+
+/// An exchange as stored before [`Exchange::rewrites`] existed (layout versions 1 and 2).
+#[derive(Debug, Deserialize)]
+pub(crate) struct LegacyExchange {
+    id: u64,
+    started_at_us: i64,
+    wait_us: Option<u64>,
+    duration_us: u64,
+    client_addr: String,
+    upstream_addr: Option<String>,
+    source: String,
+    method: String,
+    scheme: String,
+    host: String,
+    path_and_query: String,
+    http_version: String,
+    request_headers: Vec<Header>,
+    request_body: BodyRecord,
+    response: Option<ResponseRecord>,
+    error: Option<String>,
+    redactions: Vec<String>,
+}
+
+impl From<LegacyExchange> for Exchange {
+    fn from(old: LegacyExchange) -> Exchange {
+        Exchange {
+            id: old.id,
+            started_at_us: old.started_at_us,
+            wait_us: old.wait_us,
+            duration_us: old.duration_us,
+            client_addr: old.client_addr,
+            upstream_addr: old.upstream_addr,
+            source: old.source,
+            method: old.method,
+            scheme: old.scheme,
+            host: old.host,
+            path_and_query: old.path_and_query,
+            http_version: old.http_version,
+            request_headers: old.request_headers,
+            request_body: old.request_body,
+            response: old.response,
+            error: old.error,
+            redactions: old.redactions,
+            rewrites: Vec::new(),
+        }
+    }
 }
 
 impl Exchange {
@@ -244,6 +306,16 @@ mod tests {
     struct ElementWiseHeader {
         name: String,
         value: Vec<u8>,
+    }
+
+    #[test]
+    fn exchanges_stored_before_rewrites_existed_still_read() {
+        let exchange = crate::store::tests::sample_exchange("/api/v9/users/@me");
+        let bytes = postcard::to_stdvec(&exchange).unwrap();
+        // The older layout is this one without the trailing (empty) rewrites list.
+        assert_eq!(bytes.last(), Some(&0));
+        let old: LegacyExchange = postcard::from_bytes(&bytes[..bytes.len() - 1]).unwrap();
+        assert_eq!(Exchange::from(old), exchange);
     }
 
     #[test]

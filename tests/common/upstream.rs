@@ -5,6 +5,10 @@
 //! zlib-stream / zstd-stream / ETF gateway, and counts every request it serves.
 //! Routes it does not know get Discord's 404, or, from [`FakeDiscord::start_echoing`], an echo
 //! of the request with that counter so a replay shows exactly which recorded answer it is.
+//! It keeps what it received ([`FakeDiscord::seen`]: each request's method, path, body and
+//! `Authorization`, and each gateway IDENTIFY's token) so tests can assert what reached it,
+//! without echoing credentials into answers that would then be recorded. Its own account is
+//! [`REAL_USER_ID`] whatever token is used.
 //! Test crates include it with `#[path = "common/upstream.rs"] mod upstream;`.
 #![allow(dead_code)]
 
@@ -12,7 +16,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,10 +40,35 @@ pub const HOSTS: &[&str] = &[
     "discord.com",
     "discordapp.com",
     "gateway.discord.gg",
+    // A regional gateway host: `serve` relays its upgrades upstream (the in-process gateway
+    // takes gateway.discord.gg's).
+    "gateway-us-east1-b.discord.gg",
     "cdn.discordapp.com",
     "media.discordapp.net",
     "localhost",
 ];
+
+/// The stand-in's own account: its `/users/@me`, READY user and identity probe.
+pub const REAL_USER_ID: &str = "80351110224678912";
+/// Another user the identity probe mentions (never swapped).
+pub const OTHER_USER_ID: &str = "80351110224678913";
+
+/// One request (or gateway IDENTIFY) the stand-in received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// HTTP method, or `IDENTIFY` / `RESUME` for gateway messages.
+    pub method: String,
+    /// Path (for gateway messages the upgrade's host).
+    pub path: String,
+    /// Query string (empty when none).
+    pub query: String,
+    /// The `Authorization` header (for gateway messages the token).
+    pub authorization: Option<String>,
+    /// The request body as text.
+    pub body: String,
+}
+
+type SeenLog = Arc<Mutex<Vec<Seen>>>;
 
 /// A snowflake-looking channel id used by the REST routes and the gateway.
 pub const CHANNEL_ID: &str = "81384788765712384";
@@ -69,6 +98,7 @@ pub struct FakeDiscord {
     /// PEM of its CA, for `--upstream-ca`.
     pub ca_pem: PathBuf,
     served: Arc<AtomicU64>,
+    seen: SeenLog,
     runtime: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
 }
@@ -166,6 +196,8 @@ impl FakeDiscord {
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&served);
+        let seen: SeenLog = Arc::default();
+        let log = Arc::clone(&seen);
         runtime.spawn(async move {
             let listener = TcpListener::from_std(listener).unwrap();
             loop {
@@ -174,11 +206,14 @@ impl FakeDiscord {
                 };
                 let acceptor = acceptor.clone();
                 let counter = Arc::clone(&counter);
+                let log = Arc::clone(&log);
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service = service_fn(move |req| handle(req, Arc::clone(&counter), unknown));
+                    let service = service_fn(move |req| {
+                        handle(req, Arc::clone(&counter), Arc::clone(&log), unknown)
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
                         .with_upgrades()
@@ -190,6 +225,7 @@ impl FakeDiscord {
             addr,
             ca_pem,
             served,
+            seen,
             runtime: Some(runtime),
             _dir: dir,
         }
@@ -217,6 +253,11 @@ impl FakeDiscord {
     /// Requests answered so far.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::SeqCst)
+    }
+
+    /// Everything received so far, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
     }
 }
 
@@ -279,6 +320,7 @@ fn resetting_body() -> FakeBody {
 async fn handle(
     mut req: Request<Incoming>,
     counter: Arc<AtomicU64>,
+    seen: SeenLog,
     unknown: Unknown,
 ) -> Result<Response<FakeBody>, std::convert::Infallible> {
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
@@ -290,16 +332,15 @@ async fn handle(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_string();
-    if host.starts_with("gateway.discord.gg") && req.headers().contains_key("sec-websocket-key") {
-        return Ok(gateway_upgrade(&mut req, &query));
+    if host.starts_with("gateway") && req.headers().contains_key("sec-websocket-key") {
+        return Ok(gateway_upgrade(&mut req, &query, seen, host));
     }
     let method = req.method().to_string();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let (head, body) = req.into_parts();
+    let body = read_body(body).await;
+    if let Some(response) = identity_routes(&seen, &head, &body) {
+        return Ok(response);
+    }
     let messages_path = format!("/api/v9/channels/{CHANNEL_ID}/messages");
     let response = match (method.as_str(), path.as_str()) {
         ("GET", "/api/v9/users/@me") => json_response(
@@ -397,7 +438,50 @@ async fn handle(
     Ok(response)
 }
 
-fn gateway_upgrade(req: &mut Request<Incoming>, query: &str) -> Response<FakeBody> {
+/// A request body whole (empty if it failed).
+async fn read_body(body: Incoming) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
+/// Notes what arrived (see [`FakeDiscord::seen`]) and answers the identity tests' routes: a
+/// probe naming the user asked for and the stand-in's own id, and a route answering 401.
+fn identity_routes(
+    seen: &SeenLog,
+    head: &http::request::Parts,
+    body: &Bytes,
+) -> Option<Response<FakeBody>> {
+    let path = head.uri.path();
+    seen.lock().unwrap().push(Seen {
+        method: head.method.to_string(),
+        path: path.to_string(),
+        query: head.uri.query().unwrap_or_default().to_string(),
+        authorization: head
+            .headers
+            .get("authorization")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string()),
+        body: String::from_utf8_lossy(body).to_string(),
+    });
+    if path.starts_with("/api/v9/users/") && path.ends_with("/identity-probe") {
+        let asked = path.split('/').nth(4).unwrap_or_default();
+        return Some(json_response(
+            200,
+            json!({"asked": asked, "user_id": REAL_USER_ID, "owner": {"id": REAL_USER_ID},
+                "friends": [OTHER_USER_ID], "body": String::from_utf8_lossy(body)}),
+        ));
+    }
+    path.ends_with("/unauthorized-probe")
+        .then(|| json_response(401, json!({"message": "401: Unauthorized", "code": 0})))
+}
+
+fn gateway_upgrade(
+    req: &mut Request<Incoming>,
+    query: &str,
+    seen: SeenLog,
+    host: String,
+) -> Response<FakeBody> {
     let key = req.headers().get("sec-websocket-key").cloned().unwrap();
     let compress = if query.contains("compress=zstd-stream") {
         "zstd"
@@ -414,7 +498,7 @@ fn gateway_upgrade(req: &mut Request<Incoming>, query: &str) -> Response<FakeBod
         if etf {
             run_etf_gateway(ws, compress).await;
         } else {
-            run_gateway(ws, compress).await;
+            run_gateway(ws, compress, seen, host).await;
         }
     });
     Response::builder()
@@ -479,7 +563,7 @@ impl Compressor {
     }
 }
 
-async fn run_gateway<S>(ws: WebSocketStream<S>, compress: &str)
+async fn run_gateway<S>(ws: WebSocketStream<S>, compress: &str, seen: SeenLog, host: String)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -499,6 +583,15 @@ where
         let Ok(payload) = serde_json::from_str::<Value>(&text) else {
             continue;
         };
+        if let Some(op @ (2 | 6)) = payload["op"].as_u64() {
+            seen.lock().unwrap().push(Seen {
+                method: if op == 2 { "IDENTIFY" } else { "RESUME" }.into(),
+                path: host.clone(),
+                query: String::new(),
+                authorization: payload["d"]["token"].as_str().map(str::to_string),
+                body: String::new(),
+            });
+        }
         match payload["op"].as_u64() {
             Some(2) if payload["d"]["compress"] == true => {
                 // Payload compression: each payload its own zlib stream (made by Python's zlib).

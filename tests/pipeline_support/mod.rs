@@ -60,20 +60,32 @@ impl ServeProxy {
     /// Starts serve with the proxy in `dir` (which holds `ca/`), recordings in
     /// `dir/recordings`, and `extra` arguments (fallback, upstream options).
     pub fn start(dir: &Path, extra: &[String]) -> ServeProxy {
+        ServeProxy::start_with_fixture(dir, &fixture(), extra)
+    }
+
+    /// [`ServeProxy::start`] on another fixture.
+    pub fn start_with_fixture(dir: &Path, fixture: &Value, extra: &[String]) -> ServeProxy {
         let fixture_path = dir.join("fixture.json");
-        std::fs::write(&fixture_path, fixture().to_string()).unwrap();
-        let stderr_log = dir.join(format!("serve-{}.log", extra.len()));
+        std::fs::write(&fixture_path, fixture.to_string()).unwrap();
+        let world = vec!["--fixture".to_string(), fixture_path.display().to_string()];
+        ServeProxy::start_named(dir, "", &world, extra)
+    }
+
+    /// Starts serve with the proxy in `dir` (which holds `ca/`) on the world `world` names
+    /// (`--fixture FILE`, `--from-recordings DIR`), data in `dir/{name}data` and recordings in
+    /// `dir/{name}recordings`.
+    pub fn start_named(dir: &Path, name: &str, world: &[String], extra: &[String]) -> ServeProxy {
+        let stderr_log = dir.join(format!("serve-{name}{}.log", extra.len()));
         let mut child = Command::new(BIN)
             .args(["serve", "--api", "127.0.0.1:0", "--rate-limit", "off"])
             .arg("--ca-dir")
             .arg(dir.join("ca"))
             .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--fixture")
-            .arg(&fixture_path)
+            .arg(dir.join(format!("{name}data")))
+            .args(world)
             .args(["--listen", "127.0.0.1:0", "--connect-timeout", "2"])
             .arg("--recordings")
-            .arg(dir.join("recordings"))
+            .arg(dir.join(format!("{name}recordings")))
             .args(extra)
             .env("RUST_LOG", "discord_mitm=info")
             .stdout(Stdio::piped())
@@ -209,6 +221,11 @@ impl RecordProxy {
         let reply = curl_via(&self.0.proxy_url(), &self.0.ca_pem, url, extra);
         assert_eq!(reply.status, 200, "recording {url}: {reply:?}");
         reply
+    }
+
+    /// curl through `record`, whatever the fake answers.
+    pub fn curl_any(&self, url: &str, extra: &[&str]) -> Reply {
+        curl_via(&self.0.proxy_url(), &self.0.ca_pem, url, extra)
     }
 
     /// Stops with SIGTERM (record flushes) and waits.

@@ -199,19 +199,24 @@ pub fn python() -> PathBuf {
     python
 }
 
-/// Runs `tests/python/gateway_scenarios.py SCENARIO` (or `hikari_scenario.py` for "hikari")
-/// against `server`; panics with its output
+/// Runs `tests/python/gateway_scenarios.py SCENARIO` (or `hikari_scenario.py` for "hikari",
+/// `SCENARIO.py` for the `interactions_*` scenarios) against `server`; panics with its output
 /// (and the server's log) unless it succeeds within `timeout`.
 pub fn run_scenario(server: Server, scenario: &str, compress: &str, timeout: Duration) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = if scenario == "hikari" {
-        "tests/python/hikari_scenario.py"
-    } else {
-        "tests/python/gateway_scenarios.py"
+    let script = match scenario {
+        "hikari" => "tests/python/hikari_scenario.py".to_string(),
+        interactions if interactions.starts_with("interactions_") => {
+            format!("tests/python/{interactions}.py")
+        }
+        _ => "tests/python/gateway_scenarios.py".to_string(),
     };
     let mut child = Command::new(python())
         .arg(root.join(script))
         .arg(scenario)
+        .env("BOT_ID", BOT_ID)
+        .env("CAROL_ID", CAROL_ID)
+        .env("CAROL_TOKEN", "carol-token")
         .env("DMITM_API", server.http())
         .env("DMITM_COMPRESS", compress)
         .env("BOT_TOKEN", BOT_TOKEN)

@@ -308,6 +308,37 @@ impl Api {
         }
     }
 
+    /// Sends `body` as is, with `headers` (e.g. a form's content type).
+    pub fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .header("authorization", token)
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let raw = response.text().expect("body");
+        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
     pub fn get(&self, path: &str, token: &str) -> Reply {
         self.send("GET", path, Some(token), None, &[])
     }

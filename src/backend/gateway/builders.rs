@@ -107,11 +107,9 @@ pub(crate) fn presence(
 
 /// `bytes` random bytes as lowercase hex (voice tokens).
 pub(crate) fn random_hex(bytes: usize) -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
+    let mut random = vec![0u8; bytes];
+    crate::backend::clock::fill_random(&mut random);
+    hex::encode(random)
 }
 
 /// A voice state object, with the member when known.

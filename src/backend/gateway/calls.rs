@@ -97,6 +97,11 @@ pub(crate) fn private_channel(
 }
 
 impl Calls {
+    /// Forgets every call (a reset of the world).
+    pub(crate) fn clear(&self) {
+        self.calls.lock().clear();
+    }
+
     /// Applies op 4 in a private channel and publishes what the recipients must see; returns
     /// whether the user joined a call (its session then needs a VOICE_SERVER_UPDATE).
     pub(crate) fn voice(&self, state: &AppState, request: &CallVoice<'_>) -> bool {

@@ -121,6 +121,8 @@ struct Connection {
     /// Who ended the connection (`client`, `server`, `dropped`) and the close code, for the
     /// access log.
     closed: (&'static str, Option<u16>),
+    /// The client sent a frame over the size limit; its remainder is drained before closing.
+    oversized: bool,
 }
 
 /// The access log's target (`-v`): gateway sessions opened, identified, resumed and closed.
@@ -187,6 +189,7 @@ pub(super) async fn run<S>(
         voice_servers: Vec::new(),
         end: End::Open,
         closed: ("dropped", None),
+        oversized: false,
     };
     conn.perform(&mut ws, actions).await;
     while conn.end == End::Open {
@@ -227,6 +230,26 @@ pub(super) async fn run<S>(
     // 5.5.1; serenity waits for it). WebSocketStream::close would try to send a second Close, fail
     // with "sending after closing" and drop the reply.
     let _ = tokio::time::timeout(Duration::from_secs(1), SinkExt::close(&mut ws)).await;
+    if conn.oversized {
+        drain_unread(ws.get_mut()).await;
+    }
+}
+
+/// Reads and drops what the client is still sending (the rest of an oversized frame) until it
+/// closes, for at most 2 s and 64 MiB. Closing a socket with unread data sends a TCP reset, and a
+/// reset makes the client's kernel drop the 4002 close frame before the client reads it.
+async fn drain_unread<S: AsyncRead + Unpin>(socket: &mut S) {
+    use tokio::io::AsyncReadExt;
+    const LIMIT: usize = 64 << 20;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while total < LIMIT {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => total += n,
+            _ => return,
+        }
+    }
 }
 
 impl Connection {
@@ -314,6 +337,15 @@ impl Connection {
                 return;
             }
             Some(Ok(_)) => return,
+            Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                // Over the WebSocket limit (1 MiB): Discord closes such payloads with 4002 like
+                // any other payload it cannot take.
+                tracing::debug!("oversized gateway frame: {e}");
+                self.oversized = true;
+                let actions = self.session.on_undecodable(now);
+                self.perform(ws, actions).await;
+                return;
+            }
             Some(Err(_)) | None => {
                 let keep = self.session.on_client_closed(None);
                 self.end = End::Closed { keep };
@@ -392,6 +424,26 @@ impl Connection {
         rest.split(['/', '?']).next().unwrap_or(rest).to_string()
     }
 
+    /// Adds a dispatch this session is sent to the control API's event log (with `--control`).
+    fn log_dispatch(&self, event: &Prepared, seq: u64) {
+        let (Some(hub), Some(record), Some(data)) =
+            (&self.inner.state.control, &self.record, event.value())
+        else {
+            return;
+        };
+        let (session_id, user_id) = {
+            let record = record.lock();
+            (record.id.clone(), record.user_id)
+        };
+        hub.log.dispatch(crate::backend::eventlog::DispatchRecord {
+            session_id: &session_id,
+            user_id,
+            seq,
+            name: &event.name,
+            data,
+        });
+    }
+
     /// Numbers, records and sends one dispatch.
     async fn send_dispatch<S>(
         &mut self,
@@ -412,6 +464,7 @@ impl Connection {
                 return false;
             }
         };
+        self.log_dispatch(&event, seq);
         if let Some(record) = &self.record {
             // An event only this session holds (READY, GUILD_CREATE, chunks) is kept as bytes.
             let event = if Arc::strong_count(&event) == 1 {
@@ -786,30 +839,11 @@ impl Connection {
 
     /// Op 3 (or IDENTIFY's presence): store it and tell the user's guilds.
     fn update_presence(&self, user: &User, d: &Value) {
-        let Ok(update) = serde_json::from_value::<PresenceUpdate>(d.clone()) else {
-            return;
-        };
-        let status = match update.status.as_str() {
-            "online" | "idle" | "dnd" | "invisible" | "offline" => update.status.clone(),
-            _ => "online".to_string(),
-        };
-        self.set_presence(user, &status, update.activities);
+        apply_presence(&self.inner, user.id, d);
     }
 
     fn set_presence(&self, user: &User, status: &str, activities: Vec<Value>) {
-        // Invisible users look offline to everyone else.
-        let visible = match status {
-            "invisible" | "offline" => None,
-            status => Some(Presence {
-                status: status.to_string(),
-                activities,
-                client_status: None,
-            }),
-        };
-        if !self.inner.registry.set_presence(user.id, visible.clone()) {
-            return;
-        }
-        publish_presence(&self.inner, user.id, visible.as_ref());
+        set_presence(&self.inner, user.id, status, activities);
     }
 
     /// Op 4: store the voice state and dispatch VOICE_STATE_UPDATE to the guild; a join or a
@@ -995,6 +1029,35 @@ impl Connection {
             }
         }
     }
+}
+
+/// Applies an op 3 payload (`{status, activities}`) as `user_id`'s presence (a session's op 3,
+/// or the test-control API acting as the user).
+pub(super) fn apply_presence(inner: &Inner, user_id: Snowflake, d: &Value) {
+    let Ok(update) = serde_json::from_value::<PresenceUpdate>(d.clone()) else {
+        return;
+    };
+    let status = match update.status.as_str() {
+        "online" | "idle" | "dnd" | "invisible" | "offline" => update.status.clone(),
+        _ => "online".to_string(),
+    };
+    set_presence(inner, user_id, &status, update.activities);
+}
+
+fn set_presence(inner: &Inner, user_id: Snowflake, status: &str, activities: Vec<Value>) {
+    // Invisible users look offline to everyone else.
+    let visible = match status {
+        "invisible" | "offline" => None,
+        status => Some(Presence {
+            status: status.to_string(),
+            activities,
+            client_status: None,
+        }),
+    };
+    if !inner.registry.set_presence(user_id, visible.clone()) {
+        return;
+    }
+    publish_presence(inner, user_id, visible.as_ref());
 }
 
 /// PRESENCE_UPDATE to every guild the user is in (`None`: offline).

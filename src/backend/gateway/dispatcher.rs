@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::builders::{has_intent, on_shard};
 use super::registry::Offer;
 use super::Inner;
-use crate::backend::events::{Audience, Event, SESSIONS_REVOKED};
+use crate::backend::events::{Audience, Event, SESSIONS_REVOKED, SET_PRESENCE, WORLD_RESET};
 use crate::backend::snowflake::Snowflake;
 use crate::gateway::intents;
 use crate::gateway::wire::Prepared;
@@ -125,6 +125,28 @@ fn wants(event: &Event, session_intents: Option<u64>, user_id: Snowflake) -> boo
 
 /// Hands one event to every session that should see it.
 pub(super) fn route(inner: &Inner, event: &Event) {
+    if event.name == WORLD_RESET {
+        for record in inner.registry.all() {
+            let id = {
+                let mut record = record.lock();
+                record.kill();
+                record.id.clone()
+            };
+            inner.registry.remove(&id);
+        }
+        inner.registry.forget_live_state();
+        inner.lists.clear();
+        inner.calls.clear();
+        return;
+    }
+    if event.name == SET_PRESENCE {
+        if let Audience::Users(users) = &event.audience {
+            for user_id in users {
+                super::connection::apply_presence(inner, *user_id, &event.data);
+            }
+        }
+        return;
+    }
     if event.name == SESSIONS_REVOKED {
         if let Audience::Users(users) = &event.audience {
             for record in inner.registry.all() {

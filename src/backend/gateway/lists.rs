@@ -174,6 +174,11 @@ pub(crate) fn update_payload(
 }
 
 impl Lists {
+    /// Forgets every live list (a reset of the world; their sessions are ended too).
+    pub(crate) fn clear(&self) {
+        self.lists.lock().clear();
+    }
+
     /// SYNC of `ranges` of the list of `channel` (built if needed): the list id and the
     /// GUILD_MEMBER_LIST_UPDATE payload.
     pub(crate) fn sync(

@@ -372,6 +372,12 @@ impl Registry {
         }
     }
 
+    /// Forgets every presence and voice state (a reset of the world).
+    pub(crate) fn forget_live_state(&self) {
+        self.presences.lock().clear();
+        self.voice.clear();
+    }
+
     /// A user's presence, if online.
     pub(crate) fn presence(&self, user_id: Snowflake) -> Option<Presence> {
         self.presences.lock().get(&user_id).cloned()
@@ -404,8 +410,8 @@ impl Registry {
 
 /// A random 32-hex-digit session id, like Discord's.
 fn session_id() -> String {
-    use rand::Rng;
-    let bytes: [u8; 16] = rand::rng().random();
+    let mut bytes = [0u8; 16];
+    crate::backend::clock::fill_random(&mut bytes);
     hex::encode(bytes)
 }
 

@@ -9,6 +9,7 @@ use super::{created, no_content, ok, ok_list, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InChannel, InThread, Reason, Q};
 use crate::backend::model::*;
+use crate::backend::params::number_text;
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::channels::{
@@ -1016,7 +1017,7 @@ fn archived(
     let before_ms = match query.before.as_deref() {
         Some(text) => Some(
             parse_iso8601_ms(text)
-                .or_else(|| Snowflake::parse(text).map(|s| s.timestamp_ms()))
+                .or_else(|| Snowflake::parse(number_text(text)).map(|s| s.timestamp_ms()))
                 .ok_or_else(|| {
                     ApiError::invalid_field(
                         "before",

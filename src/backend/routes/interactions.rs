@@ -4,12 +4,18 @@
 //!
 //! `POST /_mitm/interactions` is not a Discord route: real interactions are made by the Discord
 //! client. Authenticated as the invoking user, it takes `{"application_id", "channel_id",
-//! "type": 2|3|4, "name" | "command_id", "command_type", "options", "target_id"}` (commands,
-//! autocomplete) or `{"type": 3, "message_id", "custom_id", "component_type", "values"}`
-//! (component clicks), publishes INTERACTION_CREATE to the application's bot and answers the
-//! interaction payload, token included.
+//! "type": 2|3|4|5, "name" | "command_id", "command_type", "options", "target_id"}` (commands,
+//! autocomplete), `{"type": 3, "message_id", "custom_id", "component_type", "values"}`
+//! (component clicks) or `{"type": 5, "custom_id", "components"}` (submitting a modal the
+//! application opened for this user), publishes INTERACTION_CREATE to the application's bot
+//! and answers the interaction payload, token included. With `?wait=true` it answers instead,
+//! once the bot has answered or the 3-second deadline has passed, what
+//! `GET /_mitm/interactions/{id}` answers: the interaction's status
+//! (`pending`/`responded`/`deferred`/`failed`) and the messages answering it.
+use std::time::{Duration, Instant};
+
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,13 +28,14 @@ use crate::backend::model::{Application, ApplicationCommand, Interaction, User};
 use crate::backend::permissions::bits;
 use crate::backend::render;
 use crate::backend::services::interactions::*;
-use crate::backend::snowflake::Snowflake;
+use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 
 /// Routes of this family (the webhook half lives under `webhooks.rs`'s paths).
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/_mitm/interactions", post(invoke))
+        .route("/_mitm/interactions/{interaction_id}", get(inspect))
         .route(
             "/interactions/{interaction_id}/{interaction_token}/callback",
             post(callback),
@@ -50,6 +57,13 @@ struct InvokeBody {
     custom_id: Option<String>,
     component_type: Option<u8>,
     values: Option<Vec<String>>,
+    components: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InvokeQuery {
+    wait: bool,
 }
 
 /// Finds the command a user invokes: by id or by name (and type), guild commands first.
@@ -191,6 +205,7 @@ fn payload(
 async fn invoke(
     State(state): State<AppState>,
     auth: Auth,
+    Q(query): Q<InvokeQuery>,
     Body(body): Body<InvokeBody>,
 ) -> ApiResult {
     if auth.user.bot {
@@ -205,6 +220,7 @@ async fn invoke(
         }
     }
     let kind = body.kind.unwrap_or(APPLICATION_COMMAND);
+    let mut opener_id = None;
     let (data, message_id) = match kind {
         APPLICATION_COMMAND | AUTOCOMPLETE => {
             (command_data(&state, &app, &access, &body, kind)?, None)
@@ -213,16 +229,22 @@ async fn invoke(
             let (data, message_id) = component_data(&state, &app, &body)?;
             (data, Some(message_id))
         }
+        MODAL_SUBMIT => {
+            let (data, opener) = modal_data(&state, &app, auth.id(), &body)?;
+            opener_id = Some(opener.id);
+            (data, opener.message_id)
+        }
         _ => {
             return Err(ApiError::invalid_field(
                 "type",
                 "BASE_TYPE_CHOICES",
-                "Value must be one of {2, 3, 4}.",
+                "Value must be one of {2, 3, 4, 5}.",
             ))
         }
     };
     let id = state.store.next_id();
-    let secret: [u8; 24] = rand::random();
+    let mut secret = [0u8; 24];
+    crate::backend::clock::fill_random(&mut secret);
     let token = format!("aW50ZXJhY3Rpb246{id}:{}", hex::encode(secret));
     let interaction = Interaction {
         id,
@@ -237,6 +259,9 @@ async fn invoke(
         response_type: None,
         original_message_id: None,
         followup_ids: Vec::new(),
+        created_ms: now_ms(),
+        response_data: None,
+        opener_id,
     };
     state.store.interactions.put(id, &interaction)?;
     state.store.interaction_tokens.put(&token, id)?;
@@ -247,7 +272,88 @@ async fn invoke(
         0,
         data.clone(),
     ));
-    Ok(ok(data))
+    if !query.wait {
+        return Ok(ok(data));
+    }
+    let answered = wait_for_answer(&state, id).await?;
+    Ok(ok(describe(&state, &answered)?))
+}
+
+/// Polls the interaction until the bot has answered it or its 3 seconds are over (bounded in
+/// real time too, so a stopped test clock cannot hold the hook forever).
+async fn wait_for_answer(state: &AppState, id: Snowflake) -> Result<Interaction, ApiError> {
+    let give_up = Instant::now() + Duration::from_millis(RESPONSE_DEADLINE_MS + 500);
+    loop {
+        let current = state
+            .store
+            .interactions
+            .get(id)?
+            .ok_or(ApiError::NotFound(Unknown::Interaction))?;
+        if status(&current) != Status::Pending || Instant::now() >= give_up {
+            return Ok(current);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `GET /_mitm/interactions/{id}` (not a Discord route): the interaction's status and answer,
+/// for its invoker or the application's bot.
+async fn inspect(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(interaction_id): Ids<Snowflake>,
+) -> ApiResult {
+    let interaction = state
+        .store
+        .interactions
+        .get(interaction_id)?
+        .ok_or(ApiError::NotFound(Unknown::Interaction))?;
+    let app = state.application(interaction.application_id)?;
+    if auth.id() != interaction.user_id && auth.id() != app.bot_id {
+        return Err(ApiError::NotFound(Unknown::Interaction));
+    }
+    Ok(ok(describe(&state, &interaction)?))
+}
+
+/// The `data` of a modal submit, and the interaction that opened it: the application must
+/// have opened a modal of that `custom_id` for this user (callback 9) within
+/// the interaction token's lifetime.
+fn modal_data(
+    state: &AppState,
+    app: &Application,
+    user_id: Snowflake,
+    body: &InvokeBody,
+) -> Result<(Value, Interaction), ApiError> {
+    let mut checks = Validator::default();
+    checks.required("custom_id", body.custom_id.as_ref());
+    checks.length("custom_id", body.custom_id.as_deref(), 1, 100);
+    checks.required("components", body.components.as_ref());
+    checks.finish()?;
+    let opener = state
+        .store
+        .interactions
+        .all()?
+        .into_iter()
+        .filter(|i| {
+            i.application_id == app.id
+                && i.user_id == user_id
+                && i.response_type == Some(MODAL)
+                && !expired(i)
+                && i.response_data
+                    .as_ref()
+                    .and_then(|d| d["custom_id"].as_str())
+                    == body.custom_id.as_deref()
+        })
+        .max_by_key(|i| i.id)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "custom_id",
+                "INTERACTION_MODAL_NOT_OPEN",
+                "The application opened no modal with this custom_id for this user",
+            )
+        })?;
+    let data = json!({"custom_id": body.custom_id, "components": body.components});
+    Ok((data, opener))
 }
 
 /// The `data` of a command or autocomplete interaction: the command found and allowed for the
@@ -292,6 +398,18 @@ fn command_data(
                 let user = state.store.user(target).or_unknown(Unknown::User)?;
                 data["target_id"] = json!(target);
                 data["resolved"] = json!({"users": {target.to_string(): render::user(&user)}});
+                if let Some(member) = guild_id
+                    .map(|g| state.store.member(g, target))
+                    .transpose()?
+                    .flatten()
+                {
+                    // Resolved members leave out `user` (it is under `users`).
+                    let mut member = render::member(&state.store, &member)?;
+                    if let Some(object) = member.as_object_mut() {
+                        object.remove("user");
+                    }
+                    data["resolved"]["members"] = json!({target.to_string(): member});
+                }
             }
             Some(target) => {
                 let message = state
@@ -399,6 +517,10 @@ async fn callback(
                 "Interaction has already been acknowledged.",
             ));
         }
+        if status(&interaction) == Status::Failed {
+            // Past the 3 seconds the user was shown "This interaction failed".
+            return Err(ApiError::NotFound(Unknown::Interaction));
+        }
         if !(1..=9).contains(&body.kind) || body.kind == 2 || body.kind == 3 {
             return Err(ApiError::invalid_field(
                 "type",
@@ -498,7 +620,7 @@ mod tests {
         assert_eq!(event.data["type"], 20);
         assert_eq!(event.data["interaction_metadata"]["user"]["id"], "11");
 
-        // Ephemeral followups reach no bot.
+        // Ephemeral followups reach no bot: only the invoker.
         let hook = format!("/webhooks/12/{}", interaction["token"].as_str().unwrap());
         let (status, body) = call(
             &state,
@@ -509,6 +631,75 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert!(events.try_recv().is_err());
+        let event = events.try_recv().unwrap();
+        assert_eq!(event.name, "MESSAGE_CREATE");
+        assert_eq!(event.audience, Audience::Users(vec![Snowflake(11)]));
+    }
+
+    /// Ages a stored interaction by `ms` on the backend's clock.
+    fn age(state: &crate::backend::state::AppState, id: &str, ms: u64) {
+        let id = Snowflake::parse(id).unwrap();
+        let mut stored = state.store.interactions.get(id).unwrap().unwrap();
+        stored.created_ms -= ms;
+        state.store.interactions.put(id, &stored).unwrap();
+    }
+
+    #[tokio::test]
+    async fn missed_deadlines_fail_and_old_tokens_expire() {
+        let state = state_with(GUILD_WITH_BOT);
+        let command = json!({"name": "ping", "description": "p"});
+        call(
+            &state,
+            "POST",
+            "/applications/12/commands",
+            "Bot bot",
+            command,
+        )
+        .await;
+        let invoke = json!({"application_id": "12", "channel_id": "110", "name": "ping"});
+        let (_, late) = call(
+            &state,
+            "POST",
+            "/_mitm/interactions",
+            "alice",
+            invoke.clone(),
+        )
+        .await;
+        let (id, token) = (
+            late["id"].as_str().unwrap(),
+            late["token"].as_str().unwrap(),
+        );
+        let inspect = format!("/_mitm/interactions/{id}");
+        let (status, pending) = call(&state, "GET", &inspect, "alice", json!(null)).await;
+        assert_eq!((status, pending["status"].as_str()), (200, Some("pending")));
+        age(&state, id, 3_001);
+        let (_, failed) = call(&state, "GET", &inspect, "Bot bot", json!(null)).await;
+        assert_eq!(failed["status"], "failed");
+        let callback = format!("/interactions/{id}/{token}/callback");
+        let answer = json!({"type": 4, "data": {"content": "too late"}});
+        let (status, body) = call(&state, "POST", &callback, "", answer).await;
+        assert_eq!((status, body["code"].as_i64()), (404, Some(10062)));
+
+        let (_, answered) = call(&state, "POST", "/_mitm/interactions", "alice", invoke).await;
+        let (id, token) = (
+            answered["id"].as_str().unwrap(),
+            answered["token"].as_str().unwrap(),
+        );
+        let callback = format!("/interactions/{id}/{token}/callback");
+        let answer = json!({"type": 5});
+        assert_eq!(call(&state, "POST", &callback, "", answer).await.0, 204);
+        let (_, deferred) = call(
+            &state,
+            "GET",
+            &format!("/_mitm/interactions/{id}"),
+            "alice",
+            json!(null),
+        )
+        .await;
+        assert_eq!(deferred["status"], "deferred");
+        age(&state, id, 15 * 60 * 1000 + 1);
+        let hook = format!("/webhooks/12/{token}");
+        let (status, body) = call(&state, "POST", &hook, "", json!({"content": "x"})).await;
+        assert_eq!((status, body["code"].as_i64()), (401, Some(50027)));
     }
 }

@@ -19,7 +19,7 @@ use crate::backend::services::messages::{
     apply_edit, deliver_crosspost, load_message, post_message_with, remove_message, CreateMessage,
     EditMessage, NewMessage, Poster,
 };
-use crate::backend::services::publish::publish_message;
+use crate::backend::services::publish::{publish_message, EPHEMERAL};
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
 use crate::backend::store::ReactionEntry;
@@ -138,36 +138,69 @@ async fn list_messages(
         return Ok(ok(json!([])));
     }
     let store = &state.store;
-    let low = (channel_id, Snowflake(0));
-    let high = (channel_id, Snowflake(u64::MAX));
+    let low = Snowflake(0);
+    let high = Snowflake(u64::MAX);
     let messages: Vec<Message> = if let Some(around) = query.around {
         let before_count = limit / 2;
-        let mut older = store
-            .messages
-            .range(low, (channel_id, around), true, before_count)?;
-        let newer =
-            store
-                .messages
-                .range((channel_id, around), high, false, limit - before_count)?;
+        let mut older = history(&state, channel_id, (low, around), true, before_count)?;
+        let newer = history(
+            &state,
+            channel_id,
+            (around, high),
+            false,
+            limit - before_count,
+        )?;
         let mut out: Vec<Message> = newer.into_iter().rev().collect();
         out.append(&mut older);
         out
     } else if let Some(after) = query.after {
-        let mut out = store.messages.range(
-            (channel_id, Snowflake(after.0.saturating_add(1))),
-            high,
-            false,
-            limit,
-        )?;
+        let from = Snowflake(after.0.saturating_add(1));
+        let mut out = history(&state, channel_id, (from, high), false, limit)?;
         out.reverse();
         out
     } else {
-        let end = query.before.map_or(high, |b| (channel_id, b));
-        store.messages.range(low, end, true, limit)?
+        let end = query.before.unwrap_or(high);
+        history(&state, channel_id, (low, end), true, limit)?
     };
     ok_list(messages.iter(), |m| {
         render::message(store, m, Some(auth.id()))
     })
+}
+
+/// Up to `limit` messages of the channel with ids in `[from, to)`, newest first when
+/// `descending`, skipping ephemeral interaction responses (they are not channel history).
+fn history(
+    state: &AppState,
+    channel_id: Snowflake,
+    (mut from, mut to): (Snowflake, Snowflake),
+    descending: bool,
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    let mut out = Vec::new();
+    loop {
+        let batch =
+            state
+                .store
+                .messages
+                .range((channel_id, from), (channel_id, to), descending, limit)?;
+        let exhausted = batch.len() < limit;
+        for message in batch {
+            if descending {
+                to = message.id;
+            } else {
+                from = Snowflake(message.id.0.saturating_add(1));
+            }
+            if message.flags & EPHEMERAL == 0 {
+                out.push(message);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if exhausted || limit == 0 {
+            return Ok(out);
+        }
+    }
 }
 
 async fn get_message(

@@ -1,4 +1,5 @@
 //! The HTTP surface: one router per resource family, composed under `/api` and `/api/v6..v10`.
+use axum::extract::FromRequestParts;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware;
@@ -19,6 +20,7 @@ pub(crate) mod client;
 pub(crate) mod client_startup;
 pub(crate) mod commands;
 pub(crate) mod compat;
+pub(crate) mod control;
 pub(crate) mod coverage;
 pub(crate) mod encoded_paths;
 pub(crate) mod event_counts;
@@ -101,7 +103,14 @@ pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(applications::routes())
         .merge(followers::routes())
         .merge(group_dms::routes())
-        .merge(event_counts::routes());
+        .merge(event_counts::routes())
+        .merge(control::routes());
+    // With `serve --control`, every REST call and its answer go to the event log.
+    let routes = if state.control.is_some() {
+        routes.route_layer(middleware::from_fn_with_state(state.clone(), log_call))
+    } else {
+        routes
+    };
     // No limiter layer at all when limits are off (benchmarks, trusted local use).
     let routes = if state.limiter.enabled() {
         routes.route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
@@ -164,6 +173,100 @@ async fn stamp_route(
     response
 }
 
+/// Middleware (`serve --control` only): logs the call, its route template, caller and answer
+/// in the control API's event log. The control routes themselves are not logged.
+async fn log_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let Some(hub) = state.control.clone() else {
+        return next.run(request).await;
+    };
+    let template = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| unversioned_template(p.as_str()).to_string())
+        .unwrap_or_default();
+    if template.starts_with("/_mitm/") && template != "/_mitm/interactions" {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let params = match axum::extract::RawPathParams::from_request_parts(&mut parts, &()).await {
+        Ok(params) => params
+            .iter()
+            .map(|(key, value)| (key.to_string(), Value::String(value.to_string())))
+            .collect(),
+        Err(_) => serde_json::Map::new(),
+    };
+    let caller_id = caller_of(&state, &parts.headers);
+    let method = parts.method.to_string();
+    let is_json = |headers: &axum::http::HeaderMap| {
+        headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+    };
+    let request_json = is_json(&parts.headers);
+    let Ok(bytes) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
+        return ApiError::PayloadTooLarge.into_response();
+    };
+    let request_body = logged_body(request_json, &bytes);
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    hub.log.rest(super::eventlog::RestRecord {
+        method,
+        route: template,
+        params,
+        caller_id,
+        status: parts.status.as_u16(),
+        request: request_body,
+        response: logged_body(is_json(&parts.headers), &bytes),
+    });
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// `/api/v10/channels/{channel_id}` → `/channels/{channel_id}`.
+fn unversioned_template(template: &str) -> &str {
+    let Some(rest) = template.strip_prefix("/api") else {
+        return template;
+    };
+    match rest.strip_prefix("/v") {
+        Some(versioned) => versioned.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    }
+}
+
+/// The user a request's `Authorization` token belongs to.
+fn caller_of(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Option<super::snowflake::Snowflake> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value.strip_prefix("Bot ").unwrap_or(value).trim();
+    state.store.tokens.get(token).ok().flatten()
+}
+
+/// A body as the event log keeps it: JSON parsed, anything else by its size.
+fn logged_body(json: bool, bytes: &[u8]) -> Option<Value> {
+    if bytes.is_empty() {
+        return None;
+    }
+    if json {
+        if let Ok(value) = serde_json::from_slice(bytes) {
+            return Some(value);
+        }
+    }
+    Some(serde_json::json!({"_bytes": bytes.len()}))
+}
+
 /// Middleware: applies the rate limits and adds their headers to every routed answer.
 async fn rate_limit(
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -218,7 +321,11 @@ pub(crate) fn router(state: AppState) -> Router {
         }
         root = root.nest(&format!("/api/v{version}"), versioned);
     }
-    let root = root.fallback(no_route_handler).with_state(state);
+    let root = root
+        // The control API also answers without an API prefix (`/_mitm/reset`).
+        .merge(control::routes())
+        .fallback(no_route_handler)
+        .with_state(state);
     // Routing sees `%40original` as `@original`, as Discord does (discord.js sends the former).
     Router::new().fallback_service(tower::ServiceExt::map_request(
         root,

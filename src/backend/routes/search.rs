@@ -10,8 +10,10 @@ use super::{ok, ApiResult};
 use crate::backend::error::{ApiError, Validator};
 use crate::backend::extract::{Auth, Ids, InChannel, InGuild};
 use crate::backend::model::{channel_type, Channel, Message};
+use crate::backend::params::number_text;
 use crate::backend::permissions::bits;
 use crate::backend::render;
+use crate::backend::services::publish::EPHEMERAL;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
@@ -49,7 +51,7 @@ impl Params {
         self.all(name)
             .enumerate()
             .filter_map(|(index, value)| {
-                let id = Snowflake::parse(value);
+                let id = Snowflake::parse(number_text(value));
                 if id.is_none() {
                     checks.add(
                         &format!("{name}.{index}"),
@@ -68,7 +70,7 @@ impl Params {
 
     fn integer(&self, checks: &mut Validator, name: &str, min: i64, max: i64) -> Option<i64> {
         let value = self.one(name)?;
-        match value.parse::<i64>() {
+        match number_text(value).parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Some(n),
             Ok(_) => {
                 checks.range(name, Some(min - 1), min, max);
@@ -359,7 +361,9 @@ async fn search_messages(
     let mut hits = Vec::new();
     for channel in &readable {
         for message in state.store.messages.values(channel.id)? {
-            if filter.matches(&state, &message)? {
+            // Ephemeral interaction responses are not channel history.
+            let ephemeral = message.flags & EPHEMERAL != 0;
+            if !ephemeral && filter.matches(&state, &message)? {
                 hits.push(message);
             }
         }

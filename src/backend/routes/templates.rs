@@ -38,12 +38,8 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// A 12-character template code of letters and digits.
 fn template_code() -> String {
-    use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::rng();
-    (0..12)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    crate::backend::clock::random_string(ALPHABET, 12)
 }
 
 /// The guild as a template snapshot: roles numbered from 0 (@everyone) by position, channels

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use parking_lot::Mutex;
-use rand::{Rng, RngCore};
 use ring::hmac;
 
 use crate::backend::accounts;
@@ -63,7 +62,7 @@ pub(crate) fn login(
 
 fn issue_ticket(user_id: Snowflake) -> String {
     let mut random = [0u8; 24];
-    rand::rng().fill_bytes(&mut random);
+    crate::backend::clock::fill_random(&mut random);
     let ticket = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(user_id.to_string()),
@@ -225,12 +224,9 @@ pub(crate) fn base32_decode(text: &str) -> Option<Vec<u8>> {
 /// A fresh set of backup codes (eight lowercase letters and digits each).
 pub(crate) fn new_backup_codes() -> Vec<BackupCode> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
     (0..BACKUP_CODES)
         .map(|_| BackupCode {
-            code: (0..8)
-                .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-                .collect(),
+            code: crate::backend::clock::random_string(ALPHABET, 8),
             consumed: false,
         })
         .collect()
@@ -371,7 +367,7 @@ fn change_user(
 /// An `/auth/fingerprint` value: `{id}.{random}`, as Discord shapes them.
 pub(crate) fn fingerprint(id: Snowflake) -> String {
     let mut random = [0u8; 20];
-    rand::rng().fill_bytes(&mut random);
+    crate::backend::clock::fill_random(&mut random);
     format!("{id}.{}", URL_SAFE_NO_PAD.encode(random))
 }
 

@@ -54,12 +54,8 @@ pub(crate) fn voice_region_list() -> Value {
 
 /// A random invite code like Discord's (8 characters of letters and digits).
 pub(crate) fn invite_code() -> String {
-    use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::rng();
-    (0..8)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    crate::backend::clock::random_string(ALPHABET, 8)
 }
 
 /// Clamps a `limit` query parameter like Discord (out of range → 50035).

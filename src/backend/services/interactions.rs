@@ -31,13 +31,105 @@ pub(crate) const UPDATE_MESSAGE: u8 = 7;
 pub(crate) const AUTOCOMPLETE_RESULT: u8 = 8;
 pub(crate) const MODAL: u8 = 9;
 /// Message flags.
-pub(crate) const EPHEMERAL: u64 = 1 << 6;
+pub(crate) use super::publish::EPHEMERAL;
 pub(crate) const LOADING: u64 = 1 << 7;
 /// How long an interaction token stays valid (Discord: 15 minutes).
 pub(crate) const TOKEN_LIFETIME_MS: u64 = 15 * 60 * 1000;
 
+/// How long the application has for its initial response (Discord: 3 seconds); past it the
+/// user sees "This interaction failed" and the callback answers 10062.
+pub(crate) const RESPONSE_DEADLINE_MS: u64 = 3000;
+
+/// When the interaction was created (Unix ms, on the backend's clock).
+pub(crate) fn created_ms(interaction: &Interaction) -> u64 {
+    if interaction.created_ms == 0 {
+        interaction.id.timestamp_ms()
+    } else {
+        interaction.created_ms
+    }
+}
+
+/// Whether the interaction's token has outlived its 15 minutes.
 pub(crate) fn expired(interaction: &Interaction) -> bool {
-    now_ms().saturating_sub(interaction.id.timestamp_ms()) > TOKEN_LIFETIME_MS
+    now_ms().saturating_sub(created_ms(interaction)) > TOKEN_LIFETIME_MS
+}
+
+/// Where an interaction stands, as the invoking user's client shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Not answered yet, and the 3 seconds are not over.
+    Pending,
+    /// Answered with a message, an update, autocomplete choices or a modal.
+    Responded,
+    /// Answered with a deferral (callback 5 or 6); the answer follows by webhook.
+    Deferred,
+    /// Not answered within 3 seconds: the user sees "This interaction failed".
+    Failed,
+}
+
+impl Status {
+    /// The name `GET /_mitm/interactions/{id}` answers.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Responded => "responded",
+            Status::Deferred => "deferred",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// The interaction's status now.
+pub(crate) fn status(interaction: &Interaction) -> Status {
+    match interaction.response_type {
+        Some(DEFERRED_CHANNEL_MESSAGE | DEFERRED_UPDATE_MESSAGE) => Status::Deferred,
+        Some(_) => Status::Responded,
+        None if now_ms().saturating_sub(created_ms(interaction)) > RESPONSE_DEADLINE_MS => {
+            Status::Failed
+        }
+        None => Status::Pending,
+    }
+}
+
+/// What a test sees of an interaction: its status, deadlines, and the messages answering it
+/// (the `@original` response and the followups, as stored now).
+pub(crate) fn describe(state: &AppState, interaction: &Interaction) -> Result<Value, ApiError> {
+    let render_stored = |id: Snowflake| -> Result<Option<Value>, ApiError> {
+        match state.store.message(interaction.channel_id, id)? {
+            Some(message) => Ok(Some(render_response(state, interaction, &message)?)),
+            None => Ok(None),
+        }
+    };
+    let original = match interaction.original_message_id {
+        Some(id) => render_stored(id)?,
+        None => None,
+    };
+    let mut followups = Vec::new();
+    for id in &interaction.followup_ids {
+        if let Some(message) = render_stored(*id)? {
+            followups.push(message);
+        }
+    }
+    let created = created_ms(interaction);
+    Ok(json!({
+        "id": interaction.id,
+        "application_id": interaction.application_id,
+        "type": interaction.kind,
+        "token": interaction.token,
+        "guild_id": interaction.guild_id,
+        "channel_id": interaction.channel_id,
+        "user_id": interaction.user_id,
+        "message_id": interaction.message_id,
+        "data": interaction.data,
+        "status": status(interaction).as_str(),
+        "response_type": interaction.response_type,
+        "response_data": interaction.response_data,
+        "original": original,
+        "followups": followups,
+        "created_ms": created,
+        "deadline_ms": created + RESPONSE_DEADLINE_MS,
+        "token_expires_ms": created + TOKEN_LIFETIME_MS,
+    }))
 }
 
 /// The interaction a `/webhooks/{application_id}/{token}` path names, if the token is an
@@ -110,8 +202,31 @@ fn metadata(state: &AppState, interaction: &Interaction) -> Result<Value, ApiErr
         "user": user,
         "authorizing_integration_owners": owners,
     });
-    if let Some(message_id) = interaction.message_id {
-        out["interacted_message_id"] = json!(message_id);
+    match interaction.kind {
+        APPLICATION_COMMAND => {
+            let target = interaction.data["target_id"]
+                .as_str()
+                .and_then(Snowflake::parse);
+            match (interaction.data["type"].as_u64(), target) {
+                (Some(2), Some(user_id)) => {
+                    out["target_user"] = render::user_by_id(&state.store, user_id)?;
+                }
+                (Some(3), Some(message_id)) => out["target_message_id"] = json!(message_id),
+                _ => {}
+            }
+        }
+        MESSAGE_COMPONENT => out["interacted_message_id"] = json!(interaction.message_id),
+        MODAL_SUBMIT => {
+            let opener = interaction
+                .opener_id
+                .map(|id| state.store.interactions.get(id))
+                .transpose()?
+                .flatten();
+            if let Some(opener) = opener.filter(|o| o.kind != MODAL_SUBMIT) {
+                out["triggering_interaction_metadata"] = metadata(state, &opener)?;
+            }
+        }
+        _ => {}
     }
     if interaction.original_message_id.is_some() {
         out["original_response_message_id"] = json!(interaction.original_message_id);
@@ -126,27 +241,25 @@ pub(crate) fn render_response(
 ) -> Result<Value, ApiError> {
     let mut rendered = render::message(&state.store, message, None)?;
     if message.kind != 0 || interaction.original_message_id != Some(message.id) {
-        rendered["interaction_metadata"] = metadata(state, interaction)?;
+        let mut metadata = metadata(state, interaction)?;
+        if interaction.original_message_id == Some(message.id) {
+            // Only followups name the original response.
+            if let Some(object) = metadata.as_object_mut() {
+                object.remove("original_response_message_id");
+            }
+        }
+        rendered["interaction_metadata"] = metadata;
     }
     Ok(rendered)
 }
 
-/// Creates a message on behalf of the application (a response or a followup). Ephemeral
-/// messages are stored but dispatched to no bot, as on Discord.
-fn create_response_message(
-    state: &AppState,
-    interaction: &Interaction,
-    body: CreateMessage,
+/// Checks a response or followup body; answers its content, embeds and components.
+fn validate_response(
+    body: &CreateMessage,
     uploads: &[Upload],
     loading: bool,
     data_path: &str,
-) -> Result<(Value, Message), ApiError> {
-    let app = state.application(interaction.application_id)?;
-    let bot = state
-        .store
-        .user(app.bot_id)?
-        .ok_or(ApiError::NotFound(Unknown::User))?;
-    let access = response_access(state, interaction)?;
+) -> Result<(String, Vec<Value>, Vec<Value>), ApiError> {
     let path = |field: &str| format!("{data_path}{field}");
     let mut checks = Validator::default();
     checks.length(&path("content"), body.content.as_deref(), 0, 2000);
@@ -176,6 +289,28 @@ fn create_response_message(
     {
         return Err(ApiError::bad_request(50006, "Cannot send an empty message"));
     }
+    Ok((content, embeds, components))
+}
+
+/// Creates a message on behalf of the application (a response or a followup). Ephemeral
+/// messages are stored but dispatched only to the invoking user, as on Discord. With
+/// `replaces` (a deferred response still loading), the message takes its place: same id, its
+/// ephemeral flag, published as MESSAGE_UPDATE.
+fn create_response_message(
+    state: &AppState,
+    interaction: &Interaction,
+    body: CreateMessage,
+    uploads: &[Upload],
+    (loading, replaces): (bool, Option<&Message>),
+    data_path: &str,
+) -> Result<(Value, Message), ApiError> {
+    let app = state.application(interaction.application_id)?;
+    let bot = state
+        .store
+        .user(app.bot_id)?
+        .ok_or(ApiError::NotFound(Unknown::User))?;
+    let access = response_access(state, interaction)?;
+    let (content, embeds, components) = validate_response(&body, uploads, loading, data_path)?;
     let allowed = body.allowed_mentions.as_ref();
     let mut mentions = Vec::new();
     for id in parse_mentions(&content).users {
@@ -187,7 +322,13 @@ fn create_response_message(
     if loading {
         flags |= LOADING;
     }
-    let id = state.store.next_id();
+    let id = match replaces {
+        Some(original) => {
+            flags = (flags & !EPHEMERAL) | (original.flags & EPHEMERAL);
+            original.id
+        }
+        None => state.store.next_id(),
+    };
     let message = Message {
         webhook: Some(WebhookAuthor {
             webhook_id: app.id,
@@ -214,9 +355,13 @@ fn create_response_message(
     };
     state.store.put_message(&message)?;
     let rendered = render_response(state, interaction, &message)?;
-    if flags & EPHEMERAL == 0 {
-        publish_message(state, "MESSAGE_CREATE", &access, &message, rendered.clone())?;
-    }
+    let event = if replaces.is_some() {
+        "MESSAGE_UPDATE"
+    } else {
+        "MESSAGE_CREATE"
+    };
+    // Ephemeral responses reach only the invoker's sessions (publish_message routes them).
+    publish_message(state, event, &access, &message, rendered.clone())?;
     Ok((rendered, message))
 }
 
@@ -285,8 +430,20 @@ pub(crate) fn create_followup(
     if interaction.response_type.is_none() {
         return Err(ApiError::NotFound(Unknown::Webhook));
     }
+    // The first followup after a deferred message (callback 5) is the response: it replaces
+    // the loading message (10008 if the user deleted it).
+    if interaction.response_type == Some(DEFERRED_CHANNEL_MESSAGE) {
+        let original =
+            load_interaction_message(state, &interaction, interaction.original_message_id)?;
+        if original.flags & LOADING != 0 {
+            let replaces = Some(&original);
+            let (rendered, _) =
+                create_response_message(state, &interaction, body, uploads, (false, replaces), "")?;
+            return Ok(rendered);
+        }
+    }
     let (rendered, stored) =
-        create_response_message(state, &interaction, body, uploads, false, "")?;
+        create_response_message(state, &interaction, body, uploads, (false, None), "")?;
     let _guard = state.store.lock();
     let mut current = state
         .store
@@ -313,7 +470,7 @@ pub(crate) fn respond(
                 interaction,
                 message_body(data)?,
                 &[],
-                false,
+                (false, None),
                 "data.",
             )?;
             interaction.original_message_id = Some(stored.id);
@@ -330,7 +487,7 @@ pub(crate) fn respond(
                 ..CreateMessage::default()
             };
             let (rendered, stored) =
-                create_response_message(state, interaction, deferred, &[], true, "data.")?;
+                create_response_message(state, interaction, deferred, &[], (true, None), "data.")?;
             interaction.original_message_id = Some(stored.id);
             message = Some((rendered, stored));
         }
@@ -351,8 +508,16 @@ pub(crate) fn respond(
         DEFERRED_UPDATE_MESSAGE => {
             interaction.original_message_id = interaction.message_id;
         }
-        AUTOCOMPLETE_RESULT => check_autocomplete(&data.unwrap_or(Value::Null))?,
-        MODAL => check_modal(&data.unwrap_or(Value::Null))?,
+        AUTOCOMPLETE_RESULT => {
+            let data = data.unwrap_or(Value::Null);
+            check_autocomplete(&data)?;
+            interaction.response_data = Some(data);
+        }
+        MODAL => {
+            let data = data.unwrap_or(Value::Null);
+            check_modal(&data)?;
+            interaction.response_data = Some(data);
+        }
         _ => {}
     }
     Ok(message)

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::patch;
 use super::polls;
-use super::publish::publish_message;
+use super::publish::{message_dispatch, publish_message, EPHEMERAL};
 use super::webhooks::webhook_access;
 use crate::backend::error::{ApiError, Unknown, Validator};
 use crate::backend::extract::Upload;
@@ -16,7 +16,6 @@ use crate::backend::poll::Poll;
 use crate::backend::render;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::{AppState, ChannelAccess};
-use crate::{backend::events::Dispatch, gateway::intents};
 
 /// Message flag of a crosspost delivered to a follower (IS_CROSSPOST).
 const IS_CROSSPOST: u64 = 1 << 1;
@@ -745,16 +744,25 @@ fn write_uploads(
     Ok(())
 }
 
-/// The message `message_id` of the accessed channel (10008 if unknown).
+/// The message `message_id` of the accessed channel (10008 if unknown). Ephemeral interaction
+/// responses are not channel messages: only the interaction webhook reaches them.
 pub(crate) fn load_message(
     state: &AppState,
     access: &ChannelAccess,
     message_id: Snowflake,
 ) -> Result<Message, ApiError> {
-    state
-        .store
-        .message(access.channel.id, message_id)?
+    load_stored(state, access, message_id)?
+        .filter(|m| m.flags & EPHEMERAL == 0)
         .ok_or(ApiError::NotFound(Unknown::Message))
+}
+
+/// The stored message `message_id` of the accessed channel, ephemeral or not.
+fn load_stored(
+    state: &AppState,
+    access: &ChannelAccess,
+    message_id: Snowflake,
+) -> Result<Option<Message>, ApiError> {
+    Ok(state.store.message(access.channel.id, message_id)?)
 }
 
 /// Body of message edits.
@@ -792,7 +800,8 @@ pub(crate) fn apply_edit(
     checks.finish()?;
     let message = {
         let _guard = state.store.lock();
-        let mut message = load_message(state, access, message_id)?;
+        let mut message =
+            load_stored(state, access, message_id)?.ok_or(ApiError::NotFound(Unknown::Message))?;
         if let Some(content) = body.content {
             let content = content.unwrap_or_default();
             let parsed = parse_mentions(&content);
@@ -853,13 +862,7 @@ pub(crate) fn remove_message(
     state.store.pins.remove((message.channel_id, message.id))?;
     polls::forget(state, message)?;
     let data = json!({"id": message.id, "channel_id": message.channel_id});
-    state.publish(Dispatch::for_channel(
-        "MESSAGE_DELETE",
-        &access.channel,
-        intents::GUILD_MESSAGES,
-        intents::DIRECT_MESSAGES,
-        data,
-    ));
+    state.publish(message_dispatch("MESSAGE_DELETE", access, message, data));
     Ok(())
 }
 

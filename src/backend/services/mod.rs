@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod channels;
 pub(crate) mod commands;
 pub(crate) mod common;
+pub(crate) mod control;
 pub(crate) mod events;
 pub(crate) mod expressions;
 pub(crate) mod group_dms;

@@ -40,15 +40,42 @@ pub(crate) fn publish_message(
             }
         }
     }
-    state.publish(
-        Dispatch::for_channel(
-            name,
-            &access.channel,
-            intents::GUILD_MESSAGES,
-            intents::DIRECT_MESSAGES,
-            data,
-        )
-        .with_message_content(),
-    );
+    state.publish(message_dispatch(name, access, message, data).with_message_content());
     Ok(())
+}
+
+/// Ephemeral messages' flag (an interaction response only its invoker sees).
+pub(crate) const EPHEMERAL: u64 = 1 << 6;
+
+/// The one user who sees an ephemeral interaction response: its invoker.
+fn ephemeral_viewer(message: &Message) -> Option<Snowflake> {
+    if message.flags & EPHEMERAL == 0 {
+        return None;
+    }
+    let metadata = message.webhook.as_ref()?.interaction_metadata.as_ref()?;
+    metadata["user"]["id"].as_str().and_then(Snowflake::parse)
+}
+
+/// A dispatch about `message`: to whoever sees the channel, or only to the invoker of an
+/// ephemeral interaction response (bots never receive those).
+pub(crate) fn message_dispatch(
+    name: &'static str,
+    access: &ChannelAccess,
+    message: &Message,
+    mut data: Value,
+) -> Dispatch {
+    if message.flags & EPHEMERAL != 0 {
+        if let (Some(guild_id), Some(object)) = (message.guild_id, data.as_object_mut()) {
+            object.insert("guild_id".into(), json!(guild_id));
+        }
+        let viewers = ephemeral_viewer(message).into_iter().collect();
+        return Dispatch::users(name, viewers, 0, data);
+    }
+    Dispatch::for_channel(
+        name,
+        &access.channel,
+        intents::GUILD_MESSAGES,
+        intents::DIRECT_MESSAGES,
+        data,
+    )
 }

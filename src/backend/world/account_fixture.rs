@@ -1,5 +1,6 @@
 //! The account parts of the fixture file (relationships, notes, read states, a user's MFA);
 //! `account.rs` checks and writes them.
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::backend::snowflake::Snowflake;
@@ -7,7 +8,7 @@ use crate::backend::user_state::relationship_type as kind;
 
 /// A relationship between two fixture users: `type` 1 friends (both sides), 2 `user_id`
 /// blocks `other_id`, 4 `user_id` sent `other_id` a friend request (3 on the other side).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FixtureRelationship {
     pub(crate) user_id: Snowflake,
@@ -23,7 +24,7 @@ fn friend() -> u8 {
 }
 
 /// A note `user_id` keeps on `target_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FixtureNote {
     pub(crate) user_id: Snowflake,
@@ -32,7 +33,7 @@ pub(crate) struct FixtureNote {
 }
 
 /// How far `user_id` has read `channel_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FixtureReadState {
     pub(crate) user_id: Snowflake,
@@ -43,7 +44,7 @@ pub(crate) struct FixtureReadState {
 }
 
 /// A user's second factor in a fixture.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FixtureMfa {
     /// Base32 TOTP secret.

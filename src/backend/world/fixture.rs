@@ -1,11 +1,19 @@
 //! The fixture file's shape: what `serve --fixture` reads, field by field.
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::backend::snowflake::Snowflake;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "discord-mitm fixture",
+    description = "The world `discord-mitm serve --fixture FILE` starts with: users and bots, guilds, DMs and the official client's account state. Ids are snowflakes (strings of digits or integers); whatever is left out takes Discord's defaults."
+)]
 pub(super) struct Fixture {
+    /// The JSON Schema this file follows, for editors; `serve` ignores it.
+    #[serde(rename = "$schema", default)]
+    pub _schema: Option<String>,
     #[serde(default)]
     pub users: Vec<FixtureUser>,
     #[serde(default)]
@@ -25,7 +33,7 @@ pub(super) struct Fixture {
 }
 
 /// A DM channel between two users of the fixture.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureDm {
     #[serde(default)]
@@ -37,7 +45,7 @@ pub(super) struct FixtureDm {
 }
 
 /// A user (or bot) in a fixture.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureUser {
     pub id: Snowflake,
@@ -54,6 +62,10 @@ pub(super) struct FixtureUser {
     pub system: bool,
     #[serde(default)]
     pub token: Option<String>,
+    /// A real Discord credential forwarded requests of this user carry (`serve --listen`);
+    /// kept in memory only, never written to the data directory or a recording.
+    #[serde(default)]
+    pub upstream_token: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
@@ -81,7 +93,7 @@ pub(super) struct FixtureUser {
 }
 
 /// A bot's application settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureApplication {
     #[serde(default)]
@@ -98,7 +110,7 @@ pub(super) struct FixtureApplication {
 }
 
 /// A permission value: Discord sends strings, people write numbers; both are fine.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(untagged)]
 pub(super) enum PermissionValue {
     Text(String),
@@ -115,7 +127,7 @@ impl PermissionValue {
 }
 
 /// A guild in a fixture.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureGuild {
     pub id: Snowflake,
@@ -143,6 +155,9 @@ pub(super) struct FixtureGuild {
     pub members: Vec<FixtureMember>,
     #[serde(default)]
     pub emojis: Vec<FixtureEmoji>,
+    /// Custom stickers of the guild.
+    #[serde(default)]
+    pub stickers: Vec<FixtureSticker>,
     #[serde(default)]
     pub threads: Vec<FixtureThread>,
     #[serde(default)]
@@ -157,7 +172,7 @@ pub(super) struct FixtureGuild {
 }
 
 /// A thread under a text, announcement or forum channel of the guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureThread {
     pub id: Snowflake,
@@ -185,7 +200,7 @@ pub(super) struct FixtureThread {
 }
 
 /// A channel webhook.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureWebhook {
     pub id: Snowflake,
@@ -202,7 +217,7 @@ pub(super) struct FixtureWebhook {
 }
 
 /// A ban of a fixture user (who then is not a member).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureBan {
     pub user_id: Snowflake,
@@ -211,7 +226,7 @@ pub(super) struct FixtureBan {
 }
 
 /// An invite to a channel of the guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureInvite {
     pub code: String,
@@ -231,7 +246,7 @@ pub(super) struct FixtureInvite {
 }
 
 /// A role in a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureRole {
     pub id: Snowflake,
@@ -249,7 +264,7 @@ pub(super) struct FixtureRole {
 }
 
 /// A channel in a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureChannel {
     pub id: Snowflake,
@@ -277,7 +292,7 @@ pub(super) struct FixtureChannel {
 }
 
 /// A permission overwrite in a fixture channel.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureOverwrite {
     pub id: Snowflake,
@@ -290,19 +305,33 @@ pub(super) struct FixtureOverwrite {
 }
 
 /// A message pre-seeded in a fixture channel.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureMessage {
     #[serde(default)]
     pub id: Option<Snowflake>,
     pub author_id: Snowflake,
+    /// May be empty when the message carries attachments, embeds or stickers.
+    #[serde(default)]
     pub content: String,
     #[serde(default)]
     pub pinned: bool,
+    /// When it was last edited (ISO 8601); its creation time is its id's.
+    #[serde(default)]
+    pub edited_timestamp: Option<String>,
+    /// Attachment objects as Discord sends them (metadata only: the files are not served).
+    #[serde(default)]
+    pub attachments: Vec<serde_json::Value>,
+    /// Embed objects as Discord sends them.
+    #[serde(default)]
+    pub embeds: Vec<serde_json::Value>,
+    /// Sticker items (`{"id", "name", "format_type"}`).
+    #[serde(default)]
+    pub sticker_items: Vec<serde_json::Value>,
 }
 
 /// A member of a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureMember {
     pub user_id: Snowflake,
@@ -319,11 +348,31 @@ pub(super) struct FixtureMember {
 }
 
 /// A custom emoji of a fixture guild.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FixtureEmoji {
     pub id: Snowflake,
     pub name: String,
     #[serde(default)]
     pub animated: bool,
+}
+
+/// A custom sticker of a fixture guild.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FixtureSticker {
+    pub id: Snowflake,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Autocomplete tags (Discord: the related emoji's name).
+    #[serde(default)]
+    pub tags: String,
+    /// 1 PNG (default), 2 APNG, 3 Lottie, 4 GIF.
+    #[serde(default = "png")]
+    pub format_type: u8,
+}
+
+fn png() -> u8 {
+    1
 }

@@ -101,7 +101,7 @@ fn plan_thread(
         &path,
         (thread.id, Some(spec.id)),
         &thread.messages,
-        &|author| facts.members.contains(&author),
+        &|author| facts.users.contains_key(&author),
         facts.users,
         facts.roles,
     )?;

@@ -63,6 +63,7 @@ pub(super) fn plan_guild(
     guild.system_channel_id = spec.system_channel_id;
     guild.rules_channel_id = spec.rules_channel_id;
     plan_emojis(plan, g, spec, all_ids)?;
+    plan_stickers(plan, g, spec, all_ids)?;
     plan_guild_extras(plan, &facts, all_ids)?;
     plan.guilds.push((guild, everyone_permissions));
     Ok(())
@@ -188,7 +189,7 @@ fn plan_channels(
     all_ids: &mut HashSet<Snowflake>,
 ) -> Result<(), PlanError> {
     let (g, spec) = (facts.index, facts.spec);
-    let (member_ids, role_ids, users_by_id) = (facts.members, facts.roles, facts.users);
+    let (role_ids, users_by_id) = (facts.roles, facts.users);
     let categories: HashSet<Snowflake> = spec
         .channels
         .iter()
@@ -197,7 +198,8 @@ fn plan_channels(
         .collect();
     for (c, channel) in spec.channels.iter().enumerate() {
         let at = |field: &str| format!("$.guilds[{g}].channels[{c}].{field}");
-        if !all_ids.insert(channel.id) {
+        // A guild's original #general has the guild's id (Discord's guilds from before 2017).
+        if channel.id != spec.id && !all_ids.insert(channel.id) {
             return Err((at("id"), format!("duplicate id {}", channel.id)));
         }
         if !channel_type::is_guild_creatable(channel.kind) {
@@ -253,7 +255,8 @@ fn plan_channels(
             &format!("$.guilds[{g}].channels[{c}]"),
             (channel.id, Some(spec.id)),
             &channel.messages,
-            &|author| member_ids.contains(&author),
+            // Authors who are no longer members (recorded worlds) keep their messages.
+            &|author| users_by_id.contains_key(&author),
             users_by_id,
             role_ids,
         )?;
@@ -357,6 +360,41 @@ fn plan_emojis(
                 available: true,
             },
         ));
+    }
+    Ok(())
+}
+
+/// The guild's custom stickers.
+fn plan_stickers(
+    plan: &mut Plan,
+    g: usize,
+    spec: &FixtureGuild,
+    all_ids: &mut HashSet<Snowflake>,
+) -> Result<(), PlanError> {
+    for (k, sticker) in spec.stickers.iter().enumerate() {
+        let at = |field: &str| format!("$.guilds[{g}].stickers[{k}].{field}");
+        if !all_ids.insert(sticker.id) {
+            return Err((at("id"), format!("duplicate id {}", sticker.id)));
+        }
+        if !(2..=30).contains(&sticker.name.chars().count()) {
+            return Err((at("name"), "must be between 2 and 30 characters".into()));
+        }
+        if !(1..=4).contains(&sticker.format_type) {
+            return Err((
+                at("format_type"),
+                "must be 1 (PNG), 2 (APNG), 3 (Lottie) or 4 (GIF)".into(),
+            ));
+        }
+        plan.stickers.push(crate::backend::extra::Sticker {
+            id: sticker.id,
+            guild_id: spec.id,
+            name: sticker.name.clone(),
+            description: sticker.description.clone().filter(|d| !d.is_empty()),
+            tags: sticker.tags.clone(),
+            format_type: sticker.format_type,
+            available: true,
+            creator_id: spec.owner_id,
+        });
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Seeding: fixture files (validated whole, with JSON paths in errors, before anything is
 //! written) and the demo world created on an empty data directory.
 
+use std::path::Path;
 use super::store::{Store, StoreError};
 
 mod account;
@@ -10,10 +11,13 @@ mod fixture;
 mod guild_extras;
 mod guilds;
 mod plan;
+pub(crate) mod recorded;
+mod upstream_tokens;
 mod users;
 mod write;
 
 pub(crate) use demo::create_demo_world;
+pub(crate) use upstream_tokens::fixture_upstream_tokens;
 
 /// Why a fixture was refused (nothing was written).
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,18 @@ pub(crate) enum FixtureError {
     },
     #[error("writing the fixture failed: {0}")]
     Store(#[from] StoreError),
+}
+
+/// Reads, validates and applies a fixture file; nothing is written if anything is wrong.
+pub(crate) fn load_fixture_file(
+    store: &Store,
+    path: &Path,
+) -> Result<FixtureSummary, FixtureError> {
+    let text = std::fs::read(path).map_err(|source| FixtureError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    load_fixture_bytes(store, &text, &path.display().to_string())
 }
 
 /// What a fixture created.
@@ -74,6 +90,14 @@ pub(crate) fn load_fixture_bytes(
     };
     write::write(store, plan)?;
     Ok(summary)
+}
+
+/// The JSON Schema of the fixture format (draft 2020-12), generated from the fixture types.
+pub(crate) fn fixture_schema() -> String {
+    let schema = schemars::schema_for!(fixture::Fixture);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// Checks the whole fixture and builds what it will write (nothing is written here).

@@ -19,6 +19,7 @@ pub(super) struct Plan {
     pub(super) messages: Vec<Message>,
     pub(super) pins: Vec<(Snowflake, Snowflake)>,
     pub(super) emojis: Vec<(Snowflake, Emoji)>,
+    pub(super) stickers: Vec<crate::backend::extra::Sticker>,
     pub(super) dms: Vec<(Channel, Snowflake, Snowflake)>,
     pub(super) thread_members: Vec<ThreadMember>,
     pub(super) webhooks: Vec<Webhook>,
@@ -88,7 +89,7 @@ pub(super) fn plan_messages(
             return Err((
                 at("author_id"),
                 match guild_id {
-                    Some(_) => format!("{} is not a member of this guild", message.author_id),
+                    Some(_) => format!("no user with id {} in $.users", message.author_id),
                     None => format!("{} is not a recipient of this DM", message.author_id),
                 },
             ));
@@ -96,8 +97,32 @@ pub(super) fn plan_messages(
         if message.content.chars().count() > 2000 {
             return Err((at("content"), "must be 2000 or fewer characters".into()));
         }
-        if message.content.trim().is_empty() {
-            return Err((at("content"), "must not be empty".into()));
+        let carries_more = !message.attachments.is_empty()
+            || !message.embeds.is_empty()
+            || !message.sticker_items.is_empty();
+        if message.content.trim().is_empty() && !carries_more {
+            return Err((
+                at("content"),
+                "must not be empty (unless the message has attachments, embeds or sticker_items)"
+                    .into(),
+            ));
+        }
+        if let Some(edited) = &message.edited_timestamp {
+            if crate::backend::snowflake::parse_iso8601_ms(edited).is_none() {
+                return Err((
+                    at("edited_timestamp"),
+                    "is not an ISO 8601 timestamp".into(),
+                ));
+            }
+        }
+        for (list, field) in [
+            (&message.attachments, "attachments"),
+            (&message.embeds, "embeds"),
+            (&message.sticker_items, "sticker_items"),
+        ] {
+            if let Some(k) = list.iter().position(|v| !v.is_object()) {
+                return Err((format!("{}[{k}]", at(field)), "must be an object".into()));
+            }
         }
         let id = message
             .id
@@ -116,6 +141,10 @@ pub(super) fn plan_messages(
                 .filter(|r| guild_id.is_some() && role_ids.contains(r))
                 .collect(),
             pinned: message.pinned,
+            edited_timestamp: message.edited_timestamp.clone(),
+            attachments: message.attachments.clone(),
+            embeds: message.embeds.clone(),
+            sticker_items: message.sticker_items.clone(),
             ..Message::new(id, channel_id, guild_id, message.author_id)
         });
         if message.pinned {

@@ -38,6 +38,16 @@ pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
         store.emojis.put((*guild_id, emoji.id), emoji)?;
         store.emoji_guild.put(emoji.id, *guild_id)?;
     }
+    for sticker in &plan.stickers {
+        store
+            .extra
+            .stickers
+            .put((sticker.guild_id, sticker.id), sticker)?;
+        store
+            .extra
+            .sticker_guild
+            .put(sticker.id, sticker.guild_id)?;
+    }
     for (channel, a, b) in &plan.dms {
         store.put_channel(channel)?;
         store.put_dm(*a, *b, channel.id)?;

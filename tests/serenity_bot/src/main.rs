@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use serenity::all::{
     ButtonStyle, ChannelId, ChannelPinsUpdateEvent, ChannelType, CommandInteraction,
     ComponentInteraction, CreateActionRow, CreateButton, CreateChannel, CreateCommand,
-    CreateCommandOption, CreateEmbed, CreateInteractionResponse, CreateInteractionResponseMessage,
+    CreateCommandOption, CreateEmbed, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, EditInteractionResponse,
     CreateMessage, CreateThread, EditMember, EditMessage, EditRole, ExecuteWebhook, GuildChannel,
     GuildId, GuildMemberUpdateEvent, Interaction, MessageId, Role, UserId,
 };
@@ -212,6 +213,57 @@ impl Events {
 
 fn check<T, E: std::fmt::Display + std::fmt::Debug>(what: &str, result: Result<T, E>) -> T {
     result.unwrap_or_else(|e| fail(&format!("{what}: {e} ({e:?})")))
+}
+
+/// An ephemeral deferral answered by a followup (which becomes the response) and an edit; the
+/// test then checks through serve what alice and carol see of it.
+async fn secret_command(
+    api: &str,
+    alice_token: &str,
+    application_id: &str,
+    general: ChannelId,
+    http: &Http,
+    seen: &mut Events,
+) {
+    as_alice(
+        api,
+        alice_token,
+        "POST",
+        "/_mitm/interactions",
+        json!({"application_id": application_id, "channel_id": general.to_string(),
+               "name": "secret"}),
+    )
+    .await;
+    let command = seen
+        .wait_for("the secret INTERACTION_CREATE", |e| match e {
+            Seen::Command(c) if c.data.name == "secret" => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+    check("defer ephemerally", command.defer_ephemeral(http).await);
+    let followup = check(
+        "follow up",
+        command
+            .create_followup(
+                http,
+                CreateInteractionResponseFollowup::new()
+                    .content("psst, only you")
+                    .ephemeral(true),
+            )
+            .await,
+    );
+    let edited = check(
+        "edit the response",
+        command
+            .edit_response(http, EditInteractionResponse::new().content("psst, edited"))
+            .await,
+    );
+    emit(
+        "secret",
+        json!({"interaction_id": command.id.to_string(), "followup_id": followup.id.to_string(),
+               "edited_id": edited.id.to_string(), "flags": edited.flags.map(|f| f.bits()),
+               "content": edited.content}),
+    );
 }
 
 /// Acts as the user alice over plain REST (serenity's Http always sends `Bot` tokens).
@@ -470,10 +522,13 @@ async fn main() {
         guild_id
             .set_commands(
                 &http,
-                vec![CreateCommand::new("echo").description("Echoes").add_option(
-                    CreateCommandOption::new(CommandOptionType::String, "text", "what to echo")
-                        .required(true),
-                )],
+                vec![
+                    CreateCommand::new("echo").description("Echoes").add_option(
+                        CreateCommandOption::new(CommandOptionType::String, "text", "what to echo")
+                            .required(true),
+                    ),
+                    CreateCommand::new("secret").description("Answers privately"),
+                ],
             )
             .await,
     );
@@ -537,6 +592,8 @@ async fn main() {
         json!({"name": command.data.name, "user": command.user.name, "option": text,
                "answer": answer.content, "original": original.content}),
     );
+
+    secret_command(&api, &alice_token, &application_id, general, &http, &mut seen).await;
 
     // A button: alice clicks it, the bot updates the message in place (callback type 7).
     let with_button = check(

@@ -1,0 +1,433 @@
+//! One identity through `serve`'s fallback chain (issue 18), through the built binary with curl
+//! and a WebSocket client behind the proxy, the stand-in upstream on real TLS, and the
+//! recordings read back from their sled files:
+//! - forwarding never sends a token `serve` issued: without `--upstream-token` the request
+//!   arrives without `Authorization` (said once per route in the log); with one it carries
+//!   that token, and the real account's id reads as the local user's in the answer (and the
+//!   local id as the real one in the forwarded path and body);
+//! - a relayed gateway IDENTIFY carries the upstream token;
+//! - recorded errors are not replayed unless `--replay-status` allows them;
+//! - a replayed `@me` body carries the local caller's id, not the recorded account's;
+//! - every rewrite is listed in the exchange's recording and `recordings show` marks it; the
+//!   real token is in no recordings file.
+mod pipeline_support;
+mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
+
+use std::path::Path;
+
+use pipeline_support::*;
+use record_support::{open_store, run_bin, workdir};
+use serde_json::json;
+use upstream::{FakeDiscord, Seen, OTHER_USER_ID, REAL_USER_ID};
+
+/// The real credential given to `serve`; must reach the stand-in and nothing else.
+const REAL_TOKEN: &str = "real-account-token.Xy9.secret";
+
+fn forward_args(fake: &FakeDiscord, more: &[&str]) -> Vec<String> {
+    let mut extra = args(&["--fallback", "forward"]);
+    extra.extend(fake.upstream_args());
+    extra.extend(args(more));
+    extra
+}
+
+fn alice() -> [&'static str; 2] {
+    ["-H", "Authorization: alice-token"]
+}
+
+#[track_caller]
+fn assert_no_local_token_reached(seen: &[Seen]) {
+    for request in seen {
+        let text = format!("{request:?}");
+        assert!(
+            !text.contains(ALICE_TOKEN) && !text.contains(BOT_TOKEN),
+            "a token serve issued reached upstream: {request:?}"
+        );
+    }
+}
+
+/// Every file under `dir`, raw and with its zstd frames opened (exchanges are stored in
+/// zstd chunks), must not hold `secret`.
+#[track_caller]
+fn assert_not_in_files(dir: &Path, secret: &str) {
+    fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(dir, &mut all);
+    assert!(!all.is_empty());
+    for file in all {
+        let data = std::fs::read(&file).unwrap();
+        let mut opened = Vec::new();
+        for start in memchr::memmem::find_iter(&data, &[0x28, 0xb5, 0x2f, 0xfd]) {
+            use std::io::Read;
+            if let Ok(decoder) = zstd::stream::read::Decoder::new(&data[start..]) {
+                let _ = decoder
+                    .single_frame()
+                    .take(64 << 20)
+                    .read_to_end(&mut opened);
+            }
+        }
+        for bytes in [&data, &opened] {
+            assert!(
+                memchr::memmem::find(bytes, secret.as_bytes()).is_none(),
+                "{} holds the real token",
+                file.display()
+            );
+        }
+    }
+}
+
+fn probes(seen: &[Seen]) -> Vec<&Seen> {
+    seen.iter()
+        .filter(|s| s.path.ends_with("/identity-probe"))
+        .collect()
+}
+
+#[test]
+fn without_an_upstream_token_forwarded_requests_go_without_authorization_said_once_per_route() {
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let serve = ServeProxy::start(dir.path(), &forward_args(&fake, &[]));
+    let me_probe = "https://discord.com/api/v9/users/@me/identity-probe";
+    let first = serve.curl(me_probe, &alice());
+    let again = serve.curl(me_probe, &alice());
+    let by_id = serve.curl(
+        &format!("https://discord.com/api/v9/users/{ALICE_ID}/identity-probe"),
+        &["-H", &format!("Authorization: Bot {BOT_TOKEN}")],
+    );
+    let banner = serve.stdout();
+    let log = serve.stop();
+    for reply in [&first, &again, &by_id] {
+        assert_eq!(reply.status, 200, "{reply:?}\n{log}");
+        assert_eq!(reply.source(), Some("upstream"), "{reply:?}");
+    }
+    // No upstream account: nothing to swap, the stand-in's answer comes as it is.
+    assert_eq!(first.json()["user_id"], REAL_USER_ID);
+    let seen = fake.seen();
+    let probes = probes(&seen);
+    assert_eq!(probes.len(), 3, "{seen:?}");
+    assert!(probes.iter().all(|p| p.authorization.is_none()), "{seen:?}");
+    assert_no_local_token_reached(&seen);
+    assert!(
+        !seen.iter().any(|s| s.path == "/api/v9/users/@me"),
+        "no token, so no account to look up: {seen:?}"
+    );
+    let said = log.matches("upstream without Authorization").count();
+    assert_eq!(said, 2, "once per route template:\n{log}");
+    assert!(
+        banner.contains("no --upstream-token: forwarded requests go without Authorization"),
+        "{banner}"
+    );
+
+    let store = open_store(&dir.path().join("recordings"));
+    let forwarded: Vec<_> = store
+        .exchanges()
+        .map(Result::unwrap)
+        .filter(|e| e.path().ends_with("/identity-probe"))
+        .collect();
+    assert_eq!(forwarded.len(), 3);
+    let rewrites = &forwarded[0].rewrites;
+    assert_eq!(rewrites.len(), 1, "{rewrites:?}");
+    assert_eq!(
+        (
+            rewrites[0].kind.as_str(),
+            rewrites[0].from.as_str(),
+            rewrites[0].to.as_str()
+        ),
+        ("authorization", ALICE_ID, "none")
+    );
+    assert_eq!(forwarded[2].rewrites[0].from, BOT_ID);
+}
+
+#[test]
+fn with_an_upstream_token_forwarded_requests_carry_it_and_the_real_id_reads_as_the_local_one() {
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let serve = ServeProxy::start(
+        dir.path(),
+        &forward_args(&fake, &["--upstream-token", REAL_TOKEN]),
+    );
+    let by_id = serve.curl(
+        &format!("https://discord.com/api/v9/users/{ALICE_ID}/identity-probe?with={ALICE_ID}&n=1"),
+        &alice(),
+    );
+    let body =
+        json!({"recipient_id": ALICE_ID, "note": ALICE_ID.to_string() + " stays"}).to_string();
+    let posted = serve.curl(
+        "https://discord.com/api/v9/users/@me/identity-probe",
+        &[
+            "-H",
+            "Authorization: alice-token",
+            "-H",
+            "content-type: application/json",
+            "--data-raw",
+            &body,
+        ],
+    );
+    let banner = serve.stdout();
+    let log = serve.stop();
+    assert_eq!(by_id.status, 200, "{by_id:?}\n{log}");
+    assert_eq!(by_id.source(), Some("upstream"));
+    let answer = by_id.json();
+    // The stand-in answered about its own account; the client sees itself.
+    assert_eq!(answer["asked"], ALICE_ID, "{answer}");
+    assert_eq!(answer["user_id"], ALICE_ID, "{answer}");
+    assert_eq!(answer["owner"]["id"], ALICE_ID, "{answer}");
+    assert_eq!(answer["friends"], json!([OTHER_USER_ID]), "{answer}");
+    assert_eq!(posted.status, 200, "{posted:?}");
+
+    let seen = fake.seen();
+    assert_no_local_token_reached(&seen);
+    let probes = probes(&seen);
+    assert_eq!(probes.len(), 2, "{seen:?}");
+    for probe in &probes {
+        assert_eq!(
+            probe.authorization.as_deref(),
+            Some(REAL_TOKEN),
+            "{probe:?}"
+        );
+    }
+    // The local id went upstream as the real one, in the path, query and JSON body.
+    assert_eq!(
+        probes[0].path,
+        format!("/api/v9/users/{REAL_USER_ID}/identity-probe")
+    );
+    assert_eq!(probes[0].query, format!("with={REAL_USER_ID}&n=1"));
+    let sent: serde_json::Value = serde_json::from_str(&probes[1].body).unwrap();
+    assert_eq!(sent["recipient_id"], REAL_USER_ID, "{sent}");
+    assert_eq!(sent["note"], format!("{ALICE_ID} stays"));
+    // The real account was looked up once for the token, with the token.
+    let lookups: Vec<_> = seen
+        .iter()
+        .filter(|s| s.path == "/api/v9/users/@me")
+        .collect();
+    assert_eq!(lookups.len(), 1, "{seen:?}");
+    assert_eq!(lookups[0].authorization.as_deref(), Some(REAL_TOKEN));
+    assert!(!log.contains(REAL_TOKEN), "the log holds the real token");
+    assert!(
+        !banner.contains(REAL_TOKEN),
+        "the banner holds the real token"
+    );
+    assert!(
+        banner.contains("forwarded requests carry --upstream-token instead"),
+        "{banner}"
+    );
+    let recordings = dir.path().join("recordings");
+    assert_not_in_files(&recordings, REAL_TOKEN);
+
+    let store = open_store(&recordings);
+    let exchange = store
+        .exchanges()
+        .map(Result::unwrap)
+        .find(|e| e.method == "GET" && e.path().ends_with("/identity-probe"))
+        .unwrap();
+    let listed: Vec<(String, String, String)> = exchange
+        .rewrites
+        .iter()
+        .map(|r| (r.kind.clone(), r.from.clone(), r.to.clone()))
+        .collect();
+    let expected = [
+        ("authorization", ALICE_ID, "upstream token"),
+        ("request-id", ALICE_ID, REAL_USER_ID),
+        ("response-id", REAL_USER_ID, ALICE_ID),
+    ]
+    .map(|(k, f, t)| (k.to_string(), f.to_string(), t.to_string()));
+    assert_eq!(listed, expected);
+    let id = exchange.id.to_string();
+    drop(store);
+    let shown = run_bin(&[
+        "recordings",
+        "--recordings",
+        recordings.to_str().unwrap(),
+        "show",
+        &id,
+    ]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("REWRITTEN"), "{shown}");
+    assert!(
+        shown.contains(&format!("response-id: {REAL_USER_ID} -> {ALICE_ID}")),
+        "{shown}"
+    );
+    let listing = run_bin(&[
+        "recordings",
+        "--recordings",
+        recordings.to_str().unwrap(),
+        "list",
+    ]);
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("/identity-probe") && l.contains("(rewritten)")),
+        "{listing}"
+    );
+}
+
+#[test]
+fn a_fixture_users_own_upstream_token_is_theirs_alone_and_stored_nowhere() {
+    const ALICE_REAL: &str = "alice-real-account-token.secret";
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let mut world = fixture();
+    world["users"][0]["upstream_token"] = json!(ALICE_REAL);
+    let serve = ServeProxy::start_with_fixture(dir.path(), &world, &forward_args(&fake, &[]));
+    let probe = "https://discord.com/api/v9/users/@me/identity-probe";
+    let as_alice = serve.curl(probe, &alice());
+    let as_bot = serve.curl(probe, &["-H", &format!("Authorization: Bot {BOT_TOKEN}")]);
+    let banner = serve.stdout();
+    let log = serve.stop();
+    assert_eq!(as_alice.json()["user_id"], ALICE_ID, "{as_alice:?}\n{log}");
+    // The bot has no upstream token: its request went bare, and nothing was swapped.
+    assert_eq!(as_bot.json()["user_id"], REAL_USER_ID, "{as_bot:?}");
+    let seen = fake.seen();
+    assert_no_local_token_reached(&seen);
+    let probes = probes(&seen);
+    assert_eq!(probes[0].authorization.as_deref(), Some(ALICE_REAL));
+    assert_eq!(probes[1].authorization, None);
+    assert!(
+        banner.contains(
+            "the fixture's upstream_token (1 of its users have one), else no Authorization"
+        ),
+        "{banner}"
+    );
+    assert!(!banner.contains(ALICE_REAL) && !log.contains(ALICE_REAL));
+    assert_not_in_files(&dir.path().join("recordings"), ALICE_REAL);
+    assert_not_in_files(&dir.path().join("data"), ALICE_REAL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_gateway_identify_carries_the_upstream_token() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let serve_dir = dir.path().to_path_buf();
+    let extra = forward_args(&fake, &["--upstream-token", &format!("Bot {REAL_TOKEN}")]);
+    let serve = tokio::task::spawn_blocking(move || ServeProxy::start(&serve_dir, &extra))
+        .await
+        .unwrap();
+    // A regional gateway host: the in-process gateway answers gateway.discord.gg only, so
+    // this upgrade goes down the chain and is relayed upstream.
+    let host = "gateway-us-east1-b.discord.gg";
+    let mut ws = record_support::websocket_through_proxy(
+        serve.proxy,
+        &serve.ca_pem,
+        host,
+        &format!("wss://{host}/?v=10&encoding=json"),
+    )
+    .await;
+    let next_json = |message: Option<Result<Message, _>>| -> serde_json::Value {
+        match message {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a JSON text frame, got {other:?}"),
+        }
+    };
+    assert_eq!(next_json(ws.next().await)["op"], 10);
+    let identify = json!({"op": 2, "d": {"token": BOT_TOKEN, "intents": 513,
+        "properties": {"os": "linux", "browser": "test", "device": "test"}}});
+    ws.send(Message::text(identify.to_string())).await.unwrap();
+    let ready = next_json(ws.next().await);
+    assert_eq!(ready["t"], "READY", "{ready}");
+    let _ = ws.close(None).await;
+    let log = tokio::task::spawn_blocking(move || serve.stop())
+        .await
+        .unwrap();
+    let seen = fake.seen();
+    assert_no_local_token_reached(&seen);
+    let identified: Vec<_> = seen.iter().filter(|s| s.method == "IDENTIFY").collect();
+    assert_eq!(identified.len(), 1, "{seen:?}\n{log}");
+    // Bots identify with the bare token.
+    assert_eq!(identified[0].authorization.as_deref(), Some(REAL_TOKEN));
+    assert_eq!(identified[0].path, host);
+    assert!(!log.contains(REAL_TOKEN), "the log holds the real token");
+    assert_not_in_files(&dir.path().join("recordings"), REAL_TOKEN);
+}
+
+#[test]
+fn a_recorded_error_is_not_replayed_unless_replay_status_allows_it() {
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let refused = "https://discord.com/api/v9/guilds/81384788765712384/unauthorized-probe";
+    let record = RecordProxy::start(dir.path(), &fake);
+    assert_eq!(record.curl_any(refused, &[]).status, 401);
+    record.stop();
+
+    let serve = ServeProxy::start(dir.path(), &args(&["--fallback", "recorded"]));
+    let skipped = serve.curl(refused, &alice());
+    serve.stop();
+    assert_eq!(skipped.status, 404, "{skipped:?}");
+    assert_eq!(skipped.source(), Some("none"), "{skipped:?}");
+
+    let serve = ServeProxy::start(
+        dir.path(),
+        &args(&["--fallback", "recorded", "--replay-status", "4xx"]),
+    );
+    let replayed = serve.curl(refused, &alice());
+    serve.stop();
+    assert_eq!(replayed.status, 401, "{replayed:?}");
+    assert_eq!(replayed.source(), Some("recording"), "{replayed:?}");
+    assert_eq!(replayed.replay_match(), Some("exact"), "{replayed:?}");
+
+    let bad = run_bin(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--replay-status",
+        "4xx,6xx",
+    ]);
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("invalid --replay-status item \"6xx\"") && said.contains("a class (4xx"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_replayed_me_body_carries_the_local_callers_id() {
+    let fake = FakeDiscord::start();
+    let dir = workdir();
+    let record = RecordProxy::start(dir.path(), &fake);
+    // The recorded account is known from its /users/@me answer.
+    record.curl("https://discord.com/api/v9/users/@me", &[]);
+    let probe = "https://discord.com/api/v9/users/@me/identity-probe";
+    record.curl(probe, &[]);
+    record.stop();
+
+    let serve = ServeProxy::start(dir.path(), &args(&["--fallback", "recorded"]));
+    let as_alice = serve.curl(probe, &alice());
+    let anonymous = serve.curl(probe, &[]);
+    let log = serve.stop();
+    assert_eq!(as_alice.status, 200, "{as_alice:?}\n{log}");
+    assert_eq!(as_alice.source(), Some("recording"));
+    let replay = as_alice.header("x-discord-mitm-replay").unwrap();
+    assert!(replay.ends_with(" exact"), "names its recording: {replay}");
+    let body = as_alice.json();
+    assert_eq!(body["user_id"], ALICE_ID, "{body}");
+    assert_eq!(body["owner"]["id"], ALICE_ID, "{body}");
+    assert_eq!(body["asked"], "@me");
+    assert_eq!(body["friends"], json!([OTHER_USER_ID]), "{body}");
+    // No caller, nobody to be: the recording as it was.
+    assert_eq!(anonymous.json()["user_id"], REAL_USER_ID);
+
+    let store = open_store(&dir.path().join("recordings"));
+    let replayed = store
+        .exchanges()
+        .map(Result::unwrap)
+        .find(|e| e.source == "recording" && e.path().ends_with("/identity-probe"))
+        .unwrap();
+    assert_eq!(replayed.rewrites.len(), 1, "{:?}", replayed.rewrites);
+    assert_eq!(replayed.rewrites[0].kind, "replay-id");
+    assert_eq!(replayed.rewrites[0].from, REAL_USER_ID);
+    assert_eq!(replayed.rewrites[0].to, ALICE_ID);
+}
