@@ -1,8 +1,8 @@
 //! Seeding: fixture files (validated whole, with JSON paths in errors, before anything is
 //! written) and the demo world created on an empty data directory.
 
-use std::path::Path;
 use super::store::{Store, StoreError};
+use std::path::Path;
 
 mod account;
 mod account_fixture;
