@@ -325,6 +325,42 @@ impl From<DurabilityArg> for Durability {
     }
 }
 
+/// `serve --coverage SPEC`: which operations of an OpenAPI spec the backend serves.
+fn print_coverage(
+    runtime: &tokio::runtime::Runtime,
+    spec_path: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let name = crate::store::stdio::input_name(spec_path);
+    let text = crate::store::stdio::read(spec_path)
+        .map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
+    let spec: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{name} is not JSON: {e}"))?;
+    let coverage = runtime.block_on(crate::backend::routes::coverage::measure(&spec))?;
+    print!("{}", crate::backend::routes::coverage::report(&coverage));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The world to seed: a fixture file, standard input, or one built from recordings.
+fn fixture_source(args: &ServeArgs) -> anyhow::Result<Option<FixtureSource>> {
+    Ok(match (&args.fixture, &args.from_recordings) {
+        // Standard input can be read only once: read it here, as a fixture built in memory.
+        (Some(path), _) if crate::store::stdio::is_dash(path) => Some(FixtureSource::Built {
+            origin: "fixture from standard input".to_string(),
+            json: crate::store::stdio::read(path)?,
+        }),
+        (Some(path), _) => Some(FixtureSource::File(path.clone())),
+        (None, Some(dir)) => {
+            let (built, report) = crate::app::world::build_from_recordings(dir)?;
+            eprint!("{report}");
+            Some(FixtureSource::Built {
+                origin: format!("the world recorded in {}", dir.display()),
+                json: serde_json::to_vec(&built.fixture)?,
+            })
+        }
+        (None, None) => None,
+    })
+}
+
 /// Runs the command.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.fixture_schema {
@@ -337,14 +373,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     if let Some(spec_path) = &args.coverage {
-        let name = crate::store::stdio::input_name(spec_path);
-        let text = crate::store::stdio::read(spec_path)
-            .map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
-        let spec: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| anyhow::anyhow!("{name} is not JSON: {e}"))?;
-        let coverage = runtime.block_on(crate::backend::routes::coverage::measure(&spec))?;
-        print!("{}", crate::backend::routes::coverage::report(&coverage));
-        return Ok(ExitCode::SUCCESS);
+        return print_coverage(&runtime, spec_path);
     }
     if args.exit_on_stdin_close
         && args
@@ -372,23 +401,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(seed) = args.control.seed {
         crate::backend::clock::seed(seed);
     }
-    let fixture = match (&args.fixture, &args.from_recordings) {
-        // Standard input can be read only once: read it here, as a fixture built in memory.
-        (Some(path), _) if crate::store::stdio::is_dash(path) => Some(FixtureSource::Built {
-            origin: "fixture from standard input".to_string(),
-            json: crate::store::stdio::read(path)?,
-        }),
-        (Some(path), _) => Some(FixtureSource::File(path.clone())),
-        (None, Some(dir)) => {
-            let (built, report) = crate::app::world::build_from_recordings(dir)?;
-            eprint!("{report}");
-            Some(FixtureSource::Built {
-                origin: format!("the world recorded in {}", dir.display()),
-                json: serde_json::to_vec(&built.fixture)?,
-            })
-        }
-        (None, None) => None,
-    };
+    let fixture = fixture_source(&args)?;
     let options = ServeOptions {
         api: args.api,
         data: args.data.clone(),
