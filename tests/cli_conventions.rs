@@ -167,7 +167,7 @@ fn serve_takes_localhost_and_bracketed_ipv6_addresses_and_a_fixture_on_stdin() {
             "{api}: {banner}"
         );
         assert!(
-            banner.contains("fixture standard input (1 users"),
+            banner.contains("fixture from standard input (1 users"),
             "{api}: {banner}"
         );
     }
