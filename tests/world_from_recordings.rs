@@ -179,7 +179,7 @@ fn record(dir: &Path, mode: &str, token: &str) -> Value {
         ServeProxy::start_named(dir, "stand-in-", &world, &args(&["--fallback", "none"]));
     let seen = read_world(&stand_in, mode, token);
     let log = stand_in.stop();
-    assert!(log.contains("answered by backend"), "{log}");
+    assert!(log.contains("source=backend"), "{log}");
     seen
 }
 

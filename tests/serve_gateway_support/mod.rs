@@ -55,6 +55,8 @@ pub fn fixture(bot_application: Option<Value>) -> Value {
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// Collects stderr until the process ends.
+    stderr: Option<std::thread::JoinHandle<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -128,11 +130,20 @@ impl Server {
             .expect("banner has an address")
             .trim()
             .to_string();
-        // Keep draining stdout so the server never blocks on a full pipe.
+        // Keep draining stdout and stderr so the server never blocks on a full pipe (its debug
+        // and access lines outgrow a pipe's 64 KiB in a busy test).
         std::thread::spawn(move || for _ in lines {});
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                text
+            })
+        });
         let server = Server {
             child,
             addr,
+            stderr,
             _dir: dir,
         };
         server.wait_ready();
@@ -164,7 +175,11 @@ impl Server {
     pub fn stop(mut self) -> String {
         self.terminate();
         let _ = self.child.kill();
-        stderr_of(&mut self.child)
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default()
     }
 }
 
