@@ -556,6 +556,41 @@ async fn presence_voice_state_and_member_chunk_commands() {
 }
 
 #[tokio::test]
+async fn sessions_told_op7_at_a_clean_shutdown_resume_on_the_next_process() {
+    let server = Server::start(&fixture(None));
+    let (mut client, ready) =
+        identified(&server, "v=10&encoding=json", ALL_INTENTS, json!({})).await;
+    client.dispatch("GUILD_CREATE").await;
+    let session_id = ready["session_id"].as_str().unwrap().to_string();
+    let restarting = std::thread::spawn(move || server.restart());
+    let reconnect = loop {
+        let payload = client.payload().await;
+        if payload.op.code() != 0 {
+            break payload;
+        }
+    };
+    assert_eq!(reconnect.op.code(), 7);
+    let seq = client.seq.unwrap();
+    drop(client);
+    let server = restarting.join().unwrap();
+    let mut client = RawClient::connect(&server, "v=10&encoding=json").await;
+    client.payload().await;
+    client
+        .send_json(json!({"op": 6, "d": {"token": bot(), "session_id": session_id, "seq": seq}}))
+        .await;
+    let resumed = client.payload().await;
+    assert_eq!(
+        (resumed.op.code(), resumed.t.as_deref(), resumed.s),
+        (0, Some("RESUMED"), Some(seq + 1)),
+        "{:?}",
+        resumed.d
+    );
+    post(&server, GENERAL_ID, "after the restart").await;
+    let live = client.dispatch("MESSAGE_CREATE").await;
+    assert_eq!(live["content"], "after the restart");
+}
+
+#[tokio::test]
 async fn shutdown_sends_op7_reconnect() {
     let server = Server::start(&fixture(None));
     let (mut client, _) = identified(&server, "v=10&encoding=json", ALL_INTENTS, json!({})).await;

@@ -69,6 +69,34 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let fixture_path = dir.path().join("fixture.json");
         std::fs::write(&fixture_path, fixture.to_string()).expect("write fixture");
+        Server::spawn(dir, "127.0.0.1:0", extra_args)
+    }
+
+    /// Stops the server with SIGTERM (op 7 to every session first) and starts it again on the
+    /// same address and data directory.
+    pub fn restart(mut self) -> Server {
+        self.terminate();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        let addr = self.addr.clone();
+        drop(self);
+        Server::spawn(dir, &addr, &[])
+    }
+
+    fn terminate(&mut self) {
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        #[cfg(unix)]
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn spawn(dir: tempfile::TempDir, api: &str, extra_args: &[&str]) -> Server {
+        let fixture_path = dir.path().join("fixture.json");
         // Rate limits are off unless the caller sets its own.
         let limits: &[&str] = if extra_args.contains(&"--rate-limit") {
             &[]
@@ -76,7 +104,7 @@ impl Server {
             &["--rate-limit", "off"]
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
-            .args(["serve", "--api", "127.0.0.1:0"])
+            .args(["serve", "--api", api])
             .args(limits)
             .arg("--data")
             .arg(dir.path().join("data"))
@@ -134,16 +162,7 @@ impl Server {
 
     /// Sends SIGTERM and returns what the server logged on stderr.
     pub fn stop(mut self) -> String {
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        #[cfg(unix)]
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.terminate();
         let _ = self.child.kill();
         stderr_of(&mut self.child)
     }

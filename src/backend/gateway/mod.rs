@@ -123,6 +123,7 @@ impl Gateway {
             calls: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
+        restore_sessions(&inner);
         tokio::spawn(dispatcher::run(inner.clone(), events));
         let reaper = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -182,6 +183,7 @@ impl Gateway {
         while self.inner.registry.connection_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        save_sessions(&self.inner).await;
     }
 
     /// Open WebSocket connections.
@@ -192,6 +194,57 @@ impl Gateway {
     /// Sessions, live or waiting for a RESUME.
     pub fn session_count(&self) -> usize {
         self.inner.registry.session_count()
+    }
+}
+
+/// Where a clean shutdown leaves the gateway's sessions for the next process.
+const SAVED_SESSIONS: &str = "gateway_sessions";
+
+/// Keeps every session that has not ended, so clients told op 7 RECONNECT at shutdown can
+/// RESUME on the next process (a `kill -9` saves nothing: those clients identify again).
+async fn save_sessions(inner: &Inner) {
+    let saved = inner.registry.save();
+    let count = saved.len();
+    let written = serde_json::to_value(saved)
+        .map_err(|e| e.to_string())
+        .and_then(|value| {
+            inner
+                .state
+                .store
+                .meta
+                .put(SAVED_SESSIONS, &value)
+                .map_err(|e| e.to_string())
+        });
+    match written {
+        Ok(()) => {
+            if let Err(e) = inner.state.store.flush_async().await {
+                tracing::warn!("gateway sessions not saved for RESUME: {e}");
+            } else if count > 0 {
+                tracing::info!(count, "gateway sessions saved for RESUME after the restart");
+            }
+        }
+        Err(e) => tracing::warn!("gateway sessions not saved for RESUME: {e}"),
+    }
+}
+
+/// Takes back the sessions a clean shutdown saved (once: the record is removed).
+fn restore_sessions(inner: &Inner) {
+    let saved = match inner.state.store.meta.remove(SAVED_SESSIONS) {
+        Ok(Some(value)) => value,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!("saved gateway sessions unreadable: {e}");
+            return;
+        }
+    };
+    match serde_json::from_value::<Vec<registry::SavedSession>>(saved) {
+        Ok(sessions) => {
+            let count = inner.registry.restore(sessions, Instant::now());
+            if count > 0 {
+                tracing::info!(count, "gateway sessions from the last run are resumable");
+            }
+        }
+        Err(e) => tracing::warn!("saved gateway sessions skipped (unreadable: {e})"),
     }
 }
 

@@ -408,6 +408,151 @@ impl Registry {
     }
 }
 
+/// A session as a clean restart keeps it (JSON in the store's meta table): enough for the
+/// client's RESUME on the next process to pick up where op 7 left it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedSession {
+    id: String,
+    user_id: Snowflake,
+    intents: Option<u64>,
+    shard: Option<(u32, u32)>,
+    user_session: Option<SavedUserSession>,
+    last_seq: u64,
+    /// Numbered dispatches sent: `(seq, event name, d)`.
+    replay: Vec<(u64, String, Box<serde_json::value::RawValue>)>,
+    /// Dispatches not yet sent: `(event name, d)`.
+    pending: Vec<(String, Box<serde_json::value::RawValue>)>,
+}
+
+/// [`super::sessions::UserSession`] in saved form.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SavedUserSession {
+    capabilities: u64,
+    client: String,
+    os: String,
+    status: String,
+    activities: Vec<serde_json::Value>,
+    changed: u64,
+}
+
+/// The static vocabulary `UserSession` holds (`unknown` for anything else).
+fn known(word: &str, vocabulary: &[&'static str]) -> &'static str {
+    vocabulary
+        .iter()
+        .copied()
+        .find(|known| *known == word)
+        .unwrap_or("unknown")
+}
+
+fn raw(event: &Prepared) -> Option<Box<serde_json::value::RawValue>> {
+    let bytes = event.data(crate::gateway::codec::Encoding::Json).ok()?;
+    let text = std::str::from_utf8(bytes).ok()?;
+    serde_json::value::RawValue::from_string(text.to_string()).ok()
+}
+
+impl SessionRecord {
+    /// This session for a clean restart, unless it has ended.
+    fn saved(&self) -> Option<SavedSession> {
+        if self.dead {
+            return None;
+        }
+        let user_session = self.user_session.as_ref().map(|u| SavedUserSession {
+            capabilities: u.capabilities.0,
+            client: u.client.to_string(),
+            os: u.os.to_string(),
+            status: u.status.clone(),
+            activities: u.activities.clone(),
+            changed: u.changed,
+        });
+        Some(SavedSession {
+            id: self.id.clone(),
+            user_id: self.user_id,
+            intents: self.intents,
+            shard: self.shard.map(|s| (s.id, s.count)),
+            user_session,
+            last_seq: self.last_seq,
+            replay: self
+                .replay
+                .iter()
+                .filter_map(|(seq, event)| Some((*seq, event.name.clone(), raw(event)?)))
+                .collect(),
+            pending: self
+                .pending
+                .iter()
+                .filter_map(|event| Some((event.name.clone(), raw(event)?)))
+                .collect(),
+        })
+    }
+}
+
+impl Registry {
+    /// Every session that has not ended, for a clean restart.
+    pub(crate) fn save(&self) -> Vec<SavedSession> {
+        self.sessions
+            .read()
+            .values()
+            .filter_map(|record| record.lock().saved())
+            .collect()
+    }
+
+    /// Takes back sessions saved by the previous process, detached from `now`: their clients
+    /// have the resume window to RESUME.
+    pub(crate) fn restore(&self, saved: Vec<SavedSession>, now: Instant) -> usize {
+        let mut sessions = self.sessions.write();
+        let mut restored = 0;
+        for s in saved {
+            let user_session = s.user_session.map(|u| super::sessions::UserSession {
+                capabilities: crate::gateway::capabilities::Capabilities(u.capabilities),
+                client: known(&u.client, &["desktop", "web", "mobile"]),
+                os: known(
+                    &u.os,
+                    &[
+                        "windows",
+                        "osx",
+                        "linux",
+                        "android",
+                        "ios",
+                        "playstation",
+                        "xbox",
+                    ],
+                ),
+                status: u.status,
+                activities: u.activities,
+                changed: u.changed,
+            });
+            let record = SessionRecord {
+                id: s.id.clone(),
+                user_id: s.user_id,
+                intents: s.intents,
+                shard: s.shard.map(|(id, count)| ShardInfo { id, count }),
+                user_session,
+                subscriptions: Default::default(),
+                link: None,
+                owed_drain: None,
+                pending: s
+                    .pending
+                    .into_iter()
+                    .map(|(name, d)| Prepared::from_json(name, d.get().as_bytes().to_vec()))
+                    .collect(),
+                replay: s
+                    .replay
+                    .into_iter()
+                    .map(|(seq, name, d)| {
+                        (seq, Prepared::from_json(name, d.get().as_bytes().to_vec()))
+                    })
+                    .collect(),
+                last_seq: s.last_seq,
+                detached_at: Some(now),
+                dead: false,
+                detached: Arc::new(Notify::new()),
+            };
+            sessions.insert(s.id, Arc::new(Mutex::new(record)));
+            restored += 1;
+        }
+        restored
+    }
+}
+
 /// A random 32-hex-digit session id, like Discord's.
 fn session_id() -> String {
     let mut bytes = [0u8; 16];
