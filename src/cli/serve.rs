@@ -320,6 +320,22 @@ impl From<DurabilityArg> for Durability {
     }
 }
 
+/// The world to seed: a fixture file, or one built from recordings.
+fn fixture_source(args: &ServeArgs) -> anyhow::Result<Option<FixtureSource>> {
+    Ok(match (&args.fixture, &args.from_recordings) {
+        (Some(path), _) => Some(FixtureSource::File(path.clone())),
+        (None, Some(dir)) => {
+            let (built, report) = crate::app::world::build_from_recordings(dir)?;
+            eprint!("{report}");
+            Some(FixtureSource::Built {
+                origin: format!("the world recorded in {}", dir.display()),
+                json: serde_json::to_vec(&built.fixture)?,
+            })
+        }
+        (None, None) => None,
+    })
+}
+
 /// Runs the command.
 pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.fixture_schema {
@@ -356,18 +372,7 @@ pub fn run(global: &GlobalOptions, args: ServeArgs) -> anyhow::Result<ExitCode> 
     if let Some(seed) = args.control.seed {
         crate::backend::clock::seed(seed);
     }
-    let fixture = match (&args.fixture, &args.from_recordings) {
-        (Some(path), _) => Some(FixtureSource::File(path.clone())),
-        (None, Some(dir)) => {
-            let (built, report) = crate::app::world::build_from_recordings(dir)?;
-            eprint!("{report}");
-            Some(FixtureSource::Built {
-                origin: format!("the world recorded in {}", dir.display()),
-                json: serde_json::to_vec(&built.fixture)?,
-            })
-        }
-        (None, None) => None,
-    };
+    let fixture = fixture_source(&args)?;
     let options = ServeOptions {
         api: args.api,
         data: args.data.clone(),
