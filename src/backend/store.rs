@@ -190,6 +190,8 @@ struct ReadCache<V> {
     entries: RwLock<HashMap<Box<[u8]>, Arc<V>>>,
     /// Prefix scans (a guild's roles), cached whole; any write to the tree clears them.
     scans: RwLock<ScanMap<V>>,
+    /// Key counts under a prefix (a guild's members); any write to the tree clears them.
+    counts: RwLock<HashMap<Box<[u8]>, usize>>,
     writes: AtomicU64,
 }
 
@@ -203,6 +205,7 @@ impl<V> ReadCache<V> {
         Arc::new(ReadCache {
             entries: RwLock::new(HashMap::new()),
             scans: RwLock::new(HashMap::new()),
+            counts: RwLock::new(HashMap::new()),
             writes: AtomicU64::new(0),
         })
     }
@@ -243,11 +246,28 @@ impl<V> ReadCache<V> {
         scans.insert(prefix.into(), values);
     }
 
+    fn count(&self, prefix: &[u8]) -> Option<usize> {
+        self.counts.read().get(prefix).copied()
+    }
+
+    fn fill_count(&self, stamp: u64, prefix: &[u8], count: usize) {
+        let _entries = self.entries.write();
+        if self.writes.load(Ordering::Acquire) != stamp {
+            return;
+        }
+        let mut counts = self.counts.write();
+        if counts.len() >= CACHE_LIMIT {
+            counts.clear();
+        }
+        counts.insert(prefix.into(), count);
+    }
+
     /// Call after changing `key` in sled.
     fn invalidate(&self, key: &[u8]) {
         let mut entries = self.entries.write();
         entries.remove(key);
         self.scans.write().clear();
+        self.counts.write().clear();
         self.writes.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -256,6 +276,7 @@ impl<V> ReadCache<V> {
         let mut entries = self.entries.write();
         entries.retain(|key, _| !key.starts_with(prefix));
         self.scans.write().clear();
+        self.counts.write().clear();
         self.writes.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -501,9 +522,21 @@ impl<K: Key + ?Sized + 'static, V: Serialize + DeserializeOwned + Clone> Table<K
             .collect()
     }
 
-    /// Number of keys starting with `prefix`.
+    /// Number of keys starting with `prefix` (remembered until the next write when the table
+    /// is cached).
     pub fn count(&self, prefix: impl Prefix<K>) -> usize {
-        self.tree.scan_prefix(prefix.encode()).count()
+        let prefix = prefix.encode();
+        let prefix = prefix.as_ref();
+        let Some(cache) = &self.cache else {
+            return self.tree.scan_prefix(prefix).count();
+        };
+        if let Some(count) = cache.count(prefix) {
+            return count;
+        }
+        let stamp = cache.stamp();
+        let count = self.tree.scan_prefix(prefix).count();
+        cache.fill_count(stamp, prefix, count);
+        count
     }
 
     /// Values in the key range `[start, end)`, ascending or descending, at most `limit`.
@@ -941,7 +974,7 @@ impl Store {
             messages: Table::open(&db, "messages")?,
             nonces: Lookup::open(&db, "nonces")?,
             reactions: Table::open(&db, "reactions")?,
-            pins: Table::open(&db, "pins")?,
+            pins: Table::open_cached(&db, "pins")?,
             bans: Table::open(&db, "bans")?,
             invites: Table::open(&db, "invites")?,
             emojis: Table::open(&db, "emojis")?,

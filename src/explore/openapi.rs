@@ -124,7 +124,12 @@ fn observe_body(by_type: &mut BTreeMap<String, Schema>, media: &str, data: &[u8]
     } else {
         media
     };
-    let schema = by_type.entry(media.to_string()).or_default();
+    if !by_type.contains_key(media) {
+        by_type.insert(media.to_owned(), Schema::default());
+    }
+    let Some(schema) = by_type.get_mut(media) else {
+        return;
+    };
     if looks_json {
         let mut sample = Schema::default();
         if sample.observe_json(data).is_ok() {
@@ -362,6 +367,6 @@ fn top_level_fields(schema: &Schema) -> Vec<String> {
         .as_ref()
         .or_else(|| schema.array.as_ref().and_then(|a| a.items.object.as_ref()));
     object
-        .map(|o| o.fields.keys().cloned().collect())
+        .map(|o| o.fields.iter().map(|(name, _)| name.clone()).collect())
         .unwrap_or_default()
 }

@@ -10,7 +10,7 @@
 //! Merging is order-independent as long as no object reaches [`MAX_FIELDS`] distinct fields
 //! (past that, later fields are dropped and the object is marked truncated).
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -92,10 +92,66 @@ pub struct StringStats {
 pub struct ObjectStats {
     /// Objects seen.
     pub count: u64,
-    /// Fields by name; a field's `seen` says in how many objects it was present.
-    pub fields: BTreeMap<String, Schema>,
+    /// Fields sorted by name; a field's `seen` says in how many objects it was present.
+    pub fields: Vec<(String, Schema)>,
     /// True when fields past [`MAX_FIELDS`] were dropped.
     pub truncated: bool,
+    /// Where each key of the last object read here was found, in its order: objects at one
+    /// position mostly repeat their key order, so the next one's keys are looked up there
+    /// first (one comparison instead of a search).
+    order: KeyOrder,
+}
+
+/// Lookup guesses; not part of what was seen (two summaries of the same samples are equal
+/// whatever their guesses).
+#[derive(Debug, Clone, Default)]
+struct KeyOrder(Vec<u16>);
+
+impl PartialEq for KeyOrder {
+    fn eq(&self, _: &KeyOrder) -> bool {
+        true
+    }
+}
+
+impl Eq for KeyOrder {}
+
+impl ObjectStats {
+    /// The summary of field `name`, if it was seen.
+    pub fn field(&self, name: &str) -> Option<&Schema> {
+        self.search(name).ok().map(|index| &self.fields[index].1)
+    }
+
+    fn search(&self, name: &str) -> Result<usize, usize> {
+        self.fields
+            .binary_search_by(|(field, _)| field.as_str().cmp(name))
+    }
+
+    /// Where field `name` is (or would go), trying where the `position`-th key of the last
+    /// object was first.
+    fn find(&self, name: &str, position: usize) -> Result<usize, usize> {
+        if let Some(&guess) = self.order.0.get(position) {
+            if self
+                .fields
+                .get(usize::from(guess))
+                .is_some_and(|(f, _)| f == name)
+            {
+                return Ok(usize::from(guess));
+            }
+        }
+        self.search(name)
+    }
+
+    /// Notes that the `position`-th key was found at `index`.
+    fn remember(&mut self, position: usize, index: usize) {
+        let Ok(index) = u16::try_from(index) else {
+            return;
+        };
+        if let Some(slot) = self.order.0.get_mut(position) {
+            *slot = index;
+        } else if position == self.order.0.len() && position < MAX_FIELDS {
+            self.order.0.push(index);
+        }
+    }
 }
 
 /// What was seen of arrays at one position.
@@ -139,7 +195,10 @@ impl Schema {
     /// Merges one JSON document (bytes) into the summary. On a parse error the summary may hold
     /// part of the document; callers that care check JSON-ness first (or ignore the error).
     pub fn observe_json(&mut self, bytes: &[u8]) -> Result<(), NotJson> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+        // One UTF-8 check of the whole body is much cheaper than serde_json's one per string.
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| NotJson(serde::de::Error::custom("invalid UTF-8")))?;
+        let mut de = serde_json::Deserializer::from_str(text);
         Observe {
             node: self,
             depth: 0,
@@ -185,12 +244,12 @@ impl Schema {
             mine.count += theirs.count;
             mine.truncated |= theirs.truncated;
             for (name, field) in &theirs.fields {
-                if let Some(have) = mine.fields.get_mut(name) {
-                    have.merge(field);
-                } else if mine.fields.len() < MAX_FIELDS {
-                    mine.fields.insert(name.clone(), field.clone());
-                } else {
-                    mine.truncated = true;
+                match mine.search(name) {
+                    Ok(index) => mine.fields[index].1.merge(field),
+                    Err(index) if mine.fields.len() < MAX_FIELDS => {
+                        mine.fields.insert(index, (name.clone(), field.clone()));
+                    }
+                    Err(_) => mine.truncated = true,
                 }
             }
         }
@@ -385,6 +444,9 @@ impl Observe<'_> {
         } else if is_datetime(s) {
             strings.datetimes += 1;
         }
+        if strings.values.overflow {
+            return;
+        }
         if s.len() > MAX_ENUM_LEN || s.contains('/') {
             strings.values.spill();
         } else if !strings.values.overflow && !strings.values.values.contains(s) {
@@ -479,17 +541,31 @@ impl<'de> Visitor<'de> for Observe<'_> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(());
         }
+        let depth = self.depth + 1;
+        let mut position = 0;
         while let Some(key) = map.next_key_seed(Key)? {
-            let depth = self.depth + 1;
-            if let Some(field) = object.fields.get_mut(key.as_ref()) {
-                map.next_value_seed(Observe { node: field, depth })?;
-            } else if object.fields.len() < MAX_FIELDS {
-                let field = object.fields.entry(key.into_owned()).or_default();
-                map.next_value_seed(Observe { node: field, depth })?;
-            } else {
-                object.truncated = true;
-                map.next_value::<IgnoredAny>()?;
+            let index = match object.find(&key, position) {
+                Ok(index) => Some(index),
+                Err(index) if object.fields.len() < MAX_FIELDS => {
+                    object
+                        .fields
+                        .insert(index, (key.into_owned(), Schema::default()));
+                    Some(index)
+                }
+                Err(_) => None,
+            };
+            match index {
+                Some(index) => {
+                    object.remember(position, index);
+                    let node = &mut object.fields[index].1;
+                    map.next_value_seed(Observe { node, depth })?;
+                }
+                None => {
+                    object.truncated = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
+            position += 1;
         }
         Ok(())
     }

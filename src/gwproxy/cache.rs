@@ -260,6 +260,40 @@ impl ShardCache {
         changed
     }
 
+    /// Whether [`ShardCache::apply`] can change anything for `event` (the events
+    /// `apply_to_state` handles); other dispatches pass through without being parsed.
+    pub fn uses(event: &str) -> bool {
+        matches!(
+            event,
+            "READY"
+                | "GUILD_CREATE"
+                | "GUILD_UPDATE"
+                | "GUILD_DELETE"
+                | "CHANNEL_CREATE"
+                | "CHANNEL_UPDATE"
+                | "CHANNEL_DELETE"
+                | "THREAD_CREATE"
+                | "THREAD_UPDATE"
+                | "THREAD_DELETE"
+                | "GUILD_ROLE_CREATE"
+                | "GUILD_ROLE_UPDATE"
+                | "GUILD_ROLE_DELETE"
+                | "GUILD_MEMBER_ADD"
+                | "GUILD_MEMBER_UPDATE"
+                | "GUILD_MEMBER_REMOVE"
+                | "PRESENCE_UPDATE"
+                | "VOICE_STATE_UPDATE"
+                | "STAGE_INSTANCE_CREATE"
+                | "STAGE_INSTANCE_UPDATE"
+                | "STAGE_INSTANCE_DELETE"
+                | "GUILD_SCHEDULED_EVENT_CREATE"
+                | "GUILD_SCHEDULED_EVENT_UPDATE"
+                | "GUILD_SCHEDULED_EVENT_DELETE"
+                | "GUILD_EMOJIS_UPDATE"
+                | "GUILD_STICKERS_UPDATE"
+        )
+    }
+
     fn apply_to_state(&mut self, event: &str, d: &Value) -> bool {
         match event {
             "READY" => {

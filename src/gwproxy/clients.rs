@@ -186,6 +186,18 @@ impl Hub {
         }
     }
 
+    /// Whether [`Hub::relay`] has anything to do with `event` on `shard_id`: the shard's cache
+    /// keeps it, it starts or resumes the upstream session, or a client session is on the shard.
+    pub fn needs(&self, shard_id: u32, event: &str) -> bool {
+        matches!(event, "READY" | "RESUMED" | "GUILD_MEMBERS_CHUNK")
+            || (self.caches.contains_key(&shard_id) && ShardCache::uses(event))
+            || self
+                .sessions
+                .lock()
+                .values()
+                .any(|record| record.shard_id == shard_id)
+    }
+
     /// Applies an upstream dispatch to the shard's cache and hands it to that shard's client
     /// sessions (GUILD_MEMBERS_CHUNK with a proxy nonce only to the session that asked).
     pub fn relay(&self, shard_id: u32, payload: GatewayPayload) {

@@ -362,7 +362,10 @@ async fn start_nats_side(
     from_file: &HashMap<u32, ResumeState>,
 ) -> Result<(relay::NatsRelay, NatsTasks), ProxyError> {
     let progress = Arc::new(nats_publish::Checkpoints::new(checkpoints));
-    let (handle, publisher) = nats_publish::spawn(nats, progress);
+    let lanes = nats
+        .publish_lanes(plan.shard_ids().len().min(nats_publish::MAX_PUBLISH_LANES))
+        .await?;
+    let (handle, publisher) = nats_publish::spawn(nats, lanes, progress);
     let rpc = nats_rpc::serve(nats, hub.clone(), plan, process.to_owned()).await?;
     Ok((
         relay::NatsRelay::new(handle, resuming, from_file),

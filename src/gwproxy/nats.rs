@@ -97,17 +97,33 @@ pub struct Nats {
     pub stats: Arc<NatsStats>,
     /// Whether the client is connected right now.
     pub connected: watch::Receiver<bool>,
+    /// The client name the connections announce.
+    pub process_name: String,
 }
 
-/// Connects, then creates (or opens) the stream and the two KV buckets.
-pub async fn connect(config: &NatsConfig, process_name: &str) -> Result<Nats, NatsError> {
-    let stats = Arc::new(NatsStats::default());
+/// One connection dispatches are published on (JetStream handles one connection's messages in
+/// order, so a process publishes on several to spread the server's work).
+#[derive(Clone)]
+pub struct PublishLane {
+    /// JetStream context on the lane's connection.
+    pub jetstream: jetstream::Context,
+    /// Whether the lane's connection is up right now.
+    pub connected: watch::Receiver<bool>,
+}
+
+/// Opens one client connection; its connected state goes to the returned watch (and to
+/// `stats` when given: the main connection's state is the one `/health` reports).
+async fn open_client(
+    config: &NatsConfig,
+    name: &str,
+    stats: Option<Arc<NatsStats>>,
+) -> Result<(async_nats::Client, watch::Receiver<bool>), NatsError> {
     let (up_tx, connected) = watch::channel(false);
     let up_tx = Arc::new(up_tx);
     let initial_tx = up_tx.clone();
     let callback_stats = stats.clone();
     let options = async_nats::ConnectOptions::new()
-        .name(process_name)
+        .name(name)
         .connection_timeout(NATS_TIMEOUT)
         .request_timeout(Some(NATS_TIMEOUT))
         .max_reconnects(None)
@@ -121,12 +137,16 @@ pub async fn connect(config: &NatsConfig, process_name: &str) -> Result<Nats, Na
                 match event {
                     async_nats::Event::Connected => {
                         tracing::info!("NATS connected");
-                        stats.set_connected(true);
+                        if let Some(stats) = &stats {
+                            stats.set_connected(true);
+                        }
                         let _ = up_tx.send(true);
                     }
                     async_nats::Event::Disconnected => {
                         tracing::warn!("NATS disconnected; dispatches are buffered");
-                        stats.set_connected(false);
+                        if let Some(stats) = &stats {
+                            stats.set_connected(false);
+                        }
                         let _ = up_tx.send(false);
                     }
                     other => tracing::debug!(%other, "NATS event"),
@@ -142,13 +162,27 @@ pub async fn connect(config: &NatsConfig, process_name: &str) -> Result<Nats, Na
             reason: err.to_string(),
         })?;
     // The callback may not have run yet for the first connection.
-    stats.set_connected(true);
+    if let Some(stats) = &stats {
+        stats.set_connected(true);
+    }
     initial_tx.send_replace(true);
-    let jetstream = jetstream::context::ContextBuilder::new()
+    Ok((client, connected))
+}
+
+/// A JetStream context publishing with at most `in_flight` unacked publishes on `client`.
+fn publish_context(client: async_nats::Client, in_flight: usize) -> jetstream::Context {
+    jetstream::context::ContextBuilder::new()
         .timeout(NATS_TIMEOUT)
-        .max_ack_inflight(config.max_in_flight.saturating_mul(2).max(1))
+        .max_ack_inflight(in_flight.saturating_mul(2).max(1))
         .backpressure_on_inflight(true)
-        .build(client.clone());
+        .build(client)
+}
+
+/// Connects, then creates (or opens) the stream and the two KV buckets.
+pub async fn connect(config: &NatsConfig, process_name: &str) -> Result<Nats, NatsError> {
+    let stats = Arc::new(NatsStats::default());
+    let (client, connected) = open_client(config, process_name, Some(stats.clone())).await?;
+    let jetstream = publish_context(client.clone(), config.max_in_flight);
     ensure_stream(&jetstream, config).await?;
     let identify_kv = ensure_bucket(
         &jetstream,
@@ -170,6 +204,7 @@ pub async fn connect(config: &NatsConfig, process_name: &str) -> Result<Nats, Na
         config: config.clone(),
         stats,
         connected,
+        process_name: process_name.to_owned(),
     })
 }
 
@@ -238,6 +273,27 @@ async fn ensure_bucket(
 }
 
 impl Nats {
+    /// `count` publish lanes: the main connection first, then one more connection each; each
+    /// lane may have `max_in_flight / count` publishes awaiting acks.
+    pub async fn publish_lanes(&self, count: usize) -> Result<Vec<PublishLane>, NatsError> {
+        let count = count.max(1);
+        let in_flight = (self.config.max_in_flight / count).max(1);
+        let mut lanes = Vec::with_capacity(count);
+        for index in 0..count {
+            let (client, connected) = if index == 0 {
+                (self.client.clone(), self.connected.clone())
+            } else {
+                let name = format!("{}-publish-{index}", self.process_name);
+                open_client(&self.config, &name, None).await?
+            };
+            lanes.push(PublishLane {
+                jetstream: publish_context(client, in_flight),
+                connected,
+            });
+        }
+        Ok(lanes)
+    }
+
     /// The checkpoint KV key of `shard_id`.
     pub fn checkpoint_key(shard_id: u32) -> String {
         format!("shard-{shard_id}")

@@ -1,7 +1,9 @@
-//! Publishing dispatches to JetStream: a bounded queue the relay feeds (waiting for room while
-//! NATS is up, dropping and counting while it is down), a task that keeps at most
-//! `max_in_flight` publishes awaiting their ack, retries failed ones in order with the same
-//! `Nats-Msg-Id`, and checkpoints each shard's highest fully acked sequence number.
+//! Publishing dispatches to JetStream: per publish lane (one NATS connection each; a shard
+//! always publishes on the same lane, so its dispatches stay in order) a bounded queue the
+//! relay feeds (waiting for room while NATS is up, dropping and counting while it is down) and
+//! a task that keeps at most its share of `max_in_flight` publishes awaiting their ack and
+//! retries failed ones in order with the same `Nats-Msg-Id`; and a writer that checkpoints each
+//! shard's highest fully acked sequence number.
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +19,9 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::nats::{Checkpoint, Nats};
+use async_nats::Subject;
+
+use super::nats::{event_subject, Checkpoint, Nats, PublishLane};
 use super::nats_stats::NatsStats;
 
 /// Pause before retrying after a failed publish.
@@ -26,6 +30,10 @@ pub const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// How often changed shard checkpoints are written to the KV bucket.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+/// Most publish lanes (connections) one process opens.
+pub const MAX_PUBLISH_LANES: usize = 4;
+/// Subjects remembered per lane (event names come from upstream, so the cache is bounded).
+const SUBJECT_CACHE: usize = 1024;
 
 /// One dispatch on its way to the stream.
 #[derive(Debug, Clone)]
@@ -69,28 +77,42 @@ impl Outgoing {
     }
 }
 
-/// Where the relay hands dispatches to the publisher.
+/// One lane's queue as the relay sees it.
 #[derive(Clone)]
-pub struct PublishHandle {
+struct LaneQueue {
     tx: mpsc::Sender<Outgoing>,
     connected: watch::Receiver<bool>,
+}
+
+/// Where the relay hands dispatches to the publishers.
+#[derive(Clone)]
+pub struct PublishHandle {
+    lanes: Arc<[LaneQueue]>,
     stats: Arc<NatsStats>,
 }
 
 impl PublishHandle {
-    /// Queues `outgoing`. With the queue full this waits while NATS is connected (backpressure
-    /// up to the shard sockets) and drops, counting it, while NATS is down.
+    /// Queues `outgoing` on its shard's lane. With the queue full this waits while that lane's
+    /// connection is up (backpressure up to the shard sockets) and drops, counting it, while
+    /// it is down.
     pub async fn submit(&self, outgoing: Outgoing) {
-        match self.tx.try_send(outgoing) {
+        let Some(lane) = self
+            .lanes
+            .get(outgoing.shard_id as usize % self.lanes.len().max(1))
+        else {
+            self.stats.count_dropped(false);
+            return;
+        };
+        match lane.tx.try_send(outgoing) {
             Ok(()) => self.stats.count_buffered(),
             Err(mpsc::error::TrySendError::Full(outgoing)) => {
-                let mut connected = self.connected.clone();
+                let mut connected = lane.connected.clone();
                 if !*connected.borrow_and_update() {
                     self.stats.count_dropped(false);
                     return;
                 }
                 tokio::select! {
-                    sent = self.tx.send(outgoing) => match sent {
+                    sent = lane.tx.send(outgoing) => match sent {
                         Ok(()) => self.stats.count_buffered(),
                         Err(_) => self.stats.count_dropped(false),
                     },
@@ -223,35 +245,63 @@ impl Checkpoints {
 type AckResult = Result<(bool, u64), PublishError>;
 type AckFuture = Pin<Box<dyn Future<Output = (Outgoing, AckResult)> + Send>>;
 
-/// The publishing task's state.
+/// One lane's publishing task state.
 struct Publisher {
-    nats: Nats,
+    lane: PublishLane,
+    subject_prefix: String,
+    subjects: HashMap<u32, HashMap<String, Subject>>,
+    subjects_cached: usize,
+    max_in_flight: usize,
+    stats: Arc<NatsStats>,
     checkpoints: Arc<Checkpoints>,
     in_flight: FuturesOrdered<AckFuture>,
     retry: VecDeque<Outgoing>,
     retry_at: Instant,
 }
 
-/// Starts the publisher and the checkpoint writer; both end once every [`PublishHandle`] is
-/// dropped and what was buffered is published (or [`DRAIN_DEADLINE`] passed).
-pub fn spawn(nats: &Nats, checkpoints: Arc<Checkpoints>) -> (PublishHandle, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(nats.config.buffer);
+/// Starts one publisher per lane and the checkpoint writer; they end once every
+/// [`PublishHandle`] is dropped and what was buffered is published (or [`DRAIN_DEADLINE`]
+/// passed). The buffer and the in-flight window are shared out between the lanes.
+pub fn spawn(
+    nats: &Nats,
+    lanes: Vec<PublishLane>,
+    checkpoints: Arc<Checkpoints>,
+) -> (PublishHandle, JoinHandle<()>) {
+    let count = lanes.len().max(1);
+    let buffer = (nats.config.buffer / count).max(1);
+    let max_in_flight = (nats.config.max_in_flight / count).max(1);
+    let mut queues = Vec::with_capacity(count);
+    let mut publishers = Vec::with_capacity(count);
+    for lane in lanes {
+        let (tx, rx) = mpsc::channel(buffer);
+        queues.push(LaneQueue {
+            tx,
+            connected: lane.connected.clone(),
+        });
+        let publisher = Publisher {
+            lane,
+            subject_prefix: nats.config.subject_prefix.clone(),
+            subjects: HashMap::new(),
+            subjects_cached: 0,
+            max_in_flight,
+            stats: nats.stats.clone(),
+            checkpoints: checkpoints.clone(),
+            in_flight: FuturesOrdered::new(),
+            retry: VecDeque::new(),
+            retry_at: Instant::now(),
+        };
+        publishers.push(tokio::spawn(publisher.run(rx)));
+    }
     let handle = PublishHandle {
-        tx,
-        connected: nats.connected.clone(),
+        lanes: queues.into(),
         stats: nats.stats.clone(),
-    };
-    let publisher = Publisher {
-        nats: nats.clone(),
-        checkpoints: checkpoints.clone(),
-        in_flight: FuturesOrdered::new(),
-        retry: VecDeque::new(),
-        retry_at: Instant::now(),
     };
     let (done_tx, done_rx) = watch::channel(false);
     let writer = tokio::spawn(write_checkpoints(nats.clone(), checkpoints, done_rx));
     let task = tokio::spawn(async move {
-        publisher.run(rx).await;
+        for publisher in publishers {
+            let _ = publisher.await;
+        }
         let _ = done_tx.send(true);
         let _ = writer.await;
     });
@@ -260,8 +310,8 @@ pub fn spawn(nats: &Nats, checkpoints: Arc<Checkpoints>) -> (PublishHandle, Join
 
 impl Publisher {
     async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>) {
-        let max_in_flight = self.nats.config.max_in_flight;
-        let mut connected = self.nats.connected.clone();
+        let max_in_flight = self.max_in_flight;
+        let mut connected = self.lane.connected.clone();
         let mut drain_until: Option<Instant> = None;
         loop {
             if drain_until.is_some() && self.retry.is_empty() && self.in_flight.is_empty() {
@@ -279,19 +329,19 @@ impl Publisher {
                 }
                 _ = wait_retry(self.retry_at, &mut connected), if retry_due => {
                     if let Some(outgoing) = self.retry.pop_front() {
-                        self.nats.stats.count_redelivered();
+                        self.stats.count_redelivered();
                         self.send(outgoing).await;
                     }
                 }
                 received = rx.recv(), if take_new => match received {
                     Some(outgoing) => {
-                        self.nats.stats.count_published();
+                        self.stats.count_published();
                         self.send(outgoing).await;
                         // Fill the window from what is already queued without re-polling.
                         while self.in_flight.len() < max_in_flight && self.retry.is_empty() {
                             match rx.try_recv() {
                                 Ok(outgoing) => {
-                                    self.nats.stats.count_published();
+                                    self.stats.count_published();
                                     self.send(outgoing).await;
                                 }
                                 Err(_) => break,
@@ -304,7 +354,7 @@ impl Publisher {
                     let left = self.retry.len() + self.in_flight.len();
                     tracing::warn!(left, "NATS did not take every buffered dispatch before stopping");
                     for _ in 0..left {
-                        self.nats.stats.count_dropped(true);
+                        self.stats.count_dropped(true);
                     }
                     return;
                 }
@@ -314,9 +364,9 @@ impl Publisher {
 
     /// Sends one publish; its ack joins the in-flight window (a failed send goes to retry).
     async fn send(&mut self, outgoing: Outgoing) {
-        let subject = self.nats.subject(outgoing.shard_id, &outgoing.event);
+        let subject = self.subject(outgoing.shard_id, &outgoing.event);
         match self
-            .nats
+            .lane
             .jetstream
             .send_publish(subject, outgoing.message())
             .await
@@ -329,11 +379,26 @@ impl Publisher {
         }
     }
 
+    /// The subject of `event` on `shard_id`, built once per pair (up to [`SUBJECT_CACHE`]).
+    fn subject(&mut self, shard_id: u32, event: &str) -> Subject {
+        if let Some(subject) = self.subjects.get(&shard_id).and_then(|s| s.get(event)) {
+            return subject.clone();
+        }
+        let subject = Subject::from(event_subject(&self.subject_prefix, shard_id, event));
+        if self.subjects_cached < SUBJECT_CACHE {
+            self.subjects_cached += 1;
+            self.subjects
+                .entry(shard_id)
+                .or_default()
+                .insert(event.to_owned(), subject.clone());
+        }
+        subject
+    }
+
     fn on_ack(&mut self, outgoing: Outgoing, result: AckResult) {
         match result {
             Ok((duplicate, stream_seq)) => {
-                self.nats
-                    .stats
+                self.stats
                     .count_acked(duplicate, outgoing.received.elapsed());
                 self.checkpoints.acked(&outgoing, stream_seq);
             }
@@ -343,7 +408,7 @@ impl Publisher {
 
     fn failed(&mut self, outgoing: Outgoing, err: &PublishError) {
         tracing::debug!(shard_id = outgoing.shard_id, seq = outgoing.seq, %err, "publish failed; will retry");
-        self.nats.stats.count_failed();
+        self.stats.count_failed();
         self.checkpoints.failed(&outgoing);
         self.retry.push_back(outgoing);
         self.retry_at = Instant::now() + RETRY_BACKOFF;

@@ -9,10 +9,9 @@ use tokio::sync::mpsc;
 
 use super::clients::Hub;
 use super::nats_publish::{Outgoing, PublishHandle};
-use super::shard::ShardEvent;
+use super::shard::{Dispatch, ShardEvent};
 use super::status::ShardBoard;
 use crate::gateway::client::ResumeState;
-use crate::gateway::GatewayPayload;
 
 /// The NATS side of the relay.
 pub struct NatsRelay {
@@ -53,16 +52,16 @@ impl NatsRelay {
 
     /// The outgoing message for a dispatch; tracks the shard's session on READY. Returns
     /// whether the hub should get it too.
-    fn prepare(&mut self, shard_id: u32, payload: &GatewayPayload) -> (Outgoing, bool) {
-        let event = payload.t.clone().unwrap_or_default();
-        let seq = payload.s.unwrap_or(0);
+    fn prepare(&mut self, shard_id: u32, dispatch: &mut Dispatch) -> (Outgoing, bool) {
+        let event = dispatch.name.clone();
+        let seq = dispatch.seq.unwrap_or(0);
         let mut resume_url = None;
         if event == "READY" {
-            if let Some(session_id) = payload.d.get("session_id").and_then(Value::as_str) {
+            let d = dispatch.value();
+            if let Some(session_id) = d.get("session_id").and_then(Value::as_str) {
                 self.sessions.insert(shard_id, Arc::from(session_id));
             }
-            resume_url = payload
-                .d
+            resume_url = d
                 .get("resume_gateway_url")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
@@ -81,23 +80,23 @@ impl NatsRelay {
             shard_id,
             seq,
             session,
-            guild_id: guild_of(&event, &payload.d),
+            guild_id: dispatch.str_field(guild_field(&event)),
             event,
             resume_url,
-            payload: serde_json::to_vec(&payload.d).unwrap_or_default().into(),
+            payload: dispatch.raw.clone(),
             received: Instant::now(),
         };
         (outgoing, to_hub)
     }
 }
 
-/// The guild a dispatch concerns: `guild_id`, or `id` for the guild events themselves.
-pub fn guild_of(event: &str, d: &Value) -> Option<String> {
-    let field = match event {
+/// The field naming the guild a dispatch concerns: `guild_id`, or `id` for the guild events
+/// themselves.
+pub fn guild_field(event: &str) -> &'static str {
+    match event {
         "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE" => "id",
         _ => "guild_id",
-    };
-    d.get(field).and_then(Value::as_str).map(str::to_owned)
+    }
 }
 
 /// Applies what the shards report until every shard has dropped its sender.
@@ -112,17 +111,23 @@ pub async fn relay_events(
             ShardEvent::State { shard_id, state } => board.set_state(shard_id, state),
             ShardEvent::Identified { shard_id } => board.count_identify(shard_id),
             ShardEvent::Latency { shard_id, latency } => board.set_latency(shard_id, latency),
-            ShardEvent::Dispatch { shard_id, payload } => {
-                board.count_event(shard_id, payload.t.as_deref().unwrap_or("?"));
+            ShardEvent::Dispatch {
+                shard_id,
+                mut dispatch,
+            } => {
+                board.count_event(shard_id, &dispatch.name);
+                // The data is parsed only when the cache or a client session needs it.
+                let hub_needs = hub.needs(shard_id, &dispatch.name);
                 match &mut nats {
                     Some(nats) => {
-                        let (outgoing, to_hub) = nats.prepare(shard_id, &payload);
-                        if to_hub {
-                            hub.relay(shard_id, payload);
+                        let (outgoing, to_hub) = nats.prepare(shard_id, &mut dispatch);
+                        if to_hub && hub_needs {
+                            hub.relay(shard_id, dispatch.into_payload());
                         }
                         nats.publish.submit(outgoing).await;
                     }
-                    None => hub.relay(shard_id, payload),
+                    None if hub_needs => hub.relay(shard_id, dispatch.into_payload()),
+                    None => {}
                 }
             }
         }
@@ -136,14 +141,24 @@ mod tests {
 
     #[test]
     fn guild_events_name_their_guild_by_id() {
+        let raw = |text: &str| Dispatch::new("X".into(), None, text.to_owned().into(), None);
+        let guild = raw(r#"{"id": "5", "name": "g"}"#);
         assert_eq!(
-            guild_of("GUILD_CREATE", &json!({"id": "5"})).as_deref(),
+            guild.str_field(guild_field("GUILD_CREATE")).as_deref(),
             Some("5")
         );
+        let message = raw(r#"{"id": "1", "nested": {"guild_id": "9"}, "guild_id": "7"}"#);
         assert_eq!(
-            guild_of("MESSAGE_CREATE", &json!({"id": "1", "guild_id": "7"})).as_deref(),
+            message.str_field(guild_field("MESSAGE_CREATE")).as_deref(),
             Some("7")
         );
-        assert_eq!(guild_of("READY", &json!({})), None);
+        // Parsed or not, the answer is the same; non-strings and non-objects give none.
+        let mut parsed = raw(r#"{"guild_id": "7"}"#);
+        parsed.value();
+        assert_eq!(parsed.str_field("guild_id").as_deref(), Some("7"));
+        assert_eq!(raw(r#"{"guild_id": 7}"#).str_field("guild_id"), None);
+        assert_eq!(raw("[1, 2]").str_field("guild_id"), None);
+        assert_eq!(raw("{}").str_field(guild_field("READY")), None);
+        assert_eq!(raw("{").value(), &json!(null));
     }
 }

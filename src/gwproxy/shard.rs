@@ -1,7 +1,13 @@
 //! One upstream shard on a real socket: the I/O around the gateway core's [`ClientSession`]
 //! (which owns heartbeats, zombie detection, resume, backoff and the send limit).
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
@@ -22,6 +28,93 @@ use super::nats_identify::IdentifyGate;
 /// The gateway API version the proxy speaks upstream.
 pub const UPSTREAM_GATEWAY_VERSION: u8 = 10;
 
+/// A dispatch as upstream sent it: its data stays JSON text until something needs the value
+/// (publishing to NATS never does; the cache and connected clients do).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    /// Event name (`t`).
+    pub name: String,
+    /// Sequence number (`s`).
+    pub seq: Option<u64>,
+    /// `d` exactly as upstream wrote it (one JSON value).
+    pub raw: Bytes,
+    value: Option<Value>,
+}
+
+impl Dispatch {
+    /// A dispatch of `name` whose data is the JSON text `raw` (`value`: already parsed).
+    pub fn new(name: String, seq: Option<u64>, raw: Bytes, value: Option<Value>) -> Dispatch {
+        Dispatch {
+            name,
+            seq,
+            raw,
+            value,
+        }
+    }
+
+    /// The data as a value, parsed on first use (`null` if it is not JSON).
+    pub fn value(&mut self) -> &Value {
+        self.value
+            .get_or_insert_with(|| serde_json::from_slice(&self.raw).unwrap_or(Value::Null))
+    }
+
+    /// Top-level string field `field` of the data, without building the whole value.
+    pub fn str_field(&self, field: &str) -> Option<String> {
+        if let Some(value) = &self.value {
+            return value.get(field).and_then(Value::as_str).map(str::to_owned);
+        }
+        let mut de = serde_json::Deserializer::from_slice(&self.raw);
+        serde::Deserializer::deserialize_map(&mut de, FieldSeek(field))
+            .ok()
+            .flatten()
+    }
+
+    /// The whole payload (op 0).
+    pub fn into_payload(mut self) -> GatewayPayload {
+        self.value();
+        GatewayPayload {
+            op: crate::gateway::OpCode::Dispatch,
+            d: self.value.unwrap_or(Value::Null),
+            s: self.seq,
+            t: Some(self.name),
+        }
+    }
+}
+
+/// Finds one top-level string field of a JSON object, skipping everything else.
+struct FieldSeek<'f>(&'f str);
+
+impl<'de> serde::de::Visitor<'de> for FieldSeek<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if found.is_none() && key == self.0 {
+                found = map.next_value::<Value>()?.as_str().map(str::to_owned);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// An upstream message's envelope with `d` left as JSON text.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    op: u64,
+    #[serde(borrow)]
+    d: Option<&'a RawValue>,
+    s: Option<u64>,
+    #[serde(borrow)]
+    t: Option<Cow<'a, str>>,
+}
+
 /// What a shard reports to whoever relays its events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ShardEvent {
@@ -29,8 +122,8 @@ pub enum ShardEvent {
     Dispatch {
         /// The shard it arrived on.
         shard_id: u32,
-        /// The payload as upstream sent it.
-        payload: GatewayPayload,
+        /// The dispatch as upstream sent it.
+        dispatch: Dispatch,
     },
     /// An IDENTIFY was sent upstream (a RESUME was not possible).
     Identified {
@@ -182,7 +275,7 @@ impl ShardTask {
                     session.send(command, Instant::now()).unwrap_or_default()
                 }
                 message = next_message(&mut socket) => match message {
-                    Incoming::Payload(bytes) => self.on_upstream_payload(&mut session, &bytes, shard_id).await,
+                    Incoming::Payload(bytes) => self.on_upstream_payload(&mut session, bytes, shard_id).await,
                     Incoming::Closed(code) => {
                         socket = None;
                         tracing::info!(shard_id, ?code, "upstream closed");
@@ -240,10 +333,13 @@ impl ShardTask {
     async fn on_upstream_payload(
         &self,
         session: &mut ClientSession,
-        bytes: &[u8],
+        bytes: Bytes,
         shard_id: u32,
     ) -> Vec<ClientAction> {
-        match decode_payload(bytes, Encoding::Json, &DecodeOptions::default()) {
+        if let Some(dispatch) = split_dispatch(&bytes) {
+            return self.on_dispatch(session, dispatch, shard_id).await;
+        }
+        match decode_payload(&bytes, Encoding::Json, &DecodeOptions::default()) {
             Ok(payload) => {
                 let actions = session.on_payload(&payload, Instant::now());
                 if payload.op == crate::gateway::OpCode::HeartbeatAck {
@@ -254,10 +350,18 @@ impl ShardTask {
                             .await;
                     }
                 }
-                if payload.as_dispatch().is_some() {
+                if let (Some((name, _)), Ok(raw)) =
+                    (payload.as_dispatch(), serde_json::to_vec(&payload.d))
+                {
+                    let dispatch = Dispatch::new(
+                        name.to_owned(),
+                        payload.s,
+                        raw.into(),
+                        Some(payload.d.clone()),
+                    );
                     let _ = self
                         .events
-                        .send(ShardEvent::Dispatch { shard_id, payload })
+                        .send(ShardEvent::Dispatch { shard_id, dispatch })
                         .await;
                 }
                 actions
@@ -267,6 +371,33 @@ impl ShardTask {
                 Vec::new()
             }
         }
+    }
+
+    /// Feeds one dispatch to the session (which reads `d` only of READY) and hands it on.
+    async fn on_dispatch(
+        &self,
+        session: &mut ClientSession,
+        mut dispatch: Dispatch,
+        shard_id: u32,
+    ) -> Vec<ClientAction> {
+        let needs_data = matches!(dispatch.name.as_str(), "READY" | "RESUMED");
+        let mut payload = GatewayPayload {
+            op: crate::gateway::OpCode::Dispatch,
+            d: if needs_data {
+                dispatch.value().clone()
+            } else {
+                Value::Null
+            },
+            s: dispatch.seq,
+            t: Some(std::mem::take(&mut dispatch.name)),
+        };
+        let actions = session.on_payload(&payload, Instant::now());
+        dispatch.name = payload.t.take().unwrap_or_default();
+        let _ = self
+            .events
+            .send(ShardEvent::Dispatch { shard_id, dispatch })
+            .await;
+        actions
     }
 
     async fn connect(&self, url: &str) -> Result<Socket, String> {
@@ -294,7 +425,7 @@ impl ShardTask {
 }
 
 enum Incoming {
-    Payload(Vec<u8>),
+    Payload(Bytes),
     Closed(Option<u16>),
     Ignore,
 }
@@ -304,12 +435,30 @@ async fn next_message(socket: &mut Option<Socket>) -> Incoming {
         return std::future::pending().await;
     };
     match ws.next().await {
-        Some(Ok(Message::Text(text))) => Incoming::Payload(text.as_bytes().to_vec()),
-        Some(Ok(Message::Binary(bytes))) => Incoming::Payload(bytes.to_vec()),
+        Some(Ok(Message::Text(text))) => Incoming::Payload(text.into()),
+        Some(Ok(Message::Binary(bytes))) => Incoming::Payload(bytes),
         Some(Ok(Message::Close(frame))) => Incoming::Closed(frame.map(|f| u16::from(f.code))),
         Some(Ok(_)) => Incoming::Ignore,
         Some(Err(_)) | None => Incoming::Closed(None),
     }
+}
+
+/// A dispatch (a JSON object with op 0, an event name and data) split into its parts without
+/// parsing the data; anything else is left to the full decoder.
+fn split_dispatch(bytes: &Bytes) -> Option<Dispatch> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(bytes).ok()?;
+    let (0, Some(name), Some(d)) = (envelope.op, envelope.t, envelope.d) else {
+        return None;
+    };
+    // `d` borrows from `bytes`: share that part of the buffer.
+    let start = (d.get().as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+    let end = start.checked_add(d.get().len())?;
+    let raw = (end <= bytes.len()).then(|| bytes.slice(start..end))?;
+    Some(Dispatch::new(name.into_owned(), envelope.s, raw, None))
 }
 
 /// `url` with the query this proxy connects with (JSON, uncompressed, our version), keeping

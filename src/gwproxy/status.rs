@@ -25,7 +25,7 @@ pub struct ShardBoard {
 #[derive(Debug, Default)]
 struct BoardInner {
     states: BTreeMap<u32, ClientState>,
-    events: BTreeMap<(u32, String), u64>,
+    events: BTreeMap<u32, BTreeMap<String, u64>>,
     identifies: BTreeMap<u32, u64>,
     latencies: BTreeMap<u32, std::time::Duration>,
 }
@@ -56,12 +56,15 @@ impl ShardBoard {
 
     /// Counts one dispatch of type `event` on `shard_id`.
     pub fn count_event(&self, shard_id: u32, event: &str) {
-        *self
-            .inner
-            .lock()
-            .events
-            .entry((shard_id, event.to_owned()))
-            .or_default() += 1;
+        let mut inner = self.inner.lock();
+        let events = inner.events.entry(shard_id).or_default();
+        // Looked up by `&str` first: no allocation for an event name seen before.
+        match events.get_mut(event) {
+            Some(count) => *count += 1,
+            None => {
+                events.insert(event.to_owned(), 1);
+            }
+        }
     }
 
     /// Records the latest heartbeat round trip of `shard_id`.
@@ -133,7 +136,11 @@ impl ShardBoard {
         }
         out.push_str("# HELP gateway_events_total Dispatches received from upstream.\n");
         out.push_str("# TYPE gateway_events_total counter\n");
-        for ((id, event), count) in &inner.events {
+        let counts = inner
+            .events
+            .iter()
+            .flat_map(|(id, events)| events.iter().map(move |(event, count)| (id, event, count)));
+        for (id, event, count) in counts {
             let event = event.replace(['"', '\\', '\n'], "_");
             let _ = writeln!(
                 out,

@@ -273,7 +273,10 @@ impl GwProxy {
             .append(true)
             .open(self.dir.join("proxy.log"))
             .expect("proxy log");
-        let child = Command::new(env!("CARGO_BIN_EXE_discord-mitm"))
+        // GWPROXY_BENCH_BIN runs another build (benches compare two binaries in one run).
+        let binary = std::env::var_os("GWPROXY_BENCH_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_discord-mitm").into());
+        let child = Command::new(binary)
             .arg("gateway-proxy")
             .arg("--config")
             .arg(&self.config)
