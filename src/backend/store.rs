@@ -974,7 +974,7 @@ impl Store {
             messages: Table::open(&db, "messages")?,
             nonces: Lookup::open(&db, "nonces")?,
             reactions: Table::open(&db, "reactions")?,
-            pins: Table::open_cached(&db, "pins")?,
+            pins: Table::open_cached(&db, "pins", &caches)?,
             bans: Table::open(&db, "bans")?,
             invites: Table::open(&db, "invites")?,
             emojis: Table::open(&db, "emojis")?,
