@@ -268,17 +268,18 @@ impl EventLog {
 
     /// Logs a change of state no dispatch carries (an interaction that failed its deadline).
     pub(crate) fn state_change(&self, name: &str, data: Value) {
-        let mut entry = Map::new();
-        entry.insert("kind".into(), json!("state"));
-        entry.insert("type".into(), json!(name));
-        entry.insert("data".into(), data);
-        self.push(entry);
+        self.mark("state", name, data);
     }
 
     /// Logs a control action (a reset, a clock change) so a reader can tell phases apart.
     pub(crate) fn note(&self, name: &str, data: Value) {
+        self.mark("control", name, data);
+    }
+
+    /// An entry of `kind` named `name` with `data`.
+    fn mark(&self, kind: &str, name: &str, data: Value) {
         let mut entry = Map::new();
-        entry.insert("kind".into(), json!("control"));
+        entry.insert("kind".into(), json!(kind));
         entry.insert("type".into(), json!(name));
         entry.insert("data".into(), data);
         self.push(entry);
