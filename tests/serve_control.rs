@@ -863,3 +863,204 @@ async fn two_seeded_runs_of_one_scenario_log_the_same_events() {
     );
     assert_eq!(message["at_ms"], 1_767_225_600_000u64);
 }
+
+/// The log's entries after `since` of `type`.
+async fn logged_since(base: &str, since: u64, kind: &str) -> Vec<Value> {
+    events(base, &format!("since={since}&type={kind}")).await
+}
+
+#[tokio::test]
+async fn a_missed_deadline_on_the_moved_clock_is_logged_and_modals_submit() {
+    let server = controlled();
+    let base = server.http();
+    let (status, _) = rest(
+        &server,
+        &format!("Bot {BOT_TOKEN}"),
+        "POST",
+        &format!("/applications/{BOT_ID}/guilds/{GUILD_ID}/commands"),
+        Some(json!({"name": "form", "description": "opens a form"})),
+    )
+    .await;
+    assert!(status == 200 || status == 201);
+    let mut bot = serve_gateway_support::RawClient::connect(&server, "v=10&encoding=json").await;
+    bot.payload().await; // HELLO
+    bot.identify(BOT_TOKEN, Some(1), json!({})).await;
+    bot.dispatch("READY").await;
+    // Nobody answers this one: moving the clock past its 3 seconds fails it at once.
+    let since = cursor(&base).await;
+    let ignored = act(
+        &base,
+        json!({"as": "alice", "action": "invoke_command",
+                                    "channel_id": GENERAL_ID, "name": "form"}),
+    )
+    .await;
+    let ignored_id = ignored["body"]["id"].as_str().unwrap().to_string();
+    let (status, _) = control(
+        &base,
+        "POST",
+        "/_mitm/clock",
+        Some(json!({"advance_ms": 3_001})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let failed = wait_for(
+        &base,
+        json!({"type": "INTERACTION_FAILED", "since": since,
+        "timeout_ms": 2_000, "match": {"data.id": ignored_id}}),
+    )
+    .await;
+    assert_eq!(failed["kind"], "state");
+    assert_eq!(failed["data"]["user_id"], ALICE_ID);
+    assert_eq!(failed["data"]["channel_id"], GENERAL_ID);
+    let (_, seen) = rest(
+        &server,
+        ALICE_TOKEN,
+        "GET",
+        &format!("/_mitm/interactions/{ignored_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(seen["status"], "failed", "{seen}");
+    // The bot opens a modal in time; alice submits it through the control API.
+    let since = cursor(&base).await;
+    let invoked = act(
+        &base,
+        json!({"as": "alice", "action": "invoke_command",
+                                    "channel_id": GENERAL_ID, "name": "form"}),
+    )
+    .await;
+    let (id, token) = (
+        invoked["body"]["id"].as_str().unwrap().to_string(),
+        invoked["body"]["token"].as_str().unwrap().to_string(),
+    );
+    let (status, body) = rest(&server, BOT_TOKEN, "POST", &format!("/interactions/{id}/{token}/callback"),
+        Some(json!({"type": 9, "data": {"custom_id": "feedback", "title": "Feedback", "components": [
+            {"type": 1, "components": [{"type": 4, "custom_id": "text", "label": "Say", "style": 1}]}]}})))
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let submitted = act(
+        &base,
+        json!({"as": "alice", "action": "submit_modal", "channel_id": GENERAL_ID,
+        "custom_id": "feedback", "components": [{"type": 1, "components": [
+            {"type": 4, "custom_id": "text", "value": "all good"}]}]}),
+    )
+    .await;
+    assert_eq!(submitted["status"], 200, "{submitted}");
+    assert_eq!(submitted["body"]["type"], 5);
+    assert_eq!(submitted["body"]["data"]["custom_id"], "feedback");
+    // The bot is sent the submit as Discord sends it, and the log has what it was sent.
+    let modal = loop {
+        let created = bot.dispatch("INTERACTION_CREATE").await;
+        if created["type"] == 5 {
+            break created;
+        }
+    };
+    assert_eq!(modal["data"]["custom_id"], "feedback");
+    assert_eq!(
+        modal["data"]["components"][0]["components"][0]["value"],
+        "all good"
+    );
+    let created: Vec<Value> = logged_since(&base, since, "INTERACTION_CREATE").await;
+    assert!(
+        created
+            .iter()
+            .any(|e| e["user_id"] == BOT_ID && e["data"]["type"] == 5),
+        "the log lacks the modal submit the bot was sent: {created:?}"
+    );
+    // The answered command never fails, whatever the clock does.
+    control(
+        &base,
+        "POST",
+        "/_mitm/clock",
+        Some(json!({"advance_ms": 10_000})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let failures = logged_since(&base, since, "INTERACTION_FAILED").await;
+    assert!(
+        failures.iter().all(|e| e["data"]["id"] != id.as_str()),
+        "{failures:?}"
+    );
+}
+
+#[tokio::test]
+async fn calls_to_no_route_and_dispatches_replayed_on_resume_are_logged() {
+    let server = controlled();
+    let base = server.http();
+    let since = cursor(&base).await;
+    let client = reqwest::Client::new();
+    let secret = "whsecret-abcdefghijklmnop";
+    let answer = client
+        .get(format!(
+            "{base}/api/v10/webhooks/{GUILD_ID}/{secret}/no/such/route?token=qsecret"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let (status, _) = rest(
+        &server,
+        ALICE_TOKEN,
+        "GET",
+        "/users/@me/no-such-thing",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let unmatched = logged_since(&base, since, "REST").await;
+    let mine = unmatched
+        .iter()
+        .find(|e| e["route"] == "/users/@me/no-such-thing")
+        .unwrap_or_else(|| panic!("no entry for the call to no route: {unmatched:?}"));
+    assert_eq!(mine["status"], 404);
+    assert_eq!(mine["caller_id"], ALICE_ID);
+    let text = serde_json::to_string(&unmatched).unwrap();
+    assert!(text.contains("/no/such/route"), "{text}");
+    assert!(
+        !text.contains(secret) && !text.contains("qsecret"),
+        "a secret reached the log: {text}"
+    );
+    // A RESUME replays what the bot missed, and the log says so.
+    let mut bot = serve_gateway_support::RawClient::connect(&server, "v=10&encoding=json").await;
+    bot.payload().await; // HELLO
+    bot.identify(BOT_TOKEN, Some(1 | 512 | 32768), json!({}))
+        .await;
+    let ready = bot.dispatch("READY").await;
+    let session_id = ready["session_id"].as_str().unwrap().to_string();
+    bot.dispatch("GUILD_CREATE").await;
+    // The bot is sent the message but resumes from before it, as a client does whose last
+    // frames were lost with the connection: the RESUME replays it.
+    let seq = bot.seq.unwrap_or(0);
+    let since = cursor(&base).await;
+    let (status, sent) = rest(
+        &server,
+        ALICE_TOKEN,
+        "POST",
+        &format!("/channels/{GENERAL_ID}/messages"),
+        Some(json!({"content": "while you were away"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(
+        bot.dispatch("MESSAGE_CREATE").await["content"],
+        "while you were away"
+    );
+    drop(bot);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut back = serve_gateway_support::RawClient::connect(&server, "v=10&encoding=json").await;
+    back.payload().await; // HELLO
+    back.send_json(
+        json!({"op": 6, "d": {"token": BOT_TOKEN, "session_id": session_id, "seq": seq}}),
+    )
+    .await;
+    let replayed = back.dispatch("MESSAGE_CREATE").await;
+    assert_eq!(replayed["content"], "while you were away");
+    back.dispatch("RESUMED").await;
+    let logged = logged_since(&base, since, "MESSAGE_CREATE").await;
+    let entry = logged
+        .iter()
+        .find(|e| e["session_id"] == session_id.as_str() && e["replayed"] == true)
+        .unwrap_or_else(|| panic!("no replayed MESSAGE_CREATE for {session_id}: {logged:?}"));
+    assert_eq!(entry["replayed"], true, "{entry}");
+    assert_eq!(entry["user_id"], BOT_ID);
+}

@@ -29,6 +29,8 @@ pub(crate) struct DispatchRecord<'a> {
     pub seq: u64,
     pub name: &'a str,
     pub data: &'a Value,
+    /// Sent again on a RESUME (it was logged when first sent, too).
+    pub replayed: bool,
 }
 
 /// One REST call and its answer.
@@ -235,6 +237,9 @@ impl EventLog {
         entry.insert("user_id".into(), json!(record.user_id));
         entry.insert("seq".into(), json!(record.seq));
         entry.insert("data".into(), bounded(record.data));
+        if record.replayed {
+            entry.insert("replayed".into(), json!(true));
+        }
         self.push(entry);
     }
 
@@ -261,10 +266,20 @@ impl EventLog {
         self.push(entry);
     }
 
+    /// Logs a change of state no dispatch carries (an interaction that failed its deadline).
+    pub(crate) fn state_change(&self, name: &str, data: Value) {
+        self.mark("state", name, data);
+    }
+
     /// Logs a control action (a reset, a clock change) so a reader can tell phases apart.
     pub(crate) fn note(&self, name: &str, data: Value) {
+        self.mark("control", name, data);
+    }
+
+    /// An entry of `kind` named `name` with `data`.
+    fn mark(&self, kind: &str, name: &str, data: Value) {
         let mut entry = Map::new();
-        entry.insert("kind".into(), json!("control"));
+        entry.insert("kind".into(), json!(kind));
         entry.insert("type".into(), json!(name));
         entry.insert("data".into(), data);
         self.push(entry);
@@ -357,6 +372,7 @@ mod tests {
         let log = EventLog::new(10);
         let data = json!({"channel_id": "5", "author": {"id": "7"}, "content": "hi"});
         log.dispatch(DispatchRecord {
+            replayed: false,
             session_id: "s",
             user_id: Snowflake(9),
             seq: 1,

@@ -80,6 +80,16 @@ impl Prepared {
         self.d.as_ref()
     }
 
+    /// The event data, decoded again from its JSON encoding when compacted (for readers off
+    /// the hot path, such as the test-control event log on a RESUME's replay).
+    pub fn value_or_decoded(&self) -> Option<std::borrow::Cow<'_, Value>> {
+        if let Some(d) = &self.d {
+            return Some(std::borrow::Cow::Borrowed(d));
+        }
+        let json = self.data(Encoding::Json).ok()?;
+        serde_json::from_slice(json).ok().map(std::borrow::Cow::Owned)
+    }
+
     fn cell(&self, encoding: Encoding) -> &OnceLock<Result<Vec<u8>, CodecError>> {
         match encoding {
             Encoding::Json => &self.json,

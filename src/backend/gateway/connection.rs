@@ -425,10 +425,12 @@ impl Connection {
     }
 
     /// Adds a dispatch this session is sent to the control API's event log (with `--control`).
-    fn log_dispatch(&self, event: &Prepared, seq: u64) {
-        let (Some(hub), Some(record), Some(data)) =
-            (&self.inner.state.control, &self.record, event.value())
-        else {
+    fn log_dispatch(&self, event: &Prepared, seq: u64, replayed: bool) {
+        let (Some(hub), Some(record)) = (&self.inner.state.control, &self.record) else {
+            return;
+        };
+        // Replayed events were compacted to their bytes after their first send.
+        let Some(data) = event.value_or_decoded() else {
             return;
         };
         let (session_id, user_id) = {
@@ -440,7 +442,8 @@ impl Connection {
             user_id,
             seq,
             name: &event.name,
-            data,
+            data: &data,
+            replayed,
         });
     }
 
@@ -464,7 +467,7 @@ impl Connection {
                 return false;
             }
         };
-        self.log_dispatch(&event, seq);
+        self.log_dispatch(&event, seq, false);
         if let Some(record) = &self.record {
             // An event only this session holds (READY, GUILD_CREATE, chunks) is kept as bytes.
             let event = if Arc::strong_count(&event) == 1 {
@@ -784,6 +787,7 @@ impl Connection {
             if !self.send(ws, message, false).await {
                 return Vec::new();
             }
+            self.log_dispatch(&event, seq, true);
         }
         let mut own = waiting;
         own.push(Prepared::new(

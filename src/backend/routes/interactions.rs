@@ -265,6 +265,9 @@ async fn invoke(
     };
     state.store.interactions.put(id, &interaction)?;
     state.store.interaction_tokens.put(&token, id)?;
+    if kind != AUTOCOMPLETE {
+        watch_deadline(&state, id);
+    }
     let data = payload(&state, &interaction, &app, &auth.user, &access)?;
     state.publish(Dispatch::users(
         "INTERACTION_CREATE",
@@ -277,6 +280,47 @@ async fn invoke(
     }
     let answered = wait_for_answer(&state, id).await?;
     Ok(ok(describe(&state, &answered)?))
+}
+
+/// With `serve --control`: logs `INTERACTION_FAILED` in the event log once the interaction's
+/// 3 seconds are over unanswered — on the backend's clock, so a test that moves the clock
+/// (`POST /_mitm/clock`) sees it at once, and one that does not sees it after 3 real seconds.
+/// This is what the invoking user sees ("This interaction failed"); a test can wait for it.
+/// The watch ends when the interaction is answered or gone (a reset), and after the token's
+/// 15 minutes of real time at most (a frozen clock nobody moves cannot hold it forever).
+fn watch_deadline(state: &AppState, id: Snowflake) {
+    let Some(hub) = state.control.clone() else {
+        return;
+    };
+    let state = state.clone();
+    tokio::spawn(async move {
+        let give_up = Instant::now() + Duration::from_millis(TOKEN_LIFETIME_MS);
+        while Instant::now() < give_up {
+            let Ok(Some(current)) = state.store.interactions.get(id) else {
+                return;
+            };
+            match status(&current) {
+                Status::Pending => {}
+                Status::Failed => {
+                    hub.log.state_change(
+                        "INTERACTION_FAILED",
+                        json!({
+                            "id": current.id,
+                            "application_id": current.application_id,
+                            "type": current.kind,
+                            "user_id": current.user_id,
+                            "channel_id": current.channel_id,
+                            "guild_id": current.guild_id,
+                            "deadline_ms": created_ms(&current) + RESPONSE_DEADLINE_MS,
+                        }),
+                    );
+                    return;
+                }
+                Status::Responded | Status::Deferred => return,
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
 }
 
 /// Polls the interaction until the bot has answered it or its 3 seconds are over (bounded in

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use serde_json::Value;
 
-use super::error::{json_response, no_route_handler, unrouted, ApiError};
+use super::error::{json_response, unrouted, ApiError};
 use super::ratelimit;
 use super::state::AppState;
 
@@ -122,7 +122,7 @@ pub(crate) fn api_routes(state: &AppState) -> Router<AppState> {
             state.config.max_body_bytes,
         ))
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(no_route_handler)
+        .fallback(unmatched_call)
 }
 
 /// What the router learnt about a request it routed, left in the response's extensions for the
@@ -230,6 +230,33 @@ async fn log_call(
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// The fallback for paths no route serves: 404 (or, through `serve --listen`, the next source),
+/// and with `serve --control` an event-log entry, so a test sees the calls its bot made to
+/// routes the backend does not have. The path is logged with its secrets redacted (webhook and
+/// interaction tokens, secret query parameters), as the recorder stores it.
+async fn unmatched_call(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+) -> Response {
+    if let Some(hub) = state.control.as_ref() {
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.uri().path(), |p| p.as_str());
+        let path = crate::store::redact::url(target, "request", &mut Vec::new());
+        hub.log.rest(super::eventlog::RestRecord {
+            method: request.method().to_string(),
+            route: unversioned_template(&path).to_string(),
+            params: serde_json::Map::new(),
+            caller_id: caller_of(&state, request.headers()),
+            status: StatusCode::NOT_FOUND.as_u16(),
+            request: None,
+            response: Some(serde_json::json!({"message": "404: Not Found", "code": 0})),
+        });
+    }
+    unrouted()
+}
+
 /// `/api/v10/channels/{channel_id}` → `/channels/{channel_id}`.
 fn unversioned_template(template: &str) -> &str {
     let Some(rest) = template.strip_prefix("/api") else {
@@ -324,7 +351,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let root = root
         // The control API also answers without an API prefix (`/_mitm/reset`).
         .merge(control::routes())
-        .fallback(no_route_handler)
+        .fallback(unmatched_call)
         .with_state(state);
     // Routing sees `%40original` as `@original`, as Discord does (discord.js sends the former).
     Router::new().fallback_service(tower::ServiceExt::map_request(
