@@ -21,18 +21,56 @@ const NO_INTENTS: u64 = 0;
 /// The control token of the servers started with `--control`.
 const CONTROL: &str = "account-control-token";
 
-/// `me` and `other` become friends.
-async fn befriend(base: &str, me: &str, other: &str, other_id: &str, my_id: &str) {
-    for (token, target) in [(me, other_id), (other, my_id)] {
-        let (status, body) = call(
-            base,
-            "PUT",
-            format!("/users/@me/relationships/{target}"),
-            token,
-            json!({}),
-        )
-        .await;
-        assert_eq!(status, 204, "{body}");
+/// REST calls against one server, with the status (and error code) each must answer.
+struct Rest {
+    base: String,
+}
+
+impl Rest {
+    /// A call that must answer `status`; its body.
+    async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+        status: u16,
+    ) -> Value {
+        let (got, answer) = call(&self.base, method, path.to_string(), token, body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        answer
+    }
+
+    /// A call that must fail with `status` and Discord's `code`.
+    async fn refuse(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+        status: u16,
+        code: u32,
+    ) {
+        let (got, answer) = call(&self.base, method, path.to_string(), token, body).await;
+        assert_eq!(
+            (got, answer["code"].clone()),
+            (status, json!(code)),
+            "{method} {path}: {answer}"
+        );
+    }
+
+    /// `me` and `other` become friends.
+    async fn befriend(&self, me: &str, other: &str, other_id: &str, my_id: &str) {
+        for (token, target) in [(me, other_id), (other, my_id)] {
+            self.expect(
+                "PUT",
+                &format!("/users/@me/relationships/{target}"),
+                token,
+                json!({}),
+                204,
+            )
+            .await;
+        }
     }
 }
 
@@ -51,55 +89,87 @@ async fn next_message(ws: &mut Socket, kind: i64) -> Value {
     wait_for(ws, "MESSAGE_CREATE", |m| m["type"] == kind).await
 }
 
+/// A group DM of alice (its owner), bob and dave, with bob's and dave's sessions.
+struct Group {
+    rest: Rest,
+    addr: String,
+    id: String,
+    at: String,
+    bob: Socket,
+    dave: Socket,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_dms_are_renamed_handed_over_and_left() {
     let server = Server::on_fixture_async().await;
-    let base = server.base();
-    befriend(&base, ALICE, BOB, BOB_ID, ALICE_ID).await;
-    befriend(&base, ALICE, DAVE, DAVE_ID, ALICE_ID).await;
-    let (status, group) = call(
-        &base,
-        "POST",
-        "/users/@me/channels".into(),
-        ALICE,
-        json!({"recipients": [BOB_ID, DAVE_ID]}),
-    )
-    .await;
-    assert_eq!(status, 200, "{group}");
-    let group_id = group["id"].as_str().unwrap().to_string();
-    let at = format!("/channels/{group_id}");
-    let mut bob = session(&server.addr, BOB, NO_INTENTS).await;
-    let mut dave = session(&server.addr, DAVE, NO_INTENTS).await;
+    let rest = Rest {
+        base: server.base(),
+    };
+    rest.befriend(ALICE, BOB, BOB_ID, ALICE_ID).await;
+    rest.befriend(ALICE, DAVE, DAVE_ID, ALICE_ID).await;
+    let group = rest
+        .expect(
+            "POST",
+            "/users/@me/channels",
+            ALICE,
+            json!({"recipients": [BOB_ID, DAVE_ID]}),
+            200,
+        )
+        .await;
+    let id = group["id"].as_str().unwrap().to_string();
+    let mut group = Group {
+        rest,
+        addr: server.addr.clone(),
+        at: format!("/channels/{id}"),
+        id,
+        bob: session(&server.addr, BOB, NO_INTENTS).await,
+        dave: session(&server.addr, DAVE, NO_INTENTS).await,
+    };
+    rename_and_icon(&mut group).await;
+    owner_and_refusals(&mut group).await;
+    add_and_remove(&mut group).await;
+    leave(&mut group).await;
+}
 
-    // Anyone in it renames it: CHANNEL_UPDATE to the others, a CHANNEL_NAME_CHANGE message.
-    let (status, renamed) = call(&base, "PATCH", at.clone(), BOB, json!({"name": "trip"})).await;
+/// Anyone in the group renames it or changes its icon: CHANNEL_UPDATE to the others and the
+/// CHANNEL_NAME_CHANGE / CHANNEL_ICON_CHANGE messages; the CDN serves the icon.
+async fn rename_and_icon(g: &mut Group) {
+    let renamed = g
+        .rest
+        .expect("PATCH", &g.at, BOB, json!({"name": "trip"}), 200)
+        .await;
     assert_eq!(
-        (status, renamed["name"].clone()),
-        (200, json!("trip")),
-        "{renamed}"
+        (renamed["name"].as_str(), renamed["owner_id"].as_str()),
+        (Some("trip"), Some(ALICE_ID))
     );
-    assert_eq!(renamed["owner_id"], ALICE_ID);
-    let update = wait_for(&mut dave, "CHANNEL_UPDATE", |_| true).await;
+    let update = wait_for(&mut g.dave, "CHANNEL_UPDATE", |_| true).await;
     assert_eq!(
         (update["id"].as_str(), update["name"].as_str()),
-        (Some(group_id.as_str()), Some("trip"))
+        (Some(g.id.as_str()), Some("trip"))
     );
-    let notice = next_message(&mut dave, 4).await;
-    assert_eq!(notice["content"], "trip");
-    assert_eq!(notice["author"]["id"], BOB_ID);
-    // The icon: CHANNEL_ICON_CHANGE, and the CDN serves it.
-    let (status, iconed) = call(&base, "PATCH", at.clone(), DAVE, json!({"icon": PIXEL_PNG})).await;
-    assert_eq!(status, 200, "{iconed}");
+    let notice = next_message(&mut g.dave, 4).await;
+    assert_eq!(
+        (notice["content"].as_str(), notice["author"]["id"].as_str()),
+        (Some("trip"), Some(BOB_ID))
+    );
+    let iconed = g
+        .rest
+        .expect("PATCH", &g.at, DAVE, json!({"icon": PIXEL_PNG}), 200)
+        .await;
     let hash = iconed["icon"].as_str().expect("an icon hash").to_string();
-    assert_eq!(next_message(&mut bob, 5).await["author"]["id"], DAVE_ID);
+    assert_eq!(next_message(&mut g.bob, 5).await["author"]["id"], DAVE_ID);
     let icon = reqwest::get(format!(
-        "http://{}/channel-icons/{group_id}/{hash}.png",
-        server.addr
+        "http://{}/channel-icons/{}/{hash}.png",
+        g.addr, g.id
     ))
     .await
     .unwrap();
     assert_eq!(icon.status(), 200);
-    // Bad names and icons, and ownership only the owner hands over, to someone inside.
+}
+
+/// Bad names and icons are 50035; only the owner hands the group over, to someone inside;
+/// removing the name leaves an empty CHANNEL_NAME_CHANGE.
+async fn owner_and_refusals(g: &mut Group) {
     let long = "x".repeat(101);
     for (token, body, status, code) in [
         (BOB, json!({"name": long}), 400, 50035),
@@ -113,91 +183,80 @@ async fn group_dms_are_renamed_handed_over_and_left() {
         (ALICE, json!({"owner": CAROL_ID}), 400, 50035),
         (CAROL, json!({"name": "x"}), 403, 50001),
     ] {
-        let (got, answer) = call(&base, "PATCH", at.clone(), token, body.clone()).await;
-        assert_eq!(
-            (got, answer["code"].clone()),
-            (status, json!(code)),
-            "{body}: {answer}"
-        );
+        g.rest
+            .refuse("PATCH", &g.at, token, body, status, code)
+            .await;
     }
-    let (status, handed) = call(&base, "PATCH", at.clone(), ALICE, json!({"owner": BOB_ID})).await;
-    assert_eq!(
-        (status, handed["owner_id"].clone()),
-        (200, json!(BOB_ID)),
-        "{handed}"
-    );
-    wait_for(&mut dave, "CHANNEL_UPDATE", |c| c["owner_id"] == BOB_ID).await;
-    // Removing the name leaves an empty CHANNEL_NAME_CHANGE.
-    let (status, _) = call(&base, "PATCH", at.clone(), ALICE, json!({"name": ""})).await;
-    assert_eq!(status, 200);
-    wait_for(&mut dave, "MESSAGE_CREATE", |m| {
+    let handed = g
+        .rest
+        .expect("PATCH", &g.at, ALICE, json!({"owner": BOB_ID}), 200)
+        .await;
+    assert_eq!(handed["owner_id"], BOB_ID);
+    wait_for(&mut g.dave, "CHANNEL_UPDATE", |c| c["owner_id"] == BOB_ID).await;
+    g.rest
+        .expect("PATCH", &g.at, ALICE, json!({"name": ""}), 200)
+        .await;
+    wait_for(&mut g.dave, "MESSAGE_CREATE", |m| {
         m["type"] == 4 && m["content"] == ""
     })
     .await;
+}
 
-    // The new owner adds carol (a RECIPIENT_ADD message naming her) and removes her again.
-    let (status, body) = call(
-        &base,
-        "PUT",
-        format!("{at}/recipients/{CAROL_ID}"),
-        BOB,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 204, "{body}");
-    let added = wait_for(&mut dave, "CHANNEL_RECIPIENT_ADD", |_| true).await;
+/// The new owner adds carol (CHANNEL_RECIPIENT_ADD, a RECIPIENT_ADD message naming her) and
+/// removes her again (CHANNEL_RECIPIENT_REMOVE, a RECIPIENT_REMOVE message by bob).
+async fn add_and_remove(g: &mut Group) {
+    let carol = format!("{}/recipients/{CAROL_ID}", g.at);
+    g.rest.expect("PUT", &carol, BOB, json!({}), 204).await;
+    let added = wait_for(&mut g.dave, "CHANNEL_RECIPIENT_ADD", |_| true).await;
     assert_eq!(added["user"]["id"], CAROL_ID);
-    let notice = next_message(&mut dave, 1).await;
-    assert_eq!(notice["mentions"][0]["id"], CAROL_ID);
-    let (status, _) = call(
-        &base,
-        "DELETE",
-        format!("{at}/recipients/{CAROL_ID}"),
-        BOB,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let removed = wait_for(&mut dave, "CHANNEL_RECIPIENT_REMOVE", |_| true).await;
+    assert_eq!(
+        next_message(&mut g.dave, 1).await["mentions"][0]["id"],
+        CAROL_ID
+    );
+    g.rest.expect("DELETE", &carol, BOB, json!({}), 204).await;
+    let removed = wait_for(&mut g.dave, "CHANNEL_RECIPIENT_REMOVE", |_| true).await;
     assert_eq!(removed["user"]["id"], CAROL_ID);
-    let notice = next_message(&mut dave, 2).await;
+    let notice = next_message(&mut g.dave, 2).await;
     assert_eq!(
         (
-            notice["author"]["id"].clone(),
-            notice["mentions"][0]["id"].clone()
+            notice["author"]["id"].as_str(),
+            notice["mentions"][0]["id"].as_str()
         ),
-        (json!(BOB_ID), json!(CAROL_ID))
+        (Some(BOB_ID), Some(CAROL_ID))
     );
+}
 
-    // Leaving is DELETE /channels/{id}: the channel object back, CHANNEL_DELETE to the one who
-    // left, RECIPIENT_REMOVE to the others; the owner leaving hands the group on.
-    let (status, left) = call(&base, "DELETE", at.clone(), BOB, json!({})).await;
+/// Leaving is DELETE /channels/{id}: the channel back, CHANNEL_DELETE to the one who left,
+/// CHANNEL_RECIPIENT_REMOVE to the others; an owner who leaves hands the group on, `silent`
+/// skips the message, the last one out deletes it.
+async fn leave(g: &mut Group) {
+    let left = g.rest.expect("DELETE", &g.at, BOB, json!({}), 200).await;
+    assert_eq!(left["id"], g.id.as_str());
     assert_eq!(
-        (status, left["id"].clone()),
-        (200, json!(group_id)),
-        "{left}"
+        wait_for(&mut g.bob, "CHANNEL_DELETE", |_| true).await["id"],
+        g.id.as_str()
     );
-    let gone = wait_for(&mut bob, "CHANNEL_DELETE", |_| true).await;
-    assert_eq!(gone["id"], group_id.as_str());
-    wait_for(&mut dave, "CHANNEL_RECIPIENT_REMOVE", |r| {
+    wait_for(&mut g.dave, "CHANNEL_RECIPIENT_REMOVE", |r| {
         r["user"]["id"] == BOB_ID
     })
     .await;
-    wait_for(&mut dave, "CHANNEL_UPDATE", |c| c["owner_id"] == ALICE_ID).await;
-    let (status, answer) = call(&base, "GET", at.clone(), BOB, json!({})).await;
-    assert_eq!((status, answer["code"].clone()), (403, json!(50001)));
-    // A silent leave writes no system message.
-    let (status, _) = call(
-        &base,
-        "DELETE",
-        format!("{at}?silent=true"),
-        DAVE,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, messages) = call(&base, "GET", format!("{at}/messages"), ALICE, json!({})).await;
-    assert_eq!(status, 200);
+    wait_for(&mut g.dave, "CHANNEL_UPDATE", |c| c["owner_id"] == ALICE_ID).await;
+    g.rest
+        .refuse("GET", &g.at, BOB, json!({}), 403, 50001)
+        .await;
+    g.rest
+        .expect(
+            "DELETE",
+            &format!("{}?silent=true", g.at),
+            DAVE,
+            json!({}),
+            200,
+        )
+        .await;
+    let messages = g
+        .rest
+        .expect("GET", &format!("{}/messages", g.at), ALICE, json!({}), 200)
+        .await;
     let kinds: Vec<i64> = messages
         .as_array()
         .unwrap()
@@ -205,144 +264,160 @@ async fn group_dms_are_renamed_handed_over_and_left() {
         .map(|m| m["type"].as_i64().unwrap())
         .collect();
     assert_eq!(kinds, vec![2, 2, 1, 4, 5, 4], "newest first");
-    // Alone in it, alice leaves the last: the group is gone.
-    let (status, _) = call(&base, "DELETE", at.clone(), ALICE, json!({})).await;
-    assert_eq!(status, 200);
-    let (status, answer) = call(&base, "GET", at.clone(), ALICE, json!({})).await;
-    assert_eq!((status, answer["code"].clone()), (404, json!(10003)));
+    g.rest.expect("DELETE", &g.at, ALICE, json!({}), 200).await;
+    g.rest
+        .refuse("GET", &g.at, ALICE, json!({}), 404, 10003)
+        .await;
+}
+
+/// The ids of a list of messages.
+fn ids(messages: &Value) -> Vec<String> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_users_cannot_dm_and_do_not_notify() {
     let server = Server::on_fixture_async().await;
-    let base = server.base();
-    let (status, dm) = call(
-        &base,
-        "POST",
-        "/users/@me/channels".into(),
-        BOB,
-        json!({"recipient_id": DAVE_ID}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let dm_id = dm["id"].as_str().unwrap().to_string();
-    let say = |token: &'static str, channel: String, content: String| {
-        let base = base.clone();
-        async move {
-            call(
-                &base,
-                "POST",
-                format!("/channels/{channel}/messages"),
-                token,
-                json!({"content": content}),
-            )
-            .await
-        }
+    let rest = Rest {
+        base: server.base(),
     };
-    let (status, _) = say(DAVE, dm_id.clone(), "hi bob".into()).await;
-    assert_eq!(status, 200);
-    // A guild mention before the block is in bob's inbox.
-    let (status, before) = say(DAVE, GENERAL.into(), format!("<@{BOB_ID}> look")).await;
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        &base,
+    let dm = rest
+        .expect(
+            "POST",
+            "/users/@me/channels",
+            BOB,
+            json!({"recipient_id": DAVE_ID}),
+            200,
+        )
+        .await;
+    let dm_at = format!("/channels/{}/messages", dm["id"].as_str().unwrap());
+    let general = format!("/channels/{GENERAL}/messages");
+    let say = |content: String| json!({"content": content});
+    rest.expect("POST", &dm_at, DAVE, say("hi bob".into()), 200)
+        .await;
+    let before = rest
+        .expect(
+            "POST",
+            &general,
+            DAVE,
+            say(format!("<@{BOB_ID}> look")),
+            200,
+        )
+        .await;
+    rest.expect(
         "PUT",
-        format!("/users/@me/relationships/{DAVE_ID}"),
+        &format!("/users/@me/relationships/{DAVE_ID}"),
         BOB,
         json!({"type": 2}),
+        204,
     )
     .await;
-    assert_eq!(status, 204);
-    // Neither side of the 1:1 DM can write now.
-    for (token, content) in [(DAVE, "are you there?"), (BOB, "no")] {
-        let (status, answer) = say(token, dm_id.clone(), content.into()).await;
-        assert_eq!(
-            (status, answer["code"].clone()),
-            (403, json!(50007)),
-            "{answer}"
-        );
+    // Neither side of the 1:1 DM can write now, nor can bob put dave in a group DM.
+    for token in [DAVE, BOB] {
+        rest.refuse("POST", &dm_at, token, say("there?".into()), 403, 50007)
+            .await;
     }
-    // Nor can bob put dave in a group DM.
-    let (_, bob_alice) = call(
-        &base,
-        "POST",
-        "/users/@me/channels".into(),
-        BOB,
-        json!({"recipient_id": ALICE_ID}),
-    )
-    .await;
-    let bob_alice = bob_alice["id"].as_str().unwrap().to_string();
-    let (status, answer) = call(
-        &base,
-        "PUT",
-        format!("/channels/{bob_alice}/recipients/{DAVE_ID}"),
-        BOB,
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (status, answer["code"].clone()),
-        (403, json!(50007)),
-        "{answer}"
+    let with_alice = rest
+        .expect(
+            "POST",
+            "/users/@me/channels",
+            BOB,
+            json!({"recipient_id": ALICE_ID}),
+            200,
+        )
+        .await;
+    let add_dave = format!(
+        "/channels/{}/recipients/{DAVE_ID}",
+        with_alice["id"].as_str().unwrap()
     );
-    // Guild messages still post, but a blocked author's mention neither counts nor reaches the
-    // inbox; another user's does.
-    let (status, blocked_mention) = say(DAVE, GENERAL.into(), format!("<@{BOB_ID}> hello?")).await;
-    assert_eq!(status, 200);
-    let (status, alice_mention) = say(ALICE, GENERAL.into(), format!("<@{BOB_ID}> standup")).await;
-    assert_eq!(status, 200);
-    let (status, inbox) = call(&base, "GET", "/users/@me/mentions".into(), BOB, json!({})).await;
-    assert_eq!(status, 200, "{inbox}");
-    let ids: Vec<&str> = inbox
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, vec![alice_mention["id"].as_str().unwrap()], "{inbox}");
-    assert!(!ids.contains(&blocked_mention["id"].as_str().unwrap()));
-    assert!(!ids.contains(&before["id"].as_str().unwrap()));
-    let (status, answer) = call(
-        &base,
-        "GET",
-        "/users/@me/mentions?limit=0".into(),
-        BOB,
-        json!({}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(50035)));
-    // Unblocking lets the DM work again and brings dave's mentions back.
-    let (status, _) = call(
-        &base,
-        "DELETE",
-        format!("/users/@me/relationships/{DAVE_ID}"),
-        BOB,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (status, _) = say(DAVE, dm_id.clone(), "again".into()).await;
-    assert_eq!(status, 200);
-    let (_, inbox) = call(
-        &base,
-        "GET",
-        "/users/@me/mentions?limit=2".into(),
-        BOB,
-        json!({}),
-    )
-    .await;
-    let ids: Vec<&str> = inbox
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    rest.refuse("PUT", &add_dave, BOB, json!({}), 403, 50007)
+        .await;
+    inbox_leaves_blocked_authors_out(&rest, &dm_at, &before).await;
+}
+
+/// Guild messages still post, but a blocked author's mentions stay out of the inbox until
+/// the block is lifted; `before` is a mention dave made before bob blocked him.
+async fn inbox_leaves_blocked_authors_out(rest: &Rest, dm_at: &str, before: &Value) {
+    let general = format!("/channels/{GENERAL}/messages");
+    let say = |content: String| json!({"content": content});
+    // Guild messages still post, but a blocked author's mentions stay out of the inbox (all of
+    // them, older ones too); another user's are in it.
+    let blocked = rest
+        .expect(
+            "POST",
+            &general,
+            DAVE,
+            say(format!("<@{BOB_ID}> hello?")),
+            200,
+        )
+        .await;
+    let alice = rest
+        .expect(
+            "POST",
+            &general,
+            ALICE,
+            say(format!("<@{BOB_ID}> standup")),
+            200,
+        )
+        .await;
+    let inbox = rest
+        .expect("GET", "/users/@me/mentions", BOB, json!({}), 200)
+        .await;
     assert_eq!(
-        ids,
-        vec![
-            alice_mention["id"].as_str().unwrap(),
-            blocked_mention["id"].as_str().unwrap()
-        ]
+        ids(&inbox),
+        vec![alice["id"].as_str().unwrap().to_string()],
+        "{inbox}"
+    );
+    rest.refuse(
+        "GET",
+        "/users/@me/mentions?limit=0",
+        BOB,
+        json!({}),
+        400,
+        50035,
+    )
+    .await;
+    rest.refuse("GET", "/users/@me/mentions", BOT, json!({}), 403, 20001)
+        .await;
+    // Unblocking lets the DM work again and brings dave's mentions back.
+    rest.expect(
+        "DELETE",
+        &format!("/users/@me/relationships/{DAVE_ID}"),
+        BOB,
+        json!({}),
+        204,
+    )
+    .await;
+    rest.expect("POST", dm_at, DAVE, say("again".into()), 200)
+        .await;
+    let inbox = rest
+        .expect("GET", "/users/@me/mentions?limit=3", BOB, json!({}), 200)
+        .await;
+    let expected: Vec<String> = [&alice, &blocked, before]
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids(&inbox), expected);
+    let older = rest
+        .expect(
+            "GET",
+            &format!(
+                "/users/@me/mentions?before={}",
+                blocked["id"].as_str().unwrap()
+            ),
+            BOB,
+            json!({}),
+            200,
+        )
+        .await;
+    assert_eq!(
+        ids(&older),
+        vec![before["id"].as_str().unwrap().to_string()]
     );
 }
 
@@ -365,238 +440,16 @@ fn sms_server() -> Server {
     )
 }
 
-async fn ticket(base: &str) -> String {
-    let (status, login) = call(
-        base,
-        "POST",
-        "/auth/login".into(),
-        "",
-        json!({"login": "alice@example.com", "password": "hunter2"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
+/// Alice's password login: the MFA answer (checked to offer SMS as `sms`); its ticket.
+async fn ticket(rest: &Rest, sms: bool) -> String {
+    let login = json!({"login": "alice@example.com", "password": "hunter2"});
+    let answer = rest.expect("POST", "/auth/login", "", login, 200).await;
     assert_eq!(
-        (login["mfa"].clone(), login["sms"].clone()),
-        (json!(true), json!(true)),
-        "{login}"
+        (answer["mfa"].clone(), answer["sms"].clone()),
+        (json!(true), json!(sms)),
+        "{answer}"
     );
-    login["ticket"].as_str().unwrap().to_string()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sms_codes_finish_mfa_logins_and_webauthn_is_refused() {
-    let server = tokio::task::spawn_blocking(sms_server).await.unwrap();
-    let base = server.base();
-    let first = ticket(&base).await;
-    // The code is refused until an SMS was "sent" for this ticket.
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/auth/mfa/sms".into(),
-        "",
-        json!({"ticket": first, "code": "424242"}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(60008)));
-    let (status, sent) = call(
-        &base,
-        "POST",
-        "/auth/mfa/sms/send".into(),
-        "",
-        json!({"ticket": first}),
-    )
-    .await;
-    assert_eq!(
-        (status, sent["phone"].clone()),
-        (200, json!("+*******0185")),
-        "{sent}"
-    );
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/auth/mfa/sms".into(),
-        "",
-        json!({"ticket": first, "code": "000000"}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(60008)));
-    let (status, done) = call(
-        &base,
-        "POST",
-        "/auth/mfa/sms".into(),
-        "",
-        json!({"ticket": first, "code": "424242"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{done}");
-    let token = done["token"].as_str().unwrap().to_string();
-    let (status, me) = call(&base, "GET", "/users/@me".into(), &token, json!({})).await;
-    assert_eq!((status, me["id"].clone()), (200, json!(ALICE_ID)));
-    // The spent ticket is gone; a bad ticket is a 50035.
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/auth/mfa/sms/send".into(),
-        "",
-        json!({"ticket": first}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(50035)));
-
-    // The control API pins a new code (or draws one) for the next SMS.
-    let (status, pinned) = control(&base, json!({"as": "alice", "code": "135790"})).await;
-    assert_eq!(
-        (status, pinned["phone"].clone()),
-        (200, json!("+15555550185")),
-        "{pinned}"
-    );
-    let second = ticket(&base).await;
-    call(
-        &base,
-        "POST",
-        "/auth/mfa/sms/send".into(),
-        "",
-        json!({"ticket": second}),
-    )
-    .await;
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/auth/mfa/sms".into(),
-        "",
-        json!({"ticket": second, "code": "135790"}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, drawn) = control(&base, json!({"as": ALICE_ID})).await;
-    let drawn = drawn["code"].as_str().unwrap().to_string();
-    assert_eq!((status, drawn.len()), (200, 6));
-
-    // SMS off (with the password): the login offers TOTP only and sms/send is refused.
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/sms/disable".into(),
-        &token,
-        json!({"password": "nope"}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(50035)));
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/sms/disable".into(),
-        &token,
-        json!({"password": "hunter2"}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (_, login) = call(
-        &base,
-        "POST",
-        "/auth/login".into(),
-        "",
-        json!({"login": "alice@example.com", "password": "hunter2"}),
-    )
-    .await;
-    assert_eq!(login["sms"], false);
-    let third = login["ticket"].as_str().unwrap().to_string();
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/auth/mfa/sms/send".into(),
-        "",
-        json!({"ticket": third}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(60001)));
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/sms/enable".into(),
-        &token,
-        json!({"password": "hunter2"}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    // Bob has no MFA at all: enabling SMS is refused.
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/users/@me/mfa/sms/enable".into(),
-        BOB,
-        json!({"password": "x"}),
-    )
-    .await;
-    assert_eq!(status, 400, "{answer}");
-
-    // WebAuthn: challenges have Discord's shape; no authenticator exists, so assertions fail.
-    let (status, start) = call(
-        &base,
-        "POST",
-        "/auth/passwordless/start".into(),
-        "",
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let options: Value = serde_json::from_str(start["challenge"].as_str().unwrap()).unwrap();
-    assert_eq!(options["publicKey"]["rpId"], "discord.com");
-    let challenge = options["publicKey"]["challenge"].as_str().unwrap();
-    assert_eq!(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(challenge)
-            .unwrap()
-            .len(),
-        32
-    );
-    let (_, conditional) = call(
-        &base,
-        "POST",
-        "/auth/conditional/start".into(),
-        "",
-        json!({}),
-    )
-    .await;
-    let options: Value = serde_json::from_str(conditional["challenge"].as_str().unwrap()).unwrap();
-    assert_eq!(options["mediation"], "conditional");
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/auth/conditional/finish".into(),
-        "",
-        json!({"ticket": conditional["ticket"], "credential": "{}"}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(60008)));
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/auth/conditional/finish".into(),
-        "",
-        json!({}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(50035)));
-    let (status, list) = call(
-        &base,
-        "GET",
-        "/users/@me/mfa/webauthn/credentials".into(),
-        &token,
-        json!({}),
-    )
-    .await;
-    assert_eq!((status, list), (200, json!([])));
-    let fourth = ticket(&base).await;
-    let (status, answer) = call(
-        &base,
-        "POST",
-        "/auth/mfa/webauthn".into(),
-        "",
-        json!({"ticket": fourth, "code": "{}"}),
-    )
-    .await;
-    assert_eq!((status, answer["code"].clone()), (400, json!(60008)));
+    answer["ticket"].as_str().unwrap().to_string()
 }
 
 /// `POST /_mitm/sms` with the control token.
@@ -610,6 +463,164 @@ async fn control(base: &str, body: Value) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_codes_finish_mfa_logins_and_webauthn_is_refused() {
+    let server = tokio::task::spawn_blocking(sms_server).await.unwrap();
+    let rest = Rest {
+        base: server.base(),
+    };
+    let token = sms_login(&rest).await;
+    control_pins_codes(&rest).await;
+    sms_switches(&rest, &token).await;
+    webauthn(&rest, &token).await;
+}
+
+/// The code is refused until an SMS was "sent" for the ticket, then logs in once; the answer's
+/// token works. Alice's token.
+async fn sms_login(rest: &Rest) -> String {
+    let first = ticket(rest, true).await;
+    let code = |code: &str| json!({"ticket": first, "code": code});
+    rest.refuse("POST", "/auth/mfa/sms", "", code("424242"), 400, 60008)
+        .await;
+    let sent = rest
+        .expect(
+            "POST",
+            "/auth/mfa/sms/send",
+            "",
+            json!({"ticket": first}),
+            200,
+        )
+        .await;
+    assert_eq!(sent["phone"], "+*******0185");
+    rest.refuse("POST", "/auth/mfa/sms", "", code("000000"), 400, 60008)
+        .await;
+    let done = rest
+        .expect("POST", "/auth/mfa/sms", "", code("424242"), 200)
+        .await;
+    let token = done["token"].as_str().unwrap().to_string();
+    let me = rest
+        .expect("GET", "/users/@me", &token, json!({}), 200)
+        .await;
+    assert_eq!(me["id"], ALICE_ID);
+    // The spent ticket is gone: 50035.
+    rest.refuse(
+        "POST",
+        "/auth/mfa/sms/send",
+        "",
+        json!({"ticket": first}),
+        400,
+        50035,
+    )
+    .await;
+    token
+}
+
+/// The control API pins the next SMS code, or draws a new one.
+async fn control_pins_codes(rest: &Rest) {
+    let (status, pinned) = control(&rest.base, json!({"as": "alice", "code": "135790"})).await;
+    assert_eq!(
+        (status, pinned["phone"].clone()),
+        (200, json!("+15555550185")),
+        "{pinned}"
+    );
+    let second = ticket(rest, true).await;
+    rest.expect(
+        "POST",
+        "/auth/mfa/sms/send",
+        "",
+        json!({"ticket": second}),
+        200,
+    )
+    .await;
+    rest.expect(
+        "POST",
+        "/auth/mfa/sms",
+        "",
+        json!({"ticket": second, "code": "135790"}),
+        200,
+    )
+    .await;
+    let (status, drawn) = control(&rest.base, json!({"as": ALICE_ID})).await;
+    assert_eq!(
+        (status, drawn["code"].as_str().map(str::len)),
+        (200, Some(6)),
+        "{drawn}"
+    );
+    let (status, _) = control(&rest.base, json!({"as": "nobody"})).await;
+    assert_eq!(status, 404);
+}
+
+/// SMS off (with the password): the login offers TOTP only and sms/send is refused; on again.
+async fn sms_switches(rest: &Rest, token: &str) {
+    let off = "/users/@me/mfa/sms/disable";
+    rest.refuse("POST", off, token, json!({"password": "nope"}), 400, 50035)
+        .await;
+    rest.expect("POST", off, token, json!({"password": "hunter2"}), 204)
+        .await;
+    let third = ticket(rest, false).await;
+    rest.refuse(
+        "POST",
+        "/auth/mfa/sms/send",
+        "",
+        json!({"ticket": third}),
+        400,
+        60001,
+    )
+    .await;
+    let on = "/users/@me/mfa/sms/enable";
+    rest.expect("POST", on, token, json!({"password": "hunter2"}), 204)
+        .await;
+    ticket(rest, true).await;
+    // Bob has no password, so nothing of his changes.
+    rest.refuse("POST", on, BOB, json!({"password": "x"}), 400, 50035)
+        .await;
+}
+
+/// WebAuthn: challenges have Discord's shape; no authenticator exists, so assertions fail.
+async fn webauthn(rest: &Rest, token: &str) {
+    let start = rest
+        .expect("POST", "/auth/passwordless/start", "", json!({}), 200)
+        .await;
+    let options: Value = serde_json::from_str(start["challenge"].as_str().unwrap()).unwrap();
+    assert_eq!(options["publicKey"]["rpId"], "discord.com");
+    let challenge = options["publicKey"]["challenge"].as_str().unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(challenge)
+        .unwrap();
+    assert_eq!(raw.len(), 32);
+    let conditional = rest
+        .expect("POST", "/auth/conditional/start", "", json!({}), 200)
+        .await;
+    let options: Value = serde_json::from_str(conditional["challenge"].as_str().unwrap()).unwrap();
+    assert_eq!(options["mediation"], "conditional");
+    let finish = json!({"ticket": conditional["ticket"], "credential": "{}"});
+    rest.refuse("POST", "/auth/conditional/finish", "", finish, 400, 60008)
+        .await;
+    rest.refuse(
+        "POST",
+        "/auth/conditional/finish",
+        "",
+        json!({}),
+        400,
+        50035,
+    )
+    .await;
+    let list = rest
+        .expect(
+            "GET",
+            "/users/@me/mfa/webauthn/credentials",
+            token,
+            json!({}),
+            200,
+        )
+        .await;
+    assert_eq!(list, json!([]));
+    let fourth = ticket(rest, true).await;
+    let assertion = json!({"ticket": fourth, "code": "{}"});
+    rest.refuse("POST", "/auth/mfa/webauthn", "", assertion, 400, 60008)
+        .await;
 }
 
 #[test]
