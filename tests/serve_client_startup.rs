@@ -105,9 +105,16 @@ fn the_official_clients_start_up_sequence_is_answered_by_the_backend() {
             .contains("/osx/"),
         "platform defaults to osx"
     );
-    // Native module lists go down the chain (none here: --fallback none).
+    // The native module routes are the backend's too: no modules are published, so the list
+    // is empty and a download is the backend's own 404.
     let modules = serve.curl("https://discord.com/api/modules/stable/versions.json", &[]);
-    assert_eq!((modules.status, modules.source()), (404, Some("none")));
+    assert_eq!((modules.status, modules.source()), (200, Some("backend")));
+    assert_eq!(modules.json(), json!({}));
+    let module = serve.curl(
+        "https://discord.com/api/modules/stable/discord_voice/1?platform=win&host_version=1.0.9",
+        &[],
+    );
+    assert_eq!((module.status, module.source()), (404, Some("backend")));
     serve.stop();
 }
 
