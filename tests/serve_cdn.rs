@@ -55,6 +55,15 @@ fn fetch(url: &str) -> (u16, String, Vec<u8>) {
     (status, kind, response.bytes().unwrap().to_vec())
 }
 
+/// The frames of a GIF.
+fn gif_frames(gif: &[u8]) -> Vec<Frame> {
+    GifDecoder::new(Cursor::new(gif))
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap()
+}
+
 fn dimensions(bytes: &[u8]) -> (u32, u32) {
     let picture = image::load_from_memory(bytes).unwrap();
     (picture.width(), picture.height())
@@ -112,11 +121,7 @@ fn uploaded_images_are_served_at_the_asked_sizes_and_formats() {
     assert!(banner.starts_with("a_"));
     let (status, kind, gif) = fetch(&format!("{root}/banners/{ALICE_ID}/{banner}.gif?size=64"));
     assert_eq!((status, kind.as_str()), (200, "image/gif"));
-    let frames = GifDecoder::new(Cursor::new(&gif))
-        .unwrap()
-        .into_frames()
-        .collect_frames()
-        .unwrap();
+    let frames = gif_frames(&gif);
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].buffer().dimensions(), (64, 32));
 
@@ -179,27 +184,12 @@ fn icons_emojis_and_errors(api: &Api, root: &str) {
 
 /// Uploads a sticker file as a form; its id.
 fn upload_sticker(server: &Server, file: &[u8]) -> String {
-    let boundary = "----discordmitmcdnboundary";
-    let mut body = Vec::new();
-    for (name, value) in [("name", "wave"), ("tags", "wave")] {
-        body.extend(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-                .as_bytes(),
-        );
-    }
-    body.extend(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.png\"\r\nContent-Type: image/png\r\n\r\n")
-            .as_bytes(),
-    );
-    body.extend(file);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (content_type, body) =
+        multipart(&[("name", "wave"), ("tags", "wave")], "file", "s.png", file);
     let response = reqwest::blocking::Client::new()
         .post(format!("{}/guilds/{GUILD}/stickers", server.base()))
         .header("authorization", ALICE)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", content_type)
         .body(body)
         .send()
         .unwrap();
@@ -307,12 +297,7 @@ fn fixture_images_come_from_files_beside_the_fixture() {
     assert!(icon.starts_with("a_"), "{icon}");
     let (status, kind, gif) = fetch(&format!("{root}/icons/{GUILD}/{icon}.gif"));
     assert_eq!((status, kind.as_str()), (200, "image/gif"));
-    let frames = GifDecoder::new(Cursor::new(&gif))
-        .unwrap()
-        .into_frames()
-        .collect_frames()
-        .unwrap();
-    assert_eq!(frames.len(), 2);
+    assert_eq!(gif_frames(&gif).len(), 2);
     assert_eq!(
         guild["splash"], alice["avatar"],
         "the same file, the same hash"

@@ -27,6 +27,11 @@ struct Rest {
 }
 
 impl Rest {
+    /// A call: its status and body.
+    async fn ask(&self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+        call(&self.base, method, path.to_string(), token, body).await
+    }
+
     /// A call that must answer `status`; its body.
     async fn expect(
         &self,
@@ -36,7 +41,7 @@ impl Rest {
         body: Value,
         status: u16,
     ) -> Value {
-        let (got, answer) = call(&self.base, method, path.to_string(), token, body).await;
+        let (got, answer) = self.ask(method, path, token, body).await;
         assert_eq!(got, status, "{method} {path}: {answer}");
         answer
     }
@@ -51,10 +56,11 @@ impl Rest {
         status: u16,
         code: u32,
     ) {
-        let (got, answer) = call(&self.base, method, path.to_string(), token, body).await;
+        let (got, answer) = self.ask(method, path, token, body).await;
+        let expected = (status, json!(code));
         assert_eq!(
             (got, answer["code"].clone()),
-            (status, json!(code)),
+            expected,
             "{method} {path}: {answer}"
         );
     }
@@ -670,26 +676,17 @@ fn oversized_png(size: usize) -> String {
 
 /// A multipart message with one file of `size` bytes.
 fn post_file(root: &str, size: usize) -> (u16, Value) {
-    let boundary = "----discordmitmaccountboundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"big.bin\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n",
-        json!({"content": "file"})
-    )
-    .into_bytes();
-    body.resize(body.len() + size, b'x');
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let payload = json!({"content": "file"}).to_string();
+    let file = vec![b'x'; size];
+    let (content_type, body) =
+        multipart(&[("payload_json", &payload)], "files[0]", "big.bin", &file);
     let response = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
         .post(format!("{root}/api/v10/channels/{GENERAL}/messages"))
         .header("authorization", ALICE)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", content_type)
         .body(body)
         .send()
         .unwrap();
@@ -746,4 +743,15 @@ fn oversized_uploads_answer_413_or_50045_as_discord_does() {
     let (status, body) = post_file(&root, 9 * MIB);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["attachments"][0]["size"], 9 * MIB);
+}
+
+#[test]
+fn a_fixture_phone_must_be_e164() {
+    let mut fixture: Value = serde_json::from_str(FIXTURE).unwrap();
+    fixture["users"][0]["mfa"] = json!({"totp_secret": TOTP_SECRET, "phone": "555-0185"});
+    let dir = tempfile::tempdir().unwrap();
+    let error = Server::start_in(&dir.path().join("data"), Some(&fixture.to_string()), &[])
+        .err()
+        .expect("the fixture is refused");
+    assert!(error.contains("$.users[0].mfa.phone"), "{error}");
 }

@@ -155,12 +155,7 @@ async fn create_emoji(
     check_emoji_name(&mut checks, body.name.as_deref());
     checks.finish()?;
     let image = body.image.unwrap_or_default();
-    let image_key = crate::backend::services::images::store_image_up_to(
-        &state.store,
-        &image,
-        "image",
-        crate::backend::services::images::MAX_EMOJI_BYTES,
-    )?;
+    let image_key = crate::backend::services::images::store_emoji_image(&state.store, &image)?;
     let name = body.name.unwrap_or_default();
     let emoji = {
         let _guard = state.store.lock();

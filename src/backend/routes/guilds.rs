@@ -1130,12 +1130,7 @@ async fn create_emoji(
     check_emoji_name(&mut checks, body.name.as_deref());
     checks.finish()?;
     let image = body.image.unwrap_or_default();
-    let image_key = crate::backend::services::images::store_image_up_to(
-        &state.store,
-        &image,
-        "image",
-        crate::backend::services::images::MAX_EMOJI_BYTES,
-    )?;
+    let image_key = crate::backend::services::images::store_emoji_image(&state.store, &image)?;
     if state.store.emojis.count(guild_id) >= 50 {
         return Err(ApiError::bad_request(
             30008,

@@ -106,24 +106,35 @@ fn sms_not_enabled() -> ApiError {
     ApiError::bad_request(60001, "SMS two-factor authentication is not enabled")
 }
 
+/// Loads the user's MFA state under the store's lock (`missing` when they have none), lets
+/// `change` edit it, and stores it; what `change` answered.
+fn change_mfa<T>(
+    state: &AppState,
+    user_id: Snowflake,
+    missing: fn() -> ApiError,
+    change: impl FnOnce(&mut MfaState) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let _guard = state.store.lock();
+    let mut mfa = state.store.account.mfa.get(user_id)?.ok_or_else(missing)?;
+    let out = change(&mut mfa)?;
+    state.store.account.mfa.put(user_id, &mfa)?;
+    Ok(out)
+}
+
 /// `POST /auth/mfa/sms/send`: "sends" the user's SMS code for the ticket (nothing leaves the
 /// machine: the code is the one the fixture or the control API set, or one drawn now and
 /// readable through the control API); the redacted phone number.
 pub(crate) fn send_sms(state: &AppState, ticket: &str) -> Result<String, ApiError> {
     let user_id = ticket_user(ticket)?;
-    let _guard = state.store.lock();
-    let mut mfa = state
-        .store
-        .account
-        .mfa
-        .get(user_id)?
-        .filter(|mfa| mfa.sms_enabled)
-        .ok_or_else(sms_not_enabled)?;
-    let phone = mfa.phone.clone().ok_or_else(sms_not_enabled)?;
-    if mfa.sms_code.is_none() {
-        mfa.sms_code = Some(draw_sms_code());
-        state.store.account.mfa.put(user_id, &mfa)?;
-    }
+    let phone = change_mfa(state, user_id, sms_not_enabled, |mfa| {
+        let phone = mfa
+            .phone
+            .clone()
+            .filter(|_| mfa.sms_enabled)
+            .ok_or_else(sms_not_enabled)?;
+        mfa.sms_code.get_or_insert_with(draw_sms_code);
+        Ok(phone)
+    })?;
     SMS_SENT.lock().insert(ticket.to_string());
     Ok(redact_phone(&phone))
 }
@@ -142,17 +153,16 @@ pub(crate) fn set_sms_code(
     user_id: Snowflake,
     code: Option<String>,
 ) -> Result<(String, Option<String>), ApiError> {
-    let _guard = state.store.lock();
-    let mut mfa = state
-        .store
-        .account
-        .mfa
-        .get(user_id)?
-        .ok_or_else(sms_not_enabled)?;
-    let code = code.unwrap_or_else(draw_sms_code);
-    mfa.sms_code = Some(code.clone());
-    state.store.account.mfa.put(user_id, &mfa)?;
-    Ok((code, mfa.phone))
+    change_mfa(state, user_id, sms_not_enabled, |mfa| {
+        let code = code.unwrap_or_else(draw_sms_code);
+        mfa.sms_code = Some(code.clone());
+        Ok((code, mfa.phone.clone()))
+    })
+}
+
+/// 60001: the account has no MFA at all.
+fn mfa_not_enabled() -> ApiError {
+    ApiError::bad_request(60001, "This account does not have MFA enabled")
 }
 
 /// Turns the SMS second factor on or off (`/users/@me/mfa/sms/enable|disable`): needs TOTP
@@ -162,21 +172,17 @@ pub(crate) fn set_sms_enabled(
     user_id: Snowflake,
     enabled: bool,
 ) -> Result<(), ApiError> {
-    let _guard = state.store.lock();
-    let mut mfa =
-        state.store.account.mfa.get(user_id)?.ok_or_else(|| {
-            ApiError::bad_request(60001, "This account does not have MFA enabled")
-        })?;
-    if enabled && mfa.phone.is_none() {
-        return Err(ApiError::invalid_field(
-            "phone",
-            "PHONE_REQUIRED",
-            "A verified phone number is required.",
-        ));
-    }
-    mfa.sms_enabled = enabled;
-    state.store.account.mfa.put(user_id, &mfa)?;
-    Ok(())
+    change_mfa(state, user_id, mfa_not_enabled, |mfa| {
+        if enabled && mfa.phone.is_none() {
+            return Err(ApiError::invalid_field(
+                "phone",
+                "PHONE_REQUIRED",
+                "A verified phone number is required.",
+            ));
+        }
+        mfa.sms_enabled = enabled;
+        Ok(())
+    })
 }
 
 /// Whether the user's MFA login offers SMS codes.
@@ -448,10 +454,12 @@ pub(crate) fn disable_totp(
     user_id: Snowflake,
     code: &str,
 ) -> Result<(), ApiError> {
-    let mfa =
-        state.store.account.mfa.get(user_id)?.ok_or_else(|| {
-            ApiError::bad_request(60001, "This account does not have MFA enabled")
-        })?;
+    let mfa = state
+        .store
+        .account
+        .mfa
+        .get(user_id)?
+        .ok_or_else(mfa_not_enabled)?;
     let totp_ok = verify_totp(&mfa.totp_secret, code, now_ms() / 1000);
     if !totp_ok && !consume_backup_code(state, user_id, mfa, code)? {
         return Err(invalid_code());

@@ -24,7 +24,7 @@ fn invalid(path: &str) -> ApiError {
 }
 
 /// Largest emoji image: Discord's 256 KiB.
-pub(crate) const MAX_EMOJI_BYTES: usize = 256 * 1024;
+const MAX_EMOJI_BYTES: usize = 256 * 1024;
 
 /// Decodes a `data:image/...;base64,` URI into its bytes and format; 50035 at `path` for
 /// anything that is not a PNG, JPEG, GIF or WebP, 50045 above `max` bytes.
@@ -89,8 +89,13 @@ pub(crate) fn store_image(store: &Store, data: &str, path: &str) -> Result<Strin
     store_image_up_to(store, data, path, MAX_IMAGE_BYTES)
 }
 
-/// [`store_image`] with its own size limit (emojis: [`MAX_EMOJI_BYTES`]).
-pub(crate) fn store_image_up_to(
+/// Checks and stores an emoji's image (at most [`MAX_EMOJI_BYTES`], 50045 above); its hash.
+pub(crate) fn store_emoji_image(store: &Store, data: &str) -> Result<String, ApiError> {
+    store_image_up_to(store, data, "image", MAX_EMOJI_BYTES)
+}
+
+/// [`store_image`] with its own size limit.
+fn store_image_up_to(
     store: &Store,
     data: &str,
     path: &str,
