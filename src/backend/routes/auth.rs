@@ -27,8 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/auth/passwordless/start", post(webauthn_start))
         .route("/auth/conditional/start", post(webauthn_conditional_start))
         .route("/auth/conditional/finish", post(webauthn_finish))
-        .route("/users/@me/mfa/sms/enable", post(enable_sms))
-        .route("/users/@me/mfa/sms/disable", post(disable_sms))
+        .route("/users/@me/mfa/sms/{switch}", post(switch_sms))
         .route(
             "/users/@me/mfa/webauthn/credentials",
             get(webauthn_credentials),
@@ -402,23 +401,20 @@ fn confirm_password(state: &AppState, user: &User, password: Option<&str>) -> Re
     Ok(())
 }
 
-async fn enable_sms(
+/// `POST /users/@me/mfa/sms/enable|disable {password}`: 204.
+async fn switch_sms(
     State(state): State<AppState>,
     auth: Auth,
+    Path(switch): Path<String>,
     Body(body): Body<PasswordOnly>,
 ) -> ApiResult {
+    let enabled = match switch.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return Err(ApiError::NoRoute),
+    };
     confirm_password(&state, &auth.user, body.password.as_deref())?;
-    service::set_sms_enabled(&state, auth.id(), true)?;
-    Ok(no_content())
-}
-
-async fn disable_sms(
-    State(state): State<AppState>,
-    auth: Auth,
-    Body(body): Body<PasswordOnly>,
-) -> ApiResult {
-    confirm_password(&state, &auth.user, body.password.as_deref())?;
-    service::set_sms_enabled(&state, auth.id(), false)?;
+    service::set_sms_enabled(&state, auth.id(), enabled)?;
     Ok(no_content())
 }
 
