@@ -115,7 +115,45 @@ fn the_official_clients_start_up_sequence_is_answered_by_the_backend() {
         &[],
     );
     assert_eq!((module.status, module.source()), (404, Some("backend")));
+    member_avatar_on_the_cdn(&serve, &erin);
     serve.stop();
+}
+
+/// A member's own guild avatar set over REST comes back from `cdn.discordapp.com` through the
+/// proxy, answered by the backend.
+fn member_avatar_on_the_cdn(serve: &ServeProxy, erin: &str) {
+    let erin_id = backend(serve, "GET", "/users/@me", Some(erin), None, 200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guild = backend(
+        serve,
+        "POST",
+        "/guilds",
+        Some(erin),
+        Some(json!({"name": "Erin's"})),
+        201,
+    );
+    let guild_id = guild["id"].as_str().unwrap();
+    let pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let path = format!("/guilds/{guild_id}/members/@me");
+    let member = backend(
+        serve,
+        "PATCH",
+        &path,
+        Some(erin),
+        Some(json!({"avatar": pixel})),
+        200,
+    );
+    let hash = member["avatar"].as_str().unwrap();
+    let url =
+        format!("https://cdn.discordapp.com/guilds/{guild_id}/users/{erin_id}/avatars/{hash}.png");
+    let image = serve.curl(&url, &[]);
+    assert_eq!(
+        (image.status, image.source()),
+        (200, Some("backend")),
+        "{image:?}"
+    );
 }
 
 /// One phase of the test above it.
