@@ -105,10 +105,55 @@ fn the_official_clients_start_up_sequence_is_answered_by_the_backend() {
             .contains("/osx/"),
         "platform defaults to osx"
     );
-    // Native module lists go down the chain (none here: --fallback none).
+    // The native module routes are the backend's too: no modules are published, so the list
+    // is empty and a download is the backend's own 404.
     let modules = serve.curl("https://discord.com/api/modules/stable/versions.json", &[]);
-    assert_eq!((modules.status, modules.source()), (404, Some("none")));
+    assert_eq!((modules.status, modules.source()), (200, Some("backend")));
+    assert_eq!(modules.json(), json!({}));
+    let module = serve.curl(
+        "https://discord.com/api/modules/stable/discord_voice/1?platform=win&host_version=1.0.9",
+        &[],
+    );
+    assert_eq!((module.status, module.source()), (404, Some("backend")));
+    member_avatar_on_the_cdn(&serve, &erin);
     serve.stop();
+}
+
+/// A member's own guild avatar set over REST comes back from `cdn.discordapp.com` through the
+/// proxy, answered by the backend.
+fn member_avatar_on_the_cdn(serve: &ServeProxy, erin: &str) {
+    let erin_id = backend(serve, "GET", "/users/@me", Some(erin), None, 200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guild = backend(
+        serve,
+        "POST",
+        "/guilds",
+        Some(erin),
+        Some(json!({"name": "Erin's"})),
+        201,
+    );
+    let guild_id = guild["id"].as_str().unwrap();
+    let pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let path = format!("/guilds/{guild_id}/members/@me");
+    let member = backend(
+        serve,
+        "PATCH",
+        &path,
+        Some(erin),
+        Some(json!({"avatar": pixel})),
+        200,
+    );
+    let hash = member["avatar"].as_str().unwrap();
+    let url =
+        format!("https://cdn.discordapp.com/guilds/{guild_id}/users/{erin_id}/avatars/{hash}.png");
+    let image = serve.curl(&url, &[]);
+    assert_eq!(
+        (image.status, image.source()),
+        (200, Some("backend")),
+        "{image:?}"
+    );
 }
 
 /// One phase of the test above it.

@@ -495,6 +495,9 @@ impl Upload {
     }
 }
 
+/// Largest file one upload may carry: Discord's default per-file limit (10 MiB).
+pub(crate) const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+
 /// A JSON body plus any uploaded files: plain JSON, or `multipart/form-data` with the JSON in
 /// `payload_json` (what libraries send with attachments).
 #[derive(Debug)]
@@ -557,6 +560,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Payload<T> {
             let filename = field.file_name().map(str::to_string);
             let content_type = field.content_type().map(str::to_string);
             let data = field.bytes().await.map_err(multipart_error)?;
+            // Discord's per-file upload limit answers like its request limit: 413, 40005.
+            if filename.is_some() && data.len() > MAX_ATTACHMENT_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
             match filename {
                 Some(filename) => files.push(Upload {
                     field: name,

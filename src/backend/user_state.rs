@@ -208,13 +208,23 @@ impl Default for UserGuildSettings {
 }
 
 /// A user's second factor, stored by user id. Present only once TOTP is enabled.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub(crate) struct MfaState {
     /// The TOTP secret, base32 (RFC 4648, no padding) as authenticator apps take it.
     pub totp_secret: String,
     /// One-time backup codes.
     #[serde(default)]
     pub backup_codes: Vec<BackupCode>,
+    /// The user's verified phone number (E.164), where SMS codes would go.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// SMS codes are a second factor too (needs TOTP and a phone, as on Discord).
+    #[serde(default)]
+    pub sms_enabled: bool,
+    /// The code an SMS "carries": set by the fixture or the control API, or drawn when the
+    /// first one is asked for. No SMS is ever sent.
+    #[serde(default)]
+    pub sms_code: Option<String>,
 }
 
 /// One MFA backup code.

@@ -185,6 +185,13 @@ const CDN_PREFIXES: &[&str] = &[
     "/guild-events/",
     "/emojis/",
     "/embed/avatars/",
+    "/stickers/",
+    "/channel-icons/",
+    // Group DM icons (`/channels/{id}/icons/…`), role icons (`/roles/{id}/icons/…`) and
+    // members' own avatars and banners (`/guilds/{g}/users/{u}/avatars|banners/…`).
+    "/channels/",
+    "/roles/",
+    "/guilds/",
 ];
 
 /// The answer for a request body that could not be buffered (too large, or it failed).
@@ -307,6 +314,13 @@ mod tests {
         // Uploaded images are the backend's too (issue #16); what it does not hold it
         // answers as unrouted and the chain goes on.
         assert!(is_backend_request("cdn.discordapp.com", "/avatars/1/a.png"));
+        for path in [
+            "/stickers/1.png",
+            "/channel-icons/1/a.png",
+            "/guilds/1/users/2/avatars/a.png",
+        ] {
+            assert!(is_backend_request("media.discordapp.net", path), "{path}");
+        }
         assert!(!is_backend_request(
             "cdn.discordapp.com",
             "/app-assets/1/a.png"

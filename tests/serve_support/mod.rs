@@ -382,3 +382,30 @@ pub fn expect_error(reply: &Reply, status: u16, code: i64) {
         reply.raw
     );
 }
+
+/// A `multipart/form-data` body of text `fields` and one file: its content type and bytes.
+pub fn multipart(
+    fields: &[(&str, &str)],
+    file_field: &str,
+    filename: &str,
+    file: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = "----discordmitmtestmultipart";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; \
+             filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}

@@ -15,7 +15,6 @@ use crate::backend::extra::Entitlement;
 use crate::backend::extract::{Auth, Body, Ids, OwnApplication, Q};
 use crate::backend::model::{Application, Emoji};
 use crate::backend::render;
-use crate::backend::services::images::store_image;
 use crate::backend::snowflake::{now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::AppState;
 
@@ -156,7 +155,7 @@ async fn create_emoji(
     check_emoji_name(&mut checks, body.name.as_deref());
     checks.finish()?;
     let image = body.image.unwrap_or_default();
-    let image_key = store_image(&state.store, &image, "image")?;
+    let image_key = crate::backend::services::images::store_emoji_image(&state.store, &image)?;
     let name = body.name.unwrap_or_default();
     let emoji = {
         let _guard = state.store.lock();

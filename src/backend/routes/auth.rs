@@ -1,6 +1,9 @@
 //! Signing in and out: `/auth/login` (with the MFA ticket flow), `/auth/mfa/{type}`,
 //! `/auth/register`, `/auth/logout`, `/auth/location-metadata`, `/auth/fingerprint`,
-//! `/auth/verify`, and the account's TOTP switches under `/users/@me/mfa`.
+//! `/auth/verify`, the SMS code (`/auth/mfa/sms/send`; nothing is really sent), the WebAuthn
+//! challenges (`/auth/passwordless/start`, `/auth/conditional/start|finish`; no authenticator
+//! can be registered, so every assertion is refused) and the account's TOTP and SMS switches
+//! under `/users/@me/mfa`.
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::Router;
@@ -19,7 +22,16 @@ use crate::backend::state::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/login", post(login))
+        .route("/auth/mfa/sms/send", post(send_sms))
         .route("/auth/mfa/{authenticator_type}", post(verify_mfa))
+        .route("/auth/passwordless/start", post(webauthn_start))
+        .route("/auth/conditional/start", post(webauthn_conditional_start))
+        .route("/auth/conditional/finish", post(webauthn_finish))
+        .route("/users/@me/mfa/sms/{switch}", post(switch_sms))
+        .route(
+            "/users/@me/mfa/webauthn/credentials",
+            get(webauthn_credentials),
+        )
         .route("/auth/register", post(register))
         .route("/auth/logout", post(logout))
         .route("/auth/location-metadata", get(location_metadata))
@@ -64,7 +76,7 @@ async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> ApiRes
         Some(LoginOutcome::Mfa(user, ticket)) => Ok(ok(json!({
             "user_id": user.id,
             "mfa": true,
-            "sms": false,
+            "sms": service::sms_enabled(&state, user.id)?,
             "totp": true,
             "backup": true,
             "webauthn": null,
@@ -352,4 +364,90 @@ async fn backup_codes(
     Ok(created(json!({
         "backup_codes": service::backup_codes_json(auth.id(), &codes),
     })))
+}
+
+#[derive(Deserialize)]
+struct SendSms {
+    ticket: Option<String>,
+}
+
+/// `POST /auth/mfa/sms/send`: no SMS leaves the machine; the code is the fixture's or the
+/// control API's (`POST /_mitm/sms`).
+async fn send_sms(State(state): State<AppState>, Body(body): Body<SendSms>) -> ApiResult {
+    let mut checks = Validator::default();
+    checks.required("ticket", body.ticket.as_ref());
+    checks.finish()?;
+    let phone = service::send_sms(&state, body.ticket.as_deref().unwrap_or(""))?;
+    Ok(ok(json!({"phone": phone})))
+}
+
+#[derive(Deserialize)]
+struct PasswordOnly {
+    password: Option<String>,
+}
+
+/// Checks the password a settings change is confirmed with.
+fn confirm_password(state: &AppState, user: &User, password: Option<&str>) -> Result<(), ApiError> {
+    let mut checks = Validator::default();
+    checks.required("password", password.as_ref());
+    checks.finish()?;
+    if !service::password_matches(state, user, password.unwrap_or(""))? {
+        return Err(ApiError::invalid_field(
+            "password",
+            "PASSWORD_DOES_NOT_MATCH",
+            "Password does not match.",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /users/@me/mfa/sms/enable|disable {password}`: 204.
+async fn switch_sms(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(switch): Path<String>,
+    Body(body): Body<PasswordOnly>,
+) -> ApiResult {
+    let enabled = match switch.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return Err(ApiError::NoRoute),
+    };
+    confirm_password(&state, &auth.user, body.password.as_deref())?;
+    service::set_sms_enabled(&state, auth.id(), enabled)?;
+    Ok(no_content())
+}
+
+/// The user's WebAuthn authenticators: none can be registered here (that needs a browser
+/// authenticator), so the list is empty.
+async fn webauthn_credentials(_auth: Auth) -> ApiResult {
+    Ok(ok(json!([])))
+}
+
+/// A WebAuthn login challenge (`/auth/passwordless/start`): a fresh ticket and the request
+/// options, stringified as Discord sends them.
+async fn webauthn_start() -> ApiResult {
+    Ok(ok(service::webauthn_challenge(false)))
+}
+
+/// The conditional-UI form of [`webauthn_start`] (`mediation: conditional`).
+async fn webauthn_conditional_start() -> ApiResult {
+    Ok(ok(service::webauthn_challenge(true)))
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct WebauthnFinish {
+    ticket: Option<String>,
+    credential: Option<String>,
+}
+
+/// `/auth/conditional/finish`: no credential is registered here, so every assertion is
+/// refused with 60008, after the form checks.
+async fn webauthn_finish(Body(body): Body<WebauthnFinish>) -> ApiResult {
+    let mut checks = Validator::default();
+    checks.required("ticket", body.ticket.as_ref());
+    checks.required("credential", body.credential.as_ref());
+    checks.finish()?;
+    Err(service::invalid_code())
 }

@@ -16,6 +16,7 @@ use crate::backend::services::channels::{
     apply_channel_body, new_thread, publish_channel_event, ChannelBody,
 };
 use crate::backend::services::common::limit;
+use crate::backend::services::group_dms::{self, GroupEdit};
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, parse_iso8601_ms, Snowflake};
 use crate::backend::state::{changes, AppState, ChannelAccess};
 use crate::backend::store::ThreadMember;
@@ -71,11 +72,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 fn render_for(state: &AppState, channel: &Channel, viewer: Snowflake) -> Result<Value, ApiError> {
-    let mut out = render::channel(&state.store, channel)?;
-    if channel.guild_id.is_none() {
-        crate::backend::services::channels::strip_self_from_recipients(&mut out, viewer);
-    }
-    Ok(out)
+    group_dms::view(state, channel, viewer)
 }
 
 async fn get_channel(
@@ -94,6 +91,14 @@ async fn patch_channel(
     Reason(reason): Reason,
     InChannel(access, Body(body)): InChannel<0, Body<ChannelBody>>,
 ) -> ApiResult {
+    if access.channel.kind == channel_type::GROUP_DM {
+        let edit = GroupEdit {
+            name: body.name,
+            icon: body.icon,
+            owner: body.owner,
+        };
+        return Ok(ok(group_dms::edit(&state, auth.id(), channel_id, edit)?));
+    }
     let Some(guild) = access.guild.clone() else {
         return Err(ApiError::forbidden(
             50003,
@@ -182,14 +187,28 @@ async fn patch_channel(
     Ok(ok(data))
 }
 
+#[derive(Deserialize)]
+struct DeleteQuery {
+    /// Leave a group DM without the RECIPIENT_REMOVE system message.
+    silent: Option<bool>,
+}
+
 async fn delete_channel(
     State(state): State<AppState>,
     auth: Auth,
     Ids(channel_id): Ids<Snowflake>,
     Reason(reason): Reason,
+    Q(query): Q<DeleteQuery>,
     InChannel(access, _): InChannel,
 ) -> ApiResult {
     let channel = access.channel.clone();
+    if channel.kind == channel_type::GROUP_DM {
+        // Closing a group DM is leaving it.
+        let silent = query.silent.unwrap_or(false);
+        let farewell =
+            group_dms::remove_recipient(&state, auth.id(), channel_id, auth.id(), silent)?;
+        return Ok(ok(farewell));
+    }
     let Some(guild_id) = channel.guild_id else {
         // Closing a DM leaves it in place, as on Discord.
         return Ok(ok(render_for(&state, &channel, auth.id())?));

@@ -1,6 +1,7 @@
 //! Routes the official desktop client calls while starting: the update checks (`/updates`,
-//! the distributed-app manifest) and telemetry (`/science`, `/track`). Native module lists and
-//! downloads are not here on purpose: they go down the fallback chain.
+//! the distributed-app manifest), the native module list and downloads (`/modules`: we publish
+//! no modules, so the list is empty and a download is a 404) and telemetry (`/science`,
+//! `/track`).
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -48,6 +49,19 @@ pub(crate) fn routes(config: ClientConfig) -> Router {
         )
         .route("/api/science", post(science))
         .route("/api/track", post(science));
+    for prefix in
+        std::iter::once("/api".to_string()).chain((6..=10u8).map(|v| format!("/api/v{v}")))
+    {
+        router = router
+            .route(
+                &format!("{prefix}/modules/{{channel}}/versions.json"),
+                axum::routing::get(module_versions),
+            )
+            .route(
+                &format!("{prefix}/modules/{{channel}}/{{module}}/{{version}}"),
+                axum::routing::get(module_download),
+            );
+    }
     for version in 6..=10u8 {
         router = router
             .route(
@@ -144,6 +158,50 @@ async fn manifest(
         "required_update": false,
     }))
     .into_response()
+}
+
+/// A desktop release channel's name.
+fn is_release_channel(channel: &str) -> bool {
+    matches!(channel, "stable" | "ptb" | "canary" | "development")
+}
+
+#[derive(Debug, Deserialize)]
+struct ModuleQuery {
+    platform: Option<String>,
+    host_version: Option<String>,
+}
+
+impl ModuleQuery {
+    /// Whether the platform (default `osx`, as userdoccers says) is one Discord ships.
+    fn platform_ok(&self) -> bool {
+        matches!(
+            self.platform.as_deref().unwrap_or("osx"),
+            "osx" | "win" | "linux"
+        )
+    }
+}
+
+/// `GET /modules/{channel}/versions.json`: the native modules for the host version; we publish
+/// none, so the map is empty, which Discord answers for a host version it does not know too.
+async fn module_versions(
+    Path(channel): Path<String>,
+    Query(query): Query<ModuleQuery>,
+) -> Response {
+    // `host_version` defaults to `0`; every host version gets the same (empty) answer.
+    let _host_version = query.host_version.as_deref().unwrap_or("0");
+    if !is_release_channel(&channel) || !query.platform_ok() {
+        return ApiError::NoRoute.into_response();
+    }
+    Json(json!({})).into_response()
+}
+
+/// `GET /modules/{channel}/{module}/{version}`: Discord redirects to the module's ZIP when it
+/// has it; no module is published here, so every download is a 404.
+async fn module_download(
+    Path((_channel, _module, _version)): Path<(String, String, String)>,
+    Query(_query): Query<ModuleQuery>,
+) -> Response {
+    ApiError::NoRoute.into_response()
 }
 
 /// Telemetry is accepted and dropped.

@@ -11,7 +11,9 @@
 //! - `GET  /_mitm/events?since=&type=&limit=&<field>=…` — the event log since a cursor;
 //! - `POST /_mitm/events/wait {type, match, since, timeout_ms}` — the first matching entry after
 //!   `since`, or 408 `{"timeout": true, "cursor"}`;
-//! - `GET|POST /_mitm/clock {advance_ms | set_ms | frozen}` — the backend's clock.
+//! - `GET|POST /_mitm/clock {advance_ms | set_ms | frozen}` — the backend's clock;
+//! - `POST /_mitm/sms {as, code?}` — the code a user's MFA SMS carries (a new random one
+//!   without `code`): no SMS is ever sent, so tests read or pin it here.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/_mitm/events", get(events))
         .route("/_mitm/events/wait", post(wait))
         .route("/_mitm/clock", get(clock).post(change_clock))
+        .route("/_mitm/sms", post(sms_code))
 }
 
 /// The control hub of an allowed caller: `--control` on, a loopback peer, the control token.
@@ -643,6 +646,37 @@ async fn change_clock(
     };
     match service::change_clock(&state, &change) {
         Ok(out) => ok(out),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SmsBody {
+    /// The user: id or username.
+    #[serde(rename = "as")]
+    who: Value,
+    /// The code to set; a random six-digit one when left out.
+    code: Option<String>,
+}
+
+/// Sets the code the user's MFA SMS carries; `{code, phone}`.
+async fn sms_code(
+    State(state): State<AppState>,
+    Controller(_hub): Controller,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: SmsBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return failure(StatusCode::BAD_REQUEST, format!("sms body: {e}")).into_response()
+        }
+    };
+    let user = match find_user(&state.store, &body.who) {
+        Ok(user) => user,
+        Err(error) => return error.into_response(),
+    };
+    match crate::backend::services::auth::set_sms_code(&state, user.id, body.code) {
+        Ok((code, phone)) => ok(json!({"code": code, "phone": phone})),
         Err(error) => error.into_response(),
     }
 }

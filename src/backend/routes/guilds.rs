@@ -1130,7 +1130,7 @@ async fn create_emoji(
     check_emoji_name(&mut checks, body.name.as_deref());
     checks.finish()?;
     let image = body.image.unwrap_or_default();
-    let image_key = store_image(&state.store, &image, "image")?;
+    let image_key = crate::backend::services::images::store_emoji_image(&state.store, &image)?;
     if state.store.emojis.count(guild_id) >= 50 {
         return Err(ApiError::bad_request(
             30008,

@@ -6,7 +6,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, ok_list, ApiResult};
+use super::{created, no_content, ok, ok_list, set_image, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason, Q};
 use crate::backend::model::{audit_action, Member};
@@ -378,6 +378,12 @@ fn checked_roles(
 struct PatchMe {
     #[serde(default, deserialize_with = "patch_field::present")]
     nick: Option<Option<String>>,
+    /// The member's own guild avatar (a data URI; `null` removes it).
+    #[serde(default, deserialize_with = "patch_field::present")]
+    avatar: Option<Option<String>>,
+    /// The member's own guild banner (a data URI; `null` removes it).
+    #[serde(default, deserialize_with = "patch_field::present")]
+    banner: Option<Option<String>>,
 }
 
 async fn patch_me(
@@ -386,7 +392,9 @@ async fn patch_me(
     Ids(guild_id): Ids<Snowflake>,
     InGuild(access, Body(body)): InGuild<0, Body<PatchMe>>,
 ) -> ApiResult {
-    if access.permissions() & (bits::CHANGE_NICKNAME | bits::MANAGE_NICKNAMES) == 0 {
+    if body.nick.is_some()
+        && access.permissions() & (bits::CHANGE_NICKNAME | bits::MANAGE_NICKNAMES) == 0
+    {
         return Err(ApiError::MissingPermissions);
     }
     let mut checks = Validator::default();
@@ -403,6 +411,8 @@ async fn patch_me(
         if let Some(nick) = body.nick {
             member.nick = nick.filter(|n| !n.is_empty());
         }
+        set_image(&state.store, &mut member.avatar, body.avatar, "avatar")?;
+        set_image(&state.store, &mut member.banner, body.banner, "banner")?;
         state.store.put_member(guild_id, &member)?;
         member
     };

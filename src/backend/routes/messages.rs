@@ -95,7 +95,16 @@ async fn create_message(
             .filter(|id| *id != auth.id())
             .collect();
         for other in others {
-            if auth.user.bot && state.store.user(other)?.is_some_and(|u| u.bot) {
+            let bots = auth.user.bot && state.store.user(other)?.is_some_and(|u| u.bot);
+            // A 1:1 DM where either side blocked the other takes no messages (group DMs do,
+            // and the client hides them).
+            let blocked = access.channel.kind == channel_type::DM
+                && crate::backend::services::relationships::blocked_either_way(
+                    &state,
+                    auth.id(),
+                    other,
+                )?;
+            if bots || blocked {
                 return Err(ApiError::forbidden(
                     50007,
                     "Cannot send messages to this user",

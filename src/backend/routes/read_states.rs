@@ -1,14 +1,14 @@
 //! Acks: `/channels/{id}/messages/{id}/ack`, `/read-states/ack-bulk`, `/guilds/{id}/ack` and
-//! `/channels/{id}/pins/ack`.
+//! `/channels/{id}/pins/ack`; the recent-mentions inbox, `/users/@me/mentions`.
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{no_content, ok, ApiResult};
 use crate::backend::error::ApiError;
-use crate::backend::extract::{Auth, Body, Ids, InChannel, InGuild};
+use crate::backend::extract::{Auth, Body, Ids, InChannel, InGuild, Q};
 use crate::backend::services::read_states as service;
 use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
@@ -27,6 +27,37 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/channels/{channel_id}/pins/ack", post(ack_pins))
         .route("/read-states/ack-bulk", post(ack_bulk))
         .route("/guilds/{guild_id}/ack", post(ack_guild))
+        .route("/users/@me/mentions", get(recent_mentions))
+}
+
+#[derive(Deserialize)]
+struct MentionsQuery {
+    before: Option<Snowflake>,
+    limit: Option<i64>,
+    guild_id: Option<Snowflake>,
+    roles: Option<bool>,
+    everyone: Option<bool>,
+}
+
+/// `GET /users/@me/mentions`: the past week's mentions of the caller, newest first (25 by
+/// default, at most 100), without messages from users they blocked.
+async fn recent_mentions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Q(query): Q<MentionsQuery>,
+) -> ApiResult {
+    users_only(&auth)?;
+    let query = service::MentionQuery {
+        before: query.before,
+        limit: crate::backend::services::common::limit(query.limit, 25, 100)?,
+        guild_id: query.guild_id,
+        roles: query.roles.unwrap_or(true),
+        everyone: query.everyone.unwrap_or(true),
+    };
+    let messages = service::recent_mentions(&state, &auth.user, &query)?;
+    super::ok_list(messages, |m| {
+        crate::backend::render::message(&state.store, &m, None)
+    })
 }
 
 fn users_only(auth: &Auth) -> Result<(), ApiError> {

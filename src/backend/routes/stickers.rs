@@ -387,6 +387,12 @@ async fn create_sticker(
             .stickers
             .put((guild_id, sticker.id), &sticker)?;
         state.store.extra.sticker_guild.put(sticker.id, guild_id)?;
+        // The CDN serves the file as uploaded under the sticker's id.
+        state
+            .store
+            .account
+            .images
+            .put(&format!("stickers/{}", sticker.id), &data)?;
         sticker
     };
     state.audit(

@@ -1,7 +1,8 @@
 //! Signing in the official client's way: password login, the MFA ticket and its second step
-//! (RFC 6238 TOTP or a one-time backup code), enabling and disabling TOTP, and logout (the
-//! token stops working and its gateway sessions close with 4004).
-use std::collections::HashMap;
+//! (RFC 6238 TOTP, a one-time backup code, or an SMS code that is never really sent), enabling
+//! and disabling TOTP and SMS, and logout (the token stops working and its gateway sessions
+//! close with 4004).
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -75,27 +76,162 @@ fn issue_ticket(user_id: Snowflake) -> String {
     ticket
 }
 
-/// Completes an MFA login: `code` is a TOTP code (`kind` "totp") or a backup code ("backup").
-/// The ticket is spent only on success, as Discord lets the user retry a typo.
+/// The user a live MFA ticket belongs to; 50035 at `ticket` otherwise.
+fn ticket_user(ticket: &str) -> Result<Snowflake, ApiError> {
+    let tickets = TICKETS.lock();
+    match tickets.get(ticket) {
+        Some((user_id, issued)) if issued.elapsed() < TICKET_LIFETIME => Ok(*user_id),
+        _ => Err(ApiError::invalid_field(
+            "ticket",
+            "TICKET_INVALID",
+            "Invalid ticket",
+        )),
+    }
+}
+
+/// Tickets an SMS code was "sent" for: only those may finish with `/auth/mfa/sms`.
+static SMS_SENT: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+
+/// A phone number as Discord shows where an SMS went: `+`, stars, the last four digits.
+pub(crate) fn redact_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let keep = digits.len().min(4);
+    let stars = "*".repeat(digits.len() - keep);
+    let tail: String = digits[digits.len() - keep..].iter().collect();
+    format!("+{stars}{tail}")
+}
+
+/// The account has no SMS second factor (the 60001 family of "MFA is not enabled").
+fn sms_not_enabled() -> ApiError {
+    ApiError::bad_request(60001, "SMS two-factor authentication is not enabled")
+}
+
+/// Loads the user's MFA state under the store's lock (`missing` when they have none), lets
+/// `change` edit it, and stores it; what `change` answered.
+fn change_mfa<T>(
+    state: &AppState,
+    user_id: Snowflake,
+    missing: fn() -> ApiError,
+    change: impl FnOnce(&mut MfaState) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let _guard = state.store.lock();
+    let mut mfa = state.store.account.mfa.get(user_id)?.ok_or_else(missing)?;
+    let out = change(&mut mfa)?;
+    state.store.account.mfa.put(user_id, &mfa)?;
+    Ok(out)
+}
+
+/// `POST /auth/mfa/sms/send`: "sends" the user's SMS code for the ticket (nothing leaves the
+/// machine: the code is the one the fixture or the control API set, or one drawn now and
+/// readable through the control API); the redacted phone number.
+pub(crate) fn send_sms(state: &AppState, ticket: &str) -> Result<String, ApiError> {
+    let user_id = ticket_user(ticket)?;
+    let phone = change_mfa(state, user_id, sms_not_enabled, |mfa| {
+        let phone = mfa
+            .phone
+            .clone()
+            .filter(|_| mfa.sms_enabled)
+            .ok_or_else(sms_not_enabled)?;
+        mfa.sms_code.get_or_insert_with(draw_sms_code);
+        Ok(phone)
+    })?;
+    SMS_SENT.lock().insert(ticket.to_string());
+    Ok(redact_phone(&phone))
+}
+
+/// Six random digits.
+fn draw_sms_code() -> String {
+    let mut random = [0u8; 4];
+    crate::backend::clock::fill_random(&mut random);
+    format!("{:06}", u32::from_le_bytes(random) % 1_000_000)
+}
+
+/// Sets (or, with `None`, draws anew) the code `user_id`'s SMS carries; the code, and the
+/// phone it goes to. For the control API.
+pub(crate) fn set_sms_code(
+    state: &AppState,
+    user_id: Snowflake,
+    code: Option<String>,
+) -> Result<(String, Option<String>), ApiError> {
+    change_mfa(state, user_id, sms_not_enabled, |mfa| {
+        let code = code.unwrap_or_else(draw_sms_code);
+        mfa.sms_code = Some(code.clone());
+        Ok((code, mfa.phone.clone()))
+    })
+}
+
+/// 60001: the account has no MFA at all.
+fn mfa_not_enabled() -> ApiError {
+    ApiError::bad_request(60001, "This account does not have MFA enabled")
+}
+
+/// Turns the SMS second factor on or off (`/users/@me/mfa/sms/enable|disable`): needs TOTP
+/// (60001 without) and, to enable, a phone number on the account (50035 at `phone` without).
+pub(crate) fn set_sms_enabled(
+    state: &AppState,
+    user_id: Snowflake,
+    enabled: bool,
+) -> Result<(), ApiError> {
+    change_mfa(state, user_id, mfa_not_enabled, |mfa| {
+        if enabled && mfa.phone.is_none() {
+            return Err(ApiError::invalid_field(
+                "phone",
+                "PHONE_REQUIRED",
+                "A verified phone number is required.",
+            ));
+        }
+        mfa.sms_enabled = enabled;
+        Ok(())
+    })
+}
+
+/// Whether the user's MFA login offers SMS codes.
+pub(crate) fn sms_enabled(state: &AppState, user_id: Snowflake) -> Result<bool, ApiError> {
+    Ok(state
+        .store
+        .account
+        .mfa
+        .get(user_id)?
+        .is_some_and(|mfa| mfa.sms_enabled && mfa.phone.is_some()))
+}
+
+/// A WebAuthn login challenge as Discord words it: a ticket and the stringified public key
+/// credential request options (a fresh random challenge, no allowed credentials).
+pub(crate) fn webauthn_challenge(conditional: bool) -> serde_json::Value {
+    let mut challenge = [0u8; 32];
+    crate::backend::clock::fill_random(&mut challenge);
+    let mut ticket = [0u8; 16];
+    crate::backend::clock::fill_random(&mut ticket);
+    let mut options = serde_json::json!({
+        "publicKey": {
+            "challenge": URL_SAFE_NO_PAD.encode(challenge),
+            "timeout": 60000,
+            "rpId": "discord.com",
+            "allowCredentials": [],
+            "userVerification": "required",
+            "extensions": {"uvm": true},
+        }
+    });
+    if conditional {
+        options["mediation"] = serde_json::json!("conditional");
+    }
+    serde_json::json!({
+        "ticket": URL_SAFE_NO_PAD.encode(ticket),
+        "challenge": options.to_string(),
+    })
+}
+
+/// Completes an MFA login: `code` is a TOTP code (`kind` "totp"), a backup code ("backup")
+/// or the SMS code sent for this ticket ("sms"). The ticket is spent only on success, as
+/// Discord lets the user retry a typo. WebAuthn is refused: no authenticator can be
+/// registered here.
 pub(crate) fn complete_mfa(
     state: &AppState,
     kind: &str,
     ticket: &str,
     code: &str,
 ) -> Result<(User, String), ApiError> {
-    let user_id = {
-        let tickets = TICKETS.lock();
-        match tickets.get(ticket) {
-            Some((user_id, issued)) if issued.elapsed() < TICKET_LIFETIME => *user_id,
-            _ => {
-                return Err(ApiError::invalid_field(
-                    "ticket",
-                    "TICKET_INVALID",
-                    "Invalid ticket",
-                ))
-            }
-        }
-    };
+    let user_id = ticket_user(ticket)?;
     let _guard = state.store.lock();
     let mfa = state
         .store
@@ -106,12 +242,18 @@ pub(crate) fn complete_mfa(
     let accepted = match kind {
         "totp" => verify_totp(&mfa.totp_secret, code, now_ms() / 1000),
         "backup" => consume_backup_code(state, user_id, mfa, code)?,
+        "sms" => {
+            mfa.sms_enabled
+                && SMS_SENT.lock().contains(ticket)
+                && mfa.sms_code.as_deref() == Some(code.trim())
+        }
         _ => false,
     };
     if !accepted {
         return Err(invalid_code());
     }
     TICKETS.lock().remove(ticket);
+    SMS_SENT.lock().remove(ticket);
     let user = state
         .store
         .user(user_id)?
@@ -300,6 +442,7 @@ pub(crate) fn enable_totp(
     let mfa = MfaState {
         totp_secret: secret,
         backup_codes: new_backup_codes(),
+        ..MfaState::default()
     };
     set_mfa_flag(state, user_id, Some(&mfa))?;
     Ok(mfa)
@@ -311,10 +454,12 @@ pub(crate) fn disable_totp(
     user_id: Snowflake,
     code: &str,
 ) -> Result<(), ApiError> {
-    let mfa =
-        state.store.account.mfa.get(user_id)?.ok_or_else(|| {
-            ApiError::bad_request(60001, "This account does not have MFA enabled")
-        })?;
+    let mfa = state
+        .store
+        .account
+        .mfa
+        .get(user_id)?
+        .ok_or_else(mfa_not_enabled)?;
     let totp_ok = verify_totp(&mfa.totp_secret, code, now_ms() / 1000);
     if !totp_ok && !consume_backup_code(state, user_id, mfa, code)? {
         return Err(invalid_code());

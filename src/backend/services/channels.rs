@@ -62,6 +62,10 @@ pub(crate) struct ChannelBody {
     pub locked: Option<bool>,
     pub invitable: Option<bool>,
     pub applied_tags: Option<Vec<Snowflake>>,
+    // Group DM-only fields.
+    #[serde(default, deserialize_with = "patch::present")]
+    pub icon: Option<Option<String>>,
+    pub owner: Option<Snowflake>,
 }
 
 /// Validates and applies a channel body to `channel` (creation or edit).

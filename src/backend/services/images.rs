@@ -23,23 +23,37 @@ fn invalid(path: &str) -> ApiError {
     ApiError::invalid_field(path, "IMAGE_INVALID", "Invalid image data")
 }
 
+/// Largest emoji image: Discord's 256 KiB.
+const MAX_EMOJI_BYTES: usize = 256 * 1024;
+
 /// Decodes a `data:image/...;base64,` URI into its bytes and format; 50035 at `path` for
-/// anything that is not a PNG, JPEG, GIF or WebP, 50045 above the size limit.
-pub(crate) fn decode_data_uri(data: &str, path: &str) -> Result<(Vec<u8>, ImageFormat), ApiError> {
+/// anything that is not a PNG, JPEG, GIF or WebP, 50045 above `max` bytes.
+pub(crate) fn decode_data_uri(
+    data: &str,
+    path: &str,
+    max: usize,
+) -> Result<(Vec<u8>, ImageFormat), ApiError> {
     let Some(rest) = data.strip_prefix("data:") else {
         return Err(invalid(path));
     };
     let Some((_mime, payload)) = rest.split_once(";base64,") else {
         return Err(invalid(path));
     };
-    if payload.len() / 4 * 3 > MAX_IMAGE_BYTES + 3 {
+    if payload.len() / 4 * 3 > max + 3 {
         return Err(too_large());
     }
     let bytes = STANDARD.decode(payload.trim()).map_err(|_| invalid(path))?;
-    if bytes.len() > MAX_IMAGE_BYTES {
+    let format = check_bytes(&bytes, path, max)?;
+    Ok((bytes, format))
+}
+
+/// Checks raw image bytes (a data URI's payload or a fixture's file): 50045 above `max`
+/// bytes, 50035 at `path` unless a PNG, JPEG, GIF or WebP whose dimensions read; its format.
+pub(crate) fn check_bytes(bytes: &[u8], path: &str, max: usize) -> Result<ImageFormat, ApiError> {
+    if bytes.len() > max {
         return Err(too_large());
     }
-    let format = image::guess_format(&bytes).map_err(|_| invalid(path))?;
+    let format = image::guess_format(bytes).map_err(|_| invalid(path))?;
     if !matches!(
         format,
         ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif | ImageFormat::WebP
@@ -47,10 +61,22 @@ pub(crate) fn decode_data_uri(data: &str, path: &str) -> Result<(Vec<u8>, ImageF
         return Err(invalid(path));
     }
     // The header alone is not enough: the dimensions must read.
-    image::ImageReader::with_format(Cursor::new(&bytes), format)
+    image::ImageReader::with_format(Cursor::new(bytes), format)
         .into_dimensions()
         .map_err(|_| invalid(path))?;
-    Ok((bytes, format))
+    Ok(format)
+}
+
+/// The content hash an image is stored and served under (`a_`-prefixed for GIFs, which may be
+/// animated).
+pub(crate) fn content_hash(bytes: &[u8], format: ImageFormat) -> String {
+    let digest = Sha256::digest(bytes);
+    let hash = hex::encode(&digest[..16]);
+    if format == ImageFormat::Gif {
+        format!("a_{hash}")
+    } else {
+        hash
+    }
 }
 
 fn too_large() -> ApiError {
@@ -60,14 +86,23 @@ fn too_large() -> ApiError {
 /// Checks and stores an image from a data URI; its hash (`a_`-prefixed for GIFs, which may
 /// be animated), the key the CDN serves it under.
 pub(crate) fn store_image(store: &Store, data: &str, path: &str) -> Result<String, ApiError> {
-    let (bytes, format) = decode_data_uri(data, path)?;
-    let digest = Sha256::digest(&bytes);
-    let hash = hex::encode(&digest[..16]);
-    let hash = if format == ImageFormat::Gif {
-        format!("a_{hash}")
-    } else {
-        hash
-    };
+    store_image_up_to(store, data, path, MAX_IMAGE_BYTES)
+}
+
+/// Checks and stores an emoji's image (at most [`MAX_EMOJI_BYTES`], 50045 above); its hash.
+pub(crate) fn store_emoji_image(store: &Store, data: &str) -> Result<String, ApiError> {
+    store_image_up_to(store, data, "image", MAX_EMOJI_BYTES)
+}
+
+/// [`store_image`] with its own size limit.
+fn store_image_up_to(
+    store: &Store,
+    data: &str,
+    path: &str,
+    max: usize,
+) -> Result<String, ApiError> {
+    let (bytes, format) = decode_data_uri(data, path, max)?;
+    let hash = content_hash(&bytes, format);
     store.account.images.put(&hash, &bytes)?;
     Ok(hash)
 }

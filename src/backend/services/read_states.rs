@@ -1,18 +1,108 @@
 //! Read states: what each user has read (acks) and how many unread mentions wait in each
 //! channel, counted from the stored messages (user, role and @everyone mentions after the last
-//! ack; messages from users the reader blocked never count). MESSAGE_ACK and CHANNEL_PINS_ACK
-//! go to the user's sessions.
+//! ack; messages from users the reader blocked never count), the recent-mentions inbox (which
+//! leaves blocked users' messages out too). MESSAGE_ACK and CHANNEL_PINS_ACK go to the user's
+//! sessions.
 use serde_json::json;
 
 use crate::backend::error::ApiError;
 use crate::backend::events::Dispatch;
-use crate::backend::model::{Channel, Message};
+use crate::backend::model::{Channel, Message, User};
+use crate::backend::permissions::bits;
+use crate::backend::services::relationships::has_blocked;
 use crate::backend::snowflake::{iso8601_from_ms, now_ms, Snowflake};
 use crate::backend::state::AppState;
 use crate::backend::user_state::{read_state_type, ReadState};
 
 /// Most messages scanned when counting the mentions after an ack.
 const MENTION_SCAN: usize = 10_000;
+/// Most messages scanned per channel for the recent-mentions inbox.
+const RECENT_SCAN: usize = 2_000;
+/// How far back the recent-mentions inbox reaches (Discord's seven days).
+const RECENT_WINDOW_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// The filters of `GET /users/@me/mentions`.
+#[derive(Debug, Clone)]
+pub(crate) struct MentionQuery {
+    /// Only messages before this one.
+    pub before: Option<Snowflake>,
+    /// At most this many (1-100).
+    pub limit: usize,
+    /// Only this guild's channels (DMs left out).
+    pub guild_id: Option<Snowflake>,
+    /// Role mentions count.
+    pub roles: bool,
+    /// @everyone and @here count.
+    pub everyone: bool,
+}
+
+/// The channels the inbox looks at: the user's DMs and their guilds' channels (or one guild's).
+fn inbox_channels(
+    state: &AppState,
+    user: &User,
+    guild_id: Option<Snowflake>,
+) -> Result<Vec<Snowflake>, ApiError> {
+    let (mut channels, guilds) = match guild_id {
+        Some(guild_id) => (Vec::new(), vec![guild_id]),
+        None => (
+            state.store.user_dms.ids(user.id)?,
+            state.store.guild_ids_of(user.id)?,
+        ),
+    };
+    for guild_id in guilds {
+        channels.extend(
+            state
+                .store
+                .guild_channel_list(guild_id)?
+                .iter()
+                .map(|c| c.id),
+        );
+    }
+    Ok(channels)
+}
+
+/// Messages of the past seven days that mention `user` in channels they can read, newest
+/// first. Messages by users `user` blocked are left out, as Discord leaves them out of the
+/// inbox.
+pub(crate) fn recent_mentions(
+    state: &AppState,
+    user: &User,
+    query: &MentionQuery,
+) -> Result<Vec<Message>, ApiError> {
+    let floor = Snowflake::from_timestamp_ms(now_ms().saturating_sub(RECENT_WINDOW_MS));
+    let ceiling = query.before.unwrap_or(Snowflake(u64::MAX));
+    let mut found = Vec::new();
+    for channel_id in inbox_channels(state, user, query.guild_id)? {
+        let Ok(access) = state.channel_access(channel_id, user) else {
+            continue;
+        };
+        if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
+            continue;
+        }
+        let roles = match &access.guild {
+            Some(guild) => guild.member.roles.clone(),
+            None => Vec::new(),
+        };
+        let messages = state.store.messages.range(
+            (channel_id, floor),
+            (channel_id, ceiling),
+            true,
+            RECENT_SCAN,
+        )?;
+        for message in messages {
+            let hit = message.author_id != user.id
+                && (message.mentions.contains(&user.id)
+                    || (query.everyone && message.mention_everyone)
+                    || (query.roles && message.mention_roles.iter().any(|r| roles.contains(r))));
+            if hit && !has_blocked(state, user.id, message.author_id)? {
+                found.push(message);
+            }
+        }
+    }
+    found.sort_by_key(|m| std::cmp::Reverse(m.id));
+    found.truncate(query.limit);
+    Ok(found)
+}
 
 /// Whether `message` mentions `user_id` (directly, by one of `roles`, or @everyone/@here).
 fn mentions(message: &Message, user_id: Snowflake, roles: &[Snowflake]) -> bool {

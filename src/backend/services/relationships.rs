@@ -288,3 +288,12 @@ pub(crate) fn set_note(
     ));
     Ok(())
 }
+
+/// Whether `a` blocked `b` or `b` blocked `a` (a 1:1 DM between them takes no messages).
+pub(crate) fn blocked_either_way(
+    state: &AppState,
+    a: Snowflake,
+    b: Snowflake,
+) -> Result<bool, ApiError> {
+    Ok(has_blocked(state, a, b)? || has_blocked(state, b, a)?)
+}

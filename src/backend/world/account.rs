@@ -99,6 +99,17 @@ pub(super) fn plan_account(
                     "not a base32 secret of at least 16 characters".into(),
                 ));
             }
+            let e164 = |p: &str| {
+                p.strip_prefix('+').is_some_and(|digits| {
+                    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+                })
+            };
+            if mfa.phone.as_deref().is_some_and(|p| !e164(p)) {
+                return Err((
+                    format!("$.users[{i}].mfa.phone"),
+                    "not an E.164 phone number (+ and 7 to 15 digits)".into(),
+                ));
+            }
             plan.mfa.push((
                 user.id,
                 MfaState {
@@ -111,6 +122,9 @@ pub(super) fn plan_account(
                             consumed: false,
                         })
                         .collect(),
+                    phone: mfa.phone.clone(),
+                    sms_enabled: mfa.phone.is_some(),
+                    sms_code: mfa.sms_code.clone(),
                 },
             ));
         }
@@ -193,6 +207,7 @@ pub(crate) fn add_demo_friend(
                     consumed: false,
                 })
                 .collect(),
+            ..MfaState::default()
         },
     ));
     write_account(store, &plan)?;

@@ -51,4 +51,11 @@ pub(crate) struct FixtureMfa {
     pub(crate) totp_secret: String,
     #[serde(default)]
     pub(crate) backup_codes: Vec<String>,
+    /// The user's verified phone number: SMS codes become a second factor too.
+    #[serde(default)]
+    pub(crate) phone: Option<String>,
+    /// The code `POST /auth/mfa/sms/send` "sends" (no SMS is sent); drawn at random when
+    /// left out, and readable or settable through the control API (`POST /_mitm/sms`).
+    #[serde(default)]
+    pub(crate) sms_code: Option<String>,
 }

@@ -54,8 +54,13 @@ pub(super) struct FixtureUser {
     pub global_name: Option<String>,
     #[serde(default)]
     pub discriminator: Option<String>,
+    /// The avatar: an image file (path relative to this fixture file), a data URI, or the
+    /// hash of an image real Discord serves.
     #[serde(default)]
     pub avatar: Option<String>,
+    /// The profile banner, given like `avatar`.
+    #[serde(default)]
+    pub banner: Option<String>,
     #[serde(default)]
     pub bot: bool,
     #[serde(default)]
@@ -133,8 +138,16 @@ pub(super) struct FixtureGuild {
     pub id: Snowflake,
     pub name: String,
     pub owner_id: Snowflake,
+    /// The icon: an image file (path relative to this fixture file), a data URI, or the hash
+    /// of an image real Discord serves.
     #[serde(default)]
     pub icon: Option<String>,
+    /// The banner, given like `icon`.
+    #[serde(default)]
+    pub banner: Option<String>,
+    /// The invite splash, given like `icon`.
+    #[serde(default)]
+    pub splash: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]

@@ -33,7 +33,6 @@ pub(super) fn plan_guild(
         ));
     }
     let mut guild = Guild::new(spec.id, &spec.name, spec.owner_id);
-    guild.icon = spec.icon.clone();
     guild.description = spec.description.clone();
     guild.features = spec.features.clone();
     guild.verification_level = spec.verification_level;

@@ -10,6 +10,7 @@ mod demo;
 mod fixture;
 mod guild_extras;
 mod guilds;
+mod images;
 mod plan;
 pub(crate) mod recorded;
 mod upstream_tokens;
@@ -47,7 +48,8 @@ pub(crate) fn load_fixture_file(
         path: path.display().to_string(),
         source,
     })?;
-    load_fixture_bytes(store, &text, &path.display().to_string())
+    let base = path.parent().unwrap_or(Path::new("."));
+    load_fixture_in(store, &text, &path.display().to_string(), base)
 }
 
 /// What a fixture created.
@@ -58,11 +60,22 @@ pub(crate) struct FixtureSummary {
     pub channels: usize,
 }
 
-/// Validates and applies fixture JSON (`file` names it in errors).
+/// Validates and applies fixture JSON (`file` names it in errors); image paths in it are
+/// relative to the current directory.
 pub(crate) fn load_fixture_bytes(
     store: &Store,
     bytes: &[u8],
     file: &str,
+) -> Result<FixtureSummary, FixtureError> {
+    load_fixture_in(store, bytes, file, Path::new("."))
+}
+
+/// Validates and applies fixture JSON whose image paths are relative to `base`.
+fn load_fixture_in(
+    store: &Store,
+    bytes: &[u8],
+    file: &str,
+    base: &Path,
 ) -> Result<FixtureSummary, FixtureError> {
     let invalid = |path: String, reason: String| FixtureError::Invalid {
         file: file.to_string(),
@@ -82,7 +95,7 @@ pub(crate) fn load_fixture_bytes(
                 err.inner().to_string(),
             )
         })?;
-    let plan = plan(&fixture).map_err(|(path, reason)| invalid(path, reason))?;
+    let plan = plan(&fixture, base).map_err(|(path, reason)| invalid(path, reason))?;
     let summary = FixtureSummary {
         users: plan.users.len(),
         guilds: plan.guilds.len(),
@@ -101,17 +114,52 @@ pub(crate) fn fixture_schema() -> String {
 }
 
 /// Checks the whole fixture and builds what it will write (nothing is written here).
-fn plan(fixture: &fixture::Fixture) -> Result<plan::Plan, plan::PlanError> {
+fn plan(fixture: &fixture::Fixture, base: &Path) -> Result<plan::Plan, plan::PlanError> {
     let mut plan = plan::Plan::default();
     let users_by_id = users::plan_users(&mut plan, fixture)?;
     let mut all_ids = std::collections::HashSet::new();
     for (g, spec) in fixture.guilds.iter().enumerate() {
         guilds::plan_guild(&mut plan, g, spec, &users_by_id, &mut all_ids)?;
     }
+    plan_images(&mut plan, fixture, base)?;
     users::plan_dms(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     users::plan_applications(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     plan.account = account::plan_account(fixture, &users_by_id)?;
     Ok(plan)
+}
+
+/// Reads the users' and guilds' images (files or data URIs) into the plan and points the
+/// planned records at their hashes.
+fn plan_images(
+    plan: &mut plan::Plan,
+    fixture: &fixture::Fixture,
+    base: &Path,
+) -> Result<(), plan::PlanError> {
+    for (u, spec) in fixture.users.iter().enumerate() {
+        let at = |field: &str| format!("$.users[{u}].{field}");
+        let avatar = images::plan_image(plan, base, at("avatar"), spec.avatar.as_ref())?;
+        let banner = images::plan_image(plan, base, at("banner"), spec.banner.as_ref())?;
+        if let Some((user, _)) = plan.users.iter_mut().find(|(user, _)| user.id == spec.id) {
+            user.avatar = avatar;
+            user.banner = banner;
+        }
+    }
+    for (g, spec) in fixture.guilds.iter().enumerate() {
+        let at = |field: &str| format!("$.guilds[{g}].{field}");
+        let icon = images::plan_image(plan, base, at("icon"), spec.icon.as_ref())?;
+        let banner = images::plan_image(plan, base, at("banner"), spec.banner.as_ref())?;
+        let splash = images::plan_image(plan, base, at("splash"), spec.splash.as_ref())?;
+        if let Some((guild, _)) = plan
+            .guilds
+            .iter_mut()
+            .find(|(guild, _)| guild.id == spec.id)
+        {
+            guild.icon = icon;
+            guild.banner = banner;
+            guild.splash = splash;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

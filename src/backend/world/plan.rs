@@ -27,6 +27,8 @@ pub(super) struct Plan {
     pub(super) invites: Vec<Invite>,
     pub(super) commands: Vec<ApplicationCommand>,
     pub(super) account: super::account::AccountPlan,
+    /// Image bytes the fixture's files and data URIs carry, by content hash (for the CDN).
+    pub(super) images: Vec<(String, Vec<u8>)>,
 }
 
 pub(super) type PlanError = (String, String);

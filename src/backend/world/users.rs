@@ -74,7 +74,6 @@ pub(super) fn plan_users<'f>(
         if let Some(d) = &spec.discriminator {
             user.discriminator = d.clone();
         }
-        user.avatar = spec.avatar.clone();
         user.system = spec.system;
         user.verified = spec.verified.unwrap_or(true);
         user.mfa_enabled = spec.mfa_enabled;

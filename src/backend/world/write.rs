@@ -77,6 +77,9 @@ pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
         )?;
     }
     super::account::write_account(store, &plan.account)?;
+    for (hash, bytes) in &plan.images {
+        store.account.images.put(hash, bytes)?;
+    }
     store.flush()?;
     Ok(())
 }
