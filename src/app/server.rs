@@ -32,7 +32,7 @@ pub(crate) struct ServeOptions {
     /// When writes are acknowledged.
     pub durability: Durability,
     /// Head deadline and connection cap of the API listener.
-    pub limits: crate::proxy::limits::Limits,
+    pub limits: crate::listen::Limits,
     /// Origin of attachment URLs (`--public-url`); default `http://` + the API address.
     pub public_url: Option<String>,
 }

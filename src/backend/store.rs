@@ -914,20 +914,15 @@ impl Store {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
-                    }
-                }
-                sled::Error::Corruption { .. } => StoreError::Damaged {
+            .map_err(|source| match crate::store::OpenFailure::of(source) {
+                crate::store::OpenFailure::Locked => StoreError::Locked {
+                    path: dir.display().to_string(),
+                },
+                crate::store::OpenFailure::Damaged => StoreError::Damaged {
                     path: dir.display().to_string(),
                     reason: "the storage engine found corrupted data in it".to_string(),
                 },
-                _ => StoreError::Open {
+                crate::store::OpenFailure::Other(source) => StoreError::Open {
                     path: dir.display().to_string(),
                     source,
                 },
