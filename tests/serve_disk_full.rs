@@ -168,8 +168,9 @@ fn a_full_disk_halts_writes_with_one_error_and_loses_nothing_acknowledged() {
     // Reads go on.
     let reply = api.get(&format!("/channels/{GENERAL}"), BOT);
     assert_eq!(reply.status, 200, "{}", reply.raw);
-    assert!(stop(child), "serve did not stop cleanly");
+    let stopped = stop(child);
     let log = log.lock().unwrap().clone();
+    assert!(stopped, "serve did not stop cleanly:\n{log}");
     assert_eq!(
         log.matches("serve stopped taking writes").count(),
         1,

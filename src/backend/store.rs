@@ -1081,12 +1081,18 @@ impl Store {
         let floor = self.ids.next().0;
         self.meta
             .put("snowflake_floor", &serde_json::Value::from(floor))?;
+        if self.write_halted() {
+            return Err(StoreError::Halted);
+        }
         self.db.flush()?;
         Ok(())
     }
 
     /// Asynchronous flush for request handlers that promise durability.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
+        if self.write_halted() {
+            return Err(StoreError::Halted);
+        }
         self.db.flush_async().await?;
         Ok(())
     }

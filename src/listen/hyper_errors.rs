@@ -55,6 +55,11 @@ impl<S> DiscordErrors<S> {
         }
     }
 
+    /// The wrapped stream.
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// Looks at the first bytes of a write: `Some(answer)` replaces it whole.
     fn inspect(&mut self, written: &[u8]) -> Option<Bytes> {
         if !std::mem::replace(&mut self.answer_starts, false) {

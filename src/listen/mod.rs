@@ -42,6 +42,9 @@ pub(crate) struct Listener<'a> {
     pub(crate) server: &'a Builder<TokioExecutor>,
     /// Connections open at once.
     pub(crate) max_connections: usize,
+    /// How long a new connection may stay silent before its first byte (then hyper's head
+    /// deadline takes over).
+    pub(crate) first_byte: Duration,
     /// How long open requests get to finish once `shutdown` completes.
     pub(crate) drain: Duration,
 }
@@ -97,14 +100,21 @@ impl Listener<'_> {
                 calls,
                 permit: Arc::clone(&permit),
             });
-            let connection = self
-                .server
-                .serve_connection_with_upgrades(TokioIo::new(io), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            let name = self.name;
+            let server = self.server.clone();
+            let watcher = graceful.watcher();
+            let (name, first_byte) = (self.name, self.first_byte);
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
+                // hyper's head deadline starts at the first byte (its HTTP/2 sniffing waits
+                // before it): a client that connects and sends nothing gets the same deadline.
+                let mut probe = [0u8; 1];
+                match tokio::time::timeout(first_byte, io.get_ref().peek(&mut probe)).await {
+                    Ok(Ok(read)) if read > 0 => {}
+                    _ => return,
+                }
+                let connection = server
+                    .serve_connection_with_upgrades(TokioIo::new(io), service)
+                    .into_owned();
+                if let Err(err) = watcher.watch(connection).await {
                     log_connection_error(name, peer, err.as_ref());
                 }
                 drop(permit);
