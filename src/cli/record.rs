@@ -49,12 +49,13 @@ impl UpstreamArgs {
     }
 }
 
-/// Limits of every listener (`record`, `serve`): no client holds a connection forever.
+/// Limits of every listener (`record`, `serve`, `gateway-proxy`): no client holds a connection
+/// forever.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Seconds a client may take to send a complete request head, counted from when the server
-    /// starts waiting for it: also closes idle keep-alive connections (and stalled WebSocket
-    /// upgrade requests) after that long.
+    /// starts waiting for it: also closes idle keep-alive connections, connections that send
+    /// nothing, and stalled WebSocket upgrade requests after that long.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::listen::DEFAULT_HEAD_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub head_timeout: u64,
