@@ -7,6 +7,7 @@ pub mod cli;
 pub mod explore;
 pub mod gateway;
 pub mod gwproxy;
+pub mod listen;
 pub mod pipeline;
 pub(crate) mod proxy;
 pub mod store;

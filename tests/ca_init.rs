@@ -120,14 +120,70 @@ fn a_lone_leftover_key_also_blocks_init() {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(&sandbox.ca_dir).unwrap();
     std::fs::write(sandbox.ca_key(), "precious").unwrap();
+    // Refused, and said precisely: which half is there, which is missing, and the fix with the
+    // CA directory the user gave.
+    let flag = format!("--ca-dir {}", sandbox.ca_dir.display());
     sandbox
-        .run(&["ca", "init"])
+        .run(&["ca", "init", "--ca-dir", sandbox.ca_dir.to_str().unwrap()])
         .fails()
-        .says("discord-mitm-ca.key already exists");
+        .says("half a CA")
+        .says("discord-mitm-ca.key is there but")
+        .says("discord-mitm-ca.pem is not")
+        .says(&format!("ca init --force {flag}"));
     assert_eq!(
         std::fs::read_to_string(sandbox.ca_key()).unwrap(),
         "precious"
     );
+}
+
+#[test]
+fn a_certificate_without_its_key_is_explained() {
+    let sandbox = Sandbox::with_ca();
+    std::fs::remove_file(sandbox.ca_key()).unwrap();
+    let before = std::fs::read(sandbox.ca_pem()).unwrap();
+    sandbox
+        .run(&["ca", "init"])
+        .fails()
+        .says("half a CA")
+        .says("without its key no certificate can be signed")
+        .says("restore the key");
+    assert_eq!(std::fs::read(sandbox.ca_pem()).unwrap(), before);
+}
+
+#[test]
+fn init_mends_what_it_can_without_changing_the_ca() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::with_ca();
+    let pem = std::fs::read(sandbox.ca_pem()).unwrap();
+    let key = std::fs::read(sandbox.ca_key()).unwrap();
+    let der = std::fs::read(sandbox.ca_cer()).unwrap();
+    // A key others can read, a lost DER copy.
+    std::fs::set_permissions(sandbox.ca_key(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_file(sandbox.ca_cer()).unwrap();
+    sandbox
+        .run(&["ca", "init"])
+        .ok()
+        .says("CA already present in")
+        .says("repaired: the key")
+        .says("it is now 0600")
+        .says("repaired: wrote the missing DER copy")
+        .says("the CA itself is unchanged");
+    let mode = std::fs::metadata(sandbox.ca_key())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read(sandbox.ca_cer()).unwrap(), der);
+    // A lost PEM certificate comes back from the DER copy.
+    std::fs::remove_file(sandbox.ca_pem()).unwrap();
+    sandbox
+        .run(&["ca", "init"])
+        .ok()
+        .says("repaired: wrote the missing certificate");
+    assert_eq!(std::fs::read(sandbox.ca_pem()).unwrap(), pem);
+    assert_eq!(std::fs::read(sandbox.ca_key()).unwrap(), key);
+    // Nothing left to mend.
+    sandbox.run(&["ca", "init"]).ok().says("nothing changed");
 }
 
 #[test]

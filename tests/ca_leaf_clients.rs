@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use ca_support::{tool, Sandbox};
 use discord_mitm::ca::LeafAuthority;
-use hudsucker::certificate_authority::CertificateAuthority;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Serves "hello from <sni>" over TLS with the given config until the runtime ends.
@@ -123,12 +122,10 @@ async fn sni_listener_serves_trusted_leaves_to_curl_for_names_and_ips() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hudsucker_per_host_config_is_trusted_for_its_host_only() {
+async fn per_host_config_is_trusted_for_its_host_only() {
     let sandbox = Sandbox::with_ca();
     let authority = LeafAuthority::from_ca_dir(&sandbox.ca_dir).unwrap();
-    let config = authority
-        .gen_server_config(&"discord.com:443".parse().unwrap())
-        .await;
+    let config = authority.server_config_for("discord.com").unwrap();
     let addr = serve(config).await;
     let ca = sandbox.ca_pem();
     let port = addr.port();

@@ -2,7 +2,8 @@
 //! slowloris head trickled a byte at a time and an idle keep-alive connection are closed after
 //! `--head-timeout` on `serve`'s API and on `record`'s proxy; a declared `Content-Length` above
 //! `--max-body` gets Discord's 413 at once, with no body sent; `--max-connections` holds further
-//! clients back until a slot frees.
+//! clients back until a slot frees (on `record`, an open CONNECT tunnel holds its slot); heads
+//! hyper cannot parse get its 400 in Discord's JSON, and `record` logs them with the client.
 mod record_support;
 mod serve_support;
 #[path = "common/upstream.rs"]
@@ -202,9 +203,117 @@ fn serve_answers_long_targets_and_big_heads_in_discord_json() {
         answer.contains(r#""message":"431: Request Header Fields Too Large""#),
         "{answer}"
     );
+    // A head hyper cannot parse: its own 400, in Discord's JSON.
+    let answer = exchange(
+        &addr,
+        b"GET /api/v10/users/@me HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains(r#""message":"400: Bad Request""#),
+        "{answer}"
+    );
     // Ordinary requests on the same server are unaffected.
     let plain = format!(
         "GET /api/v10/users/@me HTTP/1.1\r\nHost: x\r\nAuthorization: {ALICE}\r\nConnection: close\r\n\r\n"
     );
     assert!(exchange(&addr, plain.as_bytes()).starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn record_holds_clients_beyond_max_connections_until_a_slot_frees() {
+    let stand_in = FakeDiscord::start();
+    let dir = workdir();
+    let recorder = Recorder::start(dir.path(), &stand_in, &["--max-connections", "2"]);
+    let addr = recorder.addr.to_string();
+    // An open CONNECT tunnel takes a slot for as long as it is open, like any connection.
+    let mut tunnel = TcpStream::connect(&addr).unwrap();
+    tunnel
+        .write_all(b"CONNECT discord.com:443 HTTP/1.1\r\nHost: discord.com:443\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 12];
+    tunnel.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let idle = TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // A flood beyond the cap: none of these is served while both slots are taken.
+    let request = b"GET http://discord.com/api/v9/users/@me HTTP/1.1\r\nHost: discord.com\r\nConnection: close\r\n\r\n";
+    let mut waiting: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut tcp = TcpStream::connect(&addr).unwrap();
+            tcp.write_all(request).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            tcp
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    for tcp in &mut waiting {
+        let mut buf = [0u8; 64];
+        assert!(
+            tcp.read(&mut buf).is_err(),
+            "a connection beyond --max-connections 2 was served while two were open"
+        );
+    }
+    // The tunnel closing frees its slot: the waiting clients are served, two at a time.
+    drop(tunnel);
+    for tcp in &mut waiting {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = tcp.read(&mut buf).unwrap();
+        // Answered (plain HTTP to port 80 has no stand-in behind it: a 502 is the answer).
+        assert!(buf[..n].starts_with(b"HTTP/1.1 "), "{:?}", &buf[..n]);
+    }
+    drop(idle);
+}
+
+#[test]
+fn record_answers_malformed_heads_in_discord_json_and_logs_the_client() {
+    let stand_in = FakeDiscord::start();
+    let dir = workdir();
+    let recorder = Recorder::start(dir.path(), &stand_in, &[]);
+    let addr = recorder.addr.to_string();
+    let mut tcp = TcpStream::connect(&addr).unwrap();
+    let client = tcp.local_addr().unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(b"GET http://discord.com/api/v9/users/@me HTTP/1.1\r\nBad Header\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("application/json"), "{answer}");
+    assert!(
+        answer.contains(r#""message":"400: Bad Request""#),
+        "{answer}"
+    );
+    // Inside an intercepted tunnel too.
+    let mut tunnel = TcpStream::connect(&addr).unwrap();
+    tunnel
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    tunnel
+        .write_all(b"CONNECT discord.com:80 HTTP/1.1\r\nHost: discord.com:80\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 12];
+    tunnel.read_exact(&mut head).unwrap();
+    let mut rest = [0u8; 256];
+    let _ = tunnel.read(&mut rest);
+    tunnel
+        .write_all(b"GET /api/v9/users/@me HTTP/1.1\r\nHost: discord.com\r\nBad Header\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tunnel.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains(r#""message":"400: Bad Request""#),
+        "{answer}"
+    );
+    let log = recorder.stop();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("WARN") && line.contains(&format!("from {client}"))),
+        "the malformed request is a WARN naming the client {client}:\n{log}"
+    );
 }

@@ -78,6 +78,10 @@ async fn acknowledge_durably(State(store): State<Store>, request: Request, next:
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
+    if mutating && store.write_halted() {
+        // Nothing more can be stored: refused before it changes anything.
+        return write_failed();
+    }
     let response = next.run(request).await;
     let status = response.status();
     if !mutating || !(status.is_success() || status.is_redirection()) {
@@ -85,13 +89,20 @@ async fn acknowledge_durably(State(store): State<Store>, request: Request, next:
     }
     match store.durable().await {
         Ok(()) => response,
+        // Said once, by the store, when it halted.
+        Err(_) if store.write_halted() => write_failed(),
         Err(err) => {
             tracing::error!("a write could not be made durable, answering 500: {err}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                axum::Json(serde_json::json!({"message": "500: Internal Server Error", "code": 0})),
-            )
-                .into_response()
+            write_failed()
         }
     }
+}
+
+/// Discord's 500 for a write that was not stored.
+fn write_failed() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(serde_json::json!({"message": "500: Internal Server Error", "code": 0})),
+    )
+        .into_response()
 }

@@ -2,16 +2,15 @@
 //! which also closes idle keep-alive connections, and a cap on connections open at once), in
 //! place of `axum::serve`, which has neither. Upgrades (the gateway) pass through.
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::proxy::limits::Limits;
+use crate::listen::hyper_errors::ServiceCalls;
+use crate::listen::{Accepted, Limits, Listener};
 
 /// How long open requests get to finish once `shutdown` completes.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -42,51 +41,26 @@ pub(crate) async fn serve_api(
         .http1()
         .max_buf_size(HYPER_HEAD_BUFFER)
         .max_headers(HYPER_MAX_HEADERS);
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // At the cap, further clients wait in the accept backlog.
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    tracing::warn!("API listener accept: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Answers are small and written whole; do not let Nagle hold them back.
-        let _ = tcp.set_nodelay(true);
-        // Handlers that care who is calling (the loopback-only control API) read the peer,
-        // which `logged` puts on every request.
-        let service = TowerToHyperService::new(logged(app.clone(), peer));
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(permit);
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    let at = Listener {
+        name: "API",
+        server: &builder,
+        max_connections: limits.max_connections,
+        first_byte: limits.head_timeout,
+        drain: DRAIN,
+    };
+    // Handlers that care who is calling (the loopback-only control API) read the peer, which
+    // `logged` puts on every request.
+    at.run(listener, shutdown, |accepted: Accepted| {
+        TowerToHyperService::new(logged(app.clone(), accepted.peer, accepted.calls))
+    })
+    .await;
 }
 
-/// `app` with an access line (`-v`) for each request `peer` sends.
+/// `app` with an access line (`-v`) for each request `peer` sends, each noted on `calls`.
 fn logged(
     app: axum::Router,
     peer: std::net::SocketAddr,
+    calls: ServiceCalls,
 ) -> impl tower::Service<
     http::Request<hyper::body::Incoming>,
     Response = axum::response::Response,
@@ -94,6 +68,7 @@ fn logged(
     Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
 > + Clone {
     tower::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+        calls.note();
         let app = app.clone();
         request
             .extensions_mut()

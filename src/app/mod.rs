@@ -54,7 +54,7 @@ pub(crate) struct ProxyOptions {
     /// Upstream client options.
     pub(crate) upstream: UpstreamConfig,
     /// Head deadline and connection cap of the proxy's listeners.
-    pub(crate) limits: proxy::limits::Limits,
+    pub(crate) limits: crate::listen::Limits,
 }
 
 /// Starts the recorder on `store` unless recording is off.

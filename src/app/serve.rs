@@ -150,7 +150,10 @@ pub(crate) async fn run_with_proxy(
     )
     .await;
     let _ = api.await;
-    backend.store.flush()?;
+    // After a failed write (said when it happened) there is nothing more to flush.
+    if !backend.store.write_halted() {
+        backend.store.flush()?;
+    }
     proxy_result?;
     Ok(())
 }

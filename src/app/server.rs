@@ -32,7 +32,7 @@ pub(crate) struct ServeOptions {
     /// When writes are acknowledged.
     pub durability: Durability,
     /// Head deadline and connection cap of the API listener.
-    pub limits: crate::proxy::limits::Limits,
+    pub limits: crate::listen::Limits,
     /// Origin of attachment URLs (`--public-url`); default `http://` + the API address.
     pub public_url: Option<String>,
 }
@@ -297,8 +297,11 @@ pub(crate) async fn run(options: ServeOptions) -> Result<(), ServeError> {
         gateway.shutdown(std::time::Duration::from_secs(2)).await;
     })
     .await;
-    backend.store.flush()?;
-    tracing::info!("serve stopped; data flushed");
+    // After a failed write (said when it happened) there is nothing more to flush.
+    if !backend.store.write_halted() {
+        backend.store.flush()?;
+        tracing::info!("serve stopped; data flushed");
+    }
     Ok(())
 }
 

@@ -35,6 +35,8 @@ pub enum StoreError {
     Locked { path: String },
     #[error("the data directory {path} is damaged ({reason})\n  fix: restore it from a backup, or start afresh with --reset (which deletes it)")]
     Damaged { path: String, reason: String },
+    #[error("writes stopped after a write to the data directory failed (a full disk?)\n  fix: free space, then restart serve")]
+    Halted,
     #[error("cannot open the data directory {path}: {source}")]
     Open {
         path: String,
@@ -796,7 +798,11 @@ impl GroupCommit {
         }
     }
 
-    async fn wait(&self, db: &sled::Db) -> Result<(), StoreError> {
+    async fn wait(
+        &self,
+        db: &sled::Db,
+        halted: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), StoreError> {
         // SeqCst: the caller's writes happen before its ticket, and a leader reads the ticket
         // count before it starts flushing, so a covered ticket's writes are in that flush.
         let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
@@ -805,13 +811,22 @@ impl GroupCommit {
             if *seen.borrow_and_update() >= ticket {
                 return Ok(());
             }
+            // After a failed flush sled's next one never returns: nobody flushes again.
+            if halted.load(Ordering::SeqCst) {
+                return Err(StoreError::Halted);
+            }
             if !self.flushing.swap(true, Ordering::SeqCst) {
                 let mut leading = Leading {
                     commit: self,
                     covered: None,
                 };
                 let target = self.requested.load(Ordering::SeqCst);
-                db.flush_async().await?;
+                if let Err(err) = db.flush_async().await {
+                    if matches!(err, sled::Error::Io(_)) {
+                        halted.store(true, Ordering::SeqCst);
+                    }
+                    return Err(err.into());
+                }
                 leading.covered = Some(target);
                 drop(leading);
                 continue;
@@ -904,6 +919,10 @@ pub struct Store {
     pub account: AccountTables,
     /// Keeps the integrity mark of an on-disk database (none for a temporary one).
     watermark: Option<Arc<crate::store::watermark::Keeper>>,
+    /// Set once a flush failed for good (shared with the integrity mark, which stops too).
+    halted: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the halt was logged.
+    halted_said: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -914,20 +933,15 @@ impl Store {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
-                    }
-                }
-                sled::Error::Corruption { .. } => StoreError::Damaged {
+            .map_err(|source| match crate::store::OpenFailure::of(source) {
+                crate::store::OpenFailure::Locked => StoreError::Locked {
+                    path: dir.display().to_string(),
+                },
+                crate::store::OpenFailure::Damaged => StoreError::Damaged {
                     path: dir.display().to_string(),
                     reason: "the storage engine found corrupted data in it".to_string(),
                 },
-                _ => StoreError::Open {
+                crate::store::OpenFailure::Other(source) => StoreError::Open {
                     path: dir.display().to_string(),
                     source,
                 },
@@ -939,6 +953,7 @@ impl Store {
         })?;
         let keeper = crate::store::watermark::Keeper::start(db.clone(), dir.to_path_buf());
         let mut store = Self::from_db(db)?;
+        store.halted = keeper.halt_handle();
         store.watermark = Some(Arc::new(keeper));
         Ok(store)
     }
@@ -999,6 +1014,8 @@ impl Store {
             db,
             caches,
             watermark: None,
+            halted: Arc::default(),
+            halted_said: Arc::default(),
         })
     }
 
@@ -1064,12 +1081,18 @@ impl Store {
         let floor = self.ids.next().0;
         self.meta
             .put("snowflake_floor", &serde_json::Value::from(floor))?;
+        if self.write_halted() {
+            return Err(StoreError::Halted);
+        }
         self.db.flush()?;
         Ok(())
     }
 
     /// Asynchronous flush for request handlers that promise durability.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
+        if self.write_halted() {
+            return Err(StoreError::Halted);
+        }
         self.db.flush_async().await?;
         Ok(())
     }
@@ -1078,7 +1101,27 @@ impl Store {
     /// every caller that arrived while the previous one ran, so concurrent requests share the
     /// cost of an fsync instead of queueing one each.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.commit.wait(&self.db).await
+        let result = self.commit.wait(&self.db, &self.halted).await;
+        if self.write_halted() && !self.halted_said.swap(true, Ordering::SeqCst) {
+            let why = result
+                .as_ref()
+                .err()
+                .map_or_else(String::new, |err| format!(" ({err})"));
+            tracing::error!(
+                "serve stopped taking writes: a write to the data directory failed{why}. Every \
+                 write is now answered 500 and nothing more is stored: free space, then restart serve"
+            );
+            // sled flushes when the last handle of a tree drops, and after an I/O error that
+            // flush never returns: one handle of everything is kept until the process exits.
+            std::mem::forget(self.clone());
+        }
+        result
+    }
+
+    /// True once a flush failed with an I/O error (a full disk): from then on every write is
+    /// refused, and the integrity mark stops too.
+    pub fn write_halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
     }
 
     /// True when no user exists yet (a fresh data directory).

@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use http::uri::Authority;
 use moka::sync::Cache;
 use rcgen::{
     string::Ia5String, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
@@ -38,8 +37,8 @@ struct HostLeaf {
 
 /// Issues leaf certificates for any host (DNS name or IP address), signed by our root CA.
 ///
-/// Use it as hudsucker's certificate authority (`hudsucker::certificate_authority::CertificateAuthority`)
-/// for the MITM proxy, or as a rustls [`ResolvesServerCert`] (via [`LeafAuthority::sni_server_config`])
+/// Use it per host ([`LeafAuthority::server_config_for`]) for the MITM proxy, or as a rustls
+/// [`ResolvesServerCert`] (via [`LeafAuthority::sni_server_config`])
 /// for a TLS listener that picks the leaf from the client's SNI. Leaves carry the host in the
 /// subjectAltName, the serverAuth EKU and a validity under 398 days; they are cached per host.
 ///
@@ -299,35 +298,6 @@ impl ResolvesServerCert for LeafAuthority {
     }
 }
 
-impl hudsucker::certificate_authority::CertificateAuthority for LeafAuthority {
-    async fn gen_server_config(&self, authority: &Authority) -> Arc<ServerConfig> {
-        match self.server_config_for(authority.host()) {
-            Ok(config) => config,
-            Err(err) => {
-                tracing::warn!("cannot intercept {authority}: {err}");
-                // A config without a certificate makes the handshake fail cleanly instead of panicking.
-                let mut config = ServerConfig::builder_with_provider(self.core.provider.clone())
-                    .with_safe_default_protocol_versions()
-                    .expect("ring provider supports the default protocol versions")
-                    .with_no_client_auth()
-                    .with_cert_resolver(Arc::new(NoCertificate));
-                config.alpn_protocols = self.alpn.clone();
-                Arc::new(config)
-            }
-        }
-    }
-}
-
-/// Resolves no certificate: the handshake fails with an alert.
-#[derive(Debug)]
-struct NoCertificate;
-
-impl ResolvesServerCert for NoCertificate {
-    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,13 +395,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn hudsucker_authority_gives_per_host_configs() {
-        use hudsucker::certificate_authority::CertificateAuthority;
+    #[test]
+    fn per_host_configs_are_cached() {
         let (_dir, ca) = authority();
-        let authority: Authority = "discord.com:443".parse().unwrap();
-        let first = ca.gen_server_config(&authority).await;
-        let second = ca.gen_server_config(&authority).await;
+        let first = ca.server_config_for("discord.com").unwrap();
+        let second = ca.server_config_for("discord.com").unwrap();
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(first.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }

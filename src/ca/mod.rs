@@ -2,7 +2,7 @@
 //! install it in (or remove it from) the trust stores clients use.
 //!
 //! - [`RootCa`] / [`CaCertificate`]: the CA on disk (`discord-mitm-ca.pem`, `.key`, `.cer`), validated on load.
-//! - [`LeafAuthority`]: issues and caches per-host leaves; plugs into hudsucker and rustls listeners.
+//! - [`LeafAuthority`]: issues and caches per-host leaves; per-host rustls configs for the proxy and SNI-picked ones for TLS listeners.
 //! - [`store`]: trust stores (Linux system store, NSS/Firefox, macOS, Windows): plan, install, uninstall, status.
 //! - [`store::verify`]: a throwaway loopback TLS server that checks whether each store trusts the CA.
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ mod root;
 pub mod store;
 
 pub use leaf::{LeafAuthority, DEFAULT_LEAF_CACHE_CAPACITY, LEAF_VALIDITY};
-pub use root::{CaCertificate, CaFiles, InitReport, KeyWarning, RootCa, CA_VALIDITY_DAYS};
+pub use root::{CaCertificate, CaFiles, InitReport, KeyWarning, Mended, RootCa, CA_VALIDITY_DAYS};
 
 /// ` --ca-dir DIR` for a CA directory other than the default `ca`, for suggested commands.
 pub fn ca_dir_flag(dir: &std::path::Path) -> String {
@@ -43,8 +43,9 @@ pub enum CaError {
     /// `ca init` would overwrite an existing CA file.
     #[error(
         "{path} already exists; refusing to overwrite the CA\n  fix: keep using it, or run \
-         `discord-mitm ca init --force` to replace it (then install the new CA in your trust stores again)",
-        path = path.display()
+         `discord-mitm ca init --force{flag}` to replace it (then install the new CA in your trust stores again)",
+        path = path.display(),
+        flag = path.parent().map(ca_dir_flag).unwrap_or_default()
     )]
     AlreadyExists {
         /// The file that exists.

@@ -88,14 +88,14 @@ impl CaCertificate {
 
     /// Parses and validates a PEM CA certificate; `path` names it in errors.
     pub fn from_pem(pem: &[u8], path: &Path) -> Result<Self, CaError> {
-        let invalid = |problem: String| {
-            CaError::Invalid {
+        let invalid = |problem: String| CaError::Invalid {
             path: path.to_path_buf(),
             problem,
-            fix: "restore the file from a backup, or run `discord-mitm ca init --force` to make a new \
-                  CA (and install it again)"
-                .into(),
-        }
+            fix: format!(
+                "restore the file from a backup, or run `discord-mitm ca init --force{}` to make a \
+                 new CA (and install it again)",
+                flag_of(path)
+            ),
         };
         let mut reader = pem;
         let der = match rustls_pemfile::certs(&mut reader).next() {
@@ -113,12 +113,15 @@ impl CaCertificate {
 
     /// Parses and validates a DER CA certificate; `path` names it in errors.
     pub fn from_der(der: CertificateDer<'static>, path: &Path) -> Result<Self, CaError> {
-        let fix_new = "point --ca-dir at a directory made by `discord-mitm ca init`, or run \
-                       `discord-mitm ca init --force` to make a new CA";
+        let fix_new = format!(
+            "point --ca-dir at a directory made by `discord-mitm ca init`, or run \
+             `discord-mitm ca init --force{}` to make a new CA",
+            flag_of(path)
+        );
         let invalid = |problem: String| CaError::Invalid {
             path: path.to_path_buf(),
             problem,
-            fix: fix_new.into(),
+            fix: fix_new.clone(),
         };
         let (_, x509) = x509_parser::parse_x509_certificate(&der)
             .map_err(|err| invalid(format!("not a valid X.509 certificate ({err})")))?;
@@ -257,6 +260,63 @@ impl fmt::Display for KeyWarning {
     }
 }
 
+/// An existing CA `ca init` found (and what it mended in it).
+#[derive(Debug)]
+pub struct Mended {
+    /// The CA's certificate.
+    pub certificate: CaCertificate,
+    /// What was repaired, one sentence each (empty when nothing needed it).
+    pub repaired: Vec<String>,
+}
+
+/// Half a CA: the certificate without its key (`has_certificate`), or the key without its
+/// certificate.
+fn half_made(files: &CaFiles, has_certificate: bool) -> CaError {
+    let flag = crate::ca::ca_dir_flag(&files.dir);
+    let (present, missing, why, restore) = if has_certificate {
+        (
+            &files.cert_pem,
+            &files.key,
+            "without its key no certificate can be signed",
+            "the key",
+        )
+    } else {
+        (
+            &files.key,
+            &files.cert_pem,
+            "a key alone cannot be trusted by clients",
+            "the certificate",
+        )
+    };
+    CaError::Invalid {
+        path: files.dir.clone(),
+        problem: format!(
+            "half a CA: {} is there but {} is not ({why})",
+            present.display(),
+            missing.display()
+        ),
+        fix: format!(
+            "restore {restore} from a backup, or run `discord-mitm ca init --force{flag}` to make a \
+             new CA (then `discord-mitm ca install{flag}` again)"
+        ),
+    }
+}
+
+/// Sets `path`'s permission bits.
+fn set_mode(path: &Path, mode: u32) -> Result<(), CaError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|err| CaError::io("change the permissions of", path, err))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
 /// The loaded root CA: certificate plus its (validated, matching) private key.
 pub struct RootCa {
     files: CaFiles,
@@ -351,6 +411,62 @@ impl RootCa {
         })
     }
 
+    /// For `ca init` without `--force`: `Ok(None)` when `dir` holds no CA file (make one). When
+    /// the certificate and its key are there and match, the CA, after mending what can be mended
+    /// without changing it (a key readable by others made 0600, a missing or stale DER copy
+    /// rewritten, a missing PEM certificate rewritten from the DER copy). Otherwise an error that
+    /// names the file that is missing or wrong, with the fix.
+    pub fn mend(dir: &Path) -> Result<Option<Mended>, CaError> {
+        let files = CaFiles::in_dir(dir);
+        let exists = |path: &Path| fs::symlink_metadata(path).is_ok();
+        let (pem, key, der) = (
+            exists(&files.cert_pem),
+            exists(&files.key),
+            exists(&files.cert_der),
+        );
+        if !pem && !key && !der {
+            return Ok(None);
+        }
+        let mut repaired = Vec::new();
+        if !pem && der && key {
+            let bytes = fs::read(&files.cert_der)
+                .map_err(|err| CaError::io("read", &files.cert_der, err))?;
+            let certificate =
+                CaCertificate::from_der(CertificateDer::from(bytes), &files.cert_der)?;
+            write_atomically(&files.cert_pem, certificate.pem().as_bytes(), 0o644)?;
+            repaired.push(format!(
+                "wrote the missing certificate {} from its DER copy",
+                files.cert_pem.display()
+            ));
+        } else if !pem || !key {
+            return Err(half_made(&files, pem));
+        }
+        if let Some(warning) = key_permission_warning(&files.key) {
+            set_mode(&files.key, 0o600)?;
+            repaired.push(format!(
+                "the key {} was mode {:04o}, readable by others; it is now 0600",
+                files.key.display(),
+                warning.mode & 0o7777
+            ));
+        }
+        let ca = RootCa::load(dir)?;
+        let stale = fs::read(&files.cert_der).map_or(true, |bytes| {
+            bytes.as_slice() != ca.certificate.der().as_ref()
+        });
+        if stale {
+            write_atomically(&files.cert_der, ca.certificate.der(), 0o644)?;
+            repaired.push(format!(
+                "wrote the {} DER copy {}",
+                if der { "stale" } else { "missing" },
+                files.cert_der.display()
+            ));
+        }
+        Ok(Some(Mended {
+            certificate: ca.certificate,
+            repaired,
+        }))
+    }
+
     /// Loads the CA from `dir`, checking the certificate is a usable CA and the key matches it.
     pub fn load(dir: &Path) -> Result<Self, CaError> {
         let files = CaFiles::in_dir(dir);
@@ -360,9 +476,13 @@ impl RootCa {
             return Err(CaError::Invalid {
                 path: files.cert_pem.clone(),
                 problem: format!("the CA expired on {}", format_time(certificate.not_after())),
-                fix: "run `discord-mitm ca uninstall`, then `discord-mitm ca init --force` and \
-                      `discord-mitm ca install`"
-                    .into(),
+                fix: {
+                    let flag = crate::ca::ca_dir_flag(&files.dir);
+                    format!(
+                        "run `discord-mitm ca uninstall{flag}`, then `discord-mitm ca init --force{flag}` \
+                         and `discord-mitm ca install{flag}`"
+                    )
+                },
             });
         }
         let key_warning = key_permission_warning(&files.key);
@@ -378,7 +498,7 @@ impl RootCa {
                 return Err(CaError::Invalid {
                     path: files.key.clone(),
                     problem: "not a PEM private key (not text)".into(),
-                    fix: key_fix(),
+                    fix: key_fix(&files.dir),
                 })
             }
             Err(err) => return Err(CaError::io("read", &files.key, err)),
@@ -386,7 +506,7 @@ impl RootCa {
         let key = KeyPair::from_pem(&key_pem).map_err(|err| CaError::Invalid {
             path: files.key.clone(),
             problem: format!("not a usable PEM private key ({err})"),
-            fix: key_fix(),
+            fix: key_fix(&files.dir),
         })?;
         if key.subject_public_key_info() != certificate.spki() {
             return Err(CaError::Invalid {
@@ -395,7 +515,7 @@ impl RootCa {
                     "this key does not belong to the certificate {}",
                     files.cert_pem.display()
                 ),
-                fix: key_fix(),
+                fix: key_fix(&files.dir),
             });
         }
         if let Some(warning) = &key_warning {
@@ -434,10 +554,19 @@ impl RootCa {
     }
 }
 
-fn key_fix() -> String {
-    "restore the key that belongs to this certificate, or run `discord-mitm ca init --force` to make a \
-     new CA (and install it again)"
-        .into()
+fn key_fix(dir: &Path) -> String {
+    format!(
+        "restore the key that belongs to this certificate, or run `discord-mitm ca init --force{}` \
+         to make a new CA (and install it again)",
+        crate::ca::ca_dir_flag(dir)
+    )
+}
+
+/// ` --ca-dir DIR` for the CA directory holding `path` (nothing for the default directory).
+fn flag_of(path: &Path) -> String {
+    path.parent()
+        .map(crate::ca::ca_dir_flag)
+        .unwrap_or_default()
 }
 
 /// Returns a warning when the key exists and group/other permission bits are set.

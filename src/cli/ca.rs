@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::CaDirArg;
 use crate::ca::store::verify;
 use crate::ca::store::{self, Operation, StoreChoice, StoreEnv};
-use crate::ca::{CaFiles, RootCa};
+use crate::ca::{Mended, RootCa};
 
 /// Manage the root CA: create it, show it, install it in trust stores, verify the install.
 #[derive(Debug, Args)]
@@ -65,11 +65,18 @@ pub fn run(args: CaArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         CaCommand::Init { force } => {
             if !force {
-                if let Some(present) = already_present(ca_dir) {
-                    println!("{present}");
-                    println!(
-                        "nothing changed (`discord-mitm ca init --force{flag}` makes a new one)"
-                    );
+                if let Some(mended) = RootCa::mend(ca_dir)? {
+                    println!("{}", already_present(ca_dir, &mended));
+                    if mended.repaired.is_empty() {
+                        println!(
+                            "nothing changed (`discord-mitm ca init --force{flag}` makes a new one)"
+                        );
+                    } else {
+                        for repair in &mended.repaired {
+                            println!("repaired: {repair}");
+                        }
+                        println!("the CA itself is unchanged (`discord-mitm ca init --force{flag}` makes a new one)");
+                    }
                     println!("next: discord-mitm ca install{flag}   (then: discord-mitm ca verify{flag})");
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -96,21 +103,14 @@ pub fn run(args: CaArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// "CA already present …" when `dir` holds a complete, loadable CA (certificate, matching key,
-/// DER copy); `None` otherwise (then `init` creates one, or refuses to touch leftovers).
-fn already_present(dir: &Path) -> Option<String> {
-    let files = CaFiles::in_dir(dir);
-    if !files.cert_der.exists() {
-        return None;
-    }
-    let ca = RootCa::load(dir).ok()?;
-    let certificate = ca.certificate();
-    Some(format!(
+/// "CA already present …" for the CA `ca init` found in `dir`.
+fn already_present(dir: &Path, mended: &Mended) -> String {
+    format!(
         "CA already present in {}\n  subject:     {}\n  sha256:      {}",
         dir.display(),
-        certificate.subject(),
-        certificate.sha256_fingerprint()
-    ))
+        mended.certificate.subject(),
+        mended.certificate.sha256_fingerprint()
+    )
 }
 
 fn apply(

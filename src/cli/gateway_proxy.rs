@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use super::record::UpstreamArgs;
+use super::record::{LimitArgs, UpstreamArgs};
 use crate::gwproxy::config::Config;
 
 /// Hold a bot's gateway shards open so the bot restarts without re-identifying.
@@ -34,6 +34,9 @@ pub struct GatewayProxyArgs {
     /// How to reach Discord.
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    /// Limits of the client listener.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Runs the gateway proxy until Ctrl-C/SIGTERM.
@@ -59,6 +62,7 @@ pub fn run(args: GatewayProxyArgs) -> anyhow::Result<ExitCode> {
         loaded.config,
         args.upstream.config(),
         state,
+        args.limits.limits(),
         crate::app::shutdown_signal(false),
     ))?;
     Ok(ExitCode::SUCCESS)

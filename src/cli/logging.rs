@@ -1,12 +1,9 @@
 //! Log output: the level from -v/-q (or RUST_LOG), text or JSON lines on stderr, colour only on a
-//! terminal, and hudsucker's ERROR lines about clients' mistakes turned into our own WARN lines.
-use std::fmt::Write as _;
+//! terminal.
 use std::sync::OnceLock;
 
-use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::{filter_fn, EnvFilter, Targets};
-use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::filter::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{reload, Layer, Registry};
 
@@ -61,72 +58,13 @@ pub(super) fn init(global: &GlobalOptions) {
             .with_ansi(false)
             .boxed(),
     };
-    // hudsucker's own lines never reach the output; `Relevel` says them again as ours.
-    let output = output
-        .with_filter(filter)
-        .with_filter(filter_fn(|meta| !meta.target().starts_with("hudsucker")));
-    let relevel = Relevel.with_filter(Targets::new().with_target("hudsucker", Level::WARN));
     let installed = Registry::default()
-        .with(output)
-        .with(relevel)
+        .with(output.with_filter(filter))
         .try_init()
         .is_ok();
     if installed && !user_chose {
         let _ = DEFAULT_LOG_LEVEL.set(Box::new(move |level| {
             let _ = handle.reload(default_filter(level));
         }));
-    }
-}
-
-/// Says hudsucker's ERROR and WARN lines again as a WARN of `discord_mitm::proxy`: what it
-/// reports (a client that sent something other than HTTP, reset its connection, refused a
-/// tunnel) is a client's doing, not our failure.
-struct Relevel;
-
-impl<S: Subscriber> Layer<S> for Relevel {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut text = Fields::default();
-        event.record(&mut text);
-        tracing::warn!(
-            target: "discord_mitm::proxy",
-            "proxy connection: {}{}",
-            text.message,
-            text.rest
-        );
-    }
-}
-
-/// An event's message and its other fields as `: value` text.
-#[derive(Default)]
-struct Fields {
-    message: String,
-    rest: String,
-}
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            let _ = write!(self.rest, ": {value:?}");
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let _ = write!(self.rest, ": {value}");
-        let mut source = value.source();
-        while let Some(cause) = source {
-            let _ = write!(self.rest, ": {cause}");
-            source = cause.source();
-        }
-        let _ = field;
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            let _ = write!(self.rest, ": {value}");
-        }
     }
 }

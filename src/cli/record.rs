@@ -49,24 +49,25 @@ impl UpstreamArgs {
     }
 }
 
-/// Limits of every listener (`record`, `serve`): no client holds a connection forever.
+/// Limits of every listener (`record`, `serve`, `gateway-proxy`): no client holds a connection
+/// forever.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Seconds a client may take to send a complete request head, counted from when the server
-    /// starts waiting for it: also closes idle keep-alive connections (and stalled WebSocket
-    /// upgrade requests) after that long.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::proxy::limits::DEFAULT_HEAD_TIMEOUT_SECS,
+    /// starts waiting for it: also closes idle keep-alive connections, connections that send
+    /// nothing, and stalled WebSocket upgrade requests after that long.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::listen::DEFAULT_HEAD_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub head_timeout: u64,
     /// Connections open at once per listener; more wait in the accept backlog.
-    #[arg(long, value_name = "N", default_value_t = crate::proxy::limits::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = crate::listen::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 }
 
 impl LimitArgs {
     /// The listeners' limits.
-    pub(crate) fn limits(&self) -> crate::proxy::limits::Limits {
-        crate::proxy::limits::Limits {
+    pub(crate) fn limits(&self) -> crate::listen::Limits {
+        crate::listen::Limits {
             head_timeout: Duration::from_secs(self.head_timeout),
             max_connections: self.max_connections.max(1),
         }

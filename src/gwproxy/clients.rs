@@ -656,6 +656,7 @@ where
     let mut session_id: Option<String> = None;
     let mut pending: VecDeque<ServerAction> = actions.into();
     let mut out: Vec<Message> = Vec::new();
+    let mut oversized = false;
     loop {
         while let Some(action) = pending.pop_front() {
             match action {
@@ -669,6 +670,9 @@ where
                         let _ = ws.feed(message).await;
                     }
                     let _ = ws.flush().await;
+                    if oversized {
+                        crate::listen::drain_unread(ws.get_mut()).await;
+                    }
                     if let Some(id) = &session_id {
                         hub.detach(id, conn_id, code.can_resume());
                     }
@@ -805,6 +809,13 @@ where
                     return;
                 }
                 Some(Ok(_)) => {}
+                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(err))) => {
+                    // Over the frame limit (1 MiB): closed with 4002 like any payload the
+                    // gateway cannot take, whatever its size.
+                    tracing::debug!("oversized gateway frame from a client: {err}");
+                    oversized = true;
+                    pending.extend(session.on_undecodable(Instant::now()));
+                }
                 Some(Err(_)) | None => {
                     let keep = session.on_client_closed(None);
                     if let Some(id) = &session_id {

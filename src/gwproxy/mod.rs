@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -27,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::gateway::client::{ClientConfig, ResumeState};
 use crate::gateway::server::ShardInfo;
+use crate::listen::{Accepted, Limits, Listener};
 use crate::upstream::{Upstream, UpstreamConfig, UpstreamError};
 use cache::ShardCache;
 use clients::Hub;
@@ -194,6 +196,37 @@ fn process_name(config: &Config) -> String {
     format!("gateway-proxy:{}:{}", config.port, std::process::id())
 }
 
+/// Serves clients and the operator endpoints on `listener` under `limits` until `stop` turns
+/// true.
+async fn serve_clients(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut server =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    limits.apply(&mut server);
+    let at = Listener {
+        name: "gateway-proxy",
+        server: &server,
+        max_connections: limits.max_connections,
+        first_byte: limits.head_timeout,
+        drain: Duration::from_secs(1),
+    };
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    at.run(listener, stopped, |accepted: Accepted| {
+        let app = app.clone();
+        hyper::service::service_fn(move |request| {
+            accepted.calls.note();
+            tower::ServiceExt::oneshot(app.clone(), request)
+        })
+    })
+    .await;
+}
+
 /// Runs the proxy until `shutdown` resolves: plans and starts the shards (resuming the sessions
 /// saved in `state_path` or checkpointed in NATS), serves clients and the operator endpoints on
 /// `config.port` (loopback), publishes dispatches to NATS when configured, then stops the shards
@@ -202,6 +235,7 @@ pub async fn run(
     config: Config,
     upstream_config: UpstreamConfig,
     state_path: Option<PathBuf>,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProxyError> {
     let upstream = Upstream::new(&upstream_config)?;
@@ -273,14 +307,7 @@ pub async fn run(
         nats.as_ref().map(|nats| nats.stats.clone()),
     )
     .merge(clients::router(hub.clone()));
-    let mut http_stop = stop_rx.clone();
-    let http = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stop| *stop).await;
-            })
-            .await;
-    });
+    let http = tokio::spawn(serve_clients(listener, app, limits, stop_rx.clone()));
     let relay = tokio::spawn(relay::relay_events(
         events_rx,
         board.clone(),

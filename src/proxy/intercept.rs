@@ -1,5 +1,4 @@
-//! Intercepted connections, end to end: the CONNECT tunnel to a Discord host (answered by us,
-//! not hudsucker) and the transparent TLS listener. TLS with our leaf (or plain HTTP inside the
+//! Intercepted connections, end to end: the CONNECT tunnel to a Discord host and the transparent TLS listener. TLS with our leaf (or plain HTTP inside the
 //! tunnel) is served straight into the pipeline; whatever fails before a request exists (TLS
 //! refused by the client, bytes that are neither TLS nor HTTP, oversized or malformed request
 //! heads) is logged and recorded as an error exchange. Nothing here dials out: requests reach
@@ -22,8 +21,10 @@ use hyper_util::server::conn::auto::Builder as ServerBuilder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::limits::Limits;
 use super::LeafAuthority;
+use crate::listen::find_hyper_error;
+use crate::listen::hyper_errors::{DiscordErrors, ServiceCalls};
+use crate::listen::Limits;
 use crate::pipeline::{Pipeline, RequestContext};
 use crate::store::recorder::{now_us, CapturedBody, CapturedExchange, CapturedResponse};
 use crate::upstream::BoxError;
@@ -222,12 +223,14 @@ impl Interceptor {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let head = Arc::new(Mutex::new(Vec::new()));
-        let io = Lingering::new(io, Arc::clone(&head));
+        let calls = ServiceCalls::default();
+        let io = DiscordErrors::new(Lingering::new(io, Arc::clone(&head)), calls.clone());
         let pipeline = Arc::clone(&self.pipeline);
         let host = target.host.clone();
         let known = target.known;
         let port = target.port;
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+            calls.note();
             let pipeline = Arc::clone(&pipeline);
             let host = if known {
                 host.as_str()
@@ -348,18 +351,6 @@ fn authority(scheme: &str, target: &Target) -> String {
     } else {
         format!("{}:{}", target.host, target.port)
     }
-}
-
-/// The hyper error inside what the auto server returned, if any.
-fn find_hyper_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if let Some(hyper_err) = err.downcast_ref::<hyper::Error>() {
-            return Some(hyper_err);
-        }
-        current = err.source();
-    }
-    None
 }
 
 /// Whether the first bytes start an HTTP/1 request (a method in capitals, then a space).

@@ -128,6 +128,32 @@ impl Drop for Store {
     }
 }
 
+/// What a failed sled open means, for both databases (recordings and `serve --data`).
+pub(crate) enum OpenFailure {
+    /// Another process holds the directory's lock.
+    Locked,
+    /// sled found corrupted data.
+    Damaged,
+    /// Anything else (I/O, permissions).
+    Other(sled::Error),
+}
+
+impl OpenFailure {
+    /// Sorts sled's open error.
+    pub(crate) fn of(err: sled::Error) -> OpenFailure {
+        match &err {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                OpenFailure::Locked
+            }
+            sled::Error::Corruption { .. } => OpenFailure::Damaged,
+            _ => OpenFailure::Other(err),
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -141,20 +167,15 @@ impl Store {
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .cache_capacity(128 * 1024 * 1024)
             .open()
-            .map_err(|err| match &err {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked {
-                        path: dir.to_path_buf(),
-                    }
-                }
-                sled::Error::Corruption { .. } => StoreError::Open {
+            .map_err(|err| match OpenFailure::of(err) {
+                OpenFailure::Locked => StoreError::Locked {
+                    path: dir.to_path_buf(),
+                },
+                OpenFailure::Damaged => StoreError::Open {
                     path: dir.to_path_buf(),
                     reason: "it is damaged (the storage engine found corrupted data in it)\n  fix: restore it from a backup, or record into a new directory with --recordings DIR".to_string(),
                 },
-                _ => StoreError::Open {
+                OpenFailure::Other(err) => StoreError::Open {
                     path: dir.to_path_buf(),
                     reason: err.to_string(),
                 },

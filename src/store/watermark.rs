@@ -3,8 +3,8 @@
 //!
 //! sled recovers a damaged log by keeping the longest readable prefix: a truncated or corrupted
 //! file opens without an error, as an older (often empty) database. To notice, the owner bumps a
-//! generation counter inside the database about once a second, flushes, and only then writes the
-//! counter to a small file next to it. A database whose counter is below the file's has lost data
+//! generation counter inside the database about once a second (when anything was written since
+//! the last time), flushes, and only then writes the counter to a small file next to it. A database whose counter is below the file's has lost data
 //! that was on disk. A crash between the flush and the file write leaves the file behind the
 //! database, never ahead, so `kill -9` never trips the check.
 use std::path::{Path, PathBuf};
@@ -103,7 +103,26 @@ fn write_file(dir: &Path, generation: u64) -> std::io::Result<()> {
     std::fs::rename(&tmp, dir.join(FILE))
 }
 
-/// Advances the mark of an open database about once a second, and once more when dropped.
+/// The size and modification time of sled's log file (`db`): unchanged means nothing was
+/// flushed to it since it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogStamp {
+    len: u64,
+    modified: std::time::SystemTime,
+}
+
+impl LogStamp {
+    fn of(dir: &Path) -> Option<LogStamp> {
+        let meta = std::fs::metadata(dir.join("db")).ok()?;
+        Some(LogStamp {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+        })
+    }
+}
+
+/// Advances the mark of an open database about once a second while writes reach its log, and
+/// once more when dropped.
 pub struct Keeper {
     stop: Option<mpsc::Sender<()>>,
     finished: std::sync::Mutex<mpsc::Receiver<()>>,
@@ -121,6 +140,7 @@ impl Keeper {
         let spawned = std::thread::Builder::new()
             .name("watermark".into())
             .spawn(move || {
+                let mut marked = None;
                 loop {
                     let last = matches!(
                         stopped.recv_timeout(EVERY),
@@ -128,6 +148,13 @@ impl Keeper {
                     );
                     if halt.load(Ordering::SeqCst) {
                         break;
+                    }
+                    // Nothing reached the disk since the last mark: no flush, no file write
+                    // (an idle server does not touch the disk every second). The final mark
+                    // is always taken.
+                    let stamp = LogStamp::of(&dir);
+                    if !last && stamp.is_some() && stamp == marked {
+                        continue;
                     }
                     if let Err(e) = advance(&db, &dir) {
                         // Said once: a full disk would repeat it every second. The last good
@@ -141,6 +168,7 @@ impl Keeper {
                     if last {
                         break;
                     }
+                    marked = LogStamp::of(&dir);
                 }
                 // Released before saying so: whoever waits may reopen the database next.
                 drop(db);
@@ -215,6 +243,24 @@ mod tests {
         std::fs::write(dir.path().join(FILE), "not a number").unwrap();
         let err = check(&db, dir.path()).unwrap_err();
         assert!(err.to_string().contains("delete that file"), "{err}");
+    }
+
+    #[test]
+    fn the_keeper_marks_only_after_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let keeper = Keeper::start(db.clone(), dir.path().to_path_buf());
+        std::thread::sleep(EVERY * 3 + EVERY / 2);
+        // One mark for the start (the log was new), none while idle.
+        assert_eq!(generation(&db).unwrap(), 1);
+        db.insert(b"written", b"x").unwrap();
+        db.flush().unwrap();
+        std::thread::sleep(EVERY + EVERY / 2);
+        assert_eq!(generation(&db).unwrap(), 2);
+        std::thread::sleep(EVERY * 2);
+        assert_eq!(generation(&db).unwrap(), 2);
+        drop(keeper);
+        assert_eq!(generation(&db).unwrap(), 3);
     }
 
     #[test]

@@ -34,6 +34,16 @@ impl Proxy {
 
     /// Like [`Proxy::start_in`] with `RUST_LOG` set to `rust_log` (or unset).
     pub fn start_with_log(dir: &std::path::Path, config: &Value, rust_log: Option<&str>) -> Proxy {
+        Proxy::start_with_args(dir, config, rust_log, &[])
+    }
+
+    /// Like [`Proxy::start_with_log`] with `extra` command-line arguments.
+    pub fn start_with_args(
+        dir: &std::path::Path,
+        config: &Value,
+        rust_log: Option<&str>,
+        extra: &[&str],
+    ) -> Proxy {
         let port = config["port"].as_u64().expect("config has a port") as u16;
         let path = dir.join("config.json");
         std::fs::write(&path, config.to_string()).expect("write config");
@@ -44,6 +54,7 @@ impl Proxy {
             .arg(&path)
             .arg("--state")
             .arg(dir.join("state.json"))
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

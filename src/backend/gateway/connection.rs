@@ -231,24 +231,7 @@ pub(super) async fn run<S>(
     // with "sending after closing" and drop the reply.
     let _ = tokio::time::timeout(Duration::from_secs(1), SinkExt::close(&mut ws)).await;
     if conn.oversized {
-        drain_unread(ws.get_mut()).await;
-    }
-}
-
-/// Reads and drops what the client is still sending (the rest of an oversized frame) until it
-/// closes, for at most 2 s and 64 MiB. Closing a socket with unread data sends a TCP reset, and a
-/// reset makes the client's kernel drop the 4002 close frame before the client reads it.
-async fn drain_unread<S: AsyncRead + Unpin>(socket: &mut S) {
-    use tokio::io::AsyncReadExt;
-    const LIMIT: usize = 64 << 20;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while total < LIMIT {
-        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => total += n,
-            _ => return,
-        }
+        crate::listen::drain_unread(ws.get_mut()).await;
     }
 }
 

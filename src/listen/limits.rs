@@ -9,18 +9,18 @@ use hyper_util::server::conn::auto::Builder as ServerBuilder;
 
 /// A listener's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// How long a connection may take to send a complete request head, counted from when the
     /// server starts waiting for it (so an idle keep-alive connection is closed after it too).
-    pub(crate) head_timeout: Duration,
+    pub head_timeout: Duration,
     /// Connections open at once per listener; further clients wait in the accept backlog.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
 }
 
 /// `--head-timeout`'s default, in seconds.
-pub(crate) const DEFAULT_HEAD_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_HEAD_TIMEOUT_SECS: u64 = 30;
 /// `--max-connections`' default.
-pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl Default for Limits {
     fn default() -> Limits {
