@@ -93,6 +93,15 @@ impl UiArgs {
         }
         Ok(self.ui)
     }
+
+    /// `serve` without `--listen` records nothing, so it has no explorer to serve.
+    pub(crate) fn refuse_without_listen(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.ui.is_none(),
+            "--ui needs --listen (the explorer shows what the proxy records)"
+        );
+        Ok(())
+    }
 }
 
 /// Run the recording MITM proxy.

@@ -422,9 +422,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         public_url: args.public_url.clone(),
     };
     let Some(listen) = args.listen else {
-        if args.ui.ui.is_some() {
-            anyhow::bail!("--ui needs --listen (the explorer shows what the proxy records)");
-        }
+        args.ui.refuse_without_listen()?;
         runtime.block_on(server::run(options))?;
         return Ok(ExitCode::SUCCESS);
     };

@@ -26,11 +26,14 @@ use crate::store::{remote, Direction, Frame, Store};
 const ITEMS_DEFAULT: usize = 500;
 const ITEMS_MAX: usize = 10_000;
 
+/// One cached answer and the write count it was built at.
+type Slot = Mutex<Option<(u64, Bytes)>>;
+
 /// Whole-store answers, each with the write count it was built at.
 #[derive(Default)]
 pub(super) struct Cache {
-    routes: Mutex<Option<(u64, Bytes)>>,
-    openapi: Mutex<Option<(u64, Bytes)>>,
+    routes: Slot,
+    openapi: Slot,
 }
 
 pub(super) fn routes() -> Router<Explorer> {
@@ -73,7 +76,7 @@ async fn blocking<T: Send + 'static>(
 /// A whole-store answer from `slot`, rebuilt by `build` when something was written since.
 async fn cached(
     explorer: &Explorer,
-    pick: fn(&Cache) -> &Mutex<Option<(u64, Bytes)>>,
+    pick: fn(&Cache) -> &Slot,
     build: fn(&Store) -> Result<Vec<u8>, String>,
 ) -> Response {
     let cache = Arc::clone(&explorer.cache);
