@@ -102,7 +102,14 @@ async fn run_proxy(
             }
             Some(live)
         }
-        None => None,
+        None => {
+            if at.ui.is_some() {
+                tracing::warn!(
+                    "--ui: no recordings are open (--no-store), so there is no explorer to serve"
+                );
+            }
+            None
+        }
     };
     let proxy_addr = listeners.proxy.local_addr().unwrap_or(at.listen);
     let transparent_addr = listeners
