@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::live::ItemSummary;
 use super::Explorer;
-use crate::explore::catalog::{Catalog, Spec};
+use crate::explore::catalog::{Catalog, GatewayCounts, RouteFold, Spec};
 use crate::explore::openapi::{self, OpenApiOptions};
 use crate::explore::report;
 use crate::store::{remote, Direction, Frame, Store};
@@ -34,6 +34,48 @@ type Slot = Mutex<Option<(u64, Bytes)>>;
 pub(super) struct Cache {
     routes: Slot,
     openapi: Slot,
+    catalog: Mutex<LiveCatalog>,
+}
+
+/// The route catalog kept up to date: new exchanges are folded in as they come (a write does
+/// not mean decoding every record again); gateway counts are re-read when the sessions
+/// changed or one is open.
+#[derive(Default)]
+struct LiveCatalog {
+    routes: RouteFold,
+    next_exchange: u64,
+    gateway: GatewayCounts,
+    /// (sessions, frames recorded) when `gateway` was read.
+    gateway_at: Option<(u64, u64)>,
+}
+
+impl LiveCatalog {
+    /// Brings the catalog up to date with `store` and answers it as JSON.
+    fn answer(&mut self, store: &Store) -> Result<Vec<u8>, String> {
+        let spec = builtin_spec();
+        for exchange in store.exchanges_from(self.next_exchange) {
+            let exchange = exchange.map_err(|e| e.to_string())?;
+            self.next_exchange = exchange.id + 1;
+            self.routes.add(&exchange, Some(spec));
+        }
+        let (mut sessions, mut frames, mut open) = (0, 0, false);
+        for session in store.sessions() {
+            let session = session.map_err(|e| e.to_string())?;
+            sessions += 1;
+            frames += session.frames_sent + session.frames_received;
+            open |= session.ended_at_us.is_none();
+        }
+        if open || self.gateway_at != Some((sessions, frames)) {
+            self.gateway = GatewayCounts::read(store).map_err(|e| e.to_string())?;
+            self.gateway_at = Some((sessions, frames));
+        }
+        let catalog = Catalog {
+            routes: self.routes.entries(),
+            gateway: self.gateway.clone(),
+            spec_checked: true,
+        };
+        serde_json::to_vec(&catalog).map_err(|e| e.to_string())
+    }
 }
 
 pub(super) fn routes() -> Router<Explorer> {
@@ -77,7 +119,7 @@ async fn blocking<T: Send + 'static>(
 async fn cached(
     explorer: &Explorer,
     pick: fn(&Cache) -> &Slot,
-    build: fn(&Store) -> Result<Vec<u8>, String>,
+    build: fn(&Cache, &Store) -> Result<Vec<u8>, String>,
 ) -> Response {
     let cache = Arc::clone(&explorer.cache);
     let answer = blocking(explorer, move |store| {
@@ -87,7 +129,7 @@ async fn cached(
                 return Ok::<Bytes, String>(bytes.clone());
             }
         }
-        let bytes = Bytes::from(build(store)?);
+        let bytes = Bytes::from(build(&cache, store)?);
         *pick(&cache).lock() = Some((writes, bytes.clone()));
         Ok(bytes)
     })
@@ -109,10 +151,7 @@ async fn route_catalog(State(explorer): State<Explorer>) -> Response {
     cached(
         &explorer,
         |c| &c.routes,
-        |store| {
-            let catalog = Catalog::build(store, Some(builtin_spec())).map_err(|e| e.to_string())?;
-            serde_json::to_vec(&catalog).map_err(|e| e.to_string())
-        },
+        |cache, store| cache.catalog.lock().answer(store),
     )
     .await
 }
@@ -122,7 +161,7 @@ async fn openapi_document(State(explorer): State<Explorer>) -> Response {
     cached(
         &explorer,
         |c| &c.openapi,
-        |store| {
+        |_, store| {
             let options = OpenApiOptions {
                 spec: Some(builtin_spec()),
                 ..OpenApiOptions::default()
