@@ -5,6 +5,7 @@
 //! - [`server::run`] — `serve`: the backend on `--api` alone;
 //! - [`serve::run_with_proxy`] — `serve --listen`: the backend plus the proxy in front of it.
 pub(crate) mod durable;
+pub(crate) mod explore;
 pub(crate) mod listener;
 pub(crate) mod record;
 pub(crate) mod serve;
@@ -32,7 +33,12 @@ pub(crate) enum ProxyRunError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Proxy(#[from] proxy::ProxyError),
+    #[error(transparent)]
+    Explore(#[from] explore::ExploreError),
 }
+
+/// What a chain builder hands back: the pipeline, the recorder it started and the store.
+pub(crate) type Built = (Pipeline, Option<Recorder>, Option<Arc<Store>>);
 
 /// What the proxy in front of a chain needs, the same for `record` and `serve --listen`.
 #[derive(Debug, Clone)]
@@ -55,6 +61,9 @@ pub(crate) struct ProxyOptions {
     pub(crate) upstream: UpstreamConfig,
     /// Head deadline and connection cap of the proxy's listeners.
     pub(crate) limits: crate::listen::Limits,
+    /// `--ui`: where the live explorer listens (else a free loopback port, for the CLI's reads
+    /// while this process holds the recordings).
+    pub(crate) ui: Option<SocketAddr>,
 }
 
 /// Starts the recorder on `store` unless recording is off.
@@ -74,13 +83,34 @@ fn start_recorder(
 /// serves until `shutdown`; the recorder comes back flushed.
 async fn run_proxy(
     at: &ProxyOptions,
-    build: impl FnOnce() -> Result<(Pipeline, Option<Recorder>), ProxyRunError>,
+    build: impl FnOnce() -> Result<Built, ProxyRunError>,
     on_ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Option<Recorder>, ProxyRunError> {
     let leaves = Arc::new(LeafAuthority::from_ca_dir(&at.ca_dir)?);
-    let (pipeline, recorder) = build()?;
+    let (pipeline, recorder, store) = build()?;
     let listeners = Listeners::bind(at.listen, at.transparent).await?;
+    let live = match store {
+        Some(store) => {
+            let ui = at
+                .ui
+                .unwrap_or(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)));
+            let live = explore::start(store, ui, at.limits).await?;
+            if at.ui.is_some() {
+                let line = format!("discord-mitm: explorer at {}\n", live.url());
+                let _ = crate::store::stdio::write_stdout(line.as_bytes());
+            }
+            Some(live)
+        }
+        None => {
+            if at.ui.is_some() {
+                tracing::warn!(
+                    "--ui: no recordings are open (--no-store), so there is no explorer to serve"
+                );
+            }
+            None
+        }
+    };
     let proxy_addr = listeners.proxy.local_addr().unwrap_or(at.listen);
     let transparent_addr = listeners
         .transparent
@@ -97,6 +127,7 @@ async fn run_proxy(
         shutdown,
     )
     .await?;
+    drop(live);
     if let Some(recorder) = &recorder {
         recorder.flush();
     }

@@ -22,7 +22,7 @@ pub(crate) async fn run(
             Some(Arc::new(Store::open(&config.recordings)?))
         };
         let recorder = start_recorder(store.as_ref(), config.no_store, &config.recorder);
-        Ok((record_chain(upstream, recorder.clone()), recorder))
+        Ok((record_chain(upstream, recorder.clone()), recorder, store))
     };
     let recorder = run_proxy(&config, build, on_ready, shutdown).await?;
     if let Some(recorder) = recorder {

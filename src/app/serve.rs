@@ -71,14 +71,14 @@ pub(crate) async fn run(
             backend,
             ServeLinks {
                 fallback: config.fallback,
-                recordings: store,
+                recordings: store.clone(),
                 replay: config.replay.clone(),
                 upstream,
                 recorder: recorder.clone(),
                 identity: Arc::clone(&identity),
             },
         );
-        Ok((pipeline, recorder))
+        Ok((pipeline, recorder, store))
     };
     run_proxy(at, build, on_ready, shutdown).await?;
     Ok(())

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod ca;
 pub mod docs;
+pub mod explore;
 pub mod export;
 pub mod gateway_proxy;
 pub mod hosts;
@@ -172,6 +173,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// The route catalog: templated routes, counts, documented or not; gateway opcodes.
     Routes(routes::RoutesArgs),
+    /// The live web explorer: routes with inferred schemas, exchanges and gateway frames.
+    Explore(explore::ExploreArgs),
     /// Print, apply or remove the /etc/hosts lines for the transparent listener.
     Hosts(hosts::HostsArgs),
     /// Worlds for `serve`: `world export` builds a fixture from recordings.
@@ -226,6 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recordings(args) => recordings::run(args),
         Command::Export(args) => export::run(args),
         Command::Routes(args) => routes::run(args),
+        Command::Explore(args) => explore::run(args),
         Command::Hosts(args) => hosts::run(args),
         Command::World(args) => world::run(args),
         Command::GatewayProxy(args) => gateway_proxy::run(args),

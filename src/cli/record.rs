@@ -74,6 +74,37 @@ impl LimitArgs {
     }
 }
 
+/// `--ui` on `record` and `serve --listen`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UiArgs {
+    /// Also serve the live web explorer here (e.g. 127.0.0.1:8081); the address to open is
+    /// printed at start-up. Loopback only unless --ui-allow-remote.
+    #[arg(long, value_name = "ADDR", value_parser = super::parse_socket_addr)]
+    pub ui: Option<SocketAddr>,
+    /// Let --ui listen on a non-loopback address (the explorer shows recorded traffic).
+    #[arg(long, requires = "ui")]
+    pub ui_allow_remote: bool,
+}
+
+impl UiArgs {
+    /// The explorer's address, refused when it is not loopback and that was not allowed.
+    pub(crate) fn checked(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if let Some(addr) = self.ui {
+            crate::app::explore::check_addr(addr, self.ui_allow_remote)?;
+        }
+        Ok(self.ui)
+    }
+
+    /// `serve` without `--listen` records nothing, so it has no explorer to serve.
+    pub(crate) fn refuse_without_listen(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.ui.is_none(),
+            "--ui needs --listen (the explorer shows what the proxy records)"
+        );
+        Ok(())
+    }
+}
+
 /// Run the recording MITM proxy.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
@@ -108,6 +139,9 @@ pub struct RecordArgs {
     /// Listener limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// The live web explorer.
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
 /// Runs `record`.
@@ -133,6 +167,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         intercept,
         ca_dir: args.ca_dir.path(),
         limits: args.limits.limits(),
+        ui: args.ui.checked()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -40,8 +40,15 @@ pub enum RecordingsAction {
     Stats,
 }
 
-/// Opens a recordings database for reading, with a clear error when there is none.
+/// Opens a recordings database for reading, with a clear error when there is none; while a
+/// running `record` or `serve` holds it, reads go through that process.
 pub fn open(dir: &std::path::Path) -> anyhow::Result<Store> {
+    open_check(dir)?;
+    Ok(Store::open_for_reading(dir)?)
+}
+
+/// Fails with a clear error when `dir` holds no recordings.
+pub fn open_check(dir: &std::path::Path) -> anyhow::Result<()> {
     // The integrity mark outlives a lost database file: then opening says what happened.
     let was_used = ["conf", "db", crate::store::watermark::FILE]
         .iter()
@@ -53,7 +60,7 @@ pub fn open(dir: &std::path::Path) -> anyhow::Result<Store> {
             dir.display()
         );
     }
-    Ok(Store::open(dir)?)
+    Ok(())
 }
 
 /// Runs `recordings`.

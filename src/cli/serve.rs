@@ -93,6 +93,9 @@ pub struct ServeArgs {
     /// Listener limits (the API and the proxy).
     #[command(flatten)]
     pub limits: super::record::LimitArgs,
+    /// The live web explorer (with --listen).
+    #[command(flatten)]
+    pub ui: super::record::UiArgs,
     /// WebSocket URL advertised by /gateway and /gateway/bot (default: ws://<Host used>).
     #[arg(long, env = "DISCORD_MITM_GATEWAY_URL")]
     pub gateway_url: Option<String>,
@@ -419,6 +422,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         public_url: args.public_url.clone(),
     };
     let Some(listen) = args.listen else {
+        args.ui.refuse_without_listen()?;
         runtime.block_on(server::run(options))?;
         return Ok(ExitCode::SUCCESS);
     };
@@ -452,6 +456,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
             upstream: args.upstream.config(),
             limits: args.limits.limits(),
+            ui: args.ui.checked()?,
         },
         fallback: args.fallback,
         replay,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::store::route::{route_template, strip_api_prefix};
-use crate::store::{Direction, Store, StoreError};
+use crate::store::{Direction, Exchange, Store, StoreError};
 
 /// Why the catalog could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -194,48 +194,50 @@ pub(crate) struct GatewayCounts {
     pub dispatches: BTreeMap<String, u64>,
 }
 
-/// The whole catalog.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Catalog {
-    /// Routes, sorted by template then method.
-    pub routes: Vec<RouteEntry>,
-    /// Gateway side.
-    pub gateway: GatewayCounts,
-    /// Whether a spec was consulted (otherwise `documented_as` is always absent).
-    pub spec_checked: bool,
+/// Routes folded one exchange at a time (the live explorer keeps one and adds what is new).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RouteFold {
+    routes: BTreeMap<(String, String, String), RouteEntry>,
 }
 
-impl Catalog {
-    /// Builds the catalog from a store, checking routes against `spec` if given.
-    pub(crate) fn build(store: &Store, spec: Option<&Spec>) -> Result<Catalog, CatalogError> {
-        let mut routes: BTreeMap<(String, String, String), RouteEntry> = BTreeMap::new();
-        for exchange in store.exchanges() {
-            let exchange = exchange?;
-            let template = route_template(exchange.path());
-            let key = (
-                template.clone(),
-                exchange.method.clone(),
-                exchange.host.clone(),
-            );
-            let entry = routes.entry(key).or_insert_with(|| RouteEntry {
-                method: exchange.method.clone(),
-                host: exchange.host.clone(),
-                documented_as: spec
-                    .and_then(|s| s.documents(&exchange.method, &template))
-                    .map(str::to_string),
-                template,
-                count: 0,
-                statuses: BTreeMap::new(),
-                first_seen_us: exchange.started_at_us,
-                last_seen_us: exchange.started_at_us,
-            });
-            entry.count += 1;
-            if let Some(status) = exchange.status() {
-                *entry.statuses.entry(status).or_default() += 1;
-            }
-            entry.first_seen_us = entry.first_seen_us.min(exchange.started_at_us);
-            entry.last_seen_us = entry.last_seen_us.max(exchange.started_at_us);
+impl RouteFold {
+    /// Counts one exchange.
+    pub(crate) fn add(&mut self, exchange: &Exchange, spec: Option<&Spec>) {
+        let template = route_template(exchange.path());
+        let key = (
+            template.clone(),
+            exchange.method.clone(),
+            exchange.host.clone(),
+        );
+        let entry = self.routes.entry(key).or_insert_with(|| RouteEntry {
+            method: exchange.method.clone(),
+            host: exchange.host.clone(),
+            documented_as: spec
+                .and_then(|s| s.documents(&exchange.method, &template))
+                .map(str::to_string),
+            template,
+            count: 0,
+            statuses: BTreeMap::new(),
+            first_seen_us: exchange.started_at_us,
+            last_seen_us: exchange.started_at_us,
+        });
+        entry.count += 1;
+        if let Some(status) = exchange.status() {
+            *entry.statuses.entry(status).or_default() += 1;
         }
+        entry.first_seen_us = entry.first_seen_us.min(exchange.started_at_us);
+        entry.last_seen_us = entry.last_seen_us.max(exchange.started_at_us);
+    }
+
+    /// The routes, sorted by template, method and host.
+    pub(crate) fn entries(&self) -> Vec<RouteEntry> {
+        self.routes.values().cloned().collect()
+    }
+}
+
+impl GatewayCounts {
+    /// Counts every recorded gateway session's frames.
+    pub(crate) fn read(store: &Store) -> Result<GatewayCounts, StoreError> {
         let mut gateway = GatewayCounts::default();
         for session in store.sessions() {
             let session = session?;
@@ -252,9 +254,31 @@ impl Catalog {
                 }
             }
         }
+        Ok(gateway)
+    }
+}
+
+/// The whole catalog.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Catalog {
+    /// Routes, sorted by template then method.
+    pub routes: Vec<RouteEntry>,
+    /// Gateway side.
+    pub gateway: GatewayCounts,
+    /// Whether a spec was consulted (otherwise `documented_as` is always absent).
+    pub spec_checked: bool,
+}
+
+impl Catalog {
+    /// Builds the catalog from a store, checking routes against `spec` if given.
+    pub(crate) fn build(store: &Store, spec: Option<&Spec>) -> Result<Catalog, CatalogError> {
+        let mut routes = RouteFold::default();
+        for exchange in store.exchanges() {
+            routes.add(&exchange?, spec);
+        }
         Ok(Catalog {
-            routes: routes.into_values().collect(),
-            gateway,
+            routes: routes.entries(),
+            gateway: GatewayCounts::read(store)?,
             spec_checked: spec.is_some(),
         })
     }

@@ -4,3 +4,4 @@ pub(crate) mod catalog;
 pub mod openapi;
 pub(crate) mod report;
 pub mod schema;
+pub mod web;

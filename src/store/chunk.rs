@@ -89,7 +89,7 @@ impl ChunkBuilder {
         options: &EncodeOptions,
     ) {
         if self.count == 0 {
-            self.first_id = store.next_exchange.load(Ordering::Relaxed);
+            self.first_id = store.next_exchange_id();
             self.started = Some(Instant::now());
         }
         let id = self.first_id + self.count as u64;
@@ -139,7 +139,8 @@ impl ChunkBuilder {
         self.plain[at..COUNT_ROOM].copy_from_slice(&count);
         let encoded = &self.plain[at..];
         let first = self.first_id;
-        let reserved = store.next_exchange.compare_exchange(
+        let local = store.local()?;
+        let reserved = local.next_exchange.compare_exchange(
             first,
             first + self.count as u64,
             Ordering::Relaxed,
@@ -153,12 +154,13 @@ impl ChunkBuilder {
             return store.insert_exchanges(&mut exchanges);
         }
         super::pack_chunk(self.count, encoded, &mut self.packed)?;
-        store
+        local
             .exchanges
             .insert(first.to_be_bytes(), self.packed.as_slice())?;
         for (key, ids) in std::mem::take(&mut self.routes) {
-            store.route_index.insert(key, ids)?;
+            local.route_index.insert(key, ids)?;
         }
+        local.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

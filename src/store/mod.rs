@@ -13,6 +13,7 @@ pub mod private;
 pub mod recorder;
 pub mod records;
 pub mod redact;
+pub mod remote;
 pub mod route;
 pub mod stdio;
 pub mod watermark;
@@ -78,13 +79,31 @@ pub enum StoreError {
         /// Why it does not decode.
         reason: String,
     },
+    /// The database is read through another process, which does all the writing.
+    #[error("the recordings database {path} is held by a running discord-mitm; it is read through that process and cannot be written from here")]
+    ReadOnly {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// The running process that holds the database did not answer as it should.
+    #[error("the recordings database {path} is in use by a running discord-mitm, and its live API at {addr} failed: {reason}\n  fix: wait for it, or stop it (if it was killed, the stale {file} can be deleted)")]
+    Live {
+        /// The database directory.
+        path: PathBuf,
+        /// The live API's address.
+        addr: String,
+        /// The live file beside the database.
+        file: String,
+        /// What failed.
+        reason: String,
+    },
     /// A record could not be encoded.
     #[error("cannot encode record: {0}")]
     Encode(String),
 }
 
 /// Counts for `recordings stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StoreStats {
     /// REST exchanges.
     pub exchanges: u64,
@@ -96,9 +115,8 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
-/// An open recordings database. Clone-free: share it behind an `Arc`.
-pub struct Store {
-    path: PathBuf,
+/// The database file this process holds (sled).
+struct Local {
     db: sled::Db,
     exchanges: sled::Tree,
     route_index: sled::Tree,
@@ -106,11 +124,13 @@ pub struct Store {
     frames: sled::Tree,
     next_exchange: AtomicU64,
     next_session: AtomicU64,
+    /// Writes so far (exchanges, sessions, frames): what the live explorer watches.
+    writes: AtomicU64,
     /// Declared last: dropped after the trees, it takes the final mark.
     _watermark: watermark::Keeper,
 }
 
-impl Drop for Store {
+impl Drop for Local {
     fn drop(&mut self) {
         if self._watermark.halted() {
             // sled flushes when the last handle of a tree drops, and after an I/O error that
@@ -154,9 +174,9 @@ impl OpenFailure {
     }
 }
 
-impl Store {
+impl Local {
     /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    fn open(dir: &Path) -> Result<Local, StoreError> {
         let private = |err: private::PrivateDirError| StoreError::Open {
             path: dir.to_path_buf(),
             reason: err.to_string(),
@@ -194,8 +214,8 @@ impl Store {
         let frames = db.open_tree("gateway_frames")?;
         let next_exchange = last_exchange_id(&exchanges)? + 1;
         let next_session = last_id(&sessions)? + 1;
-        Ok(Store {
-            path: dir.to_path_buf(),
+        Ok(Local {
+            writes: AtomicU64::new(0),
             db,
             exchanges,
             route_index,
@@ -208,17 +228,12 @@ impl Store {
     }
 
     /// Set once a write failed for good: stops the integrity mark (whose flush would hang).
-    pub(crate) fn write_failure_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    fn write_failure_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         self._watermark.halt_handle()
     }
 
-    /// Where the database lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Stores an exchange under a fresh id (written into `exchange.id`) and indexes its route.
-    pub fn insert_exchange(&self, exchange: &mut Exchange) -> Result<u64, StoreError> {
+    fn insert_exchange(&self, exchange: &mut Exchange) -> Result<u64, StoreError> {
         self.insert_exchanges(std::slice::from_mut(exchange))?;
         Ok(exchange.id)
     }
@@ -232,7 +247,7 @@ impl Store {
     /// batches the log buffer goes out when full or on the periodic flush. A crash recovers a
     /// prefix of sled's log, and the chunk goes in before its index entries, so an index entry
     /// never points at a chunk that was lost.
-    pub fn insert_exchanges(&self, exchanges: &mut [Exchange]) -> Result<(), StoreError> {
+    fn insert_exchanges(&self, exchanges: &mut [Exchange]) -> Result<(), StoreError> {
         for chunk in exchanges.chunks_mut(CHUNK_EXCHANGES) {
             let first = self
                 .next_exchange
@@ -264,11 +279,12 @@ impl Store {
                 self.route_index.insert(key, ids)?;
             }
         }
+        self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// The exchange with this id.
-    pub fn exchange(&self, id: u64) -> Result<Option<Exchange>, StoreError> {
+    fn exchange(&self, id: u64) -> Result<Option<Exchange>, StoreError> {
         // The record holding `id` is keyed by `id` itself (one exchange) or by its chunk's first.
         let Some((key, value)) = self
             .exchanges
@@ -291,7 +307,7 @@ impl Store {
     }
 
     /// All exchanges, oldest first.
-    pub fn exchanges(&self) -> impl Iterator<Item = Result<Exchange, StoreError>> + '_ {
+    fn exchanges(&self) -> impl Iterator<Item = Result<Exchange, StoreError>> + '_ {
         self.exchanges.iter().flat_map(|entry| {
             let records: Vec<Result<Exchange, StoreError>> = match entry {
                 Err(err) => vec![Err(err.into())],
@@ -312,7 +328,7 @@ impl Store {
 
     /// Ids of exchanges for `method host template` (as [`route::route_template`]
     /// makes them), newest first. This is the lookup replay uses.
-    pub fn exchange_ids_for_route(
+    fn exchange_ids_for_route(
         &self,
         method: &str,
         host: &str,
@@ -341,12 +357,12 @@ impl Store {
 
     /// The id the next stored exchange gets: grows whenever something is recorded (cheap,
     /// unlike [`Store::exchange_count`], which reads every record).
-    pub fn next_exchange_id(&self) -> u64 {
+    fn next_exchange_id(&self) -> u64 {
         self.next_exchange.load(Ordering::Relaxed)
     }
 
     /// Number of exchanges stored.
-    pub fn exchange_count(&self) -> usize {
+    fn exchange_count(&self) -> usize {
         self.exchanges
             .iter()
             .filter_map(Result::ok)
@@ -355,44 +371,38 @@ impl Store {
     }
 
     /// Allocates a gateway session id.
-    pub fn next_session_id(&self) -> u64 {
+    fn next_session_id(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Writes (or rewrites) a gateway session.
-    pub fn put_session(&self, session: &GatewaySession) -> Result<(), StoreError> {
+    fn put_session(&self, session: &GatewaySession) -> Result<(), StoreError> {
         self.sessions
             .insert(session.id.to_be_bytes(), encode(session)?)?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// One gateway session.
-    pub fn session(&self, id: u64) -> Result<Option<GatewaySession>, StoreError> {
+    fn session(&self, id: u64) -> Result<Option<GatewaySession>, StoreError> {
         self.sessions
             .get(id.to_be_bytes())?
             .map(|bytes| decode(&bytes, || format!("gateway session {id}")))
             .transpose()
     }
 
-    /// All gateway sessions, oldest first.
-    pub fn sessions(&self) -> impl Iterator<Item = Result<GatewaySession, StoreError>> + '_ {
-        self.sessions.iter().map(|entry| {
-            let (key, value) = entry?;
-            decode(&value, || format!("gateway session {}", id_of(&key)))
-        })
-    }
-
     /// Writes one frame.
-    pub fn insert_frame(&self, frame: &Frame) -> Result<(), StoreError> {
+    fn insert_frame(&self, frame: &Frame) -> Result<(), StoreError> {
         self.frames.insert(
             frame_key(frame.session_id, frame.direction, frame.seq),
             encode(frame)?,
         )?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// The frames of one session and direction, in order.
-    pub fn frames_in(
+    fn frames_in(
         &self,
         session_id: u64,
         direction: Direction,
@@ -406,7 +416,7 @@ impl Store {
     }
 
     /// Both directions of a session merged by time (send before receive on equal times).
-    pub fn frames(&self, session_id: u64) -> Result<Vec<Frame>, StoreError> {
+    fn frames(&self, session_id: u64) -> Result<Vec<Frame>, StoreError> {
         let mut all: Vec<Frame> = self
             .frames_in(session_id, Direction::ClientToServer)
             .chain(self.frames_in(session_id, Direction::ServerToClient))
@@ -415,8 +425,50 @@ impl Store {
         Ok(all)
     }
 
+    /// Exchanges with an id of at least `first`, oldest first.
+    fn exchanges_from(
+        &self,
+        first: u64,
+    ) -> impl Iterator<Item = Result<Exchange, StoreError>> + '_ {
+        // The record holding `first` is keyed by `first` or by its chunk's first id.
+        let start = match self.exchanges.range(..=first.to_be_bytes()).next_back() {
+            Some(Ok((key, _))) => id_of(&key),
+            _ => first,
+        };
+        self.exchanges
+            .range(start.to_be_bytes()..)
+            .flat_map(|entry| {
+                let records: Vec<Result<Exchange, StoreError>> = match entry {
+                    Err(err) => vec![Err(err.into())],
+                    Ok((key, value)) if is_chunk(&value) => {
+                        match decode_chunk(&value, || format!("exchange chunk {}", id_of(&key))) {
+                            Ok(chunk) => chunk.into_iter().map(Ok).collect(),
+                            Err(err) => vec![Err(err)],
+                        }
+                    }
+                    Ok((key, value)) => vec![decode::<records::LegacyExchange>(&value, || {
+                        format!("exchange {}", id_of(&key))
+                    })
+                    .map(Exchange::from)],
+                };
+                records
+            })
+            .filter(move |exchange| exchange.as_ref().map_or(true, |e| e.id >= first))
+    }
+
+    /// Gateway sessions with an id of at least `first`, oldest first.
+    fn sessions_from(
+        &self,
+        first: u64,
+    ) -> impl Iterator<Item = Result<GatewaySession, StoreError>> + '_ {
+        self.sessions.range(first.to_be_bytes()..).map(|entry| {
+            let (key, value) = entry?;
+            decode(&value, || format!("gateway session {}", id_of(&key)))
+        })
+    }
+
     /// Counts and size.
-    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+    fn stats(&self) -> Result<StoreStats, StoreError> {
         Ok(StoreStats {
             exchanges: self.exchange_count() as u64,
             sessions: self.sessions.len() as u64,
@@ -426,9 +478,231 @@ impl Store {
     }
 
     /// Forces everything written so far to disk.
-    pub fn flush(&self) -> Result<(), StoreError> {
+    fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// An open recordings database. Clone-free: share it behind an `Arc`.
+///
+/// Either this process holds the database file, or (opened with [`Store::open_for_reading`]
+/// while `record` or `serve` holds it) reads go to the process that does, through its live
+/// API ([`remote`]); writes then fail with [`StoreError::ReadOnly`].
+pub struct Store {
+    path: PathBuf,
+    inner: Inner,
+}
+
+enum Inner {
+    Local(Box<Local>),
+    Remote(remote::Client),
+}
+
+/// A boxed iterator of records: the same type whichever side holds the database.
+pub type Records<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + 'a>;
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            path: dir.to_path_buf(),
+            inner: Inner::Local(Box::new(Local::open(dir)?)),
+        })
+    }
+
+    /// Opens `dir` to read it: the file itself, or, when a running `record` or `serve` holds
+    /// it and left its live API's address beside it, that process's view of it.
+    pub fn open_for_reading(dir: &Path) -> Result<Store, StoreError> {
+        match Store::open(dir) {
+            Err(StoreError::Locked { path }) => match remote::LiveFile::read(dir) {
+                Some(live) => Ok(Store {
+                    path: dir.to_path_buf(),
+                    inner: Inner::Remote(remote::Client::new(live, dir)),
+                }),
+                None => Err(StoreError::Locked { path }),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether reads go through another process's live API.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.inner, Inner::Remote(_))
+    }
+
+    fn local(&self) -> Result<&Local, StoreError> {
+        match &self.inner {
+            Inner::Local(local) => Ok(local),
+            Inner::Remote(_) => Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// Set once a write failed for good: stops the integrity mark (whose flush would hang).
+    pub(crate) fn write_failure_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        match &self.inner {
+            Inner::Local(local) => local.write_failure_flag(),
+            Inner::Remote(_) => Default::default(),
+        }
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores an exchange under a fresh id (written into `exchange.id`) and indexes its route.
+    pub fn insert_exchange(&self, exchange: &mut Exchange) -> Result<u64, StoreError> {
+        self.local()?.insert_exchange(exchange)
+    }
+
+    /// Stores several exchanges at once (ids assigned in order) in compressed chunks, then
+    /// their route index entries: the recorder's path under load.
+    pub fn insert_exchanges(&self, exchanges: &mut [Exchange]) -> Result<(), StoreError> {
+        self.local()?.insert_exchanges(exchanges)
+    }
+
+    /// The exchange with this id.
+    pub fn exchange(&self, id: u64) -> Result<Option<Exchange>, StoreError> {
+        match &self.inner {
+            Inner::Local(local) => local.exchange(id),
+            Inner::Remote(client) => client.exchange(id),
+        }
+    }
+
+    /// All exchanges, oldest first.
+    pub fn exchanges(&self) -> Records<'_, Exchange> {
+        self.exchanges_from(0)
+    }
+
+    /// Exchanges with an id of at least `first`, oldest first.
+    pub fn exchanges_from(&self, first: u64) -> Records<'_, Exchange> {
+        match &self.inner {
+            Inner::Local(local) if first == 0 => Box::new(local.exchanges()),
+            Inner::Local(local) => Box::new(local.exchanges_from(first)),
+            Inner::Remote(client) => Box::new(client.exchanges_from(first)),
+        }
+    }
+
+    /// Ids of exchanges for `method host template` (as [`route::route_template`]
+    /// makes them), newest first. This is the lookup replay uses.
+    pub fn exchange_ids_for_route(
+        &self,
+        method: &str,
+        host: &str,
+        template: &str,
+    ) -> Records<'_, u64> {
+        match self.local() {
+            Ok(local) => Box::new(local.exchange_ids_for_route(method, host, template)),
+            Err(err) => Box::new(std::iter::once(Err(err))),
+        }
+    }
+
+    /// The id the next stored exchange gets: grows whenever something is recorded (cheap,
+    /// unlike [`Store::exchange_count`], which reads every record).
+    pub fn next_exchange_id(&self) -> u64 {
+        match &self.inner {
+            Inner::Local(local) => local.next_exchange_id(),
+            Inner::Remote(client) => client.watch().map_or(0, |w| w.next_exchange),
+        }
+    }
+
+    /// Number of exchanges stored.
+    pub fn exchange_count(&self) -> usize {
+        match &self.inner {
+            Inner::Local(local) => local.exchange_count(),
+            Inner::Remote(client) => client.stats().map_or(0, |s| s.exchanges as usize),
+        }
+    }
+
+    /// Writes so far (exchanges, sessions, frames) in this process's lifetime: a cheap way to
+    /// notice that something new was recorded.
+    pub fn write_count(&self) -> u64 {
+        match &self.inner {
+            Inner::Local(local) => local.writes.load(Ordering::Relaxed),
+            Inner::Remote(client) => client.watch().map_or(0, |w| w.writes),
+        }
+    }
+
+    /// Allocates a gateway session id.
+    pub fn next_session_id(&self) -> u64 {
+        match &self.inner {
+            Inner::Local(local) => local.next_session_id(),
+            Inner::Remote(_) => 0,
+        }
+    }
+
+    /// Writes (or rewrites) a gateway session.
+    pub fn put_session(&self, session: &GatewaySession) -> Result<(), StoreError> {
+        self.local()?.put_session(session)
+    }
+
+    /// One gateway session.
+    pub fn session(&self, id: u64) -> Result<Option<GatewaySession>, StoreError> {
+        match &self.inner {
+            Inner::Local(local) => local.session(id),
+            Inner::Remote(client) => client.session(id),
+        }
+    }
+
+    /// All gateway sessions, oldest first.
+    pub fn sessions(&self) -> Records<'_, GatewaySession> {
+        self.sessions_from(0)
+    }
+
+    /// Gateway sessions with an id of at least `first`, oldest first.
+    pub fn sessions_from(&self, first: u64) -> Records<'_, GatewaySession> {
+        match &self.inner {
+            Inner::Local(local) => Box::new(local.sessions_from(first)),
+            Inner::Remote(client) => Box::new(client.sessions_from(first)),
+        }
+    }
+
+    /// Writes one frame.
+    pub fn insert_frame(&self, frame: &Frame) -> Result<(), StoreError> {
+        self.local()?.insert_frame(frame)
+    }
+
+    /// The frames of one session and direction, in order.
+    pub fn frames_in(&self, session_id: u64, direction: Direction) -> Records<'_, Frame> {
+        match &self.inner {
+            Inner::Local(local) => Box::new(local.frames_in(session_id, direction)),
+            Inner::Remote(client) => match client.frames(session_id) {
+                Ok(frames) => Box::new(
+                    frames
+                        .into_iter()
+                        .filter(move |f| f.direction == direction)
+                        .map(Ok),
+                ),
+                Err(err) => Box::new(std::iter::once(Err(err))),
+            },
+        }
+    }
+
+    /// Both directions of a session merged by time (send before receive on equal times).
+    pub fn frames(&self, session_id: u64) -> Result<Vec<Frame>, StoreError> {
+        match &self.inner {
+            Inner::Local(local) => local.frames(session_id),
+            Inner::Remote(client) => client.frames(session_id),
+        }
+    }
+
+    /// Counts and size.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        match &self.inner {
+            Inner::Local(local) => local.stats(),
+            Inner::Remote(client) => client.stats(),
+        }
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match &self.inner {
+            Inner::Local(local) => local.flush(),
+            Inner::Remote(_) => Ok(()),
+        }
     }
 }
 
@@ -718,10 +992,14 @@ pub(crate) mod tests {
             let mut old = sample_exchange("/api/v9/users/@me");
             old.id = id;
             store
+                .local()
+                .unwrap()
                 .exchanges
                 .insert(id.to_be_bytes(), encode(&old).unwrap())
                 .unwrap();
             store
+                .local()
+                .unwrap()
                 .route_index
                 .insert(
                     route_key("GET", "discord.com", "/api/v9/users/@me", Some(id)),
@@ -763,7 +1041,7 @@ pub(crate) mod tests {
             "old per-exchange index entries still found"
         );
         // Two old records, three chunks of at most 64, one chunk of one.
-        assert_eq!(store.exchanges.len(), 2 + 3 + 1);
+        assert_eq!(store.local().unwrap().exchanges.len(), 2 + 3 + 1);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         let mut next = sample_exchange("/x");
@@ -775,6 +1053,8 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
+            .local()
+            .unwrap()
             .exchanges
             .insert(
                 9u64.to_be_bytes(),
@@ -790,10 +1070,17 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
+            .local()
+            .unwrap()
             .exchanges
             .insert(5u64.to_be_bytes(), &[1, 0xff, 0xff])
             .unwrap();
-        store.exchanges.insert(6u64.to_be_bytes(), &[9]).unwrap();
+        store
+            .local()
+            .unwrap()
+            .exchanges
+            .insert(6u64.to_be_bytes(), &[9])
+            .unwrap();
         assert!(matches!(store.exchange(5), Err(StoreError::Corrupt { .. })));
         let err = store.exchange(6).err().unwrap();
         assert!(err.to_string().contains("version 9"), "{err}");

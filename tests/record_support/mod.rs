@@ -33,6 +33,8 @@ pub struct Recorder {
     pub ca_pem: PathBuf,
     /// Recordings directory.
     pub recordings: PathBuf,
+    /// The live explorer's address with its token, when started with `--ui`.
+    pub explorer: Option<String>,
     stderr_log: PathBuf,
 }
 
@@ -95,6 +97,7 @@ impl Recorder {
         let mut lines = BufReader::new(stdout).lines();
         let mut addr = None;
         let mut transparent = None;
+        let mut explorer = None;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let Some(Ok(line)) = lines.next() else { break };
@@ -105,6 +108,9 @@ impl Recorder {
                 line.strip_prefix("discord-mitm record: transparent TLS listening on ")
             {
                 transparent = rest.trim().parse().ok();
+            }
+            if let Some(rest) = line.strip_prefix("discord-mitm: explorer at ") {
+                explorer = Some(rest.trim().to_string());
             }
             if line.starts_with("discord-mitm record: recording into")
                 || line.contains("not recording")
@@ -124,6 +130,7 @@ impl Recorder {
             child,
             addr,
             transparent,
+            explorer,
             ca_pem: ca_dir.join("discord-mitm-ca.pem"),
             ca_dir,
             recordings,
