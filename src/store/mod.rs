@@ -349,7 +349,7 @@ impl Store {
     pub fn session(&self, id: u64) -> Result<Option<GatewaySession>, StoreError> {
         self.sessions
             .get(id.to_be_bytes())?
-            .map(|bytes| decode(&bytes, || format!("gateway session {id}")))
+            .map(|bytes| decode_session(&bytes, || format!("gateway session {id}")))
             .transpose()
     }
 
@@ -357,7 +357,7 @@ impl Store {
     pub fn sessions(&self) -> impl Iterator<Item = Result<GatewaySession, StoreError>> + '_ {
         self.sessions.iter().map(|entry| {
             let (key, value) = entry?;
-            decode(&value, || format!("gateway session {}", id_of(&key)))
+            decode_session(&value, || format!("gateway session {}", id_of(&key)))
         })
     }
 
@@ -548,6 +548,16 @@ fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     let mut out = vec![FORMAT_V1];
     postcard::to_io(record, &mut out).map_err(|err| StoreError::Encode(err.to_string()))?;
     Ok(out)
+}
+
+/// A gateway session record, of this layout or the one before
+/// [`GatewaySession::rewrites`] existed (which reads with none).
+fn decode_session(bytes: &[u8], what: impl Fn() -> String) -> Result<GatewaySession, StoreError> {
+    decode::<GatewaySession>(bytes, &what).or_else(|err| {
+        decode::<records::LegacyGatewaySession>(bytes, &what)
+            .map(GatewaySession::from)
+            .map_err(|_| err)
+    })
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl Fn() -> String) -> Result<T, StoreError> {

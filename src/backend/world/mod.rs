@@ -8,6 +8,8 @@ mod account;
 mod account_fixture;
 mod demo;
 mod fixture;
+mod forum_tags;
+mod group_dms;
 mod guild_extras;
 mod guilds;
 mod plan;
@@ -109,6 +111,7 @@ fn plan(fixture: &fixture::Fixture) -> Result<plan::Plan, plan::PlanError> {
         guilds::plan_guild(&mut plan, g, spec, &users_by_id, &mut all_ids)?;
     }
     users::plan_dms(&mut plan, fixture, &users_by_id, &mut all_ids)?;
+    group_dms::plan_group_dms(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     users::plan_applications(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     plan.account = account::plan_account(fixture, &users_by_id)?;
     Ok(plan)
