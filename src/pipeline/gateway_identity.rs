@@ -80,7 +80,7 @@ enum Transport {
 }
 
 /// One relayed session's identity rules; shared by both directions of the relay.
-pub(crate) struct RelayedIdentity {
+pub struct RelayedIdentity {
     identity: Arc<Identity>,
     etf: bool,
     ids: Mutex<SessionIds>,
@@ -89,11 +89,11 @@ pub(crate) struct RelayedIdentity {
 
 /// What a message became: the message to pass on (`None` while a compressed message is still
 /// arriving in parts) and the rewrite to list with the session, the first time it happens.
-pub(crate) type Relayed = (Option<Message>, Option<Rewrite>);
+pub type Relayed = (Option<Message>, Option<Rewrite>);
 
 impl RelayedIdentity {
     /// Rules for a session speaking ETF or JSON with `compression`.
-    pub(crate) fn new(
+    pub fn new(
         identity: Arc<Identity>,
         etf: bool,
         compression: TransportCompression,
@@ -130,7 +130,7 @@ impl RelayedIdentity {
 
     /// A client message on its way upstream: IDENTIFY and RESUME carry the upstream token
     /// (the returned rewrite says how), later messages carry the real id for the local one.
-    pub(crate) fn client_message(&self, message: Message) -> Relayed {
+    pub fn client_message(&self, message: Message) -> Relayed {
         let data: &[u8] = match (&message, self.etf) {
             (Message::Text(text), false) => text.as_bytes(),
             (Message::Binary(data), true) => data,
@@ -189,7 +189,7 @@ impl RelayedIdentity {
 
     /// An upstream message on its way to the client: decoded as the session speaks, the real
     /// id learned from READY, and the real id swapped for the local one.
-    pub(crate) fn server_message(&self, message: Message) -> Result<Relayed, GatewayIdentityError> {
+    pub fn server_message(&self, message: Message) -> Result<Relayed, GatewayIdentityError> {
         let mut transport = self
             .transport
             .lock()

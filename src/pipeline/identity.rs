@@ -7,7 +7,8 @@
 //!   account's user id (read from upstream's `/users/@me` for that token, cached) and the
 //!   caller's local id are swapped both ways: local → real in the forwarded path and JSON
 //!   body, real → local in the JSON answer. A relayed gateway IDENTIFY or RESUME gets the
-//!   upstream token the same way.
+//!   upstream token the same way, and the session's messages get the same id swap
+//!   ([`super::gateway_identity`]), which also learns the real id from READY.
 //! - **Replay.** The recorded account's id ([`crate::store::Store::recorded_account`])
 //!   becomes the caller's id in replayed JSON bodies.
 //!
@@ -270,7 +271,7 @@ impl Identity {
             (None, n) => format!("            forwarded requests carry the fixture's upstream_token ({n} of its users have one), else no Authorization"),
         });
         lines.push(
-            "            the real account's id reads as yours in forwarded and replayed answers (rewrites are recorded)"
+            "            the real account's id reads as yours in forwarded and replayed answers and relayed gateway sessions (rewrites are recorded)"
                 .into(),
         );
         lines
