@@ -787,4 +787,54 @@ pub(crate) mod tests {
         let err = store.exchange(6).err().unwrap();
         assert!(err.to_string().contains("version 9"), "{err}");
     }
+
+    #[test]
+    fn sessions_stored_before_rewrites_existed_still_read_and_new_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut session = GatewaySession {
+            id: store.next_session_id(),
+            started_at_us: 1,
+            ended_at_us: Some(2),
+            client_addr: "127.0.0.1:1".into(),
+            upstream_addr: Some("127.0.0.1:443".into()),
+            url: "wss://gateway.discord.gg/?v=10".into(),
+            host: "gateway.discord.gg".into(),
+            version: Some("10".into()),
+            encoding: None,
+            compress: None,
+            request_headers: vec![],
+            status: Some(101),
+            closes: vec![],
+            frames_sent: 3,
+            frames_received: 4,
+            error: None,
+            redactions: vec!["request.header.authorization".into()],
+            rewrites: vec![],
+        };
+        // The older layout is this one without the trailing (empty) rewrites list.
+        let mut old = encode(&session).unwrap();
+        assert_eq!(old.pop(), Some(0));
+        store
+            .sessions
+            .insert(session.id.to_be_bytes(), old)
+            .unwrap();
+        assert_eq!(store.session(session.id).unwrap(), Some(session.clone()));
+        session.id = store.next_session_id();
+        session.rewrites.push(Rewrite {
+            kind: "authorization".into(),
+            from: "100000000000000001".into(),
+            to: "upstream token".into(),
+        });
+        store.put_session(&session).unwrap();
+        let all: Vec<GatewaySession> = store.sessions().map(Result::unwrap).collect();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].rewrites.is_empty());
+        assert_eq!(all[1], session);
+        store
+            .sessions
+            .insert(9u64.to_be_bytes(), vec![FORMAT_V1, 1, 2])
+            .unwrap();
+        assert!(matches!(store.session(9), Err(StoreError::Corrupt { .. })));
+    }
 }
