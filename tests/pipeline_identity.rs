@@ -5,7 +5,9 @@
 //!   arrives without `Authorization` (said once per route in the log); with one it carries
 //!   that token, and the real account's id reads as the local user's in the answer (and the
 //!   local id as the real one in the forwarded path and body);
-//! - a relayed gateway IDENTIFY carries the upstream token;
+//! - a relayed gateway IDENTIFY carries the upstream token, and upstream's READY and
+//!   dispatches (JSON and ETF, zlib-stream and zstd-stream) carry the local user's id; READY
+//!   teaches `serve` the token's real account; each session's recording lists its rewrites;
 //! - recorded errors are not replayed unless `--replay-status` allows them;
 //! - a replayed `@me` body carries the local caller's id, not the recorded account's;
 //! - every rewrite is listed in the exchange's recording and `recordings show` marks it; the
@@ -16,10 +18,16 @@ mod record_support;
 mod upstream;
 
 use std::path::Path;
+use std::time::Duration;
 
+use discord_mitm::gateway::compress::{ZlibStreamDecompressor, ZstdStreamDecompressor};
+use discord_mitm::gateway::etf;
+use futures::{SinkExt, StreamExt};
 use pipeline_support::*;
 use record_support::{open_store, run_bin, workdir};
-use serde_json::json;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use upstream::{FakeDiscord, Seen, OTHER_USER_ID, REAL_USER_ID};
 
 /// The real credential given to `serve`; must reach the stand-in and nothing else.
@@ -304,11 +312,73 @@ fn a_fixture_users_own_upstream_token_is_theirs_alone_and_stored_nowhere() {
     assert_not_in_files(&dir.path().join("data"), ALICE_REAL);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relayed_gateway_identify_carries_the_upstream_token() {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
+/// The client side of one relayed gateway session: its messages decoded as it asked for them.
+struct GatewayClient {
+    ws: WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    etf: bool,
+    zlib: Option<ZlibStreamDecompressor>,
+    zstd: Option<ZstdStreamDecompressor>,
+}
 
+impl GatewayClient {
+    async fn open(serve: &ServeProxy, host: &str, encoding: &str, compress: &str) -> GatewayClient {
+        let mut url = format!("wss://{host}/?v=10&encoding={encoding}");
+        if !compress.is_empty() {
+            url.push_str(&format!("&compress={compress}"));
+        }
+        let ws =
+            record_support::websocket_through_proxy(serve.proxy, &serve.ca_pem, host, &url).await;
+        GatewayClient {
+            ws,
+            etf: encoding == "etf",
+            zlib: (compress == "zlib-stream").then(ZlibStreamDecompressor::new),
+            zstd: (compress == "zstd-stream").then(|| ZstdStreamDecompressor::new().unwrap()),
+        }
+    }
+
+    /// The next whole payload.
+    async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("a gateway message within 10 s");
+            let bytes = match message {
+                Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                Some(Ok(Message::Binary(data))) => data.to_vec(),
+                other => panic!("expected a payload, got {other:?}"),
+            };
+            let payload = if let Some(zlib) = &mut self.zlib {
+                match zlib.push_frame(&bytes).expect("our zlib stream inflates") {
+                    Some(payload) => payload.to_vec(),
+                    None => continue,
+                }
+            } else if let Some(zstd) = &mut self.zstd {
+                zstd.push_frame(&bytes)
+                    .expect("our zstd stream decodes")
+                    .to_vec()
+            } else {
+                bytes
+            };
+            return if self.etf {
+                etf::decode(&payload, &etf::DecodeOptions::LENIENT).unwrap()
+            } else {
+                serde_json::from_slice(&payload).unwrap()
+            };
+        }
+    }
+
+    async fn send(&mut self, payload: &Value) {
+        let message = if self.etf {
+            Message::binary(etf::encode(payload).unwrap())
+        } else {
+            Message::text(payload.to_string())
+        };
+        self.ws.send(message).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_gateway_sessions_carry_the_upstream_token_and_the_local_users_id() {
     let fake = FakeDiscord::start();
     let dir = workdir();
     let serve_dir = dir.path().to_path_buf();
@@ -317,40 +387,133 @@ async fn a_relayed_gateway_identify_carries_the_upstream_token() {
         .await
         .unwrap();
     // A regional gateway host: the in-process gateway answers gateway.discord.gg only, so
-    // this upgrade goes down the chain and is relayed upstream.
+    // these upgrades go down the chain and are relayed upstream.
     let host = "gateway-us-east1-b.discord.gg";
-    let mut ws = record_support::websocket_through_proxy(
-        serve.proxy,
-        &serve.ca_pem,
-        host,
-        &format!("wss://{host}/?v=10&encoding=json"),
-    )
-    .await;
-    let next_json = |message: Option<Result<Message, _>>| -> serde_json::Value {
-        match message {
-            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
-            other => panic!("expected a JSON text frame, got {other:?}"),
-        }
-    };
-    assert_eq!(next_json(ws.next().await)["op"], 10);
     let identify = json!({"op": 2, "d": {"token": BOT_TOKEN, "intents": 513,
         "properties": {"os": "linux", "browser": "test", "device": "test"}}});
-    ws.send(Message::text(identify.to_string())).await.unwrap();
-    let ready = next_json(ws.next().await);
-    assert_eq!(ready["t"], "READY", "{ready}");
-    let _ = ws.close(None).await;
-    let log = tokio::task::spawn_blocking(move || serve.stop())
-        .await
-        .unwrap();
+    // ETF first: erlpack's READY names another account (its bot); the JSON sessions' READY
+    // then names the stand-in's own, which stays the token's real account.
+    let etf_ready_user = "1090000000000000007";
+    for (encoding, compress) in [
+        ("etf", "zlib-stream"),
+        ("json", ""),
+        ("json", "zlib-stream"),
+        ("json", "zstd-stream"),
+    ] {
+        let mut client = GatewayClient::open(&serve, host, encoding, compress).await;
+        assert_eq!(client.next().await["op"], 10, "{encoding} {compress}");
+        client.send(&identify).await;
+        let ready = client.next().await;
+        assert_eq!(ready["t"], "READY", "{ready}");
+        assert_eq!(
+            ready["d"]["user"]["id"], BOT_ID,
+            "{encoding} {compress}: the real account reads as the local bot: {ready}"
+        );
+        let create = client.next().await;
+        assert_eq!(create["t"], "MESSAGE_CREATE", "{create}");
+        if encoding == "json" {
+            assert_eq!(create["d"]["author"]["id"], BOT_ID, "{create}");
+            assert_eq!(create["d"]["content"], "gateway says hi");
+        } else {
+            // Another user than READY's: never swapped.
+            assert_eq!(create["d"]["mentions"][0]["id"], REAL_USER_ID, "{create}");
+            assert_eq!(ready["d"]["application"]["id"], BOT_ID, "{ready}");
+            assert_eq!(ready["d"]["guilds"][0]["id"], "1180000000000000000");
+        }
+        let _ = client.ws.close(None).await;
+    }
+    // READY taught serve the token's real account: a forwarded request needs no /users/@me.
+    let probe = format!("https://discord.com/api/v9/users/{BOT_ID}/identity-probe");
+    let auth = format!("Authorization: Bot {BOT_TOKEN}");
+    let (answer, log) = tokio::task::spawn_blocking(move || {
+        let answer = serve.curl(&probe, &["-H", &auth]);
+        (answer, serve.stop())
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}\n{log}");
+    assert_eq!(answer.json()["user_id"], BOT_ID, "{:?}", answer.json());
     let seen = fake.seen();
+    assert!(
+        !seen.iter().any(|s| s.path == "/api/v9/users/@me"),
+        "the real id came from READY: {seen:?}"
+    );
     assert_no_local_token_reached(&seen);
     let identified: Vec<_> = seen.iter().filter(|s| s.method == "IDENTIFY").collect();
-    assert_eq!(identified.len(), 1, "{seen:?}\n{log}");
-    // Bots identify with the bare token.
-    assert_eq!(identified[0].authorization.as_deref(), Some(REAL_TOKEN));
-    assert_eq!(identified[0].path, host);
+    assert_eq!(identified.len(), 4, "{seen:?}\n{log}");
+    for identify in identified {
+        // Bots identify with the bare token.
+        assert_eq!(identify.authorization.as_deref(), Some(REAL_TOKEN));
+        assert_eq!(identify.path, host);
+    }
+    assert!(log.contains("its READY says"), "{log}");
     assert!(!log.contains(REAL_TOKEN), "the log holds the real token");
-    assert_not_in_files(&dir.path().join("recordings"), REAL_TOKEN);
+    let recordings = dir.path().join("recordings");
+    assert_not_in_files(&recordings, REAL_TOKEN);
+
+    // Each relayed session lists what was changed on it; the frames stay as upstream sent them.
+    let store = open_store(&recordings);
+    let sessions: Vec<_> = store
+        .sessions()
+        .map(Result::unwrap)
+        .filter(|s| s.host == host)
+        .collect();
+    assert_eq!(sessions.len(), 4);
+    for (session, real) in
+        sessions
+            .iter()
+            .zip([etf_ready_user, REAL_USER_ID, REAL_USER_ID, REAL_USER_ID])
+    {
+        let listed: Vec<(String, String, String)> = session
+            .rewrites
+            .iter()
+            .map(|r| (r.kind.clone(), r.from.clone(), r.to.clone()))
+            .collect();
+        let expected = [
+            ("authorization", BOT_ID, "upstream token"),
+            ("response-id", real, BOT_ID),
+        ]
+        .map(|(k, f, t)| (k.to_string(), f.to_string(), t.to_string()));
+        assert_eq!(listed, expected, "session {}", session.id);
+    }
+    let json_session = sessions[1].id;
+    let frames = store.frames(json_session).unwrap();
+    let ready = frames
+        .iter()
+        .find(|f| f.t.as_deref() == Some("READY"))
+        .expect("READY recorded");
+    assert!(ready.payload.as_deref().unwrap().contains(REAL_USER_ID));
+    drop(store);
+    let shown = run_bin(&[
+        "recordings",
+        "--recordings",
+        recordings.to_str().unwrap(),
+        "show",
+        &format!("gw:{json_session}"),
+    ]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("REWRITTEN"), "{shown}");
+    assert!(
+        shown.contains(&format!("authorization: {BOT_ID} -> upstream token")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("response-id: {REAL_USER_ID} -> {BOT_ID}")),
+        "{shown}"
+    );
+    let listing = run_bin(&[
+        "recordings",
+        "--recordings",
+        recordings.to_str().unwrap(),
+        "list",
+    ]);
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(&format!("gw:{json_session}")) && l.contains("(rewritten)")),
+        "{listing}"
+    );
 }
 
 #[test]

@@ -30,13 +30,14 @@ Identity (serve --listen): the caller is one person, whoever answers.
   - Tokens serve issued never go upstream. A forwarded request's Authorization becomes the
     caller's upstream token (the fixture user's \"upstream_token\", else --upstream-token), or
     is removed (logged once per route). A relayed gateway IDENTIFY/RESUME gets the same token.
-  - The real account's id (from upstream's /users/@me for that token) reads as the caller's
-    local id in forwarded answers, and the local id as the real one in forwarded paths and
-    JSON bodies.
+  - The real account's id (from a relayed READY or upstream's /users/@me for that token)
+    reads as the caller's local id in forwarded answers and in relayed gateway messages (JSON
+    or ETF, zlib-stream or zstd-stream), and the local id as the real one in forwarded paths,
+    JSON bodies and the client's later gateway messages.
   - Replay: only 2xx and 304 recordings are replayed unless --replay-status widens it; the
     recorded account's id (from a recorded /users/@me or READY) becomes the caller's id.
-  - Every change is listed in the exchange's recording (ids only, never tokens);
-    `discord-mitm recordings show ID` marks rewritten answers.";
+  - Every change is listed in the exchange's or gateway session's recording (ids only,
+    never tokens); `discord-mitm recordings show ID` (or gw:ID) marks rewritten ones.";
 
 /// Run the reimplemented Discord backend (REST on `--api`, state in sled under `--data`).
 #[derive(Debug, Clone, Args)]

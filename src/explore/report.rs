@@ -91,6 +91,8 @@ pub(crate) fn session_json(session: &GatewaySession, frames: &[Frame]) -> Value 
         "closes": session.closes.iter().map(|c| json!({"from": c.direction.har_type(), "code": c.code, "reason": c.reason})).collect::<Vec<_>>(),
         "error": session.error,
         "redactions": session.redactions,
+        "rewritten": !session.rewrites.is_empty(),
+        "rewrites": session.rewrites.iter().map(|r| json!({"kind": r.kind, "from": r.from, "to": r.to})).collect::<Vec<_>>(),
         "frames": frames.iter().map(|f| json!({
             "direction": f.direction.har_type(),
             "seq": f.seq,
@@ -151,7 +153,7 @@ pub(crate) fn list(
             .map(|c| format!(", closed {c}"))
             .unwrap_or_default();
         let line = format!(
-            "{:>8}  {}  {:<6} {:>6} {:>9}  {}  ({} sent, {} received{close}){}",
+            "{:>8}  {}  {:<6} {:>6} {:>9}  {}  ({} sent, {} received{close}){}{}",
             format!("gw:{}", s.id),
             time_text(s.started_at_us),
             "WS",
@@ -163,10 +165,16 @@ pub(crate) fn list(
             s.error
                 .as_deref()
                 .map(|e| format!("  ! {e}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if s.rewrites.is_empty() {
+                ""
+            } else {
+                "  (rewritten)"
+            }
         );
         let value = json!({"kind": "gateway", "id": s.id, "started_at": time_text(s.started_at_us), "url": s.url,
-            "status": s.status, "frames_sent": s.frames_sent, "frames_received": s.frames_received, "error": s.error});
+            "status": s.status, "frames_sent": s.frames_sent, "frames_received": s.frames_received, "error": s.error,
+            "rewritten": !s.rewrites.is_empty()});
         rows.push((s.started_at_us, line, value));
     }
     rows.sort_by_key(|(at, _, _)| *at);
@@ -302,6 +310,15 @@ pub(crate) fn session_text(s: &GatewaySession, frames: &[Frame]) -> String {
     }
     if let Some(err) = &s.error {
         let _ = writeln!(out, "error: {err}");
+    }
+    if !s.rewrites.is_empty() {
+        let _ = writeln!(
+            out,
+            "REWRITTEN by serve's identity rules (the frames below are as each side sent them):"
+        );
+        for r in &s.rewrites {
+            let _ = writeln!(out, "  {}: {} -> {}", r.kind, r.from, r.to);
+        }
     }
     for f in frames {
         let arrow = if f.direction.har_type() == "send" {

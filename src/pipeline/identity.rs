@@ -7,7 +7,8 @@
 //!   account's user id (read from upstream's `/users/@me` for that token, cached) and the
 //!   caller's local id are swapped both ways: local → real in the forwarded path and JSON
 //!   body, real → local in the JSON answer. A relayed gateway IDENTIFY or RESUME gets the
-//!   upstream token the same way.
+//!   upstream token the same way, and the session's messages get the same id swap
+//!   ([`super::gateway_identity`]), which also learns the real id from READY.
 //! - **Replay.** The recorded account's id ([`crate::store::Store::recorded_account`])
 //!   becomes the caller's id in replayed JSON bodies.
 //!
@@ -92,6 +93,28 @@ impl UpstreamToken {
 impl fmt::Debug for UpstreamToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("UpstreamToken(<redacted>)")
+    }
+}
+
+/// A relayed IDENTIFY or RESUME after the identity rules: what goes upstream and as whom.
+pub struct GatewayCredential {
+    /// The message to send upstream (the upstream token in place of the client's).
+    pub bytes: Vec<u8>,
+    /// The [`AUTHORIZATION`] rewrite it made.
+    pub rewrite: Rewrite,
+    /// The local user the client's token belongs to, if `serve` issued it.
+    pub caller: Option<LocalCaller>,
+    /// The `Authorization` value REST would send for the upstream token (the key of the
+    /// real-id cache, see [`Identity::known_real_id`]); `None` when there is no upstream token.
+    pub upstream_key: Option<String>,
+}
+
+impl fmt::Debug for GatewayCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayCredential")
+            .field("rewrite", &self.rewrite)
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
     }
 }
 
@@ -201,6 +224,12 @@ impl Identity {
     /// A client's gateway message with the token of an IDENTIFY (op 2) or RESUME (op 6)
     /// replaced (see [`Identity::gateway_token`]); `None` for every other message.
     pub fn rewrite_gateway_message(&self, data: &[u8], etf: bool) -> Option<(Vec<u8>, Rewrite)> {
+        self.gateway_credential(data, etf)
+            .map(|credential| (credential.bytes, credential.rewrite))
+    }
+
+    /// [`Identity::rewrite_gateway_message`] with who the session now speaks as.
+    pub fn gateway_credential(&self, data: &[u8], etf: bool) -> Option<GatewayCredential> {
         let mut payload: Value = if etf {
             etf::decode(data, &etf::DecodeOptions::LENIENT).ok()?
         } else {
@@ -213,13 +242,23 @@ impl Identity {
         let slot = payload.get_mut("d")?.get_mut("token")?;
         let (caller, token) = self.gateway_token(slot.as_str()?);
         let rewrite = credential_rewrite(caller.as_ref(), !token.is_empty());
+        // The real-id cache is keyed by the `Authorization` value REST sends for this token.
+        let upstream_key = (!token.is_empty()).then(|| {
+            let bot = caller.as_ref().is_some_and(|c| c.bot);
+            UpstreamToken(token.clone()).header_value(bot)
+        });
         *slot = Value::String(token);
         let bytes = if etf {
             etf::encode(&payload).ok()?
         } else {
             serde_json::to_vec(&payload).ok()?
         };
-        Some((bytes, rewrite))
+        Some(GatewayCredential {
+            bytes,
+            rewrite,
+            caller,
+            upstream_key,
+        })
     }
 
     /// The lines `serve`'s banner prints about these rules.
@@ -232,7 +271,7 @@ impl Identity {
             (None, n) => format!("            forwarded requests carry the fixture's upstream_token ({n} of its users have one), else no Authorization"),
         });
         lines.push(
-            "            the real account's id reads as yours in forwarded and replayed answers (rewrites are recorded)"
+            "            the real account's id reads as yours in forwarded and replayed answers and relayed gateway sessions (rewrites are recorded)"
                 .into(),
         );
         lines

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod backend;
 pub mod chain;
+pub mod gateway_identity;
 pub mod identity;
 pub mod replay;
 pub mod replay_status;

@@ -13,8 +13,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::gateway_identity::RelayedIdentity;
 use super::identity::Identity;
 use super::{discord_error, empty_body, Answer, PipeBody, RequestContext, Source};
+use crate::gateway::compress::TransportCompression;
 use crate::store::recorder::CapturedSession;
 use crate::store::{Direction, FrameKind, Recorder};
 use crate::upstream::{Upstream, UpstreamStream};
@@ -40,14 +42,6 @@ pub struct WebSocketRelay {
     identity: Option<Arc<Identity>>,
 }
 
-/// How the client's IDENTIFY and RESUME are changed on their way upstream (`serve`).
-#[derive(Clone, Copy)]
-pub(crate) struct OutgoingRewrite<'a> {
-    identity: &'a Identity,
-    /// The session speaks ETF (`encoding=etf`), so client messages are ETF terms.
-    etf: bool,
-}
-
 impl WebSocketRelay {
     /// A relay recording into `recorder` (if any).
     pub fn new(recorder: Option<Recorder>) -> Self {
@@ -58,7 +52,9 @@ impl WebSocketRelay {
         }
     }
 
-    /// Gives relayed IDENTIFYs and RESUMEs the upstream token (see [`super::identity`]).
+    /// Applies `serve`'s identity rules to relayed sessions: IDENTIFY and RESUME carry the
+    /// upstream token, and the real account's id reads as the local user's (see
+    /// [`super::gateway_identity`]).
     pub fn with_identity(mut self, identity: Arc<Identity>) -> Self {
         self.identity = Some(identity);
         self
@@ -116,9 +112,15 @@ impl WebSocketRelay {
         });
         let upstream_peer = connected.peer;
         let on_upgrade = hyper::upgrade::on(&mut req);
-        let etf = path_and_query
+        let query = path_and_query
             .split_once('?')
-            .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "encoding=etf"));
+            .map_or("", |(_, query)| query);
+        let etf = query.split('&').any(|pair| pair == "encoding=etf");
+        let compression = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("compress="))
+            .and_then(TransportCompression::from_query_value)
+            .unwrap_or_default();
         tokio::spawn(relay_once_upgraded(
             on_upgrade,
             Upgraded {
@@ -126,7 +128,10 @@ impl WebSocketRelay {
                 config: self.config,
                 session,
                 upstream_peer,
-                identity: self.identity.clone().map(|identity| (identity, etf)),
+                identity: self
+                    .identity
+                    .clone()
+                    .map(|identity| (identity, etf, compression)),
             },
         ));
         Answer {
@@ -187,8 +192,8 @@ struct Upgraded {
     config: WebSocketConfig,
     session: Option<(Recorder, u64)>,
     upstream_peer: std::net::SocketAddr,
-    /// The identity rules and whether the session speaks ETF.
-    identity: Option<(Arc<Identity>, bool)>,
+    /// The identity rules, whether the session speaks ETF, and its transport compression.
+    identity: Option<(Arc<Identity>, bool, TransportCompression)>,
 }
 
 /// Waits for the client's side of the upgrade, then relays it with `upstream` until both end,
@@ -213,11 +218,20 @@ async fn relay_once_upgraded(on_upgrade: hyper::upgrade::OnUpgrade, upgraded: Up
             return;
         }
     };
-    let outgoing = identity.as_ref().map(|(identity, etf)| OutgoingRewrite {
-        identity,
-        etf: *etf,
-    });
-    let error = relay(client, upstream, session.as_ref(), outgoing).await;
+    let rules = match identity
+        .map(|(identity, etf, compression)| RelayedIdentity::new(identity, etf, compression))
+    {
+        Some(Ok(rules)) => Some(rules),
+        Some(Err(err)) => {
+            if let Some((recorder, id)) = &session {
+                recorder.session_end(*id, Some(err.to_string()));
+            }
+            tracing::warn!(%upstream_peer, "gateway session not relayed: {err}");
+            return;
+        }
+        None => None,
+    };
+    let error = relay(client, upstream, session.as_ref(), rules.as_ref()).await;
     if let Some(reason) = &error {
         tracing::info!(%upstream_peer, "gateway session ended: {reason}");
     }
@@ -245,13 +259,13 @@ pub(crate) fn relay_config() -> WebSocketConfig {
         .max_frame_size(Some(64 << 20))
 }
 
-/// Relays until both sides are done, tapping every message into `session` (as the client
-/// sent it) and applying `outgoing` to what goes upstream; returns the first error seen.
+/// Relays until both sides are done, tapping every message into `session` (as its sender
+/// sent it) and applying the identity `rules` to both directions; returns the first error seen.
 pub(crate) async fn relay<C, U>(
     client: WebSocketStream<C>,
     upstream: WebSocketStream<U>,
     session: Option<&(Recorder, u64)>,
-    outgoing: Option<OutgoingRewrite<'_>>,
+    rules: Option<&RelayedIdentity>,
 ) -> Option<String>
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -264,14 +278,14 @@ where
         &mut upstream_sink,
         Direction::ClientToServer,
         session,
-        outgoing,
+        rules,
     );
     let down = pump(
         &mut upstream_stream,
         &mut client_sink,
         Direction::ServerToClient,
         session,
-        None,
+        rules,
     );
     tokio::pin!(up, down);
     let (first, second) = tokio::select! {
@@ -287,7 +301,7 @@ async fn pump<S, K>(
     sink: &mut K,
     direction: Direction,
     session: Option<&(Recorder, u64)>,
-    outgoing: Option<OutgoingRewrite<'_>>,
+    rules: Option<&RelayedIdentity>,
 ) -> Option<String>
 where
     S: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
@@ -318,8 +332,28 @@ where
         if let Message::Frame(_) = message {
             continue;
         }
-        let message = match outgoing {
-            Some(rewrite) => rewrite_outgoing(rewrite, message),
+        let message = match rules {
+            Some(rules) => {
+                let relayed = match direction {
+                    Direction::ClientToServer => Ok(rules.client_message(message)),
+                    Direction::ServerToClient => rules.server_message(message),
+                };
+                let (message, rewrite) = match relayed {
+                    Ok(relayed) => relayed,
+                    Err(err) => {
+                        let _ = sink.close().await;
+                        return Some(err.to_string());
+                    }
+                };
+                if let (Some(rewrite), Some((recorder, id))) = (rewrite, session) {
+                    recorder.session_rewrite(*id, rewrite);
+                }
+                match message {
+                    Some(message) => message,
+                    // Part of a compressed message: it goes on once whole.
+                    None => continue,
+                }
+            }
             None => message,
         };
         match sink.send(message).await {
@@ -331,40 +365,6 @@ where
         }
         if closing {
             let _ = sink.close().await;
-        }
-    }
-}
-
-/// The message with the identity rules applied (IDENTIFY and RESUME carry the upstream token).
-fn rewrite_outgoing(rewrite: OutgoingRewrite<'_>, message: Message) -> Message {
-    let rewritten = match &message {
-        Message::Text(text) if !rewrite.etf => rewrite
-            .identity
-            .rewrite_gateway_message(text.as_bytes(), false),
-        Message::Binary(data) if rewrite.etf => {
-            rewrite.identity.rewrite_gateway_message(data, true)
-        }
-        _ => None,
-    };
-    let Some((bytes, change)) = rewritten else {
-        return message;
-    };
-    tracing::info!(
-        local_user = %change.from,
-        "gateway {} relayed upstream with {}",
-        if rewrite.etf { "ETF message" } else { "IDENTIFY/RESUME" },
-        if change.to == super::identity::NO_CREDENTIAL {
-            "no token (there is no upstream token)"
-        } else {
-            "the upstream token"
-        }
-    );
-    if rewrite.etf {
-        Message::Binary(Bytes::from(bytes))
-    } else {
-        match String::from_utf8(bytes) {
-            Ok(text) => Message::Text(text.into()),
-            Err(_) => message,
         }
     }
 }

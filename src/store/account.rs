@@ -1,6 +1,9 @@
 //! Whose recordings these are: the recorded account's user id, read from a recorded
 //! `GET /users/@me` answer or, failing that, a recorded READY. `serve` replaces it with the
 //! local caller's id in replayed bodies; a world built from recordings knows its own user by it.
+//!
+//! This module is the one owner of what names a recorded account ([`users_me_account`],
+//! [`ready_account`]); the world builder and the replay both ask it.
 use serde_json::Value;
 
 use super::{Direction, Store, StoreError};
@@ -68,7 +71,9 @@ impl Store {
                 .as_ref()
                 .filter(|_| answered)
                 .and_then(|res| serde_json::from_slice::<Value>(&res.body.data).ok())
-                .and_then(|body| snowflake_text(&body["id"]));
+                .and_then(|body| {
+                    users_me_account("GET", path_of(&exchange.path_and_query), 200, &body)
+                });
             if let Some(user_id) = user_id {
                 return Ok(Some(RecordedAccount {
                     user_id,
@@ -102,7 +107,7 @@ impl Store {
                     .payload
                     .as_deref()
                     .and_then(|text| serde_json::from_str::<Value>(text).ok())
-                    .and_then(|payload| snowflake_text(&payload["d"]["user"]["id"]));
+                    .and_then(|payload| ready_account(&payload["d"]));
                 if let Some(user_id) = user_id {
                     return Ok(Some(RecordedAccount {
                         user_id,
@@ -113,6 +118,33 @@ impl Store {
         }
         Ok(None)
     }
+}
+
+/// The path of a `path?query`.
+fn path_of(path_and_query: &str) -> &str {
+    path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(path, _)| path)
+}
+
+/// Whether `path` is `/users/@me`, with or without `/api[/vN]` (and a trailing slash).
+pub fn is_users_me_path(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    path == "/users/@me" || ME_PATHS.contains(&path)
+}
+
+/// The account a recorded answer names: a successful `GET /users/@me` (any API version)
+/// names the account that asked.
+pub fn users_me_account(method: &str, path: &str, status: u16, body: &Value) -> Option<String> {
+    let asked = method.eq_ignore_ascii_case("GET") && is_users_me_path(path);
+    (asked && (200..300).contains(&status))
+        .then(|| snowflake_text(&body["id"]))
+        .flatten()
+}
+
+/// The account a READY's `d` names: its `user`.
+pub fn ready_account(d: &Value) -> Option<String> {
+    snowflake_text(&d["user"]["id"])
 }
 
 /// A snowflake as Discord sends it (a string; ETF sessions decode it as a number).
@@ -163,6 +195,7 @@ mod tests {
                 frames_received: 2,
                 error: None,
                 redactions: vec![],
+                rewrites: vec![],
             })
             .unwrap();
         for (seq, t, payload) in [
@@ -195,6 +228,34 @@ mod tests {
                 })
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn what_names_an_account_is_decided_here() {
+        let me = serde_json::json!({"id": "111", "username": "a"});
+        for path in [
+            "/users/@me",
+            "/api/v9/users/@me",
+            "/api/users/@me/",
+            "/api/v10/users/@me",
+        ] {
+            assert_eq!(
+                users_me_account("GET", path, 200, &me).as_deref(),
+                Some("111"),
+                "{path}"
+            );
+        }
+        assert_eq!(users_me_account("PATCH", "/users/@me", 200, &me), None);
+        assert_eq!(users_me_account("GET", "/users/@me", 401, &me), None);
+        assert_eq!(users_me_account("GET", "/users/@me/guilds", 200, &me), None);
+        assert_eq!(users_me_account("GET", "/users/111", 200, &me), None);
+        assert_eq!(
+            users_me_account("GET", "/users/@me", 200, &serde_json::json!({"id": "x1"})),
+            None
+        );
+        let ready = serde_json::json!({"user": {"id": 222u64}});
+        assert_eq!(ready_account(&ready).as_deref(), Some("222"));
+        assert_eq!(ready_account(&serde_json::json!({})), None);
     }
 
     #[test]

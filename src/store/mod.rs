@@ -387,7 +387,7 @@ impl Local {
     fn session(&self, id: u64) -> Result<Option<GatewaySession>, StoreError> {
         self.sessions
             .get(id.to_be_bytes())?
-            .map(|bytes| decode(&bytes, || format!("gateway session {id}")))
+            .map(|bytes| decode_session(&bytes, || format!("gateway session {id}")))
             .transpose()
     }
 
@@ -463,7 +463,7 @@ impl Local {
     ) -> impl Iterator<Item = Result<GatewaySession, StoreError>> + '_ {
         self.sessions.range(first.to_be_bytes()..).map(|entry| {
             let (key, value) = entry?;
-            decode(&value, || format!("gateway session {}", id_of(&key)))
+            decode_session(&value, || format!("gateway session {}", id_of(&key)))
         })
     }
 
@@ -845,6 +845,16 @@ fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
+/// A gateway session record, of this layout or the one before
+/// [`GatewaySession::rewrites`] existed (which reads with none).
+fn decode_session(bytes: &[u8], what: impl Fn() -> String) -> Result<GatewaySession, StoreError> {
+    decode::<GatewaySession>(bytes, &what).or_else(|err| {
+        decode::<records::LegacyGatewaySession>(bytes, &what)
+            .map(GatewaySession::from)
+            .map_err(|_| err)
+    })
+}
+
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl Fn() -> String) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&FORMAT_V1, rest)) => postcard::from_bytes(rest).map_err(|err| StoreError::Corrupt {
@@ -1084,5 +1094,55 @@ pub(crate) mod tests {
         assert!(matches!(store.exchange(5), Err(StoreError::Corrupt { .. })));
         let err = store.exchange(6).err().unwrap();
         assert!(err.to_string().contains("version 9"), "{err}");
+    }
+
+    #[test]
+    fn sessions_stored_before_rewrites_existed_still_read_and_new_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut session = GatewaySession {
+            id: store.next_session_id(),
+            started_at_us: 1,
+            ended_at_us: Some(2),
+            client_addr: "127.0.0.1:1".into(),
+            upstream_addr: Some("127.0.0.1:443".into()),
+            url: "wss://gateway.discord.gg/?v=10".into(),
+            host: "gateway.discord.gg".into(),
+            version: Some("10".into()),
+            encoding: None,
+            compress: None,
+            request_headers: vec![],
+            status: Some(101),
+            closes: vec![],
+            frames_sent: 3,
+            frames_received: 4,
+            error: None,
+            redactions: vec!["request.header.authorization".into()],
+            rewrites: vec![],
+        };
+        // The older layout is this one without the trailing (empty) rewrites list.
+        let mut old = encode(&session).unwrap();
+        assert_eq!(old.pop(), Some(0));
+        store
+            .sessions
+            .insert(session.id.to_be_bytes(), old)
+            .unwrap();
+        assert_eq!(store.session(session.id).unwrap(), Some(session.clone()));
+        session.id = store.next_session_id();
+        session.rewrites.push(Rewrite {
+            kind: "authorization".into(),
+            from: "100000000000000001".into(),
+            to: "upstream token".into(),
+        });
+        store.put_session(&session).unwrap();
+        let all: Vec<GatewaySession> = store.sessions().map(Result::unwrap).collect();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].rewrites.is_empty());
+        assert_eq!(all[1], session);
+        store
+            .sessions
+            .insert(9u64.to_be_bytes(), vec![FORMAT_V1, 1, 2])
+            .unwrap();
+        assert!(matches!(store.session(9), Err(StoreError::Corrupt { .. })));
     }
 }

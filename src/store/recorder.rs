@@ -16,7 +16,7 @@ pub use super::capture::CapturedBody;
 use super::capture::{Addr, CaptureView, ExchangeCapture, ExchangeEnd};
 use super::chunk::{ChunkBuilder, EncodeOptions};
 use super::gateway_decode::{Decoded, SessionDecoder};
-use super::records::{CloseRecord, Direction, Frame, FrameKind, GatewaySession, Header};
+use super::records::{CloseRecord, Direction, Frame, FrameKind, GatewaySession, Header, Rewrite};
 use super::redact;
 use super::Store;
 
@@ -163,6 +163,10 @@ enum Event {
         session_id: u64,
         at_us: i64,
         error: Option<String>,
+    },
+    SessionRewrite {
+        session_id: u64,
+        rewrite: Rewrite,
     },
     Flush(mpsc::Sender<()>),
 }
@@ -326,6 +330,14 @@ impl Recorder {
             kind,
             data,
             close,
+        });
+    }
+
+    /// Queues a change `serve` made to a relayed session (listed with it, each change once).
+    pub fn session_rewrite(&self, session_id: u64, rewrite: Rewrite) {
+        self.send(Event::SessionRewrite {
+            session_id,
+            rewrite,
         });
     }
 
@@ -583,6 +595,18 @@ impl Writer {
                     self.write_session(&session.record);
                 }
             }
+            Event::SessionRewrite {
+                session_id,
+                rewrite,
+            } => {
+                if let Some(session) = self.sessions.get_mut(&session_id) {
+                    if !session.record.rewrites.contains(&rewrite) {
+                        session.record.rewrites.push(rewrite);
+                        let record = session.record.clone();
+                        self.write_session(&record);
+                    }
+                }
+            }
             Event::Flush(done) => {
                 self.drain_log();
                 self.write_chunk();
@@ -651,6 +675,7 @@ impl Writer {
             frames_received: 0,
             error: captured.error,
             redactions,
+            rewrites: Vec::new(),
         };
         let decoder = SessionDecoder::new(path_and_query.split_once('?').map_or("", |(_, q)| q));
         self.write_session(&record);

@@ -248,6 +248,57 @@ pub struct GatewaySession {
     pub error: Option<String>,
     /// Where secrets were replaced.
     pub redactions: Vec<String>,
+    /// What `serve` changed on the relayed session (identity rules): the IDENTIFY/RESUME
+    /// credential replaced (named by its owner's id, never the token), ids swapped. Each
+    /// change once; empty for everything `record` records.
+    pub rewrites: Vec<Rewrite>,
+}
+
+/// A gateway session as stored before [`GatewaySession::rewrites`] existed.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LegacyGatewaySession {
+    id: u64,
+    started_at_us: i64,
+    ended_at_us: Option<i64>,
+    client_addr: String,
+    upstream_addr: Option<String>,
+    url: String,
+    host: String,
+    version: Option<String>,
+    encoding: Option<String>,
+    compress: Option<String>,
+    request_headers: Vec<Header>,
+    status: Option<u16>,
+    closes: Vec<CloseRecord>,
+    frames_sent: u64,
+    frames_received: u64,
+    error: Option<String>,
+    redactions: Vec<String>,
+}
+
+impl From<LegacyGatewaySession> for GatewaySession {
+    fn from(old: LegacyGatewaySession) -> GatewaySession {
+        GatewaySession {
+            id: old.id,
+            started_at_us: old.started_at_us,
+            ended_at_us: old.ended_at_us,
+            client_addr: old.client_addr,
+            upstream_addr: old.upstream_addr,
+            url: old.url,
+            host: old.host,
+            version: old.version,
+            encoding: old.encoding,
+            compress: old.compress,
+            request_headers: old.request_headers,
+            status: old.status,
+            closes: old.closes,
+            frames_sent: old.frames_sent,
+            frames_received: old.frames_received,
+            error: old.error,
+            redactions: old.redactions,
+            rewrites: Vec::new(),
+        }
+    }
 }
 
 /// The WebSocket message type of a frame.

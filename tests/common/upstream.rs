@@ -496,7 +496,7 @@ fn gateway_upgrade(
         let Ok(upgraded) = upgrade.await else { return };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         if etf {
-            run_etf_gateway(ws, compress).await;
+            run_etf_gateway(ws, compress, seen, host).await;
         } else {
             run_gateway(ws, compress, seen, host).await;
         }
@@ -612,7 +612,8 @@ where
                 let _ = sink.send(compressor.message(&ready)).await;
                 seq += 1;
                 let create = json!({"op": 0, "t": "MESSAGE_CREATE", "s": seq, "d": {
-                    "id": "1300000000000000003", "channel_id": CHANNEL_ID, "content": "gateway says hi"}});
+                    "id": "1300000000000000003", "channel_id": CHANNEL_ID, "content": "gateway says hi",
+                    "author": {"id": REAL_USER_ID, "username": "Nelly"}}});
                 let _ = sink.send(compressor.message(&create)).await;
             }
             Some(1) => {
@@ -672,8 +673,9 @@ pub fn etf_server_payloads() -> Vec<Vec<u8>> {
 }
 
 /// A gateway speaking ETF (`encoding=etf`) with real encoders' bytes: HELLO first; the
-/// IDENTIFY vector is answered with [`etf_server_payloads`].
-async fn run_etf_gateway<S>(ws: WebSocketStream<S>, compress: &str)
+/// IDENTIFY vector (or any ETF IDENTIFY, noted in [`FakeDiscord::seen`]: a relay may have
+/// encoded it again) is answered with [`etf_server_payloads`].
+async fn run_etf_gateway<S>(ws: WebSocketStream<S>, compress: &str, seen: SeenLog, host: String)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -686,8 +688,26 @@ where
     }
     let identify = vector_bytes(&vectors["etf"][ETF_IDENTIFY]);
     while let Some(Ok(message)) = stream.next().await {
+        let decoded = match &message {
+            Message::Binary(data) => discord_mitm::gateway::etf::decode(
+                data,
+                &discord_mitm::gateway::etf::DecodeOptions::LENIENT,
+            )
+            .ok(),
+            _ => None,
+        };
+        let is_identify = decoded.as_ref().is_some_and(|d| d["op"] == 2);
+        if let Some(d) = decoded.filter(|_| is_identify) {
+            seen.lock().unwrap().push(Seen {
+                method: "IDENTIFY".into(),
+                path: host.clone(),
+                query: String::new(),
+                authorization: d["d"]["token"].as_str().map(str::to_string),
+                body: String::new(),
+            });
+        }
         match message {
-            Message::Binary(data) if data[..] == identify[..] => {
+            Message::Binary(data) if data[..] == identify[..] || is_identify => {
                 for payload in etf_server_payloads() {
                     let _ = sink.send(compressor.bytes(&payload)).await;
                 }

@@ -72,6 +72,17 @@ impl Recorder {
         } else {
             Vec::new()
         };
+        Recorder::start_against(dir, &stand_in.ca_pem, &pins, extra)
+    }
+
+    /// Starts `discord-mitm record` in `dir` (which holds `ca/`) against any TLS stand-in:
+    /// `upstream_ca` is trusted upstream, `pins` are its `--resolve` arguments.
+    pub fn start_against(
+        dir: &Path,
+        upstream_ca: &Path,
+        pins: &[String],
+        extra: &[&str],
+    ) -> Recorder {
         let recordings = dir.join("recordings");
         let ca_dir = dir.join("ca");
         let stderr_log = dir.join(format!("record-{}.log", std::process::id()));
@@ -84,7 +95,7 @@ impl Recorder {
             .arg("--recordings")
             .arg(&recordings)
             .arg("--upstream-ca")
-            .arg(&stand_in.ca_pem)
+            .arg(upstream_ca)
             .arg("--connect-timeout")
             .arg("2")
             .args(pins)

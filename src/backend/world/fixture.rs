@@ -21,6 +21,9 @@ pub(super) struct Fixture {
     /// Direct-message channels between two users.
     #[serde(default)]
     pub dms: Vec<FixtureDm>,
+    /// Group DMs: an owner and up to nine others.
+    #[serde(default)]
+    pub group_dms: Vec<FixtureGroupDm>,
     /// Friends, blocks and requests between users.
     #[serde(default)]
     pub relationships: Vec<super::account_fixture::FixtureRelationship>,
@@ -39,6 +42,25 @@ pub(super) struct FixtureDm {
     #[serde(default)]
     pub id: Option<Snowflake>,
     /// Exactly two user ids.
+    pub recipients: Vec<Snowflake>,
+    #[serde(default)]
+    pub messages: Vec<FixtureMessage>,
+}
+
+/// A group DM between users of the fixture.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FixtureGroupDm {
+    #[serde(default)]
+    pub id: Option<Snowflake>,
+    /// The group's name (Discord shows the recipients' names when it has none).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
+    /// Who owns the group; one of `recipients`.
+    pub owner_id: Snowflake,
+    /// Everyone in the group, the owner included: 2 to 10 user ids.
     pub recipients: Vec<Snowflake>,
     #[serde(default)]
     pub messages: Vec<FixtureMessage>,
@@ -208,6 +230,9 @@ pub(super) struct FixtureThread {
     /// Thread members besides the owner (who is always one).
     #[serde(default)]
     pub members: Vec<Snowflake>,
+    /// Tags of a forum or media parent (their ids, from its `available_tags`), at most 5.
+    #[serde(default)]
+    pub applied_tags: Vec<Snowflake>,
     #[serde(default)]
     pub messages: Vec<FixtureMessage>,
 }
@@ -300,8 +325,27 @@ pub(super) struct FixtureChannel {
     pub user_limit: Option<u32>,
     #[serde(default)]
     pub permission_overwrites: Vec<FixtureOverwrite>,
+    /// A forum or media channel's tags (`{"id", "name", "moderated", "emoji_id",
+    /// "emoji_name"}`), at most 20.
+    #[serde(default)]
+    pub available_tags: Vec<FixtureForumTag>,
     #[serde(default)]
     pub messages: Vec<FixtureMessage>,
+}
+
+/// A tag a forum or media channel offers its posts.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FixtureForumTag {
+    pub id: Snowflake,
+    pub name: String,
+    /// Only members who may manage threads can apply it.
+    #[serde(default)]
+    pub moderated: bool,
+    #[serde(default)]
+    pub emoji_id: Option<Snowflake>,
+    #[serde(default)]
+    pub emoji_name: Option<String>,
 }
 
 /// A permission overwrite in a fixture channel.
@@ -323,7 +367,18 @@ pub(super) struct FixtureOverwrite {
 pub(super) struct FixtureMessage {
     #[serde(default)]
     pub id: Option<Snowflake>,
-    pub author_id: Snowflake,
+    /// Who wrote it; a webhook message's author is its `webhook` instead.
+    #[serde(default)]
+    pub author_id: Option<Snowflake>,
+    /// Discord's message type: 0 (default) or 19 (reply) for what people write; a system
+    /// message's type otherwise (7 member joined, 6 pinned, 18 thread created, …), whose
+    /// content may be empty.
+    #[serde(rename = "type", default)]
+    pub kind: u8,
+    /// Posted by a webhook of the guild's channel (guild channels only): the author as the
+    /// message shows it.
+    #[serde(default)]
+    pub webhook: Option<FixtureWebhookAuthor>,
     /// May be empty when the message carries attachments, embeds or stickers.
     #[serde(default)]
     pub content: String,
@@ -341,6 +396,17 @@ pub(super) struct FixtureMessage {
     /// Sticker items (`{"id", "name", "format_type"}`).
     #[serde(default)]
     pub sticker_items: Vec<serde_json::Value>,
+}
+
+/// The author a webhook message shows.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FixtureWebhookAuthor {
+    /// The webhook's id (the message's `webhook_id` and its author's id).
+    pub id: Snowflake,
+    pub username: String,
+    #[serde(default)]
+    pub avatar: Option<String>,
 }
 
 /// A member of a fixture guild.

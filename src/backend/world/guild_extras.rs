@@ -82,6 +82,10 @@ fn plan_thread(
     if let Some(limit) = thread.rate_limit_per_user {
         stored.rate_limit_per_user = Some(limit);
     }
+    let parent_spec = spec.channels.iter().find(|c| c.id == thread.parent_id);
+    if let Some(tags) = super::forum_tags::applied_tags(thread, parent_spec, &at)? {
+        stored.applied_tags = Some(tags);
+    }
     if let Some(meta) = stored.thread_metadata.as_mut() {
         meta.archived = thread.archived;
         meta.locked = thread.locked;

@@ -243,6 +243,9 @@ fn plan_channels(
             stored.user_limit = Some(v);
         }
         stored.permission_overwrites = Some(plan_overwrites(facts, c, channel)?);
+        if let Some(tags) = super::forum_tags::available_tags(channel, &at)? {
+            stored.available_tags = Some(tags);
+        }
         if !channel.messages.is_empty() && !channel_type::is_textual(channel.kind) {
             return Err((
                 format!("$.guilds[{g}].channels[{c}].messages[0].content"),

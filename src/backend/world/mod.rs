@@ -8,6 +8,8 @@ mod account;
 mod account_fixture;
 mod demo;
 mod fixture;
+mod forum_tags;
+mod group_dms;
 mod guild_extras;
 mod guilds;
 mod images;
@@ -123,6 +125,7 @@ fn plan(fixture: &fixture::Fixture, base: &Path) -> Result<plan::Plan, plan::Pla
     }
     plan_images(&mut plan, fixture, base)?;
     users::plan_dms(&mut plan, fixture, &users_by_id, &mut all_ids)?;
+    group_dms::plan_group_dms(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     users::plan_applications(&mut plan, fixture, &users_by_id, &mut all_ids)?;
     plan.account = account::plan_account(fixture, &users_by_id)?;
     Ok(plan)

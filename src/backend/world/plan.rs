@@ -21,6 +21,8 @@ pub(super) struct Plan {
     pub(super) emojis: Vec<(Snowflake, Emoji)>,
     pub(super) stickers: Vec<crate::backend::extra::Sticker>,
     pub(super) dms: Vec<(Channel, Snowflake, Snowflake)>,
+    /// Group DMs and everyone in each.
+    pub(super) group_dms: Vec<(Channel, Vec<Snowflake>)>,
     pub(super) thread_members: Vec<ThreadMember>,
     pub(super) webhooks: Vec<Webhook>,
     pub(super) bans: Vec<(Snowflake, Ban)>,
@@ -87,13 +89,11 @@ pub(super) fn plan_messages(
 ) -> Result<(), PlanError> {
     for (i, message) in messages.iter().enumerate() {
         let at = |field: &str| format!("{at}.messages[{i}].{field}");
-        if !may_post(message.author_id) {
+        let author_id = message_author(message, guild_id.is_some(), may_post, &at)?;
+        if !MESSAGE_TYPES.contains(&message.kind) {
             return Err((
-                at("author_id"),
-                match guild_id {
-                    Some(_) => format!("no user with id {} in $.users", message.author_id),
-                    None => format!("{} is not a recipient of this DM", message.author_id),
-                },
+                at("type"),
+                format!("{} is not a Discord message type", message.kind),
             ));
         }
         if message.content.chars().count() > 2000 {
@@ -101,11 +101,12 @@ pub(super) fn plan_messages(
         }
         let carries_more = !message.attachments.is_empty()
             || !message.embeds.is_empty()
-            || !message.sticker_items.is_empty();
+            || !message.sticker_items.is_empty()
+            || !USER_MESSAGE_TYPES.contains(&message.kind);
         if message.content.trim().is_empty() && !carries_more {
             return Err((
                 at("content"),
-                "must not be empty (unless the message has attachments, embeds or sticker_items)"
+                "must not be empty (unless the message has attachments, embeds or sticker_items, or is a system message)"
                     .into(),
             ));
         }
@@ -147,13 +148,69 @@ pub(super) fn plan_messages(
             attachments: message.attachments.clone(),
             embeds: message.embeds.clone(),
             sticker_items: message.sticker_items.clone(),
-            ..Message::new(id, channel_id, guild_id, message.author_id)
+            kind: message.kind,
+            webhook: message.webhook.as_ref().map(|hook| WebhookAuthor {
+                webhook_id: hook.id,
+                username: hook.username.clone(),
+                avatar: hook.avatar.clone(),
+                interaction_metadata: None,
+            }),
+            ..Message::new(id, channel_id, guild_id, author_id)
         });
         if message.pinned {
             plan.pins.push((channel_id, id));
         }
     }
     Ok(())
+}
+
+/// Message types people write (default, reply, slash and context-menu command answers,
+/// a thread's starter message).
+pub(super) const USER_MESSAGE_TYPES: [u8; 5] = [0, 19, 20, 21, 23];
+
+/// Every message type Discord documents (system messages included).
+pub(super) const MESSAGE_TYPES: [u8; 38] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
+    27, 28, 29, 30, 31, 32, 36, 37, 38, 39, 44, 46,
+];
+
+/// Who a fixture message is by: its webhook (guild channels only) or `author_id`, who must
+/// be allowed to post there.
+fn message_author(
+    message: &FixtureMessage,
+    in_guild: bool,
+    may_post: &dyn Fn(Snowflake) -> bool,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Snowflake, PlanError> {
+    if let Some(hook) = &message.webhook {
+        if !in_guild {
+            return Err((at("webhook"), "webhooks post in guild channels only".into()));
+        }
+        if message.author_id.is_some_and(|author| author != hook.id) {
+            return Err((
+                at("author_id"),
+                "must be the webhook's id (or left out) on a webhook message".into(),
+            ));
+        }
+        return Ok(hook.id);
+    }
+    let Some(author_id) = message.author_id else {
+        return Err((
+            at("author_id"),
+            "is required (unless the message has a webhook)".into(),
+        ));
+    };
+    if !may_post(author_id) {
+        return Err((
+            at("author_id"),
+            if in_guild {
+                format!("no user with id {author_id} in $.users")
+            } else {
+                format!("{author_id} is not a recipient of this DM")
+            },
+        ));
+    }
+    Ok(author_id)
 }
 
 /// Validates one command definition as Discord's create-command route does.

@@ -52,6 +52,12 @@ pub(super) fn write(store: &Store, plan: Plan) -> Result<(), StoreError> {
         store.put_channel(channel)?;
         store.put_dm(*a, *b, channel.id)?;
     }
+    for (channel, people) in &plan.group_dms {
+        store.put_channel(channel)?;
+        for user in people {
+            store.user_dms.insert((*user, channel.id))?;
+        }
+    }
     for member in &plan.thread_members {
         store
             .thread_members

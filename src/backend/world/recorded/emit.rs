@@ -10,8 +10,7 @@ use super::{BuiltWorld, LocalAccount};
 use crate::backend::model::channel_type;
 use crate::backend::snowflake::parse_iso8601_ms;
 
-/// Message types a fixture message stands for (default, reply, slash and context commands).
-const USER_MESSAGE_TYPES: [u64; 5] = [0, 19, 20, 21, 23];
+use crate::backend::world::plan::{MESSAGE_TYPES, USER_MESSAGE_TYPES};
 /// Thread auto-archive durations Discord accepts.
 const ARCHIVE_DURATIONS: [u64; 4] = [60, 1440, 4320, 10080];
 
@@ -71,6 +70,7 @@ pub(super) fn emit(mut world: World, new_token: &dyn Fn(u64) -> String) -> Built
         }
     }
     let dms = dms(&mut world, &mut out);
+    let group_dms = group_dms(&mut world, &mut out);
     let leftover: usize = world.messages.values().map(|m| m.len()).sum();
     if leftover > 0 {
         world.notes.0.insert(
@@ -88,11 +88,13 @@ pub(super) fn emit(mut world: World, new_token: &dyn Fn(u64) -> String) -> Built
     out.count("accounts", accounts.len());
     out.count("guilds", guilds.len());
     out.count("dms", dms.len());
+    out.count("group DMs", group_dms.len());
     out.count("relationships", relationships.len());
     let fixture = json!({
         "users": users,
         "guilds": guilds,
         "dms": dms,
+        "group_dms": group_dms,
         "relationships": relationships,
         "read_states": read_states,
     });
@@ -386,6 +388,12 @@ fn channels(
             "permission_overwrites".into(),
             Value::Array(overwrites(world, channel, access)),
         );
+        if matches!(kind, channel_type::GUILD_FORUM | channel_type::GUILD_MEDIA) {
+            let tags = forum_tags(world, channel);
+            if !tags.is_empty() {
+                entry.insert("available_tags".into(), Value::Array(tags));
+            }
+        }
         out.channels.insert(*id);
         if channel_type::is_textual(kind) {
             let messages = messages(world, out, *id, None);
@@ -394,6 +402,44 @@ fn channels(
         list.push(Value::Object(entry));
     }
     list
+}
+
+/// A forum or media channel's tags the fixture takes (a name of 1 to 20 characters, at most 20).
+fn forum_tags(world: &mut World, channel: &Object) -> Vec<Value> {
+    let mut tags = Vec::new();
+    let recorded = channel.get("available_tags").and_then(Value::as_array);
+    for tag in recorded.into_iter().flatten() {
+        let Some(tag) = tag.as_object() else { continue };
+        let as_value = Value::Object(tag.clone());
+        let name = text(tag, "name").filter(|n| (1..=20).contains(&n.trim().chars().count()));
+        let (Some(id), Some(name)) = (id_at(&as_value, "id"), name) else {
+            world
+                .notes
+                .add("forum tags without an id or a usable name skipped");
+            continue;
+        };
+        if tags.len() == 20 {
+            world.notes.add("forum tags past the 20th skipped");
+            continue;
+        }
+        let mut entry = json!({"id": id.to_string(), "name": name});
+        if flag(tag, "moderated") {
+            entry["moderated"] = json!(true);
+        }
+        if let Some(emoji) = id_at(&as_value, "emoji_id") {
+            entry["emoji_id"] = json!(emoji.to_string());
+        }
+        put_in(&mut entry, "emoji_name", text(tag, "emoji_name"));
+        tags.push(entry);
+    }
+    tags
+}
+
+/// Sets `key` of a JSON object when there is a text.
+fn put_in(target: &mut Value, key: &str, value: Option<String>) {
+    if let (Some(map), Some(value)) = (target.as_object_mut(), value) {
+        map.insert(key.into(), Value::String(value));
+    }
 }
 
 /// A channel's overwrites whose targets exist in the fixture.
@@ -454,24 +500,48 @@ fn messages(
                 .add("messages without an author skipped (only edits were recorded)");
             continue;
         };
-        if value.get("webhook_id").is_some_and(|w| !w.is_null()) {
-            world.notes.add("webhook messages skipped");
+        let webhook = id_at(&value, "webhook_id").map(|hook| webhook_author(hook, &value));
+        if webhook.is_some() && people.is_some() {
+            world.notes.add("webhook messages outside guilds skipped");
             continue;
         }
-        if people.is_some_and(|p| !p.contains(&author)) {
+        if webhook.is_none() && people.is_some_and(|p| !p.contains(&author)) {
             world
                 .notes
                 .add("DM messages by someone outside the DM skipped");
             continue;
         }
-        let Some(message) = message_entry(world, id, author, &value) else {
+        let Some(mut message) = message_entry(world, id, author, &value) else {
             continue;
         };
-        out.users.insert(author);
+        match webhook {
+            Some(hook) => {
+                message["webhook"] = hook;
+                if let Some(entry) = message.as_object_mut() {
+                    entry.remove("author_id");
+                }
+            }
+            None => {
+                out.users.insert(author);
+            }
+        }
         list.push(message);
     }
     out.count("messages", list.len());
     list
+}
+
+/// The author a webhook message shows (the webhook's id, name and avatar).
+fn webhook_author(hook: u64, message: &Value) -> Value {
+    let author = message.get("author").and_then(Value::as_object);
+    let name = author
+        .and_then(|a| text(a, "username"))
+        .unwrap_or_else(|| "Webhook".into());
+    let mut entry = json!({"id": hook.to_string(), "username": fit(&name, 1, 80)});
+    if let Some(avatar) = author.and_then(|a| text(a, "avatar")) {
+        entry["avatar"] = json!(avatar);
+    }
+    entry
 }
 
 /// One message in the fixture's shape, or nothing (with a note) when it cannot be one.
@@ -480,12 +550,16 @@ fn message_entry(world: &mut World, id: u64, author: u64, value: &Value) -> Opti
         return None;
     };
     let kind = message.get("type").and_then(Value::as_u64).unwrap_or(0);
-    if !USER_MESSAGE_TYPES.contains(&kind) {
+    let Some(kind) = u8::try_from(kind)
+        .ok()
+        .filter(|k| MESSAGE_TYPES.contains(k))
+    else {
         world
             .notes
-            .add(format!("system messages of type {kind} skipped"));
+            .add(format!("messages of unknown type {kind} skipped"));
         return None;
-    }
+    };
+    let system = !USER_MESSAGE_TYPES.contains(&kind);
     let content = text(message, "content").unwrap_or_default();
     let objects = |key: &str| -> Vec<Value> {
         message
@@ -509,6 +583,7 @@ fn message_entry(world: &mut World, id: u64, author: u64, value: &Value) -> Opti
         return None;
     }
     if content.trim().is_empty()
+        && !system
         && attachments.is_empty()
         && embeds.is_empty()
         && stickers.is_empty()
@@ -522,6 +597,9 @@ fn message_entry(world: &mut World, id: u64, author: u64, value: &Value) -> Opti
     entry.insert("id".into(), json!(id.to_string()));
     entry.insert("author_id".into(), json!(author.to_string()));
     entry.insert("content".into(), json!(content));
+    if kind != 0 {
+        entry.insert("type".into(), json!(kind));
+    }
     if flag(message, "pinned") {
         entry.insert("pinned".into(), json!(true));
     }
@@ -550,6 +628,16 @@ fn threads(
     let parent_kinds: BTreeMap<u64, u64> = channels
         .iter()
         .filter_map(|c| Some((id_at(c, "id")?, c.get("type")?.as_u64()?)))
+        .collect();
+    let parent_tags: BTreeMap<u64, Vec<u64>> = channels
+        .iter()
+        .filter_map(|c| {
+            let tags = c.get("available_tags")?.as_array()?;
+            Some((
+                id_at(c, "id")?,
+                tags.iter().filter_map(|t| id_at(t, "id")).collect(),
+            ))
+        })
         .collect();
     let mut list = Vec::new();
     for (id, thread) in &state.channels {
@@ -606,6 +694,20 @@ fn threads(
             "rate_limit_per_user",
             number::<u32>(thread, "rate_limit_per_user").map(Value::from),
         );
+        let offered = parent_tags.get(&parent).map_or(&[][..], Vec::as_slice);
+        let applied: Vec<Value> = thread
+            .get("applied_tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| snowflake(Some(t)))
+            .filter(|t| offered.contains(t))
+            .take(5)
+            .map(|t| json!(t.to_string()))
+            .collect();
+        if !applied.is_empty() {
+            entry.insert("applied_tags".into(), Value::Array(applied));
+        }
         out.channels.insert(*id);
         entry.insert(
             "messages".into(),
@@ -674,6 +776,68 @@ fn dms(world: &mut World, out: &mut Out) -> Vec<Value> {
             "messages": messages,
         }));
     }
+    list
+}
+
+/// The group DMs (2 to 10 people, the owner among them), with their messages.
+fn group_dms(world: &mut World, out: &mut Out) -> Vec<Value> {
+    let groups: Vec<(u64, super::ingest::GroupDm)> = world
+        .group_dms
+        .iter()
+        .map(|(id, group)| (*id, group.clone()))
+        .collect();
+    let mut list = Vec::new();
+    for (id, group) in groups {
+        let people: Vec<u64> = group.people.iter().copied().collect();
+        let owner = id_at(&Value::Object(group.props.clone()), "owner_id")
+            .filter(|o| people.contains(o))
+            .or_else(|| people.iter().copied().find(|p| world.accounts.contains(p)));
+        let (Some(owner), 2..=10) = (owner, people.len()) else {
+            world
+                .notes
+                .add("group DMs whose owner or 2 to 10 people are not known skipped");
+            continue;
+        };
+        out.users.extend(people.iter().copied());
+        out.channels.insert(id);
+        let messages = group_messages(world, out, id, &people);
+        let mut entry = json!({
+            "id": id.to_string(),
+            "owner_id": owner.to_string(),
+            "recipients": people.iter().map(u64::to_string).collect::<Vec<_>>(),
+            "messages": messages,
+        });
+        if let Some(name) = text(&group.props, "name") {
+            entry["name"] = json!(fit(&name, 1, 100));
+        }
+        if let Some(icon) = text(&group.props, "icon") {
+            entry["icon"] = json!(icon);
+        }
+        list.push(entry);
+    }
+    list
+}
+
+/// A group DM's messages by its people.
+fn group_messages(world: &mut World, out: &mut Out, channel: u64, people: &[u64]) -> Vec<Value> {
+    let Some(recorded) = world.messages.remove(&channel) else {
+        return Vec::new();
+    };
+    let mut list = Vec::new();
+    for (id, message) in recorded {
+        let value = Value::Object(message);
+        let author = value.get("author").and_then(|a| id_at(a, "id"));
+        let Some(author) = author.filter(|a| people.contains(a)) else {
+            world
+                .notes
+                .add("group DM messages by someone outside the group skipped");
+            continue;
+        };
+        if let Some(entry) = message_entry(world, id, author, &value) {
+            list.push(entry);
+        }
+    }
+    out.count("messages", list.len());
     list
 }
 

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{ItemKind, RecordedItem};
 use crate::backend::model::channel_type;
+use crate::store::account;
 
 /// A JSON object.
 pub(super) type Object = Map<String, Value>;
@@ -45,6 +46,14 @@ pub(super) struct Dm {
     pub(super) other: u64,
 }
 
+/// A group DM: who is in it and its own fields (name, icon, owner_id).
+#[derive(Debug, Clone, Default)]
+pub(super) struct GroupDm {
+    /// Everyone in it, the recorded account whose list it came from included.
+    pub(super) people: std::collections::BTreeSet<u64>,
+    pub(super) props: Object,
+}
+
 /// Everything learned from the recordings so far.
 #[derive(Default)]
 pub(super) struct World {
@@ -55,6 +64,7 @@ pub(super) struct World {
     /// Which guild a channel belongs to.
     pub(super) channel_home: HashMap<u64, u64>,
     pub(super) dms: BTreeMap<u64, Dm>,
+    pub(super) group_dms: BTreeMap<u64, GroupDm>,
     /// Messages by channel, then id.
     pub(super) messages: BTreeMap<u64, ById>,
     /// Relationships by (account, other user).
@@ -111,7 +121,7 @@ fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
 }
 
 /// The dispatches the builder reads (the reader leaves the rest undecoded).
-pub(super) const USED_EVENTS: [&str; 30] = [
+pub(super) const USED_EVENTS: [&str; 34] = [
     "READY",
     "READY_SUPPLEMENTAL",
     "GUILD_CREATE",
@@ -142,10 +152,14 @@ pub(super) const USED_EVENTS: [&str; 30] = [
     "RELATIONSHIP_UPDATE",
     "RELATIONSHIP_REMOVE",
     "USER_UPDATE",
+    "CHANNEL_RECIPIENT_ADD",
+    "CHANNEL_RECIPIENT_REMOVE",
+    "PASSIVE_UPDATE_V1",
+    "PASSIVE_UPDATE_V2",
 ];
 
 /// Keys of a guild object that are lists handled on their own, not guild properties.
-const GUILD_LISTS: [&str; 12] = [
+const GUILD_LISTS: [&str; 14] = [
     "roles",
     "channels",
     "threads",
@@ -158,11 +172,14 @@ const GUILD_LISTS: [&str; 12] = [
     "guild_scheduled_events",
     "soundboard_sounds",
     "properties",
+    "partial_updates",
+    "data_mode",
 ];
 
 impl World {
     /// Learns which recorded `Authorization` belongs to which account (from `/users/@me`
-    /// answers), so `@me` routes answered before that request are attributed too.
+    /// answers, as [`account::users_me_account`] reads them), so `@me` routes answered
+    /// before that request are attributed too.
     pub(super) fn learn_tokens(&mut self, items: &[RecordedItem]) {
         for item in items {
             if let ItemKind::Rest {
@@ -173,10 +190,9 @@ impl World {
                 body,
             } = &item.kind
             {
-                if method == "GET" && path == "/users/@me" && (200..300).contains(status) {
-                    if let Some(id) = id_at(body, "id") {
-                        self.tokens.insert(auth.clone(), id);
-                    }
+                let named = account::users_me_account(method, path, *status, body);
+                if let Some(id) = named.and_then(|id| id.parse().ok()) {
+                    self.tokens.insert(auth.clone(), id);
                 }
             }
         }
@@ -212,9 +228,11 @@ impl World {
         Some(id)
     }
 
-    /// A recorded account (READY's or `/users/@me`'s user): newest last.
-    fn account(&mut self, user: &Value) -> Option<u64> {
-        let id = self.user(user)?;
+    /// A recorded account (READY's or `/users/@me`'s user, as [`account`] names them):
+    /// newest last.
+    fn account(&mut self, user: &Value, named: Option<String>) -> Option<u64> {
+        let named: u64 = named?.parse().ok()?;
+        let id = self.user(user).filter(|id| *id == named)?;
         self.accounts.retain(|a| *a != id);
         self.accounts.push(id);
         Some(id)
@@ -249,7 +267,8 @@ impl World {
     /// READY: the account, its guilds (full or CLIENT_STATE_V2, members inline or in
     /// `merged_members`), `users`, DMs, relationships and read states.
     fn ready(&mut self, session: u64, d: &Value) {
-        let Some(account) = d.get("user").and_then(|u| self.account(u)) else {
+        let named = account::ready_account(d);
+        let Some(account) = d.get("user").and_then(|u| self.account(u, named)) else {
             self.notes.add("READY without a user skipped");
             return;
         };
@@ -293,7 +312,11 @@ impl World {
 
     /// READY_SUPPLEMENTAL: more members per guild (`merged_members`, aligned with `guilds`),
     /// taken when READY's `users` named them.
-    fn supplemental(&mut self, d: &Value) {
+    fn supplemental(&mut self, session: u64, d: &Value) {
+        let owner = self.account_of_session(session);
+        for channel in list(d, "lazy_private_channels") {
+            self.channel(channel, None, owner);
+        }
         let merged = list(d, "merged_members");
         for (i, guild) in list(d, "guilds").iter().enumerate() {
             let (Some(id), Some(members)) =
@@ -345,7 +368,102 @@ impl World {
         for member in lists("members") {
             self.member(id, &member);
         }
+        if guild.get("data_mode").and_then(Value::as_str) == Some("partial") {
+            self.partial_guild(id, guild.get("partial_updates"));
+        }
         Some(id)
+    }
+
+    /// A READY guild in `data_mode: partial`: the client had it cached, so only what changed
+    /// since is sent (`partial_updates`: changed fields, channels, roles, emojis and
+    /// stickers, and the ids deleted), merged into what earlier recordings told.
+    fn partial_guild(&mut self, id: u64, updates: Option<&Value>) {
+        let known = self
+            .guilds
+            .get(&id)
+            .is_some_and(|g| g.props.contains_key("name"));
+        let Some(updates) = updates.filter(|u| u.is_object()) else {
+            if !known {
+                self.notes.add(
+                    "guilds sent partial in READY without an earlier full sample: only what later events and fetches tell is known",
+                );
+            }
+            return;
+        };
+        if let Some(properties) = updates.get("properties") {
+            let state = self.guilds.entry(id).or_default();
+            merge(&mut state.props, properties);
+        }
+        for role in list(updates, "roles") {
+            self.role(id, role);
+        }
+        for channel in list(updates, "channels")
+            .iter()
+            .chain(list(updates, "threads"))
+        {
+            self.channel(channel, Some(id), None);
+        }
+        for key in ["emojis", "stickers"] {
+            for item in list(updates, key) {
+                if let Some(item_id) = id_at(item, "id") {
+                    let state = self.guilds.entry(id).or_default();
+                    let map = if key == "emojis" {
+                        &mut state.emojis
+                    } else {
+                        &mut state.stickers
+                    };
+                    merge(map.entry(item_id).or_default(), item);
+                }
+            }
+        }
+        let deleted = |key: &str| -> Vec<u64> {
+            list(updates, key)
+                .iter()
+                .filter_map(|v| snowflake(Some(v)))
+                .collect()
+        };
+        for channel in deleted("deleted_channel_ids") {
+            self.delete_channel(Some(channel));
+        }
+        let state = self.guilds.entry(id).or_default();
+        for role in deleted("deleted_role_ids") {
+            state.roles.remove(&role);
+        }
+        for emoji in deleted("deleted_emoji_ids") {
+            state.emojis.remove(&emoji);
+        }
+        for sticker in deleted("deleted_sticker_ids") {
+            state.stickers.remove(&sticker);
+        }
+        if !known {
+            self.notes.add(
+                "guilds sent partial in READY without an earlier full sample: only what later events and fetches tell is known",
+            );
+        }
+    }
+
+    /// PASSIVE_UPDATE_V1/V2 (a guild the client is not looking at): its members, and what
+    /// changed of channels already known (their last message and pin).
+    fn passive(&mut self, guild: u64, d: &Value) {
+        for member in list(d, "updated_members").iter().chain(list(d, "members")) {
+            self.member(guild, member);
+        }
+        for channel in list(d, "updated_channels")
+            .iter()
+            .chain(list(d, "channels"))
+        {
+            let Some(id) = id_at(channel, "id") else {
+                continue;
+            };
+            // Only a few fields of each channel come: never a channel of their own.
+            if let Some(known) = self
+                .guilds
+                .get_mut(&guild)
+                .and_then(|state| state.channels.get_mut(&id))
+            {
+                merge(known, channel);
+            }
+        }
     }
 
     /// The guild's whole emoji or sticker list, as GUILD_CREATE and *_UPDATE send it.
@@ -404,8 +522,7 @@ impl World {
             return;
         }
         if kind == u64::from(channel_type::GROUP_DM) {
-            self.notes
-                .add("group DMs skipped (fixtures hold two-person DMs only)");
+            self.group_dm(id, channel, owner);
             return;
         }
         let guild = id_at(channel, "guild_id")
@@ -448,6 +565,42 @@ impl World {
                 );
             }
             _ => self.notes.add("DMs whose two people are not known skipped"),
+        }
+    }
+
+    /// A group DM: its people (recipients, and the account whose list it came from) and
+    /// its fields.
+    fn group_dm(&mut self, id: u64, channel: &Value, owner: Option<u64>) {
+        let mut people: Vec<u64> = Vec::new();
+        for recipient in list(channel, "recipients") {
+            people.extend(self.user(recipient));
+        }
+        people.extend(
+            list(channel, "recipient_ids")
+                .iter()
+                .filter_map(|v| snowflake(Some(v))),
+        );
+        let group = self.group_dms.entry(id).or_default();
+        group.people.extend(people.into_iter().chain(owner));
+        for key in ["name", "icon", "owner_id"] {
+            if let Some(value) = channel.get(key).filter(|v| !is_redacted(v)) {
+                group.props.insert(key.into(), value.clone());
+            }
+        }
+    }
+
+    /// CHANNEL_RECIPIENT_ADD / _REMOVE: someone joined or left a group DM.
+    fn group_recipient(&mut self, d: &Value, added: bool) {
+        let user = d.get("user").and_then(|u| self.user(u));
+        let (Some(channel), Some(user)) = (id_at(d, "channel_id"), user) else {
+            return;
+        };
+        if let Some(group) = self.group_dms.get_mut(&channel) {
+            if added {
+                group.people.insert(user);
+            } else {
+                group.people.remove(&user);
+            }
         }
     }
 
@@ -519,6 +672,7 @@ impl World {
             }
         }
         self.dms.remove(&id);
+        self.group_dms.remove(&id);
         self.messages.remove(&id);
     }
 
@@ -541,7 +695,7 @@ impl World {
         let guild = id_at(d, "guild_id");
         match event {
             "READY" => self.ready(session, d),
-            "READY_SUPPLEMENTAL" => self.supplemental(d),
+            "READY_SUPPLEMENTAL" => self.supplemental(session, d),
             "GUILD_CREATE" | "GUILD_UPDATE" => {
                 self.guild(d);
             }
@@ -620,6 +774,9 @@ impl World {
             ("USER_UPDATE", _) => {
                 self.user(d);
             }
+            ("CHANNEL_RECIPIENT_ADD", _) => self.group_recipient(d, true),
+            ("CHANNEL_RECIPIENT_REMOVE", _) => self.group_recipient(d, false),
+            ("PASSIVE_UPDATE_V1" | "PASSIVE_UPDATE_V2", Some(guild)) => self.passive(guild, d),
             _ => {}
         }
     }
@@ -630,7 +787,7 @@ impl World {
         let id = |i: usize| segments.get(i).and_then(|s| s.parse::<u64>().ok());
         match (method, segments.as_slice()) {
             ("GET", ["users", "@me"]) => {
-                self.account(body);
+                self.account(body, account::users_me_account(method, path, 200, body));
             }
             ("GET", ["users", _]) => {
                 self.user(body);

@@ -239,6 +239,7 @@ mod tests {
             frames_received: 4,
             error: None,
             redactions: vec![],
+            rewrites: vec![],
         };
         store.put_session(&session).unwrap();
         for frame in [

@@ -800,3 +800,303 @@ mod shapes {
         }
     }
 }
+
+#[test]
+fn group_dms_come_from_ready_and_events_with_their_messages() {
+    const GROUP: &str = "300000000000000200";
+    const ERIN: &str = "100000000000000005";
+    let mut ready = user_ready();
+    ready["private_channels"] = json!([{"id": GROUP, "type": 3, "name": "weekend plans",
+        "owner_id": CAROL, "recipient_ids": [CAROL], "icon": null, "last_message_id": null}]);
+    let world = built(vec![
+        dispatch(1, 7, "READY", ready),
+        dispatch(
+            2,
+            7,
+            "CHANNEL_RECIPIENT_ADD",
+            json!({"channel_id": GROUP, "user": user(ERIN, "erin")}),
+        ),
+        dispatch(
+            3,
+            7,
+            "MESSAGE_CREATE",
+            message(
+                "300000000000000201",
+                GROUP,
+                &user(CAROL, "carol"),
+                "saturday?",
+            ),
+        ),
+        dispatch(
+            4,
+            7,
+            "MESSAGE_CREATE",
+            message(
+                "300000000000000202",
+                GROUP,
+                &user(BOT, "pingbot"),
+                "not in it",
+            ),
+        ),
+    ]);
+    let group = &world.fixture["group_dms"][0];
+    assert_eq!(group["id"], GROUP);
+    assert_eq!(group["name"], "weekend plans");
+    assert_eq!(group["owner_id"], CAROL);
+    assert_eq!(
+        group["recipients"],
+        json!([ALICE, CAROL, ERIN]),
+        "the recorded account, READY's recipients and who was added"
+    );
+    let contents: Vec<&Value> = group["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["content"])
+        .collect();
+    assert_eq!(contents, [&json!("saturday?")]);
+    assert!(
+        world
+            .warnings
+            .iter()
+            .any(|w| w.contains("outside the group")),
+        "{:?}",
+        world.warnings
+    );
+    assert_eq!(world.counts["group DMs"], 1);
+    let store = loads(&world);
+    let channel = store
+        .channel(Snowflake(GROUP.parse().unwrap()))
+        .unwrap()
+        .expect("the group DM is stored");
+    assert_eq!(channel.kind, 3);
+    assert_eq!(channel.recipient_ids.map(|r| r.len()), Some(3));
+}
+
+#[test]
+fn webhook_and_system_messages_are_kept_with_their_author_and_type() {
+    let mut hooked = message(
+        "300000000000000011",
+        GENERAL,
+        &json!({"id": "400000000000000001", "username": "Deploys", "avatar": null, "bot": true}),
+        "build 42 is out",
+    );
+    hooked["webhook_id"] = json!("400000000000000001");
+    let mut joined = message("300000000000000012", GENERAL, &user(ALICE, "alice"), "");
+    joined["type"] = json!(7);
+    let mut odd = message("300000000000000013", GENERAL, &user(ALICE, "alice"), "x");
+    odd["type"] = json!(250);
+    let world = built(vec![
+        dispatch(1, 1, "READY", bot_ready()),
+        dispatch(2, 1, "GUILD_CREATE", guild_create()),
+        rest(
+            3,
+            "GET",
+            &format!("/channels/{GENERAL}/messages"),
+            None,
+            json!([hooked, joined, odd]),
+        ),
+    ]);
+    let general = world.fixture["guilds"][0]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == GENERAL)
+        .unwrap()
+        .clone();
+    let messages = general["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(
+        messages[0]["webhook"],
+        json!({"id": "400000000000000001", "username": "Deploys"})
+    );
+    assert!(messages[0].get("author_id").is_none());
+    assert_eq!(messages[1]["type"], 7);
+    assert_eq!(messages[1]["author_id"], ALICE);
+    assert!(
+        world
+            .warnings
+            .iter()
+            .any(|w| w.contains("unknown type 250")),
+        "{:?}",
+        world.warnings
+    );
+    let store = loads(&world);
+    let stored = store
+        .message(
+            Snowflake(GENERAL.parse().unwrap()),
+            Snowflake(300000000000000011),
+        )
+        .unwrap()
+        .expect("the webhook message is stored");
+    assert_eq!(
+        stored.webhook.map(|w| w.username),
+        Some("Deploys".to_string())
+    );
+    let joined = store
+        .message(
+            Snowflake(GENERAL.parse().unwrap()),
+            Snowflake(300000000000000012),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(joined.kind, 7);
+}
+
+#[test]
+fn forum_tags_and_the_tags_posts_carry_are_imported() {
+    let mut guild = guild_create();
+    guild["channels"][2]["available_tags"] = json!([
+        {"id": "200000000000000040", "name": "bug", "moderated": false, "emoji_id": null, "emoji_name": "🐛"},
+        {"id": "200000000000000041", "name": "idea", "moderated": true, "emoji_id": null, "emoji_name": null},
+        {"id": "200000000000000042", "name": ""}
+    ]);
+    guild["threads"][0]["applied_tags"] = json!(["200000000000000041", "200000000000000049"]);
+    let world = built(vec![
+        dispatch(1, 1, "READY", bot_ready()),
+        dispatch(2, 1, "GUILD_CREATE", guild),
+    ]);
+    let guild = &world.fixture["guilds"][0];
+    let forum = guild["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == FORUM)
+        .unwrap();
+    assert_eq!(
+        forum["available_tags"],
+        json!([{"id": "200000000000000040", "name": "bug", "emoji_name": "🐛"},
+               {"id": "200000000000000041", "name": "idea", "moderated": true}])
+    );
+    assert_eq!(
+        guild["threads"][0]["applied_tags"],
+        json!(["200000000000000041"]),
+        "a tag the forum does not offer is dropped"
+    );
+    let store = loads(&world);
+    let thread = store
+        .channel(Snowflake(200000000000000020))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        thread.applied_tags,
+        Some(vec![Snowflake(200000000000000041)])
+    );
+    let forum = store
+        .channel(Snowflake(FORUM.parse().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(forum.available_tags.map(|t| t.len()), Some(2));
+}
+
+#[test]
+fn a_partial_ready_merges_its_changes_into_the_earlier_full_sample() {
+    const RENAMED: &str = "200000000000000013";
+    let full = user_ready();
+    let mut partial = user_ready();
+    partial["guilds"] = json!([{
+        "id": GUILD, "data_mode": "partial", "version": 7,
+        "partial_updates": {
+            "properties": {"name": "Renamed Guild"},
+            "channels": [{"id": RENAMED, "type": 0, "name": "new-channel", "position": 1,
+                          "permission_overwrites": []}],
+            "roles": [{"id": MODS, "name": "Mods", "permissions": "8", "position": 1}],
+            "deleted_channel_ids": [GENERAL],
+            "deleted_role_ids": []
+        }
+    }]);
+    partial["merged_members"] = json!([[]]);
+    let world = built(vec![
+        dispatch(1, 7, "READY", full),
+        dispatch(5, 8, "READY", partial),
+        // The guild fetch the client makes afterwards completes what the cache held.
+        rest(
+            6,
+            "GET",
+            &format!("/guilds/{GUILD}/roles"),
+            None,
+            json!([{"id": "200000000000000003", "name": "Regulars", "permissions": "0", "position": 2}]),
+        ),
+        dispatch(
+            7,
+            8,
+            "READY_SUPPLEMENTAL",
+            json!({"guilds": [{"id": GUILD}], "merged_members": [[]],
+                   "lazy_private_channels": [{"id": "300000000000000300", "type": 1, "recipient_ids": [BOT]}]}),
+        ),
+    ]);
+    let guild = &world.fixture["guilds"][0];
+    assert_eq!(guild["name"], "Renamed Guild");
+    let channels: Vec<&Value> = guild["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert_eq!(channels, [&json!("new-channel")], "general was deleted");
+    let roles: Vec<&Value> = guild["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["name"])
+        .collect();
+    assert!(
+        roles.contains(&&json!("Mods")) && roles.contains(&&json!("Regulars")),
+        "{roles:?}"
+    );
+    let dms: Vec<&Value> = world.fixture["dms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["id"])
+        .collect();
+    assert!(dms.contains(&&json!("300000000000000300")), "{dms:?}");
+    loads(&world);
+
+    // A partial READY with nothing before it: only what it carries, and a note.
+    let mut alone = user_ready();
+    alone["guilds"] = json!([{"id": GUILD, "data_mode": "partial", "partial_updates": {}}]);
+    let world = built(vec![dispatch(1, 7, "READY", alone)]);
+    assert!(
+        world.warnings.iter().any(|w| w.contains("sent partial")),
+        "{:?}",
+        world.warnings
+    );
+}
+
+#[test]
+fn passive_updates_refresh_members_and_known_channels_only() {
+    let world = built(vec![
+        dispatch(1, 7, "READY", user_ready()),
+        dispatch(
+            2,
+            7,
+            "PASSIVE_UPDATE_V2",
+            json!({"guild_id": GUILD,
+                "updated_members": [{"user": user("100000000000000006", "frank"), "roles": [], "nick": "Frankie"}],
+                "updated_channels": [
+                    {"id": GENERAL, "last_message_id": "300000000000000009"},
+                    {"id": "200000000000000077", "last_message_id": "300000000000000008"}],
+                "updated_voice_states": [], "removed_voice_states": []}),
+        ),
+    ]);
+    let guild = &world.fixture["guilds"][0];
+    let frank = guild["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == "100000000000000006")
+        .expect("the passive update's member");
+    assert_eq!(frank["nick"], "Frankie");
+    let channels = guild["channels"].as_array().unwrap();
+    assert_eq!(
+        channels.len(),
+        1,
+        "no channel from a partial sample: {channels:?}"
+    );
+    assert_eq!(
+        channels[0]["name"], "general",
+        "the known channel keeps its name"
+    );
+    loads(&world);
+}
