@@ -351,7 +351,7 @@ fn find(haystack: &str, needle: &str) -> Option<String> {
     let mut snippet: String = chars[start..end].iter().collect();
     snippet = snippet.replace(['\n', '\r'], " ");
     if start > 0 {
-        snippet.insert_str(0, "…");
+        snippet.insert(0, '…');
     }
     if end < chars.len() {
         snippet.push('…');
