@@ -316,3 +316,46 @@ fn openapi_of_designed_exchanges_validates_and_infers_shapes() {
     let filtered: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(filtered["paths"].as_object().unwrap().len(), 1);
 }
+
+/// The route templates `make_recording` exercises.
+const KNOWN_TEMPLATES: &str = "GET /api/v9/channels/{channel_id}/messages
+POST /api/v9/channels/{channel_id}/messages
+GET /api/v9/users/@me/secret-undocumented-route
+POST /api/v9/webhooks/{webhook_id}/{webhook_token}
+";
+
+#[test]
+fn side_by_side_with_mitmproxy2swagger() {
+    let work = workdir();
+    make_recording(work.path());
+    let known = work.path().join("known.txt");
+    std::fs::write(&known, KNOWN_TEMPLATES).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/compare-mitmproxy2swagger");
+    let run = |json: bool| {
+        let mut cmd = std::process::Command::new(&script);
+        cmd.arg(BIN).arg(work.path().join("recordings")).arg(&known);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .output()
+            .expect("mitmproxy2swagger missing: run scripts/setup-test-deps");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let rows: Vec<Value> = serde_json::from_str(&run(true)).unwrap();
+    println!("{}", run(false));
+    let ours = &rows[0];
+    assert_eq!(ours["templates_right"], 4, "{rows:?}");
+    assert_eq!(ours["templates_not_in_set"], 0, "{rows:?}");
+    // Left unedited, mitmproxy2swagger's second pass emits no route at all.
+    assert_eq!(rows[1]["templates_right"], 0, "{rows:?}");
+    for theirs in &rows[1..] {
+        assert!(ours["templates_right"].as_u64() >= theirs["templates_right"].as_u64());
+        assert!(ours["response_fields"].as_u64() >= theirs["response_fields"].as_u64());
+    }
+}

@@ -271,7 +271,7 @@ impl Inferred {
                 op.headers.insert(header.name.clone());
             }
         }
-        if !observe_multipart(op, exchange) {
+        if !exchange.request_body.data.is_empty() && !observe_multipart(op, exchange) {
             let req_type = content_type(&exchange.request_headers);
             observe_body(&mut op.request, &req_type, &exchange.request_body.data);
         }
