@@ -1,5 +1,5 @@
 //! `discord-mitm export har`: arguments and dispatch.
-use std::io::{IsTerminal, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,15 +47,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = super::recordings::open(&recordings)?;
     let out = Output::from_arg(&out);
     let mut writer = out.writer()?;
-    let bar = indicatif::ProgressBar::new(0);
-    if std::io::stderr().is_terminal() {
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-    } else {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = super::progress::bar(0, "entries");
     let summary = har::export(&store, &filter, &mut writer, |done, total| {
         bar.set_length(total);
         bar.set_position(done);

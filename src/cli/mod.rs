@@ -12,6 +12,7 @@ pub mod gateway_proxy;
 pub mod hosts;
 mod logging;
 pub mod paths;
+mod progress;
 pub mod record;
 pub mod recordings;
 pub mod routes;

@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::paths::Output;
+use crate::explore::asyncapi;
 use crate::explore::catalog::{Catalog, Spec};
+use crate::explore::gateway::{DocumentedEvents, GatewayInferred};
 use crate::explore::openapi::{self, OpenApiOptions};
+use crate::explore::range::TimeRange;
 use crate::explore::report;
 use crate::store::filter::Filter;
 
@@ -31,6 +34,10 @@ pub struct RoutesArgs {
     /// (`-` = stdout).
     #[arg(long, value_name = "FILE")]
     pub openapi: Option<PathBuf>,
+    /// Write an AsyncAPI 3.0 document of the gateway as recorded: every opcode per direction
+    /// and every dispatch event with its payload schema inferred from all frames (`-` = stdout).
+    #[arg(long, value_name = "FILE")]
+    pub asyncapi: Option<PathBuf>,
     /// With --openapi: `undocumented` keeps only routes the spec does not fully document.
     #[arg(long, value_name = "WHICH", value_parser = ["undocumented"], requires = "spec")]
     pub only: Option<String>,
@@ -43,6 +50,18 @@ pub struct RoutesArgs {
 pub fn run(args: RoutesArgs) -> anyhow::Result<ExitCode> {
     let spec = args.spec.as_deref().map(Spec::load).transpose()?;
     let store = super::recordings::open(&args.recordings)?;
+    if let Some(out) = &args.asyncapi {
+        let bar = super::progress::bar(store.stats()?.sessions, "gateway sessions");
+        let inferred = GatewayInferred::from_store(&store, &TimeRange::default(), |done| {
+            bar.set_position(done);
+        })?;
+        bar.finish_and_clear();
+        let document = asyncapi::document(&inferred, &DocumentedEvents::builtin());
+        write_document(out, &document)?;
+        if args.openapi.is_none() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     if let Some(out) = &args.openapi {
         let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
         let options = OpenApiOptions {
@@ -50,7 +69,12 @@ pub fn run(args: RoutesArgs) -> anyhow::Result<ExitCode> {
             only_undocumented: args.only.is_some() || args.undocumented,
             filter: filter.as_ref(),
         };
-        let document = openapi::from_store(&store, &options)?;
+        let bar = super::progress::bar(0, "exchanges");
+        let document = openapi::from_store(&store, &options, |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })?;
+        bar.finish_and_clear();
         write_document(out, &document)?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use super::catalog::Spec;
+use super::range::{rfc3339, TimeRange};
 use super::schema::Schema;
 use crate::store::filter::Filter;
 use crate::store::route::route_template;
@@ -35,8 +36,165 @@ pub struct Operation {
     query: BTreeMap<String, u64>,
     headers: BTreeSet<String>,
     request: BTreeMap<String, Schema>,
+    multipart: Option<MultipartStats>,
     responses: BTreeMap<u16, BTreeMap<String, Schema>>,
     hosts: BTreeSet<String>,
+}
+
+/// Distinct part names kept per operation's multipart bodies.
+const MAX_PARTS: usize = 64;
+
+/// What was seen of one operation's `multipart/form-data` request bodies.
+#[derive(Debug, Default)]
+pub struct MultipartStats {
+    /// Bodies seen.
+    pub bodies: u64,
+    /// Parts by name template (`files[0]`, `files[1]` → `files[n]`).
+    pub parts: BTreeMap<String, PartStats>,
+}
+
+/// What was seen of one multipart part name.
+#[derive(Debug, Default)]
+pub struct PartStats {
+    /// Bodies holding this part at least once.
+    pub bodies: u64,
+    /// Times it was a file upload (had a file name).
+    pub files: u64,
+    /// Part content types seen.
+    pub content_types: BTreeSet<String>,
+    /// JSON parts (`payload_json`) and text fields, merged.
+    pub value: Schema,
+}
+
+impl MultipartStats {
+    /// Adds one body's parts.
+    pub fn observe(&mut self, parts: &[crate::store::multipart::Part<'_>]) {
+        self.bodies += 1;
+        let mut in_this_body = BTreeSet::new();
+        for part in parts {
+            let name = crate::store::multipart::name_template(&part.name);
+            if !self.parts.contains_key(name.as_ref()) && self.parts.len() >= MAX_PARTS {
+                continue;
+            }
+            let stats = self.parts.entry(name.to_string()).or_default();
+            if in_this_body.insert(name.to_string()) {
+                stats.bodies += 1;
+            }
+            if !part.content_type.is_empty() && stats.content_types.len() < MAX_PARTS {
+                stats.content_types.insert(part.content_type.clone());
+            }
+            if part.filename.is_some() {
+                stats.files += 1;
+            } else if part.name == "payload_json" || part.content_type.contains("json") {
+                let mut sample = Schema::default();
+                if sample.observe_json(part.data).is_ok() {
+                    stats.value.merge(&sample);
+                }
+            } else {
+                let text = String::from_utf8_lossy(part.data);
+                stats.value.observe_value(&Value::String(text.into_owned()));
+            }
+        }
+    }
+
+    /// The OpenAPI media type object: an object schema with one property per part (indexed
+    /// names as a pattern), and each fixed part's content type.
+    pub fn media_type(&self) -> Value {
+        let mut properties = Map::new();
+        let mut patterns = Map::new();
+        let mut required = Vec::new();
+        let mut encoding = Map::new();
+        for (name, part) in &self.parts {
+            let schema = part.schema();
+            if let Some(prefix) = name.strip_suffix("[n]") {
+                let pattern = format!("^{}\\[[0-9]+\\]$", regex::escape(prefix));
+                patterns.insert(pattern, schema);
+                continue;
+            }
+            if part.bodies >= self.bodies {
+                required.push(json!(name));
+            }
+            if let Some(media) = part.encoding() {
+                encoding.insert(name.clone(), json!({"contentType": media}));
+            }
+            properties.insert(name.clone(), schema);
+        }
+        let mut schema = Map::new();
+        schema.insert("type".into(), json!("object"));
+        if !properties.is_empty() {
+            schema.insert("properties".into(), Value::Object(properties));
+        }
+        if !patterns.is_empty() {
+            schema.insert("patternProperties".into(), Value::Object(patterns));
+        }
+        if !required.is_empty() {
+            schema.insert("required".into(), Value::Array(required));
+        }
+        let mut media = Map::new();
+        media.insert("schema".into(), Value::Object(schema));
+        if !encoding.is_empty() {
+            media.insert("encoding".into(), Value::Object(encoding));
+        }
+        media.insert(
+            "x-discord-mitm".into(),
+            json!({"samples": self.bodies, "part_names": self.parts.keys().collect::<Vec<_>>()}),
+        );
+        Value::Object(media)
+    }
+}
+
+impl PartStats {
+    /// A file part is binary; a JSON or text part has its merged schema.
+    fn schema(&self) -> Value {
+        if self.files > 0 && self.value.seen == 0 {
+            let mut schema = json!({"type": "string", "format": "binary"});
+            if let [only] = self.content_types.iter().collect::<Vec<_>>()[..] {
+                schema["contentMediaType"] = json!(only);
+            }
+            return schema;
+        }
+        let mut schema = self.value.to_json_schema();
+        if self.files > 0 {
+            schema = json!({"anyOf": [schema, {"type": "string", "format": "binary"}]});
+        }
+        schema
+    }
+
+    /// The content type to declare, when the part always had one.
+    fn encoding(&self) -> Option<String> {
+        (!self.content_types.is_empty()).then(|| {
+            self.content_types
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
+impl Operation {
+    /// Every body schema seen, labelled `request application/json`, `request multipart
+    /// payload_json`, `response 200 application/json`.
+    pub fn bodies(&self) -> Vec<(String, &Schema)> {
+        let mut out: Vec<(String, &Schema)> = self
+            .request
+            .iter()
+            .map(|(media, schema)| (format!("request {media}"), schema))
+            .collect();
+        if let Some(multipart) = &self.multipart {
+            for (name, part) in &multipart.parts {
+                if part.value.seen > 0 {
+                    out.push((format!("request multipart {name}"), &part.value));
+                }
+            }
+        }
+        for (status, by_type) in &self.responses {
+            for (media, schema) in by_type {
+                out.push((format!("response {status} {media}"), schema));
+            }
+        }
+        out
+    }
 }
 
 /// Every operation by (template, method).
@@ -48,6 +206,33 @@ pub struct Inferred {
 }
 
 impl Inferred {
+    /// Reads the exchanges of `store` that match `filter` and started in `range`; `progress`
+    /// hears (exchanges read, exchanges in the store) every 256 exchanges and at the end.
+    pub fn from_store(
+        store: &Store,
+        filter: Option<&Filter>,
+        range: &TimeRange,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Inferred, StoreError> {
+        let total = store.exchange_count() as u64;
+        let mut inferred = Inferred::default();
+        let mut read = 0u64;
+        for exchange in store.exchanges() {
+            let exchange = exchange?;
+            read += 1;
+            if read % 256 == 0 {
+                progress(read, total.max(read));
+            }
+            if range.contains(exchange.started_at_us)
+                && filter.is_none_or(|f| f.matches_exchange(&exchange))
+            {
+                inferred.observe(&exchange);
+            }
+        }
+        progress(read, total.max(read));
+        Ok(inferred)
+    }
+
     /// Adds one exchange.
     pub fn observe(&mut self, exchange: &Exchange) {
         let path = exchange.path();
@@ -86,14 +271,41 @@ impl Inferred {
                 op.headers.insert(header.name.clone());
             }
         }
-        let req_type = content_type(&exchange.request_headers);
-        observe_body(&mut op.request, &req_type, &exchange.request_body.data);
+        if !exchange.request_body.data.is_empty() && !observe_multipart(op, exchange) {
+            let req_type = content_type(&exchange.request_headers);
+            observe_body(&mut op.request, &req_type, &exchange.request_body.data);
+        }
         if let Some(response) = &exchange.response {
             let res_type = content_type(&response.headers);
             let by_type = op.responses.entry(response.status).or_default();
             observe_body(by_type, &res_type, &response.body.data);
         }
     }
+}
+
+/// Reads a `multipart/form-data` request body into the operation's part summary; false when
+/// the request is not one (or holds no parts).
+fn observe_multipart(op: &mut Operation, exchange: &Exchange) -> bool {
+    let Some(header) = exchange
+        .request_headers
+        .iter()
+        .find(|h| h.name == "content-type")
+    else {
+        return false;
+    };
+    let value = header.value_str();
+    if !crate::store::multipart::is_form_data(&value) {
+        return false;
+    }
+    let Some(parts) = crate::store::multipart::boundary(&value)
+        .and_then(|b| crate::store::multipart::parse(b, &exchange.request_body.data))
+    else {
+        return false;
+    };
+    op.multipart
+        .get_or_insert_with(Default::default)
+        .observe(&parts);
+    true
 }
 
 fn content_type(headers: &[crate::store::Header]) -> String {
@@ -151,15 +363,14 @@ pub(crate) struct OpenApiOptions<'a> {
     pub(crate) filter: Option<&'a Filter>,
 }
 
-/// Reads every exchange of `store` and builds the OpenAPI document.
-pub(crate) fn from_store(store: &Store, options: &OpenApiOptions<'_>) -> Result<Value, StoreError> {
-    let mut inferred = Inferred::default();
-    for exchange in store.exchanges() {
-        let exchange = exchange?;
-        if options.filter.is_none_or(|f| f.matches_exchange(&exchange)) {
-            inferred.observe(&exchange);
-        }
-    }
+/// Reads every exchange of `store` and builds the OpenAPI document; `progress` hears
+/// (exchanges read, exchanges in the store).
+pub(crate) fn from_store(
+    store: &Store,
+    options: &OpenApiOptions<'_>,
+    progress: impl FnMut(u64, u64),
+) -> Result<Value, StoreError> {
+    let inferred = Inferred::from_store(store, options.filter, &TimeRange::default(), progress)?;
     Ok(document(&inferred, options))
 }
 
@@ -217,17 +428,6 @@ fn operation_id(method: &str, template: &str) -> String {
         id.push(if c.is_ascii_alphanumeric() { c } else { '_' });
     }
     id
-}
-
-fn rfc3339(us: i64) -> String {
-    let nanos = i128::from(us) * 1000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// The template with repeated parameter names made unique, and its parameters.
@@ -288,11 +488,12 @@ fn operation(op: &Operation, path_params: &[Value]) -> Map<String, Value> {
     if op.headers.contains("authorization") {
         out.insert("security".into(), json!([{"authorization": []}]));
     }
-    if !op.request.is_empty() {
-        out.insert(
-            "requestBody".into(),
-            json!({"content": content(&op.request)}),
-        );
+    if !op.request.is_empty() || op.multipart.is_some() {
+        let mut body = content(&op.request);
+        if let (Some(multipart), Value::Object(map)) = (&op.multipart, &mut body) {
+            map.insert("multipart/form-data".into(), multipart.media_type());
+        }
+        out.insert("requestBody".into(), json!({ "content": body }));
     }
     let mut responses = Map::new();
     for (status, by_type) in &op.responses {

@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::catalog::Catalog;
+use super::search::Query;
 use crate::store::route::route_template;
 use crate::store::{BodyRecord, Exchange, Frame, GatewaySession, Header, Store, StoreError};
 
@@ -109,15 +110,20 @@ pub(crate) fn session_json(session: &GatewaySession, frames: &[Frame]) -> Value 
     })
 }
 
-/// `recordings list` rows: exchanges and gateway sessions in time order, the last `limit`.
+/// `recordings list` rows: exchanges and gateway sessions matching `query` in time order, the
+/// last `limit`.
 pub(crate) fn list(
     store: &Store,
     limit: Option<usize>,
     as_json: bool,
+    query: &Query,
 ) -> Result<String, StoreError> {
     let mut rows: Vec<(i64, String, Value)> = Vec::new();
     for exchange in store.exchanges() {
         let e = exchange?;
+        if query.exchange_hits(&e).is_empty() {
+            continue;
+        }
         let status = e.status().map_or("-".to_string(), |s| s.to_string());
         let mut note = e
             .error
@@ -143,6 +149,9 @@ pub(crate) fn list(
     }
     for session in store.sessions() {
         let s = session?;
+        if !query.session_matches(store, &s)? {
+            continue;
+        }
         let duration = s
             .ended_at_us
             .map(|end| (end - s.started_at_us) as f64 / 1000.0);

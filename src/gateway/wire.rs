@@ -87,7 +87,9 @@ impl Prepared {
             return Some(std::borrow::Cow::Borrowed(d));
         }
         let json = self.data(Encoding::Json).ok()?;
-        serde_json::from_slice(json).ok().map(std::borrow::Cow::Owned)
+        serde_json::from_slice(json)
+            .ok()
+            .map(std::borrow::Cow::Owned)
     }
 
     fn cell(&self, encoding: Encoding) -> &OnceLock<Result<Vec<u8>, CodecError>> {

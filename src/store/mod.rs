@@ -8,6 +8,7 @@ mod chunk;
 pub mod filter;
 mod gateway_decode;
 pub mod har;
+pub mod multipart;
 
 pub mod private;
 pub mod recorder;

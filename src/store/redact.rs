@@ -312,6 +312,9 @@ pub fn body(
         let redacted = query(&format!("?{text}"), &format!("{side}.body"), redactions);
         return (redactions.len() > before).then(|| redacted.as_bytes()[1..].to_vec());
     }
+    if let Some(boundary) = super::multipart::boundary(content_type) {
+        return multipart_body(boundary, data, side, redactions);
+    }
     let looks_json = contains_ignore_case(content_type, "json")
         || matches!(
             data.iter().find(|b| !b.is_ascii_whitespace()),
@@ -327,6 +330,48 @@ pub fn body(
         return None;
     }
     serde_json::to_vec(&value).ok()
+}
+
+/// Redacts a multipart body: form fields named like secrets, and secrets inside JSON parts
+/// (`payload_json`). File parts are left alone.
+fn multipart_body(
+    boundary: &str,
+    data: &[u8],
+    side: &str,
+    redactions: &mut Vec<String>,
+) -> Option<Vec<u8>> {
+    let parts = super::multipart::parse(boundary, data)?;
+    let mut replaced: Vec<Option<Vec<u8>>> = vec![None; parts.len()];
+    for (index, part) in parts.iter().enumerate() {
+        if part.filename.is_some() {
+            continue;
+        }
+        let here = format!("{side}.body.{}", part.name);
+        if is_secret_param(&part.name) && !part.data.is_empty() {
+            let secret = String::from_utf8_lossy(part.data);
+            replaced[index] = Some(replacement_for(&part.name, &secret).into_bytes());
+            if !redactions.contains(&here) {
+                redactions.push(here);
+            }
+        } else if (part.name == "payload_json" || part.content_type.contains("json"))
+            && may_hold_secret_key(part.data)
+        {
+            let Ok(mut value) = serde_json::from_slice::<Value>(part.data) else {
+                continue;
+            };
+            let before = redactions.len();
+            json_value(&mut value, &here, redactions);
+            if redactions.len() > before {
+                replaced[index] = serde_json::to_vec(&value).ok();
+            }
+        }
+    }
+    if replaced.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(super::multipart::rebuild(boundary, &parts, |index| {
+        replaced.get_mut(index).and_then(Option::take)
+    }))
 }
 
 #[cfg(test)]
@@ -510,5 +555,38 @@ mod tests {
         ] {
             assert_eq!(url(plain, "request", &mut marks), plain);
         }
+    }
+
+    #[test]
+    fn multipart_fields_and_payload_json() {
+        let form = b"--b1\r\nContent-Disposition: form-data; name=\"payload_json\"\r\nContent-Type: application/json\r\n\r\n{\"content\":\"hi\",\"token\":\"SECRET-A\"}\r\n--b1\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nSECRET-B\r\n--b1\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"token.txt\"\r\n\r\nfile bytes\r\n--b1--\r\n";
+        let mut marks = Vec::new();
+        let out = body(
+            Some("multipart/form-data; boundary=b1"),
+            form,
+            "request",
+            &mut marks,
+        )
+        .unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            !text.contains("SECRET-A") && !text.contains("SECRET-B"),
+            "{text}"
+        );
+        assert!(text.contains("file bytes") && text.contains("\"content\":\"hi\""));
+        assert_eq!(
+            marks,
+            ["request.body.payload_json.token", "request.body.password"]
+        );
+        let parts = crate::store::multipart::parse("b1", &out).unwrap();
+        assert_eq!(parts.len(), 3);
+        let mut none = Vec::new();
+        assert!(body(
+            Some("multipart/form-data; boundary=b1"),
+            b"--b1\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\nhello\r\n--b1--\r\n",
+            "request",
+            &mut none
+        )
+        .is_none());
     }
 }

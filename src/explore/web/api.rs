@@ -17,8 +17,11 @@ use serde_json::{json, Value};
 
 use super::live::ItemSummary;
 use super::Explorer;
+use crate::explore::asyncapi;
 use crate::explore::catalog::{Catalog, GatewayCounts, RouteFold, Spec};
+use crate::explore::gateway::{DocumentedEvents, GatewayInferred};
 use crate::explore::openapi::{self, OpenApiOptions};
+use crate::explore::range::TimeRange;
 use crate::explore::report;
 use crate::store::{remote, Direction, Frame, Store};
 
@@ -34,6 +37,7 @@ type Slot = Mutex<Option<(u64, Bytes)>>;
 pub(super) struct Cache {
     routes: Slot,
     openapi: Slot,
+    asyncapi: Slot,
     catalog: Mutex<LiveCatalog>,
 }
 
@@ -89,7 +93,7 @@ pub(super) fn routes() -> Router<Explorer> {
         .route("/api/v1/export.har", get(har))
         // Hooks for the views whose builders live elsewhere (AsyncAPI, diff, search): each
         // answers 501 until its builder exists; see `not_built`.
-        .route("/api/v1/asyncapi.json", get(|| not_built("asyncapi")))
+        .route("/api/v1/asyncapi.json", get(asyncapi_document))
         .route("/api/v1/diff", get(|| not_built("diff")))
         .route("/api/v1/search", get(|| not_built("search")))
         .route("/api/v1/store/{endpoint}", get(store_endpoint))
@@ -166,7 +170,23 @@ async fn openapi_document(State(explorer): State<Explorer>) -> Response {
                 spec: Some(builtin_spec()),
                 ..OpenApiOptions::default()
             };
-            let document = openapi::from_store(store, &options).map_err(|e| e.to_string())?;
+            let document =
+                openapi::from_store(store, &options, |_, _| {}).map_err(|e| e.to_string())?;
+            serde_json::to_vec(&document).map_err(|e| e.to_string())
+        },
+    )
+    .await
+}
+
+/// `GET /api/v1/asyncapi.json`: the inferred AsyncAPI document (as `routes --asyncapi`).
+async fn asyncapi_document(State(explorer): State<Explorer>) -> Response {
+    cached(
+        &explorer,
+        |c| &c.asyncapi,
+        |_, store| {
+            let inferred = GatewayInferred::from_store(store, &TimeRange::default(), |_| {})
+                .map_err(|e| e.to_string())?;
+            let document = asyncapi::document(&inferred, &DocumentedEvents::builtin());
             serde_json::to_vec(&document).map_err(|e| e.to_string())
         },
     )
