@@ -36,6 +36,8 @@ use crate::gateway::{GatewayPayload, OpCode};
 
 mod user_commands;
 
+pub(super) use user_commands::refresh_presence;
+
 /// Gateway versions served.
 const VERSIONS: std::ops::RangeInclusive<u8> = 6..=10;
 /// Events sent per flush when a queue has several waiting.
@@ -426,10 +428,24 @@ impl Connection {
 
     /// Adds a dispatch this session is sent to the control API's event log (with `--control`).
     fn log_dispatch(&self, event: &Prepared, seq: u64) {
-        let (Some(hub), Some(record), Some(data)) =
-            (&self.inner.state.control, &self.record, event.value())
-        else {
+        let (Some(hub), Some(record)) = (&self.inner.state.control, &self.record) else {
             return;
+        };
+        // Events built as JSON (user READY) are read back for the log.
+        let parsed;
+        let data = match event.value() {
+            Some(data) => data,
+            None => match event
+                .data(Encoding::Json)
+                .ok()
+                .and_then(|json| serde_json::from_slice::<Value>(json).ok())
+            {
+                Some(value) => {
+                    parsed = value;
+                    &parsed
+                }
+                None => return,
+            },
         };
         let (session_id, user_id) = {
             let record = record.lock();
@@ -542,7 +558,7 @@ impl Connection {
         }
         let (session_id, waiting) = self.start_session(&info, &user, session_intents);
         if !user.bot {
-            let mut own = match self.build_user_ready(&user, &session_id, &guild_ids) {
+            let mut own = match self.build_user_ready(&user, &session_id, &guild_ids, &info) {
                 Ok(own) => own,
                 Err(e) => {
                     tracing::error!("cannot build user READY: {e}");

@@ -322,14 +322,20 @@ impl Registry {
     }
 
     /// Drops sessions detached for longer than the resume window (or dropped for lag).
-    pub(crate) fn reap(&self, now: Instant) -> usize {
+    /// Returns the user of each dropped user session (`None` for bot sessions).
+    pub(crate) fn reap(&self, now: Instant) -> Vec<Option<Snowflake>> {
         let mut sessions = self.sessions.write();
-        let before = sessions.len();
+        let mut gone = Vec::new();
         sessions.retain(|_, record| {
             let record = record.lock();
-            record.is_attached() || !record.free() || record.resumable(now, &self.limits)
+            let keep =
+                record.is_attached() || !record.free() || record.resumable(now, &self.limits);
+            if !keep {
+                gone.push(record.user_session.is_some().then_some(record.user_id));
+            }
+            keep
         });
-        before - sessions.len()
+        gone
     }
 
     /// The user (not bot) sessions of `user_id` that are live or resumable at `now`, oldest
