@@ -135,6 +135,12 @@ impl ReadyWorld {
         Ok(bytes)
     }
 
+    /// Forgets the rendered guilds, so the next READY renders every guild again (a cold
+    /// cache, as after a restart or a change to every guild).
+    pub fn forget_rendered(&self) {
+        self.inner.ready_guilds.clear();
+    }
+
     /// Serialized bytes of the same data as a bot gets it: READY plus one GUILD_CREATE per
     /// guild (with every member, as for a bot holding GUILD_MEMBERS).
     pub fn bot_bytes(&self) -> Result<usize, BenchError> {

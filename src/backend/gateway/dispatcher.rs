@@ -172,7 +172,9 @@ pub(super) fn route(inner: &Inner, event: &Event) {
     for record in inner.registry.all() {
         let (user_id, session_intents, shard, subscribed) = {
             let record = record.lock();
-            let subscribed = record.user_session.as_ref().is_none_or(|session| {
+            // User sessions that sent intents get events by those, as bots do.
+            let filtered = record.user_session.as_ref().filter(|s| !s.by_intents);
+            let subscribed = filtered.is_none_or(|session| {
                 user_filter::wants(
                     &inner.state.store,
                     event,

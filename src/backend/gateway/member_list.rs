@@ -169,6 +169,7 @@ impl MemberList {
     }
 
     /// Number of rows (headers of non-empty groups plus members).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.groups
             .iter()
@@ -347,7 +348,7 @@ impl MemberList {
 /// What a follower holding `ranges` (sorted, disjoint) should receive of `ops`, the operations
 /// one change made to `list` (`list` is the state after them): operations inside a range as
 /// they are when they keep the follower's copy of that range whole, a SYNC of the range when
-/// they cannot (a row moved in from outside it, or an insertion or deletion before it), and
+/// they cannot (a row comes in from after it, or an insertion or deletion before it), and
 /// nothing for what happens after its ranges. An INVALIDATE (a rebuilt list) becomes
 /// INVALIDATE and SYNC of each range.
 pub(crate) fn ops_for_ranges(list: &MemberList, ops: &[Op], ranges: &[(usize, usize)]) -> Vec<Op> {
@@ -369,13 +370,10 @@ pub(crate) fn ops_for_ranges(list: &MemberList, ops: &[Op], ranges: &[(usize, us
         Op::Insert(i, _) | Op::Update(i, _) | Op::Delete(i) => *i,
         Op::Sync(..) | Op::Invalidate(_) => 0,
     };
-    let inserted = ops.iter().filter(|op| matches!(op, Op::Insert(..))).count();
-    let deleted = ops.iter().filter(|op| matches!(op, Op::Delete(_))).count();
-    let before = (list.len() + deleted).saturating_sub(inserted);
     let mut out = Vec::new();
     let mut syncs = Vec::new();
     for &(start, end) in ranges {
-        match range_effect(ops, before, start, end) {
+        match range_effect(ops, start, end) {
             Effect::None => {}
             Effect::Ops => out.extend(
                 ops.iter()
@@ -399,9 +397,10 @@ enum Effect {
     Sync,
 }
 
-/// Follows which rows of `start..=end` the follower still knows while `ops` apply to a list
-/// of `len` rows.
-fn range_effect(ops: &[Op], mut len: usize, start: usize, end: usize) -> Effect {
+/// Follows which rows of `start..=end` the follower still holds right while `ops` apply. A
+/// deletion inside the range pulls in the row after it, which the follower may not hold (or
+/// holds from before, stale): unknown until an insertion pushes it out again.
+fn range_effect(ops: &[Op], start: usize, end: usize) -> Effect {
     let mut known = vec![true; end - start + 1];
     let mut touched = false;
     for op in ops {
@@ -412,7 +411,6 @@ fn range_effect(ops: &[Op], mut len: usize, start: usize, end: usize) -> Effect 
             Op::Sync(..) | Op::Invalidate(_) => return Effect::Sync,
         };
         if at > end {
-            len = len.saturating_add_signed(isize::from(shifts));
             continue;
         }
         touched = true;
@@ -427,14 +425,10 @@ fn range_effect(ops: &[Op], mut len: usize, start: usize, end: usize) -> Effect 
             1 => {
                 known.pop();
                 known.insert(slot, true);
-                len += 1;
             }
             -1 => {
                 known.remove(slot);
-                len = len.saturating_sub(1);
-                // The row moving in at the end is one the follower never had, unless there is
-                // none.
-                known.push(len <= end);
+                known.push(false);
             }
             _ => known[slot] = true,
         }

@@ -439,6 +439,8 @@ struct SavedUserSession {
     status: String,
     activities: Vec<serde_json::Value>,
     changed: u64,
+    #[serde(default)]
+    by_intents: bool,
 }
 
 /// The static vocabulary `UserSession` holds (`unknown` for anything else).
@@ -469,6 +471,7 @@ impl SessionRecord {
             status: u.status.clone(),
             activities: u.activities.clone(),
             changed: u.changed,
+            by_intents: u.by_intents,
         });
         Some(SavedSession {
             id: self.id.clone(),
@@ -525,6 +528,7 @@ impl Registry {
                 status: u.status,
                 activities: u.activities,
                 changed: u.changed,
+                by_intents: u.by_intents,
             });
             let record = SessionRecord {
                 id: s.id.clone(),

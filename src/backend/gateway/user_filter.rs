@@ -1,5 +1,6 @@
 //! What a user (not bot) session receives beyond the audience rules, as userdoccers' "Guild
-//! Subscriptions" describes:
+//! Subscriptions" describes (for sessions that identified without `intents`, as the official
+//! client does; user-account libraries that send intents get events by those, as before):
 //! - the settings event its capabilities ask for: USER_SETTINGS_PROTO_UPDATE under
 //!   USER_SETTINGS_PROTO, the legacy USER_SETTINGS_UPDATE otherwise (never both);
 //! - TYPING_START in a guild only once it subscribed to the guild with `typing`;

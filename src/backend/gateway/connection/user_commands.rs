@@ -155,6 +155,7 @@ impl Connection {
             status: status.to_string(),
             activities,
             changed: CHANGES.fetch_add(1, Ordering::Relaxed),
+            by_intents: info.intents.is_some(),
         });
         refresh_presence(&self.inner, user.id);
     }
