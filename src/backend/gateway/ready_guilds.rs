@@ -5,7 +5,6 @@
 //! `version`, which a re-identifying client sends back in `client_state.guild_versions`).
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
@@ -125,12 +124,11 @@ struct Entries {
 }
 
 impl Entries {
-    /// A new version: microseconds since the epoch, or one more than the last (so a restarted
-    /// process never repeats a version an earlier one gave out, short of a clock going back).
+    /// A new version: the backend's clock in microseconds, or one more than the last (so a
+    /// restarted process never repeats a version an earlier one gave out, short of a clock
+    /// going back; a seeded run's frozen clock makes the versions repeatable).
     fn next_version(&mut self) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let now = crate::backend::clock::now_ms().saturating_mul(1000);
         self.last_version = now.max(self.last_version + 1);
         self.last_version
     }
