@@ -2,7 +2,8 @@
 //! the fixture loader into a temporary store:
 //! - user READY (+ READY_SUPPLEMENTAL) for a user in 100 guilds × 50 channels × 1,000 members
 //!   with capabilities 16381 (target ≤ 20 ms), and its bytes against bot READY + GUILD_CREATEs
-//!   of the same data (target ≤ 2×; printed before the timings);
+//!   of the same data (target ≤ 2×; printed before the timings); warm (guilds rendered by an
+//!   earlier READY, the usual case) and cold (every guild rendered again);
 //! - member-list SYNC of `[0, 99]` in a 100,000-member guild (target ≤ 5 ms);
 //! - one presence change in that guild delivered to 1,000 subscribed sessions (target
 //!   ≥ 100,000 deliveries/s: one iteration is 1,000 deliveries).
@@ -42,6 +43,16 @@ fn user_ready(c: &mut Criterion) {
     group.bench_function(
         format!("{guilds}_guilds_x_{channels}_channels_x_{members}_members_16381"),
         |b| b.iter(|| world.user_ready_bytes(16381).expect("user READY")),
+    );
+    // Every guild rendered again: the first READY after a start, or after every guild changed.
+    group.bench_function(
+        format!("{guilds}_guilds_x_{channels}_channels_x_{members}_members_16381_cold"),
+        |b| {
+            b.iter(|| {
+                world.forget_rendered();
+                world.user_ready_bytes(16381).expect("user READY")
+            })
+        },
     );
     group.finish();
 }

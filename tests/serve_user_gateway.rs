@@ -387,3 +387,318 @@ async fn a_call_in_a_dm_creates_updates_and_deletes() {
     }
     assert_eq!(alice.dispatch("CALL_DELETE").await["channel_id"], DM_ID);
 }
+
+/// Dispatch names read until dispatch `name` whose data satisfies `done` (included).
+async fn names_until(
+    client: &mut RawClient,
+    name: &str,
+    done: impl Fn(&Value) -> bool,
+) -> (Vec<String>, Value) {
+    let mut names = Vec::new();
+    loop {
+        let payload = client.payload().await;
+        let Some(t) = payload.t else {
+            continue;
+        };
+        names.push(t.clone());
+        if t == name && done(&payload.d) {
+            return (names, payload.d);
+        }
+    }
+}
+
+/// Alice goes `status` (op 3); the payloads up to her own SESSIONS_REPLACE saying so mark
+/// everything published before.
+async fn mark(client: &mut RawClient, status: &str) -> Vec<String> {
+    client
+        .send_json(
+            json!({"op": 3, "d": {"status": status, "since": 0, "activities": [], "afk": false}}),
+        )
+        .await;
+    names_until(client, "SESSIONS_REPLACE", |d| {
+        d.as_array()
+            .is_some_and(|s| s.iter().any(|s| s["status"] == status))
+    })
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn subscription_flags_decide_typing_member_and_thread_events() {
+    let server = Server::start(&user_fixture());
+    let mut alice = user_session(&server, ALICE_TOKEN, 16381, "Linux").await;
+    alice.dispatch("READY_SUPPLEMENTAL").await;
+    let carol = "carol-token";
+    let typing = format!("/channels/{GENERAL_ID}/typing");
+    let nick = format!("/guilds/{GUILD_ID}/members/@me");
+    let threads = format!("/channels/{GENERAL_ID}/threads");
+    // Not subscribed: carol's typing, her nickname and her new thread stay away.
+    let (status, _) = rest(&server, carol, "POST", &typing, None).await;
+    assert_eq!(status, 204);
+    let (status, body) = rest(&server, carol, "PATCH", &nick, Some(json!({"nick": "caz"}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rest(
+        &server,
+        carol,
+        "POST",
+        &threads,
+        Some(json!({"name": "first", "type": 11})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let seen = mark(&mut alice, "dnd").await;
+    for name in ["TYPING_START", "GUILD_MEMBER_UPDATE", "THREAD_CREATE"] {
+        assert!(!seen.contains(&name.to_string()), "{name} in {seen:?}");
+    }
+    // Subscribed with every flag: the thread list first, then all three.
+    alice
+        .send_json(json!({"op": 37, "d": {"subscriptions": {GUILD_ID: {
+            "typing": true, "threads": true, "activities": true, "member_updates": true}}}}))
+        .await;
+    let sync = alice.dispatch("THREAD_LIST_SYNC").await;
+    assert_eq!(sync["guild_id"], GUILD_ID);
+    assert_eq!(sync["threads"][0]["name"], "first");
+    rest(&server, carol, "POST", &typing, None).await;
+    assert_eq!(
+        alice.dispatch("TYPING_START").await["channel_id"],
+        GENERAL_ID
+    );
+    rest(&server, carol, "PATCH", &nick, Some(json!({"nick": "cat"}))).await;
+    assert_eq!(alice.dispatch("GUILD_MEMBER_UPDATE").await["nick"], "cat");
+    rest(
+        &server,
+        carol,
+        "POST",
+        &threads,
+        Some(json!({"name": "second", "type": 11})),
+    )
+    .await;
+    assert_eq!(alice.dispatch("THREAD_CREATE").await["name"], "second");
+}
+
+#[tokio::test]
+async fn settings_events_follow_the_settings_proto_capability() {
+    let server = Server::start(&user_fixture());
+    let mut proto = user_session(&server, ALICE_TOKEN, 16381, "Linux").await;
+    proto.dispatch("READY_SUPPLEMENTAL").await;
+    let mut legacy =
+        user_session(&server, ALICE_TOKEN, 16381 & !USER_SETTINGS_PROTO, "Linux").await;
+    legacy.dispatch("READY_SUPPLEMENTAL").await;
+    let (status, body) = rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        "/users/@me/settings",
+        Some(json!({"theme": "light"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let seen = mark(&mut proto, "dnd").await;
+    assert!(
+        seen.contains(&"USER_SETTINGS_PROTO_UPDATE".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.contains(&"USER_SETTINGS_UPDATE".to_string()),
+        "{seen:?}"
+    );
+    let (seen, _) = names_until(&mut legacy, "SESSIONS_REPLACE", |d| {
+        d.as_array()
+            .is_some_and(|s| s.iter().any(|s| s["status"] == "dnd"))
+    })
+    .await;
+    assert!(
+        seen.contains(&"USER_SETTINGS_UPDATE".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.contains(&"USER_SETTINGS_PROTO_UPDATE".to_string()),
+        "{seen:?}"
+    );
+}
+
+/// IDENTIFY with the official client's capabilities and `client_state`.
+async fn session_with_state(server: &Server, client_state: Value) -> RawClient {
+    let mut client = RawClient::connect(server, "v=9&encoding=json").await;
+    assert_eq!(client.payload().await.op.code(), 10);
+    client
+        .send_json(json!({"op": 2, "d": {
+            "token": ALICE_TOKEN, "capabilities": 16381,
+            "properties": {"os": "Linux", "browser": "Discord Client"},
+            "presence": {"status": "unknown", "since": 0, "activities": [], "afk": false},
+            "client_state": client_state,
+        }}))
+        .await;
+    client
+}
+
+#[tokio::test]
+async fn guilds_the_client_holds_come_partial_until_they_change() {
+    let server = Server::start(&user_fixture());
+    let mut first = session_with_state(&server, json!({"guild_versions": {}})).await;
+    let ready = first.dispatch("READY").await;
+    let guild = &ready["guilds"][0];
+    assert_eq!(guild["data_mode"], "full");
+    let version = guild["version"].as_u64().expect("a version");
+    assert!(version > 0);
+    // Re-identify holding that version: the guild comes partial (no channels), same version.
+    let mut again =
+        session_with_state(&server, json!({"guild_versions": {GUILD_ID: version}})).await;
+    let ready = again.dispatch("READY").await;
+    let guild = &ready["guilds"][0];
+    assert_eq!(guild["data_mode"], "partial");
+    assert_eq!(guild["version"], version);
+    assert!(guild.get("channels").is_none(), "{guild}");
+    assert_eq!(guild["properties"]["name"], "Test Guild");
+    assert!(guild["roles"].is_array() && guild["joined_at"].is_string());
+    // The guild changes: the old version gets it in full, with a newer version.
+    let (status, body) = rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        &format!("/guilds/{GUILD_ID}"),
+        Some(json!({"name": "Renamed"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    again.dispatch("GUILD_UPDATE").await;
+    let mut later =
+        session_with_state(&server, json!({"guild_versions": {GUILD_ID: version}})).await;
+    let ready = later.dispatch("READY").await;
+    let guild = &ready["guilds"][0];
+    assert_eq!(guild["data_mode"], "full");
+    assert_eq!(guild["properties"]["name"], "Renamed");
+    assert!(guild["version"].as_u64() > Some(version));
+    assert!(guild["channels"].is_array());
+    // `initial_guild_id`: INITIAL_GUILD, the full guild, comes before READY.
+    let mut lazy = session_with_state(
+        &server,
+        json!({"guild_versions": {}, "initial_guild_id": GUILD_ID}),
+    )
+    .await;
+    let first = lazy.payload().await;
+    assert_eq!(first.t.as_deref(), Some("INITIAL_GUILD"));
+    assert_eq!(first.d["id"], GUILD_ID);
+    assert_eq!(first.d["data_mode"], "full");
+    assert!(first.d["channels"].is_array());
+    assert_eq!(first.d["members"][0]["user"]["id"], ALICE_ID);
+    assert_eq!(lazy.payload().await.t.as_deref(), Some("READY"));
+}
+
+#[tokio::test]
+async fn a_session_that_expires_without_a_close_leaves_the_others_sessions_replace() {
+    let server = Server::start_with(&user_fixture(), &["--gateway-resume-window", "1"]);
+    let mut desktop = user_session(&server, ALICE_TOKEN, 16381, "Windows").await;
+    desktop.dispatch("READY").await;
+    let mut phone = user_session(&server, ALICE_TOKEN, 16381, "Android").await;
+    phone.dispatch("READY").await;
+    loop {
+        let sessions = desktop.dispatch("SESSIONS_REPLACE").await;
+        if sessions.as_array().map(Vec::len) == Some(3) {
+            break;
+        }
+    }
+    // The phone's TCP connection drops: no close frame. Once the resume window is over, the
+    // desktop hears that only it is left.
+    drop(phone);
+    let started = std::time::Instant::now();
+    loop {
+        let sessions = desktop.dispatch("SESSIONS_REPLACE").await;
+        if sessions.as_array().map(Vec::len) == Some(1) {
+            assert_eq!(sessions[0]["client_info"]["client"], "desktop");
+            break;
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// The gateway fixture with `filler` more offline members (named `fill-NNN`) and two users
+/// outside the guild who can join: `abe` (sorts first) and `zed` (sorts last).
+fn big_fixture(filler: usize) -> Value {
+    let mut fixture = user_fixture();
+    let users = fixture["users"].as_array_mut().expect("users");
+    let mut members = Vec::new();
+    for i in 0..filler {
+        let id = format!("{}", 110_000_000_000_000_000u64 + i as u64);
+        users.push(json!({"id": id, "username": format!("fill-{i:03}")}));
+        members.push(json!({"user_id": id}));
+    }
+    users.push(json!({"id": "120000000000000001", "username": "abe", "token": "abe-token"}));
+    users.push(json!({"id": "120000000000000002", "username": "zed", "token": "zed-token"}));
+    fixture["guilds"][0]["members"]
+        .as_array_mut()
+        .expect("members")
+        .extend(members);
+    fixture
+}
+
+#[tokio::test]
+async fn member_list_updates_reach_each_session_only_for_its_ranges() {
+    let server = Server::start(&big_fixture(150));
+    let subscribe = |range: [u64; 2]| {
+        json!({"op": 37, "d": {"subscriptions": {GUILD_ID: {
+            "channels": {GENERAL_ID: [range]}}}}})
+    };
+    let mut alice = user_session(&server, ALICE_TOKEN, 16381, "Linux").await;
+    alice.dispatch("READY_SUPPLEMENTAL").await;
+    let mut carol = user_session(&server, "carol-token", 16381, "Linux").await;
+    carol.dispatch("READY_SUPPLEMENTAL").await;
+    alice.send_json(subscribe([0, 99])).await;
+    let first = alice.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    assert_eq!(first["ops"][0]["range"], json!([0, 99]));
+    carol.send_json(subscribe([100, 199])).await;
+    let second = carol.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    assert_eq!(second["ops"][0]["range"], json!([100, 199]));
+    // Rows: online header, alice, carol, offline header, 151 offline members (0..=154).
+    let items = second["ops"][0]["items"].as_array().expect("items");
+    assert_eq!(items.len(), 55);
+    // zed joins: he sorts last (index 155). Carol sees the INSERT; alice only the offline
+    // group's new count, at index 3 in her range.
+    let (status, body) = rest(
+        &server,
+        "zed-token",
+        "POST",
+        "/invites/join-us",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let to_carol = carol.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    assert_eq!(
+        to_carol["ops"].as_array().map(|ops| ops
+            .iter()
+            .map(|o| (o["op"].clone(), o["index"].clone()))
+            .collect::<Vec<_>>()),
+        Some(vec![(json!("INSERT"), json!(155))])
+    );
+    let to_alice = alice.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    assert_eq!(
+        to_alice["ops"],
+        json!([{"op": "UPDATE", "index": 3, "item": {"group": {"id": "offline", "count": 152}}}])
+    );
+    assert_eq!(to_alice["member_count"], 154);
+    // abe joins: first of the offline group (index 4). Alice gets the INSERT; carol's range
+    // moved by one row, so she gets it again whole.
+    let (status, body) = rest(
+        &server,
+        "abe-token",
+        "POST",
+        "/invites/join-us",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let to_alice = alice.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    assert_eq!(to_alice["ops"][0]["op"], "INSERT");
+    assert_eq!(to_alice["ops"][0]["index"], 4);
+    assert_eq!(
+        to_alice["ops"][0]["item"]["member"]["user"]["id"],
+        "120000000000000001"
+    );
+    let to_carol = carol.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    let ops = to_carol["ops"].as_array().expect("ops");
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(ops[0]["op"], "SYNC");
+    assert_eq!(ops[0]["range"], json!([100, 199]));
+    assert_eq!(ops[0]["items"].as_array().map(Vec::len), Some(57));
+}

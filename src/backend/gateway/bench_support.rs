@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::lists::Lists;
 use super::member_list::GuildSubscription;
 use super::registry::{Link, Presence, Registry};
-use super::user_ready::{self, UserReadyInfo};
+use super::user_ready::{self, ReadyContext, UserReadyInfo};
 use super::{builders, Inner};
 use crate::backend::events::{Dispatch, EventBus};
 use crate::backend::model::User;
@@ -72,6 +72,7 @@ fn inner_for(store: Store) -> Arc<Inner> {
         config,
         lists: Lists::default(),
         calls: Default::default(),
+        ready_guilds: Default::default(),
         pacing: Default::default(),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
     })
@@ -109,25 +110,35 @@ impl ReadyWorld {
 
     /// Serialized bytes of user READY (and READY_SUPPLEMENTAL) for `capabilities`.
     pub fn user_ready_bytes(&self, capabilities: u64) -> Result<usize, BenchError> {
-        let built = user_ready::build(
-            &self.inner.state.store,
-            &self.inner.registry,
-            &UserReadyInfo {
-                version: 9,
-                user: &self.user,
-                session_id: "bench",
-                resume_gateway_url: "ws://127.0.0.1",
-                guild_ids: &self.guild_ids,
-                capabilities: Capabilities(capabilities),
-                sessions: json!([]),
-            },
-        )
+        let versions = std::collections::HashMap::new();
+        let info = UserReadyInfo {
+            version: 9,
+            user: &self.user,
+            session_id: "bench",
+            resume_gateway_url: "ws://127.0.0.1",
+            guild_ids: &self.guild_ids,
+            capabilities: Capabilities(capabilities),
+            sessions: json!([]),
+            guild_versions: &versions,
+        };
+        let built = user_ready::build(&ReadyContext {
+            store: &self.inner.state.store,
+            registry: &self.inner.registry,
+            guilds: &self.inner.ready_guilds,
+            info: &info,
+        })
         .map_err(err)?;
-        let mut bytes = serde_json::to_vec(&built.ready).map_err(err)?.len();
+        let mut bytes = built.ready.len();
         if let Some(supplemental) = &built.supplemental {
             bytes += serde_json::to_vec(supplemental).map_err(err)?.len();
         }
         Ok(bytes)
+    }
+
+    /// Forgets the rendered guilds, so the next READY renders every guild again (a cold
+    /// cache, as after a restart or a change to every guild).
+    pub fn forget_rendered(&self) {
+        self.inner.ready_guilds.clear();
     }
 
     /// Serialized bytes of the same data as a bot gets it: READY plus one GUILD_CREATE per

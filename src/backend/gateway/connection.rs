@@ -36,6 +36,8 @@ use crate::gateway::{GatewayPayload, OpCode};
 
 mod user_commands;
 
+pub(super) use user_commands::refresh_presence;
+
 /// Gateway versions served.
 const VERSIONS: std::ops::RangeInclusive<u8> = 6..=10;
 /// Events sent per flush when a queue has several waiting.
@@ -412,7 +414,8 @@ impl Connection {
         let (Some(hub), Some(record)) = (&self.inner.state.control, &self.record) else {
             return;
         };
-        // Replayed events were compacted to their bytes after their first send.
+        // Replayed events were compacted to their bytes after their first send, and a user
+        // READY is built as JSON bytes: both are read back for the log.
         let Some(data) = event.value_or_decoded() else {
             return;
         };
@@ -528,7 +531,7 @@ impl Connection {
         }
         let (session_id, waiting) = self.start_session(&info, &user, session_intents);
         if !user.bot {
-            let mut own = match self.build_user_ready(&user, &session_id, &guild_ids) {
+            let mut own = match self.build_user_ready(&user, &session_id, &guild_ids, &info) {
                 Ok(own) => own,
                 Err(e) => {
                     tracing::error!("cannot build user READY: {e}");

@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 
 use super::builders::{has_intent, on_shard};
 use super::registry::Offer;
+use super::user_filter;
 use super::Inner;
 use crate::backend::events::{Audience, Event, SESSIONS_REVOKED, SET_PRESENCE, WORLD_RESET};
 use crate::backend::snowflake::Snowflake;
@@ -21,6 +22,9 @@ pub(super) async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<Arc<E
     loop {
         match events.recv().await {
             Ok(event) => {
+                inner
+                    .ready_guilds
+                    .on_event(event.name, routing_guild(&event));
                 route(&inner, &event);
                 inner.lists.on_event(&inner, &event);
             }
@@ -137,6 +141,7 @@ pub(super) fn route(inner: &Inner, event: &Event) {
         inner.registry.forget_live_state();
         inner.lists.clear();
         inner.calls.clear();
+        inner.ready_guilds.clear();
         return;
     }
     if event.name == SET_PRESENCE {
@@ -165,15 +170,32 @@ pub(super) fn route(inner: &Inner, event: &Event) {
     let limits = inner.registry.limits;
     let own_presence = presence_subject(event);
     for record in inner.registry.all() {
-        let (user_id, session_intents, shard) = {
+        let (user_id, session_intents, shard, subscribed) = {
             let record = record.lock();
-            (record.user_id, record.intents, record.shard)
+            // User sessions that sent intents get events by those, as bots do.
+            let filtered = record.user_session.as_ref().filter(|s| !s.by_intents);
+            let subscribed = filtered.is_none_or(|session| {
+                user_filter::wants(
+                    &inner.state.store,
+                    event,
+                    &user_filter::Viewer {
+                        user_id: record.user_id,
+                        capabilities: session.capabilities,
+                        subscriptions: &record.subscriptions,
+                    },
+                )
+            });
+            (record.user_id, record.intents, record.shard, subscribed)
         };
         let shard_ok = match guild {
             Some(guild) => on_shard(guild, shard),
             None => shard.is_none_or(|s| s.id == 0),
         };
-        if !shard_ok || !wants(event, session_intents, user_id) || own_presence == Some(user_id) {
+        if !shard_ok
+            || !subscribed
+            || !wants(event, session_intents, user_id)
+            || own_presence == Some(user_id)
+        {
             continue;
         }
         let visible = *audience_of

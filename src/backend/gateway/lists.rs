@@ -7,7 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::member_list::{ListMember, MemberList, Op, Row};
+use super::member_list::{ops_for_ranges, ListMember, MemberList, Op, Row};
 use super::registry::Registry;
 use super::Inner;
 use crate::backend::events::Event;
@@ -236,51 +236,30 @@ impl Lists {
         if !(rebuild || relevant && user_id.is_some()) {
             return;
         }
-        let mut updates: Vec<(String, Arc<Prepared>)> = Vec::new();
-        {
-            let mut lists = self.lists.lock();
-            if lists.keys().all(|(g, _)| *g != guild_id) {
-                return;
-            }
-            for ((g, list_id), live) in lists.iter_mut() {
-                if *g != guild_id {
-                    continue;
-                }
-                let result = if rebuild {
-                    rebuild_list(inner, guild_id, live)
-                } else {
-                    change(
-                        inner,
-                        event,
-                        guild_id,
-                        user_id.unwrap_or(Snowflake(0)),
-                        live,
-                    )
-                };
-                match result {
-                    Ok(ops) if !ops.is_empty() => {
-                        match update_payload(
-                            &inner.state.store,
-                            &inner.registry,
-                            guild_id,
-                            list_id,
-                            &live.list,
-                            &ops,
-                        ) {
-                            Ok(payload) => updates.push((
-                                list_id.clone(),
-                                Prepared::new("GUILD_MEMBER_LIST_UPDATE", payload),
-                            )),
-                            Err(e) => tracing::error!("cannot render member list update: {e}"),
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!("cannot update member list: {e}"),
-                }
-            }
+        let mut lists = self.lists.lock();
+        if lists.keys().all(|(g, _)| *g != guild_id) {
+            return;
         }
-        for (list_id, payload) in updates {
-            deliver(inner, guild_id, &list_id, &payload);
+        for ((g, list_id), live) in lists.iter_mut() {
+            if *g != guild_id {
+                continue;
+            }
+            let result = if rebuild {
+                rebuild_list(inner, guild_id, live)
+            } else {
+                change(
+                    inner,
+                    event,
+                    guild_id,
+                    user_id.unwrap_or(Snowflake(0)),
+                    live,
+                )
+            };
+            match result {
+                Ok(ops) if !ops.is_empty() => deliver(inner, guild_id, list_id, &live.list, &ops),
+                Ok(_) => {}
+                Err(e) => tracing::error!("cannot update member list: {e}"),
+            }
         }
     }
 }
@@ -332,12 +311,37 @@ fn rebuild_list(
     ])
 }
 
-/// Offers `payload` to every session following list `list_id` of `guild_id`.
-fn deliver(inner: &Inner, guild_id: Snowflake, list_id: &str, payload: &Arc<Prepared>) {
+/// Offers every session following list `list_id` of `guild_id` what `ops` change in the ranges
+/// it subscribed to (one payload per distinct set of ranges).
+fn deliver(inner: &Inner, guild_id: Snowflake, list_id: &str, list: &MemberList, ops: &[Op]) {
     let limits = inner.registry.limits;
+    let mut by_ranges: HashMap<Vec<(usize, usize)>, Option<Arc<Prepared>>> = HashMap::new();
     for record in inner.registry.all() {
         let mut record = record.lock();
-        if record.subscriptions.follows(guild_id, list_id) {
+        let Some(ranges) = record.subscriptions.ranges_of(guild_id, list_id) else {
+            continue;
+        };
+        let payload = by_ranges.entry(ranges).or_insert_with_key(|ranges| {
+            let ops = ops_for_ranges(list, ops, ranges);
+            if ops.is_empty() {
+                return None;
+            }
+            match update_payload(
+                &inner.state.store,
+                &inner.registry,
+                guild_id,
+                list_id,
+                list,
+                &ops,
+            ) {
+                Ok(payload) => Some(Prepared::new("GUILD_MEMBER_LIST_UPDATE", payload)),
+                Err(e) => {
+                    tracing::error!("cannot render member list update: {e}");
+                    None
+                }
+            }
+        });
+        if let Some(payload) = payload {
             record.offer(payload, &limits);
         }
     }

@@ -345,6 +345,101 @@ impl MemberList {
     }
 }
 
+/// What a follower holding `ranges` (sorted, disjoint) should receive of `ops`, the operations
+/// one change made to `list` (`list` is the state after them): operations inside a range as
+/// they are when they keep the follower's copy of that range whole, a SYNC of the range when
+/// they cannot (a row comes in from after it, or an insertion or deletion before it), and
+/// nothing for what happens after its ranges. An INVALIDATE (a rebuilt list) becomes
+/// INVALIDATE and SYNC of each range.
+pub(crate) fn ops_for_ranges(list: &MemberList, ops: &[Op], ranges: &[(usize, usize)]) -> Vec<Op> {
+    if ops
+        .iter()
+        .any(|op| matches!(op, Op::Invalidate(_) | Op::Sync(..)))
+    {
+        return ranges
+            .iter()
+            .flat_map(|&(start, end)| {
+                [
+                    Op::Invalidate((start, end)),
+                    Op::Sync((start, end), list.rows(start, end)),
+                ]
+            })
+            .collect();
+    }
+    let index = |op: &Op| match op {
+        Op::Insert(i, _) | Op::Update(i, _) | Op::Delete(i) => *i,
+        Op::Sync(..) | Op::Invalidate(_) => 0,
+    };
+    let mut out = Vec::new();
+    let mut syncs = Vec::new();
+    for &(start, end) in ranges {
+        match range_effect(ops, start, end) {
+            Effect::None => {}
+            Effect::Ops => out.extend(
+                ops.iter()
+                    .filter(|op| (start..=end).contains(&index(op)))
+                    .cloned(),
+            ),
+            Effect::Sync => syncs.push(Op::Sync((start, end), list.rows(start, end))),
+        }
+    }
+    out.extend(syncs);
+    out
+}
+
+/// How a change reaches one range of a follower.
+enum Effect {
+    /// It does not touch the range.
+    None,
+    /// Its operations inside the range keep the follower's copy whole.
+    Ops,
+    /// The range must be sent again.
+    Sync,
+}
+
+/// Follows which rows of `start..=end` the follower still holds right while `ops` apply. A
+/// deletion inside the range pulls in the row after it, which the follower may not hold (or
+/// holds from before, stale): unknown until an insertion pushes it out again.
+fn range_effect(ops: &[Op], start: usize, end: usize) -> Effect {
+    let mut known = vec![true; end - start + 1];
+    let mut touched = false;
+    for op in ops {
+        let (at, shifts) = match op {
+            Op::Insert(i, _) => (*i, 1i8),
+            Op::Delete(i) => (*i, -1),
+            Op::Update(i, _) => (*i, 0),
+            Op::Sync(..) | Op::Invalidate(_) => return Effect::Sync,
+        };
+        if at > end {
+            continue;
+        }
+        touched = true;
+        if at < start {
+            if shifts != 0 {
+                return Effect::Sync;
+            }
+            continue;
+        }
+        let slot = at - start;
+        match shifts {
+            1 => {
+                known.pop();
+                known.insert(slot, true);
+            }
+            -1 => {
+                known.remove(slot);
+                known.push(false);
+            }
+            _ => known[slot] = true,
+        }
+    }
+    match (touched, known.iter().all(|k| *k)) {
+        (false, _) => Effect::None,
+        (true, true) => Effect::Ops,
+        (true, false) => Effect::Sync,
+    }
+}
+
 /// Normalises requested ranges as the gateway does: at most three, each at most 300 wide,
 /// widened to whole chunks of 100 and deduplicated; `None` when invalid.
 pub(crate) fn normalise_ranges(ranges: &[(u64, u64)]) -> Option<Vec<(usize, usize)>> {
@@ -453,11 +548,26 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
-    /// Whether the session follows list `list_id` of `guild_id`.
-    pub(crate) fn follows(&self, guild_id: Snowflake, list_id: &str) -> bool {
-        self.guilds
-            .get(&guild_id)
-            .is_some_and(|g| g.channels.values().any(|(id, _)| id == list_id))
+    /// The ranges the session follows of list `list_id` of `guild_id` (sorted, across its
+    /// channels with that list), or `None` when it does not follow the list.
+    pub(crate) fn ranges_of(
+        &self,
+        guild_id: Snowflake,
+        list_id: &str,
+    ) -> Option<Vec<(usize, usize)>> {
+        let guild = self.guilds.get(&guild_id)?;
+        let mut ranges: Vec<(usize, usize)> = guild
+            .channels
+            .values()
+            .filter(|(id, _)| id == list_id)
+            .flat_map(|(_, ranges)| ranges.iter().copied())
+            .collect();
+        if ranges.is_empty() {
+            return None;
+        }
+        ranges.sort_unstable();
+        ranges.dedup();
+        Some(ranges)
     }
 }
 
@@ -720,6 +830,115 @@ mod tests {
             (0u64..12, 0u8..6).prop_map(|(u, n)| Change::Nick(u, n)),
             (0u64..12, 0u8..4).prop_map(|(u, s)| Change::Presence(u, s)),
         ]
+    }
+
+    /// A follower's copy of its ranges of the list (index → row), changed only by the
+    /// operations it receives.
+    fn apply_sparse(model: &mut std::collections::BTreeMap<usize, Row>, ops: &[Op]) {
+        for op in ops {
+            match op {
+                Op::Sync((start, end), rows) => {
+                    model.retain(|i, _| !(start..=end).contains(&i));
+                    for (i, row) in rows.iter().enumerate() {
+                        model.insert(start + i, row.clone());
+                    }
+                }
+                Op::Insert(at, row) => {
+                    let moved: Vec<(usize, Row)> = model.split_off(at).into_iter().collect();
+                    model.extend(moved.into_iter().map(|(i, r)| (i + 1, r)));
+                    model.insert(*at, row.clone());
+                }
+                Op::Update(at, row) => {
+                    model.insert(*at, row.clone());
+                }
+                Op::Delete(at) => {
+                    let moved: Vec<(usize, Row)> = model.split_off(at).into_iter().collect();
+                    model.extend(
+                        moved
+                            .into_iter()
+                            .filter(|(i, _)| i != at)
+                            .map(|(i, r)| (i - 1, r)),
+                    );
+                }
+                Op::Invalidate((start, end)) => {
+                    model.retain(|i, _| !(start..=end).contains(&i));
+                }
+            }
+        }
+    }
+
+    fn apply_change(list: &mut MemberList, change: Change) -> Vec<Op> {
+        match change {
+            Change::Join(u, n, r, s) => list.upsert(member(
+                u,
+                NAMES[n as usize],
+                ROLE_SETS[r as usize],
+                STATUSES[s as usize],
+            )),
+            Change::Leave(u) => list.remove(Snowflake(u)),
+            Change::Roles(u, r) => match list.member(Snowflake(u)).cloned() {
+                Some(mut m) => {
+                    m.roles = ROLE_SETS[r as usize]
+                        .iter()
+                        .map(|r| Snowflake(*r))
+                        .collect();
+                    list.upsert(m)
+                }
+                None => Vec::new(),
+            },
+            Change::Nick(u, n) => match list.member(Snowflake(u)).cloned() {
+                Some(mut m) => {
+                    m.display_name = NAMES[n as usize].to_string();
+                    list.upsert(m)
+                }
+                None => Vec::new(),
+            },
+            Change::Presence(u, s) => match list.member(Snowflake(u)).cloned() {
+                Some(mut m) => {
+                    m.status = STATUSES[s as usize].to_string();
+                    list.upsert(m)
+                }
+                None => Vec::new(),
+            },
+        }
+    }
+
+    const RANGE_SETS: [&[(usize, usize)]; 4] =
+        [&[(0, 3)], &[(4, 7)], &[(0, 2), (6, 9)], &[(3, 5), (10, 13)]];
+
+    proptest! {
+        #[test]
+        fn a_follower_of_some_ranges_always_holds_them_as_a_fresh_sync(
+            changes in proptest::collection::vec(change(), 1..60),
+            which in 0usize..4,
+        ) {
+            let roles = [role(10, 1, true), role(11, 2, true), role(12, 3, false)];
+            let ranges = RANGE_SETS[which];
+            let mut list = MemberList::new(&roles);
+            let mut model = std::collections::BTreeMap::new();
+            for change in changes {
+                let ops = apply_change(&mut list, change);
+                if ops.is_empty() {
+                    continue;
+                }
+                let sent = ops_for_ranges(&list, &ops, ranges);
+                // Only what lies inside the follower's ranges reaches it.
+                for op in &sent {
+                    let inside = match op {
+                        Op::Insert(i, _) | Op::Update(i, _) | Op::Delete(i) =>
+                            ranges.iter().any(|(s, e)| (s..=e).contains(&i)),
+                        Op::Sync(range, _) | Op::Invalidate(range) => ranges.contains(range),
+                    };
+                    prop_assert!(inside, "{:?} outside {:?}", op, ranges);
+                }
+                apply_sparse(&mut model, &sent);
+                for &(start, end) in ranges {
+                    let fresh = list.rows(start, end);
+                    let held: Vec<Row> = (start..=end).filter_map(|i| model.get(&i).cloned()).collect();
+                    prop_assert_eq!(&held, &fresh, "range {:?}", (start, end));
+                }
+            }
+        }
     }
 
     proptest! {

@@ -33,8 +33,10 @@ mod pacing;
 
 mod lists;
 pub(crate) mod member_list;
+mod ready_guilds;
 pub(crate) mod registry;
 pub(crate) mod sessions;
+mod user_filter;
 mod user_ready;
 #[cfg(test)]
 mod user_tests;
@@ -100,6 +102,8 @@ pub(crate) struct Inner {
     lists: lists::Lists,
     /// Calls in private channels.
     calls: calls::Calls,
+    /// User READY's rendered guilds and their versions.
+    ready_guilds: ready_guilds::ReadyGuilds,
     shutting_down: AtomicBool,
 }
 
@@ -121,6 +125,7 @@ impl Gateway {
 
             lists: Default::default(),
             calls: Default::default(),
+            ready_guilds: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
         restore_sessions(&inner);
@@ -134,8 +139,16 @@ impl Gateway {
                     return;
                 };
                 let gone = inner.registry.reap(Instant::now());
-                if gone > 0 {
-                    tracing::debug!(gone, "expired gateway sessions dropped");
+                if !gone.is_empty() {
+                    tracing::debug!(gone = gone.len(), "expired gateway sessions dropped");
+                }
+                // A user's session that expired (no RESUME in time after a dropped connection
+                // or a missed heartbeat) leaves its other sessions and its presence.
+                let mut users: Vec<_> = gone.into_iter().flatten().collect();
+                users.sort_unstable();
+                users.dedup();
+                for user_id in users {
+                    connection::refresh_presence(&inner, user_id);
                 }
             }
         });

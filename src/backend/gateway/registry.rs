@@ -322,14 +322,20 @@ impl Registry {
     }
 
     /// Drops sessions detached for longer than the resume window (or dropped for lag).
-    pub(crate) fn reap(&self, now: Instant) -> usize {
+    /// Returns the user of each dropped user session (`None` for bot sessions).
+    pub(crate) fn reap(&self, now: Instant) -> Vec<Option<Snowflake>> {
         let mut sessions = self.sessions.write();
-        let before = sessions.len();
+        let mut gone = Vec::new();
         sessions.retain(|_, record| {
             let record = record.lock();
-            record.is_attached() || !record.free() || record.resumable(now, &self.limits)
+            let keep =
+                record.is_attached() || !record.free() || record.resumable(now, &self.limits);
+            if !keep {
+                gone.push(record.user_session.is_some().then_some(record.user_id));
+            }
+            keep
         });
-        before - sessions.len()
+        gone
     }
 
     /// The user (not bot) sessions of `user_id` that are live or resumable at `now`, oldest
@@ -433,6 +439,8 @@ struct SavedUserSession {
     status: String,
     activities: Vec<serde_json::Value>,
     changed: u64,
+    #[serde(default)]
+    by_intents: bool,
 }
 
 /// The static vocabulary `UserSession` holds (`unknown` for anything else).
@@ -463,6 +471,7 @@ impl SessionRecord {
             status: u.status.clone(),
             activities: u.activities.clone(),
             changed: u.changed,
+            by_intents: u.by_intents,
         });
         Some(SavedSession {
             id: self.id.clone(),
@@ -519,6 +528,7 @@ impl Registry {
                 status: u.status,
                 activities: u.activities,
                 changed: u.changed,
+                by_intents: u.by_intents,
             });
             let record = SessionRecord {
                 id: s.id.clone(),

@@ -29,6 +29,9 @@ pub(crate) struct UserSession {
     pub activities: Vec<Value>,
     /// When the status last changed (larger is later), to pick the aggregate.
     pub changed: u64,
+    /// IDENTIFY sent `intents` (a user-account library, not the official client): events
+    /// reach it by those as before capabilities and guild subscriptions existed.
+    pub by_intents: bool,
 }
 
 /// The kind of client and its operating system, from IDENTIFY's `properties`.
@@ -161,6 +164,7 @@ mod tests {
             status: status.into(),
             activities: vec![json!({"name": client, "type": 0})],
             changed,
+            by_intents: false,
         }
     }
 

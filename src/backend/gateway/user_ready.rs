@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use super::ready_guilds::{ReadyGuilds, Shape, Template};
 use super::registry::Registry;
 use crate::backend::model::{channel_type, Guild, Member, User};
 use crate::backend::render;
@@ -37,12 +38,26 @@ pub(crate) struct UserReadyInfo<'a> {
     pub capabilities: Capabilities,
     /// READY's `sessions` array.
     pub sessions: Value,
+    /// `client_state.guild_versions` of IDENTIFY: the guild versions the client holds.
+    pub guild_versions: &'a HashMap<Snowflake, u64>,
+}
+
+/// Where user READY reads from.
+pub(crate) struct ReadyContext<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// Presences and voice states.
+    pub registry: &'a Registry,
+    /// The rendered guilds.
+    pub guilds: &'a ReadyGuilds,
+    /// The session.
+    pub info: &'a UserReadyInfo<'a>,
 }
 
 /// READY and, under PRIORITIZED_READY_PAYLOAD, READY_SUPPLEMENTAL.
 pub(crate) struct UserReady {
-    /// READY's payload.
-    pub ready: Value,
+    /// READY's payload, as JSON.
+    pub ready: Vec<u8>,
     /// READY_SUPPLEMENTAL's payload, when the capabilities ask for it.
     pub supplemental: Option<Value>,
 }
@@ -89,43 +104,64 @@ fn ready_member(users: &mut Users<'_>, member: &Member) -> Result<Value, StoreEr
     Ok(out)
 }
 
-/// One guild for READY: the full gateway guild, or its CLIENT_STATE_V2 shape.
+/// Keys a READY guild leaves open for the session: the viewer's `joined_at`, the live voice
+/// states, the viewer's member.
+const HOLES: [&str; 3] = ["joined_at", "voice_states", "members"];
+/// Keys a partial guild (CLIENT_STATE_V2, version the client holds) omits.
+const NOT_IN_PARTIAL: [&str; 7] = [
+    "members",
+    "channels",
+    "presences",
+    "voice_states",
+    "activity_instances",
+    "stage_instances",
+    "guild_scheduled_events",
+];
+
+/// Renders `list` of channels for READY.
+fn render_channels(
+    store: &Store,
+    list: &[crate::backend::model::Channel],
+) -> Result<Value, StoreError> {
+    let mut out = Vec::with_capacity(list.len());
+    for channel in list {
+        let mut value = render::channel(store, channel)?;
+        // Discord always sends guild channels' overwrites as an array.
+        if !channel_type::is_thread(channel.kind)
+            && value
+                .get("permission_overwrites")
+                .is_none_or(Value::is_null)
+        {
+            value["permission_overwrites"] = json!([]);
+        }
+        out.push(value);
+    }
+    Ok(Value::Array(out))
+}
+
+/// One guild for READY in `shape` (the full gateway guild, or its CLIENT_STATE_V2 form), with
+/// the session's parts left as holes (see [`HOLES`]).
 fn ready_guild(
     store: &Store,
-    registry: &Registry,
     guild: &Guild,
-    own: Option<&Member>,
-    capabilities: Capabilities,
-) -> Result<Value, StoreError> {
+    shape: Shape,
+    version: u64,
+) -> Result<Template, StoreError> {
     let Value::Object(mut properties) = render::guild(store, guild, false)? else {
-        return Ok(json!({"id": guild.id, "unavailable": true}));
+        let stub = json!({"id": guild.id, "unavailable": true});
+        return Template::of(stub.as_object().unwrap_or(&Map::new()), &[])
+            .map_err(StoreError::from);
     };
     let (threads, channels): (Vec<_>, Vec<_>) = store
         .guild_channel_list(guild.id)?
         .into_iter()
         .partition(|c| channel_type::is_thread(c.kind));
-    let render_all = |list: &[crate::backend::model::Channel]| -> Result<Value, StoreError> {
-        let mut out = Vec::with_capacity(list.len());
-        for channel in list {
-            let mut value = render::channel(store, channel)?;
-            // Discord always sends guild channels' overwrites as an array.
-            if !channel_type::is_thread(channel.kind)
-                && value
-                    .get("permission_overwrites")
-                    .is_none_or(Value::is_null)
-            {
-                value["permission_overwrites"] = json!([]);
-            }
-            out.push(value);
-        }
-        Ok(Value::Array(out))
-    };
     let member_count = store.member_count(guild.id);
     let mut out = Map::new();
     out.insert("id".into(), json!(guild.id));
-    out.insert("channels".into(), render_all(&channels)?);
-    out.insert("threads".into(), render_all(&threads)?);
-    out.insert("joined_at".into(), json!(own.map(|m| &m.joined_at)));
+    out.insert("channels".into(), render_channels(store, &channels)?);
+    out.insert("threads".into(), render_channels(store, &threads)?);
+    out.insert("joined_at".into(), Value::Null);
     out.insert("large".into(), json!(member_count > LARGE));
     out.insert("lazy".into(), json!(true));
     out.insert("member_count".into(), json!(member_count));
@@ -137,31 +173,110 @@ fn ready_guild(
     out.insert("stage_instances".into(), json!([]));
     out.insert("guild_scheduled_events".into(), json!([]));
     out.insert("application_command_counts".into(), json!({}));
-    if !capabilities.has(caps::PRIORITIZED_READY_PAYLOAD) {
-        let voice: Vec<Value> = registry
-            .voice_states(guild.id)
-            .iter()
-            .map(|v| crate::backend::voice::render(store, v, false))
-            .collect::<Result<_, _>>()?;
-        out.insert("voice_states".into(), Value::Array(voice));
+    if !shape.prioritized {
+        out.insert("voice_states".into(), Value::Null);
         out.insert("activity_instances".into(), json!([]));
     }
-    if capabilities.has(caps::CLIENT_STATE_V2) {
+    if shape.v2 {
         for key in OUTSIDE_PROPERTIES {
             if let Some(value) = properties.remove(key) {
                 out.insert(key.into(), value);
             }
         }
         out.insert("properties".into(), Value::Object(properties));
-        out.insert("data_mode".into(), json!("full"));
-        out.insert("version".into(), json!(0));
+        let mode = if shape.partial { "partial" } else { "full" };
+        out.insert("data_mode".into(), json!(mode));
+        out.insert("version".into(), json!(version));
     } else {
         for (key, value) in properties {
             out.entry(key).or_insert(value);
         }
         out.insert("soundboard_sounds".into(), json!([]));
     }
-    Ok(Value::Object(out))
+    if !shape.dedupe {
+        out.insert("members".into(), Value::Null);
+    }
+    if shape.partial {
+        for key in NOT_IN_PARTIAL {
+            out.shift_remove(key);
+        }
+    }
+    Template::of(&out, &HOLES).map_err(StoreError::from)
+}
+
+/// READY's guilds as a JSON array written to `out`, the members (under
+/// DEDUPE_USER_OBJECTS) and READY_SUPPLEMENTAL's guilds (under PRIORITIZED_READY_PAYLOAD);
+/// returns how many guilds were written.
+fn write_guilds(
+    context: &ReadyContext<'_>,
+    users: &mut Users<'_>,
+    merged_members: &mut Vec<Value>,
+    supplemental_guilds: &mut Vec<Value>,
+    out: &mut Vec<u8>,
+) -> Result<usize, StoreError> {
+    let (store, info) = (context.store, context.info);
+    let capabilities = info.capabilities;
+    let shape = Shape {
+        v2: capabilities.has(caps::CLIENT_STATE_V2),
+        prioritized: capabilities.has(caps::PRIORITIZED_READY_PAYLOAD),
+        dedupe: users.dedupe,
+        partial: false,
+    };
+    let mut count = 0;
+    out.push(b'[');
+    for guild_id in info.guild_ids {
+        let known = info.guild_versions.get(guild_id).copied();
+        let template = context.guilds.template(
+            *guild_id,
+            |version| Shape {
+                partial: shape.v2 && known == Some(version),
+                ..shape
+            },
+            |version, shape| match store.guild(*guild_id)? {
+                Some(guild) => ready_guild(store, &guild, shape, version).map(Some),
+                None => Ok(None),
+            },
+        )?;
+        let Some(template) = template else {
+            continue;
+        };
+        let own = store.member(*guild_id, info.user.id)?;
+        let members: Vec<Value> = own
+            .iter()
+            .map(|m| ready_member(users, m))
+            .collect::<Result<_, _>>()?;
+        let voice = |store: &Store| -> Result<Value, StoreError> {
+            let states: Vec<Value> = context
+                .registry
+                .voice_states(*guild_id)
+                .iter()
+                .map(|v| crate::backend::voice::render(store, v, false))
+                .collect::<Result<_, _>>()?;
+            Ok(Value::Array(states))
+        };
+        if count > 0 {
+            out.push(b',');
+        }
+        template.write(out, |key, out| {
+            let value = match key {
+                "joined_at" => json!(own.as_ref().map(|m| &m.joined_at)),
+                "voice_states" => voice(store)?,
+                _ => Value::Array(members.clone()),
+            };
+            serde_json::to_writer(out, &value).map_err(StoreError::from)
+        })?;
+        if shape.dedupe {
+            merged_members.push(Value::Array(members));
+        }
+        if shape.prioritized {
+            supplemental_guilds.push(
+                json!({"id": guild_id, "voice_states": voice(store)?, "activity_instances": []}),
+            );
+        }
+        count += 1;
+    }
+    out.push(b']');
+    Ok(count)
 }
 
 /// Wraps `entries` in the versioned shape when `versioned`.
@@ -386,12 +501,9 @@ fn session_fields(info: &UserReadyInfo<'_>, ready: &mut Map<String, Value>) {
     }
 }
 
-/// Builds user READY (and READY_SUPPLEMENTAL) for `info`.
-pub(crate) fn build(
-    store: &Store,
-    registry: &Registry,
-    info: &UserReadyInfo<'_>,
-) -> Result<UserReady, StoreError> {
+/// Builds user READY (and READY_SUPPLEMENTAL) for the context's session.
+pub(crate) fn build(context: &ReadyContext<'_>) -> Result<UserReady, StoreError> {
+    let (store, registry, info) = (context.store, context.registry, context.info);
     let capabilities = info.capabilities;
     let dedupe = capabilities.has(caps::DEDUPE_USER_OBJECTS);
     let prioritized = capabilities.has(caps::PRIORITIZED_READY_PAYLOAD);
@@ -403,37 +515,18 @@ pub(crate) fn build(
     };
     let mut ready = Map::new();
     session_fields(info, &mut ready);
-    let mut guilds = Vec::with_capacity(info.guild_ids.len());
+    // Written straight to JSON below (see `write_guilds`); this keeps the key's place.
+    ready.insert("guilds".into(), Value::Null);
+    let mut guilds = Vec::with_capacity(1 << 20);
     let mut merged_members = Vec::with_capacity(info.guild_ids.len());
     let mut supplemental_guilds = Vec::new();
-    for guild_id in info.guild_ids {
-        let Some(guild) = store.guild(*guild_id)? else {
-            continue;
-        };
-        let own = store.member(*guild_id, info.user.id)?;
-        let mut value = ready_guild(store, registry, &guild, own.as_ref(), capabilities)?;
-        let members: Vec<Value> = own
-            .iter()
-            .map(|m| ready_member(&mut users, m))
-            .collect::<Result<_, _>>()?;
-        if dedupe {
-            merged_members.push(Value::Array(members));
-        } else {
-            value["members"] = Value::Array(members);
-        }
-        if prioritized {
-            let voice: Vec<Value> = registry
-                .voice_states(guild.id)
-                .iter()
-                .map(|v| crate::backend::voice::render(store, v, false))
-                .collect::<Result<_, _>>()?;
-            supplemental_guilds
-                .push(json!({"id": guild.id, "voice_states": voice, "activity_instances": []}));
-        }
-        guilds.push(value);
-    }
-    let guild_count = guilds.len();
-    ready.insert("guilds".into(), Value::Array(guilds));
+    let guild_count = write_guilds(
+        context,
+        &mut users,
+        &mut merged_members,
+        &mut supplemental_guilds,
+        &mut guilds,
+    )?;
     let private = private_channels(store, &mut users, info.user.id)?;
     ready.insert("private_channels".into(), Value::Array(private));
     let relations = relationships(store, &mut users, info.user.id)?;
@@ -466,8 +559,48 @@ pub(crate) fn build(
     if dedupe {
         ready.insert("users".into(), users.into_array());
     }
+    let mut out = Vec::with_capacity(guilds.len() + 64 * 1024);
+    Template::of(&ready, &["guilds"])?.write(&mut out, |_, out| {
+        out.extend_from_slice(&guilds);
+        Ok::<(), StoreError>(())
+    })?;
     Ok(UserReady {
-        ready: Value::Object(ready),
+        ready: out,
         supplemental,
     })
+}
+
+/// INITIAL_GUILD's payload: the full gateway guild `guild_id` in the session's shape.
+pub(crate) fn initial_guild(
+    context: &ReadyContext<'_>,
+    guild_id: Snowflake,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let info = context.info;
+    let one = [guild_id];
+    let full = UserReadyInfo {
+        guild_ids: &one,
+        sessions: Value::Null,
+        guild_versions: &HashMap::new(),
+        ..*info
+    };
+    let mut users = Users {
+        store: context.store,
+        // Its own event: the viewer's member goes inline.
+        dedupe: false,
+        seen: HashMap::new(),
+        order: Vec::new(),
+    };
+    let mut out = Vec::new();
+    let written = write_guilds(
+        &ReadyContext {
+            info: &full,
+            ..*context
+        },
+        &mut users,
+        &mut Vec::new(),
+        &mut Vec::new(),
+        &mut out,
+    )?;
+    // `[guild]` without its brackets.
+    Ok((written == 1).then(|| out[1..out.len() - 1].to_vec()))
 }

@@ -3,6 +3,7 @@
 //! client opcode userdoccers lists as sent by clients: answered as Discord answers it
 //! (GUILD_MEMBER_LIST_UPDATE, GUILD_MEMBERS_CHUNK, LAST_MESSAGES, ...) or accepted and ignored
 //! where Discord sends nothing back.
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +17,7 @@ use super::super::calls::{self, CallVoice};
 use super::super::member_list::{normalise_ranges, SubscriptionRequest};
 use super::super::registry::SessionRecord;
 use super::super::sessions::{self, UserSession};
-use super::super::user_ready::{self, UserReadyInfo};
+use super::super::user_ready::{self, ReadyContext, UserReadyInfo};
 use super::super::Inner;
 use super::{publish_presence, Connection};
 use crate::backend::events::Dispatch;
@@ -72,9 +73,45 @@ fn snowflake_of(value: Option<&Value>) -> Option<Snowflake> {
         .or_else(|| value.as_u64().map(Snowflake))
 }
 
+/// What IDENTIFY's `client_state` says the client has cached.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct ClientState {
+    /// Guild id → the version of it the client holds.
+    pub guild_versions: HashMap<Snowflake, u64>,
+    /// The guild to send INITIAL_GUILD for.
+    pub initial_guild_id: Option<Snowflake>,
+}
+
+impl ClientState {
+    /// Reads `client_state` (absent or malformed parts count as nothing cached).
+    pub(super) fn of(value: Option<&Value>) -> ClientState {
+        let Some(value) = value else {
+            return ClientState::default();
+        };
+        let guild_versions = value
+            .get("guild_versions")
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(id, version)| {
+                        let version = version
+                            .as_u64()
+                            .or_else(|| version.as_str().and_then(|s| s.parse().ok()))?;
+                        Some((Snowflake::parse(id)?, version))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ClientState {
+            guild_versions,
+            initial_guild_id: snowflake_of(value.get("initial_guild_id")),
+        }
+    }
+}
+
 /// Publishes SESSIONS_REPLACE to the user's sessions and, when it changed, the user's aggregate
 /// presence to its guilds and friends.
-pub(super) fn refresh_presence(inner: &Inner, user_id: Snowflake) {
+pub(in crate::backend::gateway) fn refresh_presence(inner: &Inner, user_id: Snowflake) {
     let list = inner.registry.user_sessions(user_id, Instant::now());
     inner.state.publish(Dispatch::users(
         "SESSIONS_REPLACE",
@@ -118,37 +155,54 @@ impl Connection {
             status: status.to_string(),
             activities,
             changed: CHANGES.fetch_add(1, Ordering::Relaxed),
+            by_intents: info.intents.is_some(),
         });
         refresh_presence(&self.inner, user.id);
     }
 
-    /// READY (and READY_SUPPLEMENTAL) of a user session.
+    /// INITIAL_GUILD (when `client_state.initial_guild_id` asks for it), READY and
+    /// READY_SUPPLEMENTAL of a user session.
     pub(super) fn build_user_ready(
         &self,
         user: &User,
         session_id: &str,
         guild_ids: &[Snowflake],
+        identify: &IdentifyInfo,
     ) -> Result<Vec<Arc<Prepared>>, StoreError> {
         let capabilities = self
             .record
             .as_ref()
             .and_then(|r| r.lock().user_session.as_ref().map(|s| s.capabilities))
             .unwrap_or_default();
+        let client_state = ClientState::of(identify.extra.get("client_state"));
         let list = self.inner.registry.user_sessions(user.id, Instant::now());
-        let built = user_ready::build(
-            &self.inner.state.store,
-            &self.inner.registry,
-            &UserReadyInfo {
-                version: self.version,
-                user,
-                session_id,
-                resume_gateway_url: &self.advertised_url,
-                guild_ids,
-                capabilities,
-                sessions: sessions::sessions_json(&list),
-            },
-        )?;
-        let mut own = vec![Prepared::new("READY", built.ready)];
+        let info = UserReadyInfo {
+            version: self.version,
+            user,
+            session_id,
+            resume_gateway_url: &self.advertised_url,
+            guild_ids,
+            capabilities,
+            sessions: sessions::sessions_json(&list),
+            guild_versions: &client_state.guild_versions,
+        };
+        let context = ReadyContext {
+            store: &self.inner.state.store,
+            registry: &self.inner.registry,
+            guilds: &self.inner.ready_guilds,
+            info: &info,
+        };
+        let mut own = Vec::new();
+        if let Some(initial) = client_state
+            .initial_guild_id
+            .filter(|id| guild_ids.contains(id))
+        {
+            if let Some(guild) = user_ready::initial_guild(&context, initial)? {
+                own.push(Prepared::from_json("INITIAL_GUILD", guild));
+            }
+        }
+        let built = user_ready::build(&context)?;
+        own.push(Prepared::from_json("READY", built.ready));
         if let Some(supplemental) = built.supplemental {
             own.push(Prepared::new("READY_SUPPLEMENTAL", supplemental));
         }
@@ -359,6 +413,16 @@ impl Connection {
                 replies.push(update);
             }
         }
+        let threads_before = self.record.as_ref().is_some_and(|r| {
+            r.lock()
+                .subscriptions
+                .guilds
+                .get(&guild_id)
+                .is_some_and(|s| s.threads)
+        });
+        if request.threads == Some(true) && !threads_before {
+            replies.push(self.thread_list_sync(user, guild_id));
+        }
         if let Some(record) = &self.record {
             let mut record = record.lock();
             let sub = record.subscriptions.guilds.entry(guild_id).or_default();
@@ -377,6 +441,32 @@ impl Connection {
             sub.thread_member_lists = request.thread_member_lists;
         }
         replies
+    }
+
+    /// THREAD_LIST_SYNC of every thread of the guild the user can see (sent when a
+    /// subscription turns `threads` on), with the user's own thread memberships.
+    fn thread_list_sync(&self, user: &User, guild_id: Snowflake) -> Arc<Prepared> {
+        let state = &self.inner.state;
+        let store = &state.store;
+        let mut threads = Vec::new();
+        let mut members = Vec::new();
+        for channel in store.guild_channel_list(guild_id).unwrap_or_default() {
+            if !crate::backend::model::channel_type::is_thread(channel.kind)
+                || state.channel_access(channel.id, user).is_err()
+            {
+                continue;
+            }
+            if let Ok(Some(member)) = store.thread_members.get((channel.id, user.id)) {
+                members.push(serde_json::to_value(&member).unwrap_or_default());
+            }
+            if let Ok(value) = crate::backend::render::channel(store, &channel) {
+                threads.push(value);
+            }
+        }
+        Prepared::new(
+            "THREAD_LIST_SYNC",
+            json!({"guild_id": guild_id, "threads": threads, "members": members}),
+        )
     }
 
     /// THREAD_MEMBER_LIST_UPDATE for a thread the user can see.
