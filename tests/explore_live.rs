@@ -350,9 +350,15 @@ fn the_explorer_api_of_a_running_record() {
     let har = api.json("/api/v1/export.har");
     assert!(har["log"]["entries"].as_array().unwrap().len() >= 3);
     let asyncapi = api.json("/api/v1/asyncapi.json");
-    assert!(asyncapi["asyncapi"].as_str().unwrap().starts_with("3."), "{asyncapi}");
+    assert!(
+        asyncapi["asyncapi"].as_str().unwrap().starts_with("3."),
+        "{asyncapi}"
+    );
     let messages = asyncapi["components"]["messages"].to_string();
-    assert!(messages.contains("HELLO") || messages.contains("\"op\""), "{asyncapi}");
+    assert!(
+        messages.contains("HELLO") || messages.contains("\"op\""),
+        "{asyncapi}"
+    );
     assert!(!asyncapi.to_string().contains("secret-token"));
     assert_eq!(api.get("/api/v1/diff").status(), 501);
     assert_eq!(api.get("/api/v1/store/nothing").status(), 400);
