@@ -1125,6 +1125,8 @@ pub(crate) mod tests {
         let mut old = encode(&session).unwrap();
         assert_eq!(old.pop(), Some(0));
         store
+            .local()
+            .unwrap()
             .sessions
             .insert(session.id.to_be_bytes(), old)
             .unwrap();
@@ -1141,6 +1143,8 @@ pub(crate) mod tests {
         assert!(all[0].rewrites.is_empty());
         assert_eq!(all[1], session);
         store
+            .local()
+            .unwrap()
             .sessions
             .insert(9u64.to_be_bytes(), vec![FORMAT_V1, 1, 2])
             .unwrap();
