@@ -187,6 +187,8 @@ pub struct ListWorld {
     receivers: Vec<mpsc::Receiver<Arc<Prepared>>>,
     bus: EventBus,
     toggle: bool,
+    /// The first member row of `[0, 99]`: its presence changes (every session holds that row).
+    shown: String,
 }
 
 impl ListWorld {
@@ -213,10 +215,21 @@ impl ListWorld {
                 }),
             );
         }
-        let (list_id, _) = inner
+        let (list_id, first_page) = inner
             .lists
             .sync(&inner.state, &inner.registry, &channel, &[(0, 99)])
             .map_err(err)?;
+        // Rows are ordered by name, not id: the member whose presence changes is one the
+        // sessions' range `[0, 99]` shows (sessions are sent only their ranges' changes).
+        let shown = first_page["ops"][0]["items"]
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find_map(|item| item["member"]["user"]["id"].as_str())
+            })
+            .ok_or_else(|| err("the first page lists no member"))?
+            .to_string();
         let mut receivers = Vec::with_capacity(sessions);
         for s in 0..sessions {
             let record = inner
@@ -243,6 +256,7 @@ impl ListWorld {
             receivers,
             bus: EventBus::new(16),
             toggle: false,
+            shown,
         })
     }
 
@@ -270,7 +284,7 @@ impl ListWorld {
             "PRESENCE_UPDATE",
             self.guild_id,
             0,
-            json!({"user": {"id": "1000011"}, "status": status, "activities": [],
+            json!({"user": {"id": self.shown}, "status": status, "activities": [],
                    "guild_id": self.guild_id}),
         ));
         self.inner.lists.on_event(&self.inner, &event);
