@@ -105,8 +105,15 @@ fn the_backend_answers_its_routes_and_the_clients_start_up_routes() {
         assert_eq!(science.source(), Some("backend"));
     }
 
-    // Not the backend's and nothing behind it: Discord's 404, for /api and for /app alike.
-    assert_not_found(&serve.curl("https://discord.com/api/modules/stable/versions.json", &[]));
+    // The desktop module list is the backend's (no modules published: an empty list).
+    let versions = serve.curl("https://discord.com/api/modules/stable/versions.json", &[]);
+    assert_eq!(
+        (versions.status, versions.source()),
+        (200, Some("backend")),
+        "{versions:?}"
+    );
+    assert_eq!(versions.json(), json!({}));
+    // Not the backend's and nothing behind it: Discord's 404.
     assert_not_found(&serve.curl("https://discord.com/app", &[]));
     let log = serve.stop();
     assert!(log.contains("source=backend"), "{log}");
@@ -360,12 +367,9 @@ fn the_clients_start_up_files_and_foreign_attachments_go_down_the_chain() {
     let mut extra = args(&["--fallback", "recorded,forward"]);
     extra.extend(fake.upstream_args());
     let serve = ServeProxy::start(dir.path(), &extra);
+    // The module list is answered natively now (#16), ahead of the recording of the real one.
     let versions = serve.curl("https://discord.com/api/modules/stable/versions.json", &[]);
-    assert_eq!(versions.source(), Some("recording"), "{versions:?}");
-    assert_eq!(
-        versions.json(),
-        serde_json::from_str::<serde_json::Value>(upstream::VERSIONS_JSON).unwrap()
-    );
+    assert_eq!(versions.source(), Some("backend"), "{versions:?}");
     let app = serve.curl("https://discord.com/app", &[]);
     assert_eq!(app.source(), Some("recording"), "{app:?}");
     assert_eq!(app.body, upstream::APP_HTML);
@@ -403,7 +407,6 @@ fn the_clients_start_up_files_and_foreign_attachments_go_down_the_chain() {
     assert_eq!(fake.served(), served_while_recording + 3);
     let log = serve.stop();
     for (method, route, source) in [
-        ("GET", "/api/modules/stable/versions.json", "recording"),
         ("GET", "/app", "recording"),
         (
             "GET",
