@@ -33,8 +33,10 @@ fn identity() -> Arc<Identity> {
     ))
 }
 
-/// Rules for a session that identified as alice and whose READY named the real account.
-fn session(compression: TransportCompression) -> RelayedIdentity {
+/// Rules for a session that identified as alice and whose READY named the real account, and
+/// upstream's compressor for that connection (a zlib stream has one context: later frames must
+/// come from the same compressor).
+fn session(compression: TransportCompression) -> (RelayedIdentity, ZlibStreamCompressor) {
     let rules = RelayedIdentity::new(identity(), false, compression).expect("rules");
     let identify = json!({"op": 2, "d": {"token": "alice-token"}}).to_string();
     let _ = rules.client_message(Message::text(identify));
@@ -47,7 +49,7 @@ fn session(compression: TransportCompression) -> RelayedIdentity {
         _ => Message::text(ready),
     };
     let _ = rules.server_message(frame).expect("READY");
-    rules
+    (rules, upstream)
 }
 
 fn message_create(author: &str, n: u64) -> String {
@@ -83,8 +85,7 @@ fn zlib_stream(c: &mut Criterion) {
         ("names the real id", REAL),
         ("other ids only", "80351110224678999"),
     ] {
-        let rules = session(TransportCompression::ZlibStream);
-        let mut upstream = ZlibStreamCompressor::new();
+        let (rules, mut upstream) = session(TransportCompression::ZlibStream);
         let mut n = 0u64;
         group.throughput(Throughput::Elements(1));
         group.bench_function(format!("MESSAGE_CREATE, {name}"), |b| {
@@ -131,7 +132,7 @@ fn plain_json(c: &mut Criterion) {
         ("names the real id", REAL),
         ("other ids only", "80351110224678999"),
     ] {
-        let rules = session(TransportCompression::None);
+        let (rules, _) = session(TransportCompression::None);
         let text = message_create(author, 7);
         group.bench_function(format!("MESSAGE_CREATE, {name}"), |b| {
             b.iter_batched(

@@ -1,6 +1,6 @@
 //! Routes the official desktop client calls while starting: the update checks (`/updates`,
 //! the distributed-app manifest), the native module list and downloads (`/modules`: we publish
-//! no modules, so the list is empty and a download is a 404) and telemetry (`/science`,
+//! no modules, so the list is empty and a download goes down `serve --listen`'s chain) and telemetry (`/science`,
 //! `/track`).
 use std::sync::Arc;
 
@@ -196,12 +196,13 @@ async fn module_versions(
 }
 
 /// `GET /modules/{channel}/{module}/{version}`: Discord redirects to the module's ZIP when it
-/// has it; no module is published here, so every download is a 404.
+/// has it; no module is published here, so a download is not ours: through `serve --listen` it
+/// goes down the chain (a recorded or real module), on `--api` it is a 404.
 async fn module_download(
     Path((_channel, _module, _version)): Path<(String, String, String)>,
     Query(_query): Query<ModuleQuery>,
 ) -> Response {
-    ApiError::NoRoute.into_response()
+    crate::backend::error::unrouted()
 }
 
 /// Telemetry is accepted and dropped.
