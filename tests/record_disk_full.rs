@@ -5,41 +5,19 @@
 //!
 //! One test in this file: the limit is set on the test process around the spawn (children
 //! inherit it), which must not touch other tests' files.
+#[path = "common/file_limit.rs"]
+mod file_limit;
 mod record_support;
 #[path = "common/upstream.rs"]
 mod upstream;
 
+use file_limit::with_file_limit;
 use record_support::*;
 use upstream::FakeDiscord;
 
 /// Big enough for the empty database and the log; smaller than one recorded exchange below
 /// (sled keeps large values in files of their own, so the limit per file is what counts).
 const FILE_LIMIT: u64 = 256 * 1024;
-
-/// Runs `start` with the file-size limit that its children inherit, then lifts it again.
-fn with_file_limit<T>(start: impl FnOnce() -> T) -> T {
-    let mut before = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on this process's limits and signal disposition.
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut before), 0);
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        let limited = libc::rlimit {
-            rlim_cur: FILE_LIMIT,
-            rlim_max: before.rlim_max,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limited), 0);
-    }
-    let started = start();
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &before), 0);
-    }
-    started
-}
 
 /// Incompressible text, so the recorder's zstd chunks are as big as what was sent.
 fn noise(seed: u64, len: usize) -> String {
@@ -58,7 +36,7 @@ fn noise(seed: u64, len: usize) -> String {
 fn a_full_disk_stops_recording_with_one_error_and_the_proxy_keeps_forwarding() {
     let dir = workdir();
     let stand_in = FakeDiscord::start_echoing();
-    let recorder = with_file_limit(|| Recorder::start(dir.path(), &stand_in, &[]));
+    let recorder = with_file_limit(FILE_LIMIT, || Recorder::start(dir.path(), &stand_in, &[]));
     let body_file = dir.path().join("body.json");
     // 60 × 200 KB each way is far past the limit.
     for n in 0..60u64 {

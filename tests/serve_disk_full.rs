@@ -5,6 +5,8 @@
 //! child), as in record_disk_full.rs.
 //!
 //! One test in this file: the limit is set on the test process around the spawn.
+#[path = "common/file_limit.rs"]
+mod file_limit;
 mod serve_support;
 
 use std::io::{BufRead, BufReader, Read};
@@ -13,33 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use file_limit::with_file_limit;
 use serde_json::json;
 use serve_support::*;
-
-/// Runs `start` with a file-size limit of `limit` bytes that its children inherit.
-fn with_file_limit<T>(limit: u64, start: impl FnOnce() -> T) -> T {
-    let mut before = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on this process's limits and signal disposition.
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut before), 0);
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        let limited = libc::rlimit {
-            rlim_cur: limit,
-            rlim_max: before.rlim_max,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limited), 0);
-    }
-    let started = start();
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &before), 0);
-    }
-    started
-}
 
 /// `serve` on `data` with its stderr collected while it runs; returns the child, its API base
 /// and the log.
