@@ -5,6 +5,8 @@
 mod gwproxy_support;
 #[path = "serve_gateway_support/mod.rs"]
 mod serve_gateway_support;
+#[path = "common/slowloris.rs"]
+mod slowloris;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use gwproxy_support::{config, free_port, Proxy, RawClient};
 use serde_json::json;
 use serve_gateway_support::{fixture, Server, BOT_TOKEN};
+use slowloris::slowloris;
 
 fn start(extra: &[&str]) -> (Server, Proxy, tempfile::TempDir) {
     let server = Server::start(&fixture(None));
@@ -22,43 +25,15 @@ fn start(extra: &[&str]) -> (Server, Proxy, tempfile::TempDir) {
     (server, proxy, dir)
 }
 
-/// Trickles a request head a byte every 200 ms; returns how long the connection stayed open.
-fn slowloris(addr: &str, give_up: Duration) -> Duration {
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let started = Instant::now();
-    for byte in b"GET /?v=10&encoding=json HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaa"
-        .iter()
-        .cycle()
-    {
-        assert!(
-            started.elapsed() < give_up,
-            "{addr} still holds a slowloris connection after {give_up:?}"
-        );
-        if tcp.write_all(&[*byte]).is_err() {
-            return started.elapsed();
-        }
-        let mut buf = [0u8; 512];
-        match tcp.read(&mut buf) {
-            Ok(0) => return started.elapsed(),
-            Ok(_) => {}
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return started.elapsed(),
-        }
-    }
-    unreachable!()
-}
-
 #[test]
 fn slow_idle_and_surplus_clients_are_bounded() {
     let (_server, mut proxy, _dir) = start(&["--head-timeout", "2", "--max-connections", "2"]);
     let addr = format!("127.0.0.1:{}", proxy.port);
-    let held = slowloris(&addr, Duration::from_secs(20));
+    let held = slowloris(
+        &addr,
+        b"GET /?v=10&encoding=json HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaa",
+        Duration::from_secs(20),
+    );
     assert!(
         held >= Duration::from_millis(1500),
         "closed early: {held:?}"
