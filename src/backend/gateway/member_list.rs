@@ -950,32 +950,7 @@ mod tests {
             let mut list = MemberList::new(&roles);
             let mut model: Vec<Row> = Vec::new();
             for change in changes {
-                let ops = match change {
-                    Change::Join(u, n, r, s) => list.upsert(member(
-                        u, NAMES[n as usize], ROLE_SETS[r as usize], STATUSES[s as usize])),
-                    Change::Leave(u) => list.remove(Snowflake(u)),
-                    Change::Roles(u, r) => match list.member(Snowflake(u)).cloned() {
-                        Some(mut m) => {
-                            m.roles = ROLE_SETS[r as usize].iter().map(|r| Snowflake(*r)).collect();
-                            list.upsert(m)
-                        }
-                        None => Vec::new(),
-                    },
-                    Change::Nick(u, n) => match list.member(Snowflake(u)).cloned() {
-                        Some(mut m) => {
-                            m.display_name = NAMES[n as usize].to_string();
-                            list.upsert(m)
-                        }
-                        None => Vec::new(),
-                    },
-                    Change::Presence(u, s) => match list.member(Snowflake(u)).cloned() {
-                        Some(mut m) => {
-                            m.status = STATUSES[s as usize].to_string();
-                            list.upsert(m)
-                        }
-                        None => Vec::new(),
-                    },
-                };
+                let ops = apply_change(&mut list, change);
                 apply(&mut model, &ops);
                 let fresh = list.all_rows();
                 prop_assert_eq!(&model, &fresh);
