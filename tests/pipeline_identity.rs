@@ -94,6 +94,24 @@ fn assert_not_in_files(dir: &Path, secret: &str) {
     }
 }
 
+/// Stdout of `discord-mitm recordings --recordings DIR ARGS...`.
+fn recordings_cli(recordings: &Path, args: &[&str]) -> String {
+    let mut all = vec!["recordings", "--recordings", recordings.to_str().unwrap()];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&run_bin(&all).stdout).to_string()
+}
+
+/// Fails unless `recordings list` marks the line naming `what` as rewritten.
+fn assert_listed_as_rewritten(recordings: &Path, what: &str) {
+    let listing = recordings_cli(recordings, &["list"]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(what) && l.contains("(rewritten)")),
+        "{what} is not listed as rewritten:\n{listing}"
+    );
+}
+
 fn probes(seen: &[Seen]) -> Vec<&Seen> {
     seen.iter()
         .filter(|s| s.path.ends_with("/identity-probe"))
@@ -252,32 +270,13 @@ fn with_an_upstream_token_forwarded_requests_carry_it_and_the_real_id_reads_as_t
     assert_eq!(listed, expected);
     let id = exchange.id.to_string();
     drop(store);
-    let shown = run_bin(&[
-        "recordings",
-        "--recordings",
-        recordings.to_str().unwrap(),
-        "show",
-        &id,
-    ]);
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let shown = recordings_cli(&recordings, &["show", &id]);
     assert!(shown.contains("REWRITTEN"), "{shown}");
     assert!(
         shown.contains(&format!("response-id: {REAL_USER_ID} -> {ALICE_ID}")),
         "{shown}"
     );
-    let listing = run_bin(&[
-        "recordings",
-        "--recordings",
-        recordings.to_str().unwrap(),
-        "list",
-    ]);
-    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-    assert!(
-        listing
-            .lines()
-            .any(|l| l.contains("/identity-probe") && l.contains("(rewritten)")),
-        "{listing}"
-    );
+    assert_listed_as_rewritten(&recordings, "/identity-probe");
 }
 
 #[test]
@@ -484,14 +483,7 @@ async fn relayed_gateway_sessions_carry_the_upstream_token_and_the_local_users_i
         .expect("READY recorded");
     assert!(ready.payload.as_deref().unwrap().contains(REAL_USER_ID));
     drop(store);
-    let shown = run_bin(&[
-        "recordings",
-        "--recordings",
-        recordings.to_str().unwrap(),
-        "show",
-        &format!("gw:{json_session}"),
-    ]);
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let shown = recordings_cli(&recordings, &["show", &format!("gw:{json_session}")]);
     assert!(shown.contains("REWRITTEN"), "{shown}");
     assert!(
         shown.contains(&format!("authorization: {BOT_ID} -> upstream token")),
@@ -501,19 +493,7 @@ async fn relayed_gateway_sessions_carry_the_upstream_token_and_the_local_users_i
         shown.contains(&format!("response-id: {REAL_USER_ID} -> {BOT_ID}")),
         "{shown}"
     );
-    let listing = run_bin(&[
-        "recordings",
-        "--recordings",
-        recordings.to_str().unwrap(),
-        "list",
-    ]);
-    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-    assert!(
-        listing
-            .lines()
-            .any(|l| l.contains(&format!("gw:{json_session}")) && l.contains("(rewritten)")),
-        "{listing}"
-    );
+    assert_listed_as_rewritten(&recordings, &format!("gw:{json_session}"));
 }
 
 #[test]

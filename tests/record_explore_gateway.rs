@@ -222,37 +222,18 @@ async fn asyncapi_search_and_list_over_json_and_etf_sessions() {
     assert_eq!(frame["payload"]["d"]["activities"][0]["name"], PLANTED);
     // Decoded server frames of every encoding and compression: ETF over zlib and zstd,
     // JSON over zlib and zstd; narrowed by event and by a JSON path.
-    let out = run_ok(&[
-        "recordings",
-        "--recordings",
-        rec,
-        "--json",
-        "search",
-        "atom keys",
-        "--event",
-        "MESSAGE_CREATE",
-    ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
-    let out = run_ok(&[
-        "recordings",
-        "--recordings",
-        rec,
-        "--json",
-        "search",
-        "--where",
-        "d.content=gateway says hi",
-    ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
-    let out = run_ok(&[
-        "recordings",
-        "--recordings",
-        rec,
-        "--json",
-        "search",
-        "--where",
-        "d.activities[*].name~NEEDLE-7c1f",
-    ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    let searches: [(&[&str], usize); 3] = [
+        (&["atom keys", "--event", "MESSAGE_CREATE"], 2),
+        (&["--where", "d.content=gateway says hi"], 2),
+        (&["--where", "d.activities[*].name~NEEDLE-7c1f"], 1),
+    ];
+    for (query, hits) in searches {
+        let mut args = vec!["recordings", "--recordings", rec, "--json", "search"];
+        args.extend_from_slice(query);
+        let out = run_ok(&args);
+        let found = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(found, hits, "search {query:?}");
+    }
     let out = run_bin(&[
         "recordings",
         "--recordings",

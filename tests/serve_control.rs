@@ -568,6 +568,17 @@ impl Bot {
         });
         Bot { child }
     }
+
+    /// Starts the bot and waits until the event log shows it received its guild.
+    async fn start_ready(server: &Server) -> Bot {
+        let bot = Bot::start(server);
+        wait_for(
+            &server.http(),
+            json!({"type": "GUILD_CREATE", "timeout_ms": 30_000, "match": {"user_id": BOT_ID}}),
+        )
+        .await;
+        bot
+    }
 }
 
 impl Drop for Bot {
@@ -594,12 +605,7 @@ async fn ask_bot(base: &str, content: &str) -> String {
 async fn a_reset_reconnects_discordpy_into_the_fixtures_world() {
     let server = controlled();
     let base = server.http();
-    let _bot = Bot::start(&server);
-    wait_for(
-        &base,
-        json!({"type": "GUILD_CREATE", "timeout_ms": 30_000, "match": {"user_id": BOT_ID}}),
-    )
-    .await;
+    let _bot = Bot::start_ready(&server).await;
     assert_eq!(ask_bot(&base, "!ping").await, "pong");
     let since = cursor(&base).await;
     let created = act(
@@ -695,12 +701,7 @@ async fn a_reset_reconnects_discordpy_into_the_fixtures_world() {
 async fn acting_as_a_user_sends_the_bot_what_the_rest_route_sends() {
     let server = controlled();
     let base = server.http();
-    let _bot = Bot::start(&server);
-    wait_for(
-        &base,
-        json!({"type": "GUILD_CREATE", "timeout_ms": 30_000, "match": {"user_id": BOT_ID}}),
-    )
-    .await;
+    let _bot = Bot::start_ready(&server).await;
     act(&base, json!({"as": "alice", "action": "send_message", "channel_id": GENERAL_ID, "content": "one"})).await;
     let from_act = wait_for(
         &base,

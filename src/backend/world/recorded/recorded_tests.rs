@@ -60,6 +60,23 @@ fn loads(world: &BuiltWorld) -> Store {
     store
 }
 
+/// Fails unless the import report has a warning containing `text`.
+fn assert_warned(world: &BuiltWorld, text: &str) {
+    assert!(
+        world.warnings.iter().any(|w| w.contains(text)),
+        "no warning with {text:?} in {:?}",
+        world.warnings
+    );
+}
+
+/// The stored message `id` of #general, which the test expects to be there.
+fn in_general(store: &Store, id: u64) -> crate::backend::model::Message {
+    store
+        .message(Snowflake(GENERAL.parse().unwrap()), Snowflake(id))
+        .unwrap()
+        .unwrap_or_else(|| panic!("message {id} is not stored in #general"))
+}
+
 fn message(id: &str, channel: &str, author: &Value, content: &str) -> Value {
     json!({"id": id, "channel_id": channel, "author": author, "content": content, "type": 0,
            "mentions": [], "attachments": [], "embeds": [], "pinned": false,
@@ -199,19 +216,8 @@ fn a_bot_session_becomes_a_fixture_with_overwrites_threads_and_expressions() {
     assert_eq!(guild["stickers"][0]["name"], "wave");
     assert_eq!(guild["members"][0]["roles"], json!([MODS]));
     assert_eq!(guild["members"][0]["nick"], "Al");
-    assert!(
-        world
-            .warnings
-            .iter()
-            .any(|w| w.contains("permission overwrites")),
-        "{:?}",
-        world.warnings
-    );
-    assert!(
-        world.warnings.iter().any(|w| w.contains("type 14")),
-        "{:?}",
-        world.warnings
-    );
+    assert_warned(&world, "permission overwrites");
+    assert_warned(&world, "type 14");
     assert_eq!(
         world.accounts,
         vec![LocalAccount {
@@ -356,22 +362,9 @@ fn message_edits_and_deletes_apply_in_time_order() {
         "2024-01-02T00:00:00.000000+00:00"
     );
     assert_eq!(messages[0]["attachments"][0]["filename"], "a.png");
-    assert!(
-        world
-            .warnings
-            .iter()
-            .any(|w| w.contains("without an author")),
-        "{:?}",
-        world.warnings
-    );
+    assert_warned(&world, "without an author");
     let store = loads(&world);
-    let stored = store
-        .message(
-            Snowflake(GENERAL.parse().unwrap()),
-            Snowflake(300000000000000001),
-        )
-        .unwrap()
-        .unwrap();
+    let stored = in_general(&store, 300000000000000001);
     assert_eq!(stored.content, "edited");
     assert_eq!(stored.attachments.len(), 1);
 }
@@ -593,19 +586,8 @@ fn recordings_without_an_account_or_a_guild_are_refused_and_odd_items_are_only_c
         ),
     ]);
     assert!(world.fixture["guilds"].as_array().unwrap().is_empty());
-    assert!(
-        world
-            .warnings
-            .iter()
-            .any(|w| w.contains("only by their id")),
-        "{:?}",
-        world.warnings
-    );
-    assert!(
-        world.warnings.iter().any(|w| w.contains("group DMs")),
-        "{:?}",
-        world.warnings
-    );
+    assert_warned(&world, "only by their id");
+    assert_warned(&world, "group DMs");
     loads(&world);
 }
 
@@ -660,14 +642,7 @@ fn rest_answers_belong_to_the_account_whose_token_asked() {
         [&json!([ALICE, CAROL]), &json!([BOT, CAROL])],
         "{dms:?}"
     );
-    assert!(
-        world
-            .warnings
-            .iter()
-            .any(|w| w.contains("account that made the request")),
-        "{:?}",
-        world.warnings
-    );
+    assert_warned(&world, "account that made the request");
     let ids: Vec<u64> = world.accounts.iter().map(|a| a.id).collect();
     assert_eq!(
         ids,
@@ -855,14 +830,7 @@ fn group_dms_come_from_ready_and_events_with_their_messages() {
         .map(|m| &m["content"])
         .collect();
     assert_eq!(contents, [&json!("saturday?")]);
-    assert!(
-        world
-            .warnings
-            .iter()
-            .any(|w| w.contains("outside the group")),
-        "{:?}",
-        world.warnings
-    );
+    assert_warned(&world, "outside the group");
     assert_eq!(world.counts["group DMs"], 1);
     let store = loads(&world);
     let channel = store
@@ -913,33 +881,14 @@ fn webhook_and_system_messages_are_kept_with_their_author_and_type() {
     assert!(messages[0].get("author_id").is_none());
     assert_eq!(messages[1]["type"], 7);
     assert_eq!(messages[1]["author_id"], ALICE);
-    assert!(
-        world
-            .warnings
-            .iter()
-            .any(|w| w.contains("unknown type 250")),
-        "{:?}",
-        world.warnings
-    );
+    assert_warned(&world, "unknown type 250");
     let store = loads(&world);
-    let stored = store
-        .message(
-            Snowflake(GENERAL.parse().unwrap()),
-            Snowflake(300000000000000011),
-        )
-        .unwrap()
-        .expect("the webhook message is stored");
+    let stored = in_general(&store, 300000000000000011);
     assert_eq!(
         stored.webhook.map(|w| w.username),
         Some("Deploys".to_string())
     );
-    let joined = store
-        .message(
-            Snowflake(GENERAL.parse().unwrap()),
-            Snowflake(300000000000000012),
-        )
-        .unwrap()
-        .unwrap();
+    let joined = in_general(&store, 300000000000000012);
     assert_eq!(joined.kind, 7);
 }
 
@@ -1057,11 +1006,7 @@ fn a_partial_ready_merges_its_changes_into_the_earlier_full_sample() {
     let mut alone = user_ready();
     alone["guilds"] = json!([{"id": GUILD, "data_mode": "partial", "partial_updates": {}}]);
     let world = built(vec![dispatch(1, 7, "READY", alone)]);
-    assert!(
-        world.warnings.iter().any(|w| w.contains("sent partial")),
-        "{:?}",
-        world.warnings
-    );
+    assert_warned(&world, "sent partial");
 }
 
 #[test]
