@@ -2,8 +2,11 @@
 //! icon, owner transfer, adding, removing and leaving, with CHANNEL_UPDATE and
 //! CHANNEL_RECIPIENT_ADD/REMOVE on the others' sessions and Discord's system messages), blocked
 //! users (1:1 DMs refused with 50007 both ways, left out of the recent-mentions inbox and of
-//! the mention counts), SMS and WebAuthn MFA, the desktop updater's module routes, and upload
-//! limits (413 with 40005 above the request limit or a file's, 50045 for an image over its own).
+//! the mention counts), group DMs only taking friends and their blocked-user warning, removing a
+//! recent mention, SMS MFA and WebAuthn without a key (the keys themselves are in
+//! `serve_client_webauthn.rs`), the desktop updater's module routes, and upload limits (413
+//! with 40005 above the request limit or a file's, 50045 for an image over its own, 50138 for a
+//! role icon over 256 KiB).
 mod account_support;
 mod serve_routes_gateway_support;
 mod serve_support;
@@ -208,10 +211,15 @@ async fn owner_and_refusals(g: &mut Group) {
     .await;
 }
 
-/// The new owner adds carol (CHANNEL_RECIPIENT_ADD, a RECIPIENT_ADD message naming her) and
-/// removes her again (CHANNEL_RECIPIENT_REMOVE, a RECIPIENT_REMOVE message by bob).
+/// The new owner adds carol once she is his friend (50007 before: a group DM takes friends
+/// only; CHANNEL_RECIPIENT_ADD, a RECIPIENT_ADD message naming her) and removes her again
+/// (CHANNEL_RECIPIENT_REMOVE, a RECIPIENT_REMOVE message by bob).
 async fn add_and_remove(g: &mut Group) {
     let carol = format!("{}/recipients/{CAROL_ID}", g.at);
+    g.rest
+        .refuse("PUT", &carol, BOB, json!({}), 403, 50007)
+        .await;
+    g.rest.befriend(BOB, CAROL, CAROL_ID, BOB_ID).await;
     g.rest.expect("PUT", &carol, BOB, json!({}), 204).await;
     let added = wait_for(&mut g.dave, "CHANNEL_RECIPIENT_ADD", |_| true).await;
     assert_eq!(added["user"]["id"], CAROL_ID);
@@ -510,14 +518,14 @@ async fn sms_login(rest: &Rest) -> String {
         .expect("GET", "/users/@me", &token, json!({}), 200)
         .await;
     assert_eq!(me["id"], ALICE_ID);
-    // The spent ticket is gone: 50035.
+    // The spent ticket is gone: Discord's 60006.
     rest.refuse(
         "POST",
         "/auth/mfa/sms/send",
         "",
         json!({"ticket": first}),
         400,
-        50035,
+        60006,
     )
     .await;
     token
@@ -572,7 +580,7 @@ async fn sms_switches(rest: &Rest, token: &str) {
         "",
         json!({"ticket": third}),
         400,
-        60001,
+        60010,
     )
     .await;
     let on = "/users/@me/mfa/sms/enable";
@@ -584,7 +592,8 @@ async fn sms_switches(rest: &Rest, token: &str) {
         .await;
 }
 
-/// WebAuthn: challenges have Discord's shape; no authenticator exists, so assertions fail.
+/// WebAuthn without a registered key: challenges have Discord's shape, and every assertion
+/// fails (60008).
 async fn webauthn(rest: &Rest, token: &str) {
     let start = rest
         .expect("POST", "/auth/passwordless/start", "", json!({}), 200)
@@ -718,6 +727,19 @@ fn oversized_uploads_answer_413_or_50045_as_discord_does() {
         400,
         50045,
     );
+    // A role icon over 256 KiB is Discord's 50138; one of exactly 256 KiB is stored; one that
+    // is no image is a 50035.
+    let role = format!("/guilds/{GUILD}/roles/{MODS_ROLE}");
+    expect_error(&api.patch(&role, ALICE, json!({"icon": emoji})), 400, 50138);
+    let at_limit = oversized_png(256 * 1024);
+    let iconed = expect(&api.patch(&role, ALICE, json!({"icon": at_limit})), 200).clone();
+    assert!(iconed["icon"].is_string(), "{iconed}");
+    let broken = "data:image/png;base64,AAAA";
+    expect_error(
+        &api.patch(&role, ALICE, json!({"icon": broken})),
+        400,
+        50035,
+    );
     assert_eq!(post_file(&root, 9 * MIB).0, 413);
     drop(server);
 
@@ -743,6 +765,140 @@ fn oversized_uploads_answer_413_or_50045_as_discord_does() {
     let (status, body) = post_file(&root, 9 * MIB);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["attachments"][0]["size"], 9 * MIB);
+}
+
+/// The Mods role of [`FIXTURE`].
+const MODS_ROLE: &str = "200000000000000002";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_dm_blocked_user_warning_is_dismissed_per_user() {
+    let server = Server::on_fixture_async().await;
+    let rest = Rest {
+        base: server.base(),
+    };
+    rest.befriend(ALICE, BOB, BOB_ID, ALICE_ID).await;
+    rest.befriend(ALICE, DAVE, DAVE_ID, ALICE_ID).await;
+    let group = rest
+        .expect(
+            "POST",
+            "/users/@me/channels",
+            ALICE,
+            json!({"recipients": [BOB_ID, DAVE_ID]}),
+            200,
+        )
+        .await;
+    let id = group["id"].as_str().unwrap().to_string();
+    // Bob blocks dave; the group stays, and bob's copy carries the warning flag, not dismissed.
+    rest.expect(
+        "PUT",
+        &format!("/users/@me/relationships/{DAVE_ID}"),
+        BOB,
+        json!({"type": 2}),
+        204,
+    )
+    .await;
+    let flag = |list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .map(|c| c["blocked_user_warning_dismissed"].clone())
+    };
+    let list = rest
+        .expect("GET", "/users/@me/channels", BOB, json!({}), 200)
+        .await;
+    assert_eq!(flag(&list), Some(json!(false)), "{list}");
+    let mut bob = session(&server.addr, BOB, NO_INTENTS).await;
+    let dismiss = format!("/channels/{id}/blocked-user-warning-dismissal");
+    rest.expect("POST", &dismiss, BOB, json!({}), 200).await;
+    let update = wait_for(&mut bob, "CHANNEL_UPDATE", |c| c["id"] == id.as_str()).await;
+    assert_eq!(update["blocked_user_warning_dismissed"], true);
+    let list = rest
+        .expect("GET", "/users/@me/channels", BOB, json!({}), 200)
+        .await;
+    assert_eq!(flag(&list), Some(json!(true)));
+    // Dismissing is per user: dave's copy is unchanged.
+    let list = rest
+        .expect("GET", "/users/@me/channels", DAVE, json!({}), 200)
+        .await;
+    assert_eq!(flag(&list), Some(json!(false)));
+    // Outsiders cannot; a 1:1 DM has no such warning.
+    rest.refuse("POST", &dismiss, CAROL, json!({}), 403, 50001)
+        .await;
+    let dm = rest
+        .expect(
+            "POST",
+            "/users/@me/channels",
+            ALICE,
+            json!({"recipient_id": BOB_ID}),
+            200,
+        )
+        .await;
+    let dm_dismiss = format!(
+        "/channels/{}/blocked-user-warning-dismissal",
+        dm["id"].as_str().unwrap()
+    );
+    rest.refuse("POST", &dm_dismiss, ALICE, json!({}), 400, 50024)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_mentions_are_removed_one_by_one() {
+    let server = Server::on_fixture_async().await;
+    let rest = Rest {
+        base: server.base(),
+    };
+    let general = format!("/channels/{GENERAL}/messages");
+    let mut mentions = Vec::new();
+    for content in ["first", "second"] {
+        let message = rest
+            .expect(
+                "POST",
+                &general,
+                DAVE,
+                json!({"content": format!("<@{BOB_ID}> {content}")}),
+                200,
+            )
+            .await;
+        mentions.push(message["id"].as_str().unwrap().to_string());
+    }
+    let plain = rest
+        .expect("POST", &general, DAVE, json!({"content": "no ping"}), 200)
+        .await;
+    let mut bob = session(&server.addr, BOB, NO_INTENTS).await;
+    let first = format!("/users/@me/mentions/{}", mentions[0]);
+    rest.expect("DELETE", &first, BOB, json!({}), 204).await;
+    let event = wait_for(&mut bob, "RECENT_MENTION_DELETE", |_| true).await;
+    assert_eq!(event["message_id"], mentions[0].as_str());
+    let inbox = rest
+        .expect("GET", "/users/@me/mentions", BOB, json!({}), 200)
+        .await;
+    assert_eq!(ids(&inbox), vec![mentions[1].clone()], "{inbox}");
+    // Gone already, not a mention of bob's, or not a snowflake; bots have no inbox.
+    rest.refuse("DELETE", &first, BOB, json!({}), 404, 10008)
+        .await;
+    let not_his = format!("/users/@me/mentions/{}", plain["id"].as_str().unwrap());
+    rest.refuse("DELETE", &not_his, BOB, json!({}), 404, 10008)
+        .await;
+    let second = format!("/users/@me/mentions/{}", mentions[1]);
+    rest.refuse("DELETE", &second, ALICE, json!({}), 404, 10008)
+        .await;
+    rest.refuse(
+        "DELETE",
+        "/users/@me/mentions/abc",
+        BOB,
+        json!({}),
+        400,
+        50035,
+    )
+    .await;
+    rest.refuse("DELETE", &second, BOT, json!({}), 403, 20001)
+        .await;
+    rest.expect("DELETE", &second, BOB, json!({}), 204).await;
+    let inbox = rest
+        .expect("GET", "/users/@me/mentions", BOB, json!({}), 200)
+        .await;
+    assert_eq!(inbox, json!([]));
 }
 
 #[test]

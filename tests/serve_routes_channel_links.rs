@@ -198,6 +198,32 @@ fn group_dm_recipients() {
         50035,
     );
 
+    // A user adds friends only (50007 otherwise).
+    expect_error(
+        &api.put(
+            &format!("/channels/{dm_id}/recipients/{CAROL_ID}"),
+            ALICE,
+            json!({}),
+        ),
+        403,
+        50007,
+    );
+    for (token, friend) in [
+        (ALICE, CAROL_ID),
+        (CAROL, ALICE_ID),
+        (BOB, DAVE_ID),
+        (DAVE, BOB_ID),
+    ] {
+        expect(
+            &api.put(
+                &format!("/users/@me/relationships/{friend}"),
+                token,
+                json!({}),
+            ),
+            204,
+        );
+    }
+
     // Adding carol to the 1:1 DM makes a new group DM owned by alice.
     let group = expect(
         &api.put(

@@ -192,7 +192,26 @@ async fn mutations_reach_gateway_sessions() {
         }
     }
 
-    // Group DMs: bob is added to alice and carol's group and is told about it.
+    // Group DMs: bob is added to alice and carol's group and is told about it (a user adds
+    // friends only, so alice befriends dave and bob first).
+    for (token, friend) in [
+        (ALICE, DAVE_ID),
+        (DAVE, ALICE_ID),
+        (ALICE, BOB_ID),
+        (BOB, ALICE_ID),
+    ] {
+        expect(
+            &call(
+                api,
+                "PUT",
+                format!("/users/@me/relationships/{friend}"),
+                token,
+                Some(json!({})),
+            )
+            .await,
+            204,
+        );
+    }
     let dm = call(
         api,
         "POST",

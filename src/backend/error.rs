@@ -29,6 +29,7 @@ pub enum Unknown {
     ScheduledEvent,
     ScheduledEventUser,
     StageInstance,
+    WebauthnAuthenticator,
 }
 
 impl Unknown {
@@ -56,6 +57,7 @@ impl Unknown {
             Unknown::ScheduledEvent => (10070, "Unknown Guild Scheduled Event"),
             Unknown::ScheduledEventUser => (10071, "Unknown Guild Scheduled Event User"),
             Unknown::StageInstance => (10067, "Unknown Stage Instance"),
+            Unknown::WebauthnAuthenticator => (10093, "Unknown WebAuthn Authenticator"),
         }
     }
 }

@@ -20,7 +20,9 @@ use super::extra::{
 use super::model::*;
 use super::poll::{OpenPoll, PollVotes};
 use super::snowflake::{Snowflake, SnowflakeGenerator};
-use super::user_state::{AccountVersions, MfaState, ReadState, Relationship, UserGuildSettings};
+use super::user_state::{
+    AccountVersions, MfaState, ReadState, Relationship, UserGuildSettings, WebauthnKey,
+};
 
 /// A failure of the storage engine or a record that no longer decodes.
 #[derive(Debug, thiserror::Error)]
@@ -1398,6 +1400,12 @@ pub struct AccountTables {
     pub(crate) notes: Table<(Snowflake, Snowflake), String>,
     /// MFA secrets and backup codes by user id.
     pub(crate) mfa: Table<Snowflake, MfaState>,
+    /// WebAuthn authenticators under `(user, authenticator id)`.
+    pub(crate) webauthn: Table<(Snowflake, Snowflake), WebauthnKey>,
+    /// Messages removed from a user's recent-mentions inbox, `(user, message id)`.
+    pub(crate) mentions_deleted: Index<(Snowflake, Snowflake)>,
+    /// Group DMs whose blocked-user warning the user dismissed, `(user, channel id)`.
+    pub(crate) blocked_warning_dismissed: Index<(Snowflake, Snowflake)>,
     /// The versions of the versioned READY shapes, by user id.
     pub(crate) versions: Table<Snowflake, AccountVersions>,
     /// Settings protobufs (encoded bytes) under `(user, settings_proto_type)`.
@@ -1433,6 +1441,9 @@ impl AccountTables {
             guild_settings: Table::open(db, "user_guild_settings")?,
             notes: Table::open(db, "notes")?,
             mfa: Table::open(db, "mfa")?,
+            webauthn: Table::open(db, "webauthn_keys")?,
+            mentions_deleted: Index::open(db, "mentions_deleted")?,
+            blocked_warning_dismissed: Index::open(db, "blocked_warning_dismissed")?,
             versions: Table::open(db, "account_versions")?,
             settings_proto: Blobs::open(db, "settings_proto")?,
             legacy_settings: Table::open(db, "legacy_settings")?,

@@ -227,6 +227,28 @@ pub(crate) struct MfaState {
     pub sms_code: Option<String>,
 }
 
+/// A registered WebAuthn authenticator (a security key or passkey), stored under
+/// `(user, id)`. Only ES256 (P-256) keys are registered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct WebauthnKey {
+    /// The authenticator's id (a snowflake, as Discord's).
+    pub id: Snowflake,
+    /// Whose key it is.
+    pub user_id: Snowflake,
+    /// The name the user gave it (1-32 characters).
+    pub name: String,
+    /// The credential id the authenticator chose, base64url without padding.
+    pub credential_id: String,
+    /// The P-256 public key, uncompressed SEC1 (`04 || x || y`), base64url without padding.
+    pub public_key: String,
+    /// The signature counter last seen (0 for authenticators that keep none).
+    #[serde(default)]
+    pub sign_count: u32,
+    /// When it last finished a login (ms since the Unix epoch), if ever.
+    #[serde(default)]
+    pub last_used_ms: Option<u64>,
+}
+
 /// One MFA backup code.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct BackupCode {

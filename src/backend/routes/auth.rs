@@ -1,11 +1,11 @@
 //! Signing in and out: `/auth/login` (with the MFA ticket flow), `/auth/mfa/{type}`,
 //! `/auth/register`, `/auth/logout`, `/auth/location-metadata`, `/auth/fingerprint`,
-//! `/auth/verify`, the SMS code (`/auth/mfa/sms/send`; nothing is really sent), the WebAuthn
-//! challenges (`/auth/passwordless/start`, `/auth/conditional/start|finish`; no authenticator
-//! can be registered, so every assertion is refused) and the account's TOTP and SMS switches
-//! under `/users/@me/mfa`.
+//! `/auth/verify`, the SMS code (`/auth/mfa/sms/send`; nothing is really sent), passwordless
+//! WebAuthn logins (`/auth/passwordless/start`, `/auth/conditional/start|finish`), and the
+//! account's TOTP, SMS and security keys under `/users/@me/mfa` (registering, listing,
+//! renaming and deleting WebAuthn authenticators, with AUTHENTICATOR_CREATE/UPDATE/DELETE).
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,9 +13,12 @@ use serde_json::{json, Value};
 use super::{created, no_content, ok, ApiResult};
 use crate::backend::accounts;
 use crate::backend::error::{ApiError, Validator};
-use crate::backend::extract::{Auth, Body, MaybeAuth};
+use crate::backend::events::Dispatch;
+use crate::backend::extract::{Auth, Body, Ids, MaybeAuth};
 use crate::backend::model::User;
 use crate::backend::services::auth::{self as service, LoginOutcome};
+use crate::backend::services::webauthn;
+use crate::backend::snowflake::Snowflake;
 use crate::backend::state::AppState;
 
 /// Routes of this family.
@@ -30,7 +33,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/@me/mfa/sms/{switch}", post(switch_sms))
         .route(
             "/users/@me/mfa/webauthn/credentials",
-            get(webauthn_credentials),
+            get(webauthn_credentials).post(webauthn_register),
+        )
+        .route(
+            "/users/@me/mfa/webauthn/credentials/{authenticator_id}",
+            patch(webauthn_rename).delete(webauthn_delete),
         )
         .route("/auth/register", post(register))
         .route("/auth/logout", post(logout))
@@ -73,14 +80,14 @@ async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> ApiRes
             "token": token,
             "user_settings": login_settings(&state, &user),
         }))),
-        Some(LoginOutcome::Mfa(user, ticket)) => Ok(ok(json!({
-            "user_id": user.id,
+        Some(LoginOutcome::Mfa(mfa)) => Ok(ok(json!({
+            "user_id": mfa.user.id,
             "mfa": true,
-            "sms": service::sms_enabled(&state, user.id)?,
-            "totp": true,
+            "sms": mfa.sms,
+            "totp": mfa.totp,
             "backup": true,
-            "webauthn": null,
-            "ticket": ticket,
+            "webauthn": mfa.webauthn,
+            "ticket": mfa.ticket,
         }))),
         None => {
             let mut checks = Validator::default();
@@ -296,11 +303,14 @@ async fn enable_totp(
             "Password does not match.",
         ));
     }
-    if auth.user.mfa_enabled {
-        return Err(ApiError::bad_request(
-            60002,
-            "This account already has MFA enabled",
-        ));
+    if state
+        .store
+        .account
+        .mfa
+        .get(auth.id())?
+        .is_some_and(|mfa| service::totp_enabled(&mfa))
+    {
+        return Err(service::mfa_already_enabled());
     }
     let (Some(secret), Some(code)) = (body.secret, body.code) else {
         // The password is right: Discord answers 60005 so the client shows the secret.
@@ -418,36 +428,150 @@ async fn switch_sms(
     Ok(no_content())
 }
 
-/// The user's WebAuthn authenticators: none can be registered here (that needs a browser
-/// authenticator), so the list is empty.
-async fn webauthn_credentials(_auth: Auth) -> ApiResult {
-    Ok(ok(json!([])))
+/// Security keys are for user accounts: 20001 for a bot.
+fn users_only(auth: &Auth) -> Result<(), ApiError> {
+    if auth.user.bot {
+        return Err(ApiError::forbidden(20001, "Bots cannot use this endpoint"));
+    }
+    Ok(())
+}
+
+/// `GET /users/@me/mfa/webauthn/credentials`: the user's authenticators.
+async fn webauthn_credentials(State(state): State<AppState>, auth: Auth) -> ApiResult {
+    users_only(&auth)?;
+    let keys = webauthn::keys(&state, auth.id())?;
+    Ok(ok(Value::Array(
+        keys.iter().map(webauthn::render).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+struct WebauthnRegister {
+    name: Option<String>,
+    ticket: Option<String>,
+    credential: Option<String>,
+}
+
+/// `POST /users/@me/mfa/webauthn/credentials`: without a credential, a registration ticket and
+/// the creation options; with `ticket`, `credential` (the attestation) and `name`, the new
+/// authenticator and the account's backup codes (MFA turns on with the first factor).
+/// AUTHENTICATOR_CREATE, and USER_UPDATE when MFA turned on.
+async fn webauthn_register(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<WebauthnRegister>,
+) -> ApiResult {
+    users_only(&auth)?;
+    let Some(credential) = body.credential else {
+        return Ok(ok(webauthn::registration_challenge(&state, &auth.user)?));
+    };
+    let mut checks = Validator::default();
+    checks.required("ticket", body.ticket.as_ref());
+    checks.finish()?;
+    let (key, codes) = service::add_security_key(
+        &state,
+        &auth.user,
+        body.ticket.as_deref().unwrap_or_default(),
+        &credential,
+        body.name.as_deref(),
+    )?;
+    state.store.flush_async().await?;
+    state.publish(Dispatch::users(
+        "AUTHENTICATOR_CREATE",
+        vec![auth.id()],
+        0,
+        webauthn::render(&key),
+    ));
+    Ok(ok(json!({
+        "id": key.id,
+        "type": 1,
+        "name": key.name,
+        "backup_codes": service::backup_codes_json(auth.id(), &codes),
+    })))
+}
+
+#[derive(Deserialize)]
+struct WebauthnRename {
+    name: Option<String>,
+}
+
+/// `PATCH /users/@me/mfa/webauthn/credentials/{id} {name}`: the renamed authenticator;
+/// AUTHENTICATOR_UPDATE.
+async fn webauthn_rename(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(key_id): Ids<Snowflake>,
+    Body(body): Body<WebauthnRename>,
+) -> ApiResult {
+    users_only(&auth)?;
+    let key = webauthn::rename(&state, auth.id(), key_id, body.name.as_deref())?;
+    state.store.flush_async().await?;
+    let rendered = webauthn::render(&key);
+    state.publish(Dispatch::users(
+        "AUTHENTICATOR_UPDATE",
+        vec![auth.id()],
+        0,
+        rendered.clone(),
+    ));
+    Ok(ok(rendered))
+}
+
+/// `DELETE /users/@me/mfa/webauthn/credentials/{id}`: 204; AUTHENTICATOR_DELETE, and
+/// USER_UPDATE when that was the account's last factor (MFA off).
+async fn webauthn_delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(key_id): Ids<Snowflake>,
+) -> ApiResult {
+    users_only(&auth)?;
+    service::remove_security_key(&state, auth.id(), key_id)?;
+    state.store.flush_async().await?;
+    state.publish(Dispatch::users(
+        "AUTHENTICATOR_DELETE",
+        vec![auth.id()],
+        0,
+        json!({"id": key_id, "type": 1}),
+    ));
+    Ok(no_content())
 }
 
 /// A WebAuthn login challenge (`/auth/passwordless/start`): a fresh ticket and the request
 /// options, stringified as Discord sends them.
 async fn webauthn_start() -> ApiResult {
-    Ok(ok(service::webauthn_challenge(false)))
+    Ok(ok(webauthn::passwordless_challenge(false)))
 }
 
 /// The conditional-UI form of [`webauthn_start`] (`mediation: conditional`).
 async fn webauthn_conditional_start() -> ApiResult {
-    Ok(ok(service::webauthn_challenge(true)))
+    Ok(ok(webauthn::passwordless_challenge(true)))
 }
 
 #[derive(Deserialize)]
-#[allow(dead_code)]
 struct WebauthnFinish {
     ticket: Option<String>,
     credential: Option<String>,
 }
 
-/// `/auth/conditional/finish`: no credential is registered here, so every assertion is
-/// refused with 60008, after the form checks.
-async fn webauthn_finish(Body(body): Body<WebauthnFinish>) -> ApiResult {
+/// `/auth/conditional/finish`: the assertion of a registered key (user verification
+/// required) over the ticket's challenge signs its owner in; 60008 otherwise.
+async fn webauthn_finish(
+    State(state): State<AppState>,
+    Body(body): Body<WebauthnFinish>,
+) -> ApiResult {
     let mut checks = Validator::default();
     checks.required("ticket", body.ticket.as_ref());
     checks.required("credential", body.credential.as_ref());
     checks.finish()?;
-    Err(service::invalid_code())
+    let user_id = webauthn::finish_passwordless(
+        &state,
+        body.ticket.as_deref().unwrap_or_default(),
+        body.credential.as_deref().unwrap_or_default(),
+    )?;
+    state.store.flush_async().await?;
+    let (user, token) = service::token_of(&state, user_id)?;
+    Ok(ok(json!({
+        "user_id": user.id,
+        "token": token,
+        "user_settings": login_settings(&state, &user),
+    })))
 }

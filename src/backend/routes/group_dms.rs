@@ -1,8 +1,11 @@
 //! Group DM recipients: adding someone to a DM turns it into a new group DM (201), adding to a
 //! group DM is a 204; removing (the owner removes others, anyone removes themself). The work
-//! and the events are in `services::group_dms`.
+//! and the events are in `services::group_dms`. Dismissing the blocked-user warning of a group
+//! DM (`POST /channels/{id}/blocked-user-warning-dismissal`, a 200 with no body).
 use axum::extract::State;
-use axum::routing::put;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{post, put};
 use axum::Router;
 use serde::Deserialize;
 
@@ -14,10 +17,27 @@ use crate::backend::state::AppState;
 
 /// Routes of this family.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/channels/{channel_id}/recipients/{user_id}",
-        put(add_recipient).delete(remove_recipient),
-    )
+    Router::new()
+        .route(
+            "/channels/{channel_id}/recipients/{user_id}",
+            put(add_recipient).delete(remove_recipient),
+        )
+        .route(
+            "/channels/{channel_id}/blocked-user-warning-dismissal",
+            post(dismiss_blocked_warning),
+        )
+}
+
+/// 200 with no body, as Discord answers; CHANNEL_UPDATE to the caller's sessions.
+async fn dismiss_blocked_warning(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(channel_id): Ids<Snowflake>,
+    InChannel(_, _): InChannel,
+) -> ApiResult {
+    service::dismiss_blocked_warning(&state, auth.id(), channel_id)?;
+    state.store.flush_async().await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 #[derive(Deserialize)]

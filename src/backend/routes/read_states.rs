@@ -1,7 +1,8 @@
 //! Acks: `/channels/{id}/messages/{id}/ack`, `/read-states/ack-bulk`, `/guilds/{id}/ack` and
-//! `/channels/{id}/pins/ack`; the recent-mentions inbox, `/users/@me/mentions`.
+//! `/channels/{id}/pins/ack`; the recent-mentions inbox, `/users/@me/mentions` (and removing
+//! one from it, `DELETE /users/@me/mentions/{message_id}`).
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
@@ -28,6 +29,20 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/read-states/ack-bulk", post(ack_bulk))
         .route("/guilds/{guild_id}/ack", post(ack_guild))
         .route("/users/@me/mentions", get(recent_mentions))
+        .route("/users/@me/mentions/{message_id}", delete(delete_mention))
+}
+
+/// `DELETE /users/@me/mentions/{message_id}`: 204, the message leaves the inbox for good;
+/// RECENT_MENTION_DELETE to the caller's sessions. 10008 when it is not in the inbox.
+async fn delete_mention(
+    State(state): State<AppState>,
+    auth: Auth,
+    Ids(message_id): Ids<Snowflake>,
+) -> ApiResult {
+    users_only(&auth)?;
+    service::delete_recent_mention(&state, &auth.user, message_id)?;
+    state.store.flush_async().await?;
+    Ok(no_content())
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{no_content, ok, set_image, ApiResult};
+use super::{no_content, ok, ApiResult};
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
 use crate::backend::extract::{Auth, Body, Ids, InGuild, Reason};
 use crate::backend::model::{audit_action, Role, RoleColors};
@@ -111,7 +111,11 @@ fn apply(
         role.colors.primary_color = color;
     }
     set_if_present(&mut role.hoist, body.hoist);
-    set_image(store, &mut role.icon, body.icon, "icon")?;
+    if let Some(icon) = body.icon {
+        role.icon = icon
+            .map(|data| crate::backend::services::images::store_role_icon(store, &data))
+            .transpose()?;
+    }
     set_if_present(&mut role.unicode_emoji, body.unicode_emoji);
     set_if_present(&mut role.mentionable, body.mentionable);
     Ok(())

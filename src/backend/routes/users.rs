@@ -193,6 +193,12 @@ async fn my_dms(State(state): State<AppState>, auth: Auth) -> ApiResult {
             // As on Discord, each participant sees the others as `recipients`.
             let mut rendered = render::channel(&state.store, &channel)?;
             strip_self_from_recipients(&mut rendered, auth.id());
+            crate::backend::services::group_dms::add_warning_flag(
+                &state,
+                &mut rendered,
+                &channel,
+                auth.id(),
+            )?;
             out.push(rendered);
         }
     }

@@ -1,7 +1,11 @@
 //! Signing in the official client's way: password login, the MFA ticket and its second step
-//! (RFC 6238 TOTP, a one-time backup code, or an SMS code that is never really sent), enabling
-//! and disabling TOTP and SMS, and logout (the token stops working and its gateway sessions
-//! close with 4004).
+//! (RFC 6238 TOTP, a one-time backup code, an SMS code that is never really sent, or a WebAuthn
+//! assertion, see [`super::webauthn`]), enabling and disabling TOTP, SMS and security keys, and
+//! logout (the token stops working and its gateway sessions close with 4004).
+//!
+//! Error codes are Discord's (its datamined table): 60001 already enrolled in MFA, 60002 not
+//! enrolled, 60006 an invalid ticket, 60008 a wrong code or credential, 60010 not enrolled in
+//! SMS, 70007 a phone number needed.
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -16,9 +20,10 @@ use crate::backend::error::{ApiError, Unknown};
 use crate::backend::events::Dispatch;
 use crate::backend::model::User;
 use crate::backend::render;
+use crate::backend::services::webauthn;
 use crate::backend::snowflake::{now_ms, Snowflake};
 use crate::backend::state::AppState;
-use crate::backend::user_state::{BackupCode, MfaState};
+use crate::backend::user_state::{BackupCode, MfaState, WebauthnKey};
 
 /// How long an MFA ticket from `/auth/login` stays valid.
 const TICKET_LIFETIME: Duration = Duration::from_secs(300);
@@ -41,8 +46,23 @@ pub(crate) fn invalid_code() -> ApiError {
 pub(crate) enum LoginOutcome {
     /// Signed in: the user and their token.
     Token(User, String),
-    /// A second factor is needed: the user and the ticket for `/auth/mfa/{type}`.
-    Mfa(User, String),
+    /// A second factor is needed.
+    Mfa(MfaChallenge),
+}
+
+/// The MFA answer of a login: which factors the account offers and the ticket to finish with.
+#[derive(Debug)]
+pub(crate) struct MfaChallenge {
+    /// Who is signing in.
+    pub user: User,
+    /// The ticket for `/auth/mfa/{type}`.
+    pub ticket: String,
+    /// TOTP codes are offered (the account has an authenticator app).
+    pub totp: bool,
+    /// SMS codes are offered.
+    pub sms: bool,
+    /// The stringified WebAuthn request options when the account has security keys.
+    pub webauthn: Option<String>,
 }
 
 /// Checks a login (email) and password; `None` when they do not match an account.
@@ -54,11 +74,24 @@ pub(crate) fn login(
     let Some((user, token)) = accounts::check_login(&state.store, login, password)? else {
         return Ok(None);
     };
-    if state.store.account.mfa.get(user.id)?.is_none() {
+    let Some(mfa) = state.store.account.mfa.get(user.id)? else {
         return Ok(Some(LoginOutcome::Token(user, token)));
-    }
+    };
     let ticket = issue_ticket(user.id);
-    Ok(Some(LoginOutcome::Mfa(user, ticket)))
+    let webauthn = webauthn::login_options(state, user.id, &ticket)?;
+    Ok(Some(LoginOutcome::Mfa(MfaChallenge {
+        totp: totp_enabled(&mfa),
+        sms: mfa.sms_enabled && mfa.phone.is_some(),
+        webauthn,
+        ticket,
+        user,
+    })))
+}
+
+/// Whether the account has an authenticator app (a TOTP secret); an account whose only factor
+/// is a security key has MFA state without one.
+pub(crate) fn totp_enabled(mfa: &MfaState) -> bool {
+    !mfa.totp_secret.is_empty()
 }
 
 fn issue_ticket(user_id: Snowflake) -> String {
@@ -76,16 +109,12 @@ fn issue_ticket(user_id: Snowflake) -> String {
     ticket
 }
 
-/// The user a live MFA ticket belongs to; 50035 at `ticket` otherwise.
+/// The user a live MFA ticket belongs to; Discord's 60006 otherwise.
 fn ticket_user(ticket: &str) -> Result<Snowflake, ApiError> {
     let tickets = TICKETS.lock();
     match tickets.get(ticket) {
         Some((user_id, issued)) if issued.elapsed() < TICKET_LIFETIME => Ok(*user_id),
-        _ => Err(ApiError::invalid_field(
-            "ticket",
-            "TICKET_INVALID",
-            "Invalid ticket",
-        )),
+        _ => Err(webauthn::invalid_ticket()),
     }
 }
 
@@ -101,9 +130,9 @@ pub(crate) fn redact_phone(phone: &str) -> String {
     format!("+{stars}{tail}")
 }
 
-/// The account has no SMS second factor (the 60001 family of "MFA is not enabled").
+/// Discord's 60010: the account has no SMS second factor.
 fn sms_not_enabled() -> ApiError {
-    ApiError::bad_request(60001, "SMS two-factor authentication is not enabled")
+    ApiError::bad_request(60010, "This account is not enrolled in SMS authentication")
 }
 
 /// Loads the user's MFA state under the store's lock (`missing` when they have none), lets
@@ -160,13 +189,24 @@ pub(crate) fn set_sms_code(
     })
 }
 
-/// 60001: the account has no MFA at all.
-fn mfa_not_enabled() -> ApiError {
-    ApiError::bad_request(60001, "This account does not have MFA enabled")
+/// Discord's 60002: the account has no MFA at all.
+pub(crate) fn mfa_not_enabled() -> ApiError {
+    ApiError::bad_request(
+        60002,
+        "This account is not enrolled in two factor authentication",
+    )
 }
 
-/// Turns the SMS second factor on or off (`/users/@me/mfa/sms/enable|disable`): needs TOTP
-/// (60001 without) and, to enable, a phone number on the account (50035 at `phone` without).
+/// Discord's 60001: the account already has this factor.
+pub(crate) fn mfa_already_enabled() -> ApiError {
+    ApiError::bad_request(
+        60001,
+        "This account is already enrolled in two factor authentication",
+    )
+}
+
+/// Turns the SMS second factor on or off (`/users/@me/mfa/sms/enable|disable`): needs MFA
+/// (60002 without) and, to enable, a phone number on the account (70007 without).
 pub(crate) fn set_sms_enabled(
     state: &AppState,
     user_id: Snowflake,
@@ -174,10 +214,9 @@ pub(crate) fn set_sms_enabled(
 ) -> Result<(), ApiError> {
     change_mfa(state, user_id, mfa_not_enabled, |mfa| {
         if enabled && mfa.phone.is_none() {
-            return Err(ApiError::invalid_field(
-                "phone",
-                "PHONE_REQUIRED",
-                "A verified phone number is required.",
+            return Err(ApiError::bad_request(
+                70007,
+                "You need to verify your phone number in order to perform this action.",
             ));
         }
         mfa.sms_enabled = enabled;
@@ -185,46 +224,10 @@ pub(crate) fn set_sms_enabled(
     })
 }
 
-/// Whether the user's MFA login offers SMS codes.
-pub(crate) fn sms_enabled(state: &AppState, user_id: Snowflake) -> Result<bool, ApiError> {
-    Ok(state
-        .store
-        .account
-        .mfa
-        .get(user_id)?
-        .is_some_and(|mfa| mfa.sms_enabled && mfa.phone.is_some()))
-}
-
-/// A WebAuthn login challenge as Discord words it: a ticket and the stringified public key
-/// credential request options (a fresh random challenge, no allowed credentials).
-pub(crate) fn webauthn_challenge(conditional: bool) -> serde_json::Value {
-    let mut challenge = [0u8; 32];
-    crate::backend::clock::fill_random(&mut challenge);
-    let mut ticket = [0u8; 16];
-    crate::backend::clock::fill_random(&mut ticket);
-    let mut options = serde_json::json!({
-        "publicKey": {
-            "challenge": URL_SAFE_NO_PAD.encode(challenge),
-            "timeout": 60000,
-            "rpId": "discord.com",
-            "allowCredentials": [],
-            "userVerification": "required",
-            "extensions": {"uvm": true},
-        }
-    });
-    if conditional {
-        options["mediation"] = serde_json::json!("conditional");
-    }
-    serde_json::json!({
-        "ticket": URL_SAFE_NO_PAD.encode(ticket),
-        "challenge": options.to_string(),
-    })
-}
-
-/// Completes an MFA login: `code` is a TOTP code (`kind` "totp"), a backup code ("backup")
-/// or the SMS code sent for this ticket ("sms"). The ticket is spent only on success, as
-/// Discord lets the user retry a typo. WebAuthn is refused: no authenticator can be
-/// registered here.
+/// Completes an MFA login: `code` is a TOTP code (`kind` "totp"), a backup code ("backup"),
+/// the SMS code sent for this ticket ("sms") or the stringified WebAuthn assertion
+/// ("webauthn") over the challenge the login answer carried. The ticket is spent only on
+/// success, as Discord lets the user retry a typo.
 pub(crate) fn complete_mfa(
     state: &AppState,
     kind: &str,
@@ -232,6 +235,11 @@ pub(crate) fn complete_mfa(
     code: &str,
 ) -> Result<(User, String), ApiError> {
     let user_id = ticket_user(ticket)?;
+    if kind == "webauthn" {
+        webauthn::finish_mfa(state, user_id, ticket, code)?;
+        TICKETS.lock().remove(ticket);
+        return token_of(state, user_id);
+    }
     let _guard = state.store.lock();
     let mfa = state
         .store
@@ -254,6 +262,11 @@ pub(crate) fn complete_mfa(
     }
     TICKETS.lock().remove(ticket);
     SMS_SENT.lock().remove(ticket);
+    token_of(state, user_id)
+}
+
+/// The user and their token, for an answer that signs them in.
+pub(crate) fn token_of(state: &AppState, user_id: Snowflake) -> Result<(User, String), ApiError> {
     let user = state
         .store
         .user(user_id)?
@@ -417,7 +430,9 @@ pub(crate) fn rotate_token(state: &AppState, user_id: Snowflake) -> Result<Strin
     Ok(new_token)
 }
 
-/// Turns TOTP on with `secret` once `code` proves the user's app has it; the new MFA state.
+/// Turns TOTP on with `secret` once `code` proves the user's app has it (60001 when the
+/// account has an authenticator app already; an account with only security keys gains one);
+/// the new MFA state, with fresh backup codes.
 pub(crate) fn enable_totp(
     state: &AppState,
     user_id: Snowflake,
@@ -436,19 +451,24 @@ pub(crate) fn enable_totp(
             "Invalid TOTP secret",
         ));
     }
+    let existing = state.store.account.mfa.get(user_id)?;
+    if existing.as_ref().is_some_and(totp_enabled) {
+        return Err(mfa_already_enabled());
+    }
     if !verify_totp(&secret, code, now_ms() / 1000) {
         return Err(invalid_code());
     }
     let mfa = MfaState {
         totp_secret: secret,
         backup_codes: new_backup_codes(),
-        ..MfaState::default()
+        ..existing.unwrap_or_default()
     };
     set_mfa_flag(state, user_id, Some(&mfa))?;
     Ok(mfa)
 }
 
-/// Turns TOTP off after checking `code` (TOTP or an unused backup code).
+/// Turns TOTP off after checking `code` (TOTP or an unused backup code). MFA stays on (with
+/// SMS off, as SMS needs the app) while security keys remain; otherwise it goes off.
 pub(crate) fn disable_totp(
     state: &AppState,
     user_id: Snowflake,
@@ -460,11 +480,67 @@ pub(crate) fn disable_totp(
         .mfa
         .get(user_id)?
         .ok_or_else(mfa_not_enabled)?;
+    if !totp_enabled(&mfa) {
+        return Err(mfa_not_enabled());
+    }
     let totp_ok = verify_totp(&mfa.totp_secret, code, now_ms() / 1000);
-    if !totp_ok && !consume_backup_code(state, user_id, mfa, code)? {
+    if !totp_ok && !consume_backup_code(state, user_id, mfa.clone(), code)? {
         return Err(invalid_code());
     }
-    set_mfa_flag(state, user_id, None)
+    if state.store.account.webauthn.count(user_id) == 0 {
+        return set_mfa_flag(state, user_id, None);
+    }
+    let keys_only = MfaState {
+        backup_codes: state
+            .store
+            .account
+            .mfa
+            .get(user_id)?
+            .map(|m| m.backup_codes)
+            .unwrap_or(mfa.backup_codes),
+        ..MfaState::default()
+    };
+    set_mfa_flag(state, user_id, Some(&keys_only))
+}
+
+/// Registers a security key (see [`webauthn::register`]); an account without MFA gets it
+/// turned on, with fresh backup codes (USER_UPDATE). The key and the account's backup codes.
+pub(crate) fn add_security_key(
+    state: &AppState,
+    user: &User,
+    ticket: &str,
+    credential: &str,
+    name: Option<&str>,
+) -> Result<(WebauthnKey, Vec<BackupCode>), ApiError> {
+    let key = webauthn::register(state, user, ticket, credential, name)?;
+    let codes = match state.store.account.mfa.get(user.id)? {
+        Some(mfa) => mfa.backup_codes,
+        None => {
+            let mfa = MfaState {
+                backup_codes: new_backup_codes(),
+                ..MfaState::default()
+            };
+            set_mfa_flag(state, user.id, Some(&mfa))?;
+            mfa.backup_codes
+        }
+    };
+    Ok((key, codes))
+}
+
+/// Deletes a security key (10093 when it is not the user's); the last factor gone turns MFA
+/// off (USER_UPDATE). Whether MFA went off.
+pub(crate) fn remove_security_key(
+    state: &AppState,
+    user_id: Snowflake,
+    key_id: Snowflake,
+) -> Result<bool, ApiError> {
+    let remaining = webauthn::delete(state, user_id, key_id)?;
+    let mfa = state.store.account.mfa.get(user_id)?;
+    if remaining == 0 && mfa.as_ref().is_some_and(|m| !totp_enabled(m)) {
+        set_mfa_flag(state, user_id, None)?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Stores (or removes) the MFA state, sets `mfa_enabled` and sends USER_UPDATE.
@@ -525,17 +601,19 @@ pub(crate) fn mark_verified(state: &AppState, user_id: Snowflake) -> Result<Snow
     Ok(user_id)
 }
 
-/// The user's backup codes, a fresh set when `regenerate`; 60001 without MFA.
+/// The user's backup codes, a fresh set when `regenerate`; 60002 without MFA.
 pub(crate) fn backup_codes(
     state: &AppState,
     user_id: Snowflake,
     regenerate: bool,
 ) -> Result<Vec<BackupCode>, ApiError> {
     let _guard = state.store.lock();
-    let mut mfa =
-        state.store.account.mfa.get(user_id)?.ok_or_else(|| {
-            ApiError::bad_request(60001, "This account does not have MFA enabled")
-        })?;
+    let mut mfa = state
+        .store
+        .account
+        .mfa
+        .get(user_id)?
+        .ok_or_else(mfa_not_enabled)?;
     if regenerate {
         mfa.backup_codes = new_backup_codes();
         state.store.account.mfa.put(user_id, &mfa)?;

@@ -4,7 +4,10 @@
 //! (`DELETE /channels/{id}`). Each participant gets their own view in CHANNEL_CREATE/UPDATE,
 //! CHANNEL_RECIPIENT_ADD/REMOVE go to the others, and the changes leave the system messages
 //! Discord writes (RECIPIENT_ADD 1, RECIPIENT_REMOVE 2, CHANNEL_NAME_CHANGE 4,
-//! CHANNEL_ICON_CHANGE 5).
+//! CHANNEL_ICON_CHANGE 5). A user account adds only its friends (50007 otherwise, as when
+//! creating the group). Each participant's copy in the gateway events and the DM list carries
+//! `blocked_user_warning_dismissed`, which `POST /channels/{id}/blocked-user-warning-dismissal`
+//! sets (the client warns about blocked users in the group until then).
 use serde_json::{json, Value};
 
 use crate::backend::error::{ApiError, OrUnknown, Unknown, Validator};
@@ -49,6 +52,32 @@ pub(crate) fn view(
     Ok(out)
 }
 
+/// Adds `blocked_user_warning_dismissed` to `viewer`'s copy of a group DM (the field the
+/// gateway events and the DM list carry).
+pub(crate) fn add_warning_flag(
+    state: &AppState,
+    out: &mut Value,
+    channel: &Channel,
+    viewer: Snowflake,
+) -> Result<(), ApiError> {
+    if channel.kind == channel_type::GROUP_DM {
+        let dismissed = state
+            .store
+            .account
+            .blocked_warning_dismissed
+            .contains((viewer, channel.id))?;
+        out["blocked_user_warning_dismissed"] = json!(dismissed);
+    }
+    Ok(())
+}
+
+/// `viewer`'s copy of `channel` for a gateway event: [`view`] with the warning flag.
+fn event_view(state: &AppState, channel: &Channel, viewer: Snowflake) -> Result<Value, ApiError> {
+    let mut out = view(state, channel, viewer)?;
+    add_warning_flag(state, &mut out, channel, viewer)?;
+    Ok(out)
+}
+
 /// Sends each of `users` their own view of `channel` under `name`.
 pub(crate) fn publish_to_each(
     state: &AppState,
@@ -61,8 +90,42 @@ pub(crate) fn publish_to_each(
             name,
             vec![*user],
             0,
-            view(state, channel, *user)?,
+            event_view(state, channel, *user)?,
         ));
+    }
+    Ok(())
+}
+
+/// `POST /channels/{id}/blocked-user-warning-dismissal`: `user` acknowledged the blocked users
+/// in the group DM; CHANNEL_UPDATE with the flag set to their sessions. 50024 on any other
+/// channel type.
+pub(crate) fn dismiss_blocked_warning(
+    state: &AppState,
+    user: Snowflake,
+    channel_id: Snowflake,
+) -> Result<(), ApiError> {
+    let channel = state
+        .store
+        .channel(channel_id)
+        .or_unknown(Unknown::Channel)?;
+    if channel.kind != channel_type::GROUP_DM {
+        return Err(ApiError::bad_request(
+            50024,
+            "Cannot execute action on this channel type",
+        ));
+    }
+    state
+        .store
+        .account
+        .blocked_warning_dismissed
+        .insert((user, channel_id))?;
+    publish_to_each(state, "CHANNEL_UPDATE", &channel, &[user])
+}
+
+/// A user account adds only its friends to a group DM (50007 otherwise).
+fn check_friend(state: &AppState, actor: &User, added: Snowflake) -> Result<(), ApiError> {
+    if !actor.bot && !are_friends(state, actor.id, added)? {
+        return Err(cannot_message());
     }
     Ok(())
 }
@@ -293,6 +356,7 @@ pub(crate) fn add_recipient(
             if recipients.contains(&user_id) {
                 return Err(ApiError::bad_request(50033, "Invalid Recipient(s)"));
             }
+            check_friend(state, actor, user_id)?;
             // Adding someone to a 1:1 DM starts a new group DM with all three.
             recipients.push(user_id);
             let mut group = Channel::new(state.store.next_id(), channel_type::GROUP_DM);
@@ -303,7 +367,7 @@ pub(crate) fn add_recipient(
                 state.store.user_dms.insert((*user, group.id))?;
             }
             for user in &recipients {
-                let mut data = view(state, &group, *user)?;
+                let mut data = event_view(state, &group, *user)?;
                 data["origin_channel_id"] = json!(channel.id);
                 state.publish(Dispatch::users("CHANNEL_CREATE", vec![*user], 0, data));
             }
@@ -313,6 +377,7 @@ pub(crate) fn add_recipient(
             if recipients.contains(&user_id) {
                 return Ok(Added::Joined);
             }
+            check_friend(state, actor, user_id)?;
             if recipients.len() >= MAX_PARTICIPANTS {
                 return Err(ApiError::bad_request(
                     30004,

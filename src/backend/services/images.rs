@@ -94,6 +94,22 @@ pub(crate) fn store_emoji_image(store: &Store, data: &str) -> Result<String, Api
     store_image_up_to(store, data, "image", MAX_EMOJI_BYTES)
 }
 
+/// Largest role icon: Discord's 256 KiB (262144 bytes).
+const MAX_ROLE_ICON_BYTES: usize = 256 * 1024;
+
+/// Checks and stores a role icon; its hash. Above 256 KiB Discord answers 50138 ("Failed to
+/// resize asset below the maximum size: 262144"), as it does for every asset it must fit under
+/// that size; anything not an image is 50035 at `icon`.
+pub(crate) fn store_role_icon(store: &Store, data: &str) -> Result<String, ApiError> {
+    store_image_up_to(store, data, "icon", MAX_ROLE_ICON_BYTES).map_err(|error| match error {
+        ApiError::Coded { code: 50045, .. } => ApiError::bad_request(
+            50138,
+            "Failed to resize asset below the maximum size: 262144",
+        ),
+        other => other,
+    })
+}
+
 /// [`store_image`] with its own size limit.
 fn store_image_up_to(
     store: &Store,

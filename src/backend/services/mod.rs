@@ -20,4 +20,5 @@ pub(crate) mod publish;
 pub(crate) mod read_states;
 pub(crate) mod relationships;
 pub(crate) mod settings;
+pub(crate) mod webauthn;
 pub(crate) mod webhooks;

@@ -5,7 +5,7 @@
 //! sessions.
 use serde_json::json;
 
-use crate::backend::error::ApiError;
+use crate::backend::error::{ApiError, Unknown};
 use crate::backend::events::Dispatch;
 use crate::backend::model::{Channel, Message, User};
 use crate::backend::permissions::bits;
@@ -94,7 +94,14 @@ pub(crate) fn recent_mentions(
                 && (message.mentions.contains(&user.id)
                     || (query.everyone && message.mention_everyone)
                     || (query.roles && message.mention_roles.iter().any(|r| roles.contains(r))));
-            if hit && !has_blocked(state, user.id, message.author_id)? {
+            if hit
+                && !has_blocked(state, user.id, message.author_id)?
+                && !state
+                    .store
+                    .account
+                    .mentions_deleted
+                    .contains((user.id, message.id))?
+            {
                 found.push(message);
             }
         }
@@ -102,6 +109,39 @@ pub(crate) fn recent_mentions(
     found.sort_by_key(|m| std::cmp::Reverse(m.id));
     found.truncate(query.limit);
     Ok(found)
+}
+
+/// Removes `message_id` from `user`'s recent-mentions inbox (`DELETE /users/@me/mentions/{id}`)
+/// for good; RECENT_MENTION_DELETE to their sessions. 10008 when the message is not in the
+/// inbox (not a mention of theirs from the past week, or removed already).
+pub(crate) fn delete_recent_mention(
+    state: &AppState,
+    user: &User,
+    message_id: Snowflake,
+) -> Result<(), ApiError> {
+    let query = MentionQuery {
+        before: Some(Snowflake(message_id.0.saturating_add(1))),
+        limit: 2,
+        guild_id: None,
+        roles: true,
+        everyone: true,
+    };
+    let inbox = recent_mentions(state, user, &query)?;
+    if !inbox.iter().any(|m| m.id == message_id) {
+        return Err(ApiError::NotFound(Unknown::Message));
+    }
+    state
+        .store
+        .account
+        .mentions_deleted
+        .insert((user.id, message_id))?;
+    state.publish(Dispatch::users(
+        "RECENT_MENTION_DELETE",
+        vec![user.id],
+        0,
+        json!({"message_id": message_id}),
+    ));
+    Ok(())
 }
 
 /// Whether `message` mentions `user_id` (directly, by one of `roles`, or @everyone/@here).
