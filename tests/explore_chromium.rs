@@ -3,7 +3,7 @@
 //! gateway frame, shows a route's inferred schema as a tree, finds a string planted in a
 //! gateway frame and opens that frame from the hit, and diffs two time ranges (the route first
 //! called in the later one is listed as added). The screenshot lands in
-//! target/explore-chromium.png.
+//! target/explore-chromium*.png.
 #[path = "common/explore_gateway.rs"]
 mod explore_gateway;
 mod record_support;
@@ -285,21 +285,39 @@ fn the_explorer_page_in_headless_chromium() {
         search_view(&mut cdp).await;
         diff_view(&mut cdp).await;
 
-        let shot = cdp
-            .call("Page.captureScreenshot", json!({"format": "png"}))
-            .await;
-        use base64::Engine as _;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/explore-chromium.png");
-        std::fs::write(&path, png).unwrap();
+        screenshot(&mut cdp, "explore-chromium.png").await;
         // Let late console messages arrive, then collect them.
         let _ = cdp.eval("1").await;
     });
+    // The one error asked for: the bad search answered 400 (Chromium logs every failed load).
+    let expected = |e: &String| {
+        e.contains("\"source\":\"network\"") && e.contains("/api/v1/search?where=d.x%5B")
+    };
+    assert_eq!(
+        cdp.errors.iter().filter(|e| expected(e)).count(),
+        1,
+        "{:#?}",
+        cdp.errors
+    );
+    cdp.errors.retain(|e| !expected(e));
     assert!(cdp.errors.is_empty(), "console errors: {:#?}", cdp.errors);
     drop(browser);
     recorder.stop();
+}
+
+/// Saves a screenshot of the page as target/NAME (a test artifact).
+async fn screenshot(cdp: &mut Cdp, name: &str) {
+    let shot = cdp
+        .call("Page.captureScreenshot", json!({"format": "png"}))
+        .await;
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(name);
+    std::fs::write(&path, png).unwrap();
 }
 
 /// Clicks the first element matching `selector` whose text contains `text`.
@@ -344,6 +362,7 @@ async fn schema_view(cdp: &mut Cdp) {
             && id_field.contains("snowflake"),
         "{id_field}"
     );
+    screenshot(cdp, "explore-chromium-schema.png").await;
     let tree = cdp
         .eval("document.querySelector('#detail .operation').innerText")
         .await;
@@ -399,6 +418,7 @@ async fn search_view(cdp: &mut Cdp) {
         .eval("document.querySelector('#frames tr.frame.selected').dataset.frameId")
         .await;
     assert_eq!(hit_id, frame_id);
+    screenshot(cdp, "explore-chromium-search.png").await;
     // A bad JSON path condition is explained, not thrown.
     cdp.eval("document.getElementById('search-text').value = ''; document.getElementById('search-where').value = 'd.x['; document.getElementById('search-run').click()").await;
     cdp.wait_for(
@@ -430,6 +450,7 @@ async fn diff_view(cdp: &mut Cdp) {
         .eval("[...document.querySelectorAll('#diff-routes li.diff-removed')].map(li => li.dataset.name)")
         .await;
     assert!(removed.to_string().contains("/messages"), "{removed}");
+    screenshot(cdp, "explore-chromium-diff.png").await;
     // The added route links to its exchanges.
     click_text(cdp, "#diff-routes li.diff-added", "/api/v9/users/@me").await;
     cdp.wait_for(

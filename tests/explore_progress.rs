@@ -3,6 +3,8 @@
 //! recording of a few thousand exchanges and draws its bar on stderr; the same commands piped
 //! print no bar.
 mod record_support;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::path::Path;
 use std::process::Command;

@@ -385,7 +385,7 @@ async function runSearch() {
   body.replaceChildren(...answer.hits.map((hit) => el("tr", { class: "hit " + hit.kind, "data-id": hit.id, onclick: () => openHit(hit.id) },
     el("td", {}, hit.id),
     el("td", {}, hit.at.slice(11, 23)),
-    el("td", { class: "path" }, hit.summary),
+    el("td", { class: "what" }, hit.summary),
     el("td", {}, hit.place),
     el("td", { class: "path snippet" }, hit.snippet))));
 }
