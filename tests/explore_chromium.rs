@@ -1,6 +1,11 @@
 //! The live explorer page in headless Chromium, driven over the DevTools protocol: it loads
-//! with no console errors, lists the routes, shows an exchange made after it opened, and opens
-//! a gateway frame. The screenshot lands in target/explore-chromium.png.
+//! with no console errors, lists the routes, shows an exchange made after it opened, opens a
+//! gateway frame, shows a route's inferred schema as a tree, finds a string planted in a
+//! gateway frame and opens that frame from the hit, and diffs two time ranges (the route first
+//! called in the later one is listed as added). The screenshot lands in
+//! target/explore-chromium*.png.
+#[path = "common/explore_gateway.rs"]
+mod explore_gateway;
 mod record_support;
 #[path = "common/upstream.rs"]
 mod upstream;
@@ -9,6 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use explore_gateway::gateway_session;
 use futures::{SinkExt, StreamExt};
 use record_support::*;
 use serde_json::{json, Value};
@@ -178,23 +184,8 @@ impl Cdp {
     }
 }
 
-fn gateway_session(recorder: &Recorder) {
-    runtime().block_on(async {
-        let url = "wss://gateway.discord.gg/?v=10&encoding=json";
-        let mut ws =
-            websocket_through_proxy(recorder.addr, &recorder.ca_pem, "gateway.discord.gg", url)
-                .await;
-        ws.next().await.unwrap().unwrap();
-        ws.send(Message::text(
-            json!({"op": 2, "d": {"token": "secret-token"}}).to_string(),
-        ))
-        .await
-        .unwrap();
-        ws.next().await.unwrap().unwrap();
-        let _ = ws.close(None).await;
-        while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {}
-    });
-}
+/// A string planted in one gateway frame, for the search view.
+const PLANTED: &str = "needle-93b2-in-chromium";
 
 #[test]
 fn the_explorer_page_in_headless_chromium() {
@@ -208,7 +199,7 @@ fn the_explorer_page_in_headless_chromium() {
         &["--compressed"],
     );
     assert!(out.status.success());
-    gateway_session(&recorder);
+    gateway_session(&recorder, false, Some(PLANTED));
     std::thread::sleep(Duration::from_millis(300));
 
     let browser = launch();
@@ -289,19 +280,189 @@ fn the_explorer_page_in_headless_chromium() {
         .await;
         let page = cdp.eval("document.body.innerText").await;
         assert!(!page.to_string().contains("secret-token"), "{page}");
-        let shot = cdp
-            .call("Page.captureScreenshot", json!({"format": "png"}))
-            .await;
-        use base64::Engine as _;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/explore-chromium.png");
-        std::fs::write(&path, png).unwrap();
+
+        schema_view(&mut cdp).await;
+        search_view(&mut cdp).await;
+        diff_view(&mut cdp).await;
+
+        screenshot(&mut cdp, "explore-chromium.png").await;
         // Let late console messages arrive, then collect them.
         let _ = cdp.eval("1").await;
     });
+    // The one error asked for: the bad search answered 400 (Chromium logs every failed load).
+    let expected = |e: &String| {
+        e.contains("\"source\":\"network\"") && e.contains("/api/v1/search?where=d.x%5B")
+    };
+    assert_eq!(
+        cdp.errors.iter().filter(|e| expected(e)).count(),
+        1,
+        "{:#?}",
+        cdp.errors
+    );
+    cdp.errors.retain(|e| !expected(e));
     assert!(cdp.errors.is_empty(), "console errors: {:#?}", cdp.errors);
     drop(browser);
     recorder.stop();
+}
+
+/// Saves a screenshot of the page as target/NAME (a test artifact).
+async fn screenshot(cdp: &mut Cdp, name: &str) {
+    let shot = cdp
+        .call("Page.captureScreenshot", json!({"format": "png"}))
+        .await;
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(name);
+    std::fs::write(&path, png).unwrap();
+}
+
+/// Clicks the first element matching `selector` whose text contains `text`.
+async fn click_text(cdp: &mut Cdp, selector: &str, text: &str) {
+    let clicked = cdp
+        .eval(&format!(
+            "(() => {{ const e = [...document.querySelectorAll({selector:?})].find(e => e.textContent.includes({text:?})); if (e) e.click(); return !!e; }})()"
+        ))
+        .await;
+    assert_eq!(
+        clicked,
+        json!(true),
+        "nothing matching {selector} holds {text}"
+    );
+}
+
+/// The route's inferred schema as a tree: fields with types, required marks and formats, and
+/// the raw JSON behind a toggle.
+async fn schema_view(cdp: &mut Cdp) {
+    cdp.eval("document.getElementById('tab-routes').click()")
+        .await;
+    cdp.wait_for(
+        "the routes tab",
+        "document.querySelectorAll('#routes tr.route-row').length >= 2",
+    )
+    .await;
+    click_text(cdp, "#routes tr.route-row", "/messages").await;
+    cdp.wait_for(
+        "the schema tree",
+        "[...document.querySelectorAll('#detail .schema-tree li')].some(li => li.querySelector('.field-name')?.textContent === '[].id')",
+    )
+    .await;
+    let id_field = cdp
+        .eval(
+            "[...document.querySelectorAll('#detail .schema-tree li')].find(li => li.querySelector('.field-name')?.textContent === '[].id').querySelector('.field').textContent",
+        )
+        .await;
+    let id_field = id_field.as_str().unwrap();
+    assert!(
+        id_field.contains("string")
+            && id_field.contains("required")
+            && id_field.contains("snowflake"),
+        "{id_field}"
+    );
+    screenshot(cdp, "explore-chromium-schema.png").await;
+    let tree = cdp
+        .eval("document.querySelector('#detail .operation').innerText")
+        .await;
+    let tree = tree.as_str().unwrap();
+    assert!(
+        tree.contains("Response 200") && tree.contains("[].content"),
+        "{tree}"
+    );
+    // The raw toggle shows the operation's JSON and hides the tree.
+    cdp.eval("document.getElementById('schema-raw-toggle').click()")
+        .await;
+    let raw = cdp
+        .eval("document.querySelector('#detail pre.schema.raw:not(.hidden)')?.textContent || ''")
+        .await;
+    let raw: Value = serde_json::from_str(raw.as_str().unwrap()).expect("the raw view is JSON");
+    assert!(raw["responses"]["200"].is_object(), "{raw}");
+    assert_eq!(
+        cdp.eval("document.querySelector('#detail .operation').classList.contains('hidden')")
+            .await,
+        json!(true)
+    );
+}
+
+/// A search for the string planted in one gateway frame finds it, and opening the hit shows
+/// that frame decoded.
+async fn search_view(cdp: &mut Cdp) {
+    cdp.eval("document.getElementById('tab-search').click()")
+        .await;
+    cdp.eval(&format!(
+        "document.getElementById('search-text').value = {PLANTED:?}; document.getElementById('search-run').click()"
+    ))
+    .await;
+    cdp.wait_for(
+        "the search hit",
+        "document.querySelectorAll('#search-results tr.hit.gateway').length === 1",
+    )
+    .await;
+    let summary = cdp
+        .eval("document.getElementById('search-summary').textContent")
+        .await;
+    assert_eq!(summary, json!("1 hit(s)"));
+    cdp.eval("document.querySelector('#search-results tr.hit').click()")
+        .await;
+    cdp.wait_for(
+        "the hit's frame opened",
+        &format!("(document.querySelector('#frames tr.frame.selected + tr.frame-payload pre')?.textContent || '').includes({PLANTED:?})"),
+    )
+    .await;
+    let hit_id = cdp
+        .eval("document.querySelector('#search-results tr.hit').dataset.id")
+        .await;
+    let frame_id = cdp
+        .eval("document.querySelector('#frames tr.frame.selected').dataset.frameId")
+        .await;
+    assert_eq!(hit_id, frame_id);
+    screenshot(cdp, "explore-chromium-search.png").await;
+    // A bad JSON path condition is explained, not thrown.
+    cdp.eval("document.getElementById('search-text').value = ''; document.getElementById('search-where').value = 'd.x['; document.getElementById('search-run').click()").await;
+    cdp.wait_for(
+        "the search error",
+        "document.getElementById('search-summary').textContent.includes('bad JSON path condition')",
+    )
+    .await;
+}
+
+/// The diff of the time before the page's live exchange against the time from it lists that
+/// exchange's route as added.
+async fn diff_view(cdp: &mut Cdp) {
+    let split = cdp
+        .eval("fetch('/api/v1/items').then(r => r.json()).then(rows => rows.find(r => r.kind === 'rest' && r.path === '/api/v9/users/@me').started_at_us)")
+        .await;
+    let split = split.as_i64().expect("the live exchange's time");
+    cdp.eval("document.getElementById('tab-diff').click()")
+        .await;
+    cdp.eval(&format!(
+        "document.getElementById('diff-a-until').value = '{split}'; document.getElementById('diff-b-since').value = '{split}'; document.getElementById('diff-run').click()"
+    ))
+    .await;
+    cdp.wait_for(
+        "the added route",
+        "[...document.querySelectorAll('#diff-routes li.diff-added')].some(li => li.dataset.name === 'GET /api/v9/users/@me')",
+    )
+    .await;
+    let removed = cdp
+        .eval("[...document.querySelectorAll('#diff-routes li.diff-removed')].map(li => li.dataset.name)")
+        .await;
+    assert!(removed.to_string().contains("/messages"), "{removed}");
+    screenshot(cdp, "explore-chromium-diff.png").await;
+    // The added route links to its exchanges.
+    click_text(cdp, "#diff-routes li.diff-added", "/api/v9/users/@me").await;
+    cdp.wait_for(
+        "the route's exchanges",
+        "document.querySelectorAll('#search-results tr.hit.rest').length >= 1 && [...document.querySelectorAll('#search-results tr.hit')].every(r => r.textContent.includes('/users/@me'))",
+    )
+    .await;
+    cdp.eval("document.querySelector('#search-results tr.hit').click()")
+        .await;
+    cdp.wait_for(
+        "the exchange view from the diff",
+        "(document.getElementById('exchange-title')?.textContent || '').includes('/api/v9/users/@me')",
+    )
+    .await;
 }

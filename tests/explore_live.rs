@@ -1,5 +1,7 @@
 //! Reading recordings while `record` runs (through its live API), and the live explorer's JSON
 //! API: against the built binary, recording from the local stand-in upstream.
+#[path = "common/explore_gateway.rs"]
+mod explore_gateway;
 mod record_support;
 #[path = "common/upstream.rs"]
 mod upstream;
@@ -7,10 +9,9 @@ mod upstream;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use explore_gateway::gateway_session;
 use record_support::*;
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::Value;
 use upstream::*;
 
 fn run_ok(args: &[&str]) -> String {
@@ -48,28 +49,8 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// One gateway session through the proxy: HELLO, IDENTIFY, a heartbeat, close.
-fn gateway_session(recorder: &Recorder) {
-    runtime().block_on(async {
-        let url = "wss://gateway.discord.gg/?v=10&encoding=json";
-        let mut ws =
-            websocket_through_proxy(recorder.addr, &recorder.ca_pem, "gateway.discord.gg", url)
-                .await;
-        ws.next().await.unwrap().unwrap();
-        ws.send(Message::text(
-            json!({"op": 2, "d": {"token": "secret-token"}}).to_string(),
-        ))
-        .await
-        .unwrap();
-        ws.next().await.unwrap().unwrap();
-        ws.send(Message::text(json!({"op": 1, "d": 1}).to_string()))
-            .await
-            .unwrap();
-        let _ = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
-        let _ = ws.close(None).await;
-        while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {}
-    });
-}
+/// A string planted in one gateway frame (a presence update the client sends).
+const PLANTED: &str = "needle-5e0a-explorer";
 
 #[test]
 fn recordings_routes_and_export_read_through_a_running_record() {
@@ -310,7 +291,7 @@ fn the_explorer_api_of_a_running_record() {
     assert_eq!(api.get("/api/v1/exchanges/999").status(), 404);
 
     // A gateway session, its decoded frames and heartbeat round trip.
-    gateway_session(&recorder);
+    gateway_session(&recorder, true, Some(PLANTED));
     eventually("the gateway session", || {
         api.json("/api/v1/items")
             .as_array()
@@ -340,7 +321,7 @@ fn the_explorer_api_of_a_running_record() {
     assert!(!identify["payload"].to_string().contains("secret-token"));
     assert!(session["heartbeats"].is_array());
 
-    // Downloads, and the hooks of views not built yet (diff and search in the page).
+    // Downloads.
     let openapi = api.json("/api/v1/openapi.json");
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(openapi["paths"]
@@ -360,9 +341,147 @@ fn the_explorer_api_of_a_running_record() {
         "{asyncapi}"
     );
     assert!(!asyncapi.to_string().contains("secret-token"));
-    assert_eq!(api.get("/api/v1/diff").status(), 501);
+
+    search_api(&api, &recorder, session_id);
+    diff_api(&api, row["started_at_us"].as_i64().unwrap(), session_id);
     assert_eq!(api.get("/api/v1/store/nothing").status(), 400);
     recorder.stop();
+}
+
+/// `/api/v1/search`: the planted string found in its gateway frame (the same hit as
+/// `recordings search` through the running record), the filters, and clear 400s.
+fn search_api(api: &Api, recorder: &Recorder, session_id: u64) {
+    let found = api.json(&format!("/api/v1/search?q={PLANTED}"));
+    assert_eq!(found["total"], 1, "{found}");
+    let hit = &found["hits"][0];
+    let frame_id = hit["id"].as_str().unwrap().to_string();
+    assert!(
+        frame_id.starts_with(&format!("gw:{session_id}:send:")),
+        "{hit}"
+    );
+    assert_eq!(hit["kind"], "gateway");
+    assert_eq!(hit["place"], "payload");
+    assert!(hit["snippet"].as_str().unwrap().contains(PLANTED), "{hit}");
+    assert!(hit["summary"].as_str().unwrap().contains("op 3"), "{hit}");
+    // The hit names a frame of the session view.
+    let seq: u64 = frame_id.rsplit(':').next().unwrap().parse().unwrap();
+    let session = api.json(&format!("/api/v1/sessions/{session_id}"));
+    let frame = session["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["direction"] == "send" && f["seq"] == seq)
+        .expect("the hit's frame is in its session");
+    assert!(frame["payload"].to_string().contains(PLANTED));
+    // The CLI, reading through the running record, finds the same frame.
+    let rec = recorder.recordings.to_str().unwrap();
+    let cli = run_ok(&[
+        "recordings",
+        "--recordings",
+        rec,
+        "--json",
+        "search",
+        PLANTED,
+    ]);
+    let cli_hit: Value = serde_json::from_str(cli.lines().next().unwrap()).unwrap();
+    assert_eq!(cli_hit, *hit);
+
+    // Filters: route, event, JSON path, time; the limit.
+    let by_route = api.json("/api/v1/search?route=/users/@me");
+    let hits = by_route["hits"].as_array().unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(
+        |h| h["kind"] == "rest" && h["summary"].as_str().unwrap().contains("/api/v9/users/@me")
+    ));
+    let by_event = api.json("/api/v1/search?event=3");
+    assert_eq!(by_event["total"], 1, "{by_event}");
+    assert_eq!(by_event["hits"][0]["id"], frame_id.as_str());
+    let by_path = api.json("/api/v1/search?where=d.activities%5B*%5D.name~needle-5e0a&where=op=3");
+    assert_eq!(by_path["total"], 1, "{by_path}");
+    let none = api.json(&format!(
+        "/api/v1/search?q={PLANTED}&until=2000-01-01T00:00:00Z"
+    ));
+    assert_eq!(none["total"], 0);
+    let limited = api.json("/api/v1/search?limit=1");
+    assert_eq!(limited["shown"], 1);
+    assert!(limited["total"].as_u64().unwrap() > 1, "{limited}");
+    for (query, says) in [
+        ("where=d.x%5B", "bad JSON path condition"),
+        ("since=yesterday", "is not a time"),
+        ("limit=many", "is not a number"),
+    ] {
+        let response = api.get(&format!("/api/v1/search?{query}"));
+        assert_eq!(response.status(), 400, "{query}");
+        let message: Value = response.json().unwrap();
+        assert!(
+            message["message"].as_str().unwrap().contains(says),
+            "{query}: {message}"
+        );
+    }
+}
+
+/// `/api/v1/diff`: two time ranges split at `split_us` (the route first called then is added,
+/// the earlier one removed), gateway sessions as sides, and clear 400s.
+fn diff_api(api: &Api, split_us: i64, session_id: u64) {
+    let diff = api.json(&format!(
+        "/api/v1/diff?a_until={split_us}&b_since={split_us}"
+    ));
+    let added = diff["routes"]["added"].to_string();
+    let removed = diff["routes"]["removed"].to_string();
+    assert!(added.contains("GET /api/v9/users/@me"), "{diff}");
+    assert!(
+        removed.contains("GET /api/v9/channels/{channel_id}/messages"),
+        "{diff}"
+    );
+    assert!(
+        diff["events"]["added"]
+            .to_string()
+            .contains("receive op 10"),
+        "the session came after the split: {diff}"
+    );
+    assert!(diff["b"].as_str().unwrap().contains("since "), "{diff}");
+    // The whole recording against itself: nothing changed.
+    let same = api.json("/api/v1/diff");
+    for section in ["routes", "events"] {
+        for part in ["added", "removed", "changed"] {
+            assert_eq!(same[section][part], serde_json::json!([]), "{same}");
+        }
+    }
+    // One gateway session's span against everything before it.
+    let by_session = api.json(&format!(
+        "/api/v1/diff?a_until={split_us}&b_session={session_id}"
+    ));
+    assert!(
+        by_session["b"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("gateway session {session_id}")),
+        "{by_session}"
+    );
+    assert!(
+        by_session["events"]["added"]
+            .to_string()
+            .contains("send op 2"),
+        "{by_session}"
+    );
+    let sources = api.json("/api/v1/diff/sources");
+    assert!(sources["compare"].is_null());
+    for (query, says) in [
+        ("b=compare", "--compare"),
+        ("a_session=999", "no gateway session 999"),
+        ("a_session=x", "not a gateway session id"),
+        ("a_session=1&a_since=0", "not both"),
+        ("b_until=later", "is not a time"),
+        ("a=other", "give live or compare"),
+    ] {
+        let response = api.get(&format!("/api/v1/diff?{query}"));
+        assert_eq!(response.status(), 400, "{query}");
+        let message: Value = response.json().unwrap();
+        assert!(
+            message["message"].as_str().unwrap().contains(says),
+            "{query}: {message}"
+        );
+    }
 }
 
 #[test]
@@ -374,10 +493,11 @@ fn explore_serves_a_recordings_directory_and_refuses_public_addresses() {
     let rec = recorder.recordings.clone();
     std::thread::sleep(Duration::from_millis(300));
     // While record runs, `explore` goes through it.
-    let explore = |rec: &std::path::Path| {
+    let explore_with = |rec: &std::path::Path, extra: &[&std::ffi::OsStr]| {
         let mut child = std::process::Command::new(BIN)
             .args(["explore", "--listen", "127.0.0.1:0", "--recordings"])
             .arg(rec)
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -394,6 +514,7 @@ fn explore_serves_a_recordings_directory_and_refuses_public_addresses() {
         std::thread::spawn(move || for _ in lines {});
         (child, url, through)
     };
+    let explore = |rec: &std::path::Path| explore_with(rec, &[]);
     let (mut child, url, through) = explore(&rec);
     assert!(through);
     let api = Api::new(&url);
@@ -415,6 +536,40 @@ fn explore_serves_a_recordings_directory_and_refuses_public_addresses() {
     assert!(
         rec.join("live.json").exists(),
         "explore holds the database and says where"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // `--compare DIR`: a second recording (another route) is a side of the diff view.
+    let other_dir = workdir();
+    let other = Recorder::start(other_dir.path(), &stand_in, &[]);
+    get_through(&other, "/gateway");
+    std::thread::sleep(Duration::from_millis(300));
+    let other_rec = other.recordings.clone();
+    other.stop();
+    let (mut child, url, _) = explore_with(&rec, &["--compare".as_ref(), other_rec.as_os_str()]);
+    let api = Api::new(&url);
+    let sources = api.json("/api/v1/diff/sources");
+    assert!(
+        sources["compare"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("recordings")),
+        "{sources}"
+    );
+    let diff = api.json("/api/v1/diff?b=compare");
+    assert_eq!(
+        diff["routes"]["added"],
+        serde_json::json!(["GET /api/v9/gateway"]),
+        "{diff}"
+    );
+    assert_eq!(
+        diff["routes"]["removed"],
+        serde_json::json!(["GET /api/v9/users/@me"]),
+        "{diff}"
+    );
+    assert_eq!(
+        api.json("/api/v1/diff?a=compare&b=compare")["routes"]["added"],
+        serde_json::json!([])
     );
     let _ = child.kill();
     let _ = child.wait();

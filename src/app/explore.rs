@@ -83,6 +83,16 @@ pub(crate) async fn start(
     at: SocketAddr,
     limits: Limits,
 ) -> Result<LiveApi, ExploreError> {
+    start_comparing(store, None, at, limits).await
+}
+
+/// [`start`], with another recordings database the diff view can compare against.
+async fn start_comparing(
+    store: Arc<Store>,
+    compare: Option<Arc<Store>>,
+    at: SocketAddr,
+    limits: Limits,
+) -> Result<LiveApi, ExploreError> {
     let listener = tokio::net::TcpListener::bind(at)
         .await
         .map_err(|source| ExploreError::Bind { addr: at, source })?;
@@ -102,7 +112,10 @@ pub(crate) async fn start(
                 .map_err(|source| ExploreError::LiveFile { dir, source })?,
         )
     };
-    let explorer = Explorer::new(store, token.clone());
+    let mut explorer = Explorer::new(store, token.clone());
+    if let Some(other) = compare {
+        explorer = explorer.with_compare(other);
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(super::listener::serve_api(
         listener,
@@ -121,9 +134,11 @@ pub(crate) async fn start(
 }
 
 /// `explore`: the explorer of the recordings in `dir` (or of the process holding them) on
-/// `listen` until `shutdown`; `on_ready` gets the address to open.
+/// `listen` until `shutdown`, with `compare` (another recordings directory) as a second side
+/// for its diff view; `on_ready` gets the address to open.
 pub(crate) async fn run(
     dir: PathBuf,
+    compare: Option<PathBuf>,
     listen: SocketAddr,
     limits: Limits,
     on_ready: impl FnOnce(&str, bool),
@@ -133,7 +148,15 @@ pub(crate) async fn run(
         .await
         .map_err(|err| StoreError::Encode(err.to_string()))??;
     let remote = store.is_remote();
-    let api = start(Arc::new(store), listen, limits).await?;
+    let compare = match compare {
+        Some(dir) => Some(Arc::new(
+            tokio::task::spawn_blocking(move || Store::open_for_reading(&dir))
+                .await
+                .map_err(|err| StoreError::Encode(err.to_string()))??,
+        )),
+        None => None,
+    };
+    let api = start_comparing(Arc::new(store), compare, listen, limits).await?;
     on_ready(&api.url(), remote);
     shutdown.await;
     drop(api);

@@ -16,6 +16,9 @@ pub struct ExploreArgs {
     /// Where the explorer listens: IP:PORT, [IPv6]:PORT or localhost:PORT (port 0: any free).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765", value_parser = super::parse_socket_addr)]
     pub listen: SocketAddr,
+    /// Another recordings directory the diff view can compare against (side `compare`).
+    #[arg(long, value_name = "DIR")]
+    pub compare: Option<PathBuf>,
     /// Listen on a non-loopback address (the explorer shows recorded traffic).
     #[arg(long)]
     pub allow_remote: bool,
@@ -28,12 +31,16 @@ pub struct ExploreArgs {
 pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
     explore::check_addr(args.listen, args.allow_remote)?;
     super::recordings::open_check(&args.recordings)?;
+    if let Some(other) = &args.compare {
+        super::recordings::open_check(other)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let dir = args.recordings.display().to_string();
     runtime.block_on(explore::run(
         args.recordings.clone(),
+        args.compare.clone(),
         args.listen,
         args.limits.limits(),
         move |url, remote| {

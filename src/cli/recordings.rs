@@ -6,11 +6,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::explore::diff::{Diff, Shapes};
-use crate::explore::gateway::GatewayInferred;
-use crate::explore::openapi::Inferred;
 use crate::explore::range::{rfc3339, TimeRange};
 use crate::explore::report;
-use crate::explore::search::{self, PathCondition, Query};
+use crate::explore::search::{self, Query};
 use crate::store::{Direction, Store};
 
 /// Read what `record` stored.
@@ -90,17 +88,14 @@ pub struct SearchFilters {
 impl SearchFilters {
     /// The query these filters and `text` make.
     pub fn query(&self, text: Option<String>) -> anyhow::Result<Query> {
-        Ok(Query {
-            text: text.filter(|t| !t.is_empty()),
-            route: self.route.clone(),
-            event: self.event.clone(),
-            range: TimeRange::parse(self.since.as_deref(), self.until.as_deref())?,
-            paths: self
-                .paths
-                .iter()
-                .map(|p| PathCondition::parse(p))
-                .collect::<Result<_, _>>()?,
-        })
+        Ok(Query::parse(
+            text,
+            self.route.clone(),
+            self.event.clone(),
+            self.since.as_deref(),
+            self.until.as_deref(),
+            &self.paths,
+        )?)
     }
 }
 
@@ -236,13 +231,12 @@ fn run_diff(args: &DiffArgs, json: bool) -> anyhow::Result<ExitCode> {
 /// One side's route and event shapes, with a progress bar over its exchanges.
 fn shapes(store: &Store, range: &TimeRange) -> anyhow::Result<Shapes> {
     let bar = super::progress::bar(0, "exchanges");
-    let rest = Inferred::from_store(store, None, range, |done, total| {
+    let shapes = Shapes::from_store(store, range, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
-    let gateway = GatewayInferred::from_store(store, range, |_| {})?;
-    Ok(Shapes::new(&rest, &gateway))
+    Ok(shapes)
 }
 
 fn side_name(path: &Path, range: &TimeRange) -> String {

@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::gateway::GatewayInferred;
 use super::openapi::Inferred;
+use super::range::TimeRange;
 use super::schema::{Schema, MAX_DEPTH};
+use crate::store::{Store, StoreError};
 
 /// The shapes of one side: every route's and event's body schemas, by label.
 #[derive(Debug, Default)]
@@ -40,6 +42,18 @@ impl Shapes {
             shapes.events.insert(kind.label(), bodies);
         }
         shapes
+    }
+
+    /// The shapes of what `store` recorded in `range` (the same inference as
+    /// `routes --openapi/--asyncapi`); `progress` hears (exchanges read, exchanges stored).
+    pub fn from_store(
+        store: &Store,
+        range: &TimeRange,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Shapes, StoreError> {
+        let rest = Inferred::from_store(store, None, range, progress)?;
+        let gateway = GatewayInferred::from_store(store, range, |_| {})?;
+        Ok(Shapes::new(&rest, &gateway))
     }
 }
 

@@ -164,7 +164,45 @@ pub struct Hit {
     pub snippet: String,
 }
 
+/// A query that does not parse: a bad time or a bad JSON path condition.
+#[derive(Debug, thiserror::Error)]
+pub enum BadQuery {
+    /// `--since`/`--until`.
+    #[error(transparent)]
+    Time(#[from] super::range::BadTime),
+    /// `--where`.
+    #[error(transparent)]
+    Path(#[from] BadPath),
+}
+
 impl Query {
+    /// The query of `recordings search` (and the explorer's `/api/v1/search`): `text`
+    /// (ignored when empty), `--route`, `--event`, `--since/--until` and `--where` terms.
+    pub fn parse(
+        text: Option<String>,
+        route: Option<String>,
+        event: Option<String>,
+        since: Option<&str>,
+        until: Option<&str>,
+        paths: &[String],
+    ) -> Result<Query, BadQuery> {
+        let nonempty = |v: Option<String>| v.filter(|t| !t.trim().is_empty());
+        Ok(Query {
+            text: nonempty(text),
+            route: nonempty(route),
+            event: nonempty(event),
+            range: TimeRange::parse(
+                since.filter(|t| !t.trim().is_empty()),
+                until.filter(|t| !t.trim().is_empty()),
+            )?,
+            paths: paths
+                .iter()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| PathCondition::parse(p.trim()))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Whether this query looks at REST exchanges at all.
     fn wants_rest(&self) -> bool {
         self.event.is_none()

@@ -19,10 +19,11 @@ use super::live::ItemSummary;
 use super::Explorer;
 use crate::explore::asyncapi;
 use crate::explore::catalog::{Catalog, GatewayCounts, RouteFold, Spec};
+use crate::explore::diff::{Diff, Shapes};
 use crate::explore::gateway::{DocumentedEvents, GatewayInferred};
 use crate::explore::openapi::{self, OpenApiOptions};
-use crate::explore::range::TimeRange;
-use crate::explore::report;
+use crate::explore::range::{rfc3339, TimeRange};
+use crate::explore::{report, search};
 use crate::store::{remote, Direction, Frame, Store};
 
 /// Rows `GET /api/v1/items` returns by default, and at most.
@@ -91,11 +92,10 @@ pub(super) fn routes() -> Router<Explorer> {
         .route("/api/v1/events", get(events))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/api/v1/export.har", get(har))
-        // Hooks for the views whose builders live elsewhere (AsyncAPI, diff, search): each
-        // answers 501 until its builder exists; see `not_built`.
         .route("/api/v1/asyncapi.json", get(asyncapi_document))
-        .route("/api/v1/diff", get(|| not_built("diff")))
-        .route("/api/v1/search", get(|| not_built("search")))
+        .route("/api/v1/diff", get(diff_api))
+        .route("/api/v1/diff/sources", get(diff_sources))
+        .route("/api/v1/search", get(search_api))
         .route("/api/v1/store/{endpoint}", get(store_endpoint))
 }
 
@@ -340,13 +340,201 @@ async fn har(State(explorer): State<Explorer>) -> Response {
     }
 }
 
-/// The answer of a view whose builder is not in this build (AsyncAPI, diff, search): plug the
-/// builder in here (a handler calling it on the blocking pool, like `openapi_document`).
-async fn not_built(view: &'static str) -> Response {
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("the {view} view is not built into this discord-mitm yet"),
-    )
+/// Hits `GET /api/v1/search` returns by default, and at most.
+const HITS_DEFAULT: usize = 200;
+const HITS_MAX: usize = 5_000;
+
+/// The pairs of a query string (`where` may repeat).
+fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The last value of `name`, if given.
+fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// `GET /api/v1/search?q=TEXT&route=&event=&since=&until=&where=PATH=VALUE…&limit=N`: the hits
+/// of `recordings search` (same query language), the first `limit`, and how many there are.
+async fn search_api(State(explorer): State<Explorer>, uri: axum::http::Uri) -> Response {
+    let pairs = query_pairs(&uri);
+    let paths: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "where")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let query = match search::Query::parse(
+        param(&pairs, "q"),
+        param(&pairs, "route"),
+        param(&pairs, "event"),
+        param(&pairs, "since").as_deref(),
+        param(&pairs, "until").as_deref(),
+        &paths,
+    ) {
+        Ok(query) => query,
+        Err(err) => return error(StatusCode::BAD_REQUEST, err),
+    };
+    let limit = match param(&pairs, "limit").filter(|l| !l.is_empty()) {
+        None => HITS_DEFAULT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) => n.min(HITS_MAX),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit `{text}` is not a number"),
+                )
+            }
+        },
+    };
+    let found = blocking(&explorer, move |store| {
+        let mut hits = Vec::new();
+        let total = search::search(store, &query, |hit| {
+            if hits.len() < limit {
+                hits.push(hit);
+            }
+        })?;
+        Ok::<_, crate::store::StoreError>((hits, total))
+    })
+    .await;
+    match found {
+        Ok(Ok((hits, total))) => {
+            axum::Json(json!({"total": total, "shown": hits.len(), "hits": hits})).into_response()
+        }
+        Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, err),
+        Err(response) => response,
+    }
+}
+
+/// `GET /api/v1/diff/sources`: the databases the diff view can compare (`live`, and
+/// `compare` when `explore --compare DIR` named one).
+async fn diff_sources(State(explorer): State<Explorer>) -> Response {
+    axum::Json(json!({
+        "live": explorer.store.path().display().to_string(),
+        "compare": explorer.compare.as_ref().map(|s| s.path().display().to_string()),
+    }))
+    .into_response()
+}
+
+/// One side of a diff as asked: which database, and which part of it.
+struct Side {
+    store: Arc<Store>,
+    session: Option<u64>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl Side {
+    /// Side `a` or `b` from the query (`a=live|compare`, `a_session=ID`, `a_since`, `a_until`).
+    fn from_query(
+        explorer: &Explorer,
+        pairs: &[(String, String)],
+        side: &str,
+    ) -> Result<Side, String> {
+        let given = |name: &str| param(pairs, &format!("{side}_{name}")).filter(|v| !v.is_empty());
+        let store = match param(pairs, side).as_deref() {
+            None | Some("" | "live") => Arc::clone(&explorer.store),
+            Some("compare") => explorer.compare.clone().ok_or_else(|| {
+                format!("{side}=compare: start the explorer with `explore --compare DIR` to diff against another recordings directory")
+            })?,
+            Some(other) => return Err(format!("{side}=`{other}`: give live or compare")),
+        };
+        let session = match given("session") {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("{side}_session `{text}` is not a gateway session id"))?,
+            ),
+        };
+        let (since, until) = (given("since"), given("until"));
+        if session.is_some() && (since.is_some() || until.is_some()) {
+            return Err(format!(
+                "side {side}: give a gateway session or a time range, not both"
+            ));
+        }
+        Ok(Side {
+            store,
+            session,
+            since,
+            until,
+        })
+    }
+
+    /// The time range this side covers, and its name (`DIR`, `DIR session 3 (…)`,
+    /// `DIR since … until …`).
+    fn resolve(&self, store: &Store) -> Result<(TimeRange, String), String> {
+        let mut name = store.path().display().to_string();
+        let range = match self.session {
+            Some(id) => {
+                let session = store
+                    .session(id)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("no gateway session {id} in {name}"))?;
+                name.push_str(&format!(
+                    " gateway session {id} ({} to {})",
+                    rfc3339(session.started_at_us),
+                    session.ended_at_us.map_or("now".into(), rfc3339)
+                ));
+                TimeRange {
+                    since_us: Some(session.started_at_us),
+                    until_us: session.ended_at_us.map(|end| end.saturating_add(1)),
+                }
+            }
+            None => {
+                let range = TimeRange::parse(self.since.as_deref(), self.until.as_deref())
+                    .map_err(|e| e.to_string())?;
+                if let Some(since) = range.since_us {
+                    name.push_str(&format!(" since {}", rfc3339(since)));
+                }
+                if let Some(until) = range.until_us {
+                    name.push_str(&format!(" until {}", rfc3339(until)));
+                }
+                range
+            }
+        };
+        Ok((range, name))
+    }
+}
+
+/// Why a diff failed: the question (400) or reading (500).
+enum DiffError {
+    Bad(String),
+    Store(crate::store::StoreError),
+}
+
+/// `GET /api/v1/diff?a=live|compare&a_since=&a_until=&a_session=&b=…`: what changed from side
+/// A to side B, as `recordings diff --json` (each side the whole database, a time range of it or
+/// the span of one gateway session).
+async fn diff_api(State(explorer): State<Explorer>, uri: axum::http::Uri) -> Response {
+    let pairs = query_pairs(&uri);
+    let sides = Side::from_query(&explorer, &pairs, "a")
+        .and_then(|a| Ok((a, Side::from_query(&explorer, &pairs, "b")?)));
+    let (a, b) = match sides {
+        Ok(sides) => sides,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let built = blocking(&explorer, move |_| {
+        let (a_range, a_name) = a.resolve(&a.store).map_err(DiffError::Bad)?;
+        let (b_range, b_name) = b.resolve(&b.store).map_err(DiffError::Bad)?;
+        let a_shapes =
+            Shapes::from_store(&a.store, &a_range, |_, _| {}).map_err(DiffError::Store)?;
+        let b_shapes =
+            Shapes::from_store(&b.store, &b_range, |_, _| {}).map_err(DiffError::Store)?;
+        Ok::<_, DiffError>(Diff::new(a_name, &a_shapes, b_name, &b_shapes))
+    })
+    .await;
+    match built {
+        Ok(Ok(diff)) => axum::Json(diff).into_response(),
+        Ok(Err(DiffError::Bad(message))) => error(StatusCode::BAD_REQUEST, message),
+        Ok(Err(DiffError::Store(err))) => error(StatusCode::INTERNAL_SERVER_ERROR, err),
+        Err(response) => response,
+    }
 }
 
 /// `GET /api/v1/store/{endpoint}`: the reads of [`remote::Client`] (postcard).

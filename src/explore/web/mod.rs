@@ -1,7 +1,8 @@
 //! The live web explorer: a JSON API over a recordings [`Store`] (the route catalog, exchanges,
-//! gateway sessions and their decoded frames, OpenAPI and HAR downloads), a server-sent event
-//! stream of what gets recorded, the store endpoints readers use while another process holds
-//! the database ([`crate::store::remote`]), and the page itself, compiled into the binary.
+//! gateway sessions and their decoded frames, search and diff, OpenAPI, AsyncAPI and HAR
+//! downloads), a server-sent event stream of what gets recorded, the store endpoints readers
+//! use while another process holds the database ([`crate::store::remote`]), and the page
+//! itself, compiled into the binary.
 //!
 //! Every request needs the access token (`Authorization: Bearer`, or the cookie the page gets
 //! from `/?token=…`) and a loopback `Host`, so neither other local users nor web pages that
@@ -32,6 +33,8 @@ pub struct Explorer {
     token: Arc<str>,
     hub: Hub,
     cache: Arc<api::Cache>,
+    /// Another recordings database to diff against (`explore --compare DIR`).
+    compare: Option<Arc<Store>>,
 }
 
 impl Explorer {
@@ -44,7 +47,15 @@ impl Explorer {
             token: token.into(),
             hub,
             cache: Arc::default(),
+            compare: None,
         }
+    }
+
+    /// The same explorer, with `other` as the second side its diff view can pick
+    /// (`/api/v1/diff?b=compare`).
+    pub fn with_compare(mut self, other: Arc<Store>) -> Explorer {
+        self.compare = Some(other);
+        self
     }
 
     /// The live hub (new exchanges and sessions as they are recorded).

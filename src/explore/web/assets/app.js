@@ -140,8 +140,104 @@ async function showRoute(route) {
     return;
   }
   const operation = findOperation(state.openapi, route);
-  detail.append(el("h3", {}, "Inferred OpenAPI operation"),
-    el("pre", { class: "schema" }, operation ? JSON.stringify(operation, null, 2) : "(no operation inferred for this route)"));
+  if (!operation) {
+    detail.append(el("p", { class: "muted" }, "(no operation inferred for this route)"));
+    return;
+  }
+  const raw = el("pre", { class: "schema raw hidden" }, JSON.stringify(operation, null, 2));
+  const tree = operationView(operation);
+  const toggle = el("button", { id: "schema-raw-toggle", type: "button" }, "raw JSON");
+  toggle.addEventListener("click", () => {
+    const showRaw = raw.classList.contains("hidden");
+    raw.classList.toggle("hidden", !showRaw);
+    tree.classList.toggle("hidden", showRaw);
+    toggle.textContent = showRaw ? "tree" : "raw JSON";
+  });
+  detail.append(el("h3", {}, "Inferred schema ", toggle), tree, raw);
+}
+
+// ---- inferred schema as a tree ----
+
+function typeText(schema) {
+  if (!schema || typeof schema !== "object") return "any";
+  let types = schema.type;
+  if (types === undefined) {
+    if (schema.anyOf || schema.oneOf) return "one of";
+    if (schema.properties) types = "object";
+    else return "any";
+  }
+  const list = (Array.isArray(types) ? types : [types]).filter((t) => t !== "null");
+  let text = list.map((t) => (t === "array" && schema.items ? "array of " + typeText(schema.items) : t)).join(" | ") || "null";
+  if (Array.isArray(types) && types.includes("null")) text += " | null";
+  return text;
+}
+
+// One field: name, type(s), required/optional, format, enum values; its children nested.
+function fieldNode(name, schema, required, depth) {
+  schema = schema && typeof schema === "object" ? schema : {};
+  const line = el("span", { class: "field" },
+    el("span", { class: "field-name" }, name),
+    el("span", { class: "field-type" }, typeText(schema)));
+  if (required !== null) line.append(el("span", { class: required ? "req" : "opt" }, required ? "required" : "optional"));
+  if (schema.format) line.append(el("span", { class: "format" }, schema.format));
+  if (schema.contentMediaType) line.append(el("span", { class: "format" }, schema.contentMediaType));
+  if (Array.isArray(schema.enum)) line.append(el("span", { class: "enum" }, "enum: " + schema.enum.map((v) => JSON.stringify(v)).join(", ")));
+  if (schema["x-secret"]) line.append(el("span", { class: "opt" }, "secret"));
+  if (schema["x-fields-truncated"]) line.append(el("span", { class: "opt" }, "more fields not shown"));
+  const children = schemaChildren(schema, depth + 1);
+  if (!children) return el("li", {}, line);
+  const node = el("details", {}, el("summary", {}, line), children);
+  if (depth < 2) node.open = true;
+  return el("li", {}, node);
+}
+
+function schemaChildren(schema, depth) {
+  const items = [];
+  if (schema.properties) {
+    const required = new Set(schema.required || []);
+    for (const [name, field] of Object.entries(schema.properties)) items.push(fieldNode(name, field, required.has(name), depth));
+  }
+  let inner = schema.items;
+  while (inner && inner.items && !inner.properties) inner = inner.items;
+  if (inner && inner.properties) {
+    const required = new Set(inner.required || []);
+    for (const [name, field] of Object.entries(inner.properties)) items.push(fieldNode("[]." + name, field, required.has(name), depth));
+  }
+  for (const key of ["anyOf", "oneOf"]) {
+    (schema[key] || []).forEach((member, index) => items.push(fieldNode("(" + (index + 1) + ")", member, null, depth)));
+  }
+  return items.length ? el("ul", { class: "schema-tree" }, ...items) : null;
+}
+
+function bodyTrees(content) {
+  return Object.entries(content || {}).map(([media, entry]) =>
+    el("div", { class: "body-schema" }, el("div", { class: "media" }, media),
+      el("ul", { class: "schema-tree" }, fieldNode("(body)", entry.schema, null, 0))));
+}
+
+function operationView(operation) {
+  const view = el("div", { class: "operation" });
+  const facts = operation["x-discord-mitm"];
+  if (facts && typeof facts === "object") {
+    view.append(el("dl", { class: "facts" }, ...Object.entries(facts).flatMap(([key, value]) =>
+      [el("dt", {}, key), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))])));
+  }
+  const parameters = operation.parameters || [];
+  if (parameters.length) {
+    view.append(el("h3", {}, "Parameters"), el("table", { class: "parameters" },
+      el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", {}, "in"), el("th", {}, "type"), el("th", {}, ""))),
+      el("tbody", {}, ...parameters.map((p) => el("tr", {},
+        el("td", { class: "field-name" }, p.name), el("td", {}, p.in),
+        el("td", {}, typeText(p.schema) + (p.schema && p.schema.format ? " (" + p.schema.format + ")" : "")),
+        el("td", { class: p.required ? "req" : "opt" }, p.required ? "required" : "optional"))))));
+  }
+  if (operation.requestBody) view.append(el("h3", {}, "Request body"), ...bodyTrees(operation.requestBody.content));
+  for (const [status, response] of Object.entries(operation.responses || {})) {
+    view.append(el("h3", {}, "Response " + status));
+    if (response.content) view.append(...bodyTrees(response.content));
+    else view.append(el("p", { class: "muted" }, response.description || "(no body)"));
+  }
+  return view;
 }
 
 function findOperation(doc, route) {
@@ -217,7 +313,7 @@ async function showSession(id) {
   const frames = el("tbody");
   s.frames.forEach((f, index) => {
     const c2s = f.direction === "send";
-    const row = el("tr", { class: "frame " + (c2s ? "c2s" : "s2c"), "data-index": String(index) },
+    const row = el("tr", { class: "frame " + (c2s ? "c2s" : "s2c"), "data-index": String(index), "data-frame-id": "gw:" + s.id + ":" + f.direction + ":" + f.seq },
       el("td", {}, c2s ? "→ sent" : "← received"),
       el("td", {}, "+" + f.offset_ms.toFixed(1) + " ms"),
       el("td", {}, f.op ?? "-"),
@@ -247,19 +343,170 @@ function toggleFrame(row, frame) {
   row.after(el("tr", { class: "frame-payload" }, el("td", { colspan: "7" }, el("pre", {}, text))));
 }
 
-// ---- tabs, filter, hooks ----
+// ---- tabs ----
+
+const TABS = ["traffic", "routes", "diff", "search"];
 
 function showTab(name) {
-  for (const tab of ["traffic", "routes", "diff", "search"]) $("tab-" + tab).classList.toggle("active", tab === name);
-  $("pane-traffic").classList.toggle("hidden", name !== "traffic");
-  $("pane-routes").classList.toggle("hidden", name !== "routes");
-  $("pane-hook").classList.toggle("hidden", name === "traffic" || name === "routes");
-  if (name === "routes") loadRoutes();
-  if (name === "diff" || name === "search") {
-    // Hook: these views call /api/v1/diff and /api/v1/search once those builders exist.
-    getJson("/api/v1/" + name).then((data) => { $("hook-text").textContent = JSON.stringify(data, null, 2); },
-      (err) => { $("hook-text").textContent = err.message; });
+  for (const tab of TABS) {
+    $("tab-" + tab).classList.toggle("active", tab === name);
+    $("pane-" + tab).classList.toggle("hidden", tab !== name);
   }
+  if (name === "routes") loadRoutes();
+  if (name === "diff") prepareDiff();
+}
+
+// ---- search ----
+
+function searchParams() {
+  const params = new URLSearchParams();
+  for (const [key, id] of [["q", "search-text"], ["route", "search-route"], ["event", "search-event"], ["since", "search-since"], ["until", "search-until"]]) {
+    const value = $(id).value.trim();
+    if (value) params.set(key, value);
+  }
+  for (const line of $("search-where").value.split("\n")) {
+    if (line.trim()) params.append("where", line.trim());
+  }
+  params.set("limit", "500");
+  return params;
+}
+
+async function runSearch() {
+  const summary = $("search-summary");
+  const body = $("search-results").tBodies[0];
+  summary.textContent = "searching…";
+  body.replaceChildren();
+  let answer;
+  try { answer = await getJson("/api/v1/search?" + searchParams().toString()); } catch (err) {
+    summary.textContent = "search failed: " + err.message;
+    return;
+  }
+  summary.textContent = answer.total + " hit(s)" + (answer.shown < answer.total ? ", first " + answer.shown + " shown" : "");
+  body.replaceChildren(...answer.hits.map((hit) => el("tr", { class: "hit " + hit.kind, "data-id": hit.id, onclick: () => openHit(hit.id) },
+    el("td", {}, hit.id),
+    el("td", {}, hit.at.slice(11, 23)),
+    el("td", { class: "what" }, hit.summary),
+    el("td", {}, hit.place),
+    el("td", { class: "path snippet" }, hit.snippet))));
+}
+
+// Opens what a hit names: an exchange (`42`) or a gateway frame (`gw:3:receive:7`).
+async function openHit(id) {
+  for (const row of document.querySelectorAll("#search-results tr.selected")) row.classList.remove("selected");
+  const row = [...document.querySelectorAll("#search-results tr.hit")].find((r) => r.dataset.id === id);
+  if (row) row.classList.add("selected");
+  const frame = /^gw:(\d+):(send|receive):(\d+)$/.exec(id);
+  const session = /^gw:(\d+)$/.exec(id);
+  if (frame) {
+    await showSession(Number(frame[1]));
+    const target = [...document.querySelectorAll("#frames tr.frame")].find((r) => r.dataset.frameId === id);
+    if (target) {
+      target.classList.add("selected");
+      target.click();
+      target.scrollIntoView({ block: "center" });
+    }
+  } else if (session) {
+    await showSession(Number(session[1]));
+  } else {
+    await showExchange(Number(id));
+  }
+}
+
+// ---- diff ----
+
+let diffSources = null;
+
+async function prepareDiff() {
+  const list = $("diff-sessions");
+  list.replaceChildren(...state.items.filter((i) => i.kind === "gateway").map((i) =>
+    el("option", { value: String(i.id) }, "gw:" + i.id + " " + new Date(i.started_at_us / 1000).toISOString())));
+  if (diffSources) return;
+  try { diffSources = await getJson("/api/v1/diff/sources"); } catch (err) {
+    $("diff-result").replaceChildren(el("p", {}, "cannot load the diff sources: " + err.message));
+    return;
+  }
+  for (const side of ["a", "b"]) {
+    const select = $("diff-" + side + "-source");
+    select.firstElementChild.textContent = "this one (" + diffSources.live + ")";
+    if (diffSources.compare) select.append(el("option", { value: "compare" }, "compare (" + diffSources.compare + ")"));
+  }
+}
+
+function diffParams() {
+  const params = new URLSearchParams();
+  for (const side of ["a", "b"]) {
+    params.set(side, $("diff-" + side + "-source").value);
+    for (const part of ["session", "since", "until"]) {
+      const value = $("diff-" + side + "-" + part).value.trim();
+      if (value) params.set(side + "_" + part, value);
+    }
+  }
+  return params;
+}
+
+async function runDiff() {
+  const result = $("diff-result");
+  result.replaceChildren(el("p", { class: "muted" }, "comparing…"));
+  const params = diffParams();
+  let diff;
+  try { diff = await getJson("/api/v1/diff?" + params.toString()); } catch (err) {
+    result.replaceChildren(el("p", { class: "error" }, "diff failed: " + err.message));
+    return;
+  }
+  const sideOf = (name) => ({
+    live: params.get(name) === "live",
+    since: params.get(name + "_since") || "", until: params.get(name + "_until") || "",
+  });
+  result.replaceChildren(el("p", { class: "diff-sides" }, "A: " + diff.a, el("br"), "B: " + diff.b));
+  const empty = ["routes", "events"].every((k) => !diff[k].added.length && !diff[k].removed.length && !diff[k].changed.length);
+  if (empty) result.append(el("p", { id: "diff-empty" }, "no differences"));
+  for (const [key, title] of [["routes", "Routes"], ["events", "Gateway events"]]) {
+    const section = diff[key];
+    const list = el("ul", { class: "diff-list", id: "diff-" + key });
+    const entry = (mark, cls, name, side) => {
+      const item = el("li", { class: cls, "data-name": name }, mark + " " + name);
+      if (side.live) {
+        item.classList.add("link");
+        item.title = "search these";
+        item.addEventListener("click", () => searchFor(key, name, side));
+      }
+      return item;
+    };
+    for (const name of section.added) list.append(entry("+", "diff-added", name, sideOf("b")));
+    for (const name of section.removed) list.append(entry("−", "diff-removed", name, sideOf("a")));
+    for (const changed of section.changed) {
+      const item = entry("~", "diff-changed", changed.name, sideOf("b"));
+      item.append(el("ul", {}, ...changed.changes.map((c) => el("li", { class: "change" }, changeText(c)))));
+      list.append(item);
+    }
+    result.append(el("h3", {}, title + ": " + section.added.length + " added, " + section.removed.length + " removed, " + section.changed.length + " changed"), list);
+  }
+}
+
+function changeText(c) {
+  const field = c.field || "(body)";
+  const what = {
+    type_changed: "type changed: " + (c.from || "?") + " → " + (c.to || "?"),
+    became_optional: "became optional", became_required: "became required",
+    body_added: "body added", body_removed: "body removed",
+  }[c.change] || ("field " + c.change + ((c.to || c.from) ? " (" + (c.to || c.from) + ")" : ""));
+  return c.body + ": " + field + " " + what;
+}
+
+// A search for the exchanges or frames behind one diff entry, in that side's time range.
+function searchFor(section, name, side) {
+  for (const id of ["search-text", "search-route", "search-event", "search-where"]) $(id).value = "";
+  const space = name.indexOf(" ");
+  if (section === "routes") {
+    $("search-route").value = name.slice(space + 1);
+  } else {
+    const rest = name.slice(space + 1);
+    $("search-event").value = rest.startsWith("op ") ? rest.slice(3) : rest;
+  }
+  $("search-since").value = side.since;
+  $("search-until").value = side.until;
+  showTab("search");
+  runSearch();
 }
 
 // ---- live updates ----
@@ -303,7 +550,9 @@ async function loadItems() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  for (const tab of ["traffic", "routes", "diff", "search"]) $("tab-" + tab).addEventListener("click", () => showTab(tab));
+  for (const tab of TABS) $("tab-" + tab).addEventListener("click", () => showTab(tab));
+  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); runSearch(); });
+  $("diff-form").addEventListener("submit", (e) => { e.preventDefault(); runDiff(); });
   $("filter").addEventListener("input", () => { renderItems(); renderRoutes(); });
   loadItems().then(connect);
   loadRoutes();
