@@ -3,7 +3,6 @@
 //! request (`--response-timeout`), and the same for a WebSocket upgrade. `record` and
 //! `serve --listen` answer each with a 502 in Discord's JSON shape naming the timeout, once the
 //! timeout has passed and not much later, and go on serving everyone else meanwhile.
-#[allow(dead_code)]
 mod pipeline_support;
 mod record_support;
 #[path = "common/upstream.rs"]
