@@ -45,7 +45,7 @@ pub(crate) async fn serve_api(
         name: "API",
         server: &builder,
         max_connections: limits.max_connections,
-        first_byte: limits.head_timeout,
+        first_byte: limits.head_deadline(),
         drain: DRAIN,
     };
     // Handlers that care who is calling (the loopback-only control API) read the peer, which

@@ -55,9 +55,10 @@ impl UpstreamArgs {
 pub struct LimitArgs {
     /// Seconds a client may take to send a complete request head, counted from when the server
     /// starts waiting for it: also closes idle keep-alive connections, connections that send
-    /// nothing, and stalled WebSocket upgrade requests after that long.
+    /// nothing, and stalled WebSocket upgrade requests after that long. 0 turns the deadline
+    /// off, for comparisons only: any client can then hold a connection forever.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::listen::DEFAULT_HEAD_TIMEOUT_SECS,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub head_timeout: u64,
     /// Connections open at once per listener; more wait in the accept backlog.
     #[arg(long, value_name = "N", default_value_t = crate::listen::DEFAULT_MAX_CONNECTIONS)]

@@ -211,7 +211,7 @@ async fn serve_clients(
         name: "gateway-proxy",
         server: &server,
         max_connections: limits.max_connections,
-        first_byte: limits.head_timeout,
+        first_byte: limits.head_deadline(),
         drain: Duration::from_secs(1),
     };
     let stopped = async move {

@@ -12,6 +12,7 @@ use hyper_util::server::conn::auto::Builder as ServerBuilder;
 pub struct Limits {
     /// How long a connection may take to send a complete request head, counted from when the
     /// server starts waiting for it (so an idle keep-alive connection is closed after it too).
+    /// Zero means no deadline (`--head-timeout 0`, for comparisons only).
     pub head_timeout: Duration,
     /// Connections open at once per listener; further clients wait in the accept backlog.
     pub max_connections: usize,
@@ -32,11 +33,35 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Applies the head deadline to an HTTP/1 server builder (hyper needs a timer for it).
+    /// Applies the head deadline to an HTTP/1 server builder (hyper needs a timer for it; with
+    /// a timer and no deadline given it would apply its own 30 s, so "none" is said outright).
     pub(crate) fn apply(&self, server: &mut ServerBuilder<TokioExecutor>) {
         server
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.head_timeout);
+            .header_read_timeout(self.head_deadline());
+    }
+
+    /// The head deadline, or `None` when it is off.
+    pub(crate) fn head_deadline(&self) -> Option<Duration> {
+        (!self.head_timeout.is_zero()).then_some(self.head_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_head_timeout_is_no_deadline_and_any_other_is_itself() {
+        let off = Limits {
+            head_timeout: Duration::ZERO,
+            ..Limits::default()
+        };
+        assert_eq!(off.head_deadline(), None);
+        assert_eq!(
+            Limits::default().head_deadline(),
+            Some(Duration::from_secs(DEFAULT_HEAD_TIMEOUT_SECS))
+        );
     }
 }

@@ -43,8 +43,8 @@ pub(crate) struct Listener<'a> {
     /// Connections open at once.
     pub(crate) max_connections: usize,
     /// How long a new connection may stay silent before its first byte (then hyper's head
-    /// deadline takes over).
-    pub(crate) first_byte: Duration,
+    /// deadline takes over); `None` waits as long as the client likes.
+    pub(crate) first_byte: Option<Duration>,
     /// How long open requests get to finish once `shutdown` completes.
     pub(crate) drain: Duration,
 }
@@ -107,7 +107,13 @@ impl Listener<'_> {
                 // hyper's head deadline starts at the first byte (its HTTP/2 sniffing waits
                 // before it): a client that connects and sends nothing gets the same deadline.
                 let mut probe = [0u8; 1];
-                match tokio::time::timeout(first_byte, io.get_ref().peek(&mut probe)).await {
+                let peeked = match first_byte {
+                    Some(deadline) => {
+                        tokio::time::timeout(deadline, io.get_ref().peek(&mut probe)).await
+                    }
+                    None => Ok(io.get_ref().peek(&mut probe).await),
+                };
+                match peeked {
                     Ok(Ok(read)) if read > 0 => {}
                     _ => return,
                 }

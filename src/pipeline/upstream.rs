@@ -158,7 +158,7 @@ pub const HINT_FIELD: &str = "discord_mitm_hint";
 
 /// The 502 for an upstream failure: Discord's error shape, the reason in `message`, and what to
 /// do about it in [`HINT_FIELD`].
-fn bad_gateway(reason: &str, hint: Option<&str>) -> http::Response<PipeBody> {
+pub(super) fn bad_gateway(reason: &str, hint: Option<&str>) -> http::Response<PipeBody> {
     let mut body = serde_json::json!({
         "message": format!("502: Bad Gateway ({reason})"),
         "code": 0,

@@ -88,8 +88,24 @@ impl WebSocketRelay {
         let connected = match upstream.websocket(upstream_req, self.config).await {
             Ok(connected) => connected,
             Err(err) => {
-                tracing::warn!(%url, "gateway upstream: {err}");
-                return fail(StatusCode::BAD_GATEWAY, "502: Bad Gateway", err.to_string());
+                // Logged and answered without the URL's path and query (a token can be there),
+                // with the reason and the hint in the body as a REST 502 has them.
+                let reason = err.reason();
+                let hint = err.hint();
+                tracing::warn!(
+                    "gateway upstream failed, answering 502: {reason}{}",
+                    hint.as_deref()
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default()
+                );
+                return Answer {
+                    response: super::upstream::bad_gateway(&reason, hint.as_deref()),
+                    source: Source::Proxy,
+                    upstream_addr: None,
+                    error: Some(err.to_string()),
+                    record: true,
+                    rewrites: Vec::new(),
+                };
             }
         };
         let response = match client_response(&client_key, &connected.response) {

@@ -67,7 +67,7 @@ pub(crate) async fn serve_explicit(
         name: "proxy",
         server: &server,
         max_connections: limits.max_connections,
-        first_byte: limits.head_timeout,
+        first_byte: limits.head_deadline(),
         drain: DRAIN,
     };
     let stopped = async move {
