@@ -450,6 +450,21 @@ async fn subscription_flags_decide_typing_member_and_thread_events() {
     for name in ["TYPING_START", "GUILD_MEMBER_UPDATE", "THREAD_CREATE"] {
         assert!(!seen.contains(&name.to_string()), "{name} in {seen:?}");
     }
+    // Her own action on another member reaches her all the same (userdoccers: every action
+    // the user does on other members goes to its sessions).
+    let carols = format!("/guilds/{GUILD_ID}/members/{CAROL_ID}");
+    let (status, body) = rest(
+        &server,
+        ALICE_TOKEN,
+        "PATCH",
+        &carols,
+        Some(json!({"nick": "by-alice"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let update = alice.dispatch("GUILD_MEMBER_UPDATE").await;
+    assert_eq!(update["nick"], "by-alice");
+    assert_eq!(update["user"]["id"], CAROL_ID);
     // Subscribed with every flag: the thread list first, then all three.
     alice
         .send_json(json!({"op": 37, "d": {"subscriptions": {GUILD_ID: {
@@ -532,8 +547,13 @@ async fn session_with_state(server: &Server, client_state: Value) -> RawClient {
     client
 }
 
+/// A channel of a READY guild by id.
+fn channel_in<'a>(guild: &'a Value, key: &str, id: &str) -> Option<&'a Value> {
+    guild[key].as_array()?.iter().find(|c| c["id"] == id)
+}
+
 #[tokio::test]
-async fn guilds_the_client_holds_come_partial_until_they_change() {
+async fn guilds_the_client_holds_come_partial_with_what_changed() {
     let server = Server::start(&user_fixture());
     let mut first = session_with_state(&server, json!({"guild_versions": {}})).await;
     let ready = first.dispatch("READY").await;
@@ -541,7 +561,8 @@ async fn guilds_the_client_holds_come_partial_until_they_change() {
     assert_eq!(guild["data_mode"], "full");
     let version = guild["version"].as_u64().expect("a version");
     assert!(version > 0);
-    // Re-identify holding that version: the guild comes partial (no channels), same version.
+    // Re-identify holding that version: the guild comes partial (no channels), same version,
+    // with empty `partial_updates` (the client reads them in partial mode) and no unread news.
     let mut again =
         session_with_state(&server, json!({"guild_versions": {GUILD_ID: version}})).await;
     let ready = again.dispatch("READY").await;
@@ -550,26 +571,104 @@ async fn guilds_the_client_holds_come_partial_until_they_change() {
     assert_eq!(guild["version"], version);
     assert!(guild.get("channels").is_none(), "{guild}");
     assert_eq!(guild["properties"]["name"], "Test Guild");
-    assert!(guild["roles"].is_array() && guild["joined_at"].is_string());
-    // The guild changes: the old version gets it in full, with a newer version.
-    let (status, body) = rest(
-        &server,
-        ALICE_TOKEN,
-        "PATCH",
-        &format!("/guilds/{GUILD_ID}"),
-        Some(json!({"name": "Renamed"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    again.dispatch("GUILD_UPDATE").await;
+    assert!(guild["joined_at"].is_string());
+    let updates = &guild["partial_updates"];
+    for key in [
+        "channels",
+        "deleted_channel_ids",
+        "roles",
+        "deleted_role_ids",
+        "emojis",
+        "deleted_emoji_ids",
+        "stickers",
+        "deleted_sticker_ids",
+    ] {
+        assert_eq!(updates[key], json!([]), "{key} in {updates}");
+    }
+    assert_eq!(guild["channel_updates"], json!([]));
+    assert_eq!(guild["unable_to_sync_deletes"], false);
+    // The guild changes: renamed, a channel renamed, one deleted, a role created, a message.
+    let changes = [
+        (
+            "PATCH",
+            format!("/guilds/{GUILD_ID}"),
+            json!({"name": "Renamed"}),
+        ),
+        (
+            "PATCH",
+            format!("/channels/{VOICE_ID}"),
+            json!({"name": "Loud"}),
+        ),
+        ("DELETE", format!("/channels/{SECRET_ID}"), Value::Null),
+        (
+            "POST",
+            format!("/guilds/{GUILD_ID}/roles"),
+            json!({"name": "Helpers"}),
+        ),
+        (
+            "POST",
+            format!("/channels/{GENERAL_ID}/messages"),
+            json!({"content": "hi"}),
+        ),
+    ];
+    let mut message_id = Value::Null;
+    for (method, path, body) in changes {
+        let body = (!body.is_null()).then_some(body);
+        let (status, answer) = rest(&server, ALICE_TOKEN, method, &path, body).await;
+        assert!(
+            status == 200 || status == 201,
+            "{method} {path}: {status} {answer}"
+        );
+        message_id = answer["id"].clone();
+    }
+    // Holding the old version: partial against it, with a newer version and what changed.
     let mut later =
         session_with_state(&server, json!({"guild_versions": {GUILD_ID: version}})).await;
     let ready = later.dispatch("READY").await;
     let guild = &ready["guilds"][0];
+    assert_eq!(guild["data_mode"], "partial", "{guild}");
+    assert!(guild["version"].as_u64() > Some(version));
+    assert_eq!(guild["properties"]["name"], "Renamed");
+    let updates = &guild["partial_updates"];
+    let written: Vec<&Value> = updates["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .collect();
+    assert_eq!(written.len(), 1, "{updates}");
+    assert_eq!(written[0]["id"], VOICE_ID);
+    assert_eq!(written[0]["name"], "Loud");
+    assert_eq!(updates["deleted_channel_ids"], json!([SECRET_ID]));
+    // The new role, and Mods, which it pushed up one position.
+    let roles: Vec<(&Value, &Value)> = updates["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .map(|r| (&r["name"], &r["position"]))
+        .collect();
+    assert_eq!(
+        roles,
+        [(&json!("Helpers"), &json!(1)), (&json!("Mods"), &json!(2))],
+        "{updates}"
+    );
+    assert_eq!(updates["deleted_role_ids"], json!([]));
+    assert_eq!(
+        guild["channel_updates"],
+        json!([{"id": GENERAL_ID, "last_message_id": message_id, "last_pin_timestamp": null}])
+    );
+    // A version this server never handed out: the guild in full.
+    let mut unknown =
+        session_with_state(&server, json!({"guild_versions": {GUILD_ID: version - 1}})).await;
+    let ready = unknown.dispatch("READY").await;
+    let guild = &ready["guilds"][0];
     assert_eq!(guild["data_mode"], "full");
     assert_eq!(guild["properties"]["name"], "Renamed");
-    assert!(guild["version"].as_u64() > Some(version));
-    assert!(guild["channels"].is_array());
+    assert!(guild.get("partial_updates").is_none());
+    assert_eq!(
+        channel_in(guild, "channels", GENERAL_ID).expect("general")["last_message_id"],
+        message_id
+    );
+    assert!(channel_in(guild, "channels", SECRET_ID).is_none());
     // `initial_guild_id`: INITIAL_GUILD, the full guild, comes before READY.
     let mut lazy = session_with_state(
         &server,
@@ -701,4 +800,39 @@ async fn member_list_updates_reach_each_session_only_for_its_ranges() {
     assert_eq!(ops[0]["op"], "SYNC");
     assert_eq!(ops[0]["range"], json!([100, 199]));
     assert_eq!(ops[0]["items"].as_array().map(Vec::len), Some(57));
+}
+
+#[tokio::test]
+async fn a_ready_right_after_a_message_shows_it() {
+    let server = Server::start(&user_fixture());
+    let mut warm = user_session(&server, ALICE_TOKEN, 16381, "Linux").await;
+    let ready = warm.dispatch("READY").await;
+    assert_eq!(
+        channel_in(&ready["guilds"][0], "channels", GENERAL_ID).expect("general")
+            ["last_message_id"],
+        Value::Null
+    );
+    // Each READY is built right after the REST call answered (its guild rendered before, so
+    // cached): the channel's `last_message_id` is the message just posted, every time.
+    for (i, capabilities) in [16381, 16381, 0, 16381 & !USER_SETTINGS_PROTO, 16381]
+        .iter()
+        .enumerate()
+    {
+        let (status, message) = rest(
+            &server,
+            "carol-token",
+            "POST",
+            &format!("/channels/{GENERAL_ID}/messages"),
+            Some(json!({"content": format!("message {i}")})),
+        )
+        .await;
+        assert_eq!(status, 200, "{message}");
+        let mut alice = user_session(&server, ALICE_TOKEN, *capabilities, "Linux").await;
+        let ready = alice.dispatch("READY").await;
+        let general = channel_in(&ready["guilds"][0], "channels", GENERAL_ID).expect("general");
+        assert_eq!(
+            general["last_message_id"], message["id"],
+            "after message {i}"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -50,6 +51,10 @@ pub struct Event {
     /// sessions without MESSAGE_CONTENT (unless the message mentions the session's user or is a
     /// DM to it — Discord's exceptions).
     pub carries_message_content: bool,
+    /// Who did what the event tells (a moderator changing someone's roles, a user joining):
+    /// userdoccers' "Guild Subscriptions" sends every action a user does on themselves or on
+    /// other members to that user's sessions, whatever it subscribed to.
+    pub actor: Option<Snowflake>,
 }
 
 impl Event {
@@ -81,6 +86,7 @@ pub struct Dispatch {
     audience: Audience,
     intents: u64,
     carries_message_content: bool,
+    actor: Option<Snowflake>,
 }
 
 impl Dispatch {
@@ -92,6 +98,7 @@ impl Dispatch {
             audience,
             intents,
             carries_message_content: false,
+            actor: None,
         }
     }
 
@@ -210,6 +217,12 @@ impl Dispatch {
         self
     }
 
+    /// Names who did it (see [`Event::actor`]).
+    pub fn by(mut self, actor: Option<Snowflake>) -> Self {
+        self.actor = actor;
+        self
+    }
+
     /// Marks a message event subject to the MESSAGE_CONTENT rule.
     pub fn with_message_content(mut self) -> Self {
         self.carries_message_content = true;
@@ -222,7 +235,12 @@ impl Dispatch {
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Event>>,
     next_id: Arc<AtomicU64>,
+    observers: Arc<RwLock<Vec<Observer>>>,
 }
+
+/// Called with every event as it is published, before [`EventBus::publish`] returns; `false`
+/// unregisters it (its owner is gone).
+pub(crate) type Observer = Arc<dyn Fn(&Event) -> bool + Send + Sync>;
 
 impl EventBus {
     /// A bus that buffers up to `capacity` events per slow subscriber before it lags.
@@ -231,7 +249,15 @@ impl EventBus {
         EventBus {
             sender,
             next_id: Arc::new(AtomicU64::new(1)),
+            observers: Arc::default(),
         }
+    }
+
+    /// Calls `observer` with every event published from now on, synchronously, before
+    /// `publish` returns (for caches that must never outlive the write an event reports: the
+    /// REST call that made the write answers only after its events were published).
+    pub(crate) fn observe(&self, observer: Observer) {
+        self.observers.write().push(observer);
     }
 
     /// Publishes one event; returns it (with its id) for callers that want to log it.
@@ -243,7 +269,20 @@ impl EventBus {
             audience: dispatch.audience,
             intents: dispatch.intents,
             carries_message_content: dispatch.carries_message_content,
+            actor: dispatch.actor,
         });
+        let gone: Vec<Observer> = self
+            .observers
+            .read()
+            .iter()
+            .filter(|observe| !observe(&event))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            self.observers
+                .write()
+                .retain(|kept| !gone.iter().any(|g| Arc::ptr_eq(g, kept)));
+        }
         let _ = self.sender.send(event.clone());
         event
     }

@@ -22,9 +22,8 @@ pub(super) async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<Arc<E
     loop {
         match events.recv().await {
             Ok(event) => {
-                inner
-                    .ready_guilds
-                    .on_event(event.name, routing_guild(&event));
+                // READY's rendered guilds were dropped as the event was published (see
+                // `Gateway::start`), before the REST call that wrote it answered.
                 route(&inner, &event);
                 inner.lists.on_event(&inner, &event);
             }
@@ -44,7 +43,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<Arc<E
 }
 
 /// The guild an event concerns for shard routing (guild-less events go to shard 0).
-fn routing_guild(event: &Event) -> Option<Snowflake> {
+pub(super) fn routing_guild(event: &Event) -> Option<Snowflake> {
     event.guild_id().or_else(|| {
         let data = &event.data;
         let id = match event.name {

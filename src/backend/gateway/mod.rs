@@ -33,6 +33,7 @@ mod pacing;
 
 mod lists;
 pub(crate) mod member_list;
+mod ready_channels;
 mod ready_guilds;
 pub(crate) mod registry;
 pub(crate) mod sessions;
@@ -128,6 +129,25 @@ impl Gateway {
             ready_guilds: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
+        // A write's event drops the READY renderings it may change while it is published,
+        // so a READY built once the REST call answered shows the write.
+        let observer = Arc::downgrade(&inner);
+        inner
+            .state
+            .bus
+            .observe(Arc::new(move |event: &crate::backend::events::Event| {
+                let Some(inner) = observer.upgrade() else {
+                    return false;
+                };
+                if event.name == crate::backend::events::WORLD_RESET {
+                    inner.ready_guilds.clear();
+                } else {
+                    inner
+                        .ready_guilds
+                        .on_event(event.name, dispatcher::routing_guild(event));
+                }
+                true
+            }));
         restore_sessions(&inner);
         tokio::spawn(dispatcher::run(inner.clone(), events));
         let reaper = Arc::downgrade(&inner);

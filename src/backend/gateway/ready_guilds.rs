@@ -3,12 +3,13 @@
 //! between sessions (`joined_at`, `voice_states`, `members`). Any event that may change what a
 //! guild renders to drops its templates and gives it a new version (CLIENT_STATE_V2's guild
 //! `version`, which a re-identifying client sends back in `client_state.guild_versions`).
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
+use super::ready_channels::ChannelDigest;
 use crate::backend::snowflake::Snowflake;
 
 /// Guild events that change nothing a READY guild shows (presences and voice states are not
@@ -50,6 +51,16 @@ impl Template {
         object: &Map<String, Value>,
         holes: &[&'static str],
     ) -> Result<Template, serde_json::Error> {
+        Template::of_with(object, holes, |_| None)
+    }
+
+    /// [`Template::of`], writing the JSON bytes `raw(key)` gives (serialized already) as the
+    /// values of those keys instead of the object's values.
+    pub(crate) fn of_with<'r>(
+        object: &Map<String, Value>,
+        holes: &[&'static str],
+        raw_value: impl Fn(&str) -> Option<&'r [u8]>,
+    ) -> Result<Template, serde_json::Error> {
         let mut pieces = Vec::new();
         let mut raw = Vec::with_capacity(4096);
         raw.push(b'{');
@@ -64,7 +75,10 @@ impl Template {
                     pieces.push(Piece::Raw(std::mem::take(&mut raw)));
                     pieces.push(Piece::Hole(hole));
                 }
-                None => serde_json::to_writer(&mut raw, value)?,
+                None => match raw_value(key) {
+                    Some(bytes) => raw.extend_from_slice(bytes),
+                    None => serde_json::to_writer(&mut raw, value)?,
+                },
             }
         }
         raw.push(b'}');
@@ -96,6 +110,12 @@ impl Template {
     }
 }
 
+/// A guild rendered by [`ReadyGuilds::template`]'s `render`: its template and its digest.
+pub(crate) struct Rendered {
+    pub template: Template,
+    pub digest: GuildDigest,
+}
+
 /// Which rendering of a guild: the capabilities that change it, and whether the client's
 /// cache already holds it (CLIENT_STATE_V2 `partial`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,14 +126,50 @@ pub(crate) struct Shape {
     pub prioritized: bool,
     /// DEDUPE_USER_OBJECTS: members move to `merged_members`.
     pub dedupe: bool,
-    /// The client holds this version: only what it cannot have cached is sent.
-    pub partial: bool,
+    /// The client holds this version of the guild (the current one, or an earlier one this
+    /// process rendered): what it has cached is left out, what changed since is sent as
+    /// `partial_updates` and `channel_updates` (CLIENT_STATE_V2 `data_mode: "partial"`).
+    pub partial: Option<u64>,
 }
+
+/// What one rendered version of a guild held, enough to tell a client holding that version
+/// what changed since: its channels (threads aside), roles and emojis, each by id with a hash
+/// of its JSON (channels also with their unread state).
+#[derive(Debug, Default)]
+pub(crate) struct GuildDigest {
+    pub channels: Vec<ChannelDigest>,
+    pub roles: Vec<(Snowflake, u64)>,
+    pub emojis: Vec<(Snowflake, u64)>,
+}
+
+/// Rendered versions of a guild remembered for partial READYs (older ones get it in full).
+const HISTORY: usize = 8;
 
 #[derive(Debug, Default)]
 struct Entry {
     version: u64,
     templates: HashMap<Shape, Arc<Template>>,
+    /// Digests of the last rendered versions, oldest first.
+    history: VecDeque<(u64, Arc<GuildDigest>)>,
+}
+
+impl Entry {
+    fn digest(&self, version: u64) -> Option<Arc<GuildDigest>> {
+        self.history
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, digest)| digest.clone())
+    }
+
+    fn remember(&mut self, version: u64, digest: GuildDigest) {
+        if self.history.iter().any(|(v, _)| *v == version) {
+            return;
+        }
+        if self.history.len() >= HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((version, Arc::new(digest)));
+    }
 }
 
 #[derive(Debug, Default)]
@@ -141,16 +197,20 @@ pub(crate) struct ReadyGuilds {
 }
 
 impl ReadyGuilds {
-    /// The guild's template in the shape `shape_for(version)` picks, rendered by `render`
-    /// (given the version and shape) when not cached. `render` returning `None` (the guild is
-    /// gone) caches nothing.
+    /// The guild's template in `shape`, rendered by `render` when not cached. Under
+    /// CLIENT_STATE_V2, a client that holds version `known` of the guild (the current one or
+    /// a remembered one) gets it partial: `render` is given the shape, the current version
+    /// and the digest of `known` (`None` when `known` is the current version and no digest of
+    /// it is kept: nothing changed). `render` returning `None` (the guild is gone) caches
+    /// nothing; its digest is remembered for the version it rendered.
     pub(crate) fn template<E>(
         &self,
         guild_id: Snowflake,
-        shape_for: impl FnOnce(u64) -> Shape,
-        render: impl FnOnce(u64, Shape) -> Result<Option<Template>, E>,
+        shape: Shape,
+        known: Option<u64>,
+        render: impl FnOnce(u64, Shape, Option<&GuildDigest>) -> Result<Option<Rendered>, E>,
     ) -> Result<Option<Arc<Template>>, E> {
-        let (version, shape) = {
+        let (version, shape, base) = {
             let mut entries = self.entries.lock();
             if !entries.guilds.contains_key(&guild_id) {
                 let version = entries.next_version();
@@ -158,28 +218,36 @@ impl ReadyGuilds {
                     guild_id,
                     Entry {
                         version,
-                        templates: HashMap::new(),
+                        ..Entry::default()
                     },
                 );
             }
             let Some(entry) = entries.guilds.get(&guild_id) else {
                 return Ok(None);
             };
-            let shape = shape_for(entry.version);
+            let base = known.filter(|_| shape.v2).and_then(|known| {
+                let digest = entry.digest(known);
+                (known == entry.version || digest.is_some()).then_some((known, digest))
+            });
+            let shape = Shape {
+                partial: base.as_ref().map(|(known, _)| *known),
+                ..shape
+            };
             if let Some(template) = entry.templates.get(&shape) {
                 return Ok(Some(template.clone()));
             }
-            (entry.version, shape)
+            (entry.version, shape, base.and_then(|(_, digest)| digest))
         };
-        let Some(template) = render(version, shape)? else {
+        let Some(rendered) = render(version, shape, base.as_deref())? else {
             return Ok(None);
         };
-        let template = Arc::new(template);
+        let template = Arc::new(rendered.template);
         let mut entries = self.entries.lock();
         // A change while rendering gave the guild a new version: this rendering may be stale.
         if let Some(entry) = entries.guilds.get_mut(&guild_id) {
             if entry.version == version {
                 entry.templates.insert(shape, template.clone());
+                entry.remember(version, rendered.digest);
             }
         }
         Ok(Some(template))
@@ -246,42 +314,77 @@ mod tests {
             v2: true,
             prioritized: true,
             dedupe: true,
-            partial: false,
+            partial: None,
         };
-        let render = |version: u64, _| {
-            Template::of(json!({"version": version}).as_object().unwrap(), &[]).map(Some)
+        let seen = std::cell::Cell::new(0);
+        let render = |version: u64, _, _: Option<&GuildDigest>| {
+            seen.set(version);
+            Template::of(json!({"version": version}).as_object().unwrap(), &[]).map(|template| {
+                Some(Rendered {
+                    template,
+                    digest: GuildDigest::default(),
+                })
+            })
         };
-        let mut seen = 0;
-        let first = cache
-            .template(
-                guild,
-                |v| {
-                    seen = v;
-                    shape
-                },
-                render,
-            )
-            .unwrap()
-            .unwrap();
-        let again = cache.template(guild, |_| shape, render).unwrap().unwrap();
+        let first = cache.template(guild, shape, None, render).unwrap().unwrap();
+        let v1 = seen.get();
+        let again = cache.template(guild, shape, None, render).unwrap().unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         cache.on_event("TYPING_START", Some(guild));
-        let same = cache.template(guild, |_| shape, render).unwrap().unwrap();
+        let same = cache.template(guild, shape, None, render).unwrap().unwrap();
         assert!(Arc::ptr_eq(&first, &same));
         cache.on_event("CHANNEL_UPDATE", Some(guild));
-        let mut newer = 0;
-        let changed = cache
-            .template(
-                guild,
-                |v| {
-                    newer = v;
-                    shape
-                },
-                render,
-            )
-            .unwrap()
-            .unwrap();
+        let changed = cache.template(guild, shape, None, render).unwrap().unwrap();
         assert!(!Arc::ptr_eq(&first, &changed));
-        assert!(newer > seen);
+        assert!(seen.get() > v1);
+    }
+
+    #[test]
+    fn a_held_version_is_partial_while_it_is_remembered() {
+        let cache = ReadyGuilds::default();
+        let guild = Snowflake(7);
+        let shape = Shape {
+            v2: true,
+            prioritized: true,
+            dedupe: true,
+            partial: None,
+        };
+        // Each rendering records (version, shape.partial, whether a held digest was given).
+        let calls = std::cell::RefCell::new(Vec::new());
+        let render = |version: u64, shape: Shape, held: Option<&GuildDigest>| {
+            calls
+                .borrow_mut()
+                .push((version, shape.partial, held.is_some()));
+            Template::of(&Map::new(), &[]).map(|template| {
+                Some(Rendered {
+                    template,
+                    digest: GuildDigest::default(),
+                })
+            })
+        };
+        cache.template(guild, shape, None, render).unwrap();
+        let v1 = calls.borrow()[0].0;
+        // The current version: partial (against its own digest: nothing changed).
+        cache.template(guild, shape, Some(v1), render).unwrap();
+        assert_eq!(calls.borrow()[1], (v1, Some(v1), true));
+        cache.on_event("MESSAGE_CREATE", Some(guild));
+        // An older, remembered version: partial against its digest.
+        cache.template(guild, shape, Some(v1), render).unwrap();
+        let (v2, partial, held) = calls.borrow()[2];
+        assert!(v2 > v1);
+        assert_eq!((partial, held), (Some(v1), true));
+        // A version never handed out, or one without CLIENT_STATE_V2: full.
+        cache.template(guild, shape, Some(v1 - 1), render).unwrap();
+        assert_eq!(calls.borrow()[3].1, None);
+        let v1_shape = Shape { v2: false, ..shape };
+        cache.template(guild, v1_shape, Some(v1), render).unwrap();
+        assert_eq!(calls.borrow()[4].1, None);
+        // Only the last HISTORY versions are remembered.
+        for _ in 0..HISTORY {
+            cache.on_event("CHANNEL_UPDATE", Some(guild));
+            cache.template(guild, shape, None, render).unwrap();
+        }
+        cache.template(guild, shape, Some(v1), render).unwrap();
+        assert_eq!(calls.borrow().last().unwrap().1, None);
     }
 }

@@ -5,7 +5,8 @@
 //!   USER_SETTINGS_PROTO, the legacy USER_SETTINGS_UPDATE otherwise (never both);
 //! - TYPING_START in a guild only once it subscribed to the guild with `typing`;
 //! - other members' GUILD_MEMBER_ADD / UPDATE / REMOVE only with `member_updates` or for the
-//!   users listed in `members` (its own always);
+//!   users listed in `members` (its own always, and those of members it acted on: the roles
+//!   it gave, the nickname it set, the member it kicked);
 //! - THREAD_* events of threads it is not in only with `threads`;
 //! - embedded-activity events only with `activities`;
 //! - in large guilds (over 250 members) it has not subscribed to with `typing`: no messages,
@@ -70,7 +71,9 @@ pub(crate) fn wants(store: &Store, event: &Event, viewer: &Viewer<'_>) -> bool {
         "TYPING_START" => flag(|s| s.typing),
         "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" | "GUILD_MEMBER_REMOVE" => {
             let subject = data.get("user").and_then(|u| id_at(u, "id"));
+            // Its own actions on itself or on other members always reach it.
             subject == Some(viewer.user_id)
+                || event.actor == Some(viewer.user_id)
                 || flag(|s| s.member_updates)
                 || subject.is_some_and(|id| subscription.is_some_and(|s| s.members.contains(&id)))
         }
@@ -221,5 +224,38 @@ mod tests {
         assert!(check(&subscriptions, &typing));
         assert!(check(&subscriptions, &member("2")));
         assert!(check(&subscriptions, &thread));
+    }
+
+    #[test]
+    fn a_users_own_actions_on_other_members_reach_it() {
+        let store = Store::temporary().unwrap();
+        let bus = EventBus::new(16);
+        let guild = Snowflake(5);
+        let subscriptions = Subscriptions::default();
+        let viewer = Viewer {
+            user_id: Snowflake(1),
+            capabilities: Capabilities(16381),
+            subscriptions: &subscriptions,
+        };
+        for name in [
+            "GUILD_MEMBER_ADD",
+            "GUILD_MEMBER_UPDATE",
+            "GUILD_MEMBER_REMOVE",
+        ] {
+            let about_2 = |actor| {
+                bus.publish(Dispatch::guild(name, guild, 0, json!({"user": {"id": "2"}})).by(actor))
+            };
+            // Member 2 changed by someone else, or by nobody named: not without member_updates.
+            assert!(
+                !wants(&store, &about_2(Some(Snowflake(3))), &viewer),
+                "{name}"
+            );
+            assert!(!wants(&store, &about_2(None), &viewer), "{name}");
+            // Member 2 changed by the viewer (its roles, its nickname, a kick): always.
+            assert!(
+                wants(&store, &about_2(Some(Snowflake(1))), &viewer),
+                "{name}"
+            );
+        }
     }
 }

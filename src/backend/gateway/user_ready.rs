@@ -4,11 +4,14 @@
 //! the settings proto or legacy settings, sessions; and READY_SUPPLEMENTAL under
 //! PRIORITIZED_READY_PAYLOAD.
 use std::collections::HashMap;
+use std::ops::Range;
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use super::ready_guilds::{ReadyGuilds, Shape, Template};
+use super::ready_channels;
+use super::ready_channels::ChannelDigest;
+use super::ready_guilds::{GuildDigest, ReadyGuilds, Rendered, Shape, Template};
 use super::registry::Registry;
 use crate::backend::model::{channel_type, Guild, Member, User};
 use crate::backend::render;
@@ -118,49 +121,200 @@ const NOT_IN_PARTIAL: [&str; 7] = [
     "guild_scheduled_events",
 ];
 
-/// Renders `list` of channels for READY.
-fn render_channels(
+/// Writes `list` of channels as a JSON array to `out`; returns their digests and where each
+/// one's JSON is in `out`.
+fn write_channels(
     store: &Store,
-    list: &[crate::backend::model::Channel],
-) -> Result<Value, StoreError> {
-    let mut out = Vec::with_capacity(list.len());
-    for channel in list {
-        let mut value = render::channel(store, channel)?;
-        // Discord always sends guild channels' overwrites as an array.
-        if !channel_type::is_thread(channel.kind)
-            && value
-                .get("permission_overwrites")
-                .is_none_or(Value::is_null)
-        {
-            value["permission_overwrites"] = json!([]);
+    list: &[std::sync::Arc<crate::backend::model::Channel>],
+    out: &mut Vec<u8>,
+) -> Result<Vec<(ChannelDigest, Range<usize>)>, StoreError> {
+    let mut written = Vec::with_capacity(list.len());
+    out.push(b'[');
+    for (i, channel) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        out.push(value);
+        let start = out.len();
+        let digest = ready_channels::write(store, channel, out)?;
+        written.push((digest, start..out.len()));
     }
-    Ok(Value::Array(out))
+    out.push(b']');
+    Ok(written)
 }
 
-/// One guild for READY in `shape` (the full gateway guild, or its CLIENT_STATE_V2 form), with
-/// the session's parts left as holes (see [`HOLES`]).
+/// `(id, hash of its JSON)` of each object of a JSON array (roles, emojis).
+fn digest_array(value: Option<&Value>) -> Result<Vec<(Snowflake, u64)>, StoreError> {
+    let mut out = Vec::new();
+    for item in value.and_then(Value::as_array).into_iter().flatten() {
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(Snowflake::parse)
+            .unwrap_or_default();
+        out.push((id, ready_channels::hash_bytes(&serde_json::to_vec(item)?)));
+    }
+    Ok(out)
+}
+
+/// What changed in one kind of item (roles, emojis) since `then`: the items of `now` that
+/// are new or different, and the ids that went.
+fn changed_items(
+    items: Option<&Value>,
+    now: &[(Snowflake, u64)],
+    then: &[(Snowflake, u64)],
+) -> (Vec<Value>, Vec<Snowflake>) {
+    let items = items.and_then(Value::as_array);
+    let written = now
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| !then.contains(item))
+        .filter_map(|(i, _)| items.and_then(|items| items.get(i)).cloned())
+        .collect();
+    let deleted = then
+        .iter()
+        .filter(|(id, _)| !now.iter().any(|(now_id, _)| now_id == id))
+        .map(|(id, _)| *id)
+        .collect();
+    (written, deleted)
+}
+
+/// The `partial_updates` of a guild the client holds as `then` (JSON bytes: the changed
+/// channels are copied from `channels_json`), and its `channel_updates`. `then` is `None`
+/// when the client holds the current version: nothing changed.
+fn partial_updates(
+    now: &GuildDigest,
+    then: Option<&GuildDigest>,
+    channels_json: &[u8],
+    ranges: &[Range<usize>],
+    roles: Option<&Value>,
+    emojis: Option<&Value>,
+) -> Result<(Vec<u8>, Value), StoreError> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"channels\":[");
+    let mut channel_updates = Vec::new();
+    let mut rest = json!({
+        "deleted_channel_ids": [],
+        "emojis": [],
+        "deleted_emoji_ids": [],
+        "roles": [],
+        "deleted_role_ids": [],
+        "stickers": [],
+        "deleted_sticker_ids": [],
+    });
+    if let Some(then) = then {
+        let mut first = true;
+        for (digest, range) in now.channels.iter().zip(ranges) {
+            match then.channels.iter().find(|c| c.id == digest.id) {
+                // The same channel: only its unread state may have moved.
+                Some(old) if old.hash == digest.hash => {
+                    if let Some(unread) = digest
+                        .unread
+                        .as_ref()
+                        .filter(|_| old.unread != digest.unread)
+                    {
+                        channel_updates.push(unread.to_value(digest.id));
+                    }
+                }
+                _ => {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(channels_json.get(range.clone()).unwrap_or_default());
+                }
+            }
+        }
+        let deleted_channels: Vec<Snowflake> = then
+            .channels
+            .iter()
+            .filter(|old| !now.channels.iter().any(|c| c.id == old.id))
+            .map(|old| old.id)
+            .collect();
+        let (roles, deleted_roles) = changed_items(roles, &now.roles, &then.roles);
+        let (emojis, deleted_emojis) = changed_items(emojis, &now.emojis, &then.emojis);
+        rest["deleted_channel_ids"] = json!(deleted_channels);
+        rest["roles"] = Value::Array(roles);
+        rest["deleted_role_ids"] = json!(deleted_roles);
+        rest["emojis"] = Value::Array(emojis);
+        rest["deleted_emoji_ids"] = json!(deleted_emojis);
+    }
+    out.push(b']');
+    // `rest` as `,"key":value...}`, after the channels.
+    let rest = serde_json::to_vec(&rest)?;
+    out.push(b',');
+    out.extend_from_slice(rest.get(1..).unwrap_or(b"}"));
+    Ok((out, Value::Array(channel_updates)))
+}
+
+/// A guild's channels and its threads, shared from the store's cache.
+type SharedChannels = Vec<std::sync::Arc<crate::backend::model::Channel>>;
+fn guild_channels(
+    store: &Store,
+    guild_id: Snowflake,
+) -> Result<(SharedChannels, SharedChannels), StoreError> {
+    let mut threads = Vec::new();
+    let mut channels = Vec::new();
+    for id in store.guild_channels.ids(guild_id)? {
+        if let Some(channel) = store.channels.get_shared(id)? {
+            if channel_type::is_thread(channel.kind) {
+                threads.push(channel);
+            } else {
+                channels.push(channel);
+            }
+        }
+    }
+    Ok((channels, threads))
+}
+
+/// One guild for READY in `shape` (the full gateway guild, or its CLIENT_STATE_V2 form; the
+/// partial form when the shape says the client holds a version), with the session's parts
+/// left as holes (see [`HOLES`]), and its digest.
 fn ready_guild(
     store: &Store,
     guild: &Guild,
     shape: Shape,
     version: u64,
-) -> Result<Template, StoreError> {
+    held: Option<&GuildDigest>,
+) -> Result<Rendered, StoreError> {
     let Value::Object(mut properties) = render::guild(store, guild, false)? else {
         let stub = json!({"id": guild.id, "unavailable": true});
-        return Template::of(stub.as_object().unwrap_or(&Map::new()), &[])
-            .map_err(StoreError::from);
+        let template = Template::of(stub.as_object().unwrap_or(&Map::new()), &[])?;
+        return Ok(Rendered {
+            template,
+            digest: GuildDigest::default(),
+        });
     };
-    let (threads, channels): (Vec<_>, Vec<_>) = store
-        .guild_channel_list(guild.id)?
-        .into_iter()
-        .partition(|c| channel_type::is_thread(c.kind));
+    let (channels, threads) = guild_channels(store, guild.id)?;
+    let mut channels_json = Vec::with_capacity(channels.len() * 256 + 2);
+    let (channel_digests, ranges): (Vec<_>, Vec<_>) =
+        write_channels(store, &channels, &mut channels_json)?
+            .into_iter()
+            .unzip();
+    let mut threads_json = Vec::with_capacity(threads.len() * 256 + 2);
+    write_channels(store, &threads, &mut threads_json)?;
+    let digest = GuildDigest {
+        channels: channel_digests,
+        roles: digest_array(properties.get("roles"))?,
+        emojis: digest_array(properties.get("emojis"))?,
+    };
+    let mut partial_json = Vec::new();
+    let mut channel_updates = Value::Null;
+    if shape.partial.is_some() {
+        (partial_json, channel_updates) = partial_updates(
+            &digest,
+            held,
+            &channels_json,
+            &ranges,
+            properties.get("roles"),
+            properties.get("emojis"),
+        )?;
+    }
     let member_count = store.member_count(guild.id);
     let mut out = Map::new();
     out.insert("id".into(), json!(guild.id));
-    out.insert("channels".into(), render_channels(store, &channels)?);
-    out.insert("threads".into(), render_channels(store, &threads)?);
+    // Written as bytes (see `ready_channels`); these keep the keys' places.
+    out.insert("channels".into(), Value::Null);
+    out.insert("threads".into(), Value::Null);
     out.insert("joined_at".into(), Value::Null);
     out.insert("large".into(), json!(member_count > LARGE));
     out.insert("lazy".into(), json!(true));
@@ -184,7 +338,11 @@ fn ready_guild(
             }
         }
         out.insert("properties".into(), Value::Object(properties));
-        let mode = if shape.partial { "partial" } else { "full" };
+        let mode = if shape.partial.is_some() {
+            "partial"
+        } else {
+            "full"
+        };
         out.insert("data_mode".into(), json!(mode));
         out.insert("version".into(), json!(version));
     } else {
@@ -196,12 +354,22 @@ fn ready_guild(
     if !shape.dedupe {
         out.insert("members".into(), Value::Null);
     }
-    if shape.partial {
+    if shape.partial.is_some() {
         for key in NOT_IN_PARTIAL {
             out.shift_remove(key);
         }
+        // Written as bytes below.
+        out.insert("partial_updates".into(), Value::Null);
+        out.insert("channel_updates".into(), channel_updates);
+        out.insert("unable_to_sync_deletes".into(), json!(false));
     }
-    Template::of(&out, &HOLES).map_err(StoreError::from)
+    let template = Template::of_with(&out, &HOLES, |key| match key {
+        "channels" => Some(channels_json.as_slice()),
+        "threads" => Some(threads_json.as_slice()),
+        "partial_updates" => Some(partial_json.as_slice()),
+        _ => None,
+    })?;
+    Ok(Rendered { template, digest })
 }
 
 /// READY's guilds as a JSON array written to `out`, the members (under
@@ -220,23 +388,21 @@ fn write_guilds(
         v2: capabilities.has(caps::CLIENT_STATE_V2),
         prioritized: capabilities.has(caps::PRIORITIZED_READY_PAYLOAD),
         dedupe: users.dedupe,
-        partial: false,
+        partial: None,
     };
     let mut count = 0;
     out.push(b'[');
     for guild_id in info.guild_ids {
         let known = info.guild_versions.get(guild_id).copied();
-        let template = context.guilds.template(
-            *guild_id,
-            |version| Shape {
-                partial: shape.v2 && known == Some(version),
-                ..shape
-            },
-            |version, shape| match store.guild(*guild_id)? {
-                Some(guild) => ready_guild(store, &guild, shape, version).map(Some),
-                None => Ok(None),
-            },
-        )?;
+        let template =
+            context
+                .guilds
+                .template(*guild_id, shape, known, |version, shape, held| match store
+                    .guild(*guild_id)?
+                {
+                    Some(guild) => ready_guild(store, &guild, shape, version, held).map(Some),
+                    None => Ok(None),
+                })?;
         let Some(template) = template else {
             continue;
         };

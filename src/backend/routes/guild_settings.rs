@@ -785,7 +785,12 @@ async fn prune(
             continue;
         };
         if state.store.remove_member(guild_id, user_id)?.is_some() {
-            crate::backend::services::members::publish_member_removed(&state, guild_id, &user)?;
+            crate::backend::services::members::publish_member_removed(
+                &state,
+                guild_id,
+                &user,
+                Some(auth.id()),
+            )?;
             removed.push(user_id);
         }
     }

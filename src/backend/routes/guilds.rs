@@ -838,7 +838,12 @@ fn ban_user(
         }
     }
     if store.remove_member(guild_id, user_id)?.is_some() {
-        crate::backend::services::members::publish_member_removed(state, guild_id, &user)?;
+        crate::backend::services::members::publish_member_removed(
+            state,
+            guild_id,
+            &user,
+            Some(actor),
+        )?;
     }
     state.audit(
         guild_id,

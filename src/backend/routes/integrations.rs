@@ -96,7 +96,7 @@ async fn remove(
         None,
         reason,
     )?;
-    publish_member_removed(&state, guild_id, &bot)?;
+    publish_member_removed(&state, guild_id, &bot, Some(auth.id()))?;
     state.publish(Dispatch::guild(
         "INTEGRATION_DELETE",
         guild_id,

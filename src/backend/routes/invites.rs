@@ -101,7 +101,12 @@ async fn accept_invite(
     }
     if joined {
         if let Some(member) = state.store.member(guild_id, auth.id())? {
-            crate::backend::services::members::publish_member_added(&state, guild_id, &member)?;
+            crate::backend::services::members::publish_member_added(
+                &state,
+                guild_id,
+                &member,
+                Some(auth.id()),
+            )?;
         }
         let fresh = state.store.invites.get(&code)?.unwrap_or(invite.clone());
         if fresh.max_uses > 0 && fresh.uses >= fresh.max_uses {

@@ -144,7 +144,7 @@ struct AddMember {
 
 async fn add_member(
     State(state): State<AppState>,
-    _: Auth,
+    auth: Auth,
     Ids((guild_id, user_id)): Ids<(Snowflake, Snowflake)>,
     InGuild(access, Body(body)): InGuild<{ bits::CREATE_INSTANT_INVITE }, Body<AddMember>>,
 ) -> ApiResult {
@@ -180,7 +180,7 @@ async fn add_member(
     member.mute = body.mute.unwrap_or(false);
     member.deaf = body.deaf.unwrap_or(false);
     state.store.put_member(guild_id, &member)?;
-    publish_member_added(&state, guild_id, &member)?;
+    publish_member_added(&state, guild_id, &member, Some(auth.id()))?;
     Ok(created(render::member(&state.store, &member)?))
 }
 
@@ -242,7 +242,7 @@ async fn patch_member(
         None,
         reason,
     )?;
-    publish_member_update(&state, guild_id, &member)?;
+    publish_member_update(&state, guild_id, &member, Some(auth.id()))?;
     Ok(ok(render::member(&state.store, &member)?))
 }
 
@@ -416,7 +416,7 @@ async fn patch_me(
         state.store.put_member(guild_id, &member)?;
         member
     };
-    publish_member_update(&state, guild_id, &member)?;
+    publish_member_update(&state, guild_id, &member, Some(auth.id()))?;
     Ok(ok(render::member(&state.store, &member)?))
 }
 
@@ -443,7 +443,7 @@ async fn kick(
         None,
         reason,
     )?;
-    publish_member_removed(&state, guild_id, &user)?;
+    publish_member_removed(&state, guild_id, &user, Some(auth.id()))?;
     Ok(no_content())
 }
 
@@ -493,7 +493,7 @@ fn change_role(
         None,
         reason,
     )?;
-    publish_member_update(&state, guild_id, &member)?;
+    publish_member_update(&state, guild_id, &member, Some(auth.id()))?;
     Ok(no_content())
 }
 

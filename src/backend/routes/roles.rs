@@ -303,7 +303,12 @@ async fn delete_role(
         json!({"guild_id": guild_id, "role_id": role_id}),
     ));
     for member in touched {
-        crate::backend::services::members::publish_member_update(&state, guild_id, &member)?;
+        crate::backend::services::members::publish_member_update(
+            &state,
+            guild_id,
+            &member,
+            Some(auth.id()),
+        )?;
     }
     Ok(no_content())
 }

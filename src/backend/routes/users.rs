@@ -173,7 +173,12 @@ async fn leave_guild(
     if removed.is_none() {
         return Err(ApiError::NotFound(Unknown::Guild));
     }
-    crate::backend::services::members::publish_member_removed(&state, guild_id, &auth.user)?;
+    crate::backend::services::members::publish_member_removed(
+        &state,
+        guild_id,
+        &auth.user,
+        Some(auth.id()),
+    )?;
     Ok(no_content())
 }
 

@@ -147,7 +147,7 @@ pub(crate) fn join_guild(
         store.put_member(guild_id, &member)?;
         member
     };
-    super::members::publish_member_added(state, guild_id, &member)?;
+    super::members::publish_member_added(state, guild_id, &member, Some(user_id))?;
     Ok(true)
 }
 

@@ -21,36 +21,39 @@ pub(crate) fn member_update_payload(
     Ok(data)
 }
 
-/// Publishes GUILD_MEMBER_UPDATE.
+/// Publishes GUILD_MEMBER_UPDATE, done by `actor` (see [`crate::backend::events::Event::actor`]).
 pub(crate) fn publish_member_update(
     state: &AppState,
     guild_id: Snowflake,
     member: &Member,
+    actor: Option<Snowflake>,
 ) -> Result<(), ApiError> {
     let data = member_update_payload(state, guild_id, member)?;
-    state.publish(Dispatch::guild_and_users(
-        "GUILD_MEMBER_UPDATE",
-        guild_id,
-        vec![member.user_id],
-        intents::GUILD_MEMBERS,
-        data,
-    ));
+    state.publish(
+        Dispatch::guild_and_users(
+            "GUILD_MEMBER_UPDATE",
+            guild_id,
+            vec![member.user_id],
+            intents::GUILD_MEMBERS,
+            data,
+        )
+        .by(actor),
+    );
     Ok(())
 }
 
-/// Publishes GUILD_MEMBER_ADD to the guild and GUILD_CREATE to the newcomer.
+/// Publishes GUILD_MEMBER_ADD to the guild (done by `actor`) and GUILD_CREATE to the
+/// newcomer.
 pub(crate) fn publish_member_added(
     state: &AppState,
     guild_id: Snowflake,
     member: &Member,
+    actor: Option<Snowflake>,
 ) -> Result<(), ApiError> {
     let data = member_update_payload(state, guild_id, member)?;
-    state.publish(Dispatch::guild(
-        "GUILD_MEMBER_ADD",
-        guild_id,
-        intents::GUILD_MEMBERS,
-        data,
-    ));
+    state.publish(
+        Dispatch::guild("GUILD_MEMBER_ADD", guild_id, intents::GUILD_MEMBERS, data).by(actor),
+    );
     if let Some(guild) = state.store.guild(guild_id)? {
         let payload = guild_create_payload(&state.store, &guild, member.user_id)?;
         state.publish(Dispatch::users(
@@ -63,18 +66,23 @@ pub(crate) fn publish_member_added(
     Ok(())
 }
 
-/// Publishes GUILD_MEMBER_REMOVE to the guild and GUILD_DELETE to the one who left.
+/// Publishes GUILD_MEMBER_REMOVE to the guild (done by `actor`) and GUILD_DELETE to the one
+/// who left.
 pub(crate) fn publish_member_removed(
     state: &AppState,
     guild_id: Snowflake,
     user: &User,
+    actor: Option<Snowflake>,
 ) -> Result<(), ApiError> {
-    state.publish(Dispatch::guild(
-        "GUILD_MEMBER_REMOVE",
-        guild_id,
-        intents::GUILD_MEMBERS,
-        json!({"guild_id": guild_id, "user": render::user(user)}),
-    ));
+    state.publish(
+        Dispatch::guild(
+            "GUILD_MEMBER_REMOVE",
+            guild_id,
+            intents::GUILD_MEMBERS,
+            json!({"guild_id": guild_id, "user": render::user(user)}),
+        )
+        .by(actor),
+    );
     state.publish(Dispatch::users(
         "GUILD_DELETE",
         vec![user.id],
