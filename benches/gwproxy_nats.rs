@@ -8,6 +8,12 @@
 //!   JetStream store and one NATS hop are included); p50 and p99;
 //! - CPU: the same load on two processes × 2 shards vs one × 4; each process's CPU seconds
 //!   (utime + stime) per 1,000 dispatches it published.
+//!
+//! The stand-in's gateway sockets set TCP_NODELAY, as Discord's servers send small frames at
+//! once. `GWPROXY_BENCH_NAGLE=1` leaves Nagle's algorithm on (how this bench ran before
+//! 2026-12-06 17:00): frames then wait for the proxy's delayed ACKs and the latency turns
+//! bimodal (p50 ~0.2 ms or ~17 ms, p99 ~40 ms). `GWPROXY_BENCH_BIN=path` runs another build of
+//! the proxy.
 #[path = "../tests/gwproxy_nats_support/mod.rs"]
 mod gwproxy_nats_support;
 
@@ -73,6 +79,12 @@ async fn start_upstream() -> Upstream {
     let registry = senders.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = gw_listener.accept().await {
+            // Discord writes each gateway frame out at once. With Nagle on this socket a frame
+            // written while the previous one is unacked waits for the proxy's delayed ACK (up to
+            // 40 ms on Linux; the proxy writes nothing back between heartbeats to piggyback it).
+            if std::env::var_os("GWPROXY_BENCH_NAGLE").is_none() {
+                let _ = stream.set_nodelay(true);
+            }
             let registry = registry.clone();
             tokio::spawn(async move {
                 let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
