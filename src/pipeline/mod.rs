@@ -368,6 +368,28 @@ pub fn discord_error(status: StatusCode, message: &str, code: u32) -> Response<P
     response
 }
 
+/// Field of a 502's JSON body that says what to do about the failure.
+pub const HINT_FIELD: &str = "discord_mitm_hint";
+
+/// The 502 for an upstream failure: Discord's error shape, the reason in `message`, and what to
+/// do about it in [`HINT_FIELD`].
+pub(crate) fn bad_gateway(reason: &str, hint: Option<&str>) -> http::Response<PipeBody> {
+    let mut body = serde_json::json!({
+        "message": format!("502: Bad Gateway ({reason})"),
+        "code": 0,
+    });
+    if let Some(hint) = hint {
+        body[HINT_FIELD] = serde_json::Value::from(hint);
+    }
+    let mut response = http::Response::new(full_body(Bytes::from(body.to_string())));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// Why a request body could not be buffered.
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {

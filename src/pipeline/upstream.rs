@@ -12,8 +12,8 @@ use super::backend::API_HOSTS;
 use super::identity::{self, Identity};
 use super::websocket::{self, WebSocketRelay};
 use super::{
-    buffer_body, discord_error, full_body, Answer, Outcome, PipeBody, RequestContext, Responder,
-    Source, HOP_BY_HOP,
+    bad_gateway, buffer_body, discord_error, full_body, Answer, Outcome, PipeBody, RequestContext,
+    Responder, Source, HOP_BY_HOP,
 };
 use crate::store::route::route_template;
 use crate::store::Rewrite;
@@ -151,28 +151,6 @@ impl UpstreamResponder {
             }
         }
     }
-}
-
-/// Field of a 502's JSON body that says what to do about the failure.
-pub const HINT_FIELD: &str = "discord_mitm_hint";
-
-/// The 502 for an upstream failure: Discord's error shape, the reason in `message`, and what to
-/// do about it in [`HINT_FIELD`].
-pub(super) fn bad_gateway(reason: &str, hint: Option<&str>) -> http::Response<PipeBody> {
-    let mut body = serde_json::json!({
-        "message": format!("502: Bad Gateway ({reason})"),
-        "code": 0,
-    });
-    if let Some(hint) = hint {
-        body[HINT_FIELD] = serde_json::Value::from(hint);
-    }
-    let mut response = http::Response::new(super::full_body(bytes::Bytes::from(body.to_string())));
-    *response.status_mut() = StatusCode::BAD_GATEWAY;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 impl UpstreamResponder {

@@ -99,7 +99,7 @@ impl WebSocketRelay {
                         .unwrap_or_default()
                 );
                 return Answer {
-                    response: super::upstream::bad_gateway(&reason, hint.as_deref()),
+                    response: super::bad_gateway(&reason, hint.as_deref()),
                     source: Source::Proxy,
                     upstream_addr: None,
                     error: Some(err.to_string()),
