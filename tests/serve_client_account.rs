@@ -16,7 +16,7 @@ use std::time::Duration;
 use account_support::TOTP_SECRET;
 use base64::Engine;
 use serde_json::{json, Value};
-use serve_routes_gateway_support::{call, next_dispatch, session, Socket};
+use serve_routes_gateway_support::{next_dispatch, session, Rest, Socket};
 use serve_support::*;
 
 /// Intents a user client does not send; user sessions get their events regardless.
@@ -24,50 +24,7 @@ const NO_INTENTS: u64 = 0;
 /// The control token of the servers started with `--control`.
 const CONTROL: &str = "account-control-token";
 
-/// REST calls against one server, with the status (and error code) each must answer.
-struct Rest {
-    base: String,
-}
-
 impl Rest {
-    /// A call: its status and body.
-    async fn ask(&self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
-        call(&self.base, method, path.to_string(), token, body).await
-    }
-
-    /// A call that must answer `status`; its body.
-    async fn expect(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Value,
-        status: u16,
-    ) -> Value {
-        let (got, answer) = self.ask(method, path, token, body).await;
-        assert_eq!(got, status, "{method} {path}: {answer}");
-        answer
-    }
-
-    /// A call that must fail with `status` and Discord's `code`.
-    async fn refuse(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Value,
-        status: u16,
-        code: u32,
-    ) {
-        let (got, answer) = self.ask(method, path, token, body).await;
-        let expected = (status, json!(code));
-        assert_eq!(
-            (got, answer["code"].clone()),
-            expected,
-            "{method} {path}: {answer}"
-        );
-    }
-
     /// `me` and `other` become friends.
     async fn befriend(&self, me: &str, other: &str, other_id: &str, my_id: &str) {
         for (token, target) in [(me, other_id), (other, my_id)] {

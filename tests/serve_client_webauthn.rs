@@ -19,7 +19,7 @@ use ciborium::value::Value as Cbor;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use serde_json::{json, Value};
-use serve_routes_gateway_support::{call, next_dispatch, session, Socket};
+use serve_routes_gateway_support::{call, next_dispatch, session, Rest, Socket};
 use serve_support::*;
 use sha2::{Digest, Sha256};
 
@@ -180,43 +180,6 @@ impl Authenticator {
             "clientExtensionResults": {},
         })
         .to_string()
-    }
-}
-
-/// REST calls against one server.
-struct Rest {
-    base: String,
-}
-
-impl Rest {
-    async fn expect(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Value,
-        status: u16,
-    ) -> Value {
-        let (got, answer) = call(&self.base, method, path.to_string(), token, body).await;
-        assert_eq!(got, status, "{method} {path}: {answer}");
-        answer
-    }
-
-    async fn refuse(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Value,
-        status: u16,
-        code: u32,
-    ) {
-        let (got, answer) = call(&self.base, method, path.to_string(), token, body).await;
-        assert_eq!(
-            (got, answer["code"].clone()),
-            (status, json!(code)),
-            "{method} {path}: {answer}"
-        );
     }
 }
 

@@ -77,3 +77,49 @@ pub async fn call(
     let text = response.text().await.expect("body");
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// REST calls against one server, with the status (and error code) each must answer.
+pub struct Rest {
+    /// The API base, e.g. `http://127.0.0.1:PORT/api/v10`.
+    pub base: String,
+}
+
+impl Rest {
+    /// A call: its status and body.
+    pub async fn ask(&self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+        call(&self.base, method, path.to_string(), token, body).await
+    }
+
+    /// A call that must answer `status`; its body.
+    pub async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+        status: u16,
+    ) -> Value {
+        let (got, answer) = self.ask(method, path, token, body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        answer
+    }
+
+    /// A call that must fail with `status` and Discord's `code`.
+    pub async fn refuse(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+        status: u16,
+        code: u32,
+    ) {
+        let (got, answer) = self.ask(method, path, token, body).await;
+        let expected = (status, json!(code));
+        assert_eq!(
+            (got, answer["code"].clone()),
+            expected,
+            "{method} {path}: {answer}"
+        );
+    }
+}
