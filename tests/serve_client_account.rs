@@ -65,9 +65,8 @@ struct Group {
     dave: Socket,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_dms_are_renamed_handed_over_and_left() {
-    let server = Server::on_fixture_async().await;
+/// Alice befriends bob and dave and opens a group DM with both; the REST client and its id.
+async fn group_of_alice_bob_and_dave(server: &Server) -> (Rest, String) {
     let rest = Rest {
         base: server.base(),
     };
@@ -83,6 +82,13 @@ async fn group_dms_are_renamed_handed_over_and_left() {
         )
         .await;
     let id = group["id"].as_str().unwrap().to_string();
+    (rest, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_dms_are_renamed_handed_over_and_left() {
+    let server = Server::on_fixture_async().await;
+    let (rest, id) = group_of_alice_bob_and_dave(&server).await;
     let mut group = Group {
         rest,
         addr: server.addr.clone(),
@@ -730,21 +736,7 @@ const MODS_ROLE: &str = "200000000000000002";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_dm_blocked_user_warning_is_dismissed_per_user() {
     let server = Server::on_fixture_async().await;
-    let rest = Rest {
-        base: server.base(),
-    };
-    rest.befriend(ALICE, BOB, BOB_ID, ALICE_ID).await;
-    rest.befriend(ALICE, DAVE, DAVE_ID, ALICE_ID).await;
-    let group = rest
-        .expect(
-            "POST",
-            "/users/@me/channels",
-            ALICE,
-            json!({"recipients": [BOB_ID, DAVE_ID]}),
-            200,
-        )
-        .await;
-    let id = group["id"].as_str().unwrap().to_string();
+    let (rest, id) = group_of_alice_bob_and_dave(&server).await;
     // Bob blocks dave; the group stays, and bob's copy carries the warning flag, not dismissed.
     rest.expect(
         "PUT",
