@@ -1,8 +1,12 @@
 //! Schema inference (`routes --openapi`): 100,000 recorded exchanges over mixed routes with JSON
 //! bodies of 1–50 KB, merged into per-route schemas on one core. Target: ≥ 20,000 exchanges/s.
+#[path = "../tests/common/json_exchange.rs"]
+mod json_exchange;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use discord_mitm::explore::openapi::Inferred;
-use discord_mitm::store::{BodyRecord, Exchange, Header, ResponseRecord};
+use discord_mitm::store::Exchange;
+use json_exchange::json_exchange;
 use serde_json::{json, Value};
 
 const EXCHANGES: u64 = 100_000;
@@ -54,37 +58,7 @@ fn pool() -> Vec<Exchange> {
                 .replace("{}", &(81_384_788_765_712_384u64 + i as u64).to_string());
             Exchange {
                 id: i as u64,
-                started_at_us: 1_795_300_000_000_000 + i as i64,
-                wait_us: Some(900),
-                duration_us: 1100,
-                client_addr: "127.0.0.1:50000".into(),
-                upstream_addr: None,
-                source: "upstream".into(),
-                method: "GET".into(),
-                scheme: "https".into(),
-                host: "discord.com".into(),
-                path_and_query: path,
-                http_version: "HTTP/1.1".into(),
-                request_headers: vec![Header {
-                    name: "x-discord-locale".into(),
-                    value: b"en-US".to_vec(),
-                }],
-                request_body: BodyRecord::default(),
-                response: Some(ResponseRecord {
-                    status: 200,
-                    headers: vec![Header {
-                        name: "content-type".into(),
-                        value: b"application/json".to_vec(),
-                    }],
-                    body: BodyRecord {
-                        wire_size: data.len() as u64,
-                        data,
-                        ..BodyRecord::default()
-                    },
-                }),
-                error: None,
-                redactions: Vec::new(),
-                rewrites: Vec::new(),
+                ..json_exchange("GET", path, 1_795_300_000_000_000 + i as i64, data)
             }
         })
         .collect()

@@ -2,6 +2,9 @@
 //! (target ≤ 50 ms) and the delay from an exchange's write into the store to its arrival at an
 //! event-stream subscriber (target ≤ 200 ms from its recording; the recorder adds at most
 //! ~50 ms before the write, see docs/ARCHITECTURE.md "Durability").
+#[path = "../tests/common/json_exchange.rs"]
+mod json_exchange;
+
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -9,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use discord_mitm::explore::web::Explorer;
-use discord_mitm::store::{BodyRecord, Exchange, Header, ResponseRecord, Store};
+use discord_mitm::store::{Exchange, Store};
+use json_exchange::json_exchange;
 use serde_json::json;
 
 const ROUTES: usize = 1_000;
@@ -24,43 +28,15 @@ fn exchange(route: usize, n: usize) -> Exchange {
         "owner": {"id": "80351110224678912", "username": "Nelly"},
     }))
     .unwrap_or_default();
-    Exchange {
-        id: 0,
-        started_at_us: 1_795_300_000_000_000 + (route * 10 + n) as i64,
-        wait_us: Some(900),
-        duration_us: 1100,
-        client_addr: "127.0.0.1:50000".into(),
-        upstream_addr: None,
-        source: "upstream".into(),
-        method: if n % 2 == 0 { "GET" } else { "PATCH" }.into(),
-        scheme: "https".into(),
-        host: "discord.com".into(),
-        path_and_query: format!(
+    json_exchange(
+        if n % 2 == 0 { "GET" } else { "PATCH" },
+        format!(
             "/api/v9/family-{route}/items/{}",
             81_384_788_765_712_384u64 + n as u64
         ),
-        http_version: "HTTP/1.1".into(),
-        request_headers: vec![Header {
-            name: "x-discord-locale".into(),
-            value: b"en-US".to_vec(),
-        }],
-        request_body: BodyRecord::default(),
-        response: Some(ResponseRecord {
-            status: 200,
-            headers: vec![Header {
-                name: "content-type".into(),
-                value: b"application/json".to_vec(),
-            }],
-            body: BodyRecord {
-                wire_size: body.len() as u64,
-                data: body,
-                ..BodyRecord::default()
-            },
-        }),
-        error: None,
-        redactions: Vec::new(),
-        rewrites: Vec::new(),
-    }
+        1_795_300_000_000_000 + (route * 10 + n) as i64,
+        body,
+    )
 }
 
 struct Served {

@@ -2,6 +2,8 @@
 //! real terminal: each command runs under a pseudo-terminal (util-linux `script`) over a
 //! recording of a few thousand exchanges and draws its bar on stderr; the same commands piped
 //! print no bar.
+#[path = "common/json_exchange.rs"]
+mod json_exchange;
 mod record_support;
 #[path = "common/upstream.rs"]
 mod upstream;
@@ -9,7 +11,8 @@ mod upstream;
 use std::path::Path;
 use std::process::Command;
 
-use discord_mitm::store::{BodyRecord, Exchange, Header, ResponseRecord, Store};
+use discord_mitm::store::{Exchange, Store};
+use json_exchange::json_exchange;
 use record_support::*;
 use serde_json::json;
 
@@ -22,44 +25,16 @@ fn exchange(n: usize) -> Exchange {
         "flags": n % 3,
     }))
     .unwrap();
-    Exchange {
-        id: 0,
-        started_at_us: 1_795_300_000_000_000 + n as i64 * 1000,
-        wait_us: Some(900),
-        duration_us: 1100,
-        client_addr: "127.0.0.1:50000".into(),
-        upstream_addr: None,
-        source: "upstream".into(),
-        method: "GET".into(),
-        scheme: "https".into(),
-        host: "discord.com".into(),
-        path_and_query: format!(
+    json_exchange(
+        "GET",
+        format!(
             "/api/v9/channels/{}/messages/{}",
             81_384_788_765_712_384u64 + (n % 7) as u64,
             1_300_000_000_000_000_000u64 + n as u64
         ),
-        http_version: "HTTP/1.1".into(),
-        request_headers: vec![Header {
-            name: "x-discord-locale".into(),
-            value: b"en-US".to_vec(),
-        }],
-        request_body: BodyRecord::default(),
-        response: Some(ResponseRecord {
-            status: 200,
-            headers: vec![Header {
-                name: "content-type".into(),
-                value: b"application/json".to_vec(),
-            }],
-            body: BodyRecord {
-                wire_size: body.len() as u64,
-                data: body,
-                ..BodyRecord::default()
-            },
-        }),
-        error: None,
-        redactions: Vec::new(),
-        rewrites: Vec::new(),
-    }
+        1_795_300_000_000_000 + n as i64 * 1000,
+        body,
+    )
 }
 
 fn big_recording(dir: &Path) -> std::path::PathBuf {
