@@ -229,17 +229,9 @@ async fn security_keys_register_finish_mfa_logins_and_survive_a_restart() {
     mfa_login(&rest, &mut key).await;
     passwordless(&rest, &mut key).await;
     drop(alice);
-    let mut server = server;
-    tokio::task::spawn_blocking(move || server.stop())
-        .await
-        .unwrap();
 
     // The key, its name and its counter survive a restart; then deleting it turns MFA off.
-    let server = tokio::task::spawn_blocking(move || {
-        Server::start_in(&data, None, &["--rate-limit", "off"]).unwrap()
-    })
-    .await
-    .unwrap();
+    let server = server.restart_async(&data, &["--rate-limit", "off"]).await;
     let rest = Rest {
         base: server.base(),
     };

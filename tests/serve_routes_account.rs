@@ -154,17 +154,9 @@ async fn relationships_reach_both_sides_and_notes_persist() {
     request_accept_and_errors(&base, &mut alice, &mut carol).await;
     nickname_note_and_block(&base, &mut alice).await;
     drop((alice, carol));
-    let mut server = server;
-    tokio::task::spawn_blocking(move || server.stop())
-        .await
-        .unwrap();
 
     // After a restart everything is still there.
-    let server = tokio::task::spawn_blocking(move || {
-        Server::start_in(&data, None, &["--rate-limit", "off"]).unwrap()
-    })
-    .await
-    .unwrap();
+    let server = server.restart_async(&data, &["--rate-limit", "off"]).await;
     let base = server.base();
     check_after_restart(&server, &base).await;
 }
@@ -290,15 +282,7 @@ async fn settings_protos_round_trip_with_the_published_definitions() {
     let now = legacy_frecency_and_errors(&base).await;
     user_guild_settings(&base, &mut other).await;
     drop(other);
-    let mut server = server;
-    tokio::task::spawn_blocking(move || server.stop())
-        .await
-        .unwrap();
-    let server = tokio::task::spawn_blocking(move || {
-        Server::start_in(&data, None, &["--rate-limit", "off"]).unwrap()
-    })
-    .await
-    .unwrap();
+    let server = server.restart_async(&data, &["--rate-limit", "off"]).await;
     let (_, after) = call(
         &server.base(),
         "GET",

@@ -105,6 +105,17 @@ impl Server {
             .expect("server start-up thread")
     }
 
+    /// Stops this server and starts another on the same `data`, from async code.
+    pub async fn restart_async(mut self, data: &Path, extra: &'static [&'static str]) -> Server {
+        let data = data.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            self.stop();
+            Server::start_in(&data, None, extra).expect("restart on the same data")
+        })
+        .await
+        .expect("server restart thread")
+    }
+
     /// Starts a server on `data` (kept after stop, for restart tests).
     pub fn start_in(data: &Path, fixture: Option<&str>, extra: &[&str]) -> Result<Server, String> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_discord-mitm"));
