@@ -12,6 +12,10 @@
 //! UG_BENCH_LIST_MEMBERS (100000), UG_BENCH_SESSIONS (1000).
 use std::time::Duration;
 
+// The allocator `discord-mitm` ships with (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use discord_mitm::backend::user_gateway_bench::{ListWorld, ReadyWorld};
 

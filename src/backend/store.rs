@@ -191,15 +191,20 @@ impl Prefix<(Snowflake, Snowflake, Snowflake)> for (Snowflake, Snowflake) {
 /// missed fills the cache only if no write happened since it started reading sled, so a value
 /// read before a concurrent write can never be cached after it.
 struct ReadCache<V> {
-    entries: RwLock<HashMap<Box<[u8]>, Arc<V>>>,
+    entries: RwLock<FastMap<Box<[u8]>, Arc<V>>>,
     /// Prefix scans (a guild's roles), cached whole; any write to the tree clears them.
     scans: RwLock<ScanMap<V>>,
     /// Key counts under a prefix (a guild's members); any write to the tree clears them.
-    counts: RwLock<HashMap<Box<[u8]>, usize>>,
+    counts: RwLock<FastMap<Box<[u8]>, usize>>,
     writes: AtomicU64,
 }
 
-type ScanMap<V> = HashMap<Box<[u8]>, Arc<Vec<V>>>;
+type ScanMap<V> = FastMap<Box<[u8]>, Arc<Vec<V>>>;
+
+/// The caches' maps: keys are looked up on every cached read (a cold READY does tens of
+/// thousands), and foldhash hashes short byte keys several times faster than SipHash while
+/// still seeding each map at random.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Entries beyond this are dropped wholesale (a bound, not an LRU: hot keys refill at once).
 const CACHE_LIMIT: usize = 200_000;
@@ -207,9 +212,9 @@ const CACHE_LIMIT: usize = 200_000;
 impl<V> ReadCache<V> {
     fn new() -> Arc<Self> {
         Arc::new(ReadCache {
-            entries: RwLock::new(HashMap::new()),
-            scans: RwLock::new(HashMap::new()),
-            counts: RwLock::new(HashMap::new()),
+            entries: RwLock::new(FastMap::default()),
+            scans: RwLock::new(FastMap::default()),
+            counts: RwLock::new(FastMap::default()),
             writes: AtomicU64::new(0),
         })
     }
@@ -586,6 +591,8 @@ impl<K: Key + ?Sized + 'static, V: Serialize + DeserializeOwned + Clone> Table<K
 /// A set of composite keys of kind `K` (an index); members are read back as the trailing id.
 pub struct Index<K: ?Sized> {
     tree: sled::Tree,
+    /// Cached id lists by prefix (only scans are used).
+    cache: Option<Arc<ReadCache<Snowflake>>>,
     _key: PhantomData<fn(&K)>,
 }
 
@@ -593,6 +600,7 @@ impl<K: ?Sized> Clone for Index<K> {
     fn clone(&self) -> Self {
         Index {
             tree: self.tree.clone(),
+            cache: self.cache.clone(),
             _key: PhantomData,
         }
     }
@@ -602,19 +610,40 @@ impl<K: Key + ?Sized + 'static> Index<K> {
     fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
         Ok(Index {
             tree: db.open_tree(name)?,
+            cache: None,
             _key: PhantomData,
+        })
+    }
+
+    /// Like [`Index::open`], with an in-memory cache of the id lists read (a guild's
+    /// channels: read by every READY and most channel routes, written rarely), registered in
+    /// `caches`.
+    fn open_cached(db: &sled::Db, name: &str, caches: &Caches) -> Result<Self, StoreError> {
+        let cache = ReadCache::new();
+        caches.lock().push(cache.clone());
+        Ok(Index {
+            cache: Some(cache),
+            ..Self::open(db, name)?
         })
     }
 
     /// Adds `key`.
     pub fn insert(&self, key: K::Arg<'_>) -> Result<(), StoreError> {
-        self.tree.insert(K::encode(key).as_ref(), &[])?;
+        let key = K::encode(key);
+        self.tree.insert(key.as_ref(), &[])?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key.as_ref());
+        }
         Ok(())
     }
 
     /// Removes `key`.
     pub fn remove(&self, key: K::Arg<'_>) -> Result<(), StoreError> {
-        self.tree.remove(K::encode(key))?;
+        let key = K::encode(key);
+        self.tree.remove(key.as_ref())?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key.as_ref());
+        }
         Ok(())
     }
 
@@ -625,21 +654,51 @@ impl<K: Key + ?Sized + 'static> Index<K> {
 
     /// Removes every key under `prefix`.
     pub fn remove_prefix_all(&self, prefix: impl Prefix<K>) -> Result<(), StoreError> {
+        let prefix = prefix.encode();
         let keys: Vec<sled::IVec> = self
             .tree
-            .scan_prefix(prefix.encode())
+            .scan_prefix(prefix.as_ref())
             .keys()
             .collect::<Result<_, _>>()?;
         for key in keys {
             self.tree.remove(key)?;
+        }
+        if let Some(cache) = &self.cache {
+            cache.invalidate_prefix(prefix.as_ref());
         }
         Ok(())
     }
 
     /// Trailing ids of every key under `prefix`, in order.
     pub fn ids(&self, prefix: impl Prefix<K>) -> Result<Vec<Snowflake>, StoreError> {
+        let prefix = prefix.encode();
+        match &self.cache {
+            Some(_) => Ok(self.ids_shared_bytes(prefix.as_ref())?.to_vec()),
+            None => self.scan_ids(prefix.as_ref()),
+        }
+    }
+
+    /// Like [`Index::ids`], shared (no copy when the index is cached).
+    pub fn ids_shared(&self, prefix: impl Prefix<K>) -> Result<Arc<Vec<Snowflake>>, StoreError> {
+        self.ids_shared_bytes(prefix.encode().as_ref())
+    }
+
+    fn ids_shared_bytes(&self, prefix: &[u8]) -> Result<Arc<Vec<Snowflake>>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return Ok(Arc::new(self.scan_ids(prefix)?));
+        };
+        if let Some(hit) = cache.scan(prefix) {
+            return Ok(hit);
+        }
+        let stamp = cache.stamp();
+        let ids = Arc::new(self.scan_ids(prefix)?);
+        cache.fill_scan(stamp, prefix, ids.clone());
+        Ok(ids)
+    }
+
+    fn scan_ids(&self, prefix: &[u8]) -> Result<Vec<Snowflake>, StoreError> {
         self.tree
-            .scan_prefix(prefix.encode())
+            .scan_prefix(prefix)
             .keys()
             .map(|key| Ok(last_id(&key?).unwrap_or_default()))
             .collect()
@@ -649,7 +708,9 @@ impl<K: Key + ?Sized + 'static> Index<K> {
 /// A tree mapping keys of kind `K` to one id (token → user, email → user, DM pair → channel).
 pub struct Lookup<K: ?Sized> {
     tree: sled::Tree,
-    cache: Option<Arc<ReadCache<Snowflake>>>,
+    /// Cached answers; `None` (nothing stored) only when `remember_absent`.
+    cache: Option<Arc<ReadCache<Option<Snowflake>>>>,
+    remember_absent: bool,
     _key: PhantomData<fn(&K)>,
 }
 
@@ -658,6 +719,7 @@ impl<K: ?Sized> Clone for Lookup<K> {
         Lookup {
             tree: self.tree.clone(),
             cache: self.cache.clone(),
+            remember_absent: self.remember_absent,
             _key: PhantomData,
         }
     }
@@ -668,18 +730,33 @@ impl<K: Key + ?Sized + 'static> Lookup<K> {
         Ok(Lookup {
             tree: db.open_tree(name)?,
             cache: None,
+            remember_absent: false,
             _key: PhantomData,
         })
     }
 
     /// Like [`Lookup::open`], with an in-memory read cache (tokens: read on every request),
-    /// registered in `caches`.
+    /// registered in `caches`. Only keys found are cached: a flood of made-up tokens must not
+    /// fill it.
     fn open_cached(db: &sled::Db, name: &str, caches: &Caches) -> Result<Self, StoreError> {
         let cache = ReadCache::new();
         caches.lock().push(cache.clone());
         Ok(Lookup {
             cache: Some(cache),
             ..Self::open(db, name)?
+        })
+    }
+
+    /// Like [`Lookup::open_cached`], also remembering keys with nothing stored (a channel's
+    /// last message: most channels of a READY have none, and its keys are ids we made).
+    fn open_cached_with_absent(
+        db: &sled::Db,
+        name: &str,
+        caches: &Caches,
+    ) -> Result<Self, StoreError> {
+        Ok(Lookup {
+            remember_absent: true,
+            ..Self::open_cached(db, name, caches)?
         })
     }
 
@@ -691,14 +768,28 @@ impl<K: Key + ?Sized + 'static> Lookup<K> {
             return Ok(self.tree.get(key)?.and_then(|value| last_id(&value)));
         };
         if let Some(hit) = cache.get(key) {
-            return Ok(Some(*hit));
+            return Ok(*hit);
         }
         let stamp = cache.stamp();
         let found = self.tree.get(key)?.and_then(|value| last_id(&value));
-        if let Some(id) = found {
-            cache.fill(stamp, key, Arc::new(id));
+        if found.is_some() || self.remember_absent {
+            cache.fill(stamp, key, Arc::new(found));
         }
         Ok(found)
+    }
+
+    /// Stores `id` under `key` unless a larger id is there already.
+    pub fn raise(&self, key: K::Arg<'_>, id: Snowflake) -> Result<(), StoreError> {
+        let key = K::encode(key);
+        let key = key.as_ref();
+        self.tree.fetch_and_update(key, |old| {
+            let old_id = old.and_then(last_id).unwrap_or_default();
+            Some(be(id.max(old_id)).to_vec())
+        })?;
+        if let Some(cache) = &self.cache {
+            cache.invalidate(key);
+        }
+        Ok(())
     }
 
     /// Stores `id` under `key`.
@@ -984,8 +1075,8 @@ impl Store {
             guilds: Table::open_cached(&db, "guilds", &caches)?,
             roles: Table::open_cached(&db, "roles", &caches)?,
             channels: Table::open_cached(&db, "channels", &caches)?,
-            guild_channels: Index::open(&db, "guild_channels")?,
-            last_message: Lookup::open(&db, "last_message")?,
+            guild_channels: Index::open_cached(&db, "guild_channels", &caches)?,
+            last_message: Lookup::open_cached_with_absent(&db, "last_message", &caches)?,
             members: Table::open_cached(&db, "members", &caches)?,
             user_guilds: Index::open(&db, "user_guilds")?,
             messages: Table::open(&db, "messages")?,
@@ -1265,12 +1356,7 @@ impl Store {
         if message.flags & (1 << 6) != 0 {
             return Ok(());
         }
-        let key = be(message.channel_id);
-        self.last_message.tree.fetch_and_update(key, |old| {
-            let old_id = old.and_then(last_id).unwrap_or_default();
-            Some(be(message.id.max(old_id)).to_vec())
-        })?;
-        Ok(())
+        self.last_message.raise(message.channel_id, message.id)
     }
 
     /// The newest message id ever stored in a channel.
@@ -1592,6 +1678,47 @@ mod tests {
             store.user_by_token_shared("new").unwrap().unwrap().id,
             user.id
         );
+        // A guild's channel list: new channels, removals and a guild's removal show at once.
+        let ids = |store: &Store| -> Vec<u64> {
+            let mut ids: Vec<u64> = store
+                .guild_channel_list(guild)
+                .unwrap()
+                .iter()
+                .map(|c| c.id.0)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert!(ids(&store).is_empty());
+        for id in [11, 12] {
+            store
+                .put_channel(&Channel::new_in_guild(Snowflake(id), guild, 0, "c"))
+                .unwrap();
+            assert!(ids(&store).contains(&id));
+        }
+        assert_eq!(
+            *store.guild_channels.ids_shared(guild).unwrap(),
+            [Snowflake(11), Snowflake(12)]
+        );
+        store.guild_channels.remove((guild, Snowflake(11))).unwrap();
+        assert_eq!(ids(&store), [12]);
+        store.guild_channels.remove_prefix_all(guild).unwrap();
+        assert!(ids(&store).is_empty());
+        // A channel's last message: remembered as absent, then moved by every newer message
+        // (never back), and gone with the channel.
+        let channel = Snowflake(12);
+        assert_eq!(store.last_message_id(channel).unwrap(), None);
+        for (id, expected) in [(40, 40), (50, 50), (45, 50)] {
+            store
+                .put_message(&Message::new(Snowflake(id), channel, None, Snowflake(2)))
+                .unwrap();
+            assert_eq!(
+                store.last_message_id(channel).unwrap(),
+                Some(Snowflake(expected))
+            );
+        }
+        store.purge_channel(channel).unwrap();
+        assert_eq!(store.last_message_id(channel).unwrap(), None);
     }
 
     #[test]

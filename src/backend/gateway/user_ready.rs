@@ -254,7 +254,7 @@ fn guild_channels(
 ) -> Result<(SharedChannels, SharedChannels), StoreError> {
     let mut threads = Vec::new();
     let mut channels = Vec::new();
-    for id in store.guild_channels.ids(guild_id)? {
+    for &id in store.guild_channels.ids_shared(guild_id)?.iter() {
         if let Some(channel) = store.channels.get_shared(id)? {
             if channel_type::is_thread(channel.kind) {
                 threads.push(channel);
