@@ -2,6 +2,7 @@
 //! limits (a deadline for each request head, which also closes idle keep-alive connections, and
 //! a cap on connections open at once), the accept loop that applies them, and Discord's JSON on
 //! the answers hyper makes up itself.
+mod head_timer;
 pub(crate) mod hyper_errors;
 mod limits;
 
