@@ -255,6 +255,22 @@ impl<V> ReadCache<V> {
         scans.insert(prefix.into(), values);
     }
 
+    /// The cached scan under `prefix`, or what `read` gives (from sled), cached unless a write
+    /// came while it read.
+    fn scan_or_read(
+        &self,
+        prefix: &[u8],
+        read: impl FnOnce() -> Result<Vec<V>, StoreError>,
+    ) -> Result<Arc<Vec<V>>, StoreError> {
+        if let Some(hit) = self.scan(prefix) {
+            return Ok(hit);
+        }
+        let stamp = self.stamp();
+        let values = Arc::new(read()?);
+        self.fill_scan(stamp, prefix, values.clone());
+        Ok(values)
+    }
+
     fn count(&self, prefix: &[u8]) -> Option<usize> {
         self.counts.read().get(prefix).copied()
     }
@@ -509,16 +525,10 @@ impl<K: Key + ?Sized + 'static, V: Serialize + DeserializeOwned + Clone> Table<K
     }
 
     fn values_shared_bytes(&self, prefix: &[u8]) -> Result<Arc<Vec<V>>, StoreError> {
-        let Some(cache) = &self.cache else {
-            return Ok(Arc::new(self.scan(prefix)?));
-        };
-        if let Some(hit) = cache.scan(prefix) {
-            return Ok(hit);
+        match &self.cache {
+            Some(cache) => cache.scan_or_read(prefix, || self.scan(prefix)),
+            None => Ok(Arc::new(self.scan(prefix)?)),
         }
-        let stamp = cache.stamp();
-        let values = Arc::new(self.scan(prefix)?);
-        cache.fill_scan(stamp, prefix, values.clone());
-        Ok(values)
     }
 
     fn scan(&self, prefix: &[u8]) -> Result<Vec<V>, StoreError> {
@@ -684,16 +694,10 @@ impl<K: Key + ?Sized + 'static> Index<K> {
     }
 
     fn ids_shared_bytes(&self, prefix: &[u8]) -> Result<Arc<Vec<Snowflake>>, StoreError> {
-        let Some(cache) = &self.cache else {
-            return Ok(Arc::new(self.scan_ids(prefix)?));
-        };
-        if let Some(hit) = cache.scan(prefix) {
-            return Ok(hit);
+        match &self.cache {
+            Some(cache) => cache.scan_or_read(prefix, || self.scan_ids(prefix)),
+            None => Ok(Arc::new(self.scan_ids(prefix)?)),
         }
-        let stamp = cache.stamp();
-        let ids = Arc::new(self.scan_ids(prefix)?);
-        cache.fill_scan(stamp, prefix, ids.clone());
-        Ok(ids)
     }
 
     fn scan_ids(&self, prefix: &[u8]) -> Result<Vec<Snowflake>, StoreError> {

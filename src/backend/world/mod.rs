@@ -133,18 +133,24 @@ fn plan(fixture: &fixture::Fixture, base: &Path) -> Result<plan::Plan, plan::Pla
 
 /// Reads the users' and guilds' images (files or data URIs) into the plan and points the
 /// planned records at their hashes.
+/// Where each planned row sits, by the id of its record.
+fn positions<T, X>(
+    rows: &[(T, X)],
+    id: impl Fn(&T) -> super::snowflake::Snowflake,
+) -> std::collections::HashMap<super::snowflake::Snowflake, usize> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, (record, _))| (id(record), i))
+        .collect()
+}
+
 fn plan_images(
     plan: &mut plan::Plan,
     fixture: &fixture::Fixture,
     base: &Path,
 ) -> Result<(), plan::PlanError> {
     // By id, once: a search per user made a 100,000-user fixture take minutes.
-    let user_at: std::collections::HashMap<_, _> = plan
-        .users
-        .iter()
-        .enumerate()
-        .map(|(i, (user, _))| (user.id, i))
-        .collect();
+    let user_at = positions(&plan.users, |user| user.id);
     for (u, spec) in fixture.users.iter().enumerate() {
         let at = |field: &str| format!("$.users[{u}].{field}");
         let avatar = images::plan_image(plan, base, at("avatar"), spec.avatar.as_ref())?;
@@ -155,12 +161,7 @@ fn plan_images(
             user.banner = banner;
         }
     }
-    let guild_at: std::collections::HashMap<_, _> = plan
-        .guilds
-        .iter()
-        .enumerate()
-        .map(|(i, (guild, _))| (guild.id, i))
-        .collect();
+    let guild_at = positions(&plan.guilds, |guild| guild.id);
     for (g, spec) in fixture.guilds.iter().enumerate() {
         let at = |field: &str| format!("$.guilds[{g}].{field}");
         let icon = images::plan_image(plan, base, at("icon"), spec.icon.as_ref())?;
