@@ -9,7 +9,10 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use discord_mitm::pipeline::replay::{ReplayOptions, ReplayResponder};
 use discord_mitm::pipeline::{empty_body, Outcome, RequestContext, Responder};
-use discord_mitm::store::{BodyRecord, Exchange, Header, ResponseRecord, Store};
+use discord_mitm::store::{Exchange, Header, Store};
+#[path = "../tests/common/json_exchange.rs"]
+mod json_exchange;
+use json_exchange::json_exchange;
 
 /// Recordings of the route in the store.
 const RECORDINGS: u64 = 2000;
@@ -30,38 +33,17 @@ fn recorded(channel: u64, n: u64) -> Exchange {
         .collect();
     let body = format!("[{}]", messages.join(","));
     Exchange {
-        id: 0,
-        started_at_us: 1_795_300_000_000_000 + n as i64,
-        wait_us: Some(900),
-        duration_us: 1100,
-        client_addr: "127.0.0.1:50000".into(),
         upstream_addr: Some("162.159.137.232:443".into()),
-        source: "upstream".into(),
-        method: "GET".into(),
-        scheme: "https".into(),
-        host: "discord.com".into(),
-        path_and_query: format!("/api/v9/channels/{channel}/messages?limit=50"),
-        http_version: "HTTP/1.1".into(),
         request_headers: vec![Header {
             name: "authorization".into(),
             value: b"[redacted by discord-mitm sha256:0011aabb]".to_vec(),
         }],
-        request_body: BodyRecord::default(),
-        response: Some(ResponseRecord {
-            status: 200,
-            headers: vec![Header {
-                name: "content-type".into(),
-                value: b"application/json".to_vec(),
-            }],
-            body: BodyRecord {
-                wire_size: body.len() as u64,
-                data: body.into_bytes(),
-                ..BodyRecord::default()
-            },
-        }),
-        error: None,
-        redactions: vec![],
-        rewrites: Vec::new(),
+        ..json_exchange(
+            "GET",
+            format!("/api/v9/channels/{channel}/messages?limit=50"),
+            1_795_300_000_000_000 + n as i64,
+            body.into_bytes(),
+        )
     }
 }
 

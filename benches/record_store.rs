@@ -7,26 +7,16 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use discord_mitm::store::capture::{Addr, CapturedBody, ExchangeCapture, ExchangeEnd};
 use discord_mitm::store::route::route_template;
-use discord_mitm::store::{
-    BodyRecord, Exchange, Header, Recorder, RecorderOptions, ResponseRecord, Store,
-};
+use discord_mitm::store::{Exchange, Header, Recorder, RecorderOptions, Store};
+#[path = "../tests/common/json_exchange.rs"]
+mod json_exchange;
+use json_exchange::json_exchange;
 
 fn exchange() -> Exchange {
     let body =
         br#"{"id":"80351110224678912","username":"Nelly","discriminator":"0","avatar":null}"#;
     Exchange {
-        id: 0,
-        started_at_us: 1_795_300_000_000_000,
-        wait_us: Some(900),
-        duration_us: 1100,
-        client_addr: "127.0.0.1:50000".into(),
         upstream_addr: Some("162.159.137.232:443".into()),
-        source: "upstream".into(),
-        method: "GET".into(),
-        scheme: "https".into(),
-        host: "discord.com".into(),
-        path_and_query: "/api/v9/channels/81384788765712384/messages?limit=50".into(),
-        http_version: "HTTP/1.1".into(),
         request_headers: vec![
             Header {
                 name: "authorization".into(),
@@ -37,22 +27,13 @@ fn exchange() -> Exchange {
                 value: b"DiscordBot (https://github.com/Rapptz/discord.py 2.4.0)".to_vec(),
             },
         ],
-        request_body: BodyRecord::default(),
-        response: Some(ResponseRecord {
-            status: 200,
-            headers: vec![Header {
-                name: "content-type".into(),
-                value: b"application/json".to_vec(),
-            }],
-            body: BodyRecord {
-                data: body.to_vec(),
-                wire_size: body.len() as u64,
-                ..BodyRecord::default()
-            },
-        }),
-        error: None,
         redactions: vec!["request.header.authorization".into()],
-        rewrites: Vec::new(),
+        ..json_exchange(
+            "GET",
+            "/api/v9/channels/81384788765712384/messages?limit=50".into(),
+            1_795_300_000_000_000,
+            body.to_vec(),
+        )
     }
 }
 
