@@ -131,8 +131,6 @@ fn plan(fixture: &fixture::Fixture, base: &Path) -> Result<plan::Plan, plan::Pla
     Ok(plan)
 }
 
-/// Reads the users' and guilds' images (files or data URIs) into the plan and points the
-/// planned records at their hashes.
 /// Where each planned row sits, by the id of its record.
 fn positions<T, X>(
     rows: &[(T, X)],
@@ -144,6 +142,8 @@ fn positions<T, X>(
         .collect()
 }
 
+/// Reads the users' and guilds' images (files or data URIs) into the plan and points the
+/// planned records at their hashes.
 fn plan_images(
     plan: &mut plan::Plan,
     fixture: &fixture::Fixture,
