@@ -388,8 +388,8 @@ async fn resume_replays_missed_events_in_order_and_unknown_sessions_get_op9_fals
         (Some("MESSAGE_CREATE"), Some(seq + 1), &json!("missed-1"))
     );
     assert_eq!(
-        (second.s, &second.d["content"]),
-        (Some(seq + 2), &json!("missed-2"))
+        (second.t.as_deref(), second.s, &second.d["content"]),
+        (Some("MESSAGE_CREATE"), Some(seq + 2), &json!("missed-2"))
     );
     assert_eq!(
         (resumed.t.as_deref(), resumed.s),

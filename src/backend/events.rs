@@ -75,6 +75,9 @@ pub(crate) const SESSIONS_REVOKED: &str = "_SESSIONS_REVOKED";
 /// The name of the internal event [`Dispatch::world_reset`] publishes.
 pub(crate) const WORLD_RESET: &str = "_WORLD_RESET";
 
+/// The name of the internal event [`Dispatch::route_barrier`] publishes.
+pub(crate) const ROUTE_BARRIER: &str = "_ROUTE_BARRIER";
+
 /// The name of the internal event [`Dispatch::set_presence`] publishes.
 pub(crate) const SET_PRESENCE: &str = "_SET_PRESENCE";
 
@@ -176,6 +179,17 @@ impl Dispatch {
     /// identifies again into the new world; live presences and voice states are forgotten.
     pub fn world_reset() -> Self {
         Dispatch::to(WORLD_RESET, Audience::Users(Vec::new()), 0, Value::Null)
+    }
+
+    /// Not a dispatch: marks a point in the bus. Once the gateway has routed it, every event
+    /// published before it has been offered to the sessions; `key` says which waiter it frees.
+    pub fn route_barrier(key: u64) -> Self {
+        Dispatch::to(
+            ROUTE_BARRIER,
+            Audience::Users(Vec::new()),
+            0,
+            Value::from(key),
+        )
     }
 
     /// Not a dispatch: sets `user_id`'s presence as its gateway op 3 would (test control acting

@@ -63,7 +63,7 @@ fn fixture(guilds: usize, channels: usize, members: usize) -> Value {
     json!({"users": users, "guilds": guilds})
 }
 
-fn inner_for(store: Store) -> Arc<Inner> {
+pub(super) fn inner_for(store: Store) -> Arc<Inner> {
     let state = AppState::new(store, Config::default());
     let config = super::GatewayConfig::default();
     Arc::new(Inner {
@@ -74,6 +74,7 @@ fn inner_for(store: Store) -> Arc<Inner> {
         calls: Default::default(),
         ready_guilds: Default::default(),
         pacing: Default::default(),
+        barriers: Default::default(),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
     })
 }

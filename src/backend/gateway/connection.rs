@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::builders::{self, has_intent, on_shard, MemberRequest, ReadyInfo};
+use super::dispatcher;
 use super::registry::{Control, Link, Presence, SessionRecord, VoiceState};
 use super::Inner;
 use crate::backend::events::Dispatch;
@@ -731,6 +732,14 @@ impl Connection {
                 record.kick()
             };
             let _ = tokio::time::timeout(Duration::from_millis(100), notify.notified()).await;
+        }
+        // "Missed" means everything published before this RESUME: a write whose REST call
+        // already answered may still be on its way through the dispatcher.
+        if !dispatcher::RouteBarriers::wait_routed(&self.inner, Duration::from_secs(2)).await {
+            tracing::warn!(
+                conn = self.conn_id,
+                "RESUME went ahead before the dispatcher caught up"
+            );
         }
         let now = Instant::now();
         let (replay, waiting) = {

@@ -5,14 +5,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use super::builders::{has_intent, on_shard};
 use super::registry::Offer;
 use super::user_filter;
 use super::Inner;
-use crate::backend::events::{Audience, Event, SESSIONS_REVOKED, SET_PRESENCE, WORLD_RESET};
+use crate::backend::events::{
+    Audience, Dispatch, Event, ROUTE_BARRIER, SESSIONS_REVOKED, SET_PRESENCE, WORLD_RESET,
+};
 use crate::backend::snowflake::Snowflake;
 use crate::gateway::intents;
 use crate::gateway::wire::Prepared;
@@ -38,6 +43,40 @@ pub(super) async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<Arc<E
                 }
             }
             Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Waiters for [`Dispatch::route_barrier`] events, so a RESUME can wait until every event
+/// published before it (a REST write that already answered) has reached its session.
+#[derive(Default)]
+pub(super) struct RouteBarriers {
+    next_key: AtomicU64,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+}
+
+impl RouteBarriers {
+    /// Waits (at most `limit`) until the dispatcher has routed everything published so far.
+    /// Returns whether it got there; a dispatcher that fell behind gives up on the sessions
+    /// anyway, so a timeout only means the caller carries on with what has arrived.
+    pub(super) async fn wait_routed(inner: &Inner, limit: std::time::Duration) -> bool {
+        let barriers = &inner.barriers;
+        let key = barriers.next_key.fetch_add(1, Ordering::Relaxed);
+        let (done, routed) = oneshot::channel();
+        barriers.waiting.lock().insert(key, done);
+        inner.state.publish(Dispatch::route_barrier(key));
+        let reached = matches!(tokio::time::timeout(limit, routed).await, Ok(Ok(())));
+        barriers.waiting.lock().remove(&key);
+        reached
+    }
+
+    fn reached(&self, event: &Event) {
+        if let Some(done) = event
+            .data
+            .as_u64()
+            .and_then(|key| self.waiting.lock().remove(&key))
+        {
+            let _ = done.send(());
         }
     }
 }
@@ -128,6 +167,10 @@ fn wants(event: &Event, session_intents: Option<u64>, user_id: Snowflake) -> boo
 
 /// Hands one event to every session that should see it.
 pub(super) fn route(inner: &Inner, event: &Event) {
+    if event.name == ROUTE_BARRIER {
+        inner.barriers.reached(event);
+        return;
+    }
     if event.name == WORLD_RESET {
         for record in inner.registry.all() {
             let id = {
@@ -226,9 +269,23 @@ pub(super) fn route(inner: &Inner, event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::events::Dispatch;
     use crate::backend::events::EventBus;
+    use crate::backend::store::Store;
     use serde_json::json;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_route_barrier_is_reached_only_once_the_dispatcher_has_routed_it() {
+        let inner = super::super::bench_support::inner_for(Store::temporary().unwrap());
+        // No dispatcher yet: the barrier times out and leaves no waiter behind.
+        assert!(!RouteBarriers::wait_routed(&inner, Duration::from_millis(50)).await);
+        assert!(inner.barriers.waiting.lock().is_empty());
+        tokio::spawn(run(inner.clone(), inner.state.bus.subscribe()));
+        for _ in 0..3 {
+            assert!(RouteBarriers::wait_routed(&inner, Duration::from_secs(5)).await);
+        }
+        assert!(inner.barriers.waiting.lock().is_empty());
+    }
 
     #[test]
     fn message_content_is_emptied_like_discord_does() {

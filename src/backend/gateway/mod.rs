@@ -105,6 +105,8 @@ pub(crate) struct Inner {
     calls: calls::Calls,
     /// User READY's rendered guilds and their versions.
     ready_guilds: ready_guilds::ReadyGuilds,
+    /// RESUMEs waiting for the dispatcher to catch up with the bus.
+    barriers: dispatcher::RouteBarriers,
     shutting_down: AtomicBool,
 }
 
@@ -127,6 +129,7 @@ impl Gateway {
             lists: Default::default(),
             calls: Default::default(),
             ready_guilds: Default::default(),
+            barriers: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
         // A write's event drops the READY renderings it may change while it is published,
