@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::builders::{self, has_intent, on_shard, MemberRequest, ReadyInfo};
-use super::dispatcher;
 use super::registry::{Control, Link, Presence, SessionRecord, VoiceState};
+use super::route_barriers::RouteBarriers;
 use super::Inner;
 use crate::backend::events::Dispatch;
 use crate::backend::model::{channel_type, User};
@@ -735,7 +735,7 @@ impl Connection {
         }
         // "Missed" means everything published before this RESUME: a write whose REST call
         // already answered may still be on its way through the dispatcher.
-        if !dispatcher::RouteBarriers::wait_routed(&self.inner, Duration::from_secs(2)).await {
+        if !RouteBarriers::wait_routed(&self.inner, Duration::from_secs(2)).await {
             tracing::warn!(
                 conn = self.conn_id,
                 "RESUME went ahead before the dispatcher caught up"

@@ -5,18 +5,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
 use super::builders::{has_intent, on_shard};
 use super::registry::Offer;
 use super::user_filter;
 use super::Inner;
 use crate::backend::events::{
-    Audience, Dispatch, Event, ROUTE_BARRIER, SESSIONS_REVOKED, SET_PRESENCE, WORLD_RESET,
+    Audience, Event, ROUTE_BARRIER, SESSIONS_REVOKED, SET_PRESENCE, WORLD_RESET,
 };
 use crate::backend::snowflake::Snowflake;
 use crate::gateway::intents;
@@ -43,40 +40,6 @@ pub(super) async fn run(inner: Arc<Inner>, mut events: broadcast::Receiver<Arc<E
                 }
             }
             Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-/// Waiters for [`Dispatch::route_barrier`] events, so a RESUME can wait until every event
-/// published before it (a REST write that already answered) has reached its session.
-#[derive(Default)]
-pub(super) struct RouteBarriers {
-    next_key: AtomicU64,
-    waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
-}
-
-impl RouteBarriers {
-    /// Waits (at most `limit`) until the dispatcher has routed everything published so far.
-    /// Returns whether it got there; a dispatcher that fell behind gives up on the sessions
-    /// anyway, so a timeout only means the caller carries on with what has arrived.
-    pub(super) async fn wait_routed(inner: &Inner, limit: std::time::Duration) -> bool {
-        let barriers = &inner.barriers;
-        let key = barriers.next_key.fetch_add(1, Ordering::Relaxed);
-        let (done, routed) = oneshot::channel();
-        barriers.waiting.lock().insert(key, done);
-        inner.state.publish(Dispatch::route_barrier(key));
-        let reached = matches!(tokio::time::timeout(limit, routed).await, Ok(Ok(())));
-        barriers.waiting.lock().remove(&key);
-        reached
-    }
-
-    fn reached(&self, event: &Event) {
-        if let Some(done) = event
-            .data
-            .as_u64()
-            .and_then(|key| self.waiting.lock().remove(&key))
-        {
-            let _ = done.send(());
         }
     }
 }
@@ -269,7 +232,8 @@ pub(super) fn route(inner: &Inner, event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::events::EventBus;
+    use crate::backend::events::{Dispatch, EventBus};
+    use crate::backend::gateway::route_barriers::RouteBarriers;
     use crate::backend::store::Store;
     use serde_json::json;
     use std::time::Duration;
@@ -279,12 +243,12 @@ mod tests {
         let inner = super::super::bench_support::inner_for(Store::temporary().unwrap());
         // No dispatcher yet: the barrier times out and leaves no waiter behind.
         assert!(!RouteBarriers::wait_routed(&inner, Duration::from_millis(50)).await);
-        assert!(inner.barriers.waiting.lock().is_empty());
+        assert!(inner.barriers.is_idle());
         tokio::spawn(run(inner.clone(), inner.state.bus.subscribe()));
         for _ in 0..3 {
             assert!(RouteBarriers::wait_routed(&inner, Duration::from_secs(5)).await);
         }
-        assert!(inner.barriers.waiting.lock().is_empty());
+        assert!(inner.barriers.is_idle());
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub(crate) mod member_list;
 mod ready_channels;
 mod ready_guilds;
 pub(crate) mod registry;
+mod route_barriers;
 pub(crate) mod sessions;
 mod user_filter;
 mod user_ready;
@@ -106,7 +107,7 @@ pub(crate) struct Inner {
     /// User READY's rendered guilds and their versions.
     ready_guilds: ready_guilds::ReadyGuilds,
     /// RESUMEs waiting for the dispatcher to catch up with the bus.
-    barriers: dispatcher::RouteBarriers,
+    barriers: route_barriers::RouteBarriers,
     shutting_down: AtomicBool,
 }
 
