@@ -1,7 +1,10 @@
 //! Schema inference (`routes --openapi`): 100,000 recorded exchanges over mixed routes with JSON
 //! bodies of 1–50 KB, merged into per-route schemas on one core. Target: ≥ 20,000 exchanges/s.
+//! Under `cargo test` (no `--bench`) it infers 512 exchanges instead.
 #[path = "../tests/common/json_exchange.rs"]
 mod json_exchange;
+#[path = "support/mode.rs"]
+mod mode;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use discord_mitm::explore::openapi::Inferred;
@@ -9,7 +12,6 @@ use discord_mitm::store::Exchange;
 use json_exchange::json_exchange;
 use serde_json::{json, Value};
 
-const EXCHANGES: u64 = 100_000;
 const POOL: usize = 256;
 
 fn message(i: usize, j: usize) -> Value {
@@ -65,19 +67,21 @@ fn pool() -> Vec<Exchange> {
 }
 
 fn infer(c: &mut Criterion) {
+    mode::announce();
     let pool = pool();
     let bytes: usize = pool
         .iter()
         .map(|e| e.response.as_ref().map_or(0, |r| r.body.data.len()))
         .sum();
     eprintln!("mean body {} bytes", bytes / POOL);
+    let exchanges: usize = mode::sized(100_000, 2 * POOL);
     let mut group = c.benchmark_group("schema inference");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(EXCHANGES));
+    group.throughput(Throughput::Elements(exchanges as u64));
     group.bench_function("100k exchanges, bodies 1-50 KB", |b| {
         b.iter(|| {
             let mut inferred = Inferred::default();
-            for i in 0..EXCHANGES as usize {
+            for i in 0..exchanges {
                 inferred.observe(&pool[i % POOL]);
             }
             std::hint::black_box(inferred.operations.len())

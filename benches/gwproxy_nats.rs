@@ -9,6 +9,8 @@
 //! - CPU: the same load on two processes × 2 shards vs one × 4; each process's CPU seconds
 //!   (utime + stime) per 1,000 dispatches it published.
 //!
+//! Under `cargo test` (no `--bench`) each shard gets 500 dispatches and the latency 100.
+//!
 //! The stand-in's gateway sockets set TCP_NODELAY, as Discord's servers send small frames at
 //! once. `GWPROXY_BENCH_NAGLE=1` leaves Nagle's algorithm on (how this bench ran before
 //! 2026-12-06 17:00): frames then wait for the proxy's delayed ACKs and the latency turns
@@ -16,6 +18,8 @@
 //! the proxy.
 #[path = "../tests/gwproxy_nats_support/mod.rs"]
 mod gwproxy_nats_support;
+#[path = "support/mode.rs"]
+mod mode;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,11 +32,17 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-const PER_SHARD: u64 = 25_000;
+/// Dispatches sent on each shard for the throughput and CPU figures.
+fn per_shard() -> u64 {
+    mode::sized(25_000, 500)
+}
 const THROUGHPUT_TARGET: f64 = 50_000.0;
 const LATENCY_TARGET_MS: f64 = 1.0;
 const CPU_RATIO_TARGET: f64 = 1.2;
-const LATENCY_EVENTS: u64 = 2_000;
+/// Dispatches timed one by one for the latency figure.
+fn latency_events() -> u64 {
+    mode::sized(2_000, 100)
+}
 
 fn verdict(ok: bool) -> &'static str {
     if ok {
@@ -200,7 +210,7 @@ fn wait_acked(proxies: &[&GwProxy], want: f64, timeout: Duration) -> Instant {
     }
 }
 
-/// Sends `PER_SHARD` messages on each of the 4 shards at once; returns dispatches/s.
+/// Sends `per_shard()` messages on each of the 4 shards at once; returns dispatches/s.
 fn burst(runtime: &tokio::runtime::Runtime, upstream: &Upstream, proxies: &[&GwProxy]) -> f64 {
     let before: f64 = proxies
         .iter()
@@ -208,7 +218,7 @@ fn burst(runtime: &tokio::runtime::Runtime, upstream: &Upstream, proxies: &[&GwP
         .sum();
     let frames: Vec<(u32, Vec<Message>)> = (0..4u32)
         .map(|shard| {
-            let frames = (0..PER_SHARD)
+            let frames = (0..per_shard())
                 .map(|n| message_frame(shard, n + 2, 0))
                 .collect();
             (shard, frames)
@@ -224,7 +234,7 @@ fn burst(runtime: &tokio::runtime::Runtime, upstream: &Upstream, proxies: &[&GwP
             }
         }
     });
-    let total = 4.0 * PER_SHARD as f64;
+    let total = 4.0 * per_shard() as f64;
     let done = wait_acked(proxies, before + total, Duration::from_secs(300));
     total / done.duration_since(start).as_secs_f64()
 }
@@ -247,7 +257,7 @@ fn latency(runtime: &tokio::runtime::Runtime, upstream: &Upstream, url: &str) ->
         client.flush().await.unwrap();
         let receive = tokio::spawn(async move {
             let mut latencies = Vec::new();
-            while latencies.len() < LATENCY_EVENTS as usize {
+            while latencies.len() < latency_events() as usize {
                 let Ok(Some(message)) =
                     tokio::time::timeout(Duration::from_secs(10), subscriber.next()).await
                 else {
@@ -261,7 +271,7 @@ fn latency(runtime: &tokio::runtime::Runtime, upstream: &Upstream, url: &str) ->
             }
             latencies
         });
-        for n in 0..LATENCY_EVENTS {
+        for n in 0..latency_events() {
             let _ = sender.send(message_frame(0, 1_000_000 + n, now_ns()));
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -281,6 +291,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    mode::announce();
     let dir = tempfile::tempdir().unwrap();
     println!(
         "gwproxy nats bench (load: {:?})",
@@ -299,7 +310,7 @@ fn main() {
     let pid = one.pid().expect("pid");
     let cpu_before = cpu_seconds(pid);
     let rate = burst(&runtime, &upstream, &[&one]);
-    let single_cpu = (cpu_seconds(pid) - cpu_before) / (4.0 * PER_SHARD as f64) * 1000.0;
+    let single_cpu = (cpu_seconds(pid) - cpu_before) / (4.0 * per_shard() as f64) * 1000.0;
     println!(
         "gwproxy nats throughput: {rate:.0} dispatches/s published and acked (target >= {THROUGHPUT_TARGET:.0}) {}",
         verdict(rate >= THROUGHPUT_TARGET)
@@ -331,7 +342,7 @@ fn main() {
     let per_process: Vec<f64> = pids
         .iter()
         .zip(&before)
-        .map(|(pid, before)| (cpu_seconds(*pid) - before) / (2.0 * PER_SHARD as f64) * 1000.0)
+        .map(|(pid, before)| (cpu_seconds(*pid) - before) / (2.0 * per_shard() as f64) * 1000.0)
         .collect();
     let worst = per_process.iter().copied().fold(0.0, f64::max);
     let ratio = worst / single_cpu;

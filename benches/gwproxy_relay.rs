@@ -10,8 +10,12 @@
 //! - cache: the proxy process holding 1,000 guilds × 100 members × 20 channels (sent by a local
 //!   stand-in upstream): its resident set size, its peak, and its size once a client got
 //!   READY and every GUILD_CREATE.
+//!
+//! Under `cargo test` (no `--bench`) every workload is cut to a few percent of this.
 #[path = "../tests/gwproxy_support/mod.rs"]
 mod gwproxy_support;
+#[path = "support/mode.rs"]
+mod mode;
 #[path = "../tests/serve_gateway_support/mod.rs"]
 mod serve_gateway_support;
 
@@ -158,7 +162,7 @@ fn relay_summary() -> f64 {
     for message in messages.iter().cycle().take(200) {
         relay_once(&hub, &mut clients, message);
     }
-    let iterations = 1000;
+    let iterations = mode::sized(1000, 50);
     (0..5)
         .map(|_| {
             let started = Instant::now();
@@ -178,7 +182,7 @@ fn relay_parallel(threads: usize) -> f64 {
     let messages = messages();
     let share = clients.len().div_ceil(threads);
     let barrier = std::sync::Barrier::new(threads);
-    let iterations = 2000;
+    let iterations = mode::sized(2000, 100);
     let started = Instant::now();
     std::thread::scope(|scope| {
         for (index, chunk) in clients.chunks_mut(share).enumerate() {
@@ -502,6 +506,7 @@ fn cache_resident(guilds: Vec<Value>) -> (f64, f64, f64) {
 }
 
 fn main() {
+    mode::announce();
     let mut criterion = Criterion::default()
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
@@ -511,10 +516,11 @@ fn main() {
     let deliveries = relay_summary();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parallel = relay_parallel(cores);
-    let sockets = relay_sockets(5_000);
-    let (added_ms, direct_ms) = added_latency(300);
+    let sockets = relay_sockets(mode::sized(5_000, 200));
+    let (added_ms, direct_ms) = added_latency(mode::sized(300, 30));
     let (idle_mb, _, _) = cache_resident(Vec::new());
-    let (cache_mb, peak_mb, client_mb) = cache_resident(fixture_guilds(1_000, 100, 20));
+    let (cache_mb, peak_mb, client_mb) =
+        cache_resident(fixture_guilds(mode::sized(1_000, 50), 100, 20));
     println!();
     println!("gwproxy summary (load: {})", load_average());
     // The target is judged on one core; the threaded figure shows how the framing spreads

@@ -9,7 +9,8 @@
 //!   ≥ 100,000 deliveries/s: one iteration is 1,000 deliveries).
 //!
 //! Environment: UG_BENCH_GUILDS (100), UG_BENCH_CHANNELS (50), UG_BENCH_MEMBERS (1000),
-//! UG_BENCH_LIST_MEMBERS (100000), UG_BENCH_SESSIONS (1000).
+//! UG_BENCH_LIST_MEMBERS (100000), UG_BENCH_SESSIONS (1000). Without `--bench` (`cargo test`)
+//! the defaults are 5, 10, 100, 2,000 and 50.
 use std::time::Duration;
 
 // The allocator `discord-mitm` ships with (src/main.rs), so the figures are the binary's.
@@ -18,20 +19,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use discord_mitm::backend::user_gateway_bench::{ListWorld, ReadyWorld};
+#[path = "support/mode.rs"]
+mod mode;
 
-fn env_usize(name: &str, default: usize) -> usize {
+/// `name` from the environment, else `full` when measuring and `smoke` under `cargo test`.
+fn env_usize(name: &str, full: usize, smoke: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .unwrap_or_else(|| mode::sized(full, smoke))
 }
 
 fn user_ready(c: &mut Criterion) {
     let (guilds, channels, members) = (
-        env_usize("UG_BENCH_GUILDS", 100),
-        env_usize("UG_BENCH_CHANNELS", 50),
-        env_usize("UG_BENCH_MEMBERS", 1000),
+        env_usize("UG_BENCH_GUILDS", 100, 5),
+        env_usize("UG_BENCH_CHANNELS", 50, 10),
+        env_usize("UG_BENCH_MEMBERS", 1000, 100),
     );
+    mode::announce();
     let world = ReadyWorld::new(guilds, channels, members).expect("ready world");
     let user = world.user_ready_bytes(16381).expect("user READY");
     let bot = world.bot_bytes().expect("bot READY");
@@ -62,8 +67,8 @@ fn user_ready(c: &mut Criterion) {
 }
 
 fn member_list(c: &mut Criterion) {
-    let members = env_usize("UG_BENCH_LIST_MEMBERS", 100_000);
-    let sessions = env_usize("UG_BENCH_SESSIONS", 1000);
+    let members = env_usize("UG_BENCH_LIST_MEMBERS", 100_000, 2_000);
+    let sessions = env_usize("UG_BENCH_SESSIONS", 1000, 50);
     let mut world = ListWorld::new(members, sessions).expect("list world");
     assert_eq!(
         world.presence_change(),
