@@ -526,6 +526,16 @@ impl Connection {
             Ok(admitted) => admitted,
             Err(verdict) => return self.session.complete_identify(verdict, now),
         };
+        // Events published before this IDENTIFY (a write whose REST call already answered) are
+        // routed before the session exists: READY shows their effect and they are not sent
+        // again after it, however far behind the dispatcher is.
+        if !RouteBarriers::wait_routed(&self.inner, Duration::from_secs(2)).await {
+            tracing::warn!(
+                conn = self.conn_id,
+                "IDENTIFY went ahead before the dispatcher caught up"
+            );
+        }
+        let now = Instant::now();
         let mut actions = self.session.complete_identify(IdentifyVerdict::Accept, now);
         if self.session.state() != ServerState::Active {
             return actions;
