@@ -4,9 +4,11 @@
 //! binaries without it, on a debug build. There the full workloads took minutes of CI time to
 //! print figures nobody reads, so each bench runs its whole path on a smaller workload instead.
 
-/// Whether this run measures (`cargo bench`, or the binary run with `--bench`).
+/// Whether this run measures (`cargo bench`, or the binary run with `--bench`). Read once: the
+/// sizes below are asked for inside measured loops.
 pub fn measuring() -> bool {
-    std::env::args().any(|arg| arg == "--bench")
+    static MEASURING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MEASURING.get_or_init(|| std::env::args().any(|arg| arg == "--bench"))
 }
 
 /// `full` when measuring, else `smoke`.
